@@ -1,0 +1,1 @@
+//! Clean-up of containers, images, build cache and build folders that the project owns, and nothing else.

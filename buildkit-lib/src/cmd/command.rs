@@ -1,0 +1,264 @@
+//! The [`Cmd`] value: what to run, described as data.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::secret::{Secret, MASK};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Arg {
+    Plain(String),
+    Secret(Secret),
+}
+
+impl Arg {
+    fn shown(&self) -> &str {
+        match self {
+            Arg::Plain(s) => s,
+            Arg::Secret(_) => MASK,
+        }
+    }
+    fn real(&self) -> &str {
+        match self {
+            Arg::Plain(s) => s,
+            Arg::Secret(s) => s.expose(),
+        }
+    }
+}
+
+/// One external command: program, arguments, working directory and environment.
+///
+/// It is a value: build it, print it, compare it in a test, then hand it to a
+/// [`Runner`](super::Runner). Arguments are passed to the program as they are, never
+/// through a shell. Its `Display` is the shell-escaped command line with every secret
+/// shown as `***`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cmd {
+    program: String,
+    args: Vec<Arg>,
+    cwd: Option<PathBuf>,
+    env: BTreeMap<String, Option<Arg>>,
+    timeout: Option<Duration>,
+    read_only: bool,
+    stdin: Option<Vec<u8>>,
+}
+
+impl Cmd {
+    /// A command running `program` (a name looked up on `PATH`, or a path).
+    pub fn new(program: impl Into<String>) -> Cmd {
+        Cmd {
+            program: program.into(),
+            args: Vec::new(),
+            cwd: None,
+            env: BTreeMap::new(),
+            timeout: None,
+            read_only: false,
+            stdin: None,
+        }
+    }
+
+    /// Appends one argument.
+    pub fn arg(mut self, arg: impl Into<String>) -> Cmd {
+        self.args.push(Arg::Plain(arg.into()));
+        self
+    }
+
+    /// Appends several arguments.
+    pub fn args<I, S>(mut self, args: I) -> Cmd
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.args
+            .extend(args.into_iter().map(|a| Arg::Plain(a.into())));
+        self
+    }
+
+    /// Appends an argument whose value is secret: the program gets it, displays show `***`.
+    pub fn secret_arg(mut self, secret: Secret) -> Cmd {
+        self.args.push(Arg::Secret(secret));
+        self
+    }
+
+    /// Appends a path argument.
+    pub fn arg_path(self, path: impl AsRef<Path>) -> Cmd {
+        let text = path.as_ref().to_string_lossy().into_owned();
+        self.arg(text)
+    }
+
+    /// Runs the program in `dir`.
+    pub fn cwd(mut self, dir: impl Into<PathBuf>) -> Cmd {
+        self.cwd = Some(dir.into());
+        self
+    }
+
+    /// Sets an environment variable for the program.
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Cmd {
+        self.env.insert(key.into(), Some(Arg::Plain(value.into())));
+        self
+    }
+
+    /// Sets an environment variable whose value is secret.
+    pub fn secret_env(mut self, key: impl Into<String>, value: Secret) -> Cmd {
+        self.env.insert(key.into(), Some(Arg::Secret(value)));
+        self
+    }
+
+    /// Removes an environment variable from what the program inherits.
+    pub fn env_remove(mut self, key: impl Into<String>) -> Cmd {
+        self.env.insert(key.into(), None);
+        self
+    }
+
+    /// Copies every environment setting of `other` into this command (later wins).
+    pub fn envs_from(mut self, other: &Cmd) -> Cmd {
+        for (k, v) in &other.env {
+            self.env.insert(k.clone(), v.clone());
+        }
+        self
+    }
+
+    /// Stops the program (and its children) when it runs longer than `limit`.
+    pub fn timeout(mut self, limit: Duration) -> Cmd {
+        self.timeout = Some(limit);
+        self
+    }
+
+    /// Marks the command as a query that changes nothing (`git rev-parse`, `docker
+    /// version`): a dry run still runs it, so plans show real values.
+    pub fn read_only(mut self) -> Cmd {
+        self.read_only = true;
+        self
+    }
+
+    /// Feeds `bytes` to the program's standard input (otherwise it reads from null).
+    /// Never displayed, so it is the way to hand over a password (`--password-stdin`).
+    pub fn stdin_bytes(mut self, bytes: impl Into<Vec<u8>>) -> Cmd {
+        self.stdin = Some(bytes.into());
+        self
+    }
+
+    pub(crate) fn get_stdin(&self) -> Option<&[u8]> {
+        self.stdin.as_deref()
+    }
+
+    /// The program as given.
+    pub fn get_program(&self) -> &str {
+        &self.program
+    }
+
+    /// The arguments as displayed (secrets masked).
+    pub fn get_args(&self) -> Vec<String> {
+        self.args.iter().map(|a| a.shown().to_string()).collect()
+    }
+
+    /// Program and arguments as displayed (secrets masked): what reports record.
+    pub fn argv(&self) -> Vec<String> {
+        std::iter::once(self.program.clone())
+            .chain(self.get_args())
+            .collect()
+    }
+
+    /// The real arguments, secrets included, for spawning only.
+    pub(crate) fn real_args(&self) -> Vec<String> {
+        self.args.iter().map(|a| a.real().to_string()).collect()
+    }
+
+    /// The working directory, if set.
+    pub fn get_cwd(&self) -> Option<&Path> {
+        self.cwd.as_deref()
+    }
+
+    /// The value the command sets for `key`: `Some(None)` when it removes the variable,
+    /// `None` when it leaves it as inherited. Secret values read as `***`.
+    pub fn get_env(&self, key: &str) -> Option<Option<&str>> {
+        self.env
+            .get(key)
+            .map(|v| v.as_ref().map(|a| a.shown()))
+    }
+
+    /// The variables set or removed, real values included, for spawning only.
+    pub(crate) fn real_env(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
+        self.env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_ref().map(|a| a.real())))
+    }
+
+    /// The value of `key` the program will see: set here, or inherited from this process.
+    pub fn effective_env(&self, key: &str) -> Option<String> {
+        match self.env.get(key) {
+            Some(Some(v)) => Some(v.real().to_string()),
+            Some(None) => None,
+            None => std::env::var(key).ok(),
+        }
+    }
+
+    /// The timeout, if set.
+    pub fn get_timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    /// Whether a dry run still runs this command.
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+}
+
+impl fmt::Display for Cmd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&shell_escape(&self.program))?;
+        for arg in &self.args {
+            f.write_str(" ")?;
+            f.write_str(&shell_escape(arg.shown()))?;
+        }
+        Ok(())
+    }
+}
+
+/// Quotes `word` for a POSIX shell when it needs it; plain words stay as they are.
+pub fn shell_escape(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(b, b'-' | b'_' | b'.' | b'/' | b':' | b'=' | b',' | b'@' | b'+' | b'%')
+        });
+    if plain || word == MASK {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn displays_shell_escaped_with_secrets_masked() {
+        let cmd = Cmd::new("docker")
+            .args(["buildx", "build", "--label", "title=my app", "it's"])
+            .arg("--build-arg")
+            .secret_arg(Secret::new("TOKEN=abcdef123"))
+            .arg("");
+        assert_eq!(
+            cmd.to_string(),
+            r#"docker buildx build --label 'title=my app' 'it'\''s' --build-arg *** ''"#
+        );
+        assert_eq!(cmd.argv()[7], "***");
+        assert_eq!(cmd.real_args()[6], "TOKEN=abcdef123");
+    }
+
+    #[test]
+    fn env_is_recorded_and_secret_env_masked() {
+        let cmd = Cmd::new("git")
+            .env("A", "1")
+            .secret_env("TOKEN", Secret::new("zzz-secret-1"))
+            .env_remove("B");
+        assert_eq!(cmd.get_env("A"), Some(Some("1")));
+        assert_eq!(cmd.get_env("TOKEN"), Some(Some("***")));
+        assert_eq!(cmd.get_env("B"), Some(None));
+        assert_eq!(cmd.effective_env("TOKEN").as_deref(), Some("zzz-secret-1"));
+    }
+}

@@ -1,0 +1,190 @@
+//! Ctrl-C and SIGTERM: stop the children, remove what this run created, exit 130.
+//!
+//! The first signal stops every running child process group (forwarding the signal, then
+//! SIGKILL after a grace period), runs the clean-up commands registered by steps (such as
+//! `docker rm -f` of the containers this run created), removes registered temporary paths
+//! and exits with status 130. A second signal exits at once. The handlers are installed
+//! the first time a [`Runner`](super::Runner) starts a command, or by [`install`].
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::{Mutex, Once, OnceLock};
+use std::time::{Duration, Instant};
+
+use super::Cmd;
+
+/// The exit status of a run stopped by Ctrl-C or SIGTERM.
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+static SIGNALS: AtomicI32 = AtomicI32::new(0);
+static LAST_SIGNAL: AtomicI32 = AtomicI32::new(0);
+static INSTALLED: AtomicBool = AtomicBool::new(false);
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+#[derive(Default)]
+struct Tracked {
+    groups: BTreeMap<u64, i32>,
+    cleanups: BTreeMap<u64, Cmd>,
+    paths: BTreeMap<u64, PathBuf>,
+}
+
+fn tracked() -> &'static Mutex<Tracked> {
+    static TRACKED: OnceLock<Mutex<Tracked>> = OnceLock::new();
+    TRACKED.get_or_init(Default::default)
+}
+
+fn lock() -> std::sync::MutexGuard<'static, Tracked> {
+    tracked().lock().unwrap_or_else(|e| e.into_inner())
+}
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    LAST_SIGNAL.store(sig, Ordering::SeqCst);
+    if SIGNALS.fetch_add(1, Ordering::SeqCst) >= 1 {
+        // Second signal: the user means it. `_exit` is async-signal-safe.
+        unsafe { libc::_exit(EXIT_INTERRUPTED) };
+    }
+}
+
+/// Installs the SIGINT and SIGTERM handlers and the thread that acts on them. Calling it
+/// again does nothing.
+pub fn install() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_signal as *const () as usize;
+            action.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(libc::SIGINT, &action, std::ptr::null_mut());
+            libc::sigaction(libc::SIGTERM, &action, std::ptr::null_mut());
+        }
+        INSTALLED.store(true, Ordering::SeqCst);
+        std::thread::Builder::new()
+            .name("buildkit-interrupt".into())
+            .spawn(watch)
+            .expect("cannot start the interrupt watcher thread");
+    });
+}
+
+/// True once a Ctrl-C or SIGTERM has been received.
+pub fn interrupted() -> bool {
+    SIGNALS.load(Ordering::SeqCst) > 0
+}
+
+fn watch() {
+    while !interrupted() {
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let sig = LAST_SIGNAL.load(Ordering::SeqCst);
+    let sig = if sig == 0 { libc::SIGINT } else { sig };
+    eprintln!("\ninterrupted: stopping running commands and cleaning up (press Ctrl-C again to exit at once)");
+    let groups: Vec<i32> = lock().groups.values().copied().collect();
+    for pgid in &groups {
+        unsafe { libc::kill(-pgid, sig) };
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline && groups.iter().any(|g| group_alive(*g)) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for pgid in &groups {
+        if group_alive(*pgid) {
+            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        }
+    }
+    let (cleanups, paths) = {
+        let t = lock();
+        (
+            t.cleanups.values().cloned().collect::<Vec<_>>(),
+            t.paths.values().cloned().collect::<Vec<_>>(),
+        )
+    };
+    for cmd in cleanups {
+        eprintln!("$ {cmd}");
+        let _ = run_cleanup(&cmd);
+    }
+    for path in paths {
+        let _ = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+    }
+    std::process::exit(EXIT_INTERRUPTED);
+}
+
+fn group_alive(pgid: i32) -> bool {
+    unsafe { libc::kill(-pgid, 0) == 0 }
+}
+
+/// Runs a clean-up command directly (the runner refuses new work once interrupted).
+fn run_cleanup(cmd: &Cmd) -> std::io::Result<()> {
+    let mut command = std::process::Command::new(cmd.get_program());
+    command
+        .args(cmd.real_args())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    for (key, value) in cmd.real_env() {
+        match value {
+            Some(v) => command.env(key, v),
+            None => command.env_remove(key),
+        };
+    }
+    let mut child = command.spawn()?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if child.try_wait()?.is_some() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Keeps something registered for clean-up on interrupt; dropping it unregisters it.
+#[must_use = "the registration ends when the guard is dropped"]
+#[derive(Debug)]
+pub struct Guard {
+    id: u64,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let mut t = lock();
+        t.groups.remove(&self.id);
+        t.cleanups.remove(&self.id);
+        t.paths.remove(&self.id);
+    }
+}
+
+fn next_id() -> u64 {
+    NEXT_ID.fetch_add(1, Ordering::SeqCst)
+}
+
+/// Registers a running child's process group, stopped on interrupt.
+pub(crate) fn track_group(pgid: i32) -> Guard {
+    let id = next_id();
+    lock().groups.insert(id, pgid);
+    Guard { id }
+}
+
+/// Registers a command to run on interrupt, such as `docker rm -f <container>` for a
+/// container this run created. Drop the guard once the resource is gone.
+pub fn on_interrupt(cleanup: Cmd) -> Guard {
+    install();
+    let id = next_id();
+    lock().cleanups.insert(id, cleanup);
+    Guard { id }
+}
+
+/// Registers a temporary file or directory to remove on interrupt.
+pub fn remove_on_interrupt(path: impl Into<PathBuf>) -> Guard {
+    install();
+    let id = next_id();
+    lock().paths.insert(id, path.into());
+    Guard { id }
+}

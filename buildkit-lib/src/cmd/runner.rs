@@ -1,0 +1,553 @@
+//! [`Runner`]: runs [`Cmd`]s with echo, live streaming, step logs, timeouts and dry runs.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Read, Write};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+use super::error::{install_hint, signal_name};
+use super::interrupt;
+use super::secret::{any_registered, redact, redact_bytes};
+use super::{Cmd, CommandError, Failure, Tail};
+
+/// Where a command's output goes besides the step log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Echo {
+    /// Echo `$ cmd` and stream the output to the terminal (stderr).
+    Live,
+    /// Echo `$ cmd`; the output goes only to the log (and the error tail).
+    Quiet,
+    /// Print nothing on the terminal.
+    Silent,
+}
+
+/// What a finished command left behind.
+#[derive(Debug, Clone, Default)]
+pub struct Captured {
+    /// Standard output, for [`Runner::capture`] (empty for [`Runner::run`], whose output
+    /// is streamed).
+    pub stdout: String,
+    /// The last lines of output (stderr for `capture`, combined output for `run`).
+    pub tail: Vec<String>,
+    /// True when nothing ran because of a dry run.
+    pub dry_run: bool,
+}
+
+/// Runs commands. Cheap to clone; clones share the record of commands run.
+///
+/// Every external program the library starts goes through here: it resolves the program
+/// before spawning (a missing one is a clear error), echoes `$ cmd` to stderr, streams
+/// combined output live or quietly into the step log, keeps a bounded tail for errors,
+/// stops commands that outlive their timeout, and in a dry run prints instead of running.
+#[derive(Debug, Clone)]
+pub struct Runner {
+    dry_run: bool,
+    echo: Echo,
+    log: Option<PathBuf>,
+    prefix: Option<String>,
+    env: Vec<(String, String)>,
+    default_timeout: Option<Duration>,
+    recorded: Arc<Mutex<Vec<Vec<String>>>>,
+}
+
+impl Default for Runner {
+    fn default() -> Self {
+        Runner::new()
+    }
+}
+
+const TAIL_BYTES: usize = 16 * 1024;
+const CHUNK: usize = 64 * 1024;
+
+impl Runner {
+    /// A runner that echoes and streams live, with no log file and no dry run.
+    pub fn new() -> Runner {
+        Runner {
+            dry_run: false,
+            echo: Echo::Live,
+            log: None,
+            prefix: None,
+            env: Vec::new(),
+            default_timeout: None,
+            recorded: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+
+    /// In a dry run, commands are printed (to stdout, as `$ cmd`) instead of run, except
+    /// those marked [`Cmd::read_only`].
+    pub fn dry_run(mut self, on: bool) -> Runner {
+        self.dry_run = on;
+        self
+    }
+
+    /// Whether this is a dry run.
+    pub fn is_dry_run(&self) -> bool {
+        self.dry_run
+    }
+
+    /// Sets how much reaches the terminal.
+    pub fn echo(mut self, echo: Echo) -> Runner {
+        self.echo = echo;
+        self
+    }
+
+    /// The echo mode.
+    pub fn get_echo(&self) -> Echo {
+        self.echo
+    }
+
+    /// Appends every command line and its output to this log file (created with its
+    /// parent directories on first use; never in a dry run).
+    pub fn log_to(mut self, path: impl Into<PathBuf>) -> Runner {
+        self.log = Some(path.into());
+        self
+    }
+
+    /// The step log, if any.
+    pub fn log_path(&self) -> Option<&Path> {
+        self.log.as_deref()
+    }
+
+    /// Prefixes every line this runner prints on the terminal (`[build] ...`), for steps
+    /// running side by side.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Runner {
+        self.prefix = Some(prefix.into());
+        self
+    }
+
+    /// Sets an environment variable for every command this runner starts, unless the
+    /// command sets it itself (for example `DOCKER_HOST`, or a `PATH` with test doubles).
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Runner {
+        let key = key.into();
+        self.env.retain(|(k, _)| *k != key);
+        self.env.push((key, value.into()));
+        self
+    }
+
+    /// A timeout for commands that set none themselves.
+    pub fn default_timeout(mut self, limit: Duration) -> Runner {
+        self.default_timeout = Some(limit);
+        self
+    }
+
+    /// The value of `key` a command started here would see.
+    pub fn effective_env(&self, cmd: &Cmd, key: &str) -> Option<String> {
+        match cmd.get_env(key) {
+            Some(_) => cmd.effective_env(key),
+            None => self
+                .env
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+                .or_else(|| std::env::var(key).ok()),
+        }
+    }
+
+    /// Every command this runner (and its clones) ran or, in a dry run, would have run,
+    /// as argv arrays with secrets masked.
+    pub fn commands(&self) -> Vec<Vec<String>> {
+        self.recorded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// A clone with a fresh, separate record of commands (for one step of a pipeline).
+    pub fn with_fresh_record(&self) -> Runner {
+        Runner {
+            recorded: Arc::new(Mutex::new(Vec::new())),
+            ..self.clone()
+        }
+    }
+
+    /// Prints a line the way this runner prints (prefix, echo mode) and logs it.
+    pub fn note(&self, line: &str) {
+        let line = redact(line);
+        if self.echo != Echo::Silent {
+            eprintln!("{}{line}", self.prefix_text());
+        }
+        if !self.dry_run {
+            if let Some(mut log) = self.open_log() {
+                let _ = writeln!(log, "{line}");
+            }
+        }
+    }
+
+    fn prefix_text(&self) -> String {
+        match &self.prefix {
+            Some(p) => format!("[{p}] "),
+            None => String::new(),
+        }
+    }
+
+    fn open_log(&self) -> Option<File> {
+        let path = self.log.as_ref()?;
+        if let Some(parent) = path.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        OpenOptions::new().create(true).append(true).open(path).ok()
+    }
+
+    fn record(&self, cmd: &Cmd) {
+        self.recorded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(cmd.argv());
+    }
+
+    fn error(&self, cmd: &Cmd, failure: Failure, tail: Vec<String>) -> CommandError {
+        CommandError {
+            command: cmd.to_string(),
+            program: cmd.get_program().to_string(),
+            failure,
+            tail,
+            log: if self.dry_run { None } else { self.log.clone() },
+        }
+    }
+
+    /// Prints the command in a dry run and says whether to skip running it.
+    fn dry_run_skip(&self, cmd: &Cmd) -> bool {
+        if self.dry_run && !cmd.is_read_only() {
+            println!("{}$ {cmd}", self.prefix_text());
+            return true;
+        }
+        false
+    }
+
+    fn resolve(&self, cmd: &Cmd) -> Result<PathBuf, CommandError> {
+        let program = cmd.get_program();
+        if program.contains('/') {
+            let path = match cmd.get_cwd() {
+                Some(dir) if Path::new(program).is_relative() => dir.join(program),
+                _ => PathBuf::from(program),
+            };
+            if path.exists() {
+                return Ok(path);
+            }
+        } else {
+            let search = self.effective_env(cmd, "PATH").unwrap_or_default();
+            let cwd = cmd
+                .get_cwd()
+                .map(Path::to_path_buf)
+                .or_else(|| std::env::current_dir().ok())
+                .unwrap_or_else(|| PathBuf::from("."));
+            if let Ok(path) = which::which_in(program, Some(search), cwd) {
+                return Ok(path);
+            }
+        }
+        Err(self.error(
+            cmd,
+            Failure::NotFound {
+                hint: install_hint(program),
+            },
+            Vec::new(),
+        ))
+    }
+
+    fn expression(&self, cmd: &Cmd, program: &Path) -> duct::Expression {
+        let mut expr = duct::cmd(program, cmd.real_args());
+        if let Some(dir) = cmd.get_cwd() {
+            expr = expr.dir(dir);
+        }
+        for (key, value) in &self.env {
+            if cmd.get_env(key).is_none() {
+                expr = expr.env(key, value);
+            }
+        }
+        for (key, value) in cmd.real_env() {
+            expr = match value {
+                Some(v) => expr.env(key, v),
+                None => expr.env_remove(key),
+            };
+        }
+        expr = match cmd.get_stdin() {
+            Some(bytes) => expr.stdin_bytes(bytes.to_vec()),
+            None => expr.stdin_null(),
+        };
+        // Own process group: a timeout or an interrupt stops grandchildren too, and the
+        // interrupt handler decides what reaches the children.
+        expr.before_spawn(|c| {
+            c.process_group(0);
+            Ok(())
+        })
+        .unchecked()
+    }
+
+    fn echo_line(&self, cmd: &Cmd) {
+        if self.echo != Echo::Silent {
+            eprintln!("{}$ {cmd}", self.prefix_text());
+        }
+    }
+
+    /// Runs `cmd`, streaming its combined stdout and stderr (live on the terminal unless
+    /// quiet, and into the step log), and fails with a [`CommandError`] unless it exits 0.
+    pub fn run(&self, cmd: &Cmd) -> Result<Captured, CommandError> {
+        self.record(cmd);
+        if self.dry_run_skip(cmd) {
+            return Ok(Captured {
+                dry_run: true,
+                ..Captured::default()
+            });
+        }
+        self.start_checks(cmd)?;
+        let program = self.resolve(cmd)?;
+        self.echo_line(cmd);
+        let mut log = self.open_log().map(BufWriter::new);
+        if let Some(log) = log.as_mut() {
+            let _ = writeln!(log, "$ {cmd}");
+        }
+        let reader = self
+            .expression(cmd, &program)
+            .stderr_to_stdout()
+            .reader()
+            .map_err(|e| self.error(cmd, Failure::Spawn(e.to_string()), Vec::new()))?;
+        let pgid = reader.pids().first().copied().unwrap_or(0) as i32;
+        let _group = interrupt::track_group(pgid);
+        let timer = self.start_timer(cmd, pgid);
+
+        let mut tail = Tail::new(TAIL_BYTES);
+        let mut sink = Sink::new(self.echo == Echo::Live, self.prefix_text());
+        let redacting = any_registered();
+        let mut pending: Vec<u8> = Vec::new();
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            let n = match (&reader).read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            };
+            if redacting {
+                pending.extend_from_slice(&buf[..n]);
+                // Redact whole lines only, so a secret split across reads is still masked.
+                if let Some(end) = pending.iter().rposition(|&b| b == b'\n') {
+                    let done: Vec<u8> = pending.drain(..=end).collect();
+                    let clean = redact_bytes(&done);
+                    emit(&clean, &mut tail, &mut sink, log.as_mut());
+                } else if pending.len() > CHUNK {
+                    let clean = redact_bytes(&std::mem::take(&mut pending));
+                    emit(&clean, &mut tail, &mut sink, log.as_mut());
+                }
+            } else {
+                emit(&buf[..n], &mut tail, &mut sink, log.as_mut());
+            }
+        }
+        if !pending.is_empty() {
+            let clean = redact_bytes(&pending);
+            emit(&clean, &mut tail, &mut sink, log.as_mut());
+        }
+        sink.finish();
+        if let Some(log) = log.as_mut() {
+            let _ = log.flush();
+        }
+        let status = loop {
+            match reader.try_wait() {
+                Ok(Some(out)) => break Ok(out.status),
+                Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+                Err(e) => break Err(e),
+            }
+        };
+        let timed_out = timer.map(|t| t.stop()).unwrap_or(false);
+        let lines = tail.lines(Tail::LINES);
+        let status = status
+            .map_err(|e| self.error(cmd, Failure::Spawn(e.to_string()), lines.clone()))?;
+        self.check_status(cmd, status, timed_out, lines.clone())?;
+        Ok(Captured {
+            stdout: String::new(),
+            tail: lines,
+            dry_run: false,
+        })
+    }
+
+    /// Runs a query and returns its standard output; its stderr goes to the step log and
+    /// the error tail. The command line is echoed only in the log, unless the runner is
+    /// live and the command is not read-only.
+    pub fn capture(&self, cmd: &Cmd) -> Result<Captured, CommandError> {
+        self.record(cmd);
+        if self.dry_run_skip(cmd) {
+            return Ok(Captured {
+                dry_run: true,
+                ..Captured::default()
+            });
+        }
+        self.start_checks(cmd)?;
+        let program = self.resolve(cmd)?;
+        if !cmd.is_read_only() && self.echo != Echo::Silent {
+            self.echo_line(cmd);
+        }
+        let handle = self
+            .expression(cmd, &program)
+            .stdout_capture()
+            .stderr_capture()
+            .start()
+            .map_err(|e| self.error(cmd, Failure::Spawn(e.to_string()), Vec::new()))?;
+        let pgid = handle.pids().first().copied().unwrap_or(0) as i32;
+        let _group = interrupt::track_group(pgid);
+        let timer = self.start_timer(cmd, pgid);
+        let output = handle
+            .wait()
+            .map_err(|e| self.error(cmd, Failure::Spawn(e.to_string()), Vec::new()))?;
+        let timed_out = timer.map(|t| t.stop()).unwrap_or(false);
+        let stderr = redact_bytes(&output.stderr);
+        let mut tail = Tail::new(TAIL_BYTES);
+        tail.push(&stderr);
+        let lines = tail.lines(Tail::LINES);
+        if let Some(mut log) = self.open_log() {
+            let _ = writeln!(log, "$ {cmd}");
+            let _ = log.write_all(&stderr);
+        }
+        self.check_status(cmd, output.status, timed_out, lines.clone())?;
+        Ok(Captured {
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            tail: lines,
+            dry_run: false,
+        })
+    }
+
+    fn start_checks(&self, cmd: &Cmd) -> Result<(), CommandError> {
+        interrupt::install();
+        if interrupt::interrupted() {
+            return Err(self.error(cmd, Failure::Interrupted, Vec::new()));
+        }
+        Ok(())
+    }
+
+    fn start_timer(&self, cmd: &Cmd, pgid: i32) -> Option<Timer> {
+        let limit = cmd.get_timeout().or(self.default_timeout)?;
+        Some(Timer::start(limit, pgid))
+    }
+
+    fn check_status(
+        &self,
+        cmd: &Cmd,
+        status: std::process::ExitStatus,
+        timed_out: bool,
+        tail: Vec<String>,
+    ) -> Result<(), CommandError> {
+        if status.success() {
+            return Ok(());
+        }
+        let failure = if timed_out {
+            Failure::Timeout(cmd.get_timeout().or(self.default_timeout).unwrap_or_default())
+        } else if interrupt::interrupted() {
+            Failure::Interrupted
+        } else if let Some(sig) = status.signal() {
+            Failure::Signal(sig, signal_name(sig))
+        } else {
+            let code = status.code().unwrap_or(-1);
+            if is_docker(cmd) && engine_unreachable(&tail) {
+                Failure::EngineUnreachable {
+                    host: self
+                        .effective_env(cmd, "DOCKER_HOST")
+                        .unwrap_or_else(|| "the default socket (or the current docker context)".into()),
+                }
+            } else {
+                Failure::Exit(code)
+            }
+        };
+        Err(self.error(cmd, failure, tail))
+    }
+}
+
+fn is_docker(cmd: &Cmd) -> bool {
+    Path::new(cmd.get_program())
+        .file_name()
+        .is_some_and(|n| n == "docker")
+}
+
+/// The docker client's own words for "no daemon there".
+pub(crate) fn engine_unreachable(tail: &[String]) -> bool {
+    tail.iter().any(|l| {
+        l.contains("Cannot connect to the Docker daemon")
+            || l.contains("error during connect")
+            || l.contains("Is the docker daemon running")
+    })
+}
+
+fn emit(bytes: &[u8], tail: &mut Tail, sink: &mut Sink, log: Option<&mut BufWriter<File>>) {
+    tail.push(bytes);
+    if let Some(log) = log {
+        let _ = log.write_all(bytes);
+    }
+    sink.write(bytes);
+}
+
+/// The terminal side of a streamed command: live output, prefixed per line when asked.
+struct Sink {
+    live: bool,
+    prefix: String,
+    at_line_start: bool,
+}
+
+impl Sink {
+    fn new(live: bool, prefix: String) -> Sink {
+        Sink {
+            live,
+            prefix,
+            at_line_start: true,
+        }
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        if !self.live {
+            return;
+        }
+        let stderr = io::stderr();
+        let mut out = stderr.lock();
+        if self.prefix.is_empty() {
+            let _ = out.write_all(bytes);
+            return;
+        }
+        for piece in bytes.split_inclusive(|&b| b == b'\n') {
+            if self.at_line_start {
+                let _ = out.write_all(self.prefix.as_bytes());
+            }
+            let _ = out.write_all(piece);
+            self.at_line_start = piece.ends_with(b"\n");
+        }
+    }
+
+    fn finish(&mut self) {
+        if self.live && !self.at_line_start {
+            let _ = io::stderr().write_all(b"\n");
+        }
+    }
+}
+
+/// Kills a process group when its time is up.
+struct Timer {
+    stop: mpsc::Sender<()>,
+    fired: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Timer {
+    fn start(limit: Duration, pgid: i32) -> Timer {
+        let (stop, rx) = mpsc::channel::<()>();
+        let fired = Arc::new(AtomicBool::new(false));
+        let flag = fired.clone();
+        let thread = std::thread::spawn(move || {
+            if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(limit) {
+                flag.store(true, Ordering::SeqCst);
+                if pgid > 0 {
+                    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+                }
+            }
+        });
+        Timer {
+            stop,
+            fired,
+            thread,
+        }
+    }
+
+    /// Stops the timer; true when it had fired.
+    fn stop(self) -> bool {
+        let _ = self.stop.send(());
+        let _ = self.thread.join();
+        self.fired.load(Ordering::SeqCst)
+    }
+}

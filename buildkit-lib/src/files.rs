@@ -1,0 +1,158 @@
+//! File writes that never leave half a file: atomic writes and directory swaps, dry-run aware.
+//!
+//! Every file the library writes for the user (`version.json`, `dist/`, reports) goes
+//! through here: the content lands in a temporary sibling first and is renamed into place
+//! only when complete, so a failure or Ctrl-C leaves the previous version as it was.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use crate::cmd::{interrupt, Runner};
+
+/// Writes `bytes` to `path` atomically (temporary file in the same directory, fsync,
+/// rename). Keeps the permissions of an existing file. In a dry run it prints
+/// `write <path> (<n> bytes)` and touches nothing.
+pub fn write_atomic(runner: &Runner, path: &Path, bytes: &[u8]) -> Result<()> {
+    if runner.is_dry_run() {
+        println!("write {} ({} bytes)", path.display(), bytes.len());
+        return Ok(());
+    }
+    let dir = parent_dir(path);
+    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    if let Ok(meta) = fs::metadata(path) {
+        if meta.permissions().readonly() {
+            bail!(
+                "cannot write {}: the file is read-only (make it writable, then run again)",
+                path.display()
+            );
+        }
+    }
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".buildkit-tmp-")
+        .tempfile_in(&dir)
+        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    let _guard = interrupt::remove_on_interrupt(tmp.path());
+    tmp.write_all(bytes)
+        .and_then(|_| tmp.as_file().sync_all())
+        .with_context(|| format!("cannot write {}", tmp.path().display()))?;
+    if let Ok(meta) = fs::metadata(path) {
+        let _ = fs::set_permissions(tmp.path(), meta.permissions());
+    }
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("cannot replace {}", path.display()))?;
+    Ok(())
+}
+
+/// A directory being filled next to its final place, swapped in by [`StagedDir::commit`].
+/// Dropped without commit (a failure, a panic), it is removed and the old one stays.
+#[derive(Debug)]
+pub struct StagedDir {
+    staging: Option<tempfile::TempDir>,
+    target: PathBuf,
+    _guard: interrupt::Guard,
+}
+
+impl StagedDir {
+    /// Creates an empty staging directory beside `target` (same filesystem, so the final
+    /// rename is atomic).
+    pub fn new(target: &Path) -> Result<StagedDir> {
+        let dir = parent_dir(target);
+        fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "out".into());
+        let staging = tempfile::Builder::new()
+            .prefix(&format!(".{name}.staging-"))
+            .tempdir_in(&dir)
+            .with_context(|| format!("cannot create a staging directory in {}", dir.display()))?;
+        let guard = interrupt::remove_on_interrupt(staging.path());
+        Ok(StagedDir {
+            staging: Some(staging),
+            target: target.to_path_buf(),
+            _guard: guard,
+        })
+    }
+
+    /// Where to put the new content.
+    pub fn path(&self) -> &Path {
+        self.staging.as_ref().expect("staging present until commit").path()
+    }
+
+    /// Replaces the target with the staged content: the old directory is renamed aside,
+    /// the new one renamed into place, then the old one removed.
+    pub fn commit(mut self) -> Result<()> {
+        let staging = self.staging.take().expect("staging present until commit").keep();
+        let old = self.target.with_file_name(format!(
+            ".{}.old-{}",
+            self.target
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            std::process::id()
+        ));
+        let had_old = self.target.exists();
+        if had_old {
+            fs::rename(&self.target, &old)
+                .with_context(|| format!("cannot move {} aside", self.target.display()))?;
+        }
+        if let Err(e) = fs::rename(&staging, &self.target) {
+            if had_old {
+                let _ = fs::rename(&old, &self.target);
+            }
+            let _ = fs::remove_dir_all(&staging);
+            return Err(e).with_context(|| format!("cannot move the new {} into place", self.target.display()));
+        }
+        if had_old {
+            fs::remove_dir_all(&old)
+                .with_context(|| format!("cannot remove the previous {}", old.display()))?;
+        }
+        Ok(())
+    }
+}
+
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_and_dry_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.json");
+        write_atomic(&Runner::new(), &path, b"one").unwrap();
+        write_atomic(&Runner::new().dry_run(true), &path, b"two").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"one");
+        let entries = fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(entries, 1, "no temporary file left behind");
+    }
+
+    #[test]
+    fn staged_dir_keeps_old_content_until_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let dist = dir.path().join("dist");
+        fs::create_dir(&dist).unwrap();
+        fs::write(dist.join("old"), "x").unwrap();
+        {
+            let staged = StagedDir::new(&dist).unwrap();
+            fs::write(staged.path().join("new"), "y").unwrap();
+            // dropped without commit
+        }
+        assert!(dist.join("old").exists());
+        let staged = StagedDir::new(&dist).unwrap();
+        fs::write(staged.path().join("new"), "y").unwrap();
+        staged.commit().unwrap();
+        assert!(dist.join("new").exists() && !dist.join("old").exists());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}

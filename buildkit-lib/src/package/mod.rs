@@ -1,0 +1,1 @@
+//! PyInstaller packaging through three image stages (base, runtime, package) into `dist/`.

@@ -1,0 +1,1 @@
+//! Python tool steps: pinned black/isort format checks, hadolint, and test commands.

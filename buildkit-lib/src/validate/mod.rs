@@ -1,0 +1,1 @@
+//! Post-build validation and monitoring: smoke tests, size budgets, build context audit, security checks, build cache.

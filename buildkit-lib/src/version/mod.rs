@@ -1,0 +1,1 @@
+//! Version metadata (`version.json`), git facts, semver bumps and releases.

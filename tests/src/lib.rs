@@ -1,0 +1,115 @@
+//! Shared helpers for the end-to-end tests: the engine under test, fake binaries, paths.
+//!
+//! Tests that need the Docker engine call [`engine`]: it fails the test (never skips it)
+//! when no engine answers, naming the command that starts one.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use buildkit_lib::{Cmd, Runner};
+
+/// The socket `xtask/engine-up.sh` starts the project's private engine on.
+pub const PROJECT_DOCKER_HOST: &str = "unix:///run/buildkit-lib/docker.sock";
+/// The loopback registry started with the engine.
+pub const REGISTRY: &str = "127.0.0.1:5000";
+/// Local base images built by `xtask/engine-up.sh` (nothing can be pulled here).
+pub const BUSYBOX_IMAGE: &str = "buildkit-local/busybox:latest";
+/// Python 3.11 image with the host CA bundle and libpython3.11.
+pub const PYTHON_IMAGE: &str = "buildkit-local/python:3.11";
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ lives in the repository")
+        .to_path_buf()
+}
+
+/// The engine the tests use: `DOCKER_HOST` when set, else the project's private socket.
+pub fn docker_host() -> String {
+    std::env::var("DOCKER_HOST").unwrap_or_else(|_| PROJECT_DOCKER_HOST.to_string())
+}
+
+/// A quiet runner pointed at the test engine, without checking that it answers.
+pub fn runner() -> Runner {
+    Runner::new()
+        .echo(buildkit_lib::cmd::Echo::Quiet)
+        .env("DOCKER_HOST", docker_host())
+}
+
+/// A runner pointed at the test engine. Panics (fails the test) when the engine does not
+/// answer: tests that need the engine never pass without it.
+pub fn engine() -> Runner {
+    let runner = runner();
+    let probe = Cmd::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .timeout(std::time::Duration::from_secs(20));
+    if let Err(e) = runner.capture(&probe) {
+        panic!(
+            "this test needs the Docker engine at {} and it does not answer; start it with \
+             `bash xtask/engine-up.sh` (or `cargo xtask engine up`)\n{e}",
+            docker_host()
+        );
+    }
+    runner
+}
+
+/// A directory of executable scripts to put first on a command's `PATH`.
+pub struct FakeBin {
+    dir: tempfile::TempDir,
+}
+
+impl FakeBin {
+    /// An empty fake-binary directory.
+    pub fn new() -> FakeBin {
+        FakeBin {
+            dir: tempfile::tempdir().expect("temporary directory"),
+        }
+    }
+
+    /// Adds an executable `name` with the given shell script body (a `#!/bin/sh` line is
+    /// added).
+    pub fn script(self, name: &str, body: &str) -> FakeBin {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("write fake binary");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+            .expect("chmod fake binary");
+        self
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A `PATH` value with this directory first, then the real `PATH`.
+    pub fn path_env(&self) -> String {
+        format!(
+            "{}:{}",
+            self.dir.path().display(),
+            std::env::var("PATH").unwrap_or_default()
+        )
+    }
+
+    /// A `PATH` value with only this directory (real programs are not found).
+    pub fn path_env_only(&self) -> String {
+        self.dir.path().display().to_string()
+    }
+}
+
+impl Default for FakeBin {
+    fn default() -> Self {
+        FakeBin::new()
+    }
+}
+
+/// A unique name for a test resource: `<prefix>-<pid>-<counter>`.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}

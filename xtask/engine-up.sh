@@ -1,0 +1,736 @@
+#!/usr/bin/env bash
+# xtask/engine-up.sh: install (when missing) and start everything the project's tests need
+# on a Debian 12 (bookworm) machine, as root:
+#
+#   * a private Docker 26 engine (docker.io from trixie) with the containerd image store,
+#     listening on unix:///run/buildkit-lib/docker.sock, backed by its own containerd;
+#   * a plain-http registry on 127.0.0.1:5000;
+#   * arm64 emulation (qemu-user-static through binfmt_misc);
+#   * local base images: buildkit-local/busybox:latest (linux/amd64 + linux/arm64) and
+#     buildkit-local/python:3.11 (Debian bookworm, python3 + venv + pip + binutils).
+#
+# Usage: engine-up.sh [up|env|down|registry-start|registry-stop|status|help]
+#   up              (default) install what is missing, start what is not running. Idempotent;
+#                   a few seconds when everything is already up.
+#   env             print the line that points docker clients at the engine.
+#   down            stop the registry, dockerd and containerd cleanly (data is kept).
+#   registry-start  start the registry only (if it is not answering).
+#   registry-stop   stop the registry only (waits until the port no longer answers).
+#   status          print what is up, exit non-zero if something is not.
+#
+# Everything lives under /var/lib/buildkit-lib (kept between runs), /run/buildkit-lib and
+# /var/log/buildkit-lib. Each step prints one line; a failure prints
+# "engine-up: FAILED at step <name>" with the tail of the relevant log and exits non-zero.
+set -Eeuo pipefail
+
+readonly STATE_DIR=/var/lib/buildkit-lib
+readonly RUN_DIR=/run/buildkit-lib
+readonly LOG_DIR=/var/log/buildkit-lib
+
+readonly DOCKER_SOCK_PATH=$RUN_DIR/docker.sock
+readonly ENGINE_HOST=unix://$DOCKER_SOCK_PATH
+readonly DOCKERD_DATA_ROOT=$STATE_DIR/docker
+readonly DOCKERD_EXEC_ROOT=$RUN_DIR/exec
+readonly DOCKERD_CONFIG=$STATE_DIR/daemon.json
+readonly DOCKERD_PIDFILE=$RUN_DIR/dockerd.pid
+readonly DOCKERD_LOG=$LOG_DIR/dockerd.log
+
+readonly CONTAINERD_ROOT=$STATE_DIR/containerd
+readonly CONTAINERD_STATE=$RUN_DIR/containerd
+readonly CONTAINERD_SOCK=$CONTAINERD_STATE/containerd.sock
+readonly CONTAINERD_CONFIG=$STATE_DIR/containerd.toml
+readonly CONTAINERD_PIDFILE=$RUN_DIR/containerd.pid
+readonly CONTAINERD_LOG=$LOG_DIR/containerd.log
+
+readonly REGISTRY_ADDR=127.0.0.1:5000
+readonly REGISTRY_ROOT=$STATE_DIR/registry
+readonly REGISTRY_CONFIG=$STATE_DIR/registry.yml
+readonly REGISTRY_PIDFILE=$RUN_DIR/registry.pid
+readonly REGISTRY_LOG=$LOG_DIR/registry.log
+
+readonly BUSYBOX_IMAGE=buildkit-local/busybox:latest
+readonly BUSYBOX_CONTEXT=$STATE_DIR/busybox-context
+readonly PYTHON_IMAGE=buildkit-local/python:3.11
+readonly PYTHON_ROOTFS=$STATE_DIR/rootfs/python-3.11
+readonly PYTHON_ROOTFS_DONE=$STATE_DIR/rootfs/python-3.11.complete
+
+readonly DEBIAN_MIRROR=http://deb.debian.org/debian
+readonly TRIXIE_LIST=/etc/apt/sources.list.d/buildkit-lib-trixie.list
+readonly TRIXIE_PIN=/etc/apt/preferences.d/buildkit-lib-trixie
+readonly HOST_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
+readonly LOCK_FILE=$RUN_DIR/engine-up.lock
+
+export DEBIAN_FRONTEND=noninteractive
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin${PATH:+:$PATH}
+export DOCKER_HOST=$ENGINE_HOST
+unset DOCKER_CONTEXT BUILDX_BUILDER DOCKER_TLS_VERIFY DOCKER_CERT_PATH
+# The docker CLI keeps its config (and buildx state) under $HOME; give it a place if unset.
+[[ -n ${HOME:-} ]] || export DOCKER_CONFIG=$STATE_DIR/docker-config
+
+APT=(apt-get -q -y -o DPkg::Lock::Timeout=600
+     -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
+
+# ---------------------------------------------------------------------------------------
+# Output, failure reporting, cleanup.
+# ---------------------------------------------------------------------------------------
+CURRENT_STEP=init
+STEP_LOG=
+STEP_OPEN=0
+CLEANUPS=()
+
+step() { # step NAME [LOGFILE]
+    CURRENT_STEP=$1
+    STEP_LOG=${2:-}
+    STEP_OPEN=1
+    printf 'engine-up: %s... ' "$1"
+}
+
+done_step() { # done_step [MESSAGE]
+    printf '%s\n' "${1:-ok}"
+    STEP_OPEN=0
+    STEP_LOG=
+}
+
+fail() { # fail MESSAGE [LOGFILE]
+    local log=${2:-$STEP_LOG}
+    trap - ERR
+    [[ $STEP_OPEN == 1 ]] && printf '\n'
+    STEP_OPEN=0
+    printf 'engine-up: FAILED at step %s: %s\n' "$CURRENT_STEP" "$1" >&2
+    if [[ -n $log && -s $log ]]; then
+        printf -- '--- last lines of %s ---\n' "$log" >&2
+        tail -n 40 "$log" >&2
+        printf -- '---\n' >&2
+    fi
+    exit 1
+}
+
+on_err() {
+    fail "command failed (exit $1, line $2): $3"
+}
+trap 'on_err $? $LINENO "$BASH_COMMAND"' ERR
+
+run_cleanups() {
+    local c
+    for c in "${CLEANUPS[@]}"; do eval "$c" || true; done
+}
+trap run_cleanups EXIT
+
+# Run a command with its output appended to the current step's log, stdin closed.
+logged() {
+    printf '\n### %s: %s\n' "$(date -u +%FT%TZ)" "$*" >>"$STEP_LOG"
+    "$@" >>"$STEP_LOG" 2>&1 </dev/null
+}
+
+# Write a file only when its content differs (stdin is the content). Returns 0 if changed.
+write_if_changed() {
+    local path=$1 tmp
+    tmp=$(mktemp "$path.XXXXXX")
+    cat >"$tmp"
+    if [[ -f $path ]] && cmp -s "$tmp" "$path"; then
+        rm -f "$tmp"
+        return 1
+    fi
+    chmod 0644 "$tmp"
+    mv -f "$tmp" "$path"
+    return 0
+}
+
+pid_alive() { [[ -n ${1:-} && $1 =~ ^[0-9]+$ ]] && kill -0 "$1" 2>/dev/null; }
+
+pid_is() { # pid_is PID COMM: the process exists and its command name is COMM
+    pid_alive "$1" && [[ $(cat "/proc/$1/comm" 2>/dev/null) == "$2" ]]
+}
+
+read_pidfile() { [[ -s $1 ]] && tr -dc '0-9' <"$1" || true; }
+
+# Stop a process we started: SIGTERM, wait up to $3 seconds, then SIGKILL.
+stop_pid() { # stop_pid PID COMM TIMEOUT
+    local pid=$1 comm=$2 timeout=$3 i
+    pid_is "$pid" "$comm" || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < timeout * 10; i++)); do
+        pid_is "$pid" "$comm" || return 0
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do
+        pid_is "$pid" "$comm" || return 2
+        sleep 0.1
+    done
+    return 1
+}
+
+# ---------------------------------------------------------------------------------------
+# Probes.
+# ---------------------------------------------------------------------------------------
+docker_answers() { timeout 10 docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
+
+containerd_answers() {
+    [[ -S $CONTAINERD_SOCK ]] && timeout 10 ctr --address "$CONTAINERD_SOCK" version >/dev/null 2>&1
+}
+
+registry_answers() {
+    curl -fsS --noproxy '*' -m 3 -o /dev/null "http://$REGISTRY_ADDR/v2/" 2>/dev/null
+}
+
+image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
+
+pkg_status() { # pkg_status PKG -> "installed VERSION" or empty
+    dpkg-query -W -f='${db:Status-Status} ${Version}' "$1" 2>/dev/null || true
+}
+
+pkg_installed() { [[ $(pkg_status "$1") == installed\ * ]]; }
+
+pkg_at_least() { # pkg_at_least PKG MINVERSION
+    local s
+    s=$(pkg_status "$1")
+    [[ $s == installed\ * ]] && dpkg --compare-versions "${s#installed }" ge "$2"
+}
+
+# ---------------------------------------------------------------------------------------
+# Step: packages.
+# ---------------------------------------------------------------------------------------
+APT_UPDATED=0
+
+apt_update() {
+    [[ $APT_UPDATED == 1 ]] && return 0
+    logged "${APT[@]}" update || fail "apt-get update failed"
+    APT_UPDATED=1
+}
+
+# While apt installs packages, make sure no maintainer script starts a system-wide
+# docker/containerd service (only when the machine has no policy-rc.d of its own).
+guard_services() {
+    [[ -e /usr/sbin/policy-rc.d ]] && return 0
+    printf '#!/bin/sh\n# temporary, from xtask/engine-up.sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 0755 /usr/sbin/policy-rc.d
+    CLEANUPS+=("rm -f /usr/sbin/policy-rc.d")
+}
+
+write_apt_sources() {
+    write_if_changed "$TRIXIE_LIST" <<EOF || true
+# Added by xtask/engine-up.sh: docker.io 26, containerd 1.7 and docker-buildx come from trixie.
+deb $DEBIAN_MIRROR trixie main
+EOF
+    write_if_changed "$TRIXIE_PIN" <<'EOF' || true
+# Added by xtask/engine-up.sh: nothing is taken from trixie unless asked for by name.
+Package: *
+Pin: release n=trixie
+Pin-Priority: 100
+EOF
+}
+
+busybox_arm64_cached() { [[ -s $BUSYBOX_CONTEXT/busybox-arm64 ]]; }
+
+ensure_packages() {
+    step packages "$LOG_DIR/apt.log"
+    local trixie=() bookworm=() p need_arm64=0
+    # Named with /trixie: with "-t trixie" apt would take every dependency from trixie too
+    # (it plans a libc6/python3/systemd upgrade), while the pin keeps the rest on bookworm.
+    pkg_at_least docker.io 26 || trixie+=(docker.io/trixie)
+    pkg_at_least containerd 1.7 || trixie+=(containerd/trixie)
+    pkg_installed docker-buildx || trixie+=(docker-buildx/trixie)
+    command -v docker >/dev/null 2>&1 || trixie+=(docker-cli/trixie)
+    for p in docker-registry qemu-user-static binfmt-support busybox-static debootstrap \
+        curl ca-certificates util-linux; do
+        pkg_installed "$p" || bookworm+=("$p")
+    done
+    if ! image_exists_offline_hint && ! busybox_arm64_cached; then need_arm64=1; fi
+
+    write_apt_sources
+    if ((${#trixie[@]} == 0 && ${#bookworm[@]} == 0 && need_arm64 == 0)); then
+        done_step "already up"
+        return 0
+    fi
+    : >"$STEP_LOG"
+    if ((need_arm64)) && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+        logged dpkg --add-architecture arm64
+    fi
+    apt_update
+    if ((${#trixie[@]} + ${#bookworm[@]} > 0)); then
+        guard_services
+        logged "${APT[@]}" install --no-install-recommends "${trixie[@]}" "${bookworm[@]}" ||
+            fail "apt-get install ${trixie[*]} ${bookworm[*]} failed"
+    fi
+    if ((need_arm64)); then
+        fetch_busybox_arm64
+    fi
+    pkg_at_least docker.io 26 || fail "docker.io >= 26 is not installed"
+    command -v dockerd >/dev/null || fail "dockerd not found after install"
+    done_step "ok (installed: ${trixie[*]} ${bookworm[*]}${need_arm64:+})"
+}
+
+# The busybox image is only (re)built when missing; if the engine is not up yet we cannot
+# ask it, so this only says "the busybox context is complete".
+image_exists_offline_hint() { busybox_arm64_cached; }
+
+fetch_busybox_arm64() {
+    local tmp f
+    tmp=$(mktemp -d)
+    CLEANUPS+=("rm -rf '$tmp'")
+    (cd "$tmp" && logged "${APT[@]}" download busybox-static:arm64) ||
+        fail "apt-get download busybox-static:arm64 failed"
+    f=$(find "$tmp" -maxdepth 1 -name 'busybox-static_*_arm64.deb' | head -n 1)
+    [[ -n $f ]] || fail "busybox-static:arm64 .deb not found after download"
+    logged dpkg-deb -x "$f" "$tmp/x"
+    mkdir -p "$BUSYBOX_CONTEXT"
+    if [[ -f $tmp/x/bin/busybox ]]; then
+        install -m 0755 "$tmp/x/bin/busybox" "$BUSYBOX_CONTEXT/busybox-arm64.tmp"
+    else
+        install -m 0755 "$tmp/x/usr/bin/busybox" "$BUSYBOX_CONTEXT/busybox-arm64.tmp"
+    fi
+    mv -f "$BUSYBOX_CONTEXT/busybox-arm64.tmp" "$BUSYBOX_CONTEXT/busybox-arm64"
+}
+
+# ---------------------------------------------------------------------------------------
+# Step: binfmt (arm64 emulation).
+# ---------------------------------------------------------------------------------------
+ensure_binfmt() {
+    step binfmt "$LOG_DIR/binfmt.log"
+    local entry=/proc/sys/fs/binfmt_misc/qemu-aarch64
+    if [[ $(head -n 1 "$entry" 2>/dev/null) == enabled ]] &&
+        grep -qx enabled /proc/sys/fs/binfmt_misc/status 2>/dev/null; then
+        done_step "already up"
+        return 0
+    fi
+    : >"$STEP_LOG"
+    if ! mountpoint -q /proc/sys/fs/binfmt_misc; then
+        logged mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc ||
+            fail "cannot mount binfmt_misc"
+    fi
+    if ! grep -qx enabled /proc/sys/fs/binfmt_misc/status 2>/dev/null; then
+        echo 1 >/proc/sys/fs/binfmt_misc/status
+    fi
+    logged update-binfmts --enable qemu-aarch64 || fail "update-binfmts --enable qemu-aarch64 failed"
+    [[ $(head -n 1 "$entry" 2>/dev/null) == enabled ]] || fail "$entry is not enabled"
+    done_step
+}
+
+# ---------------------------------------------------------------------------------------
+# Step: containerd (a private one, so that dockerd never attaches to a system containerd
+# that may own /run/containerd/containerd.sock, and two engines never share one).
+# ---------------------------------------------------------------------------------------
+write_containerd_config() {
+    write_if_changed "$CONTAINERD_CONFIG" <<EOF || true
+# Written by xtask/engine-up.sh
+version = 2
+root = "$CONTAINERD_ROOT"
+state = "$CONTAINERD_STATE"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+
+[grpc]
+  address = "$CONTAINERD_SOCK"
+
+[ttrpc]
+  address = "$CONTAINERD_SOCK.ttrpc"
+EOF
+}
+
+ensure_containerd() {
+    step containerd "$CONTAINERD_LOG"
+    write_containerd_config
+    if containerd_answers; then
+        done_step "already up"
+        return 0
+    fi
+    local pid i
+    pid=$(read_pidfile "$CONTAINERD_PIDFILE")
+    if pid_is "$pid" containerd; then
+        # Started earlier but not answering (yet): give it time, then give up on it.
+        for ((i = 0; i < 100; i++)); do
+            containerd_answers && { done_step "ok (was starting)"; return 0; }
+            sleep 0.2
+        done
+        stop_pid "$pid" containerd 10 || fail "containerd (pid $pid) does not answer nor stop"
+    fi
+    rm -f "$CONTAINERD_PIDFILE"
+    mkdir -p "$CONTAINERD_ROOT" "$CONTAINERD_STATE"
+    printf '\n### %s: starting containerd\n' "$(date -u +%FT%TZ)" >>"$CONTAINERD_LOG"
+    setsid containerd --config "$CONTAINERD_CONFIG" \
+        </dev/null >>"$CONTAINERD_LOG" 2>&1 9>&- &
+    pid=$!
+    echo "$pid" >"$CONTAINERD_PIDFILE"
+    for ((i = 0; i < 300; i++)); do
+        containerd_answers && { done_step; return 0; }
+        pid_alive "$pid" || fail "containerd exited while starting"
+        sleep 0.2
+    done
+    fail "containerd not answering on $CONTAINERD_SOCK after 60 s"
+}
+
+# ---------------------------------------------------------------------------------------
+# Step: dockerd.
+# ---------------------------------------------------------------------------------------
+check_snapshotter() {
+    local status
+    status=$(docker info --format '{{json .DriverStatus}}' 2>/dev/null || true)
+    [[ $status == *io.containerd.snapshotter.v1* ]] ||
+        fail "the engine on $ENGINE_HOST does not use the containerd image store (DriverStatus: ${status:-none})" \
+            "$DOCKERD_LOG"
+}
+
+ensure_dockerd() {
+    step dockerd "$DOCKERD_LOG"
+    if docker_answers; then
+        check_snapshotter
+        done_step "already up"
+        return 0
+    fi
+    local pid i
+    pid=$(read_pidfile "$DOCKERD_PIDFILE")
+    if pid_is "$pid" dockerd; then
+        for ((i = 0; i < 120; i++)); do
+            if docker_answers; then
+                check_snapshotter
+                done_step "ok (was starting)"
+                return 0
+            fi
+            sleep 0.5
+        done
+        stop_pid "$pid" dockerd 30 || fail "dockerd (pid $pid) does not answer nor stop"
+    fi
+    # A pidfile naming a dead process (or someone else's) makes dockerd refuse to start.
+    rm -f "$DOCKERD_PIDFILE"
+    mkdir -p "$DOCKERD_DATA_ROOT" "$DOCKERD_EXEC_ROOT"
+    write_if_changed "$DOCKERD_CONFIG" <<'EOF' || true
+{
+  "features": {
+    "containerd-snapshotter": true
+  }
+}
+EOF
+    printf '\n### %s: starting dockerd\n' "$(date -u +%FT%TZ)" >>"$DOCKERD_LOG"
+    setsid dockerd \
+        --config-file "$DOCKERD_CONFIG" \
+        --containerd "$CONTAINERD_SOCK" \
+        --data-root "$DOCKERD_DATA_ROOT" \
+        --exec-root "$DOCKERD_EXEC_ROOT" \
+        --pidfile "$DOCKERD_PIDFILE" \
+        -H "$ENGINE_HOST" \
+        --iptables=false --ip6tables=false --bridge=none \
+        </dev/null >>"$DOCKERD_LOG" 2>&1 9>&- &
+    pid=$!
+    for ((i = 0; i < 120; i++)); do
+        if docker_answers; then
+            check_snapshotter
+            done_step
+            return 0
+        fi
+        pid_alive "$pid" || fail "dockerd exited while starting"
+        sleep 0.5
+    done
+    fail "dockerd not answering on $ENGINE_HOST after 60 s"
+}
+
+# ---------------------------------------------------------------------------------------
+# Step: registry.
+# ---------------------------------------------------------------------------------------
+write_registry_config() {
+    write_if_changed "$REGISTRY_CONFIG" <<EOF || true
+# Written by xtask/engine-up.sh
+version: 0.1
+log:
+  level: info
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $REGISTRY_ROOT
+  delete:
+    enabled: true
+http:
+  addr: $REGISTRY_ADDR
+EOF
+}
+
+find_registry_pids() { # registry processes serving our config, started by anyone
+    local d
+    for d in /proc/[0-9]*; do
+        [[ $(cat "$d/comm" 2>/dev/null) == docker-registry ]] || continue
+        tr '\0' ' ' <"$d/cmdline" 2>/dev/null | grep -qF "$REGISTRY_CONFIG" && echo "${d#/proc/}"
+    done
+    return 0
+}
+
+start_registry() {
+    step registry "$REGISTRY_LOG"
+    if registry_answers; then
+        done_step "already up"
+        return 0
+    fi
+    local pid i
+    pid=$(read_pidfile "$REGISTRY_PIDFILE")
+    if pid_is "$pid" docker-registry; then
+        for ((i = 0; i < 25; i++)); do
+            registry_answers && { done_step "ok (was starting)"; return 0; }
+            sleep 0.2
+        done
+        stop_pid "$pid" docker-registry 10 || true
+    fi
+    rm -f "$REGISTRY_PIDFILE"
+    mkdir -p "$REGISTRY_ROOT"
+    write_registry_config
+    printf '\n### %s: starting docker-registry\n' "$(date -u +%FT%TZ)" >>"$REGISTRY_LOG"
+    setsid docker-registry serve "$REGISTRY_CONFIG" \
+        </dev/null >>"$REGISTRY_LOG" 2>&1 9>&- &
+    pid=$!
+    echo "$pid" >"$REGISTRY_PIDFILE"
+    for ((i = 0; i < 150; i++)); do
+        registry_answers && { done_step; return 0; }
+        pid_alive "$pid" || fail "docker-registry exited while starting"
+        sleep 0.2
+    done
+    fail "registry not answering on http://$REGISTRY_ADDR/v2/ after 30 s"
+}
+
+stop_registry() {
+    step registry-stop "$REGISTRY_LOG"
+    local pids pid i stopped=0
+    pids="$(read_pidfile "$REGISTRY_PIDFILE") $(find_registry_pids)"
+    for pid in $pids; do
+        if pid_is "$pid" docker-registry; then
+            stop_pid "$pid" docker-registry 10 || fail "docker-registry (pid $pid) does not stop"
+            stopped=1
+        fi
+    done
+    rm -f "$REGISTRY_PIDFILE"
+    for ((i = 0; i < 50; i++)); do
+        registry_answers || break
+        sleep 0.2
+    done
+    registry_answers && fail "something still answers on http://$REGISTRY_ADDR/v2/ (not started by this script)"
+    if ((stopped)); then done_step "stopped"; else done_step "already down"; fi
+}
+
+# ---------------------------------------------------------------------------------------
+# Step: buildx.
+# ---------------------------------------------------------------------------------------
+ensure_buildx() {
+    step buildx "$LOG_DIR/buildx.log"
+    : >"$STEP_LOG"
+    logged docker buildx version || fail "the docker CLI does not find the buildx plugin"
+    logged docker buildx inspect default || fail "buildx cannot reach the engine's default builder"
+    done_step "$(docker buildx version 2>/dev/null | awk '{print $2; exit}')"
+}
+
+# ---------------------------------------------------------------------------------------
+# Step: busybox image (linux/amd64 + linux/arm64).
+# ---------------------------------------------------------------------------------------
+ensure_busybox_image() {
+    step busybox-image "$LOG_DIR/busybox-image.log"
+    if image_exists "$BUSYBOX_IMAGE"; then
+        done_step "already up"
+        return 0
+    fi
+    : >"$STEP_LOG"
+    local amd64=/bin/busybox tmp_tag=buildkit-local/busybox:engine-up-tmp out
+    [[ -x $amd64 ]] || amd64=/usr/bin/busybox
+    [[ -x $amd64 ]] || fail "static busybox (busybox-static) not found"
+    if ! busybox_arm64_cached; then
+        if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+            logged dpkg --add-architecture arm64
+            APT_UPDATED=0
+        fi
+        apt_update
+        fetch_busybox_arm64
+    fi
+    mkdir -p "$BUSYBOX_CONTEXT"
+    install -m 0755 "$amd64" "$BUSYBOX_CONTEXT/busybox-amd64"
+    write_if_changed "$BUSYBOX_CONTEXT/Dockerfile" <<'EOF' || true
+# Written by xtask/engine-up.sh: a static busybox for linux/amd64 and linux/arm64.
+FROM scratch
+ARG TARGETARCH
+COPY busybox-${TARGETARCH} /bin/busybox
+RUN ["/bin/busybox", "--install", "-s", "/bin"]
+ENV PATH=/bin
+CMD ["sh"]
+EOF
+    logged docker buildx build --builder default \
+        --platform linux/amd64,linux/arm64 --network none --provenance=false \
+        --progress plain -t "$tmp_tag" --load "$BUSYBOX_CONTEXT" ||
+        fail "docker buildx build of $BUSYBOX_IMAGE failed"
+    out=$(docker run --rm --network none --platform linux/amd64 "$tmp_tag" uname -m 2>>"$STEP_LOG") ||
+        fail "linux/amd64 busybox does not run"
+    [[ $out == x86_64 ]] || fail "linux/amd64 busybox: uname -m printed '$out'"
+    out=$(docker run --rm --network none --platform linux/arm64 "$tmp_tag" uname -m 2>>"$STEP_LOG") ||
+        fail "linux/arm64 busybox does not run (qemu/binfmt?)"
+    [[ $out == aarch64 ]] || fail "linux/arm64 busybox: uname -m printed '$out'"
+    out=$(docker run --rm --network none "$tmp_tag" sh -c 'echo ok' 2>>"$STEP_LOG") ||
+        fail "busybox sh/echo do not run"
+    [[ $out == ok ]] || fail "busybox sh -c 'echo ok' printed '$out'"
+    logged docker tag "$tmp_tag" "$BUSYBOX_IMAGE"
+    logged docker rmi "$tmp_tag"
+    done_step "ok (linux/amd64, linux/arm64)"
+}
+
+# ---------------------------------------------------------------------------------------
+# Step: python image (Debian bookworm rootfs from debootstrap, imported).
+# ---------------------------------------------------------------------------------------
+remove_rootfs() { # unmount anything debootstrap may have left mounted, then delete
+    local m
+    while read -r m; do
+        [[ -n $m ]] && umount -l "$m" 2>/dev/null || true
+    done < <(findmnt -rn -o TARGET | grep -F "$PYTHON_ROOTFS/" | sort -r || true)
+    rm -rf --one-file-system "$PYTHON_ROOTFS"
+    rm -f "$PYTHON_ROOTFS_DONE"
+}
+
+ensure_python_image() {
+    step python-image "$LOG_DIR/python-image.log"
+    if image_exists "$PYTHON_IMAGE"; then
+        done_step "already up"
+        return 0
+    fi
+    : >"$STEP_LOG"
+    local tmp_tag=buildkit-local/python:engine-up-tmp cached="cached rootfs" ca=/etc/ssl/certs/ca-certificates.crt
+    [[ -s $HOST_CA_BUNDLE ]] || fail "host CA bundle $HOST_CA_BUNDLE missing"
+    if [[ ! -f $PYTHON_ROOTFS_DONE || ! -x $PYTHON_ROOTFS/usr/bin/python3 ]]; then
+        cached="debootstrap"
+        remove_rootfs
+        mkdir -p "$(dirname "$PYTHON_ROOTFS")"
+        logged debootstrap --variant=minbase \
+            --include=python3,python3-venv,python3-pip,binutils,libpython3.11,passwd,ca-certificates \
+            bookworm "$PYTHON_ROOTFS" "$DEBIAN_MIRROR" || {
+            remove_rootfs
+            fail "debootstrap of bookworm failed"
+        }
+        touch "$PYTHON_ROOTFS_DONE"
+    fi
+    [[ -x $PYTHON_ROOTFS/usr/sbin/useradd ]] || fail "useradd missing from the python rootfs"
+    mkdir -p "$PYTHON_ROOTFS/etc/ssl/certs"
+    install -m 0644 "$HOST_CA_BUNDLE" "$PYTHON_ROOTFS$ca"
+    # Leave out device nodes, downloaded .debs and apt lists (a Dockerfile runs apt-get update).
+    tar -C "$PYTHON_ROOTFS" --numeric-owner \
+        --exclude='./dev/*' --exclude='./proc/*' --exclude='./sys/*' \
+        --exclude='./var/cache/apt/archives/*.deb' --exclude='./var/lib/apt/lists/*' \
+        -c . 2>>"$STEP_LOG" |
+        docker import \
+            --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+            --change 'ENV LANG=C.UTF-8' \
+            --change "ENV SSL_CERT_FILE=$ca" \
+            --change "ENV PIP_CERT=$ca" \
+            --change "ENV REQUESTS_CA_BUNDLE=$ca" \
+            --change 'CMD ["python3"]' \
+            - "$tmp_tag" >>"$STEP_LOG" 2>&1 || fail "docker import failed"
+    logged docker run --rm --network none "$tmp_tag" python3 -c 'import ssl, venv; print(1)' ||
+        fail "python3 (ssl, venv) does not run in the image"
+    logged docker run --rm --network none "$tmp_tag" sh -c 'command -v useradd && command -v objdump' ||
+        fail "useradd/objdump missing in the image"
+    logged docker run --rm --network host "$tmp_tag" \
+        sh -c 'python3 -m venv /tmp/v && /tmp/v/bin/pip download -q --no-deps -d /tmp/d six' ||
+        fail "pip inside the image cannot download from the package index (CA bundle/proxy?)"
+    logged docker tag "$tmp_tag" "$PYTHON_IMAGE"
+    logged docker rmi "$tmp_tag"
+    done_step "ok (from $cached)"
+}
+
+# ---------------------------------------------------------------------------------------
+# Stopping.
+# ---------------------------------------------------------------------------------------
+stop_dockerd() {
+    step dockerd-stop "$DOCKERD_LOG"
+    local pid
+    pid=$(read_pidfile "$DOCKERD_PIDFILE")
+    if ! pid_is "$pid" dockerd; then
+        docker_answers && fail "an engine answers on $ENGINE_HOST but $DOCKERD_PIDFILE does not name it"
+        rm -f "$DOCKERD_PIDFILE"
+        done_step "already down"
+        return 0
+    fi
+    stop_pid "$pid" dockerd 60 || fail "dockerd (pid $pid) does not stop"
+    rm -f "$DOCKERD_PIDFILE"
+    done_step "stopped"
+}
+
+stop_containerd() {
+    step containerd-stop "$CONTAINERD_LOG"
+    local pid
+    pid=$(read_pidfile "$CONTAINERD_PIDFILE")
+    if ! pid_is "$pid" containerd; then
+        rm -f "$CONTAINERD_PIDFILE"
+        done_step "already down"
+        return 0
+    fi
+    stop_pid "$pid" containerd 30 || fail "containerd (pid $pid) does not stop"
+    rm -f "$CONTAINERD_PIDFILE"
+    done_step "stopped"
+}
+
+# ---------------------------------------------------------------------------------------
+# Main.
+# ---------------------------------------------------------------------------------------
+print_env() { printf 'export DOCKER_HOST=%s\n' "$ENGINE_HOST"; }
+
+usage() {
+    sed -n '2,/^set -Eeuo/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}"
+}
+
+need_root_and_lock() {
+    [[ $EUID -eq 0 ]] || fail "must run as root"
+    mkdir -p "$RUN_DIR" "$STATE_DIR" "$LOG_DIR"
+    exec 9>"$LOCK_FILE"
+    if ! flock -n 9; then
+        echo "engine-up: waiting for another engine-up run to finish..."
+        flock -w 1800 9 || fail "could not take $LOCK_FILE within 30 min"
+    fi
+}
+
+status() {
+    local rc=0
+    containerd_answers && echo "containerd: up" || { echo "containerd: down"; rc=1; }
+    docker_answers && echo "dockerd: up ($ENGINE_HOST)" || { echo "dockerd: down"; rc=1; }
+    registry_answers && echo "registry: up (http://$REGISTRY_ADDR)" || { echo "registry: down"; rc=1; }
+    if [[ $(head -n 1 /proc/sys/fs/binfmt_misc/qemu-aarch64 2>/dev/null) == enabled ]]; then
+        echo "binfmt qemu-aarch64: enabled"
+    else
+        echo "binfmt qemu-aarch64: disabled"; rc=1
+    fi
+    local img
+    for img in "$BUSYBOX_IMAGE" "$PYTHON_IMAGE"; do
+        image_exists "$img" && echo "image $img: present" || { echo "image $img: missing"; rc=1; }
+    done
+    return $rc
+}
+
+main() {
+    local cmd=${1:-up}
+    case $cmd in
+    up)
+        need_root_and_lock
+        ensure_packages
+        ensure_binfmt
+        ensure_containerd
+        ensure_dockerd
+        start_registry
+        ensure_buildx
+        ensure_busybox_image
+        ensure_python_image
+        echo "engine-up: all up; point clients at the engine with:"
+        print_env
+        ;;
+    env) print_env ;;
+    registry-start)
+        need_root_and_lock
+        start_registry
+        ;;
+    registry-stop)
+        need_root_and_lock
+        stop_registry
+        ;;
+    down)
+        need_root_and_lock
+        stop_registry
+        stop_dockerd
+        stop_containerd
+        ;;
+    status) status ;;
+    help | -h | --help) usage ;;
+    *)
+        usage >&2
+        exit 2
+        ;;
+    esac
+}
+
+main "$@"
