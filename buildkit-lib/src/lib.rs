@@ -5,15 +5,16 @@
 //! PyInstaller packaging, version metadata, post-build validation and clean-up. Each step
 //! is a value that can describe exactly what it will run; a [`cmd::Runner`] runs it.
 
-pub mod cmd;
-pub mod files;
-pub mod session;
 pub mod cleanup;
+pub mod cmd;
 pub mod docker;
 pub mod engine;
+pub mod files;
+pub mod hash;
 pub mod package;
 pub mod pipeline;
 pub mod python;
+pub mod session;
 pub mod validate;
 pub mod version;
 

@@ -174,9 +174,7 @@ impl Cmd {
     /// The value the command sets for `key`: `Some(None)` when it removes the variable,
     /// `None` when it leaves it as inherited. Secret values read as `***`.
     pub fn get_env(&self, key: &str) -> Option<Option<&str>> {
-        self.env
-            .get(key)
-            .map(|v| v.as_ref().map(|a| a.shown()))
+        self.env.get(key).map(|v| v.as_ref().map(|a| a.shown()))
     }
 
     /// The variables set or removed, real values included, for spawning only.
@@ -222,7 +220,10 @@ pub fn shell_escape(word: &str) -> String {
     let plain = !word.is_empty()
         && word.bytes().all(|b| {
             b.is_ascii_alphanumeric()
-                || matches!(b, b'-' | b'_' | b'.' | b'/' | b':' | b'=' | b',' | b'@' | b'+' | b'%')
+                || matches!(
+                    b,
+                    b'-' | b'_' | b'.' | b'/' | b':' | b'=' | b',' | b'@' | b'+' | b'%'
+                )
         });
     if plain || word == MASK {
         word.to_string()

@@ -352,8 +352,8 @@ impl Runner {
         };
         let timed_out = timer.map(|t| t.stop()).unwrap_or(false);
         let lines = tail.lines(Tail::LINES);
-        let status = status
-            .map_err(|e| self.error(cmd, Failure::Spawn(e.to_string()), lines.clone()))?;
+        let status =
+            status.map_err(|e| self.error(cmd, Failure::Spawn(e.to_string()), lines.clone()))?;
         self.check_status(cmd, status, timed_out, lines.clone())?;
         Ok(Captured {
             stdout: String::new(),
@@ -431,7 +431,11 @@ impl Runner {
             return Ok(());
         }
         let failure = if timed_out {
-            Failure::Timeout(cmd.get_timeout().or(self.default_timeout).unwrap_or_default())
+            Failure::Timeout(
+                cmd.get_timeout()
+                    .or(self.default_timeout)
+                    .unwrap_or_default(),
+            )
         } else if interrupt::interrupted() {
             Failure::Interrupted
         } else if let Some(sig) = status.signal() {
@@ -440,9 +444,9 @@ impl Runner {
             let code = status.code().unwrap_or(-1);
             if is_docker(cmd) && engine_unreachable(&tail) {
                 Failure::EngineUnreachable {
-                    host: self
-                        .effective_env(cmd, "DOCKER_HOST")
-                        .unwrap_or_else(|| "the default socket (or the current docker context)".into()),
+                    host: self.effective_env(cmd, "DOCKER_HOST").unwrap_or_else(|| {
+                        "the default socket (or the current docker context)".into()
+                    }),
                 }
             } else {
                 Failure::Exit(code)

@@ -27,8 +27,7 @@ impl Tail {
         if chunk.len() >= self.cap {
             self.dropped |= chunk.len() > self.cap || !self.buf.is_empty();
             self.buf.clear();
-            self.buf
-                .extend_from_slice(&chunk[chunk.len() - self.cap..]);
+            self.buf.extend_from_slice(&chunk[chunk.len() - self.cap..]);
             return;
         }
         self.buf.extend_from_slice(chunk);

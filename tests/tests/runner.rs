@@ -1,0 +1,198 @@
+//! The command runner against fake programs first on PATH: exit codes with output, a
+//! missing program, timeouts, death by signal, secrets, logs and dry runs.
+
+use std::time::{Duration, Instant};
+
+use buildkit_lib::cmd::{Echo, Failure};
+use buildkit_lib::{Cmd, CommandError, Runner, Secret};
+use e2e::FakeBin;
+
+fn quiet_with(bin: &FakeBin) -> Runner {
+    Runner::new().echo(Echo::Quiet).env("PATH", bin.path_env())
+}
+
+#[test]
+fn non_zero_exit_reports_command_status_and_last_lines() {
+    let bin = FakeBin::new().script(
+        "docker",
+        r#"i=1; while [ $i -le 30 ]; do echo "line $i"; i=$((i+1)); done; echo "ERROR: failed to solve" >&2; exit 3"#,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("logs/build.log");
+    let runner = quiet_with(&bin).log_to(&log);
+    let err = runner
+        .run(&Cmd::new("docker").args(["buildx", "build", "--tag", "my app", "."]))
+        .unwrap_err();
+    assert_eq!(err.failure, Failure::Exit(3));
+    assert_eq!(err.tail.len(), 20);
+    let text = err.to_string();
+    let mut expected = String::from(
+        "process didn't exit successfully: `docker buildx build --tag 'my app' .` (exit status: 3)\n--- last 20 lines of output\n",
+    );
+    for i in 12..=30 {
+        expected.push_str(&format!("line {i}\n"));
+    }
+    expected.push_str("ERROR: failed to solve\n");
+    expected.push_str(&format!("--- full output: {}", log.display()));
+    assert_eq!(text, expected);
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.starts_with("$ docker buildx build --tag 'my app' .\nline 1\n"));
+    assert!(logged.contains("ERROR: failed to solve"));
+}
+
+#[test]
+fn anyhow_context_reads_like_cargo() {
+    let bin = FakeBin::new().script("docker", "echo boom; exit 1");
+    let err = quiet_with(&bin)
+        .run(&Cmd::new("docker").arg("version"))
+        .map_err(anyhow::Error::from);
+    let err = anyhow::Context::context(err, "cannot build image `web:dev`").unwrap_err();
+    assert_eq!(
+        format!("{err:#}"),
+        "cannot build image `web:dev`: process didn't exit successfully: `docker version` (exit status: 1)\n--- last 1 lines of output\nboom"
+    );
+    let typed = err.downcast_ref::<CommandError>().expect("typed error");
+    assert_eq!(typed.exit_code(), Some(1));
+}
+
+#[test]
+fn missing_program_is_reported_before_spawning() {
+    let bin = FakeBin::new();
+    let runner = Runner::new()
+        .echo(Echo::Quiet)
+        .env("PATH", bin.path_env_only());
+    let err = runner.run(&Cmd::new("docker").arg("version")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "command not found: `docker` (never executed)\nhelp: install the Docker engine and CLI \
+         (on Debian: `apt-get install docker.io docker-buildx`; in this repository `cargo xtask \
+         engine up` does it)"
+    );
+    assert!(runner.capture(&Cmd::new("git")).is_err());
+}
+
+#[test]
+fn timeout_stops_the_command_and_its_children() {
+    let bin = FakeBin::new().script("docker", "echo started; sleep 30; echo never");
+    let start = Instant::now();
+    let err = quiet_with(&bin)
+        .run(
+            &Cmd::new("docker")
+                .arg("run")
+                .timeout(Duration::from_millis(500)),
+        )
+        .unwrap_err();
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "the sleeping grandchild was stopped too"
+    );
+    assert_eq!(err.failure, Failure::Timeout(Duration::from_millis(500)));
+    assert_eq!(
+        err.to_string(),
+        "process timed out after 0.5s: `docker run` (stopped)\n--- last 1 lines of output\nstarted"
+    );
+}
+
+#[test]
+fn death_by_signal_is_named() {
+    let bin = FakeBin::new().script("docker", "echo about to die; kill -9 $$");
+    let err = quiet_with(&bin)
+        .run(&Cmd::new("docker").arg("ps"))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "process didn't exit successfully: `docker ps` (signal: 9, SIGKILL: kill)\n--- last 1 lines of output\nabout to die"
+    );
+}
+
+#[test]
+fn unreachable_engine_is_reported_as_such() {
+    let bin = FakeBin::new().script(
+        "docker",
+        "echo 'Cannot connect to the Docker daemon at unix:///nowhere.sock. Is the docker daemon running?' >&2; exit 1",
+    );
+    let runner = quiet_with(&bin).env("DOCKER_HOST", "unix:///nowhere.sock");
+    let err = runner
+        .capture(&Cmd::new("docker").args(["image", "inspect", "x"]))
+        .unwrap_err();
+    assert_eq!(
+        err.failure,
+        Failure::EngineUnreachable {
+            host: "unix:///nowhere.sock".into()
+        }
+    );
+    assert!(err.to_string().starts_with(
+        "the Docker engine at unix:///nowhere.sock does not answer: `docker image inspect x`\nhelp: start it"
+    ));
+}
+
+#[test]
+fn secrets_are_masked_in_echo_logs_errors_and_records() {
+    let sentinel = "s3ntinel-value-4242";
+    let bin = FakeBin::new().script("docker", r#"echo "got $1 and $MY_TOKEN"; exit 2"#);
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("step.log");
+    let runner = quiet_with(&bin).log_to(&log);
+    let cmd = Cmd::new("docker")
+        .secret_arg(Secret::new(sentinel))
+        .secret_env("MY_TOKEN", Secret::new(sentinel));
+    let err = runner.run(&cmd).unwrap_err();
+    let text = err.to_string();
+    assert!(!text.contains(sentinel), "{text}");
+    assert!(text.contains("got *** and ***"), "{text}");
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        !logged.contains(sentinel) && logged.contains("got *** and ***"),
+        "{logged}"
+    );
+    assert_eq!(
+        runner.commands(),
+        vec![vec!["docker".to_string(), "***".to_string()]]
+    );
+}
+
+#[test]
+fn capture_returns_stdout_and_keeps_stderr_for_errors() {
+    let bin = FakeBin::new().script("docker", r#"echo '{"Size": 42}'; echo note >&2"#);
+    let out = quiet_with(&bin)
+        .capture(&Cmd::new("docker").args(["image", "inspect", "x"]))
+        .unwrap();
+    assert_eq!(out.stdout, "{\"Size\": 42}\n");
+    assert_eq!(out.tail, vec!["note"]);
+}
+
+#[test]
+fn dry_run_runs_nothing_but_read_only_queries() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    let bin = FakeBin::new().script("docker", &format!("echo \"$@\" >> '{}'", marker.display()));
+    let runner = quiet_with(&bin)
+        .dry_run(true)
+        .log_to(dir.path().join("x.log"));
+    let out = runner
+        .run(&Cmd::new("docker").args(["rm", "-f", "c1"]))
+        .unwrap();
+    assert!(out.dry_run);
+    assert!(!marker.exists(), "a dry run must not run the command");
+    assert!(
+        !dir.path().join("x.log").exists(),
+        "a dry run writes no log file"
+    );
+    runner
+        .capture(&Cmd::new("docker").arg("version").read_only())
+        .unwrap();
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "version\n");
+    assert_eq!(runner.commands().len(), 2);
+}
+
+#[test]
+fn large_output_keeps_memory_bounded_tail() {
+    // 20 MB of output: the tail holds only the end.
+    let bin = FakeBin::new().script(
+        "docker",
+        "head -c 20000000 /dev/zero | tr '\\0' 'x' | fold -w 100; echo; echo last-line; exit 1",
+    );
+    let err = quiet_with(&bin).run(&Cmd::new("docker")).unwrap_err();
+    assert_eq!(err.tail.last().map(String::as_str), Some("last-line"));
+    assert_eq!(err.tail.len(), 20);
+}
