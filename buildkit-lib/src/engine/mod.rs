@@ -1,1 +1,84 @@
 //! Finding the Docker engine the way the docker CLI does, and the preflight check (`doctor`).
+//!
+//! [`Engine::detect`] follows the client's own order: `DOCKER_HOST`, then the docker
+//! context (`DOCKER_CONTEXT` or the current one), then the default socket. [`doctor`]
+//! checks each piece a build needs and gives one line with the fix for each missing one.
+
+mod doctor;
+
+pub use doctor::{doctor, Check, DoctorOptions, Status};
+
+use anyhow::{Context as _, Result};
+
+use crate::cmd::{Cmd, Runner};
+
+/// Where the engine was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostSource {
+    /// From the `DOCKER_HOST` variable.
+    Env,
+    /// From a docker context (its name).
+    Context(String),
+    /// The client's default socket.
+    Default,
+}
+
+/// The engine the docker client will talk to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Engine {
+    /// The endpoint, such as `unix:///var/run/docker.sock`.
+    pub host: String,
+    /// How it was found.
+    pub source: HostSource,
+}
+
+/// The default endpoint of the docker client on Linux.
+pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
+
+impl Engine {
+    /// Finds the engine as the docker client would for commands started by `runner`.
+    pub fn detect(runner: &Runner) -> Result<Engine> {
+        let probe = Cmd::new("docker");
+        if let Some(host) = runner.effective_env(&probe, "DOCKER_HOST").filter(|h| !h.is_empty()) {
+            return Ok(Engine {
+                host,
+                source: HostSource::Env,
+            });
+        }
+        let out = runner
+            .capture(
+                &Cmd::new("docker")
+                    .args(["context", "inspect", "--format", "{{.Name}} {{.Endpoints.docker.Host}}"])
+                    .read_only(),
+            )
+            .context("cannot read the current docker context")?;
+        let line = out.stdout.trim();
+        match line.split_once(' ') {
+            Some((name, host)) if name != "default" && !host.is_empty() => Ok(Engine {
+                host: host.to_string(),
+                source: HostSource::Context(name.to_string()),
+            }),
+            Some((_, host)) if !host.is_empty() && host != DEFAULT_HOST => Ok(Engine {
+                host: host.to_string(),
+                source: HostSource::Context("default".into()),
+            }),
+            _ => Ok(Engine {
+                host: DEFAULT_HOST.to_string(),
+                source: HostSource::Default,
+            }),
+        }
+    }
+
+    /// True when the engine answers `docker version` within a few seconds.
+    pub fn answers(runner: &Runner) -> bool {
+        runner.capture(&version_probe()).is_ok()
+    }
+}
+
+/// `docker version` asking only for the server version, with a short timeout.
+pub(crate) fn version_probe() -> Cmd {
+    Cmd::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .timeout(std::time::Duration::from_secs(15))
+        .read_only()
+}

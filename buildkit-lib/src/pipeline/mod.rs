@@ -1,1 +1,162 @@
 //! Pipelines: steps with dependencies run in parallel, skipped when up to date, with logs and reports.
+//!
+//! A [`Pipeline`] is a list of named steps, each a closure over a [`StepCx`] (a runner
+//! logging to the step's own file, the run's [`Session`](crate::Session), and a place to
+//! record images and artifacts). [`Pipeline::run`] checks the graph, takes a lock, runs
+//! independent steps side by side, skips steps whose declared inputs are unchanged, and
+//! writes `report.json`. The fingerprinting lives in [`fingerprint`], the report in
+//! [`report`], the scheduler in `run.rs`.
+
+pub mod fingerprint;
+mod graph;
+mod lock;
+mod matrix;
+pub mod report;
+mod run;
+mod terminal;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use fingerprint::{Inputs, Output};
+pub use matrix::Matrix;
+pub use report::{ArtifactRecord, ImageRecord, Report, StepRecord, StepStatus};
+pub use run::{PipelineError, RunOptions, StepCx};
+
+/// The body of a step.
+pub type StepFn = Arc<dyn Fn(&mut StepCx) -> anyhow::Result<()> + Send + Sync>;
+
+/// One named step: what it runs, what it waits for, and what makes it up to date.
+#[derive(Clone)]
+pub struct Step {
+    name: String,
+    deps: Vec<String>,
+    body: StepFn,
+    inputs: Option<Inputs>,
+    output: Option<Output>,
+    description: Option<String>,
+}
+
+impl std::fmt::Debug for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Step")
+            .field("name", &self.name)
+            .field("deps", &self.deps)
+            .field("inputs", &self.inputs)
+            .field("output", &self.output)
+            .finish()
+    }
+}
+
+impl Step {
+    /// Runs after the named steps have succeeded.
+    pub fn after<I, S>(&mut self, deps: I) -> &mut Step
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.deps.extend(deps.into_iter().map(Into::into));
+        self
+    }
+
+    /// Declares the step's inputs: when their fingerprint matches the one recorded with
+    /// the output, and the output still exists, the step is `up-to-date` and not run.
+    pub fn inputs(&mut self, inputs: Inputs) -> &mut Step {
+        self.inputs = Some(inputs);
+        self
+    }
+
+    /// Declares what the step produces (an image tag, a directory).
+    pub fn output(&mut self, output: Output) -> &mut Step {
+        self.output = Some(output);
+        self
+    }
+
+    /// A one-line description shown in plans.
+    pub fn describe(&mut self, text: impl Into<String>) -> &mut Step {
+        self.description = Some(text.into());
+        self
+    }
+
+    /// The step's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The steps it waits for.
+    pub fn deps(&self) -> &[String] {
+        &self.deps
+    }
+}
+
+/// A named set of steps.
+#[derive(Clone, Debug)]
+pub struct Pipeline {
+    name: String,
+    steps: Vec<Step>,
+    target_dir: PathBuf,
+}
+
+impl Pipeline {
+    /// An empty pipeline; its logs, state and report go under
+    /// `<target_dir>/buildkit/<name>/`.
+    pub fn new(name: impl Into<String>, target_dir: impl Into<PathBuf>) -> Pipeline {
+        Pipeline {
+            name: name.into(),
+            steps: Vec::new(),
+            target_dir: target_dir.into(),
+        }
+    }
+
+    /// Adds a step and returns it for `.after(..)`, `.inputs(..)`, `.output(..)`.
+    pub fn step<F>(&mut self, name: impl Into<String>, body: F) -> &mut Step
+    where
+        F: Fn(&mut StepCx) -> anyhow::Result<()> + Send + Sync + 'static,
+    {
+        self.steps.push(Step {
+            name: name.into(),
+            deps: Vec::new(),
+            body: Arc::new(body),
+            inputs: None,
+            output: None,
+            description: None,
+        });
+        self.steps.last_mut().expect("just pushed")
+    }
+
+    /// Adds one step per combination of the matrix, named `<name>[v1,v2,..]`; the body
+    /// receives the combination (axis name to value). Returns the names added.
+    pub fn matrix<F>(&mut self, name: &str, matrix: &Matrix, deps: &[&str], body: F) -> Vec<String>
+    where
+        F: Fn(&mut StepCx, &std::collections::BTreeMap<String, String>) -> anyhow::Result<()>
+            + Send
+            + Sync
+            + 'static,
+    {
+        let body = Arc::new(body);
+        let mut names = Vec::new();
+        for combo in matrix.combinations() {
+            let step_name = format!("{name}[{}]", matrix.label(&combo));
+            let body = body.clone();
+            self.step(step_name.clone(), move |cx| body(cx, &combo))
+                .after(deps.iter().copied());
+            names.push(step_name);
+        }
+        names
+    }
+
+    /// The pipeline's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The steps, in the order added.
+    pub fn steps(&self) -> &[Step] {
+        &self.steps
+    }
+
+    /// Where logs, state and the report of this pipeline live.
+    pub fn dir(&self) -> PathBuf {
+        self.target_dir.join("buildkit").join(&self.name)
+    }
+}

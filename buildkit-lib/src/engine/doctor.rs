@@ -1,0 +1,231 @@
+//! The preflight check: each piece a build needs, present or not, with the fix.
+
+use std::fmt;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use crate::cmd::{Cmd, Runner};
+
+use super::{version_probe, Engine};
+
+/// The state of one checked piece.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Present and working.
+    Ok,
+    /// Works, with a limitation worth knowing.
+    Warn,
+    /// Missing or broken.
+    Fail,
+}
+
+/// One line of the preflight check.
+#[derive(Debug, Clone)]
+pub struct Check {
+    /// What was checked (`engine`, `buildx`, ...).
+    pub name: &'static str,
+    /// The verdict.
+    pub status: Status,
+    /// What was found.
+    pub detail: String,
+    /// How to fix it, when it is not ok.
+    pub fix: Option<String>,
+}
+
+impl fmt::Display for Check {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mark = match self.status {
+            Status::Ok => "ok  ",
+            Status::Warn => "warn",
+            Status::Fail => "FAIL",
+        };
+        write!(f, "{mark} {:<16} {}", self.name, self.detail)?;
+        if let Some(fix) = &self.fix {
+            write!(f, "\n     {:<16} fix: {fix}", "")?;
+        }
+        Ok(())
+    }
+}
+
+/// What the preflight check should look for beyond the engine itself.
+#[derive(Debug, Clone)]
+pub struct DoctorOptions {
+    /// A registry to probe (`host:port`), if the project pushes to one on loopback.
+    pub registry: Option<String>,
+    /// Platforms the project builds for (checked against the builder's list).
+    pub platforms: Vec<String>,
+    /// The command that brings the engine up, named in fixes.
+    pub engine_up_hint: String,
+}
+
+impl Default for DoctorOptions {
+    fn default() -> Self {
+        DoctorOptions {
+            registry: None,
+            platforms: Vec::new(),
+            engine_up_hint: "start a Docker engine and point DOCKER_HOST at it".into(),
+        }
+    }
+}
+
+fn check(name: &'static str, status: Status, detail: impl Into<String>, fix: Option<String>) -> Check {
+    Check {
+        name,
+        status,
+        detail: detail.into(),
+        fix,
+    }
+}
+
+/// Runs the preflight check. It never fails itself: each missing piece is a `Fail` line.
+pub fn doctor(runner: &Runner, options: &DoctorOptions) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let client = runner.capture(
+        &Cmd::new("docker")
+            .args(["version", "--format", "{{.Client.Version}}"])
+            .read_only(),
+    );
+    match &client {
+        Ok(out) => checks.push(check("docker client", Status::Ok, out.stdout.trim(), None)),
+        Err(e) if matches!(e.failure, crate::cmd::Failure::NotFound { .. }) => {
+            checks.push(check(
+                "docker client",
+                Status::Fail,
+                "not installed",
+                Some(options.engine_up_hint.clone()),
+            ));
+            return checks;
+        }
+        // Without a daemon `docker version` exits 1 but still names the client.
+        Err(_) => checks.push(check("docker client", Status::Ok, "installed", None)),
+    }
+    let engine = Engine::detect(runner).ok();
+    let host = engine
+        .as_ref()
+        .map(|e| e.host.clone())
+        .unwrap_or_else(|| super::DEFAULT_HOST.to_string());
+    match runner.capture(&version_probe()) {
+        Ok(out) => checks.push(check(
+            "engine",
+            Status::Ok,
+            format!("Docker {} at {host}", out.stdout.trim()),
+            None,
+        )),
+        Err(_) => {
+            checks.push(check(
+                "engine",
+                Status::Fail,
+                format!("no engine answers at {host}"),
+                Some(options.engine_up_hint.clone()),
+            ));
+        }
+    }
+    let engine_ok = checks.last().is_some_and(|c| c.status == Status::Ok);
+
+    match runner.capture(&Cmd::new("docker").args(["buildx", "version"]).read_only()) {
+        Ok(out) => checks.push(check("buildx", Status::Ok, out.stdout.trim(), None)),
+        Err(_) => checks.push(check(
+            "buildx",
+            Status::Fail,
+            "the buildx plugin is missing",
+            Some("install docker-buildx (Debian) or docker-buildx-plugin (Docker's packages)".into()),
+        )),
+    }
+    if !engine_ok {
+        return checks;
+    }
+
+    match runner.capture(&Cmd::new("docker").args(["buildx", "inspect"]).read_only()) {
+        Ok(out) => {
+            let field = |name: &str| {
+                out.stdout
+                    .lines()
+                    .find_map(|l| l.trim().strip_prefix(name).map(|v| v.trim().to_string()))
+                    .unwrap_or_default()
+            };
+            let driver = field("Driver:");
+            checks.push(check(
+                "builder",
+                Status::Ok,
+                format!("{} (driver {driver})", field("Name:")),
+                None,
+            ));
+            let platforms = field("Platforms:");
+            let missing: Vec<&String> = options
+                .platforms
+                .iter()
+                .filter(|p| !platforms.split(',').any(|have| have.trim().trim_end_matches('*') == p.as_str()))
+                .collect();
+            if missing.is_empty() {
+                checks.push(check("platforms", Status::Ok, platforms, None));
+            } else {
+                checks.push(check(
+                    "platforms",
+                    Status::Fail,
+                    format!("{platforms} (missing: {})", missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")),
+                    Some("register QEMU emulation: `apt-get install qemu-user-static binfmt-support` and `update-binfmts --enable qemu-aarch64`".into()),
+                ));
+            }
+        }
+        Err(e) => checks.push(check(
+            "builder",
+            Status::Fail,
+            format!("`docker buildx inspect` failed: {}", e.tail.last().cloned().unwrap_or_default()),
+            Some("create one with `docker buildx create --use`".into()),
+        )),
+    }
+
+    match runner.capture(
+        &Cmd::new("docker")
+            .args(["info", "--format", "{{json .DriverStatus}}"])
+            .read_only(),
+    ) {
+        Ok(out) if out.stdout.contains("io.containerd.snapshotter") => checks.push(check(
+            "image store",
+            Status::Ok,
+            "containerd (multi-platform --load and cache export work)",
+            None,
+        )),
+        Ok(_) => checks.push(check(
+            "image store",
+            Status::Warn,
+            "classic (no multi-platform --load, no cache export with the docker driver)",
+            Some("enable `\"features\": {\"containerd-snapshotter\": true}` in daemon.json and restart dockerd".into()),
+        )),
+        Err(_) => checks.push(check("image store", Status::Warn, "unknown (`docker info` failed)", None)),
+    }
+
+    if let Some(registry) = &options.registry {
+        let (status, detail, fix) = match probe_registry(registry) {
+            Ok(code) => (Status::Ok, format!("{registry} answers /v2/ (HTTP {code})"), None),
+            Err(why) => (
+                Status::Fail,
+                format!("{registry} does not answer: {why}"),
+                Some(format!("start a registry on {registry} (`docker-registry serve CONFIG`)")),
+            ),
+        };
+        checks.push(check("registry", status, detail, fix));
+    }
+    checks
+}
+
+/// GET /v2/ on a loopback registry; the HTTP status code when it answers.
+pub(crate) fn probe_registry(registry: &str) -> Result<u16, String> {
+    let addr: SocketAddr = registry
+        .parse()
+        .map_err(|_| format!("`{registry}` is not a host:port address"))?;
+    let timeout = Duration::from_secs(3);
+    let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
+    stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    stream
+        .write_all(format!("GET /v2/ HTTP/1.0\r\nHost: {registry}\r\n\r\n").as_bytes())
+        .map_err(|e| e.to_string())?;
+    let mut head = [0u8; 32];
+    let n = stream.read(&mut head).map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&head[..n]);
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| format!("not an HTTP answer: {text:?}"))
+}

@@ -1,0 +1,176 @@
+//! The run report: `report.json`, the summary table, and the GitHub Actions summary.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// How a step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StepStatus {
+    /// It ran and succeeded.
+    #[serde(rename = "ok")]
+    Ok,
+    /// It ran and failed (or panicked).
+    #[serde(rename = "failed")]
+    Failed,
+    /// It did not run: a dependency failed, or the run stopped after a failure.
+    #[serde(rename = "skipped")]
+    Skipped,
+    /// It did not run: its inputs are unchanged and its output exists.
+    #[serde(rename = "up-to-date")]
+    UpToDate,
+}
+
+impl StepStatus {
+    /// The status as written in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Ok => "ok",
+            StepStatus::Failed => "failed",
+            StepStatus::Skipped => "skipped",
+            StepStatus::UpToDate => "up-to-date",
+        }
+    }
+
+    /// True for `ok` and `up-to-date`.
+    pub fn succeeded(self) -> bool {
+        matches!(self, StepStatus::Ok | StepStatus::UpToDate)
+    }
+}
+
+/// One step in the report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    /// The step's name.
+    pub name: String,
+    /// How it ended.
+    pub status: StepStatus,
+    /// Wall time in seconds.
+    pub seconds: f64,
+    /// Its log file, relative to the pipeline folder when inside it.
+    pub log: Option<String>,
+    /// Every command it ran, as argv arrays (secrets masked).
+    pub commands: Vec<Vec<String>>,
+    /// The error, when it failed (secrets masked).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<String>,
+}
+
+/// An image a step built.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ImageRecord {
+    /// Image name (repository).
+    pub name: String,
+    /// Its tags.
+    pub tags: Vec<String>,
+    /// Its digest, when known.
+    pub digest: Option<String>,
+    /// Its size in bytes, when loaded into the engine.
+    pub size_bytes: Option<u64>,
+    /// Its platforms.
+    pub platforms: Vec<String>,
+}
+
+/// A file a step produced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArtifactRecord {
+    /// The file's path.
+    pub path: String,
+    /// Its size in bytes.
+    pub size_bytes: u64,
+    /// SHA-256 of its content, hex.
+    pub sha256: String,
+}
+
+/// The report of one pipeline run, written to `target/buildkit/<pipeline>/report.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// The pipeline's name.
+    pub pipeline: String,
+    /// True when every step succeeded or was up to date.
+    pub ok: bool,
+    /// Wall time of the run in seconds.
+    pub seconds: f64,
+    /// The run id (as in the `dev.buildkit-lib.run` label).
+    pub run_id: String,
+    /// Every step, in plan order.
+    pub steps: Vec<StepRecord>,
+    /// Images built.
+    pub images: Vec<ImageRecord>,
+    /// Artifacts produced.
+    pub artifacts: Vec<ArtifactRecord>,
+}
+
+impl Report {
+    /// The process exit status for this report: 0 when ok, 1 when a step failed.
+    pub fn exit_code(&self) -> i32 {
+        if self.ok {
+            0
+        } else {
+            1
+        }
+    }
+
+    /// The step named `name`.
+    pub fn step(&self, name: &str) -> Option<&StepRecord> {
+        self.steps.iter().find(|s| s.name == name)
+    }
+
+    /// The summary table printed at the end of a run.
+    pub fn table(&self) -> String {
+        let width = self.steps.iter().map(|s| s.name.len()).max().unwrap_or(4).max(4);
+        let mut out = format!("{:<width$}  {:<10}  {:>8}\n", "step", "status", "time");
+        for step in &self.steps {
+            let _ = writeln!(
+                out,
+                "{:<width$}  {:<10}  {:>7.1}s",
+                step.name,
+                step.status.as_str(),
+                step.seconds
+            );
+        }
+        let _ = write!(
+            out,
+            "{} `{}` {} in {:.1}s",
+            "pipeline",
+            self.pipeline,
+            if self.ok { "succeeded" } else { "FAILED" },
+            self.seconds
+        );
+        out
+    }
+
+    /// The summary as Markdown (for `$GITHUB_STEP_SUMMARY`).
+    pub fn markdown(&self) -> String {
+        let mut out = format!(
+            "### Pipeline `{}`: {}\n\n| step | status | time |\n|---|---|---:|\n",
+            self.pipeline,
+            if self.ok { "succeeded" } else { "failed" }
+        );
+        for step in &self.steps {
+            let _ = writeln!(out, "| {} | {} | {:.1}s |", step.name, step.status.as_str(), step.seconds);
+        }
+        if !self.images.is_empty() {
+            out.push_str("\n| image | digest | size |\n|---|---|---:|\n");
+            for image in &self.images {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} |",
+                    image.tags.join(", "),
+                    image.digest.as_deref().unwrap_or("-"),
+                    image.size_bytes.map(|b| b.to_string()).unwrap_or_else(|| "-".into())
+                );
+            }
+        }
+        out
+    }
+
+    /// Reads a report back.
+    pub fn load(path: &Path) -> anyhow::Result<Report> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+        serde_json::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("cannot parse {}: {e}", path.display()))
+    }
+}

@@ -1,0 +1,415 @@
+//! The scheduler: runs a pipeline's steps in parallel, in dependency order.
+
+use std::io::Write as _;
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Instant;
+
+use anyhow::{Context as _, Result};
+
+use crate::cmd::{redact, Echo, Runner};
+use crate::files::write_atomic;
+use crate::hash::sha256_file;
+use crate::session::Session;
+
+use super::fingerprint::Record;
+use super::report::{ArtifactRecord, ImageRecord, Report, StepRecord, StepStatus};
+use super::terminal::Board;
+use super::{graph, lock::RunLock, Pipeline, Step};
+
+/// How to run a pipeline.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// At most this many steps at once (default: the number of cores).
+    pub jobs: usize,
+    /// After a failure, still run the steps that do not depend on it.
+    pub keep_going: bool,
+    /// Run every step, even those that are up to date.
+    pub force: bool,
+    /// Print the plan (every step in order with its exact commands) and run nothing.
+    pub dry_run: bool,
+    /// The run's identity (labels, container names).
+    pub session: Session,
+}
+
+impl RunOptions {
+    /// Defaults for a run of `project`.
+    pub fn new(project: &str) -> RunOptions {
+        RunOptions {
+            jobs: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            keep_going: false,
+            force: false,
+            dry_run: false,
+            session: Session::new(project),
+        }
+    }
+}
+
+/// A pipeline that cannot run as declared: a cycle, an unknown dependency, a duplicate
+/// step. It is a usage error (exit status 2), found before anything runs.
+#[derive(Debug)]
+pub struct PipelineError(pub String);
+
+impl std::fmt::Display for PipelineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for PipelineError {}
+
+/// What a step's body gets: a runner logging to the step's file, the run's identity, and
+/// a place to record what it produced.
+#[derive(Debug)]
+pub struct StepCx {
+    /// Runs this step's commands (its log file, prefix and dry-run setting applied).
+    pub runner: Runner,
+    /// The run's identity.
+    pub session: Session,
+    /// The step's name.
+    pub name: String,
+    /// Whether this is a dry run.
+    pub dry_run: bool,
+    images: Vec<ImageRecord>,
+    artifacts: Vec<ArtifactRecord>,
+}
+
+impl StepCx {
+    /// Records an image this step built.
+    pub fn add_image(&mut self, image: ImageRecord) {
+        self.images.push(image);
+    }
+
+    /// Records a file this step produced (its size and SHA-256 are read now).
+    pub fn add_artifact(&mut self, path: &Path) -> Result<()> {
+        if self.dry_run {
+            return Ok(());
+        }
+        let size_bytes = std::fs::metadata(path)
+            .with_context(|| format!("cannot read artifact {}", path.display()))?
+            .len();
+        let sha256 =
+            sha256_file(path).with_context(|| format!("cannot hash artifact {}", path.display()))?;
+        self.artifacts.push(ArtifactRecord {
+            path: path.display().to_string(),
+            size_bytes,
+            sha256,
+        });
+        Ok(())
+    }
+
+    /// Records an artifact whose size and hash are already known.
+    pub fn add_artifact_record(&mut self, record: ArtifactRecord) {
+        self.artifacts.push(record);
+    }
+}
+
+/// A file-name-safe form of a step name (matrix names hold `/`, `[`, `,`).
+fn file_stem(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
+        .collect()
+}
+
+struct Done {
+    index: usize,
+    record: StepRecord,
+    images: Vec<ImageRecord>,
+    artifacts: Vec<ArtifactRecord>,
+}
+
+impl Pipeline {
+    /// Runs the pipeline. Graph errors ([`PipelineError`]) and a pipeline already running
+    /// are errors; a failed step is not: the report says `ok: false` (exit status 1).
+    pub fn run(&self, runner: &Runner, options: &RunOptions) -> Result<Report> {
+        let order = graph::order(&self.name, &self.steps).map_err(|e| PipelineError(e.to_string()))?;
+        if options.dry_run {
+            return self.plan(runner, options, &order);
+        }
+        let dir = self.dir();
+        let _lock = RunLock::acquire(&self.name, &dir.join("lock"))?;
+        let started = Instant::now();
+        let board = Board::new(runner.get_echo());
+        let jobs = options.jobs.max(1);
+
+        let mut status: Vec<Option<StepStatus>> = vec![None; self.steps.len()];
+        let mut records: Vec<Option<StepRecord>> = vec![None; self.steps.len()];
+        let mut images = Vec::new();
+        let mut artifacts = Vec::new();
+        let mut running = 0usize;
+        let mut failed = false;
+        let (tx, rx) = mpsc::channel::<Done>();
+
+        std::thread::scope(|scope| {
+            loop {
+                // Start or skip whatever can be decided now, in plan order.
+                for &i in &order {
+                    if status[i].is_some() || records[i].is_some() {
+                        continue;
+                    }
+                    let step = &self.steps[i];
+                    let dep_status: Vec<Option<StepStatus>> = step
+                        .deps
+                        .iter()
+                        .map(|d| status[self.index_of(d)])
+                        .collect();
+                    let blocked = dep_status
+                        .iter()
+                        .any(|s| matches!(s, Some(StepStatus::Failed | StepStatus::Skipped)));
+                    if blocked || (failed && !options.keep_going) {
+                        status[i] = Some(StepStatus::Skipped);
+                        records[i] = Some(skipped_record(step));
+                        board.finished(&step.name, StepStatus::Skipped, 0.0);
+                        continue;
+                    }
+                    let ready = dep_status.iter().all(|s| s.is_some_and(StepStatus::succeeded));
+                    if ready && running < jobs {
+                        running += 1;
+                        // Mark as taken; the real status arrives on the channel.
+                        records[i] = Some(skipped_record(step));
+                        board.started(&step.name);
+                        let tx = tx.clone();
+                        let runner = self.step_runner(runner, step, &board);
+                        let session = options.session.clone();
+                        let force = options.force;
+                        let state = dir.join("state").join(format!("{}.json", file_stem(&step.name)));
+                        scope.spawn(move || {
+                            let done = run_step(i, step, runner, session, force, &state);
+                            let _ = tx.send(done);
+                        });
+                    }
+                }
+                if running == 0 {
+                    break;
+                }
+                let done = rx.recv().expect("a running step reports back");
+                running -= 1;
+                let st = done.record.status;
+                board.finished(&done.record.name, st, done.record.seconds);
+                if st == StepStatus::Failed {
+                    failed = true;
+                    if let Some(error) = &done.record.error {
+                        board.failure(&done.record.name, error, done.record.log.as_deref());
+                    }
+                }
+                status[done.index] = Some(st);
+                records[done.index] = Some(done.record);
+                images.extend(done.images);
+                artifacts.extend(done.artifacts);
+            }
+        });
+        board.clear();
+
+        let steps: Vec<StepRecord> = order
+            .iter()
+            .map(|&i| records[i].clone().unwrap_or_else(|| skipped_record(&self.steps[i])))
+            .collect();
+        let report = Report {
+            pipeline: self.name.clone(),
+            ok: steps.iter().all(|s| s.status.succeeded()),
+            seconds: started.elapsed().as_secs_f64(),
+            run_id: options.session.run_id.clone(),
+            steps,
+            images,
+            artifacts,
+        };
+        let json = serde_json::to_string_pretty(&report).context("cannot encode the report")?;
+        write_atomic(&Runner::new(), &dir.join("report.json"), format!("{json}\n").as_bytes())?;
+        github_actions(&report, &dir);
+        Ok(report)
+    }
+
+    fn index_of(&self, name: &str) -> usize {
+        self.steps
+            .iter()
+            .position(|s| s.name == name)
+            .expect("dependencies were checked")
+    }
+
+    fn step_runner(&self, base: &Runner, step: &Step, board: &Board) -> Runner {
+        let log = self.dir().join("logs").join(format!("{}.log", file_stem(&step.name)));
+        let _ = std::fs::remove_file(&log);
+        base.with_fresh_record()
+            .log_to(log)
+            .prefix(step.name.clone())
+            .echo(board.step_echo())
+    }
+
+    fn plan(&self, runner: &Runner, options: &RunOptions, order: &[usize]) -> Result<Report> {
+        let mut steps = Vec::new();
+        for &i in order {
+            let step = &self.steps[i];
+            let mut header = format!("== step {}", step.name);
+            if !step.deps.is_empty() {
+                header.push_str(&format!(" (after {})", step.deps.join(", ")));
+            }
+            if let Some(text) = &step.description {
+                header.push_str(&format!(": {text}"));
+            }
+            println!("{header}");
+            let runner = runner.with_fresh_record().dry_run(true).echo(Echo::Silent);
+            let mut cx = StepCx {
+                runner: runner.clone(),
+                session: options.session.clone(),
+                name: step.name.clone(),
+                dry_run: true,
+                images: Vec::new(),
+                artifacts: Vec::new(),
+            };
+            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| (step.body)(&mut cx)));
+            let error = match outcome {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(redact(&format!("{e:#}"))),
+                Err(panic) => Some(format!("panicked: {}", panic_text(&panic))),
+            };
+            if let Some(e) = &error {
+                println!("   (the plan of this step stops here: {e})");
+            }
+            steps.push(StepRecord {
+                name: step.name.clone(),
+                status: StepStatus::Skipped,
+                seconds: 0.0,
+                log: None,
+                commands: runner.commands(),
+                error,
+            });
+        }
+        Ok(Report {
+            pipeline: self.name.clone(),
+            ok: true,
+            seconds: 0.0,
+            run_id: options.session.run_id.clone(),
+            steps,
+            images: Vec::new(),
+            artifacts: Vec::new(),
+        })
+    }
+}
+
+fn skipped_record(step: &Step) -> StepRecord {
+    StepRecord {
+        name: step.name.clone(),
+        status: StepStatus::Skipped,
+        seconds: 0.0,
+        log: None,
+        commands: Vec::new(),
+        error: None,
+    }
+}
+
+fn run_step(index: usize, step: &Step, runner: Runner, session: Session, force: bool, state: &PathBuf) -> Done {
+    let started = Instant::now();
+    let log = runner.log_path().map(|p| p.display().to_string());
+    let mut cx = StepCx {
+        runner: runner.clone(),
+        session,
+        name: step.name.clone(),
+        dry_run: false,
+        images: Vec::new(),
+        artifacts: Vec::new(),
+    };
+    let mut status = StepStatus::Ok;
+    let mut error = None;
+
+    let fingerprint = match (&step.inputs, &step.output) {
+        (Some(inputs), Some(_)) => match inputs.fingerprint() {
+            Ok(fp) => Some(fp),
+            Err(e) => {
+                status = StepStatus::Failed;
+                error = Some(format!("{e:#}"));
+                None
+            }
+        },
+        _ => None,
+    };
+    let up_to_date = !force
+        && match (&fingerprint, &step.output, Record::load(state)) {
+            (Some(fp), Some(output), Some(record)) => {
+                record.fingerprint == *fp && record.output == *output && output.exists(&runner)
+            }
+            _ => false,
+        };
+
+    if up_to_date {
+        status = StepStatus::UpToDate;
+        runner.note(&format!("{}: up-to-date (inputs unchanged, output present)", step.name));
+    } else if status == StepStatus::Ok {
+        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| (step.body)(&mut cx)));
+        match outcome {
+            Ok(Ok(())) => {
+                if let (Some(fp), Some(output)) = (fingerprint, &step.output) {
+                    let record = Record {
+                        fingerprint: fp,
+                        output: output.clone(),
+                    };
+                    let json = serde_json::to_string(&record).unwrap_or_default();
+                    if let Err(e) = write_atomic(&Runner::new(), state, json.as_bytes()) {
+                        runner.note(&format!("warning: cannot record the up-to-date state: {e:#}"));
+                    }
+                }
+            }
+            Ok(Err(e)) => {
+                status = StepStatus::Failed;
+                error = Some(format!("{e:#}"));
+            }
+            Err(panic) => {
+                status = StepStatus::Failed;
+                error = Some(format!("step panicked: {}", panic_text(&panic)));
+            }
+        }
+        if status == StepStatus::Failed {
+            // A failed step's old record must not make the next run skip it.
+            let _ = std::fs::remove_file(state);
+        }
+    }
+    if let (Some(e), Some(path)) = (&error, runner.log_path()) {
+        if let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(path).or_else(|_| std::fs::File::create(path)) {
+            let _ = writeln!(f, "error: {}", redact(e));
+        }
+    }
+    Done {
+        index,
+        record: StepRecord {
+            name: step.name.clone(),
+            status,
+            seconds: started.elapsed().as_secs_f64(),
+            log,
+            commands: runner.commands(),
+            error: error.map(|e| redact(&e)),
+        },
+        images: cx.images,
+        artifacts: cx.artifacts,
+    }
+}
+
+fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-text panic payload".into())
+}
+
+/// In GitHub Actions: the summary as Markdown in `$GITHUB_STEP_SUMMARY`, failures as
+/// `::error` annotations.
+fn github_actions(report: &Report, _dir: &Path) {
+    if std::env::var("GITHUB_ACTIONS").as_deref() != Ok("true") {
+        return;
+    }
+    for step in &report.steps {
+        if let (StepStatus::Failed, Some(error)) = (step.status, &step.error) {
+            let first = error.lines().next().unwrap_or_default();
+            println!("::error title=step {}::{}", step.name, escape_workflow(first));
+        }
+    }
+    if let Ok(path) = std::env::var("GITHUB_STEP_SUMMARY") {
+        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+            let _ = writeln!(f, "{}", report.markdown());
+        }
+    }
+}
+
+fn escape_workflow(text: &str) -> String {
+    text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+}

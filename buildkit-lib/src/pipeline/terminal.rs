@@ -1,0 +1,161 @@
+//! What a running pipeline shows: a live status line per running step on a terminal,
+//! plain prefixed lines otherwise (CI), log groups in GitHub Actions, `NO_COLOR` honoured.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use crate::cmd::Echo;
+
+use super::report::StepStatus;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// A terminal: step output goes to the logs, a status board shows running steps.
+    Live,
+    /// Not a terminal: step output streams with a `[step]` prefix.
+    Plain,
+    /// GitHub Actions: like plain, each step's log printed in a group when it ends.
+    Actions,
+    /// Nothing on the terminal.
+    Silent,
+}
+
+/// The terminal side of a pipeline run.
+pub(crate) struct Board {
+    mode: Mode,
+    color: bool,
+    state: Arc<Mutex<BoardState>>,
+}
+
+struct BoardState {
+    running: BTreeMap<String, Instant>,
+    drawn: usize,
+}
+
+impl Board {
+    pub(crate) fn new(echo: Echo) -> Board {
+        let mode = if echo == Echo::Silent {
+            Mode::Silent
+        } else if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
+            Mode::Actions
+        } else if std::io::stderr().is_terminal() {
+            Mode::Live
+        } else {
+            Mode::Plain
+        };
+        let color = mode == Mode::Live && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        Board {
+            mode,
+            color,
+            state: Arc::new(Mutex::new(BoardState {
+                running: BTreeMap::new(),
+                drawn: 0,
+            })),
+        }
+    }
+
+    /// How steps' runners should echo.
+    pub(crate) fn step_echo(&self) -> Echo {
+        match self.mode {
+            Mode::Plain => Echo::Live,
+            Mode::Actions => Echo::Quiet,
+            Mode::Live => Echo::Silent,
+            Mode::Silent => Echo::Silent,
+        }
+    }
+
+    fn paint(&self, text: &str, code: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+
+    pub(crate) fn started(&self, name: &str) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.running.insert(name.to_string(), Instant::now());
+        match self.mode {
+            Mode::Plain | Mode::Actions => eprintln!("[{name}] started"),
+            Mode::Live => self.redraw(&mut state),
+            Mode::Silent => {}
+        }
+    }
+
+    pub(crate) fn finished(&self, name: &str, status: StepStatus, seconds: f64) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.running.remove(name);
+        let word = match status {
+            StepStatus::Ok => self.paint("ok", "32"),
+            StepStatus::UpToDate => self.paint("up-to-date", "36"),
+            StepStatus::Skipped => self.paint("skipped", "33"),
+            StepStatus::Failed => self.paint("FAILED", "31"),
+        };
+        match self.mode {
+            Mode::Silent => {}
+            Mode::Live => {
+                self.erase(&mut state);
+                eprintln!("{word:>12} {name} ({seconds:.1}s)");
+                self.redraw(&mut state);
+            }
+            Mode::Plain => eprintln!("[{name}] {} ({seconds:.1}s)", status.as_str()),
+            Mode::Actions => eprintln!("[{name}] {} ({seconds:.1}s)", status.as_str()),
+        }
+    }
+
+    /// A failed step: its error, and in GitHub Actions its whole log in a group.
+    pub(crate) fn failure(&self, name: &str, error: &str, log: Option<&str>) {
+        if self.mode == Mode::Silent {
+            return;
+        }
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        self.erase(&mut state);
+        if self.mode == Mode::Actions {
+            if let Some(text) = log.and_then(|l| std::fs::read_to_string(l).ok()) {
+                eprintln!("::group::log of step {name}");
+                eprint!("{text}");
+                eprintln!("::endgroup::");
+            }
+        }
+        eprintln!("error: step `{name}` failed: {error}");
+        if let Some(log) = log {
+            eprintln!("       full log: {log}");
+        }
+        self.redraw(&mut state);
+    }
+
+    fn erase(&self, state: &mut BoardState) {
+        if self.mode != Mode::Live || state.drawn == 0 {
+            return;
+        }
+        let mut err = std::io::stderr().lock();
+        for _ in 0..state.drawn {
+            let _ = write!(err, "\x1b[1A\x1b[2K");
+        }
+        state.drawn = 0;
+    }
+
+    fn redraw(&self, state: &mut BoardState) {
+        if self.mode != Mode::Live {
+            return;
+        }
+        self.erase(state);
+        let mut err = std::io::stderr().lock();
+        for (name, since) in &state.running {
+            let _ = writeln!(
+                err,
+                "{:>12} {name} ({:.0}s)",
+                self.paint("running", "34"),
+                since.elapsed().as_secs_f64()
+            );
+        }
+        state.drawn = state.running.len();
+    }
+
+    pub(crate) fn clear(&self) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        self.erase(&mut state);
+    }
+}

@@ -1,0 +1,214 @@
+//! Pipelines: order, parallelism, failures, keep-going, up-to-date skips, reports, locks,
+//! dry runs and bad graphs.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use buildkit_lib::cmd::Echo;
+use buildkit_lib::pipeline::{Inputs, Output, Pipeline, PipelineError, RunOptions, StepStatus};
+use buildkit_lib::{Cmd, Runner};
+
+fn options() -> RunOptions {
+    let mut o = RunOptions::new("test");
+    o.jobs = 4;
+    o
+}
+
+fn silent() -> Runner {
+    Runner::new().echo(Echo::Silent)
+}
+
+#[test]
+fn independent_steps_run_in_parallel_and_dependents_after() {
+    let target = tempfile::tempdir().unwrap();
+    let mut p = Pipeline::new("par", target.path());
+    for name in ["a", "b", "c"] {
+        p.step(name, |cx| {
+            cx.runner.run(&Cmd::new("sleep").arg("0.6"))?;
+            Ok(())
+        });
+    }
+    let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = order.clone();
+    p.step("last", move |cx| {
+        seen.lock().unwrap().push(cx.name.clone());
+        Ok(())
+    })
+    .after(["a", "b", "c"]);
+    let start = Instant::now();
+    let report = p.run(&silent(), &options()).unwrap();
+    let wall = start.elapsed();
+    assert!(report.ok);
+    let sum: f64 = report.steps.iter().map(|s| s.seconds).sum();
+    assert!(sum > 1.7, "three 0.6 s steps: {sum}");
+    assert!(wall < Duration::from_millis(1500), "ran in parallel: {wall:?}");
+    assert_eq!(report.steps.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["a", "b", "c", "last"]);
+    assert_eq!(report.step("a").unwrap().commands, vec![vec!["sleep".to_string(), "0.6".to_string()]]);
+    // report.json on disk has the documented fields
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(target.path().join("buildkit/par/report.json")).unwrap(),
+    )
+    .unwrap();
+    for key in ["pipeline", "ok", "seconds", "steps", "images", "artifacts"] {
+        assert!(json.get(key).is_some(), "report.json lacks {key}");
+    }
+    let step = &json["steps"][0];
+    for key in ["name", "status", "seconds", "log", "commands"] {
+        assert!(step.get(key).is_some(), "step lacks {key}");
+    }
+    assert!(std::path::Path::new(step["log"].as_str().unwrap()).exists());
+}
+
+#[test]
+fn failure_stops_dependents_and_lets_running_steps_finish() {
+    let target = tempfile::tempdir().unwrap();
+    let mut p = Pipeline::new("fail", target.path());
+    p.step("slow", |cx| {
+        cx.runner.run(&Cmd::new("sleep").arg("0.5"))?;
+        Ok(())
+    });
+    p.step("broken", |cx| {
+        cx.runner.run(&Cmd::new("sh").args(["-c", "echo bad thing; exit 4"]))?;
+        Ok(())
+    });
+    p.step("after-broken", |_| Ok(())).after(["broken"]);
+    p.step("independent-later", |_| Ok(())).after(["slow"]);
+    let report = p.run(&silent(), &options()).unwrap();
+    assert!(!report.ok);
+    assert_eq!(report.exit_code(), 1);
+    assert_eq!(report.step("slow").unwrap().status, StepStatus::Ok);
+    assert_eq!(report.step("broken").unwrap().status, StepStatus::Failed);
+    assert_eq!(report.step("after-broken").unwrap().status, StepStatus::Skipped);
+    assert_eq!(report.step("independent-later").unwrap().status, StepStatus::Skipped);
+    let error = report.step("broken").unwrap().error.clone().unwrap();
+    assert!(error.contains("(exit status: 4)") && error.contains("bad thing"), "{error}");
+
+    let mut keep = options();
+    keep.keep_going = true;
+    let report = p.run(&silent(), &keep).unwrap();
+    assert_eq!(report.step("independent-later").unwrap().status, StepStatus::Ok);
+    assert_eq!(report.step("after-broken").unwrap().status, StepStatus::Skipped);
+}
+
+#[test]
+fn a_panicking_step_is_that_steps_failure() {
+    let target = tempfile::tempdir().unwrap();
+    let mut p = Pipeline::new("panic", target.path());
+    p.step("boom", |_| panic!("kaboom in step"));
+    p.step("next", |_| Ok(())).after(["boom"]);
+    let report = p.run(&silent(), &options()).unwrap();
+    assert_eq!(report.step("boom").unwrap().status, StepStatus::Failed);
+    assert_eq!(report.step("boom").unwrap().error.as_deref(), Some("step panicked: kaboom in step"));
+    assert_eq!(report.step("next").unwrap().status, StepStatus::Skipped);
+}
+
+#[test]
+fn cycles_unknown_and_duplicate_steps_are_usage_errors() {
+    let target = tempfile::tempdir().unwrap();
+    let mut p = Pipeline::new("cyc", target.path());
+    p.step("a", |_| Ok(())).after(["c"]);
+    p.step("b", |_| Ok(())).after(["a"]);
+    p.step("c", |_| Ok(())).after(["b"]);
+    let err = p.run(&silent(), &options()).unwrap_err();
+    assert!(err.downcast_ref::<PipelineError>().is_some());
+    assert_eq!(err.to_string(), "pipeline `cyc` has a dependency cycle: a -> c -> b -> a");
+
+    let mut p = Pipeline::new("unknown", target.path());
+    p.step("a", |_| Ok(())).after(["nope"]);
+    assert_eq!(
+        p.run(&silent(), &options()).unwrap_err().to_string(),
+        "step `a` of pipeline `unknown` depends on `nope`, which is not a step of it (steps: a)"
+    );
+    let mut p = Pipeline::new("dup", target.path());
+    p.step("a", |_| Ok(()));
+    p.step("a", |_| Ok(()));
+    assert_eq!(
+        p.run(&silent(), &options()).unwrap_err().to_string(),
+        "pipeline `dup` has two steps named `a`"
+    );
+}
+
+#[test]
+fn unchanged_inputs_with_existing_output_are_up_to_date() {
+    let target = tempfile::tempdir().unwrap();
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("app.py"), "print('v1')\n").unwrap();
+    let out = target.path().join("out");
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counter = runs.clone();
+    let out_dir = out.clone();
+    let mut p = Pipeline::new("utd", target.path());
+    p.step("make", move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        std::fs::create_dir_all(&out_dir)?;
+        std::fs::write(out_dir.join("artifact"), "x")?;
+        Ok(())
+    })
+    .inputs(Inputs::new().file(src.path()).value("mode", "release"))
+    .output(Output::dir(&out));
+
+    assert_eq!(p.run(&silent(), &options()).unwrap().steps[0].status, StepStatus::Ok);
+    assert_eq!(p.run(&silent(), &options()).unwrap().steps[0].status, StepStatus::UpToDate);
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    // --force runs it anyway
+    let mut force = options();
+    force.force = true;
+    assert_eq!(p.run(&silent(), &force).unwrap().steps[0].status, StepStatus::Ok);
+    // a changed input runs it
+    std::fs::write(src.path().join("app.py"), "print('v2')\n").unwrap();
+    assert_eq!(p.run(&silent(), &options()).unwrap().steps[0].status, StepStatus::Ok);
+    // a missing output runs it
+    std::fs::remove_dir_all(&out).unwrap();
+    assert_eq!(p.run(&silent(), &options()).unwrap().steps[0].status, StepStatus::Ok);
+    assert_eq!(runs.load(Ordering::SeqCst), 4);
+}
+
+#[test]
+fn a_second_run_of_the_same_pipeline_fails_fast() {
+    let target = tempfile::tempdir().unwrap();
+    let mut p = Pipeline::new("locked", target.path());
+    p.step("hold", |cx| {
+        cx.runner.run(&Cmd::new("sleep").arg("1.5"))?;
+        Ok(())
+    });
+    let first = p.clone();
+    let dir = target.path().to_path_buf();
+    let handle = std::thread::spawn(move || first.run(&silent(), &options()).unwrap());
+    std::thread::sleep(Duration::from_millis(400));
+    let err = p.run(&silent(), &options()).unwrap_err().to_string();
+    let lock = dir.join("buildkit/locked/lock");
+    assert_eq!(
+        err,
+        format!(
+            "pipeline `locked` is already running (process {}, lock {}); wait for it to finish, then run again",
+            std::process::id(),
+            lock.display()
+        )
+    );
+    assert!(handle.join().unwrap().ok);
+}
+
+#[test]
+fn dry_run_prints_the_plan_and_runs_nothing() {
+    let target = tempfile::tempdir().unwrap();
+    let marker = target.path().join("ran");
+    let m = marker.clone();
+    let mut p = Pipeline::new("dry", target.path());
+    p.step("touch", move |cx| {
+        cx.runner.run(&Cmd::new("touch").arg_path(&m))?;
+        Ok(())
+    });
+    p.step("after", |cx| {
+        cx.runner.run(&Cmd::new("echo").arg("hi there"))?;
+        Ok(())
+    })
+    .after(["touch"]);
+    let mut o = options();
+    o.dry_run = true;
+    let report = p.run(&silent(), &o).unwrap();
+    assert!(report.ok);
+    assert!(!marker.exists());
+    assert!(!target.path().join("buildkit").exists(), "a dry run creates no file");
+    assert_eq!(report.steps[1].commands, vec![vec!["echo".to_string(), "hi there".to_string()]]);
+}
