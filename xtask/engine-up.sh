@@ -98,8 +98,10 @@ fail() { # fail MESSAGE [LOGFILE]
     STEP_OPEN=0
     printf 'engine-up: FAILED at step %s: %s\n' "$CURRENT_STEP" "$1" >&2
     if [[ -n $log && -s $log ]]; then
+        # Only what was logged since this script's last marker line, long lines cut.
         printf -- '--- last lines of %s ---\n' "$log" >&2
-        tail -n 40 "$log" >&2
+        awk '/^### / { n = 0 } { buf[n++] = $0 } END { s = n > 25 ? n - 25 : 0; for (i = s; i < n; i++) print buf[i] }' \
+            "$log" | cut -c1-400 >&2
         printf -- '---\n' >&2
     fi
     exit 1
@@ -153,9 +155,10 @@ stop_pid() { # stop_pid PID COMM TIMEOUT
         pid_is "$pid" "$comm" || return 0
         sleep 0.1
     done
+    echo "engine-up: $comm (pid $pid) ignored SIGTERM for ${timeout}s, sending SIGKILL" >&2
     kill -KILL "$pid" 2>/dev/null || true
     for ((i = 0; i < 50; i++)); do
-        pid_is "$pid" "$comm" || return 2
+        pid_is "$pid" "$comm" || return 0
         sleep 0.1
     done
     return 1
@@ -236,7 +239,9 @@ ensure_packages() {
         curl ca-certificates util-linux; do
         pkg_installed "$p" || bookworm+=("$p")
     done
-    if ! image_exists_offline_hint && ! busybox_arm64_cached; then need_arm64=1; fi
+    # The arm64 busybox is only needed to build the busybox image; fetch it in the same
+    # apt run when that image may have to be built.
+    if ! busybox_arm64_cached && ! image_exists "$BUSYBOX_IMAGE"; then need_arm64=1; fi
 
     write_apt_sources
     if ((${#trixie[@]} == 0 && ${#bookworm[@]} == 0 && need_arm64 == 0)); then
@@ -258,12 +263,10 @@ ensure_packages() {
     fi
     pkg_at_least docker.io 26 || fail "docker.io >= 26 is not installed"
     command -v dockerd >/dev/null || fail "dockerd not found after install"
-    done_step "ok (installed: ${trixie[*]} ${bookworm[*]}${need_arm64:+})"
+    local what=("${trixie[@]}" "${bookworm[@]}")
+    ((need_arm64)) && what+=("busybox-static:arm64 (download)")
+    done_step "ok (installed: ${what[*]})"
 }
-
-# The busybox image is only (re)built when missing; if the engine is not up yet we cannot
-# ask it, so this only says "the busybox context is complete".
-image_exists_offline_hint() { busybox_arm64_cached; }
 
 fetch_busybox_arm64() {
     local tmp f
@@ -431,7 +434,7 @@ write_registry_config() {
 # Written by xtask/engine-up.sh
 version: 0.1
 log:
-  level: info
+  level: warn
   accesslog:
     disabled: true
 storage:
@@ -441,6 +444,8 @@ storage:
     enabled: true
 http:
   addr: $REGISTRY_ADDR
+  # Fixed, so upload sessions survive a registry-stop/registry-start (loopback only).
+  secret: buildkit-lib-local-registry
 EOF
 }
 
@@ -677,18 +682,18 @@ need_root_and_lock() {
 }
 
 status() {
-    local rc=0
-    containerd_answers && echo "containerd: up" || { echo "containerd: down"; rc=1; }
-    docker_answers && echo "dockerd: up ($ENGINE_HOST)" || { echo "dockerd: down"; rc=1; }
-    registry_answers && echo "registry: up (http://$REGISTRY_ADDR)" || { echo "registry: down"; rc=1; }
+    local rc=0 img
+    if containerd_answers; then echo "containerd: up"; else echo "containerd: down"; rc=1; fi
+    if docker_answers; then echo "dockerd: up ($ENGINE_HOST)"; else echo "dockerd: down"; rc=1; fi
+    if registry_answers; then echo "registry: up (http://$REGISTRY_ADDR)"; else echo "registry: down"; rc=1; fi
     if [[ $(head -n 1 /proc/sys/fs/binfmt_misc/qemu-aarch64 2>/dev/null) == enabled ]]; then
         echo "binfmt qemu-aarch64: enabled"
     else
-        echo "binfmt qemu-aarch64: disabled"; rc=1
+        echo "binfmt qemu-aarch64: disabled"
+        rc=1
     fi
-    local img
     for img in "$BUSYBOX_IMAGE" "$PYTHON_IMAGE"; do
-        image_exists "$img" && echo "image $img: present" || { echo "image $img: missing"; rc=1; }
+        if image_exists "$img"; then echo "image $img: present"; else echo "image $img: missing"; rc=1; fi
     done
     return $rc
 }

@@ -149,7 +149,7 @@ impl Output {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Record {
     pub fingerprint: String,
-    pub output: Output,
+    pub output: Option<Output>,
 }
 
 impl Record {

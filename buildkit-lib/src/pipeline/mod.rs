@@ -59,8 +59,10 @@ impl Step {
         self
     }
 
-    /// Declares the step's inputs: when their fingerprint matches the one recorded with
-    /// the output, and the output still exists, the step is `up-to-date` and not run.
+    /// Declares the step's inputs: when their fingerprint matches the one recorded after
+    /// the step last succeeded, and its output (if declared) still exists, the step is
+    /// `up-to-date` and not run. A check with inputs and no output (a format check) is
+    /// skipped when it already passed on the same inputs.
     pub fn inputs(&mut self, inputs: Inputs) -> &mut Step {
         self.inputs = Some(inputs);
         self

@@ -312,8 +312,8 @@ fn run_step(index: usize, step: &Step, runner: Runner, session: Session, force: 
     let mut status = StepStatus::Ok;
     let mut error = None;
 
-    let fingerprint = match (&step.inputs, &step.output) {
-        (Some(inputs), Some(_)) => match inputs.fingerprint() {
+    let fingerprint = match &step.inputs {
+        Some(inputs) => match inputs.fingerprint() {
             Ok(fp) => Some(fp),
             Err(e) => {
                 status = StepStatus::Failed;
@@ -321,12 +321,15 @@ fn run_step(index: usize, step: &Step, runner: Runner, session: Session, force: 
                 None
             }
         },
-        _ => None,
+        None => None,
     };
+    // Up to date: same inputs as the last success, and its output (if any) still there.
     let up_to_date = !force
-        && match (&fingerprint, &step.output, Record::load(state)) {
-            (Some(fp), Some(output), Some(record)) => {
-                record.fingerprint == *fp && record.output == *output && output.exists(&runner)
+        && match (&fingerprint, Record::load(state)) {
+            (Some(fp), Some(record)) => {
+                record.fingerprint == *fp
+                    && record.output == step.output
+                    && step.output.as_ref().is_none_or(|o| o.exists(&runner))
             }
             _ => false,
         };
@@ -338,10 +341,10 @@ fn run_step(index: usize, step: &Step, runner: Runner, session: Session, force: 
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| (step.body)(&mut cx)));
         match outcome {
             Ok(Ok(())) => {
-                if let (Some(fp), Some(output)) = (fingerprint, &step.output) {
+                if let Some(fp) = fingerprint {
                     let record = Record {
                         fingerprint: fp,
-                        output: output.clone(),
+                        output: step.output.clone(),
                     };
                     let json = serde_json::to_string(&record).unwrap_or_default();
                     if let Err(e) = write_atomic(&Runner::new(), state, json.as_bytes()) {

@@ -1,0 +1,216 @@
+//! `cargo xtask build`: the webapp pipeline on `fixtures/webapp`.
+//!
+//! Format checks, Dockerfile lint and the version stamp run side by side; then the image
+//! build; then the size budget, the security checks and the smoke test side by side.
+//! Checks and the image are skipped when their inputs are unchanged, so a second run with
+//! nothing changed starts no `docker buildx build`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use buildkit_lib::docker::build::{oci_labels, Build, Output as BuildOutput};
+use buildkit_lib::docker::tags::{references, TagInput, TagRules};
+use buildkit_lib::pipeline::{ImageRecord, Inputs, Output, Pipeline, RunOptions};
+use buildkit_lib::python::format::{Black, Isort};
+use buildkit_lib::python::lint::{Hadolint, Level};
+use buildkit_lib::python::venv::ToolEnv;
+use buildkit_lib::validate::size::{default_history_file, SizeCheck};
+use buildkit_lib::validate::smoke::{Ready, Smoke};
+use buildkit_lib::version::{GitFacts, StampOptions, VersionFile};
+use buildkit_lib::Runner;
+
+use crate::flags::Flags;
+use crate::{engine, fixtures};
+
+/// The local image the webapp's Dockerfile builds from (nothing can be pulled here).
+pub const PYTHON_IMAGE: &str = "buildkit-local/python:3.11";
+/// The webapp image's repository.
+pub const WEBAPP_IMAGE: &str = "buildkit-webapp";
+
+/// `cargo xtask build`.
+pub fn run(base: &Runner, root: &Path, args: &[String]) -> Result<u8> {
+    let flags = Flags::parse("build", args, &["dry-run", "force", "keep-going", "no-smoke"], &["jobs"])?;
+    flags.no_positional("build")?;
+    let runner = base.clone().dry_run(flags.on("dry-run"));
+    engine::ensure(&runner, root)?;
+    let mut options = RunOptions::new("webapp");
+    options.dry_run = flags.on("dry-run");
+    options.force = flags.on("force");
+    options.keep_going = flags.on("keep-going");
+    if let Some(jobs) = flags.value("jobs") {
+        options.jobs = jobs
+            .parse()
+            .map_err(|_| crate::flags::UsageError(format!("`--jobs {jobs}` is not a number")))?;
+    }
+    let pipeline = webapp_pipeline(&runner, root, !flags.on("no-smoke"))?;
+    let report = pipeline.run(&runner, &options)?;
+    if !options.dry_run {
+        eprintln!("\n{}", report.table());
+        eprintln!("report: {}", pipeline.dir().join("report.json").display());
+    }
+    Ok(report.exit_code() as u8)
+}
+
+/// The webapp pipeline, ready to run.
+pub fn webapp_pipeline(runner: &Runner, root: &Path, smoke: bool) -> Result<Pipeline> {
+    let app = root.join("fixtures/webapp");
+    let target = root.join("target");
+    let tools = ToolEnv::under(&target);
+    let git = GitFacts::read(runner, root).context("cannot read the repository's git state")?;
+    let version_file = VersionFile::load(&app.join("version.json"))?;
+    let version = version_file.version().clone();
+
+    let tag_input = TagInput {
+        version: Some(version.clone()),
+        sha: git.commit.clone(),
+        branch: git.branch.clone(),
+        default_branch: "main".into(),
+    };
+    let mut tags = references(&[WEBAPP_IMAGE], &TagRules::default().tags(&tag_input));
+    tags.insert(0, format!("{WEBAPP_IMAGE}:dev"));
+    let primary = tags[0].clone();
+
+    let mut pipeline = Pipeline::new("build", &target);
+    let meta_dir = pipeline.dir().join("meta");
+
+    let build_args: BTreeMap<String, String> =
+        [("PYTHON_IMAGE".to_string(), PYTHON_IMAGE.to_string())].into();
+    let image_inputs = Inputs::new()
+        .context(&app)
+        .value("build_args", format!("{build_args:?}"))
+        .value("tags", tags.join(","))
+        .value("version", version.to_string())
+        .value("commit", git.commit.clone());
+
+    let python_sources = fixtures::python_paths(root);
+    let (black, isort) = (
+        Black::check(python_sources.clone()).cwd(root),
+        Isort::check(python_sources.clone()).cwd(root),
+    );
+    let mut format_inputs = Inputs::new();
+    for (name, pin) in tools.pins() {
+        format_inputs = format_inputs.value(name.clone(), pin.clone());
+    }
+    for path in &python_sources {
+        format_inputs = format_inputs.file(root.join(path));
+    }
+    let env = tools.clone();
+    pipeline
+        .step("format", move |cx| {
+            black.run(&cx.runner, &env)?;
+            isort.run(&cx.runner, &env)?;
+            Ok(())
+        })
+        .describe("black --check and isort --check-only (pinned) over the fixtures' Python")
+        .inputs(format_inputs);
+
+    let dockerfile = app.join("Dockerfile.production");
+    let lint = Hadolint::new([dockerfile.clone()]).threshold(Level::Warning);
+    let env = tools.clone();
+    pipeline
+        .step("lint", move |cx| {
+            lint.run(&cx.runner, &env)?;
+            Ok(())
+        })
+        .describe("hadolint over Dockerfile.production")
+        .inputs(Inputs::new().file(&dockerfile).value("tools", format!("{:?}", tools.pins())));
+
+    let (stamp_from, stamp_to, facts) = (app.join("version.json"), meta_dir.join("version.json"), git.clone());
+    pipeline
+        .step("version", move |cx| {
+            let mut file = VersionFile::load(&stamp_from)?;
+            let when = buildkit_lib::time::build_time()?;
+            file.stamp(&facts, when, StampOptions::default());
+            file.save(&cx.runner, &stamp_to)?;
+            Ok(())
+        })
+        .describe("stamp version.json (build date, commit, branch) into the build's metadata context");
+
+    let build = Build {
+        context: app.clone(),
+        dockerfile: Some(dockerfile),
+        target: Some("runtime".into()),
+        tags: tags.clone(),
+        build_args,
+        build_contexts: [("meta".to_string(), meta_dir.display().to_string())].into(),
+        network: Some("none".into()),
+        output: BuildOutput::Load,
+        labels: oci_labels(
+            "webapp",
+            &version.to_string(),
+            &git.commit,
+            &buildkit_lib::time::rfc3339(buildkit_lib::time::build_time()?),
+            "https://example.invalid/buildkit-lib/fixtures/webapp",
+        ),
+        ..Build::default()
+    };
+    pipeline
+        .step("image", move |cx| {
+            let build = build.clone().with_session_labels(&cx.session);
+            let result = build.run(&cx.runner)?;
+            cx.add_image(ImageRecord {
+                name: WEBAPP_IMAGE.into(),
+                tags: result.tags.clone(),
+                digest: result.digest.clone(),
+                size_bytes: result.size_bytes,
+                platforms: result.platforms.clone(),
+            });
+            Ok(())
+        })
+        .after(["format", "lint", "version"])
+        .describe("docker buildx build --target runtime of Dockerfile.production, loaded")
+        .inputs(image_inputs.clone())
+        .output(Output::image(&primary));
+
+    let history = default_history_file(&target, "webapp");
+    let (size_image, commit) = (primary.clone(), git.short_commit.clone());
+    pipeline
+        .step("size", move |cx| {
+            let mut check = SizeCheck::new(&size_image, &history);
+            check.git_commit = Some(commit.clone());
+            let report = check.run(&cx.runner)?;
+            cx.runner.note(&report.to_string());
+            report.ensure_within_max()
+        })
+        .after(["image"])
+        .describe("image size against the budget (1.5 GB target, 1.8 GB max), layers, history")
+        .inputs(image_inputs.value("step", "size"));
+
+    if smoke {
+        let smoke_image = primary;
+        let expect = version.to_string();
+        pipeline
+            .step("smoke", move |cx| {
+                let port = free_port()?;
+                let report = Smoke::new(&cx.session, &smoke_image)
+                    .env("PORT", port.to_string())
+                    .port(port)
+                    .ready(Ready::Http {
+                        port,
+                        path: "/api/health".into(),
+                        expect_body: Some(format!("\"{expect}\"")),
+                    })
+                    .timeout(Duration::from_secs(60))
+                    .run(&cx.runner)?;
+                cx.runner.note(&report.to_string());
+                Ok(())
+            })
+            .after(["image"])
+            .describe("run the image; GET /api/health answers 2xx with the version");
+    }
+    Ok(pipeline)
+}
+
+/// A free TCP port on loopback (the webapp listens on the host network).
+fn free_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("cannot find a free port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// The stamped metadata folder of the build pipeline (for tests and the bench).
+#[allow(dead_code)]
+pub fn meta_dir(root: &Path) -> PathBuf {
+    root.join("target/buildkit/build/meta")
+}

@@ -1,0 +1,33 @@
+//! `cargo xtask check` and `cargo xtask fmt`: black and isort over the fixtures' Python.
+
+use std::path::Path;
+
+use anyhow::Result;
+use buildkit_lib::python::format::{Black, Isort};
+use buildkit_lib::python::venv::ToolEnv;
+use buildkit_lib::Runner;
+
+use crate::fixtures;
+use crate::flags::Flags;
+
+/// Runs the checks (`fix == false`) or the fixes.
+pub fn run(base: &Runner, root: &Path, args: &[String], fix: bool) -> Result<u8> {
+    let command = if fix { "fmt" } else { "check" };
+    let flags = Flags::parse(command, args, &["dry-run"], &[])?;
+    flags.no_positional(command)?;
+    let runner = base.clone().dry_run(flags.on("dry-run"));
+    let env = ToolEnv::under(root.join("target"));
+    let paths = fixtures::python_paths(root);
+    let (mut black, mut isort) = (Black::check(paths.clone()).cwd(root), Isort::check(paths).cwd(root));
+    if fix {
+        // isort first: black has the last word on layout.
+        isort = isort.fix();
+        black = black.fix();
+        isort.run(&runner, &env)?;
+        black.run(&runner, &env)?;
+    } else {
+        black.run(&runner, &env)?;
+        isort.run(&runner, &env)?;
+    }
+    Ok(0)
+}

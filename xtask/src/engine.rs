@@ -1,0 +1,56 @@
+//! `cargo xtask engine up|down|env`, and bringing the engine up before a job needs it.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use buildkit_lib::engine::Engine;
+use buildkit_lib::{Cmd, Runner};
+
+/// The socket `xtask/engine-up.sh` starts the project's private engine on.
+pub const PROJECT_DOCKER_HOST: &str = "unix:///run/buildkit-lib/docker.sock";
+/// The loopback registry started with the engine.
+pub const REGISTRY: &str = "127.0.0.1:5000";
+
+/// The engine set-up script's command.
+pub fn script(root: &Path, action: &str) -> Cmd {
+    Cmd::new("bash")
+        .arg_path(root.join("xtask/engine-up.sh"))
+        .arg(action)
+}
+
+/// Points `runner` at the engine: `DOCKER_HOST` as set by the user, else the project's
+/// private engine.
+pub fn point_at_engine(runner: Runner) -> Runner {
+    match std::env::var("DOCKER_HOST") {
+        Ok(host) if !host.is_empty() => runner,
+        _ => runner.env("DOCKER_HOST", PROJECT_DOCKER_HOST),
+    }
+}
+
+/// Makes sure an engine answers; when none does and the user has not chosen one with
+/// `DOCKER_HOST`, runs the set-up script (installs and starts everything).
+pub fn ensure(runner: &Runner, root: &Path) -> Result<()> {
+    if runner.is_dry_run() || Engine::answers(runner) {
+        return Ok(());
+    }
+    if std::env::var("DOCKER_HOST").is_ok_and(|h| !h.is_empty() && h != PROJECT_DOCKER_HOST) {
+        anyhow::bail!(
+            "no Docker engine answers at DOCKER_HOST={}; start it, or unset DOCKER_HOST to let \
+             `cargo xtask engine up` start the project's own engine",
+            std::env::var("DOCKER_HOST").unwrap_or_default()
+        );
+    }
+    runner.note("no Docker engine answers: bringing the project's engine up (xtask/engine-up.sh)");
+    runner
+        .run(&script(root, "up"))
+        .context("cannot bring the Docker engine up")?;
+    Ok(())
+}
+
+/// `cargo xtask engine <up|down|env|status|registry-start|registry-stop>`.
+pub fn run(runner: &Runner, root: &Path, action: &str) -> Result<()> {
+    runner
+        .run(&script(root, action))
+        .with_context(|| format!("`engine {action}` failed"))?;
+    Ok(())
+}

@@ -1,0 +1,37 @@
+//! `cargo xtask release --bump <major|minor|patch|pre|release> [--dry-run]`.
+//!
+//! Bumps `fixtures/webapp/version.json`, moves `CHANGELOG.md`'s Unreleased section under
+//! the new version, commits and creates the annotated tag `v<version>`; the work is
+//! `buildkit_lib::version::Release`, this file only names this repository's files.
+
+use std::path::Path;
+use std::time::SystemTime;
+
+use anyhow::Context;
+use buildkit_lib::version::{Bump, Release};
+use buildkit_lib::Runner;
+
+use crate::flags::UsageError;
+
+/// This repository's version file, relative to the root.
+const VERSION_FILE: &str = "fixtures/webapp/version.json";
+/// This repository's changelog, relative to the root.
+const CHANGELOG: &str = "CHANGELOG.md";
+
+/// Releases the repository at `root` with the `bump` named on the command line; with
+/// `dry_run` (or a dry-run runner) it prints the plan and changes nothing.
+pub fn run(runner: &Runner, root: &Path, bump: &str, dry_run: bool) -> anyhow::Result<()> {
+    let bump: Bump = bump
+        .parse()
+        .map_err(|e: anyhow::Error| UsageError(format!("cargo xtask release --bump: {e}")))?;
+    let runner = runner.clone().dry_run(dry_run || runner.is_dry_run());
+    let release = Release {
+        repo: root.to_path_buf(),
+        version_file: root.join(VERSION_FILE),
+        changelog: root.join(CHANGELOG),
+        bump,
+        date: SystemTime::now(),
+    };
+    release.run(&runner).context("cannot release")?;
+    Ok(())
+}
