@@ -3,7 +3,93 @@
 //! `buildkit-lib` replaces the shell scripts, Dockerfile recipes and CI YAML that Python
 //! projects use to build and ship: format checks, multi-stage `docker buildx` builds,
 //! PyInstaller packaging, version metadata, post-build validation and clean-up. Each step
-//! is a value that can describe exactly what it will run; a [`cmd::Runner`] runs it.
+//! is a value that can describe exactly what it will run; a [`cmd::Runner`] runs it, and a
+//! [`pipeline::Pipeline`] runs steps side by side with logs and a report.
+//!
+//! # A downstream project's `xtask/src/main.rs`
+//!
+//! The whole of a small project's xtask: `cargo xtask build` checks formatting, builds the
+//! image, and smoke-tests it; `cargo xtask build --dry-run` prints every command instead.
+//!
+//! ```no_run
+//! use std::process::ExitCode;
+//! use std::time::Duration;
+//!
+//! use buildkit_lib::docker::build::{Build, Output as BuildOutput};
+//! use buildkit_lib::pipeline::{Inputs, Output, Pipeline, RunOptions};
+//! use buildkit_lib::python::format::{Black, Isort};
+//! use buildkit_lib::python::venv::ToolEnv;
+//! use buildkit_lib::validate::smoke::{Ready, Smoke};
+//! use buildkit_lib::Runner;
+//!
+//! fn main() -> ExitCode {
+//!     buildkit_lib::cmd::interrupt::install();
+//!     let args: Vec<String> = std::env::args().skip(1).collect();
+//!     let dry_run = args.iter().any(|a| a == "--dry-run");
+//!     match args.first().map(String::as_str) {
+//!         Some("build") => match build(dry_run) {
+//!             Ok(code) => ExitCode::from(code),
+//!             Err(e) => {
+//!                 eprintln!("error: {e:#}");
+//!                 ExitCode::from(1)
+//!             }
+//!         },
+//!         _ => {
+//!             eprintln!("usage: cargo xtask build [--dry-run]");
+//!             ExitCode::from(2)
+//!         }
+//!     }
+//! }
+//!
+//! fn build(dry_run: bool) -> anyhow::Result<u8> {
+//!     let tools = ToolEnv::under("target");
+//!     let mut pipeline = Pipeline::new("build", "target");
+//!
+//!     let env = tools.clone();
+//!     pipeline
+//!         .step("format", move |cx| {
+//!             Black::check(["src"]).run(&cx.runner, &env)?;
+//!             Isort::check(["src"]).run(&cx.runner, &env)
+//!         })
+//!         .inputs(Inputs::new().file("src"));
+//!
+//!     let image = Build {
+//!         context: ".".into(),
+//!         dockerfile: Some("Dockerfile.production".into()),
+//!         target: Some("runtime".into()),
+//!         tags: vec!["myapp:dev".into()],
+//!         network: Some("host".into()),
+//!         output: BuildOutput::Load,
+//!         ..Build::default()
+//!     };
+//!     pipeline
+//!         .step("image", move |cx| {
+//!             image.clone().with_session_labels(&cx.session).run(&cx.runner)?;
+//!             Ok(())
+//!         })
+//!         .after(["format"])
+//!         .inputs(Inputs::new().context("."))
+//!         .output(Output::image("myapp:dev"));
+//!
+//!     pipeline
+//!         .step("smoke", |cx| {
+//!             Smoke::new(&cx.session, "myapp:dev")
+//!                 .ready(Ready::Http { port: 5000, path: "/api/health".into(), expect_body: None })
+//!                 .timeout(Duration::from_secs(60))
+//!                 .run(&cx.runner)?;
+//!             Ok(())
+//!         })
+//!         .after(["image"]);
+//!
+//!     let mut options = RunOptions::new("myapp");
+//!     options.dry_run = dry_run;
+//!     let report = pipeline.run(&Runner::new(), &options)?;
+//!     if !dry_run {
+//!         eprintln!("{}", report.table());
+//!     }
+//!     Ok(report.exit_code() as u8)
+//! }
+//! ```
 
 pub mod cleanup;
 pub mod cmd;
@@ -15,6 +101,7 @@ pub mod package;
 pub mod pipeline;
 pub mod python;
 pub mod session;
+pub mod time;
 pub mod validate;
 pub mod version;
 
