@@ -3,6 +3,7 @@
 //! One module per subcommand; `main` parses the subcommand and its flags and dispatches.
 //! Exit status: 0 success, 1 a step failed, 2 usage error, 130 interrupted.
 
+mod bench;
 mod build;
 mod check;
 mod engine;
@@ -86,6 +87,10 @@ fn dispatch(args: &[String]) -> anyhow::Result<u8> {
         eprintln!("{USAGE}");
         return Err(UsageError("no command given".into()).into());
     };
+    if command == "bench-stream" {
+        // Internal: the measured side of the benchmark's log_stream figure.
+        return bench::stream(rest);
+    }
     if matches!(command.as_str(), "-h" | "--help" | "help") {
         println!("{USAGE}");
         return Ok(0);
@@ -128,6 +133,7 @@ fn dispatch(args: &[String]) -> anyhow::Result<u8> {
             Ok(0)
         }
         "test" => test::run(&base, &root, rest),
+        "bench" => bench::run(&base, &root, rest),
         "build" => build::run(&base, &root, rest),
         "check" => check::run(&base, &root, rest, false),
         "fmt" => check::run(&base, &root, rest, true),

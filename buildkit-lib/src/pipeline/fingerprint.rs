@@ -71,8 +71,15 @@ impl Inputs {
     }
 }
 
+/// The files the engine would receive from a build context (`.dockerignore` applied).
 fn context_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    all_files(dir)
+    let audit = crate::validate::context::audit(dir, &Default::default())?;
+    Ok(audit
+        .files
+        .into_iter()
+        .filter(|f| f.kind == crate::validate::context::EntryKind::File)
+        .map(|f| PathBuf::from(f.path))
+        .collect())
 }
 
 fn all_files(path: &Path) -> Result<Vec<PathBuf>> {

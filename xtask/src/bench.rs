@@ -1,0 +1,545 @@
+//! `cargo xtask bench`: speed and memory figures, each beside its baseline from the same run.
+//!
+//! Every figure is measured on the real engine, repeated (a warm-up, then at least five
+//! runs; fewer with `--quick`), and reported as the median with its spread and the ratio
+//! to a baseline measured in the same run: these machines are shared and noisy, so
+//! absolute times alone mean little. Results go to `target/buildkit/bench/bench.json`.
+//! Baselines start the raw tools directly (not through the library's runner), which is
+//! the point of comparing.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use buildkit_lib::cmd::Echo;
+use buildkit_lib::docker::build::Build;
+use buildkit_lib::{Cmd, Runner};
+use serde_json::json;
+
+use crate::build::webapp_pipeline;
+use crate::flags::Flags;
+
+/// One figure of the benchmark.
+#[derive(Debug, Clone)]
+struct Entry {
+    name: &'static str,
+    value: f64,
+    unit: &'static str,
+    spread: f64,
+    baseline: String,
+    baseline_value: f64,
+    target: String,
+    ok: bool,
+}
+
+impl Entry {
+    fn ratio(&self) -> f64 {
+        if self.baseline_value > 0.0 {
+            self.value / self.baseline_value
+        } else {
+            0.0
+        }
+    }
+}
+
+struct Bench {
+    root: PathBuf,
+    runner: Runner,
+    runs: usize,
+    entries: Vec<Entry>,
+}
+
+const FIGURES: &[&str] = &[
+    "runner_overhead",
+    "noop_build",
+    "seed_script",
+    "parallel_pipeline",
+    "log_stream",
+    "context_audit",
+    "xtask_compile",
+];
+
+/// `cargo xtask bench [--quick] [--only NAME]`.
+pub fn run(base: &Runner, root: &Path, args: &[String]) -> Result<u8> {
+    let flags = Flags::parse("bench", args, &["quick", "dry-run"], &["only"])?;
+    flags.no_positional("bench")?;
+    if let Some(only) = flags.value("only") {
+        if !FIGURES.contains(&only) {
+            return Err(crate::flags::UsageError(format!(
+                "unknown figure `{only}` (one of: {})",
+                FIGURES.join(", ")
+            ))
+            .into());
+        }
+    }
+    if flags.on("dry-run") {
+        for name in FIGURES.iter().filter(|n| flags.value("only").is_none_or(|o| o == **n)) {
+            println!("would measure {name}");
+        }
+        return Ok(0);
+    }
+    let runner = base.clone().echo(Echo::Silent);
+    crate::engine::ensure(&runner, root)?;
+    let mut bench = Bench {
+        root: root.to_path_buf(),
+        runner,
+        runs: if flags.on("quick") { 3 } else { 5 },
+        entries: Vec::new(),
+    };
+    for name in FIGURES {
+        if flags.value("only").is_some_and(|o| o != *name) {
+            continue;
+        }
+        eprintln!("bench: measuring {name}...");
+        let result = match *name {
+            "runner_overhead" => bench.runner_overhead(),
+            "noop_build" => bench.noop_build(),
+            "seed_script" => bench.seed_script(),
+            "parallel_pipeline" => bench.parallel_pipeline(),
+            "log_stream" => bench.log_stream(),
+            "context_audit" => bench.context_audit(),
+            "xtask_compile" => bench.xtask_compile(),
+            _ => unreachable!("figures are listed above"),
+        };
+        if let Err(e) = result {
+            eprintln!("bench: {name} could not be measured: {e:#}");
+            return Ok(1);
+        }
+    }
+    print_table(&bench.entries);
+    let out = root.join("target/buildkit/bench/bench.json");
+    let json: Vec<_> = bench
+        .entries
+        .iter()
+        .map(|e| {
+            json!({
+                "name": e.name, "value": round(e.value), "unit": e.unit, "spread": round(e.spread),
+                "baseline": e.baseline, "baseline_value": round(e.baseline_value),
+                "ratio": round(e.ratio()), "target": e.target, "ok": e.ok,
+            })
+        })
+        .collect();
+    let text = serde_json::to_string_pretty(&json)?;
+    buildkit_lib::files::write_atomic(&Runner::new(), &out, format!("{text}\n").as_bytes())?;
+    eprintln!("bench: wrote {}", out.display());
+    Ok(u8::from(bench.entries.iter().any(|e| !e.ok)))
+}
+
+fn round(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+fn print_table(entries: &[Entry]) {
+    println!(
+        "| figure | value | spread | baseline | baseline value | ratio | target | ok |\n|---|---:|---:|---|---:|---:|---|---|"
+    );
+    for e in entries {
+        println!(
+            "| {} | {:.3} {} | ±{:.3} | {} | {:.3} {} | {:.2} | {} | {} |",
+            e.name,
+            e.value,
+            e.unit,
+            e.spread,
+            e.baseline,
+            e.baseline_value,
+            e.unit,
+            e.ratio(),
+            e.target,
+            if e.ok { "yes" } else { "NO" }
+        );
+    }
+}
+
+/// Median and half the range (max - min) / 2 of some samples.
+fn stats(samples: &mut [f64]) -> (f64, f64) {
+    samples.sort_by(|a, b| a.total_cmp(b));
+    let n = samples.len();
+    let median = if n % 2 == 1 {
+        samples[n / 2]
+    } else {
+        (samples[n / 2 - 1] + samples[n / 2]) / 2.0
+    };
+    (median, (samples[n - 1] - samples[0]) / 2.0)
+}
+
+fn time<F: FnMut() -> Result<()>>(mut f: F) -> Result<f64> {
+    let start = Instant::now();
+    f()?;
+    Ok(start.elapsed().as_secs_f64())
+}
+
+/// Runs a raw command directly (the baseline side), failing on a non-zero exit.
+fn raw(cmd: &mut Command) -> Result<()> {
+    let status = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .with_context(|| format!("cannot start {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed: {status}");
+    }
+    Ok(())
+}
+
+fn docker_host() -> String {
+    std::env::var("DOCKER_HOST").unwrap_or_else(|_| crate::engine::PROJECT_DOCKER_HOST.into())
+}
+
+impl Bench {
+    /// Paired runs of `a` (measured) and `b` (baseline), after one warm-up of each.
+    fn paired<A, B>(&self, mut a: A, mut b: B) -> Result<(Vec<f64>, Vec<f64>)>
+    where
+        A: FnMut() -> Result<()>,
+        B: FnMut() -> Result<()>,
+    {
+        a()?;
+        b()?;
+        let (mut xs, mut ys) = (Vec::new(), Vec::new());
+        for i in 0..self.runs {
+            // Alternate which goes first, so drift hits both sides alike.
+            if i % 2 == 0 {
+                xs.push(time(&mut a)?);
+                ys.push(time(&mut b)?);
+            } else {
+                ys.push(time(&mut b)?);
+                xs.push(time(&mut a)?);
+            }
+        }
+        Ok((xs, ys))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn push(
+        &mut self,
+        name: &'static str,
+        unit: &'static str,
+        mut xs: Vec<f64>,
+        baseline: &str,
+        mut ys: Vec<f64>,
+        target: &str,
+        ok: impl Fn(f64, f64) -> bool,
+    ) -> Result<()> {
+        let (value, spread) = stats(&mut xs);
+        let (baseline_value, _) = stats(&mut ys);
+        let ok = ok(value, baseline_value);
+        eprintln!("bench: {name} = {value:.3} {unit} (baseline {baseline_value:.3} {unit})");
+        self.entries.push(Entry {
+            name,
+            value,
+            unit,
+            spread,
+            baseline: baseline.to_string(),
+            baseline_value,
+            target: target.to_string(),
+            ok,
+        });
+        Ok(())
+    }
+
+    fn webapp_build(&self) -> Build {
+        let app = self.root.join("fixtures/webapp");
+        let meta = self.root.join("target/buildkit/bench/meta");
+        let _ = std::fs::create_dir_all(&meta);
+        let _ = std::fs::copy(app.join("version.json"), meta.join("version.json"));
+        Build {
+            context: app.clone(),
+            dockerfile: Some(app.join("Dockerfile.production")),
+            target: Some("runtime".into()),
+            tags: vec!["buildkit-webapp:bench".into()],
+            build_args: [("PYTHON_IMAGE".to_string(), crate::build::PYTHON_IMAGE.to_string())].into(),
+            build_contexts: [("meta".to_string(), meta.display().to_string())].into(),
+            network: Some("none".into()),
+            output: buildkit_lib::docker::build::Output::Load,
+            metadata_file: Some(self.root.join("target/buildkit/bench/metadata.json")),
+            ..Build::default()
+        }
+    }
+
+    fn runner_overhead(&mut self) -> Result<()> {
+        let build = self.webapp_build();
+        let argv = build.command().argv();
+        let runner = self.runner.clone().echo(Echo::Quiet).log_to(self.root.join("target/buildkit/bench/logs/runner_overhead.log"));
+        let (xs, ys) = self.paired(
+            || {
+                build.run(&runner)?;
+                Ok(())
+            },
+            || raw(Command::new(&argv[0]).args(&argv[1..]).env("DOCKER_HOST", docker_host())),
+        )?;
+        self.push("runner_overhead", "s", xs, "the same `docker buildx build` run directly", ys, "ratio <= 1.05", |v, b| v <= b * 1.05)
+    }
+
+    fn noop_build(&mut self) -> Result<()> {
+        let xtask = std::env::current_exe().context("cannot find the xtask binary")?;
+        // Make sure a successful build exists first.
+        raw(Command::new(&xtask).args(["build", "--no-smoke"]))?;
+        let build = self.webapp_build();
+        let argv = build.command().argv();
+        let (xs, ys) = self.paired(
+            || raw(Command::new(&xtask).args(["build", "--no-smoke"])),
+            || raw(Command::new(&argv[0]).args(&argv[1..]).env("DOCKER_HOST", docker_host())),
+        )?;
+        let report = buildkit_lib::pipeline::Report::load(&self.root.join("target/buildkit/build/report.json"))?;
+        let image = report.step("image").map(|s| s.status);
+        if image != Some(buildkit_lib::pipeline::StepStatus::UpToDate) {
+            bail!("the no-op build was not up to date (image step: {image:?})");
+        }
+        self.push("noop_build", "s", xs, "a fully cached direct `docker buildx build`", ys, "< 1 s and faster than the baseline", |v, b| v < 1.0 && v < b)
+    }
+
+    fn seed_script(&mut self) -> Result<()> {
+        let tools = buildkit_lib::python::venv::ToolEnv::under(self.root.join("target")).ensure(&self.runner)?;
+        let build = self.webapp_build();
+        let argv: Vec<String> = build.command().argv();
+        let script = format!(
+            "set -e\ncd '{root}'\n'{black}' --check fixtures/webapp/src\n'{isort}' --profile black --check-only fixtures/webapp/src\n{build}\ndocker images buildkit-webapp:bench >/dev/null\n",
+            root = self.root.display(),
+            black = tools.bin("black").display(),
+            isort = tools.bin("isort").display(),
+            build = argv.iter().map(|a| buildkit_lib::cmd::shell_escape(a)).collect::<Vec<_>>().join(" "),
+        );
+        let script_path = self.root.join("target/buildkit/bench/seed.sh");
+        std::fs::create_dir_all(script_path.parent().expect("has a parent"))?;
+        std::fs::write(&script_path, script)?;
+        let root = self.root.clone();
+        let runner = self.runner.clone();
+        let library = move |force: bool| -> Result<()> {
+            let mut pipeline = buildkit_lib::pipeline::Pipeline::new("bench-seed", root.join("target"));
+            let env = buildkit_lib::python::venv::ToolEnv::under(root.join("target"));
+            let src = root.join("fixtures/webapp/src");
+            let (black, isort) = (
+                buildkit_lib::python::format::Black::check([src.clone()]),
+                buildkit_lib::python::format::Isort::check([src.clone()]),
+            );
+            let e1 = env.clone();
+            pipeline
+                .step("format", move |cx| {
+                    black.run(&cx.runner, &e1)?;
+                    isort.run(&cx.runner, &e1)
+                })
+                .inputs(buildkit_lib::pipeline::Inputs::new().file(&src));
+            let b = build.clone();
+            pipeline
+                .step("image", move |cx| {
+                    b.run(&cx.runner)?;
+                    Ok(())
+                })
+                .inputs(buildkit_lib::pipeline::Inputs::new().context(root.join("fixtures/webapp")))
+                .output(buildkit_lib::pipeline::Output::image("buildkit-webapp:bench"));
+            pipeline
+                .step("size", |cx| {
+                    buildkit_lib::docker::image::ImageFacts::inspect(&cx.runner, "buildkit-webapp:bench")?;
+                    Ok(())
+                })
+                .after(["image"]);
+            let mut options = buildkit_lib::pipeline::RunOptions::new("bench");
+            options.force = force;
+            let report = pipeline.run(&runner, &options)?;
+            if !report.ok {
+                bail!("the library pipeline failed: {}", report.table());
+            }
+            Ok(())
+        };
+        let prune = || raw(Command::new("docker").args(["builder", "prune", "-af"]).env("DOCKER_HOST", docker_host()));
+        let script_run = || raw(Command::new("bash").arg(&script_path).env("DOCKER_HOST", docker_host()));
+        // Cold: build cache emptied before each run, every step runs.
+        let (mut xs, mut ys) = (Vec::new(), Vec::new());
+        let cold_runs = self.runs.min(3);
+        for _ in 0..cold_runs {
+            prune()?;
+            xs.push(time(|| library(true))?);
+            prune()?;
+            ys.push(time(script_run)?);
+        }
+        self.push("seed_script_cold", "s", xs, "the seed's shell script (black, isort, docker build, docker images)", ys, "ratio <= 1.1", |v, b| v <= b * 1.1)?;
+        let (xs, ys) = self.paired(|| library(false), script_run)?;
+        self.push("seed_script_warm", "s", xs, "the seed's shell script, warm", ys, "faster than the script", |v, b| v < b)?;
+        Ok(())
+    }
+
+    fn parallel_pipeline(&mut self) -> Result<()> {
+        let (mut walls, mut sums) = (Vec::new(), Vec::new());
+        for _ in 0..self.runs.min(3) {
+            let pipeline = webapp_pipeline(&self.runner, &self.root, false)?;
+            let mut options = buildkit_lib::pipeline::RunOptions::new("webapp");
+            options.force = true;
+            let report = pipeline.run(&self.runner.clone().echo(Echo::Silent), &options)?;
+            if !report.ok {
+                bail!("the webapp pipeline failed:\n{}", report.table());
+            }
+            walls.push(report.seconds);
+            sums.push(report.steps.iter().map(|s| s.seconds).sum());
+        }
+        self.push("parallel_pipeline", "s", walls, "sum of the steps' own times", sums, "wall < sum", |v, b| v < b)
+    }
+
+    fn log_stream(&mut self) -> Result<()> {
+        let xtask = std::env::current_exe().context("cannot find the xtask binary")?;
+        let dir = self.root.join("target/buildkit/bench");
+        std::fs::create_dir_all(&dir)?;
+        let out = dir.join("stream.log");
+        let shell_cmd = format!("{} > '{}'", STREAM_COMMAND, out.display());
+        let mut peaks = Vec::new();
+        let (xs, ys) = self.paired(
+            || {
+                let child = Command::new(&xtask)
+                    .args(["bench-stream", &out.display().to_string()])
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()?;
+                peaks.push(wait_max_rss(child)? as f64 / (1024.0 * 1024.0));
+                Ok(())
+            },
+            || raw(Command::new("sh").args(["-c", &shell_cmd])),
+        )?;
+        let _ = std::fs::remove_file(&out);
+        let peak_samples = peaks.clone();
+        self.push("log_stream_time", "s", xs, "the shell redirecting the same output to a file", ys, "ratio <= 1.5", |v, b| v <= b * 1.5)?;
+        let max_peak = peak_samples.iter().cloned().fold(0.0, f64::max);
+        self.push("log_stream_peak_memory", "MiB", peak_samples, "(none: an absolute limit)", vec![0.0], "< 32 MiB", move |_, _| max_peak < 32.0)?;
+        Ok(())
+    }
+
+    fn context_audit(&mut self) -> Result<()> {
+        let dir = tempfile_dir(&self.root, "context-tree")?;
+        generate_tree(&dir, 100_000)?;
+        std::fs::write(
+            dir.join(".dockerignore"),
+            "# generated for the benchmark\n**/*.pyc\nbuild/\n!build/keep\nd1*/skip-*\n**/__pycache__\n*.log\n",
+        )?;
+        let (xs, ys) = self.paired(
+            || {
+                let options = buildkit_lib::validate::context::AuditOptions::default();
+                let audit = buildkit_lib::validate::context::audit(&dir, &options)?;
+                if audit.files.len() < 50_000 {
+                    bail!("the audit found only {} files", audit.files.len());
+                }
+                Ok(())
+            },
+            || {
+                let n: usize = walk(&dir).iter().sum();
+                if n < 100_000 {
+                    bail!("the plain walk found only {n} files");
+                }
+                Ok(())
+            },
+        )?;
+        let _ = std::fs::remove_dir_all(&dir);
+        self.push("context_audit", "s", xs, "walking the same 100,000-file tree with no rules", ys, "< 1 s", |v, _| v < 1.0)
+    }
+
+    fn xtask_compile(&mut self) -> Result<()> {
+        let scratch = tempfile_dir(&self.root, "compile")?;
+        for item in ["Cargo.toml", "Cargo.lock", "buildkit-lib", "xtask", "tests", ".cargo"] {
+            let from = self.root.join(item);
+            if from.exists() {
+                raw(Command::new("cp").arg("-r").arg(&from).arg(&scratch))?;
+            }
+        }
+        let target = scratch.join("target");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let build = |scratch: &Path| {
+            raw(Command::new(&cargo)
+                .args(["build", "--offline", "-p", "xtask"])
+                .current_dir(scratch)
+                .env("CARGO_TARGET_DIR", &target))
+        };
+        let (mut cold, mut warm) = (Vec::new(), Vec::new());
+        let runs = if self.runs <= 3 { 1 } else { 3 };
+        for _ in 0..runs {
+            let _ = std::fs::remove_dir_all(&target);
+            cold.push(time(|| build(&scratch))?);
+            for _ in 0..2 {
+                let main = scratch.join("xtask/src/main.rs");
+                let text = std::fs::read_to_string(&main)?;
+                std::fs::write(&main, text)?;
+                warm.push(time(|| build(&scratch))?);
+            }
+        }
+        let _ = std::fs::remove_dir_all(&scratch);
+        self.push("xtask_compile_cold", "s", cold, "(none: an absolute target)", vec![0.0], "< 30 s on 2 cores", |v, _| v < 30.0)?;
+        self.push("xtask_compile_touch", "s", warm, "(none: an absolute target)", vec![0.0], "< 2 s", |v, _| v < 2.0)?;
+        Ok(())
+    }
+}
+
+/// The command whose 1 GiB of output the log-stream figure sends through the runner.
+pub const STREAM_COMMAND: &str =
+    "yes 'a line of build output, about as long as the ones buildkit prints' | head -c 1073741824";
+
+/// `xtask bench-stream FILE`: the measured side of `log_stream`, in its own process so its
+/// peak memory can be read: 1 GiB through the runner, quiet, into FILE.
+pub fn stream(args: &[String]) -> Result<u8> {
+    let [log] = args else {
+        bail!("usage: xtask bench-stream LOG");
+    };
+    let _ = std::fs::remove_file(log);
+    let runner = Runner::new().echo(Echo::Silent).log_to(log);
+    runner.run(&Cmd::new("sh").args(["-c", STREAM_COMMAND]))?;
+    Ok(0)
+}
+
+fn wait_max_rss(mut child: std::process::Child) -> Result<u64> {
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    if rc != pid {
+        let _ = child.wait();
+        bail!("cannot wait for the streaming process");
+    }
+    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+        bail!("the streaming process failed (status {status})");
+    }
+    // ru_maxrss is in KiB on Linux.
+    Ok(usage.ru_maxrss as u64 * 1024)
+}
+
+fn tempfile_dir(root: &Path, name: &str) -> Result<PathBuf> {
+    let dir = root.join("target/buildkit/bench").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// A tree of `n` small files in nested directories, with some matching the rules.
+fn generate_tree(dir: &Path, n: usize) -> Result<()> {
+    let names = ["app.py", "mod.pyc", "notes.log", "skip-me.txt", "data.json"];
+    let per_dir = 50;
+    for i in 0..n.div_ceil(per_dir) {
+        let sub = match i % 4 {
+            0 => dir.join(format!("d{}/pkg{}", i / 100, i % 100)),
+            1 => dir.join(format!("d{}/pkg{}/__pycache__", i / 100, i % 100)),
+            2 => dir.join(format!("build/b{i}")),
+            _ => dir.join(format!("src/s{}/deep/er", i)),
+        };
+        std::fs::create_dir_all(&sub)?;
+        for j in 0..per_dir.min(n - i * per_dir) {
+            std::fs::write(sub.join(format!("{j}-{}", names[j % names.len()])), b"x")?;
+        }
+    }
+    std::fs::write(dir.join("build/keep"), b"kept")?;
+    Ok(())
+}
+
+/// Regular files per directory under `dir`, by a plain walk with no rules: the baseline.
+fn walk(dir: &Path) -> Vec<usize> {
+    let mut counts = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        let mut n = 0;
+        for entry in entries.flatten() {
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => stack.push(entry.path()),
+                Ok(t) if t.is_file() => n += 1,
+                _ => {}
+            }
+        }
+        counts.push(n);
+    }
+    counts
+}
