@@ -414,7 +414,7 @@ impl Bench {
             || {
                 let options = buildkit_lib::validate::context::AuditOptions::default();
                 let audit = buildkit_lib::validate::context::audit(&dir, &options)?;
-                if audit.files.len() < 50_000 {
+                if audit.files.len() < 10_000 {
                     bail!("the audit found only {} files", audit.files.len());
                 }
                 Ok(())

@@ -9,6 +9,7 @@ mod check;
 mod engine;
 mod fixtures;
 mod flags;
+mod release;
 mod test;
 
 use std::path::{Path, PathBuf};
@@ -134,6 +135,15 @@ fn dispatch(args: &[String]) -> anyhow::Result<u8> {
         }
         "test" => test::run(&base, &root, rest),
         "bench" => bench::run(&base, &root, rest),
+        "release" => {
+            let flags = Flags::parse("release", rest, &["dry-run"], &["bump"])?;
+            flags.no_positional("release")?;
+            let bump = flags
+                .value("bump")
+                .ok_or_else(|| UsageError("`cargo xtask release` needs `--bump <major|minor|patch|pre|release>`".into()))?;
+            release::run(&base, &root, bump, flags.on("dry-run"))?;
+            Ok(0)
+        }
         "build" => build::run(&base, &root, rest),
         "check" => check::run(&base, &root, rest, false),
         "fmt" => check::run(&base, &root, rest, true),
