@@ -80,13 +80,20 @@ impl StagedDir {
 
     /// Where to put the new content.
     pub fn path(&self) -> &Path {
-        self.staging.as_ref().expect("staging present until commit").path()
+        self.staging
+            .as_ref()
+            .expect("staging present until commit")
+            .path()
     }
 
     /// Replaces the target with the staged content: the old directory is renamed aside,
     /// the new one renamed into place, then the old one removed.
     pub fn commit(mut self) -> Result<()> {
-        let staging = self.staging.take().expect("staging present until commit").keep();
+        let staging = self
+            .staging
+            .take()
+            .expect("staging present until commit")
+            .keep();
         let old = self.target.with_file_name(format!(
             ".{}.old-{}",
             self.target
@@ -105,7 +112,9 @@ impl StagedDir {
                 let _ = fs::rename(&old, &self.target);
             }
             let _ = fs::remove_dir_all(&staging);
-            return Err(e).with_context(|| format!("cannot move the new {} into place", self.target.display()));
+            return Err(e).with_context(|| {
+                format!("cannot move the new {} into place", self.target.display())
+            });
         }
         if had_old {
             fs::remove_dir_all(&old)

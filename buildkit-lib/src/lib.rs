@@ -91,6 +91,10 @@
 //! }
 //! ```
 
+// `CommandError` is returned by value on purpose: it is the product of a failed command
+// (command line, status, output tail), read by callers, and failures are rare.
+#![allow(clippy::result_large_err)]
+
 pub mod cleanup;
 pub mod cmd;
 pub mod docker;

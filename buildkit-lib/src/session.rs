@@ -28,7 +28,12 @@ impl Session {
             .unwrap_or_default();
         Session {
             project: project.into(),
-            run_id: format!("{}-{}-{:03}", now.as_secs(), std::process::id(), now.subsec_millis()),
+            run_id: format!(
+                "{}-{}-{:03}",
+                now.as_secs(),
+                std::process::id(),
+                now.subsec_millis()
+            ),
         }
     }
 

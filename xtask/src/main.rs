@@ -6,9 +6,11 @@
 mod bench;
 mod build;
 mod check;
+mod clean;
 mod engine;
 mod fixtures;
 mod flags;
+mod package;
 mod release;
 mod test;
 
@@ -135,6 +137,8 @@ fn dispatch(args: &[String]) -> anyhow::Result<u8> {
         }
         "test" => test::run(&base, &root, rest),
         "bench" => bench::run(&base, &root, rest),
+        "clean" => clean::run(&base, &root, rest),
+        "package" => package::run(&base, &root, rest),
         "release" => {
             let flags = Flags::parse("release", rest, &["dry-run"], &["bump"])?;
             flags.no_positional("release")?;
@@ -147,6 +151,6 @@ fn dispatch(args: &[String]) -> anyhow::Result<u8> {
         "build" => build::run(&base, &root, rest),
         "check" => check::run(&base, &root, rest, false),
         "fmt" => check::run(&base, &root, rest, true),
-        other => Err(UsageError(format!("`{other}` is not wired up yet")).into()),
+        _ => unreachable!("every command with help text is dispatched above"),
     }
 }

@@ -1,1 +1,175 @@
 //! Clean-up of containers, images, build cache and build folders that the project owns, and nothing else.
+//!
+//! Ownership comes from the labels every resource the library creates carries
+//! ([`crate::session::PROJECT_LABEL`], [`crate::session::RUN_LABEL`]), and, for resources
+//! made by older scripts, from name selectors matched on our side, anchored, on whole
+//! names ([`select`]). The only filters handed to the engine are `label=K=V` (an exact
+//! comparison) and `ancestor=<image id>` (to find the containers using an image). A [`Cleanup`] describes the selection; [`Cleanup::plan`] lists
+//! exactly what would go, with sizes (what a dry run prints); [`Plan::execute`] removes
+//! it and returns a [`Summary`].
+
+mod dirs;
+mod plan;
+pub mod select;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use crate::cmd::Runner;
+use crate::session::Session;
+
+pub use plan::{Kept, Plan, Planned, Removed, Resource, Summary};
+pub use select::{ImagePattern, NamePrefix};
+
+/// The kinds of resources a clean-up can touch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    /// Containers (stopped first when running).
+    Containers,
+    /// Tagged images.
+    Images,
+    /// Untagged (dangling) images carrying the project's label.
+    DanglingImages,
+    /// The engine's build cache (engine-wide: no project owns it, so only when asked).
+    BuildCache,
+    /// Build folders such as `dist/` and `build/` inside the project root.
+    Directories,
+}
+
+/// The labels that make a resource ours: the project, and optionally one run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    /// Value of [`crate::session::PROJECT_LABEL`].
+    pub project: String,
+    /// Value of [`crate::session::RUN_LABEL`], to clean one run only.
+    pub run: Option<String>,
+}
+
+/// What a build cache prune keeps.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuildCachePrune {
+    /// Only cache older than this (`docker builder prune --filter until=24h`).
+    pub until: Option<String>,
+    /// Keep this much storage (`--keep-storage 5GB`).
+    pub keep_storage: Option<String>,
+}
+
+/// A clean-up selection: what is ours, which kinds to remove, and how.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cleanup {
+    /// Resources carrying these labels are selected.
+    pub owner: Option<Owner>,
+    /// The kinds of resources removed.
+    pub kinds: BTreeSet<Kind>,
+    /// Containers selected by name (made by older scripts, without labels).
+    pub container_names: Vec<NamePrefix>,
+    /// Images selected by `repository[:tag]` (made by older scripts, without labels).
+    pub image_names: Vec<ImagePattern>,
+    /// What the build cache prune keeps, when [`Kind::BuildCache`] is selected.
+    pub build_cache: BuildCachePrune,
+    /// The project root that directories must lie inside.
+    pub root: Option<PathBuf>,
+    /// Directories to remove, relative to the root (`dist`, `build`).
+    pub directories: Vec<PathBuf>,
+    /// Remove images even when a container still uses them (`docker rmi --force`).
+    pub force: bool,
+}
+
+impl Cleanup {
+    /// Nothing selected yet.
+    pub fn new() -> Cleanup {
+        Cleanup::default()
+    }
+
+    /// Containers, tagged images and dangling images labelled with `project`.
+    pub fn for_project(project: impl Into<String>) -> Cleanup {
+        Cleanup {
+            owner: Some(Owner {
+                project: project.into(),
+                run: None,
+            }),
+            kinds: [Kind::Containers, Kind::Images, Kind::DanglingImages].into(),
+            ..Cleanup::default()
+        }
+    }
+
+    /// Containers, tagged images and dangling images labelled with this session's run.
+    pub fn for_run(session: &Session) -> Cleanup {
+        let mut cleanup = Cleanup::for_project(&session.project);
+        if let Some(owner) = cleanup.owner.as_mut() {
+            owner.run = Some(session.run_id.clone());
+        }
+        cleanup
+    }
+
+    /// Also containers whose whole name starts with `prefix` (see [`NamePrefix`]).
+    pub fn container_prefix(mut self, prefix: &str) -> Result<Cleanup> {
+        self.container_names.push(NamePrefix::new(prefix)?);
+        self.kinds.insert(Kind::Containers);
+        Ok(self)
+    }
+
+    /// Also the container named exactly `name`.
+    pub fn container_name(mut self, name: &str) -> Result<Cleanup> {
+        self.container_names.push(NamePrefix::exact(name)?);
+        self.kinds.insert(Kind::Containers);
+        Ok(self)
+    }
+
+    /// Also images matching `pattern`: `repo`, `repo:tag` or `repo:tag-prefix*` (see
+    /// [`ImagePattern`]).
+    pub fn images(mut self, pattern: &str) -> Result<Cleanup> {
+        self.image_names.push(ImagePattern::new(pattern)?);
+        self.kinds.insert(Kind::Images);
+        Ok(self)
+    }
+
+    /// Also the directories `dirs` (such as `["dist", "build"]`) inside `root`.
+    pub fn directories<I, P>(mut self, root: impl Into<PathBuf>, dirs: I) -> Cleanup
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<PathBuf>,
+    {
+        self.root = Some(root.into());
+        self.directories.extend(dirs.into_iter().map(Into::into));
+        self.kinds.insert(Kind::Directories);
+        self
+    }
+
+    /// Also prune the engine's build cache (shared by every project on the engine).
+    pub fn build_cache(mut self, prune: BuildCachePrune) -> Cleanup {
+        self.build_cache = prune;
+        self.kinds.insert(Kind::BuildCache);
+        self
+    }
+
+    /// Restricts the clean-up to these kinds.
+    pub fn only(mut self, kinds: &[Kind]) -> Cleanup {
+        self.kinds.retain(|k| kinds.contains(k));
+        self
+    }
+
+    /// Removes images even when a container uses them.
+    pub fn force(mut self, force: bool) -> Cleanup {
+        self.force = force;
+        self
+    }
+
+    /// Lists exactly what would be removed, with sizes, and what is kept and why. Runs
+    /// only read-only queries, so it works in a dry run; fails, removing nothing, on a
+    /// directory outside the project root.
+    pub fn plan(&self, runner: &Runner) -> Result<Plan> {
+        plan::make(self, runner)
+    }
+
+    /// Plans, then removes (in a dry run: prints the plan and the commands instead).
+    pub fn run(&self, runner: &Runner) -> Result<Summary> {
+        let plan = self.plan(runner)?;
+        if runner.is_dry_run() {
+            println!("{plan}");
+        }
+        plan.execute(runner)
+    }
+}

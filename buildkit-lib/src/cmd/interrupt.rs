@@ -72,6 +72,18 @@ pub fn interrupted() -> bool {
     SIGNALS.load(Ordering::SeqCst) > 0
 }
 
+/// Called by a thread that noticed the interrupt (its command died of it): waits for the
+/// clean-up to finish, which ends the process with status 130. Returns at once when no
+/// interrupt is under way.
+pub fn wait_for_cleanup() {
+    if !(interrupted() && INSTALLED.load(Ordering::SeqCst)) {
+        return;
+    }
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
 fn watch() {
     while !interrupted() {
         std::thread::sleep(Duration::from_millis(25));

@@ -410,6 +410,7 @@ impl Runner {
     fn start_checks(&self, cmd: &Cmd) -> Result<(), CommandError> {
         interrupt::install();
         if interrupt::interrupted() {
+            interrupt::wait_for_cleanup();
             return Err(self.error(cmd, Failure::Interrupted, Vec::new()));
         }
         Ok(())
@@ -437,6 +438,8 @@ impl Runner {
                     .unwrap_or_default(),
             )
         } else if interrupt::interrupted() {
+            // The clean-up owns the exit: never race it with an error path that exits 1.
+            interrupt::wait_for_cleanup();
             Failure::Interrupted
         } else if let Some(sig) = status.signal() {
             Failure::Signal(sig, signal_name(sig))

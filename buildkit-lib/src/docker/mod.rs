@@ -1,1 +1,22 @@
-//! Docker image builds with `docker buildx build`, and the steps around them (tags, caches, builders, registries, image facts).
+//! Docker image builds with `docker buildx build`, and the steps around them.
+//!
+//! [`Build`] is one build as plain data (its command line, pre-flight checks and typed
+//! result); [`cache`], [`tags`] and [`reference`] are the values it is made of;
+//! [`builder`], [`registry`] and [`image`] drive buildx builders, registries (pushes with
+//! retries, `imagetools`) and read typed facts about images; [`dockerfile`] reads stages.
+
+pub mod build;
+pub mod builder;
+pub mod cache;
+pub mod dockerfile;
+pub mod image;
+pub mod reference;
+pub mod registry;
+pub mod tags;
+
+pub use build::{oci_labels, Build, BuildResult, BuildSecret, Output, SecretSource};
+pub use cache::Cache;
+pub use image::{history, ImageFacts, Layer};
+pub use reference::ImageRef;
+pub use registry::Retry;
+pub use tags::{TagInput, TagRules};

@@ -1,1 +1,15 @@
 //! PyInstaller packaging through three image stages (base, runtime, package) into `dist/`.
+//!
+//! [`Stages`] builds the base and runtime images, each tagged and rebuildable alone;
+//! [`Package`] runs PyInstaller (mounted or fully isolated) and swaps the checked
+//! artifacts into `dist/` atomically, reporting path, size and sha256 of each file.
+
+pub mod artifacts;
+pub mod dist;
+pub mod pyinstaller;
+pub mod stages;
+
+pub use artifacts::{collect, Artifact, ArtifactReport};
+pub use dist::{Export, Mode, Package};
+pub use pyinstaller::{Bundle, Entry, PyInstaller};
+pub use stages::{Stage, Stages};

@@ -132,8 +132,7 @@ impl Report {
         }
         let _ = write!(
             out,
-            "{} `{}` {} in {:.1}s",
-            "pipeline",
+            "pipeline `{}` {} in {:.1}s",
             self.pipeline,
             if self.ok { "succeeded" } else { "FAILED" },
             self.seconds

@@ -1,0 +1,816 @@
+//! The clean-up [`Plan`] (what would be removed, with sizes, and what is kept and why),
+//! how it is made from the engine's listings, and how it is carried out.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+
+use super::{dirs, BuildCachePrune, Cleanup, Kind};
+use crate::cmd::{Cmd, CommandError, Runner};
+use crate::session::{PROJECT_LABEL, RUN_LABEL};
+
+/// One thing a clean-up can remove.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Resource {
+    /// A container, by name.
+    Container {
+        /// Its name (without docker's leading `/`).
+        name: String,
+        /// Its full id.
+        id: String,
+        /// True when it was running at planning time (it is stopped first).
+        running: bool,
+    },
+    /// A tagged image, by reference (`repository:tag`).
+    Image {
+        /// `repository:tag`.
+        reference: String,
+        /// The image id (`sha256:...`).
+        id: String,
+    },
+    /// An untagged image, by id.
+    DanglingImage {
+        /// The image id (`sha256:...`).
+        id: String,
+    },
+    /// The engine's build cache.
+    BuildCache,
+    /// A directory inside the project root.
+    Directory {
+        /// The path as given (`dist`).
+        path: PathBuf,
+        /// The canonical path removed.
+        real: PathBuf,
+    },
+}
+
+impl fmt::Display for Resource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Resource::Container { name, .. } => write!(f, "container {name}"),
+            Resource::Image { reference, .. } => write!(f, "image {reference}"),
+            Resource::DanglingImage { id } => write!(f, "dangling image {}", short_id(id)),
+            Resource::BuildCache => write!(f, "build cache"),
+            Resource::Directory { path, .. } => write!(f, "directory {}", path.display()),
+        }
+    }
+}
+
+/// A resource the plan removes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planned {
+    /// What.
+    pub resource: Resource,
+    /// Bytes it frees, when known: a container's writable layer; an image's size as the
+    /// engine reports it (`.Size`) when this is its last tag, 0 when other tags keep it
+    /// (layers shared with other images stay, so this is an upper bound); a directory's
+    /// files.
+    pub bytes: Option<u64>,
+    /// Why it is ours: the label or name selector that matched.
+    pub selected_by: String,
+    /// Anything worth knowing, such as `running: stopped first`.
+    pub note: Option<String>,
+}
+
+/// A resource found but not removed, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kept {
+    /// What.
+    pub resource: Resource,
+    /// Why it stays.
+    pub reason: String,
+}
+
+/// A removed resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removed {
+    /// What.
+    pub resource: Resource,
+    /// Bytes freed, when known.
+    pub bytes: Option<u64>,
+}
+
+/// Exactly what a clean-up will remove, in order, and what it keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// Resources to remove: containers, then images, dangling images, build cache,
+    /// directories.
+    pub remove: Vec<Planned>,
+    /// Resources selected but kept, with the reason.
+    pub kept: Vec<Kept>,
+    /// Build cache prune options.
+    pub build_cache: BuildCachePrune,
+    /// Whether images in use are removed anyway.
+    pub force: bool,
+}
+
+/// What a clean-up did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// What was removed.
+    pub removed: Vec<Removed>,
+    /// What was kept, and why (including removals that failed).
+    pub kept: Vec<Kept>,
+    /// Bytes freed, as far as known (the build cache prune reports its own figure).
+    pub bytes_reclaimed: u64,
+    /// True when nothing was removed because of a dry run.
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct PsRow {
+    #[serde(rename = "ID")]
+    id: String,
+    #[serde(rename = "Names", default)]
+    names: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct ImageRow {
+    #[serde(rename = "ID")]
+    id: String,
+    #[serde(rename = "Repository", default)]
+    repository: String,
+    #[serde(rename = "Tag", default)]
+    tag: String,
+}
+
+impl ImageRow {
+    fn reference(&self) -> Option<String> {
+        if self.repository == "<none>" || self.tag == "<none>" || self.repository.is_empty() {
+            None
+        } else {
+            Some(format!("{}:{}", self.repository, self.tag))
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ContainerInspect {
+    #[serde(rename = "Id")]
+    id: String,
+    #[serde(rename = "Name")]
+    name: String,
+    #[serde(rename = "State")]
+    state: InspectState,
+    #[serde(rename = "SizeRw", default)]
+    size_rw: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct InspectState {
+    #[serde(rename = "Running")]
+    running: bool,
+}
+
+fn json_lines<T: for<'de> Deserialize<'de>>(cmd: &Cmd, out: &str) -> Result<Vec<T>> {
+    out.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            serde_json::from_str(l).with_context(|| format!("cannot read `{cmd}` output: {l}"))
+        })
+        .collect()
+}
+
+fn query<T: for<'de> Deserialize<'de>>(runner: &Runner, cmd: Cmd) -> Result<Vec<T>> {
+    let cmd = cmd.read_only();
+    let out = runner.capture(&cmd)?;
+    json_lines(&cmd, &out.stdout)
+}
+
+fn label_filters(cleanup: &Cleanup) -> Vec<String> {
+    let Some(owner) = &cleanup.owner else {
+        return Vec::new();
+    };
+    let mut args = vec![
+        "--filter".to_string(),
+        format!("label={PROJECT_LABEL}={}", owner.project),
+    ];
+    if let Some(run) = &owner.run {
+        args.push("--filter".into());
+        args.push(format!("label={RUN_LABEL}={run}"));
+    }
+    args
+}
+
+fn owner_text(cleanup: &Cleanup) -> String {
+    match &cleanup.owner {
+        Some(owner) => match &owner.run {
+            Some(run) => format!("label {PROJECT_LABEL}={}, {RUN_LABEL}={run}", owner.project),
+            None => format!("label {PROJECT_LABEL}={}", owner.project),
+        },
+        None => String::new(),
+    }
+}
+
+fn ps_all() -> Cmd {
+    Cmd::new("docker").args(["ps", "--all", "--no-trunc", "--format", "json"])
+}
+
+fn images_all() -> Cmd {
+    Cmd::new("docker").args(["image", "ls", "--no-trunc", "--format", "json"])
+}
+
+/// The engine says the container or image no longer exists.
+fn gone(e: &CommandError) -> bool {
+    e.tail
+        .iter()
+        .any(|l| l.contains("No such container") || l.contains("No such image"))
+}
+
+fn is_gone(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<CommandError>().is_some_and(gone)
+}
+
+pub(super) fn make(cleanup: &Cleanup, runner: &Runner) -> Result<Plan> {
+    let mut plan = Plan {
+        remove: Vec::new(),
+        kept: Vec::new(),
+        build_cache: cleanup.build_cache.clone(),
+        force: cleanup.force,
+    };
+    // Directories first: a refused path fails the plan before any engine query.
+    let mut directories = Vec::new();
+    if cleanup.kinds.contains(&Kind::Directories) {
+        let Some(root) = &cleanup.root else {
+            bail!("cannot clean directories without a project root (set it with `directories`)");
+        };
+        for path in &cleanup.directories {
+            if let Some(dir) = dirs::check(root, path)? {
+                directories.push(Planned {
+                    bytes: Some(dirs::size(&dir.real)),
+                    resource: Resource::Directory {
+                        path: dir.given,
+                        real: dir.real,
+                    },
+                    selected_by: format!("directory inside {}", root.display()),
+                    note: None,
+                });
+            }
+        }
+    }
+    let mut removed_containers = BTreeSet::new();
+    if cleanup.kinds.contains(&Kind::Containers) {
+        plan_containers(cleanup, runner, &mut plan, &mut removed_containers)?;
+    }
+    let images = cleanup.kinds.contains(&Kind::Images);
+    let dangling = cleanup.kinds.contains(&Kind::DanglingImages) && cleanup.owner.is_some();
+    if images || dangling {
+        plan_images(cleanup, runner, &mut plan, &removed_containers)?;
+    }
+    if cleanup.kinds.contains(&Kind::BuildCache) {
+        plan.remove.push(Planned {
+            resource: Resource::BuildCache,
+            bytes: None,
+            selected_by: "asked for".into(),
+            note: Some("engine-wide: shared by every project on this engine".into()),
+        });
+    }
+    plan.remove.extend(directories);
+    Ok(plan)
+}
+
+fn plan_containers(
+    cleanup: &Cleanup,
+    runner: &Runner,
+    plan: &mut Plan,
+    selected_ids: &mut BTreeSet<String>,
+) -> Result<()> {
+    // id -> why
+    let mut selected: BTreeMap<String, String> = BTreeMap::new();
+    if cleanup.owner.is_some() {
+        let cmd = ps_all().args(label_filters(cleanup));
+        for row in query::<PsRow>(runner, cmd).context("cannot list the project's containers")? {
+            selected
+                .entry(row.id)
+                .or_insert_with(|| owner_text(cleanup));
+        }
+    }
+    if !cleanup.container_names.is_empty() {
+        for row in query::<PsRow>(runner, ps_all()).context("cannot list containers")? {
+            let hit = cleanup
+                .container_names
+                .iter()
+                .find(|sel| row.names.split(',').any(|n| sel.matches(n.trim())));
+            if let Some(sel) = hit {
+                selected.entry(row.id).or_insert_with(|| sel.to_string());
+            }
+        }
+    }
+    let mut found = Vec::new();
+    for (id, why) in selected {
+        let cmd = Cmd::new("docker")
+            .args([
+                "container",
+                "inspect",
+                "--size",
+                "--format",
+                "{{json .}}",
+                &id,
+            ])
+            .read_only();
+        let info = match runner.capture(&cmd) {
+            Ok(out) => serde_json::from_str::<ContainerInspect>(out.stdout.trim())
+                .with_context(|| format!("cannot read `{cmd}` output"))?,
+            Err(e) if gone(&e) => continue,
+            Err(e) => return Err(e).context("cannot inspect a container to remove"),
+        };
+        found.push(Planned {
+            resource: Resource::Container {
+                name: info.name.trim_start_matches('/').to_string(),
+                id: info.id,
+                running: info.state.running,
+            },
+            bytes: info.size_rw,
+            selected_by: why,
+            note: info
+                .state
+                .running
+                .then(|| "running: stopped first".to_string()),
+        });
+    }
+    found.sort_by(|a, b| a.resource.cmp(&b.resource));
+    for item in &found {
+        if let Resource::Container { id, .. } = &item.resource {
+            selected_ids.insert(id.clone());
+        }
+    }
+    plan.remove.extend(found);
+    Ok(())
+}
+
+fn plan_images(
+    cleanup: &Cleanup,
+    runner: &Runner,
+    plan: &mut Plan,
+    removed_containers: &BTreeSet<String>,
+) -> Result<()> {
+    let all: Vec<ImageRow> = query(runner, images_all()).context("cannot list images")?;
+    // reference -> (id, why); dangling id -> why
+    let mut refs: BTreeMap<String, (String, String)> = BTreeMap::new();
+    let mut dangling: BTreeMap<String, String> = BTreeMap::new();
+    if cleanup.owner.is_some() {
+        let cmd = images_all().args(label_filters(cleanup));
+        let owned: Vec<ImageRow> =
+            query(runner, cmd).context("cannot list the project's images")?;
+        for row in owned {
+            match row.reference() {
+                Some(r) if cleanup.kinds.contains(&Kind::Images) => {
+                    refs.insert(r, (row.id, owner_text(cleanup)));
+                }
+                None if cleanup.kinds.contains(&Kind::DanglingImages) => {
+                    dangling.insert(row.id, owner_text(cleanup));
+                }
+                _ => {}
+            }
+        }
+    }
+    if cleanup.kinds.contains(&Kind::Images) {
+        for row in &all {
+            let hit = cleanup
+                .image_names
+                .iter()
+                .find(|p| p.matches(&row.repository, &row.tag));
+            if let (Some(p), Some(r)) = (hit, row.reference()) {
+                refs.entry(r)
+                    .or_insert_with(|| (row.id.clone(), p.to_string()));
+            }
+        }
+    }
+    // Which references each image id has: removing a tag frees bytes only when it is the
+    // last one, and only then can a container's use of the image block it.
+    let mut refs_of: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for row in &all {
+        if let Some(r) = row.reference() {
+            refs_of.entry(row.id.as_str()).or_default().insert(r);
+        }
+    }
+    let mut by_id: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    for (reference, (id, why)) in refs {
+        by_id.entry(id).or_default().push((reference, why));
+    }
+    for (id, selected) in by_id {
+        let chosen: BTreeSet<&String> = selected.iter().map(|(r, _)| r).collect();
+        let last = refs_of
+            .get(id.as_str())
+            .is_none_or(|all_refs| all_refs.iter().all(|r| chosen.contains(r)));
+        let users = if last {
+            image_users(runner, &id, removed_containers)?
+        } else {
+            Vec::new()
+        };
+        let size = if last {
+            image_size(runner, &id)?
+        } else {
+            Some(0)
+        };
+        let count = selected.len();
+        for (i, (reference, why)) in selected.into_iter().enumerate() {
+            let resource = Resource::Image {
+                reference,
+                id: id.clone(),
+            };
+            if !users.is_empty() && !cleanup.force {
+                plan.kept.push(Kept {
+                    resource,
+                    reason: format!(
+                        "in use by container {} (remove the container, or use force)",
+                        users.join(", ")
+                    ),
+                });
+                continue;
+            }
+            // The image's bytes go with its last tag.
+            let freed = if i + 1 == count { size } else { Some(0) };
+            let note = if !users.is_empty() {
+                Some(format!("forced: in use by container {}", users.join(", ")))
+            } else if !last {
+                Some("other tags keep the image: only the tag goes".to_string())
+            } else {
+                None
+            };
+            plan.remove.push(Planned {
+                resource,
+                bytes: freed,
+                selected_by: why,
+                note,
+            });
+        }
+    }
+    for (id, why) in dangling {
+        let users = image_users(runner, &id, removed_containers)?;
+        let resource = Resource::DanglingImage { id: id.clone() };
+        if !users.is_empty() && !cleanup.force {
+            plan.kept.push(Kept {
+                resource,
+                reason: format!(
+                    "in use by container {} (remove the container, or use force)",
+                    users.join(", ")
+                ),
+            });
+            continue;
+        }
+        plan.remove.push(Planned {
+            resource,
+            bytes: image_size(runner, &id)?,
+            selected_by: why,
+            note: None,
+        });
+    }
+    Ok(())
+}
+
+/// Containers (other than those being removed) created from image `id`.
+fn image_users(runner: &Runner, id: &str, removed: &BTreeSet<String>) -> Result<Vec<String>> {
+    let cmd = ps_all().args(["--filter".to_string(), format!("ancestor={id}")]);
+    let rows: Vec<PsRow> = query(runner, cmd).context("cannot list the containers of an image")?;
+    Ok(rows
+        .into_iter()
+        .filter(|r| !removed.contains(&r.id))
+        .map(|r| r.names)
+        .collect())
+}
+
+fn image_size(runner: &Runner, id: &str) -> Result<Option<u64>> {
+    let cmd = Cmd::new("docker")
+        .args(["image", "inspect", "--format", "{{.Size}}", id])
+        .read_only();
+    match runner.capture(&cmd) {
+        Ok(out) => Ok(out.stdout.trim().parse().ok()),
+        Err(e) if gone(&e) => Ok(None),
+        Err(e) => Err(e).context("cannot read an image's size"),
+    }
+}
+
+impl Planned {
+    /// The commands that remove it (none for a directory, removed by the library itself).
+    pub fn commands(&self, plan: &Plan) -> Vec<Cmd> {
+        let docker = || Cmd::new("docker");
+        match &self.resource {
+            Resource::Container { name, running, .. } => {
+                let mut cmds = Vec::new();
+                if *running {
+                    cmds.push(docker().args(["stop", "--time", "10", name]));
+                }
+                cmds.push(docker().args(["rm", "--volumes", name]));
+                cmds
+            }
+            Resource::Image { reference, .. } => {
+                let forced = plan.force
+                    && self
+                        .note
+                        .as_deref()
+                        .is_some_and(|n| n.starts_with("forced"));
+                let cmd = if forced {
+                    docker().args(["rmi", "--force", reference])
+                } else {
+                    docker().args(["rmi", reference])
+                };
+                vec![cmd]
+            }
+            Resource::DanglingImage { id } => {
+                let cmd = if plan.force {
+                    docker().args(["rmi", "--force", id])
+                } else {
+                    docker().args(["rmi", id])
+                };
+                vec![cmd]
+            }
+            Resource::BuildCache => {
+                let mut cmd = docker().args(["builder", "prune", "--force"]);
+                if let Some(until) = &plan.build_cache.until {
+                    cmd = cmd.arg("--filter").arg(format!("until={until}"));
+                }
+                if let Some(keep) = &plan.build_cache.keep_storage {
+                    cmd = cmd.arg("--keep-storage").arg(keep);
+                }
+                vec![cmd]
+            }
+            Resource::Directory { .. } => Vec::new(),
+        }
+    }
+}
+
+impl Plan {
+    /// True when nothing would be removed.
+    pub fn is_empty(&self) -> bool {
+        self.remove.is_empty()
+    }
+
+    /// Bytes the plan frees, as far as known.
+    pub fn bytes(&self) -> u64 {
+        self.remove.iter().filter_map(|p| p.bytes).sum()
+    }
+
+    /// Every command the plan runs, in order (directory removals are not commands).
+    pub fn commands(&self) -> Vec<Cmd> {
+        self.remove.iter().flat_map(|p| p.commands(self)).collect()
+    }
+
+    /// Removes everything planned, in order: containers (running ones stopped first),
+    /// images, dangling images, build cache, directories. In a dry run, prints what it
+    /// would run and removes nothing. Fails, after trying every item, when any removal
+    /// failed; the error lists what was removed and what was not.
+    pub fn execute(&self, runner: &Runner) -> Result<Summary> {
+        let mut summary = Summary {
+            removed: Vec::new(),
+            kept: self.kept.clone(),
+            bytes_reclaimed: 0,
+            dry_run: runner.is_dry_run(),
+        };
+        let mut failed = 0;
+        for item in &self.remove {
+            let outcome = match &item.resource {
+                Resource::Directory { real, .. } => remove_directory(runner, real),
+                _ => item
+                    .commands(self)
+                    .iter()
+                    .try_for_each(|cmd| runner.run(cmd).map(|_| ()).map_err(anyhow::Error::new)),
+            };
+            match outcome {
+                Ok(()) if runner.is_dry_run() => {}
+                Ok(()) => {
+                    summary.bytes_reclaimed += item.bytes.unwrap_or(0);
+                    summary.removed.push(Removed {
+                        resource: item.resource.clone(),
+                        bytes: item.bytes,
+                    });
+                }
+                Err(e) if is_gone(&e) => summary.kept.push(Kept {
+                    resource: item.resource.clone(),
+                    reason: "already gone".into(),
+                }),
+                Err(e) => {
+                    failed += 1;
+                    summary.kept.push(Kept {
+                        resource: item.resource.clone(),
+                        reason: format!("removal failed: {}", first_line(&format!("{e:#}"))),
+                    });
+                }
+            }
+        }
+        if failed > 0 {
+            bail!(
+                "clean-up could not remove {failed} of {} resources\n{summary}",
+                self.remove.len()
+            );
+        }
+        Ok(summary)
+    }
+}
+
+fn remove_directory(runner: &Runner, real: &std::path::Path) -> Result<()> {
+    if runner.is_dry_run() {
+        println!("remove directory {}", real.display());
+        return Ok(());
+    }
+    std::fs::remove_dir_all(real).with_context(|| format!("cannot remove {}", real.display()))
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or_default()
+}
+
+fn short_id(id: &str) -> &str {
+    let hex = id.strip_prefix("sha256:").unwrap_or(id);
+    &hex[..hex.len().min(12)]
+}
+
+/// `1536` -> `1.5 KiB`.
+pub(crate) fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+fn size_text(bytes: Option<u64>) -> String {
+    bytes
+        .map(human_bytes)
+        .unwrap_or_else(|| "size unknown".into())
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.remove.is_empty() {
+            write!(f, "nothing to remove")?;
+        } else {
+            write!(
+                f,
+                "would remove {} ({} known):",
+                counted(self.remove.iter().map(|p| &p.resource)),
+                human_bytes(self.bytes())
+            )?;
+            for item in &self.remove {
+                write!(f, "\n  {} ({})", item.resource, size_text(item.bytes))?;
+                if let Some(note) = &item.note {
+                    write!(f, " {note};")?;
+                }
+                write!(f, " selected by {}", item.selected_by)?;
+            }
+        }
+        for kept in &self.kept {
+            write!(f, "\nkeep {}: {}", kept.resource, kept.reason)?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.dry_run {
+            write!(f, "dry run: nothing removed")?;
+        } else if self.removed.is_empty() {
+            write!(f, "nothing removed")?;
+        } else {
+            write!(
+                f,
+                "removed {}: {} reclaimed",
+                counted(self.removed.iter().map(|r| &r.resource)),
+                human_bytes(self.bytes_reclaimed)
+            )?;
+            for r in &self.removed {
+                write!(f, "\n  {} ({})", r.resource, size_text(r.bytes))?;
+            }
+        }
+        for kept in &self.kept {
+            write!(f, "\nkept {}: {}", kept.resource, kept.reason)?;
+        }
+        Ok(())
+    }
+}
+
+/// `2 containers, 1 image and 1 directory`.
+fn counted<'a>(resources: impl Iterator<Item = &'a Resource>) -> String {
+    let mut counts: BTreeMap<u8, usize> = BTreeMap::new();
+    for r in resources {
+        let key = match r {
+            Resource::Container { .. } => 0,
+            Resource::Image { .. } => 1,
+            Resource::DanglingImage { .. } => 2,
+            Resource::BuildCache => 3,
+            Resource::Directory { .. } => 4,
+        };
+        *counts.entry(key).or_default() += 1;
+    }
+    let names = [
+        ("container", "containers"),
+        ("image", "images"),
+        ("dangling image", "dangling images"),
+        ("build cache", "build cache"),
+        ("directory", "directories"),
+    ];
+    let parts: Vec<String> = counts
+        .into_iter()
+        .map(|(k, n)| {
+            let (one, many) = names[k as usize];
+            if k == 3 {
+                one.to_string()
+            } else {
+                format!("{n} {}", if n == 1 { one } else { many })
+            }
+        })
+        .collect();
+    match parts.len() {
+        0 => "nothing".into(),
+        1 => parts[0].clone(),
+        n => format!("{} and {}", parts[..n - 1].join(", "), parts[n - 1]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_sizes() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(1023), "1023 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(3 * 1024 * 1024 * 1024), "3.0 GiB");
+    }
+
+    #[test]
+    fn commands_and_display_of_a_plan() {
+        let plan = Plan {
+            remove: vec![
+                Planned {
+                    resource: Resource::Container {
+                        name: "app_1".into(),
+                        id: "c1".into(),
+                        running: true,
+                    },
+                    bytes: Some(4096),
+                    selected_by: "name prefix app_".into(),
+                    note: Some("running: stopped first".into()),
+                },
+                Planned {
+                    resource: Resource::Image {
+                        reference: "app:ci".into(),
+                        id: "sha256:0123456789abcdef".into(),
+                    },
+                    bytes: Some(0),
+                    selected_by: "image app".into(),
+                    note: Some("other tags keep the image: only the tag goes".into()),
+                },
+                Planned {
+                    resource: Resource::DanglingImage {
+                        id: "sha256:0123456789abcdef".into(),
+                    },
+                    bytes: Some(2048),
+                    selected_by: "label dev.buildkit-lib.project=app".into(),
+                    note: None,
+                },
+                Planned {
+                    resource: Resource::BuildCache,
+                    bytes: None,
+                    selected_by: "asked for".into(),
+                    note: None,
+                },
+            ],
+            kept: vec![Kept {
+                resource: Resource::Image {
+                    reference: "app:old".into(),
+                    id: "sha256:ff".into(),
+                },
+                reason: "in use by container web_1 (remove the container, or use force)".into(),
+            }],
+            build_cache: BuildCachePrune {
+                until: Some("24h".into()),
+                keep_storage: Some("5GB".into()),
+            },
+            force: false,
+        };
+        let cmds: Vec<String> = plan.commands().iter().map(|c| c.to_string()).collect();
+        assert_eq!(
+            cmds,
+            [
+                "docker stop --time 10 app_1",
+                "docker rm --volumes app_1",
+                "docker rmi app:ci",
+                "docker rmi sha256:0123456789abcdef",
+                "docker builder prune --force --filter until=24h --keep-storage 5GB",
+            ]
+        );
+        assert_eq!(
+            plan.to_string(),
+            "would remove 1 container, 1 image, 1 dangling image and build cache (6.0 KiB known):\n  \
+             container app_1 (4.0 KiB) running: stopped first; selected by name prefix app_\n  \
+             image app:ci (0 B) other tags keep the image: only the tag goes; selected by image app\n  \
+             dangling image 0123456789ab (2.0 KiB) selected by label dev.buildkit-lib.project=app\n  \
+             build cache (size unknown) selected by asked for\n\
+             keep image app:old: in use by container web_1 (remove the container, or use force)"
+        );
+    }
+}

@@ -1,0 +1,684 @@
+//! [`Build`]: one `docker buildx build`, as plain data, with its pre-flight checks and
+//! typed result.
+//!
+//! The plan is data (public fields, `Default`), [`Build::command`] turns it into the exact
+//! command line (golden-tested), [`Build::check`] refuses bad input before anything runs,
+//! and [`Build::run`] runs it and reads the result from `--metadata-file` and
+//! `docker image inspect`, never from progress text.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use anyhow::{bail, Context};
+
+use super::cache::Cache;
+use super::dockerfile;
+use super::image::ImageFacts;
+use super::reference::ImageRef;
+use crate::cmd::{register_secret, Cmd, Runner};
+use crate::session::Session;
+
+/// Where a build secret comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// A file on this machine (`src=...`).
+    File(PathBuf),
+    /// An environment variable of the build command (`env=...`).
+    Env(String),
+}
+
+/// A build secret (`--secret`), mounted in `RUN --mount=type=secret,id=<id>` steps and
+/// never stored in the image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildSecret {
+    /// The id the Dockerfile mounts it by.
+    pub id: String,
+    /// Where its value comes from.
+    pub source: SecretSource,
+}
+
+impl BuildSecret {
+    /// A secret read from a file.
+    pub fn file(id: impl Into<String>, path: impl Into<PathBuf>) -> BuildSecret {
+        BuildSecret {
+            id: id.into(),
+            source: SecretSource::File(path.into()),
+        }
+    }
+
+    /// A secret read from an environment variable.
+    pub fn env(id: impl Into<String>, var: impl Into<String>) -> BuildSecret {
+        BuildSecret {
+            id: id.into(),
+            source: SecretSource::Env(var.into()),
+        }
+    }
+
+    /// The value of the `--secret` argument.
+    pub fn to_arg(&self) -> String {
+        match &self.source {
+            SecretSource::File(path) => format!("id={},src={}", self.id, path.display()),
+            SecretSource::Env(var) => format!("id={},env={var}", self.id),
+        }
+    }
+}
+
+/// Where the build result goes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Output {
+    /// The builder's default (with the `docker` driver: the local image store).
+    #[default]
+    Default,
+    /// Load into the local image store (`--load`).
+    Load,
+    /// Push to the registry named by the tags (`--push`).
+    Push,
+    /// Export the final stage's files into a directory (`--output type=local,dest=...`).
+    Local(PathBuf),
+    /// Export the final stage's files as a tar archive (`--output type=tar,dest=...`).
+    Tar(PathBuf),
+}
+
+/// One `docker buildx build`. Fill the fields, then [`Build::run`] it.
+///
+/// Relative paths are relative to the current directory, as for `docker buildx build`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Build {
+    /// The build context directory (or a URL buildx understands).
+    pub context: PathBuf,
+    /// The Dockerfile (`-f`); `None` means `<context>/Dockerfile`.
+    pub dockerfile: Option<PathBuf>,
+    /// The stage to build (`--target`).
+    pub target: Option<String>,
+    /// Image references to tag the result with (`-t`).
+    pub tags: Vec<String>,
+    /// Build arguments (`--build-arg K=V`). Never secrets: see [`Build::secrets`].
+    pub build_args: BTreeMap<String, String>,
+    /// Image labels (`--label K=V`); see [`oci_labels`].
+    pub labels: BTreeMap<String, String>,
+    /// Named build contexts (`--build-context name=value`).
+    pub build_contexts: BTreeMap<String, String>,
+    /// Build secrets (`--secret`).
+    pub secrets: Vec<BuildSecret>,
+    /// Network for `RUN` steps (`--network host|none|default`).
+    pub network: Option<String>,
+    /// Always look for newer base images (`--pull`).
+    pub pull: bool,
+    /// Ignore the build cache (`--no-cache`).
+    pub no_cache: bool,
+    /// Target platforms (`--platform a,b`); empty means the builder's own.
+    pub platforms: Vec<String>,
+    /// Where the result goes.
+    pub output: Output,
+    /// Cache sources (`--cache-from`).
+    pub cache_from: Vec<Cache>,
+    /// Cache destinations (`--cache-to`).
+    pub cache_to: Vec<Cache>,
+    /// Where buildx writes the build's metadata JSON; [`Build::run`] uses a temporary
+    /// file when this is `None`.
+    pub metadata_file: Option<PathBuf>,
+    /// The buildx builder to use (`--builder`).
+    pub builder: Option<String>,
+    /// Progress output (`--progress`); `plain` by default, `None` leaves buildx's default.
+    pub progress: Option<String>,
+    /// Flags this type does not know yet, added before the context argument.
+    pub extra_args: Vec<String>,
+}
+
+impl Default for Build {
+    fn default() -> Self {
+        Build {
+            context: PathBuf::from("."),
+            dockerfile: None,
+            target: None,
+            tags: Vec::new(),
+            build_args: BTreeMap::new(),
+            labels: BTreeMap::new(),
+            build_contexts: BTreeMap::new(),
+            secrets: Vec::new(),
+            network: None,
+            pull: false,
+            no_cache: false,
+            platforms: Vec::new(),
+            output: Output::Default,
+            cache_from: Vec::new(),
+            cache_to: Vec::new(),
+            metadata_file: None,
+            builder: None,
+            progress: Some("plain".to_string()),
+            extra_args: Vec::new(),
+        }
+    }
+}
+
+/// What a build produced, read from buildx's metadata file and the image store.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct BuildResult {
+    /// The first image name buildx reports (`docker.io/library/app:1.0`), if any.
+    pub image_name: Option<String>,
+    /// The tags the build was asked to apply, as given.
+    pub tags: Vec<String>,
+    /// The digest of the image manifest or index (`containerimage.digest`).
+    pub digest: Option<String>,
+    /// The local image id, when the image was loaded.
+    pub image_id: Option<String>,
+    /// The platforms built (`linux/amd64`, ...).
+    pub platforms: Vec<String>,
+    /// The image size in bytes in the local store, when loaded.
+    pub size_bytes: Option<u64>,
+    /// The buildx metadata JSON as written (empty object in a dry run).
+    pub metadata: serde_json::Value,
+    /// The command line run (secrets masked).
+    pub command: String,
+    /// True when nothing ran because of a dry run.
+    pub dry_run: bool,
+}
+
+/// Name words that make a build arg look like a secret.
+const SECRET_WORDS: [&str; 4] = ["TOKEN", "PASSWORD", "SECRET", "KEY"];
+
+impl Build {
+    /// The Dockerfile this build reads: `dockerfile`, or `<context>/Dockerfile`.
+    pub fn dockerfile_path(&self) -> PathBuf {
+        self.dockerfile
+            .clone()
+            .unwrap_or_else(|| self.context.join("Dockerfile"))
+    }
+
+    /// Adds the `org.opencontainers.image.*` labels from [`oci_labels`].
+    pub fn with_labels(mut self, labels: BTreeMap<String, String>) -> Build {
+        self.labels.extend(labels);
+        self
+    }
+
+    /// Adds the session's ownership labels (project and run), so clean-up can find the
+    /// image.
+    pub fn with_session_labels(mut self, session: &Session) -> Build {
+        for pair in session.label_args().chunks(2) {
+            if let [_, kv] = pair {
+                if let Some((k, v)) = kv.split_once('=') {
+                    self.labels.insert(k.to_string(), v.to_string());
+                }
+            }
+        }
+        self
+    }
+
+    /// The `docker buildx build` command line, in a fixed argument order.
+    pub fn command(&self) -> Cmd {
+        let mut cmd = Cmd::new("docker").args(["buildx", "build"]);
+        if let Some(builder) = &self.builder {
+            cmd = cmd.args(["--builder", builder]);
+        }
+        if let Some(progress) = &self.progress {
+            cmd = cmd.arg(format!("--progress={progress}"));
+        }
+        if let Some(file) = &self.dockerfile {
+            cmd = cmd.arg("--file").arg_path(file);
+        }
+        if let Some(target) = &self.target {
+            cmd = cmd.args(["--target", target]);
+        }
+        if !self.platforms.is_empty() {
+            cmd = cmd.arg("--platform").arg(self.platforms.join(","));
+        }
+        for tag in &self.tags {
+            cmd = cmd.args(["--tag", tag]);
+        }
+        for (k, v) in &self.build_args {
+            cmd = cmd.arg("--build-arg").arg(format!("{k}={v}"));
+        }
+        for (k, v) in &self.labels {
+            cmd = cmd.arg("--label").arg(format!("{k}={v}"));
+        }
+        for (k, v) in &self.build_contexts {
+            cmd = cmd.arg("--build-context").arg(format!("{k}={v}"));
+        }
+        for secret in &self.secrets {
+            cmd = cmd.arg("--secret").arg(secret.to_arg());
+        }
+        if let Some(network) = &self.network {
+            cmd = cmd.arg(format!("--network={network}"));
+        }
+        if self.pull {
+            cmd = cmd.arg("--pull");
+        }
+        if self.no_cache {
+            cmd = cmd.arg("--no-cache");
+        }
+        for cache in &self.cache_from {
+            cmd = cmd.arg("--cache-from").arg(cache.to_from_arg());
+        }
+        for cache in &self.cache_to {
+            cmd = cmd.arg("--cache-to").arg(cache.to_to_arg());
+        }
+        cmd = match &self.output {
+            Output::Default => cmd,
+            Output::Load => cmd.arg("--load"),
+            Output::Push => cmd.arg("--push"),
+            Output::Local(dir) => cmd
+                .arg("--output")
+                .arg(format!("type=local,dest={}", dir.display())),
+            Output::Tar(file) => cmd
+                .arg("--output")
+                .arg(format!("type=tar,dest={}", file.display())),
+        };
+        if let Some(file) = &self.metadata_file {
+            cmd = cmd.arg("--metadata-file").arg_path(file);
+        }
+        cmd.args(self.extra_args.iter().cloned())
+            .arg_path(&self.context)
+    }
+
+    /// The pre-flight checks, with this process's environment: the Dockerfile exists,
+    /// the target stage is in it, tags are valid references, no build arg looks like a
+    /// secret, secret sources exist, caches have what they need.
+    pub fn check(&self) -> anyhow::Result<()> {
+        self.check_with_env(&|k| std::env::var(k).ok())
+    }
+
+    /// [`Build::check`] with the environment the runner gives its commands.
+    fn check_for(&self, runner: &Runner) -> anyhow::Result<()> {
+        let probe = Cmd::new("docker");
+        self.check_with_env(&|k| runner.effective_env(&probe, k))
+    }
+
+    fn check_with_env(&self, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        let context = self.context.to_string_lossy();
+        let remote = context.contains("://") || context.starts_with("git@") || context == "-";
+        if !remote && !self.context.is_dir() {
+            bail!(
+                "build context `{}` is not a directory; set `context` to the directory the \
+                 Dockerfile's COPY paths are relative to",
+                self.context.display()
+            );
+        }
+        let dockerfile = self.dockerfile_path();
+        if !remote && !dockerfile.is_file() {
+            bail!(
+                "Dockerfile `{}` does not exist; set `dockerfile` to its path (the default \
+                 is `Dockerfile` in the context)",
+                dockerfile.display()
+            );
+        }
+        if let (Some(target), false) = (&self.target, remote) {
+            let stages = dockerfile::read_stages(&dockerfile)?;
+            let wanted = target.to_ascii_lowercase();
+            if !stages
+                .iter()
+                .any(|s| s.name.as_deref() == Some(wanted.as_str()))
+            {
+                bail!(
+                    "target stage `{target}` is not in Dockerfile `{}`; its stages are: {}",
+                    dockerfile.display(),
+                    dockerfile::stage_list(&stages)
+                );
+            }
+        }
+        for tag in &self.tags {
+            match ImageRef::parse(tag) {
+                Err(e) => bail!("invalid tag `{tag}`: {}", e.problem),
+                Ok(r) if r.digest.is_some() => bail!(
+                    "invalid tag `{tag}`: a tag names an image to create and cannot carry a \
+                     digest; drop the `@...` part"
+                ),
+                Ok(_) => {}
+            }
+        }
+        for name in self.build_args.keys() {
+            let upper = name.to_ascii_uppercase();
+            if let Some(word) = SECRET_WORDS.iter().find(|w| upper.contains(*w)) {
+                bail!(
+                    "build arg `{name}` looks like a secret (its name contains `{word}`), and \
+                     build args are readable in the image history; pass it as a build secret \
+                     instead (`BuildSecret::env(\"{id}\", \"{name}\")`, read with \
+                     `RUN --mount=type=secret,id={id}`)",
+                    id = name.to_ascii_lowercase()
+                );
+            }
+        }
+        for secret in &self.secrets {
+            if secret.id.is_empty() || secret.id.contains([',', '=']) {
+                bail!(
+                    "build secret id `{}` is not usable: it must be non-empty, without `,` or `=`",
+                    secret.id
+                );
+            }
+            match &secret.source {
+                SecretSource::File(path) if !path.is_file() => bail!(
+                    "build secret `{}` reads file `{}`, which does not exist",
+                    secret.id,
+                    path.display()
+                ),
+                SecretSource::Env(var) if env(var).is_none() => bail!(
+                    "build secret `{}` reads the environment variable `{var}`, which is not set",
+                    secret.id
+                ),
+                _ => {}
+            }
+        }
+        if self.cache_from.contains(&Cache::Inline) {
+            bail!(
+                "an inline cache cannot be a cache source: import it with \
+                 `Cache::Registry` naming the image that carries it"
+            );
+        }
+        for cache in self.cache_from.iter().chain(&self.cache_to) {
+            if let Some(var) = cache.missing_env(env) {
+                bail!(
+                    "cache `{}` needs {var} in the environment and it is not set: the gha \
+                     cache only works inside a GitHub Actions job that exposes the runtime \
+                     (ACTIONS_RUNTIME_TOKEN and ACTIONS_CACHE_URL); use a registry or local \
+                     cache elsewhere",
+                    cache.to_to_arg()
+                );
+            }
+        }
+        if self.output == Output::Push && self.tags.is_empty() {
+            bail!("a pushed build needs at least one tag naming the registry and repository");
+        }
+        Ok(())
+    }
+
+    /// Checks, runs the build and reads its result. A multi-platform `--load` is refused
+    /// when the engine has no containerd image store. Costs at most one `docker image
+    /// inspect` (when loading) and one cached `docker info` (multi-platform load) besides
+    /// the build.
+    pub fn run(&self, runner: &Runner) -> anyhow::Result<BuildResult> {
+        self.check_for(runner)?;
+        if self.output == Output::Load && self.platforms.len() > 1 && !runner.is_dry_run() {
+            let host = engine_host(runner);
+            if !containerd_image_store(runner)? {
+                bail!(
+                    "a multi-platform build ({}) cannot be loaded: the engine at {host} \
+                     stores images without the containerd image store; enable it \
+                     (`\"features\": {{\"containerd-snapshotter\": true}}` in daemon.json), \
+                     or push instead (`Output::Push`), or build one platform at a time",
+                    self.platforms.join(", ")
+                );
+            }
+        }
+        self.register_secret_values(runner);
+
+        let mut build = self.clone();
+        // A dry run's plan shows no temporary path: it would differ on every run.
+        let temp = match &self.metadata_file {
+            Some(_) => None,
+            None if runner.is_dry_run() => None,
+            None => {
+                let dir = tempfile::Builder::new()
+                    .prefix("buildx-metadata-")
+                    .tempdir()
+                    .context("cannot create a temporary directory for the build metadata")?;
+                build.metadata_file = Some(dir.path().join("metadata.json"));
+                Some(dir)
+            }
+        };
+        let cmd = build.command();
+        let what = self
+            .tags
+            .first()
+            .cloned()
+            .unwrap_or_else(|| self.context.display().to_string());
+        let ran = runner
+            .run(&cmd)
+            .with_context(|| format!("cannot build image {what}"))?;
+        let mut result = BuildResult {
+            tags: self.tags.clone(),
+            platforms: self.platforms.clone(),
+            command: cmd.to_string(),
+            dry_run: ran.dry_run,
+            metadata: serde_json::Value::Object(Default::default()),
+            ..BuildResult::default()
+        };
+        if ran.dry_run {
+            return Ok(result);
+        }
+        let metadata_path = build.metadata_file.as_deref().unwrap_or(Path::new(""));
+        let text = std::fs::read_to_string(metadata_path)
+            .with_context(|| format!("cannot read build metadata {}", metadata_path.display()))?;
+        drop(temp);
+        let metadata: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("build metadata {} is not JSON", metadata_path.display()))?;
+        result.digest = metadata["containerimage.digest"]
+            .as_str()
+            .map(str::to_string);
+        result.image_name = metadata["image.name"]
+            .as_str()
+            .and_then(|n| n.split(',').next())
+            .filter(|n| !n.is_empty())
+            .map(str::to_string);
+        result.metadata = metadata;
+        if self.output == Output::Load {
+            let image = self.tags.first().cloned().or_else(|| result.digest.clone());
+            if let Some(image) = image {
+                let facts = ImageFacts::inspect(runner, &image)?;
+                result.image_id = Some(facts.id.clone());
+                result.size_bytes = Some(facts.size_bytes);
+                if result.platforms.is_empty() {
+                    result.platforms.push(facts.platform());
+                }
+            }
+        }
+        Ok(result)
+    }
+
+    /// Registers secret values for redaction, so a tool echoing one cannot leak it into
+    /// the terminal, the logs or an error.
+    fn register_secret_values(&self, runner: &Runner) {
+        let probe = Cmd::new("docker");
+        for secret in &self.secrets {
+            let value = match &secret.source {
+                SecretSource::File(path) => std::fs::read_to_string(path).ok(),
+                SecretSource::Env(var) => runner.effective_env(&probe, var),
+            };
+            if let Some(value) = value {
+                register_secret(value.trim());
+            }
+        }
+    }
+}
+
+/// The `org.opencontainers.image.*` labels: title, version, revision (the full commit),
+/// created (RFC 3339 time) and source (repository URL). Empty values are left out.
+pub fn oci_labels(
+    title: &str,
+    version: &str,
+    revision: &str,
+    created: &str,
+    source: &str,
+) -> BTreeMap<String, String> {
+    [
+        ("title", title),
+        ("version", version),
+        ("revision", revision),
+        ("created", created),
+        ("source", source),
+    ]
+    .into_iter()
+    .filter(|(_, v)| !v.is_empty())
+    .map(|(k, v)| (format!("org.opencontainers.image.{k}"), v.to_string()))
+    .collect()
+}
+
+fn engine_host(runner: &Runner) -> String {
+    runner
+        .effective_env(&Cmd::new("docker"), "DOCKER_HOST")
+        .unwrap_or_else(|| "the default socket".to_string())
+}
+
+/// Whether the engine stores images with the containerd image store (needed to load
+/// multi-platform images). Asked once per engine per process: `docker info`.
+pub fn containerd_image_store(runner: &Runner) -> anyhow::Result<bool> {
+    static ANSWERS: OnceLock<Mutex<HashMap<String, bool>>> = OnceLock::new();
+    let key = engine_host(runner);
+    let answers = ANSWERS.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(known) = answers.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Ok(*known);
+    }
+    let out = runner
+        .capture(
+            &Cmd::new("docker")
+                .args(["info", "--format", "{{json .DriverStatus}}"])
+                .read_only(),
+        )
+        .context("cannot ask the engine how it stores images")?;
+    let status: Vec<Vec<String>> = serde_json::from_str(out.stdout.trim()).unwrap_or_default();
+    let containerd = status.iter().any(|pair| {
+        pair.first().map(String::as_str) == Some("driver-type")
+            && pair
+                .get(1)
+                .is_some_and(|v| v.contains("containerd.snapshotter"))
+    });
+    answers
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key, containerd);
+    Ok(containerd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oci_labels_fill_the_standard_keys() {
+        let labels = oci_labels("webapp", "0.9.2", "abc123", "2026-01-01T00:00:00Z", "");
+        assert_eq!(
+            labels.into_iter().collect::<Vec<_>>(),
+            vec![
+                (
+                    "org.opencontainers.image.created".into(),
+                    "2026-01-01T00:00:00Z".into()
+                ),
+                ("org.opencontainers.image.revision".into(), "abc123".into()),
+                ("org.opencontainers.image.title".into(), "webapp".into()),
+                ("org.opencontainers.image.version".into(), "0.9.2".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn session_labels_become_labels() {
+        let session = Session {
+            project: "webapp".into(),
+            run_id: "r1".into(),
+        };
+        let build = Build::default().with_session_labels(&session);
+        assert_eq!(build.labels["dev.buildkit-lib.project"], "webapp");
+        assert_eq!(build.labels["dev.buildkit-lib.run"], "r1");
+    }
+
+    #[test]
+    fn secret_looking_build_args_and_gha_without_token_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("Dockerfile"), "FROM scratch AS a\n").unwrap();
+        let mut build = Build {
+            context: dir.path().into(),
+            ..Build::default()
+        };
+        build.build_args.insert("Api_Key".into(), "x".into());
+        assert_eq!(
+            build.check_with_env(&|_| None).unwrap_err().to_string(),
+            "build arg `Api_Key` looks like a secret (its name contains `KEY`), and build \
+             args are readable in the image history; pass it as a build secret instead \
+             (`BuildSecret::env(\"api_key\", \"Api_Key\")`, read with \
+             `RUN --mount=type=secret,id=api_key`)"
+        );
+        build.build_args.clear();
+        build.cache_to.push(Cache::Gha {
+            scope: Some("web".into()),
+            mode_max: true,
+        });
+        assert_eq!(
+            build.check_with_env(&|_| None).unwrap_err().to_string(),
+            "cache `type=gha,scope=web,mode=max` needs ACTIONS_RUNTIME_TOKEN in the \
+             environment and it is not set: the gha cache only works inside a GitHub \
+             Actions job that exposes the runtime (ACTIONS_RUNTIME_TOKEN and \
+             ACTIONS_CACHE_URL); use a registry or local cache elsewhere"
+        );
+        assert!(build.check_with_env(&|_| Some("set".into())).is_ok());
+        build.secrets.push(BuildSecret::env("tok", "NOPE_VAR"));
+        assert_eq!(
+            build
+                .check_with_env(&|k| (k != "NOPE_VAR").then(|| "x".into()))
+                .unwrap_err()
+                .to_string(),
+            "build secret `tok` reads the environment variable `NOPE_VAR`, which is not set"
+        );
+    }
+
+    #[test]
+    fn other_bad_input_is_refused_with_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("Dockerfile"), "FROM scratch AS a\n").unwrap();
+        let base = Build {
+            context: dir.path().into(),
+            ..Build::default()
+        };
+        let err = |b: Build| b.check_with_env(&|_| None).unwrap_err().to_string();
+        let digest = format!("app@sha256:{}", "0".repeat(64));
+        assert_eq!(
+            err(Build {
+                tags: vec![digest.clone()],
+                ..base.clone()
+            }),
+            format!(
+                "invalid tag `{digest}`: a tag names an image to create and cannot carry a \
+                 digest; drop the `@...` part"
+            )
+        );
+        assert_eq!(
+            err(Build {
+                cache_from: vec![Cache::Inline],
+                ..base.clone()
+            }),
+            "an inline cache cannot be a cache source: import it with `Cache::Registry` \
+             naming the image that carries it"
+        );
+        assert_eq!(
+            err(Build {
+                output: Output::Push,
+                ..base.clone()
+            }),
+            "a pushed build needs at least one tag naming the registry and repository"
+        );
+        let missing = dir.path().join("nope");
+        assert_eq!(
+            err(Build {
+                context: missing.clone(),
+                ..base.clone()
+            }),
+            format!(
+                "build context `{}` is not a directory; set `context` to the directory the \
+                 Dockerfile's COPY paths are relative to",
+                missing.display()
+            )
+        );
+        assert_eq!(
+            err(Build {
+                secrets: vec![BuildSecret::file("pip", dir.path().join("pip.conf"))],
+                ..base.clone()
+            }),
+            format!(
+                "build secret `pip` reads file `{}`, which does not exist",
+                dir.path().join("pip.conf").display()
+            )
+        );
+        // A target matches case-insensitively, as BuildKit matches stage names.
+        assert!(Build {
+            target: Some("A".into()),
+            ..base.clone()
+        }
+        .check_with_env(&|_| None)
+        .is_ok());
+        // A remote context is not looked for on disk.
+        assert!(Build {
+            context: "https://example.org/repo.git#main".into(),
+            ..Build::default()
+        }
+        .check_with_env(&|_| None)
+        .is_ok());
+    }
+}

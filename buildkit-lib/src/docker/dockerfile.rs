@@ -1,0 +1,213 @@
+//! Reading a Dockerfile's build stages (`FROM image AS name`), for pre-flight checks.
+//!
+//! Only as much of the Dockerfile grammar as finding stages needs: parser directives
+//! (`# escape=`), comments, line continuations, here-documents and `FROM` flags. Stage
+//! names are case-insensitive, as BuildKit treats them.
+
+use std::path::Path;
+
+use anyhow::Context;
+
+/// One build stage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stage {
+    /// Position of the stage, from 0 (usable as `--target`-like `COPY --from=0`).
+    pub index: usize,
+    /// The stage name after `AS`, lower-cased; `None` for an unnamed stage.
+    pub name: Option<String>,
+    /// The base image as written (`${PYTHON_IMAGE}`, `scratch`, another stage's name).
+    pub base: String,
+    /// `--platform=...` of the `FROM`, when given.
+    pub platform: Option<String>,
+    /// 1-based line number of the `FROM`.
+    pub line: usize,
+}
+
+/// Reads the stages of the Dockerfile at `path`.
+pub fn read_stages(path: &Path) -> anyhow::Result<Vec<Stage>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read Dockerfile {}", path.display()))?;
+    Ok(stages(&text))
+}
+
+/// The stages of a Dockerfile's text, in order.
+pub fn stages(text: &str) -> Vec<Stage> {
+    let escape = escape_char(text);
+    let mut out = Vec::new();
+    let mut lines = text.lines().enumerate().peekable();
+    while let Some((index, raw)) = lines.next() {
+        let trimmed = raw.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let first_line = index + 1;
+        // Join continuation lines; comment lines inside a continuation are dropped.
+        let mut logical = String::new();
+        let mut current = raw.trim_end().to_string();
+        loop {
+            match current.strip_suffix(escape) {
+                Some(head) => {
+                    logical.push_str(head);
+                    logical.push(' ');
+                    let mut next = None;
+                    for (_, l) in lines.by_ref() {
+                        let t = l.trim_start();
+                        if t.starts_with('#') {
+                            continue;
+                        }
+                        next = Some(l.trim_end().to_string());
+                        break;
+                    }
+                    match next {
+                        Some(n) => current = n,
+                        None => break,
+                    }
+                }
+                None => {
+                    logical.push_str(&current);
+                    break;
+                }
+            }
+        }
+        // Skip here-document bodies (`RUN <<EOF ... EOF`): their lines are not instructions.
+        for terminator in heredoc_terminators(&logical) {
+            for (_, l) in lines.by_ref() {
+                if l.trim() == terminator {
+                    break;
+                }
+            }
+        }
+        let mut words = logical.split_whitespace();
+        let Some(instruction) = words.next() else {
+            continue;
+        };
+        if !instruction.eq_ignore_ascii_case("FROM") {
+            continue;
+        }
+        let mut platform = None;
+        let mut rest: Vec<&str> = Vec::new();
+        for w in words {
+            if rest.is_empty() && w.starts_with("--") {
+                if let Some(p) = w.strip_prefix("--platform=") {
+                    platform = Some(p.to_string());
+                }
+                continue;
+            }
+            rest.push(w);
+        }
+        let Some(base) = rest.first() else {
+            continue;
+        };
+        let name = match rest.as_slice() {
+            [_, as_kw, name, ..] if as_kw.eq_ignore_ascii_case("AS") => {
+                Some(name.to_ascii_lowercase())
+            }
+            _ => None,
+        };
+        out.push(Stage {
+            index: out.len(),
+            name,
+            base: base.to_string(),
+            platform,
+            line: first_line,
+        });
+    }
+    out
+}
+
+/// The escape character from a `# escape=` parser directive (default `\`).
+fn escape_char(text: &str) -> char {
+    for line in text.lines() {
+        let t = line.trim();
+        let Some(comment) = t.strip_prefix('#') else {
+            break;
+        };
+        let Some((key, value)) = comment.split_once('=') else {
+            break;
+        };
+        let key = key.trim();
+        if key.eq_ignore_ascii_case("escape") {
+            if let Some(c) = value.trim().chars().next() {
+                return c;
+            }
+        } else if !key.eq_ignore_ascii_case("syntax") && !key.eq_ignore_ascii_case("check") {
+            break;
+        }
+    }
+    '\\'
+}
+
+/// The terminators of here-documents opened on an instruction line (`<<EOF`, `<<-"EOF"`).
+fn heredoc_terminators(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = line;
+    while let Some(i) = rest.find("<<") {
+        let after = &rest[i + 2..];
+        let after = after.strip_prefix('-').unwrap_or(after);
+        let word: String = after
+            .trim_start_matches(['"', '\''])
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if !word.is_empty() && word.chars().next().is_some_and(|c| !c.is_ascii_digit()) {
+            out.push(word);
+        }
+        rest = after;
+    }
+    out
+}
+
+/// Names of the stages, in order (`#2` for an unnamed stage at index 2), for messages.
+pub fn stage_list(stages: &[Stage]) -> String {
+    stages
+        .iter()
+        .map(|s| match &s.name {
+            Some(n) => n.clone(),
+            None => format!("#{} (unnamed)", s.index),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_named_and_unnamed_stages() {
+        let text = "# syntax=docker/dockerfile:1\n\
+                    ARG PYTHON_IMAGE=python:3.12-slim\n\
+                    FROM ${PYTHON_IMAGE} AS Builder\n\
+                    RUN echo from here is not a stage \\\n\
+                    # a comment inside a continuation\n\
+                    \x20   FROM nothing\n\
+                    from --platform=$BUILDPLATFORM \\\n\
+                    \x20   busybox \\\n\
+                    \x20   as tools\n\
+                    RUN <<EOF\n\
+                    FROM not-a-stage AS nope\n\
+                    EOF\n\
+                    FROM scratch\n\
+                    COPY --from=builder / /\n";
+        let s = stages(text);
+        let names: Vec<_> = s.iter().map(|s| s.name.clone()).collect();
+        assert_eq!(
+            names,
+            vec![Some("builder".to_string()), Some("tools".to_string()), None]
+        );
+        assert_eq!(s[0].base, "${PYTHON_IMAGE}");
+        assert_eq!(s[0].line, 3);
+        assert_eq!(s[1].platform.as_deref(), Some("$BUILDPLATFORM"));
+        assert_eq!(s[1].base, "busybox");
+        assert_eq!(s[1].line, 7);
+        assert_eq!(s[2].index, 2);
+        assert_eq!(stage_list(&s), "builder, tools, #2 (unnamed)");
+    }
+
+    #[test]
+    fn honours_the_escape_directive() {
+        let text = "# escape=`\nFROM a `\n  AS first\nFROM b AS second\n";
+        let names: Vec<_> = stages(text).into_iter().filter_map(|s| s.name).collect();
+        assert_eq!(names, vec!["first", "second"]);
+    }
+}

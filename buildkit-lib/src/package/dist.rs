@@ -1,0 +1,321 @@
+//! [`Package`]: the package stage, run mounted or isolated, replacing `dist/` atomically.
+//!
+//! Mounted: PyInstaller runs in a container of the runtime image with the source mounted
+//! read-only and an output directory mounted, as the invoking user. Isolated (CI): no
+//! volume mounts at all; the artifacts leave through `--output type=local` or through
+//! `docker create` + `docker cp`. Either way they are checked into a staging directory
+//! beside `dist/` and swapped in only when everything succeeded.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use super::artifacts::{collect, ArtifactReport};
+use super::pyinstaller::PyInstaller;
+use super::stages::{Stage, Stages};
+use crate::cmd::{interrupt, Cmd, Runner};
+use crate::docker::build::Output;
+use crate::files::StagedDir;
+use crate::python::test::remove_container;
+use crate::session::Session;
+
+/// Where the source is inside the package container.
+pub const SOURCE_DIR: &str = "/src";
+/// Where PyInstaller writes the artifacts inside the package container.
+pub const OUT_DIR: &str = "/out";
+/// PyInstaller's work directory inside the package container.
+pub const WORK_DIR: &str = "/tmp/build";
+
+/// How the package stage gets the source in and the artifacts out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A container with the source and an output directory mounted (development).
+    Mounted,
+    /// No volume mounts at all (CI).
+    Isolated(Export),
+}
+
+/// How the isolated mode gets the artifacts out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Export {
+    /// `docker buildx build --target artifact --output type=local,dest=...`.
+    BuildOutput,
+    /// Build the package image, then `docker create` + `docker cp` + `docker rm`.
+    CopyOut,
+}
+
+/// The package step: PyInstaller in the runtime image, the result in `dist`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Package {
+    /// The release images (the runtime image must exist, see [`Stages::build_runtime`]).
+    pub stages: Stages,
+    /// The PyInstaller run (paths relative to the source directory).
+    pub pyinstaller: PyInstaller,
+    /// Mounted or isolated.
+    pub mode: Mode,
+    /// The directory replaced by the artifacts (`<project>/dist`).
+    pub dist: PathBuf,
+    /// Files that must be among the artifacts (relative to `dist`) before it is replaced.
+    pub expect: Vec<PathBuf>,
+}
+
+impl Package {
+    /// Packages `stages.context` with `pyinstaller` into `<context>/dist`.
+    pub fn new(stages: Stages, pyinstaller: PyInstaller, mode: Mode) -> Package {
+        Package {
+            dist: stages.context.join("dist"),
+            stages,
+            pyinstaller,
+            mode,
+            expect: Vec::new(),
+        }
+    }
+
+    /// Requires `file` among the artifacts.
+    pub fn expect(mut self, file: impl Into<PathBuf>) -> Package {
+        self.expect.push(file.into());
+        self
+    }
+
+    /// The mounted mode's `docker run`, in container `name`, writing into `out` on the
+    /// host, as `uid:gid`.
+    pub fn run_command(&self, session: &Session, name: &str, out: &Path, user: (u32, u32)) -> Cmd {
+        let runtime = self.stages.image(Stage::Runtime).unwrap_or_default();
+        Cmd::new("docker")
+            .args(["run", "--rm", "--name", name])
+            .args(session.label_args())
+            .args(["--network", "none"])
+            .arg("--user")
+            .arg(format!("{}:{}", user.0, user.1))
+            .arg("--mount")
+            .arg(format!(
+                "type=bind,src={},dst={SOURCE_DIR},readonly",
+                self.stages.context.display()
+            ))
+            .arg("--mount")
+            .arg(format!("type=bind,src={},dst={OUT_DIR}", out.display()))
+            .args(["--workdir", SOURCE_DIR])
+            .args(container_env())
+            .arg(runtime)
+            .args(self.pyinstaller.command(OUT_DIR, WORK_DIR).argv())
+    }
+
+    /// The isolated build exporting the artifact stage into `out`.
+    pub fn export_build(
+        &self,
+        session: &Session,
+        out: &Path,
+    ) -> Result<crate::docker::build::Build> {
+        let mut build = self.stages.build(Stage::Artifact, session);
+        build.tags.clear();
+        build.network = Some("none".into());
+        build.output = Output::Local(out.to_path_buf());
+        build.build_args.insert(
+            "PYINSTALLER_ARGS".into(),
+            self.pyinstaller.build_arg_value()?,
+        );
+        Ok(build)
+    }
+
+    /// The isolated build of the package image (for [`Export::CopyOut`]).
+    pub fn package_image_build(&self, session: &Session) -> Result<crate::docker::build::Build> {
+        let mut build = self.stages.build(Stage::Package, session);
+        build.network = Some("none".into());
+        build.build_args.insert(
+            "PYINSTALLER_ARGS".into(),
+            self.pyinstaller.build_arg_value()?,
+        );
+        Ok(build)
+    }
+
+    /// `docker create`, `docker cp` and `docker rm` of the copy-out export.
+    pub fn copy_out_commands(&self, session: &Session, name: &str, out: &Path) -> [Cmd; 3] {
+        let image = self.stages.image(Stage::Package).unwrap_or_default();
+        [
+            Cmd::new("docker")
+                .args(["create", "--name", name])
+                .args(session.label_args())
+                .args(["--network", "none", image]),
+            Cmd::new("docker")
+                .arg("cp")
+                .arg(format!("{name}:{OUT_DIR}/."))
+                .arg_path(out),
+            Cmd::new("docker").args(["rm", name]),
+        ]
+    }
+
+    /// Runs the package stage and replaces `dist` with its artifacts; on any failure (or
+    /// Ctrl-C) `dist` stays as it was and no container is left.
+    pub fn run(&self, runner: &Runner, session: &Session) -> Result<ArtifactReport> {
+        if runner.is_dry_run() {
+            let out = self.dist.with_file_name(".dist.raw");
+            self.produce(runner, session, &out)?;
+            runner.note(&format!(
+                "replace {} with the artifacts",
+                self.dist.display()
+            ));
+            return Ok(ArtifactReport {
+                dir: self.dist.clone(),
+                files: Vec::new(),
+            });
+        }
+        let parent = self
+            .dist
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+        let raw = tempfile::Builder::new()
+            .prefix(".dist.raw-")
+            .tempdir_in(parent)
+            .with_context(|| {
+                format!(
+                    "cannot create a temporary directory in {}",
+                    parent.display()
+                )
+            })?;
+        let _raw_guard = interrupt::remove_on_interrupt(raw.path());
+        self.produce(runner, session, raw.path())?;
+
+        let staged = StagedDir::new(&self.dist)?;
+        let copied = collect(raw.path(), staged.path()).with_context(|| {
+            format!("cannot collect the artifacts into {}", self.dist.display())
+        })?;
+        if copied == 0 {
+            bail!(
+                "the package step produced no files (PyInstaller wrote nothing into {OUT_DIR}); \
+                 {} is left as it was",
+                self.dist.display()
+            );
+        }
+        for file in &self.expect {
+            if !staged.path().join(file).is_file() {
+                bail!(
+                    "the package step did not produce `{}`; {} is left as it was",
+                    file.display(),
+                    self.dist.display()
+                );
+            }
+        }
+        staged.commit()?;
+        let report = ArtifactReport::scan(&self.dist)?;
+        runner.note(&report.to_string());
+        Ok(report)
+    }
+
+    /// Runs PyInstaller and leaves its output in `out`.
+    fn produce(&self, runner: &Runner, session: &Session, out: &Path) -> Result<()> {
+        match self.mode {
+            Mode::Mounted => {
+                let name = session.container_name("package");
+                let _guard = interrupt::on_interrupt(remove_container(runner, &name));
+                let user = unsafe { (libc::getuid(), libc::getgid()) };
+                let cmd = self.run_command(session, &name, out, user);
+                runner
+                    .run(&cmd)
+                    .with_context(|| format!("PyInstaller failed in container {name}"))?;
+            }
+            Mode::Isolated(Export::BuildOutput) => {
+                self.export_build(session, out)?
+                    .run(runner)
+                    .context("PyInstaller failed in the isolated package build")?;
+            }
+            Mode::Isolated(Export::CopyOut) => {
+                self.package_image_build(session)?
+                    .run(runner)
+                    .context("PyInstaller failed in the isolated package build")?;
+                let name = session.container_name("copyout");
+                let [create, copy, remove] = self.copy_out_commands(session, &name, out);
+                let _guard = interrupt::on_interrupt(remove_container(runner, &name));
+                runner.run(&create)?;
+                let copied = runner.run(&copy);
+                let removed = runner.run(&remove);
+                copied.with_context(|| format!("cannot copy the artifacts out of {name}"))?;
+                removed.with_context(|| format!("cannot remove container {name}"))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The environment of the package container: PyInstaller's state in /tmp, since the
+/// invoking user has no home directory in the image.
+fn container_env() -> Vec<String> {
+    [
+        "HOME=/tmp",
+        "PYINSTALLER_CONFIG_DIR=/tmp/pyinstaller",
+        "PYTHONDONTWRITEBYTECODE=1",
+    ]
+    .iter()
+    .flat_map(|kv| ["--env".to_string(), kv.to_string()])
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture() -> (Package, Session) {
+        let stages = Stages::new("/p/app", "deskapp");
+        let package = Package::new(stages, PyInstaller::spec("deskapp.spec"), Mode::Mounted);
+        let session = Session {
+            project: "deskapp".into(),
+            run_id: "r1".into(),
+        };
+        (package, session)
+    }
+
+    #[test]
+    fn golden_mounted_run() {
+        let (package, session) = fixture();
+        let cmd = package.run_command(
+            &session,
+            "deskapp_package_r1",
+            Path::new("/p/.dist.raw-x"),
+            (1000, 1000),
+        );
+        assert_eq!(
+            cmd.to_string(),
+            "docker run --rm --name deskapp_package_r1 --label dev.buildkit-lib.project=deskapp \
+             --label dev.buildkit-lib.run=r1 --network none --user 1000:1000 \
+             --mount type=bind,src=/p/app,dst=/src,readonly \
+             --mount type=bind,src=/p/.dist.raw-x,dst=/out --workdir /src \
+             --env HOME=/tmp --env PYINSTALLER_CONFIG_DIR=/tmp/pyinstaller \
+             --env PYTHONDONTWRITEBYTECODE=1 deskapp:runtime pyinstaller --distpath /out \
+             --workpath /tmp/build --clean --noconfirm deskapp.spec"
+        );
+    }
+
+    #[test]
+    fn golden_isolated_commands() {
+        let (package, session) = fixture();
+        let out = Path::new("/p/.dist.raw-x");
+        assert_eq!(
+            package
+                .export_build(&session, out)
+                .unwrap()
+                .command()
+                .to_string(),
+            "docker buildx build --progress=plain --target artifact \
+             --build-arg 'PYINSTALLER_ARGS=--clean --noconfirm deskapp.spec' \
+             --label dev.buildkit-lib.project=deskapp --label dev.buildkit-lib.run=r1 \
+             --build-context runtime=docker-image://deskapp:runtime --network=none \
+             --output type=local,dest=/p/.dist.raw-x /p/app"
+        );
+        let cmds: Vec<String> = package
+            .copy_out_commands(&session, "deskapp_copyout_r1", out)
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        assert_eq!(
+            cmds,
+            [
+                "docker create --name deskapp_copyout_r1 --label dev.buildkit-lib.project=deskapp \
+                 --label dev.buildkit-lib.run=r1 --network none deskapp:package",
+                "docker cp deskapp_copyout_r1:/out/. /p/.dist.raw-x",
+                "docker rm deskapp_copyout_r1",
+            ]
+        );
+    }
+}

@@ -1,0 +1,378 @@
+//! [`Black`] and [`Isort`]: format checks (and fixes) with pinned tool versions.
+//!
+//! Each step builds its exact command line as a value ([`Black::command`]) and runs it
+//! from a [`ToolEnv`] holding the pinned version. A failing check becomes a
+//! [`FormatError`] listing the files that would change and the command that fixes them.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use super::venv::{ToolEnv, Tools, BLACK_VERSION, ISORT_VERSION};
+use crate::cmd::{Cmd, Runner};
+
+/// The command the error of a failing check suggests, unless a step sets its own.
+pub const DEFAULT_FIX_HINT: &str = "cargo xtask fmt";
+
+/// Whether a format step only checks or rewrites the files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Report files that would change (and the diff); fail if any.
+    Check,
+    /// Rewrite the files in place.
+    Fix,
+}
+
+/// A format check that found files to change. Downcast an `anyhow::Error` to read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormatError {
+    /// The tool (`black`, `isort`).
+    pub tool: String,
+    /// The files it would change, as the tool named them.
+    pub files: Vec<String>,
+    /// How many files the tool said would change (may exceed `files.len()` when the
+    /// output was cut and no log held it).
+    pub count: usize,
+    /// The command that fixes them.
+    pub fix: String,
+}
+
+impl fmt::Display for FormatError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let noun = if self.count == 1 { "file" } else { "files" };
+        write!(f, "{} would change {} {noun}:", self.tool, self.count)?;
+        for file in &self.files {
+            write!(f, "\n  {file}")?;
+        }
+        if self.count > self.files.len() {
+            write!(f, "\n  ... and {} more", self.count - self.files.len())?;
+        }
+        write!(f, "\nhelp: run `{}` to fix them", self.fix)
+    }
+}
+
+impl std::error::Error for FormatError {}
+
+/// Black over some paths, at a pinned version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Black {
+    /// The exact Black version (the tool environment pins it).
+    pub version: String,
+    /// Files and directories to format, relative to `cwd` when set.
+    pub paths: Vec<PathBuf>,
+    /// Check or fix.
+    pub mode: Mode,
+    /// Directory to run in (the project root), if not the current one.
+    pub cwd: Option<PathBuf>,
+    /// The command a failing check tells the user to run.
+    pub fix_hint: String,
+}
+
+impl Black {
+    /// A check of `paths` with the pinned [`BLACK_VERSION`].
+    pub fn check<I, P>(paths: I) -> Black
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<PathBuf>,
+    {
+        Black {
+            version: BLACK_VERSION.into(),
+            paths: paths.into_iter().map(Into::into).collect(),
+            mode: Mode::Check,
+            cwd: None,
+            fix_hint: DEFAULT_FIX_HINT.into(),
+        }
+    }
+
+    /// The same step rewriting the files instead.
+    pub fn fix(self) -> Black {
+        Black {
+            mode: Mode::Fix,
+            ..self
+        }
+    }
+
+    /// Runs in `dir`.
+    pub fn cwd(self, dir: impl Into<PathBuf>) -> Black {
+        Black {
+            cwd: Some(dir.into()),
+            ..self
+        }
+    }
+
+    /// Pins another Black version.
+    pub fn version(self, version: impl Into<String>) -> Black {
+        Black {
+            version: version.into(),
+            ..self
+        }
+    }
+
+    /// The command line, with the programs of `tools`.
+    pub fn command(&self, tools: &Tools) -> Cmd {
+        let mut cmd = Cmd::new(tools.bin("black").display().to_string());
+        if self.mode == Mode::Check {
+            cmd = cmd.args(["--check", "--diff"]);
+        }
+        with_paths(cmd, &self.paths, self.cwd.as_deref())
+    }
+
+    /// Runs the step from `env` (with this step's Black pin); a check that finds files to
+    /// reformat fails with a [`FormatError`].
+    pub fn run(&self, runner: &Runner, env: &ToolEnv) -> Result<()> {
+        let tools = env
+            .clone()
+            .pin("black", &self.version)
+            .ensure(runner)
+            .context("cannot prepare black")?;
+        let cmd = self.command(&tools);
+        run_format(runner, &cmd, "black", &self.fix_hint, parse_black)
+    }
+}
+
+/// isort with the black profile over some paths, at a pinned version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Isort {
+    /// The exact isort version (the tool environment pins it).
+    pub version: String,
+    /// Files and directories to sort, relative to `cwd` when set.
+    pub paths: Vec<PathBuf>,
+    /// Check or fix.
+    pub mode: Mode,
+    /// Directory to run in (the project root), if not the current one.
+    pub cwd: Option<PathBuf>,
+    /// The command a failing check tells the user to run.
+    pub fix_hint: String,
+}
+
+impl Isort {
+    /// A check of `paths` with the pinned [`ISORT_VERSION`] and `--profile black`.
+    pub fn check<I, P>(paths: I) -> Isort
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<PathBuf>,
+    {
+        Isort {
+            version: ISORT_VERSION.into(),
+            paths: paths.into_iter().map(Into::into).collect(),
+            mode: Mode::Check,
+            cwd: None,
+            fix_hint: DEFAULT_FIX_HINT.into(),
+        }
+    }
+
+    /// The same step rewriting the files instead.
+    pub fn fix(self) -> Isort {
+        Isort {
+            mode: Mode::Fix,
+            ..self
+        }
+    }
+
+    /// Runs in `dir`.
+    pub fn cwd(self, dir: impl Into<PathBuf>) -> Isort {
+        Isort {
+            cwd: Some(dir.into()),
+            ..self
+        }
+    }
+
+    /// Pins another isort version.
+    pub fn version(self, version: impl Into<String>) -> Isort {
+        Isort {
+            version: version.into(),
+            ..self
+        }
+    }
+
+    /// The command line, with the programs of `tools`.
+    pub fn command(&self, tools: &Tools) -> Cmd {
+        let mut cmd =
+            Cmd::new(tools.bin("isort").display().to_string()).args(["--profile", "black"]);
+        if self.mode == Mode::Check {
+            cmd = cmd.args(["--check-only", "--diff"]);
+        }
+        with_paths(cmd, &self.paths, self.cwd.as_deref())
+    }
+
+    /// Runs the step from `env` (with this step's isort pin); a check that finds files to
+    /// sort fails with a [`FormatError`].
+    pub fn run(&self, runner: &Runner, env: &ToolEnv) -> Result<()> {
+        let tools = env
+            .clone()
+            .pin("isort", &self.version)
+            .ensure(runner)
+            .context("cannot prepare isort")?;
+        let cmd = self.command(&tools);
+        run_format(runner, &cmd, "isort", &self.fix_hint, parse_isort)
+    }
+}
+
+fn with_paths(mut cmd: Cmd, paths: &[PathBuf], cwd: Option<&Path>) -> Cmd {
+    // `--` so a path starting with `-` is never read as an option.
+    cmd = cmd.arg("--");
+    for path in paths {
+        cmd = cmd.arg_path(path);
+    }
+    match cwd {
+        Some(dir) => cmd.cwd(dir),
+        None => cmd,
+    }
+}
+
+/// Reads a format tool's output: the files it would change, and the count it reports.
+type OutputParser = fn(&[String]) -> (Vec<String>, Option<usize>);
+
+/// Runs a format command; on exit 1 turns its output into a [`FormatError`].
+fn run_format(
+    runner: &Runner,
+    cmd: &Cmd,
+    tool: &str,
+    fix: &str,
+    parse: OutputParser,
+) -> Result<()> {
+    let err = match runner.run(cmd) {
+        Ok(_) => return Ok(()),
+        Err(err) => err,
+    };
+    if err.exit_code() != Some(1) {
+        return Err(err).with_context(|| format!("{tool} did not run"));
+    }
+    // The tail holds the last lines only; the step log holds them all.
+    let lines = output_of_last_run(runner, cmd).unwrap_or_else(|| err.tail.clone());
+    let (mut files, count) = parse(&lines);
+    if let Some(dir) = cmd.get_cwd() {
+        // Name files as the user gave the paths: relative to the project, not absolute.
+        let prefix = format!("{}/", dir.display().to_string().trim_end_matches('/'));
+        for file in &mut files {
+            if let Some(rel) = file.strip_prefix(&prefix) {
+                *file = rel.to_string();
+            }
+        }
+    }
+    if files.is_empty() && count.is_none() {
+        return Err(err).with_context(|| format!("{tool} failed"));
+    }
+    let count = count.unwrap_or(files.len()).max(files.len());
+    Err(anyhow::Error::new(FormatError {
+        tool: tool.into(),
+        files,
+        count,
+        fix: fix.into(),
+    }))
+}
+
+/// The lines the last run of `cmd` wrote into the runner's step log, if it has one.
+fn output_of_last_run(runner: &Runner, cmd: &Cmd) -> Option<Vec<String>> {
+    let text = std::fs::read_to_string(runner.log_path()?).ok()?;
+    let header = format!("$ {cmd}");
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.iter().rposition(|l| *l == header)?;
+    Some(lines[start + 1..].iter().map(|l| l.to_string()).collect())
+}
+
+/// Files from `would reformat X` lines, and the count from `N files would be reformatted`.
+pub fn parse_black(lines: &[String]) -> (Vec<String>, Option<usize>) {
+    let mut files: Vec<String> = Vec::new();
+    let mut count = None;
+    for line in lines {
+        if let Some(file) = line.strip_prefix("would reformat ") {
+            let file = file.trim().to_string();
+            if !files.contains(&file) {
+                files.push(file);
+            }
+        } else if let Some(pos) = line.find(" would be reformatted") {
+            let head = &line[..pos];
+            let n = head
+                .trim_end_matches(" files")
+                .trim_end_matches(" file")
+                .trim();
+            count = n.parse().ok();
+        }
+    }
+    (files, count)
+}
+
+/// Files from isort's `ERROR: X Imports are incorrectly sorted` lines.
+pub fn parse_isort(lines: &[String]) -> (Vec<String>, Option<usize>) {
+    let mut files: Vec<String> = Vec::new();
+    for line in lines {
+        let Some(rest) = line.strip_prefix("ERROR: ") else {
+            continue;
+        };
+        if let Some(pos) = rest.find(" Imports are incorrectly sorted") {
+            let file = rest[..pos].to_string();
+            if !files.contains(&file) {
+                files.push(file);
+            }
+        }
+    }
+    (files, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn golden_command_lines() {
+        let tools = Tools::at("/t/env");
+        let black = Black::check(["src", "tests"]).cwd("/proj");
+        assert_eq!(
+            black.command(&tools).to_string(),
+            "/t/env/bin/black --check --diff -- src tests"
+        );
+        assert_eq!(
+            black.clone().fix().command(&tools).to_string(),
+            "/t/env/bin/black -- src tests"
+        );
+        assert_eq!(black.command(&tools).get_cwd(), Some(Path::new("/proj")));
+        let isort = Isort::check(["src"]);
+        assert_eq!(
+            isort.command(&tools).to_string(),
+            "/t/env/bin/isort --profile black --check-only --diff -- src"
+        );
+        assert_eq!(
+            isort.fix().command(&tools).to_string(),
+            "/t/env/bin/isort --profile black -- src"
+        );
+    }
+
+    #[test]
+    fn parses_the_files_that_would_change() {
+        let lines: Vec<String> = [
+            "--- src/a.py\t2024-01-01 00:00:00+00:00",
+            "+++ src/a.py\t2024-01-01 00:00:00+00:00",
+            "@@ -1 +1 @@",
+            "would reformat src/a.py",
+            "would reformat src/pkg/b.py",
+            "",
+            "Oh no! 💥 💔 💥",
+            "2 files would be reformatted, 3 files would be left unchanged.",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            parse_black(&lines),
+            (vec!["src/a.py".into(), "src/pkg/b.py".into()], Some(2))
+        );
+        let one = vec!["1 file would be reformatted.".to_string()];
+        assert_eq!(parse_black(&one), (vec![], Some(1)));
+        let isort = vec![
+            "ERROR: /p/src/a.py Imports are incorrectly sorted and/or formatted.".to_string(),
+            "--- /p/src/a.py:before".to_string(),
+        ];
+        assert_eq!(parse_isort(&isort), (vec!["/p/src/a.py".into()], None));
+        let err = FormatError {
+            tool: "black".into(),
+            files: vec!["src/a.py".into()],
+            count: 3,
+            fix: DEFAULT_FIX_HINT.into(),
+        };
+        assert_eq!(
+            err.to_string(),
+            "black would change 3 files:\n  src/a.py\n  ... and 2 more\nhelp: run `cargo xtask fmt` to fix them"
+        );
+    }
+}

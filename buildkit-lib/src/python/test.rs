@@ -1,0 +1,163 @@
+//! [`PythonTest`]: a project's own test command (pytest or a script), run in the tool
+//! environment or inside a built image.
+//!
+//! In the tool environment the command runs with the venv activated; in an image it runs
+//! in a throw-away container (`docker run --rm --network none`) named and labelled for
+//! this run and removed on Ctrl-C. Either way its output goes to the step log.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+
+use super::venv::{ToolEnv, Tools};
+use crate::cmd::{interrupt, Cmd, Runner};
+use crate::session::Session;
+
+/// Where the test command runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TestPlace {
+    /// On the host, with the tool environment activated (its `bin/` first on `PATH`).
+    ToolEnv,
+    /// In a container of this image, with no network.
+    Image(String),
+}
+
+/// A project's test command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PythonTest {
+    /// Program and arguments (`["pytest", "-q"]`, `["python", "tests/run.py"]`).
+    pub argv: Vec<String>,
+    /// Where it runs.
+    pub place: TestPlace,
+    /// Working directory: on the host for [`TestPlace::ToolEnv`], in the container for
+    /// [`TestPlace::Image`].
+    pub workdir: Option<PathBuf>,
+    /// Extra environment variables.
+    pub env: Vec<(String, String)>,
+}
+
+impl PythonTest {
+    /// Runs `argv` in the tool environment.
+    pub fn in_tool_env<I, S>(argv: I) -> PythonTest
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        PythonTest {
+            argv: argv.into_iter().map(Into::into).collect(),
+            place: TestPlace::ToolEnv,
+            workdir: None,
+            env: Vec::new(),
+        }
+    }
+
+    /// Runs `argv` in a container of `image`.
+    pub fn in_image<I, S>(image: impl Into<String>, argv: I) -> PythonTest
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        PythonTest {
+            place: TestPlace::Image(image.into()),
+            ..PythonTest::in_tool_env(argv)
+        }
+    }
+
+    /// Sets the working directory.
+    pub fn workdir(self, dir: impl Into<PathBuf>) -> PythonTest {
+        PythonTest {
+            workdir: Some(dir.into()),
+            ..self
+        }
+    }
+
+    /// Adds an environment variable.
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> PythonTest {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// The command in the tool environment (`tools`), activated against `runner`'s `PATH`.
+    pub fn host_command(&self, runner: &Runner, tools: &Tools) -> Cmd {
+        let mut cmd = Cmd::new(self.argv.first().cloned().unwrap_or_default())
+            .args(self.argv.iter().skip(1).cloned());
+        for (k, v) in &self.env {
+            cmd = cmd.env(k, v);
+        }
+        if let Some(dir) = &self.workdir {
+            cmd = cmd.cwd(dir);
+        }
+        tools.activate(runner, cmd)
+    }
+
+    /// The `docker run` command for [`TestPlace::Image`], in container `name`.
+    pub fn container_command(&self, session: &Session, name: &str, image: &str) -> Cmd {
+        let mut cmd = Cmd::new("docker")
+            .args(["run", "--rm", "--name", name])
+            .args(session.label_args())
+            .args(["--network", "none"]);
+        if let Some(dir) = &self.workdir {
+            cmd = cmd.arg("--workdir").arg_path(dir);
+        }
+        for (k, v) in &self.env {
+            cmd = cmd.arg("--env").arg(format!("{k}={v}"));
+        }
+        cmd.arg(image).args(self.argv.iter().cloned())
+    }
+
+    /// Runs the tests; their output goes to the runner's step log.
+    pub fn run(&self, runner: &Runner, session: &Session, env: &ToolEnv) -> Result<()> {
+        anyhow::ensure!(!self.argv.is_empty(), "the test step has no command to run");
+        match &self.place {
+            TestPlace::ToolEnv => {
+                let tools = env
+                    .ensure(runner)
+                    .context("cannot prepare the test tools")?;
+                runner
+                    .run(&self.host_command(runner, &tools))
+                    .context("tests failed")?;
+            }
+            TestPlace::Image(image) => {
+                let name = session.container_name("test");
+                let _guard = interrupt::on_interrupt(remove_container(runner, &name));
+                runner
+                    .run(&self.container_command(session, &name, image))
+                    .with_context(|| format!("tests failed in image {image}"))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `docker rm -f NAME`, aimed at the engine `runner` uses (the interrupt handler runs it
+/// without the runner's default environment).
+pub fn remove_container(runner: &Runner, name: &str) -> Cmd {
+    let cmd = Cmd::new("docker").args(["rm", "-f", name]);
+    match runner.effective_env(&cmd, "DOCKER_HOST") {
+        Some(host) => cmd.env("DOCKER_HOST", host),
+        None => cmd,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn golden_container_command() {
+        let session = Session {
+            project: "deskapp".into(),
+            run_id: "r1".into(),
+        };
+        let step = PythonTest::in_image("deskapp:runtime", ["python", "-m", "unittest"])
+            .workdir("/app")
+            .env("QT_QPA_PLATFORM", "offscreen");
+        assert_eq!(
+            step.container_command(&session, "deskapp_test_r1", "deskapp:runtime")
+                .to_string(),
+            "docker run --rm --name deskapp_test_r1 --label dev.buildkit-lib.project=deskapp \
+             --label dev.buildkit-lib.run=r1 --network none --workdir /app \
+             --env QT_QPA_PLATFORM=offscreen deskapp:runtime python -m unittest"
+        );
+    }
+}

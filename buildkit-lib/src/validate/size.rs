@@ -1,0 +1,849 @@
+//! Image size budget and history: the image's bytes from the engine against a target and a
+//! maximum, its largest layers and how they changed since the last build, and a JSON-lines
+//! history with a hand-written SVG chart of size over builds.
+//!
+//! Sizes are the engine's byte counts (`docker image inspect`, `docker history
+//! --human=false`), never parsed from human text.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::cmd::Runner;
+use crate::docker::image::{history, ImageFacts, Layer};
+use crate::files::write_atomic;
+
+/// Bytes as a short human text in decimal units, like Docker prints them (`1.5 GB`).
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["kB", "MB", "GB", "TB", "PB"];
+    if bytes < 1000 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64;
+    let mut unit = "B";
+    for u in UNITS {
+        if value < 1000.0 {
+            break;
+        }
+        value /= 1000.0;
+        unit = u;
+    }
+    format!("{value:.1} {unit}")
+}
+
+/// How an image's size compares with its budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SizeOutcome {
+    /// At or under the target.
+    Pass,
+    /// Over the target, at or under the maximum.
+    Warn,
+    /// Over the maximum.
+    Fail,
+}
+
+impl SizeOutcome {
+    /// The process exit code for this outcome: 0 pass, 3 warn, 1 fail. Warn has its own
+    /// code (not 2, which argument parsers use for usage errors) so CI can choose to let
+    /// it through (`|| test $? -eq 3`).
+    pub fn exit_code(self) -> i32 {
+        match self {
+            SizeOutcome::Pass => 0,
+            SizeOutcome::Warn => 3,
+            SizeOutcome::Fail => 1,
+        }
+    }
+}
+
+impl fmt::Display for SizeOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SizeOutcome::Pass => "pass",
+            SizeOutcome::Warn => "warn",
+            SizeOutcome::Fail => "fail",
+        })
+    }
+}
+
+/// A size budget in bytes: warn above `target`, fail above `max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SizeBudget {
+    /// The size the image should stay under.
+    pub target_bytes: u64,
+    /// The size it must stay under.
+    pub max_bytes: u64,
+}
+
+impl Default for SizeBudget {
+    /// The seed project's budget: target 1.5 GB, maximum 1.8 GB.
+    fn default() -> Self {
+        SizeBudget {
+            target_bytes: 1_500_000_000,
+            max_bytes: 1_800_000_000,
+        }
+    }
+}
+
+impl SizeBudget {
+    /// Pass at or under the target, warn up to the maximum, fail above it.
+    pub fn check(&self, bytes: u64) -> SizeOutcome {
+        if bytes <= self.target_bytes {
+            SizeOutcome::Pass
+        } else if bytes <= self.max_bytes {
+            SizeOutcome::Warn
+        } else {
+            SizeOutcome::Fail
+        }
+    }
+}
+
+/// One layer as kept in the history: the instruction and its bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerRecord {
+    /// The instruction that made it (`docker history`'s `CreatedBy`).
+    pub created_by: String,
+    /// Its size in bytes.
+    pub bytes: u64,
+}
+
+/// One line of the size history: one build of one image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SizeRecord {
+    /// When it was measured (RFC 3339, UTC).
+    pub time: String,
+    /// The image name without tag (`ghcr.io/org/app`).
+    pub image: String,
+    /// The tag (`latest`), empty when none.
+    pub tag: String,
+    /// The registry digest (`sha256:...`) when the image has one, else empty.
+    pub digest: String,
+    /// The local image id.
+    #[serde(default)]
+    pub id: String,
+    /// The size in bytes.
+    pub bytes: u64,
+    /// The git commit it was built from, empty when unknown.
+    pub git_commit: String,
+    /// Its layers, oldest first.
+    #[serde(default)]
+    pub layers: Vec<LayerRecord>,
+}
+
+/// How one layer changed between two builds (matched by instruction, in order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerChange {
+    /// The instruction.
+    pub created_by: String,
+    /// Bytes in the previous build (`None`: the layer is new).
+    pub before: Option<u64>,
+    /// Bytes in this build (`None`: the layer is gone).
+    pub after: Option<u64>,
+}
+
+impl LayerChange {
+    /// Growth in bytes (negative when it shrank).
+    pub fn delta(&self) -> i64 {
+        self.after.unwrap_or(0) as i64 - self.before.unwrap_or(0) as i64
+    }
+}
+
+/// The layers that differ between `before` and `after`, biggest change first. Layers are
+/// matched by instruction text (and occurrence among equal texts); a layer left over is
+/// matched with the one at the same position when both are the same instruction (`RUN`
+/// whose build argument changed), else it is new or gone.
+pub fn diff_layers(before: &[LayerRecord], after: &[LayerRecord]) -> Vec<LayerChange> {
+    let mut pair: Vec<Option<usize>> = vec![None; after.len()];
+    let mut used = vec![false; before.len()];
+    for (j, layer) in after.iter().enumerate() {
+        let found =
+            (0..before.len()).find(|&i| !used[i] && before[i].created_by == layer.created_by);
+        if let Some(i) = found {
+            used[i] = true;
+            pair[j] = Some(i);
+        }
+    }
+    let keyword = |text: &str| text.split_whitespace().next().unwrap_or("").to_string();
+    for (j, layer) in after.iter().enumerate() {
+        if pair[j].is_none()
+            && j < before.len()
+            && !used[j]
+            && keyword(&before[j].created_by) == keyword(&layer.created_by)
+        {
+            used[j] = true;
+            pair[j] = Some(j);
+        }
+    }
+    let mut changes: Vec<LayerChange> = after
+        .iter()
+        .zip(&pair)
+        .map(|(layer, p)| LayerChange {
+            created_by: layer.created_by.clone(),
+            before: p.map(|i| before[i].bytes),
+            after: Some(layer.bytes),
+        })
+        .collect();
+    for (i, layer) in before.iter().enumerate() {
+        if !used[i] {
+            changes.push(LayerChange {
+                created_by: layer.created_by.clone(),
+                before: Some(layer.bytes),
+                after: None,
+            });
+        }
+    }
+    changes.retain(|c| c.delta() != 0);
+    changes.sort_by_key(|c| std::cmp::Reverse(c.delta().unsigned_abs()));
+    changes
+}
+
+/// The outcome of a size check.
+#[derive(Debug, Clone)]
+pub struct SizeReport {
+    /// What was measured (and appended to the history).
+    pub record: SizeRecord,
+    /// The budget.
+    pub budget: SizeBudget,
+    /// Pass, warn or fail.
+    pub outcome: SizeOutcome,
+    /// The largest layers, biggest first.
+    pub largest_layers: Vec<LayerRecord>,
+    /// The previous record of the same image, if any.
+    pub previous: Option<SizeRecord>,
+    /// Layer changes since the previous record.
+    pub changes: Vec<LayerChange>,
+    /// The history file.
+    pub history_file: PathBuf,
+    /// The chart written next to it.
+    pub chart_file: PathBuf,
+}
+
+impl SizeReport {
+    /// Size change since the previous build, in bytes.
+    pub fn growth(&self) -> Option<i64> {
+        self.previous
+            .as_ref()
+            .map(|p| self.record.bytes as i64 - p.bytes as i64)
+    }
+
+    /// An error when the outcome is [`SizeOutcome::Fail`], for steps that must stop there.
+    pub fn ensure_within_max(&self) -> Result<()> {
+        if self.outcome == SizeOutcome::Fail {
+            anyhow::bail!(
+                "image {}:{} is {} ({} bytes), over the maximum of {}; see the largest layers \
+                 in the size report",
+                self.record.image,
+                self.record.tag,
+                human_bytes(self.record.bytes),
+                self.record.bytes,
+                human_bytes(self.budget.max_bytes)
+            );
+        }
+        Ok(())
+    }
+}
+
+fn signed_bytes(delta: i64) -> String {
+    let sign = if delta < 0 { "-" } else { "+" };
+    format!("{sign}{}", human_bytes(delta.unsigned_abs()))
+}
+
+fn short(text: &str, max: usize) -> String {
+    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() <= max {
+        one_line
+    } else {
+        let cut: String = one_line.chars().take(max.saturating_sub(3)).collect();
+        format!("{cut}...")
+    }
+}
+
+impl fmt::Display for SizeReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let r = &self.record;
+        write!(
+            f,
+            "image {}:{} is {} ({} bytes): {} (target {}, max {})",
+            r.image,
+            r.tag,
+            human_bytes(r.bytes),
+            r.bytes,
+            self.outcome,
+            human_bytes(self.budget.target_bytes),
+            human_bytes(self.budget.max_bytes)
+        )?;
+        if let Some(growth) = self.growth() {
+            write!(f, "; {} since the previous build", signed_bytes(growth))?;
+        }
+        writeln!(f)?;
+        if !self.largest_layers.is_empty() {
+            writeln!(f, "largest layers:")?;
+            for l in &self.largest_layers {
+                writeln!(
+                    f,
+                    "  {:>10}  {}",
+                    human_bytes(l.bytes),
+                    short(&l.created_by, 100)
+                )?;
+            }
+        }
+        if !self.changes.is_empty() {
+            writeln!(f, "layer changes since the previous build:")?;
+            for c in &self.changes {
+                let what = match (c.before, c.after) {
+                    (None, _) => "new",
+                    (_, None) => "gone",
+                    _ if c.delta() > 0 => "grew",
+                    _ => "shrank",
+                };
+                writeln!(
+                    f,
+                    "  {:>10}  {what:<6}  {}",
+                    signed_bytes(c.delta()),
+                    short(&c.created_by, 90)
+                )?;
+            }
+        }
+        writeln!(f, "history: {}", self.history_file.display())?;
+        write!(f, "chart: {}", self.chart_file.display())
+    }
+}
+
+/// The size step: measure an image, judge it, record it, chart the history.
+#[derive(Debug, Clone)]
+pub struct SizeCheck {
+    /// The image to measure (`name:tag` or an id).
+    pub image: String,
+    /// The budget.
+    pub budget: SizeBudget,
+    /// The JSON-lines history file (see [`default_history_file`]).
+    pub history_file: PathBuf,
+    /// The git commit the image was built from, if known.
+    pub git_commit: Option<String>,
+    /// How many of the largest layers to report.
+    pub top_layers: usize,
+}
+
+/// `<target_dir>/buildkit/<project>/size-history.jsonl`: the project's build folder.
+pub fn default_history_file(target_dir: &Path, project: &str) -> PathBuf {
+    target_dir
+        .join("buildkit")
+        .join(project)
+        .join("size-history.jsonl")
+}
+
+/// Splits `name:tag` (a `:` after the last `/`), dropping any `@digest`.
+pub fn split_tag(image: &str) -> (String, String) {
+    let image = image.split('@').next().unwrap_or(image);
+    let slash = image.rfind('/').map_or(0, |i| i + 1);
+    match image[slash..].rfind(':') {
+        Some(i) => (
+            image[..slash + i].to_string(),
+            image[slash + i + 1..].to_string(),
+        ),
+        None => (image.to_string(), String::new()),
+    }
+}
+
+impl SizeCheck {
+    /// A check of `image` with the default budget, recording into `history_file`.
+    pub fn new(image: impl Into<String>, history_file: impl Into<PathBuf>) -> SizeCheck {
+        SizeCheck {
+            image: image.into(),
+            budget: SizeBudget::default(),
+            history_file: history_file.into(),
+            git_commit: None,
+            top_layers: 5,
+        }
+    }
+
+    /// Measures the image, compares it with the budget and the previous record, appends a
+    /// record to the history and rewrites the chart beside it (`.svg`). The outcome is
+    /// returned, not raised: call [`SizeReport::ensure_within_max`] to stop on a failure.
+    pub fn run(&self, runner: &Runner) -> Result<SizeReport> {
+        let facts = ImageFacts::inspect(runner, &self.image)?;
+        let layers = history(runner, &self.image)?;
+        let record = self.record(&facts, &layers, &now_rfc3339());
+        let existing = read_history(&self.history_file)?;
+        let previous = existing
+            .iter()
+            .rev()
+            .find(|r| r.image == record.image)
+            .cloned();
+        let mut all = existing;
+        all.push(record.clone());
+        let mut text = String::new();
+        for r in &all {
+            text.push_str(&serde_json::to_string(r).context("cannot encode a size record")?);
+            text.push('\n');
+        }
+        write_atomic(runner, &self.history_file, text.as_bytes())?;
+        let chart_file = self.history_file.with_extension("svg");
+        let same_image: Vec<SizeRecord> = all
+            .into_iter()
+            .filter(|r| r.image == record.image)
+            .collect();
+        write_atomic(
+            runner,
+            &chart_file,
+            svg_chart(&record.image, &same_image, &self.budget).as_bytes(),
+        )?;
+        Ok(self.report(record, previous, chart_file))
+    }
+
+    /// The record for an image with these facts and history, measured at `time`.
+    pub fn record(&self, facts: &ImageFacts, layers: &[Layer], time: &str) -> SizeRecord {
+        let name = match facts.repo_tags.first() {
+            Some(tagged) if self.image.starts_with("sha256:") => tagged.clone(),
+            _ => self.image.clone(),
+        };
+        let (image, mut tag) = split_tag(&name);
+        if tag.is_empty() && !name.starts_with("sha256:") {
+            tag = "latest".to_string();
+        }
+        let digest = facts
+            .repo_digests
+            .iter()
+            .find_map(|d| d.split_once('@').map(|(_, dg)| dg.to_string()))
+            .unwrap_or_default();
+        SizeRecord {
+            time: time.to_string(),
+            image,
+            tag,
+            digest,
+            id: facts.id.clone(),
+            bytes: facts.size_bytes,
+            git_commit: self.git_commit.clone().unwrap_or_default(),
+            // `docker history` lists newest first; the record keeps build order.
+            layers: layers
+                .iter()
+                .rev()
+                .map(|l| LayerRecord {
+                    created_by: l.created_by.clone(),
+                    bytes: l.size_bytes,
+                })
+                .collect(),
+        }
+    }
+
+    /// Judges `record` against the budget and `previous`.
+    pub fn report(
+        &self,
+        record: SizeRecord,
+        previous: Option<SizeRecord>,
+        chart_file: PathBuf,
+    ) -> SizeReport {
+        let mut largest: Vec<LayerRecord> = record.layers.clone();
+        largest.sort_by_key(|l| std::cmp::Reverse(l.bytes));
+        largest.retain(|l| l.bytes > 0);
+        largest.truncate(self.top_layers);
+        let changes = previous
+            .as_ref()
+            .map(|p| diff_layers(&p.layers, &record.layers))
+            .unwrap_or_default();
+        SizeReport {
+            outcome: self.budget.check(record.bytes),
+            budget: self.budget,
+            largest_layers: largest,
+            previous,
+            changes,
+            history_file: self.history_file.clone(),
+            chart_file,
+            record,
+        }
+    }
+}
+
+/// Reads a size history (missing file: empty). A line that is not a record is an error
+/// naming the file and line.
+pub fn read_history(path: &Path) -> Result<Vec<SizeRecord>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, line)| {
+            serde_json::from_str(line).with_context(|| {
+                format!(
+                    "{} line {} is not a size record (fix or remove that line)",
+                    path.display(),
+                    i + 1
+                )
+            })
+        })
+        .collect()
+}
+
+/// The current time as RFC 3339 UTC with seconds (`2026-11-21T05:45:28Z`).
+pub fn now_rfc3339() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    rfc3339(secs)
+}
+
+/// Seconds since the Unix epoch as RFC 3339 UTC.
+pub fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil-from-days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+fn xml_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// An SVG line chart of `records` (one image, in build order) with the budget's target and
+/// maximum as dashed lines: readable in a browser or a CI artifact viewer, no dependency.
+pub fn svg_chart(image: &str, records: &[SizeRecord], budget: &SizeBudget) -> String {
+    const W: f64 = 760.0;
+    const H: f64 = 380.0;
+    const LEFT: f64 = 90.0;
+    const RIGHT: f64 = 30.0;
+    const TOP: f64 = 50.0;
+    const BOTTOM: f64 = 70.0;
+    let plot_w = W - LEFT - RIGHT;
+    let plot_h = H - TOP - BOTTOM;
+    let highest = records
+        .iter()
+        .map(|r| r.bytes)
+        .chain([budget.max_bytes])
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64
+        * 1.08;
+    // Round ticks: 1, 2, 2.5 or 5 times a power of ten.
+    let raw_step = highest / 5.0;
+    let magnitude = 10f64.powf(raw_step.log10().floor());
+    let tick = [1.0, 2.0, 2.5, 5.0, 10.0]
+        .iter()
+        .map(|m| m * magnitude)
+        .find(|t| *t >= raw_step)
+        .unwrap_or(10.0 * magnitude);
+    let ticks = (highest / tick).ceil().max(1.0) as u32;
+    let top_value = tick * ticks as f64;
+    let y = |bytes: u64| TOP + plot_h - (bytes as f64 / top_value) * plot_h;
+    let n = records.len();
+    const INSET: f64 = 40.0;
+    let x = |i: usize| {
+        if n <= 1 {
+            LEFT + plot_w / 2.0
+        } else {
+            LEFT + INSET + (plot_w - 2.0 * INSET) * i as f64 / (n - 1) as f64
+        }
+    };
+    let mut s = String::new();
+    s.push_str(&format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" \
+         viewBox=\"0 0 {W} {H}\" font-family=\"sans-serif\" font-size=\"12\">\n"
+    ));
+    s.push_str(&format!(
+        "<rect width=\"{W}\" height=\"{H}\" fill=\"white\"/>\n"
+    ));
+    s.push_str(&format!(
+        "<text x=\"{}\" y=\"28\" font-size=\"16\" font-weight=\"bold\">Image size: {} \
+         ({} builds)</text>\n",
+        LEFT,
+        xml_escape(image),
+        n
+    ));
+    // Grid and y labels.
+    for step in 0..=ticks {
+        let value = (tick * step as f64) as u64;
+        let yy = y(value);
+        s.push_str(&format!(
+            "<line x1=\"{LEFT}\" y1=\"{yy:.1}\" x2=\"{:.1}\" y2=\"{yy:.1}\" stroke=\"#e5e5e5\"/>\n",
+            LEFT + plot_w
+        ));
+        s.push_str(&format!(
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#555\">{}</text>\n",
+            LEFT - 8.0,
+            yy + 4.0,
+            human_bytes(value)
+        ));
+    }
+    s.push_str(&format!(
+        "<line x1=\"{LEFT}\" y1=\"{TOP}\" x2=\"{LEFT}\" y2=\"{:.1}\" stroke=\"#333\"/>\n\
+         <line x1=\"{LEFT}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"#333\"/>\n",
+        TOP + plot_h,
+        TOP + plot_h,
+        LEFT + plot_w,
+        TOP + plot_h
+    ));
+    // Budget lines.
+    for (value, colour, name, anchor, label_x) in [
+        (
+            budget.target_bytes,
+            "#d98c00",
+            "target",
+            "start",
+            LEFT + 6.0,
+        ),
+        (
+            budget.max_bytes,
+            "#c62828",
+            "max",
+            "end",
+            LEFT + plot_w - 4.0,
+        ),
+    ] {
+        let yy = y(value);
+        s.push_str(&format!(
+            "<line x1=\"{LEFT}\" y1=\"{yy:.1}\" x2=\"{:.1}\" y2=\"{yy:.1}\" stroke=\"{colour}\" \
+             stroke-width=\"1.5\" stroke-dasharray=\"6 4\"/>\n",
+            LEFT + plot_w
+        ));
+        s.push_str(&format!(
+            "<text x=\"{label_x:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\" fill=\"{colour}\">{name} {}</text>\n",
+            yy - 5.0,
+            human_bytes(value)
+        ));
+    }
+    // The series.
+    if n > 1 {
+        let points: Vec<String> = records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| format!("{:.1},{:.1}", x(i), y(r.bytes)))
+            .collect();
+        s.push_str(&format!(
+            "<polyline points=\"{}\" fill=\"none\" stroke=\"#1565c0\" stroke-width=\"2\"/>\n",
+            points.join(" ")
+        ));
+    }
+    let label_every = n.div_ceil(8).max(1);
+    for (i, r) in records.iter().enumerate() {
+        let colour = match budget.check(r.bytes) {
+            SizeOutcome::Pass => "#1565c0",
+            SizeOutcome::Warn => "#d98c00",
+            SizeOutcome::Fail => "#c62828",
+        };
+        s.push_str(&format!(
+            "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"4\" fill=\"{colour}\"><title>{} {} {}</title></circle>\n",
+            x(i),
+            y(r.bytes),
+            xml_escape(&r.time),
+            xml_escape(&r.tag),
+            human_bytes(r.bytes)
+        ));
+        let last = i + 1 == n;
+        let periodic = i % label_every == 0 && (last || i + label_every < n);
+        if periodic || last {
+            // `MM-DD` and the short commit under the build number.
+            let date = r.time.get(5..10).unwrap_or(&r.time);
+            let commit: String = r.git_commit.chars().take(7).collect();
+            for (dy, size, colour, text) in [
+                (18.0, 12, "#555", format!("#{}", i + 1)),
+                (32.0, 10, "#888", date.to_string()),
+                (44.0, 10, "#888", commit),
+            ] {
+                s.push_str(&format!(
+                    "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"{colour}\" \
+                     font-size=\"{size}\">{}</text>\n",
+                    x(i),
+                    TOP + plot_h + dy,
+                    xml_escape(&text)
+                ));
+            }
+        }
+    }
+    if let Some(last) = records.last() {
+        s.push_str(&format!(
+            "<text x=\"{:.1}\" y=\"28\" text-anchor=\"end\" fill=\"#333\">latest: {} ({})</text>\n",
+            LEFT + plot_w,
+            human_bytes(last.bytes),
+            xml_escape(&last.tag)
+        ));
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(created_by: &str, bytes: u64) -> LayerRecord {
+        LayerRecord {
+            created_by: created_by.into(),
+            bytes,
+        }
+    }
+
+    #[test]
+    fn budget_outcomes_and_exit_codes() {
+        let budget = SizeBudget::default();
+        assert_eq!(budget.check(1_500_000_000), SizeOutcome::Pass);
+        assert_eq!(budget.check(1_500_000_001), SizeOutcome::Warn);
+        assert_eq!(budget.check(1_800_000_000), SizeOutcome::Warn);
+        assert_eq!(budget.check(1_800_000_001), SizeOutcome::Fail);
+        let codes: Vec<i32> = [SizeOutcome::Pass, SizeOutcome::Warn, SizeOutcome::Fail]
+            .iter()
+            .map(|o| o.exit_code())
+            .collect();
+        assert_eq!(codes, vec![0, 3, 1]);
+    }
+
+    #[test]
+    fn human_bytes_is_decimal() {
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(human_bytes(1_000), "1.0 kB");
+        assert_eq!(human_bytes(1_234_567), "1.2 MB");
+        assert_eq!(human_bytes(1_500_000_000), "1.5 GB");
+    }
+
+    #[test]
+    fn dates_are_rfc3339_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_795_239_928), "2026-11-21T05:45:28Z");
+    }
+
+    #[test]
+    fn tags_split_after_the_last_slash() {
+        assert_eq!(split_tag("app:1.0"), ("app".into(), "1.0".into()));
+        assert_eq!(
+            split_tag("127.0.0.1:5000/org/app"),
+            ("127.0.0.1:5000/org/app".into(), String::new())
+        );
+        assert_eq!(
+            split_tag("127.0.0.1:5000/app:v2@sha256:ab"),
+            ("127.0.0.1:5000/app".into(), "v2".into())
+        );
+    }
+
+    #[test]
+    fn layer_diff_names_what_grew_shrank_came_and_went() {
+        let before = vec![
+            layer("COPY busybox /bin/busybox", 2_000_000),
+            layer("RUN pip install -r req.txt", 50_000_000),
+            layer("ENV A=1", 0),
+            layer("RUN rm -rf /tmp/x", 10),
+        ];
+        let after = vec![
+            layer("COPY busybox /bin/busybox", 2_000_000),
+            layer("RUN pip install -r req.txt", 80_000_000),
+            layer("ENV A=1", 0),
+            layer("COPY app /app", 1_000),
+        ];
+        let changes = diff_layers(&before, &after);
+        let got: Vec<(&str, i64)> = changes
+            .iter()
+            .map(|c| (c.created_by.as_str(), c.delta()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("RUN pip install -r req.txt", 30_000_000),
+                ("COPY app /app", 1_000),
+                ("RUN rm -rf /tmp/x", -10),
+            ]
+        );
+        assert_eq!(changes[1].before, None);
+        assert_eq!(changes[2].after, None);
+
+        // A RUN whose text changed (a build argument) at the same position "grew".
+        let before = vec![layer("FROM x", 5), layer("RUN |1 N=1 /bin/sh -c make", 100)];
+        let after = vec![layer("FROM x", 5), layer("RUN |1 N=2 /bin/sh -c make", 300)];
+        let changes = diff_layers(&before, &after);
+        assert_eq!(changes.len(), 1);
+        assert_eq!(
+            (changes[0].before, changes[0].after),
+            (Some(100), Some(300))
+        );
+        assert_eq!(changes[0].created_by, "RUN |1 N=2 /bin/sh -c make");
+    }
+
+    #[test]
+    fn history_round_trips_and_bad_lines_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.jsonl");
+        assert!(read_history(&path).unwrap().is_empty());
+        let record = SizeRecord {
+            time: "2026-11-21T05:45:28Z".into(),
+            image: "app".into(),
+            tag: "1".into(),
+            digest: String::new(),
+            id: "sha256:1".into(),
+            bytes: 42,
+            git_commit: "abc".into(),
+            layers: vec![layer("RUN x", 42)],
+        };
+        let line = serde_json::to_string(&record).unwrap();
+        std::fs::write(&path, format!("{line}\n\nnot json\n")).unwrap();
+        let err = read_history(&path).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{} line 3 is not a size record (fix or remove that line)",
+                path.display()
+            )
+        );
+        std::fs::write(&path, format!("{line}\n")).unwrap();
+        assert_eq!(read_history(&path).unwrap(), vec![record]);
+    }
+
+    #[test]
+    fn chart_has_a_point_per_build_and_budget_lines() {
+        let records: Vec<SizeRecord> = (0..4)
+            .map(|i| SizeRecord {
+                time: format!("2026-11-2{i}T00:00:00Z"),
+                image: "app<&>".into(),
+                tag: format!("v{i}"),
+                digest: String::new(),
+                id: String::new(),
+                bytes: 1_000_000_000 + i * 300_000_000,
+                git_commit: "0123456789".into(),
+                layers: vec![],
+            })
+            .collect();
+        let svg = svg_chart("app<&>", &records, &SizeBudget::default());
+        if let Ok(path) = std::env::var("SIZE_CHART_SAMPLE") {
+            let many: Vec<SizeRecord> = (0..12u64)
+                .map(|i| SizeRecord {
+                    time: format!("2026-11-{:02}T09:00:00Z", i + 1),
+                    tag: format!("1.{i}.0"),
+                    bytes: 1_100_000_000 + i * i * 6_000_000,
+                    git_commit: format!("{:07x}", 0xabc123 + i),
+                    ..records[0].clone()
+                })
+                .collect();
+            std::fs::write(
+                path,
+                svg_chart("ghcr.io/org/app", &many, &SizeBudget::default()),
+            )
+            .unwrap();
+        }
+        assert_eq!(svg.matches("<circle").count(), 4);
+        assert!(svg.contains("Image size: app&lt;&amp;&gt; (4 builds)"));
+        assert!(svg.contains(">target 1.5 GB</text>"));
+        assert!(svg.contains(">max 1.8 GB</text>"));
+        // The fourth build (1.9 GB) is over the maximum: drawn red.
+        assert!(svg.contains("fill=\"#c62828\"><title>2026-11-23T00:00:00Z v3 1.9 GB</title>"));
+    }
+}

@@ -1,0 +1,87 @@
+//! A tiny program using the library, for the interrupt tests: it holds a container (or a
+//! plain child process, or a smoke test) through a `Runner` until a signal arrives.
+//!
+//! Usage:
+//! - `hold_container container NAME RUN_ID`: `docker run` (foreground) of a busybox
+//!   `sleep 300` named NAME with the run label, after registering `docker rm -f NAME`;
+//! - `hold_container child PIDFILE`: a shell whose background `sleep` writes its pid to
+//!   PIDFILE, then waits;
+//! - `hold_container stubborn PIDFILE`: a shell that ignores SIGINT and SIGTERM and writes
+//!   its pid (also its process group) to PIDFILE;
+//! - `hold_container smoke PROJECT PORT`: a smoke test of busybox `sleep 300` waiting for
+//!   a TCP port that never opens.
+//!
+//! It prints `ready` on stdout once the registration is done and the command starts.
+
+use std::time::Duration;
+
+use buildkit_lib::cmd::interrupt;
+use buildkit_lib::session::RUN_LABEL;
+use buildkit_lib::validate::smoke::{Ready, Smoke};
+use buildkit_lib::{Cmd, Session};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let runner = e2e::runner();
+    let result = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        ["container", name, run_id] => {
+            let rm = Cmd::new("docker")
+                .args(["rm", "--force", name])
+                .env("DOCKER_HOST", e2e::docker_host());
+            let _guard = interrupt::on_interrupt(rm);
+            let run = Cmd::new("docker").args([
+                "run",
+                "--name",
+                name,
+                "--label",
+                &format!("{RUN_LABEL}={run_id}"),
+                "--network",
+                "none",
+                e2e::BUSYBOX_IMAGE,
+                "sleep",
+                "300",
+            ]);
+            println!("ready");
+            runner.run(&run).map(|_| ()).map_err(anyhow::Error::new)
+        }
+        ["child", pidfile] => {
+            let script = format!("sleep 300 & echo $! > {pidfile}; wait");
+            println!("ready");
+            runner
+                .run(&Cmd::new("sh").args(["-c", &script]))
+                .map(|_| ())
+                .map_err(anyhow::Error::new)
+        }
+        ["stubborn", pidfile] => {
+            // A child that ignores SIGINT and SIGTERM: only the SIGKILL after the grace
+            // period (or a second Ctrl-C ending this process) gets past it.
+            println!("ready");
+            runner
+                .run(&Cmd::new("sh").args([
+                    "-c",
+                    &format!("trap '' INT TERM; echo $$ > {pidfile}; sleep 300"),
+                ]))
+                .map(|_| ())
+                .map_err(anyhow::Error::new)
+        }
+        ["smoke", project, port] => {
+            let port: u16 = port.parse().expect("a port number");
+            let smoke = Smoke::new(&Session::new(project), e2e::BUSYBOX_IMAGE)
+                .command(["sleep", "300"])
+                .ready(Ready::Tcp(port))
+                .timeout(Duration::from_secs(120));
+            println!("ready");
+            smoke.run(&runner).map(|_| ())
+        }
+        _ => {
+            eprintln!(
+                "usage: hold_container container NAME RUN_ID | child PIDFILE | stubborn PIDFILE | smoke PROJECT PORT"
+            );
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,424 @@
+//! Clean-up against the real engine: owned resources next to look-alike decoys; exactly the
+//! owned ones are listed (dry run) and removed, a second run finds nothing, and build
+//! folders outside the project root are refused.
+//!
+//! Other engineers share the engine, so every name is built from a stem unique to this
+//! test run, and every decoy is removed at the end.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use buildkit_lib::cleanup::{Cleanup, Plan};
+use buildkit_lib::session::{PROJECT_LABEL, RUN_LABEL};
+use buildkit_lib::{Cmd, Runner};
+
+/// Every container and image a test created, removed (forced) when dropped.
+struct Resources<'a> {
+    engine: &'a Runner,
+    containers: Vec<String>,
+    images: Vec<String>,
+}
+
+impl<'a> Resources<'a> {
+    fn new(engine: &'a Runner) -> Resources<'a> {
+        Resources {
+            engine,
+            containers: Vec::new(),
+            images: Vec::new(),
+        }
+    }
+
+    /// `docker create` (or `docker run -d` when `running`) of busybox named `name`.
+    fn container(&mut self, name: &str, labels: &[String], running: bool) {
+        let mut cmd = Cmd::new("docker");
+        cmd = if running {
+            cmd.args(["run", "--detach"])
+        } else {
+            cmd.arg("create")
+        };
+        cmd = cmd
+            .args(["--name", name, "--network", "none"])
+            .args(labels.iter().cloned())
+            .args([
+                e2e::BUSYBOX_IMAGE,
+                "sleep",
+                if running { "300" } else { "1" },
+            ]);
+        self.containers.push(name.to_string());
+        self.engine.capture(&cmd).expect("create a test container");
+    }
+
+    /// Tags busybox as `reference`.
+    fn tag(&mut self, reference: &str) {
+        self.images.push(reference.to_string());
+        self.engine
+            .capture(&Cmd::new("docker").args(["tag", e2e::BUSYBOX_IMAGE, reference]))
+            .expect("tag a test image");
+    }
+
+    /// A new image of its own (a commit of `container`), tagged `reference` or untagged,
+    /// with `labels` (`KEY=VALUE`). Returns its id.
+    fn commit(&mut self, container: &str, reference: Option<&str>, labels: &[String]) -> String {
+        let mut cmd = Cmd::new("docker").arg("commit");
+        for label in labels {
+            cmd = cmd.arg("--change").arg(format!("LABEL {label}"));
+        }
+        cmd = cmd.arg(container);
+        if let Some(r) = reference {
+            cmd = cmd.arg(r);
+        }
+        let id = self
+            .engine
+            .capture(&cmd)
+            .expect("commit a test image")
+            .stdout
+            .trim()
+            .to_string();
+        self.images
+            .push(reference.map(str::to_string).unwrap_or_else(|| id.clone()));
+        id
+    }
+
+    fn container_exists(&self, name: &str) -> bool {
+        let cmd = Cmd::new("docker").args(["container", "inspect", "--format", "{{.Name}}", name]);
+        self.engine.capture(&cmd).is_ok()
+    }
+
+    fn image_exists(&self, reference: &str) -> bool {
+        let cmd = Cmd::new("docker").args(["image", "inspect", "--format", "{{.Id}}", reference]);
+        self.engine.capture(&cmd).is_ok()
+    }
+}
+
+impl Drop for Resources<'_> {
+    fn drop(&mut self) {
+        for name in &self.containers {
+            let _ = self
+                .engine
+                .capture(&Cmd::new("docker").args(["rm", "--force", name]));
+        }
+        for image in self.images.iter().rev() {
+            let _ = self
+                .engine
+                .capture(&Cmd::new("docker").args(["rmi", "--force", image]));
+        }
+    }
+}
+
+fn listed(plan: &Plan) -> Vec<String> {
+    plan.remove.iter().map(|p| p.resource.to_string()).collect()
+}
+
+fn kept(plan: &Plan) -> Vec<String> {
+    plan.kept
+        .iter()
+        .map(|k| format!("{}: {}", k.resource, k.reason))
+        .collect()
+}
+
+#[test]
+fn name_prefix_and_image_pattern_remove_exactly_the_owned_ones() {
+    let engine = e2e::engine();
+    let mut res = Resources::new(&engine);
+    let s = e2e::unique("cu");
+    // Owned: prefix `<s>app_`; `<s>app_ci` is running.
+    res.container(&format!("{s}app_1"), &[], false);
+    res.container(&format!("{s}app_ci"), &[], true);
+    // Decoys: the prefix somewhere inside, another separator, a longer word.
+    for decoy in [
+        format!("my{s}app_1"),
+        format!("{s}app-2"),
+        format!("x{s}app_1"),
+        format!("{s}application"),
+    ] {
+        res.container(&decoy, &[], false);
+    }
+    // Images: `<s>app:ci` owned; `<s>app-tools:1` and `other/<s>app:ci` decoys.
+    res.tag(&format!("{s}app:ci"));
+    res.tag(&format!("{s}app-tools:1"));
+    res.tag(&format!("other/{s}app:ci"));
+    // `<s>app:inuse` is an image of its own that a decoy container still uses.
+    let inuse_id = res.commit(&format!("{s}app-2"), Some(&format!("{s}app:inuse")), &[]);
+    res.images.insert(0, inuse_id);
+    let user = Cmd::new("docker").args([
+        "create",
+        "--name",
+        &format!("{s}user_2"),
+        "--network",
+        "none",
+        &format!("{s}app:inuse"),
+        "sleep",
+        "1",
+    ]);
+    res.containers.push(format!("{s}user_2"));
+    engine.capture(&user).unwrap();
+
+    let cleanup = Cleanup::new()
+        .container_prefix(&format!("{s}app_"))
+        .unwrap()
+        .images(&format!("{s}app"))
+        .unwrap();
+
+    // Dry run: lists exactly the owned ones, removes nothing.
+    let dry = engine.clone().dry_run(true).with_fresh_record();
+    let plan = cleanup.plan(&dry).unwrap();
+    assert_eq!(
+        listed(&plan),
+        [
+            format!("container {s}app_1"),
+            format!("container {s}app_ci"),
+            format!("image {s}app:ci"),
+        ]
+    );
+    assert_eq!(
+        kept(&plan),
+        [format!(
+            "image {s}app:inuse: in use by container {s}user_2 (remove the container, or use force)"
+        )]
+    );
+    let commands: Vec<String> = plan.commands().iter().map(|c| c.to_string()).collect();
+    assert_eq!(
+        commands,
+        [
+            format!("docker rm --volumes {s}app_1"),
+            format!("docker stop --time 10 {s}app_ci"),
+            format!("docker rm --volumes {s}app_ci"),
+            format!("docker rmi {s}app:ci"),
+        ]
+    );
+    // `<s>app:ci` shares busybox's image: only the tag goes, freeing nothing.
+    assert_eq!(plan.remove[2].bytes, Some(0));
+    assert!(plan.remove[0].bytes.is_some());
+    let summary = plan.execute(&dry).unwrap();
+    assert!(summary.dry_run);
+    assert!(summary.removed.is_empty());
+    // Only read-only queries ran; the removals were printed, not run.
+    let ran: BTreeSet<String> = dry
+        .commands()
+        .iter()
+        .map(|argv| argv[..2].join(" "))
+        .collect();
+    assert!(ran.contains("docker stop") && ran.contains("docker rmi"));
+    assert!(res.container_exists(&format!("{s}app_1")));
+    assert!(res.image_exists(&format!("{s}app:ci")));
+
+    // The real run removes exactly those.
+    let summary = cleanup.run(&engine).unwrap();
+    let removed: Vec<String> = summary
+        .removed
+        .iter()
+        .map(|r| r.resource.to_string())
+        .collect();
+    assert_eq!(
+        removed,
+        [
+            format!("container {s}app_1"),
+            format!("container {s}app_ci"),
+            format!("image {s}app:ci"),
+        ]
+    );
+    eprintln!("{summary}");
+    for gone in [format!("{s}app_1"), format!("{s}app_ci")] {
+        assert!(!res.container_exists(&gone), "{gone} still exists");
+    }
+    assert!(!res.image_exists(&format!("{s}app:ci")));
+    for decoy in [
+        format!("my{s}app_1"),
+        format!("{s}app-2"),
+        format!("x{s}app_1"),
+        format!("{s}application"),
+        format!("{s}user_2"),
+    ] {
+        assert!(res.container_exists(&decoy), "decoy {decoy} was removed");
+    }
+    for decoy in [
+        format!("{s}app-tools:1"),
+        format!("other/{s}app:ci"),
+        format!("{s}app:inuse"),
+        e2e::BUSYBOX_IMAGE.to_string(),
+    ] {
+        assert!(res.image_exists(&decoy), "decoy image {decoy} was removed");
+    }
+
+    // A second run finds nothing (the image in use is still kept, and says why).
+    let again = cleanup.plan(&engine).unwrap();
+    assert_eq!(listed(&again), Vec::<String>::new());
+    assert_eq!(again.kept.len(), 1);
+
+    // With force, the image in use goes too.
+    let forced = cleanup.clone().force(true).plan(&engine).unwrap();
+    assert_eq!(listed(&forced), [format!("image {s}app:inuse")]);
+    assert_eq!(
+        forced.remove[0].note.as_deref(),
+        Some(format!("forced: in use by container {s}user_2").as_str())
+    );
+    assert_eq!(
+        forced.commands()[0].to_string(),
+        format!("docker rmi --force {s}app:inuse")
+    );
+    forced.execute(&engine).unwrap();
+    assert!(!res.image_exists(&format!("{s}app:inuse")));
+}
+
+#[test]
+fn labels_select_the_project_and_nothing_else() {
+    let engine = e2e::engine();
+    let mut res = Resources::new(&engine);
+    let s = e2e::unique("cl");
+    let project = format!("{s}proj");
+    let ours = vec![
+        "--label".to_string(),
+        format!("{PROJECT_LABEL}={project}"),
+        "--label".to_string(),
+        format!("{RUN_LABEL}={s}run"),
+    ];
+    let theirs = vec![
+        "--label".to_string(),
+        format!("{PROJECT_LABEL}={project}-other"),
+    ];
+    res.container(&format!("{s}web_1"), &ours, true);
+    res.container(&format!("{s}web_2"), &ours, false);
+    res.container(&format!("{s}theirs_1"), &theirs, false);
+    res.container(&format!("{s}plain_1"), &[], false);
+    let label = format!("{PROJECT_LABEL}={project}");
+    res.commit(
+        &format!("{s}plain_1"),
+        Some(&format!("{s}img:1")),
+        std::slice::from_ref(&label),
+    );
+    let dangling = res.commit(&format!("{s}plain_1"), None, &[label]);
+    res.commit(
+        &format!("{s}plain_1"),
+        Some(&format!("{s}img:other")),
+        &[format!("{PROJECT_LABEL}={project}-other")],
+    );
+    // An owned container uses the owned image: removed first, it does not keep the image.
+    let web_3 = Cmd::new("docker")
+        .args([
+            "create",
+            "--name",
+            &format!("{s}web_3"),
+            "--network",
+            "none",
+        ])
+        .args(ours.iter().cloned())
+        .args([format!("{s}img:1"), "sleep".into(), "1".into()]);
+    res.containers.push(format!("{s}web_3"));
+    engine.capture(&web_3).unwrap();
+
+    let cleanup = Cleanup::for_project(&project);
+    let plan = cleanup.plan(&engine).unwrap();
+    let short = &dangling.trim_start_matches("sha256:")[..12];
+    assert_eq!(
+        listed(&plan),
+        [
+            format!("container {s}web_1"),
+            format!("container {s}web_2"),
+            format!("container {s}web_3"),
+            format!("image {s}img:1"),
+            format!("dangling image {short}"),
+        ]
+    );
+    assert!(plan.kept.is_empty(), "{plan}");
+    assert!(plan.remove[3].bytes.unwrap() > 0, "{plan}");
+    eprintln!("{plan}");
+    let summary = plan.execute(&engine).unwrap();
+    assert_eq!(summary.removed.len(), 5);
+    assert!(summary.bytes_reclaimed > 0);
+    assert!(!res.container_exists(&format!("{s}web_1")));
+    assert!(!res.image_exists(&dangling));
+    assert!(res.container_exists(&format!("{s}theirs_1")));
+    assert!(res.container_exists(&format!("{s}plain_1")));
+    assert!(res.image_exists(&format!("{s}img:other")));
+    assert_eq!(
+        cleanup.plan(&engine).unwrap().to_string(),
+        "nothing to remove"
+    );
+}
+
+#[test]
+fn directories_inside_the_root_only() {
+    let root = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let r = root.path();
+    std::fs::create_dir_all(r.join("dist/app")).unwrap();
+    std::fs::write(r.join("dist/app/app.bin"), vec![7u8; 4096]).unwrap();
+    std::fs::create_dir_all(r.join("build")).unwrap();
+    std::fs::write(r.join("build/app.log"), b"log").unwrap();
+    std::fs::write(r.join("keep.txt"), b"source").unwrap();
+    std::fs::write(outside.path().join("precious"), b"not ours").unwrap();
+    std::os::unix::fs::symlink(outside.path(), r.join("out")).unwrap();
+    let runner = e2e::runner();
+    let real_root = r.canonicalize().unwrap();
+
+    let refused = |path: &Path| {
+        Cleanup::new()
+            .directories(r, [path])
+            .plan(&runner)
+            .unwrap_err()
+            .to_string()
+    };
+    assert_eq!(
+        refused(Path::new("../dist")),
+        format!(
+            "refusing to remove ../dist: `..` leads out of the project root {}; name a \
+             directory inside it, such as `dist`",
+            real_root.display()
+        )
+    );
+    assert_eq!(
+        refused(outside.path()),
+        format!(
+            "refusing to remove {}: outside the project root {}; only directories inside the \
+             project are removed",
+            outside.path().display(),
+            real_root.display()
+        )
+    );
+    assert_eq!(
+        refused(Path::new("out")),
+        format!(
+            "refusing to remove out: it is a symlink to {}, outside the project root {}; only \
+             directories inside the project are removed",
+            outside.path().canonicalize().unwrap().display(),
+            real_root.display()
+        )
+    );
+    assert_eq!(
+        refused(Path::new(".")),
+        "refusing to remove .: it is the project root itself; name a directory inside it, \
+         such as `dist`"
+    );
+    // A refused path fails the whole clean-up before anything is removed.
+    let err = Cleanup::new()
+        .directories(r, ["dist", "out"])
+        .run(&runner)
+        .unwrap_err();
+    assert!(err.to_string().starts_with("refusing to remove out"));
+    assert!(r.join("dist/app/app.bin").exists());
+    assert!(outside.path().join("precious").exists());
+
+    let cleanup = Cleanup::new().directories(r, ["dist", "build"]);
+    let dry = e2e::runner().dry_run(true);
+    let plan = cleanup.plan(&dry).unwrap();
+    assert_eq!(listed(&plan), ["directory dist", "directory build"]);
+    assert_eq!(plan.bytes(), 4099);
+    plan.execute(&dry).unwrap();
+    assert!(r.join("dist/app/app.bin").exists());
+
+    let summary = cleanup.run(&runner).unwrap();
+    assert_eq!(summary.bytes_reclaimed, 4099);
+    assert_eq!(
+        summary.to_string(),
+        "removed 2 directories: 4.0 KiB reclaimed\n  directory dist (4.0 KiB)\n  directory \
+         build (3 B)"
+    );
+    assert!(!r.join("dist").exists() && !r.join("build").exists());
+    assert!(r.join("keep.txt").exists());
+    assert!(outside.path().join("precious").exists());
+    assert!(r.join("out").exists(), "the symlink was not selected");
+    assert_eq!(
+        cleanup.plan(&runner).unwrap().to_string(),
+        "nothing to remove"
+    );
+}

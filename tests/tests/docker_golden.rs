@@ -1,0 +1,272 @@
+//! Golden command lines for every command the docker module produces, compared as exact
+//! text: a change in argument order or spelling is a visible, reviewed change.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use buildkit_lib::docker::builder::{self, BuilderCreate, Driver};
+use buildkit_lib::docker::registry::{self, ImagetoolsCreate};
+use buildkit_lib::docker::{oci_labels, Build, BuildSecret, Cache, Output};
+use buildkit_lib::Session;
+
+fn every_option() -> Build {
+    let mut build = Build {
+        context: PathBuf::from("fixtures/webapp"),
+        dockerfile: Some(PathBuf::from("fixtures/webapp/Dockerfile.production")),
+        target: Some("runtime".into()),
+        tags: vec![
+            "127.0.0.1:5000/webapp:0.9.2".into(),
+            "127.0.0.1:5000/webapp:latest".into(),
+        ],
+        build_args: BTreeMap::from([
+            (
+                "PYTHON_IMAGE".to_string(),
+                "buildkit-local/python:3.11".to_string(),
+            ),
+            ("APP_UID".to_string(), "10001".to_string()),
+        ]),
+        build_contexts: BTreeMap::from([("assets".to_string(), "fixtures/webapp/src".to_string())]),
+        secrets: vec![
+            BuildSecret::file("pip_conf", "/run/secrets/pip.conf"),
+            BuildSecret::env("npm_token", "NPM_TOKEN"),
+        ],
+        network: Some("host".into()),
+        pull: true,
+        no_cache: true,
+        platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
+        output: Output::Push,
+        cache_from: vec![
+            Cache::Registry {
+                reference: "127.0.0.1:5000/webapp:cache".into(),
+                mode_max: false,
+            },
+            Cache::Local {
+                path: "target/buildx-cache".into(),
+            },
+            Cache::Gha {
+                scope: Some("webapp".into()),
+                mode_max: false,
+            },
+        ],
+        cache_to: vec![
+            Cache::Registry {
+                reference: "127.0.0.1:5000/webapp:cache".into(),
+                mode_max: true,
+            },
+            Cache::Local {
+                path: "target/buildx-cache-new".into(),
+            },
+            Cache::Inline,
+            Cache::Gha {
+                scope: None,
+                mode_max: true,
+            },
+        ],
+        metadata_file: Some(PathBuf::from("target/metadata.json")),
+        builder: Some("multi".into()),
+        progress: Some("plain".into()),
+        extra_args: vec!["--provenance=false".into(), "--sbom=false".into()],
+        ..Build::default()
+    }
+    .with_labels(oci_labels(
+        "webapp",
+        "0.9.2",
+        "90dd6032fac8bda1b6c4436a2e65de27961ed071",
+        "2026-01-10T00:30:00Z",
+        "https://example.org/webapp",
+    ));
+    build.labels.insert("maintainer".into(), "Web Team".into());
+    build.with_session_labels(&Session {
+        project: "webapp".into(),
+        run_id: "run-1".into(),
+    })
+}
+
+#[test]
+fn build_with_every_option() {
+    assert_eq!(
+        every_option().command().to_string(),
+        "docker buildx build --builder multi --progress=plain \
+         --file fixtures/webapp/Dockerfile.production --target runtime \
+         --platform linux/amd64,linux/arm64 \
+         --tag 127.0.0.1:5000/webapp:0.9.2 --tag 127.0.0.1:5000/webapp:latest \
+         --build-arg APP_UID=10001 --build-arg PYTHON_IMAGE=buildkit-local/python:3.11 \
+         --label dev.buildkit-lib.project=webapp --label dev.buildkit-lib.run=run-1 \
+         --label 'maintainer=Web Team' \
+         --label org.opencontainers.image.created=2026-01-10T00:30:00Z \
+         --label org.opencontainers.image.revision=90dd6032fac8bda1b6c4436a2e65de27961ed071 \
+         --label org.opencontainers.image.source=https://example.org/webapp \
+         --label org.opencontainers.image.title=webapp \
+         --label org.opencontainers.image.version=0.9.2 \
+         --build-context assets=fixtures/webapp/src \
+         --secret id=pip_conf,src=/run/secrets/pip.conf --secret id=npm_token,env=NPM_TOKEN \
+         --network=host --pull --no-cache \
+         --cache-from type=registry,ref=127.0.0.1:5000/webapp:cache \
+         --cache-from type=local,src=target/buildx-cache \
+         --cache-from type=gha,scope=webapp \
+         --cache-to type=registry,ref=127.0.0.1:5000/webapp:cache,mode=max \
+         --cache-to type=local,dest=target/buildx-cache-new \
+         --cache-to type=inline \
+         --cache-to type=gha,mode=max \
+         --push --metadata-file target/metadata.json \
+         --provenance=false --sbom=false fixtures/webapp"
+    );
+}
+
+#[test]
+fn build_defaults_and_outputs() {
+    let plain = Build::default();
+    assert_eq!(
+        plain.command().to_string(),
+        "docker buildx build --progress=plain ."
+    );
+    let quiet = Build {
+        progress: None,
+        ..Build::default()
+    };
+    assert_eq!(quiet.command().to_string(), "docker buildx build .");
+    let outputs = [
+        (Output::Load, "--load"),
+        (Output::Push, "--push"),
+        (
+            Output::Local("dist".into()),
+            "--output type=local,dest=dist",
+        ),
+        (
+            Output::Tar("out/image.tar".into()),
+            "--output type=tar,dest=out/image.tar",
+        ),
+    ];
+    for (output, flag) in outputs {
+        let b = Build {
+            context: "ctx".into(),
+            output,
+            ..Build::default()
+        };
+        assert_eq!(
+            b.command().to_string(),
+            format!("docker buildx build --progress=plain {flag} ctx")
+        );
+    }
+}
+
+#[test]
+fn builder_create_for_each_driver() {
+    let docker = BuilderCreate {
+        name: Some("local".into()),
+        driver: Driver::Docker,
+        endpoint: Some("default".into()),
+        use_it: true,
+        ..BuilderCreate::default()
+    };
+    assert_eq!(
+        docker.command().to_string(),
+        "docker buildx create --name local --driver docker --use default"
+    );
+    let container = BuilderCreate {
+        name: Some("multi".into()),
+        driver: Driver::DockerContainer,
+        driver_opts: BTreeMap::from([
+            ("network".to_string(), "host".to_string()),
+            ("image".to_string(), "moby/buildkit:v0.13.2".to_string()),
+        ]),
+        platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
+        buildkitd_config: Some("buildkitd.toml".into()),
+        bootstrap: true,
+        use_it: true,
+        ..BuilderCreate::default()
+    };
+    assert_eq!(
+        container.command().to_string(),
+        "docker buildx create --name multi --driver docker-container \
+         --driver-opt image=moby/buildkit:v0.13.2 --driver-opt network=host \
+         --platform linux/amd64,linux/arm64 --buildkitd-config buildkitd.toml \
+         --bootstrap --use"
+    );
+    let remote = BuilderCreate {
+        name: Some("farm".into()),
+        driver: Driver::Remote,
+        node: Some("arm-node".into()),
+        platforms: vec!["linux/arm64".into()],
+        append: true,
+        endpoint: Some("tcp://10.0.0.2:1234".into()),
+        ..BuilderCreate::default()
+    };
+    assert_eq!(
+        remote.command().to_string(),
+        "docker buildx create --name farm --driver remote --platform linux/arm64 \
+         --node arm-node --append tcp://10.0.0.2:1234"
+    );
+    let k8s = BuilderCreate {
+        name: Some("k8s".into()),
+        driver: Driver::Kubernetes,
+        driver_opts: BTreeMap::from([
+            ("namespace".to_string(), "ci".to_string()),
+            ("replicas".to_string(), "2".to_string()),
+        ]),
+        ..BuilderCreate::default()
+    };
+    assert_eq!(
+        k8s.command().to_string(),
+        "docker buildx create --name k8s --driver kubernetes \
+         --driver-opt namespace=ci --driver-opt replicas=2"
+    );
+    assert_eq!(
+        builder::use_cmd("multi").to_string(),
+        "docker buildx use multi"
+    );
+    assert_eq!(
+        builder::rm_cmd("multi").to_string(),
+        "docker buildx rm multi"
+    );
+    assert_eq!(
+        builder::inspect_cmd("multi", true).to_string(),
+        "docker buildx inspect --bootstrap multi"
+    );
+    assert_eq!(
+        builder::inspect_cmd("multi", false).to_string(),
+        "docker buildx inspect multi"
+    );
+    assert_eq!(
+        builder::ls_cmd().to_string(),
+        "docker buildx ls --format json"
+    );
+}
+
+#[test]
+fn registry_commands() {
+    assert_eq!(
+        registry::push_cmd("127.0.0.1:5000/webapp:0.9.2").to_string(),
+        "docker push 127.0.0.1:5000/webapp:0.9.2"
+    );
+    assert_eq!(
+        registry::inspect_raw_cmd("127.0.0.1:5000/webapp:0.9.2").to_string(),
+        "docker buildx imagetools inspect --raw 127.0.0.1:5000/webapp:0.9.2"
+    );
+    let merge = ImagetoolsCreate {
+        tags: vec![
+            "127.0.0.1:5000/webapp:0.9.2".into(),
+            "127.0.0.1:5000/webapp:latest".into(),
+        ],
+        sources: vec![
+            "127.0.0.1:5000/webapp:0.9.2-amd64".into(),
+            "127.0.0.1:5000/webapp:0.9.2-arm64".into(),
+        ],
+        ..ImagetoolsCreate::default()
+    };
+    assert_eq!(
+        merge.command().to_string(),
+        "docker buildx imagetools create --tag 127.0.0.1:5000/webapp:0.9.2 \
+         --tag 127.0.0.1:5000/webapp:latest \
+         127.0.0.1:5000/webapp:0.9.2-amd64 127.0.0.1:5000/webapp:0.9.2-arm64"
+    );
+    let append = ImagetoolsCreate {
+        append: true,
+        builder: Some("multi".into()),
+        ..merge
+    };
+    assert!(append
+        .command()
+        .to_string()
+        .starts_with("docker buildx imagetools create --builder multi --append --tag "));
+}

@@ -1,0 +1,242 @@
+//! Python tool steps against the real tools: the cached tool environment, black and isort
+//! checks and fixes, hadolint findings, and a project's test command.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use buildkit_lib::python::{
+    Black, FormatError, Hadolint, Isort, Level, PythonTest, ToolEnv,
+};
+use buildkit_lib::{Runner, Session};
+
+/// The tool environment shared by the tests (and by later runs): under the workspace
+/// `target/`, created on first use.
+fn tool_env() -> ToolEnv {
+    ToolEnv::under(e2e::repo_root().join("target"))
+}
+
+fn fixture() -> PathBuf {
+    e2e::repo_root().join("fixtures/desktop")
+}
+
+/// A copy of the desktop fixture's Python files in a temporary directory.
+fn fixture_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&fixture().join("src"), &dir.path().join("src"));
+    copy_tree(&fixture().join("tests"), &dir.path().join("tests"));
+    fs::copy(fixture().join("pyproject.toml"), dir.path().join("pyproject.toml")).unwrap();
+    dir
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if name == "__pycache__" {
+            continue;
+        }
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &to.join(name));
+        } else {
+            fs::copy(entry.path(), to.join(name)).unwrap();
+        }
+    }
+}
+
+fn format_error(err: &anyhow::Error) -> &FormatError {
+    err.downcast_ref::<FormatError>()
+        .unwrap_or_else(|| panic!("expected a format error, got: {err:#}"))
+}
+
+#[test]
+fn tool_env_is_created_once_then_reused_without_pip() {
+    let runner = e2e::runner();
+    let tools = tool_env().ensure(&runner).unwrap();
+    for program in ["black", "isort", "hadolint", "python"] {
+        assert!(tools.bin(program).exists(), "{program} missing in {}", tools.dir().display());
+    }
+    let again = e2e::runner();
+    let same = tool_env().ensure(&again).unwrap();
+    assert_eq!(same, tools);
+    let commands = again.commands();
+    assert_eq!(commands.len(), 1, "only the version query runs: {commands:?}");
+    assert_eq!(commands[0][0], "python3");
+    assert!(!commands.iter().flatten().any(|a| a == "pip" || a == "venv"));
+}
+
+#[test]
+fn half_created_tool_env_is_removed_and_created_again() {
+    let target = tempfile::tempdir().unwrap();
+    let env = ToolEnv::under(target.path());
+    let runner = e2e::runner();
+    let version = env.python_version(&runner).unwrap();
+    let dir = env.cache_dir().join(env.key(&version));
+    fs::create_dir_all(dir.join("bin")).unwrap();
+    fs::write(dir.join("leftover"), "from an interrupted run").unwrap();
+    let tools = env.ensure(&runner).unwrap();
+    assert_eq!(tools.dir(), dir);
+    assert!(!dir.join("leftover").exists());
+    assert_eq!(
+        fs::read_to_string(dir.join(buildkit_lib::python::venv::MARKER)).unwrap(),
+        env.marker_text(&version)
+    );
+    let pip_calls = runner
+        .commands()
+        .iter()
+        .filter(|argv| argv.iter().any(|a| a == "pip"))
+        .count();
+    assert_eq!(pip_calls, 1, "one pip install of every pin");
+}
+
+#[test]
+fn black_and_isort_fail_on_unformatted_code_and_pass_after_the_fix() {
+    let project = fixture_copy();
+    let ugly = project.path().join("src/deskapp/ugly.py");
+    fs::write(
+        &ugly,
+        "import sys\nimport os\ndef f( a,b ):\n    return {'a':a,'b':b, 'os': os.sep, 'argv': sys.argv}\n",
+    )
+    .unwrap();
+    let env = tool_env();
+    let log = project.path().join("fmt.log");
+    let runner = e2e::runner().log_to(&log);
+
+    let black = Black::check(["src", "tests"]).cwd(project.path());
+    let err = black.run(&runner, &env).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "black would change 1 file:\n  src/deskapp/ugly.py\nhelp: run `cargo xtask fmt` to fix them"
+    );
+    assert_eq!(format_error(&err).files, ["src/deskapp/ugly.py"]);
+    // The diff is in the step log.
+    let logged = fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("+def f(a, b):"), "{logged}");
+
+    let isort = Isort::check(["src", "tests"]).cwd(project.path());
+    let err = isort.run(&runner, &env).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "isort would change 1 file:\n  src/deskapp/ugly.py\nhelp: run `cargo xtask fmt` to fix them"
+    );
+
+    isort.clone().fix().run(&runner, &env).unwrap();
+    black.clone().fix().run(&runner, &env).unwrap();
+    black.run(&runner, &env).unwrap();
+    isort.run(&runner, &env).unwrap();
+    assert_eq!(
+        fs::read_to_string(&ugly).unwrap(),
+        "import os\nimport sys\n\n\ndef f(a, b):\n    return {\"a\": a, \"b\": b, \"os\": os.sep, \"argv\": sys.argv}\n"
+    );
+}
+
+#[test]
+fn the_desktop_fixture_is_black_and_isort_clean() {
+    let runner = e2e::runner();
+    let env = tool_env();
+    Black::check(["src", "tests"])
+        .cwd(fixture())
+        .run(&runner, &env)
+        .unwrap();
+    Isort::check(["src", "tests"])
+        .cwd(fixture())
+        .run(&runner, &env)
+        .unwrap();
+}
+
+#[test]
+fn hadolint_findings_are_typed_and_the_threshold_decides() {
+    let runner = e2e::runner();
+    let env = tool_env();
+    let findings = Hadolint::new(["Dockerfile"])
+        .cwd(fixture())
+        .run(&runner, &env)
+        .unwrap();
+    assert!(
+        findings.iter().all(|f| f.level < Level::Warning),
+        "the fixture's Dockerfile has no warnings: {findings:?}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("Dockerfile"),
+        "FROM debian\nRUN apt-get update && apt-get install -y curl\n",
+    )
+    .unwrap();
+    let step = Hadolint::new(["Dockerfile"]).cwd(dir.path());
+    let err = step.run(&runner, &env).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with("hadolint found 2 findings at level warning or above:\n  Dockerfile:1 DL3006 warning: "),
+        "{text}"
+    );
+    assert!(text.contains("\n  Dockerfile:2 DL3008 warning: "), "{text}");
+    let findings = step.clone().threshold(Level::Error).run(&runner, &env).unwrap();
+    let mut codes: Vec<(u32, &str, Level)> = findings
+        .iter()
+        .map(|f| (f.line, f.code.as_str(), f.level))
+        .collect();
+    codes.sort();
+    assert_eq!(
+        codes,
+        [
+            (1, "DL3006", Level::Warning),
+            (2, "DL3008", Level::Warning),
+            (2, "DL3009", Level::Info),
+            (2, "DL3015", Level::Info),
+        ]
+    );
+}
+
+#[test]
+fn test_command_runs_in_the_tool_env_with_output_in_the_step_log() {
+    let project = fixture_copy();
+    let log = project.path().join("test.log");
+    let runner = e2e::runner().log_to(&log);
+    let session = Session::new("deskapp");
+    let step = PythonTest::in_tool_env(["python", "-m", "unittest", "discover", "-s", "tests", "-v"])
+        .workdir(project.path())
+        .env("PYTHONPATH", "src");
+    step.run(&runner, &session, &tool_env()).unwrap();
+    let logged = fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("Ran 2 tests"), "{logged}");
+    assert!(logged.contains("test_describe_names_the_app"), "{logged}");
+
+    fs::write(
+        project.path().join("tests/test_broken.py"),
+        "import unittest\n\n\nclass Broken(unittest.TestCase):\n    def test_fails(self):\n        self.assertEqual(1, 2)\n",
+    )
+    .unwrap();
+    let err = step.run(&runner, &session, &tool_env()).unwrap_err();
+    assert_eq!(err.to_string(), "tests failed");
+    assert!(format!("{err:#}").contains("FAILED (failures=1)"), "{err:#}");
+}
+
+#[test]
+fn test_command_runs_in_an_image_without_network_and_leaves_no_container() {
+    let runner: Runner = e2e::engine();
+    let session = Session::new(&e2e::unique("pytest"));
+    let step = PythonTest::in_image(
+        e2e::PYTHON_IMAGE,
+        [
+            "python3",
+            "-c",
+            "import socket, sys; print('py', sys.version_info[:2]); print('ifaces', [n for _, n in socket.if_nameindex()])",
+        ],
+    );
+    let log = tempfile::tempdir().unwrap();
+    let runner = runner.log_to(log.path().join("step.log"));
+    step.run(&runner, &session, &tool_env()).unwrap();
+    let logged = fs::read_to_string(log.path().join("step.log")).unwrap();
+    assert!(logged.contains("py (3, 11)"), "{logged}");
+    assert!(logged.contains("ifaces ['lo']"), "no network but loopback: {logged}");
+    let left = runner
+        .capture(&buildkit_lib::Cmd::new("docker").args([
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=dev.buildkit-lib.run={}", session.run_id),
+        ]))
+        .unwrap();
+    assert_eq!(left.stdout.trim(), "");
+}

@@ -1,0 +1,33 @@
+//! `cargo xtask clean`: remove what this repository's pipelines created, and nothing else.
+//!
+//! Containers and images are selected by the ownership labels every run stamps on them;
+//! the fixtures' `dist/` and `build/` folders only inside their fixture.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use buildkit_lib::cleanup::Cleanup;
+use buildkit_lib::Runner;
+
+use crate::flags::Flags;
+
+/// The projects this repository's pipelines run as, with their fixture folder.
+const PROJECTS: [(&str, &str); 2] = [("webapp", "fixtures/webapp"), ("desktop", "fixtures/desktop")];
+
+/// `cargo xtask clean [--dry-run] [--force]`.
+pub fn run(base: &Runner, root: &Path, args: &[String]) -> Result<u8> {
+    let flags = Flags::parse("clean", args, &["dry-run", "force"], &[])?;
+    flags.no_positional("clean")?;
+    let runner = base.clone().dry_run(flags.on("dry-run"));
+    for (project, dir) in PROJECTS {
+        let summary = Cleanup::for_project(project)
+            .directories(root.join(dir), ["dist", "build"])
+            .force(flags.on("force"))
+            .run(&runner)
+            .with_context(|| format!("cannot clean up project `{project}`"))?;
+        if !runner.is_dry_run() {
+            println!("{project}: {summary}");
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,99 @@
+//! `cargo xtask package`: the desktop fixture through its three stages into `dist/`.
+//!
+//! Base image (system libraries), runtime image (a venv with PyInstaller), then the
+//! package stage, mounted or isolated; each stage is a pipeline step, so an unchanged
+//! base or runtime image is not rebuilt. `fixtures/desktop/dist/` is replaced atomically.
+
+use std::path::Path;
+
+use anyhow::Result;
+use buildkit_lib::package::{Export, Mode, Package, PyInstaller, Stages};
+use buildkit_lib::pipeline::{ArtifactRecord, Inputs, Output, Pipeline, RunOptions};
+use buildkit_lib::Runner;
+
+use crate::flags::{Flags, UsageError};
+use crate::{build::PYTHON_IMAGE, engine};
+
+/// The desktop images' repository; stages are tags of it.
+const DESKTOP_IMAGE: &str = "buildkit-desktop";
+
+/// `cargo xtask package [--mode mounted|isolated] [--dry-run] [--force]`.
+pub fn run(base: &Runner, root: &Path, args: &[String]) -> Result<u8> {
+    let flags = Flags::parse("package", args, &["dry-run", "force", "keep-going"], &["mode"])?;
+    flags.no_positional("package")?;
+    let mode = match flags.value("mode").unwrap_or("isolated") {
+        "mounted" => Mode::Mounted,
+        "isolated" => Mode::Isolated(Export::BuildOutput),
+        "isolated-cp" => Mode::Isolated(Export::CopyOut),
+        other => {
+            return Err(UsageError(format!(
+                "unknown package mode `{other}` (mounted, isolated or isolated-cp)"
+            ))
+            .into())
+        }
+    };
+    let runner = base.clone().dry_run(flags.on("dry-run"));
+    engine::ensure(&runner, root)?;
+    let app = root.join("fixtures/desktop");
+    let stages = Stages::new(&app, DESKTOP_IMAGE)
+        .build_arg("PYTHON_IMAGE", PYTHON_IMAGE)
+        .network("host");
+
+    let mut pipeline = Pipeline::new("package", root.join("target"));
+    let dockerfile = app.join("Dockerfile");
+    let base_stages = stages.clone();
+    pipeline
+        .step("base", move |cx| {
+            base_stages.build_base(&cx.runner, &cx.session)?;
+            Ok(())
+        })
+        .describe("base image: system libraries PyInstaller needs")
+        .inputs(Inputs::new().file(&dockerfile).value("python", PYTHON_IMAGE))
+        .output(Output::image(stages.name(buildkit_lib::package::Stage::Base)));
+    let runtime_stages = stages.clone();
+    pipeline
+        .step("runtime", move |cx| {
+            runtime_stages.build_runtime(&cx.runner, &cx.session)?;
+            Ok(())
+        })
+        .after(["base"])
+        .describe("runtime image: a virtual environment with PyInstaller")
+        .inputs(Inputs::new().file(&dockerfile).file(app.join("pyproject.toml")))
+        .output(Output::image(stages.name(buildkit_lib::package::Stage::Runtime)));
+    let package = Package::new(stages, PyInstaller::spec("deskapp.spec"), mode).expect("deskapp");
+    let dist = package.dist.clone();
+    let mode_name = format!("{mode:?}");
+    pipeline
+        .step("package", move |cx| {
+            let report = package.run(&cx.runner, &cx.session)?;
+            for artifact in &report.files {
+                cx.add_artifact_record(ArtifactRecord {
+                    path: dist.join(&artifact.path).display().to_string(),
+                    size_bytes: artifact.size,
+                    sha256: artifact.sha256.clone(),
+                });
+            }
+            Ok(())
+        })
+        .after(["runtime"])
+        .describe("PyInstaller in the runtime image; dist/ replaced atomically")
+        .inputs(
+            Inputs::new()
+                .context(root.join("fixtures/desktop"))
+                .value("mode", mode_name),
+        )
+        .output(Output::dir(root.join("fixtures/desktop/dist")));
+
+    let mut options = RunOptions::new("desktop");
+    options.dry_run = flags.on("dry-run");
+    options.force = flags.on("force");
+    options.keep_going = flags.on("keep-going");
+    let report = pipeline.run(&runner, &options)?;
+    if !options.dry_run {
+        eprintln!("\n{}", report.table());
+        for artifact in &report.artifacts {
+            eprintln!("{}  {:>10}  {}", artifact.sha256, artifact.size_bytes, artifact.path);
+        }
+    }
+    Ok(report.exit_code() as u8)
+}
