@@ -6,6 +6,7 @@
 
 use std::fs;
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -38,9 +39,14 @@ pub fn write_atomic(runner: &Runner, path: &Path, bytes: &[u8]) -> Result<()> {
     tmp.write_all(bytes)
         .and_then(|_| tmp.as_file().sync_all())
         .with_context(|| format!("cannot write {}", tmp.path().display()))?;
-    if let Ok(meta) = fs::metadata(path) {
-        let _ = fs::set_permissions(tmp.path(), meta.permissions());
-    }
+    // A temporary file is private (0600); the file it replaces keeps its mode, and a new
+    // file gets the usual 0644, so that, say, a `version.json` copied into an image stays
+    // readable by the image's non-root user.
+    let mode = match fs::metadata(path) {
+        Ok(meta) => meta.permissions(),
+        Err(_) => fs::Permissions::from_mode(0o644),
+    };
+    let _ = fs::set_permissions(tmp.path(), mode);
     tmp.persist(path)
         .map_err(|e| e.error)
         .with_context(|| format!("cannot replace {}", path.display()))?;
@@ -142,6 +148,7 @@ mod tests {
         write_atomic(&Runner::new(), &path, b"one").unwrap();
         write_atomic(&Runner::new().dry_run(true), &path, b"two").unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"one");
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o644);
         let entries = fs::read_dir(dir.path()).unwrap().count();
         assert_eq!(entries, 1, "no temporary file left behind");
     }

@@ -101,6 +101,19 @@ fn buildx_du_and_a_targeted_prune() {
         ..only_ours.clone()
     };
     assert!(aged.dry_run(&runner).unwrap().records.is_empty());
+    // Through the named builder (`buildx du`, relative times) the prediction agrees.
+    let named = Prune {
+        builder: Some("default".into()),
+        ..only_ours.clone()
+    };
+    let plan = named.dry_run(&runner).unwrap();
+    assert_eq!(plan.records.len(), 1);
+    assert_eq!(plan.records[0].id, ours.id);
+    let named_aged = Prune {
+        until: Some(Duration::from_secs(86_400)),
+        ..named.clone()
+    };
+    assert!(named_aged.dry_run(&runner).unwrap().records.is_empty());
 
     // A dry run lists the record and removes nothing.
     let dry = e2e::engine().dry_run(true);

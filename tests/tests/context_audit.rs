@@ -256,6 +256,50 @@ fn audit_matches_what_the_engine_receives() {
             dockerfile_inside: None,
             specific_ignore: None,
         },
+        Case {
+            name: "patternmatcher quirks: `**` without slash, prefix `**`, cleaned paths",
+            files: &[
+                "a/x/b",
+                "axb",
+                "ab",
+                "foobar/x",
+                "foo",
+                "lib/z.txt",
+                "src/lib/y.txt",
+                "# spaced",
+            ],
+            dockerignore: Some("a**b\nfoo**\n./src/../lib\n # spaced\n"),
+            dockerfile_inside: None,
+            specific_ignore: None,
+        },
+        Case {
+            name: "a wildcard exception reaches into an excluded directory",
+            files: &[
+                "node_modules/a/keep.js",
+                "node_modules/a/drop.js",
+                "node_modules/b/c/keep.js",
+                "node_modules/empty/",
+                "keep.js",
+                "src/x.py",
+            ],
+            dockerignore: Some("node_modules\n!**/keep.js\n"),
+            dockerfile_inside: None,
+            specific_ignore: None,
+        },
+        Case {
+            name: "top-level wildcard with exceptions, unicode names, BOM",
+            files: &[
+                "main.py",
+                "notes.txt",
+                "sub/other.txt",
+                "é.txt",
+                "ü1.md",
+                "üx.md",
+            ],
+            dockerignore: Some("\u{feff}*\n!*.py\n!sub\nü?.md\n"),
+            dockerfile_inside: None,
+            specific_ignore: None,
+        },
     ];
     for case in &cases {
         check(&runner, case);

@@ -426,6 +426,32 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// Reads back a relative time as the docker CLI prints it (`Less than a second ago`,
+/// `About a minute ago`, `5 hours ago`, `3 weeks ago`) as seconds; months are 30 days,
+/// years 365.
+pub fn parse_ago(text: &str) -> Option<u64> {
+    let t = text.trim().trim_end_matches(" ago").to_ascii_lowercase();
+    match t.as_str() {
+        "less than a second" => return Some(0),
+        "about a minute" => return Some(60),
+        "about an hour" => return Some(3600),
+        _ => {}
+    }
+    let (n, unit) = t.split_once(' ')?;
+    let n: u64 = n.parse().ok()?;
+    let unit_secs = match unit.trim_end_matches('s') {
+        "second" => 1,
+        "minute" => 60,
+        "hour" => 3600,
+        "day" => 86_400,
+        "week" => 7 * 86_400,
+        "month" => 30 * 86_400,
+        "year" => 365 * 86_400,
+        _ => return None,
+    };
+    Some(n * unit_secs)
+}
+
 /// A duration as Go parses it for `--filter until=` (`24h`, `90m`, `45s`).
 pub fn go_duration(d: Duration) -> String {
     let s = d.as_secs();
@@ -593,14 +619,29 @@ impl Prune {
         }
     }
 
-    /// What this prune would remove now, from the engine's records (`docker system df
-    /// --verbose`: exact for the `docker` driver's builder).
+    /// What this prune would remove now. For the engine's own builder the records come from
+    /// `docker system df --verbose` (exact times); for a named builder from `docker buildx
+    /// du --verbose`, whose last-use times are read back from text like `3 hours ago`
+    /// (so an `until` near a record's age may be predicted either way).
     pub fn dry_run(&self, runner: &Runner) -> Result<PrunePlan> {
-        let records = cache_records(runner)?;
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0);
+        let records = match &self.builder {
+            None => cache_records(runner)?,
+            Some(builder) => {
+                let mut records = buildx_du(runner, Some(builder))?.records;
+                for r in &mut records {
+                    r.last_used_at = r
+                        .last_used
+                        .as_deref()
+                        .and_then(parse_ago)
+                        .map(|ago| now - ago as i64);
+                }
+                records
+            }
+        };
         Ok(self.plan(&records, now))
     }
 
@@ -710,6 +751,17 @@ Shared:\t\t234.1MB\nPrivate:\t252.1MB\nReclaimable:\t343.8MB\nTotal:\t\t486.2MB\
             (234_100_000, 252_100_000, 343_800_000, 486_200_000)
         );
         assert_eq!(usage.by_kind(), vec![("regular".to_string(), 2, 3_055_000)]);
+    }
+
+    #[test]
+    fn relative_times() {
+        assert_eq!(parse_ago("Less than a second ago"), Some(0));
+        assert_eq!(parse_ago("1 second ago"), Some(1));
+        assert_eq!(parse_ago("About a minute ago"), Some(60));
+        assert_eq!(parse_ago("4 minutes ago"), Some(240));
+        assert_eq!(parse_ago("About an hour ago"), Some(3600));
+        assert_eq!(parse_ago("3 weeks ago"), Some(21 * 86_400));
+        assert_eq!(parse_ago("soon"), None);
     }
 
     #[test]
