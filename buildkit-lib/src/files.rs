@@ -148,7 +148,10 @@ mod tests {
         write_atomic(&Runner::new(), &path, b"one").unwrap();
         write_atomic(&Runner::new().dry_run(true), &path, b"two").unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"one");
-        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o644);
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
         let entries = fs::read_dir(dir.path()).unwrap().count();
         assert_eq!(entries, 1, "no temporary file left behind");
     }

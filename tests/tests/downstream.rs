@@ -72,7 +72,10 @@ fn a_downstream_crate_builds_and_runs_its_pipeline() {
     write(&project.join("src/main.rs"), MAIN_RS);
     write(
         &project.join("app/Dockerfile"),
-        &format!("FROM {}\nRUN echo built > /built.txt\nCMD [\"cat\", \"/built.txt\"]\n", e2e::BUSYBOX_IMAGE),
+        &format!(
+            "FROM {}\nRUN echo built > /built.txt\nCMD [\"cat\", \"/built.txt\"]\n",
+            e2e::BUSYBOX_IMAGE
+        ),
     );
     // Share the workspace's lock file and target directory: the dependencies are built once.
     std::fs::copy(root.join("Cargo.lock"), project.join("Cargo.lock")).unwrap();
@@ -83,7 +86,10 @@ fn a_downstream_crate_builds_and_runs_its_pipeline() {
         .env("CARGO_TARGET_DIR", root.join("target/downstream"))
         .status()
         .unwrap();
-    assert!(status.success(), "the downstream crate compiles against the library");
+    assert!(
+        status.success(),
+        "the downstream crate compiles against the library"
+    );
 
     let tag = format!("{}:1", e2e::unique("downstream"));
     let bin = root.join("target/downstream/debug/downstream-xtask");
@@ -97,7 +103,8 @@ fn a_downstream_crate_builds_and_runs_its_pipeline() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{stderr}");
         let report: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(project.join("target/buildkit/downstream/report.json")).unwrap(),
+            &std::fs::read_to_string(project.join("target/buildkit/downstream/report.json"))
+                .unwrap(),
         )
         .unwrap();
         assert_eq!(report["ok"], true);

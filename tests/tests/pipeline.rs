@@ -42,9 +42,22 @@ fn independent_steps_run_in_parallel_and_dependents_after() {
     assert!(report.ok);
     let sum: f64 = report.steps.iter().map(|s| s.seconds).sum();
     assert!(sum > 1.7, "three 0.6 s steps: {sum}");
-    assert!(wall < Duration::from_millis(1500), "ran in parallel: {wall:?}");
-    assert_eq!(report.steps.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["a", "b", "c", "last"]);
-    assert_eq!(report.step("a").unwrap().commands, vec![vec!["sleep".to_string(), "0.6".to_string()]]);
+    assert!(
+        wall < Duration::from_millis(1500),
+        "ran in parallel: {wall:?}"
+    );
+    assert_eq!(
+        report
+            .steps
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>(),
+        ["a", "b", "c", "last"]
+    );
+    assert_eq!(
+        report.step("a").unwrap().commands,
+        vec![vec!["sleep".to_string(), "0.6".to_string()]]
+    );
     // report.json on disk has the documented fields
     let json: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(target.path().join("buildkit/par/report.json")).unwrap(),
@@ -69,7 +82,8 @@ fn failure_stops_dependents_and_lets_running_steps_finish() {
         Ok(())
     });
     p.step("broken", |cx| {
-        cx.runner.run(&Cmd::new("sh").args(["-c", "echo bad thing; exit 4"]))?;
+        cx.runner
+            .run(&Cmd::new("sh").args(["-c", "echo bad thing; exit 4"]))?;
         Ok(())
     });
     p.step("after-broken", |_| Ok(())).after(["broken"]);
@@ -79,16 +93,31 @@ fn failure_stops_dependents_and_lets_running_steps_finish() {
     assert_eq!(report.exit_code(), 1);
     assert_eq!(report.step("slow").unwrap().status, StepStatus::Ok);
     assert_eq!(report.step("broken").unwrap().status, StepStatus::Failed);
-    assert_eq!(report.step("after-broken").unwrap().status, StepStatus::Skipped);
-    assert_eq!(report.step("independent-later").unwrap().status, StepStatus::Skipped);
+    assert_eq!(
+        report.step("after-broken").unwrap().status,
+        StepStatus::Skipped
+    );
+    assert_eq!(
+        report.step("independent-later").unwrap().status,
+        StepStatus::Skipped
+    );
     let error = report.step("broken").unwrap().error.clone().unwrap();
-    assert!(error.contains("(exit status: 4)") && error.contains("bad thing"), "{error}");
+    assert!(
+        error.contains("(exit status: 4)") && error.contains("bad thing"),
+        "{error}"
+    );
 
     let mut keep = options();
     keep.keep_going = true;
     let report = p.run(&silent(), &keep).unwrap();
-    assert_eq!(report.step("independent-later").unwrap().status, StepStatus::Ok);
-    assert_eq!(report.step("after-broken").unwrap().status, StepStatus::Skipped);
+    assert_eq!(
+        report.step("independent-later").unwrap().status,
+        StepStatus::Ok
+    );
+    assert_eq!(
+        report.step("after-broken").unwrap().status,
+        StepStatus::Skipped
+    );
 }
 
 #[test]
@@ -99,7 +128,10 @@ fn a_panicking_step_is_that_steps_failure() {
     p.step("next", |_| Ok(())).after(["boom"]);
     let report = p.run(&silent(), &options()).unwrap();
     assert_eq!(report.step("boom").unwrap().status, StepStatus::Failed);
-    assert_eq!(report.step("boom").unwrap().error.as_deref(), Some("step panicked: kaboom in step"));
+    assert_eq!(
+        report.step("boom").unwrap().error.as_deref(),
+        Some("step panicked: kaboom in step")
+    );
     assert_eq!(report.step("next").unwrap().status, StepStatus::Skipped);
 }
 
@@ -112,7 +144,10 @@ fn cycles_unknown_and_duplicate_steps_are_usage_errors() {
     p.step("c", |_| Ok(())).after(["b"]);
     let err = p.run(&silent(), &options()).unwrap_err();
     assert!(err.downcast_ref::<PipelineError>().is_some());
-    assert_eq!(err.to_string(), "pipeline `cyc` has a dependency cycle: a -> c -> b -> a");
+    assert_eq!(
+        err.to_string(),
+        "pipeline `cyc` has a dependency cycle: a -> c -> b -> a"
+    );
 
     let mut p = Pipeline::new("unknown", target.path());
     p.step("a", |_| Ok(())).after(["nope"]);
@@ -148,19 +183,34 @@ fn unchanged_inputs_with_existing_output_are_up_to_date() {
     .inputs(Inputs::new().file(src.path()).value("mode", "release"))
     .output(Output::dir(&out));
 
-    assert_eq!(p.run(&silent(), &options()).unwrap().steps[0].status, StepStatus::Ok);
-    assert_eq!(p.run(&silent(), &options()).unwrap().steps[0].status, StepStatus::UpToDate);
+    assert_eq!(
+        p.run(&silent(), &options()).unwrap().steps[0].status,
+        StepStatus::Ok
+    );
+    assert_eq!(
+        p.run(&silent(), &options()).unwrap().steps[0].status,
+        StepStatus::UpToDate
+    );
     assert_eq!(runs.load(Ordering::SeqCst), 1);
     // --force runs it anyway
     let mut force = options();
     force.force = true;
-    assert_eq!(p.run(&silent(), &force).unwrap().steps[0].status, StepStatus::Ok);
+    assert_eq!(
+        p.run(&silent(), &force).unwrap().steps[0].status,
+        StepStatus::Ok
+    );
     // a changed input runs it
     std::fs::write(src.path().join("app.py"), "print('v2')\n").unwrap();
-    assert_eq!(p.run(&silent(), &options()).unwrap().steps[0].status, StepStatus::Ok);
+    assert_eq!(
+        p.run(&silent(), &options()).unwrap().steps[0].status,
+        StepStatus::Ok
+    );
     // a missing output runs it
     std::fs::remove_dir_all(&out).unwrap();
-    assert_eq!(p.run(&silent(), &options()).unwrap().steps[0].status, StepStatus::Ok);
+    assert_eq!(
+        p.run(&silent(), &options()).unwrap().steps[0].status,
+        StepStatus::Ok
+    );
     assert_eq!(runs.load(Ordering::SeqCst), 4);
 }
 
@@ -209,6 +259,12 @@ fn dry_run_prints_the_plan_and_runs_nothing() {
     let report = p.run(&silent(), &o).unwrap();
     assert!(report.ok);
     assert!(!marker.exists());
-    assert!(!target.path().join("buildkit").exists(), "a dry run creates no file");
-    assert_eq!(report.steps[1].commands, vec![vec!["echo".to_string(), "hi there".to_string()]]);
+    assert!(
+        !target.path().join("buildkit").exists(),
+        "a dry run creates no file"
+    );
+    assert_eq!(
+        report.steps[1].commands,
+        vec![vec!["echo".to_string(), "hi there".to_string()]]
+    );
 }

@@ -74,7 +74,10 @@ pub fn run(base: &Runner, root: &Path, args: &[String]) -> Result<u8> {
         }
     }
     if flags.on("dry-run") {
-        for name in FIGURES.iter().filter(|n| flags.value("only").is_none_or(|o| o == **n)) {
+        for name in FIGURES
+            .iter()
+            .filter(|n| flags.value("only").is_none_or(|o| o == **n))
+        {
             println!("would measure {name}");
         }
         return Ok(0);
@@ -248,7 +251,11 @@ impl Bench {
             dockerfile: Some(app.join("Dockerfile.production")),
             target: Some("runtime".into()),
             tags: vec!["buildkit-webapp:bench".into()],
-            build_args: [("PYTHON_IMAGE".to_string(), crate::build::PYTHON_IMAGE.to_string())].into(),
+            build_args: [(
+                "PYTHON_IMAGE".to_string(),
+                crate::build::PYTHON_IMAGE.to_string(),
+            )]
+            .into(),
             build_contexts: [("meta".to_string(), meta.display().to_string())].into(),
             network: Some("none".into()),
             output: buildkit_lib::docker::build::Output::Load,
@@ -260,15 +267,30 @@ impl Bench {
     fn runner_overhead(&mut self) -> Result<()> {
         let build = self.webapp_build();
         let argv = build.command().argv();
-        let runner = self.runner.clone().echo(Echo::Quiet).log_to(self.root.join("target/buildkit/bench/logs/runner_overhead.log"));
+        let runner = self.runner.clone().echo(Echo::Quiet).log_to(
+            self.root
+                .join("target/buildkit/bench/logs/runner_overhead.log"),
+        );
         let (xs, ys) = self.paired(
             || {
                 build.run(&runner)?;
                 Ok(())
             },
-            || raw(Command::new(&argv[0]).args(&argv[1..]).env("DOCKER_HOST", docker_host())),
+            || {
+                raw(Command::new(&argv[0])
+                    .args(&argv[1..])
+                    .env("DOCKER_HOST", docker_host()))
+            },
         )?;
-        self.push("runner_overhead", "s", xs, "the same `docker buildx build` run directly", ys, "ratio <= 1.05", |v, b| v <= b * 1.05)
+        self.push(
+            "runner_overhead",
+            "s",
+            xs,
+            "the same `docker buildx build` run directly",
+            ys,
+            "ratio <= 1.05",
+            |v, b| v <= b * 1.05,
+        )
     }
 
     fn noop_build(&mut self) -> Result<()> {
@@ -279,18 +301,33 @@ impl Bench {
         let argv = build.command().argv();
         let (xs, ys) = self.paired(
             || raw(Command::new(&xtask).args(["build", "--no-smoke"])),
-            || raw(Command::new(&argv[0]).args(&argv[1..]).env("DOCKER_HOST", docker_host())),
+            || {
+                raw(Command::new(&argv[0])
+                    .args(&argv[1..])
+                    .env("DOCKER_HOST", docker_host()))
+            },
         )?;
-        let report = buildkit_lib::pipeline::Report::load(&self.root.join("target/buildkit/build/report.json"))?;
+        let report = buildkit_lib::pipeline::Report::load(
+            &self.root.join("target/buildkit/build/report.json"),
+        )?;
         let image = report.step("image").map(|s| s.status);
         if image != Some(buildkit_lib::pipeline::StepStatus::UpToDate) {
             bail!("the no-op build was not up to date (image step: {image:?})");
         }
-        self.push("noop_build", "s", xs, "a fully cached direct `docker buildx build`", ys, "< 1 s and faster than the baseline", |v, b| v < 1.0 && v < b)
+        self.push(
+            "noop_build",
+            "s",
+            xs,
+            "a fully cached direct `docker buildx build`",
+            ys,
+            "< 1 s and faster than the baseline",
+            |v, b| v < 1.0 && v < b,
+        )
     }
 
     fn seed_script(&mut self) -> Result<()> {
-        let tools = buildkit_lib::python::venv::ToolEnv::under(self.root.join("target")).ensure(&self.runner)?;
+        let tools = buildkit_lib::python::venv::ToolEnv::under(self.root.join("target"))
+            .ensure(&self.runner)?;
         let build = self.webapp_build();
         let argv: Vec<String> = build.command().argv();
         let script = format!(
@@ -306,7 +343,8 @@ impl Bench {
         let root = self.root.clone();
         let runner = self.runner.clone();
         let library = move |force: bool| -> Result<()> {
-            let mut pipeline = buildkit_lib::pipeline::Pipeline::new("bench-seed", root.join("target"));
+            let mut pipeline =
+                buildkit_lib::pipeline::Pipeline::new("bench-seed", root.join("target"));
             let env = buildkit_lib::python::venv::ToolEnv::under(root.join("target"));
             let src = root.join("fixtures/webapp/src");
             let (black, isort) = (
@@ -327,10 +365,15 @@ impl Bench {
                     Ok(())
                 })
                 .inputs(buildkit_lib::pipeline::Inputs::new().context(root.join("fixtures/webapp")))
-                .output(buildkit_lib::pipeline::Output::image("buildkit-webapp:bench"));
+                .output(buildkit_lib::pipeline::Output::image(
+                    "buildkit-webapp:bench",
+                ));
             pipeline
                 .step("size", |cx| {
-                    buildkit_lib::docker::image::ImageFacts::inspect(&cx.runner, "buildkit-webapp:bench")?;
+                    buildkit_lib::docker::image::ImageFacts::inspect(
+                        &cx.runner,
+                        "buildkit-webapp:bench",
+                    )?;
                     Ok(())
                 })
                 .after(["image"]);
@@ -342,8 +385,16 @@ impl Bench {
             }
             Ok(())
         };
-        let prune = || raw(Command::new("docker").args(["builder", "prune", "-af"]).env("DOCKER_HOST", docker_host()));
-        let script_run = || raw(Command::new("bash").arg(&script_path).env("DOCKER_HOST", docker_host()));
+        let prune = || {
+            raw(Command::new("docker")
+                .args(["builder", "prune", "-af"])
+                .env("DOCKER_HOST", docker_host()))
+        };
+        let script_run = || {
+            raw(Command::new("bash")
+                .arg(&script_path)
+                .env("DOCKER_HOST", docker_host()))
+        };
         // Cold: build cache emptied before each run, every step runs.
         let (mut xs, mut ys) = (Vec::new(), Vec::new());
         let cold_runs = self.runs.min(3);
@@ -353,9 +404,25 @@ impl Bench {
             prune()?;
             ys.push(time(script_run)?);
         }
-        self.push("seed_script_cold", "s", xs, "the seed's shell script (black, isort, docker build, docker images)", ys, "ratio <= 1.1", |v, b| v <= b * 1.1)?;
+        self.push(
+            "seed_script_cold",
+            "s",
+            xs,
+            "the seed's shell script (black, isort, docker build, docker images)",
+            ys,
+            "ratio <= 1.1",
+            |v, b| v <= b * 1.1,
+        )?;
         let (xs, ys) = self.paired(|| library(false), script_run)?;
-        self.push("seed_script_warm", "s", xs, "the seed's shell script, warm", ys, "faster than the script", |v, b| v < b)?;
+        self.push(
+            "seed_script_warm",
+            "s",
+            xs,
+            "the seed's shell script, warm",
+            ys,
+            "faster than the script",
+            |v, b| v < b,
+        )?;
         Ok(())
     }
 
@@ -372,7 +439,15 @@ impl Bench {
             walls.push(report.seconds);
             sums.push(report.steps.iter().map(|s| s.seconds).sum());
         }
-        self.push("parallel_pipeline", "s", walls, "sum of the steps' own times", sums, "wall < sum", |v, b| v < b)
+        self.push(
+            "parallel_pipeline",
+            "s",
+            walls,
+            "sum of the steps' own times",
+            sums,
+            "wall < sum",
+            |v, b| v < b,
+        )
     }
 
     fn log_stream(&mut self) -> Result<()> {
@@ -397,9 +472,25 @@ impl Bench {
         )?;
         let _ = std::fs::remove_file(&out);
         let peak_samples = peaks.clone();
-        self.push("log_stream_time", "s", xs, "the shell redirecting the same output to a file", ys, "ratio <= 1.5", |v, b| v <= b * 1.5)?;
+        self.push(
+            "log_stream_time",
+            "s",
+            xs,
+            "the shell redirecting the same output to a file",
+            ys,
+            "ratio <= 1.5",
+            |v, b| v <= b * 1.5,
+        )?;
         let max_peak = peak_samples.iter().cloned().fold(0.0, f64::max);
-        self.push("log_stream_peak_memory", "MiB", peak_samples, "(none: an absolute limit)", vec![0.0], "< 32 MiB", move |_, _| max_peak < 32.0)?;
+        self.push(
+            "log_stream_peak_memory",
+            "MiB",
+            peak_samples,
+            "(none: an absolute limit)",
+            vec![0.0],
+            "< 32 MiB",
+            move |_, _| max_peak < 32.0,
+        )?;
         Ok(())
     }
 
@@ -428,12 +519,27 @@ impl Bench {
             },
         )?;
         let _ = std::fs::remove_dir_all(&dir);
-        self.push("context_audit", "s", xs, "walking the same 100,000-file tree with no rules", ys, "< 1 s", |v, _| v < 1.0)
+        self.push(
+            "context_audit",
+            "s",
+            xs,
+            "walking the same 100,000-file tree with no rules",
+            ys,
+            "< 1 s",
+            |v, _| v < 1.0,
+        )
     }
 
     fn xtask_compile(&mut self) -> Result<()> {
         let scratch = tempfile_dir(&self.root, "compile")?;
-        for item in ["Cargo.toml", "Cargo.lock", "buildkit-lib", "xtask", "tests", ".cargo"] {
+        for item in [
+            "Cargo.toml",
+            "Cargo.lock",
+            "buildkit-lib",
+            "xtask",
+            "tests",
+            ".cargo",
+        ] {
             let from = self.root.join(item);
             if from.exists() {
                 raw(Command::new("cp").arg("-r").arg(&from).arg(&scratch))?;
@@ -460,8 +566,24 @@ impl Bench {
             }
         }
         let _ = std::fs::remove_dir_all(&scratch);
-        self.push("xtask_compile_cold", "s", cold, "(none: an absolute target)", vec![0.0], "< 30 s on 2 cores", |v, _| v < 30.0)?;
-        self.push("xtask_compile_touch", "s", warm, "(none: an absolute target)", vec![0.0], "< 2 s", |v, _| v < 2.0)?;
+        self.push(
+            "xtask_compile_cold",
+            "s",
+            cold,
+            "(none: an absolute target)",
+            vec![0.0],
+            "< 30 s on 2 cores",
+            |v, _| v < 30.0,
+        )?;
+        self.push(
+            "xtask_compile_touch",
+            "s",
+            warm,
+            "(none: an absolute target)",
+            vec![0.0],
+            "< 2 s",
+            |v, _| v < 2.0,
+        )?;
         Ok(())
     }
 }
@@ -530,7 +652,9 @@ fn walk(dir: &Path) -> Vec<usize> {
     let mut counts = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
         let mut n = 0;
         for entry in entries.flatten() {
             match entry.file_type() {

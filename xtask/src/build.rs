@@ -31,7 +31,12 @@ pub const WEBAPP_IMAGE: &str = "buildkit-webapp";
 
 /// `cargo xtask build`.
 pub fn run(base: &Runner, root: &Path, args: &[String]) -> Result<u8> {
-    let flags = Flags::parse("build", args, &["dry-run", "force", "keep-going", "no-smoke"], &["jobs"])?;
+    let flags = Flags::parse(
+        "build",
+        args,
+        &["dry-run", "force", "keep-going", "no-smoke"],
+        &["jobs"],
+    )?;
     flags.no_positional("build")?;
     let runner = base.clone().dry_run(flags.on("dry-run"));
     engine::ensure(&runner, root)?;
@@ -115,9 +120,17 @@ pub fn webapp_pipeline(runner: &Runner, root: &Path, smoke: bool) -> Result<Pipe
             Ok(())
         })
         .describe("hadolint over Dockerfile.production")
-        .inputs(Inputs::new().file(&dockerfile).value("tools", format!("{:?}", tools.pins())));
+        .inputs(
+            Inputs::new()
+                .file(&dockerfile)
+                .value("tools", format!("{:?}", tools.pins())),
+        );
 
-    let (stamp_from, stamp_to, facts) = (app.join("version.json"), meta_dir.join("version.json"), git.clone());
+    let (stamp_from, stamp_to, facts) = (
+        app.join("version.json"),
+        meta_dir.join("version.json"),
+        git.clone(),
+    );
     pipeline
         .step("version", move |cx| {
             let mut file = VersionFile::load(&stamp_from)?;
@@ -126,7 +139,9 @@ pub fn webapp_pipeline(runner: &Runner, root: &Path, smoke: bool) -> Result<Pipe
             file.save(&cx.runner, &stamp_to)?;
             Ok(())
         })
-        .describe("stamp version.json (build date, commit, branch) into the build's metadata context");
+        .describe(
+            "stamp version.json (build date, commit, branch) into the build's metadata context",
+        );
 
     let build = Build {
         context: app.clone(),

@@ -18,7 +18,10 @@ pub fn run(base: &Runner, root: &Path, args: &[String], fix: bool) -> Result<u8>
     let runner = base.clone().dry_run(flags.on("dry-run"));
     let env = ToolEnv::under(root.join("target"));
     let paths = fixtures::python_paths(root);
-    let (mut black, mut isort) = (Black::check(paths.clone()).cwd(root), Isort::check(paths).cwd(root));
+    let (mut black, mut isort) = (
+        Black::check(paths.clone()).cwd(root),
+        Isort::check(paths).cwd(root),
+    );
     if fix {
         // isort first: black has the last word on layout.
         isort = isort.fix();

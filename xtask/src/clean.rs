@@ -12,7 +12,10 @@ use buildkit_lib::Runner;
 use crate::flags::Flags;
 
 /// The projects this repository's pipelines run as, with their fixture folder.
-const PROJECTS: [(&str, &str); 2] = [("webapp", "fixtures/webapp"), ("desktop", "fixtures/desktop")];
+const PROJECTS: [(&str, &str); 2] = [
+    ("webapp", "fixtures/webapp"),
+    ("desktop", "fixtures/desktop"),
+];
 
 /// `cargo xtask clean [--dry-run] [--force]`.
 pub fn run(base: &Runner, root: &Path, args: &[String]) -> Result<u8> {

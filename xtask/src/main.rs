@@ -47,7 +47,9 @@ fn main() -> ExitCode {
     match dispatch(&args) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            if err.downcast_ref::<UsageError>().is_some() || err.downcast_ref::<PipelineError>().is_some() {
+            if err.downcast_ref::<UsageError>().is_some()
+                || err.downcast_ref::<PipelineError>().is_some()
+            {
                 eprintln!("error: {err:#}\nhelp: run `cargo xtask --help` for the commands and their flags");
                 ExitCode::from(2)
             } else if interrupt::interrupted() {
@@ -117,7 +119,9 @@ fn dispatch(args: &[String]) -> anyhow::Result<u8> {
                 &DoctorOptions {
                     registry: Some(engine::REGISTRY.to_string()),
                     platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
-                    engine_up_hint: "run `cargo xtask engine up` (installs and starts the project's engine)".into(),
+                    engine_up_hint:
+                        "run `cargo xtask engine up` (installs and starts the project's engine)"
+                            .into(),
                 },
             );
             for check in &checks {
@@ -142,9 +146,11 @@ fn dispatch(args: &[String]) -> anyhow::Result<u8> {
         "release" => {
             let flags = Flags::parse("release", rest, &["dry-run"], &["bump"])?;
             flags.no_positional("release")?;
-            let bump = flags
-                .value("bump")
-                .ok_or_else(|| UsageError("`cargo xtask release` needs `--bump <major|minor|patch|pre|release>`".into()))?;
+            let bump = flags.value("bump").ok_or_else(|| {
+                UsageError(
+                    "`cargo xtask release` needs `--bump <major|minor|patch|pre|release>`".into(),
+                )
+            })?;
             release::run(&base, &root, bump, flags.on("dry-run"))?;
             Ok(0)
         }

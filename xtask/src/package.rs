@@ -19,7 +19,12 @@ const DESKTOP_IMAGE: &str = "buildkit-desktop";
 
 /// `cargo xtask package [--mode mounted|isolated] [--dry-run] [--force]`.
 pub fn run(base: &Runner, root: &Path, args: &[String]) -> Result<u8> {
-    let flags = Flags::parse("package", args, &["dry-run", "force", "keep-going"], &["mode"])?;
+    let flags = Flags::parse(
+        "package",
+        args,
+        &["dry-run", "force", "keep-going"],
+        &["mode"],
+    )?;
     flags.no_positional("package")?;
     let mode = match flags.value("mode").unwrap_or("isolated") {
         "mounted" => Mode::Mounted,
@@ -48,8 +53,14 @@ pub fn run(base: &Runner, root: &Path, args: &[String]) -> Result<u8> {
             Ok(())
         })
         .describe("base image: system libraries PyInstaller needs")
-        .inputs(Inputs::new().file(&dockerfile).value("python", PYTHON_IMAGE))
-        .output(Output::image(stages.name(buildkit_lib::package::Stage::Base)));
+        .inputs(
+            Inputs::new()
+                .file(&dockerfile)
+                .value("python", PYTHON_IMAGE),
+        )
+        .output(Output::image(
+            stages.name(buildkit_lib::package::Stage::Base),
+        ));
     let runtime_stages = stages.clone();
     pipeline
         .step("runtime", move |cx| {
@@ -58,8 +69,14 @@ pub fn run(base: &Runner, root: &Path, args: &[String]) -> Result<u8> {
         })
         .after(["base"])
         .describe("runtime image: a virtual environment with PyInstaller")
-        .inputs(Inputs::new().file(&dockerfile).file(app.join("pyproject.toml")))
-        .output(Output::image(stages.name(buildkit_lib::package::Stage::Runtime)));
+        .inputs(
+            Inputs::new()
+                .file(&dockerfile)
+                .file(app.join("pyproject.toml")),
+        )
+        .output(Output::image(
+            stages.name(buildkit_lib::package::Stage::Runtime),
+        ));
     let package = Package::new(stages, PyInstaller::spec("deskapp.spec"), mode).expect("deskapp");
     let dist = package.dist.clone();
     let mode_name = format!("{mode:?}");
@@ -92,7 +109,10 @@ pub fn run(base: &Runner, root: &Path, args: &[String]) -> Result<u8> {
     if !options.dry_run {
         eprintln!("\n{}", report.table());
         for artifact in &report.artifacts {
-            eprintln!("{}  {:>10}  {}", artifact.sha256, artifact.size_bytes, artifact.path);
+            eprintln!(
+                "{}  {:>10}  {}",
+                artifact.sha256, artifact.size_bytes, artifact.path
+            );
         }
     }
     Ok(report.exit_code() as u8)

@@ -69,7 +69,12 @@ impl Default for DoctorOptions {
     }
 }
 
-fn check(name: &'static str, status: Status, detail: impl Into<String>, fix: Option<String>) -> Check {
+fn check(
+    name: &'static str,
+    status: Status,
+    detail: impl Into<String>,
+    fix: Option<String>,
+) -> Check {
     Check {
         name,
         status,
@@ -129,7 +134,9 @@ pub fn doctor(runner: &Runner, options: &DoctorOptions) -> Vec<Check> {
             "buildx",
             Status::Fail,
             "the buildx plugin is missing",
-            Some("install docker-buildx (Debian) or docker-buildx-plugin (Docker's packages)".into()),
+            Some(
+                "install docker-buildx (Debian) or docker-buildx-plugin (Docker's packages)".into(),
+            ),
         )),
     }
     if !engine_ok {
@@ -155,7 +162,11 @@ pub fn doctor(runner: &Runner, options: &DoctorOptions) -> Vec<Check> {
             let missing: Vec<&String> = options
                 .platforms
                 .iter()
-                .filter(|p| !platforms.split(',').any(|have| have.trim().trim_end_matches('*') == p.as_str()))
+                .filter(|p| {
+                    !platforms
+                        .split(',')
+                        .any(|have| have.trim().trim_end_matches('*') == p.as_str())
+                })
                 .collect();
             if missing.is_empty() {
                 checks.push(check("platforms", Status::Ok, platforms, None));
@@ -171,7 +182,10 @@ pub fn doctor(runner: &Runner, options: &DoctorOptions) -> Vec<Check> {
         Err(e) => checks.push(check(
             "builder",
             Status::Fail,
-            format!("`docker buildx inspect` failed: {}", e.tail.last().cloned().unwrap_or_default()),
+            format!(
+                "`docker buildx inspect` failed: {}",
+                e.tail.last().cloned().unwrap_or_default()
+            ),
             Some("create one with `docker buildx create --use`".into()),
         )),
     }
@@ -198,11 +212,17 @@ pub fn doctor(runner: &Runner, options: &DoctorOptions) -> Vec<Check> {
 
     if let Some(registry) = &options.registry {
         let (status, detail, fix) = match probe_registry(registry) {
-            Ok(code) => (Status::Ok, format!("{registry} answers /v2/ (HTTP {code})"), None),
+            Ok(code) => (
+                Status::Ok,
+                format!("{registry} answers /v2/ (HTTP {code})"),
+                None,
+            ),
             Err(why) => (
                 Status::Fail,
                 format!("{registry} does not answer: {why}"),
-                Some(format!("start a registry on {registry} (`docker-registry serve CONFIG`)")),
+                Some(format!(
+                    "start a registry on {registry} (`docker-registry serve CONFIG`)"
+                )),
             ),
         };
         checks.push(check("registry", status, detail, fix));
@@ -217,7 +237,9 @@ pub(crate) fn probe_registry(registry: &str) -> Result<u16, String> {
         .map_err(|_| format!("`{registry}` is not a host:port address"))?;
     let timeout = Duration::from_secs(3);
     let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
-    stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
     stream
         .write_all(format!("GET /v2/ HTTP/1.0\r\nHost: {registry}\r\n\r\n").as_bytes())
         .map_err(|e| e.to_string())?;

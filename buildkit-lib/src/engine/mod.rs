@@ -39,7 +39,10 @@ impl Engine {
     /// Finds the engine as the docker client would for commands started by `runner`.
     pub fn detect(runner: &Runner) -> Result<Engine> {
         let probe = Cmd::new("docker");
-        if let Some(host) = runner.effective_env(&probe, "DOCKER_HOST").filter(|h| !h.is_empty()) {
+        if let Some(host) = runner
+            .effective_env(&probe, "DOCKER_HOST")
+            .filter(|h| !h.is_empty())
+        {
             return Ok(Engine {
                 host,
                 source: HostSource::Env,
@@ -48,7 +51,12 @@ impl Engine {
         let out = runner
             .capture(
                 &Cmd::new("docker")
-                    .args(["context", "inspect", "--format", "{{.Name}} {{.Endpoints.docker.Host}}"])
+                    .args([
+                        "context",
+                        "inspect",
+                        "--format",
+                        "{{.Name}} {{.Endpoints.docker.Host}}",
+                    ])
                     .read_only(),
             )
             .context("cannot read the current docker context")?;

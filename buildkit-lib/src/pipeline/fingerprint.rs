@@ -174,13 +174,19 @@ mod tests {
     fn fingerprint_changes_with_content_and_values() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("a.py"), "print(1)\n").unwrap();
-        let inputs = Inputs::new().file(dir.path()).value("PYTHON_IMAGE", "py:3.11");
+        let inputs = Inputs::new()
+            .file(dir.path())
+            .value("PYTHON_IMAGE", "py:3.11");
         let first = inputs.fingerprint().unwrap();
         assert_eq!(first, inputs.fingerprint().unwrap());
         std::fs::write(dir.path().join("a.py"), "print(2)\n").unwrap();
         let second = inputs.fingerprint().unwrap();
         assert_ne!(first, second);
-        let third = inputs.clone().value("PYTHON_IMAGE", "py:3.12").fingerprint().unwrap();
+        let third = inputs
+            .clone()
+            .value("PYTHON_IMAGE", "py:3.12")
+            .fingerprint()
+            .unwrap();
         assert_ne!(second, third);
     }
 }

@@ -50,7 +50,11 @@ pub(crate) fn order(pipeline: &str, steps: &[Step]) -> Result<Vec<usize>> {
     Ok(out)
 }
 
-fn find_cycle(steps: &[Step], index: &BTreeMap<&str, usize>, done: &BTreeSet<usize>) -> Vec<String> {
+fn find_cycle(
+    steps: &[Step],
+    index: &BTreeMap<&str, usize>,
+    done: &BTreeSet<usize>,
+) -> Vec<String> {
     // Walk unfinished dependencies from any unfinished step until a step repeats.
     let start = (0..steps.len()).find(|i| !done.contains(i)).unwrap_or(0);
     let mut path = vec![start];
@@ -63,7 +67,8 @@ fn find_cycle(steps: &[Step], index: &BTreeMap<&str, usize>, done: &BTreeSet<usi
             .find(|i| !done.contains(i))
             .unwrap_or(start);
         if let Some(pos) = path.iter().position(|&p| p == next) {
-            let mut names: Vec<String> = path[pos..].iter().map(|&i| steps[i].name.clone()).collect();
+            let mut names: Vec<String> =
+                path[pos..].iter().map(|&i| steps[i].name.clone()).collect();
             names.push(steps[next].name.clone());
             return names;
         }

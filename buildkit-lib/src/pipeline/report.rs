@@ -119,7 +119,13 @@ impl Report {
 
     /// The summary table printed at the end of a run.
     pub fn table(&self) -> String {
-        let width = self.steps.iter().map(|s| s.name.len()).max().unwrap_or(4).max(4);
+        let width = self
+            .steps
+            .iter()
+            .map(|s| s.name.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
         let mut out = format!("{:<width$}  {:<10}  {:>8}\n", "step", "status", "time");
         for step in &self.steps {
             let _ = writeln!(
@@ -148,7 +154,13 @@ impl Report {
             if self.ok { "succeeded" } else { "failed" }
         );
         for step in &self.steps {
-            let _ = writeln!(out, "| {} | {} | {:.1}s |", step.name, step.status.as_str(), step.seconds);
+            let _ = writeln!(
+                out,
+                "| {} | {} | {:.1}s |",
+                step.name,
+                step.status.as_str(),
+                step.seconds
+            );
         }
         if !self.images.is_empty() {
             out.push_str("\n| image | digest | size |\n|---|---|---:|\n");
@@ -158,7 +170,10 @@ impl Report {
                     "| {} | {} | {} |",
                     image.tags.join(", "),
                     image.digest.as_deref().unwrap_or("-"),
-                    image.size_bytes.map(|b| b.to_string()).unwrap_or_else(|| "-".into())
+                    image
+                        .size_bytes
+                        .map(|b| b.to_string())
+                        .unwrap_or_else(|| "-".into())
                 );
             }
         }

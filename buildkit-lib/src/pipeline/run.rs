@@ -37,7 +37,9 @@ impl RunOptions {
     /// Defaults for a run of `project`.
     pub fn new(project: &str) -> RunOptions {
         RunOptions {
-            jobs: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            jobs: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
             keep_going: false,
             force: false,
             dry_run: false,
@@ -89,8 +91,8 @@ impl StepCx {
         let size_bytes = std::fs::metadata(path)
             .with_context(|| format!("cannot read artifact {}", path.display()))?
             .len();
-        let sha256 =
-            sha256_file(path).with_context(|| format!("cannot hash artifact {}", path.display()))?;
+        let sha256 = sha256_file(path)
+            .with_context(|| format!("cannot hash artifact {}", path.display()))?;
         self.artifacts.push(ArtifactRecord {
             path: path.display().to_string(),
             size_bytes,
@@ -108,7 +110,13 @@ impl StepCx {
 /// A file-name-safe form of a step name (matrix names hold `/`, `[`, `,`).
 fn file_stem(name: &str) -> String {
     name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -123,7 +131,8 @@ impl Pipeline {
     /// Runs the pipeline. Graph errors ([`PipelineError`]) and a pipeline already running
     /// are errors; a failed step is not: the report says `ok: false` (exit status 1).
     pub fn run(&self, runner: &Runner, options: &RunOptions) -> Result<Report> {
-        let order = graph::order(&self.name, &self.steps).map_err(|e| PipelineError(e.to_string()))?;
+        let order =
+            graph::order(&self.name, &self.steps).map_err(|e| PipelineError(e.to_string()))?;
         if options.dry_run {
             return self.plan(runner, options, &order);
         }
@@ -149,11 +158,8 @@ impl Pipeline {
                         continue;
                     }
                     let step = &self.steps[i];
-                    let dep_status: Vec<Option<StepStatus>> = step
-                        .deps
-                        .iter()
-                        .map(|d| status[self.index_of(d)])
-                        .collect();
+                    let dep_status: Vec<Option<StepStatus>> =
+                        step.deps.iter().map(|d| status[self.index_of(d)]).collect();
                     let blocked = dep_status
                         .iter()
                         .any(|s| matches!(s, Some(StepStatus::Failed | StepStatus::Skipped)));
@@ -163,7 +169,9 @@ impl Pipeline {
                         board.finished(&step.name, StepStatus::Skipped, 0.0);
                         continue;
                     }
-                    let ready = dep_status.iter().all(|s| s.is_some_and(StepStatus::succeeded));
+                    let ready = dep_status
+                        .iter()
+                        .all(|s| s.is_some_and(StepStatus::succeeded));
                     if ready && running < jobs {
                         running += 1;
                         // Mark as taken; the real status arrives on the channel.
@@ -173,7 +181,9 @@ impl Pipeline {
                         let runner = self.step_runner(runner, step, &board);
                         let session = options.session.clone();
                         let force = options.force;
-                        let state = dir.join("state").join(format!("{}.json", file_stem(&step.name)));
+                        let state = dir
+                            .join("state")
+                            .join(format!("{}.json", file_stem(&step.name)));
                         scope.spawn(move || {
                             let done = run_step(i, step, runner, session, force, &state);
                             let _ = tx.send(done);
@@ -203,7 +213,11 @@ impl Pipeline {
 
         let steps: Vec<StepRecord> = order
             .iter()
-            .map(|&i| records[i].clone().unwrap_or_else(|| skipped_record(&self.steps[i])))
+            .map(|&i| {
+                records[i]
+                    .clone()
+                    .unwrap_or_else(|| skipped_record(&self.steps[i]))
+            })
             .collect();
         let report = Report {
             pipeline: self.name.clone(),
@@ -215,7 +229,11 @@ impl Pipeline {
             artifacts,
         };
         let json = serde_json::to_string_pretty(&report).context("cannot encode the report")?;
-        write_atomic(&Runner::new(), &dir.join("report.json"), format!("{json}\n").as_bytes())?;
+        write_atomic(
+            &Runner::new(),
+            &dir.join("report.json"),
+            format!("{json}\n").as_bytes(),
+        )?;
         github_actions(&report, &dir);
         Ok(report)
     }
@@ -228,7 +246,10 @@ impl Pipeline {
     }
 
     fn step_runner(&self, base: &Runner, step: &Step, board: &Board) -> Runner {
-        let log = self.dir().join("logs").join(format!("{}.log", file_stem(&step.name)));
+        let log = self
+            .dir()
+            .join("logs")
+            .join(format!("{}.log", file_stem(&step.name)));
         let _ = std::fs::remove_file(&log);
         base.with_fresh_record()
             .log_to(log)
@@ -298,7 +319,14 @@ fn skipped_record(step: &Step) -> StepRecord {
     }
 }
 
-fn run_step(index: usize, step: &Step, runner: Runner, session: Session, force: bool, state: &PathBuf) -> Done {
+fn run_step(
+    index: usize,
+    step: &Step,
+    runner: Runner,
+    session: Session,
+    force: bool,
+    state: &PathBuf,
+) -> Done {
     let started = Instant::now();
     let log = runner.log_path().map(|p| p.display().to_string());
     let mut cx = StepCx {
@@ -336,7 +364,10 @@ fn run_step(index: usize, step: &Step, runner: Runner, session: Session, force: 
 
     if up_to_date {
         status = StepStatus::UpToDate;
-        runner.note(&format!("{}: up-to-date (inputs unchanged, output present)", step.name));
+        runner.note(&format!(
+            "{}: up-to-date (inputs unchanged, output present)",
+            step.name
+        ));
     } else if status == StepStatus::Ok {
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| (step.body)(&mut cx)));
         match outcome {
@@ -348,7 +379,9 @@ fn run_step(index: usize, step: &Step, runner: Runner, session: Session, force: 
                     };
                     let json = serde_json::to_string(&record).unwrap_or_default();
                     if let Err(e) = write_atomic(&Runner::new(), state, json.as_bytes()) {
-                        runner.note(&format!("warning: cannot record the up-to-date state: {e:#}"));
+                        runner.note(&format!(
+                            "warning: cannot record the up-to-date state: {e:#}"
+                        ));
                     }
                 }
             }
@@ -367,7 +400,11 @@ fn run_step(index: usize, step: &Step, runner: Runner, session: Session, force: 
         }
     }
     if let (Some(e), Some(path)) = (&error, runner.log_path()) {
-        if let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(path).or_else(|_| std::fs::File::create(path)) {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .or_else(|_| std::fs::File::create(path))
+        {
             let _ = writeln!(f, "error: {}", redact(e));
         }
     }
@@ -403,16 +440,26 @@ fn github_actions(report: &Report, _dir: &Path) {
     for step in &report.steps {
         if let (StepStatus::Failed, Some(error)) = (step.status, &step.error) {
             let first = error.lines().next().unwrap_or_default();
-            println!("::error title=step {}::{}", step.name, escape_workflow(first));
+            println!(
+                "::error title=step {}::{}",
+                step.name,
+                escape_workflow(first)
+            );
         }
     }
     if let Ok(path) = std::env::var("GITHUB_STEP_SUMMARY") {
-        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
             let _ = writeln!(f, "{}", report.markdown());
         }
     }
 }
 
 fn escape_workflow(text: &str) -> String {
-    text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
