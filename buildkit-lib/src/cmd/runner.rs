@@ -62,6 +62,16 @@ impl Default for Runner {
 const TAIL_BYTES: usize = 16 * 1024;
 const CHUNK: usize = 64 * 1024;
 
+impl Captured {
+    /// What a dry run returns for a command it did not run.
+    fn skipped() -> Captured {
+        Captured {
+            dry_run: true,
+            ..Captured::default()
+        }
+    }
+}
+
 impl Runner {
     /// A runner that echoes and streams live, with no log file and no dry run.
     pub fn new() -> Runner {
@@ -285,15 +295,9 @@ impl Runner {
     /// Runs `cmd`, streaming its combined stdout and stderr (live on the terminal unless
     /// quiet, and into the step log), and fails with a [`CommandError`] unless it exits 0.
     pub fn run(&self, cmd: &Cmd) -> Result<Captured, CommandError> {
-        self.record(cmd);
-        if self.dry_run_skip(cmd) {
-            return Ok(Captured {
-                dry_run: true,
-                ..Captured::default()
-            });
-        }
-        self.start_checks(cmd)?;
-        let program = self.resolve(cmd)?;
+        let Some(program) = self.prepare(cmd)? else {
+            return Ok(Captured::skipped());
+        };
         self.echo_line(cmd);
         let mut log = self.open_log().map(BufWriter::new);
         if let Some(log) = log.as_mut() {
@@ -366,15 +370,9 @@ impl Runner {
     /// the error tail. The command line is echoed only in the log, unless the runner is
     /// live and the command is not read-only.
     pub fn capture(&self, cmd: &Cmd) -> Result<Captured, CommandError> {
-        self.record(cmd);
-        if self.dry_run_skip(cmd) {
-            return Ok(Captured {
-                dry_run: true,
-                ..Captured::default()
-            });
-        }
-        self.start_checks(cmd)?;
-        let program = self.resolve(cmd)?;
+        let Some(program) = self.prepare(cmd)? else {
+            return Ok(Captured::skipped());
+        };
         if !cmd.is_read_only() && self.echo != Echo::Silent {
             self.echo_line(cmd);
         }
@@ -405,6 +403,17 @@ impl Runner {
             tail: lines,
             dry_run: false,
         })
+    }
+
+    /// Records the command, then: `None` when a dry run skips it, else the resolved
+    /// program, after refusing to start anything once interrupted.
+    fn prepare(&self, cmd: &Cmd) -> Result<Option<PathBuf>, CommandError> {
+        self.record(cmd);
+        if self.dry_run_skip(cmd) {
+            return Ok(None);
+        }
+        self.start_checks(cmd)?;
+        self.resolve(cmd).map(Some)
     }
 
     fn start_checks(&self, cmd: &Cmd) -> Result<(), CommandError> {

@@ -7,7 +7,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -366,7 +366,7 @@ impl SizeCheck {
     pub fn run(&self, runner: &Runner) -> Result<SizeReport> {
         let facts = ImageFacts::inspect(runner, &self.image)?;
         let layers = history(runner, &self.image)?;
-        let record = self.record(&facts, &layers, &now_rfc3339());
+        let record = self.record(&facts, &layers, &crate::time::rfc3339(SystemTime::now()));
         let existing = read_history(&self.history_file)?;
         let previous = existing
             .iter()
@@ -478,37 +478,6 @@ pub fn read_history(path: &Path) -> Result<Vec<SizeRecord>> {
             })
         })
         .collect()
-}
-
-/// The current time as RFC 3339 UTC with seconds (`2026-11-21T05:45:28Z`).
-pub fn now_rfc3339() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    rfc3339(secs)
-}
-
-/// Seconds since the Unix epoch as RFC 3339 UTC.
-pub fn rfc3339(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Howard Hinnant's civil-from-days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }
 
 fn xml_escape(text: &str) -> String {
@@ -715,13 +684,6 @@ mod tests {
         assert_eq!(human_bytes(1_000), "1.0 kB");
         assert_eq!(human_bytes(1_234_567), "1.2 MB");
         assert_eq!(human_bytes(1_500_000_000), "1.5 GB");
-    }
-
-    #[test]
-    fn dates_are_rfc3339_utc() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(1_795_239_928), "2026-11-21T05:45:28Z");
     }
 
     #[test]
