@@ -122,7 +122,7 @@ fn assert_no_mounts(commands: &[Vec<String>]) {
 #[test]
 fn both_modes_produce_the_same_working_binary_owned_by_the_user() {
     let project = fixture_copy();
-    let session = Session::new(&e2e::unique("deskapp"));
+    let session = Session::new(e2e::unique("deskapp"));
     let images = Images::build(project.path(), &session);
     let runner = images.runner.clone();
     let dist = project.path().join("dist");
@@ -144,7 +144,11 @@ fn both_modes_produce_the_same_working_binary_owned_by_the_user() {
         assert_eq!(report.dir, dist);
         assert!(!dist.join("stale.txt").exists(), "dist/ was replaced");
         let binary = dist.join("deskapp");
-        assert_eq!(run_binary(&binary, &["--version"]), "deskapp 0.3.1\n", "{mode:?}");
+        assert_eq!(
+            run_binary(&binary, &["--version"]),
+            "deskapp 0.3.1\n",
+            "{mode:?}"
+        );
         let facts: serde_json::Value =
             serde_json::from_str(&run_binary(&binary, &["--json"])).unwrap();
         assert_eq!(facts["frozen"], true);
@@ -182,28 +186,40 @@ fn both_modes_produce_the_same_working_binary_owned_by_the_user() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n.starts_with(".dist"))
         .collect();
-    assert!(siblings.is_empty(), "temporary directories left: {siblings:?}");
+    assert!(
+        siblings.is_empty(),
+        "temporary directories left: {siblings:?}"
+    );
 }
 
 #[test]
 fn a_failing_package_step_leaves_dist_and_no_container_behind() {
     let project = fixture_copy();
-    let session = Session::new(&e2e::unique("deskapp"));
+    let session = Session::new(e2e::unique("deskapp"));
     let images = Images::build(project.path(), &session);
     let runner = images.runner.clone();
     let dist = project.path().join("dist");
     fs::create_dir_all(&dist).unwrap();
     fs::write(dist.join("deskapp"), "the previous build").unwrap();
     let app = project.path().join("src/deskapp/app.py");
-    let broken = fs::read_to_string(&app).unwrap().replace("def main(argv=None):", "def main(argv=None)");
+    let broken = fs::read_to_string(&app)
+        .unwrap()
+        .replace("def main(argv=None):", "def main(argv=None)");
     fs::write(&app, broken).unwrap();
 
     for mode in [Mode::Mounted, Mode::Isolated(Export::BuildOutput)] {
-        let err = Package::new(images.stages.clone(), PyInstaller::spec("deskapp.spec"), mode)
-            .run(&runner, &session)
-            .unwrap_err();
+        let err = Package::new(
+            images.stages.clone(),
+            PyInstaller::spec("deskapp.spec"),
+            mode,
+        )
+        .run(&runner, &session)
+        .unwrap_err();
         let text = format!("{err:#}");
-        assert!(text.contains("SyntaxError") || text.contains("Syntax error"), "{mode:?}: {text}");
+        assert!(
+            text.contains("SyntaxError") || text.contains("Syntax error"),
+            "{mode:?}: {text}"
+        );
         assert!(text.contains("app.py"), "{mode:?}: {text}");
         assert_eq!(
             fs::read_to_string(dist.join("deskapp")).unwrap(),
@@ -229,7 +245,7 @@ fn an_artifact_symlink_to_etc_passwd_is_refused() {
         "RUN ln -s /etc/passwd /out/passwd\n\nFROM scratch AS artifact",
     );
     fs::write(&dockerfile, text).unwrap();
-    let session = Session::new(&e2e::unique("deskapp"));
+    let session = Session::new(e2e::unique("deskapp"));
     let images = Images::build(project.path(), &session);
     let err = Package::new(
         images.stages.clone(),

@@ -4,9 +4,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use buildkit_lib::python::{
-    Black, FormatError, Hadolint, Isort, Level, PythonTest, ToolEnv,
-};
+use buildkit_lib::python::{Black, FormatError, Hadolint, Isort, Level, PythonTest, ToolEnv};
 use buildkit_lib::{Runner, Session};
 
 /// The tool environment shared by the tests (and by later runs): under the workspace
@@ -24,7 +22,11 @@ fn fixture_copy() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     copy_tree(&fixture().join("src"), &dir.path().join("src"));
     copy_tree(&fixture().join("tests"), &dir.path().join("tests"));
-    fs::copy(fixture().join("pyproject.toml"), dir.path().join("pyproject.toml")).unwrap();
+    fs::copy(
+        fixture().join("pyproject.toml"),
+        dir.path().join("pyproject.toml"),
+    )
+    .unwrap();
     dir
 }
 
@@ -54,13 +56,21 @@ fn tool_env_is_created_once_then_reused_without_pip() {
     let runner = e2e::runner();
     let tools = tool_env().ensure(&runner).unwrap();
     for program in ["black", "isort", "hadolint", "python"] {
-        assert!(tools.bin(program).exists(), "{program} missing in {}", tools.dir().display());
+        assert!(
+            tools.bin(program).exists(),
+            "{program} missing in {}",
+            tools.dir().display()
+        );
     }
     let again = e2e::runner();
     let same = tool_env().ensure(&again).unwrap();
     assert_eq!(same, tools);
     let commands = again.commands();
-    assert_eq!(commands.len(), 1, "only the version query runs: {commands:?}");
+    assert_eq!(
+        commands.len(),
+        1,
+        "only the version query runs: {commands:?}"
+    );
     assert_eq!(commands[0][0], "python3");
     assert!(!commands.iter().flatten().any(|a| a == "pip" || a == "venv"));
 }
@@ -167,11 +177,17 @@ fn hadolint_findings_are_typed_and_the_threshold_decides() {
     let err = step.run(&runner, &env).unwrap_err();
     let text = err.to_string();
     assert!(
-        text.starts_with("hadolint found 2 findings at level warning or above:\n  Dockerfile:1 DL3006 warning: "),
+        text.starts_with(
+            "hadolint found 2 findings at level warning or above:\n  Dockerfile:1 DL3006 warning: "
+        ),
         "{text}"
     );
     assert!(text.contains("\n  Dockerfile:2 DL3008 warning: "), "{text}");
-    let findings = step.clone().threshold(Level::Error).run(&runner, &env).unwrap();
+    let findings = step
+        .clone()
+        .threshold(Level::Error)
+        .run(&runner, &env)
+        .unwrap();
     let mut codes: Vec<(u32, &str, Level)> = findings
         .iter()
         .map(|f| (f.line, f.code.as_str(), f.level))
@@ -194,9 +210,10 @@ fn test_command_runs_in_the_tool_env_with_output_in_the_step_log() {
     let log = project.path().join("test.log");
     let runner = e2e::runner().log_to(&log);
     let session = Session::new("deskapp");
-    let step = PythonTest::in_tool_env(["python", "-m", "unittest", "discover", "-s", "tests", "-v"])
-        .workdir(project.path())
-        .env("PYTHONPATH", "src");
+    let step =
+        PythonTest::in_tool_env(["python", "-m", "unittest", "discover", "-s", "tests", "-v"])
+            .workdir(project.path())
+            .env("PYTHONPATH", "src");
     step.run(&runner, &session, &tool_env()).unwrap();
     let logged = fs::read_to_string(&log).unwrap();
     assert!(logged.contains("Ran 2 tests"), "{logged}");
@@ -209,13 +226,16 @@ fn test_command_runs_in_the_tool_env_with_output_in_the_step_log() {
     .unwrap();
     let err = step.run(&runner, &session, &tool_env()).unwrap_err();
     assert_eq!(err.to_string(), "tests failed");
-    assert!(format!("{err:#}").contains("FAILED (failures=1)"), "{err:#}");
+    assert!(
+        format!("{err:#}").contains("FAILED (failures=1)"),
+        "{err:#}"
+    );
 }
 
 #[test]
 fn test_command_runs_in_an_image_without_network_and_leaves_no_container() {
     let runner: Runner = e2e::engine();
-    let session = Session::new(&e2e::unique("pytest"));
+    let session = Session::new(e2e::unique("pytest"));
     let step = PythonTest::in_image(
         e2e::PYTHON_IMAGE,
         [
@@ -229,7 +249,10 @@ fn test_command_runs_in_an_image_without_network_and_leaves_no_container() {
     step.run(&runner, &session, &tool_env()).unwrap();
     let logged = fs::read_to_string(log.path().join("step.log")).unwrap();
     assert!(logged.contains("py (3, 11)"), "{logged}");
-    assert!(logged.contains("ifaces ['lo']"), "no network but loopback: {logged}");
+    assert!(
+        logged.contains("ifaces ['lo']"),
+        "no network but loopback: {logged}"
+    );
     let left = runner
         .capture(&buildkit_lib::Cmd::new("docker").args([
             "ps",
