@@ -540,7 +540,7 @@ fn unknown_target_stage_is_refused_with_the_stages_listed() {
     assert_eq!(
         error_of(&build, &runner),
         format!(
-            "target stage `tests` is not in Dockerfile `{}`; its stages are: builder, runtime",
+            "target stage `tests` is not in Dockerfile `{}`; its stages are: meta, builder, runtime",
             dockerfile.display()
         )
     );

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use std::time::Instant;
 
 use crate::cmd::Echo;
@@ -27,6 +29,7 @@ pub(crate) struct Board {
     mode: Mode,
     color: bool,
     state: Arc<Mutex<BoardState>>,
+    ticking: Arc<AtomicBool>,
 }
 
 struct BoardState {
@@ -46,14 +49,34 @@ impl Board {
             Mode::Plain
         };
         let color = mode == Mode::Live && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-        Board {
+        let board = Board {
             mode,
             color,
             state: Arc::new(Mutex::new(BoardState {
                 running: BTreeMap::new(),
                 drawn: 0,
             })),
+            ticking: Arc::new(AtomicBool::new(mode == Mode::Live)),
+        };
+        if mode == Mode::Live {
+            // Keep the running steps' elapsed times moving between events.
+            let ticker = Board {
+                mode,
+                color,
+                state: board.state.clone(),
+                ticking: board.ticking.clone(),
+            };
+            std::thread::spawn(move || {
+                while ticker.ticking.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(250));
+                    let mut state = ticker.state.lock().unwrap_or_else(|e| e.into_inner());
+                    if ticker.ticking.load(Ordering::SeqCst) && !state.running.is_empty() {
+                        ticker.redraw(&mut state);
+                    }
+                }
+            });
         }
+        board
     }
 
     /// How steps' runners should echo.
@@ -87,17 +110,18 @@ impl Board {
     pub(crate) fn finished(&self, name: &str, status: StepStatus, seconds: f64) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         state.running.remove(name);
-        let word = match status {
-            StepStatus::Ok => self.paint("ok", "32"),
-            StepStatus::UpToDate => self.paint("up-to-date", "36"),
-            StepStatus::Skipped => self.paint("skipped", "33"),
-            StepStatus::Failed => self.paint("FAILED", "31"),
+        let code = match status {
+            StepStatus::Ok => "32",
+            StepStatus::UpToDate => "36",
+            StepStatus::Skipped => "33",
+            StepStatus::Failed => "31",
         };
+        let word = self.paint(&format!("{:>12}", status.as_str()), code);
         match self.mode {
             Mode::Silent => {}
             Mode::Live => {
                 self.erase(&mut state);
-                eprintln!("{word:>12} {name} ({seconds:.1}s)");
+                eprintln!("{word} {name} ({seconds:.1}s)");
                 self.redraw(&mut state);
             }
             Mode::Plain => eprintln!("[{name}] {} ({seconds:.1}s)", status.as_str()),
@@ -146,8 +170,8 @@ impl Board {
         for (name, since) in &state.running {
             let _ = writeln!(
                 err,
-                "{:>12} {name} ({:.0}s)",
-                self.paint("running", "34"),
+                "{} {name} ({:.0}s)",
+                self.paint(&format!("{:>12}", "running"), "34"),
                 since.elapsed().as_secs_f64()
             );
         }
@@ -155,6 +179,7 @@ impl Board {
     }
 
     pub(crate) fn clear(&self) {
+        self.ticking.store(false, Ordering::SeqCst);
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         self.erase(&mut state);
     }
