@@ -59,17 +59,22 @@ impl Images {
     /// Builds the base and runtime images of `project` (the layer cache makes this quick
     /// after the first time).
     fn build(project: &Path, session: &Session) -> Images {
-        let _one_at_a_time = engine_lock();
         let runner = e2e::engine();
         let stages = Stages::new(project, &e2e::unique("buildkit-e2e-deskapp"))
             .build_arg("PYTHON_IMAGE", e2e::PYTHON_IMAGE)
             .network("host");
-        let images = Images {
-            stages,
-            runner: runner.clone(),
+        let images = Images { stages, runner };
+        let built = {
+            let _one_at_a_time = engine_lock();
+            images
+                .stages
+                .build_base(&images.runner, session)
+                .and_then(|_| images.stages.build_runtime(&images.runner, session))
         };
-        images.stages.build_base(&runner, session).unwrap();
-        images.stages.build_runtime(&runner, session).unwrap();
+        // Panic only once the lock is released: dropping `images` takes it again.
+        if let Err(e) = built {
+            panic!("cannot build the stages: {e:?}");
+        }
         images
     }
 }

@@ -20,7 +20,7 @@ pub fn run(base: &Runner, root: &Path, rest: &[String]) -> Result<u8> {
     engine::ensure(&runner, root)?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let cmd = Cmd::new(cargo)
-        .args(["test", "--workspace"])
+        .args(["test", "--workspace", "--no-fail-fast"])
         .args(passthrough.iter().cloned())
         .cwd(root);
     match runner.run(&cmd) {
