@@ -260,6 +260,8 @@ impl Bench {
             network: Some("none".into()),
             output: buildkit_lib::docker::build::Output::Load,
             metadata_file: Some(self.root.join("target/buildkit/bench/metadata.json")),
+            // The runner's cost alone: the size is read by its own step (one inspect).
+            read_size: false,
             ..Build::default()
         }
     }
