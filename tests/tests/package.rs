@@ -5,7 +5,9 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use buildkit_lib::package::{Export, Mode, Package, PyInstaller, Stage, Stages};
+use buildkit_lib::package::{
+    download_wheels_command, Bundle, Export, Mode, Package, PyInstaller, Stage, Stages,
+};
 use buildkit_lib::{Cmd, Runner, Session};
 
 /// A copy of the desktop fixture (so builds never write into the repository).
@@ -41,47 +43,57 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Stage builds and image removals of this file's tests, one at a time: removing one
-/// test's images while another exports the same layers has made the engine's
-/// containerd store answer `failed to solve: not found`.
+/// This file's tests use the engine one at a time: removing one test's images while
+/// another exports layers they share has made the engine's containerd store answer
+/// `failed to solve: not found`.
 fn engine_lock() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The fixture's stages under unique image names; the images are removed when dropped.
+/// The fixture's stages under unique image names, built while holding the engine for the
+/// whole test; the images are removed when dropped.
 struct Images {
     stages: Stages,
     runner: Runner,
+    _engine: std::sync::MutexGuard<'static, ()>,
 }
 
 impl Images {
     /// Builds the base and runtime images of `project` (the layer cache makes this quick
     /// after the first time).
     fn build(project: &Path, session: &Session) -> Images {
+        Images::build_with(project, session, |stages| stages.network("host"))
+    }
+
+    /// [`Images::build`] with more settings.
+    fn build_with(
+        project: &Path,
+        session: &Session,
+        configure: impl FnOnce(Stages) -> Stages,
+    ) -> Images {
+        let engine = engine_lock();
         let runner = e2e::engine();
-        let stages = Stages::new(project, &e2e::unique("buildkit-e2e-deskapp"))
-            .build_arg("PYTHON_IMAGE", e2e::PYTHON_IMAGE)
-            .network("host");
-        let images = Images { stages, runner };
-        let built = {
-            let _one_at_a_time = engine_lock();
-            images
-                .stages
-                .build_base(&images.runner, session)
-                .and_then(|_| images.stages.build_runtime(&images.runner, session))
+        let stages = configure(
+            Stages::new(project, &e2e::unique("buildkit-e2e-deskapp"))
+                .build_arg("PYTHON_IMAGE", e2e::PYTHON_IMAGE),
+        );
+        let images = Images {
+            stages,
+            runner,
+            _engine: engine,
         };
-        // Panic only once the lock is released: dropping `images` takes it again.
-        if let Err(e) = built {
-            panic!("cannot build the stages: {e:?}");
-        }
+        images.stages.build_base(&images.runner, session).unwrap();
+        images
+            .stages
+            .build_runtime(&images.runner, session)
+            .unwrap();
         images
     }
 }
 
 impl Drop for Images {
     fn drop(&mut self) {
-        let _one_at_a_time = engine_lock();
         for stage in [Stage::Base, Stage::Runtime, Stage::Package] {
             let image = self.stages.image(stage).unwrap();
             let _ = self
@@ -212,7 +224,11 @@ fn a_failing_package_step_leaves_dist_and_no_container_behind() {
         .replace("def main(argv=None):", "def main(argv=None)");
     fs::write(&app, broken).unwrap();
 
-    for mode in [Mode::Mounted, Mode::Isolated(Export::BuildOutput)] {
+    for mode in [
+        Mode::Mounted,
+        Mode::Isolated(Export::BuildOutput),
+        Mode::Isolated(Export::CopyOut),
+    ] {
         let err = Package::new(
             images.stages.clone(),
             PyInstaller::spec("deskapp.spec"),
@@ -266,6 +282,278 @@ fn an_artifact_symlink_to_etc_passwd_is_refused() {
              a symlink to `/etc/passwd`, outside the artifact directory; make the build write \
              the file itself, not a link",
             project.path().join("dist").display()
+        )
+    );
+    assert!(!project.path().join("dist").exists());
+}
+
+#[test]
+fn an_entry_script_builds_one_folder_alike_in_both_modes() {
+    let project = fixture_copy();
+    let session = Session::new(e2e::unique("deskapp"));
+    let images = Images::build(project.path(), &session);
+    let script = PyInstaller::script("src/deskapp/__main__.py")
+        .bundle(Bundle::OneDir)
+        .name("deskapp")
+        .path("src");
+    let mut lists = Vec::new();
+    for mode in [Mode::Mounted, Mode::Isolated(Export::BuildOutput)] {
+        let report = Package::new(images.stages.clone(), script.clone(), mode)
+            .expect("deskapp/deskapp")
+            .run(&images.runner, &session)
+            .unwrap_or_else(|e| panic!("{mode:?}: {e:?}"));
+        let binary = project.path().join("dist/deskapp/deskapp");
+        assert_eq!(
+            run_binary(&binary, &["--version"]),
+            "deskapp 0.3.1\n",
+            "{mode:?}"
+        );
+        assert!(project.path().join("dist/deskapp/_internal").is_dir());
+        assert!(report.files.len() > 5, "{report}");
+        lists.push(report.paths());
+    }
+    assert_eq!(lists[0], lists[1]);
+    assert!(
+        !project.path().join("deskapp.spec.bak").exists()
+            && fs::read_dir(project.path())
+                .unwrap()
+                .all(|e| e.unwrap().file_name() != "build"),
+        "nothing written into the source tree"
+    );
+}
+
+#[test]
+fn a_dry_run_prints_the_plan_and_runs_nothing() {
+    let project = e2e::repo_root().join("fixtures/desktop");
+    // Nothing may reach an engine: there is none at this socket.
+    let runner = Runner::new()
+        .dry_run(true)
+        .echo(buildkit_lib::cmd::Echo::Silent)
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock");
+    let session = Session {
+        project: "deskapp".into(),
+        run_id: "plan".into(),
+    };
+    let stages = Stages::new(&project, "deskapp").build_arg("PYTHON_IMAGE", e2e::PYTHON_IMAGE);
+    stages.build_base(&runner, &session).unwrap();
+    stages.build_runtime(&runner, &session).unwrap();
+    let dist_before = project.join("dist").exists();
+    Package::new(
+        stages,
+        PyInstaller::spec("deskapp.spec"),
+        Mode::Isolated(Export::CopyOut),
+    )
+    .run(&runner, &session)
+    .unwrap();
+    let plan: Vec<String> = runner
+        .commands()
+        .iter()
+        .map(|argv| argv[..3.min(argv.len())].join(" "))
+        .collect();
+    assert_eq!(
+        plan,
+        [
+            "docker buildx build",
+            "docker buildx build",
+            "docker image inspect",
+            "docker buildx build",
+            "docker create --name",
+            "docker cp deskapp_copyout_plan:/out/.",
+            "docker rm deskapp_copyout_plan",
+        ]
+    );
+    assert_eq!(project.join("dist").exists(), dist_before);
+}
+
+/// Environment variables handing the interrupted child its work.
+const CHILD_PROJECT: &str = "BUILDKIT_E2E_CHILD_PROJECT";
+const CHILD_RUN: &str = "BUILDKIT_E2E_CHILD_RUN";
+const CHILD_RUNTIME: &str = "BUILDKIT_E2E_CHILD_RUNTIME";
+
+/// Run by `ctrl_c_removes_the_package_container_and_keeps_dist` in a child process of
+/// this test binary: a mounted package step that takes long enough to be interrupted.
+#[test]
+#[ignore = "run by ctrl_c_removes_the_package_container_and_keeps_dist"]
+fn interrupted_child() {
+    let project = PathBuf::from(std::env::var(CHILD_PROJECT).unwrap());
+    fs::write(project.join("child.pid"), std::process::id().to_string()).unwrap();
+    let session = Session {
+        project: "deskapp".into(),
+        run_id: std::env::var(CHILD_RUN).unwrap(),
+    };
+    let mut stages = Stages::new(&project, "unused");
+    stages
+        .images
+        .insert(Stage::Runtime, std::env::var(CHILD_RUNTIME).unwrap());
+    let result = Package::new(stages, PyInstaller::spec("deskapp.spec"), Mode::Mounted)
+        .run(&e2e::engine(), &session);
+    panic!("the step should have been interrupted, it ended with {result:?}");
+}
+
+#[test]
+fn ctrl_c_removes_the_package_container_and_keeps_dist() {
+    let project = fixture_copy();
+    let spec = project.path().join("deskapp.spec");
+    let slow = format!(
+        "import time\n\ntime.sleep(120)\n{}",
+        fs::read_to_string(&spec).unwrap()
+    );
+    fs::write(&spec, slow).unwrap();
+    let dist = project.path().join("dist");
+    fs::create_dir_all(&dist).unwrap();
+    fs::write(dist.join("deskapp"), "the previous build").unwrap();
+    let session = Session::new(e2e::unique("deskapp"));
+    let images = Images::build(project.path(), &session);
+    let runner = images.runner.clone();
+
+    let child = Cmd::new(std::env::current_exe().unwrap().display().to_string())
+        .args(["--ignored", "--exact", "interrupted_child", "--nocapture"])
+        .env(CHILD_PROJECT, project.path().display().to_string())
+        .env(CHILD_RUN, session.run_id.clone())
+        .env(
+            CHILD_RUNTIME,
+            images.stages.image(Stage::Runtime).unwrap().to_string(),
+        )
+        .timeout(std::time::Duration::from_secs(180));
+    let child_runner = runner.clone();
+    let running = std::thread::spawn(move || child_runner.run(&child).map_err(Box::new));
+
+    let started = std::time::Instant::now();
+    while containers_of(&runner, &session).is_empty() {
+        assert!(
+            started.elapsed().as_secs() < 90,
+            "the package container never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    let pid = fs::read_to_string(project.path().join("child.pid")).unwrap();
+    runner
+        .run(&Cmd::new("kill").args(["-INT", pid.trim()]))
+        .unwrap();
+    let ended = running.join().unwrap().unwrap_err();
+    assert_eq!(ended.exit_code(), Some(130), "{ended}");
+    assert!(
+        started.elapsed().as_secs() < 90,
+        "the child did not stop promptly"
+    );
+    assert_eq!(containers_of(&runner, &session), "");
+    assert_eq!(
+        fs::read_to_string(dist.join("deskapp")).unwrap(),
+        "the previous build"
+    );
+    let temporary: Vec<_> = fs::read_dir(project.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".dist"))
+        .collect();
+    assert!(
+        temporary.is_empty(),
+        "temporary directories left: {temporary:?}"
+    );
+}
+
+#[test]
+fn the_runtime_stage_installs_offline_from_a_wheelhouse() {
+    let project = fixture_copy();
+    let wheels = tempfile::tempdir().unwrap();
+    let runner = e2e::runner();
+    let tools = buildkit_lib::python::ToolEnv::under(e2e::repo_root().join("target"))
+        .ensure(&runner)
+        .unwrap();
+    runner
+        .run(&download_wheels_command(
+            &tools.bin("python").display().to_string(),
+            wheels.path(),
+            ["pyinstaller==6.11.1"],
+        ))
+        .unwrap();
+    let session = Session::new(e2e::unique("deskapp"));
+    // No network at all: pip can only read the wheelhouse.
+    let images = Images::build_with(project.path(), &session, |stages| {
+        stages.network("none").wheelhouse(wheels.path())
+    });
+    let runtime = images.stages.image(Stage::Runtime).unwrap();
+    let version = images
+        .runner
+        .capture(&Cmd::new("docker").args([
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            runtime,
+            "pyinstaller",
+            "--version",
+        ]))
+        .unwrap();
+    assert_eq!(version.stdout.trim(), "6.11.1");
+    let report = Package::new(
+        images.stages.clone(),
+        PyInstaller::spec("deskapp.spec"),
+        Mode::Isolated(Export::BuildOutput),
+    )
+    .run(&images.runner, &session)
+    .unwrap();
+    assert_eq!(report.paths(), [PathBuf::from("deskapp")]);
+}
+
+#[test]
+fn each_stage_is_a_labelled_image_with_its_cache_and_rebuilds_alone() {
+    let project = fixture_copy();
+    let cache = tempfile::tempdir().unwrap();
+    let session = Session::new(e2e::unique("deskapp"));
+    let images = Images::build_with(project.path(), &session, |stages| {
+        stages.network("host").cache(
+            Stage::Runtime,
+            buildkit_lib::docker::cache::Cache::Local {
+                path: cache.path().join("runtime"),
+            },
+        )
+    });
+    assert!(cache.path().join("runtime/index.json").is_file());
+    for stage in [Stage::Base, Stage::Runtime] {
+        let image = images.stages.image(stage).unwrap();
+        let label = images
+            .runner
+            .capture(&Cmd::new("docker").args([
+                "image",
+                "inspect",
+                "--format",
+                "{{index .Config.Labels \"dev.buildkit-lib.run\"}}",
+                image,
+            ]))
+            .unwrap();
+        assert_eq!(label.stdout.trim(), session.run_id, "{image}");
+    }
+    // Rebuilding the runtime alone reuses every layer: pip does not run again.
+    let log = cache.path().join("rebuild.log");
+    let rebuilt = images
+        .stages
+        .build_runtime(&images.runner.clone().log_to(&log), &session)
+        .unwrap();
+    let logged = fs::read_to_string(&log).unwrap();
+    assert!(!logged.contains("Collecting pyinstaller"), "{logged}");
+    assert!(logged.contains("CACHED"), "{logged}");
+    assert_eq!(rebuilt.tags, [images.stages.image(Stage::Runtime).unwrap()]);
+}
+
+#[test]
+fn packaging_without_the_runtime_image_says_to_build_it() {
+    let project = fixture_copy();
+    let runner = e2e::engine();
+    let session = Session::new(e2e::unique("deskapp"));
+    let image = e2e::unique("buildkit-e2e-missing");
+    let err = Package::new(
+        Stages::new(project.path(), &image),
+        PyInstaller::spec("deskapp.spec"),
+        Mode::Mounted,
+    )
+    .run(&runner, &session)
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "the runtime image `{image}:runtime` does not exist; build it first \
+             (`Stages::build_runtime`), then package"
         )
     );
     assert!(!project.path().join("dist").exists());

@@ -11,6 +11,8 @@ use std::path::{Component, Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
+use crate::cmd::Runner;
+use crate::files::write_atomic;
 use crate::hash::sha256_file;
 
 /// One file of the artifacts.
@@ -79,6 +81,17 @@ impl ArtifactReport {
                 "sha256": a.sha256,
             })).collect::<Vec<_>>(),
         })
+    }
+}
+
+impl ArtifactReport {
+    /// Writes [`ArtifactReport::to_json`] to `path` atomically (dry-run aware), for CI to
+    /// publish beside the release.
+    pub fn write_json(&self, runner: &Runner, path: &Path) -> Result<()> {
+        let mut text = serde_json::to_string_pretty(&self.to_json())
+            .context("cannot serialise the artifacts report")?;
+        text.push('\n');
+        write_atomic(runner, path, text.as_bytes())
     }
 }
 
@@ -194,6 +207,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("hello"), "hello\n").unwrap();
         let report = ArtifactReport::scan(dir.path()).unwrap();
+        let json = dir.path().join("artifacts.json");
+        report.write_json(&Runner::new(), &json).unwrap();
+        let written: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(&json).unwrap()).unwrap();
+        assert_eq!(written["files"][0]["size"], 6);
         assert_eq!(
             report.files,
             vec![Artifact {

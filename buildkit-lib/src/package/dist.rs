@@ -106,9 +106,8 @@ impl Package {
         session: &Session,
         out: &Path,
     ) -> Result<crate::docker::build::Build> {
-        let mut build = self.stages.build(Stage::Artifact, session);
+        let mut build = self.isolated_build(Stage::Artifact, session);
         build.tags.clear();
-        build.network = Some("none".into());
         build.output = Output::Local(out.to_path_buf());
         build.build_args.insert(
             "PYINSTALLER_ARGS".into(),
@@ -117,10 +116,23 @@ impl Package {
         Ok(build)
     }
 
+    /// A build of `stage` on top of the tagged runtime image (the very image the mounted
+    /// mode runs, so both modes package with the same tools), with no network.
+    fn isolated_build(&self, stage: Stage, session: &Session) -> crate::docker::build::Build {
+        let mut build = self.stages.build(stage, session);
+        if let Some(runtime) = self.stages.image(Stage::Runtime) {
+            build.build_contexts.insert(
+                self.stages.name(Stage::Runtime),
+                format!("docker-image://{runtime}"),
+            );
+        }
+        build.network = Some("none".into());
+        build
+    }
+
     /// The isolated build of the package image (for [`Export::CopyOut`]).
     pub fn package_image_build(&self, session: &Session) -> Result<crate::docker::build::Build> {
-        let mut build = self.stages.build(Stage::Package, session);
-        build.network = Some("none".into());
+        let mut build = self.isolated_build(Stage::Package, session);
         build.build_args.insert(
             "PYINSTALLER_ARGS".into(),
             self.pyinstaller.build_arg_value()?,
@@ -176,7 +188,17 @@ impl Package {
                 )
             })?;
         let _raw_guard = interrupt::remove_on_interrupt(raw.path());
-        self.produce(runner, session, raw.path())?;
+        // Docker wants absolute paths for bind mounts and local outputs.
+        let mut this = self.clone();
+        this.stages.context = std::fs::canonicalize(&self.stages.context).with_context(|| {
+            format!(
+                "the build context {} does not exist",
+                self.stages.context.display()
+            )
+        })?;
+        let out = std::fs::canonicalize(raw.path())
+            .with_context(|| format!("cannot resolve {}", raw.path().display()))?;
+        this.produce(runner, session, &out)?;
 
         let staged = StagedDir::new(&self.dist)?;
         let copied = collect(raw.path(), staged.path()).with_context(|| {
@@ -204,8 +226,24 @@ impl Package {
         Ok(report)
     }
 
+    /// Fails with a clear error when the runtime image is missing (a `docker run` of it
+    /// would try a registry and fail with a DNS error).
+    fn check_runtime_image(&self, runner: &Runner) -> Result<()> {
+        let runtime = self.stages.image(Stage::Runtime).unwrap_or_default();
+        let probe = Cmd::new("docker").args(["image", "inspect", "--format", "{{.Id}}", runtime]);
+        match runner.capture(&probe) {
+            Ok(_) => Ok(()),
+            Err(e) if e.tail.iter().any(|l| l.contains("No such image")) => bail!(
+                "the runtime image `{runtime}` does not exist; build it first \
+                 (`Stages::build_runtime`), then package"
+            ),
+            Err(e) => Err(e).context("cannot look up the runtime image"),
+        }
+    }
+
     /// Runs PyInstaller and leaves its output in `out`.
     fn produce(&self, runner: &Runner, session: &Session, out: &Path) -> Result<()> {
+        self.check_runtime_image(runner)?;
         match self.mode {
             Mode::Mounted => {
                 let name = session.container_name("package");

@@ -12,4 +12,4 @@ pub mod stages;
 pub use artifacts::{collect, Artifact, ArtifactReport};
 pub use dist::{Export, Mode, Package};
 pub use pyinstaller::{Bundle, Entry, PyInstaller};
-pub use stages::{Stage, Stages};
+pub use stages::{download_wheels_command, Stage, Stages, WHEELS_CONTEXT};

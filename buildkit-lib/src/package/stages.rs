@@ -1,18 +1,20 @@
 //! [`Stages`]: the three images of a PyInstaller release (base, runtime, package), each
 //! a named, tagged image that can be built, cached and rebuilt on its own.
 //!
-//! Each stage is a `docker buildx build --target <stage>` of the project's Dockerfile.
-//! A later stage is built *from the tagged image* of the one before (a named build
-//! context `base=docker-image://<base tag>` replaces the Dockerfile's stage), so
-//! rebuilding the runtime does not rebuild the base, as in the seed's separate steps.
+//! Each stage is a `docker buildx build --target <stage>` of the project's Dockerfile,
+//! tagged and labelled; the layer cache makes an unchanged earlier stage free. With
+//! [`Stages::from_tagged_images`] a later stage is built from the *tagged image* of the
+//! one before instead (a named build context `base=docker-image://<tag>` replaces the
+//! Dockerfile's stage), as when CI pulls a prebuilt base image.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use crate::cmd::Runner;
+use crate::cmd::{Cmd, Runner};
 use crate::docker::build::{Build, BuildResult, Output};
+use crate::docker::cache::Cache;
 use crate::session::Session;
 
 /// One stage of the release Dockerfile.
@@ -68,6 +70,33 @@ pub struct Stages {
     pub network: Option<String>,
     /// Ignore the build cache.
     pub no_cache: bool,
+    /// Build each stage from the tagged image of the previous one rather than from the
+    /// Dockerfile. Off by default: the images carry this run's labels, so a parent image
+    /// differs on every run and would invalidate the cache of every stage after it.
+    pub from_tagged_images: bool,
+    /// A directory of wheels the runtime stage installs from, offline: passed as the
+    /// named build context [`WHEELS_CONTEXT`] with the build arg `PIP_OFFLINE=1`.
+    pub wheelhouse: Option<PathBuf>,
+    /// A build cache per stage, read before and written after its build (`--cache-from`
+    /// and `--cache-to` of the same cache).
+    pub caches: BTreeMap<Stage, Cache>,
+}
+
+/// The named build context a wheelhouse is passed as.
+pub const WHEELS_CONTEXT: &str = "wheels";
+
+/// `python -m pip download` of `requirements` (binary wheels only) into `dir`: the
+/// wheelhouse for an offline runtime build. Run it with an interpreter of the image's
+/// Python version and platform.
+pub fn download_wheels_command<I, S>(python: &str, dir: &Path, requirements: I) -> Cmd
+where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    Cmd::new(python)
+        .args(["-m", "pip", "download", "--only-binary=:all:", "--dest"])
+        .arg_path(dir)
+        .args(requirements)
 }
 
 impl Stages {
@@ -86,6 +115,31 @@ impl Stages {
             build_args: BTreeMap::new(),
             network: None,
             no_cache: false,
+            from_tagged_images: false,
+            wheelhouse: None,
+            caches: BTreeMap::new(),
+        }
+    }
+
+    /// Reads and writes `stage`'s build cache at `cache`.
+    pub fn cache(mut self, stage: Stage, cache: Cache) -> Stages {
+        self.caches.insert(stage, cache);
+        self
+    }
+
+    /// Installs the runtime stage's packages offline from the wheels in `dir`.
+    pub fn wheelhouse(self, dir: impl Into<PathBuf>) -> Stages {
+        Stages {
+            wheelhouse: Some(dir.into()),
+            ..self
+        }
+    }
+
+    /// Builds each stage from the tagged image of the previous one (see the field).
+    pub fn from_tagged_images(self, on: bool) -> Stages {
+        Stages {
+            from_tagged_images: on,
+            ..self
         }
     }
 
@@ -116,8 +170,9 @@ impl Stages {
         self.images.get(&stage).map(String::as_str)
     }
 
-    /// The build of one stage: `--target`, the previous stage's image as a named build
-    /// context, the session labels; loaded into the image store under its tag.
+    /// The build of one stage: `--target`, the session labels, loaded into the image
+    /// store under its tag; with [`Stages::from_tagged_images`], the previous stage's
+    /// image as a named build context.
     pub fn build(&self, stage: Stage, session: &Session) -> Build {
         let mut build = Build {
             context: self.context.clone(),
@@ -133,7 +188,19 @@ impl Stages {
         if let Some(image) = self.image(stage) {
             build.tags.push(image.to_string());
         }
-        if let Some(parent) = stage.parent() {
+        if let Some(cache) = self.caches.get(&stage) {
+            if *cache != Cache::Inline {
+                build.cache_from.push(cache.clone());
+            }
+            build.cache_to.push(cache.clone());
+        }
+        if let (Some(dir), true) = (&self.wheelhouse, stage >= Stage::Runtime) {
+            build
+                .build_contexts
+                .insert(WHEELS_CONTEXT.into(), dir.display().to_string());
+            build.build_args.insert("PIP_OFFLINE".into(), "1".into());
+        }
+        if let (true, Some(parent)) = (self.from_tagged_images, stage.parent()) {
             if let Some(image) = self.image(parent) {
                 build
                     .build_contexts
@@ -148,7 +215,7 @@ impl Stages {
         self.build(Stage::Base, session).run(runner)
     }
 
-    /// Builds the runtime image from the base image.
+    /// Builds the runtime image.
     pub fn build_runtime(&self, runner: &Runner, session: &Session) -> Result<BuildResult> {
         self.build(Stage::Runtime, session).run(runner)
     }
@@ -179,7 +246,43 @@ mod tests {
             "docker buildx build --progress=plain --target runtime --tag deskapp:runtime \
              --build-arg PYTHON_IMAGE=local/python:3.11 \
              --label dev.buildkit-lib.project=deskapp --label dev.buildkit-lib.run=r1 \
+             --network=host --load app"
+        );
+        assert_eq!(
+            stages
+                .from_tagged_images(true)
+                .build(Stage::Runtime, &session)
+                .command()
+                .to_string(),
+            "docker buildx build --progress=plain --target runtime --tag deskapp:runtime \
+             --build-arg PYTHON_IMAGE=local/python:3.11 \
+             --label dev.buildkit-lib.project=deskapp --label dev.buildkit-lib.run=r1 \
              --build-context base=docker-image://deskapp:base --network=host --load app"
+        );
+        let offline = Stages::new("app", "deskapp")
+            .network("none")
+            .wheelhouse("wheels-dir")
+            .cache(
+                Stage::Runtime,
+                Cache::Local {
+                    path: "cache/runtime".into(),
+                },
+            );
+        assert_eq!(
+            offline
+                .build(Stage::Runtime, &session)
+                .command()
+                .to_string(),
+            "docker buildx build --progress=plain --target runtime --tag deskapp:runtime \
+             --build-arg PIP_OFFLINE=1 \
+             --label dev.buildkit-lib.project=deskapp --label dev.buildkit-lib.run=r1 \
+             --build-context wheels=wheels-dir --network=none \
+             --cache-from type=local,src=cache/runtime --cache-to type=local,dest=cache/runtime \
+             --load app"
+        );
+        assert_eq!(
+            download_wheels_command("python3", Path::new("w"), ["pyinstaller==6.11.1"]).to_string(),
+            "python3 -m pip download --only-binary=:all: --dest w pyinstaller==6.11.1"
         );
     }
 }

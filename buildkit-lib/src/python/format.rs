@@ -237,7 +237,7 @@ fn run_format(
         Err(err) => err,
     };
     if err.exit_code() != Some(1) {
-        return Err(err).with_context(|| format!("{tool} did not run"));
+        return Err(err).with_context(|| format!("{tool} failed"));
     }
     // The tail holds the last lines only; the step log holds them all.
     let lines = output_of_last_run(runner, cmd).unwrap_or_else(|| err.tail.clone());
