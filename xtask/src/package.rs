@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use anyhow::Result;
-use buildkit_lib::package::{Export, Mode, Package, PyInstaller, Stages};
+use buildkit_lib::package::{Export, Mode, Package, PyInstaller, Stage, Stages};
 use buildkit_lib::pipeline::{ArtifactRecord, Inputs, Output, Pipeline, RunOptions};
 use buildkit_lib::Runner;
 
@@ -58,9 +58,7 @@ pub fn run(base: &Runner, root: &Path, args: &[String]) -> Result<u8> {
                 .file(&dockerfile)
                 .value("python", PYTHON_IMAGE),
         )
-        .output(Output::image(
-            stages.name(buildkit_lib::package::Stage::Base),
-        ));
+        .output(Output::image(stage_image(&stages, Stage::Base)));
     let runtime_stages = stages.clone();
     pipeline
         .step("runtime", move |cx| {
@@ -74,9 +72,7 @@ pub fn run(base: &Runner, root: &Path, args: &[String]) -> Result<u8> {
                 .file(&dockerfile)
                 .file(app.join("pyproject.toml")),
         )
-        .output(Output::image(
-            stages.name(buildkit_lib::package::Stage::Runtime),
-        ));
+        .output(Output::image(stage_image(&stages, Stage::Runtime)));
     let package = Package::new(stages, PyInstaller::spec("deskapp.spec"), mode).expect("deskapp");
     let dist = package.dist.clone();
     let mode_name = format!("{mode:?}");
@@ -116,4 +112,12 @@ pub fn run(base: &Runner, root: &Path, args: &[String]) -> Result<u8> {
         }
     }
     Ok(report.exit_code() as u8)
+}
+
+/// The tag a stage's image gets.
+fn stage_image(stages: &Stages, stage: Stage) -> String {
+    stages
+        .image(stage)
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("{DESKTOP_IMAGE}:{}", stages.name(stage)))
 }
