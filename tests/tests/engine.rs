@@ -1,0 +1,98 @@
+//! The real engine: a two-stage `FROM scratch` build with `--target`, run and read back,
+//! and the preflight check against the engine the project starts.
+
+use buildkit_lib::docker::build::{Build, Output};
+use buildkit_lib::engine::{doctor, DoctorOptions, Engine, HostSource, Status};
+use buildkit_lib::Cmd;
+
+#[test]
+fn a_two_stage_scratch_image_is_built_with_target_and_runs() {
+    let runner = e2e::engine();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        format!(
+            "FROM {} AS tools\nRUN echo \"made in the first stage\" > /msg\n\n\
+             FROM scratch AS final\nCOPY --from=tools /bin/busybox /bin/busybox\n\
+             COPY --from=tools /msg /msg\nENTRYPOINT [\"/bin/busybox\", \"cat\", \"/msg\"]\n\n\
+             FROM scratch AS never-built\nCOPY missing-file /\n",
+            e2e::BUSYBOX_IMAGE
+        ),
+    )
+    .unwrap();
+    let tag = format!("{}:1", e2e::unique("scratch-two-stage"));
+    let result = Build {
+        context: dir.path().into(),
+        target: Some("final".into()),
+        tags: vec![tag.clone()],
+        network: Some("none".into()),
+        output: Output::Load,
+        ..Build::default()
+    }
+    .run(&runner)
+    .unwrap();
+    assert!(result
+        .digest
+        .as_deref()
+        .is_some_and(|d| d.starts_with("sha256:")));
+    assert!(result.size_bytes.is_some_and(|b| b > 0));
+    let out = runner
+        .capture(&Cmd::new("docker").args(["run", "--rm", "--network", "none", &tag]))
+        .unwrap();
+    assert_eq!(out.stdout, "made in the first stage\n");
+    runner
+        .capture(&Cmd::new("docker").args(["image", "rm", &tag]))
+        .unwrap();
+}
+
+#[test]
+fn doctor_finds_every_piece_of_the_project_engine() {
+    let runner = e2e::engine();
+    let engine = Engine::detect(&runner).unwrap();
+    assert_eq!(engine.host, e2e::docker_host());
+    assert_eq!(engine.source, HostSource::Env);
+    let checks = doctor(
+        &runner,
+        &DoctorOptions {
+            registry: Some(e2e::REGISTRY.into()),
+            platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
+            ..DoctorOptions::default()
+        },
+    );
+    let names: Vec<&str> = checks.iter().map(|c| c.name).collect();
+    assert_eq!(
+        names,
+        [
+            "docker client",
+            "engine",
+            "buildx",
+            "builder",
+            "platforms",
+            "image store",
+            "registry"
+        ]
+    );
+    for check in &checks {
+        assert_eq!(check.status, Status::Ok, "{check}");
+    }
+}
+
+#[test]
+fn doctor_names_the_fix_when_no_engine_answers() {
+    let runner = e2e::runner().env("DOCKER_HOST", "unix:///nonexistent/docker.sock");
+    let checks = doctor(&runner, &DoctorOptions::default());
+    let engine = checks.iter().find(|c| c.name == "engine").unwrap();
+    assert_eq!(engine.status, Status::Fail);
+    assert_eq!(
+        engine.detail,
+        "no engine answers at unix:///nonexistent/docker.sock"
+    );
+    assert_eq!(
+        engine.fix.as_deref(),
+        Some("start a Docker engine and point DOCKER_HOST at it")
+    );
+    assert!(
+        checks.iter().all(|c| c.name != "image store"),
+        "stops after the engine"
+    );
+}
