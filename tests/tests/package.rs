@@ -365,31 +365,6 @@ fn a_dry_run_prints_the_plan_and_runs_nothing() {
     assert_eq!(project.join("dist").exists(), dist_before);
 }
 
-/// Environment variables handing the interrupted child its work.
-const CHILD_PROJECT: &str = "BUILDKIT_E2E_CHILD_PROJECT";
-const CHILD_RUN: &str = "BUILDKIT_E2E_CHILD_RUN";
-const CHILD_RUNTIME: &str = "BUILDKIT_E2E_CHILD_RUNTIME";
-
-/// Run by `ctrl_c_removes_the_package_container_and_keeps_dist` in a child process of
-/// this test binary: a mounted package step that takes long enough to be interrupted.
-#[test]
-#[ignore = "run by ctrl_c_removes_the_package_container_and_keeps_dist"]
-fn interrupted_child() {
-    let project = PathBuf::from(std::env::var(CHILD_PROJECT).unwrap());
-    fs::write(project.join("child.pid"), std::process::id().to_string()).unwrap();
-    let session = Session {
-        project: "deskapp".into(),
-        run_id: std::env::var(CHILD_RUN).unwrap(),
-    };
-    let mut stages = Stages::new(&project, "unused");
-    stages
-        .images
-        .insert(Stage::Runtime, std::env::var(CHILD_RUNTIME).unwrap());
-    let result = Package::new(stages, PyInstaller::spec("deskapp.spec"), Mode::Mounted)
-        .run(&e2e::engine(), &session);
-    panic!("the step should have been interrupted, it ended with {result:?}");
-}
-
 #[test]
 fn ctrl_c_removes_the_package_container_and_keeps_dist() {
     let project = fixture_copy();
@@ -406,14 +381,10 @@ fn ctrl_c_removes_the_package_container_and_keeps_dist() {
     let images = Images::build(project.path(), &session);
     let runner = images.runner.clone();
 
-    let child = Cmd::new(std::env::current_exe().unwrap().display().to_string())
-        .args(["--ignored", "--exact", "interrupted_child", "--nocapture"])
-        .env(CHILD_PROJECT, project.path().display().to_string())
-        .env(CHILD_RUN, session.run_id.clone())
-        .env(
-            CHILD_RUNTIME,
-            images.stages.image(Stage::Runtime).unwrap().to_string(),
-        )
+    let child = Cmd::new(env!("CARGO_BIN_EXE_package_interrupted"))
+        .arg(project.path().display().to_string())
+        .arg(session.run_id.clone())
+        .arg(images.stages.image(Stage::Runtime).unwrap())
         .timeout(std::time::Duration::from_secs(180));
     let child_runner = runner.clone();
     let running = std::thread::spawn(move || child_runner.run(&child).map_err(Box::new));

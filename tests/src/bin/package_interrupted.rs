@@ -1,0 +1,32 @@
+//! A mounted package step long enough to be interrupted, for the Ctrl-C packaging test in
+//! `tests/tests/package.rs`. It writes its pid to `PROJECT/child.pid`, then packages
+//! `PROJECT` with the runtime image `RUNTIME` as run `RUN_ID` of project `deskapp`; the
+//! test sends SIGINT while PyInstaller runs and expects exit 130.
+//!
+//! Usage: `package_interrupted PROJECT RUN_ID RUNTIME`
+
+use std::path::PathBuf;
+
+use buildkit_lib::package::{Mode, Package, PyInstaller, Stage, Stages};
+use buildkit_lib::Session;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [project, run_id, runtime] = args.as_slice() else {
+        eprintln!("usage: package_interrupted PROJECT RUN_ID RUNTIME");
+        std::process::exit(2);
+    };
+    let project = PathBuf::from(project);
+    std::fs::write(project.join("child.pid"), std::process::id().to_string())
+        .expect("write the pid file");
+    let session = Session {
+        project: "deskapp".into(),
+        run_id: run_id.clone(),
+    };
+    let mut stages = Stages::new(&project, "unused");
+    stages.images.insert(Stage::Runtime, runtime.clone());
+    let result = Package::new(stages, PyInstaller::spec("deskapp.spec"), Mode::Mounted)
+        .run(&e2e::engine(), &session);
+    eprintln!("the package step was not interrupted; it ended with {result:?}");
+    std::process::exit(1);
+}
