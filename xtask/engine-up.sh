@@ -4,16 +4,19 @@
 #
 #   * a private Docker 26 engine (docker.io from trixie) with the containerd image store,
 #     listening on unix:///run/buildkit-lib/docker.sock, backed by its own containerd;
+#   * a second engine like it on unix:///run/buildkit-lib/docker2.sock (own containerd,
+#     data and exec root), for builds spread over several engines and merged;
 #   * a plain-http registry on 127.0.0.1:5000;
 #   * arm64 emulation (qemu-user-static through binfmt_misc);
-#   * local base images: buildkit-local/busybox:latest (linux/amd64 + linux/arm64) and
-#     buildkit-local/python:3.11 (Debian bookworm, python3 + venv + pip + binutils).
+#   * local base images: buildkit-local/busybox:latest (linux/amd64 + linux/arm64, in both
+#     engines) and buildkit-local/python:3.11 (Debian bookworm, python3 + venv + pip + binutils).
 #
 # Usage: engine-up.sh [up|env|down|registry-start|registry-stop|status|help]
 #   up              (default) install what is missing, start what is not running. Idempotent;
 #                   a few seconds when everything is already up.
-#   env             print the line that points docker clients at the engine.
-#   down            stop the registry, dockerd and containerd cleanly (data is kept).
+#   env             print the lines that point docker clients at the engines (DOCKER_HOST,
+#                   and BUILDKIT_LIB_SECOND_HOST for the second engine).
+#   down            stop the registry, both dockerds and containerds cleanly (data is kept).
 #   registry-start  start the registry only (if it is not answering).
 #   registry-stop   stop the registry only (waits until the port no longer answers).
 #   status          print what is up, exit non-zero if something is not.
@@ -27,20 +30,32 @@ readonly STATE_DIR=/var/lib/buildkit-lib
 readonly RUN_DIR=/run/buildkit-lib
 readonly LOG_DIR=/var/log/buildkit-lib
 
-readonly DOCKER_SOCK_PATH=$RUN_DIR/docker.sock
-readonly ENGINE_HOST=unix://$DOCKER_SOCK_PATH
-readonly DOCKERD_DATA_ROOT=$STATE_DIR/docker
-readonly DOCKERD_EXEC_ROOT=$RUN_DIR/exec
 readonly DOCKERD_CONFIG=$STATE_DIR/daemon.json
-readonly DOCKERD_PIDFILE=$RUN_DIR/dockerd.pid
-readonly DOCKERD_LOG=$LOG_DIR/dockerd.log
 
-readonly CONTAINERD_ROOT=$STATE_DIR/containerd
-readonly CONTAINERD_STATE=$RUN_DIR/containerd
-readonly CONTAINERD_SOCK=$CONTAINERD_STATE/containerd.sock
-readonly CONTAINERD_CONFIG=$STATE_DIR/containerd.toml
-readonly CONTAINERD_PIDFILE=$RUN_DIR/containerd.pid
-readonly CONTAINERD_LOG=$LOG_DIR/containerd.log
+# Engine-specific paths, set by select_engine: engine 1 is the one every test uses;
+# engine 2 is a second engine on its own socket, with its own containerd, data and exec
+# root, for builds fanned out across engines (one platform each) and merged.
+ENGINE_LABEL= ENGINE_HOST= DOCKERD_DATA_ROOT= DOCKERD_EXEC_ROOT= DOCKERD_PIDFILE=
+DOCKERD_LOG= CONTAINERD_ROOT= CONTAINERD_STATE= CONTAINERD_SOCK= CONTAINERD_CONFIG=
+CONTAINERD_PIDFILE= CONTAINERD_LOG=
+
+select_engine() { # select_engine 1|2
+    local s=
+    [[ $1 == 1 ]] || s=$1
+    ENGINE_LABEL=${s:+ (engine $s)}
+    ENGINE_HOST=unix://$RUN_DIR/docker$s.sock
+    DOCKERD_DATA_ROOT=$STATE_DIR/docker$s
+    DOCKERD_EXEC_ROOT=$RUN_DIR/exec$s
+    DOCKERD_PIDFILE=$RUN_DIR/dockerd$s.pid
+    DOCKERD_LOG=$LOG_DIR/dockerd$s.log
+    CONTAINERD_ROOT=$STATE_DIR/containerd$s
+    CONTAINERD_STATE=$RUN_DIR/containerd$s
+    CONTAINERD_SOCK=$CONTAINERD_STATE/containerd.sock
+    CONTAINERD_CONFIG=$STATE_DIR/containerd$s.toml
+    CONTAINERD_PIDFILE=$RUN_DIR/containerd$s.pid
+    CONTAINERD_LOG=$LOG_DIR/containerd$s.log
+    export DOCKER_HOST=$ENGINE_HOST
+}
 
 readonly REGISTRY_ADDR=127.0.0.1:5000
 readonly REGISTRY_ROOT=$STATE_DIR/registry
@@ -62,10 +77,11 @@ readonly LOCK_FILE=$RUN_DIR/engine-up.lock
 
 export DEBIAN_FRONTEND=noninteractive
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin${PATH:+:$PATH}
-export DOCKER_HOST=$ENGINE_HOST
 unset DOCKER_CONTEXT BUILDX_BUILDER DOCKER_TLS_VERIFY DOCKER_CERT_PATH
 # The docker CLI keeps its config (and buildx state) under $HOME; give it a place if unset.
 [[ -n ${HOME:-} ]] || export DOCKER_CONFIG=$STATE_DIR/docker-config
+
+select_engine 1
 
 APT=(apt-get -q -y -o DPkg::Lock::Timeout=600
      -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
@@ -331,7 +347,7 @@ EOF
 }
 
 ensure_containerd() {
-    step containerd "$CONTAINERD_LOG"
+    step "containerd$ENGINE_LABEL" "$CONTAINERD_LOG"
     write_containerd_config
     if containerd_answers; then
         done_step "already up"
@@ -374,7 +390,7 @@ check_snapshotter() {
 }
 
 ensure_dockerd() {
-    step dockerd "$DOCKERD_LOG"
+    step "dockerd$ENGINE_LABEL" "$DOCKERD_LOG"
     if docker_answers; then
         check_snapshotter
         done_step "already up"
@@ -523,7 +539,7 @@ ensure_buildx() {
 # Step: busybox image (linux/amd64 + linux/arm64).
 # ---------------------------------------------------------------------------------------
 ensure_busybox_image() {
-    step busybox-image "$LOG_DIR/busybox-image.log"
+    step "busybox-image$ENGINE_LABEL" "$LOG_DIR/busybox-image.log"
     if image_exists "$BUSYBOX_IMAGE"; then
         done_step "already up"
         return 0
@@ -634,7 +650,7 @@ ensure_python_image() {
 # Stopping.
 # ---------------------------------------------------------------------------------------
 stop_dockerd() {
-    step dockerd-stop "$DOCKERD_LOG"
+    step "dockerd-stop$ENGINE_LABEL" "$DOCKERD_LOG"
     local pid
     pid=$(read_pidfile "$DOCKERD_PIDFILE")
     if ! pid_is "$pid" dockerd; then
@@ -649,7 +665,7 @@ stop_dockerd() {
 }
 
 stop_containerd() {
-    step containerd-stop "$CONTAINERD_LOG"
+    step "containerd-stop$ENGINE_LABEL" "$CONTAINERD_LOG"
     local pid
     pid=$(read_pidfile "$CONTAINERD_PIDFILE")
     if ! pid_is "$pid" containerd; then
@@ -665,7 +681,10 @@ stop_containerd() {
 # ---------------------------------------------------------------------------------------
 # Main.
 # ---------------------------------------------------------------------------------------
-print_env() { printf 'export DOCKER_HOST=%s\n' "$ENGINE_HOST"; }
+print_env() {
+    printf 'export DOCKER_HOST=%s\n' "unix://$RUN_DIR/docker.sock"
+    printf 'export BUILDKIT_LIB_SECOND_HOST=%s\n' "unix://$RUN_DIR/docker2.sock"
+}
 
 usage() {
     sed -n '2,/^set -Eeuo/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}"
@@ -682,9 +701,29 @@ need_root_and_lock() {
 }
 
 status() {
-    local rc=0 img
-    if containerd_answers; then echo "containerd: up"; else echo "containerd: down"; rc=1; fi
-    if docker_answers; then echo "dockerd: up ($ENGINE_HOST)"; else echo "dockerd: down"; rc=1; fi
+    local rc=0 n
+    for n in 1 2; do
+        select_engine "$n"
+        if containerd_answers; then
+            echo "containerd$ENGINE_LABEL: up"
+        else
+            echo "containerd$ENGINE_LABEL: down"
+            rc=1
+        fi
+        if docker_answers; then
+            echo "dockerd$ENGINE_LABEL: up ($ENGINE_HOST)"
+        else
+            echo "dockerd$ENGINE_LABEL: down"
+            rc=1
+        fi
+        if image_exists "$BUSYBOX_IMAGE"; then
+            echo "image $BUSYBOX_IMAGE$ENGINE_LABEL: present"
+        else
+            echo "image $BUSYBOX_IMAGE$ENGINE_LABEL: missing"
+            rc=1
+        fi
+    done
+    select_engine 1
     if registry_answers; then echo "registry: up (http://$REGISTRY_ADDR)"; else echo "registry: down"; rc=1; fi
     if [[ $(head -n 1 /proc/sys/fs/binfmt_misc/qemu-aarch64 2>/dev/null) == enabled ]]; then
         echo "binfmt qemu-aarch64: enabled"
@@ -692,14 +731,12 @@ status() {
         echo "binfmt qemu-aarch64: disabled"
         rc=1
     fi
-    for img in "$BUSYBOX_IMAGE" "$PYTHON_IMAGE"; do
-        if image_exists "$img"; then echo "image $img: present"; else echo "image $img: missing"; rc=1; fi
-    done
+    if image_exists "$PYTHON_IMAGE"; then echo "image $PYTHON_IMAGE: present"; else echo "image $PYTHON_IMAGE: missing"; rc=1; fi
     return $rc
 }
 
 main() {
-    local cmd=${1:-up}
+    local cmd=${1:-up} n
     case $cmd in
     up)
         need_root_and_lock
@@ -711,7 +748,13 @@ main() {
         ensure_buildx
         ensure_busybox_image
         ensure_python_image
-        echo "engine-up: all up; point clients at the engine with:"
+        # The second engine: the busybox base image only.
+        select_engine 2
+        ensure_containerd
+        ensure_dockerd
+        ensure_busybox_image
+        select_engine 1
+        echo "engine-up: all up; point clients at the engines with:"
         print_env
         ;;
     env) print_env ;;
@@ -726,8 +769,11 @@ main() {
     down)
         need_root_and_lock
         stop_registry
-        stop_dockerd
-        stop_containerd
+        for n in 2 1; do
+            select_engine "$n"
+            stop_dockerd
+            stop_containerd
+        done
         ;;
     status) status ;;
     help | -h | --help) usage ;;

@@ -54,6 +54,27 @@ pub fn engine() -> Runner {
     runner
 }
 
+/// The second engine `xtask/engine-up.sh` starts, for builds spread over two engines.
+pub const SECOND_DOCKER_HOST: &str = "unix:///run/buildkit-lib/docker2.sock";
+
+/// The second engine's address: `BUILDKIT_LIB_SECOND_HOST` when set, else
+/// [`SECOND_DOCKER_HOST`]. Panics (fails the test) when it does not answer.
+pub fn second_engine() -> String {
+    let host = std::env::var("BUILDKIT_LIB_SECOND_HOST")
+        .unwrap_or_else(|_| SECOND_DOCKER_HOST.to_string());
+    let probe = Cmd::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .env("DOCKER_HOST", &host)
+        .timeout(std::time::Duration::from_secs(20));
+    if let Err(e) = runner().capture(&probe) {
+        panic!(
+            "this test needs the second Docker engine at {host} and it does not answer; \
+             start both engines with `bash xtask/engine-up.sh`\n{e}"
+        );
+    }
+    host
+}
+
 /// A directory of executable scripts to put first on a command's `PATH`.
 pub struct FakeBin {
     dir: tempfile::TempDir,

@@ -48,7 +48,8 @@ pub struct Runner {
     echo: Echo,
     log: Option<PathBuf>,
     prefix: Option<String>,
-    env: Vec<(String, String)>,
+    /// Variables set (`Some`) or removed (`None`) for every command.
+    env: Vec<(String, Option<String>)>,
     default_timeout: Option<Duration>,
     recorded: Arc<Mutex<Vec<Vec<String>>>>,
 }
@@ -133,7 +134,17 @@ impl Runner {
     pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Runner {
         let key = key.into();
         self.env.retain(|(k, _)| *k != key);
-        self.env.push((key, value.into()));
+        self.env.push((key, Some(value.into())));
+        self
+    }
+
+    /// Removes an environment variable from every command this runner starts, unless the
+    /// command sets it itself (for example `DOCKER_HOST`, so that a docker context
+    /// applies).
+    pub fn env_remove(mut self, key: impl Into<String>) -> Runner {
+        let key = key.into();
+        self.env.retain(|(k, _)| *k != key);
+        self.env.push((key, None));
         self
     }
 
@@ -152,7 +163,7 @@ impl Runner {
                 .iter()
                 .find(|(k, _)| k == key)
                 .map(|(_, v)| v.clone())
-                .or_else(|| std::env::var(key).ok()),
+                .unwrap_or_else(|| std::env::var(key).ok()),
         }
     }
 
@@ -264,7 +275,10 @@ impl Runner {
         }
         for (key, value) in &self.env {
             if cmd.get_env(key).is_none() {
-                expr = expr.env(key, value);
+                expr = match value {
+                    Some(v) => expr.env(key, v),
+                    None => expr.env_remove(key),
+                };
             }
         }
         for (key, value) in cmd.real_env() {

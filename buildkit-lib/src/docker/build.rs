@@ -78,6 +78,12 @@ pub enum Output {
     Local(PathBuf),
     /// Export the final stage's files as a tar archive (`--output type=tar,dest=...`).
     Tar(PathBuf),
+    /// Push to the registry as repository `name` without any tag, by digest only
+    /// (`--output type=image,name=NAME,push-by-digest=true,name-canonical=true,push=true`):
+    /// the per-platform half of a multi-engine build, merged later by
+    /// `imagetools create`. Needs a builder whose driver is not `docker` (buildx 0.13's
+    /// `docker` driver refuses push-by-digest).
+    PushByDigest(String),
 }
 
 /// One `docker buildx build`. Fill the fields, then [`Build::run`] it.
@@ -269,6 +275,9 @@ impl Build {
             Output::Tar(file) => cmd
                 .arg("--output")
                 .arg(format!("type=tar,dest={}", file.display())),
+            Output::PushByDigest(name) => cmd.arg("--output").arg(format!(
+                "type=image,name={name},push-by-digest=true,name-canonical=true,push=true"
+            )),
         };
         if let Some(file) = &self.metadata_file {
             cmd = cmd.arg("--metadata-file").arg_path(file);
@@ -379,6 +388,20 @@ impl Build {
                      cache elsewhere",
                     cache.to_to_arg()
                 );
+            }
+        }
+        if let Output::PushByDigest(name) = &self.output {
+            match ImageRef::parse(name) {
+                Err(e) => bail!(
+                    "invalid repository `{name}` to push by digest: {}",
+                    e.problem
+                ),
+                Ok(r) if r.tag.is_some() || r.digest.is_some() => bail!(
+                    "`{name}` names a tag or digest; a push by digest takes the repository \
+                     alone (`{}`)",
+                    r.name()
+                ),
+                Ok(_) => {}
             }
         }
         if self.output == Output::Push && self.tags.is_empty() {

@@ -3,12 +3,14 @@
 //! [`Build`] is one build as plain data (its command line, pre-flight checks and typed
 //! result); [`cache`], [`tags`] and [`reference`] are the values it is made of;
 //! [`builder`], [`registry`] and [`image`] drive buildx builders, registries (pushes with
-//! retries, `imagetools`) and read typed facts about images; [`dockerfile`] reads stages.
+//! retries, `imagetools`) and read typed facts about images; [`dockerfile`] reads stages;
+//! [`fanout`] builds one image's platforms on several engines and merges them.
 
 pub mod build;
 pub mod builder;
 pub mod cache;
 pub mod dockerfile;
+pub mod fanout;
 pub mod image;
 pub mod reference;
 pub mod registry;

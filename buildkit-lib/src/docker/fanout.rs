@@ -1,0 +1,745 @@
+//! One multi-platform image built on several engines: each platform on its own engine or
+//! builder, side by side, then merged into one index with `docker buildx imagetools
+//! create`.
+//!
+//! This is the "native builders" pattern: an arm64 machine builds arm64, an amd64 machine
+//! builds amd64, instead of one machine emulating the other. A [`FanOut`] names, per
+//! platform, where it builds ([`Endpoint`]: a `DOCKER_HOST`, a docker context or a buildx
+//! builder). [`FanOut::run`]:
+//!
+//! 1. asks every endpoint's builder, side by side, whether it answers, which driver it
+//!    uses and which platforms it builds (`docker buildx inspect`); any endpoint that does
+//!    not answer fails the run before anything is built;
+//! 2. builds every platform on its endpoint, side by side;
+//! 3. only when all platforms built, makes each one reachable by digest in the registry:
+//!    - builders with a driver other than `docker` (`docker-container`, `remote`,
+//!      `kubernetes`) push by digest during the build, with no tag at all;
+//!    - buildx 0.13's `docker` driver cannot push by digest, so the image is kept in that
+//!      engine's store under a per-platform tag (`<tag>-linux-arm64`, the usual per-arch
+//!      tag) and `docker push`ed from that engine once every platform has built;
+//! 4. merges the digests with `docker buildx imagetools create --tag <tag> repo@sha256:..`
+//!    and reads the index back to check that every platform is in it.
+//!
+//! The final tags are written only by the merge: when any platform fails, nothing is
+//! merged and the tags keep whatever they pointed at before (a [`FanOutError`] lists each
+//! platform's outcome).
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use super::build::{Build, Output};
+use super::image::platforms_of_manifest;
+use super::reference::{ImageRef, MAX_TAG_LEN};
+use super::registry::{self, ImagetoolsCreate, Retry};
+use crate::cmd::{Cmd, Runner};
+use crate::hash::sha256_hex;
+
+/// Where one platform builds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// A Docker engine address (`unix:///...`, `tcp://host:2376`, `ssh://user@host`), set
+    /// as `DOCKER_HOST` for that platform's commands; the build uses that engine's
+    /// built-in builder (`--builder default`).
+    Host(String),
+    /// A docker context (`docker context create NAME --docker host=...`), set as
+    /// `DOCKER_CONTEXT` (and `DOCKER_HOST` unset) for that platform's commands; the build
+    /// uses the context's built-in builder, which buildx names after the context.
+    Context(String),
+    /// A buildx builder by name (`docker buildx create --name NAME ...`), of any driver.
+    Builder(String),
+}
+
+impl Endpoint {
+    /// Reads `unix://...`, `tcp://...`, `ssh://...`, `npipe://...` as a host,
+    /// `context:NAME` as a docker context and `builder:NAME` as a buildx builder.
+    pub fn parse(text: &str) -> anyhow::Result<Endpoint> {
+        let text = text.trim();
+        if let Some(name) = text.strip_prefix("context:") {
+            anyhow::ensure!(!name.is_empty(), "`context:` needs a docker context name");
+            return Ok(Endpoint::Context(name.to_string()));
+        }
+        if let Some(name) = text.strip_prefix("builder:") {
+            anyhow::ensure!(!name.is_empty(), "`builder:` needs a buildx builder name");
+            return Ok(Endpoint::Builder(name.to_string()));
+        }
+        if ["unix://", "tcp://", "ssh://", "npipe://"]
+            .iter()
+            .any(|scheme| text.starts_with(scheme))
+        {
+            return Ok(Endpoint::Host(text.to_string()));
+        }
+        anyhow::bail!(
+            "`{text}` is not an engine or builder: write a DOCKER_HOST address \
+             (unix:///path/docker.sock, tcp://host:2376, ssh://user@host), \
+             `context:NAME` for a docker context, or `builder:NAME` for a buildx builder"
+        )
+    }
+
+    /// The buildx builder that builds for this endpoint.
+    pub fn builder(&self) -> &str {
+        match self {
+            Endpoint::Host(_) => "default",
+            Endpoint::Context(name) | Endpoint::Builder(name) => name,
+        }
+    }
+
+    /// The runner for this endpoint's commands: `DOCKER_HOST` set for a host endpoint;
+    /// `DOCKER_CONTEXT` set and `DOCKER_HOST` removed for a context (buildx loads an image
+    /// only into the current context's engine, and `DOCKER_HOST` overrides
+    /// `DOCKER_CONTEXT`).
+    pub fn runner(&self, base: &Runner) -> Runner {
+        match self {
+            Endpoint::Host(host) => base.clone().env("DOCKER_HOST", host),
+            Endpoint::Context(name) => base
+                .clone()
+                .env("DOCKER_CONTEXT", name)
+                .env_remove("DOCKER_HOST"),
+            Endpoint::Builder(_) => base.clone(),
+        }
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Endpoint::Host(host) => write!(f, "DOCKER_HOST={host}"),
+            Endpoint::Context(name) => write!(f, "docker context {name}"),
+            Endpoint::Builder(name) => write!(f, "buildx builder {name}"),
+        }
+    }
+}
+
+/// What `docker buildx inspect` says of an endpoint's builder.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BuilderProbe {
+    /// The driver (`docker`, `docker-container`, `remote`, `kubernetes`).
+    pub driver: String,
+    /// The platforms its nodes build (empty until a non-`docker` builder has started).
+    pub platforms: Vec<String>,
+}
+
+impl BuilderProbe {
+    /// Whether a build on this builder can push by digest.
+    pub fn pushes_by_digest(&self) -> bool {
+        self.driver != "docker"
+    }
+
+    /// Reads the text of `docker buildx inspect NAME`. buildx exits 0 and prints an
+    /// `Error:` line when the builder's engine does not answer: that is an error here.
+    pub fn parse(text: &str) -> Result<BuilderProbe, String> {
+        let mut probe = BuilderProbe::default();
+        for line in text.lines() {
+            let Some((key, value)) = line.split_once(':') else {
+                continue;
+            };
+            let value = value.trim();
+            match key.trim() {
+                "Driver" => probe.driver = value.to_string(),
+                "Error" if !value.is_empty() => return Err(value.to_string()),
+                "Platforms" => probe.platforms.extend(
+                    value
+                        .split(',')
+                        .map(|p| p.trim().trim_end_matches('*').to_string())
+                        .filter(|p| !p.is_empty()),
+                ),
+                _ => {}
+            }
+        }
+        if probe.driver.is_empty() {
+            return Err("`docker buildx inspect` names no driver".to_string());
+        }
+        Ok(probe)
+    }
+}
+
+/// One platform and where it builds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlatformEndpoint {
+    /// `os/arch[/variant]`, for example `linux/arm64`.
+    pub platform: String,
+    /// The engine or builder that builds it.
+    pub endpoint: Endpoint,
+}
+
+impl PlatformEndpoint {
+    /// Reads `PLATFORM=ENDPOINT`, for example `linux/arm64=context:arm-box` (see
+    /// [`Endpoint::parse`]).
+    pub fn parse(text: &str) -> anyhow::Result<PlatformEndpoint> {
+        let (platform, endpoint) = text.split_once('=').with_context(|| {
+            format!(
+                "`{text}` is not PLATFORM=ENDPOINT (for example \
+                 linux/arm64=unix:///run/arm/docker.sock)"
+            )
+        })?;
+        check_platform(platform)?;
+        Ok(PlatformEndpoint {
+            platform: platform.to_string(),
+            endpoint: Endpoint::parse(endpoint)?,
+        })
+    }
+}
+
+/// A multi-platform image built one platform per engine, then merged. Fill the fields,
+/// then [`FanOut::run`] it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FanOut {
+    /// The build every platform runs: context, Dockerfile, target, args, labels,
+    /// secrets, caches. Its `tags` are the merged image's tags (all in one registry
+    /// repository's registry, the first one names the repository the platforms are
+    /// pushed to); its `platforms`, `output` and `builder` are set per platform and must
+    /// be left empty.
+    pub build: Build,
+    /// The platforms and their endpoints, in the order of the merged index.
+    pub platforms: Vec<PlatformEndpoint>,
+    /// Retries of the pushes and of the merge (not of the builds).
+    pub retry: Retry,
+}
+
+/// One platform's part of a fan-out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlatformResult {
+    /// The platform.
+    pub platform: String,
+    /// Where it built.
+    pub endpoint: Endpoint,
+    /// The builder's driver.
+    pub driver: String,
+    /// The pushed image's digest (an index or a manifest).
+    pub digest: String,
+    /// The per-platform tag it was pushed under (`docker` driver only).
+    pub platform_tag: Option<String>,
+    /// Build (and push) time.
+    pub elapsed: Duration,
+}
+
+/// What a fan-out produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FanOutResult {
+    /// The merged image's tags.
+    pub tags: Vec<String>,
+    /// The merged index's digest (`None` in a dry run).
+    pub digest: Option<String>,
+    /// The platforms the merged index lists, as read back from the registry.
+    pub merged_platforms: Vec<String>,
+    /// Each platform's part.
+    pub platforms: Vec<PlatformResult>,
+    /// True when nothing ran because of a dry run.
+    pub dry_run: bool,
+}
+
+/// How one platform ended in a failed fan-out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlatformOutcome {
+    /// Its engine or builder did not answer; nothing was built anywhere.
+    Unreachable(String),
+    /// Its build (or push) failed.
+    Failed(String),
+    /// Built, but not merged because another platform failed.
+    Built,
+    /// Not started, because an endpoint did not answer.
+    NotStarted,
+}
+
+/// A fan-out that failed: nothing was merged, and the final tags were not written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FanOutError {
+    /// The tags that were to be written (and were not).
+    pub tags: Vec<String>,
+    /// Each platform, its endpoint and how it ended.
+    pub outcomes: Vec<(PlatformEndpoint, PlatformOutcome)>,
+}
+
+impl fmt::Display for FanOutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let failed: Vec<&str> = self
+            .outcomes
+            .iter()
+            .filter(|(_, o)| {
+                matches!(
+                    o,
+                    PlatformOutcome::Unreachable(_) | PlatformOutcome::Failed(_)
+                )
+            })
+            .map(|(p, _)| p.platform.as_str())
+            .collect();
+        writeln!(
+            f,
+            "multi-engine build of {} failed for {}; nothing was merged and {} {} not changed",
+            self.tags.first().map(String::as_str).unwrap_or("the image"),
+            failed.join(", "),
+            self.tags.join(", "),
+            if self.tags.len() == 1 { "was" } else { "were" },
+        )?;
+        for (p, outcome) in &self.outcomes {
+            let what = match outcome {
+                PlatformOutcome::Unreachable(e) => format!(
+                    "its engine does not answer: {e}; start that engine or point the \
+                     platform at another one"
+                ),
+                PlatformOutcome::Failed(e) => format!("failed: {e}"),
+                PlatformOutcome::Built => "built, not merged".to_string(),
+                PlatformOutcome::NotStarted => "not started".to_string(),
+            };
+            write!(f, "\n  {} on {}: {what}", p.platform, p.endpoint)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for FanOutError {}
+
+impl FanOut {
+    /// A fan-out of `build` over `platforms`, with the default push retries.
+    pub fn new(build: Build, platforms: Vec<PlatformEndpoint>) -> FanOut {
+        FanOut {
+            build,
+            platforms,
+            retry: Retry::default(),
+        }
+    }
+
+    /// The repository every platform is pushed to: the first tag's name.
+    fn repository(&self) -> anyhow::Result<ImageRef> {
+        let first = self.build.tags.first().context(
+            "a multi-engine build needs at least one tag naming the registry repository the \
+             merged image goes to (for example registry.example.com/app:1.2.0)",
+        )?;
+        ImageRef::parse(first).map_err(|e| anyhow::anyhow!("invalid tag `{first}`: {}", e.problem))
+    }
+
+    /// The checks made before anything runs: the tags, the platforms, and the build
+    /// fields that are set per platform.
+    pub fn check(&self) -> anyhow::Result<()> {
+        let repo = self.repository()?;
+        if repo.registry.is_none() {
+            anyhow::bail!(
+                "tag `{}` names no registry, and a multi-engine build merges its platforms \
+                 in a registry; write the registry host first (for example \
+                 127.0.0.1:5000/{})",
+                self.build.tags[0],
+                repo.repository
+            );
+        }
+        anyhow::ensure!(
+            self.build.platforms.is_empty(),
+            "set the platforms on the FanOut (one engine each), not on its Build"
+        );
+        anyhow::ensure!(
+            self.build.output == Output::Default,
+            "a multi-engine build pushes and merges its platforms itself: leave the Build's \
+             output at Output::Default"
+        );
+        anyhow::ensure!(
+            self.build.builder.is_none(),
+            "a multi-engine build picks each platform's builder from its endpoint: leave the \
+             Build's builder unset"
+        );
+        anyhow::ensure!(
+            !self.platforms.is_empty(),
+            "a multi-engine build needs at least one PLATFORM=ENDPOINT"
+        );
+        let mut seen = Vec::new();
+        for p in &self.platforms {
+            check_platform(&p.platform)?;
+            anyhow::ensure!(
+                !seen.contains(&p.platform.as_str()),
+                "platform {} is listed twice; give each platform one endpoint",
+                p.platform
+            );
+            seen.push(&p.platform);
+        }
+        let mut probe = self.build.clone();
+        probe.output = Output::Push;
+        probe.check()
+    }
+
+    /// The per-platform tag a `docker`-driver platform is pushed under:
+    /// `<first tag>-<os>-<arch>[-<variant>]` (cut to the 128 characters a tag may have).
+    pub fn platform_tag(&self, platform: &str) -> anyhow::Result<String> {
+        let repo = self.repository()?;
+        let base = repo.tag.clone().unwrap_or_else(|| "latest".to_string());
+        let mut tag = format!("{base}-{}", platform.replace('/', "-"));
+        if tag.len() > MAX_TAG_LEN {
+            let suffix = format!("-{}", platform.replace('/', "-"));
+            tag = format!("{}{suffix}", &base[..MAX_TAG_LEN - suffix.len()]);
+        }
+        Ok(repo.with_tag(&tag).to_string())
+    }
+
+    /// The build one platform runs, for a builder that does (`by_digest`) or does not push
+    /// by digest.
+    pub fn platform_build(
+        &self,
+        platform: &PlatformEndpoint,
+        by_digest: bool,
+    ) -> anyhow::Result<Build> {
+        let repo = self.repository()?;
+        let mut build = self.build.clone();
+        build.platforms = vec![platform.platform.clone()];
+        build.builder = Some(platform.endpoint.builder().to_string());
+        build.read_size = false;
+        if by_digest {
+            build.tags = Vec::new();
+            build.output = Output::PushByDigest(repo.name());
+        } else {
+            build.tags = vec![self.platform_tag(&platform.platform)?];
+            build.output = Output::Load;
+        }
+        Ok(build)
+    }
+
+    /// The merge: `imagetools create` of the platforms' digests under the tags.
+    pub fn merge_command(&self, digests: &[String]) -> anyhow::Result<ImagetoolsCreate> {
+        let repo = self.repository()?.name();
+        Ok(ImagetoolsCreate {
+            tags: self.build.tags.clone(),
+            sources: digests.iter().map(|d| format!("{repo}@{d}")).collect(),
+            append: false,
+            builder: None,
+        })
+    }
+
+    /// Checks, builds every platform on its endpoint side by side, pushes them, and
+    /// merges them into the tags. On failure the error is a [`FanOutError`] (downcast it
+    /// to see each platform's outcome) and no tag was written.
+    pub fn run(&self, runner: &Runner) -> anyhow::Result<FanOutResult> {
+        self.check()?;
+        let probes = self.probe_all(runner)?;
+
+        // Build every platform side by side.
+        let built: Vec<anyhow::Result<(crate::docker::BuildResult, Duration)>> =
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = self
+                    .platforms
+                    .iter()
+                    .zip(&probes)
+                    .map(|(p, probe)| {
+                        let r = p
+                            .endpoint
+                            .runner(runner)
+                            .prefix(format!("[{}] ", p.platform));
+                        let build = self.platform_build(p, probe.pushes_by_digest());
+                        scope.spawn(move || {
+                            let started = Instant::now();
+                            let result = build?.run(&r)?;
+                            Ok((result, started.elapsed()))
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join()
+                            .unwrap_or_else(|_| Err(anyhow::anyhow!("the build thread panicked")))
+                    })
+                    .collect()
+            });
+        if built.iter().any(Result::is_err) {
+            return Err(self.failure(
+                built
+                    .into_iter()
+                    .map(|r| match r {
+                        Ok(_) => PlatformOutcome::Built,
+                        Err(e) => PlatformOutcome::Failed(format!("{e:#}")),
+                    })
+                    .collect(),
+            ));
+        }
+        let built: Vec<_> = built.into_iter().map(|r| r.expect("checked")).collect();
+        if runner.is_dry_run() {
+            let results = self.results(&probes, &built, Vec::new());
+            let merge = self.merge_command(&["sha256:<digest>".to_string()])?;
+            runner.run(&merge.command())?;
+            return Ok(FanOutResult {
+                tags: self.build.tags.clone(),
+                digest: None,
+                merged_platforms: Vec::new(),
+                platforms: results,
+                dry_run: true,
+            });
+        }
+
+        // Push what is not pushed yet (the docker driver's per-platform tags), side by side.
+        let pushed: Vec<anyhow::Result<Duration>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = self
+                .platforms
+                .iter()
+                .zip(&probes)
+                .map(|(p, probe)| {
+                    let r = p
+                        .endpoint
+                        .runner(runner)
+                        .prefix(format!("[{}] ", p.platform));
+                    let tag = (!probe.pushes_by_digest()).then(|| self.platform_tag(&p.platform));
+                    let retry = &self.retry;
+                    scope.spawn(move || {
+                        let started = Instant::now();
+                        if let Some(tag) = tag {
+                            push_from(&r, &tag?, retry)?;
+                        }
+                        Ok(started.elapsed())
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("the push thread panicked")))
+                })
+                .collect()
+        });
+        if pushed.iter().any(Result::is_err) {
+            return Err(self.failure(
+                pushed
+                    .into_iter()
+                    .map(|r| match r {
+                        Ok(_) => PlatformOutcome::Built,
+                        Err(e) => PlatformOutcome::Failed(format!("{e:#}")),
+                    })
+                    .collect(),
+            ));
+        }
+        let push_times: Vec<Duration> = pushed.into_iter().map(|r| r.expect("checked")).collect();
+        let results = self.results(&probes, &built, push_times);
+        let digests: Vec<String> = results.iter().map(|r| r.digest.clone()).collect();
+        anyhow::ensure!(
+            digests.iter().all(|d| d.starts_with("sha256:")),
+            "a platform build reported no image digest; cannot merge"
+        );
+
+        self.merge_command(&digests)?.run(runner, &self.retry)?;
+        let first = &self.build.tags[0];
+        let out = runner
+            .capture(&registry::inspect_raw_cmd(first))
+            .with_context(|| format!("cannot read the merged index {first} back"))?;
+        // `--raw` prints the index byte for byte: its digest is the hash of those bytes.
+        let digest = format!("sha256:{}", sha256_hex(out.stdout.as_bytes()));
+        let raw: serde_json::Value = serde_json::from_str(&out.stdout)
+            .with_context(|| format!("the merged index {first} is not JSON"))?;
+        let merged_platforms = platforms_of_manifest(&raw);
+        let missing: Vec<&str> = self
+            .platforms
+            .iter()
+            .map(|p| p.platform.as_str())
+            .filter(|p| !merged_platforms.iter().any(|m| m == p))
+            .collect();
+        anyhow::ensure!(
+            missing.is_empty(),
+            "the merged index {first} lacks {} (it lists {})",
+            missing.join(", "),
+            merged_platforms.join(", ")
+        );
+        Ok(FanOutResult {
+            tags: self.build.tags.clone(),
+            digest: Some(digest),
+            merged_platforms,
+            platforms: results,
+            dry_run: false,
+        })
+    }
+
+    /// `docker buildx inspect` of every endpoint's builder, side by side.
+    fn probe_all(&self, runner: &Runner) -> anyhow::Result<Vec<BuilderProbe>> {
+        let probes: Vec<Result<BuilderProbe, String>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = self
+                .platforms
+                .iter()
+                .map(|p| {
+                    let r = p.endpoint.runner(runner);
+                    scope.spawn(move || probe(&r, p))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err("the probe thread panicked".into()))
+                })
+                .collect()
+        });
+        if probes.iter().any(Result::is_err) {
+            return Err(self.failure(
+                probes
+                    .iter()
+                    .map(|r| match r {
+                        Ok(_) => PlatformOutcome::NotStarted,
+                        Err(e) => PlatformOutcome::Unreachable(e.clone()),
+                    })
+                    .collect(),
+            ));
+        }
+        Ok(probes.into_iter().map(|r| r.expect("checked")).collect())
+    }
+
+    fn failure(&self, outcomes: Vec<PlatformOutcome>) -> anyhow::Error {
+        anyhow::Error::new(FanOutError {
+            tags: self.build.tags.clone(),
+            outcomes: self.platforms.iter().cloned().zip(outcomes).collect(),
+        })
+    }
+
+    fn results(
+        &self,
+        probes: &[BuilderProbe],
+        built: &[(crate::docker::BuildResult, Duration)],
+        push_times: Vec<Duration>,
+    ) -> Vec<PlatformResult> {
+        self.platforms
+            .iter()
+            .zip(probes)
+            .zip(built)
+            .enumerate()
+            .map(|(i, ((p, probe), (result, took)))| PlatformResult {
+                platform: p.platform.clone(),
+                endpoint: p.endpoint.clone(),
+                driver: probe.driver.clone(),
+                digest: result.digest.clone().unwrap_or_default(),
+                platform_tag: (!probe.pushes_by_digest())
+                    .then(|| self.platform_tag(&p.platform).ok())
+                    .flatten(),
+                elapsed: *took + push_times.get(i).copied().unwrap_or_default(),
+            })
+            .collect()
+    }
+}
+
+/// `docker buildx inspect NAME`, read-only.
+pub fn inspect_cmd(builder: &str) -> Cmd {
+    Cmd::new("docker")
+        .args(["buildx", "inspect", builder])
+        .timeout(Duration::from_secs(30))
+        .read_only()
+}
+
+fn probe(runner: &Runner, p: &PlatformEndpoint) -> Result<BuilderProbe, String> {
+    let out = runner
+        .capture(&inspect_cmd(p.endpoint.builder()))
+        .map_err(|e| {
+            e.tail
+                .last()
+                .cloned()
+                .unwrap_or_else(|| e.to_string())
+                .trim_start_matches("ERROR: ")
+                .to_string()
+        })?;
+    if out.dry_run {
+        return Ok(BuilderProbe {
+            driver: "docker".into(),
+            platforms: Vec::new(),
+        });
+    }
+    let probe = BuilderProbe::parse(&out.stdout)?;
+    let wanted = &p.platform;
+    if !probe.platforms.is_empty() && !probe.platforms.iter().any(|b| b == wanted) {
+        return Err(format!(
+            "builder {} builds {}, not {wanted}; point {wanted} at a builder that builds it, \
+             or enable emulation there (binfmt/qemu)",
+            p.endpoint.builder(),
+            probe.platforms.join(", ")
+        ));
+    }
+    Ok(probe)
+}
+
+/// Pushes `tag` from the endpoint's engine, retrying as `retry` says.
+fn push_from(runner: &Runner, tag: &str, retry: &Retry) -> anyhow::Result<()> {
+    registry::push(runner, tag, retry)
+}
+
+/// Checks that `platform` reads `os/arch[/variant]`.
+fn check_platform(platform: &str) -> anyhow::Result<()> {
+    let parts: Vec<&str> = platform.split('/').collect();
+    let valid = (2..=3).contains(&parts.len())
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        });
+    anyhow::ensure!(
+        valid,
+        "`{platform}` is not a platform: write os/arch[/variant], for example linux/amd64 or \
+         linux/arm/v7"
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_parse() {
+        assert_eq!(
+            Endpoint::parse("unix:///run/a.sock").unwrap(),
+            Endpoint::Host("unix:///run/a.sock".into())
+        );
+        assert_eq!(
+            Endpoint::parse("context:arm").unwrap(),
+            Endpoint::Context("arm".into())
+        );
+        assert_eq!(
+            Endpoint::parse("builder:farm").unwrap(),
+            Endpoint::Builder("farm".into())
+        );
+        let e = Endpoint::parse("arm-box").unwrap_err().to_string();
+        assert!(
+            e.starts_with("`arm-box` is not an engine or builder"),
+            "{e}"
+        );
+        let e = PlatformEndpoint::parse("linux/ARM64=context:x").unwrap_err();
+        assert!(e.to_string().contains("is not a platform"), "{e}");
+        let e = PlatformEndpoint::parse("linux/arm64").unwrap_err();
+        assert!(e.to_string().contains("is not PLATFORM=ENDPOINT"), "{e}");
+    }
+
+    #[test]
+    fn probe_reads_driver_platforms_and_errors() {
+        let ok = "Name:   eng2\nDriver: docker\n\nNodes:\nName:             eng2\n\
+                  Endpoint:         eng2\nStatus:           running\n\
+                  Platforms:        linux/amd64, linux/amd64/v2, linux/arm64\n";
+        let p = BuilderProbe::parse(ok).unwrap();
+        assert_eq!(p.driver, "docker");
+        assert_eq!(
+            p.platforms,
+            ["linux/amd64", "linux/amd64/v2", "linux/arm64"]
+        );
+        assert!(!p.pushes_by_digest());
+        let down = "Name:   dead\nDriver: \nError:  Cannot connect to the Docker daemon at \
+                    unix:///x.sock. Is the docker daemon running?\n";
+        assert_eq!(
+            BuilderProbe::parse(down).unwrap_err(),
+            "Cannot connect to the Docker daemon at unix:///x.sock. Is the docker daemon running?"
+        );
+        let remote = "Name: farm\nDriver: remote\nNodes:\nName: farm0\nStatus: inactive\n";
+        assert!(BuilderProbe::parse(remote).unwrap().pushes_by_digest());
+    }
+
+    #[test]
+    fn platform_tags_stay_valid() {
+        let f = FanOut::new(
+            Build {
+                tags: vec!["127.0.0.1:5000/app:1.2.0".into()],
+                ..Build::default()
+            },
+            Vec::new(),
+        );
+        assert_eq!(
+            f.platform_tag("linux/arm/v7").unwrap(),
+            "127.0.0.1:5000/app:1.2.0-linux-arm-v7"
+        );
+        let long = FanOut::new(
+            Build {
+                tags: vec![format!("r.example/app:{}", "x".repeat(128))],
+                ..Build::default()
+            },
+            Vec::new(),
+        );
+        let tag = long.platform_tag("linux/arm64").unwrap();
+        let tag = tag.rsplit_once(':').unwrap().1;
+        assert_eq!(tag.len(), MAX_TAG_LEN);
+        assert!(tag.ends_with("-linux-arm64"));
+    }
+}

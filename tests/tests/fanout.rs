@@ -1,0 +1,403 @@
+//! One image built on two engines (amd64 on the first, arm64 emulated on the second),
+//! pushed to the loopback registry and merged; an engine that is down; a platform whose
+//! build fails; and the push-by-digest path of non-`docker` builders, through a fake
+//! `docker` that records its command lines.
+
+use std::path::Path;
+
+use buildkit_lib::docker::fanout::{
+    Endpoint, FanOut, FanOutError, PlatformEndpoint, PlatformOutcome,
+};
+use buildkit_lib::docker::{Build, Retry};
+use buildkit_lib::{Cmd, Runner};
+use e2e::{FakeBin, BUSYBOX_IMAGE, REGISTRY};
+
+/// A context whose image prints the architecture it was built for (`uname -m` at build
+/// time) and fails to build on any platform listed in `fail_on`.
+fn arch_context(dir: &Path, fail_on: &str) {
+    std::fs::write(
+        dir.join("Dockerfile"),
+        format!(
+            "ARG BASE={BUSYBOX_IMAGE}\nFROM ${{BASE}}\nRUN uname -m > /arch\n\
+             RUN case \"$(uname -m)\" in {fail_on}) echo \"refusing to build on $(uname -m)\"; \
+             exit 7;; esac\nCMD [\"cat\", \"/arch\"]\n"
+        ),
+    )
+    .unwrap();
+}
+
+fn fanout(dir: &Path, tag: &str, platforms: Vec<PlatformEndpoint>) -> FanOut {
+    let mut f = FanOut::new(
+        Build {
+            context: dir.to_path_buf(),
+            tags: vec![tag.to_string()],
+            network: Some("none".into()),
+            ..Build::default()
+        },
+        platforms,
+    );
+    f.retry = Retry {
+        attempts: 2,
+        initial_delay: std::time::Duration::from_millis(200),
+        max_delay: std::time::Duration::from_millis(200),
+    };
+    f
+}
+
+fn on(platform: &str, endpoint: Endpoint) -> PlatformEndpoint {
+    PlatformEndpoint {
+        platform: platform.into(),
+        endpoint,
+    }
+}
+
+fn in_registry(runner: &Runner, reference: &str) -> bool {
+    runner
+        .capture(&Cmd::new("docker").args(["buildx", "imagetools", "inspect", "--raw", reference]))
+        .is_ok()
+}
+
+fn image_exists(runner: &Runner, host: &str, image: &str) -> bool {
+    runner
+        .capture(
+            &Cmd::new("docker")
+                .args(["image", "inspect", image])
+                .env("DOCKER_HOST", host),
+        )
+        .is_ok()
+}
+
+fn remove_images(runner: &Runner, host: &str, images: &[String]) {
+    let _ = runner.capture(
+        &Cmd::new("docker")
+            .args(["image", "rm", "--force"])
+            .args(images.iter().cloned())
+            .env("DOCKER_HOST", host),
+    );
+}
+
+#[test]
+fn two_engines_build_one_multi_platform_image() {
+    let runner = e2e::engine();
+    let first = e2e::docker_host();
+    let second = e2e::second_engine();
+    let dir = tempfile::tempdir().unwrap();
+    arch_context(dir.path(), "none");
+
+    // The arm64 half goes through a docker context (in a private docker config), the
+    // amd64 half through DOCKER_HOST.
+    let config = tempfile::tempdir().unwrap();
+    let runner = runner.env("DOCKER_CONFIG", config.path().display().to_string());
+    let context = e2e::unique("arm-engine");
+    runner
+        .capture(&Cmd::new("docker").args([
+            "context",
+            "create",
+            &context,
+            "--docker",
+            &format!("host={second}"),
+        ]))
+        .unwrap();
+
+    let tag = format!("{REGISTRY}/{}:1.0.0", e2e::unique("fanout"));
+    let f = fanout(
+        dir.path(),
+        &tag,
+        vec![
+            on("linux/amd64", Endpoint::Host(first.clone())),
+            on("linux/arm64", Endpoint::Context(context.clone())),
+        ],
+    );
+    let result = f.run(&runner).unwrap();
+
+    assert_eq!(result.merged_platforms, ["linux/amd64", "linux/arm64"]);
+    let digest = result.digest.clone().expect("merged digest");
+    assert!(digest.starts_with("sha256:"), "{digest}");
+    let (amd64, arm64) = (&result.platforms[0], &result.platforms[1]);
+    assert_eq!(amd64.driver, "docker");
+    assert_ne!(amd64.digest, arm64.digest);
+    assert_eq!(
+        arm64.platform_tag.as_deref(),
+        Some(format!("{tag}-linux-arm64").as_str())
+    );
+
+    // Each half was built where it was sent: the arm64 image is in the second engine's
+    // store and not in the first one's, and the other way round.
+    let arm_tag = arm64.platform_tag.clone().unwrap();
+    let amd_tag = amd64.platform_tag.clone().unwrap();
+    assert!(image_exists(&runner, &second, &arm_tag));
+    assert!(!image_exists(&runner, &first, &arm_tag));
+    assert!(image_exists(&runner, &first, &amd_tag));
+    assert!(!image_exists(&runner, &second, &amd_tag));
+
+    // The registry serves one index with both platforms.
+    let raw = buildkit_lib::docker::registry::inspect_raw(&runner, &tag).unwrap();
+    assert_eq!(
+        buildkit_lib::docker::image::platforms_of_manifest(&raw),
+        ["linux/amd64", "linux/arm64"]
+    );
+
+    // Pulled from the registry, each platform prints the architecture it was built on.
+    for (platform, arch) in [("linux/amd64", "x86_64"), ("linux/arm64", "aarch64")] {
+        let out = runner
+            .capture(&Cmd::new("docker").args([
+                "run",
+                "--rm",
+                "--pull",
+                "always",
+                "--network",
+                "none",
+                "--platform",
+                platform,
+                &tag,
+            ]))
+            .unwrap();
+        assert_eq!(out.stdout.trim(), arch, "{platform}");
+    }
+    remove_images(&runner, &first, &[tag.clone(), amd_tag]);
+    remove_images(&runner, &second, &[arm_tag]);
+}
+
+#[test]
+fn an_engine_that_is_down_fails_its_platform_and_nothing_is_merged() {
+    let runner = e2e::engine();
+    let dir = tempfile::tempdir().unwrap();
+    arch_context(dir.path(), "none");
+    let dead = format!("unix://{}/nothing.sock", dir.path().display());
+
+    // The tag already points at a good image: it must still point at it afterwards.
+    let tag = format!("{REGISTRY}/{}:2.0.0", e2e::unique("fanout-down"));
+    let before = Build {
+        context: dir.path().to_path_buf(),
+        tags: vec![tag.clone()],
+        network: Some("none".into()),
+        output: buildkit_lib::docker::Output::Push,
+        ..Build::default()
+    }
+    .run(&runner)
+    .unwrap()
+    .digest
+    .unwrap();
+
+    let f = fanout(
+        dir.path(),
+        &tag,
+        vec![
+            on("linux/amd64", Endpoint::Host(e2e::docker_host())),
+            on("linux/arm64", Endpoint::Host(dead.clone())),
+        ],
+    );
+    let err = f.run(&runner).unwrap_err();
+    let fan = err.downcast_ref::<FanOutError>().expect("a FanOutError");
+    assert_eq!(fan.outcomes[0].1, PlatformOutcome::NotStarted);
+    match &fan.outcomes[1].1 {
+        PlatformOutcome::Unreachable(why) => {
+            assert!(why.contains("Cannot connect to the Docker daemon"), "{why}")
+        }
+        other => panic!("arm64 should be unreachable, is {other:?}"),
+    }
+    let text = err.to_string();
+    assert!(
+        text.starts_with(&format!(
+            "multi-engine build of {tag} failed for linux/arm64; nothing was merged and {tag} \
+             was not changed"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "linux/arm64 on DOCKER_HOST={dead}: its engine does not answer"
+        )),
+        "{text}"
+    );
+
+    let now = runner
+        .capture(&buildkit_lib::docker::registry::inspect_raw_cmd(&tag))
+        .unwrap();
+    let now = format!(
+        "sha256:{}",
+        buildkit_lib::hash::sha256_hex(now.stdout.as_bytes())
+    );
+    assert_eq!(now, before, "the tag moved");
+    assert!(!in_registry(&runner, &format!("{tag}-linux-amd64")));
+    remove_images(&runner, &e2e::docker_host(), std::slice::from_ref(&tag));
+}
+
+#[test]
+fn a_failing_platform_build_pushes_nothing() {
+    let runner = e2e::engine();
+    let second = e2e::second_engine();
+    let dir = tempfile::tempdir().unwrap();
+    arch_context(dir.path(), "aarch64");
+    let tag = format!("{REGISTRY}/{}:3.0.0", e2e::unique("fanout-fail"));
+    let f = fanout(
+        dir.path(),
+        &tag,
+        vec![
+            on("linux/amd64", Endpoint::Host(e2e::docker_host())),
+            on("linux/arm64", Endpoint::Host(second.clone())),
+        ],
+    );
+    let err = f.run(&runner).unwrap_err();
+    let fan = err.downcast_ref::<FanOutError>().expect("a FanOutError");
+    assert_eq!(fan.outcomes[0].1, PlatformOutcome::Built);
+    match &fan.outcomes[1].1 {
+        PlatformOutcome::Failed(why) => assert!(why.contains("exit"), "{why}"),
+        other => panic!("arm64 should have failed, is {other:?}"),
+    }
+    // Built on the first engine, but neither it nor any tag reached the registry.
+    assert!(!in_registry(&runner, &tag));
+    assert!(!in_registry(&runner, &format!("{tag}-linux-amd64")));
+    remove_images(
+        &runner,
+        &e2e::docker_host(),
+        &[format!("{tag}-linux-amd64")],
+    );
+}
+
+#[test]
+fn bad_input_is_refused_before_anything_runs() {
+    let runner = Runner::new().echo(buildkit_lib::cmd::Echo::Silent);
+    let dir = tempfile::tempdir().unwrap();
+    arch_context(dir.path(), "none");
+    let host = || Endpoint::Host("unix:///nowhere.sock".into());
+    let cases: Vec<(FanOut, &str)> = vec![
+        (
+            fanout(dir.path(), "app:1.0", vec![on("linux/amd64", host())]),
+            "tag `app:1.0` names no registry",
+        ),
+        (
+            fanout(
+                dir.path(),
+                "127.0.0.1:5000/app:1.0",
+                vec![on("linux/amd64", host()), on("linux/amd64", host())],
+            ),
+            "platform linux/amd64 is listed twice",
+        ),
+        (
+            fanout(dir.path(), "127.0.0.1:5000/app:1.0", vec![]),
+            "needs at least one PLATFORM=ENDPOINT",
+        ),
+        (
+            fanout(
+                dir.path(),
+                "127.0.0.1:5000/app:1.0",
+                vec![on("amd64", host())],
+            ),
+            "`amd64` is not a platform",
+        ),
+    ];
+    for (f, expected) in cases {
+        let err = f.run(&runner).unwrap_err().to_string();
+        assert!(err.contains(expected), "{err}\nshould contain: {expected}");
+    }
+    let mut with_platforms = fanout(
+        dir.path(),
+        "127.0.0.1:5000/app:1.0",
+        vec![on("linux/amd64", host())],
+    );
+    with_platforms.build.platforms = vec!["linux/amd64".into()];
+    let err = with_platforms.run(&runner).unwrap_err().to_string();
+    assert!(err.contains("not on its Build"), "{err}");
+    assert!(runner.commands().is_empty(), "{:?}", runner.commands());
+}
+
+/// A fake `docker` for a remote builder: `buildx inspect` says `Driver: remote`, `buildx
+/// build` writes a metadata file with a digest per platform, `imagetools inspect --raw`
+/// prints the file `index`. Every call is appended to `calls`.
+fn fake_remote_docker(calls: &Path, index: &Path) -> FakeBin {
+    FakeBin::new().script(
+        "docker",
+        &format!(
+            r#"echo "$*" >> '{calls}'
+case "$*" in
+  "buildx inspect "*) printf 'Name: farm\nDriver: remote\n\nNodes:\nName: farm0\nStatus: running\nPlatforms: linux/amd64, linux/arm64\n' ;;
+  "buildx build "*)
+    meta=; platform=
+    while [ $# -gt 0 ]; do
+      case "$1" in --metadata-file) meta=$2;; --platform) platform=$2;; esac
+      shift
+    done
+    case "$platform" in linux/amd64) d=aaaa;; *) d=bbbb;; esac
+    printf '{{"containerimage.digest": "sha256:%s"}}' "$d" > "$meta" ;;
+  "buildx imagetools inspect --raw "*) cat '{index}' ;;
+esac"#,
+            calls = calls.display(),
+            index = index.display(),
+        ),
+    )
+}
+
+#[test]
+fn remote_builders_push_by_digest_and_merge_the_digests() {
+    let dir = tempfile::tempdir().unwrap();
+    arch_context(dir.path(), "none");
+    let calls = dir.path().join("calls.txt");
+    let index = dir.path().join("index.json");
+    std::fs::write(
+        &index,
+        r#"{"manifests": [{"platform": {"os": "linux", "architecture": "amd64"}},
+           {"platform": {"os": "linux", "architecture": "arm64"}}]}"#,
+    )
+    .unwrap();
+    let fake = fake_remote_docker(&calls, &index);
+    let runner = Runner::new()
+        .echo(buildkit_lib::cmd::Echo::Silent)
+        .env("PATH", fake.path_env());
+    let tag = "registry.example:5000/team/app:1.2.0";
+    let mut f = fanout(
+        dir.path(),
+        tag,
+        vec![
+            on("linux/amd64", Endpoint::Builder("farm-amd64".into())),
+            on(
+                "linux/arm64",
+                Endpoint::parse("builder:farm-arm64").unwrap(),
+            ),
+        ],
+    );
+    f.build
+        .tags
+        .push("registry.example:5000/team/app:latest".into());
+    let result = f.run(&runner).unwrap();
+    let expected = buildkit_lib::hash::sha256_hex(&std::fs::read(&index).unwrap());
+    assert_eq!(result.digest, Some(format!("sha256:{expected}")));
+    assert_eq!(result.merged_platforms, ["linux/amd64", "linux/arm64"]);
+    assert_eq!(result.platforms[0].driver, "remote");
+    assert_eq!(result.platforms[1].platform_tag, None);
+
+    let calls = std::fs::read_to_string(&calls).unwrap();
+    let context = dir.path().display();
+    let lines: Vec<&str> = calls.lines().collect();
+    let mut builds: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| l.starts_with("buildx build"))
+        .map(|l| l.split(" --metadata-file").next().unwrap())
+        .collect();
+    builds.sort();
+    assert_eq!(
+        builds,
+        [
+            "buildx build --builder farm-amd64 --progress=plain --platform linux/amd64 \
+             --network=none --output type=image,name=registry.example:5000/team/app,\
+             push-by-digest=true,name-canonical=true,push=true",
+            "buildx build --builder farm-arm64 --progress=plain --platform linux/arm64 \
+             --network=none --output type=image,name=registry.example:5000/team/app,\
+             push-by-digest=true,name-canonical=true,push=true",
+        ]
+    );
+    assert!(calls.contains("push=true --metadata-file "), "{calls}");
+    assert!(calls.contains(&format!(" {context}\n")), "{calls}");
+    // No docker push: the builds pushed by digest; one merge naming both digests.
+    assert!(!lines.iter().any(|l| l.starts_with("push ")), "{calls}");
+    assert!(
+        lines.contains(
+            &"buildx imagetools create --tag registry.example:5000/team/app:1.2.0 \
+              --tag registry.example:5000/team/app:latest \
+              registry.example:5000/team/app@sha256:aaaa \
+              registry.example:5000/team/app@sha256:bbbb"
+        ),
+        "{calls}"
+    );
+}
