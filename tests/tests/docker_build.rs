@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use buildkit_lib::cmd::Echo;
-use buildkit_lib::docker::builder::{self, BuilderCreate, Driver};
+use buildkit_lib::docker::builder::{self, BuilderCreate, Driver, MultiNode, NodeSpec, RemoteTls};
 use buildkit_lib::docker::image::{self, ImageFacts};
 use buildkit_lib::docker::registry::{self, ImagetoolsCreate, Retry};
 use buildkit_lib::docker::{oci_labels, Build, BuildSecret, Cache, Output};
@@ -833,4 +833,91 @@ impl Drop for BuilderCleanup {
     fn drop(&mut self) {
         let _ = self.0.capture(&builder::rm_cmd(&self.1));
     }
+}
+
+#[test]
+fn multi_node_builders_are_created_whole_or_not_at_all() {
+    let runner = e2e::engine();
+    let name = e2e::unique("bkl-farm");
+    // Remote nodes on closed loopback ports: creating and listing needs no BuildKit there.
+    let node = |n: &str, port: u16, platform: &str| NodeSpec {
+        name: n.into(),
+        endpoint: Some(format!("tcp://127.0.0.1:{port}")),
+        platforms: vec![platform.into()],
+        ..NodeSpec::default()
+    };
+    let farm = MultiNode {
+        name: name.clone(),
+        driver: Driver::Remote,
+        nodes: vec![node("amd", 1, "linux/amd64"), node("arm", 2, "linux/arm64")],
+        ..MultiNode::default()
+    };
+    farm.run(&runner).unwrap();
+    let _cleanup = BuilderCleanup(runner.clone(), name.clone());
+    let info = builder::inspect(&runner, &name).unwrap().expect("listed");
+    let nodes: Vec<_> = info
+        .nodes
+        .iter()
+        .map(|n| (n.name.as_str(), n.platforms.clone()))
+        .collect();
+    assert_eq!(
+        nodes,
+        [
+            ("amd", vec!["linux/amd64".to_string()]),
+            ("arm", vec!["linux/arm64".to_string()]),
+        ]
+    );
+    // The name is taken now: refused, and the existing builder is left alone.
+    let err = farm.run(&runner).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        format!(
+            "a builder named {name} exists already; remove it (`docker buildx rm {name}`) or \
+             choose another name"
+        )
+    );
+    assert!(builder::inspect(&runner, &name).unwrap().is_some());
+    builder::remove(&runner, &name).unwrap();
+
+    // buildx refuses the second node: the first one is not left behind.
+    let mut refused = farm.clone();
+    refused.nodes[1]
+        .driver_opts
+        .insert("no-such-option".into(), "1".into());
+    let err = format!("{:#}", refused.run(&runner).unwrap_err());
+    assert!(
+        err.starts_with(&format!(
+            "cannot add node arm to builder {name}; the builder was removed again"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("invalid driver option no-such-option"),
+        "{err}"
+    );
+    assert_eq!(builder::inspect(&runner, &name).unwrap(), None);
+
+    // Checked before buildx runs: duplicate nodes, missing TLS files.
+    let mut twice = farm.clone();
+    twice.nodes[1].name = "amd".into();
+    assert_eq!(
+        twice.run(&runner).unwrap_err().to_string(),
+        format!("builder {name} names node amd twice; give each node its own name")
+    );
+    let mut tls = farm.clone();
+    tls.nodes[0].tls = Some(RemoteTls {
+        cacert: "/nonexistent/ca.pem".into(),
+        cert: "/nonexistent/cert.pem".into(),
+        key: "/nonexistent/key.pem".into(),
+        servername: None,
+    });
+    assert_eq!(
+        format!("{:#}", tls.run(&runner).unwrap_err()),
+        format!(
+            "node amd of builder {name}: the remote builder's TLS cacert file \
+             `/nonexistent/ca.pem` does not exist; point `cacert` at the file the BuildKit \
+             daemon's certificates were issued with"
+        )
+    );
+    assert_eq!(builder::inspect(&runner, &name).unwrap(), None);
 }

@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use buildkit_lib::docker::builder::{self, BuilderCreate, Driver};
+use buildkit_lib::docker::builder::{self, BuilderCreate, Driver, MultiNode, NodeSpec, RemoteTls};
 use buildkit_lib::docker::registry::{self, ImagetoolsCreate};
 use buildkit_lib::docker::{oci_labels, Build, BuildSecret, Cache, Output};
-use buildkit_lib::Session;
+use buildkit_lib::{Runner, Session};
 
 fn every_option() -> Build {
     let mut build = Build {
@@ -269,4 +269,158 @@ fn registry_commands() {
         .command()
         .to_string()
         .starts_with("docker buildx imagetools create --builder multi --append --tag "));
+}
+
+#[test]
+fn multi_node_builder_command_lines() {
+    let remote = MultiNode {
+        name: "farm".into(),
+        driver: Driver::Remote,
+        nodes: vec![
+            NodeSpec {
+                name: "amd".into(),
+                endpoint: Some("tcp://buildkit-amd.internal:1234".into()),
+                platforms: vec!["linux/amd64".into(), "linux/386".into()],
+                tls: Some(RemoteTls {
+                    cacert: "certs/ca.pem".into(),
+                    cert: "certs/cert.pem".into(),
+                    key: "certs/key.pem".into(),
+                    servername: Some("buildkitd".into()),
+                }),
+                ..NodeSpec::default()
+            },
+            NodeSpec {
+                name: "arm".into(),
+                endpoint: Some("tcp://buildkit-arm.internal:1234".into()),
+                platforms: vec!["linux/arm64".into()],
+                tls: Some(RemoteTls {
+                    cacert: "certs/ca.pem".into(),
+                    cert: "certs/cert.pem".into(),
+                    key: "certs/key.pem".into(),
+                    servername: None,
+                }),
+                ..NodeSpec::default()
+            },
+        ],
+        bootstrap: true,
+        use_it: true,
+        ..MultiNode::default()
+    };
+    let lines: Vec<String> = remote.commands().iter().map(|c| c.to_string()).collect();
+    assert_eq!(
+        lines,
+        [
+            "docker buildx create --name farm --driver remote --driver-opt cacert=certs/ca.pem \
+             --driver-opt cert=certs/cert.pem --driver-opt key=certs/key.pem \
+             --driver-opt servername=buildkitd --platform linux/amd64,linux/386 --node amd \
+             tcp://buildkit-amd.internal:1234",
+            "docker buildx create --name farm --driver remote --driver-opt cacert=certs/ca.pem \
+             --driver-opt cert=certs/cert.pem --driver-opt key=certs/key.pem \
+             --platform linux/arm64 --node arm --append --bootstrap --use \
+             tcp://buildkit-arm.internal:1234",
+        ]
+    );
+
+    let k8s = MultiNode {
+        name: "k8s".into(),
+        driver: Driver::Kubernetes,
+        driver_opts: BTreeMap::from([("namespace".to_string(), "buildkit".to_string())]),
+        nodes: vec![
+            NodeSpec {
+                name: "amd".into(),
+                platforms: vec!["linux/amd64".into()],
+                driver_opts: BTreeMap::from([
+                    (
+                        "nodeselector".to_string(),
+                        "kubernetes.io/arch=amd64".to_string(),
+                    ),
+                    ("replicas".to_string(), "2".to_string()),
+                ]),
+                ..NodeSpec::default()
+            },
+            NodeSpec {
+                name: "arm".into(),
+                platforms: vec!["linux/arm64".into()],
+                driver_opts: BTreeMap::from([(
+                    "nodeselector".to_string(),
+                    "kubernetes.io/arch=arm64".to_string(),
+                )]),
+                ..NodeSpec::default()
+            },
+        ],
+        bootstrap: true,
+        ..MultiNode::default()
+    };
+    let lines: Vec<String> = k8s.commands().iter().map(|c| c.to_string()).collect();
+    assert_eq!(
+        lines,
+        [
+            "docker buildx create --name k8s --driver kubernetes --driver-opt namespace=buildkit \
+             --driver-opt nodeselector=kubernetes.io/arch=amd64 --driver-opt replicas=2 \
+             --platform linux/amd64 --node amd",
+            "docker buildx create --name k8s --driver kubernetes --driver-opt namespace=buildkit \
+             --driver-opt nodeselector=kubernetes.io/arch=arm64 --platform linux/arm64 \
+             --node arm --append --bootstrap",
+        ]
+    );
+
+    let containers = MultiNode {
+        name: "engines".into(),
+        driver: Driver::DockerContainer,
+        driver_opts: BTreeMap::from([("network".to_string(), "host".to_string())]),
+        buildkitd_config: Some("buildkitd.toml".into()),
+        nodes: vec![
+            NodeSpec {
+                name: "amd".into(),
+                endpoint: Some("amd-box".into()),
+                platforms: vec!["linux/amd64".into()],
+                ..NodeSpec::default()
+            },
+            NodeSpec {
+                name: "arm".into(),
+                endpoint: Some("arm-box".into()),
+                platforms: vec!["linux/arm64".into()],
+                ..NodeSpec::default()
+            },
+        ],
+        bootstrap: true,
+        ..MultiNode::default()
+    };
+    let lines: Vec<String> = containers
+        .commands()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "docker buildx create --name engines --driver docker-container \
+             --driver-opt network=host --platform linux/amd64 --node amd \
+             --buildkitd-config buildkitd.toml amd-box",
+            "docker buildx create --name engines --driver docker-container \
+             --driver-opt network=host --platform linux/arm64 --node arm --append \
+             --buildkitd-config buildkitd.toml --bootstrap arm-box",
+        ]
+    );
+
+    // Refused before anything runs.
+    let runner = Runner::new().echo(buildkit_lib::cmd::Echo::Silent);
+    let mut bad = remote.clone();
+    bad.nodes[0].endpoint = Some("buildkit-amd.internal:1234".into());
+    assert_eq!(
+        format!("{:#}", bad.run(&runner).unwrap_err()),
+        "node amd of builder farm: remote builder endpoint `buildkit-amd.internal:1234` is not \
+         a BuildKit address: write tcp://host:port (with TLS files) or \
+         unix:///path/buildkitd.sock"
+    );
+    let docker = MultiNode {
+        driver: Driver::Docker,
+        ..containers.clone()
+    };
+    assert_eq!(
+        docker.run(&runner).unwrap_err().to_string(),
+        "the docker driver cannot have several nodes; use docker-container, remote or \
+         kubernetes for builder engines"
+    );
+    assert!(runner.commands().is_empty(), "{:?}", runner.commands());
 }

@@ -1,10 +1,16 @@
-//! Buildx builders, typed: `create` (drivers `docker`, `docker-container`, `remote`,
-//! `kubernetes`; multi-node with `--append`), `use`, `inspect`, `rm`, `ls`.
+//! Buildx builders, typed: `create` (drivers `docker`, `docker-container`, `remote` with
+//! TLS files, `kubernetes`), multi-node builders ([`MultiNode`]: one node per machine or
+//! cluster, each with its platforms, created with `--append`), `use`, `inspect`, `rm`,
+//! `ls`.
 //!
 //! Each is a command line as data plus a function that runs it, so a CI setup can be
-//! printed and golden-tested before anything runs.
+//! printed and golden-tested before anything runs. A builder with nodes for several
+//! platforms is BuildKit's own way of spreading a build over machines: a
+//! `docker buildx build --builder NAME --platform linux/amd64,linux/arm64` sends each
+//! platform to the node that declares it, and buildx merges the result.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use anyhow::Context;
 use serde_json::Value;
@@ -62,7 +68,88 @@ pub struct BuilderCreate {
     pub endpoint: Option<String>,
 }
 
+/// The TLS files a `remote` builder uses to reach a BuildKit daemon on `tcp://`
+/// (`--driver-opt cacert=...,cert=...,key=...,servername=...`). buildx does not check
+/// that the files exist when the builder is created; [`BuilderCreate::run`] does.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RemoteTls {
+    /// The CA certificate that signed the daemon's certificate.
+    pub cacert: PathBuf,
+    /// The client certificate.
+    pub cert: PathBuf,
+    /// The client certificate's key.
+    pub key: PathBuf,
+    /// The name in the daemon's certificate, when it differs from the endpoint's host.
+    pub servername: Option<String>,
+}
+
+impl RemoteTls {
+    fn driver_opts(&self) -> [(String, Option<String>); 4] {
+        let path = |p: &PathBuf| Some(p.display().to_string());
+        [
+            ("cacert".into(), path(&self.cacert)),
+            ("cert".into(), path(&self.cert)),
+            ("key".into(), path(&self.key)),
+            ("servername".into(), self.servername.clone()),
+        ]
+    }
+}
+
 impl BuilderCreate {
+    /// Adds the TLS files of a `remote` builder as driver options.
+    pub fn with_tls(mut self, tls: &RemoteTls) -> BuilderCreate {
+        for (key, value) in tls.driver_opts() {
+            if let Some(value) = value {
+                self.driver_opts.insert(key, value);
+            }
+        }
+        self
+    }
+
+    /// The checks buildx does not make, or makes only once a build starts: `append` has a
+    /// name, a remote builder has an endpoint buildx understands, and its TLS files exist.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if self.append && self.name.is_none() {
+            anyhow::bail!(
+                "`append` adds a node to an existing builder: set `name` to that builder"
+            );
+        }
+        if self.driver == Driver::Remote {
+            let Some(endpoint) = &self.endpoint else {
+                anyhow::bail!(
+                    "the remote driver needs `endpoint` (for example tcp://buildkitd:1234)"
+                );
+            };
+            if !["tcp://", "unix://", "docker-container://", "kube-pod://"]
+                .iter()
+                .any(|s| endpoint.starts_with(s))
+            {
+                anyhow::bail!(
+                    "remote builder endpoint `{endpoint}` is not a BuildKit address: write \
+                     tcp://host:port (with TLS files) or unix:///path/buildkitd.sock"
+                );
+            }
+            for key in ["cacert", "cert", "key"] {
+                if let Some(path) = self.driver_opts.get(key) {
+                    if !std::path::Path::new(path).is_file() {
+                        anyhow::bail!(
+                            "the remote builder's TLS {key} file `{path}` does not exist; \
+                             point `{key}` at the file the BuildKit daemon's certificates \
+                             were issued with"
+                        );
+                    }
+                }
+            }
+            if self.driver_opts.contains_key("cert") != self.driver_opts.contains_key("key") {
+                anyhow::bail!(
+                    "a client certificate needs its key and the other way round: set both \
+                     `cert` and `key`"
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// The command line.
     pub fn command(&self) -> Cmd {
         let mut cmd = Cmd::new("docker").args(["buildx", "create"]);
@@ -99,18 +186,151 @@ impl BuilderCreate {
 
     /// Checks what buildx would refuse later, then creates the builder; returns its name.
     pub fn run(&self, runner: &Runner) -> anyhow::Result<String> {
-        if self.append && self.name.is_none() {
-            anyhow::bail!(
-                "`append` adds a node to an existing builder: set `name` to that builder"
-            );
-        }
-        if self.driver == Driver::Remote && self.endpoint.is_none() {
-            anyhow::bail!("the remote driver needs `endpoint` (for example tcp://buildkitd:1234)");
-        }
+        self.check()?;
         let out = runner
             .capture(&self.command())
             .context("cannot create the buildx builder")?;
         Ok(out.stdout.trim().to_string())
+    }
+}
+
+/// One node of a [`MultiNode`] builder.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NodeSpec {
+    /// The node's name (`--node`), unique within the builder.
+    pub name: String,
+    /// Where it runs: a docker context, `tcp://host:1234` (remote), or nothing for the
+    /// kubernetes driver (it uses the current kubeconfig).
+    pub endpoint: Option<String>,
+    /// The platforms it builds natively (`--platform`).
+    pub platforms: Vec<String>,
+    /// Driver options of this node only, on top of the builder's (`--driver-opt`).
+    pub driver_opts: BTreeMap<String, String>,
+    /// TLS files, for a remote node on `tcp://`.
+    pub tls: Option<RemoteTls>,
+}
+
+/// A builder with one node per machine (or cluster), each building its own platforms:
+/// `docker buildx create` for the first node, `--append` for the others, `--bootstrap`
+/// on the last one. Creating it fails, and leaves nothing behind, when a builder of that
+/// name exists already or any node is refused.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MultiNode {
+    /// The builder's name.
+    pub name: String,
+    /// The driver of every node.
+    pub driver: Driver,
+    /// Driver options of every node (`image=`, `network=host`, `namespace=`, ...).
+    pub driver_opts: BTreeMap<String, String>,
+    /// BuildKit daemon configuration file (`--buildkitd-config`), for every node.
+    pub buildkitd_config: Option<String>,
+    /// The nodes, in order.
+    pub nodes: Vec<NodeSpec>,
+    /// Start every node once created (`--bootstrap`).
+    pub bootstrap: bool,
+    /// Make it the current builder (`--use`).
+    pub use_it: bool,
+}
+
+impl MultiNode {
+    /// One `docker buildx create` per node.
+    pub fn creates(&self) -> Vec<BuilderCreate> {
+        let last = self.nodes.len().saturating_sub(1);
+        self.nodes
+            .iter()
+            .enumerate()
+            .map(|(i, node)| {
+                let mut driver_opts = self.driver_opts.clone();
+                driver_opts.extend(node.driver_opts.clone());
+                let create = BuilderCreate {
+                    name: Some(self.name.clone()),
+                    driver: self.driver,
+                    driver_opts,
+                    platforms: node.platforms.clone(),
+                    node: Some(node.name.clone()),
+                    append: i > 0,
+                    buildkitd_config: self.buildkitd_config.clone(),
+                    bootstrap: self.bootstrap && i == last,
+                    use_it: self.use_it && i == last,
+                    endpoint: node.endpoint.clone(),
+                };
+                match &node.tls {
+                    Some(tls) => create.with_tls(tls),
+                    None => create,
+                }
+            })
+            .collect()
+    }
+
+    /// The command lines, in order.
+    pub fn commands(&self) -> Vec<Cmd> {
+        self.creates().iter().map(BuilderCreate::command).collect()
+    }
+
+    /// Checks every node, refuses a name that is taken, then creates the nodes in order.
+    /// When one is refused, the builder is removed again and the error names the node.
+    pub fn run(&self, runner: &Runner) -> anyhow::Result<()> {
+        anyhow::ensure!(!self.name.is_empty(), "a multi-node builder needs a name");
+        anyhow::ensure!(
+            !self.nodes.is_empty(),
+            "builder {} has no nodes: add one NodeSpec per machine",
+            self.name
+        );
+        if self.driver == Driver::Docker && self.nodes.len() > 1 {
+            anyhow::bail!(
+                "the docker driver cannot have several nodes; use docker-container, remote \
+                 or kubernetes for builder {}",
+                self.name
+            );
+        }
+        let creates = self.creates();
+        for (i, (node, create)) in self.nodes.iter().zip(&creates).enumerate() {
+            anyhow::ensure!(
+                !node.name.is_empty(),
+                "node {} of builder {} has no name",
+                i + 1,
+                self.name
+            );
+            // buildx would silently replace the earlier node of the same name.
+            if self.nodes[..i].iter().any(|n| n.name == node.name) {
+                anyhow::bail!(
+                    "builder {} names node {} twice; give each node its own name",
+                    self.name,
+                    node.name
+                );
+            }
+            create
+                .check()
+                .with_context(|| format!("node {} of builder {}", node.name, self.name))?;
+        }
+        if !runner.is_dry_run() && inspect(runner, &self.name)?.is_some() {
+            anyhow::bail!(
+                "a builder named {} exists already; remove it (`docker buildx rm {}`) or \
+                 choose another name",
+                self.name,
+                self.name
+            );
+        }
+        for (node, create) in self.nodes.iter().zip(&creates) {
+            if let Err(e) = runner.capture(&create.command()) {
+                // The name was free before: whatever exists under it now is ours.
+                let existed = matches!(inspect(runner, &self.name), Ok(Some(_)));
+                if existed {
+                    let _ = runner.capture(&rm_cmd(&self.name));
+                }
+                return Err(anyhow::Error::new(e).context(format!(
+                    "cannot add node {} to builder {}{}",
+                    node.name,
+                    self.name,
+                    if existed {
+                        "; the builder was removed again"
+                    } else {
+                        ""
+                    }
+                )));
+            }
+        }
+        Ok(())
     }
 }
 
