@@ -23,6 +23,30 @@
 //! The final tags are written only by the merge: when any platform fails, nothing is
 //! merged and the tags keep whatever they pointed at before (a [`FanOutError`] lists each
 //! platform's outcome).
+//!
+//! ```no_run
+//! use buildkit_lib::docker::fanout::{FanOut, PlatformEndpoint};
+//! use buildkit_lib::docker::Build;
+//! use buildkit_lib::Runner;
+//!
+//! # fn main() -> anyhow::Result<()> {
+//! let build = Build {
+//!     context: "fixtures/webapp".into(),
+//!     tags: vec!["registry.example.com/webapp:1.4.0".into()],
+//!     ..Build::default()
+//! };
+//! let fan = FanOut::new(
+//!     build,
+//!     vec![
+//!         PlatformEndpoint::parse("linux/amd64=unix:///var/run/docker.sock")?,
+//!         PlatformEndpoint::parse("linux/arm64=context:arm-runner")?,
+//!     ],
+//! );
+//! let merged = fan.run(&Runner::new())?;
+//! println!("{} {:?}", merged.digest.unwrap_or_default(), merged.merged_platforms);
+//! # Ok(())
+//! # }
+//! ```
 
 use std::fmt;
 use std::time::{Duration, Instant};
