@@ -443,7 +443,7 @@ impl FanOut {
                         let r = p
                             .endpoint
                             .runner(runner)
-                            .prefix(format!("[{}] ", p.platform));
+                            .prefix(p.platform.clone());
                         let build = self.platform_build(p, probe.pushes_by_digest());
                         scope.spawn(move || {
                             let started = Instant::now();
@@ -495,7 +495,7 @@ impl FanOut {
                     let r = p
                         .endpoint
                         .runner(runner)
-                        .prefix(format!("[{}] ", p.platform));
+                        .prefix(p.platform.clone());
                     let tag = (!probe.pushes_by_digest()).then(|| self.platform_tag(&p.platform));
                     let retry = &self.retry;
                     scope.spawn(move || {
