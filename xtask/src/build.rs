@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use buildkit_lib::docker::build::{oci_labels, Build, Output as BuildOutput};
 use buildkit_lib::docker::tags::{references, TagInput, TagRules};
-use buildkit_lib::pipeline::{ImageRecord, Inputs, Output, Pipeline, RunOptions};
+use buildkit_lib::pipeline::{Inputs, Pipeline, RunOptions};
 use buildkit_lib::python::format::{Black, Isort};
 use buildkit_lib::python::lint::{Hadolint, Level};
 use buildkit_lib::python::venv::ToolEnv;
@@ -78,7 +78,7 @@ pub fn webapp_pipeline(runner: &Runner, root: &Path, smoke: bool) -> Result<Pipe
     let primary = tags[0].clone();
 
     let mut pipeline = Pipeline::new("build", &target);
-    let meta_dir = pipeline.dir().join("meta");
+    let meta_dir = meta_dir(root);
 
     let build_args: BTreeMap<String, String> =
         [("PYTHON_IMAGE".to_string(), PYTHON_IMAGE.to_string())].into();
@@ -126,18 +126,10 @@ pub fn webapp_pipeline(runner: &Runner, root: &Path, smoke: bool) -> Result<Pipe
                 .value("tools", format!("{:?}", tools.pins())),
         );
 
-    let (stamp_from, stamp_to, facts) = (
-        app.join("version.json"),
-        meta_dir.join("version.json"),
-        git.clone(),
-    );
+    let (stamp_root, facts) = (root.to_path_buf(), git.clone());
     pipeline
         .step("version", move |cx| {
-            let mut file = VersionFile::load(&stamp_from)?;
-            let when = buildkit_lib::time::build_time()?;
-            file.stamp(&facts, when, StampOptions::default());
-            file.save(&cx.runner, &stamp_to)?;
-            Ok(())
+            stamp_version(&cx.runner, &stamp_root, &facts)
         })
         .describe(
             "stamp version.json (build date, commit, branch) into the build's metadata context",
@@ -161,23 +153,12 @@ pub fn webapp_pipeline(runner: &Runner, root: &Path, smoke: bool) -> Result<Pipe
         ),
         ..Build::default()
     };
+    // The step's output is the first tag, `primary`.
     pipeline
-        .step("image", move |cx| {
-            let build = build.clone().with_session_labels(&cx.session);
-            let result = build.run(&cx.runner)?;
-            cx.add_image(ImageRecord {
-                name: WEBAPP_IMAGE.into(),
-                tags: result.tags.clone(),
-                digest: result.digest.clone(),
-                size_bytes: result.size_bytes,
-                platforms: result.platforms.clone(),
-            });
-            Ok(())
-        })
+        .image_build("image", build, WEBAPP_IMAGE)
         .after(["format", "lint", "version"])
         .describe("docker buildx build --target runtime of Dockerfile.production, loaded")
-        .inputs(image_inputs.clone())
-        .output(Output::image(&primary));
+        .inputs(image_inputs.clone());
 
     let history = default_history_file(&target, "webapp");
     let (size_image, commit) = (primary.clone(), git.short_commit.clone());
@@ -218,14 +199,23 @@ pub fn webapp_pipeline(runner: &Runner, root: &Path, smoke: bool) -> Result<Pipe
     Ok(pipeline)
 }
 
+/// The pipeline's "version" step: stamps `fixtures/webapp/version.json` (build date,
+/// commit, branch) into the image's `meta` build context, [`meta_dir`].
+pub fn stamp_version(runner: &Runner, root: &Path, git: &GitFacts) -> Result<()> {
+    let mut file = VersionFile::load(&root.join("fixtures/webapp/version.json"))?;
+    let when = buildkit_lib::time::build_time()?;
+    file.stamp(git, when, StampOptions::default());
+    file.save(runner, &meta_dir(root).join("version.json"))?;
+    Ok(())
+}
+
 /// A free TCP port on loopback (the webapp listens on the host network).
 fn free_port() -> Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").context("cannot find a free port")?;
     Ok(listener.local_addr()?.port())
 }
 
-/// The stamped metadata folder of the build pipeline (for tests and the bench).
-#[allow(dead_code)]
+/// The stamped metadata folder of the build pipeline (its `meta` build context).
 pub fn meta_dir(root: &Path) -> PathBuf {
     root.join("target/buildkit/build/meta")
 }

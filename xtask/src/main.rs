@@ -3,6 +3,7 @@
 //! One module per subcommand; `main` parses the subcommand and its flags and dispatches.
 //! Exit status: 0 success, 1 a step failed, 2 usage error, 130 interrupted.
 
+mod bake;
 mod bench;
 mod build;
 mod check;
@@ -29,6 +30,8 @@ Usage: cargo xtask <command> [flags]
 Commands:
   build     the webapp pipeline on fixtures/webapp: format checks, Dockerfile lint,
             version stamp, image build, size budget, smoke test, report
+  bake      the webapp pipeline's image builds as docker-bake.json, built with
+            docker buildx bake (or printed as buildx reads it, --print)
   package   the desktop fixture through its three stages into fixtures/desktop/dist/
   check     format checks (black, isort) over the fixtures' Python
   fmt       format fixes (black, isort) over the fixtures' Python
@@ -74,6 +77,7 @@ fn root() -> PathBuf {
 fn help(command: &str) -> Option<&'static str> {
     Some(match command {
         "build" => "Usage: cargo xtask build [--dry-run] [--force] [--keep-going] [--jobs N] [--no-smoke]\n\nRuns the webapp pipeline on fixtures/webapp. Brings the engine up first when none answers.\nA second run with nothing changed reports the image build up-to-date.\nReport: target/buildkit/build/report.json",
+        "bake" => "Usage: cargo xtask bake [--print] [--dry-run] [--out FILE]\n\nExports the webapp pipeline's image builds to target/buildkit/build/docker-bake.json (or\nFILE; paths in it are relative to its directory), stamps the version metadata the image\nreads, then runs docker buildx bake in that directory. --print shows the definition as\nbuildx reads it instead of building (with --dry-run: the file that would be written).",
         "package" => "Usage: cargo xtask package [--mode mounted|isolated] [--dry-run] [--force]\n\nBuilds the desktop fixture through its three stages (base, runtime, package) into\nfixtures/desktop/dist/, replaced atomically.",
         "check" => "Usage: cargo xtask check [--dry-run]\n\nRuns black --check and isort --check-only (pinned versions) over the fixtures' Python.",
         "fmt" => "Usage: cargo xtask fmt [--dry-run]\n\nRuns black and isort (pinned versions) over the fixtures' Python, fixing it.",
@@ -155,6 +159,7 @@ fn dispatch(args: &[String]) -> anyhow::Result<u8> {
             Ok(0)
         }
         "build" => build::run(&base, &root, rest),
+        "bake" => bake::run(&base, &root, rest),
         "check" => check::run(&base, &root, rest, false),
         "fmt" => check::run(&base, &root, rest, true),
         _ => unreachable!("every command with help text is dispatched above"),

@@ -440,10 +440,7 @@ impl FanOut {
                     .iter()
                     .zip(&probes)
                     .map(|(p, probe)| {
-                        let r = p
-                            .endpoint
-                            .runner(runner)
-                            .prefix(p.platform.clone());
+                        let r = p.endpoint.runner(runner).prefix(p.platform.clone());
                         let build = self.platform_build(p, probe.pushes_by_digest());
                         scope.spawn(move || {
                             let started = Instant::now();
@@ -492,10 +489,7 @@ impl FanOut {
                 .iter()
                 .zip(&probes)
                 .map(|(p, probe)| {
-                    let r = p
-                        .endpoint
-                        .runner(runner)
-                        .prefix(p.platform.clone());
+                    let r = p.endpoint.runner(runner).prefix(p.platform.clone());
                     let tag = (!probe.pushes_by_digest()).then(|| self.platform_tag(&p.platform));
                     let retry = &self.retry;
                     scope.spawn(move || {

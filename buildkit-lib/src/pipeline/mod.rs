@@ -5,7 +5,8 @@
 //! record images and artifacts). [`Pipeline::run`] checks the graph, takes a lock, runs
 //! independent steps side by side, skips steps whose declared inputs are unchanged, and
 //! writes `report.json`. The fingerprinting lives in [`fingerprint`], the report in
-//! [`report`], the scheduler in `run.rs`.
+//! [`report`], the scheduler in `run.rs`. Image builds added with [`Pipeline::image_build`]
+//! can also be exported as one `docker-bake.json` ([`Pipeline::bake_file`]).
 
 pub mod fingerprint;
 mod graph;
@@ -15,8 +16,13 @@ pub mod report;
 mod run;
 mod terminal;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use anyhow::bail;
+
+use crate::docker::bake::{sanitize_name, BakeFile};
+use crate::docker::build::Build;
 
 pub use fingerprint::{Inputs, Output};
 pub use matrix::Matrix;
@@ -35,6 +41,7 @@ pub struct Step {
     inputs: Option<Inputs>,
     output: Option<Output>,
     description: Option<String>,
+    build: Option<Build>,
 }
 
 impl std::fmt::Debug for Step {
@@ -89,6 +96,11 @@ impl Step {
     pub fn deps(&self) -> &[String] {
         &self.deps
     }
+
+    /// The image build it runs, when added with [`Pipeline::image_build`].
+    pub fn build(&self) -> Option<&Build> {
+        self.build.as_ref()
+    }
 }
 
 /// A named set of steps.
@@ -122,8 +134,78 @@ impl Pipeline {
             inputs: None,
             output: None,
             description: None,
+            build: None,
         });
         self.steps.last_mut().expect("just pushed")
+    }
+
+    /// Adds a step that runs `build` (with the run's session labels) and records the
+    /// image as `record_name` in the report; its output is the build's first tag. The
+    /// pipeline keeps the build, for [`Pipeline::bake_file`].
+    pub fn image_build(
+        &mut self,
+        name: impl Into<String>,
+        build: Build,
+        record_name: impl Into<String>,
+    ) -> &mut Step {
+        let (kept, record_name) = (build.clone(), record_name.into());
+        let first_tag = build.tags.first().cloned();
+        let step = self.step(name, move |cx| {
+            let result = build
+                .clone()
+                .with_session_labels(&cx.session)
+                .run(&cx.runner)?;
+            cx.add_image(ImageRecord {
+                name: record_name.clone(),
+                tags: result.tags.clone(),
+                digest: result.digest.clone(),
+                size_bytes: result.size_bytes,
+                platforms: result.platforms.clone(),
+            });
+            Ok(())
+        });
+        step.build = Some(kept);
+        if let Some(tag) = first_tag {
+            step.output(Output::image(tag));
+        }
+        step
+    }
+
+    /// The pipeline's image builds as one bake file for [`Pipeline::dir`] (where
+    /// `docker-bake.json` belongs): one target per [`Pipeline::image_build`] step, named
+    /// after the step (in bake's charset, see [`sanitize_name`]), and a `default` group of
+    /// all of them. Session labels are not included: see [`BakeFile::with_session_labels`].
+    pub fn bake_file(&self) -> anyhow::Result<BakeFile> {
+        self.bake_file_in(&self.dir())
+    }
+
+    /// [`Pipeline::bake_file`] for a file that lives in `dir` instead.
+    pub fn bake_file_in(&self, dir: &Path) -> anyhow::Result<BakeFile> {
+        let mut file = BakeFile::builder(dir);
+        let mut names: std::collections::BTreeMap<String, &str> = Default::default();
+        for step in &self.steps {
+            let Some(build) = &step.build else {
+                continue;
+            };
+            let target = sanitize_name(&step.name);
+            if let Some(other) = names.insert(target.clone(), &step.name) {
+                bail!(
+                    "steps `{other}` and `{}` of pipeline `{}` would both be bake target \
+                     `{target}`; rename one of them",
+                    step.name,
+                    self.name
+                );
+            }
+            file.build(&target, build)?;
+        }
+        if names.is_empty() {
+            bail!(
+                "pipeline `{}` has no image builds to export to a bake file; add them with \
+                 `Pipeline::image_build`",
+                self.name
+            );
+        }
+        Ok(file.finish())
     }
 
     /// Adds one step per combination of the matrix, named `<name>[v1,v2,..]`; the body

@@ -1,0 +1,767 @@
+//! `docker buildx bake`: golden exports of builds and bake command lines, the errors for
+//! what bake cannot express, `--print` reading back every exported field, and a real bake
+//! of the webapp that yields the same image as `docker buildx build`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use buildkit_lib::cmd::Echo;
+use buildkit_lib::docker::bake::{Bake, BakeFile, BakeGroup, BakeTarget};
+use buildkit_lib::docker::image::ImageFacts;
+use buildkit_lib::docker::{oci_labels, Build, BuildSecret, Cache, Output};
+use buildkit_lib::pipeline::{Output as StepOutput, Pipeline};
+use buildkit_lib::{Cmd, Runner};
+
+fn webapp_dir() -> PathBuf {
+    e2e::repo_root().join("fixtures/webapp")
+}
+
+/// Removes images when dropped, so a failing test still cleans up.
+struct Cleanup {
+    runner: Runner,
+    images: Vec<String>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for image in &self.images {
+            let _ = self
+                .runner
+                .capture(&Cmd::new("docker").args(["image", "rm", "--force", image]));
+        }
+    }
+}
+
+/// A build using every field a bake target can hold, its paths under `root`.
+fn every_field(root: &Path) -> Build {
+    Build {
+        context: root.join("fixtures/webapp"),
+        dockerfile: Some(root.join("fixtures/webapp/Dockerfile.production")),
+        target: Some("runtime".into()),
+        tags: vec![
+            "127.0.0.1:5000/webapp:0.9.2".into(),
+            "127.0.0.1:5000/webapp:latest".into(),
+        ],
+        build_args: BTreeMap::from([
+            ("PYTHON_IMAGE".to_string(), e2e::PYTHON_IMAGE.to_string()),
+            ("APP_UID".to_string(), "10001".to_string()),
+        ]),
+        build_contexts: BTreeMap::from([
+            (
+                "meta".to_string(),
+                root.join("target/buildkit/build/meta")
+                    .display()
+                    .to_string(),
+            ),
+            (
+                "base".to_string(),
+                "docker-image://busybox:1.36".to_string(),
+            ),
+        ]),
+        secrets: vec![
+            BuildSecret::file("pip_conf", "/run/secrets/pip.conf"),
+            BuildSecret::env("npm_token", "NPM_TOKEN"),
+        ],
+        network: Some("none".into()),
+        pull: true,
+        no_cache: true,
+        platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
+        output: Output::Push,
+        cache_from: vec![
+            Cache::Registry {
+                reference: "127.0.0.1:5000/webapp:cache".into(),
+                mode_max: false,
+            },
+            Cache::Local {
+                path: root.join("target/buildx-cache"),
+            },
+        ],
+        cache_to: vec![
+            Cache::Registry {
+                reference: "127.0.0.1:5000/webapp:cache".into(),
+                mode_max: true,
+            },
+            Cache::Inline,
+        ],
+        // Reporting options: not part of the target.
+        metadata_file: Some(PathBuf::from("target/metadata.json")),
+        progress: Some("plain".into()),
+        ..Build::default()
+    }
+    .with_labels(oci_labels(
+        "webapp",
+        "0.9.2",
+        "90dd6032fac8bda1b6c4436a2e65de27961ed071",
+        "2026-01-10T00:30:00Z",
+        "",
+    ))
+}
+
+#[test]
+fn from_build_keeps_paths_relative_to_the_current_directory_and_the_dockerfile_to_the_context() {
+    let target = BakeTarget::from_build(&every_field(Path::new(""))).unwrap();
+    assert_eq!(
+        target,
+        BakeTarget {
+            context: Some("fixtures/webapp".into()),
+            dockerfile: Some("Dockerfile.production".into()),
+            dockerfile_inline: None,
+            target: Some("runtime".into()),
+            tags: vec![
+                "127.0.0.1:5000/webapp:0.9.2".into(),
+                "127.0.0.1:5000/webapp:latest".into()
+            ],
+            args: BTreeMap::from([
+                ("APP_UID".into(), "10001".into()),
+                ("PYTHON_IMAGE".into(), "buildkit-local/python:3.11".into()),
+            ]),
+            labels: BTreeMap::from([
+                (
+                    "org.opencontainers.image.created".into(),
+                    "2026-01-10T00:30:00Z".into()
+                ),
+                (
+                    "org.opencontainers.image.revision".into(),
+                    "90dd6032fac8bda1b6c4436a2e65de27961ed071".into()
+                ),
+                ("org.opencontainers.image.title".into(), "webapp".into()),
+                ("org.opencontainers.image.version".into(), "0.9.2".into()),
+            ]),
+            platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
+            cache_from: vec![
+                "type=registry,ref=127.0.0.1:5000/webapp:cache".into(),
+                "type=local,src=target/buildx-cache".into(),
+            ],
+            cache_to: vec![
+                "type=registry,ref=127.0.0.1:5000/webapp:cache,mode=max".into(),
+                "type=inline".into(),
+            ],
+            output: vec!["type=registry".into()],
+            contexts: BTreeMap::from([
+                ("base".into(), "docker-image://busybox:1.36".into()),
+                ("meta".into(), "target/buildkit/build/meta".into()),
+            ]),
+            secret: vec![
+                "id=pip_conf,src=/run/secrets/pip.conf".into(),
+                "id=npm_token,env=NPM_TOKEN".into(),
+            ],
+            network: Some("none".into()),
+            pull: true,
+            no_cache: true,
+        }
+    );
+    let outputs = [
+        (Output::Default, vec![]),
+        (Output::Load, vec!["type=docker"]),
+        (Output::Push, vec!["type=registry"]),
+        (Output::Local("dist".into()), vec!["type=local,dest=dist"]),
+        (
+            Output::Tar("out/image.tar".into()),
+            vec!["type=tar,dest=out/image.tar"],
+        ),
+    ];
+    for (output, want) in outputs {
+        let target = BakeTarget::from_build(&Build {
+            output,
+            ..Build::default()
+        })
+        .unwrap();
+        assert_eq!(target.output, want);
+        // No Dockerfile given: bake's default, `Dockerfile` in the context.
+        assert_eq!(target.dockerfile, None);
+        assert_eq!(target.context.as_deref(), Some("."));
+    }
+}
+
+#[test]
+fn bake_file_json_is_golden_with_paths_relative_to_its_directory() {
+    let root = e2e::repo_root();
+    let mut builder = BakeFile::builder(root.join("target/buildkit/build"));
+    builder.build("webapp", &every_field(&root)).unwrap();
+    builder
+        .build(
+            "files",
+            &Build {
+                context: root.join("fixtures/webapp/src"),
+                output: Output::Local(root.join("target/buildkit/build/files")),
+                ..Build::default()
+            },
+        )
+        .unwrap();
+    builder.group("release", ["webapp"]).unwrap();
+    let file = builder.finish();
+    assert_eq!(
+        file.to_json(),
+        r#"{
+  "group": {
+    "default": {
+      "targets": [
+        "webapp",
+        "files"
+      ]
+    },
+    "release": {
+      "targets": [
+        "webapp"
+      ]
+    }
+  },
+  "target": {
+    "files": {
+      "context": "../../../fixtures/webapp/src",
+      "output": [
+        "type=local,dest=files"
+      ]
+    },
+    "webapp": {
+      "context": "../../../fixtures/webapp",
+      "dockerfile": "Dockerfile.production",
+      "target": "runtime",
+      "tags": [
+        "127.0.0.1:5000/webapp:0.9.2",
+        "127.0.0.1:5000/webapp:latest"
+      ],
+      "args": {
+        "APP_UID": "10001",
+        "PYTHON_IMAGE": "buildkit-local/python:3.11"
+      },
+      "labels": {
+        "org.opencontainers.image.created": "2026-01-10T00:30:00Z",
+        "org.opencontainers.image.revision": "90dd6032fac8bda1b6c4436a2e65de27961ed071",
+        "org.opencontainers.image.title": "webapp",
+        "org.opencontainers.image.version": "0.9.2"
+      },
+      "platforms": [
+        "linux/amd64",
+        "linux/arm64"
+      ],
+      "cache-from": [
+        "type=registry,ref=127.0.0.1:5000/webapp:cache",
+        "type=local,src=../../buildx-cache"
+      ],
+      "cache-to": [
+        "type=registry,ref=127.0.0.1:5000/webapp:cache,mode=max",
+        "type=inline"
+      ],
+      "output": [
+        "type=registry"
+      ],
+      "contexts": {
+        "base": "docker-image://busybox:1.36",
+        "meta": "meta"
+      },
+      "secret": [
+        "id=pip_conf,src=/run/secrets/pip.conf",
+        "id=npm_token,env=NPM_TOKEN"
+      ],
+      "network": "none",
+      "pull": true,
+      "no-cache": true
+    }
+  }
+}
+"#
+    );
+    // Read back unchanged.
+    assert_eq!(BakeFile::parse(&file.to_json()).unwrap(), file);
+    assert_eq!(
+        file.network_overlay().unwrap(),
+        "# Written with the bake file beside it: each target's network mode, which\n\
+         # buildx 0.13 reads only from compose files. Pass it first:\n\
+         # docker buildx bake -f <this file> -f <the bake file>\n\
+         services:\n  \"webapp\":\n    build:\n      network: \"none\"\n"
+    );
+}
+
+#[test]
+fn bake_command_lines_are_golden() {
+    let plain = Bake::new("/srv/app/target/docker-bake.json");
+    let cmd = plain.command();
+    assert_eq!(
+        cmd.to_string(),
+        "docker buildx bake -f /srv/app/target/docker-bake.json --progress=plain"
+    );
+    // Bake resolves the file's relative paths from the directory it runs in.
+    assert_eq!(cmd.get_cwd(), Some(Path::new("/srv/app/target")));
+
+    let every = Bake {
+        network_file: Some("/srv/app/target/docker-bake.network.compose.yaml".into()),
+        targets: vec!["webapp".into(), "files".into()],
+        metadata_file: Some("/srv/app/target/bake-metadata.json".into()),
+        builder: Some("multi".into()),
+        progress: Some("quiet".into()),
+        set: vec![
+            "webapp.args.APP_UID=1000".into(),
+            "*.platform=linux/arm64".into(),
+        ],
+        ..plain.clone()
+    };
+    assert_eq!(
+        every.command().to_string(),
+        "docker buildx bake --builder multi \
+         -f /srv/app/target/docker-bake.network.compose.yaml \
+         -f /srv/app/target/docker-bake.json \
+         --metadata-file /srv/app/target/bake-metadata.json --progress=quiet \
+         --set webapp.args.APP_UID=1000 --set '*.platform=linux/arm64' webapp files"
+    );
+    let print = Bake {
+        print: true,
+        progress: None,
+        targets: vec!["webapp".into()],
+        ..plain
+    };
+    assert_eq!(
+        print.command().to_string(),
+        "docker buildx bake -f /srv/app/target/docker-bake.json --print webapp"
+    );
+}
+
+#[test]
+fn what_bake_cannot_express_is_refused_with_the_fix() {
+    let err = |build: Build| BakeTarget::from_build(&build).unwrap_err().to_string();
+    assert_eq!(
+        err(Build {
+            extra_args: vec!["--provenance=false".into(), "--sbom=false".into()],
+            ..Build::default()
+        }),
+        "Build.extra_args (--provenance=false --sbom=false) cannot be expressed in a bake \
+         file: a bake target has no raw flags; express each one as a Build field, or clear \
+         `extra_args` and pass it to the bake command as an override (`Bake::set`, \
+         `<target>.<key>=<value>`)"
+    );
+    assert_eq!(
+        err(Build {
+            builder: Some("multi".into()),
+            ..Build::default()
+        }),
+        "Build.builder `multi` cannot be expressed in a bake file: the builder is chosen \
+         once for the whole bake command; clear `builder` on the Build and set \
+         `Bake::builder` instead"
+    );
+    assert_eq!(
+        err(Build {
+            context: "-".into(),
+            ..Build::default()
+        }),
+        "Build.context `-` (a context read from stdin) cannot be expressed in a bake file: \
+         bake reads no context from stdin; write the context to a directory and set \
+         `context` to it"
+    );
+
+    let mut builder = BakeFile::builder("/srv");
+    let chained = builder
+        .build(
+            "bad",
+            &Build {
+                builder: Some("multi".into()),
+                ..Build::default()
+            },
+        )
+        .unwrap_err();
+    assert_eq!(
+        format!("{chained:#}"),
+        "cannot export bake target `bad`: Build.builder `multi` cannot be expressed in a \
+         bake file: the builder is chosen once for the whole bake command; clear `builder` \
+         on the Build and set `Bake::builder` instead"
+    );
+    assert_eq!(
+        builder
+            .target("web app", BakeTarget::default())
+            .unwrap_err()
+            .to_string(),
+        "`web app` is not a valid bake target or group name: bake accepts only letters, \
+         digits, `_` and `-` (`web-app` would do)"
+    );
+    builder.target("web", BakeTarget::default()).unwrap();
+    assert_eq!(
+        builder
+            .target("web", BakeTarget::default())
+            .unwrap_err()
+            .to_string(),
+        "`web` is already in the bake file; give each target its own name"
+    );
+    assert_eq!(
+        builder
+            .target("default", BakeTarget::default())
+            .unwrap_err()
+            .to_string(),
+        "`default` cannot name a target here: it is the group of all targets; pick another \
+         name"
+    );
+    assert_eq!(
+        builder.group("ci", ["web", "api"]).unwrap_err().to_string(),
+        "group `ci` lists `api`, which is not in the bake file; add the target first"
+    );
+    assert_eq!(
+        builder.finish().group["default"],
+        BakeGroup {
+            targets: vec!["web".into()]
+        }
+    );
+}
+
+#[test]
+fn a_pipeline_exports_its_image_builds_named_after_their_steps() {
+    let target_dir = tempfile::tempdir().unwrap();
+    let mut pipeline = Pipeline::new("build", target_dir.path());
+    assert_eq!(
+        pipeline.bake_file().unwrap_err().to_string(),
+        "pipeline `build` has no image builds to export to a bake file; add them with \
+         `Pipeline::image_build`"
+    );
+    pipeline.step("lint", |_| Ok(()));
+    let web = Build {
+        context: webapp_dir(),
+        dockerfile: Some(webapp_dir().join("Dockerfile.production")),
+        tags: vec!["web:1".into(), "web:latest".into()],
+        output: Output::Load,
+        ..Build::default()
+    };
+    let step = pipeline
+        .image_build("image[3.11]", web.clone(), "web")
+        .after(["lint"]);
+    assert_eq!(step.build(), Some(&web));
+    let debug = format!("{step:?}");
+    assert!(
+        debug.contains(&format!("{:?}", StepOutput::image("web:1"))),
+        "{debug}"
+    );
+    pipeline.image_build(
+        "files",
+        Build {
+            context: webapp_dir().join("src"),
+            ..Build::default()
+        },
+        "files",
+    );
+
+    let file = pipeline.bake_file().unwrap();
+    assert_eq!(file.group["default"].targets, ["image-3-11", "files"]);
+    // The file belongs in the pipeline's directory: paths are relative to it.
+    let web_target = &file.target["image-3-11"];
+    let context = web_target.context.as_deref().unwrap();
+    assert_eq!(
+        pipeline.dir().join(context).canonicalize().unwrap(),
+        webapp_dir().canonicalize().unwrap()
+    );
+    assert_eq!(
+        web_target.dockerfile.as_deref(),
+        Some("Dockerfile.production")
+    );
+    assert_eq!(web_target.output, ["type=docker"]);
+
+    pipeline.image_build("image.3.11", web, "web");
+    assert_eq!(
+        pipeline.bake_file().unwrap_err().to_string(),
+        "steps `image[3.11]` and `image.3.11` of pipeline `build` would both be bake target \
+         `image-3-11`; rename one of them"
+    );
+}
+
+#[test]
+fn print_reads_back_every_exported_field() {
+    let runner = e2e::engine();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("fixtures/webapp")).unwrap();
+    std::fs::create_dir_all(root.join("target/buildkit/build/meta")).unwrap();
+    // buildx reads secret files even to print: this one must exist.
+    std::fs::write(root.join("pip.conf"), "[global]\n").unwrap();
+    let mut webapp_build = every_field(root);
+    webapp_build.secrets[0] = BuildSecret::file("pip_conf", root.join("pip.conf"));
+    let mut builder = BakeFile::builder(root.join("target/buildkit/build"));
+    builder.build("webapp", &webapp_build).unwrap();
+    builder
+        .build(
+            "files",
+            &Build {
+                context: root.join("fixtures/webapp"),
+                output: Output::Tar(root.join("target/files.tar")),
+                ..Build::default()
+            },
+        )
+        .unwrap();
+    builder.group("release", ["webapp"]).unwrap();
+    let exported = builder.finish();
+    let bake = exported
+        .write(
+            &runner,
+            &root.join("target/buildkit/build/docker-bake.json"),
+        )
+        .unwrap();
+    assert_eq!(
+        bake.network_file.as_deref(),
+        Some(
+            root.join("target/buildkit/build/docker-bake.network.compose.yaml")
+                .as_path()
+        )
+    );
+
+    // `--print` is read-only: it runs in a dry run too, and leaves nothing behind.
+    let dry = runner.clone().dry_run(true).with_fresh_record();
+    let printed = bake.print(&dry).unwrap();
+    assert_eq!(dry.commands().len(), 1);
+    assert_eq!(printed, bake.print(&runner).unwrap());
+
+    // Printing the default group shows that group only (named groups are left out).
+    assert_eq!(printed.group.keys().collect::<Vec<_>>(), ["default"]);
+    assert_eq!(
+        printed.group["default"].targets,
+        exported.group["default"].targets
+    );
+    assert_eq!(
+        printed.target.keys().collect::<Vec<_>>(),
+        exported.target.keys().collect::<Vec<_>>()
+    );
+    for (name, want) in &exported.target {
+        let got = &printed.target[name];
+        assert_eq!(got.context, want.context, "{name}: context");
+        // buildx fills in the default Dockerfile name when none is given.
+        assert_eq!(
+            got.dockerfile.as_deref(),
+            Some(want.dockerfile.as_deref().unwrap_or("Dockerfile")),
+            "{name}: dockerfile"
+        );
+        assert_eq!(got.target, want.target, "{name}: target");
+        // buildx drops duplicate tags; ours have none.
+        assert_eq!(got.tags, want.tags, "{name}: tags");
+        assert_eq!(got.args, want.args, "{name}: args");
+        assert_eq!(got.labels, want.labels, "{name}: labels");
+        assert_eq!(got.platforms, want.platforms, "{name}: platforms");
+        assert_eq!(got.cache_from, want.cache_from, "{name}: cache-from");
+        assert_eq!(got.cache_to, want.cache_to, "{name}: cache-to");
+        assert_eq!(got.output, want.output, "{name}: output");
+        assert_eq!(got.contexts, want.contexts, "{name}: contexts");
+        assert_eq!(got.secret, want.secret, "{name}: secret");
+        assert_eq!(got.pull, want.pull, "{name}: pull");
+        assert_eq!(got.no_cache, want.no_cache, "{name}: no-cache");
+        // buildx 0.13 does not read `network` from bake files and does not print it (the
+        // compose companion carries it); later releases read and print it.
+        assert!(
+            got.network.is_none() || got.network == want.network,
+            "{name}: network {:?}",
+            got.network
+        );
+    }
+    let webapp = &printed.target["webapp"];
+    assert_eq!(webapp.context.as_deref(), Some("../../../fixtures/webapp"));
+    assert_eq!(webapp.contexts["meta"], "meta");
+    assert_eq!(webapp.secret[0], "id=pip_conf,src=../../../pip.conf");
+
+    // A named group prints as itself, under a `default` group naming it.
+    let release = Bake {
+        targets: vec!["release".into()],
+        ..bake
+    }
+    .print(&runner)
+    .unwrap();
+    assert_eq!(release.group["release"].targets, ["webapp"]);
+    assert_eq!(release.group["default"].targets, ["release"]);
+    assert_eq!(release.target.keys().collect::<Vec<_>>(), ["webapp"]);
+}
+
+#[test]
+fn baking_the_webapp_gives_the_same_image_as_build_run() {
+    // Without default attestations the result is one image manifest (not an index with a
+    // provenance manifest that records how buildx was called), so buildx reports its
+    // config digest, and the two builds can be compared.
+    let runner = e2e::engine()
+        .env("BUILDX_NO_DEFAULT_ATTESTATIONS", "1")
+        .echo(Echo::Silent);
+    let dir = tempfile::tempdir().unwrap();
+    let meta = dir.path().join("meta");
+    std::fs::create_dir(&meta).unwrap();
+    std::fs::copy(webapp_dir().join("version.json"), meta.join("version.json")).unwrap();
+
+    let repo = e2e::unique("bkl-bake-webapp");
+    let (built_tag, baked_tag) = (format!("{repo}:built"), format!("{repo}:baked"));
+    let _cleanup = Cleanup {
+        runner: runner.clone(),
+        images: vec![built_tag.clone(), baked_tag.clone()],
+    };
+    let build = Build {
+        context: webapp_dir(),
+        dockerfile: Some(webapp_dir().join("Dockerfile.production")),
+        target: Some("runtime".into()),
+        tags: vec![built_tag.clone()],
+        build_args: BTreeMap::from([
+            ("PYTHON_IMAGE".to_string(), e2e::PYTHON_IMAGE.to_string()),
+            // Reproducible timestamps in the image config and history.
+            ("SOURCE_DATE_EPOCH".to_string(), "1767225600".to_string()),
+        ]),
+        build_contexts: BTreeMap::from([("meta".to_string(), meta.display().to_string())]),
+        network: Some("none".into()),
+        output: Output::Load,
+        ..Build::default()
+    }
+    .with_labels(oci_labels(
+        "webapp",
+        "0.9.2",
+        "90dd6032fac8bda1b6c4436a2e65de27961ed071",
+        "2026-01-01T00:00:00Z",
+        "",
+    ));
+    let built = build.run(&runner).unwrap_or_else(|e| panic!("{e:#}"));
+    let built_config = built.metadata["containerimage.config.digest"]
+        .as_str()
+        .expect("a config digest in the build metadata")
+        .to_string();
+
+    let mut builder = BakeFile::builder(dir.path());
+    builder
+        .build(
+            "webapp",
+            &Build {
+                tags: vec![baked_tag.clone()],
+                ..build.clone()
+            },
+        )
+        .unwrap();
+    let file = builder.finish();
+    let target = &file.target["webapp"];
+    // The context shares only `/` with the temporary directory: it stays absolute. The
+    // `meta` context is beside the file: relative.
+    assert_eq!(
+        target.context.as_deref(),
+        Some(webapp_dir().to_str().unwrap())
+    );
+    assert_eq!(target.contexts["meta"], "meta");
+    let bake = file
+        .write(&runner, &dir.path().join("docker-bake.json"))
+        .unwrap();
+    let recorded = runner.with_fresh_record();
+    let baked = bake.run(&recorded).unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(recorded.commands().len(), 1);
+    assert_eq!(&recorded.commands()[0][..3], ["docker", "buildx", "bake"]);
+    assert!(!baked.dry_run);
+    assert_eq!(baked.targets.keys().collect::<Vec<_>>(), ["webapp"]);
+    let result = &baked.targets["webapp"];
+    assert_eq!(result.config_digest.as_deref(), Some(built_config.as_str()));
+    assert_eq!(result.digest, built.digest);
+    assert_eq!(
+        result.image_names,
+        [format!("docker.io/library/{baked_tag}")]
+    );
+    assert_eq!(
+        ImageFacts::inspect(&runner, &baked_tag).unwrap().id,
+        ImageFacts::inspect(&runner, &built_tag).unwrap().id
+    );
+}
+
+#[test]
+fn a_missing_dockerfile_is_a_clear_error_before_buildx_runs() {
+    let runner = e2e::engine();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("app")).unwrap();
+    let mut builder = BakeFile::builder(dir.path());
+    builder
+        .target(
+            "app",
+            BakeTarget {
+                context: Some("app".into()),
+                dockerfile: Some("Dockerfile.missing".into()),
+                output: vec!["type=docker".into()],
+                ..BakeTarget::default()
+            },
+        )
+        .unwrap();
+    let path = dir.path().join("docker-bake.json");
+    let bake = builder.finish().write(&runner, &path).unwrap();
+    let recorded = runner.with_fresh_record();
+    let err = bake.run(&recorded).unwrap_err();
+    assert_eq!(
+        format!("{err:#}"),
+        format!(
+            "target `app` of {} reads Dockerfile `Dockerfile.missing`, and `{}` does not \
+             exist; bake reads `dockerfile` relative to the target's context (`app`): fix \
+             `dockerfile` in the bake file, or export it again",
+            path.display(),
+            dir.path().join("app/Dockerfile.missing").display()
+        )
+    );
+    assert!(recorded.commands().is_empty(), "buildx never started");
+
+    let unknown = Bake {
+        targets: vec!["nope".into()],
+        ..bake.clone()
+    }
+    .run(&recorded)
+    .unwrap_err();
+    assert_eq!(
+        format!("{unknown:#}"),
+        format!(
+            "nothing to bake in {}: `nope` is neither a target nor a group of the bake file; \
+             its targets are: app",
+            path.display()
+        )
+    );
+
+    // What only buildx can tell (a stage not in the Dockerfile) fails the command, named.
+    std::fs::write(
+        dir.path().join("app/Dockerfile.missing"),
+        "FROM scratch AS a\n",
+    )
+    .unwrap();
+    let mut file = BakeFile::parse(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    file.target.get_mut("app").unwrap().target = Some("nope".into());
+    let bake = file.write(&runner, &path).unwrap();
+    let failed = bake.run(&runner.clone().echo(Echo::Silent)).unwrap_err();
+    let text = format!("{failed:#}");
+    assert!(
+        text.starts_with(&format!(
+            "cannot bake the default group of {}: process didn't exit successfully: \
+             `docker buildx bake -f {}",
+            path.display(),
+            path.display()
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("target stage \"nope\" could not be found"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_network_mode_reaches_run_steps() {
+    let runner = e2e::engine().echo(Echo::Silent);
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("app");
+    std::fs::create_dir(&app).unwrap();
+    std::fs::write(
+        app.join("Dockerfile"),
+        format!(
+            "FROM {} AS probe\nRUN ls /sys/class/net > /interfaces\n\
+             FROM scratch AS out\nCOPY --from=probe /interfaces /interfaces\n",
+            e2e::BUSYBOX_IMAGE
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let mut builder = BakeFile::builder(dir.path());
+    builder
+        .build(
+            "probe",
+            &Build {
+                context: app,
+                target: Some("out".into()),
+                network: Some("none".into()),
+                no_cache: true,
+                output: Output::Local(out.clone()),
+                ..Build::default()
+            },
+        )
+        .unwrap();
+    let bake = builder
+        .finish()
+        .write(&runner, &dir.path().join("docker-bake.json"))
+        .unwrap();
+    let result = bake.run(&runner).unwrap_or_else(|e| panic!("{e:#}"));
+    // A local export has no image: only the build reference.
+    assert_eq!(result.targets["probe"].digest, None);
+    // `--network none`: the RUN step saw the loopback interface only.
+    assert_eq!(
+        std::fs::read_to_string(out.join("interfaces")).unwrap(),
+        "lo\n"
+    );
+}

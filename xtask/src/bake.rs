@@ -1,0 +1,79 @@
+//! `cargo xtask bake`: the webapp pipeline's image builds as one `docker-bake.json`, built
+//! with `docker buildx bake`.
+//!
+//! The file is exported from the same pipeline `cargo xtask build` runs
+//! ([`build::webapp_pipeline`]), so the two cannot drift apart. Its paths are relative to
+//! the file's directory, and bake runs there.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use buildkit_lib::version::GitFacts;
+use buildkit_lib::{Runner, Session};
+
+use crate::build;
+use crate::engine;
+use crate::flags::Flags;
+
+/// `cargo xtask bake [--print] [--dry-run] [--out FILE]`.
+pub fn run(base: &Runner, root: &Path, args: &[String]) -> Result<u8> {
+    let flags = Flags::parse("bake", args, &["dry-run", "print"], &["out"])?;
+    flags.no_positional("bake")?;
+    let dry_run = flags.on("dry-run");
+    let runner = base.clone().dry_run(dry_run);
+    engine::ensure(&runner, root)?;
+
+    let pipeline = build::webapp_pipeline(&runner, root, false)?;
+    let out = match flags.value("out") {
+        Some(path) => {
+            std::path::absolute(path).with_context(|| format!("cannot resolve `--out {path}`"))?
+        }
+        None => pipeline.dir().join("docker-bake.json"),
+    };
+    let dir = out.parent().map(Path::to_path_buf).unwrap_or_default();
+    let file = pipeline
+        .bake_file_in(&dir)?
+        .with_session_labels(&Session::new("webapp"));
+
+    if flags.on("print") {
+        if dry_run {
+            // Nothing is written in a dry run, so buildx has no file to read: show ours.
+            print!("{}", file.to_json());
+            runner.note(&format!(
+                "dry run: {} not written; without --dry-run, buildx prints it as it reads it",
+                out.display()
+            ));
+            return Ok(0);
+        }
+        let bake = file.write(&runner, &out)?;
+        print!("{}", bake.print(&runner)?.to_json());
+        return Ok(0);
+    }
+
+    // The image's `meta` build context is written by the pipeline's "version" step: stamp
+    // it first, so a bake from a fresh checkout finds it.
+    let meta = build::meta_dir(root);
+    let needs_meta = pipeline.steps().iter().any(|step| {
+        step.build()
+            .is_some_and(|b| b.build_contexts.values().any(|v| Path::new(v) == meta))
+    });
+    if needs_meta {
+        let git =
+            GitFacts::read(&runner, root).context("cannot read the repository's git state")?;
+        build::stamp_version(&runner, root, &git)?;
+    }
+
+    let bake = file.write(&runner, &out)?;
+    let result = bake.run(&runner)?;
+    if !result.dry_run {
+        for (name, target) in &result.targets {
+            eprintln!(
+                "{name}: {} {}",
+                target.image_names.join(", "),
+                target.digest.as_deref().unwrap_or("(no image digest)")
+            );
+        }
+        eprintln!("bake file: {}", out.display());
+    }
+    Ok(0)
+}
