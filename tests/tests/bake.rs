@@ -437,6 +437,8 @@ fn a_pipeline_exports_its_image_builds_named_after_their_steps() {
 
     let file = pipeline.bake_file().unwrap();
     assert_eq!(file.group["default"].targets, ["image-3-11", "files"]);
+    // `..` resolves only through directories that exist (a fresh checkout has no target/).
+    std::fs::create_dir_all(pipeline.dir()).unwrap();
     // The file belongs in the pipeline's directory: paths are relative to it.
     let web_target = &file.target["image-3-11"];
     let context = web_target.context.as_deref().unwrap();
@@ -619,11 +621,25 @@ fn baking_the_webapp_gives_the_same_image_as_build_run() {
         .unwrap();
     let file = builder.finish();
     let target = &file.target["webapp"];
-    // The context shares only `/` with the temporary directory: it stays absolute. The
-    // `meta` context is beside the file: relative.
+    // The context is absolute when it shares only `/` with the temporary directory, else
+    // relative to it (a checkout under the temporary directory); either way it leads to
+    // the webapp. The `meta` context is beside the file: relative.
+    let context = target.context.as_deref().unwrap();
     assert_eq!(
-        target.context.as_deref(),
-        Some(webapp_dir().to_str().unwrap())
+        dir.path().join(context).canonicalize().unwrap(),
+        webapp_dir().canonicalize().unwrap()
+    );
+    let shares_more_than_root = dir
+        .path()
+        .components()
+        .zip(webapp_dir().components())
+        .take_while(|(a, b)| a == b)
+        .count()
+        > 1;
+    assert_eq!(
+        Path::new(context).is_absolute(),
+        !shares_more_than_root,
+        "{context}"
     );
     assert_eq!(target.contexts["meta"], "meta");
     let bake = file

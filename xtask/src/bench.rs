@@ -58,6 +58,7 @@ const FIGURES: &[&str] = &[
     "log_stream",
     "context_audit",
     "xtask_compile",
+    "fanout",
 ];
 
 /// `cargo xtask bench [--quick] [--only NAME]`.
@@ -103,6 +104,7 @@ pub fn run(base: &Runner, root: &Path, args: &[String]) -> Result<u8> {
             "log_stream" => bench.log_stream(),
             "context_audit" => bench.context_audit(),
             "xtask_compile" => bench.xtask_compile(),
+            "fanout" => bench.fanout(),
             _ => unreachable!("figures are listed above"),
         };
         if let Err(e) = result {
@@ -264,6 +266,116 @@ impl Bench {
             read_size: false,
             ..Build::default()
         }
+    }
+
+    /// A cached two-engine build (amd64 on the first engine, arm64 on the second),
+    /// pushed and merged by `FanOut::run`, against the same commands run directly: both
+    /// builds side by side, both pushes side by side, then `imagetools create`. The
+    /// library adds one `buildx inspect` per engine (side by side) and reads the merged
+    /// index back.
+    fn fanout(&mut self) -> Result<()> {
+        use buildkit_lib::docker::fanout::{Endpoint, FanOut, PlatformEndpoint};
+        let dir = self.root.join("target/buildkit/bench/fanout");
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(
+            dir.join("Dockerfile"),
+            "FROM buildkit-local/busybox:latest\nRUN uname -m > /arch\nCMD [\"cat\", \"/arch\"]\n",
+        )?;
+        let hosts = [docker_host(), crate::engine::second_docker_host()];
+        let fan = FanOut::new(
+            Build {
+                context: dir.clone(),
+                tags: vec![format!(
+                    "{}/buildkit-bench-fanout:1",
+                    crate::engine::REGISTRY
+                )],
+                network: Some("none".into()),
+                ..Build::default()
+            },
+            vec![
+                PlatformEndpoint {
+                    platform: "linux/amd64".into(),
+                    endpoint: Endpoint::Host(hosts[0].clone()),
+                },
+                PlatformEndpoint {
+                    platform: "linux/arm64".into(),
+                    endpoint: Endpoint::Host(hosts[1].clone()),
+                },
+            ],
+        );
+        let runner = self
+            .runner
+            .clone()
+            .echo(Echo::Quiet)
+            .log_to(self.root.join("target/buildkit/bench/logs/fanout.log"));
+        // The direct side: the library's own per-platform command lines, with a metadata
+        // file each for the digest.
+        let mut builds = Vec::new();
+        for (i, p) in fan.platforms.iter().enumerate() {
+            let mut build = fan.platform_build(p, false)?;
+            build.metadata_file = Some(dir.join(format!("metadata-{i}.json")));
+            let tag = fan.platform_tag(&p.platform)?;
+            builds.push((
+                build.command().argv(),
+                tag,
+                hosts[i].clone(),
+                build.metadata_file.unwrap(),
+            ));
+        }
+        let repo = format!("{}/buildkit-bench-fanout", crate::engine::REGISTRY);
+        let direct = || -> Result<()> {
+            let both = |f: &(dyn Fn(&(Vec<String>, String, String, PathBuf)) -> Result<()>
+                              + Sync)| {
+                std::thread::scope(|s| {
+                    let handles: Vec<_> = builds.iter().map(|b| s.spawn(move || f(b))).collect();
+                    handles
+                        .into_iter()
+                        .map(|h| h.join().map_err(|_| anyhow::anyhow!("thread panicked"))?)
+                        .collect::<Result<Vec<()>>>()
+                })
+            };
+            both(&|(argv, _, host, _)| {
+                raw(Command::new(&argv[0])
+                    .args(&argv[1..])
+                    .env("DOCKER_HOST", host))
+            })?;
+            both(&|(_, tag, host, _)| {
+                raw(Command::new("docker")
+                    .args(["push", tag])
+                    .env("DOCKER_HOST", host))
+            })?;
+            let mut merge = Command::new("docker");
+            merge.args([
+                "buildx",
+                "imagetools",
+                "create",
+                "--tag",
+                &fan.build.tags[0],
+            ]);
+            for (_, _, _, metadata) in &builds {
+                let v: serde_json::Value =
+                    serde_json::from_str(&std::fs::read_to_string(metadata)?)?;
+                let digest = v["containerimage.digest"].as_str().context("no digest")?;
+                merge.arg(format!("{repo}@{digest}"));
+            }
+            raw(merge.env("DOCKER_HOST", &hosts[0]))
+        };
+        let (xs, ys) = self.paired(
+            || {
+                fan.run(&runner)?;
+                Ok(())
+            },
+            direct,
+        )?;
+        self.push(
+            "fanout",
+            "s",
+            xs,
+            "the same builds, pushes and imagetools create run directly",
+            ys,
+            "ratio <= 1.3",
+            |v, b| v <= b * 1.3,
+        )
     }
 
     fn runner_overhead(&mut self) -> Result<()> {

@@ -8,6 +8,15 @@ use buildkit_lib::{Cmd, Runner};
 
 /// The socket `xtask/engine-up.sh` starts the project's private engine on.
 pub const PROJECT_DOCKER_HOST: &str = "unix:///run/buildkit-lib/docker.sock";
+/// The second engine `xtask/engine-up.sh` starts, for multi-engine builds.
+pub const SECOND_DOCKER_HOST: &str = "unix:///run/buildkit-lib/docker2.sock";
+
+/// The second engine's address: `BUILDKIT_LIB_SECOND_HOST` when set, else
+/// [`SECOND_DOCKER_HOST`].
+pub fn second_docker_host() -> String {
+    std::env::var("BUILDKIT_LIB_SECOND_HOST").unwrap_or_else(|_| SECOND_DOCKER_HOST.into())
+}
+
 /// The loopback registry started with the engine.
 pub const REGISTRY: &str = "127.0.0.1:5000";
 
