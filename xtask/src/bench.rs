@@ -131,6 +131,14 @@ pub fn run(base: &Runner, root: &Path, args: &[String]) -> Result<u8> {
     Ok(u8::from(bench.entries.iter().any(|e| !e.ok)))
 }
 
+/// One platform of the fan-out figure's direct side.
+struct DirectPlatform {
+    argv: Vec<String>,
+    tag: String,
+    host: String,
+    metadata: PathBuf,
+}
+
 fn round(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
 }
@@ -313,19 +321,18 @@ impl Bench {
         let mut builds = Vec::new();
         for (i, p) in fan.platforms.iter().enumerate() {
             let mut build = fan.platform_build(p, false)?;
-            build.metadata_file = Some(dir.join(format!("metadata-{i}.json")));
-            let tag = fan.platform_tag(&p.platform)?;
-            builds.push((
-                build.command().argv(),
-                tag,
-                hosts[i].clone(),
-                build.metadata_file.unwrap(),
-            ));
+            let metadata = dir.join(format!("metadata-{i}.json"));
+            build.metadata_file = Some(metadata.clone());
+            builds.push(DirectPlatform {
+                argv: build.command().argv(),
+                tag: fan.platform_tag(&p.platform)?,
+                host: hosts[i].clone(),
+                metadata,
+            });
         }
         let repo = format!("{}/buildkit-bench-fanout", crate::engine::REGISTRY);
         let direct = || -> Result<()> {
-            let both = |f: &(dyn Fn(&(Vec<String>, String, String, PathBuf)) -> Result<()>
-                              + Sync)| {
+            let each = |f: &(dyn Fn(&DirectPlatform) -> Result<()> + Sync)| {
                 std::thread::scope(|s| {
                     let handles: Vec<_> = builds.iter().map(|b| s.spawn(move || f(b))).collect();
                     handles
@@ -334,15 +341,15 @@ impl Bench {
                         .collect::<Result<Vec<()>>>()
                 })
             };
-            both(&|(argv, _, host, _)| {
-                raw(Command::new(&argv[0])
-                    .args(&argv[1..])
-                    .env("DOCKER_HOST", host))
+            each(&|b| {
+                raw(Command::new(&b.argv[0])
+                    .args(&b.argv[1..])
+                    .env("DOCKER_HOST", &b.host))
             })?;
-            both(&|(_, tag, host, _)| {
+            each(&|b| {
                 raw(Command::new("docker")
-                    .args(["push", tag])
-                    .env("DOCKER_HOST", host))
+                    .args(["push", &b.tag])
+                    .env("DOCKER_HOST", &b.host))
             })?;
             let mut merge = Command::new("docker");
             merge.args([
@@ -352,9 +359,9 @@ impl Bench {
                 "--tag",
                 &fan.build.tags[0],
             ]);
-            for (_, _, _, metadata) in &builds {
+            for b in &builds {
                 let v: serde_json::Value =
-                    serde_json::from_str(&std::fs::read_to_string(metadata)?)?;
+                    serde_json::from_str(&std::fs::read_to_string(&b.metadata)?)?;
                 let digest = v["containerimage.digest"].as_str().context("no digest")?;
                 merge.arg(format!("{repo}@{digest}"));
             }
