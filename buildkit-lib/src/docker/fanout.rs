@@ -434,42 +434,11 @@ impl FanOut {
         let probes = self.probe_all(runner)?;
 
         // Build every platform side by side.
-        let built: Vec<anyhow::Result<(crate::docker::BuildResult, Duration)>> =
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = self
-                    .platforms
-                    .iter()
-                    .zip(&probes)
-                    .map(|(p, probe)| {
-                        let r = p.endpoint.runner(runner).prefix(p.platform.clone());
-                        let build = self.platform_build(p, probe.pushes_by_digest());
-                        scope.spawn(move || {
-                            let started = Instant::now();
-                            let result = build?.run(&r)?;
-                            Ok((result, started.elapsed()))
-                        })
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| {
-                        h.join()
-                            .unwrap_or_else(|_| Err(anyhow::anyhow!("the build thread panicked")))
-                    })
-                    .collect()
-            });
-        if built.iter().any(Result::is_err) {
-            return Err(self.failure(
-                built
-                    .into_iter()
-                    .map(|r| match r {
-                        Ok(_) => PlatformOutcome::Built,
-                        Err(e) => PlatformOutcome::Failed(format!("{e:#}")),
-                    })
-                    .collect(),
-            ));
-        }
-        let built: Vec<_> = built.into_iter().map(|r| r.expect("checked")).collect();
+        let built = self.each_platform(runner, &probes, |p, probe, r| {
+            let started = Instant::now();
+            let result = self.platform_build(p, probe.pushes_by_digest())?.run(r)?;
+            Ok((result, started.elapsed()))
+        })?;
         if runner.is_dry_run() {
             let results = self.results(&probes, &built, Vec::new());
             let merge = self.merge_command(&["sha256:<digest>".to_string()])?;
@@ -484,44 +453,13 @@ impl FanOut {
         }
 
         // Push what is not pushed yet (the docker driver's per-platform tags), side by side.
-        let pushed: Vec<anyhow::Result<Duration>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = self
-                .platforms
-                .iter()
-                .zip(&probes)
-                .map(|(p, probe)| {
-                    let r = p.endpoint.runner(runner).prefix(p.platform.clone());
-                    let tag = (!probe.pushes_by_digest()).then(|| self.platform_tag(&p.platform));
-                    let retry = &self.retry;
-                    scope.spawn(move || {
-                        let started = Instant::now();
-                        if let Some(tag) = tag {
-                            push_from(&r, &tag?, retry)?;
-                        }
-                        Ok(started.elapsed())
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(anyhow::anyhow!("the push thread panicked")))
-                })
-                .collect()
-        });
-        if pushed.iter().any(Result::is_err) {
-            return Err(self.failure(
-                pushed
-                    .into_iter()
-                    .map(|r| match r {
-                        Ok(_) => PlatformOutcome::Built,
-                        Err(e) => PlatformOutcome::Failed(format!("{e:#}")),
-                    })
-                    .collect(),
-            ));
-        }
-        let push_times: Vec<Duration> = pushed.into_iter().map(|r| r.expect("checked")).collect();
+        let push_times = self.each_platform(runner, &probes, |p, probe, r| {
+            let started = Instant::now();
+            if !probe.pushes_by_digest() {
+                registry::push(r, &self.platform_tag(&p.platform)?, &self.retry)?;
+            }
+            Ok(started.elapsed())
+        })?;
         let results = self.results(&probes, &built, push_times);
         let digests: Vec<String> = results.iter().map(|r| r.digest.clone()).collect();
         anyhow::ensure!(
@@ -558,6 +496,46 @@ impl FanOut {
             platforms: results,
             dry_run: false,
         })
+    }
+
+    /// Runs `work` for every platform side by side, with that endpoint's runner. When
+    /// any fails, the error is a [`FanOutError`]: the others count as built, not merged.
+    fn each_platform<T: Send>(
+        &self,
+        runner: &Runner,
+        probes: &[BuilderProbe],
+        work: impl Fn(&PlatformEndpoint, &BuilderProbe, &Runner) -> anyhow::Result<T> + Sync,
+    ) -> anyhow::Result<Vec<T>> {
+        let work = &work;
+        let done: Vec<anyhow::Result<T>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = self
+                .platforms
+                .iter()
+                .zip(probes)
+                .map(|(p, probe)| {
+                    let r = p.endpoint.runner(runner).prefix(p.platform.clone());
+                    scope.spawn(move || work(p, probe, &r))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("the platform's thread panicked")))
+                })
+                .collect()
+        });
+        if done.iter().any(Result::is_err) {
+            return Err(self.failure(
+                done.into_iter()
+                    .map(|r| match r {
+                        Ok(_) => PlatformOutcome::Built,
+                        Err(e) => PlatformOutcome::Failed(format!("{e:#}")),
+                    })
+                    .collect(),
+            ));
+        }
+        Ok(done.into_iter().map(|r| r.expect("checked")).collect())
     }
 
     /// `docker buildx inspect` of every endpoint's builder, side by side.
@@ -700,11 +678,6 @@ fn ping_unix(path: &str) -> Result<(), String> {
         Some((_, "OK")) if status.split_whitespace().nth(1) == Some("200") => Ok(()),
         _ => Err(format!("`GET /_ping` answered `{status}`")),
     }
-}
-
-/// Pushes `tag` from the endpoint's engine, retrying as `retry` says.
-fn push_from(runner: &Runner, tag: &str, retry: &Retry) -> anyhow::Result<()> {
-    registry::push(runner, tag, retry)
 }
 
 /// Checks that `platform` reads `os/arch[/variant]`.
