@@ -775,7 +775,10 @@ main() {
             stop_containerd
         done
         ;;
-    status) status ;;
+    status)
+        trap - ERR
+        status
+        ;;
     help | -h | --help) usage ;;
     *)
         usage >&2
