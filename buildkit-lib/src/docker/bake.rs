@@ -902,19 +902,9 @@ impl Bake {
             }
         }
         let mut bake = self.clone();
-        // A dry run's plan shows no temporary path: it would differ on every run.
-        let temp = match &self.metadata_file {
-            Some(_) => None,
-            None if runner.is_dry_run() => None,
-            None => {
-                let dir = tempfile::Builder::new()
-                    .prefix("bake-metadata-")
-                    .tempdir()
-                    .context("cannot create a temporary directory for the bake metadata")?;
-                bake.metadata_file = Some(dir.path().join("metadata.json"));
-                Some(dir)
-            }
-        };
+        let (metadata_file, temp) =
+            super::build::metadata_file(self.metadata_file.as_deref(), runner)?;
+        bake.metadata_file = metadata_file;
         let cmd = bake.command();
         let what = if self.targets.is_empty() {
             "the default group".to_string()

@@ -431,19 +431,8 @@ impl Build {
         self.register_secret_values(runner);
 
         let mut build = self.clone();
-        // A dry run's plan shows no temporary path: it would differ on every run.
-        let temp = match &self.metadata_file {
-            Some(_) => None,
-            None if runner.is_dry_run() => None,
-            None => {
-                let dir = tempfile::Builder::new()
-                    .prefix("buildx-metadata-")
-                    .tempdir()
-                    .context("cannot create a temporary directory for the build metadata")?;
-                build.metadata_file = Some(dir.path().join("metadata.json"));
-                Some(dir)
-            }
-        };
+        let (metadata_file, temp) = metadata_file(self.metadata_file.as_deref(), runner)?;
+        build.metadata_file = metadata_file;
         let cmd = build.command();
         let what = self
             .tags
@@ -509,6 +498,26 @@ impl Build {
             if let Some(value) = value {
                 register_secret(value.trim());
             }
+        }
+    }
+}
+
+/// Where buildx writes a run's metadata: `given`, else `metadata.json` in a new temporary
+/// directory (deleted when the returned guard drops). Nothing in a dry run: its plan must
+/// not show a path that differs on every run.
+pub(crate) fn metadata_file(
+    given: Option<&Path>,
+    runner: &Runner,
+) -> anyhow::Result<(Option<PathBuf>, Option<tempfile::TempDir>)> {
+    match given {
+        Some(path) => Ok((Some(path.to_path_buf()), None)),
+        None if runner.is_dry_run() => Ok((None, None)),
+        None => {
+            let dir = tempfile::Builder::new()
+                .prefix("buildx-metadata-")
+                .tempdir()
+                .context("cannot create a temporary directory for the buildx metadata file")?;
+            Ok((Some(dir.path().join("metadata.json")), Some(dir)))
         }
     }
 }

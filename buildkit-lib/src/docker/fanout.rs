@@ -55,10 +55,11 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use super::build::{Build, Output};
+use super::builder;
 use super::image::platforms_of_manifest;
 use super::reference::{ImageRef, MAX_TAG_LEN};
 use super::registry::{self, ImagetoolsCreate, Retry};
-use crate::cmd::{Cmd, Runner};
+use crate::cmd::Runner;
 use crate::hash::sha256_hex;
 
 /// Where one platform builds.
@@ -603,14 +604,6 @@ impl FanOut {
     }
 }
 
-/// `docker buildx inspect NAME`, read-only.
-pub fn inspect_cmd(builder: &str) -> Cmd {
-    Cmd::new("docker")
-        .args(["buildx", "inspect", builder])
-        .timeout(Duration::from_secs(30))
-        .read_only()
-}
-
 fn probe(runner: &Runner, p: &PlatformEndpoint) -> Result<BuilderProbe, String> {
     // An engine on a unix socket answers `GET /_ping` in a millisecond, where
     // `docker buildx inspect` takes a tenth of a second; its builder is the engine's own
@@ -626,7 +619,9 @@ fn probe(runner: &Runner, p: &PlatformEndpoint) -> Result<BuilderProbe, String> 
         }
     }
     let out = runner
-        .capture(&inspect_cmd(p.endpoint.builder()))
+        .capture(
+            &builder::inspect_cmd(p.endpoint.builder(), false).timeout(Duration::from_secs(30)),
+        )
         .map_err(|e| {
             e.tail
                 .last()
@@ -659,24 +654,10 @@ fn docker_driver() -> BuilderProbe {
 }
 
 /// `GET /_ping` on an engine's unix socket: `Ok` when it answers `OK`.
-fn ping_unix(path: &str) -> Result<(), String> {
-    use std::io::{Read, Write};
-    let mut stream = std::os::unix::net::UnixStream::connect(path).map_err(|e| e.to_string())?;
-    let limit = Some(Duration::from_secs(10));
-    stream
-        .set_read_timeout(limit)
-        .and_then(|()| stream.set_write_timeout(limit))
-        .and_then(|()| stream.write_all(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n"))
-        .map_err(|e| e.to_string())?;
-    let mut response = Vec::new();
-    stream
-        .read_to_end(&mut response)
-        .map_err(|e| e.to_string())?;
-    let text = String::from_utf8_lossy(&response);
-    let status = text.lines().next().unwrap_or_default().to_string();
-    match text.split_once("\r\n\r\n") {
-        Some((_, "OK")) if status.split_whitespace().nth(1) == Some("200") => Ok(()),
-        _ => Err(format!("`GET /_ping` answered `{status}`")),
+fn ping_unix(socket: &str) -> Result<(), String> {
+    match crate::engine::unix_get(socket, "/_ping")? {
+        (200, body) if body == "OK" => Ok(()),
+        (status, _) => Err(format!("`GET /_ping` answered {status}")),
     }
 }
 

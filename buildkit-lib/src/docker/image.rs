@@ -247,13 +247,8 @@ pub fn platforms_of_manifest(raw: &Value) -> Vec<String> {
 /// `GET /images/<image>/json` on the engine's unix socket; `None` when the engine is not a
 /// unix socket or anything goes wrong (the caller falls back to the CLI).
 fn inspect_via_socket(runner: &Runner, image: &str) -> Option<Value> {
-    use std::io::{Read, Write};
     let host = runner.effective_env(&Cmd::new("docker"), "DOCKER_HOST")?;
-    let path = host.strip_prefix("unix://")?;
-    let mut stream = std::os::unix::net::UnixStream::connect(path).ok()?;
-    let limit = Some(std::time::Duration::from_secs(10));
-    stream.set_read_timeout(limit).ok()?;
-    stream.set_write_timeout(limit).ok()?;
+    let socket = host.strip_prefix("unix://")?;
     let name: String = image
         .bytes()
         .map(|b| {
@@ -264,21 +259,13 @@ fn inspect_via_socket(runner: &Runner, image: &str) -> Option<Value> {
             }
         })
         .collect();
-    let request = format!("GET /images/{name}/json HTTP/1.0\r\nHost: docker\r\n\r\n");
-    stream.write_all(request.as_bytes()).ok()?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).ok()?;
-    let text = String::from_utf8(response).ok()?;
-    let (head, body) = text.split_once("\r\n\r\n")?;
-    let status_ok = head
-        .lines()
-        .next()
-        .is_some_and(|l| l.split_whitespace().nth(1) == Some("200"));
-    if !status_ok {
-        return None;
+    match crate::engine::unix_get(socket, &format!("/images/{name}/json")).ok()? {
+        (200, body) => {
+            let value: Value = serde_json::from_str(&body).ok()?;
+            value["Id"].is_string().then_some(value)
+        }
+        _ => None,
     }
-    let value: Value = serde_json::from_str(body).ok()?;
-    value["Id"].is_string().then_some(value)
 }
 
 fn text(v: &Value) -> String {
