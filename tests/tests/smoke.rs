@@ -2,12 +2,15 @@
 //! image that exits at once and one that never becomes ready fail with the container's
 //! state, exit code and logs, and no container is left behind.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use buildkit_lib::docker::{Build, Output};
 use buildkit_lib::session::RUN_LABEL;
-use buildkit_lib::validate::smoke::{Ready, Smoke, SmokeError, SmokeFailure};
-use buildkit_lib::{Cmd, Runner, Session};
+use buildkit_lib::validate::smoke::{
+    PortTaken, Ready, Service, ServiceReady, Smoke, SmokeError, SmokeFailure,
+};
+use buildkit_lib::{Cmd, Runner, Secret, Session};
 
 /// A port nobody listens on right now (the kernel's pick, released at once).
 fn free_port() -> u16 {
@@ -111,7 +114,7 @@ fn an_image_that_exits_at_once_fails_with_state_exit_code_and_logs() {
     let engine = e2e::engine();
     let session = Session::new(e2e::unique("smokeexit"));
     let smoke = Smoke::new(&session, e2e::BUSYBOX_IMAGE)
-        .command(["sh", "-c", "echo booting; echo cannot bind >&2; exit 3"])
+        .args(["sh", "-c", "echo booting; echo cannot bind >&2; exit 3"])
         .ready(Ready::Tcp(free_port()))
         .timeout(Duration::from_secs(30));
     let err = smoke_error(smoke.run(&engine).unwrap_err());
@@ -121,7 +124,7 @@ fn an_image_that_exits_at_once_fails_with_state_exit_code_and_logs() {
         format!(
             "smoke test of buildkit-local/busybox:latest failed: container {} stopped before \
              it was ready\nstate: exited, exit code: 3\n--- last 2 log lines\nbooting\ncannot bind",
-            smoke.name
+            smoke.name()
         )
     );
     assert_eq!(leftovers(&engine, &session), Vec::<String>::new());
@@ -132,7 +135,7 @@ fn busybox_false_fails_with_exit_code_1_and_no_logs() {
     let engine = e2e::engine();
     let session = Session::new(e2e::unique("smokefalse"));
     let smoke = Smoke::new(&session, e2e::BUSYBOX_IMAGE)
-        .command(["false"])
+        .args(["false"])
         .port(free_port())
         .timeout(Duration::from_secs(30));
     let err = smoke_error(smoke.run(&engine).unwrap_err());
@@ -141,7 +144,7 @@ fn busybox_false_fails_with_exit_code_1_and_no_logs() {
         format!(
             "smoke test of buildkit-local/busybox:latest failed: container {} stopped before \
              it was ready\nstate: exited, exit code: 1\n--- no log output",
-            smoke.name
+            smoke.name()
         )
     );
     assert_eq!(leftovers(&engine, &session), Vec::<String>::new());
@@ -178,7 +181,7 @@ fn an_image_that_never_becomes_healthy_times_out() {
             "smoke test of {image} failed: container {} not ready after 6s (health status \
              unhealthy, last check exited 1)\nstate: running, exit code: 0, health: \
              unhealthy\n--- no log output",
-            smoke.name
+            smoke.name()
         )
     );
     assert_eq!(leftovers(&engine, &session), Vec::<String>::new());
@@ -190,7 +193,7 @@ fn a_port_that_never_opens_times_out() {
     let session = Session::new(e2e::unique("smokeport"));
     let port = free_port();
     let smoke = Smoke::new(&session, e2e::BUSYBOX_IMAGE)
-        .command(["sh", "-c", "echo waiting; sleep 300"])
+        .args(["sh", "-c", "echo waiting; sleep 300"])
         .ready(Ready::Tcp(port))
         .timeout(Duration::from_secs(3));
     let started = std::time::Instant::now();
@@ -202,7 +205,7 @@ fn a_port_that_never_opens_times_out() {
             "smoke test of buildkit-local/busybox:latest failed: container {} not ready after \
              3s (cannot connect to 127.0.0.1:{port}: Connection refused (os error 111))\n\
              state: running, exit code: 0\n--- last 1 log lines\nwaiting",
-            smoke.name
+            smoke.name()
         )
     );
     assert_eq!(leftovers(&engine, &session), Vec::<String>::new());
@@ -240,6 +243,208 @@ fn dry_run_prints_the_command_and_starts_nothing() {
     let smoke = Smoke::new(&session, e2e::BUSYBOX_IMAGE).ready(Ready::Tcp(5999));
     let report = smoke.run(&engine).unwrap();
     assert!(report.dry_run);
-    assert_eq!(engine.commands(), vec![smoke.command_line().argv()]);
+    assert_eq!(engine.commands(), vec![smoke.command().argv()]);
     assert_eq!(leftovers(&e2e::engine(), &session), Vec::<String>::new());
+}
+
+/// Whether a container of that name exists.
+fn exists(engine: &Runner, name: &str) -> bool {
+    engine
+        .capture(&Cmd::new("docker").args(["container", "inspect", name]))
+        .is_ok()
+}
+
+#[test]
+fn a_port_already_served_is_refused_naming_the_process() {
+    let engine = e2e::engine().with_fresh_record();
+    let session = Session::new(e2e::unique("smoketaken"));
+    // Another server already answers 200 on the port, as a registry did for a user.
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port();
+    let smoke = Smoke::new(&session, e2e::BUSYBOX_IMAGE)
+        .args(["sleep", "300"])
+        .ready(Ready::Http {
+            port,
+            path: "/".into(),
+            expect_body: None,
+        });
+    let err = smoke.run(&engine).unwrap_err();
+    let taken = err
+        .downcast_ref::<PortTaken>()
+        .unwrap_or_else(|| panic!("expected PortTaken, got: {err:#}"));
+    assert_eq!(taken.port, port);
+    let me = std::process::id();
+    assert_eq!(taken.process.as_ref().map(|p| p.pid), Some(me));
+    let text = err.to_string();
+    assert!(
+        text.starts_with(&format!(
+            "cannot smoke-test buildkit-local/busybox:latest: port {port} on 127.0.0.1 is \
+             already in use by "
+        )) && text.contains(&format!("(pid {me})"))
+            && text.contains("Pick a free port"),
+        "{text}"
+    );
+    // Nothing was started.
+    assert!(!engine
+        .commands()
+        .iter()
+        .any(|argv| argv.get(1).map(String::as_str) == Some("run")));
+    assert_eq!(leftovers(&engine, &session), Vec::<String>::new());
+    drop(server);
+}
+
+#[test]
+fn an_answer_from_a_server_outside_the_container_is_not_a_pass() {
+    let engine = e2e::engine();
+    let session = Session::new(e2e::unique("smokeimpostor"));
+    let port = free_port();
+    let smoke = Smoke::new(&session, e2e::BUSYBOX_IMAGE)
+        .args(["sh", "-c", "echo waiting for the database; sleep 300"])
+        .ready(Ready::Http {
+            port,
+            path: "/api/health".into(),
+            expect_body: None,
+        })
+        .timeout(Duration::from_secs(30));
+    // Once the container runs (after the port check), another server takes the port and
+    // answers 200 to everything.
+    let name = smoke.name().to_string();
+    let watcher = e2e::engine();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = done.clone();
+    let impostor = std::thread::spawn(move || {
+        let start = std::time::Instant::now();
+        while !exists(&watcher, &name) {
+            assert!(start.elapsed() < Duration::from_secs(30), "no container");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let server = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        server.set_nonblocking(true).unwrap();
+        let start = std::time::Instant::now();
+        while start.elapsed() < Duration::from_secs(40) && !stop.load(Ordering::SeqCst) {
+            match server.accept() {
+                Ok((mut conn, _)) => {
+                    use std::io::{Read, Write};
+                    let mut buf = [0u8; 1024];
+                    conn.set_nonblocking(false).unwrap();
+                    let _ = conn.read(&mut buf);
+                    let _ = conn.write_all(b"HTTP/1.0 200 OK\r\n\r\n");
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    });
+    let err = smoke.run(&engine);
+    done.store(true, Ordering::SeqCst);
+    impostor.join().unwrap();
+    let err = smoke_error(err.unwrap_err());
+    match &err.failure {
+        SmokeFailure::NotFromContainer(why) => assert!(
+            why.starts_with(&format!("port {port} is served by "))
+                && why.ends_with(&format!(
+                    "(pid {}), which is not in the container",
+                    std::process::id()
+                )),
+            "{why}"
+        ),
+        other => panic!("expected NotFromContainer, got {other:?}: {err}"),
+    }
+    assert_eq!(err.logs, vec!["waiting for the database".to_string()]);
+    assert_eq!(leftovers(&engine, &session), Vec::<String>::new());
+}
+
+#[test]
+fn a_companion_service_starts_first_and_the_app_gets_its_address_and_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("smoke.log");
+    let engine = e2e::engine().log_to(&log);
+    let session = Session::new(e2e::unique("smokesvc"));
+    let db_port = free_port();
+    let app_port = free_port();
+    let password = "first line of a pass phrase\nsecond 'line' $(not run) *.?[x]";
+    let expected_md5 = {
+        let out = std::process::Command::new("md5sum")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                use std::io::Write;
+                child.stdin.take().unwrap().write_all(password.as_bytes())?;
+                child.wait_with_output()
+            })
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()[..32].to_string()
+    };
+    let db = Service::new("db", e2e::BUSYBOX_IMAGE)
+        .port(db_port)
+        .secret_env("DB_ROOT_PASSWORD", Secret::new(password))
+        .args([
+            "sh",
+            "-c",
+            &format!("echo starting; sleep 1; echo db-ready-now; exec nc -ll -p {db_port} -e true"),
+        ])
+        .ready(ServiceReady::LogLine("db-ready-now".into()))
+        .timeout(Duration::from_secs(30));
+    // The app checks the address and the password it was given, then serves.
+    let script = format!(
+        "test \"$DB_HOST:$DB_PORT\" = 127.0.0.1:{db_port} || {{ echo wrong address; exit 5; }}; \
+         test \"$(printf %s \"$DB_PASSWORD\" | md5sum | cut -c1-32)\" = {expected_md5} \
+         || {{ echo wrong password; exit 6; }}; echo app-up; exec nc -ll -p {app_port} -e true"
+    );
+    let smoke = Smoke::new(&session, e2e::BUSYBOX_IMAGE)
+        .service(db)
+        .secret_env("DB_PASSWORD", Secret::new(password))
+        .args(["sh", "-c", &script])
+        .ready(Ready::Tcp(app_port))
+        .timeout(Duration::from_secs(30));
+    let report = smoke.run(&engine).unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(report.services.len(), 1);
+    assert_eq!(report.services[0].name, "db");
+    assert_eq!(report.services[0].container, smoke.service_container("db"));
+    assert_eq!(report.logs, vec!["app-up".to_string()]);
+    assert_eq!(
+        report
+            .answered_by
+            .as_deref()
+            .map(|a| a.ends_with("inside the container")),
+        Some(true),
+        "{report}"
+    );
+    assert_eq!(leftovers(&engine, &session), Vec::<String>::new());
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("--env DB_PASSWORD "), "{logged}");
+    for line in password.lines() {
+        assert!(
+            !logged.contains(line),
+            "the log shows the secret:\n{logged}"
+        );
+        assert!(!report.to_string().contains(line));
+    }
+}
+
+#[test]
+fn a_service_that_stops_fails_the_test_before_the_app_starts() {
+    let engine = e2e::engine().with_fresh_record();
+    let session = Session::new(e2e::unique("smokesvcfail"));
+    let smoke = Smoke::new(&session, e2e::BUSYBOX_IMAGE)
+        .service(
+            Service::new("db", e2e::BUSYBOX_IMAGE)
+                .port(free_port())
+                .args(["sh", "-c", "echo cannot open the data directory; exit 4"]),
+        )
+        .args(["sleep", "300"])
+        .ready(Ready::Tcp(free_port()));
+    let err = smoke_error(smoke.run(&engine).unwrap_err());
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "smoke test of buildkit-local/busybox:latest failed: service db \
+             (buildkit-local/busybox:latest): container {} stopped before it was ready; the app \
+             was not started\nstate: exited, exit code: 4\n--- last 1 log lines\ncannot open \
+             the data directory",
+            smoke.service_container("db")
+        )
+    );
+    assert!(!engine.commands().contains(&smoke.command().argv()));
+    assert_eq!(leftovers(&engine, &session), Vec::<String>::new());
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::error::{install_hint, signal_name};
 use super::interrupt;
-use super::secret::{any_registered, redact, redact_bytes};
+use super::secret::{any_registered, longest, redact, redact_bytes};
 use super::{Cmd, CommandError, Failure, Tail};
 
 /// Where a command's output goes besides the step log.
@@ -32,6 +32,9 @@ pub struct Captured {
     pub stdout: String,
     /// The last lines of output (stderr for `capture`, combined output for `run`).
     pub tail: Vec<String>,
+    /// Standard error in full, secrets masked, for [`Runner::capture`] (empty for
+    /// [`Runner::run`]).
+    pub stderr: String,
     /// True when nothing ran because of a dry run.
     pub dry_run: bool,
 }
@@ -346,7 +349,12 @@ impl Runner {
                     let clean = redact_bytes(&done);
                     emit(&clean, &mut tail, &mut sink, log.as_mut());
                 } else if pending.len() > CHUNK {
-                    let clean = redact_bytes(&std::mem::take(&mut pending));
+                    // A long line: let it out, but hold back enough bytes that a secret
+                    // cut by this boundary is whole in the next piece.
+                    let keep = longest().saturating_sub(1).min(pending.len());
+                    let cut = pending.len() - keep;
+                    let done: Vec<u8> = pending.drain(..cut).collect();
+                    let clean = redact_bytes(&done);
                     emit(&clean, &mut tail, &mut sink, log.as_mut());
                 }
             } else {
@@ -376,6 +384,7 @@ impl Runner {
         Ok(Captured {
             stdout: String::new(),
             tail: lines,
+            stderr: String::new(),
             dry_run: false,
         })
     }
@@ -415,6 +424,7 @@ impl Runner {
         Ok(Captured {
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             tail: lines,
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
             dry_run: false,
         })
     }

@@ -34,7 +34,7 @@ use serde_json::Value;
 
 use super::build::{Build, BuildSecret, Output, SecretSource};
 use super::cache::Cache;
-use crate::cmd::{register_secret, Cmd, Runner};
+use crate::cmd::{register_secret_bytes, Cmd, Runner};
 use crate::files::write_atomic;
 use crate::session::Session;
 
@@ -875,14 +875,14 @@ impl Bake {
             for entry in &file.target[&name].secret {
                 for part in entry.split(',') {
                     let value = match part.split_once('=') {
-                        Some(("src" | "source", path)) => {
-                            std::fs::read_to_string(dir.join(path)).ok()
+                        Some(("src" | "source", path)) => std::fs::read(dir.join(path)).ok(),
+                        Some(("env", var)) => {
+                            runner.effective_env(&probe, var).map(String::into_bytes)
                         }
-                        Some(("env", var)) => runner.effective_env(&probe, var),
                         _ => None,
                     };
                     if let Some(value) = value {
-                        register_secret(value.trim());
+                        register_secret_bytes(&value);
                     }
                 }
             }

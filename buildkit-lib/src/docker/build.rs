@@ -16,7 +16,7 @@ use super::cache::Cache;
 use super::dockerfile;
 use super::image::ImageFacts;
 use super::reference::ImageRef;
-use crate::cmd::{register_secret, Cmd, Runner};
+use crate::cmd::{register_secret_bytes, Cmd, Runner};
 use crate::session::Session;
 
 /// Where a build secret comes from.
@@ -492,11 +492,11 @@ impl Build {
         let probe = Cmd::new("docker");
         for secret in &self.secrets {
             let value = match &secret.source {
-                SecretSource::File(path) => std::fs::read_to_string(path).ok(),
-                SecretSource::Env(var) => runner.effective_env(&probe, var),
+                SecretSource::File(path) => std::fs::read(path).ok(),
+                SecretSource::Env(var) => runner.effective_env(&probe, var).map(String::into_bytes),
             };
             if let Some(value) = value {
-                register_secret(value.trim());
+                register_secret_bytes(&value);
             }
         }
     }

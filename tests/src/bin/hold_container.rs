@@ -67,7 +67,7 @@ fn main() {
         ["smoke", project, port] => {
             let port: u16 = port.parse().expect("a port number");
             let smoke = Smoke::new(&Session::new(project), e2e::BUSYBOX_IMAGE)
-                .command(["sleep", "300"])
+                .args(["sleep", "300"])
                 .ready(Ready::Tcp(port))
                 .timeout(Duration::from_secs(120));
             println!("ready");

@@ -1,0 +1,215 @@
+//! The containers a smoke test starts: removal guaranteed (success, failure, panic,
+//! Ctrl-C), their state, health and last log lines, and the image facts that pick a check.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+use crate::cmd::{interrupt, Cmd, Runner};
+
+/// How many log lines a report keeps.
+pub(crate) const LOG_LINES: usize = 20;
+
+/// A container started by the test: removed by [`RunningContainer::remove`], or when
+/// dropped (a panic), or by the interrupt handler on Ctrl-C.
+pub(crate) struct RunningContainer {
+    runner: Runner,
+    name: String,
+    removed: bool,
+    _interrupt: interrupt::Guard,
+}
+
+impl RunningContainer {
+    /// Registers the removal before the container exists, so no moment is uncovered.
+    pub(crate) fn register(runner: &Runner, name: &str) -> RunningContainer {
+        let rm = remove_cmd(name);
+        let mut on_signal = rm.clone();
+        // The interrupt handler runs the command directly, without the runner's defaults.
+        for key in ["DOCKER_HOST", "PATH"] {
+            if let Some(value) = runner.effective_env(&rm, key) {
+                on_signal = on_signal.env(key, value);
+            }
+        }
+        RunningContainer {
+            runner: runner.clone(),
+            name: name.to_string(),
+            removed: false,
+            _interrupt: interrupt::on_interrupt(on_signal),
+        }
+    }
+
+    /// Removes the container now.
+    pub(crate) fn remove(mut self) -> Result<()> {
+        self.removed = true;
+        self.runner
+            .capture(&remove_cmd(&self.name))
+            .with_context(|| format!("cannot remove smoke test container {}", self.name))?;
+        Ok(())
+    }
+}
+
+impl Drop for RunningContainer {
+    fn drop(&mut self) {
+        if !self.removed {
+            let _ = self.runner.capture(&remove_cmd(&self.name));
+        }
+    }
+}
+
+fn remove_cmd(name: &str) -> Cmd {
+    Cmd::new("docker")
+        .args(["rm", "--force", "--volumes", name])
+        .timeout(Duration::from_secs(60))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ImageInspect {
+    #[serde(rename = "Config", default)]
+    config: Option<ImageConfig>,
+}
+
+/// The parts of an image's configuration that choose a readiness check.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ImageConfig {
+    #[serde(rename = "Healthcheck", default)]
+    healthcheck: Option<Healthcheck>,
+    #[serde(rename = "ExposedPorts", default)]
+    exposed_ports: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Healthcheck {
+    #[serde(rename = "Test", default)]
+    test: Vec<String>,
+}
+
+impl ImageConfig {
+    /// True when the image has a `HEALTHCHECK` that is not `NONE`.
+    pub(crate) fn has_healthcheck(&self) -> bool {
+        self.healthcheck
+            .as_ref()
+            .and_then(|h| h.test.first())
+            .is_some_and(|t| t != "NONE")
+    }
+
+    /// The first `EXPOSE`d TCP port.
+    pub(crate) fn first_tcp_port(&self) -> Option<u16> {
+        self.exposed_ports
+            .keys()
+            .find_map(|p| p.strip_suffix("/tcp").unwrap_or(p).parse::<u16>().ok())
+    }
+}
+
+/// Reads `image`'s configuration through the runner.
+pub(crate) fn image_config(runner: &Runner, image: &str) -> Result<ImageConfig> {
+    let cmd = Cmd::new("docker")
+        .args(["image", "inspect", "--format", "{{json .}}", image])
+        .read_only();
+    let out = runner
+        .capture(&cmd)
+        .with_context(|| format!("cannot inspect image {image} (build it first)"))?;
+    let parsed: ImageInspect = serde_json::from_str(out.stdout.trim())
+        .with_context(|| format!("cannot read `{cmd}` output"))?;
+    Ok(parsed.config.unwrap_or_default())
+}
+
+/// A container's `.State`.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct ContainerState {
+    #[serde(rename = "Status")]
+    pub(crate) status: String,
+    #[serde(rename = "Running")]
+    pub(crate) running: bool,
+    #[serde(rename = "ExitCode")]
+    pub(crate) exit_code: i64,
+    #[serde(rename = "Pid", default)]
+    pub(crate) pid: u32,
+    #[serde(rename = "Health", default)]
+    pub(crate) health: Option<Health>,
+}
+
+/// A container's health status and its checks' results.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct Health {
+    #[serde(rename = "Status")]
+    pub(crate) status: String,
+    #[serde(rename = "Log", default)]
+    log: Vec<HealthLog>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct HealthLog {
+    #[serde(rename = "ExitCode")]
+    exit_code: i64,
+    #[serde(rename = "Output", default)]
+    output: String,
+}
+
+/// `docker container inspect --format '{{json .State}}' NAME`.
+pub(crate) fn inspect_state(runner: &Runner, name: &str) -> Result<ContainerState> {
+    let cmd = Cmd::new("docker")
+        .args(["container", "inspect", "--format", "{{json .State}}", name])
+        .read_only()
+        .timeout(Duration::from_secs(30));
+    let out = runner.capture(&cmd)?;
+    serde_json::from_str(out.stdout.trim()).with_context(|| format!("cannot read `{cmd}` output"))
+}
+
+/// The last [`LOG_LINES`] lines of the container's output (stdout, then stderr).
+pub(crate) fn last_logs(runner: &Runner, name: &str) -> Vec<String> {
+    let cmd = Cmd::new("docker")
+        .args(["logs", "--tail", &LOG_LINES.to_string(), name])
+        .read_only()
+        .timeout(Duration::from_secs(30));
+    match runner.capture(&cmd) {
+        Ok(out) => {
+            let mut lines: Vec<String> = out.stdout.lines().map(str::to_string).collect();
+            lines.extend(out.tail);
+            let skip = lines.len().saturating_sub(LOG_LINES);
+            lines.split_off(skip)
+        }
+        Err(e) => vec![format!("(cannot read the logs: {e})")],
+    }
+}
+
+/// Whether the whole log (not only its tail) has a line containing `needle`.
+pub(crate) fn logs_contain(runner: &Runner, name: &str, needle: &str) -> Result<bool> {
+    let cmd = Cmd::new("docker")
+        .args(["logs", name])
+        .read_only()
+        .timeout(Duration::from_secs(30));
+    let out = runner.capture(&cmd)?;
+    Ok(out
+        .stdout
+        .lines()
+        .chain(out.stderr.lines())
+        .any(|l| l.contains(needle)))
+}
+
+/// Ready when the health status is `healthy`; otherwise what the last check said.
+pub(crate) fn health_ready(state: &ContainerState) -> std::result::Result<String, String> {
+    let Some(health) = &state.health else {
+        return Err("the container reports no health status".into());
+    };
+    if health.status == "healthy" {
+        return Ok("health status healthy".into());
+    }
+    match health.log.last() {
+        Some(last) if last.output.trim().is_empty() => Err(format!(
+            "health status {}, last check exited {}",
+            health.status, last.exit_code
+        )),
+        Some(last) => Err(format!(
+            "health status {}, last check exited {}: {}",
+            health.status,
+            last.exit_code,
+            last.output.trim()
+        )),
+        None => Err(format!(
+            "health status {}, no check finished yet",
+            health.status
+        )),
+    }
+}

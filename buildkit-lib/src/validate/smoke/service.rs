@@ -1,0 +1,151 @@
+//! Companion services of a smoke test: containers (a database, a cache) started before
+//! the app, each waited for until it is ready, whose addresses the app is given.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::cmd::Secret;
+
+use super::EnvValue;
+
+/// How a companion service tells that it is ready.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ServiceReady {
+    /// A TCP connection to `127.0.0.1:<port>` succeeds (the service's [`Service::port`]).
+    Tcp,
+    /// The container's health status becomes `healthy` (the image needs a `HEALTHCHECK`).
+    Health,
+    /// A line of the container's output contains this text (such as `ready for
+    /// connections`).
+    LogLine(String),
+}
+
+impl std::fmt::Display for ServiceReady {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServiceReady::Tcp => f.write_str("TCP connect"),
+            ServiceReady::Health => f.write_str("container health status"),
+            ServiceReady::LogLine(text) => write!(f, "a log line containing {text:?}"),
+        }
+    }
+}
+
+/// A container the app under test needs, such as its database. It runs on the host
+/// network; when it has a [`port`](Service::port), the app's environment gets
+/// `<NAME>_HOST=127.0.0.1` and `<NAME>_PORT=<port>` (the name upper-cased, `-` as `_`)
+/// unless the smoke test sets those itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub struct Service {
+    pub(super) name: String,
+    pub(super) image: String,
+    pub(super) env: BTreeMap<String, EnvValue>,
+    pub(super) args: Vec<String>,
+    pub(super) port: Option<u16>,
+    pub(super) ready: ServiceReady,
+    pub(super) timeout: Duration,
+}
+
+impl Service {
+    /// A service called `name` (letters, digits, `-` and `_`) running `image`; ready on a
+    /// TCP connect to its port, within 60 s.
+    pub fn new(name: impl Into<String>, image: impl Into<String>) -> Service {
+        Service {
+            name: name.into(),
+            image: image.into(),
+            env: BTreeMap::new(),
+            args: Vec::new(),
+            port: None,
+            ready: ServiceReady::Tcp,
+            timeout: Duration::from_secs(60),
+        }
+    }
+
+    /// The port the service listens on at `127.0.0.1` (checked free before it starts).
+    pub fn port(mut self, port: u16) -> Service {
+        self.port = Some(port);
+        self
+    }
+
+    /// Sets an environment variable in the service's container.
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Service {
+        self.env.insert(key.into(), EnvValue::Plain(value.into()));
+        self
+    }
+
+    /// Sets a secret environment variable: `docker run` gets `--env NAME`, and the value
+    /// reaches only the docker client's environment, never its command line.
+    pub fn secret_env(mut self, key: impl Into<String>, value: Secret) -> Service {
+        self.env.insert(key.into(), EnvValue::Secret(value));
+        self
+    }
+
+    /// Replaces the image's `CMD`.
+    pub fn args<I, S>(mut self, args: I) -> Service
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.args = args.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// How readiness is told.
+    pub fn ready(mut self, ready: ServiceReady) -> Service {
+        self.ready = ready;
+        self
+    }
+
+    /// How long the service has to become ready.
+    pub fn timeout(mut self, limit: Duration) -> Service {
+        self.timeout = limit;
+        self
+    }
+
+    /// The service's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The prefix of the variables that carry its address to the app (`DB` for `db`).
+    pub fn env_prefix(&self) -> String {
+        self.name.to_ascii_uppercase().replace('-', "_")
+    }
+
+    pub(super) fn check(&self) -> anyhow::Result<()> {
+        let valid = !self.name.is_empty()
+            && self
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !valid {
+            anyhow::bail!(
+                "smoke test service name `{}` is not usable: use letters, digits, `-` and `_`",
+                self.name
+            );
+        }
+        if self.ready == ServiceReady::Tcp && self.port.is_none() {
+            anyhow::bail!(
+                "smoke test service `{}` waits for a TCP connect but has no port: set \
+                 `Service::port`, or wait for a log line (`ServiceReady::LogLine`)",
+                self.name
+            );
+        }
+        Ok(())
+    }
+}
+
+/// What a companion service did before the app was probed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServiceReport {
+    /// The service's name.
+    pub name: String,
+    /// Its container (removed by now).
+    pub container: String,
+    /// The check that decided readiness.
+    pub check: ServiceReady,
+    /// From `docker run` to ready.
+    pub time_to_ready: Duration,
+}
