@@ -1,0 +1,122 @@
+//! A pipeline that handles sentinel secrets of every shape, for the leak test: a build
+//! with a multi-line file secret and an env secret whose `RUN` prints both, a push of the
+//! image, a smoke test whose container gets a secret environment variable and prints it,
+//! and a build that prints the secrets and fails.
+//!
+//! Usage: `leak_probe TARGET_DIR IMAGE PEM_FILE` with the env secret in `LEAK_TOKEN` and
+//! the smoke test's in `LEAK_DB_PASSWORD`. Exits 1 (the failing step fails), printing
+//! the pipeline's table and error like an xtask would.
+
+use std::time::Duration;
+
+use buildkit_lib::cmd::Echo;
+use buildkit_lib::docker::build::{BuildSecret, Output};
+use buildkit_lib::docker::registry::{push, Retry};
+use buildkit_lib::docker::Build;
+use buildkit_lib::pipeline::{Pipeline, RunOptions};
+use buildkit_lib::validate::smoke::{Ready, Smoke};
+use buildkit_lib::Secret;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [target, image, pem] = &args[..] else {
+        eprintln!("usage: leak_probe TARGET_DIR IMAGE PEM_FILE");
+        std::process::exit(2);
+    };
+    let runner = e2e::runner().echo(Echo::Live);
+    let context = tempfile::tempdir().expect("a context folder");
+    let prints = "RUN --mount=type=secret,id=pem --mount=type=secret,id=token \
+                  cat /run/secrets/pem && echo && cat /run/secrets/token && echo";
+    std::fs::write(
+        context.path().join("Dockerfile"),
+        format!(
+            "FROM {}\nARG NONCE\nRUN echo nonce $NONCE\n{prints}\n",
+            e2e::BUSYBOX_IMAGE
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        context.path().join("Dockerfile.fail"),
+        format!(
+            "FROM {}\nARG NONCE\nRUN echo nonce $NONCE\n{prints} && exit 7\n",
+            e2e::BUSYBOX_IMAGE
+        ),
+    )
+    .unwrap();
+    let nonce = e2e::unique("nonce");
+    let build = |dockerfile: &str, tags: Vec<String>| Build {
+        context: context.path().to_path_buf(),
+        dockerfile: Some(context.path().join(dockerfile)),
+        tags,
+        build_args: [("NONCE".to_string(), nonce.clone())].into(),
+        secrets: vec![
+            BuildSecret::file("pem", pem),
+            BuildSecret::env("token", "LEAK_TOKEN"),
+        ],
+        network: Some("none".into()),
+        output: Output::Load,
+        ..Build::default()
+    };
+
+    let mut pipeline = Pipeline::new("leak", target);
+    let good = build("Dockerfile", vec![image.clone()]);
+    pipeline.step("build", move |cx| {
+        let result = good
+            .clone()
+            .with_session_labels(&cx.session)
+            .run(&cx.runner)?;
+        cx.runner.note(&format!("built {}", result.command));
+        Ok(())
+    });
+    let pushed = image.clone();
+    pipeline
+        .step("push", move |cx| {
+            push(&cx.runner, &pushed, &Retry::default())?;
+            Ok(())
+        })
+        .after(["build"]);
+    let password = std::env::var("LEAK_DB_PASSWORD").expect("LEAK_DB_PASSWORD");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    pipeline
+        .step("smoke", move |cx| {
+            let report = Smoke::new(&cx.session, e2e::BUSYBOX_IMAGE)
+                .secret_env("DB_PASSWORD", Secret::new(password.clone()))
+                .args([
+                    "sh",
+                    "-c",
+                    &format!("echo \"password is $DB_PASSWORD\"; exec nc -ll -p {port} -e true"),
+                ])
+                .ready(Ready::Tcp(port))
+                .timeout(Duration::from_secs(30))
+                .run(&cx.runner)?;
+            cx.runner.note(&report.to_string());
+            for line in &report.logs {
+                cx.runner.note(line);
+            }
+            Ok(())
+        })
+        .after(["build"]);
+    let bad = build("Dockerfile.fail", vec![]);
+    pipeline
+        .step("fails", move |cx| {
+            bad.run(&cx.runner)?;
+            Ok(())
+        })
+        .after(["smoke", "push"]);
+    let mut options = RunOptions::new("leakprobe");
+    options.jobs = 1;
+    match pipeline.run(&runner, &options) {
+        Ok(report) => {
+            eprintln!("{}", report.table());
+            std::process::exit(report.exit_code());
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}
