@@ -268,3 +268,119 @@ fn dry_run_prints_the_plan_and_runs_nothing() {
         vec![vec!["echo".to_string(), "hi there".to_string()]]
     );
 }
+
+/// A pipeline whose first step would change files and whose second builds an image.
+fn engine_pipeline(target: &std::path::Path) -> (Pipeline, Arc<AtomicUsize>) {
+    let ran = Arc::new(AtomicUsize::new(0));
+    let mut p = Pipeline::new("engine", target);
+    let counter = ran.clone();
+    let stamp = target.join("version.json");
+    p.step("version", move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        std::fs::write(&stamp, "{}")?;
+        Ok(())
+    });
+    p.image_build(
+        "image",
+        buildkit_lib::docker::Build {
+            context: target.to_path_buf(),
+            tags: vec!["preflight-test:never".into()],
+            ..Default::default()
+        },
+        "app",
+    )
+    .after(["version"]);
+    (p, ran)
+}
+
+fn engine_error(err: anyhow::Error) -> buildkit_lib::pipeline::EngineUnavailable {
+    match err.downcast::<buildkit_lib::pipeline::EngineUnavailable>() {
+        Ok(e) => e,
+        Err(other) => panic!("expected EngineUnavailable, got: {other:#}"),
+    }
+}
+
+/// Nothing at all under `dir`: no stamp, no log, no state, no report.
+fn assert_untouched(dir: &std::path::Path) {
+    let left: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "the run changed {left:?}");
+}
+
+#[test]
+fn docker_missing_from_path_stops_the_pipeline_before_any_step() {
+    let target = tempfile::tempdir().unwrap();
+    let (p, ran) = engine_pipeline(target.path());
+    let empty = e2e::FakeBin::new();
+    let runner = silent()
+        .env("PATH", empty.path_env_only())
+        .engine_help("run `make engine`");
+    let err = engine_error(p.run(&runner, &options()).unwrap_err());
+    assert_eq!(
+        err.to_string(),
+        "steps image need the Docker engine, but `docker` is not installed (not found on \
+         PATH); no step was run\nhelp: install the Docker CLI and engine (on Debian: \
+         `apt-get install docker.io docker-buildx`); then run `make engine`"
+    );
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+    assert_untouched(target.path());
+}
+
+#[test]
+fn an_engine_that_does_not_answer_stops_the_pipeline_with_the_projects_fix() {
+    let target = tempfile::tempdir().unwrap();
+    let (p, ran) = engine_pipeline(target.path());
+    let runner = silent()
+        .env("DOCKER_HOST", "unix:///nowhere/docker.sock")
+        .engine_help("run `make engine`");
+    let err = engine_error(p.run(&runner, &options()).unwrap_err());
+    let text = err.to_string();
+    assert!(
+        text.starts_with(
+            "steps image need the Docker engine at unix:///nowhere/docker.sock, and it does \
+             not answer ("
+        ),
+        "{text}"
+    );
+    assert!(
+        text.ends_with(
+            "); no step was run\nhelp: start it (run `make engine`), or point DOCKER_HOST or \
+             `docker context use` at a running engine"
+        ),
+        "{text}"
+    );
+    assert!(
+        !text.contains("xtask"),
+        "another project's fix leaked: {text}"
+    );
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+    assert_untouched(target.path());
+}
+
+#[test]
+fn a_missing_buildx_plugin_stops_the_pipeline_before_any_step() {
+    let target = tempfile::tempdir().unwrap();
+    let (p, ran) = engine_pipeline(target.path());
+    // The real client without its plugin says this for `docker buildx ...`.
+    let bin = e2e::FakeBin::new().script(
+        "docker",
+        r#"case "$1" in
+  version) echo 26.1.5 ;;
+  buildx) echo "docker: 'buildx' is not a docker command." >&2; echo "See 'docker --help'" >&2; exit 1 ;;
+  *) echo "unexpected: $*" >&2; exit 99 ;;
+esac"#,
+    );
+    let runner = silent().env("PATH", bin.path_env());
+    let err = engine_error(p.run(&runner, &options()).unwrap_err());
+    assert_eq!(
+        err.to_string(),
+        "steps image build images with `docker buildx`, and it does not work (See 'docker \
+         --help'); no step was run\nhelp: install the buildx plugin (on Debian: `apt-get \
+         install docker-buildx`; it goes to /usr/libexec/docker/cli-plugins/)"
+    );
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+    assert_untouched(target.path());
+}

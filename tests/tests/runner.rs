@@ -118,7 +118,8 @@ fn unreachable_engine_is_reported_as_such() {
     assert_eq!(
         err.failure,
         Failure::EngineUnreachable {
-            host: "unix:///nowhere.sock".into()
+            host: "unix:///nowhere.sock".into(),
+            help: None,
         }
     );
     assert!(err.to_string().starts_with(

@@ -30,6 +30,7 @@ pub fn script(root: &Path, action: &str) -> Cmd {
 /// Points `runner` at the engine: `DOCKER_HOST` as set by the user, else the project's
 /// private engine.
 pub fn point_at_engine(runner: Runner) -> Runner {
+    let runner = runner.engine_help("`cargo xtask engine up` starts the project's engine");
     match std::env::var("DOCKER_HOST") {
         Ok(host) if !host.is_empty() => runner,
         _ => runner.env("DOCKER_HOST", PROJECT_DOCKER_HOST),

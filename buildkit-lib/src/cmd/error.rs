@@ -24,6 +24,8 @@ pub enum Failure {
     EngineUnreachable {
         /// Where the client looked for the engine.
         host: String,
+        /// How the embedding project starts it ([`Runner::engine_help`](super::Runner::engine_help)).
+        help: Option<String>,
     },
     /// The run was interrupted (Ctrl-C or SIGTERM).
     Interrupted,
@@ -89,13 +91,20 @@ impl fmt::Display for CommandError {
                 self.command
             )?,
             Failure::Interrupted => write!(f, "process interrupted: `{}`", self.command)?,
-            Failure::EngineUnreachable { host } => write!(
-                f,
-                "the Docker engine at {host} does not answer: `{}`\nhelp: start it \
-                 (`cargo xtask engine up` in this repository), or point DOCKER_HOST or \
-                 `docker context use` at a running engine",
-                self.command
-            )?,
+            Failure::EngineUnreachable { host, help } => {
+                write!(
+                    f,
+                    "the Docker engine at {host} does not answer: `{}`\nhelp: start it",
+                    self.command
+                )?;
+                if let Some(how) = help {
+                    write!(f, " ({how})")?;
+                }
+                write!(
+                    f,
+                    ", or point DOCKER_HOST or `docker context use` at a running engine"
+                )?
+            }
         }
         if !self.tail.is_empty() {
             write!(f, "\n--- last {} lines of output", self.tail.len())?;
@@ -147,7 +156,7 @@ pub(crate) fn install_hint(program: &str) -> String {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| program.to_string());
     match name.as_str() {
-        "docker" | "dockerd" => "install the Docker engine and CLI (on Debian: `apt-get install docker.io docker-buildx`; in this repository `cargo xtask engine up` does it)".into(),
+        "docker" | "dockerd" => "install the Docker CLI and engine (on Debian: `apt-get install docker.io docker-buildx`)".into(),
         "git" => "install git (on Debian: `apt-get install git`)".into(),
         "python3" | "python" => "install Python 3 with venv (on Debian: `apt-get install python3 python3-venv`)".into(),
         "black" | "isort" | "pyinstaller" | "hadolint" => format!("`{name}` runs from the tool environment the library creates under target/; check that python3 can create a venv and reach PyPI"),

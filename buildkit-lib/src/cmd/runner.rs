@@ -54,6 +54,7 @@ pub struct Runner {
     /// Variables set (`Some`) or removed (`None`) for every command.
     env: Vec<(String, Option<String>)>,
     default_timeout: Option<Duration>,
+    engine_help: Option<String>,
     recorded: Arc<Mutex<Vec<Vec<String>>>>,
 }
 
@@ -86,6 +87,7 @@ impl Runner {
             prefix: None,
             env: Vec::new(),
             default_timeout: None,
+            engine_help: None,
             recorded: Arc::new(Mutex::new(Vec::new())),
         }
     }
@@ -95,6 +97,19 @@ impl Runner {
     pub fn dry_run(mut self, on: bool) -> Runner {
         self.dry_run = on;
         self
+    }
+
+    /// How the embedding project starts its Docker engine (such as "run `cargo xtask
+    /// engine up`"), named in every error about an engine that does not answer. Without
+    /// it, the errors say only to start one or to point `DOCKER_HOST` at one.
+    pub fn engine_help(mut self, how: impl Into<String>) -> Runner {
+        self.engine_help = Some(how.into());
+        self
+    }
+
+    /// The embedding project's way to start its engine, if it set one.
+    pub fn get_engine_help(&self) -> Option<&str> {
+        self.engine_help.as_deref()
     }
 
     /// Whether this is a dry run.
@@ -483,6 +498,7 @@ impl Runner {
                     host: self.effective_env(cmd, "DOCKER_HOST").unwrap_or_else(|| {
                         "the default socket (or the current docker context)".into()
                     }),
+                    help: self.engine_help.clone(),
                 }
             } else {
                 Failure::Exit(code)

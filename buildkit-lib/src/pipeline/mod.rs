@@ -12,6 +12,7 @@ pub mod fingerprint;
 mod graph;
 mod lock;
 mod matrix;
+mod preflight;
 pub mod report;
 mod run;
 mod terminal;
@@ -26,6 +27,7 @@ use crate::docker::build::Build;
 
 pub use fingerprint::{Inputs, Output};
 pub use matrix::Matrix;
+pub use preflight::{EngineProblem, EngineUnavailable};
 pub use report::{ArtifactRecord, ImageRecord, Report, StepRecord, StepStatus};
 pub use run::{PipelineError, RunOptions, StepCx};
 
@@ -42,6 +44,7 @@ pub struct Step {
     output: Option<Output>,
     description: Option<String>,
     build: Option<Build>,
+    needs_engine: bool,
 }
 
 impl std::fmt::Debug for Step {
@@ -56,6 +59,19 @@ impl std::fmt::Debug for Step {
 }
 
 impl Step {
+    /// Marks the step as one that talks to the Docker engine: the pipeline then checks the
+    /// engine once, before any step runs. Steps added with [`Pipeline::image_build`] and
+    /// steps with an image [`Output`] are marked already.
+    pub fn needs_engine(&mut self) -> &mut Step {
+        self.needs_engine = true;
+        self
+    }
+
+    /// Whether the pipeline checks the engine before running this step.
+    pub fn uses_engine(&self) -> bool {
+        self.needs_engine || self.build.is_some() || matches!(self.output, Some(Output::Image(_)))
+    }
+
     /// Runs after the named steps have succeeded.
     pub fn after<I, S>(&mut self, deps: I) -> &mut Step
     where
@@ -135,6 +151,7 @@ impl Pipeline {
             output: None,
             description: None,
             build: None,
+            needs_engine: false,
         });
         self.steps.last_mut().expect("just pushed")
     }

@@ -136,6 +136,19 @@ impl Pipeline {
         if options.dry_run {
             return self.plan(runner, options, &order);
         }
+        let engine_steps: Vec<String> = self
+            .steps
+            .iter()
+            .filter(|s| s.uses_engine())
+            .map(|s| s.name.clone())
+            .collect();
+        if !engine_steps.is_empty() {
+            let buildx = self
+                .steps
+                .iter()
+                .any(|s| s.build.is_some() || matches!(s.output, Some(super::Output::Image(_))));
+            super::preflight::check_engine(runner, engine_steps, buildx)?;
+        }
         let dir = self.dir();
         let _lock = RunLock::acquire(&self.name, &dir.join("lock"))?;
         let started = Instant::now();

@@ -1,0 +1,130 @@
+//! The engine check a pipeline makes once, before any step runs: when a step needs the
+//! Docker engine (an image build, an image output, or a step marked so), a missing
+//! `docker`, an engine that does not answer or a missing buildx plugin stops the run
+//! before anything changes (no version stamp, no tool environment, no log).
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::cmd::{Cmd, CommandError, Failure, Runner};
+
+/// What is missing for the pipeline's engine steps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EngineProblem {
+    /// The `docker` program is not on `PATH`.
+    DockerMissing,
+    /// The engine does not answer at this address.
+    EngineDown {
+        /// Where the client looked.
+        host: String,
+        /// The client's last line.
+        detail: String,
+    },
+    /// `docker buildx` does not work (the plugin is missing or broken).
+    BuildxMissing {
+        /// The client's last line.
+        detail: String,
+    },
+}
+
+/// The pipeline needs the engine and cannot have it; nothing was run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EngineUnavailable {
+    /// What is missing.
+    pub problem: EngineProblem,
+    /// The steps that needed it.
+    pub steps: Vec<String>,
+    /// How the embedding project starts its engine ([`Runner::engine_help`]).
+    pub help: Option<String>,
+}
+
+impl fmt::Display for EngineUnavailable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let steps = self.steps.join(", ");
+        match &self.problem {
+            EngineProblem::DockerMissing => write!(
+                f,
+                "steps {steps} need the Docker engine, but `docker` is not installed (not \
+                 found on PATH); no step was run\nhelp: install the Docker CLI and engine (on \
+                 Debian: `apt-get install docker.io docker-buildx`)"
+            )?,
+            EngineProblem::EngineDown { host, detail } => write!(
+                f,
+                "steps {steps} need the Docker engine at {host}, and it does not answer \
+                 ({detail}); no step was run\nhelp: start it{}, or point DOCKER_HOST or \
+                 `docker context use` at a running engine",
+                self.help
+                    .as_deref()
+                    .map(|h| format!(" ({h})"))
+                    .unwrap_or_default()
+            )?,
+            EngineProblem::BuildxMissing { detail } => write!(
+                f,
+                "steps {steps} build images with `docker buildx`, and it does not work \
+                 ({detail}); no step was run\nhelp: install the buildx plugin (on Debian: \
+                 `apt-get install docker-buildx`; it goes to /usr/libexec/docker/cli-plugins/)"
+            )?,
+        }
+        if let (Some(help), EngineProblem::DockerMissing) = (&self.help, &self.problem) {
+            write!(f, "; then {help}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for EngineUnavailable {}
+
+fn last_line(e: &CommandError) -> String {
+    e.tail
+        .iter()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .map(|l| l.trim().to_string())
+        .unwrap_or_else(|| e.to_string().lines().next().unwrap_or_default().to_string())
+}
+
+/// Checks the engine (and buildx when `buildx`), through `runner`, for `steps`.
+pub(crate) fn check_engine(
+    runner: &Runner,
+    steps: Vec<String>,
+    buildx: bool,
+) -> Result<(), EngineUnavailable> {
+    let fail = |problem| EngineUnavailable {
+        problem,
+        steps: steps.clone(),
+        help: runner.get_engine_help().map(str::to_string),
+    };
+    let version = Cmd::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .read_only()
+        .timeout(Duration::from_secs(20));
+    if let Err(e) = runner.capture(&version) {
+        return Err(fail(match &e.failure {
+            Failure::NotFound { .. } => EngineProblem::DockerMissing,
+            Failure::EngineUnreachable { host, .. } => EngineProblem::EngineDown {
+                host: host.clone(),
+                detail: last_line(&e),
+            },
+            _ => EngineProblem::EngineDown {
+                host: runner
+                    .effective_env(&version, "DOCKER_HOST")
+                    .unwrap_or_else(|| "the default socket".into()),
+                detail: last_line(&e),
+            },
+        }));
+    }
+    if buildx {
+        let buildx = Cmd::new("docker")
+            .args(["buildx", "version"])
+            .read_only()
+            .timeout(Duration::from_secs(20));
+        if let Err(e) = runner.capture(&buildx) {
+            return Err(fail(EngineProblem::BuildxMissing {
+                detail: last_line(&e),
+            }));
+        }
+    }
+    Ok(())
+}
