@@ -384,3 +384,37 @@ esac"#,
     assert_eq!(ran.load(Ordering::SeqCst), 0);
     assert_untouched(target.path());
 }
+
+#[test]
+fn dry_run_says_which_steps_would_be_skipped_as_up_to_date() {
+    let target = tempfile::tempdir().unwrap();
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("a.py"), "print(1)\n").unwrap();
+    let mut p = Pipeline::new("dryskip", target.path());
+    p.step("format", |cx| {
+        cx.runner.run(&Cmd::new("true"))?;
+        Ok(())
+    })
+    .inputs(Inputs::new().file(src.path()));
+    p.step("always", |cx| {
+        cx.runner.run(&Cmd::new("echo").arg("runs"))?;
+        Ok(())
+    });
+    let report = p.run(&silent(), &options()).unwrap();
+    assert!(report.ok);
+    let mut o = options();
+    o.dry_run = true;
+    let plan = p.run(&silent(), &o).unwrap();
+    assert_eq!(plan.steps[0].status, StepStatus::UpToDate);
+    assert!(plan.steps[0].commands.is_empty());
+    assert_eq!(plan.steps[1].status, StepStatus::Skipped);
+    assert_eq!(
+        plan.steps[1].commands,
+        vec![vec!["echo".to_string(), "runs".to_string()]]
+    );
+    // A change makes it part of the plan again.
+    std::fs::write(src.path().join("a.py"), "print(2)\n").unwrap();
+    let plan = p.run(&silent(), &o).unwrap();
+    assert_eq!(plan.steps[0].status, StepStatus::Skipped);
+    assert_eq!(plan.steps[0].commands, vec![vec!["true".to_string()]]);
+}

@@ -281,8 +281,23 @@ impl Pipeline {
             if let Some(text) = &step.description {
                 header.push_str(&format!(": {text}"));
             }
-            println!("{header}");
             let runner = runner.with_fresh_record().dry_run(true).echo(Echo::Silent);
+            let state = self
+                .dir()
+                .join("state")
+                .join(format!("{}.json", file_stem(&step.name)));
+            let fingerprint = step.inputs.as_ref().and_then(|i| i.fingerprint().ok());
+            if !options.force && is_up_to_date(step, fingerprint.as_deref(), &state, &runner) {
+                println!(
+                    "{header}\n   up to date (inputs unchanged, output present): would be skipped"
+                );
+                steps.push(StepRecord {
+                    status: StepStatus::UpToDate,
+                    ..skipped_record(step)
+                });
+                continue;
+            }
+            println!("{header}");
             let mut cx = StepCx {
                 runner: runner.clone(),
                 session: options.session.clone(),
@@ -318,6 +333,18 @@ impl Pipeline {
             images: Vec::new(),
             artifacts: Vec::new(),
         })
+    }
+}
+
+/// Up to date: same inputs as the last success, and its output (if any) still there.
+fn is_up_to_date(step: &Step, fingerprint: Option<&str>, state: &Path, runner: &Runner) -> bool {
+    match (fingerprint, Record::load(state)) {
+        (Some(fp), Some(record)) => {
+            record.fingerprint == fp
+                && record.output == step.output
+                && step.output.as_ref().is_none_or(|o| o.exists(runner))
+        }
+        _ => false,
     }
 }
 
@@ -364,16 +391,7 @@ fn run_step(
         },
         None => None,
     };
-    // Up to date: same inputs as the last success, and its output (if any) still there.
-    let up_to_date = !force
-        && match (&fingerprint, Record::load(state)) {
-            (Some(fp), Some(record)) => {
-                record.fingerprint == *fp
-                    && record.output == step.output
-                    && step.output.as_ref().is_none_or(|o| o.exists(&runner))
-            }
-            _ => false,
-        };
+    let up_to_date = !force && is_up_to_date(step, fingerprint.as_deref(), state, &runner);
 
     if up_to_date {
         status = StepStatus::UpToDate;
