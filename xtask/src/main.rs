@@ -11,6 +11,7 @@ mod clean;
 mod engine;
 mod fixtures;
 mod flags;
+mod mediaserver;
 mod package;
 mod release;
 mod test;
@@ -30,6 +31,8 @@ Usage: cargo xtask <command> [flags]
 Commands:
   build     the webapp pipeline on fixtures/webapp: format checks, Dockerfile lint,
             version stamp, image build, size budget, smoke test, report
+  mediaserver  the production-shaped pipeline on fixtures/mediaserver: 5,000-file
+            context, PyPI dependencies, image, size, smoke test against a real MariaDB
   bake      the webapp pipeline's image builds as docker-bake.json, built with
             docker buildx bake (or printed as buildx reads it, --print)
   package   the desktop fixture through its three stages into fixtures/desktop/dist/
@@ -83,6 +86,7 @@ fn help(command: &str) -> Option<&'static str> {
         "fmt" => "Usage: cargo xtask fmt [--dry-run]\n\nRuns black and isort (pinned versions) over the fixtures' Python, fixing it.",
         "release" => "Usage: cargo xtask release --bump <major|minor|patch|pre|release> [--dry-run]\n\nBumps fixtures/webapp/version.json, moves CHANGELOG.md's Unreleased section under the\nnew version, commits and creates the annotated tag v<version>.",
         "clean" => "Usage: cargo xtask clean [--dry-run] [--force]\n\nRemoves the containers and images labelled as this project's, and fixtures' dist/ and\nbuild/ folders. --dry-run lists what would go, with sizes.",
+        "mediaserver" => "Usage: cargo xtask mediaserver [--dry-run] [--force] [--keep-going] [--no-smoke]\n\nRuns the production-shaped pipeline on fixtures/mediaserver: generates its 5,000-file\ncontext, checks formatting, builds the runtime image (real PyPI dependencies; the first\nbuild takes a few minutes), checks its size, and smoke-tests it against a real MariaDB.\nReport: target/buildkit/mediaserver/report.json",
         "doctor" => "Usage: cargo xtask doctor\n\nChecks the engine, buildx, the builder, the image store, platforms and the registry;\nprints one line with the fix for each missing piece. Exit 1 when something fails.",
         "bench" => "Usage: cargo xtask bench [--quick] [--only NAME]\n\nMeasures speed and memory figures on the real engine against the raw tools and writes\ntarget/buildkit/bench/bench.json.",
         "engine" => "Usage: cargo xtask engine <up|down|env|status|registry-start|registry-stop> [--dry-run]\n\nInstalls (when missing) and starts the project's Docker engine, registry, arm64\nemulation and local base images; or stops them.",
@@ -159,6 +163,7 @@ fn dispatch(args: &[String]) -> anyhow::Result<u8> {
             Ok(0)
         }
         "build" => build::run(&base, &root, rest),
+        "mediaserver" => mediaserver::run(&base, &root, rest),
         "bake" => bake::run(&base, &root, rest),
         "check" => check::run(&base, &root, rest, false),
         "fmt" => check::run(&base, &root, rest, true),

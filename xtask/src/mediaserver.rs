@@ -1,0 +1,194 @@
+//! `cargo xtask mediaserver`: the production-shaped pipeline on `fixtures/mediaserver`.
+//!
+//! The fixture is a Flask service with real PyPI dependencies (one compiles a C
+//! extension), a MariaDB it needs at start-up and a 5,000-file build context. The
+//! pipeline generates the context, checks formatting, builds the runtime image (apt and
+//! pip downloads in BuildKit cache mounts), checks its size, and smoke-tests it against a
+//! real MariaDB started as a companion service: `/api/health` must answer 200, which the
+//! app does only after a real query succeeds.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Result;
+use buildkit_lib::docker::build::{Build, Output as BuildOutput};
+use buildkit_lib::pipeline::{Inputs, Pipeline, RunOptions};
+use buildkit_lib::python::format::{Black, Isort};
+use buildkit_lib::python::venv::ToolEnv;
+use buildkit_lib::validate::size::{default_history_file, SizeCheck};
+use buildkit_lib::validate::smoke::{Ready, Service, ServiceReady, Smoke};
+use buildkit_lib::{Cmd, Runner, Secret};
+
+use crate::build::PYTHON_IMAGE;
+use crate::engine;
+use crate::flags::Flags;
+
+/// The MariaDB image `xtask/engine-up.sh` builds from Debian packages.
+pub const MARIADB_IMAGE: &str = "buildkit-local/mariadb:10.11";
+/// The mediaserver image's tag.
+pub const MEDIASERVER_IMAGE: &str = "buildkit-mediaserver:dev";
+
+/// `cargo xtask mediaserver`.
+pub fn run(base: &Runner, root: &Path, args: &[String]) -> Result<u8> {
+    let flags = Flags::parse(
+        "mediaserver",
+        args,
+        &["dry-run", "force", "keep-going", "no-smoke"],
+        &[],
+    )?;
+    flags.no_positional("mediaserver")?;
+    let runner = base.clone().dry_run(flags.on("dry-run"));
+    engine::ensure(&runner, root)?;
+    let mut options = RunOptions::new("mediaserver");
+    options.dry_run = flags.on("dry-run");
+    options.force = flags.on("force");
+    options.keep_going = flags.on("keep-going");
+    let pipeline = pipeline(root, !flags.on("no-smoke"))?;
+    let report = pipeline.run(&runner, &options)?;
+    if !options.dry_run {
+        eprintln!("\n{}", report.table());
+        eprintln!("report: {}", pipeline.dir().join("report.json").display());
+    }
+    Ok(report.exit_code() as u8)
+}
+
+/// The generator's command: writes the fixture's generated templates, assets and data
+/// (deterministic; only missing or different files are written).
+pub fn generate_cmd(root: &Path) -> Cmd {
+    Cmd::new("python3").arg_path(root.join("fixtures/mediaserver/generate.py"))
+}
+
+/// The mediaserver pipeline.
+pub fn pipeline(root: &Path, smoke: bool) -> Result<Pipeline> {
+    let app = root.join("fixtures/mediaserver");
+    let target = root.join("target");
+    let tools = ToolEnv::under(&target);
+    let mut pipeline = Pipeline::new("mediaserver", &target);
+
+    let generate = generate_cmd(root);
+    pipeline
+        .step("generate", move |cx| {
+            cx.runner.run(&generate)?;
+            Ok(())
+        })
+        .describe("generate the fixture's 5,000-file context (templates, assets, data)");
+
+    let sources = vec![app.join("app")];
+    let (black, isort) = (
+        Black::check(sources.clone()).cwd(root),
+        Isort::check(sources.clone()).cwd(root),
+    );
+    let mut format_inputs = Inputs::new();
+    for (name, pin) in tools.pins() {
+        format_inputs = format_inputs.value(name.clone(), pin.clone());
+    }
+    for path in &sources {
+        format_inputs = format_inputs.file(path);
+    }
+    let env = tools.clone();
+    pipeline
+        .step("format", move |cx| {
+            black.run(&cx.runner, &env)?;
+            isort.run(&cx.runner, &env)?;
+            Ok(())
+        })
+        .describe("black --check and isort --check-only (pinned) over the app's Python")
+        .inputs(format_inputs);
+
+    let build_args: BTreeMap<String, String> =
+        [("PYTHON_IMAGE".to_string(), PYTHON_IMAGE.to_string())].into();
+    let build = Build {
+        context: app.clone(),
+        dockerfile: Some(app.join("Dockerfile")),
+        target: Some("runtime".into()),
+        tags: vec![MEDIASERVER_IMAGE.into()],
+        build_args: build_args.clone(),
+        network: Some("host".into()),
+        output: BuildOutput::Load,
+        ..Build::default()
+    };
+    pipeline
+        .image_build("image", build, "mediaserver")
+        .after(["generate", "format"])
+        .describe("docker buildx build --target runtime (PyPI through cache mounts), loaded")
+        .inputs(
+            Inputs::new()
+                .context(&app)
+                .value("build_args", format!("{build_args:?}"))
+                .value("tag", MEDIASERVER_IMAGE),
+        );
+
+    let history = default_history_file(&target, "mediaserver");
+    pipeline
+        .step("size", move |cx| {
+            let report = SizeCheck::new(MEDIASERVER_IMAGE, &history).run(&cx.runner)?;
+            cx.runner.note(&report.to_string());
+            report.ensure_within_max()
+        })
+        .after(["image"])
+        .describe("image size against the budget, layers, history");
+
+    if smoke {
+        pipeline
+            .step("smoke", |cx| {
+                let report = db_smoke(&cx.session, MEDIASERVER_IMAGE)?.run(&cx.runner)?;
+                cx.runner.note(&report.to_string());
+                for line in &report.logs {
+                    cx.runner.note(&format!("  | {line}"));
+                }
+                Ok(())
+            })
+            .after(["image"])
+            .describe(
+                "MariaDB first, then the app: GET /api/health answers 200 after a real query",
+            );
+    }
+    Ok(pipeline)
+}
+
+/// The database-backed smoke test of a mediaserver image: a MariaDB companion on a free
+/// port with a fresh password (a secret: never on a command line), then the app on
+/// another free port, ready when `/api/health` answers 200 with `"database": "ok"`.
+pub fn db_smoke(session: &buildkit_lib::Session, image: &str) -> Result<Smoke> {
+    let db_port = free_port()?;
+    let app_port = free_port()?;
+    let password = Secret::new(fresh_password());
+    let db = Service::new("db", MARIADB_IMAGE)
+        .port(db_port)
+        .env("MARIADB_PORT", db_port.to_string())
+        .env("MARIADB_DATABASE", "mediaserver")
+        .env("MARIADB_USER", "mediaserver")
+        .secret_env("MARIADB_PASSWORD", password.clone())
+        .secret_env("MARIADB_ROOT_PASSWORD", Secret::new(fresh_password()))
+        .ready(ServiceReady::LogLine("mariadb ready".into()))
+        .timeout(Duration::from_secs(120));
+    Ok(Smoke::new(session, image)
+        .service(db)
+        .env("PORT", app_port.to_string())
+        .env("DB_USER", "mediaserver")
+        .env("DB_NAME", "mediaserver")
+        .secret_env("DB_PASSWORD", password)
+        .ready(Ready::Http {
+            port: app_port,
+            path: "/api/health".into(),
+            expect_body: Some("\"ok\"".into()),
+        })
+        .timeout(Duration::from_secs(90)))
+}
+
+/// A password nobody else knows: the kernel's random bytes, hex.
+fn fresh_password() -> String {
+    let mut bytes = [0u8; 16];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        let _ = f.read_exact(&mut bytes);
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A free TCP port on loopback.
+fn free_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
