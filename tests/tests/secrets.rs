@@ -104,6 +104,25 @@ fn sentinel_secrets_never_leak_anywhere() {
         "{terminal}"
     );
 
+    // The cause is said once: the failing step's log is named once, not twice.
+    let fails_log = target.join("buildkit/leak/logs/fails.log");
+    assert_eq!(
+        terminal.matches(fails_log.to_str().unwrap()).count(),
+        1,
+        "{terminal}"
+    );
+    // buildx says the cause in its own output; the error adds no second copy of it.
+    let streamed = terminal
+        .lines()
+        .filter(|l| l.starts_with("[fails] ") && l.contains("exit code: 7"))
+        .count();
+    assert!(streamed > 0, "{terminal}");
+    assert_eq!(
+        terminal.matches("exit code: 7").count(),
+        streamed,
+        "{terminal}"
+    );
+
     let mut places: Vec<(String, String)> = vec![
         ("terminal".into(), terminal),
         ("docker history --no-trunc".into(), history),

@@ -143,8 +143,16 @@ impl Board {
                 eprintln!("::endgroup::");
             }
         }
+        // Plain and Actions modes streamed the output already: its tail is not repeated.
+        let error = if matches!(self.mode, Mode::Plain | Mode::Actions) {
+            without_output_tail(error)
+        } else {
+            error.to_string()
+        };
+        let error = error.as_str();
         eprintln!("error: step `{name}` failed: {error}");
-        if let Some(log) = log {
+        // A command's error already names its log: say it once.
+        if let Some(log) = log.filter(|l| !error.contains(l)) {
             eprintln!("       full log: {log}");
         }
         self.redraw(&mut state);
@@ -182,5 +190,18 @@ impl Board {
         self.ticking.store(false, Ordering::SeqCst);
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         self.erase(&mut state);
+    }
+}
+
+/// `error` without a command error's "--- last N lines of output" block (kept: what comes
+/// before it and the "--- full output" line after it).
+fn without_output_tail(error: &str) -> String {
+    let Some(start) = error.find("\n--- last ") else {
+        return error.to_string();
+    };
+    let rest = &error[start + 1..];
+    match rest.find("\n--- full output: ") {
+        Some(end) => format!("{}{}", &error[..start], &rest[end..]),
+        None => error[..start].to_string(),
     }
 }
