@@ -27,6 +27,13 @@ pub enum Failure {
         /// How the embedding project starts it ([`Runner::engine_help`](super::Runner::engine_help)).
         help: Option<String>,
     },
+    /// The engine went away while the command ran (the connection to it closed).
+    EngineLost {
+        /// Where the client talked to the engine.
+        host: String,
+        /// The client's words, such as `error reading from server: EOF`.
+        detail: String,
+    },
     /// The run was interrupted (Ctrl-C or SIGTERM).
     Interrupted,
 }
@@ -91,6 +98,13 @@ impl fmt::Display for CommandError {
                 self.command
             )?,
             Failure::Interrupted => write!(f, "process interrupted: `{}`", self.command)?,
+            Failure::EngineLost { host, detail } => write!(
+                f,
+                "the Docker engine at {host} went away during `{}` ({detail})\nhelp: the \
+                 engine stopped or crashed mid-command: check that it runs (`docker info`, \
+                 its log), then run again",
+                self.command
+            )?,
             Failure::EngineUnreachable { host, help } => {
                 write!(
                     f,

@@ -500,6 +500,13 @@ impl Runner {
                     }),
                     help: self.engine_help.clone(),
                 }
+            } else if let Some(detail) = is_docker(cmd).then(|| engine_lost(&tail)).flatten() {
+                Failure::EngineLost {
+                    host: self.effective_env(cmd, "DOCKER_HOST").unwrap_or_else(|| {
+                        "the default socket (or the current docker context)".into()
+                    }),
+                    detail,
+                }
             } else {
                 Failure::Exit(code)
             }
@@ -521,6 +528,19 @@ pub(crate) fn engine_unreachable(tail: &[String]) -> bool {
             || l.contains("error during connect")
             || l.contains("Is the docker daemon running")
     })
+}
+
+/// The client's words for "the engine's connection closed mid-command" (gRPC from
+/// buildx, HTTP from the classic client), as the short reason.
+pub(crate) fn engine_lost(tail: &[String]) -> Option<String> {
+    const SIGNS: [&str; 3] = [
+        "error reading from server: EOF",
+        "code = Unavailable desc = closing transport",
+        "read/write on closed pipe",
+    ];
+    tail.iter()
+        .rev()
+        .find_map(|l| SIGNS.iter().find(|s| l.contains(*s)).map(|s| s.to_string()))
 }
 
 fn emit(bytes: &[u8], tail: &mut Tail, sink: &mut Sink, log: Option<&mut BufWriter<File>>) {
