@@ -415,3 +415,30 @@ fn hundred_thousand_files_are_fast() {
     assert_eq!(audit.file_count(), 50_000 + 25 * 100 + 1);
     assert!(best.as_secs_f64() < 4.0, "too slow: {best:?}");
 }
+
+#[test]
+fn non_utf8_file_names_are_kept_byte_exact() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let raw: &[u8] = b"caf\xe9-\xff.txt";
+    let name = std::ffi::OsStr::from_bytes(raw);
+    std::fs::create_dir(dir.path().join("media")).unwrap();
+    std::fs::write(dir.path().join("media").join(name), b"latin-1 name").unwrap();
+    std::fs::write(dir.path().join("ok.txt"), b"x").unwrap();
+    let audit = context::audit(dir.path(), &AuditOptions::default()).unwrap();
+    let file = audit
+        .files
+        .iter()
+        .find(|f| f.path.starts_with("media/"))
+        .expect("the non-UTF-8 file is listed");
+    let mut expected = b"media/".to_vec();
+    expected.extend_from_slice(raw);
+    assert_eq!(file.os_path.as_os_str().as_bytes(), expected.as_slice());
+    assert_eq!(file.path, "media/caf\u{fffd}-\u{fffd}.txt");
+    assert_eq!(file.bytes, 12);
+    // The byte-exact path opens the real file.
+    assert_eq!(
+        std::fs::read(dir.path().join(&file.os_path)).unwrap(),
+        b"latin-1 name"
+    );
+}

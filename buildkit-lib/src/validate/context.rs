@@ -541,8 +541,11 @@ pub enum EntryKind {
 /// One non-directory entry of the context.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContextFile {
-    /// Path relative to the context root, `/`-separated.
+    /// Path relative to the context root, `/`-separated, for display and matching (a
+    /// name that is not UTF-8 shows U+FFFD for its bad bytes).
     pub path: String,
+    /// The same path byte for byte, as the file system has it (names need not be UTF-8).
+    pub os_path: std::path::PathBuf,
     /// Size in bytes (a symlink counts the length of its target).
     pub bytes: u64,
     /// File, symlink or other.
@@ -868,6 +871,11 @@ fn walk(context: &Path, rules: &IgnoreRules) -> Result<(Vec<ContextFile>, Vec<St
         };
         files.push(ContextFile {
             path: rel,
+            os_path: entry
+                .path()
+                .strip_prefix(context)
+                .unwrap_or(entry.path())
+                .to_path_buf(),
             bytes: meta.len(),
             kind,
         });
