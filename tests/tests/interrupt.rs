@@ -131,7 +131,7 @@ fn sigint_removes_the_running_container_and_exits_130() {
 }
 
 #[test]
-fn sigint_during_a_smoke_test_removes_its_container() {
+fn sigint_during_a_smoke_test_removes_its_containers() {
     let engine = e2e::engine();
     let project = e2e::unique("smokeint");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -141,9 +141,9 @@ fn sigint_during_a_smoke_test_removes_its_container() {
         .port();
     let mut child = start(&["smoke", &project, &port.to_string()]);
     wait_until(
-        "the smoke container to run",
+        "the service and app containers to run",
         Duration::from_secs(60),
-        || container_states(&engine, PROJECT_LABEL, &project) == ["running"],
+        || container_states(&engine, PROJECT_LABEL, &project) == ["running", "running"],
     );
     signal(&child, libc::SIGINT);
     let status = wait_exit(&mut child, Duration::from_secs(60));

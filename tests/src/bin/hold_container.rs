@@ -9,7 +9,7 @@
 //! - `hold_container stubborn PIDFILE`: a shell that ignores SIGINT and SIGTERM and writes
 //!   its pid (also its process group) to PIDFILE;
 //! - `hold_container smoke PROJECT PORT`: a smoke test of busybox `sleep 300` waiting for
-//!   a TCP port that never opens.
+//!   a TCP port that never opens, after a companion service container (ready at once).
 //!
 //! It prints `ready` on stdout once the registration is done and the command starts.
 
@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use buildkit_lib::cmd::interrupt;
 use buildkit_lib::session::RUN_LABEL;
-use buildkit_lib::validate::smoke::{Ready, Smoke};
+use buildkit_lib::validate::smoke::{Ready, Service, ServiceReady, Smoke};
 use buildkit_lib::{Cmd, Session};
 
 fn main() {
@@ -66,7 +66,11 @@ fn main() {
         }
         ["smoke", project, port] => {
             let port: u16 = port.parse().expect("a port number");
+            let db = Service::new("db", e2e::BUSYBOX_IMAGE)
+                .args(["sh", "-c", "echo db up; sleep 300"])
+                .ready(ServiceReady::LogLine("db up".into()));
             let smoke = Smoke::new(&Session::new(project), e2e::BUSYBOX_IMAGE)
+                .service(db)
                 .args(["sleep", "300"])
                 .ready(Ready::Tcp(port))
                 .timeout(Duration::from_secs(120));
