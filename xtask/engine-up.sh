@@ -9,7 +9,13 @@
 #   * a plain-http registry on 127.0.0.1:5000;
 #   * arm64 emulation (qemu-user-static through binfmt_misc);
 #   * local base images: buildkit-local/busybox:latest (linux/amd64 + linux/arm64, in both
-#     engines) and buildkit-local/python:3.11 (Debian bookworm, python3 + venv + pip + binutils).
+#     engines) and buildkit-local/python:3.11 (Debian bookworm, python3 + venv + pip + binutils);
+#   * a local database image, buildkit-local/mariadb:10.11 (engine 1 only; Debian bookworm's
+#     MariaDB 10.11, listening on 127.0.0.1 only). Start it with
+#       docker run -d --network host -e MARIADB_PORT=PORT -e MARIADB_ROOT_PASSWORD=... \
+#         -e MARIADB_DATABASE=... -e MARIADB_USER=... -e MARIADB_PASSWORD=... \
+#         buildkit-local/mariadb:10.11
+#     and wait for the log line "mariadb ready on 127.0.0.1:PORT".
 #
 # Usage: engine-up.sh [up|env|down|registry-start|registry-stop|status|help]
 #   up              (default) install what is missing, start what is not running. Idempotent;
@@ -68,6 +74,10 @@ readonly BUSYBOX_CONTEXT=$STATE_DIR/busybox-context
 readonly PYTHON_IMAGE=buildkit-local/python:3.11
 readonly PYTHON_ROOTFS=$STATE_DIR/rootfs/python-3.11
 readonly PYTHON_ROOTFS_DONE=$STATE_DIR/rootfs/python-3.11.complete
+
+readonly MARIADB_IMAGE=buildkit-local/mariadb:10.11
+readonly MARIADB_ROOTFS=$STATE_DIR/rootfs/mariadb-10.11
+readonly MARIADB_ROOTFS_DONE=$STATE_DIR/rootfs/mariadb-10.11.complete
 
 readonly DEBIAN_MIRROR=http://deb.debian.org/debian
 readonly TRIXIE_LIST=/etc/apt/sources.list.d/buildkit-lib-trixie.list
@@ -588,13 +598,13 @@ EOF
 # ---------------------------------------------------------------------------------------
 # Step: python image (Debian bookworm rootfs from debootstrap, imported).
 # ---------------------------------------------------------------------------------------
-remove_rootfs() { # unmount anything debootstrap may have left mounted, then delete
-    local m
+remove_rootfs() { # remove_rootfs [DIR [DONE_MARKER]]: unmount what debootstrap left, delete
+    local dir=${1:-$PYTHON_ROOTFS} done_marker=${2:-$PYTHON_ROOTFS_DONE} m
     while read -r m; do
         [[ -n $m ]] && umount -l "$m" 2>/dev/null || true
-    done < <(findmnt -rn -o TARGET | grep -F "$PYTHON_ROOTFS/" | sort -r || true)
-    rm -rf --one-file-system "$PYTHON_ROOTFS"
-    rm -f "$PYTHON_ROOTFS_DONE"
+    done < <(findmnt -rn -o TARGET | grep -F "$dir/" | sort -r || true)
+    rm -rf --one-file-system "$dir"
+    rm -f "$done_marker"
 }
 
 ensure_python_image() {
@@ -642,6 +652,168 @@ ensure_python_image() {
         sh -c 'python3 -m venv /tmp/v && /tmp/v/bin/pip download -q --no-deps -d /tmp/d six' ||
         fail "pip inside the image cannot download from the package index (CA bundle/proxy?)"
     logged docker tag "$tmp_tag" "$PYTHON_IMAGE"
+    logged docker rmi "$tmp_tag"
+    done_step "ok (from $cached)"
+}
+
+# ---------------------------------------------------------------------------------------
+# Step: mariadb image (Debian bookworm's MariaDB 10.11 from debootstrap, imported; engine 1).
+# ---------------------------------------------------------------------------------------
+# The entrypoint baked into the image: first start initialises the datadir, creates the
+# database and the user from the environment; then mariadbd runs as PID 1 on
+# 127.0.0.1:$MARIADB_PORT only, and a background probe logs "mariadb ready on ..." once it
+# accepts connections.
+write_mariadb_entrypoint() { # write_mariadb_entrypoint FILE
+    cat >"$1" <<'ENTRYPOINT'
+#!/bin/bash
+# Written by xtask/engine-up.sh: entrypoint of buildkit-local/mariadb:10.11.
+# Environment: MARIADB_PORT (default 3306), MARIADB_ROOT_PASSWORD (required on first start,
+# or MARIADB_ALLOW_EMPTY_ROOT_PASSWORD=1), MARIADB_DATABASE, MARIADB_USER, MARIADB_PASSWORD,
+# MARIADB_DATADIR (default /var/lib/mysql). Listens on 127.0.0.1 only.
+set -euo pipefail
+
+port=${MARIADB_PORT:-3306}
+datadir=${MARIADB_DATADIR:-/var/lib/mysql}
+sock=/run/mysqld/mysqld.sock
+log() { printf 'entrypoint: %s\n' "$*"; }
+die() { printf 'entrypoint: error: %s\n' "$*" >&2; exit 1; }
+sql_str() { # a value quoted as an SQL string literal
+    local v=${1//\\/\\\\}
+    printf "'%s'" "${v//\'/\'\'}"
+}
+sql_ident() { # a value quoted as an SQL identifier
+    printf '`%s`' "${1//\`/\`\`}"
+}
+
+[[ $port =~ ^[0-9]+$ ]] || die "MARIADB_PORT must be a number, got '$port'"
+# The official image's way of passing extra server options: docker run IMAGE --opt=value.
+if [[ ${1:-} != -* && $# -gt 0 ]]; then exec "$@"; fi
+
+mkdir -p "$datadir" /run/mysqld
+chown mysql:mysql "$datadir" /run/mysqld
+
+if [[ ! -d $datadir/mysql ]]; then
+    if [[ -z ${MARIADB_ROOT_PASSWORD:-} && ${MARIADB_ALLOW_EMPTY_ROOT_PASSWORD:-} != 1 ]]; then
+        die "first start needs MARIADB_ROOT_PASSWORD (or MARIADB_ALLOW_EMPTY_ROOT_PASSWORD=1)"
+    fi
+    log "initialising $datadir"
+    mariadb-install-db --user=mysql --datadir="$datadir" --skip-test-db \
+        --auth-root-authentication-method=socket >/dev/null
+    # A temporary server on the socket only (no TCP) to create the database and the user.
+    mariadbd --user=mysql --datadir="$datadir" --socket="$sock" --skip-networking \
+        --skip-name-resolve &
+    tmp_pid=$!
+    for ((i = 0; i < 300; i++)); do
+        mariadb-admin --socket="$sock" --user=root ping >/dev/null 2>&1 && break
+        kill -0 "$tmp_pid" 2>/dev/null || die "mariadbd exited during initialisation"
+        sleep 0.1
+    done
+    {
+        echo "DELETE FROM mysql.global_priv WHERE User = '';"  # no anonymous users
+        if [[ -n ${MARIADB_ROOT_PASSWORD:-} ]]; then
+            echo "ALTER USER 'root'@'localhost' IDENTIFIED VIA unix_socket OR mysql_native_password USING PASSWORD($(sql_str "$MARIADB_ROOT_PASSWORD"));"
+            echo "CREATE USER 'root'@'127.0.0.1' IDENTIFIED BY $(sql_str "$MARIADB_ROOT_PASSWORD");"
+            echo "GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;"
+        fi
+        if [[ -n ${MARIADB_DATABASE:-} ]]; then
+            echo "CREATE DATABASE IF NOT EXISTS $(sql_ident "$MARIADB_DATABASE") CHARACTER SET utf8mb4;"
+        fi
+        if [[ -n ${MARIADB_USER:-} ]]; then
+            [[ -n ${MARIADB_PASSWORD:-} ]] || die "MARIADB_USER needs MARIADB_PASSWORD"
+            echo "CREATE USER $(sql_str "$MARIADB_USER")@'%' IDENTIFIED BY $(sql_str "$MARIADB_PASSWORD");"
+            if [[ -n ${MARIADB_DATABASE:-} ]]; then
+                echo "GRANT ALL PRIVILEGES ON $(sql_ident "$MARIADB_DATABASE").* TO $(sql_str "$MARIADB_USER")@'%';"
+            fi
+        fi
+        echo "FLUSH PRIVILEGES;"
+    } | mariadb --socket="$sock" --user=root || die "creating the database and user failed"
+    mariadb-admin --socket="$sock" --user=root shutdown
+    wait "$tmp_pid" || true
+    log "initialised (database '${MARIADB_DATABASE:-}', user '${MARIADB_USER:-}')"
+fi
+
+# Log one line once the server accepts TCP connections on loopback.
+(
+    for ((i = 0; i < 1200; i++)); do
+        if mariadb-admin --host=127.0.0.1 --port="$port" --user=UNKNOWN_mariadb_probe \
+            ping 2>&1 | grep -qE 'is alive|Access denied'; then
+            echo "mariadb ready on 127.0.0.1:$port"
+            exit 0
+        fi
+        sleep 0.1
+    done
+    echo "entrypoint: mariadb not accepting connections on 127.0.0.1:$port after 120 s" >&2
+) &
+
+exec mariadbd --user=mysql --datadir="$datadir" --socket="$sock" \
+    --bind-address=127.0.0.1 --port="$port" --skip-name-resolve "$@"
+ENTRYPOINT
+    chmod 0755 "$1"
+}
+
+ensure_mariadb_image() {
+    step mariadb-image "$LOG_DIR/mariadb-image.log"
+    if image_exists "$MARIADB_IMAGE"; then
+        done_step "already up"
+        return 0
+    fi
+    : >"$STEP_LOG"
+    local tmp_tag=buildkit-local/mariadb:engine-up-tmp cached="cached rootfs" name port out i
+    if [[ ! -f $MARIADB_ROOTFS_DONE || ! -x $MARIADB_ROOTFS/usr/sbin/mariadbd ]]; then
+        cached="debootstrap"
+        remove_rootfs "$MARIADB_ROOTFS" "$MARIADB_ROOTFS_DONE"
+        mkdir -p "$(dirname "$MARIADB_ROOTFS")"
+        logged debootstrap --variant=minbase \
+            --include=mariadb-server,mariadb-client,ca-certificates \
+            bookworm "$MARIADB_ROOTFS" "$DEBIAN_MIRROR" || {
+            remove_rootfs "$MARIADB_ROOTFS" "$MARIADB_ROOTFS_DONE"
+            fail "debootstrap of bookworm with mariadb-server failed"
+        }
+        touch "$MARIADB_ROOTFS_DONE"
+    fi
+    [[ -x $MARIADB_ROOTFS/usr/bin/mariadb-install-db ]] || fail "mariadb-install-db missing from the mariadb rootfs"
+    # The package's own first-run datadir is dropped: the entrypoint creates it from the
+    # environment (user, password, database) on first start.
+    write_mariadb_entrypoint "$MARIADB_ROOTFS/usr/local/bin/mariadb-entrypoint.sh"
+    tar -C "$MARIADB_ROOTFS" --numeric-owner \
+        --exclude='./dev/*' --exclude='./proc/*' --exclude='./sys/*' \
+        --exclude='./var/cache/apt/archives/*.deb' --exclude='./var/lib/apt/lists/*' \
+        --exclude='./var/lib/mysql/*' --exclude='./run/mysqld/*' \
+        -c . 2>>"$STEP_LOG" |
+        docker import \
+            --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+            --change 'ENV LANG=C.UTF-8' \
+            --change 'ENV MARIADB_PORT=3306' \
+            --change 'EXPOSE 3306' \
+            --change 'STOPSIGNAL SIGTERM' \
+            --change 'ENTRYPOINT ["/usr/local/bin/mariadb-entrypoint.sh"]' \
+            --change 'CMD []' \
+            - "$tmp_tag" >>"$STEP_LOG" 2>&1 || fail "docker import failed"
+    # Smoke test: start on a free loopback port, connect as the created user, query, remove.
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null ||
+        echo 33306)
+    name=engine-up-mariadb-check-$$
+    CLEANUPS+=("docker rm -f $name >/dev/null 2>&1")
+    logged docker run -d --name "$name" --network host -e MARIADB_PORT="$port" \
+        -e MARIADB_ROOT_PASSWORD=rootpw -e MARIADB_DATABASE=checkdb \
+        -e MARIADB_USER=check -e MARIADB_PASSWORD=checkpw "$tmp_tag" ||
+        fail "docker run of $tmp_tag failed"
+    for ((i = 0; i < 600; i++)); do
+        out=$(docker logs "$name" 2>&1 || true)
+        [[ $out == *$'\n'"mariadb ready on "* || $out == "mariadb ready on "* ]] && break
+        [[ $(docker inspect -f '{{.State.Running}}' "$name" 2>/dev/null) == true ]] || {
+            docker logs "$name" >>"$STEP_LOG" 2>&1 || true
+            fail "the mariadb container exited while starting"
+        }
+        sleep 0.2
+    done
+    docker logs "$name" >>"$STEP_LOG" 2>&1 || true
+    out=$(docker exec "$name" mariadb --host=127.0.0.1 --port="$port" --user=check --password=checkpw \
+        --batch --skip-column-names checkdb -e 'SELECT 40 + 2' 2>>"$STEP_LOG") ||
+        fail "cannot query checkdb as user check on 127.0.0.1:$port"
+    [[ $out == 42 ]] || fail "SELECT 40 + 2 printed '$out'"
+    logged docker rm -f "$name"
+    logged docker tag "$tmp_tag" "$MARIADB_IMAGE"
     logged docker rmi "$tmp_tag"
     done_step "ok (from $cached)"
 }
@@ -732,6 +904,7 @@ status() {
         rc=1
     fi
     if image_exists "$PYTHON_IMAGE"; then echo "image $PYTHON_IMAGE: present"; else echo "image $PYTHON_IMAGE: missing"; rc=1; fi
+    if image_exists "$MARIADB_IMAGE"; then echo "image $MARIADB_IMAGE: present"; else echo "image $MARIADB_IMAGE: missing"; rc=1; fi
     return $rc
 }
 
@@ -748,6 +921,7 @@ main() {
         ensure_buildx
         ensure_busybox_image
         ensure_python_image
+        ensure_mariadb_image
         # The second engine: the busybox base image only.
         select_engine 2
         ensure_containerd

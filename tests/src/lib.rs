@@ -16,6 +16,11 @@ pub const REGISTRY: &str = "127.0.0.1:5000";
 pub const BUSYBOX_IMAGE: &str = "buildkit-local/busybox:latest";
 /// Python 3.11 image with the host CA bundle and libpython3.11.
 pub const PYTHON_IMAGE: &str = "buildkit-local/python:3.11";
+/// MariaDB 10.11 image built by `xtask/engine-up.sh` (engine 1 only). Start it with
+/// `--network host -e MARIADB_PORT=<free port>` plus `MARIADB_ROOT_PASSWORD`,
+/// `MARIADB_DATABASE`, `MARIADB_USER`, `MARIADB_PASSWORD`; it logs
+/// `mariadb ready on 127.0.0.1:<port>` once it accepts connections.
+pub const MARIADB_IMAGE: &str = "buildkit-local/mariadb:10.11";
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
@@ -23,6 +28,34 @@ pub fn repo_root() -> PathBuf {
         .parent()
         .expect("tests/ lives in the repository")
         .to_path_buf()
+}
+
+/// The production-shaped fixture `fixtures/mediaserver`, with its large generated build
+/// context in place: runs `python3 fixtures/mediaserver/generate.py` (once per process;
+/// the generator itself writes only missing or different files, atomically, so parallel
+/// test processes are safe) and returns the fixture's path. Panics when the generator
+/// fails.
+pub fn mediaserver_fixture() -> PathBuf {
+    static GENERATED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    GENERATED
+        .get_or_init(|| {
+            let dir = repo_root().join("fixtures/mediaserver");
+            let output = std::process::Command::new("python3")
+                .arg(dir.join("generate.py"))
+                .arg("--quiet")
+                .stdin(std::process::Stdio::null())
+                .output()
+                .unwrap_or_else(|e| panic!("cannot run python3 {}: {e}", dir.display()));
+            assert!(
+                output.status.success(),
+                "python3 fixtures/mediaserver/generate.py failed ({}):\n{}{}",
+                output.status,
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            dir
+        })
+        .clone()
 }
 
 /// The engine the tests use: `DOCKER_HOST` when set, else the project's private socket.
