@@ -410,7 +410,7 @@ fn directories_inside_the_root_only() {
     assert_eq!(summary.bytes_reclaimed, 4099);
     assert_eq!(
         summary.to_string(),
-        "removed 2 directories: 4.0 KiB reclaimed\n  directory dist (4.0 KiB)\n  directory \
+        "removed 2 directories: 4.1 kB reclaimed\n  directory dist (4.1 kB)\n  directory \
          build (3 B)"
     );
     assert!(!r.join("dist").exists() && !r.join("build").exists());
