@@ -4,7 +4,7 @@
 //!
 //! The docker CLI prints these sizes only as human text (`"251.8MB"`, four significant
 //! digits), so the byte counts here are parsed from it and exact to about 0.1%; image
-//! sizes for budgets come from `docker image inspect` instead (see [`super::size`]).
+//! sizes for budgets come from the engine's byte counts instead (see [`super::size`]).
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -2,8 +2,12 @@
 //! maximum, its largest layers and how they changed since the last build, and a JSON-lines
 //! history with a hand-written SVG chart of size over builds.
 //!
-//! Sizes are the engine's byte counts (`docker image inspect`, `docker history
-//! --human=false`), never parsed from human text.
+//! An image has two sizes, and the report gives both, labelled: the unpacked size on disk,
+//! as `docker images` shows it, and the compressed size a registry stores and a push or
+//! pull transfers (see [`ImageSizes`]). A [`SizeBudget`] judges one of them, by default
+//! the unpacked size ([`SizeMeasure`]). Sizes are the engine's byte counts (`docker image
+//! inspect`, `docker history --human=false`, the engine's image list), never parsed from
+//! human text, and printed with [`crate::units::human_bytes`].
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -317,10 +321,11 @@ impl fmt::Display for SizeReport {
     /// compressed (1132570 bytes, pushed and pulled): fail, judging the unpacked size
     /// (target 10 MB, max 20 MB); +2 MB since the previous build
     /// largest layers (unpacked):
-    ///     62.9 MB  RUN /bin/sh -c dd if=/dev/zero of=/zeros bs=1M count=60 # buildkit
-    ///     1.99 MB  COPY busybox-amd64 /bin/busybox # buildkit
-    ///   + 1.13 MB  compressed content the engine keeps beside the unpacked layers
+    ///      62.9 MB  RUN /bin/sh -c dd if=/dev/zero of=/zeros bs=1M count=60 # buildkit
+    ///      1.99 MB  COPY busybox-amd64 /bin/busybox # buildkit
+    ///    + 1.13 MB  compressed content the engine keeps beside the unpacked layers
     /// ```
+    /// (The first line is one line.)
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let r = &self.record;
         write!(f, "image {}:{}: ", r.image, r.tag)?;
