@@ -106,6 +106,7 @@ pub mod pipeline;
 pub mod python;
 pub mod session;
 pub mod time;
+pub mod units;
 pub mod validate;
 pub mod version;
 

@@ -10,6 +10,8 @@ use std::path::Path;
 
 use buildkit_lib::cleanup::{Cleanup, Plan};
 use buildkit_lib::session::{PROJECT_LABEL, RUN_LABEL};
+use buildkit_lib::units::human_bytes;
+use buildkit_lib::validate::cache::parse_size;
 use buildkit_lib::{Cmd, Runner};
 
 /// Every container and image a test created, removed (forced) when dropped.
@@ -410,7 +412,7 @@ fn directories_inside_the_root_only() {
     assert_eq!(summary.bytes_reclaimed, 4099);
     assert_eq!(
         summary.to_string(),
-        "removed 2 directories: 4.0 KiB reclaimed\n  directory dist (4.0 KiB)\n  directory \
+        "removed 2 directories: 4.1 kB reclaimed\n  directory dist (4.1 kB)\n  directory \
          build (3 B)"
     );
     assert!(!r.join("dist").exists() && !r.join("build").exists());
@@ -421,4 +423,123 @@ fn directories_inside_the_root_only() {
         cleanup.plan(&runner).unwrap().to_string(),
         "nothing to remove"
     );
+}
+
+/// `docker system df -v`'s figures for `image` (`repository:tag`), parsed to bytes:
+/// (Size, SharedSize, UniqueSize). The CLI prints them with four significant digits.
+fn system_df(engine: &Runner, image: &str) -> (u64, u64, u64) {
+    let out = engine
+        .capture(
+            &Cmd::new("docker")
+                .args(["system", "df", "-v", "--format", "json"])
+                .read_only(),
+        )
+        .unwrap();
+    let value: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    let (repository, tag) = image.rsplit_once(':').unwrap();
+    let row = value["Images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["Repository"] == repository && i["Tag"] == tag)
+        .unwrap_or_else(|| panic!("{image} not in `docker system df -v`"));
+    let bytes = |key: &str| parse_size(row[key].as_str().unwrap()).unwrap();
+    (bytes("Size"), bytes("SharedSize"), bytes("UniqueSize"))
+}
+
+/// Two images sharing a big layer, both cleaned: the reclaimed figure counts the shared
+/// layer once. Checked against the engine's own figures read before the clean-up: each
+/// image's `UniqueSize` (`docker system df -v`) plus the shared layer's bytes (`docker
+/// history`), against the old sum of both images' sizes, which counts it twice.
+#[test]
+fn a_layer_shared_by_two_removed_images_is_reclaimed_once() {
+    let engine = e2e::engine();
+    let mut res = Resources::new(&engine);
+    let project = e2e::unique("clean-shared");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        format!(
+            "ARG BASE\nFROM ${{BASE}}\n\
+             RUN dd if=/dev/zero of=/big bs=1000 count=30000 2>/dev/null && echo {project} > /id\n\
+             ARG WHICH\nRUN echo ${{WHICH}} > /which\n"
+        ),
+    )
+    .unwrap();
+    let images = [format!("{project}-a:1"), format!("{project}-b:1")];
+    for (image, which) in images.iter().zip(["a", "b"]) {
+        res.images.push(image.clone());
+        engine
+            .run(
+                &Cmd::new("docker")
+                    .args(["buildx", "build", "--progress=plain", "--network", "none"])
+                    .args(["--load", "-t", image])
+                    .arg("--label")
+                    .arg(format!("{PROJECT_LABEL}={project}"))
+                    .arg("--build-arg")
+                    .arg(format!("BASE={}", e2e::BUSYBOX_IMAGE))
+                    .arg("--build-arg")
+                    .arg(format!("WHICH={which}"))
+                    .arg_path(dir.path()),
+            )
+            .unwrap();
+    }
+    let big: u64 = engine
+        .capture(
+            &Cmd::new("docker")
+                .args([
+                    "history",
+                    "--no-trunc",
+                    "--human=false",
+                    "--format",
+                    "{{.Size}}\t{{.CreatedBy}}",
+                    &images[0],
+                ])
+                .read_only(),
+        )
+        .unwrap()
+        .stdout
+        .lines()
+        .find(|l| l.contains("dd if=/dev/zero"))
+        .and_then(|l| l.split('\t').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(big >= 30_000_000, "{big}");
+    let (size_a, shared_a, unique_a) = system_df(&engine, &images[0]);
+    let (size_b, shared_b, unique_b) = system_df(&engine, &images[1]);
+    assert!(shared_a >= big && shared_b >= big, "{shared_a} {shared_b}");
+
+    let plan = Cleanup::for_project(&project).plan(&engine).unwrap();
+    eprintln!("{plan}");
+    let mut removed = listed(&plan);
+    removed.sort();
+    assert_eq!(
+        removed,
+        [
+            format!("image {}", images[0]),
+            format!("image {}", images[1])
+        ]
+    );
+    let summary = plan.execute(&engine).unwrap();
+    eprintln!("{summary}");
+    let reclaimed = summary.bytes_reclaimed;
+    assert_eq!(reclaimed, plan.bytes());
+    // What only these two images hold, the shared layer once.
+    let expected = unique_a + unique_b + big;
+    let tolerance = expected / 1000 + 10_000; // four significant digits per figure
+    assert!(
+        reclaimed.abs_diff(expected) <= tolerance,
+        "reclaimed {reclaimed}, expected {expected} ({unique_a} + {unique_b} + {big})\n{summary}"
+    );
+    // The sum of both sizes counts the shared layer twice (and busybox's, which stays).
+    assert!(reclaimed + big / 2 < size_a + size_b, "{summary}");
+    assert!(
+        summary.to_string().starts_with(&format!(
+            "removed 2 images: {} reclaimed",
+            human_bytes(reclaimed)
+        )),
+        "{summary}"
+    );
+    assert!(!res.image_exists(&images[0]) && !res.image_exists(&images[1]));
 }

@@ -10,7 +10,9 @@ use serde::Deserialize;
 
 use super::{dirs, BuildCachePrune, Cleanup, Kind};
 use crate::cmd::{Cmd, CommandError, Runner};
+use crate::docker::image::{history, layer_sizes, listed_sizes, local_images, ImageSizes};
 use crate::session::{PROJECT_LABEL, RUN_LABEL};
+use crate::units::human_bytes;
 
 /// One thing a clean-up can remove.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -64,10 +66,12 @@ impl fmt::Display for Resource {
 pub struct Planned {
     /// What.
     pub resource: Resource,
-    /// Bytes it frees, when known: a container's writable layer; an image's size as the
-    /// engine reports it (`.Size`) when this is its last tag, 0 when other tags keep it
-    /// (layers shared with other images stay, so this is an upper bound); a directory's
-    /// files.
+    /// Bytes it frees, when known: a container's writable layer; for an image's last tag
+    /// (or a dangling image), the disk space only it holds: its unpacked layers that no
+    /// image left behind uses, plus on the containerd image store its compressed content,
+    /// counted per image as `docker system df -v` counts it (`UniqueSize`). A layer shared
+    /// by several removed images counts once, with the first of them in the plan; 0 for a
+    /// tag whose image other tags keep; a directory's files.
     pub bytes: Option<u64>,
     /// Why it is ours: the label or name selector that matched.
     pub selected_by: String,
@@ -402,11 +406,7 @@ fn plan_images(
         } else {
             Vec::new()
         };
-        let size = if last {
-            image_size(runner, &id)?
-        } else {
-            Some(0)
-        };
+        let size = if last { None } else { Some(0) };
         let count = selected.len();
         for (i, (reference, why)) in selected.into_iter().enumerate() {
             let resource = Resource::Image {
@@ -455,10 +455,91 @@ fn plan_images(
         }
         plan.remove.push(Planned {
             resource,
-            bytes: image_size(runner, &id)?,
+            bytes: None,
             selected_by: why,
             note: None,
         });
+    }
+    reclaimable(runner, plan)
+}
+
+/// Fills in the bytes each removed image frees (its last tag, or a dangling image): a
+/// layer counts only when no image left behind uses it, and once however many removed
+/// images share it.
+fn reclaimable(runner: &Runner, plan: &mut Plan) -> Result<()> {
+    let removed: Vec<usize> = plan
+        .remove
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| {
+            p.bytes.is_none()
+                && matches!(
+                    p.resource,
+                    Resource::Image { .. } | Resource::DanglingImage { .. }
+                )
+        })
+        .map(|(i, _)| i)
+        .collect();
+    if removed.is_empty() {
+        return Ok(());
+    }
+    let image_id = |p: &Planned| match &p.resource {
+        Resource::Image { id, .. } | Resource::DanglingImage { id } => id.clone(),
+        _ => String::new(),
+    };
+    let going: BTreeSet<String> = removed.iter().map(|&i| image_id(&plan.remove[i])).collect();
+    let locals = local_images(runner).context("cannot read which images share layers")?;
+    // Layer stacks (a layer with every layer under it, like containerd's chain ids) that
+    // images left behind use: removing the others does not free them.
+    let mut kept: BTreeSet<&[String]> = BTreeSet::new();
+    for image in locals.iter().filter(|i| !going.contains(&i.id)) {
+        for n in 1..=image.diff_ids.len() {
+            kept.insert(&image.diff_ids[..n]);
+        }
+    }
+    let listed = listed_sizes(runner);
+    let mut counted: BTreeSet<&[String]> = BTreeSet::new();
+    for i in removed {
+        let id = image_id(&plan.remove[i]);
+        let Some(facts) = locals.iter().find(|f| f.id == id) else {
+            continue; // gone meanwhile: size unknown
+        };
+        let layers = match history(runner, &id) {
+            Ok(layers) => layers,
+            Err(e) if is_gone(&e) => continue,
+            Err(e) => return Err(e),
+        };
+        let sizes = ImageSizes::from_parts(
+            facts,
+            &layers,
+            listed.as_ref().and_then(|l| l.get(&id).copied()),
+        );
+        let mut freed = sizes.content_on_disk();
+        match layer_sizes(facts.diff_ids.len(), &layers) {
+            Some(per_layer) => {
+                for (n, bytes) in per_layer.into_iter().enumerate() {
+                    let stack = &facts.diff_ids[..=n];
+                    if !kept.contains(stack) && counted.insert(stack) {
+                        freed += bytes;
+                    }
+                }
+            }
+            // The history could not be matched with the layers (rare): count the layers
+            // only when none is used elsewhere, so the figure is never too high.
+            None => {
+                let stacks: Vec<&[String]> = (1..=facts.diff_ids.len())
+                    .map(|n| &facts.diff_ids[..n])
+                    .collect();
+                if stacks
+                    .iter()
+                    .all(|s| !kept.contains(s) && !counted.contains(s))
+                {
+                    freed += sizes.layer_bytes;
+                    counted.extend(stacks);
+                }
+            }
+        }
+        plan.remove[i].bytes = Some(freed);
     }
     Ok(())
 }
@@ -472,17 +553,6 @@ fn image_users(runner: &Runner, id: &str, removed: &BTreeSet<String>) -> Result<
         .filter(|r| !removed.contains(&r.id))
         .map(|r| r.names)
         .collect())
-}
-
-fn image_size(runner: &Runner, id: &str) -> Result<Option<u64>> {
-    let cmd = Cmd::new("docker")
-        .args(["image", "inspect", "--format", "{{.Size}}", id])
-        .read_only();
-    match runner.capture(&cmd) {
-        Ok(out) => Ok(out.stdout.trim().parse().ok()),
-        Err(e) if gone(&e) => Ok(None),
-        Err(e) => Err(e).context("cannot read an image's size"),
-    }
 }
 
 impl Planned {
@@ -619,22 +689,6 @@ fn short_id(id: &str) -> &str {
     &hex[..hex.len().min(12)]
 }
 
-/// `1536` -> `1.5 KiB`.
-pub(crate) fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
 fn size_text(bytes: Option<u64>) -> String {
     bytes
         .map(human_bytes)
@@ -734,14 +788,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn human_sizes() {
-        assert_eq!(human_bytes(0), "0 B");
-        assert_eq!(human_bytes(1023), "1023 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(3 * 1024 * 1024 * 1024), "3.0 GiB");
-    }
-
-    #[test]
     fn commands_and_display_of_a_plan() {
         let plan = Plan {
             remove: vec![
@@ -805,10 +851,10 @@ mod tests {
         );
         assert_eq!(
             plan.to_string(),
-            "would remove 1 container, 1 image, 1 dangling image and build cache (6.0 KiB known):\n  \
-             container app_1 (4.0 KiB) running: stopped first; selected by name prefix app_\n  \
+            "would remove 1 container, 1 image, 1 dangling image and build cache (6.14 kB known):\n  \
+             container app_1 (4.1 kB) running: stopped first; selected by name prefix app_\n  \
              image app:ci (0 B) other tags keep the image: only the tag goes; selected by image app\n  \
-             dangling image 0123456789ab (2.0 KiB) selected by label dev.buildkit-lib.project=app\n  \
+             dangling image 0123456789ab (2.05 kB) selected by label dev.buildkit-lib.project=app\n  \
              build cache (size unknown) selected by asked for\n\
              keep image app:old: in use by container web_1 (remove the container, or use force)"
         );

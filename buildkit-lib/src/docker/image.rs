@@ -35,7 +35,10 @@ pub struct ImageFacts {
     pub repo_tags: Vec<String>,
     /// Registry digests (`RepoDigests`).
     pub repo_digests: Vec<String>,
-    /// Size in bytes.
+    /// The engine's `Size` in bytes, as `docker image inspect` reports it. What it measures
+    /// depends on the image store: on the containerd image store it is the image's content
+    /// (compressed layers, config and manifests: what a push or pull transfers); on the
+    /// classic store it is the unpacked layers. [`ImageSizes`] gives both, labelled.
     pub size_bytes: u64,
     /// Operating system (`linux`).
     pub os: String,
@@ -61,6 +64,9 @@ pub struct ImageFacts {
     pub working_dir: String,
     /// Number of layers.
     pub layer_count: usize,
+    /// The layers' uncompressed digests (`RootFS.Layers`), base first: images that share
+    /// a prefix of these share those layers on disk.
+    pub diff_ids: Vec<String>,
 }
 
 /// One entry of `docker history`.
@@ -151,6 +157,7 @@ impl ImageFacts {
             cmd: strings(&config["Cmd"]),
             working_dir: text(&config["WorkingDir"]),
             layer_count: v["RootFS"]["Layers"].as_array().map_or(0, Vec::len),
+            diff_ids: strings(&v["RootFS"]["Layers"]),
         }
     }
 
@@ -211,6 +218,235 @@ pub fn history(runner: &Runner, image: &str) -> anyhow::Result<Vec<Layer>> {
         .collect()
 }
 
+/// An image's size measured two ways, each labelled: what a registry stores and a push or
+/// pull transfers, and what the image takes on this engine's disk (`docker images`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ImageSizes {
+    /// Compressed bytes: the image's content as a registry stores it and a push or pull
+    /// transfers it (compressed layers, config, manifests). `None` on the classic image
+    /// store, which keeps no compressed copy of local images.
+    pub compressed_bytes: Option<u64>,
+    /// Unpacked bytes on disk: the figure `docker images` shows. On the containerd image
+    /// store that is the unpacked layers plus the compressed content kept beside them.
+    pub unpacked_bytes: u64,
+    /// The unpacked layers alone: the sum of the layer sizes `docker history` shows.
+    pub layer_bytes: u64,
+}
+
+impl ImageSizes {
+    /// Both sizes from `docker image inspect`, `docker history` and, when known, the exact
+    /// figure `docker images` shows (`listed`, see [`listed_size`]). Without it the disk
+    /// size is the content plus the unpacked layers, which is how the engine computes it
+    /// (within the size of an index manifest, a few hundred bytes).
+    ///
+    /// The image store is recognised from the numbers: on the classic store the engine's
+    /// `Size` is the sum of the layers; on the containerd store it is the content.
+    pub fn from_parts(facts: &ImageFacts, layers: &[Layer], listed: Option<u64>) -> ImageSizes {
+        let layer_bytes: u64 = layers.iter().map(|l| l.size_bytes).sum();
+        if facts.size_bytes == layer_bytes {
+            ImageSizes {
+                compressed_bytes: None,
+                unpacked_bytes: listed.unwrap_or(facts.size_bytes),
+                layer_bytes,
+            }
+        } else {
+            ImageSizes {
+                compressed_bytes: Some(facts.size_bytes),
+                unpacked_bytes: listed.unwrap_or(facts.size_bytes + layer_bytes),
+                layer_bytes,
+            }
+        }
+    }
+
+    /// Measures a local image: `docker image inspect`, `docker history`, and the engine's
+    /// `docker images` figure when it is a local socket. Returns the facts and the history
+    /// read on the way.
+    pub fn measure(
+        runner: &Runner,
+        image: &str,
+    ) -> anyhow::Result<(ImageSizes, ImageFacts, Vec<Layer>)> {
+        let facts = ImageFacts::inspect(runner, image)?;
+        let layers = history(runner, image)?;
+        let listed = listed_size(runner, image, &facts.id);
+        Ok((
+            ImageSizes::from_parts(&facts, &layers, listed),
+            facts,
+            layers,
+        ))
+    }
+
+    /// The part of the disk size that is not unpacked layers: on the containerd image
+    /// store, the compressed content the engine keeps beside them; 0 on the classic store.
+    pub fn content_on_disk(&self) -> u64 {
+        self.unpacked_bytes.saturating_sub(self.layer_bytes)
+    }
+}
+
+/// The exact size `docker images` shows for the image with id `id` (found by `reference`),
+/// from the engine's `GET /images/json`: the CLI prints this figure only rounded. `None`
+/// when the engine is not a local unix socket, in a dry run, or when anything goes wrong.
+pub fn listed_size(runner: &Runner, reference: &str, id: &str) -> Option<u64> {
+    let by_name = !(reference.starts_with("sha256:")
+        || reference.contains('@')
+        || reference.bytes().all(|b| b.is_ascii_hexdigit()));
+    let filter = by_name.then(|| serde_json::json!({ "reference": [reference] }).to_string());
+    listed_sizes_filtered(runner, filter.as_deref())?.remove(id)
+}
+
+/// The exact size `docker images` shows for every local image, by image id (one `GET
+/// /images/json`); `None` when the engine is not a local unix socket, in a dry run, or
+/// when anything goes wrong.
+pub fn listed_sizes(runner: &Runner) -> Option<BTreeMap<String, u64>> {
+    listed_sizes_filtered(runner, None)
+}
+
+fn listed_sizes_filtered(runner: &Runner, filters: Option<&str>) -> Option<BTreeMap<String, u64>> {
+    if runner.is_dry_run() {
+        return None;
+    }
+    let socket = engine_socket(runner)?;
+    let path = match filters {
+        Some(f) => format!("/images/json?filters={}", encode(f, b"-._~")),
+        None => "/images/json".to_string(),
+    };
+    match crate::engine::unix_get(&socket, &path).ok()? {
+        (200, body) => {
+            let value: Value = serde_json::from_str(&body).ok()?;
+            Some(
+                value
+                    .as_array()?
+                    .iter()
+                    .filter_map(|i| Some((text(&i["Id"]), i["Size"].as_u64()?)))
+                    .collect(),
+            )
+        }
+        _ => None,
+    }
+}
+
+/// Every local image's facts: `docker image ls --all` and one `docker image inspect` of
+/// them all. Layer sharing between images is read from their
+/// [`diff_ids`](ImageFacts::diff_ids). An image removed meanwhile (by someone else) is
+/// left out.
+pub fn local_images(runner: &Runner) -> anyhow::Result<Vec<ImageFacts>> {
+    let mut last_error = None;
+    for _ in 0..3 {
+        let ids = runner
+            .capture(
+                &Cmd::new("docker")
+                    .args(["image", "ls", "--all", "--quiet", "--no-trunc"])
+                    .read_only(),
+            )
+            .context("cannot list local images")?;
+        let mut unique: Vec<&str> = ids.stdout.split_whitespace().collect();
+        unique.sort_unstable();
+        unique.dedup();
+        if unique.is_empty() || ids.dry_run {
+            return Ok(Vec::new());
+        }
+        let cmd = Cmd::new("docker")
+            .args(["image", "inspect", "--format", "{{json .}}"])
+            .args(unique.iter().copied())
+            .read_only();
+        match runner.capture(&cmd) {
+            Ok(out) => {
+                return out
+                    .stdout
+                    .lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .map(|l| {
+                        serde_json::from_str::<Value>(l)
+                            .map(|v| ImageFacts::from_json(&v))
+                            .context("`docker image inspect` did not print JSON")
+                    })
+                    .collect();
+            }
+            // An image went away between the listing and the inspection: list again.
+            Err(e) if e.tail.iter().any(|l| l.contains("No such image")) => {
+                last_error = Some(e);
+            }
+            Err(e) => return Err(e).context("cannot inspect local images"),
+        }
+    }
+    Err(last_error.expect("the loop ran")).context("cannot inspect local images")
+}
+
+/// The instructions that change no file, so make no layer (`ENV`, `CMD`, `LABEL`, ...).
+const METADATA_INSTRUCTIONS: [&str; 13] = [
+    "ARG",
+    "CMD",
+    "ENTRYPOINT",
+    "ENV",
+    "EXPOSE",
+    "HEALTHCHECK",
+    "LABEL",
+    "MAINTAINER",
+    "ONBUILD",
+    "SHELL",
+    "STOPSIGNAL",
+    "USER",
+    "VOLUME",
+];
+
+/// The Dockerfile instruction a history entry records (`RUN`, `COPY`, `ENV`, ...), from
+/// BuildKit's text (`RUN /bin/sh -c ...`) or the classic builder's (`/bin/sh -c #(nop)
+/// ENV ...`, `/bin/sh -c pip install ...`); empty for an imported layer.
+pub fn instruction(created_by: &str) -> &str {
+    let text = created_by.trim();
+    if let Some(rest) = text.strip_prefix("/bin/sh -c #(nop)") {
+        return rest.split_whitespace().next().unwrap_or_default();
+    }
+    if text.starts_with("/bin/sh -c") {
+        return "RUN";
+    }
+    text.split_whitespace().next().unwrap_or_default()
+}
+
+/// Which layer each `docker history` entry made: for each entry of `history` (newest first,
+/// as `docker history` lists them) the index into the image's
+/// [`diff_ids`](ImageFacts::diff_ids) (base first), or `None` for a step that made no
+/// layer. `None` overall when the entries cannot be matched with `layer_count` layers.
+///
+/// The engine lists a size for every layer-making entry and 0 for the others, but the
+/// API does not say which zero-size entries made an (empty) layer; entries with bytes are
+/// matched first, then entries whose instruction changes files.
+pub fn layer_indices(layer_count: usize, history: &[Layer]) -> Option<Vec<Option<usize>>> {
+    let oldest_first: Vec<&Layer> = history.iter().rev().collect();
+    let by_size = |l: &Layer| l.size_bytes > 0;
+    let by_instruction = |l: &Layer| {
+        l.size_bytes > 0 || !METADATA_INSTRUCTIONS.contains(&instruction(&l.created_by))
+    };
+    let makes: Vec<bool> = [&by_size as &dyn Fn(&Layer) -> bool, &by_instruction]
+        .iter()
+        .map(|rule| oldest_first.iter().map(|l| rule(l)).collect::<Vec<bool>>())
+        .find(|makes| makes.iter().filter(|m| **m).count() == layer_count)?;
+    let mut next = 0;
+    let mut indices: Vec<Option<usize>> = makes
+        .into_iter()
+        .map(|m| {
+            m.then(|| {
+                next += 1;
+                next - 1
+            })
+        })
+        .collect();
+    indices.reverse();
+    Some(indices)
+}
+
+/// The unpacked size of each of an image's layers, base first, matched as
+/// [`layer_indices`] does; `None` when the history cannot be matched with the layers.
+pub fn layer_sizes(layer_count: usize, history: &[Layer]) -> Option<Vec<u64>> {
+    let indices = layer_indices(layer_count, history)?;
+    let mut sizes = vec![0; layer_count];
+    for (layer, index) in history.iter().zip(indices) {
+        if let Some(i) = index {
+            sizes[i] = layer.size_bytes;
+        }
+    }
+    Some(sizes)
+}
+
 /// The platforms of an image in a registry (`docker buildx imagetools inspect --raw`):
 /// every platform of an index (attestation manifests left out), or the one platform of a
 /// single manifest as `unknown` when the manifest does not say.
@@ -247,25 +483,34 @@ pub fn platforms_of_manifest(raw: &Value) -> Vec<String> {
 /// `GET /images/<image>/json` on the engine's unix socket; `None` when the engine is not a
 /// unix socket or anything goes wrong (the caller falls back to the CLI).
 fn inspect_via_socket(runner: &Runner, image: &str) -> Option<Value> {
-    let host = runner.effective_env(&Cmd::new("docker"), "DOCKER_HOST")?;
-    let socket = host.strip_prefix("unix://")?;
-    let name: String = image
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~:/@+".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
-    match crate::engine::unix_get(socket, &format!("/images/{name}/json")).ok()? {
+    let socket = engine_socket(runner)?;
+    let name = encode(image, b"-._~:/@+");
+    match crate::engine::unix_get(&socket, &format!("/images/{name}/json")).ok()? {
         (200, body) => {
             let value: Value = serde_json::from_str(&body).ok()?;
             value["Id"].is_string().then_some(value)
         }
         _ => None,
     }
+}
+
+/// The engine's unix socket path, when `DOCKER_HOST` (as the runner passes it) is one.
+fn engine_socket(runner: &Runner) -> Option<String> {
+    let host = runner.effective_env(&Cmd::new("docker"), "DOCKER_HOST")?;
+    host.strip_prefix("unix://").map(str::to_string)
+}
+
+/// Percent-encodes every byte but ASCII letters, digits and `keep`.
+fn encode(text: &str, keep: &[u8]) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || keep.contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 fn text(v: &Value) -> String {
@@ -307,7 +552,45 @@ mod tests {
         assert_eq!(f.healthcheck.as_ref().unwrap().interval_ns, 30_000_000_000);
         assert!(f.runs_as_non_root());
         assert_eq!(f.layer_count, 2);
+        assert_eq!(f.diff_ids, vec!["x", "y"]);
         assert!(!ImageFacts::default().runs_as_non_root());
+    }
+
+    fn entry(created_by: &str, size_bytes: u64) -> Layer {
+        Layer {
+            id: None,
+            size_bytes,
+            created_by: created_by.into(),
+            created_at: String::new(),
+            comment: String::new(),
+        }
+    }
+
+    #[test]
+    fn history_entries_are_matched_with_layers() {
+        // Newest first, as `docker history` lists them.
+        let history = vec![
+            entry("CMD [\"sh\"]", 0),
+            entry("RUN /bin/sh -c echo hi > /hi # buildkit", 8_192),
+            entry("ENV A=1", 0),
+            entry("", 1_990_656),
+        ];
+        assert_eq!(
+            layer_indices(2, &history),
+            Some(vec![None, Some(1), None, Some(0)])
+        );
+        assert_eq!(layer_sizes(2, &history), Some(vec![1_990_656, 8_192]));
+        // A zero-byte layer (WORKDIR of an existing directory) is matched by instruction.
+        let history = vec![
+            entry("WORKDIR /app", 0),
+            entry("/bin/sh -c #(nop)  ENV A=1", 0),
+            entry("/bin/sh -c pip install x", 4_096),
+        ];
+        assert_eq!(layer_sizes(2, &history), Some(vec![4_096, 0]));
+        assert_eq!(instruction("/bin/sh -c #(nop)  ENV A=1"), "ENV");
+        assert_eq!(instruction("/bin/sh -c pip install x"), "RUN");
+        // No match: unknown.
+        assert_eq!(layer_indices(5, &history), None);
     }
 
     #[test]

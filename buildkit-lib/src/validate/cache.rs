@@ -4,7 +4,7 @@
 //!
 //! The docker CLI prints these sizes only as human text (`"251.8MB"`, four significant
 //! digits), so the byte counts here are parsed from it and exact to about 0.1%; image
-//! sizes for budgets come from `docker image inspect` instead (see [`super::size`]).
+//! sizes for budgets come from the engine's byte counts instead (see [`super::size`]).
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -12,8 +12,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
-use super::size::human_bytes;
 use crate::cmd::{Cmd, Runner};
+use crate::units::human_bytes;
 
 /// Parses a size as the docker CLI prints it (`0B`, `61.44kB`, `3.05MB`, `1.2 GB`,
 /// `112.6MB (52%)`, `93.34MB*`, `2GiB`) into bytes. Decimal units are powers of 1000,

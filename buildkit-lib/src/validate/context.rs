@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use super::size::human_bytes;
+use crate::units::human_bytes;
 
 /// The name of the ignore file at the root of a build context.
 pub const DOCKERIGNORE: &str = ".dockerignore";

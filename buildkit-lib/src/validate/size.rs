@@ -2,8 +2,12 @@
 //! maximum, its largest layers and how they changed since the last build, and a JSON-lines
 //! history with a hand-written SVG chart of size over builds.
 //!
-//! Sizes are the engine's byte counts (`docker image inspect`, `docker history
-//! --human=false`), never parsed from human text.
+//! An image has two sizes, and the report gives both, labelled: the unpacked size on disk,
+//! as `docker images` shows it, and the compressed size a registry stores and a push or
+//! pull transfers (see [`ImageSizes`]). A [`SizeBudget`] judges one of them, by default
+//! the unpacked size ([`SizeMeasure`]). Sizes are the engine's byte counts (`docker image
+//! inspect`, `docker history --human=false`, the engine's image list), never parsed from
+//! human text, and printed with [`crate::units::human_bytes`].
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -13,25 +17,31 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::cmd::Runner;
-use crate::docker::image::{history, ImageFacts, Layer};
+use crate::docker::image::{layer_indices, local_images, ImageFacts, ImageSizes, Layer};
 use crate::files::write_atomic;
+use crate::units::{human_bytes, human_delta};
 
-/// Bytes as a short human text in decimal units, like Docker prints them (`1.5 GB`).
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["kB", "MB", "GB", "TB", "PB"];
-    if bytes < 1000 {
-        return format!("{bytes} B");
+/// Which of an image's two sizes a budget judges.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SizeMeasure {
+    /// The size on disk, as `docker images` shows it (the default: what people see and
+    /// what the seed project's checklist reads). On the containerd image store that is the
+    /// unpacked layers plus the compressed content the engine keeps beside them.
+    #[default]
+    Unpacked,
+    /// The compressed size: what a registry stores and a push or pull transfers (on the
+    /// containerd image store, what `docker image inspect --format {{.Size}}` reports).
+    Compressed,
+}
+
+impl fmt::Display for SizeMeasure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SizeMeasure::Unpacked => "unpacked",
+            SizeMeasure::Compressed => "compressed",
+        })
     }
-    let mut value = bytes as f64;
-    let mut unit = "B";
-    for u in UNITS {
-        if value < 1000.0 {
-            break;
-        }
-        value /= 1000.0;
-        unit = u;
-    }
-    format!("{value:.1} {unit}")
 }
 
 /// How an image's size compares with its budget.
@@ -69,26 +79,51 @@ impl fmt::Display for SizeOutcome {
     }
 }
 
-/// A size budget in bytes: warn above `target`, fail above `max`.
+/// A size budget in bytes: warn above `target`, fail above `max`, judging the size
+/// `measure` names (by default the unpacked size `docker images` shows).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SizeBudget {
     /// The size the image should stay under.
     pub target_bytes: u64,
     /// The size it must stay under.
     pub max_bytes: u64,
+    /// Which size is judged.
+    pub measure: SizeMeasure,
 }
 
 impl Default for SizeBudget {
-    /// The seed project's budget: target 1.5 GB, maximum 1.8 GB.
+    /// The seed project's budget: target 1.5 GB, maximum 1.8 GB, of the unpacked size
+    /// `docker images` shows.
     fn default() -> Self {
-        SizeBudget {
-            target_bytes: 1_500_000_000,
-            max_bytes: 1_800_000_000,
-        }
+        SizeBudget::new(1_500_000_000, 1_800_000_000)
     }
 }
 
 impl SizeBudget {
+    /// A budget of the unpacked size (what `docker images` shows).
+    pub fn new(target_bytes: u64, max_bytes: u64) -> SizeBudget {
+        SizeBudget {
+            target_bytes,
+            max_bytes,
+            measure: SizeMeasure::Unpacked,
+        }
+    }
+
+    /// The same budget judging `measure` instead.
+    pub fn judging(self, measure: SizeMeasure) -> SizeBudget {
+        SizeBudget { measure, ..self }
+    }
+
+    /// The bytes this budget judges: the size its measure names. A compressed budget of
+    /// an image whose compressed size is unknown (classic image store) judges the unpacked
+    /// size, which is larger, so it never passes an image it should not.
+    pub fn judged_bytes(&self, sizes: &ImageSizes) -> u64 {
+        match self.measure {
+            SizeMeasure::Unpacked => sizes.unpacked_bytes,
+            SizeMeasure::Compressed => sizes.compressed_bytes.unwrap_or(sizes.unpacked_bytes),
+        }
+    }
+
     /// Pass at or under the target, warn up to the maximum, fail above it.
     pub fn check(&self, bytes: u64) -> SizeOutcome {
         if bytes <= self.target_bytes {
@@ -104,9 +139,12 @@ impl SizeBudget {
 /// One layer as kept in the history: the instruction and its bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LayerRecord {
-    /// The instruction that made it (`docker history`'s `CreatedBy`).
+    /// The instruction that made it (`docker history`'s `CreatedBy`); for a layer with no
+    /// instruction (an imported base) a description such as `base image
+    /// buildkit-local/python:3.11`, never empty.
     pub created_by: String,
-    /// Its size in bytes.
+    /// Its unpacked size in bytes, as `docker history` shows it (the engine keeps no
+    /// per-layer compressed size of a local image).
     pub bytes: u64,
 }
 
@@ -124,13 +162,32 @@ pub struct SizeRecord {
     /// The local image id.
     #[serde(default)]
     pub id: String,
-    /// The size in bytes.
+    /// The judged size in bytes: the size [`measure`](SizeRecord::measure) names.
     pub bytes: u64,
+    /// Which size `bytes` is; `None` in records written before both sizes were kept, whose
+    /// `bytes` is the engine's `.Size` (compressed on the containerd image store).
+    #[serde(default)]
+    pub measure: Option<SizeMeasure>,
+    /// The unpacked size on disk, as `docker images` shows it.
+    #[serde(default)]
+    pub unpacked_bytes: Option<u64>,
+    /// The compressed size (registry, transfer), when the engine knows it.
+    #[serde(default)]
+    pub compressed_bytes: Option<u64>,
     /// The git commit it was built from, empty when unknown.
     pub git_commit: String,
-    /// Its layers, oldest first.
+    /// Its layers, oldest first, with their unpacked sizes.
     #[serde(default)]
     pub layers: Vec<LayerRecord>,
+}
+
+impl SizeRecord {
+    /// The part of the unpacked size that is not in the layers: on the containerd image
+    /// store, the compressed content the engine keeps beside the unpacked layers.
+    pub fn content_on_disk(&self) -> u64 {
+        let layers: u64 = self.layers.iter().map(|l| l.bytes).sum();
+        self.unpacked_bytes.unwrap_or(0).saturating_sub(layers)
+    }
 }
 
 /// How one layer changed between two builds (matched by instruction, in order).
@@ -209,7 +266,7 @@ pub struct SizeReport {
     pub budget: SizeBudget,
     /// Pass, warn or fail.
     pub outcome: SizeOutcome,
-    /// The largest layers, biggest first.
+    /// The largest layers, biggest first, by unpacked size.
     pub largest_layers: Vec<LayerRecord>,
     /// The previous record of the same image, if any.
     pub previous: Option<SizeRecord>,
@@ -222,7 +279,8 @@ pub struct SizeReport {
 }
 
 impl SizeReport {
-    /// Size change since the previous build, in bytes.
+    /// Change of the judged size since the previous build of the same image judged the
+    /// same way, in bytes.
     pub fn growth(&self) -> Option<i64> {
         self.previous
             .as_ref()
@@ -233,22 +291,18 @@ impl SizeReport {
     pub fn ensure_within_max(&self) -> Result<()> {
         if self.outcome == SizeOutcome::Fail {
             anyhow::bail!(
-                "image {}:{} is {} ({} bytes), over the maximum of {}; see the largest layers \
-                 in the size report",
+                "image {}:{} is {} {} ({} bytes), over the maximum of {}; see the largest \
+                 layers in the size report",
                 self.record.image,
                 self.record.tag,
                 human_bytes(self.record.bytes),
+                self.budget.measure,
                 self.record.bytes,
                 human_bytes(self.budget.max_bytes)
             );
         }
         Ok(())
     }
-}
-
-fn signed_bytes(delta: i64) -> String {
-    let sign = if delta < 0 { "-" } else { "+" };
-    format!("{sign}{}", human_bytes(delta.unsigned_abs()))
 }
 
 fn short(text: &str, max: usize) -> String {
@@ -262,25 +316,53 @@ fn short(text: &str, max: usize) -> String {
 }
 
 impl fmt::Display for SizeReport {
+    /// ```text
+    /// image app:1: 66.1 MB unpacked (66069698 bytes, as `docker images` shows), 1.13 MB
+    /// compressed (1132570 bytes, pushed and pulled): fail, judging the unpacked size
+    /// (target 10 MB, max 20 MB); +2 MB since the previous build
+    /// largest layers (unpacked):
+    ///      62.9 MB  RUN /bin/sh -c dd if=/dev/zero of=/zeros bs=1M count=60 # buildkit
+    ///      1.99 MB  COPY busybox-amd64 /bin/busybox # buildkit
+    ///    + 1.13 MB  compressed content the engine keeps beside the unpacked layers
+    /// ```
+    /// (The first line is one line.)
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let r = &self.record;
+        write!(f, "image {}:{}: ", r.image, r.tag)?;
+        let unpacked = r.unpacked_bytes.unwrap_or(r.bytes);
         write!(
             f,
-            "image {}:{} is {} ({} bytes): {} (target {}, max {})",
-            r.image,
-            r.tag,
-            human_bytes(r.bytes),
-            r.bytes,
+            "{} unpacked ({unpacked} bytes, as `docker images` shows), ",
+            human_bytes(unpacked)
+        )?;
+        match r.compressed_bytes {
+            Some(c) => write!(
+                f,
+                "{} compressed ({c} bytes, pushed and pulled)",
+                human_bytes(c)
+            )?,
+            None => write!(f, "compressed size unknown (classic image store)")?,
+        }
+        write!(
+            f,
+            ": {}, judging the {} size (target {}, max {})",
             self.outcome,
+            self.budget.measure,
             human_bytes(self.budget.target_bytes),
             human_bytes(self.budget.max_bytes)
         )?;
         if let Some(growth) = self.growth() {
-            write!(f, "; {} since the previous build", signed_bytes(growth))?;
+            write!(f, "; {} since the previous build", human_delta(growth))?;
         }
         writeln!(f)?;
         if !self.largest_layers.is_empty() {
-            writeln!(f, "largest layers:")?;
+            match (self.budget.measure, r.compressed_bytes) {
+                (SizeMeasure::Compressed, Some(_)) => writeln!(
+                    f,
+                    "largest layers (unpacked: the engine gives no per-layer compressed size):"
+                )?,
+                _ => writeln!(f, "largest layers (unpacked):")?,
+            }
             for l in &self.largest_layers {
                 writeln!(
                     f,
@@ -289,9 +371,17 @@ impl fmt::Display for SizeReport {
                     short(&l.created_by, 100)
                 )?;
             }
+            let content = r.content_on_disk();
+            if self.budget.measure == SizeMeasure::Unpacked && content > 0 {
+                writeln!(
+                    f,
+                    "  {:>10}  compressed content the engine keeps beside the unpacked layers",
+                    format!("+ {}", human_bytes(content))
+                )?;
+            }
         }
         if !self.changes.is_empty() {
-            writeln!(f, "layer changes since the previous build:")?;
+            writeln!(f, "layer changes since the previous build (unpacked):")?;
             for c in &self.changes {
                 let what = match (c.before, c.after) {
                     (None, _) => "new",
@@ -302,7 +392,7 @@ impl fmt::Display for SizeReport {
                 writeln!(
                     f,
                     "  {:>10}  {what:<6}  {}",
-                    signed_bytes(c.delta()),
+                    human_delta(c.delta()),
                     short(&c.created_by, 90)
                 )?;
             }
@@ -360,18 +450,28 @@ impl SizeCheck {
         }
     }
 
-    /// Measures the image, compares it with the budget and the previous record, appends a
-    /// record to the history and rewrites the chart beside it (`.svg`). The outcome is
-    /// returned, not raised: call [`SizeReport::ensure_within_max`] to stop on a failure.
+    /// Measures the image (both sizes, see [`ImageSizes`]), judges the size the budget
+    /// names, compares it with the previous record judged the same way, appends a record
+    /// to the history and rewrites the chart beside it (`.svg`). The outcome is returned,
+    /// not raised: call [`SizeReport::ensure_within_max`] to stop on a failure.
     pub fn run(&self, runner: &Runner) -> Result<SizeReport> {
-        let facts = ImageFacts::inspect(runner, &self.image)?;
-        let layers = history(runner, &self.image)?;
-        let record = self.record(&facts, &layers, &crate::time::rfc3339(SystemTime::now()));
+        let (sizes, facts, mut layers) = ImageSizes::measure(runner, &self.image)?;
+        if layers.iter().any(|l| l.created_by.trim().is_empty()) {
+            // Name the base image of imported layers, when it is a local image.
+            let locals = local_images(runner).unwrap_or_default();
+            describe_base_layers(&mut layers, &facts, &locals);
+        }
+        let record = self.record(
+            &facts,
+            &sizes,
+            &layers,
+            &crate::time::rfc3339(SystemTime::now()),
+        );
         let existing = read_history(&self.history_file)?;
         let previous = existing
             .iter()
             .rev()
-            .find(|r| r.image == record.image)
+            .find(|r| r.image == record.image && r.measure == record.measure)
             .cloned();
         let mut all = existing;
         all.push(record.clone());
@@ -384,7 +484,7 @@ impl SizeCheck {
         let chart_file = self.history_file.with_extension("svg");
         let same_image: Vec<SizeRecord> = all
             .into_iter()
-            .filter(|r| r.image == record.image)
+            .filter(|r| r.image == record.image && r.measure == record.measure)
             .collect();
         write_atomic(
             runner,
@@ -394,8 +494,16 @@ impl SizeCheck {
         Ok(self.report(record, previous, chart_file))
     }
 
-    /// The record for an image with these facts and history, measured at `time`.
-    pub fn record(&self, facts: &ImageFacts, layers: &[Layer], time: &str) -> SizeRecord {
+    /// The record for an image with these facts, sizes and history (newest first, as
+    /// `docker history` lists it), measured at `time`. `bytes` is the size the budget
+    /// judges. A layer without an instruction is described as `base layer`.
+    pub fn record(
+        &self,
+        facts: &ImageFacts,
+        sizes: &ImageSizes,
+        layers: &[Layer],
+        time: &str,
+    ) -> SizeRecord {
         let name = match facts.repo_tags.first() {
             Some(tagged) if self.image.starts_with("sha256:") => tagged.clone(),
             _ => self.image.clone(),
@@ -415,14 +523,21 @@ impl SizeCheck {
             tag,
             digest,
             id: facts.id.clone(),
-            bytes: facts.size_bytes,
+            bytes: self.budget.judged_bytes(sizes),
+            measure: Some(self.budget.measure),
+            unpacked_bytes: Some(sizes.unpacked_bytes),
+            compressed_bytes: sizes.compressed_bytes,
             git_commit: self.git_commit.clone().unwrap_or_default(),
             // `docker history` lists newest first; the record keeps build order.
             layers: layers
                 .iter()
                 .rev()
                 .map(|l| LayerRecord {
-                    created_by: l.created_by.clone(),
+                    created_by: if l.created_by.trim().is_empty() {
+                        base_layer_text(&l.comment)
+                    } else {
+                        l.created_by.clone()
+                    },
                     bytes: l.size_bytes,
                 })
                 .collect(),
@@ -453,6 +568,42 @@ impl SizeCheck {
             history_file: self.history_file.clone(),
             chart_file,
             record,
+        }
+    }
+}
+
+/// `base layer`, with the engine's comment when it has one (`base layer (Imported from -)`).
+fn base_layer_text(comment: &str) -> String {
+    match comment.trim() {
+        "" => "base layer".to_string(),
+        c => format!("base layer ({c})"),
+    }
+}
+
+/// Gives each layer without an instruction (an imported base, such as an image made with
+/// `docker import`) the name of the local image it comes from: the image with the fewest
+/// layers whose layers are a prefix of `facts`' layers and include that one
+/// (`base image buildkit-local/python:3.11`). Layers whose base is not a local tagged
+/// image keep their empty text (the record calls them `base layer`).
+fn describe_base_layers(layers: &mut [Layer], facts: &ImageFacts, locals: &[ImageFacts]) {
+    let Some(indices) = layer_indices(facts.diff_ids.len(), layers) else {
+        return;
+    };
+    for (layer, index) in layers.iter_mut().zip(indices) {
+        let (true, Some(i)) = (layer.created_by.trim().is_empty(), index) else {
+            continue;
+        };
+        let base = locals
+            .iter()
+            .filter(|other| {
+                other.id != facts.id
+                    && !other.repo_tags.is_empty()
+                    && other.diff_ids.len() > i
+                    && facts.diff_ids.starts_with(&other.diff_ids)
+            })
+            .min_by_key(|other| (other.diff_ids.len(), other.repo_tags[0].clone()));
+        if let Some(base) = base {
+            layer.created_by = format!("base image {}", base.repo_tags[0]);
         }
     }
 }
@@ -535,9 +686,10 @@ pub fn svg_chart(image: &str, records: &[SizeRecord], budget: &SizeBudget) -> St
         "<rect width=\"{W}\" height=\"{H}\" fill=\"white\"/>\n"
     ));
     s.push_str(&format!(
-        "<text x=\"{}\" y=\"28\" font-size=\"16\" font-weight=\"bold\">Image size: {} \
+        "<text x=\"{}\" y=\"28\" font-size=\"16\" font-weight=\"bold\">Image size ({}): {} \
          ({} builds)</text>\n",
         LEFT,
+        budget.measure,
         xml_escape(image),
         n
     ));
@@ -678,12 +830,139 @@ mod tests {
         assert_eq!(codes, vec![0, 3, 1]);
     }
 
+    fn entry(created_by: &str, bytes: u64, comment: &str) -> Layer {
+        Layer {
+            id: None,
+            size_bytes: bytes,
+            created_by: created_by.into(),
+            created_at: String::new(),
+            comment: comment.into(),
+        }
+    }
+
+    /// The numbers the project's engine (containerd image store) gave for an image of
+    /// 60 MB of zeros on busybox: `docker image inspect` 1132570 (compressed content),
+    /// `docker images` 66069698, `docker history` the unpacked layers.
+    fn zeros_image() -> (ImageFacts, Vec<Layer>) {
+        let facts = ImageFacts {
+            id: "sha256:42f7".into(),
+            repo_tags: vec!["zeros:1".into()],
+            size_bytes: 1_132_570,
+            diff_ids: vec!["a".into(), "b".into(), "c".into(), "d".into()],
+            ..ImageFacts::default()
+        };
+        let history = vec![
+            entry("RUN /bin/sh -c echo hi > /hi # buildkit", 8_192, ""),
+            entry(
+                "RUN /bin/sh -c dd if=/dev/zero of=/zeros bs=1M count=60",
+                62_918_656,
+                "",
+            ),
+            entry("CMD [\"sh\"]", 0, ""),
+            entry("ENV PATH=/bin", 0, ""),
+            entry(
+                "RUN |1 TARGETARCH=amd64 /bin/busybox --install -s /bin",
+                20_480,
+                "",
+            ),
+            entry("", 1_990_656, "Imported from -"),
+            entry("ARG TARGETARCH", 0, ""),
+        ];
+        (facts, history)
+    }
+
     #[test]
-    fn human_bytes_is_decimal() {
-        assert_eq!(human_bytes(999), "999 B");
-        assert_eq!(human_bytes(1_000), "1.0 kB");
-        assert_eq!(human_bytes(1_234_567), "1.2 MB");
-        assert_eq!(human_bytes(1_500_000_000), "1.5 GB");
+    fn the_default_budget_judges_the_unpacked_size_docker_images_shows() {
+        let (facts, history) = zeros_image();
+        let sizes = ImageSizes::from_parts(&facts, &history, Some(66_069_698));
+        assert_eq!(sizes.compressed_bytes, Some(1_132_570));
+        assert_eq!(sizes.unpacked_bytes, 66_069_698);
+        // A budget between the two sizes: passes the compressed size, fails the unpacked.
+        let budget = SizeBudget::new(5_000_000, 10_000_000);
+        assert_eq!(budget.measure, SizeMeasure::Unpacked);
+        assert_eq!(SizeBudget::default().measure, SizeMeasure::Unpacked);
+        assert_eq!(budget.judged_bytes(&sizes), 66_069_698);
+        assert_eq!(budget.check(budget.judged_bytes(&sizes)), SizeOutcome::Fail);
+        let compressed = budget.judging(SizeMeasure::Compressed);
+        assert_eq!(compressed.judged_bytes(&sizes), 1_132_570);
+        assert_eq!(
+            compressed.check(compressed.judged_bytes(&sizes)),
+            SizeOutcome::Pass
+        );
+        // Without the engine's list figure, the disk size is content plus layers.
+        let computed = ImageSizes::from_parts(&facts, &history, None);
+        assert_eq!(computed.unpacked_bytes, 1_132_570 + 64_937_984);
+        // Classic store: `.Size` is the layers; no compressed size, a compressed budget
+        // judges the (larger) unpacked size rather than passing blind.
+        let classic = ImageFacts {
+            size_bytes: 64_937_984,
+            ..facts.clone()
+        };
+        let sizes = ImageSizes::from_parts(&classic, &history, None);
+        assert_eq!(sizes.compressed_bytes, None);
+        assert_eq!(sizes.unpacked_bytes, 64_937_984);
+        assert_eq!(compressed.judged_bytes(&sizes), 64_937_984);
+    }
+
+    #[test]
+    fn report_labels_both_sizes_and_lists_layers_in_the_judged_measure() {
+        let (facts, mut history) = zeros_image();
+        let sizes = ImageSizes::from_parts(&facts, &history, Some(66_069_698));
+        let base = ImageFacts {
+            id: "sha256:b".into(),
+            repo_tags: vec!["buildkit-local/busybox:latest".into()],
+            diff_ids: vec!["a".into(), "b".into()],
+            ..ImageFacts::default()
+        };
+        describe_base_layers(&mut history, &facts, &[base, facts.clone()]);
+        let mut check = SizeCheck::new("zeros:1", "/t/h.jsonl");
+        check.budget = SizeBudget::new(5_000_000, 10_000_000);
+        check.top_layers = 3;
+        let record = check.record(&facts, &sizes, &history, "2026-11-30T18:32:02Z");
+        assert_eq!(record.bytes, 66_069_698);
+        assert_eq!(record.measure, Some(SizeMeasure::Unpacked));
+        assert_eq!(
+            record.layers[1].created_by,
+            "base image buildkit-local/busybox:latest"
+        );
+        assert!(record.layers.iter().all(|l| !l.created_by.is_empty()));
+        let report = check.report(record, None, "/t/h.svg".into());
+        assert_eq!(report.outcome, SizeOutcome::Fail);
+        assert_eq!(
+            report.to_string(),
+            "image zeros:1: 66.1 MB unpacked (66069698 bytes, as `docker images` shows), \
+             1.13 MB compressed (1132570 bytes, pushed and pulled): fail, judging the \
+             unpacked size (target 5 MB, max 10 MB)\n\
+             largest layers (unpacked):\n     \
+             62.9 MB  RUN /bin/sh -c dd if=/dev/zero of=/zeros bs=1M count=60\n     \
+             1.99 MB  base image buildkit-local/busybox:latest\n     \
+             20.5 kB  RUN |1 TARGETARCH=amd64 /bin/busybox --install -s /bin\n   \
+             + 1.13 MB  compressed content the engine keeps beside the unpacked layers\n\
+             history: /t/h.jsonl\n\
+             chart: /t/h.svg"
+        );
+        assert_eq!(
+            report.ensure_within_max().unwrap_err().to_string(),
+            "image zeros:1 is 66.1 MB unpacked (66069698 bytes), over the maximum of 10 MB; \
+             see the largest layers in the size report"
+        );
+
+        // Judging the compressed size: it passes, and says the layers are unpacked.
+        check.budget = check.budget.judging(SizeMeasure::Compressed);
+        let record = check.record(&facts, &sizes, &history, "2026-11-30T18:32:02Z");
+        assert_eq!(record.bytes, 1_132_570);
+        let report = check.report(record, None, "/t/h.svg".into());
+        assert_eq!(report.outcome, SizeOutcome::Pass);
+        let text = report.to_string();
+        assert!(text.contains(": pass, judging the compressed size (target 5 MB, max 10 MB)"));
+        assert!(text
+            .contains("largest layers (unpacked: the engine gives no per-layer compressed size):"));
+        assert!(!text.contains("compressed content the engine keeps"));
+
+        // An imported layer without a local base image is still described.
+        let (facts, history) = zeros_image();
+        let record = check.record(&facts, &sizes, &history, "t");
+        assert_eq!(record.layers[1].created_by, "base layer (Imported from -)");
     }
 
     #[test]
@@ -753,6 +1032,9 @@ mod tests {
             digest: String::new(),
             id: "sha256:1".into(),
             bytes: 42,
+            measure: Some(SizeMeasure::Unpacked),
+            unpacked_bytes: Some(42),
+            compressed_bytes: Some(7),
             git_commit: "abc".into(),
             layers: vec![layer("RUN x", 42)],
         };
@@ -780,6 +1062,9 @@ mod tests {
                 digest: String::new(),
                 id: String::new(),
                 bytes: 1_000_000_000 + i * 300_000_000,
+                measure: Some(SizeMeasure::Unpacked),
+                unpacked_bytes: None,
+                compressed_bytes: None,
                 git_commit: "0123456789".into(),
                 layers: vec![],
             })
@@ -802,7 +1087,7 @@ mod tests {
             .unwrap();
         }
         assert_eq!(svg.matches("<circle").count(), 4);
-        assert!(svg.contains("Image size: app&lt;&amp;&gt; (4 builds)"));
+        assert!(svg.contains("Image size (unpacked): app&lt;&amp;&gt; (4 builds)"));
         assert!(svg.contains(">target 1.5 GB</text>"));
         assert!(svg.contains(">max 1.8 GB</text>"));
         // The fourth build (1.9 GB) is over the maximum: drawn red.
