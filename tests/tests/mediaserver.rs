@@ -261,3 +261,127 @@ fn mediaserver_health_is_200_with_mariadb_and_503_without() {
     let (status, body) = http_get(app_port, "/api/health").unwrap();
     assert_eq!(status, 503, "{body}");
 }
+
+/// Containers of a run still present.
+fn leftovers(engine: &Runner, session: &Session) -> Vec<String> {
+    let cmd = Cmd::new("docker").args([
+        "ps",
+        "--all",
+        "--filter",
+        &format!("label={RUN_LABEL}={}", session.run_id),
+        "--format",
+        "{{.Names}}",
+    ]);
+    let out = engine.capture(&cmd).expect("docker ps");
+    out.stdout.lines().map(str::to_string).collect()
+}
+
+/// The seed's "database connection working" check through the library: `Smoke` starts a
+/// real MariaDB as a companion service, then the app, which answers 200 only after a real
+/// query. With the wrong password the same check cannot pass: the app answers 503 and the
+/// smoke test fails with its logs. Every container is removed either way, and the
+/// password (a secret) is in no log.
+#[test]
+fn smoke_test_with_a_real_mariadb_passes_only_when_the_query_works() {
+    use buildkit_lib::validate::smoke::{
+        Ready, Service, ServiceReady, Smoke, SmokeError, SmokeFailure,
+    };
+    use buildkit_lib::Secret;
+
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("smoke.log");
+    let engine = e2e::engine().log_to(&log);
+    let context = e2e::mediaserver_fixture();
+    let session = Session::new(e2e::unique("msmoke"));
+    let image = format!("{}:test", e2e::unique("mediaserver-smoke"));
+    let _cleanup = Cleanup {
+        engine: &engine,
+        containers: vec![],
+        image: image.clone(),
+    };
+    Build {
+        context: context.clone(),
+        target: Some("runtime".into()),
+        tags: vec![image.clone()],
+        build_args: [("PYTHON_IMAGE".to_string(), e2e::PYTHON_IMAGE.to_string())].into(),
+        network: Some("host".into()),
+        output: Output::Load,
+        ..Build::default()
+    }
+    .with_session_labels(&session)
+    .run(&engine)
+    .expect("build the mediaserver fixture");
+
+    let password = format!("pw with spaces 'and' $quotes {}", e2e::unique("x"));
+    let smoke = |app_password: &str| {
+        let db_port = free_port();
+        let app_port = free_port();
+        Smoke::new(&session, &image)
+            .service(
+                Service::new("db", e2e::MARIADB_IMAGE)
+                    .port(db_port)
+                    .env("MARIADB_PORT", db_port.to_string())
+                    .env("MARIADB_DATABASE", "media")
+                    .env("MARIADB_USER", "media")
+                    .secret_env("MARIADB_PASSWORD", Secret::new(password.clone()))
+                    .secret_env("MARIADB_ROOT_PASSWORD", Secret::new(e2e::unique("root-pw")))
+                    .ready(ServiceReady::LogLine("mariadb ready".into()))
+                    .timeout(Duration::from_secs(120)),
+            )
+            .env("PORT", app_port.to_string())
+            .env("DB_USER", "media")
+            .env("DB_NAME", "media")
+            .env("DB_WAIT_TIMEOUT", "5")
+            .secret_env("DB_PASSWORD", Secret::new(app_password.to_string()))
+            .ready(Ready::Http {
+                port: app_port,
+                path: "/api/health".into(),
+                expect_body: Some("\"database\":\"ok\"".into()),
+            })
+            .timeout(Duration::from_secs(25))
+    };
+
+    let report = smoke(&password)
+        .run(&engine)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(report.services[0].name, "db");
+    assert!(report.detail.starts_with("HTTP 200"), "{}", report.detail);
+    assert!(
+        report
+            .answered_by
+            .as_deref()
+            .is_some_and(|a| a.ends_with("inside the container")),
+        "{report}"
+    );
+    assert!(
+        report
+            .logs
+            .iter()
+            .any(|l| l.contains("database at 127.0.0.1:")),
+        "{:?}",
+        report.logs
+    );
+    assert_eq!(leftovers(&engine, &session), Vec::<String>::new());
+
+    let err = smoke("not the password")
+        .run(&engine)
+        .expect_err("a wrong password cannot pass");
+    let err = err
+        .downcast::<SmokeError>()
+        .unwrap_or_else(|e| panic!("expected a SmokeError: {e:#}"));
+    match &err.failure {
+        SmokeFailure::Timeout(_, last) => {
+            assert!(last.ends_with("/api/health answered 503"), "{last}")
+        }
+        other => panic!("expected a timeout on 503, got {other:?}\n{err}"),
+    }
+    assert_eq!(leftovers(&engine, &session), Vec::<String>::new());
+
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("--env DB_PASSWORD "), "{logged}");
+    assert!(
+        !logged.contains(&password),
+        "the password leaked into the log"
+    );
+    assert!(!err.to_string().contains(&password));
+}
