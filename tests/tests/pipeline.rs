@@ -361,25 +361,30 @@ fn an_engine_that_does_not_answer_stops_the_pipeline_with_the_projects_fix() {
 }
 
 #[test]
-fn a_missing_buildx_plugin_stops_the_pipeline_before_any_step() {
+fn a_broken_buildx_plugin_stops_the_pipeline_before_any_step() {
     let target = tempfile::tempdir().unwrap();
     let (p, ran) = engine_pipeline(target.path());
-    // The real client without its plugin says this for `docker buildx ...`.
-    let bin = e2e::FakeBin::new().script(
-        "docker",
-        r#"case "$1" in
-  version) echo 26.1.5 ;;
-  buildx) echo "docker: 'buildx' is not a docker command." >&2; echo "See 'docker --help'" >&2; exit 1 ;;
-  *) echo "unexpected: $*" >&2; exit 99 ;;
-esac"#,
-    );
-    let runner = silent().env("PATH", bin.path_env());
+    // A broken buildx plugin where the CLI looks first ($DOCKER_CONFIG/cli-plugins).
+    let config = tempfile::tempdir().unwrap();
+    let plugins = config.path().join("cli-plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    let plugin = plugins.join("docker-buildx");
+    std::fs::write(
+        &plugin,
+        "#!/bin/sh\necho 'exec format error: docker-buildx is damaged' >&2\nexit 1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&plugin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let runner = e2e::engine()
+        .echo(Echo::Silent)
+        .env("DOCKER_CONFIG", config.path().display().to_string());
     let err = engine_error(p.run(&runner, &options()).unwrap_err());
     assert_eq!(
         err.to_string(),
-        "steps image build images with `docker buildx`, and it does not work (See 'docker \
-         --help'); no step was run\nhelp: install the buildx plugin (on Debian: `apt-get \
-         install docker-buildx`; it goes to /usr/libexec/docker/cli-plugins/)"
+        "steps image build images with `docker buildx`, and it does not work (exec format \
+         error: docker-buildx is damaged); no step was run\nhelp: install the buildx plugin \
+         (on Debian: `apt-get install docker-buildx`; it goes to \
+         /usr/libexec/docker/cli-plugins/)"
     );
     assert_eq!(ran.load(Ordering::SeqCst), 0);
     assert_untouched(target.path());

@@ -127,16 +127,11 @@ pub fn pipeline(root: &Path, smoke: bool) -> Result<Pipeline> {
         output: BuildOutput::Load,
         ..Build::default()
     };
+    let size_inputs = Inputs::of_build(&build).value("step", "size");
     pipeline
         .image_build("image", build, "mediaserver")
         .after(["generate", "format"])
-        .describe("docker buildx build --target runtime (PyPI through cache mounts), loaded")
-        .inputs(
-            Inputs::new()
-                .context(&app)
-                .value("build_args", format!("{build_args:?}"))
-                .value("tag", MEDIASERVER_IMAGE),
-        );
+        .describe("docker buildx build --target runtime (PyPI through cache mounts), loaded");
 
     let history = default_history_file(&target, "mediaserver");
     pipeline
@@ -146,7 +141,8 @@ pub fn pipeline(root: &Path, smoke: bool) -> Result<Pipeline> {
             report.ensure_within_max()
         })
         .after(["image"])
-        .describe("image size against the budget, layers, history");
+        .describe("image size against the budget, layers, history")
+        .inputs(size_inputs);
 
     if smoke {
         pipeline

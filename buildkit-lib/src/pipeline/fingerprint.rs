@@ -6,13 +6,21 @@
 //! exactly the files the engine would receive (`.dockerignore` applied).
 
 use std::collections::BTreeMap;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::cmd::{Cmd, Runner};
-use crate::hash::{sha256_file, Sha256};
+use crate::hash::Sha256;
+
+use super::filehash::FileHashes;
+use crate::docker::build::Build;
+
+/// The OCI label that records when an image was built.
+const CREATED_LABEL: &str = "org.opencontainers.image.created";
 
 /// What a step's result depends on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -40,25 +48,81 @@ impl Inputs {
         self
     }
 
+    /// Adds everything `other` declares.
+    pub fn merge(mut self, other: Inputs) -> Inputs {
+        for file in other.files {
+            if !self.files.contains(&file) {
+                self.files.push(file);
+            }
+        }
+        for dir in other.contexts {
+            if !self.contexts.contains(&dir) {
+                self.contexts.push(dir);
+            }
+        }
+        self.values.extend(other.values);
+        self
+    }
+
+    /// What an image build depends on, read from the [`Build`] itself: its context
+    /// (`.dockerignore` applied), its Dockerfile, every local named context, and its
+    /// command line (tags, target, args, labels, platforms, caches, output: every option
+    /// that changes the build). The `org.opencontainers.image.created` label is left out:
+    /// it records when the build ran, which is not a reason to build again.
+    pub fn of_build(build: &Build) -> Inputs {
+        let mut key = build.clone();
+        key.labels.remove(CREATED_LABEL);
+        key.metadata_file = None;
+        let mut inputs = Inputs::new()
+            .context(&build.context)
+            .value("build.command", key.command().to_string());
+        let dockerfile = build
+            .dockerfile
+            .clone()
+            .unwrap_or_else(|| build.context.join("Dockerfile"));
+        inputs = inputs.file(dockerfile);
+        for (name, source) in &build.build_contexts {
+            let path = Path::new(source);
+            if !source.contains("://") && !source.starts_with("docker-image:") && path.exists() {
+                inputs = inputs.value(format!("build.context.{name}"), source.clone());
+                inputs = inputs.file(path);
+            }
+        }
+        inputs
+    }
+
     /// A named value: a build arg, a setting of the step, a tool version.
     pub fn value(mut self, key: impl Into<String>, value: impl Into<String>) -> Inputs {
         self.values.insert(key.into(), value.into());
         self
     }
 
-    /// The fingerprint: SHA-256 over every input file's relative path and content hash,
-    /// and every value, in a fixed order.
+    /// The fingerprint: SHA-256 over every input file's relative path, kind, mode and
+    /// content hash (a symlink's target instead of content), each context's directories,
+    /// and every value, in a fixed order. Every file is read and hashed.
     pub fn fingerprint(&self) -> Result<String> {
+        self.fingerprint_with(&FileHashes::in_memory())
+    }
+
+    /// [`Inputs::fingerprint`] reading only the files whose stat changed since `hashes`
+    /// last saw them, and reusing a context's fingerprint already computed in this run.
+    pub(crate) fn fingerprint_with(&self, hashes: &FileHashes) -> Result<String> {
         let mut h = Sha256::new();
         for path in &self.files {
             h.update(b"file\0");
-            hash_tree(&mut h, path, &all_files(path)?)?;
+            hash_tree(&mut h, path, &all_files(path)?, hashes)?;
         }
         for dir in &self.contexts {
             h.update(b"context\0");
-            let files = context_files(dir)
-                .with_context(|| format!("cannot list the build context {}", dir.display()))?;
-            hash_tree(&mut h, dir, &files)?;
+            let digest = match hashes.context(dir) {
+                Some(digest) => digest,
+                None => {
+                    let digest = context_digest(dir, hashes)?;
+                    hashes.remember_context(dir, &digest);
+                    digest
+                }
+            };
+            h.update(digest.as_bytes());
         }
         for (key, value) in &self.values {
             h.update(b"value\0");
@@ -71,46 +135,82 @@ impl Inputs {
     }
 }
 
-/// The files the engine would receive from a build context (`.dockerignore` applied).
-fn context_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let audit = crate::validate::context::audit(dir, &Default::default())?;
-    Ok(audit
-        .files
-        .into_iter()
-        .filter(|f| f.kind == crate::validate::context::EntryKind::File)
-        .map(|f| PathBuf::from(f.path))
-        .collect())
+/// The digest of what the engine would receive from a build context (`.dockerignore`
+/// applied): each file's path, mode and content, each symlink's target, each directory.
+fn context_digest(dir: &Path, hashes: &FileHashes) -> Result<String> {
+    let audit = crate::validate::context::audit(dir, &Default::default())
+        .with_context(|| format!("cannot list the build context {}", dir.display()))?;
+    let mut h = Sha256::new();
+    h.update(dir.as_os_str().as_bytes());
+    h.update(b"\0");
+    let mut files: Vec<&crate::validate::context::ContextFile> = audit.files.iter().collect();
+    files.sort_by(|a, b| a.os_path.cmp(&b.os_path));
+    for file in files {
+        hash_entry(&mut h, &dir.join(&file.os_path), &file.os_path, hashes)?;
+    }
+    let mut dirs = audit.dirs.clone();
+    dirs.sort();
+    for d in dirs {
+        h.update(b"dir\0");
+        h.update(d.as_bytes());
+        h.update(b"\0");
+    }
+    Ok(h.finish_hex())
 }
 
 fn all_files(path: &Path) -> Result<Vec<PathBuf>> {
-    if path.is_file() {
+    if !path.is_dir() {
         return Ok(vec![PathBuf::new()]);
     }
     let mut files = Vec::new();
     for entry in walkdir::WalkDir::new(path).sort_by_file_name() {
         let entry = entry.with_context(|| format!("cannot read {}", path.display()))?;
-        if entry.file_type().is_file() {
+        if !entry.file_type().is_dir() {
             files.push(entry.path().strip_prefix(path)?.to_path_buf());
         }
     }
     Ok(files)
 }
 
-fn hash_tree(h: &mut Sha256, root: &Path, files: &[PathBuf]) -> Result<()> {
-    h.update(root.to_string_lossy().as_bytes());
+fn hash_tree(h: &mut Sha256, root: &Path, files: &[PathBuf], hashes: &FileHashes) -> Result<()> {
+    h.update(root.as_os_str().as_bytes());
     h.update(b"\0");
+    if std::fs::symlink_metadata(root).is_err() {
+        // Not there (yet): that is a state too, and its appearance changes the fingerprint.
+        h.update(b"absent\0");
+        return Ok(());
+    }
     for rel in files {
         let full = if rel.as_os_str().is_empty() {
             root.to_path_buf()
         } else {
             root.join(rel)
         };
-        let digest =
-            sha256_file(&full).with_context(|| format!("cannot read {}", full.display()))?;
-        h.update(rel.to_string_lossy().as_bytes());
-        h.update(b"\0");
+        hash_entry(h, &full, rel, hashes)?;
+    }
+    Ok(())
+}
+
+/// One entry: relative path, then the kind and mode, then the content hash (a regular
+/// file), the link target (a symlink), or nothing (anything else).
+fn hash_entry(h: &mut Sha256, full: &Path, rel: &Path, hashes: &FileHashes) -> Result<()> {
+    let meta = std::fs::symlink_metadata(full)
+        .with_context(|| format!("cannot read {}", full.display()))?;
+    h.update(rel.as_os_str().as_bytes());
+    h.update(b"\0");
+    h.update(format!("{:o}\0", meta.mode()).as_bytes());
+    if meta.file_type().is_symlink() {
+        let target =
+            std::fs::read_link(full).with_context(|| format!("cannot read {}", full.display()))?;
+        h.update(b"link\0");
+        h.update(target.as_os_str().as_bytes());
+    } else if meta.is_file() {
+        let digest = hashes
+            .hash(full, &meta)
+            .with_context(|| format!("cannot read {}", full.display()))?;
         h.update(digest.as_bytes());
     }
+    h.update(b"\0");
     Ok(())
 }
 

@@ -8,6 +8,7 @@
 //! [`report`], the scheduler in `run.rs`. Image builds added with [`Pipeline::image_build`]
 //! can also be exported as one `docker-bake.json` ([`Pipeline::bake_file`]).
 
+mod filehash;
 pub mod fingerprint;
 mod graph;
 mod lock;
@@ -85,9 +86,14 @@ impl Step {
     /// Declares the step's inputs: when their fingerprint matches the one recorded after
     /// the step last succeeded, and its output (if declared) still exists, the step is
     /// `up-to-date` and not run. A check with inputs and no output (a format check) is
-    /// skipped when it already passed on the same inputs.
+    /// skipped when it already passed on the same inputs. Called again, it adds to them;
+    /// an image build added with [`Pipeline::image_build`] starts with
+    /// [`Inputs::of_build`].
     pub fn inputs(&mut self, inputs: Inputs) -> &mut Step {
-        self.inputs = Some(inputs);
+        self.inputs = Some(match self.inputs.take() {
+            Some(had) => had.merge(inputs),
+            None => inputs,
+        });
         self
     }
 
@@ -181,6 +187,7 @@ impl Pipeline {
             });
             Ok(())
         });
+        step.inputs = Some(Inputs::of_build(&kept));
         step.build = Some(kept);
         if let Some(tag) = first_tag {
             step.output(Output::image(tag));

@@ -4,6 +4,7 @@
 //! before anything changes (no version stamp, no tool environment, no log).
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::cmd::{Cmd, CommandError, Failure, Runner};
@@ -116,15 +117,63 @@ pub(crate) fn check_engine(
         }));
     }
     if buildx {
-        let buildx = Cmd::new("docker")
-            .args(["buildx", "version"])
+        // `docker buildx version` first asks every CLI plugin for its metadata (about
+        // 0.1 s); the plugin itself answers in a fifth of that. Found as the CLI finds it.
+        let probe = Cmd::new("docker");
+        let config = runner.effective_env(&probe, "DOCKER_CONFIG");
+        let home = runner.effective_env(&probe, "HOME");
+        let Some(plugin) = buildx_plugin(config.as_deref(), home.as_deref()) else {
+            return Err(fail(EngineProblem::BuildxMissing {
+                detail: format!(
+                    "no docker-buildx in {}",
+                    plugin_dirs(config.as_deref(), home.as_deref())
+                        .iter()
+                        .map(|d| d.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }));
+        };
+        let version = Cmd::new(plugin.display().to_string())
+            .arg("version")
             .read_only()
             .timeout(Duration::from_secs(20));
-        if let Err(e) = runner.capture(&buildx) {
+        if let Err(e) = runner.capture(&version) {
             return Err(fail(EngineProblem::BuildxMissing {
                 detail: last_line(&e),
             }));
         }
     }
     Ok(())
+}
+
+/// Where the docker CLI looks for plugins, in its order: the user's config folder
+/// (`$DOCKER_CONFIG`, else `~/.docker`), then the system folders.
+fn plugin_dirs(docker_config: Option<&str>, home: Option<&str>) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    match (docker_config.filter(|c| !c.is_empty()), home) {
+        (Some(config), _) => dirs.push(Path::new(config).join("cli-plugins")),
+        (None, Some(home)) => dirs.push(Path::new(home).join(".docker/cli-plugins")),
+        (None, None) => {}
+    }
+    for dir in [
+        "/usr/local/lib/docker/cli-plugins",
+        "/usr/local/libexec/docker/cli-plugins",
+        "/usr/lib/docker/cli-plugins",
+        "/usr/libexec/docker/cli-plugins",
+    ] {
+        dirs.push(PathBuf::from(dir));
+    }
+    dirs
+}
+
+/// The buildx plugin the docker CLI would run: the first executable `docker-buildx`.
+fn buildx_plugin(docker_config: Option<&str>, home: Option<&str>) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    plugin_dirs(docker_config, home)
+        .into_iter()
+        .map(|d| d.join("docker-buildx"))
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
 }

@@ -13,7 +13,11 @@ use crate::files::write_atomic;
 use crate::hash::sha256_file;
 use crate::session::Session;
 
+use super::filehash::FileHashes;
 use super::fingerprint::Record;
+
+/// The file under the pipeline's directory that keeps input files' hashes between runs.
+const FILE_HASHES: &str = "file-hashes";
 use super::report::{ArtifactRecord, ImageRecord, Report, StepRecord, StepStatus};
 use super::terminal::Board;
 use super::{graph, lock::RunLock, Pipeline, Step};
@@ -152,6 +156,8 @@ impl Pipeline {
         let dir = self.dir();
         let _lock = RunLock::acquire(&self.name, &dir.join("lock"))?;
         let started = Instant::now();
+        let hashes = FileHashes::load(&dir.join(FILE_HASHES));
+        let hashes = &hashes;
         let board = Board::new(runner.get_echo());
         let jobs = options.jobs.max(1);
 
@@ -198,7 +204,7 @@ impl Pipeline {
                             .join("state")
                             .join(format!("{}.json", file_stem(&step.name)));
                         scope.spawn(move || {
-                            let done = run_step(i, step, runner, session, force, &state);
+                            let done = run_step(i, step, runner, session, force, &state, hashes);
                             let _ = tx.send(done);
                         });
                     }
@@ -209,6 +215,10 @@ impl Pipeline {
                 let done = rx.recv().expect("a running step reports back");
                 running -= 1;
                 let st = done.record.status;
+                if matches!(st, StepStatus::Ok | StepStatus::Failed) {
+                    // It ran, so it may have changed files other steps fingerprint.
+                    hashes.forget_contexts();
+                }
                 board.finished(&done.record.name, st, done.record.seconds);
                 if st == StepStatus::Failed {
                     failed = true;
@@ -223,6 +233,7 @@ impl Pipeline {
             }
         });
         board.clear();
+        hashes.save();
 
         let steps: Vec<StepRecord> = order
             .iter()
@@ -272,6 +283,8 @@ impl Pipeline {
 
     fn plan(&self, runner: &Runner, options: &RunOptions, order: &[usize]) -> Result<Report> {
         let mut steps = Vec::new();
+        // Read, never written: a dry run creates no file.
+        let hashes = FileHashes::load(&self.dir().join(FILE_HASHES));
         for &i in order {
             let step = &self.steps[i];
             let mut header = format!("== step {}", step.name);
@@ -286,7 +299,10 @@ impl Pipeline {
                 .dir()
                 .join("state")
                 .join(format!("{}.json", file_stem(&step.name)));
-            let fingerprint = step.inputs.as_ref().and_then(|i| i.fingerprint().ok());
+            let fingerprint = step
+                .inputs
+                .as_ref()
+                .and_then(|i| i.fingerprint_with(&hashes).ok());
             if !options.force && is_up_to_date(step, fingerprint.as_deref(), &state, &runner) {
                 println!(
                     "{header}\n   up to date (inputs unchanged, output present): would be skipped"
@@ -366,6 +382,7 @@ fn run_step(
     session: Session,
     force: bool,
     state: &PathBuf,
+    hashes: &FileHashes,
 ) -> Done {
     let started = Instant::now();
     let log = runner.log_path().map(|p| p.display().to_string());
@@ -381,7 +398,7 @@ fn run_step(
     let mut error = None;
 
     let fingerprint = match &step.inputs {
-        Some(inputs) => match inputs.fingerprint() {
+        Some(inputs) => match inputs.fingerprint_with(hashes) {
             Ok(fp) => Some(fp),
             Err(e) => {
                 status = StepStatus::Failed;
