@@ -39,7 +39,6 @@ pub fn run(base: &Runner, root: &Path, args: &[String]) -> Result<u8> {
     )?;
     flags.no_positional("build")?;
     let runner = base.clone().dry_run(flags.on("dry-run"));
-    engine::ensure(&runner, root)?;
     let mut options = RunOptions::new("webapp");
     options.dry_run = flags.on("dry-run");
     options.force = flags.on("force");
@@ -50,7 +49,7 @@ pub fn run(base: &Runner, root: &Path, args: &[String]) -> Result<u8> {
             .map_err(|_| crate::flags::UsageError(format!("`--jobs {jobs}` is not a number")))?;
     }
     let pipeline = webapp_pipeline(&runner, root, !flags.on("no-smoke"))?;
-    let report = pipeline.run(&runner, &options)?;
+    let report = engine::run_pipeline(&runner, root, &pipeline, &options)?;
     if !options.dry_run {
         eprintln!("\n{}", report.table());
         eprintln!("report: {}", pipeline.dir().join("report.json").display());
@@ -205,7 +204,20 @@ pub fn stamp_version(runner: &Runner, root: &Path, git: &GitFacts) -> Result<()>
     let mut file = VersionFile::load(&root.join("fixtures/webapp/version.json"))?;
     let when = buildkit_lib::time::build_time()?;
     file.stamp(git, when, StampOptions::default());
-    file.save(runner, &meta_dir(root).join("version.json"))?;
+    let target = meta_dir(root).join("version.json");
+    // Only the build date differs from what the last image was built with: keep that
+    // stamp, so the image (whose build context this is) stays up to date.
+    if let Ok(stamped) = VersionFile::load(&target) {
+        let without_date = |f: &VersionFile| {
+            let mut fields = f.fields().clone();
+            fields.remove("build_date");
+            fields
+        };
+        if without_date(&stamped) == without_date(&file) {
+            return Ok(());
+        }
+    }
+    file.save(runner, &target)?;
     Ok(())
 }
 

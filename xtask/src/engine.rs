@@ -57,6 +57,38 @@ pub fn ensure(runner: &Runner, root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Runs `pipeline`; when its engine check finds no engine (or no docker) and the user has
+/// not chosen one with `DOCKER_HOST`, brings the project's engine up and runs it again.
+/// A run with the engine up pays for one engine check, the pipeline's own.
+pub fn run_pipeline(
+    runner: &Runner,
+    root: &Path,
+    pipeline: &buildkit_lib::pipeline::Pipeline,
+    options: &buildkit_lib::pipeline::RunOptions,
+) -> Result<buildkit_lib::pipeline::Report> {
+    use buildkit_lib::pipeline::{EngineProblem, EngineUnavailable};
+    match pipeline.run(runner, options) {
+        Err(e)
+            if e.downcast_ref::<EngineUnavailable>().is_some_and(|u| {
+                matches!(
+                    u.problem,
+                    EngineProblem::EngineDown { .. } | EngineProblem::DockerMissing
+                )
+            }) && !std::env::var("DOCKER_HOST")
+                .is_ok_and(|h| !h.is_empty() && h != PROJECT_DOCKER_HOST) =>
+        {
+            runner.note(
+                "no Docker engine answers: bringing the project's engine up (xtask/engine-up.sh)",
+            );
+            runner
+                .run(&script(root, "up"))
+                .context("cannot bring the Docker engine up")?;
+            pipeline.run(runner, options)
+        }
+        other => other,
+    }
+}
+
 /// `cargo xtask engine <up|down|env|status|registry-start|registry-stop>`.
 pub fn run(runner: &Runner, root: &Path, action: &str) -> Result<()> {
     runner

@@ -46,13 +46,12 @@ pub fn run(base: &Runner, root: &Path, args: &[String]) -> Result<u8> {
     )?;
     flags.no_positional("mediaserver")?;
     let runner = base.clone().dry_run(flags.on("dry-run"));
-    engine::ensure(&runner, root)?;
     let mut options = RunOptions::new("mediaserver");
     options.dry_run = flags.on("dry-run");
     options.force = flags.on("force");
     options.keep_going = flags.on("keep-going");
     let pipeline = pipeline(root, !flags.on("no-smoke"))?;
-    let report = pipeline.run(&runner, &options)?;
+    let report = engine::run_pipeline(&runner, root, &pipeline, &options)?;
     if !options.dry_run {
         eprintln!("\n{}", report.table());
         eprintln!("report: {}", pipeline.dir().join("report.json").display());

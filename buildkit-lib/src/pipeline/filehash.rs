@@ -59,7 +59,8 @@ pub(crate) struct FileHashes {
     /// The cache file's modification time when it was read: entries modified at or after
     /// it are racily clean and hashed again.
     written_ns: i128,
-    entries: Mutex<HashMap<PathBuf, Entry>>,
+    /// Keyed by the path's bytes (hashing a `Path` walks its components: slower).
+    entries: Mutex<HashMap<Vec<u8>, Entry>>,
     changed: Mutex<bool>,
     contexts: Mutex<HashMap<PathBuf, String>>,
     /// Files hashed (read) in this run, for tests and the benchmark.
@@ -97,7 +98,7 @@ impl FileHashes {
         let stat = Stat::of(meta);
         {
             let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(entry) = entries.get(path) {
+            if let Some(entry) = entries.get(path.as_os_str().as_bytes()) {
                 if entry.stat == stat && stat.mtime_ns < self.written_ns {
                     return Ok(entry.hash.clone());
                 }
@@ -111,7 +112,7 @@ impl FileHashes {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .insert(
-                    path.to_path_buf(),
+                    path.as_os_str().as_bytes().to_vec(),
                     Entry {
                         stat,
                         hash: hash.clone(),
@@ -164,7 +165,10 @@ impl FileHashes {
         let mut out = Vec::with_capacity(entries.len() * 120);
         out.extend_from_slice(HEADER.as_bytes());
         out.push(b'\n');
-        let mut keys: Vec<&PathBuf> = entries.keys().filter(|p| p.exists()).collect();
+        let mut keys: Vec<&Vec<u8>> = entries
+            .keys()
+            .filter(|p| Path::new(std::ffi::OsStr::from_bytes(p)).exists())
+            .collect();
         keys.sort();
         for key in keys {
             let e = &entries[key];
@@ -173,7 +177,7 @@ impl FileHashes {
                 "{} {} {} {} {} {} ",
                 e.hash, e.stat.size, e.stat.mtime_ns, e.stat.ctime_ns, e.stat.ino, e.stat.mode
             );
-            out.extend_from_slice(&escape(key.as_os_str().as_bytes()));
+            out.extend_from_slice(&escape(key));
             out.push(b'\n');
         }
         let Some(dir) = path.parent() else { return };
@@ -228,7 +232,7 @@ fn unescape(bytes: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// The entries of a cache file, or `None` when any line is not as written by `save`.
-fn parse(bytes: &[u8]) -> Option<HashMap<PathBuf, Entry>> {
+fn parse(bytes: &[u8]) -> Option<HashMap<Vec<u8>, Entry>> {
     let mut lines = bytes.split(|&b| b == b'\n');
     if lines.next()? != HEADER.as_bytes() {
         return None;
@@ -255,7 +259,6 @@ fn parse(bytes: &[u8]) -> Option<HashMap<PathBuf, Entry>> {
         if path.is_empty() {
             return None;
         }
-        let path = PathBuf::from(std::ffi::OsStr::from_bytes(&path));
         entries.insert(path, Entry { stat, hash });
     }
     Some(entries)
@@ -337,6 +340,6 @@ mod tests {
         bytes.extend_from_slice(&escape(raw));
         bytes.push(b'\n');
         let entries = parse(&bytes).unwrap();
-        assert!(entries.contains_key(Path::new(std::ffi::OsStr::from_bytes(raw))));
+        assert!(entries.contains_key(raw));
     }
 }
