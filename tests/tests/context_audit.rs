@@ -371,7 +371,7 @@ fn large_files_are_warned_about() {
     assert_eq!(audit.large_files.len(), 1);
     assert_eq!(
         audit.warnings(),
-        vec!["large file in the build context: models/weights.bin (3.0 MB, limit 1.0 MB)"]
+        vec!["large file in the build context: models/weights.bin (3 MB, limit 1 MB)"]
     );
     assert_eq!(audit.largest_dirs[0].path, "models");
     assert_eq!(audit.largest_dirs[0].bytes, 3_000_000);

@@ -617,7 +617,9 @@ fn gha_cache_without_the_runtime_token_is_refused() {
 #[test]
 fn unreachable_engine_is_named() {
     let host = "unix:///nonexistent/buildkit-lib-test/docker.sock";
-    let runner = e2e::runner().env("DOCKER_HOST", host);
+    let runner = e2e::runner()
+        .env("DOCKER_HOST", host)
+        .engine_help("`make engine` in this project");
     let out = tempfile::tempdir().unwrap();
     let metadata = out.path().join("metadata.json");
     let build = Build {
@@ -632,7 +634,7 @@ fn unreachable_engine_is_named() {
         error_of(&build, &runner),
         format!(
             "cannot build image webapp:0.9.2: the Docker engine at {host} does not answer: \
-             `{command}`\nhelp: start it (`cargo xtask engine up` in this repository), or point \
+             `{command}`\nhelp: start it (`make engine` in this project), or point \
              DOCKER_HOST or `docker context use` at a running engine\n\
              --- last 1 lines of output\n\
              ERROR: Cannot connect to the Docker daemon at {host}. Is the docker daemon running?"

@@ -64,9 +64,8 @@ fn missing_program_is_reported_before_spawning() {
     let err = runner.run(&Cmd::new("docker").arg("version")).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "command not found: `docker` (never executed)\nhelp: install the Docker engine and CLI \
-         (on Debian: `apt-get install docker.io docker-buildx`; in this repository `cargo xtask \
-         engine up` does it)"
+        "command not found: `docker` (never executed)\nhelp: install the Docker CLI and engine \
+         (on Debian: `apt-get install docker.io docker-buildx`)"
     );
     assert!(runner.capture(&Cmd::new("git")).is_err());
 }

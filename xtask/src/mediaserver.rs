@@ -65,6 +65,24 @@ pub fn generate_cmd(root: &Path) -> Cmd {
     Cmd::new("python3").arg_path(root.join("fixtures/mediaserver/generate.py"))
 }
 
+/// The mediaserver's image build: the runtime stage, PyPI through `--network host`,
+/// loaded into the engine.
+pub fn image_build(root: &Path) -> Build {
+    let app = root.join("fixtures/mediaserver");
+    let build_args: BTreeMap<String, String> =
+        [("PYTHON_IMAGE".to_string(), PYTHON_IMAGE.to_string())].into();
+    Build {
+        context: app.clone(),
+        dockerfile: Some(app.join("Dockerfile")),
+        target: Some("runtime".into()),
+        tags: vec![MEDIASERVER_IMAGE.into()],
+        build_args,
+        network: Some("host".into()),
+        output: BuildOutput::Load,
+        ..Build::default()
+    }
+}
+
 /// The mediaserver pipeline.
 pub fn pipeline(root: &Path, smoke: bool) -> Result<Pipeline> {
     let app = root.join("fixtures/mediaserver");
@@ -114,18 +132,7 @@ pub fn pipeline(root: &Path, smoke: bool) -> Result<Pipeline> {
         .describe("black --check and isort --check-only (pinned) over the app's Python")
         .inputs(format_inputs);
 
-    let build_args: BTreeMap<String, String> =
-        [("PYTHON_IMAGE".to_string(), PYTHON_IMAGE.to_string())].into();
-    let build = Build {
-        context: app.clone(),
-        dockerfile: Some(app.join("Dockerfile")),
-        target: Some("runtime".into()),
-        tags: vec![MEDIASERVER_IMAGE.into()],
-        build_args: build_args.clone(),
-        network: Some("host".into()),
-        output: BuildOutput::Load,
-        ..Build::default()
-    };
+    let build = image_build(root);
     let size_inputs = Inputs::of_build(&build).value("step", "size");
     pipeline
         .image_build("image", build, "mediaserver")

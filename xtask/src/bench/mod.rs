@@ -20,6 +20,8 @@ use serde_json::json;
 use crate::build::webapp_pipeline;
 use crate::flags::Flags;
 
+mod real_size;
+
 /// One figure of the benchmark.
 #[derive(Debug, Clone)]
 struct Entry {
@@ -53,6 +55,9 @@ struct Bench {
 const FIGURES: &[&str] = &[
     "runner_overhead",
     "noop_build",
+    "noop_real",
+    "noop_50k",
+    "one_file_changed",
     "seed_script",
     "parallel_pipeline",
     "log_stream",
@@ -99,6 +104,9 @@ pub fn run(base: &Runner, root: &Path, args: &[String]) -> Result<u8> {
         let result = match *name {
             "runner_overhead" => bench.runner_overhead(),
             "noop_build" => bench.noop_build(),
+            "noop_real" => bench.noop_real(),
+            "noop_50k" => bench.noop_50k(),
+            "one_file_changed" => bench.one_file_changed(),
             "seed_script" => bench.seed_script(),
             "parallel_pipeline" => bench.parallel_pipeline(),
             "log_stream" => bench.log_stream(),

@@ -1,0 +1,207 @@
+//! The "up to date" verdict of an image step cannot be had for the wrong reason: every
+//! change that changes what the engine would build turns it into a rebuild, through the
+//! persistent file-hash cache, and a change to an excluded file does not.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use buildkit_lib::cmd::Echo;
+use buildkit_lib::docker::{Build, Output};
+use buildkit_lib::pipeline::{Pipeline, RunOptions, StepStatus};
+use buildkit_lib::{Cmd, Runner};
+
+/// A context of `n` files in a deep tree, a `.dockerignore` and a Dockerfile.
+fn context(root: &Path, n: usize) {
+    for i in 0..n {
+        let dir = root.join(format!("app/a{}/b{}/c{}", i % 7, i % 5, i % 3));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("f{i:04}.txt")), format!("file {i}\n")).unwrap();
+    }
+    std::fs::create_dir_all(root.join("cache")).unwrap();
+    std::fs::write(root.join("cache/skip.bin"), "excluded\n").unwrap();
+    std::fs::write(root.join("cache/keep.txt"), "excluded until re-included\n").unwrap();
+    std::fs::write(root.join(".dockerignore"), "cache\n").unwrap();
+    std::fs::write(
+        root.join("Dockerfile"),
+        format!(
+            "FROM {}\nARG FLAVOUR=plain\nCOPY . /ctx/\n",
+            e2e::BUSYBOX_IMAGE
+        ),
+    )
+    .unwrap();
+}
+
+struct Case {
+    target: tempfile::TempDir,
+    ctx: tempfile::TempDir,
+    engine: Runner,
+    tag: String,
+    flavour: String,
+}
+
+impl Case {
+    fn new() -> Case {
+        let ctx = tempfile::tempdir().unwrap();
+        context(ctx.path(), 600);
+        Case {
+            target: tempfile::tempdir().unwrap(),
+            ctx,
+            engine: e2e::engine().echo(Echo::Silent),
+            tag: format!("{}:one", e2e::unique("uptodate")),
+            flavour: "plain".into(),
+        }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.ctx.path().join(rel)
+    }
+
+    /// Runs the one-step pipeline and returns the image step's status.
+    fn run(&self) -> StepStatus {
+        let mut p = Pipeline::new("uptodate", self.target.path());
+        p.image_build(
+            "image",
+            Build {
+                context: self.ctx.path().to_path_buf(),
+                tags: vec![self.tag.clone()],
+                build_args: [("FLAVOUR".to_string(), self.flavour.clone())].into(),
+                network: Some("none".into()),
+                output: Output::Load,
+                ..Build::default()
+            },
+            "image",
+        );
+        let report = p.run(&self.engine, &RunOptions::new("uptodate")).unwrap();
+        assert!(report.ok, "{}", report.table());
+        report.steps[0].status
+    }
+
+    /// After `change`, the step rebuilds, then is up to date again.
+    fn rebuilds_after(&mut self, what: &str, change: impl FnOnce(&mut Case)) {
+        assert_eq!(self.run(), StepStatus::UpToDate, "before: {what}");
+        change(self);
+        assert_eq!(self.run(), StepStatus::Ok, "{what} must rebuild");
+        assert_eq!(self.run(), StepStatus::UpToDate, "after: {what}");
+    }
+}
+
+impl Drop for Case {
+    fn drop(&mut self) {
+        let _ = self
+            .engine
+            .capture(&Cmd::new("docker").args(["rmi", "--force", &self.tag]));
+    }
+}
+
+fn touch_like(path: &Path, reference: &Path) {
+    let status = std::process::Command::new("touch")
+        .arg("-r")
+        .arg(reference)
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn every_change_that_matters_rebuilds_and_nothing_else_does() {
+    let mut case = Case::new();
+    assert_eq!(case.run(), StepStatus::Ok, "first build");
+
+    case.rebuilds_after(
+        "one byte changed deep in the tree, size and mtime restored",
+        |c| {
+            let file = c.path("app/a3/b0/c1/f0010.txt");
+            let saved = c.target.path().join("mtime-ref");
+            std::fs::write(&saved, "").unwrap();
+            touch_like(&saved, &file);
+            let text = std::fs::read_to_string(&file).unwrap();
+            std::fs::write(&file, text.replace("file 10", "file 1X")).unwrap();
+            touch_like(&file, &saved);
+            std::fs::remove_file(&saved).unwrap();
+        },
+    );
+    case.rebuilds_after("a rename", |c| {
+        std::fs::rename(
+            c.path("app/a0/b0/c0/f0000.txt"),
+            c.path("app/a0/b0/c0/g0000.txt"),
+        )
+        .unwrap();
+    });
+    case.rebuilds_after("a mode change", |c| {
+        let file = c.path("app/a1/b1/c1/f0001.txt");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755)).unwrap();
+    });
+    case.rebuilds_after("a new symlink", |c| {
+        std::os::unix::fs::symlink("a0", c.path("app/link")).unwrap();
+    });
+    case.rebuilds_after("a symlink whose target changes", |c| {
+        std::fs::remove_file(c.path("app/link")).unwrap();
+        std::os::unix::fs::symlink("a1", c.path("app/link")).unwrap();
+    });
+    case.rebuilds_after("a .dockerignore change that re-includes a file", |c| {
+        std::fs::write(c.path(".dockerignore"), "cache\n!cache/keep.txt\n").unwrap();
+    });
+    case.rebuilds_after("a Dockerfile change", |c| {
+        let mut text = std::fs::read_to_string(c.path("Dockerfile")).unwrap();
+        text.push_str("LABEL extra=1\n");
+        std::fs::write(c.path("Dockerfile"), text).unwrap();
+    });
+    case.rebuilds_after("a build arg change", |c| c.flavour = "spicy".into());
+    case.rebuilds_after("a changed tag", |c| {
+        let old = std::mem::replace(&mut c.tag, format!("{}:two", e2e::unique("uptodate")));
+        let _ = c
+            .engine
+            .capture(&Cmd::new("docker").args(["rmi", "--force", &old]));
+    });
+    case.rebuilds_after("the image deleted from the engine", |c| {
+        c.engine
+            .capture(&Cmd::new("docker").args(["rmi", "--force", &c.tag]))
+            .unwrap();
+    });
+    let cache_file = case.target.path().join("buildkit/uptodate/file-hashes");
+    assert!(cache_file.is_file(), "the hash cache is kept between runs");
+    case.rebuilds_after(
+        "a content change hidden behind a corrupted hash cache",
+        |c| {
+            // Same size, same mtime, and a cache file whose entries claim the old content:
+            // it is from another version, so it must be ignored, never trusted.
+            let file = c.path("app/a2/b2/c2/f0002.txt");
+            let saved = c.target.path().join("mtime-ref");
+            std::fs::write(&saved, "").unwrap();
+            touch_like(&saved, &file);
+            std::fs::write(&file, "file Z\n").unwrap();
+            touch_like(&file, &saved);
+            std::fs::remove_file(&saved).unwrap();
+            let text = std::fs::read_to_string(&cache_file).unwrap();
+            std::fs::write(
+                &cache_file,
+                text.replace("file-hashes v1", "file-hashes v0"),
+            )
+            .unwrap();
+        },
+    );
+    let rebuilt = std::fs::read_to_string(&cache_file).unwrap();
+    assert!(
+        rebuilt.starts_with("buildkit-lib file-hashes v1\n"),
+        "rebuilt anew"
+    );
+    assert!(
+        rebuilt.lines().count() > 600,
+        "every context file hashed again"
+    );
+    case.rebuilds_after("a truncated hash cache and a changed file", |c| {
+        std::fs::write(&cache_file, "buildkit-lib file-hashes v1\nabc").unwrap();
+        std::fs::write(c.path("app/a4/b4/c1/f0004.txt"), "changed\n").unwrap();
+    });
+
+    // The reverse: changes the engine would never see.
+    assert_eq!(case.run(), StepStatus::UpToDate);
+    std::fs::write(case.path("cache/skip.bin"), "still excluded, new content\n").unwrap();
+    std::fs::write(case.path("cache/new.bin"), "a new excluded file\n").unwrap();
+    assert_eq!(
+        case.run(),
+        StepStatus::UpToDate,
+        "excluded files do not rebuild"
+    );
+}

@@ -1,0 +1,191 @@
+//! The figures at real size: an unchanged pipeline on the production-shaped fixture
+//! (`noop_real`) and on a generated 50,000-file context (`noop_50k`), and the time spent
+//! deciding what to rebuild after one file changed (`one_file_changed`).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use buildkit_lib::docker::build::{Build, Output as BuildOutput};
+use buildkit_lib::pipeline::{Inputs, Pipeline, Report, RunOptions, StepStatus};
+
+use super::{docker_host, generate_tree, raw, tempfile_dir, time, Bench};
+
+impl Bench {
+    /// `cargo xtask mediaserver --no-smoke` with nothing changed, against a fully cached
+    /// direct `docker buildx build` of the same image.
+    pub(super) fn noop_real(&mut self) -> Result<()> {
+        let cargo_xtask = || {
+            raw(Command::new("cargo")
+                .args(["xtask", "mediaserver", "--no-smoke"])
+                .current_dir(&self.root))
+        };
+        // A successful run first (the first one builds the image).
+        cargo_xtask()?;
+        let build = crate::mediaserver::image_build(&self.root);
+        let argv = build.command().argv();
+        let (xs, ys) = self.paired(cargo_xtask, || {
+            raw(Command::new(&argv[0])
+                .args(&argv[1..])
+                .env("DOCKER_HOST", docker_host()))
+        })?;
+        let report = Report::load(&self.root.join("target/buildkit/mediaserver/report.json"))?;
+        for step in ["generate", "image", "size"] {
+            let status = report.step(step).map(|s| s.status);
+            if status != Some(StepStatus::UpToDate) {
+                bail!("the no-op mediaserver run was not up to date ({step}: {status:?})");
+            }
+        }
+        self.push(
+            "noop_real",
+            "s",
+            xs,
+            "a fully cached direct `docker buildx build` of the mediaserver image",
+            ys,
+            "<= 0.25 s and >= 5x faster than the baseline",
+            |v, b| v <= 0.25 && v * 5.0 <= b,
+        )
+    }
+
+    /// An unchanged image step whose context has 50,000 files (in-process pipeline run),
+    /// against a fully cached direct build of it.
+    pub(super) fn noop_50k(&mut self) -> Result<()> {
+        let dir = self.tree_50k()?;
+        let tag = "buildkit-bench/noop50k:latest";
+        let target = tempfile_dir(&self.root, "noop50k-target")?;
+        let build = tree_build(&dir, tag);
+        let argv = build.command().argv();
+        let run = || -> Result<StepStatus> {
+            let mut pipeline = Pipeline::new("noop50k", &target);
+            pipeline.image_build("image", tree_build(&dir, tag), "tree");
+            let report = pipeline.run(&self.runner, &RunOptions::new("bench"))?;
+            if !report.ok {
+                bail!("the 50k pipeline failed:\n{}", report.table());
+            }
+            Ok(report.steps[0].status)
+        };
+        run()?;
+        let (xs, ys) = self.paired(
+            || match run()? {
+                StepStatus::UpToDate => Ok(()),
+                other => bail!("the 50k pipeline was not up to date: {other:?}"),
+            },
+            || {
+                raw(Command::new(&argv[0])
+                    .args(&argv[1..])
+                    .env("DOCKER_HOST", docker_host()))
+            },
+        )?;
+        let _ = self
+            .runner
+            .capture(&buildkit_lib::Cmd::new("docker").args(["rmi", tag]));
+        self.push(
+            "noop_50k",
+            "s",
+            xs,
+            "a fully cached direct `docker buildx build` of the 50,000-file context",
+            ys,
+            "<= 1 s",
+            |v, _| v <= 1.0,
+        )
+    }
+
+    /// After one file of the 50,000-file context changed: a pipeline step over that
+    /// context deciding it must run (its body does nothing), against statting every file
+    /// and hashing the changed one.
+    pub(super) fn one_file_changed(&mut self) -> Result<()> {
+        let dir = self.tree_50k()?;
+        let target = tempfile_dir(&self.root, "onefile-target")?;
+        let changed = dir.join("src/s3/deep/er/0-app.py");
+        let mut flip = 0u32;
+        let mut change = || -> Result<()> {
+            flip += 1;
+            std::fs::write(&changed, format!("print({flip})\n"))
+                .with_context(|| format!("cannot write {}", changed.display()))
+        };
+        let decide = || -> Result<StepStatus> {
+            let mut pipeline = Pipeline::new("onefile", &target);
+            pipeline
+                .step("check", |_| Ok(()))
+                .inputs(Inputs::new().context(&dir));
+            let report = pipeline.run(&self.runner, &RunOptions::new("bench"))?;
+            Ok(report.steps[0].status)
+        };
+        change()?;
+        decide()?;
+        let (mut xs, mut ys) = (Vec::new(), Vec::new());
+        for _ in 0..self.runs.max(5) {
+            change()?;
+            let started = Instant::now();
+            let status = decide()?;
+            xs.push(started.elapsed().as_secs_f64());
+            if status != StepStatus::Ok {
+                bail!("a changed file did not make the step run: {status:?}");
+            }
+            ys.push(time(|| {
+                let n = stat_walk(&dir);
+                if n < 50_000 {
+                    bail!("the stat walk found only {n} files");
+                }
+                buildkit_lib::hash::sha256_file(&changed)?;
+                Ok(())
+            })?);
+        }
+        self.push(
+            "one_file_changed",
+            "s",
+            xs,
+            "statting every file of the context and hashing the changed one",
+            ys,
+            "ratio <= 2",
+            |v, b| v <= 2.0 * b,
+        )
+    }
+
+    /// The generated 50,000-file tree (kept between figures of one run).
+    fn tree_50k(&self) -> Result<std::path::PathBuf> {
+        let dir = self.root.join("target/buildkit/bench/tree-50k");
+        if !dir.join(".complete").exists() {
+            let dir = tempfile_dir(&self.root, "tree-50k")?;
+            generate_tree(&dir, 50_000)?;
+            std::fs::write(dir.join(".dockerignore"), "build/\n**/__pycache__\n")?;
+            std::fs::write(
+                dir.join("Dockerfile"),
+                "FROM buildkit-local/busybox:latest\nCOPY . /ctx/\n",
+            )?;
+            std::fs::write(dir.join(".complete"), "")?;
+        }
+        Ok(dir)
+    }
+}
+
+fn tree_build(dir: &Path, tag: &str) -> Build {
+    Build {
+        context: dir.to_path_buf(),
+        tags: vec![tag.into()],
+        network: Some("none".into()),
+        output: BuildOutput::Load,
+        ..Build::default()
+    }
+}
+
+/// `lstat` of every entry under `dir`; the number of regular files.
+fn stat_walk(dir: &Path) -> usize {
+    let mut n = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            match std::fs::symlink_metadata(&path) {
+                Ok(m) if m.is_dir() => stack.push(path),
+                Ok(m) if m.is_file() => n += 1,
+                _ => {}
+            }
+        }
+    }
+    n
+}
