@@ -13,6 +13,35 @@ use anyhow::{bail, Context, Result};
 
 use crate::cmd::{interrupt, Runner};
 
+/// What identifies a file's version without reading it: size, modification and change
+/// times, inode and mode (the fields git's index compares).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FileStat {
+    pub(crate) size: u64,
+    pub(crate) mtime_ns: i128,
+    pub(crate) ctime_ns: i128,
+    pub(crate) ino: u64,
+    pub(crate) mode: u32,
+    pub(crate) is_file: bool,
+    pub(crate) is_symlink: bool,
+}
+
+impl FileStat {
+    /// From `lstat`-style metadata.
+    pub(crate) fn of(meta: &fs::Metadata) -> FileStat {
+        use std::os::unix::fs::MetadataExt;
+        FileStat {
+            size: meta.len(),
+            mtime_ns: meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
+            ctime_ns: meta.ctime() as i128 * 1_000_000_000 + meta.ctime_nsec() as i128,
+            ino: meta.ino(),
+            mode: meta.mode(),
+            is_file: meta.file_type().is_file(),
+            is_symlink: meta.file_type().is_symlink(),
+        }
+    }
+}
+
 /// Writes `bytes` to `path` atomically (temporary file in the same directory, fsync,
 /// rename). Keeps the permissions of an existing file. In a dry run it prints
 /// `write <path> (<n> bytes)` and touches nothing.

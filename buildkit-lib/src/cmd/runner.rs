@@ -202,6 +202,48 @@ impl Runner {
         }
     }
 
+    /// Where `cmd`'s program would be found (its `PATH` as this runner passes it), or
+    /// `None` when it is not installed.
+    pub fn program_path(&self, cmd: &Cmd) -> Option<PathBuf> {
+        self.resolve(cmd).ok()
+    }
+
+    /// The engine's unix socket path, when `DOCKER_HOST` as this runner passes it names
+    /// one (`unix:///run/docker.sock` gives `/run/docker.sock`).
+    pub fn engine_socket(&self) -> Option<String> {
+        let host = self.effective_env(&Cmd::new("docker"), "DOCKER_HOST")?;
+        host.strip_prefix("unix://").map(str::to_string)
+    }
+
+    /// An Engine API `GET` on the engine's unix socket: a millisecond where a `docker`
+    /// process takes tens. `None` when the engine is not on a unix socket (use the CLI).
+    /// Like a read-only command it runs in a dry run too, is recorded (as `GET SOCKET
+    /// PATH`) and logged, and fails with a [`CommandError`]: an engine that does not
+    /// answer is [`Failure::EngineUnreachable`]. Answers of any status are returned.
+    pub fn engine_get(&self, path: &str) -> Option<Result<(u16, String), CommandError>> {
+        let socket = self.engine_socket()?;
+        let shown = Cmd::new("GET").arg(&socket).arg(path);
+        self.record(&shown);
+        if let Some(mut log) = self.open_log() {
+            let _ = writeln!(log, "$ {shown}");
+        }
+        Some(crate::engine::unix_get(&socket, path).map_err(|why| {
+            let unreachable = why.contains("No such file")
+                || why.contains("Connection refused")
+                || why.contains("os error 2)")
+                || why.contains("os error 111)");
+            let failure = if unreachable {
+                Failure::EngineUnreachable {
+                    host: format!("unix://{socket}"),
+                    help: self.engine_help.clone(),
+                }
+            } else {
+                Failure::Spawn(why.clone())
+            };
+            self.error(&shown, failure, vec![why])
+        }))
+    }
+
     /// Prints a line the way this runner prints (prefix, echo mode) and logs it.
     pub fn note(&self, line: &str) {
         let line = redact(line);

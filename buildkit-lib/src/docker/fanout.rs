@@ -609,11 +609,12 @@ fn probe(runner: &Runner, p: &PlatformEndpoint) -> Result<BuilderProbe, String> 
     // `docker buildx inspect` takes a tenth of a second; its builder is the engine's own
     // (`docker` driver).
     if let Endpoint::Host(host) = &p.endpoint {
-        if let Some(path) = host.strip_prefix("unix://") {
+        if host.starts_with("unix://") {
             if runner.is_dry_run() {
                 return Ok(docker_driver());
             }
-            return ping_unix(path)
+            let at = runner.clone().env("DOCKER_HOST", host);
+            return ping(&at)
                 .map(|()| docker_driver())
                 .map_err(|e| format!("Cannot connect to the Docker daemon at {host} ({e})"));
         }
@@ -653,11 +654,13 @@ fn docker_driver() -> BuilderProbe {
     }
 }
 
-/// `GET /_ping` on an engine's unix socket: `Ok` when it answers `OK`.
-fn ping_unix(socket: &str) -> Result<(), String> {
-    match crate::engine::unix_get(socket, "/_ping")? {
-        (200, body) if body == "OK" => Ok(()),
-        (status, _) => Err(format!("`GET /_ping` answered {status}")),
+/// `GET /_ping` on the runner's engine (a unix socket): `Ok` when it answers `OK`.
+fn ping(runner: &Runner) -> Result<(), String> {
+    match runner.engine_get("/_ping") {
+        None => Err("not a unix socket".into()),
+        Some(Err(e)) => Err(e.tail.first().cloned().unwrap_or_else(|| e.to_string())),
+        Some(Ok((200, body))) if body == "OK" => Ok(()),
+        Some(Ok((status, _))) => Err(format!("`GET /_ping` answered {status}")),
     }
 }
 

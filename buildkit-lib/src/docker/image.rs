@@ -304,12 +304,11 @@ fn listed_sizes_filtered(runner: &Runner, filters: Option<&str>) -> Option<BTree
     if runner.is_dry_run() {
         return None;
     }
-    let socket = engine_socket(runner)?;
     let path = match filters {
         Some(f) => format!("/images/json?filters={}", encode(f, b"-._~")),
         None => "/images/json".to_string(),
     };
-    match crate::engine::unix_get(&socket, &path).ok()? {
+    match runner.engine_get(&path)?.ok()? {
         (200, body) => {
             let value: Value = serde_json::from_str(&body).ok()?;
             Some(
@@ -483,9 +482,8 @@ pub fn platforms_of_manifest(raw: &Value) -> Vec<String> {
 /// `GET /images/<image>/json` on the engine's unix socket; `None` when the engine is not a
 /// unix socket or anything goes wrong (the caller falls back to the CLI).
 fn inspect_via_socket(runner: &Runner, image: &str) -> Option<Value> {
-    let socket = engine_socket(runner)?;
     let name = encode(image, b"-._~:/@+");
-    match crate::engine::unix_get(&socket, &format!("/images/{name}/json")).ok()? {
+    match runner.engine_get(&format!("/images/{name}/json"))?.ok()? {
         (200, body) => {
             let value: Value = serde_json::from_str(&body).ok()?;
             value["Id"].is_string().then_some(value)
@@ -494,14 +492,8 @@ fn inspect_via_socket(runner: &Runner, image: &str) -> Option<Value> {
     }
 }
 
-/// The engine's unix socket path, when `DOCKER_HOST` (as the runner passes it) is one.
-fn engine_socket(runner: &Runner) -> Option<String> {
-    let host = runner.effective_env(&Cmd::new("docker"), "DOCKER_HOST")?;
-    host.strip_prefix("unix://").map(str::to_string)
-}
-
 /// Percent-encodes every byte but ASCII letters, digits and `keep`.
-fn encode(text: &str, keep: &[u8]) -> String {
+pub(crate) fn encode(text: &str, keep: &[u8]) -> String {
     text.bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() || keep.contains(&b) {

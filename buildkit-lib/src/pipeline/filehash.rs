@@ -15,16 +15,16 @@
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use crate::files::FileStat;
 use crate::hash::sha256_file;
 
 /// The first line of the cache file; a file without it is ignored.
 const HEADER: &str = "buildkit-lib file-hashes v1";
 
-/// What makes a remembered hash still valid.
+/// What makes a remembered hash still valid (the file's type bits aside).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Stat {
     size: u64,
@@ -35,13 +35,13 @@ struct Stat {
 }
 
 impl Stat {
-    fn of(meta: &std::fs::Metadata) -> Stat {
+    fn of(stat: &FileStat) -> Stat {
         Stat {
-            size: meta.len(),
-            mtime_ns: meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
-            ctime_ns: meta.ctime() as i128 * 1_000_000_000 + meta.ctime_nsec() as i128,
-            ino: meta.ino(),
-            mode: meta.mode(),
+            size: stat.size,
+            mtime_ns: stat.mtime_ns,
+            ctime_ns: stat.ctime_ns,
+            ino: stat.ino,
+            mode: stat.mode,
         }
     }
 }
@@ -84,7 +84,7 @@ impl FileHashes {
             return cache;
         };
         if let Some(entries) = parse(&bytes) {
-            cache.written_ns = Stat::of(&meta).mtime_ns;
+            cache.written_ns = FileStat::of(&meta).mtime_ns;
             cache.entries = Mutex::new(entries);
         } else {
             *cache.changed.lock().unwrap_or_else(|e| e.into_inner()) = true;
@@ -94,8 +94,8 @@ impl FileHashes {
 
     /// The SHA-256 (hex) of the file at `path` (absolute), read only when its stat
     /// differs from the remembered one or is racily clean.
-    pub(crate) fn hash(&self, path: &Path, meta: &std::fs::Metadata) -> std::io::Result<String> {
-        let stat = Stat::of(meta);
+    pub(crate) fn hash(&self, path: &Path, file: &FileStat) -> std::io::Result<String> {
+        let stat = Stat::of(file);
         {
             let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(entry) = entries.get(path.as_os_str().as_bytes()) {
@@ -107,7 +107,7 @@ impl FileHashes {
         let hash = sha256_file(path)?;
         *self.hashed.lock().unwrap_or_else(|e| e.into_inner()) += 1;
         // Remember it only if the file did not change while it was read.
-        if std::fs::symlink_metadata(path).is_ok_and(|m| Stat::of(&m) == stat) {
+        if std::fs::symlink_metadata(path).is_ok_and(|m| Stat::of(&FileStat::of(&m)) == stat) {
             self.entries
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -268,8 +268,8 @@ fn parse(bytes: &[u8]) -> Option<HashMap<Vec<u8>, Entry>> {
 mod tests {
     use super::*;
 
-    fn meta(p: &Path) -> std::fs::Metadata {
-        std::fs::symlink_metadata(p).unwrap()
+    fn meta(p: &Path) -> FileStat {
+        FileStat::of(&std::fs::symlink_metadata(p).unwrap())
     }
 
     #[test]

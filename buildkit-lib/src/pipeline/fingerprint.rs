@@ -7,13 +7,13 @@
 
 use std::collections::BTreeMap;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::cmd::{Cmd, Runner};
+use crate::files::FileStat;
 use crate::hash::Sha256;
 
 use super::filehash::FileHashes;
@@ -146,7 +146,13 @@ fn context_digest(dir: &Path, hashes: &FileHashes) -> Result<String> {
     let mut files: Vec<&crate::validate::context::ContextFile> = audit.files.iter().collect();
     files.sort_by(|a, b| a.os_path.cmp(&b.os_path));
     for file in files {
-        hash_entry(&mut h, &dir.join(&file.os_path), &file.os_path, hashes)?;
+        hash_entry(
+            &mut h,
+            &dir.join(&file.os_path),
+            &file.os_path,
+            file.stat,
+            hashes,
+        )?;
     }
     let mut dirs = audit.dirs.clone();
     dirs.sort();
@@ -186,25 +192,36 @@ fn hash_tree(h: &mut Sha256, root: &Path, files: &[PathBuf], hashes: &FileHashes
         } else {
             root.join(rel)
         };
-        hash_entry(h, &full, rel, hashes)?;
+        hash_entry(h, &full, rel, None, hashes)?;
     }
     Ok(())
 }
 
 /// One entry: relative path, then the kind and mode, then the content hash (a regular
 /// file), the link target (a symlink), or nothing (anything else).
-fn hash_entry(h: &mut Sha256, full: &Path, rel: &Path, hashes: &FileHashes) -> Result<()> {
-    let meta = std::fs::symlink_metadata(full)
-        .with_context(|| format!("cannot read {}", full.display()))?;
+fn hash_entry(
+    h: &mut Sha256,
+    full: &Path,
+    rel: &Path,
+    known: Option<FileStat>,
+    hashes: &FileHashes,
+) -> Result<()> {
+    let meta = match known {
+        Some(stat) => stat,
+        None => FileStat::of(
+            &std::fs::symlink_metadata(full)
+                .with_context(|| format!("cannot read {}", full.display()))?,
+        ),
+    };
     h.update(rel.as_os_str().as_bytes());
     h.update(b"\0");
-    h.update(format!("{:o}\0", meta.mode()).as_bytes());
-    if meta.file_type().is_symlink() {
+    h.update(&meta.mode.to_le_bytes());
+    if meta.is_symlink {
         let target =
             std::fs::read_link(full).with_context(|| format!("cannot read {}", full.display()))?;
         h.update(b"link\0");
         h.update(target.as_os_str().as_bytes());
-    } else if meta.is_file() {
+    } else if meta.is_file {
         let digest = hashes
             .hash(full, &meta)
             .with_context(|| format!("cannot read {}", full.display()))?;
@@ -238,13 +255,25 @@ impl Output {
     /// Whether the output still exists.
     pub fn exists(&self, runner: &Runner) -> bool {
         match self {
-            Output::Image(tag) => runner
-                .capture(
-                    &Cmd::new("docker")
-                        .args(["image", "inspect", "--format", "{{.Id}}", tag.as_str()])
-                        .read_only(),
-                )
-                .is_ok(),
+            Output::Image(tag) => {
+                let path = format!(
+                    "/images/{}/json",
+                    crate::docker::image::encode(tag, b"-._~:/@+")
+                );
+                match runner.engine_get(&path) {
+                    Some(Ok((200, _))) => return true,
+                    Some(Ok((404, _))) => return false,
+                    // Another answer or no socket: ask the CLI.
+                    _ => {}
+                }
+                runner
+                    .capture(
+                        &Cmd::new("docker")
+                            .args(["image", "inspect", "--format", "{{.Id}}", tag.as_str()])
+                            .read_only(),
+                    )
+                    .is_ok()
+            }
             Output::Dir(dir) => std::fs::read_dir(dir)
                 .map(|mut d| d.next().is_some())
                 .unwrap_or(false),

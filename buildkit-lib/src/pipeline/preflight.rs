@@ -86,11 +86,14 @@ fn last_line(e: &CommandError) -> String {
         .unwrap_or_else(|| e.to_string().lines().next().unwrap_or_default().to_string())
 }
 
-/// Checks the engine (and buildx when `buildx`), through `runner`, for `steps`.
+/// Checks the engine (and buildx when `buildx`), through `runner`, for `steps`. A buildx
+/// plugin that answered before is not run again while its file is unchanged: `stamp`
+/// (when given) remembers the plugin file that last answered.
 pub(crate) fn check_engine(
     runner: &Runner,
     steps: Vec<String>,
     buildx: bool,
+    stamp: Option<&Path>,
 ) -> Result<(), EngineUnavailable> {
     let fail = |problem| EngineUnavailable {
         problem,
@@ -101,7 +104,23 @@ pub(crate) fn check_engine(
         .args(["version", "--format", "{{.Server.Version}}"])
         .read_only()
         .timeout(Duration::from_secs(20));
-    if let Err(e) = runner.capture(&version) {
+    // An engine on a unix socket answers `GET /_ping` in a millisecond; the client must
+    // still be installed, since the steps run it.
+    let ping = runner.engine_get("/_ping");
+    let pinged = match (&ping, runner.program_path(&version)) {
+        (_, None) => Err(fail(EngineProblem::DockerMissing)),
+        (Some(Ok((200, body))), Some(_)) if body == "OK" => Ok(true),
+        (Some(Err(e)), Some(_)) => Err(fail(EngineProblem::EngineDown {
+            host: format!("unix://{}", runner.engine_socket().unwrap_or_default()),
+            detail: e.tail.first().cloned().unwrap_or_else(|| e.to_string()),
+        })),
+        _ => Ok(false),
+    };
+    let answered = pinged?;
+    if let Some(e) = (!answered)
+        .then(|| runner.capture(&version).err())
+        .flatten()
+    {
         return Err(fail(match &e.failure {
             Failure::NotFound { .. } => EngineProblem::DockerMissing,
             Failure::EngineUnreachable { host, .. } => EngineProblem::EngineDown {
@@ -134,17 +153,39 @@ pub(crate) fn check_engine(
                 ),
             }));
         };
-        let version = Cmd::new(plugin.display().to_string())
-            .arg("version")
-            .read_only()
-            .timeout(Duration::from_secs(20));
-        if let Err(e) = runner.capture(&version) {
-            return Err(fail(EngineProblem::BuildxMissing {
-                detail: last_line(&e),
-            }));
+        let identity = plugin_identity(&plugin);
+        let known = stamp.and_then(|s| std::fs::read_to_string(s).ok());
+        if identity.is_none() || known != identity {
+            let version = Cmd::new(plugin.display().to_string())
+                .arg("version")
+                .read_only()
+                .timeout(Duration::from_secs(20));
+            if let Err(e) = runner.capture(&version) {
+                return Err(fail(EngineProblem::BuildxMissing {
+                    detail: last_line(&e),
+                }));
+            }
+            if let (Some(stamp), Some(identity), false) = (stamp, identity, runner.is_dry_run()) {
+                let _ = stamp.parent().map(std::fs::create_dir_all);
+                let _ = std::fs::write(stamp, identity);
+            }
         }
     }
     Ok(())
+}
+
+/// The plugin file as it is now: path, size, modification time and inode.
+fn plugin_identity(plugin: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(plugin).ok()?;
+    Some(format!(
+        "{} {} {}.{} {}\n",
+        plugin.display(),
+        meta.len(),
+        meta.mtime(),
+        meta.mtime_nsec(),
+        meta.ino()
+    ))
 }
 
 /// Where the docker CLI looks for plugins, in its order: the user's config folder

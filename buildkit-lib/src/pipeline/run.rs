@@ -151,7 +151,8 @@ impl Pipeline {
                 .steps
                 .iter()
                 .any(|s| s.build.is_some() || matches!(s.output, Some(super::Output::Image(_))));
-            super::preflight::check_engine(runner, engine_steps, buildx)?;
+            let stamp = self.dir().join("buildx-answered");
+            super::preflight::check_engine(runner, engine_steps, buildx, Some(&stamp))?;
         }
         let dir = self.dir();
         let _lock = RunLock::acquire(&self.name, &dir.join("lock"))?;

@@ -550,6 +550,8 @@ pub struct ContextFile {
     pub bytes: u64,
     /// File, symlink or other.
     pub kind: EntryKind,
+    /// The walk's `lstat` of it, so fingerprints need not stat it again.
+    pub(crate) stat: Option<crate::files::FileStat>,
 }
 
 /// A directory and everything the context holds beneath it.
@@ -878,6 +880,7 @@ fn walk(context: &Path, rules: &IgnoreRules) -> Result<(Vec<ContextFile>, Vec<St
                 .to_path_buf(),
             bytes: meta.len(),
             kind,
+            stat: Some(crate::files::FileStat::of(&meta)),
         });
     }
     Ok((files, dirs))
