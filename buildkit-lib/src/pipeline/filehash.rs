@@ -8,6 +8,10 @@
 //! tick after the cache was written) and is hashed again, as git does. A cache file that
 //! is damaged or from another version is ignored whole and rebuilt, never trusted.
 //!
+//! The cache file is binary (a header line, then fixed-size records and the path bytes):
+//! reading and writing 50,000 entries must cost milliseconds, not a text parser's time.
+//! Entries not looked at in a run are dropped when it is saved.
+//!
 //! The cache also keeps, for one run only, the fingerprint of each build context already
 //! computed, so that steps naming the same context share one walk; that memo is dropped
 //! whenever a step that ran (and so may have changed files) finishes.
@@ -22,7 +26,10 @@ use crate::files::FileStat;
 use crate::hash::sha256_file;
 
 /// The first line of the cache file; a file without it is ignored.
-const HEADER: &str = "buildkit-lib file-hashes v1";
+const HEADER: &[u8] = b"buildkit-lib file-hashes v2\n";
+
+/// Bytes of a record before its path: digest, size, mtime, ctime, inode, mode, path length.
+const RECORD: usize = 32 + 8 + 16 + 16 + 8 + 4 + 4;
 
 /// What makes a remembered hash still valid (the file's type bits aside).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +56,9 @@ impl Stat {
 #[derive(Debug, Clone)]
 struct Entry {
     stat: Stat,
-    hash: String,
+    digest: [u8; 32],
+    /// Looked at (or written) in this run: kept when the cache is saved.
+    used: bool,
 }
 
 /// Per-file content hashes remembered across runs, plus this run's context fingerprints.
@@ -63,8 +72,12 @@ pub(crate) struct FileHashes {
     entries: Mutex<HashMap<Vec<u8>, Entry>>,
     changed: Mutex<bool>,
     contexts: Mutex<HashMap<PathBuf, String>>,
-    /// Files hashed (read) in this run, for tests and the benchmark.
+    /// Files hashed (read) in this run, for tests.
     hashed: Mutex<u64>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl FileHashes {
@@ -87,7 +100,7 @@ impl FileHashes {
             cache.written_ns = FileStat::of(&meta).mtime_ns;
             cache.entries = Mutex::new(entries);
         } else {
-            *cache.changed.lock().unwrap_or_else(|e| e.into_inner()) = true;
+            *lock(&cache.changed) = true;
         }
         cache
     }
@@ -96,29 +109,31 @@ impl FileHashes {
     /// differs from the remembered one or is racily clean.
     pub(crate) fn hash(&self, path: &Path, file: &FileStat) -> std::io::Result<String> {
         let stat = Stat::of(file);
+        let key = path.as_os_str().as_bytes();
         {
-            let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(entry) = entries.get(path.as_os_str().as_bytes()) {
+            let mut entries = lock(&self.entries);
+            if let Some(entry) = entries.get_mut(key) {
                 if entry.stat == stat && stat.mtime_ns < self.written_ns {
-                    return Ok(entry.hash.clone());
+                    entry.used = true;
+                    return Ok(hex(&entry.digest));
                 }
             }
         }
         let hash = sha256_file(path)?;
-        *self.hashed.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        *lock(&self.hashed) += 1;
         // Remember it only if the file did not change while it was read.
-        if std::fs::symlink_metadata(path).is_ok_and(|m| Stat::of(&FileStat::of(&m)) == stat) {
-            self.entries
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(
-                    path.as_os_str().as_bytes().to_vec(),
-                    Entry {
-                        stat,
-                        hash: hash.clone(),
-                    },
-                );
-            *self.changed.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        let unchanged =
+            std::fs::symlink_metadata(path).is_ok_and(|m| Stat::of(&FileStat::of(&m)) == stat);
+        if let (true, Some(digest)) = (unchanged, unhex(&hash)) {
+            lock(&self.entries).insert(
+                key.to_vec(),
+                Entry {
+                    stat,
+                    digest,
+                    used: true,
+                },
+            );
+            *lock(&self.changed) = true;
         }
         Ok(hash)
     }
@@ -126,59 +141,45 @@ impl FileHashes {
     /// How many files were read and hashed so far.
     #[cfg(test)]
     pub(crate) fn hashed(&self) -> u64 {
-        *self.hashed.lock().unwrap_or_else(|e| e.into_inner())
+        *lock(&self.hashed)
     }
 
     /// This run's fingerprint of the context at `dir`, if computed already.
     pub(crate) fn context(&self, dir: &Path) -> Option<String> {
-        self.contexts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(dir)
-            .cloned()
+        lock(&self.contexts).get(dir).cloned()
     }
 
     /// Keeps `fingerprint` of the context at `dir` for the rest of the run.
     pub(crate) fn remember_context(&self, dir: &Path, fingerprint: &str) {
-        self.contexts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(dir.to_path_buf(), fingerprint.to_string());
+        lock(&self.contexts).insert(dir.to_path_buf(), fingerprint.to_string());
     }
 
     /// Forgets this run's context fingerprints: a step ran and may have changed files.
     pub(crate) fn forget_contexts(&self) {
-        self.contexts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        lock(&self.contexts).clear();
     }
 
-    /// Writes the cache back (atomically) when it changed, dropping entries of files
-    /// that no longer exist. Errors are not fatal: the next run hashes again.
+    /// Writes the cache back (atomically) when it changed or entries went unused, keeping
+    /// only the entries this run looked at. Errors are not fatal: the next run hashes
+    /// again.
     pub(crate) fn save(&self) {
         let Some(path) = &self.path else { return };
-        if !*self.changed.lock().unwrap_or_else(|e| e.into_inner()) {
+        let entries = lock(&self.entries);
+        let unused = entries.values().any(|e| !e.used);
+        if !*lock(&self.changed) && !unused {
             return;
         }
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let mut out = Vec::with_capacity(entries.len() * 120);
-        out.extend_from_slice(HEADER.as_bytes());
-        out.push(b'\n');
-        let mut keys: Vec<&Vec<u8>> = entries
-            .keys()
-            .filter(|p| Path::new(std::ffi::OsStr::from_bytes(p)).exists())
-            .collect();
-        keys.sort();
-        for key in keys {
-            let e = &entries[key];
-            let _ = write!(
-                out,
-                "{} {} {} {} {} {} ",
-                e.hash, e.stat.size, e.stat.mtime_ns, e.stat.ctime_ns, e.stat.ino, e.stat.mode
-            );
-            out.extend_from_slice(&escape(key));
-            out.push(b'\n');
+        let mut out = Vec::with_capacity(HEADER.len() + entries.len() * (RECORD + 80));
+        out.extend_from_slice(HEADER);
+        for (key, e) in entries.iter().filter(|(_, e)| e.used) {
+            out.extend_from_slice(&e.digest);
+            out.extend_from_slice(&e.stat.size.to_le_bytes());
+            out.extend_from_slice(&e.stat.mtime_ns.to_le_bytes());
+            out.extend_from_slice(&e.stat.ctime_ns.to_le_bytes());
+            out.extend_from_slice(&e.stat.ino.to_le_bytes());
+            out.extend_from_slice(&e.stat.mode.to_le_bytes());
+            out.extend_from_slice(&(key.len() as u32).to_le_bytes());
+            out.extend_from_slice(key);
         }
         let Some(dir) = path.parent() else { return };
         if std::fs::create_dir_all(dir).is_err() {
@@ -195,71 +196,67 @@ impl FileHashes {
     }
 }
 
-/// `%`, newline and carriage return written as `%25`, `%0A`, `%0D`; every other byte as
-/// it is (paths need not be UTF-8).
-fn escape(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(bytes.len());
-    for &b in bytes {
-        match b {
-            b'%' => out.extend_from_slice(b"%25"),
-            b'\n' => out.extend_from_slice(b"%0A"),
-            b'\r' => out.extend_from_slice(b"%0D"),
-            _ => out.push(b),
-        }
+fn hex(digest: &[u8; 32]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(64);
+    for b in digest {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 15)]));
     }
     out
 }
 
-fn unescape(bytes: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let code = bytes.get(i + 1..i + 3)?;
-            out.push(match code {
-                b"25" => b'%',
-                b"0A" => b'\n',
-                b"0D" => b'\r',
-                _ => return None,
-            });
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
+fn unhex(text: &str) -> Option<[u8; 32]> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 64 {
+        return None;
+    }
+    let nibble = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    let mut out = [0u8; 32];
+    for (i, pair) in bytes.chunks_exact(2).enumerate() {
+        out[i] = nibble(pair[0])? << 4 | nibble(pair[1])?;
     }
     Some(out)
 }
 
-/// The entries of a cache file, or `None` when any line is not as written by `save`.
+/// The entries of a cache file, or `None` when it is not exactly as `save` writes it.
 fn parse(bytes: &[u8]) -> Option<HashMap<Vec<u8>, Entry>> {
-    let mut lines = bytes.split(|&b| b == b'\n');
-    if lines.next()? != HEADER.as_bytes() {
-        return None;
-    }
+    let mut rest = bytes.strip_prefix(HEADER)?;
     let mut entries = HashMap::new();
-    for line in lines {
-        if line.is_empty() {
-            continue;
-        }
-        let mut parts = line.splitn(7, |&b| b == b' ');
-        let mut field = || std::str::from_utf8(parts.next()?).ok().map(str::to_string);
-        let hash = field()?;
-        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+    while !rest.is_empty() {
+        if rest.len() < RECORD {
             return None;
         }
+        let (record, tail) = rest.split_at(RECORD);
+        let u64_at = |i: usize| u64::from_le_bytes(record[i..i + 8].try_into().unwrap());
+        let i128_at = |i: usize| i128::from_le_bytes(record[i..i + 16].try_into().unwrap());
+        let u32_at = |i: usize| u32::from_le_bytes(record[i..i + 4].try_into().unwrap());
+        let digest: [u8; 32] = record[..32].try_into().unwrap();
         let stat = Stat {
-            size: field()?.parse().ok()?,
-            mtime_ns: field()?.parse().ok()?,
-            ctime_ns: field()?.parse().ok()?,
-            ino: field()?.parse().ok()?,
-            mode: field()?.parse().ok()?,
+            size: u64_at(32),
+            mtime_ns: i128_at(40),
+            ctime_ns: i128_at(56),
+            ino: u64_at(72),
+            mode: u32_at(80),
         };
-        let path = unescape(parts.next()?)?;
-        if path.is_empty() {
+        let len = u32_at(84) as usize;
+        if len == 0 || tail.len() < len {
             return None;
         }
-        entries.insert(path, Entry { stat, hash });
+        let (key, after) = tail.split_at(len);
+        entries.insert(
+            key.to_vec(),
+            Entry {
+                stat,
+                digest,
+                used: false,
+            },
+        );
+        rest = after;
     }
     Some(entries)
 }
@@ -282,6 +279,7 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(20));
         let first = FileHashes::load(&store);
         let h1 = first.hash(&file, &meta(&file)).unwrap();
+        assert_eq!(h1, crate::hash::sha256_hex(b"one"));
         assert_eq!(first.hashed(), 1);
         first.save();
         let second = FileHashes::load(&store);
@@ -317,29 +315,46 @@ mod tests {
     fn damaged_or_foreign_cache_files_are_ignored() {
         let dir = tempfile::tempdir().unwrap();
         let store = dir.path().join("cache");
-        for text in [
-            "buildkit-lib file-hashes v0\n".to_string(),
-            format!("{HEADER}\nnot a line\n"),
-            format!("{HEADER}\n{} 1 2 3 4 5 /x\n", "z".repeat(64)),
-            format!("{HEADER}\n{} 1 2 3 4 5 /x%zz\n", "a".repeat(64)),
+        let mut truncated = HEADER.to_vec();
+        truncated.extend_from_slice(&[0u8; RECORD - 1]);
+        let mut short_path = HEADER.to_vec();
+        short_path.extend_from_slice(&[0u8; RECORD - 4]);
+        short_path.extend_from_slice(&9u32.to_le_bytes());
+        short_path.extend_from_slice(b"/x");
+        for bytes in [
+            b"buildkit-lib file-hashes v1\n".to_vec(),
+            b"not a cache".to_vec(),
+            truncated,
+            short_path,
         ] {
-            std::fs::write(&store, text).unwrap();
+            std::fs::write(&store, bytes).unwrap();
             let cache = FileHashes::load(&store);
-            assert!(cache.entries.lock().unwrap().is_empty());
-            assert!(*cache.changed.lock().unwrap(), "rewritten on save");
+            assert!(lock(&cache.entries).is_empty());
+            assert!(*lock(&cache.changed), "rewritten on save");
         }
     }
 
     #[test]
-    fn odd_paths_round_trip() {
-        let raw: &[u8] = b"/tmp/a b/100%\nnew\rline\xff";
-        let back = unescape(&escape(raw)).unwrap();
-        assert_eq!(back, raw);
-        let text = format!("{HEADER}\n{} 1 2 3 4 5 ", "a".repeat(64));
-        let mut bytes = text.into_bytes();
-        bytes.extend_from_slice(&escape(raw));
-        bytes.push(b'\n');
-        let entries = parse(&bytes).unwrap();
-        assert!(entries.contains_key(raw));
+    fn odd_paths_round_trip_and_unused_entries_are_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("cache");
+        let odd = dir
+            .path()
+            .join(std::ffi::OsStr::from_bytes(b"a b%\nnew\rline\xff"));
+        let other = dir.path().join("other");
+        std::fs::write(&odd, "odd").unwrap();
+        std::fs::write(&other, "other").unwrap();
+        let first = FileHashes::load(&store);
+        first.hash(&odd, &meta(&odd)).unwrap();
+        first.hash(&other, &meta(&other)).unwrap();
+        first.save();
+        let second = FileHashes::load(&store);
+        assert_eq!(lock(&second.entries).len(), 2);
+        second.hash(&odd, &meta(&odd)).unwrap();
+        second.save();
+        let third = FileHashes::load(&store);
+        let entries = lock(&third.entries);
+        assert_eq!(entries.len(), 1, "the entry not looked at was dropped");
+        assert!(entries.contains_key(odd.as_os_str().as_bytes()));
     }
 }

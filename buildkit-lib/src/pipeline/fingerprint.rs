@@ -143,9 +143,8 @@ fn context_digest(dir: &Path, hashes: &FileHashes) -> Result<String> {
     let mut h = Sha256::new();
     h.update(dir.as_os_str().as_bytes());
     h.update(b"\0");
-    let mut files: Vec<&crate::validate::context::ContextFile> = audit.files.iter().collect();
-    files.sort_by(|a, b| a.os_path.cmp(&b.os_path));
-    for file in files {
+    // The audit lists files and directories in a fixed order (sorted by path).
+    for file in &audit.files {
         hash_entry(
             &mut h,
             &dir.join(&file.os_path),
@@ -154,9 +153,7 @@ fn context_digest(dir: &Path, hashes: &FileHashes) -> Result<String> {
             hashes,
         )?;
     }
-    let mut dirs = audit.dirs.clone();
-    dirs.sort();
-    for d in dirs {
+    for d in &audit.dirs {
         h.update(b"dir\0");
         h.update(d.as_bytes());
         h.update(b"\0");
