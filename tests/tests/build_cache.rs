@@ -255,14 +255,15 @@ fn prune_project_removes_only_the_records_of_the_projects_dockerfile() {
     let (our_id, their_id) = (id_of(&ours), id_of(&theirs));
 
     let dry = runner.clone().dry_run(true);
-    let plan = cache::prune_project(&dry, &[dockerfile.clone()], &Prune::default()).unwrap();
+    let plan =
+        cache::prune_project(&dry, std::slice::from_ref(&dockerfile), &Prune::default()).unwrap();
     assert_eq!(
         plan.plan
             .records
             .iter()
             .map(|r| r.id.clone())
             .collect::<Vec<_>>(),
-        [our_id.clone()]
+        vec![our_id.clone()]
     );
     assert_eq!(
         dry.commands().last().unwrap().join(" "),
