@@ -139,17 +139,17 @@ impl StagedDir {
         ));
         let had_old = self.target.exists();
         if had_old {
-            fs::rename(&self.target, &old)
-                .with_context(|| format!("cannot move {} aside", self.target.display()))?;
+            if let Err(e) = fs::rename(&self.target, &old) {
+                let _ = fs::remove_dir_all(&staging);
+                return Err(self.swap_error(e, "move it aside"));
+            }
         }
         if let Err(e) = fs::rename(&staging, &self.target) {
             if had_old {
                 let _ = fs::rename(&old, &self.target);
             }
             let _ = fs::remove_dir_all(&staging);
-            return Err(e).with_context(|| {
-                format!("cannot move the new {} into place", self.target.display())
-            });
+            return Err(self.swap_error(e, "move the new one into place"));
         }
         if had_old {
             fs::remove_dir_all(&old)
@@ -157,6 +157,66 @@ impl StagedDir {
         }
         Ok(())
     }
+
+    /// The error of a failed rename: a mount point (EBUSY, EXDEV) is said by name.
+    fn swap_error(&self, e: std::io::Error, what: &str) -> anyhow::Error {
+        let target = self.target.display();
+        let mount = matches!(e.raw_os_error(), Some(libc::EBUSY) | Some(libc::EXDEV))
+            || is_mount_point(&self.target);
+        if mount {
+            anyhow::anyhow!(
+                "cannot replace {target}: it is a mount point, and a mount point cannot be \
+                 renamed ({e}); mount its parent directory instead, or write into a directory \
+                 that is not a mount point; {target} is left as it was"
+            )
+        } else {
+            anyhow::Error::new(e).context(format!("cannot replace {target} ({what})"))
+        }
+    }
+}
+
+/// Whether `path` is a mount point (a bind mount or a volume, as in a container): its
+/// device differs from its parent's, or `/proc/self/mountinfo` lists it.
+pub fn is_mount_point(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(real) = fs::canonicalize(path) else {
+        return false;
+    };
+    if let (Ok(meta), Some(Ok(parent))) = (fs::metadata(&real), real.parent().map(fs::metadata)) {
+        if meta.dev() != parent.dev() {
+            return true;
+        }
+    }
+    let Ok(table) = fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    table.lines().any(|line| {
+        line.split(' ')
+            .nth(4)
+            .is_some_and(|point| Path::new(&unescape_mountinfo(point)) == real)
+    })
+}
+
+/// `/proc/self/mountinfo` writes space, tab, newline and backslash as `\040`-style octal.
+fn unescape_mountinfo(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' && i + 4 <= bytes.len() {
+            if let Some(b) = std::str::from_utf8(&bytes[i + 1..i + 4])
+                .ok()
+                .and_then(|octal| u8::from_str_radix(octal, 8).ok())
+            {
+                out.push(b);
+                i += 4;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn parent_dir(path: &Path) -> PathBuf {
@@ -169,6 +229,16 @@ fn parent_dir(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mountinfo_escapes() {
+        assert_eq!(unescape_mountinfo("/a\\040b/c\\134d"), "/a b/c\\d");
+        assert_eq!(unescape_mountinfo("/plain"), "/plain");
+        assert!(is_mount_point(Path::new("/")));
+        assert!(!is_mount_point(
+            &std::env::temp_dir().join("no-such-dir-here")
+        ));
+    }
 
     #[test]
     fn atomic_write_and_dry_run() {

@@ -17,7 +17,7 @@
 //!
 //! use buildkit_lib::docker::build::{Build, Output as BuildOutput};
 //! use buildkit_lib::pipeline::{Inputs, Output, Pipeline, RunOptions};
-//! use buildkit_lib::python::format::{Black, Isort};
+//! use buildkit_lib::python::format::{check_all, Black, Isort};
 //! use buildkit_lib::python::venv::ToolEnv;
 //! use buildkit_lib::validate::smoke::{Ready, Smoke};
 //! use buildkit_lib::Runner;
@@ -48,8 +48,8 @@
 //!     let env = tools.clone();
 //!     pipeline
 //!         .step("format", move |cx| {
-//!             Black::check(["src"]).run(&cx.runner, &env)?;
-//!             Isort::check(["src"]).run(&cx.runner, &env)
+//!             // black and isort both answer; diffs go to the step log only
+//!             check_all(&cx.runner, &env, &Black::check(["src"]), &Isort::check(["src"]))
 //!         })
 //!         .inputs(Inputs::new().file("src"));
 //!

@@ -146,3 +146,147 @@ fn buildx_du_and_a_targeted_prune() {
         "the record is still there after the prune"
     );
 }
+
+const DU_TEXT: &str = "ID:\t\tabc\nCreated at:\t2026-11-21 05:45:02.276432007 +0000 UTC\nMutable:\tfalse\n\
+Reclaimable:\ttrue\nShared:\t\ttrue\nSize:\t\t3.055MB\nDescription:\t[1/1] COPY a /\nUsage count:\t2\n\
+Last used:\tAbout a minute ago\nType:\t\tregular\n\nShared:\t\t3.055MB\nPrivate:\t0B\n\
+Reclaimable:\t3.055MB\nTotal:\t\t3.055MB\n";
+
+/// A fake docker: `buildx du` prints [`DU_TEXT`], `system df` runs `df_body` (with `$n`,
+/// its call number).
+fn fake_docker(dir: &std::path::Path, df_body: &str) -> e2e::FakeBin {
+    fs_write(&dir.join("du.txt"), DU_TEXT);
+    e2e::FakeBin::new().script(
+        "docker",
+        &format!(
+            "if [ \"$1\" = buildx ]; then cat '{du}'; exit 0; fi\n\
+             echo x >> '{calls}'\nn=$(wc -l < '{calls}')\n{df_body}",
+            du = dir.join("du.txt").display(),
+            calls = dir.join("df-calls").display()
+        ),
+    )
+}
+
+fn fs_write(path: &std::path::Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+}
+
+fn df_calls(dir: &std::path::Path) -> usize {
+    std::fs::read_to_string(dir.join("df-calls"))
+        .map(|t| t.lines().count())
+        .unwrap_or(0)
+}
+
+const REMOVAL: &str = "echo 'Error response from daemon: container 3f2a9c1d: driver \"overlay2\" failed to compute size: Removal In Progress' >&2; exit 1";
+
+#[test]
+fn a_container_stuck_in_removal_does_not_fail_the_cache_analysis() {
+    let work = tempfile::tempdir().unwrap();
+    let fake = fake_docker(work.path(), REMOVAL);
+    let runner = e2e::runner().env("PATH", fake.path_env());
+    let usage = cache::cache_usage(&runner, None).unwrap();
+    assert_eq!(df_calls(work.path()), 3, "tried three times");
+    assert_eq!(usage.system_df_bytes, None);
+    assert_eq!(
+        usage.warnings,
+        [
+            "`docker system df` did not answer: Error response from daemon: container 3f2a9c1d: \
+          driver \"overlay2\" failed to compute size: Removal In Progress"
+        ]
+    );
+    assert_eq!((usage.records, usage.total_bytes), (1, 3_055_000));
+
+    // Passing on its own: the second try answers.
+    let work = tempfile::tempdir().unwrap();
+    let fake = fake_docker(
+        work.path(),
+        &format!(
+            "if [ \"$n\" -lt 2 ]; then {REMOVAL}; fi\necho '{{\"Active\":\"0\",\"Reclaimable\":\"0B\",\"Size\":\"0B\",\"TotalCount\":\"1\",\"Type\":\"Build Cache\"}}'"
+        ),
+    );
+    let runner = e2e::runner().env("PATH", fake.path_env());
+    let usage = cache::cache_usage(&runner, None).unwrap();
+    assert_eq!(df_calls(work.path()), 2);
+    assert_eq!(usage.system_df_bytes, Some(0));
+    assert!(usage.warnings.is_empty());
+
+    // An error that is not transient still fails `system_df` at once.
+    let work = tempfile::tempdir().unwrap();
+    let fake = fake_docker(work.path(), "echo 'permission denied' >&2; exit 1");
+    let runner = e2e::runner().env("PATH", fake.path_env());
+    assert!(cache::system_df(&runner).is_err());
+    assert_eq!(df_calls(work.path()), 1);
+}
+
+#[test]
+fn cache_usage_reconciles_system_df_and_buildx_du_on_the_engine() {
+    let runner = e2e::engine();
+    let usage = cache::cache_usage(&runner, None).unwrap();
+    let df = usage.system_df_bytes.expect("system df answered");
+    // `system df` counts the private records only; `buildx du` counts them all.
+    let close = |a: u64, b: u64| a.abs_diff(b) <= a.max(b) / 100 + 1_000_000;
+    assert!(close(df, usage.private_bytes), "{usage}");
+    assert!(
+        close(usage.total_bytes, usage.shared_bytes + usage.private_bytes),
+        "{usage}"
+    );
+    let text = usage.to_string();
+    assert!(text.starts_with("build cache: "), "{text}");
+    assert!(text.contains("`docker system df` counts only the records not shared with images"));
+}
+
+#[test]
+fn prune_project_removes_only_the_records_of_the_projects_dockerfile() {
+    let runner = e2e::engine();
+    let name = e2e::unique("bkl-project-prune");
+    let ours = make_cache_record(&runner, &name);
+    let theirs = make_cache_record(&runner, &e2e::unique("bkl-other-project"));
+    let project = tempfile::tempdir().unwrap();
+    let dockerfile = project.path().join("Dockerfile");
+    fs_write(&dockerfile, &format!("FROM scratch\nCOPY {name}.txt /\n"));
+    let records = cache::cache_records(&runner).unwrap();
+    let id_of = |description: &str| {
+        records
+            .iter()
+            .find(|r| r.description == description)
+            .map(|r| r.id.clone())
+            .unwrap_or_else(|| panic!("no record {description}"))
+    };
+    let (our_id, their_id) = (id_of(&ours), id_of(&theirs));
+
+    let dry = runner.clone().dry_run(true);
+    let plan =
+        cache::prune_project(&dry, std::slice::from_ref(&dockerfile), &Prune::default()).unwrap();
+    assert_eq!(
+        plan.plan
+            .records
+            .iter()
+            .map(|r| r.id.clone())
+            .collect::<Vec<_>>(),
+        vec![our_id.clone()]
+    );
+    assert_eq!(
+        dry.commands().last().unwrap().join(" "),
+        format!("docker buildx prune --force --filter id=^({our_id})$")
+    );
+
+    let result = cache::prune_project(&runner, &[dockerfile], &Prune::default()).unwrap();
+    assert!(!result.dry_run);
+    let after: Vec<String> = cache::cache_records(&runner)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert!(!after.contains(&our_id), "our record is gone");
+    assert!(
+        after.contains(&their_id),
+        "the other project's record stays"
+    );
+    let _ = runner.capture(
+        &Prune {
+            filters: vec![cache::id_filter(&[&their_id])],
+            ..Prune::default()
+        }
+        .command(),
+    );
+}

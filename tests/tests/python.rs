@@ -4,7 +4,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use buildkit_lib::python::{Black, FormatError, Hadolint, Isort, Level, PythonTest, ToolEnv};
+use buildkit_lib::python::{
+    check_all, Black, FormatChecks, FormatError, Hadolint, Isort, Level, PythonTest, ToolEnv,
+};
 use buildkit_lib::{Runner, Session};
 
 /// The tool environment shared by the tests (and by later runs): under the workspace
@@ -116,7 +118,11 @@ fn black_and_isort_fail_on_unformatted_code_and_pass_after_the_fix() {
     let err = black.run(&runner, &env).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "black would change 1 file:\n  src/deskapp/ugly.py\nhelp: run `cargo xtask fmt` to fix them"
+        format!(
+            "black would change 1 file:\n  src/deskapp/ugly.py\nhelp: run `cargo xtask fmt` to fix \
+             them\nthe diff is in {}",
+            log.display()
+        )
     );
     assert_eq!(format_error(&err).files, ["src/deskapp/ugly.py"]);
     // The diff is in the step log.
@@ -127,7 +133,11 @@ fn black_and_isort_fail_on_unformatted_code_and_pass_after_the_fix() {
     let err = isort.run(&runner, &env).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "isort would change 1 file:\n  src/deskapp/ugly.py\nhelp: run `cargo xtask fmt` to fix them"
+        format!(
+            "isort would change 1 file:\n  src/deskapp/ugly.py\nhelp: run `cargo xtask fmt` to fix \
+             them\nthe diff is in {}",
+            log.display()
+        )
     );
 
     isort.clone().fix().run(&runner, &env).unwrap();
@@ -137,6 +147,91 @@ fn black_and_isort_fail_on_unformatted_code_and_pass_after_the_fix() {
     assert_eq!(
         fs::read_to_string(&ugly).unwrap(),
         "import os\nimport sys\n\n\ndef f(a, b):\n    return {\"a\": a, \"b\": b, \"os\": os.sep, \"argv\": sys.argv}\n"
+    );
+}
+
+/// Every file under `dir` with its bytes.
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(snapshot(&path));
+        } else {
+            out.push((path.clone(), fs::read(&path).unwrap()));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn check_all_runs_isort_after_a_failing_black_and_keeps_the_diff_in_the_log() {
+    let project = fixture_copy();
+    // 40 badly formatted files: a long diff, none of it in the error.
+    for i in 0..40 {
+        fs::write(
+            project.path().join(format!("src/deskapp/ugly_{i:02}.py")),
+            "import sys\nimport os\ndef f( a,b ):\n    return {'a':a,'b':b, 'os': os.sep, 'argv': sys.argv}\n",
+        )
+        .unwrap();
+    }
+    let before = snapshot(project.path());
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("format.log");
+    let runner = e2e::runner()
+        .echo(buildkit_lib::cmd::Echo::Live)
+        .log_to(&log);
+    let env = tool_env();
+    let black = Black::check(["src", "tests"]).cwd(project.path());
+    let isort = Isort::check(["src", "tests"]).cwd(project.path());
+    let err = check_all(&runner, &env, &black, &isort).unwrap_err();
+    let files: String = (0..40)
+        .map(|i| format!("\n  src/deskapp/ugly_{i:02}.py"))
+        .collect();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "black would change 40 files:{files}\nisort would change 40 files:{files}\n\
+             help: run `cargo xtask fmt` to fix them\nthe diffs are in {}",
+            log.display()
+        )
+    );
+    let checks = err.downcast_ref::<FormatChecks>().unwrap();
+    assert_eq!(checks.format_errors().len(), 2);
+    let logged = fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.contains("+def f(a, b):"),
+        "black's diff is in the log"
+    );
+    assert!(logged.contains("+import os"), "isort's diff is in the log");
+    assert_eq!(snapshot(project.path()), before, "a check changes nothing");
+
+    // Without a step log the file list is still complete, and nothing is left behind.
+    let err = check_all(&e2e::runner(), &env, &black, &isort).unwrap_err();
+    assert!(err.to_string().contains("src/deskapp/ugly_00.py"));
+    assert!(err
+        .to_string()
+        .ends_with("help: run `cargo xtask fmt` to fix them"));
+
+    // Only isort unhappy: black's answer is shown as well.
+    let only_isort = fixture_copy();
+    fs::write(
+        only_isort.path().join("src/deskapp/unsorted.py"),
+        "import sys\nimport os\n\nprint(os.sep, sys.argv)\n",
+    )
+    .unwrap();
+    let err = check_all(
+        &e2e::runner(),
+        &env,
+        &Black::check(["src"]).cwd(only_isort.path()),
+        &Isort::check(["src"]).cwd(only_isort.path()),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "black: nothing to change\nisort would change 1 file:\n  src/deskapp/unsorted.py\n\
+         help: run `cargo xtask fmt` to fix them"
     );
 }
 

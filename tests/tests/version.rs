@@ -313,3 +313,30 @@ fn source_date_epoch_reaches_the_image_build() {
     ]);
     assert_eq!(runner.capture(&run).unwrap().stdout, "1700000000\n");
 }
+
+#[test]
+fn stamp_file_refuses_a_byte_order_mark_and_leaves_the_tree_clean() {
+    let repo = Repo::empty();
+    let with_bom = format!("\u{feff}{VERSION_JSON}");
+    repo.write("version.json", &with_bom);
+    repo.git(&["add", "."]);
+    repo.git(&["commit", "-q", "-m", "init"]);
+    let path = repo.dir.join("version.json");
+    let err = stamp_file(
+        &repo.runner,
+        &path,
+        &repo.dir,
+        build_time_from(Some("1700000000")).unwrap(),
+        StampOptions::default(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        format!("{err:#}"),
+        format!(
+            "{} starts with a UTF-8 byte order mark; save it without BOM",
+            path.display()
+        )
+    );
+    assert_eq!(repo.read("version.json"), with_bom);
+    assert_eq!(repo.git(&["status", "--porcelain", "--ignored"]), "");
+}

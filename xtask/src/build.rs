@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use buildkit_lib::docker::build::{oci_labels, Build, Output as BuildOutput};
 use buildkit_lib::docker::tags::{references, TagInput, TagRules};
 use buildkit_lib::pipeline::{Inputs, Pipeline, RunOptions};
-use buildkit_lib::python::format::{Black, Isort};
+use buildkit_lib::python::format::{check_all, Black, Isort};
 use buildkit_lib::python::lint::{Hadolint, Level};
 use buildkit_lib::python::venv::ToolEnv;
 use buildkit_lib::validate::size::{default_history_file, SizeCheck};
@@ -103,9 +103,8 @@ pub fn webapp_pipeline(runner: &Runner, root: &Path, smoke: bool) -> Result<Pipe
     let env = tools.clone();
     pipeline
         .step("format", move |cx| {
-            black.run(&cx.runner, &env)?;
-            isort.run(&cx.runner, &env)?;
-            Ok(())
+            // Both tools answer even when black fails.
+            check_all(&cx.runner, &env, &black, &isort)
         })
         .describe("black --check and isort --check-only (pinned) over the fixtures' Python")
         .inputs(format_inputs);

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::Result;
-use buildkit_lib::python::format::{Black, Isort};
+use buildkit_lib::python::format::{check_all, Black, Isort};
 use buildkit_lib::python::venv::ToolEnv;
 use buildkit_lib::Runner;
 
@@ -29,8 +29,7 @@ pub fn run(base: &Runner, root: &Path, args: &[String], fix: bool) -> Result<u8>
         isort.run(&runner, &env)?;
         black.run(&runner, &env)?;
     } else {
-        black.run(&runner, &env)?;
-        isort.run(&runner, &env)?;
+        check_all(&runner, &env, &black, &isort)?;
     }
     Ok(0)
 }

@@ -43,26 +43,40 @@ impl Retry {
             .min(self.max_delay)
     }
 
-    /// Runs `attempt` until it succeeds or the attempts are used up. Failures that another
-    /// try cannot fix (program missing, engine down, interrupted) are returned at once.
+    /// Runs a push-like `attempt` until it succeeds or the attempts are used up, retrying
+    /// only transient registry or network failures ([`transient_failure`]): connection
+    /// refused or reset, timeouts, TLS handshake timeouts, HTTP 5xx and 429. Anything else
+    /// (an error that is not a command's, a missing program, an engine that is down, an
+    /// interrupt, `unauthorized`, `name unknown`, `manifest invalid`, ...) is returned at
+    /// once. Each retry is noted through `runner` with its reason.
     pub fn run<T>(
         &self,
         runner: &Runner,
         what: &str,
+        attempt: impl FnMut() -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        self.run_classified(runner, what, transient_failure_of, attempt)
+    }
+
+    /// [`run`](Self::run) with another rule for which failures are worth a retry:
+    /// `transient` returns the reason to log, or `None` to give up at once.
+    pub fn run_classified<T>(
+        &self,
+        runner: &Runner,
+        what: &str,
+        transient: impl Fn(&anyhow::Error) -> Option<String>,
         mut attempt: impl FnMut() -> anyhow::Result<T>,
     ) -> anyhow::Result<T> {
         let attempts = self.attempts.max(1);
         let mut n = 1;
         loop {
-            match attempt() {
+            let e = match attempt() {
                 Ok(v) => return Ok(v),
-                Err(e) if n < attempts && retryable(&e) => {
+                Err(e) => e,
+            };
+            match transient(&e) {
+                Some(reason) if n < attempts => {
                     let wait = self.delay(n);
-                    let reason = e
-                        .chain()
-                        .find_map(|c| c.downcast_ref::<CommandError>())
-                        .and_then(|c| c.tail.last().cloned())
-                        .unwrap_or_else(|| e.to_string());
                     runner.note(&format!(
                         "{what} failed (attempt {n} of {attempts}): {reason}; retrying in {}s",
                         wait.as_secs_f64()
@@ -70,18 +84,112 @@ impl Retry {
                     std::thread::sleep(wait);
                     n += 1;
                 }
-                Err(e) => {
-                    return Err(e.context(format!("{what} failed after {n} attempt(s)")));
-                }
+                _ => return Err(e.context(format!("{what} failed after {n} attempt(s)"))),
             }
         }
     }
 }
 
-fn retryable(e: &anyhow::Error) -> bool {
-    match e.chain().find_map(|c| c.downcast_ref::<CommandError>()) {
-        Some(c) => matches!(c.failure, Failure::Exit(_) | Failure::Timeout(_)),
-        None => false,
+/// Words of registries and Go's network stack for failures that may pass when tried again.
+const TRANSIENT: &[&str] = &[
+    "connection refused",
+    "connection reset",
+    "broken pipe",
+    "i/o timeout",
+    "tls handshake timeout",
+    "timeout awaiting response headers",
+    "context deadline exceeded",
+    "client.timeout exceeded",
+    "request canceled while waiting for connection",
+    "no route to host",
+    "network is unreachable",
+    "temporary failure in name resolution",
+    "server misbehaving",
+    "unexpected eof",
+    "too many requests",
+    "toomanyrequests",
+    "internal server error",
+    "bad gateway",
+    "service unavailable",
+    "gateway timeout",
+];
+
+/// Words of registries for failures another try cannot fix (they win over [`TRANSIENT`]).
+const PERMANENT: &[&str] = &[
+    "unauthorized",
+    "authentication required",
+    "denied",
+    "forbidden",
+    "name unknown",
+    "manifest unknown",
+    "manifest invalid",
+    "blob unknown",
+    "tag invalid",
+    "name invalid",
+    "no such host",
+];
+
+/// The output line saying why a registry command failed, when the failure is transient: a
+/// network error (connection refused or reset, timeouts, `TLS handshake timeout`,
+/// `i/o timeout`), an HTTP 5xx or 429 from the registry. `None` when nothing transient
+/// is there, or when a permanent reason (`unauthorized`, `denied`, `name unknown`,
+/// `manifest invalid`, `no such host`, ...) is.
+pub fn transient_failure(lines: &[String]) -> Option<String> {
+    let lower: Vec<String> = lines.iter().map(|l| l.to_ascii_lowercase()).collect();
+    if lower
+        .iter()
+        .any(|l| PERMANENT.iter().any(|p| l.contains(p)))
+    {
+        return None;
+    }
+    lines
+        .iter()
+        .zip(&lower)
+        .rev()
+        .find(|(_, l)| TRANSIENT.iter().any(|t| l.contains(t)) || http_5xx_or_429(l))
+        .map(|(line, _)| line.trim().to_string())
+}
+
+/// `unexpected status: 503`, `status code 502`, `response status code 500: ...` in a
+/// registry error.
+fn http_5xx_or_429(lower: &str) -> bool {
+    ["status: ", "status code ", "status code: "]
+        .iter()
+        .any(|key| {
+            lower.split(key).skip(1).any(|rest| {
+                let code: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                code.len() == 3 && (code.starts_with('5') || code == "429")
+            })
+        })
+}
+
+/// Whether a `docker buildx build --push` got as far as the push: its final error is the
+/// export's (`failed to push`, `> exporting to image:`), not a build step's.
+pub fn failed_in_push(lines: &[String]) -> bool {
+    let Some(last_error) = lines.iter().rev().find(|l| l.starts_with("ERROR: ")) else {
+        return false;
+    };
+    last_error.contains("failed to push")
+        || lines.iter().any(|l| l.trim() == "> exporting to image:")
+}
+
+/// The transient reason of a failed push-like command (its output, or its timeout).
+fn transient_failure_of(e: &anyhow::Error) -> Option<String> {
+    let c = e.chain().find_map(|c| c.downcast_ref::<CommandError>())?;
+    match &c.failure {
+        Failure::Timeout(_) => c.to_string().lines().next().map(str::to_string),
+        Failure::Exit(_) => transient_failure(&c.tail),
+        _ => None,
+    }
+}
+
+/// The transient reason of a failed `build --push`, only when the build itself succeeded
+/// and the push failed.
+fn transient_push_of_build(e: &anyhow::Error) -> Option<String> {
+    let c = e.chain().find_map(|c| c.downcast_ref::<CommandError>())?;
+    match &c.failure {
+        Failure::Exit(_) if failed_in_push(&c.tail) => transient_failure(&c.tail),
+        _ => None,
     }
 }
 
@@ -100,9 +208,10 @@ pub fn push(runner: &Runner, image: &str, retry: &Retry) -> anyhow::Result<()> {
     })
 }
 
-/// Runs a build whose output is [`Output::Push`], retrying it as `retry` says: once built,
-/// a retry is a cached rebuild plus the upload. Bad input (the build's checks) is never
-/// retried.
+/// Runs a build whose output is [`Output::Push`], retrying it as `retry` says only when the
+/// build succeeded and the push failed for a transient reason ([`failed_in_push`],
+/// [`transient_failure`]); a retry is then a cached rebuild plus the upload. A failed
+/// build (a missing base image, a failing `RUN`, bad input) is never retried.
 pub fn build_and_push(
     runner: &Runner,
     build: &Build,
@@ -120,7 +229,7 @@ pub fn build_and_push(
             .map(String::as_str)
             .unwrap_or("the image")
     );
-    retry.run(runner, &what, || build.run(runner))
+    retry.run_classified(runner, &what, transient_push_of_build, || build.run(runner))
 }
 
 /// `docker buildx imagetools inspect --raw REFERENCE`.
@@ -208,16 +317,131 @@ mod tests {
         assert_eq!(r.delay(40), Duration::from_secs(3));
     }
 
+    fn failing(tail: &[&str]) -> anyhow::Error {
+        anyhow::Error::new(CommandError {
+            command: "docker push r/x:1".into(),
+            program: "docker".into(),
+            failure: Failure::Exit(1),
+            tail: tail.iter().map(|l| l.to_string()).collect(),
+            log: None,
+        })
+        .context("cannot push r/x:1")
+    }
+
+    fn quick(attempts: u32) -> Retry {
+        Retry {
+            attempts,
+            initial_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(1),
+        }
+    }
+
+    #[test]
+    fn transient_and_permanent_registry_failures() {
+        let lines = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        for transient in [
+            "dial tcp 127.0.0.1:5000: connect: connection refused",
+            "read tcp 10.0.0.2:51234->1.2.3.4:443: read: connection reset by peer",
+            "net/http: TLS handshake timeout",
+            "dial tcp 1.2.3.4:443: i/o timeout",
+            "received unexpected HTTP status: 503 Service Unavailable",
+            "unexpected status code 502",
+            "unexpected status: 429 Too Many Requests",
+            "toomanyrequests: You have reached your pull rate limit",
+            "context deadline exceeded",
+        ] {
+            assert_eq!(
+                transient_failure(&lines(&["pushing layers", transient])).as_deref(),
+                Some(transient),
+                "{transient}"
+            );
+        }
+        for permanent in [
+            "unauthorized: authentication required",
+            "denied: requested access to the resource is denied",
+            "name unknown: repository name not known to registry",
+            "manifest invalid: manifest invalid",
+            "dial tcp: lookup reg.example on 10.0.0.1:53: no such host",
+            "unexpected status: 404 Not Found",
+            "ERROR: failed to solve: process \"/bin/sh -c false\" did not complete successfully: exit code: 1",
+        ] {
+            assert_eq!(transient_failure(&lines(&[permanent])), None, "{permanent}");
+        }
+        // Permanent words win over transient ones.
+        assert_eq!(
+            transient_failure(&lines(&["connection reset", "unauthorized"])),
+            None
+        );
+    }
+
+    #[test]
+    fn a_push_phase_failure_is_told_from_a_build_failure() {
+        let lines = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let pushed = lines(&[
+            "#5 ERROR: failed to push 127.0.0.1:5999/x:1: failed to do request: Head \"https://127.0.0.1:5999/v2/x/blobs/sha256:1b\": dial tcp 127.0.0.1:5999: connect: connection refused",
+            "------",
+            " > exporting to image:",
+            "------",
+            "ERROR: failed to solve: failed to push 127.0.0.1:5999/x:1: failed to do request: Head \"https://127.0.0.1:5999/v2/x/blobs/sha256:1b\": dial tcp 127.0.0.1:5999: connect: connection refused",
+        ]);
+        assert!(failed_in_push(&pushed));
+        let base = lines(&[
+            "   1 | >>> FROM python:3.12-slim",
+            "ERROR: failed to solve: python:3.12-slim: failed to resolve source metadata for docker.io/library/python:3.12-slim: failed to do request: Head \"https://registry-1.docker.io/v2/library/python/manifests/3.12-slim\": dial tcp 1.2.3.4:443: connect: connection refused",
+        ]);
+        assert!(!failed_in_push(&base));
+        let e = |tail: &[String]| {
+            anyhow::Error::new(CommandError {
+                command: "docker buildx build --push .".into(),
+                program: "docker".into(),
+                failure: Failure::Exit(1),
+                tail: tail.to_vec(),
+                log: None,
+            })
+        };
+        assert!(transient_push_of_build(&e(&pushed)).is_some());
+        assert_eq!(transient_push_of_build(&e(&base)), None);
+        assert!(transient_failure_of(&e(&base)).is_some());
+    }
+
+    #[test]
+    fn transient_failures_are_retried_with_the_reason_and_others_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("push.log");
+        let runner = Runner::new().echo(crate::cmd::Echo::Silent).log_to(&log);
+        let mut calls = 0;
+        let e = quick(3)
+            .run(&runner, "push of r/x:1", || -> anyhow::Result<()> {
+                calls += 1;
+                Err(failing(&[
+                    "Get \"https://r/v2/\": net/http: TLS handshake timeout",
+                ]))
+            })
+            .unwrap_err();
+        assert_eq!(calls, 3);
+        assert!(format!("{e:#}").starts_with("push of r/x:1 failed after 3 attempt(s): "));
+        assert_eq!(
+            std::fs::read_to_string(&log).unwrap(),
+            "push of r/x:1 failed (attempt 1 of 3): Get \"https://r/v2/\": net/http: TLS \
+             handshake timeout; retrying in 0.001s\n\
+             push of r/x:1 failed (attempt 2 of 3): Get \"https://r/v2/\": net/http: TLS \
+             handshake timeout; retrying in 0.001s\n"
+        );
+        let mut calls = 0;
+        quick(5)
+            .run(&runner, "thing", || -> anyhow::Result<()> {
+                calls += 1;
+                Err(failing(&["unauthorized: authentication required"]))
+            })
+            .unwrap_err();
+        assert_eq!(calls, 1);
+    }
+
     #[test]
     fn only_command_exits_are_retried() {
         let runner = Runner::new().echo(crate::cmd::Echo::Silent);
-        let r = Retry {
-            attempts: 3,
-            initial_delay: Duration::from_millis(1),
-            max_delay: Duration::from_millis(1),
-        };
         let mut calls = 0;
-        let e = r
+        let e = quick(3)
             .run(&runner, "thing", || -> anyhow::Result<()> {
                 calls += 1;
                 anyhow::bail!("not a command error")

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use super::artifacts::{collect, ArtifactReport};
+use super::disk;
 use super::pyinstaller::PyInstaller;
 use super::stages::{Stage, Stages};
 use crate::cmd::{interrupt, Cmd, Runner};
@@ -178,6 +179,16 @@ impl Package {
             .unwrap_or(Path::new("."));
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create {}", parent.display()))?;
+        if crate::files::is_mount_point(&self.dist) {
+            let dist = self.dist.display();
+            bail!(
+                "{dist} is a mount point (a bind mount or a volume): the package step replaces \
+                 it by renaming a new directory into place, which a mount point does not \
+                 allow; mount its parent directory (the project) instead of {dist} itself, or \
+                 set `Package::dist` to a directory that is not a mount point; nothing was \
+                 built and {dist} is left as it was"
+            );
+        }
         let raw = tempfile::Builder::new()
             .prefix(".dist.raw-")
             .tempdir_in(parent)
@@ -198,12 +209,13 @@ impl Package {
         })?;
         let out = std::fs::canonicalize(raw.path())
             .with_context(|| format!("cannot resolve {}", raw.path().display()))?;
-        this.produce(runner, session, &out)?;
+        this.produce(runner, session, &out)
+            .map_err(|e| disk_full_or(runner, parent, e))?;
 
         let staged = StagedDir::new(&self.dist)?;
-        let copied = collect(raw.path(), staged.path()).with_context(|| {
-            format!("cannot collect the artifacts into {}", self.dist.display())
-        })?;
+        let copied = collect(raw.path(), staged.path())
+            .with_context(|| format!("cannot collect the artifacts into {}", self.dist.display()))
+            .map_err(|e| disk_full_or(runner, parent, e))?;
         if copied == 0 {
             bail!(
                 "the package step produced no files (PyInstaller wrote nothing into {OUT_DIR}); \
@@ -274,6 +286,16 @@ impl Package {
             }
         }
         Ok(())
+    }
+}
+
+/// `e`, or the disk-full error naming `host_path` when `e` says the disk is full (so that
+/// a full disk is not reported as a PyInstaller failure).
+fn disk_full_or(runner: &Runner, host_path: &Path, e: anyhow::Error) -> anyhow::Error {
+    if disk::is_disk_full(&e) {
+        disk::disk_full_error(runner, host_path, e)
+    } else {
+        e
     }
 }
 

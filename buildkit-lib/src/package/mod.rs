@@ -5,11 +5,13 @@
 //! artifacts into `dist/` atomically, reporting path, size and sha256 of each file.
 
 pub mod artifacts;
+pub mod disk;
 pub mod dist;
 pub mod pyinstaller;
 pub mod stages;
 
 pub use artifacts::{collect, Artifact, ArtifactReport};
+pub use disk::{disk_full_line, is_disk_full};
 pub use dist::{Export, Mode, Package};
 pub use pyinstaller::{Bundle, Entry, PyInstaller};
 pub use stages::{download_wheels_command, Stage, Stages, WHEELS_CONTEXT};

@@ -3,6 +3,12 @@
 //! Each step builds its exact command line as a value ([`Black::command`]) and runs it
 //! from a [`ToolEnv`] holding the pinned version. A failing check becomes a
 //! [`FormatError`] listing the files that would change and the command that fixes them.
+//!
+//! A check never streams its diff to the terminal (a badly formatted tree makes thousands
+//! of lines): the terminal gets the command line, and the error the file list, the count
+//! and the fix command; the full diff goes to the runner's step log only. [`check_all`]
+//! runs black and isort both, even when black fails, and returns one error with both
+//! answers.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -10,7 +16,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use super::venv::{ToolEnv, Tools, BLACK_VERSION, ISORT_VERSION};
-use crate::cmd::{Cmd, Runner};
+use crate::cmd::{Cmd, CommandError, Echo, Runner};
 
 /// The command the error of a failing check suggests, unless a step sets its own.
 pub const DEFAULT_FIX_HINT: &str = "cargo xtask fmt";
@@ -36,10 +42,12 @@ pub struct FormatError {
     pub count: usize,
     /// The command that fixes them.
     pub fix: String,
+    /// The step log holding the full diff, when the runner had one.
+    pub log: Option<PathBuf>,
 }
 
-impl fmt::Display for FormatError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl FormatError {
+    fn write_files(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let noun = if self.count == 1 { "file" } else { "files" };
         write!(f, "{} would change {} {noun}:", self.tool, self.count)?;
         for file in &self.files {
@@ -48,7 +56,18 @@ impl fmt::Display for FormatError {
         if self.count > self.files.len() {
             write!(f, "\n  ... and {} more", self.count - self.files.len())?;
         }
-        write!(f, "\nhelp: run `{}` to fix them", self.fix)
+        Ok(())
+    }
+}
+
+impl fmt::Display for FormatError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_files(f)?;
+        write!(f, "\nhelp: run `{}` to fix them", self.fix)?;
+        if let Some(log) = &self.log {
+            write!(f, "\nthe diff is in {}", log.display())?;
+        }
+        Ok(())
     }
 }
 
@@ -209,6 +228,88 @@ impl Isort {
     }
 }
 
+/// Runs the black check and then the isort check, isort even when black fails, and
+/// returns one error with both answers ([`FormatChecks`]) when either fails. Like the
+/// single checks, the diffs go to the runner's step log only.
+///
+/// ```no_run
+/// use buildkit_lib::python::format::{check_all, Black, Isort};
+/// use buildkit_lib::python::venv::ToolEnv;
+/// use buildkit_lib::Runner;
+///
+/// let env = ToolEnv::under("target");
+/// check_all(&Runner::new(), &env, &Black::check(["src"]), &Isort::check(["src"]))?;
+/// # Ok::<(), anyhow::Error>(())
+/// ```
+pub fn check_all(runner: &Runner, env: &ToolEnv, black: &Black, isort: &Isort) -> Result<()> {
+    let results = vec![
+        ("black".to_string(), black.run(runner, env).err()),
+        ("isort".to_string(), isort.run(runner, env).err()),
+    ];
+    if results.iter().all(|(_, e)| e.is_none()) {
+        return Ok(());
+    }
+    Err(anyhow::Error::new(FormatChecks {
+        results,
+        log: runner.log_path().map(Path::to_path_buf),
+    }))
+}
+
+/// What [`check_all`] found: each tool's answer, `None` when it found nothing to change.
+/// Downcast an `anyhow::Error` to read it.
+#[derive(Debug)]
+pub struct FormatChecks {
+    /// The tools in the order they ran, with their failure if any (a [`FormatError`] when
+    /// the tool ran and found files to change).
+    pub results: Vec<(String, Option<anyhow::Error>)>,
+    /// The step log holding the diffs, when the runner had one.
+    pub log: Option<PathBuf>,
+}
+
+impl FormatChecks {
+    /// The [`FormatError`]s among the results.
+    pub fn format_errors(&self) -> Vec<&FormatError> {
+        self.results
+            .iter()
+            .filter_map(|(_, e)| e.as_ref()?.downcast_ref::<FormatError>())
+            .collect()
+    }
+}
+
+impl fmt::Display for FormatChecks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut fixes: Vec<&str> = Vec::new();
+        for (i, (tool, failure)) in self.results.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            match failure {
+                None => write!(f, "{tool}: nothing to change")?,
+                Some(e) => match e.downcast_ref::<FormatError>() {
+                    Some(format) => {
+                        format.write_files(f)?;
+                        if !fixes.contains(&format.fix.as_str()) {
+                            fixes.push(&format.fix);
+                        }
+                    }
+                    None => write!(f, "{e:#}")?,
+                },
+            }
+        }
+        for fix in fixes {
+            write!(f, "\nhelp: run `{fix}` to fix them")?;
+        }
+        if let Some(log) = &self.log {
+            if !self.format_errors().is_empty() {
+                write!(f, "\nthe diffs are in {}", log.display())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for FormatChecks {}
+
 fn with_paths(mut cmd: Cmd, paths: &[PathBuf], cwd: Option<&Path>) -> Cmd {
     // `--` so a path starting with `-` is never read as an option.
     cmd = cmd.arg("--");
@@ -232,15 +333,35 @@ fn run_format(
     fix: &str,
     parse: OutputParser,
 ) -> Result<()> {
-    let err = match runner.run(cmd) {
+    // The diff goes to the step log, never to the terminal; without a step log, to a
+    // temporary one, so the file list is still complete.
+    let mut quiet = runner.clone();
+    if quiet.get_echo() == Echo::Live {
+        quiet = quiet.echo(Echo::Quiet);
+    }
+    let mut temp_log = None;
+    if quiet.log_path().is_none() && !quiet.is_dry_run() {
+        let file = tempfile::Builder::new()
+            .prefix(&format!("{tool}-check-"))
+            .suffix(".log")
+            .tempfile()
+            .context("cannot create a temporary log file")?;
+        quiet = quiet.log_to(file.path());
+        temp_log = Some(file);
+    }
+    let err = match quiet.run(cmd) {
         Ok(_) => return Ok(()),
         Err(err) => err,
     };
+    let lines = output_of_last_run(&quiet, cmd).unwrap_or_else(|| err.tail.clone());
+    let err = CommandError {
+        log: runner.log_path().map(Path::to_path_buf),
+        ..err
+    };
+    drop(temp_log);
     if err.exit_code() != Some(1) {
         return Err(err).with_context(|| format!("{tool} failed"));
     }
-    // The tail holds the last lines only; the step log holds them all.
-    let lines = output_of_last_run(runner, cmd).unwrap_or_else(|| err.tail.clone());
     let (mut files, count) = parse(&lines);
     if let Some(dir) = cmd.get_cwd() {
         // Name files as the user gave the paths: relative to the project, not absolute.
@@ -251,6 +372,9 @@ fn run_format(
             }
         }
     }
+    // The tools work in parallel: sorted, the list reads the same on every run.
+    files.sort();
+    files.dedup();
     if files.is_empty() && count.is_none() {
         return Err(err).with_context(|| format!("{tool} failed"));
     }
@@ -260,6 +384,7 @@ fn run_format(
         files,
         count,
         fix: fix.into(),
+        log: runner.log_path().map(Path::to_path_buf),
     }))
 }
 
@@ -369,6 +494,7 @@ mod tests {
             files: vec!["src/a.py".into()],
             count: 3,
             fix: DEFAULT_FIX_HINT.into(),
+            log: None,
         };
         assert_eq!(
             err.to_string(),

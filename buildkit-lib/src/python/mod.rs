@@ -9,7 +9,7 @@ pub mod lint;
 pub mod test;
 pub mod venv;
 
-pub use format::{Black, FormatError, Isort, Mode};
+pub use format::{check_all, Black, FormatChecks, FormatError, Isort, Mode};
 pub use lint::{Finding, Hadolint, Level};
 pub use test::{PythonTest, TestPlace};
 pub use venv::{ToolEnv, Tools};

@@ -1,6 +1,8 @@
 //! Build cache and disk usage: `docker system df`, `docker buildx du` and the build cache
-//! records parsed into typed usage, and a prune step (`docker buildx prune` with `until`
-//! and `--keep-storage`) whose dry run lists what would go.
+//! records parsed into typed usage, one reconciled figure ([`cache_usage`]: what each
+//! command counts), and prune steps (`docker buildx prune` with `until` and
+//! `--keep-storage`, globally or only for this project's records with [`prune_project`])
+//! whose dry run lists what would go.
 //!
 //! The docker CLI prints these sizes only as human text (`"251.8MB"`, four significant
 //! digits), so the byte counts here are parsed from it and exact to about 0.1%; image
@@ -167,21 +169,17 @@ pub fn system_df_command() -> Cmd {
         .read_only()
 }
 
-/// Runs a `docker system df` query, again (up to 3 times) when it trips over an image being
-/// removed at the same moment (the engine then fails the whole listing).
+/// Runs a `docker system df` query, again (up to 3 times) when it trips over an image or a
+/// container being removed at the same moment (the engine then fails the whole listing),
+/// or over another disk-usage query.
 fn capture_df(runner: &Runner, cmd: &Cmd) -> Result<String, crate::CommandError> {
     let mut attempt = 0;
     loop {
         match runner.capture(cmd) {
             Ok(out) => return Ok(out.stdout),
-            Err(e)
-                if attempt < 2
-                    && e.tail.iter().any(|l| {
-                        l.contains("failed to retrieve image list") || l.contains("not found")
-                    }) =>
-            {
+            Err(e) if attempt < 2 && transient_df(&e) => {
                 attempt += 1;
-                std::thread::sleep(Duration::from_millis(300));
+                std::thread::sleep(Duration::from_millis(300 * attempt));
             }
             Err(e) => return Err(e),
         }
@@ -488,6 +486,13 @@ fn filter_matches(filter: &str, r: &CacheRecord) -> Option<bool> {
             .split_once(op)
             .map(|(k, v)| (k.trim(), *op, v.trim()))
     })?;
+    if key == "id" && op == "=" && value.starts_with('^') && value.ends_with('$') {
+        // What `id_filter` writes: buildx matches `id=` as a regular expression.
+        let inner = value[1..value.len() - 1]
+            .trim_start_matches('(')
+            .trim_end_matches(')');
+        return Some(inner.split('|').any(|id| id == r.id));
+    }
     let field = match key {
         "id" => r.id.as_str(),
         "type" => r.kind.as_str(),
@@ -654,20 +659,348 @@ impl Prune {
         let out = runner
             .capture(&self.command())
             .context("cannot prune the build cache")?;
-        let reclaimed_bytes = out
-            .stdout
-            .lines()
-            .filter_map(|l| l.trim().strip_prefix("Total:"))
-            .next_back()
-            .map(|v| parse_size(v.trim()))
-            .transpose()?
-            .unwrap_or(0);
+        let reclaimed_bytes = reclaimed(&out.stdout)?;
         Ok(PruneResult {
             plan,
             reclaimed_bytes,
             dry_run: out.dry_run,
         })
     }
+}
+
+/// Engine errors that pass on their own: a container or image being removed while the
+/// engine lists them (`Removal In Progress`), or another disk-usage query running.
+const TRANSIENT_DF: &[&str] = &[
+    "failed to retrieve image list",
+    "not found",
+    "removal in progress",
+    "marked for removal",
+    "is being removed",
+    "is already in progress",
+    "a disk usage operation is already running",
+    "failed to compute size",
+    "no such container",
+];
+
+/// Whether a `docker system df` failure is one of [`TRANSIENT_DF`].
+fn transient_df(e: &crate::CommandError) -> bool {
+    e.tail.iter().any(|l| {
+        let lower = l.to_ascii_lowercase();
+        TRANSIENT_DF.iter().any(|t| lower.contains(t))
+    })
+}
+
+/// The build cache in one figure, reconciled from `docker buildx du --verbose` and
+/// `docker system df`.
+///
+/// What each command counts (checked on Docker 26 with BuildKit 0.13):
+///
+/// - `docker buildx du` lists every cache record of the builder and totals them all:
+///   `Total` = `Shared` + `Private`. *Shared* records are also layers of images in the
+///   image store (with the containerd image store, every layer of a built image is one).
+/// - `docker system df` (the `Build Cache` row) sums only the records that are **not**
+///   shared, since it already counts the shared ones under `Images`; its `TOTAL` still
+///   counts every record. It only sees the engine's built-in builder: a `docker-container`
+///   or remote builder keeps its cache elsewhere, which `buildx du --builder` shows.
+/// - Neither counts records in use by a running build as reclaimable.
+///
+/// So "192 MB" from `system df` next to "5.04 GB" from `buildx du` means 192 MB private
+/// to the cache and about 4.85 GB shared with images (or another builder's cache).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CacheUsage {
+    /// The builder read (`None`: the current one).
+    pub builder: Option<String>,
+    /// How many records it holds.
+    pub records: usize,
+    /// Every record's bytes: the one figure to report (`buildx du` `Total`).
+    pub total_bytes: u64,
+    /// Bytes of records that are also image layers (`buildx du` `Shared`).
+    pub shared_bytes: u64,
+    /// Bytes only the cache holds (`buildx du` `Private`); what a prune frees at most.
+    pub private_bytes: u64,
+    /// Bytes a prune may remove (not in use), shared ones included.
+    pub reclaimable_bytes: u64,
+    /// The `Build Cache` size of `docker system df`, when it answered.
+    pub system_df_bytes: Option<u64>,
+    /// What could not be read, and why (a `system df` that failed on a container being
+    /// removed, for instance); the figures above stand without it.
+    pub warnings: Vec<String>,
+}
+
+impl fmt::Display for CacheUsage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let plural = if self.records == 1 { "" } else { "s" };
+        write!(
+            f,
+            "build cache: {} in {} record{plural} ({} only in the cache, {} shared with images; \
+             {} reclaimable)",
+            human_bytes(self.total_bytes),
+            self.records,
+            human_bytes(self.private_bytes),
+            human_bytes(self.shared_bytes),
+            human_bytes(self.reclaimable_bytes),
+        )?;
+        write!(
+            f,
+            "\n  `docker buildx du` counts every record ({}); `docker system df` counts only \
+             the records not shared with images",
+            human_bytes(self.total_bytes)
+        )?;
+        match self.system_df_bytes {
+            Some(df) if self.builder.is_some() && !close(df, self.private_bytes) => write!(
+                f,
+                " ({}) and only of the engine's built-in builder, not of builder {}",
+                human_bytes(df),
+                self.builder.as_deref().unwrap_or_default()
+            )?,
+            Some(df) => write!(
+                f,
+                " ({}), the shared ones being counted under Images",
+                human_bytes(df)
+            )?,
+            None => write!(f, ", the shared ones being counted under Images")?,
+        }
+        for w in &self.warnings {
+            write!(f, "\n  note: {w}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Equal up to the CLI's four significant digits.
+fn close(a: u64, b: u64) -> bool {
+    a.abs_diff(b) <= a.max(b) / 200 + 1
+}
+
+/// Reads the build cache of `builder` (the current one when `None`) as one reconciled
+/// figure. A `docker system df` that fails (a container stuck in `Removal In Progress`)
+/// becomes a warning, not a failure: the figure comes from `buildx du`.
+pub fn cache_usage(runner: &Runner, builder: Option<&str>) -> Result<CacheUsage> {
+    let du = buildx_du(runner, builder)?;
+    let mut usage = CacheUsage {
+        builder: builder.map(str::to_string),
+        records: du.records.len(),
+        total_bytes: du.total_bytes,
+        shared_bytes: du.shared_bytes,
+        private_bytes: du.private_bytes,
+        reclaimable_bytes: du.reclaimable_bytes,
+        ..CacheUsage::default()
+    };
+    match capture_df(runner, &system_df_command()).map_err(anyhow::Error::new) {
+        Ok(text) => match parse_system_df(&text) {
+            Ok(df) => usage.system_df_bytes = df.get(&UsageKind::BuildCache).map(|r| r.size_bytes),
+            Err(e) => usage
+                .warnings
+                .push(format!("`docker system df` unreadable: {e:#}")),
+        },
+        Err(e) => {
+            let why = e
+                .downcast_ref::<crate::CommandError>()
+                .and_then(|c| c.tail.last().cloned())
+                .unwrap_or_else(|| format!("{e:#}"));
+            usage
+                .warnings
+                .push(format!("`docker system df` did not answer: {why}"));
+        }
+    }
+    Ok(usage)
+}
+
+/// The steps of a Dockerfile as BuildKit describes the cache records they make, with
+/// whitespace collapsed: `WORKDIR /app`, `COPY src/ /app/`, and for `RUN` the command as
+/// the record's `mount / from exec` names it (`/bin/sh -c pip install ...`). Heredocs
+/// count by their first line, as BuildKit describes them.
+pub fn dockerfile_steps(text: &str) -> Vec<String> {
+    let mut steps = Vec::new();
+    let mut current = String::new();
+    let mut heredoc: Option<String> = None;
+    for line in text.lines() {
+        if let Some(end) = &heredoc {
+            if line.trim() == end {
+                heredoc = None;
+            }
+            continue;
+        }
+        let trimmed = line.trim();
+        if current.is_empty() && (trimmed.is_empty() || trimmed.starts_with('#')) {
+            continue;
+        }
+        if !current.is_empty() && trimmed.starts_with('#') {
+            continue;
+        }
+        if let Some(head) = trimmed.strip_suffix('\\') {
+            current.push_str(head);
+            current.push(' ');
+            continue;
+        }
+        current.push_str(trimmed);
+        if let Some(pos) = current.find("<<") {
+            let word: String = current[pos + 2..]
+                .trim_start_matches('-')
+                .trim_matches(|c| c == '"' || c == '\'')
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if !word.is_empty() {
+                heredoc = Some(word);
+            }
+        }
+        let step = std::mem::take(&mut current);
+        let step = collapse(&step);
+        let (instruction, rest) = step.split_once(' ').unwrap_or((&step, ""));
+        match instruction.to_ascii_uppercase().as_str() {
+            "FROM" | "ARG" | "ENV" | "LABEL" | "EXPOSE" | "USER" | "CMD" | "ENTRYPOINT"
+            | "HEALTHCHECK" | "STOPSIGNAL" | "SHELL" | "VOLUME" | "ONBUILD" | "MAINTAINER" => {}
+            "RUN" => {
+                // Options (`--mount=...`) are not part of the record's description.
+                let words: Vec<&str> = rest.split(' ').collect();
+                let body = words
+                    .iter()
+                    .skip_while(|w| w.starts_with("--"))
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                match serde_json::from_str::<Vec<String>>(&body) {
+                    Ok(argv) => steps.push(collapse(&argv.join(" "))),
+                    Err(_) => steps.push(format!("/bin/sh -c {body}")),
+                }
+            }
+            _ => steps.push(step.clone()),
+        }
+    }
+    steps.sort();
+    steps.dedup();
+    steps
+}
+
+fn collapse(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The step a cache record's description names, in the form of [`dockerfile_steps`]:
+/// `[runtime 5/11] COPY a b` gives `COPY a b`; `mount / from exec /bin/sh -c x` and
+/// `cached mount /root/.cache from exec /bin/sh -c x` give `/bin/sh -c x`. `None` for
+/// records no Dockerfile step names (local sources, pulled base layers).
+pub fn record_step(description: &str) -> Option<String> {
+    if let Some(rest) = description.strip_prefix('[') {
+        let (_, step) = rest.split_once("] ")?;
+        return Some(collapse(step));
+    }
+    if description.starts_with("mount ") || description.starts_with("cached mount ") {
+        let (_, cmd) = description.split_once(" from exec ")?;
+        return Some(collapse(cmd));
+    }
+    None
+}
+
+/// The records the steps of a project's Dockerfiles made: a record whose description names
+/// one of `steps`, and whose parent is not itself a step record of another Dockerfile (its
+/// parent is a base image layer, or a record selected here).
+///
+/// Cache records carry no labels or project name in BuildKit 0.13, so this is the closest
+/// scope there is: another project whose Dockerfile starts with the very same steps makes
+/// records with the same descriptions, and they are selected too (when on the same parent,
+/// they are in fact the same record, content-addressed and shared by both). Local sources
+/// (`local source for context`) name no project and are never selected.
+pub fn project_records(records: &[CacheRecord], steps: &[String]) -> Vec<CacheRecord> {
+    use std::collections::{BTreeMap, BTreeSet};
+    let by_id: BTreeMap<&str, &CacheRecord> = records.iter().map(|r| (r.id.as_str(), r)).collect();
+    let ours = |r: &CacheRecord| record_step(&r.description).is_some_and(|s| steps.contains(&s));
+    let mut selected: BTreeSet<&str> = BTreeSet::new();
+    loop {
+        let before = selected.len();
+        for r in records.iter().filter(|r| ours(r)) {
+            let parent_ok = match r.parent.as_deref().and_then(|p| by_id.get(p)) {
+                None => true,
+                Some(p) => {
+                    selected.contains(p.id.as_str()) || record_step(&p.description).is_none()
+                }
+            };
+            if parent_ok {
+                selected.insert(r.id.as_str());
+            }
+        }
+        if selected.len() == before {
+            break;
+        }
+    }
+    records
+        .iter()
+        .filter(|r| selected.contains(r.id.as_str()))
+        .cloned()
+        .collect()
+}
+
+/// The `--filter` naming exactly these record ids: BuildKit matches `id` as a regular
+/// expression, so the ids are anchored (`id=^(a|b)$`), one filter for many ids (buildx
+/// takes one value per filter key).
+pub fn id_filter(ids: &[&str]) -> String {
+    format!("id=^({})$", ids.join("|"))
+}
+
+/// Prunes only the build cache of this project's Dockerfiles ([`project_records`]), next
+/// to the global [`Prune`]: `base` gives the builder, `until` and `all`; its filters and
+/// `keep_storage` are replaced by the ids of the records to remove (in groups of 100, one
+/// `docker buildx prune` each). With no record of the project, nothing runs.
+pub fn prune_project(
+    runner: &Runner,
+    dockerfiles: &[std::path::PathBuf],
+    base: &Prune,
+) -> Result<PruneResult> {
+    let mut steps = Vec::new();
+    for file in dockerfiles {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        steps.extend(dockerfile_steps(&text));
+    }
+    steps.sort();
+    steps.dedup();
+    let scope = Prune {
+        filters: Vec::new(),
+        keep_storage: None,
+        ..base.clone()
+    };
+    let everything = scope.dry_run(runner)?;
+    let plan_records = project_records(&everything.records, &steps);
+    let bytes = plan_records.iter().map(|r| r.size_bytes).sum();
+    let plan = PrunePlan {
+        kept_bytes: everything.bytes + everything.kept_bytes - bytes,
+        bytes,
+        records: plan_records,
+    };
+    if runner.is_dry_run() {
+        println!("{plan}");
+    }
+    let mut reclaimed_bytes = 0;
+    let mut dry_run = runner.is_dry_run();
+    for chunk in plan.records.chunks(100) {
+        let ids: Vec<&str> = chunk.iter().map(|r| r.id.as_str()).collect();
+        let prune = Prune {
+            filters: vec![id_filter(&ids)],
+            ..scope.clone()
+        };
+        let out = runner
+            .capture(&prune.command())
+            .context("cannot prune the project's build cache")?;
+        dry_run = out.dry_run;
+        reclaimed_bytes += reclaimed(&out.stdout)?;
+    }
+    Ok(PruneResult {
+        plan,
+        reclaimed_bytes,
+        dry_run,
+    })
+}
+
+/// The `Total:` a prune printed, in bytes.
+fn reclaimed(stdout: &str) -> Result<u64> {
+    Ok(stdout
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("Total:"))
+        .next_back()
+        .map(|v| parse_size(v.trim()))
+        .transpose()?
+        .unwrap_or(0))
 }
 
 #[cfg(test)]
@@ -843,5 +1176,100 @@ Shared:\t\t234.1MB\nPrivate:\t252.1MB\nReclaimable:\t343.8MB\nTotal:\t\t486.2MB\
         );
         assert_eq!(go_duration(Duration::from_secs(5_400)), "90m");
         assert_eq!(go_duration(Duration::from_secs(45)), "45s");
+    }
+
+    #[test]
+    fn dockerfile_steps_as_records_name_them() {
+        let text = "# syntax=docker/dockerfile:1\nFROM python:3.11 AS builder\nWORKDIR /build\n\
+RUN apt-get update \\\n    && apt-get install -y gcc   # compilers\n\
+RUN --mount=type=cache,target=/root/.cache/pip pip install -r requirements.txt\n\
+RUN [\"python3\", \"-m\", \"venv\", \"/opt/venv\"]\nENV A=1\n\
+COPY <<EOF /usr/local/bin/entrypoint.sh\n#!/bin/sh\nexec \"$@\"\nEOF\n\
+FROM builder AS runtime\nCOPY --from=builder /opt/venv /opt/venv\n";
+        assert_eq!(
+            dockerfile_steps(text),
+            [
+                "/bin/sh -c apt-get update && apt-get install -y gcc # compilers",
+                "/bin/sh -c pip install -r requirements.txt",
+                "COPY --from=builder /opt/venv /opt/venv",
+                "COPY <<EOF /usr/local/bin/entrypoint.sh",
+                "WORKDIR /build",
+                "python3 -m venv /opt/venv",
+            ]
+        );
+        assert_eq!(
+            record_step("[runtime  7/11] COPY --from=builder /opt/venv /opt/venv").as_deref(),
+            Some("COPY --from=builder /opt/venv /opt/venv")
+        );
+        assert_eq!(
+            record_step("mount / from exec /bin/sh -c pip install -r requirements.txt").as_deref(),
+            Some("/bin/sh -c pip install -r requirements.txt")
+        );
+        assert_eq!(
+            record_step("cached mount /root/.cache/pip from exec /bin/sh -c pip install -r requirements.txt").as_deref(),
+            Some("/bin/sh -c pip install -r requirements.txt")
+        );
+        assert_eq!(record_step("local source for context"), None);
+        assert_eq!(id_filter(&["a1", "b2"]), "id=^(a1|b2)$");
+    }
+
+    #[test]
+    fn project_records_follow_the_chain_of_the_projects_steps() {
+        let rec = |id: &str, parent: Option<&str>, description: &str| CacheRecord {
+            parent: parent.map(str::to_string),
+            description: description.into(),
+            ..record(id, 10, 0, "regular", false)
+        };
+        let records = vec![
+            rec("base", None, "pulled from docker.io/library/python:3.11"),
+            rec("ours1", Some("base"), "[builder 2/3] WORKDIR /build"),
+            rec("ours2", Some("ours1"), "mount / from exec /bin/sh -c make"),
+            rec("theirs1", Some("base"), "[1/3] WORKDIR /srv"),
+            // Same step text as ours, but on top of another project's step.
+            rec(
+                "theirs2",
+                Some("theirs1"),
+                "mount / from exec /bin/sh -c make",
+            ),
+            rec("ctx", None, "local source for context"),
+        ];
+        let steps = dockerfile_steps("FROM python:3.11 AS builder\nWORKDIR /build\nRUN make\n");
+        let ids: Vec<String> = project_records(&records, &steps)
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(ids, ["ours1", "ours2"]);
+        let plan = Prune {
+            filters: vec![id_filter(&["ours1", "ours2"])],
+            ..Prune::default()
+        }
+        .plan(&records, 100);
+        assert_eq!(plan.records.len(), 2);
+    }
+
+    #[test]
+    fn cache_usage_says_what_each_command_counts() {
+        let usage = CacheUsage {
+            builder: None,
+            records: 387,
+            total_bytes: 5_040_000_000,
+            shared_bytes: 4_848_000_000,
+            private_bytes: 192_000_000,
+            reclaimable_bytes: 5_040_000_000,
+            system_df_bytes: Some(192_000_000),
+            warnings: vec![],
+        };
+        assert_eq!(
+            usage.to_string(),
+            format!(
+                "build cache: {t} in 387 records ({p} only in the cache, {s} shared with images; \
+                 {t} reclaimable)\n  `docker buildx du` counts every record ({t}); `docker \
+                 system df` counts only the records not shared with images ({p}), the shared \
+                 ones being counted under Images",
+                t = human_bytes(5_040_000_000),
+                p = human_bytes(192_000_000),
+                s = human_bytes(4_848_000_000)
+            )
+        );
     }
 }

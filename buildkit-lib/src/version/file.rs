@@ -31,6 +31,10 @@ pub mod field {
     pub const GIT_DIRTY: &str = "git_dirty";
 }
 
+/// The UTF-8 byte order mark some Windows editors put at the start of a file; JSON
+/// forbids it, so a `version.json` starting with it is refused by name.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// How [`VersionFile::stamp`] records git facts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StampOptions {
@@ -62,6 +66,10 @@ impl VersionFile {
     /// the default place to save).
     pub fn parse(path: &Path, bytes: &[u8]) -> Result<VersionFile> {
         let shown = path.display();
+        if bytes.starts_with(UTF8_BOM) {
+            // serde_json would only say "expected value at line 1 column 1".
+            bail!("{shown} starts with a UTF-8 byte order mark; save it without BOM");
+        }
         let value: Value = serde_json::from_slice(bytes).map_err(|e| {
             let position = format!(" at line {} column {}", e.line(), e.column());
             let full = e.to_string();
@@ -122,6 +130,26 @@ impl VersionFile {
     /// A field's value.
     pub fn get(&self, name: &str) -> Option<&Value> {
         self.fields.get(name)
+    }
+
+    /// Sets `release_name` (the human name of a release, e.g. `"Current Development"`),
+    /// keeping the field's place, or appending it when new.
+    pub fn set_release_name(&mut self, name: impl Into<String>) {
+        self.set("release_name", Value::String(name.into()));
+    }
+
+    /// Sets any field to a string, keeping its place (a new field is appended). Setting
+    /// `version` validates it as [`set_version`](Self::set_version) does; an invalid one is
+    /// refused and nothing changes.
+    pub fn set_str(&mut self, key: &str, value: impl Into<String>) -> Result<()> {
+        let value = value.into();
+        if key == field::VERSION {
+            let version = parse_version(&self.path, &value)?;
+            self.set_version(version);
+        } else {
+            self.set(key, Value::String(value));
+        }
+        Ok(())
     }
 
     /// Records a build: `build_date` (UTC, microseconds), `git_commit` (short unless
@@ -457,5 +485,55 @@ mod tests {
             1,
             "no temporary file left"
         );
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("version.json");
+        let bytes = [b"\xEF\xBB\xBF".as_slice(), SEED.as_bytes()].concat();
+        fs::write(&path, &bytes).unwrap();
+        let err = VersionFile::load(&path).unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            format!(
+                "{} starts with a UTF-8 byte order mark; save it without BOM",
+                path.display()
+            )
+        );
+        assert_eq!(fs::read(&path).unwrap(), bytes);
+    }
+
+    #[test]
+    fn typed_setters_keep_the_field_order() {
+        let mut file = VersionFile::parse(Path::new("version.json"), SEED.as_bytes()).unwrap();
+        file.set_release_name("Blue Moon");
+        file.set_str("git_branch", "release/1.0").unwrap();
+        file.set_str("channel", "beta").unwrap();
+        file.set_str("version", "1.0.0-rc.1").unwrap();
+        assert_eq!(
+            keys(&file),
+            [
+                "version",
+                "build_date",
+                "git_commit",
+                "git_branch",
+                "release_name",
+                "features",
+                "extra",
+                "channel"
+            ]
+        );
+        assert_eq!(file.get("release_name"), Some(&Value::from("Blue Moon")));
+        assert_eq!(file.get("git_branch"), Some(&Value::from("release/1.0")));
+        assert_eq!(file.version().to_string(), "1.0.0-rc.1");
+        let before = file.clone();
+        let err = file.set_str("version", "v2").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "version.json: \"version\" is \"v2\", which is not a semantic version: unexpected \
+             character 'v' while parsing major version number (write MAJOR.MINOR.PATCH, e.g. \"1.2.0\")"
+        );
+        assert_eq!(file, before);
     }
 }

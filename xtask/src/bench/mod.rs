@@ -483,8 +483,7 @@ impl Bench {
             let e1 = env.clone();
             pipeline
                 .step("format", move |cx| {
-                    black.run(&cx.runner, &e1)?;
-                    isort.run(&cx.runner, &e1)
+                    buildkit_lib::python::format::check_all(&cx.runner, &e1, &black, &isort)
                 })
                 .inputs(buildkit_lib::pipeline::Inputs::new().file(&src));
             let b = build.clone();
