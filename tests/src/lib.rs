@@ -167,3 +167,30 @@ pub fn unique(prefix: &str) -> String {
         N.fetch_add(1, Ordering::SeqCst)
     )
 }
+
+/// A TCP port nobody listens on right now on loopback (the kernel's pick, released at once).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("a free loopback port")
+        .local_addr()
+        .expect("its address")
+        .port()
+}
+
+/// The names of the containers labelled with `session`'s run id that still exist.
+pub fn leftovers(engine: &Runner, session: &buildkit_lib::Session) -> Vec<String> {
+    let cmd = Cmd::new("docker").args([
+        "ps",
+        "--all",
+        "--filter",
+        &format!(
+            "label={}={}",
+            buildkit_lib::session::RUN_LABEL,
+            session.run_id
+        ),
+        "--format",
+        "{{.Names}}",
+    ]);
+    let out = engine.capture(&cmd).expect("docker ps");
+    out.stdout.lines().map(str::to_string).collect()
+}

@@ -97,10 +97,13 @@ fn webapp_runtime_stage_is_built_loaded_and_checked() {
 
     let recorded = runner.with_fresh_record();
     let result = build.run(&recorded).unwrap_or_else(|e| panic!("{e:#}"));
-    // The build is the only command run: the image facts come from the engine's socket.
+    // The build is the only process started: the image facts come from one query on the
+    // engine's socket, recorded like a command.
     let commands = recorded.commands();
-    assert_eq!(commands.len(), 1, "{commands:?}");
+    assert_eq!(commands.len(), 2, "{commands:?}");
     assert_eq!(&commands[0][..3], ["docker", "buildx", "build"]);
+    assert_eq!(commands[1][0], "GET");
+    assert_eq!(commands[1][2], format!("/images/{tag}/json"));
     assert_eq!(result.tags, vec![tag.clone(), extra_tag.clone()]);
     assert_eq!(
         result.image_name.as_deref(),

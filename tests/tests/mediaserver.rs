@@ -10,13 +10,22 @@ use buildkit_lib::docker::{Build, Output};
 use buildkit_lib::session::RUN_LABEL;
 use buildkit_lib::{Cmd, Runner, Session};
 
-/// A port nobody listens on right now (the kernel's pick, released at once).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+use e2e::{free_port, leftovers};
+
+/// Builds the fixture's runtime image as `image`, labelled with `session`.
+fn build_image(engine: &Runner, session: &Session, context: &std::path::Path, image: &str) {
+    Build {
+        context: context.to_path_buf(),
+        target: Some("runtime".into()),
+        tags: vec![image.to_string()],
+        build_args: [("PYTHON_IMAGE".to_string(), e2e::PYTHON_IMAGE.to_string())].into(),
+        network: Some("host".into()),
+        output: Output::Load,
+        ..Build::default()
+    }
+    .with_session_labels(session)
+    .run(engine)
+    .expect("build the mediaserver fixture");
 }
 
 /// Files and bytes under `dir`, recursively.
@@ -163,17 +172,7 @@ fn mediaserver_health_is_200_with_mariadb_and_503_without() {
         containers: vec![app.clone(), lonely.clone(), db.clone()],
         image: image.clone(),
     };
-    let build = Build {
-        context: context.clone(),
-        target: Some("runtime".into()),
-        tags: vec![image.clone()],
-        build_args: [("PYTHON_IMAGE".to_string(), e2e::PYTHON_IMAGE.to_string())].into(),
-        network: Some("host".into()),
-        output: Output::Load,
-        ..Build::default()
-    }
-    .with_session_labels(&session);
-    build.run(&engine).expect("build the mediaserver fixture");
+    build_image(&engine, &session, &context, &image);
 
     let label = format!("{RUN_LABEL}={}", session.run_id);
     let (db_port, app_port) = (free_port(), free_port());
@@ -262,20 +261,6 @@ fn mediaserver_health_is_200_with_mariadb_and_503_without() {
     assert_eq!(status, 503, "{body}");
 }
 
-/// Containers of a run still present.
-fn leftovers(engine: &Runner, session: &Session) -> Vec<String> {
-    let cmd = Cmd::new("docker").args([
-        "ps",
-        "--all",
-        "--filter",
-        &format!("label={RUN_LABEL}={}", session.run_id),
-        "--format",
-        "{{.Names}}",
-    ]);
-    let out = engine.capture(&cmd).expect("docker ps");
-    out.stdout.lines().map(str::to_string).collect()
-}
-
 /// The seed's "database connection working" check through the library: `Smoke` starts a
 /// real MariaDB as a companion service, then the app, which answers 200 only after a real
 /// query. With the wrong password the same check cannot pass: the app answers 503 and the
@@ -299,18 +284,7 @@ fn smoke_test_with_a_real_mariadb_passes_only_when_the_query_works() {
         containers: vec![],
         image: image.clone(),
     };
-    Build {
-        context: context.clone(),
-        target: Some("runtime".into()),
-        tags: vec![image.clone()],
-        build_args: [("PYTHON_IMAGE".to_string(), e2e::PYTHON_IMAGE.to_string())].into(),
-        network: Some("host".into()),
-        output: Output::Load,
-        ..Build::default()
-    }
-    .with_session_labels(&session)
-    .run(&engine)
-    .expect("build the mediaserver fixture");
+    build_image(&engine, &session, &context, &image);
 
     let password = format!("pw with spaces 'and' $quotes {}", e2e::unique("x"));
     let smoke = |app_password: &str| {

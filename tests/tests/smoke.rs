@@ -6,34 +6,12 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use buildkit_lib::docker::{Build, Output};
-use buildkit_lib::session::RUN_LABEL;
 use buildkit_lib::validate::smoke::{
     PortTaken, Ready, Service, ServiceReady, Smoke, SmokeError, SmokeFailure,
 };
 use buildkit_lib::{Cmd, Runner, Secret, Session};
 
-/// A port nobody listens on right now (the kernel's pick, released at once).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Containers of this run still present.
-fn leftovers(engine: &Runner, session: &Session) -> Vec<String> {
-    let cmd = Cmd::new("docker").args([
-        "ps",
-        "--all",
-        "--filter",
-        &format!("label={RUN_LABEL}={}", session.run_id),
-        "--format",
-        "{{.Names}}",
-    ]);
-    let out = engine.capture(&cmd).expect("docker ps");
-    out.stdout.lines().map(str::to_string).collect()
-}
+use e2e::{free_port, leftovers};
 
 /// Removes an image when dropped.
 struct RemoveImage<'a>(&'a Runner, String);

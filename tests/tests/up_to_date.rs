@@ -96,6 +96,22 @@ impl Drop for Case {
 /// The hash cache file's first line (its format version).
 const HEADER: &[u8] = b"buildkit-lib file-hashes v2\n";
 
+/// Writes `content` (of the same size) to the context file `rel`, then puts its
+/// modification time back: only its change time and content tell.
+fn rewrite_keeping_mtime(case: &Case, rel: &str, content: &str) {
+    let file = case.path(rel);
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().len(),
+        content.len() as u64
+    );
+    let saved = case.target.path().join("mtime-ref");
+    std::fs::write(&saved, "").unwrap();
+    touch_like(&saved, &file);
+    std::fs::write(&file, content).unwrap();
+    touch_like(&file, &saved);
+    std::fs::remove_file(&saved).unwrap();
+}
+
 fn touch_like(path: &Path, reference: &Path) {
     let status = std::process::Command::new("touch")
         .arg("-r")
@@ -114,14 +130,7 @@ fn every_change_that_matters_rebuilds_and_nothing_else_does() {
     case.rebuilds_after(
         "one byte changed deep in the tree, size and mtime restored",
         |c| {
-            let file = c.path("app/a3/b0/c1/f0010.txt");
-            let saved = c.target.path().join("mtime-ref");
-            std::fs::write(&saved, "").unwrap();
-            touch_like(&saved, &file);
-            let text = std::fs::read_to_string(&file).unwrap();
-            std::fs::write(&file, text.replace("file 10", "file 1X")).unwrap();
-            touch_like(&file, &saved);
-            std::fs::remove_file(&saved).unwrap();
+            rewrite_keeping_mtime(c, "app/a3/b0/c1/f0010.txt", "file 1X\n");
         },
     );
     case.rebuilds_after("a rename", |c| {
@@ -169,13 +178,7 @@ fn every_change_that_matters_rebuilds_and_nothing_else_does() {
         |c| {
             // Same size, same mtime, and a cache file whose entries claim the old content:
             // it is from another version, so it must be ignored, never trusted.
-            let file = c.path("app/a2/b2/c2/f0002.txt");
-            let saved = c.target.path().join("mtime-ref");
-            std::fs::write(&saved, "").unwrap();
-            touch_like(&saved, &file);
-            std::fs::write(&file, "file Z\n").unwrap();
-            touch_like(&file, &saved);
-            std::fs::remove_file(&saved).unwrap();
+            rewrite_keeping_mtime(c, "app/a2/b2/c2/f0002.txt", "file Z\n");
             let mut bytes = std::fs::read(&cache_file).unwrap();
             assert!(bytes.starts_with(HEADER));
             bytes[HEADER.len() - 2] = b'0';
