@@ -26,7 +26,8 @@ const CREATED_LABEL: &str = "org.opencontainers.image.created";
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Inputs {
     files: Vec<PathBuf>,
-    contexts: Vec<PathBuf>,
+    /// Build contexts, each with the Dockerfile whose `<Dockerfile>.dockerignore` applies.
+    contexts: Vec<(PathBuf, Option<PathBuf>)>,
     values: BTreeMap<String, String>,
 }
 
@@ -44,7 +45,18 @@ impl Inputs {
 
     /// A build context: the files the engine would receive, `.dockerignore` applied.
     pub fn context(mut self, dir: impl Into<PathBuf>) -> Inputs {
-        self.contexts.push(dir.into());
+        self.contexts.push((dir.into(), None));
+        self
+    }
+
+    /// A build context built with `dockerfile`: a `<Dockerfile>.dockerignore` beside it
+    /// takes the place of the context's `.dockerignore`, as in BuildKit.
+    pub fn context_for(
+        mut self,
+        dir: impl Into<PathBuf>,
+        dockerfile: impl Into<PathBuf>,
+    ) -> Inputs {
+        self.contexts.push((dir.into(), Some(dockerfile.into())));
         self
     }
 
@@ -73,14 +85,14 @@ impl Inputs {
         let mut key = build.clone();
         key.labels.remove(CREATED_LABEL);
         key.metadata_file = None;
-        let mut inputs = Inputs::new()
-            .context(&build.context)
-            .value("build.command", key.command().to_string());
         let dockerfile = build
             .dockerfile
             .clone()
             .unwrap_or_else(|| build.context.join("Dockerfile"));
-        inputs = inputs.file(dockerfile);
+        let mut inputs = Inputs::new()
+            .context_for(&build.context, &dockerfile)
+            .value("build.command", key.command().to_string())
+            .file(&dockerfile);
         for (name, source) in &build.build_contexts {
             let path = Path::new(source);
             if !source.contains("://") && !source.starts_with("docker-image:") && path.exists() {
@@ -112,13 +124,17 @@ impl Inputs {
             h.update(b"file\0");
             hash_tree(&mut h, path, &all_files(path)?, hashes)?;
         }
-        for dir in &self.contexts {
+        for (dir, dockerfile) in &self.contexts {
             h.update(b"context\0");
-            let digest = match hashes.context(dir) {
+            let key = match dockerfile {
+                Some(f) => dir.join("\0").join(f),
+                None => dir.clone(),
+            };
+            let digest = match hashes.context(&key) {
                 Some(digest) => digest,
                 None => {
-                    let digest = context_digest(dir, hashes)?;
-                    hashes.remember_context(dir, &digest);
+                    let digest = context_digest(dir, dockerfile.as_deref(), hashes)?;
+                    hashes.remember_context(&key, &digest);
                     digest
                 }
             };
@@ -137,14 +153,14 @@ impl Inputs {
 
 /// The digest of what the engine would receive from a build context (`.dockerignore`
 /// applied): each file's path, mode and content, each symlink's target, each directory.
-fn context_digest(dir: &Path, hashes: &FileHashes) -> Result<String> {
-    let audit = crate::validate::context::audit(dir, &Default::default())
+fn context_digest(dir: &Path, dockerfile: Option<&Path>, hashes: &FileHashes) -> Result<String> {
+    let (_, _, files, dirs) = crate::validate::context::sent(dir, dockerfile)
         .with_context(|| format!("cannot list the build context {}", dir.display()))?;
     let mut h = Sha256::new();
     h.update(dir.as_os_str().as_bytes());
     h.update(b"\0");
-    // The audit lists files and directories in a fixed order (sorted by path).
-    for file in &audit.files {
+    // Files and directories come in a fixed order (sorted by path).
+    for file in &files {
         hash_entry(
             &mut h,
             &dir.join(&file.os_path),
@@ -153,7 +169,7 @@ fn context_digest(dir: &Path, hashes: &FileHashes) -> Result<String> {
             hashes,
         )?;
     }
-    for d in &audit.dirs {
+    for d in &dirs {
         h.update(b"dir\0");
         h.update(d.as_bytes());
         h.update(b"\0");

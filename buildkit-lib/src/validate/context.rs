@@ -759,20 +759,7 @@ struct OpenDir {
 /// Walks `context` with its ignore rules and reports what the engine would receive.
 pub fn audit(context: &Path, options: &AuditOptions) -> Result<ContextAudit> {
     let started = Instant::now();
-    if !context.is_dir() {
-        bail!(
-            "build context {} is not a directory (give the folder passed to `docker build`)",
-            context.display()
-        );
-    }
-    let ignore_file = ignore_file_for(context, options.dockerfile.as_deref());
-    let rules = match &ignore_file {
-        Some(path) => IgnoreRules::read(path)?,
-        None => IgnoreRules::default(),
-    };
-    let (mut files, mut dirs) = walk(context, &rules)?;
-    files.sort_unstable_by(|a, b| a.path.cmp(&b.path));
-    dirs.sort_unstable();
+    let (ignore_file, rules, files, dirs) = sent(context, options.dockerfile.as_deref())?;
     let total_bytes = files.iter().map(|f| f.bytes).sum();
 
     let mut by_size: Vec<&ContextFile> = files.iter().collect();
@@ -803,6 +790,31 @@ pub fn audit(context: &Path, options: &AuditOptions) -> Result<ContextAudit> {
         secrets,
         elapsed: started.elapsed(),
     })
+}
+
+/// What the engine receives from `context` (built with `dockerfile`): the ignore file
+/// used, its rules, the files and the directories, each sorted by path. The fingerprint
+/// of a build context is made from this alone (no sizes ranking, no secret search).
+#[allow(clippy::type_complexity)]
+pub(crate) fn sent(
+    context: &Path,
+    dockerfile: Option<&Path>,
+) -> Result<(Option<PathBuf>, IgnoreRules, Vec<ContextFile>, Vec<String>)> {
+    if !context.is_dir() {
+        bail!(
+            "build context {} is not a directory (give the folder passed to `docker build`)",
+            context.display()
+        );
+    }
+    let ignore_file = ignore_file_for(context, dockerfile);
+    let rules = match &ignore_file {
+        Some(path) => IgnoreRules::read(path)?,
+        None => IgnoreRules::default(),
+    };
+    let (mut files, mut dirs) = walk(context, &rules)?;
+    files.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    dirs.sort_unstable();
+    Ok((ignore_file, rules, files, dirs))
 }
 
 /// The walk of fsutil's filtered file system: every entry is matched with its parent's
