@@ -590,7 +590,7 @@ impl Bench {
                 let child = Command::new(&xtask)
                     .args(["bench-stream", &out.display().to_string()])
                     .stdin(Stdio::null())
-                    .stdout(Stdio::null())
+                    .stdout(Stdio::piped())
                     .stderr(Stdio::null())
                     .spawn()?;
                 peaks.push(wait_max_rss(child)? as f64 / (1024.0 * 1024.0));
@@ -729,23 +729,32 @@ pub fn stream(args: &[String]) -> Result<u8> {
     let _ = std::fs::remove_file(log);
     let runner = Runner::new().echo(Echo::Silent).log_to(log);
     runner.run(&Cmd::new("sh").args(["-c", STREAM_COMMAND]))?;
+    // This process's own peak, since its exec: `ru_maxrss` as its parent sees it also
+    // counts the parent's memory copied at fork, which made the figure depend on what
+    // the benchmark had measured before.
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .context("no VmHWM in /proc/self/status")?;
+    println!("{kib}");
     Ok(0)
 }
 
-fn wait_max_rss(mut child: std::process::Child) -> Result<u64> {
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    if rc != pid {
-        let _ = child.wait();
-        bail!("cannot wait for the streaming process");
+/// The peak memory (bytes) the streaming process reports for itself on stdout.
+fn wait_max_rss(child: std::process::Child) -> Result<u64> {
+    let out = child
+        .wait_with_output()
+        .context("cannot wait for the streaming process")?;
+    if !out.status.success() {
+        bail!("the streaming process failed ({})", out.status);
     }
-    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
-        bail!("the streaming process failed (status {status})");
-    }
-    // ru_maxrss is in KiB on Linux.
-    Ok(usage.ru_maxrss as u64 * 1024)
+    let kib: u64 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .context("the streaming process did not report its peak memory")?;
+    Ok(kib * 1024)
 }
 
 fn tempfile_dir(root: &Path, name: &str) -> Result<PathBuf> {
