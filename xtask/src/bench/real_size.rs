@@ -1,6 +1,7 @@
 //! The figures at real size: an unchanged pipeline on the production-shaped fixture
 //! (`noop_real`) and on a generated 50,000-file context (`noop_50k`), and the time spent
-//! deciding what to rebuild after one file changed (`one_file_changed`).
+//! deciding what to rebuild after one file changed (`one_file_changed`), and a cold CI
+//! build from a registry cache (`ci_cold_with_registry_cache`).
 
 use std::path::Path;
 use std::process::Command;
@@ -8,6 +9,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use buildkit_lib::docker::build::{Build, Output as BuildOutput};
+use buildkit_lib::docker::cache::Cache;
 use buildkit_lib::pipeline::{Inputs, Pipeline, Report, RunOptions, StepStatus};
 
 use super::{docker_host, generate_tree, raw, tempfile_dir, time, Bench};
@@ -188,4 +190,56 @@ fn stat_walk(dir: &Path) -> usize {
         }
     }
     n
+}
+
+impl Bench {
+    /// A CI machine with an empty build cache building the mediaserver image from a
+    /// registry cache exported by an earlier run, against the same build with no cache.
+    /// Each run starts from `docker buildx prune --all --force` (cache mounts included,
+    /// so the build without cache downloads its packages again, as a cold CI job does).
+    pub(super) fn ci_cold_with_registry_cache(&mut self) -> Result<()> {
+        raw(Command::new("python3").arg(self.root.join("fixtures/mediaserver/generate.py")))?;
+        let cache = Cache::Registry {
+            reference: format!(
+                "{}/buildkit-bench/mediaserver:cache",
+                crate::engine::REGISTRY
+            ),
+            mode_max: true,
+        };
+        let mut export = crate::mediaserver::image_build(&self.root);
+        export.cache_to = vec![cache.clone()];
+        export.run(&self.runner)?;
+        let mut from_cache = crate::mediaserver::image_build(&self.root);
+        from_cache.cache_from = vec![cache];
+        let no_cache = crate::mediaserver::image_build(&self.root);
+        let prune = || {
+            raw(Command::new("docker")
+                .args(["buildx", "prune", "--all", "--force"])
+                .env("DOCKER_HOST", docker_host()))
+        };
+        let (mut xs, mut ys) = (Vec::new(), Vec::new());
+        for i in 0..self.runs.min(3) {
+            let one = |build: &Build, into: &mut Vec<f64>| -> Result<()> {
+                prune()?;
+                into.push(time(|| build.run(&self.runner).map(|_| ()))?);
+                Ok(())
+            };
+            if i % 2 == 0 {
+                one(&from_cache, &mut xs)?;
+                one(&no_cache, &mut ys)?;
+            } else {
+                one(&no_cache, &mut ys)?;
+                one(&from_cache, &mut xs)?;
+            }
+        }
+        self.push(
+            "ci_cold_with_registry_cache",
+            "s",
+            xs,
+            "the same build on an empty build cache with no cache to import",
+            ys,
+            "ratio <= 0.25",
+            |v, b| v <= 0.25 * b,
+        )
+    }
 }
