@@ -3,8 +3,13 @@
 //! The first signal stops every running child process group (forwarding the signal, then
 //! SIGKILL after a grace period), runs the clean-up commands registered by steps (such as
 //! `docker rm -f` of the containers this run created), removes registered temporary paths
-//! and exits with status 130. A second signal exits at once. The handlers are installed
-//! the first time a [`Runner`](super::Runner) starts a command, or by [`install`].
+//! and exits with status 130. A second signal exits at once.
+//!
+//! Nothing here happens unless the program asks for it: [`install`] is called from `main`
+//! (a project's xtask does; a release GUI or a service embedding the library keeps its own
+//! signal handling and never calls it). Without it, the library installs no handler and
+//! never ends the process; registrations ([`on_interrupt`], [`remove_on_interrupt`]) are
+//! kept but only acted on once installed.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -46,8 +51,10 @@ extern "C" fn on_signal(sig: libc::c_int) {
     }
 }
 
-/// Installs the SIGINT and SIGTERM handlers and the thread that acts on them. Calling it
-/// again does nothing.
+/// Installs the SIGINT and SIGTERM handlers and the thread that acts on them: on the first
+/// signal it stops the running commands, runs the registered clean-ups and ends the
+/// process with status 130. For a program's `main` (the library never calls it itself).
+/// Calling it again does nothing.
 pub fn install() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
@@ -187,7 +194,6 @@ pub(crate) fn track_group(pgid: i32) -> Guard {
 /// Registers a command to run on interrupt, such as `docker rm -f <container>` for a
 /// container this run created. Drop the guard once the resource is gone.
 pub fn on_interrupt(cleanup: Cmd) -> Guard {
-    install();
     let id = next_id();
     lock().cleanups.insert(id, cleanup);
     Guard { id }
@@ -195,7 +201,6 @@ pub fn on_interrupt(cleanup: Cmd) -> Guard {
 
 /// Registers a temporary file or directory to remove on interrupt.
 pub fn remove_on_interrupt(path: impl Into<PathBuf>) -> Guard {
-    install();
     let id = next_id();
     lock().paths.insert(id, path.into());
     Guard { id }

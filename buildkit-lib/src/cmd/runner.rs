@@ -498,7 +498,6 @@ impl Runner {
     }
 
     fn start_checks(&self, cmd: &Cmd) -> Result<(), CommandError> {
-        interrupt::install();
         if interrupt::interrupted() {
             interrupt::wait_for_cleanup();
             return Err(self.error(cmd, Failure::Interrupted, Vec::new()));

@@ -21,6 +21,8 @@ use buildkit_lib::validate::smoke::{Ready, Service, ServiceReady, Smoke};
 use buildkit_lib::{Cmd, Session};
 
 fn main() {
+    // Ctrl-C handling is the program's choice: this one wants the library's.
+    buildkit_lib::cmd::interrupt::install();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let runner = e2e::runner();
     let result = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {

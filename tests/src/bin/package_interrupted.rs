@@ -11,6 +11,8 @@ use buildkit_lib::package::{Mode, Package, PyInstaller, Stage, Stages};
 use buildkit_lib::Session;
 
 fn main() {
+    // Ctrl-C handling is the program's choice: this one wants the library's.
+    buildkit_lib::cmd::interrupt::install();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [project, run_id, runtime] = args.as_slice() else {
         eprintln!("usage: package_interrupted PROJECT RUN_ID RUNTIME");

@@ -212,7 +212,17 @@ impl Bench {
         let mut from_cache = crate::mediaserver::image_build(&self.root);
         from_cache.cache_from = vec![cache];
         let no_cache = crate::mediaserver::image_build(&self.root);
+        // An empty machine: no build cache and no image of the app (its layers would
+        // otherwise be found locally instead of imported).
         let prune = || {
+            let _ = raw(Command::new("docker")
+                .args([
+                    "image",
+                    "rm",
+                    "--force",
+                    crate::mediaserver::MEDIASERVER_IMAGE,
+                ])
+                .env("DOCKER_HOST", docker_host()));
             raw(Command::new("docker")
                 .args(["buildx", "prune", "--all", "--force"])
                 .env("DOCKER_HOST", docker_host()))
