@@ -36,6 +36,8 @@ pub enum Failure {
     },
     /// The run was interrupted (Ctrl-C or SIGTERM).
     Interrupted,
+    /// The runner was cancelled through its [`Cancel`](super::Cancel) handle.
+    Cancelled,
 }
 
 /// A command that did not succeed. Callers can downcast an `anyhow::Error` to it to read
@@ -98,6 +100,7 @@ impl fmt::Display for CommandError {
                 self.command
             )?,
             Failure::Interrupted => write!(f, "process interrupted: `{}`", self.command)?,
+            Failure::Cancelled => write!(f, "process cancelled: `{}`", self.command)?,
             Failure::EngineLost { host, detail } => write!(
                 f,
                 "the Docker engine at {host} went away during `{}` ({detail})\nhelp: the \

@@ -55,7 +55,27 @@ pub struct Runner {
     env: Vec<(String, Option<String>)>,
     default_timeout: Option<Duration>,
     engine_help: Option<String>,
+    cancel: Cancel,
     recorded: Arc<Mutex<Vec<Vec<String>>>>,
+}
+
+/// A handle that cancels the commands of a [`Runner`] (and of its clones) from another
+/// thread: running commands are stopped (their process group gets SIGTERM, then SIGKILL),
+/// new ones are refused with [`Failure::Cancelled`], and the clean-ups the library
+/// registered (such as removing the containers the run created) still run.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    /// Cancels: stops what runs now and refuses what comes next.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether [`Cancel::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
 }
 
 impl Default for Runner {
@@ -88,6 +108,7 @@ impl Runner {
             env: Vec::new(),
             default_timeout: None,
             engine_help: None,
+            cancel: Cancel::default(),
             recorded: Arc::new(Mutex::new(Vec::new())),
         }
     }
@@ -198,6 +219,25 @@ impl Runner {
     pub fn with_fresh_record(&self) -> Runner {
         Runner {
             recorded: Arc::new(Mutex::new(Vec::new())),
+            ..self.clone()
+        }
+    }
+
+    /// The handle that cancels this runner's commands (shared by its clones).
+    pub fn canceller(&self) -> Cancel {
+        self.cancel.clone()
+    }
+
+    /// Whether this runner was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
+    /// A clone that is never cancelled, for clean-up that must run after a cancel (removing
+    /// the containers a cancelled run created). It shares the record and log.
+    pub(crate) fn for_cleanup(&self) -> Runner {
+        Runner {
+            cancel: Cancel::default(),
             ..self.clone()
         }
     }
@@ -498,6 +538,9 @@ impl Runner {
     }
 
     fn start_checks(&self, cmd: &Cmd) -> Result<(), CommandError> {
+        if self.cancel.is_cancelled() {
+            return Err(self.error(cmd, Failure::Cancelled, Vec::new()));
+        }
         if interrupt::interrupted() {
             interrupt::wait_for_cleanup();
             return Err(self.error(cmd, Failure::Interrupted, Vec::new()));
@@ -506,8 +549,8 @@ impl Runner {
     }
 
     fn start_timer(&self, cmd: &Cmd, pgid: i32) -> Option<Timer> {
-        let limit = cmd.get_timeout().or(self.default_timeout)?;
-        Some(Timer::start(limit, pgid))
+        let limit = cmd.get_timeout().or(self.default_timeout);
+        Some(Timer::start(limit, pgid, self.cancel.clone()))
     }
 
     fn check_status(
@@ -520,7 +563,9 @@ impl Runner {
         if status.success() {
             return Ok(());
         }
-        let failure = if timed_out {
+        let failure = if self.cancel.is_cancelled() {
+            Failure::Cancelled
+        } else if timed_out {
             Failure::Timeout(
                 cmd.get_timeout()
                     .or(self.default_timeout)
@@ -634,7 +679,12 @@ impl Sink {
     }
 }
 
-/// Kills a process group when its time is up.
+/// How often a running command checks whether its runner was cancelled.
+const CANCEL_POLL: Duration = Duration::from_millis(50);
+/// How long a cancelled command has between SIGTERM and SIGKILL.
+const CANCEL_GRACE: Duration = Duration::from_secs(5);
+
+/// Kills a process group when its time is up or its runner is cancelled.
 struct Timer {
     stop: mpsc::Sender<()>,
     fired: Arc<AtomicBool>,
@@ -642,16 +692,33 @@ struct Timer {
 }
 
 impl Timer {
-    fn start(limit: Duration, pgid: i32) -> Timer {
+    /// Watches a running command: kills its process group when `limit` passes (and says
+    /// so), or stops it when `cancel` is set (SIGTERM, then SIGKILL after a grace period).
+    fn start(limit: Option<Duration>, pgid: i32, cancel: Cancel) -> Timer {
         let (stop, rx) = mpsc::channel::<()>();
         let fired = Arc::new(AtomicBool::new(false));
         let flag = fired.clone();
-        let thread = std::thread::spawn(move || {
-            if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(limit) {
+        let started = std::time::Instant::now();
+        let thread = std::thread::spawn(move || loop {
+            let left = limit.map(|l| l.saturating_sub(started.elapsed()));
+            let wait = left.map_or(CANCEL_POLL, |l| l.min(CANCEL_POLL));
+            match rx.recv_timeout(wait) {
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                _ => return,
+            }
+            if left.is_some_and(|l| l <= wait) {
                 flag.store(true, Ordering::SeqCst);
                 if pgid > 0 {
                     unsafe { libc::kill(-pgid, libc::SIGKILL) };
                 }
+                return;
+            }
+            if cancel.is_cancelled() && pgid > 0 {
+                unsafe { libc::kill(-pgid, libc::SIGTERM) };
+                if rx.recv_timeout(CANCEL_GRACE).is_err() {
+                    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+                }
+                return;
             }
         });
         Timer {

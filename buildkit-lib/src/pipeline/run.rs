@@ -183,7 +183,7 @@ impl Pipeline {
                     let blocked = dep_status
                         .iter()
                         .any(|s| matches!(s, Some(StepStatus::Failed | StepStatus::Skipped)));
-                    if blocked || (failed && !options.keep_going) {
+                    if blocked || (failed && !options.keep_going) || runner.is_cancelled() {
                         status[i] = Some(StepStatus::Skipped);
                         records[i] = Some(skipped_record(step));
                         board.finished(&step.name, StepStatus::Skipped, 0.0);

@@ -33,7 +33,8 @@ impl RunningContainer {
             }
         }
         RunningContainer {
-            runner: runner.clone(),
+            // Removal runs even when the run was cancelled.
+            runner: runner.for_cleanup(),
             name: name.to_string(),
             removed: false,
             _interrupt: interrupt::on_interrupt(on_signal),

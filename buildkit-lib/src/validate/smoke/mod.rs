@@ -193,6 +193,8 @@ pub enum SmokeFailure {
     /// The probe was answered, but not by the container: it had stopped by then, or the
     /// port is served by another process. The text says which.
     NotFromContainer(String),
+    /// The runner was cancelled while the test waited.
+    Cancelled,
     /// A companion service did not become ready; the app was not started.
     Service {
         /// The service's name.
@@ -233,6 +235,7 @@ fn describe(f: &mut fmt::Formatter<'_>, container: &str, failure: &SmokeFailure)
             "container {container} not ready after {}s ({last})",
             limit.as_secs_f64()
         ),
+        SmokeFailure::Cancelled => write!(f, "cancelled while container {container} started"),
         SmokeFailure::NotFromContainer(why) => {
             write!(f, "container {container} did not give the answer: {why}")
         }
@@ -604,6 +607,9 @@ impl Smoke {
     ) -> std::result::Result<(String, u32), SmokeFailure> {
         let mut attempts = 0;
         loop {
+            if runner.is_cancelled() {
+                return Err(SmokeFailure::Cancelled);
+            }
             attempts += 1;
             let last = match inspect_state(runner, name) {
                 Ok(state) if !state.running => return Err(SmokeFailure::Exited),
@@ -707,6 +713,7 @@ impl Smoke {
 
     /// Collects state, exit code, health and last logs of the failed container.
     fn diagnose(&self, runner: &Runner, name: &str, failure: SmokeFailure) -> SmokeError {
+        let runner = &runner.for_cleanup();
         let state = inspect_state(runner, name).ok();
         SmokeError {
             image: self.image.clone(),
