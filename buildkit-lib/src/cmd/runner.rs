@@ -56,6 +56,9 @@ pub struct Runner {
     default_timeout: Option<Duration>,
     engine_help: Option<String>,
     cancel: Cancel,
+    /// Answers of the engine that do not change while it runs (such as its image store),
+    /// asked once per engine by this runner and its clones.
+    answers: Arc<Mutex<std::collections::HashMap<String, bool>>>,
     recorded: Arc<Mutex<Vec<Vec<String>>>>,
 }
 
@@ -109,6 +112,7 @@ impl Runner {
             default_timeout: None,
             engine_help: None,
             cancel: Cancel::default(),
+            answers: Arc::default(),
             recorded: Arc::new(Mutex::new(Vec::new())),
         }
     }
@@ -240,6 +244,23 @@ impl Runner {
             cancel: Cancel::default(),
             ..self.clone()
         }
+    }
+
+    /// An engine answer this runner (or a clone) already got for `key`.
+    pub(crate) fn known_answer(&self, key: &str) -> Option<bool> {
+        self.answers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .copied()
+    }
+
+    /// Keeps an engine answer for this runner and its clones.
+    pub(crate) fn keep_answer(&self, key: &str, answer: bool) {
+        self.answers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.to_string(), answer);
     }
 
     /// Where `cmd`'s program would be found (its `PATH` as this runner passes it), or

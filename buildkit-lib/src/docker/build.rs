@@ -6,9 +6,8 @@
 //! and [`Build::run`] runs it and reads the result from `--metadata-file` and
 //! `docker image inspect`, never from progress text.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
 
 use anyhow::{bail, Context};
 
@@ -551,13 +550,11 @@ fn engine_host(runner: &Runner) -> String {
 }
 
 /// Whether the engine stores images with the containerd image store (needed to load
-/// multi-platform images). Asked once per engine per process: `docker info`.
+/// multi-platform images). Asked once per engine by a runner and its clones: `docker info`.
 pub fn containerd_image_store(runner: &Runner) -> anyhow::Result<bool> {
-    static ANSWERS: OnceLock<Mutex<HashMap<String, bool>>> = OnceLock::new();
-    let key = engine_host(runner);
-    let answers = ANSWERS.get_or_init(|| Mutex::new(HashMap::new()));
-    if let Some(known) = answers.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-        return Ok(*known);
+    let key = format!("containerd-image-store {}", engine_host(runner));
+    if let Some(known) = runner.known_answer(&key) {
+        return Ok(known);
     }
     let out = runner
         .capture(
@@ -573,10 +570,7 @@ pub fn containerd_image_store(runner: &Runner) -> anyhow::Result<bool> {
                 .get(1)
                 .is_some_and(|v| v.contains("containerd.snapshotter"))
     });
-    answers
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(key, containerd);
+    runner.keep_answer(&key, containerd);
     Ok(containerd)
 }
 
