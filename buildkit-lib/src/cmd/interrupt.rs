@@ -13,8 +13,8 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
-use std::sync::{Mutex, Once, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Once, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::Cmd;
@@ -22,8 +22,6 @@ use super::Cmd;
 /// The exit status of a run stopped by Ctrl-C or SIGTERM.
 pub const EXIT_INTERRUPTED: i32 = 130;
 
-static SIGNALS: AtomicI32 = AtomicI32::new(0);
-static LAST_SIGNAL: AtomicI32 = AtomicI32::new(0);
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -43,40 +41,47 @@ fn lock() -> std::sync::MutexGuard<'static, Tracked> {
     tracked().lock().unwrap_or_else(|e| e.into_inner())
 }
 
-extern "C" fn on_signal(sig: libc::c_int) {
-    LAST_SIGNAL.store(sig, Ordering::SeqCst);
-    if SIGNALS.fetch_add(1, Ordering::SeqCst) >= 1 {
-        // Second signal: the user means it. `_exit` is async-signal-safe.
-        unsafe { libc::_exit(EXIT_INTERRUPTED) };
-    }
+/// Set (by signal-hook, in the handler) once a SIGINT or SIGTERM arrived.
+fn received() -> &'static Arc<AtomicBool> {
+    static RECEIVED: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+    RECEIVED.get_or_init(Default::default)
 }
 
-/// Installs the SIGINT and SIGTERM handlers and the thread that acts on them: on the first
-/// signal it stops the running commands, runs the registered clean-ups and ends the
-/// process with status 130. For a program's `main` (the library never calls it itself).
-/// Calling it again does nothing.
+/// Installs the SIGINT and SIGTERM handlers (through `signal-hook`) and the thread that
+/// acts on them: on the first signal it stops the running commands, runs the registered
+/// clean-ups and ends the process with status 130; a second signal ends it at once. For a
+/// program's `main` (the library never calls it itself). Calling it again does nothing.
 pub fn install() {
+    use signal_hook::consts::{SIGINT, SIGTERM};
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = on_signal as *const () as usize;
-            action.sa_flags = libc::SA_RESTART;
-            libc::sigemptyset(&mut action.sa_mask);
-            libc::sigaction(libc::SIGINT, &action, std::ptr::null_mut());
-            libc::sigaction(libc::SIGTERM, &action, std::ptr::null_mut());
+        for sig in [SIGINT, SIGTERM] {
+            // In this order: the second signal finds the flag set and exits at once.
+            let _ = signal_hook::flag::register_conditional_shutdown(
+                sig,
+                EXIT_INTERRUPTED,
+                Arc::clone(received()),
+            );
+            let _ = signal_hook::flag::register(sig, Arc::clone(received()));
         }
+        let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+            return;
+        };
         INSTALLED.store(true, Ordering::SeqCst);
         std::thread::Builder::new()
             .name("buildkit-interrupt".into())
-            .spawn(watch)
+            .spawn(move || {
+                if let Some(sig) = signals.forever().next() {
+                    clean_up_and_exit(sig);
+                }
+            })
             .expect("cannot start the interrupt watcher thread");
     });
 }
 
 /// True once a Ctrl-C or SIGTERM has been received.
 pub fn interrupted() -> bool {
-    SIGNALS.load(Ordering::SeqCst) > 0
+    received().load(Ordering::SeqCst)
 }
 
 /// Called by a thread that noticed the interrupt (its command died of it): waits for the
@@ -91,12 +96,9 @@ pub fn wait_for_cleanup() {
     }
 }
 
-fn watch() {
-    while !interrupted() {
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    let sig = LAST_SIGNAL.load(Ordering::SeqCst);
-    let sig = if sig == 0 { libc::SIGINT } else { sig };
+/// After the first signal: forwards it to the running commands, waits for them (SIGKILL
+/// after a grace period), runs the clean-ups, removes the temporary paths, exits 130.
+fn clean_up_and_exit(sig: i32) {
     eprintln!("\ninterrupted: stopping running commands and cleaning up (press Ctrl-C again to exit at once)");
     let groups: Vec<i32> = lock().groups.values().copied().collect();
     for pgid in &groups {
