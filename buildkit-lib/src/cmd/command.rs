@@ -161,6 +161,17 @@ impl Cmd {
             .collect()
     }
 
+    /// Every secret value the command carries (arguments and environment).
+    pub(crate) fn secrets(&self) -> impl Iterator<Item = &Secret> {
+        self.args
+            .iter()
+            .chain(self.env.values().flatten())
+            .filter_map(|a| match a {
+                Arg::Secret(s) => Some(s),
+                Arg::Plain(_) => None,
+            })
+    }
+
     /// The real arguments, secrets included, for spawning only.
     pub(crate) fn real_args(&self) -> Vec<String> {
         self.args.iter().map(|a| a.real().to_string()).collect()

@@ -16,6 +16,5 @@ mod tail;
 pub use command::{shell_escape, Cmd};
 pub use error::{CommandError, Failure};
 pub use runner::{Cancel, Captured, Echo, Runner};
-pub(crate) use secret::register_secret_bytes;
-pub use secret::{redact, register_secret, Secret};
+pub use secret::Secret;
 pub use tail::Tail;

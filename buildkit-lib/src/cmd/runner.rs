@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use super::error::{install_hint, signal_name};
 use super::interrupt;
-use super::secret::{any_registered, longest, redact, redact_bytes};
+use super::secret::Masks;
+use super::Secret;
 use super::{Cmd, CommandError, Failure, Tail};
 
 /// Where a command's output goes besides the step log.
@@ -56,6 +57,8 @@ pub struct Runner {
     default_timeout: Option<Duration>,
     engine_help: Option<String>,
     cancel: Cancel,
+    /// The secret values this runner's commands were given: masked in all it shows.
+    masks: Masks,
     /// Answers of the engine that do not change while it runs (such as its image store),
     /// asked once per engine by this runner and its clones.
     answers: Arc<Mutex<std::collections::HashMap<String, bool>>>,
@@ -112,6 +115,7 @@ impl Runner {
             default_timeout: None,
             engine_help: None,
             cancel: Cancel::default(),
+            masks: Masks::default(),
             answers: Arc::default(),
             recorded: Arc::new(Mutex::new(Vec::new())),
         }
@@ -227,6 +231,24 @@ impl Runner {
         }
     }
 
+    /// Masks `secret` in everything this runner (and its clones) shows from now on: for a
+    /// value that reaches a program some other way than as a [`Cmd`]'s secret argument
+    /// or environment value (those are masked by themselves).
+    pub fn mask(&self, secret: &Secret) {
+        self.masks.register(secret.expose().as_bytes());
+    }
+
+    /// Masks a value given as bytes (a secret file's content).
+    pub(crate) fn mask_bytes(&self, value: &[u8]) {
+        self.masks.register(value);
+    }
+
+    /// `text` with every secret this runner knows shown as `***`: for errors and reports
+    /// built from command output.
+    pub fn redact(&self, text: &str) -> String {
+        self.masks.redact(text)
+    }
+
     /// The handle that cancels this runner's commands (shared by its clones).
     pub fn canceller(&self) -> Cancel {
         self.cancel.clone()
@@ -307,7 +329,7 @@ impl Runner {
 
     /// Prints a line the way this runner prints (prefix, echo mode) and logs it.
     pub fn note(&self, line: &str) {
-        let line = redact(line);
+        let line = self.redact(line);
         if self.echo != Echo::Silent {
             eprintln!("{}{line}", self.prefix_text());
         }
@@ -449,7 +471,7 @@ impl Runner {
 
         let mut tail = Tail::new(TAIL_BYTES);
         let mut sink = Sink::new(self.echo == Echo::Live, self.prefix_text());
-        let redacting = any_registered();
+        let redacting = self.masks.any();
         let mut pending: Vec<u8> = Vec::new();
         let mut buf = vec![0u8; CHUNK];
         loop {
@@ -464,15 +486,15 @@ impl Runner {
                 // Redact whole lines only, so a secret split across reads is still masked.
                 if let Some(end) = pending.iter().rposition(|&b| b == b'\n') {
                     let done: Vec<u8> = pending.drain(..=end).collect();
-                    let clean = redact_bytes(&done);
+                    let clean = self.masks.redact_bytes(&done);
                     emit(&clean, &mut tail, &mut sink, log.as_mut());
                 } else if pending.len() > CHUNK {
                     // A long line: let it out, but hold back enough bytes that a secret
                     // cut by this boundary is whole in the next piece.
-                    let keep = longest().saturating_sub(1).min(pending.len());
+                    let keep = self.masks.longest().saturating_sub(1).min(pending.len());
                     let cut = pending.len() - keep;
                     let done: Vec<u8> = pending.drain(..cut).collect();
-                    let clean = redact_bytes(&done);
+                    let clean = self.masks.redact_bytes(&done);
                     emit(&clean, &mut tail, &mut sink, log.as_mut());
                 }
             } else {
@@ -480,7 +502,7 @@ impl Runner {
             }
         }
         if !pending.is_empty() {
-            let clean = redact_bytes(&pending);
+            let clean = self.masks.redact_bytes(&pending);
             emit(&clean, &mut tail, &mut sink, log.as_mut());
         }
         sink.finish();
@@ -530,7 +552,7 @@ impl Runner {
             .wait()
             .map_err(|e| self.error(cmd, Failure::Spawn(e.to_string()), Vec::new()))?;
         let timed_out = timer.map(|t| t.stop()).unwrap_or(false);
-        let stderr = redact_bytes(&output.stderr);
+        let stderr = self.masks.redact_bytes(&output.stderr);
         let mut tail = Tail::new(TAIL_BYTES);
         tail.push(&stderr);
         let lines = tail.lines(Tail::LINES);
@@ -550,6 +572,9 @@ impl Runner {
     /// Records the command, then: `None` when a dry run skips it, else the resolved
     /// program, after refusing to start anything once interrupted.
     fn prepare(&self, cmd: &Cmd) -> Result<Option<PathBuf>, CommandError> {
+        for secret in cmd.secrets() {
+            self.mask(secret);
+        }
         self.record(cmd);
         if self.dry_run_skip(cmd) {
             return Ok(None);

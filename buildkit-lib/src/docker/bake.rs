@@ -34,7 +34,7 @@ use serde_json::Value;
 
 use super::build::{Build, BuildSecret, Output, SecretSource};
 use super::cache::Cache;
-use crate::cmd::{register_secret_bytes, Cmd, Runner};
+use crate::cmd::{Cmd, Runner};
 use crate::files::write_atomic;
 use crate::session::Session;
 
@@ -882,7 +882,7 @@ impl Bake {
                         _ => None,
                     };
                     if let Some(value) = value {
-                        register_secret_bytes(&value);
+                        runner.mask_bytes(&value);
                     }
                 }
             }

@@ -15,7 +15,7 @@ use super::cache::Cache;
 use super::dockerfile;
 use super::image::ImageFacts;
 use super::reference::ImageRef;
-use crate::cmd::{register_secret_bytes, Cmd, Runner};
+use crate::cmd::{Cmd, Runner};
 use crate::session::Session;
 
 /// Where a build secret comes from.
@@ -495,7 +495,7 @@ impl Build {
                 SecretSource::Env(var) => runner.effective_env(&probe, var).map(String::into_bytes),
             };
             if let Some(value) = value {
-                register_secret_bytes(&value);
+                runner.mask_bytes(&value);
             }
         }
     }

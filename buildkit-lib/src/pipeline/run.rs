@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::{Context as _, Result};
 
-use crate::cmd::{redact, Echo, Runner};
+use crate::cmd::{Echo, Runner};
 use crate::files::write_atomic;
 use crate::hash::sha256_file;
 use crate::session::Session;
@@ -326,7 +326,7 @@ impl Pipeline {
             let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| (step.body)(&mut cx)));
             let error = match outcome {
                 Ok(Ok(())) => None,
-                Ok(Err(e)) => Some(redact(&format!("{e:#}"))),
+                Ok(Err(e)) => Some(runner.redact(&format!("{e:#}"))),
                 Err(panic) => Some(format!("panicked: {}", panic_text(&panic))),
             };
             if let Some(e) = &error {
@@ -454,7 +454,7 @@ fn run_step(
             .open(path)
             .or_else(|_| std::fs::File::create(path))
         {
-            let _ = writeln!(f, "error: {}", redact(e));
+            let _ = writeln!(f, "error: {}", runner.redact(e));
         }
     }
     Done {
@@ -465,7 +465,7 @@ fn run_step(
             seconds: started.elapsed().as_secs_f64(),
             log,
             commands: runner.commands(),
-            error: error.map(|e| redact(&e)),
+            error: error.map(|e| runner.redact(&e)),
         },
         images: cx.images,
         artifacts: cx.artifacts,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use serde::Deserialize;
 
-use crate::cmd::{interrupt, redact, Cmd, Runner};
+use crate::cmd::{interrupt, Cmd, Runner};
 
 /// How many log lines a report keeps.
 pub(crate) const LOG_LINES: usize = 20;
@@ -167,7 +167,7 @@ pub(crate) fn last_logs(runner: &Runner, name: &str) -> Vec<String> {
     match runner.capture(&cmd) {
         Ok(out) => {
             // stdout of `capture` is not masked (it is data); these lines are shown.
-            let mut lines: Vec<String> = out.stdout.lines().map(redact).collect();
+            let mut lines: Vec<String> = out.stdout.lines().map(|l| runner.redact(l)).collect();
             lines.extend(out.tail);
             let skip = lines.len().saturating_sub(LOG_LINES);
             lines.split_off(skip)
