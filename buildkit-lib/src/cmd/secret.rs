@@ -64,7 +64,11 @@ impl Masks {
     pub(crate) fn register(&self, value: &[u8]) {
         let mut pieces: Vec<&[u8]> = vec![value.trim_ascii()];
         if value.contains(&b'\n') || value.contains(&b'\r') {
-            pieces.extend(value.split(|&b| b == b'\n' || b == b'\r').map(<[u8]>::trim_ascii));
+            pieces.extend(
+                value
+                    .split(|&b| b == b'\n' || b == b'\r')
+                    .map(<[u8]>::trim_ascii),
+            );
         }
         let mut list = self.list();
         for piece in pieces {
@@ -142,7 +146,10 @@ mod tests {
             b"x *** y".to_vec()
         );
         // Another runner's masks know nothing of it.
-        assert_eq!(Masks::default().redact("hunter2-token-value"), "hunter2-token-value");
+        assert_eq!(
+            Masks::default().redact("hunter2-token-value"),
+            "hunter2-token-value"
+        );
     }
 
     #[test]
@@ -151,7 +158,10 @@ mod tests {
         let masks = Masks::default();
         masks.register(pem.as_bytes());
         // Each line alone, as line-wise streaming sees it.
-        assert_eq!(masks.redact("got: bGluZSB0d28gb2YgdGhlIGtleQ== ok"), "got: *** ok");
+        assert_eq!(
+            masks.redact("got: bGluZSB0d28gb2YgdGhlIGtleQ== ok"),
+            "got: *** ok"
+        );
         assert_eq!(masks.redact("Qm9ndXMga2V5IGxpbmUgb25l"), "***");
         // The whole value at once.
         assert_eq!(masks.redact(&format!("[{}]", pem.trim())), "[***]");
