@@ -25,6 +25,7 @@ pub use select::{ImagePattern, NamePrefix};
 
 /// The kinds of resources a clean-up can touch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
 pub enum Kind {
     /// Containers (stopped first when running).
     Containers,

@@ -16,6 +16,7 @@ use crate::units::human_bytes;
 
 /// One thing a clean-up can remove.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum Resource {
     /// A container, by name.
     Container {

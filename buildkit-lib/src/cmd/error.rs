@@ -6,6 +6,7 @@ use std::time::Duration;
 
 /// How a command ended when it did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Failure {
     /// It exited with a non-zero code.
     Exit(i32),

@@ -16,6 +16,7 @@ use super::{Cmd, CommandError, Failure, Tail};
 
 /// Where a command's output goes besides the step log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Echo {
     /// Echo `$ cmd` and stream the output to the terminal (stderr).
     Live,
@@ -27,6 +28,7 @@ pub enum Echo {
 
 /// What a finished command left behind.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct Captured {
     /// Standard output, for [`Runner::capture`] (empty for [`Runner::run`], whose output
     /// is streamed).

@@ -695,6 +695,7 @@ pub struct BakeTargetResult {
 
 /// What a bake produced, per target.
 #[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
 pub struct BakeResult {
     /// Each target's result, by target name.
     pub targets: BTreeMap<String, BakeTargetResult>,

@@ -20,6 +20,7 @@ use crate::session::Session;
 
 /// Where a build secret comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SecretSource {
     /// A file on this machine (`src=...`).
     File(PathBuf),
@@ -65,6 +66,7 @@ impl BuildSecret {
 
 /// Where the build result goes.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Output {
     /// The builder's default (with the `docker` driver: the local image store).
     #[default]
@@ -165,6 +167,7 @@ impl Default for Build {
 
 /// What a build produced, read from buildx's metadata file and the image store.
 #[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
 pub struct BuildResult {
     /// The first image name buildx reports (`docker.io/library/app:1.0`), if any.
     pub image_name: Option<String>,

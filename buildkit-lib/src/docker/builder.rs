@@ -19,6 +19,7 @@ use crate::cmd::{Cmd, Runner};
 
 /// A buildx driver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Driver {
     /// The engine's built-in BuildKit (no extra container; the only one usable offline).
     Docker,

@@ -11,6 +11,7 @@ pub const GHA_ENV: [&str; 2] = ["ACTIONS_RUNTIME_TOKEN", "ACTIONS_CACHE_URL"];
 
 /// One cache backend.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Cache {
     /// A cache image in a registry (`type=registry,ref=...`).
     Registry {

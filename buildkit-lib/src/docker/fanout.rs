@@ -64,6 +64,7 @@ use crate::hash::sha256_hex;
 
 /// Where one platform builds.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Endpoint {
     /// A Docker engine address (`unix:///...`, `tcp://host:2376`, `ssh://user@host`), set
     /// as `DOCKER_HOST` for that platform's commands; the build uses that engine's
@@ -257,6 +258,7 @@ pub struct FanOutResult {
 
 /// How one platform ended in a failed fan-out.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PlatformOutcome {
     /// Its engine or builder did not answer; nothing was built anywhere.
     Unreachable(String),

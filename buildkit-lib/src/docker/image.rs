@@ -28,6 +28,7 @@ pub struct Healthcheck {
 
 /// What `docker image inspect` says about a local image.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct ImageFacts {
     /// Image id (`sha256:...`).
     pub id: String,

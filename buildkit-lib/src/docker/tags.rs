@@ -21,6 +21,7 @@ pub struct TagInput {
 
 /// When to add `latest`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Latest {
     /// For a version that is not a pre-release, built on the default branch.
     #[default]

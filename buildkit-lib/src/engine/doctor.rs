@@ -11,6 +11,7 @@ use super::{version_probe, Engine};
 
 /// The state of one checked piece.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Status {
     /// Present and working.
     Ok,

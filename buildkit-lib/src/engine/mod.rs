@@ -14,6 +14,7 @@ use crate::cmd::{Cmd, Runner};
 
 /// Where the engine was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum HostSource {
     /// From the `DOCKER_HOST` variable.
     Env,

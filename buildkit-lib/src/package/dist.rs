@@ -29,6 +29,7 @@ pub const WORK_DIR: &str = "/tmp/build";
 
 /// How the package stage gets the source in and the artifacts out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Mode {
     /// A container with the source and an output directory mounted (development).
     Mounted,
@@ -38,6 +39,7 @@ pub enum Mode {
 
 /// How the isolated mode gets the artifacts out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Export {
     /// `docker buildx build --target artifact --output type=local,dest=...`.
     BuildOutput,

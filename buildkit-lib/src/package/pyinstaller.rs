@@ -12,6 +12,7 @@ use crate::cmd::Cmd;
 
 /// What PyInstaller builds from.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Entry {
     /// A `.spec` file (it decides one-file or one-folder itself).
     Spec(PathBuf),
@@ -21,6 +22,7 @@ pub enum Entry {
 
 /// One executable file or one folder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Bundle {
     /// `--onefile`: a single self-extracting executable.
     OneFile,

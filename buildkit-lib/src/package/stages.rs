@@ -19,6 +19,7 @@ use crate::session::Session;
 
 /// One stage of the release Dockerfile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
 pub enum Stage {
     /// System libraries PyInstaller needs (`libpython3.x`, binutils).
     Base,

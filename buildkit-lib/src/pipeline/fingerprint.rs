@@ -247,6 +247,7 @@ fn hash_entry(
 /// What a step produces, checked for existence before a step is called up to date.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Output {
     /// An image tag the engine must still have.
     Image(String),

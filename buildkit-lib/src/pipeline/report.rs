@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// How a step ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum StepStatus {
     /// It ran and succeeded.
     #[serde(rename = "ok")]
@@ -85,6 +86,7 @@ pub struct ArtifactRecord {
 
 /// The report of one pipeline run, written to `target/buildkit/<pipeline>/report.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Report {
     /// The pipeline's name.
     pub pipeline: String,

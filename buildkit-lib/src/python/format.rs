@@ -23,6 +23,7 @@ pub const DEFAULT_FIX_HINT: &str = "cargo xtask fmt";
 
 /// Whether a format step only checks or rewrites the files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Mode {
     /// Report files that would change (and the diff); fail if any.
     Check,

@@ -16,6 +16,7 @@ use crate::cmd::{Cmd, Runner};
 
 /// How serious a finding is, least serious first (so `>=` reads "at least as serious").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
 pub enum Level {
     /// Style suggestions.
     Style,

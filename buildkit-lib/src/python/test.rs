@@ -15,6 +15,7 @@ use crate::session::Session;
 
 /// Where the test command runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TestPlace {
     /// On the host, with the tool environment activated (its `bin/` first on `PATH`).
     ToolEnv,

@@ -53,6 +53,7 @@ pub fn parse_size(text: &str) -> Result<u64> {
 
 /// A kind of disk usage in `docker system df`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum UsageKind {
     /// Images.
     Images,
@@ -707,6 +708,7 @@ fn transient_df(e: &crate::CommandError) -> bool {
 /// So "192 MB" from `system df` next to "5.04 GB" from `buildx du` means 192 MB private
 /// to the cache and about 4.85 GB shared with images (or another builder's cache).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CacheUsage {
     /// The builder read (`None`: the current one).
     pub builder: Option<String>,

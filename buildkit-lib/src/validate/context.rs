@@ -529,6 +529,7 @@ impl Default for AuditOptions {
 
 /// What kind of entry the engine receives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum EntryKind {
     /// A regular file.
     File,
@@ -567,6 +568,7 @@ pub struct DirUsage {
 
 /// A family of files that should not reach a build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SecretKind {
     /// `.env`, `.env.*` (not `.env.example` and the like).
     EnvFile,
@@ -628,6 +630,7 @@ pub struct SecretFinding {
 
 /// The build context as the engine will receive it.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ContextAudit {
     /// The context directory.
     pub root: PathBuf,

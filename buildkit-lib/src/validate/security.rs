@@ -17,6 +17,7 @@ use crate::docker::image::{history, ImageFacts, Layer};
 
 /// How bad a finding is, in increasing order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
 pub enum Severity {
     /// Not rated (trivy `UNKNOWN`, Scout `UNSPECIFIED`).
     Unknown,
@@ -62,6 +63,7 @@ impl fmt::Display for Severity {
 
 /// Which check produced a finding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Source {
     /// The library's own checks on the image configuration and history.
     Builtin,

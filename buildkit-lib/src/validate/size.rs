@@ -24,6 +24,7 @@ use crate::units::{human_bytes, human_delta};
 /// Which of an image's two sizes a budget judges.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum SizeMeasure {
     /// The size on disk, as `docker images` shows it (the default: what people see and
     /// what the seed project's checklist reads). On the containerd image store that is the
@@ -47,6 +48,7 @@ impl fmt::Display for SizeMeasure {
 /// How an image's size compares with its budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum SizeOutcome {
     /// At or under the target.
     Pass,
@@ -259,6 +261,7 @@ pub fn diff_layers(before: &[LayerRecord], after: &[LayerRecord]) -> Vec<LayerCh
 
 /// The outcome of a size check.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct SizeReport {
     /// What was measured (and appended to the history).
     pub record: SizeRecord,

@@ -11,6 +11,7 @@ use semver::{BuildMetadata, Prerelease, Version};
 
 /// How to change a version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Bump {
     /// `1.2.3` → `2.0.0` (always increments major; `2.0.0-rc.1` → `3.0.0`: to publish
     /// `2.0.0` use [`Bump::Release`]).

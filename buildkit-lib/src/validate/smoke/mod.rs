@@ -33,6 +33,7 @@ pub use service::{Service, ServiceReady, ServiceReport};
 
 /// How the smoke test decides that the container is ready.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Ready {
     /// The image's `HEALTHCHECK` when it has one, else a TCP connect to the port (the one
     /// given with [`Smoke::port`], else the first `EXPOSE`d TCP port).
@@ -76,6 +77,7 @@ impl fmt::Display for Ready {
 
 /// How the container is networked.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Network {
     /// `--network host`: a server in the container listens on the host's loopback.
     Host,
