@@ -155,7 +155,7 @@ impl BuilderProbe {
 
     /// Reads the text of `docker buildx inspect NAME`. buildx exits 0 and prints an
     /// `Error:` line when the builder's engine does not answer: that is an error here.
-    pub fn parse(text: &str) -> Result<BuilderProbe, String> {
+    pub(crate) fn parse(text: &str) -> Result<BuilderProbe, String> {
         let mut probe = BuilderProbe::default();
         for line in text.lines() {
             let Some((key, value)) = line.split_once(':') else {

@@ -142,7 +142,7 @@ impl std::str::FromStr for ImageRef {
 }
 
 /// Checks a tag alone: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
-pub fn check_tag(tag: &str) -> Result<(), String> {
+pub(crate) fn check_tag(tag: &str) -> Result<(), String> {
     if tag.is_empty() {
         return Err("the tag after `:` is empty".into());
     }
