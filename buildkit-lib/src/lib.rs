@@ -94,6 +94,7 @@
 // `CommandError` is returned by value on purpose: it is the product of a failed command
 // (command line, status, output tail), read by callers, and failures are rare.
 #![allow(clippy::result_large_err)]
+#![deny(missing_docs)]
 
 pub mod cleanup;
 pub mod cmd;
