@@ -253,3 +253,69 @@ impl Bench {
         )
     }
 }
+
+/// Puts a file's content back when dropped (the benchmark edits the desktop fixture).
+struct Restore(std::path::PathBuf, Vec<u8>);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        let _ = std::fs::write(&self.0, &self.1);
+    }
+}
+
+impl Bench {
+    /// The desktop fixture after a one-line change in the app: `xtask package` (the
+    /// library's three stages, unchanged base and runtime skipped) against the seed's way,
+    /// three `docker.sh`-style builds (base, runtime, then the package stage exported to
+    /// a folder).
+    pub(super) fn package_incremental(&mut self) -> Result<()> {
+        let xtask = std::env::current_exe().context("cannot find the xtask binary")?;
+        let app = self.root.join("fixtures/desktop");
+        let file = app.join("src/deskapp/settings.py");
+        let original =
+            std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+        let _restore = Restore(file.clone(), original.clone());
+        let edits = std::cell::Cell::new(0u32);
+        let change = || -> Result<()> {
+            edits.set(edits.get() + 1);
+            let mut text = original.clone();
+            text.extend_from_slice(format!("# benchmark edit {}\n", edits.get()).as_bytes());
+            std::fs::write(&file, text).with_context(|| format!("cannot write {}", file.display()))
+        };
+        let out = tempfile_dir(&self.root, "package-seed")?;
+        let python = format!("PYTHON_IMAGE={}", crate::build::PYTHON_IMAGE);
+        let seed_build = |target: &str, rest: &[&str]| {
+            raw(Command::new("docker")
+                .args(["buildx", "build", "--progress=plain", "--network", "host"])
+                .args(["--build-arg", &python, "--target", target])
+                .args(rest)
+                .arg(&app)
+                .env("DOCKER_HOST", docker_host()))
+        };
+        let (xs, ys) = self.paired(
+            || {
+                change()?;
+                raw(Command::new(&xtask).args(["package", "--mode", "isolated"]))
+            },
+            || {
+                change()?;
+                seed_build("base", &["--tag", "buildkit-bench/desktop:base", "--load"])?;
+                seed_build(
+                    "runtime",
+                    &["--tag", "buildkit-bench/desktop:runtime", "--load"],
+                )?;
+                let dest = format!("type=local,dest={}", out.display());
+                seed_build("artifact", &["--output", &dest])
+            },
+        )?;
+        self.push(
+            "package_incremental",
+            "s",
+            xs,
+            "the seed's three docker.sh-style builds (base, runtime, package)",
+            ys,
+            "ratio <= 0.5",
+            |v, b| v <= 0.5 * b,
+        )
+    }
+}
