@@ -16,6 +16,24 @@ fn now() -> i64 {
 
 /// Builds `FROM scratch` + `COPY <unique file>` into the cache only, and returns the
 /// description of the cache record it made.
+/// The engine's build cache is one shared store, and `buildx du` and `prune` answer
+/// differently while another of them runs: the tests that read or prune it take turns.
+static ENGINE_CACHE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn engine_cache_turn() -> std::sync::MutexGuard<'static, ()> {
+    ENGINE_CACHE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A name no earlier run used: build cache records outlive test processes, and a process
+/// id (in [`e2e::unique`]) comes back sooner or later, which once matched a stale record.
+fn run_unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{}-{nanos}", e2e::unique(prefix))
+}
+
 fn make_cache_record(runner: &Runner, name: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let file = format!("{name}.txt");
@@ -43,6 +61,7 @@ fn make_cache_record(runner: &Runner, name: &str) -> String {
 
 #[test]
 fn system_df_is_typed_usage() {
+    let _turn = engine_cache_turn();
     let runner = e2e::engine();
     let usage = cache::system_df(&runner).unwrap();
     let kinds: Vec<&UsageKind> = usage.rows.iter().map(|r| &r.kind).collect();
@@ -64,8 +83,9 @@ fn system_df_is_typed_usage() {
 
 #[test]
 fn buildx_du_and_a_targeted_prune() {
+    let _turn = engine_cache_turn();
     let runner = e2e::engine();
-    let name = e2e::unique("cache-record");
+    let name = run_unique("cache-record");
     let description = make_cache_record(&runner, &name);
 
     // `buildx du`: the record, its size and creation time.
@@ -220,6 +240,7 @@ fn a_container_stuck_in_removal_does_not_fail_the_cache_analysis() {
 
 #[test]
 fn cache_usage_reconciles_system_df_and_buildx_du_on_the_engine() {
+    let _turn = engine_cache_turn();
     let runner = e2e::engine();
     let usage = cache::cache_usage(&runner, None).unwrap();
     let df = usage.system_df_bytes.expect("system df answered");
@@ -237,10 +258,11 @@ fn cache_usage_reconciles_system_df_and_buildx_du_on_the_engine() {
 
 #[test]
 fn prune_project_removes_only_the_records_of_the_projects_dockerfile() {
+    let _turn = engine_cache_turn();
     let runner = e2e::engine();
-    let name = e2e::unique("bkl-project-prune");
+    let name = run_unique("bkl-project-prune");
     let ours = make_cache_record(&runner, &name);
-    let theirs = make_cache_record(&runner, &e2e::unique("bkl-other-project"));
+    let theirs = make_cache_record(&runner, &run_unique("bkl-other-project"));
     let project = tempfile::tempdir().unwrap();
     let dockerfile = project.path().join("Dockerfile");
     fs_write(&dockerfile, &format!("FROM scratch\nCOPY {name}.txt /\n"));
