@@ -13,7 +13,6 @@ use anyhow::{Context, Result};
 use buildkit_lib::docker::build::{oci_labels, Build, Output as BuildOutput};
 use buildkit_lib::docker::tags::{references, TagInput, TagRules};
 use buildkit_lib::pipeline::{Inputs, Pipeline, RunOptions};
-use buildkit_lib::python::format::{check_all, Black, Isort};
 use buildkit_lib::python::lint::{Hadolint, Level};
 use buildkit_lib::python::venv::ToolEnv;
 use buildkit_lib::validate::size::{default_history_file, SizeCheck};
@@ -88,26 +87,8 @@ pub fn webapp_pipeline(runner: &Runner, root: &Path, smoke: bool) -> Result<Pipe
         .value("version", version.to_string())
         .value("commit", git.commit.clone());
 
-    let python_sources = fixtures::python_paths(root);
-    let (black, isort) = (
-        Black::check(python_sources.clone()).cwd(root),
-        Isort::check(python_sources.clone()).cwd(root),
-    );
-    let mut format_inputs = Inputs::new();
-    for (name, pin) in tools.pins() {
-        format_inputs = format_inputs.value(name.clone(), pin.clone());
-    }
-    for path in &python_sources {
-        format_inputs = format_inputs.file(root.join(path));
-    }
-    let env = tools.clone();
-    pipeline
-        .step("format", move |cx| {
-            // Both tools answer even when black fails.
-            check_all(&cx.runner, &env, &black, &isort)
-        })
-        .describe("black --check and isort --check-only (pinned) over the fixtures' Python")
-        .inputs(format_inputs);
+    fixtures::format_step(&mut pipeline, &tools, root, fixtures::python_paths(root))
+        .describe("black --check and isort --check-only (pinned) over the fixtures' Python");
 
     let dockerfile = app.join("Dockerfile.production");
     let lint = Hadolint::new([dockerfile.clone()]).threshold(Level::Warning);

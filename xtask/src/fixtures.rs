@@ -10,3 +10,30 @@ pub fn python_paths(root: &Path) -> Vec<PathBuf> {
         .filter(|p| root.join(p).exists())
         .collect()
 }
+
+/// Adds the `format` step: black and isort (pinned) over `sources`, both answering even
+/// when black fails, up to date while the sources and the pins are unchanged.
+pub fn format_step<'p>(
+    pipeline: &'p mut buildkit_lib::pipeline::Pipeline,
+    tools: &buildkit_lib::python::venv::ToolEnv,
+    root: &Path,
+    sources: Vec<PathBuf>,
+) -> &'p mut buildkit_lib::pipeline::Step {
+    use buildkit_lib::pipeline::Inputs;
+    use buildkit_lib::python::format::{check_all, Black, Isort};
+    let mut inputs = Inputs::new();
+    for (name, pin) in tools.pins() {
+        inputs = inputs.value(name.clone(), pin.clone());
+    }
+    for path in &sources {
+        inputs = inputs.file(root.join(path));
+    }
+    let black = Black::check(sources.clone()).cwd(root);
+    let isort = Isort::check(sources).cwd(root);
+    let env = tools.clone();
+    pipeline
+        .step("format", move |cx| {
+            check_all(&cx.runner, &env, &black, &isort)
+        })
+        .inputs(inputs)
+}

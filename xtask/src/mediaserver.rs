@@ -14,7 +14,6 @@ use std::time::Duration;
 use anyhow::Result;
 use buildkit_lib::docker::build::{Build, Output as BuildOutput};
 use buildkit_lib::pipeline::{Inputs, Pipeline, RunOptions};
-use buildkit_lib::python::format::{Black, Isort};
 use buildkit_lib::python::venv::ToolEnv;
 use buildkit_lib::validate::size::{default_history_file, SizeCheck};
 use buildkit_lib::validate::smoke::{Ready, Service, ServiceReady, Smoke};
@@ -111,26 +110,8 @@ pub fn pipeline(root: &Path, smoke: bool) -> Result<Pipeline> {
         .filter(|p| p.extension().is_some_and(|x| x == "py"))
         .collect();
     sources.sort();
-    let (black, isort) = (
-        Black::check(sources.clone()).cwd(root),
-        Isort::check(sources.clone()).cwd(root),
-    );
-    let mut format_inputs = Inputs::new();
-    for (name, pin) in tools.pins() {
-        format_inputs = format_inputs.value(name.clone(), pin.clone());
-    }
-    for path in &sources {
-        format_inputs = format_inputs.file(path);
-    }
-    let env = tools.clone();
-    pipeline
-        .step("format", move |cx| {
-            black.run(&cx.runner, &env)?;
-            isort.run(&cx.runner, &env)?;
-            Ok(())
-        })
-        .describe("black --check and isort --check-only (pinned) over the app's Python")
-        .inputs(format_inputs);
+    crate::fixtures::format_step(&mut pipeline, &tools, root, sources)
+        .describe("black --check and isort --check-only (pinned) over the app's Python");
 
     let build = image_build(root);
     let size_inputs = Inputs::of_build(&build).value("step", "size");
