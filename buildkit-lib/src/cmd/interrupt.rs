@@ -186,11 +186,22 @@ fn next_id() -> u64 {
     NEXT_ID.fetch_add(1, Ordering::SeqCst)
 }
 
-/// Registers a running child's process group, stopped on interrupt.
-pub(crate) fn track_group(pgid: i32) -> Guard {
+/// Starts a child and registers its process group, stopped on interrupt, as one step: the
+/// registry's lock is held across the spawn, so a signal arriving in between finds the
+/// group registered (the clean-up snapshot waits for the lock), and a signal that arrived
+/// before refuses the spawn (`Ok(None)`) instead of starting a child nobody would stop.
+pub(crate) fn spawn_tracked<T, E>(
+    spawn: impl FnOnce() -> Result<T, E>,
+    pgid_of: impl FnOnce(&T) -> i32,
+) -> Result<Option<(T, Guard)>, E> {
+    let mut t = lock();
+    if interrupted() && INSTALLED.load(Ordering::SeqCst) {
+        return Ok(None);
+    }
+    let child = spawn()?;
     let id = next_id();
-    lock().groups.insert(id, pgid);
-    Guard { id }
+    t.groups.insert(id, pgid_of(&child));
+    Ok(Some((child, Guard { id })))
 }
 
 /// Registers a command to run on interrupt, such as `docker rm -f <container>` for a

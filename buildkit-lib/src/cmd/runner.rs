@@ -445,6 +445,25 @@ impl Runner {
         .unchecked()
     }
 
+    /// Spawns through [`interrupt::spawn_tracked`], so that Ctrl-C cannot fall between
+    /// the spawn and the registration of the child's process group.
+    fn spawn_tracked<T>(
+        &self,
+        cmd: &Cmd,
+        spawn: impl FnOnce() -> std::io::Result<T>,
+        pids: impl FnOnce(&T) -> Vec<u32>,
+    ) -> Result<(T, interrupt::Guard), CommandError> {
+        let pgid_of = |child: &T| pids(child).first().copied().unwrap_or(0) as i32;
+        match interrupt::spawn_tracked(spawn, pgid_of) {
+            Ok(Some(started)) => Ok(started),
+            Ok(None) => {
+                interrupt::wait_for_cleanup();
+                Err(self.error(cmd, Failure::Interrupted, Vec::new()))
+            }
+            Err(e) => Err(self.error(cmd, Failure::Spawn(e.to_string()), Vec::new())),
+        }
+    }
+
     fn echo_line(&self, cmd: &Cmd) {
         if self.echo != Echo::Silent {
             eprintln!("{}$ {cmd}", self.prefix_text());
@@ -462,13 +481,9 @@ impl Runner {
         if let Some(log) = log.as_mut() {
             let _ = writeln!(log, "$ {cmd}");
         }
-        let reader = self
-            .expression(cmd, &program)
-            .stderr_to_stdout()
-            .reader()
-            .map_err(|e| self.error(cmd, Failure::Spawn(e.to_string()), Vec::new()))?;
+        let expr = self.expression(cmd, &program).stderr_to_stdout();
+        let (reader, _group) = self.spawn_tracked(cmd, || expr.reader(), |r| r.pids())?;
         let pgid = reader.pids().first().copied().unwrap_or(0) as i32;
-        let _group = interrupt::track_group(pgid);
         let timer = self.start_timer(cmd, pgid);
 
         let mut tail = Tail::new(TAIL_BYTES);
@@ -541,14 +556,12 @@ impl Runner {
         if !cmd.is_read_only() && self.echo != Echo::Silent {
             self.echo_line(cmd);
         }
-        let handle = self
+        let expr = self
             .expression(cmd, &program)
             .stdout_capture()
-            .stderr_capture()
-            .start()
-            .map_err(|e| self.error(cmd, Failure::Spawn(e.to_string()), Vec::new()))?;
+            .stderr_capture();
+        let (handle, _group) = self.spawn_tracked(cmd, || expr.start(), |h| h.pids())?;
         let pgid = handle.pids().first().copied().unwrap_or(0) as i32;
-        let _group = interrupt::track_group(pgid);
         let timer = self.start_timer(cmd, pgid);
         let output = handle
             .wait()
