@@ -13,21 +13,18 @@ use buildkit_lib::{Runner, Session};
 
 use crate::build;
 use crate::engine;
-use crate::flags::Flags;
+use crate::flags;
 
 /// `cargo xtask bake [--print] [--dry-run] [--out FILE]`.
-pub fn run(base: &Runner, root: &Path, args: &[String]) -> Result<u8> {
-    let flags = Flags::parse("bake", args, &["dry-run", "print"], &["out"])?;
-    flags.no_positional("bake")?;
-    let dry_run = flags.on("dry-run");
+pub fn run(base: &Runner, root: &Path, flags: &flags::Bake) -> Result<u8> {
+    let dry_run = flags.dry_run;
     let runner = base.clone().dry_run(dry_run);
     engine::ensure(&runner, root)?;
 
     let pipeline = build::webapp_pipeline(&runner, root, false)?;
-    let out = match flags.value("out") {
-        Some(path) => {
-            std::path::absolute(path).with_context(|| format!("cannot resolve `--out {path}`"))?
-        }
+    let out = match &flags.out {
+        Some(path) => std::path::absolute(path)
+            .with_context(|| format!("cannot resolve `--out {}`", path.display()))?,
         None => pipeline.dir().join("docker-bake.json"),
     };
     let dir = out.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -35,7 +32,7 @@ pub fn run(base: &Runner, root: &Path, args: &[String]) -> Result<u8> {
         .bake_file_in(&dir)?
         .with_session_labels(&Session::new("webapp"));
 
-    if flags.on("print") {
+    if flags.print {
         if dry_run {
             // Nothing is written in a dry run, so buildx has no file to read: show ours.
             print!("{}", file.to_json());

@@ -20,7 +20,7 @@ use buildkit_lib::validate::smoke::{Ready, Smoke};
 use buildkit_lib::version::{GitFacts, StampOptions, VersionFile};
 use buildkit_lib::Runner;
 
-use crate::flags::Flags;
+use crate::flags;
 use crate::{engine, fixtures};
 
 /// The local image the webapp's Dockerfile builds from (nothing can be pulled here).
@@ -29,25 +29,16 @@ pub const PYTHON_IMAGE: &str = "buildkit-local/python:3.11";
 pub const WEBAPP_IMAGE: &str = "buildkit-webapp";
 
 /// `cargo xtask build`.
-pub fn run(base: &Runner, root: &Path, args: &[String]) -> Result<u8> {
-    let flags = Flags::parse(
-        "build",
-        args,
-        &["dry-run", "force", "keep-going", "no-smoke"],
-        &["jobs"],
-    )?;
-    flags.no_positional("build")?;
-    let runner = base.clone().dry_run(flags.on("dry-run"));
+pub fn run(base: &Runner, root: &Path, flags: &flags::Build) -> Result<u8> {
+    let runner = base.clone().dry_run(flags.dry_run);
     let mut options = RunOptions::new("webapp");
-    options.dry_run = flags.on("dry-run");
-    options.force = flags.on("force");
-    options.keep_going = flags.on("keep-going");
-    if let Some(jobs) = flags.value("jobs") {
-        options.jobs = jobs
-            .parse()
-            .map_err(|_| crate::flags::UsageError(format!("`--jobs {jobs}` is not a number")))?;
+    options.dry_run = flags.dry_run;
+    options.force = flags.force;
+    options.keep_going = flags.keep_going;
+    if let Some(jobs) = flags.jobs {
+        options.jobs = jobs;
     }
-    let pipeline = webapp_pipeline(&runner, root, !flags.on("no-smoke"))?;
+    let pipeline = webapp_pipeline(&runner, root, !flags.no_smoke)?;
     let report = engine::run_pipeline(&runner, root, &pipeline, &options)?;
     if !options.dry_run {
         eprintln!("\n{}", report.table());

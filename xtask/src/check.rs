@@ -8,14 +8,10 @@ use buildkit_lib::python::venv::ToolEnv;
 use buildkit_lib::Runner;
 
 use crate::fixtures;
-use crate::flags::Flags;
 
 /// Runs the checks (`fix == false`) or the fixes.
-pub fn run(base: &Runner, root: &Path, args: &[String], fix: bool) -> Result<u8> {
-    let command = if fix { "fmt" } else { "check" };
-    let flags = Flags::parse(command, args, &["dry-run"], &[])?;
-    flags.no_positional(command)?;
-    let runner = base.clone().dry_run(flags.on("dry-run"));
+pub fn run(base: &Runner, root: &Path, dry_run: bool, fix: bool) -> Result<u8> {
+    let runner = base.clone().dry_run(dry_run);
     let env = ToolEnv::under(root.join("target"));
     let paths = fixtures::python_paths(root);
     let (mut black, mut isort) = (

@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use buildkit_lib::cleanup::Cleanup;
 use buildkit_lib::Runner;
 
-use crate::flags::Flags;
+use crate::flags;
 
 /// The projects this repository's pipelines run as, with their fixture folder.
 const PROJECTS: [(&str, &str); 2] = [
@@ -18,14 +18,12 @@ const PROJECTS: [(&str, &str); 2] = [
 ];
 
 /// `cargo xtask clean [--dry-run] [--force]`.
-pub fn run(base: &Runner, root: &Path, args: &[String]) -> Result<u8> {
-    let flags = Flags::parse("clean", args, &["dry-run", "force"], &[])?;
-    flags.no_positional("clean")?;
-    let runner = base.clone().dry_run(flags.on("dry-run"));
+pub fn run(base: &Runner, root: &Path, flags: &flags::Clean) -> Result<u8> {
+    let runner = base.clone().dry_run(flags.dry_run);
     for (project, dir) in PROJECTS {
         let summary = Cleanup::for_project(project)
             .directories(root.join(dir), ["dist", "build"])
-            .force(flags.on("force"))
+            .force(flags.force)
             .run(&runner)
             .with_context(|| format!("cannot clean up project `{project}`"))?;
         if !runner.is_dry_run() {

@@ -21,7 +21,7 @@ use buildkit_lib::{Cmd, Runner, Secret};
 
 use crate::build::PYTHON_IMAGE;
 use crate::engine;
-use crate::flags::Flags;
+use crate::flags;
 
 /// The MariaDB image `xtask/engine-up.sh` builds from Debian packages.
 pub const MARIADB_IMAGE: &str = "buildkit-local/mariadb:10.11";
@@ -36,20 +36,13 @@ const GENERATED: [&str; 4] = [
 pub const MEDIASERVER_IMAGE: &str = "buildkit-mediaserver:dev";
 
 /// `cargo xtask mediaserver`.
-pub fn run(base: &Runner, root: &Path, args: &[String]) -> Result<u8> {
-    let flags = Flags::parse(
-        "mediaserver",
-        args,
-        &["dry-run", "force", "keep-going", "no-smoke"],
-        &[],
-    )?;
-    flags.no_positional("mediaserver")?;
-    let runner = base.clone().dry_run(flags.on("dry-run"));
+pub fn run(base: &Runner, root: &Path, flags: &flags::Mediaserver) -> Result<u8> {
+    let runner = base.clone().dry_run(flags.dry_run);
     let mut options = RunOptions::new("mediaserver");
-    options.dry_run = flags.on("dry-run");
-    options.force = flags.on("force");
-    options.keep_going = flags.on("keep-going");
-    let pipeline = pipeline(root, !flags.on("no-smoke"))?;
+    options.dry_run = flags.dry_run;
+    options.force = flags.force;
+    options.keep_going = flags.keep_going;
+    let pipeline = pipeline(root, !flags.no_smoke)?;
     let report = engine::run_pipeline(&runner, root, &pipeline, &options)?;
     if !options.dry_run {
         eprintln!("\n{}", report.table());

@@ -11,33 +11,20 @@ use buildkit_lib::package::{Export, Mode, Package, PyInstaller, Stage, Stages};
 use buildkit_lib::pipeline::{ArtifactRecord, Inputs, Output, Pipeline, RunOptions};
 use buildkit_lib::Runner;
 
-use crate::flags::{Flags, UsageError};
+use crate::flags::{self, PackageMode};
 use crate::{build::PYTHON_IMAGE, engine};
 
 /// The desktop images' repository; stages are tags of it.
 const DESKTOP_IMAGE: &str = "buildkit-desktop";
 
 /// `cargo xtask package [--mode mounted|isolated] [--dry-run] [--force]`.
-pub fn run(base: &Runner, root: &Path, args: &[String]) -> Result<u8> {
-    let flags = Flags::parse(
-        "package",
-        args,
-        &["dry-run", "force", "keep-going"],
-        &["mode"],
-    )?;
-    flags.no_positional("package")?;
-    let mode = match flags.value("mode").unwrap_or("isolated") {
-        "mounted" => Mode::Mounted,
-        "isolated" => Mode::Isolated(Export::BuildOutput),
-        "isolated-cp" => Mode::Isolated(Export::CopyOut),
-        other => {
-            return Err(UsageError(format!(
-                "unknown package mode `{other}` (mounted, isolated or isolated-cp)"
-            ))
-            .into())
-        }
+pub fn run(base: &Runner, root: &Path, flags: &flags::Package) -> Result<u8> {
+    let mode = match flags.mode.unwrap_or(PackageMode::Isolated) {
+        PackageMode::Mounted => Mode::Mounted,
+        PackageMode::Isolated => Mode::Isolated(Export::BuildOutput),
+        PackageMode::IsolatedCp => Mode::Isolated(Export::CopyOut),
     };
-    let runner = base.clone().dry_run(flags.on("dry-run"));
+    let runner = base.clone().dry_run(flags.dry_run);
     engine::ensure(&runner, root)?;
     let app = root.join("fixtures/desktop");
     let stages = Stages::new(&app, DESKTOP_IMAGE)
@@ -98,9 +85,9 @@ pub fn run(base: &Runner, root: &Path, args: &[String]) -> Result<u8> {
         .output(Output::dir(root.join("fixtures/desktop/dist")));
 
     let mut options = RunOptions::new("desktop");
-    options.dry_run = flags.on("dry-run");
-    options.force = flags.on("force");
-    options.keep_going = flags.on("keep-going");
+    options.dry_run = flags.dry_run;
+    options.force = flags.force;
+    options.keep_going = flags.keep_going;
     let report = pipeline.run(&runner, &options)?;
     if !options.dry_run {
         eprintln!("\n{}", report.table());

@@ -11,19 +11,14 @@ use anyhow::Context;
 use buildkit_lib::version::{Bump, Release};
 use buildkit_lib::Runner;
 
-use crate::flags::UsageError;
-
 /// This repository's version file, relative to the root.
 const VERSION_FILE: &str = "fixtures/webapp/version.json";
 /// This repository's changelog, relative to the root.
 const CHANGELOG: &str = "CHANGELOG.md";
 
-/// Releases the repository at `root` with the `bump` named on the command line; with
+/// Releases the repository at `root` with the `bump` given on the command line; with
 /// `dry_run` (or a dry-run runner) it prints the plan and changes nothing.
-pub fn run(runner: &Runner, root: &Path, bump: &str, dry_run: bool) -> anyhow::Result<()> {
-    let bump: Bump = bump
-        .parse()
-        .map_err(|e: anyhow::Error| UsageError(format!("cargo xtask release --bump: {e}")))?;
+pub fn run(runner: &Runner, root: &Path, bump: Bump, dry_run: bool) -> anyhow::Result<()> {
     let runner = runner.clone().dry_run(dry_run || runner.is_dry_run());
     let release = Release {
         repo: root.to_path_buf(),

@@ -18,7 +18,6 @@ use buildkit_lib::{Cmd, Runner};
 use serde_json::json;
 
 use crate::build::webapp_pipeline;
-use crate::flags::Flags;
 
 mod real_size;
 
@@ -69,10 +68,9 @@ const FIGURES: &[&str] = &[
 ];
 
 /// `cargo xtask bench [--quick] [--only NAME]`.
-pub fn run(base: &Runner, root: &Path, args: &[String]) -> Result<u8> {
-    let flags = Flags::parse("bench", args, &["quick", "dry-run"], &["only"])?;
-    flags.no_positional("bench")?;
-    if let Some(only) = flags.value("only") {
+pub fn run(base: &Runner, root: &Path, flags: &crate::flags::Bench) -> Result<u8> {
+    let only = flags.only.as_deref();
+    if let Some(only) = only {
         if !FIGURES.contains(&only) {
             return Err(crate::flags::UsageError(format!(
                 "unknown figure `{only}` (one of: {})",
@@ -81,11 +79,8 @@ pub fn run(base: &Runner, root: &Path, args: &[String]) -> Result<u8> {
             .into());
         }
     }
-    if flags.on("dry-run") {
-        for name in FIGURES
-            .iter()
-            .filter(|n| flags.value("only").is_none_or(|o| o == **n))
-        {
+    if flags.dry_run {
+        for name in FIGURES.iter().filter(|n| only.is_none_or(|o| o == **n)) {
             println!("would measure {name}");
         }
         return Ok(0);
@@ -95,11 +90,11 @@ pub fn run(base: &Runner, root: &Path, args: &[String]) -> Result<u8> {
     let mut bench = Bench {
         root: root.to_path_buf(),
         runner,
-        runs: if flags.on("quick") { 3 } else { 5 },
+        runs: if flags.quick { 3 } else { 5 },
         entries: Vec::new(),
     };
     for name in FIGURES {
-        if flags.value("only").is_some_and(|o| o != *name) {
+        if only.is_some_and(|o| o != *name) {
             continue;
         }
         eprintln!("bench: measuring {name}...");
