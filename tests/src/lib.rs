@@ -6,6 +6,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use anyhow::Context;
 use buildkit_lib::{Cmd, Runner};
 
 /// The socket `xtask/engine-up.sh` starts the project's private engine on.
@@ -193,4 +194,38 @@ pub fn leftovers(engine: &Runner, session: &buildkit_lib::Session) -> Vec<String
     ]);
     let out = engine.capture(&cmd).expect("docker ps");
     out.stdout.lines().map(str::to_string).collect()
+}
+
+/// Fills `dir` with `files` small files in a tree shaped like a Python project with a
+/// virtualenv and caches (100 files per directory, three levels), plus a `.dockerignore`
+/// excluding the caches with an exception: the shape the context audit is tested on.
+pub fn python_shaped_tree(dir: &Path, files: usize) -> anyhow::Result<()> {
+    let per_dir = 100;
+    for i in 0..files {
+        let d = i / per_dir;
+        let sub = match d % 4 {
+            0 => format!("src/pkg{}/mod{}", d / 40, d % 40),
+            1 => format!(".venv/lib/site{}/p{}", d / 40, d % 40),
+            2 => format!("src/pkg{}/__pycache__/c{}", d / 40, d % 40),
+            _ => format!("data/set{}/part{}", d / 40, d % 40),
+        };
+        let folder = dir.join(sub);
+        if i % per_dir == 0 {
+            std::fs::create_dir_all(&folder)
+                .with_context(|| format!("cannot create {}", folder.display()))?;
+        }
+        let name = if d % 4 == 2 {
+            format!("f{i}.pyc")
+        } else {
+            format!("f{i}.py")
+        };
+        std::fs::write(folder.join(name), b"x = 1\n")
+            .with_context(|| format!("cannot write in {}", folder.display()))?;
+    }
+    std::fs::write(
+        dir.join(".dockerignore"),
+        "**/__pycache__\n*.pyc\n.venv/\n!.venv/lib/site0/p1\ndata/**/*.bin\n",
+    )
+    .context("cannot write .dockerignore")?;
+    Ok(())
 }

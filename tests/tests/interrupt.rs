@@ -207,7 +207,6 @@ fn a_child_ignoring_sigint_is_killed_after_the_grace_period() {
 fn a_second_sigint_exits_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, shell) = start_stubborn(dir.path());
-    let first = Instant::now();
     signal(&child, libc::SIGINT);
     // The first Ctrl-C waits up to 5 s for the child, which ignores it.
     std::thread::sleep(Duration::from_millis(500));
@@ -217,11 +216,12 @@ fn a_second_sigint_exits_at_once() {
     );
     signal(&child, libc::SIGINT);
     let status = wait_exit(&mut child, Duration::from_secs(30));
-    let took = first.elapsed();
     assert_eq!(status.code(), Some(130));
+    // Had it waited for the grace period, its SIGKILL would have ended the stubborn shell:
+    // the shell still running proves the second signal ended the process at once.
     assert!(
-        took < Duration::from_secs(3),
-        "took {took:?} after the first SIGINT; the second should end it at once"
+        !process_gone(shell),
+        "the stubborn shell was killed: the second SIGINT waited for the grace period"
     );
     // Exiting at once leaves the stubborn shell behind by design: end its group here.
     unsafe { libc::kill(-shell, libc::SIGKILL) };
@@ -238,13 +238,7 @@ fn timeout_stops_the_command_and_its_children() {
     let cmd = Cmd::new("sh")
         .args(["-c", &script])
         .timeout(Duration::from_secs(1));
-    let started = Instant::now();
     let err = e2e::runner().run(&cmd).unwrap_err();
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        started.elapsed()
-    );
     assert_eq!(err.failure, Failure::Timeout(Duration::from_secs(1)));
     assert_eq!(
         err.to_string(),

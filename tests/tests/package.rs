@@ -403,10 +403,6 @@ fn ctrl_c_removes_the_package_container_and_keeps_dist() {
         .unwrap();
     let ended = running.join().unwrap().unwrap_err();
     assert_eq!(ended.exit_code(), Some(130), "{ended}");
-    assert!(
-        started.elapsed().as_secs() < 90,
-        "the child did not stop promptly"
-    );
     assert_eq!(containers_of(&runner, &session), "");
     assert_eq!(
         fs::read_to_string(dist.join("deskapp")).unwrap(),

@@ -174,9 +174,7 @@ fn a_port_that_never_opens_times_out() {
         .args(["sh", "-c", "echo waiting; sleep 300"])
         .ready(Ready::Tcp(port))
         .timeout(Duration::from_secs(3));
-    let started = std::time::Instant::now();
     let err = smoke_error(smoke.run(&engine).unwrap_err());
-    assert!(started.elapsed() < Duration::from_secs(30));
     assert_eq!(
         err.to_string(),
         format!(

@@ -20,8 +20,18 @@ fn help_lists_every_command_and_exits_0() {
     let out = xtask(&["--help"]);
     assert_eq!(out.status.code(), Some(0));
     let help = text(&out.stdout);
-    for command in ["build", "mediaserver", "package", "release", "bench", "test"] {
-        assert!(help.contains(&format!("\n  {command} ")), "{command}: {help}");
+    for command in [
+        "build",
+        "mediaserver",
+        "package",
+        "release",
+        "bench",
+        "test",
+    ] {
+        assert!(
+            help.contains(&format!("\n  {command} ")),
+            "{command}: {help}"
+        );
     }
     let out = xtask(&["package", "--help"]);
     assert_eq!(out.status.code(), Some(0));

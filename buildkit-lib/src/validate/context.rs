@@ -1022,52 +1022,6 @@ fn find_secrets(rules: &IgnoreRules, files: &[ContextFile]) -> Vec<SecretFinding
     found
 }
 
-/// Runs [`audit`] `runs` times (at least once) and returns the fastest wall time, for
-/// benchmarks.
-pub fn time_audit(context: &Path, options: &AuditOptions, runs: u32) -> Result<Duration> {
-    let mut best = Duration::MAX;
-    for _ in 0..runs.max(1) {
-        let started = Instant::now();
-        audit(context, options)?;
-        best = best.min(started.elapsed());
-    }
-    Ok(best)
-}
-
-/// Fills `dir` with `files` small files in a tree shaped like a Python project with a
-/// virtualenv and caches (100 files per directory, three levels), plus a `.dockerignore`
-/// excluding the caches with an exception; for benchmarks of [`audit`].
-pub fn synthetic_tree(dir: &Path, files: usize) -> Result<()> {
-    let per_dir = 100;
-    for i in 0..files {
-        let d = i / per_dir;
-        let sub = match d % 4 {
-            0 => format!("src/pkg{}/mod{}", d / 40, d % 40),
-            1 => format!(".venv/lib/site{}/p{}", d / 40, d % 40),
-            2 => format!("src/pkg{}/__pycache__/c{}", d / 40, d % 40),
-            _ => format!("data/set{}/part{}", d / 40, d % 40),
-        };
-        let folder = dir.join(sub);
-        if i % per_dir == 0 {
-            std::fs::create_dir_all(&folder)
-                .with_context(|| format!("cannot create {}", folder.display()))?;
-        }
-        let name = if d % 4 == 2 {
-            format!("f{i}.pyc")
-        } else {
-            format!("f{i}.py")
-        };
-        std::fs::write(folder.join(name), b"x = 1\n")
-            .with_context(|| format!("cannot write in {}", folder.display()))?;
-    }
-    std::fs::write(
-        dir.join(DOCKERIGNORE),
-        "**/__pycache__\n*.pyc\n.venv/\n!.venv/lib/site0/p1\ndata/**/*.bin\n",
-    )
-    .context("cannot write .dockerignore")?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
