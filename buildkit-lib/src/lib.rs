@@ -99,6 +99,7 @@
 pub mod cleanup;
 pub mod cmd;
 pub mod docker;
+pub mod dockerignore;
 pub mod engine;
 pub mod files;
 pub mod hash;

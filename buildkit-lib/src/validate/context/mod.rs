@@ -1,0 +1,318 @@
+//! Build context audit: which files the engine receives, how big they are, and which of
+//! them look like secrets.
+//!
+//! [`audit`] walks a context directory with its `.dockerignore` rules (read by
+//! [`crate::dockerignore`], exactly as BuildKit does) and returns a [`ContextAudit`]: the
+//! files and folders sent, the largest ones, and likely secrets with the line that would
+//! exclude each. The walk lives in `walk`, the secret finder in `secrets`.
+
+mod secrets;
+mod walk;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+use crate::dockerignore::IgnoreRules;
+use crate::units::human_bytes;
+
+use secrets::find_secrets;
+pub use secrets::{SecretFinding, SecretKind};
+use walk::largest_dirs;
+pub(crate) use walk::sent;
+pub use walk::{ContextFile, DirUsage, EntryKind};
+
+/// What to audit and what to flag.
+#[derive(Debug, Clone)]
+pub struct AuditOptions {
+    /// The Dockerfile (as passed to `-f`): a `<Dockerfile>.dockerignore` beside it takes
+    /// precedence over the context's `.dockerignore`, as in BuildKit.
+    pub dockerfile: Option<PathBuf>,
+    /// Files at least this big are listed in [`ContextAudit::large_files`].
+    pub large_file_bytes: u64,
+    /// How many of the largest files and directories to keep.
+    pub top: usize,
+}
+
+impl Default for AuditOptions {
+    fn default() -> Self {
+        AuditOptions {
+            dockerfile: None,
+            large_file_bytes: 10 * 1024 * 1024,
+            top: 10,
+        }
+    }
+}
+
+/// The build context as the engine will receive it.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ContextAudit {
+    /// The context directory.
+    pub root: PathBuf,
+    /// The ignore file used, if any.
+    pub ignore_file: Option<PathBuf>,
+    /// The rules read from it.
+    pub rules: IgnoreRules,
+    /// Every file, symlink and special file sent, sorted by path.
+    pub files: Vec<ContextFile>,
+    /// Every directory sent (including excluded ones that hold a re-included file),
+    /// sorted by path.
+    pub dirs: Vec<String>,
+    /// Sum of [`ContextFile::bytes`].
+    pub total_bytes: u64,
+    /// The largest files, biggest first.
+    pub largest_files: Vec<ContextFile>,
+    /// The directories holding the most bytes (cumulative), biggest first.
+    pub largest_dirs: Vec<DirUsage>,
+    /// Files at or above [`AuditOptions::large_file_bytes`], biggest first.
+    pub large_files: Vec<ContextFile>,
+    /// The threshold used for `large_files`.
+    pub large_file_bytes: u64,
+    /// Likely secrets that would be sent, by path.
+    pub secrets: Vec<SecretFinding>,
+    /// How long the walk took.
+    pub elapsed: Duration,
+}
+
+impl ContextAudit {
+    /// Number of non-directory entries sent.
+    pub fn file_count(&self) -> usize {
+        self.files.len()
+    }
+
+    /// The paths of the files sent, sorted.
+    pub fn file_paths(&self) -> Vec<&str> {
+        self.files.iter().map(|f| f.path.as_str()).collect()
+    }
+
+    /// One line per problem worth a look: large files and likely secrets.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for f in &self.large_files {
+            out.push(format!(
+                "large file in the build context: {} ({}, limit {})",
+                f.path,
+                human_bytes(f.bytes),
+                human_bytes(self.large_file_bytes)
+            ));
+        }
+        for s in &self.secrets {
+            out.push(format!(
+                "{} in the build context: {} (add `{}` to .dockerignore)",
+                s.kind.describe(),
+                s.path,
+                s.fix
+            ));
+        }
+        out
+    }
+}
+
+impl fmt::Display for ContextAudit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ignore = match &self.ignore_file {
+            Some(p) => format!(
+                "{} ({} patterns)",
+                p.file_name().unwrap_or_default().to_string_lossy(),
+                self.rules.patterns().len()
+            ),
+            None => "no .dockerignore".to_string(),
+        };
+        writeln!(
+            f,
+            "build context {}: {} files, {} directories, {} ({ignore}; walked in {} ms)",
+            self.root.display(),
+            self.files.len(),
+            self.dirs.len(),
+            human_bytes(self.total_bytes),
+            self.elapsed.as_millis()
+        )?;
+        if !self.largest_dirs.is_empty() {
+            writeln!(f, "largest directories:")?;
+            for d in &self.largest_dirs {
+                writeln!(
+                    f,
+                    "  {:>10}  {} ({} files)",
+                    human_bytes(d.bytes),
+                    d.path,
+                    d.files
+                )?;
+            }
+        }
+        if !self.largest_files.is_empty() {
+            writeln!(f, "largest files:")?;
+            for file in &self.largest_files {
+                writeln!(f, "  {:>10}  {}", human_bytes(file.bytes), file.path)?;
+            }
+        }
+        for w in self.warnings() {
+            writeln!(f, "warning: {w}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Walks `context` with its ignore rules and reports what the engine would receive.
+pub fn audit(context: &Path, options: &AuditOptions) -> Result<ContextAudit> {
+    let started = Instant::now();
+    let (ignore_file, rules, files, dirs) = sent(context, options.dockerfile.as_deref())?;
+    let total_bytes = files.iter().map(|f| f.bytes).sum();
+
+    let mut by_size: Vec<&ContextFile> = files.iter().collect();
+    by_size.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.path.cmp(&b.path)));
+    let largest_files = by_size
+        .iter()
+        .take(options.top)
+        .map(|f| (*f).clone())
+        .collect();
+    let large_files = by_size
+        .iter()
+        .take_while(|f| f.bytes >= options.large_file_bytes)
+        .map(|f| (*f).clone())
+        .collect();
+    let largest_dirs = largest_dirs(&files, options.top);
+    let secrets = find_secrets(&rules, &files);
+    Ok(ContextAudit {
+        root: context.to_path_buf(),
+        ignore_file,
+        rules,
+        files,
+        dirs,
+        total_bytes,
+        largest_files,
+        largest_dirs,
+        large_files,
+        large_file_bytes: options.large_file_bytes,
+        secrets,
+        elapsed: started.elapsed(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audit_lists_files_dirs_and_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let write = |p: &str, n: usize| {
+            let path = root.join(p);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, vec![b'x'; n]).unwrap();
+        };
+        write("app.py", 10);
+        write(".env", 3);
+        write(".env.example", 3);
+        write("certs/server.pem", 5);
+        write("cache/big.bin", 2000);
+        write("cache/keep/k.txt", 1);
+        write(".git/HEAD", 4);
+        write(".git/objects/ab", 6);
+        write("home/.aws/credentials", 7);
+        write("home/id_rsa.pub", 2);
+        // `*.pub` would match the root only: `**/` reaches into `home/`.
+        let ignore = "cache\n!cache/keep\n**/*.pub\n";
+        std::fs::write(root.join(".dockerignore"), ignore).unwrap();
+        let audit = audit(
+            root,
+            &AuditOptions {
+                large_file_bytes: 1000,
+                top: 2,
+                ..AuditOptions::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            audit.file_paths(),
+            vec![
+                ".dockerignore",
+                ".env",
+                ".env.example",
+                ".git/HEAD",
+                ".git/objects/ab",
+                "app.py",
+                "cache/keep/k.txt",
+                "certs/server.pem",
+                "home/.aws/credentials",
+            ]
+        );
+        assert_eq!(
+            audit.dirs,
+            vec![
+                ".git",
+                ".git/objects",
+                "cache",
+                "cache/keep",
+                "certs",
+                "home",
+                "home/.aws"
+            ]
+        );
+        assert_eq!(
+            audit.total_bytes,
+            10 + 3 + 3 + 5 + 1 + 4 + 6 + 7 + ignore.len() as u64
+        );
+        assert!(audit.large_files.is_empty());
+        assert_eq!(audit.largest_files[0].path, ".dockerignore");
+        assert_eq!(audit.largest_dirs[0].path, ".git");
+        assert_eq!(audit.largest_dirs[0].files, 2);
+        let secrets: Vec<(&str, SecretKind, &str)> = audit
+            .secrets
+            .iter()
+            .map(|s| (s.path.as_str(), s.kind, s.fix.as_str()))
+            .collect();
+        assert_eq!(
+            secrets,
+            vec![
+                (".env", SecretKind::EnvFile, "**/.env*"),
+                (".git", SecretKind::GitDir, ".git"),
+                ("certs/server.pem", SecretKind::PrivateKey, "**/*.pem"),
+                (
+                    "home/.aws/credentials",
+                    SecretKind::AwsCredentials,
+                    "**/.aws"
+                ),
+            ]
+        );
+        assert_eq!(audit.secrets[1].files, 2);
+        assert_eq!(
+            audit.warnings()[0],
+            "environment file in the build context: .env (add `**/.env*` to .dockerignore)"
+        );
+    }
+
+    #[test]
+    fn dockerfile_specific_ignore_file_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::write(root.join("a.txt"), "a").unwrap();
+        std::fs::write(root.join("b.txt"), "b").unwrap();
+        std::fs::write(root.join(".dockerignore"), "a.txt\n").unwrap();
+        std::fs::write(root.join("app.Dockerfile"), "FROM scratch\n").unwrap();
+        std::fs::write(root.join("app.Dockerfile.dockerignore"), "b.txt\n").unwrap();
+        let options = AuditOptions {
+            dockerfile: Some(root.join("app.Dockerfile")),
+            ..AuditOptions::default()
+        };
+        let audit = audit(root, &options).unwrap();
+        assert!(audit.file_paths().contains(&"a.txt"));
+        assert!(!audit.file_paths().contains(&"b.txt"));
+        assert_eq!(
+            audit.ignore_file.as_deref(),
+            Some(root.join("app.Dockerfile.dockerignore").as_path())
+        );
+    }
+
+    #[test]
+    fn missing_context_is_an_error() {
+        let err = audit(Path::new("/nonexistent/ctx"), &AuditOptions::default()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "build context /nonexistent/ctx is not a directory (give the folder passed to `docker build`)"
+        );
+    }
+}
