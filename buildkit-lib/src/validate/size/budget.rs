@@ -1,0 +1,125 @@
+//! The budget an image's size is judged against: which size, the target and the maximum,
+//! and the outcome with its exit code.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::docker::image::ImageSizes;
+
+/// Which of an image's two sizes a budget judges.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum SizeMeasure {
+    /// The size on disk, as `docker images` shows it (the default: what people see and
+    /// what the seed project's checklist reads). On the containerd image store that is the
+    /// unpacked layers plus the compressed content the engine keeps beside them.
+    #[default]
+    Unpacked,
+    /// The compressed size: what a registry stores and a push or pull transfers (on the
+    /// containerd image store, what `docker image inspect --format {{.Size}}` reports).
+    Compressed,
+}
+
+impl fmt::Display for SizeMeasure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SizeMeasure::Unpacked => "unpacked",
+            SizeMeasure::Compressed => "compressed",
+        })
+    }
+}
+
+/// How an image's size compares with its budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum SizeOutcome {
+    /// At or under the target.
+    Pass,
+    /// Over the target, at or under the maximum.
+    Warn,
+    /// Over the maximum.
+    Fail,
+}
+
+impl SizeOutcome {
+    /// The process exit code for this outcome: 0 pass, 3 warn, 1 fail. Warn has its own
+    /// code (not 2, which argument parsers use for usage errors) so CI can choose to let
+    /// it through (`|| test $? -eq 3`).
+    pub fn exit_code(self) -> i32 {
+        match self {
+            SizeOutcome::Pass => 0,
+            SizeOutcome::Warn => 3,
+            SizeOutcome::Fail => 1,
+        }
+    }
+}
+
+impl fmt::Display for SizeOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SizeOutcome::Pass => "pass",
+            SizeOutcome::Warn => "warn",
+            SizeOutcome::Fail => "fail",
+        })
+    }
+}
+
+/// A size budget in bytes: warn above `target`, fail above `max`, judging the size
+/// `measure` names (by default the unpacked size `docker images` shows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SizeBudget {
+    /// The size the image should stay under.
+    pub target_bytes: u64,
+    /// The size it must stay under.
+    pub max_bytes: u64,
+    /// Which size is judged.
+    pub measure: SizeMeasure,
+}
+
+impl Default for SizeBudget {
+    /// The seed project's budget: target 1.5 GB, maximum 1.8 GB, of the unpacked size
+    /// `docker images` shows.
+    fn default() -> Self {
+        SizeBudget::new(1_500_000_000, 1_800_000_000)
+    }
+}
+
+impl SizeBudget {
+    /// A budget of the unpacked size (what `docker images` shows).
+    pub fn new(target_bytes: u64, max_bytes: u64) -> SizeBudget {
+        SizeBudget {
+            target_bytes,
+            max_bytes,
+            measure: SizeMeasure::Unpacked,
+        }
+    }
+
+    /// The same budget judging `measure` instead.
+    pub fn judging(self, measure: SizeMeasure) -> SizeBudget {
+        SizeBudget { measure, ..self }
+    }
+
+    /// The bytes this budget judges: the size its measure names. A compressed budget of
+    /// an image whose compressed size is unknown (classic image store) judges the unpacked
+    /// size, which is larger, so it never passes an image it should not.
+    pub fn judged_bytes(&self, sizes: &ImageSizes) -> u64 {
+        match self.measure {
+            SizeMeasure::Unpacked => sizes.unpacked_bytes,
+            SizeMeasure::Compressed => sizes.compressed_bytes.unwrap_or(sizes.unpacked_bytes),
+        }
+    }
+
+    /// Pass at or under the target, warn up to the maximum, fail above it.
+    pub fn check(&self, bytes: u64) -> SizeOutcome {
+        if bytes <= self.target_bytes {
+            SizeOutcome::Pass
+        } else if bytes <= self.max_bytes {
+            SizeOutcome::Warn
+        } else {
+            SizeOutcome::Fail
+        }
+    }
+}
