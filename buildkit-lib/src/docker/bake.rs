@@ -255,14 +255,23 @@ fn from_build_with(
         };
         contexts.insert(name.clone(), value);
     }
+    let rewrite = if build.rewrite_timestamp {
+        ",rewrite-timestamp=true"
+    } else {
+        ""
+    };
     let output = match &build.output {
         Output::Default => Vec::new(),
         Output::Load => vec!["type=docker".to_string()],
-        Output::Push => vec!["type=registry".to_string()],
+        Output::Push => vec![format!("type=registry{rewrite}")],
         Output::Local(dir) => vec![format!("type=local,dest={}", display(&place(dir)?))],
         Output::Tar(file) => vec![format!("type=tar,dest={}", display(&place(file)?))],
         Output::PushByDigest(name) => vec![format!(
-            "type=image,name={name},push-by-digest=true,name-canonical=true,push=true"
+            "type=image,name={name},push-by-digest=true,name-canonical=true,push=true{rewrite}"
+        )],
+        Output::OciLayout(dir) => vec![format!(
+            "type=oci,dest={},tar=false{rewrite}",
+            display(&place(dir)?)
         )],
     };
     let place_cache = |cache: &Cache| -> anyhow::Result<Cache> {

@@ -85,6 +85,10 @@ pub enum Output {
     /// `imagetools create`. Needs a builder whose driver is not `docker` (buildx 0.13's
     /// `docker` driver refuses push-by-digest).
     PushByDigest(String),
+    /// Export the image as an OCI image layout directory
+    /// (`--output type=oci,dest=DIR,tar=false`): its `index.json` and blobs can be read
+    /// and compared without an engine or a registry (the reproducibility check does).
+    OciLayout(PathBuf),
 }
 
 /// One `docker buildx build`. Fill the fields, then [`Build::run`] it.
@@ -136,6 +140,13 @@ pub struct Build {
     /// build). On by default; turn it off on hot paths that read the size elsewhere. The
     /// image id comes from the build metadata either way.
     pub read_size: bool,
+    /// Clamp the timestamps of the files in the image's layers to `SOURCE_DATE_EPOCH`
+    /// (the exporter's `rewrite-timestamp=true`, BuildKit 0.13 and later), so that two
+    /// builds of the same sources can give the same digest. Only for exports that write
+    /// image blobs themselves: [`Output::Push`], [`Output::PushByDigest`] and
+    /// [`Output::OciLayout`]; the `docker` driver's `--load` unpacks the image and
+    /// refuses it.
+    pub rewrite_timestamp: bool,
 }
 
 impl Default for Build {
@@ -161,6 +172,7 @@ impl Default for Build {
             progress: Some("plain".to_string()),
             extra_args: Vec::new(),
             read_size: true,
+            rewrite_timestamp: false,
         }
     }
 }
@@ -267,10 +279,22 @@ impl Build {
         for cache in &self.cache_to {
             cmd = cmd.arg("--cache-to").arg(cache.to_to_arg());
         }
+        let rewrite = if self.rewrite_timestamp {
+            ",rewrite-timestamp=true"
+        } else {
+            ""
+        };
         cmd = match &self.output {
             Output::Default => cmd,
             Output::Load => cmd.arg("--load"),
+            Output::Push if self.rewrite_timestamp => cmd
+                .arg("--output")
+                .arg(format!("type=image,push=true{rewrite}")),
             Output::Push => cmd.arg("--push"),
+            Output::OciLayout(dir) => cmd.arg("--output").arg(format!(
+                "type=oci,dest={},tar=false{rewrite}",
+                dir.display()
+            )),
             Output::Local(dir) => cmd
                 .arg("--output")
                 .arg(format!("type=local,dest={}", dir.display())),
@@ -278,7 +302,7 @@ impl Build {
                 .arg("--output")
                 .arg(format!("type=tar,dest={}", file.display())),
             Output::PushByDigest(name) => cmd.arg("--output").arg(format!(
-                "type=image,name={name},push-by-digest=true,name-canonical=true,push=true"
+                "type=image,name={name},push-by-digest=true,name-canonical=true,push=true{rewrite}"
             )),
         };
         if let Some(file) = &self.metadata_file {
@@ -309,6 +333,20 @@ impl Build {
                 "build context `{}` is not a directory; set `context` to the directory the \
                  Dockerfile's COPY paths are relative to",
                 self.context.display()
+            );
+        }
+        if self.rewrite_timestamp
+            && !matches!(
+                self.output,
+                Output::Push | Output::PushByDigest(_) | Output::OciLayout(_)
+            )
+        {
+            bail!(
+                "`rewrite_timestamp` needs an export that writes the image's blobs itself \
+                 (Output::Push, Output::PushByDigest or Output::OciLayout); with {:?} the \
+                 layers are unpacked into an image store, which refuses it (\"exporter \
+                 option rewrite-timestamp conflicts with unpack\")",
+                self.output
             );
         }
         let dockerfile = self.dockerfile_path();

@@ -21,6 +21,26 @@ pub struct Stage {
     pub platform: Option<String>,
     /// 1-based line number of the `FROM`.
     pub line: usize,
+    /// The build args the stage declares (`ARG NAME[=default]`), with their lines.
+    pub args: Vec<(String, usize)>,
+    /// The lines of the stage's `RUN` instructions.
+    pub runs: Vec<usize>,
+}
+
+impl Stage {
+    /// True when a `RUN` of this stage runs before the stage declares `arg`: build args
+    /// reach `RUN` steps only once declared in the stage (`SOURCE_DATE_EPOCH` included).
+    pub fn runs_without_arg(&self, arg: &str) -> bool {
+        let declared = self
+            .args
+            .iter()
+            .filter(|(name, _)| name == arg)
+            .map(|(_, line)| *line)
+            .min();
+        self.runs
+            .iter()
+            .any(|run| declared.is_none_or(|d| d > *run))
+    }
 }
 
 /// Reads the stages of the Dockerfile at `path`.
@@ -33,7 +53,7 @@ pub fn read_stages(path: &Path) -> anyhow::Result<Vec<Stage>> {
 /// The stages of a Dockerfile's text, in order.
 pub fn stages(text: &str) -> Vec<Stage> {
     let escape = escape_char(text);
-    let mut out = Vec::new();
+    let mut out: Vec<Stage> = Vec::new();
     let mut lines = text.lines().enumerate().peekable();
     while let Some((index, raw)) = lines.next() {
         let trimmed = raw.trim_start();
@@ -82,6 +102,17 @@ pub fn stages(text: &str) -> Vec<Stage> {
             continue;
         };
         if !instruction.eq_ignore_ascii_case("FROM") {
+            let Some(stage) = out.last_mut() else {
+                continue;
+            };
+            if instruction.eq_ignore_ascii_case("RUN") {
+                stage.runs.push(first_line);
+            } else if instruction.eq_ignore_ascii_case("ARG") {
+                for word in words {
+                    let name = word.split('=').next().unwrap_or(word);
+                    stage.args.push((name.to_string(), first_line));
+                }
+            }
             continue;
         }
         let mut platform = None;
@@ -110,6 +141,8 @@ pub fn stages(text: &str) -> Vec<Stage> {
             base: base.to_string(),
             platform,
             line: first_line,
+            args: Vec::new(),
+            runs: Vec::new(),
         });
     }
     out
@@ -209,5 +242,21 @@ mod tests {
         let text = "# escape=`\nFROM a `\n  AS first\nFROM b AS second\n";
         let names: Vec<_> = stages(text).into_iter().filter_map(|s| s.name).collect();
         assert_eq!(names, vec!["first", "second"]);
+    }
+
+    #[test]
+    fn run_steps_see_a_build_arg_only_after_the_stage_declares_it() {
+        let text = "ARG SOURCE_DATE_EPOCH\nFROM a AS one\nRUN useradd app\nFROM b AS two\n\
+                    ARG SOURCE_DATE_EPOCH=0\nRUN useradd app\nFROM c\nRUN true\n\
+                    ARG SOURCE_DATE_EPOCH\nFROM d\nCOPY x /x\n";
+        let stages = stages(text);
+        let hidden: Vec<bool> = stages
+            .iter()
+            .map(|s| s.runs_without_arg("SOURCE_DATE_EPOCH"))
+            .collect();
+        // A global ARG does not reach a stage; a declaration after the RUN comes too late.
+        assert_eq!(hidden, [true, false, true, false]);
+        assert_eq!(stages[1].args, [("SOURCE_DATE_EPOCH".to_string(), 5)]);
+        assert_eq!(stages[1].runs, [6]);
     }
 }

@@ -7,6 +7,7 @@
 //! the build cache.
 pub mod cache;
 pub mod context;
+pub mod reproducible;
 pub mod security;
 pub mod size;
 pub mod smoke;

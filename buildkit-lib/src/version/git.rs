@@ -112,6 +112,37 @@ impl GitFacts {
     }
 }
 
+/// The committer time of `HEAD` in the work tree containing `dir`, in seconds since
+/// 1970-01-01 UTC: the default `SOURCE_DATE_EPOCH` of a reproducible build (two builds of
+/// one commit get the same timestamps, whenever they run).
+pub fn last_commit_time(runner: &Runner, dir: &Path) -> Result<u64> {
+    let cmd = Cmd::new("git")
+        .args(["log", "-1", "--format=%ct", "HEAD"])
+        .cwd(dir)
+        .read_only();
+    let out = match runner.capture(&cmd) {
+        Ok(out) => out.stdout,
+        Err(e) if not_a_repository(&e) => bail!(
+            "{} is not a git repository, so there is no last commit to take the build time \
+             from; set SOURCE_DATE_EPOCH (seconds since 1970-01-01) instead",
+            dir.display()
+        ),
+        Err(e) => {
+            return Err(anyhow!(e)).with_context(|| {
+                format!("cannot read the last commit's time in {}", dir.display())
+            })
+        }
+    };
+    out.trim().parse().map_err(|_| {
+        anyhow!(
+            "cannot read the last commit's time in {}: git printed {:?} (a repository \
+             without commits? commit once, or set SOURCE_DATE_EPOCH)",
+            dir.display(),
+            out.trim()
+        )
+    })
+}
+
 fn not_a_repository(e: &CommandError) -> bool {
     e.tail.iter().any(|l| l.contains("not a git repository"))
 }
