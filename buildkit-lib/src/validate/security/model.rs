@@ -77,12 +77,14 @@ impl fmt::Display for Source {
     }
 }
 
-/// One problem found in an image.
+/// One problem found in an image or a Dockerfile.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Finding {
     /// The check that found it.
     pub source: Source,
-    /// Its id: a CVE (`CVE-2024-1234`) or one of ours (`runs-as-root`, `secret-in-env`,
+    /// Its id: a CVE (`CVE-2024-1234`), a trivy rule (`aws-access-key-id`, `DS002`) or one
+    /// of ours (`runs-as-root`, `secret-in-env`,
     /// `secret-in-label`, `secret-in-history`, `no-healthcheck`).
     pub id: String,
     /// How bad it is.
@@ -95,8 +97,11 @@ pub struct Finding {
     pub installed: Option<String>,
     /// The version that fixes it, when there is one.
     pub fixed: Option<String>,
-    /// Where: a scanner target, `ENV NAME`, `LABEL name`, or the history step.
+    /// Where: a scanner target (for trivy's secrets and misconfigurations, the file),
+    /// `ENV NAME`, `LABEL name`, or the history step.
     pub location: Option<String>,
+    /// The 1-based line in `location`, when the scanner gives one.
+    pub line: Option<u32>,
 }
 
 impl Finding {
@@ -115,12 +120,14 @@ impl Finding {
             installed: None,
             fixed: None,
             location,
+            line: None,
         }
     }
 }
 
 /// Findings counted by severity.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SeverityCounts {
     /// Critical findings.
     pub critical: usize,
@@ -186,28 +193,68 @@ impl fmt::Display for SeverityCounts {
     }
 }
 
-/// The findings of one check of one image.
+/// A part of a scan that did not happen, and why: its absence of findings means nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NotChecked {
+    /// What was not checked (`vulnerabilities`, `misconfigurations`, `everything`).
+    pub what: String,
+    /// Why, and what to do about it.
+    pub reason: String,
+}
+
+impl NotChecked {
+    pub(crate) fn new(what: &str, reason: impl Into<String>) -> NotChecked {
+        NotChecked {
+            what: what.to_string(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for NotChecked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} not checked: {}", self.what, self.reason)
+    }
+}
+
+/// The findings of one check of one image (or of one set of Dockerfiles).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ScanReport {
     /// Which check.
     pub source: Source,
-    /// The image checked.
+    /// The image (or path) checked.
     pub image: String,
     /// What it found, worst first.
     pub findings: Vec<Finding>,
     /// The findings counted by severity.
     pub counts: SeverityCounts,
+    /// The parts that could not run: while this is not empty the report is never a pass.
+    pub not_checked: Vec<NotChecked>,
 }
 
 impl ScanReport {
     pub(crate) fn new(source: Source, image: &str, mut findings: Vec<Finding>) -> ScanReport {
-        findings.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.id.cmp(&b.id)));
+        findings.sort_by(|a, b| {
+            b.severity
+                .cmp(&a.severity)
+                .then_with(|| a.id.cmp(&b.id))
+                .then_with(|| a.location.cmp(&b.location))
+                .then_with(|| a.line.cmp(&b.line))
+        });
         ScanReport {
             source,
             image: image.to_string(),
             counts: SeverityCounts::of(&findings),
             findings,
+            not_checked: Vec::new(),
         }
+    }
+
+    pub(crate) fn with_not_checked(mut self, parts: Vec<NotChecked>) -> ScanReport {
+        self.not_checked.extend(parts);
+        self
     }
 }
 
@@ -224,8 +271,14 @@ impl fmt::Display for ScanReport {
                 }
             }
             if let Some(l) = &x.location {
-                write!(f, " ({l})")?;
+                match x.line {
+                    Some(n) => write!(f, " ({l}:{n})")?,
+                    None => write!(f, " ({l})")?,
+                }
             }
+        }
+        for part in &self.not_checked {
+            write!(f, "\n  {part}")?;
         }
         Ok(())
     }
@@ -250,14 +303,52 @@ impl Default for Threshold {
     }
 }
 
+/// What a [`Threshold`] makes of a [`ScanReport`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Verdict {
+    /// Every part ran and the findings are within the threshold.
+    Pass,
+    /// More findings at the threshold's severity or worse than it allows (whether or not
+    /// every part ran: what was found is real).
+    Fail {
+        /// The findings that count.
+        over: usize,
+    },
+    /// Within the threshold, but a part of the scan did not run: not a pass.
+    NotChecked,
+}
+
 impl Threshold {
-    /// Ok when the report is within the threshold, else an error with the counts and the
-    /// findings that count.
-    pub fn check(&self, report: &ScanReport) -> Result<()> {
+    /// Pass, fail, or not checked (a part of the scan did not run).
+    pub fn verdict(&self, report: &ScanReport) -> Verdict {
         let over = report.counts.at_or_above(self.fail_on);
-        if over <= self.max_allowed {
-            return Ok(());
+        if over > self.max_allowed {
+            Verdict::Fail { over }
+        } else if !report.not_checked.is_empty() {
+            Verdict::NotChecked
+        } else {
+            Verdict::Pass
         }
+    }
+
+    /// Ok only for [`Verdict::Pass`]; otherwise an error with the counts and the findings
+    /// that count, or with the parts that did not run.
+    pub fn check(&self, report: &ScanReport) -> Result<()> {
+        let over = match self.verdict(report) {
+            Verdict::Pass => return Ok(()),
+            Verdict::Fail { over } => over,
+            Verdict::NotChecked => {
+                let mut msg = format!(
+                    "{} scan of {} is not a pass: part of it did not run ({})",
+                    report.source, report.image, report.counts
+                );
+                for part in &report.not_checked {
+                    msg.push_str(&format!("\n  {part}"));
+                }
+                bail!(msg)
+            }
+        };
         let mut msg = format!(
             "{} scan of {} failed: {over} findings at {} or above (allowed: {}); {}",
             report.source, report.image, self.fail_on, self.max_allowed, report.counts
@@ -354,5 +445,44 @@ mod tests {
             "trivy scan of app:1 failed: 1 findings at HIGH or above (allowed: 0); 2 findings \
              (CRITICAL: 0, HIGH: 1, MEDIUM: 0, LOW: 1, UNKNOWN: 0)\n  HIGH     CVE-1  bad"
         );
+    }
+
+    #[test]
+    fn a_part_not_checked_is_never_a_pass() {
+        let clean = ScanReport::new(Source::Trivy, "app:1", Vec::new());
+        assert_eq!(Threshold::default().verdict(&clean), Verdict::Pass);
+        let partial = clean
+            .clone()
+            .with_not_checked(vec![NotChecked::new("vulnerabilities", "no database")]);
+        let loose = Threshold {
+            fail_on: Severity::Critical,
+            max_allowed: 100,
+        };
+        assert_eq!(loose.verdict(&partial), Verdict::NotChecked);
+        assert_eq!(
+            loose.check(&partial).unwrap_err().to_string(),
+            "trivy scan of app:1 is not a pass: part of it did not run (0 findings (CRITICAL: \
+             0, HIGH: 0, MEDIUM: 0, LOW: 0, UNKNOWN: 0))\n  vulnerabilities not checked: no \
+             database"
+        );
+        // What was found still fails, checked or not.
+        let mut found = ScanReport::new(
+            Source::Trivy,
+            "app:1",
+            vec![Finding::builtin(
+                "CVE-1",
+                Severity::High,
+                "bad".into(),
+                None,
+            )],
+        );
+        found.not_checked = partial.not_checked.clone();
+        assert_eq!(
+            Threshold::default().verdict(&found),
+            Verdict::Fail { over: 1 }
+        );
+        assert!(partial
+            .to_string()
+            .ends_with("\n  vulnerabilities not checked: no database"));
     }
 }

@@ -122,6 +122,7 @@ pub fn parse_scout_sarif(json: &str) -> Result<Vec<Finding>> {
                 installed,
                 fixed: text_of(&props["fixed_version"]).filter(|v| v != "not fixed"),
                 location,
+                line: None,
             }
         };
         match run["results"].as_array() {
