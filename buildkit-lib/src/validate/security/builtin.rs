@@ -1,0 +1,378 @@
+//! The library's own checks, which need no scanner: the image runs as root, has no
+//! `HEALTHCHECK`, or carries a secret in its environment, labels or build history. Secret
+//! values are masked before they reach a finding.
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+use super::model::{Finding, ScanReport, Severity, Source};
+use crate::cmd::{Cmd, Runner};
+use crate::docker::image::{history, ImageFacts, Layer};
+
+/// Words in a variable or label name that suggest its value is a secret.
+const SECRET_NAME_WORDS: [&str; 7] = [
+    "TOKEN",
+    "PASSWORD",
+    "PASSWD",
+    "SECRET",
+    "KEY",
+    "CREDENTIAL",
+    "PRIVATE",
+];
+
+/// Names that contain a secret word but hold public data in common base images.
+const PUBLIC_NAMES: [&str; 3] = ["GPG_KEY", "GPG_KEYS", "PUBLIC_KEY"];
+
+/// Whether a variable or label name looks like it holds a secret.
+pub fn secret_name(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    !PUBLIC_NAMES.iter().any(|p| upper.ends_with(p))
+        && !upper.contains("PUBLIC")
+        && SECRET_NAME_WORDS.iter().any(|w| upper.contains(w))
+}
+
+/// Known token shapes: prefix, allowed tail characters, minimum tail length.
+const TOKEN_SHAPES: [(&str, &str, usize); 11] = [
+    ("ghp_", "alnum", 36),
+    ("gho_", "alnum", 36),
+    ("ghs_", "alnum", 36),
+    ("github_pat_", "alnum_", 40),
+    ("glpat-", "alnum-_", 20),
+    ("AKIA", "upper_digit", 16),
+    ("xoxb-", "alnum-", 20),
+    ("xoxp-", "alnum-", 20),
+    ("sk_live_", "alnum", 20),
+    ("npm_", "alnum", 36),
+    ("pypi-", "alnum-_", 50),
+];
+
+fn shape_char(class: &str, c: char) -> bool {
+    match class {
+        "alnum" => c.is_ascii_alphanumeric(),
+        "alnum_" => c.is_ascii_alphanumeric() || c == '_',
+        "alnum-" => c.is_ascii_alphanumeric() || c == '-',
+        "alnum-_" => c.is_ascii_alphanumeric() || c == '-' || c == '_',
+        "upper_digit" => c.is_ascii_uppercase() || c.is_ascii_digit(),
+        _ => false,
+    }
+}
+
+/// The first token of a known shape in `text` (GitHub, GitLab, AWS key id, Slack, Stripe,
+/// npm, PyPI tokens, or a PEM private key header), if any.
+pub fn find_token(text: &str) -> Option<&str> {
+    if let Some(at) = text.find("-----BEGIN") {
+        let rest = &text[at..];
+        if let Some(end) = rest.find("PRIVATE KEY-----") {
+            return Some(&rest[..end + "PRIVATE KEY-----".len()]);
+        }
+    }
+    for (prefix, class, min) in TOKEN_SHAPES {
+        let mut from = 0;
+        while let Some(pos) = text[from..].find(prefix) {
+            let start = from + pos;
+            // A token starts a word.
+            let boundary = text[..start]
+                .chars()
+                .next_back()
+                .is_none_or(|c| !c.is_ascii_alphanumeric());
+            let tail_len = text[start + prefix.len()..]
+                .chars()
+                .take_while(|&c| shape_char(class, c))
+                .count();
+            if boundary && tail_len >= min {
+                return Some(&text[start..start + prefix.len() + tail_len]);
+            }
+            from = start + prefix.len();
+        }
+    }
+    None
+}
+
+/// A secret shown safely: its first 4 characters, then `***`.
+pub fn mask(value: &str) -> String {
+    let head: String = value.chars().take(4).collect();
+    format!("{head}***")
+}
+
+fn unquote(value: &str) -> &str {
+    value.trim_matches(|c| c == '"' || c == '\'')
+}
+
+/// The built-in checks on an image's configuration (`docker image inspect` JSON) and its
+/// history: runs as root, no health check, secrets in env, labels or history.
+pub fn builtin_findings(inspect: &Value, layers: &[Layer]) -> Vec<Finding> {
+    let facts = ImageFacts::from_json(inspect);
+    let mut out = Vec::new();
+    if !facts.runs_as_non_root() {
+        let user = if facts.user.is_empty() {
+            "no USER".to_string()
+        } else {
+            format!("USER {}", facts.user)
+        };
+        out.push(Finding::builtin(
+            "runs-as-root",
+            Severity::Medium,
+            format!("the container runs as root ({user}); add a USER with a non-zero uid"),
+            Some("config User".into()),
+        ));
+    }
+    let disabled = facts
+        .healthcheck
+        .as_ref()
+        .is_none_or(|h| h.test.first().map(String::as_str) == Some("NONE") || h.test.is_empty());
+    if disabled {
+        out.push(Finding::builtin(
+            "no-healthcheck",
+            Severity::Low,
+            "the image has no HEALTHCHECK: orchestrators cannot tell a hung app from a \
+             healthy one"
+                .into(),
+            Some("config Healthcheck".into()),
+        ));
+    }
+    let mut seen: Vec<(String, String)> = Vec::new();
+    let env = inspect["Config"]["Env"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for kv in env.iter().filter_map(Value::as_str) {
+        let (name, value) = kv.split_once('=').unwrap_or((kv, ""));
+        if let Some(f) = secret_pair("secret-in-env", "ENV", name, value) {
+            seen.push((name.to_string(), value.to_string()));
+            out.push(f);
+        }
+    }
+    if let Some(labels) = inspect["Config"]["Labels"].as_object() {
+        for (name, value) in labels {
+            let value = value.as_str().unwrap_or_default();
+            if let Some(f) = secret_pair("secret-in-label", "LABEL", name, value) {
+                seen.push((name.clone(), value.to_string()));
+                out.push(f);
+            }
+        }
+    }
+    for layer in layers {
+        let step = layer.created_by.trim();
+        let where_ = format!("history: {}", shorten(&redact_step(step), 80));
+        for word in step.split_whitespace() {
+            let Some((name, value)) = word.split_once('=') else {
+                continue;
+            };
+            let value = unquote(value);
+            // Build arguments in scope show as `|1 NAME=value` before a RUN's command.
+            let name = name.trim_start_matches(['|', '-']);
+            let reported = seen.iter().any(|(n, v)| n == name && v == value);
+            if reported || value.is_empty() || value.starts_with('$') || !secret_name(name) {
+                continue;
+            }
+            seen.push((name.to_string(), value.to_string()));
+            out.push(Finding::builtin(
+                "secret-in-history",
+                Severity::High,
+                format!("{name} has a value in the build history: {}", mask(value)),
+                Some(where_.clone()),
+            ));
+        }
+        if let Some(token) = find_token(step) {
+            if !seen.iter().any(|(_, v)| v.contains(token)) {
+                seen.push((String::new(), token.to_string()));
+                out.push(Finding::builtin(
+                    "secret-in-history",
+                    Severity::Critical,
+                    format!("a token is written in the build history: {}", mask(token)),
+                    Some(where_),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// A history step with every secret-looking value and token masked, for display.
+fn redact_step(step: &str) -> String {
+    let words: Vec<String> = step
+        .split(' ')
+        .map(|word| match word.split_once('=') {
+            Some((name, value))
+                if !unquote(value).is_empty()
+                    && secret_name(name.trim_start_matches(['|', '-'])) =>
+            {
+                format!("{name}={}", mask(unquote(value)))
+            }
+            _ => word.to_string(),
+        })
+        .collect();
+    let mut text = words.join(" ");
+    while let Some(token) = find_token(&text).map(str::to_string) {
+        text = text.replace(&token, &mask(&token));
+    }
+    text
+}
+
+fn secret_pair(id: &str, kind: &str, name: &str, value: &str) -> Option<Finding> {
+    if let Some(token) = find_token(value) {
+        return Some(Finding::builtin(
+            id,
+            Severity::Critical,
+            format!("{kind} {name} holds a token: {}", mask(token)),
+            Some(format!("{kind} {name}")),
+        ));
+    }
+    if !value.is_empty() && secret_name(name) {
+        return Some(Finding::builtin(
+            id,
+            Severity::High,
+            format!(
+                "{kind} {name} has a value baked into the image: {} (pass secrets at run time \
+                 or with `--secret`)",
+                mask(value)
+            ),
+            Some(format!("{kind} {name}")),
+        ));
+    }
+    None
+}
+
+fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(max - 3).collect();
+    format!("{cut}...")
+}
+
+/// Runs the built-in checks on a local image (`docker image inspect`, `docker history`).
+pub fn check_image(runner: &Runner, image: &str) -> Result<ScanReport> {
+    let out = runner
+        .capture(
+            &Cmd::new("docker")
+                .args(["image", "inspect", "--format", "{{json .}}", image])
+                .read_only(),
+        )
+        .with_context(|| format!("cannot inspect image {image}"))?;
+    let inspect: Value = serde_json::from_str(out.stdout.trim())
+        .with_context(|| format!("`docker image inspect {image}` did not print JSON"))?;
+    let layers = history(runner, image)?;
+    Ok(ScanReport::new(
+        Source::Builtin,
+        image,
+        builtin_findings(&inspect, &layers),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn token_shapes() {
+        let ghp = format!("ghp_{}", "a1B2".repeat(9));
+        assert_eq!(find_token(&format!("echo {ghp} > /x")), Some(ghp.as_str()));
+        assert_eq!(
+            find_token("AKIAIOSFODNN7EXAMPLE"),
+            Some("AKIAIOSFODNN7EXAMPLE")
+        );
+        assert_eq!(find_token("ghp_short"), None);
+        assert_eq!(
+            find_token("xghp_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
+            None
+        );
+        assert!(find_token("-----BEGIN OPENSSH PRIVATE KEY-----\nabc").is_some());
+        assert_eq!(mask("supersecret"), "supe***");
+    }
+
+    #[test]
+    fn secret_names() {
+        for n in [
+            "API_TOKEN",
+            "db_password",
+            "AWS_SECRET_ACCESS_KEY",
+            "private.key",
+        ] {
+            assert!(secret_name(n), "{n}");
+        }
+        for n in ["GPG_KEY", "PATH", "PYTHON_VERSION", "SSH_PUBLIC_KEY"] {
+            assert!(!secret_name(n), "{n}");
+        }
+    }
+
+    #[test]
+    fn builtin_checks_on_a_config() {
+        let inspect = json!({
+            "Config": {
+                "User": "",
+                "Env": ["PATH=/usr/bin", "GPG_KEY=A035C8C19219BA821ECEA86B64E628F8D684696D",
+                        "API_TOKEN=s3cr3t-value", "EMPTY_PASSWORD="],
+                "Labels": {"org.opencontainers.image.title": "app", "deploy.key": "k-123"}
+            }
+        });
+        let layers = vec![
+            Layer {
+                id: None,
+                size_bytes: 0,
+                created_by: "ENV API_TOKEN=s3cr3t-value".into(),
+                created_at: String::new(),
+                comment: String::new(),
+            },
+            Layer {
+                id: None,
+                size_bytes: 10,
+                created_by: "RUN |1 PIP_PASSWORD=hunter2 /bin/sh -c pip install x # buildkit"
+                    .into(),
+                created_at: String::new(),
+                comment: String::new(),
+            },
+        ];
+        let found: Vec<(String, Severity, String)> = builtin_findings(&inspect, &layers)
+            .into_iter()
+            .map(|f| (f.id, f.severity, f.title))
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                (
+                    "runs-as-root".to_string(),
+                    Severity::Medium,
+                    "the container runs as root (no USER); add a USER with a non-zero uid"
+                        .to_string()
+                ),
+                (
+                    "no-healthcheck".to_string(),
+                    Severity::Low,
+                    "the image has no HEALTHCHECK: orchestrators cannot tell a hung app from a \
+                     healthy one"
+                        .to_string()
+                ),
+                (
+                    "secret-in-env".to_string(),
+                    Severity::High,
+                    "ENV API_TOKEN has a value baked into the image: s3cr*** (pass secrets at \
+                     run time or with `--secret`)"
+                        .to_string()
+                ),
+                (
+                    "secret-in-label".to_string(),
+                    Severity::High,
+                    "LABEL deploy.key has a value baked into the image: k-12*** (pass secrets at \
+                     run time or with `--secret`)"
+                        .to_string()
+                ),
+                (
+                    "secret-in-history".to_string(),
+                    Severity::High,
+                    "PIP_PASSWORD has a value in the build history: hunt***".to_string()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn non_root_with_healthcheck_is_clean() {
+        let inspect = json!({"Config": {"User": "app:app",
+            "Healthcheck": {"Test": ["CMD", "true"]}, "Env": ["PATH=/bin"]}});
+        assert!(builtin_findings(&inspect, &[]).is_empty());
+        let inspect = json!({"Config": {"User": "0:0"}});
+        assert_eq!(builtin_findings(&inspect, &[])[0].id, "runs-as-root");
+    }
+}

