@@ -227,6 +227,9 @@ impl Cache {
     }
 
     /// Compress the exported layers with `compression` (registry and local caches).
+    /// Layers BuildKit already holds compressed another way keep that compression (seen
+    /// with BuildKit 0.13: `compression=zstd` alone exports gzip layers of a gzip base
+    /// image): add [`Cache::force_compression`] to recompress them.
     pub fn compression(mut self, compression: Compression) -> Cache {
         self.compression = Some(compression);
         self
