@@ -15,15 +15,16 @@ use crate::build;
 use crate::engine;
 use crate::flags::Flags;
 
-/// `cargo xtask bake [--print] [--dry-run] [--out FILE]`.
+/// `cargo xtask bake [--print] [--dry-run] [--out FILE] [--cache SPEC]`.
 pub fn run(base: &Runner, root: &Path, args: &[String]) -> Result<u8> {
-    let flags = Flags::parse("bake", args, &["dry-run", "print"], &["out"])?;
+    let flags = Flags::parse("bake", args, &["dry-run", "print"], &["out", "cache"])?;
     flags.no_positional("bake")?;
     let dry_run = flags.on("dry-run");
     let runner = base.clone().dry_run(dry_run);
     engine::ensure(&runner, root)?;
 
-    let pipeline = build::webapp_pipeline(&runner, root, false)?;
+    let cache = build::cache_flag(flags.value("cache"))?;
+    let pipeline = build::webapp_pipeline_with(&runner, root, false, cache.as_ref())?;
     let out = match flags.value("out") {
         Some(path) => {
             std::path::absolute(path).with_context(|| format!("cannot resolve `--out {path}`"))?

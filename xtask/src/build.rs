@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use buildkit_lib::docker::build::{oci_labels, Build, Output as BuildOutput};
+use buildkit_lib::docker::cache::{Cache, GhaService};
 use buildkit_lib::docker::tags::{references, TagInput, TagRules};
 use buildkit_lib::pipeline::{Inputs, Pipeline, RunOptions};
 use buildkit_lib::python::lint::{Hadolint, Level};
@@ -20,7 +21,7 @@ use buildkit_lib::validate::smoke::{Ready, Smoke};
 use buildkit_lib::version::{GitFacts, StampOptions, VersionFile};
 use buildkit_lib::Runner;
 
-use crate::flags::Flags;
+use crate::flags::{Flags, UsageError};
 use crate::{engine, fixtures};
 
 /// The local image the webapp's Dockerfile builds from (nothing can be pulled here).
@@ -34,7 +35,7 @@ pub fn run(base: &Runner, root: &Path, args: &[String]) -> Result<u8> {
         "build",
         args,
         &["dry-run", "force", "keep-going", "no-smoke"],
-        &["jobs"],
+        &["jobs", "cache"],
     )?;
     flags.no_positional("build")?;
     let runner = base.clone().dry_run(flags.on("dry-run"));
@@ -47,7 +48,8 @@ pub fn run(base: &Runner, root: &Path, args: &[String]) -> Result<u8> {
             .parse()
             .map_err(|_| crate::flags::UsageError(format!("`--jobs {jobs}` is not a number")))?;
     }
-    let pipeline = webapp_pipeline(&runner, root, !flags.on("no-smoke"))?;
+    let cache = cache_flag(flags.value("cache"))?;
+    let pipeline = webapp_pipeline_with(&runner, root, !flags.on("no-smoke"), cache.as_ref())?;
     let report = engine::run_pipeline(&runner, root, &pipeline, &options)?;
     if !options.dry_run {
         eprintln!("\n{}", report.table());
@@ -56,8 +58,50 @@ pub fn run(base: &Runner, root: &Path, args: &[String]) -> Result<u8> {
     Ok(report.exit_code() as u8)
 }
 
+/// The build cache `--cache SPEC` names: `gha` (the GitHub Actions cache, the service the
+/// job offers), `gha:v1` / `gha:v2` (that service), `registry:REF`, `local:DIR`, or `none`.
+/// A `gha` cache is scoped `webapp`, exports every stage and lets the build pass when the
+/// export fails (the cache service throttles busy repositories).
+pub fn cache_flag(spec: Option<&str>) -> Result<Option<Cache>, UsageError> {
+    let gha = |service| {
+        Cache::gha()
+            .scope("webapp")
+            .gha_service(service)
+            .mode_max(true)
+            .ignore_error(true)
+    };
+    Ok(match spec {
+        None | Some("none") => None,
+        Some("gha") => Some(gha(GhaService::Auto)),
+        Some("gha:v1") => Some(gha(GhaService::V1)),
+        Some("gha:v2") => Some(gha(GhaService::V2)),
+        Some(other) => match other.split_once(':') {
+            Some(("registry", reference)) if !reference.is_empty() => {
+                Some(Cache::registry(reference).mode_max(true))
+            }
+            Some(("local", dir)) if !dir.is_empty() => Some(Cache::local(dir).mode_max(true)),
+            _ => {
+                return Err(UsageError(format!(
+                    "unknown cache `{other}`: use gha, gha:v1, gha:v2, registry:REF, local:DIR \
+                     or none"
+                )))
+            }
+        },
+    })
+}
+
 /// The webapp pipeline, ready to run.
 pub fn webapp_pipeline(runner: &Runner, root: &Path, smoke: bool) -> Result<Pipeline> {
+    webapp_pipeline_with(runner, root, smoke, None)
+}
+
+/// The webapp pipeline with its image build reading and writing `cache`.
+pub fn webapp_pipeline_with(
+    runner: &Runner,
+    root: &Path,
+    smoke: bool,
+    cache: Option<&Cache>,
+) -> Result<Pipeline> {
     let app = root.join("fixtures/webapp");
     let target = root.join("target");
     let tools = ToolEnv::under(&target);
@@ -130,6 +174,8 @@ pub fn webapp_pipeline(runner: &Runner, root: &Path, smoke: bool) -> Result<Pipe
             &buildkit_lib::time::rfc3339(buildkit_lib::time::build_time()?),
             "https://example.invalid/buildkit-lib/fixtures/webapp",
         ),
+        cache_from: cache.iter().map(|c| (*c).clone()).collect(),
+        cache_to: cache.iter().map(|c| (*c).clone()).collect(),
         ..Build::default()
     };
     // The step's output is the first tag, `primary`.
