@@ -394,16 +394,12 @@ impl Cache {
             || self.oci_mediatypes.is_some()
             || self.image_manifest.is_some();
         match &self.backend {
-            Backend::Inline => {
-                if self.mode_max || self.ignore_error || compression_set {
-                    bail!(
-                        "cache `type=inline` takes no attributes: it is written into the image \
-                         itself, with mode=min only; export a registry cache \
-                         (`Cache::registry(..).mode_max(true)`) for `mode=max`, compression \
-                         or media types"
-                    );
-                }
-            }
+            Backend::Inline if self.mode_max || self.ignore_error || compression_set => bail!(
+                "cache `type=inline` takes no attributes: it is written into the image itself, \
+                 with mode=min only; export a registry cache \
+                 (`Cache::registry(..).mode_max(true)`) for `mode=max`, compression or media \
+                 types"
+            ),
             Backend::Gha if compression_set => bail!(
                 "cache `{shown}`: the gha backend stores layers with BuildKit's default \
                  compression and media types, and ignores compression, oci-mediatypes and \
