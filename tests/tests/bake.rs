@@ -68,20 +68,12 @@ fn every_field(root: &Path) -> Build {
         platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
         output: Output::Push,
         cache_from: vec![
-            Cache::Registry {
-                reference: "127.0.0.1:5000/webapp:cache".into(),
-                mode_max: false,
-            },
-            Cache::Local {
-                path: root.join("target/buildx-cache"),
-            },
+            Cache::registry("127.0.0.1:5000/webapp:cache"),
+            Cache::local(root.join("target/buildx-cache")),
         ],
         cache_to: vec![
-            Cache::Registry {
-                reference: "127.0.0.1:5000/webapp:cache".into(),
-                mode_max: true,
-            },
-            Cache::Inline,
+            Cache::registry("127.0.0.1:5000/webapp:cache").mode_max(true),
+            Cache::inline(),
         ],
         // Reporting options: not part of the target.
         metadata_file: Some(PathBuf::from("target/metadata.json")),

@@ -266,10 +266,7 @@ fn registry_cache_is_used_after_the_local_cache_is_pruned() {
         e2e::BUSYBOX_IMAGE
     ));
     let cache_ref = format!("{}/{}:cache", e2e::REGISTRY, e2e::unique("bkl-cache"));
-    let cache = Cache::Registry {
-        reference: cache_ref.clone(),
-        mode_max: true,
-    };
+    let cache = Cache::registry(cache_ref.clone()).mode_max(true);
     let log = tempfile::tempdir().unwrap();
     let first_log = log.path().join("first.log");
     let tag = format!("{}:1", e2e::unique("bkl-cache-image"));
@@ -603,17 +600,14 @@ fn gha_cache_without_the_runtime_token_is_refused() {
     let build = Build {
         context: webapp_dir(),
         dockerfile: Some(webapp_dir().join("Dockerfile.production")),
-        cache_from: vec![Cache::Gha {
-            scope: None,
-            mode_max: false,
-        }],
+        cache_from: vec![Cache::gha()],
         ..Build::default()
     };
     assert_eq!(
         error_of(&build, &runner),
-        "cache `type=gha` needs ACTIONS_RUNTIME_TOKEN in the environment and it is not set: \
-         the gha cache only works inside a GitHub Actions job that exposes the runtime \
-         (ACTIONS_RUNTIME_TOKEN and ACTIONS_CACHE_URL); use a registry or local cache elsewhere"
+        "cache `type=gha` cannot be used: the gha cache needs the GitHub Actions runtime \
+         (ACTIONS_RUNTIME_TOKEN and ACTIONS_RESULTS_URL), and this process is not in a GitHub \
+         Actions job (GITHUB_ACTIONS is not `true`); use a registry or local cache here"
     );
 }
 

@@ -36,31 +36,15 @@ fn every_option() -> Build {
         platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
         output: Output::Push,
         cache_from: vec![
-            Cache::Registry {
-                reference: "127.0.0.1:5000/webapp:cache".into(),
-                mode_max: false,
-            },
-            Cache::Local {
-                path: "target/buildx-cache".into(),
-            },
-            Cache::Gha {
-                scope: Some("webapp".into()),
-                mode_max: false,
-            },
+            Cache::registry("127.0.0.1:5000/webapp:cache"),
+            Cache::local("target/buildx-cache"),
+            Cache::gha().scope("webapp"),
         ],
         cache_to: vec![
-            Cache::Registry {
-                reference: "127.0.0.1:5000/webapp:cache".into(),
-                mode_max: true,
-            },
-            Cache::Local {
-                path: "target/buildx-cache-new".into(),
-            },
-            Cache::Inline,
-            Cache::Gha {
-                scope: None,
-                mode_max: true,
-            },
+            Cache::registry("127.0.0.1:5000/webapp:cache").mode_max(true),
+            Cache::local("target/buildx-cache-new"),
+            Cache::inline(),
+            Cache::gha().mode_max(true),
         ],
         metadata_file: Some(PathBuf::from("target/metadata.json")),
         builder: Some("multi".into()),

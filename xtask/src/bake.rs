@@ -21,7 +21,8 @@ pub fn run(base: &Runner, root: &Path, flags: &flags::Bake) -> Result<u8> {
     let runner = base.clone().dry_run(dry_run);
     engine::ensure(&runner, root)?;
 
-    let pipeline = build::webapp_pipeline(&runner, root, false)?;
+    let cache = build::cache_flag(flags.cache.as_deref())?;
+    let pipeline = build::webapp_pipeline_with(&runner, root, false, cache.as_ref())?;
     let out = match &flags.out {
         Some(path) => std::path::absolute(path)
             .with_context(|| format!("cannot resolve `--out {}`", path.display()))?,

@@ -32,6 +32,9 @@ xflags::xflags! {
             optional --jobs n: usize
             /// Leave out the smoke test.
             optional --no-smoke
+            /// The image build's cache: gha (the GitHub Actions cache service the job
+            /// offers), gha:v1, gha:v2, registry:REF, local:DIR or none (the default).
+            optional --cache spec: String
         }
         /// Run the production-shaped pipeline on fixtures/mediaserver.
         ///
@@ -61,6 +64,8 @@ xflags::xflags! {
             optional --dry-run
             /// Where to write the bake file (default target/buildkit/build/docker-bake.json).
             optional --out file: PathBuf
+            /// The image builds' cache, as for `cargo xtask build --cache`.
+            optional --cache spec: String
         }
         /// Package the desktop fixture with PyInstaller into fixtures/desktop/dist/.
         ///

@@ -33,7 +33,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use super::build::{Build, BuildSecret, Output, SecretSource};
-use super::cache::Cache;
+use super::cache::{self, Cache};
 use crate::cmd::{Cmd, Runner};
 use crate::files::write_atomic;
 use crate::session::Session;
@@ -275,10 +275,8 @@ fn from_build_with(
         )],
     };
     let place_cache = |cache: &Cache| -> anyhow::Result<Cache> {
-        Ok(match cache {
-            Cache::Local { path } => Cache::Local { path: place(path)? },
-            other => other.clone(),
-        })
+        cache.check()?;
+        cache.map_path(place)
     };
     let mut cache_from = Vec::new();
     for cache in &build.cache_from {
@@ -814,24 +812,42 @@ impl Bake {
             .map(Some)
     }
 
-    /// The pre-flight checks: the targets asked for are in the file, and each one's local
-    /// context, Dockerfile and named contexts exist, resolved as bake resolves them (from
-    /// the file's directory). Only JSON files are checked.
+    /// The pre-flight checks, with this process's environment: the targets asked for are
+    /// in the file, each one's local context, Dockerfile and named contexts exist, resolved
+    /// as bake resolves them (from the file's directory), and its `gha` caches find the
+    /// GitHub Actions runtime they need. Only JSON files are checked.
     pub fn check(&self) -> anyhow::Result<()> {
         match self.read_file()? {
-            Some(file) => self.check_file(&file),
+            Some(file) => self
+                .check_file(&file, &|k| std::env::var(k).ok())
+                .map(|_| ()),
             None => Ok(()),
         }
     }
 
-    fn check_file(&self, file: &BakeFile) -> anyhow::Result<()> {
+    /// [`Bake::check`] of a read file with `env`; returns whether a selected target uses
+    /// the v2 GitHub Actions cache service.
+    fn check_file(
+        &self,
+        file: &BakeFile,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<bool> {
         let shown = self.file.display();
         let dir = self.dir();
         let names = file
             .resolve(&self.targets)
             .with_context(|| format!("nothing to bake in {shown}"))?;
+        let mut gha_v2 = false;
         for name in names {
             let target = &file.target[&name];
+            let caches: Vec<String> = target
+                .cache_from
+                .iter()
+                .chain(&target.cache_to)
+                .cloned()
+                .collect();
+            gha_v2 |= cache::resolve_gha_entries(&caches, env)
+                .with_context(|| format!("target `{name}` of {shown}"))?;
             let context = target.context.clone().unwrap_or_else(|| ".".into());
             if !is_local(&context) {
                 continue;
@@ -871,7 +887,7 @@ impl Bake {
                 }
             }
         }
-        Ok(())
+        Ok(gha_v2)
     }
 
     /// Registers the values of the selected targets' secrets for redaction.
@@ -907,8 +923,14 @@ impl Bake {
         }
         if !runner.is_dry_run() || self.file.exists() {
             if let Some(file) = self.read_file()? {
-                self.check_file(&file)?;
+                let probe = Cmd::new("docker");
+                let gha_v2 = self.check_file(&file, &|k| runner.effective_env(&probe, k))?;
                 self.register_secret_values(&file, runner);
+                cache::mask_gha_token(runner);
+                if gha_v2 && !runner.is_dry_run() {
+                    cache::check_gha_v2(runner, self.builder.as_deref())
+                        .with_context(|| format!("cannot bake {}", self.file.display()))?;
+                }
             }
         }
         let mut bake = self.clone();

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 
-use super::cache::Cache;
+use super::cache::{self, Cache, CacheKind, GhaService};
 use super::dockerfile;
 use super::image::ImageFacts;
 use super::reference::ImageRef;
@@ -413,22 +413,19 @@ impl Build {
                 _ => {}
             }
         }
-        if self.cache_from.contains(&Cache::Inline) {
+        if self
+            .cache_from
+            .iter()
+            .any(|c| c.kind() == CacheKind::Inline)
+        {
             bail!(
                 "an inline cache cannot be a cache source: import it with \
-                 `Cache::Registry` naming the image that carries it"
+                 `Cache::registry` naming the image that carries it"
             );
         }
         for cache in self.cache_from.iter().chain(&self.cache_to) {
-            if let Some(var) = cache.missing_env(env) {
-                bail!(
-                    "cache `{}` needs {var} in the environment and it is not set: the gha \
-                     cache only works inside a GitHub Actions job that exposes the runtime \
-                     (ACTIONS_RUNTIME_TOKEN and ACTIONS_CACHE_URL); use a registry or local \
-                     cache elsewhere",
-                    cache.to_to_arg()
-                );
-            }
+            cache.check()?;
+            let _checked = cache.resolve(env)?;
         }
         if let Output::PushByDigest(name) = &self.output {
             match ImageRef::parse(name) {
@@ -471,6 +468,7 @@ impl Build {
         self.register_secret_values(runner);
 
         let mut build = self.clone();
+        build.resolve_caches(runner)?;
         let (metadata_file, temp) = metadata_file(self.metadata_file.as_deref(), runner)?;
         build.metadata_file = metadata_file;
         let cmd = build.command();
@@ -524,6 +522,35 @@ impl Build {
             }
         }
         Ok(result)
+    }
+
+    /// Writes the GitHub Actions cache service each `gha` cache uses (`version=1|2`, read
+    /// from the runner's environment), masks the runtime token, and (outside a dry run)
+    /// refuses a v2 cache on a builder too old for it ([`cache::check_gha_v2`], asked
+    /// once per runner and builder).
+    fn resolve_caches(&mut self, runner: &Runner) -> anyhow::Result<()> {
+        let probe = Cmd::new("docker");
+        let env = |k: &str| runner.effective_env(&probe, k);
+        let mut v2 = false;
+        for cache in self.cache_from.iter_mut().chain(self.cache_to.iter_mut()) {
+            if cache.kind() == CacheKind::Gha {
+                *cache = cache.resolve(&env)?;
+                v2 |= cache.get_gha_service() == GhaService::V2;
+                cache::mask_gha_token(runner);
+            }
+        }
+        if v2 && !runner.is_dry_run() {
+            let key = format!(
+                "gha-v2 {} {}",
+                self.builder.as_deref().unwrap_or(""),
+                engine_host(runner)
+            );
+            if runner.known_answer(&key).is_none() {
+                cache::check_gha_v2(runner, self.builder.as_deref())?;
+                runner.keep_answer(&key, true);
+            }
+        }
+        Ok(())
     }
 
     /// Registers secret values for redaction, so a tool echoing one cannot leak it into
@@ -664,16 +691,15 @@ mod tests {
              `RUN --mount=type=secret,id=api_key`)"
         );
         build.build_args.clear();
-        build.cache_to.push(Cache::Gha {
-            scope: Some("web".into()),
-            mode_max: true,
-        });
+        build
+            .cache_to
+            .push(Cache::gha().scope("web").mode_max(true));
         assert_eq!(
-            build.check_with_env(&|_| None).unwrap_err().to_string(),
-            "cache `type=gha,scope=web,mode=max` needs ACTIONS_RUNTIME_TOKEN in the \
-             environment and it is not set: the gha cache only works inside a GitHub \
-             Actions job that exposes the runtime (ACTIONS_RUNTIME_TOKEN and \
-             ACTIONS_CACHE_URL); use a registry or local cache elsewhere"
+            format!("{:#}", build.check_with_env(&|_| None).unwrap_err()),
+            "cache `type=gha,scope=web,mode=max` cannot be used: the gha cache needs the \
+             GitHub Actions runtime (ACTIONS_RUNTIME_TOKEN and ACTIONS_RESULTS_URL), and this \
+             process is not in a GitHub Actions job (GITHUB_ACTIONS is not `true`); use a \
+             registry or local cache here"
         );
         assert!(build.check_with_env(&|_| Some("set".into())).is_ok());
         build.secrets.push(BuildSecret::env("tok", "NOPE_VAR"));
@@ -708,10 +734,10 @@ mod tests {
         );
         assert_eq!(
             err(Build {
-                cache_from: vec![Cache::Inline],
+                cache_from: vec![Cache::inline()],
                 ..base.clone()
             }),
-            "an inline cache cannot be a cache source: import it with `Cache::Registry` \
+            "an inline cache cannot be a cache source: import it with `Cache::registry` \
              naming the image that carries it"
         );
         assert_eq!(

@@ -1,85 +1,721 @@
 //! Build cache sources and destinations (`--cache-from` / `--cache-to`) as typed values.
 //!
-//! Each [`Cache`] renders to the exact string buildx expects, so a plan can be printed and
-//! compared in tests. The `gha` cache needs the GitHub Actions runtime token in the
-//! environment; [`Cache::missing_env`] says which variable is missing.
+//! A [`Cache`] is a backend (registry, local directory, inline, GitHub Actions) plus the
+//! export attributes users set today (`mode=max`, `ignore-error`, `compression`,
+//! `oci-mediatypes`, `image-manifest`). It renders to the exact strings buildx reads, so a
+//! plan can be printed and compared in tests, and [`Cache::check`] refuses an attribute the
+//! backend would silently ignore.
+//!
+//! The GitHub Actions cache has two services: v1 (`ACTIONS_CACHE_URL`, shut down on
+//! github.com on 2025-04-15) and v2 (`ACTIONS_RESULTS_URL`, selected by
+//! `ACTIONS_CACHE_SERVICE_V2`, spoken by BuildKit 0.20 and buildx 0.21 or newer).
+//! [`GhaService::detect`] reads which one the environment offers, [`Cache::resolve`] writes
+//! it as `version=1|2`, and [`check_gha_v2`] says when the builder is too old. The runtime
+//! token (`ACTIONS_RUNTIME_TOKEN`) is read by buildx from the environment: it never appears
+//! in a command line, plan, log or error of this crate.
 
-use std::path::PathBuf;
+use std::fmt;
+use std::path::{Path, PathBuf};
 
-/// Environment variables the `gha` cache backend reads (set by GitHub Actions runners).
-pub const GHA_ENV: [&str; 2] = ["ACTIONS_RUNTIME_TOKEN", "ACTIONS_CACHE_URL"];
+use anyhow::{bail, Context};
+use semver::Version;
 
-/// One cache backend.
-#[derive(Debug, Clone, PartialEq, Eq)]
+use super::reference::ImageRef;
+use crate::cmd::{Cmd, Runner};
+
+/// The runtime token buildx passes to the `gha` cache backend (a secret).
+pub const GHA_TOKEN: &str = "ACTIONS_RUNTIME_TOKEN";
+/// The v1 cache service's address.
+pub const GHA_CACHE_URL: &str = "ACTIONS_CACHE_URL";
+/// The v2 cache service's address (the Actions results service).
+pub const GHA_RESULTS_URL: &str = "ACTIONS_RESULTS_URL";
+/// Set to a true value (`true`, `1`, ...) by runners whose cache is the v2 service.
+pub const GHA_SERVICE_V2: &str = "ACTIONS_CACHE_SERVICE_V2";
+
+/// The first BuildKit release that speaks the v2 cache service.
+pub const GHA_V2_MIN_BUILDKIT: Version = Version::new(0, 20, 0);
+/// The first buildx release that passes `ACTIONS_RESULTS_URL` to BuildKit.
+pub const GHA_V2_MIN_BUILDX: Version = Version::new(0, 21, 0);
+/// The first Docker engine release whose built-in BuildKit is 0.20 or newer.
+pub const GHA_V2_MIN_ENGINE: u64 = 28;
+
+/// How to expose the runtime variables to `run:` steps (said in every error about them).
+const EXPOSE_HINT: &str = "the runner gives these variables to actions, not to `run:` \
+     steps: add `- uses: crazy-max/ghaction-github-runtime@v3` before this step (it \
+     exports every ACTIONS_* variable to the later steps of the job)";
+
+/// Which backend a [`Cache`] uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Cache {
-    /// A cache image in a registry (`type=registry,ref=...`).
-    Registry {
-        /// The cache image reference (`ghcr.io/o/app:buildcache`).
-        reference: String,
-        /// Export the layers of every stage (`mode=max`), not only the final one.
-        mode_max: bool,
-    },
-    /// A directory on this machine (`type=local,src=...` / `dest=...`).
-    Local {
-        /// The cache directory.
-        path: PathBuf,
-    },
-    /// Cache metadata embedded in the image itself (`type=inline`; export only: import
-    /// it with [`Cache::Registry`] naming the image).
+pub enum CacheKind {
+    /// A cache image in a registry (`type=registry`).
+    Registry,
+    /// A directory on this machine (`type=local`).
+    Local,
+    /// Cache metadata embedded in the image itself (`type=inline`).
     Inline,
     /// The GitHub Actions cache service (`type=gha`).
-    Gha {
-        /// Cache scope, to keep several images' caches apart (buildx default `buildkit`).
-        scope: Option<String>,
-        /// Export the layers of every stage (`mode=max`).
-        mode_max: bool,
-    },
+    Gha,
+}
+
+impl CacheKind {
+    /// The buildx `type=` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheKind::Registry => "registry",
+            CacheKind::Local => "local",
+            CacheKind::Inline => "inline",
+            CacheKind::Gha => "gha",
+        }
+    }
+}
+
+/// Which GitHub Actions cache service a `gha` cache talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum GhaService {
+    /// The one the environment offers, read when the build runs ([`GhaService::detect`]).
+    #[default]
+    Auto,
+    /// The legacy service at `ACTIONS_CACHE_URL` (`version=1`); github.com shut it down
+    /// on 2025-04-15, GitHub Enterprise Server and self-hosted cache servers may keep it.
+    V1,
+    /// The current service at `ACTIONS_RESULTS_URL` (`version=2`): BuildKit 0.20 and
+    /// buildx 0.21 or newer.
+    V2,
+}
+
+/// Layer compression of an exported cache (`compression=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Compression {
+    /// gzip (BuildKit's default), levels 0-9.
+    Gzip,
+    /// eStargz (lazily pullable gzip), levels 0-9.
+    Estargz,
+    /// zstd, levels 0-22.
+    Zstd,
+}
+
+impl Compression {
+    /// The buildx value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compression::Gzip => "gzip",
+            Compression::Estargz => "estargz",
+            Compression::Zstd => "zstd",
+        }
+    }
+
+    /// The highest `compression-level` BuildKit accepts for it.
+    pub fn max_level(self) -> u8 {
+        match self {
+            Compression::Gzip | Compression::Estargz => 9,
+            Compression::Zstd => 22,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Backend {
+    Registry(String),
+    Local(PathBuf),
+    Inline,
+    Gha,
+}
+
+/// One cache backend with its attributes. Make one with [`Cache::registry`],
+/// [`Cache::local`], [`Cache::inline`] or [`Cache::gha`], then chain the setters:
+///
+/// ```
+/// use buildkit_lib::docker::cache::{Cache, Compression};
+///
+/// let cache = Cache::registry("127.0.0.1:5000/app:cache")
+///     .mode_max(true)
+///     .compression(Compression::Zstd)
+///     .oci_mediatypes(true)
+///     .image_manifest(true)
+///     .ignore_error(true);
+/// assert_eq!(
+///     cache.to_to_arg(),
+///     "type=registry,ref=127.0.0.1:5000/app:cache,mode=max,ignore-error=true,\
+///      compression=zstd,oci-mediatypes=true,image-manifest=true"
+/// );
+/// assert_eq!(cache.to_from_arg(), "type=registry,ref=127.0.0.1:5000/app:cache");
+/// ```
+///
+/// Export attributes (`mode`, `ignore-error`, compression, media types) go into
+/// `--cache-to` only: the same value serves as source and destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+#[must_use]
+pub struct Cache {
+    backend: Backend,
+    mode_max: bool,
+    scope: Option<String>,
+    service: GhaService,
+    ignore_error: bool,
+    compression: Option<Compression>,
+    compression_level: Option<u8>,
+    force_compression: bool,
+    oci_mediatypes: Option<bool>,
+    image_manifest: Option<bool>,
 }
 
 impl Cache {
+    fn with(backend: Backend) -> Cache {
+        Cache {
+            backend,
+            mode_max: false,
+            scope: None,
+            service: GhaService::Auto,
+            ignore_error: false,
+            compression: None,
+            compression_level: None,
+            force_compression: false,
+            oci_mediatypes: None,
+            image_manifest: None,
+        }
+    }
+
+    /// A cache image in a registry (`type=registry,ref=...`), for example
+    /// `ghcr.io/o/app:buildcache`.
+    pub fn registry(reference: impl Into<String>) -> Cache {
+        Cache::with(Backend::Registry(reference.into()))
+    }
+
+    /// A directory on this machine (`type=local,src=...` / `dest=...`).
+    pub fn local(path: impl Into<PathBuf>) -> Cache {
+        Cache::with(Backend::Local(path.into()))
+    }
+
+    /// Cache metadata embedded in the image itself (`type=inline`; export only: import it
+    /// with [`Cache::registry`] naming the image).
+    pub fn inline() -> Cache {
+        Cache::with(Backend::Inline)
+    }
+
+    /// The GitHub Actions cache service (`type=gha`), the service the environment offers
+    /// unless [`Cache::gha_service`] says which.
+    pub fn gha() -> Cache {
+        Cache::with(Backend::Gha)
+    }
+
+    /// Export the layers of every stage (`mode=max`), not only the final image's.
+    pub fn mode_max(mut self, on: bool) -> Cache {
+        self.mode_max = on;
+        self
+    }
+
+    /// The `gha` cache entry's name (buildx default `buildkit`), to keep several images'
+    /// caches apart.
+    pub fn scope(mut self, scope: impl Into<String>) -> Cache {
+        self.scope = Some(scope.into());
+        self
+    }
+
+    /// Which GitHub Actions cache service a `gha` cache uses.
+    pub fn gha_service(mut self, service: GhaService) -> Cache {
+        self.service = service;
+        self
+    }
+
+    /// Let the build succeed when the cache export fails (`ignore-error=true`).
+    pub fn ignore_error(mut self, on: bool) -> Cache {
+        self.ignore_error = on;
+        self
+    }
+
+    /// Compress the exported layers with `compression` (registry and local caches).
+    /// Layers BuildKit already holds compressed another way keep that compression (seen
+    /// with BuildKit 0.13: `compression=zstd` alone exports gzip layers of a gzip base
+    /// image): add [`Cache::force_compression`] to recompress them.
+    pub fn compression(mut self, compression: Compression) -> Cache {
+        self.compression = Some(compression);
+        self
+    }
+
+    /// The compression level (`compression-level`; gzip and eStargz 0-9, zstd 0-22).
+    pub fn compression_level(mut self, level: u8) -> Cache {
+        self.compression_level = Some(level);
+        self
+    }
+
+    /// Recompress layers already compressed another way (`force-compression=true`).
+    pub fn force_compression(mut self, on: bool) -> Cache {
+        self.force_compression = on;
+        self
+    }
+
+    /// Use OCI media types (`oci-mediatypes=`; BuildKit's default is `true`).
+    pub fn oci_mediatypes(mut self, on: bool) -> Cache {
+        self.oci_mediatypes = Some(on);
+        self
+    }
+
+    /// Write the cache as one image manifest instead of an image index
+    /// (`image-manifest=`): needed by registries without image indexes, such as Amazon
+    /// ECR. Needs OCI media types.
+    pub fn image_manifest(mut self, on: bool) -> Cache {
+        self.image_manifest = Some(on);
+        self
+    }
+
+    /// The backend.
+    pub fn kind(&self) -> CacheKind {
+        match self.backend {
+            Backend::Registry(_) => CacheKind::Registry,
+            Backend::Local(_) => CacheKind::Local,
+            Backend::Inline => CacheKind::Inline,
+            Backend::Gha => CacheKind::Gha,
+        }
+    }
+
+    /// The cache image of a registry cache.
+    pub fn reference(&self) -> Option<&str> {
+        match &self.backend {
+            Backend::Registry(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The directory of a local cache.
+    pub fn path(&self) -> Option<&Path> {
+        match &self.backend {
+            Backend::Local(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// The GitHub Actions cache service set on a `gha` cache.
+    pub fn get_gha_service(&self) -> GhaService {
+        self.service
+    }
+
+    /// The same cache with its local directory replaced by `place(directory)`.
+    pub(crate) fn map_path(
+        &self,
+        place: &dyn Fn(&Path) -> anyhow::Result<PathBuf>,
+    ) -> anyhow::Result<Cache> {
+        let mut out = self.clone();
+        if let Backend::Local(path) = &self.backend {
+            out.backend = Backend::Local(place(path)?);
+        }
+        Ok(out)
+    }
+
+    fn base_fields(&self, export: bool) -> Vec<String> {
+        let mut fields = vec![format!("type={}", self.kind().as_str())];
+        match &self.backend {
+            Backend::Registry(r) => fields.push(format!("ref={r}")),
+            Backend::Local(p) => {
+                let key = if export { "dest" } else { "src" };
+                fields.push(format!("{key}={}", p.display()));
+            }
+            Backend::Inline => {}
+            Backend::Gha => {
+                if let Some(scope) = &self.scope {
+                    fields.push(format!("scope={scope}"));
+                }
+            }
+        }
+        fields
+    }
+
+    fn version_field(&self) -> Option<String> {
+        match (&self.backend, self.service) {
+            (Backend::Gha, GhaService::V1) => Some("version=1".into()),
+            (Backend::Gha, GhaService::V2) => Some("version=2".into()),
+            _ => None,
+        }
+    }
+
     /// The value of a `--cache-from` argument.
     pub fn to_from_arg(&self) -> String {
-        match self {
-            Cache::Registry { reference, .. } => format!("type=registry,ref={reference}"),
-            Cache::Local { path } => format!("type=local,src={}", path.display()),
-            Cache::Inline => "type=inline".to_string(),
-            Cache::Gha { scope, .. } => match scope {
-                Some(s) => format!("type=gha,scope={s}"),
-                None => "type=gha".to_string(),
-            },
-        }
+        let mut fields = self.base_fields(false);
+        fields.extend(self.version_field());
+        csv_join(&fields)
     }
 
     /// The value of a `--cache-to` argument.
     pub fn to_to_arg(&self) -> String {
-        let mode = |max: bool| if max { ",mode=max" } else { "" };
-        match self {
-            Cache::Registry {
-                reference,
-                mode_max,
-            } => format!("type=registry,ref={reference}{}", mode(*mode_max)),
-            Cache::Local { path } => format!("type=local,dest={}", path.display()),
-            Cache::Inline => "type=inline".to_string(),
-            Cache::Gha { scope, mode_max } => {
-                let scope = scope
-                    .as_ref()
-                    .map(|s| format!(",scope={s}"))
-                    .unwrap_or_default();
-                format!("type=gha{scope}{}", mode(*mode_max))
-            }
+        let mut fields = self.base_fields(true);
+        if matches!(self.backend, Backend::Inline) {
+            return csv_join(&fields);
         }
+        if self.mode_max {
+            fields.push("mode=max".into());
+        }
+        fields.extend(self.version_field());
+        if self.ignore_error {
+            fields.push("ignore-error=true".into());
+        }
+        if let Some(c) = self.compression {
+            fields.push(format!("compression={}", c.as_str()));
+        }
+        if let Some(level) = self.compression_level {
+            fields.push(format!("compression-level={level}"));
+        }
+        if self.force_compression {
+            fields.push("force-compression=true".into());
+        }
+        if let Some(on) = self.oci_mediatypes {
+            fields.push(format!("oci-mediatypes={on}"));
+        }
+        if let Some(on) = self.image_manifest {
+            fields.push(format!("image-manifest={on}"));
+        }
+        csv_join(&fields)
     }
 
-    /// The first environment variable this backend needs that `lookup` does not find
-    /// (only `gha` needs any).
-    pub fn missing_env(&self, lookup: &dyn Fn(&str) -> Option<String>) -> Option<&'static str> {
-        match self {
-            Cache::Gha { .. } => GHA_ENV
-                .into_iter()
-                .find(|k| lookup(k).is_none_or(|v| v.is_empty())),
-            _ => None,
+    /// Refuses what the backend would ignore or BuildKit would reject: an attribute of
+    /// another backend, a compression level out of range, an image manifest without OCI
+    /// media types, an invalid cache image reference, an empty directory.
+    pub fn check(&self) -> anyhow::Result<()> {
+        let kind = self.kind().as_str();
+        let shown = self.to_to_arg();
+        if !matches!(self.backend, Backend::Gha) {
+            if self.scope.is_some() {
+                bail!(
+                    "cache `{shown}`: `scope` names an entry of the GitHub Actions cache and \
+                     a {kind} cache has none; drop `scope` (or use `Cache::gha()`)"
+                );
+            }
+            if self.service != GhaService::Auto {
+                bail!(
+                    "cache `{shown}`: a GitHub Actions cache service is set on a {kind} \
+                     cache; drop `gha_service`"
+                );
+            }
         }
+        let compression_set = self.compression.is_some()
+            || self.compression_level.is_some()
+            || self.force_compression
+            || self.oci_mediatypes.is_some()
+            || self.image_manifest.is_some();
+        match &self.backend {
+            Backend::Inline if self.mode_max || self.ignore_error || compression_set => bail!(
+                "cache `type=inline` takes no attributes: it is written into the image itself, \
+                 with mode=min only; export a registry cache \
+                 (`Cache::registry(..).mode_max(true)`) for `mode=max`, compression or media \
+                 types"
+            ),
+            Backend::Gha if compression_set => bail!(
+                "cache `{shown}`: the gha backend stores layers with BuildKit's default \
+                 compression and media types, and ignores compression, oci-mediatypes and \
+                 image-manifest; set them on a registry or local cache"
+            ),
+            Backend::Registry(reference) => {
+                ImageRef::parse(reference).map_err(|e| {
+                    anyhow::anyhow!(
+                        "cache image `{reference}` is not a valid reference: {}",
+                        e.problem
+                    )
+                })?;
+            }
+            Backend::Local(path) if path.as_os_str().is_empty() => {
+                bail!("a local cache needs a directory; `Cache::local(\"\")` names none")
+            }
+            _ => {}
+        }
+        if let Some(level) = self.compression_level {
+            let algorithm = self.compression.unwrap_or(Compression::Gzip);
+            if level > algorithm.max_level() {
+                bail!(
+                    "cache `{shown}`: compression-level {level} is outside {}'s 0-{}{}",
+                    algorithm.as_str(),
+                    algorithm.max_level(),
+                    if self.compression.is_none() {
+                        " (gzip is the default); set `compression(Compression::Zstd)` for \
+                         levels up to 22"
+                    } else {
+                        ""
+                    }
+                );
+            }
+        }
+        if self.image_manifest == Some(true) && self.oci_mediatypes == Some(false) {
+            bail!(
+                "cache `{shown}`: image-manifest=true writes an OCI image manifest and needs \
+                 OCI media types; drop `oci_mediatypes(false)`"
+            );
+        }
+        Ok(())
+    }
+
+    /// The cache with `gha_service` set to the service it will use: [`GhaService::Auto`]
+    /// becomes the one the environment offers; an explicit service is checked against
+    /// the environment. Other backends are returned as they are. Errors name the missing
+    /// variables and how to expose them; they never show a variable's value.
+    pub fn resolve(&self, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Cache> {
+        if !matches!(self.backend, Backend::Gha) {
+            return Ok(self.clone());
+        }
+        let service = resolve_service(self.service, env)
+            .map_err(|e| anyhow::anyhow!("cache `{}` cannot be used: {e}", self.to_to_arg()))?;
+        Ok(self.clone().gha_service(service))
+    }
+}
+
+impl fmt::Display for Cache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_to_arg())
+    }
+}
+
+/// Joins `key=value` fields the way buildx splits them (CSV): a field holding `,` or `"`
+/// is quoted, with `"` doubled.
+fn csv_join(fields: &[String]) -> String {
+    fields
+        .iter()
+        .map(|f| {
+            if f.contains([',', '"', '\n']) {
+                format!("\"{}\"", f.replace('"', "\"\""))
+            } else {
+                f.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Go's `strconv.ParseBool`, which buildx applies to `ACTIONS_CACHE_SERVICE_V2`.
+fn go_bool(value: &str) -> Option<bool> {
+    match value {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+impl GhaService {
+    /// The service the environment offers, as buildx and the Actions toolkit read it: v2
+    /// when `ACTIONS_CACHE_SERVICE_V2` is true (or when `ACTIONS_RESULTS_URL` is the only
+    /// cache address), else v1 when `ACTIONS_CACHE_URL` is set. Fails, naming what is
+    /// missing and how to expose it, when the environment offers neither or no token.
+    pub fn detect(env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<GhaService> {
+        resolve_service(GhaService::Auto, env)
+    }
+}
+
+fn resolve_service(
+    wanted: GhaService,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<GhaService> {
+    let set = |k: &str| env(k).is_some_and(|v| !v.is_empty());
+    let in_actions = env("GITHUB_ACTIONS").as_deref() == Some("true");
+    let v2_flag = env(GHA_SERVICE_V2).and_then(|v| go_bool(&v)) == Some(true);
+    let (token, results, cache_url) = (set(GHA_TOKEN), set(GHA_RESULTS_URL), set(GHA_CACHE_URL));
+    if !token && !results && !cache_url {
+        if in_actions {
+            bail!(
+                "this GitHub Actions step does not see the runtime variables the gha cache \
+                 needs ({GHA_TOKEN}, and {GHA_RESULTS_URL} with {GHA_SERVICE_V2}=true, or the \
+                 older {GHA_CACHE_URL}): {EXPOSE_HINT}"
+            );
+        }
+        bail!(
+            "the gha cache needs the GitHub Actions runtime ({GHA_TOKEN} and \
+             {GHA_RESULTS_URL}), and this process is not in a GitHub Actions job (GITHUB_ACTIONS \
+             is not `true`); use a registry or local cache here"
+        );
+    }
+    let service = match wanted {
+        GhaService::Auto if v2_flag || (results && !cache_url) => GhaService::V2,
+        GhaService::Auto => GhaService::V1,
+        explicit => explicit,
+    };
+    let needed = match service {
+        GhaService::V2 => GHA_RESULTS_URL,
+        _ => GHA_CACHE_URL,
+    };
+    let missing: Vec<&str> = [GHA_TOKEN, needed]
+        .into_iter()
+        .filter(|k| !set(k))
+        .collect();
+    if !missing.is_empty() {
+        let why = match (wanted, service) {
+            (GhaService::Auto, GhaService::V2) if v2_flag => {
+                format!("{GHA_SERVICE_V2} selects the v2 cache service")
+            }
+            (GhaService::Auto, _) => "the environment offers a cache service".to_string(),
+            (_, GhaService::V2) => "the cache asks for the v2 service".to_string(),
+            _ => "the cache asks for the v1 service".to_string(),
+        };
+        let hint = if in_actions {
+            EXPOSE_HINT.to_string()
+        } else {
+            "the gha cache only works inside a GitHub Actions job".to_string()
+        };
+        bail!(
+            "{why}, but {} {} not set: {hint}",
+            missing.join(" and "),
+            if missing.len() == 1 { "is" } else { "are" }
+        );
+    }
+    Ok(service)
+}
+
+/// The `type=gha` entries of a bake target's cache list, with the service each names
+/// (`version=1|2`; [`GhaService::Auto`] without one).
+pub(crate) fn gha_entries(entries: &[String]) -> Vec<GhaService> {
+    entries
+        .iter()
+        .filter_map(|entry| {
+            let fields: Vec<&str> = entry.split(',').map(|f| f.trim_matches('"')).collect();
+            if !fields.contains(&"type=gha") {
+                return None;
+            }
+            Some(
+                match fields.iter().find_map(|f| f.strip_prefix("version=")) {
+                    Some("1") => GhaService::V1,
+                    Some("2") => GhaService::V2,
+                    _ => GhaService::Auto,
+                },
+            )
+        })
+        .collect()
+}
+
+/// Resolves a list of bake cache entries against the environment, as [`Cache::resolve`]
+/// does; returns whether any of them uses the v2 service.
+pub(crate) fn resolve_gha_entries(
+    entries: &[String],
+    env: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<bool> {
+    let mut v2 = false;
+    for (service, entry) in gha_entries(entries).into_iter().zip(
+        entries
+            .iter()
+            .filter(|e| e.split(',').any(|f| f.trim_matches('"') == "type=gha")),
+    ) {
+        let resolved = resolve_service(service, env)
+            .map_err(|e| anyhow::anyhow!("cache `{entry}` cannot be used: {e}"))?;
+        v2 |= resolved == GhaService::V2;
+    }
+    Ok(v2)
+}
+
+/// Registers the runtime token for redaction, so a tool that prints it cannot leak it.
+pub(crate) fn mask_gha_token(runner: &Runner) {
+    if let Some(token) = runner.effective_env(&Cmd::new("docker"), GHA_TOKEN) {
+        if !token.is_empty() {
+            runner.mask_bytes(token.as_bytes());
+        }
+    }
+}
+
+/// A version as buildx and BuildKit print them (`v0.13.2`, `0.13.1+ds1`, `26.1.5+dfsg1`,
+/// `v0.20.0-rc1`): the leading `v` dropped, missing parts taken as 0. `None` for the
+/// `v0.0.0+unknown` of a build without version information.
+pub fn loose_version(text: &str) -> Option<Version> {
+    let text = text.trim().trim_start_matches('v');
+    let core: String = text
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    let mut parts = core
+        .split('.')
+        .filter(|p| !p.is_empty())
+        .map(str::parse::<u64>);
+    let major = parts.next()?.ok()?;
+    let minor = parts.next().unwrap_or(Ok(0)).ok()?;
+    let patch = parts.next().unwrap_or(Ok(0)).ok()?;
+    let version = Version::new(major, minor, patch);
+    (version != Version::new(0, 0, 0)).then_some(version)
+}
+
+/// The version `docker buildx version` prints (`github.com/docker/buildx v0.21.1 <commit>`).
+pub fn parse_buildx_version(text: &str) -> Option<Version> {
+    let line = text.lines().find(|l| !l.trim().is_empty())?;
+    let mut words = line.split_whitespace();
+    let first = words.next()?;
+    let word = if first.contains("buildx") {
+        words.next()?
+    } else {
+        first
+    };
+    loose_version(word)
+}
+
+/// What `docker buildx inspect` says about a builder: its driver and its first node's
+/// BuildKit version text (`BuildKit version:` in buildx 0.13+, `Buildkit:` before).
+pub fn parse_inspect(text: &str) -> (Option<String>, Option<String>) {
+    let field = |names: &[&str]| {
+        text.lines().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            names
+                .contains(&key.trim())
+                .then(|| value.trim().to_string())
+                .filter(|v| !v.is_empty())
+        })
+    };
+    (
+        field(&["Driver"]),
+        field(&["BuildKit version", "BuildKit", "Buildkit"]),
+    )
+}
+
+/// Checks that buildx and the builder (`None`: buildx's current one) can use the v2
+/// GitHub Actions cache service: buildx 0.21 or newer (it passes `ACTIONS_RESULTS_URL`
+/// on), BuildKit 0.20 or newer (it speaks the service). The BuildKit built into a Docker
+/// engine reports no version on some builds (`v0.0.0+unknown`); the engine's version
+/// decides then (28.0 is the first with BuildKit 0.20). Costs `docker buildx version`,
+/// `docker buildx inspect` and at most one `docker version`, all read-only; a version it
+/// cannot read is not held against the builder.
+pub fn check_gha_v2(runner: &Runner, builder: Option<&str>) -> anyhow::Result<()> {
+    let out = runner
+        .capture(&Cmd::new("docker").args(["buildx", "version"]).read_only())
+        .context("cannot ask buildx for its version")?;
+    if let Some(buildx) = parse_buildx_version(&out.stdout) {
+        if buildx < GHA_V2_MIN_BUILDX {
+            bail!(
+                "buildx {buildx} cannot use the GitHub Actions cache v2: it does not pass \
+                 {GHA_RESULTS_URL} to BuildKit (buildx reads it from {GHA_V2_MIN_BUILDX} on); \
+                 install a newer buildx (docker/setup-buildx-action installs the latest)"
+            );
+        }
+    }
+    let mut inspect = Cmd::new("docker").args(["buildx", "inspect"]).read_only();
+    if let Some(name) = builder {
+        inspect = inspect.arg(name);
+    }
+    let out = runner
+        .capture(&inspect)
+        .context("cannot inspect the buildx builder")?;
+    let (driver, version_text) = parse_inspect(&out.stdout);
+    let name = builder.unwrap_or("the current builder");
+    let driver = driver.unwrap_or_else(|| "unknown".into());
+    let fix = "create a docker-container builder with a newer BuildKit (`docker buildx \
+               create --driver docker-container --use`; docker/setup-buildx-action does this \
+               in a workflow)";
+    match version_text.as_deref().and_then(loose_version) {
+        Some(v) if v < GHA_V2_MIN_BUILDKIT => bail!(
+            "builder `{name}` (driver {driver}) runs BuildKit {v}, and the GitHub Actions cache \
+             v2 needs BuildKit {GHA_V2_MIN_BUILDKIT} or newer: {fix}"
+        ),
+        Some(_) => Ok(()),
+        None if driver == "docker" => {
+            let out = runner
+                .capture(
+                    &Cmd::new("docker")
+                        .args(["version", "--format", "{{.Server.Version}}"])
+                        .read_only(),
+                )
+                .context("cannot ask the engine for its version")?;
+            let engine = out.stdout.trim().to_string();
+            match loose_version(&engine) {
+                Some(v) if v.major < GHA_V2_MIN_ENGINE => bail!(
+                    "builder `{name}` uses the BuildKit built into Docker engine {engine}, \
+                     older than BuildKit {GHA_V2_MIN_BUILDKIT} (engine 26 has BuildKit 0.13; \
+                     {GHA_V2_MIN_ENGINE}.0 is the first engine with 0.20), and the GitHub \
+                     Actions cache v2 needs {GHA_V2_MIN_BUILDKIT} or newer: {fix}, or upgrade \
+                     the engine"
+                ),
+                _ => Ok(()),
+            }
+        }
+        None => Ok(()),
     }
 }
 
@@ -87,43 +723,383 @@ impl Cache {
 mod tests {
     use super::*;
 
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+    }
+
     #[test]
-    fn renders_buildx_strings() {
-        let reg = Cache::Registry {
-            reference: "127.0.0.1:5000/app:cache".into(),
-            mode_max: true,
-        };
+    fn renders_every_backend_and_attribute() {
+        let reg = Cache::registry("127.0.0.1:5000/app:cache");
         assert_eq!(
             reg.to_from_arg(),
             "type=registry,ref=127.0.0.1:5000/app:cache"
         );
         assert_eq!(
             reg.to_to_arg(),
-            "type=registry,ref=127.0.0.1:5000/app:cache,mode=max"
+            "type=registry,ref=127.0.0.1:5000/app:cache"
         );
-        let local = Cache::Local {
-            path: "target/cache".into(),
-        };
-        assert_eq!(local.to_from_arg(), "type=local,src=target/cache");
-        assert_eq!(local.to_to_arg(), "type=local,dest=target/cache");
-        assert_eq!(Cache::Inline.to_to_arg(), "type=inline");
-        let gha = Cache::Gha {
-            scope: Some("webapp".into()),
-            mode_max: true,
-        };
-        assert_eq!(gha.to_from_arg(), "type=gha,scope=webapp");
-        assert_eq!(gha.to_to_arg(), "type=gha,scope=webapp,mode=max");
-        let plain = Cache::Gha {
-            scope: None,
-            mode_max: false,
-        };
-        assert_eq!(plain.to_to_arg(), "type=gha");
-        assert_eq!(plain.missing_env(&|_| None), Some("ACTIONS_RUNTIME_TOKEN"));
+        let full = reg
+            .clone()
+            .mode_max(true)
+            .ignore_error(true)
+            .compression(Compression::Zstd)
+            .compression_level(19)
+            .force_compression(true)
+            .oci_mediatypes(true)
+            .image_manifest(true);
         assert_eq!(
-            plain.missing_env(&|k| (k == "ACTIONS_RUNTIME_TOKEN").then(|| "t".into())),
-            Some("ACTIONS_CACHE_URL")
+            full.to_to_arg(),
+            "type=registry,ref=127.0.0.1:5000/app:cache,mode=max,ignore-error=true,\
+             compression=zstd,compression-level=19,force-compression=true,\
+             oci-mediatypes=true,image-manifest=true"
         );
-        assert_eq!(plain.missing_env(&|_| Some("x".into())), None);
-        assert_eq!(reg.missing_env(&|_| None), None);
+        // Export attributes never reach --cache-from.
+        assert_eq!(
+            full.to_from_arg(),
+            "type=registry,ref=127.0.0.1:5000/app:cache"
+        );
+        assert_eq!(full.to_string(), full.to_to_arg());
+        let local = Cache::local("target/cache")
+            .compression(Compression::Estargz)
+            .oci_mediatypes(false);
+        assert_eq!(local.to_from_arg(), "type=local,src=target/cache");
+        assert_eq!(
+            local.to_to_arg(),
+            "type=local,dest=target/cache,compression=estargz,oci-mediatypes=false"
+        );
+        assert_eq!(
+            Cache::local("c")
+                .compression(Compression::Gzip)
+                .compression_level(0)
+                .to_to_arg(),
+            "type=local,dest=c,compression=gzip,compression-level=0"
+        );
+        assert_eq!(
+            Cache::local("c").image_manifest(false).to_to_arg(),
+            "type=local,dest=c,image-manifest=false"
+        );
+        assert_eq!(Cache::inline().to_to_arg(), "type=inline");
+        assert_eq!(Cache::inline().to_from_arg(), "type=inline");
+    }
+
+    #[test]
+    fn renders_gha_for_each_service() {
+        let gha = Cache::gha();
+        assert_eq!(gha.to_from_arg(), "type=gha");
+        assert_eq!(gha.to_to_arg(), "type=gha");
+        let scoped = gha
+            .clone()
+            .scope("webapp")
+            .mode_max(true)
+            .ignore_error(true);
+        assert_eq!(scoped.to_from_arg(), "type=gha,scope=webapp");
+        assert_eq!(
+            scoped.to_to_arg(),
+            "type=gha,scope=webapp,mode=max,ignore-error=true"
+        );
+        let v2 = scoped.clone().gha_service(GhaService::V2);
+        assert_eq!(v2.to_from_arg(), "type=gha,scope=webapp,version=2");
+        assert_eq!(
+            v2.to_to_arg(),
+            "type=gha,scope=webapp,mode=max,version=2,ignore-error=true"
+        );
+        let v1 = gha.gha_service(GhaService::V1);
+        assert_eq!(v1.to_from_arg(), "type=gha,version=1");
+        assert_eq!(v1.to_to_arg(), "type=gha,version=1");
+    }
+
+    #[test]
+    fn fields_with_commas_or_quotes_are_quoted_as_buildx_splits_them() {
+        assert_eq!(
+            Cache::local("dir,with \"q\"").to_to_arg(),
+            "type=local,\"dest=dir,with \"\"q\"\"\""
+        );
+        assert_eq!(
+            Cache::gha().scope("a,b").to_from_arg(),
+            "type=gha,\"scope=a,b\""
+        );
+    }
+
+    #[test]
+    fn attributes_a_backend_would_ignore_are_refused() {
+        let err = |c: Cache| c.check().unwrap_err().to_string();
+        assert_eq!(
+            err(Cache::registry("r.example/app:c").scope("x")),
+            "cache `type=registry,ref=r.example/app:c`: `scope` names an entry of the GitHub \
+             Actions cache and a registry cache has none; drop `scope` (or use `Cache::gha()`)"
+        );
+        assert_eq!(
+            err(Cache::local("c").gha_service(GhaService::V2)),
+            "cache `type=local,dest=c`: a GitHub Actions cache service is set on a local \
+             cache; drop `gha_service`"
+        );
+        let inline_msg = "cache `type=inline` takes no attributes: it is written into the \
+                          image itself, with mode=min only; export a registry cache \
+                          (`Cache::registry(..).mode_max(true)`) for `mode=max`, compression \
+                          or media types";
+        assert_eq!(err(Cache::inline().mode_max(true)), inline_msg);
+        assert_eq!(err(Cache::inline().ignore_error(true)), inline_msg);
+        assert_eq!(
+            err(Cache::inline().compression(Compression::Zstd)),
+            inline_msg
+        );
+        for gha in [
+            Cache::gha().compression(Compression::Zstd),
+            Cache::gha().compression_level(3),
+            Cache::gha().force_compression(true),
+            Cache::gha().oci_mediatypes(true),
+            Cache::gha().image_manifest(true),
+        ] {
+            assert!(
+                err(gha.clone()).contains(
+                    "the gha backend stores layers with BuildKit's default compression and \
+                     media types, and ignores compression, oci-mediatypes and image-manifest; \
+                     set them on a registry or local cache"
+                ),
+                "{gha}"
+            );
+        }
+        assert_eq!(
+            err(Cache::local("c").compression_level(10)),
+            "cache `type=local,dest=c,compression-level=10`: compression-level 10 is outside \
+             gzip's 0-9 (gzip is the default); set `compression(Compression::Zstd)` for \
+             levels up to 22"
+        );
+        assert_eq!(
+            err(Cache::local("c")
+                .compression(Compression::Estargz)
+                .compression_level(10)),
+            "cache `type=local,dest=c,compression=estargz,compression-level=10`: \
+             compression-level 10 is outside estargz's 0-9"
+        );
+        assert_eq!(
+            err(Cache::local("c")
+                .compression(Compression::Zstd)
+                .compression_level(23)),
+            "cache `type=local,dest=c,compression=zstd,compression-level=23`: \
+             compression-level 23 is outside zstd's 0-22"
+        );
+        assert!(Cache::local("c")
+            .compression(Compression::Zstd)
+            .compression_level(22)
+            .check()
+            .is_ok());
+        assert_eq!(
+            err(Cache::registry("r.example/a:c")
+                .image_manifest(true)
+                .oci_mediatypes(false)),
+            "cache `type=registry,ref=r.example/a:c,oci-mediatypes=false,image-manifest=true`: \
+             image-manifest=true writes an OCI image manifest and needs OCI media types; drop \
+             `oci_mediatypes(false)`"
+        );
+        assert!(err(Cache::registry("Bad Ref"))
+            .starts_with("cache image `Bad Ref` is not a valid reference: "));
+        assert_eq!(
+            err(Cache::local("")),
+            "a local cache needs a directory; `Cache::local(\"\")` names none"
+        );
+        assert!(Cache::gha()
+            .scope("s")
+            .mode_max(true)
+            .ignore_error(true)
+            .check()
+            .is_ok());
+        assert!(Cache::inline().check().is_ok());
+    }
+
+    #[test]
+    fn detects_the_service_the_environment_offers() {
+        let detect = |pairs: &[(&str, &str)]| GhaService::detect(&env_of(pairs));
+        let token = (GHA_TOKEN, "tok");
+        let results = (
+            GHA_RESULTS_URL,
+            "https://results-receiver.actions.githubusercontent.com/",
+        );
+        let cache_url = (
+            GHA_CACHE_URL,
+            "https://artifactcache.actions.githubusercontent.com/x/",
+        );
+        // Today's hosted runner: all four variables, v2 selected.
+        assert_eq!(
+            detect(&[token, results, cache_url, (GHA_SERVICE_V2, "True")]).unwrap(),
+            GhaService::V2
+        );
+        // Every spelling Go's ParseBool accepts; an unknown one is not "true", as in buildx.
+        for yes in ["1", "t", "T", "true", "TRUE", "True"] {
+            assert_eq!(
+                detect(&[token, results, cache_url, (GHA_SERVICE_V2, yes)]).unwrap(),
+                GhaService::V2
+            );
+        }
+        assert_eq!(
+            detect(&[token, results, cache_url, (GHA_SERVICE_V2, "yes")]).unwrap(),
+            GhaService::V1
+        );
+        assert_eq!(
+            detect(&[token, results, cache_url, (GHA_SERVICE_V2, "false")]).unwrap(),
+            GhaService::V1
+        );
+        // Only the results service offered: v2 even without the flag.
+        assert_eq!(detect(&[token, results]).unwrap(), GhaService::V2);
+        // A v1-only environment (GitHub Enterprise Server, a self-hosted cache server).
+        assert_eq!(detect(&[token, cache_url]).unwrap(), GhaService::V1);
+    }
+
+    #[test]
+    fn every_gha_environment_error_names_the_fix() {
+        let detect =
+            |pairs: &[(&str, &str)]| GhaService::detect(&env_of(pairs)).unwrap_err().to_string();
+        let actions = ("GITHUB_ACTIONS", "true");
+        assert_eq!(
+            detect(&[actions]),
+            format!(
+                "this GitHub Actions step does not see the runtime variables the gha cache \
+                 needs (ACTIONS_RUNTIME_TOKEN, and ACTIONS_RESULTS_URL with \
+                 ACTIONS_CACHE_SERVICE_V2=true, or the older ACTIONS_CACHE_URL): {EXPOSE_HINT}"
+            )
+        );
+        assert_eq!(
+            detect(&[]),
+            "the gha cache needs the GitHub Actions runtime (ACTIONS_RUNTIME_TOKEN and \
+             ACTIONS_RESULTS_URL), and this process is not in a GitHub Actions job \
+             (GITHUB_ACTIONS is not `true`); use a registry or local cache here"
+        );
+        assert_eq!(
+            detect(&[actions, (GHA_SERVICE_V2, "true"), (GHA_TOKEN, "tok")]),
+            format!(
+                "ACTIONS_CACHE_SERVICE_V2 selects the v2 cache service, but \
+                 ACTIONS_RESULTS_URL is not set: {EXPOSE_HINT}"
+            )
+        );
+        assert_eq!(
+            detect(&[actions, (GHA_RESULTS_URL, "http://r/")]),
+            format!(
+                "the environment offers a cache service, but ACTIONS_RUNTIME_TOKEN is not \
+                 set: {EXPOSE_HINT}"
+            )
+        );
+        // Empty counts as unset.
+        assert!(
+            detect(&[(GHA_TOKEN, ""), (GHA_RESULTS_URL, "")]).starts_with("the gha cache needs")
+        );
+        // An explicit service is checked against the environment.
+        let resolve = |c: Cache, pairs: &[(&str, &str)]| c.resolve(&env_of(pairs));
+        let err = resolve(
+            Cache::gha().gha_service(GhaService::V2),
+            &[(GHA_TOKEN, "tok"), (GHA_CACHE_URL, "http://c/")],
+        )
+        .unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            "cache `type=gha,version=2` cannot be used: the cache asks for the v2 service, \
+             but ACTIONS_RESULTS_URL is not set: the gha cache only works inside a GitHub \
+             Actions job"
+        );
+        let err = resolve(
+            Cache::gha().gha_service(GhaService::V1),
+            &[(GHA_RESULTS_URL, "http://r/")],
+        )
+        .unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            "cache `type=gha,version=1` cannot be used: the cache asks for the v1 service, \
+             but ACTIONS_RUNTIME_TOKEN and ACTIONS_CACHE_URL are not set: the gha cache only \
+             works inside a GitHub Actions job"
+        );
+        // Resolving writes the detected service; other backends pass through untouched.
+        let resolved = resolve(
+            Cache::gha().scope("w"),
+            &[
+                (GHA_TOKEN, "tok"),
+                (GHA_RESULTS_URL, "http://r/"),
+                (GHA_SERVICE_V2, "1"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(resolved.to_from_arg(), "type=gha,scope=w,version=2");
+        let reg = Cache::registry("r.example/a:c");
+        assert_eq!(resolve(reg.clone(), &[]).unwrap(), reg);
+    }
+
+    #[test]
+    fn no_error_shows_a_variable_value() {
+        let secret = "ghs_SECRETTOKENVALUE";
+        let cases: &[&[(&str, &str)]] = &[
+            &[(GHA_TOKEN, secret)],
+            &[(GHA_TOKEN, secret), (GHA_SERVICE_V2, "true")],
+            &[
+                (GHA_TOKEN, secret),
+                ("GITHUB_ACTIONS", "true"),
+                (GHA_SERVICE_V2, "1"),
+            ],
+        ];
+        for pairs in cases {
+            for service in [GhaService::Auto, GhaService::V1, GhaService::V2] {
+                if let Err(e) = Cache::gha().gha_service(service).resolve(&env_of(pairs)) {
+                    assert!(!format!("{e:#}").contains(secret), "{e:#}");
+                }
+            }
+        }
+        // The rendered arguments never carry the token or the addresses either.
+        let ok = Cache::gha()
+            .resolve(&env_of(&[
+                (GHA_TOKEN, secret),
+                (GHA_RESULTS_URL, "http://r/"),
+            ]))
+            .unwrap();
+        assert!(!ok.to_to_arg().contains(secret) && !ok.to_to_arg().contains("http"));
+    }
+
+    #[test]
+    fn bake_entries_are_read_and_resolved() {
+        let entries = vec![
+            "type=registry,ref=r/a:c".to_string(),
+            "type=gha,scope=a,version=2".to_string(),
+            "type=gha,mode=max".to_string(),
+        ];
+        assert_eq!(
+            gha_entries(&entries),
+            vec![GhaService::V2, GhaService::Auto]
+        );
+        let env = env_of(&[(GHA_TOKEN, "t"), (GHA_RESULTS_URL, "http://r/")]);
+        assert!(resolve_gha_entries(&entries, &env).unwrap());
+        let v1_env = env_of(&[(GHA_TOKEN, "t"), (GHA_CACHE_URL, "http://c/")]);
+        let err = resolve_gha_entries(&entries, &v1_env).unwrap_err();
+        assert!(format!("{err:#}").starts_with(
+            "cache `type=gha,scope=a,version=2` cannot be used: the cache asks for the v2 \
+             service, but ACTIONS_RESULTS_URL is not set"
+        ));
+        assert!(!resolve_gha_entries(&entries[..1], &env_of(&[])).unwrap());
+    }
+
+    #[test]
+    fn versions_are_read_as_the_tools_print_them() {
+        assert_eq!(
+            parse_buildx_version("github.com/docker/buildx 0.13.1+ds1 0.13.1+ds1-3\n"),
+            Some(Version::new(0, 13, 1))
+        );
+        assert_eq!(
+            parse_buildx_version("github.com/docker/buildx v0.21.2 1360a9e\n"),
+            Some(Version::new(0, 21, 2))
+        );
+        assert_eq!(loose_version("v0.0.0+unknown"), None);
+        assert_eq!(loose_version("v0.20.0-rc1"), Some(Version::new(0, 20, 0)));
+        assert_eq!(loose_version("26.1.5+dfsg1"), Some(Version::new(26, 1, 5)));
+        assert_eq!(loose_version("garbage"), None);
+        let inspect = "Name:          default\nDriver:        docker\nLast Activity: 2026-11-30 \
+                       22:05:29 +0000 UTC\n\nNodes:\nName:             default\nEndpoint:  \
+                       default\nStatus:           running\nBuildKit version: v0.0.0+unknown\n";
+        assert_eq!(
+            parse_inspect(inspect),
+            (Some("docker".into()), Some("v0.0.0+unknown".into()))
+        );
+        assert_eq!(
+            parse_inspect("Driver: docker-container\nBuildkit: v0.12.5\n"),
+            (Some("docker-container".into()), Some("v0.12.5".into()))
+        );
     }
 }

@@ -3,6 +3,10 @@
 //! Input is plain data (a [`semver::Version`], a commit, a branch), so the rules can be
 //! tested without git or CI. Pre-releases only get their full version; `0.x` versions get
 //! no `0` tag; `latest` goes only to a release built on the default branch.
+//!
+//! Python projects version by PEP 440 (`1.2.3rc1`, `1.2.3.post1`, `1.2.3.dev4`), which
+//! semver cannot read: [`Pep440`] parses and normalizes such versions and [`Pep440Tags`]
+//! renders metadata-action's `type=pep440,pattern=...` tags from them.
 
 use semver::Version;
 
@@ -148,9 +152,483 @@ pub fn sanitize(text: &str) -> String {
     out.chars().take(super::reference::MAX_TAG_LEN).collect()
 }
 
+/// A PEP 440 version: `[N!]N(.N)*[{a|b|rc}N][.postN][.devN][+local]`.
+///
+/// [`Pep440::parse`] accepts every spelling PEP 440 normalizes (a leading `v`, any case,
+/// `-`, `_` or `.` separators, `alpha`/`beta`/`c`/`pre`/`preview`, `rev`/`r` and `-N`
+/// for post-releases, omitted numbers as 0); `Display` writes the normalized form
+/// (`1.0-ALPHA.1` is `1.0a1`, `1.2.3post1` is `1.2.3.post1`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Pep440 {
+    /// The epoch (`1!` in `1!2.0`), 0 when absent.
+    pub epoch: u64,
+    /// The release numbers (`[1, 2, 3]`), at least one.
+    pub release: Vec<u64>,
+    /// The pre-release phase and number (`rc1`).
+    pub pre: Option<(PrePhase, u64)>,
+    /// The post-release number (`.post1`).
+    pub post: Option<u64>,
+    /// The development release number (`.dev4`).
+    pub dev: Option<u64>,
+    /// The local version label, normalized with `.` (`ubuntu.1`).
+    pub local: Option<String>,
+}
+
+/// A PEP 440 pre-release phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PrePhase {
+    /// `a` (also spelled `alpha`).
+    Alpha,
+    /// `b` (also spelled `beta`).
+    Beta,
+    /// `rc` (also spelled `c`, `pre`, `preview`).
+    Rc,
+}
+
+impl PrePhase {
+    /// The normalized spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrePhase::Alpha => "a",
+            PrePhase::Beta => "b",
+            PrePhase::Rc => "rc",
+        }
+    }
+}
+
+/// A version or tag pattern that cannot be used, with what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pep440Error {
+    /// The text given.
+    pub input: String,
+    /// What is wrong and what would do.
+    pub problem: String,
+}
+
+impl std::fmt::Display for Pep440Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "`{}`: {}", self.input, self.problem)
+    }
+}
+
+impl std::error::Error for Pep440Error {}
+
+/// Reads `[sep]word[sep][digits]` at the start of `rest`, for the first of `words` that
+/// matches; returns the word's index, the number (None when omitted) and what follows.
+fn segment<'a>(rest: &'a str, words: &[&str]) -> Option<(usize, Option<u64>, &'a str)> {
+    let body = rest.strip_prefix(['.', '-', '_']).unwrap_or(rest);
+    let (index, after) = words
+        .iter()
+        .enumerate()
+        .find_map(|(i, w)| body.strip_prefix(w).map(|after| (i, after)))?;
+    let digits_at = after.strip_prefix(['.', '-', '_']).unwrap_or(after);
+    let len = digits_at.bytes().take_while(u8::is_ascii_digit).count();
+    if len == 0 {
+        return Some((index, None, after));
+    }
+    let number = digits_at[..len].parse().ok()?;
+    Some((index, Some(number), &digits_at[len..]))
+}
+
+impl Pep440 {
+    /// Parses `text` as PEP 440 (see the type's docs for the spellings accepted).
+    pub fn parse(text: &str) -> Result<Pep440, Pep440Error> {
+        let fail = |problem: &str| Pep440Error {
+            input: text.to_string(),
+            problem: problem.to_string(),
+        };
+        let lower = text.trim().to_ascii_lowercase();
+        let mut rest = lower.strip_prefix('v').unwrap_or(&lower);
+        let number = |s: &str| -> Option<(u64, usize)> {
+            let len = s.bytes().take_while(u8::is_ascii_digit).count();
+            (len > 0).then(|| s[..len].parse().ok().map(|n| (n, len)))?
+        };
+        let mut epoch = 0;
+        if let Some((n, len)) = number(rest) {
+            if rest[len..].starts_with('!') {
+                epoch = n;
+                rest = &rest[len + 1..];
+            }
+        }
+        let mut release = Vec::new();
+        loop {
+            let Some((n, len)) = number(rest) else {
+                return Err(fail(
+                    "not a PEP 440 version: a version starts with release numbers such as \
+                     `1.2.3`, then optionally `rc1`, `.post1`, `.dev4` or `+local`",
+                ));
+            };
+            release.push(n);
+            rest = &rest[len..];
+            match rest.strip_prefix('.') {
+                Some(after) if after.starts_with(|c: char| c.is_ascii_digit()) => rest = after,
+                _ => break,
+            }
+        }
+        let mut version = Pep440 {
+            epoch,
+            release,
+            pre: None,
+            post: None,
+            dev: None,
+            local: None,
+        };
+        let phases = ["preview", "alpha", "beta", "pre", "rc", "a", "b", "c"];
+        if let Some((i, n, after)) = segment(rest, &phases) {
+            let phase = match phases[i] {
+                "alpha" | "a" => PrePhase::Alpha,
+                "beta" | "b" => PrePhase::Beta,
+                _ => PrePhase::Rc,
+            };
+            version.pre = Some((phase, n.unwrap_or(0)));
+            rest = after;
+        }
+        if let Some(after) = rest
+            .strip_prefix('-')
+            .filter(|a| a.starts_with(|c: char| c.is_ascii_digit()))
+        {
+            let (n, len) = number(after).ok_or_else(|| fail("post-release number too large"))?;
+            version.post = Some(n);
+            rest = &after[len..];
+        } else if let Some((_, n, after)) = segment(rest, &["post", "rev", "r"]) {
+            version.post = Some(n.unwrap_or(0));
+            rest = after;
+        }
+        if let Some((_, n, after)) = segment(rest, &["dev"]) {
+            version.dev = Some(n.unwrap_or(0));
+            rest = after;
+        }
+        if let Some(local) = rest.strip_prefix('+') {
+            let parts: Vec<&str> = local.split(['.', '-', '_']).collect();
+            if parts
+                .iter()
+                .any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_alphanumeric()))
+            {
+                return Err(fail(
+                    "the local version label after `+` takes letters and digits separated by \
+                     `.`, `-` or `_`",
+                ));
+            }
+            version.local = Some(parts.join("."));
+            rest = "";
+        }
+        if !rest.is_empty() {
+            return Err(fail(&format!(
+                "not a PEP 440 version: `{rest}` is left over after `{version}`; PEP 440 \
+                 allows only `aN`, `bN`, `rcN`, `.postN`, `.devN` and `+local` after the \
+                 release numbers"
+            )));
+        }
+        Ok(version)
+    }
+
+    /// A pre-release (`a`, `b`, `rc`) or a development release (`.dev`).
+    pub fn is_prerelease(&self) -> bool {
+        self.pre.is_some() || self.dev.is_some()
+    }
+
+    /// A final release: no pre-release, post-release or development part.
+    pub fn is_final(&self) -> bool {
+        self.pre.is_none() && self.post.is_none() && self.dev.is_none()
+    }
+
+    /// The release number at `index` (`0` major, `1` minor, `2` patch), 0 when the
+    /// version has fewer.
+    pub fn part(&self, index: usize) -> u64 {
+        self.release.get(index).copied().unwrap_or(0)
+    }
+}
+
+impl std::fmt::Display for Pep440 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.epoch != 0 {
+            write!(f, "{}!", self.epoch)?;
+        }
+        let release: Vec<String> = self.release.iter().map(u64::to_string).collect();
+        f.write_str(&release.join("."))?;
+        if let Some((phase, n)) = self.pre {
+            write!(f, "{}{n}", phase.as_str())?;
+        }
+        if let Some(n) = self.post {
+            write!(f, ".post{n}")?;
+        }
+        if let Some(n) = self.dev {
+            write!(f, ".dev{n}")?;
+        }
+        if let Some(local) = &self.local {
+            write!(f, "+{local}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Renders one metadata-action `type=pep440` pattern for the version `raw` (a git tag
+/// such as `v1.2.3rc1`): `{{raw}}` (as given), `{{version}}` (normalized), `{{major}}`,
+/// `{{minor}}`, `{{patch}}`. A pre-, post- or development release renders its full
+/// version whatever the pattern (its raw text when the pattern names `{{raw}}`): such
+/// versions never get `1` or `1.2` tags. The result is a valid docker tag ([`sanitize`]).
+pub fn pep440_tag(pattern: &str, raw: &str) -> Result<String, Pep440Error> {
+    let version = Pep440::parse(raw)?;
+    let mut out = String::new();
+    let mut rest = pattern;
+    let mut names_raw = false;
+    while let Some(open) = rest.find("{{") {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 2..];
+        let close = after.find("}}").ok_or_else(|| Pep440Error {
+            input: pattern.to_string(),
+            problem: "a `{{` is not closed by `}}`".into(),
+        })?;
+        let value = match after[..close].trim() {
+            "raw" => {
+                names_raw = true;
+                raw.to_string()
+            }
+            "version" => version.to_string(),
+            "major" => version.part(0).to_string(),
+            "minor" => version.part(1).to_string(),
+            "patch" => version.part(2).to_string(),
+            other => {
+                return Err(Pep440Error {
+                    input: pattern.to_string(),
+                    problem: format!(
+                        "`{{{{{other}}}}}` is not a pep440 expression; use {{{{raw}}}}, \
+                         {{{{version}}}}, {{{{major}}}}, {{{{minor}}}} or {{{{patch}}}}"
+                    ),
+                })
+            }
+        };
+        out.push_str(&value);
+        rest = &after[close + 2..];
+    }
+    out.push_str(rest);
+    if !version.is_final() {
+        out = if names_raw {
+            raw.to_string()
+        } else {
+            version.to_string()
+        };
+    }
+    Ok(sanitize(&out))
+}
+
+/// A set of metadata-action `type=pep440` tags: patterns, prefix/suffix, and `latest`.
+///
+/// ```
+/// use buildkit_lib::docker::tags::Pep440Tags;
+///
+/// let rules = Pep440Tags::new()
+///     .pattern("{{version}}")
+///     .pattern("{{major}}.{{minor}}")
+///     .pattern("{{major}}");
+/// assert_eq!(rules.tags("v1.2.3").unwrap(), ["1.2.3", "1.2", "1", "latest"]);
+/// // Pre-, post- and development releases get their full version only.
+/// assert_eq!(rules.tags("1.2.3rc1").unwrap(), ["1.2.3rc1"]);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[must_use]
+pub struct Pep440Tags {
+    patterns: Vec<String>,
+    latest: Latest,
+    prefix: String,
+    suffix: String,
+}
+
+impl Pep440Tags {
+    /// No patterns yet, `latest` for final releases.
+    pub fn new() -> Pep440Tags {
+        Pep440Tags::default()
+    }
+
+    /// Adds a pattern (`{{version}}`, `{{major}}.{{minor}}`, `v{{major}}`, ...).
+    pub fn pattern(mut self, pattern: impl Into<String>) -> Pep440Tags {
+        self.patterns.push(pattern.into());
+        self
+    }
+
+    /// When to add `latest` ([`Latest::Auto`]: for a final release, as metadata-action's
+    /// `flavor: latest=auto` does on a tag push).
+    pub fn latest(mut self, latest: Latest) -> Pep440Tags {
+        self.latest = latest;
+        self
+    }
+
+    /// Put before every tag except `latest`.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Pep440Tags {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Put after every tag except `latest`.
+    pub fn suffix(mut self, suffix: impl Into<String>) -> Pep440Tags {
+        self.suffix = suffix.into();
+        self
+    }
+
+    /// The tags for version `raw`, in pattern order, without duplicates, then `latest`.
+    pub fn tags(&self, raw: &str) -> Result<Vec<String>, Pep440Error> {
+        let version = Pep440::parse(raw)?;
+        let mut out: Vec<String> = Vec::new();
+        for pattern in &self.patterns {
+            let tag = pep440_tag(pattern, raw)?;
+            let tag = sanitize(&format!("{}{tag}{}", self.prefix, self.suffix));
+            if !tag.is_empty() && !out.contains(&tag) {
+                out.push(tag);
+            }
+        }
+        let latest = match self.latest {
+            Latest::Always => true,
+            Latest::Never => false,
+            Latest::Auto => version.is_final(),
+        };
+        if latest && !out.iter().any(|t| t == "latest") {
+            out.push("latest".into());
+        }
+        Ok(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // metadata-action's `type=pep440` table (its README), plus the Python shapes the
+    // issue names: rc, post and dev releases, with each pattern.
+    #[test]
+    fn metadata_action_pep440_table() {
+        let cases = [
+            ("1.2.3", "{{raw}}", "1.2.3"),
+            ("1.2.3", "{{version}}", "1.2.3"),
+            ("v1.2.3", "{{version}}", "1.2.3"),
+            ("1.2.3", "{{major}}.{{minor}}", "1.2"),
+            ("1.2.3", "v{{major}}", "v1"),
+            ("v1.2.3rc2", "{{raw}}", "v1.2.3rc2"),
+            ("1.2.3rc2", "{{version}}", "1.2.3rc2"),
+            ("1.2.3rc2", "{{major}}.{{minor}}", "1.2.3rc2"),
+            ("1.2.3post1", "{{major}}.{{minor}}", "1.2.3.post1"),
+            ("1.2.3beta2", "{{major}}.{{minor}}", "1.2.3b2"),
+            ("1.0dev4", "{{major}}.{{minor}}", "1.0.dev4"),
+            // The issue's shapes.
+            ("1.2.3rc1", "{{version}}", "1.2.3rc1"),
+            ("1.2.3rc1", "{{major}}", "1.2.3rc1"),
+            ("1.2.3rc1", "v{{major}}.{{minor}}", "1.2.3rc1"),
+            ("1.2.3.post1", "{{version}}", "1.2.3.post1"),
+            ("1.2.3.post1", "{{major}}.{{minor}}", "1.2.3.post1"),
+            ("1.2.3.post1", "{{raw}}", "1.2.3.post1"),
+            ("1.2.3.dev4", "{{version}}", "1.2.3.dev4"),
+            ("1.2.3.dev4", "{{major}}", "1.2.3.dev4"),
+            ("v1.2.3.dev4", "{{raw}}", "v1.2.3.dev4"),
+            ("1.2.3", "{{patch}}", "3"),
+            ("1.2.3", "{{minor}}", "2"),
+            ("1.2.3", "{{ major }}", "1"),
+            ("2.0", "{{major}}.{{minor}}.{{patch}}", "2.0.0"),
+            ("1.0.0+ubuntu-1", "{{version}}", "1.0.0-ubuntu.1"),
+        ];
+        for (raw, pattern, want) in cases {
+            assert_eq!(
+                pep440_tag(pattern, raw).unwrap(),
+                want,
+                "{raw} with {pattern}"
+            );
+        }
+    }
+
+    #[test]
+    fn pre_post_and_dev_releases_get_no_major_minor_tags_nor_latest() {
+        let rules = Pep440Tags::new()
+            .pattern("{{version}}")
+            .pattern("{{major}}.{{minor}}")
+            .pattern("{{major}}");
+        assert_eq!(
+            rules.tags("1.2.3").unwrap(),
+            ["1.2.3", "1.2", "1", "latest"]
+        );
+        for (raw, only) in [
+            ("1.2.3rc1", "1.2.3rc1"),
+            ("1.2.3.post1", "1.2.3.post1"),
+            ("1.2.3.dev4", "1.2.3.dev4"),
+            ("1.2.3a1.dev2", "1.2.3a1.dev2"),
+        ] {
+            assert_eq!(rules.tags(raw).unwrap(), [only], "{raw}");
+        }
+        let prefixed = Pep440Tags::new()
+            .pattern("{{version}}")
+            .pattern("{{major}}")
+            .prefix("py-")
+            .suffix("-slim")
+            .latest(Latest::Never);
+        assert_eq!(
+            prefixed.tags("v2.1.0").unwrap(),
+            ["py-2.1.0-slim", "py-2-slim"]
+        );
+        let always = Pep440Tags::new()
+            .pattern("{{version}}")
+            .latest(Latest::Always);
+        assert_eq!(always.tags("1.0rc1").unwrap(), ["1.0rc1", "latest"]);
+        for tag in rules.tags("1!2.0.0+abc.7").unwrap() {
+            crate::docker::reference::check_tag(&tag).unwrap();
+        }
+    }
+
+    #[test]
+    fn pep440_spellings_normalize() {
+        for (given, normal) in [
+            ("1.0-ALPHA.1", "1.0a1"),
+            ("1.0c1", "1.0rc1"),
+            ("1.0preview2", "1.0rc2"),
+            ("1.0.rc", "1.0rc0"),
+            ("1.0-1", "1.0.post1"),
+            ("1.0.post", "1.0.post0"),
+            ("1.0rev2", "1.0.post2"),
+            ("1.0r3", "1.0.post3"),
+            ("1.0_dev_5", "1.0.dev5"),
+            ("1.0-b2-post3-dev4", "1.0b2.post3.dev4"),
+            ("1.2.3-beta.67", "1.2.3b67"),
+            ("V1!2.01.0", "1!2.1.0"),
+            ("0!1.0", "1.0"),
+            ("1.0+Ubuntu_1", "1.0+ubuntu.1"),
+        ] {
+            assert_eq!(Pep440::parse(given).unwrap().to_string(), normal, "{given}");
+        }
+        let v = Pep440::parse("1.2.3rc1").unwrap();
+        assert_eq!(v.pre, Some((PrePhase::Rc, 1)));
+        assert!(v.is_prerelease() && !v.is_final());
+        let post = Pep440::parse("1.2.3.post1").unwrap();
+        assert!(!post.is_prerelease() && !post.is_final());
+    }
+
+    #[test]
+    fn bad_versions_and_patterns_are_refused_with_the_fix() {
+        let err = |raw: &str| Pep440::parse(raw).unwrap_err().to_string();
+        assert_eq!(
+            err("main"),
+            "`main`: not a PEP 440 version: a version starts with release numbers such as \
+             `1.2.3`, then optionally `rc1`, `.post1`, `.dev4` or `+local`"
+        );
+        assert_eq!(
+            err("1.2.3-foo"),
+            "`1.2.3-foo`: not a PEP 440 version: `-foo` is left over after `1.2.3`; PEP \
+             440 allows only `aN`, `bN`, `rcN`, `.postN`, `.devN` and `+local` after the \
+             release numbers"
+        );
+        assert_eq!(
+            err("1.0+"),
+            "`1.0+`: the local version label after `+` takes letters and digits separated by \
+             `.`, `-` or `_`"
+        );
+        assert_eq!(
+            pep440_tag("{{semver}}", "1.0").unwrap_err().to_string(),
+            "`{{semver}}`: `{{semver}}` is not a pep440 expression; use {{raw}}, {{version}}, \
+             {{major}}, {{minor}} or {{patch}}"
+        );
+        assert_eq!(
+            pep440_tag("{{version", "1.0").unwrap_err().to_string(),
+            "`{{version`: a `{{` is not closed by `}}`"
+        );
+        assert!(Pep440Tags::new().pattern("{{version}}").tags("").is_err());
+    }
 
     fn input(version: Option<&str>, branch: Option<&str>) -> TagInput {
         TagInput {

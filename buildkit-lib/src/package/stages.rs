@@ -14,7 +14,7 @@ use anyhow::Result;
 
 use crate::cmd::{Cmd, Runner};
 use crate::docker::build::{Build, BuildResult, Output};
-use crate::docker::cache::Cache;
+use crate::docker::cache::{Cache, CacheKind};
 use crate::session::Session;
 
 /// One stage of the release Dockerfile.
@@ -190,7 +190,7 @@ impl Stages {
             build.tags.push(image.to_string());
         }
         if let Some(cache) = self.caches.get(&stage) {
-            if *cache != Cache::Inline {
+            if cache.kind() != CacheKind::Inline {
                 build.cache_from.push(cache.clone());
             }
             build.cache_to.push(cache.clone());
@@ -263,12 +263,7 @@ mod tests {
         let offline = Stages::new("app", "deskapp")
             .network("none")
             .wheelhouse("wheels-dir")
-            .cache(
-                Stage::Runtime,
-                Cache::Local {
-                    path: "cache/runtime".into(),
-                },
-            );
+            .cache(Stage::Runtime, Cache::local("cache/runtime"));
         assert_eq!(
             offline
                 .build(Stage::Runtime, &session)

@@ -681,7 +681,7 @@ mod tests {
             context: PathBuf::from("/src/app"),
             tags: vec!["app:1".into()],
             output: Output::Load,
-            cache_from: vec![crate::docker::cache::Cache::Inline],
+            cache_from: vec![crate::docker::cache::Cache::inline()],
             ..Build::default()
         };
         let check = Reproducible::new(&build, "/work/repro").source_date_epoch(1_700_000_000);

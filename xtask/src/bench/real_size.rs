@@ -199,13 +199,11 @@ impl Bench {
     /// so the build without cache downloads its packages again, as a cold CI job does).
     pub(super) fn ci_cold_with_registry_cache(&mut self) -> Result<()> {
         raw(Command::new("python3").arg(self.root.join("fixtures/mediaserver/generate.py")))?;
-        let cache = Cache::Registry {
-            reference: format!(
-                "{}/buildkit-bench/mediaserver:cache",
-                crate::engine::REGISTRY
-            ),
-            mode_max: true,
-        };
+        let cache = Cache::registry(format!(
+            "{}/buildkit-bench/mediaserver:cache",
+            crate::engine::REGISTRY
+        ))
+        .mode_max(true);
         let mut export = crate::mediaserver::image_build(&self.root);
         export.cache_to = vec![cache.clone()];
         export.run(&self.runner)?;

@@ -1,0 +1,473 @@
+//! Build caches: the export attributes (`compression`, `force-compression`,
+//! `oci-mediatypes`, `image-manifest`, `ignore-error`) against the real engine and the
+//! loopback registry, and the GitHub Actions cache v1/v2 against the real buildx and a
+//! fake `docker` playing newer and older builders (GitHub's cache service cannot be
+//! reached from here: the v2 command lines and refusals are checked, not a real upload).
+
+use std::path::Path;
+
+use buildkit_lib::docker::cache::{Cache, Compression, GhaService};
+use buildkit_lib::docker::{Bake, BakeFile, Build, Output};
+use buildkit_lib::{Cmd, Runner};
+use serde_json::Value;
+
+/// The GitHub Actions variables, all cleared: a test states the ones it wants, so a run
+/// inside a real GitHub Actions job sees the same thing.
+const GHA_VARS: [&str; 5] = [
+    "ACTIONS_RUNTIME_TOKEN",
+    "ACTIONS_CACHE_URL",
+    "ACTIONS_RESULTS_URL",
+    "ACTIONS_CACHE_SERVICE_V2",
+    "GITHUB_ACTIONS",
+];
+
+/// A token-shaped value: it must never show up in an argument, an error or a log.
+const TOKEN: &str = "ghs_NEVERSHOWNtokenValue123";
+
+fn without_gha(runner: Runner) -> Runner {
+    GHA_VARS.iter().fold(runner, |r, k| r.env_remove(*k))
+}
+
+/// The environment of a hosted runner's step that exposed the runtime (v2 service).
+fn with_gha_v2(runner: Runner) -> Runner {
+    without_gha(runner)
+        .env("GITHUB_ACTIONS", "true")
+        .env("ACTIONS_RUNTIME_TOKEN", TOKEN)
+        .env("ACTIONS_RESULTS_URL", "http://127.0.0.1:9/results/")
+        .env("ACTIONS_CACHE_URL", "http://127.0.0.1:9/cache/")
+        .env("ACTIONS_CACHE_SERVICE_V2", "True")
+}
+
+/// A context whose one `RUN` step is new on every call (so each build exports fresh layers).
+fn context() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        format!(
+            "FROM {}\nRUN echo {} > /stamp\n",
+            e2e::BUSYBOX_IMAGE,
+            e2e::unique("cache-attrs")
+        ),
+    )
+    .unwrap();
+    dir
+}
+
+fn build_in(dir: &Path, tag: &str) -> Build {
+    Build {
+        context: dir.into(),
+        tags: vec![tag.into()],
+        network: Some("host".into()),
+        output: Output::Load,
+        read_size: false,
+        ..Build::default()
+    }
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The layer media types of the cache manifest a local cache directory holds.
+fn local_cache_layers(dir: &Path) -> (String, Vec<String>) {
+    let index = read_json(&dir.join("index.json"));
+    let entry = &index["manifests"][0];
+    let digest = entry["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:");
+    let manifest = read_json(&dir.join("blobs/sha256").join(digest));
+    // An image manifest lists `layers`; BuildKit's index form lists them in `manifests`,
+    // beside the cache configuration.
+    let listed = manifest["layers"]
+        .as_array()
+        .or(manifest["manifests"].as_array())
+        .unwrap();
+    let layers = listed
+        .iter()
+        .map(|l| l["mediaType"].as_str().unwrap().to_string())
+        .filter(|t| t != "application/vnd.buildkit.cacheconfig.v0")
+        .collect();
+    (entry["mediaType"].as_str().unwrap().to_string(), layers)
+}
+
+fn remove_image(runner: &Runner, tag: &str) {
+    let _ = runner.capture(&Cmd::new("docker").args(["image", "rm", "-f", tag]));
+}
+
+#[test]
+fn local_cache_with_zstd_oci_media_types_and_one_image_manifest() {
+    let runner = without_gha(e2e::engine());
+    let ctx = context();
+    let cache_dir = ctx.path().join("cache");
+    let tag = format!("{}:1", e2e::unique("bkl-cache-zstd"));
+    let cache = Cache::local(&cache_dir)
+        .mode_max(true)
+        .ignore_error(true)
+        .compression(Compression::Zstd)
+        .compression_level(3)
+        .force_compression(true)
+        .oci_mediatypes(true)
+        .image_manifest(true);
+    let build = Build {
+        cache_to: vec![cache],
+        ..build_in(ctx.path(), &tag)
+    };
+    let result = build
+        .run(&runner)
+        .expect("the engine's buildx accepts every attribute");
+    remove_image(&runner, &tag);
+    assert!(result.command.contains(&format!(
+        "--cache-to type=local,dest={},mode=max,ignore-error=true,compression=zstd,\
+         compression-level=3,force-compression=true,oci-mediatypes=true,image-manifest=true",
+        cache_dir.display()
+    )));
+    let (top, layers) = local_cache_layers(&cache_dir);
+    // image-manifest=true: one OCI image manifest, not an index.
+    assert_eq!(top, "application/vnd.oci.image.manifest.v1+json");
+    assert!(!layers.is_empty());
+    for layer in &layers {
+        assert_eq!(layer, "application/vnd.oci.image.layer.v1.tar+zstd");
+    }
+
+    // Without force-compression BuildKit keeps the gzip blobs the layers already have:
+    // `compression=zstd` alone does not recompress them (BuildKit 0.13 here).
+    let ctx2 = context();
+    let dir2 = ctx2.path().join("cache");
+    let build = Build {
+        cache_to: vec![Cache::local(&dir2).compression(Compression::Zstd)],
+        ..build_in(ctx2.path(), &tag)
+    };
+    build.run(&runner).unwrap();
+    remove_image(&runner, &tag);
+    let (top, layers) = local_cache_layers(&dir2);
+    // Without image-manifest, the default is an index.
+    assert_eq!(top, "application/vnd.oci.image.index.v1+json", "{layers:?}");
+    assert!(!layers.is_empty());
+    for layer in &layers {
+        assert_eq!(layer, "application/vnd.oci.image.layer.v1.tar+gzip");
+    }
+}
+
+#[test]
+fn registry_cache_for_registries_without_indexes() {
+    let runner = without_gha(e2e::engine());
+    let ctx = context();
+    let tag = format!("{}:1", e2e::unique("bkl-cache-ecr"));
+    let cache_ref = format!("{}/{}:cache", e2e::REGISTRY, e2e::unique("bkl-cache-ecr"));
+    let cache = Cache::registry(&cache_ref)
+        .mode_max(true)
+        .compression(Compression::Zstd)
+        .force_compression(true)
+        .oci_mediatypes(true)
+        .image_manifest(true)
+        .ignore_error(true);
+    let build = Build {
+        cache_to: vec![cache.clone()],
+        ..build_in(ctx.path(), &tag)
+    };
+    build
+        .run(&runner)
+        .expect("the engine's buildx accepts every attribute");
+    remove_image(&runner, &tag);
+    let raw = runner
+        .capture(&Cmd::new("docker").args(["buildx", "imagetools", "inspect", "--raw", &cache_ref]))
+        .unwrap();
+    let manifest: Value = serde_json::from_str(&raw.stdout).unwrap();
+    assert_eq!(
+        manifest["mediaType"], "application/vnd.oci.image.manifest.v1+json",
+        "{manifest}"
+    );
+    assert_eq!(
+        manifest["config"]["mediaType"],
+        "application/vnd.buildkit.cacheconfig.v0"
+    );
+    for layer in manifest["layers"].as_array().unwrap() {
+        assert_eq!(
+            layer["mediaType"],
+            "application/vnd.oci.image.layer.v1.tar+zstd"
+        );
+    }
+    // The same value imports it (buildx accepts a cache written as one manifest).
+    let again = Build {
+        cache_from: vec![cache],
+        ..build_in(ctx.path(), &tag)
+    };
+    let result = again.run(&runner).unwrap();
+    remove_image(&runner, &tag);
+    assert!(result
+        .command
+        .contains(&format!("--cache-from type=registry,ref={cache_ref} ")));
+}
+
+#[test]
+fn ignore_error_lets_a_failed_cache_export_pass() {
+    let runner = without_gha(e2e::engine());
+    let ctx = context();
+    let tag = format!("{}:1", e2e::unique("bkl-cache-ignore"));
+    // Nothing listens on this loopback port: the export fails.
+    let dead = format!("127.0.0.1:{}/nothing:cache", e2e::free_port());
+    let failing = Build {
+        cache_to: vec![Cache::registry(&dead)],
+        ..build_in(ctx.path(), &tag)
+    };
+    let err = format!("{:#}", failing.run(&runner).unwrap_err());
+    assert!(err.contains("connection refused"), "{err}");
+    let ignored = Build {
+        cache_to: vec![Cache::registry(&dead).ignore_error(true)],
+        ..build_in(ctx.path(), &tag)
+    };
+    ignored
+        .run(&runner)
+        .expect("ignore-error=true: the build passes");
+    remove_image(&runner, &tag);
+}
+
+#[test]
+fn an_image_manifest_without_oci_media_types_is_refused_before_buildkit_is_asked() {
+    // BuildKit 0.13 answers only "invalid configuration for remote cache" to this.
+    let runner = without_gha(e2e::runner());
+    let ctx = context();
+    let build = Build {
+        cache_to: vec![Cache::local(ctx.path().join("c"))
+            .image_manifest(true)
+            .oci_mediatypes(false)],
+        ..build_in(ctx.path(), "x:1")
+    };
+    let err = format!("{:#}", build.run(&runner).unwrap_err());
+    assert_eq!(
+        err,
+        format!(
+            "cache `type=local,dest={},oci-mediatypes=false,image-manifest=true`: \
+             image-manifest=true writes an OCI image manifest and needs OCI media types; \
+             drop `oci_mediatypes(false)`",
+            ctx.path().join("c").display()
+        )
+    );
+    assert!(runner.commands().is_empty());
+}
+
+/// A fake `docker`: `buildx version` prints `$BUILDX`, `buildx inspect` prints driver
+/// `$DRIVER` and BuildKit `$BUILDKIT`, `version` prints `$ENGINE`; `buildx build` records
+/// its arguments and environment names in `$RECORD`, prints the token it was given and
+/// fails (a tool that leaks its environment into an error).
+const FAKE_DOCKER: &str = r#"case "$1 $2" in
+"buildx version") echo "github.com/docker/buildx $BUILDX 1234567"; exit 0;;
+"buildx inspect") printf 'Name:   b\nDriver: %s\n\nNodes:\nName: b0\nBuildKit version: %s\n' "$DRIVER" "$BUILDKIT"; exit 0;;
+"version --format") echo "$ENGINE"; exit 0;;
+"buildx build") printf '%s\n' "$@" > "$RECORD"; echo "token=$ACTIONS_RUNTIME_TOKEN" >&2; exit 1;;
+esac
+echo "unexpected: $*" >&2; exit 3"#;
+
+fn fake_runner(
+    fake: &e2e::FakeBin,
+    record: &Path,
+    buildx: &str,
+    driver: &str,
+    buildkit: &str,
+    engine: &str,
+) -> Runner {
+    with_gha_v2(e2e::runner())
+        .env("PATH", fake.path_env())
+        .env("DOCKER_HOST", "unix:///fake/gha/docker.sock")
+        .env("RECORD", record.display().to_string())
+        .env("BUILDX", buildx)
+        .env("DRIVER", driver)
+        .env("BUILDKIT", buildkit)
+        .env("ENGINE", engine)
+}
+
+fn gha_build(dir: &Path) -> Build {
+    Build {
+        context: dir.into(),
+        tags: vec!["app:1".into()],
+        cache_from: vec![Cache::gha().scope("web")],
+        cache_to: vec![Cache::gha().scope("web").mode_max(true).ignore_error(true)],
+        ..Build::default()
+    }
+}
+
+#[test]
+fn gha_v2_on_builders_too_old_for_it_is_refused_with_the_fix() {
+    let fake = e2e::FakeBin::new().script("docker", FAKE_DOCKER);
+    let ctx = context();
+    let record = ctx.path().join("argv");
+    let fix = "create a docker-container builder with a newer BuildKit (`docker buildx create \
+               --driver docker-container --use`; docker/setup-buildx-action does this in a \
+               workflow)";
+    let case = |buildx: &str, driver: &str, buildkit: &str, engine: &str| {
+        let runner = fake_runner(&fake, &record, buildx, driver, buildkit, engine);
+        let err = format!("{:#}", gha_build(ctx.path()).run(&runner).unwrap_err());
+        assert!(!err.contains(TOKEN), "{err}");
+        assert!(!record.exists(), "no build may start: {err}");
+        err
+    };
+    assert_eq!(
+        case("v0.13.1", "docker", "v0.0.0+unknown", "26.1.5"),
+        "buildx 0.13.1 cannot use the GitHub Actions cache v2: it does not pass \
+         ACTIONS_RESULTS_URL to BuildKit (buildx reads it from 0.21.0 on); install a newer \
+         buildx (docker/setup-buildx-action installs the latest)"
+    );
+    assert_eq!(
+        case("v0.21.2", "docker", "v0.0.0+unknown", "26.1.5+dfsg1"),
+        format!(
+            "builder `the current builder` uses the BuildKit built into Docker engine \
+             26.1.5+dfsg1, older than BuildKit 0.20.0 (engine 26 has BuildKit 0.13; 28.0 is \
+             the first engine with 0.20), and the GitHub Actions cache v2 needs 0.20.0 or \
+             newer: {fix}, or upgrade the engine"
+        )
+    );
+    assert_eq!(
+        case("v0.21.2", "docker-container", "v0.13.2", "28.1.0"),
+        format!(
+            "builder `the current builder` (driver docker-container) runs BuildKit 0.13.2, and \
+             the GitHub Actions cache v2 needs BuildKit 0.20.0 or newer: {fix}"
+        )
+    );
+}
+
+#[test]
+fn gha_v2_on_a_new_enough_builder_passes_version_2_and_never_the_token() {
+    let fake = e2e::FakeBin::new().script("docker", FAKE_DOCKER);
+    let ctx = context();
+    let record = ctx.path().join("argv");
+    for (driver, buildkit, engine) in [
+        ("docker-container", "v0.20.2", "26.1.5"),
+        ("docker", "v0.0.0+unknown", "28.0.4"),
+    ] {
+        let runner = fake_runner(&fake, &record, "v0.21.2", driver, buildkit, engine);
+        let err = format!("{:#}", gha_build(ctx.path()).run(&runner).unwrap_err());
+        let argv = std::fs::read_to_string(&record).unwrap();
+        std::fs::remove_file(&record).unwrap();
+        let argv: Vec<&str> = argv.lines().collect();
+        let at = |flag: &str| argv.iter().position(|a| *a == flag).map(|i| argv[i + 1]);
+        assert_eq!(at("--cache-from"), Some("type=gha,scope=web,version=2"));
+        assert_eq!(
+            at("--cache-to"),
+            Some("type=gha,scope=web,mode=max,version=2,ignore-error=true")
+        );
+        assert!(!argv
+            .iter()
+            .any(|a| a.contains(TOKEN) || a.contains("127.0.0.1:9")));
+        // The fake printed the token on stderr: the error shows it masked.
+        assert!(err.contains("token=***"), "{err}");
+        assert!(!err.contains(TOKEN), "{err}");
+    }
+    // A v1-only environment: version=1, no builder question asked.
+    let runner = fake_runner(
+        &fake,
+        &record,
+        "v0.13.1",
+        "docker",
+        "v0.0.0+unknown",
+        "26.1.5",
+    )
+    .env_remove("ACTIONS_CACHE_SERVICE_V2")
+    .env_remove("ACTIONS_RESULTS_URL");
+    let _ = gha_build(ctx.path()).run(&runner);
+    let argv = std::fs::read_to_string(&record).unwrap();
+    assert!(argv.contains("type=gha,scope=web,version=1\n"), "{argv}");
+    assert!(runner
+        .commands()
+        .iter()
+        .all(|a| a.get(2).map(String::as_str) != Some("inspect")));
+}
+
+#[test]
+fn gha_in_a_run_step_without_the_runtime_names_the_action_that_exposes_it() {
+    let runner = without_gha(e2e::runner()).env("GITHUB_ACTIONS", "true");
+    let ctx = context();
+    let err = format!("{:#}", gha_build(ctx.path()).run(&runner).unwrap_err());
+    assert_eq!(
+        err,
+        "cache `type=gha,scope=web` cannot be used: this GitHub Actions step does not see the \
+         runtime variables the gha cache needs (ACTIONS_RUNTIME_TOKEN, and ACTIONS_RESULTS_URL \
+         with ACTIONS_CACHE_SERVICE_V2=true, or the older ACTIONS_CACHE_URL): the runner gives \
+         these variables to actions, not to `run:` steps: add `- uses: \
+         crazy-max/ghaction-github-runtime@v3` before this step (it exports every ACTIONS_* \
+         variable to the later steps of the job)"
+    );
+    assert!(runner.commands().is_empty());
+}
+
+#[test]
+fn the_engines_own_builder_is_named_too_old_for_gha_v2() {
+    // The real buildx and engine of this machine (buildx 0.13, the engine's BuildKit 0.13).
+    let runner = with_gha_v2(e2e::engine());
+    let ctx = context();
+    let build = Build {
+        cache_to: vec![Cache::gha().gha_service(GhaService::V2)],
+        ..build_in(ctx.path(), "never-built:1")
+    };
+    let err = format!("{:#}", build.run(&runner).unwrap_err());
+    assert!(
+        err.contains("cannot use the GitHub Actions cache v2")
+            || err.contains("the GitHub Actions cache v2 needs"),
+        "{err}"
+    );
+    assert!(!err.contains(TOKEN));
+    assert!(runner
+        .commands()
+        .iter()
+        .all(|argv| argv.get(2).map(String::as_str) != Some("build")));
+    // In a dry run the plan shows the service it will use, and asks the builder nothing.
+    let dry = with_gha_v2(e2e::runner()).dry_run(true);
+    let plan = build.run(&dry).unwrap();
+    assert!(
+        plan.command.contains("--cache-to type=gha,version=2 "),
+        "{}",
+        plan.command
+    );
+}
+
+#[test]
+fn bake_checks_the_gha_caches_of_the_targets_it_builds() {
+    let ctx = context();
+    let mut builder = BakeFile::builder(ctx.path());
+    builder
+        .build(
+            "app",
+            &Build {
+                cache_to: vec![Cache::gha().scope("app").mode_max(true)],
+                ..build_in(ctx.path(), "bake-gha:1")
+            },
+        )
+        .unwrap();
+    let file = builder.finish();
+    assert_eq!(file.target["app"].cache_to, ["type=gha,scope=app,mode=max"]);
+    let path = ctx.path().join("docker-bake.json");
+    std::fs::write(&path, file.to_json()).unwrap();
+    let bake = Bake::new(&path);
+    let runner = without_gha(e2e::runner());
+    let err = format!("{:#}", bake.run(&runner).unwrap_err());
+    assert!(
+        err.starts_with(&format!(
+            "target `app` of {}: cache `type=gha,scope=app,mode=max` cannot be used: the gha \
+             cache needs the GitHub Actions runtime",
+            path.display()
+        )),
+        "{err}"
+    );
+    // With the runtime exposed, the real buildx of this machine is named too old.
+    let runner = with_gha_v2(e2e::engine());
+    let err = format!("{:#}", bake.run(&runner).unwrap_err());
+    assert!(
+        err.contains("buildx 0.13.1 cannot use the GitHub Actions cache v2"),
+        "{err}"
+    );
+    // Attributes a backend would ignore are refused when the target is exported.
+    let mut builder = BakeFile::builder(ctx.path());
+    let err = builder
+        .build(
+            "bad",
+            &Build {
+                cache_to: vec![Cache::gha().compression(Compression::Zstd)],
+                ..build_in(ctx.path(), "bake-gha:1")
+            },
+        )
+        .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("the gha backend stores layers"),
+        "{err:#}"
+    );
+}
