@@ -129,6 +129,13 @@ pub struct BakeTarget {
     /// Ignore the build cache.
     #[serde(rename = "no-cache", default, skip_serializing_if = "is_false")]
     pub no_cache: bool,
+    /// Attestations (`--attest` values: `type=provenance,mode=max`, `type=sbom`).
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "entry_list"
+    )]
+    pub attest: Vec<String>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -311,7 +318,23 @@ fn from_build_with(
         network: build.network.clone(),
         pull: build.pull,
         no_cache: build.no_cache,
+        attest: attestations(build),
     })
+}
+
+/// A build's attestations as bake's `attest` entries.
+fn attestations(build: &Build) -> Vec<String> {
+    let mut out = Vec::new();
+    match build.provenance_arg() {
+        Some("false") => out.push("type=provenance,disabled=true".to_string()),
+        Some(mode) => out.push(format!("type=provenance,{mode}")),
+        None => {}
+    }
+    if build.sbom {
+        out.push("type=sbom".to_string());
+    }
+    out.extend(build.attest.iter().cloned());
+    out
 }
 
 fn display(path: &Path) -> String {
@@ -1090,5 +1113,32 @@ mod tests {
         .unwrap();
         assert_eq!(t.cache_to, ["type=local,dest=c,mode=max"]);
         assert_eq!(t.args.len(), 1);
+    }
+
+    #[test]
+    fn attestations_become_attest_entries() {
+        let mut build = Build {
+            context: PathBuf::from("/src"),
+            provenance: crate::docker::build::Provenance::Max,
+            sbom: true,
+            attest: vec!["type=sbom,generator=127.0.0.1:5000/scanner".into()],
+            ..Build::default()
+        };
+        let target = BakeTarget::from_build(&build).unwrap();
+        assert_eq!(
+            target.attest,
+            [
+                "type=provenance,mode=max",
+                "type=sbom",
+                "type=sbom,generator=127.0.0.1:5000/scanner"
+            ]
+        );
+        build.provenance = crate::docker::build::Provenance::Off;
+        build.sbom = false;
+        build.attest.clear();
+        let target = BakeTarget::from_build(&build).unwrap();
+        assert_eq!(target.attest, ["type=provenance,disabled=true"]);
+        let json = serde_json::to_value(&target).unwrap();
+        assert_eq!(json["attest"][0], "type=provenance,disabled=true");
     }
 }

@@ -91,6 +91,24 @@ pub enum Output {
     OciLayout(PathBuf),
 }
 
+/// The provenance attestation a build attaches (`--provenance`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Provenance {
+    /// Whatever buildx does by default (no flag; buildx 0.10+ attaches `mode=min` when it
+    /// exports an image with attestations).
+    #[default]
+    Default,
+    /// None (`--provenance=false`): for registries that refuse image indexes.
+    Off,
+    /// Build timestamps, frontend and sources (`--provenance=mode=min`).
+    Min,
+    /// Everything `Min` has plus the full build definition and the values of every
+    /// build arg (`--provenance=mode=max`): anyone who can pull the image can read them,
+    /// so a build arg whose value looks like a secret is refused.
+    Max,
+}
+
 /// One `docker buildx build`. Fill the fields, then [`Build::run`] it.
 ///
 /// Relative paths are relative to the current directory, as for `docker buildx build`.
@@ -147,6 +165,13 @@ pub struct Build {
     /// [`Output::OciLayout`]; the `docker` driver's `--load` unpacks the image and
     /// refuses it.
     pub rewrite_timestamp: bool,
+    /// The provenance attestation (`--provenance`).
+    pub provenance: Provenance,
+    /// Attach an SBOM attestation (`--sbom=true`). BuildKit runs its scanner image
+    /// (`docker/buildkit-syft-scanner`), which must be pullable by the builder.
+    pub sbom: bool,
+    /// Other attestations, as buildx takes them (`--attest type=sbom,generator=IMAGE`).
+    pub attest: Vec<String>,
 }
 
 impl Default for Build {
@@ -173,6 +198,9 @@ impl Default for Build {
             extra_args: Vec::new(),
             read_size: true,
             rewrite_timestamp: false,
+            provenance: Provenance::Default,
+            sbom: false,
+            attest: Vec::new(),
         }
     }
 }
@@ -273,6 +301,15 @@ impl Build {
         if self.no_cache {
             cmd = cmd.arg("--no-cache");
         }
+        if let Some(value) = self.provenance_arg() {
+            cmd = cmd.arg(format!("--provenance={value}"));
+        }
+        if self.sbom {
+            cmd = cmd.arg("--sbom=true");
+        }
+        for attest in &self.attest {
+            cmd = cmd.args(["--attest", attest]);
+        }
         for cache in &self.cache_from {
             cmd = cmd.arg("--cache-from").arg(cache.to_from_arg());
         }
@@ -310,6 +347,16 @@ impl Build {
         }
         cmd.args(self.extra_args.iter().cloned())
             .arg_path(&self.context)
+    }
+
+    /// The value of `--provenance`, when the build sets one.
+    pub(crate) fn provenance_arg(&self) -> Option<&'static str> {
+        match self.provenance {
+            Provenance::Default => None,
+            Provenance::Off => Some("false"),
+            Provenance::Min => Some("mode=min"),
+            Provenance::Max => Some("mode=max"),
+        }
     }
 
     /// The pre-flight checks, with this process's environment: the Dockerfile exists,
@@ -393,6 +440,18 @@ impl Build {
                 );
             }
         }
+        if self.provenance == Provenance::Max {
+            for (name, value) in &self.build_args {
+                if let Some(why) = looks_like_secret_value(value) {
+                    bail!(
+                        "build arg `{name}` has a value that looks like a secret ({why}), and \
+                         `mode=max` provenance records every build arg's value in the image's \
+                         attestation, readable by anyone who can pull it; pass it as a build \
+                         secret (`BuildSecret::env`) or use `Provenance::Min`"
+                    );
+                }
+            }
+        }
         for secret in &self.secrets {
             if secret.id.is_empty() || secret.id.contains([',', '=']) {
                 bail!(
@@ -466,6 +525,17 @@ impl Build {
             }
         }
         self.register_secret_values(runner);
+        if self.provenance == Provenance::Max && !self.build_args.is_empty() {
+            runner.note(&format!(
+                "warning: `mode=max` provenance records the values of the build args {} in \
+                 the image's attestation, readable by anyone who can pull the image",
+                self.build_args
+                    .keys()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
 
         let mut build = self.clone();
         build.resolve_caches(runner)?;
@@ -477,9 +547,20 @@ impl Build {
             .first()
             .cloned()
             .unwrap_or_else(|| self.context.display().to_string());
-        let ran = runner
-            .run(&cmd)
-            .with_context(|| format!("cannot build image {what}"))?;
+        let ran = runner.run(&cmd).map_err(|e| {
+            let scanner = self.sbom && e.tail.iter().any(|l| l.contains("buildkit-syft-scanner"));
+            let err = anyhow::Error::new(e);
+            if scanner {
+                err.context(format!(
+                    "cannot build image {what}: the builder cannot pull BuildKit's SBOM \
+                     scanner image (docker/buildkit-syft-scanner); push it to a registry the \
+                     builder reaches and name it with `attest: [\"type=sbom,generator=IMAGE\"]` \
+                     instead of `sbom: true`"
+                ))
+            } else {
+                err.context(format!("cannot build image {what}"))
+            }
+        })?;
         let mut result = BuildResult {
             tags: self.tags.clone(),
             platforms: self.platforms.clone(),
@@ -567,6 +648,41 @@ impl Build {
             }
         }
     }
+}
+
+/// Why a build arg's value looks like a secret, if it does: a known token or key
+/// prefix, a PEM block, or a long random-looking string (mixed case and digits, no
+/// separators; hex strings such as commit hashes and digests do not count).
+pub(crate) fn looks_like_secret_value(value: &str) -> Option<&'static str> {
+    const PREFIXES: [(&str, &str); 9] = [
+        ("ghp_", "a GitHub token"),
+        ("gho_", "a GitHub token"),
+        ("ghs_", "a GitHub token"),
+        ("github_pat_", "a GitHub token"),
+        ("glpat-", "a GitLab token"),
+        ("xoxb-", "a Slack token"),
+        ("xoxp-", "a Slack token"),
+        ("sk_live_", "a Stripe key"),
+        ("AKIA", "an AWS access key id"),
+    ];
+    let v = value.trim();
+    if let Some((_, what)) = PREFIXES.iter().find(|(p, _)| v.starts_with(p)) {
+        return Some(what);
+    }
+    if v.contains("-----BEGIN") {
+        return Some("a PEM block");
+    }
+    let token_chars = v
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '=' | '_' | '-'));
+    let hex = v.chars().all(|c| c.is_ascii_hexdigit());
+    let (upper, lower, digit) = (
+        v.chars().any(|c| c.is_ascii_uppercase()),
+        v.chars().any(|c| c.is_ascii_lowercase()),
+        v.chars().any(|c| c.is_ascii_digit()),
+    );
+    (v.len() >= 24 && token_chars && !hex && upper && lower && digit)
+        .then_some("a long random-looking string")
 }
 
 /// Where buildx writes a run's metadata: `given`, else `metadata.json` in a new temporary
@@ -783,5 +899,77 @@ mod tests {
         }
         .check_with_env(&|_| None)
         .is_ok());
+    }
+
+    #[test]
+    fn attestations_render_as_buildx_flags() {
+        let mut build = Build {
+            context: PathBuf::from("/src"),
+            output: Output::Push,
+            tags: vec!["127.0.0.1:5000/app:1".into()],
+            ..Build::default()
+        };
+        let line = |b: &Build| b.command().to_string();
+        assert!(!line(&build).contains("--provenance"));
+        build.provenance = Provenance::Off;
+        assert!(line(&build).contains(" --provenance=false "));
+        build.provenance = Provenance::Min;
+        assert!(line(&build).contains(" --provenance=mode=min "));
+        build.provenance = Provenance::Max;
+        build.sbom = true;
+        build.attest = vec!["type=sbom,generator=127.0.0.1:5000/scanner".into()];
+        assert!(
+            line(&build).contains(
+                " --provenance=mode=max --sbom=true --attest type=sbom,generator=127.0.0.1:5000/scanner "
+            ),
+            "{}",
+            line(&build)
+        );
+    }
+
+    #[test]
+    fn secret_looking_values_are_told_from_commits_versions_and_images() {
+        for secret in [
+            "ghp_0123456789abcdefABCDEF0123456789abcd",
+            "AKIAIOSFODNN7EXAMPLE",
+            "-----BEGIN OPENSSH PRIVATE KEY-----",
+            "q8Xz2LmP0vR7tY4wK9sN3bH6jD1fG5cA",
+        ] {
+            assert!(looks_like_secret_value(secret).is_some(), "{secret}");
+        }
+        for plain in [
+            "3f9c2a7e1b8d4c6f0a5e9b2d7c1f8a4e6b3d9c0f",
+            "sha256:4cc5addefaae8fe4cd4b9a3ed94cf7ead5a1b6ea9f00190073341c9ff6d9c71c",
+            "buildkit-local/python:3.11",
+            "1.2.3rc1",
+            "production",
+            "2026-11-30T21:33:28Z",
+        ] {
+            assert_eq!(looks_like_secret_value(plain), None, "{plain}");
+        }
+    }
+
+    #[test]
+    fn max_provenance_refuses_a_secret_looking_build_arg_value() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+        let mut build = Build {
+            context: dir.path().to_path_buf(),
+            provenance: Provenance::Max,
+            ..Build::default()
+        };
+        build
+            .build_args
+            .insert("UPSTREAM".into(), "glpat-abcdefghij0123456789".into());
+        let err = build.check().unwrap_err().to_string();
+        assert!(
+            err.contains("build arg `UPSTREAM`")
+                && err.contains("a GitLab token")
+                && err.contains("mode=max")
+                && !err.contains("glpat-abcdefghij"),
+            "{err}"
+        );
+        build.provenance = Provenance::Min;
+        build.check().unwrap();
     }
 }

@@ -4,6 +4,7 @@
 //! Only pushes are retried (uploading the same content again is harmless); a build step
 //! is never retried for a registry hiccup. Each retry is logged with its reason.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -246,6 +247,126 @@ pub fn inspect_raw(runner: &Runner, reference: &str) -> anyhow::Result<Value> {
         .with_context(|| format!("cannot inspect {reference} in its registry"))?;
     serde_json::from_str(out.stdout.trim())
         .with_context(|| format!("the manifest of {reference} is not JSON"))
+}
+
+/// `docker buildx imagetools inspect REFERENCE --format '{{json .FIELD}}'` (`Provenance`
+/// or `SBOM`).
+pub fn inspect_format_cmd(reference: &str, field: &str) -> Cmd {
+    Cmd::new("docker")
+        .args(["buildx", "imagetools", "inspect", reference, "--format"])
+        .arg(format!("{{{{json .{field}}}}}"))
+        .read_only()
+}
+
+/// The attestations of an image in a registry, read back after a push.
+#[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
+pub struct Attestations {
+    /// The image's platforms (attestation manifests left out).
+    pub platforms: Vec<String>,
+    /// How many attestation manifests (`unknown/unknown` entries) the index lists.
+    pub attestation_manifests: usize,
+    /// The SLSA provenance predicate of each platform that has one.
+    pub provenance: BTreeMap<String, Value>,
+    /// The SBOM (SPDX) of each platform that has one.
+    pub sbom: BTreeMap<String, Value>,
+}
+
+impl Attestations {
+    /// The build args a platform's provenance records (`mode=max` records their values),
+    /// from SLSA v0.2 (`invocation.parameters.args`) or v1
+    /// (`buildDefinition.externalParameters.request.args`).
+    pub fn build_args(&self, platform: &str) -> BTreeMap<String, String> {
+        let Some(p) = self.provenance.get(platform) else {
+            return BTreeMap::new();
+        };
+        let args = if p["invocation"]["parameters"]["args"].is_object() {
+            &p["invocation"]["parameters"]["args"]
+        } else {
+            &p["buildDefinition"]["externalParameters"]["request"]["args"]
+        };
+        args.as_object()
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| {
+                        Some((
+                            k.strip_prefix("build-arg:")?.to_string(),
+                            v.as_str()?.to_string(),
+                        ))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Reads the attestations of `reference` from its registry (read-only `imagetools
+/// inspect` calls: the index, then the provenance and SBOM when it lists attestations, or
+/// the config of a single manifest for its platform).
+pub fn attestations(runner: &Runner, reference: &str) -> anyhow::Result<Attestations> {
+    let raw = inspect_raw(runner, reference)?;
+    let mut platforms = super::image::platforms_of_manifest(&raw);
+    if raw["manifests"].as_array().is_none() {
+        // A single manifest does not name its platform: its config does.
+        let out = runner
+            .capture(&inspect_format_cmd(reference, "Image"))
+            .with_context(|| format!("cannot read the image config of {reference}"))?;
+        let config: Value = serde_json::from_str(out.stdout.trim())
+            .with_context(|| format!("the image config of {reference} is not JSON"))?;
+        if let (Some(os), Some(arch)) = (config["os"].as_str(), config["architecture"].as_str()) {
+            platforms = vec![match config["variant"].as_str() {
+                Some(v) if !v.is_empty() => format!("{os}/{arch}/{v}"),
+                _ => format!("{os}/{arch}"),
+            }];
+        }
+    }
+    let attestation_manifests = raw["manifests"]
+        .as_array()
+        .map(|m| {
+            m.iter()
+                .filter(|e| {
+                    e["annotations"]["vnd.docker.reference.type"].as_str()
+                        == Some("attestation-manifest")
+                })
+                .count()
+        })
+        .unwrap_or(0);
+    let read = |field: &str, inner: &str| -> anyhow::Result<BTreeMap<String, Value>> {
+        let out = runner
+            .capture(&inspect_format_cmd(reference, field))
+            .with_context(|| format!("cannot read the {field} attestation of {reference}"))?;
+        let value: Value = serde_json::from_str(out.stdout.trim())
+            .with_context(|| format!("the {field} attestation of {reference} is not JSON"))?;
+        let mut found = BTreeMap::new();
+        match value.get(inner) {
+            // One platform: `{"SLSA": ...}` / `{"SPDX": ...}`.
+            Some(one) => {
+                if let Some(platform) = platforms.first() {
+                    found.insert(platform.clone(), one.clone());
+                }
+            }
+            // Several: keyed by platform.
+            None => {
+                for (platform, entry) in value.as_object().into_iter().flatten() {
+                    if let Some(v) = entry.get(inner) {
+                        found.insert(platform.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        Ok(found)
+    };
+    let (provenance, sbom) = if attestation_manifests == 0 {
+        (BTreeMap::new(), BTreeMap::new())
+    } else {
+        (read("Provenance", "SLSA")?, read("SBOM", "SPDX")?)
+    };
+    Ok(Attestations {
+        platforms,
+        attestation_manifests,
+        provenance,
+        sbom,
+    })
 }
 
 /// `docker buildx imagetools create`: one multi-platform index from per-platform images.
