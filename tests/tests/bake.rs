@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use buildkit_lib::cmd::Echo;
 use buildkit_lib::docker::bake::{Bake, BakeFile, BakeGroup, BakeTarget};
 use buildkit_lib::docker::image::ImageFacts;
-use buildkit_lib::docker::{oci_labels, Build, BuildSecret, Cache, Output};
+use buildkit_lib::docker::{oci_labels, Build, BuildSecret, Cache, Output, Provenance};
 use buildkit_lib::pipeline::{Output as StepOutput, Pipeline};
 use buildkit_lib::{Cmd, Runner};
 
@@ -65,6 +65,7 @@ fn every_field(root: &Path) -> Build {
         network: Some("none".into()),
         pull: true,
         no_cache: true,
+        provenance: Provenance::Max,
         platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
         output: Output::Push,
         cache_from: vec![
@@ -138,6 +139,7 @@ fn from_build_keeps_paths_relative_to_the_current_directory_and_the_dockerfile_t
                 "id=npm_token,env=NPM_TOKEN".into(),
             ],
             network: Some("none".into()),
+            attest: vec!["type=provenance,mode=max".into()],
             pull: true,
             no_cache: true,
         }
@@ -248,7 +250,10 @@ fn bake_file_json_is_golden_with_paths_relative_to_its_directory() {
       ],
       "network": "none",
       "pull": true,
-      "no-cache": true
+      "no-cache": true,
+      "attest": [
+        "type=provenance,mode=max"
+      ]
     }
   }
 }

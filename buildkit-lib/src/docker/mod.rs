@@ -20,9 +20,9 @@ pub mod tags;
 pub use bake::{
     Bake, BakeFile, BakeFileBuilder, BakeGroup, BakeResult, BakeTarget, BakeTargetResult,
 };
-pub use build::{oci_labels, Build, BuildResult, BuildSecret, Output, SecretSource};
+pub use build::{oci_labels, Build, BuildResult, BuildSecret, Output, Provenance, SecretSource};
 pub use cache::Cache;
 pub use image::{history, ImageFacts, Layer};
 pub use reference::ImageRef;
-pub use registry::Retry;
+pub use registry::{Attestations, Retry};
 pub use tags::{TagInput, TagRules};
