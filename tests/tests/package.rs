@@ -523,3 +523,75 @@ fn packaging_without_the_runtime_image_says_to_build_it() {
     );
     assert!(!project.path().join("dist").exists());
 }
+
+#[test]
+fn two_clean_packagings_are_byte_identical_and_a_bundled_timestamp_is_named() {
+    let project = fixture_copy();
+    let session = Session::new(e2e::unique("pkgrepro"));
+    let images = Images::build(project.path(), &session);
+    let spec = PyInstaller::spec("deskapp.spec");
+    for mode in [Mode::Mounted, Mode::Isolated(Export::BuildOutput)] {
+        let package = Package::new(images.stages.clone(), spec.clone(), mode)
+            .source_date_epoch(1_700_000_000);
+        let same = package.compare_runs(&images.runner, &session).unwrap();
+        assert!(same.is_identical(), "{mode:?}: {same}");
+        assert!(same.files >= 1, "{mode:?}: {same}");
+    }
+    // A spec that bundles the packaging time: the check must see the binary differ.
+    let spec_path = project.path().join("deskapp.spec");
+    let spec_text = fs::read_to_string(&spec_path).unwrap();
+    fs::write(
+        &spec_path,
+        spec_text
+            .replace(
+                "import os\n",
+                "import os\nimport time\n\nwith open('/tmp/stamp.txt', 'w') as f:\n    \
+                 f.write(str(time.time_ns()))\n",
+            )
+            .replace("    datas=[],", "    datas=[('/tmp/stamp.txt', '.')],"),
+    )
+    .unwrap();
+    let package =
+        Package::new(images.stages.clone(), spec, Mode::Mounted).source_date_epoch(1_700_000_000);
+    let differs = package.compare_runs(&images.runner, &session).unwrap();
+    assert!(!differs.is_identical(), "{differs}");
+    assert_eq!(differs.differing.len(), 1, "{differs}");
+    assert_eq!(differs.differing[0].path, "deskapp", "{differs}");
+    assert_eq!(differs.differing[0].why, "content", "{differs}");
+    assert!(
+        differs.to_string().contains("deskapp (content)"),
+        "{differs}"
+    );
+    // Nothing of the check is left beside dist, and no container.
+    let leftovers: Vec<_> = fs::read_dir(project.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".dist.repro-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert_eq!(containers_of(&images.runner, &session), "");
+}
+
+#[test]
+fn a_package_stage_that_hides_the_epoch_is_refused_by_name() {
+    let project = fixture_copy();
+    let dockerfile = project.path().join("Dockerfile");
+    let text = fs::read_to_string(&dockerfile).unwrap();
+    fs::write(&dockerfile, text.replace("ARG PYTHONHASHSEED\n", "")).unwrap();
+    let session = Session::new(e2e::unique("pkgrepro"));
+    let stages = Stages::new(project.path(), "buildkit-e2e-never-built");
+    let package = Package::new(
+        stages,
+        PyInstaller::spec("deskapp.spec"),
+        Mode::Isolated(Export::BuildOutput),
+    )
+    .source_date_epoch(1_700_000_000);
+    let err = format!(
+        "{:#}",
+        package.compare_runs(&e2e::runner(), &session).unwrap_err()
+    );
+    assert!(
+        err.contains("stage `package`") && err.contains("add `ARG PYTHONHASHSEED`"),
+        "{err}"
+    );
+}

@@ -60,6 +60,63 @@ pub struct Package {
     pub dist: PathBuf,
     /// Files that must be among the artifacts (relative to `dist`) before it is replaced.
     pub expect: Vec<PathBuf>,
+    /// Package reproducibly: PyInstaller runs with `SOURCE_DATE_EPOCH` set to this and a
+    /// fixed `PYTHONHASHSEED` (the isolated mode passes both as build args, which the
+    /// package stage must declare with `ARG`). See [`Package::source_date_epoch`].
+    pub source_date_epoch: Option<u64>,
+}
+
+/// The `PYTHONHASHSEED` of a reproducible packaging (any fixed value would do).
+pub const REPRODUCIBLE_HASH_SEED: &str = "0";
+
+/// Two clean packagings compared file by file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DistComparison {
+    /// Files in the first packaging.
+    pub files: usize,
+    /// Paths (relative to `dist`) whose content differs, or that only one packaging has
+    /// (`only in first`/`only in second` in `why`), sorted.
+    pub differing: Vec<DistDifference>,
+}
+
+/// One file that differs between two packagings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DistDifference {
+    /// The path relative to `dist`.
+    pub path: String,
+    /// `content` (different sha256), `only in first` or `only in second`.
+    pub why: String,
+}
+
+impl DistComparison {
+    /// True when both packagings hold the same files with the same bytes.
+    pub fn is_identical(&self) -> bool {
+        self.differing.is_empty() && self.files > 0
+    }
+}
+
+impl std::fmt::Display for DistComparison {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.is_identical() {
+            return write!(
+                f,
+                "reproducible: two clean packagings gave the same {} file(s), byte for byte",
+                self.files
+            );
+        }
+        write!(
+            f,
+            "not reproducible: {} of {} file(s) differ between two clean packagings:",
+            self.differing.len(),
+            self.files
+        )?;
+        for d in &self.differing {
+            write!(f, "\n  {} ({})", d.path, d.why)?;
+        }
+        Ok(())
+    }
 }
 
 impl Package {
@@ -71,7 +128,90 @@ impl Package {
             pyinstaller,
             mode,
             expect: Vec::new(),
+            source_date_epoch: None,
         }
+    }
+
+    /// Packages reproducibly at `secs` (see [`Package::source_date_epoch`] the field).
+    pub fn source_date_epoch(mut self, secs: u64) -> Package {
+        self.source_date_epoch = Some(secs);
+        self
+    }
+
+    /// The environment that makes PyInstaller's output reproducible, when asked for.
+    fn reproducible_env(&self) -> Vec<(String, String)> {
+        match self.source_date_epoch {
+            Some(secs) => vec![
+                ("SOURCE_DATE_EPOCH".into(), secs.to_string()),
+                ("PYTHONHASHSEED".into(), REPRODUCIBLE_HASH_SEED.into()),
+            ],
+            None => Vec::new(),
+        }
+    }
+
+    /// Packages twice from scratch (no build cache, PyInstaller's `--clean`) into two
+    /// temporary folders beside `dist` and compares them file by file (sha256). `dist`
+    /// is not touched and both folders are removed. Set
+    /// [`Package::source_date_epoch`] first: without it, timestamps differ.
+    pub fn compare_runs(&self, runner: &Runner, session: &Session) -> Result<DistComparison> {
+        let parent = self
+            .dist
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let mut this = self.clone();
+        this.stages.no_cache = true;
+        this.stages.context = std::fs::canonicalize(&self.stages.context).with_context(|| {
+            format!(
+                "the build context {} does not exist",
+                self.stages.context.display()
+            )
+        })?;
+        let mut sums = Vec::new();
+        for _ in 0..2 {
+            let dir = tempfile::Builder::new()
+                .prefix(".dist.repro-")
+                .tempdir_in(parent)
+                .with_context(|| {
+                    format!(
+                        "cannot create a temporary directory in {}",
+                        parent.display()
+                    )
+                })?;
+            let _guard = interrupt::remove_on_interrupt(dir.path());
+            let out = std::fs::canonicalize(dir.path())
+                .with_context(|| format!("cannot resolve {}", dir.path().display()))?;
+            this.produce(runner, session, &out)?;
+            if runner.is_dry_run() {
+                return Ok(DistComparison {
+                    files: 0,
+                    differing: Vec::new(),
+                });
+            }
+            sums.push(file_sums(&out)?);
+        }
+        let (a, b) = (&sums[0], &sums[1]);
+        let mut differing = Vec::new();
+        for path in a
+            .keys()
+            .chain(b.keys())
+            .collect::<std::collections::BTreeSet<_>>()
+        {
+            let why = match (a.get(path), b.get(path)) {
+                (Some(x), Some(y)) if x == y => continue,
+                (Some(_), Some(_)) => "content",
+                (Some(_), None) => "only in first",
+                _ => "only in second",
+            };
+            differing.push(DistDifference {
+                path: path.clone(),
+                why: why.to_string(),
+            });
+        }
+        Ok(DistComparison {
+            files: a.len(),
+            differing,
+        })
     }
 
     /// Requires `file` among the artifacts.
@@ -99,6 +239,11 @@ impl Package {
             .arg(format!("type=bind,src={},dst={OUT_DIR}", out.display()))
             .args(["--workdir", SOURCE_DIR])
             .args(container_env())
+            .args(
+                self.reproducible_env()
+                    .into_iter()
+                    .flat_map(|(k, v)| ["--env".to_string(), format!("{k}={v}")]),
+            )
             .arg(runtime)
             .args(self.pyinstaller.command(OUT_DIR, WORK_DIR).argv())
     }
@@ -123,6 +268,7 @@ impl Package {
     /// mode runs, so both modes package with the same tools), with no network.
     fn isolated_build(&self, stage: Stage, session: &Session) -> crate::docker::build::Build {
         let mut build = self.stages.build(stage, session);
+        build.build_args.extend(self.reproducible_env());
         if let Some(runtime) = self.stages.image(Stage::Runtime) {
             build.build_contexts.insert(
                 self.stages.name(Stage::Runtime),
@@ -255,8 +401,41 @@ impl Package {
         }
     }
 
+    /// With [`Package::source_date_epoch`] in the isolated mode: the package stage must
+    /// declare the build args, or its `RUN` never sees them.
+    fn check_reproducible_args(&self) -> Result<()> {
+        if self.source_date_epoch.is_none() || self.mode == Mode::Mounted {
+            return Ok(());
+        }
+        let dockerfile = self
+            .stages
+            .dockerfile
+            .clone()
+            .unwrap_or_else(|| self.stages.context.join("Dockerfile"));
+        let name = self.stages.name(Stage::Package);
+        let stages = crate::docker::dockerfile::read_stages(&dockerfile)?;
+        let Some(stage) = stages
+            .iter()
+            .find(|s| s.name.as_deref() == Some(name.as_str()))
+        else {
+            return Ok(());
+        };
+        for arg in ["SOURCE_DATE_EPOCH", "PYTHONHASHSEED"] {
+            if stage.runs_without_arg(arg) {
+                bail!(
+                    "stage `{name}` of {} runs PyInstaller before declaring `ARG {arg}`, so the \
+                     reproducible packaging's {arg} never reaches it; add `ARG {arg}` at the \
+                     top of that stage",
+                    dockerfile.display()
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// Runs PyInstaller and leaves its output in `out`.
     fn produce(&self, runner: &Runner, session: &Session, out: &Path) -> Result<()> {
+        self.check_reproducible_args()?;
         self.check_runtime_image(runner)?;
         match self.mode {
             Mode::Mounted => {
@@ -289,6 +468,43 @@ impl Package {
         }
         Ok(())
     }
+}
+
+/// The sha256 of every regular file under `dir`, by `/`-separated relative path.
+fn file_sums(dir: &Path) -> Result<std::collections::BTreeMap<String, String>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in
+            std::fs::read_dir(&d).with_context(|| format!("cannot read {}", d.display()))?
+        {
+            let entry = entry.with_context(|| format!("cannot read {}", d.display()))?;
+            let kind = entry.file_type()?;
+            let path = entry.path();
+            if kind.is_dir() {
+                todo.push(path);
+            } else {
+                let rel = path
+                    .strip_prefix(dir)
+                    .unwrap_or(&path)
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                let sum = if kind.is_symlink() {
+                    format!(
+                        "link:{}",
+                        std::fs::read_link(&path)
+                            .with_context(|| format!("cannot read {}", path.display()))?
+                            .display()
+                    )
+                } else {
+                    crate::hash::sha256_file(&path)
+                        .with_context(|| format!("cannot read {}", path.display()))?
+                };
+                out.insert(rel, sum);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// `e`, or the disk-full error naming `host_path` when `e` says the disk is full (so that

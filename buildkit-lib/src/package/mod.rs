@@ -12,6 +12,6 @@ pub mod stages;
 
 pub use artifacts::{collect, Artifact, ArtifactReport};
 pub use disk::{disk_full_line, is_disk_full};
-pub use dist::{Export, Mode, Package};
+pub use dist::{DistComparison, DistDifference, Export, Mode, Package, REPRODUCIBLE_HASH_SEED};
 pub use pyinstaller::{Bundle, Entry, PyInstaller};
 pub use stages::{download_wheels_command, Stage, Stages, WHEELS_CONTEXT};
