@@ -17,8 +17,8 @@
 //!
 //! use buildkit_lib::docker::build::{Build, Output as BuildOutput};
 //! use buildkit_lib::pipeline::{Inputs, Output, Pipeline, RunOptions};
-//! use buildkit_lib::python::format::{check_all, Black, Isort};
-//! use buildkit_lib::python::venv::ToolEnv;
+//! use buildkit_lib::python::{check_all, Black, Isort};
+//! use buildkit_lib::python::ToolEnv;
 //! use buildkit_lib::validate::smoke::{Ready, Smoke};
 //! use buildkit_lib::Runner;
 //!

@@ -90,7 +90,7 @@ fn half_created_tool_env_is_removed_and_created_again() {
     assert_eq!(tools.dir(), dir);
     assert!(!dir.join("leftover").exists());
     assert_eq!(
-        fs::read_to_string(dir.join(buildkit_lib::python::venv::MARKER)).unwrap(),
+        fs::read_to_string(dir.join(buildkit_lib::python::MARKER)).unwrap(),
         env.marker_text(&version)
     );
     let pip_calls = runner

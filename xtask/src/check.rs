@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use anyhow::Result;
-use buildkit_lib::python::format::{check_all, Black, Isort};
-use buildkit_lib::python::venv::ToolEnv;
+use buildkit_lib::python::ToolEnv;
+use buildkit_lib::python::{check_all, Black, Isort};
 use buildkit_lib::Runner;
 
 use crate::fixtures;

@@ -15,12 +15,12 @@ pub fn python_paths(root: &Path) -> Vec<PathBuf> {
 /// when black fails, up to date while the sources and the pins are unchanged.
 pub fn format_step<'p>(
     pipeline: &'p mut buildkit_lib::pipeline::Pipeline,
-    tools: &buildkit_lib::python::venv::ToolEnv,
+    tools: &buildkit_lib::python::ToolEnv,
     root: &Path,
     sources: Vec<PathBuf>,
 ) -> &'p mut buildkit_lib::pipeline::Step {
     use buildkit_lib::pipeline::Inputs;
-    use buildkit_lib::python::format::{check_all, Black, Isort};
+    use buildkit_lib::python::{check_all, Black, Isort};
     let mut inputs = Inputs::new();
     for (name, pin) in tools.pins() {
         inputs = inputs.value(name.clone(), pin.clone());

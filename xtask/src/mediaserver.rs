@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::Result;
 use buildkit_lib::docker::build::{Build, Output as BuildOutput};
 use buildkit_lib::pipeline::{Inputs, Pipeline, RunOptions};
-use buildkit_lib::python::venv::ToolEnv;
+use buildkit_lib::python::ToolEnv;
 use buildkit_lib::validate::size::{default_history_file, SizeCheck};
 use buildkit_lib::validate::smoke::{Ready, Service, ServiceReady, Smoke};
 use buildkit_lib::{Cmd, Runner, Secret};

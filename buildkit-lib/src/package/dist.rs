@@ -17,7 +17,7 @@ use super::stages::{Stage, Stages};
 use crate::cmd::{interrupt, Cmd, Runner};
 use crate::docker::build::Output;
 use crate::files::StagedDir;
-use crate::python::test::remove_container;
+use crate::python::remove_container;
 use crate::session::Session;
 
 /// Where the source is inside the package container.

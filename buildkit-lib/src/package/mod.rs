@@ -4,14 +4,17 @@
 //! [`Package`] runs PyInstaller (mounted or fully isolated) and swaps the checked
 //! artifacts into `dist/` atomically, reporting path, size and sha256 of each file.
 
-pub mod artifacts;
-pub mod disk;
-pub mod dist;
-pub mod pyinstaller;
-pub mod stages;
+mod artifacts;
+mod disk;
+mod dist;
+mod pyinstaller;
+mod stages;
 
 pub use artifacts::{collect, Artifact, ArtifactReport};
-pub use disk::{disk_full_line, is_disk_full};
-pub use dist::{DistComparison, DistDifference, Export, Mode, Package, REPRODUCIBLE_HASH_SEED};
-pub use pyinstaller::{Bundle, Entry, PyInstaller};
+pub use disk::{data_root_cmd, disk_full_error, disk_full_line, is_disk_full};
+pub use dist::{
+    DistComparison, DistDifference, Export, Mode, Package, OUT_DIR, REPRODUCIBLE_HASH_SEED,
+    SOURCE_DIR, WORK_DIR,
+};
+pub use pyinstaller::{Bundle, Entry, PyInstaller, SPEC_DIR};
 pub use stages::{download_wheels_command, Stage, Stages, WHEELS_CONTEXT};

