@@ -169,15 +169,7 @@ impl Package {
         })?;
         let mut sums = Vec::new();
         for _ in 0..2 {
-            let dir = tempfile::Builder::new()
-                .prefix(".dist.repro-")
-                .tempdir_in(parent)
-                .with_context(|| {
-                    format!(
-                        "cannot create a temporary directory in {}",
-                        parent.display()
-                    )
-                })?;
+            let dir = temp_dir_in(parent, ".dist.repro-")?;
             let _guard = interrupt::remove_on_interrupt(dir.path());
             let out = std::fs::canonicalize(dir.path())
                 .with_context(|| format!("cannot resolve {}", dir.path().display()))?;
@@ -337,15 +329,7 @@ impl Package {
                  built and {dist} is left as it was"
             );
         }
-        let raw = tempfile::Builder::new()
-            .prefix(".dist.raw-")
-            .tempdir_in(parent)
-            .with_context(|| {
-                format!(
-                    "cannot create a temporary directory in {}",
-                    parent.display()
-                )
-            })?;
+        let raw = temp_dir_in(parent, ".dist.raw-")?;
         let _raw_guard = interrupt::remove_on_interrupt(raw.path());
         // Docker wants absolute paths for bind mounts and local outputs.
         let mut this = self.clone();
@@ -468,6 +452,20 @@ impl Package {
         }
         Ok(())
     }
+}
+
+/// A new temporary directory in `parent` (beside `dist`, so a rename stays on one file
+/// system), removed when dropped.
+fn temp_dir_in(parent: &Path, prefix: &str) -> Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(parent)
+        .with_context(|| {
+            format!(
+                "cannot create a temporary directory in {}",
+                parent.display()
+            )
+        })
 }
 
 /// The sha256 of every regular file under `dir`, by `/`-separated relative path.
