@@ -8,6 +8,17 @@
 //! platforms is BuildKit's own way of spreading a build over machines: a
 //! `docker buildx build --builder NAME --platform linux/amd64,linux/arm64` sends each
 //! platform to the node that declares it, and buildx merges the result.
+//!
+//! Every node of one builder has the same driver (buildx refuses
+//! `existing instance ... but has mismatched driver`); a BuildKit daemon running in a
+//! container can still join a `remote` builder as `docker-container://CONTAINER`.
+//!
+//! [`MultiNode::create`] and [`BuilderCreate::create`] return a [`CreatedBuilder`]: the
+//! builder this run made, removed when it is dropped and on Ctrl-C (once the program
+//! installed [`crate::cmd::interrupt`]); a builder the user made is never removed.
+//! Failures buildx reports in its own words (a TLS handshake refused, a builder image
+//! that is neither local nor pullable, a name that is taken) are explained in ours
+//! ([`explain`]).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -185,13 +196,196 @@ impl BuilderCreate {
         cmd
     }
 
-    /// Checks what buildx would refuse later, then creates the builder; returns its name.
+    /// Checks what buildx would refuse later (and that a named builder does not exist
+    /// yet, unless `append`), then creates the builder; returns its name.
     pub fn run(&self, runner: &Runner) -> anyhow::Result<String> {
         self.check()?;
-        let out = runner
-            .capture(&self.command())
-            .context("cannot create the buildx builder")?;
+        if let (Some(name), false) = (&self.name, self.append) {
+            refuse_taken(runner, name)?;
+        }
+        let out = runner.capture(&self.command()).map_err(|e| {
+            let what = match &self.name {
+                Some(name) => format!("cannot create the buildx builder {name}"),
+                None => "cannot create the buildx builder".to_string(),
+            };
+            explained(e, &what, self.endpoint.as_deref(), &self.driver_opts)
+        })?;
         Ok(out.stdout.trim().to_string())
+    }
+
+    /// Like [`BuilderCreate::run`] for a named, new builder, but the builder belongs to
+    /// this run: it is removed when the returned [`CreatedBuilder`] is dropped, and on
+    /// Ctrl-C (registered before anything is created). Refuses `append` (the builder
+    /// being added to is not this run's).
+    pub fn create(&self, runner: &Runner) -> anyhow::Result<CreatedBuilder> {
+        let Some(name) = self.name.clone() else {
+            anyhow::bail!("a builder this run creates and removes needs a name: set `name`");
+        };
+        anyhow::ensure!(
+            !self.append,
+            "`append` adds a node to builder {name}, which this run did not create; use              `run` for that"
+        );
+        self.check()?;
+        refuse_taken(runner, &name)?;
+        let created = CreatedBuilder::arm(runner, name);
+        self.run_unchecked(runner)?;
+        Ok(created)
+    }
+
+    fn run_unchecked(&self, runner: &Runner) -> anyhow::Result<()> {
+        runner.capture(&self.command()).map_err(|e| {
+            let name = self.name.as_deref().unwrap_or("(unnamed)");
+            explained(
+                e,
+                &format!("cannot create the buildx builder {name}"),
+                self.endpoint.as_deref(),
+                &self.driver_opts,
+            )
+        })?;
+        Ok(())
+    }
+}
+
+/// Fails when a builder named `name` exists already (nothing to check in a dry run).
+fn refuse_taken(runner: &Runner, name: &str) -> anyhow::Result<()> {
+    if !runner.is_dry_run() && inspect(runner, name)?.is_some() {
+        anyhow::bail!(
+            "a builder named {name} exists already; remove it (`docker buildx rm {name}`) or              choose another name"
+        );
+    }
+    Ok(())
+}
+
+/// A builder this run created. Dropping it removes the builder (`docker buildx rm`,
+/// which also removes a `docker-container` node's container and its state volume); a
+/// Ctrl-C does the same once the program installed [`crate::cmd::interrupt`]. Call
+/// [`CreatedBuilder::keep`] to leave the builder in place.
+#[derive(Debug)]
+#[must_use = "the builder is removed when this is dropped"]
+pub struct CreatedBuilder {
+    name: String,
+    runner: Runner,
+    armed: bool,
+    _interrupt: Option<crate::cmd::interrupt::Guard>,
+}
+
+impl CreatedBuilder {
+    /// Registers the removal before anything is created, so a Ctrl-C during
+    /// `buildx create --bootstrap` (which starts containers) removes what it made.
+    fn arm(runner: &Runner, name: String) -> CreatedBuilder {
+        let mut rm = rm_cmd(&name);
+        for key in ["DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG", "BUILDX_CONFIG"] {
+            if let Some(value) = runner.effective_env(&rm, key) {
+                rm = rm.env(key, value);
+            }
+        }
+        let guard = (!runner.is_dry_run()).then(|| crate::cmd::interrupt::on_interrupt(rm));
+        CreatedBuilder {
+            name,
+            runner: runner.clone(),
+            armed: !runner.is_dry_run(),
+            _interrupt: guard,
+        }
+    }
+
+    /// The builder's name (for [`Build::builder`](super::Build) or `builder:NAME`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Leaves the builder in place (it is no longer this run's to remove); returns its name.
+    pub fn keep(mut self) -> String {
+        self.armed = false;
+        std::mem::take(&mut self.name)
+    }
+
+    /// Removes the builder now, reporting a failure (dropping it ignores failures).
+    pub fn remove(mut self) -> anyhow::Result<()> {
+        self.armed = false;
+        remove(&self.runner, &self.name)
+    }
+}
+
+impl Drop for CreatedBuilder {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = self.runner.capture(&rm_cmd(&self.name));
+        }
+    }
+}
+
+/// What buildx's own words about a builder that cannot start mean, and what to do; `None`
+/// when the text is not one of the failures recognised here. `endpoint` and `opts` are
+/// the builder's (for the file names in the advice).
+pub fn explain(
+    text: &str,
+    endpoint: Option<&str>,
+    opts: &BTreeMap<String, String>,
+) -> Option<String> {
+    let at = endpoint.unwrap_or("the BuildKit daemon");
+    let opt = |k: &str| opts.get(k).map(String::as_str).unwrap_or("(none)");
+    if text.contains("certificate signed by unknown authority")
+        || text.contains("certificate is not trusted")
+    {
+        return Some(format!(
+            "the BuildKit daemon at {at} presented a certificate that the CA in cacert={} did              not sign; point `cacert` at the CA that issued the daemon's certificate",
+            opt("cacert")
+        ));
+    }
+    if text.contains("certificate has expired") || text.contains("certificate is not yet valid")
+    {
+        return Some(format!(
+            "the BuildKit daemon at {at} presented a certificate outside its validity period;              renew the daemon's certificate"
+        ));
+    }
+    if text.contains("certificate is valid for") || text.contains("doesn't contain any IP SANs")
+    {
+        return Some(format!(
+            "the BuildKit daemon's certificate does not name the host buildx dialled ({at});              set `servername` to a name in the certificate or reissue it with that host"
+        ));
+    }
+    if text.contains("tls: bad certificate")
+        || text.contains("tls: unknown certificate authority")
+        || text.contains("tls: certificate required")
+        || text.contains("tls: unknown certificate")
+    {
+        return Some(format!(
+            "the BuildKit daemon at {at} refused this client's certificate (cert={}): it was              not issued by the CA the daemon trusts; use a client certificate from that CA",
+            opt("cert")
+        ));
+    }
+    if let Some(image) = opts.get("image") {
+        if text.contains("pull access denied")
+            || text.contains("manifest unknown")
+            || text.contains("repository does not exist")
+            || (text.contains("pulling failed") && text.contains("No such image"))
+            || text.contains("failed to resolve reference")
+        {
+            return Some(format!(
+                "the docker-container builder's image {image} is not in the engine and cannot                  be pulled; build or load it into the engine first (docker image ls {image})"
+            ));
+        }
+    }
+    if text.contains("connection refused") || text.contains("no such host") {
+        return Some(format!(
+            "nothing answers at {at}; start the BuildKit daemon there or point the builder at              one that runs"
+        ));
+    }
+    None
+}
+
+/// A [`CommandError`](crate::cmd::CommandError) from creating or starting a builder, with
+/// [`explain`]'s reading first when buildx's words are recognised.
+fn explained(
+    e: crate::cmd::CommandError,
+    what: &str,
+    endpoint: Option<&str>,
+    opts: &BTreeMap<String, String>,
+) -> anyhow::Error {
+    let text = e.tail.join("\n");
+    match explain(&text, endpoint, opts) {
+        Some(why) => anyhow::Error::new(e).context(format!("{what}: {why}")),
+        None => anyhow::Error::new(e).context(what.to_string()),
     }
 }
 
@@ -268,9 +462,26 @@ impl MultiNode {
         self.creates().iter().map(BuilderCreate::command).collect()
     }
 
+    /// Like [`MultiNode::run`], but the builder belongs to this run: it is removed when
+    /// the returned [`CreatedBuilder`] is dropped, and on Ctrl-C (registered before the
+    /// first node is created).
+    pub fn create(&self, runner: &Runner) -> anyhow::Result<CreatedBuilder> {
+        self.check_nodes()?;
+        refuse_taken(runner, &self.name)?;
+        let created = CreatedBuilder::arm(runner, self.name.clone());
+        self.create_nodes(runner)?;
+        Ok(created)
+    }
+
     /// Checks every node, refuses a name that is taken, then creates the nodes in order.
     /// When one is refused, the builder is removed again and the error names the node.
     pub fn run(&self, runner: &Runner) -> anyhow::Result<()> {
+        self.check_nodes()?;
+        refuse_taken(runner, &self.name)?;
+        self.create_nodes(runner)
+    }
+
+    fn check_nodes(&self) -> anyhow::Result<()> {
         anyhow::ensure!(!self.name.is_empty(), "a multi-node builder needs a name");
         anyhow::ensure!(
             !self.nodes.is_empty(),
@@ -304,14 +515,11 @@ impl MultiNode {
                 .check()
                 .with_context(|| format!("node {} of builder {}", node.name, self.name))?;
         }
-        if !runner.is_dry_run() && inspect(runner, &self.name)?.is_some() {
-            anyhow::bail!(
-                "a builder named {} exists already; remove it (`docker buildx rm {}`) or \
-                 choose another name",
-                self.name,
-                self.name
-            );
-        }
+        Ok(())
+    }
+
+    fn create_nodes(&self, runner: &Runner) -> anyhow::Result<()> {
+        let creates = self.creates();
         for (node, create) in self.nodes.iter().zip(&creates) {
             if let Err(e) = runner.capture(&create.command()) {
                 // The name was free before: whatever exists under it now is ours.
@@ -319,16 +527,22 @@ impl MultiNode {
                 if existed {
                     let _ = runner.capture(&rm_cmd(&self.name));
                 }
-                return Err(anyhow::Error::new(e).context(format!(
+                let what = format!(
                     "cannot add node {} to builder {}{}",
                     node.name,
                     self.name,
                     if existed {
-                        "; the builder was removed again"
+                        " (the builder was removed again)"
                     } else {
                         ""
                     }
-                )));
+                );
+                return Err(explained(
+                    e,
+                    &what,
+                    create.endpoint.as_deref(),
+                    &create.driver_opts,
+                ));
             }
         }
         Ok(())
@@ -354,6 +568,19 @@ pub fn inspect_cmd(name: &str, bootstrap: bool) -> Cmd {
         cmd.read_only()
     };
     cmd.arg(name)
+}
+
+/// `docker buildx prune --builder NAME --all --force`: empties that builder's cache.
+pub fn prune_cmd(name: &str) -> Cmd {
+    Cmd::new("docker").args(["buildx", "prune", "--builder", name, "--all", "--force"])
+}
+
+/// Empties the build cache of builder `name` (every record, shared or not).
+pub fn prune(runner: &Runner, name: &str) -> anyhow::Result<()> {
+    runner
+        .capture(&prune_cmd(name))
+        .map(|_| ())
+        .with_context(|| format!("cannot prune the build cache of builder {name}"))
 }
 
 /// `docker buildx ls --format json`.
