@@ -194,3 +194,143 @@ pub fn leftovers(engine: &Runner, session: &buildkit_lib::Session) -> Vec<String
     let out = engine.capture(&cmd).expect("docker ps");
     out.stdout.lines().map(str::to_string).collect()
 }
+
+/// The base images `xtask/engine-up.sh` pushes to the loopback registry for BuildKit
+/// daemons (a BuildKit daemon does not see the engine's image store).
+pub const REGISTRY_BUSYBOX_IMAGE: &str = "127.0.0.1:5000/buildkit-local/busybox:latest";
+/// See [`REGISTRY_BUSYBOX_IMAGE`].
+pub const REGISTRY_PYTHON_IMAGE: &str = "127.0.0.1:5000/buildkit-local/python:3.11";
+
+/// The BuildKit builders rig `xtask/engine-up.sh` starts: one remote `buildkitd` with
+/// mutual TLS, its certificates, and the image for `docker-container` builders.
+#[derive(Debug, Clone)]
+pub struct BuildkitRig {
+    /// `tcp://127.0.0.1:PORT` (`BUILDKIT_LIB_REMOTE_BUILDKIT`).
+    pub endpoint: String,
+    /// The directory holding `ca.pem`, `client-cert.pem`, `client-key.pem`, ...
+    /// (`BUILDKIT_LIB_BUILDKIT_CERTS`).
+    pub certs: PathBuf,
+    /// The BuildKit image for the `docker-container` driver (`BUILDKIT_LIB_BUILDKIT_IMAGE`).
+    pub image: String,
+}
+
+impl BuildkitRig {
+    /// The client's TLS files, for a `remote` builder on [`BuildkitRig::endpoint`].
+    pub fn tls(&self) -> buildkit_lib::docker::builder::RemoteTls {
+        buildkit_lib::docker::builder::RemoteTls {
+            cacert: self.certs.join("ca.pem"),
+            cert: self.certs.join("client-cert.pem"),
+            key: self.certs.join("client-key.pem"),
+            servername: Some("127.0.0.1".into()),
+        }
+    }
+
+    /// `host:port` of the remote daemon.
+    pub fn address(&self) -> &str {
+        self.endpoint.trim_start_matches("tcp://")
+    }
+}
+
+/// The BuildKit builders rig. Panics (fails the test, never skips it) when its
+/// certificates, its image or its daemon are missing, naming the command that starts it.
+pub fn buildkit_rig() -> BuildkitRig {
+    let var = |k: &str, default: &str| std::env::var(k).unwrap_or_else(|_| default.to_string());
+    let rig = BuildkitRig {
+        endpoint: var("BUILDKIT_LIB_REMOTE_BUILDKIT", "tcp://127.0.0.1:1234"),
+        certs: PathBuf::from(var(
+            "BUILDKIT_LIB_BUILDKIT_CERTS",
+            "/var/lib/buildkit-lib/buildkit/certs",
+        )),
+        image: var("BUILDKIT_LIB_BUILDKIT_IMAGE", "buildkit-local/buildkit:v0.13.2"),
+    };
+    let start = "start it with `bash xtask/engine-up.sh` (the first run builds BuildKit, \
+                 6-13 minutes)";
+    for f in ["ca.pem", "client-cert.pem", "client-key.pem"] {
+        let path = rig.certs.join(f);
+        assert!(
+            path.is_file(),
+            "this test needs the BuildKit builders rig and {} is missing; {start}",
+            path.display()
+        );
+    }
+    if let Err(e) = std::net::TcpStream::connect(rig.address()) {
+        panic!(
+            "this test needs the remote BuildKit daemon at {} and it does not answer ({e}); \
+             {start}",
+            rig.endpoint
+        );
+    }
+    let image = Cmd::new("docker").args(["image", "inspect", "--format", "{{.Id}}", &rig.image]);
+    if let Err(e) = engine().capture(&image) {
+        panic!(
+            "this test needs the BuildKit image {} in the engine; {start}\n{e}",
+            rig.image
+        );
+    }
+    rig
+}
+
+/// Removes a buildx builder by name when dropped (a failed test leaves nothing behind).
+pub struct RemoveBuilder(pub Runner, pub String);
+
+impl Drop for RemoveBuilder {
+    fn drop(&mut self) {
+        let _ = self
+            .0
+            .capture(&Cmd::new("docker").args(["buildx", "rm", &self.1]));
+    }
+}
+
+/// Whether a buildx builder named `name` exists.
+pub fn builder_exists(runner: &Runner, name: &str) -> bool {
+    buildkit_lib::docker::builder::inspect(runner, name)
+        .expect("docker buildx ls")
+        .is_some()
+}
+
+/// Makes, with `openssl` in `dir`, a CA of its own and a certificate of `kind` (`client`
+/// or `server`, the latter for 127.0.0.1) signed by it; returns (ca, cert, key).
+pub fn openssl_pair(dir: &Path, prefix: &str, kind: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let p = |f: &str| dir.join(format!("{prefix}-{f}"));
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let (ca, ca_key, cert, key, csr, ext) = (
+        p("ca.pem"),
+        p("ca-key.pem"),
+        p("cert.pem"),
+        p("key.pem"),
+        p("req.csr"),
+        p("ext.cnf"),
+    );
+    let s = |p: &PathBuf| p.display().to_string();
+    run(&[
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj",
+        &format!("/CN={prefix} test CA"), "-keyout", &s(&ca_key), "-out", &s(&ca),
+    ]);
+    let ext_text = if kind == "server" {
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n"
+    } else {
+        "extendedKeyUsage=clientAuth\n"
+    };
+    std::fs::write(&ext, ext_text).unwrap();
+    run(&[
+        "req", "-newkey", "rsa:2048", "-nodes", "-subj", &format!("/CN={prefix} {kind}"),
+        "-keyout", &s(&key), "-out", &s(&csr),
+    ]);
+    run(&[
+        "x509", "-req", "-in", &s(&csr), "-CA", &s(&ca), "-CAkey", &s(&ca_key),
+        "-CAcreateserial", "-days", "30", "-extfile", &s(&ext), "-out", &s(&cert),
+    ]);
+    (ca, cert, key)
+}
