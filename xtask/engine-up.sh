@@ -16,13 +16,22 @@
 #         -e MARIADB_DATABASE=... -e MARIADB_USER=... -e MARIADB_PASSWORD=... \
 #         buildkit-local/mariadb:10.11
 #     and wait for the log line "mariadb ready on 127.0.0.1:PORT".
+#   * BuildKit builders: buildkitd and buildctl (BuildKit v0.13.2) built once per machine
+#     from Debian's docker.io source package (6-13 min the first time, kept under
+#     /var/lib/buildkit-lib/buildkit); the image buildkit-local/buildkit:v0.13.2 for buildx's
+#     docker-container driver; a CA, server and client certificates; one remote buildkitd
+#     on tcp://127.0.0.1:1234 with mutual TLS; the base images pushed to the registry as
+#     127.0.0.1:5000/buildkit-local/busybox:latest and 127.0.0.1:5000/buildkit-local/python:3.11.
 #
 # Usage: engine-up.sh [up|env|down|registry-start|registry-stop|status|help]
 #   up              (default) install what is missing, start what is not running. Idempotent;
 #                   a few seconds when everything is already up.
 #   env             print the lines that point docker clients at the engines (DOCKER_HOST,
-#                   and BUILDKIT_LIB_SECOND_HOST for the second engine).
-#   down            stop the registry, both dockerds and containerds cleanly (data is kept).
+#                   and BUILDKIT_LIB_SECOND_HOST for the second engine) and at the BuildKit
+#                   builders (BUILDKIT_LIB_REMOTE_BUILDKIT, BUILDKIT_LIB_BUILDKIT_CERTS,
+#                   BUILDKIT_LIB_BUILDKIT_IMAGE).
+#   down            stop the remote buildkitd, the registry, both dockerds and containerds
+#                   cleanly (data is kept).
 #   registry-start  start the registry only (if it is not answering).
 #   registry-stop   stop the registry only (waits until the port no longer answers).
 #   status          print what is up, exit non-zero if something is not.
@@ -87,7 +96,7 @@ readonly BUILDKIT_BIN=$BUILDKIT_DIR/bin
 readonly BUILDKIT_CERTS=$BUILDKIT_DIR/certs
 readonly BUILDKIT_IMAGE=buildkit-local/buildkit:$BUILDKIT_VERSION
 readonly BUILDKIT_BUILD_BASE=buildkit-local/trixie-build:base
-readonly BUILDKIT_BUILD_ENV=buildkit-local/trixie-build:docker-io-deps
+readonly BUILDKIT_BUILD_CONTAINER=buildkit-lib-buildkit-build
 readonly BUILDKITD_ADDR=127.0.0.1:1234
 readonly BUILDKITD_ROOT=$BUILDKIT_DIR/remote-root
 readonly BUILDKITD_CONFIG=$BUILDKIT_DIR/buildkitd-remote.toml
@@ -896,9 +905,10 @@ cli=$(ls docker.io_*.orig-cli.tar.* | head -n 1)
 bk=$(ls docker.io_*.orig-buildkit.tar.* | head -n 1)
 deb=$(ls docker.io_*.debian.tar.* | head -n 1)
 rm -rf "$work/src" "$work/gopath"
-mkdir -p "$work/src/engine"
+mkdir -p "$work/src"
 cd "$work/src"
-tar -xf "$work/dl/$engine" -C engine --strip-components=2
+# The engine tarball's paths read ./moby-moby-<commit>/engine/...
+tar -xf "$work/dl/$engine" --strip-components=2
 tar -xf "$work/dl/$cli"
 tar -xf "$work/dl/$bk"
 tar -xf "$work/dl/$deb"
@@ -952,21 +962,24 @@ ensure_buildkit_binaries() {
             -c . 2>>"$STEP_LOG" | docker import - "$BUILDKIT_BUILD_BASE" >>"$STEP_LOG" 2>&1 ||
             fail "docker import of the trixie build root failed"
     fi
-    # Stage 1: the build dependencies, committed so that a failed build does not redo them.
-    if ! image_exists "$BUILDKIT_BUILD_ENV"; then
-        name=engine-up-buildkit-deps-$$
-        CLEANUPS+=("docker rm -f $name >/dev/null 2>&1")
+    # Stage 1: the build dependencies, in a container kept (stopped) when a later stage
+    # fails, so that a second attempt does not install them again.
+    if ! docker container inspect "$BUILDKIT_BUILD_CONTAINER" >/dev/null 2>&1; then
+        logged docker create --name "$BUILDKIT_BUILD_CONTAINER" --network host -v "$work:/build" \
+            "$BUILDKIT_BUILD_BASE" sleep infinity || fail "cannot create the trixie build container"
+    fi
+    CLEANUPS+=("docker stop -t 1 $BUILDKIT_BUILD_CONTAINER >/dev/null 2>&1")
+    logged docker start "$BUILDKIT_BUILD_CONTAINER" || fail "cannot start the trixie build container"
+    if ! docker exec "$BUILDKIT_BUILD_CONTAINER" test -f /build-deps.done 2>/dev/null; then
         write_buildkit_deps_script "$work/deps.sh"
-        logged docker run --name "$name" --network host -v "$work:/build" "$BUILDKIT_BUILD_BASE" \
-            sh /build/deps.sh || fail "apt-get build-dep docker.io in the trixie build container failed"
-        logged docker commit "$name" "$BUILDKIT_BUILD_ENV" || fail "docker commit of the build container failed"
-        logged docker rm -f "$name"
+        logged docker exec "$BUILDKIT_BUILD_CONTAINER" sh /build/deps.sh ||
+            fail "apt-get build-dep docker.io in the trixie build container failed"
+        logged docker exec "$BUILDKIT_BUILD_CONTAINER" touch /build-deps.done
     fi
     # Stage 2: sources, patches, compile.
     write_buildkit_build_script "$work/build.sh"
     rm -rf "$work/out"
-    logged docker run --rm --network host -v "$work:/build" "$BUILDKIT_BUILD_ENV" \
-        bash /build/build.sh "$BUILDKIT_VERSION" ||
+    logged docker exec "$BUILDKIT_BUILD_CONTAINER" bash /build/build.sh "$BUILDKIT_VERSION" ||
         fail "building buildkitd/buildctl from docker.io's source failed"
     "$work/out/buildkitd" --version 2>>"$STEP_LOG" | grep -qF " $BUILDKIT_VERSION " ||
         fail "the built buildkitd does not report version $BUILDKIT_VERSION"
@@ -974,8 +987,9 @@ ensure_buildkit_binaries() {
     install -m 0755 "$work/out/buildkitd" "$BUILDKIT_BIN/buildkitd"
     install -m 0755 "$work/out/buildctl" "$BUILDKIT_BIN/buildctl"
     echo "$BUILDKIT_VERSION" >"$BUILDKIT_BIN/.complete"
-    # The build container, its images, sources and Go cache (several GB) are not needed again.
-    logged docker rmi "$BUILDKIT_BUILD_ENV" "$BUILDKIT_BUILD_BASE" || true
+    # The build container, its image, sources and Go cache (several GB) are not needed again.
+    logged docker rm -f "$BUILDKIT_BUILD_CONTAINER" || true
+    logged docker rmi "$BUILDKIT_BUILD_BASE" || true
     remove_rootfs "$rootfs" "$rootfs.complete"
     rm -rf --one-file-system "$work"
     echo "$((SECONDS - start))" >"$BUILDKIT_DIR/build-seconds"
@@ -1216,6 +1230,9 @@ stop_containerd() {
 print_env() {
     printf 'export DOCKER_HOST=%s\n' "unix://$RUN_DIR/docker.sock"
     printf 'export BUILDKIT_LIB_SECOND_HOST=%s\n' "unix://$RUN_DIR/docker2.sock"
+    printf 'export BUILDKIT_LIB_REMOTE_BUILDKIT=%s\n' "tcp://$BUILDKITD_ADDR"
+    printf 'export BUILDKIT_LIB_BUILDKIT_CERTS=%s\n' "$BUILDKIT_CERTS"
+    printf 'export BUILDKIT_LIB_BUILDKIT_IMAGE=%s\n' "$BUILDKIT_IMAGE"
 }
 
 usage() {
@@ -1265,6 +1282,29 @@ status() {
     fi
     if image_exists "$PYTHON_IMAGE"; then echo "image $PYTHON_IMAGE: present"; else echo "image $PYTHON_IMAGE: missing"; rc=1; fi
     if image_exists "$MARIADB_IMAGE"; then echo "image $MARIADB_IMAGE: present"; else echo "image $MARIADB_IMAGE: missing"; rc=1; fi
+    if buildkit_binaries_ok; then
+        echo "buildkitd/buildctl: built ($BUILDKIT_BIN)"
+    else
+        echo "buildkitd/buildctl: missing"
+        rc=1
+    fi
+    if image_exists "$BUILDKIT_IMAGE"; then echo "image $BUILDKIT_IMAGE: present"; else echo "image $BUILDKIT_IMAGE: missing"; rc=1; fi
+    if buildkit_certs_ok; then echo "buildkit certificates: valid ($BUILDKIT_CERTS)"; else echo "buildkit certificates: missing or invalid"; rc=1; fi
+    if buildkitd_answers; then
+        echo "buildkitd: up (tcp://$BUILDKITD_ADDR, mutual TLS)"
+    else
+        echo "buildkitd: down"
+        rc=1
+    fi
+    local img
+    for img in "$BUSYBOX_IMAGE" "$PYTHON_IMAGE"; do
+        if registry_has "${img%:*}" "${img##*:}"; then
+            echo "registry image $REGISTRY_ADDR/$img: present"
+        else
+            echo "registry image $REGISTRY_ADDR/$img: missing"
+            rc=1
+        fi
+    done
     return $rc
 }
 
