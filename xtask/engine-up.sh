@@ -944,7 +944,7 @@ ensure_buildkit_binaries() {
         done_step "already built ($("$BUILDKIT_BIN/buildkitd" --version 2>/dev/null | awk '{print $3}'))"
         return 0
     fi
-    local start=$SECONDS rootfs=$BUILDKIT_DIR/build-rootfs work=$BUILDKIT_DIR/build name
+    local start=$SECONDS rootfs=$BUILDKIT_DIR/build-rootfs work=$BUILDKIT_DIR/build
     printf '\n### %s: building buildkitd %s (once per machine)\n' "$(date -u +%FT%TZ)" "$BUILDKIT_VERSION" >>"$STEP_LOG"
     printf '(once per machine, 6-13 min) '
     mkdir -p "$BUILDKIT_DIR" "$work"

@@ -241,7 +241,10 @@ pub fn buildkit_rig() -> BuildkitRig {
             "BUILDKIT_LIB_BUILDKIT_CERTS",
             "/var/lib/buildkit-lib/buildkit/certs",
         )),
-        image: var("BUILDKIT_LIB_BUILDKIT_IMAGE", "buildkit-local/buildkit:v0.13.2"),
+        image: var(
+            "BUILDKIT_LIB_BUILDKIT_IMAGE",
+            "buildkit-local/buildkit:v0.13.2",
+        ),
     };
     let start = "start it with `bash xtask/engine-up.sh` (the first run builds BuildKit, \
                  6-13 minutes)";
@@ -315,8 +318,19 @@ pub fn openssl_pair(dir: &Path, prefix: &str, kind: &str) -> (PathBuf, PathBuf, 
     );
     let s = |p: &PathBuf| p.display().to_string();
     run(&[
-        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj",
-        &format!("/CN={prefix} test CA"), "-keyout", &s(&ca_key), "-out", &s(&ca),
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "30",
+        "-subj",
+        &format!("/CN={prefix} test CA"),
+        "-keyout",
+        &s(&ca_key),
+        "-out",
+        &s(&ca),
     ]);
     let ext_text = if kind == "server" {
         "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n"
@@ -325,12 +339,33 @@ pub fn openssl_pair(dir: &Path, prefix: &str, kind: &str) -> (PathBuf, PathBuf, 
     };
     std::fs::write(&ext, ext_text).unwrap();
     run(&[
-        "req", "-newkey", "rsa:2048", "-nodes", "-subj", &format!("/CN={prefix} {kind}"),
-        "-keyout", &s(&key), "-out", &s(&csr),
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        &format!("/CN={prefix} {kind}"),
+        "-keyout",
+        &s(&key),
+        "-out",
+        &s(&csr),
     ]);
     run(&[
-        "x509", "-req", "-in", &s(&csr), "-CA", &s(&ca), "-CAkey", &s(&ca_key),
-        "-CAcreateserial", "-days", "30", "-extfile", &s(&ext), "-out", &s(&cert),
+        "x509",
+        "-req",
+        "-in",
+        &s(&csr),
+        "-CA",
+        &s(&ca),
+        "-CAkey",
+        &s(&ca_key),
+        "-CAcreateserial",
+        "-days",
+        "30",
+        "-extfile",
+        &s(&ext),
+        "-out",
+        &s(&cert),
     ]);
     (ca, cert, key)
 }

@@ -34,7 +34,12 @@ fn arch_context(dir: &Path, token: &str) {
 
 /// A `remote` builder on the rig's daemon over mutual TLS, with `tls` (the rig's own by
 /// default), declaring `platforms`.
-fn remote_create(rig: &BuildkitRig, name: &str, tls: &RemoteTls, platforms: &[&str]) -> BuilderCreate {
+fn remote_create(
+    rig: &BuildkitRig,
+    name: &str,
+    tls: &RemoteTls,
+    platforms: &[&str],
+) -> BuilderCreate {
     BuilderCreate {
         name: Some(name.to_string()),
         driver: Driver::Remote,
@@ -73,7 +78,15 @@ fn quick_retry() -> Retry {
 fn run_platform(runner: &Runner, image: &str, platform: &str) -> String {
     let out = runner
         .capture(&Cmd::new("docker").args([
-            "run", "--rm", "--pull", "always", "--network", "none", "--platform", platform, image,
+            "run",
+            "--rm",
+            "--pull",
+            "always",
+            "--network",
+            "none",
+            "--platform",
+            platform,
+            image,
         ]))
         .unwrap_or_else(|e| panic!("{e:#}"));
     out.stdout.trim().to_string()
@@ -104,7 +117,9 @@ struct RemoveContainer(Runner, String);
 
 impl Drop for RemoveContainer {
     fn drop(&mut self) {
-        let _ = self.0.capture(&Cmd::new("docker").args(["rm", "--force", &self.1]));
+        let _ = self
+            .0
+            .capture(&Cmd::new("docker").args(["rm", "--force", &self.1]));
     }
 }
 
@@ -119,7 +134,14 @@ fn a_multi_node_builder_builds_both_platforms_and_each_runs() {
     let _box_guard = RemoveContainer(runner.clone(), boxed.clone());
     runner
         .capture(&Cmd::new("docker").args([
-            "run", "-d", "--privileged", "--network", "host", "--name", &boxed, &rig.image,
+            "run",
+            "-d",
+            "--privileged",
+            "--network",
+            "host",
+            "--name",
+            &boxed,
+            &rig.image,
         ]))
         .unwrap_or_else(|e| panic!("{e:#}"));
 
@@ -146,13 +168,21 @@ fn a_multi_node_builder_builds_both_platforms_and_each_runs() {
         ..MultiNode::default()
     };
     let created = multi.create(&runner).unwrap_or_else(|e| panic!("{e:#}"));
-    let info = builder::inspect(&runner, &name).unwrap().expect("the builder exists");
+    let info = builder::inspect(&runner, &name)
+        .unwrap()
+        .expect("the builder exists");
     assert_eq!(info.driver, "remote");
-    let nodes: Vec<(&str, &str)> =
-        info.nodes.iter().map(|n| (n.name.as_str(), n.status.as_str())).collect();
+    let nodes: Vec<(&str, &str)> = info
+        .nodes
+        .iter()
+        .map(|n| (n.name.as_str(), n.status.as_str()))
+        .collect();
     assert_eq!(
         nodes,
-        [(format!("{name}-tls").as_str(), "running"), (format!("{name}-box").as_str(), "running")]
+        [
+            (format!("{name}-tls").as_str(), "running"),
+            (format!("{name}-box").as_str(), "running")
+        ]
     );
 
     let dir = tempfile::tempdir().unwrap();
@@ -170,9 +200,16 @@ fn a_multi_node_builder_builds_both_platforms_and_each_runs() {
     }
     .run(&runner)
     .unwrap_or_else(|e| panic!("{e:#}"));
-    assert!(result.digest.as_deref().unwrap_or_default().starts_with("sha256:"));
+    assert!(result
+        .digest
+        .as_deref()
+        .unwrap_or_default()
+        .starts_with("sha256:"));
 
-    assert_eq!(platforms_in_registry(&runner, &tag), ["linux/amd64", "linux/arm64"]);
+    assert_eq!(
+        platforms_in_registry(&runner, &tag),
+        ["linux/amd64", "linux/arm64"]
+    );
     assert_eq!(run_platform(&runner, &tag, "linux/amd64"), "x86_64");
     assert_eq!(run_platform(&runner, &tag, "linux/arm64"), "aarch64");
     remove_images(&runner, &[&tag]);
@@ -183,10 +220,18 @@ fn a_multi_node_builder_builds_both_platforms_and_each_runs() {
 
 /// A remote builder (TLS, amd64) and a docker-container builder (arm64), both created by
 /// the library for this test.
-fn two_builders(runner: &Runner, rig: &BuildkitRig) -> (builder::CreatedBuilder, builder::CreatedBuilder) {
-    let remote = remote_create(rig, &e2e::unique("bkl-remote"), &rig.tls(), &["linux/amd64"])
-        .create(runner)
-        .unwrap_or_else(|e| panic!("{e:#}"));
+fn two_builders(
+    runner: &Runner,
+    rig: &BuildkitRig,
+) -> (builder::CreatedBuilder, builder::CreatedBuilder) {
+    let remote = remote_create(
+        rig,
+        &e2e::unique("bkl-remote"),
+        &rig.tls(),
+        &["linux/amd64"],
+    )
+    .create(runner)
+    .unwrap_or_else(|e| panic!("{e:#}"));
     let container = container_create(&e2e::unique("bkl-container"), &rig.image, &["linux/arm64"])
         .create(runner)
         .unwrap_or_else(|e| panic!("{e:#}"));
@@ -233,29 +278,46 @@ fn fan_out_over_a_remote_and_a_docker_container_builder_merges_by_digest() {
     assert_eq!(amd64.driver, "remote");
     assert_eq!(arm64.driver, "docker-container");
     // Pushed by digest: no per-platform tag, each digest reachable in the repository.
-    assert_eq!((amd64.platform_tag.as_deref(), arm64.platform_tag.as_deref()), (None, None));
+    assert_eq!(
+        (amd64.platform_tag.as_deref(), arm64.platform_tag.as_deref()),
+        (None, None)
+    );
     assert_ne!(amd64.digest, arm64.digest);
     let repo = tag.rsplit_once(':').unwrap().0;
     for p in &result.platforms {
         assert!(p.digest.starts_with("sha256:"), "{p:?}");
-        assert!(in_registry(&runner, &format!("{repo}@{}", p.digest)), "{p:?}");
+        assert!(
+            in_registry(&runner, &format!("{repo}@{}", p.digest)),
+            "{p:?}"
+        );
     }
     let tags = runner
         .capture(&Cmd::new("curl").args([
             "-fsS",
             "--noproxy",
             "*",
-            &format!("http://{REGISTRY}/v2/{}/tags/list", repo.trim_start_matches(&format!("{REGISTRY}/"))),
+            &format!(
+                "http://{REGISTRY}/v2/{}/tags/list",
+                repo.trim_start_matches(&format!("{REGISTRY}/"))
+            ),
         ]))
         .unwrap();
     assert!(tags.stdout.contains("\"1.0.0\""), "{}", tags.stdout);
     assert!(!tags.stdout.contains("linux-"), "{}", tags.stdout);
 
     // The merged index's digest is the one reported, and each platform runs.
-    let raw = runner.capture(&buildkit_lib::docker::registry::inspect_raw_cmd(&tag)).unwrap();
+    let raw = runner
+        .capture(&buildkit_lib::docker::registry::inspect_raw_cmd(&tag))
+        .unwrap();
     assert_eq!(
         result.digest.as_deref(),
-        Some(format!("sha256:{}", buildkit_lib::hash::sha256_hex(raw.stdout.as_bytes())).as_str())
+        Some(
+            format!(
+                "sha256:{}",
+                buildkit_lib::hash::sha256_hex(raw.stdout.as_bytes())
+            )
+            .as_str()
+        )
     );
     assert_eq!(run_platform(&runner, &tag, "linux/amd64"), "x86_64");
     assert_eq!(run_platform(&runner, &tag, "linux/arm64"), "aarch64");
@@ -291,7 +353,9 @@ fn a_builder_that_is_down_fails_its_platform_and_nothing_is_merged() {
         ],
     );
     let err = f.run(&runner).unwrap_err();
-    let fan = err.downcast_ref::<FanOutError>().unwrap_or_else(|| panic!("not a FanOutError: {err:#}"));
+    let fan = err
+        .downcast_ref::<FanOutError>()
+        .unwrap_or_else(|| panic!("not a FanOutError: {err:#}"));
     let text = err.to_string();
     assert!(
         text.starts_with(&format!(
@@ -331,7 +395,11 @@ fn registry_cache_round_trip_through_a_docker_container_builder() {
             platforms: vec!["linux/amd64".into()],
             builder: Some(builder.to_string()),
             network: Some("none".into()),
-            cache_from: if from { vec![cache.clone()] } else { Vec::new() },
+            cache_from: if from {
+                vec![cache.clone()]
+            } else {
+                Vec::new()
+            },
             cache_to: if to { vec![cache.clone()] } else { Vec::new() },
             read_size: false,
             ..Build::default()
@@ -347,7 +415,10 @@ fn registry_cache_round_trip_through_a_docker_container_builder() {
     // Without the cache the builder would run the probe stage again.
     builder::prune(&runner, container.name()).unwrap();
     let again = build(container.name(), true, false, "again.log");
-    assert!(again.contains(&format!("importing cache manifest from {cache_ref}")), "{again}");
+    assert!(
+        again.contains(&format!("importing cache manifest from {cache_ref}")),
+        "{again}"
+    );
     assert_eq!(cached_probe(&again, &token), 1, "{again}");
 
     // The cache one builder exported serves the other.
@@ -402,7 +473,10 @@ fn create_fails(runner: &Runner, create: &BuilderCreate) -> String {
         Ok(created) => panic!("builder {} was created", created.name()),
         Err(e) => format!("{e:#}"),
     };
-    assert!(!e2e::builder_exists(runner, &name), "{name} was left behind: {err}");
+    assert!(
+        !e2e::builder_exists(runner, &name),
+        "{name} was left behind: {err}"
+    );
     err
 }
 
@@ -469,7 +543,11 @@ fn missing_tls_files_are_reported_before_buildx_runs() {
     for dry in [true, false] {
         let runner = e2e::runner().dry_run(dry);
         let create = remote_create(&rig, &e2e::unique("bkl-nofile"), &tls, &[]);
-        let err = create.create(&runner).map(|c| c.keep()).unwrap_err().to_string();
+        let err = create
+            .create(&runner)
+            .map(|c| c.keep())
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             err,
             format!(
@@ -497,7 +575,14 @@ fn a_builder_name_that_is_taken_is_refused_and_the_builder_left_alone() {
          choose another name"
     );
     let again = container_create(&name, &rig.image, &[]);
-    assert_eq!(again.create(&runner).map(|c| c.keep()).unwrap_err().to_string(), expected);
+    assert_eq!(
+        again
+            .create(&runner)
+            .map(|c| c.keep())
+            .unwrap_err()
+            .to_string(),
+        expected
+    );
     assert_eq!(again.run(&runner).unwrap_err().to_string(), expected);
     let multi = MultiNode {
         name: name.clone(),
@@ -508,9 +593,18 @@ fn a_builder_name_that_is_taken_is_refused_and_the_builder_left_alone() {
         }],
         ..MultiNode::default()
     };
-    assert_eq!(multi.create(&runner).map(|c| c.keep()).unwrap_err().to_string(), expected);
+    assert_eq!(
+        multi
+            .create(&runner)
+            .map(|c| c.keep())
+            .unwrap_err()
+            .to_string(),
+        expected
+    );
     // Still there, still the remote one, still answering.
-    let info = builder::inspect(&runner, &name).unwrap().expect("still there");
+    let info = builder::inspect(&runner, &name)
+        .unwrap()
+        .expect("still there");
     assert_eq!(info.driver, "remote");
     assert_eq!(info.nodes[0].endpoint, rig.endpoint);
 }
@@ -532,7 +626,12 @@ fn a_docker_container_builder_whose_image_is_missing_says_so() {
     // Nothing left running: no container for its node.
     let ps = runner
         .capture(&Cmd::new("docker").args([
-            "ps", "--all", "--filter", &format!("name=buildx_buildkit_{name}"), "--format", "{{.Names}}",
+            "ps",
+            "--all",
+            "--filter",
+            &format!("name=buildx_buildkit_{name}"),
+            "--format",
+            "{{.Names}}",
         ]))
         .unwrap();
     assert_eq!(ps.stdout.trim(), "", "left behind");
@@ -546,7 +645,11 @@ fn a_docker_container_builder_whose_image_is_missing_says_so() {
 /// A context whose only step sleeps for a number no other process uses, so the test can
 /// find the step running (the builders' processes are visible from the host).
 fn sleeping_context(dir: &Path) -> String {
-    let seconds = format!("{}{:04}", 3_000 + std::process::id() % 900, e2e::free_port() % 10_000);
+    let seconds = format!(
+        "{}{:04}",
+        3_000 + std::process::id() % 900,
+        e2e::free_port() % 10_000
+    );
     std::fs::write(
         dir.join("Dockerfile"),
         format!("FROM {REGISTRY_BUSYBOX_IMAGE}\nRUN sleep {seconds}\n"),
@@ -572,7 +675,10 @@ fn sleepers(seconds: &str) -> Vec<u32> {
 fn wait_until(what: &str, limit: std::time::Duration, mut ready: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + limit;
     while !ready() {
-        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
 }
@@ -590,16 +696,20 @@ fn interrupt_build(args: &[&str], seconds: &str) -> (Option<i32>, String) {
         .spawn()
         .expect("start hold_container");
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     if line.trim() != "ready" {
         let mut err = String::new();
         let _ = child.stderr.take().unwrap().read_to_string(&mut err);
         let _ = child.kill();
         panic!("hold_container did not start: {err}");
     }
-    wait_until("the build step to run", std::time::Duration::from_secs(180), || {
-        !sleepers(seconds).is_empty()
-    });
+    wait_until(
+        "the build step to run",
+        std::time::Duration::from_secs(180),
+        || !sleepers(seconds).is_empty(),
+    );
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
     let status = loop {
@@ -628,17 +738,27 @@ fn ctrl_c_during_a_build_removes_the_docker_container_builder_the_run_created() 
     let ctx = dir.path().display().to_string();
     let (code, stderr) = interrupt_build(&["container", &name, &rig.image, &ctx], &seconds);
     assert_eq!(code, Some(130), "{stderr}");
-    assert!(stderr.contains(&format!("docker buildx rm {name}")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("docker buildx rm {name}")),
+        "{stderr}"
+    );
     assert!(!e2e::builder_exists(&runner, &name), "{stderr}");
     let ps = runner
         .capture(&Cmd::new("docker").args([
-            "ps", "--all", "--filter", &format!("name=buildx_buildkit_{name}"), "--format", "{{.Names}}",
+            "ps",
+            "--all",
+            "--filter",
+            &format!("name=buildx_buildkit_{name}"),
+            "--format",
+            "{{.Names}}",
         ]))
         .unwrap();
     assert_eq!(ps.stdout.trim(), "", "the builder's container is left");
-    wait_until("the build step to stop", std::time::Duration::from_secs(30), || {
-        sleepers(&seconds).is_empty()
-    });
+    wait_until(
+        "the build step to stop",
+        std::time::Duration::from_secs(30),
+        || sleepers(&seconds).is_empty(),
+    );
 }
 
 #[test]
@@ -651,14 +771,15 @@ fn ctrl_c_during_a_build_on_a_remote_builder_removes_it_and_leaves_the_daemon_ru
     let _guard = RemoveBuilder(runner.clone(), name.clone());
     let ctx = dir.path().display().to_string();
     let certs = rig.certs.display().to_string();
-    let (code, stderr) =
-        interrupt_build(&["remote", &name, &rig.endpoint, &certs, &ctx], &seconds);
+    let (code, stderr) = interrupt_build(&["remote", &name, &rig.endpoint, &certs, &ctx], &seconds);
     assert_eq!(code, Some(130), "{stderr}");
     assert!(!e2e::builder_exists(&runner, &name), "{stderr}");
     // The daemon cancels the step once its client is gone, and keeps serving.
-    wait_until("the build step to stop", std::time::Duration::from_secs(60), || {
-        sleepers(&seconds).is_empty()
-    });
+    wait_until(
+        "the build step to stop",
+        std::time::Duration::from_secs(60),
+        || sleepers(&seconds).is_empty(),
+    );
     let probe = remote_create(&rig, &e2e::unique("bkl-after"), &rig.tls(), &[])
         .create(&runner)
         .unwrap_or_else(|e| panic!("the daemon no longer answers: {e:#}"));
@@ -680,9 +801,13 @@ fn ctrl_c_during_a_build_leaves_the_users_own_builder_alone() {
     let (code, stderr) = interrupt_build(&["existing", &name, &ctx], &seconds);
     assert_eq!(code, Some(130), "{stderr}");
     assert!(!stderr.contains("buildx rm"), "{stderr}");
-    let info = builder::inspect(&runner, &name).unwrap().expect("the user's builder is gone");
+    let info = builder::inspect(&runner, &name)
+        .unwrap()
+        .expect("the user's builder is gone");
     assert_eq!(info.driver, "docker-container");
-    wait_until("the build step to stop", std::time::Duration::from_secs(60), || {
-        sleepers(&seconds).is_empty()
-    });
+    wait_until(
+        "the build step to stop",
+        std::time::Duration::from_secs(60),
+        || sleepers(&seconds).is_empty(),
+    );
 }

@@ -223,7 +223,8 @@ impl BuilderCreate {
         };
         anyhow::ensure!(
             !self.append,
-            "`append` adds a node to builder {name}, which this run did not create; use              `run` for that"
+            "`append` adds a node to builder {name}, which this run did not create; use \
+            `run` for that"
         );
         self.check()?;
         refuse_taken(runner, &name)?;
@@ -250,7 +251,8 @@ impl BuilderCreate {
 fn refuse_taken(runner: &Runner, name: &str) -> anyhow::Result<()> {
     if !runner.is_dry_run() && inspect(runner, name)?.is_some() {
         anyhow::bail!(
-            "a builder named {name} exists already; remove it (`docker buildx rm {name}`) or              choose another name"
+            "a builder named {name} exists already; remove it (`docker buildx rm {name}`) or \
+            choose another name"
         );
     }
     Ok(())
@@ -274,7 +276,12 @@ impl CreatedBuilder {
     /// `buildx create --bootstrap` (which starts containers) removes what it made.
     fn arm(runner: &Runner, name: String) -> CreatedBuilder {
         let mut rm = rm_cmd(&name);
-        for key in ["DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG", "BUILDX_CONFIG"] {
+        for key in [
+            "DOCKER_HOST",
+            "DOCKER_CONTEXT",
+            "DOCKER_CONFIG",
+            "BUILDX_CONFIG",
+        ] {
             if let Some(value) = runner.effective_env(&rm, key) {
                 rm = rm.env(key, value);
             }
@@ -328,20 +335,21 @@ pub fn explain(
         || text.contains("certificate is not trusted")
     {
         return Some(format!(
-            "the BuildKit daemon at {at} presented a certificate that the CA in cacert={} did              not sign; point `cacert` at the CA that issued the daemon's certificate",
+            "the BuildKit daemon at {at} presented a certificate that the CA in cacert={} did \
+            not sign; point `cacert` at the CA that issued the daemon's certificate",
             opt("cacert")
         ));
     }
-    if text.contains("certificate has expired") || text.contains("certificate is not yet valid")
-    {
+    if text.contains("certificate has expired") || text.contains("certificate is not yet valid") {
         return Some(format!(
-            "the BuildKit daemon at {at} presented a certificate outside its validity period;              renew the daemon's certificate"
+            "the BuildKit daemon at {at} presented a certificate outside its validity period; \
+            renew the daemon's certificate"
         ));
     }
-    if text.contains("certificate is valid for") || text.contains("doesn't contain any IP SANs")
-    {
+    if text.contains("certificate is valid for") || text.contains("doesn't contain any IP SANs") {
         return Some(format!(
-            "the BuildKit daemon's certificate does not name the host buildx dialled ({at});              set `servername` to a name in the certificate or reissue it with that host"
+            "the BuildKit daemon's certificate does not name the host buildx dialled ({at}); \
+            set `servername` to a name in the certificate or reissue it with that host"
         ));
     }
     if text.contains("tls: bad certificate")
@@ -350,7 +358,8 @@ pub fn explain(
         || text.contains("tls: unknown certificate")
     {
         return Some(format!(
-            "the BuildKit daemon at {at} refused this client's certificate (cert={}): it was              not issued by the CA the daemon trusts; use a client certificate from that CA",
+            "the BuildKit daemon at {at} refused this client's certificate (cert={}): it was \
+            not issued by the CA the daemon trusts; use a client certificate from that CA",
             opt("cert")
         ));
     }
@@ -362,13 +371,15 @@ pub fn explain(
             || text.contains("failed to resolve reference")
         {
             return Some(format!(
-                "the docker-container builder's image {image} is not in the engine and cannot                  be pulled; build or load it into the engine first (docker image ls {image})"
+                "the docker-container builder's image {image} is not in the engine and cannot \
+                be pulled; build or load it into the engine first (docker image ls {image})"
             ));
         }
     }
     if text.contains("connection refused") || text.contains("no such host") {
         return Some(format!(
-            "nothing answers at {at}; start the BuildKit daemon there or point the builder at              one that runs"
+            "nothing answers at {at}; start the BuildKit daemon there or point the builder at \
+            one that runs"
         ));
     }
     None
@@ -675,5 +686,77 @@ fn builder_info(v: &Value) -> BuilderInfo {
                     .collect()
             })
             .unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn explain_reads_tls_pull_and_connection_failures() {
+        let tls = opts(&[("cacert", "/c/ca.pem"), ("cert", "/c/cert.pem")]);
+        let at = Some("tcp://127.0.0.1:1234");
+        let expired = "ERROR: failed to call info: x509: certificate has expired or is not \
+                       yet valid: current time 2026-11-30T22:00:00Z is after 2020-01-02";
+        assert_eq!(
+            explain(expired, at, &tls).unwrap(),
+            "the BuildKit daemon at tcp://127.0.0.1:1234 presented a certificate outside its \
+             validity period; renew the daemon's certificate"
+        );
+        let unknown = "transport: authentication handshake failed: tls: failed to verify \
+                       certificate: x509: certificate signed by unknown authority";
+        assert!(explain(unknown, at, &tls)
+            .unwrap()
+            .contains("the CA in cacert=/c/ca.pem did not sign"));
+        let refused = "remote error: tls: unknown certificate authority";
+        assert!(explain(refused, at, &tls)
+            .unwrap()
+            .contains("refused this client's certificate (cert=/c/cert.pem)"));
+        let pull = "ERROR: Error response from daemon: pull access denied for x, repository \
+                    does not exist";
+        let image = opts(&[("image", "x:1")]);
+        assert!(explain(pull, None, &image)
+            .unwrap()
+            .starts_with("the docker-container builder's image x:1 is not in the engine"));
+        // Without an image option the same words are not about the builder's image.
+        assert_eq!(explain(pull, None, &tls), None);
+        let down = "dial tcp 127.0.0.1:9: connect: connection refused";
+        assert!(explain(down, at, &tls)
+            .unwrap()
+            .starts_with("nothing answers at tcp://127.0.0.1:1234"));
+        assert_eq!(explain("something else entirely", at, &tls), None);
+    }
+
+    #[test]
+    fn a_created_builder_in_a_dry_run_removes_nothing() {
+        let runner = Runner::new().dry_run(true).echo(crate::cmd::Echo::Silent);
+        let create = BuilderCreate {
+            name: Some("farm".into()),
+            driver: Driver::DockerContainer,
+            ..BuilderCreate::default()
+        };
+        let created = create.create(&runner).unwrap();
+        assert_eq!(created.name(), "farm");
+        drop(created);
+        let cmds = runner.commands();
+        assert_eq!(cmds.len(), 1, "{cmds:?}");
+        assert_eq!(cmds[0][..3], ["docker", "buildx", "create"]);
+        let append = BuilderCreate {
+            append: true,
+            ..create
+        };
+        assert!(append
+            .create(&runner)
+            .unwrap_err()
+            .to_string()
+            .contains("which this run did not create"));
     }
 }

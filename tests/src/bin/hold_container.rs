@@ -90,14 +90,21 @@ fn main() {
             let create = |driver, endpoint: Option<&str>, opts: &[(&str, &str)]| BuilderCreate {
                 name: Some(name.to_string()),
                 driver,
-                driver_opts: opts.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+                driver_opts: opts
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
                 bootstrap: true,
                 endpoint: endpoint.map(str::to_string),
                 ..BuilderCreate::default()
             };
             let (created, context) = match (mode, rest) {
                 ("container", [image, context]) => {
-                    let c = create(Driver::DockerContainer, None, &[("image", image), ("network", "host")]);
+                    let c = create(
+                        Driver::DockerContainer,
+                        None,
+                        &[("image", image), ("network", "host")],
+                    );
                     (Some(c.create(&runner)), *context)
                 }
                 ("remote", [endpoint, certs, context]) => {

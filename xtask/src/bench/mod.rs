@@ -411,8 +411,14 @@ impl Bench {
         const STATE: &str = "/var/lib/buildkit-lib/buildkit";
         let var = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_string());
         let endpoint = var("BUILDKIT_LIB_REMOTE_BUILDKIT", "tcp://127.0.0.1:1234");
-        let certs = PathBuf::from(var("BUILDKIT_LIB_BUILDKIT_CERTS", &format!("{STATE}/certs")));
-        let image = var("BUILDKIT_LIB_BUILDKIT_IMAGE", "buildkit-local/buildkit:v0.13.2");
+        let certs = PathBuf::from(var(
+            "BUILDKIT_LIB_BUILDKIT_CERTS",
+            &format!("{STATE}/certs"),
+        ));
+        let image = var(
+            "BUILDKIT_LIB_BUILDKIT_IMAGE",
+            "buildkit-local/buildkit:v0.13.2",
+        );
         let dir = self.root.join("target/buildkit/bench/fanout-builders");
         std::fs::create_dir_all(&dir)?;
         std::fs::write(
@@ -423,11 +429,10 @@ impl Bench {
                 crate::engine::REGISTRY
             ),
         )?;
-        let runner = self
-            .runner
-            .clone()
-            .echo(Echo::Quiet)
-            .log_to(self.root.join("target/buildkit/bench/logs/fanout_builders.log"));
+        let runner = self.runner.clone().echo(Echo::Quiet).log_to(
+            self.root
+                .join("target/buildkit/bench/logs/fanout_builders.log"),
+        );
         let id = std::process::id();
         let remote = BuilderCreate {
             name: Some(format!("bench-remote-{id}")),
@@ -459,7 +464,10 @@ impl Bench {
         }
         .create(&runner)
         .context("the docker-container BuildKit builder")?;
-        let tag = format!("{}/buildkit-bench-fanout-builders:1", crate::engine::REGISTRY);
+        let tag = format!(
+            "{}/buildkit-bench-fanout-builders:1",
+            crate::engine::REGISTRY
+        );
         let repo = format!("{}/buildkit-bench-fanout-builders", crate::engine::REGISTRY);
         let fan = FanOut::new(
             Build {
