@@ -421,6 +421,11 @@ fn registry_cache_round_trip_through_a_docker_container_builder() {
     );
     assert_eq!(cached_probe(&again, &token), 1, "{again}");
 
+    // The prune really emptied the builder: without the registry cache the probe runs.
+    builder::prune(&runner, container.name()).unwrap();
+    let cold = build(container.name(), false, false, "cold.log");
+    assert_eq!(cached_probe(&cold, &token), 0, "{cold}");
+
     // The cache one builder exported serves the other.
     let other = build(remote.name(), true, false, "other.log");
     assert_eq!(cached_probe(&other, &token), 1, "{other}");
@@ -521,8 +526,8 @@ fn a_server_certificate_from_another_ca_is_refused_with_a_clear_message() {
     assert!(
         err.starts_with(&format!(
             "cannot create the buildx builder {name}: the BuildKit daemon at {} presented a \
-             certificate that the CA in cacert={} did not sign; point `cacert` at the CA that \
-             issued the daemon's certificate",
+             certificate that the client's CA (cacert={}) did not sign; point `cacert` at the \
+             CA that issued the daemon's certificate",
             rig.endpoint,
             other_ca.display()
         )),

@@ -208,7 +208,16 @@ impl BuilderCreate {
                 Some(name) => format!("cannot create the buildx builder {name}"),
                 None => "cannot create the buildx builder".to_string(),
             };
-            explained(e, &what, self.endpoint.as_deref(), &self.driver_opts)
+            explained(
+                runner,
+                self.name
+                    .as_deref()
+                    .filter(|_| self.driver == Driver::Remote),
+                e,
+                &what,
+                self.endpoint.as_deref(),
+                &self.driver_opts,
+            )
         })?;
         Ok(out.stdout.trim().to_string())
     }
@@ -237,6 +246,10 @@ impl BuilderCreate {
         runner.capture(&self.command()).map_err(|e| {
             let name = self.name.as_deref().unwrap_or("(unnamed)");
             explained(
+                runner,
+                self.name
+                    .as_deref()
+                    .filter(|_| self.driver == Driver::Remote),
                 e,
                 &format!("cannot create the buildx builder {name}"),
                 self.endpoint.as_deref(),
@@ -321,6 +334,24 @@ impl Drop for CreatedBuilder {
     }
 }
 
+/// The error a client of builder `name` gets when it connects (`docker buildx du`, read
+/// only, 30 s at most); `None` when it connects or the builder does not exist.
+pub fn connection_error(runner: &Runner, name: &str) -> Option<String> {
+    let du = Cmd::new("docker")
+        .args(["buildx", "du", "--builder", name])
+        .read_only()
+        .timeout(std::time::Duration::from_secs(30));
+    match runner.capture(&du) {
+        Ok(_) => None,
+        Err(e) => e
+            .tail
+            .iter()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .map(|l| l.trim().trim_start_matches("ERROR: ").to_string()),
+    }
+}
+
 /// What buildx's own words about a builder that cannot start mean, and what to do; `None`
 /// when the text is not one of the failures recognised here. `endpoint` and `opts` are
 /// the builder's (for the file names in the advice).
@@ -330,14 +361,18 @@ pub fn explain(
     opts: &BTreeMap<String, String>,
 ) -> Option<String> {
     let at = endpoint.unwrap_or("the BuildKit daemon");
-    let opt = |k: &str| opts.get(k).map(String::as_str).unwrap_or("(none)");
+    let named = |k: &str| {
+        opts.get(k)
+            .map(|v| format!(" ({k}={v})"))
+            .unwrap_or_default()
+    };
     if text.contains("certificate signed by unknown authority")
         || text.contains("certificate is not trusted")
     {
         return Some(format!(
-            "the BuildKit daemon at {at} presented a certificate that the CA in cacert={} did \
+            "the BuildKit daemon at {at} presented a certificate that the client's CA{} did \
             not sign; point `cacert` at the CA that issued the daemon's certificate",
-            opt("cacert")
+            named("cacert")
         ));
     }
     if text.contains("certificate has expired") || text.contains("certificate is not yet valid") {
@@ -358,9 +393,9 @@ pub fn explain(
         || text.contains("tls: unknown certificate")
     {
         return Some(format!(
-            "the BuildKit daemon at {at} refused this client's certificate (cert={}): it was \
-            not issued by the CA the daemon trusts; use a client certificate from that CA",
-            opt("cert")
+            "the BuildKit daemon at {at} refused this client's certificate{}: it was not \
+            issued by the CA the daemon trusts; use a client certificate from that CA",
+            named("cert")
         ));
     }
     if let Some(image) = opts.get("image") {
@@ -387,13 +422,25 @@ pub fn explain(
 
 /// A [`CommandError`](crate::cmd::CommandError) from creating or starting a builder, with
 /// [`explain`]'s reading first when buildx's words are recognised.
+/// buildx's remote driver hides why it cannot connect (it waits, then says `context
+/// deadline exceeded`): for a builder `name` that exists, ask the daemon once more through
+/// `docker buildx du`, which reports the connection error itself, and add its words.
 fn explained(
+    runner: &Runner,
+    name: Option<&str>,
     e: crate::cmd::CommandError,
     what: &str,
     endpoint: Option<&str>,
     opts: &BTreeMap<String, String>,
 ) -> anyhow::Error {
-    let text = e.tail.join("\n");
+    let mut text = e.tail.join("\n");
+    if let Some(name) = name {
+        if explain(&text, endpoint, opts).is_none() && text.contains("context deadline exceeded") {
+            if let Some(why) = connection_error(runner, name) {
+                text = format!("{text}\n{why}");
+            }
+        }
+    }
     match explain(&text, endpoint, opts) {
         Some(why) => anyhow::Error::new(e).context(format!("{what}: {why}")),
         None => anyhow::Error::new(e).context(what.to_string()),
@@ -533,8 +580,12 @@ impl MultiNode {
         let creates = self.creates();
         for (node, create) in self.nodes.iter().zip(&creates) {
             if let Err(e) = runner.capture(&create.command()) {
-                // The name was free before: whatever exists under it now is ours.
+                // The name was free before: whatever exists under it now is ours. Read why
+                // a remote node cannot connect before removing it.
                 let existed = matches!(inspect(runner, &self.name), Ok(Some(_)));
+                let diagnosed = (existed && self.driver == Driver::Remote)
+                    .then(|| connection_error(runner, &self.name))
+                    .flatten();
                 if existed {
                     let _ = runner.capture(&rm_cmd(&self.name));
                 }
@@ -548,7 +599,11 @@ impl MultiNode {
                         ""
                     }
                 );
+                let mut e = e;
+                e.tail.extend(diagnosed);
                 return Err(explained(
+                    runner,
+                    None,
                     e,
                     &what,
                     create.endpoint.as_deref(),
@@ -715,7 +770,7 @@ mod tests {
                        certificate: x509: certificate signed by unknown authority";
         assert!(explain(unknown, at, &tls)
             .unwrap()
-            .contains("the CA in cacert=/c/ca.pem did not sign"));
+            .contains("the client's CA (cacert=/c/ca.pem) did not sign"));
         let refused = "remote error: tls: unknown certificate authority";
         assert!(explain(refused, at, &tls)
             .unwrap()

@@ -637,6 +637,31 @@ fn probe(runner: &Runner, p: &PlatformEndpoint) -> Result<BuilderProbe, String> 
         return Ok(docker_driver());
     }
     let probe = BuilderProbe::parse(&out.stdout)?;
+    // A remote builder is "inactive" when buildx cannot reach its daemon (down, or the TLS
+    // handshake refused): the build would wait 20 s and say only "context deadline
+    // exceeded". Ask the daemon why, and fail before anything is built.
+    if probe.driver == "remote" {
+        let field = |key: &str| -> Vec<&str> {
+            out.stdout
+                .lines()
+                .filter_map(|l| l.split_once(':'))
+                .filter(|(k, _)| k.trim() == key)
+                .map(|(_, v)| v.trim())
+                .collect()
+        };
+        let statuses = field("Status");
+        if !statuses.is_empty() && statuses.iter().all(|s| *s == "inactive") {
+            let name = p.endpoint.builder();
+            let endpoint = field("Endpoint").first().map(|e| e.to_string());
+            if let Some(why) = builder::connection_error(runner, name) {
+                return Err(
+                    builder::explain(&why, endpoint.as_deref(), &Default::default())
+                        .map(|e| format!("{e} ({why})"))
+                        .unwrap_or(why),
+                );
+            }
+        }
+    }
     let wanted = &p.platform;
     if !probe.platforms.is_empty() && !probe.platforms.iter().any(|b| b == wanted) {
         return Err(format!(
