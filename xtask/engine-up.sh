@@ -29,7 +29,7 @@
 #   env             print the lines that point docker clients at the engines (DOCKER_HOST,
 #                   and BUILDKIT_LIB_SECOND_HOST for the second engine) and at the BuildKit
 #                   builders (BUILDKIT_LIB_REMOTE_BUILDKIT, BUILDKIT_LIB_BUILDKIT_CERTS,
-#                   BUILDKIT_LIB_BUILDKIT_IMAGE).
+#                   BUILDKIT_LIB_BUILDKIT_IMAGE, BUILDKIT_LIB_BUILDKIT_BIN).
 #   down            stop the remote buildkitd, the registry, both dockerds and containerds
 #                   cleanly (data is kept).
 #   registry-start  start the registry only (if it is not answering).
@@ -1233,6 +1233,7 @@ print_env() {
     printf 'export BUILDKIT_LIB_REMOTE_BUILDKIT=%s\n' "tcp://$BUILDKITD_ADDR"
     printf 'export BUILDKIT_LIB_BUILDKIT_CERTS=%s\n' "$BUILDKIT_CERTS"
     printf 'export BUILDKIT_LIB_BUILDKIT_IMAGE=%s\n' "$BUILDKIT_IMAGE"
+    printf 'export BUILDKIT_LIB_BUILDKIT_BIN=%s\n' "$BUILDKIT_BIN"
 }
 
 usage() {

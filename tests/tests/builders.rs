@@ -816,3 +816,92 @@ fn ctrl_c_during_a_build_leaves_the_users_own_builder_alone() {
         || sleepers(&seconds).is_empty(),
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Faults of a daemon of the test's own (the shared one is never stopped or re-keyed).
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn an_expired_daemon_certificate_is_refused_with_a_clear_message() {
+    let runner = e2e::engine();
+    let rig = e2e::buildkit_rig();
+    let dir = tempfile::tempdir().unwrap();
+    let certs = e2e::openssl_cert_set(dir.path(), true);
+    let daemon = e2e::PrivateBuildkitd::start(&rig, &certs);
+    let tls = RemoteTls {
+        cacert: certs.ca.clone(),
+        cert: certs.client.0.clone(),
+        key: certs.client.1.clone(),
+        servername: Some("127.0.0.1".into()),
+    };
+    let name = e2e::unique("bkl-expired");
+    let create = BuilderCreate {
+        endpoint: Some(daemon.endpoint.clone()),
+        ..remote_create(&rig, &name, &tls, &[])
+    };
+    let err = create_fails(&runner, &create);
+    assert!(
+        err.starts_with(&format!(
+            "cannot create the buildx builder {name}: the BuildKit daemon at {} presented a \
+             certificate outside its validity period; renew the daemon's certificate",
+            daemon.endpoint
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_daemon_stopped_mid_build_fails_the_build_with_a_clear_message() {
+    let runner = e2e::engine();
+    let rig = e2e::buildkit_rig();
+    let dir = tempfile::tempdir().unwrap();
+    let certs = e2e::openssl_cert_set(dir.path(), false);
+    let mut daemon = e2e::PrivateBuildkitd::start(&rig, &certs);
+    let tls = RemoteTls {
+        cacert: certs.ca.clone(),
+        cert: certs.client.0.clone(),
+        key: certs.client.1.clone(),
+        servername: Some("127.0.0.1".into()),
+    };
+    let created = BuilderCreate {
+        endpoint: Some(daemon.endpoint.clone()),
+        ..remote_create(&rig, &e2e::unique("bkl-stopped"), &tls, &[])
+    }
+    .create(&runner)
+    .unwrap_or_else(|e| panic!("{e:#}\n{}", daemon.log()));
+    let ctx = tempfile::tempdir().unwrap();
+    let seconds = sleeping_context(ctx.path());
+    let build = Build {
+        context: ctx.path().to_path_buf(),
+        builder: Some(created.name().to_string()),
+        network: Some("none".into()),
+        read_size: false,
+        ..Build::default()
+    };
+    let err = std::thread::scope(|s| {
+        let running = s.spawn(|| build.run(&runner));
+        wait_until(
+            "the build step to run",
+            std::time::Duration::from_secs(180),
+            || !sleepers(&seconds).is_empty(),
+        );
+        daemon.stop(libc::SIGTERM);
+        running.join().unwrap()
+    })
+    .map(|_| ())
+    .unwrap_err();
+    let text = format!("{err:#}");
+    assert!(
+        text.contains(&format!(
+            "the BuildKit daemon of builder {} went away during the build",
+            created.name()
+        )),
+        "{text}"
+    );
+    assert!(text.contains("connection refused"), "{text}");
+    wait_until(
+        "the build step to stop",
+        std::time::Duration::from_secs(60),
+        || sleepers(&seconds).is_empty(),
+    );
+}

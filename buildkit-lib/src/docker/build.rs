@@ -441,9 +441,27 @@ impl Build {
             .first()
             .cloned()
             .unwrap_or_else(|| self.context.display().to_string());
-        let ran = runner
-            .run(&cmd)
-            .with_context(|| format!("cannot build image {what}"))?;
+        let ran = runner.run(&cmd).map_err(|e| {
+            // BuildKit reports a daemon that went away mid-build as "Canceled: context
+            // canceled", as if the user had cancelled: when nobody did, ask the builder.
+            let gone = match (&self.builder, &e.failure) {
+                (Some(builder), crate::cmd::Failure::Exit(_))
+                    if e.tail.iter().any(|l| l.contains("context canceled")) =>
+                {
+                    super::builder::connection_error(runner, builder).map(|why| {
+                        format!(
+                            "; the BuildKit daemon of builder {builder} went away during the \
+                             build ({why}): restart it, or build on another builder"
+                        )
+                    })
+                }
+                _ => None,
+            };
+            anyhow::Error::new(e).context(format!(
+                "cannot build image {what}{}",
+                gone.unwrap_or_default()
+            ))
+        })?;
         let mut result = BuildResult {
             tags: self.tags.clone(),
             platforms: self.platforms.clone(),

@@ -348,8 +348,23 @@ pub fn connection_error(runner: &Runner, name: &str) -> Option<String> {
             .iter()
             .rev()
             .find(|l| !l.trim().is_empty())
-            .map(|l| l.trim().trim_start_matches("ERROR: ").to_string()),
+            .map(|l| connection_words(l.trim())),
     }
+}
+
+/// The client's words from a gRPC connection error: `failed to call diskusage:
+/// Unavailable: connection error: desc = "transport: Error while dialing: dial tcp ...:
+/// connect: connection refused"` reads `dial tcp ...: connect: connection refused`.
+fn connection_words(line: &str) -> String {
+    let line = line.trim_start_matches("ERROR: ");
+    let inner = line
+        .split_once("desc = \"")
+        .map(|(_, rest)| rest.trim_end_matches('"'))
+        .unwrap_or(line);
+    inner
+        .trim_start_matches("transport: ")
+        .trim_start_matches("Error while dialing: ")
+        .to_string()
 }
 
 /// What buildx's own words about a builder that cannot start mean, and what to do; `None`
@@ -788,6 +803,14 @@ mod tests {
             .unwrap()
             .starts_with("nothing answers at tcp://127.0.0.1:1234"));
         assert_eq!(explain("something else entirely", at, &tls), None);
+        assert_eq!(
+            connection_words(
+                "ERROR: failed to call diskusage: Unavailable: connection error: desc = \
+                 \"transport: Error while dialing: dial tcp 127.0.0.1:9: connect: connection \
+                 refused\""
+            ),
+            "dial tcp 127.0.0.1:9: connect: connection refused"
+        );
     }
 
     #[test]
