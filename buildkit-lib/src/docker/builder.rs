@@ -598,7 +598,8 @@ impl MultiNode {
                 // The name was free before: whatever exists under it now is ours. Read why
                 // a remote node cannot connect before removing it.
                 let existed = matches!(inspect(runner, &self.name), Ok(Some(_)));
-                let diagnosed = (existed && self.driver == Driver::Remote)
+                let timed_out = e.tail.iter().any(|l| l.contains("context deadline exceeded"));
+                let diagnosed = (existed && timed_out && self.driver == Driver::Remote)
                     .then(|| connection_error(runner, &self.name))
                     .flatten();
                 if existed {
@@ -609,7 +610,7 @@ impl MultiNode {
                     node.name,
                     self.name,
                     if existed {
-                        " (the builder was removed again)"
+                        "; the builder was removed again"
                     } else {
                         ""
                     }
