@@ -446,13 +446,20 @@ impl Build {
             // canceled", as if the user had cancelled: when nobody did, ask the builder.
             let gone = match (&self.builder, &e.failure) {
                 (Some(builder), crate::cmd::Failure::Exit(_))
-                    if e.tail.iter().any(|l| l.contains("context canceled")) =>
+                    if e.tail.iter().any(|l| {
+                        l.contains("context canceled") || l.contains("context deadline exceeded")
+                    }) =>
                 {
                     super::builder::connection_error(runner, builder).map(|why| {
-                        format!(
-                            "; the BuildKit daemon of builder {builder} went away during the \
-                             build ({why}): restart it, or build on another builder"
-                        )
+                        match super::builder::explain(&why, None, &Default::default()) {
+                            Some(explained) if !why.contains("connection refused") => {
+                                format!("; builder {builder}: {explained} ({why})")
+                            }
+                            _ => format!(
+                                "; the BuildKit daemon of builder {builder} went away during \
+                                 the build ({why}): restart it, or build on another builder"
+                            ),
+                        }
                     })
                 }
                 _ => None,

@@ -375,7 +375,8 @@ pub fn explain(
     endpoint: Option<&str>,
     opts: &BTreeMap<String, String>,
 ) -> Option<String> {
-    let at = endpoint.unwrap_or("the BuildKit daemon");
+    let at = endpoint.map(|e| format!(" at {e}")).unwrap_or_default();
+    let dialled = endpoint.unwrap_or("its address");
     let named = |k: &str| {
         opts.get(k)
             .map(|v| format!(" ({k}={v})"))
@@ -385,21 +386,22 @@ pub fn explain(
         || text.contains("certificate is not trusted")
     {
         return Some(format!(
-            "the BuildKit daemon at {at} presented a certificate that the client's CA{} did \
+            "the BuildKit daemon{at} presented a certificate that the client's CA{} did \
             not sign; point `cacert` at the CA that issued the daemon's certificate",
             named("cacert")
         ));
     }
     if text.contains("certificate has expired") || text.contains("certificate is not yet valid") {
         return Some(format!(
-            "the BuildKit daemon at {at} presented a certificate outside its validity period; \
+            "the BuildKit daemon{at} presented a certificate outside its validity period; \
             renew the daemon's certificate"
         ));
     }
     if text.contains("certificate is valid for") || text.contains("doesn't contain any IP SANs") {
         return Some(format!(
-            "the BuildKit daemon's certificate does not name the host buildx dialled ({at}); \
-            set `servername` to a name in the certificate or reissue it with that host"
+            "the BuildKit daemon's certificate does not name the host buildx dialled \
+             ({dialled}); set `servername` to a name in the certificate or reissue it with \
+             that host"
         ));
     }
     if text.contains("tls: bad certificate")
@@ -408,7 +410,7 @@ pub fn explain(
         || text.contains("tls: unknown certificate")
     {
         return Some(format!(
-            "the BuildKit daemon at {at} refused this client's certificate{}: it was not \
+            "the BuildKit daemon{at} refused this client's certificate{}: it was not \
             issued by the CA the daemon trusts; use a client certificate from that CA",
             named("cert")
         ));
@@ -428,8 +430,8 @@ pub fn explain(
     }
     if text.contains("connection refused") || text.contains("no such host") {
         return Some(format!(
-            "nothing answers at {at}; start the BuildKit daemon there or point the builder at \
-            one that runs"
+            "nothing answers at {dialled}; start the BuildKit daemon there or point the \
+             builder at one that runs"
         ));
     }
     None
@@ -598,7 +600,10 @@ impl MultiNode {
                 // The name was free before: whatever exists under it now is ours. Read why
                 // a remote node cannot connect before removing it.
                 let existed = matches!(inspect(runner, &self.name), Ok(Some(_)));
-                let timed_out = e.tail.iter().any(|l| l.contains("context deadline exceeded"));
+                let timed_out = e
+                    .tail
+                    .iter()
+                    .any(|l| l.contains("context deadline exceeded"));
                 let diagnosed = (existed && timed_out && self.driver == Driver::Remote)
                     .then(|| connection_error(runner, &self.name))
                     .flatten();
