@@ -911,3 +911,53 @@ fn a_daemon_stopped_mid_build_fails_the_build_with_a_clear_message() {
         || sleepers(&seconds).is_empty(),
     );
 }
+
+#[test]
+fn a_builder_whose_tls_is_wrong_fails_its_platform_with_the_reason_and_nothing_is_merged() {
+    let runner = e2e::engine();
+    let rig = e2e::buildkit_rig();
+    let container = container_create(&e2e::unique("bkl-container"), &rig.image, &["linux/arm64"])
+        .create(&runner)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    // The daemon answers on its port, so the fan-out's quick check passes; the TLS
+    // handshake fails only when the build dials it.
+    let dir = tempfile::tempdir().unwrap();
+    let (other_ca, _, _) = e2e::openssl_pair(dir.path(), "other", "server");
+    let tls = RemoteTls {
+        cacert: other_ca,
+        ..rig.tls()
+    };
+    let wrong = BuilderCreate {
+        bootstrap: false,
+        ..remote_create(&rig, &e2e::unique("bkl-wrongca"), &tls, &["linux/amd64"])
+    }
+    .create(&runner)
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    arch_context(dir.path(), &e2e::unique("wrongca"));
+    let tag = format!("{REGISTRY}/{}:3.0.0", e2e::unique("bkl-fan-tls"));
+    let f = fanout(
+        dir.path(),
+        &tag,
+        vec![
+            on("linux/amd64", &format!("builder:{}", wrong.name())),
+            on("linux/arm64", &format!("builder:{}", container.name())),
+        ],
+    );
+    let err = f.run(&runner).unwrap_err();
+    let fan = err
+        .downcast_ref::<FanOutError>()
+        .unwrap_or_else(|| panic!("not a FanOutError: {err:#}"));
+    match &fan.outcomes[0].1 {
+        PlatformOutcome::Failed(why) => assert!(
+            why.contains(&format!(
+                "builder {}: the BuildKit daemon presented a certificate that the client's CA \
+                 did not sign",
+                wrong.name()
+            )) && why.contains("x509: certificate signed by unknown authority"),
+            "{why}"
+        ),
+        other => panic!("amd64 should have failed, is {other:?}"),
+    }
+    assert_eq!(fan.outcomes[1].1, PlatformOutcome::Built);
+    assert!(!in_registry(&runner, &tag), "the tag was written");
+}
