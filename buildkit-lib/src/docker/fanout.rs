@@ -9,8 +9,11 @@
 //!
 //! 1. asks every endpoint's builder, side by side, whether it answers, which driver it
 //!    uses and which platforms it builds (`docker buildx inspect`; an engine on a unix
-//!    socket is pinged on the socket instead); any endpoint that does not answer fails
-//!    the run before anything is built;
+//!    socket is pinged on the socket instead; a `remote` or `docker-container` builder is
+//!    read from what buildx stored for it and its daemon or engine is dialled, then asked
+//!    why through `docker buildx du` when it does not answer); any endpoint that does not
+//!    answer fails the run before anything is built (a daemon that answers but refuses
+//!    the TLS handshake fails its platform's build, with the reason);
 //! 2. builds every platform on its endpoint, side by side;
 //! 3. only when all platforms built, makes each one reachable by digest in the registry:
 //!    - builders with a driver other than `docker` (`docker-container`, `remote`,
