@@ -335,21 +335,36 @@ impl Drop for CreatedBuilder {
 }
 
 /// The error a client of builder `name` gets when it connects (`docker buildx du`, read
-/// only, 30 s at most); `None` when it connects or the builder does not exist.
+/// only, 30 s at most, asked up to four times until the words name a known cause);
+/// `None` when it connects.
 pub fn connection_error(runner: &Runner, name: &str) -> Option<String> {
     let du = Cmd::new("docker")
         .args(["buildx", "du", "--builder", name])
         .read_only()
         .timeout(std::time::Duration::from_secs(30));
-    match runner.capture(&du) {
-        Ok(_) => None,
-        Err(e) => e
-            .tail
-            .iter()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .map(|l| connection_words(l.trim())),
+    // With TLS 1.3 the daemon's refusal of a client certificate arrives after the client
+    // sent its first request, which then sometimes fails only with `write: broken pipe`:
+    // ask again (a tenth of a second each) until the words say why.
+    let mut last = None;
+    for _ in 0..4 {
+        let words = match runner.capture(&du) {
+            Ok(_) => return None,
+            Err(e) => e
+                .tail
+                .iter()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .map(|l| connection_words(l.trim())),
+        };
+        let known = words
+            .as_deref()
+            .is_some_and(|w| explain(w, None, &BTreeMap::new()).is_some());
+        last = words;
+        if known {
+            break;
+        }
     }
+    last
 }
 
 /// The client's words from a gRPC connection error: `failed to call diskusage:
@@ -404,7 +419,12 @@ pub fn explain(
              that host"
         ));
     }
-    if text.contains("tls: bad certificate")
+    // Under TLS 1.3 the daemon checks the client's certificate after the handshake, and a
+    // client that already wrote its first request often sees only the closed connection.
+    let closed_after_tls = opts.contains_key("cert")
+        && (text.contains("write: broken pipe") || text.contains("connection reset by peer"));
+    if closed_after_tls
+        || text.contains("tls: bad certificate")
         || text.contains("tls: unknown certificate authority")
         || text.contains("tls: certificate required")
         || text.contains("tls: unknown certificate")
@@ -808,6 +828,13 @@ mod tests {
         assert!(explain(down, at, &tls)
             .unwrap()
             .starts_with("nothing answers at tcp://127.0.0.1:1234"));
+        // The daemon closed the connection once TLS was set up: how a refused client
+        // certificate often shows under TLS 1.3. Without a client certificate it is not that.
+        let closed = "Unavailable: write tcp 127.0.0.1:5->127.0.0.1:1234: write: broken pipe";
+        assert!(explain(closed, at, &tls)
+            .unwrap()
+            .contains("refused this client's certificate (cert=/c/cert.pem)"));
+        assert_eq!(explain(closed, at, &image), None);
         assert_eq!(explain("something else entirely", at, &tls), None);
         assert_eq!(
             connection_words(
