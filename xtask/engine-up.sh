@@ -16,13 +16,22 @@
 #         -e MARIADB_DATABASE=... -e MARIADB_USER=... -e MARIADB_PASSWORD=... \
 #         buildkit-local/mariadb:10.11
 #     and wait for the log line "mariadb ready on 127.0.0.1:PORT".
+#   * BuildKit builders: buildkitd and buildctl (BuildKit v0.13.2) built once per machine
+#     from Debian's docker.io source package (6-13 min the first time, kept under
+#     /var/lib/buildkit-lib/buildkit); the image buildkit-local/buildkit:v0.13.2 for buildx's
+#     docker-container driver; a CA, server and client certificates; one remote buildkitd
+#     on tcp://127.0.0.1:1234 with mutual TLS; the base images pushed to the registry as
+#     127.0.0.1:5000/buildkit-local/busybox:latest and 127.0.0.1:5000/buildkit-local/python:3.11.
 #
 # Usage: engine-up.sh [up|env|down|registry-start|registry-stop|status|help]
 #   up              (default) install what is missing, start what is not running. Idempotent;
 #                   a few seconds when everything is already up.
 #   env             print the lines that point docker clients at the engines (DOCKER_HOST,
-#                   and BUILDKIT_LIB_SECOND_HOST for the second engine).
-#   down            stop the registry, both dockerds and containerds cleanly (data is kept).
+#                   and BUILDKIT_LIB_SECOND_HOST for the second engine) and at the BuildKit
+#                   builders (BUILDKIT_LIB_REMOTE_BUILDKIT, BUILDKIT_LIB_BUILDKIT_CERTS,
+#                   BUILDKIT_LIB_BUILDKIT_IMAGE, BUILDKIT_LIB_BUILDKIT_BIN).
+#   down            stop the remote buildkitd, the registry, both dockerds and containerds
+#                   cleanly (data is kept).
 #   registry-start  start the registry only (if it is not answering).
 #   registry-stop   stop the registry only (waits until the port no longer answers).
 #   status          print what is up, exit non-zero if something is not.
@@ -78,6 +87,21 @@ readonly PYTHON_ROOTFS_DONE=$STATE_DIR/rootfs/python-3.11.complete
 readonly MARIADB_IMAGE=buildkit-local/mariadb:10.11
 readonly MARIADB_ROOTFS=$STATE_DIR/rootfs/mariadb-10.11
 readonly MARIADB_ROOTFS_DONE=$STATE_DIR/rootfs/mariadb-10.11.complete
+
+# BuildKit builders (see "BuildKit builders" below): binaries built once, kept under the
+# engine's data root; one remote buildkitd with mutual TLS.
+readonly BUILDKIT_VERSION=v0.13.2
+readonly BUILDKIT_DIR=$STATE_DIR/buildkit
+readonly BUILDKIT_BIN=$BUILDKIT_DIR/bin
+readonly BUILDKIT_CERTS=$BUILDKIT_DIR/certs
+readonly BUILDKIT_IMAGE=buildkit-local/buildkit:$BUILDKIT_VERSION
+readonly BUILDKIT_BUILD_BASE=buildkit-local/trixie-build:base
+readonly BUILDKIT_BUILD_CONTAINER=buildkit-lib-buildkit-build
+readonly BUILDKITD_ADDR=127.0.0.1:1234
+readonly BUILDKITD_ROOT=$BUILDKIT_DIR/remote-root
+readonly BUILDKITD_CONFIG=$BUILDKIT_DIR/buildkitd-remote.toml
+readonly BUILDKITD_PIDFILE=$RUN_DIR/buildkitd.pid
+readonly BUILDKITD_LOG=$LOG_DIR/buildkitd.log
 
 readonly DEBIAN_MIRROR=http://deb.debian.org/debian
 readonly TRIXIE_LIST=/etc/apt/sources.list.d/buildkit-lib-trixie.list
@@ -819,6 +843,356 @@ ensure_mariadb_image() {
 }
 
 # ---------------------------------------------------------------------------------------
+# BuildKit builders: buildkitd + buildctl (BuildKit v0.13.2) built once per machine from
+# Debian trixie's docker.io source package (it carries BuildKit's source as a component
+# tarball), inside an isolated trixie build container; a local image for buildx's
+# docker-container driver; a CA with server and client certificates; one remote buildkitd
+# on tcp://$BUILDKITD_ADDR with mutual TLS (oci worker, Debian's runc, never the engine's
+# containerd); the base images pushed to the loopback registry (a BuildKit daemon does not
+# see the engine's image store).
+# ---------------------------------------------------------------------------------------
+ensure_buildkit_packages() {
+    step buildkit-packages "$LOG_DIR/apt.log"
+    local need=() p
+    for p in runc openssl debootstrap; do pkg_installed "$p" || need+=("$p"); done
+    if ((${#need[@]} == 0)); then
+        done_step "already up"
+        return 0
+    fi
+    apt_update
+    guard_services
+    logged "${APT[@]}" install --no-install-recommends "${need[@]}" ||
+        fail "apt-get install ${need[*]} failed"
+    done_step "ok (installed: ${need[*]})"
+}
+
+buildkit_binaries_ok() {
+    [[ -x $BUILDKIT_BIN/buildkitd && -x $BUILDKIT_BIN/buildctl && -f $BUILDKIT_BIN/.complete ]] &&
+        [[ $(cat "$BUILDKIT_BIN/.complete") == "$BUILDKIT_VERSION" ]]
+}
+
+# The script run inside the trixie build container (stage 1: build dependencies).
+write_buildkit_deps_script() { # FILE
+    cat >"$1" <<'SCRIPT'
+#!/bin/sh
+# Written by xtask/engine-up.sh: install docker.io's build dependencies (Go and golang-*-dev).
+set -eux
+echo 'deb-src http://deb.debian.org/debian trixie main' >/etc/apt/sources.list.d/deb-src.list
+apt-get -q update
+apt-get -q -y --no-install-recommends build-dep docker.io
+apt-get -q -y --no-install-recommends install xz-utils patch ca-certificates
+apt-get clean
+go version
+SCRIPT
+}
+
+# Stage 2: fetch docker.io's source tarballs, unpack, patch, build buildkitd and buildctl.
+write_buildkit_build_script() { # FILE
+    cat >"$1" <<'SCRIPT'
+#!/bin/bash
+# Written by xtask/engine-up.sh: build buildkitd and buildctl (static) from docker.io's source.
+set -euxo pipefail
+version=$1 work=/build
+mkdir -p "$work/dl"
+cd "$work/dl"
+if ! ls docker.io_*.orig-buildkit.tar.* >/dev/null 2>&1; then
+    # The .dsc may answer 404 on this mirror while the tarballs download: check for them.
+    apt-get -q update
+    apt-get source --download-only docker.io || true
+fi
+engine=$(ls docker.io_*.orig.tar.* | head -n 1)
+cli=$(ls docker.io_*.orig-cli.tar.* | head -n 1)
+bk=$(ls docker.io_*.orig-buildkit.tar.* | head -n 1)
+deb=$(ls docker.io_*.debian.tar.* | head -n 1)
+rm -rf "$work/src" "$work/gopath"
+mkdir -p "$work/src"
+cd "$work/src"
+# The engine tarball's paths read ./moby-moby-<commit>/engine/...
+tar -xf "$work/dl/$engine" --strip-components=2
+tar -xf "$work/dl/$cli"
+tar -xf "$work/dl/$bk"
+tar -xf "$work/dl/$deb"
+ls
+[[ -d buildkit/cmd/buildkitd && -d cli && -d engine/daemon && -f debian/patches/series ]]
+while read -r p; do
+    p=${p%%#*}; p=${p//[[:space:]]/}
+    [[ -n $p ]] || continue
+    patch -p1 -N -f <"debian/patches/$p"
+done <debian/patches/series
+g=$work/gopath/src/github.com
+mkdir -p "$g/moby" "$g/docker"
+mv buildkit "$g/moby/buildkit"
+mv engine "$g/docker/docker"
+mv cli "$g/docker/cli"
+export GOPATH=$work/gopath:/usr/share/gocode GOCACHE=$work/gocache
+export GO111MODULE=off GOPROXY=off GOTOOLCHAIN=local CGO_ENABLED=0
+cd "$g/moby/buildkit"
+mkdir -p "$work/out"
+for c in buildkitd buildctl; do
+    go build -tags 'osusergo netgo static_build' \
+        -ldflags "-X github.com/moby/buildkit/version.Version=$version -s -w" \
+        -o "$work/out/$c" "./cmd/$c"
+done
+"$work/out/buildctl" --version
+"$work/out/buildkitd" --version
+SCRIPT
+}
+
+ensure_buildkit_binaries() {
+    step buildkit-binaries "$LOG_DIR/buildkit-build.log"
+    if buildkit_binaries_ok; then
+        done_step "already built ($("$BUILDKIT_BIN/buildkitd" --version 2>/dev/null | awk '{print $3}'))"
+        return 0
+    fi
+    local start=$SECONDS rootfs=$BUILDKIT_DIR/build-rootfs work=$BUILDKIT_DIR/build
+    printf '\n### %s: building buildkitd %s (once per machine)\n' "$(date -u +%FT%TZ)" "$BUILDKIT_VERSION" >>"$STEP_LOG"
+    printf '(once per machine, 6-13 min) '
+    mkdir -p "$BUILDKIT_DIR" "$work"
+    # Stage 0: a trixie root file system, imported as an image.
+    if ! image_exists "$BUILDKIT_BUILD_BASE"; then
+        if [[ ! -f $rootfs.complete ]]; then
+            remove_rootfs "$rootfs" "$rootfs.complete"
+            logged debootstrap --variant=minbase trixie "$rootfs" "$DEBIAN_MIRROR" || {
+                remove_rootfs "$rootfs" "$rootfs.complete"
+                fail "debootstrap of trixie (the BuildKit build container) failed"
+            }
+            touch "$rootfs.complete"
+        fi
+        tar -C "$rootfs" --numeric-owner --exclude='./dev/*' --exclude='./proc/*' --exclude='./sys/*' \
+            -c . 2>>"$STEP_LOG" | docker import - "$BUILDKIT_BUILD_BASE" >>"$STEP_LOG" 2>&1 ||
+            fail "docker import of the trixie build root failed"
+    fi
+    # Stage 1: the build dependencies, in a container kept (stopped) when a later stage
+    # fails, so that a second attempt does not install them again.
+    if ! docker container inspect "$BUILDKIT_BUILD_CONTAINER" >/dev/null 2>&1; then
+        logged docker create --name "$BUILDKIT_BUILD_CONTAINER" --network host -v "$work:/build" \
+            "$BUILDKIT_BUILD_BASE" sleep infinity || fail "cannot create the trixie build container"
+    fi
+    CLEANUPS+=("docker stop -t 1 $BUILDKIT_BUILD_CONTAINER >/dev/null 2>&1")
+    logged docker start "$BUILDKIT_BUILD_CONTAINER" || fail "cannot start the trixie build container"
+    if ! docker exec "$BUILDKIT_BUILD_CONTAINER" test -f /build-deps.done 2>/dev/null; then
+        write_buildkit_deps_script "$work/deps.sh"
+        logged docker exec "$BUILDKIT_BUILD_CONTAINER" sh /build/deps.sh ||
+            fail "apt-get build-dep docker.io in the trixie build container failed"
+        logged docker exec "$BUILDKIT_BUILD_CONTAINER" touch /build-deps.done
+    fi
+    # Stage 2: sources, patches, compile.
+    write_buildkit_build_script "$work/build.sh"
+    rm -rf "$work/out"
+    logged docker exec "$BUILDKIT_BUILD_CONTAINER" bash /build/build.sh "$BUILDKIT_VERSION" ||
+        fail "building buildkitd/buildctl from docker.io's source failed"
+    "$work/out/buildkitd" --version 2>>"$STEP_LOG" | grep -qF " $BUILDKIT_VERSION " ||
+        fail "the built buildkitd does not report version $BUILDKIT_VERSION"
+    mkdir -p "$BUILDKIT_BIN"
+    install -m 0755 "$work/out/buildkitd" "$BUILDKIT_BIN/buildkitd"
+    install -m 0755 "$work/out/buildctl" "$BUILDKIT_BIN/buildctl"
+    echo "$BUILDKIT_VERSION" >"$BUILDKIT_BIN/.complete"
+    # The build container, its image, sources and Go cache (several GB) are not needed again.
+    logged docker rm -f "$BUILDKIT_BUILD_CONTAINER" || true
+    logged docker rmi "$BUILDKIT_BUILD_BASE" || true
+    remove_rootfs "$rootfs" "$rootfs.complete"
+    rm -rf --one-file-system "$work"
+    echo "$((SECONDS - start))" >"$BUILDKIT_DIR/build-seconds"
+    done_step "ok (built in $((SECONDS - start)) s)"
+}
+
+# buildkitd's configuration: oci worker only (never the engine's containerd), the loopback
+# registry over plain http.
+write_buildkitd_config() { # FILE ROOT
+    cat >"$1" <<EOF
+# Written by xtask/engine-up.sh
+root = "$2"
+
+[worker.oci]
+  enabled = true
+
+[worker.containerd]
+  enabled = false
+
+[registry."$REGISTRY_ADDR"]
+  http = true
+  insecure = true
+EOF
+}
+
+# The image buildx's docker-container driver runs: buildkitd, buildctl, runc, CA bundle, config.
+ensure_buildkit_image() {
+    step buildkit-image "$LOG_DIR/buildkit-image.log"
+    local ctx=$BUILDKIT_DIR/image-context out
+    if image_exists "$BUILDKIT_IMAGE"; then
+        done_step "already up"
+        return 0
+    fi
+    : >"$STEP_LOG"
+    rm -rf "$ctx"
+    mkdir -p "$ctx"
+    cp "$BUILDKIT_BIN/buildkitd" "$BUILDKIT_BIN/buildctl" "$ctx/"
+    write_buildkitd_config "$ctx/buildkitd.toml" /var/lib/buildkit
+    cat >"$ctx/Dockerfile" <<EOF
+# Written by xtask/engine-up.sh: BuildKit $BUILDKIT_VERSION for buildx's docker-container driver.
+FROM $PYTHON_IMAGE
+RUN apt-get -q update && DEBIAN_FRONTEND=noninteractive apt-get -q -y install --no-install-recommends runc ca-certificates && rm -rf /var/lib/apt/lists/*
+COPY buildkitd buildctl /usr/bin/
+COPY buildkitd.toml /etc/buildkit/buildkitd.toml
+VOLUME /var/lib/buildkit
+ENTRYPOINT ["buildkitd"]
+EOF
+    logged docker buildx build --builder default --network host --provenance=false \
+        --progress plain -t "$BUILDKIT_IMAGE" --load "$ctx" ||
+        fail "docker buildx build of $BUILDKIT_IMAGE failed"
+    out=$(docker run --rm --network none --entrypoint buildctl "$BUILDKIT_IMAGE" --version 2>>"$STEP_LOG") ||
+        fail "buildctl does not run in $BUILDKIT_IMAGE"
+    [[ $out == *"$BUILDKIT_VERSION"* ]] || fail "buildctl --version in $BUILDKIT_IMAGE printed '$out'"
+    rm -rf "$ctx"
+    done_step "ok ($BUILDKIT_VERSION)"
+}
+
+# openssl: a CA, a server certificate for 127.0.0.1/localhost, a client certificate.
+buildkit_certs_ok() {
+    local d=$BUILDKIT_CERTS f
+    for f in ca.pem server-cert.pem server-key.pem client-cert.pem client-key.pem; do
+        [[ -s $d/$f ]] || return 1
+    done
+    openssl verify -CAfile "$d/ca.pem" "$d/server-cert.pem" "$d/client-cert.pem" >/dev/null 2>&1 &&
+        openssl x509 -checkend 86400 -noout -in "$d/server-cert.pem" >/dev/null 2>&1 &&
+        openssl x509 -checkend 86400 -noout -in "$d/client-cert.pem" >/dev/null 2>&1
+}
+
+ensure_buildkit_certs() {
+    step buildkit-certs "$LOG_DIR/buildkit-certs.log"
+    local d=$BUILDKIT_CERTS f
+    if buildkit_certs_ok; then
+        done_step "already up"
+        return 0
+    fi
+    : >"$STEP_LOG"
+    rm -rf "$d.tmp"
+    mkdir -p "$d.tmp"
+    (
+        cd "$d.tmp"
+        logged openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj '/CN=buildkit-lib local CA' \
+            -keyout ca-key.pem -out ca.pem
+        printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >server.ext
+        logged openssl req -newkey rsa:2048 -nodes -subj '/CN=127.0.0.1' -keyout server-key.pem -out server.csr
+        logged openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 825 \
+            -extfile server.ext -out server-cert.pem
+        printf 'extendedKeyUsage=clientAuth\n' >client.ext
+        logged openssl req -newkey rsa:2048 -nodes -subj '/CN=buildkit-lib client' -keyout client-key.pem -out client.csr
+        logged openssl x509 -req -in client.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 825 \
+            -extfile client.ext -out client-cert.pem
+        rm -f ./*.csr ./*.ext ./*.srl
+    ) || fail "openssl could not make the certificates"
+    for f in ca.pem server-cert.pem client-cert.pem; do chmod 0644 "$d.tmp/$f"; done
+    chmod 0600 "$d.tmp"/*-key.pem
+    rm -rf "$d"
+    mv "$d.tmp" "$d"
+    chmod 0755 "$d"
+    done_step "ok ($d)"
+}
+
+buildkitd_answers() {
+    [[ -x $BUILDKIT_BIN/buildctl ]] &&
+        timeout 10 "$BUILDKIT_BIN/buildctl" --addr "tcp://$BUILDKITD_ADDR" \
+            --tlscacert "$BUILDKIT_CERTS/ca.pem" --tlscert "$BUILDKIT_CERTS/client-cert.pem" \
+            --tlskey "$BUILDKIT_CERTS/client-key.pem" --tlsservername 127.0.0.1 \
+            debug workers >/dev/null 2>&1
+}
+
+write_buildkitd_remote_config() {
+    {
+        write_buildkitd_config /dev/stdout "$BUILDKITD_ROOT"
+        cat <<EOF
+
+[grpc]
+  address = ["tcp://$BUILDKITD_ADDR"]
+
+# Setting ca makes client certificates mandatory (mutual TLS).
+[grpc.tls]
+  cert = "$BUILDKIT_CERTS/server-cert.pem"
+  key = "$BUILDKIT_CERTS/server-key.pem"
+  ca = "$BUILDKIT_CERTS/ca.pem"
+EOF
+    } | write_if_changed "$BUILDKITD_CONFIG"
+}
+
+ensure_buildkitd() {
+    step buildkitd "$BUILDKITD_LOG"
+    local pid i changed=0
+    write_buildkitd_remote_config && changed=1
+    pid=$(read_pidfile "$BUILDKITD_PIDFILE")
+    if ((changed == 0)) && buildkitd_answers; then
+        done_step "already up (tcp://$BUILDKITD_ADDR)"
+        return 0
+    fi
+    if pid_is "$pid" buildkitd; then
+        if ((changed == 0)); then
+            for ((i = 0; i < 50; i++)); do
+                buildkitd_answers && { done_step "ok (was starting)"; return 0; }
+                sleep 0.2
+            done
+        fi
+        stop_pid "$pid" buildkitd 20 || fail "buildkitd (pid $pid) does not answer nor stop"
+    fi
+    rm -f "$BUILDKITD_PIDFILE"
+    mkdir -p "$BUILDKITD_ROOT"
+    printf '\n### %s: starting buildkitd\n' "$(date -u +%FT%TZ)" >>"$BUILDKITD_LOG"
+    setsid "$BUILDKIT_BIN/buildkitd" --config "$BUILDKITD_CONFIG" \
+        </dev/null >>"$BUILDKITD_LOG" 2>&1 9>&- &
+    pid=$!
+    echo "$pid" >"$BUILDKITD_PIDFILE"
+    for ((i = 0; i < 300; i++)); do
+        buildkitd_answers && { done_step "ok (tcp://$BUILDKITD_ADDR, mutual TLS)"; return 0; }
+        pid_alive "$pid" || fail "buildkitd exited while starting"
+        sleep 0.2
+    done
+    fail "buildkitd not answering on tcp://$BUILDKITD_ADDR after 60 s"
+}
+
+stop_buildkitd() {
+    step buildkitd-stop "$BUILDKITD_LOG"
+    local pid
+    pid=$(read_pidfile "$BUILDKITD_PIDFILE")
+    if ! pid_is "$pid" buildkitd; then
+        rm -f "$BUILDKITD_PIDFILE"
+        done_step "already down"
+        return 0
+    fi
+    stop_pid "$pid" buildkitd 30 || fail "buildkitd (pid $pid) does not stop"
+    rm -f "$BUILDKITD_PIDFILE"
+    done_step "stopped"
+}
+
+registry_has() { # registry_has REPO TAG
+    curl -fsS --noproxy '*' -m 5 -o /dev/null -I \
+        -H 'Accept: application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' \
+        "http://$REGISTRY_ADDR/v2/$1/manifests/$2" 2>/dev/null
+}
+
+# The base images, in the loopback registry for the BuildKit daemons (FROM 127.0.0.1:5000/...).
+ensure_registry_base_images() {
+    step registry-base-images "$LOG_DIR/registry-base-images.log"
+    local img repo tag pushed=()
+    for img in "$BUSYBOX_IMAGE" "$PYTHON_IMAGE"; do
+        repo=${img%:*} tag=${img##*:}
+        registry_has "$repo" "$tag" && continue
+        logged docker tag "$img" "$REGISTRY_ADDR/$img" || fail "docker tag $img failed"
+        logged docker push "$REGISTRY_ADDR/$img" || fail "docker push $REGISTRY_ADDR/$img failed"
+        logged docker rmi "$REGISTRY_ADDR/$img" || true
+        pushed+=("$REGISTRY_ADDR/$img")
+    done
+    if ((${#pushed[@]} == 0)); then done_step "already up"; else done_step "ok (pushed: ${pushed[*]})"; fi
+}
+
+ensure_builders_rig() {
+    ensure_buildkit_packages
+    ensure_buildkit_binaries
+    ensure_buildkit_image
+    ensure_buildkit_certs
+    ensure_buildkitd
+    ensure_registry_base_images
+}
+
+# ---------------------------------------------------------------------------------------
 # Stopping.
 # ---------------------------------------------------------------------------------------
 stop_dockerd() {
@@ -856,6 +1230,10 @@ stop_containerd() {
 print_env() {
     printf 'export DOCKER_HOST=%s\n' "unix://$RUN_DIR/docker.sock"
     printf 'export BUILDKIT_LIB_SECOND_HOST=%s\n' "unix://$RUN_DIR/docker2.sock"
+    printf 'export BUILDKIT_LIB_REMOTE_BUILDKIT=%s\n' "tcp://$BUILDKITD_ADDR"
+    printf 'export BUILDKIT_LIB_BUILDKIT_CERTS=%s\n' "$BUILDKIT_CERTS"
+    printf 'export BUILDKIT_LIB_BUILDKIT_IMAGE=%s\n' "$BUILDKIT_IMAGE"
+    printf 'export BUILDKIT_LIB_BUILDKIT_BIN=%s\n' "$BUILDKIT_BIN"
 }
 
 usage() {
@@ -905,6 +1283,29 @@ status() {
     fi
     if image_exists "$PYTHON_IMAGE"; then echo "image $PYTHON_IMAGE: present"; else echo "image $PYTHON_IMAGE: missing"; rc=1; fi
     if image_exists "$MARIADB_IMAGE"; then echo "image $MARIADB_IMAGE: present"; else echo "image $MARIADB_IMAGE: missing"; rc=1; fi
+    if buildkit_binaries_ok; then
+        echo "buildkitd/buildctl: built ($BUILDKIT_BIN)"
+    else
+        echo "buildkitd/buildctl: missing"
+        rc=1
+    fi
+    if image_exists "$BUILDKIT_IMAGE"; then echo "image $BUILDKIT_IMAGE: present"; else echo "image $BUILDKIT_IMAGE: missing"; rc=1; fi
+    if buildkit_certs_ok; then echo "buildkit certificates: valid ($BUILDKIT_CERTS)"; else echo "buildkit certificates: missing or invalid"; rc=1; fi
+    if buildkitd_answers; then
+        echo "buildkitd: up (tcp://$BUILDKITD_ADDR, mutual TLS)"
+    else
+        echo "buildkitd: down"
+        rc=1
+    fi
+    local img
+    for img in "$BUSYBOX_IMAGE" "$PYTHON_IMAGE"; do
+        if registry_has "${img%:*}" "${img##*:}"; then
+            echo "registry image $REGISTRY_ADDR/$img: present"
+        else
+            echo "registry image $REGISTRY_ADDR/$img: missing"
+            rc=1
+        fi
+    done
     return $rc
 }
 
@@ -928,6 +1329,8 @@ main() {
         ensure_dockerd
         ensure_busybox_image
         select_engine 1
+        # BuildKit builders (remote over mutual TLS, docker-container image).
+        ensure_builders_rig
         echo "engine-up: all up; point clients at the engines with:"
         print_env
         ;;
@@ -942,6 +1345,7 @@ main() {
         ;;
     down)
         need_root_and_lock
+        stop_buildkitd
         stop_registry
         for n in 2 1; do
             select_engine "$n"

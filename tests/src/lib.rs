@@ -229,3 +229,421 @@ pub fn python_shaped_tree(dir: &Path, files: usize) -> anyhow::Result<()> {
     .context("cannot write .dockerignore")?;
     Ok(())
 }
+
+/// The base images `xtask/engine-up.sh` pushes to the loopback registry for BuildKit
+/// daemons (a BuildKit daemon does not see the engine's image store).
+pub const REGISTRY_BUSYBOX_IMAGE: &str = "127.0.0.1:5000/buildkit-local/busybox:latest";
+/// See [`REGISTRY_BUSYBOX_IMAGE`].
+pub const REGISTRY_PYTHON_IMAGE: &str = "127.0.0.1:5000/buildkit-local/python:3.11";
+
+/// The BuildKit builders rig `xtask/engine-up.sh` starts: one remote `buildkitd` with
+/// mutual TLS, its certificates, and the image for `docker-container` builders.
+#[derive(Debug, Clone)]
+pub struct BuildkitRig {
+    /// `tcp://127.0.0.1:PORT` (`BUILDKIT_LIB_REMOTE_BUILDKIT`).
+    pub endpoint: String,
+    /// The directory holding `ca.pem`, `client-cert.pem`, `client-key.pem`, ...
+    /// (`BUILDKIT_LIB_BUILDKIT_CERTS`).
+    pub certs: PathBuf,
+    /// The BuildKit image for the `docker-container` driver (`BUILDKIT_LIB_BUILDKIT_IMAGE`).
+    pub image: String,
+    /// The directory holding the rig's `buildkitd` and `buildctl` (`BUILDKIT_LIB_BUILDKIT_BIN`).
+    pub bin: PathBuf,
+}
+
+impl BuildkitRig {
+    /// The client's TLS files, for a `remote` builder on [`BuildkitRig::endpoint`].
+    pub fn tls(&self) -> buildkit_lib::docker::builder::RemoteTls {
+        buildkit_lib::docker::builder::RemoteTls {
+            cacert: self.certs.join("ca.pem"),
+            cert: self.certs.join("client-cert.pem"),
+            key: self.certs.join("client-key.pem"),
+            servername: Some("127.0.0.1".into()),
+        }
+    }
+
+    /// `host:port` of the remote daemon.
+    pub fn address(&self) -> &str {
+        self.endpoint.trim_start_matches("tcp://")
+    }
+}
+
+/// The BuildKit builders rig. Panics (fails the test, never skips it) when its
+/// certificates, its image or its daemon are missing, naming the command that starts it.
+pub fn buildkit_rig() -> BuildkitRig {
+    let var = |k: &str, default: &str| std::env::var(k).unwrap_or_else(|_| default.to_string());
+    let rig = BuildkitRig {
+        endpoint: var("BUILDKIT_LIB_REMOTE_BUILDKIT", "tcp://127.0.0.1:1234"),
+        certs: PathBuf::from(var(
+            "BUILDKIT_LIB_BUILDKIT_CERTS",
+            "/var/lib/buildkit-lib/buildkit/certs",
+        )),
+        image: var(
+            "BUILDKIT_LIB_BUILDKIT_IMAGE",
+            "buildkit-local/buildkit:v0.13.2",
+        ),
+        bin: PathBuf::from(var(
+            "BUILDKIT_LIB_BUILDKIT_BIN",
+            "/var/lib/buildkit-lib/buildkit/bin",
+        )),
+    };
+    let start = "start it with `bash xtask/engine-up.sh` (the first run builds BuildKit, \
+                 6-13 minutes)";
+    for f in ["ca.pem", "client-cert.pem", "client-key.pem"] {
+        let path = rig.certs.join(f);
+        assert!(
+            path.is_file(),
+            "this test needs the BuildKit builders rig and {} is missing; {start}",
+            path.display()
+        );
+    }
+    if let Err(e) = std::net::TcpStream::connect(rig.address()) {
+        panic!(
+            "this test needs the remote BuildKit daemon at {} and it does not answer ({e}); \
+             {start}",
+            rig.endpoint
+        );
+    }
+    let image = Cmd::new("docker").args(["image", "inspect", "--format", "{{.Id}}", &rig.image]);
+    if let Err(e) = engine().capture(&image) {
+        panic!(
+            "this test needs the BuildKit image {} in the engine; {start}\n{e}",
+            rig.image
+        );
+    }
+    rig
+}
+
+/// Removes a buildx builder by name when dropped (a failed test leaves nothing behind).
+pub struct RemoveBuilder(pub Runner, pub String);
+
+impl Drop for RemoveBuilder {
+    fn drop(&mut self) {
+        let _ = self
+            .0
+            .capture(&Cmd::new("docker").args(["buildx", "rm", &self.1]));
+    }
+}
+
+/// Whether a buildx builder named `name` exists.
+pub fn builder_exists(runner: &Runner, name: &str) -> bool {
+    buildkit_lib::docker::builder::inspect(runner, name)
+        .expect("docker buildx ls")
+        .is_some()
+}
+
+/// Makes, with `openssl` in `dir`, a CA of its own and a certificate of `kind` (`client`
+/// or `server`, the latter for 127.0.0.1) signed by it; returns (ca, cert, key).
+pub fn openssl_pair(dir: &Path, prefix: &str, kind: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let p = |f: &str| dir.join(format!("{prefix}-{f}"));
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let (ca, ca_key, cert, key, csr, ext) = (
+        p("ca.pem"),
+        p("ca-key.pem"),
+        p("cert.pem"),
+        p("key.pem"),
+        p("req.csr"),
+        p("ext.cnf"),
+    );
+    let s = |p: &PathBuf| p.display().to_string();
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "30",
+        "-subj",
+        &format!("/CN={prefix} test CA"),
+        "-keyout",
+        &s(&ca_key),
+        "-out",
+        &s(&ca),
+    ]);
+    let ext_text = if kind == "server" {
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n"
+    } else {
+        "extendedKeyUsage=clientAuth\n"
+    };
+    std::fs::write(&ext, ext_text).unwrap();
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        &format!("/CN={prefix} {kind}"),
+        "-keyout",
+        &s(&key),
+        "-out",
+        &s(&csr),
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        &s(&csr),
+        "-CA",
+        &s(&ca),
+        "-CAkey",
+        &s(&ca_key),
+        "-CAcreateserial",
+        "-days",
+        "30",
+        "-extfile",
+        &s(&ext),
+        "-out",
+        &s(&cert),
+    ]);
+    (ca, cert, key)
+}
+
+/// A CA of its own with a server certificate (for 127.0.0.1) and a client certificate,
+/// made with `openssl` in a directory: for BuildKit daemons started by a test.
+#[derive(Debug, Clone)]
+pub struct CertSet {
+    /// The CA certificate.
+    pub ca: PathBuf,
+    /// The server certificate and key.
+    pub server: (PathBuf, PathBuf),
+    /// The client certificate and key.
+    pub client: (PathBuf, PathBuf),
+}
+
+/// Makes a [`CertSet`] in `dir`; with `expired_server`, the server certificate was valid
+/// on 2020-01-01 only (made with `openssl ca`, which can date a certificate in the past).
+pub fn openssl_cert_set(dir: &Path, expired_server: bool) -> CertSet {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "30",
+        "-subj",
+        "/CN=test CA",
+        "-keyout",
+        "ca-key.pem",
+        "-out",
+        "ca.pem",
+    ]);
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+    for who in ["server", "client"] {
+        run(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            &format!("/CN=test {who}"),
+            "-keyout",
+            &format!("{who}-key.pem"),
+            "-out",
+            &format!("{who}.csr"),
+        ]);
+    }
+    if expired_server {
+        std::fs::write(dir.join("index.txt"), "").unwrap();
+        std::fs::write(dir.join("serial"), "1000\n").unwrap();
+        std::fs::write(
+            dir.join("ca.cnf"),
+            format!(
+                "[ca]\ndefault_ca = ca_default\n[ca_default]\ndatabase = {d}/index.txt\n\
+                 new_certs_dir = {d}\nserial = {d}/serial\ndefault_md = sha256\n\
+                 policy = policy_any\n[policy_any]\ncommonName = supplied\n",
+                d = dir.display()
+            ),
+        )
+        .unwrap();
+        run(&[
+            "ca",
+            "-batch",
+            "-notext",
+            "-config",
+            "ca.cnf",
+            "-cert",
+            "ca.pem",
+            "-keyfile",
+            "ca-key.pem",
+            "-in",
+            "server.csr",
+            "-out",
+            "server-cert.pem",
+            "-startdate",
+            "20200101000000Z",
+            "-enddate",
+            "20200102000000Z",
+            "-extfile",
+            "server.ext",
+        ]);
+    } else {
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca-key.pem",
+            "-CAcreateserial",
+            "-days",
+            "30",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server-cert.pem",
+        ]);
+    }
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "client.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca-key.pem",
+        "-CAcreateserial",
+        "-days",
+        "30",
+        "-extfile",
+        "client.ext",
+        "-out",
+        "client-cert.pem",
+    ]);
+    CertSet {
+        ca: dir.join("ca.pem"),
+        server: (dir.join("server-cert.pem"), dir.join("server-key.pem")),
+        client: (dir.join("client-cert.pem"), dir.join("client-key.pem")),
+    }
+}
+
+/// A `buildkitd` of the rig's build started by a test on a loopback port of its own, with
+/// mutual TLS from `certs` and its state in a temporary directory; stopped and cleaned
+/// up when dropped (the shared daemon is never stopped by a test).
+pub struct PrivateBuildkitd {
+    child: Option<std::process::Child>,
+    root: tempfile::TempDir,
+    /// `tcp://127.0.0.1:PORT`.
+    pub endpoint: String,
+}
+
+impl PrivateBuildkitd {
+    /// Starts it and waits until its port accepts connections.
+    pub fn start(rig: &BuildkitRig, certs: &CertSet) -> PrivateBuildkitd {
+        let root = tempfile::tempdir().expect("temporary directory");
+        let port = free_port();
+        let endpoint = format!("tcp://127.0.0.1:{port}");
+        let config = root.path().join("buildkitd.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "root = \"{root}/state\"\n[worker.oci]\n  enabled = true\n\
+                 [worker.containerd]\n  enabled = false\n\
+                 [registry.\"{REGISTRY}\"]\n  http = true\n  insecure = true\n\
+                 [grpc]\n  address = [\"{endpoint}\"]\n\
+                 [grpc.tls]\n  cert = \"{}\"\n  key = \"{}\"\n  ca = \"{}\"\n",
+                certs.server.0.display(),
+                certs.server.1.display(),
+                certs.ca.display(),
+                root = root.path().display(),
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(root.path().join("buildkitd.log")).unwrap();
+        let child = std::process::Command::new(rig.bin.join("buildkitd"))
+            .arg("--config")
+            .arg(&config)
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start {}: {e}", rig.bin.join("buildkitd").display())
+            });
+        let mut daemon = PrivateBuildkitd {
+            child: Some(child),
+            root,
+            endpoint,
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Some(status) = daemon.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("buildkitd exited ({status}):\n{}", daemon.log());
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "buildkitd not listening:\n{}",
+                daemon.log()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        daemon
+    }
+
+    /// What the daemon logged.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.root.path().join("buildkitd.log")).unwrap_or_default()
+    }
+
+    /// Stops the daemon with `signal` and waits for it to exit.
+    pub fn stop(&mut self, signal: i32) {
+        if let Some(mut child) = self.child.take() {
+            unsafe { libc::kill(child.id() as i32, signal) };
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for PrivateBuildkitd {
+    fn drop(&mut self) {
+        self.stop(libc::SIGTERM);
+        // Whatever a stopped daemon left mounted under its state directory.
+        let root = self.root.path().display().to_string();
+        let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+        let mut under: Vec<&str> = mounts
+            .lines()
+            .filter_map(|l| l.split(' ').nth(1))
+            .filter(|m| m.starts_with(&root))
+            .collect();
+        under.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for m in under {
+            let _ = std::process::Command::new("umount")
+                .args(["-l", m])
+                .status();
+        }
+    }
+}

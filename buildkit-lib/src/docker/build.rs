@@ -548,6 +548,28 @@ impl Build {
             .cloned()
             .unwrap_or_else(|| self.context.display().to_string());
         let ran = runner.run(&cmd).map_err(|e| {
+            // BuildKit reports a daemon that went away mid-build as "Canceled: context
+            // canceled", as if the user had cancelled: when nobody did, ask the builder.
+            let gone = match (&self.builder, &e.failure) {
+                (Some(builder), crate::cmd::Failure::Exit(_))
+                    if e.tail.iter().any(|l| {
+                        l.contains("context canceled") || l.contains("context deadline exceeded")
+                    }) =>
+                {
+                    super::builder::connection_error(runner, builder).map(|why| {
+                        match super::builder::explain(&why, None, &Default::default()) {
+                            Some(explained) if !why.contains("connection refused") => {
+                                format!("; builder {builder}: {explained} ({why})")
+                            }
+                            _ => format!(
+                                "; the BuildKit daemon of builder {builder} went away during \
+                                 the build ({why}): restart it, or build on another builder"
+                            ),
+                        }
+                    })
+                }
+                _ => None,
+            };
             let scanner = self.sbom && e.tail.iter().any(|l| l.contains("buildkit-syft-scanner"));
             let err = anyhow::Error::new(e);
             if scanner {
@@ -558,7 +580,10 @@ impl Build {
                      instead of `sbom: true`"
                 ))
             } else {
-                err.context(format!("cannot build image {what}"))
+                err.context(format!(
+                    "cannot build image {what}{}",
+                    gone.unwrap_or_default()
+                ))
             }
         })?;
         let mut result = BuildResult {

@@ -8,6 +8,17 @@
 //! platforms is BuildKit's own way of spreading a build over machines: a
 //! `docker buildx build --builder NAME --platform linux/amd64,linux/arm64` sends each
 //! platform to the node that declares it, and buildx merges the result.
+//!
+//! Every node of one builder has the same driver (buildx refuses
+//! `existing instance ... but has mismatched driver`); a BuildKit daemon running in a
+//! container can still join a `remote` builder as `docker-container://CONTAINER`.
+//!
+//! [`MultiNode::create`] and [`BuilderCreate::create`] return a [`CreatedBuilder`]: the
+//! builder this run made, removed when it is dropped and on Ctrl-C (once the program
+//! installed [`crate::cmd::interrupt`]); a builder the user made is never removed.
+//! Failures buildx reports in its own words (a TLS handshake refused, a builder image
+//! that is neither local nor pullable, a name that is taken) are explained in ours
+//! ([`explain`]).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -185,13 +196,291 @@ impl BuilderCreate {
         cmd
     }
 
-    /// Checks what buildx would refuse later, then creates the builder; returns its name.
+    /// Checks what buildx would refuse later (and that a named builder does not exist
+    /// yet, unless `append`), then creates the builder; returns its name.
     pub fn run(&self, runner: &Runner) -> anyhow::Result<String> {
         self.check()?;
-        let out = runner
-            .capture(&self.command())
-            .context("cannot create the buildx builder")?;
+        if let (Some(name), false) = (&self.name, self.append) {
+            refuse_taken(runner, name)?;
+        }
+        let out = runner.capture(&self.command()).map_err(|e| {
+            let what = match &self.name {
+                Some(name) => format!("cannot create the buildx builder {name}"),
+                None => "cannot create the buildx builder".to_string(),
+            };
+            explained(
+                runner,
+                self.name
+                    .as_deref()
+                    .filter(|_| self.driver == Driver::Remote),
+                e,
+                &what,
+                self.endpoint.as_deref(),
+                &self.driver_opts,
+            )
+        })?;
         Ok(out.stdout.trim().to_string())
+    }
+
+    /// Like [`BuilderCreate::run`] for a named, new builder, but the builder belongs to
+    /// this run: it is removed when the returned [`CreatedBuilder`] is dropped, and on
+    /// Ctrl-C (registered before anything is created). Refuses `append` (the builder
+    /// being added to is not this run's).
+    pub fn create(&self, runner: &Runner) -> anyhow::Result<CreatedBuilder> {
+        let Some(name) = self.name.clone() else {
+            anyhow::bail!("a builder this run creates and removes needs a name: set `name`");
+        };
+        anyhow::ensure!(
+            !self.append,
+            "`append` adds a node to builder {name}, which this run did not create; use \
+            `run` for that"
+        );
+        self.check()?;
+        refuse_taken(runner, &name)?;
+        let created = CreatedBuilder::arm(runner, name);
+        self.run_unchecked(runner)?;
+        Ok(created)
+    }
+
+    fn run_unchecked(&self, runner: &Runner) -> anyhow::Result<()> {
+        runner.capture(&self.command()).map_err(|e| {
+            let name = self.name.as_deref().unwrap_or("(unnamed)");
+            explained(
+                runner,
+                self.name
+                    .as_deref()
+                    .filter(|_| self.driver == Driver::Remote),
+                e,
+                &format!("cannot create the buildx builder {name}"),
+                self.endpoint.as_deref(),
+                &self.driver_opts,
+            )
+        })?;
+        Ok(())
+    }
+}
+
+/// Fails when a builder named `name` exists already (nothing to check in a dry run).
+fn refuse_taken(runner: &Runner, name: &str) -> anyhow::Result<()> {
+    if !runner.is_dry_run() && inspect(runner, name)?.is_some() {
+        anyhow::bail!(
+            "a builder named {name} exists already; remove it (`docker buildx rm {name}`) or \
+            choose another name"
+        );
+    }
+    Ok(())
+}
+
+/// A builder this run created. Dropping it removes the builder (`docker buildx rm`,
+/// which also removes a `docker-container` node's container and its state volume); a
+/// Ctrl-C does the same once the program installed [`crate::cmd::interrupt`]. Call
+/// [`CreatedBuilder::keep`] to leave the builder in place.
+#[derive(Debug)]
+#[must_use = "the builder is removed when this is dropped"]
+pub struct CreatedBuilder {
+    name: String,
+    runner: Runner,
+    armed: bool,
+    _interrupt: Option<crate::cmd::interrupt::Guard>,
+}
+
+impl CreatedBuilder {
+    /// Registers the removal before anything is created, so a Ctrl-C during
+    /// `buildx create --bootstrap` (which starts containers) removes what it made.
+    fn arm(runner: &Runner, name: String) -> CreatedBuilder {
+        let mut rm = rm_cmd(&name);
+        for key in [
+            "DOCKER_HOST",
+            "DOCKER_CONTEXT",
+            "DOCKER_CONFIG",
+            "BUILDX_CONFIG",
+        ] {
+            if let Some(value) = runner.effective_env(&rm, key) {
+                rm = rm.env(key, value);
+            }
+        }
+        let guard = (!runner.is_dry_run()).then(|| crate::cmd::interrupt::on_interrupt(rm));
+        CreatedBuilder {
+            name,
+            runner: runner.clone(),
+            armed: !runner.is_dry_run(),
+            _interrupt: guard,
+        }
+    }
+
+    /// The builder's name (for [`Build::builder`](super::Build) or `builder:NAME`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Leaves the builder in place (it is no longer this run's to remove); returns its name.
+    pub fn keep(mut self) -> String {
+        self.armed = false;
+        std::mem::take(&mut self.name)
+    }
+
+    /// Removes the builder now, reporting a failure (dropping it ignores failures).
+    pub fn remove(mut self) -> anyhow::Result<()> {
+        self.armed = false;
+        remove(&self.runner, &self.name)
+    }
+}
+
+impl Drop for CreatedBuilder {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = self.runner.capture(&rm_cmd(&self.name));
+        }
+    }
+}
+
+/// The error a client of builder `name` gets when it connects (`docker buildx du`, read
+/// only, 30 s at most, asked up to four times until the words name a known cause);
+/// `None` when it connects.
+pub fn connection_error(runner: &Runner, name: &str) -> Option<String> {
+    let du = Cmd::new("docker")
+        .args(["buildx", "du", "--builder", name])
+        .read_only()
+        .timeout(std::time::Duration::from_secs(30));
+    // With TLS 1.3 the daemon's refusal of a client certificate arrives after the client
+    // sent its first request, which then sometimes fails only with `write: broken pipe`:
+    // ask again (a tenth of a second each) until the words say why.
+    let mut last = None;
+    for _ in 0..4 {
+        let words = match runner.capture(&du) {
+            Ok(_) => return None,
+            Err(e) => e
+                .tail
+                .iter()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .map(|l| connection_words(l.trim())),
+        };
+        let known = words
+            .as_deref()
+            .is_some_and(|w| explain(w, None, &BTreeMap::new()).is_some());
+        last = words;
+        if known {
+            break;
+        }
+    }
+    last
+}
+
+/// The client's words from a gRPC connection error: `failed to call diskusage:
+/// Unavailable: connection error: desc = "transport: Error while dialing: dial tcp ...:
+/// connect: connection refused"` reads `dial tcp ...: connect: connection refused`.
+fn connection_words(line: &str) -> String {
+    let line = line.trim_start_matches("ERROR: ");
+    let inner = line
+        .split_once("desc = \"")
+        .map(|(_, rest)| rest.trim_end_matches('"'))
+        .unwrap_or(line);
+    inner
+        .trim_start_matches("transport: ")
+        .trim_start_matches("Error while dialing: ")
+        .to_string()
+}
+
+/// What buildx's own words about a builder that cannot start mean, and what to do; `None`
+/// when the text is not one of the failures recognised here. `endpoint` and `opts` are
+/// the builder's (for the file names in the advice).
+pub fn explain(
+    text: &str,
+    endpoint: Option<&str>,
+    opts: &BTreeMap<String, String>,
+) -> Option<String> {
+    let at = endpoint.map(|e| format!(" at {e}")).unwrap_or_default();
+    let dialled = endpoint.unwrap_or("its address");
+    let named = |k: &str| {
+        opts.get(k)
+            .map(|v| format!(" ({k}={v})"))
+            .unwrap_or_default()
+    };
+    if text.contains("certificate signed by unknown authority")
+        || text.contains("certificate is not trusted")
+    {
+        return Some(format!(
+            "the BuildKit daemon{at} presented a certificate that the client's CA{} did \
+            not sign; point `cacert` at the CA that issued the daemon's certificate",
+            named("cacert")
+        ));
+    }
+    if text.contains("certificate has expired") || text.contains("certificate is not yet valid") {
+        return Some(format!(
+            "the BuildKit daemon{at} presented a certificate outside its validity period; \
+            renew the daemon's certificate"
+        ));
+    }
+    if text.contains("certificate is valid for") || text.contains("doesn't contain any IP SANs") {
+        return Some(format!(
+            "the BuildKit daemon's certificate does not name the host buildx dialled \
+             ({dialled}); set `servername` to a name in the certificate or reissue it with \
+             that host"
+        ));
+    }
+    // Under TLS 1.3 the daemon checks the client's certificate after the handshake, and a
+    // client that already wrote its first request often sees only the closed connection.
+    let closed_after_tls = opts.contains_key("cert")
+        && (text.contains("write: broken pipe") || text.contains("connection reset by peer"));
+    if closed_after_tls
+        || text.contains("tls: bad certificate")
+        || text.contains("tls: unknown certificate authority")
+        || text.contains("tls: certificate required")
+        || text.contains("tls: unknown certificate")
+    {
+        return Some(format!(
+            "the BuildKit daemon{at} refused this client's certificate{}: it was not \
+            issued by the CA the daemon trusts; use a client certificate from that CA",
+            named("cert")
+        ));
+    }
+    if let Some(image) = opts.get("image") {
+        if text.contains("pull access denied")
+            || text.contains("manifest unknown")
+            || text.contains("repository does not exist")
+            || (text.contains("pulling failed") && text.contains("No such image"))
+            || text.contains("failed to resolve reference")
+        {
+            return Some(format!(
+                "the docker-container builder's image {image} is not in the engine and cannot \
+                be pulled; build or load it into the engine first (docker image ls {image})"
+            ));
+        }
+    }
+    if text.contains("connection refused") || text.contains("no such host") {
+        return Some(format!(
+            "nothing answers at {dialled}; start the BuildKit daemon there or point the \
+             builder at one that runs"
+        ));
+    }
+    None
+}
+
+/// A [`CommandError`](crate::cmd::CommandError) from creating or starting a builder, with
+/// [`explain`]'s reading first when buildx's words are recognised.
+/// buildx's remote driver hides why it cannot connect (it waits, then says `context
+/// deadline exceeded`): for a builder `name` that exists, ask the daemon once more through
+/// `docker buildx du`, which reports the connection error itself, and add its words.
+fn explained(
+    runner: &Runner,
+    name: Option<&str>,
+    e: crate::cmd::CommandError,
+    what: &str,
+    endpoint: Option<&str>,
+    opts: &BTreeMap<String, String>,
+) -> anyhow::Error {
+    let mut text = e.tail.join("\n");
+    if let Some(name) = name {
+        if explain(&text, endpoint, opts).is_none() && text.contains("context deadline exceeded") {
+            if let Some(why) = connection_error(runner, name) {
+                text = format!("{text}\n{why}");
+            }
+        }
+    }
+    match explain(&text, endpoint, opts) {
+        Some(why) => anyhow::Error::new(e).context(format!("{what}: {why}")),
+        None => anyhow::Error::new(e).context(what.to_string()),
     }
 }
 
@@ -268,9 +557,26 @@ impl MultiNode {
         self.creates().iter().map(BuilderCreate::command).collect()
     }
 
+    /// Like [`MultiNode::run`], but the builder belongs to this run: it is removed when
+    /// the returned [`CreatedBuilder`] is dropped, and on Ctrl-C (registered before the
+    /// first node is created).
+    pub fn create(&self, runner: &Runner) -> anyhow::Result<CreatedBuilder> {
+        self.check_nodes()?;
+        refuse_taken(runner, &self.name)?;
+        let created = CreatedBuilder::arm(runner, self.name.clone());
+        self.create_nodes(runner)?;
+        Ok(created)
+    }
+
     /// Checks every node, refuses a name that is taken, then creates the nodes in order.
     /// When one is refused, the builder is removed again and the error names the node.
     pub fn run(&self, runner: &Runner) -> anyhow::Result<()> {
+        self.check_nodes()?;
+        refuse_taken(runner, &self.name)?;
+        self.create_nodes(runner)
+    }
+
+    fn check_nodes(&self) -> anyhow::Result<()> {
         anyhow::ensure!(!self.name.is_empty(), "a multi-node builder needs a name");
         anyhow::ensure!(
             !self.nodes.is_empty(),
@@ -304,22 +610,27 @@ impl MultiNode {
                 .check()
                 .with_context(|| format!("node {} of builder {}", node.name, self.name))?;
         }
-        if !runner.is_dry_run() && inspect(runner, &self.name)?.is_some() {
-            anyhow::bail!(
-                "a builder named {} exists already; remove it (`docker buildx rm {}`) or \
-                 choose another name",
-                self.name,
-                self.name
-            );
-        }
+        Ok(())
+    }
+
+    fn create_nodes(&self, runner: &Runner) -> anyhow::Result<()> {
+        let creates = self.creates();
         for (node, create) in self.nodes.iter().zip(&creates) {
             if let Err(e) = runner.capture(&create.command()) {
-                // The name was free before: whatever exists under it now is ours.
+                // The name was free before: whatever exists under it now is ours. Read why
+                // a remote node cannot connect before removing it.
                 let existed = matches!(inspect(runner, &self.name), Ok(Some(_)));
+                let timed_out = e
+                    .tail
+                    .iter()
+                    .any(|l| l.contains("context deadline exceeded"));
+                let diagnosed = (existed && timed_out && self.driver == Driver::Remote)
+                    .then(|| connection_error(runner, &self.name))
+                    .flatten();
                 if existed {
                     let _ = runner.capture(&rm_cmd(&self.name));
                 }
-                return Err(anyhow::Error::new(e).context(format!(
+                let what = format!(
                     "cannot add node {} to builder {}{}",
                     node.name,
                     self.name,
@@ -328,7 +639,17 @@ impl MultiNode {
                     } else {
                         ""
                     }
-                )));
+                );
+                let mut e = e;
+                e.tail.extend(diagnosed);
+                return Err(explained(
+                    runner,
+                    None,
+                    e,
+                    &what,
+                    create.endpoint.as_deref(),
+                    &create.driver_opts,
+                ));
             }
         }
         Ok(())
@@ -354,6 +675,19 @@ pub fn inspect_cmd(name: &str, bootstrap: bool) -> Cmd {
         cmd.read_only()
     };
     cmd.arg(name)
+}
+
+/// `docker buildx prune --builder NAME --all --force`: empties that builder's cache.
+pub fn prune_cmd(name: &str) -> Cmd {
+    Cmd::new("docker").args(["buildx", "prune", "--builder", name, "--all", "--force"])
+}
+
+/// Empties the build cache of builder `name` (every record, shared or not).
+pub fn prune(runner: &Runner, name: &str) -> anyhow::Result<()> {
+    runner
+        .capture(&prune_cmd(name))
+        .map(|_| ())
+        .with_context(|| format!("cannot prune the build cache of builder {name}"))
 }
 
 /// `docker buildx ls --format json`.
@@ -448,5 +782,92 @@ fn builder_info(v: &Value) -> BuilderInfo {
                     .collect()
             })
             .unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn explain_reads_tls_pull_and_connection_failures() {
+        let tls = opts(&[("cacert", "/c/ca.pem"), ("cert", "/c/cert.pem")]);
+        let at = Some("tcp://127.0.0.1:1234");
+        let expired = "ERROR: failed to call info: x509: certificate has expired or is not \
+                       yet valid: current time 2026-11-30T22:00:00Z is after 2020-01-02";
+        assert_eq!(
+            explain(expired, at, &tls).unwrap(),
+            "the BuildKit daemon at tcp://127.0.0.1:1234 presented a certificate outside its \
+             validity period; renew the daemon's certificate"
+        );
+        let unknown = "transport: authentication handshake failed: tls: failed to verify \
+                       certificate: x509: certificate signed by unknown authority";
+        assert!(explain(unknown, at, &tls)
+            .unwrap()
+            .contains("the client's CA (cacert=/c/ca.pem) did not sign"));
+        let refused = "remote error: tls: unknown certificate authority";
+        assert!(explain(refused, at, &tls)
+            .unwrap()
+            .contains("refused this client's certificate (cert=/c/cert.pem)"));
+        let pull = "ERROR: Error response from daemon: pull access denied for x, repository \
+                    does not exist";
+        let image = opts(&[("image", "x:1")]);
+        assert!(explain(pull, None, &image)
+            .unwrap()
+            .starts_with("the docker-container builder's image x:1 is not in the engine"));
+        // Without an image option the same words are not about the builder's image.
+        assert_eq!(explain(pull, None, &tls), None);
+        let down = "dial tcp 127.0.0.1:9: connect: connection refused";
+        assert!(explain(down, at, &tls)
+            .unwrap()
+            .starts_with("nothing answers at tcp://127.0.0.1:1234"));
+        // The daemon closed the connection once TLS was set up: how a refused client
+        // certificate often shows under TLS 1.3. Without a client certificate it is not that.
+        let closed = "Unavailable: write tcp 127.0.0.1:5->127.0.0.1:1234: write: broken pipe";
+        assert!(explain(closed, at, &tls)
+            .unwrap()
+            .contains("refused this client's certificate (cert=/c/cert.pem)"));
+        assert_eq!(explain(closed, at, &image), None);
+        assert_eq!(explain("something else entirely", at, &tls), None);
+        assert_eq!(
+            connection_words(
+                "ERROR: failed to call diskusage: Unavailable: connection error: desc = \
+                 \"transport: Error while dialing: dial tcp 127.0.0.1:9: connect: connection \
+                 refused\""
+            ),
+            "dial tcp 127.0.0.1:9: connect: connection refused"
+        );
+    }
+
+    #[test]
+    fn a_created_builder_in_a_dry_run_removes_nothing() {
+        let runner = Runner::new().dry_run(true).echo(crate::cmd::Echo::Silent);
+        let create = BuilderCreate {
+            name: Some("farm".into()),
+            driver: Driver::DockerContainer,
+            ..BuilderCreate::default()
+        };
+        let created = create.create(&runner).unwrap();
+        assert_eq!(created.name(), "farm");
+        drop(created);
+        let cmds = runner.commands();
+        assert_eq!(cmds.len(), 1, "{cmds:?}");
+        assert_eq!(cmds[0][..3], ["docker", "buildx", "create"]);
+        let append = BuilderCreate {
+            append: true,
+            ..create
+        };
+        assert!(append
+            .create(&runner)
+            .unwrap_err()
+            .to_string()
+            .contains("which this run did not create"));
     }
 }

@@ -9,7 +9,13 @@
 //! - `hold_container stubborn PIDFILE`: a shell that ignores SIGINT and SIGTERM and writes
 //!   its pid (also its process group) to PIDFILE;
 //! - `hold_container smoke PROJECT PORT`: a smoke test of busybox `sleep 300` waiting for
-//!   a TCP port that never opens, after a companion service container (ready at once).
+//!   a TCP port that never opens, after a companion service container (ready at once);
+//! - `hold_container builder container NAME IMAGE CONTEXT`: creates a docker-container
+//!   builder NAME (this run's, removed on Ctrl-C) and builds CONTEXT on it;
+//! - `hold_container builder remote NAME ENDPOINT CERTS CONTEXT`: the same with a remote
+//!   builder on ENDPOINT over mutual TLS (certificates in the directory CERTS);
+//! - `hold_container builder existing NAME CONTEXT`: builds CONTEXT on the user's builder
+//!   NAME (never removed).
 //!
 //! It prints `ready` on stdout once the registration is done and the command starts.
 
@@ -78,6 +84,63 @@ fn main() {
                 .timeout(Duration::from_secs(120));
             println!("ready");
             smoke.run(&runner).map(|_| ())
+        }
+        ["builder", mode, name, ref rest @ ..] => {
+            use buildkit_lib::docker::builder::{BuilderCreate, Driver, RemoteTls};
+            let create = |driver, endpoint: Option<&str>, opts: &[(&str, &str)]| BuilderCreate {
+                name: Some(name.to_string()),
+                driver,
+                driver_opts: opts
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                bootstrap: true,
+                endpoint: endpoint.map(str::to_string),
+                ..BuilderCreate::default()
+            };
+            let (created, context) = match (mode, rest) {
+                ("container", [image, context]) => {
+                    let c = create(
+                        Driver::DockerContainer,
+                        None,
+                        &[("image", image), ("network", "host")],
+                    );
+                    (Some(c.create(&runner)), *context)
+                }
+                ("remote", [endpoint, certs, context]) => {
+                    let certs = std::path::Path::new(certs);
+                    let c = create(Driver::Remote, Some(endpoint), &[]).with_tls(&RemoteTls {
+                        cacert: certs.join("ca.pem"),
+                        cert: certs.join("client-cert.pem"),
+                        key: certs.join("client-key.pem"),
+                        servername: Some("127.0.0.1".into()),
+                    });
+                    (Some(c.create(&runner)), *context)
+                }
+                ("existing", [context]) => (None, *context),
+                _ => {
+                    eprintln!("usage: hold_container builder container|remote|existing NAME ...");
+                    std::process::exit(2);
+                }
+            };
+            let created = match created.transpose() {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    std::process::exit(1);
+                }
+            };
+            println!("ready");
+            let build = buildkit_lib::docker::Build {
+                context: context.into(),
+                builder: Some(name.to_string()),
+                network: Some("none".into()),
+                read_size: false,
+                ..buildkit_lib::docker::Build::default()
+            };
+            let result = build.run(&runner).map(|_| ());
+            drop(created);
+            result
         }
         _ => {
             eprintln!(

@@ -65,6 +65,7 @@ const FIGURES: &[&str] = &[
     "context_audit",
     "xtask_compile",
     "fanout",
+    "fanout_builders",
 ];
 
 /// `cargo xtask bench [--quick] [--only NAME]`.
@@ -112,6 +113,7 @@ pub fn run(base: &Runner, root: &Path, flags: &crate::flags::Bench) -> Result<u8
             "context_audit" => bench.context_audit(),
             "xtask_compile" => bench.xtask_compile(),
             "fanout" => bench.fanout(),
+            "fanout_builders" => bench.fanout_builders(),
             _ => unreachable!("figures are listed above"),
         };
         if let Err(e) = result {
@@ -390,6 +392,167 @@ impl Bench {
             "ratio <= 1.3",
             |v, b| v <= b * 1.3,
         )
+    }
+
+    /// A cached fan-out over two real BuildKit builders made by the library for the run
+    /// (a `remote` builder on the rig's daemon over mutual TLS for amd64, a
+    /// `docker-container` builder for arm64 through QEMU), each pushing by digest, merged
+    /// by `FanOut::run`; against the same two builds run directly side by side, then
+    /// `imagetools create`. Also reports the rig's one-time cost (building BuildKit),
+    /// as `xtask/engine-up.sh` recorded it.
+    fn fanout_builders(&mut self) -> Result<()> {
+        use buildkit_lib::docker::builder::{BuilderCreate, Driver, RemoteTls};
+        use buildkit_lib::docker::fanout::{Endpoint, FanOut, PlatformEndpoint};
+        const STATE: &str = "/var/lib/buildkit-lib/buildkit";
+        let var = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_string());
+        let endpoint = var("BUILDKIT_LIB_REMOTE_BUILDKIT", "tcp://127.0.0.1:1234");
+        let certs = PathBuf::from(var(
+            "BUILDKIT_LIB_BUILDKIT_CERTS",
+            &format!("{STATE}/certs"),
+        ));
+        let image = var(
+            "BUILDKIT_LIB_BUILDKIT_IMAGE",
+            "buildkit-local/buildkit:v0.13.2",
+        );
+        let dir = self.root.join("target/buildkit/bench/fanout-builders");
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(
+            dir.join("Dockerfile"),
+            format!(
+                "FROM {}/buildkit-local/busybox:latest\nRUN uname -m > /arch\n\
+                 CMD [\"cat\", \"/arch\"]\n",
+                crate::engine::REGISTRY
+            ),
+        )?;
+        let runner = self.runner.clone().echo(Echo::Quiet).log_to(
+            self.root
+                .join("target/buildkit/bench/logs/fanout_builders.log"),
+        );
+        let id = std::process::id();
+        let remote = BuilderCreate {
+            name: Some(format!("bench-remote-{id}")),
+            driver: Driver::Remote,
+            platforms: vec!["linux/amd64".into()],
+            bootstrap: true,
+            endpoint: Some(endpoint),
+            ..BuilderCreate::default()
+        }
+        .with_tls(&RemoteTls {
+            cacert: certs.join("ca.pem"),
+            cert: certs.join("client-cert.pem"),
+            key: certs.join("client-key.pem"),
+            servername: Some("127.0.0.1".into()),
+        })
+        .create(&runner)
+        .context("the remote BuildKit builder (start the rig with xtask/engine-up.sh)")?;
+        let container = BuilderCreate {
+            name: Some(format!("bench-container-{id}")),
+            driver: Driver::DockerContainer,
+            driver_opts: [
+                ("image".to_string(), image),
+                ("network".to_string(), "host".to_string()),
+            ]
+            .into(),
+            platforms: vec!["linux/arm64".into()],
+            bootstrap: true,
+            ..BuilderCreate::default()
+        }
+        .create(&runner)
+        .context("the docker-container BuildKit builder")?;
+        let tag = format!(
+            "{}/buildkit-bench-fanout-builders:1",
+            crate::engine::REGISTRY
+        );
+        let repo = format!("{}/buildkit-bench-fanout-builders", crate::engine::REGISTRY);
+        let fan = FanOut::new(
+            Build {
+                context: dir.clone(),
+                tags: vec![tag.clone()],
+                network: Some("none".into()),
+                ..Build::default()
+            },
+            vec![
+                PlatformEndpoint {
+                    platform: "linux/amd64".into(),
+                    endpoint: Endpoint::Builder(remote.name().to_string()),
+                },
+                PlatformEndpoint {
+                    platform: "linux/arm64".into(),
+                    endpoint: Endpoint::Builder(container.name().to_string()),
+                },
+            ],
+        );
+        // The direct side: the library's own per-platform command lines (push by
+        // digest), each with a metadata file for its digest.
+        let mut builds = Vec::new();
+        for (i, p) in fan.platforms.iter().enumerate() {
+            let mut build = fan.platform_build(p, true)?;
+            let metadata = dir.join(format!("metadata-{i}.json"));
+            build.metadata_file = Some(metadata.clone());
+            builds.push((build.command().argv(), metadata));
+        }
+        let host = docker_host();
+        let direct = || -> Result<()> {
+            std::thread::scope(|s| {
+                let handles: Vec<_> = builds
+                    .iter()
+                    .map(|(argv, _)| {
+                        let host = &host;
+                        s.spawn(move || {
+                            raw(Command::new(&argv[0])
+                                .args(&argv[1..])
+                                .env("DOCKER_HOST", host))
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().map_err(|_| anyhow::anyhow!("thread panicked"))?)
+                    .collect::<Result<Vec<()>>>()
+            })?;
+            let mut merge = Command::new("docker");
+            merge.args(["buildx", "imagetools", "create", "--tag", &tag]);
+            for (_, metadata) in &builds {
+                let v: serde_json::Value =
+                    serde_json::from_str(&std::fs::read_to_string(metadata)?)?;
+                let digest = v["containerimage.digest"].as_str().context("no digest")?;
+                merge.arg(format!("{repo}@{digest}"));
+            }
+            raw(merge.env("DOCKER_HOST", &host))
+        };
+        let (xs, ys) = self.paired(
+            || {
+                fan.run(&runner)?;
+                Ok(())
+            },
+            direct,
+        )?;
+        drop((remote, container));
+        self.push(
+            "fanout_builders",
+            "s",
+            xs,
+            "the same builds (push by digest) and imagetools create run directly",
+            ys,
+            "ratio <= 1.3",
+            |v, b| v <= b * 1.3,
+        )?;
+        // The one-time cost: building buildkitd/buildctl from source, once per machine.
+        let recorded = std::fs::read_to_string(format!("{STATE}/build-seconds"))
+            .ok()
+            .and_then(|t| t.trim().parse::<f64>().ok());
+        if let Some(seconds) = recorded {
+            self.push(
+                "fanout_builders_rig_once",
+                "s",
+                vec![seconds],
+                "(none: once per machine, recorded by engine-up.sh)",
+                vec![0.0],
+                "< 900 s",
+                |v, _| v < 900.0,
+            )?;
+        }
+        Ok(())
     }
 
     fn runner_overhead(&mut self) -> Result<()> {
