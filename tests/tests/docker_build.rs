@@ -210,7 +210,7 @@ fn multi_platform_build_with_run_step_is_pushed_and_merged() {
     let digest = result.digest.clone().unwrap();
     assert_eq!(result.platforms, vec!["linux/amd64", "linux/arm64"]);
     assert_eq!(
-        image::platforms(&runner, &format!("{repo}:1")).unwrap(),
+        registry::platforms(&runner, &format!("{repo}:1")).unwrap(),
         vec!["linux/amd64", "linux/arm64"]
     );
     // The registry serves the index under the digest the metadata file reported.
@@ -236,7 +236,7 @@ fn multi_platform_build_with_run_step_is_pushed_and_merged() {
     };
     merge.run(&runner, &Retry::default()).unwrap();
     assert_eq!(
-        image::platforms(&runner, &format!("{repo}:merged")).unwrap(),
+        registry::platforms(&runner, &format!("{repo}:merged")).unwrap(),
         vec!["linux/amd64", "linux/arm64"]
     );
 }
@@ -477,7 +477,7 @@ fn push_is_retried_until_the_registry_is_back() {
     );
     assert!(started.elapsed() >= Duration::from_secs(3));
     assert_eq!(
-        image::platforms(&runner, &tag).unwrap(),
+        registry::platforms(&runner, &tag).unwrap(),
         vec!["linux/amd64"]
     );
 }

@@ -447,14 +447,6 @@ pub fn layer_sizes(layer_count: usize, history: &[Layer]) -> Option<Vec<u64>> {
     Some(sizes)
 }
 
-/// The platforms of an image in a registry (`docker buildx imagetools inspect --raw`):
-/// every platform of an index (attestation manifests left out), or the one platform of a
-/// single manifest as `unknown` when the manifest does not say.
-pub fn platforms(runner: &Runner, reference: &str) -> anyhow::Result<Vec<String>> {
-    let raw = super::registry::inspect_raw(runner, reference)?;
-    Ok(platforms_of_manifest(&raw))
-}
-
 /// The platforms listed in a raw manifest or index.
 pub fn platforms_of_manifest(raw: &Value) -> Vec<String> {
     let Some(manifests) = raw["manifests"].as_array() else {

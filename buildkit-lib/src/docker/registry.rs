@@ -249,6 +249,14 @@ pub fn inspect_raw(runner: &Runner, reference: &str) -> anyhow::Result<Value> {
         .with_context(|| format!("the manifest of {reference} is not JSON"))
 }
 
+/// The platforms of an image in a registry (`docker buildx imagetools inspect --raw`):
+/// every platform of an index (attestation manifests left out), or the one platform of a
+/// single manifest as `unknown` when the manifest does not say.
+pub fn platforms(runner: &Runner, reference: &str) -> anyhow::Result<Vec<String>> {
+    let raw = inspect_raw(runner, reference)?;
+    Ok(super::image::platforms_of_manifest(&raw))
+}
+
 /// `docker buildx imagetools inspect REFERENCE --format '{{json .FIELD}}'` (`Provenance`
 /// or `SBOM`).
 pub fn inspect_format_cmd(reference: &str, field: &str) -> Cmd {
