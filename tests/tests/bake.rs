@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 
 use buildkit_lib::cmd::Echo;
 use buildkit_lib::docker::bake::{Bake, BakeFile, BakeGroup, BakeTarget};
+use buildkit_lib::docker::build::{oci_labels, Build, BuildSecret, Output, Provenance};
+use buildkit_lib::docker::cache::Cache;
 use buildkit_lib::docker::image::ImageFacts;
-use buildkit_lib::docker::{oci_labels, Build, BuildSecret, Cache, Output, Provenance};
 use buildkit_lib::pipeline::{Output as StepOutput, Pipeline};
 use buildkit_lib::{Cmd, Runner};
 

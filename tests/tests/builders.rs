@@ -10,9 +10,11 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use buildkit_lib::docker::build::{Build, Output};
 use buildkit_lib::docker::builder::{self, BuilderCreate, Driver, MultiNode, NodeSpec, RemoteTls};
+use buildkit_lib::docker::cache::Cache;
 use buildkit_lib::docker::fanout::{FanOut, FanOutError, PlatformEndpoint, PlatformOutcome};
-use buildkit_lib::docker::{Build, Cache, Output, Retry};
+use buildkit_lib::docker::registry::Retry;
 use buildkit_lib::{Cmd, Runner};
 use e2e::{BuildkitRig, RemoveBuilder, REGISTRY, REGISTRY_BUSYBOX_IMAGE};
 

@@ -6,8 +6,9 @@
 
 use std::path::Path;
 
+use buildkit_lib::docker::bake::{Bake, BakeFile};
+use buildkit_lib::docker::build::{Build, Output};
 use buildkit_lib::docker::cache::{Cache, Compression, GhaService};
-use buildkit_lib::docker::{Bake, BakeFile, Build, Output};
 use buildkit_lib::{Cmd, Runner};
 use serde_json::Value;
 

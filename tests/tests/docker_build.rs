@@ -9,10 +9,11 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use buildkit_lib::cmd::Echo;
+use buildkit_lib::docker::build::{oci_labels, Build, BuildSecret, Output};
 use buildkit_lib::docker::builder::{self, BuilderCreate, Driver, MultiNode, NodeSpec, RemoteTls};
+use buildkit_lib::docker::cache::Cache;
 use buildkit_lib::docker::image::{self, ImageFacts};
 use buildkit_lib::docker::registry::{self, ImagetoolsCreate, Retry};
-use buildkit_lib::docker::{oci_labels, Build, BuildSecret, Cache, Output};
 use buildkit_lib::{Cmd, Runner, Session};
 
 /// Tests that use the registry run one at a time: one of them stops it for a while.

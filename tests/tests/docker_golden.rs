@@ -4,9 +4,10 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use buildkit_lib::docker::build::{oci_labels, Build, BuildSecret, Output};
 use buildkit_lib::docker::builder::{self, BuilderCreate, Driver, MultiNode, NodeSpec, RemoteTls};
+use buildkit_lib::docker::cache::Cache;
 use buildkit_lib::docker::registry::{self, ImagetoolsCreate};
-use buildkit_lib::docker::{oci_labels, Build, BuildSecret, Cache, Output};
 use buildkit_lib::{Runner, Session};
 
 fn every_option() -> Build {

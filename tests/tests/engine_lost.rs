@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use buildkit_lib::cmd::Failure;
-use buildkit_lib::docker::Build;
+use buildkit_lib::docker::build::Build;
 use buildkit_lib::{Cmd, CommandError};
 
 /// Starts whatever `xtask/engine-up.sh` finds down again (the second engine here).

@@ -5,10 +5,11 @@
 
 use std::path::Path;
 
+use buildkit_lib::docker::build::Build;
 use buildkit_lib::docker::fanout::{
     Endpoint, FanOut, FanOutError, PlatformEndpoint, PlatformOutcome,
 };
-use buildkit_lib::docker::{Build, Retry};
+use buildkit_lib::docker::registry::Retry;
 use buildkit_lib::{Cmd, Runner};
 use e2e::{FakeBin, BUSYBOX_IMAGE, REGISTRY};
 
@@ -171,7 +172,7 @@ fn an_engine_that_is_down_fails_its_platform_and_nothing_is_merged() {
         context: dir.path().to_path_buf(),
         tags: vec![tag.clone()],
         network: Some("none".into()),
-        output: buildkit_lib::docker::Output::Push,
+        output: buildkit_lib::docker::build::Output::Push,
         ..Build::default()
     }
     .run(&runner)

@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use buildkit_lib::docker::{Build, Output};
+use buildkit_lib::docker::build::{Build, Output};
 use buildkit_lib::session::RUN_LABEL;
 use buildkit_lib::{Cmd, Runner, Session};
 

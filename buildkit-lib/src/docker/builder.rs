@@ -308,7 +308,7 @@ impl CreatedBuilder {
         }
     }
 
-    /// The builder's name (for [`Build::builder`](super::Build) or `builder:NAME`).
+    /// The builder's name (for [`Build::builder`](super::build::Build) or `builder:NAME`).
     pub fn name(&self) -> &str {
         &self.name
     }

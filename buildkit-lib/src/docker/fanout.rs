@@ -30,7 +30,7 @@
 //!
 //! ```no_run
 //! use buildkit_lib::docker::fanout::{FanOut, PlatformEndpoint};
-//! use buildkit_lib::docker::Build;
+//! use buildkit_lib::docker::build::Build;
 //! use buildkit_lib::Runner;
 //!
 //! # fn main() -> anyhow::Result<()> {
@@ -587,7 +587,7 @@ impl FanOut {
     fn results(
         &self,
         probes: &[BuilderProbe],
-        built: &[(crate::docker::BuildResult, Duration)],
+        built: &[(crate::docker::build::BuildResult, Duration)],
         push_times: Vec<Duration>,
     ) -> Vec<PlatformResult> {
         self.platforms

@@ -1,10 +1,15 @@
 //! Docker image builds with `docker buildx build`, and the steps around them.
 //!
-//! [`Build`] is one build as plain data (its command line, pre-flight checks and typed
+//! [`build::Build`] is one build as plain data (its command line, pre-flight checks and typed
 //! result); [`cache`], [`tags`] and [`reference`](mod@reference) are the values it is made of;
 //! [`builder`], [`registry`] and [`image`] drive buildx builders, registries (pushes with
 //! retries, `imagetools`) and read typed facts about images; [`dockerfile`] reads stages;
-//! [`fanout`] builds one image's platforms on several engines and merges them.
+//! [`fanout`] builds one image's platforms on several engines and merges them; [`bake`]
+//! writes and runs bake files.
+//!
+//! Each item has one path, in the module of its job (`docker::build::Build`,
+//! `docker::builder::remove`): nothing is re-exported here, so that a function named for
+//! what it does in its module (`remove`, `push`, `history`) keeps that module's name.
 
 pub mod bake;
 pub mod build;
@@ -16,13 +21,3 @@ pub mod image;
 pub mod reference;
 pub mod registry;
 pub mod tags;
-
-pub use bake::{
-    Bake, BakeFile, BakeFileBuilder, BakeGroup, BakeResult, BakeTarget, BakeTargetResult,
-};
-pub use build::{oci_labels, Build, BuildResult, BuildSecret, Output, Provenance, SecretSource};
-pub use cache::Cache;
-pub use image::{history, ImageFacts, Layer};
-pub use reference::ImageRef;
-pub use registry::{Attestations, Retry};
-pub use tags::{TagInput, TagRules};

@@ -131,12 +131,12 @@ fn main() {
                 }
             };
             println!("ready");
-            let build = buildkit_lib::docker::Build {
+            let build = buildkit_lib::docker::build::Build {
                 context: context.into(),
                 builder: Some(name.to_string()),
                 network: Some("none".into()),
                 read_size: false,
-                ..buildkit_lib::docker::Build::default()
+                ..buildkit_lib::docker::build::Build::default()
             };
             let result = build.run(&runner).map(|_| ());
             drop(created);

@@ -10,9 +10,9 @@
 use std::time::Duration;
 
 use buildkit_lib::cmd::Echo;
+use buildkit_lib::docker::build::Build;
 use buildkit_lib::docker::build::{BuildSecret, Output};
 use buildkit_lib::docker::registry::{push, Retry};
-use buildkit_lib::docker::Build;
 use buildkit_lib::pipeline::{Pipeline, RunOptions};
 use buildkit_lib::validate::smoke::{Ready, Smoke};
 use buildkit_lib::Secret;
