@@ -1,0 +1,474 @@
+//! What the engine says its disk and build cache use: `docker system df`, `docker buildx
+//! du` and the cache records, parsed into typed rows (sizes from the CLI's human text).
+
+use std::fmt;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+
+use crate::cmd::{Cmd, Runner};
+use crate::units::human_bytes;
+
+/// Parses a size as the docker CLI prints it (`0B`, `61.44kB`, `3.05MB`, `1.2 GB`,
+/// `112.6MB (52%)`, `93.34MB*`, `2GiB`) into bytes. Decimal units are powers of 1000,
+/// `KiB`/`MiB`/... powers of 1024.
+pub fn parse_size(text: &str) -> Result<u64> {
+    let t = text
+        .split('(')
+        .next()
+        .unwrap_or(text)
+        .trim()
+        .trim_end_matches('*')
+        .trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let value: f64 = number
+        .parse()
+        .with_context(|| format!("`{text}` is not a size"))?;
+    let factor: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" | "k" => 1e3,
+        "mb" | "m" => 1e6,
+        "gb" | "g" => 1e9,
+        "tb" | "t" => 1e12,
+        "pb" | "p" => 1e15,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        "tib" => 1024f64.powi(4),
+        _ => bail!("`{text}` has an unknown size unit `{unit}`"),
+    };
+    Ok((value * factor).round() as u64)
+}
+
+/// A kind of disk usage in `docker system df`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UsageKind {
+    /// Images.
+    Images,
+    /// Containers.
+    Containers,
+    /// Local volumes.
+    Volumes,
+    /// Build cache.
+    BuildCache,
+    /// A kind this library does not know (kept by name).
+    Other(String),
+}
+
+impl UsageKind {
+    fn from_type(name: &str) -> UsageKind {
+        match name {
+            "Images" => UsageKind::Images,
+            "Containers" => UsageKind::Containers,
+            "Local Volumes" => UsageKind::Volumes,
+            "Build Cache" => UsageKind::BuildCache,
+            other => UsageKind::Other(other.to_string()),
+        }
+    }
+}
+
+/// One line of `docker system df`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageRow {
+    /// What it counts.
+    pub kind: UsageKind,
+    /// How many there are.
+    pub count: u64,
+    /// How many are in use.
+    pub active: u64,
+    /// Their size in bytes.
+    pub size_bytes: u64,
+    /// What pruning could free, in bytes.
+    pub reclaimable_bytes: u64,
+}
+
+/// `docker system df`, typed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SystemUsage {
+    /// One row per kind, in the engine's order.
+    pub rows: Vec<UsageRow>,
+}
+
+impl SystemUsage {
+    /// The row of one kind.
+    pub fn get(&self, kind: &UsageKind) -> Option<&UsageRow> {
+        self.rows.iter().find(|r| &r.kind == kind)
+    }
+
+    /// Total bytes over all kinds.
+    pub fn total_bytes(&self) -> u64 {
+        self.rows.iter().map(|r| r.size_bytes).sum()
+    }
+
+    /// Total reclaimable bytes over all kinds.
+    pub fn reclaimable_bytes(&self) -> u64 {
+        self.rows.iter().map(|r| r.reclaimable_bytes).sum()
+    }
+}
+
+impl fmt::Display for SystemUsage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:<14} {:>6} {:>6} {:>10} {:>12}",
+            "TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"
+        )?;
+        for r in &self.rows {
+            let name = match &r.kind {
+                UsageKind::Images => "images",
+                UsageKind::Containers => "containers",
+                UsageKind::Volumes => "volumes",
+                UsageKind::BuildCache => "build cache",
+                UsageKind::Other(o) => o.as_str(),
+            };
+            write!(
+                f,
+                "\n{name:<14} {:>6} {:>6} {:>10} {:>12}",
+                r.count,
+                r.active,
+                human_bytes(r.size_bytes),
+                human_bytes(r.reclaimable_bytes)
+            )?;
+        }
+        Ok(())
+    }
+}
+
+fn count(v: &Value) -> u64 {
+    match v {
+        Value::Number(n) => n.as_u64().unwrap_or(0),
+        Value::String(s) => s.trim().parse().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn size(v: &Value) -> Result<u64> {
+    match v {
+        Value::Number(n) => Ok(n.as_u64().unwrap_or(0)),
+        Value::String(s) if s == "N/A" || s.is_empty() => Ok(0),
+        Value::String(s) => parse_size(s),
+        _ => Ok(0),
+    }
+}
+
+/// The command for [`system_df`].
+pub fn system_df_command() -> Cmd {
+    Cmd::new("docker")
+        .args(["system", "df", "--format", "json"])
+        .read_only()
+}
+
+/// Runs a `docker system df` query, again (up to 3 times) when it trips over an image or a
+/// container being removed at the same moment (the engine then fails the whole listing),
+/// or over another disk-usage query.
+pub(super) fn capture_df(runner: &Runner, cmd: &Cmd) -> Result<String, crate::CommandError> {
+    let mut attempt = 0;
+    loop {
+        match runner.capture(cmd) {
+            Ok(out) => return Ok(out.stdout),
+            Err(e) if attempt < 2 && transient_df(&e) => {
+                attempt += 1;
+                std::thread::sleep(Duration::from_millis(300 * attempt));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Reads `docker system df --format json`.
+pub fn system_df(runner: &Runner) -> Result<SystemUsage> {
+    let stdout =
+        capture_df(runner, &system_df_command()).context("cannot read the engine's disk usage")?;
+    parse_system_df(&stdout)
+}
+
+/// Parses `docker system df --format json` (one object a line, or one JSON array).
+pub fn parse_system_df(text: &str) -> Result<SystemUsage> {
+    let text = text.trim();
+    let items: Vec<Value> = if text.starts_with('[') {
+        serde_json::from_str(text).context("`docker system df` printed bad JSON")?
+    } else {
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                serde_json::from_str(l)
+                    .context("`docker system df` printed a line that is not JSON")
+            })
+            .collect::<Result<_>>()?
+    };
+    let rows = items
+        .iter()
+        .map(|v| {
+            Ok(UsageRow {
+                kind: UsageKind::from_type(v["Type"].as_str().unwrap_or_default()),
+                count: count(&v["TotalCount"]),
+                active: count(&v["Active"]),
+                size_bytes: size(&v["Size"])?,
+                reclaimable_bytes: size(&v["Reclaimable"])?,
+            })
+        })
+        .collect::<Result<_>>()?;
+    Ok(SystemUsage { rows })
+}
+
+/// One build cache record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheRecord {
+    /// Its id.
+    pub id: String,
+    /// The record it builds on, if any.
+    pub parent: Option<String>,
+    /// What made it (`[stage 2/4] RUN pip install ...`, `local source for context`).
+    pub description: String,
+    /// Its type (`regular`, `source.local`, `exec.cachemount`, `frontend`, `internal`).
+    pub kind: String,
+    /// Size in bytes.
+    pub size_bytes: u64,
+    /// Shared with other records (pruning it alone frees less).
+    pub shared: bool,
+    /// In use by a running build: never pruned.
+    pub in_use: bool,
+    /// Whether a prune may remove it (`buildx du`; `!in_use` from `system df`).
+    pub reclaimable: bool,
+    /// How often it was used.
+    pub usage_count: u64,
+    /// When it was made, seconds since the epoch (when known).
+    pub created_at: Option<i64>,
+    /// When it was last used, seconds since the epoch (when known).
+    pub last_used_at: Option<i64>,
+    /// When it was last used as the CLI says it (`4 minutes ago`), for `buildx du`.
+    pub last_used: Option<String>,
+}
+
+/// The command for [`cache_records`].
+pub fn cache_records_command() -> Cmd {
+    Cmd::new("docker")
+        .args(["system", "df", "--verbose", "--format", "json"])
+        .read_only()
+}
+
+/// The engine's build cache records with absolute times (`docker system df --verbose
+/// --format json`, the builder of the `docker` driver).
+pub fn cache_records(runner: &Runner) -> Result<Vec<CacheRecord>> {
+    let stdout =
+        capture_df(runner, &cache_records_command()).context("cannot list the build cache")?;
+    parse_cache_records(&stdout)
+}
+
+/// Parses the `BuildCache` list of `docker system df --verbose --format json`.
+pub fn parse_cache_records(text: &str) -> Result<Vec<CacheRecord>> {
+    let v: Value = serde_json::from_str(text.trim())
+        .context("`docker system df --verbose` printed bad JSON")?;
+    let flag = |x: &Value| x.as_str() == Some("true") || x.as_bool() == Some(true);
+    v["BuildCache"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            let in_use = flag(&r["InUse"]);
+            let text = |k: &str| r[k].as_str().unwrap_or_default().to_string();
+            Ok(CacheRecord {
+                id: text("ID").trim_end_matches('*').to_string(),
+                parent: Some(text("Parent")).filter(|p| !p.is_empty()),
+                description: text("Description"),
+                kind: text("CacheType"),
+                size_bytes: size(&r["Size"])?,
+                shared: flag(&r["Shared"]),
+                in_use,
+                reclaimable: !in_use,
+                usage_count: count(&r["UsageCount"]),
+                created_at: parse_docker_time(&text("CreatedAt")),
+                last_used_at: parse_docker_time(&text("LastUsedAt")),
+                last_used: Some(text("LastUsedSince")).filter(|s| !s.is_empty()),
+            })
+        })
+        .collect()
+}
+
+/// `docker buildx du --verbose`, typed: the records and the totals it prints.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuilderUsage {
+    /// Every record.
+    pub records: Vec<CacheRecord>,
+    /// Bytes shared between records.
+    pub shared_bytes: u64,
+    /// Bytes private to one record.
+    pub private_bytes: u64,
+    /// Bytes a prune could free.
+    pub reclaimable_bytes: u64,
+    /// All bytes.
+    pub total_bytes: u64,
+}
+
+impl BuilderUsage {
+    /// Bytes per record type (`regular`, `source.local`, ...), biggest first, with counts.
+    pub fn by_kind(&self) -> Vec<(String, usize, u64)> {
+        let mut out: Vec<(String, usize, u64)> = Vec::new();
+        for r in &self.records {
+            match out.iter_mut().find(|(k, _, _)| *k == r.kind) {
+                Some(slot) => {
+                    slot.1 += 1;
+                    slot.2 += r.size_bytes;
+                }
+                None => out.push((r.kind.clone(), 1, r.size_bytes)),
+            }
+        }
+        out.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
+        out
+    }
+}
+
+/// The command for [`buildx_du`].
+pub fn buildx_du_command(builder: Option<&str>) -> Cmd {
+    let mut cmd = Cmd::new("docker").args(["buildx", "du", "--verbose"]);
+    if let Some(b) = builder {
+        cmd = cmd.arg("--builder").arg(b);
+    }
+    cmd.read_only()
+}
+
+/// Reads `docker buildx du --verbose` of a builder (the current one when `None`).
+pub fn buildx_du(runner: &Runner, builder: Option<&str>) -> Result<BuilderUsage> {
+    let out = runner
+        .capture(&buildx_du_command(builder))
+        .context("cannot read the builder's cache usage")?;
+    parse_buildx_du(&out.stdout)
+}
+
+/// Parses `docker buildx du --verbose`: `Key:<tabs>value` blocks separated by blank lines,
+/// then the `Shared`/`Private`/`Reclaimable`/`Total` lines.
+pub fn parse_buildx_du(text: &str) -> Result<BuilderUsage> {
+    let mut usage = BuilderUsage::default();
+    for block in text.split("\n\n") {
+        let fields: Vec<(&str, &str)> = block
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim(), v.trim()))
+            .collect();
+        let get = |key: &str| fields.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
+        if let Some(id) = get("ID") {
+            let yes = |key: &str| get(key) == Some("true");
+            usage.records.push(CacheRecord {
+                id: id.trim_end_matches('*').to_string(),
+                parent: get("Parent").map(str::to_string),
+                description: get("Description").unwrap_or_default().to_string(),
+                kind: get("Type").unwrap_or_default().to_string(),
+                size_bytes: get("Size").map(parse_size).transpose()?.unwrap_or(0),
+                shared: yes("Shared"),
+                // `buildx du` prints `Reclaimable` as "not in use".
+                in_use: get("Reclaimable") == Some("false"),
+                reclaimable: yes("Reclaimable"),
+                usage_count: get("Usage count").and_then(|c| c.parse().ok()).unwrap_or(0),
+                created_at: get("Created at").and_then(parse_docker_time),
+                last_used_at: None,
+                last_used: get("Last used").map(str::to_string),
+            });
+            continue;
+        }
+        for (key, value) in fields {
+            let bytes = || parse_size(value);
+            match key {
+                "Shared" => usage.shared_bytes = bytes()?,
+                "Private" => usage.private_bytes = bytes()?,
+                "Reclaimable" => usage.reclaimable_bytes = bytes()?,
+                "Total" => usage.total_bytes = bytes()?,
+                _ => {}
+            }
+        }
+    }
+    Ok(usage)
+}
+
+/// Parses the engine's `2026-11-21 05:45:02.276432007 +0000 UTC` into seconds since the
+/// epoch.
+pub fn parse_docker_time(text: &str) -> Option<i64> {
+    let mut parts = text.split_whitespace();
+    let date = parts.next()?;
+    let time = parts.next()?;
+    let offset = parts.next().unwrap_or("+0000");
+    let mut d = date.split('-').map(|x| x.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let mut t = time.split(':');
+    let h: i64 = t.next()?.parse().ok()?;
+    let min: i64 = t.next()?.parse().ok()?;
+    let sec: i64 = t.next()?.split('.').next()?.parse().ok()?;
+    let sign = if offset.starts_with('-') { -1 } else { 1 };
+    let digits = offset.trim_start_matches(['+', '-']);
+    let off = if digits.len() == 4 {
+        sign * (digits[..2].parse::<i64>().ok()? * 3600 + digits[2..].parse::<i64>().ok()? * 60)
+    } else {
+        0
+    };
+    Some(
+        crate::time::days_from_civil(y, u32::try_from(m).ok()?, u32::try_from(day).ok()?) * 86_400
+            + h * 3600
+            + min * 60
+            + sec
+            - off,
+    )
+}
+
+/// Reads back a relative time as the docker CLI prints it (`Less than a second ago`,
+/// `About a minute ago`, `5 hours ago`, `3 weeks ago`) as seconds; months are 30 days,
+/// years 365.
+pub fn parse_ago(text: &str) -> Option<u64> {
+    let t = text.trim().trim_end_matches(" ago").to_ascii_lowercase();
+    match t.as_str() {
+        "less than a second" => return Some(0),
+        "about a minute" => return Some(60),
+        "about an hour" => return Some(3600),
+        _ => {}
+    }
+    let (n, unit) = t.split_once(' ')?;
+    let n: u64 = n.parse().ok()?;
+    let unit_secs = match unit.trim_end_matches('s') {
+        "second" => 1,
+        "minute" => 60,
+        "hour" => 3600,
+        "day" => 86_400,
+        "week" => 7 * 86_400,
+        "month" => 30 * 86_400,
+        "year" => 365 * 86_400,
+        _ => return None,
+    };
+    Some(n * unit_secs)
+}
+
+/// A duration as Go parses it for `--filter until=` (`24h`, `90m`, `45s`).
+pub fn go_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    if s > 0 && s % 3600 == 0 {
+        format!("{}h", s / 3600)
+    } else if s > 0 && s % 60 == 0 {
+        format!("{}m", s / 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// Engine errors that pass on their own: a container or image being removed while the
+/// engine lists them (`Removal In Progress`), or another disk-usage query running.
+const TRANSIENT_DF: &[&str] = &[
+    "failed to retrieve image list",
+    "not found",
+    "removal in progress",
+    "marked for removal",
+    "is being removed",
+    "is already in progress",
+    "a disk usage operation is already running",
+    "failed to compute size",
+    "no such container",
+];
+
+/// Whether a `docker system df` failure is one of [`TRANSIENT_DF`].
+fn transient_df(e: &crate::CommandError) -> bool {
+    e.tail.iter().any(|l| {
+        let lower = l.to_ascii_lowercase();
+        TRANSIENT_DF.iter().any(|t| lower.contains(t))
+    })
+}
