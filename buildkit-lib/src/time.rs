@@ -34,6 +34,7 @@ pub fn utc_date(when: SystemTime) -> String {
 }
 
 /// Whole seconds since 1970-01-01 UTC (negative before it, rounded down).
+#[cfg(test)]
 pub fn unix_seconds(when: SystemTime) -> i64 {
     unix_parts(when).0
 }

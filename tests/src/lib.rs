@@ -647,3 +647,17 @@ impl Drop for PrivateBuildkitd {
         }
     }
 }
+
+/// The SHA-256 of `bytes`, as lowercase hex (digests in registries and files' sums).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The SHA-256 of a file's content, as lowercase hex.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    Ok(sha256_hex(&std::fs::read(path)?))
+}

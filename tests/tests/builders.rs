@@ -313,13 +313,7 @@ fn fan_out_over_a_remote_and_a_docker_container_builder_merges_by_digest() {
         .unwrap();
     assert_eq!(
         result.digest.as_deref(),
-        Some(
-            format!(
-                "sha256:{}",
-                buildkit_lib::hash::sha256_hex(raw.stdout.as_bytes())
-            )
-            .as_str()
-        )
+        Some(format!("sha256:{}", e2e::sha256_hex(raw.stdout.as_bytes())).as_str())
     );
     assert_eq!(run_platform(&runner, &tag, "linux/amd64"), "x86_64");
     assert_eq!(run_platform(&runner, &tag, "linux/arm64"), "aarch64");

@@ -392,7 +392,7 @@ fn build_secret_is_usable_and_leaves_no_trace() {
     assert_eq!(
         seen.split_whitespace().collect::<Vec<_>>(),
         vec![
-            buildkit_lib::hash::sha256_hex(sentinel.as_bytes()),
+            e2e::sha256_hex(sentinel.as_bytes()),
             file_sentinel.len().to_string()
         ]
     );

@@ -215,10 +215,7 @@ fn an_engine_that_is_down_fails_its_platform_and_nothing_is_merged() {
     let now = runner
         .capture(&buildkit_lib::docker::registry::inspect_raw_cmd(&tag))
         .unwrap();
-    let now = format!(
-        "sha256:{}",
-        buildkit_lib::hash::sha256_hex(now.stdout.as_bytes())
-    );
+    let now = format!("sha256:{}", e2e::sha256_hex(now.stdout.as_bytes()));
     assert_eq!(now, before, "the tag moved");
     assert!(!in_registry(&runner, &format!("{tag}-linux-amd64")));
     remove_images(&runner, &e2e::docker_host(), std::slice::from_ref(&tag));
@@ -361,7 +358,7 @@ fn remote_builders_push_by_digest_and_merge_the_digests() {
         .tags
         .push("registry.example:5000/team/app:latest".into());
     let result = f.run(&runner).unwrap();
-    let expected = buildkit_lib::hash::sha256_hex(&std::fs::read(&index).unwrap());
+    let expected = e2e::sha256_hex(&std::fs::read(&index).unwrap());
     assert_eq!(result.digest, Some(format!("sha256:{expected}")));
     assert_eq!(result.merged_platforms, ["linux/amd64", "linux/arm64"]);
     assert_eq!(result.platforms[0].driver, "remote");

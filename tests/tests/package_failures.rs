@@ -5,7 +5,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use buildkit_lib::files::StagedDir;
+use buildkit_lib::package::StagedDir;
 use buildkit_lib::package::{Mode, Package, PyInstaller, Stages};
 use buildkit_lib::{Cmd, Runner, Session};
 

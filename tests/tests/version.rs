@@ -4,7 +4,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use buildkit_lib::cmd::Echo;
-use buildkit_lib::time::build_time_from;
+use buildkit_lib::version::build_time_from;
 use buildkit_lib::version::{stamp_file, GitFacts, StampOptions, VersionFile};
 use buildkit_lib::{Cmd, Runner};
 
@@ -261,7 +261,7 @@ impl Drop for ImageGuard {
 
 #[test]
 fn source_date_epoch_reaches_the_image_build() {
-    use buildkit_lib::time::{rfc3339, source_date_epoch_build_arg};
+    use buildkit_lib::version::{rfc3339, source_date_epoch_build_arg};
 
     let runner = e2e::engine().echo(Echo::Silent);
     let ctx = tempfile::tempdir().unwrap();

@@ -172,7 +172,7 @@ pub fn webapp_pipeline_with(
             "webapp",
             &version.to_string(),
             &git.commit,
-            &buildkit_lib::time::rfc3339(buildkit_lib::time::build_time()?),
+            &buildkit_lib::version::rfc3339(buildkit_lib::version::build_time()?),
             "https://example.invalid/buildkit-lib/fixtures/webapp",
         ),
         cache_from: cache.iter().map(|c| (*c).clone()).collect(),
@@ -281,7 +281,7 @@ pub fn webapp_pipeline_with(
 /// commit, branch) into the image's `meta` build context, [`meta_dir`].
 pub fn stamp_version(runner: &Runner, root: &Path, git: &GitFacts) -> Result<()> {
     let mut file = VersionFile::load(&root.join("fixtures/webapp/version.json"))?;
-    let when = buildkit_lib::time::build_time()?;
+    let when = buildkit_lib::version::build_time()?;
     file.stamp(git, when, StampOptions::default());
     let target = meta_dir(root).join("version.json");
     // Only the build date differs from what the last image was built with: keep that

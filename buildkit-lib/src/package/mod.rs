@@ -10,6 +10,7 @@ mod dist;
 mod pyinstaller;
 mod stages;
 
+pub use crate::files::StagedDir;
 pub use artifacts::{collect, Artifact, ArtifactReport};
 pub use disk::{data_root_cmd, disk_full_error, disk_full_line, is_disk_full};
 pub use dist::{

@@ -29,6 +29,10 @@ mod file;
 mod git;
 mod release;
 
+pub use crate::time::{
+    build_time, build_time_from, rfc3339, source_date_epoch, source_date_epoch_build_arg,
+    SOURCE_DATE_EPOCH,
+};
 pub use bump::Bump;
 pub use changelog::release_changelog;
 pub use diff::unified_diff;

@@ -130,7 +130,10 @@ impl Bench {
                 if n < 50_000 {
                     bail!("the stat walk found only {n} files");
                 }
-                buildkit_lib::hash::sha256_file(&changed)?;
+                {
+                    use sha2::Digest;
+                    sha2::Sha256::digest(std::fs::read(&changed)?);
+                }
                 Ok(())
             })?);
         }
