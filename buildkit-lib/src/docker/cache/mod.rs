@@ -17,32 +17,19 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
-use semver::Version;
+use anyhow::bail;
 
 use super::reference::ImageRef;
-use crate::cmd::{Cmd, Runner};
 
-/// The runtime token buildx passes to the `gha` cache backend (a secret).
-pub const GHA_TOKEN: &str = "ACTIONS_RUNTIME_TOKEN";
-/// The v1 cache service's address.
-pub const GHA_CACHE_URL: &str = "ACTIONS_CACHE_URL";
-/// The v2 cache service's address (the Actions results service).
-pub const GHA_RESULTS_URL: &str = "ACTIONS_RESULTS_URL";
-/// Set to a true value (`true`, `1`, ...) by runners whose cache is the v2 service.
-pub const GHA_SERVICE_V2: &str = "ACTIONS_CACHE_SERVICE_V2";
+mod gha;
 
-/// The first BuildKit release that speaks the v2 cache service.
-pub const GHA_V2_MIN_BUILDKIT: Version = Version::new(0, 20, 0);
-/// The first buildx release that passes `ACTIONS_RESULTS_URL` to BuildKit.
-pub const GHA_V2_MIN_BUILDX: Version = Version::new(0, 21, 0);
-/// The first Docker engine release whose built-in BuildKit is 0.20 or newer.
-pub const GHA_V2_MIN_ENGINE: u64 = 28;
-
-/// How to expose the runtime variables to `run:` steps (said in every error about them).
-const EXPOSE_HINT: &str = "the runner gives these variables to actions, not to `run:` \
-     steps: add `- uses: crazy-max/ghaction-github-runtime@v3` before this step (it \
-     exports every ACTIONS_* variable to the later steps of the job)";
+use gha::resolve_service;
+pub use gha::{
+    check_gha_v2, loose_version, parse_buildx_version, parse_inspect, GhaService, GHA_CACHE_URL,
+    GHA_RESULTS_URL, GHA_SERVICE_V2, GHA_TOKEN, GHA_V2_MIN_BUILDKIT, GHA_V2_MIN_BUILDX,
+    GHA_V2_MIN_ENGINE,
+};
+pub(crate) use gha::{mask_gha_token, resolve_gha_entries};
 
 /// Which backend a [`Cache`] uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,21 +55,6 @@ impl CacheKind {
             CacheKind::Gha => "gha",
         }
     }
-}
-
-/// Which GitHub Actions cache service a `gha` cache talks to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum GhaService {
-    /// The one the environment offers, read when the build runs ([`GhaService::detect`]).
-    #[default]
-    Auto,
-    /// The legacy service at `ACTIONS_CACHE_URL` (`version=1`); github.com shut it down
-    /// on 2025-04-15, GitHub Enterprise Server and self-hosted cache servers may keep it.
-    V1,
-    /// The current service at `ACTIONS_RESULTS_URL` (`version=2`): BuildKit 0.20 and
-    /// buildx 0.21 or newer.
-    V2,
 }
 
 /// Layer compression of an exported cache (`compression=`).
@@ -479,249 +451,11 @@ fn csv_join(fields: &[String]) -> String {
         .join(",")
 }
 
-/// Go's `strconv.ParseBool`, which buildx applies to `ACTIONS_CACHE_SERVICE_V2`.
-fn go_bool(value: &str) -> Option<bool> {
-    match value {
-        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
-        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
-        _ => None,
-    }
-}
-
-impl GhaService {
-    /// The service the environment offers, as buildx and the Actions toolkit read it: v2
-    /// when `ACTIONS_CACHE_SERVICE_V2` is true (or when `ACTIONS_RESULTS_URL` is the only
-    /// cache address), else v1 when `ACTIONS_CACHE_URL` is set. Fails, naming what is
-    /// missing and how to expose it, when the environment offers neither or no token.
-    pub fn detect(env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<GhaService> {
-        resolve_service(GhaService::Auto, env)
-    }
-}
-
-fn resolve_service(
-    wanted: GhaService,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> anyhow::Result<GhaService> {
-    let set = |k: &str| env(k).is_some_and(|v| !v.is_empty());
-    let in_actions = env("GITHUB_ACTIONS").as_deref() == Some("true");
-    let v2_flag = env(GHA_SERVICE_V2).and_then(|v| go_bool(&v)) == Some(true);
-    let (token, results, cache_url) = (set(GHA_TOKEN), set(GHA_RESULTS_URL), set(GHA_CACHE_URL));
-    if !token && !results && !cache_url {
-        if in_actions {
-            bail!(
-                "this GitHub Actions step does not see the runtime variables the gha cache \
-                 needs ({GHA_TOKEN}, and {GHA_RESULTS_URL} with {GHA_SERVICE_V2}=true, or the \
-                 older {GHA_CACHE_URL}): {EXPOSE_HINT}"
-            );
-        }
-        bail!(
-            "the gha cache needs the GitHub Actions runtime ({GHA_TOKEN} and \
-             {GHA_RESULTS_URL}), and this process is not in a GitHub Actions job (GITHUB_ACTIONS \
-             is not `true`); use a registry or local cache here"
-        );
-    }
-    let service = match wanted {
-        GhaService::Auto if v2_flag || (results && !cache_url) => GhaService::V2,
-        GhaService::Auto => GhaService::V1,
-        explicit => explicit,
-    };
-    let needed = match service {
-        GhaService::V2 => GHA_RESULTS_URL,
-        _ => GHA_CACHE_URL,
-    };
-    let missing: Vec<&str> = [GHA_TOKEN, needed]
-        .into_iter()
-        .filter(|k| !set(k))
-        .collect();
-    if !missing.is_empty() {
-        let why = match (wanted, service) {
-            (GhaService::Auto, GhaService::V2) if v2_flag => {
-                format!("{GHA_SERVICE_V2} selects the v2 cache service")
-            }
-            (GhaService::Auto, _) => "the environment offers a cache service".to_string(),
-            (_, GhaService::V2) => "the cache asks for the v2 service".to_string(),
-            _ => "the cache asks for the v1 service".to_string(),
-        };
-        let hint = if in_actions {
-            EXPOSE_HINT.to_string()
-        } else {
-            "the gha cache only works inside a GitHub Actions job".to_string()
-        };
-        bail!(
-            "{why}, but {} {} not set: {hint}",
-            missing.join(" and "),
-            if missing.len() == 1 { "is" } else { "are" }
-        );
-    }
-    Ok(service)
-}
-
-/// The `type=gha` entries of a bake target's cache list, with the service each names
-/// (`version=1|2`; [`GhaService::Auto`] without one).
-pub(crate) fn gha_entries(entries: &[String]) -> Vec<GhaService> {
-    entries
-        .iter()
-        .filter_map(|entry| {
-            let fields: Vec<&str> = entry.split(',').map(|f| f.trim_matches('"')).collect();
-            if !fields.contains(&"type=gha") {
-                return None;
-            }
-            Some(
-                match fields.iter().find_map(|f| f.strip_prefix("version=")) {
-                    Some("1") => GhaService::V1,
-                    Some("2") => GhaService::V2,
-                    _ => GhaService::Auto,
-                },
-            )
-        })
-        .collect()
-}
-
-/// Resolves a list of bake cache entries against the environment, as [`Cache::resolve`]
-/// does; returns whether any of them uses the v2 service.
-pub(crate) fn resolve_gha_entries(
-    entries: &[String],
-    env: &dyn Fn(&str) -> Option<String>,
-) -> anyhow::Result<bool> {
-    let mut v2 = false;
-    for (service, entry) in gha_entries(entries).into_iter().zip(
-        entries
-            .iter()
-            .filter(|e| e.split(',').any(|f| f.trim_matches('"') == "type=gha")),
-    ) {
-        let resolved = resolve_service(service, env)
-            .map_err(|e| anyhow::anyhow!("cache `{entry}` cannot be used: {e}"))?;
-        v2 |= resolved == GhaService::V2;
-    }
-    Ok(v2)
-}
-
-/// Registers the runtime token for redaction, so a tool that prints it cannot leak it.
-pub(crate) fn mask_gha_token(runner: &Runner) {
-    if let Some(token) = runner.effective_env(&Cmd::new("docker"), GHA_TOKEN) {
-        if !token.is_empty() {
-            runner.mask_bytes(token.as_bytes());
-        }
-    }
-}
-
-/// A version as buildx and BuildKit print them (`v0.13.2`, `0.13.1+ds1`, `26.1.5+dfsg1`,
-/// `v0.20.0-rc1`): the leading `v` dropped, missing parts taken as 0. `None` for the
-/// `v0.0.0+unknown` of a build without version information.
-pub fn loose_version(text: &str) -> Option<Version> {
-    let text = text.trim().trim_start_matches('v');
-    let core: String = text
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || *c == '.')
-        .collect();
-    let mut parts = core
-        .split('.')
-        .filter(|p| !p.is_empty())
-        .map(str::parse::<u64>);
-    let major = parts.next()?.ok()?;
-    let minor = parts.next().unwrap_or(Ok(0)).ok()?;
-    let patch = parts.next().unwrap_or(Ok(0)).ok()?;
-    let version = Version::new(major, minor, patch);
-    (version != Version::new(0, 0, 0)).then_some(version)
-}
-
-/// The version `docker buildx version` prints (`github.com/docker/buildx v0.21.1 <commit>`).
-pub fn parse_buildx_version(text: &str) -> Option<Version> {
-    let line = text.lines().find(|l| !l.trim().is_empty())?;
-    let mut words = line.split_whitespace();
-    let first = words.next()?;
-    let word = if first.contains("buildx") {
-        words.next()?
-    } else {
-        first
-    };
-    loose_version(word)
-}
-
-/// What `docker buildx inspect` says about a builder: its driver and its first node's
-/// BuildKit version text (`BuildKit version:` in buildx 0.13+, `Buildkit:` before).
-pub fn parse_inspect(text: &str) -> (Option<String>, Option<String>) {
-    let field = |names: &[&str]| {
-        text.lines().find_map(|line| {
-            let (key, value) = line.split_once(':')?;
-            names
-                .contains(&key.trim())
-                .then(|| value.trim().to_string())
-                .filter(|v| !v.is_empty())
-        })
-    };
-    (
-        field(&["Driver"]),
-        field(&["BuildKit version", "BuildKit", "Buildkit"]),
-    )
-}
-
-/// Checks that buildx and the builder (`None`: buildx's current one) can use the v2
-/// GitHub Actions cache service: buildx 0.21 or newer (it passes `ACTIONS_RESULTS_URL`
-/// on), BuildKit 0.20 or newer (it speaks the service). The BuildKit built into a Docker
-/// engine reports no version on some builds (`v0.0.0+unknown`); the engine's version
-/// decides then (28.0 is the first with BuildKit 0.20). Costs `docker buildx version`,
-/// `docker buildx inspect` and at most one `docker version`, all read-only; a version it
-/// cannot read is not held against the builder.
-pub fn check_gha_v2(runner: &Runner, builder: Option<&str>) -> anyhow::Result<()> {
-    let out = runner
-        .capture(&Cmd::new("docker").args(["buildx", "version"]).read_only())
-        .context("cannot ask buildx for its version")?;
-    if let Some(buildx) = parse_buildx_version(&out.stdout) {
-        if buildx < GHA_V2_MIN_BUILDX {
-            bail!(
-                "buildx {buildx} cannot use the GitHub Actions cache v2: it does not pass \
-                 {GHA_RESULTS_URL} to BuildKit (buildx reads it from {GHA_V2_MIN_BUILDX} on); \
-                 install a newer buildx (docker/setup-buildx-action installs the latest)"
-            );
-        }
-    }
-    let mut inspect = Cmd::new("docker").args(["buildx", "inspect"]).read_only();
-    if let Some(name) = builder {
-        inspect = inspect.arg(name);
-    }
-    let out = runner
-        .capture(&inspect)
-        .context("cannot inspect the buildx builder")?;
-    let (driver, version_text) = parse_inspect(&out.stdout);
-    let name = builder.unwrap_or("the current builder");
-    let driver = driver.unwrap_or_else(|| "unknown".into());
-    let fix = "create a docker-container builder with a newer BuildKit (`docker buildx \
-               create --driver docker-container --use`; docker/setup-buildx-action does this \
-               in a workflow)";
-    match version_text.as_deref().and_then(loose_version) {
-        Some(v) if v < GHA_V2_MIN_BUILDKIT => bail!(
-            "builder `{name}` (driver {driver}) runs BuildKit {v}, and the GitHub Actions cache \
-             v2 needs BuildKit {GHA_V2_MIN_BUILDKIT} or newer: {fix}"
-        ),
-        Some(_) => Ok(()),
-        None if driver == "docker" => {
-            let out = runner
-                .capture(
-                    &Cmd::new("docker")
-                        .args(["version", "--format", "{{.Server.Version}}"])
-                        .read_only(),
-                )
-                .context("cannot ask the engine for its version")?;
-            let engine = out.stdout.trim().to_string();
-            match loose_version(&engine) {
-                Some(v) if v.major < GHA_V2_MIN_ENGINE => bail!(
-                    "builder `{name}` uses the BuildKit built into Docker engine {engine}, \
-                     older than BuildKit {GHA_V2_MIN_BUILDKIT} (engine 26 has BuildKit 0.13; \
-                     {GHA_V2_MIN_ENGINE}.0 is the first engine with 0.20), and the GitHub \
-                     Actions cache v2 needs {GHA_V2_MIN_BUILDKIT} or newer: {fix}, or upgrade \
-                     the engine"
-                ),
-                _ => Ok(()),
-            }
-        }
-        None => Ok(()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::gha::*;
     use super::*;
+    use semver::Version;
 
     fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let pairs: Vec<(String, String)> = pairs
