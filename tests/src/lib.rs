@@ -332,23 +332,26 @@ pub fn builder_exists(runner: &Runner, name: &str) -> bool {
         .is_some()
 }
 
+/// Runs `openssl ARGS` in `dir`, failing the test with its stderr when it fails.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Makes, with `openssl` in `dir`, a CA of its own and a certificate of `kind` (`client`
 /// or `server`, the latter for 127.0.0.1) signed by it; returns (ca, cert, key).
 pub fn openssl_pair(dir: &Path, prefix: &str, kind: &str) -> (PathBuf, PathBuf, PathBuf) {
     let p = |f: &str| dir.join(format!("{prefix}-{f}"));
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("run openssl");
-        assert!(
-            out.status.success(),
-            "openssl {args:?} failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    let run = |args: &[&str]| openssl(dir, args);
     let (ca, ca_key, cert, key, csr, ext) = (
         p("ca.pem"),
         p("ca-key.pem"),
@@ -426,19 +429,7 @@ pub struct CertSet {
 /// Makes a [`CertSet`] in `dir`; with `expired_server`, the server certificate was valid
 /// on 2020-01-01 only (made with `openssl ca`, which can date a certificate in the past).
 pub fn openssl_cert_set(dir: &Path, expired_server: bool) -> CertSet {
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("run openssl");
-        assert!(
-            out.status.success(),
-            "openssl {args:?} failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    let run = |args: &[&str]| openssl(dir, args);
     run(&[
         "req",
         "-x509",

@@ -71,6 +71,15 @@ fn build_of(dir: &Path) -> Build {
     }
 }
 
+/// The check of `build_of(src)` at a fixed epoch, working in a folder of its own.
+fn check_at(src: &Path, epoch: u64) -> buildkit_lib::validate::reproducible::ReproReport {
+    let work = tempfile::tempdir().unwrap();
+    Reproducible::new(&build_of(src), work.path().join("repro"))
+        .source_date_epoch(epoch)
+        .run(&e2e::engine())
+        .unwrap()
+}
+
 #[test]
 fn a_deterministic_build_is_reproducible_at_the_last_commits_time() {
     let _turn = turn();
@@ -139,11 +148,7 @@ fn equal_digests_are_not_enough_when_run_steps_cannot_see_the_epoch() {
         text.replace("ARG SOURCE_DATE_EPOCH\n", ""),
     )
     .unwrap();
-    let work = tempfile::tempdir().unwrap();
-    let report = Reproducible::new(&build_of(src.path()), work.path().join("repro"))
-        .source_date_epoch(1_700_000_000)
-        .run(&e2e::engine())
-        .unwrap();
+    let report = check_at(src.path(), 1_700_000_000);
     assert!(report.same_digest(), "{report}");
     assert!(!report.is_reproducible(), "{report}");
     assert_eq!(report.epoch_hidden_from, ["#0"]);
@@ -167,11 +172,7 @@ fn context_files_older_than_the_epoch_are_named() {
         .unwrap()
         .set_modified(back)
         .unwrap();
-    let work = tempfile::tempdir().unwrap();
-    let report = Reproducible::new(&build_of(src.path()), work.path().join("repro"))
-        .source_date_epoch(1_700_000_000)
-        .run(&e2e::engine())
-        .unwrap();
+    let report = check_at(src.path(), 1_700_000_000);
     assert!(report.same_digest(), "{report}");
     assert!(!report.is_reproducible(), "{report}");
     assert_eq!(report.older_than_epoch, ["app.txt"]);

@@ -180,7 +180,14 @@ impl Package {
                     differing: Vec::new(),
                 });
             }
-            sums.push(file_sums(&out)?);
+            let report = ArtifactReport::scan(&out)?;
+            sums.push(
+                report
+                    .files
+                    .into_iter()
+                    .map(|f| (f.path.to_string_lossy().into_owned(), f.sha256))
+                    .collect::<std::collections::BTreeMap<_, _>>(),
+            );
         }
         let (a, b) = (&sums[0], &sums[1]);
         let mut differing = Vec::new();
@@ -466,43 +473,6 @@ fn temp_dir_in(parent: &Path, prefix: &str) -> Result<tempfile::TempDir> {
                 parent.display()
             )
         })
-}
-
-/// The sha256 of every regular file under `dir`, by `/`-separated relative path.
-fn file_sums(dir: &Path) -> Result<std::collections::BTreeMap<String, String>> {
-    let mut out = std::collections::BTreeMap::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        for entry in
-            std::fs::read_dir(&d).with_context(|| format!("cannot read {}", d.display()))?
-        {
-            let entry = entry.with_context(|| format!("cannot read {}", d.display()))?;
-            let kind = entry.file_type()?;
-            let path = entry.path();
-            if kind.is_dir() {
-                todo.push(path);
-            } else {
-                let rel = path
-                    .strip_prefix(dir)
-                    .unwrap_or(&path)
-                    .to_string_lossy()
-                    .replace('\\', "/");
-                let sum = if kind.is_symlink() {
-                    format!(
-                        "link:{}",
-                        std::fs::read_link(&path)
-                            .with_context(|| format!("cannot read {}", path.display()))?
-                            .display()
-                    )
-                } else {
-                    crate::hash::sha256_file(&path)
-                        .with_context(|| format!("cannot read {}", path.display()))?
-                };
-                out.insert(rel, sum);
-            }
-        }
-    }
-    Ok(out)
 }
 
 /// `e`, or the disk-full error naming `host_path` when `e` says the disk is full (so that

@@ -626,8 +626,7 @@ fn entries(runner: &Runner, blob: &Path, dir: &Path) -> Result<BTreeMap<String, 
         ])
         .arg_path(blob)
         .arg("--directory")
-        .arg_path(dir)
-        .read_only();
+        .arg_path(dir);
     runner.capture(&unpack)?;
     let mut out = BTreeMap::new();
     for line in listing.lines() {
