@@ -105,6 +105,7 @@ mod files;
 mod hash;
 pub mod package;
 pub mod pipeline;
+pub mod plan;
 pub mod python;
 pub mod session;
 mod time;

@@ -56,8 +56,8 @@ pub fn run(base: &Runner, root: &Path, flags: &flags::Bake) -> Result<u8> {
             .is_some_and(|b| b.build_contexts.values().any(|v| Path::new(v) == meta))
     });
     if needs_meta {
-        let git =
-            GitFacts::read(&runner, root).context("cannot read the repository's git state")?;
+        let git = GitFacts::read(&runner.clone().dry_run_queries(true), root)
+            .context("cannot read the repository's git state")?;
         build::stamp_version(&runner, root, &git)?;
     }
 

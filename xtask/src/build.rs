@@ -105,7 +105,9 @@ pub fn webapp_pipeline_with(
     let app = root.join("fixtures/webapp");
     let target = root.join("target");
     let tools = ToolEnv::under(&target);
-    let git = GitFacts::read(runner, root).context("cannot read the repository's git state")?;
+    // The image's labels name the commit: even a dry run asks git (nothing else).
+    let git = GitFacts::read(&runner.clone().dry_run_queries(true), root)
+        .context("cannot read the repository's git state")?;
     let version_file = VersionFile::load(&app.join("version.json"))?;
     let version = version_file.version().clone();
 

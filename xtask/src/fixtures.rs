@@ -31,9 +31,11 @@ pub fn format_step<'p>(
     let black = Black::check(sources.clone()).cwd(root);
     let isort = Isort::check(sources).cwd(root);
     let env = tools.clone();
+    let plan = black.plan(tools).then(isort.plan(tools));
     pipeline
         .step("format", move |cx| {
             check_all(&cx.runner, &env, &black, &isort)
         })
+        .plan(move |_| plan.clone())
         .inputs(inputs)
 }

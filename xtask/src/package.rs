@@ -9,6 +9,7 @@ use std::path::Path;
 use anyhow::Result;
 use buildkit_lib::package::{Export, Mode, Package, PyInstaller, Stage, Stages};
 use buildkit_lib::pipeline::{ArtifactRecord, Inputs, Output, Pipeline, RunOptions};
+use buildkit_lib::plan::Planned;
 use buildkit_lib::Runner;
 
 use crate::flags::{self, PackageMode};
@@ -39,6 +40,10 @@ pub fn run(base: &Runner, root: &Path, flags: &flags::Package) -> Result<u8> {
             base_stages.build_base(&cx.runner, &cx.session)?;
             Ok(())
         })
+        .plan({
+            let stages = stages.clone();
+            move |session| stages.build(Stage::Base, session).plan()
+        })
         .describe("base image: system libraries PyInstaller needs")
         .inputs(
             Inputs::new()
@@ -53,6 +58,10 @@ pub fn run(base: &Runner, root: &Path, flags: &flags::Package) -> Result<u8> {
             Ok(())
         })
         .after(["base"])
+        .plan({
+            let stages = stages.clone();
+            move |session| stages.build(Stage::Runtime, session).plan()
+        })
         .describe("runtime image: a virtual environment with PyInstaller")
         .inputs(
             Inputs::new()
@@ -63,6 +72,7 @@ pub fn run(base: &Runner, root: &Path, flags: &flags::Package) -> Result<u8> {
     let package = Package::new(stages, PyInstaller::spec("deskapp.spec"), mode).expect("deskapp");
     let dist = package.dist.clone();
     let mode_name = format!("{mode:?}");
+    let planned = package.clone();
     pipeline
         .step("package", move |cx| {
             let report = package.run(&cx.runner, &cx.session)?;
@@ -76,6 +86,11 @@ pub fn run(base: &Runner, root: &Path, flags: &flags::Package) -> Result<u8> {
             Ok(())
         })
         .after(["runtime"])
+        .plan(move |session| {
+            planned.plan(session).unwrap_or_else(|e| {
+                buildkit_lib::plan::Plan::new().note(format!("the package step would fail: {e:#}"))
+            })
+        })
         .describe("PyInstaller in the runtime image; dist/ replaced atomically")
         .inputs(
             Inputs::new()

@@ -12,6 +12,7 @@ use super::error::{install_hint, signal_name};
 use super::interrupt;
 use super::secret::Masks;
 use super::Secret;
+use super::{Answer, Executor};
 use super::{Cmd, CommandError, Failure, Tail};
 
 /// Where a command's output goes besides the step log.
@@ -51,6 +52,9 @@ pub struct Captured {
 #[derive(Debug, Clone)]
 pub struct Runner {
     dry_run: bool,
+    /// Whether a dry run still runs read-only queries.
+    dry_run_queries: bool,
+    executor: Option<Arc<dyn Executor>>,
     echo: Echo,
     log: Option<PathBuf>,
     prefix: Option<String>,
@@ -92,6 +96,16 @@ impl Default for Runner {
     }
 }
 
+/// What [`Runner::prepare`] decided for a command.
+enum Prepared {
+    /// A dry run skipped it.
+    Skipped,
+    /// The executor answered it.
+    Answered(Answer),
+    /// Spawn this program.
+    Program(PathBuf),
+}
+
 const TAIL_BYTES: usize = 16 * 1024;
 const CHUNK: usize = 64 * 1024;
 
@@ -110,6 +124,8 @@ impl Runner {
     pub fn new() -> Runner {
         Runner {
             dry_run: false,
+            dry_run_queries: false,
+            executor: None,
             echo: Echo::Live,
             log: None,
             prefix: None,
@@ -123,10 +139,27 @@ impl Runner {
         }
     }
 
-    /// In a dry run, commands are printed (to stdout, as `$ cmd`) instead of run, except
-    /// those marked [`Cmd::read_only`].
+    /// In a dry run, nothing runs: commands are printed (to stdout, `$ cmd`) and
+    /// recorded, and so are the read-only queries (`? cmd`, marked [`Cmd::read_only`]),
+    /// which answer nothing, unless [`Runner::dry_run_queries`] lets them run.
     pub fn dry_run(mut self, on: bool) -> Runner {
         self.dry_run = on;
+        self
+    }
+
+    /// Lets a dry run still run read-only queries (engine inspections, `git describe`), so
+    /// that a step whose later commands depend on their answers plans further. Off by
+    /// default: a dry run asks nothing of the engine or of git.
+    pub fn dry_run_queries(mut self, on: bool) -> Runner {
+        self.dry_run_queries = on;
+        self
+    }
+
+    /// Asks `executor` for each command's answer instead of starting a process (for
+    /// tests; see [`FakeExecutor`](super::FakeExecutor)). The engine's socket fast path is
+    /// off, so engine queries reach the executor as `docker` commands.
+    pub fn with_executor(mut self, executor: Arc<dyn Executor>) -> Runner {
+        self.executor = Some(executor);
         self
     }
 
@@ -306,6 +339,11 @@ impl Runner {
     /// PATH`) and logged, and fails with a [`CommandError`]: an engine that does not
     /// answer is [`Failure::EngineUnreachable`]. Answers of any status are returned.
     pub fn engine_get(&self, path: &str) -> Option<Result<(u16, String), CommandError>> {
+        // A fake engine, or a dry run that asks nothing: the `docker` command path
+        // records (and, with a fake, answers) the query.
+        if self.executor.is_some() || (self.dry_run && !self.dry_run_queries) {
+            return None;
+        }
         let socket = self.engine_socket()?;
         let shown = Cmd::new("GET").arg(&socket).arg(path);
         self.record(&shown);
@@ -376,8 +414,15 @@ impl Runner {
 
     /// Prints the command in a dry run and says whether to skip running it.
     fn dry_run_skip(&self, cmd: &Cmd) -> bool {
-        if self.dry_run && !cmd.is_read_only() {
+        if !self.dry_run {
+            return false;
+        }
+        if !cmd.is_read_only() {
             println!("{}$ {cmd}", self.prefix_text());
+            return true;
+        }
+        if !self.dry_run_queries {
+            println!("{}? {cmd}", self.prefix_text());
             return true;
         }
         false
@@ -473,8 +518,14 @@ impl Runner {
     /// Runs `cmd`, streaming its combined stdout and stderr (live on the terminal unless
     /// quiet, and into the step log), and fails with a [`CommandError`] unless it exits 0.
     pub fn run(&self, cmd: &Cmd) -> Result<Captured, CommandError> {
-        let Some(program) = self.prepare(cmd)? else {
-            return Ok(Captured::skipped());
+        let program = match self.prepare(cmd)? {
+            Prepared::Skipped => return Ok(Captured::skipped()),
+            Prepared::Answered(answer) => {
+                let mut done = self.answered(cmd, answer, true)?;
+                done.stdout.clear();
+                return Ok(done);
+            }
+            Prepared::Program(program) => program,
         };
         self.echo_line(cmd);
         let mut log = self.open_log().map(BufWriter::new);
@@ -550,8 +601,13 @@ impl Runner {
     /// the error tail. The command line is echoed only in the log, unless the runner is
     /// live and the command is not read-only.
     pub fn capture(&self, cmd: &Cmd) -> Result<Captured, CommandError> {
-        let Some(program) = self.prepare(cmd)? else {
-            return Ok(Captured::skipped());
+        let program = match self.prepare(cmd)? {
+            Prepared::Skipped => return Ok(Captured::skipped()),
+            Prepared::Answered(answer) => {
+                let live = !cmd.is_read_only() && self.echo != Echo::Silent;
+                return self.answered(cmd, answer, live);
+            }
+            Prepared::Program(program) => program,
         };
         if !cmd.is_read_only() && self.echo != Echo::Silent {
             self.echo_line(cmd);
@@ -586,16 +642,43 @@ impl Runner {
 
     /// Records the command, then: `None` when a dry run skips it, else the resolved
     /// program, after refusing to start anything once interrupted.
-    fn prepare(&self, cmd: &Cmd) -> Result<Option<PathBuf>, CommandError> {
+    fn prepare(&self, cmd: &Cmd) -> Result<Prepared, CommandError> {
         for secret in cmd.secrets() {
             self.mask(secret);
         }
         self.record(cmd);
         if self.dry_run_skip(cmd) {
-            return Ok(None);
+            return Ok(Prepared::Skipped);
         }
         self.start_checks(cmd)?;
-        self.resolve(cmd).map(Some)
+        if let Some(executor) = &self.executor {
+            return Ok(Prepared::Answered(executor.answer(cmd)));
+        }
+        self.resolve(cmd).map(Prepared::Program)
+    }
+
+    /// A fake executor's answer, shown, logged and checked like a real command's output.
+    fn answered(&self, cmd: &Cmd, answer: Answer, live: bool) -> Result<Captured, CommandError> {
+        if live {
+            self.echo_line(cmd);
+        }
+        let stdout = self.masks.redact_bytes(answer.stdout.as_bytes());
+        let mut tail = Tail::new(TAIL_BYTES);
+        tail.push(&stdout);
+        let lines = tail.lines(Tail::LINES);
+        if let Some(mut log) = self.open_log() {
+            let _ = writeln!(log, "$ {cmd}");
+            let _ = log.write_all(&stdout);
+        }
+        if answer.code != 0 {
+            return Err(self.error(cmd, Failure::Exit(answer.code), lines));
+        }
+        Ok(Captured {
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            tail: lines,
+            stderr: String::new(),
+            dry_run: false,
+        })
     }
 
     fn start_checks(&self, cmd: &Cmd) -> Result<(), CommandError> {

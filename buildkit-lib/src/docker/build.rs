@@ -16,6 +16,7 @@ use super::dockerfile;
 use super::image::ImageFacts;
 use super::reference::ImageRef;
 use crate::cmd::{Cmd, Runner};
+use crate::plan::{Plan, Planned};
 use crate::session::Session;
 
 /// Where a build secret comes from.
@@ -758,6 +759,13 @@ fn engine_host(runner: &Runner) -> String {
         .unwrap_or_else(|| "the default socket".to_string())
 }
 
+/// `docker info --format '{{json .DriverStatus}}'`: how the engine stores images.
+fn image_store_cmd() -> Cmd {
+    Cmd::new("docker")
+        .args(["info", "--format", "{{json .DriverStatus}}"])
+        .read_only()
+}
+
 /// Whether the engine stores images with the containerd image store (needed to load
 /// multi-platform images). Asked once per engine by a runner and its clones: `docker info`.
 pub fn containerd_image_store(runner: &Runner) -> anyhow::Result<bool> {
@@ -766,11 +774,7 @@ pub fn containerd_image_store(runner: &Runner) -> anyhow::Result<bool> {
         return Ok(known);
     }
     let out = runner
-        .capture(
-            &Cmd::new("docker")
-                .args(["info", "--format", "{{json .DriverStatus}}"])
-                .read_only(),
-        )
+        .capture(&image_store_cmd())
         .context("cannot ask the engine how it stores images")?;
     let status: Vec<Vec<String>> = serde_json::from_str(out.stdout.trim()).unwrap_or_default();
     let containerd = status.iter().any(|pair| {
@@ -781,6 +785,39 @@ pub fn containerd_image_store(runner: &Runner) -> anyhow::Result<bool> {
     });
     runner.keep_answer(&key, containerd);
     Ok(containerd)
+}
+
+impl Planned for Build {
+    /// The engine's image store query (a multi-platform `--load`), the build command,
+    /// and the image inspection that reads its size (a `--load` with
+    /// [`Build::read_size`]). Without a [`Build::metadata_file`], [`Build::run`] adds
+    /// `--metadata-file` with a temporary path, which the plan leaves out.
+    fn plan(&self) -> Plan {
+        let mut plan = Plan::new();
+        if self.output == Output::Load && self.platforms.len() > 1 {
+            plan = plan
+                .query(image_store_cmd())
+                .note("refused unless the engine keeps images in the containerd image store");
+        }
+        if self
+            .cache_from
+            .iter()
+            .chain(&self.cache_to)
+            .any(|c| c.kind() == CacheKind::Gha)
+        {
+            plan = plan.note(
+                "the GitHub Actions cache service (v1 or v2) is read from the environment; \
+                 a v2 cache is refused on a builder too old for it",
+            );
+        }
+        plan = plan.run(self.command());
+        if self.output == Output::Load && self.read_size {
+            if let Some(tag) = self.tags.first() {
+                plan = plan.query(super::image::inspect_cmd(tag));
+            }
+        }
+        plan
+    }
 }
 
 #[cfg(test)]

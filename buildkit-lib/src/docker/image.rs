@@ -97,11 +97,7 @@ impl ImageFacts {
             }
         }
         let out = runner
-            .capture(
-                &Cmd::new("docker")
-                    .args(["image", "inspect", "--format", "{{json .}}", image])
-                    .read_only(),
-            )
+            .capture(&inspect_cmd(image))
             .with_context(|| format!("cannot inspect image {image}"))?;
         if out.dry_run {
             return Ok(ImageFacts::default());
@@ -281,6 +277,14 @@ impl ImageSizes {
     pub fn content_on_disk(&self) -> u64 {
         self.unpacked_bytes.saturating_sub(self.layer_bytes)
     }
+}
+
+/// `docker image inspect --format '{{json .}}' IMAGE`: the query behind
+/// [`ImageFacts::inspect`] when the engine's socket is not at hand, and what plans show.
+pub(crate) fn inspect_cmd(image: &str) -> Cmd {
+    Cmd::new("docker")
+        .args(["image", "inspect", "--format", "{{json .}}", image])
+        .read_only()
 }
 
 /// The exact size `docker images` shows for the image with id `id` (found by `reference`),

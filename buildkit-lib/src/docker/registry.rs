@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::build::{Build, BuildResult, Output};
 use crate::cmd::{Cmd, CommandError, Failure, Runner};
+use crate::plan::{Plan, Planned};
 
 /// How often and how patiently to retry a push.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -388,6 +389,13 @@ pub struct ImagetoolsCreate {
     pub append: bool,
     /// The builder to use (`--builder`).
     pub builder: Option<String>,
+}
+
+impl Planned for ImagetoolsCreate {
+    /// The one `docker buildx imagetools create`.
+    fn plan(&self) -> Plan {
+        Plan::new().run(self.command())
+    }
 }
 
 impl ImagetoolsCreate {

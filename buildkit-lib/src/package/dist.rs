@@ -17,6 +17,7 @@ use super::stages::{Stage, Stages};
 use crate::cmd::{interrupt, Cmd, Runner};
 use crate::docker::build::Output;
 use crate::files::StagedDir;
+use crate::plan::{Plan, Planned};
 use crate::python::remove_container;
 use crate::session::Session;
 
@@ -381,8 +382,7 @@ impl Package {
     /// would try a registry and fail with a DNS error).
     fn check_runtime_image(&self, runner: &Runner) -> Result<()> {
         let runtime = self.stages.image(Stage::Runtime).unwrap_or_default();
-        let probe = Cmd::new("docker").args(["image", "inspect", "--format", "{{.Id}}", runtime]);
-        match runner.capture(&probe) {
+        match runner.capture(&self.runtime_probe()) {
             Ok(_) => Ok(()),
             Err(e) if e.tail.iter().any(|l| l.contains("No such image")) => bail!(
                 "the runtime image `{runtime}` does not exist; build it first \
@@ -390,6 +390,56 @@ impl Package {
             ),
             Err(e) => Err(e).context("cannot look up the runtime image"),
         }
+    }
+
+    /// The query that checks that the runtime image exists.
+    fn runtime_probe(&self) -> Cmd {
+        let runtime = self.stages.image(Stage::Runtime).unwrap_or_default();
+        Cmd::new("docker").args(["image", "inspect", "--format", "{{.Id}}", runtime])
+    }
+
+    /// What [`Package::run`] does, as a plan: the runtime image check, PyInstaller in the
+    /// mode's container or build writing into a staging folder beside `dist`
+    /// (`<staging>`), and the replacement of `dist`. Fails only on a PyInstaller
+    /// configuration that cannot be passed as a build arg.
+    pub fn plan(&self, session: &Session) -> Result<Plan> {
+        let parent = self
+            .dist
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let out = parent.join("<staging>");
+        let mut plan = Plan::new().query(self.runtime_probe());
+        match self.mode {
+            Mode::Mounted => {
+                let name = session.container_name("package");
+                let user = unsafe { (libc::getuid(), libc::getgid()) };
+                plan = plan.run(self.run_command(session, &name, &out, user));
+            }
+            Mode::Isolated(Export::BuildOutput) => {
+                plan = plan.then(self.export_build(session, &out)?.plan());
+            }
+            Mode::Isolated(Export::CopyOut) => {
+                plan = plan.then(self.package_image_build(session)?.plan());
+                let name = session.container_name("copyout");
+                for cmd in self.copy_out_commands(session, &name, &out) {
+                    plan = plan.run(cmd);
+                }
+            }
+        }
+        let mut replace = format!(
+            "the artifacts replace {} whole (staged beside it, then renamed into place)",
+            self.dist.display()
+        );
+        if !self.expect.is_empty() {
+            let expected: Vec<String> = self
+                .expect
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect();
+            replace.push_str(&format!(", only if they hold {}", expected.join(", ")));
+        }
+        Ok(plan.note(replace))
     }
 
     /// With [`Package::source_date_epoch`] in the isolated mode: the package stage must

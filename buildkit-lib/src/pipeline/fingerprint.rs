@@ -286,7 +286,8 @@ impl Output {
                             .args(["image", "inspect", "--format", "{{.Id}}", tag.as_str()])
                             .read_only(),
                     )
-                    .is_ok()
+                    // A dry run that asks nothing does not know: never "still there".
+                    .is_ok_and(|answer| !answer.dry_run)
             }
             Output::Dir(dir) => std::fs::read_dir(dir)
                 .map(|mut d| d.next().is_some())

@@ -25,6 +25,7 @@ use anyhow::bail;
 
 use crate::docker::bake::{sanitize_name, BakeFile};
 use crate::docker::build::Build;
+use crate::plan::{Plan, Planned};
 
 pub use fingerprint::{Inputs, Output};
 pub use matrix::Matrix;
@@ -34,6 +35,9 @@ pub use run::{PipelineError, RunOptions, StepCx};
 
 /// The body of a step.
 pub type StepFn = Arc<dyn Fn(&mut StepCx) -> anyhow::Result<()> + Send + Sync>;
+
+/// What a step declares it will do, for the run's [`Session`](crate::Session).
+pub type PlanFn = Arc<dyn Fn(&crate::Session) -> Plan + Send + Sync>;
 
 /// One named step: what it runs, what it waits for, and what makes it up to date.
 #[derive(Clone)]
@@ -46,6 +50,7 @@ pub struct Step {
     description: Option<String>,
     build: Option<Build>,
     needs_engine: bool,
+    plan: Option<PlanFn>,
 }
 
 impl std::fmt::Debug for Step {
@@ -109,6 +114,23 @@ impl Step {
         self
     }
 
+    /// Declares what the step does, as data (usually the [`Plan`] of the step values its
+    /// body runs, such as `build.plan()`): a dry run prints it instead of calling the
+    /// body, so it makes no engine or git query and goes past steps that need an earlier
+    /// step's output. Steps added with [`Pipeline::image_build`] declare theirs.
+    pub fn plan<F>(&mut self, plan: F) -> &mut Step
+    where
+        F: Fn(&crate::Session) -> Plan + Send + Sync + 'static,
+    {
+        self.plan = Some(Arc::new(plan));
+        self
+    }
+
+    /// The declared plan for `session`, if the step declared one.
+    pub fn planned(&self, session: &crate::Session) -> Option<Plan> {
+        self.plan.as_ref().map(|f| f(session))
+    }
+
     /// The step's name.
     pub fn name(&self) -> &str {
         &self.name
@@ -158,6 +180,7 @@ impl Pipeline {
             description: None,
             build: None,
             needs_engine: false,
+            plan: None,
         });
         self.steps.last_mut().expect("just pushed")
     }
@@ -188,6 +211,8 @@ impl Pipeline {
             Ok(())
         });
         step.inputs = Some(Inputs::of_build(&kept));
+        let planned = kept.clone();
+        step.plan(move |session| planned.clone().with_session_labels(session).plan());
         step.build = Some(kept);
         if let Some(tag) = first_tag {
             step.output(Output::image(tag));

@@ -32,7 +32,12 @@ pub struct RunOptions {
     /// Run every step, even those that are up to date.
     pub force: bool,
     /// Print the plan (every step in order with its exact commands) and run nothing.
+    /// Steps with a declared [`Step::plan`](super::Step::plan) print it; the others are
+    /// called with a dry runner.
     pub dry_run: bool,
+    /// In a dry run, let the steps without a declared plan make read-only engine and git
+    /// queries, so that their plans go further. Off by default: a dry run asks nothing.
+    pub dry_run_queries: bool,
     /// The run's identity (labels, container names).
     pub session: Session,
 }
@@ -47,6 +52,7 @@ impl RunOptions {
             keep_going: false,
             force: false,
             dry_run: false,
+            dry_run_queries: false,
             session: Session::new(project),
         }
     }
@@ -295,7 +301,11 @@ impl Pipeline {
             if let Some(text) = &step.description {
                 header.push_str(&format!(": {text}"));
             }
-            let runner = runner.with_fresh_record().dry_run(true).echo(Echo::Silent);
+            let runner = runner
+                .with_fresh_record()
+                .dry_run(true)
+                .dry_run_queries(options.dry_run_queries)
+                .echo(Echo::Silent);
             let state = self
                 .dir()
                 .join("state")
@@ -315,6 +325,20 @@ impl Pipeline {
                 continue;
             }
             println!("{header}");
+            if let Some(plan) = step.planned(&options.session) {
+                for line in plan.to_string().lines() {
+                    println!("{line}");
+                }
+                steps.push(StepRecord {
+                    name: step.name.clone(),
+                    status: StepStatus::Skipped,
+                    seconds: 0.0,
+                    log: None,
+                    commands: plan.commands(),
+                    error: None,
+                });
+                continue;
+            }
             let mut cx = StepCx {
                 runner: runner.clone(),
                 session: options.session.clone(),

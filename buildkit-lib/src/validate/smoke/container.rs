@@ -59,7 +59,8 @@ impl Drop for RunningContainer {
     }
 }
 
-fn remove_cmd(name: &str) -> Cmd {
+/// `docker rm --force --volumes NAME`: how every container the test started is removed.
+pub(crate) fn remove_cmd(name: &str) -> Cmd {
     Cmd::new("docker")
         .args(["rm", "--force", "--volumes", name])
         .timeout(Duration::from_secs(60))
@@ -105,9 +106,7 @@ impl ImageConfig {
 
 /// Reads `image`'s configuration through the runner.
 pub(crate) fn image_config(runner: &Runner, image: &str) -> Result<ImageConfig> {
-    let cmd = Cmd::new("docker")
-        .args(["image", "inspect", "--format", "{{json .}}", image])
-        .read_only();
+    let cmd = crate::docker::image::inspect_cmd(image);
     let out = runner
         .capture(&cmd)
         .with_context(|| format!("cannot inspect image {image} (build it first)"))?;
@@ -148,6 +147,14 @@ struct HealthLog {
     output: String,
 }
 
+/// `docker logs --tail LOG_LINES NAME`.
+pub(crate) fn last_logs_cmd(name: &str) -> Cmd {
+    Cmd::new("docker")
+        .args(["logs", "--tail", &LOG_LINES.to_string(), name])
+        .read_only()
+        .timeout(Duration::from_secs(30))
+}
+
 /// `docker container inspect --format '{{json .State}}' NAME`.
 pub(crate) fn inspect_state(runner: &Runner, name: &str) -> Result<ContainerState> {
     let cmd = Cmd::new("docker")
@@ -160,10 +167,7 @@ pub(crate) fn inspect_state(runner: &Runner, name: &str) -> Result<ContainerStat
 
 /// The last [`LOG_LINES`] lines of the container's output (stdout, then stderr).
 pub(crate) fn last_logs(runner: &Runner, name: &str) -> Vec<String> {
-    let cmd = Cmd::new("docker")
-        .args(["logs", "--tail", &LOG_LINES.to_string(), name])
-        .read_only()
-        .timeout(Duration::from_secs(30));
+    let cmd = last_logs_cmd(name);
     match runner.capture(&cmd) {
         Ok(out) => {
             // stdout of `capture` is not masked (it is data); these lines are shown.

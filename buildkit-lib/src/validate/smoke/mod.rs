@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use crate::cmd::{Cmd, Runner, Secret};
+use crate::plan::{Plan, Planned};
 use crate::session::Session;
 
 use container::{
@@ -729,6 +730,43 @@ impl Smoke {
             health: state.and_then(|s| s.health.map(|h| h.status)),
             logs: last_logs(runner, name),
         }
+    }
+}
+
+impl Planned for Smoke {
+    /// The image inspection (only when the readiness check comes from the image), each
+    /// service's `docker run` and wait, the app's `docker run`, the wait, its last logs,
+    /// and the removal of every container, app first.
+    fn plan(&self) -> Plan {
+        let mut plan = Plan::new();
+        if matches!(self.ready, Ready::Auto | Ready::Health) {
+            plan = plan
+                .query(crate::docker::image::inspect_cmd(&self.image))
+                .note(
+                    "the image's HEALTHCHECK, else its first exposed port, says when it is ready",
+                );
+        }
+        for service in &self.services {
+            if let Some(cmd) = self.service_command(&service.name) {
+                plan = plan
+                    .run(cmd)
+                    .note(format!("wait until service {} is ready", service.name));
+            }
+        }
+        plan = plan.run(self.command()).note(format!(
+            "wait until {} is ready ({}), for at most {} s",
+            self.image,
+            self.ready,
+            self.timeout.as_secs()
+        ));
+        plan = plan.query(container::last_logs_cmd(&self.name));
+        plan = plan.run(container::remove_cmd(&self.name));
+        for service in self.services.iter().rev() {
+            plan = plan.run(container::remove_cmd(
+                &self.service_container(&service.name),
+            ));
+        }
+        plan
     }
 }
 

@@ -1,0 +1,97 @@
+//! The seam between a [`Runner`](super::Runner) and the processes it would start.
+//!
+//! A runner given an [`Executor`] asks it for each command's answer instead of spawning
+//! the program. Tests use [`FakeExecutor`] to run a step's real code against a scripted
+//! engine: they see every command in order, choose what each answers, and try the
+//! failure paths (a non-zero exit, an unexpected answer) without an engine, the way
+//! cargo-dist tests its plans. Echo, logs, the record of commands, secret masking, dry
+//! runs and cancellation behave as with real processes.
+
+use std::sync::Mutex;
+
+use super::Cmd;
+
+/// What a command answered: its exit code and standard output.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Answer {
+    /// The exit code (0 is success).
+    pub code: i32,
+    /// What it printed on standard output.
+    pub stdout: String,
+}
+
+impl Answer {
+    /// Success, printing `stdout`.
+    pub fn ok(stdout: impl Into<String>) -> Answer {
+        Answer {
+            code: 0,
+            stdout: stdout.into(),
+        }
+    }
+
+    /// Failure with exit code `code`, printing `output`.
+    pub fn fail(code: i32, output: impl Into<String>) -> Answer {
+        Answer {
+            code,
+            stdout: output.into(),
+        }
+    }
+}
+
+/// Answers the commands of a runner built with
+/// [`Runner::with_executor`](super::Runner::with_executor), in place of real processes.
+pub trait Executor: Send + Sync + std::fmt::Debug {
+    /// The answer to `cmd` (its secrets are masked in what it displays).
+    fn answer(&self, cmd: &Cmd) -> Answer;
+}
+
+/// A scripted [`Executor`] for tests: answers by the longest matching argv prefix
+/// (succeeding with no output when nothing matches) and remembers every command asked,
+/// as argv with secrets masked.
+#[derive(Debug, Default)]
+pub struct FakeExecutor {
+    rules: Vec<(Vec<String>, Answer)>,
+    seen: Mutex<Vec<Vec<String>>>,
+}
+
+impl FakeExecutor {
+    /// A fake that answers every command with success and no output.
+    pub fn new() -> FakeExecutor {
+        FakeExecutor::default()
+    }
+
+    /// Answers `answer` to every command whose argv starts with `prefix` (the program
+    /// first, as in `["docker", "image", "inspect"]`). The longest matching prefix wins.
+    #[must_use]
+    pub fn on<I, S>(mut self, prefix: I, answer: Answer) -> FakeExecutor
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.rules
+            .push((prefix.into_iter().map(Into::into).collect(), answer));
+        self
+    }
+
+    /// Every command asked so far, in order.
+    pub fn seen(&self) -> Vec<Vec<String>> {
+        self.seen.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl Executor for FakeExecutor {
+    fn answer(&self, cmd: &Cmd) -> Answer {
+        let argv = cmd.argv();
+        self.seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(argv.clone());
+        self.rules
+            .iter()
+            .filter(|(prefix, _)| argv.starts_with(prefix))
+            .max_by_key(|(prefix, _)| prefix.len())
+            .map(|(_, answer)| answer.clone())
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,417 @@
+//! Plans as data: what a step would do, as a value, before anything runs.
+//!
+//! Every step kind implements [`Planned`]: its [`Plan`] lists the commands it would run,
+//! the read-only queries it would make of the engine or git, the files it would write
+//! and remove, in order, computed from the step's own values without starting a
+//! process, reading the engine or touching a file. A plan prints as a script (`$` for a
+//! command, `?` for a query), serializes to JSON for golden tests, masks every secret
+//! the way [`Cmd`] does, and [`Plan::execute`] runs it through a [`Runner`], real or
+//! backed by a [`FakeExecutor`](crate::cmd::FakeExecutor).
+//!
+//! Where a step's later commands depend on an answer (the containers a query lists, the
+//! port a container got), the plan says so in a [`Action::Note`] and names the value as
+//! `<placeholder>` in the commands that use it.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Serialize, Serializer};
+
+use crate::cmd::{Cmd, CommandError, Runner};
+
+/// One thing a step would do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Action {
+    /// A command that changes something: builds, runs, pushes, removes.
+    Run(Cmd),
+    /// A read-only query whose answer the step reads (`docker image inspect`, `git
+    /// describe`). A dry run does not make it unless asked
+    /// ([`Runner::dry_run_queries`]).
+    Query(Cmd),
+    /// A file the step writes, with its contents.
+    Write {
+        /// Where.
+        path: PathBuf,
+        /// What (never a secret: steps write secrets only through files the user gives).
+        contents: String,
+    },
+    /// A file or folder the step removes or replaces.
+    Remove(PathBuf),
+    /// What happens between the actions, in words: a choice made from an answer, a loop
+    /// over what a query lists, a wait.
+    Note(String),
+}
+
+/// What a step would do, in order. Build one with the chained methods, or ask a step for
+/// its own with [`Planned::plan`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    actions: Vec<Action>,
+}
+
+/// A step that can say what it would do without doing it.
+pub trait Planned {
+    /// The step's plan: computed from its values alone (no process, no engine or git
+    /// query, no file read or written).
+    fn plan(&self) -> Plan;
+}
+
+impl Plan {
+    /// An empty plan.
+    pub fn new() -> Plan {
+        Plan::default()
+    }
+
+    /// Adds a command that changes something.
+    #[must_use]
+    pub fn run(mut self, cmd: Cmd) -> Plan {
+        self.actions.push(Action::Run(cmd));
+        self
+    }
+
+    /// Adds a read-only query.
+    #[must_use]
+    pub fn query(mut self, cmd: Cmd) -> Plan {
+        self.actions.push(Action::Query(cmd));
+        self
+    }
+
+    /// Adds a file write.
+    #[must_use]
+    pub fn write(mut self, path: impl Into<PathBuf>, contents: impl Into<String>) -> Plan {
+        self.actions.push(Action::Write {
+            path: path.into(),
+            contents: contents.into(),
+        });
+        self
+    }
+
+    /// Adds a removal.
+    #[must_use]
+    pub fn remove(mut self, path: impl Into<PathBuf>) -> Plan {
+        self.actions.push(Action::Remove(path.into()));
+        self
+    }
+
+    /// Adds a note.
+    #[must_use]
+    pub fn note(mut self, text: impl Into<String>) -> Plan {
+        self.actions.push(Action::Note(text.into()));
+        self
+    }
+
+    /// Appends another plan's actions.
+    #[must_use]
+    pub fn then(mut self, other: Plan) -> Plan {
+        self.actions.extend(other.actions);
+        self
+    }
+
+    /// The actions, in order.
+    pub fn actions(&self) -> &[Action] {
+        &self.actions
+    }
+
+    /// Whether it does nothing.
+    pub fn is_empty(&self) -> bool {
+        self.actions.is_empty()
+    }
+
+    /// The commands and queries, as argv with secrets masked: what a
+    /// [`Runner::commands`] record of the step's run holds when every answer matched the
+    /// plan's assumptions.
+    pub fn commands(&self) -> Vec<Vec<String>> {
+        self.actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Run(cmd) | Action::Query(cmd) => Some(cmd.argv()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The plan as JSON text (pretty, one action per object), for golden files.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// Runs the plan through `runner`, in order: commands with [`Runner::run`], queries
+    /// with [`Runner::capture`], file writes and removals on disk (skipped, and printed, in
+    /// a dry run). Stops at the first failure. A plan with placeholders (`<id>`) is a
+    /// description, not a script: [`Plan::execute`] refuses it before doing anything.
+    pub fn execute(&self, runner: &Runner) -> Result<(), PlanError> {
+        if let Some(word) = self.placeholder() {
+            return Err(PlanError::Placeholder(word));
+        }
+        for action in &self.actions {
+            match action {
+                Action::Run(cmd) => {
+                    runner.run(cmd)?;
+                }
+                Action::Query(cmd) => {
+                    runner.capture(cmd)?;
+                }
+                Action::Write { path, contents } => {
+                    if runner.is_dry_run() {
+                        println!("write {}", path.display());
+                        continue;
+                    }
+                    write_file(path, contents).map_err(|e| PlanError::File {
+                        path: path.clone(),
+                        why: e.to_string(),
+                    })?;
+                }
+                Action::Remove(path) => {
+                    if runner.is_dry_run() {
+                        println!("remove {}", path.display());
+                        continue;
+                    }
+                    remove_path(path).map_err(|e| PlanError::File {
+                        path: path.clone(),
+                        why: e.to_string(),
+                    })?;
+                }
+                Action::Note(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The first `<placeholder>` word in a command, if any.
+    fn placeholder(&self) -> Option<String> {
+        self.commands()
+            .into_iter()
+            .flatten()
+            .find(|w| w.starts_with('<') && w.ends_with('>') && w.len() > 2)
+    }
+}
+
+fn write_file(path: &Path, contents: &str) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    // Written beside, then renamed: a failure leaves the old file whole.
+    let tmp = path.with_extension("plan-tmp");
+    std::fs::write(&tmp, contents)?;
+    std::fs::rename(&tmp, path)
+}
+
+fn remove_path(path: &Path) -> std::io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(path),
+        Ok(_) => std::fs::remove_file(path),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Why [`Plan::execute`] stopped.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum PlanError {
+    /// A command failed.
+    Command(CommandError),
+    /// A file could not be written or removed.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// The system's words.
+        why: String,
+    },
+    /// The plan names a value only known while the step runs.
+    Placeholder(String),
+}
+
+impl From<CommandError> for PlanError {
+    fn from(e: CommandError) -> PlanError {
+        PlanError::Command(e)
+    }
+}
+
+impl fmt::Display for PlanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PlanError::Command(e) => write!(f, "{e}"),
+            PlanError::File { path, why } => write!(f, "could not write or remove {}: {why}", path.display()),
+            PlanError::Placeholder(word) => write!(
+                f,
+                "this plan names {word}, a value known only while the step runs: run the step itself, not its plan"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for PlanError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            PlanError::Command(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Plan {
+    /// One line per action: `$ cmd`, `? query`, `write PATH (N bytes)`, `remove PATH`,
+    /// `# note`. Secrets show as `***`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for action in &self.actions {
+            match action {
+                Action::Run(cmd) => writeln!(f, "$ {cmd}")?,
+                Action::Query(cmd) => writeln!(f, "? {cmd}")?,
+                Action::Write { path, contents } => {
+                    writeln!(f, "write {} ({} bytes)", path.display(), contents.len())?
+                }
+                Action::Remove(path) => writeln!(f, "remove {}", path.display())?,
+                Action::Note(text) => writeln!(f, "# {text}")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for Action {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        match self {
+            Action::Run(cmd) | Action::Query(cmd) => {
+                let kind = if matches!(self, Action::Run(_)) {
+                    "run"
+                } else {
+                    "query"
+                };
+                map.serialize_entry(kind, &cmd.argv())?;
+                if let Some(dir) = cmd.get_cwd() {
+                    map.serialize_entry("cwd", &dir.display().to_string())?;
+                }
+            }
+            Action::Write { path, contents } => {
+                map.serialize_entry("write", &path.display().to_string())?;
+                map.serialize_entry("contents", contents)?;
+            }
+            Action::Remove(path) => map.serialize_entry("remove", &path.display().to_string())?,
+            Action::Note(text) => map.serialize_entry("note", text)?,
+        }
+        map.end()
+    }
+}
+
+impl Serialize for Plan {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.actions.len()))?;
+        for action in &self.actions {
+            seq.serialize_element(action)?;
+        }
+        seq.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmd::{Answer, Failure, FakeExecutor, Secret};
+    use std::sync::Arc;
+
+    fn sample() -> Plan {
+        Plan::new()
+            .query(
+                Cmd::new("docker")
+                    .args(["image", "inspect", "app:1"])
+                    .read_only(),
+            )
+            .run(
+                Cmd::new("docker")
+                    .args(["login", "--password"])
+                    .secret_arg(Secret::new("multi line\npass word $x")),
+            )
+            .note("then the image is pushed")
+            .run(Cmd::new("docker").args(["push", "app:1"]))
+    }
+
+    #[test]
+    fn plans_print_and_serialize_with_secrets_masked() {
+        let plan = sample();
+        let text = plan.to_string();
+        assert_eq!(
+            text,
+            "? docker image inspect app:1\n$ docker login --password ***\n# then the image is pushed\n$ docker push app:1\n"
+        );
+        let json = plan.to_json();
+        assert!(json.contains("\"query\""), "{json}");
+        assert!(!json.contains("pass word") && !text.contains("pass word"));
+    }
+
+    #[test]
+    fn a_fake_executor_runs_a_plan_in_order_and_stops_at_a_failure() {
+        let fake = Arc::new(FakeExecutor::new().on(
+            ["docker", "login"],
+            Answer::fail(1, "denied for multi line\npass word $x"),
+        ));
+        let runner = Runner::new()
+            .echo(crate::cmd::Echo::Silent)
+            .with_executor(fake.clone());
+        let err = sample().execute(&runner).unwrap_err();
+        assert_eq!(
+            fake.seen(),
+            sample().commands()[..2].to_vec(),
+            "the push after the failed login must not be asked"
+        );
+        let PlanError::Command(e) = &err else {
+            panic!("{err}")
+        };
+        assert_eq!(e.failure, Failure::Exit(1));
+        let shown = format!("{err} {:?}", e.tail);
+        assert!(!shown.contains("pass word"), "{shown}");
+    }
+
+    #[test]
+    fn a_plan_with_a_placeholder_is_refused_before_anything_runs() {
+        let fake = Arc::new(FakeExecutor::new());
+        let runner = Runner::new()
+            .echo(crate::cmd::Echo::Silent)
+            .with_executor(fake.clone());
+        let plan = Plan::new()
+            .run(Cmd::new("docker").args(["run", "-d", "app"]))
+            .run(Cmd::new("docker").args(["rm", "-f", "<container>"]));
+        let err = plan.execute(&runner).unwrap_err();
+        assert!(err.to_string().contains("<container>"), "{err}");
+        assert!(fake.seen().is_empty());
+    }
+
+    #[test]
+    fn a_dry_run_of_a_plan_asks_nothing_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = Arc::new(FakeExecutor::new());
+        let runner = Runner::new()
+            .echo(crate::cmd::Echo::Silent)
+            .dry_run(true)
+            .with_executor(fake.clone());
+        let file = dir.path().join("version.json");
+        let plan = sample().write(&file, "{}");
+        plan.execute(&runner).unwrap();
+        assert!(fake.seen().is_empty(), "{:?}", fake.seen());
+        assert!(!file.exists());
+        assert_eq!(runner.commands(), plan.commands());
+    }
+
+    #[test]
+    fn writes_replace_the_file_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sub/version.json");
+        let runner = Runner::new().echo(crate::cmd::Echo::Silent);
+        Plan::new()
+            .write(&file, "{\"version\":\"1.2.3\"}")
+            .execute(&runner)
+            .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            "{\"version\":\"1.2.3\"}"
+        );
+        Plan::new()
+            .remove(dir.path().join("sub"))
+            .execute(&runner)
+            .unwrap();
+        assert!(!dir.path().join("sub").exists());
+    }
+}
