@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use buildkit_lib::cleanup::{Cleanup, Plan};
+use buildkit_lib::cleanup::{Cleanup, CleanupPlan};
 use buildkit_lib::session::{PROJECT_LABEL, RUN_LABEL};
 use buildkit_lib::units::human_bytes;
 use buildkit_lib::validate::cache::parse_size;
@@ -107,11 +107,11 @@ impl Drop for Resources<'_> {
     }
 }
 
-fn listed(plan: &Plan) -> Vec<String> {
+fn listed(plan: &CleanupPlan) -> Vec<String> {
     plan.remove.iter().map(|p| p.resource.to_string()).collect()
 }
 
-fn kept(plan: &Plan) -> Vec<String> {
+fn kept(plan: &CleanupPlan) -> Vec<String> {
     plan.kept
         .iter()
         .map(|k| format!("{}: {}", k.resource, k.reason))

@@ -5,7 +5,7 @@
 //! made by older scripts, from name selectors matched on our side, anchored, on whole
 //! names ([`select`]). The only filters handed to the engine are `label=K=V` (an exact
 //! comparison) and `ancestor=<image id>` (to find the containers using an image). A [`Cleanup`] describes the selection; [`Cleanup::plan`] lists
-//! exactly what would go, with sizes (what a dry run prints); [`Plan::execute`] removes
+//! exactly what would go, with sizes (what a dry run prints); [`CleanupPlan::execute`] removes
 //! it and returns a [`Summary`].
 
 mod dirs;
@@ -20,7 +20,7 @@ use anyhow::Result;
 use crate::cmd::Runner;
 use crate::session::Session;
 
-pub use plan::{Kept, Plan, Planned, Removed, Resource, Summary};
+pub use plan::{CleanupPlan, Kept, Removed, Resource, Summary, ToRemove};
 pub use select::{ImagePattern, NamePrefix};
 
 /// The kinds of resources a clean-up can touch.
@@ -161,8 +161,10 @@ impl Cleanup {
     /// Lists exactly what would be removed, with sizes, and what is kept and why. Runs
     /// only read-only queries, so it works in a dry run; fails, removing nothing, on a
     /// directory outside the project root.
-    pub fn plan(&self, runner: &Runner) -> Result<Plan> {
-        plan::make(self, runner)
+    /// The listing is the plan: it asks the engine even in a dry run
+    /// ([`Runner::dry_run_queries`]).
+    pub fn plan(&self, runner: &Runner) -> Result<CleanupPlan> {
+        plan::make(self, &runner.clone().dry_run_queries(true))
     }
 
     /// Plans, then removes (in a dry run: prints the plan and the commands instead).

@@ -1,4 +1,4 @@
-//! The clean-up [`Plan`] (what would be removed, with sizes, and what is kept and why),
+//! The clean-up [`CleanupPlan`] (what would be removed, with sizes, and what is kept and why),
 //! how it is made from the engine's listings, and how it is carried out.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -64,7 +64,7 @@ impl fmt::Display for Resource {
 
 /// A resource the plan removes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Planned {
+pub struct ToRemove {
     /// What.
     pub resource: Resource,
     /// Bytes it frees, when known: a container's writable layer; for an image's last tag
@@ -100,10 +100,10 @@ pub struct Removed {
 
 /// Exactly what a clean-up will remove, in order, and what it keeps.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Plan {
+pub struct CleanupPlan {
     /// Resources to remove: containers, then images, dangling images, build cache,
     /// directories.
-    pub remove: Vec<Planned>,
+    pub remove: Vec<ToRemove>,
     /// Resources selected but kept, with the reason.
     pub kept: Vec<Kept>,
     /// Build cache prune options.
@@ -230,8 +230,8 @@ fn is_gone(e: &anyhow::Error) -> bool {
     e.downcast_ref::<CommandError>().is_some_and(gone)
 }
 
-pub(super) fn make(cleanup: &Cleanup, runner: &Runner) -> Result<Plan> {
-    let mut plan = Plan {
+pub(super) fn make(cleanup: &Cleanup, runner: &Runner) -> Result<CleanupPlan> {
+    let mut plan = CleanupPlan {
         remove: Vec::new(),
         kept: Vec::new(),
         build_cache: cleanup.build_cache.clone(),
@@ -245,7 +245,7 @@ pub(super) fn make(cleanup: &Cleanup, runner: &Runner) -> Result<Plan> {
         };
         for path in &cleanup.directories {
             if let Some(dir) = dirs::check(root, path)? {
-                directories.push(Planned {
+                directories.push(ToRemove {
                     bytes: Some(dirs::size(&dir.real)),
                     resource: Resource::Directory {
                         path: dir.given,
@@ -267,7 +267,7 @@ pub(super) fn make(cleanup: &Cleanup, runner: &Runner) -> Result<Plan> {
         plan_images(cleanup, runner, &mut plan, &removed_containers)?;
     }
     if cleanup.kinds.contains(&Kind::BuildCache) {
-        plan.remove.push(Planned {
+        plan.remove.push(ToRemove {
             resource: Resource::BuildCache,
             bytes: None,
             selected_by: "asked for".into(),
@@ -281,7 +281,7 @@ pub(super) fn make(cleanup: &Cleanup, runner: &Runner) -> Result<Plan> {
 fn plan_containers(
     cleanup: &Cleanup,
     runner: &Runner,
-    plan: &mut Plan,
+    plan: &mut CleanupPlan,
     selected_ids: &mut BTreeSet<String>,
 ) -> Result<()> {
     // id -> why
@@ -323,7 +323,7 @@ fn plan_containers(
             Err(e) if gone(&e) => continue,
             Err(e) => return Err(e).context("cannot inspect a container to remove"),
         };
-        found.push(Planned {
+        found.push(ToRemove {
             resource: Resource::Container {
                 name: info.name.trim_start_matches('/').to_string(),
                 id: info.id,
@@ -350,7 +350,7 @@ fn plan_containers(
 fn plan_images(
     cleanup: &Cleanup,
     runner: &Runner,
-    plan: &mut Plan,
+    plan: &mut CleanupPlan,
     removed_containers: &BTreeSet<String>,
 ) -> Result<()> {
     let all: Vec<ImageRow> = query(runner, images_all()).context("cannot list images")?;
@@ -433,7 +433,7 @@ fn plan_images(
             } else {
                 None
             };
-            plan.remove.push(Planned {
+            plan.remove.push(ToRemove {
                 resource,
                 bytes: freed,
                 selected_by: why,
@@ -454,7 +454,7 @@ fn plan_images(
             });
             continue;
         }
-        plan.remove.push(Planned {
+        plan.remove.push(ToRemove {
             resource,
             bytes: None,
             selected_by: why,
@@ -467,7 +467,7 @@ fn plan_images(
 /// Fills in the bytes each removed image frees (its last tag, or a dangling image): a
 /// layer counts only when no image left behind uses it, and once however many removed
 /// images share it.
-fn reclaimable(runner: &Runner, plan: &mut Plan) -> Result<()> {
+fn reclaimable(runner: &Runner, plan: &mut CleanupPlan) -> Result<()> {
     let removed: Vec<usize> = plan
         .remove
         .iter()
@@ -484,7 +484,7 @@ fn reclaimable(runner: &Runner, plan: &mut Plan) -> Result<()> {
     if removed.is_empty() {
         return Ok(());
     }
-    let image_id = |p: &Planned| match &p.resource {
+    let image_id = |p: &ToRemove| match &p.resource {
         Resource::Image { id, .. } | Resource::DanglingImage { id } => id.clone(),
         _ => String::new(),
     };
@@ -556,9 +556,9 @@ fn image_users(runner: &Runner, id: &str, removed: &BTreeSet<String>) -> Result<
         .collect())
 }
 
-impl Planned {
+impl ToRemove {
     /// The commands that remove it (none for a directory, removed by the library itself).
-    pub fn commands(&self, plan: &Plan) -> Vec<Cmd> {
+    pub fn commands(&self, plan: &CleanupPlan) -> Vec<Cmd> {
         let docker = || Cmd::new("docker");
         match &self.resource {
             Resource::Container { name, running, .. } => {
@@ -605,7 +605,7 @@ impl Planned {
     }
 }
 
-impl Plan {
+impl CleanupPlan {
     /// True when nothing would be removed.
     pub fn is_empty(&self) -> bool {
         self.remove.is_empty()
@@ -696,7 +696,7 @@ fn size_text(bytes: Option<u64>) -> String {
         .unwrap_or_else(|| "size unknown".into())
 }
 
-impl fmt::Display for Plan {
+impl fmt::Display for CleanupPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.remove.is_empty() {
             write!(f, "nothing to remove")?;
@@ -790,9 +790,9 @@ mod tests {
 
     #[test]
     fn commands_and_display_of_a_plan() {
-        let plan = Plan {
+        let plan = CleanupPlan {
             remove: vec![
-                Planned {
+                ToRemove {
                     resource: Resource::Container {
                         name: "app_1".into(),
                         id: "c1".into(),
@@ -802,7 +802,7 @@ mod tests {
                     selected_by: "name prefix app_".into(),
                     note: Some("running: stopped first".into()),
                 },
-                Planned {
+                ToRemove {
                     resource: Resource::Image {
                         reference: "app:ci".into(),
                         id: "sha256:0123456789abcdef".into(),
@@ -811,7 +811,7 @@ mod tests {
                     selected_by: "image app".into(),
                     note: Some("other tags keep the image: only the tag goes".into()),
                 },
-                Planned {
+                ToRemove {
                     resource: Resource::DanglingImage {
                         id: "sha256:0123456789abcdef".into(),
                     },
@@ -819,7 +819,7 @@ mod tests {
                     selected_by: "label dev.buildkit-lib.project=app".into(),
                     note: None,
                 },
-                Planned {
+                ToRemove {
                     resource: Resource::BuildCache,
                     bytes: None,
                     selected_by: "asked for".into(),

@@ -74,7 +74,10 @@ const LISTED: usize = 5;
 impl Release {
     /// Plans the release without changing anything; refuses a dirty work tree, a detached
     /// HEAD, an existing tag, and bad or read-only files, with errors that say what to do.
+    /// Those checks are the plan: it asks git even in a dry run
+    /// ([`Runner::dry_run_queries`]), and only git.
     pub fn plan(&self, runner: &Runner) -> Result<ReleasePlan> {
+        let runner = &runner.clone().dry_run_queries(true);
         let version_before = fs::read(&self.version_file)
             .with_context(|| format!("cannot read {}", self.version_file.display()))?;
         let mut file = VersionFile::parse(&self.version_file, &version_before)?;

@@ -1,0 +1,239 @@
+//! Plans as data: the golden plan of every step kind, a fake executor running a step's
+//! real code against its plan, and dry runs that ask the engine and git nothing.
+//!
+//! Golden files live in `tests/golden/plans/`; `BLESS_PLANS=1 cargo test -p e2e --test
+//! plans` rewrites them after a reviewed change.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use buildkit_lib::cmd::{Answer, Echo, FakeExecutor};
+use buildkit_lib::package::{Export, Mode, Package, PyInstaller, Stage, Stages};
+use buildkit_lib::pipeline::{Pipeline, RunOptions};
+use buildkit_lib::plan::{Plan, Planned};
+use buildkit_lib::python::{check_all, Black, Isort, ToolEnv, VERSION_PLACEHOLDER};
+use buildkit_lib::validate::security::{Scanner, Trivy, TrivyBin};
+use buildkit_lib::validate::smoke::{Ready, Service, Smoke};
+use buildkit_lib::{Cmd, Runner, Secret, Session};
+
+fn session() -> Session {
+    let mut session = Session::new("webapp");
+    session.run_id = "golden-run".into();
+    session
+}
+
+fn golden(name: &str, plan: &Plan) {
+    // The mounted mode runs as the caller's uid:gid; the golden file does not depend on it.
+    let user = unsafe { format!("--user {}:{}", libc::getuid(), libc::getgid()) };
+    let text = plan.to_string().replace(&user, "--user <uid>:<gid>");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("golden/plans")
+        .join(format!("{name}.txt"));
+    if std::env::var_os("BLESS_PLANS").is_some() {
+        std::fs::write(&path, &text).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (bless with BLESS_PLANS=1)", path.display()));
+    assert_eq!(text, want, "plan {name} changed (bless with BLESS_PLANS=1)");
+}
+
+fn stages() -> Stages {
+    Stages::new("fixtures/desktop", "desk")
+        .build_arg("PYTHON_IMAGE", "buildkit-local/python:3.11")
+        .network("host")
+}
+
+#[test]
+fn golden_plan_of_an_image_build() {
+    golden("build", &stages().build(Stage::Runtime, &session()).plan());
+}
+
+#[test]
+fn golden_plans_of_the_format_checks() {
+    let env = ToolEnv::under("target").python("python3");
+    golden("black", &Black::check(["src"]).plan(&env));
+    golden("isort", &Isort::check(["src"]).plan(&env));
+}
+
+#[test]
+fn golden_plans_of_packaging_in_each_mode() {
+    let session = session();
+    for (name, mode) in [
+        ("package-mounted", Mode::Mounted),
+        ("package-isolated", Mode::Isolated(Export::BuildOutput)),
+        ("package-copyout", Mode::Isolated(Export::CopyOut)),
+    ] {
+        let package =
+            Package::new(stages(), PyInstaller::spec("deskapp.spec"), mode).expect("deskapp");
+        golden(name, &package.plan(&session).unwrap());
+    }
+}
+
+#[test]
+fn golden_plan_of_a_smoke_test_with_a_database_and_a_secret() {
+    let smoke = Smoke::new(&session(), "webapp:dev")
+        .service(Service::new("db", "mariadb:11").port(3307))
+        .secret_env("DB_PASSWORD", Secret::new("p@ss word\nsecond line"))
+        .ready(Ready::Http {
+            port: 8000,
+            path: "/api/health".into(),
+            expect_body: None,
+        });
+    let plan = smoke.plan();
+    assert!(!plan.to_string().contains("p@ss") && !plan.to_json().contains("p@ss"));
+    golden("smoke", &plan);
+}
+
+#[test]
+fn golden_plan_of_a_trivy_scan() {
+    let bin = TrivyBin::at("target/tools/trivy", "target/trivy");
+    let plan = Trivy::image("webapp:dev")
+        .scanners([Scanner::Secret])
+        .plan(&bin);
+    golden("trivy", &plan);
+}
+
+#[test]
+fn golden_plan_of_a_smoke_test_reading_the_image_for_readiness() {
+    // Ready::Auto reads the image's HEALTHCHECK or EXPOSE: the plan says so.
+    golden("smoke-auto", &Smoke::new(&session(), "webapp:dev").plan());
+}
+
+/// The format checks' real code, run against a fake executor, make exactly the commands
+/// their plans list (with the interpreter's answer in place of the placeholder).
+#[test]
+fn format_checks_run_exactly_their_plans() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = ToolEnv::under(dir.path()).python("python3");
+    let fake = Arc::new(FakeExecutor::new().on(["python3", "-c"], Answer::ok("3.11.7\n")));
+    let runner = Runner::new().echo(Echo::Silent).with_executor(fake.clone());
+    let (black, isort) = (Black::check(["src"]), Isort::check(["src"]));
+    check_all(&runner, &env, &black, &isort).unwrap();
+    let answered = |plan: Plan| -> Vec<Vec<String>> {
+        plan.commands()
+            .into_iter()
+            .map(|argv| {
+                argv.into_iter()
+                    .map(|a| a.replace(VERSION_PLACEHOLDER, "3.11.7"))
+                    .collect()
+            })
+            .collect()
+    };
+    let mut planned = answered(black.plan(&env));
+    // Both checks share one environment (the default pins hold both tools): the second
+    // finds its marker, so of its plan only the version query and isort itself run.
+    let isort_plan = answered(isort.plan(&env));
+    assert_eq!(isort_plan.len(), 4, "{isort_plan:?}");
+    planned.push(isort_plan[0].clone());
+    planned.push(isort_plan[3].clone());
+    assert_eq!(fake.seen(), planned);
+    let markers: Vec<_> = std::fs::read_dir(dir.path().join("buildkit/tools"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join(".buildkit-tools").is_file())
+        .collect();
+    assert_eq!(markers.len(), 1, "{markers:?}");
+}
+
+/// The fake engine answers a failing black: the check fails with black's exit code, and
+/// isort is still asked (the "both answer" rule), all without a process.
+#[test]
+fn a_failing_check_on_a_fake_engine_fails_with_its_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = ToolEnv::under(dir.path()).python("python3");
+    let black_program = Black::check(["src"]).plan(&env).commands().last().unwrap()[0]
+        .replace(VERSION_PLACEHOLDER, "3.11.7");
+    let fake = Arc::new(
+        FakeExecutor::new()
+            .on(["python3", "-c"], Answer::ok("3.11.7\n"))
+            .on(
+                [black_program],
+                Answer::fail(1, "would reformat src/app.py\n"),
+            ),
+    );
+    let runner = Runner::new().echo(Echo::Silent).with_executor(fake.clone());
+    let err = check_all(
+        &runner,
+        &env,
+        &Black::check(["src"]),
+        &Isort::check(["src"]),
+    )
+    .unwrap_err();
+    assert!(format!("{err:#}").contains("app.py"), "{err:#}");
+    assert!(fake
+        .seen()
+        .iter()
+        .any(|argv| argv[0].ends_with("/bin/isort")));
+}
+
+fn pipeline_with_every_kind_of_step(root: &Path) -> Pipeline {
+    let mut pipeline = Pipeline::new("plans", root.join("target"));
+    let build = stages().build(Stage::Runtime, &session());
+    pipeline.image_build("image", build, "desk");
+    let env = ToolEnv::under(root.join("target")).python("python3");
+    let (black, isort) = (Black::check(["src"]), Isort::check(["src"]));
+    let plan = black.plan(&env).then(isort.plan(&env));
+    pipeline
+        .step("format", move |cx| {
+            check_all(&cx.runner, &env, &black, &isort)
+        })
+        .plan(move |_| plan.clone());
+    // A step without a declared plan, whose body queries the engine and git.
+    pipeline
+        .step("facts", |cx| {
+            cx.runner
+                .capture(&Cmd::new("docker").args(["info"]).read_only())?;
+            cx.runner
+                .capture(&Cmd::new("git").args(["rev-parse", "HEAD"]).read_only())?;
+            Ok(())
+        })
+        .after(["image"]);
+    pipeline
+}
+
+/// A dry run prints the declared plans, calls no declared step's body, and asks the
+/// engine and git nothing: the fake executor is never asked.
+#[test]
+fn a_dry_run_makes_no_engine_or_git_query_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = pipeline_with_every_kind_of_step(dir.path());
+    let fake = Arc::new(FakeExecutor::new());
+    let runner = Runner::new().echo(Echo::Silent).with_executor(fake.clone());
+    let mut options = RunOptions::new("webapp");
+    options.session = session();
+    options.dry_run = true;
+    let report = pipeline.run(&runner, &options).unwrap();
+    assert!(fake.seen().is_empty(), "asked: {:?}", fake.seen());
+    let image = report.steps.iter().find(|s| s.name == "image").unwrap();
+    let planned = stages()
+        .build(Stage::Runtime, &session())
+        .with_session_labels(&session())
+        .plan();
+    assert_eq!(image.commands, planned.commands());
+    let facts = report.steps.iter().find(|s| s.name == "facts").unwrap();
+    assert_eq!(facts.commands.len(), 2, "{:?}", facts.commands);
+    assert!(!dir.path().join("target").exists(), "a dry run wrote files");
+
+    // Asked for: the step without a declared plan makes its queries; the others still
+    // print their plans.
+    options.dry_run_queries = true;
+    pipeline.run(&runner, &options).unwrap();
+    let seen: Vec<String> = fake.seen().iter().map(|a| a.join(" ")).collect();
+    assert_eq!(seen, ["docker info", "git rev-parse HEAD"]);
+}
+
+/// Every golden file belongs to a test above: a stale one is an error.
+#[test]
+fn no_stale_golden_plans() {
+    let dir: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("golden/plans");
+    let source = include_str!("plans.rs");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        let stem = name.trim_end_matches(".txt");
+        assert!(
+            source.contains(&format!("\"{stem}\"")),
+            "stale golden plan {name}"
+        );
+    }
+}
