@@ -141,6 +141,16 @@ xflags::xflags! {
             /// Print the command; run nothing.
             optional --dry-run
         }
+        /// Check the declared minimum Rust version (rust-version) as far as possible.
+        ///
+        /// Every dependency declares one no newer; every workspace member declares it
+        /// (clippy's incompatible_msrv then denies newer std APIs); with a toolchain of
+        /// exactly that version installed, the workspace is checked with it, else the
+        /// output says that part was not checked. Exit 1 when a check fails.
+        cmd msrv {
+            /// Print the commands that would change something; run only the read-only ones.
+            optional --dry-run
+        }
         /// Run the workspace's tests against the project's engine.
         ///
         /// Brings the engine up when none answers, then runs `cargo test --workspace`.
@@ -396,6 +406,7 @@ mod tests {
             "doctor",
             "bench",
             "engine",
+            "msrv",
             "test",
         ] {
             assert!(

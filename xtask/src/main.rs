@@ -12,6 +12,7 @@ mod engine;
 mod fixtures;
 mod flags;
 mod mediaserver;
+mod msrv;
 mod package;
 mod release;
 mod test;
@@ -94,6 +95,7 @@ fn dispatch(args: &[String]) -> anyhow::Result<u8> {
             Ok(0)
         }
         XtaskCmd::Test(flags) => test::run(&base, &root, &flags),
+        XtaskCmd::Msrv(flags) => msrv::run(&base, &root, flags.dry_run),
         XtaskCmd::Bench(flags) => bench::run(&base, &root, &flags),
         XtaskCmd::Clean(flags) => clean::run(&base, &root, &flags),
         XtaskCmd::Package(flags) => package::run(&base, &root, &flags),

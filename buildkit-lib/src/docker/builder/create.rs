@@ -1,59 +1,19 @@
-//! Buildx builders, typed: `create` (drivers `docker`, `docker-container`, `remote` with
-//! TLS files, `kubernetes`), multi-node builders ([`MultiNode`]: one node per machine or
-//! cluster, each with its platforms, created with `--append`), `use`, `inspect`, `rm`,
-//! `ls`.
+//! Creating builders: [`BuilderCreate`] (one `docker buildx create`), [`MultiNode`] (one
+//! node per machine, `--append`ed in order) and [`CreatedBuilder`], the builder a run made
+//! and removes again (on drop and on Ctrl-C).
 //!
-//! Each is a command line as data plus a function that runs it, so a CI setup can be
-//! printed and golden-tested before anything runs. A builder with nodes for several
-//! platforms is BuildKit's own way of spreading a build over machines: a
-//! `docker buildx build --builder NAME --platform linux/amd64,linux/arm64` sends each
-//! platform to the node that declares it, and buildx merges the result.
-//!
-//! Every node of one builder has the same driver (buildx refuses
-//! `existing instance ... but has mismatched driver`); a BuildKit daemon running in a
-//! container can still join a `remote` builder as `docker-container://CONTAINER`.
-//!
-//! [`MultiNode::create`] and [`BuilderCreate::create`] return a [`CreatedBuilder`]: the
-//! builder this run made, removed when it is dropped and on Ctrl-C (once the program
-//! installed [`crate::cmd::interrupt`]); a builder the user made is never removed.
-//! Failures buildx reports in its own words (a TLS handshake refused, a builder image
-//! that is neither local nor pullable, a name that is taken) are explained in ours
-//! ([`explain`]).
+//! Here because creating is the one job that checks, creates and cleans up after itself;
+//! the failures it meets are read by [`diagnose`](super::diagnose), and the removal and
+//! lookups it needs are the plain commands of [`manage`](super::manage).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use anyhow::Context;
-use serde_json::Value;
 
+use super::diagnose::{connection_error, explained};
+use super::driver::{Driver, RemoteTls};
+use super::manage::{inspect, remove, rm_cmd};
 use crate::cmd::{Cmd, Runner};
-
-/// A buildx driver.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum Driver {
-    /// The engine's built-in BuildKit (no extra container; the only one usable offline).
-    Docker,
-    /// BuildKit in a container (`moby/buildkit` image).
-    #[default]
-    DockerContainer,
-    /// A BuildKit daemon already running elsewhere (endpoint `tcp://...` or `unix://...`).
-    Remote,
-    /// BuildKit pods in a Kubernetes cluster.
-    Kubernetes,
-}
-
-impl Driver {
-    /// The name buildx uses.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Driver::Docker => "docker",
-            Driver::DockerContainer => "docker-container",
-            Driver::Remote => "remote",
-            Driver::Kubernetes => "kubernetes",
-        }
-    }
-}
 
 /// `docker buildx create`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -79,34 +39,6 @@ pub struct BuilderCreate {
     /// Context or endpoint (positional): a docker context name, or `tcp://host:1234`.
     pub endpoint: Option<String>,
 }
-
-/// The TLS files a `remote` builder uses to reach a BuildKit daemon on `tcp://`
-/// (`--driver-opt cacert=...,cert=...,key=...,servername=...`). buildx does not check
-/// that the files exist when the builder is created; [`BuilderCreate::run`] does.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct RemoteTls {
-    /// The CA certificate that signed the daemon's certificate.
-    pub cacert: PathBuf,
-    /// The client certificate.
-    pub cert: PathBuf,
-    /// The client certificate's key.
-    pub key: PathBuf,
-    /// The name in the daemon's certificate, when it differs from the endpoint's host.
-    pub servername: Option<String>,
-}
-
-impl RemoteTls {
-    fn driver_opts(&self) -> [(String, Option<String>); 4] {
-        let path = |p: &PathBuf| Some(p.display().to_string());
-        [
-            ("cacert".into(), path(&self.cacert)),
-            ("cert".into(), path(&self.cert)),
-            ("key".into(), path(&self.key)),
-            ("servername".into(), self.servername.clone()),
-        ]
-    }
-}
-
 impl BuilderCreate {
     /// Adds the TLS files of a `remote` builder as driver options.
     pub fn with_tls(mut self, tls: &RemoteTls) -> BuilderCreate {
@@ -308,7 +240,7 @@ impl CreatedBuilder {
         }
     }
 
-    /// The builder's name (for [`Build::builder`](super::build::Build) or `builder:NAME`).
+    /// The builder's name (for [`Build::builder`](crate::docker::build::Build) or `builder:NAME`).
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -333,157 +265,6 @@ impl Drop for CreatedBuilder {
         }
     }
 }
-
-/// The error a client of builder `name` gets when it connects (`docker buildx du`, read
-/// only, 30 s at most, asked up to four times until the words name a known cause);
-/// `None` when it connects.
-pub fn connection_error(runner: &Runner, name: &str) -> Option<String> {
-    let du = Cmd::new("docker")
-        .args(["buildx", "du", "--builder", name])
-        .read_only()
-        .timeout(std::time::Duration::from_secs(30));
-    // With TLS 1.3 the daemon's refusal of a client certificate arrives after the client
-    // sent its first request, which then sometimes fails only with `write: broken pipe`:
-    // ask again (a tenth of a second each) until the words say why.
-    let mut last = None;
-    for _ in 0..4 {
-        let words = match runner.capture(&du) {
-            Ok(_) => return None,
-            Err(e) => e
-                .tail
-                .iter()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .map(|l| connection_words(l.trim())),
-        };
-        let known = words
-            .as_deref()
-            .is_some_and(|w| explain(w, None, &BTreeMap::new()).is_some());
-        last = words;
-        if known {
-            break;
-        }
-    }
-    last
-}
-
-/// The client's words from a gRPC connection error: `failed to call diskusage:
-/// Unavailable: connection error: desc = "transport: Error while dialing: dial tcp ...:
-/// connect: connection refused"` reads `dial tcp ...: connect: connection refused`.
-fn connection_words(line: &str) -> String {
-    let line = line.trim_start_matches("ERROR: ");
-    let inner = line
-        .split_once("desc = \"")
-        .map(|(_, rest)| rest.trim_end_matches('"'))
-        .unwrap_or(line);
-    inner
-        .trim_start_matches("transport: ")
-        .trim_start_matches("Error while dialing: ")
-        .to_string()
-}
-
-/// What buildx's own words about a builder that cannot start mean, and what to do; `None`
-/// when the text is not one of the failures recognised here. `endpoint` and `opts` are
-/// the builder's (for the file names in the advice).
-pub fn explain(
-    text: &str,
-    endpoint: Option<&str>,
-    opts: &BTreeMap<String, String>,
-) -> Option<String> {
-    let at = endpoint.map(|e| format!(" at {e}")).unwrap_or_default();
-    let dialled = endpoint.unwrap_or("its address");
-    let named = |k: &str| {
-        opts.get(k)
-            .map(|v| format!(" ({k}={v})"))
-            .unwrap_or_default()
-    };
-    if text.contains("certificate signed by unknown authority")
-        || text.contains("certificate is not trusted")
-    {
-        return Some(format!(
-            "the BuildKit daemon{at} presented a certificate that the client's CA{} did \
-            not sign; point `cacert` at the CA that issued the daemon's certificate",
-            named("cacert")
-        ));
-    }
-    if text.contains("certificate has expired") || text.contains("certificate is not yet valid") {
-        return Some(format!(
-            "the BuildKit daemon{at} presented a certificate outside its validity period; \
-            renew the daemon's certificate"
-        ));
-    }
-    if text.contains("certificate is valid for") || text.contains("doesn't contain any IP SANs") {
-        return Some(format!(
-            "the BuildKit daemon's certificate does not name the host buildx dialled \
-             ({dialled}); set `servername` to a name in the certificate or reissue it with \
-             that host"
-        ));
-    }
-    // Under TLS 1.3 the daemon checks the client's certificate after the handshake, and a
-    // client that already wrote its first request often sees only the closed connection.
-    let closed_after_tls = opts.contains_key("cert")
-        && (text.contains("write: broken pipe") || text.contains("connection reset by peer"));
-    if closed_after_tls
-        || text.contains("tls: bad certificate")
-        || text.contains("tls: unknown certificate authority")
-        || text.contains("tls: certificate required")
-        || text.contains("tls: unknown certificate")
-    {
-        return Some(format!(
-            "the BuildKit daemon{at} refused this client's certificate{}: it was not \
-            issued by the CA the daemon trusts; use a client certificate from that CA",
-            named("cert")
-        ));
-    }
-    if let Some(image) = opts.get("image") {
-        if text.contains("pull access denied")
-            || text.contains("manifest unknown")
-            || text.contains("repository does not exist")
-            || (text.contains("pulling failed") && text.contains("No such image"))
-            || text.contains("failed to resolve reference")
-        {
-            return Some(format!(
-                "the docker-container builder's image {image} is not in the engine and cannot \
-                be pulled; build or load it into the engine first (docker image ls {image})"
-            ));
-        }
-    }
-    if text.contains("connection refused") || text.contains("no such host") {
-        return Some(format!(
-            "nothing answers at {dialled}; start the BuildKit daemon there or point the \
-             builder at one that runs"
-        ));
-    }
-    None
-}
-
-/// A [`CommandError`](crate::cmd::CommandError) from creating or starting a builder, with
-/// [`explain`]'s reading first when buildx's words are recognised.
-/// buildx's remote driver hides why it cannot connect (it waits, then says `context
-/// deadline exceeded`): for a builder `name` that exists, ask the daemon once more through
-/// `docker buildx du`, which reports the connection error itself, and add its words.
-fn explained(
-    runner: &Runner,
-    name: Option<&str>,
-    e: crate::cmd::CommandError,
-    what: &str,
-    endpoint: Option<&str>,
-    opts: &BTreeMap<String, String>,
-) -> anyhow::Error {
-    let mut text = e.tail.join("\n");
-    if let Some(name) = name {
-        if explain(&text, endpoint, opts).is_none() && text.contains("context deadline exceeded") {
-            if let Some(why) = connection_error(runner, name) {
-                text = format!("{text}\n{why}");
-            }
-        }
-    }
-    match explain(&text, endpoint, opts) {
-        Some(why) => anyhow::Error::new(e).context(format!("{what}: {why}")),
-        None => anyhow::Error::new(e).context(what.to_string()),
-    }
-}
-
 /// One node of a [`MultiNode`] builder.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct NodeSpec {
@@ -656,195 +437,9 @@ impl MultiNode {
     }
 }
 
-/// `docker buildx use NAME`.
-pub fn use_cmd(name: &str) -> Cmd {
-    Cmd::new("docker").args(["buildx", "use", name])
-}
-
-/// `docker buildx rm NAME`.
-pub fn rm_cmd(name: &str) -> Cmd {
-    Cmd::new("docker").args(["buildx", "rm", name])
-}
-
-/// `docker buildx inspect [--bootstrap] NAME`.
-pub fn inspect_cmd(name: &str, bootstrap: bool) -> Cmd {
-    let cmd = Cmd::new("docker").args(["buildx", "inspect"]);
-    let cmd = if bootstrap {
-        cmd.arg("--bootstrap")
-    } else {
-        cmd.read_only()
-    };
-    cmd.arg(name)
-}
-
-/// `docker buildx prune --builder NAME --all --force`: empties that builder's cache.
-pub fn prune_cmd(name: &str) -> Cmd {
-    Cmd::new("docker").args(["buildx", "prune", "--builder", name, "--all", "--force"])
-}
-
-/// Empties the build cache of builder `name` (every record, shared or not).
-pub fn prune(runner: &Runner, name: &str) -> anyhow::Result<()> {
-    runner
-        .capture(&prune_cmd(name))
-        .map(|_| ())
-        .with_context(|| format!("cannot prune the build cache of builder {name}"))
-}
-
-/// `docker buildx ls --format json`.
-pub fn ls_cmd() -> Cmd {
-    Cmd::new("docker")
-        .args(["buildx", "ls", "--format", "json"])
-        .read_only()
-}
-
-/// Makes `name` the current builder.
-pub fn use_builder(runner: &Runner, name: &str) -> anyhow::Result<()> {
-    runner
-        .run(&use_cmd(name))
-        .map(|_| ())
-        .with_context(|| format!("cannot switch to builder {name}"))
-}
-
-/// Removes the builder `name`.
-pub fn remove(runner: &Runner, name: &str) -> anyhow::Result<()> {
-    runner
-        .run(&rm_cmd(name))
-        .map(|_| ())
-        .with_context(|| format!("cannot remove builder {name}"))
-}
-
-/// One node of a builder.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Node {
-    /// Node name.
-    pub name: String,
-    /// Endpoint (context name or URL).
-    pub endpoint: String,
-    /// Status (`running`, `inactive`, ...).
-    pub status: String,
-    /// Platforms it builds.
-    pub platforms: Vec<String>,
-}
-
-/// A builder as `docker buildx ls` describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BuilderInfo {
-    /// Builder name.
-    pub name: String,
-    /// Driver name.
-    pub driver: String,
-    /// Its nodes.
-    pub nodes: Vec<Node>,
-}
-
-/// Every builder (`docker buildx ls --format json`, one JSON object a line; buildx 0.13
-/// repeats a builder's line once per node, so repeats are dropped).
-pub fn list(runner: &Runner) -> anyhow::Result<Vec<BuilderInfo>> {
-    let out = runner
-        .capture(&ls_cmd())
-        .context("cannot list buildx builders")?;
-    let mut builders: Vec<BuilderInfo> = Vec::new();
-    for line in out.stdout.lines().filter(|l| !l.trim().is_empty()) {
-        let v: Value = serde_json::from_str(line)
-            .context("`docker buildx ls --format json` printed a line that is not JSON")?;
-        let info = builder_info(&v);
-        if !builders.iter().any(|b| b.name == info.name) {
-            builders.push(info);
-        }
-    }
-    Ok(builders)
-}
-
-/// The builder `name`, from [`list`] (`None` when there is no such builder).
-pub fn inspect(runner: &Runner, name: &str) -> anyhow::Result<Option<BuilderInfo>> {
-    Ok(list(runner)?.into_iter().find(|b| b.name == name))
-}
-
-fn builder_info(v: &Value) -> BuilderInfo {
-    let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
-    BuilderInfo {
-        name: s(&v["Name"]),
-        driver: s(&v["Driver"]),
-        nodes: v["Nodes"]
-            .as_array()
-            .map(|nodes| {
-                nodes
-                    .iter()
-                    .map(|n| Node {
-                        name: s(&n["Name"]),
-                        endpoint: s(&n["Endpoint"]),
-                        status: s(&n["Status"]),
-                        platforms: n["Platforms"]
-                            .as_array()
-                            .map(|p| p.iter().map(s).collect())
-                            .unwrap_or_default(),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn opts(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn explain_reads_tls_pull_and_connection_failures() {
-        let tls = opts(&[("cacert", "/c/ca.pem"), ("cert", "/c/cert.pem")]);
-        let at = Some("tcp://127.0.0.1:1234");
-        let expired = "ERROR: failed to call info: x509: certificate has expired or is not \
-                       yet valid: current time 2026-11-30T22:00:00Z is after 2020-01-02";
-        assert_eq!(
-            explain(expired, at, &tls).unwrap(),
-            "the BuildKit daemon at tcp://127.0.0.1:1234 presented a certificate outside its \
-             validity period; renew the daemon's certificate"
-        );
-        let unknown = "transport: authentication handshake failed: tls: failed to verify \
-                       certificate: x509: certificate signed by unknown authority";
-        assert!(explain(unknown, at, &tls)
-            .unwrap()
-            .contains("the client's CA (cacert=/c/ca.pem) did not sign"));
-        let refused = "remote error: tls: unknown certificate authority";
-        assert!(explain(refused, at, &tls)
-            .unwrap()
-            .contains("refused this client's certificate (cert=/c/cert.pem)"));
-        let pull = "ERROR: Error response from daemon: pull access denied for x, repository \
-                    does not exist";
-        let image = opts(&[("image", "x:1")]);
-        assert!(explain(pull, None, &image)
-            .unwrap()
-            .starts_with("the docker-container builder's image x:1 is not in the engine"));
-        // Without an image option the same words are not about the builder's image.
-        assert_eq!(explain(pull, None, &tls), None);
-        let down = "dial tcp 127.0.0.1:9: connect: connection refused";
-        assert!(explain(down, at, &tls)
-            .unwrap()
-            .starts_with("nothing answers at tcp://127.0.0.1:1234"));
-        // The daemon closed the connection once TLS was set up: how a refused client
-        // certificate often shows under TLS 1.3. Without a client certificate it is not that.
-        let closed = "Unavailable: write tcp 127.0.0.1:5->127.0.0.1:1234: write: broken pipe";
-        assert!(explain(closed, at, &tls)
-            .unwrap()
-            .contains("refused this client's certificate (cert=/c/cert.pem)"));
-        assert_eq!(explain(closed, at, &image), None);
-        assert_eq!(explain("something else entirely", at, &tls), None);
-        assert_eq!(
-            connection_words(
-                "ERROR: failed to call diskusage: Unavailable: connection error: desc = \
-                 \"transport: Error while dialing: dial tcp 127.0.0.1:9: connect: connection \
-                 refused\""
-            ),
-            "dial tcp 127.0.0.1:9: connect: connection refused"
-        );
-    }
 
     #[test]
     fn a_created_builder_in_a_dry_run_removes_nothing() {

@@ -1,0 +1,44 @@
+//! `docker buildx bake`: a pipeline's image builds as one `docker-bake.json`, built in one
+//! command.
+//!
+//! [`BakeTarget::from_build`] turns a [`Build`] into a bake target, [`BakeFile`] collects
+//! targets and groups (built with [`BakeFile::builder`]) and writes the file, and [`Bake`]
+//! runs `docker buildx bake` on it ([`Bake::run`], with a typed [`BakeResult`] read from
+//! `--metadata-file`) or asks buildx how it reads it ([`Bake::print`]).
+//!
+//! # Paths
+//!
+//! Bake resolves a target's `context`, named `contexts`, output and cache directories and
+//! secret files against the directory it *runs in*, not the file's directory; `dockerfile`
+//! is resolved against the target's `context` (an absolute one is used as it is). So the
+//! builder writes every path relative to the bake file's directory, and [`Bake`] runs
+//! buildx in that directory: the file works from a fresh checkout and on another machine.
+//! A path that shares nothing with that directory but the filesystem root (`/tmp/..` for a
+//! file under `/work`) stays absolute.
+//!
+//! # Network
+//!
+//! Bake files only gained a `network` attribute in buildx releases after 0.13; buildx
+//! 0.13 silently ignores it in JSON and HCL, rejects `--set <target>.network=...`, and
+//! reads it only from compose files. [`BakeFile::write`] therefore writes the network
+//! modes twice: as `network` in the JSON (for newer buildx) and in a small compose file
+//! beside it, `<stem>.network.compose.yaml`, that [`Bake`] passes before the JSON file
+//! (`-f <stem>.network.compose.yaml -f <stem>.json`) so that every release honours it.
+//!
+//! # Layout
+//!
+//! One job per file, each item re-exported here (`docker::bake::Bake`): `model` is the
+//! file's data (targets, groups, names, reading); `export` turns builds into that data
+//! and writes it; `run` runs a written file and reads its result. `run` and `export`
+//! depend on `model`, `export` on `run` (writing returns the [`Bake`] that builds the
+//! file), and nothing the other way round.
+//!
+//! [`Build`]: crate::docker::build::Build
+
+mod export;
+mod model;
+mod run;
+
+pub use export::{network_file_for, BakeFileBuilder};
+pub use model::{sanitize_name, validate_name, BakeFile, BakeGroup, BakeTarget};
+pub use run::{Bake, BakeResult, BakeTargetResult};

@@ -1,0 +1,378 @@
+//! Running a bake file: [`Bake`] (the `docker buildx bake` command line, run in the
+//! file's directory), its pre-flight checks, the typed [`BakeResult`] read from
+//! `--metadata-file`, and [`Bake::print`].
+//!
+//! Apart from the export because a bake file need not come from it: a hand-written JSON
+//! file is checked and run the same way (HCL and compose files are left to buildx).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde_json::Value;
+
+use super::model::{is_local, BakeFile};
+use crate::cmd::{Cmd, Runner};
+use crate::docker::cache;
+
+/// One `docker buildx bake`. Made by [`BakeFile::write`], or by hand with [`Bake::new`].
+///
+/// Bake runs in the file's directory (the paths in the file are relative to it); relative
+/// paths given here (`file`, `metadata_file`, ...) are relative to the current directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bake {
+    /// The bake file (`-f`).
+    pub file: PathBuf,
+    /// A compose file read before `file` (`-f`), carrying the targets' network modes for
+    /// buildx 0.13 (see the [module docs](super#network)).
+    pub network_file: Option<PathBuf>,
+    /// Targets or groups to build; empty builds the `default` group.
+    pub targets: Vec<String>,
+    /// Where buildx writes the metadata JSON; [`Bake::run`] uses a temporary file when
+    /// this is `None`.
+    pub metadata_file: Option<PathBuf>,
+    /// The buildx builder to use (`--builder`).
+    pub builder: Option<String>,
+    /// Progress output (`--progress`); `plain` by default, `None` leaves buildx's default.
+    pub progress: Option<String>,
+    /// Overrides (`--set <target pattern>.<key>=<value>`), in order.
+    pub set: Vec<String>,
+    /// Print the resolved definition instead of building (`--print`); see [`Bake::print`].
+    pub print: bool,
+}
+
+/// What bake produced for one target, read from its metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BakeTargetResult {
+    /// The digest of the image manifest or index (`containerimage.digest`).
+    pub digest: Option<String>,
+    /// The digest of the image configuration (`containerimage.config.digest`); absent
+    /// when the result is an index (several platforms, or attestations).
+    pub config_digest: Option<String>,
+    /// The image names buildx reports (`image.name`, comma-separated there).
+    pub image_names: Vec<String>,
+    /// The target's metadata as written.
+    pub metadata: Value,
+}
+
+/// What a bake produced, per target.
+#[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
+pub struct BakeResult {
+    /// Each target's result, by target name.
+    pub targets: BTreeMap<String, BakeTargetResult>,
+    /// The metadata JSON as written (empty object in a dry run).
+    pub metadata: Value,
+    /// The command line run (secrets masked).
+    pub command: String,
+    /// True when nothing ran because of a dry run.
+    pub dry_run: bool,
+}
+
+impl BakeResult {
+    /// Reads bake's metadata JSON: an object keyed by target name.
+    pub fn parse_metadata(text: &str) -> anyhow::Result<BTreeMap<String, BakeTargetResult>> {
+        let value: Value = serde_json::from_str(text).context("bake metadata is not JSON")?;
+        let Value::Object(map) = value else {
+            bail!("bake metadata is not a JSON object keyed by target name");
+        };
+        let text_of = |v: &Value, key: &str| v[key].as_str().map(str::to_string);
+        Ok(map
+            .into_iter()
+            .filter(|(_, v)| v.is_object())
+            .map(|(name, v)| {
+                let result = BakeTargetResult {
+                    digest: text_of(&v, "containerimage.digest"),
+                    config_digest: text_of(&v, "containerimage.config.digest"),
+                    image_names: v["image.name"]
+                        .as_str()
+                        .unwrap_or("")
+                        .split(',')
+                        .filter(|n| !n.is_empty())
+                        .map(str::to_string)
+                        .collect(),
+                    metadata: v,
+                };
+                (name, result)
+            })
+            .collect())
+    }
+}
+
+impl Bake {
+    /// A bake of `file`'s `default` group, progress `plain`.
+    pub fn new(file: impl Into<PathBuf>) -> Bake {
+        Bake {
+            file: file.into(),
+            network_file: None,
+            targets: Vec::new(),
+            metadata_file: None,
+            builder: None,
+            progress: Some("plain".to_string()),
+            set: Vec::new(),
+            print: false,
+        }
+    }
+
+    /// The directory bake runs in: the file's.
+    pub fn dir(&self) -> PathBuf {
+        let file = absolute_or_same(&self.file);
+        match file.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        }
+    }
+
+    /// The command line, in a fixed argument order: `docker buildx bake [--builder B]
+    /// [-f NETWORK_FILE] -f FILE [--metadata-file M] [--progress=P] [--set S].. [--print]
+    /// [TARGET..]`, run in the file's directory, with absolute paths.
+    pub fn command(&self) -> Cmd {
+        let mut cmd = Cmd::new("docker").args(["buildx", "bake"]).cwd(self.dir());
+        if let Some(builder) = &self.builder {
+            cmd = cmd.args(["--builder", builder]);
+        }
+        if let Some(network) = &self.network_file {
+            cmd = cmd.arg("-f").arg_path(absolute_or_same(network));
+        }
+        cmd = cmd.arg("-f").arg_path(absolute_or_same(&self.file));
+        if let Some(file) = &self.metadata_file {
+            cmd = cmd.arg("--metadata-file").arg_path(absolute_or_same(file));
+        }
+        if let Some(progress) = &self.progress {
+            cmd = cmd.arg(format!("--progress={progress}"));
+        }
+        for set in &self.set {
+            cmd = cmd.arg("--set").arg(set);
+        }
+        if self.print {
+            cmd = cmd.arg("--print");
+        }
+        cmd.args(self.targets.iter().cloned())
+    }
+
+    /// Reads the bake file for the pre-flight checks; `None` for a file this module does
+    /// not read (HCL, compose), which buildx alone checks.
+    fn read_file(&self) -> anyhow::Result<Option<BakeFile>> {
+        if self.file.extension().is_none_or(|e| e != "json") {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(&self.file).with_context(|| {
+            format!(
+                "cannot read bake file {}; write it first (`BakeFile::write`)",
+                self.file.display()
+            )
+        })?;
+        BakeFile::parse(&text)
+            .with_context(|| format!("bake file {} cannot be read", self.file.display()))
+            .map(Some)
+    }
+
+    /// The pre-flight checks, with this process's environment: the targets asked for are
+    /// in the file, each one's local context, Dockerfile and named contexts exist, resolved
+    /// as bake resolves them (from the file's directory), and its `gha` caches find the
+    /// GitHub Actions runtime they need. Only JSON files are checked.
+    pub fn check(&self) -> anyhow::Result<()> {
+        match self.read_file()? {
+            Some(file) => self
+                .check_file(&file, &|k| std::env::var(k).ok())
+                .map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
+    /// [`Bake::check`] of a read file with `env`; returns whether a selected target uses
+    /// the v2 GitHub Actions cache service.
+    fn check_file(
+        &self,
+        file: &BakeFile,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<bool> {
+        let shown = self.file.display();
+        let dir = self.dir();
+        let names = file
+            .resolve(&self.targets)
+            .with_context(|| format!("nothing to bake in {shown}"))?;
+        let mut gha_v2 = false;
+        for name in names {
+            let target = &file.target[&name];
+            let caches: Vec<String> = target
+                .cache_from
+                .iter()
+                .chain(&target.cache_to)
+                .cloned()
+                .collect();
+            gha_v2 |= cache::resolve_gha_entries(&caches, env)
+                .with_context(|| format!("target `{name}` of {shown}"))?;
+            let context = target.context.clone().unwrap_or_else(|| ".".into());
+            if !is_local(&context) {
+                continue;
+            }
+            let context_dir = dir.join(&context);
+            if !context_dir.is_dir() {
+                bail!(
+                    "target `{name}` of {shown} builds context `{context}`, and `{}` is not \
+                     a directory; bake reads `context` relative to the directory it runs in \
+                     (the file's, {}): fix the path in the bake file, or export it again",
+                    context_dir.display(),
+                    dir.display()
+                );
+            }
+            if target.dockerfile_inline.is_none() {
+                let dockerfile = target.dockerfile.as_deref().unwrap_or("Dockerfile");
+                let path = context_dir.join(dockerfile);
+                if !path.is_file() {
+                    bail!(
+                        "target `{name}` of {shown} reads Dockerfile `{dockerfile}`, and `{}` \
+                         does not exist; bake reads `dockerfile` relative to the target's \
+                         context (`{context}`): fix `dockerfile` in the bake file, or \
+                         export it again",
+                        path.display()
+                    );
+                }
+            }
+            for (key, value) in &target.contexts {
+                if is_local(value) && !dir.join(value).exists() {
+                    bail!(
+                        "target `{name}` of {shown} reads build context `{key}` from \
+                         `{value}`, and `{}` does not exist; create it first (or fix the \
+                         path, relative to {})",
+                        dir.join(value).display(),
+                        dir.display()
+                    );
+                }
+            }
+        }
+        Ok(gha_v2)
+    }
+
+    /// Registers the values of the selected targets' secrets for redaction.
+    fn register_secret_values(&self, file: &BakeFile, runner: &Runner) {
+        let probe = Cmd::new("docker");
+        let dir = self.dir();
+        let Ok(names) = file.resolve(&self.targets) else {
+            return;
+        };
+        for name in names {
+            for entry in &file.target[&name].secret {
+                for part in entry.split(',') {
+                    let value = match part.split_once('=') {
+                        Some(("src" | "source", path)) => std::fs::read(dir.join(path)).ok(),
+                        Some(("env", var)) => {
+                            runner.effective_env(&probe, var).map(String::into_bytes)
+                        }
+                        _ => None,
+                    };
+                    if let Some(value) = value {
+                        runner.mask_bytes(&value);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Checks, runs the bake and reads each target's result from the metadata file. In a
+    /// dry run, a file not written yet is not checked.
+    pub fn run(&self, runner: &Runner) -> anyhow::Result<BakeResult> {
+        if self.print {
+            bail!("this bake only prints its definition (`print` is set): use `Bake::print`");
+        }
+        if !runner.is_dry_run() || self.file.exists() {
+            if let Some(file) = self.read_file()? {
+                let probe = Cmd::new("docker");
+                let gha_v2 = self.check_file(&file, &|k| runner.effective_env(&probe, k))?;
+                self.register_secret_values(&file, runner);
+                cache::mask_gha_token(runner);
+                if gha_v2 && !runner.is_dry_run() {
+                    cache::check_gha_v2(runner, self.builder.as_deref())
+                        .with_context(|| format!("cannot bake {}", self.file.display()))?;
+                }
+            }
+        }
+        let mut bake = self.clone();
+        let (metadata_file, temp) =
+            crate::docker::build::metadata_file(self.metadata_file.as_deref(), runner)?;
+        bake.metadata_file = metadata_file;
+        let cmd = bake.command();
+        let what = if self.targets.is_empty() {
+            "the default group".to_string()
+        } else {
+            self.targets.join(", ")
+        };
+        let ran = runner
+            .run(&cmd)
+            .with_context(|| format!("cannot bake {what} of {}", self.file.display()))?;
+        let mut result = BakeResult {
+            command: cmd.to_string(),
+            dry_run: ran.dry_run,
+            metadata: Value::Object(Default::default()),
+            ..BakeResult::default()
+        };
+        if ran.dry_run {
+            return Ok(result);
+        }
+        let metadata_path = bake.metadata_file.as_deref().unwrap_or(Path::new(""));
+        let text = std::fs::read_to_string(metadata_path)
+            .with_context(|| format!("cannot read bake metadata {}", metadata_path.display()))?;
+        drop(temp);
+        result.targets = BakeResult::parse_metadata(&text)
+            .with_context(|| format!("bake metadata {}", metadata_path.display()))?;
+        result.metadata = serde_json::from_str(&text).unwrap_or_default();
+        Ok(result)
+    }
+
+    /// Runs `docker buildx bake --print` (read-only: it runs in a dry run too) and reads
+    /// the definition as buildx resolved it: only the selected targets, defaults filled in
+    /// (`context` `.`, `dockerfile` `Dockerfile`), duplicate tags dropped, named groups
+    /// other than those asked for left out. buildx 0.13 leaves out `network` and reads
+    /// secret files even to print (a missing one is an error); paths are printed as written.
+    pub fn print(&self, runner: &Runner) -> anyhow::Result<BakeFile> {
+        let bake = Bake {
+            print: true,
+            metadata_file: None,
+            ..self.clone()
+        };
+        let cmd = bake.command().read_only();
+        let out = runner
+            .capture(&cmd)
+            .with_context(|| format!("cannot print bake file {}", self.file.display()))?;
+        BakeFile::parse(&out.stdout).with_context(|| {
+            format!(
+                "`docker buildx bake --print` of {} printed something else than a bake file",
+                self.file.display()
+            )
+        })
+    }
+}
+
+/// `path` absolute against the current directory, or as given when that cannot be read.
+fn absolute_or_same(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_is_read_per_target() {
+        let text = r#"{
+          "web": {
+            "buildx.build.ref": "default/default/abc",
+            "containerimage.config.digest": "sha256:c0",
+            "containerimage.digest": "sha256:d1",
+            "image.name": "docker.io/library/web:1,docker.io/library/web:latest"
+          },
+          "files": {"buildx.build.ref": "default/default/def"}
+        }"#;
+        let results = BakeResult::parse_metadata(text).unwrap();
+        assert_eq!(results["web"].digest.as_deref(), Some("sha256:d1"));
+        assert_eq!(results["web"].config_digest.as_deref(), Some("sha256:c0"));
+        assert_eq!(
+            results["web"].image_names,
+            ["docker.io/library/web:1", "docker.io/library/web:latest"]
+        );
+        assert_eq!(results["files"].digest, None);
+        assert!(results["files"].image_names.is_empty());
+        assert!(BakeResult::parse_metadata("[]").is_err());
+    }
+}

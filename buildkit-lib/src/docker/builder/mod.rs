@@ -1,0 +1,41 @@
+//! Buildx builders, typed: `create` (drivers `docker`, `docker-container`, `remote` with
+//! TLS files, `kubernetes`), multi-node builders ([`MultiNode`]: one node per machine or
+//! cluster, each with its platforms, created with `--append`), `use`, `inspect`, `rm`,
+//! `ls`.
+//!
+//! Each is a command line as data plus a function that runs it, so a CI setup can be
+//! printed and golden-tested before anything runs. A builder with nodes for several
+//! platforms is BuildKit's own way of spreading a build over machines: a
+//! `docker buildx build --builder NAME --platform linux/amd64,linux/arm64` sends each
+//! platform to the node that declares it, and buildx merges the result.
+//!
+//! Every node of one builder has the same driver (buildx refuses
+//! `existing instance ... but has mismatched driver`); a BuildKit daemon running in a
+//! container can still join a `remote` builder as `docker-container://CONTAINER`.
+//!
+//! [`MultiNode::create`] and [`BuilderCreate::create`] return a [`CreatedBuilder`]: the
+//! builder this run made, removed when it is dropped and on Ctrl-C (once the program
+//! installed [`crate::cmd::interrupt`]); a builder the user made is never removed.
+//! Failures buildx reports in its own words (a TLS handshake refused, a builder image
+//! that is neither local nor pullable, a name that is taken) are explained in ours
+//! ([`explain`]).
+//!
+//! # Layout
+//!
+//! One job per file, each item re-exported here (`docker::builder::explain`): `driver`
+//! (the drivers and a remote builder's TLS files), `create` (creating builders and
+//! removing the ones a run made), `diagnose` (buildx's failures in our words) and `manage`
+//! (use, rm, inspect, prune, ls). Only `create` depends on the others.
+
+mod create;
+mod diagnose;
+mod driver;
+mod manage;
+
+pub use create::{BuilderCreate, CreatedBuilder, MultiNode, NodeSpec};
+pub use diagnose::{connection_error, explain};
+pub use driver::{Driver, RemoteTls};
+pub use manage::{
+    inspect, inspect_cmd, list, ls_cmd, prune, prune_cmd, remove, rm_cmd, use_builder, use_cmd,
+    BuilderInfo, Node,
+};
