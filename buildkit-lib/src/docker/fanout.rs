@@ -34,11 +34,7 @@
 //! use buildkit_lib::Runner;
 //!
 //! # fn main() -> anyhow::Result<()> {
-//! let build = Build {
-//!     context: "fixtures/webapp".into(),
-//!     tags: vec!["registry.example.com/webapp:1.4.0".into()],
-//!     ..Build::default()
-//! };
+//! let build = Build::new("fixtures/webapp").tag("registry.example.com/webapp:1.4.0");
 //! let fan = FanOut::new(
 //!     build,
 //!     vec![
@@ -847,7 +843,7 @@ mod tests {
         let f = FanOut::new(
             Build {
                 tags: vec!["127.0.0.1:5000/app:1.2.0".into()],
-                ..Build::default()
+                ..Build::new(".")
             },
             Vec::new(),
         );
@@ -858,7 +854,7 @@ mod tests {
         let long = FanOut::new(
             Build {
                 tags: vec![format!("r.example/app:{}", "x".repeat(128))],
-                ..Build::default()
+                ..Build::new(".")
             },
             Vec::new(),
         );
