@@ -139,6 +139,7 @@ impl fmt::Display for Endpoint {
 
 /// What `docker buildx inspect` says of an endpoint's builder.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct BuilderProbe {
     /// The driver (`docker`, `docker-container`, `remote`, `kubernetes`).
     pub driver: String,
@@ -225,6 +226,7 @@ pub struct FanOut {
 
 /// One platform's part of a fan-out.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PlatformResult {
     /// The platform.
     pub platform: String,
@@ -242,6 +244,7 @@ pub struct PlatformResult {
 
 /// What a fan-out produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FanOutResult {
     /// The merged image's tags.
     pub tags: Vec<String>,
@@ -271,6 +274,7 @@ pub enum PlatformOutcome {
 
 /// A fan-out that failed: nothing was merged, and the final tags were not written.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FanOutError {
     /// The tags that were to be written (and were not).
     pub tags: Vec<String>,
