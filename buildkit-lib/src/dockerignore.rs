@@ -18,6 +18,7 @@ pub const DOCKERIGNORE: &str = ".dockerignore";
 
 /// One pattern of a `.dockerignore` file, normalised the way Docker does it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct IgnorePattern {
     /// The pattern the matcher uses: cleaned like Go's `filepath.Clean`, without the
     /// leading `/` and without the `!`.

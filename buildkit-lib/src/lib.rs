@@ -53,15 +53,12 @@
 //!         })
 //!         .inputs(Inputs::new().file("src"));
 //!
-//!     let image = Build {
-//!         context: ".".into(),
-//!         dockerfile: Some("Dockerfile.production".into()),
-//!         target: Some("runtime".into()),
-//!         tags: vec!["myapp:dev".into()],
-//!         network: Some("host".into()),
-//!         output: BuildOutput::Load,
-//!         ..Build::default()
-//!     };
+//!     let image = Build::new(".")
+//!         .dockerfile("Dockerfile.production")
+//!         .target("runtime")
+//!         .tag("myapp:dev")
+//!         .network("host")
+//!         .output(BuildOutput::Load);
 //!     pipeline
 //!         .step("image", move |cx| {
 //!             image.clone().with_session_labels(&cx.session).run(&cx.runner)?;

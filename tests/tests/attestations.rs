@@ -28,16 +28,11 @@ fn pushed(provenance: Provenance) -> (Build, String, tempfile::TempDir) {
         e2e::REGISTRY,
         e2e::unique("t")
     );
-    let mut build = Build {
-        context: dir.path().to_path_buf(),
-        tags: vec![reference.clone()],
-        output: Output::Push,
-        provenance,
-        ..Build::default()
-    };
-    build
-        .build_args
-        .insert("CHANNEL".into(), "stable-channel".into());
+    let build = Build::new(dir.path())
+        .tag(reference.clone())
+        .output(Output::Push)
+        .provenance(provenance)
+        .build_arg("CHANNEL", "stable-channel");
     (build, reference, dir)
 }
 
@@ -90,9 +85,8 @@ fn min_provenance_records_no_build_arg_values() {
 
 #[test]
 fn an_sbom_whose_scanner_cannot_be_pulled_says_how_to_name_another() {
-    let (mut build, _reference, _dir) = pushed(Provenance::Min);
-    build.sbom = true;
-    let err = format!("{:#}", build.run(&e2e::engine()).unwrap_err());
+    let (build, _reference, _dir) = pushed(Provenance::Min);
+    let err = format!("{:#}", build.sbom(true).run(&e2e::engine()).unwrap_err());
     assert!(
         err.contains("cannot pull BuildKit's SBOM scanner image")
             && err.contains("type=sbom,generator=IMAGE"),

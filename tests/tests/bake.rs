@@ -35,60 +35,48 @@ impl Drop for Cleanup {
 
 /// A build using every field a bake target can hold, its paths under `root`.
 fn every_field(root: &Path) -> Build {
-    Build {
-        context: root.join("fixtures/webapp"),
-        dockerfile: Some(root.join("fixtures/webapp/Dockerfile.production")),
-        target: Some("runtime".into()),
-        tags: vec![
-            "127.0.0.1:5000/webapp:0.9.2".into(),
-            "127.0.0.1:5000/webapp:latest".into(),
-        ],
-        build_args: BTreeMap::from([
-            ("PYTHON_IMAGE".to_string(), e2e::PYTHON_IMAGE.to_string()),
-            ("APP_UID".to_string(), "10001".to_string()),
-        ]),
-        build_contexts: BTreeMap::from([
-            (
-                "meta".to_string(),
-                root.join("target/buildkit/build/meta")
-                    .display()
-                    .to_string(),
-            ),
-            (
-                "base".to_string(),
-                "docker-image://busybox:1.36".to_string(),
-            ),
-        ]),
-        secrets: vec![
-            BuildSecret::file("pip_conf", "/run/secrets/pip.conf"),
-            BuildSecret::env("npm_token", "NPM_TOKEN"),
-        ],
-        network: Some("none".into()),
-        pull: true,
-        no_cache: true,
-        provenance: Provenance::Max,
-        platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
-        output: Output::Push,
-        cache_from: vec![
-            Cache::registry("127.0.0.1:5000/webapp:cache"),
-            Cache::local(root.join("target/buildx-cache")),
-        ],
-        cache_to: vec![
-            Cache::registry("127.0.0.1:5000/webapp:cache").mode_max(true),
-            Cache::inline(),
-        ],
+    every_field_reading(root, Path::new("/run/secrets/pip.conf"))
+}
+
+/// [`every_field`] with its `pip_conf` secret read from `pip_conf`.
+fn every_field_reading(root: &Path, pip_conf: &Path) -> Build {
+    Build::new(root.join("fixtures/webapp"))
+        .dockerfile(root.join("fixtures/webapp/Dockerfile.production"))
+        .target("runtime")
+        .tag("127.0.0.1:5000/webapp:0.9.2")
+        .tag("127.0.0.1:5000/webapp:latest")
+        .build_arg("PYTHON_IMAGE", e2e::PYTHON_IMAGE.to_string())
+        .build_arg("APP_UID", "10001")
+        .build_context(
+            "meta",
+            root.join("target/buildkit/build/meta")
+                .display()
+                .to_string(),
+        )
+        .build_context("base", "docker-image://busybox:1.36")
+        .secret(BuildSecret::file("pip_conf", pip_conf))
+        .secret(BuildSecret::env("npm_token", "NPM_TOKEN"))
+        .network("none")
+        .pull(true)
+        .no_cache(true)
+        .provenance(Provenance::Max)
+        .platform("linux/amd64")
+        .platform("linux/arm64")
+        .output(Output::Push)
+        .cache_from(Cache::registry("127.0.0.1:5000/webapp:cache"))
+        .cache_from(Cache::local(root.join("target/buildx-cache")))
+        .cache_to(Cache::registry("127.0.0.1:5000/webapp:cache").mode_max(true))
+        .cache_to(Cache::inline())
         // Reporting options: not part of the target.
-        metadata_file: Some(PathBuf::from("target/metadata.json")),
-        progress: Some("plain".into()),
-        ..Build::default()
-    }
-    .with_labels(oci_labels(
-        "webapp",
-        "0.9.2",
-        "90dd6032fac8bda1b6c4436a2e65de27961ed071",
-        "2026-01-10T00:30:00Z",
-        "",
-    ))
+        .metadata_file(PathBuf::from("target/metadata.json"))
+        .progress(Some("plain"))
+        .with_labels(oci_labels(
+            "webapp",
+            "0.9.2",
+            "90dd6032fac8bda1b6c4436a2e65de27961ed071",
+            "2026-01-10T00:30:00Z",
+            "",
+        ))
 }
 
 #[test]
@@ -156,11 +144,7 @@ fn from_build_keeps_paths_relative_to_the_current_directory_and_the_dockerfile_t
         ),
     ];
     for (output, want) in outputs {
-        let target = BakeTarget::from_build(&Build {
-            output,
-            ..Build::default()
-        })
-        .unwrap();
+        let target = BakeTarget::from_build(&Build::new(".").output(output)).unwrap();
         assert_eq!(target.output, want);
         // No Dockerfile given: bake's default, `Dockerfile` in the context.
         assert_eq!(target.dockerfile, None);
@@ -176,11 +160,8 @@ fn bake_file_json_is_golden_with_paths_relative_to_its_directory() {
     builder
         .build(
             "files",
-            &Build {
-                context: root.join("fixtures/webapp/src"),
-                output: Output::Local(root.join("target/buildkit/build/files")),
-                ..Build::default()
-            },
+            &Build::new(root.join("fixtures/webapp/src"))
+                .output(Output::Local(root.join("target/buildkit/build/files"))),
         )
         .unwrap();
     builder.group("release", ["webapp"]).unwrap();
@@ -318,29 +299,22 @@ fn bake_command_lines_are_golden() {
 fn what_bake_cannot_express_is_refused_with_the_fix() {
     let err = |build: Build| BakeTarget::from_build(&build).unwrap_err().to_string();
     assert_eq!(
-        err(Build {
-            extra_args: vec!["--provenance=false".into(), "--sbom=false".into()],
-            ..Build::default()
-        }),
+        err(Build::new(".")
+            .extra_arg("--provenance=false")
+            .extra_arg("--sbom=false")),
         "Build.extra_args (--provenance=false --sbom=false) cannot be expressed in a bake \
          file: a bake target has no raw flags; express each one as a Build field, or clear \
          `extra_args` and pass it to the bake command as an override (`Bake::set`, \
          `<target>.<key>=<value>`)"
     );
     assert_eq!(
-        err(Build {
-            builder: Some("multi".into()),
-            ..Build::default()
-        }),
+        err(Build::new(".").builder("multi")),
         "Build.builder `multi` cannot be expressed in a bake file: the builder is chosen \
          once for the whole bake command; clear `builder` on the Build and set \
          `Bake::builder` instead"
     );
     assert_eq!(
-        err(Build {
-            context: "-".into(),
-            ..Build::default()
-        }),
+        err(Build::new("-")),
         "Build.context `-` (a context read from stdin) cannot be expressed in a bake file: \
          bake reads no context from stdin; write the context to a directory and set \
          `context` to it"
@@ -348,13 +322,7 @@ fn what_bake_cannot_express_is_refused_with_the_fix() {
 
     let mut builder = BakeFile::builder("/srv");
     let chained = builder
-        .build(
-            "bad",
-            &Build {
-                builder: Some("multi".into()),
-                ..Build::default()
-            },
-        )
+        .build("bad", &Build::new(".").builder("multi"))
         .unwrap_err();
     assert_eq!(
         format!("{chained:#}"),
@@ -408,13 +376,11 @@ fn a_pipeline_exports_its_image_builds_named_after_their_steps() {
          `Pipeline::image_build`"
     );
     pipeline.step("lint", |_| Ok(()));
-    let web = Build {
-        context: webapp_dir(),
-        dockerfile: Some(webapp_dir().join("Dockerfile.production")),
-        tags: vec!["web:1".into(), "web:latest".into()],
-        output: Output::Load,
-        ..Build::default()
-    };
+    let web = Build::new(webapp_dir())
+        .dockerfile(webapp_dir().join("Dockerfile.production"))
+        .tag("web:1")
+        .tag("web:latest")
+        .output(Output::Load);
     let step = pipeline
         .image_build("image[3.11]", web.clone(), "web")
         .after(["lint"]);
@@ -424,14 +390,7 @@ fn a_pipeline_exports_its_image_builds_named_after_their_steps() {
         debug.contains(&format!("{:?}", StepOutput::image("web:1"))),
         "{debug}"
     );
-    pipeline.image_build(
-        "files",
-        Build {
-            context: webapp_dir().join("src"),
-            ..Build::default()
-        },
-        "files",
-    );
+    pipeline.image_build("files", Build::new(webapp_dir().join("src")), "files");
 
     let file = pipeline.bake_file().unwrap();
     assert_eq!(file.group["default"].targets, ["image-3-11", "files"]);
@@ -467,18 +426,14 @@ fn print_reads_back_every_exported_field() {
     std::fs::create_dir_all(root.join("target/buildkit/build/meta")).unwrap();
     // buildx reads secret files even to print: this one must exist.
     std::fs::write(root.join("pip.conf"), "[global]\n").unwrap();
-    let mut webapp_build = every_field(root);
-    webapp_build.secrets[0] = BuildSecret::file("pip_conf", root.join("pip.conf"));
+    let webapp_build = every_field_reading(root, &root.join("pip.conf"));
     let mut builder = BakeFile::builder(root.join("target/buildkit/build"));
     builder.build("webapp", &webapp_build).unwrap();
     builder
         .build(
             "files",
-            &Build {
-                context: root.join("fixtures/webapp"),
-                output: Output::Tar(root.join("target/files.tar")),
-                ..Build::default()
-            },
+            &Build::new(root.join("fixtures/webapp"))
+                .output(Output::Tar(root.join("target/files.tar"))),
         )
         .unwrap();
     builder.group("release", ["webapp"]).unwrap();
@@ -579,28 +534,23 @@ fn baking_the_webapp_gives_the_same_image_as_build_run() {
         runner: runner.clone(),
         images: vec![built_tag.clone(), baked_tag.clone()],
     };
-    let build = Build {
-        context: webapp_dir(),
-        dockerfile: Some(webapp_dir().join("Dockerfile.production")),
-        target: Some("runtime".into()),
-        tags: vec![built_tag.clone()],
-        build_args: BTreeMap::from([
-            ("PYTHON_IMAGE".to_string(), e2e::PYTHON_IMAGE.to_string()),
-            // Reproducible timestamps in the image config and history.
-            ("SOURCE_DATE_EPOCH".to_string(), "1767225600".to_string()),
-        ]),
-        build_contexts: BTreeMap::from([("meta".to_string(), meta.display().to_string())]),
-        network: Some("none".into()),
-        output: Output::Load,
-        ..Build::default()
-    }
-    .with_labels(oci_labels(
-        "webapp",
-        "0.9.2",
-        "90dd6032fac8bda1b6c4436a2e65de27961ed071",
-        "2026-01-01T00:00:00Z",
-        "",
-    ));
+    let base = Build::new(webapp_dir())
+        .dockerfile(webapp_dir().join("Dockerfile.production"))
+        .target("runtime")
+        .build_arg("PYTHON_IMAGE", e2e::PYTHON_IMAGE)
+        // Reproducible timestamps in the image config and history.
+        .build_arg("SOURCE_DATE_EPOCH", "1767225600")
+        .build_context("meta", meta.display().to_string())
+        .network("none")
+        .output(Output::Load)
+        .with_labels(oci_labels(
+            "webapp",
+            "0.9.2",
+            "90dd6032fac8bda1b6c4436a2e65de27961ed071",
+            "2026-01-01T00:00:00Z",
+            "",
+        ));
+    let build = base.clone().tag(built_tag.clone());
     let built = build.run(&runner).unwrap_or_else(|e| panic!("{e:#}"));
     let built_config = built.metadata["containerimage.config.digest"]
         .as_str()
@@ -609,13 +559,7 @@ fn baking_the_webapp_gives_the_same_image_as_build_run() {
 
     let mut builder = BakeFile::builder(dir.path());
     builder
-        .build(
-            "webapp",
-            &Build {
-                tags: vec![baked_tag.clone()],
-                ..build.clone()
-            },
-        )
+        .build("webapp", &base.clone().tag(baked_tag.clone()))
         .unwrap();
     let file = builder.finish();
     let target = &file.target["webapp"];
@@ -756,14 +700,11 @@ fn the_network_mode_reaches_run_steps() {
     builder
         .build(
             "probe",
-            &Build {
-                context: app,
-                target: Some("out".into()),
-                network: Some("none".into()),
-                no_cache: true,
-                output: Output::Local(out.clone()),
-                ..Build::default()
-            },
+            &Build::new(app)
+                .target("out")
+                .network("none")
+                .no_cache(true)
+                .output(Output::Local(out.clone())),
         )
         .unwrap();
     let bake = builder

@@ -190,18 +190,16 @@ fn a_multi_node_builder_builds_both_platforms_and_each_runs() {
     let dir = tempfile::tempdir().unwrap();
     arch_context(dir.path(), &e2e::unique("multi"));
     let tag = format!("{REGISTRY}/{}:1.0.0", e2e::unique("bkl-multinode"));
-    let result = Build {
-        context: dir.path().to_path_buf(),
-        tags: vec![tag.clone()],
-        platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
-        output: Output::Push,
-        builder: Some(created.name().to_string()),
-        network: Some("none".into()),
-        read_size: false,
-        ..Build::default()
-    }
-    .run(&runner)
-    .unwrap_or_else(|e| panic!("{e:#}"));
+    let result = Build::new(dir.path().to_path_buf())
+        .tag(tag.clone())
+        .platform("linux/amd64")
+        .platform("linux/arm64")
+        .output(Output::Push)
+        .builder(created.name().to_string())
+        .network("none")
+        .read_size(false)
+        .run(&runner)
+        .unwrap_or_else(|e| panic!("{e:#}"));
     assert!(result
         .digest
         .as_deref()
@@ -242,12 +240,9 @@ fn two_builders(
 
 fn fanout(dir: &Path, tag: &str, platforms: Vec<PlatformEndpoint>) -> FanOut {
     let mut f = FanOut::new(
-        Build {
-            context: dir.to_path_buf(),
-            tags: vec![tag.to_string()],
-            network: Some("none".into()),
-            ..Build::default()
-        },
+        Build::new(dir.to_path_buf())
+            .tag(tag.to_string())
+            .network("none"),
         platforms,
     );
     f.retry = quick_retry();
@@ -389,22 +384,20 @@ fn registry_cache_round_trip_through_a_docker_container_builder() {
     let logs = tempfile::tempdir().unwrap();
     let build = |builder: &str, from: bool, to: bool, log: &str| -> String {
         let path = logs.path().join(log);
-        Build {
-            context: dir.path().to_path_buf(),
-            platforms: vec!["linux/amd64".into()],
-            builder: Some(builder.to_string()),
-            network: Some("none".into()),
-            cache_from: if from {
-                vec![cache.clone()]
-            } else {
-                Vec::new()
-            },
-            cache_to: if to { vec![cache.clone()] } else { Vec::new() },
-            read_size: false,
-            ..Build::default()
+        let mut build = Build::new(dir.path())
+            .platform("linux/amd64")
+            .builder(builder)
+            .network("none")
+            .read_size(false);
+        if from {
+            build = build.cache_from(cache.clone());
         }
-        .run(&runner.clone().log_to(&path))
-        .unwrap_or_else(|e| panic!("{e:#}"));
+        if to {
+            build = build.cache_to(cache.clone());
+        }
+        build
+            .run(&runner.clone().log_to(&path))
+            .unwrap_or_else(|e| panic!("{e:#}"));
         std::fs::read_to_string(&path).unwrap()
     };
     let first = build(container.name(), false, true, "first.log");
@@ -450,16 +443,13 @@ fn load_from_a_docker_container_builder_into_the_engine() {
     arch_context(dir.path(), &e2e::unique("load"));
     let tag = format!("{}:1", e2e::unique("bkl-loaded"));
     remove_images(&runner, &[&tag]);
-    let result = Build {
-        context: dir.path().to_path_buf(),
-        tags: vec![tag.clone()],
-        output: Output::Load,
-        builder: Some(container.name().to_string()),
-        network: Some("none".into()),
-        ..Build::default()
-    }
-    .run(&runner)
-    .unwrap_or_else(|e| panic!("{e:#}"));
+    let result = Build::new(dir.path().to_path_buf())
+        .tag(tag.clone())
+        .output(Output::Load)
+        .builder(container.name().to_string())
+        .network("none")
+        .run(&runner)
+        .unwrap_or_else(|e| panic!("{e:#}"));
     assert!(result.image_id.is_some(), "{result:?}");
     let out = runner
         .capture(&Cmd::new("docker").args(["run", "--rm", "--network", "none", &tag]))
@@ -870,13 +860,10 @@ fn a_daemon_stopped_mid_build_fails_the_build_with_a_clear_message() {
     .unwrap_or_else(|e| panic!("{e:#}\n{}", daemon.log()));
     let ctx = tempfile::tempdir().unwrap();
     let seconds = sleeping_context(ctx.path());
-    let build = Build {
-        context: ctx.path().to_path_buf(),
-        builder: Some(created.name().to_string()),
-        network: Some("none".into()),
-        read_size: false,
-        ..Build::default()
-    };
+    let build = Build::new(ctx.path().to_path_buf())
+        .builder(created.name().to_string())
+        .network("none")
+        .read_size(false);
     let err = std::thread::scope(|s| {
         let running = s.spawn(|| build.run(&runner));
         wait_until(

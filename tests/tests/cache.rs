@@ -55,14 +55,11 @@ fn context() -> tempfile::TempDir {
 }
 
 fn build_in(dir: &Path, tag: &str) -> Build {
-    Build {
-        context: dir.into(),
-        tags: vec![tag.into()],
-        network: Some("host".into()),
-        output: Output::Load,
-        read_size: false,
-        ..Build::default()
-    }
+    Build::new(dir)
+        .tag(tag)
+        .network("host")
+        .output(Output::Load)
+        .read_size(false)
 }
 
 fn read_json(path: &Path) -> Value {
@@ -110,10 +107,7 @@ fn local_cache_with_zstd_oci_media_types_and_one_image_manifest() {
         .force_compression(true)
         .oci_mediatypes(true)
         .image_manifest(true);
-    let build = Build {
-        cache_to: vec![cache],
-        ..build_in(ctx.path(), &tag)
-    };
+    let build = build_in(ctx.path(), &tag).cache_to(cache);
     let result = build
         .run(&runner)
         .expect("the engine's buildx accepts every attribute");
@@ -135,10 +129,8 @@ fn local_cache_with_zstd_oci_media_types_and_one_image_manifest() {
     // `compression=zstd` alone does not recompress them (BuildKit 0.13 here).
     let ctx2 = context();
     let dir2 = ctx2.path().join("cache");
-    let build = Build {
-        cache_to: vec![Cache::local(&dir2).compression(Compression::Zstd)],
-        ..build_in(ctx2.path(), &tag)
-    };
+    let build =
+        build_in(ctx2.path(), &tag).cache_to(Cache::local(&dir2).compression(Compression::Zstd));
     build.run(&runner).unwrap();
     remove_image(&runner, &tag);
     let (top, layers) = local_cache_layers(&dir2);
@@ -163,10 +155,7 @@ fn registry_cache_for_registries_without_indexes() {
         .oci_mediatypes(true)
         .image_manifest(true)
         .ignore_error(true);
-    let build = Build {
-        cache_to: vec![cache.clone()],
-        ..build_in(ctx.path(), &tag)
-    };
+    let build = build_in(ctx.path(), &tag).cache_to(cache.clone());
     build
         .run(&runner)
         .expect("the engine's buildx accepts every attribute");
@@ -190,10 +179,7 @@ fn registry_cache_for_registries_without_indexes() {
         );
     }
     // The same value imports it (buildx accepts a cache written as one manifest).
-    let again = Build {
-        cache_from: vec![cache],
-        ..build_in(ctx.path(), &tag)
-    };
+    let again = build_in(ctx.path(), &tag).cache_from(cache);
     let result = again.run(&runner).unwrap();
     remove_image(&runner, &tag);
     assert!(result
@@ -208,16 +194,10 @@ fn ignore_error_lets_a_failed_cache_export_pass() {
     let tag = format!("{}:1", e2e::unique("bkl-cache-ignore"));
     // Nothing listens on this loopback port: the export fails.
     let dead = format!("127.0.0.1:{}/nothing:cache", e2e::free_port());
-    let failing = Build {
-        cache_to: vec![Cache::registry(&dead)],
-        ..build_in(ctx.path(), &tag)
-    };
+    let failing = build_in(ctx.path(), &tag).cache_to(Cache::registry(&dead));
     let err = format!("{:#}", failing.run(&runner).unwrap_err());
     assert!(err.contains("connection refused"), "{err}");
-    let ignored = Build {
-        cache_to: vec![Cache::registry(&dead).ignore_error(true)],
-        ..build_in(ctx.path(), &tag)
-    };
+    let ignored = build_in(ctx.path(), &tag).cache_to(Cache::registry(&dead).ignore_error(true));
     ignored
         .run(&runner)
         .expect("ignore-error=true: the build passes");
@@ -229,12 +209,11 @@ fn an_image_manifest_without_oci_media_types_is_refused_before_buildkit_is_asked
     // BuildKit 0.13 answers only "invalid configuration for remote cache" to this.
     let runner = without_gha(e2e::runner());
     let ctx = context();
-    let build = Build {
-        cache_to: vec![Cache::local(ctx.path().join("c"))
+    let build = build_in(ctx.path(), "x:1").cache_to(
+        Cache::local(ctx.path().join("c"))
             .image_manifest(true)
-            .oci_mediatypes(false)],
-        ..build_in(ctx.path(), "x:1")
-    };
+            .oci_mediatypes(false),
+    );
     let err = format!("{:#}", build.run(&runner).unwrap_err());
     assert_eq!(
         err,
@@ -279,13 +258,10 @@ fn fake_runner(
 }
 
 fn gha_build(dir: &Path) -> Build {
-    Build {
-        context: dir.into(),
-        tags: vec!["app:1".into()],
-        cache_from: vec![Cache::gha().scope("web")],
-        cache_to: vec![Cache::gha().scope("web").mode_max(true).ignore_error(true)],
-        ..Build::default()
-    }
+    Build::new(dir)
+        .tag("app:1")
+        .cache_from(Cache::gha().scope("web"))
+        .cache_to(Cache::gha().scope("web").mode_max(true).ignore_error(true))
 }
 
 #[test]
@@ -396,10 +372,8 @@ fn the_engines_own_builder_is_named_too_old_for_gha_v2() {
     // The real buildx and engine of this machine (buildx 0.13, the engine's BuildKit 0.13).
     let runner = with_gha_v2(e2e::engine());
     let ctx = context();
-    let build = Build {
-        cache_to: vec![Cache::gha().gha_service(GhaService::V2)],
-        ..build_in(ctx.path(), "never-built:1")
-    };
+    let build =
+        build_in(ctx.path(), "never-built:1").cache_to(Cache::gha().gha_service(GhaService::V2));
     let err = format!("{:#}", build.run(&runner).unwrap_err());
     assert!(
         err.contains("cannot use the GitHub Actions cache v2")
@@ -428,10 +402,7 @@ fn bake_checks_the_gha_caches_of_the_targets_it_builds() {
     builder
         .build(
             "app",
-            &Build {
-                cache_to: vec![Cache::gha().scope("app").mode_max(true)],
-                ..build_in(ctx.path(), "bake-gha:1")
-            },
+            &build_in(ctx.path(), "bake-gha:1").cache_to(Cache::gha().scope("app").mode_max(true)),
         )
         .unwrap();
     let file = builder.finish();
@@ -461,10 +432,8 @@ fn bake_checks_the_gha_caches_of_the_targets_it_builds() {
     let err = builder
         .build(
             "bad",
-            &Build {
-                cache_to: vec![Cache::gha().compression(Compression::Zstd)],
-                ..build_in(ctx.path(), "bake-gha:1")
-            },
+            &build_in(ctx.path(), "bake-gha:1")
+                .cache_to(Cache::gha().compression(Compression::Zstd)),
         )
         .unwrap_err();
     assert!(

@@ -2,7 +2,6 @@
 //! runtime stage, a multi-platform push, registry cache, build secrets, push retries, and
 //! bad input refused with exact messages.
 
-use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -77,24 +76,22 @@ fn webapp_runtime_stage_is_built_loaded_and_checked() {
     cleanup.image(&tag);
     cleanup.image(&extra_tag);
     let session = Session::new("webapp");
-    let build = Build {
-        context: webapp_dir(),
-        dockerfile: Some(webapp_dir().join("Dockerfile.production")),
-        target: Some("runtime".into()),
-        tags: vec![tag.clone(), extra_tag.clone()],
-        build_args: BTreeMap::from([("PYTHON_IMAGE".to_string(), e2e::PYTHON_IMAGE.to_string())]),
-        network: Some("none".into()),
-        output: Output::Load,
-        ..Build::default()
-    }
-    .with_labels(oci_labels(
-        "webapp",
-        "0.9.2",
-        "90dd6032fac8bda1b6c4436a2e65de27961ed071",
-        "2026-01-10T00:30:00Z",
-        "https://example.org/webapp",
-    ))
-    .with_session_labels(&session);
+    let build = Build::new(webapp_dir())
+        .dockerfile(webapp_dir().join("Dockerfile.production"))
+        .target("runtime")
+        .tag(tag.clone())
+        .tag(extra_tag.clone())
+        .build_arg("PYTHON_IMAGE", e2e::PYTHON_IMAGE.to_string())
+        .network("none")
+        .output(Output::Load)
+        .with_labels(oci_labels(
+            "webapp",
+            "0.9.2",
+            "90dd6032fac8bda1b6c4436a2e65de27961ed071",
+            "2026-01-10T00:30:00Z",
+            "https://example.org/webapp",
+        ))
+        .with_session_labels(&session);
 
     let recorded = runner.with_fresh_record();
     let result = build.run(&recorded).unwrap_or_else(|e| panic!("{e:#}"));
@@ -198,15 +195,14 @@ fn multi_platform_build_with_run_step_is_pushed_and_merged() {
         e2e::BUSYBOX_IMAGE
     ));
     let nonce = e2e::unique("nonce");
-    let build = Build {
-        context: ctx.path().into(),
-        tags: vec![format!("{repo}:1")],
-        build_args: BTreeMap::from([("NONCE".to_string(), nonce)]),
-        network: Some("none".into()),
-        platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
-        output: Output::Push,
-        ..Build::default()
-    };
+    let base = Build::new(ctx.path())
+        .build_arg("NONCE", nonce)
+        .network("none")
+        .output(Output::Push);
+    let build = base
+        .clone()
+        .tag(format!("{repo}:1"))
+        .platforms(["linux/amd64", "linux/arm64"]);
     let result = build.run(&runner).unwrap_or_else(|e| panic!("{e:#}"));
     let digest = result.digest.clone().unwrap();
     assert_eq!(result.platforms, vec!["linux/amd64", "linux/arm64"]);
@@ -223,11 +219,10 @@ fn multi_platform_build_with_run_step_is_pushed_and_merged() {
 
     // One image per platform, merged into one index with imagetools create.
     for platform in ["amd64", "arm64"] {
-        let single = Build {
-            tags: vec![format!("{repo}:1-{platform}")],
-            platforms: vec![format!("linux/{platform}")],
-            ..build.clone()
-        };
+        let single = base
+            .clone()
+            .tag(format!("{repo}:1-{platform}"))
+            .platform(format!("linux/{platform}"));
         single.run(&runner).unwrap_or_else(|e| panic!("{e:#}"));
     }
     let merge = ImagetoolsCreate {
@@ -273,14 +268,11 @@ fn registry_cache_is_used_after_the_local_cache_is_pruned() {
     let tag = format!("{}:1", e2e::unique("bkl-cache-image"));
     let mut cleanup = Cleanup::new(&runner);
     cleanup.image(&tag);
-    let first = Build {
-        context: ctx.path().into(),
-        tags: vec![tag.clone()],
-        network: Some("none".into()),
-        output: Output::Load,
-        cache_to: vec![cache.clone()],
-        ..Build::default()
-    };
+    let base = Build::new(ctx.path())
+        .tag(tag.clone())
+        .network("none")
+        .output(Output::Load);
+    let first = base.clone().cache_to(cache.clone());
     first
         .run(&runner.clone().log_to(&first_log))
         .unwrap_or_else(|e| panic!("{e:#}"));
@@ -310,11 +302,7 @@ fn registry_cache_is_used_after_the_local_cache_is_pruned() {
     assert_eq!(cache_records(&runner, &token), Vec::<String>::new());
 
     let second_log = log.path().join("second.log");
-    let second = Build {
-        cache_from: vec![cache],
-        cache_to: Vec::new(),
-        ..first
-    };
+    let second = base.cache_from(cache);
     second
         .run(&runner.clone().log_to(&second_log))
         .unwrap_or_else(|e| panic!("{e:#}"));
@@ -361,17 +349,12 @@ fn build_secret_is_usable_and_leaves_no_trace() {
         // Secrets are not part of the cache key: a unique step makes the RUN really run.
         nonce = e2e::unique("nonce"),
     ));
-    let build = Build {
-        context: ctx.path().into(),
-        tags: vec![tag.clone()],
-        secrets: vec![
-            BuildSecret::env("token", "BKL_TEST_SECRET_TOKEN"),
-            BuildSecret::file("pipconf", &secret_file),
-        ],
-        network: Some("none".into()),
-        output: Output::Load,
-        ..Build::default()
-    };
+    let build = Build::new(ctx.path())
+        .tag(tag.clone())
+        .secret(BuildSecret::env("token", "BKL_TEST_SECRET_TOKEN"))
+        .secret(BuildSecret::file("pipconf", &secret_file))
+        .network("none")
+        .output(Output::Load);
     let result = build.run(&runner).unwrap_or_else(|e| panic!("{e:#}"));
 
     // The RUN step saw both secrets.
@@ -434,14 +417,11 @@ fn push_is_retried_until_the_registry_is_back() {
         e2e::BUSYBOX_IMAGE,
         e2e::unique("retry")
     ));
-    Build {
-        context: ctx.path().into(),
-        tags: vec![tag.clone()],
-        output: Output::Load,
-        ..Build::default()
-    }
-    .run(&runner)
-    .unwrap_or_else(|e| panic!("{e:#}"));
+    Build::new(ctx.path())
+        .tag(tag.clone())
+        .output(Output::Load)
+        .run(&runner)
+        .unwrap_or_else(|e| panic!("{e:#}"));
 
     let script = |what: &str| {
         Cmd::new("bash")
@@ -512,11 +492,7 @@ fn error_of(build: &Build, runner: &Runner) -> String {
 fn missing_dockerfile_is_refused() {
     let runner = e2e::runner();
     let ctx = tempfile::tempdir().unwrap();
-    let build = Build {
-        context: ctx.path().into(),
-        dockerfile: Some(ctx.path().join("Dockerfile.production")),
-        ..Build::default()
-    };
+    let build = Build::new(ctx.path()).dockerfile(ctx.path().join("Dockerfile.production"));
     assert_eq!(
         error_of(&build, &runner),
         format!(
@@ -532,12 +508,9 @@ fn missing_dockerfile_is_refused() {
 fn unknown_target_stage_is_refused_with_the_stages_listed() {
     let runner = e2e::runner();
     let dockerfile = webapp_dir().join("Dockerfile.production");
-    let build = Build {
-        context: webapp_dir(),
-        dockerfile: Some(dockerfile.clone()),
-        target: Some("tests".into()),
-        ..Build::default()
-    };
+    let build = Build::new(webapp_dir())
+        .dockerfile(dockerfile.clone())
+        .target("tests");
     assert_eq!(
         error_of(&build, &runner),
         format!(
@@ -563,12 +536,9 @@ fn invalid_tags_are_refused() {
         ),
     ];
     for (tag, expected) in cases {
-        let build = Build {
-            context: webapp_dir(),
-            dockerfile: Some(webapp_dir().join("Dockerfile.production")),
-            tags: vec![tag.into()],
-            ..Build::default()
-        };
+        let build = Build::new(webapp_dir())
+            .dockerfile(webapp_dir().join("Dockerfile.production"))
+            .tag(tag);
         assert_eq!(error_of(&build, &runner), expected);
     }
     assert!(runner.commands().is_empty());
@@ -577,12 +547,9 @@ fn invalid_tags_are_refused() {
 #[test]
 fn secret_looking_build_arg_is_refused() {
     let runner = e2e::runner();
-    let build = Build {
-        context: webapp_dir(),
-        dockerfile: Some(webapp_dir().join("Dockerfile.production")),
-        build_args: BTreeMap::from([("GITHUB_TOKEN".to_string(), "ghp_x".to_string())]),
-        ..Build::default()
-    };
+    let build = Build::new(webapp_dir())
+        .dockerfile(webapp_dir().join("Dockerfile.production"))
+        .build_arg("GITHUB_TOKEN", "ghp_x");
     assert_eq!(
         error_of(&build, &runner),
         "build arg `GITHUB_TOKEN` looks like a secret (its name contains `TOKEN`), and build \
@@ -598,12 +565,9 @@ fn gha_cache_without_the_runtime_token_is_refused() {
     let runner = e2e::runner()
         .env("ACTIONS_RUNTIME_TOKEN", "")
         .env("ACTIONS_CACHE_URL", "");
-    let build = Build {
-        context: webapp_dir(),
-        dockerfile: Some(webapp_dir().join("Dockerfile.production")),
-        cache_from: vec![Cache::gha()],
-        ..Build::default()
-    };
+    let build = Build::new(webapp_dir())
+        .dockerfile(webapp_dir().join("Dockerfile.production"))
+        .cache_from(Cache::gha());
     assert_eq!(
         error_of(&build, &runner),
         "cache `type=gha` cannot be used: the gha cache needs the GitHub Actions runtime \
@@ -620,13 +584,10 @@ fn unreachable_engine_is_named() {
         .engine_help("`make engine` in this project");
     let out = tempfile::tempdir().unwrap();
     let metadata = out.path().join("metadata.json");
-    let build = Build {
-        context: webapp_dir(),
-        dockerfile: Some(webapp_dir().join("Dockerfile.production")),
-        tags: vec!["webapp:0.9.2".into()],
-        metadata_file: Some(metadata.clone()),
-        ..Build::default()
-    };
+    let build = Build::new(webapp_dir())
+        .dockerfile(webapp_dir().join("Dockerfile.production"))
+        .tag("webapp:0.9.2")
+        .metadata_file(metadata.clone());
     let command = build.command().to_string();
     assert_eq!(
         error_of(&build, &runner),
@@ -654,12 +615,10 @@ echo "unexpected: $*" >&2; exit 3"#,
         .env("PATH", fake.path_env())
         .env("DOCKER_HOST", host);
     let ctx = context_with("FROM scratch\n");
-    let build = Build {
-        context: ctx.path().into(),
-        platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
-        output: Output::Load,
-        ..Build::default()
-    };
+    let build = Build::new(ctx.path())
+        .platform("linux/amd64")
+        .platform("linux/arm64")
+        .output(Output::Load);
     assert_eq!(
         error_of(&build, &runner),
         format!(
@@ -686,14 +645,11 @@ echo "unexpected: $*" >&2; exit 3"#,
 #[test]
 fn dry_run_prints_the_build_and_runs_nothing() {
     let runner = e2e::runner().dry_run(true);
-    let build = Build {
-        context: webapp_dir(),
-        dockerfile: Some(webapp_dir().join("Dockerfile.production")),
-        target: Some("runtime".into()),
-        tags: vec!["webapp:0.9.2".into()],
-        output: Output::Load,
-        ..Build::default()
-    };
+    let build = Build::new(webapp_dir())
+        .dockerfile(webapp_dir().join("Dockerfile.production"))
+        .target("runtime")
+        .tag("webapp:0.9.2")
+        .output(Output::Load);
     let result = build.run(&runner).unwrap();
     assert!(result.dry_run);
     assert_eq!(result.digest, None);

@@ -2,7 +2,6 @@
 //! text: a change in argument order or spelling is a visible, reviewed change.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use buildkit_lib::docker::build::{oci_labels, Build, BuildSecret, Output};
 use buildkit_lib::docker::builder::{self, BuilderCreate, Driver, MultiNode, NodeSpec, RemoteTls};
@@ -11,60 +10,48 @@ use buildkit_lib::docker::registry::{self, ImagetoolsCreate};
 use buildkit_lib::{Runner, Session};
 
 fn every_option() -> Build {
-    let mut build = Build {
-        context: PathBuf::from("fixtures/webapp"),
-        dockerfile: Some(PathBuf::from("fixtures/webapp/Dockerfile.production")),
-        target: Some("runtime".into()),
-        tags: vec![
-            "127.0.0.1:5000/webapp:0.9.2".into(),
-            "127.0.0.1:5000/webapp:latest".into(),
-        ],
-        build_args: BTreeMap::from([
-            (
-                "PYTHON_IMAGE".to_string(),
-                "buildkit-local/python:3.11".to_string(),
-            ),
-            ("APP_UID".to_string(), "10001".to_string()),
-        ]),
-        build_contexts: BTreeMap::from([("assets".to_string(), "fixtures/webapp/src".to_string())]),
-        secrets: vec![
-            BuildSecret::file("pip_conf", "/run/secrets/pip.conf"),
-            BuildSecret::env("npm_token", "NPM_TOKEN"),
-        ],
-        network: Some("host".into()),
-        pull: true,
-        no_cache: true,
-        platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
-        output: Output::Push,
-        cache_from: vec![
-            Cache::registry("127.0.0.1:5000/webapp:cache"),
-            Cache::local("target/buildx-cache"),
-            Cache::gha().scope("webapp"),
-        ],
-        cache_to: vec![
-            Cache::registry("127.0.0.1:5000/webapp:cache").mode_max(true),
-            Cache::local("target/buildx-cache-new"),
-            Cache::inline(),
-            Cache::gha().mode_max(true),
-        ],
-        metadata_file: Some(PathBuf::from("target/metadata.json")),
-        builder: Some("multi".into()),
-        progress: Some("plain".into()),
-        extra_args: vec!["--provenance=false".into(), "--sbom=false".into()],
-        ..Build::default()
-    }
-    .with_labels(oci_labels(
-        "webapp",
-        "0.9.2",
-        "90dd6032fac8bda1b6c4436a2e65de27961ed071",
-        "2026-01-10T00:30:00Z",
-        "https://example.org/webapp",
-    ));
-    build.labels.insert("maintainer".into(), "Web Team".into());
-    build.with_session_labels(&Session {
-        project: "webapp".into(),
-        run_id: "run-1".into(),
-    })
+    Build::new("fixtures/webapp")
+        .dockerfile("fixtures/webapp/Dockerfile.production")
+        .target("runtime")
+        .tags([
+            "127.0.0.1:5000/webapp:0.9.2",
+            "127.0.0.1:5000/webapp:latest",
+        ])
+        .build_arg("PYTHON_IMAGE", "buildkit-local/python:3.11")
+        .build_args(BTreeMap::from([("APP_UID", "10001")]))
+        .build_context("assets", "fixtures/webapp/src")
+        .secret(BuildSecret::file("pip_conf", "/run/secrets/pip.conf"))
+        .secrets([BuildSecret::env("npm_token", "NPM_TOKEN")])
+        .network("host")
+        .pull(true)
+        .no_cache(true)
+        .platform("linux/amd64")
+        .platforms(["linux/arm64"])
+        .output(Output::Push)
+        .cache_from(Cache::registry("127.0.0.1:5000/webapp:cache"))
+        .cache_from(Cache::local("target/buildx-cache"))
+        .cache_from(Cache::gha().scope("webapp"))
+        .cache_to(Cache::registry("127.0.0.1:5000/webapp:cache").mode_max(true))
+        .cache_to(Cache::local("target/buildx-cache-new"))
+        .cache_to(Cache::inline())
+        .cache_to(Cache::gha().mode_max(true))
+        .metadata_file("target/metadata.json")
+        .builder("multi")
+        .progress(Some("plain"))
+        .extra_arg("--provenance=false")
+        .extra_args(["--sbom=false"])
+        .labels(oci_labels(
+            "webapp",
+            "0.9.2",
+            "90dd6032fac8bda1b6c4436a2e65de27961ed071",
+            "2026-01-10T00:30:00Z",
+            "https://example.org/webapp",
+        ))
+        .label("maintainer", "Web Team")
+        .with_session_labels(&Session {
+            project: "webapp".into(),
+            run_id: "run-1".into(),
+        })
 }
 
 #[test]
@@ -100,15 +87,12 @@ fn build_with_every_option() {
 
 #[test]
 fn build_defaults_and_outputs() {
-    let plain = Build::default();
+    let plain = Build::new(".");
     assert_eq!(
         plain.command().to_string(),
         "docker buildx build --progress=plain ."
     );
-    let quiet = Build {
-        progress: None,
-        ..Build::default()
-    };
+    let quiet = Build::new(".").progress(None);
     assert_eq!(quiet.command().to_string(), "docker buildx build .");
     let outputs = [
         (Output::Load, "--load"),
@@ -123,11 +107,7 @@ fn build_defaults_and_outputs() {
         ),
     ];
     for (output, flag) in outputs {
-        let b = Build {
-            context: "ctx".into(),
-            output,
-            ..Build::default()
-        };
+        let b = Build::new("ctx").output(output);
         assert_eq!(
             b.command().to_string(),
             format!("docker buildx build --progress=plain {flag} ctx")

@@ -21,13 +21,7 @@ fn main() -> std::process::ExitCode {
         cx.runner.run(&Cmd::new("sh").args(["-c", "echo hello from the downstream xtask"]))?;
         Ok(())
     });
-    let build = Build {
-        context: project.join("app"),
-        tags: vec![tag.clone()],
-        network: Some("none".into()),
-        output: BuildOutput::Load,
-        ..Build::default()
-    };
+    let build = Build::new(project.join("app")).tag(tag.clone()).network("none").output(BuildOutput::Load);
     pipeline
         .step("image", move |cx| {
             let result = build.clone().with_session_labels(&cx.session).run(&cx.runner)?;

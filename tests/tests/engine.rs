@@ -21,16 +21,13 @@ fn a_two_stage_scratch_image_is_built_with_target_and_runs() {
     )
     .unwrap();
     let tag = format!("{}:1", e2e::unique("scratch-two-stage"));
-    let result = Build {
-        context: dir.path().into(),
-        target: Some("final".into()),
-        tags: vec![tag.clone()],
-        network: Some("none".into()),
-        output: Output::Load,
-        ..Build::default()
-    }
-    .run(&runner)
-    .unwrap();
+    let result = Build::new(dir.path())
+        .target("final")
+        .tag(tag.clone())
+        .network("none")
+        .output(Output::Load)
+        .run(&runner)
+        .unwrap();
     assert!(result
         .digest
         .as_deref()

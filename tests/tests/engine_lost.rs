@@ -47,11 +47,7 @@ fn an_engine_that_dies_mid_build_is_named() {
     .unwrap();
     let log = dir.path().join("build.log");
     let runner = e2e::runner().env("DOCKER_HOST", &host).log_to(&log);
-    let build = Build {
-        context: dir.path().to_path_buf(),
-        network: Some("none".into()),
-        ..Build::default()
-    };
+    let build = Build::new(dir.path().to_path_buf()).network("none");
     let _restore = RestoreEngines;
     let killer = std::thread::spawn(move || {
         let start = Instant::now();

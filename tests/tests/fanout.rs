@@ -29,12 +29,9 @@ fn arch_context(dir: &Path, fail_on: &str) {
 
 fn fanout(dir: &Path, tag: &str, platforms: Vec<PlatformEndpoint>) -> FanOut {
     let mut f = FanOut::new(
-        Build {
-            context: dir.to_path_buf(),
-            tags: vec![tag.to_string()],
-            network: Some("none".into()),
-            ..Build::default()
-        },
+        Build::new(dir.to_path_buf())
+            .tag(tag.to_string())
+            .network("none"),
         platforms,
     );
     f.retry = Retry {
@@ -168,17 +165,14 @@ fn an_engine_that_is_down_fails_its_platform_and_nothing_is_merged() {
 
     // The tag already points at a good image: it must still point at it afterwards.
     let tag = format!("{REGISTRY}/{}:2.0.0", e2e::unique("fanout-down"));
-    let before = Build {
-        context: dir.path().to_path_buf(),
-        tags: vec![tag.clone()],
-        network: Some("none".into()),
-        output: buildkit_lib::docker::build::Output::Push,
-        ..Build::default()
-    }
-    .run(&runner)
-    .unwrap()
-    .digest
-    .unwrap();
+    let before = Build::new(dir.path().to_path_buf())
+        .tag(tag.clone())
+        .network("none")
+        .output(buildkit_lib::docker::build::Output::Push)
+        .run(&runner)
+        .unwrap()
+        .digest
+        .unwrap();
 
     let f = fanout(
         dir.path(),
@@ -294,7 +288,7 @@ fn bad_input_is_refused_before_anything_runs() {
         "127.0.0.1:5000/app:1.0",
         vec![on("linux/amd64", host())],
     );
-    with_platforms.build.platforms = vec!["linux/amd64".into()];
+    with_platforms.build = with_platforms.build.platform("linux/amd64");
     let err = with_platforms.run(&runner).unwrap_err().to_string();
     assert!(err.contains("not on its Build"), "{err}");
     assert!(runner.commands().is_empty(), "{:?}", runner.commands());
@@ -354,9 +348,7 @@ fn remote_builders_push_by_digest_and_merge_the_digests() {
             ),
         ],
     );
-    f.build
-        .tags
-        .push("registry.example:5000/team/app:latest".into());
+    f.build = f.build.tag("registry.example:5000/team/app:latest");
     let result = f.run(&runner).unwrap();
     let expected = e2e::sha256_hex(&std::fs::read(&index).unwrap());
     assert_eq!(result.digest, Some(format!("sha256:{expected}")));

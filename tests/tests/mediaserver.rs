@@ -14,18 +14,15 @@ use e2e::{free_port, leftovers};
 
 /// Builds the fixture's runtime image as `image`, labelled with `session`.
 fn build_image(engine: &Runner, session: &Session, context: &std::path::Path, image: &str) {
-    Build {
-        context: context.to_path_buf(),
-        target: Some("runtime".into()),
-        tags: vec![image.to_string()],
-        build_args: [("PYTHON_IMAGE".to_string(), e2e::PYTHON_IMAGE.to_string())].into(),
-        network: Some("host".into()),
-        output: Output::Load,
-        ..Build::default()
-    }
-    .with_session_labels(session)
-    .run(engine)
-    .expect("build the mediaserver fixture");
+    Build::new(context.to_path_buf())
+        .target("runtime")
+        .tag(image.to_string())
+        .build_arg("PYTHON_IMAGE", e2e::PYTHON_IMAGE.to_string())
+        .network("host")
+        .output(Output::Load)
+        .with_session_labels(session)
+        .run(engine)
+        .expect("build the mediaserver fixture");
 }
 
 /// Files and bytes under `dir`, recursively.

@@ -288,11 +288,7 @@ fn engine_pipeline(target: &std::path::Path) -> (Pipeline, Arc<AtomicUsize>) {
     });
     p.image_build(
         "image",
-        buildkit_lib::docker::build::Build {
-            context: target.to_path_buf(),
-            tags: vec!["preflight-test:never".into()],
-            ..Default::default()
-        },
+        buildkit_lib::docker::build::Build::new(target).tag("preflight-test:never"),
         "app",
     )
     .after(["version"]);

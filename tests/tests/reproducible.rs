@@ -62,13 +62,10 @@ fn project(run: &str) -> tempfile::TempDir {
 }
 
 fn build_of(dir: &Path) -> Build {
-    Build {
-        context: dir.to_path_buf(),
-        network: Some("host".into()),
-        output: Output::Load,
-        tags: vec!["buildkit-test/repro:dev".into()],
-        ..Build::default()
-    }
+    Build::new(dir.to_path_buf())
+        .network("host")
+        .output(Output::Load)
+        .tag("buildkit-test/repro:dev")
 }
 
 /// The check of `build_of(src)` at a fixed epoch, working in a folder of its own.
@@ -199,15 +196,14 @@ fn without_git_or_an_epoch_the_check_says_what_to_set() {
 #[test]
 fn rewrite_timestamp_is_refused_where_the_image_is_unpacked() {
     let src = project("true");
-    let mut build = build_of(src.path());
-    build.rewrite_timestamp = true;
+    let build = build_of(src.path()).rewrite_timestamp(true);
     let err = build.check().unwrap_err().to_string();
     assert!(
         err.contains("rewrite_timestamp") && err.contains("Output::OciLayout"),
         "{err}"
     );
-    build.output = Output::Push;
     assert!(build
+        .output(Output::Push)
         .command()
         .to_string()
         .contains("--output type=image,push=true,rewrite-timestamp=true"));
@@ -217,14 +213,11 @@ fn rewrite_timestamp_is_refused_where_the_image_is_unpacked() {
 fn the_webapp_fixture_is_reproducible() {
     let _turn = turn();
     let app = e2e::repo_root().join("fixtures/webapp");
-    let build = Build {
-        context: app.clone(),
-        dockerfile: Some(app.join("Dockerfile.production")),
-        target: Some("runtime".into()),
-        build_args: [("PYTHON_IMAGE".to_string(), e2e::PYTHON_IMAGE.to_string())].into(),
-        network: Some("none".into()),
-        ..Build::default()
-    };
+    let build = Build::new(app.clone())
+        .dockerfile(app.join("Dockerfile.production"))
+        .target("runtime")
+        .build_arg("PYTHON_IMAGE", e2e::PYTHON_IMAGE.to_string())
+        .network("none");
     let work = tempfile::tempdir().unwrap();
     // A fixed epoch after every file's time: the fixture's files were checked out or
     // written after it, as in a fresh clone.

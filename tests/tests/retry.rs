@@ -119,14 +119,11 @@ fn a_push_hitting_connection_refused_is_retried_with_the_reason_logged() {
 }
 
 fn pushed_build(ctx: &Path, tag: &str, platform: &str) -> Build {
-    Build {
-        context: ctx.into(),
-        tags: vec![tag.into()],
-        platforms: vec![platform.into()],
-        output: Output::Push,
-        metadata_file: Some(ctx.join("meta").join("metadata.json")),
-        ..Build::default()
-    }
+    Build::new(ctx)
+        .tag(tag)
+        .platform(platform)
+        .output(Output::Push)
+        .metadata_file(ctx.join("meta").join("metadata.json"))
 }
 
 #[test]

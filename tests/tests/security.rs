@@ -495,15 +495,12 @@ fn build_with_files(runner: &Runner, tag: &str, files: &[(&str, String)]) {
     }
     dockerfile.push_str("USER 1000:1000\nCMD [\"sh\"]\n");
     std::fs::write(dir.path().join("Dockerfile"), dockerfile).unwrap();
-    Build {
-        context: dir.path().to_path_buf(),
-        tags: vec![tag.to_string()],
-        network: Some("none".into()),
-        output: Output::Load,
-        ..Build::default()
-    }
-    .run(runner)
-    .expect("build the fixture image");
+    Build::new(dir.path().to_path_buf())
+        .tag(tag.to_string())
+        .network("none")
+        .output(Output::Load)
+        .run(runner)
+        .expect("build the fixture image");
 }
 
 #[test]
@@ -729,17 +726,14 @@ fn real_sbom_of_the_mediaserver_image_lists_its_python_packages() {
     let context = e2e::mediaserver_fixture();
     let tag = format!("{}:1", e2e::unique("trivy-sbom"));
     let _cleanup = RemoveImage(&runner, tag.clone());
-    Build {
-        context: context.clone(),
-        target: Some("runtime".into()),
-        tags: vec![tag.clone()],
-        build_args: [("PYTHON_IMAGE".to_string(), e2e::PYTHON_IMAGE.to_string())].into(),
-        network: Some("host".into()),
-        output: Output::Load,
-        ..Build::default()
-    }
-    .run(&runner)
-    .expect("build the mediaserver fixture");
+    Build::new(context.clone())
+        .target("runtime")
+        .tag(tag.clone())
+        .build_arg("PYTHON_IMAGE", e2e::PYTHON_IMAGE.to_string())
+        .network("host")
+        .output(Output::Load)
+        .run(&runner)
+        .expect("build the mediaserver fixture");
     let out = tempfile::tempdir().unwrap();
     let file = out.path().join("sbom.cdx.json");
     let sbom = TrivySbom::new(&tag)

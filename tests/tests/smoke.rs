@@ -38,17 +38,14 @@ fn webapp_answers_with_its_version() {
     let image = format!("{}:test", e2e::unique("smoke-webapp"));
     let _remove = RemoveImage(&engine, image.clone());
     let context = e2e::repo_root().join("fixtures/webapp");
-    let build = Build {
-        dockerfile: Some(context.join("Dockerfile.production")),
-        context: context.clone(),
-        target: Some("runtime".into()),
-        tags: vec![image.clone()],
-        build_args: [("PYTHON_IMAGE".to_string(), e2e::PYTHON_IMAGE.to_string())].into(),
-        network: Some("host".into()),
-        output: Output::Load,
-        ..Build::default()
-    }
-    .with_session_labels(&session);
+    let build = Build::new(context.clone())
+        .dockerfile(context.join("Dockerfile.production"))
+        .target("runtime")
+        .tag(image.clone())
+        .build_arg("PYTHON_IMAGE", e2e::PYTHON_IMAGE.to_string())
+        .network("host")
+        .output(Output::Load)
+        .with_session_labels(&session);
     build.run(&engine).expect("build the webapp fixture");
     let version_file = std::fs::read_to_string(context.join("version.json")).unwrap();
     let version: serde_json::Value = serde_json::from_str(&version_file).unwrap();

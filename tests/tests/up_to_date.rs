@@ -61,14 +61,11 @@ impl Case {
         let mut p = Pipeline::new("uptodate", self.target.path());
         p.image_build(
             "image",
-            Build {
-                context: self.ctx.path().to_path_buf(),
-                tags: vec![self.tag.clone()],
-                build_args: [("FLAVOUR".to_string(), self.flavour.clone())].into(),
-                network: Some("none".into()),
-                output: Output::Load,
-                ..Build::default()
-            },
+            Build::new(self.ctx.path().to_path_buf())
+                .tag(self.tag.clone())
+                .build_arg("FLAVOUR", self.flavour.clone())
+                .network("none")
+                .output(Output::Load),
             "image",
         );
         let report = p.run(&self.engine, &RunOptions::new("uptodate")).unwrap();

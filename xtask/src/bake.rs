@@ -52,8 +52,11 @@ pub fn run(base: &Runner, root: &Path, flags: &flags::Bake) -> Result<u8> {
     // it first, so a bake from a fresh checkout finds it.
     let meta = build::meta_dir(root);
     let needs_meta = pipeline.steps().iter().any(|step| {
-        step.build()
-            .is_some_and(|b| b.build_contexts.values().any(|v| Path::new(v) == meta))
+        step.build().is_some_and(|b| {
+            b.get_build_contexts()
+                .values()
+                .any(|v| Path::new(v) == meta)
+        })
     });
     if needs_meta {
         let git = GitFacts::read(&runner.clone().dry_run_queries(true), root)

@@ -161,26 +161,24 @@ pub fn webapp_pipeline_with(
         );
 
     let scanned_dockerfile = dockerfile.clone();
-    let build = Build {
-        context: app.clone(),
-        dockerfile: Some(dockerfile),
-        target: Some("runtime".into()),
-        tags: tags.clone(),
-        build_args,
-        build_contexts: [("meta".to_string(), meta_dir.display().to_string())].into(),
-        network: Some("none".into()),
-        output: BuildOutput::Load,
-        labels: oci_labels(
+    let build = Build::new(app.clone())
+        .dockerfile(dockerfile)
+        .target("runtime")
+        .tags(tags.clone())
+        .build_args(build_args)
+        .build_context("meta", meta_dir.display().to_string())
+        .network("none")
+        .output(BuildOutput::Load)
+        .labels(oci_labels(
             "webapp",
             &version.to_string(),
             &git.commit,
             &buildkit_lib::version::rfc3339(buildkit_lib::version::build_time()?),
             "https://example.invalid/buildkit-lib/fixtures/webapp",
-        ),
-        cache_from: cache.iter().map(|c| (*c).clone()).collect(),
-        cache_to: cache.iter().map(|c| (*c).clone()).collect(),
-        ..Build::default()
-    };
+        ));
+    let build = cache.iter().fold(build, |build, c| {
+        build.cache_from((*c).clone()).cache_to((*c).clone())
+    });
     // The step's output is the first tag, `primary`.
     if reproducible {
         let check = Reproducible::new(&build, target.join("buildkit/build/reproducible"));

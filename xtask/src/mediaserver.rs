@@ -63,16 +63,13 @@ pub fn image_build(root: &Path) -> Build {
     let app = root.join("fixtures/mediaserver");
     let build_args: BTreeMap<String, String> =
         [("PYTHON_IMAGE".to_string(), PYTHON_IMAGE.to_string())].into();
-    Build {
-        context: app.clone(),
-        dockerfile: Some(app.join("Dockerfile")),
-        target: Some("runtime".into()),
-        tags: vec![MEDIASERVER_IMAGE.into()],
-        build_args,
-        network: Some("host".into()),
-        output: BuildOutput::Load,
-        ..Build::default()
-    }
+    Build::new(app.clone())
+        .dockerfile(app.join("Dockerfile"))
+        .target("runtime")
+        .tag(MEDIASERVER_IMAGE)
+        .build_args(build_args)
+        .network("host")
+        .output(BuildOutput::Load)
 }
 
 /// The mediaserver pipeline.

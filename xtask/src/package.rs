@@ -70,7 +70,7 @@ pub fn run(base: &Runner, root: &Path, flags: &flags::Package) -> Result<u8> {
         )
         .output(Output::image(stage_image(&stages, Stage::Runtime)));
     let package = Package::new(stages, PyInstaller::spec("deskapp.spec"), mode).expect("deskapp");
-    let dist = package.dist.clone();
+    let dist = package.get_dist().to_path_buf();
     let mode_name = format!("{mode:?}");
     let planned = package.clone();
     pipeline

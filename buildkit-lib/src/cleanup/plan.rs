@@ -64,6 +64,7 @@ impl fmt::Display for Resource {
 
 /// A resource the plan removes.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ToRemove {
     /// What.
     pub resource: Resource,
@@ -82,6 +83,7 @@ pub struct ToRemove {
 
 /// A resource found but not removed, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Kept {
     /// What.
     pub resource: Resource,
@@ -91,6 +93,7 @@ pub struct Kept {
 
 /// A removed resource.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Removed {
     /// What.
     pub resource: Resource,
@@ -100,6 +103,7 @@ pub struct Removed {
 
 /// Exactly what a clean-up will remove, in order, and what it keeps.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CleanupPlan {
     /// Resources to remove: containers, then images, dangling images, build cache,
     /// directories.
@@ -114,6 +118,7 @@ pub struct CleanupPlan {
 
 /// What a clean-up did.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Summary {
     /// What was removed.
     pub removed: Vec<Removed>,

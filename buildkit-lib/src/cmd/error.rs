@@ -44,6 +44,7 @@ pub enum Failure {
 /// A command that did not succeed. Callers can downcast an `anyhow::Error` to it to read
 /// the status and output; printed, it reads like cargo's process errors.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct CommandError {
     /// The command line as displayed (secrets masked).
     pub command: String,

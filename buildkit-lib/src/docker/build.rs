@@ -1,10 +1,10 @@
 //! [`Build`]: one `docker buildx build`, as plain data, with its pre-flight checks and
 //! typed result.
 //!
-//! The plan is data (public fields, `Default`), [`Build::command`] turns it into the exact
-//! command line (golden-tested), [`Build::check`] refuses bad input before anything runs,
-//! and [`Build::run`] runs it and reads the result from `--metadata-file` and
-//! `docker image inspect`, never from progress text.
+//! The plan is data ([`Build::new`] and chained setters), [`Build::command`] turns it
+//! into the exact command line (golden-tested), [`Build::check`] refuses bad input before
+//! anything runs, and [`Build::run`] runs it and reads the result from `--metadata-file`
+//! and `docker image inspect`, never from progress text.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -110,75 +110,101 @@ pub enum Provenance {
     Max,
 }
 
-/// One `docker buildx build`. Fill the fields, then [`Build::run`] it.
+/// One `docker buildx build`: [`Build::new`] with the context, the setters for the rest,
+/// then [`Build::run`] it.
 ///
-/// Relative paths are relative to the current directory, as for `docker buildx build`.
+/// ```
+/// use buildkit_lib::docker::build::{Build, Output};
+///
+/// let build = Build::new("fixtures/webapp")
+///     .dockerfile("fixtures/webapp/Dockerfile.production")
+///     .target("runtime")
+///     .tag("webapp:dev")
+///     .build_arg("PYTHON_IMAGE", "python:3.11-slim")
+///     .network("none")
+///     .output(Output::Load);
+/// assert_eq!(build.get_tags(), ["webapp:dev"]);
+/// assert_eq!(
+///     build.command().to_string(),
+///     "docker buildx build --progress=plain --file fixtures/webapp/Dockerfile.production \
+///      --target runtime --tag webapp:dev --build-arg PYTHON_IMAGE=python:3.11-slim \
+///      --network=none --load fixtures/webapp"
+/// );
+/// ```
+///
+/// Setters of lists and maps (tags, build args, labels, secrets, caches, ...) add to
+/// what is there; the others replace the value. Relative paths are relative to the
+/// current directory, as for `docker buildx build`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
 pub struct Build {
     /// The build context directory (or a URL buildx understands).
-    pub context: PathBuf,
+    pub(crate) context: PathBuf,
     /// The Dockerfile (`-f`); `None` means `<context>/Dockerfile`.
-    pub dockerfile: Option<PathBuf>,
+    pub(crate) dockerfile: Option<PathBuf>,
     /// The stage to build (`--target`).
-    pub target: Option<String>,
+    pub(crate) target: Option<String>,
     /// Image references to tag the result with (`-t`).
-    pub tags: Vec<String>,
-    /// Build arguments (`--build-arg K=V`). Never secrets: see [`Build::secrets`].
-    pub build_args: BTreeMap<String, String>,
+    pub(crate) tags: Vec<String>,
+    /// Build arguments (`--build-arg K=V`). Never secrets: see [`Build::secret`].
+    pub(crate) build_args: BTreeMap<String, String>,
     /// Image labels (`--label K=V`); see [`oci_labels`].
-    pub labels: BTreeMap<String, String>,
+    pub(crate) labels: BTreeMap<String, String>,
     /// Named build contexts (`--build-context name=value`).
-    pub build_contexts: BTreeMap<String, String>,
+    pub(crate) build_contexts: BTreeMap<String, String>,
     /// Build secrets (`--secret`).
-    pub secrets: Vec<BuildSecret>,
+    pub(crate) secrets: Vec<BuildSecret>,
     /// Network for `RUN` steps (`--network host|none|default`).
-    pub network: Option<String>,
+    pub(crate) network: Option<String>,
     /// Always look for newer base images (`--pull`).
-    pub pull: bool,
+    pub(crate) pull: bool,
     /// Ignore the build cache (`--no-cache`).
-    pub no_cache: bool,
+    pub(crate) no_cache: bool,
     /// Target platforms (`--platform a,b`); empty means the builder's own.
-    pub platforms: Vec<String>,
+    pub(crate) platforms: Vec<String>,
     /// Where the result goes.
-    pub output: Output,
+    pub(crate) output: Output,
     /// Cache sources (`--cache-from`).
-    pub cache_from: Vec<Cache>,
+    pub(crate) cache_from: Vec<Cache>,
     /// Cache destinations (`--cache-to`).
-    pub cache_to: Vec<Cache>,
+    pub(crate) cache_to: Vec<Cache>,
     /// Where buildx writes the build's metadata JSON; [`Build::run`] uses a temporary
     /// file when this is `None`.
-    pub metadata_file: Option<PathBuf>,
+    pub(crate) metadata_file: Option<PathBuf>,
     /// The buildx builder to use (`--builder`).
-    pub builder: Option<String>,
+    pub(crate) builder: Option<String>,
     /// Progress output (`--progress`); `plain` by default, `None` leaves buildx's default.
-    pub progress: Option<String>,
+    pub(crate) progress: Option<String>,
     /// Flags this type does not know yet, added before the context argument.
-    pub extra_args: Vec<String>,
+    pub(crate) extra_args: Vec<String>,
     /// After a `--load`, ask the engine for the image's size (one `docker image
     /// inspect`, about 35 ms on a containerd image store: over 10% of a fully cached
     /// build). On by default; turn it off on hot paths that read the size elsewhere. The
     /// image id comes from the build metadata either way.
-    pub read_size: bool,
+    pub(crate) read_size: bool,
     /// Clamp the timestamps of the files in the image's layers to `SOURCE_DATE_EPOCH`
     /// (the exporter's `rewrite-timestamp=true`, BuildKit 0.13 and later), so that two
     /// builds of the same sources can give the same digest. Only for exports that write
     /// image blobs themselves: [`Output::Push`], [`Output::PushByDigest`] and
     /// [`Output::OciLayout`]; the `docker` driver's `--load` unpacks the image and
     /// refuses it.
-    pub rewrite_timestamp: bool,
+    pub(crate) rewrite_timestamp: bool,
     /// The provenance attestation (`--provenance`).
-    pub provenance: Provenance,
+    pub(crate) provenance: Provenance,
     /// Attach an SBOM attestation (`--sbom=true`). BuildKit runs its scanner image
     /// (`docker/buildkit-syft-scanner`), which must be pullable by the builder.
-    pub sbom: bool,
+    pub(crate) sbom: bool,
     /// Other attestations, as buildx takes them (`--attest type=sbom,generator=IMAGE`).
-    pub attest: Vec<String>,
+    pub(crate) attest: Vec<String>,
 }
 
-impl Default for Build {
-    fn default() -> Self {
+impl Build {
+    /// A build of the context directory `context` (or a URL buildx understands), with
+    /// the defaults: `<context>/Dockerfile`, no tags, the builder's default output,
+    /// `--progress=plain`, and the image size read after a `--load`.
+    pub fn new(context: impl Into<PathBuf>) -> Build {
         Build {
-            context: PathBuf::from("."),
+            context: context.into(),
             dockerfile: None,
             target: None,
             tags: Vec::new(),
@@ -203,6 +229,259 @@ impl Default for Build {
             sbom: false,
             attest: Vec::new(),
         }
+    }
+
+    /// The build context directory (or a URL buildx understands).
+    pub fn context(mut self, context: impl Into<PathBuf>) -> Build {
+        self.context = context.into();
+        self
+    }
+
+    /// The Dockerfile (`-f`); without it, `<context>/Dockerfile`.
+    pub fn dockerfile(mut self, path: impl Into<PathBuf>) -> Build {
+        self.dockerfile = Some(path.into());
+        self
+    }
+
+    /// The stage to build (`--target`).
+    pub fn target(mut self, stage: impl Into<String>) -> Build {
+        self.target = Some(stage.into());
+        self
+    }
+
+    /// Adds an image reference to tag the result with (`-t`).
+    pub fn tag(mut self, tag: impl Into<String>) -> Build {
+        self.tags.push(tag.into());
+        self
+    }
+
+    /// Adds image references to tag the result with (`-t`).
+    pub fn tags<S: Into<String>>(mut self, tags: impl IntoIterator<Item = S>) -> Build {
+        self.tags.extend(tags.into_iter().map(Into::into));
+        self
+    }
+
+    /// Adds a build argument (`--build-arg K=V`). Never a secret: see [`Build::secret`].
+    pub fn build_arg(mut self, name: impl Into<String>, value: impl Into<String>) -> Build {
+        self.build_args.insert(name.into(), value.into());
+        self
+    }
+
+    /// Adds build arguments (`--build-arg K=V`). Never secrets: see [`Build::secret`].
+    pub fn build_args<K: Into<String>, V: Into<String>>(
+        mut self,
+        args: impl IntoIterator<Item = (K, V)>,
+    ) -> Build {
+        self.build_args
+            .extend(args.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self
+    }
+
+    /// Adds an image label (`--label K=V`).
+    pub fn label(mut self, name: impl Into<String>, value: impl Into<String>) -> Build {
+        self.labels.insert(name.into(), value.into());
+        self
+    }
+
+    /// Adds image labels (`--label K=V`), such as those of [`oci_labels`].
+    pub fn labels<K: Into<String>, V: Into<String>>(
+        mut self,
+        labels: impl IntoIterator<Item = (K, V)>,
+    ) -> Build {
+        self.labels
+            .extend(labels.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self
+    }
+
+    /// Adds a named build context (`--build-context name=value`).
+    pub fn build_context(mut self, name: impl Into<String>, value: impl Into<String>) -> Build {
+        self.build_contexts.insert(name.into(), value.into());
+        self
+    }
+
+    /// Adds named build contexts (`--build-context name=value`).
+    pub fn build_contexts<K: Into<String>, V: Into<String>>(
+        mut self,
+        contexts: impl IntoIterator<Item = (K, V)>,
+    ) -> Build {
+        self.build_contexts
+            .extend(contexts.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self
+    }
+
+    /// Adds a build secret (`--secret`).
+    pub fn secret(mut self, secret: BuildSecret) -> Build {
+        self.secrets.push(secret);
+        self
+    }
+
+    /// Adds build secrets (`--secret`).
+    pub fn secrets(mut self, secrets: impl IntoIterator<Item = BuildSecret>) -> Build {
+        self.secrets.extend(secrets);
+        self
+    }
+
+    /// Network for `RUN` steps (`--network host|none|default`).
+    pub fn network(mut self, network: impl Into<String>) -> Build {
+        self.network = Some(network.into());
+        self
+    }
+
+    /// Always look for newer base images (`--pull`).
+    pub fn pull(mut self, on: bool) -> Build {
+        self.pull = on;
+        self
+    }
+
+    /// Ignore the build cache (`--no-cache`).
+    pub fn no_cache(mut self, on: bool) -> Build {
+        self.no_cache = on;
+        self
+    }
+
+    /// Adds a target platform (`--platform a,b`); without any, the builder's own.
+    pub fn platform(mut self, platform: impl Into<String>) -> Build {
+        self.platforms.push(platform.into());
+        self
+    }
+
+    /// Adds target platforms (`--platform a,b`); without any, the builder's own.
+    pub fn platforms<S: Into<String>>(mut self, platforms: impl IntoIterator<Item = S>) -> Build {
+        self.platforms.extend(platforms.into_iter().map(Into::into));
+        self
+    }
+
+    /// Where the result goes.
+    pub fn output(mut self, output: Output) -> Build {
+        self.output = output;
+        self
+    }
+
+    /// Adds a cache source (`--cache-from`).
+    pub fn cache_from(mut self, cache: Cache) -> Build {
+        self.cache_from.push(cache);
+        self
+    }
+
+    /// Adds a cache destination (`--cache-to`).
+    pub fn cache_to(mut self, cache: Cache) -> Build {
+        self.cache_to.push(cache);
+        self
+    }
+
+    /// Where buildx writes the build's metadata JSON; without it, [`Build::run`] uses a
+    /// temporary file.
+    pub fn metadata_file(mut self, path: impl Into<PathBuf>) -> Build {
+        self.metadata_file = Some(path.into());
+        self
+    }
+
+    /// The buildx builder to use (`--builder`).
+    pub fn builder(mut self, name: impl Into<String>) -> Build {
+        self.builder = Some(name.into());
+        self
+    }
+
+    /// Progress output (`--progress`); `plain` by default, `None` leaves buildx's default.
+    pub fn progress(mut self, mode: Option<&str>) -> Build {
+        self.progress = mode.map(str::to_string);
+        self
+    }
+
+    /// Adds a flag this type does not know yet, placed before the context argument.
+    pub fn extra_arg(mut self, arg: impl Into<String>) -> Build {
+        self.extra_args.push(arg.into());
+        self
+    }
+
+    /// Adds flags this type does not know yet, placed before the context argument.
+    pub fn extra_args<S: Into<String>>(mut self, args: impl IntoIterator<Item = S>) -> Build {
+        self.extra_args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// After a `--load`, ask the engine for the image's size (one `docker image
+    /// inspect`, about 35 ms on a containerd image store: over 10% of a fully cached
+    /// build). On by default; turn it off on hot paths that read the size elsewhere. The
+    /// image id comes from the build metadata either way.
+    pub fn read_size(mut self, on: bool) -> Build {
+        self.read_size = on;
+        self
+    }
+
+    /// Clamp the timestamps of the files in the image's layers to `SOURCE_DATE_EPOCH`
+    /// (the exporter's `rewrite-timestamp=true`, BuildKit 0.13 and later), so that two
+    /// builds of the same sources can give the same digest. Only for exports that write
+    /// image blobs themselves: [`Output::Push`], [`Output::PushByDigest`] and
+    /// [`Output::OciLayout`]; the `docker` driver's `--load` unpacks the image and
+    /// refuses it.
+    pub fn rewrite_timestamp(mut self, on: bool) -> Build {
+        self.rewrite_timestamp = on;
+        self
+    }
+
+    /// The provenance attestation (`--provenance`).
+    pub fn provenance(mut self, provenance: Provenance) -> Build {
+        self.provenance = provenance;
+        self
+    }
+
+    /// Attach an SBOM attestation (`--sbom=true`). BuildKit runs its scanner image
+    /// (`docker/buildkit-syft-scanner`), which must be pullable by the builder.
+    pub fn sbom(mut self, on: bool) -> Build {
+        self.sbom = on;
+        self
+    }
+
+    /// Adds another attestation, as buildx takes it (`--attest type=sbom,generator=IMAGE`).
+    pub fn attest(mut self, attestation: impl Into<String>) -> Build {
+        self.attest.push(attestation.into());
+        self
+    }
+
+    /// The build context.
+    pub fn get_context(&self) -> &Path {
+        &self.context
+    }
+
+    /// The stage to build, if set.
+    pub fn get_target(&self) -> Option<&str> {
+        self.target.as_deref()
+    }
+
+    /// The image references the result is tagged with.
+    pub fn get_tags(&self) -> &[String] {
+        &self.tags
+    }
+
+    /// The build arguments.
+    pub fn get_build_args(&self) -> &BTreeMap<String, String> {
+        &self.build_args
+    }
+
+    /// The named build contexts.
+    pub fn get_build_contexts(&self) -> &BTreeMap<String, String> {
+        &self.build_contexts
+    }
+
+    /// The image labels.
+    pub fn get_labels(&self) -> &BTreeMap<String, String> {
+        &self.labels
+    }
+
+    /// The target platforms (empty: the builder's own).
+    pub fn get_platforms(&self) -> &[String] {
+        &self.platforms
+    }
+
+    /// Where the result goes.
+    pub fn get_output(&self) -> &Output {
+        &self.output
+    }
+
+    /// The buildx builder, if set.
+    pub fn get_builder(&self) -> Option<&str> {
+        self.builder.as_deref()
     }
 }
 
@@ -577,8 +856,8 @@ impl Build {
                 err.context(format!(
                     "cannot build image {what}: the builder cannot pull BuildKit's SBOM \
                      scanner image (docker/buildkit-syft-scanner); push it to a registry the \
-                     builder reaches and name it with `attest: [\"type=sbom,generator=IMAGE\"]` \
-                     instead of `sbom: true`"
+                     builder reaches and name it with `.attest(\"type=sbom,generator=IMAGE\")` \
+                     instead of `.sbom(true)`"
                 ))
             } else {
                 err.context(format!(
@@ -847,7 +1126,7 @@ mod tests {
             project: "webapp".into(),
             run_id: "r1".into(),
         };
-        let build = Build::default().with_session_labels(&session);
+        let build = Build::new(".").with_session_labels(&session);
         assert_eq!(build.labels["dev.buildkit-lib.project"], "webapp");
         assert_eq!(build.labels["dev.buildkit-lib.run"], "r1");
     }
@@ -858,7 +1137,7 @@ mod tests {
         std::fs::write(dir.path().join("Dockerfile"), "FROM scratch AS a\n").unwrap();
         let mut build = Build {
             context: dir.path().into(),
-            ..Build::default()
+            ..Build::new(".")
         };
         build.build_args.insert("Api_Key".into(), "x".into());
         assert_eq!(
@@ -896,7 +1175,7 @@ mod tests {
         std::fs::write(dir.path().join("Dockerfile"), "FROM scratch AS a\n").unwrap();
         let base = Build {
             context: dir.path().into(),
-            ..Build::default()
+            ..Build::new(".")
         };
         let err = |b: Build| b.check_with_env(&|_| None).unwrap_err().to_string();
         let digest = format!("app@sha256:{}", "0".repeat(64));
@@ -957,7 +1236,7 @@ mod tests {
         // A remote context is not looked for on disk.
         assert!(Build {
             context: "https://example.org/repo.git#main".into(),
-            ..Build::default()
+            ..Build::new(".")
         }
         .check_with_env(&|_| None)
         .is_ok());
@@ -969,7 +1248,7 @@ mod tests {
             context: PathBuf::from("/src"),
             output: Output::Push,
             tags: vec!["127.0.0.1:5000/app:1".into()],
-            ..Build::default()
+            ..Build::new(".")
         };
         let line = |b: &Build| b.command().to_string();
         assert!(!line(&build).contains("--provenance"));
@@ -1018,7 +1297,7 @@ mod tests {
         let mut build = Build {
             context: dir.path().to_path_buf(),
             provenance: Provenance::Max,
-            ..Build::default()
+            ..Build::new(".")
         };
         build
             .build_args

@@ -10,6 +10,7 @@ use anyhow::Context;
 
 /// One build stage.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Stage {
     /// Position of the stage, from 0 (usable as `--target`-like `COPY --from=0`).
     pub index: usize,

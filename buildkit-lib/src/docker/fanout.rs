@@ -34,11 +34,7 @@
 //! use buildkit_lib::Runner;
 //!
 //! # fn main() -> anyhow::Result<()> {
-//! let build = Build {
-//!     context: "fixtures/webapp".into(),
-//!     tags: vec!["registry.example.com/webapp:1.4.0".into()],
-//!     ..Build::default()
-//! };
+//! let build = Build::new("fixtures/webapp").tag("registry.example.com/webapp:1.4.0");
 //! let fan = FanOut::new(
 //!     build,
 //!     vec![
@@ -143,6 +139,7 @@ impl fmt::Display for Endpoint {
 
 /// What `docker buildx inspect` says of an endpoint's builder.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct BuilderProbe {
     /// The driver (`docker`, `docker-container`, `remote`, `kubernetes`).
     pub driver: String,
@@ -229,6 +226,7 @@ pub struct FanOut {
 
 /// One platform's part of a fan-out.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PlatformResult {
     /// The platform.
     pub platform: String,
@@ -246,6 +244,7 @@ pub struct PlatformResult {
 
 /// What a fan-out produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FanOutResult {
     /// The merged image's tags.
     pub tags: Vec<String>,
@@ -275,6 +274,7 @@ pub enum PlatformOutcome {
 
 /// A fan-out that failed: nothing was merged, and the final tags were not written.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FanOutError {
     /// The tags that were to be written (and were not).
     pub tags: Vec<String>,
@@ -847,7 +847,7 @@ mod tests {
         let f = FanOut::new(
             Build {
                 tags: vec!["127.0.0.1:5000/app:1.2.0".into()],
-                ..Build::default()
+                ..Build::new(".")
             },
             Vec::new(),
         );
@@ -858,7 +858,7 @@ mod tests {
         let long = FanOut::new(
             Build {
                 tags: vec![format!("r.example/app:{}", "x".repeat(128))],
-                ..Build::default()
+                ..Build::new(".")
             },
             Vec::new(),
         );

@@ -13,6 +13,7 @@ use crate::cmd::{Cmd, Runner};
 
 /// A container health check from the image configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Healthcheck {
     /// The test (`["CMD-SHELL", "python -c ..."]`; `["NONE"]` disables an inherited one).
     pub test: Vec<String>,
@@ -72,6 +73,7 @@ pub struct ImageFacts {
 
 /// One entry of `docker history`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Layer {
     /// The layer's image id, when known (`<missing>` entries have none).
     pub id: Option<String>,
@@ -218,6 +220,7 @@ pub fn history(runner: &Runner, image: &str) -> anyhow::Result<Vec<Layer>> {
 /// An image's size measured two ways, each labelled: what a registry stores and a push or
 /// pull transfers, and what the image takes on this engine's disk (`docker images`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct ImageSizes {
     /// Compressed bytes: the image's content as a registry stores it and a push or pull
     /// transfers it (compressed layers, config, manifests). `None` on the classic image

@@ -200,6 +200,7 @@ impl PrePhase {
 
 /// A version or tag pattern that cannot be used, with what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Pep440Error {
     /// The text given.
     pub input: String,

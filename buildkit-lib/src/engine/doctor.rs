@@ -23,6 +23,7 @@ pub enum Status {
 
 /// One line of the preflight check.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Check {
     /// What was checked (`engine`, `buildx`, ...).
     pub name: &'static str,

@@ -26,6 +26,7 @@ pub enum HostSource {
 
 /// The engine the docker client will talk to.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Engine {
     /// The endpoint, such as `unix:///var/run/docker.sock`.
     pub host: String,

@@ -17,6 +17,7 @@ use crate::hash::sha256_file;
 
 /// One file of the artifacts.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Artifact {
     /// Path relative to the artifact directory.
     pub path: PathBuf,
@@ -28,6 +29,7 @@ pub struct Artifact {
 
 /// The files of a finished package, for the user and for CI.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ArtifactReport {
     /// The directory holding them (`dist/`).
     pub dir: PathBuf,

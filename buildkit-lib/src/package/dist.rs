@@ -49,22 +49,26 @@ pub enum Export {
 }
 
 /// The package step: PyInstaller in the runtime image, the result in `dist`.
+///
+/// [`Package::new`] with the images, the PyInstaller run and the mode, then the setters
+/// ([`Package::dist`], [`Package::expect`], [`Package::source_date_epoch`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
 pub struct Package {
     /// The release images (the runtime image must exist, see [`Stages::build_runtime`]).
-    pub stages: Stages,
+    pub(crate) stages: Stages,
     /// The PyInstaller run (paths relative to the source directory).
-    pub pyinstaller: PyInstaller,
+    pub(crate) pyinstaller: PyInstaller,
     /// Mounted or isolated.
-    pub mode: Mode,
+    pub(crate) mode: Mode,
     /// The directory replaced by the artifacts (`<project>/dist`).
-    pub dist: PathBuf,
+    pub(crate) dist: PathBuf,
     /// Files that must be among the artifacts (relative to `dist`) before it is replaced.
-    pub expect: Vec<PathBuf>,
+    pub(crate) expect: Vec<PathBuf>,
     /// Package reproducibly: PyInstaller runs with `SOURCE_DATE_EPOCH` set to this and a
     /// fixed `PYTHONHASHSEED` (the isolated mode passes both as build args, which the
-    /// package stage must declare with `ARG`). See [`Package::source_date_epoch`].
-    pub source_date_epoch: Option<u64>,
+    /// package stage must declare with `ARG`).
+    pub(crate) source_date_epoch: Option<u64>,
 }
 
 /// The `PYTHONHASHSEED` of a reproducible packaging (any fixed value would do).
@@ -133,10 +137,28 @@ impl Package {
         }
     }
 
-    /// Packages reproducibly at `secs` (see [`Package::source_date_epoch`] the field).
+    /// Packages reproducibly: PyInstaller runs with `SOURCE_DATE_EPOCH` set to `secs`
+    /// and a fixed `PYTHONHASHSEED` (the isolated mode passes both as build args, which
+    /// the package stage must declare with `ARG`).
     pub fn source_date_epoch(mut self, secs: u64) -> Package {
         self.source_date_epoch = Some(secs);
         self
+    }
+
+    /// The directory replaced by the artifacts (by default `<context>/dist`).
+    pub fn dist(mut self, dir: impl Into<PathBuf>) -> Package {
+        self.dist = dir.into();
+        self
+    }
+
+    /// The directory replaced by the artifacts.
+    pub fn get_dist(&self) -> &Path {
+        &self.dist
+    }
+
+    /// The `SOURCE_DATE_EPOCH` of a reproducible packaging, when set.
+    pub fn get_source_date_epoch(&self) -> Option<u64> {
+        self.source_date_epoch
     }
 
     /// The environment that makes PyInstaller's output reproducible, when asked for.
@@ -214,7 +236,8 @@ impl Package {
         })
     }
 
-    /// Requires `file` among the artifacts.
+    /// Requires `file` (relative to `dist`) among the artifacts before `dist` is
+    /// replaced.
     pub fn expect(mut self, file: impl Into<PathBuf>) -> Package {
         self.expect.push(file.into());
         self

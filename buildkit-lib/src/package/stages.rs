@@ -183,7 +183,7 @@ impl Stages {
             network: self.network.clone(),
             no_cache: self.no_cache,
             output: Output::Load,
-            ..Build::default()
+            ..Build::new(".")
         }
         .with_session_labels(session);
         if let Some(image) = self.image(stage) {

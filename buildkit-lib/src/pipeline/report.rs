@@ -42,6 +42,7 @@ impl StepStatus {
 
 /// One step in the report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct StepRecord {
     /// The step's name.
     pub name: String,

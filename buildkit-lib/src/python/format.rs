@@ -34,6 +34,7 @@ pub enum Mode {
 
 /// A format check that found files to change. Downcast an `anyhow::Error` to read it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FormatError {
     /// The tool (`black`, `isort`).
     pub tool: String,

@@ -64,6 +64,7 @@ impl FromStr for Level {
 
 /// One hadolint finding.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Finding {
     /// The file linted.
     pub file: String,

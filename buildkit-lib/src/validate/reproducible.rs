@@ -681,7 +681,7 @@ mod tests {
             tags: vec!["app:1".into()],
             output: Output::Load,
             cache_from: vec![crate::docker::cache::Cache::inline()],
-            ..Build::default()
+            ..Build::new(".")
         };
         let check = Reproducible::new(&build, "/work/repro").source_date_epoch(1_700_000_000);
         let [first, second] = check.builds(1_700_000_000);

@@ -15,6 +15,7 @@ pub const DETACHED_BRANCH: &str = "HEAD (detached)";
 
 /// The state of a git work tree at one moment.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct GitFacts {
     /// The work tree's top-level directory.
     pub root: PathBuf,

@@ -41,6 +41,7 @@ pub struct Release {
 
 /// A release computed ahead of time: the files' new content and the git commands.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ReleasePlan {
     /// Where the git commands run.
     pub repo: PathBuf,

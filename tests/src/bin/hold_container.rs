@@ -131,13 +131,10 @@ fn main() {
                 }
             };
             println!("ready");
-            let build = buildkit_lib::docker::build::Build {
-                context: context.into(),
-                builder: Some(name.to_string()),
-                network: Some("none".into()),
-                read_size: false,
-                ..buildkit_lib::docker::build::Build::default()
-            };
+            let build = buildkit_lib::docker::build::Build::new(context)
+                .builder(name.to_string())
+                .network("none")
+                .read_size(false);
             let result = build.run(&runner).map(|_| ());
             drop(created);
             result

@@ -44,18 +44,15 @@ fn main() {
     )
     .unwrap();
     let nonce = e2e::unique("nonce");
-    let build = |dockerfile: &str, tags: Vec<String>| Build {
-        context: context.path().to_path_buf(),
-        dockerfile: Some(context.path().join(dockerfile)),
-        tags,
-        build_args: [("NONCE".to_string(), nonce.clone())].into(),
-        secrets: vec![
-            BuildSecret::file("pem", pem),
-            BuildSecret::env("token", "LEAK_TOKEN"),
-        ],
-        network: Some("none".into()),
-        output: Output::Load,
-        ..Build::default()
+    let build = |dockerfile: &str, tags: Vec<String>| {
+        Build::new(context.path().to_path_buf())
+            .dockerfile(context.path().join(dockerfile))
+            .tags(tags)
+            .build_arg("NONCE", nonce.clone())
+            .secret(BuildSecret::file("pem", pem))
+            .secret(BuildSecret::env("token", "LEAK_TOKEN"))
+            .network("none")
+            .output(Output::Load)
     };
 
     let mut pipeline = Pipeline::new("leak", target);

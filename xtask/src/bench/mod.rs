@@ -265,24 +265,17 @@ impl Bench {
         let meta = self.root.join("target/buildkit/bench/meta");
         let _ = std::fs::create_dir_all(&meta);
         let _ = std::fs::copy(app.join("version.json"), meta.join("version.json"));
-        Build {
-            context: app.clone(),
-            dockerfile: Some(app.join("Dockerfile.production")),
-            target: Some("runtime".into()),
-            tags: vec!["buildkit-webapp:bench".into()],
-            build_args: [(
-                "PYTHON_IMAGE".to_string(),
-                crate::build::PYTHON_IMAGE.to_string(),
-            )]
-            .into(),
-            build_contexts: [("meta".to_string(), meta.display().to_string())].into(),
-            network: Some("none".into()),
-            output: buildkit_lib::docker::build::Output::Load,
-            metadata_file: Some(self.root.join("target/buildkit/bench/metadata.json")),
+        Build::new(app.clone())
+            .dockerfile(app.join("Dockerfile.production"))
+            .target("runtime")
+            .tag("buildkit-webapp:bench")
+            .build_arg("PYTHON_IMAGE", crate::build::PYTHON_IMAGE.to_string())
+            .build_context("meta", meta.display().to_string())
+            .network("none")
+            .output(buildkit_lib::docker::build::Output::Load)
+            .metadata_file(self.root.join("target/buildkit/bench/metadata.json"))
             // The runner's cost alone: the size is read by its own step (one inspect).
-            read_size: false,
-            ..Build::default()
-        }
+            .read_size(false)
     }
 
     /// A cached two-engine build (amd64 on the first engine, arm64 on the second),
@@ -300,15 +293,12 @@ impl Bench {
         )?;
         let hosts = [docker_host(), crate::engine::second_docker_host()];
         let fan = FanOut::new(
-            Build {
-                context: dir.clone(),
-                tags: vec![format!(
+            Build::new(dir.clone())
+                .tag(format!(
                     "{}/buildkit-bench-fanout:1",
                     crate::engine::REGISTRY
-                )],
-                network: Some("none".into()),
-                ..Build::default()
-            },
+                ))
+                .network("none"),
             vec![
                 PlatformEndpoint {
                     platform: "linux/amd64".into(),
@@ -329,9 +319,8 @@ impl Bench {
         // file each for the digest.
         let mut builds = Vec::new();
         for (i, p) in fan.platforms.iter().enumerate() {
-            let mut build = fan.platform_build(p, false)?;
             let metadata = dir.join(format!("metadata-{i}.json"));
-            build.metadata_file = Some(metadata.clone());
+            let build = fan.platform_build(p, false)?.metadata_file(&metadata);
             builds.push(DirectPlatform {
                 argv: build.command().argv(),
                 tag: fan.platform_tag(&p.platform)?,
@@ -366,7 +355,7 @@ impl Bench {
                 "imagetools",
                 "create",
                 "--tag",
-                &fan.build.tags[0],
+                &fan.build.get_tags()[0],
             ]);
             for b in &builds {
                 let v: serde_json::Value =
@@ -465,12 +454,7 @@ impl Bench {
         );
         let repo = format!("{}/buildkit-bench-fanout-builders", crate::engine::REGISTRY);
         let fan = FanOut::new(
-            Build {
-                context: dir.clone(),
-                tags: vec![tag.clone()],
-                network: Some("none".into()),
-                ..Build::default()
-            },
+            Build::new(dir.clone()).tag(tag.clone()).network("none"),
             vec![
                 PlatformEndpoint {
                     platform: "linux/amd64".into(),
@@ -486,9 +470,8 @@ impl Bench {
         // digest), each with a metadata file for its digest.
         let mut builds = Vec::new();
         for (i, p) in fan.platforms.iter().enumerate() {
-            let mut build = fan.platform_build(p, true)?;
             let metadata = dir.join(format!("metadata-{i}.json"));
-            build.metadata_file = Some(metadata.clone());
+            let build = fan.platform_build(p, true)?.metadata_file(&metadata);
             builds.push((build.command().argv(), metadata));
         }
         let host = docker_host();

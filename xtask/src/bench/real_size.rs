@@ -166,13 +166,10 @@ impl Bench {
 }
 
 fn tree_build(dir: &Path, tag: &str) -> Build {
-    Build {
-        context: dir.to_path_buf(),
-        tags: vec![tag.into()],
-        network: Some("none".into()),
-        output: BuildOutput::Load,
-        ..Build::default()
-    }
+    Build::new(dir.to_path_buf())
+        .tag(tag)
+        .network("none")
+        .output(BuildOutput::Load)
 }
 
 /// `lstat` of every entry under `dir`; the number of regular files.
@@ -207,11 +204,9 @@ impl Bench {
             crate::engine::REGISTRY
         ))
         .mode_max(true);
-        let mut export = crate::mediaserver::image_build(&self.root);
-        export.cache_to = vec![cache.clone()];
+        let export = crate::mediaserver::image_build(&self.root).cache_to(cache.clone());
         export.run(&self.runner)?;
-        let mut from_cache = crate::mediaserver::image_build(&self.root);
-        from_cache.cache_from = vec![cache];
+        let from_cache = crate::mediaserver::image_build(&self.root).cache_from(cache);
         let no_cache = crate::mediaserver::image_build(&self.root);
         // An empty machine: no build cache and no image of the app (its layers would
         // otherwise be found locally instead of imported).

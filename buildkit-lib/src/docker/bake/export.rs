@@ -457,7 +457,7 @@ mod tests {
             provenance: crate::docker::build::Provenance::Max,
             sbom: true,
             attest: vec!["type=sbom,generator=127.0.0.1:5000/scanner".into()],
-            ..Build::default()
+            ..Build::new(".")
         };
         let target = BakeTarget::from_build(&build).unwrap();
         assert_eq!(

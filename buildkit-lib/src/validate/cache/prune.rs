@@ -58,6 +58,7 @@ fn filter_matches(filter: &str, r: &CacheRecord) -> Option<bool> {
 
 /// What a prune would remove, computed from the cache records with BuildKit's rules.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PrunePlan {
     /// The records that would go, least recently used first.
     pub records: Vec<CacheRecord>,
@@ -93,6 +94,7 @@ impl fmt::Display for PrunePlan {
 
 /// What a prune did.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PruneResult {
     /// The plan computed before pruning (what was expected to go).
     pub plan: PrunePlan,

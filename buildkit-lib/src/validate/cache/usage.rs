@@ -74,6 +74,7 @@ impl UsageKind {
 
 /// One line of `docker system df`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct UsageRow {
     /// What it counts.
     pub kind: UsageKind,
@@ -89,6 +90,7 @@ pub struct UsageRow {
 
 /// `docker system df`, typed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SystemUsage {
     /// One row per kind, in the engine's order.
     pub rows: Vec<UsageRow>,
@@ -218,6 +220,7 @@ pub fn parse_system_df(text: &str) -> Result<SystemUsage> {
 
 /// One build cache record.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CacheRecord {
     /// Its id.
     pub id: String,
@@ -292,6 +295,7 @@ pub fn parse_cache_records(text: &str) -> Result<Vec<CacheRecord>> {
 
 /// `docker buildx du --verbose`, typed: the records and the totals it prints.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BuilderUsage {
     /// Every record.
     pub records: Vec<CacheRecord>,

@@ -54,6 +54,7 @@ impl SecretKind {
 
 /// A likely secret that would enter the build context.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SecretFinding {
     /// The file (or, for a `.git` directory, the directory) relative to the context.
     pub path: String,

@@ -25,6 +25,7 @@ pub enum EntryKind {
 
 /// One non-directory entry of the context.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ContextFile {
     /// Path relative to the context root, `/`-separated, for display and matching (a
     /// name that is not UTF-8 shows U+FFFD for its bad bytes).
@@ -41,6 +42,7 @@ pub struct ContextFile {
 
 /// A directory and everything the context holds beneath it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DirUsage {
     /// Path relative to the context root.
     pub path: String,

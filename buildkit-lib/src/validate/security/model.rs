@@ -367,6 +367,7 @@ impl Threshold {
 
 /// A scanner that is not installed: the scan did not happen.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ScannerMissing {
     /// The scanner.
     pub tool: &'static str,

@@ -10,6 +10,7 @@ use super::budget::SizeMeasure;
 
 /// One layer as kept in the history: the instruction and its bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct LayerRecord {
     /// The instruction that made it (`docker history`'s `CreatedBy`); for a layer with no
     /// instruction (an imported base) a description such as `base image
@@ -22,6 +23,7 @@ pub struct LayerRecord {
 
 /// One line of the size history: one build of one image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SizeRecord {
     /// When it was measured (RFC 3339, UTC).
     pub time: String,
@@ -64,6 +66,7 @@ impl SizeRecord {
 
 /// How one layer changed between two builds (matched by instruction, in order).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LayerChange {
     /// The instruction.
     pub created_by: String,

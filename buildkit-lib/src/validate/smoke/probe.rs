@@ -14,6 +14,7 @@ pub(crate) fn loopback(port: u16) -> SocketAddr {
 
 /// A process found listening on a TCP port.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Listener {
     /// Its process id.
     pub pid: u32,
