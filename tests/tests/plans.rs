@@ -178,7 +178,7 @@ fn pipeline_with_every_kind_of_step(root: &Path) -> Pipeline {
         .step("format", move |cx| {
             check_all(&cx.runner, &env, &black, &isort)
         })
-        .plan(move |_| plan.clone());
+        .plan(move |_, _| Ok(plan.clone()));
     // A step without a declared plan, whose body queries the engine and git.
     pipeline
         .step("facts", |cx| {

@@ -36,6 +36,6 @@ pub fn format_step<'p>(
         .step("format", move |cx| {
             check_all(&cx.runner, &env, &black, &isort)
         })
-        .plan(move |_| plan.clone())
+        .plan(move |_, _| Ok(plan.clone()))
         .inputs(inputs)
 }

@@ -9,7 +9,6 @@ use std::path::Path;
 use anyhow::Result;
 use buildkit_lib::package::{Export, Mode, Package, PyInstaller, Stage, Stages};
 use buildkit_lib::pipeline::{ArtifactRecord, Inputs, Output, Pipeline, RunOptions};
-use buildkit_lib::plan::Planned;
 use buildkit_lib::Runner;
 
 use crate::flags::{self, PackageMode};
@@ -42,7 +41,7 @@ pub fn run(base: &Runner, root: &Path, flags: &flags::Package) -> Result<u8> {
         })
         .plan({
             let stages = stages.clone();
-            move |session| stages.build(Stage::Base, session).plan()
+            move |runner, session| stages.build(Stage::Base, session).plan_with(runner)
         })
         .describe("base image: system libraries PyInstaller needs")
         .inputs(
@@ -60,7 +59,7 @@ pub fn run(base: &Runner, root: &Path, flags: &flags::Package) -> Result<u8> {
         .after(["base"])
         .plan({
             let stages = stages.clone();
-            move |session| stages.build(Stage::Runtime, session).plan()
+            move |runner, session| stages.build(Stage::Runtime, session).plan_with(runner)
         })
         .describe("runtime image: a virtual environment with PyInstaller")
         .inputs(
@@ -86,11 +85,7 @@ pub fn run(base: &Runner, root: &Path, flags: &flags::Package) -> Result<u8> {
             Ok(())
         })
         .after(["runtime"])
-        .plan(move |session| {
-            planned.plan(session).unwrap_or_else(|e| {
-                buildkit_lib::plan::Plan::new().note(format!("the package step would fail: {e:#}"))
-            })
-        })
+        .plan(move |_, session| planned.plan(session))
         .describe("PyInstaller in the runtime image; dist/ replaced atomically")
         .inputs(
             Inputs::new()

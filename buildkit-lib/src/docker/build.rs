@@ -910,6 +910,16 @@ impl Build {
         Ok(result)
     }
 
+    /// The plan as [`Build::run`] will run it with `runner`: like [`Planned::plan`], with
+    /// each GitHub Actions cache's service (`version=1|2`) read from the runner's
+    /// environment; fails as the run would when the runtime variables are missing. Asks
+    /// nothing of the engine (the v2 builder check is the run's).
+    pub fn plan_with(&self, runner: &Runner) -> anyhow::Result<Plan> {
+        let mut build = self.clone();
+        build.resolve_caches(&runner.clone().dry_run(true))?;
+        Ok(build.plan())
+    }
+
     /// Writes the GitHub Actions cache service each `gha` cache uses (`version=1|2`, read
     /// from the runner's environment), masks the runtime token, and (outside a dry run)
     /// refuses a v2 cache on a builder too old for it ([`cache::check_gha_v2`], asked

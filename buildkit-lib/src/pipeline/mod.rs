@@ -25,7 +25,7 @@ use anyhow::bail;
 
 use crate::docker::bake::{sanitize_name, BakeFile};
 use crate::docker::build::Build;
-use crate::plan::{Plan, Planned};
+use crate::plan::Plan;
 
 pub use fingerprint::{Inputs, Output};
 pub use matrix::Matrix;
@@ -36,8 +36,11 @@ pub use run::{PipelineError, RunOptions, StepCx};
 /// The body of a step.
 pub type StepFn = Arc<dyn Fn(&mut StepCx) -> anyhow::Result<()> + Send + Sync>;
 
-/// What a step declares it will do, for the run's [`Session`](crate::Session).
-pub type PlanFn = Arc<dyn Fn(&crate::Session) -> Plan + Send + Sync>;
+/// What a step declares it will do, given the run's dry runner (which runs nothing and
+/// asks nothing) and [`Session`](crate::Session); an error ends the step's plan, as it
+/// would end the step.
+pub type PlanFn =
+    Arc<dyn Fn(&crate::Runner, &crate::Session) -> anyhow::Result<Plan> + Send + Sync>;
 
 /// One named step: what it runs, what it waits for, and what makes it up to date.
 #[derive(Clone)]
@@ -120,15 +123,20 @@ impl Step {
     /// step's output. Steps added with [`Pipeline::image_build`] declare theirs.
     pub fn plan<F>(&mut self, plan: F) -> &mut Step
     where
-        F: Fn(&crate::Session) -> Plan + Send + Sync + 'static,
+        F: Fn(&crate::Runner, &crate::Session) -> anyhow::Result<Plan> + Send + Sync + 'static,
     {
         self.plan = Some(Arc::new(plan));
         self
     }
 
-    /// The declared plan for `session`, if the step declared one.
-    pub fn planned(&self, session: &crate::Session) -> Option<Plan> {
-        self.plan.as_ref().map(|f| f(session))
+    /// The declared plan with `runner` (a dry runner) for `session`, if the step declared
+    /// one.
+    pub fn planned(
+        &self,
+        runner: &crate::Runner,
+        session: &crate::Session,
+    ) -> Option<anyhow::Result<Plan>> {
+        self.plan.as_ref().map(|f| f(runner, session))
     }
 
     /// The step's name.
@@ -212,7 +220,12 @@ impl Pipeline {
         });
         step.inputs = Some(Inputs::of_build(&kept));
         let planned = kept.clone();
-        step.plan(move |session| planned.clone().with_session_labels(session).plan());
+        step.plan(move |runner, session| {
+            planned
+                .clone()
+                .with_session_labels(session)
+                .plan_with(runner)
+        });
         step.build = Some(kept);
         if let Some(tag) = first_tag {
             step.output(Output::image(tag));

@@ -325,17 +325,27 @@ impl Pipeline {
                 continue;
             }
             println!("{header}");
-            if let Some(plan) = step.planned(&options.session) {
-                for line in plan.to_string().lines() {
-                    println!("{line}");
-                }
+            if let Some(planned) = step.planned(&runner, &options.session) {
+                let (commands, error) = match planned {
+                    Ok(plan) => {
+                        for line in plan.to_string().lines() {
+                            println!("{line}");
+                        }
+                        (plan.commands(), None)
+                    }
+                    Err(e) => {
+                        let e = runner.redact(&format!("{e:#}"));
+                        println!("   (the plan of this step stops here: {e})");
+                        (Vec::new(), Some(e))
+                    }
+                };
                 steps.push(StepRecord {
                     name: step.name.clone(),
                     status: StepStatus::Skipped,
                     seconds: 0.0,
                     log: None,
-                    commands: plan.commands(),
-                    error: None,
+                    commands,
+                    error,
                 });
                 continue;
             }

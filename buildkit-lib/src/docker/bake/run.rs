@@ -14,6 +14,7 @@ use serde_json::Value;
 use super::model::{is_local, BakeFile};
 use crate::cmd::{Cmd, Runner};
 use crate::docker::cache;
+use crate::plan::{Plan, Planned};
 
 /// One `docker buildx bake`. Made by [`BakeFile::write`], or by hand with [`Bake::new`].
 ///
@@ -273,6 +274,21 @@ impl Bake {
     /// Checks, runs the bake and reads each target's result from the metadata file. In a
     /// dry run, a file not written yet is not checked.
     pub fn run(&self, runner: &Runner) -> anyhow::Result<BakeResult> {
+        self.run_checked(runner)
+    }
+}
+
+impl Planned for Bake {
+    /// The one `docker buildx bake` (a GitHub Actions v2 cache in the file is checked
+    /// against the builder first). Without a [`Bake::metadata_file`], [`Bake::run`] adds
+    /// `--metadata-file` with a temporary path, which the plan leaves out.
+    fn plan(&self) -> Plan {
+        Plan::new().run(self.command())
+    }
+}
+
+impl Bake {
+    fn run_checked(&self, runner: &Runner) -> anyhow::Result<BakeResult> {
         if self.print {
             bail!("this bake only prints its definition (`print` is set): use `Bake::print`");
         }

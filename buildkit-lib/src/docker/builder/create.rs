@@ -14,6 +14,7 @@ use super::diagnose::{connection_error, explained};
 use super::driver::{Driver, RemoteTls};
 use super::manage::{inspect, remove, rm_cmd};
 use crate::cmd::{Cmd, Runner};
+use crate::plan::{Plan, Planned};
 
 /// `docker buildx create`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -193,6 +194,34 @@ impl BuilderCreate {
 }
 
 /// Fails when a builder named `name` exists already (nothing to check in a dry run).
+impl Planned for BuilderCreate {
+    /// The builder listing that refuses a name already taken (unless `append`), then the
+    /// `docker buildx create`.
+    fn plan(&self) -> Plan {
+        let mut plan = Plan::new();
+        if let (Some(name), false) = (&self.name, self.append) {
+            plan = plan
+                .query(super::manage::ls_cmd())
+                .note(format!("refused when a builder named {name} exists"));
+        }
+        plan.run(self.command())
+    }
+}
+
+impl Planned for MultiNode {
+    /// The builder listing that refuses a name already taken, then one `docker buildx
+    /// create` per node (`--append` after the first).
+    fn plan(&self) -> Plan {
+        let mut plan = Plan::new()
+            .query(super::manage::ls_cmd())
+            .note(format!("refused when a builder named {} exists", self.name));
+        for cmd in self.commands() {
+            plan = plan.run(cmd);
+        }
+        plan
+    }
+}
+
 fn refuse_taken(runner: &Runner, name: &str) -> anyhow::Result<()> {
     if !runner.is_dry_run() && inspect(runner, name)?.is_some() {
         anyhow::bail!(
