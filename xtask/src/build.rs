@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use buildkit_lib::plan::Planned;
 use buildkit_lib::docker::build::{oci_labels, Build, Output as BuildOutput};
 use buildkit_lib::docker::cache::{Cache, GhaService};
 use buildkit_lib::docker::tags::{references, TagInput, TagRules};
@@ -240,6 +241,7 @@ pub fn webapp_pipeline_with(
 
     let history = default_history_file(&target, "webapp");
     let (size_image, commit) = (primary.clone(), git.short_commit.clone());
+    let size_plan = SizeCheck::new(&size_image, &history).plan();
     pipeline
         .step("size", move |cx| {
             let mut check = SizeCheck::new(&size_image, &history);
@@ -249,6 +251,7 @@ pub fn webapp_pipeline_with(
             report.ensure_within_max()
         })
         .after(["image"])
+        .plan(move |_, _| Ok(size_plan.clone()))
         .describe("image size against the budget (1.5 GB target, 1.8 GB max), layers, history")
         .inputs(image_inputs.value("step", "size"));
 

@@ -151,6 +151,22 @@ xflags::xflags! {
             /// Print the commands that would change something; run only the read-only ones.
             optional --dry-run
         }
+        /// Count buildkit-lib's public API: the items reachable from the crate root.
+        ///
+        /// Builds rustdoc's JSON with the nightly toolchain (cargo +nightly rustdoc -p
+        /// buildkit-lib --lib -- -Z unstable-options --output-format json, into
+        /// target/api-count) and walks it through public modules and pub use re-exports:
+        /// each item counted once, by kind, and the items reached at several paths.
+        cmd api-count {
+            /// The checkout to measure: its directory or Cargo.toml (default: this one).
+            optional path: PathBuf
+            /// Count this rustdoc JSON file instead of building one.
+            optional --json file: PathBuf
+            /// Also print the paths of the items reached at several.
+            optional --paths
+            /// Print the rustdoc command; build and count nothing.
+            optional --dry-run
+        }
         /// Run the workspace's tests against the project's engine.
         ///
         /// Brings the engine up when none answers, then runs `cargo test --workspace`.
@@ -407,6 +423,7 @@ mod tests {
             "bench",
             "engine",
             "msrv",
+            "api-count",
             "test",
         ] {
             assert!(

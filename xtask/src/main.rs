@@ -3,6 +3,7 @@
 //! One module per subcommand; `main` parses the subcommand and its flags and dispatches.
 //! Exit status: 0 success, 1 a step failed, 2 usage error, 130 interrupted.
 
+mod api_count;
 mod bake;
 mod bench;
 mod build;
@@ -96,6 +97,7 @@ fn dispatch(args: &[String]) -> anyhow::Result<u8> {
         }
         XtaskCmd::Test(flags) => test::run(&base, &root, &flags),
         XtaskCmd::Msrv(flags) => msrv::run(&base, &root, flags.dry_run),
+        XtaskCmd::ApiCount(flags) => api_count::run(&base, &root, &flags),
         XtaskCmd::Bench(flags) => bench::run(&base, &root, &flags),
         XtaskCmd::Clean(flags) => clean::run(&base, &root, &flags),
         XtaskCmd::Package(flags) => package::run(&base, &root, &flags),

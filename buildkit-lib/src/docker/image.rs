@@ -179,17 +179,7 @@ impl ImageFacts {
 /// --human=false --format json`).
 pub fn history(runner: &Runner, image: &str) -> anyhow::Result<Vec<Layer>> {
     let out = runner
-        .capture(
-            &Cmd::new("docker")
-                .args([
-                    "history",
-                    "--no-trunc",
-                    "--human=false",
-                    "--format",
-                    "json",
-                    image,
-                ])
-                .read_only(),
+        .capture(&history_cmd(image),
         )
         .with_context(|| format!("cannot read the history of image {image}"))?;
     out.stdout
@@ -280,6 +270,20 @@ impl ImageSizes {
     pub fn content_on_disk(&self) -> u64 {
         self.unpacked_bytes.saturating_sub(self.layer_bytes)
     }
+}
+
+/// `docker history --no-trunc --human=false --format json IMAGE`.
+pub(crate) fn history_cmd(image: &str) -> Cmd {
+    Cmd::new("docker")
+        .args([
+            "history",
+            "--no-trunc",
+            "--human=false",
+            "--format",
+            "json",
+            image,
+        ])
+        .read_only()
 }
 
 /// `docker image inspect --format '{{json .}}' IMAGE`: the query behind

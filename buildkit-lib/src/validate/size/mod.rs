@@ -23,6 +23,7 @@ use std::time::SystemTime;
 use anyhow::{Context, Result};
 
 use crate::cmd::Runner;
+use crate::plan::{Plan, Planned};
 use crate::docker::image::{layer_indices, local_images, ImageFacts, ImageSizes, Layer};
 use crate::files::write_atomic;
 use crate::units::{human_bytes, human_delta};
@@ -223,8 +224,18 @@ impl SizeCheck {
     /// names, compares it with the previous record judged the same way, appends a record
     /// to the history and rewrites the chart beside it (`.svg`). The outcome is returned,
     /// not raised: call [`SizeReport::ensure_within_max`] to stop on a failure.
+    ///
+    /// A dry run that makes no queries measures nothing, so it has no verdict to give: it
+    /// fails, naming [`Planned::plan`] for what the check would do.
     pub fn run(&self, runner: &Runner) -> Result<SizeReport> {
         let (sizes, facts, mut layers) = ImageSizes::measure(runner, &self.image)?;
+        if runner.is_dry_run() && facts.id.is_empty() {
+            anyhow::bail!(
+                "the size of {} is not measured in a dry run that makes no queries (its plan \
+                 says what the check does; `Runner::dry_run_queries(true)` measures it)",
+                self.image
+            );
+        }
         if layers.iter().any(|l| l.created_by.trim().is_empty()) {
             // Name the base image of imported layers, when it is a local image.
             let locals = local_images(runner).unwrap_or_default();
@@ -374,6 +385,21 @@ fn describe_base_layers(layers: &mut [Layer], facts: &ImageFacts, locals: &[Imag
         if let Some(base) = base {
             layer.created_by = format!("base image {}", base.repo_tags[0]);
         }
+    }
+}
+
+impl Planned for SizeCheck {
+    /// The image inspection and history that measure it, then the history record and
+    /// the chart it writes (their contents depend on the measurement).
+    fn plan(&self) -> Plan {
+        Plan::new()
+            .query(crate::docker::image::inspect_cmd(&self.image))
+            .query(crate::docker::image::history_cmd(&self.image))
+            .note(format!(
+                "judge the size against the budget, append the record to {} and rewrite {}",
+                self.history_file.display(),
+                self.history_file.with_extension("svg").display()
+            ))
     }
 }
 
