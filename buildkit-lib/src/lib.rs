@@ -3,7 +3,7 @@
 //! `buildkit-lib` replaces the shell scripts, Dockerfile recipes and CI YAML that Python
 //! projects use to build and ship: format checks, multi-stage `docker buildx` builds,
 //! PyInstaller packaging, version metadata, post-build validation and clean-up. Each step
-//! is a value that can describe exactly what it will run; a [`cmd::Runner`] runs it, and a
+//! is a value that can describe exactly what it will run; a [`Runner`] runs it, and a
 //! [`pipeline::Pipeline`] runs steps side by side with logs and a report.
 //!
 //! # A downstream project's `xtask/src/main.rs`
@@ -104,11 +104,14 @@ pub mod package;
 pub mod pipeline;
 pub mod plan;
 pub mod python;
-pub mod session;
+mod session;
 mod time;
 pub mod units;
 pub mod validate;
 pub mod version;
 
-pub use cmd::{Cmd, CommandError, Runner, Secret};
-pub use session::Session;
+pub use cmd::command::Cmd;
+pub use cmd::error::CommandError;
+pub use cmd::runner::Runner;
+pub use cmd::secret::Secret;
+pub use session::{Session, PROJECT_LABEL, RUN_LABEL};

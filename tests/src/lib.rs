@@ -186,7 +186,7 @@ pub fn leftovers(engine: &Runner, session: &buildkit_lib::Session) -> Vec<String
         "--filter",
         &format!(
             "label={}={}",
-            buildkit_lib::session::RUN_LABEL,
+            buildkit_lib::RUN_LABEL,
             session.run_id
         ),
         "--format",

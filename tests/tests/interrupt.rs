@@ -10,7 +10,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use buildkit_lib::cmd::Failure;
-use buildkit_lib::session::{PROJECT_LABEL, RUN_LABEL};
+use buildkit_lib::{PROJECT_LABEL, RUN_LABEL};
 use buildkit_lib::{Cmd, Runner};
 
 /// Starts `hold_container` with `args` and waits for its `ready` line.

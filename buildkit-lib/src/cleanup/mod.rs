@@ -3,14 +3,14 @@
 //! Ownership comes from the labels every resource the library creates carries
 //! ([`crate::session::PROJECT_LABEL`], [`crate::session::RUN_LABEL`]), and, for resources
 //! made by older scripts, from name selectors matched on our side, anchored, on whole
-//! names ([`select`]). The only filters handed to the engine are `label=K=V` (an exact
+//! names (`select.rs`). The only filters handed to the engine are `label=K=V` (an exact
 //! comparison) and `ancestor=<image id>` (to find the containers using an image). A [`Cleanup`] describes the selection; [`Cleanup::plan`] lists
 //! exactly what would go, with sizes (what a dry run prints); [`CleanupPlan::execute`] removes
 //! it and returns a [`Summary`].
 
 mod dirs;
 mod plan;
-pub mod select;
+mod select;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;

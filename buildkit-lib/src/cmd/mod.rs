@@ -7,17 +7,22 @@
 //! Given an [`Executor`], it asks it for answers instead of starting processes (tests).
 //! Failures are a typed [`CommandError`]; Ctrl-C handling lives in [`interrupt`].
 
-mod command;
-mod error;
+pub(crate) mod command;
+pub(crate) mod error;
 mod executor;
 pub mod interrupt;
-mod runner;
-mod secret;
+pub(crate) mod runner;
+pub(crate) mod secret;
 mod tail;
 
-pub use command::{shell_escape, Cmd};
-pub use error::{CommandError, Failure};
+// `Cmd`, `CommandError`, `Runner` and `Secret` are used by every step: their one public
+// path is the crate root (`buildkit_lib::Runner`); the library reaches them here.
+pub(crate) use command::Cmd;
+pub use command::shell_escape;
+pub(crate) use error::CommandError;
+pub use error::Failure;
 pub use executor::{Answer, Executor, FakeExecutor};
-pub use runner::{Cancel, Captured, Echo, Runner};
-pub use secret::Secret;
+pub(crate) use runner::Runner;
+pub use runner::{Cancel, Captured, Echo};
+pub(crate) use secret::Secret;
 pub use tail::Tail;

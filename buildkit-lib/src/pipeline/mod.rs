@@ -4,17 +4,17 @@
 //! logging to the step's own file, the run's [`Session`](crate::Session), and a place to
 //! record images and artifacts). [`Pipeline::run`] checks the graph, takes a lock, runs
 //! independent steps side by side, skips steps whose declared inputs are unchanged, and
-//! writes `report.json`. The fingerprinting lives in [`fingerprint`], the report in
-//! [`report`], the scheduler in `run.rs`. Image builds added with [`Pipeline::image_build`]
+//! writes `report.json`. The fingerprinting lives in `fingerprint.rs`, the report in
+//! `report.rs`, the scheduler in `run.rs`. Image builds added with [`Pipeline::image_build`]
 //! can also be exported as one `docker-bake.json` ([`Pipeline::bake_file`]).
 
 mod filehash;
-pub mod fingerprint;
+mod fingerprint;
 mod graph;
 mod lock;
 mod matrix;
 mod preflight;
-pub mod report;
+mod report;
 mod run;
 mod terminal;
 

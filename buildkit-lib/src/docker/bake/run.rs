@@ -348,7 +348,10 @@ impl Bake {
             ..self.clone()
         };
         let cmd = bake.command().read_only();
+        // Printing is what was asked: it runs in a dry run too.
         let out = runner
+            .clone()
+            .dry_run_queries(true)
             .capture(&cmd)
             .with_context(|| format!("cannot print bake file {}", self.file.display()))?;
         BakeFile::parse(&out.stdout).with_context(|| {

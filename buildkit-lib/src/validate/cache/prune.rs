@@ -105,11 +105,15 @@ pub struct PruneResult {
 }
 
 impl Planned for Prune {
-    /// The cache listing that says what will go, then the prune.
+    /// The cache listing that predicts what will go (`docker system df --verbose` for
+    /// the engine's own builder, `docker buildx du --verbose` for a named one), then the
+    /// prune.
     fn plan(&self) -> Plan {
-        Plan::new()
-            .query(super::usage::buildx_du_command(self.builder.as_deref()))
-            .run(self.command())
+        let listing = match &self.builder {
+            None => super::usage::cache_records_command(),
+            Some(builder) => super::usage::buildx_du_command(Some(builder)),
+        };
+        Plan::new().query(listing).run(self.command())
     }
 }
 
@@ -189,7 +193,11 @@ impl Prune {
     /// `docker system df --verbose` (exact times); for a named builder from `docker buildx
     /// du --verbose`, whose last-use times are read back from text like `3 hours ago`
     /// (so an `until` near a record's age may be predicted either way).
+    ///
+    /// The listing is the prediction: it is made even in a dry run
+    /// ([`Runner::dry_run_queries`]).
     pub fn dry_run(&self, runner: &Runner) -> Result<PrunePlan> {
+        let runner = &runner.clone().dry_run_queries(true);
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
