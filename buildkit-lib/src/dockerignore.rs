@@ -500,7 +500,7 @@ impl IgnoreRules {
 
 /// The ignore file BuildKit uses for `context` and `dockerfile`: `<Dockerfile>.dockerignore`
 /// when it exists, else the context's `.dockerignore`, else none.
-pub fn ignore_file_for(context: &Path, dockerfile: Option<&Path>) -> Option<PathBuf> {
+pub(crate) fn ignore_file_for(context: &Path, dockerfile: Option<&Path>) -> Option<PathBuf> {
     if let Some(df) = dockerfile {
         let mut specific = df.as_os_str().to_owned();
         specific.push(".dockerignore");

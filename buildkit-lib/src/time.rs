@@ -14,7 +14,7 @@ pub const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
 
 /// `YYYY-MM-DDTHH:MM:SS.ffffff` in UTC (microseconds, no zone suffix), the `build_date`
 /// format of `version.json` (as `date -u +%Y-%m-%dT%H:%M:%S.%6N` prints it).
-pub fn utc_timestamp_micros(when: SystemTime) -> String {
+pub(crate) fn utc_timestamp_micros(when: SystemTime) -> String {
     let (secs, micros) = unix_parts(when);
     let (date, hms) = split(secs);
     format!("{date}T{hms}.{micros:06}")
@@ -28,14 +28,14 @@ pub fn rfc3339(when: SystemTime) -> String {
 }
 
 /// `YYYY-MM-DD` in UTC, for CHANGELOG headings.
-pub fn utc_date(when: SystemTime) -> String {
+pub(crate) fn utc_date(when: SystemTime) -> String {
     let (secs, _) = unix_parts(when);
     split(secs).0
 }
 
 /// Whole seconds since 1970-01-01 UTC (negative before it, rounded down).
 #[cfg(test)]
-pub fn unix_seconds(when: SystemTime) -> i64 {
+pub(crate) fn unix_seconds(when: SystemTime) -> i64 {
     unix_parts(when).0
 }
 

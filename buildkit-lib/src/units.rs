@@ -41,7 +41,7 @@ pub fn human_bytes(bytes: u64) -> String {
 }
 
 /// A change in bytes with its sign: `+1.2 MB`, `-350 kB`, `+0 B`.
-pub fn human_delta(delta: i64) -> String {
+pub(crate) fn human_delta(delta: i64) -> String {
     let sign = if delta < 0 { "-" } else { "+" };
     format!("{sign}{}", human_bytes(delta.unsigned_abs()))
 }

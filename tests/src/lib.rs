@@ -184,11 +184,7 @@ pub fn leftovers(engine: &Runner, session: &buildkit_lib::Session) -> Vec<String
         "ps",
         "--all",
         "--filter",
-        &format!(
-            "label={}={}",
-            buildkit_lib::RUN_LABEL,
-            session.run_id
-        ),
+        &format!("label={}={}", buildkit_lib::RUN_LABEL, session.run_id),
         "--format",
         "{{.Names}}",
     ]);

@@ -9,10 +9,10 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use buildkit_lib::cleanup::{Cleanup, CleanupPlan};
-use buildkit_lib::{PROJECT_LABEL, RUN_LABEL};
 use buildkit_lib::units::human_bytes;
 use buildkit_lib::validate::cache::parse_size;
 use buildkit_lib::{Cmd, Runner};
+use buildkit_lib::{PROJECT_LABEL, RUN_LABEL};
 
 /// Every container and image a test created, removed (forced) when dropped.
 struct Resources<'a> {

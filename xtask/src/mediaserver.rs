@@ -12,9 +12,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Result;
-use buildkit_lib::plan::Planned;
 use buildkit_lib::docker::build::{Build, Output as BuildOutput};
 use buildkit_lib::pipeline::{Inputs, Pipeline, RunOptions};
+use buildkit_lib::plan::Planned;
 use buildkit_lib::python::ToolEnv;
 use buildkit_lib::validate::size::{default_history_file, SizeCheck};
 use buildkit_lib::validate::smoke::{Ready, Service, ServiceReady, Smoke};

@@ -17,8 +17,8 @@ mod tail;
 
 // `Cmd`, `CommandError`, `Runner` and `Secret` are used by every step: their one public
 // path is the crate root (`buildkit_lib::Runner`); the library reaches them here.
-pub(crate) use command::Cmd;
 pub use command::shell_escape;
+pub(crate) use command::Cmd;
 pub(crate) use error::CommandError;
 pub use error::Failure;
 pub use executor::{Answer, Executor, FakeExecutor};

@@ -192,7 +192,7 @@ fn heredoc_terminators(line: &str) -> Vec<String> {
 }
 
 /// Names of the stages, in order (`#2` for an unnamed stage at index 2), for messages.
-pub fn stage_list(stages: &[Stage]) -> String {
+pub(crate) fn stage_list(stages: &[Stage]) -> String {
     stages
         .iter()
         .map(|s| match &s.name {

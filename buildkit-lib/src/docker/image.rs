@@ -179,8 +179,7 @@ impl ImageFacts {
 /// --human=false --format json`).
 pub fn history(runner: &Runner, image: &str) -> anyhow::Result<Vec<Layer>> {
     let out = runner
-        .capture(&history_cmd(image),
-        )
+        .capture(&history_cmd(image))
         .with_context(|| format!("cannot read the history of image {image}"))?;
     out.stdout
         .lines()
@@ -421,7 +420,7 @@ pub fn instruction(created_by: &str) -> &str {
 /// The engine lists a size for every layer-making entry and 0 for the others, but the
 /// API does not say which zero-size entries made an (empty) layer; entries with bytes are
 /// matched first, then entries whose instruction changes files.
-pub fn layer_indices(layer_count: usize, history: &[Layer]) -> Option<Vec<Option<usize>>> {
+pub(crate) fn layer_indices(layer_count: usize, history: &[Layer]) -> Option<Vec<Option<usize>>> {
     let oldest_first: Vec<&Layer> = history.iter().rev().collect();
     let by_size = |l: &Layer| l.size_bytes > 0;
     let by_instruction = |l: &Layer| {

@@ -136,7 +136,7 @@ const PERMANENT: &[&str] = &[
 /// `i/o timeout`), an HTTP 5xx or 429 from the registry. `None` when nothing transient
 /// is there, or when a permanent reason (`unauthorized`, `denied`, `name unknown`,
 /// `manifest invalid`, `no such host`, ...) is.
-pub fn transient_failure(lines: &[String]) -> Option<String> {
+pub(crate) fn transient_failure(lines: &[String]) -> Option<String> {
     let lower: Vec<String> = lines.iter().map(|l| l.to_ascii_lowercase()).collect();
     if lower
         .iter()
@@ -167,7 +167,7 @@ fn http_5xx_or_429(lower: &str) -> bool {
 
 /// Whether a `docker buildx build --push` got as far as the push: its final error is the
 /// export's (`failed to push`, `> exporting to image:`), not a build step's.
-pub fn failed_in_push(lines: &[String]) -> bool {
+pub(crate) fn failed_in_push(lines: &[String]) -> bool {
     let Some(last_error) = lines.iter().rev().find(|l| l.starts_with("ERROR: ")) else {
         return false;
     };
@@ -260,7 +260,7 @@ pub fn platforms(runner: &Runner, reference: &str) -> anyhow::Result<Vec<String>
 
 /// `docker buildx imagetools inspect REFERENCE --format '{{json .FIELD}}'` (`Provenance`
 /// or `SBOM`).
-pub fn inspect_format_cmd(reference: &str, field: &str) -> Cmd {
+pub(crate) fn inspect_format_cmd(reference: &str, field: &str) -> Cmd {
     Cmd::new("docker")
         .args(["buildx", "imagetools", "inspect", reference, "--format"])
         .arg(format!("{{{{json .{field}}}}}"))

@@ -139,7 +139,7 @@ pub fn references(images: &[&str], tags: &[String]) -> Vec<String> {
 
 /// Makes any text a valid docker tag: characters outside `[A-Za-z0-9_.-]` become `-`
 /// (runs collapse), a leading `.` or `-` is dropped, and it is cut at 128 characters.
-pub fn sanitize(text: &str) -> String {
+pub(crate) fn sanitize(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {

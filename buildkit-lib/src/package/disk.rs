@@ -17,7 +17,7 @@ const DISK_FULL: &[&str] = &[
 ];
 
 /// The first line saying the disk is full, if any.
-pub fn disk_full_line(lines: &[String]) -> Option<&str> {
+pub(crate) fn disk_full_line(lines: &[String]) -> Option<&str> {
     lines.iter().map(String::as_str).find(|l| {
         let lower = l.to_ascii_lowercase();
         DISK_FULL.iter().any(|w| lower.contains(w))
@@ -26,7 +26,7 @@ pub fn disk_full_line(lines: &[String]) -> Option<&str> {
 
 /// Whether `e` (anywhere in its chain: a command's output, an I/O error) says the disk is
 /// full.
-pub fn is_disk_full(e: &anyhow::Error) -> bool {
+pub(crate) fn is_disk_full(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         if let Some(cmd) = c.downcast_ref::<CommandError>() {
             return disk_full_line(&cmd.tail).is_some();
@@ -41,7 +41,7 @@ pub fn is_disk_full(e: &anyhow::Error) -> bool {
 
 /// `docker info --format {{.DockerRootDir}}`: where the engine keeps images, containers
 /// and build cache.
-pub fn data_root_cmd() -> Cmd {
+pub(crate) fn data_root_cmd() -> Cmd {
     Cmd::new("docker")
         .args(["info", "--format", "{{.DockerRootDir}}"])
         .read_only()
@@ -50,7 +50,11 @@ pub fn data_root_cmd() -> Cmd {
 /// The error for a package step that ran out of disk: names the host path the artifacts
 /// go to and the engine's data root (asked from the engine; named generically when it does
 /// not answer), and how to free space. Wraps `e`, so the tool's own words stay below.
-pub fn disk_full_error(runner: &Runner, host_path: &Path, e: anyhow::Error) -> anyhow::Error {
+pub(crate) fn disk_full_error(
+    runner: &Runner,
+    host_path: &Path,
+    e: anyhow::Error,
+) -> anyhow::Error {
     let root = runner
         .capture(&data_root_cmd())
         .ok()

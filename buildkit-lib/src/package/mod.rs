@@ -12,7 +12,6 @@ mod stages;
 
 pub use crate::files::StagedDir;
 pub use artifacts::{collect, Artifact, ArtifactReport};
-pub use disk::{data_root_cmd, disk_full_error, disk_full_line, is_disk_full};
 pub use dist::{
     DistComparison, DistDifference, Export, Mode, Package, OUT_DIR, REPRODUCIBLE_HASH_SEED,
     SOURCE_DIR, WORK_DIR,

@@ -413,7 +413,7 @@ fn output_of_last_run(runner: &Runner, cmd: &Cmd) -> Option<Vec<String>> {
 }
 
 /// Files from `would reformat X` lines, and the count from `N files would be reformatted`.
-pub fn parse_black(lines: &[String]) -> (Vec<String>, Option<usize>) {
+pub(crate) fn parse_black(lines: &[String]) -> (Vec<String>, Option<usize>) {
     let mut files: Vec<String> = Vec::new();
     let mut count = None;
     for line in lines {
@@ -435,7 +435,7 @@ pub fn parse_black(lines: &[String]) -> (Vec<String>, Option<usize>) {
 }
 
 /// Files from isort's `ERROR: X Imports are incorrectly sorted` lines.
-pub fn parse_isort(lines: &[String]) -> (Vec<String>, Option<usize>) {
+pub(crate) fn parse_isort(lines: &[String]) -> (Vec<String>, Option<usize>) {
     let mut files: Vec<String> = Vec::new();
     for line in lines {
         let Some(rest) = line.strip_prefix("ERROR: ") else {

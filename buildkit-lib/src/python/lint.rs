@@ -102,7 +102,7 @@ struct RawFinding {
 }
 
 /// Parses hadolint's `--format json` output.
-pub fn parse_findings(json: &str) -> Result<Vec<Finding>> {
+pub(crate) fn parse_findings(json: &str) -> Result<Vec<Finding>> {
     let raw: Vec<RawFinding> =
         serde_json::from_str(json.trim()).context("cannot read hadolint's JSON output")?;
     raw.into_iter()

@@ -9,11 +9,8 @@ mod lint;
 mod test;
 mod venv;
 
-pub use format::{
-    check_all, parse_black, parse_isort, Black, FormatChecks, FormatError, Isort, Mode,
-    DEFAULT_FIX_HINT,
-};
-pub use lint::{parse_findings, Finding, Hadolint, Level};
+pub use format::{check_all, Black, FormatChecks, FormatError, Isort, Mode, DEFAULT_FIX_HINT};
+pub use lint::{Finding, Hadolint, Level};
 pub(crate) use test::remove_container;
 pub use test::{PythonTest, TestPlace};
 pub use venv::{

@@ -132,7 +132,7 @@ impl PythonTest {
 
 /// `docker rm -f NAME`, aimed at the engine `runner` uses (the interrupt handler runs it
 /// without the runner's default environment).
-pub fn remove_container(runner: &Runner, name: &str) -> Cmd {
+pub(crate) fn remove_container(runner: &Runner, name: &str) -> Cmd {
     let cmd = Cmd::new("docker").args(["rm", "-f", name]);
     match runner.effective_env(&cmd, "DOCKER_HOST") {
         Some(host) => cmd.env("DOCKER_HOST", host),

@@ -16,7 +16,7 @@ const MAX_CELLS: usize = 4_000_000;
 
 /// The unified diff (`---`/`+++` headers, `@@ -a,b +c,d @@` hunks with `context` lines
 /// around each change) turning `old` into `new`; empty when they are the same.
-pub fn unified_diff(
+pub(crate) fn unified_diff(
     old_name: &str,
     new_name: &str,
     old: &str,

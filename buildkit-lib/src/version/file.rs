@@ -210,7 +210,7 @@ pub fn stamp_file(
 
 /// Refuses an existing read-only file: checked from its permission bits rather than by
 /// trying, so it holds for root too (who could write anyway).
-pub fn ensure_writable(path: &Path) -> Result<()> {
+pub(crate) fn ensure_writable(path: &Path) -> Result<()> {
     if let Ok(meta) = fs::metadata(path) {
         if meta.permissions().readonly() {
             bail!(

@@ -35,7 +35,6 @@ pub use crate::time::{
 };
 pub use bump::Bump;
 pub use changelog::release_changelog;
-pub use diff::unified_diff;
-pub use file::{ensure_writable, field, stamp_file, StampOptions, VersionFile};
+pub use file::{field, stamp_file, StampOptions, VersionFile};
 pub use git::{last_commit_time, GitFacts, DETACHED_BRANCH};
 pub use release::{Release, ReleasePlan};

@@ -223,7 +223,7 @@ fn relative_from(base: &Path, path: &Path) -> anyhow::Result<PathBuf> {
 }
 /// The compose file holding a bake file's network modes, beside it:
 /// `docker-bake.json` -> `docker-bake.network.compose.yaml`.
-pub fn network_file_for(file: &Path) -> PathBuf {
+pub(crate) fn network_file_for(file: &Path) -> PathBuf {
     let stem = file
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())

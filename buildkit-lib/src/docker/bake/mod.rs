@@ -39,6 +39,6 @@ mod export;
 mod model;
 mod run;
 
-pub use export::{network_file_for, BakeFileBuilder};
-pub use model::{sanitize_name, validate_name, BakeFile, BakeGroup, BakeTarget};
+pub use export::BakeFileBuilder;
+pub use model::{sanitize_name, BakeFile, BakeGroup, BakeTarget};
 pub use run::{Bake, BakeResult, BakeTargetResult};

@@ -179,7 +179,7 @@ pub struct BakeFile {
 }
 
 /// Checks a target or group name against what bake accepts (`[a-zA-Z0-9_-]+`).
-pub fn validate_name(name: &str) -> anyhow::Result<()> {
+pub(crate) fn validate_name(name: &str) -> anyhow::Result<()> {
     if name.is_empty()
         || !name
             .chars()

@@ -13,7 +13,7 @@ use crate::cmd::{Cmd, Runner};
 /// The error a client of builder `name` gets when it connects (`docker buildx du`, read
 /// only, 30 s at most, asked up to four times until the words name a known cause);
 /// `None` when it connects.
-pub fn connection_error(runner: &Runner, name: &str) -> Option<String> {
+pub(crate) fn connection_error(runner: &Runner, name: &str) -> Option<String> {
     let du = Cmd::new("docker")
         .args(["buildx", "du", "--builder", name])
         .read_only()

@@ -31,7 +31,7 @@ pub fn inspect_cmd(name: &str, bootstrap: bool) -> Cmd {
 }
 
 /// `docker buildx prune --builder NAME --all --force`: empties that builder's cache.
-pub fn prune_cmd(name: &str) -> Cmd {
+pub(crate) fn prune_cmd(name: &str) -> Cmd {
     Cmd::new("docker").args(["buildx", "prune", "--builder", name, "--all", "--force"])
 }
 

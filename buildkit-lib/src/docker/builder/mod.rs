@@ -33,9 +33,10 @@ mod driver;
 mod manage;
 
 pub use create::{BuilderCreate, CreatedBuilder, MultiNode, NodeSpec};
-pub use diagnose::{connection_error, explain};
+pub(crate) use diagnose::connection_error;
+pub use diagnose::explain;
 pub use driver::{Driver, RemoteTls};
 pub use manage::{
-    inspect, inspect_cmd, list, ls_cmd, prune, prune_cmd, remove, rm_cmd, use_builder, use_cmd,
-    BuilderInfo, Node,
+    inspect, inspect_cmd, list, ls_cmd, prune, remove, rm_cmd, use_builder, use_cmd, BuilderInfo,
+    Node,
 };

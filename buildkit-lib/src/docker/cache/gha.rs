@@ -171,7 +171,7 @@ pub(crate) fn mask_gha_token(runner: &Runner) {
 /// A version as buildx and BuildKit print them (`v0.13.2`, `0.13.1+ds1`, `26.1.5+dfsg1`,
 /// `v0.20.0-rc1`): the leading `v` dropped, missing parts taken as 0. `None` for the
 /// `v0.0.0+unknown` of a build without version information.
-pub fn loose_version(text: &str) -> Option<Version> {
+pub(crate) fn loose_version(text: &str) -> Option<Version> {
     let text = text.trim().trim_start_matches('v');
     let core: String = text
         .chars()
@@ -189,7 +189,7 @@ pub fn loose_version(text: &str) -> Option<Version> {
 }
 
 /// The version `docker buildx version` prints (`github.com/docker/buildx v0.21.1 <commit>`).
-pub fn parse_buildx_version(text: &str) -> Option<Version> {
+pub(crate) fn parse_buildx_version(text: &str) -> Option<Version> {
     let line = text.lines().find(|l| !l.trim().is_empty())?;
     let mut words = line.split_whitespace();
     let first = words.next()?;
@@ -203,7 +203,7 @@ pub fn parse_buildx_version(text: &str) -> Option<Version> {
 
 /// What `docker buildx inspect` says about a builder: its driver and its first node's
 /// BuildKit version text (`BuildKit version:` in buildx 0.13+, `Buildkit:` before).
-pub fn parse_inspect(text: &str) -> (Option<String>, Option<String>) {
+pub(crate) fn parse_inspect(text: &str) -> (Option<String>, Option<String>) {
     let field = |names: &[&str]| {
         text.lines().find_map(|line| {
             let (key, value) = line.split_once(':')?;
@@ -226,7 +226,7 @@ pub fn parse_inspect(text: &str) -> (Option<String>, Option<String>) {
 /// decides then (28.0 is the first with BuildKit 0.20). Costs `docker buildx version`,
 /// `docker buildx inspect` and at most one `docker version`, all read-only; a version it
 /// cannot read is not held against the builder.
-pub fn check_gha_v2(runner: &Runner, builder: Option<&str>) -> anyhow::Result<()> {
+pub(crate) fn check_gha_v2(runner: &Runner, builder: Option<&str>) -> anyhow::Result<()> {
     let out = runner
         .capture(&Cmd::new("docker").args(["buildx", "version"]).read_only())
         .context("cannot ask buildx for its version")?;

@@ -23,13 +23,13 @@ use super::reference::ImageRef;
 
 mod gha;
 
+pub(crate) use gha::check_gha_v2;
 use gha::resolve_service;
-pub use gha::{
-    check_gha_v2, loose_version, parse_buildx_version, parse_inspect, GhaService, GHA_CACHE_URL,
-    GHA_RESULTS_URL, GHA_SERVICE_V2, GHA_TOKEN, GHA_V2_MIN_BUILDKIT, GHA_V2_MIN_BUILDX,
-    GHA_V2_MIN_ENGINE,
-};
 pub(crate) use gha::{mask_gha_token, resolve_gha_entries};
+pub use gha::{
+    GhaService, GHA_CACHE_URL, GHA_RESULTS_URL, GHA_SERVICE_V2, GHA_TOKEN, GHA_V2_MIN_BUILDKIT,
+    GHA_V2_MIN_BUILDX, GHA_V2_MIN_ENGINE,
+};
 
 /// Which backend a [`Cache`] uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -22,15 +22,14 @@ use crate::cmd::Runner;
 use crate::units::human_bytes;
 
 pub use prune::{
-    dockerfile_steps, id_filter, project_records, prune_project, record_step, Prune, PrunePlan,
-    PruneResult,
+    dockerfile_steps, id_filter, project_records, prune_project, Prune, PrunePlan, PruneResult,
 };
 use usage::capture_df;
 pub use usage::{
-    buildx_du, buildx_du_command, cache_records, cache_records_command, go_duration, parse_ago,
-    parse_buildx_du, parse_cache_records, parse_docker_time, parse_size, parse_system_df,
-    system_df, system_df_command, BuilderUsage, CacheRecord, SystemUsage, UsageKind, UsageRow,
+    buildx_du, cache_records, parse_size, system_df, BuilderUsage, CacheRecord, SystemUsage,
+    UsageKind, UsageRow,
 };
+pub(crate) use usage::{parse_system_df, system_df_command};
 
 /// The build cache in one figure, reconciled from `docker buildx du --verbose` and
 /// `docker system df`.
@@ -151,6 +150,8 @@ pub fn cache_usage(runner: &Runner, builder: Option<&str>) -> Result<CacheUsage>
 
 #[cfg(test)]
 mod tests {
+    use super::prune::record_step;
+    use super::usage::{go_duration, parse_ago, parse_buildx_du, parse_docker_time};
     use super::*;
     use std::time::Duration;
 

@@ -312,7 +312,7 @@ fn collapse(text: &str) -> String {
 /// `[runtime 5/11] COPY a b` gives `COPY a b`; `mount / from exec /bin/sh -c x` and
 /// `cached mount /root/.cache from exec /bin/sh -c x` give `/bin/sh -c x`. `None` for
 /// records no Dockerfile step names (local sources, pulled base layers).
-pub fn record_step(description: &str) -> Option<String> {
+pub(crate) fn record_step(description: &str) -> Option<String> {
     if let Some(rest) = description.strip_prefix('[') {
         let (_, step) = rest.split_once("] ")?;
         return Some(collapse(step));

@@ -159,7 +159,7 @@ fn size(v: &Value) -> Result<u64> {
 }
 
 /// The command for [`system_df`].
-pub fn system_df_command() -> Cmd {
+pub(crate) fn system_df_command() -> Cmd {
     Cmd::new("docker")
         .args(["system", "df", "--format", "json"])
         .read_only()
@@ -190,7 +190,7 @@ pub fn system_df(runner: &Runner) -> Result<SystemUsage> {
 }
 
 /// Parses `docker system df --format json` (one object a line, or one JSON array).
-pub fn parse_system_df(text: &str) -> Result<SystemUsage> {
+pub(crate) fn parse_system_df(text: &str) -> Result<SystemUsage> {
     let text = text.trim();
     let items: Vec<Value> = if text.starts_with('[') {
         serde_json::from_str(text).context("`docker system df` printed bad JSON")?
@@ -249,7 +249,7 @@ pub struct CacheRecord {
 }
 
 /// The command for [`cache_records`].
-pub fn cache_records_command() -> Cmd {
+pub(crate) fn cache_records_command() -> Cmd {
     Cmd::new("docker")
         .args(["system", "df", "--verbose", "--format", "json"])
         .read_only()
@@ -264,7 +264,7 @@ pub fn cache_records(runner: &Runner) -> Result<Vec<CacheRecord>> {
 }
 
 /// Parses the `BuildCache` list of `docker system df --verbose --format json`.
-pub fn parse_cache_records(text: &str) -> Result<Vec<CacheRecord>> {
+pub(crate) fn parse_cache_records(text: &str) -> Result<Vec<CacheRecord>> {
     let v: Value = serde_json::from_str(text.trim())
         .context("`docker system df --verbose` printed bad JSON")?;
     let flag = |x: &Value| x.as_str() == Some("true") || x.as_bool() == Some(true);
@@ -328,7 +328,7 @@ impl BuilderUsage {
 }
 
 /// The command for [`buildx_du`].
-pub fn buildx_du_command(builder: Option<&str>) -> Cmd {
+pub(crate) fn buildx_du_command(builder: Option<&str>) -> Cmd {
     let mut cmd = Cmd::new("docker").args(["buildx", "du", "--verbose"]);
     if let Some(b) = builder {
         cmd = cmd.arg("--builder").arg(b);
@@ -346,7 +346,7 @@ pub fn buildx_du(runner: &Runner, builder: Option<&str>) -> Result<BuilderUsage>
 
 /// Parses `docker buildx du --verbose`: `Key:<tabs>value` blocks separated by blank lines,
 /// then the `Shared`/`Private`/`Reclaimable`/`Total` lines.
-pub fn parse_buildx_du(text: &str) -> Result<BuilderUsage> {
+pub(crate) fn parse_buildx_du(text: &str) -> Result<BuilderUsage> {
     let mut usage = BuilderUsage::default();
     for block in text.split("\n\n") {
         let fields: Vec<(&str, &str)> = block
@@ -390,7 +390,7 @@ pub fn parse_buildx_du(text: &str) -> Result<BuilderUsage> {
 
 /// Parses the engine's `2026-11-21 05:45:02.276432007 +0000 UTC` into seconds since the
 /// epoch.
-pub fn parse_docker_time(text: &str) -> Option<i64> {
+pub(crate) fn parse_docker_time(text: &str) -> Option<i64> {
     let mut parts = text.split_whitespace();
     let date = parts.next()?;
     let time = parts.next()?;
@@ -420,7 +420,7 @@ pub fn parse_docker_time(text: &str) -> Option<i64> {
 /// Reads back a relative time as the docker CLI prints it (`Less than a second ago`,
 /// `About a minute ago`, `5 hours ago`, `3 weeks ago`) as seconds; months are 30 days,
 /// years 365.
-pub fn parse_ago(text: &str) -> Option<u64> {
+pub(crate) fn parse_ago(text: &str) -> Option<u64> {
     let t = text.trim().trim_end_matches(" ago").to_ascii_lowercase();
     match t.as_str() {
         "less than a second" => return Some(0),
@@ -444,7 +444,7 @@ pub fn parse_ago(text: &str) -> Option<u64> {
 }
 
 /// A duration as Go parses it for `--filter until=` (`24h`, `90m`, `45s`).
-pub fn go_duration(d: Duration) -> String {
+pub(crate) fn go_duration(d: Duration) -> String {
     let s = d.as_secs();
     if s > 0 && s % 3600 == 0 {
         format!("{}h", s / 3600)

@@ -24,7 +24,7 @@ const SECRET_NAME_WORDS: [&str; 7] = [
 const PUBLIC_NAMES: [&str; 3] = ["GPG_KEY", "GPG_KEYS", "PUBLIC_KEY"];
 
 /// Whether a variable or label name looks like it holds a secret.
-pub fn secret_name(name: &str) -> bool {
+pub(crate) fn secret_name(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
     !PUBLIC_NAMES.iter().any(|p| upper.ends_with(p))
         && !upper.contains("PUBLIC")
@@ -59,7 +59,7 @@ fn shape_char(class: &str, c: char) -> bool {
 
 /// The first token of a known shape in `text` (GitHub, GitLab, AWS key id, Slack, Stripe,
 /// npm, PyPI tokens, or a PEM private key header), if any.
-pub fn find_token(text: &str) -> Option<&str> {
+pub(crate) fn find_token(text: &str) -> Option<&str> {
     if let Some(at) = text.find("-----BEGIN") {
         let rest = &text[at..];
         if let Some(end) = rest.find("PRIVATE KEY-----") {
@@ -89,7 +89,7 @@ pub fn find_token(text: &str) -> Option<&str> {
 }
 
 /// A secret shown safely: its first 4 characters, then `***`.
-pub fn mask(value: &str) -> String {
+pub(crate) fn mask(value: &str) -> String {
     let head: String = value.chars().take(4).collect();
     format!("{head}***")
 }
@@ -100,7 +100,7 @@ fn unquote(value: &str) -> &str {
 
 /// The built-in checks on an image's configuration (`docker image inspect` JSON) and its
 /// history: runs as root, no health check, secrets in env, labels or history.
-pub fn builtin_findings(inspect: &Value, layers: &[Layer]) -> Vec<Finding> {
+pub(crate) fn builtin_findings(inspect: &Value, layers: &[Layer]) -> Vec<Finding> {
     let facts = ImageFacts::from_json(inspect);
     let mut out = Vec::new();
     if !facts.runs_as_non_root() {

@@ -20,7 +20,7 @@ mod sbom;
 mod scout;
 mod trivy;
 
-pub use builtin::{builtin_findings, check_image, find_token, mask, secret_name};
+pub use builtin::check_image;
 pub use model::{
     Finding, NotChecked, ScanReport, ScannerMissing, Severity, SeverityCounts, Source, Threshold,
     Verdict,

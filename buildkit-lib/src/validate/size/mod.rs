@@ -23,9 +23,9 @@ use std::time::SystemTime;
 use anyhow::{Context, Result};
 
 use crate::cmd::Runner;
-use crate::plan::{Plan, Planned};
 use crate::docker::image::{layer_indices, local_images, ImageFacts, ImageSizes, Layer};
 use crate::files::write_atomic;
+use crate::plan::{Plan, Planned};
 use crate::units::{human_bytes, human_delta};
 
 pub use budget::{SizeBudget, SizeMeasure, SizeOutcome};
@@ -196,7 +196,7 @@ pub struct SizeCheck {
 }
 
 /// Splits `name:tag` (a `:` after the last `/`), dropping any `@digest`.
-pub fn split_tag(image: &str) -> (String, String) {
+pub(crate) fn split_tag(image: &str) -> (String, String) {
     let image = image.split('@').next().unwrap_or(image);
     let slash = image.rfind('/').map_or(0, |i| i + 1);
     match image[slash..].rfind(':') {
