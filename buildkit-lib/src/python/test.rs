@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 
 use super::venv::{ToolEnv, Tools};
 use crate::cmd::{interrupt, Cmd, Runner};
+use crate::plan::Plan;
 use crate::session::Session;
 
 /// Where the test command runs.
@@ -104,6 +105,21 @@ impl PythonTest {
             cmd = cmd.arg("--env").arg(format!("{k}={v}"));
         }
         cmd.arg(image).args(self.argv.iter().cloned())
+    }
+
+    /// What [`PythonTest::run`] does: in the tool environment (its plan, then the
+    /// command, with `runner`'s `PATH`), or in a container of the image.
+    pub fn plan(&self, runner: &Runner, session: &Session, env: &ToolEnv) -> Plan {
+        match &self.place {
+            TestPlace::ToolEnv => {
+                let (plan, tools) = env.plan();
+                plan.run(self.host_command(runner, &tools))
+            }
+            TestPlace::Image(image) => {
+                let name = session.container_name("test");
+                Plan::new().run(self.container_command(session, &name, image))
+            }
+        }
     }
 
     /// Runs the tests; their output goes to the runner's step log.

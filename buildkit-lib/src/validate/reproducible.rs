@@ -26,6 +26,7 @@ use serde_json::Value;
 use crate::cmd::{Cmd, Runner};
 use crate::docker::build::{Build, Output};
 use crate::docker::dockerfile;
+use crate::plan::{Plan, Planned};
 use crate::time::SOURCE_DATE_EPOCH;
 
 /// How many differing files a report lists (the count says how many there were).
@@ -74,8 +75,9 @@ impl ReproReport {
     }
 
     /// True when both builds gave the same image digest.
+    /// False when nothing was built (a dry run): two empty digests are not the same image.
     pub fn same_digest(&self) -> bool {
-        self.first == self.second && self.difference.is_none()
+        !self.first.is_empty() && self.first == self.second && self.difference.is_none()
     }
 }
 
@@ -336,6 +338,42 @@ impl Reproducible {
         report.difference = Some(found?);
         report.kept = Some(self.work_dir.clone());
         Ok(report)
+    }
+}
+
+impl Planned for Reproducible {
+    /// The last commit's time (unless the epoch is given), the two uncached builds into
+    /// OCI layouts, then the comparison.
+    fn plan(&self) -> Plan {
+        let given = self.epoch.or_else(|| {
+            self.build
+                .build_args
+                .get(SOURCE_DATE_EPOCH)
+                .and_then(|t| t.trim().parse().ok())
+        });
+        let mut plan = Plan::new();
+        let builds = match given {
+            Some(epoch) => self.builds(epoch),
+            None => {
+                plan = plan
+                    .query(crate::version::git::last_commit_cmd(&self.build.context))
+                    .note("SOURCE_DATE_EPOCH is the last commit's time");
+                self.builds(0).map(|mut build| {
+                    build
+                        .build_args
+                        .insert(SOURCE_DATE_EPOCH.to_string(), "<last-commit-time>".into());
+                    build
+                })
+            }
+        };
+        for build in builds {
+            plan = plan.then(build.plan());
+        }
+        plan.note(format!(
+            "compare the two layouts' digests; when they differ, unpack the first differing \
+             layers under {} and name the files that differ",
+            self.work_dir.join("layers").display()
+        ))
     }
 }
 

@@ -122,11 +122,12 @@ impl GitFacts {
 /// 1970-01-01 UTC: the default `SOURCE_DATE_EPOCH` of a reproducible build (two builds of
 /// one commit get the same timestamps, whenever they run).
 pub fn last_commit_time(runner: &Runner, dir: &Path) -> Result<u64> {
-    let cmd = Cmd::new("git")
-        .args(["log", "-1", "--format=%ct", "HEAD"])
-        .cwd(dir)
-        .read_only();
-    let out = match runner.capture(&cmd) {
+    let out = match runner.capture(&last_commit_cmd(dir)) {
+        Ok(out) if out.dry_run => bail!(
+            "the last commit's time in {} is not read in a dry run that makes no queries: \
+             set SOURCE_DATE_EPOCH, or ask for queries with `Runner::dry_run_queries(true)`",
+            dir.display()
+        ),
         Ok(out) => out.stdout,
         Err(e) if not_a_repository(&e) => bail!(
             "{} is not a git repository, so there is no last commit to take the build time \
@@ -147,6 +148,14 @@ pub fn last_commit_time(runner: &Runner, dir: &Path) -> Result<u64> {
             out.trim()
         )
     })
+}
+
+/// `git log -1 --format=%ct HEAD` in `dir`: the last commit's time.
+pub(crate) fn last_commit_cmd(dir: &Path) -> Cmd {
+    Cmd::new("git")
+        .args(["log", "-1", "--format=%ct", "HEAD"])
+        .cwd(dir)
+        .read_only()
 }
 
 fn not_a_repository(e: &CommandError) -> bool {

@@ -26,7 +26,7 @@ mod bump;
 mod changelog;
 mod diff;
 mod file;
-mod git;
+pub(crate) mod git;
 mod release;
 
 pub use crate::time::{
