@@ -179,12 +179,13 @@ impl Plan {
         Ok(())
     }
 
-    /// The first `<placeholder>` word in a command, if any.
+    /// The first command word holding a `<placeholder>` (`<container>`,
+    /// `repo@<digest-linux/arm64>`), if any.
     fn placeholder(&self) -> Option<String> {
-        self.commands()
-            .into_iter()
-            .flatten()
-            .find(|w| w.starts_with('<') && w.ends_with('>') && w.len() > 2)
+        self.commands().into_iter().flatten().find(|w| {
+            w.find('<')
+                .is_some_and(|at| w[at + 1..].find('>').is_some_and(|end| end > 0))
+        })
     }
 }
 

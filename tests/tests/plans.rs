@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use buildkit_lib::cmd::{Answer, Echo, FakeExecutor};
+use buildkit_lib::docker::build::Build;
+use buildkit_lib::docker::fanout::{FanOut, PlatformEndpoint};
 use buildkit_lib::package::{Export, Mode, Package, PyInstaller, Stage, Stages};
 use buildkit_lib::pipeline::{Pipeline, RunOptions};
 use buildkit_lib::plan::{Plan, Planned};
@@ -129,6 +131,26 @@ fn golden_plans_of_the_size_and_reproducibility_checks() {
         "reproducible-epoch",
         &check.source_date_epoch(1_700_000_000).plan(),
     );
+}
+
+#[test]
+fn golden_plan_of_a_fan_out_over_two_engines() {
+    let build = Build::new("fixtures/webapp")
+        .dockerfile("fixtures/webapp/Dockerfile.production")
+        .target("runtime")
+        .tag("127.0.0.1:5000/webapp:0.9.2");
+    let fanout = FanOut::new(
+        build,
+        vec![
+            PlatformEndpoint::parse("linux/amd64=unix:///run/engine-amd64.sock").unwrap(),
+            PlatformEndpoint::parse("linux/arm64=builder:arm-nodes").unwrap(),
+        ],
+    );
+    let plan = fanout.plan();
+    golden("fanout", &plan);
+    // A plan that names the digests is a description: executing it is refused.
+    let err = plan.execute(&Runner::new().echo(Echo::Silent)).unwrap_err();
+    assert!(err.to_string().contains("<digest-linux/"), "{err}");
 }
 
 /// A dry run of a reproducibility check that built nothing is not "reproducible".

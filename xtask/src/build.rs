@@ -140,11 +140,13 @@ pub fn webapp_pipeline_with(
     let dockerfile = app.join("Dockerfile.production");
     let lint = Hadolint::new([dockerfile.clone()]).threshold(Level::Warning);
     let env = tools.clone();
+    let lint_plan = lint.plan(&tools);
     pipeline
         .step("lint", move |cx| {
             lint.run(&cx.runner, &env)?;
             Ok(())
         })
+        .plan(move |_, _| Ok(lint_plan.clone()))
         .describe("hadolint over Dockerfile.production")
         .inputs(
             Inputs::new()

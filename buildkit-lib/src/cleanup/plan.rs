@@ -626,6 +626,25 @@ impl CleanupPlan {
         self.remove.iter().flat_map(|p| p.commands(self)).collect()
     }
 
+    /// The clean-up as a [`Plan`](crate::plan::Plan): each removal's commands (a
+    /// directory as a removal), in the order [`CleanupPlan::execute`] runs them, each
+    /// after a note saying why it was selected. The queries that selected them were made
+    /// by [`Cleanup::plan`](super::Cleanup::plan).
+    pub fn to_plan(&self) -> crate::plan::Plan {
+        let mut plan = crate::plan::Plan::new();
+        for item in &self.remove {
+            plan = plan.note(format!("{} ({})", item.resource, item.selected_by));
+            plan = match &item.resource {
+                Resource::Directory { real, .. } => plan.remove(real),
+                _ => item
+                    .commands(self)
+                    .into_iter()
+                    .fold(plan, |p, cmd| p.run(cmd)),
+            };
+        }
+        plan
+    }
+
     /// Removes everything planned, in order: containers (running ones stopped first),
     /// images, dangling images, build cache, directories. In a dry run, prints what it
     /// would run and removes nothing. Fails, after trying every item, when any removal
@@ -855,6 +874,14 @@ mod tests {
                 "docker builder prune --force --filter until=24h --keep-storage 5GB",
             ]
         );
+        let as_data = plan.to_plan();
+        assert_eq!(
+            as_data.commands(),
+            plan.commands().iter().map(Cmd::argv).collect::<Vec<_>>()
+        );
+        assert!(as_data
+            .to_string()
+            .starts_with("# container app_1 (name prefix app_)\n$ docker stop --time 10 app_1\n"));
         assert_eq!(
             plan.to_string(),
             "would remove 1 container, 1 image, 1 dangling image and build cache (6.14 kB known):\n  \

@@ -58,8 +58,9 @@ use super::builder;
 use super::image::platforms_of_manifest;
 use super::reference::{ImageRef, MAX_TAG_LEN};
 use super::registry::{self, ImagetoolsCreate, Retry};
-use crate::cmd::Runner;
+use crate::cmd::{Cmd, Runner};
 use crate::hash::sha256_hex;
+use crate::plan::{Plan, Planned};
 
 /// Where one platform builds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -606,6 +607,59 @@ impl FanOut {
                 elapsed: *took + push_times.get(i).copied().unwrap_or_default(),
             })
             .collect()
+    }
+}
+
+impl Planned for FanOut {
+    /// For every platform, side by side on its endpoint: the probe (a ping of an engine
+    /// on a unix socket, whose own builder pushes a per-platform tag; `docker buildx
+    /// inspect` of any other builder, planned here as one that pushes by digest, as
+    /// `docker-container` and `remote` builders do), the build and, for a tag, its push.
+    /// Then the merge into the tags and the read-back of the index.
+    fn plan(&self) -> Plan {
+        let mut plan = Plan::new();
+        for p in &self.platforms {
+            plan = plan.note(format!("platform {} on {}", p.platform, p.endpoint));
+            // An engine on a unix socket is pinged, and its own builder (`docker` driver)
+            // pushes a per-platform tag; any other builder is asked how it pushes.
+            let socket = match &p.endpoint {
+                Endpoint::Host(host) => host.strip_prefix("unix://"),
+                _ => None,
+            };
+            let by_digest = match socket {
+                Some(socket) => {
+                    plan = plan.query(Cmd::new("GET").arg(socket).arg("/_ping").read_only());
+                    false
+                }
+                None => {
+                    plan = plan.query(builder::inspect_cmd(p.endpoint.builder(), false));
+                    true
+                }
+            };
+            match self.platform_build(p, by_digest) {
+                Ok(build) => plan = plan.then(build.plan()),
+                Err(e) => return plan.note(format!("refused: {e:#}")),
+            }
+            if !by_digest {
+                match self.platform_tag(&p.platform) {
+                    Ok(tag) => plan = plan.run(registry::push_cmd(&tag)),
+                    Err(e) => return plan.note(format!("refused: {e:#}")),
+                }
+            }
+        }
+        let digests: Vec<String> = self
+            .platforms
+            .iter()
+            .map(|p| format!("<digest-{}>", p.platform))
+            .collect();
+        match self.merge_command(&digests) {
+            Ok(merge) => plan = plan.then(merge.plan()),
+            Err(e) => return plan.note(format!("refused: {e:#}")),
+        }
+        match self.build.tags.first() {
+            Some(first) => plan.query(registry::inspect_raw_cmd(first)),
+            None => plan,
+        }
     }
 }
 
