@@ -164,7 +164,7 @@ fn capture_returns_stdout_and_keeps_stderr_for_errors() {
 }
 
 #[test]
-fn dry_run_runs_nothing_but_read_only_queries() {
+fn dry_run_runs_nothing_and_queries_only_when_asked() {
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("ran");
     let bin = FakeBin::new().script("docker", &format!("echo \"$@\" >> '{}'", marker.display()));
@@ -180,11 +180,25 @@ fn dry_run_runs_nothing_but_read_only_queries() {
         !dir.path().join("x.log").exists(),
         "a dry run writes no log file"
     );
-    runner
+    // A query is recorded, not run: a dry run asks the engine nothing...
+    let asked = runner
         .capture(&Cmd::new("docker").arg("version").read_only())
         .unwrap();
-    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "version\n");
-    assert_eq!(runner.commands().len(), 2);
+    assert!(asked.dry_run && asked.stdout.is_empty());
+    assert!(!marker.exists(), "a dry run must not make a query unless asked");
+    // ...unless asked.
+    let asking = runner.clone().dry_run_queries(true);
+    let answered = asking
+        .capture(&Cmd::new("docker").arg("info").read_only())
+        .unwrap();
+    assert!(!answered.dry_run);
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "info\n");
+    // Even when asked, a command that changes something does not run.
+    asking
+        .run(&Cmd::new("docker").args(["rm", "-f", "c2"]))
+        .unwrap();
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "info\n");
+    assert_eq!(runner.commands().len(), 4);
 }
 
 #[test]
