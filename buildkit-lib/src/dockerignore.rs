@@ -3,7 +3,7 @@
 //! [`IgnoreRules`] reproduces moby/patternmatcher's `ignorefile` reader and pattern
 //! compiler (with a port of Go's `path.Clean`), and answers what BuildKit's fsutil walk
 //! asks of them: is this path excluded, given its parent's answer, and may a whole
-//! excluded directory be skipped. [`ignore_file_for`] picks the file BuildKit uses. The
+//! excluded directory be skipped. `ignore_file_for` picks the file BuildKit uses. The
 //! context audit and the build fingerprints walk contexts with these rules.
 
 use std::path::{Path, PathBuf};

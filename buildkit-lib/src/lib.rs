@@ -87,6 +87,49 @@
 //!     Ok(report.exit_code() as u8)
 //! }
 //! ```
+//!
+//! # One API shape
+//!
+//! - **Paths.** Every public item has one path: [`Runner`], [`Cmd`], [`Secret`],
+//!   [`CommandError`] and [`Session`] at the root; everything else in its domain module
+//!   (`docker::build::Build`, `validate::smoke::Smoke`, `python::Black`, ...).
+//! - **Steps are values.** A step is made with `new` (or a named constructor such as
+//!   `Black::check`) taking what it cannot do without, then chained setters; its fields
+//!   are private. Result and report types have public fields and are
+//!   `#[non_exhaustive]`, as are the public enums: new options and new outcomes are not
+//!   breaking changes.
+//! - **Running.** A step runs with `run(&self, runner: &Runner, ...)`; the runner decides
+//!   echo, logging, dry runs, cancellation ([`cmd::Cancel`]) and which secrets are
+//!   masked. `command()` is always the step's main [`Cmd`].
+//! - **Plans.** Every step kind can say what it would do without running anything
+//!   ([`plan::Planned`], or a `plan(..)` method where it needs context). A dry run makes
+//!   no engine or git query unless asked ([`Runner::dry_run_queries`]). In tests,
+//!   [`Runner::with_executor`] with a [`cmd::FakeExecutor`] runs a step's real code
+//!   against scripted answers.
+//! - **Process-wide state: none.** Ctrl-C handling is opt-in ([`cmd::interrupt::install`],
+//!   for a program's `main`); nothing is printed that the caller did not ask for, and the
+//!   library never exits the process.
+//!
+//! # Errors
+//!
+//! Steps return `anyhow::Result`. A failed command is a [`CommandError`] (the command
+//! line with secrets masked, what ended it as a [`cmd::Failure`], the last lines of its
+//! output, the step log); the other typed errors, each reachable with
+//! `anyhow::Error::downcast_ref` and each saying what to do in its message, are:
+//!
+//! | error | when |
+//! |---|---|
+//! | [`pipeline::PipelineError`] | the pipeline cannot run as declared (a cycle, an unknown step): a usage error, exit 2 |
+//! | [`pipeline::EngineUnavailable`] | the Docker engine does not answer before the first step that needs it |
+//! | [`python::FormatError`], [`python::FormatChecks`] | black or isort found files to change |
+//! | [`validate::smoke::SmokeError`] | the app did not become ready (with its logs) |
+//! | [`validate::smoke::PortTaken`] | a port the smoke test probes is already served by something else |
+//! | [`validate::security::ScannerMissing`] | trivy or docker scout is not installed |
+//! | [`docker::fanout::FanOutError`] | a multi-engine build failed; each platform's outcome |
+//! | [`docker::reference::ReferenceError`], [`docker::tags::Pep440Error`] | an image reference or a version that cannot be used |
+//! | [`plan::PlanError`] | [`plan::Plan::execute`] stopped |
+//!
+//! Every other error is a message naming the thing and what to do.
 
 // `CommandError` is returned by value on purpose: it is the product of a failed command
 // (command line, status, output tail), read by callers, and failures are rare.

@@ -185,7 +185,10 @@ fn dry_run_runs_nothing_and_queries_only_when_asked() {
         .capture(&Cmd::new("docker").arg("version").read_only())
         .unwrap();
     assert!(asked.dry_run && asked.stdout.is_empty());
-    assert!(!marker.exists(), "a dry run must not make a query unless asked");
+    assert!(
+        !marker.exists(),
+        "a dry run must not make a query unless asked"
+    );
     // ...unless asked.
     let asking = runner.clone().dry_run_queries(true);
     let answered = asking

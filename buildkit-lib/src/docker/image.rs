@@ -445,7 +445,7 @@ pub(crate) fn layer_indices(layer_count: usize, history: &[Layer]) -> Option<Vec
 }
 
 /// The unpacked size of each of an image's layers, base first, matched as
-/// [`layer_indices`] does; `None` when the history cannot be matched with the layers.
+/// `layer_indices` does; `None` when the history cannot be matched with the layers.
 pub fn layer_sizes(layer_count: usize, history: &[Layer]) -> Option<Vec<u64>> {
     let indices = layer_indices(layer_count, history)?;
     let mut sizes = vec![0; layer_count];

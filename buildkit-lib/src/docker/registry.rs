@@ -46,7 +46,7 @@ impl Retry {
     }
 
     /// Runs a push-like `attempt` until it succeeds or the attempts are used up, retrying
-    /// only transient registry or network failures ([`transient_failure`]): connection
+    /// only transient registry or network failures (`transient_failure`): connection
     /// refused or reset, timeouts, TLS handshake timeouts, HTTP 5xx and 429. Anything else
     /// (an error that is not a command's, a missing program, an engine that is down, an
     /// interrupt, `unauthorized`, `name unknown`, `manifest invalid`, ...) is returned at
@@ -211,8 +211,8 @@ pub fn push(runner: &Runner, image: &str, retry: &Retry) -> anyhow::Result<()> {
 }
 
 /// Runs a build whose output is [`Output::Push`], retrying it as `retry` says only when the
-/// build succeeded and the push failed for a transient reason ([`failed_in_push`],
-/// [`transient_failure`]); a retry is then a cached rebuild plus the upload. A failed
+/// build succeeded and the push failed for a transient reason (`failed_in_push`,
+/// `transient_failure`); a retry is then a cached rebuild plus the upload. A failed
 /// build (a missing base image, a failing `RUN`, bad input) is never retried.
 pub fn build_and_push(
     runner: &Runner,

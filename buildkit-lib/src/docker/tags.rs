@@ -369,7 +369,7 @@ impl std::fmt::Display for Pep440 {
 /// such as `v1.2.3rc1`): `{{raw}}` (as given), `{{version}}` (normalized), `{{major}}`,
 /// `{{minor}}`, `{{patch}}`. A pre-, post- or development release renders its full
 /// version whatever the pattern (its raw text when the pattern names `{{raw}}`): such
-/// versions never get `1` or `1.2` tags. The result is a valid docker tag ([`sanitize`]).
+/// versions never get `1` or `1.2` tags. The result is a valid docker tag (`sanitize`).
 pub fn pep440_tag(pattern: &str, raw: &str) -> Result<String, Pep440Error> {
     let version = Pep440::parse(raw)?;
     let mut out = String::new();

@@ -287,7 +287,7 @@ impl BakeFile {
     }
 
     /// Writes the file to `path` atomically (and, when a target sets a network, its
-    /// compose companion from [`network_file_for`]; a stale companion is removed), and
+    /// compose companion from `network_file_for`; a stale companion is removed), and
     /// returns the [`Bake`] that builds it. In a dry run nothing is written.
     pub fn write(&self, runner: &Runner, path: &Path) -> anyhow::Result<Bake> {
         write_atomic(runner, path, self.to_json().as_bytes())
