@@ -242,8 +242,7 @@ pub fn webapp_pipeline_with(
     let (size_image, commit) = (primary.clone(), git.short_commit.clone());
     pipeline
         .step("size", move |cx| {
-            let mut check = SizeCheck::new(&size_image, &history);
-            check.git_commit = Some(commit.clone());
+            let check = SizeCheck::new(&size_image, &history).git_commit(commit.clone());
             let report = check.run(&cx.runner)?;
             cx.runner.note(&report.to_string());
             report.ensure_within_max()
