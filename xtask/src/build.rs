@@ -34,12 +34,12 @@ pub const WEBAPP_IMAGE: &str = "buildkit-webapp";
 /// `cargo xtask build`.
 pub fn run(base: &Runner, root: &Path, flags: &flags::Build) -> Result<u8> {
     let runner = base.clone().dry_run(flags.dry_run);
-    let mut options = RunOptions::new("webapp");
-    options.dry_run = flags.dry_run;
-    options.force = flags.force;
-    options.keep_going = flags.keep_going;
+    let mut options = RunOptions::new("webapp")
+        .dry_run(flags.dry_run)
+        .force(flags.force)
+        .keep_going(flags.keep_going);
     if let Some(jobs) = flags.jobs {
-        options.jobs = jobs;
+        options = options.jobs(jobs);
     }
     let cache = cache_flag(flags.cache.as_deref())?;
     let pipeline = webapp_pipeline_with(
@@ -50,7 +50,7 @@ pub fn run(base: &Runner, root: &Path, flags: &flags::Build) -> Result<u8> {
         flags.reproducible,
     )?;
     let report = engine::run_pipeline(&runner, root, &pipeline, &options)?;
-    if !options.dry_run {
+    if !flags.dry_run {
         eprintln!("\n{}", report.table());
         eprintln!("report: {}", pipeline.dir().join("report.json").display());
     }

@@ -636,8 +636,7 @@ impl Bench {
                     Ok(())
                 })
                 .after(["image"]);
-            let mut options = buildkit_lib::pipeline::RunOptions::new("bench");
-            options.force = force;
+            let options = buildkit_lib::pipeline::RunOptions::new("bench").force(force);
             let report = pipeline.run(&runner, &options)?;
             if !report.ok {
                 bail!("the library pipeline failed: {}", report.table());
@@ -689,8 +688,7 @@ impl Bench {
         let (mut walls, mut sums) = (Vec::new(), Vec::new());
         for _ in 0..self.runs.min(3) {
             let pipeline = webapp_pipeline(&self.runner, &self.root, false)?;
-            let mut options = buildkit_lib::pipeline::RunOptions::new("webapp");
-            options.force = true;
+            let options = buildkit_lib::pipeline::RunOptions::new("webapp").force(true);
             let report = pipeline.run(&self.runner.clone().echo(Echo::Silent), &options)?;
             if !report.ok {
                 bail!("the webapp pipeline failed:\n{}", report.table());
