@@ -78,8 +78,7 @@
 //!         })
 //!         .after(["image"]);
 //!
-//!     let mut options = RunOptions::new("myapp");
-//!     options.dry_run = dry_run;
+//!     let options = RunOptions::new("myapp").dry_run(dry_run);
 //!     let report = pipeline.run(&Runner::new(), &options)?;
 //!     if !dry_run {
 //!         eprintln!("{}", report.table());

@@ -250,12 +250,12 @@ pub struct BuildkitRig {
 impl BuildkitRig {
     /// The client's TLS files, for a `remote` builder on [`BuildkitRig::endpoint`].
     pub fn tls(&self) -> buildkit_lib::docker::builder::RemoteTls {
-        buildkit_lib::docker::builder::RemoteTls {
-            cacert: self.certs.join("ca.pem"),
-            cert: self.certs.join("client-cert.pem"),
-            key: self.certs.join("client-key.pem"),
-            servername: Some("127.0.0.1".into()),
-        }
+        buildkit_lib::docker::builder::RemoteTls::new(
+            self.certs.join("ca.pem"),
+            self.certs.join("client-cert.pem"),
+            self.certs.join("client-key.pem"),
+        )
+        .servername("127.0.0.1")
     }
 
     /// `host:port` of the remote daemon.

@@ -263,18 +263,15 @@ fn bake_command_lines_are_golden() {
     // Bake resolves the file's relative paths from the directory it runs in.
     assert_eq!(cmd.get_cwd(), Some(Path::new("/srv/app/target")));
 
-    let every = Bake {
-        network_file: Some("/srv/app/target/docker-bake.network.compose.yaml".into()),
-        targets: vec!["webapp".into(), "files".into()],
-        metadata_file: Some("/srv/app/target/bake-metadata.json".into()),
-        builder: Some("multi".into()),
-        progress: Some("quiet".into()),
-        set: vec![
-            "webapp.args.APP_UID=1000".into(),
-            "*.platform=linux/arm64".into(),
-        ],
-        ..plain.clone()
-    };
+    let every = plain
+        .clone()
+        .network_file("/srv/app/target/docker-bake.network.compose.yaml")
+        .targets(["webapp", "files"])
+        .metadata_file("/srv/app/target/bake-metadata.json")
+        .builder("multi")
+        .progress(Some("quiet"))
+        .set("webapp.args.APP_UID=1000")
+        .set("*.platform=linux/arm64");
     assert_eq!(
         every.command().to_string(),
         "docker buildx bake --builder multi \
@@ -283,12 +280,7 @@ fn bake_command_lines_are_golden() {
          --metadata-file /srv/app/target/bake-metadata.json --progress=quiet \
          --set webapp.args.APP_UID=1000 --set '*.platform=linux/arm64' webapp files"
     );
-    let print = Bake {
-        print: true,
-        progress: None,
-        targets: vec!["webapp".into()],
-        ..plain
-    };
+    let print = plain.print_only(true).progress(None).target("webapp");
     assert_eq!(
         print.command().to_string(),
         "docker buildx bake -f /srv/app/target/docker-bake.json --print webapp"
@@ -445,7 +437,7 @@ fn print_reads_back_every_exported_field() {
         )
         .unwrap();
     assert_eq!(
-        bake.network_file.as_deref(),
+        bake.get_network_file(),
         Some(
             root.join("target/buildkit/build/docker-bake.network.compose.yaml")
                 .as_path()
@@ -504,12 +496,7 @@ fn print_reads_back_every_exported_field() {
     assert_eq!(webapp.secret[0], "id=pip_conf,src=../../../pip.conf");
 
     // A named group prints as itself, under a `default` group naming it.
-    let release = Bake {
-        targets: vec!["release".into()],
-        ..bake
-    }
-    .print(&runner)
-    .unwrap();
+    let release = bake.target("release").print(&runner).unwrap();
     assert_eq!(release.group["release"].targets, ["webapp"]);
     assert_eq!(release.group["default"].targets, ["release"]);
     assert_eq!(release.target.keys().collect::<Vec<_>>(), ["webapp"]);
@@ -639,12 +626,7 @@ fn a_missing_dockerfile_is_a_clear_error_before_buildx_runs() {
     );
     assert!(recorded.commands().is_empty(), "buildx never started");
 
-    let unknown = Bake {
-        targets: vec!["nope".into()],
-        ..bake.clone()
-    }
-    .run(&recorded)
-    .unwrap_err();
+    let unknown = bake.clone().target("nope").run(&recorded).unwrap_err();
     assert_eq!(
         format!("{unknown:#}"),
         format!(

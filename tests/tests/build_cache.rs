@@ -111,28 +111,16 @@ fn buildx_du_and_a_targeted_prune() {
     assert_eq!(same.description, description);
     assert!((now() - same.last_used_at.unwrap()).abs() < 600);
 
-    let only_ours = Prune {
-        filters: vec![format!("id={}", ours.id)],
-        ..Prune::default()
-    };
+    let only_ours = Prune::new().filter(format!("id={}", ours.id));
     // Unused for a day: too fresh, nothing would go.
-    let aged = Prune {
-        until: Some(Duration::from_secs(86_400)),
-        ..only_ours.clone()
-    };
+    let aged = only_ours.clone().until(Duration::from_secs(86_400));
     assert!(aged.dry_run(&runner).unwrap().records.is_empty());
     // Through the named builder (`buildx du`, relative times) the prediction agrees.
-    let named = Prune {
-        builder: Some("default".into()),
-        ..only_ours.clone()
-    };
+    let named = only_ours.clone().builder("default");
     let plan = named.dry_run(&runner).unwrap();
     assert_eq!(plan.records.len(), 1);
     assert_eq!(plan.records[0].id, ours.id);
-    let named_aged = Prune {
-        until: Some(Duration::from_secs(86_400)),
-        ..named.clone()
-    };
+    let named_aged = named.clone().until(Duration::from_secs(86_400));
     assert!(named_aged.dry_run(&runner).unwrap().records.is_empty());
 
     // A dry run lists the record and removes nothing.
@@ -305,10 +293,8 @@ fn prune_project_removes_only_the_records_of_the_projects_dockerfile() {
         "the other project's record stays"
     );
     let _ = runner.capture(
-        &Prune {
-            filters: vec![cache::id_filter(&[&their_id])],
-            ..Prune::default()
-        }
-        .command(),
+        &Prune::new()
+            .filter(cache::id_filter(&[&their_id]))
+            .command(),
     );
 }

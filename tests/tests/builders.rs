@@ -7,7 +7,6 @@
 //! Every builder is uniquely named and removed by a guard, on failure too. The rig comes
 //! from `xtask/engine-up.sh`; without it these tests fail (they never skip).
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use buildkit_lib::docker::build::{Build, Output};
@@ -42,38 +41,31 @@ fn remote_create(
     tls: &RemoteTls,
     platforms: &[&str],
 ) -> BuilderCreate {
-    BuilderCreate {
-        name: Some(name.to_string()),
-        driver: Driver::Remote,
-        platforms: platforms.iter().map(|p| p.to_string()).collect(),
-        bootstrap: true,
-        endpoint: Some(rig.endpoint.clone()),
-        ..BuilderCreate::default()
-    }
-    .with_tls(tls)
+    BuilderCreate::new()
+        .name(name)
+        .driver(Driver::Remote)
+        .platforms(platforms.iter().copied())
+        .bootstrap(true)
+        .endpoint(rig.endpoint.clone())
+        .with_tls(tls)
 }
 
 /// A `docker-container` builder running `image` on the engine's host network.
 fn container_create(name: &str, image: &str, platforms: &[&str]) -> BuilderCreate {
-    BuilderCreate {
-        name: Some(name.to_string()),
-        driver: Driver::DockerContainer,
-        driver_opts: BTreeMap::from([
-            ("image".to_string(), image.to_string()),
-            ("network".to_string(), "host".to_string()),
-        ]),
-        platforms: platforms.iter().map(|p| p.to_string()).collect(),
-        bootstrap: true,
-        ..BuilderCreate::default()
-    }
+    BuilderCreate::new()
+        .name(name)
+        .driver(Driver::DockerContainer)
+        .driver_opt("image", image)
+        .driver_opt("network", "host")
+        .platforms(platforms.iter().copied())
+        .bootstrap(true)
 }
 
 fn quick_retry() -> Retry {
-    Retry {
-        attempts: 2,
-        initial_delay: std::time::Duration::from_millis(200),
-        max_delay: std::time::Duration::from_millis(200),
-    }
+    Retry::new()
+        .attempts(2)
+        .initial_delay(std::time::Duration::from_millis(200))
+        .max_delay(std::time::Duration::from_millis(200))
 }
 
 /// Runs `image` for `platform` (pulled from the registry) and returns what it printed.
@@ -148,27 +140,20 @@ fn a_multi_node_builder_builds_both_platforms_and_each_runs() {
         .unwrap_or_else(|e| panic!("{e:#}"));
 
     let name = e2e::unique("bkl-multi");
-    let multi = MultiNode {
-        name: name.clone(),
-        driver: Driver::Remote,
-        nodes: vec![
-            NodeSpec {
-                name: format!("{name}-tls"),
-                endpoint: Some(rig.endpoint.clone()),
-                platforms: vec!["linux/amd64".into()],
-                tls: Some(rig.tls()),
-                ..NodeSpec::default()
-            },
-            NodeSpec {
-                name: format!("{name}-box"),
-                endpoint: Some(format!("docker-container://{boxed}")),
-                platforms: vec!["linux/arm64".into()],
-                ..NodeSpec::default()
-            },
-        ],
-        bootstrap: true,
-        ..MultiNode::default()
-    };
+    let multi = MultiNode::new(name.clone())
+        .driver(Driver::Remote)
+        .node(
+            NodeSpec::new(format!("{name}-tls"))
+                .endpoint(rig.endpoint.clone())
+                .platform("linux/amd64")
+                .tls(rig.tls()),
+        )
+        .node(
+            NodeSpec::new(format!("{name}-box"))
+                .endpoint(format!("docker-container://{boxed}"))
+                .platform("linux/arm64"),
+        )
+        .bootstrap(true);
     let created = multi.create(&runner).unwrap_or_else(|e| panic!("{e:#}"));
     let info = builder::inspect(&runner, &name)
         .unwrap()
@@ -239,14 +224,13 @@ fn two_builders(
 }
 
 fn fanout(dir: &Path, tag: &str, platforms: Vec<PlatformEndpoint>) -> FanOut {
-    let mut f = FanOut::new(
+    FanOut::new(
         Build::new(dir.to_path_buf())
             .tag(tag.to_string())
             .network("none"),
         platforms,
-    );
-    f.retry = quick_retry();
-    f
+    )
+    .retry(quick_retry())
 }
 
 fn on(platform: &str, endpoint: &str) -> PlatformEndpoint {
@@ -324,13 +308,11 @@ fn a_builder_that_is_down_fails_its_platform_and_nothing_is_merged() {
         .unwrap_or_else(|e| panic!("{e:#}"));
     // A remote builder whose daemon is not running (nothing listens on that port).
     let dead_endpoint = format!("tcp://127.0.0.1:{}", e2e::free_port());
-    let dead = BuilderCreate {
-        bootstrap: false,
-        endpoint: Some(dead_endpoint.clone()),
-        ..remote_create(&rig, &e2e::unique("bkl-dead"), &rig.tls(), &["linux/amd64"])
-    }
-    .create(&runner)
-    .unwrap_or_else(|e| panic!("{e:#}"));
+    let dead = remote_create(&rig, &e2e::unique("bkl-dead"), &rig.tls(), &["linux/amd64"])
+        .bootstrap(false)
+        .endpoint(dead_endpoint.clone())
+        .create(&runner)
+        .unwrap_or_else(|e| panic!("{e:#}"));
 
     let dir = tempfile::tempdir().unwrap();
     arch_context(dir.path(), &e2e::unique("down"));
@@ -461,7 +443,7 @@ fn load_from_a_docker_container_builder_into_the_engine() {
 /// Creating `create` fails; returns the error's full text, after checking that nothing
 /// of that name was left behind.
 fn create_fails(runner: &Runner, create: &BuilderCreate) -> String {
-    let name = create.name.clone().unwrap();
+    let name = create.get_name().unwrap().to_string();
     let _guard = RemoveBuilder(runner.clone(), name.clone());
     let err = match create.create(runner) {
         Ok(created) => panic!("builder {} was created", created.name()),
@@ -480,11 +462,7 @@ fn a_client_certificate_from_another_ca_is_refused_with_a_clear_message() {
     let rig = e2e::buildkit_rig();
     let dir = tempfile::tempdir().unwrap();
     let (_, cert, key) = e2e::openssl_pair(dir.path(), "stranger", "client");
-    let tls = RemoteTls {
-        cert: cert.clone(),
-        key,
-        ..rig.tls()
-    };
+    let tls = rig.tls().cert(cert.clone()).key(key);
     let name = e2e::unique("bkl-badclient");
     let err = create_fails(&runner, &remote_create(&rig, &name, &tls, &[]));
     assert!(
@@ -506,10 +484,7 @@ fn a_server_certificate_from_another_ca_is_refused_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     // The client trusts a CA that did not sign the daemon's certificate.
     let (other_ca, _, _) = e2e::openssl_pair(dir.path(), "other", "server");
-    let tls = RemoteTls {
-        cacert: other_ca.clone(),
-        ..rig.tls()
-    };
+    let tls = rig.tls().cacert(other_ca.clone());
     let name = e2e::unique("bkl-badca");
     let err = create_fails(&runner, &remote_create(&rig, &name, &tls, &[]));
     assert!(
@@ -529,10 +504,7 @@ fn missing_tls_files_are_reported_before_buildx_runs() {
     let rig = e2e::buildkit_rig();
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("client-cert.pem");
-    let tls = RemoteTls {
-        cert: missing.clone(),
-        ..rig.tls()
-    };
+    let tls = rig.tls().cert(missing.clone());
     // A recording dry run: any command the library ran would be listed.
     for dry in [true, false] {
         let runner = e2e::runner().dry_run(dry);
@@ -578,15 +550,9 @@ fn a_builder_name_that_is_taken_is_refused_and_the_builder_left_alone() {
         expected
     );
     assert_eq!(again.run(&runner).unwrap_err().to_string(), expected);
-    let multi = MultiNode {
-        name: name.clone(),
-        driver: Driver::DockerContainer,
-        nodes: vec![NodeSpec {
-            name: "n0".into(),
-            ..NodeSpec::default()
-        }],
-        ..MultiNode::default()
-    };
+    let multi = MultiNode::new(name.clone())
+        .driver(Driver::DockerContainer)
+        .node(NodeSpec::new("n0"));
     assert_eq!(
         multi
             .create(&runner)
@@ -817,17 +783,14 @@ fn an_expired_daemon_certificate_is_refused_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     let certs = e2e::openssl_cert_set(dir.path(), true);
     let daemon = e2e::PrivateBuildkitd::start(&rig, &certs);
-    let tls = RemoteTls {
-        cacert: certs.ca.clone(),
-        cert: certs.client.0.clone(),
-        key: certs.client.1.clone(),
-        servername: Some("127.0.0.1".into()),
-    };
+    let tls = RemoteTls::new(
+        certs.ca.clone(),
+        certs.client.0.clone(),
+        certs.client.1.clone(),
+    )
+    .servername("127.0.0.1");
     let name = e2e::unique("bkl-expired");
-    let create = BuilderCreate {
-        endpoint: Some(daemon.endpoint.clone()),
-        ..remote_create(&rig, &name, &tls, &[])
-    };
+    let create = remote_create(&rig, &name, &tls, &[]).endpoint(daemon.endpoint.clone());
     let err = create_fails(&runner, &create);
     assert!(
         err.starts_with(&format!(
@@ -846,18 +809,16 @@ fn a_daemon_stopped_mid_build_fails_the_build_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     let certs = e2e::openssl_cert_set(dir.path(), false);
     let mut daemon = e2e::PrivateBuildkitd::start(&rig, &certs);
-    let tls = RemoteTls {
-        cacert: certs.ca.clone(),
-        cert: certs.client.0.clone(),
-        key: certs.client.1.clone(),
-        servername: Some("127.0.0.1".into()),
-    };
-    let created = BuilderCreate {
-        endpoint: Some(daemon.endpoint.clone()),
-        ..remote_create(&rig, &e2e::unique("bkl-stopped"), &tls, &[])
-    }
-    .create(&runner)
-    .unwrap_or_else(|e| panic!("{e:#}\n{}", daemon.log()));
+    let tls = RemoteTls::new(
+        certs.ca.clone(),
+        certs.client.0.clone(),
+        certs.client.1.clone(),
+    )
+    .servername("127.0.0.1");
+    let created = remote_create(&rig, &e2e::unique("bkl-stopped"), &tls, &[])
+        .endpoint(daemon.endpoint.clone())
+        .create(&runner)
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", daemon.log()));
     let ctx = tempfile::tempdir().unwrap();
     let seconds = sleeping_context(ctx.path());
     let build = Build::new(ctx.path().to_path_buf())
@@ -903,16 +864,11 @@ fn a_builder_whose_tls_is_wrong_fails_its_platform_with_the_reason_and_nothing_i
     // handshake fails only when the build dials it.
     let dir = tempfile::tempdir().unwrap();
     let (other_ca, _, _) = e2e::openssl_pair(dir.path(), "other", "server");
-    let tls = RemoteTls {
-        cacert: other_ca,
-        ..rig.tls()
-    };
-    let wrong = BuilderCreate {
-        bootstrap: false,
-        ..remote_create(&rig, &e2e::unique("bkl-wrongca"), &tls, &["linux/amd64"])
-    }
-    .create(&runner)
-    .unwrap_or_else(|e| panic!("{e:#}"));
+    let tls = rig.tls().cacert(other_ca);
+    let wrong = remote_create(&rig, &e2e::unique("bkl-wrongca"), &tls, &["linux/amd64"])
+        .bootstrap(false)
+        .create(&runner)
+        .unwrap_or_else(|e| panic!("{e:#}"));
     arch_context(dir.path(), &e2e::unique("wrongca"));
     let tag = format!("{REGISTRY}/{}:3.0.0", e2e::unique("bkl-fan-tls"));
     let f = fanout(

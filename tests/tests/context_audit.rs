@@ -103,14 +103,7 @@ fn check(runner: &Runner, case: &Case) {
     if let Some(text) = case.specific_ignore {
         std::fs::write(format!("{}.dockerignore", dockerfile.display()), text).unwrap();
     }
-    let audit = context::audit(
-        &ctx,
-        &AuditOptions {
-            dockerfile: Some(dockerfile.clone()),
-            ..AuditOptions::default()
-        },
-    )
-    .unwrap();
+    let audit = context::audit(&ctx, &AuditOptions::new().dockerfile(dockerfile.clone())).unwrap();
     let (files, dirs) = engine_listing(runner, &ctx, &dockerfile);
     assert_eq!(
         audit.file_paths(),
@@ -359,14 +352,7 @@ fn large_files_are_warned_about() {
     std::fs::create_dir_all(ctx.join("models")).unwrap();
     std::fs::write(ctx.join("models/weights.bin"), vec![0u8; 3_000_000]).unwrap();
     std::fs::write(ctx.join("small.txt"), "x").unwrap();
-    let audit = context::audit(
-        ctx,
-        &AuditOptions {
-            large_file_bytes: 1_000_000,
-            ..AuditOptions::default()
-        },
-    )
-    .unwrap();
+    let audit = context::audit(ctx, &AuditOptions::new().large_file_bytes(1_000_000)).unwrap();
     assert_eq!(audit.large_files.len(), 1);
     assert_eq!(
         audit.warnings(),

@@ -225,11 +225,9 @@ fn multi_platform_build_with_run_step_is_pushed_and_merged() {
             .platform(format!("linux/{platform}"));
         single.run(&runner).unwrap_or_else(|e| panic!("{e:#}"));
     }
-    let merge = ImagetoolsCreate {
-        tags: vec![format!("{repo}:merged")],
-        sources: vec![format!("{repo}:1-amd64"), format!("{repo}:1-arm64")],
-        ..ImagetoolsCreate::default()
-    };
+    let merge = ImagetoolsCreate::new()
+        .tag(format!("{repo}:merged"))
+        .sources([format!("{repo}:1-amd64"), format!("{repo}:1-arm64")]);
     merge.run(&runner, &Retry::default()).unwrap();
     assert_eq!(
         registry::platforms(&runner, &format!("{repo}:merged")).unwrap(),
@@ -441,11 +439,10 @@ fn push_is_retried_until_the_registry_is_back() {
 
     let logs = tempfile::tempdir().unwrap();
     let log = logs.path().join("push.log");
-    let retry = Retry {
-        attempts: 8,
-        initial_delay: Duration::from_secs(1),
-        max_delay: Duration::from_secs(4),
-    };
+    let retry = Retry::new()
+        .attempts(8)
+        .initial_delay(Duration::from_secs(1))
+        .max_delay(Duration::from_secs(4));
     let started = Instant::now();
     let pushed = registry::push(&runner.clone().log_to(&log), &tag, &retry);
     let restarted = restarter.join();
@@ -724,24 +721,25 @@ fn builders_are_created_listed_and_removed() {
     let runner = e2e::engine();
     let name = e2e::unique("bkl-builder");
     // Remote nodes on closed loopback ports: creating and listing needs no BuildKit there.
-    let first = BuilderCreate {
-        name: Some(name.clone()),
-        driver: Driver::Remote,
-        platforms: vec!["linux/amd64".into()],
-        node: Some("n1".into()),
-        endpoint: Some("tcp://127.0.0.1:1".into()),
-        ..BuilderCreate::default()
-    };
+    let first = BuilderCreate::new()
+        .name(name.clone())
+        .driver(Driver::Remote)
+        .platform("linux/amd64")
+        .node("n1")
+        .endpoint("tcp://127.0.0.1:1");
     assert_eq!(first.run(&runner).unwrap(), name);
     let _cleanup = BuilderCleanup(runner.clone(), name.clone());
-    let second = BuilderCreate {
-        platforms: vec!["linux/arm64".into()],
-        node: Some("n2".into()),
-        append: true,
-        endpoint: Some("tcp://127.0.0.1:2".into()),
-        ..first.clone()
+    let second_node = |create: BuilderCreate| {
+        create
+            .driver(Driver::Remote)
+            .platform("linux/arm64")
+            .node("n2")
+            .append(true)
+            .endpoint("tcp://127.0.0.1:2")
     };
-    second.run(&runner).unwrap();
+    second_node(BuilderCreate::new().name(name.clone()))
+        .run(&runner)
+        .unwrap();
 
     let info = builder::inspect(&runner, &name)
         .unwrap()
@@ -772,10 +770,7 @@ fn builders_are_created_listed_and_removed() {
 
     builder::remove(&runner, &name).unwrap();
     assert_eq!(builder::inspect(&runner, &name).unwrap(), None);
-    let append_without_name = BuilderCreate {
-        name: None,
-        ..second
-    };
+    let append_without_name = second_node(BuilderCreate::new());
     assert_eq!(
         append_without_name.run(&runner).unwrap_err().to_string(),
         "`append` adds a node to an existing builder: set `name` to that builder"
@@ -796,18 +791,17 @@ fn multi_node_builders_are_created_whole_or_not_at_all() {
     let runner = e2e::engine();
     let name = e2e::unique("bkl-farm");
     // Remote nodes on closed loopback ports: creating and listing needs no BuildKit there.
-    let node = |n: &str, port: u16, platform: &str| NodeSpec {
-        name: n.into(),
-        endpoint: Some(format!("tcp://127.0.0.1:{port}")),
-        platforms: vec![platform.into()],
-        ..NodeSpec::default()
+    let node = |n: &str, port: u16, platform: &str| {
+        NodeSpec::new(n)
+            .endpoint(format!("tcp://127.0.0.1:{port}"))
+            .platform(platform)
     };
-    let farm = MultiNode {
-        name: name.clone(),
-        driver: Driver::Remote,
-        nodes: vec![node("amd", 1, "linux/amd64"), node("arm", 2, "linux/arm64")],
-        ..MultiNode::default()
+    let farm_of = |amd: NodeSpec, arm: NodeSpec| {
+        MultiNode::new(name.clone())
+            .driver(Driver::Remote)
+            .nodes([amd, arm])
     };
+    let farm = farm_of(node("amd", 1, "linux/amd64"), node("arm", 2, "linux/arm64"));
     farm.run(&runner).unwrap();
     let _cleanup = BuilderCleanup(runner.clone(), name.clone());
     let info = builder::inspect(&runner, &name).unwrap().expect("listed");
@@ -836,10 +830,10 @@ fn multi_node_builders_are_created_whole_or_not_at_all() {
     builder::remove(&runner, &name).unwrap();
 
     // buildx refuses the second node: the first one is not left behind.
-    let mut refused = farm.clone();
-    refused.nodes[1]
-        .driver_opts
-        .insert("no-such-option".into(), "1".into());
+    let refused = farm_of(
+        node("amd", 1, "linux/amd64"),
+        node("arm", 2, "linux/arm64").driver_opt("no-such-option", "1"),
+    );
     let err = format!("{:#}", refused.run(&runner).unwrap_err());
     assert!(
         err.starts_with(&format!(
@@ -854,19 +848,19 @@ fn multi_node_builders_are_created_whole_or_not_at_all() {
     assert_eq!(builder::inspect(&runner, &name).unwrap(), None);
 
     // Checked before buildx runs: duplicate nodes, missing TLS files.
-    let mut twice = farm.clone();
-    twice.nodes[1].name = "amd".into();
+    let twice = farm_of(node("amd", 1, "linux/amd64"), node("amd", 2, "linux/arm64"));
     assert_eq!(
         twice.run(&runner).unwrap_err().to_string(),
         format!("builder {name} names node amd twice; give each node its own name")
     );
-    let mut tls = farm.clone();
-    tls.nodes[0].tls = Some(RemoteTls {
-        cacert: "/nonexistent/ca.pem".into(),
-        cert: "/nonexistent/cert.pem".into(),
-        key: "/nonexistent/key.pem".into(),
-        servername: None,
-    });
+    let tls = farm_of(
+        node("amd", 1, "linux/amd64").tls(RemoteTls::new(
+            "/nonexistent/ca.pem",
+            "/nonexistent/cert.pem",
+            "/nonexistent/key.pem",
+        )),
+        node("arm", 2, "linux/arm64"),
+    );
     assert_eq!(
         format!("{:#}", tls.run(&runner).unwrap_err()),
         format!(

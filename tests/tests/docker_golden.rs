@@ -117,30 +117,24 @@ fn build_defaults_and_outputs() {
 
 #[test]
 fn builder_create_for_each_driver() {
-    let docker = BuilderCreate {
-        name: Some("local".into()),
-        driver: Driver::Docker,
-        endpoint: Some("default".into()),
-        use_it: true,
-        ..BuilderCreate::default()
-    };
+    let docker = BuilderCreate::new()
+        .name("local")
+        .driver(Driver::Docker)
+        .endpoint("default")
+        .use_it(true);
     assert_eq!(
         docker.command().to_string(),
         "docker buildx create --name local --driver docker --use default"
     );
-    let container = BuilderCreate {
-        name: Some("multi".into()),
-        driver: Driver::DockerContainer,
-        driver_opts: BTreeMap::from([
-            ("network".to_string(), "host".to_string()),
-            ("image".to_string(), "moby/buildkit:v0.13.2".to_string()),
-        ]),
-        platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
-        buildkitd_config: Some("buildkitd.toml".into()),
-        bootstrap: true,
-        use_it: true,
-        ..BuilderCreate::default()
-    };
+    let container = BuilderCreate::new()
+        .name("multi")
+        .driver(Driver::DockerContainer)
+        .driver_opt("network", "host")
+        .driver_opt("image", "moby/buildkit:v0.13.2")
+        .platforms(["linux/amd64", "linux/arm64"])
+        .buildkitd_config("buildkitd.toml")
+        .bootstrap(true)
+        .use_it(true);
     assert_eq!(
         container.command().to_string(),
         "docker buildx create --name multi --driver docker-container \
@@ -148,29 +142,22 @@ fn builder_create_for_each_driver() {
          --platform linux/amd64,linux/arm64 --buildkitd-config buildkitd.toml \
          --bootstrap --use"
     );
-    let remote = BuilderCreate {
-        name: Some("farm".into()),
-        driver: Driver::Remote,
-        node: Some("arm-node".into()),
-        platforms: vec!["linux/arm64".into()],
-        append: true,
-        endpoint: Some("tcp://10.0.0.2:1234".into()),
-        ..BuilderCreate::default()
-    };
+    let remote = BuilderCreate::new()
+        .name("farm")
+        .driver(Driver::Remote)
+        .node("arm-node")
+        .platform("linux/arm64")
+        .append(true)
+        .endpoint("tcp://10.0.0.2:1234");
     assert_eq!(
         remote.command().to_string(),
         "docker buildx create --name farm --driver remote --platform linux/arm64 \
          --node arm-node --append tcp://10.0.0.2:1234"
     );
-    let k8s = BuilderCreate {
-        name: Some("k8s".into()),
-        driver: Driver::Kubernetes,
-        driver_opts: BTreeMap::from([
-            ("namespace".to_string(), "ci".to_string()),
-            ("replicas".to_string(), "2".to_string()),
-        ]),
-        ..BuilderCreate::default()
-    };
+    let k8s = BuilderCreate::new()
+        .name("k8s")
+        .driver(Driver::Kubernetes)
+        .driver_opts([("namespace", "ci"), ("replicas", "2")]);
     assert_eq!(
         k8s.command().to_string(),
         "docker buildx create --name k8s --driver kubernetes \
@@ -208,28 +195,22 @@ fn registry_commands() {
         registry::inspect_raw_cmd("127.0.0.1:5000/webapp:0.9.2").to_string(),
         "docker buildx imagetools inspect --raw 127.0.0.1:5000/webapp:0.9.2"
     );
-    let merge = ImagetoolsCreate {
-        tags: vec![
-            "127.0.0.1:5000/webapp:0.9.2".into(),
-            "127.0.0.1:5000/webapp:latest".into(),
-        ],
-        sources: vec![
-            "127.0.0.1:5000/webapp:0.9.2-amd64".into(),
-            "127.0.0.1:5000/webapp:0.9.2-arm64".into(),
-        ],
-        ..ImagetoolsCreate::default()
-    };
+    let merge = ImagetoolsCreate::new()
+        .tags([
+            "127.0.0.1:5000/webapp:0.9.2",
+            "127.0.0.1:5000/webapp:latest",
+        ])
+        .sources([
+            "127.0.0.1:5000/webapp:0.9.2-amd64",
+            "127.0.0.1:5000/webapp:0.9.2-arm64",
+        ]);
     assert_eq!(
         merge.command().to_string(),
         "docker buildx imagetools create --tag 127.0.0.1:5000/webapp:0.9.2 \
          --tag 127.0.0.1:5000/webapp:latest \
          127.0.0.1:5000/webapp:0.9.2-amd64 127.0.0.1:5000/webapp:0.9.2-arm64"
     );
-    let append = ImagetoolsCreate {
-        append: true,
-        builder: Some("multi".into()),
-        ..merge
-    };
+    let append = merge.append(true).builder("multi");
     assert!(append
         .command()
         .to_string()
@@ -238,39 +219,26 @@ fn registry_commands() {
 
 #[test]
 fn multi_node_builder_command_lines() {
-    let remote = MultiNode {
-        name: "farm".into(),
-        driver: Driver::Remote,
-        nodes: vec![
-            NodeSpec {
-                name: "amd".into(),
-                endpoint: Some("tcp://buildkit-amd.internal:1234".into()),
-                platforms: vec!["linux/amd64".into(), "linux/386".into()],
-                tls: Some(RemoteTls {
-                    cacert: "certs/ca.pem".into(),
-                    cert: "certs/cert.pem".into(),
-                    key: "certs/key.pem".into(),
-                    servername: Some("buildkitd".into()),
-                }),
-                ..NodeSpec::default()
-            },
-            NodeSpec {
-                name: "arm".into(),
-                endpoint: Some("tcp://buildkit-arm.internal:1234".into()),
-                platforms: vec!["linux/arm64".into()],
-                tls: Some(RemoteTls {
-                    cacert: "certs/ca.pem".into(),
-                    cert: "certs/cert.pem".into(),
-                    key: "certs/key.pem".into(),
-                    servername: None,
-                }),
-                ..NodeSpec::default()
-            },
-        ],
-        bootstrap: true,
-        use_it: true,
-        ..MultiNode::default()
+    let tls = RemoteTls::new("certs/ca.pem", "certs/cert.pem", "certs/key.pem");
+    let farm = |amd_endpoint: &str| {
+        MultiNode::new("farm")
+            .driver(Driver::Remote)
+            .node(
+                NodeSpec::new("amd")
+                    .endpoint(amd_endpoint)
+                    .platforms(["linux/amd64", "linux/386"])
+                    .tls(tls.clone().servername("buildkitd")),
+            )
+            .node(
+                NodeSpec::new("arm")
+                    .endpoint("tcp://buildkit-arm.internal:1234")
+                    .platform("linux/arm64")
+                    .tls(tls.clone()),
+            )
+            .bootstrap(true)
+            .use_it(true)
     };
+    let remote = farm("tcp://buildkit-amd.internal:1234");
     let lines: Vec<String> = remote.commands().iter().map(|c| c.to_string()).collect();
     assert_eq!(
         lines,
@@ -286,36 +254,19 @@ fn multi_node_builder_command_lines() {
         ]
     );
 
-    let k8s = MultiNode {
-        name: "k8s".into(),
-        driver: Driver::Kubernetes,
-        driver_opts: BTreeMap::from([("namespace".to_string(), "buildkit".to_string())]),
-        nodes: vec![
-            NodeSpec {
-                name: "amd".into(),
-                platforms: vec!["linux/amd64".into()],
-                driver_opts: BTreeMap::from([
-                    (
-                        "nodeselector".to_string(),
-                        "kubernetes.io/arch=amd64".to_string(),
-                    ),
-                    ("replicas".to_string(), "2".to_string()),
-                ]),
-                ..NodeSpec::default()
-            },
-            NodeSpec {
-                name: "arm".into(),
-                platforms: vec!["linux/arm64".into()],
-                driver_opts: BTreeMap::from([(
-                    "nodeselector".to_string(),
-                    "kubernetes.io/arch=arm64".to_string(),
-                )]),
-                ..NodeSpec::default()
-            },
-        ],
-        bootstrap: true,
-        ..MultiNode::default()
-    };
+    let k8s = MultiNode::new("k8s")
+        .driver(Driver::Kubernetes)
+        .driver_opt("namespace", "buildkit")
+        .nodes([
+            NodeSpec::new("amd")
+                .platform("linux/amd64")
+                .driver_opt("nodeselector", "kubernetes.io/arch=amd64")
+                .driver_opt("replicas", "2"),
+            NodeSpec::new("arm")
+                .platform("linux/arm64")
+                .driver_opt("nodeselector", "kubernetes.io/arch=arm64"),
+        ])
+        .bootstrap(true);
     let lines: Vec<String> = k8s.commands().iter().map(|c| c.to_string()).collect();
     assert_eq!(
         lines,
@@ -329,28 +280,21 @@ fn multi_node_builder_command_lines() {
         ]
     );
 
-    let containers = MultiNode {
-        name: "engines".into(),
-        driver: Driver::DockerContainer,
-        driver_opts: BTreeMap::from([("network".to_string(), "host".to_string())]),
-        buildkitd_config: Some("buildkitd.toml".into()),
-        nodes: vec![
-            NodeSpec {
-                name: "amd".into(),
-                endpoint: Some("amd-box".into()),
-                platforms: vec!["linux/amd64".into()],
-                ..NodeSpec::default()
-            },
-            NodeSpec {
-                name: "arm".into(),
-                endpoint: Some("arm-box".into()),
-                platforms: vec!["linux/arm64".into()],
-                ..NodeSpec::default()
-            },
-        ],
-        bootstrap: true,
-        ..MultiNode::default()
-    };
+    let containers = MultiNode::new("engines")
+        .driver(Driver::DockerContainer)
+        .driver_opt("network", "host")
+        .buildkitd_config("buildkitd.toml")
+        .node(
+            NodeSpec::new("amd")
+                .endpoint("amd-box")
+                .platform("linux/amd64"),
+        )
+        .node(
+            NodeSpec::new("arm")
+                .endpoint("arm-box")
+                .platform("linux/arm64"),
+        )
+        .bootstrap(true);
     let lines: Vec<String> = containers
         .commands()
         .iter()
@@ -370,18 +314,14 @@ fn multi_node_builder_command_lines() {
 
     // Refused before anything runs.
     let runner = Runner::new().echo(buildkit_lib::cmd::Echo::Silent);
-    let mut bad = remote.clone();
-    bad.nodes[0].endpoint = Some("buildkit-amd.internal:1234".into());
+    let bad = farm("buildkit-amd.internal:1234");
     assert_eq!(
         format!("{:#}", bad.run(&runner).unwrap_err()),
         "node amd of builder farm: remote builder endpoint `buildkit-amd.internal:1234` is not \
          a BuildKit address: write tcp://host:port (with TLS files) or \
          unix:///path/buildkitd.sock"
     );
-    let docker = MultiNode {
-        driver: Driver::Docker,
-        ..containers.clone()
-    };
+    let docker = containers.clone().driver(Driver::Docker);
     assert_eq!(
         docker.run(&runner).unwrap_err().to_string(),
         "the docker driver cannot have several nodes; use docker-container, remote or \

@@ -50,11 +50,9 @@ fn doctor_finds_every_piece_of_the_project_engine() {
     assert_eq!(engine.source, HostSource::Env);
     let checks = doctor(
         &runner,
-        &DoctorOptions {
-            registry: Some(e2e::REGISTRY.into()),
-            platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
-            ..DoctorOptions::default()
-        },
+        &DoctorOptions::new()
+            .registry(e2e::REGISTRY)
+            .platforms(["linux/amd64", "linux/arm64"]),
     );
     let names: Vec<&str> = checks.iter().map(|c| c.name).collect();
     assert_eq!(

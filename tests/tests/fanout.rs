@@ -28,25 +28,22 @@ fn arch_context(dir: &Path, fail_on: &str) {
 }
 
 fn fanout(dir: &Path, tag: &str, platforms: Vec<PlatformEndpoint>) -> FanOut {
-    let mut f = FanOut::new(
+    FanOut::new(
         Build::new(dir.to_path_buf())
             .tag(tag.to_string())
             .network("none"),
         platforms,
-    );
-    f.retry = Retry {
-        attempts: 2,
-        initial_delay: std::time::Duration::from_millis(200),
-        max_delay: std::time::Duration::from_millis(200),
-    };
-    f
+    )
+    .retry(
+        Retry::new()
+            .attempts(2)
+            .initial_delay(std::time::Duration::from_millis(200))
+            .max_delay(std::time::Duration::from_millis(200)),
+    )
 }
 
 fn on(platform: &str, endpoint: Endpoint) -> PlatformEndpoint {
-    PlatformEndpoint {
-        platform: platform.into(),
-        endpoint,
-    }
+    PlatformEndpoint::new(platform, endpoint)
 }
 
 fn in_registry(runner: &Runner, reference: &str) -> bool {
@@ -283,12 +280,14 @@ fn bad_input_is_refused_before_anything_runs() {
         let err = f.run(&runner).unwrap_err().to_string();
         assert!(err.contains(expected), "{err}\nshould contain: {expected}");
     }
-    let mut with_platforms = fanout(
+    let with_platforms = fanout(
         dir.path(),
         "127.0.0.1:5000/app:1.0",
         vec![on("linux/amd64", host())],
     );
-    with_platforms.build = with_platforms.build.platform("linux/amd64");
+    let with_platforms = with_platforms
+        .clone()
+        .build(with_platforms.get_build().clone().platform("linux/amd64"));
     let err = with_platforms.run(&runner).unwrap_err().to_string();
     assert!(err.contains("not on its Build"), "{err}");
     assert!(runner.commands().is_empty(), "{:?}", runner.commands());
@@ -337,7 +336,7 @@ fn remote_builders_push_by_digest_and_merge_the_digests() {
         .echo(buildkit_lib::cmd::Echo::Silent)
         .env("PATH", fake.path_env());
     let tag = "registry.example:5000/team/app:1.2.0";
-    let mut f = fanout(
+    let f = fanout(
         dir.path(),
         tag,
         vec![
@@ -348,7 +347,11 @@ fn remote_builders_push_by_digest_and_merge_the_digests() {
             ),
         ],
     );
-    f.build = f.build.tag("registry.example:5000/team/app:latest");
+    let f = f.clone().build(
+        f.get_build()
+            .clone()
+            .tag("registry.example:5000/team/app:latest"),
+    );
     let result = f.run(&runner).unwrap();
     let expected = e2e::sha256_hex(&std::fs::read(&index).unwrap());
     assert_eq!(result.digest, Some(format!("sha256:{expected}")));

@@ -10,9 +10,7 @@ use buildkit_lib::pipeline::{Inputs, Output, Pipeline, PipelineError, RunOptions
 use buildkit_lib::{Cmd, Runner};
 
 fn options() -> RunOptions {
-    let mut o = RunOptions::new("test");
-    o.jobs = 4;
-    o
+    RunOptions::new("test").jobs(4)
 }
 
 fn silent() -> Runner {
@@ -113,8 +111,7 @@ fn failure_stops_dependents_and_lets_running_steps_finish() {
         "{error}"
     );
 
-    let mut keep = options();
-    keep.keep_going = true;
+    let keep = options().keep_going(true);
     let report = p.run(&silent(), &keep).unwrap();
     assert_eq!(
         report.step("independent-later").unwrap().status,
@@ -199,8 +196,7 @@ fn unchanged_inputs_with_existing_output_are_up_to_date() {
     );
     assert_eq!(runs.load(Ordering::SeqCst), 1);
     // --force runs it anyway
-    let mut force = options();
-    force.force = true;
+    let force = options().force(true);
     assert_eq!(
         p.run(&silent(), &force).unwrap().steps[0].status,
         StepStatus::Ok
@@ -260,8 +256,7 @@ fn dry_run_prints_the_plan_and_runs_nothing() {
         Ok(())
     })
     .after(["touch"]);
-    let mut o = options();
-    o.dry_run = true;
+    let o = options().dry_run(true);
     let report = p.run(&silent(), &o).unwrap();
     assert!(report.ok);
     assert!(!marker.exists());
@@ -409,8 +404,7 @@ fn dry_run_says_which_steps_would_be_skipped_as_up_to_date() {
     });
     let report = p.run(&silent(), &options()).unwrap();
     assert!(report.ok);
-    let mut o = options();
-    o.dry_run = true;
+    let o = options().dry_run(true);
     let plan = p.run(&silent(), &o).unwrap();
     assert_eq!(plan.steps[0].status, StepStatus::UpToDate);
     assert!(plan.steps[0].commands.is_empty());

@@ -277,9 +277,7 @@ fn a_dry_run_makes_no_engine_or_git_query_unless_asked() {
     let pipeline = pipeline_with_every_kind_of_step(dir.path());
     let fake = Arc::new(FakeExecutor::new());
     let runner = Runner::new().echo(Echo::Silent).with_executor(fake.clone());
-    let mut options = RunOptions::new("webapp");
-    options.session = session();
-    options.dry_run = true;
+    let options = RunOptions::new("webapp").session(session()).dry_run(true);
     let report = pipeline.run(&runner, &options).unwrap();
     assert!(fake.seen().is_empty(), "asked: {:?}", fake.seen());
     let image = report.steps.iter().find(|s| s.name == "image").unwrap();
@@ -294,7 +292,7 @@ fn a_dry_run_makes_no_engine_or_git_query_unless_asked() {
 
     // Asked for: the step without a declared plan makes its queries; the others still
     // print their plans.
-    options.dry_run_queries = true;
+    let options = options.dry_run_queries(true);
     pipeline.run(&runner, &options).unwrap();
     let seen: Vec<String> = fake.seen().iter().map(|a| a.join(" ")).collect();
     assert_eq!(seen, ["docker info", "git rev-parse HEAD"]);

@@ -68,14 +68,14 @@ impl Repo {
     }
 
     fn release(&self, bump: Bump) -> Release {
-        Release {
-            repo: self.dir.clone(),
-            version_file: self.dir.join("app/version.json"),
-            changelog: self.dir.join("CHANGELOG.md"),
+        Release::new(
+            self.dir.clone(),
+            self.dir.join("app/version.json"),
+            self.dir.join("CHANGELOG.md"),
             bump,
-            // 2023-11-14T22:13:20Z
-            date: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
-        }
+        )
+        // 2023-11-14T22:13:20Z
+        .date(UNIX_EPOCH + Duration::from_secs(1_700_000_000))
     }
 
     fn git(&self, args: &[&str]) -> String {

@@ -11,11 +11,10 @@ use buildkit_lib::docker::registry::{self, Retry};
 use buildkit_lib::Runner;
 
 fn quick(attempts: u32) -> Retry {
-    Retry {
-        attempts,
-        initial_delay: Duration::from_millis(10),
-        max_delay: Duration::from_millis(10),
-    }
+    Retry::new()
+        .attempts(attempts)
+        .initial_delay(Duration::from_millis(10))
+        .max_delay(Duration::from_millis(10))
 }
 
 /// A fake `docker` that appends its arguments to `calls` and then runs `body`; `$n` is the

@@ -132,12 +132,11 @@ fn trivy_runs_through_its_command_line() {
         .to_string()
         .starts_with("trivy scan of app:1 failed: 4 findings at HIGH or above (allowed: 0); "));
     // ...a looser one lets it through.
-    Threshold {
-        fail_on: Severity::Critical,
-        max_allowed: 2,
-    }
-    .check(&report)
-    .unwrap();
+    Threshold::new()
+        .fail_on(Severity::Critical)
+        .max_allowed(2)
+        .check(&report)
+        .unwrap();
 }
 
 /// A clean report of `app:1` in trivy's current shape: the OS and Python packages were
@@ -152,10 +151,9 @@ fn a_trivy_that_exits_0_without_a_database_is_not_a_pass() {
     let dir = tempfile::tempdir().unwrap();
     let (program, argv) = fake_trivy(dir.path(), CLEAN_REPORT);
     let runner = e2e::runner();
-    let loose = Threshold {
-        fail_on: Severity::Critical,
-        max_allowed: 1000,
-    };
+    let loose = Threshold::new()
+        .fail_on(Severity::Critical)
+        .max_allowed(1000);
 
     // No database in the cache: the vulnerability part is not asked for, and not a pass.
     let empty_cache = tempfile::tempdir().unwrap();
@@ -435,12 +433,11 @@ fn builtin_checks_pass_a_clean_image() {
     );
     let report = security::check_image(&runner, &tag).unwrap();
     assert!(report.findings.is_empty(), "{report}");
-    Threshold {
-        fail_on: Severity::Low,
-        max_allowed: 0,
-    }
-    .check(&report)
-    .unwrap();
+    Threshold::new()
+        .fail_on(Severity::Low)
+        .max_allowed(0)
+        .check(&report)
+        .unwrap();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -596,12 +593,11 @@ fn real_trivy_finds_no_secret_in_a_clean_image_and_leaves_home_alone() {
         .unwrap();
     assert!(report.findings.is_empty(), "{report}");
     assert!(report.not_checked.is_empty(), "{report}");
-    Threshold {
-        fail_on: Severity::Unknown,
-        max_allowed: 0,
-    }
-    .check(&report)
-    .unwrap();
+    Threshold::new()
+        .fail_on(Severity::Unknown)
+        .max_allowed(0)
+        .check(&report)
+        .unwrap();
     assert_eq!(
         std::fs::read_dir(home.path()).unwrap().count(),
         0,
@@ -619,11 +615,10 @@ fn real_trivy_finds_no_secret_in_a_clean_image_and_leaves_home_alone() {
     assert_eq!(report.not_checked.len(), 1, "{report}");
     assert_eq!(report.not_checked[0].what, "vulnerabilities");
     assert_eq!(
-        Threshold {
-            fail_on: Severity::Critical,
-            max_allowed: 1000
-        }
-        .verdict(&report),
+        Threshold::new()
+            .fail_on(Severity::Critical)
+            .max_allowed(1000)
+            .verdict(&report),
         Verdict::NotChecked
     );
 }
@@ -662,10 +657,7 @@ fn real_trivy_checks_the_fixtures_dockerfiles() {
         Verdict::Pass,
         "{webapp}"
     );
-    let strict = Threshold {
-        fail_on: Severity::Unknown,
-        max_allowed: 0,
-    };
+    let strict = Threshold::new().fail_on(Severity::Unknown).max_allowed(0);
     assert_eq!(strict.verdict(&webapp), Verdict::Pass, "{webapp}");
 
     // The mediaserver's: typed findings, each a trivy Dockerfile check on that file.

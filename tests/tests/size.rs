@@ -106,11 +106,10 @@ fn size_budget_history_diff_and_chart() {
     let history_file = dir.path().join("target/buildkit/demo/size-history.jsonl");
 
     build(&runner, dir.path(), &v1, 3_000_000);
-    let mut check = SizeCheck::new(v1.clone(), &history_file);
-    check.git_commit = Some("1111111aaaaaaa".into());
+    let check = SizeCheck::new(v1.clone(), &history_file).git_commit("1111111aaaaaaa");
     let first = check.run(&runner).unwrap();
     // Judged by default: the unpacked size, as `docker images` shows it.
-    assert_eq!(first.budget.measure, SizeMeasure::Unpacked);
+    assert_eq!(first.budget.get_measure(), SizeMeasure::Unpacked);
     assert_eq!(
         human_bytes(first.record.bytes).replace(' ', ""),
         docker_images_size(&runner, &v1),
@@ -136,9 +135,9 @@ fn size_budget_history_diff_and_chart() {
     // for the index manifest, a few hundred bytes).
     let near = engine_size(&runner, &v2) + history_bytes(&runner, &v2);
     // Budgets around the real size: below it warns.
-    let mut check = SizeCheck::new(v2.clone(), &history_file);
-    check.git_commit = Some("2222222bbbbbbb".into());
-    check.budget = SizeBudget::new(near - 100_000, near + 100_000);
+    let check = SizeCheck::new(v2.clone(), &history_file)
+        .git_commit("2222222bbbbbbb")
+        .budget(SizeBudget::new(near - 100_000, near + 100_000));
     let second = check.run(&runner).unwrap();
     let bytes = second.record.bytes;
     assert!(bytes.abs_diff(near) < 10_000, "{bytes} vs {near}");
@@ -201,8 +200,8 @@ fn a_failing_size_stops_the_step_with_numbers() {
     let tag = format!("{name}:1");
     let _cleanup = RemoveImages(&runner, vec![tag.clone()]);
     build(&runner, dir.path(), &tag, 2_000_000);
-    let mut check = SizeCheck::new(tag.clone(), dir.path().join("h.jsonl"));
-    check.budget = SizeBudget::new(500_000, 1_000_000);
+    let check = SizeCheck::new(tag.clone(), dir.path().join("h.jsonl"))
+        .budget(SizeBudget::new(500_000, 1_000_000));
     let report = check.run(&runner).unwrap();
     assert_eq!(report.outcome, SizeOutcome::Fail);
     let err = report.ensure_within_max().unwrap_err();
@@ -244,8 +243,8 @@ fn a_well_compressed_image_does_not_fool_the_default_verdict() {
     assert!(compressed < target, "compressed {compressed}");
     assert!(shown_bytes > max, "docker images shows {shown}");
 
-    let mut check = SizeCheck::new(tag.clone(), dir.path().join("h.jsonl"));
-    check.budget = SizeBudget::new(target, max);
+    let check = SizeCheck::new(tag.clone(), dir.path().join("h.jsonl"))
+        .budget(SizeBudget::new(target, max));
     let report = check.run(&runner).unwrap();
     eprintln!("{report}");
     assert_eq!(report.outcome, SizeOutcome::Fail, "{report}");
@@ -293,8 +292,8 @@ fn a_well_compressed_image_does_not_fool_the_default_verdict() {
         .all(|l| !l.created_by.is_empty()));
 
     // Asked to judge the compressed size, the same budget passes.
-    let mut check = SizeCheck::new(tag.clone(), dir.path().join("h2.jsonl"));
-    check.budget = SizeBudget::new(target, max).judging(SizeMeasure::Compressed);
+    let check = SizeCheck::new(tag.clone(), dir.path().join("h2.jsonl"))
+        .budget(SizeBudget::new(target, max).measure(SizeMeasure::Compressed));
     let report = check.run(&runner).unwrap();
     assert_eq!(report.outcome, SizeOutcome::Pass, "{report}");
     assert_eq!(report.record.bytes, compressed);

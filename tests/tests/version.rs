@@ -112,10 +112,7 @@ fn dirty_tree_is_reported_and_recorded() {
     assert!(facts.dirty());
 
     let when = build_time_from(Some("1700000000")).unwrap();
-    let options = StampOptions {
-        full_hash: false,
-        record_dirty: true,
-    };
+    let options = StampOptions::new().full_hash(false).record_dirty(true);
     stamp_file(
         &repo.runner,
         &repo.dir.join("version.json"),
@@ -172,10 +169,7 @@ fn detached_head_is_reported_as_such() {
     assert_eq!(facts.commit, repo.git(&["rev-parse", "HEAD"]));
 
     let when = build_time_from(Some("0")).unwrap();
-    let options = StampOptions {
-        full_hash: true,
-        record_dirty: false,
-    };
+    let options = StampOptions::new().full_hash(true).record_dirty(false);
     let path = repo.dir.join("version.json");
     stamp_file(&repo.runner, &path, &repo.dir, when, options).unwrap();
     let file = VersionFile::load(&path).unwrap();

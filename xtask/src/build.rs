@@ -35,12 +35,12 @@ pub const WEBAPP_IMAGE: &str = "buildkit-webapp";
 /// `cargo xtask build`.
 pub fn run(base: &Runner, root: &Path, flags: &flags::Build) -> Result<u8> {
     let runner = base.clone().dry_run(flags.dry_run);
-    let mut options = RunOptions::new("webapp");
-    options.dry_run = flags.dry_run;
-    options.force = flags.force;
-    options.keep_going = flags.keep_going;
+    let mut options = RunOptions::new("webapp")
+        .dry_run(flags.dry_run)
+        .force(flags.force)
+        .keep_going(flags.keep_going);
     if let Some(jobs) = flags.jobs {
-        options.jobs = jobs;
+        options = options.jobs(jobs);
     }
     let cache = cache_flag(flags.cache.as_deref())?;
     let pipeline = webapp_pipeline_with(
@@ -51,7 +51,7 @@ pub fn run(base: &Runner, root: &Path, flags: &flags::Build) -> Result<u8> {
         flags.reproducible,
     )?;
     let report = engine::run_pipeline(&runner, root, &pipeline, &options)?;
-    if !options.dry_run {
+    if !flags.dry_run {
         eprintln!("\n{}", report.table());
         eprintln!("report: {}", pipeline.dir().join("report.json").display());
     }
@@ -248,8 +248,7 @@ pub fn webapp_pipeline_with(
     let size_plan = SizeCheck::new(&size_image, &history).plan();
     pipeline
         .step("size", move |cx| {
-            let mut check = SizeCheck::new(&size_image, &history);
-            check.git_commit = Some(commit.clone());
+            let check = SizeCheck::new(&size_image, &history).git_commit(commit.clone());
             let report = check.run(&cx.runner)?;
             cx.runner.note(&report.to_string());
             report.ensure_within_max()

@@ -77,13 +77,12 @@ fn dispatch(args: &[String]) -> anyhow::Result<u8> {
             let runner = base.echo(Echo::Silent);
             let checks = doctor(
                 &runner,
-                &DoctorOptions {
-                    registry: Some(engine::REGISTRY.to_string()),
-                    platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
-                    engine_up_hint:
-                        "run `cargo xtask engine up` (installs and starts the project's engine)"
-                            .into(),
-                },
+                &DoctorOptions::new()
+                    .registry(engine::REGISTRY)
+                    .platforms(["linux/amd64", "linux/arm64"])
+                    .engine_up_hint(
+                        "run `cargo xtask engine up` (installs and starts the project's engine)",
+                    ),
             );
             for check in &checks {
                 println!("{check}");

@@ -39,13 +39,13 @@ pub const MEDIASERVER_IMAGE: &str = "buildkit-mediaserver:dev";
 /// `cargo xtask mediaserver`.
 pub fn run(base: &Runner, root: &Path, flags: &flags::Mediaserver) -> Result<u8> {
     let runner = base.clone().dry_run(flags.dry_run);
-    let mut options = RunOptions::new("mediaserver");
-    options.dry_run = flags.dry_run;
-    options.force = flags.force;
-    options.keep_going = flags.keep_going;
+    let options = RunOptions::new("mediaserver")
+        .dry_run(flags.dry_run)
+        .force(flags.force)
+        .keep_going(flags.keep_going);
     let pipeline = pipeline(root, !flags.no_smoke)?;
     let report = engine::run_pipeline(&runner, root, &pipeline, &options)?;
-    if !options.dry_run {
+    if !flags.dry_run {
         eprintln!("\n{}", report.table());
         eprintln!("report: {}", pipeline.dir().join("report.json").display());
     }

@@ -94,12 +94,12 @@ pub fn run(base: &Runner, root: &Path, flags: &flags::Package) -> Result<u8> {
         )
         .output(Output::dir(root.join("fixtures/desktop/dist")));
 
-    let mut options = RunOptions::new("desktop");
-    options.dry_run = flags.dry_run;
-    options.force = flags.force;
-    options.keep_going = flags.keep_going;
+    let options = RunOptions::new("desktop")
+        .dry_run(flags.dry_run)
+        .force(flags.force)
+        .keep_going(flags.keep_going);
     let report = pipeline.run(&runner, &options)?;
-    if !options.dry_run {
+    if !flags.dry_run {
         eprintln!("\n{}", report.table());
         for artifact in &report.artifacts {
             eprintln!(

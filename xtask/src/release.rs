@@ -5,7 +5,6 @@
 //! `buildkit_lib::version::Release`, this file only names this repository's files.
 
 use std::path::Path;
-use std::time::SystemTime;
 
 use anyhow::Context;
 use buildkit_lib::version::{Bump, Release};
@@ -20,13 +19,7 @@ const CHANGELOG: &str = "CHANGELOG.md";
 /// `dry_run` (or a dry-run runner) it prints the plan and changes nothing.
 pub fn run(runner: &Runner, root: &Path, bump: Bump, dry_run: bool) -> anyhow::Result<()> {
     let runner = runner.clone().dry_run(dry_run || runner.is_dry_run());
-    let release = Release {
-        repo: root.to_path_buf(),
-        version_file: root.join(VERSION_FILE),
-        changelog: root.join(CHANGELOG),
-        bump,
-        date: SystemTime::now(),
-    };
+    let release = Release::new(root, root.join(VERSION_FILE), root.join(CHANGELOG), bump);
     release.run(&runner).context("cannot release")?;
     Ok(())
 }

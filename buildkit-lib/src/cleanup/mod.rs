@@ -59,23 +59,48 @@ pub struct BuildCachePrune {
 
 /// A clean-up selection: what is ours, which kinds to remove, and how.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[must_use]
 pub struct Cleanup {
     /// Resources carrying these labels are selected.
-    pub owner: Option<Owner>,
+    pub(crate) owner: Option<Owner>,
     /// The kinds of resources removed.
-    pub kinds: BTreeSet<Kind>,
+    pub(crate) kinds: BTreeSet<Kind>,
     /// Containers selected by name (made by older scripts, without labels).
-    pub container_names: Vec<NamePrefix>,
+    pub(crate) container_names: Vec<NamePrefix>,
     /// Images selected by `repository[:tag]` (made by older scripts, without labels).
-    pub image_names: Vec<ImagePattern>,
+    pub(crate) image_names: Vec<ImagePattern>,
     /// What the build cache prune keeps, when [`Kind::BuildCache`] is selected.
-    pub build_cache: BuildCachePrune,
+    pub(crate) build_cache: BuildCachePrune,
     /// The project root that directories must lie inside.
-    pub root: Option<PathBuf>,
+    pub(crate) root: Option<PathBuf>,
     /// Directories to remove, relative to the root (`dist`, `build`).
-    pub directories: Vec<PathBuf>,
+    pub(crate) directories: Vec<PathBuf>,
     /// Remove images even when a container still uses them (`docker rmi --force`).
-    pub force: bool,
+    pub(crate) force: bool,
+}
+
+impl Cleanup {
+    /// Resources carrying these labels are selected.
+    pub fn owner(mut self, owner: Owner) -> Cleanup {
+        self.owner = Some(owner);
+        self
+    }
+
+    /// The kinds of resources removed.
+    ///
+    /// Adds one; call again for more.
+    pub fn kind(mut self, kind: Kind) -> Cleanup {
+        self.kinds.insert(kind);
+        self
+    }
+
+    /// The kinds of resources removed.
+    ///
+    /// Adds every item of `items`.
+    pub fn kinds(mut self, items: impl IntoIterator<Item = Kind>) -> Cleanup {
+        self.kinds.extend(items);
+        self
+    }
 }
 
 impl Cleanup {

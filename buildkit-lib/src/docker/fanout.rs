@@ -184,11 +184,44 @@ impl BuilderProbe {
 
 /// One platform and where it builds.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
 pub struct PlatformEndpoint {
     /// `os/arch[/variant]`, for example `linux/arm64`.
-    pub platform: String,
+    pub(crate) platform: String,
     /// The engine or builder that builds it.
-    pub endpoint: Endpoint,
+    pub(crate) endpoint: Endpoint,
+}
+
+impl PlatformEndpoint {
+    /// `platform` (`os/arch[/variant]`) built on `endpoint`.
+    pub fn new(platform: impl Into<String>, endpoint: Endpoint) -> PlatformEndpoint {
+        PlatformEndpoint {
+            platform: platform.into(),
+            endpoint,
+        }
+    }
+
+    /// `os/arch[/variant]`, for example `linux/arm64`.
+    pub fn platform(mut self, platform: impl Into<String>) -> PlatformEndpoint {
+        self.platform = platform.into();
+        self
+    }
+
+    /// The engine or builder that builds it.
+    pub fn endpoint(mut self, endpoint: Endpoint) -> PlatformEndpoint {
+        self.endpoint = endpoint;
+        self
+    }
+
+    /// The platform, `os/arch[/variant]`.
+    pub fn get_platform(&self) -> &str {
+        &self.platform
+    }
+
+    /// The engine or builder that builds it.
+    pub fn get_endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
 }
 
 impl PlatformEndpoint {
@@ -209,20 +242,65 @@ impl PlatformEndpoint {
     }
 }
 
-/// A multi-platform image built one platform per engine, then merged. Fill the fields,
-/// then [`FanOut::run`] it.
+/// A multi-platform image built one platform per engine, then merged. Make it with
+/// [`FanOut::new`] and the setters, then [`FanOut::run`] it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
 pub struct FanOut {
     /// The build every platform runs: context, Dockerfile, target, args, labels,
     /// secrets, caches. Its `tags` are the merged image's tags (all in one registry
     /// repository's registry, the first one names the repository the platforms are
     /// pushed to); its `platforms`, `output` and `builder` are set per platform and must
     /// be left empty.
-    pub build: Build,
+    pub(crate) build: Build,
     /// The platforms and their endpoints, in the order of the merged index.
-    pub platforms: Vec<PlatformEndpoint>,
+    pub(crate) platforms: Vec<PlatformEndpoint>,
     /// Retries of the pushes and of the merge (not of the builds).
-    pub retry: Retry,
+    pub(crate) retry: Retry,
+}
+
+impl FanOut {
+    /// The build every platform runs: context, Dockerfile, target, args, labels,
+    /// secrets, caches. Its `tags` are the merged image's tags (all in one registry
+    /// repository's registry, the first one names the repository the platforms are
+    /// pushed to); its `platforms`, `output` and `builder` are set per platform and must
+    /// be left empty.
+    pub fn build(mut self, build: Build) -> FanOut {
+        self.build = build;
+        self
+    }
+
+    /// The platforms and their endpoints, in the order of the merged index.
+    ///
+    /// Adds one; call again for more.
+    pub fn platform(mut self, platform: PlatformEndpoint) -> FanOut {
+        self.platforms.push(platform);
+        self
+    }
+
+    /// The platforms and their endpoints, in the order of the merged index.
+    ///
+    /// Adds every item of `items`.
+    pub fn platforms(mut self, items: impl IntoIterator<Item = PlatformEndpoint>) -> FanOut {
+        self.platforms.extend(items);
+        self
+    }
+
+    /// Retries of the pushes and of the merge (not of the builds).
+    pub fn retry(mut self, retry: Retry) -> FanOut {
+        self.retry = retry;
+        self
+    }
+
+    /// The build every platform runs.
+    pub fn get_build(&self) -> &Build {
+        &self.build
+    }
+
+    /// The platforms and their endpoints, in the order of the merged index.
+    pub fn get_platforms(&self) -> &[PlatformEndpoint] {
+        &self.platforms
+    }
 }
 
 /// One platform's part of a fan-out.

@@ -16,13 +16,40 @@ use crate::plan::{Plan, Planned};
 
 /// How often and how patiently to retry a push.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
 pub struct Retry {
     /// Attempts in all (1 means no retry).
-    pub attempts: u32,
+    pub(crate) attempts: u32,
     /// Wait before the first retry; doubled after each failure.
-    pub initial_delay: Duration,
+    pub(crate) initial_delay: Duration,
     /// The longest wait between attempts.
-    pub max_delay: Duration,
+    pub(crate) max_delay: Duration,
+}
+
+impl Retry {
+    /// The default retries: 5 attempts in all, waiting 2 s before the first retry, doubled
+    /// after each failure up to 30 s.
+    pub fn new() -> Retry {
+        Retry::default()
+    }
+
+    /// Attempts in all (1 means no retry).
+    pub fn attempts(mut self, attempts: u32) -> Retry {
+        self.attempts = attempts;
+        self
+    }
+
+    /// Wait before the first retry; doubled after each failure.
+    pub fn initial_delay(mut self, initial_delay: Duration) -> Retry {
+        self.initial_delay = initial_delay;
+        self
+    }
+
+    /// The longest wait between attempts.
+    pub fn max_delay(mut self, max_delay: Duration) -> Retry {
+        self.max_delay = max_delay;
+        self
+    }
 }
 
 impl Default for Retry {
@@ -380,15 +407,71 @@ pub fn attestations(runner: &Runner, reference: &str) -> anyhow::Result<Attestat
 
 /// `docker buildx imagetools create`: one multi-platform index from per-platform images.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[must_use]
 pub struct ImagetoolsCreate {
     /// References the index is pushed as (`--tag`).
-    pub tags: Vec<String>,
+    pub(crate) tags: Vec<String>,
     /// The per-platform images (or indexes) to merge.
-    pub sources: Vec<String>,
+    pub(crate) sources: Vec<String>,
     /// Add to the existing index of the first tag instead of replacing it (`--append`).
-    pub append: bool,
+    pub(crate) append: bool,
     /// The builder to use (`--builder`).
-    pub builder: Option<String>,
+    pub(crate) builder: Option<String>,
+}
+
+impl ImagetoolsCreate {
+    /// An index with no tags or sources yet: add them with [`ImagetoolsCreate::tag`] and
+    /// [`ImagetoolsCreate::source`].
+    pub fn new() -> ImagetoolsCreate {
+        ImagetoolsCreate::default()
+    }
+
+    /// References the index is pushed as (`--tag`).
+    ///
+    /// Adds one; call again for more.
+    pub fn tag(mut self, tag: impl Into<String>) -> ImagetoolsCreate {
+        self.tags.push(tag.into());
+        self
+    }
+
+    /// References the index is pushed as (`--tag`).
+    ///
+    /// Adds every item of `items`.
+    pub fn tags<T: Into<String>>(mut self, items: impl IntoIterator<Item = T>) -> ImagetoolsCreate {
+        self.tags.extend(items.into_iter().map(Into::into));
+        self
+    }
+
+    /// The per-platform images (or indexes) to merge.
+    ///
+    /// Adds one; call again for more.
+    pub fn source(mut self, source: impl Into<String>) -> ImagetoolsCreate {
+        self.sources.push(source.into());
+        self
+    }
+
+    /// The per-platform images (or indexes) to merge.
+    ///
+    /// Adds every item of `items`.
+    pub fn sources<T: Into<String>>(
+        mut self,
+        items: impl IntoIterator<Item = T>,
+    ) -> ImagetoolsCreate {
+        self.sources.extend(items.into_iter().map(Into::into));
+        self
+    }
+
+    /// Add to the existing index of the first tag instead of replacing it (`--append`).
+    pub fn append(mut self, on: bool) -> ImagetoolsCreate {
+        self.append = on;
+        self
+    }
+
+    /// The builder to use (`--builder`).
+    pub fn builder(mut self, builder: impl Into<String>) -> ImagetoolsCreate {
+        self.builder = Some(builder.into());
+        self
+    }
 }
 
 impl Planned for ImagetoolsCreate {

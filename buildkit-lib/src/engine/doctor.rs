@@ -52,13 +52,53 @@ impl fmt::Display for Check {
 
 /// What the preflight check should look for beyond the engine itself.
 #[derive(Debug, Clone)]
+#[must_use]
 pub struct DoctorOptions {
     /// A registry to probe (`host:port`), if the project pushes to one on loopback.
-    pub registry: Option<String>,
+    pub(crate) registry: Option<String>,
     /// Platforms the project builds for (checked against the builder's list).
-    pub platforms: Vec<String>,
+    pub(crate) platforms: Vec<String>,
     /// The command that brings the engine up, named in fixes.
-    pub engine_up_hint: String,
+    pub(crate) engine_up_hint: String,
+}
+
+impl DoctorOptions {
+    /// The defaults: no registry, no platforms beyond the engine's own, a generic hint for
+    /// bringing the engine up.
+    pub fn new() -> DoctorOptions {
+        DoctorOptions::default()
+    }
+
+    /// A registry to probe (`host:port`), if the project pushes to one on loopback.
+    pub fn registry(mut self, registry: impl Into<String>) -> DoctorOptions {
+        self.registry = Some(registry.into());
+        self
+    }
+
+    /// Platforms the project builds for (checked against the builder's list).
+    ///
+    /// Adds one; call again for more.
+    pub fn platform(mut self, platform: impl Into<String>) -> DoctorOptions {
+        self.platforms.push(platform.into());
+        self
+    }
+
+    /// Platforms the project builds for (checked against the builder's list).
+    ///
+    /// Adds every item of `items`.
+    pub fn platforms<T: Into<String>>(
+        mut self,
+        items: impl IntoIterator<Item = T>,
+    ) -> DoctorOptions {
+        self.platforms.extend(items.into_iter().map(Into::into));
+        self
+    }
+
+    /// The command that brings the engine up, named in fixes.
+    pub fn engine_up_hint(mut self, engine_up_hint: impl Into<String>) -> DoctorOptions {
+        self.engine_up_hint = engine_up_hint.into();
+        self
+    }
 }
 
 impl Default for DoctorOptions {

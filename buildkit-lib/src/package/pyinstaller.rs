@@ -32,17 +32,53 @@ pub enum Bundle {
 
 /// A PyInstaller run. Paths are as the program sees them (inside the container).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
 pub struct PyInstaller {
     /// What to build from.
-    pub entry: Entry,
+    pub(crate) entry: Entry,
     /// One file or one folder (entry scripts only).
-    pub bundle: Bundle,
+    pub(crate) bundle: Bundle,
     /// The executable's name (entry scripts only; default: the script's stem).
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
     /// Extra import paths (`--paths`, entry scripts only).
-    pub paths: Vec<PathBuf>,
+    pub(crate) paths: Vec<PathBuf>,
     /// Further arguments, added before the entry.
-    pub extra_args: Vec<String>,
+    pub(crate) extra_args: Vec<String>,
+}
+
+impl PyInstaller {
+    /// What to build from.
+    pub fn entry(mut self, entry: Entry) -> PyInstaller {
+        self.entry = entry;
+        self
+    }
+
+    /// Extra import paths (`--paths`, entry scripts only).
+    ///
+    /// Adds every item of `items`.
+    pub fn paths<T: Into<PathBuf>>(mut self, items: impl IntoIterator<Item = T>) -> PyInstaller {
+        self.paths.extend(items.into_iter().map(Into::into));
+        self
+    }
+
+    /// Further arguments, added before the entry.
+    ///
+    /// Adds one; call again for more.
+    pub fn extra_arg(mut self, extra_arg: impl Into<String>) -> PyInstaller {
+        self.extra_args.push(extra_arg.into());
+        self
+    }
+
+    /// Further arguments, added before the entry.
+    ///
+    /// Adds every item of `items`.
+    pub fn extra_args<T: Into<String>>(
+        mut self,
+        items: impl IntoIterator<Item = T>,
+    ) -> PyInstaller {
+        self.extra_args.extend(items.into_iter().map(Into::into));
+        self
+    }
 }
 
 /// Where the generated `.spec` of an entry-script build goes (never the source tree).

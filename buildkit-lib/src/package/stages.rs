@@ -55,32 +55,98 @@ impl Stage {
 
 /// The release Dockerfile and the images its stages become.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
 pub struct Stages {
     /// The build context (the project root, holding the source).
-    pub context: PathBuf,
+    pub(crate) context: PathBuf,
     /// The Dockerfile, if not `<context>/Dockerfile`.
-    pub dockerfile: Option<PathBuf>,
+    pub(crate) dockerfile: Option<PathBuf>,
     /// Stage names in the Dockerfile, when they differ from [`Stage::default_name`].
-    pub names: BTreeMap<Stage, String>,
+    pub(crate) names: BTreeMap<Stage, String>,
     /// The image each stage is tagged as.
-    pub images: BTreeMap<Stage, String>,
+    pub(crate) images: BTreeMap<Stage, String>,
     /// Build arguments for every stage (`PYTHON_IMAGE`, versions).
-    pub build_args: BTreeMap<String, String>,
+    pub(crate) build_args: BTreeMap<String, String>,
     /// Network for `RUN` steps of the base and runtime stages (`host` where the engine
     /// has no bridge and pip or apt must reach the network).
-    pub network: Option<String>,
+    pub(crate) network: Option<String>,
     /// Ignore the build cache.
-    pub no_cache: bool,
+    pub(crate) no_cache: bool,
     /// Build each stage from the tagged image of the previous one rather than from the
     /// Dockerfile. Off by default: the images carry this run's labels, so a parent image
     /// differs on every run and would invalidate the cache of every stage after it.
-    pub from_tagged_images: bool,
+    pub(crate) from_tagged_images: bool,
     /// A directory of wheels the runtime stage installs from, offline: passed as the
     /// named build context [`WHEELS_CONTEXT`] with the build arg `PIP_OFFLINE=1`.
-    pub wheelhouse: Option<PathBuf>,
+    pub(crate) wheelhouse: Option<PathBuf>,
     /// A build cache per stage, read before and written after its build (`--cache-from`
     /// and `--cache-to` of the same cache).
-    pub caches: BTreeMap<Stage, Cache>,
+    pub(crate) caches: BTreeMap<Stage, Cache>,
+}
+
+impl Stages {
+    /// The build context (the project root, holding the source).
+    pub fn context(mut self, context: impl Into<PathBuf>) -> Stages {
+        self.context = context.into();
+        self
+    }
+
+    /// The Dockerfile, if not `<context>/Dockerfile`.
+    pub fn dockerfile(mut self, dockerfile: impl Into<PathBuf>) -> Stages {
+        self.dockerfile = Some(dockerfile.into());
+        self
+    }
+
+    /// Stage names in the Dockerfile, when they differ from [`Stage::default_name`].
+    ///
+    /// Adds every entry of `entries`, replacing earlier ones of the same keys.
+    pub fn names<V: Into<String>>(
+        mut self,
+        entries: impl IntoIterator<Item = (Stage, V)>,
+    ) -> Stages {
+        self.names
+            .extend(entries.into_iter().map(|(k, v)| (k, v.into())));
+        self
+    }
+
+    /// The image each stage is tagged as.
+    ///
+    /// Adds every entry of `entries`, replacing earlier ones of the same keys.
+    pub fn images<V: Into<String>>(
+        mut self,
+        entries: impl IntoIterator<Item = (Stage, V)>,
+    ) -> Stages {
+        self.images
+            .extend(entries.into_iter().map(|(k, v)| (k, v.into())));
+        self
+    }
+
+    /// Build arguments for every stage (`PYTHON_IMAGE`, versions).
+    ///
+    /// Adds every entry of `entries`, replacing earlier ones of the same keys.
+    pub fn build_args<K: Into<String>, V: Into<String>>(
+        mut self,
+        entries: impl IntoIterator<Item = (K, V)>,
+    ) -> Stages {
+        self.build_args
+            .extend(entries.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self
+    }
+
+    /// Ignore the build cache.
+    pub fn no_cache(mut self, on: bool) -> Stages {
+        self.no_cache = on;
+        self
+    }
+
+    /// A build cache per stage, read before and written after its build (`--cache-from`
+    /// and `--cache-to` of the same cache).
+    ///
+    /// Adds every entry of `entries`, replacing earlier ones of the same keys.
+    pub fn caches(mut self, entries: impl IntoIterator<Item = (Stage, Cache)>) -> Stages {
+        self.caches.extend(entries);
+        self
+    }
 }
 
 /// The named build context a wheelhouse is passed as.

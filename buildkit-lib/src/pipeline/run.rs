@@ -24,22 +24,69 @@ use super::{graph, lock::RunLock, Pipeline, Step};
 
 /// How to run a pipeline.
 #[derive(Debug, Clone)]
+#[must_use]
 pub struct RunOptions {
     /// At most this many steps at once (default: the number of cores).
-    pub jobs: usize,
+    pub(crate) jobs: usize,
     /// After a failure, still run the steps that do not depend on it.
-    pub keep_going: bool,
+    pub(crate) keep_going: bool,
     /// Run every step, even those that are up to date.
-    pub force: bool,
+    pub(crate) force: bool,
     /// Print the plan (every step in order with its exact commands) and run nothing.
     /// Steps with a declared [`Step::plan`](super::Step::plan) print it; the others are
     /// called with a dry runner.
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
     /// In a dry run, let the steps without a declared plan make read-only engine and git
     /// queries, so that their plans go further. Off by default: a dry run asks nothing.
-    pub dry_run_queries: bool,
+    pub(crate) dry_run_queries: bool,
     /// The run's identity (labels, container names).
-    pub session: Session,
+    pub(crate) session: Session,
+}
+
+impl RunOptions {
+    /// At most this many steps at once (default: the number of cores).
+    pub fn jobs(mut self, jobs: usize) -> RunOptions {
+        self.jobs = jobs;
+        self
+    }
+
+    /// After a failure, still run the steps that do not depend on it.
+    pub fn keep_going(mut self, on: bool) -> RunOptions {
+        self.keep_going = on;
+        self
+    }
+
+    /// Run every step, even those that are up to date.
+    pub fn force(mut self, on: bool) -> RunOptions {
+        self.force = on;
+        self
+    }
+
+    /// Print the plan (every step in order with its exact commands) and run nothing.
+    /// Steps with a declared [`Step::plan`](super::Step::plan) print it; the others are
+    /// called with a dry runner.
+    pub fn dry_run(mut self, on: bool) -> RunOptions {
+        self.dry_run = on;
+        self
+    }
+
+    /// In a dry run, let the steps without a declared plan make read-only engine and git
+    /// queries, so that their plans go further. Off by default: a dry run asks nothing.
+    pub fn dry_run_queries(mut self, on: bool) -> RunOptions {
+        self.dry_run_queries = on;
+        self
+    }
+
+    /// The run's identity (labels, container names).
+    pub fn session(mut self, session: Session) -> RunOptions {
+        self.session = session;
+        self
+    }
+
+    /// The run's identity.
+    pub fn get_session(&self) -> &Session {
+        &self.session
+    }
 }
 
 impl RunOptions {

@@ -78,17 +78,48 @@ impl std::error::Error for FormatError {}
 
 /// Black over some paths, at a pinned version.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
 pub struct Black {
     /// The exact Black version (the tool environment pins it).
-    pub version: String,
+    pub(crate) version: String,
     /// Files and directories to format, relative to `cwd` when set.
-    pub paths: Vec<PathBuf>,
+    pub(crate) paths: Vec<PathBuf>,
     /// Check or fix.
-    pub mode: Mode,
+    pub(crate) mode: Mode,
     /// Directory to run in (the project root), if not the current one.
-    pub cwd: Option<PathBuf>,
+    pub(crate) cwd: Option<PathBuf>,
     /// The command a failing check tells the user to run.
-    pub fix_hint: String,
+    pub(crate) fix_hint: String,
+}
+
+impl Black {
+    /// Files and directories to format, relative to `cwd` when set.
+    ///
+    /// Adds one; call again for more.
+    pub fn path(mut self, path: impl Into<PathBuf>) -> Black {
+        self.paths.push(path.into());
+        self
+    }
+
+    /// Files and directories to format, relative to `cwd` when set.
+    ///
+    /// Adds every item of `items`.
+    pub fn paths<T: Into<PathBuf>>(mut self, items: impl IntoIterator<Item = T>) -> Black {
+        self.paths.extend(items.into_iter().map(Into::into));
+        self
+    }
+
+    /// Check or fix.
+    pub fn mode(mut self, mode: Mode) -> Black {
+        self.mode = mode;
+        self
+    }
+
+    /// The command a failing check tells the user to run.
+    pub fn fix_hint(mut self, fix_hint: impl Into<String>) -> Black {
+        self.fix_hint = fix_hint.into();
+        self
+    }
 }
 
 impl Black {
@@ -161,17 +192,48 @@ impl Black {
 
 /// isort with the black profile over some paths, at a pinned version.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
 pub struct Isort {
     /// The exact isort version (the tool environment pins it).
-    pub version: String,
+    pub(crate) version: String,
     /// Files and directories to sort, relative to `cwd` when set.
-    pub paths: Vec<PathBuf>,
+    pub(crate) paths: Vec<PathBuf>,
     /// Check or fix.
-    pub mode: Mode,
+    pub(crate) mode: Mode,
     /// Directory to run in (the project root), if not the current one.
-    pub cwd: Option<PathBuf>,
+    pub(crate) cwd: Option<PathBuf>,
     /// The command a failing check tells the user to run.
-    pub fix_hint: String,
+    pub(crate) fix_hint: String,
+}
+
+impl Isort {
+    /// Files and directories to sort, relative to `cwd` when set.
+    ///
+    /// Adds one; call again for more.
+    pub fn path(mut self, path: impl Into<PathBuf>) -> Isort {
+        self.paths.push(path.into());
+        self
+    }
+
+    /// Files and directories to sort, relative to `cwd` when set.
+    ///
+    /// Adds every item of `items`.
+    pub fn paths<T: Into<PathBuf>>(mut self, items: impl IntoIterator<Item = T>) -> Isort {
+        self.paths.extend(items.into_iter().map(Into::into));
+        self
+    }
+
+    /// Check or fix.
+    pub fn mode(mut self, mode: Mode) -> Isort {
+        self.mode = mode;
+        self
+    }
+
+    /// The command a failing check tells the user to run.
+    pub fn fix_hint(mut self, fix_hint: impl Into<String>) -> Isort {
+        self.fix_hint = fix_hint.into();
+        self
+    }
 }
 
 impl Isort {

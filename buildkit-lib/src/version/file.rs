@@ -37,12 +37,34 @@ const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// How [`VersionFile::stamp`] records git facts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[must_use]
 pub struct StampOptions {
     /// Record the full commit hash instead of the short one.
-    pub full_hash: bool,
+    pub(crate) full_hash: bool,
     /// Record `git_dirty`. Even when off, a `git_dirty` already in the file is updated, so
     /// a stale `false` never hides a dirty tree.
-    pub record_dirty: bool,
+    pub(crate) record_dirty: bool,
+}
+
+impl StampOptions {
+    /// The defaults: the short commit hash, `git_dirty` not added (but kept up to date when
+    /// the file has it).
+    pub fn new() -> StampOptions {
+        StampOptions::default()
+    }
+
+    /// Record the full commit hash instead of the short one.
+    pub fn full_hash(mut self, on: bool) -> StampOptions {
+        self.full_hash = on;
+        self
+    }
+
+    /// Record `git_dirty`. Even when off, a `git_dirty` already in the file is updated, so
+    /// a stale `false` never hides a dirty tree.
+    pub fn record_dirty(mut self, on: bool) -> StampOptions {
+        self.record_dirty = on;
+        self
+    }
 }
 
 /// A `version.json`: every field in its order, with a validated semantic `version`.

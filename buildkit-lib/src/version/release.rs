@@ -26,17 +26,68 @@ use crate::time::utc_date;
 
 /// What to release: where, which files, which bump, which day.
 #[derive(Debug, Clone)]
+#[must_use]
 pub struct Release {
     /// A directory of the git work tree; git commands run here.
-    pub repo: PathBuf,
+    pub(crate) repo: PathBuf,
     /// The `version.json` to bump.
-    pub version_file: PathBuf,
+    pub(crate) version_file: PathBuf,
     /// The CHANGELOG whose Unreleased section becomes the release's.
-    pub changelog: PathBuf,
+    pub(crate) changelog: PathBuf,
     /// How to change the version.
-    pub bump: Bump,
+    pub(crate) bump: Bump,
     /// The release date (its UTC day goes into the CHANGELOG heading).
-    pub date: SystemTime,
+    pub(crate) date: SystemTime,
+}
+
+impl Release {
+    /// A release of the work tree at `repo`: bumps `version_file` as `bump` says and turns
+    /// the Unreleased section of `changelog` into the release's, dated today (UTC) unless
+    /// [`Release::date`] says otherwise.
+    pub fn new(
+        repo: impl Into<PathBuf>,
+        version_file: impl Into<PathBuf>,
+        changelog: impl Into<PathBuf>,
+        bump: Bump,
+    ) -> Release {
+        Release {
+            repo: repo.into(),
+            version_file: version_file.into(),
+            changelog: changelog.into(),
+            bump,
+            date: SystemTime::now(),
+        }
+    }
+
+    /// A directory of the git work tree; git commands run here.
+    pub fn repo(mut self, repo: impl Into<PathBuf>) -> Release {
+        self.repo = repo.into();
+        self
+    }
+
+    /// The `version.json` to bump.
+    pub fn version_file(mut self, version_file: impl Into<PathBuf>) -> Release {
+        self.version_file = version_file.into();
+        self
+    }
+
+    /// The CHANGELOG whose Unreleased section becomes the release's.
+    pub fn changelog(mut self, changelog: impl Into<PathBuf>) -> Release {
+        self.changelog = changelog.into();
+        self
+    }
+
+    /// How to change the version.
+    pub fn bump(mut self, bump: Bump) -> Release {
+        self.bump = bump;
+        self
+    }
+
+    /// The release date (its UTC day goes into the CHANGELOG heading).
+    pub fn date(mut self, date: SystemTime) -> Release {
+        self.date = date;
+        self
+    }
 }
 
 /// A release computed ahead of time: the files' new content and the git commands.

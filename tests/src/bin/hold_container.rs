@@ -87,16 +87,16 @@ fn main() {
         }
         ["builder", mode, name, ref rest @ ..] => {
             use buildkit_lib::docker::builder::{BuilderCreate, Driver, RemoteTls};
-            let create = |driver, endpoint: Option<&str>, opts: &[(&str, &str)]| BuilderCreate {
-                name: Some(name.to_string()),
-                driver,
-                driver_opts: opts
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-                bootstrap: true,
-                endpoint: endpoint.map(str::to_string),
-                ..BuilderCreate::default()
+            let create = |driver, endpoint: Option<&str>, opts: &[(&str, &str)]| {
+                let create = BuilderCreate::new()
+                    .name(name.to_string())
+                    .driver(driver)
+                    .driver_opts(opts.iter().copied())
+                    .bootstrap(true);
+                match endpoint {
+                    Some(endpoint) => create.endpoint(endpoint),
+                    None => create,
+                }
             };
             let (created, context) = match (mode, rest) {
                 ("container", [image, context]) => {
@@ -109,12 +109,13 @@ fn main() {
                 }
                 ("remote", [endpoint, certs, context]) => {
                     let certs = std::path::Path::new(certs);
-                    let c = create(Driver::Remote, Some(endpoint), &[]).with_tls(&RemoteTls {
-                        cacert: certs.join("ca.pem"),
-                        cert: certs.join("client-cert.pem"),
-                        key: certs.join("client-key.pem"),
-                        servername: Some("127.0.0.1".into()),
-                    });
+                    let tls = RemoteTls::new(
+                        certs.join("ca.pem"),
+                        certs.join("client-cert.pem"),
+                        certs.join("client-key.pem"),
+                    )
+                    .servername("127.0.0.1");
+                    let c = create(Driver::Remote, Some(endpoint), &[]).with_tls(&tls);
                     (Some(c.create(&runner)), *context)
                 }
                 ("existing", [context]) => (None, *context),

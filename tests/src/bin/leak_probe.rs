@@ -104,8 +104,7 @@ fn main() {
             Ok(())
         })
         .after(["smoke", "push"]);
-    let mut options = RunOptions::new("leakprobe");
-    options.jobs = 1;
+    let options = RunOptions::new("leakprobe").jobs(1);
     match pipeline.run(&runner, &options) {
         Ok(report) => {
             eprintln!("{}", report.table());

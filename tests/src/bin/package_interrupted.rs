@@ -25,8 +25,7 @@ fn main() {
         project: "deskapp".into(),
         run_id: run_id.clone(),
     };
-    let mut stages = Stages::new(&project, "unused");
-    stages.images.insert(Stage::Runtime, runtime.clone());
+    let stages = Stages::new(&project, "unused").images([(Stage::Runtime, runtime.clone())]);
     let result = Package::new(stages, PyInstaller::spec("deskapp.spec"), Mode::Mounted)
         .run(&e2e::engine(), &session);
     eprintln!("the package step was not interrupted; it ended with {result:?}");

@@ -300,14 +300,8 @@ impl Bench {
                 ))
                 .network("none"),
             vec![
-                PlatformEndpoint {
-                    platform: "linux/amd64".into(),
-                    endpoint: Endpoint::Host(hosts[0].clone()),
-                },
-                PlatformEndpoint {
-                    platform: "linux/arm64".into(),
-                    endpoint: Endpoint::Host(hosts[1].clone()),
-                },
+                PlatformEndpoint::new("linux/amd64", Endpoint::Host(hosts[0].clone())),
+                PlatformEndpoint::new("linux/arm64", Endpoint::Host(hosts[1].clone())),
             ],
         );
         let runner = self
@@ -318,12 +312,12 @@ impl Bench {
         // The direct side: the library's own per-platform command lines, with a metadata
         // file each for the digest.
         let mut builds = Vec::new();
-        for (i, p) in fan.platforms.iter().enumerate() {
+        for (i, p) in fan.get_platforms().iter().enumerate() {
             let metadata = dir.join(format!("metadata-{i}.json"));
             let build = fan.platform_build(p, false)?.metadata_file(&metadata);
             builds.push(DirectPlatform {
                 argv: build.command().argv(),
-                tag: fan.platform_tag(&p.platform)?,
+                tag: fan.platform_tag(p.get_platform())?,
                 host: hosts[i].clone(),
                 metadata,
             });
@@ -355,7 +349,7 @@ impl Bench {
                 "imagetools",
                 "create",
                 "--tag",
-                &fan.build.get_tags()[0],
+                &fan.get_build().get_tags()[0],
             ]);
             for b in &builds {
                 let v: serde_json::Value =
@@ -418,36 +412,31 @@ impl Bench {
                 .join("target/buildkit/bench/logs/fanout_builders.log"),
         );
         let id = std::process::id();
-        let remote = BuilderCreate {
-            name: Some(format!("bench-remote-{id}")),
-            driver: Driver::Remote,
-            platforms: vec!["linux/amd64".into()],
-            bootstrap: true,
-            endpoint: Some(endpoint),
-            ..BuilderCreate::default()
-        }
-        .with_tls(&RemoteTls {
-            cacert: certs.join("ca.pem"),
-            cert: certs.join("client-cert.pem"),
-            key: certs.join("client-key.pem"),
-            servername: Some("127.0.0.1".into()),
-        })
-        .create(&runner)
-        .context("the remote BuildKit builder (start the rig with xtask/engine-up.sh)")?;
-        let container = BuilderCreate {
-            name: Some(format!("bench-container-{id}")),
-            driver: Driver::DockerContainer,
-            driver_opts: [
-                ("image".to_string(), image),
-                ("network".to_string(), "host".to_string()),
-            ]
-            .into(),
-            platforms: vec!["linux/arm64".into()],
-            bootstrap: true,
-            ..BuilderCreate::default()
-        }
-        .create(&runner)
-        .context("the docker-container BuildKit builder")?;
+        let remote = BuilderCreate::new()
+            .name(format!("bench-remote-{id}"))
+            .driver(Driver::Remote)
+            .platform("linux/amd64")
+            .bootstrap(true)
+            .endpoint(endpoint)
+            .with_tls(
+                &RemoteTls::new(
+                    certs.join("ca.pem"),
+                    certs.join("client-cert.pem"),
+                    certs.join("client-key.pem"),
+                )
+                .servername("127.0.0.1"),
+            )
+            .create(&runner)
+            .context("the remote BuildKit builder (start the rig with xtask/engine-up.sh)")?;
+        let container = BuilderCreate::new()
+            .name(format!("bench-container-{id}"))
+            .driver(Driver::DockerContainer)
+            .driver_opt("image", image)
+            .driver_opt("network", "host")
+            .platform("linux/arm64")
+            .bootstrap(true)
+            .create(&runner)
+            .context("the docker-container BuildKit builder")?;
         let tag = format!(
             "{}/buildkit-bench-fanout-builders:1",
             crate::engine::REGISTRY
@@ -456,20 +445,17 @@ impl Bench {
         let fan = FanOut::new(
             Build::new(dir.clone()).tag(tag.clone()).network("none"),
             vec![
-                PlatformEndpoint {
-                    platform: "linux/amd64".into(),
-                    endpoint: Endpoint::Builder(remote.name().to_string()),
-                },
-                PlatformEndpoint {
-                    platform: "linux/arm64".into(),
-                    endpoint: Endpoint::Builder(container.name().to_string()),
-                },
+                PlatformEndpoint::new("linux/amd64", Endpoint::Builder(remote.name().to_string())),
+                PlatformEndpoint::new(
+                    "linux/arm64",
+                    Endpoint::Builder(container.name().to_string()),
+                ),
             ],
         );
         // The direct side: the library's own per-platform command lines (push by
         // digest), each with a metadata file for its digest.
         let mut builds = Vec::new();
-        for (i, p) in fan.platforms.iter().enumerate() {
+        for (i, p) in fan.get_platforms().iter().enumerate() {
             let metadata = dir.join(format!("metadata-{i}.json"));
             let build = fan.platform_build(p, true)?.metadata_file(&metadata);
             builds.push((build.command().argv(), metadata));
@@ -650,8 +636,7 @@ impl Bench {
                     Ok(())
                 })
                 .after(["image"]);
-            let mut options = buildkit_lib::pipeline::RunOptions::new("bench");
-            options.force = force;
+            let options = buildkit_lib::pipeline::RunOptions::new("bench").force(force);
             let report = pipeline.run(&runner, &options)?;
             if !report.ok {
                 bail!("the library pipeline failed: {}", report.table());
@@ -703,8 +688,7 @@ impl Bench {
         let (mut walls, mut sums) = (Vec::new(), Vec::new());
         for _ in 0..self.runs.min(3) {
             let pipeline = webapp_pipeline(&self.runner, &self.root, false)?;
-            let mut options = buildkit_lib::pipeline::RunOptions::new("webapp");
-            options.force = true;
+            let options = buildkit_lib::pipeline::RunOptions::new("webapp").force(true);
             let report = pipeline.run(&self.runner.clone().echo(Echo::Silent), &options)?;
             if !report.ok {
                 bail!("the webapp pipeline failed:\n{}", report.table());

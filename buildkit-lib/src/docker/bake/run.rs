@@ -21,25 +21,113 @@ use crate::plan::{Plan, Planned};
 /// Bake runs in the file's directory (the paths in the file are relative to it); relative
 /// paths given here (`file`, `metadata_file`, ...) are relative to the current directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
 pub struct Bake {
     /// The bake file (`-f`).
-    pub file: PathBuf,
+    pub(crate) file: PathBuf,
     /// A compose file read before `file` (`-f`), carrying the targets' network modes for
     /// buildx 0.13 (see the [module docs](super#network)).
-    pub network_file: Option<PathBuf>,
+    pub(crate) network_file: Option<PathBuf>,
     /// Targets or groups to build; empty builds the `default` group.
-    pub targets: Vec<String>,
+    pub(crate) targets: Vec<String>,
     /// Where buildx writes the metadata JSON; [`Bake::run`] uses a temporary file when
     /// this is `None`.
-    pub metadata_file: Option<PathBuf>,
+    pub(crate) metadata_file: Option<PathBuf>,
     /// The buildx builder to use (`--builder`).
-    pub builder: Option<String>,
+    pub(crate) builder: Option<String>,
     /// Progress output (`--progress`); `plain` by default, `None` leaves buildx's default.
-    pub progress: Option<String>,
+    pub(crate) progress: Option<String>,
     /// Overrides (`--set <target pattern>.<key>=<value>`), in order.
-    pub set: Vec<String>,
+    pub(crate) set: Vec<String>,
     /// Print the resolved definition instead of building (`--print`); see [`Bake::print`].
-    pub print: bool,
+    pub(crate) print_only: bool,
+}
+
+impl Bake {
+    /// Progress output (`--progress`); `plain` by default, `None` leaves buildx's default.
+    pub fn progress(mut self, mode: Option<&str>) -> Bake {
+        self.progress = mode.map(str::to_string);
+        self
+    }
+
+    /// The bake file (`-f`).
+    pub fn file(mut self, file: impl Into<PathBuf>) -> Bake {
+        self.file = file.into();
+        self
+    }
+
+    /// A compose file read before `file` (`-f`), carrying the targets' network modes for
+    /// buildx 0.13 (see the [module docs](super#network)).
+    pub fn network_file(mut self, network_file: impl Into<PathBuf>) -> Bake {
+        self.network_file = Some(network_file.into());
+        self
+    }
+
+    /// Targets or groups to build; empty builds the `default` group.
+    ///
+    /// Adds one; call again for more.
+    pub fn target(mut self, target: impl Into<String>) -> Bake {
+        self.targets.push(target.into());
+        self
+    }
+
+    /// Targets or groups to build; empty builds the `default` group.
+    ///
+    /// Adds every item of `items`.
+    pub fn targets<T: Into<String>>(mut self, items: impl IntoIterator<Item = T>) -> Bake {
+        self.targets.extend(items.into_iter().map(Into::into));
+        self
+    }
+
+    /// Where buildx writes the metadata JSON; [`Bake::run`] uses a temporary file when
+    /// this is `None`.
+    pub fn metadata_file(mut self, metadata_file: impl Into<PathBuf>) -> Bake {
+        self.metadata_file = Some(metadata_file.into());
+        self
+    }
+
+    /// The buildx builder to use (`--builder`).
+    pub fn builder(mut self, builder: impl Into<String>) -> Bake {
+        self.builder = Some(builder.into());
+        self
+    }
+
+    /// Overrides (`--set <target pattern>.<key>=<value>`), in order.
+    ///
+    /// Adds one; call again for more.
+    pub fn set(mut self, set: impl Into<String>) -> Bake {
+        self.set.push(set.into());
+        self
+    }
+
+    /// Overrides (`--set <target pattern>.<key>=<value>`), in order.
+    ///
+    /// Adds every item of `items`.
+    pub fn sets<T: Into<String>>(mut self, items: impl IntoIterator<Item = T>) -> Bake {
+        self.set.extend(items.into_iter().map(Into::into));
+        self
+    }
+
+    /// Print the resolved definition instead of building (`--print`); see [`Bake::print`].
+    pub fn print_only(mut self, on: bool) -> Bake {
+        self.print_only = on;
+        self
+    }
+
+    /// The bake file.
+    pub fn get_file(&self) -> &Path {
+        &self.file
+    }
+
+    /// The compose file carrying the targets' network modes, if any.
+    pub fn get_network_file(&self) -> Option<&Path> {
+        self.network_file.as_deref()
+    }
+
+    /// The targets or groups to build (empty: the `default` group).
+    pub fn get_targets(&self) -> &[String] {
+        &self.targets
+    }
 }
 
 /// What bake produced for one target, read from its metadata.
@@ -111,7 +199,7 @@ impl Bake {
             builder: None,
             progress: Some("plain".to_string()),
             set: Vec::new(),
-            print: false,
+            print_only: false,
         }
     }
 
@@ -145,7 +233,7 @@ impl Bake {
         for set in &self.set {
             cmd = cmd.arg("--set").arg(set);
         }
-        if self.print {
+        if self.print_only {
             cmd = cmd.arg("--print");
         }
         cmd.args(self.targets.iter().cloned())
@@ -289,8 +377,8 @@ impl Planned for Bake {
 
 impl Bake {
     fn run_checked(&self, runner: &Runner) -> anyhow::Result<BakeResult> {
-        if self.print {
-            bail!("this bake only prints its definition (`print` is set): use `Bake::print`");
+        if self.print_only {
+            bail!("this bake only prints its definition (`print_only` is set): use `Bake::print`");
         }
         if !runner.is_dry_run() || self.file.exists() {
             if let Some(file) = self.read_file()? {
@@ -343,7 +431,7 @@ impl Bake {
     /// secret files even to print (a missing one is an error); paths are printed as written.
     pub fn print(&self, runner: &Runner) -> anyhow::Result<BakeFile> {
         let bake = Bake {
-            print: true,
+            print_only: true,
             metadata_file: None,
             ..self.clone()
         };

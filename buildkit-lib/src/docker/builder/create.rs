@@ -18,27 +18,128 @@ use crate::plan::{Plan, Planned};
 
 /// `docker buildx create`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[must_use]
 pub struct BuilderCreate {
     /// Builder name (`--name`).
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
     /// Driver (`--driver`).
-    pub driver: Driver,
+    pub(crate) driver: Driver,
     /// Driver options (`--driver-opt k=v`), e.g. `image=`, `network=host`, `namespace=`.
-    pub driver_opts: BTreeMap<String, String>,
+    pub(crate) driver_opts: BTreeMap<String, String>,
     /// Platforms this node builds natively (`--platform`).
-    pub platforms: Vec<String>,
+    pub(crate) platforms: Vec<String>,
     /// Node name (`--node`).
-    pub node: Option<String>,
+    pub(crate) node: Option<String>,
     /// Add a node to the existing builder `name` (`--append`).
-    pub append: bool,
+    pub(crate) append: bool,
     /// BuildKit daemon configuration file (`--buildkitd-config`).
-    pub buildkitd_config: Option<String>,
+    pub(crate) buildkitd_config: Option<String>,
     /// Start the builder now (`--bootstrap`).
-    pub bootstrap: bool,
+    pub(crate) bootstrap: bool,
     /// Make it the current builder (`--use`).
-    pub use_it: bool,
+    pub(crate) use_it: bool,
     /// Context or endpoint (positional): a docker context name, or `tcp://host:1234`.
-    pub endpoint: Option<String>,
+    pub(crate) endpoint: Option<String>,
+}
+
+impl BuilderCreate {
+    /// A `docker buildx create` with buildx's defaults (a generated name, the
+    /// `docker-container` driver, the current docker context); the setters set the rest.
+    pub fn new() -> BuilderCreate {
+        BuilderCreate::default()
+    }
+
+    /// Builder name (`--name`).
+    pub fn name(mut self, name: impl Into<String>) -> BuilderCreate {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Driver (`--driver`).
+    pub fn driver(mut self, driver: Driver) -> BuilderCreate {
+        self.driver = driver;
+        self
+    }
+
+    /// Driver options (`--driver-opt k=v`), e.g. `image=`, `network=host`, `namespace=`.
+    ///
+    /// Adds one entry, replacing an earlier one of the same key.
+    pub fn driver_opt(mut self, key: impl Into<String>, value: impl Into<String>) -> BuilderCreate {
+        self.driver_opts.insert(key.into(), value.into());
+        self
+    }
+
+    /// Driver options (`--driver-opt k=v`), e.g. `image=`, `network=host`, `namespace=`.
+    ///
+    /// Adds every entry of `entries`, replacing earlier ones of the same keys.
+    pub fn driver_opts<K: Into<String>, V: Into<String>>(
+        mut self,
+        entries: impl IntoIterator<Item = (K, V)>,
+    ) -> BuilderCreate {
+        self.driver_opts
+            .extend(entries.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self
+    }
+
+    /// Platforms this node builds natively (`--platform`).
+    ///
+    /// Adds one; call again for more.
+    pub fn platform(mut self, platform: impl Into<String>) -> BuilderCreate {
+        self.platforms.push(platform.into());
+        self
+    }
+
+    /// Platforms this node builds natively (`--platform`).
+    ///
+    /// Adds every item of `items`.
+    pub fn platforms<T: Into<String>>(
+        mut self,
+        items: impl IntoIterator<Item = T>,
+    ) -> BuilderCreate {
+        self.platforms.extend(items.into_iter().map(Into::into));
+        self
+    }
+
+    /// Node name (`--node`).
+    pub fn node(mut self, node: impl Into<String>) -> BuilderCreate {
+        self.node = Some(node.into());
+        self
+    }
+
+    /// Add a node to the existing builder `name` (`--append`).
+    pub fn append(mut self, on: bool) -> BuilderCreate {
+        self.append = on;
+        self
+    }
+
+    /// BuildKit daemon configuration file (`--buildkitd-config`).
+    pub fn buildkitd_config(mut self, buildkitd_config: impl Into<String>) -> BuilderCreate {
+        self.buildkitd_config = Some(buildkitd_config.into());
+        self
+    }
+
+    /// Start the builder now (`--bootstrap`).
+    pub fn bootstrap(mut self, on: bool) -> BuilderCreate {
+        self.bootstrap = on;
+        self
+    }
+
+    /// Make it the current builder (`--use`).
+    pub fn use_it(mut self, on: bool) -> BuilderCreate {
+        self.use_it = on;
+        self
+    }
+
+    /// Context or endpoint (positional): a docker context name, or `tcp://host:1234`.
+    pub fn endpoint(mut self, endpoint: impl Into<String>) -> BuilderCreate {
+        self.endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// The builder name, if set.
+    pub fn get_name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
 }
 impl BuilderCreate {
     /// Adds the TLS files of a `remote` builder as driver options.
@@ -296,18 +397,79 @@ impl Drop for CreatedBuilder {
 }
 /// One node of a [`MultiNode`] builder.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[must_use]
 pub struct NodeSpec {
     /// The node's name (`--node`), unique within the builder.
-    pub name: String,
+    pub(crate) name: String,
     /// Where it runs: a docker context, `tcp://host:1234` (remote), or nothing for the
     /// kubernetes driver (it uses the current kubeconfig).
-    pub endpoint: Option<String>,
+    pub(crate) endpoint: Option<String>,
     /// The platforms it builds natively (`--platform`).
-    pub platforms: Vec<String>,
+    pub(crate) platforms: Vec<String>,
     /// Driver options of this node only, on top of the builder's (`--driver-opt`).
-    pub driver_opts: BTreeMap<String, String>,
+    pub(crate) driver_opts: BTreeMap<String, String>,
     /// TLS files, for a remote node on `tcp://`.
-    pub tls: Option<RemoteTls>,
+    pub(crate) tls: Option<RemoteTls>,
+}
+
+impl NodeSpec {
+    /// A node named `name` (unique within the builder), with no endpoint, platforms, driver
+    /// options or TLS files until set.
+    pub fn new(name: impl Into<String>) -> NodeSpec {
+        NodeSpec {
+            name: name.into(),
+            ..NodeSpec::default()
+        }
+    }
+
+    /// Where it runs: a docker context, `tcp://host:1234` (remote), or nothing for the
+    /// kubernetes driver (it uses the current kubeconfig).
+    pub fn endpoint(mut self, endpoint: impl Into<String>) -> NodeSpec {
+        self.endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// The platforms it builds natively (`--platform`).
+    ///
+    /// Adds one; call again for more.
+    pub fn platform(mut self, platform: impl Into<String>) -> NodeSpec {
+        self.platforms.push(platform.into());
+        self
+    }
+
+    /// The platforms it builds natively (`--platform`).
+    ///
+    /// Adds every item of `items`.
+    pub fn platforms<T: Into<String>>(mut self, items: impl IntoIterator<Item = T>) -> NodeSpec {
+        self.platforms.extend(items.into_iter().map(Into::into));
+        self
+    }
+
+    /// Driver options of this node only, on top of the builder's (`--driver-opt`).
+    ///
+    /// Adds one entry, replacing an earlier one of the same key.
+    pub fn driver_opt(mut self, key: impl Into<String>, value: impl Into<String>) -> NodeSpec {
+        self.driver_opts.insert(key.into(), value.into());
+        self
+    }
+
+    /// Driver options of this node only, on top of the builder's (`--driver-opt`).
+    ///
+    /// Adds every entry of `entries`, replacing earlier ones of the same keys.
+    pub fn driver_opts<K: Into<String>, V: Into<String>>(
+        mut self,
+        entries: impl IntoIterator<Item = (K, V)>,
+    ) -> NodeSpec {
+        self.driver_opts
+            .extend(entries.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self
+    }
+
+    /// TLS files, for a remote node on `tcp://`.
+    pub fn tls(mut self, tls: RemoteTls) -> NodeSpec {
+        self.tls = Some(tls);
+        self
+    }
 }
 
 /// A builder with one node per machine (or cluster), each building its own platforms:
@@ -315,21 +477,93 @@ pub struct NodeSpec {
 /// on the last one. Creating it fails, and leaves nothing behind, when a builder of that
 /// name exists already or any node is refused.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[must_use]
 pub struct MultiNode {
     /// The builder's name.
-    pub name: String,
+    pub(crate) name: String,
     /// The driver of every node.
-    pub driver: Driver,
+    pub(crate) driver: Driver,
     /// Driver options of every node (`image=`, `network=host`, `namespace=`, ...).
-    pub driver_opts: BTreeMap<String, String>,
+    pub(crate) driver_opts: BTreeMap<String, String>,
     /// BuildKit daemon configuration file (`--buildkitd-config`), for every node.
-    pub buildkitd_config: Option<String>,
+    pub(crate) buildkitd_config: Option<String>,
     /// The nodes, in order.
-    pub nodes: Vec<NodeSpec>,
+    pub(crate) nodes: Vec<NodeSpec>,
     /// Start every node once created (`--bootstrap`).
-    pub bootstrap: bool,
+    pub(crate) bootstrap: bool,
     /// Make it the current builder (`--use`).
-    pub use_it: bool,
+    pub(crate) use_it: bool,
+}
+
+impl MultiNode {
+    /// A builder named `name` with the default driver (`docker-container`) and no nodes:
+    /// add one [`NodeSpec`] per machine with [`MultiNode::node`].
+    pub fn new(name: impl Into<String>) -> MultiNode {
+        MultiNode {
+            name: name.into(),
+            ..MultiNode::default()
+        }
+    }
+
+    /// The driver of every node.
+    pub fn driver(mut self, driver: Driver) -> MultiNode {
+        self.driver = driver;
+        self
+    }
+
+    /// Driver options of every node (`image=`, `network=host`, `namespace=`, ...).
+    ///
+    /// Adds one entry, replacing an earlier one of the same key.
+    pub fn driver_opt(mut self, key: impl Into<String>, value: impl Into<String>) -> MultiNode {
+        self.driver_opts.insert(key.into(), value.into());
+        self
+    }
+
+    /// Driver options of every node (`image=`, `network=host`, `namespace=`, ...).
+    ///
+    /// Adds every entry of `entries`, replacing earlier ones of the same keys.
+    pub fn driver_opts<K: Into<String>, V: Into<String>>(
+        mut self,
+        entries: impl IntoIterator<Item = (K, V)>,
+    ) -> MultiNode {
+        self.driver_opts
+            .extend(entries.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self
+    }
+
+    /// BuildKit daemon configuration file (`--buildkitd-config`), for every node.
+    pub fn buildkitd_config(mut self, buildkitd_config: impl Into<String>) -> MultiNode {
+        self.buildkitd_config = Some(buildkitd_config.into());
+        self
+    }
+
+    /// The nodes, in order.
+    ///
+    /// Adds one; call again for more.
+    pub fn node(mut self, node: NodeSpec) -> MultiNode {
+        self.nodes.push(node);
+        self
+    }
+
+    /// The nodes, in order.
+    ///
+    /// Adds every item of `items`.
+    pub fn nodes(mut self, items: impl IntoIterator<Item = NodeSpec>) -> MultiNode {
+        self.nodes.extend(items);
+        self
+    }
+
+    /// Start every node once created (`--bootstrap`).
+    pub fn bootstrap(mut self, on: bool) -> MultiNode {
+        self.bootstrap = on;
+        self
+    }
+
+    /// Make it the current builder (`--use`).
+    pub fn use_it(mut self, on: bool) -> MultiNode {
+        self.use_it = on;
+        self
+    }
 }
 
 impl MultiNode {

@@ -37,15 +37,57 @@ impl Driver {
 ///
 /// [`BuilderCreate::run`]: super::BuilderCreate::run
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[must_use]
 pub struct RemoteTls {
     /// The CA certificate that signed the daemon's certificate.
-    pub cacert: PathBuf,
+    pub(crate) cacert: PathBuf,
     /// The client certificate.
-    pub cert: PathBuf,
+    pub(crate) cert: PathBuf,
     /// The client certificate's key.
-    pub key: PathBuf,
+    pub(crate) key: PathBuf,
     /// The name in the daemon's certificate, when it differs from the endpoint's host.
-    pub servername: Option<String>,
+    pub(crate) servername: Option<String>,
+}
+
+impl RemoteTls {
+    /// The CA certificate `cacert` that signed the daemon's certificate, and the client
+    /// certificate `cert` with its key `key`.
+    pub fn new(
+        cacert: impl Into<PathBuf>,
+        cert: impl Into<PathBuf>,
+        key: impl Into<PathBuf>,
+    ) -> RemoteTls {
+        RemoteTls {
+            cacert: cacert.into(),
+            cert: cert.into(),
+            key: key.into(),
+            servername: None,
+        }
+    }
+
+    /// The CA certificate that signed the daemon's certificate.
+    pub fn cacert(mut self, cacert: impl Into<PathBuf>) -> RemoteTls {
+        self.cacert = cacert.into();
+        self
+    }
+
+    /// The client certificate.
+    pub fn cert(mut self, cert: impl Into<PathBuf>) -> RemoteTls {
+        self.cert = cert.into();
+        self
+    }
+
+    /// The client certificate's key.
+    pub fn key(mut self, key: impl Into<PathBuf>) -> RemoteTls {
+        self.key = key.into();
+        self
+    }
+
+    /// The name in the daemon's certificate, when it differs from the endpoint's host.
+    pub fn servername(mut self, servername: impl Into<String>) -> RemoteTls {
+        self.servername = Some(servername.into());
+        self
+    }
 }
 
 impl RemoteTls {

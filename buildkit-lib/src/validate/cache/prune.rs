@@ -14,19 +14,72 @@ use crate::units::human_bytes;
 
 /// Removing build cache: `docker buildx prune --force` with an age and a size to keep.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[must_use]
 pub struct Prune {
     /// The builder (`--builder`), the current one when `None`.
-    pub builder: Option<String>,
+    pub(crate) builder: Option<String>,
     /// Only records unused for longer than this (`--filter until=24h`).
-    pub until: Option<Duration>,
+    pub(crate) until: Option<Duration>,
     /// Keep this many bytes of the most recently used cache (`--keep-storage`).
-    pub keep_storage: Option<u64>,
+    pub(crate) keep_storage: Option<u64>,
     /// Include internal and frontend records (`--all`).
-    pub all: bool,
+    pub(crate) all: bool,
     /// More BuildKit filters (`--filter KEY=VALUE`, exact matches), such as `id=ID` or
     /// `type=regular`. The dry run understands `id`, `type` and `description`; other keys
     /// are passed on but not predicted.
-    pub filters: Vec<String>,
+    pub(crate) filters: Vec<String>,
+}
+
+impl Prune {
+    /// A prune of the current builder's unused cache, with no age, size or filter limits
+    /// until set.
+    pub fn new() -> Prune {
+        Prune::default()
+    }
+
+    /// The builder (`--builder`), the current one when `None`.
+    pub fn builder(mut self, builder: impl Into<String>) -> Prune {
+        self.builder = Some(builder.into());
+        self
+    }
+
+    /// Only records unused for longer than this (`--filter until=24h`).
+    pub fn until(mut self, until: Duration) -> Prune {
+        self.until = Some(until);
+        self
+    }
+
+    /// Keep this many bytes of the most recently used cache (`--keep-storage`).
+    pub fn keep_storage(mut self, keep_storage: u64) -> Prune {
+        self.keep_storage = Some(keep_storage);
+        self
+    }
+
+    /// Include internal and frontend records (`--all`).
+    pub fn all(mut self, on: bool) -> Prune {
+        self.all = on;
+        self
+    }
+
+    /// More BuildKit filters (`--filter KEY=VALUE`, exact matches), such as `id=ID` or
+    /// `type=regular`. The dry run understands `id`, `type` and `description`; other keys
+    /// are passed on but not predicted.
+    ///
+    /// Adds one; call again for more.
+    pub fn filter(mut self, filter: impl Into<String>) -> Prune {
+        self.filters.push(filter.into());
+        self
+    }
+
+    /// More BuildKit filters (`--filter KEY=VALUE`, exact matches), such as `id=ID` or
+    /// `type=regular`. The dry run understands `id`, `type` and `description`; other keys
+    /// are passed on but not predicted.
+    ///
+    /// Adds every item of `items`.
+    pub fn filters<T: Into<String>>(mut self, items: impl IntoIterator<Item = T>) -> Prune {
+        self.filters.extend(items.into_iter().map(Into::into));
+        self
+    }
 }
 
 /// Whether a record passes one `--filter` expression; `None` when the dry run cannot tell.

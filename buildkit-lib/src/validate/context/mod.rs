@@ -26,14 +26,42 @@ pub use walk::{ContextFile, DirUsage, EntryKind};
 
 /// What to audit and what to flag.
 #[derive(Debug, Clone)]
+#[must_use]
 pub struct AuditOptions {
     /// The Dockerfile (as passed to `-f`): a `<Dockerfile>.dockerignore` beside it takes
     /// precedence over the context's `.dockerignore`, as in BuildKit.
-    pub dockerfile: Option<PathBuf>,
+    pub(crate) dockerfile: Option<PathBuf>,
     /// Files at least this big are listed in [`ContextAudit::large_files`].
-    pub large_file_bytes: u64,
+    pub(crate) large_file_bytes: u64,
     /// How many of the largest files and directories to keep.
-    pub top: usize,
+    pub(crate) top: usize,
+}
+
+impl AuditOptions {
+    /// The defaults: the context's own `.dockerignore`, files of 10 MiB or more listed as
+    /// large, the 10 largest files and directories kept.
+    pub fn new() -> AuditOptions {
+        AuditOptions::default()
+    }
+
+    /// The Dockerfile (as passed to `-f`): a `<Dockerfile>.dockerignore` beside it takes
+    /// precedence over the context's `.dockerignore`, as in BuildKit.
+    pub fn dockerfile(mut self, dockerfile: impl Into<PathBuf>) -> AuditOptions {
+        self.dockerfile = Some(dockerfile.into());
+        self
+    }
+
+    /// Files at least this big are listed in [`ContextAudit::large_files`].
+    pub fn large_file_bytes(mut self, large_file_bytes: u64) -> AuditOptions {
+        self.large_file_bytes = large_file_bytes;
+        self
+    }
+
+    /// How many of the largest files and directories to keep.
+    pub fn top(mut self, top: usize) -> AuditOptions {
+        self.top = top;
+        self
+    }
 }
 
 impl Default for AuditOptions {

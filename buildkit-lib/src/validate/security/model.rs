@@ -286,11 +286,31 @@ impl fmt::Display for ScanReport {
 
 /// When a scan fails the step: more than `max_allowed` findings at `fail_on` or worse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
 pub struct Threshold {
     /// The lowest severity that counts.
-    pub fail_on: Severity,
+    pub(crate) fail_on: Severity,
     /// How many such findings are tolerated.
-    pub max_allowed: usize,
+    pub(crate) max_allowed: usize,
+}
+
+impl Threshold {
+    /// The default threshold: fail on any HIGH or CRITICAL finding.
+    pub fn new() -> Threshold {
+        Threshold::default()
+    }
+
+    /// The lowest severity that counts.
+    pub fn fail_on(mut self, fail_on: Severity) -> Threshold {
+        self.fail_on = fail_on;
+        self
+    }
+
+    /// How many such findings are tolerated.
+    pub fn max_allowed(mut self, max_allowed: usize) -> Threshold {
+        self.max_allowed = max_allowed;
+        self
+    }
 }
 
 impl Default for Threshold {

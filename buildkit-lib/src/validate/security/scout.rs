@@ -16,13 +16,49 @@ const SCOUT_INSTALL: &str = "install the Docker Scout CLI plugin \
 
 /// Docker Scout: `docker scout cves --format sarif IMAGE`.
 #[derive(Debug, Clone)]
+#[must_use]
 pub struct Scout {
     /// Only report these severities (`--only-severity`), all when empty.
-    pub severities: Vec<Severity>,
+    pub(crate) severities: Vec<Severity>,
     /// Only vulnerabilities with a fix (`--only-fixed`).
-    pub only_fixed: bool,
+    pub(crate) only_fixed: bool,
     /// Stop a scan that takes longer.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
+}
+
+impl Scout {
+    /// Docker Scout with its defaults: every severity, fixed or not, a 15-minute timeout.
+    pub fn new() -> Scout {
+        Scout::default()
+    }
+
+    /// Only report these severities (`--only-severity`), all when empty.
+    ///
+    /// Adds one; call again for more.
+    pub fn severity(mut self, severity: Severity) -> Scout {
+        self.severities.push(severity);
+        self
+    }
+
+    /// Only report these severities (`--only-severity`), all when empty.
+    ///
+    /// Adds every item of `items`.
+    pub fn severities(mut self, items: impl IntoIterator<Item = Severity>) -> Scout {
+        self.severities.extend(items);
+        self
+    }
+
+    /// Only vulnerabilities with a fix (`--only-fixed`).
+    pub fn only_fixed(mut self, on: bool) -> Scout {
+        self.only_fixed = on;
+        self
+    }
+
+    /// Stop a scan that takes longer.
+    pub fn timeout(mut self, timeout: Duration) -> Scout {
+        self.timeout = timeout;
+        self
+    }
 }
 
 impl Default for Scout {

@@ -70,13 +70,49 @@ impl fmt::Display for SizeOutcome {
 /// A size budget in bytes: warn above `target`, fail above `max`, judging the size
 /// `measure` names (by default the unpacked size `docker images` shows).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
 pub struct SizeBudget {
     /// The size the image should stay under.
-    pub target_bytes: u64,
+    pub(crate) target_bytes: u64,
     /// The size it must stay under.
-    pub max_bytes: u64,
+    pub(crate) max_bytes: u64,
     /// Which size is judged.
-    pub measure: SizeMeasure,
+    pub(crate) measure: SizeMeasure,
+}
+
+impl SizeBudget {
+    /// The size the image should stay under.
+    pub fn target_bytes(mut self, target_bytes: u64) -> SizeBudget {
+        self.target_bytes = target_bytes;
+        self
+    }
+
+    /// The size it must stay under.
+    pub fn max_bytes(mut self, max_bytes: u64) -> SizeBudget {
+        self.max_bytes = max_bytes;
+        self
+    }
+
+    /// Which size is judged.
+    pub fn measure(mut self, measure: SizeMeasure) -> SizeBudget {
+        self.measure = measure;
+        self
+    }
+
+    /// The size the image should stay under.
+    pub fn get_target_bytes(&self) -> u64 {
+        self.target_bytes
+    }
+
+    /// The size it must stay under.
+    pub fn get_max_bytes(&self) -> u64 {
+        self.max_bytes
+    }
+
+    /// Which size is judged.
+    pub fn get_measure(&self) -> SizeMeasure {
+        self.measure
+    }
 }
 
 impl Default for SizeBudget {
@@ -95,11 +131,6 @@ impl SizeBudget {
             max_bytes,
             measure: SizeMeasure::Unpacked,
         }
-    }
-
-    /// The same budget judging `measure` instead.
-    pub fn judging(self, measure: SizeMeasure) -> SizeBudget {
-        SizeBudget { measure, ..self }
     }
 
     /// The bytes this budget judges: the size its measure names. A compressed budget of

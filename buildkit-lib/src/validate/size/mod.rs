@@ -182,17 +182,50 @@ impl fmt::Display for SizeReport {
 
 /// The size step: measure an image, judge it, record it, chart the history.
 #[derive(Debug, Clone)]
+#[must_use]
 pub struct SizeCheck {
     /// The image to measure (`name:tag` or an id).
-    pub image: String,
+    pub(crate) image: String,
     /// The budget.
-    pub budget: SizeBudget,
+    pub(crate) budget: SizeBudget,
     /// The JSON-lines history file (see [`default_history_file`]).
-    pub history_file: PathBuf,
+    pub(crate) history_file: PathBuf,
     /// The git commit the image was built from, if known.
-    pub git_commit: Option<String>,
+    pub(crate) git_commit: Option<String>,
     /// How many of the largest layers to report.
-    pub top_layers: usize,
+    pub(crate) top_layers: usize,
+}
+
+impl SizeCheck {
+    /// The image to measure (`name:tag` or an id).
+    pub fn image(mut self, image: impl Into<String>) -> SizeCheck {
+        self.image = image.into();
+        self
+    }
+
+    /// The budget.
+    pub fn budget(mut self, budget: SizeBudget) -> SizeCheck {
+        self.budget = budget;
+        self
+    }
+
+    /// The JSON-lines history file (see [`default_history_file`]).
+    pub fn history_file(mut self, history_file: impl Into<PathBuf>) -> SizeCheck {
+        self.history_file = history_file.into();
+        self
+    }
+
+    /// The git commit the image was built from, if known.
+    pub fn git_commit(mut self, git_commit: impl Into<String>) -> SizeCheck {
+        self.git_commit = Some(git_commit.into());
+        self
+    }
+
+    /// How many of the largest layers to report.
+    pub fn top_layers(mut self, top_layers: usize) -> SizeCheck {
+        self.top_layers = top_layers;
+        self
+    }
 }
 
 /// Splits `name:tag` (a `:` after the last `/`), dropping any `@digest`.
@@ -481,7 +514,7 @@ mod tests {
         assert_eq!(SizeBudget::default().measure, SizeMeasure::Unpacked);
         assert_eq!(budget.judged_bytes(&sizes), 66_069_698);
         assert_eq!(budget.check(budget.judged_bytes(&sizes)), SizeOutcome::Fail);
-        let compressed = budget.judging(SizeMeasure::Compressed);
+        let compressed = budget.measure(SizeMeasure::Compressed);
         assert_eq!(compressed.judged_bytes(&sizes), 1_132_570);
         assert_eq!(
             compressed.check(compressed.judged_bytes(&sizes)),
@@ -546,7 +579,7 @@ mod tests {
         );
 
         // Judging the compressed size: it passes, and says the layers are unpacked.
-        check.budget = check.budget.judging(SizeMeasure::Compressed);
+        check.budget = check.budget.measure(SizeMeasure::Compressed);
         let record = check.record(&facts, &sizes, &history, "2026-11-30T18:32:02Z");
         assert_eq!(record.bytes, 1_132_570);
         let report = check.report(record, None, "/t/h.svg".into());
