@@ -16,7 +16,7 @@
 //! use std::time::Duration;
 //!
 //! use buildkit_lib::docker::build::{Build, Output as BuildOutput};
-//! use buildkit_lib::pipeline::{Inputs, Output, Pipeline, RunOptions};
+//! use buildkit_lib::pipeline::{Inputs, StepOutput, Pipeline, RunOptions};
 //! use buildkit_lib::python::{check_all, Black, Isort};
 //! use buildkit_lib::python::ToolEnv;
 //! use buildkit_lib::validate::smoke::{Ready, Smoke};
@@ -66,7 +66,7 @@
 //!         })
 //!         .after(["format"])
 //!         .inputs(Inputs::new().context("."))
-//!         .output(Output::image("myapp:dev"));
+//!         .output(StepOutput::image("myapp:dev"));
 //!
 //!     pipeline
 //!         .step("smoke", |cx| {

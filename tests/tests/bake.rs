@@ -10,7 +10,7 @@ use buildkit_lib::docker::bake::{Bake, BakeFile, BakeGroup, BakeTarget};
 use buildkit_lib::docker::build::{oci_labels, Build, BuildSecret, Output, Provenance};
 use buildkit_lib::docker::cache::Cache;
 use buildkit_lib::docker::image::ImageFacts;
-use buildkit_lib::pipeline::{Output as StepOutput, Pipeline};
+use buildkit_lib::pipeline::{Pipeline, StepOutput};
 use buildkit_lib::{Cmd, Runner};
 
 fn webapp_dir() -> PathBuf {

@@ -9,7 +9,7 @@ use buildkit_lib::Cmd;
 
 const MAIN_RS: &str = r#"
 use buildkit_lib::docker::build::{Build, Output as BuildOutput};
-use buildkit_lib::pipeline::{ImageRecord, Inputs, Output, Pipeline, RunOptions};
+use buildkit_lib::pipeline::{ImageRecord, Inputs, StepOutput, Pipeline, RunOptions};
 use buildkit_lib::{Cmd, Runner};
 
 fn main() -> std::process::ExitCode {
@@ -36,7 +36,7 @@ fn main() -> std::process::ExitCode {
         })
         .after(["hello"])
         .inputs(Inputs::new().context(project.join("app")))
-        .output(Output::image(&tag));
+        .output(StepOutput::image(&tag));
     let report = pipeline
         .run(&Runner::new(), &RunOptions::new("downstream"))
         .expect("the pipeline runs");

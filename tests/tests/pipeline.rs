@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use buildkit_lib::cmd::Echo;
-use buildkit_lib::pipeline::{Inputs, Output, Pipeline, PipelineError, RunOptions, StepStatus};
+use buildkit_lib::pipeline::{Inputs, Pipeline, PipelineError, RunOptions, StepOutput, StepStatus};
 use buildkit_lib::{Cmd, Runner};
 
 fn options() -> RunOptions {
@@ -184,7 +184,7 @@ fn unchanged_inputs_with_existing_output_are_up_to_date() {
         Ok(())
     })
     .inputs(Inputs::new().file(src.path()).value("mode", "release"))
-    .output(Output::dir(&out));
+    .output(StepOutput::dir(&out));
 
     assert_eq!(
         p.run(&silent(), &options()).unwrap().steps[0].status,

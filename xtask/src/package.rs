@@ -8,7 +8,7 @@ use std::path::Path;
 
 use anyhow::Result;
 use buildkit_lib::package::{Export, Mode, Package, PyInstaller, Stage, Stages};
-use buildkit_lib::pipeline::{ArtifactRecord, Inputs, Output, Pipeline, RunOptions};
+use buildkit_lib::pipeline::{ArtifactRecord, Inputs, Pipeline, RunOptions, StepOutput};
 use buildkit_lib::Runner;
 
 use crate::flags::{self, PackageMode};
@@ -49,7 +49,7 @@ pub fn run(base: &Runner, root: &Path, flags: &flags::Package) -> Result<u8> {
                 .file(&dockerfile)
                 .value("python", PYTHON_IMAGE),
         )
-        .output(Output::image(stage_image(&stages, Stage::Base)));
+        .output(StepOutput::image(stage_image(&stages, Stage::Base)));
     let runtime_stages = stages.clone();
     pipeline
         .step("runtime", move |cx| {
@@ -67,7 +67,7 @@ pub fn run(base: &Runner, root: &Path, flags: &flags::Package) -> Result<u8> {
                 .file(&dockerfile)
                 .file(app.join("pyproject.toml")),
         )
-        .output(Output::image(stage_image(&stages, Stage::Runtime)));
+        .output(StepOutput::image(stage_image(&stages, Stage::Runtime)));
     let package = Package::new(stages, PyInstaller::spec("deskapp.spec"), mode).expect("deskapp");
     let dist = package.get_dist().to_path_buf();
     let mode_name = format!("{mode:?}");
@@ -92,7 +92,7 @@ pub fn run(base: &Runner, root: &Path, flags: &flags::Package) -> Result<u8> {
                 .context(root.join("fixtures/desktop"))
                 .value("mode", mode_name),
         )
-        .output(Output::dir(root.join("fixtures/desktop/dist")));
+        .output(StepOutput::dir(root.join("fixtures/desktop/dist")));
 
     let options = RunOptions::new("desktop")
         .dry_run(flags.dry_run)

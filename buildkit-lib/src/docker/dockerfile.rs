@@ -11,7 +11,7 @@ use anyhow::Context;
 /// One build stage.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct Stage {
+pub struct DockerfileStage {
     /// Position of the stage, from 0 (usable as `--target`-like `COPY --from=0`).
     pub index: usize,
     /// The stage name after `AS`, lower-cased; `None` for an unnamed stage.
@@ -28,7 +28,7 @@ pub struct Stage {
     pub runs: Vec<usize>,
 }
 
-impl Stage {
+impl DockerfileStage {
     /// True when a `RUN` of this stage runs before the stage declares `arg`: build args
     /// reach `RUN` steps only once declared in the stage (`SOURCE_DATE_EPOCH` included).
     pub fn runs_without_arg(&self, arg: &str) -> bool {
@@ -45,16 +45,16 @@ impl Stage {
 }
 
 /// Reads the stages of the Dockerfile at `path`.
-pub fn read_stages(path: &Path) -> anyhow::Result<Vec<Stage>> {
+pub fn read_stages(path: &Path) -> anyhow::Result<Vec<DockerfileStage>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read Dockerfile {}", path.display()))?;
     Ok(stages(&text))
 }
 
 /// The stages of a Dockerfile's text, in order.
-pub fn stages(text: &str) -> Vec<Stage> {
+pub fn stages(text: &str) -> Vec<DockerfileStage> {
     let escape = escape_char(text);
-    let mut out: Vec<Stage> = Vec::new();
+    let mut out: Vec<DockerfileStage> = Vec::new();
     let mut lines = text.lines().enumerate().peekable();
     while let Some((index, raw)) = lines.next() {
         let trimmed = raw.trim_start();
@@ -136,7 +136,7 @@ pub fn stages(text: &str) -> Vec<Stage> {
             }
             _ => None,
         };
-        out.push(Stage {
+        out.push(DockerfileStage {
             index: out.len(),
             name,
             base: base.to_string(),
@@ -192,7 +192,7 @@ fn heredoc_terminators(line: &str) -> Vec<String> {
 }
 
 /// Names of the stages, in order (`#2` for an unnamed stage at index 2), for messages.
-pub(crate) fn stage_list(stages: &[Stage]) -> String {
+pub(crate) fn stage_list(stages: &[DockerfileStage]) -> String {
     stages
         .iter()
         .map(|s| match &s.name {

@@ -1,6 +1,6 @@
 //! Up-to-date checks: a fingerprint of a step's declared inputs, recorded with its output.
 //!
-//! A step that declares [`Inputs`] and an [`Output`] is skipped when the fingerprint of
+//! A step that declares [`Inputs`] and an [`StepOutput`] is skipped when the fingerprint of
 //! its inputs equals the one recorded after its last successful run and the output still
 //! exists (for an image, the engine still has it). Build contexts are fingerprinted over
 //! exactly the files the engine would receive (`.dockerignore` applied).
@@ -248,28 +248,28 @@ fn hash_entry(
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
-pub enum Output {
+pub enum StepOutput {
     /// An image tag the engine must still have.
     Image(String),
     /// A directory that must still exist and not be empty.
     Dir(PathBuf),
 }
 
-impl Output {
+impl StepOutput {
     /// An image output.
-    pub fn image(tag: impl Into<String>) -> Output {
-        Output::Image(tag.into())
+    pub fn image(tag: impl Into<String>) -> StepOutput {
+        StepOutput::Image(tag.into())
     }
 
     /// A directory output.
-    pub fn dir(path: impl Into<PathBuf>) -> Output {
-        Output::Dir(path.into())
+    pub fn dir(path: impl Into<PathBuf>) -> StepOutput {
+        StepOutput::Dir(path.into())
     }
 
     /// Whether the output still exists.
     pub fn exists(&self, runner: &Runner) -> bool {
         match self {
-            Output::Image(tag) => {
+            StepOutput::Image(tag) => {
                 let path = format!(
                     "/images/{}/json",
                     crate::docker::image::encode(tag, b"-._~:/@+")
@@ -289,7 +289,7 @@ impl Output {
                     // A dry run that asks nothing does not know: never "still there".
                     .is_ok_and(|answer| !answer.dry_run)
             }
-            Output::Dir(dir) => std::fs::read_dir(dir)
+            StepOutput::Dir(dir) => std::fs::read_dir(dir)
                 .map(|mut d| d.next().is_some())
                 .unwrap_or(false),
         }
@@ -300,7 +300,7 @@ impl Output {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Record {
     pub fingerprint: String,
-    pub output: Option<Output>,
+    pub output: Option<StepOutput>,
 }
 
 impl Record {

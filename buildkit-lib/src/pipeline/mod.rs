@@ -27,7 +27,7 @@ use crate::docker::bake::{sanitize_name, BakeFile};
 use crate::docker::build::Build;
 use crate::plan::Plan;
 
-pub use fingerprint::{Inputs, Output};
+pub use fingerprint::{Inputs, StepOutput};
 pub use matrix::Matrix;
 pub use preflight::{EngineProblem, EngineUnavailable};
 pub use report::{ArtifactRecord, ImageRecord, Report, StepRecord, StepStatus};
@@ -49,7 +49,7 @@ pub struct Step {
     deps: Vec<String>,
     body: StepFn,
     inputs: Option<Inputs>,
-    output: Option<Output>,
+    output: Option<StepOutput>,
     description: Option<String>,
     build: Option<Build>,
     needs_engine: bool,
@@ -70,7 +70,7 @@ impl std::fmt::Debug for Step {
 impl Step {
     /// Marks the step as one that talks to the Docker engine: the pipeline then checks the
     /// engine once, before any step runs. Steps added with [`Pipeline::image_build`] and
-    /// steps with an image [`Output`] are marked already.
+    /// steps with an image [`StepOutput`] are marked already.
     pub fn needs_engine(&mut self) -> &mut Step {
         self.needs_engine = true;
         self
@@ -78,7 +78,9 @@ impl Step {
 
     /// Whether the pipeline checks the engine before running this step.
     pub fn uses_engine(&self) -> bool {
-        self.needs_engine || self.build.is_some() || matches!(self.output, Some(Output::Image(_)))
+        self.needs_engine
+            || self.build.is_some()
+            || matches!(self.output, Some(StepOutput::Image(_)))
     }
 
     /// Runs after the named steps have succeeded.
@@ -106,7 +108,7 @@ impl Step {
     }
 
     /// Declares what the step produces (an image tag, a directory).
-    pub fn output(&mut self, output: Output) -> &mut Step {
+    pub fn output(&mut self, output: StepOutput) -> &mut Step {
         self.output = Some(output);
         self
     }
@@ -228,7 +230,7 @@ impl Pipeline {
         });
         step.build = Some(kept);
         if let Some(tag) = first_tag {
-            step.output(Output::image(tag));
+            step.output(StepOutput::image(tag));
         }
         step
     }

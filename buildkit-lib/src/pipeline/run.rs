@@ -200,10 +200,9 @@ impl Pipeline {
             .map(|s| s.name.clone())
             .collect();
         if !engine_steps.is_empty() {
-            let buildx = self
-                .steps
-                .iter()
-                .any(|s| s.build.is_some() || matches!(s.output, Some(super::Output::Image(_))));
+            let buildx = self.steps.iter().any(|s| {
+                s.build.is_some() || matches!(s.output, Some(super::StepOutput::Image(_)))
+            });
             let stamp = self.dir().join("buildx-answered");
             super::preflight::check_engine(runner, engine_steps, buildx, Some(&stamp))?;
         }

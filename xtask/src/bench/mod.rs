@@ -624,7 +624,7 @@ impl Bench {
                     Ok(())
                 })
                 .inputs(buildkit_lib::pipeline::Inputs::new().context(root.join("fixtures/webapp")))
-                .output(buildkit_lib::pipeline::Output::image(
+                .output(buildkit_lib::pipeline::StepOutput::image(
                     "buildkit-webapp:bench",
                 ));
             pipeline
