@@ -58,6 +58,21 @@ pub struct BuildCachePrune {
 }
 
 /// A clean-up selection: what is ours, which kinds to remove, and how.
+///
+/// # Example
+///
+/// ```no_run
+/// use buildkit_lib::cleanup::Cleanup;
+/// use buildkit_lib::Runner;
+///
+/// // Everything project "myapp" created: listed first (the listing asks the engine), then
+/// // removed; `Runner::new().dry_run(true)` only lists.
+/// let runner = Runner::new();
+/// let plan = Cleanup::for_project("myapp").plan(&runner)?;
+/// print!("{}", plan.to_plan());
+/// let summary = plan.execute(&runner)?;
+/// # Ok::<(), anyhow::Error>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[must_use]
 pub struct Cleanup {

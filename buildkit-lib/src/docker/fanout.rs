@@ -244,6 +244,25 @@ impl PlatformEndpoint {
 
 /// A multi-platform image built one platform per engine, then merged. Make it with
 /// [`FanOut::new`] and the setters, then [`FanOut::run`] it.
+///
+/// # Example
+///
+/// ```
+/// use buildkit_lib::docker::build::Build;
+/// use buildkit_lib::docker::fanout::{FanOut, PlatformEndpoint};
+/// use buildkit_lib::plan::Planned;
+///
+/// let fanout = FanOut::new(
+///     Build::new(".").tag("127.0.0.1:5000/app:1.0"),
+///     vec![
+///         PlatformEndpoint::parse("linux/amd64=unix:///var/run/docker.sock")?,
+///         PlatformEndpoint::parse("linux/arm64=builder:arm")?,
+///     ],
+/// );
+/// let plan = fanout.plan().to_string();
+/// assert!(plan.contains("$ docker buildx imagetools create --tag 127.0.0.1:5000/app:1.0"), "{plan}");
+/// # Ok::<(), anyhow::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
 pub struct FanOut {

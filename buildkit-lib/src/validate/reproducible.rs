@@ -33,6 +33,20 @@ use crate::time::SOURCE_DATE_EPOCH;
 const MAX_FILES: usize = 20;
 
 /// The reproducibility check of one image build.
+///
+/// # Example
+///
+/// ```
+/// use buildkit_lib::docker::build::Build;
+/// use buildkit_lib::plan::Planned;
+/// use buildkit_lib::validate::reproducible::Reproducible;
+///
+/// let build = Build::new(".").target("runtime");
+/// let check = Reproducible::new(&build, "target/repro").source_date_epoch(1_700_000_000);
+/// let plan = check.plan().to_string();
+/// assert_eq!(plan.matches("--no-cache").count(), 2, "{plan}");
+/// assert!(plan.contains("SOURCE_DATE_EPOCH=1700000000"), "{plan}");
+/// ```
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct Reproducible {

@@ -25,6 +25,20 @@ use crate::plan::Plan;
 use crate::time::utc_date;
 
 /// What to release: where, which files, which bump, which day.
+///
+/// # Example
+///
+/// ```no_run
+/// use buildkit_lib::version::{Bump, Release};
+/// use buildkit_lib::Runner;
+///
+/// let release = Release::new(".", "version.json", "CHANGELOG.md", Bump::Minor);
+/// // The checks (clean work tree, no such tag) and the new files, computed first:
+/// let plan = release.plan(&Runner::new())?;
+/// print!("{}", plan.to_plan());
+/// plan.execute(&Runner::new())?;
+/// # Ok::<(), anyhow::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct Release {

@@ -20,6 +20,20 @@ use crate::plan::{Plan, Planned};
 ///
 /// Bake runs in the file's directory (the paths in the file are relative to it); relative
 /// paths given here (`file`, `metadata_file`, ...) are relative to the current directory.
+///
+/// # Example
+///
+/// ```
+/// use buildkit_lib::docker::bake::Bake;
+/// use buildkit_lib::plan::Planned;
+///
+/// let bake = Bake::new("target/docker-bake.json").target("webapp");
+/// let plan = bake.plan().to_string();
+/// // Bake runs in the file's directory: the file is named by its absolute path.
+/// assert!(plan.starts_with("$ docker buildx bake -f /"), "{plan}");
+/// assert!(plan.ends_with("target/docker-bake.json --progress=plain webapp\n"), "{plan}");
+/// // With an engine: `let result = bake.run(&buildkit_lib::Runner::new())?;`
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
 pub struct Bake {

@@ -17,6 +17,18 @@ use crate::cmd::{Cmd, Runner};
 use crate::plan::{Plan, Planned};
 
 /// `docker buildx create`.
+///
+/// # Example
+///
+/// ```
+/// use buildkit_lib::docker::builder::{BuilderCreate, Driver};
+/// use buildkit_lib::plan::Planned;
+///
+/// let create = BuilderCreate::new().name("ci").driver(Driver::DockerContainer).bootstrap(true);
+/// let plan = create.plan().to_string();
+/// assert!(plan.starts_with("? docker buildx ls"), "{plan}");
+/// assert!(plan.contains("$ docker buildx create --name ci --driver docker-container"), "{plan}");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[must_use]
 pub struct BuilderCreate {

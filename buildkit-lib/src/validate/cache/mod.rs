@@ -291,24 +291,27 @@ Shared:\t\t234.1MB\nPrivate:\t252.1MB\nReclaimable:\t343.8MB\nTotal:\t\t486.2MB\
             until: Some(Duration::from_secs(86_400)),
             ..Prune::default()
         };
-        let plan = day.plan(&records, now);
+        let plan = day.predict(&records, now);
         assert_eq!(ids(&plan), vec!["older", "old"]);
         assert_eq!((plan.bytes, plan.kept_bytes), (800, 1_250));
         let all = Prune {
             all: true,
             ..day.clone()
         };
-        assert_eq!(ids(&all.plan(&records, now)), vec!["front", "older", "old"]);
+        assert_eq!(
+            ids(&all.predict(&records, now)),
+            vec!["front", "older", "old"]
+        );
         let keep = Prune {
             keep_storage: Some(1_500),
             ..Prune::default()
         };
-        assert_eq!(ids(&keep.plan(&records, now)), vec!["older", "old"]);
+        assert_eq!(ids(&keep.predict(&records, now)), vec!["older", "old"]);
         let one = Prune {
             filters: vec!["id=fresh".into()],
             ..Prune::default()
         };
-        assert_eq!(ids(&one.plan(&records, now)), vec!["fresh"]);
+        assert_eq!(ids(&one.predict(&records, now)), vec!["fresh"]);
         assert_eq!(
             Prune {
                 builder: Some("ci".into()),
@@ -391,7 +394,7 @@ FROM builder AS runtime\nCOPY --from=builder /opt/venv /opt/venv\n";
             filters: vec![id_filter(&["ours1", "ours2"])],
             ..Prune::default()
         }
-        .plan(&records, 100);
+        .predict(&records, 100);
         assert_eq!(plan.records.len(), 2);
     }
 

@@ -13,6 +13,19 @@ use crate::plan::{Plan, Planned};
 use crate::units::human_bytes;
 
 /// Removing build cache: `docker buildx prune --force` with an age and a size to keep.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use buildkit_lib::plan::Planned;
+/// use buildkit_lib::validate::cache::Prune;
+///
+/// let prune = Prune::new().until(Duration::from_secs(24 * 3600));
+/// let plan = prune.plan().to_string();
+/// assert!(plan.starts_with("? docker system df --verbose"), "{plan}");
+/// assert!(plan.contains("$ docker buildx prune --force --filter until=24h"), "{plan}");
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[must_use]
 pub struct Prune {
@@ -199,7 +212,7 @@ impl Prune {
     /// `all`; with `until`, only records last used (or, never used, created) before
     /// `now - until`; only records passing [`Prune::filters`]; with `keep_storage`, least
     /// recently used first until what stays fits.
-    pub fn plan(&self, records: &[CacheRecord], now: i64) -> PrunePlan {
+    pub fn predict(&self, records: &[CacheRecord], now: i64) -> PrunePlan {
         let total: u64 = records.iter().map(|r| r.size_bytes).sum();
         let mut candidates: Vec<&CacheRecord> = records
             .iter()
@@ -269,7 +282,7 @@ impl Prune {
                 records
             }
         };
-        Ok(self.plan(&records, now))
+        Ok(self.predict(&records, now))
     }
 
     /// Prunes. In a dry run it prints the plan and the command and removes nothing.

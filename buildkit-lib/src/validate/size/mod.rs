@@ -181,6 +181,17 @@ impl fmt::Display for SizeReport {
 }
 
 /// The size step: measure an image, judge it, record it, chart the history.
+///
+/// # Example
+///
+/// ```
+/// use buildkit_lib::plan::Planned;
+/// use buildkit_lib::validate::size::SizeCheck;
+///
+/// let check = SizeCheck::new("myapp:dev", "target/size-history.jsonl");
+/// assert!(check.plan().to_string().starts_with("? docker image inspect"));
+/// // With an engine: `check.run(&buildkit_lib::Runner::new())?.ensure_within_max()?;`
+/// ```
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct SizeCheck {

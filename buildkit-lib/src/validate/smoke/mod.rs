@@ -112,6 +112,24 @@ fn with_env(mut cmd: Cmd, env: &BTreeMap<String, EnvValue>) -> Cmd {
 }
 
 /// A smoke test of one image: what to run, what it needs, and how to tell it is ready.
+///
+/// # Example
+///
+/// ```
+/// use buildkit_lib::plan::Planned;
+/// use buildkit_lib::validate::smoke::{Ready, Smoke};
+/// use buildkit_lib::Session;
+///
+/// let smoke = Smoke::new(&Session::new("myapp"), "myapp:dev").ready(Ready::Http {
+///     port: 8000,
+///     path: "/health".into(),
+///     expect_body: None,
+/// });
+/// let plan = smoke.plan().to_string();
+/// assert!(plan.starts_with("$ docker run --detach --init --name myapp_smoke_"), "{plan}");
+/// assert!(plan.contains("$ docker rm --force --volumes myapp_smoke_"), "{plan}");
+/// // With an engine: `let report = smoke.run(&buildkit_lib::Runner::new())?;`
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
 pub struct Smoke {
