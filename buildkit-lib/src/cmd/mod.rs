@@ -13,6 +13,7 @@ mod executor;
 pub mod interrupt;
 pub(crate) mod runner;
 pub(crate) mod secret;
+mod socket;
 mod tail;
 
 // `Cmd`, `CommandError`, `Runner` and `Secret` are used by every step: their one public

@@ -350,7 +350,7 @@ impl Runner {
         if let Some(mut log) = self.open_log() {
             let _ = writeln!(log, "$ {shown}");
         }
-        Some(crate::engine::unix_get(&socket, path).map_err(|why| {
+        Some(super::socket::unix_get(&socket, path).map_err(|why| {
             let unreachable = why.contains("No such file")
                 || why.contains("Connection refused")
                 || why.contains("os error 2)")
