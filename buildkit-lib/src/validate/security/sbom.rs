@@ -10,9 +10,9 @@ use serde_json::Value;
 use super::model::text_of;
 use super::trivy::{TrivyBin, TrivySource};
 use crate::cmd::{Cmd, Runner};
+use crate::files::write_atomic;
 use crate::plan::{Plan, Planned};
 use crate::python::ToolEnv;
-use crate::files::write_atomic;
 
 /// One component an SBOM lists.
 #[derive(Debug, Clone, PartialEq, Eq)]
