@@ -45,12 +45,11 @@
 //!     let tools = ToolEnv::under("target");
 //!     let mut pipeline = Pipeline::new("build", "target");
 //!
-//!     let env = tools.clone();
+//!     let black = Black::check(["src"]).tools(tools.clone());
+//!     let isort = Isort::check(["src"]).tools(tools);
 //!     pipeline
-//!         .step("format", move |cx| {
-//!             // black and isort both answer; diffs go to the step log only
-//!             check_all(&cx.runner, &env, &Black::check(["src"]), &Isort::check(["src"]))
-//!         })
+//!         // black and isort both answer; diffs go to the step log only
+//!         .step("format", move |cx| check_all(&cx.runner, &black, &isort))
 //!         .inputs(Inputs::new().file("src"));
 //!
 //!     let image = Build::new(".")
@@ -97,11 +96,18 @@
 //!   are private. Result and report types have public fields and are
 //!   `#[non_exhaustive]`, as are the public enums: new options and new outcomes are not
 //!   breaking changes.
-//! - **Running.** A step runs with `run(&self, runner: &Runner, ...)`; the runner decides
-//!   echo, logging, dry runs, cancellation ([`cmd::Cancel`]) and which secrets are
-//!   masked. `command()` is always the step's main [`Cmd`].
+//! - **Running.** Every step runs one way: `run(&self, runner: &Runner) ->
+//!   anyhow::Result<T>`. What a run needs beyond the step's own settings is on the
+//!   runner: echo, logging, dry runs, cancellation ([`cmd::Cancel`]), which secrets are
+//!   masked, and the run's [`Session`] ([`Runner::session`]; a pipeline gives every
+//!   step's runner its session), which the steps that create containers and images name
+//!   and label them with (they refuse to run without one). What belongs to the step is set
+//!   on it: its tool environment (`Black::tools`, `Trivy::tools`, or `Trivy::bin` for a
+//!   given trivy), its retries (`ImagetoolsCreate::retry`). `command()` is always the
+//!   step's main [`Cmd`].
 //! - **Plans.** Every step kind can say what it would do without running anything
-//!   ([`plan::Planned`], or a `plan(..)` method where it needs context). A dry run makes
+//!   ([`plan::Planned`]; `Package::plan` and `PythonTest::plan` take the session the run
+//!   would have, and `PythonTest::plan` the runner whose `PATH` it would use). A dry run makes
 //!   no engine or git query unless asked ([`Runner::dry_run_queries`]). In tests,
 //!   [`Runner::with_executor`] with a [`cmd::FakeExecutor`] runs a step's real code
 //!   against scripted answers.

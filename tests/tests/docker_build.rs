@@ -228,7 +228,7 @@ fn multi_platform_build_with_run_step_is_pushed_and_merged() {
     let merge = ImagetoolsCreate::new()
         .tag(format!("{repo}:merged"))
         .sources([format!("{repo}:1-amd64"), format!("{repo}:1-arm64")]);
-    merge.run(&runner, &Retry::default()).unwrap();
+    merge.run(&runner).unwrap();
     assert_eq!(
         registry::platforms(&runner, &format!("{repo}:merged")).unwrap(),
         vec!["linux/amd64", "linux/arm64"]

@@ -73,7 +73,8 @@ impl Images {
         configure: impl FnOnce(Stages) -> Stages,
     ) -> Images {
         let engine = engine_lock();
-        let runner = e2e::engine();
+        // The package step labels what it creates with the runner's session.
+        let runner = e2e::engine().session(session.clone());
         let stages = configure(
             Stages::new(project, &e2e::unique("buildkit-e2e-deskapp"))
                 .build_arg("PYTHON_IMAGE", e2e::PYTHON_IMAGE),
@@ -156,7 +157,7 @@ fn both_modes_produce_the_same_working_binary_owned_by_the_user() {
         let step_runner = runner.with_fresh_record();
         let report = Package::new(images.stages.clone(), spec.clone(), mode)
             .expect("deskapp")
-            .run(&step_runner, &session)
+            .run(&step_runner)
             .unwrap_or_else(|e| panic!("{mode:?}: {e:?}"));
         assert_eq!(report.dir, dist);
         assert!(!dist.join("stale.txt").exists(), "dist/ was replaced");
@@ -231,7 +232,7 @@ fn a_failing_package_step_leaves_dist_and_no_container_behind() {
             PyInstaller::spec("deskapp.spec"),
             mode,
         )
-        .run(&runner, &session)
+        .run(&runner)
         .unwrap_err();
         let text = format!("{err:#}");
         assert!(
@@ -270,7 +271,7 @@ fn an_artifact_symlink_to_etc_passwd_is_refused() {
         PyInstaller::spec("deskapp.spec"),
         Mode::Isolated(Export::BuildOutput),
     )
-    .run(&images.runner, &session)
+    .run(&images.runner)
     .unwrap_err();
     assert_eq!(
         format!("{err:#}"),
@@ -297,7 +298,7 @@ fn an_entry_script_builds_one_folder_alike_in_both_modes() {
     for mode in [Mode::Mounted, Mode::Isolated(Export::BuildOutput)] {
         let report = Package::new(images.stages.clone(), script.clone(), mode)
             .expect("deskapp/deskapp")
-            .run(&images.runner, &session)
+            .run(&images.runner)
             .unwrap_or_else(|e| panic!("{mode:?}: {e:?}"));
         let binary = project.path().join("dist/deskapp/deskapp");
         assert_eq!(
@@ -323,14 +324,15 @@ fn an_entry_script_builds_one_folder_alike_in_both_modes() {
 fn a_dry_run_prints_the_plan_and_runs_nothing() {
     let project = e2e::repo_root().join("fixtures/desktop");
     // Nothing may reach an engine: there is none at this socket.
-    let runner = Runner::new()
-        .dry_run(true)
-        .echo(buildkit_lib::cmd::Echo::Silent)
-        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock");
     let session = Session {
         project: "deskapp".into(),
         run_id: "plan".into(),
     };
+    let runner = Runner::new()
+        .dry_run(true)
+        .echo(buildkit_lib::cmd::Echo::Silent)
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .session(session.clone());
     let stages = Stages::new(&project, "deskapp").build_arg("PYTHON_IMAGE", e2e::PYTHON_IMAGE);
     stages.build_base(&runner, &session).unwrap();
     stages.build_runtime(&runner, &session).unwrap();
@@ -340,7 +342,7 @@ fn a_dry_run_prints_the_plan_and_runs_nothing() {
         PyInstaller::spec("deskapp.spec"),
         Mode::Isolated(Export::CopyOut),
     )
-    .run(&runner, &session)
+    .run(&runner)
     .unwrap();
     let plan: Vec<String> = runner
         .commands()
@@ -455,7 +457,7 @@ fn the_runtime_stage_installs_offline_from_a_wheelhouse() {
         PyInstaller::spec("deskapp.spec"),
         Mode::Isolated(Export::BuildOutput),
     )
-    .run(&images.runner, &session)
+    .run(&images.runner)
     .unwrap();
     assert_eq!(report.paths(), [PathBuf::from("deskapp")]);
 }
@@ -501,15 +503,15 @@ fn each_stage_is_a_labelled_image_with_its_cache_and_rebuilds_alone() {
 #[test]
 fn packaging_without_the_runtime_image_says_to_build_it() {
     let project = fixture_copy();
-    let runner = e2e::engine();
     let session = Session::new(e2e::unique("deskapp"));
+    let runner = e2e::engine().session(session);
     let image = e2e::unique("buildkit-e2e-missing");
     let err = Package::new(
         Stages::new(project.path(), &image),
         PyInstaller::spec("deskapp.spec"),
         Mode::Mounted,
     )
-    .run(&runner, &session)
+    .run(&runner)
     .unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -530,7 +532,7 @@ fn two_clean_packagings_are_byte_identical_and_a_bundled_timestamp_is_named() {
     for mode in [Mode::Mounted, Mode::Isolated(Export::BuildOutput)] {
         let package = Package::new(images.stages.clone(), spec.clone(), mode)
             .source_date_epoch(1_700_000_000);
-        let same = package.compare_runs(&images.runner, &session).unwrap();
+        let same = package.compare_runs(&images.runner).unwrap();
         assert!(same.is_identical(), "{mode:?}: {same}");
         assert!(same.files >= 1, "{mode:?}: {same}");
     }
@@ -550,7 +552,7 @@ fn two_clean_packagings_are_byte_identical_and_a_bundled_timestamp_is_named() {
     .unwrap();
     let package =
         Package::new(images.stages.clone(), spec, Mode::Mounted).source_date_epoch(1_700_000_000);
-    let differs = package.compare_runs(&images.runner, &session).unwrap();
+    let differs = package.compare_runs(&images.runner).unwrap();
     assert!(!differs.is_identical(), "{differs}");
     assert_eq!(differs.differing.len(), 1, "{differs}");
     assert_eq!(differs.differing[0].path, "deskapp", "{differs}");
@@ -585,7 +587,9 @@ fn a_package_stage_that_hides_the_epoch_is_refused_by_name() {
     .source_date_epoch(1_700_000_000);
     let err = format!(
         "{:#}",
-        package.compare_runs(&e2e::runner(), &session).unwrap_err()
+        package
+            .compare_runs(&e2e::runner().session(session))
+            .unwrap_err()
     );
     assert!(
         err.contains("stage `package`") && err.contains("add `ARG PYTHONHASHSEED`"),

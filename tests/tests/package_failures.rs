@@ -121,9 +121,10 @@ fn dist_as_a_mount_point_is_named_and_nothing_runs() {
     let work = tempfile::tempdir().unwrap();
     let calls = work.path().join("calls");
     let fake = fake_docker(&calls, "exit 0");
-    let runner = e2e::runner().env("PATH", fake.path_env());
-    let session = Session::new("bkl-failures");
-    let err = project.package().run(&runner, &session).unwrap_err();
+    let runner = e2e::runner()
+        .env("PATH", fake.path_env())
+        .session(Session::new("bkl-failures"));
+    let err = project.package().run(&runner).unwrap_err();
     assert_eq!(
         format!("{err:#}"),
         format!(
@@ -188,9 +189,10 @@ fn a_full_disk_is_not_blamed_on_pyinstaller() {
               echo \"OSError: [Errno 28] No space left on device: '/out/deskapp/libpython3.11.so.1.0'\"; exit 1;;\n\
          esac\nexit 0",
     );
-    let runner = e2e::runner().env("PATH", fake.path_env());
-    let session = Session::new("bkl-failures");
-    let err = project.package().run(&runner, &session).unwrap_err();
+    let runner = e2e::runner()
+        .env("PATH", fake.path_env())
+        .session(Session::new("bkl-failures"));
+    let err = project.package().run(&runner).unwrap_err();
     assert_eq!(
         err.to_string(),
         format!(

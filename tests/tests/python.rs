@@ -114,8 +114,10 @@ fn black_and_isort_fail_on_unformatted_code_and_pass_after_the_fix() {
     let log = project.path().join("fmt.log");
     let runner = e2e::runner().log_to(&log);
 
-    let black = Black::check(["src", "tests"]).cwd(project.path());
-    let err = black.run(&runner, &env).unwrap_err();
+    let black = Black::check(["src", "tests"])
+        .cwd(project.path())
+        .tools(env.clone());
+    let err = black.run(&runner).unwrap_err();
     assert_eq!(
         err.to_string(),
         format!(
@@ -129,8 +131,10 @@ fn black_and_isort_fail_on_unformatted_code_and_pass_after_the_fix() {
     let logged = fs::read_to_string(&log).unwrap();
     assert!(logged.contains("+def f(a, b):"), "{logged}");
 
-    let isort = Isort::check(["src", "tests"]).cwd(project.path());
-    let err = isort.run(&runner, &env).unwrap_err();
+    let isort = Isort::check(["src", "tests"])
+        .cwd(project.path())
+        .tools(env);
+    let err = isort.run(&runner).unwrap_err();
     assert_eq!(
         err.to_string(),
         format!(
@@ -140,10 +144,10 @@ fn black_and_isort_fail_on_unformatted_code_and_pass_after_the_fix() {
         )
     );
 
-    isort.clone().fix().run(&runner, &env).unwrap();
-    black.clone().fix().run(&runner, &env).unwrap();
-    black.run(&runner, &env).unwrap();
-    isort.run(&runner, &env).unwrap();
+    isort.clone().fix().run(&runner).unwrap();
+    black.clone().fix().run(&runner).unwrap();
+    black.run(&runner).unwrap();
+    isort.run(&runner).unwrap();
     assert_eq!(
         fs::read_to_string(&ugly).unwrap(),
         "import os\nimport sys\n\n\ndef f(a, b):\n    return {\"a\": a, \"b\": b, \"os\": os.sep, \"argv\": sys.argv}\n"
@@ -183,9 +187,13 @@ fn check_all_runs_isort_after_a_failing_black_and_keeps_the_diff_in_the_log() {
         .echo(buildkit_lib::cmd::Echo::Live)
         .log_to(&log);
     let env = tool_env();
-    let black = Black::check(["src", "tests"]).cwd(project.path());
-    let isort = Isort::check(["src", "tests"]).cwd(project.path());
-    let err = check_all(&runner, &env, &black, &isort).unwrap_err();
+    let black = Black::check(["src", "tests"])
+        .cwd(project.path())
+        .tools(env.clone());
+    let isort = Isort::check(["src", "tests"])
+        .cwd(project.path())
+        .tools(env.clone());
+    let err = check_all(&runner, &black, &isort).unwrap_err();
     let files: String = (0..40)
         .map(|i| format!("\n  src/deskapp/ugly_{i:02}.py"))
         .collect();
@@ -208,7 +216,7 @@ fn check_all_runs_isort_after_a_failing_black_and_keeps_the_diff_in_the_log() {
     assert_eq!(snapshot(project.path()), before, "a check changes nothing");
 
     // Without a step log the file list is still complete, and nothing is left behind.
-    let err = check_all(&e2e::runner(), &env, &black, &isort).unwrap_err();
+    let err = check_all(&e2e::runner(), &black, &isort).unwrap_err();
     assert!(err.to_string().contains("src/deskapp/ugly_00.py"));
     assert!(err
         .to_string()
@@ -223,9 +231,10 @@ fn check_all_runs_isort_after_a_failing_black_and_keeps_the_diff_in_the_log() {
     .unwrap();
     let err = check_all(
         &e2e::runner(),
-        &env,
-        &Black::check(["src"]).cwd(only_isort.path()),
-        &Isort::check(["src"]).cwd(only_isort.path()),
+        &Black::check(["src"])
+            .cwd(only_isort.path())
+            .tools(env.clone()),
+        &Isort::check(["src"]).cwd(only_isort.path()).tools(env),
     )
     .unwrap_err();
     assert_eq!(
@@ -241,11 +250,13 @@ fn the_desktop_fixture_is_black_and_isort_clean() {
     let env = tool_env();
     Black::check(["src", "tests"])
         .cwd(fixture())
-        .run(&runner, &env)
+        .tools(env.clone())
+        .run(&runner)
         .unwrap();
     Isort::check(["src", "tests"])
         .cwd(fixture())
-        .run(&runner, &env)
+        .tools(env)
+        .run(&runner)
         .unwrap();
 }
 
@@ -255,7 +266,8 @@ fn hadolint_findings_are_typed_and_the_threshold_decides() {
     let env = tool_env();
     let findings = Hadolint::new(["Dockerfile"])
         .cwd(fixture())
-        .run(&runner, &env)
+        .tools(env.clone())
+        .run(&runner)
         .unwrap();
     assert!(
         findings.iter().all(|f| f.level < Level::Warning),
@@ -268,8 +280,8 @@ fn hadolint_findings_are_typed_and_the_threshold_decides() {
         "FROM debian\nRUN apt-get update && apt-get install -y curl\n",
     )
     .unwrap();
-    let step = Hadolint::new(["Dockerfile"]).cwd(dir.path());
-    let err = step.run(&runner, &env).unwrap_err();
+    let step = Hadolint::new(["Dockerfile"]).cwd(dir.path()).tools(env);
+    let err = step.run(&runner).unwrap_err();
     let text = err.to_string();
     assert!(
         text.starts_with(
@@ -278,11 +290,7 @@ fn hadolint_findings_are_typed_and_the_threshold_decides() {
         "{text}"
     );
     assert!(text.contains("\n  Dockerfile:2 DL3008 warning: "), "{text}");
-    let findings = step
-        .clone()
-        .threshold(Level::Error)
-        .run(&runner, &env)
-        .unwrap();
+    let findings = step.clone().threshold(Level::Error).run(&runner).unwrap();
     let mut codes: Vec<(u32, &str, Level)> = findings
         .iter()
         .map(|f| (f.line, f.code.as_str(), f.level))
@@ -304,12 +312,12 @@ fn test_command_runs_in_the_tool_env_with_output_in_the_step_log() {
     let project = fixture_copy();
     let log = project.path().join("test.log");
     let runner = e2e::runner().log_to(&log);
-    let session = Session::new("deskapp");
     let step =
         PythonTest::in_tool_env(["python", "-m", "unittest", "discover", "-s", "tests", "-v"])
             .workdir(project.path())
-            .env("PYTHONPATH", "src");
-    step.run(&runner, &session, &tool_env()).unwrap();
+            .env("PYTHONPATH", "src")
+            .tools(tool_env());
+    step.run(&runner).unwrap();
     let logged = fs::read_to_string(&log).unwrap();
     assert!(logged.contains("Ran 2 tests"), "{logged}");
     assert!(logged.contains("test_describe_names_the_app"), "{logged}");
@@ -319,7 +327,7 @@ fn test_command_runs_in_the_tool_env_with_output_in_the_step_log() {
         "import unittest\n\n\nclass Broken(unittest.TestCase):\n    def test_fails(self):\n        self.assertEqual(1, 2)\n",
     )
     .unwrap();
-    let err = step.run(&runner, &session, &tool_env()).unwrap_err();
+    let err = step.run(&runner).unwrap_err();
     assert_eq!(err.to_string(), "tests failed");
     assert!(
         format!("{err:#}").contains("FAILED (failures=1)"),
@@ -340,8 +348,10 @@ fn test_command_runs_in_an_image_without_network_and_leaves_no_container() {
         ],
     );
     let log = tempfile::tempdir().unwrap();
-    let runner = runner.log_to(log.path().join("step.log"));
-    step.run(&runner, &session, &tool_env()).unwrap();
+    let runner = runner
+        .log_to(log.path().join("step.log"))
+        .session(session.clone());
+    step.run(&runner).unwrap();
     let logged = fs::read_to_string(log.path().join("step.log")).unwrap();
     assert!(logged.contains("py (3, 11)"), "{logged}");
     assert!(

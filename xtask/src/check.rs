@@ -15,17 +15,17 @@ pub fn run(base: &Runner, root: &Path, dry_run: bool, fix: bool) -> Result<u8> {
     let env = ToolEnv::under(root.join("target"));
     let paths = fixtures::python_paths(root);
     let (mut black, mut isort) = (
-        Black::check(paths.clone()).cwd(root),
-        Isort::check(paths).cwd(root),
+        Black::check(paths.clone()).cwd(root).tools(env.clone()),
+        Isort::check(paths).cwd(root).tools(env),
     );
     if fix {
         // isort first: black has the last word on layout.
         isort = isort.fix();
         black = black.fix();
-        isort.run(&runner, &env)?;
-        black.run(&runner, &env)?;
+        isort.run(&runner)?;
+        black.run(&runner)?;
     } else {
-        check_all(&runner, &env, &black, &isort)?;
+        check_all(&runner, &black, &isort)?;
     }
     Ok(0)
 }

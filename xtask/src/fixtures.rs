@@ -20,6 +20,7 @@ pub fn format_step<'p>(
     sources: Vec<PathBuf>,
 ) -> &'p mut buildkit_lib::pipeline::Step {
     use buildkit_lib::pipeline::Inputs;
+    use buildkit_lib::plan::Planned;
     use buildkit_lib::python::{check_all, Black, Isort};
     let mut inputs = Inputs::new();
     for (name, pin) in tools.pins() {
@@ -28,14 +29,11 @@ pub fn format_step<'p>(
     for path in &sources {
         inputs = inputs.file(root.join(path));
     }
-    let black = Black::check(sources.clone()).cwd(root);
-    let isort = Isort::check(sources).cwd(root);
-    let env = tools.clone();
-    let plan = black.plan(tools).then(isort.plan(tools));
+    let black = Black::check(sources.clone()).cwd(root).tools(tools.clone());
+    let isort = Isort::check(sources).cwd(root).tools(tools.clone());
+    let plan = black.plan().then(isort.plan());
     pipeline
-        .step("format", move |cx| {
-            check_all(&cx.runner, &env, &black, &isort)
-        })
+        .step("format", move |cx| check_all(&cx.runner, &black, &isort))
         .plan(move |_, _| Ok(plan.clone()))
         .inputs(inputs)
 }

@@ -74,7 +74,7 @@ pub fn run(base: &Runner, root: &Path, flags: &flags::Package) -> Result<u8> {
     let planned = package.clone();
     pipeline
         .step("package", move |cx| {
-            let report = package.run(&cx.runner, &cx.session)?;
+            let report = package.run(&cx.runner)?;
             for artifact in &report.files {
                 cx.add_artifact_record(ArtifactRecord {
                     path: dist.join(&artifact.path).display().to_string(),

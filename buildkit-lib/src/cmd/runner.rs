@@ -14,6 +14,7 @@ use super::secret::Masks;
 use super::Secret;
 use super::{Answer, Executor};
 use super::{Cmd, CommandError, Failure, Tail};
+use crate::session::Session;
 
 /// Where a command's output goes besides the step log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +63,8 @@ pub struct Runner {
     env: Vec<(String, Option<String>)>,
     default_timeout: Option<Duration>,
     engine_help: Option<String>,
+    /// The run's identity, labelling what the steps run with this runner create.
+    session: Option<Session>,
     cancel: Cancel,
     /// The secret values this runner's commands were given: masked in all it shows.
     masks: Masks,
@@ -132,6 +135,7 @@ impl Runner {
             env: Vec::new(),
             default_timeout: None,
             engine_help: None,
+            session: None,
             cancel: Cancel::default(),
             masks: Masks::default(),
             answers: Arc::default(),
@@ -174,6 +178,31 @@ impl Runner {
     /// The embedding project's way to start its engine, if it set one.
     pub fn get_engine_help(&self) -> Option<&str> {
         self.engine_help.as_deref()
+    }
+
+    /// The run's identity: the steps run with this runner (and its clones) label the
+    /// containers and images they create with it and name their containers after it. A
+    /// [`Pipeline`](crate::pipeline::Pipeline) gives each step's runner the run's
+    /// session ([`RunOptions::session`](crate::pipeline::RunOptions::session)).
+    pub fn session(mut self, session: Session) -> Runner {
+        self.session = Some(session);
+        self
+    }
+
+    /// The run's identity, if one was set with [`Runner::session`].
+    pub fn get_session(&self) -> Option<&Session> {
+        self.session.as_ref()
+    }
+
+    /// The run's identity, or an error saying that `what` needs one and how to give it.
+    pub(crate) fn require_session(&self, what: &str) -> anyhow::Result<&Session> {
+        self.session.as_ref().ok_or_else(|| {
+            anyhow::anyhow!(
+                "{what} labels what it creates with the run's session, but the runner has \
+                 none\nhelp: give the runner one with `Runner::session(Session::new(\"<project>\"))` \
+                 (a pipeline gives its steps' runners the run's session)"
+            )
+        })
     }
 
     /// Whether this is a dry run.

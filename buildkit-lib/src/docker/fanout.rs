@@ -527,6 +527,7 @@ impl FanOut {
             sources: digests.iter().map(|d| format!("{repo}@{d}")).collect(),
             append: false,
             builder: None,
+            retry: self.retry.clone(),
         })
     }
 
@@ -571,7 +572,7 @@ impl FanOut {
             "a platform build reported no image digest; cannot merge"
         );
 
-        self.merge_command(&digests)?.run(runner, &self.retry)?;
+        self.merge_command(&digests)?.run(runner)?;
         let first = &self.build.tags[0];
         let out = runner
             .capture(&registry::inspect_raw_cmd(first))

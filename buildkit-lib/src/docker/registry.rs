@@ -417,6 +417,8 @@ pub struct ImagetoolsCreate {
     pub(crate) append: bool,
     /// The builder to use (`--builder`).
     pub(crate) builder: Option<String>,
+    /// How often and how patiently to retry the push of the index.
+    pub(crate) retry: Retry,
 }
 
 impl ImagetoolsCreate {
@@ -472,6 +474,13 @@ impl ImagetoolsCreate {
         self.builder = Some(builder.into());
         self
     }
+
+    /// How often and how patiently to retry the push of the index (default
+    /// [`Retry::default`]).
+    pub fn retry(mut self, retry: Retry) -> ImagetoolsCreate {
+        self.retry = retry;
+        self
+    }
 }
 
 impl Planned for ImagetoolsCreate {
@@ -497,8 +506,8 @@ impl ImagetoolsCreate {
         cmd.args(self.sources.iter().cloned())
     }
 
-    /// Creates and pushes the index, retrying as `retry` says.
-    pub fn run(&self, runner: &Runner, retry: &Retry) -> anyhow::Result<()> {
+    /// Creates and pushes the index, retrying as [`ImagetoolsCreate::retry`] says.
+    pub fn run(&self, runner: &Runner) -> anyhow::Result<()> {
         anyhow::ensure!(
             !self.tags.is_empty(),
             "imagetools create needs at least one tag"
@@ -512,7 +521,7 @@ impl ImagetoolsCreate {
                 .map_err(|e| anyhow::anyhow!("invalid tag `{tag}`: {}", e.problem))?;
         }
         let what = format!("index {}", self.tags[0]);
-        retry.run(runner, &what, || {
+        self.retry.run(runner, &what, || {
             runner
                 .run(&self.command())
                 .map(|_| ())

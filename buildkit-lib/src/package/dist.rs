@@ -175,8 +175,10 @@ impl Package {
     /// Packages twice from scratch (no build cache, PyInstaller's `--clean`) into two
     /// temporary folders beside `dist` and compares them file by file (sha256). `dist`
     /// is not touched and both folders are removed. Set
-    /// [`Package::source_date_epoch`] first: without it, timestamps differ.
-    pub fn compare_runs(&self, runner: &Runner, session: &Session) -> Result<DistComparison> {
+    /// [`Package::source_date_epoch`] first: without it, timestamps differ. Like
+    /// [`Package::run`], it labels what it creates with the runner's session.
+    pub fn compare_runs(&self, runner: &Runner) -> Result<DistComparison> {
+        let session = runner.require_session("the package step")?;
         let parent = self
             .dist
             .parent()
@@ -329,8 +331,11 @@ impl Package {
     }
 
     /// Runs the package stage and replaces `dist` with its artifacts; on any failure (or
-    /// Ctrl-C) `dist` stays as it was and no container is left.
-    pub fn run(&self, runner: &Runner, session: &Session) -> Result<ArtifactReport> {
+    /// Ctrl-C) `dist` stays as it was and no container is left. The containers and images
+    /// it creates are named and labelled for the runner's session ([`Runner::session`]),
+    /// which must be set.
+    pub fn run(&self, runner: &Runner) -> Result<ArtifactReport> {
+        let session = runner.require_session("the package step")?;
         if runner.is_dry_run() {
             let out = self.dist.with_file_name(".dist.raw");
             self.produce(runner, session, &out)?;

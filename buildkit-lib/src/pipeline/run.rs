@@ -77,7 +77,8 @@ impl RunOptions {
         self
     }
 
-    /// The run's identity (labels, container names).
+    /// The run's identity (labels, container names), given to every step's runner
+    /// ([`Runner::session`]).
     pub fn session(mut self, session: Session) -> RunOptions {
         self.session = session;
         self
@@ -122,9 +123,10 @@ impl std::error::Error for PipelineError {}
 /// a place to record what it produced.
 #[derive(Debug)]
 pub struct StepCx {
-    /// Runs this step's commands (its log file, prefix and dry-run setting applied).
+    /// Runs this step's commands (its log file, prefix, dry-run setting and the run's
+    /// session applied).
     pub runner: Runner,
-    /// The run's identity.
+    /// The run's identity (the runner carries it too: [`Runner::get_session`]).
     pub session: Session,
     /// The step's name.
     pub name: String,
@@ -250,7 +252,7 @@ impl Pipeline {
                         records[i] = Some(skipped_record(step));
                         board.started(&step.name);
                         let tx = tx.clone();
-                        let runner = self.step_runner(runner, step, &board);
+                        let runner = self.step_runner(runner, step, &board, &options.session);
                         let session = options.session.clone();
                         let force = options.force;
                         let state = dir
@@ -322,7 +324,8 @@ impl Pipeline {
             .expect("dependencies were checked")
     }
 
-    fn step_runner(&self, base: &Runner, step: &Step, board: &Board) -> Runner {
+    /// The runner of one step: its own log file, prefix and record, the run's session.
+    fn step_runner(&self, base: &Runner, step: &Step, board: &Board, session: &Session) -> Runner {
         let log = self
             .dir()
             .join("logs")
@@ -332,6 +335,7 @@ impl Pipeline {
             .log_to(log)
             .prefix(step.name.clone())
             .echo(board.step_echo())
+            .session(session.clone())
     }
 
     fn plan(&self, runner: &Runner, options: &RunOptions, order: &[usize]) -> Result<Report> {
@@ -351,7 +355,8 @@ impl Pipeline {
                 .with_fresh_record()
                 .dry_run(true)
                 .dry_run_queries(options.dry_run_queries)
-                .echo(Echo::Silent);
+                .echo(Echo::Silent)
+                .session(options.session.clone());
             let state = self
                 .dir()
                 .join("state")

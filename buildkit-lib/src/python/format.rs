@@ -1,7 +1,7 @@
 //! [`Black`] and [`Isort`]: format checks (and fixes) with pinned tool versions.
 //!
 //! Each step builds its exact command line as a value ([`Black::command`]) and runs it
-//! from a [`ToolEnv`] holding the pinned version. A failing check becomes a
+//! from its [`ToolEnv`] ([`Black::tools`]) with the pinned version added. A failing check becomes a
 //! [`FormatError`] listing the files that would change and the command that fixes them.
 //!
 //! A check never streams its diff to the terminal (a badly formatted tree makes thousands
@@ -17,7 +17,7 @@ use anyhow::{Context, Result};
 
 use super::venv::{ToolEnv, Tools, BLACK_VERSION, ISORT_VERSION};
 use crate::cmd::{Cmd, CommandError, Echo, Runner};
-use crate::plan::Plan;
+use crate::plan::{Plan, Planned};
 
 /// The command the error of a failing check suggests, unless a step sets its own.
 pub const DEFAULT_FIX_HINT: &str = "cargo xtask fmt";
@@ -90,6 +90,8 @@ pub struct Black {
     pub(crate) cwd: Option<PathBuf>,
     /// The command a failing check tells the user to run.
     pub(crate) fix_hint: String,
+    /// The tool environment it runs from (this step's pin added).
+    pub(crate) tools: ToolEnv,
 }
 
 impl Black {
@@ -120,6 +122,13 @@ impl Black {
         self.fix_hint = fix_hint.into();
         self
     }
+
+    /// The tool environment it runs from, this step's pin added (default
+    /// `ToolEnv::under("target")`, cached under `target/buildkit/tools`).
+    pub fn tools(mut self, tools: ToolEnv) -> Black {
+        self.tools = tools;
+        self
+    }
 }
 
 impl Black {
@@ -135,6 +144,7 @@ impl Black {
             mode: Mode::Check,
             cwd: None,
             fix_hint: DEFAULT_FIX_HINT.into(),
+            tools: ToolEnv::under("target"),
         }
     }
 
@@ -171,22 +181,25 @@ impl Black {
         with_paths(cmd, &self.paths, self.cwd.as_deref())
     }
 
-    /// What [`Black::run`] does from `env`: the tool environment's plan, then black.
-    pub fn plan(&self, env: &ToolEnv) -> Plan {
-        let (plan, tools) = env.clone().pin("black", &self.version).plan();
-        plan.run(self.command(&tools))
-    }
-
-    /// Runs the step from `env` (with this step's Black pin); a check that finds files to
-    /// reformat fails with a [`FormatError`].
-    pub fn run(&self, runner: &Runner, env: &ToolEnv) -> Result<()> {
-        let tools = env
+    /// Runs the step from its tool environment (with this step's Black pin); a check that
+    /// finds files to reformat fails with a [`FormatError`].
+    pub fn run(&self, runner: &Runner) -> Result<()> {
+        let tools = self
+            .tools
             .clone()
             .pin("black", &self.version)
             .ensure(runner)
             .context("cannot prepare black")?;
         let cmd = self.command(&tools);
         run_format(runner, &cmd, "black", &self.fix_hint, parse_black)
+    }
+}
+
+impl Planned for Black {
+    /// The tool environment's plan (this step's Black pin added), then black.
+    fn plan(&self) -> Plan {
+        let (plan, tools) = self.tools.clone().pin("black", &self.version).plan();
+        plan.run(self.command(&tools))
     }
 }
 
@@ -204,6 +217,8 @@ pub struct Isort {
     pub(crate) cwd: Option<PathBuf>,
     /// The command a failing check tells the user to run.
     pub(crate) fix_hint: String,
+    /// The tool environment it runs from (this step's pin added).
+    pub(crate) tools: ToolEnv,
 }
 
 impl Isort {
@@ -234,6 +249,13 @@ impl Isort {
         self.fix_hint = fix_hint.into();
         self
     }
+
+    /// The tool environment it runs from, this step's pin added (default
+    /// `ToolEnv::under("target")`, cached under `target/buildkit/tools`).
+    pub fn tools(mut self, tools: ToolEnv) -> Isort {
+        self.tools = tools;
+        self
+    }
 }
 
 impl Isort {
@@ -249,6 +271,7 @@ impl Isort {
             mode: Mode::Check,
             cwd: None,
             fix_hint: DEFAULT_FIX_HINT.into(),
+            tools: ToolEnv::under("target"),
         }
     }
 
@@ -286,22 +309,25 @@ impl Isort {
         with_paths(cmd, &self.paths, self.cwd.as_deref())
     }
 
-    /// What [`Isort::run`] does from `env`: the tool environment's plan, then isort.
-    pub fn plan(&self, env: &ToolEnv) -> Plan {
-        let (plan, tools) = env.clone().pin("isort", &self.version).plan();
-        plan.run(self.command(&tools))
-    }
-
-    /// Runs the step from `env` (with this step's isort pin); a check that finds files to
-    /// sort fails with a [`FormatError`].
-    pub fn run(&self, runner: &Runner, env: &ToolEnv) -> Result<()> {
-        let tools = env
+    /// Runs the step from its tool environment (with this step's isort pin); a check that
+    /// finds files to sort fails with a [`FormatError`].
+    pub fn run(&self, runner: &Runner) -> Result<()> {
+        let tools = self
+            .tools
             .clone()
             .pin("isort", &self.version)
             .ensure(runner)
             .context("cannot prepare isort")?;
         let cmd = self.command(&tools);
         run_format(runner, &cmd, "isort", &self.fix_hint, parse_isort)
+    }
+}
+
+impl Planned for Isort {
+    /// The tool environment's plan (this step's isort pin added), then isort.
+    fn plan(&self) -> Plan {
+        let (plan, tools) = self.tools.clone().pin("isort", &self.version).plan();
+        plan.run(self.command(&tools))
     }
 }
 
@@ -315,13 +341,15 @@ impl Isort {
 /// use buildkit_lib::Runner;
 ///
 /// let env = ToolEnv::under("target");
-/// check_all(&Runner::new(), &env, &Black::check(["src"]), &Isort::check(["src"]))?;
+/// let black = Black::check(["src"]).tools(env.clone());
+/// let isort = Isort::check(["src"]).tools(env);
+/// check_all(&Runner::new(), &black, &isort)?;
 /// # Ok::<(), anyhow::Error>(())
 /// ```
-pub fn check_all(runner: &Runner, env: &ToolEnv, black: &Black, isort: &Isort) -> Result<()> {
+pub fn check_all(runner: &Runner, black: &Black, isort: &Isort) -> Result<()> {
     let results = vec![
-        ("black".to_string(), black.run(runner, env).err()),
-        ("isort".to_string(), isort.run(runner, env).err()),
+        ("black".to_string(), black.run(runner).err()),
+        ("isort".to_string(), isort.run(runner).err()),
     ];
     if results.iter().all(|(_, e)| e.is_none()) {
         return Ok(());

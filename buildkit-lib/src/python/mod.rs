@@ -2,7 +2,8 @@
 //!
 //! The tools run from a [`ToolEnv`], a virtual environment the library creates once under
 //! the target directory and reuses while the pins stay the same, so checks never depend on
-//! what is on `PATH`.
+//! what is on `PATH`. Each step carries its own (`tools(..)`, by default
+//! `ToolEnv::under("target")`) and runs with the runner alone.
 
 mod format;
 mod lint;

@@ -37,6 +37,8 @@ pub struct PythonTest {
     pub(crate) workdir: Option<PathBuf>,
     /// Extra environment variables.
     pub(crate) env: Vec<(String, String)>,
+    /// The tool environment [`TestPlace::ToolEnv`] runs in.
+    pub(crate) tools: ToolEnv,
 }
 
 impl PythonTest {
@@ -57,6 +59,13 @@ impl PythonTest {
             .extend(vars.into_iter().map(|(k, v)| (k.into(), v.into())));
         self
     }
+
+    /// The tool environment [`TestPlace::ToolEnv`] runs in (default
+    /// `ToolEnv::under("target")`, cached under `target/buildkit/tools`).
+    pub fn tools(mut self, tools: ToolEnv) -> PythonTest {
+        self.tools = tools;
+        self
+    }
 }
 
 impl PythonTest {
@@ -71,6 +80,7 @@ impl PythonTest {
             place: TestPlace::ToolEnv,
             workdir: None,
             env: Vec::new(),
+            tools: ToolEnv::under("target"),
         }
     }
 
@@ -129,11 +139,13 @@ impl PythonTest {
     }
 
     /// What [`PythonTest::run`] does: in the tool environment (its plan, then the
-    /// command, with `runner`'s `PATH`), or in a container of the image.
-    pub fn plan(&self, runner: &Runner, session: &Session, env: &ToolEnv) -> Plan {
+    /// command, with `runner`'s `PATH`), or in a container of the image named and
+    /// labelled for `session` (the run's session, which [`PythonTest::run`] reads from
+    /// the runner).
+    pub fn plan(&self, runner: &Runner, session: &Session) -> Plan {
         match &self.place {
             TestPlace::ToolEnv => {
-                let (plan, tools) = env.plan();
+                let (plan, tools) = self.tools.plan();
                 plan.run(self.host_command(runner, &tools))
             }
             TestPlace::Image(image) => {
@@ -143,12 +155,15 @@ impl PythonTest {
         }
     }
 
-    /// Runs the tests; their output goes to the runner's step log.
-    pub fn run(&self, runner: &Runner, session: &Session, env: &ToolEnv) -> Result<()> {
+    /// Runs the tests; their output goes to the runner's step log. In an image, the
+    /// container is named and labelled for the runner's session ([`Runner::session`]),
+    /// which must be set.
+    pub fn run(&self, runner: &Runner) -> Result<()> {
         anyhow::ensure!(!self.argv.is_empty(), "the test step has no command to run");
         match &self.place {
             TestPlace::ToolEnv => {
-                let tools = env
+                let tools = self
+                    .tools
                     .ensure(runner)
                     .context("cannot prepare the test tools")?;
                 runner
@@ -156,6 +171,7 @@ impl PythonTest {
                     .context("tests failed")?;
             }
             TestPlace::Image(image) => {
+                let session = runner.require_session("the test step in an image")?;
                 let name = session.container_name("test");
                 let _guard = interrupt::on_interrupt(remove_container(runner, &name));
                 runner

@@ -27,7 +27,7 @@ fn main() {
     };
     let stages = Stages::new(&project, "unused").images([(Stage::Runtime, runtime.clone())]);
     let result = Package::new(stages, PyInstaller::spec("deskapp.spec"), Mode::Mounted)
-        .run(&e2e::engine(), &session);
+        .run(&e2e::engine().session(session));
     eprintln!("the package step was not interrupted; it ended with {result:?}");
     std::process::exit(1);
 }

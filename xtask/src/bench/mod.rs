@@ -608,13 +608,12 @@ impl Bench {
             let env = buildkit_lib::python::ToolEnv::under(root.join("target"));
             let src = root.join("fixtures/webapp/src");
             let (black, isort) = (
-                buildkit_lib::python::Black::check([src.clone()]),
-                buildkit_lib::python::Isort::check([src.clone()]),
+                buildkit_lib::python::Black::check([src.clone()]).tools(env.clone()),
+                buildkit_lib::python::Isort::check([src.clone()]).tools(env.clone()),
             );
-            let e1 = env.clone();
             pipeline
                 .step("format", move |cx| {
-                    buildkit_lib::python::check_all(&cx.runner, &e1, &black, &isort)
+                    buildkit_lib::python::check_all(&cx.runner, &black, &isort)
                 })
                 .inputs(buildkit_lib::pipeline::Inputs::new().file(&src));
             let b = build.clone();

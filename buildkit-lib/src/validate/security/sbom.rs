@@ -8,9 +8,11 @@ use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
 use super::model::text_of;
-use super::trivy::TrivyBin;
+use super::trivy::{TrivyBin, TrivySource};
 use crate::cmd::{Cmd, Runner};
 use crate::files::write_atomic;
+use crate::plan::{Plan, Planned};
+use crate::python::ToolEnv;
 
 /// One component an SBOM lists.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +93,7 @@ pub struct TrivySbom {
     image: String,
     output: Option<PathBuf>,
     timeout: Duration,
+    trivy: TrivySource,
 }
 
 impl TrivySbom {
@@ -100,6 +103,7 @@ impl TrivySbom {
             image: image.into(),
             output: None,
             timeout: Duration::from_secs(900),
+            trivy: TrivySource::default(),
         }
     }
 
@@ -112,6 +116,21 @@ impl TrivySbom {
     /// Stops trivy when it takes longer.
     pub fn timeout(mut self, limit: Duration) -> TrivySbom {
         self.timeout = limit;
+        self
+    }
+
+    /// The tool environment trivy is installed into on first use, as
+    /// [`TrivyBin::ensure`] does (default `ToolEnv::under("target")`). Replaces a trivy
+    /// given with [`TrivySbom::bin`].
+    pub fn tools(mut self, tools: ToolEnv) -> TrivySbom {
+        self.trivy = TrivySource::Tools(tools);
+        self
+    }
+
+    /// Runs this trivy (such as [`TrivyBin::at`] an installed one) instead of installing
+    /// one from [`TrivySbom::tools`].
+    pub fn bin(mut self, bin: TrivyBin) -> TrivySbom {
+        self.trivy = TrivySource::Bin(bin);
         self
     }
 
@@ -132,10 +151,12 @@ impl TrivySbom {
             .timeout(self.timeout + Duration::from_secs(30))
     }
 
-    /// Makes the SBOM, checks it describes this image, and writes it when asked.
-    pub fn run(&self, runner: &Runner, bin: &TrivyBin) -> Result<Sbom> {
+    /// Makes the SBOM (with the trivy of [`TrivySbom::bin`], or else the one installed from
+    /// [`TrivySbom::tools`]), checks it describes this image, and writes it when asked.
+    pub fn run(&self, runner: &Runner) -> Result<Sbom> {
         let context = || format!("SBOM of {}", self.image);
-        let out = runner.capture(&self.command(bin)).with_context(context)?;
+        let bin = self.trivy.bin(runner).with_context(context)?;
+        let out = runner.capture(&self.command(&bin)).with_context(context)?;
         if out.dry_run {
             return Ok(Sbom {
                 image: self.image.clone(),
@@ -157,6 +178,23 @@ impl TrivySbom {
             write_atomic(runner, path, sbom.json.as_bytes()).with_context(context)?;
         }
         Ok(sbom)
+    }
+}
+
+impl Planned for TrivySbom {
+    /// Getting trivy (the plan of its tool environment, unless [`TrivySbom::bin`] gave
+    /// one), then trivy listing the image's packages, and where the document is written
+    /// when asked.
+    fn plan(&self) -> Plan {
+        let (plan, bin) = self.trivy.plan();
+        let plan = plan.run(self.command(&bin));
+        match &self.output {
+            Some(path) => plan.note(format!(
+                "the document trivy printed is checked and written to {}",
+                path.display()
+            )),
+            None => plan,
+        }
     }
 }
 

