@@ -84,11 +84,8 @@ impl Images {
             runner,
             _engine: engine,
         };
-        images.stages.build_base(&images.runner, session).unwrap();
-        images
-            .stages
-            .build_runtime(&images.runner, session)
-            .unwrap();
+        images.stages.build_base(&images.runner).unwrap();
+        images.stages.build_runtime(&images.runner).unwrap();
         images
     }
 }
@@ -334,8 +331,8 @@ fn a_dry_run_prints_the_plan_and_runs_nothing() {
         .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
         .session(session.clone());
     let stages = Stages::new(&project, "deskapp").build_arg("PYTHON_IMAGE", e2e::PYTHON_IMAGE);
-    stages.build_base(&runner, &session).unwrap();
-    stages.build_runtime(&runner, &session).unwrap();
+    stages.build_base(&runner).unwrap();
+    stages.build_runtime(&runner).unwrap();
     let dist_before = project.join("dist").exists();
     Package::new(
         stages,
@@ -492,7 +489,7 @@ fn each_stage_is_a_labelled_image_with_its_cache_and_rebuilds_alone() {
     let log = cache.path().join("rebuild.log");
     let rebuilt = images
         .stages
-        .build_runtime(&images.runner.clone().log_to(&log), &session)
+        .build_runtime(&images.runner.clone().log_to(&log))
         .unwrap();
     let logged = fs::read_to_string(&log).unwrap();
     assert!(!logged.contains("Collecting pyinstaller"), "{logged}");

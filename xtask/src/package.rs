@@ -36,7 +36,7 @@ pub fn run(base: &Runner, root: &Path, flags: &flags::Package) -> Result<u8> {
     let base_stages = stages.clone();
     pipeline
         .step("base", move |cx| {
-            base_stages.build_base(&cx.runner, &cx.session)?;
+            base_stages.build_base(&cx.runner)?;
             Ok(())
         })
         .plan({
@@ -53,7 +53,7 @@ pub fn run(base: &Runner, root: &Path, flags: &flags::Package) -> Result<u8> {
     let runtime_stages = stages.clone();
     pipeline
         .step("runtime", move |cx| {
-            runtime_stages.build_runtime(&cx.runner, &cx.session)?;
+            runtime_stages.build_runtime(&cx.runner)?;
             Ok(())
         })
         .after(["base"])

@@ -278,12 +278,14 @@ impl Stages {
     }
 
     /// Builds the base image.
-    pub fn build_base(&self, runner: &Runner, session: &Session) -> Result<BuildResult> {
+    pub fn build_base(&self, runner: &Runner) -> Result<BuildResult> {
+        let session = runner.require_session("building the base stage")?;
         self.build(Stage::Base, session).run(runner)
     }
 
     /// Builds the runtime image.
-    pub fn build_runtime(&self, runner: &Runner, session: &Session) -> Result<BuildResult> {
+    pub fn build_runtime(&self, runner: &Runner) -> Result<BuildResult> {
+        let session = runner.require_session("building the runtime stage")?;
         self.build(Stage::Runtime, session).run(runner)
     }
 }

@@ -25,7 +25,7 @@ pub const DEFAULT_FIX_HINT: &str = "cargo xtask fmt";
 /// Whether a format step only checks or rewrites the files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Mode {
+pub enum FormatMode {
     /// Report files that would change (and the diff); fail if any.
     Check,
     /// Rewrite the files in place.
@@ -85,7 +85,7 @@ pub struct Black {
     /// Files and directories to format, relative to `cwd` when set.
     pub(crate) paths: Vec<PathBuf>,
     /// Check or fix.
-    pub(crate) mode: Mode,
+    pub(crate) mode: FormatMode,
     /// Directory to run in (the project root), if not the current one.
     pub(crate) cwd: Option<PathBuf>,
     /// The command a failing check tells the user to run.
@@ -112,7 +112,7 @@ impl Black {
     }
 
     /// Check or fix.
-    pub fn mode(mut self, mode: Mode) -> Black {
+    pub fn mode(mut self, mode: FormatMode) -> Black {
         self.mode = mode;
         self
     }
@@ -141,7 +141,7 @@ impl Black {
         Black {
             version: BLACK_VERSION.into(),
             paths: paths.into_iter().map(Into::into).collect(),
-            mode: Mode::Check,
+            mode: FormatMode::Check,
             cwd: None,
             fix_hint: DEFAULT_FIX_HINT.into(),
             tools: ToolEnv::under("target"),
@@ -151,7 +151,7 @@ impl Black {
     /// The same step rewriting the files instead.
     pub fn fix(self) -> Black {
         Black {
-            mode: Mode::Fix,
+            mode: FormatMode::Fix,
             ..self
         }
     }
@@ -175,7 +175,7 @@ impl Black {
     /// The command line, with the programs of `tools`.
     pub fn command(&self, tools: &Tools) -> Cmd {
         let mut cmd = Cmd::new(tools.bin("black").display().to_string());
-        if self.mode == Mode::Check {
+        if self.mode == FormatMode::Check {
             cmd = cmd.args(["--check", "--diff"]);
         }
         with_paths(cmd, &self.paths, self.cwd.as_deref())
@@ -212,7 +212,7 @@ pub struct Isort {
     /// Files and directories to sort, relative to `cwd` when set.
     pub(crate) paths: Vec<PathBuf>,
     /// Check or fix.
-    pub(crate) mode: Mode,
+    pub(crate) mode: FormatMode,
     /// Directory to run in (the project root), if not the current one.
     pub(crate) cwd: Option<PathBuf>,
     /// The command a failing check tells the user to run.
@@ -239,7 +239,7 @@ impl Isort {
     }
 
     /// Check or fix.
-    pub fn mode(mut self, mode: Mode) -> Isort {
+    pub fn mode(mut self, mode: FormatMode) -> Isort {
         self.mode = mode;
         self
     }
@@ -268,7 +268,7 @@ impl Isort {
         Isort {
             version: ISORT_VERSION.into(),
             paths: paths.into_iter().map(Into::into).collect(),
-            mode: Mode::Check,
+            mode: FormatMode::Check,
             cwd: None,
             fix_hint: DEFAULT_FIX_HINT.into(),
             tools: ToolEnv::under("target"),
@@ -278,7 +278,7 @@ impl Isort {
     /// The same step rewriting the files instead.
     pub fn fix(self) -> Isort {
         Isort {
-            mode: Mode::Fix,
+            mode: FormatMode::Fix,
             ..self
         }
     }
@@ -303,7 +303,7 @@ impl Isort {
     pub fn command(&self, tools: &Tools) -> Cmd {
         let mut cmd =
             Cmd::new(tools.bin("isort").display().to_string()).args(["--profile", "black"]);
-        if self.mode == Mode::Check {
+        if self.mode == FormatMode::Check {
             cmd = cmd.args(["--check-only", "--diff"]);
         }
         with_paths(cmd, &self.paths, self.cwd.as_deref())

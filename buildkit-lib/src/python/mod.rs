@@ -10,8 +10,10 @@ mod lint;
 mod test;
 mod venv;
 
-pub use format::{check_all, Black, FormatChecks, FormatError, Isort, Mode, DEFAULT_FIX_HINT};
-pub use lint::{Finding, Hadolint, Level};
+pub use format::{
+    check_all, Black, FormatChecks, FormatError, FormatMode, Isort, DEFAULT_FIX_HINT,
+};
+pub use lint::{Hadolint, Level, LintFinding};
 pub(crate) use test::remove_container;
 pub use test::{PythonTest, TestPlace};
 pub use venv::{
