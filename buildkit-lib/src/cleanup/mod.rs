@@ -12,6 +12,7 @@ mod dirs;
 mod plan;
 mod select;
 
+use crate::validate::cache::Prune;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
@@ -48,15 +49,6 @@ pub struct Owner {
     pub run: Option<String>,
 }
 
-/// What a build cache prune keeps.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct BuildCachePrune {
-    /// Only cache older than this (`docker builder prune --filter until=24h`).
-    pub until: Option<String>,
-    /// Keep this much storage (`--keep-storage 5GB`).
-    pub keep_storage: Option<String>,
-}
-
 /// A clean-up selection: what is ours, which kinds to remove, and how.
 ///
 /// # Example
@@ -85,7 +77,7 @@ pub struct Cleanup {
     /// Images selected by `repository[:tag]` (made by older scripts, without labels).
     pub(crate) image_names: Vec<ImagePattern>,
     /// What the build cache prune keeps, when [`Kind::BuildCache`] is selected.
-    pub(crate) build_cache: BuildCachePrune,
+    pub(crate) build_cache: Prune,
     /// The project root that directories must lie inside.
     pub(crate) root: Option<PathBuf>,
     /// Directories to remove, relative to the root (`dist`, `build`).
@@ -180,7 +172,7 @@ impl Cleanup {
     }
 
     /// Also prune the engine's build cache (shared by every project on the engine).
-    pub fn build_cache(mut self, prune: BuildCachePrune) -> Cleanup {
+    pub fn build_cache(mut self, prune: Prune) -> Cleanup {
         self.build_cache = prune;
         self.kinds.insert(Kind::BuildCache);
         self

@@ -8,11 +8,12 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
-use super::{dirs, BuildCachePrune, Cleanup, Kind};
+use super::{dirs, Cleanup, Kind};
 use crate::cmd::{Cmd, CommandError, Runner};
 use crate::docker::image::{history, layer_sizes, listed_sizes, local_images, ImageSizes};
 use crate::session::{PROJECT_LABEL, RUN_LABEL};
 use crate::units::human_bytes;
+use crate::validate::cache::Prune;
 
 /// One thing a clean-up can remove.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -111,7 +112,7 @@ pub struct CleanupPlan {
     /// Resources selected but kept, with the reason.
     pub kept: Vec<Kept>,
     /// Build cache prune options.
-    pub build_cache: BuildCachePrune,
+    pub build_cache: Prune,
     /// Whether images in use are removed anyway.
     pub force: bool,
 }
@@ -595,16 +596,8 @@ impl ToRemove {
                 };
                 vec![cmd]
             }
-            Resource::BuildCache => {
-                let mut cmd = docker().args(["builder", "prune", "--force"]);
-                if let Some(until) = &plan.build_cache.until {
-                    cmd = cmd.arg("--filter").arg(format!("until={until}"));
-                }
-                if let Some(keep) = &plan.build_cache.keep_storage {
-                    cmd = cmd.arg("--keep-storage").arg(keep);
-                }
-                vec![cmd]
-            }
+            // The one build cache prune of the library (`validate::cache::Prune`).
+            Resource::BuildCache => vec![plan.build_cache.command()],
             Resource::Directory { .. } => Vec::new(),
         }
     }
@@ -857,10 +850,9 @@ mod tests {
                 },
                 reason: "in use by container web_1 (remove the container, or use force)".into(),
             }],
-            build_cache: BuildCachePrune {
-                until: Some("24h".into()),
-                keep_storage: Some("5GB".into()),
-            },
+            build_cache: Prune::new()
+                .until(std::time::Duration::from_secs(24 * 3600))
+                .keep_storage(5_000_000_000),
             force: false,
         };
         let cmds: Vec<String> = plan.commands().iter().map(|c| c.to_string()).collect();
@@ -871,7 +863,7 @@ mod tests {
                 "docker rm --volumes app_1",
                 "docker rmi app:ci",
                 "docker rmi sha256:0123456789abcdef",
-                "docker builder prune --force --filter until=24h --keep-storage 5GB",
+                "docker buildx prune --force --filter until=24h --keep-storage 5000000000",
             ]
         );
         let as_data = plan.to_plan();
