@@ -29,12 +29,14 @@ pub(crate) fn parse<T: DeserializeOwned>(text: &str, what: &str) -> anyhow::Resu
     serde_json::from_str(text.trim()).map_err(|e| shape_error(e, what))
 }
 
-/// Reads an already parsed JSON value as a `T`; the error names `what` it came from.
+/// Reads an already parsed JSON value as a `T`; the error names `what` it is.
 pub(crate) fn from_value<T: DeserializeOwned>(
     value: &serde_json::Value,
     what: &str,
 ) -> anyhow::Result<T> {
-    T::deserialize(value).map_err(|e| shape_error(e, what))
+    T::deserialize(value).map_err(|e| {
+        anyhow::Error::new(e).context(format!("{what} is JSON of an unexpected shape"))
+    })
 }
 
 fn shape_error(e: serde_json::Error, what: &str) -> anyhow::Error {
@@ -43,6 +45,11 @@ fn shape_error(e: serde_json::Error, what: &str) -> anyhow::Error {
         Category::Io | Category::Syntax | Category::Eof => "did not print JSON",
     };
     anyhow::Error::new(e).context(format!("{what} {said}"))
+}
+
+/// Text that is there and not empty (scanners print `""` for "none").
+pub(crate) fn non_empty(text: Option<String>) -> Option<String> {
+    text.filter(|t| !t.is_empty())
 }
 
 /// A number the CLI prints either as a JSON number or as text (`"12"`, `"1.2GB"`).
