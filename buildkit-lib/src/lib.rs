@@ -152,6 +152,7 @@ pub mod package;
 pub mod pipeline;
 pub mod plan;
 pub mod python;
+mod rows;
 mod session;
 mod time;
 pub mod units;

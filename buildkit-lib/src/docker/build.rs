@@ -883,19 +883,20 @@ impl Build {
         drop(temp);
         let metadata: serde_json::Value = serde_json::from_str(&text)
             .with_context(|| format!("build metadata {} is not JSON", metadata_path.display()))?;
-        result.digest = metadata["containerimage.digest"]
-            .as_str()
-            .map(str::to_string);
-        result.image_name = metadata["image.name"]
-            .as_str()
+        let row: BuildMetadataRow = crate::rows::from_value(
+            &metadata,
+            &format!("build metadata {}", metadata_path.display()),
+        )?;
+        result.digest = row.digest;
+        result.image_name = row
+            .image_name
+            .as_deref()
             .and_then(|n| n.split(',').next())
             .filter(|n| !n.is_empty())
             .map(str::to_string);
         result.metadata = metadata;
         // With the docker driver the config digest is the local image id.
-        result.image_id = result.metadata["containerimage.config.digest"]
-            .as_str()
-            .map(str::to_string);
+        result.image_id = row.config_digest;
         if self.output == Output::Load && self.read_size {
             let image = self.tags.first().cloned().or_else(|| result.digest.clone());
             if let Some(image) = image {
@@ -1107,6 +1108,21 @@ impl Planned for Build {
         }
         plan
     }
+}
+
+/// What the library reads of buildx's metadata file (`--metadata-file`; bake writes one
+/// such object per target). The rest of it is free-form and kept as it is.
+#[derive(Debug, Default, serde::Deserialize)]
+pub(crate) struct BuildMetadataRow {
+    /// The image's (or index's) digest, when an image was made.
+    #[serde(rename = "containerimage.digest", default)]
+    pub(crate) digest: Option<String>,
+    /// The config digest: with the docker driver, the local image id.
+    #[serde(rename = "containerimage.config.digest", default)]
+    pub(crate) config_digest: Option<String>,
+    /// The names given, comma-separated.
+    #[serde(rename = "image.name", default)]
+    pub(crate) image_name: Option<String>,
 }
 
 #[cfg(test)]
@@ -1322,5 +1338,22 @@ mod tests {
         );
         build.provenance = Provenance::Min;
         build.check().unwrap();
+    }
+
+    #[test]
+    fn metadata_rows_read_the_digests_and_names() {
+        let metadata = serde_json::json!({"buildx.build.ref": "default/default/x",
+            "containerimage.digest": "sha256:d", "containerimage.config.digest": "sha256:c",
+            "image.name": "web:1,web:latest"});
+        let row: BuildMetadataRow = crate::rows::from_value(&metadata, "build metadata m").unwrap();
+        assert_eq!(row.digest.as_deref(), Some("sha256:d"));
+        assert_eq!(row.config_digest.as_deref(), Some("sha256:c"));
+        assert_eq!(row.image_name.as_deref(), Some("web:1,web:latest"));
+        let e = crate::rows::from_value::<BuildMetadataRow>(
+            &serde_json::json!({"image.name": ["web:1"]}),
+            "build metadata m",
+        )
+        .unwrap_err();
+        assert!(format!("{e:#}").starts_with("build metadata m is JSON of an unexpected shape"));
     }
 }

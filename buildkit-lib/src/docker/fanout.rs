@@ -832,6 +832,28 @@ fn probe(runner: &Runner, p: &PlatformEndpoint) -> Result<BuilderProbe, String> 
     Ok(probe)
 }
 
+/// A builder as buildx stores it (`$BUILDX_CONFIG/instances/NAME`): what
+/// [`stored_probe`] reads. A file without these is not understood (buildx is asked).
+#[derive(Debug, serde::Deserialize)]
+struct StoredBuilderRow {
+    #[serde(rename = "Driver")]
+    driver: String,
+    #[serde(rename = "Nodes")]
+    nodes: Vec<StoredNodeRow>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct StoredNodeRow {
+    #[serde(rename = "Endpoint")]
+    endpoint: String,
+    #[serde(
+        rename = "Platforms",
+        default,
+        deserialize_with = "crate::rows::nullable"
+    )]
+    platforms: Vec<crate::rows::Platform>,
+}
+
 /// The probe of a buildx builder read from what buildx stored when it was created
 /// (`instances/NAME` under `$BUILDX_CONFIG`, else `$DOCKER_CONFIG/buildx`, else
 /// `~/.docker/buildx`), with each node's daemon or engine checked by a connection
@@ -851,20 +873,14 @@ fn stored_probe(runner: &Runner, p: &PlatformEndpoint) -> Option<Result<BuilderP
         .or_else(|| env("DOCKER_CONFIG").map(|d| std::path::Path::new(&d).join("buildx")))
         .or_else(|| env("HOME").map(|h| std::path::Path::new(&h).join(".docker/buildx")))?;
     let text = std::fs::read_to_string(dir.join("instances").join(name)).ok()?;
-    let stored: serde_json::Value = serde_json::from_str(&text).ok()?;
-    let driver = stored["Driver"].as_str()?.to_string();
-    let nodes = stored["Nodes"].as_array()?;
+    let stored: StoredBuilderRow = serde_json::from_str(&text).ok()?;
+    let driver = stored.driver;
     let mut platforms = Vec::new();
     let mut endpoints = Vec::new();
-    for node in nodes {
-        endpoints.push(node["Endpoint"].as_str()?.to_string());
-        for platform in node["Platforms"].as_array().into_iter().flatten() {
-            let os = platform["os"].as_str()?;
-            let arch = platform["architecture"].as_str()?;
-            platforms.push(match platform["variant"].as_str() {
-                Some(v) if !v.is_empty() => format!("{os}/{arch}/{v}"),
-                _ => format!("{os}/{arch}"),
-            });
+    for node in stored.nodes {
+        endpoints.push(node.endpoint);
+        for platform in &node.platforms {
+            platforms.push(platform.name()?);
         }
     }
     let answers = |endpoint: &str| -> Option<bool> {
@@ -946,6 +962,23 @@ fn check_platform(platform: &str) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_builders_are_rows() {
+        let text = r#"{"Name":"fan","Driver":"remote","Nodes":[{"Name":"fan0","Endpoint":
+          "tcp://10.0.0.2:1234","Platforms":[{"architecture":"arm64","os":"linux","variant":"v8"}],
+          "Flags":null}],"Dynamic":false}"#;
+        let row: StoredBuilderRow = serde_json::from_str(text).unwrap();
+        assert_eq!(row.driver, "remote");
+        assert_eq!(row.nodes[0].endpoint, "tcp://10.0.0.2:1234");
+        assert_eq!(
+            row.nodes[0].platforms[0].name().as_deref(),
+            Some("linux/arm64/v8")
+        );
+        // Not understood: buildx is asked instead.
+        let e = serde_json::from_str::<StoredBuilderRow>(r#"{"Nodes":[]}"#).unwrap_err();
+        assert!(e.to_string().contains("missing field `Driver`"), "{e}");
+    }
 
     #[test]
     fn endpoints_parse() {

@@ -6,10 +6,13 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
+use serde::de::IgnoredAny;
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::cmd::{Cmd, Runner};
+use crate::rows::{nullable, NumberOrText, Pairs, Platform};
 
 /// A container health check from the image configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,8 +97,8 @@ impl ImageFacts {
     /// `docker image inspect`.
     pub fn inspect(runner: &Runner, image: &str) -> anyhow::Result<ImageFacts> {
         if !runner.is_dry_run() {
-            if let Some(value) = inspect_via_socket(runner, image) {
-                return Ok(ImageFacts::from_json(&value));
+            if let Some(row) = inspect_via_socket(runner, image) {
+                return Ok(ImageFacts::from_row(row));
             }
         }
         let out = runner
@@ -104,59 +107,52 @@ impl ImageFacts {
         if out.dry_run {
             return Ok(ImageFacts::default());
         }
-        let value: Value = serde_json::from_str(out.stdout.trim())
-            .with_context(|| format!("`docker image inspect {image}` did not print JSON"))?;
-        Ok(ImageFacts::from_json(&value))
+        let row = parse_inspect(&out.stdout, &format!("`docker image inspect {image}`"))?;
+        Ok(ImageFacts::from_row(row))
     }
 
-    /// Reads facts from one object of `docker image inspect` output.
+    /// Reads facts from one object of `docker image inspect` output. A field of another
+    /// type than docker prints (not an inspect object) leaves every fact unknown (the
+    /// default); [`ImageFacts::inspect`] reports that as an error instead.
     pub fn from_json(v: &Value) -> ImageFacts {
-        let config = &v["Config"];
-        let mut exposed_ports: Vec<String> = config["ExposedPorts"]
-            .as_object()
-            .map(|m| m.keys().cloned().collect())
-            .unwrap_or_default();
-        exposed_ports.sort();
-        let healthcheck = config["Healthcheck"].as_object().map(|h| Healthcheck {
-            test: strings(&h.get("Test").cloned().unwrap_or(Value::Null)),
-            interval_ns: h.get("Interval").and_then(Value::as_u64).unwrap_or(0),
-            timeout_ns: h.get("Timeout").and_then(Value::as_u64).unwrap_or(0),
-            start_period_ns: h.get("StartPeriod").and_then(Value::as_u64).unwrap_or(0),
-            retries: h.get("Retries").and_then(Value::as_u64).unwrap_or(0),
+        InspectRow::deserialize(v)
+            .map(ImageFacts::from_row)
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn from_row(row: InspectRow) -> ImageFacts {
+        let config = row.config.unwrap_or_default();
+        let healthcheck = config.healthcheck.map(|h| Healthcheck {
+            test: h.test,
+            interval_ns: h.interval,
+            timeout_ns: h.timeout,
+            start_period_ns: h.start_period,
+            retries: h.retries,
         });
-        let env_names = strings(&config["Env"])
-            .into_iter()
+        let env_names = config
+            .env
+            .iter()
             .map(|kv| kv.split('=').next().unwrap_or_default().to_string())
             .collect();
-        let labels = config["Labels"]
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                    .collect()
-            })
-            .unwrap_or_default();
         ImageFacts {
-            id: text(&v["Id"]),
-            repo_tags: strings(&v["RepoTags"]),
-            repo_digests: strings(&v["RepoDigests"]),
-            size_bytes: v["Size"].as_u64().unwrap_or(0),
-            os: text(&v["Os"]),
-            architecture: text(&v["Architecture"]),
-            variant: v["Variant"]
-                .as_str()
-                .filter(|s| !s.is_empty())
-                .map(str::to_string),
-            user: text(&config["User"]),
-            exposed_ports,
+            id: row.id.unwrap_or_default(),
+            repo_tags: row.repo_tags,
+            repo_digests: row.repo_digests,
+            size_bytes: row.size,
+            os: row.os,
+            architecture: row.architecture,
+            variant: row.variant.filter(|s| !s.is_empty()),
+            user: config.user,
+            // Sorted: the map's keys.
+            exposed_ports: config.exposed_ports.into_keys().collect(),
             healthcheck,
             env_names,
-            labels,
-            entrypoint: strings(&config["Entrypoint"]),
-            cmd: strings(&config["Cmd"]),
-            working_dir: text(&config["WorkingDir"]),
-            layer_count: v["RootFS"]["Layers"].as_array().map_or(0, Vec::len),
-            diff_ids: strings(&v["RootFS"]["Layers"]),
+            labels: config.labels.0.into_iter().collect(),
+            entrypoint: config.entrypoint,
+            cmd: config.cmd,
+            working_dir: config.working_dir,
+            layer_count: row.root_fs.layers.len(),
+            diff_ids: row.root_fs.layers,
         }
     }
 
@@ -185,22 +181,19 @@ pub fn history(runner: &Runner, image: &str) -> anyhow::Result<Vec<Layer>> {
         .lines()
         .filter(|l| !l.trim().is_empty())
         .map(|line| {
-            let v: Value = serde_json::from_str(line).with_context(|| {
-                format!("`docker history {image}` printed a line that is not JSON")
-            })?;
+            let row: HistoryRow = crate::rows::parse(line, &format!("`docker history {image}`"))?;
             // `Size` is a string of bytes with --human=false; accept a number too.
-            let size_bytes = match &v["Size"] {
-                Value::Number(n) => n.as_u64().unwrap_or(0),
-                Value::String(s) => s.parse().unwrap_or(0),
-                _ => 0,
+            let size_bytes = match &row.size {
+                NumberOrText::Number(n) => n.as_u64().unwrap_or(0),
+                NumberOrText::Text(s) => s.parse().unwrap_or(0),
             };
-            let id = text(&v["ID"]);
+            let id = row.id;
             Ok(Layer {
                 id: (!id.is_empty() && id != "<missing>").then_some(id),
                 size_bytes,
-                created_by: text(&v["CreatedBy"]),
-                created_at: text(&v["CreatedAt"]),
-                comment: text(&v["Comment"]),
+                created_by: row.created_by,
+                created_at: row.created_at,
+                comment: row.comment,
             })
         })
         .collect()
@@ -321,12 +314,10 @@ fn listed_sizes_filtered(runner: &Runner, filters: Option<&str>) -> Option<BTree
     };
     match runner.engine_get(&path)?.ok()? {
         (200, body) => {
-            let value: Value = serde_json::from_str(&body).ok()?;
+            let rows: Vec<ListedRow> = serde_json::from_str(&body).ok()?;
             Some(
-                value
-                    .as_array()?
-                    .iter()
-                    .filter_map(|i| Some((text(&i["Id"]), i["Size"].as_u64()?)))
+                rows.into_iter()
+                    .filter_map(|r| Some((r.id, r.size?)))
                     .collect(),
             )
         }
@@ -364,11 +355,7 @@ pub fn local_images(runner: &Runner) -> anyhow::Result<Vec<ImageFacts>> {
                     .stdout
                     .lines()
                     .filter(|l| !l.trim().is_empty())
-                    .map(|l| {
-                        serde_json::from_str::<Value>(l)
-                            .map(|v| ImageFacts::from_json(&v))
-                            .context("`docker image inspect` did not print JSON")
-                    })
+                    .map(|l| parse_inspect(l, "`docker image inspect`").map(ImageFacts::from_row))
                     .collect();
             }
             // An image went away between the listing and the inspection: list again.
@@ -459,37 +446,31 @@ pub fn layer_sizes(layer_count: usize, history: &[Layer]) -> Option<Vec<u64>> {
 
 /// The platforms listed in a raw manifest or index.
 pub fn platforms_of_manifest(raw: &Value) -> Vec<String> {
-    let Some(manifests) = raw["manifests"].as_array() else {
+    // Not an index (no `manifests` list): a single manifest, which names no platform.
+    let Some(manifests) = IndexRow::deserialize(raw).ok().and_then(|i| i.manifests) else {
         return vec!["unknown".to_string()];
     };
     manifests
         .iter()
-        .filter(|m| {
-            m["annotations"]["vnd.docker.reference.type"].as_str() != Some("attestation-manifest")
-        })
+        .filter(|m| !m.is_attestation())
         .filter_map(|m| {
-            let p = &m["platform"];
-            let os = p["os"].as_str()?;
-            let arch = p["architecture"].as_str()?;
-            if os == "unknown" {
+            let p = m.platform.as_ref()?;
+            if p.os.as_deref() == Some("unknown") {
                 return None;
             }
-            Some(match p["variant"].as_str() {
-                Some(v) if !v.is_empty() => format!("{os}/{arch}/{v}"),
-                _ => format!("{os}/{arch}"),
-            })
+            p.name()
         })
         .collect()
 }
 
 /// `GET /images/<image>/json` on the engine's unix socket; `None` when the engine is not a
 /// unix socket or anything goes wrong (the caller falls back to the CLI).
-fn inspect_via_socket(runner: &Runner, image: &str) -> Option<Value> {
+fn inspect_via_socket(runner: &Runner, image: &str) -> Option<InspectRow> {
     let name = encode(image, b"-._~:/@+");
     match runner.engine_get(&format!("/images/{name}/json"))?.ok()? {
         (200, body) => {
-            let value: Value = serde_json::from_str(&body).ok()?;
-            value["Id"].is_string().then_some(value)
+            let row: InspectRow = serde_json::from_str(&body).ok()?;
+            row.id.is_some().then_some(row)
         }
         _ => None,
     }
@@ -508,18 +489,143 @@ pub(crate) fn encode(text: &str, keep: &[u8]) -> String {
         .collect()
 }
 
-fn text(v: &Value) -> String {
-    v.as_str().unwrap_or_default().to_string()
+/// One object of `docker image inspect` (or the engine's `GET /images/{name}/json`): the
+/// fields [`ImageFacts`] and the built-in security checks read. Go prints empty lists and
+/// maps as `null`, read as empty.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct InspectRow {
+    /// Every image has one; `None` only in JSON that [`ImageFacts::from_json`] is handed.
+    #[serde(rename = "Id", default)]
+    id: Option<String>,
+    #[serde(rename = "RepoTags", default, deserialize_with = "nullable")]
+    repo_tags: Vec<String>,
+    #[serde(rename = "RepoDigests", default, deserialize_with = "nullable")]
+    repo_digests: Vec<String>,
+    #[serde(rename = "Size", default)]
+    size: u64,
+    #[serde(rename = "Os", default)]
+    os: String,
+    #[serde(rename = "Architecture", default)]
+    architecture: String,
+    #[serde(rename = "Variant", default)]
+    variant: Option<String>,
+    #[serde(rename = "Config", default)]
+    pub(crate) config: Option<ConfigRow>,
+    #[serde(rename = "RootFS", default, deserialize_with = "nullable")]
+    root_fs: RootFsRow,
 }
 
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
+/// `Config` of `docker image inspect`.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ConfigRow {
+    #[serde(rename = "User", default, deserialize_with = "nullable")]
+    user: String,
+    #[serde(rename = "ExposedPorts", default, deserialize_with = "nullable")]
+    exposed_ports: BTreeMap<String, IgnoredAny>,
+    #[serde(rename = "Healthcheck", default)]
+    healthcheck: Option<HealthcheckRow>,
+    /// `NAME=value` entries, values included (the security checks look at them).
+    #[serde(rename = "Env", default, deserialize_with = "nullable")]
+    pub(crate) env: Vec<String>,
+    /// In document order.
+    #[serde(rename = "Labels", default, deserialize_with = "nullable")]
+    pub(crate) labels: Pairs,
+    #[serde(rename = "Entrypoint", default, deserialize_with = "nullable")]
+    entrypoint: Vec<String>,
+    #[serde(rename = "Cmd", default, deserialize_with = "nullable")]
+    cmd: Vec<String>,
+    #[serde(rename = "WorkingDir", default, deserialize_with = "nullable")]
+    working_dir: String,
+}
+
+/// `Config.Healthcheck`; a duration or count left out is docker's default (0).
+#[derive(Debug, Default, Deserialize)]
+struct HealthcheckRow {
+    #[serde(rename = "Test", default, deserialize_with = "nullable")]
+    test: Vec<String>,
+    #[serde(rename = "Interval", default)]
+    interval: u64,
+    #[serde(rename = "Timeout", default)]
+    timeout: u64,
+    #[serde(rename = "StartPeriod", default)]
+    start_period: u64,
+    #[serde(rename = "Retries", default)]
+    retries: u64,
+}
+
+/// `RootFS`.
+#[derive(Debug, Default, Deserialize)]
+struct RootFsRow {
+    #[serde(rename = "Layers", default, deserialize_with = "nullable")]
+    layers: Vec<String>,
+}
+
+/// Reads one `docker image inspect` object printed by `what`; it must name the image's
+/// `Id`.
+pub(crate) fn parse_inspect(text: &str, what: &str) -> anyhow::Result<InspectRow> {
+    let row: InspectRow = crate::rows::parse(text, what)?;
+    if row.id.is_none() {
+        bail!("{what} printed an object without the image's `Id`: not an image inspection");
+    }
+    Ok(row)
+}
+
+/// One line of `docker history --format json`. `Size` is what the history is read for:
+/// a line without it is an error.
+#[derive(Debug, Deserialize)]
+struct HistoryRow {
+    #[serde(rename = "ID", default)]
+    id: String,
+    #[serde(rename = "Size")]
+    size: NumberOrText,
+    #[serde(rename = "CreatedBy", default)]
+    created_by: String,
+    #[serde(rename = "CreatedAt", default)]
+    created_at: String,
+    #[serde(rename = "Comment", default)]
+    comment: String,
+}
+
+/// One image of the engine's `GET /images/json`.
+#[derive(Debug, Deserialize)]
+struct ListedRow {
+    #[serde(rename = "Id")]
+    id: String,
+    #[serde(rename = "Size", default)]
+    size: Option<u64>,
+}
+
+/// A raw manifest or index (`imagetools inspect --raw`): an index lists `manifests`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct IndexRow {
+    #[serde(default)]
+    pub(crate) manifests: Option<Vec<IndexEntryRow>>,
+}
+
+/// One entry of an index.
+#[derive(Debug, Deserialize)]
+pub(crate) struct IndexEntryRow {
+    #[serde(default)]
+    pub(crate) platform: Option<Platform>,
+    #[serde(default)]
+    annotations: Option<AnnotationsRow>,
+}
+
+impl IndexEntryRow {
+    /// An attestation manifest (`vnd.docker.reference.type: attestation-manifest`).
+    pub(crate) fn is_attestation(&self) -> bool {
+        self.annotations
+            .as_ref()
+            .and_then(|a| a.reference_type.as_deref())
+            == Some("attestation-manifest")
+    }
+}
+
+/// The one annotation read of an index entry (the others are free-form).
+#[derive(Debug, Deserialize)]
+struct AnnotationsRow {
+    #[serde(rename = "vnd.docker.reference.type", default)]
+    reference_type: Option<String>,
 }
 
 #[cfg(test)]
@@ -586,6 +692,59 @@ mod tests {
         assert_eq!(instruction("/bin/sh -c pip install x"), "RUN");
         // No match: unknown.
         assert_eq!(layer_indices(5, &history), None);
+    }
+
+    #[test]
+    fn inspect_rows_read_nulls_and_need_an_id() {
+        let text = r#"{"Id":"sha256:abc","RepoTags":null,"Size":10,"Os":"linux",
+            "Architecture":"amd64","Config":{"User":"","Env":null,"Entrypoint":null,
+            "Labels":{"b":"2","a":"1"},"ExposedPorts":{"80/tcp":{},"443/tcp":{}}},
+            "RootFS":{"Type":"layers","Layers":["d1"]}}"#;
+        let facts = ImageFacts::from_row(parse_inspect(text, "`docker image inspect x`").unwrap());
+        assert_eq!(facts.id, "sha256:abc");
+        assert!(facts.repo_tags.is_empty() && facts.entrypoint.is_empty());
+        assert_eq!(facts.exposed_ports, vec!["443/tcp", "80/tcp"]);
+        assert_eq!(facts.labels.keys().collect::<Vec<_>>(), vec!["a", "b"]);
+        assert_eq!(facts.healthcheck, None);
+        assert_eq!(facts.layer_count, 1);
+        let e = parse_inspect(r#"{"Size":10}"#, "`docker image inspect x`").unwrap_err();
+        assert!(e.to_string().contains("`docker image inspect x`"), "{e}");
+        assert!(e.to_string().contains("`Id`"), "{e}");
+        let e = parse_inspect(
+            r#"{"Id":"sha256:abc","Size":"big"}"#,
+            "`docker image inspect x`",
+        )
+        .unwrap_err();
+        assert!(
+            format!("{e:#}")
+                .starts_with("`docker image inspect x` printed JSON of an unexpected shape"),
+            "{e:#}"
+        );
+        // The public reader keeps what it can't read unknown.
+        assert_eq!(
+            ImageFacts::from_json(&serde_json::json!({"Size": "big"})),
+            ImageFacts::default()
+        );
+    }
+
+    #[test]
+    fn history_rows_need_a_size() {
+        let row: HistoryRow = crate::rows::parse(
+            r#"{"ID":"<missing>","Size":"8192","CreatedBy":"RUN x","CreatedAt":"","Comment":""}"#,
+            "`docker history x`",
+        )
+        .unwrap();
+        assert_eq!(row.size, NumberOrText::Text("8192".into()));
+        let e = crate::rows::parse::<HistoryRow>(
+            r#"{"ID":"sha256:1","CreatedBy":"RUN x"}"#,
+            "`docker history x`",
+        )
+        .unwrap_err();
+        let text = format!("{e:#}");
+        assert!(
+            text.contains("`docker history x`") && text.contains("missing field `Size`"),
+            "{text}"
+        );
     }
 
     #[test]

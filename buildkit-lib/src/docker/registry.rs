@@ -8,11 +8,13 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::Context;
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::build::{Build, BuildResult, Output};
 use crate::cmd::{Cmd, CommandError, Failure, Runner};
 use crate::plan::{Plan, Planned};
+use crate::rows::{from_value, Platform};
 
 /// How often and how patiently to retry a push.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -316,24 +318,65 @@ impl Attestations {
         let Some(p) = self.provenance.get(platform) else {
             return BTreeMap::new();
         };
-        let args = if p["invocation"]["parameters"]["args"].is_object() {
-            &p["invocation"]["parameters"]["args"]
-        } else {
-            &p["buildDefinition"]["externalParameters"]["request"]["args"]
+        // A predicate of neither shape records no arguments.
+        let Ok(p) = ProvenanceRow::deserialize(p) else {
+            return BTreeMap::new();
         };
-        args.as_object()
-            .map(|m| {
-                m.iter()
-                    .filter_map(|(k, v)| {
-                        Some((
-                            k.strip_prefix("build-arg:")?.to_string(),
-                            v.as_str()?.to_string(),
-                        ))
-                    })
-                    .collect()
-            })
+        let v02 = p.invocation.and_then(|i| i.parameters).and_then(|p| p.args);
+        let v1 = || {
+            p.build_definition
+                .and_then(|d| d.external_parameters)
+                .and_then(|e| e.request)
+                .and_then(|r| r.args)
+        };
+        v02.or_else(v1)
             .unwrap_or_default()
+            .iter()
+            .filter_map(|(k, v)| {
+                Some((
+                    k.strip_prefix("build-arg:")?.to_string(),
+                    v.as_str()?.to_string(),
+                ))
+            })
+            .collect()
     }
+}
+
+/// What [`Attestations::build_args`] reads of a SLSA provenance predicate: the frontend's
+/// arguments, v0.2 (`invocation.parameters.args`) or v1
+/// (`buildDefinition.externalParameters.request.args`).
+#[derive(Debug, Deserialize)]
+struct ProvenanceRow {
+    #[serde(default)]
+    invocation: Option<InvocationRow>,
+    #[serde(rename = "buildDefinition", default)]
+    build_definition: Option<BuildDefinitionRow>,
+}
+
+#[derive(Debug, Deserialize)]
+struct InvocationRow {
+    #[serde(default)]
+    parameters: Option<ArgsRow>,
+}
+
+#[derive(Debug, Deserialize)]
+struct BuildDefinitionRow {
+    #[serde(rename = "externalParameters", default)]
+    external_parameters: Option<ExternalParametersRow>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ExternalParametersRow {
+    #[serde(default)]
+    request: Option<ArgsRow>,
+}
+
+/// The frontend's arguments (`build-arg:NAME`, `target`, ...): free-form attributes, of
+/// which only the text values of `build-arg:` keys are read.
+#[derive(Debug, Deserialize)]
+struct ArgsRow {
+    #[serde(default)]
+    args: Option<BTreeMap<String, Value>>,
 }
 
 /// Reads the attestations of `reference` from its registry (read-only `imagetools
@@ -342,30 +385,25 @@ impl Attestations {
 pub fn attestations(runner: &Runner, reference: &str) -> anyhow::Result<Attestations> {
     let raw = inspect_raw(runner, reference)?;
     let mut platforms = super::image::platforms_of_manifest(&raw);
-    if raw["manifests"].as_array().is_none() {
+    let index: super::image::IndexRow = from_value(&raw, &format!("the manifest of {reference}"))?;
+    if index.manifests.is_none() {
         // A single manifest does not name its platform: its config does.
         let out = runner
             .capture(&inspect_format_cmd(reference, "Image"))
             .with_context(|| format!("cannot read the image config of {reference}"))?;
-        let config: Value = serde_json::from_str(out.stdout.trim())
-            .with_context(|| format!("the image config of {reference} is not JSON"))?;
-        if let (Some(os), Some(arch)) = (config["os"].as_str(), config["architecture"].as_str()) {
-            platforms = vec![match config["variant"].as_str() {
-                Some(v) if !v.is_empty() => format!("{os}/{arch}/{v}"),
-                _ => format!("{os}/{arch}"),
-            }];
+        let config: Platform = crate::rows::parse(
+            &out.stdout,
+            &format!(
+                "`docker buildx imagetools inspect {reference} --format '{{{{json .Image}}}}'`"
+            ),
+        )?;
+        if let Some(platform) = config.name() {
+            platforms = vec![platform];
         }
     }
-    let attestation_manifests = raw["manifests"]
-        .as_array()
-        .map(|m| {
-            m.iter()
-                .filter(|e| {
-                    e["annotations"]["vnd.docker.reference.type"].as_str()
-                        == Some("attestation-manifest")
-                })
-                .count()
-        })
+    let attestation_manifests = index
+        .manifests
+        .map(|m| m.iter().filter(|e| e.is_attestation()).count())
         .unwrap_or(0);
     let read = |field: &str, inner: &str| -> anyhow::Result<BTreeMap<String, Value>> {
         let out = runner
@@ -533,6 +571,34 @@ impl ImagetoolsCreate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn build_args_are_read_from_either_provenance_shape() {
+        let mut found = Attestations::default();
+        found.provenance.insert(
+            "linux/amd64".into(),
+            serde_json::json!({"invocation": {"parameters": {"args": {
+                "build-arg:CHANNEL": "beta", "build-arg:N": 3, "target": "prod"}}}}),
+        );
+        found.provenance.insert(
+            "linux/arm64".into(),
+            serde_json::json!({"buildDefinition": {"externalParameters": {"request": {
+                "args": {"build-arg:CHANNEL": "stable"}}}}, "invocation": {"parameters": {}}}),
+        );
+        found
+            .provenance
+            .insert("linux/s390x".into(), serde_json::json!({"invocation": "x"}));
+        assert_eq!(
+            found.build_args("linux/amd64"),
+            BTreeMap::from([("CHANNEL".to_string(), "beta".to_string())])
+        );
+        assert_eq!(
+            found.build_args("linux/arm64"),
+            BTreeMap::from([("CHANNEL".to_string(), "stable".to_string())])
+        );
+        assert!(found.build_args("linux/s390x").is_empty());
+        assert!(found.build_args("linux/386").is_empty());
+    }
 
     #[test]
     fn backoff_doubles_and_is_capped() {

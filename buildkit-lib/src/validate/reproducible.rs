@@ -21,12 +21,14 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::cmd::{Cmd, Runner};
 use crate::docker::build::{Build, Output};
 use crate::docker::dockerfile;
 use crate::plan::{Plan, Planned};
+use crate::rows::{nullable, Platform};
 use crate::time::SOURCE_DATE_EPOCH;
 
 /// How many differing files a report lists (the count says how many there were).
@@ -444,36 +446,46 @@ struct Layout {
 
 impl Layout {
     fn open(dir: &Path) -> Result<Layout> {
-        let index = read_json(&dir.join("index.json"))?;
-        let entry = index["manifests"]
-            .as_array()
-            .and_then(|m| m.first())
+        let index_path = dir.join("index.json");
+        let index: OciIndexRow =
+            crate::rows::from_value(&read_json(&index_path)?, &index_path.display().to_string())?;
+        let entry = index
+            .manifests
+            .unwrap_or_default()
+            .into_iter()
+            .next()
             .ok_or_else(|| anyhow!("{}/index.json lists no image", dir.display()))?;
-        let digest = entry["digest"]
-            .as_str()
-            .ok_or_else(|| anyhow!("{}/index.json: an entry without digest", dir.display()))?
-            .to_string();
+        let digest = entry
+            .digest
+            .ok_or_else(|| anyhow!("{}/index.json: an entry without digest", dir.display()))?;
         let layout = Layout {
             dir: dir.to_path_buf(),
             digest,
             manifests: BTreeMap::new(),
         };
         let top = layout.blob_json(&layout.digest)?;
+        let top_row: OciIndexRow =
+            crate::rows::from_value(&top, &layout.blob(&layout.digest).display().to_string())?;
         let mut manifests = BTreeMap::new();
-        match top["manifests"].as_array() {
+        match top_row.manifests {
             Some(list) => {
                 for m in list {
-                    let platform = platform_of(&m["platform"]);
+                    let platform = platform_of(m.platform.as_ref());
                     // Attestation manifests are listed as `unknown/unknown`.
                     if platform == "unknown/unknown" {
                         continue;
                     }
-                    let digest = m["digest"].as_str().unwrap_or_default();
-                    manifests.insert(platform, layout.blob_json(digest)?);
+                    let digest = m.digest.ok_or_else(|| {
+                        anyhow!(
+                            "the image index {} lists the {platform} manifest without digest",
+                            layout.blob(&layout.digest).display()
+                        )
+                    })?;
+                    manifests.insert(platform, layout.blob_json(&digest)?);
                 }
             }
             None => {
-                manifests.insert(platform_of(&entry["platform"]), top);
+                manifests.insert(platform_of(entry.platform.as_ref()), top);
             }
         }
         Ok(Layout {
@@ -498,24 +510,86 @@ fn read_json(path: &Path) -> Result<Value> {
     serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))
 }
 
-fn platform_of(p: &Value) -> String {
-    let os = p["os"].as_str().unwrap_or("unknown");
-    let arch = p["architecture"].as_str().unwrap_or("unknown");
-    match p["variant"].as_str() {
+/// An OCI index (`index.json`, or an image index blob): a manifest has no `manifests`.
+#[derive(Debug, Deserialize)]
+struct OciIndexRow {
+    #[serde(default)]
+    manifests: Option<Vec<DescriptorRow>>,
+}
+
+/// A descriptor: of a manifest in an index, or of a manifest's config or layer.
+#[derive(Debug, Deserialize)]
+struct DescriptorRow {
+    #[serde(default)]
+    digest: Option<String>,
+    #[serde(default)]
+    platform: Option<Platform>,
+}
+
+/// An image manifest: its config and layers.
+#[derive(Debug, Deserialize)]
+struct ManifestRow {
+    #[serde(default)]
+    config: Option<DescriptorRow>,
+    #[serde(default, deserialize_with = "nullable")]
+    layers: Vec<DescriptorRow>,
+}
+
+/// An image config's history, oldest first.
+#[derive(Debug, Deserialize)]
+struct ConfigHistoryRow {
+    #[serde(default, deserialize_with = "nullable")]
+    history: Vec<HistoryRow>,
+}
+
+#[derive(Debug, Deserialize)]
+struct HistoryRow {
+    #[serde(default)]
+    created_by: Option<String>,
+    /// The entry made no layer (`ENV`, `CMD`, ...).
+    #[serde(default)]
+    empty_layer: bool,
+}
+
+fn platform_of(p: Option<&Platform>) -> String {
+    let os = p.and_then(|p| p.os.as_deref()).unwrap_or("unknown");
+    let arch = p
+        .and_then(|p| p.architecture.as_deref())
+        .unwrap_or("unknown");
+    match p.and_then(|p| p.variant.as_deref()) {
         Some(v) => format!("{os}/{arch}/{v}"),
         None => format!("{os}/{arch}"),
     }
 }
 
-fn digests(manifest: &Value) -> Vec<String> {
-    manifest["layers"]
-        .as_array()
-        .map(|l| {
-            l.iter()
-                .filter_map(|x| x["digest"].as_str().map(str::to_string))
-                .collect()
+/// The manifest of `platform` in layout `l`, read.
+fn manifest_row(l: &Layout, platform: &str, manifest: &Value) -> Result<ManifestRow> {
+    crate::rows::from_value(
+        manifest,
+        &format!("the {platform} manifest of {}", l.dir.display()),
+    )
+}
+
+fn digests(manifest: &ManifestRow) -> Vec<String> {
+    manifest
+        .layers
+        .iter()
+        .filter_map(|x| x.digest.clone())
+        .collect()
+}
+
+/// The digest of a manifest's config; a manifest without one is an error.
+fn config_digest<'m>(l: &Layout, platform: &str, manifest: &'m ManifestRow) -> Result<&'m str> {
+    manifest
+        .config
+        .as_ref()
+        .and_then(|c| c.digest.as_deref())
+        .ok_or_else(|| {
+            anyhow!(
+                "the {platform} manifest of {} names no config digest",
+                l.dir.display()
+            )
         })
-        .unwrap_or_default()
 }
 
 /// Finds the first difference between two layouts whose digests differ.
@@ -530,7 +604,11 @@ fn compare(runner: &Runner, a: &Layout, b: &Layout, scratch: &Path) -> Result<Di
     }
     for (platform, ma) in &a.manifests {
         let mb = &b.manifests[platform];
-        let (la, lb) = (digests(ma), digests(mb));
+        let (row_a, row_b) = (
+            manifest_row(a, platform, ma)?,
+            manifest_row(b, platform, mb)?,
+        );
+        let (la, lb) = (digests(&row_a), digests(&row_b));
         if la.len() != lb.len() {
             return Ok(Difference::LayerCount {
                 platform: platform.clone(),
@@ -538,8 +616,8 @@ fn compare(runner: &Runner, a: &Layout, b: &Layout, scratch: &Path) -> Result<Di
                 second: lb.len(),
             });
         }
-        let config_a = a.blob_json(ma["config"]["digest"].as_str().unwrap_or_default())?;
-        let config_b = b.blob_json(mb["config"]["digest"].as_str().unwrap_or_default())?;
+        let config_a = a.blob_json(config_digest(a, platform, &row_a)?)?;
+        let config_b = b.blob_json(config_digest(b, platform, &row_b)?)?;
         if let Some(index) = la.iter().zip(&lb).position(|(x, y)| x != y) {
             let files = layer_files(runner, &a.blob(&la[index]), &b.blob(&lb[index]), scratch)?;
             return Ok(Difference::Layer {
@@ -570,12 +648,13 @@ fn compare(runner: &Runner, a: &Layout, b: &Layout, scratch: &Path) -> Result<Di
 /// The history entry of the `index`-th layer (history entries marked `empty_layer` make
 /// no layer).
 fn created_by(config: &Value, index: usize) -> Option<String> {
-    config["history"]
-        .as_array()?
-        .iter()
-        .filter(|h| !h["empty_layer"].as_bool().unwrap_or(false))
+    ConfigHistoryRow::deserialize(config)
+        .ok()?
+        .history
+        .into_iter()
+        .filter(|h| !h.empty_layer)
         .nth(index)
-        .and_then(|h| h["created_by"].as_str().map(str::to_string))
+        .and_then(|h| h.created_by)
 }
 
 /// The top-level config fields (and `config.*` fields) that differ.
@@ -766,5 +845,64 @@ mod tests {
             {"created_by": "RUN date > /built"},
         ]});
         assert_eq!(created_by(&config, 1).as_deref(), Some("RUN date > /built"));
+    }
+
+    fn write_blob(dir: &Path, name: &str, json: &str) {
+        std::fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
+        std::fs::write(dir.join("blobs/sha256").join(name), json).unwrap();
+    }
+
+    #[test]
+    fn layouts_are_read_into_rows() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        std::fs::write(
+            dir.join("index.json"),
+            r#"{"schemaVersion":2,"manifests":[{"digest":"sha256:top"}]}"#,
+        )
+        .unwrap();
+        write_blob(
+            dir,
+            "top",
+            r#"{"manifests":[{"digest":"sha256:m1","platform":{"os":"linux","architecture":"arm64","variant":"v8"}},
+            {"digest":"sha256:att","platform":{"os":"unknown","architecture":"unknown"}}]}"#,
+        );
+        write_blob(
+            dir,
+            "m1",
+            r#"{"config":{"digest":"sha256:c"},"layers":[{"digest":"sha256:l1"},{"digest":"sha256:l2"}]}"#,
+        );
+        let layout = Layout::open(dir).unwrap();
+        assert_eq!(layout.digest, "sha256:top");
+        let platforms: Vec<&String> = layout.manifests.keys().collect();
+        assert_eq!(platforms, ["linux/arm64/v8"]);
+        let row = manifest_row(
+            &layout,
+            "linux/arm64/v8",
+            &layout.manifests["linux/arm64/v8"],
+        )
+        .unwrap();
+        assert_eq!(digests(&row), ["sha256:l1", "sha256:l2"]);
+        assert_eq!(
+            config_digest(&layout, "linux/arm64/v8", &row).unwrap(),
+            "sha256:c"
+        );
+        // A manifest without its config digest, and an index entry without a digest.
+        let row: ManifestRow = serde_json::from_str(r#"{"layers":[]}"#).unwrap();
+        let e = config_digest(&layout, "linux/arm64/v8", &row).unwrap_err();
+        assert!(e.to_string().contains("names no config digest"), "{e}");
+        std::fs::write(dir.join("index.json"), r#"{"manifests":[{"size":1}]}"#).unwrap();
+        let e = Layout::open(dir).err().unwrap();
+        assert!(
+            e.to_string()
+                .contains("index.json: an entry without digest"),
+            "{e}"
+        );
+        std::fs::write(dir.join("index.json"), r#"{"manifests":{"digest":"x"}}"#).unwrap();
+        let e = Layout::open(dir).err().unwrap();
+        assert!(
+            format!("{e:#}").contains("index.json is JSON of an unexpected shape"),
+            "{e:#}"
+        );
     }
 }

@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use super::model::{is_local, BakeFile};
 use crate::cmd::{Cmd, Runner};
+use crate::docker::build::BuildMetadataRow;
 use crate::docker::cache;
 use crate::plan::{Plan, Planned};
 
@@ -179,16 +180,17 @@ impl BakeResult {
         let Value::Object(map) = value else {
             bail!("bake metadata is not a JSON object keyed by target name");
         };
-        let text_of = |v: &Value, key: &str| v[key].as_str().map(str::to_string);
-        Ok(map
-            .into_iter()
+        map.into_iter()
             .filter(|(_, v)| v.is_object())
             .map(|(name, v)| {
+                let row: BuildMetadataRow =
+                    crate::rows::from_value(&v, &format!("the bake metadata of target {name}"))?;
                 let result = BakeTargetResult {
-                    digest: text_of(&v, "containerimage.digest"),
-                    config_digest: text_of(&v, "containerimage.config.digest"),
-                    image_names: v["image.name"]
-                        .as_str()
+                    digest: row.digest,
+                    config_digest: row.config_digest,
+                    image_names: row
+                        .image_name
+                        .as_deref()
                         .unwrap_or("")
                         .split(',')
                         .filter(|n| !n.is_empty())
@@ -196,9 +198,9 @@ impl BakeResult {
                         .collect(),
                     metadata: v,
                 };
-                (name, result)
+                Ok((name, result))
             })
-            .collect())
+            .collect()
     }
 }
 
@@ -495,5 +497,16 @@ mod tests {
         assert_eq!(results["files"].digest, None);
         assert!(results["files"].image_names.is_empty());
         assert!(BakeResult::parse_metadata("[]").is_err());
+    }
+
+    #[test]
+    fn metadata_of_another_shape_names_the_target() {
+        let e =
+            BakeResult::parse_metadata(r#"{"web": {"containerimage.digest": 12}}"#).unwrap_err();
+        let text = format!("{e:#}");
+        assert!(
+            text.starts_with("the bake metadata of target web is JSON of an unexpected shape"),
+            "{text}"
+        );
     }
 }

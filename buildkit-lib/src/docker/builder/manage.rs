@@ -5,9 +5,10 @@
 //! Here because they take a builder's name and nothing else: no driver, no creation.
 
 use anyhow::Context;
-use serde_json::Value;
+use serde::Deserialize;
 
 use crate::cmd::{Cmd, Runner};
+use crate::rows::nullable;
 
 /// `docker buildx use NAME`.
 pub fn use_cmd(name: &str) -> Cmd {
@@ -98,9 +99,10 @@ pub fn list(runner: &Runner) -> anyhow::Result<Vec<BuilderInfo>> {
         .context("cannot list buildx builders")?;
     let mut builders: Vec<BuilderInfo> = Vec::new();
     for line in out.stdout.lines().filter(|l| !l.trim().is_empty()) {
-        let v: Value = serde_json::from_str(line)
-            .context("`docker buildx ls --format json` printed a line that is not JSON")?;
-        let info = builder_info(&v);
+        let info = builder_info(crate::rows::parse(
+            line,
+            "`docker buildx ls --format json`",
+        )?);
         if !builders.iter().any(|b| b.name == info.name) {
             builders.push(info);
         }
@@ -113,27 +115,76 @@ pub fn inspect(runner: &Runner, name: &str) -> anyhow::Result<Option<BuilderInfo
     Ok(list(runner)?.into_iter().find(|b| b.name == name))
 }
 
-fn builder_info(v: &Value) -> BuilderInfo {
-    let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
+/// One line of `docker buildx ls --format json`: a builder, known by its `Name`.
+#[derive(Debug, Deserialize)]
+struct BuilderRow {
+    #[serde(rename = "Name")]
+    name: String,
+    #[serde(rename = "Driver", default, deserialize_with = "nullable")]
+    driver: String,
+    #[serde(rename = "Nodes", default, deserialize_with = "nullable")]
+    nodes: Vec<NodeRow>,
+}
+
+#[derive(Debug, Deserialize)]
+struct NodeRow {
+    #[serde(rename = "Name", default, deserialize_with = "nullable")]
+    name: String,
+    #[serde(rename = "Endpoint", default, deserialize_with = "nullable")]
+    endpoint: String,
+    #[serde(rename = "Status", default, deserialize_with = "nullable")]
+    status: String,
+    #[serde(rename = "Platforms", default, deserialize_with = "nullable")]
+    platforms: Vec<String>,
+}
+
+fn builder_info(v: BuilderRow) -> BuilderInfo {
     BuilderInfo {
-        name: s(&v["Name"]),
-        driver: s(&v["Driver"]),
-        nodes: v["Nodes"]
-            .as_array()
-            .map(|nodes| {
-                nodes
-                    .iter()
-                    .map(|n| Node {
-                        name: s(&n["Name"]),
-                        endpoint: s(&n["Endpoint"]),
-                        status: s(&n["Status"]),
-                        platforms: n["Platforms"]
-                            .as_array()
-                            .map(|p| p.iter().map(s).collect())
-                            .unwrap_or_default(),
-                    })
-                    .collect()
+        name: v.name,
+        driver: v.driver,
+        nodes: v
+            .nodes
+            .into_iter()
+            .map(|n| Node {
+                name: n.name,
+                endpoint: n.endpoint,
+                status: n.status,
+                platforms: n.platforms,
             })
-            .unwrap_or_default(),
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buildx_ls_lines_are_builder_rows() {
+        let line = r#"{"Name":"multi","Driver":"docker-container","Dynamic":false,"Nodes":[
+          {"Name":"multi0","Endpoint":"unix:///var/run/docker.sock","Status":"running",
+           "Platforms":["linux/amd64","linux/arm64"],"Labels":{"a":"b"}},
+          {"Name":"multi1","Endpoint":"tcp://10.0.0.2:1234","Status":"inactive","Platforms":null}]}"#;
+        let info =
+            builder_info(crate::rows::parse(line, "`docker buildx ls --format json`").unwrap());
+        assert_eq!(
+            (info.name.as_str(), info.driver.as_str()),
+            ("multi", "docker-container")
+        );
+        assert_eq!(info.nodes.len(), 2);
+        assert_eq!(info.nodes[0].platforms, ["linux/amd64", "linux/arm64"]);
+        assert_eq!(info.nodes[1].status, "inactive");
+        assert!(info.nodes[1].platforms.is_empty());
+        let e = crate::rows::parse::<BuilderRow>(
+            r#"{"Driver":"docker"}"#,
+            "`docker buildx ls --format json`",
+        )
+        .unwrap_err();
+        let text = format!("{e:#}");
+        assert!(
+            text.contains("`docker buildx ls --format json` printed JSON of an unexpected shape"),
+            "{text}"
+        );
+        assert!(text.contains("missing field `Name`"), "{text}");
     }
 }

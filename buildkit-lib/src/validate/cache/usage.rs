@@ -5,9 +5,10 @@ use std::fmt;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use serde_json::Value;
+use serde::Deserialize;
 
 use crate::cmd::{Cmd, Runner};
+use crate::rows::{nullable, NumberOrText};
 use crate::units::human_bytes;
 
 /// Parses a size as the docker CLI prints it (`0B`, `61.44kB`, `3.05MB`, `1.2 GB`,
@@ -141,21 +142,83 @@ impl fmt::Display for SystemUsage {
     }
 }
 
-fn count(v: &Value) -> u64 {
+fn count(v: Option<&NumberOrText>) -> u64 {
     match v {
-        Value::Number(n) => n.as_u64().unwrap_or(0),
-        Value::String(s) => s.trim().parse().unwrap_or(0),
-        _ => 0,
+        Some(NumberOrText::Number(n)) => n.as_u64().unwrap_or(0),
+        Some(NumberOrText::Text(s)) => s.trim().parse().unwrap_or(0),
+        None => 0,
     }
 }
 
-fn size(v: &Value) -> Result<u64> {
+fn size(v: Option<&NumberOrText>) -> Result<u64> {
     match v {
-        Value::Number(n) => Ok(n.as_u64().unwrap_or(0)),
-        Value::String(s) if s == "N/A" || s.is_empty() => Ok(0),
-        Value::String(s) => parse_size(s),
-        _ => Ok(0),
+        Some(NumberOrText::Number(n)) => Ok(n.as_u64().unwrap_or(0)),
+        Some(NumberOrText::Text(s)) if s == "N/A" || s.is_empty() => Ok(0),
+        Some(NumberOrText::Text(s)) => parse_size(s),
+        None => Ok(0),
     }
+}
+
+/// One line of `docker system df --format json`. A line is about its `Type`, whose `Size`
+/// it gives: both must be there.
+#[derive(Debug, Deserialize)]
+struct DfRow {
+    #[serde(rename = "Type")]
+    kind: String,
+    #[serde(rename = "TotalCount", default)]
+    total_count: Option<NumberOrText>,
+    #[serde(rename = "Active", default)]
+    active: Option<NumberOrText>,
+    #[serde(rename = "Size")]
+    size: NumberOrText,
+    #[serde(rename = "Reclaimable", default)]
+    reclaimable: Option<NumberOrText>,
+}
+
+/// `docker system df --verbose --format json`: the part read.
+#[derive(Debug, Deserialize)]
+struct DfVerboseRow {
+    #[serde(rename = "BuildCache", default, deserialize_with = "nullable")]
+    build_cache: Vec<CacheRecordRow>,
+}
+
+/// `true` as docker prints it: a boolean or the text `"true"`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Flag {
+    Bool(bool),
+    Text(String),
+}
+
+fn flag(f: Option<&Flag>) -> bool {
+    matches!(f, Some(Flag::Bool(true))) || matches!(f, Some(Flag::Text(t)) if t == "true")
+}
+
+/// One build cache record; a record is known by its `ID`, which must be there.
+#[derive(Debug, Deserialize)]
+struct CacheRecordRow {
+    #[serde(rename = "ID")]
+    id: String,
+    #[serde(rename = "Parent", default, deserialize_with = "nullable")]
+    parent: String,
+    #[serde(rename = "Description", default, deserialize_with = "nullable")]
+    description: String,
+    #[serde(rename = "CacheType", default, deserialize_with = "nullable")]
+    cache_type: String,
+    #[serde(rename = "Size", default)]
+    size: Option<NumberOrText>,
+    #[serde(rename = "Shared", default)]
+    shared: Option<Flag>,
+    #[serde(rename = "InUse", default)]
+    in_use: Option<Flag>,
+    #[serde(rename = "UsageCount", default)]
+    usage_count: Option<NumberOrText>,
+    #[serde(rename = "CreatedAt", default, deserialize_with = "nullable")]
+    created_at: String,
+    #[serde(rename = "LastUsedAt", default, deserialize_with = "nullable")]
+    last_used_at: String,
+    #[serde(rename = "LastUsedSince", default, deserialize_with = "nullable")]
+    last_used_since: String,
 }
 
 /// The command for [`system_df`].
@@ -192,26 +255,23 @@ pub fn system_df(runner: &Runner) -> Result<SystemUsage> {
 /// Parses `docker system df --format json` (one object a line, or one JSON array).
 pub(crate) fn parse_system_df(text: &str) -> Result<SystemUsage> {
     let text = text.trim();
-    let items: Vec<Value> = if text.starts_with('[') {
-        serde_json::from_str(text).context("`docker system df` printed bad JSON")?
+    let items: Vec<DfRow> = if text.starts_with('[') {
+        crate::rows::parse(text, "`docker system df`")?
     } else {
         text.lines()
             .filter(|l| !l.trim().is_empty())
-            .map(|l| {
-                serde_json::from_str(l)
-                    .context("`docker system df` printed a line that is not JSON")
-            })
+            .map(|l| crate::rows::parse(l, "`docker system df`"))
             .collect::<Result<_>>()?
     };
     let rows = items
         .iter()
         .map(|v| {
             Ok(UsageRow {
-                kind: UsageKind::from_type(v["Type"].as_str().unwrap_or_default()),
-                count: count(&v["TotalCount"]),
-                active: count(&v["Active"]),
-                size_bytes: size(&v["Size"])?,
-                reclaimable_bytes: size(&v["Reclaimable"])?,
+                kind: UsageKind::from_type(&v.kind),
+                count: count(v.total_count.as_ref()),
+                active: count(v.active.as_ref()),
+                size_bytes: size(Some(&v.size))?,
+                reclaimable_bytes: size(v.reclaimable.as_ref())?,
             })
         })
         .collect::<Result<_>>()?;
@@ -265,29 +325,24 @@ pub fn cache_records(runner: &Runner) -> Result<Vec<CacheRecord>> {
 
 /// Parses the `BuildCache` list of `docker system df --verbose --format json`.
 pub(crate) fn parse_cache_records(text: &str) -> Result<Vec<CacheRecord>> {
-    let v: Value = serde_json::from_str(text.trim())
-        .context("`docker system df --verbose` printed bad JSON")?;
-    let flag = |x: &Value| x.as_str() == Some("true") || x.as_bool() == Some(true);
-    v["BuildCache"]
-        .as_array()
+    let v: DfVerboseRow = crate::rows::parse(text, "`docker system df --verbose`")?;
+    v.build_cache
         .into_iter()
-        .flatten()
         .map(|r| {
-            let in_use = flag(&r["InUse"]);
-            let text = |k: &str| r[k].as_str().unwrap_or_default().to_string();
+            let in_use = flag(r.in_use.as_ref());
             Ok(CacheRecord {
-                id: text("ID").trim_end_matches('*').to_string(),
-                parent: Some(text("Parent")).filter(|p| !p.is_empty()),
-                description: text("Description"),
-                kind: text("CacheType"),
-                size_bytes: size(&r["Size"])?,
-                shared: flag(&r["Shared"]),
+                id: r.id.trim_end_matches('*').to_string(),
+                parent: Some(r.parent).filter(|p| !p.is_empty()),
+                description: r.description,
+                kind: r.cache_type,
+                size_bytes: size(r.size.as_ref())?,
+                shared: flag(r.shared.as_ref()),
                 in_use,
                 reclaimable: !in_use,
-                usage_count: count(&r["UsageCount"]),
-                created_at: parse_docker_time(&text("CreatedAt")),
-                last_used_at: parse_docker_time(&text("LastUsedAt")),
-                last_used: Some(text("LastUsedSince")).filter(|s| !s.is_empty()),
+                usage_count: count(r.usage_count.as_ref()),
+                created_at: parse_docker_time(&r.created_at),
+                last_used_at: parse_docker_time(&r.last_used_at),
+                last_used: Some(r.last_used_since).filter(|s| !s.is_empty()),
             })
         })
         .collect()
@@ -475,4 +530,47 @@ fn transient_df(e: &crate::CommandError) -> bool {
         let lower = l.to_ascii_lowercase();
         TRANSIENT_DF.iter().any(|t| lower.contains(t))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_records_are_typed_rows() {
+        let text = r#"{"BuildCache":[{"ID":"abc*","Parent":"","Description":"mount / from exec",
+          "CacheType":"exec.cachemount","Size":"12.5MB","Shared":true,"InUse":"false",
+          "UsageCount":"3","CreatedAt":"","LastUsedAt":"","LastUsedSince":"2 hours ago"},
+          {"ID":"def","Parent":"abc","CacheType":"regular","Size":1024,"InUse":true,"UsageCount":1}],
+          "Images":null}"#;
+        let records = parse_cache_records(text).unwrap();
+        assert_eq!(records.len(), 2);
+        let (a, b) = (&records[0], &records[1]);
+        assert_eq!((a.id.as_str(), a.parent.as_deref()), ("abc", None));
+        assert_eq!((a.size_bytes, a.usage_count), (12_500_000, 3));
+        assert!(a.shared && !a.in_use && a.reclaimable);
+        assert_eq!(a.last_used.as_deref(), Some("2 hours ago"));
+        assert_eq!((b.parent.as_deref(), b.size_bytes), (Some("abc"), 1024));
+        assert!(b.in_use && !b.reclaimable && !b.shared);
+        assert!(parse_cache_records(r#"{"BuildCache":null}"#)
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn rows_without_their_key_field_are_errors() {
+        let e = parse_cache_records(r#"{"BuildCache":[{"Size":"1B","CacheType":"regular"}]}"#)
+            .unwrap_err();
+        let text = format!("{e:#}");
+        assert!(text.contains("`docker system df --verbose`"), "{text}");
+        assert!(text.contains("missing field `ID`"), "{text}");
+        let e = parse_system_df(r#"{"Active":"0","Size":"0B","TotalCount":"0"}"#).unwrap_err();
+        let text = format!("{e:#}");
+        assert!(
+            text.contains("`docker system df`") && text.contains("missing field `Type`"),
+            "{text}"
+        );
+        let e = parse_system_df(r#"[{"Type":"Images","Size":"lots"}]"#).unwrap_err();
+        assert!(format!("{e:#}").contains("`lots` is not a size"), "{e:#}");
+    }
 }

@@ -3,11 +3,12 @@
 //! values are masked before they reach a finding.
 
 use anyhow::{Context, Result};
+#[cfg(test)]
 use serde_json::Value;
 
 use super::model::{Finding, ScanReport, Severity, Source};
 use crate::cmd::Runner;
-use crate::docker::image::{history, ImageFacts, Layer};
+use crate::docker::image::{history, parse_inspect, ImageFacts, InspectRow, Layer};
 
 /// Words in a variable or label name that suggest its value is a secret.
 const SECRET_NAME_WORDS: [&str; 7] = [
@@ -100,8 +101,18 @@ fn unquote(value: &str) -> &str {
 
 /// The built-in checks on an image's configuration (`docker image inspect` JSON) and its
 /// history: runs as root, no health check, secrets in env, labels or history.
+#[cfg(test)]
 pub(crate) fn builtin_findings(inspect: &Value, layers: &[Layer]) -> Vec<Finding> {
-    let facts = ImageFacts::from_json(inspect);
+    use serde::Deserialize;
+    findings_of(InspectRow::deserialize(inspect).unwrap_or_default(), layers)
+}
+
+/// The built-in checks on an image's inspection row and its history.
+fn findings_of(inspect: InspectRow, layers: &[Layer]) -> Vec<Finding> {
+    let config = inspect.config.as_ref();
+    let env = config.map(|c| c.env.clone()).unwrap_or_default();
+    let labels = config.map(|c| c.labels.0.clone()).unwrap_or_default();
+    let facts = ImageFacts::from_row(inspect);
     let mut out = Vec::new();
     if !facts.runs_as_non_root() {
         let user = if facts.user.is_empty() {
@@ -131,24 +142,17 @@ pub(crate) fn builtin_findings(inspect: &Value, layers: &[Layer]) -> Vec<Finding
         ));
     }
     let mut seen: Vec<(String, String)> = Vec::new();
-    let env = inspect["Config"]["Env"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    for kv in env.iter().filter_map(Value::as_str) {
+    for kv in &env {
         let (name, value) = kv.split_once('=').unwrap_or((kv, ""));
         if let Some(f) = secret_pair("secret-in-env", "ENV", name, value) {
             seen.push((name.to_string(), value.to_string()));
             out.push(f);
         }
     }
-    if let Some(labels) = inspect["Config"]["Labels"].as_object() {
-        for (name, value) in labels {
-            let value = value.as_str().unwrap_or_default();
-            if let Some(f) = secret_pair("secret-in-label", "LABEL", name, value) {
-                seen.push((name.clone(), value.to_string()));
-                out.push(f);
-            }
+    for (name, value) in &labels {
+        if let Some(f) = secret_pair("secret-in-label", "LABEL", name, value) {
+            seen.push((name.clone(), value.clone()));
+            out.push(f);
         }
     }
     for layer in layers {
@@ -257,13 +261,12 @@ pub fn check_image(runner: &Runner, image: &str) -> Result<ScanReport> {
         ));
         return Ok(report);
     }
-    let inspect: Value = serde_json::from_str(out.stdout.trim())
-        .with_context(|| format!("`docker image inspect {image}` did not print JSON"))?;
+    let inspect = parse_inspect(&out.stdout, &format!("`docker image inspect {image}`"))?;
     let layers = history(runner, image)?;
     Ok(ScanReport::new(
         Source::Builtin,
         image,
-        builtin_findings(&inspect, &layers),
+        findings_of(inspect, &layers),
     ))
 }
 

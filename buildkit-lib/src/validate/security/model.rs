@@ -5,7 +5,6 @@
 use std::fmt;
 
 use anyhow::{bail, Result};
-use serde_json::Value;
 
 use crate::cmd::{CommandError, Failure};
 
@@ -417,10 +416,6 @@ pub(super) fn missing_or(
     } else {
         anyhow::Error::new(e)
     }
-}
-
-pub(super) fn text_of(v: &Value) -> Option<String> {
-    v.as_str().filter(|s| !s.is_empty()).map(str::to_string)
 }
 
 #[cfg(test)]

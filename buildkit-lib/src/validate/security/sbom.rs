@@ -5,14 +5,15 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use serde::Deserialize;
 use serde_json::Value;
 
-use super::model::text_of;
 use super::trivy::{TrivyBin, TrivySource};
 use crate::cmd::{Cmd, Runner};
 use crate::files::write_atomic;
 use crate::plan::{Plan, Planned};
 use crate::python::ToolEnv;
+use crate::rows::{from_value, non_empty, nullable};
 
 /// One component an SBOM lists.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,25 +49,28 @@ impl Sbom {
     /// Reads a CycloneDX JSON document.
     pub fn parse(json: &str) -> Result<Sbom> {
         let root: Value = serde_json::from_str(json.trim()).context("not JSON")?;
-        if root["bomFormat"].as_str() != Some("CycloneDX") {
+        // The format first: another kind of document has other fields.
+        let format: FormatRow = from_value(&root, "the document")?;
+        if format.bom_format.as_deref() != Some("CycloneDX") {
             bail!("not a CycloneDX document (no `bomFormat: CycloneDX`)");
         }
-        let components = root["components"]
-            .as_array()
+        let bom: BomRow = from_value(&root, "the CycloneDX document")?;
+        let components = bom
+            .components
             .into_iter()
-            .flatten()
             .filter_map(|c| {
                 Some(Component {
-                    kind: text_of(&c["type"]).unwrap_or_default(),
-                    name: text_of(&c["name"])?,
-                    version: text_of(&c["version"]),
-                    purl: text_of(&c["purl"]),
+                    kind: non_empty(c.kind).unwrap_or_default(),
+                    name: non_empty(c.name)?,
+                    version: non_empty(c.version),
+                    purl: non_empty(c.purl),
                 })
             })
             .collect();
         Ok(Sbom {
-            image: text_of(&root["metadata"]["component"]["name"]).unwrap_or_default(),
-            spec_version: text_of(&root["specVersion"]).unwrap_or_default(),
+            image: non_empty(bom.metadata.and_then(|m| m.component).and_then(|c| c.name))
+                .unwrap_or_default(),
+            spec_version: non_empty(bom.spec_version).unwrap_or_default(),
             components,
             json: json.to_string(),
             dry_run: false,
@@ -84,6 +88,44 @@ impl Sbom {
             })
             .collect()
     }
+}
+
+/// Which kind of document this is.
+#[derive(Debug, Deserialize)]
+struct FormatRow {
+    #[serde(rename = "bomFormat", default)]
+    bom_format: Option<String>,
+}
+
+/// What the library reads of a CycloneDX document.
+#[derive(Debug, Deserialize)]
+struct BomRow {
+    #[serde(rename = "specVersion", default)]
+    spec_version: Option<String>,
+    #[serde(default)]
+    metadata: Option<BomMetadataRow>,
+    #[serde(default, deserialize_with = "nullable")]
+    components: Vec<ComponentRow>,
+}
+
+#[derive(Debug, Deserialize)]
+struct BomMetadataRow {
+    /// What the document describes (the image).
+    #[serde(default)]
+    component: Option<ComponentRow>,
+}
+
+/// A component; one without a name is left out.
+#[derive(Debug, Deserialize)]
+struct ComponentRow {
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    version: Option<String>,
+    #[serde(default)]
+    purl: Option<String>,
 }
 
 /// `trivy image --format cyclonedx` of a local image (read from the engine, offline).
@@ -225,5 +267,18 @@ mod tests {
             .collect();
         assert_eq!(py, ["Flask"]);
         assert!(Sbom::parse(r#"{"spdxVersion":"SPDX-2.3"}"#).is_err());
+    }
+
+    #[test]
+    fn components_of_another_shape_are_an_error() {
+        let sbom = Sbom::parse(r#"{"bomFormat":"CycloneDX","components":null}"#).unwrap();
+        assert!(sbom.components.is_empty() && sbom.image.is_empty());
+        let e = Sbom::parse(r#"{"bomFormat":"CycloneDX","components":{"name":"x"}}"#).unwrap_err();
+        assert!(
+            format!("{e:#}").starts_with("the CycloneDX document is JSON of an unexpected shape"),
+            "{e:#}"
+        );
+        let e = Sbom::parse(r#"{"bomFormat":"SPDX","components":{"name":"x"}}"#).unwrap_err();
+        assert!(e.to_string().contains("not a CycloneDX document"), "{e}");
     }
 }

@@ -4,10 +4,11 @@
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use serde_json::Value;
+use serde::Deserialize;
 
-use super::model::{text_of, Finding, ScanReport, ScannerMissing, Severity, Source};
+use super::model::{Finding, ScanReport, ScannerMissing, Severity, Source};
 use crate::cmd::{Cmd, Failure, Runner};
+use crate::rows::{non_empty, nullable};
 
 const SCOUT_INSTALL: &str = "install the Docker Scout CLI plugin \
      (https://github.com/docker/scout-cli), for example `curl -fsSL \
@@ -118,68 +119,167 @@ impl Scout {
     }
 }
 
+/// What the library reads of a SARIF 2.1.0 report.
+#[derive(Debug, Deserialize)]
+struct SarifRow {
+    /// A SARIF report has this list: `None` is not one.
+    #[serde(default)]
+    runs: Option<Vec<RunRow>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RunRow {
+    #[serde(default)]
+    tool: Option<ToolRow>,
+    /// `None`: the run lists rules only, one finding each.
+    #[serde(default)]
+    results: Option<Vec<ResultRow>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ToolRow {
+    #[serde(default)]
+    driver: Option<DriverRow>,
+}
+
+#[derive(Debug, Deserialize)]
+struct DriverRow {
+    #[serde(default, deserialize_with = "nullable")]
+    rules: Vec<RuleRow>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RuleRow {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(rename = "shortDescription", default)]
+    short_description: Option<TextRow>,
+    #[serde(default)]
+    properties: Option<PropertiesRow>,
+}
+
+/// A SARIF message: `{"text": ...}`.
+#[derive(Debug, Default, Deserialize)]
+struct TextRow {
+    #[serde(default)]
+    text: Option<String>,
+}
+
+/// Scout's rule properties.
+#[derive(Debug, Default, Deserialize)]
+struct PropertiesRow {
+    #[serde(default, deserialize_with = "nullable")]
+    purls: Vec<String>,
+    /// Older versions: one package URL.
+    #[serde(default)]
+    purl: Option<String>,
+    #[serde(rename = "cvssV3_severity", default)]
+    severity: Option<String>,
+    #[serde(default)]
+    fixed_version: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ResultRow {
+    #[serde(rename = "ruleId", default)]
+    rule_id: Option<String>,
+    #[serde(rename = "ruleIndex", default)]
+    rule_index: Option<u64>,
+    #[serde(default)]
+    message: Option<TextRow>,
+    #[serde(default, deserialize_with = "nullable")]
+    locations: Vec<LocationRow>,
+}
+
+#[derive(Debug, Deserialize)]
+struct LocationRow {
+    #[serde(rename = "physicalLocation", default)]
+    physical: Option<PhysicalLocationRow>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PhysicalLocationRow {
+    #[serde(rename = "artifactLocation", default)]
+    artifact: Option<TextUriRow>,
+}
+
+#[derive(Debug, Deserialize)]
+struct TextUriRow {
+    #[serde(default)]
+    uri: Option<String>,
+}
+
 /// Reads Docker Scout's SARIF 2.1.0: one finding per result, its rule giving the severity
 /// (`properties.cvssV3_severity`), fixed version and package URL(s) (`purls`, or `purl` in
 /// older versions). Rules without results count once each.
 pub fn parse_scout_sarif(json: &str) -> Result<Vec<Finding>> {
-    let root: Value = serde_json::from_str(json.trim()).context("not JSON")?;
-    let Some(runs) = root["runs"].as_array() else {
+    let root: SarifRow = crate::rows::parse(json, "`docker scout cves`")?;
+    let Some(runs) = root.runs else {
         bail!("no `runs` list: not a SARIF report");
     };
     let mut out = Vec::new();
     for run in runs {
-        let rules = run["tool"]["driver"]["rules"]
-            .as_array()
-            .cloned()
+        let rules = run
+            .tool
+            .and_then(|t| t.driver)
+            .map(|d| d.rules)
             .unwrap_or_default();
-        let finding = |rule: &Value,
-                       id: String,
-                       message: Option<String>,
-                       location: Option<String>| {
-            let props = &rule["properties"];
-            let purl = props["purls"]
-                .as_array()
-                .and_then(|p| p.first())
-                .and_then(Value::as_str)
-                .or_else(|| props["purl"].as_str())
-                .map(str::to_string);
-            let (package, installed) = match purl.as_deref().map(split_purl) {
-                Some((p, v)) => (Some(p), v),
-                None => (None, None),
+        let finding =
+            |rule: &RuleRow, id: String, message: Option<String>, location: Option<String>| {
+                let props = rule.properties.as_ref();
+                let purl = props
+                    .and_then(|p| p.purls.first().or(p.purl.as_ref()))
+                    .cloned();
+                let (package, installed) = match purl.as_deref().map(split_purl) {
+                    Some((p, v)) => (Some(p), v),
+                    None => (None, None),
+                };
+                Finding {
+                    source: Source::Scout,
+                    severity: Severity::parse(
+                        props
+                            .and_then(|p| p.severity.as_deref())
+                            .unwrap_or_default(),
+                    ),
+                    title: non_empty(rule.short_description.as_ref().and_then(|d| d.text.clone()))
+                        .or(message)
+                        .unwrap_or_else(|| id.clone()),
+                    id,
+                    package,
+                    installed,
+                    fixed: non_empty(props.and_then(|p| p.fixed_version.clone()))
+                        .filter(|v| v != "not fixed"),
+                    location,
+                    line: None,
+                }
             };
-            Finding {
-                source: Source::Scout,
-                severity: Severity::parse(props["cvssV3_severity"].as_str().unwrap_or_default()),
-                title: text_of(&rule["shortDescription"]["text"])
-                    .or(message)
-                    .unwrap_or_else(|| id.clone()),
-                id,
-                package,
-                installed,
-                fixed: text_of(&props["fixed_version"]).filter(|v| v != "not fixed"),
-                location,
-                line: None,
-            }
-        };
-        match run["results"].as_array() {
+        match run.results {
             Some(results) => {
+                let no_rule = RuleRow::default();
                 for r in results {
-                    let id = text_of(&r["ruleId"]).unwrap_or_default();
-                    let rule = r["ruleIndex"]
-                        .as_u64()
+                    let id = non_empty(r.rule_id).unwrap_or_default();
+                    let is_it = |rule: &&RuleRow| rule.id.as_deref() == Some(id.as_str());
+                    let rule = r
+                        .rule_index
                         .and_then(|i| rules.get(i as usize))
-                        .filter(|rule| rule["id"].as_str() == Some(id.as_str()))
-                        .or_else(|| rules.iter().find(|rule| rule["id"].as_str() == Some(&id)))
-                        .cloned()
-                        .unwrap_or(Value::Null);
-                    let location =
-                        text_of(&r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]);
-                    out.push(finding(&rule, id, text_of(&r["message"]["text"]), location));
+                        .filter(is_it)
+                        .or_else(|| rules.iter().find(is_it))
+                        .unwrap_or(&no_rule);
+                    let location = non_empty(
+                        r.locations
+                            .into_iter()
+                            .next()
+                            .and_then(|l| l.physical)
+                            .and_then(|p| p.artifact)
+                            .and_then(|a| a.uri),
+                    );
+                    let message = non_empty(r.message.and_then(|m| m.text));
+                    out.push(finding(rule, id, message, location));
                 }
             }
             None => {
                 for rule in &rules {
-                    let id = text_of(&rule["id"]).unwrap_or_default();
+                    let id = non_empty(rule.id.clone()).unwrap_or_default();
                     out.push(finding(rule, id, None, None));
                 }
             }
@@ -219,6 +319,45 @@ mod tests {
                 "deb/debian/openssl".to_string(),
                 Some("3.0.11-1".to_string())
             )
+        );
+    }
+
+    #[test]
+    fn sarif_results_take_their_rule() {
+        let sarif = r#"{"version":"2.1.0","runs":[{"tool":{"driver":{"name":"docker scout","rules":[
+          {"id":"CVE-2","shortDescription":{"text":"CVE-2"},"properties":{"cvssV3_severity":"HIGH",
+           "fixed_version":"not fixed","purls":["pkg:deb/debian/zlib@1.2?arch=amd64"]}},
+          {"id":"CVE-1","properties":{"cvssV3_severity":"CRITICAL","fixed_version":"3.1",
+           "purl":"pkg:pypi/flask@2.0"}}]}},
+          "results":[{"ruleId":"CVE-1","ruleIndex":0,"message":{"text":"flask is old"},
+           "locations":[{"physicalLocation":{"artifactLocation":{"uri":"/app/req.txt"}}}]},
+           {"ruleId":"CVE-2","ruleIndex":0}]},
+          {"tool":{"driver":{"rules":[{"id":"CVE-3"}]}}}]}"#;
+        let found = parse_scout_sarif(sarif).unwrap();
+        assert_eq!(found.len(), 3);
+        // `ruleIndex` 0 names another rule: the rule is found by id.
+        assert_eq!(found[0].id, "CVE-1");
+        assert_eq!(found[0].severity, Severity::Critical);
+        assert_eq!(found[0].title, "flask is old");
+        assert_eq!(found[0].package.as_deref(), Some("pypi/flask"));
+        assert_eq!(found[0].fixed.as_deref(), Some("3.1"));
+        assert_eq!(found[0].location.as_deref(), Some("/app/req.txt"));
+        assert_eq!(
+            (found[1].title.as_str(), found[1].fixed.as_deref()),
+            ("CVE-2", None)
+        );
+        assert_eq!(found[1].installed.as_deref(), Some("1.2"));
+        // A run without results: one finding per rule.
+        assert_eq!(
+            (found[2].id.as_str(), found[2].severity),
+            ("CVE-3", Severity::Unknown)
+        );
+        let e = parse_scout_sarif(r#"{"version":"2.1.0"}"#).unwrap_err();
+        assert!(e.to_string().contains("no `runs` list"), "{e}");
+        let e = parse_scout_sarif(r#"{"runs":[{"results":[{"ruleIndex":"0"}]}]}"#).unwrap_err();
+        assert!(
+            format!("{e:#}").starts_with("`docker scout cves` printed JSON of an unexpected shape"),
+            "{e:#}"
         );
     }
 }

