@@ -1,0 +1,251 @@
+//! Running a build: the engine checks it needs, the secrets it masks, the caches it
+//! resolves, and the result read from buildx's metadata file and the image store.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+
+use super::{Build, BuildResult, Output, Provenance, SecretSource};
+use crate::cmd::{Cmd, Runner};
+use crate::docker::cache::{self, CacheKind, GhaService};
+use crate::docker::image::ImageFacts;
+
+impl Build {
+    /// Checks, runs the build and reads its result. A multi-platform `--load` is refused
+    /// when the engine has no containerd image store. Costs at most one `docker image
+    /// inspect` (when loading) and one cached `docker info` (multi-platform load) besides
+    /// the build.
+    pub fn run(&self, runner: &Runner) -> anyhow::Result<BuildResult> {
+        self.check_for(runner)?;
+        if self.output == Output::Load && self.platforms.len() > 1 && !runner.is_dry_run() {
+            let host = engine_host(runner);
+            if !containerd_image_store(runner)? {
+                bail!(
+                    "a multi-platform build ({}) cannot be loaded: the engine at {host} \
+                     stores images without the containerd image store; enable it \
+                     (`\"features\": {{\"containerd-snapshotter\": true}}` in daemon.json), \
+                     or push instead (`Output::Push`), or build one platform at a time",
+                    self.platforms.join(", ")
+                );
+            }
+        }
+        self.register_secret_values(runner);
+        if self.provenance == Provenance::Max && !self.build_args.is_empty() {
+            runner.note(&format!(
+                "warning: `mode=max` provenance records the values of the build args {} in \
+                 the image's attestation, readable by anyone who can pull the image",
+                self.build_args
+                    .keys()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+
+        let mut build = self.clone();
+        build.resolve_caches(runner)?;
+        let (metadata_file, temp) = metadata_file(self.metadata_file.as_deref(), runner)?;
+        build.metadata_file = metadata_file;
+        let cmd = build.command();
+        let what = self
+            .tags
+            .first()
+            .cloned()
+            .unwrap_or_else(|| self.context.display().to_string());
+        let ran = runner.run(&cmd).map_err(|e| {
+            // BuildKit reports a daemon that went away mid-build as "Canceled: context
+            // canceled", as if the user had cancelled: when nobody did, ask the builder.
+            let gone = match (&self.builder, &e.failure) {
+                (Some(builder), crate::cmd::Failure::Exit(_))
+                    if e.tail.iter().any(|l| {
+                        l.contains("context canceled") || l.contains("context deadline exceeded")
+                    }) =>
+                {
+                    crate::docker::builder::connection_error(runner, builder).map(|why| {
+                        match crate::docker::builder::explain(&why, None, &Default::default()) {
+                            Some(explained) if !why.contains("connection refused") => {
+                                format!("; builder {builder}: {explained} ({why})")
+                            }
+                            _ => format!(
+                                "; the BuildKit daemon of builder {builder} went away during \
+                                 the build ({why}): restart it, or build on another builder"
+                            ),
+                        }
+                    })
+                }
+                _ => None,
+            };
+            let scanner = self.sbom && e.tail.iter().any(|l| l.contains("buildkit-syft-scanner"));
+            let err = anyhow::Error::new(e);
+            if scanner {
+                err.context(format!(
+                    "cannot build image {what}: the builder cannot pull BuildKit's SBOM \
+                     scanner image (docker/buildkit-syft-scanner); push it to a registry the \
+                     builder reaches and name it with `.attest(\"type=sbom,generator=IMAGE\")` \
+                     instead of `.sbom(true)`"
+                ))
+            } else {
+                err.context(format!(
+                    "cannot build image {what}{}",
+                    gone.unwrap_or_default()
+                ))
+            }
+        })?;
+        let mut result = BuildResult {
+            tags: self.tags.clone(),
+            platforms: self.platforms.clone(),
+            command: cmd.to_string(),
+            dry_run: ran.dry_run,
+            metadata: serde_json::Value::Object(Default::default()),
+            ..BuildResult::default()
+        };
+        if ran.dry_run {
+            return Ok(result);
+        }
+        let metadata_path = build.metadata_file.as_deref().unwrap_or(Path::new(""));
+        let text = std::fs::read_to_string(metadata_path)
+            .with_context(|| format!("cannot read build metadata {}", metadata_path.display()))?;
+        drop(temp);
+        let metadata: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("build metadata {} is not JSON", metadata_path.display()))?;
+        let row: BuildMetadataRow = crate::rows::from_value(
+            &metadata,
+            &format!("build metadata {}", metadata_path.display()),
+        )?;
+        result.digest = row.digest;
+        result.image_name = row
+            .image_name
+            .as_deref()
+            .and_then(|n| n.split(',').next())
+            .filter(|n| !n.is_empty())
+            .map(str::to_string);
+        result.metadata = metadata;
+        // With the docker driver the config digest is the local image id.
+        result.image_id = row.config_digest;
+        if self.output == Output::Load && self.read_size {
+            let image = self.tags.first().cloned().or_else(|| result.digest.clone());
+            if let Some(image) = image {
+                let facts = ImageFacts::inspect(runner, &image)?;
+                result.image_id = Some(facts.id.clone());
+                result.size_bytes = Some(facts.size_bytes);
+                if result.platforms.is_empty() {
+                    result.platforms.push(facts.platform());
+                }
+            }
+        }
+        Ok(result)
+    }
+
+    /// Writes the GitHub Actions cache service each `gha` cache uses (`version=1|2`, read
+    /// from the runner's environment), masks the runtime token, and (outside a dry run)
+    /// refuses a v2 cache on a builder too old for it ([`cache::check_gha_v2`], asked
+    /// once per runner and builder).
+    pub(super) fn resolve_caches(&mut self, runner: &Runner) -> anyhow::Result<()> {
+        let probe = Cmd::new("docker");
+        let env = |k: &str| runner.effective_env(&probe, k);
+        let mut v2 = false;
+        for cache in self.cache_from.iter_mut().chain(self.cache_to.iter_mut()) {
+            if cache.kind() == CacheKind::Gha {
+                *cache = cache.resolve(&env)?;
+                v2 |= cache.get_gha_service() == GhaService::V2;
+                cache::mask_gha_token(runner);
+            }
+        }
+        if v2 && !runner.is_dry_run() {
+            let key = format!(
+                "gha-v2 {} {}",
+                self.builder.as_deref().unwrap_or(""),
+                engine_host(runner)
+            );
+            if runner.known_answer(&key).is_none() {
+                cache::check_gha_v2(runner, self.builder.as_deref())?;
+                runner.keep_answer(&key, true);
+            }
+        }
+        Ok(())
+    }
+
+    /// Registers secret values for redaction, so a tool echoing one cannot leak it into
+    /// the terminal, the logs or an error.
+    fn register_secret_values(&self, runner: &Runner) {
+        let probe = Cmd::new("docker");
+        for secret in &self.secrets {
+            let value = match &secret.source {
+                SecretSource::File(path) => std::fs::read(path).ok(),
+                SecretSource::Env(var) => runner.effective_env(&probe, var).map(String::into_bytes),
+            };
+            if let Some(value) = value {
+                runner.mask_bytes(&value);
+            }
+        }
+    }
+}
+
+/// Where buildx writes a run's metadata: `given`, else `metadata.json` in a new temporary
+/// directory (deleted when the returned guard drops). Nothing in a dry run: its plan must
+/// not show a path that differs on every run.
+pub(crate) fn metadata_file(
+    given: Option<&Path>,
+    runner: &Runner,
+) -> anyhow::Result<(Option<PathBuf>, Option<tempfile::TempDir>)> {
+    match given {
+        Some(path) => Ok((Some(path.to_path_buf()), None)),
+        None if runner.is_dry_run() => Ok((None, None)),
+        None => {
+            let dir = tempfile::Builder::new()
+                .prefix("buildx-metadata-")
+                .tempdir()
+                .context("cannot create a temporary directory for the buildx metadata file")?;
+            Ok((Some(dir.path().join("metadata.json")), Some(dir)))
+        }
+    }
+}
+
+pub(super) fn engine_host(runner: &Runner) -> String {
+    runner
+        .effective_env(&Cmd::new("docker"), "DOCKER_HOST")
+        .unwrap_or_else(|| "the default socket".to_string())
+}
+
+/// `docker info --format '{{json .DriverStatus}}'`: how the engine stores images.
+pub(super) fn image_store_cmd() -> Cmd {
+    Cmd::new("docker")
+        .args(["info", "--format", "{{json .DriverStatus}}"])
+        .read_only()
+}
+
+/// Whether the engine stores images with the containerd image store (needed to load
+/// multi-platform images). Asked once per engine by a runner and its clones: `docker info`.
+pub fn containerd_image_store(runner: &Runner) -> anyhow::Result<bool> {
+    let key = format!("containerd-image-store {}", engine_host(runner));
+    if let Some(known) = runner.known_answer(&key) {
+        return Ok(known);
+    }
+    let out = runner
+        .capture(&image_store_cmd())
+        .context("cannot ask the engine how it stores images")?;
+    let status: Vec<Vec<String>> = serde_json::from_str(out.stdout.trim()).unwrap_or_default();
+    let containerd = status.iter().any(|pair| {
+        pair.first().map(String::as_str) == Some("driver-type")
+            && pair
+                .get(1)
+                .is_some_and(|v| v.contains("containerd.snapshotter"))
+    });
+    runner.keep_answer(&key, containerd);
+    Ok(containerd)
+}
+
+/// What the library reads of buildx's metadata file (`--metadata-file`; bake writes one
+/// such object per target). The rest of it is free-form and kept as it is.
+#[derive(Debug, Default, serde::Deserialize)]
+pub(crate) struct BuildMetadataRow {
+    /// The image's (or index's) digest, when an image was made.
+    #[serde(rename = "containerimage.digest", default)]
+    pub(crate) digest: Option<String>,
+    /// The config digest: with the docker driver, the local image id.
+    #[serde(rename = "containerimage.config.digest", default)]
+    pub(crate) config_digest: Option<String>,
+    /// The names given, comma-separated.
+    #[serde(rename = "image.name", default)]
+    pub(crate) image_name: Option<String>,
+}
