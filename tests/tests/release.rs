@@ -194,6 +194,16 @@ dry run: nothing was changed
             "git tag --list v0.10.0",
         ]
     );
+    // The same release as data: both files written whole, then the three git steps.
+    let data = plan.to_plan();
+    let shown = data.to_string();
+    assert!(shown.starts_with("write "), "{shown}");
+    assert_eq!(shown.matches("\nwrite ").count() + 1, 2, "{shown}");
+    assert_eq!(
+        data.commands(),
+        plan.commands.iter().map(|c| c.argv()).collect::<Vec<_>>()
+    );
+    assert_eq!(data.commands().len(), 3);
 }
 
 #[test]
