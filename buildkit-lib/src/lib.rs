@@ -9,18 +9,19 @@
 //! # A downstream project's `xtask/src/main.rs`
 //!
 //! The whole of a small project's xtask: `cargo xtask build` checks formatting, builds the
-//! image, and smoke-tests it; `cargo xtask build --dry-run` prints every command instead.
+//! image, and smoke-tests it; `cargo xtask build --dry-run` prints each step's plan instead,
+//! asking the engine and git nothing.
 //!
 //! ```no_run
 //! use std::process::ExitCode;
 //! use std::time::Duration;
 //!
 //! use buildkit_lib::docker::build::{Build, Output as BuildOutput};
-//! use buildkit_lib::pipeline::{Inputs, StepOutput, Pipeline, RunOptions};
-//! use buildkit_lib::python::{check_all, Black, Isort};
-//! use buildkit_lib::python::ToolEnv;
+//! use buildkit_lib::pipeline::{Inputs, Pipeline, RunOptions};
+//! use buildkit_lib::plan::Planned;
+//! use buildkit_lib::python::{check_all, check_all_plan, Black, Isort, ToolEnv};
 //! use buildkit_lib::validate::smoke::{Ready, Smoke};
-//! use buildkit_lib::Runner;
+//! use buildkit_lib::{Runner, Session};
 //!
 //! fn main() -> ExitCode {
 //!     buildkit_lib::cmd::interrupt::install();
@@ -45,36 +46,36 @@
 //!     let tools = ToolEnv::under("target");
 //!     let mut pipeline = Pipeline::new("build", "target");
 //!
+//!     // Each step is a value: its body runs it, its plan says what a dry run prints.
 //!     let black = Black::check(["src"]).tools(tools.clone());
 //!     let isort = Isort::check(["src"]).tools(tools);
+//!     let format_plan = check_all_plan(&black, &isort);
 //!     pipeline
 //!         // black and isort both answer; diffs go to the step log only
 //!         .step("format", move |cx| check_all(&cx.runner, &black, &isort))
+//!         .plan(move |_, _| Ok(format_plan.clone()))
 //!         .inputs(Inputs::new().file("src"));
 //!
+//!     // An image build step declares its plan, inputs and output by itself.
 //!     let image = Build::new(".")
 //!         .dockerfile("Dockerfile.production")
 //!         .target("runtime")
 //!         .tag("myapp:dev")
 //!         .network("host")
 //!         .output(BuildOutput::Load);
-//!     pipeline
-//!         .step("image", move |cx| {
-//!             image.clone().with_session_labels(&cx.session).run(&cx.runner)?;
-//!             Ok(())
-//!         })
-//!         .after(["format"])
-//!         .inputs(Inputs::new().context("."))
-//!         .output(StepOutput::image("myapp:dev"));
+//!     pipeline.image_build("image", image, "myapp").after(["format"]);
 //!
+//!     let smoke = |session: &Session| {
+//!         Smoke::new(session, "myapp:dev")
+//!             .ready(Ready::Http { port: 5000, path: "/api/health".into(), expect_body: None })
+//!             .timeout(Duration::from_secs(60))
+//!     };
 //!     pipeline
-//!         .step("smoke", |cx| {
-//!             Smoke::new(&cx.session, "myapp:dev")
-//!                 .ready(Ready::Http { port: 5000, path: "/api/health".into(), expect_body: None })
-//!                 .timeout(Duration::from_secs(60))
-//!                 .run(&cx.runner)?;
+//!         .step("smoke", move |cx| {
+//!             smoke(&cx.session).run(&cx.runner)?;
 //!             Ok(())
 //!         })
+//!         .plan(move |_, session| Ok(smoke(session).plan()))
 //!         .after(["image"]);
 //!
 //!     let options = RunOptions::new("myapp").dry_run(dry_run);

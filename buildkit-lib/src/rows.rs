@@ -26,7 +26,20 @@ where
 /// it and says whether it was not JSON or JSON of another shape (serde names a missing
 /// field).
 pub(crate) fn parse<T: DeserializeOwned>(text: &str, what: &str) -> anyhow::Result<T> {
-    serde_json::from_str(text.trim()).map_err(|e| shape_error(e, what))
+    serde_json::from_str(text.trim()).map_err(|e| {
+        // An array where one object was expected fails on its very first element.
+        let array_for_object = e.classify() == Category::Data
+            && text.trim_start().starts_with('[')
+            && e.line() == 1
+            && e.column() <= 2;
+        if array_for_object {
+            anyhow::Error::new(e).context(format!(
+                "{what} printed a JSON array where one JSON object was expected"
+            ))
+        } else {
+            shape_error(e, what)
+        }
+    })
 }
 
 /// Reads an already parsed JSON value as a `T`; the error names `what` it is.
@@ -137,6 +150,20 @@ mod tests {
         );
         let row: Row = parse(r#"{"Id":"y"}"#, "t").unwrap();
         assert!(row.labels.0.is_empty() && row.id == "y");
+    }
+
+    #[test]
+    fn an_array_where_one_object_was_expected_is_said() {
+        let e = parse::<Row>(r#"[{"Id":"x"}]"#, "`docker image inspect app`").unwrap_err();
+        assert!(
+            format!("{e:#}").contains(
+                "`docker image inspect app` printed a JSON array where one JSON object was expected"
+            ),
+            "{e:#}"
+        );
+        // A list where a list is expected is read as one.
+        let rows: Vec<Row> = parse(r#"[{"Id":"x"}]"#, "t").unwrap();
+        assert_eq!(rows.len(), 1);
     }
 
     #[test]

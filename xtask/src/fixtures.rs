@@ -20,8 +20,7 @@ pub fn format_step<'p>(
     sources: Vec<PathBuf>,
 ) -> &'p mut buildkit_lib::pipeline::Step {
     use buildkit_lib::pipeline::Inputs;
-    use buildkit_lib::plan::Planned;
-    use buildkit_lib::python::{check_all, Black, Isort};
+    use buildkit_lib::python::{check_all, check_all_plan, Black, Isort};
     let mut inputs = Inputs::new();
     for (name, pin) in tools.pins() {
         inputs = inputs.value(name.clone(), pin.clone());
@@ -31,7 +30,7 @@ pub fn format_step<'p>(
     }
     let black = Black::check(sources.clone()).cwd(root).tools(tools.clone());
     let isort = Isort::check(sources).cwd(root).tools(tools.clone());
-    let plan = black.plan().then(isort.plan());
+    let plan = check_all_plan(&black, &isort);
     pipeline
         .step("format", move |cx| check_all(&cx.runner, &black, &isort))
         .plan(move |_, _| Ok(plan.clone()))

@@ -19,6 +19,9 @@ pub struct Answer {
     pub code: i32,
     /// What it printed on standard output.
     pub stdout: String,
+    /// Files it writes, each at the path its command line gives after a flag (`flag`,
+    /// contents): what buildx does with `--metadata-file PATH`.
+    pub writes: Vec<(String, String)>,
 }
 
 impl Answer {
@@ -27,6 +30,7 @@ impl Answer {
         Answer {
             code: 0,
             stdout: stdout.into(),
+            writes: Vec::new(),
         }
     }
 
@@ -35,7 +39,18 @@ impl Answer {
         Answer {
             code,
             stdout: output.into(),
+            writes: Vec::new(),
         }
+    }
+
+    /// Also writes `contents` to the path the command line gives after `flag` (`--flag
+    /// PATH` or `--flag=PATH`), as the real program would: a fake `docker buildx build`
+    /// answering `.writing_after("--metadata-file", r#"{"containerimage.digest":"sha256:…"}"#)`
+    /// lets [`Build::run`](crate::docker::build::Build::run) read its result.
+    #[must_use]
+    pub fn writing_after(mut self, flag: impl Into<String>, contents: impl Into<String>) -> Answer {
+        self.writes.push((flag.into(), contents.into()));
+        self
     }
 }
 
@@ -87,11 +102,36 @@ impl Executor for FakeExecutor {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(argv.clone());
-        self.rules
+        let answer = self
+            .rules
             .iter()
             .filter(|(prefix, _)| argv.starts_with(prefix))
             .max_by_key(|(prefix, _)| prefix.len())
             .map(|(_, answer)| answer.clone())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        for (flag, contents) in &answer.writes {
+            let inline = format!("{flag}=");
+            let path = argv.iter().enumerate().find_map(|(i, word)| {
+                if word == flag {
+                    argv.get(i + 1).cloned()
+                } else {
+                    word.strip_prefix(&inline).map(str::to_string)
+                }
+            });
+            match path {
+                Some(path) => {
+                    if let Err(e) = std::fs::write(&path, contents) {
+                        return Answer::fail(1, format!("the fake could not write {path}: {e}"));
+                    }
+                }
+                None => {
+                    return Answer::fail(
+                        1,
+                        format!("the fake answer writes after `{flag}`, which `{cmd}` lacks"),
+                    )
+                }
+            }
+        }
+        answer
     }
 }

@@ -194,14 +194,43 @@ impl Board {
 }
 
 /// `error` without a command error's "--- last N lines of output" block (kept: what comes
-/// before it and the "--- full output" line after it).
+/// before it and the "--- full output" line after it, and any other "--- last" block).
 fn without_output_tail(error: &str) -> String {
-    let Some(start) = error.find("\n--- last ") else {
+    // Only a command's streamed output: a smoke test's container log lines ("--- last N
+    // log lines") were never shown, and say why it failed.
+    let Some(start) = error
+        .match_indices("\n--- last ")
+        .map(|(i, _)| i)
+        .find(|&i| {
+            error[i..]
+                .lines()
+                .nth(1)
+                .is_some_and(|l| l.ends_with(" lines of output"))
+        })
+    else {
         return error.to_string();
     };
     let rest = &error[start + 1..];
     match rest.find("\n--- full output: ") {
         Some(end) => format!("{}{}", &error[..start], &rest[end..]),
         None => error[..start].to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_output_tail;
+
+    #[test]
+    fn a_commands_streamed_tail_goes_and_a_containers_log_lines_stay() {
+        let command = "cannot build image app\n--- last 2 lines of output\nstep 3\nERROR: x\n\
+                       --- full output: target/logs/image.log";
+        assert_eq!(
+            without_output_tail(command),
+            "cannot build image app\n--- full output: target/logs/image.log"
+        );
+        let smoke = "service db stopped before it was ready\nstate: exited, exit code: 1\n\
+                     --- last 1 log lines\nfirst start needs MARIADB_ROOT_PASSWORD";
+        assert_eq!(without_output_tail(smoke), smoke);
     }
 }

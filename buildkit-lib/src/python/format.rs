@@ -360,6 +360,22 @@ pub fn check_all(runner: &Runner, black: &Black, isort: &Isort) -> Result<()> {
     }))
 }
 
+/// What [`check_all`] does, as a plan: the tool environment, black, then isort (which
+/// runs even when black fails). When both share the environment (as they do with the
+/// default pins), it is created once: isort's turn only asks the interpreter again.
+pub fn check_all_plan(black: &Black, isort: &Isort) -> Plan {
+    let black_env = black.tools.clone().pin("black", &black.version);
+    let isort_env = isort.tools.clone().pin("isort", &isort.version);
+    if black_env != isort_env {
+        return black.plan().then(isort.plan());
+    }
+    let (plan, tools) = black_env.plan();
+    plan.run(black.command(&tools))
+        .query(isort_env.version_query())
+        .note("the same tool environment: created above")
+        .run(isort.command(&tools))
+}
+
 /// What [`check_all`] found: each tool's answer, `None` when it found nothing to change.
 /// Downcast an `anyhow::Error` to read it.
 #[derive(Debug)]

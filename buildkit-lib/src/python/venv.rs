@@ -166,7 +166,7 @@ impl ToolEnv {
     }
 
     /// The query that asks the interpreter its version.
-    fn version_query(&self) -> Cmd {
+    pub(crate) fn version_query(&self) -> Cmd {
         Cmd::new(&self.python)
             .args([
                 "-c",
