@@ -135,7 +135,11 @@ pub fn run(base: &Runner, root: &Path, flags: &crate::flags::Bench) -> Result<u8
         })
         .collect();
     let text = serde_json::to_string_pretty(&json)?;
-    std::fs::write(&out, format!("{text}\n"))?;
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    std::fs::write(&out, format!("{text}\n"))
+        .with_context(|| format!("cannot write {}", out.display()))?;
     eprintln!("bench: wrote {}", out.display());
     Ok(u8::from(bench.entries.iter().any(|e| !e.ok)))
 }
