@@ -409,6 +409,13 @@ fn pipeline_with_every_kind_of_step(root: &Path) -> Pipeline {
             Ok(())
         })
         .after(["image"]);
+    // A step made of one value: its plan is the value's.
+    let check = SizeCheck::new("desk:runtime", root.join("target/size-history.jsonl"));
+    pipeline
+        .step_of("size", check, |check, cx| {
+            check.run(&cx.runner)?.ensure_within_max()
+        })
+        .after(["image"]);
     pipeline
 }
 
@@ -431,6 +438,9 @@ fn a_dry_run_makes_no_engine_or_git_query_unless_asked() {
     assert_eq!(image.commands, planned.commands());
     let facts = report.steps.iter().find(|s| s.name == "facts").unwrap();
     assert_eq!(facts.commands.len(), 2, "{:?}", facts.commands);
+    let size = report.steps.iter().find(|s| s.name == "size").unwrap();
+    let check = SizeCheck::new("desk:runtime", dir.path().join("target/size-history.jsonl"));
+    assert_eq!(size.commands, check.plan().commands());
     assert!(!dir.path().join("target").exists(), "a dry run wrote files");
 
     // Asked for: the step without a declared plan makes its queries; the others still

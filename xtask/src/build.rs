@@ -141,13 +141,11 @@ pub fn webapp_pipeline_with(
     let lint = Hadolint::new([dockerfile.clone()])
         .threshold(Level::Warning)
         .tools(tools.clone());
-    let lint_plan = lint.plan();
     pipeline
-        .step("lint", move |cx| {
+        .step_of("lint", lint, |lint, cx| {
             lint.run(&cx.runner)?;
             Ok(())
         })
-        .plan(move |_, _| Ok(lint_plan.clone()))
         .describe("hadolint over Dockerfile.production")
         .inputs(
             Inputs::new()
@@ -248,16 +246,14 @@ pub fn webapp_pipeline_with(
 
     let history = default_history_file(&target, "webapp");
     let (size_image, commit) = (primary.clone(), git.short_commit.clone());
-    let size_plan = SizeCheck::new(&size_image, &history).plan();
+    let check = SizeCheck::new(&size_image, &history).git_commit(commit);
     pipeline
-        .step("size", move |cx| {
-            let check = SizeCheck::new(&size_image, &history).git_commit(commit.clone());
+        .step_of("size", check, |check, cx| {
             let report = check.run(&cx.runner)?;
             cx.runner.note(&report.to_string());
             report.ensure_within_max()
         })
         .after(["image"])
-        .plan(move |_, _| Ok(size_plan.clone()))
         .describe("image size against the budget (1.5 GB target, 1.8 GB max), layers, history")
         .inputs(image_inputs.value("step", "size"));
 

@@ -14,7 +14,6 @@ use std::time::Duration;
 use anyhow::Result;
 use buildkit_lib::docker::build::{Build, Output as BuildOutput};
 use buildkit_lib::pipeline::{Inputs, Pipeline, RunOptions};
-use buildkit_lib::plan::Planned;
 use buildkit_lib::python::ToolEnv;
 use buildkit_lib::validate::size::{default_history_file, SizeCheck};
 use buildkit_lib::validate::smoke::{Ready, Service, ServiceReady, Smoke};
@@ -114,15 +113,14 @@ pub fn pipeline(root: &Path, smoke: bool) -> Result<Pipeline> {
         .describe("docker buildx build --target runtime (PyPI through cache mounts), loaded");
 
     let history = default_history_file(&target, "mediaserver");
-    let planned = SizeCheck::new(MEDIASERVER_IMAGE, &history).plan();
+    let check = SizeCheck::new(MEDIASERVER_IMAGE, &history);
     pipeline
-        .step("size", move |cx| {
-            let report = SizeCheck::new(MEDIASERVER_IMAGE, &history).run(&cx.runner)?;
+        .step_of("size", check, |check, cx| {
+            let report = check.run(&cx.runner)?;
             cx.runner.note(&report.to_string());
             report.ensure_within_max()
         })
         .after(["image"])
-        .plan(move |_, _| Ok(planned.clone()))
         .describe("image size against the budget, layers, history")
         .inputs(size_inputs);
 

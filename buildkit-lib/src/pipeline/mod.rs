@@ -25,7 +25,7 @@ use anyhow::bail;
 
 use crate::docker::bake::{sanitize_name, BakeFile};
 use crate::docker::build::Build;
-use crate::plan::Plan;
+use crate::plan::{Plan, Planned};
 
 pub use fingerprint::{Inputs, StepOutput};
 pub use matrix::Matrix;
@@ -193,6 +193,32 @@ impl Pipeline {
             plan: None,
         });
         self.steps.last_mut().expect("just pushed")
+    }
+
+    /// Adds a step made of one step value: `body` runs it (and decides what its result
+    /// means for the step, such as `report.ensure_within_max()`), and its
+    /// [`Planned::plan`] is the step's declared plan. One value for both, so the plan a
+    /// dry run prints cannot drift from what runs.
+    ///
+    /// ```
+    /// use buildkit_lib::pipeline::Pipeline;
+    /// use buildkit_lib::validate::size::SizeCheck;
+    ///
+    /// let mut pipeline = Pipeline::new("build", "target");
+    /// let check = SizeCheck::new("myapp:dev", "target/size-history.jsonl");
+    /// pipeline
+    ///     .step_of("size", check, |check, cx| check.run(&cx.runner)?.ensure_within_max())
+    ///     .after(["image"]);
+    /// ```
+    pub fn step_of<S, F>(&mut self, name: impl Into<String>, value: S, body: F) -> &mut Step
+    where
+        S: Planned + Send + Sync + 'static,
+        F: Fn(&S, &mut StepCx) -> anyhow::Result<()> + Send + Sync + 'static,
+    {
+        let value = Arc::new(value);
+        let planned = Arc::clone(&value);
+        self.step(name, move |cx| body(&value, cx))
+            .plan(move |_, _| Ok(planned.plan()))
     }
 
     /// Adds a step that runs `build` (with the run's session labels) and records the
