@@ -215,3 +215,27 @@ fn large_output_keeps_memory_bounded_tail() {
     assert_eq!(err.tail.last().map(String::as_str), Some("last-line"));
     assert_eq!(err.tail.len(), 20);
 }
+
+/// A secret that reaches a program some other way than as a command's secret argument
+/// (a file the tool reads, say) is masked once the runner is told of it.
+#[test]
+fn a_masked_value_never_shows_in_an_error_or_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let value = "s3cr3t value\nwith a second line";
+    let file = dir.path().join("token");
+    std::fs::write(&file, value).unwrap();
+    let bin = FakeBin::new().script("docker", &format!("cat '{}'; exit 3", file.display()));
+    let log = dir.path().join("step.log");
+    let runner = quiet_with(&bin).log_to(&log);
+    runner.mask(&Secret::new(value));
+    let err = runner.run(&Cmd::new("docker")).unwrap_err();
+    let shown = format!("{err:#} {:?}", err.tail);
+    let logged = std::fs::read_to_string(&log).unwrap();
+    for text in [&shown, &logged] {
+        assert!(
+            !text.contains("s3cr3t") && !text.contains("second line"),
+            "{text}"
+        );
+        assert!(text.contains("***"), "{text}");
+    }
+}

@@ -298,7 +298,7 @@ impl Runner {
     /// Masks `secret` in everything this runner (and its clones) shows from now on: for a
     /// value that reaches a program some other way than as a [`Cmd`]'s secret argument
     /// or environment value (those are masked by themselves).
-    pub(crate) fn mask(&self, secret: &Secret) {
+    pub fn mask(&self, secret: &Secret) {
         self.masks.register(secret.expose().as_bytes());
     }
 
