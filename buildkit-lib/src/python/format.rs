@@ -76,6 +76,48 @@ impl fmt::Display for FormatError {
 
 impl std::error::Error for FormatError {}
 
+/// The setters [`Black`] and [`Isort`] share: the same fields, the same meaning.
+macro_rules! format_step_setters {
+    ($step:ident, $verb:literal) => {
+        impl $step {
+            #[doc = concat!("Files and directories to ", $verb, ", relative to `cwd` when set.")]
+            ///
+            /// Adds one; call again for more.
+            pub fn path(mut self, path: impl Into<PathBuf>) -> $step {
+                self.paths.push(path.into());
+                self
+            }
+
+            #[doc = concat!("Files and directories to ", $verb, ", relative to `cwd` when set.")]
+            ///
+            /// Adds every item of `items`.
+            pub fn paths<T: Into<PathBuf>>(mut self, items: impl IntoIterator<Item = T>) -> $step {
+                self.paths.extend(items.into_iter().map(Into::into));
+                self
+            }
+
+            /// Check or fix.
+            pub fn mode(mut self, mode: FormatMode) -> $step {
+                self.mode = mode;
+                self
+            }
+
+            /// The command a failing check tells the user to run.
+            pub fn fix_hint(mut self, fix_hint: impl Into<String>) -> $step {
+                self.fix_hint = fix_hint.into();
+                self
+            }
+
+            /// The tool environment it runs from, this step's pin added (default
+            /// `ToolEnv::under("target")`, cached under `target/buildkit/tools`).
+            pub fn tools(mut self, tools: ToolEnv) -> $step {
+                self.tools = tools;
+                self
+            }
+        }
+    };
+}
+
 /// Black over some paths, at a pinned version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
@@ -94,42 +136,7 @@ pub struct Black {
     pub(crate) tools: ToolEnv,
 }
 
-impl Black {
-    /// Files and directories to format, relative to `cwd` when set.
-    ///
-    /// Adds one; call again for more.
-    pub fn path(mut self, path: impl Into<PathBuf>) -> Black {
-        self.paths.push(path.into());
-        self
-    }
-
-    /// Files and directories to format, relative to `cwd` when set.
-    ///
-    /// Adds every item of `items`.
-    pub fn paths<T: Into<PathBuf>>(mut self, items: impl IntoIterator<Item = T>) -> Black {
-        self.paths.extend(items.into_iter().map(Into::into));
-        self
-    }
-
-    /// Check or fix.
-    pub fn mode(mut self, mode: FormatMode) -> Black {
-        self.mode = mode;
-        self
-    }
-
-    /// The command a failing check tells the user to run.
-    pub fn fix_hint(mut self, fix_hint: impl Into<String>) -> Black {
-        self.fix_hint = fix_hint.into();
-        self
-    }
-
-    /// The tool environment it runs from, this step's pin added (default
-    /// `ToolEnv::under("target")`, cached under `target/buildkit/tools`).
-    pub fn tools(mut self, tools: ToolEnv) -> Black {
-        self.tools = tools;
-        self
-    }
-}
+format_step_setters!(Black, "format");
 
 impl Black {
     /// A check of `paths` with the pinned [`BLACK_VERSION`].
@@ -221,42 +228,7 @@ pub struct Isort {
     pub(crate) tools: ToolEnv,
 }
 
-impl Isort {
-    /// Files and directories to sort, relative to `cwd` when set.
-    ///
-    /// Adds one; call again for more.
-    pub fn path(mut self, path: impl Into<PathBuf>) -> Isort {
-        self.paths.push(path.into());
-        self
-    }
-
-    /// Files and directories to sort, relative to `cwd` when set.
-    ///
-    /// Adds every item of `items`.
-    pub fn paths<T: Into<PathBuf>>(mut self, items: impl IntoIterator<Item = T>) -> Isort {
-        self.paths.extend(items.into_iter().map(Into::into));
-        self
-    }
-
-    /// Check or fix.
-    pub fn mode(mut self, mode: FormatMode) -> Isort {
-        self.mode = mode;
-        self
-    }
-
-    /// The command a failing check tells the user to run.
-    pub fn fix_hint(mut self, fix_hint: impl Into<String>) -> Isort {
-        self.fix_hint = fix_hint.into();
-        self
-    }
-
-    /// The tool environment it runs from, this step's pin added (default
-    /// `ToolEnv::under("target")`, cached under `target/buildkit/tools`).
-    pub fn tools(mut self, tools: ToolEnv) -> Isort {
-        self.tools = tools;
-        self
-    }
-}
+format_step_setters!(Isort, "sort");
 
 impl Isort {
     /// A check of `paths` with the pinned [`ISORT_VERSION`] and `--profile black`.
