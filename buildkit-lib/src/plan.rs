@@ -154,13 +154,12 @@ impl Plan {
                     runner.capture(cmd)?;
                 }
                 Action::Write { path, contents } => {
-                    if runner.is_dry_run() {
-                        println!("write {}", path.display());
-                        continue;
-                    }
-                    write_file(path, contents).map_err(|e| PlanError::File {
-                        path: path.clone(),
-                        why: e.to_string(),
+                    // The crate's one atomic write (a dry run prints instead).
+                    crate::files::write_atomic(runner, path, contents.as_bytes()).map_err(|e| {
+                        PlanError::File {
+                            path: path.clone(),
+                            why: format!("{e:#}"),
+                        }
                     })?;
                 }
                 Action::Remove(path) => {
@@ -187,16 +186,6 @@ impl Plan {
                 .is_some_and(|at| w[at + 1..].find('>').is_some_and(|end| end > 0))
         })
     }
-}
-
-fn write_file(path: &Path, contents: &str) -> std::io::Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    // Written beside, then renamed: a failure leaves the old file whole.
-    let tmp = path.with_extension("plan-tmp");
-    std::fs::write(&tmp, contents)?;
-    std::fs::rename(&tmp, path)
 }
 
 fn remove_path(path: &Path) -> std::io::Result<()> {

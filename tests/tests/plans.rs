@@ -22,7 +22,7 @@ use buildkit_lib::python::{
 };
 use buildkit_lib::validate::cache::Prune;
 use buildkit_lib::validate::reproducible::Reproducible;
-use buildkit_lib::validate::security::{Scanner, Trivy, TrivyBin};
+use buildkit_lib::validate::security::{check_image, Scanner, Threshold, Trivy, TrivyBin, Verdict};
 use buildkit_lib::validate::size::SizeCheck;
 use buildkit_lib::validate::smoke::{Ready, Service, Smoke};
 use buildkit_lib::{Cmd, Runner, Secret, Session};
@@ -250,6 +250,27 @@ fn golden_plans_of_bake_builders_merges_and_prunes() {
         "prune-builder",
         &Prune::new().builder("ci").filter("type=regular").plan(),
     );
+}
+
+/// A dry run that asks nothing measures nothing: the size check and the built-in image
+/// checks give no pass.
+#[test]
+fn a_dry_run_never_passes_a_size_or_image_check() {
+    let fake = Arc::new(FakeExecutor::new());
+    let runner = Runner::new()
+        .echo(Echo::Silent)
+        .dry_run(true)
+        .with_executor(fake.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let err = SizeCheck::new("webapp:dev", dir.path().join("history.jsonl"))
+        .run(&runner)
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("not measured"), "{err:#}");
+    let report = check_image(&runner, "webapp:dev").unwrap();
+    assert_eq!(Threshold::new().verdict(&report), Verdict::NotChecked);
+    assert!(Threshold::new().check(&report).is_err());
+    assert!(fake.seen().is_empty(), "{:?}", fake.seen());
+    assert!(!dir.path().join("history.jsonl").exists());
 }
 
 /// A dry run of a reproducibility check that built nothing is not "reproducible".

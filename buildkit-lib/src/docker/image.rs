@@ -96,10 +96,10 @@ impl ImageFacts {
     /// which matters after a fully cached build); otherwise, or when that fails, it runs
     /// `docker image inspect`.
     pub fn inspect(runner: &Runner, image: &str) -> anyhow::Result<ImageFacts> {
-        if !runner.is_dry_run() {
-            if let Some(row) = inspect_via_socket(runner, image) {
-                return Ok(ImageFacts::from_row(row));
-            }
+        // The runner decides whether the socket may be asked (not in a dry run that
+        // makes no queries).
+        if let Some(row) = inspect_via_socket(runner, image) {
+            return Ok(ImageFacts::from_row(row));
         }
         let out = runner
             .capture(&inspect_cmd(image))
@@ -288,7 +288,8 @@ pub(crate) fn inspect_cmd(image: &str) -> Cmd {
 
 /// The exact size `docker images` shows for the image with id `id` (found by `reference`),
 /// from the engine's `GET /images/json`: the CLI prints this figure only rounded. `None`
-/// when the engine is not a local unix socket, in a dry run, or when anything goes wrong.
+/// when the engine is not a local unix socket, in a dry run that makes no queries, or
+/// when anything goes wrong.
 pub fn listed_size(runner: &Runner, reference: &str, id: &str) -> Option<u64> {
     let by_name = !(reference.starts_with("sha256:")
         || reference.contains('@')
@@ -298,16 +299,13 @@ pub fn listed_size(runner: &Runner, reference: &str, id: &str) -> Option<u64> {
 }
 
 /// The exact size `docker images` shows for every local image, by image id (one `GET
-/// /images/json`); `None` when the engine is not a local unix socket, in a dry run, or
-/// when anything goes wrong.
+/// /images/json`); `None` when the engine is not a local unix socket, in a dry run that
+/// makes no queries, or when anything goes wrong.
 pub fn listed_sizes(runner: &Runner) -> Option<BTreeMap<String, u64>> {
     listed_sizes_filtered(runner, None)
 }
 
 fn listed_sizes_filtered(runner: &Runner, filters: Option<&str>) -> Option<BTreeMap<String, u64>> {
-    if runner.is_dry_run() {
-        return None;
-    }
     let path = match filters {
         Some(f) => format!("/images/json?filters={}", encode(f, b"-._~")),
         None => "/images/json".to_string(),

@@ -253,6 +253,7 @@ pub fn check_image(runner: &Runner, image: &str) -> Result<ScanReport> {
         .capture(&crate::docker::image::inspect_cmd(image))
         .with_context(|| format!("cannot inspect image {image}"))?;
     if out.dry_run {
+        // Recorded, not run: the dry run's plan shows the check's second query too.
         let _ = history(runner, image);
         let mut report = ScanReport::new(Source::Builtin, image, Vec::new());
         report.not_checked.push(super::model::NotChecked::new(
