@@ -45,24 +45,40 @@ readonly STATE_DIR=/var/lib/buildkit-lib
 readonly RUN_DIR=/run/buildkit-lib
 readonly LOG_DIR=/var/log/buildkit-lib
 
-readonly DOCKERD_CONFIG=$STATE_DIR/daemon.json
+# Engines. Each runs its own dockerd + containerd with its own socket, data and exec root,
+# and its own bridge (dockerd 28's built-in BuildKit runs a `RUN` without `--network` on
+# the `bridge` network). The binaries come from Debian's archive, unpacked into a prefix
+# of their own under $STATE_DIR/engines/<release>/root (never installed into the system,
+# so nothing pulls a newer libc onto the machine; the base system's runc is used):
+#   current  the default engine, every test and job uses it: Debian sid's docker.io and
+#            docker-cli (>= 28.5), docker-buildx (>= 0.29) and containerd (>= 2.1), with
+#            the containerd image store on. unix:///run/buildkit-lib/docker.sock
+#   second   a second engine of the same release, for builds spread over several engines
+#            (one platform each) and merged. unix:///run/buildkit-lib/docker2.sock
+#   oldest   the oldest supported engine: Debian trixie's docker.io 26.1, docker-buildx
+#            0.13 and containerd 1.7. unix:///run/buildkit-lib/docker-oldest.sock
+ENGINE_NAME= ENGINE_LABEL= ENGINE_HOST= ENGINE_RELEASE= ENGINE_BRIDGE= ENGINE_BRIDGE_CIDR=
+DOCKERD_DATA_ROOT= DOCKERD_EXEC_ROOT= DOCKERD_PIDFILE= DOCKERD_LOG= DOCKERD_CONFIG=
+CONTAINERD_ROOT= CONTAINERD_STATE= CONTAINERD_SOCK= CONTAINERD_CONFIG= CONTAINERD_PIDFILE=
+CONTAINERD_LOG= ENGINE_PREFIX=
 
-# Engine-specific paths, set by select_engine: engine 1 is the one every test uses;
-# engine 2 is a second engine on its own socket, with its own containerd, data and exec
-# root, for builds fanned out across engines (one platform each) and merged.
-ENGINE_LABEL= ENGINE_HOST= DOCKERD_DATA_ROOT= DOCKERD_EXEC_ROOT= DOCKERD_PIDFILE=
-DOCKERD_LOG= CONTAINERD_ROOT= CONTAINERD_STATE= CONTAINERD_SOCK= CONTAINERD_CONFIG=
-CONTAINERD_PIDFILE= CONTAINERD_LOG=
-
-select_engine() { # select_engine 1|2
-    local s=
-    [[ $1 == 1 ]] || s=$1
-    ENGINE_LABEL=${s:+ (engine $s)}
+select_engine() { # select_engine current|second|oldest
+    local s
+    case $1 in
+    current) s= ENGINE_RELEASE=sid ENGINE_BRIDGE=bkl-current ENGINE_BRIDGE_CIDR=10.213.1.1/24 ;;
+    second) s=2 ENGINE_RELEASE=sid ENGINE_BRIDGE=bkl-second ENGINE_BRIDGE_CIDR=10.213.2.1/24 ;;
+    oldest) s=-oldest ENGINE_RELEASE=trixie ENGINE_BRIDGE=bkl-oldest ENGINE_BRIDGE_CIDR=10.213.3.1/24 ;;
+    *) fail "unknown engine '$1' (current, second or oldest)" ;;
+    esac
+    ENGINE_NAME=$1
+    ENGINE_LABEL=" ($1)"
     ENGINE_HOST=unix://$RUN_DIR/docker$s.sock
+    ENGINE_PREFIX=$STATE_DIR/engines/$ENGINE_RELEASE/root
     DOCKERD_DATA_ROOT=$STATE_DIR/docker$s
     DOCKERD_EXEC_ROOT=$RUN_DIR/exec$s
     DOCKERD_PIDFILE=$RUN_DIR/dockerd$s.pid
     DOCKERD_LOG=$LOG_DIR/dockerd$s.log
+    DOCKERD_CONFIG=$STATE_DIR/daemon$s.json
     CONTAINERD_ROOT=$STATE_DIR/containerd$s
     CONTAINERD_STATE=$RUN_DIR/containerd$s
     CONTAINERD_SOCK=$CONTAINERD_STATE/containerd.sock
@@ -70,7 +86,17 @@ select_engine() { # select_engine 1|2
     CONTAINERD_PIDFILE=$RUN_DIR/containerd$s.pid
     CONTAINERD_LOG=$LOG_DIR/containerd$s.log
     export DOCKER_HOST=$ENGINE_HOST
+    # The engine's own docker CLI and buildx plugin (through its client config).
+    export DOCKER_CONFIG=$STATE_DIR/engines/$ENGINE_RELEASE/docker-config
+    export PATH=$STATE_DIR/engines/$ENGINE_RELEASE/bin:$BASE_PATH
 }
+
+# What each release must be, and what this set-up was verified with. sid moves: the set-up
+# takes what sid has when it runs (never an exact Debian revision), refuses anything older
+# than the minimum, and says so when sid has moved past the newest version known to work.
+readonly SID_MIN_DOCKER=28.5 SID_MIN_BUILDX=0.29 SID_MIN_CONTAINERD=2.1
+readonly SID_KNOWN_DOCKER=28.5 SID_KNOWN_BUILDX=0.29 SID_KNOWN_CONTAINERD=2.1
+readonly TRIXIE_MIN_DOCKER=26.1 TRIXIE_MIN_BUILDX=0.13 TRIXIE_MIN_CONTAINERD=1.7
 
 readonly REGISTRY_ADDR=127.0.0.1:5000
 readonly REGISTRY_ROOT=$STATE_DIR/registry
@@ -104,18 +130,13 @@ readonly BUILDKITD_PIDFILE=$RUN_DIR/buildkitd.pid
 readonly BUILDKITD_LOG=$LOG_DIR/buildkitd.log
 
 readonly DEBIAN_MIRROR=http://deb.debian.org/debian
-readonly TRIXIE_LIST=/etc/apt/sources.list.d/buildkit-lib-trixie.list
-readonly TRIXIE_PIN=/etc/apt/preferences.d/buildkit-lib-trixie
 readonly HOST_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 readonly LOCK_FILE=$RUN_DIR/engine-up.lock
 
 export DEBIAN_FRONTEND=noninteractive
-export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin${PATH:+:$PATH}
+BASE_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin${PATH:+:$PATH}
+export PATH=$BASE_PATH
 unset DOCKER_CONTEXT BUILDX_BUILDER DOCKER_TLS_VERIFY DOCKER_CERT_PATH
-# The docker CLI keeps its config (and buildx state) under $HOME; give it a place if unset.
-[[ -n ${HOME:-} ]] || export DOCKER_CONFIG=$STATE_DIR/docker-config
-
-select_engine 1
 
 APT=(apt-get -q -y -o DPkg::Lock::Timeout=600
      -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
@@ -220,7 +241,7 @@ stop_pid() { # stop_pid PID COMM TIMEOUT
 docker_answers() { timeout 10 docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
 
 containerd_answers() {
-    [[ -S $CONTAINERD_SOCK ]] && timeout 10 ctr --address "$CONTAINERD_SOCK" version >/dev/null 2>&1
+    [[ -S $CONTAINERD_SOCK ]] && timeout 10 "$ENGINE_PREFIX/usr/bin/ctr" --address "$CONTAINERD_SOCK" version >/dev/null 2>&1
 }
 
 registry_answers() {
@@ -261,62 +282,136 @@ guard_services() {
     CLEANUPS+=("rm -f /usr/sbin/policy-rc.d")
 }
 
-write_apt_sources() {
-    write_if_changed "$TRIXIE_LIST" <<EOF || true
-# Added by xtask/engine-up.sh: docker.io 26, containerd 1.7 and docker-buildx come from trixie.
-deb $DEBIAN_MIRROR trixie main
-EOF
-    write_if_changed "$TRIXIE_PIN" <<'EOF' || true
-# Added by xtask/engine-up.sh: nothing is taken from trixie unless asked for by name.
-Package: *
-Pin: release n=trixie
-Pin-Priority: 100
-EOF
-}
-
-busybox_arm64_cached() { [[ -s $BUSYBOX_CONTEXT/busybox-arm64 ]]; }
-
+# The machine's own packages (Debian 12): what every engine needs. runc is the base
+# system's: sid's and trixie's need glibc 2.38.
 ensure_packages() {
     step packages "$LOG_DIR/apt.log"
-    local trixie=() bookworm=() p need_arm64=0
-    # Named with /trixie: with "-t trixie" apt would take every dependency from trixie too
-    # (it plans a libc6/python3/systemd upgrade), while the pin keeps the rest on bookworm.
-    pkg_at_least docker.io 26 || trixie+=(docker.io/trixie)
-    pkg_at_least containerd 1.7 || trixie+=(containerd/trixie)
-    pkg_installed docker-buildx || trixie+=(docker-buildx/trixie)
-    command -v docker >/dev/null 2>&1 || trixie+=(docker-cli/trixie)
-    for p in docker-registry qemu-user-static binfmt-support busybox-static debootstrap \
-        curl ca-certificates util-linux; do
-        pkg_installed "$p" || bookworm+=("$p")
+    local need=() p
+    for p in runc iproute2 docker-registry busybox-static debootstrap curl ca-certificates \
+        util-linux xz-utils; do
+        pkg_installed "$p" || need+=("$p")
     done
-    # The arm64 busybox is only needed to build the busybox image; fetch it in the same
-    # apt run when that image may have to be built.
-    if ! busybox_arm64_cached && ! image_exists "$BUSYBOX_IMAGE"; then need_arm64=1; fi
-
-    write_apt_sources
-    if ((${#trixie[@]} == 0 && ${#bookworm[@]} == 0 && need_arm64 == 0)); then
+    # Files an earlier version of this script added (trixie's docker.io installed system-wide).
+    rm -f /etc/apt/sources.list.d/buildkit-lib-trixie.list /etc/apt/preferences.d/buildkit-lib-trixie
+    if ((${#need[@]} == 0)); then
         done_step "already up"
         return 0
     fi
     : >"$STEP_LOG"
-    if ((need_arm64)) && ! dpkg --print-foreign-architectures | grep -qx arm64; then
-        logged dpkg --add-architecture arm64
-    fi
     apt_update
-    if ((${#trixie[@]} + ${#bookworm[@]} > 0)); then
-        guard_services
-        logged "${APT[@]}" install --no-install-recommends "${trixie[@]}" "${bookworm[@]}" ||
-            fail "apt-get install ${trixie[*]} ${bookworm[*]} failed"
-    fi
-    if ((need_arm64)); then
-        fetch_busybox_arm64
-    fi
-    pkg_at_least docker.io 26 || fail "docker.io >= 26 is not installed"
-    command -v dockerd >/dev/null || fail "dockerd not found after install"
-    local what=("${trixie[@]}" "${bookworm[@]}")
-    ((need_arm64)) && what+=("busybox-static:arm64 (download)")
-    done_step "ok (installed: ${what[*]})"
+    guard_services
+    logged "${APT[@]}" install --no-install-recommends "${need[@]}" ||
+        fail "apt-get install ${need[*]} failed"
+    done_step "ok (installed: ${need[*]})"
 }
+
+# apt for another Debian release without touching the machine's apt: its own sources list,
+# lists and cache, used only to download .deb files.
+release_apt() { # release_apt RELEASE apt-get|apt-cache ARGS...
+    local d=$STATE_DIR/apt/$1 tool=$2
+    shift 2
+    "$tool" -q -o Dir::Etc::sourcelist="$d/sources.list" -o Dir::Etc::sourceparts=/dev/null \
+        -o Dir::State::Lists="$d/lists" -o Dir::Cache="$d/cache" \
+        -o APT::Sandbox::User=root "$@"
+}
+
+version_lt() { # version_lt A B: A is older than B (dotted numbers)
+    [[ $1 != "$2" ]] && [[ $(printf '%s\n%s\n' "$1" "$2" | sort -V | head -n 1) == "$1" ]]
+}
+
+major_minor() { sed -E 's/^[0-9]+://; s/^([0-9]+\.[0-9]+).*/\1/' <<<"$1"; }
+
+# The release's packages and the versions they must have: "package min known" (0: any).
+release_packages() { # release_packages RELEASE
+    case $1 in
+    sid)
+        echo "docker.io $SID_MIN_DOCKER $SID_KNOWN_DOCKER"
+        echo "docker-cli $SID_MIN_DOCKER $SID_KNOWN_DOCKER"
+        echo "docker-buildx $SID_MIN_BUILDX $SID_KNOWN_BUILDX"
+        echo "containerd $SID_MIN_CONTAINERD $SID_KNOWN_CONTAINERD"
+        echo "tini-static 0 0"
+        ;;
+    trixie)
+        echo "docker.io $TRIXIE_MIN_DOCKER $TRIXIE_MIN_DOCKER"
+        echo "docker-cli $TRIXIE_MIN_DOCKER $TRIXIE_MIN_DOCKER"
+        echo "docker-buildx $TRIXIE_MIN_BUILDX $TRIXIE_MIN_BUILDX"
+        echo "containerd $TRIXIE_MIN_CONTAINERD $TRIXIE_MIN_CONTAINERD"
+        echo "tini 0 0"
+        ;;
+    esac
+}
+
+release_ok() { # release_ok RELEASE: unpacked and complete
+    local root=$STATE_DIR/engines/$1/root
+    [[ -f $STATE_DIR/engines/$1/installed.txt && -x $root/usr/sbin/dockerd && -x $root/usr/bin/docker &&
+        -x $root/usr/bin/containerd && -x $root/usr/libexec/docker/cli-plugins/docker-buildx ]]
+}
+
+# Download the release's engine packages and unpack them into the release's own prefix
+# (dpkg-deb -x: nothing is installed into the system, no maintainer script runs, no newer
+# libc comes along). Records what was installed in $STATE_DIR/engines/RELEASE/installed.txt.
+ensure_release() { # ensure_release RELEASE
+    local rel=$1 dir=$STATE_DIR/engines/$1 pkg min known cand mm warn=() names=() f
+    step "engine-packages ($rel)" "$LOG_DIR/apt-$rel.log"
+    if ! release_ok "$rel"; then
+        : >"$STEP_LOG"
+        mkdir -p "$STATE_DIR/apt/$rel/lists/partial" "$STATE_DIR/apt/$rel/cache/archives/partial"
+        echo "deb $DEBIAN_MIRROR $rel main" >"$STATE_DIR/apt/$rel/sources.list"
+        logged release_apt "$rel" apt-get update || fail "apt-get update for Debian $rel failed"
+        while read -r pkg min known; do
+            cand=$(release_apt "$rel" apt-cache policy "$pkg" 2>>"$STEP_LOG" | awk '/Candidate:/ {print $2}')
+            [[ -n $cand && $cand != "(none)" ]] || fail "Debian $rel has no package $pkg"
+            mm=$(major_minor "$cand")
+            if [[ $min != 0 ]] && version_lt "$mm" "$min"; then
+                fail "Debian $rel's $pkg is $cand; this project needs at least $min"
+            fi
+            if [[ $known != 0 ]] && version_lt "$known" "$mm"; then
+                warn+=("$pkg $cand is newer than $known, the newest version this set-up is known to work with")
+            fi
+            names+=("$pkg")
+        done < <(release_packages "$rel")
+        rm -rf "$dir/debs" "$dir/root.tmp"
+        mkdir -p "$dir/debs" "$dir/root.tmp"
+        (cd "$dir/debs" && logged release_apt "$rel" apt-get download "${names[@]}") ||
+            fail "downloading ${names[*]} from Debian $rel failed"
+        for f in "$dir/debs"/*.deb; do
+            logged dpkg-deb -x "$f" "$dir/root.tmp" || fail "cannot unpack $f"
+        done
+        for f in "$dir/debs"/*.deb; do
+            dpkg-deb --show --showformat='${Package} ${Version}\n' "$f"
+        done >"$dir/installed.txt.tmp"
+        rm -rf "$dir/root"
+        mv "$dir/root.tmp" "$dir/root"
+        rm -rf "$dir/debs"
+        mv "$dir/installed.txt.tmp" "$dir/installed.txt"
+    fi
+    # The engine's client: its docker CLI on a PATH of its own, its buildx plugin in a
+    # client configuration of its own.
+    mkdir -p "$dir/bin" "$dir/docker-config/cli-plugins"
+    ln -sfn "$dir/root/usr/bin/docker" "$dir/bin/docker"
+    ln -sfn "$dir/root/usr/libexec/docker/cli-plugins/docker-buildx" "$dir/docker-config/cli-plugins/docker-buildx"
+    "$dir/root/usr/sbin/dockerd" --version >>"$STEP_LOG" 2>&1 ||
+        fail "dockerd from Debian $rel does not run on this machine"
+    local msg how=ok
+    ((${#names[@]} > 0)) || how="already up"
+    msg=$(awk '{printf "%s%s %s", (NR > 1 ? ", " : ""), $1, $2}' "$dir/installed.txt")
+    ((${#warn[@]} == 0)) || printf '\nengine-up: note: Debian %s moved on: %s\n' "$rel" "$(IFS=';'; echo "${warn[*]}")" >&2
+    done_step "$how ($msg)"
+}
+
+# The default engine's client for programs that do not use `engine-up.sh env`: its buildx
+# plugin where every docker CLI looks (unless the machine has its own there), and its
+# docker CLI when the machine has none.
+ensure_default_client() {
+    local plug=/usr/local/lib/docker/cli-plugins/docker-buildx dir=$STATE_DIR/engines/sid
+    mkdir -p "$(dirname "$plug")"
+    if [[ -L $plug || ! -e $plug ]]; then
+        ln -sfn "$dir/root/usr/libexec/docker/cli-plugins/docker-buildx" "$plug"
+    fi
+    command -v docker >/dev/null 2>&1 || ln -sfn "$dir/root/usr/bin/docker" /usr/local/bin/docker
+}
+
+busybox_arm64_cached() { [[ -s $BUSYBOX_CONTEXT/busybox-arm64 ]]; }
 
 fetch_busybox_arm64() {
     local tmp f
@@ -400,7 +495,8 @@ ensure_containerd() {
     rm -f "$CONTAINERD_PIDFILE"
     mkdir -p "$CONTAINERD_ROOT" "$CONTAINERD_STATE"
     printf '\n### %s: starting containerd\n' "$(date -u +%FT%TZ)" >>"$CONTAINERD_LOG"
-    setsid containerd --config "$CONTAINERD_CONFIG" \
+    PATH=$ENGINE_PREFIX/usr/bin:$ENGINE_PREFIX/usr/sbin:$BASE_PATH \
+        setsid "$ENGINE_PREFIX/usr/bin/containerd" --config "$CONTAINERD_CONFIG" \
         </dev/null >>"$CONTAINERD_LOG" 2>&1 9>&- &
     pid=$!
     echo "$pid" >"$CONTAINERD_PIDFILE"
@@ -421,6 +517,19 @@ check_snapshotter() {
     [[ $status == *io.containerd.snapshotter.v1* ]] ||
         fail "the engine on $ENGINE_HOST does not use the containerd image store (DriverStatus: ${status:-none})" \
             "$DOCKERD_LOG"
+}
+
+# The engine's own bridge (no iptables needed): dockerd 28's built-in BuildKit runs a
+# `RUN` without `--network` on it, and so does a container on the default network.
+ensure_bridge() {
+    if ! ip link show "$ENGINE_BRIDGE" >/dev/null 2>&1; then
+        logged ip link add "$ENGINE_BRIDGE" type bridge || fail "cannot create the bridge $ENGINE_BRIDGE"
+    fi
+    if ! ip -4 addr show dev "$ENGINE_BRIDGE" | grep -qF "inet $ENGINE_BRIDGE_CIDR"; then
+        logged ip addr add "$ENGINE_BRIDGE_CIDR" dev "$ENGINE_BRIDGE" ||
+            fail "cannot give the bridge $ENGINE_BRIDGE the address $ENGINE_BRIDGE_CIDR"
+    fi
+    logged ip link set "$ENGINE_BRIDGE" up || fail "cannot bring the bridge $ENGINE_BRIDGE up"
 }
 
 ensure_dockerd() {
@@ -446,22 +555,27 @@ ensure_dockerd() {
     # A pidfile naming a dead process (or someone else's) makes dockerd refuse to start.
     rm -f "$DOCKERD_PIDFILE"
     mkdir -p "$DOCKERD_DATA_ROOT" "$DOCKERD_EXEC_ROOT"
-    write_if_changed "$DOCKERD_CONFIG" <<'EOF' || true
+    write_if_changed "$DOCKERD_CONFIG" <<'JSON' || true
 {
   "features": {
     "containerd-snapshotter": true
   }
 }
-EOF
+JSON
+    ensure_bridge
     printf '\n### %s: starting dockerd\n' "$(date -u +%FT%TZ)" >>"$DOCKERD_LOG"
-    setsid dockerd \
+    # No iptables rules and no IP forwarding: a container on the engine's bridge reaches
+    # nothing beyond this machine; builds that download use --network host.
+    PATH=$ENGINE_PREFIX/usr/bin:$ENGINE_PREFIX/usr/sbin:$BASE_PATH \
+        setsid "$ENGINE_PREFIX/usr/sbin/dockerd" \
         --config-file "$DOCKERD_CONFIG" \
         --containerd "$CONTAINERD_SOCK" \
         --data-root "$DOCKERD_DATA_ROOT" \
         --exec-root "$DOCKERD_EXEC_ROOT" \
         --pidfile "$DOCKERD_PIDFILE" \
         -H "$ENGINE_HOST" \
-        --iptables=false --ip6tables=false --bridge=none \
+        --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
+        --bridge="$ENGINE_BRIDGE" \
         </dev/null >>"$DOCKERD_LOG" 2>&1 9>&- &
     pid=$!
     for ((i = 0; i < 120; i++)); do
@@ -572,6 +686,18 @@ ensure_buildx() {
 # ---------------------------------------------------------------------------------------
 # Step: busybox image (linux/amd64 + linux/arm64).
 # ---------------------------------------------------------------------------------------
+# A root file system per platform: the static busybox and one symlink per applet (made
+# here, so that building the image needs no emulation).
+busybox_rootfs() { # busybox_rootfs BUSYBOX_BINARY DIR
+    local applet
+    rm -rf "$2"
+    mkdir -p "$2/bin"
+    install -m 0755 "$1" "$2/bin/busybox"
+    while read -r applet; do
+        [[ -n $applet && $applet != busybox ]] && ln -s busybox "$2/bin/$applet"
+    done < <(/bin/busybox --list)
+}
+
 ensure_busybox_image() {
     step "busybox-image$ENGINE_LABEL" "$LOG_DIR/busybox-image.log"
     if image_exists "$BUSYBOX_IMAGE"; then
@@ -580,8 +706,7 @@ ensure_busybox_image() {
     fi
     : >"$STEP_LOG"
     local amd64=/bin/busybox tmp_tag=buildkit-local/busybox:engine-up-tmp out
-    [[ -x $amd64 ]] || amd64=/usr/bin/busybox
-    [[ -x $amd64 ]] || fail "static busybox (busybox-static) not found"
+    [[ -x $amd64 ]] || fail "static busybox (busybox-static) not found at /bin/busybox"
     if ! busybox_arm64_cached; then
         if ! dpkg --print-foreign-architectures | grep -qx arm64; then
             logged dpkg --add-architecture arm64
@@ -591,16 +716,16 @@ ensure_busybox_image() {
         fetch_busybox_arm64
     fi
     mkdir -p "$BUSYBOX_CONTEXT"
-    install -m 0755 "$amd64" "$BUSYBOX_CONTEXT/busybox-amd64"
-    write_if_changed "$BUSYBOX_CONTEXT/Dockerfile" <<'EOF' || true
+    busybox_rootfs "$amd64" "$BUSYBOX_CONTEXT/rootfs-amd64"
+    busybox_rootfs "$BUSYBOX_CONTEXT/busybox-arm64" "$BUSYBOX_CONTEXT/rootfs-arm64"
+    write_if_changed "$BUSYBOX_CONTEXT/Dockerfile" <<'DOCKERFILE' || true
 # Written by xtask/engine-up.sh: a static busybox for linux/amd64 and linux/arm64.
 FROM scratch
 ARG TARGETARCH
-COPY busybox-${TARGETARCH} /bin/busybox
-RUN ["/bin/busybox", "--install", "-s", "/bin"]
+COPY rootfs-${TARGETARCH}/ /
 ENV PATH=/bin
 CMD ["sh"]
-EOF
+DOCKERFILE
     logged docker buildx build --builder default \
         --platform linux/amd64,linux/arm64 --network none --provenance=false \
         --progress plain -t "$tmp_tag" --load "$BUSYBOX_CONTEXT" ||
@@ -608,9 +733,6 @@ EOF
     out=$(docker run --rm --network none --platform linux/amd64 "$tmp_tag" uname -m 2>>"$STEP_LOG") ||
         fail "linux/amd64 busybox does not run"
     [[ $out == x86_64 ]] || fail "linux/amd64 busybox: uname -m printed '$out'"
-    out=$(docker run --rm --network none --platform linux/arm64 "$tmp_tag" uname -m 2>>"$STEP_LOG") ||
-        fail "linux/arm64 busybox does not run (qemu/binfmt?)"
-    [[ $out == aarch64 ]] || fail "linux/arm64 busybox: uname -m printed '$out'"
     out=$(docker run --rm --network none "$tmp_tag" sh -c 'echo ok' 2>>"$STEP_LOG") ||
         fail "busybox sh/echo do not run"
     [[ $out == ok ]] || fail "busybox sh -c 'echo ok' printed '$out'"
@@ -619,6 +741,27 @@ EOF
     done_step "ok (linux/amd64, linux/arm64)"
 }
 
+# arm64 emulation, proven by the busybox image's linux/arm64 variant.
+ensure_arm64() {
+    step arm64-packages "$LOG_DIR/apt.log"
+    local need=() p out
+    for p in qemu-user-static binfmt-support; do pkg_installed "$p" || need+=("$p"); done
+    if ((${#need[@]} == 0)); then
+        done_step "already up"
+    else
+        apt_update
+        guard_services
+        logged "${APT[@]}" install --no-install-recommends "${need[@]}" ||
+            fail "apt-get install ${need[*]} failed"
+        done_step "ok (installed: ${need[*]})"
+    fi
+    ensure_binfmt
+    step "arm64-run$ENGINE_LABEL" "$LOG_DIR/binfmt.log"
+    out=$(docker run --rm --network none --platform linux/arm64 "$BUSYBOX_IMAGE" uname -m 2>>"$STEP_LOG") ||
+        fail "linux/arm64 busybox does not run (qemu/binfmt?)"
+    [[ $out == aarch64 ]] || fail "linux/arm64 busybox: uname -m printed '$out'"
+    done_step "ok (aarch64)"
+}
 # ---------------------------------------------------------------------------------------
 # Step: python image (Debian bookworm rootfs from debootstrap, imported).
 # ---------------------------------------------------------------------------------------
@@ -632,7 +775,7 @@ remove_rootfs() { # remove_rootfs [DIR [DONE_MARKER]]: unmount what debootstrap 
 }
 
 ensure_python_image() {
-    step python-image "$LOG_DIR/python-image.log"
+    step "python-image$ENGINE_LABEL" "$LOG_DIR/python-image.log"
     if image_exists "$PYTHON_IMAGE"; then
         done_step "already up"
         return 0
@@ -776,7 +919,7 @@ ENTRYPOINT
 }
 
 ensure_mariadb_image() {
-    step mariadb-image "$LOG_DIR/mariadb-image.log"
+    step "mariadb-image$ENGINE_LABEL" "$LOG_DIR/mariadb-image.log"
     if image_exists "$MARIADB_IMAGE"; then
         done_step "already up"
         return 0
@@ -1227,13 +1370,55 @@ stop_containerd() {
 # ---------------------------------------------------------------------------------------
 # Main.
 # ---------------------------------------------------------------------------------------
-print_env() {
-    printf 'export DOCKER_HOST=%s\n' "unix://$RUN_DIR/docker.sock"
+# The lines that point a docker client at ENGINE (stdout, for `eval`): its socket, its own
+# docker CLI first on PATH; for the other engines also their own client configuration
+# (their buildx plugin). The default engine's buildx is where every docker CLI looks.
+print_env() { # print_env [current|second|oldest]
+    local name=${1:-current} s rel
+    case $name in
+    current) s= rel=sid ;;
+    second) s=2 rel=sid ;;
+    oldest) s=-oldest rel=trixie ;;
+    *) echo "engine-up: unknown engine '$name' (current, second or oldest)" >&2; exit 2 ;;
+    esac
+    printf 'export DOCKER_HOST=%s\n' "unix://$RUN_DIR/docker$s.sock"
+    printf 'export PATH=%s:"$PATH"\n' "$STATE_DIR/engines/$rel/bin"
+    [[ $name == current ]] || printf 'export DOCKER_CONFIG=%s\n' "$STATE_DIR/engines/$rel/docker-config"
+    printf 'export BUILDKIT_LIB_ENGINE=%s\n' "$name"
     printf 'export BUILDKIT_LIB_SECOND_HOST=%s\n' "unix://$RUN_DIR/docker2.sock"
+    printf 'export BUILDKIT_LIB_OLDEST_HOST=%s\n' "unix://$RUN_DIR/docker-oldest.sock"
     printf 'export BUILDKIT_LIB_REMOTE_BUILDKIT=%s\n' "tcp://$BUILDKITD_ADDR"
     printf 'export BUILDKIT_LIB_BUILDKIT_CERTS=%s\n' "$BUILDKIT_CERTS"
     printf 'export BUILDKIT_LIB_BUILDKIT_IMAGE=%s\n' "$BUILDKIT_IMAGE"
     printf 'export BUILDKIT_LIB_BUILDKIT_BIN=%s\n' "$BUILDKIT_BIN"
+}
+
+# An engine started earlier from another release (an older set-up) is stopped, so that it
+# restarts from the binaries this set-up installed.
+stop_if_stale() {
+    local want have
+    want=$(awk '$1 == "docker.io" {print $2}' "$STATE_DIR/engines/$ENGINE_RELEASE/installed.txt")
+    want=${want#*:}
+    want=${want%%+*}
+    want=${want%%-*}
+    docker_answers || return 0
+    have=$(timeout 10 docker version --format '{{.Server.Version}}' 2>/dev/null || true)
+    [[ ${have%%+*} == "$want" ]] && return 0
+    echo "engine-up: the engine on $ENGINE_HOST runs Docker $have, not $want: restarting it"
+    stop_dockerd
+    stop_containerd
+}
+
+# One engine, up with its base image.
+engine_up() { # engine_up current|second|oldest
+    select_engine "$1"
+    ensure_release "$ENGINE_RELEASE"
+    [[ $1 != current ]] || ensure_default_client
+    stop_if_stale
+    ensure_containerd
+    ensure_dockerd
+    ensure_buildx
+    ensure_busybox_image
 }
 
 usage() {
@@ -1250,91 +1435,82 @@ need_root_and_lock() {
     fi
 }
 
+# One line per thing, "NAME: up|down|present|missing ..."; exit 1 when something the
+# default set-up needs is not up (the optional components are reported, not required).
 status() {
-    local rc=0 n
-    for n in 1 2; do
+    local rc=0 n img
+    for n in current second oldest; do
         select_engine "$n"
-        if containerd_answers; then
-            echo "containerd$ENGINE_LABEL: up"
-        else
-            echo "containerd$ENGINE_LABEL: down"
-            rc=1
-        fi
         if docker_answers; then
-            echo "dockerd$ENGINE_LABEL: up ($ENGINE_HOST)"
+            echo "engine $n: up ($ENGINE_HOST, Docker $(docker version --format '{{.Server.Version}}' 2>/dev/null))"
+            for img in "$BUSYBOX_IMAGE" "$PYTHON_IMAGE" "$MARIADB_IMAGE"; do
+                if image_exists "$img"; then echo "  image $img: present"; else echo "  image $img: missing"; fi
+            done
         else
-            echo "dockerd$ENGINE_LABEL: down"
-            rc=1
-        fi
-        if image_exists "$BUSYBOX_IMAGE"; then
-            echo "image $BUSYBOX_IMAGE$ENGINE_LABEL: present"
-        else
-            echo "image $BUSYBOX_IMAGE$ENGINE_LABEL: missing"
-            rc=1
+            echo "engine $n: down"
+            [[ $n == current ]] && rc=1
         fi
     done
-    select_engine 1
+    select_engine current
     if registry_answers; then echo "registry: up (http://$REGISTRY_ADDR)"; else echo "registry: down"; rc=1; fi
     if [[ $(head -n 1 /proc/sys/fs/binfmt_misc/qemu-aarch64 2>/dev/null) == enabled ]]; then
         echo "binfmt qemu-aarch64: enabled"
     else
         echo "binfmt qemu-aarch64: disabled"
-        rc=1
     fi
-    if image_exists "$PYTHON_IMAGE"; then echo "image $PYTHON_IMAGE: present"; else echo "image $PYTHON_IMAGE: missing"; rc=1; fi
-    if image_exists "$MARIADB_IMAGE"; then echo "image $MARIADB_IMAGE: present"; else echo "image $MARIADB_IMAGE: missing"; rc=1; fi
-    if buildkit_binaries_ok; then
-        echo "buildkitd/buildctl: built ($BUILDKIT_BIN)"
-    else
-        echo "buildkitd/buildctl: missing"
-        rc=1
-    fi
-    if image_exists "$BUILDKIT_IMAGE"; then echo "image $BUILDKIT_IMAGE: present"; else echo "image $BUILDKIT_IMAGE: missing"; rc=1; fi
-    if buildkit_certs_ok; then echo "buildkit certificates: valid ($BUILDKIT_CERTS)"; else echo "buildkit certificates: missing or invalid"; rc=1; fi
-    if buildkitd_answers; then
-        echo "buildkitd: up (tcp://$BUILDKITD_ADDR, mutual TLS)"
-    else
-        echo "buildkitd: down"
-        rc=1
-    fi
-    local img
-    for img in "$BUSYBOX_IMAGE" "$PYTHON_IMAGE"; do
-        if registry_has "${img%:*}" "${img##*:}"; then
-            echo "registry image $REGISTRY_ADDR/$img: present"
+    if buildkit_binaries_ok; then echo "buildkitd/buildctl: built ($BUILDKIT_BIN)"; else echo "buildkitd/buildctl: missing"; fi
+    if image_exists "$BUILDKIT_IMAGE"; then echo "image $BUILDKIT_IMAGE: present"; else echo "image $BUILDKIT_IMAGE: missing"; fi
+    if buildkitd_answers; then echo "buildkitd: up (tcp://$BUILDKITD_ADDR, mutual TLS)"; else echo "buildkitd: down"; fi
+    return $rc
+}
+
+# What each release's prefix holds (package and Debian version), as installed.
+versions() {
+    local rel
+    for rel in sid trixie; do
+        if [[ -f $STATE_DIR/engines/$rel/installed.txt ]]; then
+            sed "s/^/$rel: /" "$STATE_DIR/engines/$rel/installed.txt"
         else
-            echo "registry image $REGISTRY_ADDR/$img: missing"
-            rc=1
+            echo "$rel: not installed"
         fi
     done
-    return $rc
+}
+
+# What `up` can bring up; `base` is what `cargo xtask build` needs.
+COMPONENTS="base second oldest arm64 mariadb buildkit all"
+
+up() { # up [COMPONENT...]
+    local want=" ${*:-base} " c
+    for c in ${want}; do
+        [[ " $COMPONENTS " == *" $c "* ]] || fail "unknown component '$c' (one of: $COMPONENTS)"
+    done
+    [[ $want == *" all "* ]] && want=" base second oldest arm64 mariadb buildkit "
+    need_root_and_lock
+    # Everything needs the default engine, the registry and the base images.
+    ensure_packages
+    engine_up current
+    start_registry
+    ensure_python_image
+    if [[ $want == *" arm64 "* ]]; then select_engine current; ensure_arm64; fi
+    if [[ $want == *" mariadb "* ]]; then select_engine current; ensure_mariadb_image; fi
+    if [[ $want == *" second "* ]]; then engine_up second; fi
+    if [[ $want == *" oldest "* ]]; then
+        engine_up oldest
+        ensure_python_image
+        ensure_mariadb_image
+    fi
+    if [[ $want == *" buildkit "* ]]; then select_engine current; ensure_builders_rig; fi
+    select_engine current
+    echo "engine-up: up ($want); point clients at the default engine with:"
+    print_env current
 }
 
 main() {
     local cmd=${1:-up} n
+    [[ $# -gt 0 ]] && shift
     case $cmd in
-    up)
-        need_root_and_lock
-        ensure_packages
-        ensure_binfmt
-        ensure_containerd
-        ensure_dockerd
-        start_registry
-        ensure_buildx
-        ensure_busybox_image
-        ensure_python_image
-        ensure_mariadb_image
-        # The second engine: the busybox base image only.
-        select_engine 2
-        ensure_containerd
-        ensure_dockerd
-        ensure_busybox_image
-        select_engine 1
-        # BuildKit builders (remote over mutual TLS, docker-container image).
-        ensure_builders_rig
-        echo "engine-up: all up; point clients at the engines with:"
-        print_env
-        ;;
-    env) print_env ;;
+    up) up "$@" ;;
+    env) print_env "$@" ;;
     registry-start)
         need_root_and_lock
         start_registry
@@ -1347,7 +1523,7 @@ main() {
         need_root_and_lock
         stop_buildkitd
         stop_registry
-        for n in 2 1; do
+        for n in oldest second current; do
             select_engine "$n"
             stop_dockerd
             stop_containerd
@@ -1357,6 +1533,7 @@ main() {
         trap - ERR
         status
         ;;
+    versions) versions ;;
     help | -h | --help) usage ;;
     *)
         usage >&2
