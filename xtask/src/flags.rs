@@ -134,10 +134,17 @@ xflags::xflags! {
         }
         /// Start, stop or show the project's Docker engines and registry.
         ///
-        /// Installs what is missing; also arm64 emulation and the local base images.
+        /// `up` installs what is missing and starts the default engine (today's Docker,
+        /// from Debian sid), the registry and the base images; name components to bring
+        /// up more: second (a second engine), oldest (the oldest supported engine, Docker
+        /// 26.1 from Debian trixie), arm64, mariadb, buildkit (BuildKit daemons), all.
+        /// `env [current|oldest|second]` prints the export lines for `eval` on stdout.
+        /// `versions` prints what each engine release installed.
         cmd engine {
-            /// up (default), down, env, status, registry-start or registry-stop.
+            /// up (default), down, env, status, versions, registry-start or registry-stop.
             optional action: EngineAction
+            /// For up: the components; for env: the engine.
+            repeated what: String
             /// Print the command; run nothing.
             optional --dry-run
         }
@@ -169,8 +176,12 @@ xflags::xflags! {
         }
         /// Run the workspace's tests against the project's engine.
         ///
-        /// Brings the engine up when none answers, then runs `cargo test --workspace`.
+        /// Brings the engines and everything the tests use up (`engine up all`), then runs
+        /// `cargo test --workspace` on the default engine; with `--engine oldest`, runs the
+        /// end-to-end tests (the e2e crate) on the oldest supported engine.
         cmd test {
+            /// current (default) or oldest.
+            optional --engine engine: TestEngine
             /// Arguments for cargo test (after `--`: test names, `--test NAME`, ...).
             repeated cargo_args: String
             /// Print the commands; run nothing.
@@ -204,6 +215,36 @@ impl FromStr for PackageMode {
     }
 }
 
+/// Which engine `cargo xtask test` runs the tests on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestEngine {
+    /// Today's engine, the default: the whole workspace.
+    Current,
+    /// The oldest supported engine: the end-to-end tests.
+    Oldest,
+}
+
+impl FromStr for TestEngine {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "current" => Ok(TestEngine::Current),
+            "oldest" => Ok(TestEngine::Oldest),
+            other => Err(format!("unknown engine `{other}` (current or oldest)")),
+        }
+    }
+}
+
+impl TestEngine {
+    /// The engine's name, as the engine script takes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TestEngine::Current => "current",
+            TestEngine::Oldest => "oldest",
+        }
+    }
+}
+
 /// What `cargo xtask engine` does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EngineAction {
@@ -215,6 +256,8 @@ pub enum EngineAction {
     Env,
     /// Say what is up.
     Status,
+    /// Print what each engine release installed.
+    Versions,
     /// Start the loopback registry only.
     RegistryStart,
     /// Stop the loopback registry only.
@@ -229,11 +272,12 @@ impl FromStr for EngineAction {
             "down" => EngineAction::Down,
             "env" => EngineAction::Env,
             "status" => EngineAction::Status,
+            "versions" => EngineAction::Versions,
             "registry-start" => EngineAction::RegistryStart,
             "registry-stop" => EngineAction::RegistryStop,
             other => {
                 return Err(format!(
-                    "unknown engine action `{other}` (up, down, env, status, registry-start, registry-stop)"
+                    "unknown engine action `{other}` (up, down, env, status, versions, registry-start, registry-stop)"
                 ))
             }
         })
@@ -248,6 +292,7 @@ impl EngineAction {
             EngineAction::Down => "down",
             EngineAction::Env => "env",
             EngineAction::Status => "status",
+            EngineAction::Versions => "versions",
             EngineAction::RegistryStart => "registry-start",
             EngineAction::RegistryStop => "registry-stop",
         }

@@ -91,7 +91,12 @@ fn dispatch(args: &[String]) -> anyhow::Result<u8> {
         }
         XtaskCmd::Engine(flags) => {
             let action = flags.action.unwrap_or(EngineAction::Up);
-            engine::run(&base.dry_run(flags.dry_run), &root, action.as_str())?;
+            engine::run(
+                &base.dry_run(flags.dry_run),
+                &root,
+                action.as_str(),
+                &flags.what,
+            )?;
             Ok(0)
         }
         XtaskCmd::Test(flags) => test::run(&base, &root, &flags),
