@@ -676,7 +676,7 @@ stop_registry() {
 # Step: buildx.
 # ---------------------------------------------------------------------------------------
 ensure_buildx() {
-    step buildx "$LOG_DIR/buildx.log"
+    step "buildx$ENGINE_LABEL" "$LOG_DIR/buildx.log"
     : >"$STEP_LOG"
     logged docker buildx version || fail "the docker CLI does not find the buildx plugin"
     logged docker buildx inspect default || fail "buildx cannot reach the engine's default builder"
