@@ -39,6 +39,7 @@
 #
 # Each step prints one line; everything else goes to $WORK/buildkit-build.log. A failure
 # prints "buildkit-build: FAILED at step <name>" and the tail of the log, and exits 1.
+# shellcheck disable=SC2016 # dpkg-query formats are meant literally
 set -Eeuo pipefail
 
 readonly BUILDKIT_VERSION=${BUILDKIT_VERSION:-v0.25.2}
@@ -356,12 +357,13 @@ for round in $(seq 1 20); do
             find "$W/engine/vendor/$p" -maxdepth 1 -type f -exec cp {} "$GP/src/$p/" \;
             echo "vendored-from-engine $p" | tee -a "$W/out/filled.txt"
         elif [[ $p =~ ^(.+)/(v[0-9]+)(/.*)?$ ]] &&
-            grep -qx "module ${BASH_REMATCH[1]}/${BASH_REMATCH[2]}" "/usr/share/gocode/src/${BASH_REMATCH[1]}/go.mod" 2>/dev/null &&
-            [[ ! -e $GP/src/${BASH_REMATCH[1]}/${BASH_REMATCH[2]} ]]; then
+            grep -qx "module ${BASH_REMATCH[1]}/${BASH_REMATCH[2]}" "/usr/share/gocode/src/${BASH_REMATCH[1]}/go.mod" 2>/dev/null; then
             m=${BASH_REMATCH[1]}/${BASH_REMATCH[2]}
-            mkdir -p "$(dirname "$GP/src/$m")"
-            ln -s "/usr/share/gocode/src/${BASH_REMATCH[1]}" "$GP/src/$m"
-            echo "symlinked $m -> /usr/share/gocode/src/${BASH_REMATCH[1]}" | tee -a "$W/out/filled.txt"
+            if [[ ! -e $GP/src/$m ]]; then
+                mkdir -p "$(dirname "$GP/src/$m")"
+                ln -s "/usr/share/gocode/src/${BASH_REMATCH[1]}" "$GP/src/$m"
+                echo "symlinked $m -> /usr/share/gocode/src/${BASH_REMATCH[1]}" | tee -a "$W/out/filled.txt"
+            fi
         else
             printf '%s\n' "$out"
             echo "MISSING PACKAGE (in no Debian package installed, not in the engine's vendor/): $p"
@@ -373,14 +375,18 @@ done
 go build -tags "$tags" -ldflags "$ldflags" -o "$W/out/buildctl" ./cmd/buildctl
 "$W/out/buildkitd" --version
 "$W/out/buildctl" --version
-# Which Debian packages the compiled (non-standard-library) packages came from.
+# Which Debian packages the compiled (non-standard-library) Go packages came from: one
+# .go file of each package directory, asked to dpkg -S.
+set +e +o pipefail
 go list -tags "$tags" -deps -f '{{if not .Standard}}{{.Dir}}{{end}}' ./cmd/buildkitd ./cmd/buildctl |
     sort -u >"$W/out/dirs.txt"
-grep '^/usr/share/gocode/' "$W/out/dirs.txt" | xargs -r dpkg -S 2>/dev/null | cut -d: -f1 | tr ', ' '\n\n' |
-    grep -v '^$' | sort -u | xargs -r dpkg-query -W -f '${Package} ${Version}\n' >"$W/out/packages.txt"
-while read -r d; do readlink -f "$d"; done <"$W/out/dirs.txt" | grep '^/usr/share/gocode/' |
-    xargs -r dpkg -S 2>/dev/null | cut -d: -f1 | tr ', ' '\n\n' | grep -v '^$' | sort -u |
-    xargs -r dpkg-query -W -f '${Package} ${Version}\n' | sort -u - "$W/out/packages.txt" -o "$W/out/packages.txt"
+while read -r d; do
+    d=$(readlink -f "$d")
+    [[ $d == /usr/share/gocode/* ]] || continue
+    for f in "$d"/*.go; do echo "$f"; break; done
+done <"$W/out/dirs.txt" >"$W/out/files.txt"
+xargs -r dpkg -S <"$W/out/files.txt" 2>/dev/null | sed 's/: .*//' | tr ',' '\n' | tr -d ' ' | grep -v '^$' |
+    sort -u | xargs -r dpkg-query -W -f '${Package} ${Version}\n' >"$W/out/packages.txt"
 echo "$(grep -c . "$W/out/dirs.txt") Go packages compiled, from $(grep -c . "$W/out/packages.txt") Debian packages"
 SCRIPT
 }
@@ -448,7 +454,7 @@ if [[ -f $ROOT.deps-done ]]; then
     done_step "already installed"
 else
     logged in_root apt-get -q -y build-dep docker.io || fail "apt-get build-dep docker.io (sid) failed"
-    logged in_root apt-get -q -y install "${EXTRA_PACKAGES[@]%%#*}" || fail "apt-get install ${EXTRA_PACKAGES[*]} failed"
+    logged in_root apt-get -q -y install "${EXTRA_PACKAGES[@]}" || fail "apt-get install ${EXTRA_PACKAGES[*]} failed"
     touch "$ROOT.deps-done"
     done_step "ok ($(in_root dpkg-query -W -f '${Status}\n' | grep -c 'ok installed') packages in the root)"
 fi
@@ -474,7 +480,7 @@ fi
 if [[ -s $ROOT/build/dl/$BK_TAR ]]; then bk_note="$BK_TAR is there (not used)"; else bk_note="$BK_TAR: not on the mirror"; fi
 rm -rf "$ROOT/build/src" "$ROOT/build/engine"
 mkdir -p "$ROOT/build/src"
-logged tar -C "$ROOT/build/src" --strip-components=2 --wildcards -xf "$ROOT/build/dl/$ENGINE_TAR" \
+logged in_root tar -C /build/src --strip-components=2 --wildcards -xf "/build/dl/$ENGINE_TAR" \
     '*/engine/vendor.mod' '*/engine/vendor/*' || fail "cannot unpack $ENGINE_TAR"
 mv "$ROOT/build/src/engine" "$ROOT/build/engine"
 PINNED=$(awk '$1 == "github.com/moby/buildkit" { print $2; exit }' "$ROOT/build/engine/vendor.mod")
@@ -503,7 +509,7 @@ mkdir -p "$OUT"
     echo "Local patch: buildkitd-no-stargz-fuse-overlayfs.patch (no fuse-overlayfs or stargz snapshotter)"
     echo "Compiler: $GO_VERSION (golang-go $(in_root dpkg-query -W -f '${Version}' golang-go)), GO111MODULE=off, CGO_ENABLED=0, tags osusergo netgo static_build"
     echo
-    echo "Not packaged in Debian, taken from the engine source's vendor/ (or linked):"
+    echo "Filled in: from the engine source's vendor/ (not packaged in Debian), or a /vN symlink to a Debian package:"
     sed 's/^/  /' "$B/filled.txt"
     echo
     echo "Debian packages the compiled Go packages came from:"

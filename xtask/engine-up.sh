@@ -1326,6 +1326,20 @@ ensure_registry_base_images() {
     if ((${#pushed[@]} == 0)); then done_step "already up"; else done_step "ok (pushed: ${pushed[*]})"; fi
 }
 
+# The BuildKit image in another engine too (the oldest, for the tests run on it): copied
+# from the default engine with save/load.
+ensure_buildkit_image_in_engine() {
+    step "buildkit-image$ENGINE_LABEL" "$LOG_DIR/buildkit-image.log"
+    if image_exists "$BUILDKIT_IMAGE"; then
+        done_step "already up"
+        return 0
+    fi
+    DOCKER_HOST=unix://$RUN_DIR/docker.sock docker save "$BUILDKIT_IMAGE" 2>>"$STEP_LOG" |
+        docker load >>"$STEP_LOG" 2>&1 || fail "cannot copy $BUILDKIT_IMAGE into the engine on $ENGINE_HOST"
+    image_exists "$BUILDKIT_IMAGE" || fail "$BUILDKIT_IMAGE is not in the engine on $ENGINE_HOST after docker load"
+    done_step "ok (copied from the default engine)"
+}
+
 ensure_builders_rig() {
     ensure_buildkit_packages
     ensure_buildkit_binaries
@@ -1499,7 +1513,14 @@ up() { # up [COMPONENT...]
         ensure_python_image
         ensure_mariadb_image
     fi
-    if [[ $want == *" buildkit "* ]]; then select_engine current; ensure_builders_rig; fi
+    if [[ $want == *" buildkit "* ]]; then
+        select_engine current
+        ensure_builders_rig
+        if [[ $want == *" oldest "* ]]; then
+            select_engine oldest
+            ensure_buildkit_image_in_engine
+        fi
+    fi
     select_engine current
     echo "engine-up: up ($want); point clients at the default engine with:"
     print_env current
