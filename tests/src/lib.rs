@@ -276,7 +276,7 @@ pub fn buildkit_rig() -> BuildkitRig {
         )),
         image: var(
             "BUILDKIT_LIB_BUILDKIT_IMAGE",
-            "buildkit-local/buildkit:v0.13.2",
+            "buildkit-local/buildkit:v0.25.2",
         ),
         bin: PathBuf::from(var(
             "BUILDKIT_LIB_BUILDKIT_BIN",

@@ -400,7 +400,7 @@ impl Bench {
         ));
         let image = var(
             "BUILDKIT_LIB_BUILDKIT_IMAGE",
-            "buildkit-local/buildkit:v0.13.2",
+            "buildkit-local/buildkit:v0.25.2",
         );
         let dir = self.root.join("target/buildkit/bench/fanout-builders");
         std::fs::create_dir_all(&dir)?;
