@@ -52,12 +52,18 @@ impl Build {
             .first()
             .cloned()
             .unwrap_or_else(|| self.context.display().to_string());
-        let ran = runner.run(&cmd).map_err(|e| {
-            // BuildKit reports a daemon that went away mid-build as "Canceled: context
-            // canceled", as if the user had cancelled: when nobody did, ask the builder.
+        let ran = runner.run(&cmd).map_err(|mut e| {
+            // A builder's daemon that went away mid-build reads "Canceled: context
+            // canceled" (BuildKit 0.13), as if the user had cancelled, or "error reading
+            // from server: EOF" (0.25, which stops gracefully), as if the engine had gone:
+            // when the build ran on a builder of its own, ask the builder.
+            let lost = matches!(e.failure, crate::cmd::Failure::EngineLost { .. });
             let gone = match (&self.builder, &e.failure) {
-                (Some(builder), crate::cmd::Failure::Exit(_))
-                    if e.tail.iter().any(|l| {
+                (
+                    Some(builder),
+                    crate::cmd::Failure::Exit(_) | crate::cmd::Failure::EngineLost { .. },
+                ) if lost
+                    || e.tail.iter().any(|l| {
                         l.contains("context canceled") || l.contains("context deadline exceeded")
                     }) =>
                 {
@@ -75,6 +81,10 @@ impl Build {
                 }
                 _ => None,
             };
+            if lost && gone.is_some() {
+                // The engine is there; the builder's daemon is not.
+                e.failure = crate::cmd::Failure::Exit(1);
+            }
             let scanner = self.sbom && e.tail.iter().any(|l| l.contains("buildkit-syft-scanner"));
             let err = anyhow::Error::new(e);
             if scanner {
