@@ -8,8 +8,8 @@
 //! `report.rs`, the scheduler in `run.rs`. Image builds added with [`Pipeline::image_build`]
 //! can also be exported as one `docker-bake.json` ([`Pipeline::bake_file`]).
 
-mod filehash;
-mod fingerprint;
+pub(crate) mod filehash;
+pub(crate) mod fingerprint;
 mod graph;
 mod lock;
 mod matrix;

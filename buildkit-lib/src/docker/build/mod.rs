@@ -17,8 +17,9 @@ mod run;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use check::looks_like_secret_value;
 pub use run::containerd_image_store;
-pub(crate) use run::{metadata_file, BuildMetadataRow};
+pub(crate) use run::{engine_host, metadata_file, BuildMetadataRow};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

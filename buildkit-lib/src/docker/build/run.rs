@@ -201,7 +201,7 @@ pub(crate) fn metadata_file(
     }
 }
 
-pub(super) fn engine_host(runner: &Runner) -> String {
+pub(crate) fn engine_host(runner: &Runner) -> String {
     runner
         .effective_env(&Cmd::new("docker"), "DOCKER_HOST")
         .unwrap_or_else(|| "the default socket".to_string())
