@@ -353,13 +353,13 @@ fn upstream_rebuilt(
     }
     // No graph in the progress: the step before it in the stage.
     rows.iter()
-        .filter(|o| {
+        .rev()
+        .find(|o| {
             o.row.stage == m.row.stage
                 && o.row.platform == m.row.platform
                 && o.row.step < m.row.step
                 && o.row.rebuilt()
         })
-        .last()
         .map(|o| Cause::EarlierRebuilt {
             instruction: o.row.instruction.clone(),
             line: o.row.line,

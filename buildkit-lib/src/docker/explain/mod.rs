@@ -10,7 +10,8 @@
 //!
 //! One job per file: `progress.rs` reads the stream and renders the plain progress,
 //! `rows.rs` maps vertexes to Dockerfile instructions, `record.rs` collects and keeps the
-//! inputs, `cause.rs` compares them, `text.rs` says it in words.
+//! inputs, `cause.rs` compares them, `text.rs` says it in words, `watch.rs` follows one
+//! [`Build`](crate::docker::build::Build) through its run.
 
 mod cause;
 mod progress;
@@ -19,6 +20,7 @@ mod rows;
 #[cfg(test)]
 mod tests;
 mod text;
+mod watch;
 
 use std::path::Path;
 
@@ -28,7 +30,7 @@ use serde::{Deserialize, Serialize};
 pub use progress::{ProgressReader, Vertex};
 pub use record::{BaseImage, CacheInputs, NamedContext, RecordedInstruction, RecordedStage};
 
-pub(crate) use record::collect;
+pub(crate) use watch::Watch;
 
 /// One Dockerfile instruction BuildKit ran or took from its cache, in one build.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -219,8 +221,8 @@ pub struct Explanation {
 }
 
 impl Explanation {
-    /// The rows BuildKit ran whose cause is their own (not an earlier rebuild): for each
-    /// stage, its first rebuilt instruction, then any later one with a cause of its own.
+    /// For each stage (and platform), its first instruction BuildKit ran, in Dockerfile
+    /// order.
     pub fn first_rebuilt(&self) -> Vec<&InstructionRow> {
         let mut seen: Vec<(&str, Option<&str>)> = Vec::new();
         let mut out = Vec::new();
@@ -272,9 +274,10 @@ impl BuildRecord {
             .with_context(|| format!("{} is not a build record of this version", path.display()))
     }
 
-    /// Writes it atomically at `path`.
-    pub(crate) fn save(&self, path: &Path) -> anyhow::Result<()> {
+    /// Writes it atomically at `path`, every secret `runner` masks masked.
+    pub(crate) fn save_redacted(&self, path: &Path, runner: &crate::Runner) -> anyhow::Result<()> {
         let json = serde_json::to_string(self).context("cannot encode the build record")?;
+        let json = runner.redact(&json);
         crate::files::write_atomic(&crate::Runner::new(), path, json.as_bytes())
     }
 }

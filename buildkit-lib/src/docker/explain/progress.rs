@@ -158,8 +158,8 @@ impl ProgressReader {
                         let object: Vec<u8> = self.pending[start..start + len].to_vec();
                         self.pending.drain(..start + len);
                         match serde_json::from_slice::<RawStatus>(&object) {
-                            Ok(status) => self.apply(status, out),
-                            Err(_) => self.text(&String::from_utf8_lossy(&object), out),
+                            Ok(status) if status.is_status() => self.apply(status, out),
+                            _ => self.text(&String::from_utf8_lossy(&object), out),
                         }
                         continue;
                     }
@@ -408,6 +408,16 @@ struct RawStatus {
     warnings: Option<Vec<RawWarning>>,
 }
 
+impl RawStatus {
+    /// Whether the object is a status at all (other JSON is shown as it is).
+    fn is_status(&self) -> bool {
+        self.vertexes.is_some()
+            || self.statuses.is_some()
+            || self.logs.is_some()
+            || self.warnings.is_some()
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct RawVertex {
     digest: String,
@@ -557,8 +567,12 @@ mod tests {
 
     #[test]
     fn text_that_is_not_json_passes_through() {
-        let (r, text) = ProgressReader::read_all(b"#1 plain progress\n{not json}\nlast");
-        assert_eq!(text, "#1 plain progress\n{not json}\nlast\n");
+        let (r, text) =
+            ProgressReader::read_all(b"#1 plain progress\n{not json}\n{\"other\": 1}\nlast");
+        assert_eq!(
+            text,
+            "#1 plain progress\n{not json}\n{\"other\": 1}\nlast\n"
+        );
         assert!(r.vertexes().is_empty());
     }
 
