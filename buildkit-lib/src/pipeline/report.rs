@@ -87,8 +87,12 @@ pub struct InstructionRecord {
 }
 
 impl InstructionRecord {
-    /// The report's row for one explained instruction.
-    pub(crate) fn of(row: &crate::docker::explain::InstructionRow) -> InstructionRecord {
+    /// The report's row for one explained instruction of a build of `dockerfile` (the
+    /// file name lines are cited in).
+    pub(crate) fn of(
+        row: &crate::docker::explain::InstructionRow,
+        dockerfile: &str,
+    ) -> InstructionRecord {
         InstructionRecord {
             stage: match &row.platform {
                 Some(p) => format!("{p} {}", row.stage),
@@ -98,7 +102,7 @@ impl InstructionRecord {
             instruction: row.instruction.clone(),
             cached: row.cached(),
             seconds: row.seconds,
-            cause: row.cause.as_ref().map(|c| c.text("Dockerfile")),
+            cause: row.cause.as_ref().map(|c| c.text(dockerfile)),
         }
     }
 }

@@ -147,8 +147,12 @@ impl StepCx {
     /// per instruction go into the step's entry of the report.
     pub fn add_explanation(&mut self, explanation: &crate::docker::explain::Explanation) {
         self.why = Some(explanation.summary());
-        self.instructions
-            .extend(explanation.rows.iter().map(InstructionRecord::of));
+        self.instructions.extend(
+            explanation
+                .rows
+                .iter()
+                .map(|row| InstructionRecord::of(row, &explanation.dockerfile)),
+        );
     }
 
     /// Records an image this step built.

@@ -73,6 +73,8 @@ pub struct ProgressReader {
     text_lines: Vec<String>,
     warnings: Vec<String>,
     printed: bool,
+    /// The vertex the last line shown belongs to.
+    current: Option<String>,
 }
 
 /// What the plain rendering already said about a vertex.
@@ -188,6 +190,7 @@ impl ProgressReader {
     }
 
     fn text(&mut self, line: &str, out: &mut String) {
+        self.current = None;
         out.push_str(line);
         out.push('\n');
         self.printed = true;
@@ -225,14 +228,16 @@ impl ProgressReader {
                 touched.push(raw.digest);
             }
         }
-        // Names first, then what happened inside, then how each ended: the order
+        // Names of what runs first, then what happened inside, then how each ended (a
+        // vertex that started and ended in this update is named with its end): the order
         // `--progress=plain` prints them in.
         for digest in &touched {
-            let started = self
-                .index
-                .get(digest)
-                .is_some_and(|&i| self.vertexes[i].started.is_some() || self.vertexes[i].cached);
-            if started {
+            let running = self.index.get(digest).is_some_and(|&i| {
+                let v = &self.vertexes[i];
+                v.started.is_some() && v.completed.is_none()
+            });
+            let named = self.shown.get(digest).is_some_and(|s| s.announced);
+            if running && !named {
                 let _ = self.announce(digest, out);
             }
         }
@@ -309,12 +314,17 @@ impl ProgressReader {
             self.next_number += 1;
             shown.number = self.next_number;
             shown.announced = true;
-            if self.printed {
-                out.push('\n');
-            }
-            let _ = writeln!(out, "#{} {name}", shown.number);
-            self.printed = true;
+        } else if self.current.as_deref() == Some(digest) {
+            return Some(shown.number);
         }
+        // Named again when other output came in between, as `--progress=plain` does: each
+        // line reads with the vertex it belongs to.
+        if self.printed {
+            out.push('\n');
+        }
+        let _ = writeln!(out, "#{} {name}", shown.number);
+        self.printed = true;
+        self.current = Some(digest.to_string());
         Some(shown.number)
     }
 
@@ -326,7 +336,6 @@ impl ProgressReader {
         if v.started.is_none() && !v.cached {
             return;
         }
-        let _ = self.announce(digest, out);
         let finished = self.shown.get(digest).is_some_and(|s| s.finished);
         if v.completed.is_none() {
             if let Some(s) = self.shown.get_mut(digest) {
@@ -338,6 +347,7 @@ impl ProgressReader {
         if finished {
             return;
         }
+        let _ = self.announce(digest, out);
         self.flush_log(digest, out);
         let Some(shown) = self.shown.get_mut(digest) else {
             return;
@@ -354,6 +364,13 @@ impl ProgressReader {
     }
 
     fn flush_log(&mut self, digest: &str, out: &mut String) {
+        if self
+            .shown
+            .get(digest)
+            .is_some_and(|s| !s.partial_log.is_empty())
+        {
+            let _ = self.announce(digest, out);
+        }
         if let Some(shown) = self.shown.get_mut(digest) {
             if !shown.partial_log.is_empty() {
                 let rest = String::from_utf8_lossy(&shown.partial_log).into_owned();
@@ -552,7 +569,7 @@ mod tests {
         assert_eq!(
             whole,
             "#1 [2/2] RUN echo {x}\nWARNING: local cache import at /c not found\n\
-             #1 0.500 hello\n#1 par\n#1 DONE 2.2s\n"
+             \n#1 [2/2] RUN echo {x}\n#1 0.500 hello\n#1 par\n#1 DONE 2.2s\n"
         );
         let (r, _) = ProgressReader::read_all(stream.as_bytes());
         assert_eq!(r.vertexes().len(), 1);

@@ -383,6 +383,22 @@ fn buildx_0_13_indented_objects_read_the_same() {
         "{text}"
     );
     assert!(!text.contains("\"vertexes\""), "{text}");
+    // Each outcome line follows its vertex's name, as with `--progress=plain`.
+    let lines: Vec<&str> = text.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        if line.ends_with(" CACHED") || line.contains(" DONE ") {
+            let number = line.split(' ').next().unwrap();
+            assert!(
+                lines[..i]
+                    .iter()
+                    .rev()
+                    .take_while(|l| !l.is_empty())
+                    .any(|l| l.starts_with(&format!("{number} ["))
+                        || l.starts_with(&format!("{number} ")) && !l.contains(" DONE ")),
+                "{line} does not follow its name:\n{text}"
+            );
+        }
+    }
 }
 
 #[test]
