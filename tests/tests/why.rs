@@ -134,7 +134,20 @@ fn each_rebuild_of_the_webapp_names_its_cause() {
     // Whatever the engine's cache holds, this build leaves a record and a cache.
     let (first, _) = w.build(uid);
     assert_eq!(first.rows.len(), 10, "{first}");
-    assert!(first.previous_record || first.rows.iter().all(|r| r.cached()));
+    assert!(!first.previous_record);
+    for row in first.rows.iter().filter(|r| r.rebuilt()) {
+        assert!(
+            matches!(
+                row.cause,
+                Some(
+                    Cause::NoPreviousRecord
+                        | Cause::EarlierRebuilt { .. }
+                        | Cause::StageRebuilt { .. }
+                )
+            ),
+            "{first}"
+        );
+    }
 
     // Nothing changed: every instruction cached, nothing to explain.
     let (same, report) = w.build(uid);
