@@ -27,6 +27,7 @@ pub(crate) fn explain(
         .enumerate()
         .map(|(i, m)| (m.digest.clone(), i))
         .collect();
+    let changed = previous.map(|prev| Changed::between(prev, current));
     let mut causes = Vec::with_capacity(rows.len());
     for (i, m) in rows.iter().enumerate() {
         if !m.row.rebuilt() {
@@ -36,7 +37,8 @@ pub(crate) fn explain(
         let inputs: &[String] = by_digest
             .get(m.digest.as_str())
             .map_or(&[], |v| v.inputs.as_slice());
-        causes.push(Some(cause_of(previous, current, &rows, i, inputs, &row_of)));
+        let prev = previous.zip(changed.as_ref());
+        causes.push(Some(cause_of(prev, current, &rows, i, inputs, &row_of)));
     }
     for (m, cause) in rows.iter_mut().zip(causes) {
         m.row.cause = cause;
@@ -64,8 +66,56 @@ pub(crate) fn explain(
     }
 }
 
+/// The files that differ between two builds' records, found once for all rows.
+struct Changed<'a> {
+    /// Of the build context.
+    context: Vec<&'a str>,
+    /// Of each named context whose value stayed the same.
+    named: HashMap<&'a str, Vec<&'a str>>,
+}
+
+impl<'a> Changed<'a> {
+    fn between(prev: &'a CacheInputs, current: &'a CacheInputs) -> Changed<'a> {
+        let context = if prev.context_hashed && current.context_hashed {
+            differing(&prev.context_files, &current.context_files)
+        } else {
+            Vec::new()
+        };
+        let named = current
+            .named_contexts
+            .iter()
+            .filter_map(|(name, now)| {
+                let then = prev.named_contexts.get(name)?;
+                (then.value == now.value)
+                    .then(|| (name.as_str(), differing(&then.files, &now.files)))
+            })
+            .collect();
+        Changed { context, named }
+    }
+}
+
+/// Paths whose identity differs, or that are in only one of the two (sorted, both maps
+/// being sorted).
+fn differing<'a>(
+    old: &'a std::collections::BTreeMap<String, String>,
+    new: &'a std::collections::BTreeMap<String, String>,
+) -> Vec<&'a str> {
+    let mut out: BTreeSet<&str> = BTreeSet::new();
+    for (path, identity) in new {
+        if old.get(path) != Some(identity) {
+            out.insert(path);
+        }
+    }
+    for path in old.keys() {
+        if !new.contains_key(path) {
+            out.insert(path);
+        }
+    }
+    out.into_iter().collect()
+}
+
 fn cause_of(
-    previous: Option<&CacheInputs>,
+    previous: Option<(&CacheInputs, &Changed<'_>)>,
     current: &CacheInputs,
     rows: &[Mapped],
     at: usize,
@@ -80,8 +130,9 @@ fn cause_of(
     let instruction = stage
         .zip(m.instruction_index)
         .and_then(|(s, n)| s.instructions.get(n));
-    if let (Some(prev), Some(stage), Some(instruction)) = (previous, stage, instruction) {
-        if let Some(files) = files_changed(prev, current, stage, instruction) {
+    if let (Some((prev, changed)), Some(stage), Some(instruction)) = (previous, stage, instruction)
+    {
+        if let Some(files) = files_changed(prev, changed, current, stage, instruction) {
             return Cause::FilesChanged { files };
         }
         let names = args_changed(prev, current, stage, instruction, is_first(rows, at));
@@ -97,7 +148,7 @@ fn cause_of(
             return changed;
         }
     }
-    if let Some(cause) = upstream_rebuilt(rows, at, inputs, row_of) {
+    if let Some(cause) = upstream_rebuilt(current, rows, at, inputs, row_of) {
         return cause;
     }
     for import in &current.cache_imports {
@@ -108,7 +159,7 @@ fn cause_of(
             };
         }
     }
-    let Some(prev) = previous else {
+    let Some((prev, _)) = previous else {
         return Cause::NoPreviousRecord;
     };
     if prev.builder != current.builder {
@@ -146,6 +197,7 @@ fn is_first(rows: &[Mapped], at: usize) -> bool {
 /// with the same sources then.
 fn files_changed(
     prev: &CacheInputs,
+    changed: &Changed<'_>,
     current: &CacheInputs,
     stage: &RecordedStage,
     instruction: &RecordedInstruction,
@@ -160,40 +212,19 @@ fn files_changed(
         .instructions
         .iter()
         .find(|i| i.text == instruction.text)?;
-    let (old, new, label) = match &sources.from {
-        None => (&prev.context_files, &current.context_files, None),
-        Some(name) => {
-            let now = current.named_contexts.get(name)?;
-            let then = prev.named_contexts.get(name)?;
-            if now.value != then.value {
-                return None;
-            }
-            (&then.files, &now.files, Some(name.as_str()))
-        }
+    let (paths, label) = match &sources.from {
+        None => (&changed.context, None),
+        Some(name) => (changed.named.get(name.as_str())?, Some(name.as_str())),
     };
-    let mut changed = BTreeSet::new();
-    for (path, identity) in new {
-        if sources.takes(path) && old.get(path) != Some(identity) {
-            changed.insert(path.as_str());
-        }
-    }
-    for path in old.keys() {
-        if sources.takes(path) && !new.contains_key(path) {
-            changed.insert(path.as_str());
-        }
-    }
-    if changed.is_empty() {
-        return None;
-    }
-    Some(
-        changed
-            .into_iter()
-            .map(|p| match label {
-                Some(name) => format!("{name}:{p}"),
-                None => p.to_string(),
-            })
-            .collect(),
-    )
+    let files: Vec<String> = paths
+        .iter()
+        .filter(|p| sources.takes(p))
+        .map(|p| match label {
+            Some(name) => format!("{name}:{p}"),
+            None => p.to_string(),
+        })
+        .collect();
+    (!files.is_empty()).then_some(files)
 }
 
 /// The build args the instruction sees whose value changed: every arg the stage declared
@@ -313,9 +344,18 @@ fn text_changed(prev: &CacheInputs, stage: &RecordedStage, index: usize) -> Opti
     None
 }
 
+/// The instructions of stage `name` after its `FROM`.
+fn stage_instructions<'a>(current: &'a CacheInputs, name: &str) -> Vec<&'a RecordedInstruction> {
+    current
+        .stage(name)
+        .map(|s| s.instructions.iter().collect())
+        .unwrap_or_default()
+}
+
 /// An input vertex that was rebuilt: an earlier step of the same stage, or the stage it
 /// builds on or copies from (named by that stage's first rebuilt instruction).
 fn upstream_rebuilt(
+    current: &CacheInputs,
     rows: &[Mapped],
     at: usize,
     inputs: &[String],
@@ -336,6 +376,19 @@ fn upstream_rebuilt(
         });
     }
     if let Some(o) = rebuilt.first() {
+        // BuildKit runs an instruction that two stages share once (same base, same text):
+        // the stage's own copy of it, before this one, is what was rebuilt.
+        let own = stage_instructions(current, &m.row.stage)
+            .into_iter()
+            .take_while(|i| Some(i.line) != m.row.line)
+            .filter(|i| is_step(&i.keyword))
+            .find(|i| i.text.lines().next() == Some(o.row.instruction.as_str()));
+        if let Some(own) = own {
+            return Some(Cause::EarlierRebuilt {
+                instruction: o.row.instruction.clone(),
+                line: Some(own.line),
+            });
+        }
         let root = rows
             .iter()
             .find(|r| {

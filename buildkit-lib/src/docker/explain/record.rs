@@ -450,6 +450,13 @@ pub(crate) fn matches_path(pattern: &str, path: &str) -> bool {
     if p.is_empty() || p == "." {
         return true;
     }
+    if !p.contains(['*', '?', '[', '\\']) && !p.contains("/./") && !p.contains("//") {
+        // A plain path (most sources): itself or what lies beneath it, without splitting.
+        return path == p
+            || path
+                .strip_prefix(p)
+                .is_some_and(|rest| rest.starts_with('/'));
+    }
     let pattern: Vec<&str> = p
         .split('/')
         .filter(|c| !c.is_empty() && *c != ".")

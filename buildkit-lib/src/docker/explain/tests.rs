@@ -524,6 +524,73 @@ fn copy_sources_match_the_files_they_take() {
 }
 
 #[test]
+fn a_step_two_stages_share_is_named_as_the_stages_own() {
+    // BuildKit ran `RUN echo a` once for both stages (same base, same text): the second
+    // stage's next step names its own line, not the other stage.
+    let dockerfile = "FROM busybox AS one\nRUN echo a\nRUN echo one\n\
+                      FROM busybox AS two\nRUN echo a\nRUN echo two\n";
+    let dir = context(&[("Dockerfile", dockerfile)]);
+    let build = Build::new(dir.path());
+    let current = recorded(&build, None, "");
+    let vertex = |digest: &str, name: &str, inputs: &[&str]| Vertex {
+        digest: digest.into(),
+        name: name.into(),
+        inputs: inputs.iter().map(|s| s.to_string()).collect(),
+        started: Some("2026-01-01T00:00:00Z".into()),
+        completed: Some("2026-01-01T00:00:01Z".into()),
+        ..Vertex::default()
+    };
+    let vertexes = [
+        vertex(
+            "f",
+            "[one 1/3] FROM docker.io/library/busybox:latest@sha256:1",
+            &[],
+        ),
+        vertex("a", "[one 2/3] RUN echo a", &["f"]),
+        vertex("o", "[one 3/3] RUN echo one", &["a"]),
+        vertex("t", "[two 3/3] RUN echo two", &["a"]),
+    ];
+    let e = explain(None, &current, &vertexes);
+    assert_eq!(
+        row(&e, "two", 3).cause,
+        Some(Cause::EarlierRebuilt {
+            instruction: "RUN echo a".into(),
+            line: Some(5)
+        })
+    );
+    assert_eq!(
+        row(&e, "one", 3).cause,
+        Some(Cause::EarlierRebuilt {
+            instruction: "RUN echo a".into(),
+            line: Some(2)
+        })
+    );
+}
+
+#[test]
+fn the_pipelines_listing_of_the_context_is_reused_not_walked_again() {
+    let dir = busybox_context(BUSYBOX_DOCKERFILE, "b\n");
+    let build = Build::new(dir.path());
+    let hashes = FileHashes::in_memory();
+    // What the pipeline's fingerprint left for this context in this run: a listing that
+    // differs from the disk, so that reading it shows it was not walked again.
+    let key = dir.path().join("\0").join(dir.path().join("Dockerfile"));
+    hashes.remember_context(
+        &key,
+        std::sync::Arc::new(crate::pipeline::filehash::ContextListing {
+            fingerprint: "fp".into(),
+            files: vec![("a.txt".into(), "644:from-the-fingerprint".into())],
+        }),
+    );
+    let inputs = collect(&build, &Runner::new(), Some(&hashes), None).unwrap();
+    assert_eq!(
+        inputs.context_files.get("a.txt").map(String::as_str),
+        Some("644:from-the-fingerprint")
+    );
+    assert!(!inputs.context_files.contains_key("b.txt"));
+}
+
+#[test]
 #[ignore = "prints the renderings, for a person to read"]
 fn show() {
     let dir = webapp_context("print('v1')\n");
@@ -536,4 +603,79 @@ fn show() {
     println!("{}", explain(Some(&previous), &current, reader.vertexes()));
     let (_, text) = ProgressReader::read_all(BUSYBOX_FAILED.as_bytes());
     println!("{text}");
+}
+
+#[test]
+#[ignore = "a measurement on the generated production-shaped fixture (run `python3 fixtures/mediaserver/generate.py` first)"]
+fn explaining_a_change_in_the_mediaserver_context_is_quick() {
+    let app = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/mediaserver");
+    let build = Build::new(&app)
+        .dockerfile(app.join("Dockerfile"))
+        .target("runtime")
+        .build_arg("PYTHON_IMAGE", "buildkit-local/python:3.11");
+    let hashes = FileHashes::in_memory();
+    let previous = collect(&build, &Runner::new(), Some(&hashes), None).unwrap();
+    let mut current = previous.clone();
+    let files = current.context_files.len();
+    assert!(files > 5_000, "{files} files: generate the fixture first");
+    current
+        .context_files
+        .insert("app/views.py".into(), "644:changed".into());
+    // Every step rebuilt: the most work the comparison can have.
+    let mut vertexes = Vec::new();
+    for stage in &current.stages {
+        let steps: Vec<&RecordedInstruction> = stage
+            .instructions
+            .iter()
+            .filter(|i| super::rows::is_step(&i.keyword))
+            .collect();
+        let total = steps.len() + 1;
+        for (n, i) in steps.iter().enumerate() {
+            vertexes.push(Vertex {
+                digest: format!("{}-{n}", stage.name),
+                name: format!(
+                    "[{} {}/{total}] {}",
+                    stage.name,
+                    n + 2,
+                    i.text.lines().next().unwrap()
+                ),
+                started: Some("2026-01-01T00:00:00Z".into()),
+                completed: Some("2026-01-01T00:00:01Z".into()),
+                ..Vertex::default()
+            });
+        }
+    }
+    let started = std::time::Instant::now();
+    let e = explain(Some(&previous), &current, &vertexes);
+    let explained = started.elapsed();
+    let started = std::time::Instant::now();
+    let record = BuildRecord {
+        written: String::new(),
+        summary: e.summary(),
+        explanation: e.clone(),
+        inputs: current,
+    };
+    let json = serde_json::to_string(&record).unwrap();
+    let _: BuildRecord = serde_json::from_str(&json).unwrap();
+    let stored = started.elapsed();
+    println!(
+        "{files} files: explained in {explained:?}, record of {} kB written and read in {stored:?}\n{}",
+        json.len() / 1000,
+        e.summary()
+    );
+    let copy = e
+        .rows
+        .iter()
+        .find(|r| {
+            r.instruction
+                .starts_with("COPY --chown=mediaserver:mediaserver app/")
+        })
+        .unwrap();
+    assert_eq!(
+        copy.cause,
+        Some(Cause::FilesChanged {
+            files: vec!["app/views.py".into()]
+        })
+    );
+    assert!(explained.as_millis() < 50, "{explained:?}");
 }
