@@ -265,3 +265,53 @@ impl Report {
             .map_err(|e| anyhow::anyhow!("cannot parse {}: {e}", path.display()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_tables_the_instructions_an_image_build_ran_and_why() {
+        let row = |line, instruction: &str, cause: Option<&str>| InstructionRecord {
+            stage: "builder".into(),
+            line: Some(line),
+            instruction: instruction.into(),
+            cached: cause.is_none(),
+            seconds: cause.map(|_| 1.25),
+            cause: cause.map(str::to_string),
+        };
+        let report = Report {
+            pipeline: "build".into(),
+            ok: true,
+            seconds: 3.0,
+            run_id: "r".into(),
+            steps: vec![StepRecord {
+                name: "image".into(),
+                status: StepStatus::Ok,
+                seconds: 2.0,
+                log: None,
+                commands: Vec::new(),
+                error: None,
+                why: Some("1/2 instructions cached; first rebuilt: ...".into()),
+                instructions: vec![
+                    row(14, "WORKDIR /build", None),
+                    row(23, "COPY src/ /opt/app/lib/", Some("src/a|b.py changed")),
+                ],
+            }],
+            images: Vec::new(),
+            artifacts: Vec::new(),
+        };
+        let md = report.markdown();
+        assert!(
+            md.contains("**image**: 1/2 instructions cached; first rebuilt: ..."),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "| builder | 23 | `COPY src/ /opt/app/lib/` | 1.2s | src/a\\|b.py changed |"
+            ),
+            "{md}"
+        );
+        assert!(!md.contains("WORKDIR"), "cached rows are left out: {md}");
+    }
+}
