@@ -114,6 +114,19 @@ xflags::xflags! {
             /// Also remove containers that are running.
             optional --force
         }
+        /// Say why the last run's image builds rebuilt what they rebuilt.
+        ///
+        /// Prints each Dockerfile instruction of the build (cached or run, with its time)
+        /// and the cause of each rebuilt one, from what the last build wrote under
+        /// target/buildkit/<pipeline>/why/. Reads only.
+        cmd why {
+            /// The pipeline step that built the image (default: every one recorded).
+            optional step: String
+            /// Only this pipeline's builds (build, mediaserver, ...).
+            optional --pipeline name: String
+            /// Accepted for uniformity: it only reads.
+            optional --dry-run
+        }
         /// Check the engine, buildx, builder, image store, platforms and registry.
         ///
         /// One line with the fix for each missing piece. Exit 1 when something fails.
@@ -412,6 +425,13 @@ mod tests {
             XtaskCmd::Release(r) => assert_eq!(r.bump, Bump::Pre),
             other => panic!("{other:?}"),
         }
+        match run("why image --pipeline mediaserver") {
+            XtaskCmd::Why(w) => {
+                assert_eq!(w.step.as_deref(), Some("image"));
+                assert_eq!(w.pipeline.as_deref(), Some("mediaserver"));
+            }
+            other => panic!("{other:?}"),
+        }
         match run("engine status") {
             XtaskCmd::Engine(e) => assert_eq!(e.action, Some(EngineAction::Status)),
             other => panic!("{other:?}"),
@@ -465,6 +485,7 @@ mod tests {
             "release",
             "clean",
             "doctor",
+            "why",
             "bench",
             "engine",
             "msrv",

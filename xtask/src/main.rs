@@ -17,6 +17,7 @@ mod msrv;
 mod package;
 mod release;
 mod test;
+mod why;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -114,5 +115,6 @@ fn dispatch(args: &[String]) -> anyhow::Result<u8> {
         XtaskCmd::Bake(flags) => bake::run(&base, &root, &flags),
         XtaskCmd::Check(flags) => check::run(&base, &root, flags.dry_run, false),
         XtaskCmd::Fmt(flags) => check::run(&base, &root, flags.dry_run, true),
+        XtaskCmd::Why(flags) => why::run(&root, &flags),
     }
 }
