@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use buildkit_lib::docker::explain::BuildRecord;
+use buildkit_lib::pipeline::file_stem;
 
 use crate::flags;
 
@@ -82,19 +83,6 @@ fn find(
     }
     out.sort();
     Ok(out)
-}
-
-/// A step name as the pipeline names its files (matrix names hold `/`, `[`, `,`).
-fn file_stem(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]

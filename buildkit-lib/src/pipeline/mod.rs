@@ -31,7 +31,7 @@ pub use fingerprint::{Inputs, StepOutput};
 pub use matrix::Matrix;
 pub use preflight::{EngineProblem, EngineUnavailable};
 pub use report::{ArtifactRecord, ImageRecord, InstructionRecord, Report, StepRecord, StepStatus};
-pub use run::{PipelineError, RunOptions, StepCx};
+pub use run::{file_stem, PipelineError, RunOptions, StepCx};
 
 /// The body of a step.
 pub type StepFn = Arc<dyn Fn(&mut StepCx) -> anyhow::Result<()> + Send + Sync>;

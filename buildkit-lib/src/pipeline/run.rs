@@ -184,8 +184,9 @@ impl StepCx {
     }
 }
 
-/// A file-name-safe form of a step name (matrix names hold `/`, `[`, `,`).
-pub(super) fn file_stem(name: &str) -> String {
+/// A file-name-safe form of a step name (matrix names hold `/`, `[`, `,`): the stem of
+/// the step's files under the pipeline's folder (`logs/<stem>.log`, `why/<stem>.json`).
+pub fn file_stem(name: &str) -> String {
     name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
