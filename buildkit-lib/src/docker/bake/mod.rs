@@ -40,5 +40,6 @@ mod model;
 mod run;
 
 pub use export::BakeFileBuilder;
+pub(crate) use model::is_local;
 pub use model::{sanitize_name, BakeFile, BakeGroup, BakeTarget};
 pub use run::{Bake, BakeResult, BakeTargetResult};

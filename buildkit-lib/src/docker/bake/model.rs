@@ -151,7 +151,7 @@ fn entry_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> 
 
 /// Whether a context, named context or Dockerfile value is a directory on this machine
 /// (not a URL, a git address, an image, another target or stdin).
-pub(super) fn is_local(value: &str) -> bool {
+pub(crate) fn is_local(value: &str) -> bool {
     !(value.contains("://")
         || value.starts_with("git@")
         || value.starts_with("target:")
