@@ -10,10 +10,13 @@ use semver::Version;
 
 use crate::cmd::{Cmd, Runner};
 
+/// A `(major, minor)` release number.
+type Release = (u64, u64);
+
 /// The BuildKit each Docker engine release vendors (its `vendor.mod`), by `major.minor`:
 /// what its built-in builder runs when it reports no version (Debian's builds say
 /// `v0.0.0+unknown`).
-const ENGINE_BUILDKIT: &[((u64, u64), (u64, u64))] = &[
+const ENGINE_BUILDKIT: &[(Release, Release)] = &[
     ((23, 0), (0, 10)),
     ((24, 0), (0, 11)),
     ((25, 0), (0, 12)),
