@@ -120,44 +120,77 @@ pub(super) fn resolve_service(
     Ok(service)
 }
 
-/// The `type=gha` entries of a bake target's cache list, with the service each names
-/// (`version=1|2`; [`GhaService::Auto`] without one).
-pub(crate) fn gha_entries(entries: &[String]) -> Vec<GhaService> {
-    entries
-        .iter()
-        .filter_map(|entry| {
-            let fields: Vec<&str> = entry.split(',').map(|f| f.trim_matches('"')).collect();
-            if !fields.contains(&"type=gha") {
-                return None;
-            }
-            Some(
-                match fields.iter().find_map(|f| f.strip_prefix("version=")) {
-                    Some("1") => GhaService::V1,
-                    Some("2") => GhaService::V2,
-                    _ => GhaService::Auto,
-                },
-            )
+/// The service a cache entry names when it is a `type=gha` entry (read as buildx reads
+/// it: CSV fields, keys in any case, `version=1|2`, [`GhaService::Auto`] without one);
+/// `None` for another backend.
+fn gha_service_of(entry: &str) -> Option<GhaService> {
+    let fields: Vec<(String, String)> = super::csv_fields(entry)
+        .into_iter()
+        .filter_map(|f| {
+            f.split_once('=')
+                .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.to_string()))
         })
-        .collect()
+        .collect();
+    let value = |key: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    };
+    if value("type") != Some("gha") {
+        return None;
+    }
+    Some(match value("version") {
+        Some("1") => GhaService::V1,
+        Some("2") => GhaService::V2,
+        _ => GhaService::Auto,
+    })
 }
 
-/// Resolves a list of bake cache entries against the environment, as [`Cache::resolve`]
-/// does; returns whether any of them uses the v2 service.
+/// The `type=gha` entries of a bake target's cache list, with the service each names
+/// (`version=1|2`; [`GhaService::Auto`] without one).
+#[cfg(test)]
+pub(crate) fn gha_entries(entries: &[String]) -> Vec<GhaService> {
+    entries.iter().filter_map(|e| gha_service_of(e)).collect()
+}
+
+/// Resolves a list of cache entries (bake's, or raw `--cache-from`/`--cache-to` values)
+/// against the environment, as [`Cache::resolve`](super::Cache::resolve) does; returns
+/// whether any of them uses the v2 service.
 pub(crate) fn resolve_gha_entries(
     entries: &[String],
     env: &dyn Fn(&str) -> Option<String>,
 ) -> anyhow::Result<bool> {
     let mut v2 = false;
-    for (service, entry) in gha_entries(entries).into_iter().zip(
-        entries
-            .iter()
-            .filter(|e| e.split(',').any(|f| f.trim_matches('"') == "type=gha")),
-    ) {
+    for entry in entries {
+        let Some(service) = gha_service_of(entry) else {
+            continue;
+        };
         let resolved = resolve_service(service, env)
             .map_err(|e| anyhow::anyhow!("cache `{entry}` cannot be used: {e}"))?;
         v2 |= resolved == GhaService::V2;
     }
     Ok(v2)
+}
+
+/// The `--cache-from` / `--cache-to` values among raw command-line arguments (both the
+/// `--flag value` and `--flag=value` forms) that name the GitHub Actions cache.
+pub(crate) fn gha_in_args(args: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        let value = match arg.as_str() {
+            "--cache-from" | "--cache-to" => iter.next().cloned(),
+            other => other
+                .strip_prefix("--cache-from=")
+                .or_else(|| other.strip_prefix("--cache-to="))
+                .map(str::to_string),
+        };
+        if let Some(value) = value.filter(|v| gha_service_of(v).is_some()) {
+            out.push(value);
+        }
+    }
+    out
 }
 
 /// Registers the runtime token for redaction, so a tool that prints it cannot leak it.

@@ -25,7 +25,7 @@ mod gha;
 
 pub(crate) use gha::check_gha_v2;
 use gha::resolve_service;
-pub(crate) use gha::{mask_gha_token, resolve_gha_entries};
+pub(crate) use gha::{gha_in_args, mask_gha_token, resolve_gha_entries};
 pub use gha::{
     GhaService, GHA_CACHE_URL, GHA_RESULTS_URL, GHA_SERVICE_V2, GHA_TOKEN, GHA_V2_MIN_BUILDKIT,
     GHA_V2_MIN_BUILDX, GHA_V2_MIN_ENGINE,
@@ -435,9 +435,41 @@ impl fmt::Display for Cache {
     }
 }
 
+/// Splits an entry into its fields the way buildx does (one CSV record): a field in
+/// double quotes may hold `,`, and `""` inside it is one `"`.
+pub(crate) fn csv_fields(entry: &str) -> Vec<String> {
+    let mut fields = Vec::new();
+    let mut field = String::new();
+    let mut chars = entry.chars().peekable();
+    let mut quoted = false;
+    let mut at_start = true;
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if at_start && !quoted => quoted = true,
+            '"' if quoted => {
+                if chars.peek() == Some(&'"') {
+                    chars.next();
+                    field.push('"');
+                } else {
+                    quoted = false;
+                }
+            }
+            ',' if !quoted => {
+                fields.push(std::mem::take(&mut field));
+                at_start = true;
+                continue;
+            }
+            other => field.push(other),
+        }
+        at_start = false;
+    }
+    fields.push(field);
+    fields
+}
+
 /// Joins `key=value` fields the way buildx splits them (CSV): a field holding `,` or `"`
 /// is quoted, with `"` doubled.
-fn csv_join(fields: &[String]) -> String {
+pub(crate) fn csv_join(fields: &[String]) -> String {
     fields
         .iter()
         .map(|f| {
@@ -543,6 +575,23 @@ mod tests {
         let v1 = gha.gha_service(GhaService::V1);
         assert_eq!(v1.to_from_arg(), "type=gha,version=1");
         assert_eq!(v1.to_to_arg(), "type=gha,version=1");
+    }
+
+    #[test]
+    fn entries_are_split_as_buildx_splits_them() {
+        assert_eq!(
+            csv_fields("type=local,\"dest=dir,with \"\"q\"\"\",mode=max"),
+            ["type=local", "dest=dir,with \"q\"", "mode=max"]
+        );
+        assert_eq!(csv_fields("\"type=gha\""), ["type=gha"]);
+        assert_eq!(csv_fields(""), [""]);
+        for cache in [
+            Cache::local("dir,with \"q\"").mode_max(true),
+            Cache::gha().scope("a,b"),
+        ] {
+            let joined = cache.to_to_arg();
+            assert_eq!(csv_join(&csv_fields(&joined)), joined);
+        }
     }
 
     #[test]
