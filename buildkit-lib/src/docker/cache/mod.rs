@@ -31,6 +31,11 @@ pub use gha::{
     GHA_V2_MIN_BUILDX, GHA_V2_MIN_ENGINE,
 };
 
+/// The first BuildKit release that exports a registry or local cache as one OCI image
+/// manifest by default (its progress says "writing cache image manifest"); older
+/// releases write an image index ("writing cache manifest") unless `image-manifest=true`.
+pub const IMAGE_MANIFEST_DEFAULT_BUILDKIT: semver::Version = semver::Version::new(0, 21, 0);
+
 /// Which backend a [`Cache`] uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -227,7 +232,11 @@ impl Cache {
 
     /// Write the cache as one image manifest instead of an image index
     /// (`image-manifest=`): needed by registries without image indexes, such as Amazon
-    /// ECR. Needs OCI media types.
+    /// ECR. Needs OCI media types. BuildKit [`IMAGE_MANIFEST_DEFAULT_BUILDKIT`] and newer
+    /// (the engine built into Docker 28.1 and newer) write an image manifest unless told
+    /// `image_manifest(false)` (or `oci_mediatypes(false)`); older ones an index unless
+    /// told `image_manifest(true)`. Set it either way to get the same form on every
+    /// builder; a cache in either form is read by every release.
     pub fn image_manifest(mut self, on: bool) -> Cache {
         self.image_manifest = Some(on);
         self
