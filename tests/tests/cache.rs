@@ -515,3 +515,125 @@ fn bake_checks_the_gha_caches_of_the_targets_it_builds() {
         "{err:#}"
     );
 }
+
+/// buildx (0.13 and 0.29 alike) drops a `type=gha` cache without a word and exits 0 when
+/// the GitHub Actions runtime variables are missing, so a user would believe a cache was
+/// written. Proves, on the engine under test, that however the cache reaches the command
+/// (typed, raw in `extra_args`, in any spelling buildx reads, in a bake file as a string
+/// or an object, in an HCL file, as an override) the library refuses it first, naming the
+/// variables, before any build starts.
+#[test]
+fn a_gha_cache_without_the_runtime_is_refused_however_it_is_spelled() {
+    let under_test = e2e::engine_under_test();
+    let runner = without_gha(e2e::engine());
+    let ctx = context();
+
+    // The danger, as buildx has it: the build passes, and no cache went anywhere.
+    let raw = runner.with_fresh_record();
+    raw.capture(
+        &Cmd::new("docker")
+            .args([
+                "buildx",
+                "build",
+                "--network=host",
+                "--cache-to",
+                "type=gha",
+            ])
+            .arg_path(ctx.path()),
+    )
+    .unwrap_or_else(|e| panic!("{}: buildx no longer drops it: {e}", under_test.describe()));
+
+    let refused = |what: &str, result: anyhow::Result<()>, recorded: &Runner| {
+        let err = format!("{:#}", result.expect_err(what));
+        assert!(
+            err.contains("cannot be used") && err.contains("ACTIONS_RUNTIME_TOKEN"),
+            "{what}: {err}"
+        );
+        let built = recorded.commands().into_iter().find(|argv| {
+            matches!(argv.get(2).map(String::as_str), Some("build" | "bake"))
+                && !argv.iter().any(|a| a == "--print")
+        });
+        assert_eq!(built, None, "{what}: nothing may build ({err})");
+    };
+    let build = |extra: &[&str]| {
+        build_in(ctx.path(), "never-built:gha").extra_args(extra.iter().map(|a| a.to_string()))
+    };
+    for (what, b) in [
+        (
+            "raw --cache-to",
+            build(&["--cache-to", "type=gha,mode=max"]),
+        ),
+        (
+            "raw --cache-from=",
+            build(&["--cache-from=type=gha,scope=web"]),
+        ),
+        (
+            "a quoted key in capitals",
+            build(&["--cache-to", "\"TYPE=gha\",mode=max"]),
+        ),
+    ] {
+        let recorded = runner.with_fresh_record();
+        refused(what, b.run(&recorded).map(|_| ()), &recorded);
+    }
+    // Variables that are set but empty are missing to buildx too.
+    let empty = runner
+        .clone()
+        .env("GITHUB_ACTIONS", "true")
+        .env("ACTIONS_RUNTIME_TOKEN", "")
+        .env("ACTIONS_RESULTS_URL", "")
+        .env("ACTIONS_CACHE_URL", "")
+        .with_fresh_record();
+    let typed = build_in(ctx.path(), "never-built:gha").cache_to(Cache::gha());
+    let err = format!("{:#}", typed.run(&empty).unwrap_err());
+    assert!(err.contains("does not see the runtime variables"), "{err}");
+    assert!(empty.commands().is_empty());
+    let no_url = runner
+        .clone()
+        .env("ACTIONS_RUNTIME_TOKEN", TOKEN)
+        .env("ACTIONS_RESULTS_URL", "")
+        .with_fresh_record();
+    let err = format!("{:#}", typed.run(&no_url).unwrap_err());
+    assert!(!err.contains(TOKEN), "{err}");
+    assert!(no_url.commands().is_empty(), "{err}");
+
+    // Bake files: a string in another spelling, an object (as newer buildx prints them),
+    // an override, and an HCL file the library reads through `bake --print`.
+    let json = ctx.path().join("docker-bake.json");
+    for (what, entry) in [
+        (
+            "a bake string entry",
+            serde_json::json!("Type=gha,mode=max"),
+        ),
+        (
+            "a bake object entry",
+            serde_json::json!({"mode": "max", "type": "gha"}),
+        ),
+    ] {
+        let file = serde_json::json!({"target": {"app": {"context": ".", "cache-to": [entry]}}});
+        std::fs::write(&json, file.to_string()).unwrap();
+        let recorded = runner.with_fresh_record();
+        refused(
+            what,
+            Bake::new(&json).target("app").run(&recorded).map(|_| ()),
+            &recorded,
+        );
+    }
+    std::fs::write(&json, r#"{"target": {"app": {"context": "."}}}"#).unwrap();
+    let recorded = runner.with_fresh_record();
+    let set = Bake::new(&json)
+        .target("app")
+        .set("*.cache-to=type=gha,mode=max");
+    refused("a bake override", set.run(&recorded).map(|_| ()), &recorded);
+    let hcl = ctx.path().join("docker-bake.hcl");
+    std::fs::write(
+        &hcl,
+        "target \"app\" {\n  context = \".\"\n  cache-to = [\"type=gha,mode=max\"]\n}\n",
+    )
+    .unwrap();
+    let recorded = runner.with_fresh_record();
+    refused(
+        "an HCL bake file",
+        Bake::new(&hcl).target("app").run(&recorded).map(|_| ()),
+        &recorded,
+    );
+}
