@@ -1,40 +1,54 @@
 #!/usr/bin/env bash
-# xtask/engine-up.sh: install (when missing) and start everything the project's tests need
-# on a Debian 12 (bookworm) machine, as root:
+# xtask/engine-up.sh: install (when missing) and start what the project's jobs and tests
+# need on a Debian 12 (bookworm) machine, as root. `up` alone (the "base" component, what
+# `cargo xtask build` needs):
 #
-#   * a private Docker 26 engine (docker.io from trixie) with the containerd image store,
-#     listening on unix:///run/buildkit-lib/docker.sock, backed by its own containerd;
-#   * a second engine like it on unix:///run/buildkit-lib/docker2.sock (own containerd,
-#     data and exec root), for builds spread over several engines and merged;
+#   * the default engine, today's Docker: Debian sid's docker.io/docker-cli (>= 28.5),
+#     docker-buildx (>= 0.29) and containerd (>= 2.1), unpacked into their own prefix
+#     (never installed into the system), with the containerd image store, on
+#     unix:///run/buildkit-lib/docker.sock, its own containerd and its own bridge;
 #   * a plain-http registry on 127.0.0.1:5000;
-#   * arm64 emulation (qemu-user-static through binfmt_misc);
-#   * local base images: buildkit-local/busybox:latest (linux/amd64 + linux/arm64, in both
-#     engines) and buildkit-local/python:3.11 (Debian bookworm, python3 + venv + pip + binutils);
-#   * a local database image, buildkit-local/mariadb:10.11 (engine 1 only; Debian bookworm's
-#     MariaDB 10.11, listening on 127.0.0.1 only). Start it with
-#       docker run -d --network host -e MARIADB_PORT=PORT -e MARIADB_ROOT_PASSWORD=... \
-#         -e MARIADB_DATABASE=... -e MARIADB_USER=... -e MARIADB_PASSWORD=... \
-#         buildkit-local/mariadb:10.11
-#     and wait for the log line "mariadb ready on 127.0.0.1:PORT".
-#   * BuildKit builders: buildkitd and buildctl (BuildKit v0.13.2) built once per machine
-#     from Debian's docker.io source package (6-13 min the first time, kept under
-#     /var/lib/buildkit-lib/buildkit); the image buildkit-local/buildkit:v0.13.2 for buildx's
-#     docker-container driver; a CA, server and client certificates; one remote buildkitd
-#     on tcp://127.0.0.1:1234 with mutual TLS; the base images pushed to the registry as
-#     127.0.0.1:5000/buildkit-local/busybox:latest and 127.0.0.1:5000/buildkit-local/python:3.11.
+#   * local base images: buildkit-local/busybox:latest (linux/amd64 + linux/arm64, built
+#     without emulation) and buildkit-local/python:3.11 (Debian bookworm, python3 + venv +
+#     pip + binutils).
 #
-# Usage: engine-up.sh [up|env|down|registry-start|registry-stop|status|help]
+# More, by component (`up second oldest arm64 mariadb buildkit`, or `up all`):
+#   second    a second engine of today's release on unix:///run/buildkit-lib/docker2.sock
+#             (own containerd, data and exec root), for builds spread over several engines;
+#   oldest    the oldest supported engine, Debian trixie's Docker 26.1 / buildx 0.13 /
+#             containerd 1.7, on unix:///run/buildkit-lib/docker-oldest.sock, with the base
+#             images (and the BuildKit image when `buildkit` is also asked);
+#   arm64     arm64 emulation (qemu-user-static through binfmt_misc);
+#   mariadb   buildkit-local/mariadb:10.11 (Debian bookworm's MariaDB 10.11, listening on
+#             127.0.0.1 only). Start it with
+#               docker run -d --network host -e MARIADB_PORT=PORT -e MARIADB_ROOT_PASSWORD=... \
+#                 -e MARIADB_DATABASE=... -e MARIADB_USER=... -e MARIADB_PASSWORD=... \
+#                 buildkit-local/mariadb:10.11
+#             and wait for the log line "mariadb ready on 127.0.0.1:PORT";
+#   buildkit  BuildKit builders: buildkitd and buildctl (BuildKit v0.25.2, the version sid's
+#             docker.io vendors) built once per machine by xtask/buildkit-build.sh from
+#             Debian sid's sources (6-13 min the first time, kept under
+#             /var/lib/buildkit-lib/buildkit-current/bin); the image
+#             buildkit-local/buildkit:v0.25.2 for buildx's docker-container driver; a CA,
+#             server and client certificates; one remote buildkitd on tcp://127.0.0.1:1234
+#             with mutual TLS; the base images pushed to the registry as
+#             127.0.0.1:5000/buildkit-local/busybox:latest and .../python:3.11.
+#
+# Usage: engine-up.sh [up [COMPONENT...]|env [ENGINE]|down|versions|status|registry-start|registry-stop|help]
 #   up              (default) install what is missing, start what is not running. Idempotent;
 #                   a few seconds when everything is already up.
-#   env             print the lines that point docker clients at the engines (DOCKER_HOST,
-#                   and BUILDKIT_LIB_SECOND_HOST for the second engine) and at the BuildKit
-#                   builders (BUILDKIT_LIB_REMOTE_BUILDKIT, BUILDKIT_LIB_BUILDKIT_CERTS,
-#                   BUILDKIT_LIB_BUILDKIT_IMAGE, BUILDKIT_LIB_BUILDKIT_BIN).
-#   down            stop the remote buildkitd, the registry, both dockerds and containerds
+#   env [ENGINE]    print the export lines (stdout, for eval) that point docker clients at
+#                   ENGINE (current, the default; oldest; second): DOCKER_HOST, PATH with
+#                   the engine's own docker CLI, DOCKER_CONFIG with its own buildx (not for
+#                   current, whose buildx is where every docker CLI looks), and the
+#                   BUILDKIT_LIB_* variables the tests read.
+#   down            stop the remote buildkitd, the registry, every dockerd and containerd
 #                   cleanly (data is kept).
+#   versions        print what each Debian release's prefix holds (package and version).
 #   registry-start  start the registry only (if it is not answering).
 #   registry-stop   stop the registry only (waits until the port no longer answers).
-#   status          print what is up, exit non-zero if something is not.
+#   status          print what is up; exit non-zero if the default engine or the registry
+#                   is not.
 #
 # Everything lives under /var/lib/buildkit-lib (kept between runs), /run/buildkit-lib and
 # /var/log/buildkit-lib. Each step prints one line; a failure prints
@@ -116,13 +130,12 @@ readonly MARIADB_ROOTFS_DONE=$STATE_DIR/rootfs/mariadb-10.11.complete
 
 # BuildKit builders (see "BuildKit builders" below): binaries built once, kept under the
 # engine's data root; one remote buildkitd with mutual TLS.
-readonly BUILDKIT_VERSION=v0.13.2
+# BuildKit as sid's docker.io 28.5 vendors it (see xtask/buildkit-build.sh).
+readonly BUILDKIT_VERSION=v0.25.2
 readonly BUILDKIT_DIR=$STATE_DIR/buildkit
-readonly BUILDKIT_BIN=$BUILDKIT_DIR/bin
+readonly BUILDKIT_BIN=$STATE_DIR/buildkit-current/bin
 readonly BUILDKIT_CERTS=$BUILDKIT_DIR/certs
 readonly BUILDKIT_IMAGE=buildkit-local/buildkit:$BUILDKIT_VERSION
-readonly BUILDKIT_BUILD_BASE=buildkit-local/trixie-build:base
-readonly BUILDKIT_BUILD_CONTAINER=buildkit-lib-buildkit-build
 readonly BUILDKITD_ADDR=127.0.0.1:1234
 readonly BUILDKITD_ROOT=$BUILDKIT_DIR/remote-root
 readonly BUILDKITD_CONFIG=$BUILDKIT_DIR/buildkitd-remote.toml
@@ -676,7 +689,7 @@ stop_registry() {
 # Step: buildx.
 # ---------------------------------------------------------------------------------------
 ensure_buildx() {
-    step buildx "$LOG_DIR/buildx.log"
+    step "buildx$ENGINE_LABEL" "$LOG_DIR/buildx.log"
     : >"$STEP_LOG"
     logged docker buildx version || fail "the docker CLI does not find the buildx plugin"
     logged docker buildx inspect default || fail "buildx cannot reach the engine's default builder"
@@ -986,13 +999,11 @@ ensure_mariadb_image() {
 }
 
 # ---------------------------------------------------------------------------------------
-# BuildKit builders: buildkitd + buildctl (BuildKit v0.13.2) built once per machine from
-# Debian trixie's docker.io source package (it carries BuildKit's source as a component
-# tarball), inside an isolated trixie build container; a local image for buildx's
-# docker-container driver; a CA with server and client certificates; one remote buildkitd
-# on tcp://$BUILDKITD_ADDR with mutual TLS (oci worker, Debian's runc, never the engine's
-# containerd); the base images pushed to the loopback registry (a BuildKit daemon does not
-# see the engine's image store).
+# BuildKit builders: buildkitd + buildctl (see ensure_buildkit_binaries); a local image for
+# buildx's docker-container driver; a CA with server and client certificates; one remote
+# buildkitd on tcp://$BUILDKITD_ADDR with mutual TLS (oci worker, Debian's runc, never the
+# engine's containerd); the base images pushed to the loopback registry (a BuildKit daemon
+# does not see the engine's image store).
 # ---------------------------------------------------------------------------------------
 ensure_buildkit_packages() {
     step buildkit-packages "$LOG_DIR/apt.log"
@@ -1014,128 +1025,24 @@ buildkit_binaries_ok() {
         [[ $(cat "$BUILDKIT_BIN/.complete") == "$BUILDKIT_VERSION" ]]
 }
 
-# The script run inside the trixie build container (stage 1: build dependencies).
-write_buildkit_deps_script() { # FILE
-    cat >"$1" <<'SCRIPT'
-#!/bin/sh
-# Written by xtask/engine-up.sh: install docker.io's build dependencies (Go and golang-*-dev).
-set -eux
-echo 'deb-src http://deb.debian.org/debian trixie main' >/etc/apt/sources.list.d/deb-src.list
-apt-get -q update
-apt-get -q -y --no-install-recommends build-dep docker.io
-apt-get -q -y --no-install-recommends install xz-utils patch ca-certificates
-apt-get clean
-go version
-SCRIPT
-}
-
-# Stage 2: fetch docker.io's source tarballs, unpack, patch, build buildkitd and buildctl.
-write_buildkit_build_script() { # FILE
-    cat >"$1" <<'SCRIPT'
-#!/bin/bash
-# Written by xtask/engine-up.sh: build buildkitd and buildctl (static) from docker.io's source.
-set -euxo pipefail
-version=$1 work=/build
-mkdir -p "$work/dl"
-cd "$work/dl"
-if ! ls docker.io_*.orig-buildkit.tar.* >/dev/null 2>&1; then
-    # The .dsc may answer 404 on this mirror while the tarballs download: check for them.
-    apt-get -q update
-    apt-get source --download-only docker.io || true
-fi
-engine=$(ls docker.io_*.orig.tar.* | head -n 1)
-cli=$(ls docker.io_*.orig-cli.tar.* | head -n 1)
-bk=$(ls docker.io_*.orig-buildkit.tar.* | head -n 1)
-deb=$(ls docker.io_*.debian.tar.* | head -n 1)
-rm -rf "$work/src" "$work/gopath"
-mkdir -p "$work/src"
-cd "$work/src"
-# The engine tarball's paths read ./moby-moby-<commit>/engine/...
-tar -xf "$work/dl/$engine" --strip-components=2
-tar -xf "$work/dl/$cli"
-tar -xf "$work/dl/$bk"
-tar -xf "$work/dl/$deb"
-ls
-[[ -d buildkit/cmd/buildkitd && -d cli && -d engine/daemon && -f debian/patches/series ]]
-while read -r p; do
-    p=${p%%#*}; p=${p//[[:space:]]/}
-    [[ -n $p ]] || continue
-    patch -p1 -N -f <"debian/patches/$p"
-done <debian/patches/series
-g=$work/gopath/src/github.com
-mkdir -p "$g/moby" "$g/docker"
-mv buildkit "$g/moby/buildkit"
-mv engine "$g/docker/docker"
-mv cli "$g/docker/cli"
-export GOPATH=$work/gopath:/usr/share/gocode GOCACHE=$work/gocache
-export GO111MODULE=off GOPROXY=off GOTOOLCHAIN=local CGO_ENABLED=0
-cd "$g/moby/buildkit"
-mkdir -p "$work/out"
-for c in buildkitd buildctl; do
-    go build -tags 'osusergo netgo static_build' \
-        -ldflags "-X github.com/moby/buildkit/version.Version=$version -s -w" \
-        -o "$work/out/$c" "./cmd/$c"
-done
-"$work/out/buildctl" --version
-"$work/out/buildkitd" --version
-SCRIPT
-}
-
+# buildkitd and buildctl, built once per machine by xtask/buildkit-build.sh from Debian
+# sid's sources (BuildKit at the version sid's docker.io vendors), in a sid root of its own.
 ensure_buildkit_binaries() {
     step buildkit-binaries "$LOG_DIR/buildkit-build.log"
     if buildkit_binaries_ok; then
         done_step "already built ($("$BUILDKIT_BIN/buildkitd" --version 2>/dev/null | awk '{print $3}'))"
         return 0
     fi
-    local start=$SECONDS rootfs=$BUILDKIT_DIR/build-rootfs work=$BUILDKIT_DIR/build
-    printf '\n### %s: building buildkitd %s (once per machine)\n' "$(date -u +%FT%TZ)" "$BUILDKIT_VERSION" >>"$STEP_LOG"
-    printf '(once per machine, 6-13 min) '
-    mkdir -p "$BUILDKIT_DIR" "$work"
-    # Stage 0: a trixie root file system, imported as an image.
-    if ! image_exists "$BUILDKIT_BUILD_BASE"; then
-        if [[ ! -f $rootfs.complete ]]; then
-            remove_rootfs "$rootfs" "$rootfs.complete"
-            logged debootstrap --variant=minbase trixie "$rootfs" "$DEBIAN_MIRROR" || {
-                remove_rootfs "$rootfs" "$rootfs.complete"
-                fail "debootstrap of trixie (the BuildKit build container) failed"
-            }
-            touch "$rootfs.complete"
-        fi
-        tar -C "$rootfs" --numeric-owner --exclude='./dev/*' --exclude='./proc/*' --exclude='./sys/*' \
-            -c . 2>>"$STEP_LOG" | docker import - "$BUILDKIT_BUILD_BASE" >>"$STEP_LOG" 2>&1 ||
-            fail "docker import of the trixie build root failed"
-    fi
-    # Stage 1: the build dependencies, in a container kept (stopped) when a later stage
-    # fails, so that a second attempt does not install them again.
-    if ! docker container inspect "$BUILDKIT_BUILD_CONTAINER" >/dev/null 2>&1; then
-        logged docker create --name "$BUILDKIT_BUILD_CONTAINER" --network host -v "$work:/build" \
-            "$BUILDKIT_BUILD_BASE" sleep infinity || fail "cannot create the trixie build container"
-    fi
-    CLEANUPS+=("docker stop -t 1 $BUILDKIT_BUILD_CONTAINER >/dev/null 2>&1")
-    logged docker start "$BUILDKIT_BUILD_CONTAINER" || fail "cannot start the trixie build container"
-    if ! docker exec "$BUILDKIT_BUILD_CONTAINER" test -f /build-deps.done 2>/dev/null; then
-        write_buildkit_deps_script "$work/deps.sh"
-        logged docker exec "$BUILDKIT_BUILD_CONTAINER" sh /build/deps.sh ||
-            fail "apt-get build-dep docker.io in the trixie build container failed"
-        logged docker exec "$BUILDKIT_BUILD_CONTAINER" touch /build-deps.done
-    fi
-    # Stage 2: sources, patches, compile.
-    write_buildkit_build_script "$work/build.sh"
-    rm -rf "$work/out"
-    logged docker exec "$BUILDKIT_BUILD_CONTAINER" bash /build/build.sh "$BUILDKIT_VERSION" ||
-        fail "building buildkitd/buildctl from docker.io's source failed"
-    "$work/out/buildkitd" --version 2>>"$STEP_LOG" | grep -qF " $BUILDKIT_VERSION " ||
+    local start=$SECONDS
+    printf '(once per machine, 6-13 min)\n'
+    STEP_OPEN=0
+    env BUILDKIT_VERSION="$BUILDKIT_VERSION" bash "$(dirname "${BASH_SOURCE[0]}")/buildkit-build.sh" "$BUILDKIT_BIN" ||
+        fail "building buildkitd/buildctl $BUILDKIT_VERSION from Debian sid's sources failed (log above)"
+    "$BUILDKIT_BIN/buildkitd" --version 2>>"$STEP_LOG" | grep -qF " $BUILDKIT_VERSION" ||
         fail "the built buildkitd does not report version $BUILDKIT_VERSION"
-    mkdir -p "$BUILDKIT_BIN"
-    install -m 0755 "$work/out/buildkitd" "$BUILDKIT_BIN/buildkitd"
-    install -m 0755 "$work/out/buildctl" "$BUILDKIT_BIN/buildctl"
     echo "$BUILDKIT_VERSION" >"$BUILDKIT_BIN/.complete"
-    # The build container, its image, sources and Go cache (several GB) are not needed again.
-    logged docker rm -f "$BUILDKIT_BUILD_CONTAINER" || true
-    logged docker rmi "$BUILDKIT_BUILD_BASE" || true
-    remove_rootfs "$rootfs" "$rootfs.complete"
-    rm -rf --one-file-system "$work"
     echo "$((SECONDS - start))" >"$BUILDKIT_DIR/build-seconds"
+    step buildkit-binaries "$LOG_DIR/buildkit-build.log"
     done_step "ok (built in $((SECONDS - start)) s)"
 }
 
@@ -1143,7 +1050,7 @@ ensure_buildkit_binaries() {
 # registry over plain http.
 write_buildkitd_config() { # FILE ROOT
     cat >"$1" <<EOF
-# Written by xtask/engine-up.sh
+# Written by xtask/engine-up.sh for BuildKit $BUILDKIT_VERSION
 root = "$2"
 
 [worker.oci]
@@ -1326,6 +1233,20 @@ ensure_registry_base_images() {
     if ((${#pushed[@]} == 0)); then done_step "already up"; else done_step "ok (pushed: ${pushed[*]})"; fi
 }
 
+# The BuildKit image in another engine too (the oldest, for the tests run on it): copied
+# from the default engine with save/load.
+ensure_buildkit_image_in_engine() {
+    step "buildkit-image$ENGINE_LABEL" "$LOG_DIR/buildkit-image.log"
+    if image_exists "$BUILDKIT_IMAGE"; then
+        done_step "already up"
+        return 0
+    fi
+    DOCKER_HOST=unix://$RUN_DIR/docker.sock docker save "$BUILDKIT_IMAGE" 2>>"$STEP_LOG" |
+        docker load >>"$STEP_LOG" 2>&1 || fail "cannot copy $BUILDKIT_IMAGE into the engine on $ENGINE_HOST"
+    image_exists "$BUILDKIT_IMAGE" || fail "$BUILDKIT_IMAGE is not in the engine on $ENGINE_HOST after docker load"
+    done_step "ok (copied from the default engine)"
+}
+
 ensure_builders_rig() {
     ensure_buildkit_packages
     ensure_buildkit_binaries
@@ -1499,7 +1420,14 @@ up() { # up [COMPONENT...]
         ensure_python_image
         ensure_mariadb_image
     fi
-    if [[ $want == *" buildkit "* ]]; then select_engine current; ensure_builders_rig; fi
+    if [[ $want == *" buildkit "* ]]; then
+        select_engine current
+        ensure_builders_rig
+        if [[ $want == *" oldest "* ]]; then
+            select_engine oldest
+            ensure_buildkit_image_in_engine
+        fi
+    fi
     select_engine current
     echo "engine-up: up ($want); point clients at the default engine with:"
     print_env current

@@ -276,7 +276,7 @@ pub fn buildkit_rig() -> BuildkitRig {
         )),
         image: var(
             "BUILDKIT_LIB_BUILDKIT_IMAGE",
-            "buildkit-local/buildkit:v0.13.2",
+            "buildkit-local/buildkit:v0.25.2",
         ),
         bin: PathBuf::from(var(
             "BUILDKIT_LIB_BUILDKIT_BIN",
@@ -610,6 +610,22 @@ impl PrivateBuildkitd {
     pub fn stop(&mut self, signal: i32) {
         if let Some(mut child) = self.child.take() {
             unsafe { libc::kill(child.id() as i32, signal) };
+            // BuildKit 0.25 stops gracefully on SIGTERM: it waits for the builds it runs.
+            // A daemon that has not exited after 10 s is killed, with the build steps it
+            // started (they are its children's children, left running otherwise).
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while child.try_wait().ok().flatten().is_none() && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            if child.try_wait().ok().flatten().is_none() {
+                let pid = child.id() as i32;
+                let descendants = descendants_of(pid);
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                for d in descendants {
+                    unsafe { libc::kill(d, libc::SIGKILL) };
+                }
+            }
             let _ = child.wait();
         }
     }
@@ -647,6 +663,39 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// The SHA-256 of a file's content, as lowercase hex.
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     Ok(sha256_hex(&std::fs::read(path)?))
+}
+
+/// Every process below `pid` (children, their children, ...), read from `/proc`.
+pub fn descendants_of(pid: i32) -> Vec<i32> {
+    let mut parents: Vec<(i32, i32)> = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(p) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        // The parent pid is the second field after the parenthesised command name.
+        if let Some(ppid) = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|f| f.parse::<i32>().ok())
+        {
+            parents.push((p, ppid));
+        }
+    }
+    let mut found = vec![pid];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(
+            parents
+                .iter()
+                .filter(|(_, pp)| *pp == parent)
+                .map(|(p, _)| *p),
+        );
+        i += 1;
+    }
+    found.remove(0);
+    found
 }
 
 /// The engine and buildx the tests run against, read raw (`docker version`, `docker buildx

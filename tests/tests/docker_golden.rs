@@ -58,7 +58,7 @@ fn every_option() -> Build {
 fn build_with_every_option() {
     assert_eq!(
         every_option().command().to_string(),
-        "docker buildx build --builder multi --progress=plain \
+        "docker buildx build --builder multi --progress=rawjson \
          --file fixtures/webapp/Dockerfile.production --target runtime \
          --platform linux/amd64,linux/arm64 \
          --tag 127.0.0.1:5000/webapp:0.9.2 --tag 127.0.0.1:5000/webapp:latest \
@@ -87,10 +87,22 @@ fn build_with_every_option() {
 
 #[test]
 fn build_defaults_and_outputs() {
+    // The default plain progress is read as rawjson (and shown as plain text), so that
+    // the build can say why each instruction was rebuilt; without the explanation, plain.
     let plain = Build::new(".");
     assert_eq!(
         plain.command().to_string(),
+        "docker buildx build --progress=rawjson ."
+    );
+    let unexplained = Build::new(".").explain(false);
+    assert_eq!(
+        unexplained.command().to_string(),
         "docker buildx build --progress=plain ."
+    );
+    let tty = Build::new(".").progress(Some("tty"));
+    assert_eq!(
+        tty.command().to_string(),
+        "docker buildx build --progress=tty ."
     );
     let quiet = Build::new(".").progress(None);
     assert_eq!(quiet.command().to_string(), "docker buildx build .");
@@ -110,7 +122,7 @@ fn build_defaults_and_outputs() {
         let b = Build::new("ctx").output(output);
         assert_eq!(
             b.command().to_string(),
-            format!("docker buildx build --progress=plain {flag} ctx")
+            format!("docker buildx build --progress=rawjson {flag} ctx")
         );
     }
 }

@@ -8,14 +8,14 @@ use buildkit_lib::cmd::Failure;
 use buildkit_lib::docker::build::Build;
 use buildkit_lib::{Cmd, CommandError};
 
-/// Starts whatever `xtask/engine-up.sh` finds down again (the second engine here).
+/// Starts the second engine again (`xtask/engine-up.sh up second`).
 struct RestoreEngines;
 
 impl Drop for RestoreEngines {
     fn drop(&mut self) {
         let status = std::process::Command::new("bash")
             .arg(e2e::repo_root().join("xtask/engine-up.sh"))
-            .arg("up")
+            .args(["up", "second"])
             .status();
         assert!(
             status.is_ok_and(|s| s.success()),

@@ -372,10 +372,10 @@ fn remote_builders_push_by_digest_and_merge_the_digests() {
     assert_eq!(
         builds,
         [
-            "buildx build --builder farm-amd64 --progress=plain --platform linux/amd64 \
+            "buildx build --builder farm-amd64 --progress=rawjson --platform linux/amd64 \
              --network=none --output type=image,name=registry.example:5000/team/app,\
              push-by-digest=true,name-canonical=true,push=true",
-            "buildx build --builder farm-arm64 --progress=plain --platform linux/arm64 \
+            "buildx build --builder farm-arm64 --progress=rawjson --platform linux/arm64 \
              --network=none --output type=image,name=registry.example:5000/team/app,\
              push-by-digest=true,name-canonical=true,push=true",
         ]

@@ -89,10 +89,67 @@ pub fn run_pipeline(
     }
 }
 
-/// `cargo xtask engine <up|down|env|status|registry-start|registry-stop>`.
-pub fn run(runner: &Runner, root: &Path, action: &str) -> Result<()> {
+/// `cargo xtask engine <up|down|env|status|versions|registry-start|registry-stop> [WHAT...]`.
+/// `env` prints the script's export lines on stdout, so that
+/// `eval "$(cargo xtask engine env)"` points the shell at the engine.
+pub fn run(runner: &Runner, root: &Path, action: &str, what: &[String]) -> Result<()> {
+    let cmd = script(root, action).args(what.iter().cloned());
+    if action == "env" && !runner.is_dry_run() {
+        let out = runner
+            .capture(&cmd)
+            .with_context(|| format!("`engine {action}` failed"))?;
+        print!("{}", out.stdout);
+        return Ok(());
+    }
     runner
-        .run(&script(root, action))
+        .run(&cmd)
         .with_context(|| format!("`engine {action}` failed"))?;
     Ok(())
+}
+
+/// Brings up the engine set-up's optional `components` (`second`, `oldest`, `arm64`,
+/// `mariadb`, `buildkit`, `all`) beside the default engine, for the commands that use
+/// them; idempotent, a few seconds when they are already up. Does nothing when the user
+/// chose another engine with `DOCKER_HOST`.
+pub fn ensure_components(runner: &Runner, root: &Path, components: &[&str]) -> Result<()> {
+    if std::env::var("DOCKER_HOST").is_ok_and(|h| !h.is_empty() && h != PROJECT_DOCKER_HOST) {
+        return ensure(runner, root);
+    }
+    runner
+        .run(&script(root, "up").args(components.iter().copied()))
+        .with_context(|| format!("cannot bring up {}", components.join(", ")))?;
+    Ok(())
+}
+
+/// The `export NAME=VALUE` lines of `engine-up.sh env ENGINE`, as pairs; `"$PATH"` in a
+/// value stands for the current `PATH`.
+pub fn env_of(runner: &Runner, root: &Path, engine: &str) -> Result<Vec<(String, String)>> {
+    let out = runner
+        .capture(&script(root, "env").arg(engine))
+        .with_context(|| format!("cannot read the environment of the {engine} engine"))?;
+    let path = std::env::var("PATH").unwrap_or_default();
+    Ok(parse_env(&out.stdout, &path))
+}
+
+fn parse_env(text: &str, path: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("export "))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.replace("\"$PATH\"", path)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn env_lines_become_pairs_with_path_expanded() {
+        let text = "export DOCKER_HOST=unix:///run/x.sock\nexport PATH=/e/bin:\"$PATH\"\nnoise\n";
+        assert_eq!(
+            super::parse_env(text, "/usr/bin"),
+            vec![
+                ("DOCKER_HOST".to_string(), "unix:///run/x.sock".to_string()),
+                ("PATH".to_string(), "/e/bin:/usr/bin".to_string()),
+            ]
+        );
+    }
 }

@@ -114,6 +114,19 @@ xflags::xflags! {
             /// Also remove containers that are running.
             optional --force
         }
+        /// Say why the last run's image builds rebuilt what they rebuilt.
+        ///
+        /// Prints each Dockerfile instruction of the build (cached or run, with its time)
+        /// and the cause of each rebuilt one, from what the last build wrote under
+        /// target/buildkit/<pipeline>/why/. Reads only.
+        cmd why {
+            /// The pipeline step that built the image (default: every one recorded).
+            optional step: String
+            /// Only this pipeline's builds (build, mediaserver, ...).
+            optional --pipeline name: String
+            /// Accepted for uniformity: it only reads.
+            optional --dry-run
+        }
         /// Check the engine, buildx, builder, image store, platforms and registry.
         ///
         /// One line with the fix for each missing piece. Exit 1 when something fails.
@@ -134,10 +147,17 @@ xflags::xflags! {
         }
         /// Start, stop or show the project's Docker engines and registry.
         ///
-        /// Installs what is missing; also arm64 emulation and the local base images.
+        /// `up` installs what is missing and starts the default engine (today's Docker,
+        /// from Debian sid), the registry and the base images; name components to bring
+        /// up more: second (a second engine), oldest (the oldest supported engine, Docker
+        /// 26.1 from Debian trixie), arm64, mariadb, buildkit (BuildKit daemons), all.
+        /// `env [current|oldest|second]` prints the export lines for `eval` on stdout.
+        /// `versions` prints what each engine release installed.
         cmd engine {
-            /// up (default), down, env, status, registry-start or registry-stop.
+            /// up (default), down, env, status, versions, registry-start or registry-stop.
             optional action: EngineAction
+            /// For up: the components; for env: the engine.
+            repeated what: String
             /// Print the command; run nothing.
             optional --dry-run
         }
@@ -169,8 +189,12 @@ xflags::xflags! {
         }
         /// Run the workspace's tests against the project's engine.
         ///
-        /// Brings the engine up when none answers, then runs `cargo test --workspace`.
+        /// Brings the engines and everything the tests use up (`engine up all`), then runs
+        /// `cargo test --workspace` on the default engine; with `--engine oldest`, runs the
+        /// end-to-end tests (the e2e crate) on the oldest supported engine.
         cmd test {
+            /// current (default) or oldest.
+            optional --engine engine: TestEngine
             /// Arguments for cargo test (after `--`: test names, `--test NAME`, ...).
             repeated cargo_args: String
             /// Print the commands; run nothing.
@@ -204,6 +228,36 @@ impl FromStr for PackageMode {
     }
 }
 
+/// Which engine `cargo xtask test` runs the tests on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestEngine {
+    /// Today's engine, the default: the whole workspace.
+    Current,
+    /// The oldest supported engine: the end-to-end tests.
+    Oldest,
+}
+
+impl FromStr for TestEngine {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "current" => Ok(TestEngine::Current),
+            "oldest" => Ok(TestEngine::Oldest),
+            other => Err(format!("unknown engine `{other}` (current or oldest)")),
+        }
+    }
+}
+
+impl TestEngine {
+    /// The engine's name, as the engine script takes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TestEngine::Current => "current",
+            TestEngine::Oldest => "oldest",
+        }
+    }
+}
+
 /// What `cargo xtask engine` does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EngineAction {
@@ -215,6 +269,8 @@ pub enum EngineAction {
     Env,
     /// Say what is up.
     Status,
+    /// Print what each engine release installed.
+    Versions,
     /// Start the loopback registry only.
     RegistryStart,
     /// Stop the loopback registry only.
@@ -229,11 +285,12 @@ impl FromStr for EngineAction {
             "down" => EngineAction::Down,
             "env" => EngineAction::Env,
             "status" => EngineAction::Status,
+            "versions" => EngineAction::Versions,
             "registry-start" => EngineAction::RegistryStart,
             "registry-stop" => EngineAction::RegistryStop,
             other => {
                 return Err(format!(
-                    "unknown engine action `{other}` (up, down, env, status, registry-start, registry-stop)"
+                    "unknown engine action `{other}` (up, down, env, status, versions, registry-start, registry-stop)"
                 ))
             }
         })
@@ -248,6 +305,7 @@ impl EngineAction {
             EngineAction::Down => "down",
             EngineAction::Env => "env",
             EngineAction::Status => "status",
+            EngineAction::Versions => "versions",
             EngineAction::RegistryStart => "registry-start",
             EngineAction::RegistryStop => "registry-stop",
         }
@@ -367,6 +425,13 @@ mod tests {
             XtaskCmd::Release(r) => assert_eq!(r.bump, Bump::Pre),
             other => panic!("{other:?}"),
         }
+        match run("why image --pipeline mediaserver") {
+            XtaskCmd::Why(w) => {
+                assert_eq!(w.step.as_deref(), Some("image"));
+                assert_eq!(w.pipeline.as_deref(), Some("mediaserver"));
+            }
+            other => panic!("{other:?}"),
+        }
         match run("engine status") {
             XtaskCmd::Engine(e) => assert_eq!(e.action, Some(EngineAction::Status)),
             other => panic!("{other:?}"),
@@ -420,6 +485,7 @@ mod tests {
             "release",
             "clean",
             "doctor",
+            "why",
             "bench",
             "engine",
             "msrv",

@@ -17,6 +17,7 @@ mod msrv;
 mod package;
 mod release;
 mod test;
+mod why;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -91,7 +92,12 @@ fn dispatch(args: &[String]) -> anyhow::Result<u8> {
         }
         XtaskCmd::Engine(flags) => {
             let action = flags.action.unwrap_or(EngineAction::Up);
-            engine::run(&base.dry_run(flags.dry_run), &root, action.as_str())?;
+            engine::run(
+                &base.dry_run(flags.dry_run),
+                &root,
+                action.as_str(),
+                &flags.what,
+            )?;
             Ok(0)
         }
         XtaskCmd::Test(flags) => test::run(&base, &root, &flags),
@@ -109,5 +115,6 @@ fn dispatch(args: &[String]) -> anyhow::Result<u8> {
         XtaskCmd::Bake(flags) => bake::run(&base, &root, &flags),
         XtaskCmd::Check(flags) => check::run(&base, &root, flags.dry_run, false),
         XtaskCmd::Fmt(flags) => check::run(&base, &root, flags.dry_run, true),
+        XtaskCmd::Why(flags) => why::run(&root, &flags),
     }
 }

@@ -43,6 +43,10 @@ pub fn run(base: &Runner, root: &Path, flags: &flags::Mediaserver) -> Result<u8>
         .force(flags.force)
         .keep_going(flags.keep_going);
     let pipeline = pipeline(root, !flags.no_smoke)?;
+    if !flags.dry_run && !flags.no_smoke {
+        // The smoke test's database.
+        engine::ensure_components(&runner, root, &["mariadb"])?;
+    }
     let report = engine::run_pipeline(&runner, root, &pipeline, &options)?;
     if !flags.dry_run {
         eprintln!("\n{}", report.table());

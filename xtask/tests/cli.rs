@@ -65,3 +65,34 @@ fn a_dry_run_of_the_bench_lists_the_figure_and_measures_nothing() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("unknown figure `nope`"));
 }
+
+#[test]
+fn engine_env_prints_its_export_lines_on_stdout_for_eval() {
+    for (engine, socket) in [
+        (None, "docker.sock"),
+        (Some("oldest"), "docker-oldest.sock"),
+    ] {
+        let mut args = vec!["engine", "env"];
+        args.extend(engine);
+        let out = xtask(&args);
+        let stdout = text(&out.stdout);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        let host = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("export DOCKER_HOST="))
+            .unwrap_or_else(|| panic!("{args:?}: no DOCKER_HOST line on stdout:\n{stdout}"));
+        assert!(host.ends_with(socket), "{args:?}: {host}");
+        // Only export lines: `eval` runs every line.
+        assert!(
+            stdout.lines().all(|l| l.starts_with("export ")),
+            "{args:?}: {stdout}"
+        );
+    }
+    let bad = xtask(&["engine", "env", "newest"]);
+    assert!(!bad.status.success());
+    assert!(
+        text(&bad.stderr).contains("unknown engine 'newest'"),
+        "{}",
+        text(&bad.stderr)
+    );
+}

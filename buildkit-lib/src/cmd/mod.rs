@@ -23,7 +23,7 @@ pub(crate) use command::Cmd;
 pub(crate) use error::CommandError;
 pub use error::Failure;
 pub use executor::{Answer, Executor, FakeExecutor};
-pub(crate) use runner::Runner;
 pub use runner::{Cancel, Captured, Echo};
+pub(crate) use runner::{OutputFilter, Runner};
 pub(crate) use secret::Secret;
 pub use tail::Tail;

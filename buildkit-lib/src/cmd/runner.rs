@@ -16,6 +16,15 @@ use super::{Answer, Executor};
 use super::{Cmd, CommandError, Failure, Tail};
 use crate::session::Session;
 
+/// Turns a command's output into what is shown and logged: a reader of a machine format
+/// (BuildKit's `rawjson` progress) that renders it for people as it comes.
+pub(crate) trait OutputFilter {
+    /// The text for `bytes`, the next piece of output (cut anywhere).
+    fn push(&mut self, bytes: &[u8]) -> Vec<u8>;
+    /// The text for what is left at the end of the output.
+    fn finish(&mut self) -> Vec<u8>;
+}
+
 /// Where a command's output goes besides the step log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -396,6 +405,11 @@ impl Runner {
         }))
     }
 
+    /// The prefix of the lines it prints (a pipeline step's name), if any.
+    pub fn get_prefix(&self) -> Option<&str> {
+        self.prefix.as_deref()
+    }
+
     /// Prints a line the way this runner prints (prefix, echo mode) and logs it.
     pub fn note(&self, line: &str) {
         let line = self.redact(line);
@@ -547,9 +561,24 @@ impl Runner {
     /// Runs `cmd`, streaming its combined stdout and stderr (live on the terminal unless
     /// quiet, and into the step log), and fails with a [`CommandError`] unless it exits 0.
     pub fn run(&self, cmd: &Cmd) -> Result<Captured, CommandError> {
+        self.run_filtered(cmd, None)
+    }
+
+    /// [`Runner::run`] with the output passed through `filter` before it is masked, shown,
+    /// logged and kept for the error (a machine format rendered for people).
+    pub(crate) fn run_filtered(
+        &self,
+        cmd: &Cmd,
+        mut filter: Option<&mut dyn OutputFilter>,
+    ) -> Result<Captured, CommandError> {
         let program = match self.prepare(cmd)? {
             Prepared::Skipped => return Ok(Captured::skipped()),
-            Prepared::Answered(answer) => {
+            Prepared::Answered(mut answer) => {
+                if let Some(filter) = filter {
+                    let mut shown = filter.push(answer.stdout.as_bytes());
+                    shown.extend(filter.finish());
+                    answer.stdout = String::from_utf8_lossy(&shown).into_owned();
+                }
                 let mut done = self.answered(cmd, answer, true)?;
                 done.stdout.clear();
                 return Ok(done);
@@ -571,15 +600,30 @@ impl Runner {
         let redacting = self.masks.any();
         let mut pending: Vec<u8> = Vec::new();
         let mut buf = vec![0u8; CHUNK];
+        let mut at_end = false;
         loop {
             let n = match (&reader).read(&mut buf) {
-                Ok(0) => break,
+                Ok(0) => 0,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => break,
+                Err(_) => 0,
+            };
+            let filtered;
+            let bytes: &[u8] = match filter.as_deref_mut() {
+                Some(f) if n == 0 => {
+                    at_end = true;
+                    filtered = f.finish();
+                    &filtered
+                }
+                Some(f) => {
+                    filtered = f.push(&buf[..n]);
+                    &filtered
+                }
+                None if n == 0 => break,
+                None => &buf[..n],
             };
             if redacting {
-                pending.extend_from_slice(&buf[..n]);
+                pending.extend_from_slice(bytes);
                 // Redact whole lines only, so a secret split across reads is still masked.
                 if let Some(end) = pending.iter().rposition(|&b| b == b'\n') {
                     let done: Vec<u8> = pending.drain(..=end).collect();
@@ -595,7 +639,10 @@ impl Runner {
                     emit(&clean, &mut tail, &mut sink, log.as_mut());
                 }
             } else {
-                emit(&buf[..n], &mut tail, &mut sink, log.as_mut());
+                emit(bytes, &mut tail, &mut sink, log.as_mut());
+            }
+            if at_end {
+                break;
             }
         }
         if !pending.is_empty() {

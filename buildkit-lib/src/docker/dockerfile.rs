@@ -1,4 +1,5 @@
-//! Reading a Dockerfile's build stages (`FROM image AS name`), for pre-flight checks.
+//! Reading a Dockerfile's build stages (`FROM image AS name`) and instructions, for
+//! pre-flight checks and for explaining which instruction BuildKit rebuilt.
 //!
 //! Only as much of the Dockerfile grammar as finding stages needs: parser directives
 //! (`# escape=`), comments, line continuations, here-documents and `FROM` flags. Stage
@@ -26,6 +27,8 @@ pub struct DockerfileStage {
     pub args: Vec<(String, usize)>,
     /// The lines of the stage's `RUN` instructions.
     pub runs: Vec<usize>,
+    /// The stage's instructions after its `FROM`, in order.
+    pub instructions: Vec<DockerfileInstruction>,
 }
 
 impl DockerfileStage {
@@ -51,10 +54,34 @@ pub fn read_stages(path: &Path) -> anyhow::Result<Vec<DockerfileStage>> {
     Ok(stages(&text))
 }
 
-/// The stages of a Dockerfile's text, in order.
-pub fn stages(text: &str) -> Vec<DockerfileStage> {
+/// One instruction of a Dockerfile: its keyword, its text as one logical line, and where
+/// it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DockerfileInstruction {
+    /// The keyword, upper-cased (`RUN`, `COPY`, `FROM`, ...).
+    pub keyword: String,
+    /// The whole instruction, keyword included, continuation lines joined with single
+    /// spaces (comments inside dropped) and runs of white space collapsed; a
+    /// here-document's body follows on its own lines.
+    pub text: String,
+    /// 1-based line number of its first line.
+    pub line: usize,
+}
+
+impl DockerfileInstruction {
+    /// The instruction after its keyword (flags included).
+    pub fn args(&self) -> &str {
+        self.text
+            .split_once(char::is_whitespace)
+            .map_or("", |(_, rest)| rest.lines().next().unwrap_or("").trim())
+    }
+}
+
+/// Every instruction of a Dockerfile's text, in order, `FROM`s included.
+pub fn instructions(text: &str) -> Vec<DockerfileInstruction> {
     let escape = escape_char(text);
-    let mut out: Vec<DockerfileStage> = Vec::new();
+    let mut out = Vec::new();
     let mut lines = text.lines().enumerate().peekable();
     while let Some((index, raw)) = lines.next() {
         let trimmed = raw.trim_start();
@@ -90,30 +117,50 @@ pub fn stages(text: &str) -> Vec<DockerfileStage> {
                 }
             }
         }
-        // Skip here-document bodies (`RUN <<EOF ... EOF`): their lines are not instructions.
+        let mut text = logical.split_whitespace().collect::<Vec<_>>().join(" ");
+        // Here-document bodies (`RUN <<EOF ... EOF`) belong to the instruction.
         for terminator in heredoc_terminators(&logical) {
             for (_, l) in lines.by_ref() {
+                text.push('\n');
+                text.push_str(l);
                 if l.trim() == terminator {
                     break;
                 }
             }
         }
-        let mut words = logical.split_whitespace();
-        let Some(instruction) = words.next() else {
+        let Some(keyword) = text.split_whitespace().next() else {
             continue;
         };
-        if !instruction.eq_ignore_ascii_case("FROM") {
+        out.push(DockerfileInstruction {
+            keyword: keyword.to_ascii_uppercase(),
+            text: text.clone(),
+            line: first_line,
+        });
+    }
+    out
+}
+
+/// The stages of a Dockerfile's text, in order.
+pub fn stages(text: &str) -> Vec<DockerfileStage> {
+    let mut out: Vec<DockerfileStage> = Vec::new();
+    for instruction in instructions(text) {
+        let first_line = instruction.line;
+        let logical = instruction.text.lines().next().unwrap_or("");
+        let mut words = logical.split_whitespace();
+        words.next();
+        if instruction.keyword != "FROM" {
             let Some(stage) = out.last_mut() else {
                 continue;
             };
-            if instruction.eq_ignore_ascii_case("RUN") {
+            if instruction.keyword == "RUN" {
                 stage.runs.push(first_line);
-            } else if instruction.eq_ignore_ascii_case("ARG") {
+            } else if instruction.keyword == "ARG" {
                 for word in words {
                     let name = word.split('=').next().unwrap_or(word);
                     stage.args.push((name.to_string(), first_line));
                 }
             }
+            stage.instructions.push(instruction);
             continue;
         }
         let mut platform = None;
@@ -144,6 +191,7 @@ pub fn stages(text: &str) -> Vec<DockerfileStage> {
             line: first_line,
             args: Vec::new(),
             runs: Vec::new(),
+            instructions: Vec::new(),
         });
     }
     out
@@ -259,5 +307,39 @@ mod tests {
         assert_eq!(hidden, [true, false, true, false]);
         assert_eq!(stages[1].args, [("SOURCE_DATE_EPOCH".to_string(), 5)]);
         assert_eq!(stages[1].runs, [6]);
+    }
+
+    #[test]
+    fn instructions_keep_their_first_line_and_joined_text() {
+        let text = "ARG BASE=busybox\n\
+                    FROM ${BASE} AS one\n\
+                    # a comment\n\
+                    RUN echo a \\\n\
+                    \x20   && echo   b\n\
+                    copy src/ /app/\n\
+                    RUN <<EOF\n\
+                    echo here\n\
+                    EOF\n\
+                    ENV A=1\n";
+        let all = instructions(text);
+        let shown: Vec<(&str, &str, usize)> = all
+            .iter()
+            .map(|i| (i.keyword.as_str(), i.text.as_str(), i.line))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("ARG", "ARG BASE=busybox", 1),
+                ("FROM", "FROM ${BASE} AS one", 2),
+                ("RUN", "RUN echo a && echo b", 4),
+                ("COPY", "copy src/ /app/", 6),
+                ("RUN", "RUN <<EOF\necho here\nEOF", 7),
+                ("ENV", "ENV A=1", 10),
+            ]
+        );
+        assert_eq!(all[3].args(), "src/ /app/");
+        let stage = &stages(text)[0];
+        assert_eq!(stage.instructions.len(), 4);
+        assert_eq!(stage.instructions[0].line, 4);
     }
 }

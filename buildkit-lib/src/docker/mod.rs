@@ -4,6 +4,7 @@
 //! result); [`cache`], [`tags`] and [`reference`](mod@reference) are the values it is made of;
 //! [`builder`], [`registry`] and [`image`] drive buildx builders, registries (pushes with
 //! retries, `imagetools`) and read typed facts about images; [`dockerfile`] reads stages;
+//! [`explain`] says why each instruction was rebuilt;
 //! [`fanout`] builds one image's platforms on several engines and merges them; [`bake`]
 //! writes and runs bake files.
 //!
@@ -16,6 +17,7 @@ pub mod build;
 pub mod builder;
 pub mod cache;
 pub mod dockerfile;
+pub mod explain;
 pub mod fanout;
 pub mod image;
 pub mod reference;

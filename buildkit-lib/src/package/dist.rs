@@ -621,7 +621,7 @@ mod tests {
                 .unwrap()
                 .command()
                 .to_string(),
-            "docker buildx build --progress=plain --target artifact \
+            "docker buildx build --progress=rawjson --target artifact \
              --build-arg 'PYINSTALLER_ARGS=--clean --noconfirm deskapp.spec' \
              --label dev.buildkit-lib.project=deskapp --label dev.buildkit-lib.run=r1 \
              --build-context runtime=docker-image://deskapp:runtime --network=none \

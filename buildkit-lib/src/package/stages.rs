@@ -305,14 +305,14 @@ mod tests {
             .network("host");
         assert_eq!(
             stages.build(Stage::Base, &session).command().to_string(),
-            "docker buildx build --progress=plain --target base --tag deskapp:base \
+            "docker buildx build --progress=rawjson --target base --tag deskapp:base \
              --build-arg PYTHON_IMAGE=local/python:3.11 \
              --label dev.buildkit-lib.project=deskapp --label dev.buildkit-lib.run=r1 \
              --network=host --load app"
         );
         assert_eq!(
             stages.build(Stage::Runtime, &session).command().to_string(),
-            "docker buildx build --progress=plain --target runtime --tag deskapp:runtime \
+            "docker buildx build --progress=rawjson --target runtime --tag deskapp:runtime \
              --build-arg PYTHON_IMAGE=local/python:3.11 \
              --label dev.buildkit-lib.project=deskapp --label dev.buildkit-lib.run=r1 \
              --network=host --load app"
@@ -323,7 +323,7 @@ mod tests {
                 .build(Stage::Runtime, &session)
                 .command()
                 .to_string(),
-            "docker buildx build --progress=plain --target runtime --tag deskapp:runtime \
+            "docker buildx build --progress=rawjson --target runtime --tag deskapp:runtime \
              --build-arg PYTHON_IMAGE=local/python:3.11 \
              --label dev.buildkit-lib.project=deskapp --label dev.buildkit-lib.run=r1 \
              --build-context base=docker-image://deskapp:base --network=host --load app"
@@ -337,7 +337,7 @@ mod tests {
                 .build(Stage::Runtime, &session)
                 .command()
                 .to_string(),
-            "docker buildx build --progress=plain --target runtime --tag deskapp:runtime \
+            "docker buildx build --progress=rawjson --target runtime --tag deskapp:runtime \
              --build-arg PIP_OFFLINE=1 \
              --label dev.buildkit-lib.project=deskapp --label dev.buildkit-lib.run=r1 \
              --build-context wheels=wheels-dir --network=none \

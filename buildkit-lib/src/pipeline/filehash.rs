@@ -61,6 +61,16 @@ struct Entry {
     used: bool,
 }
 
+/// A build context as the fingerprint saw it: its digest, and each file sent with what
+/// identifies its content (`<mode>:<sha256>`, or `<mode>:link:<target>` for a symlink),
+/// sorted by path. Kept so that the explanation of a rebuild names the files that changed
+/// without walking the context again.
+#[derive(Debug, Default)]
+pub(crate) struct ContextListing {
+    pub(crate) fingerprint: String,
+    pub(crate) files: Vec<(String, String)>,
+}
+
 /// Per-file content hashes remembered across runs, plus this run's context fingerprints.
 #[derive(Debug, Default)]
 pub(crate) struct FileHashes {
@@ -71,7 +81,7 @@ pub(crate) struct FileHashes {
     /// Keyed by the path's bytes (hashing a `Path` walks its components: slower).
     entries: Mutex<HashMap<Vec<u8>, Entry>>,
     changed: Mutex<bool>,
-    contexts: Mutex<HashMap<PathBuf, String>>,
+    contexts: Mutex<HashMap<PathBuf, std::sync::Arc<ContextListing>>>,
     /// Files hashed (read) in this run, for tests.
     hashed: Mutex<u64>,
 }
@@ -144,14 +154,14 @@ impl FileHashes {
         *lock(&self.hashed)
     }
 
-    /// This run's fingerprint of the context at `dir`, if computed already.
-    pub(crate) fn context(&self, dir: &Path) -> Option<String> {
+    /// This run's fingerprint and file hashes of the context at `dir`, if computed already.
+    pub(crate) fn context(&self, dir: &Path) -> Option<std::sync::Arc<ContextListing>> {
         lock(&self.contexts).get(dir).cloned()
     }
 
-    /// Keeps `fingerprint` of the context at `dir` for the rest of the run.
-    pub(crate) fn remember_context(&self, dir: &Path, fingerprint: &str) {
-        lock(&self.contexts).insert(dir.to_path_buf(), fingerprint.to_string());
+    /// Keeps the fingerprint and file hashes of the context at `dir` for the rest of the run.
+    pub(crate) fn remember_context(&self, dir: &Path, listing: std::sync::Arc<ContextListing>) {
+        lock(&self.contexts).insert(dir.to_path_buf(), listing);
     }
 
     /// Forgets this run's context fingerprints: a step ran and may have changed files.

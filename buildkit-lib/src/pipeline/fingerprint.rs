@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -16,7 +17,7 @@ use crate::cmd::{Cmd, Runner};
 use crate::files::FileStat;
 use crate::hash::Sha256;
 
-use super::filehash::FileHashes;
+use super::filehash::{ContextListing, FileHashes};
 use crate::docker::bake::is_local;
 use crate::docker::build::Build;
 
@@ -131,19 +132,8 @@ impl Inputs {
         }
         for (dir, dockerfile) in &self.contexts {
             h.update(b"context\0");
-            let key = match dockerfile {
-                Some(f) => dir.join("\0").join(f),
-                None => dir.clone(),
-            };
-            let digest = match hashes.context(&key) {
-                Some(digest) => digest,
-                None => {
-                    let digest = context_digest(dir, dockerfile.as_deref(), hashes)?;
-                    hashes.remember_context(&key, &digest);
-                    digest
-                }
-            };
-            h.update(digest.as_bytes());
+            let listing = context_listing(dir, dockerfile.as_deref(), hashes)?;
+            h.update(listing.fingerprint.as_bytes());
         }
         for (key, value) in &self.values {
             h.update(b"value\0");
@@ -156,30 +146,60 @@ impl Inputs {
     }
 }
 
+/// The fingerprint and per-file hashes of the build context at `dir` built with
+/// `dockerfile`: this run's, when a step already computed them (one walk per context and
+/// run), else walked and hashed now and kept for the rest of the run.
+pub(crate) fn context_listing(
+    dir: &Path,
+    dockerfile: Option<&Path>,
+    hashes: &FileHashes,
+) -> Result<Arc<ContextListing>> {
+    let key = match dockerfile {
+        Some(f) => dir.join("\0").join(f),
+        None => dir.to_path_buf(),
+    };
+    if let Some(listing) = hashes.context(&key) {
+        return Ok(listing);
+    }
+    let listing = Arc::new(context_digest(dir, dockerfile, hashes)?);
+    hashes.remember_context(&key, Arc::clone(&listing));
+    Ok(listing)
+}
+
 /// The digest of what the engine would receive from a build context (`.dockerignore`
-/// applied): each file's path, mode and content, each symlink's target, each directory.
-fn context_digest(dir: &Path, dockerfile: Option<&Path>, hashes: &FileHashes) -> Result<String> {
+/// applied): each file's path, mode and content, each symlink's target, each directory;
+/// with each file's own identity beside it.
+fn context_digest(
+    dir: &Path,
+    dockerfile: Option<&Path>,
+    hashes: &FileHashes,
+) -> Result<ContextListing> {
     let (_, _, files, dirs) = crate::validate::context::sent(dir, dockerfile)
         .with_context(|| format!("cannot list the build context {}", dir.display()))?;
     let mut h = Sha256::new();
     h.update(dir.as_os_str().as_bytes());
     h.update(b"\0");
+    let mut listed = Vec::with_capacity(files.len());
     // Files and directories come in a fixed order (sorted by path).
     for file in &files {
-        hash_entry(
+        let identity = hash_entry(
             &mut h,
             &dir.join(&file.os_path),
             &file.os_path,
             file.stat,
             hashes,
         )?;
+        listed.push((file.path.clone(), identity));
     }
     for d in &dirs {
         h.update(b"dir\0");
         h.update(d.as_bytes());
         h.update(b"\0");
     }
-    Ok(h.finish_hex())
+    Ok(ContextListing {
+        fingerprint: h.finish_hex(),
+        files: listed,
+    })
 }
 
 fn all_files(path: &Path) -> Result<Vec<PathBuf>> {
@@ -216,14 +236,15 @@ fn hash_tree(h: &mut Sha256, root: &Path, files: &[PathBuf], hashes: &FileHashes
 }
 
 /// One entry: relative path, then the kind and mode, then the content hash (a regular
-/// file), the link target (a symlink), or nothing (anything else).
+/// file), the link target (a symlink), or nothing (anything else). Returns the entry's
+/// identity: `<mode>:<sha256>`, `<mode>:link:<target>` or `<mode>:`.
 fn hash_entry(
     h: &mut Sha256,
     full: &Path,
     rel: &Path,
     known: Option<FileStat>,
     hashes: &FileHashes,
-) -> Result<()> {
+) -> Result<String> {
     let meta = match known {
         Some(stat) => stat,
         None => FileStat::of(
@@ -234,19 +255,23 @@ fn hash_entry(
     h.update(rel.as_os_str().as_bytes());
     h.update(b"\0");
     h.update(&meta.mode.to_le_bytes());
+    let mut identity = format!("{:o}:", meta.mode & 0o7777);
     if meta.is_symlink {
         let target =
             std::fs::read_link(full).with_context(|| format!("cannot read {}", full.display()))?;
         h.update(b"link\0");
         h.update(target.as_os_str().as_bytes());
+        identity.push_str("link:");
+        identity.push_str(&target.to_string_lossy());
     } else if meta.is_file {
         let digest = hashes
             .hash(full, &meta)
             .with_context(|| format!("cannot read {}", full.display()))?;
         h.update(digest.as_bytes());
+        identity.push_str(&digest);
     }
     h.update(b"\0");
-    Ok(())
+    Ok(identity)
 }
 
 /// What a step produces, checked for existence before a step is called up to date.

@@ -8,8 +8,8 @@
 //! `report.rs`, the scheduler in `run.rs`. Image builds added with [`Pipeline::image_build`]
 //! can also be exported as one `docker-bake.json` ([`Pipeline::bake_file`]).
 
-mod filehash;
-mod fingerprint;
+pub(crate) mod filehash;
+pub(crate) mod fingerprint;
 mod graph;
 mod lock;
 mod matrix;
@@ -30,7 +30,7 @@ use crate::plan::{Plan, Planned};
 pub use fingerprint::{Inputs, StepOutput};
 pub use matrix::Matrix;
 pub use preflight::{EngineProblem, EngineUnavailable};
-pub use report::{ArtifactRecord, ImageRecord, Report, StepRecord, StepStatus};
+pub use report::{ArtifactRecord, ImageRecord, InstructionRecord, Report, StepRecord, StepStatus};
 pub use run::{PipelineError, RunOptions, StepCx};
 
 /// The body of a step.
@@ -230,13 +230,22 @@ impl Pipeline {
         build: Build,
         record_name: impl Into<String>,
     ) -> &mut Step {
+        let name = name.into();
         let (kept, record_name) = (build.clone(), record_name.into());
         let first_tag = build.tags.first().cloned();
+        let why = self
+            .dir()
+            .join("why")
+            .join(format!("{}.json", run::file_stem(&name)));
         let step = self.step(name, move |cx| {
             let result = build
                 .clone()
                 .with_session_labels(&cx.session)
-                .run(&cx.runner)?;
+                .explain_record(&why)
+                .run_in(&cx.runner, cx.file_hashes.as_deref())?;
+            if let Some(explanation) = &result.explanation {
+                cx.add_explanation(explanation);
+            }
             cx.add_image(ImageRecord {
                 name: record_name.clone(),
                 tags: result.tags.clone(),

@@ -57,6 +57,54 @@ pub struct StepRecord {
     /// The error, when it failed (secrets masked).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<String>,
+    /// For an image build: which instructions were cached, and why the first rebuilt one
+    /// ran (one line).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub why: Option<String>,
+    /// For an image build: each Dockerfile instruction, cached or run, and why it ran.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub instructions: Vec<InstructionRecord>,
+}
+
+/// One Dockerfile instruction of an image build, in the report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct InstructionRecord {
+    /// The stage (`stage-N` when unnamed), with the platform first in a multi-platform
+    /// build (`linux/arm64 builder`).
+    pub stage: String,
+    /// The Dockerfile line, when known.
+    pub line: Option<usize>,
+    /// The instruction as written.
+    pub instruction: String,
+    /// Taken from the cache.
+    pub cached: bool,
+    /// Seconds it ran, when it ran.
+    pub seconds: Option<f64>,
+    /// Why it ran, in words.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub cause: Option<String>,
+}
+
+impl InstructionRecord {
+    /// The report's row for one explained instruction of a build of `dockerfile` (the
+    /// file name lines are cited in).
+    pub(crate) fn of(
+        row: &crate::docker::explain::InstructionRow,
+        dockerfile: &str,
+    ) -> InstructionRecord {
+        InstructionRecord {
+            stage: match &row.platform {
+                Some(p) => format!("{p} {}", row.stage),
+                None => row.stage.clone(),
+            },
+            line: row.line,
+            instruction: row.instruction.clone(),
+            cached: row.cached(),
+            seconds: row.seconds,
+            cause: row.cause.as_ref().map(|c| c.text(dockerfile)),
+        }
+    }
 }
 
 /// An image a step built.
@@ -165,6 +213,32 @@ impl Report {
                 step.seconds
             );
         }
+        for step in self.steps.iter().filter(|s| s.why.is_some()) {
+            let _ = writeln!(
+                out,
+                "\n**{}**: {}",
+                step.name,
+                step.why.as_deref().unwrap_or_default()
+            );
+            let ran: Vec<&InstructionRecord> =
+                step.instructions.iter().filter(|i| !i.cached).collect();
+            if !ran.is_empty() {
+                out.push_str(
+                    "\n| stage | line | instruction | time | why |\n|---|---:|---|---:|---|\n",
+                );
+                for i in ran {
+                    let _ = writeln!(
+                        out,
+                        "| {} | {} | `{}` | {} | {} |",
+                        i.stage,
+                        i.line.map(|l| l.to_string()).unwrap_or_default(),
+                        i.instruction.replace('|', "\\|").replace('`', "'"),
+                        i.seconds.map(|s| format!("{s:.1}s")).unwrap_or_default(),
+                        i.cause.as_deref().unwrap_or_default().replace('|', "\\|")
+                    );
+                }
+            }
+        }
         if !self.images.is_empty() {
             out.push_str("\n| image | digest | size |\n|---|---|---:|\n");
             for image in &self.images {
@@ -189,5 +263,55 @@ impl Report {
             .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
         serde_json::from_str(&text)
             .map_err(|e| anyhow::anyhow!("cannot parse {}: {e}", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_tables_the_instructions_an_image_build_ran_and_why() {
+        let row = |line, instruction: &str, cause: Option<&str>| InstructionRecord {
+            stage: "builder".into(),
+            line: Some(line),
+            instruction: instruction.into(),
+            cached: cause.is_none(),
+            seconds: cause.map(|_| 1.25),
+            cause: cause.map(str::to_string),
+        };
+        let report = Report {
+            pipeline: "build".into(),
+            ok: true,
+            seconds: 3.0,
+            run_id: "r".into(),
+            steps: vec![StepRecord {
+                name: "image".into(),
+                status: StepStatus::Ok,
+                seconds: 2.0,
+                log: None,
+                commands: Vec::new(),
+                error: None,
+                why: Some("1/2 instructions cached; first rebuilt: ...".into()),
+                instructions: vec![
+                    row(14, "WORKDIR /build", None),
+                    row(23, "COPY src/ /opt/app/lib/", Some("src/a|b.py changed")),
+                ],
+            }],
+            images: Vec::new(),
+            artifacts: Vec::new(),
+        };
+        let md = report.markdown();
+        assert!(
+            md.contains("**image**: 1/2 instructions cached; first rebuilt: ..."),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "| builder | 23 | `COPY src/ /opt/app/lib/` | 1.2s | src/a\\|b.py changed |"
+            ),
+            "{md}"
+        );
+        assert!(!md.contains("WORKDIR"), "cached rows are left out: {md}");
     }
 }

@@ -3,7 +3,7 @@
 use std::io::Write as _;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
 use anyhow::{Context as _, Result};
@@ -18,7 +18,9 @@ use super::fingerprint::Record;
 
 /// The file under the pipeline's directory that keeps input files' hashes between runs.
 const FILE_HASHES: &str = "file-hashes";
-use super::report::{ArtifactRecord, ImageRecord, Report, StepRecord, StepStatus};
+use super::report::{
+    ArtifactRecord, ImageRecord, InstructionRecord, Report, StepRecord, StepStatus,
+};
 use super::terminal::Board;
 use super::{graph, lock::RunLock, Pipeline, Step};
 
@@ -134,9 +136,25 @@ pub struct StepCx {
     pub dry_run: bool,
     images: Vec<ImageRecord>,
     artifacts: Vec<ArtifactRecord>,
+    /// The run's file-hash cache (its listing of each context the fingerprints walked).
+    pub(crate) file_hashes: Option<Arc<FileHashes>>,
+    instructions: Vec<InstructionRecord>,
+    why: Option<String>,
 }
 
 impl StepCx {
+    /// Records the explanation of an image build this step ran: its summary and one row
+    /// per instruction go into the step's entry of the report.
+    pub fn add_explanation(&mut self, explanation: &crate::docker::explain::Explanation) {
+        self.why = Some(explanation.summary());
+        self.instructions.extend(
+            explanation
+                .rows
+                .iter()
+                .map(|row| InstructionRecord::of(row, &explanation.dockerfile)),
+        );
+    }
+
     /// Records an image this step built.
     pub fn add_image(&mut self, image: ImageRecord) {
         self.images.push(image);
@@ -167,7 +185,7 @@ impl StepCx {
 }
 
 /// A file-name-safe form of a step name (matrix names hold `/`, `[`, `,`).
-fn file_stem(name: &str) -> String {
+pub(super) fn file_stem(name: &str) -> String {
     name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
@@ -211,7 +229,7 @@ impl Pipeline {
         let dir = self.dir();
         let _lock = RunLock::acquire(&self.name, &dir.join("lock"))?;
         let started = Instant::now();
-        let hashes = FileHashes::load(&dir.join(FILE_HASHES));
+        let hashes = Arc::new(FileHashes::load(&dir.join(FILE_HASHES)));
         let hashes = &hashes;
         let board = Board::new(runner.get_echo());
         let jobs = options.jobs.max(1);
@@ -259,7 +277,15 @@ impl Pipeline {
                             .join("state")
                             .join(format!("{}.json", file_stem(&step.name)));
                         scope.spawn(move || {
-                            let done = run_step(i, step, runner, session, force, &state, hashes);
+                            let done = run_step(
+                                i,
+                                step,
+                                runner,
+                                session,
+                                force,
+                                &state,
+                                Arc::clone(hashes),
+                            );
                             let _ = tx.send(done);
                         });
                     }
@@ -391,12 +417,9 @@ impl Pipeline {
                     }
                 };
                 steps.push(StepRecord {
-                    name: step.name.clone(),
-                    status: StepStatus::Skipped,
-                    seconds: 0.0,
-                    log: None,
                     commands,
                     error,
+                    ..skipped_record(step)
                 });
                 continue;
             }
@@ -407,6 +430,9 @@ impl Pipeline {
                 dry_run: true,
                 images: Vec::new(),
                 artifacts: Vec::new(),
+                file_hashes: None,
+                instructions: Vec::new(),
+                why: None,
             };
             let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| (step.body)(&mut cx)));
             let error = match outcome {
@@ -418,12 +444,9 @@ impl Pipeline {
                 println!("   (the plan of this step stops here: {e})");
             }
             steps.push(StepRecord {
-                name: step.name.clone(),
-                status: StepStatus::Skipped,
-                seconds: 0.0,
-                log: None,
                 commands: runner.commands(),
                 error,
+                ..skipped_record(step)
             });
         }
         Ok(Report {
@@ -458,6 +481,8 @@ fn skipped_record(step: &Step) -> StepRecord {
         log: None,
         commands: Vec::new(),
         error: None,
+        why: None,
+        instructions: Vec::new(),
     }
 }
 
@@ -468,7 +493,7 @@ fn run_step(
     session: Session,
     force: bool,
     state: &PathBuf,
-    hashes: &FileHashes,
+    hashes: Arc<FileHashes>,
 ) -> Done {
     let started = Instant::now();
     let log = runner.log_path().map(|p| p.display().to_string());
@@ -479,12 +504,15 @@ fn run_step(
         dry_run: false,
         images: Vec::new(),
         artifacts: Vec::new(),
+        file_hashes: Some(Arc::clone(&hashes)),
+        instructions: Vec::new(),
+        why: None,
     };
     let mut status = StepStatus::Ok;
     let mut error = None;
 
     let fingerprint = match &step.inputs {
-        Some(inputs) => match inputs.fingerprint_with(hashes) {
+        Some(inputs) => match inputs.fingerprint_with(&hashes) {
             Ok(fp) => Some(fp),
             Err(e) => {
                 status = StepStatus::Failed;
@@ -551,6 +579,8 @@ fn run_step(
             log,
             commands: runner.commands(),
             error: error.map(|e| runner.redact(&e)),
+            why: cx.why.map(|w| runner.redact(&w)),
+            instructions: cx.instructions,
         },
         images: cx.images,
         artifacts: cx.artifacts,

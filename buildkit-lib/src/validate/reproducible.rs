@@ -818,7 +818,7 @@ mod tests {
         let [first, second] = check.builds(1_700_000_000);
         assert_eq!(
             first.command().to_string(),
-            "docker buildx build --progress=plain --build-arg SOURCE_DATE_EPOCH=1700000000 \
+            "docker buildx build --progress=rawjson --build-arg SOURCE_DATE_EPOCH=1700000000 \
              --no-cache --output type=oci,dest=/work/repro/first,tar=false,rewrite-timestamp=true \
              /src/app"
         );

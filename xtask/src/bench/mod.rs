@@ -87,7 +87,8 @@ pub fn run(base: &Runner, root: &Path, flags: &crate::flags::Bench) -> Result<u8
         return Ok(0);
     }
     let runner = base.clone().echo(Echo::Silent);
-    crate::engine::ensure(&runner, root)?;
+    // The fan-out figures use the second engine, arm64 emulation and the BuildKit daemons.
+    crate::engine::ensure_components(&runner, root, &["second", "arm64", "buildkit"])?;
     let mut bench = Bench {
         root: root.to_path_buf(),
         runner,
@@ -399,7 +400,7 @@ impl Bench {
         ));
         let image = var(
             "BUILDKIT_LIB_BUILDKIT_IMAGE",
-            "buildkit-local/buildkit:v0.13.2",
+            "buildkit-local/buildkit:v0.25.2",
         );
         let dir = self.root.join("target/buildkit/bench/fanout-builders");
         std::fs::create_dir_all(&dir)?;

@@ -350,8 +350,10 @@ impl Bake {
 
     /// The pre-flight checks, with this process's environment: the targets asked for are
     /// in the file, each one's local context, Dockerfile and named contexts exist, resolved
-    /// as bake resolves them (from the file's directory), and its `gha` caches find the
-    /// GitHub Actions runtime they need. Only JSON files are checked.
+    /// as bake resolves them (from the file's directory), and its `gha` caches (and those
+    /// an override adds) find the GitHub Actions runtime they need: buildx drops a gha
+    /// cache without it and exits 0 as if it had been written. Only JSON files are checked
+    /// here; [`Bake::run`] checks the others through `--print`.
     pub fn check(&self) -> anyhow::Result<()> {
         match self.read_file()? {
             Some(file) => self
@@ -464,6 +466,13 @@ impl Bake {
 
     /// Checks, runs the bake and reads each target's result from the metadata file. In a
     /// dry run, a file not written yet is not checked.
+    ///
+    /// Before the bake: the checks of [`Bake::check`] with the runner's environment (a
+    /// file other than JSON is read as `docker buildx bake --print` resolves it), the
+    /// builder check of a v2 gha cache, the missing output and cache directories outside
+    /// the file's directory created (see the [module docs](super#entitlements)), and,
+    /// when the command grants entitlements and no [`Bake::buildx_version`] was given,
+    /// `docker buildx version` (once per runner) to know whether buildx takes `--allow`.
     pub fn run(&self, runner: &Runner) -> anyhow::Result<BakeResult> {
         self.run_checked(runner)
     }

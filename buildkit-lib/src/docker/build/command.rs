@@ -13,7 +13,9 @@ impl Build {
         if let Some(builder) = &self.builder {
             cmd = cmd.args(["--builder", builder]);
         }
-        if let Some(progress) = &self.progress {
+        if self.explains() {
+            cmd = cmd.arg("--progress=rawjson");
+        } else if let Some(progress) = &self.progress {
             cmd = cmd.arg(format!("--progress={progress}"));
         }
         if let Some(file) = &self.dockerfile {

@@ -17,8 +17,9 @@ mod run;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use check::looks_like_secret_value;
 pub use run::containerd_image_store;
-pub(crate) use run::{metadata_file, BuildMetadataRow};
+pub(crate) use run::{engine_host, metadata_file, BuildMetadataRow};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -133,7 +134,7 @@ pub enum Provenance {
 /// assert_eq!(build.get_tags(), ["webapp:dev"]);
 /// assert_eq!(
 ///     build.command().to_string(),
-///     "docker buildx build --progress=plain --file fixtures/webapp/Dockerfile.production \
+///     "docker buildx build --progress=rawjson --file fixtures/webapp/Dockerfile.production \
 ///      --target runtime --tag webapp:dev --build-arg PYTHON_IMAGE=python:3.11-slim \
 ///      --network=none --load fixtures/webapp"
 /// );
@@ -203,6 +204,12 @@ pub struct Build {
     pub(crate) sbom: bool,
     /// Other attestations, as buildx takes them (`--attest type=sbom,generator=IMAGE`).
     pub(crate) attest: Vec<String>,
+    /// Read BuildKit's per-instruction progress (`--progress=rawjson` in place of
+    /// `plain`, rendered as plain text in the log) and explain each rebuilt instruction.
+    pub(crate) explain: bool,
+    /// Where the inputs that decided the cache and the explanation are kept between
+    /// builds (see [`Build::explain_record`]).
+    pub(crate) explain_record: Option<PathBuf>,
 }
 
 impl Build {
@@ -235,6 +242,8 @@ impl Build {
             provenance: Provenance::Default,
             sbom: false,
             attest: Vec::new(),
+            explain: true,
+            explain_record: None,
         }
     }
 
@@ -389,7 +398,8 @@ impl Build {
         self
     }
 
-    /// Progress output (`--progress`); `plain` by default, `None` leaves buildx's default.
+    /// Progress output (`--progress`); `plain` by default (run as `rawjson` and rendered
+    /// as plain text while [`Build::explain`] is on), `None` leaves buildx's default.
     pub fn progress(mut self, mode: Option<&str>) -> Build {
         self.progress = mode.map(str::to_string);
         self
@@ -444,6 +454,31 @@ impl Build {
     pub fn attest(mut self, attestation: impl Into<String>) -> Build {
         self.attest.push(attestation.into());
         self
+    }
+
+    /// Explain the build (on by default): with the default `plain` progress, the build
+    /// runs with `--progress=rawjson`, its progress is rendered as plain text in the log
+    /// as before, and [`BuildResult::explanation`] says which instructions were taken from
+    /// the cache and why each of the others ran. Off: `--progress=plain` as it is.
+    pub fn explain(mut self, on: bool) -> Build {
+        self.explain = on;
+        self
+    }
+
+    /// Keep the inputs that decide the cache (and the explanation) in the file `path`
+    /// between builds, so that each build's explanation compares with the previous one:
+    /// without it, causes that need the previous build's inputs (changed files, build
+    /// args, base images, instructions) cannot be named. A pipeline's image builds keep
+    /// theirs under `target/buildkit/<pipeline>/why/`. Secrets are kept as identities
+    /// only, never their values.
+    pub fn explain_record(mut self, path: impl Into<PathBuf>) -> Build {
+        self.explain_record = Some(path.into());
+        self
+    }
+
+    /// Whether the build reads BuildKit's per-instruction progress to explain itself.
+    pub fn explains(&self) -> bool {
+        self.explain && self.progress.as_deref() == Some("plain")
     }
 
     /// The build context.
@@ -514,6 +549,9 @@ pub struct BuildResult {
     pub command: String,
     /// True when nothing ran because of a dry run.
     pub dry_run: bool,
+    /// Which instructions were taken from the cache and why each of the others ran
+    /// ([`Build::explain`]); `None` in a dry run or when not asked.
+    pub explanation: Option<crate::docker::explain::Explanation>,
 }
 
 impl Build {

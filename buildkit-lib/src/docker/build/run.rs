@@ -16,6 +16,16 @@ impl Build {
     /// inspect` (when loading) and one cached `docker info` (multi-platform load) besides
     /// the build.
     pub fn run(&self, runner: &Runner) -> anyhow::Result<BuildResult> {
+        self.run_in(runner, None)
+    }
+
+    /// [`Build::run`] in a pipeline, whose file-hash cache already holds this run's
+    /// listing of the context (for the explanation).
+    pub(crate) fn run_in(
+        &self,
+        runner: &Runner,
+        hashes: Option<&crate::pipeline::filehash::FileHashes>,
+    ) -> anyhow::Result<BuildResult> {
         self.check_for(runner)?;
         if self.output == Output::Load && self.platforms.len() > 1 && !runner.is_dry_run() {
             let host = engine_host(runner);
@@ -52,45 +62,60 @@ impl Build {
             .first()
             .cloned()
             .unwrap_or_else(|| self.context.display().to_string());
-        let ran = runner.run(&cmd).map_err(|e| {
-            // BuildKit reports a daemon that went away mid-build as "Canceled: context
-            // canceled", as if the user had cancelled: when nobody did, ask the builder.
-            let gone = match (&self.builder, &e.failure) {
-                (Some(builder), crate::cmd::Failure::Exit(_))
-                    if e.tail.iter().any(|l| {
-                        l.contains("context canceled") || l.contains("context deadline exceeded")
-                    }) =>
-                {
-                    crate::docker::builder::connection_error(runner, builder).map(|why| {
-                        match crate::docker::builder::explain(&why, None, &Default::default()) {
-                            Some(explained) if !why.contains("connection refused") => {
-                                format!("; builder {builder}: {explained} ({why})")
-                            }
-                            _ => format!(
-                                "; the BuildKit daemon of builder {builder} went away during \
+        let mut why = crate::docker::explain::Watch::start(self, runner, hashes);
+        let ran = runner
+            .run_filtered(&cmd, why.as_mut().map(|w| w.filter()))
+            .map_err(|mut e| {
+                // A builder's daemon that went away mid-build reads "Canceled: context
+                // canceled" (BuildKit 0.13), as if the user had cancelled, or "error
+                // reading from server: EOF" (0.25, which stops gracefully), as if the
+                // engine had gone: when the build ran on a builder of its own, ask it.
+                let lost = matches!(e.failure, crate::cmd::Failure::EngineLost { .. });
+                let gone = match (&self.builder, &e.failure) {
+                    (
+                        Some(builder),
+                        crate::cmd::Failure::Exit(_) | crate::cmd::Failure::EngineLost { .. },
+                    ) if lost
+                        || e.tail.iter().any(|l| {
+                            l.contains("context canceled")
+                                || l.contains("context deadline exceeded")
+                        }) =>
+                    {
+                        crate::docker::builder::connection_error(runner, builder).map(|why| {
+                            match crate::docker::builder::explain(&why, None, &Default::default()) {
+                                Some(explained) if !why.contains("connection refused") => {
+                                    format!("; builder {builder}: {explained} ({why})")
+                                }
+                                _ => format!(
+                                    "; the BuildKit daemon of builder {builder} went away during \
                                  the build ({why}): restart it, or build on another builder"
-                            ),
-                        }
-                    })
+                                ),
+                            }
+                        })
+                    }
+                    _ => None,
+                };
+                if lost && gone.is_some() {
+                    // The engine is there; the builder's daemon is not.
+                    e.failure = crate::cmd::Failure::Exit(1);
                 }
-                _ => None,
-            };
-            let scanner = self.sbom && e.tail.iter().any(|l| l.contains("buildkit-syft-scanner"));
-            let err = anyhow::Error::new(e);
-            if scanner {
-                err.context(format!(
-                    "cannot build image {what}: the builder cannot pull BuildKit's SBOM \
+                let scanner =
+                    self.sbom && e.tail.iter().any(|l| l.contains("buildkit-syft-scanner"));
+                let err = anyhow::Error::new(e);
+                if scanner {
+                    err.context(format!(
+                        "cannot build image {what}: the builder cannot pull BuildKit's SBOM \
                      scanner image (docker/buildkit-syft-scanner); push it to a registry the \
                      builder reaches and name it with `.attest(\"type=sbom,generator=IMAGE\")` \
                      instead of `.sbom(true)`"
-                ))
-            } else {
-                err.context(format!(
-                    "cannot build image {what}{}",
-                    gone.unwrap_or_default()
-                ))
-            }
-        })?;
+                    ))
+                } else {
+                    err.context(format!(
+                        "cannot build image {what}{}",
+                        gone.unwrap_or_default()
+                    ))
+                }
+            })?;
         let mut result = BuildResult {
             tags: self.tags.clone(),
             platforms: self.platforms.clone(),
@@ -133,6 +158,7 @@ impl Build {
                 }
             }
         }
+        result.explanation = why.and_then(|w| w.finish(runner));
         Ok(result)
     }
 
@@ -210,7 +236,7 @@ pub(crate) fn metadata_file(
     }
 }
 
-pub(super) fn engine_host(runner: &Runner) -> String {
+pub(crate) fn engine_host(runner: &Runner) -> String {
     runner
         .effective_env(&Cmd::new("docker"), "DOCKER_HOST")
         .unwrap_or_else(|| "the default socket".to_string())

@@ -1,0 +1,295 @@
+//! Why was this rebuilt: every cache miss of an image build explained.
+//!
+//! BuildKit says which instructions it took from its cache (`--progress=rawjson`), but not
+//! why it ran the others. This module reads that progress ([`ProgressReader`]), keeps the
+//! inputs that decide the cache beside the pipeline's report ([`CacheInputs`]: the parsed
+//! Dockerfile, build args, secret identities, base image digests, named contexts, the
+//! per-file hashes of what `COPY`/`ADD` take, platform, builder, cache imports), and
+//! compares them with the previous build's to name, for each rebuilt instruction, the most
+//! specific cause it can prove ([`Cause`]), never a guess.
+//!
+//! One job per file: `progress.rs` reads the stream and renders the plain progress,
+//! `rows.rs` maps vertexes to Dockerfile instructions, `record.rs` collects and keeps the
+//! inputs, `cause.rs` compares them, `text.rs` says it in words, `watch.rs` follows one
+//! [`Build`](crate::docker::build::Build) through its run.
+
+mod cause;
+mod progress;
+mod record;
+mod rows;
+#[cfg(test)]
+mod tests;
+mod text;
+mod watch;
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+
+pub use progress::{ProgressReader, Vertex};
+pub use record::{BaseImage, CacheInputs, NamedContext, RecordedInstruction, RecordedStage};
+
+pub(crate) use watch::Watch;
+
+/// One Dockerfile instruction BuildKit ran or took from its cache, in one build.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct InstructionRow {
+    /// The stage's name (`builder`), or `stage-N` for an unnamed stage, as BuildKit
+    /// names it.
+    pub stage: String,
+    /// The platform, in a multi-platform build (`linux/arm64`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    /// Its position in the stage, from 1, as BuildKit counts (`[builder 5/6]`).
+    pub step: usize,
+    /// How many steps BuildKit counts in the stage.
+    pub steps: usize,
+    /// The 1-based line of the instruction in the Dockerfile, when it could be matched.
+    pub line: Option<usize>,
+    /// The instruction as the Dockerfile has it (its first line for a here-document), or
+    /// as BuildKit named it when it could not be matched.
+    pub instruction: String,
+    /// What BuildKit did with it.
+    pub outcome: Outcome,
+    /// Seconds it took, when it completed.
+    pub seconds: Option<f64>,
+    /// Why it was run instead of taken from the cache (`None` when cached or not reached).
+    pub cause: Option<Cause>,
+}
+
+impl InstructionRow {
+    /// True when BuildKit took it from its cache.
+    pub fn cached(&self) -> bool {
+        self.outcome == Outcome::Cached
+    }
+
+    /// True when BuildKit ran it (successfully or not).
+    pub fn rebuilt(&self) -> bool {
+        matches!(self.outcome, Outcome::Built | Outcome::Failed { .. })
+    }
+}
+
+/// What BuildKit did with an instruction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Outcome {
+    /// Taken from the cache.
+    Cached,
+    /// Run, and it succeeded.
+    Built,
+    /// Run, and it failed.
+    Failed {
+        /// BuildKit's error.
+        error: String,
+    },
+    /// Never started: the build stopped before it.
+    NotReached,
+}
+
+/// Why an instruction was run instead of taken from the cache, most specific first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Cause {
+    /// The build was asked not to use the cache (`--no-cache`).
+    NoCache,
+    /// Files it copies from the build context (or a named context) changed, appeared or
+    /// went away since the previous build.
+    FilesChanged {
+        /// Their paths, relative to the context, sorted.
+        files: Vec<String>,
+    },
+    /// Build args it sees changed value (names only: a value is never shown).
+    BuildArgChanged {
+        /// The args' names.
+        names: Vec<String>,
+    },
+    /// The stage's base image resolves to another digest than in the previous build.
+    BaseImageMoved {
+        /// The base image as resolved (`docker.io/library/python:3.12-slim`).
+        image: String,
+        /// Its digest in the previous build.
+        old: String,
+        /// Its digest now.
+        new: String,
+    },
+    /// The instruction's own text changed, or one before it in the stage that runs
+    /// nothing itself but changes what follows (`ENV`, `ARG`, `USER`, `SHELL`).
+    InstructionChanged {
+        /// The line of the changed instruction now (`None` when it was removed).
+        line: Option<usize>,
+        /// Its text in the previous build (`None` when it is new).
+        old: Option<String>,
+        /// Its text now (`None` when it was removed).
+        new: Option<String>,
+    },
+    /// An earlier instruction of the same stage was rebuilt.
+    EarlierRebuilt {
+        /// That instruction.
+        instruction: String,
+        /// Its line.
+        line: Option<usize>,
+    },
+    /// A stage it builds on or copies from was rebuilt.
+    StageRebuilt {
+        /// That stage.
+        stage: String,
+        /// The instruction of that stage that was rebuilt.
+        instruction: String,
+        /// Its line.
+        line: Option<usize>,
+    },
+    /// A cache source the build was given could not be imported.
+    CacheNotImported {
+        /// The source, as given to `--cache-from`.
+        source: String,
+        /// The engine's error.
+        error: String,
+    },
+    /// There is no record of a previous build here to compare with: the first build on
+    /// this machine (or since the record was removed).
+    NoPreviousRecord,
+    /// The build ran on another builder than the previous one (its caches differ).
+    BuilderChanged {
+        /// The previous builder.
+        old: String,
+        /// This one.
+        new: String,
+    },
+    /// The build targets other platforms than the previous one.
+    PlatformChanged {
+        /// The previous platforms.
+        old: String,
+        /// These.
+        new: String,
+    },
+    /// Every recorded input is unchanged, and BuildKit rebuilt it anyway (its cache may
+    /// have been pruned or never kept it).
+    Unknown,
+}
+
+/// What became of one `--cache-from` source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CacheImport {
+    /// The source, as given to `--cache-from` (`type=registry,ref=...`).
+    pub source: String,
+    /// Whether it was imported.
+    pub status: ImportStatus,
+}
+
+/// Whether a cache source was imported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum ImportStatus {
+    /// BuildKit imported its cache manifest.
+    Imported,
+    /// BuildKit or buildx could not import it.
+    Failed {
+        /// Their error.
+        error: String,
+    },
+    /// The progress said nothing about it (a GitHub Actions cache without its runtime
+    /// variables is skipped silently).
+    NotReported,
+}
+
+/// The explanation of one image build: each instruction, cached or run, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[non_exhaustive]
+pub struct Explanation {
+    /// The Dockerfile's file name, as lines are cited (`Dockerfile.production`).
+    pub dockerfile: String,
+    /// Every instruction BuildKit reported, in Dockerfile order (stage by stage).
+    pub rows: Vec<InstructionRow>,
+    /// The base images, resolved.
+    pub bases: Vec<BaseImage>,
+    /// What became of each cache source.
+    pub cache_imports: Vec<CacheImport>,
+    /// The build secrets whose value changed since the previous build (ids only).
+    /// BuildKit does not key its cache on secrets: a changed secret rebuilds nothing.
+    pub secrets_changed: Vec<String>,
+    /// Whether a previous build's record was there to compare with.
+    pub previous_record: bool,
+    /// Whether BuildKit's per-instruction progress was read (not with a progress mode
+    /// other than the default).
+    pub progress_read: bool,
+}
+
+impl Explanation {
+    /// For each stage (and platform), its first instruction BuildKit ran, in Dockerfile
+    /// order.
+    pub fn first_rebuilt(&self) -> Vec<&InstructionRow> {
+        let mut seen: Vec<(&str, Option<&str>)> = Vec::new();
+        let mut out = Vec::new();
+        for row in self.rows.iter().filter(|r| r.rebuilt()) {
+            let key = (row.stage.as_str(), row.platform.as_deref());
+            if !seen.contains(&key) {
+                seen.push(key);
+                out.push(row);
+            }
+        }
+        out
+    }
+
+    /// How many instructions were taken from the cache, out of how many BuildKit reported.
+    pub fn cached_count(&self) -> (usize, usize) {
+        (
+            self.rows.iter().filter(|r| r.cached()).count(),
+            self.rows.len(),
+        )
+    }
+}
+
+/// What a build leaves in `target/` for the next one and for `cargo xtask why`: the inputs
+/// that decided its cache, and its explanation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct BuildRecord {
+    /// When the build ended (RFC 3339).
+    pub written: String,
+    /// The one-line summary, as the step log has it.
+    pub summary: String,
+    /// The explanation.
+    pub explanation: Explanation,
+    /// The inputs the next build compares with.
+    pub inputs: CacheInputs,
+}
+
+impl BuildRecord {
+    /// Reads a record written by a build. `Ok(None)` when there is none; an error when it
+    /// is there but cannot be read.
+    pub fn load(path: &Path) -> anyhow::Result<Option<BuildRecord>> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        serde_json::from_str(&text)
+            .map(Some)
+            .with_context(|| format!("{} is not a build record of this version", path.display()))
+    }
+
+    /// Writes it atomically at `path`, every secret `runner` masks masked.
+    pub(crate) fn save_redacted(&self, path: &Path, runner: &crate::Runner) -> anyhow::Result<()> {
+        let json = serde_json::to_string(self).context("cannot encode the build record")?;
+        let json = runner.redact(&json);
+        crate::files::write_atomic(&crate::Runner::new(), path, json.as_bytes())
+    }
+}
+
+/// Explains a build: maps the vertexes BuildKit reported to the Dockerfile instructions of
+/// `current`, and names the cause of each rebuilt one by comparing `current` with the
+/// `previous` build's inputs.
+pub fn explain(
+    previous: Option<&CacheInputs>,
+    current: &CacheInputs,
+    vertexes: &[Vertex],
+) -> Explanation {
+    let rows = rows::rows(current, vertexes);
+    cause::explain(previous, current, vertexes, rows)
+}

@@ -1,0 +1,235 @@
+//! Why was this rebuilt, on the real engine: a copy of the webapp fixture built by a
+//! pipeline four times over (nothing changed, one source file changed, a build arg
+//! changed, a secret changed), each build's explanation checked against the cause.
+
+use std::path::{Path, PathBuf};
+
+use buildkit_lib::docker::build::{Build, BuildSecret, Output};
+use buildkit_lib::docker::explain::{BuildRecord, Cause, Explanation};
+use buildkit_lib::pipeline::{Pipeline, Report, RunOptions};
+use buildkit_lib::{Cmd, Runner};
+
+/// A copy of `fixtures/webapp` that the test may change.
+fn webapp_copy() -> tempfile::TempDir {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                copy(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), &target).unwrap();
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    copy(&e2e::repo_root().join("fixtures/webapp"), dir.path());
+    dir
+}
+
+/// Something no build has seen before, so that BuildKit's cache cannot have it.
+fn fresh() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{}-{nanos}", std::process::id())
+}
+
+struct Webapp {
+    app: tempfile::TempDir,
+    target: tempfile::TempDir,
+    tag: String,
+    secret: PathBuf,
+    runner: Runner,
+}
+
+impl Webapp {
+    fn new() -> Webapp {
+        let app = webapp_copy();
+        let secret = app.path().join("pip-token");
+        std::fs::write(&secret, "first-secret-value-4711\n").unwrap();
+        Webapp {
+            app,
+            target: tempfile::tempdir().unwrap(),
+            tag: format!("{}:dev", e2e::unique("bkl-why")),
+            secret,
+            runner: e2e::engine(),
+        }
+    }
+
+    /// Builds through a pipeline (forced: the step runs even with unchanged inputs) and
+    /// returns the explanation, as kept for `cargo xtask why`, and the report.
+    fn build(&self, app_uid: &str) -> (Explanation, Report) {
+        let dir = self.app.path();
+        let build = Build::new(dir)
+            .dockerfile(dir.join("Dockerfile.production"))
+            .target("runtime")
+            .tag(&self.tag)
+            .build_arg("PYTHON_IMAGE", e2e::PYTHON_IMAGE)
+            .build_arg("APP_UID", app_uid)
+            .secret(BuildSecret::file("pip_token", &self.secret))
+            .network("none")
+            .output(Output::Load);
+        let mut pipeline = Pipeline::new("why", self.target.path());
+        pipeline.image_build("image", build, "webapp");
+        let report = pipeline
+            .run(
+                &self.runner,
+                &RunOptions::new("why-test").force(true).jobs(1),
+            )
+            .unwrap();
+        assert!(report.ok, "{:#?}", report.steps);
+        let record = BuildRecord::load(&self.record_path()).unwrap().unwrap();
+        (record.explanation, report)
+    }
+
+    fn record_path(&self) -> PathBuf {
+        self.target.path().join("buildkit/why/why/image.json")
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.target.path().join("buildkit/why/logs/image.log")).unwrap()
+    }
+}
+
+impl Drop for Webapp {
+    fn drop(&mut self) {
+        let _ = self
+            .runner
+            .clone()
+            .echo(buildkit_lib::cmd::Echo::Silent)
+            .capture(&Cmd::new("docker").args(["image", "rm", "--force", &self.tag]));
+    }
+}
+
+fn row<'a>(
+    e: &'a Explanation,
+    stage: &str,
+    line: usize,
+) -> &'a buildkit_lib::docker::explain::InstructionRow {
+    e.rows
+        .iter()
+        .find(|r| r.stage == stage && r.line == Some(line))
+        .unwrap_or_else(|| panic!("no row {stage}:{line} in\n{e}"))
+}
+
+fn contains_anywhere(paths: &[&Path], needle: &str) -> Vec<String> {
+    paths
+        .iter()
+        .filter(|p| {
+            std::fs::read(p)
+                .map(|b| String::from_utf8_lossy(&b).contains(needle))
+                .unwrap_or(false)
+        })
+        .map(|p| p.display().to_string())
+        .collect()
+}
+
+#[test]
+fn each_rebuild_of_the_webapp_names_its_cause() {
+    let w = Webapp::new();
+    let uid = "10001";
+    // Whatever the engine's cache holds, this build leaves a record and a cache.
+    let (first, _) = w.build(uid);
+    assert_eq!(first.rows.len(), 10, "{first}");
+    assert!(!first.previous_record);
+    for row in first.rows.iter().filter(|r| r.rebuilt()) {
+        assert!(
+            matches!(
+                row.cause,
+                Some(
+                    Cause::NoPreviousRecord
+                        | Cause::EarlierRebuilt { .. }
+                        | Cause::StageRebuilt { .. }
+                )
+            ),
+            "{first}"
+        );
+    }
+
+    // Nothing changed: every instruction cached, nothing to explain.
+    let (same, report) = w.build(uid);
+    assert_eq!(same.cached_count(), (10, 10), "{same}");
+    assert!(same.rows.iter().all(|r| r.cause.is_none()), "{same}");
+    let step = report.step("image").unwrap();
+    assert_eq!(
+        step.why.as_deref(),
+        Some("10/10 instructions cached; nothing rebuilt")
+    );
+    assert_eq!(step.instructions.len(), 10);
+    assert!(w
+        .log()
+        .contains("image: 10/10 instructions cached; nothing rebuilt"));
+
+    // One source file changed: its COPY names it, later steps name that COPY.
+    let server = w.app.path().join("src/webapp/server.py");
+    let mut text = std::fs::read_to_string(&server).unwrap();
+    text.push_str(&format!("# {}\n", fresh()));
+    std::fs::write(&server, text).unwrap();
+    let (changed, report) = w.build(uid);
+    let copy = row(&changed, "builder", 23);
+    assert_eq!(copy.instruction, "COPY src/ /opt/app/lib/");
+    assert_eq!(
+        copy.cause,
+        Some(Cause::FilesChanged {
+            files: vec!["src/webapp/server.py".into()]
+        }),
+        "{changed}"
+    );
+    let summary = changed.summary();
+    assert!(
+        summary.ends_with(
+            "first rebuilt: COPY src/ /opt/app/lib/ (Dockerfile.production:23) because \
+             src/webapp/server.py changed"
+        ),
+        "{summary}"
+    );
+    assert!(w.log().contains(&format!("image: {summary}")));
+    let rows = &report.step("image").unwrap().instructions;
+    let reported = rows.iter().find(|r| r.line == Some(23)).unwrap();
+    assert!(!reported.cached);
+    assert_eq!(
+        reported.cause.as_deref(),
+        Some("src/webapp/server.py changed")
+    );
+    // The runtime stage copies from the builder: it says so.
+    assert!(matches!(
+        &row(&changed, "runtime", 40).cause,
+        Some(Cause::StageRebuilt { stage, .. }) if stage == "builder"
+    ));
+
+    // A build arg changed: named, its value nowhere.
+    let new_uid = format!("{}", 20000 + std::process::id() % 10000);
+    let (arg, _) = w.build(&new_uid);
+    assert_eq!(
+        row(&arg, "runtime", 30).cause,
+        Some(Cause::BuildArgChanged {
+            names: vec!["APP_UID".into()]
+        }),
+        "{arg}"
+    );
+    assert!(arg.summary().ends_with("because build arg APP_UID changed"));
+
+    // A secret changed: reported by id, its value in no file the run wrote.
+    std::fs::write(&w.secret, "second-secret-value-0815\n").unwrap();
+    let (secret, _) = w.build(&new_uid);
+    assert_eq!(secret.secrets_changed, ["pip_token"]);
+    assert_eq!(secret.cached_count(), (10, 10), "a secret is no cache key");
+    let report_path = w.target.path().join("buildkit/why/report.json");
+    let log_path = w.target.path().join("buildkit/why/logs/image.log");
+    let files = [w.record_path(), report_path, log_path];
+    let files: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    for value in ["first-secret-value-4711", "second-secret-value-0815"] {
+        assert_eq!(
+            contains_anywhere(&files, value),
+            Vec::<String>::new(),
+            "{value}"
+        );
+        assert!(!secret.to_string().contains(value));
+    }
+    assert!(std::fs::read_to_string(w.record_path())
+        .unwrap()
+        .contains("\"pip_token\":\"sha256:"));
+}
