@@ -163,7 +163,9 @@ impl Build {
     }
 
     /// Writes the GitHub Actions cache service each `gha` cache uses (`version=1|2`, read
-    /// from the runner's environment), masks the runtime token, and (outside a dry run)
+    /// from the runner's environment; a `type=gha` in `extra_args` is checked against it
+    /// too, and refused when the runtime is missing), masks the runtime token, and (outside
+    /// a dry run)
     /// refuses a v2 cache on a builder too old for it ([`cache::check_gha_v2`], asked
     /// once per runner and builder).
     pub(super) fn resolve_caches(&mut self, runner: &Runner) -> anyhow::Result<()> {
@@ -176,6 +178,13 @@ impl Build {
                 v2 |= cache.get_gha_service() == GhaService::V2;
                 cache::mask_gha_token(runner);
             }
+        }
+        // A raw `--cache-to type=gha` passed through is checked the same way: without the
+        // runtime variables buildx drops it and exits 0 as if the cache had been written.
+        let raw = cache::gha_in_args(&self.extra_args);
+        if !raw.is_empty() {
+            v2 |= cache::resolve_gha_entries(&raw, &env)?;
+            cache::mask_gha_token(runner);
         }
         if v2 && !runner.is_dry_run() {
             let key = format!(

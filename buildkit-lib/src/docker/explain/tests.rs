@@ -679,3 +679,23 @@ fn explaining_a_change_in_the_mediaserver_context_is_quick() {
     );
     assert!(explained.as_millis() < 50, "{explained:?}");
 }
+
+#[test]
+fn text_lines_keep_their_indentation() {
+    let stream = "{\"vertexes\":[]}\n   1 | >>> FROM python:3.12-slim\n\
+                  ERROR: failed to solve\n  \n\t2 | RUN true";
+    let (reader, text) = ProgressReader::read_all(stream.as_bytes());
+    assert_eq!(
+        reader.text_lines(),
+        [
+            "   1 | >>> FROM python:3.12-slim",
+            "ERROR: failed to solve",
+            "\t2 | RUN true"
+        ]
+    );
+    assert!(
+        text.lines()
+            .any(|l| l == "   1 | >>> FROM python:3.12-slim"),
+        "{text:?}"
+    );
+}
