@@ -5,7 +5,8 @@
 //! [`builder`], [`registry`] and [`image`] drive buildx builders, registries (pushes with
 //! retries, `imagetools`) and read typed facts about images; [`dockerfile`] reads stages;
 //! [`fanout`] builds one image's platforms on several engines and merges them; [`bake`]
-//! writes and runs bake files.
+//! writes and runs bake files; [`checks`] runs BuildKit's own Dockerfile checks
+//! (`--call=check`) for a build.
 //!
 //! Each item has one path, in the module of its job (`docker::build::Build`,
 //! `docker::builder::remove`): nothing is re-exported here, so that a function named for
@@ -15,6 +16,7 @@ pub mod bake;
 pub mod build;
 pub mod builder;
 pub mod cache;
+pub mod checks;
 pub mod dockerfile;
 pub mod fanout;
 pub mod image;
