@@ -30,7 +30,9 @@ use crate::plan::{Plan, Planned};
 pub use fingerprint::{Inputs, StepOutput};
 pub use matrix::Matrix;
 pub use preflight::{EngineProblem, EngineUnavailable};
-pub use report::{ArtifactRecord, ImageRecord, Report, StepRecord, StepStatus};
+pub use report::{
+    ArtifactRecord, FindingLevel, FindingRecord, ImageRecord, Report, StepRecord, StepStatus,
+};
 pub use run::{PipelineError, RunOptions, StepCx};
 
 /// The body of a step.
@@ -222,7 +224,9 @@ impl Pipeline {
     }
 
     /// Adds a step that runs `build` (with the run's session labels) and records the
-    /// image as `record_name` in the report; its output is the build's first tag. The
+    /// image as `record_name` in the report, with BuildKit's record of the build (its
+    /// reference, and its cached and total steps or its error where buildx keeps build
+    /// records); its output is the build's first tag. The
     /// pipeline keeps the build, for [`Pipeline::bake_file`].
     pub fn image_build(
         &mut self,
@@ -233,10 +237,22 @@ impl Pipeline {
         let (kept, record_name) = (build.clone(), record_name.into());
         let first_tag = build.tags.first().cloned();
         let step = self.step(name, move |cx| {
-            let result = build
+            let result = match build
                 .clone()
                 .with_session_labels(&cx.session)
-                .run(&cx.runner)?;
+                .run(&cx.runner)
+            {
+                Ok(result) => result,
+                Err(e) => {
+                    if let Some(failed) = e.downcast_ref::<crate::docker::build::BuildFailed>() {
+                        cx.add_build(failed.record.clone());
+                    }
+                    return Err(e);
+                }
+            };
+            if !result.dry_run {
+                cx.add_build(result.record.clone());
+            }
             cx.add_image(ImageRecord {
                 name: record_name.clone(),
                 tags: result.tags.clone(),

@@ -18,9 +18,12 @@ use super::fingerprint::Record;
 
 /// The file under the pipeline's directory that keeps input files' hashes between runs.
 const FILE_HASHES: &str = "file-hashes";
-use super::report::{ArtifactRecord, ImageRecord, Report, StepRecord, StepStatus};
+use super::report::{
+    escape_data, ArtifactRecord, FindingRecord, ImageRecord, Report, StepRecord, StepStatus,
+};
 use super::terminal::Board;
 use super::{graph, lock::RunLock, Pipeline, Step};
+use crate::docker::build::BuildRecord;
 
 /// How to run a pipeline.
 #[derive(Debug, Clone)]
@@ -134,9 +137,60 @@ pub struct StepCx {
     pub dry_run: bool,
     images: Vec<ImageRecord>,
     artifacts: Vec<ArtifactRecord>,
+    findings: Vec<FindingRecord>,
+    builds: Vec<BuildRecord>,
+    unsupported: Option<String>,
 }
 
 impl StepCx {
+    /// A context for a step named `name` run with `runner`.
+    fn with(runner: Runner, session: Session, name: &str, dry_run: bool) -> StepCx {
+        StepCx {
+            runner,
+            session,
+            name: name.to_string(),
+            dry_run,
+            images: Vec::new(),
+            artifacts: Vec::new(),
+            findings: Vec::new(),
+            builds: Vec::new(),
+            unsupported: None,
+        }
+    }
+
+    /// Records what a check found (hadolint's [`LintFinding`]s, BuildKit's
+    /// [`CheckFinding`]s, or [`FindingRecord`]s made by hand): they go to the report, and
+    /// in GitHub Actions each becomes an annotation on its file and line. Recording
+    /// findings does not fail the step; the step's body decides that.
+    ///
+    /// [`LintFinding`]: crate::python::LintFinding
+    /// [`CheckFinding`]: crate::docker::checks::CheckFinding
+    pub fn add_findings<I, F>(&mut self, findings: I)
+    where
+        I: IntoIterator<Item = F>,
+        F: Into<FindingRecord>,
+    {
+        self.findings.extend(findings.into_iter().map(Into::into));
+    }
+
+    /// Records BuildKit's record of a build this step ran ([`BuildResult::record`], or
+    /// the [`BuildFailed`] error's): the report lists it under the step. Steps added with
+    /// [`Pipeline::image_build`](super::Pipeline::image_build) record theirs.
+    ///
+    /// [`BuildResult::record`]: crate::docker::build::BuildResult::record
+    /// [`BuildFailed`]: crate::docker::build::BuildFailed
+    pub fn add_build(&mut self, record: BuildRecord) {
+        self.builds.push(record);
+    }
+
+    /// Says that this step checked nothing because the engine or the tools cannot do
+    /// what it does (`reason`, such as "buildx 0.13.1 has no build checks ..."): when the
+    /// body then returns `Ok`, the step is `unsupported`, not `ok`, its reason is in the
+    /// report and the summary, and it is not recorded as up to date (so it runs again on
+    /// a newer engine). The steps after it still run.
+    pub fn unsupported(&mut self, reason: impl Into<String>) {
+        self.unsupported = Some(reason.into());
+    }
     /// Records an image this step built.
     pub fn add_image(&mut self, image: ImageRecord) {
         self.images.push(image);
@@ -369,10 +423,7 @@ impl Pipeline {
                 println!(
                     "{header}\n   up to date (inputs unchanged, output present): would be skipped"
                 );
-                steps.push(StepRecord {
-                    status: StepStatus::UpToDate,
-                    ..skipped_record(step)
-                });
+                steps.push(StepRecord::new(&step.name, StepStatus::UpToDate));
                 continue;
             }
             println!("{header}");
@@ -391,23 +442,13 @@ impl Pipeline {
                     }
                 };
                 steps.push(StepRecord {
-                    name: step.name.clone(),
-                    status: StepStatus::Skipped,
-                    seconds: 0.0,
-                    log: None,
                     commands,
                     error,
+                    ..StepRecord::new(&step.name, StepStatus::Skipped)
                 });
                 continue;
             }
-            let mut cx = StepCx {
-                runner: runner.clone(),
-                session: options.session.clone(),
-                name: step.name.clone(),
-                dry_run: true,
-                images: Vec::new(),
-                artifacts: Vec::new(),
-            };
+            let mut cx = StepCx::with(runner.clone(), options.session.clone(), &step.name, true);
             let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| (step.body)(&mut cx)));
             let error = match outcome {
                 Ok(Ok(())) => None,
@@ -418,12 +459,9 @@ impl Pipeline {
                 println!("   (the plan of this step stops here: {e})");
             }
             steps.push(StepRecord {
-                name: step.name.clone(),
-                status: StepStatus::Skipped,
-                seconds: 0.0,
-                log: None,
                 commands: runner.commands(),
                 error,
+                ..StepRecord::new(&step.name, StepStatus::Skipped)
             });
         }
         Ok(Report {
@@ -451,14 +489,7 @@ fn is_up_to_date(step: &Step, fingerprint: Option<&str>, state: &Path, runner: &
 }
 
 fn skipped_record(step: &Step) -> StepRecord {
-    StepRecord {
-        name: step.name.clone(),
-        status: StepStatus::Skipped,
-        seconds: 0.0,
-        log: None,
-        commands: Vec::new(),
-        error: None,
-    }
+    StepRecord::new(&step.name, StepStatus::Skipped)
 }
 
 fn run_step(
@@ -472,14 +503,7 @@ fn run_step(
 ) -> Done {
     let started = Instant::now();
     let log = runner.log_path().map(|p| p.display().to_string());
-    let mut cx = StepCx {
-        runner: runner.clone(),
-        session,
-        name: step.name.clone(),
-        dry_run: false,
-        images: Vec::new(),
-        artifacts: Vec::new(),
-    };
+    let mut cx = StepCx::with(runner.clone(), session, &step.name, false);
     let mut status = StepStatus::Ok;
     let mut error = None;
 
@@ -505,6 +529,16 @@ fn run_step(
     } else if status == StepStatus::Ok {
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| (step.body)(&mut cx)));
         match outcome {
+            Ok(Ok(())) if cx.unsupported.is_some() => {
+                // It checked nothing: never up to date, so a newer engine checks it.
+                status = StepStatus::Unsupported;
+                let _ = std::fs::remove_file(state);
+                runner.note(&format!(
+                    "{}: skipped: {}",
+                    step.name,
+                    cx.unsupported.as_deref().unwrap_or_default()
+                ));
+            }
             Ok(Ok(())) => {
                 if let Some(fp) = fingerprint {
                     let record = Record {
@@ -545,12 +579,18 @@ fn run_step(
     Done {
         index,
         record: StepRecord {
-            name: step.name.clone(),
-            status,
             seconds: started.elapsed().as_secs_f64(),
             log,
             commands: runner.commands(),
             error: error.map(|e| runner.redact(&e)),
+            reason: cx
+                .unsupported
+                .take()
+                .filter(|_| status == StepStatus::Unsupported)
+                .map(|r| runner.redact(&r)),
+            findings: std::mem::take(&mut cx.findings),
+            builds: std::mem::take(&mut cx.builds),
+            ..StepRecord::new(&step.name, status)
         },
         images: cx.images,
         artifacts: cx.artifacts,
@@ -566,20 +606,17 @@ fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
 }
 
 /// In GitHub Actions: the summary as Markdown in `$GITHUB_STEP_SUMMARY`, failures as
-/// `::error` annotations.
+/// `::error` annotations, findings as annotations on their file and line, and steps that
+/// could check nothing as `::notice`.
 fn github_actions(report: &Report, _dir: &Path) {
     if std::env::var("GITHUB_ACTIONS").as_deref() != Ok("true") {
         return;
     }
-    for step in &report.steps {
-        if let (StepStatus::Failed, Some(error)) = (step.status, &step.error) {
-            let first = error.lines().next().unwrap_or_default();
-            println!(
-                "::error title=step {}::{}",
-                step.name,
-                escape_workflow(first)
-            );
-        }
+    let workspace = std::env::var_os("GITHUB_WORKSPACE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::current_dir().ok());
+    for line in annotations(report, workspace.as_deref()) {
+        println!("{line}");
     }
     if let Ok(path) = std::env::var("GITHUB_STEP_SUMMARY") {
         if let Ok(mut f) = std::fs::OpenOptions::new()
@@ -592,8 +629,136 @@ fn github_actions(report: &Report, _dir: &Path) {
     }
 }
 
-fn escape_workflow(text: &str) -> String {
-    text.replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
+/// The workflow commands of a report, in step order: each step's findings, then its
+/// error or the reason it checked nothing.
+pub(crate) fn annotations(report: &Report, workspace: Option<&Path>) -> Vec<String> {
+    let mut lines = Vec::new();
+    for step in &report.steps {
+        for finding in &step.findings {
+            lines.push(finding.annotation(workspace));
+        }
+        match (step.status, &step.error, &step.reason) {
+            (StepStatus::Failed, Some(error), _) => {
+                let first = error.lines().next().unwrap_or_default();
+                lines.push(format!(
+                    "::error title=step {}::{}",
+                    step.name,
+                    escape_data(first)
+                ));
+            }
+            (StepStatus::Unsupported, _, Some(reason)) => lines.push(format!(
+                "::notice title=step {} skipped::{}",
+                step.name,
+                escape_data(reason)
+            )),
+            _ => {}
+        }
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::{FindingLevel, Inputs};
+    use crate::python::{Level, LintFinding};
+
+    fn silent() -> Runner {
+        Runner::new().echo(Echo::Silent)
+    }
+
+    #[test]
+    fn an_unsupported_step_says_why_lets_later_steps_run_and_is_never_up_to_date() {
+        let target = tempfile::tempdir().unwrap();
+        let input = target.path().join("input.txt");
+        std::fs::write(&input, "x").unwrap();
+        let mut p = Pipeline::new("unsupported", target.path());
+        p.step("checks", |cx| {
+            cx.unsupported("buildx 0.13.1 has no build checks");
+            Ok(())
+        })
+        .inputs(Inputs::new().file(&input));
+        p.step("after", |_| Ok(())).after(["checks"]);
+        let options = RunOptions::new("test");
+        for _ in 0..2 {
+            let report = p.run(&silent(), &options).unwrap();
+            assert!(report.ok, "{}", report.table());
+            let checks = report.step("checks").unwrap();
+            assert_eq!(checks.status, StepStatus::Unsupported, "never up to date");
+            assert_eq!(
+                checks.reason.as_deref(),
+                Some("buildx 0.13.1 has no build checks")
+            );
+            assert_eq!(report.step("after").unwrap().status, StepStatus::Ok);
+            let table = report.table();
+            assert!(
+                table.contains("unsupported") && table.contains("skipped: buildx 0.13.1"),
+                "{table}"
+            );
+            assert!(report
+                .markdown()
+                .contains("unsupported (skipped: buildx 0.13.1"));
+            assert_eq!(
+                annotations(&report, None),
+                ["::notice title=step checks skipped::buildx 0.13.1 has no build checks"]
+            );
+        }
+        let json = std::fs::read_to_string(target.path().join("buildkit/unsupported/report.json"))
+            .unwrap();
+        assert!(json.contains("\"status\": \"unsupported\""), "{json}");
+    }
+
+    #[test]
+    fn findings_reach_the_report_and_become_annotations_on_their_lines() {
+        let target = tempfile::tempdir().unwrap();
+        let dockerfile = target.path().join("app/Dockerfile");
+        let hadolint = LintFinding {
+            file: dockerfile.display().to_string(),
+            line: 4,
+            column: 1,
+            code: "DL3008".into(),
+            level: Level::Warning,
+            message: "Pin versions, 100% of them: please".into(),
+        };
+        let mut p = Pipeline::new("findings", target.path());
+        p.step("lint", move |cx| {
+            cx.add_findings([&hadolint]);
+            anyhow::bail!("hadolint found 1 finding\nmore detail")
+        });
+        let report = p.run(&silent(), &RunOptions::new("test")).unwrap();
+        let lint = report.step("lint").unwrap();
+        assert_eq!(lint.status, StepStatus::Failed);
+        assert_eq!(
+            lint.findings.len(),
+            1,
+            "findings are kept when the step fails"
+        );
+        assert_eq!(lint.findings[0].level, FindingLevel::Warning);
+        assert_eq!(
+            annotations(&report, Some(target.path())),
+            [
+                "::warning file=app/Dockerfile,line=4,title=hadolint DL3008::Pin versions, \
+                 100%25 of them: please",
+                "::error title=step lint::hadolint found 1 finding",
+            ]
+        );
+        let loaded = Report::load(&target.path().join("buildkit/findings/report.json")).unwrap();
+        assert_eq!(loaded.step("lint").unwrap().findings, lint.findings);
+        assert!(report.table().contains("1 finding"), "{}", report.table());
+    }
+
+    #[test]
+    fn a_report_written_before_findings_and_builds_still_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report.json");
+        std::fs::write(
+            &path,
+            r#"{"pipeline":"p","ok":true,"seconds":1.0,"run_id":"r","steps":[
+                {"name":"a","status":"ok","seconds":0.5,"log":null,"commands":[]}],
+                "images":[],"artifacts":[]}"#,
+        )
+        .unwrap();
+        let report = Report::load(&path).unwrap();
+        assert!(report.steps[0].findings.is_empty() && report.steps[0].builds.is_empty());
+    }
 }
