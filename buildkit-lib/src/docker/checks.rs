@@ -298,21 +298,27 @@ impl BuildCheck {
             runner.note(&format!("build checks skipped: {unsupported}"));
             return Ok(skipped(unsupported.reason));
         }
+        let refused = |text: &str| text.contains("unsupported request frontend.lint");
+        let why_refused = || {
+            format!(
+                "the builder's BuildKit has no Dockerfile checks (it refused the \
+                 `frontend.lint` request; BuildKit 0.14 or later has them, and buildx's \
+                 fallback to the docker/dockerfile frontend image needs a registry): buildx \
+                 {} asked {}",
+                capabilities.buildx,
+                self.builder.as_deref().unwrap_or("the current builder")
+            )
+        };
         let out = match runner.capture(&self.command()) {
+            // Exit 1 is buildx's "findings"; a BuildKit that cannot check also exits 1.
+            Ok(out) if out.exit_code != 0 && refused(&out.stderr) => {
+                let reason = why_refused();
+                runner.note(&format!("build checks skipped: {reason}"));
+                return Ok(skipped(reason));
+            }
             Ok(out) => out,
-            Err(e)
-                if e.tail
-                    .iter()
-                    .any(|l| l.contains("unsupported request frontend.lint")) =>
-            {
-                let reason = format!(
-                    "the builder's BuildKit has no Dockerfile checks (it refused the \
-                     `frontend.lint` request; BuildKit 0.14 or later has them, and buildx's \
-                     fallback to the docker/dockerfile frontend image needs a registry): \
-                     buildx {} asked {}",
-                    capabilities.buildx,
-                    self.builder.as_deref().unwrap_or("the current builder")
-                );
+            Err(e) if e.tail.iter().any(|l| refused(l)) => {
+                let reason = why_refused();
                 runner.note(&format!("build checks skipped: {reason}"));
                 return Ok(skipped(reason));
             }
@@ -619,8 +625,8 @@ mod tests {
         assert_eq!(
             report.skipped(),
             Some(
-                "buildx v0.13.1 has no build checks (`docker buildx build --call=check`) \
-                 (buildx 0.15 or later)"
+                "buildx v0.13.1 has no build checks (`docker buildx build --call=check` \
+                 needs buildx 0.15 or later)"
             )
         );
         assert!(report.findings().is_empty());
@@ -650,6 +656,33 @@ mod tests {
         assert!(
             err.starts_with("BuildKit's build checks found 2 problems in ctx/Dockerfile:\n  ctx/Dockerfile:1 FromAsCasing"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn a_buildkit_that_refuses_the_check_request_is_a_skip_that_says_so() {
+        let fake = Arc::new(
+            FakeExecutor::new()
+                .on(
+                    ["docker", "buildx", "version"],
+                    Answer::ok("github.com/docker/buildx 0.29.1+ds1 0.29.1+ds1-4\n"),
+                )
+                .on(
+                    ["docker", "buildx", "build"],
+                    Answer::fail(
+                        2,
+                        "ERROR: failed to build: failed to solve: unsupported request \
+                         frontend.lint: unsupported request frontend.lint\n",
+                    ),
+                ),
+        );
+        let runner = Runner::new().echo(Echo::Silent).with_executor(fake);
+        let report = BuildCheck::new("ctx").run(&runner).unwrap();
+        assert!(
+            report
+                .skipped()
+                .is_some_and(|r| r.starts_with("the builder's BuildKit has no Dockerfile checks")),
+            "{report}"
         );
     }
 

@@ -167,12 +167,25 @@ impl Feature {
         }
     }
 
-    /// The feature in a few words, with the command that gives it.
-    pub fn describe(self) -> &'static str {
+    /// The feature in a few words (`build checks`).
+    pub fn name(self) -> &'static str {
         match self {
-            Feature::BuildChecks => "build checks (`docker buildx build --call=check`)",
-            Feature::BuildHistory => "build records (`docker buildx history inspect`)",
+            Feature::BuildChecks => "build checks",
+            Feature::BuildHistory => "build records",
         }
+    }
+
+    /// The command that gives it (`docker buildx build --call=check`).
+    pub fn command(self) -> &'static str {
+        match self {
+            Feature::BuildChecks => "docker buildx build --call=check",
+            Feature::BuildHistory => "docker buildx history inspect --format json",
+        }
+    }
+
+    /// The feature with its command: ``build checks (`docker buildx build --call=check`)``.
+    pub fn describe(self) -> String {
+        format!("{} (`{}`)", self.name(), self.command())
     }
 }
 
@@ -285,9 +298,10 @@ impl Capabilities {
             Some(_) => Err(Unsupported {
                 feature,
                 reason: format!(
-                    "buildx {} has no {} (buildx {}.{} or later)",
+                    "buildx {} has no {} (`{}` needs buildx {}.{} or later)",
                     self.buildx.text,
-                    feature.describe(),
+                    feature.name(),
+                    feature.command(),
                     needs.major,
                     needs.minor
                 ),
@@ -420,8 +434,8 @@ mod tests {
         let err = old.supports(Feature::BuildChecks).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "buildx 0.13.1+ds1 has no build checks (`docker buildx build --call=check`) \
-             (buildx 0.15 or later)"
+            "buildx 0.13.1+ds1 has no build checks (`docker buildx build --call=check` needs \
+             buildx 0.15 or later)"
         );
         assert!(old.supports(Feature::BuildHistory).is_err());
         let middle = Capabilities::of_buildx("v0.20.1");

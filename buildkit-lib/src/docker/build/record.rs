@@ -223,8 +223,9 @@ pub(crate) fn of_failure(runner: &Runner, build: &Build, started: SystemTime) ->
         }
     };
     let ended = SystemTime::now();
-    // The daemon's clock stamps records; allow it to differ a little from ours.
-    let slack = Duration::from_secs(10);
+    // The daemon's clock stamps records; allow it to differ a little from ours, but not
+    // so much that the same build run moments before counts.
+    let slack = Duration::from_secs(2);
     let (from, to) = (started.checked_sub(slack).unwrap_or(started), ended + slack);
     let mut candidates: Vec<(SystemTime, String)> = listed
         .lines()
