@@ -67,7 +67,7 @@ pub struct RecordedError {
 
 impl BuildRecord {
     /// A record with nothing from the history, for this reason.
-    pub(crate) fn unavailable(reference: Option<String>, succeeded: bool, why: String) -> Self {
+    pub(crate) fn without_history(reference: Option<String>, succeeded: bool, why: String) -> Self {
         BuildRecord {
             reference,
             succeeded,
@@ -176,19 +176,19 @@ fn history_available(runner: &Runner) -> Result<(), String> {
 /// fails: what cannot be read is said in [`BuildRecord::unavailable`].
 pub(crate) fn of_success(runner: &Runner, reference: Option<String>) -> BuildRecord {
     let Some(reference) = reference else {
-        return BuildRecord::unavailable(
+        return BuildRecord::without_history(
             None,
             true,
             "the build's metadata file names no `buildx.build.ref`".into(),
         );
     };
     if let Err(why) = history_available(runner) {
-        return BuildRecord::unavailable(Some(reference), true, why);
+        return BuildRecord::without_history(Some(reference), true, why);
     }
     let mut parts = reference.splitn(3, '/');
     let (builder, _node, id) = (parts.next(), parts.next(), parts.next());
     let (Some(builder), Some(id)) = (builder, id) else {
-        return BuildRecord::unavailable(
+        return BuildRecord::without_history(
             Some(reference.clone()),
             true,
             format!("`{reference}` is not a builder/node/id reference"),
@@ -196,7 +196,7 @@ pub(crate) fn of_success(runner: &Runner, reference: Option<String>) -> BuildRec
     };
     match inspect(runner, id, Some(builder)) {
         Ok(row) => row.into_record(runner, Some(reference)),
-        Err(why) => BuildRecord::unavailable(Some(reference), true, why),
+        Err(why) => BuildRecord::without_history(Some(reference), true, why),
     }
 }
 
@@ -206,13 +206,13 @@ pub(crate) fn of_success(runner: &Runner, reference: Option<String>) -> BuildRec
 /// [`BuildRecord::unavailable`].
 pub(crate) fn of_failure(runner: &Runner, build: &Build, started: SystemTime) -> BuildRecord {
     if let Err(why) = history_available(runner) {
-        return BuildRecord::unavailable(None, false, why);
+        return BuildRecord::without_history(None, false, why);
     }
     let builder = build.builder.as_deref();
     let listed = match runner.capture(&ls_cmd(builder)) {
         Ok(out) => out.stdout,
         Err(e) => {
-            return BuildRecord::unavailable(
+            return BuildRecord::without_history(
                 None,
                 false,
                 format!(
@@ -237,7 +237,7 @@ pub(crate) fn of_failure(runner: &Runner, build: &Build, started: SystemTime) ->
             (created >= from && created <= to).then_some((created, r.reference))
         })
         .collect();
-    candidates.sort_by(|a, b| b.0.cmp(&a.0));
+    candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
     let mut matches = Vec::new();
     let mut unread = Vec::new();
     // Records of other builds may fail at the same time; a handful is plenty.
@@ -254,7 +254,7 @@ pub(crate) fn of_failure(runner: &Runner, build: &Build, started: SystemTime) ->
             let (reference, row) = matches.remove(0);
             row.into_record(runner, Some(reference))
         }
-        0 => BuildRecord::unavailable(
+        0 => BuildRecord::without_history(
             None,
             false,
             match unread.first() {
@@ -264,7 +264,7 @@ pub(crate) fn of_failure(runner: &Runner, build: &Build, started: SystemTime) ->
                     .into(),
             },
         ),
-        n => BuildRecord::unavailable(
+        n => BuildRecord::without_history(
             None,
             false,
             format!(
@@ -651,7 +651,7 @@ mod tests {
         );
         let without = BuildFailed {
             message: "cannot build image app:dev".into(),
-            record: BuildRecord::unavailable(None, false, "buildx v0.13.1 has none".into()),
+            record: BuildRecord::without_history(None, false, "buildx v0.13.1 has none".into()),
         };
         assert_eq!(without.to_string(), "cannot build image app:dev");
     }

@@ -92,7 +92,7 @@ impl Build {
             // worth the two history queries on a failure.
             let record = match e.failure {
                 crate::cmd::Failure::Exit(_) => record::of_failure(runner, &build, started),
-                _ => BuildRecord::unavailable(
+                _ => BuildRecord::without_history(
                     None,
                     false,
                     "the build did not run to a failure of its own".into(),
@@ -143,7 +143,7 @@ impl Build {
         result.record = if self.read_record {
             record::of_success(runner, row.build_ref.clone())
         } else {
-            BuildRecord::unavailable(
+            BuildRecord::without_history(
                 row.build_ref.clone(),
                 true,
                 "not read (`Build::read_record(false)`)".into(),
