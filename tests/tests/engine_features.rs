@@ -287,6 +287,32 @@ fn a_successful_build_records_its_reference_and_where_possible_its_cached_steps(
 }
 
 #[test]
+fn without_reading_the_record_the_build_is_the_only_process_started() {
+    let runner = e2e::engine();
+    let dir = tempfile::tempdir().unwrap();
+    dockerfile(
+        dir.path(),
+        "Dockerfile",
+        &format!("FROM {}\nRUN echo quiet > /q\n", e2e::BUSYBOX_IMAGE),
+    );
+    let recorded = runner.with_fresh_record();
+    let result = Build::new(dir.path())
+        .network("none")
+        .read_record(false)
+        .run(&recorded)
+        .unwrap();
+    let commands = recorded.commands();
+    assert_eq!(commands.len(), 1, "{commands:?}");
+    assert_eq!(&commands[0][..3], ["docker", "buildx", "build"]);
+    // The reference is still the metadata file's.
+    assert_eq!(
+        result.record.reference.as_deref(),
+        result.metadata["buildx.build.ref"].as_str()
+    );
+    assert!(result.record.reference.is_some());
+}
+
+#[test]
 fn a_failed_build_carries_buildkits_own_error_even_when_another_fails_beside_it() {
     // Two builds of the same Dockerfile fail at the same time, each with its own exit
     // code: each must get its own record, never the other's.
