@@ -639,11 +639,16 @@ pub(crate) fn annotations(report: &Report, workspace: Option<&Path>) -> Vec<Stri
         }
         match (step.status, &step.error, &step.reason) {
             (StepStatus::Failed, Some(error), _) => {
-                let first = error.lines().next().unwrap_or_default();
+                let mut first = error.lines().next().unwrap_or_default().to_string();
+                // A failed build: BuildKit's own words, where its record has them (the
+                // streamed output that said them is not on the annotation).
+                if let Some(said) = step.builds.iter().find_map(|b| b.error.as_ref()) {
+                    first.push_str(&format!("; BuildKit: {}", said.summary()));
+                }
                 lines.push(format!(
                     "::error title=step {}::{}",
                     step.name,
-                    escape_data(first)
+                    escape_data(&first)
                 ));
             }
             (StepStatus::Unsupported, _, Some(reason)) => lines.push(format!(
@@ -745,6 +750,33 @@ mod tests {
         let loaded = Report::load(&target.path().join("buildkit/findings/report.json")).unwrap();
         assert_eq!(loaded.step("lint").unwrap().findings, lint.findings);
         assert!(report.table().contains("1 finding"), "{}", report.table());
+    }
+
+    #[test]
+    fn a_failed_builds_annotation_carries_buildkits_own_words() {
+        let target = tempfile::tempdir().unwrap();
+        let mut p = Pipeline::new("failed-build", target.path());
+        p.step("image", |cx| {
+            let record: BuildRecord = serde_json::from_value(serde_json::json!({
+                "reference": "default/default/abc",
+                "succeeded": false,
+                "error": {"message": "process \"/bin/sh -c exit 7\" did not complete successfully: exit code: 7",
+                          "step": "[2/2] RUN exit 7"}
+            }))
+            .unwrap();
+            cx.add_build(record);
+            anyhow::bail!("cannot build image app:dev: process didn't exit successfully\n--- tail")
+        });
+        let report = p.run(&silent(), &RunOptions::new("test")).unwrap();
+        assert_eq!(report.step("image").unwrap().builds.len(), 1);
+        assert_eq!(
+            annotations(&report, None),
+            [
+                "::error title=step image::cannot build image app:dev: process didn't exit \
+              successfully; BuildKit: step `[2/2] RUN exit 7` failed: process \"/bin/sh -c exit \
+              7\" did not complete successfully: exit code: 7"
+            ]
+        );
     }
 
     #[test]

@@ -92,11 +92,7 @@ impl fmt::Display for BuildRecord {
             write!(f, ", {seconds:.1}s")?;
         }
         if let Some(error) = &self.error {
-            write!(f, "; BuildKit: ")?;
-            if let Some(step) = &error.step {
-                write!(f, "step `{step}` failed: ")?;
-            }
-            write!(f, "{}", error.message)?;
+            write!(f, "; BuildKit: {}", error.summary())?;
         }
         if let Some(why) = &self.unavailable {
             write!(f, " (BuildKit's record: {why})")?;
@@ -107,9 +103,12 @@ impl fmt::Display for BuildRecord {
 
 /// A `docker buildx build` that failed, with BuildKit's record of it: the context of the
 /// error [`Build::run`] returns when the build command itself failed. Its message is the
-/// one `Build::run` always gave (`cannot build image ...`), followed by BuildKit's own
-/// error when buildx's history has it; the [`CommandError`](crate::CommandError) is
-/// below it in the chain.
+/// one `Build::run` always gave (`cannot build image ...`, with the command and the last
+/// lines of buildx's output below it in the chain, as a
+/// [`CommandError`](crate::CommandError)); BuildKit's own error, where buildx keeps build
+/// records, is in [`BuildFailed::record`] (buildx already printed it once, so the message
+/// does not repeat it). A pipeline puts the record in its report and BuildKit's words in
+/// the step's GitHub annotation.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct BuildFailed {
@@ -122,18 +121,17 @@ pub struct BuildFailed {
 
 impl fmt::Display for BuildFailed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)?;
-        if let Some(error) = &self.record.error {
-            write!(f, ": BuildKit: ")?;
-            if let Some(step) = &error.step {
-                write!(f, "step `{step}` failed: ")?;
-            }
-            write!(f, "{}", error.message)?;
-            if let Some(reference) = &self.record.reference {
-                write!(f, " (build record {reference})")?;
-            }
+        f.write_str(&self.message)
+    }
+}
+
+impl RecordedError {
+    /// One line: ``step `[3/3] RUN ...` failed: <BuildKit's message>``.
+    pub fn summary(&self) -> String {
+        match &self.step {
+            Some(step) => format!("step `{step}` failed: {}", self.message),
+            None => self.message.clone(),
         }
-        Ok(())
     }
 }
 
@@ -631,7 +629,7 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_build_says_buildkits_error_after_the_usual_message() {
+    fn a_failed_build_says_the_usual_message_and_keeps_buildkits_error_in_its_record() {
         let failed = BuildFailed {
             message: "cannot build image app:dev".into(),
             record: BuildRecord {
@@ -644,15 +642,15 @@ mod tests {
                 ..BuildRecord::default()
             },
         };
+        // buildx printed BuildKit's error already: the message does not repeat it.
+        assert_eq!(failed.to_string(), "cannot build image app:dev");
         assert_eq!(
-            failed.to_string(),
-            "cannot build image app:dev: BuildKit: step `[2/2] RUN exit 3` failed: exit \
-             code: 3 (build record default/default/x)"
+            failed.record.error.as_ref().unwrap().summary(),
+            "step `[2/2] RUN exit 3` failed: exit code: 3"
         );
-        let without = BuildFailed {
-            message: "cannot build image app:dev".into(),
-            record: BuildRecord::without_history(None, false, "buildx v0.13.1 has none".into()),
-        };
-        assert_eq!(without.to_string(), "cannot build image app:dev");
+        assert_eq!(
+            failed.record.to_string(),
+            "build default/default/x; BuildKit: step `[2/2] RUN exit 3` failed: exit code: 3"
+        );
     }
 }

@@ -98,18 +98,6 @@ impl Build {
                     "the build did not run to a failure of its own".into(),
                 ),
             };
-            if let Some(error) = &record.error {
-                runner.note(&format!(
-                    "BuildKit's record {}: {}{}",
-                    record.reference.as_deref().unwrap_or("?"),
-                    error
-                        .step
-                        .as_deref()
-                        .map(|s| format!("step `{s}` failed: "))
-                        .unwrap_or_default(),
-                    error.message
-                ));
-            }
             anyhow::Error::new(e).context(BuildFailed { message, record })
         })?;
         let mut result = BuildResult {
