@@ -138,7 +138,7 @@
 //! | [`validate::smoke::SmokeError`] | the app did not become ready (with its logs) |
 //! | [`validate::smoke::PortTaken`] | a port the smoke test probes is already served by something else |
 //! | [`validate::security::ScannerMissing`] | trivy or docker scout is not installed |
-//! | [`docker::build::BuildFailed`] | `docker buildx build` failed; BuildKit's record of it, with BuildKit's own error where buildx keeps build records (0.21+) |
+//! | [`docker::build::BuildFailed`] | `docker buildx build` failed (buildx's message); its record holds BuildKit's own error where buildx keeps build records (0.21+) |
 //! | [`docker::fanout::FanOutError`] | a multi-engine build failed; each platform's outcome |
 //! | [`docker::reference::ReferenceError`], [`docker::tags::Pep440Error`] | an image reference or a version that cannot be used |
 //! | [`plan::PlanError`] | [`plan::Plan::execute`] stopped |
