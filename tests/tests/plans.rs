@@ -12,6 +12,7 @@ use buildkit_lib::docker::bake::{Bake, BakeFile};
 use buildkit_lib::docker::build::{Build, Output};
 use buildkit_lib::docker::builder::{BuilderCreate, Driver, MultiNode, NodeSpec};
 use buildkit_lib::docker::cache::Cache;
+use buildkit_lib::docker::checks::BuildCheck;
 use buildkit_lib::docker::fanout::{FanOut, PlatformEndpoint};
 use buildkit_lib::docker::registry::ImagetoolsCreate;
 use buildkit_lib::package::{Export, Mode, Package, PyInstaller, Stage, Stages};
@@ -154,6 +155,13 @@ fn golden_plans_of_lint_and_tests() {
         "hadolint",
         &Hadolint::new(["Dockerfile"]).tools(env.clone()).plan(),
     );
+    let build = Build::new("fixtures/webapp")
+        .dockerfile("fixtures/webapp/Dockerfile.production")
+        .target("runtime")
+        .build_arg("PYTHON_IMAGE", "buildkit-local/python:3.11")
+        .build_context("meta", "target/buildkit/build/meta")
+        .tag("webapp:dev");
+    golden("checks", &BuildCheck::of(&build).plan());
     let runner = Runner::new().env("PATH", "/usr/bin:/bin");
     let in_image = PythonTest::in_image("desk:runtime", ["python", "-m", "unittest"])
         .workdir("/app")

@@ -30,7 +30,10 @@ use crate::plan::{Plan, Planned};
 pub use fingerprint::{Inputs, StepOutput};
 pub use matrix::Matrix;
 pub use preflight::{EngineProblem, EngineUnavailable};
-pub use report::{ArtifactRecord, ImageRecord, InstructionRecord, Report, StepRecord, StepStatus};
+pub use report::{
+    ArtifactRecord, FindingLevel, FindingRecord, ImageRecord, InstructionRecord, Report,
+    StepRecord, StepStatus,
+};
 pub use run::{file_stem, PipelineError, RunOptions, StepCx};
 
 /// The body of a step.
@@ -222,7 +225,9 @@ impl Pipeline {
     }
 
     /// Adds a step that runs `build` (with the run's session labels) and records the
-    /// image as `record_name` in the report; its output is the build's first tag. The
+    /// image as `record_name` in the report, with BuildKit's record of the build (its
+    /// reference, and its cached and total steps or its error where buildx keeps build
+    /// records); its output is the build's first tag. The
     /// pipeline keeps the build, for [`Pipeline::bake_file`].
     pub fn image_build(
         &mut self,
@@ -238,13 +243,25 @@ impl Pipeline {
             .join("why")
             .join(format!("{}.json", run::file_stem(&name)));
         let step = self.step(name, move |cx| {
-            let result = build
+            let result = match build
                 .clone()
                 .with_session_labels(&cx.session)
                 .explain_record(&why)
-                .run_in(&cx.runner, cx.file_hashes.as_deref())?;
+                .run_in(&cx.runner, cx.file_hashes.as_deref())
+            {
+                Ok(result) => result,
+                Err(e) => {
+                    if let Some(failed) = e.downcast_ref::<crate::docker::build::BuildFailed>() {
+                        cx.add_build(failed.record.clone());
+                    }
+                    return Err(e);
+                }
+            };
             if let Some(explanation) = &result.explanation {
                 cx.add_explanation(explanation);
+            }
+            if !result.dry_run {
+                cx.add_build(result.record.clone());
             }
             cx.add_image(ImageRecord {
                 name: record_name.clone(),

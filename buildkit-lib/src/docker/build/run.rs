@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 
+use super::record::{self, BuildFailed, BuildRecord};
 use super::{Build, BuildResult, Output, Provenance, SecretSource};
 use crate::cmd::{Cmd, Runner};
 use crate::docker::cache::{self, CacheKind, GhaService};
@@ -62,6 +63,7 @@ impl Build {
             .first()
             .cloned()
             .unwrap_or_else(|| self.context.display().to_string());
+        let started = std::time::SystemTime::now();
         let mut why = crate::docker::explain::Watch::start(self, runner, hashes);
         let ran = runner
             .run_filtered(&cmd, why.as_mut().map(|w| w.filter()))
@@ -101,20 +103,27 @@ impl Build {
                 }
                 let scanner =
                     self.sbom && e.tail.iter().any(|l| l.contains("buildkit-syft-scanner"));
-                let err = anyhow::Error::new(e);
-                if scanner {
-                    err.context(format!(
+                let message = if scanner {
+                    format!(
                         "cannot build image {what}: the builder cannot pull BuildKit's SBOM \
-                     scanner image (docker/buildkit-syft-scanner); push it to a registry the \
-                     builder reaches and name it with `.attest(\"type=sbom,generator=IMAGE\")` \
-                     instead of `.sbom(true)`"
-                    ))
+                         scanner image (docker/buildkit-syft-scanner); push it to a registry the \
+                         builder reaches and name it with `.attest(\"type=sbom,generator=IMAGE\")` \
+                         instead of `.sbom(true)`"
+                    )
                 } else {
-                    err.context(format!(
-                        "cannot build image {what}{}",
-                        gone.unwrap_or_default()
-                    ))
-                }
+                    format!("cannot build image {what}{}", gone.unwrap_or_default())
+                };
+                // Only a build that ran and failed has a record; BuildKit's own error is
+                // worth the two history queries on a failure.
+                let record = match e.failure {
+                    crate::cmd::Failure::Exit(_) => record::of_failure(runner, &build, started),
+                    _ => BuildRecord::without_history(
+                        None,
+                        false,
+                        "the build did not run to a failure of its own".into(),
+                    ),
+                };
+                anyhow::Error::new(e).context(BuildFailed { message, record })
             })?;
         let mut result = BuildResult {
             tags: self.tags.clone(),
@@ -144,6 +153,15 @@ impl Build {
             .and_then(|n| n.split(',').next())
             .filter(|n| !n.is_empty())
             .map(str::to_string);
+        result.record = if self.read_record {
+            record::of_success(runner, row.build_ref.clone())
+        } else {
+            BuildRecord::without_history(
+                row.build_ref.clone(),
+                true,
+                "not read (`Build::read_record(false)`)".into(),
+            )
+        };
         result.metadata = metadata;
         // With the docker driver the config digest is the local image id.
         result.image_id = row.config_digest;
@@ -283,4 +301,7 @@ pub(crate) struct BuildMetadataRow {
     /// The names given, comma-separated.
     #[serde(rename = "image.name", default)]
     pub(crate) image_name: Option<String>,
+    /// BuildKit's record of the build, `builder/node/id`.
+    #[serde(rename = "buildx.build.ref", default)]
+    pub(crate) build_ref: Option<String>,
 }

@@ -343,6 +343,8 @@ impl FanOut {
         build.platforms = vec![platform.platform.clone()];
         build.builder = Some(platform.endpoint.builder().to_string());
         build.read_size = false;
+        // The merge reads what it needs; BuildKit's record of a success costs 0.35 s.
+        build.read_record = false;
         if by_digest {
             build.tags = Vec::new();
             build.output = Output::PushByDigest(repo.name());
