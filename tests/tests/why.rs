@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use buildkit_lib::docker::build::{Build, BuildSecret, Output};
-use buildkit_lib::docker::explain::{BuildRecord, Cause, Explanation};
+use buildkit_lib::docker::explain::{Cause, ExplainRecord, Explanation};
 use buildkit_lib::pipeline::{Pipeline, Report, RunOptions};
 use buildkit_lib::{Cmd, Runner};
 
@@ -81,7 +81,7 @@ impl Webapp {
             )
             .unwrap();
         assert!(report.ok, "{:#?}", report.steps);
-        let record = BuildRecord::load(&self.record_path()).unwrap().unwrap();
+        let record = ExplainRecord::load(&self.record_path()).unwrap().unwrap();
         (record.explanation, report)
     }
 

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use buildkit_lib::docker::explain::BuildRecord;
+use buildkit_lib::docker::explain::ExplainRecord;
 use buildkit_lib::pipeline::file_stem;
 
 use crate::flags;
@@ -31,7 +31,7 @@ pub fn run(root: &Path, flags: &flags::Why) -> Result<u8> {
     }
     let mut first = true;
     for (pipeline, step, path) in records {
-        let record = BuildRecord::load(&path)?
+        let record = ExplainRecord::load(&path)?
             .with_context(|| format!("{} went away while reading", path.display()))?;
         if !first {
             println!();

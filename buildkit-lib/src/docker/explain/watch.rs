@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use super::progress::ProgressReader;
 use super::record::{collect, CacheInputs};
-use super::{explain, BuildRecord, Explanation};
+use super::{explain, ExplainRecord, Explanation};
 use crate::cmd::{OutputFilter, Runner};
 use crate::docker::build::Build;
 use crate::pipeline::filehash::FileHashes;
@@ -46,7 +46,7 @@ impl Watch {
             return None;
         }
         let record = build.explain_record.clone();
-        let previous = match record.as_deref().map(BuildRecord::load) {
+        let previous = match record.as_deref().map(ExplainRecord::load) {
             Some(Ok(Some(r))) => r.inputs.usable(),
             Some(Err(e)) => {
                 runner.note(&format!(
@@ -103,7 +103,7 @@ impl Watch {
             runner.get_prefix().unwrap_or("build")
         ));
         if let Some(path) = &self.record {
-            let record = BuildRecord {
+            let record = ExplainRecord {
                 written: crate::time::rfc3339(std::time::SystemTime::now()),
                 summary,
                 explanation: explanation.clone(),
