@@ -787,6 +787,27 @@ remove_rootfs() { # remove_rootfs [DIR [DONE_MARKER]]: unmount what debootstrap 
     rm -f "$done_marker"
 }
 
+# The python image's root file system takes a minute of debootstrap: on a machine that
+# has none, it starts in the background when `up` starts, beside the engine's set-up, and
+# ensure_python_image waits for it.
+PYTHON_ROOTFS_PID=
+start_python_rootfs() {
+    [[ -f $PYTHON_ROOTFS_DONE && -x $PYTHON_ROOTFS/usr/bin/python3 ]] && return 0
+    remove_rootfs
+    mkdir -p "$(dirname "$PYTHON_ROOTFS")"
+    (
+        trap - ERR EXIT
+        set +e
+        printf '\n### %s: debootstrap (background)\n' "$(date -u +%FT%TZ)" >"$PYTHON_ROOTFS.log"
+        debootstrap --variant=minbase \
+            --include=python3,python3-venv,python3-pip,binutils,libpython3.11,passwd,ca-certificates \
+            bookworm "$PYTHON_ROOTFS" "$DEBIAN_MIRROR" >>"$PYTHON_ROOTFS.log" 2>&1 </dev/null &&
+            touch "$PYTHON_ROOTFS_DONE"
+    ) 9>&- &
+    PYTHON_ROOTFS_PID=$!
+    CLEANUPS+=("kill $PYTHON_ROOTFS_PID 2>/dev/null")
+}
+
 ensure_python_image() {
     step "python-image$ENGINE_LABEL" "$LOG_DIR/python-image.log"
     if image_exists "$PYTHON_IMAGE"; then
@@ -796,6 +817,18 @@ ensure_python_image() {
     : >"$STEP_LOG"
     local tmp_tag=buildkit-local/python:engine-up-tmp cached="cached rootfs" ca=/etc/ssl/certs/ca-certificates.crt
     [[ -s $HOST_CA_BUNDLE ]] || fail "host CA bundle $HOST_CA_BUNDLE missing"
+    if [[ -n $PYTHON_ROOTFS_PID ]]; then
+        # Started at the beginning of `up`, beside the engine's own set-up.
+        cached="debootstrap, beside the engine set-up"
+        if ! wait "$PYTHON_ROOTFS_PID"; then
+            PYTHON_ROOTFS_PID=
+            cat "$PYTHON_ROOTFS.log" >>"$STEP_LOG" 2>/dev/null || true
+            remove_rootfs
+            fail "debootstrap of bookworm failed"
+        fi
+        PYTHON_ROOTFS_PID=
+        cat "$PYTHON_ROOTFS.log" >>"$STEP_LOG" 2>/dev/null || true
+    fi
     if [[ ! -f $PYTHON_ROOTFS_DONE || ! -x $PYTHON_ROOTFS/usr/bin/python3 ]]; then
         cached="debootstrap"
         remove_rootfs
@@ -1409,6 +1442,7 @@ up() { # up [COMPONENT...]
     need_root_and_lock
     # Everything needs the default engine, the registry and the base images.
     ensure_packages
+    start_python_rootfs
     engine_up current
     start_registry
     ensure_python_image
