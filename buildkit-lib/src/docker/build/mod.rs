@@ -25,6 +25,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::cache::Cache;
+use crate::docker::explain::{CacheCheck, CacheWarning};
 use crate::session::Session;
 
 /// Where a build secret comes from.
@@ -210,6 +211,10 @@ pub struct Build {
     /// Where the inputs that decided the cache and the explanation are kept between
     /// builds (see [`Build::explain_record`]).
     pub(crate) explain_record: Option<PathBuf>,
+    /// A cache export that fails fails the build (see [`Build::cache_required`]).
+    pub(crate) cache_required: bool,
+    /// Cache set-up checks not to run (see [`Build::skip_cache_check`]).
+    pub(crate) skip_cache_checks: Vec<CacheCheck>,
 }
 
 impl Build {
@@ -244,6 +249,8 @@ impl Build {
             attest: Vec::new(),
             explain: true,
             explain_record: None,
+            cache_required: false,
+            skip_cache_checks: Vec::new(),
         }
     }
 
@@ -476,6 +483,30 @@ impl Build {
         self
     }
 
+    /// Whether a cache export that fails fails the build (off by default: the cache is
+    /// optional). BuildKit exports the cache after the image, and buildx exits 1 when the
+    /// cache export fails although the image was built (and loaded or pushed). With the
+    /// cache optional, [`Build::run`] returns the result, its
+    /// [`BuildResult::cache_not_written`] naming each destination not written with the
+    /// engine's error, and says `image X built and loaded; cache not written to REF:
+    /// <error>` in the step log; required, it returns that as a
+    /// [`CacheExportFailed`](crate::docker::explain::CacheExportFailed) error. Either way
+    /// the error is no longer "cannot build image".
+    pub fn cache_required(mut self, on: bool) -> Build {
+        self.cache_required = on;
+        self
+    }
+
+    /// Leaves one of the cache set-up checks out (see [`CacheCheck`]): for a set-up that
+    /// is so on purpose, such as a pull-request job that imports the cache the default
+    /// branch's job writes ([`CacheCheck::CacheFromWithoutCacheTo`]).
+    pub fn skip_cache_check(mut self, check: CacheCheck) -> Build {
+        if !self.skip_cache_checks.contains(&check) {
+            self.skip_cache_checks.push(check);
+        }
+        self
+    }
+
     /// Whether the build reads BuildKit's per-instruction progress to explain itself.
     pub fn explains(&self) -> bool {
         self.explain && self.progress.as_deref() == Some("plain")
@@ -552,6 +583,12 @@ pub struct BuildResult {
     /// Which instructions were taken from the cache and why each of the others ran
     /// ([`Build::explain`]); `None` in a dry run or when not asked.
     pub explanation: Option<crate::docker::explain::Explanation>,
+    /// What the cache set-up checks found before the build ([`CacheCheck`]), each with its
+    /// fix (they run while [`Build::explain`] is on).
+    pub cache_warnings: Vec<CacheWarning>,
+    /// The cache destinations (`--cache-to`) the build did not write, with the engine's
+    /// error: the image was built, the cache export failed (see [`Build::cache_required`]).
+    pub cache_not_written: Vec<crate::docker::explain::CacheNotWritten>,
 }
 
 impl Build {

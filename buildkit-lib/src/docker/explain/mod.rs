@@ -8,15 +8,26 @@
 //! compares them with the previous build's to name, for each rebuilt instruction, the most
 //! specific cause it can prove ([`Cause`]), never a guess.
 //!
+//! Before the build, the cache set-up checks ([`CacheCheck`]) say what in the Dockerfile
+//! and the cache settings makes the cache miss more than it must, each finding a
+//! [`CacheWarning`] with its fix. After it, a build whose image was made while its cache
+//! export failed is told apart from a failed build ([`CacheNotWritten`],
+//! [`CacheExportFailed`]).
+//!
 //! One job per file: `progress.rs` reads the stream and renders the plain progress,
 //! `rows.rs` maps vertexes to Dockerfile instructions, `record.rs` collects and keeps the
 //! inputs, `cause.rs` compares them, `text.rs` says it in words, `watch.rs` follows one
-//! [`Build`](crate::docker::build::Build) through its run.
+//! [`Build`](crate::docker::build::Build) through its run, `setup.rs` holds the set-up
+//! checks, `export.rs` reads what became of the image and the cache exports.
 
 mod cause;
+pub(crate) mod export;
 mod progress;
 mod record;
 mod rows;
+pub(crate) mod setup;
+#[cfg(test)]
+mod setup_tests;
 #[cfg(test)]
 mod tests;
 mod text;
@@ -27,8 +38,10 @@ use std::path::Path;
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
+pub use export::{CacheExportFailed, CacheNotWritten, ImageDelivered};
 pub use progress::{ProgressReader, Vertex};
 pub use record::{BaseImage, CacheInputs, NamedContext, RecordedInstruction, RecordedStage};
+pub use setup::{CacheCheck, CacheWarning};
 
 pub(crate) use watch::Watch;
 

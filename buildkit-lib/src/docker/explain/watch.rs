@@ -84,6 +84,11 @@ impl Watch {
         })
     }
 
+    /// The progress read so far.
+    pub(crate) fn reader(&self) -> &ProgressReader {
+        &self.reader
+    }
+
     /// The reader the build's output goes through.
     pub(crate) fn filter(&mut self) -> &mut dyn OutputFilter {
         &mut self.reader
