@@ -30,7 +30,9 @@ use crate::plan::{Plan, Planned};
 pub use fingerprint::{Inputs, StepOutput};
 pub use matrix::Matrix;
 pub use preflight::{EngineProblem, EngineUnavailable};
-pub use report::{ArtifactRecord, ImageRecord, InstructionRecord, Report, StepRecord, StepStatus};
+pub use report::{
+    ArtifactRecord, ImageRecord, InstructionRecord, Report, StepRecord, StepStatus, WarningRecord,
+};
 pub use run::{PipelineError, RunOptions, StepCx};
 
 /// The body of a step.
@@ -238,14 +240,31 @@ impl Pipeline {
             .join("why")
             .join(format!("{}.json", run::file_stem(&name)));
         let step = self.step(name, move |cx| {
-            let result = build
+            let ran = build
                 .clone()
                 .with_session_labels(&cx.session)
                 .explain_record(&why)
-                .run_in(&cx.runner, cx.file_hashes.as_deref())?;
+                .run_in(&cx.runner, cx.file_hashes.as_deref());
+            let result = match ran {
+                Ok(result) => result,
+                Err(e) => {
+                    // The image was made, the required cache was not written: the report
+                    // keeps the explanation and says which cache.
+                    if let Some(failed) =
+                        e.downcast_ref::<crate::docker::explain::CacheExportFailed>()
+                    {
+                        if let Some(explanation) = &failed.result.explanation {
+                            cx.add_explanation(explanation);
+                        }
+                        cx.add_build_warnings(&failed.result);
+                    }
+                    return Err(e);
+                }
+            };
             if let Some(explanation) = &result.explanation {
                 cx.add_explanation(explanation);
             }
+            cx.add_build_warnings(&result);
             cx.add_image(ImageRecord {
                 name: record_name.clone(),
                 tags: result.tags.clone(),

@@ -19,7 +19,7 @@ use super::fingerprint::Record;
 /// The file under the pipeline's directory that keeps input files' hashes between runs.
 const FILE_HASHES: &str = "file-hashes";
 use super::report::{
-    ArtifactRecord, ImageRecord, InstructionRecord, Report, StepRecord, StepStatus,
+    ArtifactRecord, ImageRecord, InstructionRecord, Report, StepRecord, StepStatus, WarningRecord,
 };
 use super::terminal::Board;
 use super::{graph, lock::RunLock, Pipeline, Step};
@@ -140,6 +140,7 @@ pub struct StepCx {
     pub(crate) file_hashes: Option<Arc<FileHashes>>,
     instructions: Vec<InstructionRecord>,
     why: Option<String>,
+    warnings: Vec<WarningRecord>,
 }
 
 impl StepCx {
@@ -153,6 +154,29 @@ impl StepCx {
                 .iter()
                 .map(|row| InstructionRecord::of(row, &explanation.dockerfile)),
         );
+    }
+
+    /// Records a warning of this step (in the report, and in GitHub Actions as a
+    /// `::warning` annotation at its file and line).
+    pub fn add_warning(&mut self, warning: WarningRecord) {
+        self.warnings.push(warning);
+    }
+
+    /// Records what an image build warned about: its cache set-up findings and the caches
+    /// it did not write.
+    pub fn add_build_warnings(&mut self, result: &crate::docker::build::BuildResult) {
+        let image = result
+            .tags
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "image".to_string());
+        for w in &result.cache_warnings {
+            self.warnings.push(WarningRecord::from(w));
+        }
+        for cache in &result.cache_not_written {
+            self.warnings
+                .push(WarningRecord::cache_not_written(&image, cache));
+        }
     }
 
     /// Records an image this step built.
@@ -433,6 +457,7 @@ impl Pipeline {
                 file_hashes: None,
                 instructions: Vec::new(),
                 why: None,
+                warnings: Vec::new(),
             };
             let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| (step.body)(&mut cx)));
             let error = match outcome {
@@ -483,6 +508,7 @@ fn skipped_record(step: &Step) -> StepRecord {
         error: None,
         why: None,
         instructions: Vec::new(),
+        warnings: Vec::new(),
     }
 }
 
@@ -507,6 +533,7 @@ fn run_step(
         file_hashes: Some(Arc::clone(&hashes)),
         instructions: Vec::new(),
         why: None,
+        warnings: Vec::new(),
     };
     let mut status = StepStatus::Ok;
     let mut error = None;
@@ -581,6 +608,15 @@ fn run_step(
             error: error.map(|e| runner.redact(&e)),
             why: cx.why.map(|w| runner.redact(&w)),
             instructions: cx.instructions,
+            warnings: cx
+                .warnings
+                .into_iter()
+                .map(|w| WarningRecord {
+                    message: runner.redact(&w.message),
+                    fix: w.fix.map(|f| runner.redact(&f)),
+                    ..w
+                })
+                .collect(),
         },
         images: cx.images,
         artifacts: cx.artifacts,
@@ -601,7 +637,14 @@ fn github_actions(report: &Report, _dir: &Path) {
     if std::env::var("GITHUB_ACTIONS").as_deref() != Ok("true") {
         return;
     }
+    let workspace = std::env::var("GITHUB_WORKSPACE").ok();
     for step in &report.steps {
+        for w in &step.warnings {
+            println!(
+                "{}",
+                warning_annotation(&step.name, w, workspace.as_deref())
+            );
+        }
         if let (StepStatus::Failed, Some(error)) = (step.status, &step.error) {
             let first = error.lines().next().unwrap_or_default();
             println!(
@@ -622,8 +665,76 @@ fn github_actions(report: &Report, _dir: &Path) {
     }
 }
 
+/// `::warning file=F,line=L,title=T::message (fix: ...)`: the file relative to the
+/// workspace (GitHub places annotations by the repository's paths).
+fn warning_annotation(step: &str, w: &WarningRecord, workspace: Option<&str>) -> String {
+    let mut props = Vec::new();
+    if let Some(file) = &w.file {
+        let path = Path::new(file);
+        let cwd = std::env::current_dir().ok();
+        let relative = workspace
+            .map(Path::new)
+            .or(cwd.as_deref())
+            .and_then(|base| path.strip_prefix(base).ok())
+            .unwrap_or(path);
+        props.push(format!(
+            "file={}",
+            escape_property(&relative.display().to_string())
+        ));
+        if let Some(line) = w.line {
+            props.push(format!("line={line}"));
+        }
+    }
+    props.push(format!(
+        "title={}",
+        escape_property(&format!("step {step}: {}", w.kind))
+    ));
+    let mut message = w.message.clone();
+    if let Some(fix) = &w.fix {
+        message.push_str(&format!("\nfix: {fix}"));
+    }
+    format!(
+        "::warning {}::{}",
+        props.join(","),
+        escape_workflow(&message)
+    )
+}
+
+fn escape_property(text: &str) -> String {
+    escape_workflow(text)
+        .replace(':', "%3A")
+        .replace(',', "%2C")
+}
+
 fn escape_workflow(text: &str) -> String {
     text.replace('%', "%25")
         .replace('\r', "%0D")
         .replace('\n', "%0A")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_warning_is_annotated_at_its_dockerfile_line_relative_to_the_workspace() {
+        let w = WarningRecord {
+            kind: "copy-before-install".into(),
+            message: "`COPY . .` (Dockerfile:3) copies: all, of it".into(),
+            fix: Some("copy the lists first".into()),
+            file: Some("/home/runner/work/app/docker/Dockerfile".into()),
+            line: Some(3),
+        };
+        assert_eq!(
+            warning_annotation("image", &w, Some("/home/runner/work/app")),
+            "::warning file=docker/Dockerfile,line=3,title=step image%3A copy-before-install\
+             ::`COPY . .` (Dockerfile:3) copies: all, of it%0Afix: copy the lists first"
+        );
+        // A warning about no file in particular is annotated without a place.
+        let w = WarningRecord::new("cache-not-written", "image a:1 built; cache not written");
+        assert_eq!(
+            warning_annotation("image", &w, None),
+            "::warning title=step image%3A cache-not-written::image a:1 built; cache not written"
+        );
+    }
 }

@@ -22,6 +22,8 @@
 
 mod cause;
 pub(crate) mod export;
+#[cfg(test)]
+mod export_tests;
 mod progress;
 mod record;
 mod rows;
