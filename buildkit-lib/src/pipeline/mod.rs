@@ -244,7 +244,7 @@ impl Pipeline {
                 .clone()
                 .with_session_labels(&cx.session)
                 .explain_record(&why)
-                .run_in(&cx.runner, cx.file_hashes.as_deref());
+                .run_in(&cx.runner, cx.file_hashes.clone());
             let result = match ran {
                 Ok(result) => result,
                 Err(e) => {

@@ -25,7 +25,7 @@ impl Build {
     pub(crate) fn run_in(
         &self,
         runner: &Runner,
-        hashes: Option<&crate::pipeline::filehash::FileHashes>,
+        hashes: Option<std::sync::Arc<crate::pipeline::filehash::FileHashes>>,
     ) -> anyhow::Result<BuildResult> {
         self.check_for(runner)?;
         if self.output == Output::Load && self.platforms.len() > 1 && !runner.is_dry_run() {

@@ -265,7 +265,8 @@ impl Explanation {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct BuildRecord {
-    /// When the build ended (RFC 3339).
+    /// When the build that wrote it ended (RFC 3339). A later build with the same
+    /// explanation and inputs leaves the record as it is.
     pub written: String,
     /// The one-line summary, as the step log has it.
     pub summary: String,
@@ -289,11 +290,28 @@ impl BuildRecord {
             .with_context(|| format!("{} is not a build record of this version", path.display()))
     }
 
-    /// Writes it atomically at `path`, every secret `runner` masks masked.
+    /// Writes it atomically at `path` (a whole record or none; not synced to disk: a
+    /// record lost to a crash only leaves the next build without one), every secret
+    /// `runner` masks masked.
     pub(crate) fn save_redacted(&self, path: &Path, runner: &crate::Runner) -> anyhow::Result<()> {
+        use std::io::Write as _;
         let json = serde_json::to_string(self).context("cannot encode the build record")?;
         let json = runner.redact(&json);
-        crate::files::write_atomic(&crate::Runner::new(), path, json.as_bytes())
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".buildkit-tmp-")
+            .tempfile_in(dir)
+            .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+        tmp.write_all(json.as_bytes())
+            .with_context(|| format!("cannot write {}", tmp.path().display()))?;
+        tmp.persist(path)
+            .map_err(|e| e.error)
+            .with_context(|| format!("cannot replace {}", path.display()))?;
+        Ok(())
     }
 }
 
