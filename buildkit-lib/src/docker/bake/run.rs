@@ -15,6 +15,7 @@ use super::model::{is_local, BakeFile};
 use crate::cmd::{Cmd, Runner};
 use crate::docker::build::BuildMetadataRow;
 use crate::docker::cache;
+use crate::docker::explain::bake::BakeWatch;
 use crate::plan::{Plan, Planned};
 
 /// One `docker buildx bake`. Made by [`BakeFile::write`], or by hand with [`Bake::new`].
@@ -56,6 +57,10 @@ pub struct Bake {
     pub(crate) set: Vec<String>,
     /// Print the resolved definition instead of building (`--print`); see [`Bake::print`].
     pub(crate) print_only: bool,
+    /// Explain each target's build (see [`Bake::explain`]).
+    pub(crate) explain: bool,
+    /// Where each target's explanation record is kept (see [`Bake::explain_records`]).
+    pub(crate) explain_records: Option<PathBuf>,
 }
 
 impl Bake {
@@ -129,6 +134,25 @@ impl Bake {
         self
     }
 
+    /// Explain each target's build, as [`Build::explain`](crate::docker::build::Build::explain)
+    /// does (off by default): with the default `plain` progress, bake runs with
+    /// `--progress=rawjson` (rendered as plain text in the log), each target's cache
+    /// set-up checks are said before, and [`BakeResult::explanations`] has, by target,
+    /// which instructions came from the cache and why each of the others ran. Targets of a
+    /// JSON file with a local context and a Dockerfile file only.
+    pub fn explain(mut self, on: bool) -> Bake {
+        self.explain = on;
+        self
+    }
+
+    /// Keep each target's explanation record in `dir` (`<dir>/<target>.json`) between
+    /// bakes, so that each explanation compares with the previous bake's (see
+    /// [`Build::explain_record`](crate::docker::build::Build::explain_record)).
+    pub fn explain_records(mut self, dir: impl Into<PathBuf>) -> Bake {
+        self.explain_records = Some(dir.into());
+        self
+    }
+
     /// The bake file.
     pub fn get_file(&self) -> &Path {
         &self.file
@@ -142,6 +166,11 @@ impl Bake {
     /// The targets or groups to build (empty: the `default` group).
     pub fn get_targets(&self) -> &[String] {
         &self.targets
+    }
+
+    /// Whether the bake reads BuildKit's per-instruction progress to explain its targets.
+    pub fn explains(&self) -> bool {
+        self.explain && self.progress.as_deref() == Some("plain")
     }
 }
 
@@ -171,6 +200,11 @@ pub struct BakeResult {
     pub command: String,
     /// True when nothing ran because of a dry run.
     pub dry_run: bool,
+    /// With [`Bake::explain`]: by target, which instructions were taken from the cache
+    /// and why each of the others ran.
+    pub explanations: BTreeMap<String, crate::docker::explain::Explanation>,
+    /// With [`Bake::explain`]: by target, what the cache set-up checks found.
+    pub cache_warnings: BTreeMap<String, Vec<crate::docker::explain::CacheWarning>>,
 }
 
 impl BakeResult {
@@ -216,6 +250,8 @@ impl Bake {
             progress: Some("plain".to_string()),
             set: Vec::new(),
             print_only: false,
+            explain: false,
+            explain_records: None,
         }
     }
 
@@ -244,6 +280,7 @@ impl Bake {
             cmd = cmd.arg("--metadata-file").arg_path(absolute_or_same(file));
         }
         if let Some(progress) = &self.progress {
+            let progress = if self.explains() { "rawjson" } else { progress };
             cmd = cmd.arg(format!("--progress={progress}"));
         }
         for set in &self.set {
@@ -396,6 +433,7 @@ impl Bake {
         if self.print_only {
             bail!("this bake only prints its definition (`print_only` is set): use `Bake::print`");
         }
+        let mut why = None;
         if !runner.is_dry_run() || self.file.exists() {
             if let Some(file) = self.read_file()? {
                 let probe = Cmd::new("docker");
@@ -405,6 +443,17 @@ impl Bake {
                 if gha_v2 && !runner.is_dry_run() {
                     cache::check_gha_v2(runner, self.builder.as_deref())
                         .with_context(|| format!("cannot bake {}", self.file.display()))?;
+                }
+                if self.explains() {
+                    let names = file.resolve(&self.targets)?;
+                    why = BakeWatch::start(
+                        &self.dir(),
+                        &file,
+                        &names,
+                        self.explain_records.as_deref(),
+                        self.builder.as_deref(),
+                        runner,
+                    );
                 }
             }
         }
@@ -419,7 +468,7 @@ impl Bake {
             self.targets.join(", ")
         };
         let ran = runner
-            .run(&cmd)
+            .run_filtered(&cmd, why.as_mut().map(|w| w.filter()))
             .with_context(|| format!("cannot bake {what} of {}", self.file.display()))?;
         let mut result = BakeResult {
             command: cmd.to_string(),
@@ -437,6 +486,11 @@ impl Bake {
         result.targets = BakeResult::parse_metadata(&text)
             .with_context(|| format!("bake metadata {}", metadata_path.display()))?;
         result.metadata = serde_json::from_str(&text).unwrap_or_default();
+        if let Some(why) = why {
+            let explained = why.finish(runner);
+            result.explanations = explained.explanations;
+            result.cache_warnings = explained.warnings;
+        }
         Ok(result)
     }
 

@@ -20,6 +20,9 @@
 //! [`Build`](crate::docker::build::Build) through its run, `setup.rs` holds the set-up
 //! checks, `export.rs` reads what became of the image and the cache exports.
 
+pub(crate) mod bake;
+#[cfg(test)]
+mod bake_tests;
 mod cause;
 pub(crate) mod export;
 #[cfg(test)]

@@ -26,6 +26,12 @@ impl OutputFilter for ProgressReader {
 #[derive(Debug)]
 pub(crate) struct Watch {
     reader: ProgressReader,
+    pending: Pending,
+}
+
+/// The inputs of one build being collected beside it, and where its record goes.
+#[derive(Debug)]
+pub(crate) struct Pending {
     inputs: Option<std::thread::JoinHandle<Collected>>,
     record: Option<PathBuf>,
 }
@@ -58,16 +64,9 @@ impl Watch {
         if !build.explains() || runner.is_dry_run() {
             return None;
         }
-        let record = build.explain_record.clone();
-        let (build, runner, path) = (build.clone(), runner.clone(), record.clone());
-        let inputs = std::thread::Builder::new()
-            .name("explain-inputs".into())
-            .spawn(move || collect_beside(&build, &runner, hashes.as_deref(), path))
-            .ok();
         Some(Watch {
             reader: ProgressReader::new(),
-            inputs,
-            record,
+            pending: Pending::start(build, runner, hashes),
         })
     }
 
@@ -81,10 +80,46 @@ impl Watch {
         &mut self.reader
     }
 
-    /// After a successful build: the explanation, its summary line in the step log
-    /// (`<step>: 14/17 instructions cached; first rebuilt: ...`), and the record for the
-    /// next build. Secrets the runner masks are masked in all of it.
+    /// After a build that made its image: the explanation, its summary line in the step
+    /// log (`<step>: 14/17 instructions cached; first rebuilt: ...`), and the record for
+    /// the next build. Secrets the runner masks are masked in all of it.
     pub(crate) fn finish(self, runner: &Runner) -> Option<Explanation> {
+        let label = runner.get_prefix().unwrap_or("build").to_string();
+        self.pending.finish(
+            runner,
+            self.reader.vertexes(),
+            self.reader.text_lines(),
+            &label,
+        )
+    }
+}
+
+impl Pending {
+    /// Starts collecting the inputs of `build` on a thread of its own (see
+    /// [`Watch::start`]); its record is `build`'s.
+    pub(crate) fn start(
+        build: &Build,
+        runner: &Runner,
+        hashes: Option<Arc<FileHashes>>,
+    ) -> Pending {
+        let record = build.explain_record.clone();
+        let (build, runner, path) = (build.clone(), runner.clone(), record.clone());
+        let inputs = std::thread::Builder::new()
+            .name("explain-inputs".into())
+            .spawn(move || collect_beside(&build, &runner, hashes.as_deref(), path))
+            .ok();
+        Pending { inputs, record }
+    }
+
+    /// The explanation of the build whose progress gave `vertexes` and `text_lines`, its
+    /// summary said in the step log as `<label>: <summary>`, its record kept.
+    pub(crate) fn finish(
+        self,
+        runner: &Runner,
+        vertexes: &[super::Vertex],
+        text_lines: &[String],
+        label: &str,
+    ) -> Option<Explanation> {
         let collected = match self.inputs.map(std::thread::JoinHandle::join) {
             Some(Ok(collected)) => collected,
             Some(Err(_)) | None => {
@@ -99,18 +134,11 @@ impl Watch {
             runner.note(note);
         }
         let mut current = collected.current?;
-        current.observe(self.reader.vertexes(), self.reader.text_lines());
-        let explanation = explain(
-            collected.previous.as_ref(),
-            &current,
-            self.reader.vertexes(),
-        );
+        current.observe(vertexes, text_lines);
+        let explanation = explain(collected.previous.as_ref(), &current, vertexes);
         let explanation = redacted(runner, &explanation).unwrap_or(explanation);
         let summary = runner.redact(&explanation.summary());
-        runner.note(&format!(
-            "{}: {summary}",
-            runner.get_prefix().unwrap_or("build")
-        ));
+        runner.note(&format!("{label}: {summary}"));
         if let Some(path) = &self.record {
             let record = BuildRecord {
                 written: crate::time::rfc3339(std::time::SystemTime::now()),
