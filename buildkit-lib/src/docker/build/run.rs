@@ -175,7 +175,8 @@ impl Build {
             }
         }
         let reader = why.as_ref().map(|w| w.reader());
-        result.cache_not_written = export::not_written_after_success(self, reader, &ran.tail);
+        result.cache_not_written =
+            export::not_written_after_success(self, runner, reader, &ran.tail);
         for cache in &result.cache_not_written {
             runner.note(&format!(
                 "warning: {cache} (`ignore-error=true` let the build go on without it)"

@@ -380,7 +380,7 @@ pub(crate) fn made_anyway(
     if !exports.image_made() {
         return None;
     }
-    let caches = exports.not_written(build);
+    let caches = redacted(runner, exports.not_written(build));
     if caches.is_empty() {
         return None;
     }
@@ -401,6 +401,7 @@ pub(crate) fn made_anyway(
 /// `ignore-error=true` lets the build succeed without them).
 pub(crate) fn not_written_after_success(
     build: &Build,
+    runner: &Runner,
     reader: Option<&ProgressReader>,
     tail: &[String],
 ) -> Vec<CacheNotWritten> {
@@ -411,7 +412,18 @@ pub(crate) fn not_written_after_success(
         Some(reader) => Exports::from_progress(reader),
         None => Exports::from_plain(tail),
     };
-    exports.not_written(build)
+    redacted(runner, exports.not_written(build))
+}
+
+/// The progress is read before the runner masks it: every secret it masks masked.
+fn redacted(runner: &Runner, caches: Vec<CacheNotWritten>) -> Vec<CacheNotWritten> {
+    caches
+        .into_iter()
+        .map(|c| CacheNotWritten {
+            destination: runner.redact(&c.destination),
+            error: runner.redact(&c.error),
+        })
+        .collect()
 }
 
 impl MadeAnyway {

@@ -140,7 +140,8 @@ fn ignore_error_lets_the_build_succeed_and_the_result_still_says_so() {
         .tag("why2exp:5")
         .output(Output::Load)
         .cache_to(Cache::registry(UNREACHABLE).ignore_error(true));
-    let caches = not_written_after_success(&build, Some(&reader), &[]);
+    let runner = Runner::new().echo(Echo::Silent);
+    let caches = not_written_after_success(&build, &runner, Some(&reader), &[]);
     assert_eq!(caches.len(), 1);
     assert_eq!(caches[0].destination, UNREACHABLE);
     assert!(caches[0].to_string().starts_with(
@@ -148,7 +149,19 @@ fn ignore_error_lets_the_build_succeed_and_the_result_still_says_so() {
     ));
     // Without a cache export there is nothing to say.
     let plain = Build::new(".").tag("why2exp:5").output(Output::Load);
-    assert_eq!(not_written_after_success(&plain, Some(&reader), &[]), []);
+    assert_eq!(
+        not_written_after_success(&plain, &runner, Some(&reader), &[]),
+        []
+    );
+    // The progress is read before the runner masks it: the result is masked.
+    let masking = Runner::new().echo(Echo::Silent);
+    masking.mask(&crate::Secret::new("connection refused"));
+    let caches = not_written_after_success(&build, &masking, Some(&reader), &[]);
+    assert!(
+        !caches[0].error.contains("connection refused"),
+        "{}",
+        caches[0].error
+    );
 }
 
 #[test]

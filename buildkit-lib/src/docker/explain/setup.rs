@@ -220,6 +220,14 @@ impl Build {
         }
         match self.cache_setup_warnings(runner) {
             Ok(warnings) => {
+                let warnings: Vec<CacheWarning> = warnings
+                    .into_iter()
+                    .map(|w| CacheWarning {
+                        message: runner.redact(&w.message),
+                        fix: runner.redact(&w.fix),
+                        ..w
+                    })
+                    .collect();
                 for w in &warnings {
                     runner.note(&format!("warning: {w}"));
                 }
