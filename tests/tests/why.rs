@@ -358,3 +358,71 @@ impl Drop for RemoveImage {
             .capture(&Cmd::new("docker").args(["image", "rm", "--force", &self.1]));
     }
 }
+
+/// In CI, a cache mount with nothing to keep it is said before the build: in the step
+/// log, the build's result and the report, at its Dockerfile line, with the fix.
+#[test]
+fn a_cache_set_up_warning_reaches_the_log_the_result_and_the_report() {
+    let app = tempfile::tempdir().unwrap();
+    std::fs::write(
+        app.path().join("Dockerfile"),
+        format!(
+            "FROM {}\nRUN --mount=type=cache,target=/var/cache/app echo {} > /made\n",
+            e2e::BUSYBOX_IMAGE,
+            fresh()
+        ),
+    )
+    .unwrap();
+    let target = tempfile::tempdir().unwrap();
+    let tag = format!("{}:dev", e2e::unique("bkl-why-warn"));
+    let runner = e2e::engine()
+        .env("CI", "true")
+        .env_remove("RUNNER_ENVIRONMENT");
+    let _cleanup = RemoveImage(runner.clone(), tag.clone());
+    let build = Build::new(app.path())
+        .tag(&tag)
+        .network("none")
+        .output(Output::Load);
+    // The result carries it.
+    let result = build
+        .run(&runner.clone().echo(buildkit_lib::cmd::Echo::Silent))
+        .unwrap();
+    assert_eq!(
+        result.cache_warnings.len(),
+        1,
+        "{:#?}",
+        result.cache_warnings
+    );
+    let w = &result.cache_warnings[0];
+    assert_eq!(
+        w.check,
+        buildkit_lib::docker::explain::CacheCheck::CacheMountNotPersisted
+    );
+    assert_eq!(w.line, Some(2));
+    // So do the step log and the report.
+    let mut pipeline = Pipeline::new("warn", target.path());
+    pipeline.image_build("image", build, "warn");
+    let report = pipeline
+        .run(&runner, &RunOptions::new("why-test").force(true).jobs(1))
+        .unwrap();
+    assert!(report.ok);
+    let step = report.step("image").unwrap();
+    assert_eq!(step.warnings.len(), 1, "{step:#?}");
+    assert_eq!(step.warnings[0].kind, "cache-mount-not-persisted");
+    assert_eq!(step.warnings[0].line, Some(2));
+    assert!(step.warnings[0]
+        .fix
+        .as_deref()
+        .unwrap()
+        .contains("buildkit-cache-dance"));
+    let log = std::fs::read_to_string(target.path().join("buildkit/warn/logs/image.log")).unwrap();
+    assert!(
+        log.contains("warning: in CI (CI is set), the RUN step at Dockerfile:2 keeps files"),
+        "{log}"
+    );
+    let json = std::fs::read_to_string(target.path().join("buildkit/warn/report.json")).unwrap();
+    assert!(
+        json.contains("\"kind\": \"cache-mount-not-persisted\""),
+        "{json}"
+    );
+}
