@@ -466,7 +466,9 @@ impl Build {
     /// Explain the build (on by default): with the default `plain` progress, the build
     /// runs with `--progress=rawjson`, its progress is rendered as plain text in the log
     /// as before, and [`BuildResult::explanation`] says which instructions were taken from
-    /// the cache and why each of the others ran. Off: `--progress=plain` as it is.
+    /// the cache and why each of the others ran. Before it runs, the cache set-up checks
+    /// ([`Build::cache_setup_warnings`]) are said in the log and kept in
+    /// [`BuildResult::cache_warnings`]. Off: `--progress=plain` as it is, and no checks.
     pub fn explain(mut self, on: bool) -> Build {
         self.explain = on;
         self

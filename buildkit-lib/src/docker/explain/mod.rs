@@ -18,7 +18,8 @@
 //! `rows.rs` maps vertexes to Dockerfile instructions, `record.rs` collects and keeps the
 //! inputs, `cause.rs` compares them, `text.rs` says it in words, `watch.rs` follows one
 //! [`Build`](crate::docker::build::Build) through its run, `setup.rs` holds the set-up
-//! checks, `export.rs` reads what became of the image and the cache exports.
+//! checks, `export.rs` reads what became of the image and the cache exports, `bake.rs`
+//! explains each target of a [`Bake`](crate::docker::bake::Bake).
 
 pub(crate) mod bake;
 #[cfg(test)]
