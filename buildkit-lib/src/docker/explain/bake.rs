@@ -73,7 +73,8 @@ impl BakeWatch {
             match build.cache_setup_warnings(runner) {
                 Ok(found) => {
                     for w in &found {
-                        runner.note(&format!("target {name}: warning: {w}"));
+                        runner.note(&format!("target {name}: warning: {}", w.message));
+                        runner.note(&format!("target {name}:   fix: {}", w.fix));
                     }
                     watch.warnings.insert(name.clone(), found);
                 }

@@ -229,7 +229,8 @@ impl Build {
                     })
                     .collect();
                 for w in &warnings {
-                    runner.note(&format!("warning: {w}"));
+                    runner.note(&format!("warning: {}", w.message));
+                    runner.note(&format!("  fix: {}", w.fix));
                 }
                 warnings
             }
