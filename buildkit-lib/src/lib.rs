@@ -112,6 +112,13 @@
 //!   no engine or git query unless asked ([`Runner::dry_run_queries`]). In tests,
 //!   [`Runner::with_executor`] with a [`cmd::FakeExecutor`] runs a step's real code
 //!   against scripted answers.
+//! - **Engine features.** What the engine makes possible is read from the versions the
+//!   buildx and engine talked to report ([`engine::Capabilities`], asked once per runner
+//!   and kept with its other engine answers), judged against one verified range
+//!   ([`engine::SUPPORTED`]): BuildKit's build checks ([`docker::checks::BuildCheck`],
+//!   buildx 0.15+) and build records ([`docker::build::BuildRecord`], buildx 0.21+) are
+//!   used where they exist, and where they do not the step says it was skipped and why
+//!   ([`pipeline::StepCx::unsupported`]), never a silent pass.
 //! - **Process-wide state: none.** Ctrl-C handling is opt-in ([`cmd::interrupt::install`],
 //!   for a program's `main`); nothing is printed that the caller did not ask for, and the
 //!   library never exits the process.
@@ -131,6 +138,7 @@
 //! | [`validate::smoke::SmokeError`] | the app did not become ready (with its logs) |
 //! | [`validate::smoke::PortTaken`] | a port the smoke test probes is already served by something else |
 //! | [`validate::security::ScannerMissing`] | trivy or docker scout is not installed |
+//! | [`docker::build::BuildFailed`] | `docker buildx build` failed (buildx's message); its record holds BuildKit's own error where buildx keeps build records (0.21+) |
 //! | [`docker::fanout::FanOutError`] | a multi-engine build failed; each platform's outcome |
 //! | [`docker::reference::ReferenceError`], [`docker::tags::Pep440Error`] | an image reference or a version that cannot be used |
 //! | [`plan::PlanError`] | [`plan::Plan::execute`] stopped |

@@ -138,9 +138,84 @@ pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// Reads an RFC 3339 time as Go prints it (`2026-12-06T19:52:11.141210094Z`,
+/// `2026-12-06T20:52:11+01:00`): `None` when it is not one. Times before 1970 are `None`
+/// (no build record is that old).
+pub(crate) fn parse_rfc3339(text: &str) -> Option<SystemTime> {
+    let text = text.trim();
+    let (date, rest) = text.split_once(['T', 't', ' '])?;
+    let mut ymd = date.splitn(3, '-');
+    let year: i64 = ymd.next()?.parse().ok()?;
+    let month: u32 = ymd.next()?.parse().ok()?;
+    let day: u32 = ymd.next()?.parse().ok()?;
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    // The zone: `Z`, or `+HH:MM` / `-HH:MM` after the time.
+    let (clock, offset_secs) = if let Some(clock) = rest.strip_suffix(['Z', 'z']) {
+        (clock, 0i64)
+    } else {
+        let at = rest.rfind(['+', '-'])?;
+        let (clock, zone) = rest.split_at(at);
+        let sign = if zone.starts_with('-') { -1 } else { 1 };
+        let (h, m) = zone[1..].split_once(':')?;
+        let (h, m): (i64, i64) = (h.parse().ok()?, m.parse().ok()?);
+        (clock, sign * (h * 3600 + m * 60))
+    };
+    let (hms, fraction) = match clock.split_once('.') {
+        Some((hms, fraction)) => (hms, fraction),
+        None => (clock, ""),
+    };
+    let mut parts = hms.splitn(3, ':');
+    let h: i64 = parts.next()?.parse().ok()?;
+    let m: i64 = parts.next()?.parse().ok()?;
+    let s: i64 = parts.next()?.parse().ok()?;
+    if h > 23 || m > 59 || s > 60 || !fraction.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let nanos: u32 = if fraction.is_empty() {
+        0
+    } else {
+        format!("{:0<9}", &fraction[..fraction.len().min(9)])
+            .parse()
+            .ok()?
+    };
+    let secs = days_from_civil(year, month, day) * 86_400 + h * 3600 + m * 60 + s - offset_secs;
+    let secs = u64::try_from(secs).ok()?;
+    Some(UNIX_EPOCH + Duration::new(secs, nanos))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_as_go_prints_it() {
+        let t = parse_rfc3339("2026-12-06T19:52:11.141210094Z").unwrap();
+        assert_eq!(
+            t.duration_since(UNIX_EPOCH).unwrap(),
+            Duration::new(1_796_586_731, 141_210_094)
+        );
+        assert_eq!(rfc3339(t), "2026-12-06T19:52:11Z");
+        let offset = parse_rfc3339("2026-12-06T20:52:11.5+01:00").unwrap();
+        assert_eq!(
+            offset.duration_since(UNIX_EPOCH).unwrap(),
+            Duration::new(1_796_586_731, 500_000_000)
+        );
+        assert_eq!(
+            parse_rfc3339("2026-12-06T19:52:11Z"),
+            Some(UNIX_EPOCH + Duration::from_secs(1_796_586_731))
+        );
+        for bad in [
+            "",
+            "2026-12-06",
+            "2026-13-06T00:00:00Z",
+            "2026-12-06T19:52:11",
+            "x",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
 
     fn at(secs: u64, micros: u32) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_micros(u64::from(micros))

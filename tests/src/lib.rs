@@ -697,3 +697,62 @@ pub fn descendants_of(pid: i32) -> Vec<i32> {
     found.remove(0);
     found
 }
+
+/// The engine and buildx the tests run against, read raw (`docker version`, `docker buildx
+/// version`), not through the library: what a test that depends on them states it proves.
+#[derive(Debug, Clone)]
+pub struct EngineUnderTest {
+    /// The engine's version text (`28.5.2+dfsg4`, `26.1.5+dfsg1`).
+    pub engine: String,
+    /// buildx's version text (`0.29.1+ds1`, `0.13.1+ds1`).
+    pub buildx: String,
+}
+
+impl EngineUnderTest {
+    fn major_minor(text: &str) -> (u64, u64) {
+        let mut parts = text
+            .trim_start_matches('v')
+            .split(|c: char| !c.is_ascii_digit())
+            .map(|p| p.parse::<u64>().unwrap_or(0));
+        (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+    }
+
+    /// Whether the engine is `major.minor` or newer.
+    pub fn engine_at_least(&self, major: u64, minor: u64) -> bool {
+        Self::major_minor(&self.engine) >= (major, minor)
+    }
+
+    /// Whether buildx is `major.minor` or newer.
+    pub fn buildx_at_least(&self, major: u64, minor: u64) -> bool {
+        Self::major_minor(&self.buildx) >= (major, minor)
+    }
+
+    /// `Docker 28.5.2+dfsg4, buildx 0.29.1+ds1`, for assertion messages.
+    pub fn describe(&self) -> String {
+        format!("Docker {}, buildx {}", self.engine, self.buildx)
+    }
+}
+
+/// The engine and buildx under test. Panics (fails the test) when the engine does not
+/// answer.
+pub fn engine_under_test() -> EngineUnderTest {
+    let runner = engine();
+    let engine = runner
+        .capture(&Cmd::new("docker").args(["version", "--format", "{{.Server.Version}}"]))
+        .expect("docker version")
+        .stdout
+        .trim()
+        .to_string();
+    let buildx = runner
+        .capture(&Cmd::new("docker").args(["buildx", "version"]))
+        .expect("docker buildx version")
+        .stdout;
+    // `github.com/docker/buildx 0.29.1+ds1 0.29.1+ds1-4` or `... v0.21.2 1360a9e`.
+    let buildx = buildx
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .trim_start_matches('v')
+        .to_string();
+    EngineUnderTest { engine, buildx }
+}

@@ -409,6 +409,14 @@ fn a_pipeline_exports_its_image_builds_named_after_their_steps() {
     );
 }
 
+/// Each `k=v,...` entry as its set of fields (none of these hold a quoted comma).
+fn by_field(entries: &[String]) -> Vec<std::collections::BTreeSet<String>> {
+    entries
+        .iter()
+        .map(|e| e.split(',').map(str::to_string).collect())
+        .collect()
+}
+
 #[test]
 fn print_reads_back_every_exported_field() {
     let runner = e2e::engine();
@@ -450,11 +458,17 @@ fn print_reads_back_every_exported_field() {
     assert_eq!(dry.commands().len(), 1);
     assert_eq!(printed, bake.print(&runner).unwrap());
 
-    // Printing the default group shows that group only (named groups are left out).
+    // Printing the default group shows that group only (named groups are left out). Its
+    // members are read by name: buildx 0.13 prints them in the file's order, 0.29 sorted.
     assert_eq!(printed.group.keys().collect::<Vec<_>>(), ["default"]);
+    let members = |g: &BakeGroup| {
+        let mut names = g.targets.clone();
+        names.sort();
+        names
+    };
     assert_eq!(
-        printed.group["default"].targets,
-        exported.group["default"].targets
+        members(&printed.group["default"]),
+        members(&exported.group["default"])
     );
     assert_eq!(
         printed.target.keys().collect::<Vec<_>>(),
@@ -475,11 +489,29 @@ fn print_reads_back_every_exported_field() {
         assert_eq!(got.args, want.args, "{name}: args");
         assert_eq!(got.labels, want.labels, "{name}: labels");
         assert_eq!(got.platforms, want.platforms, "{name}: platforms");
-        assert_eq!(got.cache_from, want.cache_from, "{name}: cache-from");
-        assert_eq!(got.cache_to, want.cache_to, "{name}: cache-to");
-        assert_eq!(got.output, want.output, "{name}: output");
+        // Entries are compared field by field: buildx 0.29 prints them as objects with
+        // sorted keys (read back `type` first), 0.13 as the strings written.
+        assert_eq!(
+            by_field(&got.cache_from),
+            by_field(&want.cache_from),
+            "{name}: cache-from"
+        );
+        assert_eq!(
+            by_field(&got.cache_to),
+            by_field(&want.cache_to),
+            "{name}: cache-to"
+        );
+        assert_eq!(
+            by_field(&got.output),
+            by_field(&want.output),
+            "{name}: output"
+        );
         assert_eq!(got.contexts, want.contexts, "{name}: contexts");
-        assert_eq!(got.secret, want.secret, "{name}: secret");
+        assert_eq!(
+            by_field(&got.secret),
+            by_field(&want.secret),
+            "{name}: secret"
+        );
         assert_eq!(got.pull, want.pull, "{name}: pull");
         assert_eq!(got.no_cache, want.no_cache, "{name}: no-cache");
         // buildx 0.13 does not read `network` from bake files and does not print it (the
@@ -574,10 +606,35 @@ fn baking_the_webapp_gives_the_same_image_as_build_run() {
     let bake = file
         .write(&runner, &dir.path().join("docker-bake.json"))
         .unwrap();
+    // The webapp's context (and its Dockerfile) is outside the file's directory: bake must
+    // be granted reading it, exactly that (buildx 0.17 and newer), or be run without
+    // `--allow` (buildx 0.13, which has none); buildx is asked which.
+    let webapp = webapp_dir().canonicalize().unwrap();
+    assert_eq!(
+        bake.entitlements(),
+        [format!("fs.read={}", webapp.display())]
+    );
+    let under_test = e2e::engine_under_test();
     let recorded = runner.with_fresh_record();
     let baked = bake.run(&recorded).unwrap_or_else(|e| panic!("{e:#}"));
-    assert_eq!(recorded.commands().len(), 1);
-    assert_eq!(&recorded.commands()[0][..3], ["docker", "buildx", "bake"]);
+    let commands = recorded.commands();
+    assert_eq!(commands.len(), 2, "{commands:?}");
+    assert_eq!(commands[0], ["docker", "buildx", "version"]);
+    assert_eq!(&commands[1][..3], ["docker", "buildx", "bake"]);
+    let allowed: Vec<&String> = commands[1]
+        .iter()
+        .filter(|a| a.starts_with("--allow"))
+        .collect();
+    if under_test.buildx_at_least(0, 17) {
+        assert_eq!(
+            allowed,
+            [&format!("--allow=fs.read={}", webapp.display())],
+            "{}",
+            under_test.describe()
+        );
+    } else {
+        assert!(allowed.is_empty(), "{}: {allowed:?}", under_test.describe());
+    }
     assert!(!baked.dry_run);
     assert_eq!(baked.targets.keys().collect::<Vec<_>>(), ["webapp"]);
     let result = &baked.targets["webapp"];
@@ -772,4 +829,138 @@ fn each_baked_target_explains_itself() {
     let api = &second.explanations["api"];
     assert_eq!(api.cached_count(), (2, 2), "{api}");
     assert_eq!(api.summary(), "2/2 instructions cached; nothing rebuilt");
+}
+
+/// Proves, on the engine under test, that a bake whose targets reach outside the file's
+/// directory (context, named context, local cache, local output) and use the host network
+/// runs: on buildx 0.17 and newer (Debian sid's 0.29: "additional privileges requested"
+/// otherwise) granted exactly what they need, on buildx 0.13 (Debian trixie's, which has no
+/// `bake --allow`) without `--allow`. A blanket grant is refused before buildx runs, and
+/// what an override adds is granted by hand.
+#[test]
+fn bake_is_granted_exactly_what_its_targets_need() {
+    let under_test = e2e::engine_under_test();
+    let runner = e2e::engine().echo(Echo::Silent);
+    let root = tempfile::tempdir().unwrap();
+    let root_path = root.path().canonicalize().unwrap();
+    let root = root_path.as_path();
+    let app = root.join("app");
+    std::fs::create_dir(&app).unwrap();
+    std::fs::write(
+        app.join("Dockerfile"),
+        format!(
+            "FROM {} AS probe\nCOPY --from=shared hello.txt /hello.txt\n\
+             RUN ls /sys/class/net > /interfaces && echo {} > /stamp\n\
+             FROM scratch AS out\nCOPY --from=probe /interfaces /hello.txt /\n",
+            e2e::BUSYBOX_IMAGE,
+            e2e::unique("bake-allow")
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir(root.join("shared")).unwrap();
+    std::fs::write(root.join("shared/hello.txt"), "hello\n").unwrap();
+    let (cache, dist) = (root.join("cache"), root.join("out/dist"));
+    let bake_dir = root.join("bake");
+    std::fs::create_dir(&bake_dir).unwrap();
+    let mut builder = BakeFile::builder(&bake_dir);
+    builder
+        .build(
+            "probe",
+            &Build::new(&app)
+                .target("out")
+                .network("host")
+                .build_context("shared", root.join("shared").display().to_string())
+                .cache_from(Cache::local(&cache))
+                .cache_to(Cache::local(&cache).mode_max(true))
+                .output(Output::Local(dist.clone())),
+        )
+        .unwrap();
+    let bake = builder
+        .finish()
+        .write(&runner, &bake_dir.join("docker-bake.json"))
+        .unwrap();
+    let want = [
+        format!("fs.read={}", app.display()),
+        format!("fs.read={}", cache.display()),
+        format!("fs.read={}", root.join("shared").display()),
+        format!("fs.write={}", cache.display()),
+        format!("fs.write={}", dist.display()),
+        "network.host".to_string(),
+    ];
+    assert_eq!(bake.entitlements(), want);
+
+    // A blanket grant never reaches buildx.
+    let recorded = runner.with_fresh_record();
+    let err = bake.clone().allow("fs.read=*").run(&recorded).unwrap_err();
+    assert!(
+        format!("{err:#}").contains("grant the exact paths instead"),
+        "{err:#}"
+    );
+    assert!(recorded.commands().is_empty());
+
+    let recorded = runner.with_fresh_record();
+    bake.run(&recorded)
+        .unwrap_or_else(|e| panic!("{}: {e:#}", under_test.describe()));
+    let argv = recorded.commands().pop().unwrap();
+    let allowed: Vec<String> = argv
+        .iter()
+        .filter_map(|a| a.strip_prefix("--allow=").map(str::to_string))
+        .collect();
+    if under_test.buildx_at_least(0, 17) {
+        assert_eq!(allowed, want, "{}", under_test.describe());
+    } else {
+        assert!(allowed.is_empty(), "{}: {allowed:?}", under_test.describe());
+    }
+    // It ran on the host network (more than the loopback interface), read the named
+    // context, wrote the output and the cache where the grants said.
+    let interfaces = std::fs::read_to_string(dist.join("interfaces")).unwrap();
+    assert_ne!(interfaces, "lo\n");
+    assert_eq!(
+        std::fs::read_to_string(dist.join("hello.txt")).unwrap(),
+        "hello\n"
+    );
+    assert!(cache.join("index.json").is_file());
+
+    // Overrides count as buildx counts them: an output named on the command line needs no
+    // grant (buildx grants it), so the file's output is no longer granted nor created; an
+    // overridden named context is read from the override, and granted.
+    let (elsewhere, other_shared) = (root.join("elsewhere"), root.join("other-shared"));
+    std::fs::create_dir(&other_shared).unwrap();
+    std::fs::write(other_shared.join("hello.txt"), "other\n").unwrap();
+    std::fs::remove_dir_all(root.join("out")).unwrap();
+    let moved = bake
+        .clone()
+        .set(format!(
+            "probe.output=type=local,dest={}",
+            elsewhere.display()
+        ))
+        .set(format!("*.contexts.shared={}", other_shared.display()));
+    let want_moved = [
+        format!("fs.read={}", app.display()),
+        format!("fs.read={}", cache.display()),
+        format!("fs.read={}", other_shared.display()),
+        format!("fs.write={}", cache.display()),
+        "network.host".to_string(),
+    ];
+    assert_eq!(moved.entitlements(), want_moved);
+    moved
+        .run(&runner)
+        .unwrap_or_else(|e| panic!("{}: {e:#}", under_test.describe()));
+    assert_eq!(
+        std::fs::read_to_string(elsewhere.join("hello.txt")).unwrap(),
+        "other\n"
+    );
+    assert!(
+        !root.join("out").exists(),
+        "the overridden output is not created"
+    );
+    // What a target asks for that the library does not model is granted by hand.
+    let insecure = bake
+        .clone()
+        .allow("security.insecure")
+        .buildx_version(semver::Version::new(0, 29, 1));
+    assert!(insecure
+        .command()
+        .to_string()
+        .contains(" --allow=network.host --allow=security.insecure -f "));
 }

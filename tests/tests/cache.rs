@@ -8,7 +8,10 @@ use std::path::Path;
 
 use buildkit_lib::docker::bake::{Bake, BakeFile};
 use buildkit_lib::docker::build::{Build, Output};
-use buildkit_lib::docker::cache::{Cache, Compression, GhaService};
+use buildkit_lib::docker::builder::BuilderVersions;
+use buildkit_lib::docker::cache::{
+    Cache, Compression, GhaService, IMAGE_MANIFEST_DEFAULT_BUILDKIT,
+};
 use buildkit_lib::{Cmd, Runner};
 use serde_json::Value;
 
@@ -126,19 +129,53 @@ fn local_cache_with_zstd_oci_media_types_and_one_image_manifest() {
     }
 
     // Without force-compression BuildKit keeps the gzip blobs the layers already have:
-    // `compression=zstd` alone does not recompress them (BuildKit 0.13 here).
-    let ctx2 = context();
-    let dir2 = ctx2.path().join("cache");
-    let build =
-        build_in(ctx2.path(), &tag).cache_to(Cache::local(&dir2).compression(Compression::Zstd));
-    build.run(&runner).unwrap();
-    remove_image(&runner, &tag);
-    let (top, layers) = local_cache_layers(&dir2);
-    // Without image-manifest, the default is an index.
-    assert_eq!(top, "application/vnd.oci.image.index.v1+json", "{layers:?}");
-    assert!(!layers.is_empty());
-    for layer in &layers {
-        assert_eq!(layer, "application/vnd.oci.image.layer.v1.tar+gzip");
+    // `compression=zstd` alone does not recompress them (BuildKit 0.13 and 0.25 alike).
+    // Without image-manifest, the form is BuildKit's default: an index up to 0.20 (Docker
+    // 26.1, the oldest engine), one image manifest from 0.21 on (Docker 28.1 and newer,
+    // today's 28.5 with BuildKit 0.25). Either is read back; `image_manifest(false)` asks
+    // for the index on both.
+    let under_test = e2e::engine_under_test();
+    let manifest_by_default = under_test.engine_at_least(28, 1);
+    let versions = BuilderVersions::read(&runner, None).unwrap();
+    assert_eq!(
+        versions
+            .buildkit()
+            .is_some_and(|v| v >= IMAGE_MANIFEST_DEFAULT_BUILDKIT),
+        manifest_by_default,
+        "{}: {versions:?}",
+        under_test.describe()
+    );
+    let index = "application/vnd.oci.image.index.v1+json";
+    let default_form = if manifest_by_default {
+        "application/vnd.oci.image.manifest.v1+json"
+    } else {
+        index
+    };
+    for (image_manifest, want) in [(None, default_form), (Some(false), index)] {
+        let ctx2 = context();
+        let dir2 = ctx2.path().join("cache");
+        let mut cache = Cache::local(&dir2).compression(Compression::Zstd);
+        if let Some(on) = image_manifest {
+            cache = cache.image_manifest(on);
+        }
+        let log = ctx2.path().join("build.log");
+        let build = build_in(ctx2.path(), &tag).cache_to(cache.clone());
+        build.run(&runner.clone().log_to(&log)).unwrap();
+        remove_image(&runner, &tag);
+        let (top, layers) = local_cache_layers(&dir2);
+        assert_eq!(top, want, "{cache}, {}: {layers:?}", under_test.describe());
+        assert!(!layers.is_empty());
+        for layer in &layers {
+            assert_eq!(layer, "application/vnd.oci.image.layer.v1.tar+gzip");
+        }
+        // The progress says which form it wrote, in BuildKit's words for each.
+        let text = std::fs::read_to_string(&log).unwrap();
+        let said = if top.contains("manifest.v1") {
+            "writing cache image manifest"
+        } else {
+            "writing cache manifest"
+        };
+        assert!(text.contains(said), "{said}: {text}");
     }
 }
 
@@ -389,24 +426,47 @@ fn gha_in_a_run_step_without_the_runtime_names_the_action_that_exposes_it() {
     assert!(runner.commands().is_empty());
 }
 
+/// What the engine under test's own builder does with a v2 gha cache, as its versions say
+/// (read raw, not through the library): buildx 0.13.1 (Docker 26.1, the oldest engine) is
+/// refused before buildx runs; buildx 0.29 with the BuildKit built into Docker 28.5 (0.25,
+/// reported as `v0.0.0+unknown` by Debian's build, so the engine's version decides) passes
+/// the gate, and BuildKit itself refuses the fake token: the build started, and said why.
 #[test]
-fn the_engines_own_builder_is_named_too_old_for_gha_v2() {
-    // The real buildx and engine of this machine (buildx 0.13, the engine's BuildKit 0.13).
+fn gha_v2_on_the_engines_own_builder_is_refused_or_reaches_buildkit_as_its_versions_say() {
+    let under_test = e2e::engine_under_test();
     let runner = with_gha_v2(e2e::engine());
     let ctx = context();
     let build =
         build_in(ctx.path(), "never-built:1").cache_to(Cache::gha().gha_service(GhaService::V2));
     let err = format!("{:#}", build.run(&runner).unwrap_err());
-    assert!(
-        err.contains("cannot use the GitHub Actions cache v2")
-            || err.contains("the GitHub Actions cache v2 needs"),
-        "{err}"
-    );
-    assert!(!err.contains(TOKEN));
-    assert!(runner
+    assert!(!err.contains(TOKEN), "{err}");
+    let started = runner
         .commands()
         .iter()
-        .all(|argv| argv.get(2).map(String::as_str) != Some("build")));
+        .any(|argv| argv.get(2).map(String::as_str) == Some("build"));
+    let describe = under_test.describe();
+    if !under_test.buildx_at_least(0, 21) {
+        assert!(
+            err.starts_with(&format!(
+                "buildx {} cannot use the GitHub Actions cache v2",
+                under_test.buildx.split('+').next().unwrap()
+            )),
+            "{describe}: {err}"
+        );
+        assert!(!started, "{describe}");
+    } else if !under_test.engine_at_least(28, 0) {
+        assert!(
+            err.contains("uses the BuildKit built into Docker engine"),
+            "{describe}: {err}"
+        );
+        assert!(!started, "{describe}");
+    } else {
+        assert!(started, "{describe}: {err}");
+        assert!(
+            err.contains("failed to configure gha cache exporter"),
+            "{describe}: {err}"
+        );
+    }
     // In a dry run the plan shows the service it will use, and asks the builder nothing.
     let dry = with_gha_v2(e2e::runner()).dry_run(true);
     let plan = build.run(&dry).unwrap();
@@ -442,13 +502,27 @@ fn bake_checks_the_gha_caches_of_the_targets_it_builds() {
         )),
         "{err}"
     );
-    // With the runtime exposed, the real buildx of this machine is named too old.
+    // With the runtime exposed, the real buildx of this machine is named too old (0.13,
+    // the oldest engine's), or (0.29, today's) bake runs and BuildKit refuses the fake
+    // token.
+    let under_test = e2e::engine_under_test();
     let runner = with_gha_v2(e2e::engine());
     let err = format!("{:#}", bake.run(&runner).unwrap_err());
-    assert!(
-        err.contains("buildx 0.13.1 cannot use the GitHub Actions cache v2"),
-        "{err}"
-    );
+    assert!(!err.contains(TOKEN), "{err}");
+    if under_test.buildx_at_least(0, 21) && under_test.engine_at_least(28, 0) {
+        assert!(
+            err.contains("failed to configure gha cache exporter"),
+            "{}: {err}",
+            under_test.describe()
+        );
+    } else {
+        assert!(
+            err.contains("cannot use the GitHub Actions cache v2")
+                || err.contains("the GitHub Actions cache v2 needs"),
+            "{}: {err}",
+            under_test.describe()
+        );
+    }
     // Attributes a backend would ignore are refused when the target is exported.
     let mut builder = BakeFile::builder(ctx.path());
     let err = builder
@@ -461,5 +535,127 @@ fn bake_checks_the_gha_caches_of_the_targets_it_builds() {
     assert!(
         format!("{err:#}").contains("the gha backend stores layers"),
         "{err:#}"
+    );
+}
+
+/// buildx (0.13 and 0.29 alike) drops a `type=gha` cache without a word and exits 0 when
+/// the GitHub Actions runtime variables are missing, so a user would believe a cache was
+/// written. Proves, on the engine under test, that however the cache reaches the command
+/// (typed, raw in `extra_args`, in any spelling buildx reads, in a bake file as a string
+/// or an object, in an HCL file, as an override) the library refuses it first, naming the
+/// variables, before any build starts.
+#[test]
+fn a_gha_cache_without_the_runtime_is_refused_however_it_is_spelled() {
+    let under_test = e2e::engine_under_test();
+    let runner = without_gha(e2e::engine());
+    let ctx = context();
+
+    // The danger, as buildx has it: the build passes, and no cache went anywhere.
+    let raw = runner.with_fresh_record();
+    raw.capture(
+        &Cmd::new("docker")
+            .args([
+                "buildx",
+                "build",
+                "--network=host",
+                "--cache-to",
+                "type=gha",
+            ])
+            .arg_path(ctx.path()),
+    )
+    .unwrap_or_else(|e| panic!("{}: buildx no longer drops it: {e}", under_test.describe()));
+
+    let refused = |what: &str, result: anyhow::Result<()>, recorded: &Runner| {
+        let err = format!("{:#}", result.expect_err(what));
+        assert!(
+            err.contains("cannot be used") && err.contains("ACTIONS_RUNTIME_TOKEN"),
+            "{what}: {err}"
+        );
+        let built = recorded.commands().into_iter().find(|argv| {
+            matches!(argv.get(2).map(String::as_str), Some("build" | "bake"))
+                && !argv.iter().any(|a| a == "--print")
+        });
+        assert_eq!(built, None, "{what}: nothing may build ({err})");
+    };
+    let build = |extra: &[&str]| {
+        build_in(ctx.path(), "never-built:gha").extra_args(extra.iter().map(|a| a.to_string()))
+    };
+    for (what, b) in [
+        (
+            "raw --cache-to",
+            build(&["--cache-to", "type=gha,mode=max"]),
+        ),
+        (
+            "raw --cache-from=",
+            build(&["--cache-from=type=gha,scope=web"]),
+        ),
+        (
+            "a quoted key in capitals",
+            build(&["--cache-to", "\"TYPE=gha\",mode=max"]),
+        ),
+    ] {
+        let recorded = runner.with_fresh_record();
+        refused(what, b.run(&recorded).map(|_| ()), &recorded);
+    }
+    // Variables that are set but empty are missing to buildx too.
+    let empty = runner
+        .clone()
+        .env("GITHUB_ACTIONS", "true")
+        .env("ACTIONS_RUNTIME_TOKEN", "")
+        .env("ACTIONS_RESULTS_URL", "")
+        .env("ACTIONS_CACHE_URL", "")
+        .with_fresh_record();
+    let typed = build_in(ctx.path(), "never-built:gha").cache_to(Cache::gha());
+    let err = format!("{:#}", typed.run(&empty).unwrap_err());
+    assert!(err.contains("does not see the runtime variables"), "{err}");
+    assert!(empty.commands().is_empty());
+    let no_url = runner
+        .clone()
+        .env("ACTIONS_RUNTIME_TOKEN", TOKEN)
+        .env("ACTIONS_RESULTS_URL", "")
+        .with_fresh_record();
+    let err = format!("{:#}", typed.run(&no_url).unwrap_err());
+    assert!(!err.contains(TOKEN), "{err}");
+    assert!(no_url.commands().is_empty(), "{err}");
+
+    // Bake files: a string in another spelling, an object (as newer buildx prints them),
+    // an override, and an HCL file the library reads through `bake --print`.
+    let json = ctx.path().join("docker-bake.json");
+    for (what, entry) in [
+        (
+            "a bake string entry",
+            serde_json::json!("Type=gha,mode=max"),
+        ),
+        (
+            "a bake object entry",
+            serde_json::json!({"mode": "max", "type": "gha"}),
+        ),
+    ] {
+        let file = serde_json::json!({"target": {"app": {"context": ".", "cache-to": [entry]}}});
+        std::fs::write(&json, file.to_string()).unwrap();
+        let recorded = runner.with_fresh_record();
+        refused(
+            what,
+            Bake::new(&json).target("app").run(&recorded).map(|_| ()),
+            &recorded,
+        );
+    }
+    std::fs::write(&json, r#"{"target": {"app": {"context": "."}}}"#).unwrap();
+    let recorded = runner.with_fresh_record();
+    let set = Bake::new(&json)
+        .target("app")
+        .set("*.cache-to=type=gha,mode=max");
+    refused("a bake override", set.run(&recorded).map(|_| ()), &recorded);
+    let hcl = ctx.path().join("docker-bake.hcl");
+    std::fs::write(
+        &hcl,
+        "target \"app\" {\n  context = \".\"\n  cache-to = [\"type=gha,mode=max\"]\n}\n",
+    )
+    .unwrap();
+    let recorded = runner.with_fresh_record();
+    refused(
+        "an HCL bake file",
+        Bake::new(&hcl).target("app").run(&recorded).map(|_| ()),
+        &recorded,
     );
 }

@@ -427,14 +427,26 @@ fn directories_inside_the_root_only() {
 
 /// `docker system df -v`'s figures for `image` (`repository:tag`), parsed to bytes:
 /// (Size, SharedSize, UniqueSize). The CLI prints them with four significant digits.
+///
+/// Asked again (up to three times) when the listing trips over a snapshot that went away
+/// meanwhile: Docker 28.5 on containerd 2.1 fails the whole `system df -v` with
+/// `NotFound: snapshot ... does not exist` when a build running beside it drops one of its
+/// transient views (the library's own `system df` queries retry the same way).
 fn system_df(engine: &Runner, image: &str) -> (u64, u64, u64) {
-    let out = engine
-        .capture(
-            &Cmd::new("docker")
-                .args(["system", "df", "-v", "--format", "json"])
-                .read_only(),
-        )
-        .unwrap();
+    let df = Cmd::new("docker")
+        .args(["system", "df", "-v", "--format", "json"])
+        .read_only();
+    let mut attempt = 0;
+    let out = loop {
+        match engine.capture(&df) {
+            Ok(out) => break out,
+            Err(e) if attempt < 2 && e.tail.iter().any(|l| l.contains("not found")) => {
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(300 * attempt));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
     let value: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
     let (repository, tag) = image.rsplit_once(':').unwrap();
     let row = value["Images"]

@@ -8,9 +8,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use buildkit_lib::cmd::{Answer, Echo, FakeExecutor};
-use buildkit_lib::docker::bake::Bake;
-use buildkit_lib::docker::build::Build;
+use buildkit_lib::docker::bake::{Bake, BakeFile};
+use buildkit_lib::docker::build::{Build, Output};
 use buildkit_lib::docker::builder::{BuilderCreate, Driver, MultiNode, NodeSpec};
+use buildkit_lib::docker::cache::Cache;
+use buildkit_lib::docker::checks::BuildCheck;
 use buildkit_lib::docker::fanout::{FanOut, PlatformEndpoint};
 use buildkit_lib::docker::registry::ImagetoolsCreate;
 use buildkit_lib::package::{Export, Mode, Package, PyInstaller, Stage, Stages};
@@ -153,6 +155,13 @@ fn golden_plans_of_lint_and_tests() {
         "hadolint",
         &Hadolint::new(["Dockerfile"]).tools(env.clone()).plan(),
     );
+    let build = Build::new("fixtures/webapp")
+        .dockerfile("fixtures/webapp/Dockerfile.production")
+        .target("runtime")
+        .build_arg("PYTHON_IMAGE", "buildkit-local/python:3.11")
+        .build_context("meta", "target/buildkit/build/meta")
+        .tag("webapp:dev");
+    golden("checks", &BuildCheck::of(&build).plan());
     let runner = Runner::new().env("PATH", "/usr/bin:/bin");
     let in_image = PythonTest::in_image("desk:runtime", ["python", "-m", "unittest"])
         .workdir("/app")
@@ -197,15 +206,53 @@ fn golden_plan_of_a_fan_out_over_two_engines() {
     assert!(err.to_string().contains("<digest-linux/"), "{err}");
 }
 
+/// The webapp's image build as a bake file in `/srv/app/target/buildkit/build` (written
+/// by a dry run: nothing is written), its context, a local cache outside that directory
+/// and the host network: what buildx 0.17 and newer must be granted.
+fn webapp_bake() -> Bake {
+    let dir = Path::new("/srv/app/target/buildkit/build");
+    let mut builder = BakeFile::builder(dir);
+    builder
+        .build(
+            "webapp",
+            &Build::new("/srv/app/fixtures/webapp")
+                .dockerfile("/srv/app/fixtures/webapp/Dockerfile.production")
+                .target("runtime")
+                .tag("webapp:dev")
+                .build_context("meta", "/srv/app/target/buildkit/build/meta")
+                .network("host")
+                .cache_from(Cache::local("/srv/cache/webapp"))
+                .cache_to(Cache::local("/srv/cache/webapp").mode_max(true))
+                .output(Output::Load),
+        )
+        .unwrap();
+    let dry = Runner::new().dry_run(true).echo(Echo::Silent);
+    builder
+        .finish()
+        .write(&dry, &dir.join("docker-bake.json"))
+        .unwrap()
+        .target("webapp")
+        .metadata_file("/srv/app/target/bake-metadata.json")
+}
+
 #[test]
 fn golden_plans_of_bake_builders_merges_and_prunes() {
+    // Each bake plan states the buildx it proves: 0.29 (Debian sid, today's engine) is
+    // granted what the targets need, 0.13 (Debian trixie, the oldest supported) knows no
+    // `bake --allow`; without a version the plan asks buildx first.
     golden(
-        "bake",
-        &Bake::new("/srv/app/docker-bake.json")
-            .target("webapp")
-            .metadata_file("/srv/app/target/bake-metadata.json")
+        "bake-buildx-0.29",
+        &webapp_bake()
+            .buildx_version(semver::Version::new(0, 29, 1))
             .plan(),
     );
+    golden(
+        "bake-buildx-0.13",
+        &webapp_bake()
+            .buildx_version(semver::Version::new(0, 13, 1))
+            .plan(),
+    );
+    golden("bake-buildx-unknown", &webapp_bake().plan());
     golden(
         "builder-create",
         &BuilderCreate::new()

@@ -206,3 +206,63 @@ fn every_change_that_matters_rebuilds_and_nothing_else_does() {
         "excluded files do not rebuild"
     );
 }
+
+/// A named build context that an earlier step of the same run creates (the webapp's
+/// `meta` folder, stamped by its `version` step) is an input from the first run on: the
+/// second, unchanged run is up to date (engine-independent; it rebuilt once on a fresh
+/// checkout before the pipeline declared the context only when it already existed).
+#[test]
+fn a_named_context_created_by_an_earlier_step_is_up_to_date_on_the_second_run() {
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!(
+            "FROM {}\nCOPY --from=meta stamp.txt /stamp.txt\n",
+            e2e::BUSYBOX_IMAGE
+        ),
+    )
+    .unwrap();
+    let target = tempfile::tempdir().unwrap();
+    let meta = target.path().join("meta");
+    let tag = format!("{}:meta", e2e::unique("uptodate"));
+    let engine = e2e::engine().echo(Echo::Silent);
+    let run = |content: &'static str| {
+        let mut p = Pipeline::new("uptodate-meta", target.path());
+        let dir = meta.clone();
+        p.step("stamp", move |_| {
+            std::fs::create_dir_all(&dir)?;
+            // Written only when it differs, as the webapp's version step does.
+            let file = dir.join("stamp.txt");
+            if std::fs::read_to_string(&file).ok().as_deref() != Some(content) {
+                std::fs::write(&file, content)?;
+            }
+            Ok(())
+        });
+        p.image_build(
+            "image",
+            Build::new(ctx.path().to_path_buf())
+                .tag(tag.clone())
+                .build_context("meta", meta.display().to_string())
+                .network("none")
+                .output(Output::Load),
+            "image",
+        )
+        .after(["stamp"]);
+        let report = p.run(&engine, &RunOptions::new("uptodate")).unwrap();
+        assert!(report.ok, "{}", report.table());
+        report.steps[1].status
+    };
+    assert!(
+        !meta.exists(),
+        "the context does not exist when the pipeline is declared"
+    );
+    assert_eq!(run("one\n"), StepStatus::Ok, "first run");
+    assert_eq!(run("one\n"), StepStatus::UpToDate, "second, unchanged run");
+    assert_eq!(
+        run("two\n"),
+        StepStatus::Ok,
+        "a changed named context rebuilds"
+    );
+    assert_eq!(run("two\n"), StepStatus::UpToDate);
+    let _ = engine.capture(&Cmd::new("docker").args(["rmi", "--force", &tag]));
+}

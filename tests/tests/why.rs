@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use buildkit_lib::docker::build::{Build, BuildSecret, Output};
-use buildkit_lib::docker::explain::{BuildRecord, Cause, Explanation};
+use buildkit_lib::docker::explain::{Cause, ExplainRecord, Explanation};
 use buildkit_lib::pipeline::{Pipeline, Report, RunOptions};
 use buildkit_lib::{Cmd, Runner};
 
@@ -81,7 +81,7 @@ impl Webapp {
             )
             .unwrap();
         assert!(report.ok, "{:#?}", report.steps);
-        let record = BuildRecord::load(&self.record_path()).unwrap().unwrap();
+        let record = ExplainRecord::load(&self.record_path()).unwrap().unwrap();
         (record.explanation, report)
     }
 
@@ -277,7 +277,7 @@ fn the_mediaserver_at_real_size_names_the_one_file_that_changed() {
         let record = target
             .path()
             .join("buildkit/mediaserver-why/why/image.json");
-        let record = BuildRecord::load(&record).unwrap().unwrap();
+        let record = ExplainRecord::load(&record).unwrap().unwrap();
         (record.explanation, report)
     };
     let (first, _) = run();

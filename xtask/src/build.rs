@@ -1,7 +1,7 @@
 //! `cargo xtask build`: the webapp pipeline on `fixtures/webapp`.
 //!
-//! Format checks, Dockerfile lint and the version stamp run side by side; then the image
-//! build; then the size budget, the security checks and the smoke test side by side.
+//! Format checks, Dockerfile lint (hadolint) and the version stamp run side by side, then
+//! BuildKit's build checks (which read the stamped `meta` context); then the image build; then the size budget, the security checks and the smoke test side by side.
 //! Checks and the image are skipped when their inputs are unchanged, so a second run with
 //! nothing changed starts no `docker buildx build`.
 
@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use buildkit_lib::docker::build::{oci_labels, Build, Output as BuildOutput};
 use buildkit_lib::docker::cache::{Cache, GhaService};
+use buildkit_lib::docker::checks::BuildCheck;
 use buildkit_lib::docker::tags::{references, TagInput, TagRules};
 use buildkit_lib::pipeline::{Inputs, Pipeline, RunOptions};
 use buildkit_lib::plan::Planned;
@@ -143,8 +144,10 @@ pub fn webapp_pipeline_with(
         .tools(tools.clone());
     pipeline
         .step_of("lint", lint, |lint, cx| {
-            lint.run(&cx.runner)?;
-            Ok(())
+            // Every finding to the report (and GitHub annotations), then the verdict.
+            let findings = lint.lint(&cx.runner)?;
+            cx.add_findings(&findings);
+            lint.judge(&findings)
         })
         .describe("hadolint over Dockerfile.production")
         .inputs(
@@ -181,6 +184,30 @@ pub fn webapp_pipeline_with(
     let build = cache.iter().fold(build, |build, c| {
         build.cache_from((*c).clone()).cache_to((*c).clone())
     });
+    // BuildKit's own checks of the Dockerfile, as this build would read it (target, build
+    // args, the stamped `meta` context, hence after the version step).
+    let checks = BuildCheck::of(&build);
+    let checks_inputs = Inputs::new()
+        .file(build.dockerfile_path())
+        .value("command", checks.command().to_string());
+    pipeline
+        .step_of("checks", checks, |checks, cx| {
+            let report = checks.run(&cx.runner)?;
+            cx.add_findings(report.findings());
+            if let Some(reason) = report.skipped() {
+                cx.unsupported(reason);
+                return Ok(());
+            }
+            report.ensure_clean()
+        })
+        .after(["version"])
+        .needs_engine()
+        .describe(
+            "BuildKit's build checks of Dockerfile.production (docker buildx build \
+             --call=check; skipped, and said so, where buildx or BuildKit has none)",
+        )
+        .inputs(checks_inputs);
+
     // The step's output is the first tag, `primary`.
     if reproducible {
         let check = Reproducible::new(&build, target.join("buildkit/build/reproducible"));
@@ -205,7 +232,7 @@ pub fn webapp_pipeline_with(
     }
     pipeline
         .image_build("image", build, WEBAPP_IMAGE)
-        .after(["format", "lint", "version"])
+        .after(["format", "lint", "checks", "version"])
         .describe("docker buildx build --target runtime of Dockerfile.production, loaded")
         .inputs(image_inputs.clone());
 

@@ -7,7 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use buildkit_lib::docker::explain::BuildRecord;
+use buildkit_lib::docker::explain::ExplainRecord;
+use buildkit_lib::pipeline::file_stem;
 
 use crate::flags;
 
@@ -30,7 +31,7 @@ pub fn run(root: &Path, flags: &flags::Why) -> Result<u8> {
     }
     let mut first = true;
     for (pipeline, step, path) in records {
-        let record = BuildRecord::load(&path)?
+        let record = ExplainRecord::load(&path)?
             .with_context(|| format!("{} went away while reading", path.display()))?;
         if !first {
             println!();
@@ -82,19 +83,6 @@ fn find(
     }
     out.sort();
     Ok(out)
-}
-
-/// A step name as the pipeline names its files (matrix names hold `/`, `[`, `,`).
-fn file_stem(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -43,6 +43,8 @@ pub struct Cmd {
     timeout: Option<Duration>,
     read_only: bool,
     stdin: Option<Vec<u8>>,
+    /// Exit codes besides 0 that count as success.
+    accepted: Vec<i32>,
 }
 
 impl Cmd {
@@ -56,6 +58,7 @@ impl Cmd {
             timeout: None,
             read_only: false,
             stdin: None,
+            accepted: Vec::new(),
         }
     }
 
@@ -138,6 +141,22 @@ impl Cmd {
     pub fn stdin_bytes(mut self, bytes: impl Into<Vec<u8>>) -> Cmd {
         self.stdin = Some(bytes.into());
         self
+    }
+
+    /// Counts an exit with `code` as success too, for programs whose exit code is an
+    /// answer rather than a failure (`docker buildx build --call=check` exits 1 when it
+    /// has findings): the runner returns the output, and
+    /// [`Captured::exit_code`](super::Captured::exit_code) says which code it was.
+    pub fn accept_exit(mut self, code: i32) -> Cmd {
+        if code != 0 && !self.accepted.contains(&code) {
+            self.accepted.push(code);
+        }
+        self
+    }
+
+    /// Whether an exit with `code` counts as success.
+    pub fn accepts_exit(&self, code: i32) -> bool {
+        code == 0 || self.accepted.contains(&code)
     }
 
     pub(crate) fn get_stdin(&self) -> Option<&[u8]> {

@@ -51,6 +51,8 @@ pub struct Captured {
     pub stderr: String,
     /// True when nothing ran because of a dry run.
     pub dry_run: bool,
+    /// The exit code: 0, or a code the command accepts ([`Cmd::accept_exit`]).
+    pub exit_code: i32,
 }
 
 /// Runs commands. Cheap to clone; clones share the record of commands run.
@@ -77,9 +79,10 @@ pub struct Runner {
     cancel: Cancel,
     /// The secret values this runner's commands were given: masked in all it shows.
     masks: Masks,
-    /// Answers of the engine that do not change while it runs (such as its image store),
-    /// asked once per engine by this runner and its clones.
-    answers: Arc<Mutex<std::collections::HashMap<String, bool>>>,
+    /// Answers of the engine and its tools that do not change while they run (such as the
+    /// image store, or the buildx and engine versions), asked once per engine by this
+    /// runner and its clones.
+    answers: Arc<Mutex<std::collections::HashMap<String, String>>>,
     recorded: Arc<Mutex<Vec<Vec<String>>>>,
 }
 
@@ -343,19 +346,30 @@ impl Runner {
 
     /// An engine answer this runner (or a clone) already got for `key`.
     pub(crate) fn known_answer(&self, key: &str) -> Option<bool> {
-        self.answers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(key)
-            .copied()
+        self.known_text(key).map(|v| v == "true")
     }
 
     /// Keeps an engine answer for this runner and its clones.
     pub(crate) fn keep_answer(&self, key: &str, answer: bool) {
+        self.keep_text(key, answer.to_string());
+    }
+
+    /// An engine or tool answer in words (a version) this runner (or a clone) already got
+    /// for `key`.
+    pub(crate) fn known_text(&self, key: &str) -> Option<String> {
         self.answers
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(key.to_string(), answer);
+            .get(key)
+            .cloned()
+    }
+
+    /// Keeps an engine or tool answer in words for this runner and its clones.
+    pub(crate) fn keep_text(&self, key: &str, answer: impl Into<String>) {
+        self.answers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.to_string(), answer.into());
     }
 
     /// Where `cmd`'s program would be found (its `PATH` as this runner passes it), or
@@ -670,6 +684,7 @@ impl Runner {
             tail: lines,
             stderr: String::new(),
             dry_run: false,
+            exit_code: status.code().unwrap_or(0),
         })
     }
 
@@ -713,6 +728,7 @@ impl Runner {
             tail: lines,
             stderr: String::from_utf8_lossy(&stderr).into_owned(),
             dry_run: false,
+            exit_code: output.status.code().unwrap_or(0),
         })
     }
 
@@ -746,7 +762,7 @@ impl Runner {
             let _ = writeln!(log, "$ {cmd}");
             let _ = log.write_all(&stdout);
         }
-        if answer.code != 0 {
+        if !cmd.accepts_exit(answer.code) {
             return Err(self.error(cmd, Failure::Exit(answer.code), lines));
         }
         Ok(Captured {
@@ -754,6 +770,7 @@ impl Runner {
             tail: lines,
             stderr: String::new(),
             dry_run: false,
+            exit_code: answer.code,
         })
     }
 
@@ -780,7 +797,7 @@ impl Runner {
         timed_out: bool,
         tail: Vec<String>,
     ) -> Result<(), CommandError> {
-        if status.success() {
+        if status.success() || (!timed_out && status.code().is_some_and(|c| cmd.accepts_exit(c))) {
             return Ok(());
         }
         let failure = if self.cancel.is_cancelled() {

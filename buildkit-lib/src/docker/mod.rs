@@ -6,7 +6,8 @@
 //! retries, `imagetools`) and read typed facts about images; [`dockerfile`] reads stages;
 //! [`explain`] says why each instruction was rebuilt;
 //! [`fanout`] builds one image's platforms on several engines and merges them; [`bake`]
-//! writes and runs bake files.
+//! writes and runs bake files; [`checks`] runs BuildKit's own Dockerfile checks
+//! (`--call=check`) for a build.
 //!
 //! Each item has one path, in the module of its job (`docker::build::Build`,
 //! `docker::builder::remove`): nothing is re-exported here, so that a function named for
@@ -16,6 +17,7 @@ pub mod bake;
 pub mod build;
 pub mod builder;
 pub mod cache;
+pub mod checks;
 pub mod dockerfile;
 pub mod explain;
 pub mod fanout;

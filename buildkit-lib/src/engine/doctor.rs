@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use crate::cmd::{Cmd, Runner};
 
-use super::{version_probe, Engine};
+use super::versions::{
+    vendored_buildkit, Capabilities, Feature, Reported, Support, SupportedRange, SUPPORTED,
+};
+use super::Engine;
 
 /// The state of one checked piece.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,6 +128,108 @@ fn check(
     }
 }
 
+/// A version judged against the verified range: `ok` inside it, `warn` newer than
+/// verified, `FAIL` older than supported.
+fn judged(
+    name: &'static str,
+    found: &str,
+    version: &Reported,
+    range: &SupportedRange,
+    what: &str,
+) -> Check {
+    match version.version.as_ref().map(|v| range.judge(v)) {
+        Some(Support::Verified) => check(
+            name,
+            Status::Ok,
+            format!("{found} (verified: {range})"),
+            None,
+        ),
+        Some(Support::Newer) => check(
+            name,
+            Status::Warn,
+            format!("{found}: newer than verified ({range})"),
+            Some(format!(
+                "expected to work; if something fails, compare with {what} {}.{}",
+                range.newest.major, range.newest.minor
+            )),
+        ),
+        Some(_) => check(
+            name,
+            Status::Fail,
+            format!("{found}: older than supported ({range})"),
+            Some(format!(
+                "install {what} {}.{} or later",
+                range.oldest.major, range.oldest.minor
+            )),
+        ),
+        None => check(
+            name,
+            Status::Warn,
+            format!("{found}: its version cannot be read (verified: {range})"),
+            None,
+        ),
+    }
+}
+
+/// What buildx can do for the library: build checks and build records.
+fn features(capabilities: &Capabilities) -> Check {
+    let mut have = Vec::new();
+    let mut missing = Vec::new();
+    for feature in [Feature::BuildChecks, Feature::BuildHistory] {
+        match capabilities.supports(feature) {
+            Ok(()) => have.push(feature.describe().to_string()),
+            Err(e) => missing.push(e.reason),
+        }
+    }
+    if missing.is_empty() {
+        check("features", Status::Ok, have.join(", "), None)
+    } else {
+        let mut detail = missing.join("; ");
+        if !have.is_empty() {
+            detail = format!("{}; {detail}", have.join(", "));
+        }
+        check(
+            "features",
+            Status::Warn,
+            detail,
+            Some(format!(
+                "builds work; the steps that need these say they were skipped. buildx {}.{} \
+                 or later has them all",
+                Feature::BuildHistory.min_buildx().major,
+                Feature::BuildHistory.min_buildx().minor
+            )),
+        )
+    }
+}
+
+/// The builder's BuildKit version, as `docker buildx inspect` says it; for the engine's
+/// own builder when it does not say (`v0.0.0+unknown`, distribution builds), the one the
+/// engine release vendors when known.
+fn buildkit_check(said: &str, driver: &str, engine: Option<&Reported>) -> Check {
+    let unknown = said.is_empty() || said.trim_start_matches('v').starts_with("0.0.0");
+    if !unknown {
+        return check("buildkit", Status::Ok, format!("BuildKit {said}"), None);
+    }
+    let said = if said.is_empty() {
+        "BuildKit (no version)".to_string()
+    } else {
+        format!("BuildKit {said}")
+    };
+    let vendored = engine.and_then(|e| e.version.as_ref().and_then(vendored_buildkit));
+    let detail = match (driver, engine, vendored) {
+        ("docker", Some(engine), Some(vendored)) => format!(
+            "{said}: this build does not say its BuildKit version; Docker {engine} vendors \
+             BuildKit {vendored}"
+        ),
+        ("docker", Some(engine), None) => format!(
+            "{said}: this build does not say its BuildKit version, and the one Docker \
+             {engine} vendors is unknown here"
+        ),
+        _ => format!("{said}: the builder does not say its BuildKit version (unknown)"),
+    };
+    check("buildkit", Status::Ok, detail, None)
+}
+
 /// Runs the preflight check. It never fails itself: each missing piece is a `Fail` line.
 pub fn doctor(runner: &Runner, options: &DoctorOptions) -> Vec<Check> {
     let mut checks = Vec::new();
@@ -152,14 +257,16 @@ pub fn doctor(runner: &Runner, options: &DoctorOptions) -> Vec<Check> {
         .as_ref()
         .map(|e| e.host.clone())
         .unwrap_or_else(|| super::DEFAULT_HOST.to_string());
-    match runner.capture(&version_probe()) {
-        Ok(out) => checks.push(check(
+    let engine_version = super::engine_version(runner).ok();
+    match &engine_version {
+        Some(version) => checks.push(judged(
             "engine",
-            Status::Ok,
-            format!("Docker {} at {host}", out.stdout.trim()),
-            None,
+            &format!("Docker {version} at {host}"),
+            version,
+            &SUPPORTED.engine,
+            "Docker Engine",
         )),
-        Err(_) => {
+        None => {
             checks.push(check(
                 "engine",
                 Status::Fail,
@@ -170,8 +277,18 @@ pub fn doctor(runner: &Runner, options: &DoctorOptions) -> Vec<Check> {
     }
     let engine_ok = checks.last().is_some_and(|c| c.status == Status::Ok);
 
-    match runner.capture(&Cmd::new("docker").args(["buildx", "version"]).read_only()) {
-        Ok(out) => checks.push(check("buildx", Status::Ok, out.stdout.trim(), None)),
+    let capabilities = Capabilities::read(runner);
+    match &capabilities {
+        Ok(capabilities) => {
+            checks.push(judged(
+                "buildx",
+                &format!("buildx {}", capabilities.buildx),
+                &capabilities.buildx,
+                &SUPPORTED.buildx,
+                "buildx",
+            ));
+            checks.push(features(capabilities));
+        }
         Err(_) => checks.push(check(
             "buildx",
             Status::Fail,
@@ -200,6 +317,15 @@ pub fn doctor(runner: &Runner, options: &DoctorOptions) -> Vec<Check> {
                 format!("{} (driver {driver})", field("Name:")),
                 None,
             ));
+            let buildkit = {
+                let said = field("BuildKit version:");
+                if said.is_empty() {
+                    field("Buildkit:")
+                } else {
+                    said
+                }
+            };
+            checks.push(buildkit_check(&buildkit, &driver, engine_version.as_ref()));
             let platforms = field("Platforms:");
             let missing: Vec<&String> = options
                 .platforms

@@ -3,10 +3,18 @@
 //! [`Engine::detect`] follows the client's own order: `DOCKER_HOST`, then the docker
 //! context (`DOCKER_CONTEXT` or the current one), then the default socket. [`doctor`]
 //! checks each piece a build needs and gives one line with the fix for each missing one.
+//! [`Capabilities`] says what the buildx talked to can do, from its version; [`SUPPORTED`]
+//! is the range of engine and buildx releases the library is verified with.
 
 mod doctor;
+mod versions;
 
 pub use doctor::{doctor, Check, DoctorOptions, Status};
+pub(crate) use versions::buildx_version_cmd;
+pub use versions::{
+    engine_version, parse_version, vendored_buildkit, Capabilities, Feature, Reported, Support,
+    Supported, SupportedRange, Unsupported, SUPPORTED,
+};
 
 use anyhow::{Context as _, Result};
 

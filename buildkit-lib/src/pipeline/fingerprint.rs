@@ -18,6 +18,7 @@ use crate::files::FileStat;
 use crate::hash::Sha256;
 
 use super::filehash::{ContextListing, FileHashes};
+use crate::docker::bake::is_local;
 use crate::docker::build::Build;
 
 /// The OCI label that records when an image was built.
@@ -82,6 +83,11 @@ impl Inputs {
     /// command line (tags, target, args, labels, platforms, caches, output: every option
     /// that changes the build). The `org.opencontainers.image.created` label is left out:
     /// it records when the build ran, which is not a reason to build again.
+    ///
+    /// A local named context is an input whether or not it exists yet: an earlier step of
+    /// the same run may create it (a stamped metadata folder), and the fingerprint is
+    /// taken when the step runs, so a run that creates it and the next one that finds it
+    /// agree.
     pub fn of_build(build: &Build) -> Inputs {
         let mut key = build.clone();
         key.labels.remove(CREATED_LABEL);
@@ -95,10 +101,9 @@ impl Inputs {
             .value("build.command", key.command().to_string())
             .file(&dockerfile);
         for (name, source) in &build.build_contexts {
-            let path = Path::new(source);
-            if !source.contains("://") && !source.starts_with("docker-image:") && path.exists() {
+            if is_local(source) {
                 inputs = inputs.value(format!("build.context.{name}"), source.clone());
-                inputs = inputs.file(path);
+                inputs = inputs.file(Path::new(source));
             }
         }
         inputs
@@ -357,5 +362,29 @@ mod tests {
             .fingerprint()
             .unwrap();
         assert_ne!(second, third);
+    }
+
+    #[test]
+    fn a_named_context_is_an_input_before_it_exists() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+        let meta = dir.path().join("meta");
+        let build = Build::new(dir.path())
+            .build_context("meta", meta.display().to_string())
+            .build_context("base", "docker-image://busybox:latest");
+        // Declared while `meta` does not exist (a pipeline is declared before its steps
+        // run), fingerprinted after an earlier step created it.
+        let declared_early = Inputs::of_build(&build);
+        let absent = declared_early.fingerprint().unwrap();
+        std::fs::create_dir(&meta).unwrap();
+        std::fs::write(meta.join("version.json"), "{}\n").unwrap();
+        let early = declared_early.fingerprint().unwrap();
+        assert_ne!(absent, early, "its appearance changes the fingerprint");
+        // The next run declares it when it exists: the same fingerprint.
+        assert_eq!(Inputs::of_build(&build).fingerprint().unwrap(), early);
+        std::fs::write(meta.join("version.json"), "{\"v\": 2}\n").unwrap();
+        assert_ne!(declared_early.fingerprint().unwrap(), early);
+        // An image or URL context is no file of this machine.
+        assert!(!declared_early.values.contains_key("build.context.base"));
     }
 }

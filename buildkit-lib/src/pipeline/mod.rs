@@ -31,9 +31,10 @@ pub use fingerprint::{Inputs, StepOutput};
 pub use matrix::Matrix;
 pub use preflight::{EngineProblem, EngineUnavailable};
 pub use report::{
-    ArtifactRecord, ImageRecord, InstructionRecord, Report, StepRecord, StepStatus, WarningRecord,
+    ArtifactRecord, FindingLevel, FindingRecord, ImageRecord, InstructionRecord, Report,
+    StepRecord, StepStatus, WarningRecord,
 };
-pub use run::{PipelineError, RunOptions, StepCx};
+pub use run::{file_stem, PipelineError, RunOptions, StepCx};
 
 /// The body of a step.
 pub type StepFn = Arc<dyn Fn(&mut StepCx) -> anyhow::Result<()> + Send + Sync>;
@@ -224,7 +225,9 @@ impl Pipeline {
     }
 
     /// Adds a step that runs `build` (with the run's session labels) and records the
-    /// image as `record_name` in the report; its output is the build's first tag. The
+    /// image as `record_name` in the report, with BuildKit's record of the build (its
+    /// reference, and its cached and total steps or its error where buildx keeps build
+    /// records); its output is the build's first tag. The
     /// pipeline keeps the build, for [`Pipeline::bake_file`].
     pub fn image_build(
         &mut self,
@@ -248,6 +251,9 @@ impl Pipeline {
             let result = match ran {
                 Ok(result) => result,
                 Err(e) => {
+                    if let Some(failed) = e.downcast_ref::<crate::docker::build::BuildFailed>() {
+                        cx.add_build(failed.record.clone());
+                    }
                     // The image was made, the required cache was not written: the report
                     // keeps the explanation and says which cache.
                     if let Some(failed) =
@@ -265,6 +271,9 @@ impl Pipeline {
                 cx.add_explanation(explanation);
             }
             cx.add_build_warnings(&result);
+            if !result.dry_run {
+                cx.add_build(result.record.clone());
+            }
             cx.add_image(ImageRecord {
                 name: record_name.clone(),
                 tags: result.tags.clone(),

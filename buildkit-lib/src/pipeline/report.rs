@@ -5,6 +5,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::docker::build::BuildRecord;
+
 /// How a step ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -21,6 +23,12 @@ pub enum StepStatus {
     /// It did not run: its inputs are unchanged and its output exists.
     #[serde(rename = "up-to-date")]
     UpToDate,
+    /// It ran and checked nothing, because the engine or the tools cannot do what it
+    /// does (such as BuildKit's build checks on buildx 0.13); its record's `reason`
+    /// says why. It does not stop the steps after it, and is never recorded as up to
+    /// date.
+    #[serde(rename = "unsupported")]
+    Unsupported,
 }
 
 impl StepStatus {
@@ -31,12 +39,17 @@ impl StepStatus {
             StepStatus::Failed => "failed",
             StepStatus::Skipped => "skipped",
             StepStatus::UpToDate => "up-to-date",
+            StepStatus::Unsupported => "unsupported",
         }
     }
 
-    /// True for `ok` and `up-to-date`.
+    /// True for `ok`, `up-to-date` and `unsupported` (a step that could not check
+    /// anything here does not stop the run; its reason is in the report).
     pub fn succeeded(self) -> bool {
-        matches!(self, StepStatus::Ok | StepStatus::UpToDate)
+        matches!(
+            self,
+            StepStatus::Ok | StepStatus::UpToDate | StepStatus::Unsupported
+        )
     }
 }
 
@@ -68,6 +81,208 @@ pub struct StepRecord {
     /// cache the build did not write.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub warnings: Vec<WarningRecord>,
+    /// Why it checked nothing, when its status is `unsupported`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reason: Option<String>,
+    /// What its checks found, each with its file and line ([`StepCx::add_findings`]):
+    /// written as GitHub annotations in GitHub Actions.
+    ///
+    /// [`StepCx::add_findings`]: super::StepCx::add_findings
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub findings: Vec<FindingRecord>,
+    /// BuildKit's records of the builds it ran ([`StepCx::add_build`]): each build's
+    /// reference, and its step counts or BuildKit's error where buildx keeps them.
+    ///
+    /// [`StepCx::add_build`]: super::StepCx::add_build
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub builds: Vec<BuildRecord>,
+}
+
+impl StepRecord {
+    /// A record of `name` with `status` and nothing else.
+    pub(crate) fn new(name: &str, status: StepStatus) -> StepRecord {
+        StepRecord {
+            name: name.to_string(),
+            status,
+            seconds: 0.0,
+            log: None,
+            commands: Vec::new(),
+            error: None,
+            reason: None,
+            findings: Vec::new(),
+            builds: Vec::new(),
+            warnings: Vec::new(),
+            why: None,
+            instructions: Vec::new(),
+        }
+    }
+
+    /// What the summary says besides the status: the reason of an unsupported step,
+    /// else how many findings it has.
+    fn remark(&self) -> Option<String> {
+        if let Some(reason) = &self.reason {
+            return Some(format!("skipped: {reason}"));
+        }
+        match self.findings.len() {
+            0 => None,
+            1 => Some("1 finding".into()),
+            n => Some(format!("{n} findings")),
+        }
+    }
+}
+
+/// How serious a finding is, as GitHub annotations say it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum FindingLevel {
+    /// Information and style (`::notice`).
+    Notice,
+    /// A likely problem (`::warning`).
+    Warning,
+    /// An error (`::error`).
+    Error,
+}
+
+impl FindingLevel {
+    /// The workflow command of the level: `notice`, `warning` or `error`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingLevel::Notice => "notice",
+            FindingLevel::Warning => "warning",
+            FindingLevel::Error => "error",
+        }
+    }
+}
+
+/// One finding of a check (hadolint, BuildKit's build checks), with its file and line:
+/// in `report.json`, and in GitHub Actions an annotation on that line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct FindingRecord {
+    /// The tool that found it (`hadolint`, `buildkit`).
+    pub tool: String,
+    /// The rule (`DL3008`, `FromAsCasing`).
+    pub rule: String,
+    /// How serious it is.
+    pub level: FindingLevel,
+    /// The file, as the check was given it.
+    pub file: String,
+    /// The first line (1-based), when known.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub line: Option<u32>,
+    /// The last line (1-based), when known.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub end_line: Option<u32>,
+    /// What the tool says.
+    pub message: String,
+    /// The rule's documentation, when the tool gives it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub url: Option<String>,
+}
+
+impl FindingRecord {
+    /// A finding of `tool`'s `rule` at `level` in `file`, without a line.
+    pub fn new(
+        tool: impl Into<String>,
+        rule: impl Into<String>,
+        level: FindingLevel,
+        file: impl Into<String>,
+        message: impl Into<String>,
+    ) -> FindingRecord {
+        FindingRecord {
+            tool: tool.into(),
+            rule: rule.into(),
+            level,
+            file: file.into(),
+            line: None,
+            end_line: None,
+            message: message.into(),
+            url: None,
+        }
+    }
+
+    /// At line `line` (1-based).
+    #[must_use]
+    pub fn line(mut self, line: u32) -> FindingRecord {
+        self.line = Some(line);
+        self
+    }
+
+    /// The GitHub Actions workflow command that annotates it (`::warning file=...,
+    /// line=...,title=...::message`), `file` made relative to `workspace` when it is
+    /// inside it (GitHub places annotations by repository path).
+    pub fn annotation(&self, workspace: Option<&Path>) -> String {
+        let path = Path::new(&self.file);
+        let file = workspace
+            .and_then(|w| path.strip_prefix(w).ok())
+            .unwrap_or(path)
+            .display()
+            .to_string();
+        let mut properties = vec![format!("file={}", escape_property(&file))];
+        if let Some(line) = self.line {
+            properties.push(format!("line={line}"));
+            if let Some(end) = self.end_line.filter(|e| *e > line) {
+                properties.push(format!("endLine={end}"));
+            }
+        }
+        properties.push(format!(
+            "title={}",
+            escape_property(&format!("{} {}", self.tool, self.rule))
+        ));
+        let mut message = self.message.clone();
+        if let Some(url) = &self.url {
+            message.push_str(&format!(" ({url})"));
+        }
+        format!(
+            "::{} {}::{}",
+            self.level.as_str(),
+            properties.join(","),
+            escape_data(&message)
+        )
+    }
+}
+
+impl From<&crate::python::LintFinding> for FindingRecord {
+    /// hadolint's finding: `error` is an error, `warning` a warning, `info` and `style`
+    /// notices.
+    fn from(f: &crate::python::LintFinding) -> FindingRecord {
+        use crate::python::Level;
+        let level = match f.level {
+            Level::Error => FindingLevel::Error,
+            Level::Warning => FindingLevel::Warning,
+            _ => FindingLevel::Notice,
+        };
+        FindingRecord::new("hadolint", &f.code, level, &f.file, &f.message).line(f.line)
+    }
+}
+
+impl From<&crate::docker::checks::CheckFinding> for FindingRecord {
+    /// A finding of BuildKit's build checks: a warning.
+    fn from(f: &crate::docker::checks::CheckFinding) -> FindingRecord {
+        FindingRecord {
+            tool: "buildkit".into(),
+            rule: f.rule.clone(),
+            level: FindingLevel::Warning,
+            file: f.file.display().to_string(),
+            line: f.line,
+            end_line: f.end_line,
+            message: f.message.clone(),
+            url: f.url.clone(),
+        }
+    }
+}
+
+/// A workflow command's message: `%`, CR and LF escaped.
+pub(crate) fn escape_data(text: &str) -> String {
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// A workflow command's property value: also `:` and `,` escaped.
+fn escape_property(text: &str) -> String {
+    escape_data(text).replace(':', "%3A").replace(',', "%2C")
 }
 
 /// A warning of a step, in the report (and, in GitHub Actions, a `::warning` annotation
@@ -235,15 +450,19 @@ impl Report {
             .max()
             .unwrap_or(4)
             .max(4);
-        let mut out = format!("{:<width$}  {:<10}  {:>8}\n", "step", "status", "time");
+        let mut out = format!("{:<width$}  {:<11}  {:>8}\n", "step", "status", "time");
         for step in &self.steps {
-            let _ = writeln!(
+            let _ = write!(
                 out,
-                "{:<width$}  {:<10}  {:>7.1}s",
+                "{:<width$}  {:<11}  {:>7.1}s",
                 step.name,
                 step.status.as_str(),
                 step.seconds
             );
+            if let Some(remark) = step.remark() {
+                let _ = write!(out, "  {remark}");
+            }
+            out.push('\n');
         }
         let _ = write!(
             out,
@@ -263,13 +482,13 @@ impl Report {
             if self.ok { "succeeded" } else { "failed" }
         );
         for step in &self.steps {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {:.1}s |",
-                step.name,
-                step.status.as_str(),
-                step.seconds
-            );
+            let status = match step.remark() {
+                Some(remark) => {
+                    format!("{} ({})", step.status.as_str(), remark.replace('|', "\\|"))
+                }
+                None => step.status.as_str().to_string(),
+            };
+            let _ = writeln!(out, "| {} | {} | {:.1}s |", step.name, status, step.seconds);
         }
         for step in self.steps.iter().filter(|s| s.why.is_some()) {
             let _ = writeln!(
@@ -362,12 +581,7 @@ mod tests {
             seconds: 3.0,
             run_id: "r".into(),
             steps: vec![StepRecord {
-                name: "image".into(),
-                status: StepStatus::Ok,
                 seconds: 2.0,
-                log: None,
-                commands: Vec::new(),
-                error: None,
                 why: Some("1/2 instructions cached; first rebuilt: ...".into()),
                 instructions: vec![
                     row(14, "WORKDIR /build", None),
@@ -380,6 +594,7 @@ mod tests {
                     file: Some("Dockerfile".into()),
                     line: Some(3),
                 }],
+                ..StepRecord::new("image", StepStatus::Ok)
             }],
             images: Vec::new(),
             artifacts: Vec::new(),

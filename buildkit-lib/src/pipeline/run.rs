@@ -19,10 +19,12 @@ use super::fingerprint::Record;
 /// The file under the pipeline's directory that keeps input files' hashes between runs.
 const FILE_HASHES: &str = "file-hashes";
 use super::report::{
-    ArtifactRecord, ImageRecord, InstructionRecord, Report, StepRecord, StepStatus, WarningRecord,
+    escape_data, ArtifactRecord, FindingRecord, ImageRecord, InstructionRecord, Report, StepRecord,
+    StepStatus, WarningRecord,
 };
 use super::terminal::Board;
 use super::{graph, lock::RunLock, Pipeline, Step};
+use crate::docker::build::BuildRecord;
 
 /// How to run a pipeline.
 #[derive(Debug, Clone)]
@@ -136,6 +138,9 @@ pub struct StepCx {
     pub dry_run: bool,
     images: Vec<ImageRecord>,
     artifacts: Vec<ArtifactRecord>,
+    findings: Vec<FindingRecord>,
+    builds: Vec<BuildRecord>,
+    unsupported: Option<String>,
     /// The run's file-hash cache (its listing of each context the fingerprints walked).
     pub(crate) file_hashes: Option<Arc<FileHashes>>,
     instructions: Vec<InstructionRecord>,
@@ -144,6 +149,25 @@ pub struct StepCx {
 }
 
 impl StepCx {
+    /// A context for a step named `name` run with `runner`.
+    fn with(runner: Runner, session: Session, name: &str, dry_run: bool) -> StepCx {
+        StepCx {
+            runner,
+            session,
+            name: name.to_string(),
+            dry_run,
+            images: Vec::new(),
+            artifacts: Vec::new(),
+            findings: Vec::new(),
+            builds: Vec::new(),
+            unsupported: None,
+            file_hashes: None,
+            instructions: Vec::new(),
+            why: None,
+            warnings: Vec::new(),
+        }
+    }
+
     /// Records the explanation of an image build this step ran: its summary and one row
     /// per instruction go into the step's entry of the report.
     pub fn add_explanation(&mut self, explanation: &crate::docker::explain::Explanation) {
@@ -179,6 +203,40 @@ impl StepCx {
         }
     }
 
+    /// Records what a check found (hadolint's [`LintFinding`]s, BuildKit's
+    /// [`CheckFinding`]s, or [`FindingRecord`]s made by hand): they go to the report, and
+    /// in GitHub Actions each becomes an annotation on its file and line. Recording
+    /// findings does not fail the step; the step's body decides that.
+    ///
+    /// [`LintFinding`]: crate::python::LintFinding
+    /// [`CheckFinding`]: crate::docker::checks::CheckFinding
+    pub fn add_findings<I, F>(&mut self, findings: I)
+    where
+        I: IntoIterator<Item = F>,
+        F: Into<FindingRecord>,
+    {
+        self.findings.extend(findings.into_iter().map(Into::into));
+    }
+
+    /// Records BuildKit's record of a build this step ran ([`BuildResult::record`], or
+    /// the [`BuildFailed`] error's): the report lists it under the step. Steps added with
+    /// [`Pipeline::image_build`](super::Pipeline::image_build) record theirs.
+    ///
+    /// [`BuildResult::record`]: crate::docker::build::BuildResult::record
+    /// [`BuildFailed`]: crate::docker::build::BuildFailed
+    pub fn add_build(&mut self, record: BuildRecord) {
+        self.builds.push(record);
+    }
+
+    /// Says that this step checked nothing because the engine or the tools cannot do
+    /// what it does (`reason`, such as "buildx 0.13.1 has no build checks ..."): when the
+    /// body then returns `Ok`, the step is `unsupported`, not `ok`, its reason is in the
+    /// report and the summary, and it is not recorded as up to date (so it runs again on
+    /// a newer engine). The steps after it still run.
+    pub fn unsupported(&mut self, reason: impl Into<String>) {
+        self.unsupported = Some(reason.into());
+    }
+
     /// Records an image this step built.
     pub fn add_image(&mut self, image: ImageRecord) {
         self.images.push(image);
@@ -208,8 +266,9 @@ impl StepCx {
     }
 }
 
-/// A file-name-safe form of a step name (matrix names hold `/`, `[`, `,`).
-pub(super) fn file_stem(name: &str) -> String {
+/// A file-name-safe form of a step name (matrix names hold `/`, `[`, `,`): the stem of
+/// the step's files under the pipeline's folder (`logs/<stem>.log`, `why/<stem>.json`).
+pub fn file_stem(name: &str) -> String {
     name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
@@ -419,10 +478,7 @@ impl Pipeline {
                 println!(
                     "{header}\n   up to date (inputs unchanged, output present): would be skipped"
                 );
-                steps.push(StepRecord {
-                    status: StepStatus::UpToDate,
-                    ..skipped_record(step)
-                });
+                steps.push(StepRecord::new(&step.name, StepStatus::UpToDate));
                 continue;
             }
             println!("{header}");
@@ -443,22 +499,11 @@ impl Pipeline {
                 steps.push(StepRecord {
                     commands,
                     error,
-                    ..skipped_record(step)
+                    ..StepRecord::new(&step.name, StepStatus::Skipped)
                 });
                 continue;
             }
-            let mut cx = StepCx {
-                runner: runner.clone(),
-                session: options.session.clone(),
-                name: step.name.clone(),
-                dry_run: true,
-                images: Vec::new(),
-                artifacts: Vec::new(),
-                file_hashes: None,
-                instructions: Vec::new(),
-                why: None,
-                warnings: Vec::new(),
-            };
+            let mut cx = StepCx::with(runner.clone(), options.session.clone(), &step.name, true);
             let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| (step.body)(&mut cx)));
             let error = match outcome {
                 Ok(Ok(())) => None,
@@ -471,7 +516,7 @@ impl Pipeline {
             steps.push(StepRecord {
                 commands: runner.commands(),
                 error,
-                ..skipped_record(step)
+                ..StepRecord::new(&step.name, StepStatus::Skipped)
             });
         }
         Ok(Report {
@@ -499,17 +544,7 @@ fn is_up_to_date(step: &Step, fingerprint: Option<&str>, state: &Path, runner: &
 }
 
 fn skipped_record(step: &Step) -> StepRecord {
-    StepRecord {
-        name: step.name.clone(),
-        status: StepStatus::Skipped,
-        seconds: 0.0,
-        log: None,
-        commands: Vec::new(),
-        error: None,
-        why: None,
-        instructions: Vec::new(),
-        warnings: Vec::new(),
-    }
+    StepRecord::new(&step.name, StepStatus::Skipped)
 }
 
 fn run_step(
@@ -523,18 +558,8 @@ fn run_step(
 ) -> Done {
     let started = Instant::now();
     let log = runner.log_path().map(|p| p.display().to_string());
-    let mut cx = StepCx {
-        runner: runner.clone(),
-        session,
-        name: step.name.clone(),
-        dry_run: false,
-        images: Vec::new(),
-        artifacts: Vec::new(),
-        file_hashes: Some(Arc::clone(&hashes)),
-        instructions: Vec::new(),
-        why: None,
-        warnings: Vec::new(),
-    };
+    let mut cx = StepCx::with(runner.clone(), session, &step.name, false);
+    cx.file_hashes = Some(Arc::clone(&hashes));
     let mut status = StepStatus::Ok;
     let mut error = None;
 
@@ -560,6 +585,16 @@ fn run_step(
     } else if status == StepStatus::Ok {
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| (step.body)(&mut cx)));
         match outcome {
+            Ok(Ok(())) if cx.unsupported.is_some() => {
+                // It checked nothing: never up to date, so a newer engine checks it.
+                status = StepStatus::Unsupported;
+                let _ = std::fs::remove_file(state);
+                runner.note(&format!(
+                    "{}: skipped: {}",
+                    step.name,
+                    cx.unsupported.as_deref().unwrap_or_default()
+                ));
+            }
             Ok(Ok(())) => {
                 if let Some(fp) = fingerprint {
                     let record = Record {
@@ -600,16 +635,20 @@ fn run_step(
     Done {
         index,
         record: StepRecord {
-            name: step.name.clone(),
-            status,
             seconds: started.elapsed().as_secs_f64(),
             log,
             commands: runner.commands(),
             error: error.map(|e| runner.redact(&e)),
-            why: cx.why.map(|w| runner.redact(&w)),
-            instructions: cx.instructions,
-            warnings: cx
-                .warnings
+            why: cx.why.take().map(|w| runner.redact(&w)),
+            instructions: std::mem::take(&mut cx.instructions),
+            reason: cx
+                .unsupported
+                .take()
+                .filter(|_| status == StepStatus::Unsupported)
+                .map(|r| runner.redact(&r)),
+            findings: std::mem::take(&mut cx.findings),
+            builds: std::mem::take(&mut cx.builds),
+            warnings: std::mem::take(&mut cx.warnings)
                 .into_iter()
                 .map(|w| WarningRecord {
                     message: runner.redact(&w.message),
@@ -617,6 +656,7 @@ fn run_step(
                     ..w
                 })
                 .collect(),
+            ..StepRecord::new(&step.name, status)
         },
         images: cx.images,
         artifacts: cx.artifacts,
@@ -632,27 +672,17 @@ fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
 }
 
 /// In GitHub Actions: the summary as Markdown in `$GITHUB_STEP_SUMMARY`, failures as
-/// `::error` annotations.
+/// `::error` annotations, findings as annotations on their file and line, and steps that
+/// could check nothing as `::notice`.
 fn github_actions(report: &Report, _dir: &Path) {
     if std::env::var("GITHUB_ACTIONS").as_deref() != Ok("true") {
         return;
     }
-    let workspace = std::env::var("GITHUB_WORKSPACE").ok();
-    for step in &report.steps {
-        for w in &step.warnings {
-            println!(
-                "{}",
-                warning_annotation(&step.name, w, workspace.as_deref())
-            );
-        }
-        if let (StepStatus::Failed, Some(error)) = (step.status, &step.error) {
-            let first = error.lines().next().unwrap_or_default();
-            println!(
-                "::error title=step {}::{}",
-                step.name,
-                escape_workflow(first)
-            );
-        }
+    let workspace = std::env::var_os("GITHUB_WORKSPACE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::current_dir().ok());
+    for line in annotations(report, workspace.as_deref()) {
+        println!("{line}");
     }
     if let Ok(path) = std::env::var("GITHUB_STEP_SUMMARY") {
         if let Ok(mut f) = std::fs::OpenOptions::new()
@@ -712,8 +742,181 @@ fn escape_workflow(text: &str) -> String {
         .replace('\n', "%0A")
 }
 
+/// The workflow commands of a report, in step order: each step's findings, then its
+/// error or the reason it checked nothing.
+pub(crate) fn annotations(report: &Report, workspace: Option<&Path>) -> Vec<String> {
+    let mut lines = Vec::new();
+    for step in &report.steps {
+        for w in &step.warnings {
+            lines.push(warning_annotation(
+                &step.name,
+                w,
+                workspace.and_then(|p| p.to_str()),
+            ));
+        }
+        for finding in &step.findings {
+            lines.push(finding.annotation(workspace));
+        }
+        match (step.status, &step.error, &step.reason) {
+            (StepStatus::Failed, Some(error), _) => {
+                let mut first = error.lines().next().unwrap_or_default().to_string();
+                // A failed build: BuildKit's own words, where its record has them (the
+                // streamed output that said them is not on the annotation).
+                if let Some(said) = step.builds.iter().find_map(|b| b.error.as_ref()) {
+                    first.push_str(&format!("; BuildKit: {}", said.summary()));
+                }
+                lines.push(format!(
+                    "::error title=step {}::{}",
+                    step.name,
+                    escape_data(&first)
+                ));
+            }
+            (StepStatus::Unsupported, _, Some(reason)) => lines.push(format!(
+                "::notice title=step {} skipped::{}",
+                step.name,
+                escape_data(reason)
+            )),
+            _ => {}
+        }
+    }
+    lines
+}
+
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::pipeline::{FindingLevel, Inputs};
+    use crate::python::{Level, LintFinding};
+
+    fn silent() -> Runner {
+        Runner::new().echo(Echo::Silent)
+    }
+
+    #[test]
+    fn an_unsupported_step_says_why_lets_later_steps_run_and_is_never_up_to_date() {
+        let target = tempfile::tempdir().unwrap();
+        let input = target.path().join("input.txt");
+        std::fs::write(&input, "x").unwrap();
+        let mut p = Pipeline::new("unsupported", target.path());
+        p.step("checks", |cx| {
+            cx.unsupported("buildx 0.13.1 has no build checks");
+            Ok(())
+        })
+        .inputs(Inputs::new().file(&input));
+        p.step("after", |_| Ok(())).after(["checks"]);
+        let options = RunOptions::new("test");
+        for _ in 0..2 {
+            let report = p.run(&silent(), &options).unwrap();
+            assert!(report.ok, "{}", report.table());
+            let checks = report.step("checks").unwrap();
+            assert_eq!(checks.status, StepStatus::Unsupported, "never up to date");
+            assert_eq!(
+                checks.reason.as_deref(),
+                Some("buildx 0.13.1 has no build checks")
+            );
+            assert_eq!(report.step("after").unwrap().status, StepStatus::Ok);
+            let table = report.table();
+            assert!(
+                table.contains("unsupported") && table.contains("skipped: buildx 0.13.1"),
+                "{table}"
+            );
+            assert!(report
+                .markdown()
+                .contains("unsupported (skipped: buildx 0.13.1"));
+            assert_eq!(
+                annotations(&report, None),
+                ["::notice title=step checks skipped::buildx 0.13.1 has no build checks"]
+            );
+        }
+        let json = std::fs::read_to_string(target.path().join("buildkit/unsupported/report.json"))
+            .unwrap();
+        assert!(json.contains("\"status\": \"unsupported\""), "{json}");
+    }
+
+    #[test]
+    fn findings_reach_the_report_and_become_annotations_on_their_lines() {
+        let target = tempfile::tempdir().unwrap();
+        let dockerfile = target.path().join("app/Dockerfile");
+        let hadolint = LintFinding {
+            file: dockerfile.display().to_string(),
+            line: 4,
+            column: 1,
+            code: "DL3008".into(),
+            level: Level::Warning,
+            message: "Pin versions, 100% of them: please".into(),
+        };
+        let mut p = Pipeline::new("findings", target.path());
+        p.step("lint", move |cx| {
+            cx.add_findings([&hadolint]);
+            anyhow::bail!("hadolint found 1 finding\nmore detail")
+        });
+        let report = p.run(&silent(), &RunOptions::new("test")).unwrap();
+        let lint = report.step("lint").unwrap();
+        assert_eq!(lint.status, StepStatus::Failed);
+        assert_eq!(
+            lint.findings.len(),
+            1,
+            "findings are kept when the step fails"
+        );
+        assert_eq!(lint.findings[0].level, FindingLevel::Warning);
+        assert_eq!(
+            annotations(&report, Some(target.path())),
+            [
+                "::warning file=app/Dockerfile,line=4,title=hadolint DL3008::Pin versions, \
+                 100%25 of them: please",
+                "::error title=step lint::hadolint found 1 finding",
+            ]
+        );
+        let loaded = Report::load(&target.path().join("buildkit/findings/report.json")).unwrap();
+        assert_eq!(loaded.step("lint").unwrap().findings, lint.findings);
+        assert!(report.table().contains("1 finding"), "{}", report.table());
+    }
+
+    #[test]
+    fn a_failed_builds_annotation_carries_buildkits_own_words() {
+        let target = tempfile::tempdir().unwrap();
+        let mut p = Pipeline::new("failed-build", target.path());
+        p.step("image", |cx| {
+            let record: BuildRecord = serde_json::from_value(serde_json::json!({
+                "reference": "default/default/abc",
+                "succeeded": false,
+                "error": {"message": "process \"/bin/sh -c exit 7\" did not complete successfully: exit code: 7",
+                          "step": "[2/2] RUN exit 7"}
+            }))
+            .unwrap();
+            cx.add_build(record);
+            anyhow::bail!("cannot build image app:dev: process didn't exit successfully\n--- tail")
+        });
+        let report = p.run(&silent(), &RunOptions::new("test")).unwrap();
+        assert_eq!(report.step("image").unwrap().builds.len(), 1);
+        assert_eq!(
+            annotations(&report, None),
+            [
+                "::error title=step image::cannot build image app:dev: process didn't exit \
+              successfully; BuildKit: step `[2/2] RUN exit 7` failed: process \"/bin/sh -c exit \
+              7\" did not complete successfully: exit code: 7"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_report_written_before_findings_and_builds_still_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report.json");
+        std::fs::write(
+            &path,
+            r#"{"pipeline":"p","ok":true,"seconds":1.0,"run_id":"r","steps":[
+                {"name":"a","status":"ok","seconds":0.5,"log":null,"commands":[]}],
+                "images":[],"artifacts":[]}"#,
+        )
+        .unwrap();
+        let report = Report::load(&path).unwrap();
+        assert!(report.steps[0].findings.is_empty() && report.steps[0].builds.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod warning_tests {
     use super::*;
 
     #[test]

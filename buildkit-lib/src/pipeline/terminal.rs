@@ -115,6 +115,7 @@ impl Board {
             StepStatus::UpToDate => "36",
             StepStatus::Skipped => "33",
             StepStatus::Failed => "31",
+            StepStatus::Unsupported => "35",
         };
         let word = self.paint(&format!("{:>12}", status.as_str()), code);
         match self.mode {

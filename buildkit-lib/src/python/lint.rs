@@ -239,6 +239,17 @@ impl Hadolint {
     /// Lints from its tool environment and returns every finding; fails when one is at
     /// the threshold or above.
     pub fn run(&self, runner: &Runner) -> Result<Vec<LintFinding>> {
+        let findings = self.lint(runner)?;
+        self.judge(&findings)?;
+        Ok(findings)
+    }
+
+    /// Lints from its tool environment and returns every finding, without a verdict
+    /// (for a step that records them first, such as with
+    /// [`StepCx::add_findings`](crate::pipeline::StepCx::add_findings), then calls
+    /// [`Hadolint::judge`]). Fails only when hadolint cannot run or its output cannot be
+    /// read.
+    pub fn lint(&self, runner: &Runner) -> Result<Vec<LintFinding>> {
         let tools = self
             .tools
             .clone()
@@ -253,7 +264,6 @@ impl Hadolint {
         for finding in &findings {
             runner.note(&finding.to_string());
         }
-        self.judge(&findings)?;
         Ok(findings)
     }
 

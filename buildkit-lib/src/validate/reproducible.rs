@@ -272,6 +272,7 @@ impl Reproducible {
             build.cache_to.clear();
             build.metadata_file = None;
             build.read_size = false;
+            build.read_record = false;
             build.rewrite_timestamp = true;
             build.output = Output::OciLayout(self.work_dir.join(name));
             build

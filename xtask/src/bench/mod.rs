@@ -286,6 +286,8 @@ impl Bench {
             .metadata_file(self.root.join("target/buildkit/bench/metadata.json"))
             // The runner's cost alone: the size is read by its own step (one inspect).
             .read_size(false)
+            // Nor BuildKit's record of it (one `docker buildx history inspect`).
+            .read_record(false)
     }
 
     /// A cached two-engine build (amd64 on the first engine, arm64 on the second),

@@ -25,20 +25,40 @@
 //! beside it, `<stem>.network.compose.yaml`, that [`Bake`] passes before the JSON file
 //! (`-f <stem>.network.compose.yaml -f <stem>.json`) so that every release honours it.
 //!
+//! # Entitlements
+//!
+//! From buildx 0.17 on, bake builds only what the command grants (`--allow`) beyond the
+//! directory it runs in: `network.host` for a target with `network: host`, and (enforced
+//! from buildx 0.20 on) `fs.read=PATH` for each local context, Dockerfile, named context,
+//! local cache source and secret file outside it, `fs.write=PATH` for each local output
+//! and cache destination outside it; else it stops with "additional privileges
+//! requested". [`Bake`] grants exactly what the selected targets need
+//! ([`Bake::entitlements`]: computed from the file, never a blanket `fs=*`), on a buildx
+//! that takes `--allow` ([`BAKE_ALLOW_MIN_BUILDX`], asked once per runner, or stated
+//! with [`Bake::buildx_version`]); a run first creates the missing output and cache
+//! directories those grants name, since buildx checks a missing path by its parent.
+//! Overrides ([`Bake::set`]) count as buildx counts them: an overridden context or
+//! named context is granted, an overridden output, cache or secret list needs no grant
+//! (buildx grants what the command line names).
+//!
 //! # Layout
 //!
 //! One job per file, each item re-exported here (`docker::bake::Bake`): `model` is the
 //! file's data (targets, groups, names, reading); `export` turns builds into that data
-//! and writes it; `run` runs a written file and reads its result. `run` and `export`
-//! depend on `model`, `export` on `run` (writing returns the [`Bake`] that builds the
-//! file), and nothing the other way round.
+//! and writes it; `entitlements` computes what the targets must be granted; `run` runs a
+//! written file and reads its result. `run` and `export` depend on `model`, `export` on
+//! `run` (writing returns the [`Bake`] that builds the file), `entitlements` on `model`,
+//! and nothing the other way round.
 //!
 //! [`Build`]: crate::docker::build::Build
 
+mod entitlements;
 mod export;
 mod model;
 mod run;
 
+pub use entitlements::BAKE_ALLOW_MIN_BUILDX;
 pub use export::BakeFileBuilder;
+pub(crate) use model::is_local;
 pub use model::{sanitize_name, BakeFile, BakeGroup, BakeTarget};
 pub use run::{Bake, BakeResult, BakeTargetResult};

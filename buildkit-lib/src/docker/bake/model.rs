@@ -126,7 +126,10 @@ fn string_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String
         .collect())
 }
 
-/// A list of `k=v,...` entries, each a string or (newer buildx) an object.
+/// A list of `k=v,...` entries, each a string or (newer buildx) an object. An object is
+/// read by name, whatever order its keys come in (buildx 0.29 prints them sorted): `type`
+/// (or, for a secret, `id`) first, the others after it in the order printed, each field
+/// quoted as buildx splits them when it holds a `,` or `"`.
 fn entry_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     use serde::de::Error;
     let raw: Option<Vec<Value>> = Option::deserialize(d)?;
@@ -134,14 +137,20 @@ fn entry_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> 
         .into_iter()
         .map(|v| match v {
             Value::String(s) => Ok(s),
-            Value::Object(map) => Ok(map
-                .iter()
-                .map(|(k, v)| match v {
+            Value::Object(map) => {
+                let field = |(k, v): (&String, &Value)| match v {
                     Value::String(s) => format!("{k}={s}"),
                     other => format!("{k}={other}"),
-                })
-                .collect::<Vec<_>>()
-                .join(",")),
+                };
+                let first = ["type", "id"].into_iter().find(|k| map.contains_key(*k));
+                let fields: Vec<String> = map
+                    .iter()
+                    .filter(|(k, _)| Some(k.as_str()) == first)
+                    .chain(map.iter().filter(|(k, _)| Some(k.as_str()) != first))
+                    .map(field)
+                    .collect();
+                Ok(crate::docker::cache::csv_join(&fields))
+            }
             other => Err(D::Error::custom(format!(
                 "expected a string or an object, found `{other}`"
             ))),
@@ -151,7 +160,7 @@ fn entry_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> 
 
 /// Whether a context, named context or Dockerfile value is a directory on this machine
 /// (not a URL, a git address, an image, another target or stdin).
-pub(super) fn is_local(value: &str) -> bool {
+pub(crate) fn is_local(value: &str) -> bool {
     !(value.contains("://")
         || value.starts_with("git@")
         || value.starts_with("target:")
@@ -302,5 +311,15 @@ mod tests {
         .unwrap();
         assert_eq!(t.cache_to, ["type=local,dest=c,mode=max"]);
         assert_eq!(t.args.len(), 1);
+        // buildx 0.29 prints keys sorted: `type` (or a secret's `id`) is still read first.
+        let t: BakeTarget = serde_json::from_str(
+            r#"{"output": [{"dest": "../files.tar", "type": "tar"}],
+                "cache-to": [{"mode": "max", "ref": "r/a:c", "type": "registry"}],
+                "secret": [{"env": "TOKEN", "id": "tok"}, {"id": "pip", "src": "a,b"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(t.output, ["type=tar,dest=../files.tar"]);
+        assert_eq!(t.cache_to, ["type=registry,mode=max,ref=r/a:c"]);
+        assert_eq!(t.secret, ["id=tok,env=TOKEN", "id=pip,\"src=a,b\""]);
     }
 }

@@ -11,9 +11,15 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use serde_json::Value;
 
+use semver::Version;
+
+use super::entitlements::{
+    check_grant, needed, prepare, with_overrides, View, BAKE_ALLOW_MIN_BUILDX,
+};
 use super::model::{is_local, BakeFile};
 use crate::cmd::{Cmd, Runner};
 use crate::docker::build::BuildMetadataRow;
+use crate::docker::builder::parse_buildx_version;
 use crate::docker::cache;
 use crate::docker::explain::bake::BakeWatch;
 use crate::plan::{Plan, Planned};
@@ -61,6 +67,14 @@ pub struct Bake {
     pub(crate) explain: bool,
     /// Where each target's explanation record is kept (see [`Bake::explain_records`]).
     pub(crate) explain_records: Option<PathBuf>,
+    /// Entitlements granted by hand (`--allow`), beside those computed from the targets.
+    pub(crate) allow: Vec<String>,
+    /// The file as [`BakeFile::write`] wrote it: what a plan computes the grants from.
+    pub(crate) definition: Option<BakeFile>,
+    /// The grants a run computed from the file on disk (symbolic links resolved).
+    pub(crate) granted: Option<Vec<String>>,
+    /// The buildx release the command line is for; `None`: [`Bake::run`] asks buildx.
+    pub(crate) buildx: Option<Version>,
 }
 
 impl Bake {
@@ -151,6 +165,57 @@ impl Bake {
     pub fn explain_records(mut self, dir: impl Into<PathBuf>) -> Bake {
         self.explain_records = Some(dir.into());
         self
+    }
+
+    /// Grants one more entitlement (`--allow=VALUE`, such as `security.insecure` or
+    /// `fs.read=/srv/keys`) beyond those computed from the targets (see the [module
+    /// docs](super#entitlements)): for what a target asks for that the library does not
+    /// model, such as its own `entitlements` or an `ssh` key file. A blanket grant
+    /// (`fs=*`, `fs.read=/`) or a relative path is refused when the bake runs.
+    ///
+    /// Adds one; call again for more.
+    pub fn allow(mut self, entitlement: impl Into<String>) -> Bake {
+        self.allow.push(entitlement.into());
+        self
+    }
+
+    /// The buildx release the command line is for: from 0.17 on it carries the
+    /// entitlements (`--allow`), before it does not (`bake` had no `--allow`). Without
+    /// one, [`Bake::run`] asks buildx (`docker buildx version`, once per runner), and
+    /// [`Bake::command`] and the plan are those of a buildx that takes `--allow`.
+    pub fn buildx_version(mut self, version: Version) -> Bake {
+        self.buildx = Some(version);
+        self
+    }
+
+    /// The entitlements the command grants when buildx takes them, sorted: those computed
+    /// from the selected targets of the file as written ([`BakeFile::write`]; a run
+    /// computes them again from the file on disk), then those given with [`Bake::allow`].
+    pub fn entitlements(&self) -> Vec<String> {
+        let mut out = match (&self.granted, &self.definition) {
+            (Some(granted), _) => granted.clone(),
+            (None, Some(file)) => file
+                .resolve(&self.targets)
+                .map(|names| {
+                    let effective = with_overrides(file, &names, &self.set, View::Grants);
+                    needed(&effective, &names, &self.dir(), false)
+                })
+                .unwrap_or_default(),
+            (None, None) => Vec::new(),
+        };
+        for grant in &self.allow {
+            if !out.contains(grant) {
+                out.push(grant.clone());
+            }
+        }
+        out
+    }
+
+    /// Whether the command line carries `--allow`: a buildx that takes it for bake.
+    fn takes_allow(&self) -> bool {
+        self.buildx
+            .as_ref()
+            .is_none_or(|v| *v >= BAKE_ALLOW_MIN_BUILDX)
     }
 
     /// The bake file.
@@ -252,6 +317,10 @@ impl Bake {
             print_only: false,
             explain: false,
             explain_records: None,
+            allow: Vec::new(),
+            definition: None,
+            granted: None,
+            buildx: None,
         }
     }
 
@@ -265,12 +334,19 @@ impl Bake {
     }
 
     /// The command line, in a fixed argument order: `docker buildx bake [--builder B]
-    /// [-f NETWORK_FILE] -f FILE [--metadata-file M] [--progress=P] [--set S].. [--print]
-    /// [TARGET..]`, run in the file's directory, with absolute paths.
+    /// [--allow=E].. [-f NETWORK_FILE] -f FILE [--metadata-file M] [--progress=P]
+    /// [--set S].. [--print] [TARGET..]`, run in the file's directory, with absolute
+    /// paths. `--allow` carries [`Bake::entitlements`] when buildx takes it (see
+    /// [`Bake::buildx_version`]); never with `--print`, which builds nothing.
     pub fn command(&self) -> Cmd {
         let mut cmd = Cmd::new("docker").args(["buildx", "bake"]).cwd(self.dir());
         if let Some(builder) = &self.builder {
             cmd = cmd.args(["--builder", builder]);
+        }
+        if !self.print_only && self.takes_allow() {
+            for grant in self.entitlements() {
+                cmd = cmd.arg(format!("--allow={grant}"));
+            }
         }
         if let Some(network) = &self.network_file {
             cmd = cmd.arg("-f").arg_path(absolute_or_same(network));
@@ -311,8 +387,10 @@ impl Bake {
 
     /// The pre-flight checks, with this process's environment: the targets asked for are
     /// in the file, each one's local context, Dockerfile and named contexts exist, resolved
-    /// as bake resolves them (from the file's directory), and its `gha` caches find the
-    /// GitHub Actions runtime they need. Only JSON files are checked.
+    /// as bake resolves them (from the file's directory), and its `gha` caches (and those
+    /// an override adds) find the GitHub Actions runtime they need: buildx drops a gha
+    /// cache without it and exits 0 as if it had been written. Only JSON files are checked
+    /// here; [`Bake::run`] checks the others through `--print`.
     pub fn check(&self) -> anyhow::Result<()> {
         match self.read_file()? {
             Some(file) => self
@@ -384,6 +462,17 @@ impl Bake {
                 }
             }
         }
+        // An override can bring a gha cache in too (`--set *.cache-to=type=gha`).
+        for set in &self.set {
+            let Some((key, value)) = set.split_once('=') else {
+                continue;
+            };
+            let key = key.trim_end_matches('+');
+            if key.ends_with(".cache-to") || key.ends_with(".cache-from") {
+                gha_v2 |= cache::resolve_gha_entries(&[value.to_string()], env)
+                    .with_context(|| format!("override `--set {set}` of the bake of {shown}"))?;
+            }
+        }
         Ok(gha_v2)
     }
 
@@ -414,6 +503,13 @@ impl Bake {
 
     /// Checks, runs the bake and reads each target's result from the metadata file. In a
     /// dry run, a file not written yet is not checked.
+    ///
+    /// Before the bake: the checks of [`Bake::check`] with the runner's environment (a
+    /// file other than JSON is read as `docker buildx bake --print` resolves it), the
+    /// builder check of a v2 gha cache, the missing output and cache directories outside
+    /// the file's directory created (see the [module docs](super#entitlements)), and,
+    /// when the command grants entitlements and no [`Bake::buildx_version`] was given,
+    /// `docker buildx version` (once per runner) to know whether buildx takes `--allow`.
     pub fn run(&self, runner: &Runner) -> anyhow::Result<BakeResult> {
         self.run_checked(runner)
     }
@@ -422,10 +518,53 @@ impl Bake {
 impl Planned for Bake {
     /// The one `docker buildx bake` (a GitHub Actions v2 cache in the file is checked
     /// against the builder first). Without a [`Bake::metadata_file`], [`Bake::run`] adds
-    /// `--metadata-file` with a temporary path, which the plan leaves out.
+    /// `--metadata-file` with a temporary path, which the plan leaves out. When the
+    /// command grants entitlements and no [`Bake::buildx_version`] is given, the plan asks
+    /// buildx its version first and shows the command of a buildx that takes `--allow`.
     fn plan(&self) -> Plan {
-        Plan::new().run(self.command())
+        let mut plan = Plan::new();
+        if self.buildx.is_none() && !self.print_only && !self.entitlements().is_empty() {
+            plan = plan.query(buildx_version_cmd()).note(format!(
+                "buildx {BAKE_ALLOW_MIN_BUILDX} or newer is granted what the targets need \
+                 (`--allow`); an older buildx knows no `bake --allow` and runs the same \
+                 command without it"
+            ));
+        }
+        plan.run(self.command())
     }
+}
+
+/// `docker buildx version`.
+fn buildx_version_cmd() -> Cmd {
+    Cmd::new("docker").args(["buildx", "version"]).read_only()
+}
+
+/// Whether the buildx `runner` starts takes `bake --allow`: asked once per runner and
+/// buildx (`DOCKER_CONFIG` and `PATH` decide which one runs); `None` when a dry run may
+/// not ask, or the version cannot be read.
+fn buildx_takes_allow(runner: &Runner) -> anyhow::Result<Option<bool>> {
+    let probe = Cmd::new("docker");
+    let key = format!(
+        "bake-allow {} {}",
+        runner
+            .effective_env(&probe, "DOCKER_CONFIG")
+            .unwrap_or_default(),
+        runner.effective_env(&probe, "PATH").unwrap_or_default()
+    );
+    if let Some(known) = runner.known_answer(&key) {
+        return Ok(Some(known));
+    }
+    let out = runner
+        .capture(&buildx_version_cmd())
+        .context("cannot ask buildx for its version (it decides whether bake takes `--allow`)")?;
+    if out.dry_run {
+        return Ok(None);
+    }
+    let takes = parse_buildx_version(&out.stdout).map(|v| v >= BAKE_ALLOW_MIN_BUILDX);
+    if let Some(takes) = takes {
+        runner.keep_answer(&key, takes);
+    }
+    Ok(takes)
 }
 
 impl Bake {
@@ -433,31 +572,64 @@ impl Bake {
         if self.print_only {
             bail!("this bake only prints its definition (`print_only` is set): use `Bake::print`");
         }
+        for grant in &self.allow {
+            check_grant(grant)?;
+        }
         let mut why = None;
-        if !runner.is_dry_run() || self.file.exists() {
-            if let Some(file) = self.read_file()? {
-                let probe = Cmd::new("docker");
-                let gha_v2 = self.check_file(&file, &|k| runner.effective_env(&probe, k))?;
-                self.register_secret_values(&file, runner);
-                cache::mask_gha_token(runner);
-                if gha_v2 && !runner.is_dry_run() {
-                    cache::check_gha_v2(runner, self.builder.as_deref())
-                        .with_context(|| format!("cannot bake {}", self.file.display()))?;
-                }
-                if self.explains() {
-                    let names = file.resolve(&self.targets)?;
-                    why = BakeWatch::start(
-                        &self.dir(),
-                        &file,
-                        &names,
-                        self.explain_records.as_deref(),
-                        self.builder.as_deref(),
-                        runner,
-                    );
-                }
+        let mut bake = self.clone();
+        // The definition the checks and grants are computed from: a JSON file as written;
+        // any other file (HCL, compose) as buildx resolves it (`--print`).
+        let definition = if self.file.extension().is_some_and(|e| e == "json") {
+            if !runner.is_dry_run() || self.file.exists() {
+                self.read_file()?
+            } else {
+                None
+            }
+        } else if !runner.is_dry_run() {
+            Some(self.print(runner)?)
+        } else {
+            None
+        };
+        if let Some(file) = definition {
+            let probe = Cmd::new("docker");
+            let gha_v2 = self.check_file(&file, &|k| runner.effective_env(&probe, k))?;
+            self.register_secret_values(&file, runner);
+            cache::mask_gha_token(runner);
+            if gha_v2 && !runner.is_dry_run() {
+                cache::check_gha_v2(runner, self.builder.as_deref())
+                    .with_context(|| format!("cannot bake {}", self.file.display()))?;
+            }
+            let names = file.resolve(&self.targets)?;
+            if self.explains() {
+                why = BakeWatch::start(
+                    &self.dir(),
+                    &file,
+                    &names,
+                    self.explain_records.as_deref(),
+                    self.builder.as_deref(),
+                    runner,
+                );
+            }
+            if !runner.is_dry_run() {
+                let paths = with_overrides(&file, &names, &self.set, View::Paths);
+                prepare(&paths, &names, &self.dir())
+                    .with_context(|| format!("cannot bake {}", self.file.display()))?;
+            }
+            let effective = with_overrides(&file, &names, &self.set, View::Grants);
+            bake.granted = Some(needed(
+                &effective,
+                &names,
+                &self.dir(),
+                !runner.is_dry_run(),
+            ));
+        }
+        if bake.buildx.is_none() && !bake.entitlements().is_empty() {
+            if let Some(false) = buildx_takes_allow(runner)? {
+                // Older than 0.17 (which exactly, the answer kept per runner does not say):
+                // the command leaves `--allow` out.
+                bake.buildx = Some(Version::new(0, 0, 0));
             }
         }
-        let mut bake = self.clone();
         let (metadata_file, temp) =
             crate::docker::build::metadata_file(self.metadata_file.as_deref(), runner)?;
         bake.metadata_file = metadata_file;
@@ -469,7 +641,24 @@ impl Bake {
         };
         let ran = runner
             .run_filtered(&cmd, why.as_mut().map(|w| w.filter()))
-            .with_context(|| format!("cannot bake {what} of {}", self.file.display()))?;
+            .map_err(|e| {
+                let refused = e
+                    .tail
+                    .iter()
+                    .any(|l| l.contains("additional privileges requested"));
+                let err = anyhow::Error::new(e);
+                if refused {
+                    err.context(format!(
+                        "cannot bake {what} of {}: buildx asks for entitlements the command does \
+                     not grant (it grants the paths and host network the targets use, not \
+                     what a target asks for itself, such as `entitlements` or `ssh`): grant \
+                     the exact ones buildx names with `Bake::allow`",
+                        self.file.display()
+                    ))
+                } else {
+                    err.context(format!("cannot bake {what} of {}", self.file.display()))
+                }
+            })?;
         let mut result = BakeResult {
             command: cmd.to_string(),
             dry_run: ran.dry_run,

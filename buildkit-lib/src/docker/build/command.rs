@@ -123,7 +123,8 @@ impl Build {
 impl Planned for Build {
     /// The engine's image store query (a multi-platform `--load`), the build command,
     /// and the image inspection that reads its size (a `--load` with
-    /// [`Build::read_size`]). Without a [`Build::metadata_file`], [`Build::run`] adds
+    /// [`Build::read_size`]), with a note on reading BuildKit's record of the build
+    /// ([`Build::read_record`]). Without a [`Build::metadata_file`], [`Build::run`] adds
     /// `--metadata-file` with a temporary path, which the plan leaves out.
     fn plan(&self) -> Plan {
         let mut plan = Plan::new();
@@ -144,6 +145,14 @@ impl Planned for Build {
             );
         }
         plan = plan.run(self.command());
+        plan = plan.note(if self.read_record {
+            "then BuildKit's record of the build: `docker buildx version`, and on buildx 0.21 \
+             or later `docker buildx history inspect <buildx.build.ref>` (on a failure: \
+             `history ls` and the failed records it lists)"
+        } else {
+            "on a failure, BuildKit's record of the build: `docker buildx version`, and on \
+             buildx 0.21 or later `docker buildx history ls` and the failed records it lists"
+        });
         if self.output == Output::Load && self.read_size {
             if let Some(tag) = self.tags.first() {
                 plan = plan.query(crate::docker::image::inspect_cmd(tag));

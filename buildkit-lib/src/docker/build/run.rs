@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 
+use super::record::{self, BuildFailed, BuildRecord};
 use super::{Build, BuildResult, Output, Provenance, SecretSource};
 use crate::cmd::{Cmd, Runner};
 use crate::docker::cache::{self, CacheKind, GhaService};
@@ -65,6 +66,7 @@ impl Build {
             .first()
             .cloned()
             .unwrap_or_else(|| self.context.display().to_string());
+        let started = std::time::SystemTime::now();
         let mut why = crate::docker::explain::Watch::start(self, runner, hashes);
         let ran = runner.run_filtered(&cmd, why.as_mut().map(|w| w.filter()));
         if let Err(e) = &ran {
@@ -117,20 +119,27 @@ impl Build {
                 e.failure = crate::cmd::Failure::Exit(1);
             }
             let scanner = self.sbom && e.tail.iter().any(|l| l.contains("buildkit-syft-scanner"));
-            let err = anyhow::Error::new(e);
-            if scanner {
-                err.context(format!(
+            let message = if scanner {
+                format!(
                     "cannot build image {what}: the builder cannot pull BuildKit's SBOM \
                      scanner image (docker/buildkit-syft-scanner); push it to a registry the \
                      builder reaches and name it with `.attest(\"type=sbom,generator=IMAGE\")` \
                      instead of `.sbom(true)`"
-                ))
+                )
             } else {
-                err.context(format!(
-                    "cannot build image {what}{}",
-                    gone.unwrap_or_default()
-                ))
-            }
+                format!("cannot build image {what}{}", gone.unwrap_or_default())
+            };
+            // Only a build that ran and failed has a record; BuildKit's own error is
+            // worth the two history queries on a failure.
+            let record = match e.failure {
+                crate::cmd::Failure::Exit(_) => record::of_failure(runner, &build, started),
+                _ => BuildRecord::without_history(
+                    None,
+                    false,
+                    "the build did not run to a failure of its own".into(),
+                ),
+            };
+            anyhow::Error::new(e).context(BuildFailed { message, record })
         })?;
         let mut result = BuildResult {
             tags: self.tags.clone(),
@@ -160,6 +169,15 @@ impl Build {
             .and_then(|n| n.split(',').next())
             .filter(|n| !n.is_empty())
             .map(str::to_string);
+        result.record = if self.read_record {
+            record::of_success(runner, row.build_ref.clone())
+        } else {
+            BuildRecord::without_history(
+                row.build_ref.clone(),
+                true,
+                "not read (`Build::read_record(false)`)".into(),
+            )
+        };
         result.metadata = metadata;
         // With the docker driver the config digest is the local image id.
         result.image_id = row.config_digest;
@@ -188,7 +206,9 @@ impl Build {
     }
 
     /// Writes the GitHub Actions cache service each `gha` cache uses (`version=1|2`, read
-    /// from the runner's environment), masks the runtime token, and (outside a dry run)
+    /// from the runner's environment; a `type=gha` in `extra_args` is checked against it
+    /// too, and refused when the runtime is missing), masks the runtime token, and (outside
+    /// a dry run)
     /// refuses a v2 cache on a builder too old for it ([`cache::check_gha_v2`], asked
     /// once per runner and builder).
     pub(super) fn resolve_caches(&mut self, runner: &Runner) -> anyhow::Result<()> {
@@ -201,6 +221,13 @@ impl Build {
                 v2 |= cache.get_gha_service() == GhaService::V2;
                 cache::mask_gha_token(runner);
             }
+        }
+        // A raw `--cache-to type=gha` passed through is checked the same way: without the
+        // runtime variables buildx drops it and exits 0 as if the cache had been written.
+        let raw = cache::gha_in_args(&self.extra_args);
+        if !raw.is_empty() {
+            v2 |= cache::resolve_gha_entries(&raw, &env)?;
+            cache::mask_gha_token(runner);
         }
         if v2 && !runner.is_dry_run() {
             let key = format!(
@@ -299,4 +326,7 @@ pub(crate) struct BuildMetadataRow {
     /// The names given, comma-separated.
     #[serde(rename = "image.name", default)]
     pub(crate) image_name: Option<String>,
+    /// BuildKit's record of the build, `builder/node/id`.
+    #[serde(rename = "buildx.build.ref", default)]
+    pub(crate) build_ref: Option<String>,
 }

@@ -25,12 +25,15 @@
 //! One job per file, each item re-exported here (`docker::builder::explain`): `driver`
 //! (the drivers and a remote builder's TLS files), `create` (creating builders and
 //! removing the ones a run made), `diagnose` (buildx's failures in our words) and `manage`
-//! (use, rm, inspect, prune, ls). Only `create` depends on the others.
+//! (use, rm, inspect, prune, ls), `versions` (buildx's, the builder's BuildKit and the
+//! engine's versions, which the library's choices depend on). Only `create` depends on the
+//! others.
 
 mod create;
 mod diagnose;
 mod driver;
 mod manage;
+mod versions;
 
 pub use create::{BuilderCreate, CreatedBuilder, MultiNode, NodeSpec};
 pub(crate) use diagnose::connection_error;
@@ -40,3 +43,5 @@ pub use manage::{
     inspect, inspect_cmd, list, ls_cmd, prune, remove, rm_cmd, use_builder, use_cmd, BuilderInfo,
     Node,
 };
+pub(crate) use versions::{buildx_version, loose_version, parse_buildx_version};
+pub use versions::{engine_buildkit, BuilderVersions};

@@ -1,10 +1,11 @@
 //! The GitHub Actions cache: which service (v1 or v2) the environment offers, the errors
 //! that say how to expose it, and whether the builder is new enough for v2.
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use semver::Version;
 
 use crate::cmd::{Cmd, Runner};
+use crate::docker::builder::{buildx_version, loose_version, BuilderVersions};
 
 /// The runtime token buildx passes to the `gha` cache backend (a secret).
 pub const GHA_TOKEN: &str = "ACTIONS_RUNTIME_TOKEN";
@@ -119,44 +120,77 @@ pub(super) fn resolve_service(
     Ok(service)
 }
 
-/// The `type=gha` entries of a bake target's cache list, with the service each names
-/// (`version=1|2`; [`GhaService::Auto`] without one).
-pub(crate) fn gha_entries(entries: &[String]) -> Vec<GhaService> {
-    entries
-        .iter()
-        .filter_map(|entry| {
-            let fields: Vec<&str> = entry.split(',').map(|f| f.trim_matches('"')).collect();
-            if !fields.contains(&"type=gha") {
-                return None;
-            }
-            Some(
-                match fields.iter().find_map(|f| f.strip_prefix("version=")) {
-                    Some("1") => GhaService::V1,
-                    Some("2") => GhaService::V2,
-                    _ => GhaService::Auto,
-                },
-            )
+/// The service a cache entry names when it is a `type=gha` entry (read as buildx reads
+/// it: CSV fields, keys in any case, `version=1|2`, [`GhaService::Auto`] without one);
+/// `None` for another backend.
+fn gha_service_of(entry: &str) -> Option<GhaService> {
+    let fields: Vec<(String, String)> = super::csv_fields(entry)
+        .into_iter()
+        .filter_map(|f| {
+            f.split_once('=')
+                .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.to_string()))
         })
-        .collect()
+        .collect();
+    let value = |key: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    };
+    if value("type") != Some("gha") {
+        return None;
+    }
+    Some(match value("version") {
+        Some("1") => GhaService::V1,
+        Some("2") => GhaService::V2,
+        _ => GhaService::Auto,
+    })
 }
 
-/// Resolves a list of bake cache entries against the environment, as [`Cache::resolve`]
-/// does; returns whether any of them uses the v2 service.
+/// The `type=gha` entries of a bake target's cache list, with the service each names
+/// (`version=1|2`; [`GhaService::Auto`] without one).
+#[cfg(test)]
+pub(crate) fn gha_entries(entries: &[String]) -> Vec<GhaService> {
+    entries.iter().filter_map(|e| gha_service_of(e)).collect()
+}
+
+/// Resolves a list of cache entries (bake's, or raw `--cache-from`/`--cache-to` values)
+/// against the environment, as [`Cache::resolve`](super::Cache::resolve) does; returns
+/// whether any of them uses the v2 service.
 pub(crate) fn resolve_gha_entries(
     entries: &[String],
     env: &dyn Fn(&str) -> Option<String>,
 ) -> anyhow::Result<bool> {
     let mut v2 = false;
-    for (service, entry) in gha_entries(entries).into_iter().zip(
-        entries
-            .iter()
-            .filter(|e| e.split(',').any(|f| f.trim_matches('"') == "type=gha")),
-    ) {
+    for entry in entries {
+        let Some(service) = gha_service_of(entry) else {
+            continue;
+        };
         let resolved = resolve_service(service, env)
             .map_err(|e| anyhow::anyhow!("cache `{entry}` cannot be used: {e}"))?;
         v2 |= resolved == GhaService::V2;
     }
     Ok(v2)
+}
+
+/// The `--cache-from` / `--cache-to` values among raw command-line arguments (both the
+/// `--flag value` and `--flag=value` forms) that name the GitHub Actions cache.
+pub(crate) fn gha_in_args(args: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        let value = match arg.as_str() {
+            "--cache-from" | "--cache-to" => iter.next().cloned(),
+            other => other
+                .strip_prefix("--cache-from=")
+                .or_else(|| other.strip_prefix("--cache-to="))
+                .map(str::to_string),
+        };
+        if let Some(value) = value.filter(|v| gha_service_of(v).is_some()) {
+            out.push(value);
+        }
+    }
+    out
 }
 
 /// Registers the runtime token for redaction, so a tool that prints it cannot leak it.
@@ -168,57 +202,6 @@ pub(crate) fn mask_gha_token(runner: &Runner) {
     }
 }
 
-/// A version as buildx and BuildKit print them (`v0.13.2`, `0.13.1+ds1`, `26.1.5+dfsg1`,
-/// `v0.20.0-rc1`): the leading `v` dropped, missing parts taken as 0. `None` for the
-/// `v0.0.0+unknown` of a build without version information.
-pub(crate) fn loose_version(text: &str) -> Option<Version> {
-    let text = text.trim().trim_start_matches('v');
-    let core: String = text
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || *c == '.')
-        .collect();
-    let mut parts = core
-        .split('.')
-        .filter(|p| !p.is_empty())
-        .map(str::parse::<u64>);
-    let major = parts.next()?.ok()?;
-    let minor = parts.next().unwrap_or(Ok(0)).ok()?;
-    let patch = parts.next().unwrap_or(Ok(0)).ok()?;
-    let version = Version::new(major, minor, patch);
-    (version != Version::new(0, 0, 0)).then_some(version)
-}
-
-/// The version `docker buildx version` prints (`github.com/docker/buildx v0.21.1 <commit>`).
-pub(crate) fn parse_buildx_version(text: &str) -> Option<Version> {
-    let line = text.lines().find(|l| !l.trim().is_empty())?;
-    let mut words = line.split_whitespace();
-    let first = words.next()?;
-    let word = if first.contains("buildx") {
-        words.next()?
-    } else {
-        first
-    };
-    loose_version(word)
-}
-
-/// What `docker buildx inspect` says about a builder: its driver and its first node's
-/// BuildKit version text (`BuildKit version:` in buildx 0.13+, `Buildkit:` before).
-pub(crate) fn parse_inspect(text: &str) -> (Option<String>, Option<String>) {
-    let field = |names: &[&str]| {
-        text.lines().find_map(|line| {
-            let (key, value) = line.split_once(':')?;
-            names
-                .contains(&key.trim())
-                .then(|| value.trim().to_string())
-                .filter(|v| !v.is_empty())
-        })
-    };
-    (
-        field(&["Driver"]),
-        field(&["BuildKit version", "BuildKit", "Buildkit"]),
-    )
-}
-
 /// Checks that buildx and the builder (`None`: buildx's current one) can use the v2
 /// GitHub Actions cache service: buildx 0.21 or newer (it passes `ACTIONS_RESULTS_URL`
 /// on), BuildKit 0.20 or newer (it speaks the service). The BuildKit built into a Docker
@@ -227,10 +210,7 @@ pub(crate) fn parse_inspect(text: &str) -> (Option<String>, Option<String>) {
 /// `docker buildx inspect` and at most one `docker version`, all read-only; a version it
 /// cannot read is not held against the builder.
 pub(crate) fn check_gha_v2(runner: &Runner, builder: Option<&str>) -> anyhow::Result<()> {
-    let out = runner
-        .capture(&Cmd::new("docker").args(["buildx", "version"]).read_only())
-        .context("cannot ask buildx for its version")?;
-    if let Some(buildx) = parse_buildx_version(&out.stdout) {
+    if let Some(buildx) = buildx_version(runner)? {
         if buildx < GHA_V2_MIN_BUILDX {
             bail!(
                 "buildx {buildx} cannot use the GitHub Actions cache v2: it does not pass \
@@ -239,35 +219,25 @@ pub(crate) fn check_gha_v2(runner: &Runner, builder: Option<&str>) -> anyhow::Re
             );
         }
     }
-    let mut inspect = Cmd::new("docker").args(["buildx", "inspect"]).read_only();
-    if let Some(name) = builder {
-        inspect = inspect.arg(name);
-    }
-    let out = runner
-        .capture(&inspect)
-        .context("cannot inspect the buildx builder")?;
-    let (driver, version_text) = parse_inspect(&out.stdout);
+    let mut versions = BuilderVersions {
+        builder: builder.map(str::to_string),
+        ..BuilderVersions::default()
+    };
+    versions.read_builder(runner)?;
     let name = builder.unwrap_or("the current builder");
-    let driver = driver.unwrap_or_else(|| "unknown".into());
+    let driver = versions.driver.as_deref().unwrap_or("unknown");
     let fix = "create a docker-container builder with a newer BuildKit (`docker buildx \
                create --driver docker-container --use`; docker/setup-buildx-action does this \
                in a workflow)";
-    match version_text.as_deref().and_then(loose_version) {
-        Some(v) if v < GHA_V2_MIN_BUILDKIT => bail!(
+    match &versions.reported_buildkit {
+        Some(v) if *v < GHA_V2_MIN_BUILDKIT => bail!(
             "builder `{name}` (driver {driver}) runs BuildKit {v}, and the GitHub Actions cache \
              v2 needs BuildKit {GHA_V2_MIN_BUILDKIT} or newer: {fix}"
         ),
         Some(_) => Ok(()),
         None if driver == "docker" => {
-            let out = runner
-                .capture(
-                    &Cmd::new("docker")
-                        .args(["version", "--format", "{{.Server.Version}}"])
-                        .read_only(),
-                )
-                .context("cannot ask the engine for its version")?;
-            let engine = out.stdout.trim().to_string();
-            match loose_version(&engine) {
+            let engine = versions.engine.as_deref().unwrap_or_default();
+            match loose_version(engine) {
                 Some(v) if v.major < GHA_V2_MIN_ENGINE => bail!(
                     "builder `{name}` uses the BuildKit built into Docker engine {engine}, \
                      older than BuildKit {GHA_V2_MIN_BUILDKIT} (engine 26 has BuildKit 0.13; \

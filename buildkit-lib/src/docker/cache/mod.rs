@@ -25,11 +25,16 @@ mod gha;
 
 pub(crate) use gha::check_gha_v2;
 use gha::resolve_service;
-pub(crate) use gha::{mask_gha_token, resolve_gha_entries};
+pub(crate) use gha::{gha_in_args, mask_gha_token, resolve_gha_entries};
 pub use gha::{
     GhaService, GHA_CACHE_URL, GHA_RESULTS_URL, GHA_SERVICE_V2, GHA_TOKEN, GHA_V2_MIN_BUILDKIT,
     GHA_V2_MIN_BUILDX, GHA_V2_MIN_ENGINE,
 };
+
+/// The first BuildKit release that exports a registry or local cache as one OCI image
+/// manifest by default (its progress says "writing cache image manifest"); older
+/// releases write an image index ("writing cache manifest") unless `image-manifest=true`.
+pub const IMAGE_MANIFEST_DEFAULT_BUILDKIT: semver::Version = semver::Version::new(0, 21, 0);
 
 /// Which backend a [`Cache`] uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -227,7 +232,11 @@ impl Cache {
 
     /// Write the cache as one image manifest instead of an image index
     /// (`image-manifest=`): needed by registries without image indexes, such as Amazon
-    /// ECR. Needs OCI media types.
+    /// ECR. Needs OCI media types. BuildKit [`IMAGE_MANIFEST_DEFAULT_BUILDKIT`] and newer
+    /// (the engine built into Docker 28.1 and newer) write an image manifest unless told
+    /// `image_manifest(false)` (or `oci_mediatypes(false)`); older ones an index unless
+    /// told `image_manifest(true)`. Set it either way to get the same form on every
+    /// builder; a cache in either form is read by every release.
     pub fn image_manifest(mut self, on: bool) -> Cache {
         self.image_manifest = Some(on);
         self
@@ -435,9 +444,41 @@ impl fmt::Display for Cache {
     }
 }
 
+/// Splits an entry into its fields the way buildx does (one CSV record): a field in
+/// double quotes may hold `,`, and `""` inside it is one `"`.
+pub(crate) fn csv_fields(entry: &str) -> Vec<String> {
+    let mut fields = Vec::new();
+    let mut field = String::new();
+    let mut chars = entry.chars().peekable();
+    let mut quoted = false;
+    let mut at_start = true;
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if at_start && !quoted => quoted = true,
+            '"' if quoted => {
+                if chars.peek() == Some(&'"') {
+                    chars.next();
+                    field.push('"');
+                } else {
+                    quoted = false;
+                }
+            }
+            ',' if !quoted => {
+                fields.push(std::mem::take(&mut field));
+                at_start = true;
+                continue;
+            }
+            other => field.push(other),
+        }
+        at_start = false;
+    }
+    fields.push(field);
+    fields
+}
+
 /// Joins `key=value` fields the way buildx splits them (CSV): a field holding `,` or `"`
 /// is quoted, with `"` doubled.
-fn csv_join(fields: &[String]) -> String {
+pub(crate) fn csv_join(fields: &[String]) -> String {
     fields
         .iter()
         .map(|f| {
@@ -455,7 +496,6 @@ fn csv_join(fields: &[String]) -> String {
 mod tests {
     use super::gha::*;
     use super::*;
-    use semver::Version;
 
     fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let pairs: Vec<(String, String)> = pairs
@@ -544,6 +584,23 @@ mod tests {
         let v1 = gha.gha_service(GhaService::V1);
         assert_eq!(v1.to_from_arg(), "type=gha,version=1");
         assert_eq!(v1.to_to_arg(), "type=gha,version=1");
+    }
+
+    #[test]
+    fn entries_are_split_as_buildx_splits_them() {
+        assert_eq!(
+            csv_fields("type=local,\"dest=dir,with \"\"q\"\"\",mode=max"),
+            ["type=local", "dest=dir,with \"q\"", "mode=max"]
+        );
+        assert_eq!(csv_fields("\"type=gha\""), ["type=gha"]);
+        assert_eq!(csv_fields(""), [""]);
+        for cache in [
+            Cache::local("dir,with \"q\"").mode_max(true),
+            Cache::gha().scope("a,b"),
+        ] {
+            let joined = cache.to_to_arg();
+            assert_eq!(csv_join(&csv_fields(&joined)), joined);
+        }
     }
 
     #[test]
@@ -808,32 +865,5 @@ mod tests {
              service, but ACTIONS_RESULTS_URL is not set"
         ));
         assert!(!resolve_gha_entries(&entries[..1], &env_of(&[])).unwrap());
-    }
-
-    #[test]
-    fn versions_are_read_as_the_tools_print_them() {
-        assert_eq!(
-            parse_buildx_version("github.com/docker/buildx 0.13.1+ds1 0.13.1+ds1-3\n"),
-            Some(Version::new(0, 13, 1))
-        );
-        assert_eq!(
-            parse_buildx_version("github.com/docker/buildx v0.21.2 1360a9e\n"),
-            Some(Version::new(0, 21, 2))
-        );
-        assert_eq!(loose_version("v0.0.0+unknown"), None);
-        assert_eq!(loose_version("v0.20.0-rc1"), Some(Version::new(0, 20, 0)));
-        assert_eq!(loose_version("26.1.5+dfsg1"), Some(Version::new(26, 1, 5)));
-        assert_eq!(loose_version("garbage"), None);
-        let inspect = "Name:          default\nDriver:        docker\nLast Activity: 2026-11-30 \
-                       22:05:29 +0000 UTC\n\nNodes:\nName:             default\nEndpoint:  \
-                       default\nStatus:           running\nBuildKit version: v0.0.0+unknown\n";
-        assert_eq!(
-            parse_inspect(inspect),
-            (Some("docker".into()), Some("v0.0.0+unknown".into()))
-        );
-        assert_eq!(
-            parse_inspect("Driver: docker-container\nBuildkit: v0.12.5\n"),
-            (Some("docker-container".into()), Some("v0.12.5".into()))
-        );
     }
 }

@@ -268,7 +268,7 @@ impl Explanation {
 /// that decided its cache, and its explanation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
-pub struct BuildRecord {
+pub struct ExplainRecord {
     /// When the build that wrote it ended (RFC 3339). A later build with the same
     /// explanation and inputs leaves the record as it is.
     pub written: String,
@@ -280,10 +280,10 @@ pub struct BuildRecord {
     pub inputs: CacheInputs,
 }
 
-impl BuildRecord {
+impl ExplainRecord {
     /// Reads a record written by a build. `Ok(None)` when there is none; an error when it
     /// is there but cannot be read.
-    pub fn load(path: &Path) -> anyhow::Result<Option<BuildRecord>> {
+    pub fn load(path: &Path) -> anyhow::Result<Option<ExplainRecord>> {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

@@ -178,7 +178,12 @@ impl ProgressReader {
                     None => {}
                 }
             }
-            // A text line (or what cannot be an object).
+            // A text line (or what cannot be an object), with its indentation: buildx
+            // indents the Dockerfile lines it quotes in an error (`   1 | >>> FROM ...`).
+            let start = self.pending[..start]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |i| i + 1);
             match self.pending[start..].iter().position(|&b| b == b'\n') {
                 Some(end) => {
                     let line = String::from_utf8_lossy(&self.pending[start..start + end])

@@ -472,7 +472,7 @@ fn secrets_are_kept_as_identities_and_their_change_is_reported_without_them() {
     assert_ne!(current.secrets["tok"], previous.secrets["tok"]);
     let e = explained(Some(&previous), &current, BUSYBOX_FIRST);
     assert_eq!(e.secrets_changed, ["tok"]);
-    let record = BuildRecord {
+    let record = ExplainRecord {
         written: "now".into(),
         summary: e.summary(),
         explanation: e.clone(),
@@ -649,14 +649,14 @@ fn explaining_a_change_in_the_mediaserver_context_is_quick() {
     let e = explain(Some(&previous), &current, &vertexes);
     let explained = started.elapsed();
     let started = std::time::Instant::now();
-    let record = BuildRecord {
+    let record = ExplainRecord {
         written: String::new(),
         summary: e.summary(),
         explanation: e.clone(),
         inputs: current,
     };
     let json = serde_json::to_string(&record).unwrap();
-    let _: BuildRecord = serde_json::from_str(&json).unwrap();
+    let _: ExplainRecord = serde_json::from_str(&json).unwrap();
     let stored = started.elapsed();
     println!(
         "{files} files: explained in {explained:?}, record of {} kB written and read in {stored:?}\n{}",
@@ -679,4 +679,24 @@ fn explaining_a_change_in_the_mediaserver_context_is_quick() {
     );
     // The time is a figure of `cargo xtask bench --only explain_overhead`
     // (`explain_5800_files`), beside its baseline: no timed assertion here.
+}
+
+#[test]
+fn text_lines_keep_their_indentation() {
+    let stream = "{\"vertexes\":[]}\n   1 | >>> FROM python:3.12-slim\n\
+                  ERROR: failed to solve\n  \n\t2 | RUN true";
+    let (reader, text) = ProgressReader::read_all(stream.as_bytes());
+    assert_eq!(
+        reader.text_lines(),
+        [
+            "   1 | >>> FROM python:3.12-slim",
+            "ERROR: failed to solve",
+            "\t2 | RUN true"
+        ]
+    );
+    assert!(
+        text.lines()
+            .any(|l| l == "   1 | >>> FROM python:3.12-slim"),
+        "{text:?}"
+    );
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::progress::ProgressReader;
 use super::record::{collect, CacheInputs};
-use super::{explain, BuildRecord, Explanation};
+use super::{explain, ExplainRecord, Explanation};
 use crate::cmd::{OutputFilter, Runner};
 use crate::docker::build::Build;
 use crate::pipeline::filehash::FileHashes;
@@ -40,7 +40,7 @@ pub(crate) struct Pending {
 #[derive(Debug, Default)]
 struct Collected {
     /// The previous build's record, when it is of this format.
-    previous_record: Option<BuildRecord>,
+    previous_record: Option<ExplainRecord>,
     previous: Option<CacheInputs>,
     current: Option<CacheInputs>,
     own_hashes: Option<FileHashes>,
@@ -140,7 +140,7 @@ impl Pending {
         let summary = runner.redact(&explanation.summary());
         runner.note(&format!("{label}: {summary}"));
         if let Some(path) = &self.record {
-            let record = BuildRecord {
+            let record = ExplainRecord {
                 written: crate::time::rfc3339(std::time::SystemTime::now()),
                 summary,
                 explanation: explanation.clone(),
@@ -185,7 +185,7 @@ fn collect_beside(
     record: Option<PathBuf>,
 ) -> Collected {
     let mut out = Collected::default();
-    out.previous = match record.as_deref().map(BuildRecord::load) {
+    out.previous = match record.as_deref().map(ExplainRecord::load) {
         Some(Ok(Some(r))) => {
             let inputs = r.inputs.clone().usable();
             out.previous_record = inputs.is_some().then_some(r);

@@ -361,6 +361,8 @@ impl FanOut {
                 .collect();
             build.explain_record = Some(record.with_file_name(format!("{stem}-{platform}.json")));
         }
+        // The merge reads what it needs; BuildKit's record of a success costs 0.35 s.
+        build.read_record = false;
         if by_digest {
             build.tags = Vec::new();
             build.output = Output::PushByDigest(repo.name());

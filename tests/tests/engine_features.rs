@@ -1,0 +1,548 @@
+//! What the engine talked to makes possible, used where it is there and said where it is
+//! not: BuildKit's build checks (`--call=check`, buildx 0.15+) and build records
+//! (`docker buildx history`, buildx 0.21+). Every expectation follows the buildx version
+//! the engine's own `docker buildx version` reports, so the same tests run on the current
+//! engine (buildx 0.29) and on the oldest supported one (buildx 0.13):
+//! `eval "$(bash xtask/engine-up.sh env oldest)"` before `cargo test`.
+
+use std::path::Path;
+
+use buildkit_lib::cmd::Echo;
+use buildkit_lib::docker::build::{Build, BuildFailed, Output};
+use buildkit_lib::docker::checks::{BuildCheck, CheckOutcome};
+use buildkit_lib::engine::{engine_version, Capabilities, Feature};
+use buildkit_lib::pipeline::{FindingLevel, Pipeline, RunOptions, StepStatus};
+use buildkit_lib::{Cmd, Runner};
+
+fn dockerfile(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn capabilities(runner: &Runner) -> Capabilities {
+    Capabilities::read(runner).expect("docker buildx version")
+}
+
+/// Whether BuildKit's checks run here; when not, the start of the reason the library must
+/// give: an old buildx's (0.13), or with a newer buildx the engine's own BuildKit refusing
+/// the check request (engine 26.1 vendors BuildKit 0.13).
+fn checks_expected(runner: &Runner) -> Result<(), String> {
+    capabilities(runner)
+        .supports(Feature::BuildChecks)
+        .map_err(|u| u.reason)?;
+    let engine = engine_version(runner).expect("the engine's version");
+    match engine.version {
+        Some(v) if v.major < 27 => Err("the builder's BuildKit has no Dockerfile checks".into()),
+        _ => Ok(()),
+    }
+}
+
+/// A Dockerfile with two real findings: `as` in another case than `FROM` (line 1) and a
+/// shell-form `CMD` (line 3).
+fn with_findings() -> String {
+    format!(
+        "FROM {} as base\nRUN echo built > /built\nCMD echo hi\n",
+        e2e::BUSYBOX_IMAGE
+    )
+}
+
+#[test]
+fn build_checks_find_real_findings_on_their_lines_or_say_why_they_cannot() {
+    let runner = e2e::engine();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dockerfile(dir.path(), "Dockerfile.lint", &with_findings());
+    let report = BuildCheck::new(dir.path())
+        .dockerfile(&file)
+        .run(&runner)
+        .unwrap();
+    match checks_expected(&runner) {
+        Ok(()) => {
+            let found: Vec<(String, Option<u32>)> = report
+                .findings()
+                .iter()
+                .map(|f| (f.rule.clone(), f.line))
+                .collect();
+            assert_eq!(
+                found,
+                [
+                    ("FromAsCasing".to_string(), Some(1)),
+                    ("JSONArgsRecommended".to_string(), Some(3))
+                ],
+                "{report}"
+            );
+            assert!(report.findings().iter().all(|f| f.file == file));
+            assert!(report.findings()[0]
+                .url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("https://")));
+            let err = report.ensure_clean().unwrap_err().to_string();
+            assert!(err.contains(":1 FromAsCasing"), "{err}");
+        }
+        Err(reason) => {
+            // buildx 0.13, or BuildKit 0.13: skipped, saying so, never an empty pass.
+            assert!(
+                report.skipped().is_some_and(|r| r.starts_with(&reason)),
+                "{report}"
+            );
+            assert!(matches!(report.outcome, CheckOutcome::Skipped(_)));
+            assert!(report.to_string().contains("skipped"), "{report}");
+        }
+    }
+}
+
+#[test]
+fn a_clean_dockerfile_has_no_findings() {
+    let runner = e2e::engine();
+    let dir = tempfile::tempdir().unwrap();
+    dockerfile(
+        dir.path(),
+        "Dockerfile",
+        &format!(
+            "FROM {} AS base\nRUN echo built > /built\nCMD [\"cat\", \"/built\"]\n",
+            e2e::BUSYBOX_IMAGE
+        ),
+    );
+    let report = BuildCheck::new(dir.path()).run(&runner).unwrap();
+    match checks_expected(&runner) {
+        Ok(()) => {
+            assert_eq!(
+                report.outcome,
+                CheckOutcome::Checked(Vec::new()),
+                "{report}"
+            );
+            report.ensure_clean().unwrap();
+        }
+        Err(reason) => assert!(report.skipped().is_some_and(|r| r.starts_with(&reason))),
+    }
+}
+
+#[test]
+fn a_dockerfile_that_does_not_parse_fails_the_check_instead_of_passing() {
+    let runner = e2e::engine();
+    let dir = tempfile::tempdir().unwrap();
+    dockerfile(
+        dir.path(),
+        "Dockerfile",
+        &format!("FROM {}\nRUNN echo typo\n", e2e::BUSYBOX_IMAGE),
+    );
+    let outcome = BuildCheck::new(dir.path()).run(&runner);
+    match checks_expected(&runner) {
+        Ok(()) => {
+            let err = format!("{:#}", outcome.unwrap_err());
+            assert!(
+                err.contains("Dockerfile:2") && err.contains("unknown instruction: RUNN"),
+                "{err}"
+            );
+        }
+        Err(reason) => assert!(outcome
+            .unwrap()
+            .skipped()
+            .is_some_and(|r| r.starts_with(&reason))),
+    }
+}
+
+#[test]
+fn build_args_reach_the_check_like_the_build() {
+    // With the base image given as a build arg the check resolves it; without it, the
+    // default names an image that cannot be pulled here, and that is an error, not a pass.
+    let runner = e2e::engine();
+    let dir = tempfile::tempdir().unwrap();
+    dockerfile(
+        dir.path(),
+        "Dockerfile",
+        "ARG BASE=nonexistent.invalid/base:1\nFROM ${BASE} AS base\nCMD [\"true\"]\n",
+    );
+    let build = Build::new(dir.path()).build_arg("BASE", e2e::BUSYBOX_IMAGE);
+    let given = BuildCheck::of(&build).run(&runner);
+    let missing = BuildCheck::new(dir.path()).run(&runner);
+    match checks_expected(&runner) {
+        Ok(()) => {
+            assert_eq!(given.unwrap().findings(), &[]);
+            let err = format!("{:#}", missing.unwrap_err());
+            assert!(err.contains("nonexistent.invalid/base"), "{err}");
+        }
+        Err(reason) => {
+            assert!(given
+                .unwrap()
+                .skipped()
+                .is_some_and(|r| r.starts_with(&reason)));
+            assert!(missing
+                .unwrap()
+                .skipped()
+                .is_some_and(|r| r.starts_with(&reason)));
+        }
+    }
+}
+
+#[test]
+fn an_exit_1_with_output_that_is_not_the_json_fails() {
+    // A buildx that says it is new, exits 1 as for findings, and prints no JSON.
+    let fake = e2e::FakeBin::new().script(
+        "docker",
+        r#"case "$2" in
+  version) echo "github.com/docker/buildx 0.29.1 0.29.1" ;;
+  build) echo "ERROR: something else went wrong" ; exit 1 ;;
+esac"#,
+    );
+    let runner = Runner::new()
+        .echo(Echo::Silent)
+        .env("PATH", fake.path_env());
+    let dir = tempfile::tempdir().unwrap();
+    let err = BuildCheck::new(dir.path()).run(&runner).unwrap_err();
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("nothing was checked") && text.contains("exit code 1"),
+        "{text}"
+    );
+    // And an exit 0 without the JSON is no pass either.
+    let fake = e2e::FakeBin::new().script(
+        "docker",
+        r#"case "$2" in
+  version) echo "github.com/docker/buildx 0.29.1 0.29.1" ;;
+  build) echo "Check complete, no warnings found." ;;
+esac"#,
+    );
+    let runner = Runner::new()
+        .echo(Echo::Silent)
+        .env("PATH", fake.path_env());
+    assert!(BuildCheck::new(dir.path()).run(&runner).is_err());
+}
+
+#[test]
+fn a_successful_build_records_its_reference_and_where_possible_its_cached_steps() {
+    let runner = e2e::engine();
+    let dir = tempfile::tempdir().unwrap();
+    let marker = e2e::unique("record");
+    dockerfile(
+        dir.path(),
+        "Dockerfile",
+        &format!(
+            "FROM {}\nRUN echo {marker} > /marker\nRUN cat /marker > /copy\n",
+            e2e::BUSYBOX_IMAGE
+        ),
+    );
+    let tag = format!("{marker}:1");
+    let build = Build::new(dir.path())
+        .tag(&tag)
+        .network("none")
+        .output(Output::Load);
+    let first = build.clone().no_cache(true).run(&runner).unwrap();
+    let second = build.run(&runner).unwrap();
+    let _ = runner.capture(&Cmd::new("docker").args(["image", "rm", &tag]));
+    for result in [&first, &second] {
+        // The reference is the metadata file's, on every buildx.
+        let reference = result.record.reference.as_deref().unwrap();
+        assert_eq!(
+            Some(reference),
+            result.metadata["buildx.build.ref"].as_str(),
+            "{:?}",
+            result.record
+        );
+        assert!(result.record.succeeded);
+    }
+    match capabilities(&runner).supports(Feature::BuildHistory) {
+        Ok(()) => {
+            let (first, second) = (&first.record, &second.record);
+            assert_eq!(first.unavailable, None, "{first:?}");
+            let (total, cached) = (second.total_steps.unwrap(), second.cached_steps.unwrap());
+            assert!(cached <= total, "{second:?}");
+            // Without the cache the RUN steps ran; with it the last one was cached (BuildKit
+            // then skips what comes before it).
+            assert!(
+                cached > first.cached_steps.unwrap(),
+                "first {first:?}, second {second:?}"
+            );
+            // The numbers are those of this build's record, as `history ls` lists it.
+            let listed = runner
+                .capture(&Cmd::new("docker").args([
+                    "buildx",
+                    "history",
+                    "ls",
+                    "--format",
+                    "json",
+                    "--no-trunc",
+                ]))
+                .unwrap()
+                .stdout;
+            for record in [first, second] {
+                let row: serde_json::Value = listed
+                    .lines()
+                    .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+                    .find(|r| Some(r["ref"].as_str().unwrap()) == record.reference.as_deref())
+                    .unwrap_or_else(|| panic!("{record:?} not in {listed}"));
+                assert_eq!(row["cached_steps"].as_u64(), record.cached_steps, "{row}");
+                assert_eq!(row["total_steps"].as_u64(), record.total_steps, "{row}");
+            }
+            assert!(second.to_string().contains(" steps cached"), "{second}");
+        }
+        Err(unsupported) => {
+            assert_eq!(
+                first.record.unavailable.as_deref(),
+                Some(unsupported.reason.as_str())
+            );
+            assert_eq!(first.record.cached_steps, None);
+        }
+    }
+}
+
+#[test]
+fn without_reading_the_record_the_build_is_the_only_process_started() {
+    let runner = e2e::engine();
+    let dir = tempfile::tempdir().unwrap();
+    dockerfile(
+        dir.path(),
+        "Dockerfile",
+        &format!("FROM {}\nRUN echo quiet > /q\n", e2e::BUSYBOX_IMAGE),
+    );
+    let recorded = runner.with_fresh_record();
+    let result = Build::new(dir.path())
+        .network("none")
+        .read_record(false)
+        .run(&recorded)
+        .unwrap();
+    let commands = recorded.commands();
+    assert_eq!(commands.len(), 1, "{commands:?}");
+    assert_eq!(&commands[0][..3], ["docker", "buildx", "build"]);
+    // The reference is still the metadata file's.
+    assert_eq!(
+        result.record.reference.as_deref(),
+        result.metadata["buildx.build.ref"].as_str()
+    );
+    assert!(result.record.reference.is_some());
+}
+
+#[test]
+fn a_failed_build_carries_buildkits_own_error_even_when_another_fails_beside_it() {
+    // Two builds of the same Dockerfile fail at the same time, each with its own exit
+    // code: each must get its own record, never the other's.
+    let runner = e2e::engine();
+    let dir = tempfile::tempdir().unwrap();
+    let marker = e2e::unique("failing");
+    dockerfile(
+        dir.path(),
+        "Dockerfile",
+        &format!(
+            "FROM {}\nARG CODE\nRUN echo {marker} > /ok\nRUN echo failing with $CODE; exit $CODE\n",
+            e2e::BUSYBOX_IMAGE
+        ),
+    );
+    let results: Vec<(u32, anyhow::Error)> = std::thread::scope(|s| {
+        let handles: Vec<_> = [3u32, 4]
+            .into_iter()
+            .map(|code| {
+                let (runner, dir) = (runner.clone(), dir.path().to_path_buf());
+                s.spawn(move || {
+                    let err = Build::new(dir)
+                        .build_arg("CODE", code.to_string())
+                        .network("none")
+                        .run(&runner)
+                        .unwrap_err();
+                    (code, err)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let history = capabilities(&runner).supports(Feature::BuildHistory);
+    for (code, err) in results {
+        let failed = err
+            .downcast_ref::<BuildFailed>()
+            .expect("a failed build is a BuildFailed");
+        assert!(err.downcast_ref::<buildkit_lib::CommandError>().is_some());
+        let text = format!("{err:#}");
+        match &history {
+            Ok(()) => {
+                let error =
+                    failed.record.error.as_ref().unwrap_or_else(|| {
+                        panic!("no record for exit {code}: {:?}", failed.record)
+                    });
+                assert!(
+                    error.message.ends_with(&format!("exit code: {code}")),
+                    "exit {code}: {error:?}"
+                );
+                // BuildKit 0.13 (engine 26.1) keeps no step name or logs in the record;
+                // where they are, they are the failing step's.
+                if let Some(step) = &error.step {
+                    assert!(step.contains("RUN echo failing"), "{error:?}");
+                }
+                if !error.logs.is_empty() {
+                    assert!(
+                        error
+                            .logs
+                            .iter()
+                            .any(|l| l.contains(&format!("failing with {code}"))),
+                        "{error:?}"
+                    );
+                }
+                assert!(failed.record.reference.is_some());
+                // buildx said it once in its output (the error's tail); the message does
+                // not say it again.
+                assert!(text.starts_with("cannot build image "), "{text}");
+                assert!(!text.contains("BuildKit:"), "{text}");
+                assert_eq!(
+                    text.matches(&format!("exit code: {code}")).count(),
+                    text.matches("did not complete successfully").count(),
+                    "{text}"
+                );
+            }
+            Err(unsupported) => {
+                // buildx 0.13: today's message, and the record says why there is no more.
+                assert_eq!(
+                    failed.record.unavailable.as_deref(),
+                    Some(unsupported.reason.as_str())
+                );
+                assert!(!text.contains("BuildKit:"), "{text}");
+                assert!(text.starts_with("cannot build image "), "{text}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_pipeline_report_holds_each_builds_record_and_the_failures_error() {
+    let runner = e2e::engine();
+    let target = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let marker = e2e::unique("report");
+    dockerfile(
+        dir.path(),
+        "Dockerfile.good",
+        &format!("FROM {}\nRUN echo {marker} > /m\n", e2e::BUSYBOX_IMAGE),
+    );
+    dockerfile(
+        dir.path(),
+        "Dockerfile.bad",
+        &format!("FROM {}\nRUN echo {marker}; exit 7\n", e2e::BUSYBOX_IMAGE),
+    );
+    let tag = format!("{marker}:good");
+    let mut pipeline = Pipeline::new("records", target.path());
+    pipeline.image_build(
+        "good",
+        Build::new(dir.path())
+            .dockerfile(dir.path().join("Dockerfile.good"))
+            .tag(&tag)
+            .network("none")
+            .output(Output::Load),
+        "good",
+    );
+    pipeline.image_build(
+        "bad",
+        Build::new(dir.path())
+            .dockerfile(dir.path().join("Dockerfile.bad"))
+            .tag(format!("{marker}:bad"))
+            .network("none")
+            .output(Output::Load),
+        "bad",
+    );
+    let options = RunOptions::new("e2e-records").keep_going(true);
+    let report = pipeline
+        .run(&runner.clone().echo(Echo::Silent), &options)
+        .unwrap();
+    let _ = runner.capture(&Cmd::new("docker").args(["image", "rm", &tag]));
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(target.path().join("buildkit/records/report.json")).unwrap(),
+    )
+    .unwrap();
+    let step = |name: &str| {
+        json["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    let good = step("good");
+    assert_eq!(good["status"], "ok");
+    let reference = good["builds"][0]["reference"].as_str().unwrap();
+    assert_eq!(reference.split('/').count(), 3, "{reference}");
+    let bad = step("bad");
+    assert_eq!(bad["status"], "failed");
+    assert_eq!(report.step("bad").unwrap().status, StepStatus::Failed);
+    match capabilities(&runner).supports(Feature::BuildHistory) {
+        Ok(()) => {
+            assert!(
+                good["builds"][0]["total_steps"].as_u64().unwrap() >= 2,
+                "{good}"
+            );
+            let message = bad["builds"][0]["error"]["message"].as_str().unwrap();
+            assert!(message.ends_with("exit code: 7"), "{bad}");
+            assert_eq!(
+                bad["builds"][0]["error"]["step"].as_str(),
+                Some(format!("[2/2] RUN echo {marker}; exit 7").as_str()),
+                "{bad}"
+            );
+        }
+        Err(unsupported) => {
+            assert_eq!(
+                good["builds"][0]["unavailable"],
+                unsupported.reason.as_str()
+            );
+            assert_eq!(bad["builds"][0]["unavailable"], unsupported.reason.as_str());
+        }
+    }
+}
+
+#[test]
+fn check_findings_reach_the_report_with_their_lines() {
+    let runner = e2e::engine();
+    let target = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dockerfile(dir.path(), "Dockerfile", &with_findings());
+    let mut pipeline = Pipeline::new("checks", target.path());
+    pipeline
+        .step_of("checks", BuildCheck::new(dir.path()), |check, cx| {
+            let report = check.run(&cx.runner)?;
+            cx.add_findings(report.findings());
+            if let Some(reason) = report.skipped() {
+                cx.unsupported(reason);
+                return Ok(());
+            }
+            report.ensure_clean()
+        })
+        .needs_engine();
+    let report = pipeline
+        .run(&runner, &RunOptions::new("e2e-checks"))
+        .unwrap();
+    let step = report.step("checks").unwrap();
+    match checks_expected(&runner) {
+        Ok(()) => {
+            assert_eq!(step.status, StepStatus::Failed);
+            let lines: Vec<(String, Option<u32>)> = step
+                .findings
+                .iter()
+                .map(|f| (f.rule.clone(), f.line))
+                .collect();
+            assert_eq!(
+                lines,
+                [
+                    ("FromAsCasing".to_string(), Some(1)),
+                    ("JSONArgsRecommended".to_string(), Some(3))
+                ]
+            );
+            assert!(step
+                .findings
+                .iter()
+                .all(|f| f.level == FindingLevel::Warning));
+            let annotation = step.findings[0].annotation(Some(dir.path()));
+            assert_eq!(
+                annotation,
+                "::warning file=Dockerfile,line=1,title=buildkit FromAsCasing::'as' and \
+                 'FROM' keywords' casing do not match \
+                 (https://docs.docker.com/go/dockerfile/rule/from-as-casing/)"
+            );
+            assert_eq!(step.findings[0].file, file.display().to_string());
+        }
+        Err(reason) => {
+            assert_eq!(step.status, StepStatus::Unsupported);
+            assert!(
+                step.reason
+                    .as_deref()
+                    .is_some_and(|r| r.starts_with(&reason)),
+                "{step:?}"
+            );
+            assert!(report.ok, "an unsupported check does not fail the run");
+        }
+    }
+}
