@@ -760,6 +760,77 @@ fn the_network_mode_reaches_run_steps() {
     );
 }
 
+/// Two targets sharing a stage, baked with their explanations: each target's explanation
+/// has its own rows and the shared stage's, and after one file changed, the target that
+/// copies it names it while the other is all cached.
+#[test]
+fn each_baked_target_explains_itself() {
+    let runner = e2e::engine().echo(Echo::Silent);
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("app");
+    std::fs::create_dir(&app).unwrap();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    std::fs::write(
+        app.join("Dockerfile"),
+        format!(
+            "FROM {} AS base\nRUN echo {nanos} > /base\n\n\
+             FROM base AS web\nCOPY web.txt /web.txt\nRUN cat /web.txt\n\n\
+             FROM base AS api\nRUN echo api > /api\n",
+            e2e::BUSYBOX_IMAGE
+        ),
+    )
+    .unwrap();
+    std::fs::write(app.join("web.txt"), "one\n").unwrap();
+    let web_tag = format!("{}:web", e2e::unique("bkl-bake-why"));
+    let api_tag = format!("{}:api", e2e::unique("bkl-bake-why"));
+    let _cleanup = Cleanup {
+        runner: runner.clone(),
+        images: vec![web_tag.clone(), api_tag.clone()],
+    };
+    let mut builder = BakeFile::builder(dir.path());
+    for (name, stage, tag) in [("web", "web", &web_tag), ("api", "api", &api_tag)] {
+        let build = Build::new(&app)
+            .target(stage)
+            .tag(tag.as_str())
+            .network("none")
+            .output(Output::Load);
+        builder.build(name, &build).unwrap();
+    }
+    let bake = builder
+        .finish()
+        .write(&runner, &dir.path().join("docker-bake.json"))
+        .unwrap()
+        .explain(true)
+        .explain_records(dir.path().join("why"));
+    assert!(bake.command().to_string().contains("--progress=rawjson"));
+
+    let first = bake.run(&runner).unwrap_or_else(|e| panic!("{e:#}"));
+    let web = &first.explanations["web"];
+    let lines: Vec<Option<usize>> = web.rows.iter().map(|r| r.line).collect();
+    assert_eq!(lines, [Some(2), Some(5), Some(6)], "{web}");
+    let api = &first.explanations["api"];
+    let lines: Vec<Option<usize>> = api.rows.iter().map(|r| r.line).collect();
+    assert_eq!(lines, [Some(2), Some(9)], "{api}");
+    assert!(dir.path().join("why/web.json").is_file());
+    assert_eq!(first.cache_warnings["web"], []);
+
+    std::fs::write(app.join("web.txt"), "two\n").unwrap();
+    let second = bake.run(&runner).unwrap_or_else(|e| panic!("{e:#}"));
+    let web = &second.explanations["web"];
+    assert!(
+        web.summary().ends_with(
+            "first rebuilt: COPY web.txt /web.txt (Dockerfile:5) because web.txt changed"
+        ),
+        "{web}"
+    );
+    let api = &second.explanations["api"];
+    assert_eq!(api.cached_count(), (2, 2), "{api}");
+    assert_eq!(api.summary(), "2/2 instructions cached; nothing rebuilt");
+}
+
 /// Proves, on the engine under test, that a bake whose targets reach outside the file's
 /// directory (context, named context, local cache, local output) and use the host network
 /// runs: on buildx 0.17 and newer (Debian sid's 0.29: "additional privileges requested"

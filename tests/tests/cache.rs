@@ -232,12 +232,34 @@ fn ignore_error_lets_a_failed_cache_export_pass() {
     // Nothing listens on this loopback port: the export fails.
     let dead = format!("127.0.0.1:{}/nothing:cache", e2e::free_port());
     let failing = build_in(ctx.path(), &tag).cache_to(Cache::registry(&dead));
-    let err = format!("{:#}", failing.run(&runner).unwrap_err());
+    // The image is built and loaded before the cache export fails: with the cache
+    // optional (the default) the build passes and says which cache it did not write...
+    let optional = failing
+        .run(&runner)
+        .expect("an optional cache does not fail the build");
+    assert_eq!(optional.cache_not_written.len(), 1);
+    assert!(optional.cache_not_written[0]
+        .error
+        .contains("connection refused"));
+    // ...required, it fails, saying the same.
+    let err = format!(
+        "{:#}",
+        failing
+            .clone()
+            .cache_required(true)
+            .run(&runner)
+            .unwrap_err()
+    );
+    assert!(
+        err.contains(&format!("built and loaded; cache not written to {dead}: ")),
+        "{err}"
+    );
     assert!(err.contains("connection refused"), "{err}");
     let ignored = build_in(ctx.path(), &tag).cache_to(Cache::registry(&dead).ignore_error(true));
-    ignored
+    let result = ignored
         .run(&runner)
         .expect("ignore-error=true: the build passes");
+    assert_eq!(result.cache_not_written.len(), 1, "still said");
     remove_image(&runner, &tag);
 }
 

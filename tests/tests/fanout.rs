@@ -111,6 +111,20 @@ fn two_engines_build_one_multi_platform_image() {
     let (amd64, arm64) = (&result.platforms[0], &result.platforms[1]);
     assert_eq!(amd64.driver, "docker");
     assert_ne!(amd64.digest, arm64.digest);
+    // Each platform's build explains itself.
+    for p in [amd64, arm64] {
+        let e = p
+            .explanation
+            .as_ref()
+            .expect("each platform explains its build");
+        assert!(
+            e.rows
+                .iter()
+                .any(|r| r.line == Some(3) && r.instruction == "RUN uname -m > /arch"),
+            "{}: {e}",
+            p.platform
+        );
+    }
     assert_eq!(
         arm64.platform_tag.as_deref(),
         Some(format!("{tag}-linux-arm64").as_str())

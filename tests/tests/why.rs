@@ -233,3 +233,196 @@ fn each_rebuild_of_the_webapp_names_its_cause() {
         .unwrap()
         .contains("\"pip_token\":\"sha256:"));
 }
+
+/// A copy of `dir` (hidden files too) at `to`.
+fn copy_tree(dir: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// The production-shaped fixture at its real size (5,214 files sent, a builder that
+/// compiles a C extension): rebuilt with nothing changed, everything is cached and there
+/// is nothing to explain; after one source file changed, its COPY is named with that file
+/// and its line, and what follows names that COPY.
+#[test]
+fn the_mediaserver_at_real_size_names_the_one_file_that_changed() {
+    let app = tempfile::tempdir().unwrap();
+    copy_tree(&e2e::mediaserver_fixture(), app.path());
+    let target = tempfile::tempdir().unwrap();
+    let tag = format!("{}:dev", e2e::unique("bkl-why-mediaserver"));
+    let runner = e2e::engine();
+    let _cleanup = RemoveImage(runner.clone(), tag.clone());
+    let run = || {
+        // As `cargo xtask mediaserver` builds it (same args and network: same cache keys).
+        let build = Build::new(app.path())
+            .target("runtime")
+            .tag(&tag)
+            .build_arg("PYTHON_IMAGE", e2e::PYTHON_IMAGE)
+            .network("host")
+            .output(Output::Load);
+        let mut pipeline = Pipeline::new("mediaserver-why", target.path());
+        pipeline.image_build("image", build, "mediaserver");
+        let report = pipeline
+            .run(&runner, &RunOptions::new("why-test").force(true).jobs(1))
+            .unwrap();
+        assert!(report.ok, "{:#?}", report.steps);
+        let record = target
+            .path()
+            .join("buildkit/mediaserver-why/why/image.json");
+        let record = ExplainRecord::load(&record).unwrap().unwrap();
+        (record.explanation, report)
+    };
+    let (first, _) = run();
+    assert!(!first.previous_record);
+
+    // Nothing changed: all cached, nothing to explain.
+    let (same, report) = run();
+    let (cached, total) = same.cached_count();
+    assert_eq!((cached, total), (14, 14), "{same}");
+    assert!(same.rows.iter().all(|r| r.cause.is_none()), "{same}");
+    assert_eq!(
+        report.step("image").unwrap().why.as_deref(),
+        Some(format!("{total}/{total} instructions cached; nothing rebuilt").as_str())
+    );
+
+    // One source file of the 5,214 changed.
+    let views = app.path().join("app/views.py");
+    let mut text = std::fs::read_to_string(&views).unwrap();
+    text.push_str(&format!("# {}\n", fresh()));
+    std::fs::write(&views, text).unwrap();
+    let (changed, report) = run();
+    let copy = changed
+        .rows
+        .iter()
+        .find(|r| r.line == Some(104))
+        .unwrap_or_else(|| panic!("no row at line 104 in\n{changed}"));
+    assert_eq!(
+        copy.instruction,
+        "COPY --chown=mediaserver:mediaserver app/ /srv/mediaserver/app/"
+    );
+    assert_eq!(copy.stage, "runtime");
+    assert_eq!(
+        copy.cause,
+        Some(Cause::FilesChanged {
+            files: vec!["app/views.py".into()]
+        }),
+        "{changed}"
+    );
+    let after = changed.rows.iter().find(|r| r.line == Some(105)).unwrap();
+    assert_eq!(
+        after.cause,
+        Some(Cause::EarlierRebuilt {
+            instruction: copy.instruction.clone(),
+            line: Some(104)
+        }),
+        "{changed}"
+    );
+    // Everything before it, the whole builder stage included, came from the cache.
+    assert!(
+        changed
+            .rows
+            .iter()
+            .filter(|r| r.line.is_some_and(|l| l < 104))
+            .all(|r| r.cached()),
+        "{changed}"
+    );
+    let summary = report.step("image").unwrap().why.clone().unwrap();
+    assert_eq!(
+        summary,
+        format!(
+            "{}/{total} instructions cached; first rebuilt: COPY \
+             --chown=mediaserver:mediaserver app/ /srv/mediaserver/app/ (Dockerfile:104) \
+             because app/views.py changed",
+            total - 2
+        )
+    );
+}
+
+/// Removes an image when dropped.
+struct RemoveImage(Runner, String);
+
+impl Drop for RemoveImage {
+    fn drop(&mut self) {
+        let _ = self
+            .0
+            .clone()
+            .echo(buildkit_lib::cmd::Echo::Silent)
+            .capture(&Cmd::new("docker").args(["image", "rm", "--force", &self.1]));
+    }
+}
+
+/// In CI, a cache mount with nothing to keep it is said before the build: in the step
+/// log, the build's result and the report, at its Dockerfile line, with the fix.
+#[test]
+fn a_cache_set_up_warning_reaches_the_log_the_result_and_the_report() {
+    let app = tempfile::tempdir().unwrap();
+    std::fs::write(
+        app.path().join("Dockerfile"),
+        format!(
+            "FROM {}\nRUN --mount=type=cache,target=/var/cache/app echo {} > /made\n",
+            e2e::BUSYBOX_IMAGE,
+            fresh()
+        ),
+    )
+    .unwrap();
+    let target = tempfile::tempdir().unwrap();
+    let tag = format!("{}:dev", e2e::unique("bkl-why-warn"));
+    let runner = e2e::engine()
+        .env("CI", "true")
+        .env_remove("RUNNER_ENVIRONMENT");
+    let _cleanup = RemoveImage(runner.clone(), tag.clone());
+    let build = Build::new(app.path())
+        .tag(&tag)
+        .network("none")
+        .output(Output::Load);
+    // The result carries it.
+    let result = build
+        .run(&runner.clone().echo(buildkit_lib::cmd::Echo::Silent))
+        .unwrap();
+    assert_eq!(
+        result.cache_warnings.len(),
+        1,
+        "{:#?}",
+        result.cache_warnings
+    );
+    let w = &result.cache_warnings[0];
+    assert_eq!(
+        w.check,
+        buildkit_lib::docker::explain::CacheCheck::CacheMountNotPersisted
+    );
+    assert_eq!(w.line, Some(2));
+    // So do the step log and the report.
+    let mut pipeline = Pipeline::new("warn", target.path());
+    pipeline.image_build("image", build, "warn");
+    let report = pipeline
+        .run(&runner, &RunOptions::new("why-test").force(true).jobs(1))
+        .unwrap();
+    assert!(report.ok);
+    let step = report.step("image").unwrap();
+    assert_eq!(step.warnings.len(), 1, "{step:#?}");
+    assert_eq!(step.warnings[0].kind, "cache-mount-not-persisted");
+    assert_eq!(step.warnings[0].line, Some(2));
+    assert!(step.warnings[0]
+        .fix
+        .as_deref()
+        .unwrap()
+        .contains("buildkit-cache-dance"));
+    let log = std::fs::read_to_string(target.path().join("buildkit/warn/logs/image.log")).unwrap();
+    assert!(
+        log.contains("warning: in CI (CI is set), the RUN step at Dockerfile:2 keeps files"),
+        "{log}"
+    );
+    let json = std::fs::read_to_string(target.path().join("buildkit/warn/report.json")).unwrap();
+    assert!(
+        json.contains("\"kind\": \"cache-mount-not-persisted\""),
+        "{json}"
+    );
+}

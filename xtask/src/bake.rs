@@ -64,7 +64,11 @@ pub fn run(base: &Runner, root: &Path, flags: &flags::Bake) -> Result<u8> {
         build::stamp_version(&runner, root, &git)?;
     }
 
-    let bake = file.write(&runner, &out)?;
+    // Each target explains its build; `cargo xtask why --pipeline bake` prints it in full.
+    let bake = file
+        .write(&runner, &out)?
+        .explain(true)
+        .explain_records(root.join("target/buildkit/bake/why"));
     let result = bake.run(&runner)?;
     if !result.dry_run {
         for (name, target) in &result.targets {

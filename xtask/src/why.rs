@@ -38,7 +38,7 @@ pub fn run(root: &Path, flags: &flags::Why) -> Result<u8> {
         }
         first = false;
         println!(
-            "== pipeline {pipeline}, step {step} (built {})",
+            "== pipeline {pipeline}, step {step} (recorded {})",
             record.written
         );
         print!("{}", record.explanation);

@@ -32,7 +32,7 @@ pub use matrix::Matrix;
 pub use preflight::{EngineProblem, EngineUnavailable};
 pub use report::{
     ArtifactRecord, FindingLevel, FindingRecord, ImageRecord, InstructionRecord, Report,
-    StepRecord, StepStatus,
+    StepRecord, StepStatus, WarningRecord,
 };
 pub use run::{file_stem, PipelineError, RunOptions, StepCx};
 
@@ -243,16 +243,26 @@ impl Pipeline {
             .join("why")
             .join(format!("{}.json", run::file_stem(&name)));
         let step = self.step(name, move |cx| {
-            let result = match build
+            let ran = build
                 .clone()
                 .with_session_labels(&cx.session)
                 .explain_record(&why)
-                .run_in(&cx.runner, cx.file_hashes.as_deref())
-            {
+                .run_in(&cx.runner, cx.file_hashes.clone());
+            let result = match ran {
                 Ok(result) => result,
                 Err(e) => {
                     if let Some(failed) = e.downcast_ref::<crate::docker::build::BuildFailed>() {
                         cx.add_build(failed.record.clone());
+                    }
+                    // The image was made, the required cache was not written: the report
+                    // keeps the explanation and says which cache.
+                    if let Some(failed) =
+                        e.downcast_ref::<crate::docker::explain::CacheExportFailed>()
+                    {
+                        if let Some(explanation) = &failed.result.explanation {
+                            cx.add_explanation(explanation);
+                        }
+                        cx.add_build_warnings(&failed.result);
                     }
                     return Err(e);
                 }
@@ -260,6 +270,7 @@ impl Pipeline {
             if let Some(explanation) = &result.explanation {
                 cx.add_explanation(explanation);
             }
+            cx.add_build_warnings(&result);
             if !result.dry_run {
                 cx.add_build(result.record.clone());
             }

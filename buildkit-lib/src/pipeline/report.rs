@@ -77,6 +77,10 @@ pub struct StepRecord {
     /// For an image build: each Dockerfile instruction, cached or run, and why it ran.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub instructions: Vec<InstructionRecord>,
+    /// What the step warned about without failing: cache set-up findings with their fix, a
+    /// cache the build did not write.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub warnings: Vec<WarningRecord>,
     /// Why it checked nothing, when its status is `unsupported`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub reason: Option<String>,
@@ -107,6 +111,7 @@ impl StepRecord {
             reason: None,
             findings: Vec::new(),
             builds: Vec::new(),
+            warnings: Vec::new(),
             why: None,
             instructions: Vec::new(),
         }
@@ -278,6 +283,60 @@ pub(crate) fn escape_data(text: &str) -> String {
 /// A workflow command's property value: also `:` and `,` escaped.
 fn escape_property(text: &str) -> String {
     escape_data(text).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// A warning of a step, in the report (and, in GitHub Actions, a `::warning` annotation
+/// at its Dockerfile line).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct WarningRecord {
+    /// What it is about: a [`CacheCheck`](crate::docker::explain::CacheCheck) name
+    /// (`copy-before-install`, ...) or `cache-not-written`.
+    pub kind: String,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it, when there is a fix to give.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub fix: Option<String>,
+    /// The file it is in (a Dockerfile, as the build names it).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub file: Option<String>,
+    /// The 1-based line in that file.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub line: Option<usize>,
+}
+
+impl WarningRecord {
+    /// A warning of `kind` saying `message`, at no particular place.
+    pub fn new(kind: impl Into<String>, message: impl Into<String>) -> WarningRecord {
+        WarningRecord {
+            kind: kind.into(),
+            message: message.into(),
+            fix: None,
+            file: None,
+            line: None,
+        }
+    }
+
+    /// The warning of a cache that `image`'s build did not write.
+    pub fn cache_not_written(
+        image: &str,
+        cache: &crate::docker::explain::CacheNotWritten,
+    ) -> WarningRecord {
+        WarningRecord::new("cache-not-written", format!("image {image} built; {cache}"))
+    }
+}
+
+impl From<&crate::docker::explain::CacheWarning> for WarningRecord {
+    fn from(w: &crate::docker::explain::CacheWarning) -> WarningRecord {
+        WarningRecord {
+            kind: w.check.as_str().to_string(),
+            message: w.message.clone(),
+            fix: Some(w.fix.clone()),
+            file: w.file.clone(),
+            line: w.line,
+        }
+    }
 }
 
 /// One Dockerfile instruction of an image build, in the report.
@@ -457,6 +516,24 @@ impl Report {
                 }
             }
         }
+        for step in &self.steps {
+            for w in &step.warnings {
+                let place = match (&w.file, w.line) {
+                    (Some(file), Some(line)) => format!(" ({file}:{line})"),
+                    _ => String::new(),
+                };
+                let _ = write!(
+                    out,
+                    "\n> **warning** ({}){place}: {}",
+                    step.name,
+                    w.message.replace('\n', " ")
+                );
+                if let Some(fix) = &w.fix {
+                    let _ = write!(out, " — fix: {}", fix.replace('\n', " "));
+                }
+                out.push('\n');
+            }
+        }
         if !self.images.is_empty() {
             out.push_str("\n| image | digest | size |\n|---|---|---:|\n");
             for image in &self.images {
@@ -510,6 +587,13 @@ mod tests {
                     row(14, "WORKDIR /build", None),
                     row(23, "COPY src/ /opt/app/lib/", Some("src/a|b.py changed")),
                 ],
+                warnings: vec![WarningRecord {
+                    kind: "copy-before-install".into(),
+                    message: "`COPY . .` (Dockerfile:3) copies the whole build context".into(),
+                    fix: Some("copy the dependency lists alone first".into()),
+                    file: Some("Dockerfile".into()),
+                    line: Some(3),
+                }],
                 ..StepRecord::new("image", StepStatus::Ok)
             }],
             images: Vec::new(),
@@ -527,5 +611,18 @@ mod tests {
             "{md}"
         );
         assert!(!md.contains("WORKDIR"), "cached rows are left out: {md}");
+        assert!(
+            md.contains(
+                "> **warning** (image) (Dockerfile:3): `COPY . .` (Dockerfile:3) copies the \
+                 whole build context — fix: copy the dependency lists alone first\n"
+            ),
+            "{md}"
+        );
+        let json = serde_json::to_string(&report).unwrap();
+        assert!(
+            json.contains(r#""warnings":[{"kind":"copy-before-install""#),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<Report>(&json).unwrap(), report);
     }
 }

@@ -20,7 +20,7 @@ use super::fingerprint::Record;
 const FILE_HASHES: &str = "file-hashes";
 use super::report::{
     escape_data, ArtifactRecord, FindingRecord, ImageRecord, InstructionRecord, Report, StepRecord,
-    StepStatus,
+    StepStatus, WarningRecord,
 };
 use super::terminal::Board;
 use super::{graph, lock::RunLock, Pipeline, Step};
@@ -145,6 +145,7 @@ pub struct StepCx {
     pub(crate) file_hashes: Option<Arc<FileHashes>>,
     instructions: Vec<InstructionRecord>,
     why: Option<String>,
+    warnings: Vec<WarningRecord>,
 }
 
 impl StepCx {
@@ -163,6 +164,7 @@ impl StepCx {
             file_hashes: None,
             instructions: Vec::new(),
             why: None,
+            warnings: Vec::new(),
         }
     }
 
@@ -176,6 +178,29 @@ impl StepCx {
                 .iter()
                 .map(|row| InstructionRecord::of(row, &explanation.dockerfile)),
         );
+    }
+
+    /// Records a warning of this step (in the report, and in GitHub Actions as a
+    /// `::warning` annotation at its file and line).
+    pub fn add_warning(&mut self, warning: WarningRecord) {
+        self.warnings.push(warning);
+    }
+
+    /// Records what an image build warned about: its cache set-up findings and the caches
+    /// it did not write.
+    pub fn add_build_warnings(&mut self, result: &crate::docker::build::BuildResult) {
+        let image = result
+            .tags
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "image".to_string());
+        for w in &result.cache_warnings {
+            self.warnings.push(WarningRecord::from(w));
+        }
+        for cache in &result.cache_not_written {
+            self.warnings
+                .push(WarningRecord::cache_not_written(&image, cache));
+        }
     }
 
     /// Records what a check found (hadolint's [`LintFinding`]s, BuildKit's
@@ -211,6 +236,7 @@ impl StepCx {
     pub fn unsupported(&mut self, reason: impl Into<String>) {
         self.unsupported = Some(reason.into());
     }
+
     /// Records an image this step built.
     pub fn add_image(&mut self, image: ImageRecord) {
         self.images.push(image);
@@ -622,6 +648,14 @@ fn run_step(
                 .map(|r| runner.redact(&r)),
             findings: std::mem::take(&mut cx.findings),
             builds: std::mem::take(&mut cx.builds),
+            warnings: std::mem::take(&mut cx.warnings)
+                .into_iter()
+                .map(|w| WarningRecord {
+                    message: runner.redact(&w.message),
+                    fix: w.fix.map(|f| runner.redact(&f)),
+                    ..w
+                })
+                .collect(),
             ..StepRecord::new(&step.name, status)
         },
         images: cx.images,
@@ -661,11 +695,65 @@ fn github_actions(report: &Report, _dir: &Path) {
     }
 }
 
+/// `::warning file=F,line=L,title=T::message (fix: ...)`: the file relative to the
+/// workspace (GitHub places annotations by the repository's paths).
+fn warning_annotation(step: &str, w: &WarningRecord, workspace: Option<&str>) -> String {
+    let mut props = Vec::new();
+    if let Some(file) = &w.file {
+        let path = Path::new(file);
+        let cwd = std::env::current_dir().ok();
+        let relative = workspace
+            .map(Path::new)
+            .or(cwd.as_deref())
+            .and_then(|base| path.strip_prefix(base).ok())
+            .unwrap_or(path);
+        props.push(format!(
+            "file={}",
+            escape_property(&relative.display().to_string())
+        ));
+        if let Some(line) = w.line {
+            props.push(format!("line={line}"));
+        }
+    }
+    props.push(format!(
+        "title={}",
+        escape_property(&format!("step {step}: {}", w.kind))
+    ));
+    let mut message = w.message.clone();
+    if let Some(fix) = &w.fix {
+        message.push_str(&format!("\nfix: {fix}"));
+    }
+    format!(
+        "::warning {}::{}",
+        props.join(","),
+        escape_workflow(&message)
+    )
+}
+
+fn escape_property(text: &str) -> String {
+    escape_workflow(text)
+        .replace(':', "%3A")
+        .replace(',', "%2C")
+}
+
+fn escape_workflow(text: &str) -> String {
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
 /// The workflow commands of a report, in step order: each step's findings, then its
 /// error or the reason it checked nothing.
 pub(crate) fn annotations(report: &Report, workspace: Option<&Path>) -> Vec<String> {
     let mut lines = Vec::new();
     for step in &report.steps {
+        for w in &step.warnings {
+            lines.push(warning_annotation(
+                &step.name,
+                w,
+                workspace.and_then(|p| p.to_str()),
+            ));
+        }
         for finding in &step.findings {
             lines.push(finding.annotation(workspace));
         }
@@ -824,5 +912,32 @@ mod tests {
         .unwrap();
         let report = Report::load(&path).unwrap();
         assert!(report.steps[0].findings.is_empty() && report.steps[0].builds.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod warning_tests {
+    use super::*;
+
+    #[test]
+    fn a_warning_is_annotated_at_its_dockerfile_line_relative_to_the_workspace() {
+        let w = WarningRecord {
+            kind: "copy-before-install".into(),
+            message: "`COPY . .` (Dockerfile:3) copies: all, of it".into(),
+            fix: Some("copy the lists first".into()),
+            file: Some("/home/runner/work/app/docker/Dockerfile".into()),
+            line: Some(3),
+        };
+        assert_eq!(
+            warning_annotation("image", &w, Some("/home/runner/work/app")),
+            "::warning file=docker/Dockerfile,line=3,title=step image%3A copy-before-install\
+             ::`COPY . .` (Dockerfile:3) copies: all, of it%0Afix: copy the lists first"
+        );
+        // A warning about no file in particular is annotated without a place.
+        let w = WarningRecord::new("cache-not-written", "image a:1 built; cache not written");
+        assert_eq!(
+            warning_annotation("image", &w, None),
+            "::warning title=step image%3A cache-not-written::image a:1 built; cache not written"
+        );
     }
 }

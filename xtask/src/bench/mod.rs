@@ -19,6 +19,7 @@ use serde_json::json;
 
 use crate::build::webapp_pipeline;
 
+mod explain;
 mod real_size;
 
 /// One figure of the benchmark.
@@ -66,6 +67,7 @@ const FIGURES: &[&str] = &[
     "xtask_compile",
     "fanout",
     "fanout_builders",
+    "explain_overhead",
 ];
 
 /// `cargo xtask bench [--quick] [--only NAME]`.
@@ -88,7 +90,9 @@ pub fn run(base: &Runner, root: &Path, flags: &crate::flags::Bench) -> Result<u8
     }
     let runner = base.clone().echo(Echo::Silent);
     // The fan-out figures use the second engine, arm64 emulation and the BuildKit daemons.
-    crate::engine::ensure_components(&runner, root, &["second", "arm64", "buildkit"])?;
+    if only.is_none_or(|o| o.starts_with("fanout")) {
+        crate::engine::ensure_components(&runner, root, &["second", "arm64", "buildkit"])?;
+    }
     let mut bench = Bench {
         root: root.to_path_buf(),
         runner,
@@ -115,6 +119,7 @@ pub fn run(base: &Runner, root: &Path, flags: &crate::flags::Bench) -> Result<u8
             "xtask_compile" => bench.xtask_compile(),
             "fanout" => bench.fanout(),
             "fanout_builders" => bench.fanout_builders(),
+            "explain_overhead" => bench.explain_overhead(),
             _ => unreachable!("figures are listed above"),
         };
         if let Err(e) = result {

@@ -21,6 +21,7 @@ use crate::cmd::{Cmd, Runner};
 use crate::docker::build::BuildMetadataRow;
 use crate::docker::builder::parse_buildx_version;
 use crate::docker::cache;
+use crate::docker::explain::bake::BakeWatch;
 use crate::plan::{Plan, Planned};
 
 /// One `docker buildx bake`. Made by [`BakeFile::write`], or by hand with [`Bake::new`].
@@ -62,6 +63,10 @@ pub struct Bake {
     pub(crate) set: Vec<String>,
     /// Print the resolved definition instead of building (`--print`); see [`Bake::print`].
     pub(crate) print_only: bool,
+    /// Explain each target's build (see [`Bake::explain`]).
+    pub(crate) explain: bool,
+    /// Where each target's explanation record is kept (see [`Bake::explain_records`]).
+    pub(crate) explain_records: Option<PathBuf>,
     /// Entitlements granted by hand (`--allow`), beside those computed from the targets.
     pub(crate) allow: Vec<String>,
     /// The file as [`BakeFile::write`] wrote it: what a plan computes the grants from.
@@ -143,6 +148,25 @@ impl Bake {
         self
     }
 
+    /// Explain each target's build, as [`Build::explain`](crate::docker::build::Build::explain)
+    /// does (off by default): with the default `plain` progress, bake runs with
+    /// `--progress=rawjson` (rendered as plain text in the log), each target's cache
+    /// set-up checks are said before, and [`BakeResult::explanations`] has, by target,
+    /// which instructions came from the cache and why each of the others ran. Targets of a
+    /// JSON file with a local context and a Dockerfile file only.
+    pub fn explain(mut self, on: bool) -> Bake {
+        self.explain = on;
+        self
+    }
+
+    /// Keep each target's explanation record in `dir` (`<dir>/<target>.json`) between
+    /// bakes, so that each explanation compares with the previous bake's (see
+    /// [`Build::explain_record`](crate::docker::build::Build::explain_record)).
+    pub fn explain_records(mut self, dir: impl Into<PathBuf>) -> Bake {
+        self.explain_records = Some(dir.into());
+        self
+    }
+
     /// Grants one more entitlement (`--allow=VALUE`, such as `security.insecure` or
     /// `fs.read=/srv/keys`) beyond those computed from the targets (see the [module
     /// docs](super#entitlements)): for what a target asks for that the library does not
@@ -208,6 +232,11 @@ impl Bake {
     pub fn get_targets(&self) -> &[String] {
         &self.targets
     }
+
+    /// Whether the bake reads BuildKit's per-instruction progress to explain its targets.
+    pub fn explains(&self) -> bool {
+        self.explain && self.progress.as_deref() == Some("plain")
+    }
 }
 
 /// What bake produced for one target, read from its metadata.
@@ -236,6 +265,11 @@ pub struct BakeResult {
     pub command: String,
     /// True when nothing ran because of a dry run.
     pub dry_run: bool,
+    /// With [`Bake::explain`]: by target, which instructions were taken from the cache
+    /// and why each of the others ran.
+    pub explanations: BTreeMap<String, crate::docker::explain::Explanation>,
+    /// With [`Bake::explain`]: by target, what the cache set-up checks found.
+    pub cache_warnings: BTreeMap<String, Vec<crate::docker::explain::CacheWarning>>,
 }
 
 impl BakeResult {
@@ -281,6 +315,8 @@ impl Bake {
             progress: Some("plain".to_string()),
             set: Vec::new(),
             print_only: false,
+            explain: false,
+            explain_records: None,
             allow: Vec::new(),
             definition: None,
             granted: None,
@@ -320,6 +356,7 @@ impl Bake {
             cmd = cmd.arg("--metadata-file").arg_path(absolute_or_same(file));
         }
         if let Some(progress) = &self.progress {
+            let progress = if self.explains() { "rawjson" } else { progress };
             cmd = cmd.arg(format!("--progress={progress}"));
         }
         for set in &self.set {
@@ -538,6 +575,7 @@ impl Bake {
         for grant in &self.allow {
             check_grant(grant)?;
         }
+        let mut why = None;
         let mut bake = self.clone();
         // The definition the checks and grants are computed from: a JSON file as written;
         // any other file (HCL, compose) as buildx resolves it (`--print`).
@@ -562,6 +600,16 @@ impl Bake {
                     .with_context(|| format!("cannot bake {}", self.file.display()))?;
             }
             let names = file.resolve(&self.targets)?;
+            if self.explains() {
+                why = BakeWatch::start(
+                    &self.dir(),
+                    &file,
+                    &names,
+                    self.explain_records.as_deref(),
+                    self.builder.as_deref(),
+                    runner,
+                );
+            }
             if !runner.is_dry_run() {
                 let paths = with_overrides(&file, &names, &self.set, View::Paths);
                 prepare(&paths, &names, &self.dir())
@@ -591,24 +639,26 @@ impl Bake {
         } else {
             self.targets.join(", ")
         };
-        let ran = runner.run(&cmd).map_err(|e| {
-            let refused = e
-                .tail
-                .iter()
-                .any(|l| l.contains("additional privileges requested"));
-            let err = anyhow::Error::new(e);
-            if refused {
-                err.context(format!(
-                    "cannot bake {what} of {}: buildx asks for entitlements the command does \
+        let ran = runner
+            .run_filtered(&cmd, why.as_mut().map(|w| w.filter()))
+            .map_err(|e| {
+                let refused = e
+                    .tail
+                    .iter()
+                    .any(|l| l.contains("additional privileges requested"));
+                let err = anyhow::Error::new(e);
+                if refused {
+                    err.context(format!(
+                        "cannot bake {what} of {}: buildx asks for entitlements the command does \
                      not grant (it grants the paths and host network the targets use, not \
                      what a target asks for itself, such as `entitlements` or `ssh`): grant \
                      the exact ones buildx names with `Bake::allow`",
-                    self.file.display()
-                ))
-            } else {
-                err.context(format!("cannot bake {what} of {}", self.file.display()))
-            }
-        })?;
+                        self.file.display()
+                    ))
+                } else {
+                    err.context(format!("cannot bake {what} of {}", self.file.display()))
+                }
+            })?;
         let mut result = BakeResult {
             command: cmd.to_string(),
             dry_run: ran.dry_run,
@@ -625,6 +675,11 @@ impl Bake {
         result.targets = BakeResult::parse_metadata(&text)
             .with_context(|| format!("bake metadata {}", metadata_path.display()))?;
         result.metadata = serde_json::from_str(&text).unwrap_or_default();
+        if let Some(why) = why {
+            let explained = why.finish(runner);
+            result.explanations = explained.explanations;
+            result.cache_warnings = explained.warnings;
+        }
         Ok(result)
     }
 

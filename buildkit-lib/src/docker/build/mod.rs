@@ -27,6 +27,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::cache::Cache;
+use crate::docker::explain::{CacheCheck, CacheWarning};
 use crate::session::Session;
 
 /// Where a build secret comes from.
@@ -217,6 +218,10 @@ pub struct Build {
     /// Where the inputs that decided the cache and the explanation are kept between
     /// builds (see [`Build::explain_record`]).
     pub(crate) explain_record: Option<PathBuf>,
+    /// A cache export that fails fails the build (see [`Build::cache_required`]).
+    pub(crate) cache_required: bool,
+    /// Cache set-up checks not to run (see [`Build::skip_cache_check`]).
+    pub(crate) skip_cache_checks: Vec<CacheCheck>,
 }
 
 impl Build {
@@ -252,6 +257,8 @@ impl Build {
             attest: Vec::new(),
             explain: true,
             explain_record: None,
+            cache_required: false,
+            skip_cache_checks: Vec::new(),
         }
     }
 
@@ -477,7 +484,9 @@ impl Build {
     /// Explain the build (on by default): with the default `plain` progress, the build
     /// runs with `--progress=rawjson`, its progress is rendered as plain text in the log
     /// as before, and [`BuildResult::explanation`] says which instructions were taken from
-    /// the cache and why each of the others ran. Off: `--progress=plain` as it is.
+    /// the cache and why each of the others ran. Before it runs, the cache set-up checks
+    /// ([`Build::cache_setup_warnings`]) are said in the log and kept in
+    /// [`BuildResult::cache_warnings`]. Off: `--progress=plain` as it is, and no checks.
     pub fn explain(mut self, on: bool) -> Build {
         self.explain = on;
         self
@@ -491,6 +500,30 @@ impl Build {
     /// only, never their values.
     pub fn explain_record(mut self, path: impl Into<PathBuf>) -> Build {
         self.explain_record = Some(path.into());
+        self
+    }
+
+    /// Whether a cache export that fails fails the build (off by default: the cache is
+    /// optional). BuildKit exports the cache after the image, and buildx exits 1 when the
+    /// cache export fails although the image was built (and loaded or pushed). With the
+    /// cache optional, [`Build::run`] returns the result, its
+    /// [`BuildResult::cache_not_written`] naming each destination not written with the
+    /// engine's error, and says `image X built and loaded; cache not written to REF:
+    /// <error>` in the step log; required, it returns that as a
+    /// [`CacheExportFailed`](crate::docker::explain::CacheExportFailed) error. Either way
+    /// the error is no longer "cannot build image".
+    pub fn cache_required(mut self, on: bool) -> Build {
+        self.cache_required = on;
+        self
+    }
+
+    /// Leaves one of the cache set-up checks out (see [`CacheCheck`]): for a set-up that
+    /// is so on purpose, such as a pull-request job that imports the cache the default
+    /// branch's job writes ([`CacheCheck::CacheFromWithoutCacheTo`]).
+    pub fn skip_cache_check(mut self, check: CacheCheck) -> Build {
+        if !self.skip_cache_checks.contains(&check) {
+            self.skip_cache_checks.push(check);
+        }
         self
     }
 
@@ -570,6 +603,12 @@ pub struct BuildResult {
     /// Which instructions were taken from the cache and why each of the others ran
     /// ([`Build::explain`]); `None` in a dry run or when not asked.
     pub explanation: Option<crate::docker::explain::Explanation>,
+    /// What the cache set-up checks found before the build ([`CacheCheck`]), each with its
+    /// fix (they run while [`Build::explain`] is on).
+    pub cache_warnings: Vec<CacheWarning>,
+    /// The cache destinations (`--cache-to`) the build did not write, with the engine's
+    /// error: the image was built, the cache export failed (see [`Build::cache_required`]).
+    pub cache_not_written: Vec<crate::docker::explain::CacheNotWritten>,
     /// BuildKit's record of the build: its reference (`buildx.build.ref`), and with
     /// buildx 0.21 or later its cached and total steps (see [`Build::read_record`]).
     pub record: BuildRecord,

@@ -9,6 +9,7 @@ use super::record::{self, BuildFailed, BuildRecord};
 use super::{Build, BuildResult, Output, Provenance, SecretSource};
 use crate::cmd::{Cmd, Runner};
 use crate::docker::cache::{self, CacheKind, GhaService};
+use crate::docker::explain::export;
 use crate::docker::image::ImageFacts;
 
 impl Build {
@@ -25,7 +26,7 @@ impl Build {
     pub(crate) fn run_in(
         &self,
         runner: &Runner,
-        hashes: Option<&crate::pipeline::filehash::FileHashes>,
+        hashes: Option<std::sync::Arc<crate::pipeline::filehash::FileHashes>>,
     ) -> anyhow::Result<BuildResult> {
         self.check_for(runner)?;
         if self.output == Output::Load && self.platforms.len() > 1 && !runner.is_dry_run() {
@@ -53,6 +54,8 @@ impl Build {
             ));
         }
 
+        let cache_warnings = self.note_cache_setup(runner);
+
         let mut build = self.clone();
         build.resolve_caches(runner)?;
         let (metadata_file, temp) = metadata_file(self.metadata_file.as_deref(), runner)?;
@@ -65,66 +68,79 @@ impl Build {
             .unwrap_or_else(|| self.context.display().to_string());
         let started = std::time::SystemTime::now();
         let mut why = crate::docker::explain::Watch::start(self, runner, hashes);
-        let ran = runner
-            .run_filtered(&cmd, why.as_mut().map(|w| w.filter()))
-            .map_err(|mut e| {
-                // A builder's daemon that went away mid-build reads "Canceled: context
-                // canceled" (BuildKit 0.13), as if the user had cancelled, or "error
-                // reading from server: EOF" (0.25, which stops gracefully), as if the
-                // engine had gone: when the build ran on a builder of its own, ask it.
-                let lost = matches!(e.failure, crate::cmd::Failure::EngineLost { .. });
-                let gone = match (&self.builder, &e.failure) {
-                    (
-                        Some(builder),
-                        crate::cmd::Failure::Exit(_) | crate::cmd::Failure::EngineLost { .. },
-                    ) if lost
-                        || e.tail.iter().any(|l| {
-                            l.contains("context canceled")
-                                || l.contains("context deadline exceeded")
-                        }) =>
-                    {
-                        crate::docker::builder::connection_error(runner, builder).map(|why| {
-                            match crate::docker::builder::explain(&why, None, &Default::default()) {
-                                Some(explained) if !why.contains("connection refused") => {
-                                    format!("; builder {builder}: {explained} ({why})")
-                                }
-                                _ => format!(
-                                    "; the BuildKit daemon of builder {builder} went away during \
-                                 the build ({why}): restart it, or build on another builder"
-                                ),
+        let ran = runner.run_filtered(&cmd, why.as_mut().map(|w| w.filter()));
+        if let Err(e) = &ran {
+            // The image made, only the cache export failed: say that, not "cannot build".
+            let reader = why.as_ref().map(|w| w.reader());
+            if let Some(made) = export::made_anyway(self, runner, reader, &e.tail) {
+                let result = BuildResult {
+                    tags: self.tags.clone(),
+                    platforms: self.platforms.clone(),
+                    command: cmd.to_string(),
+                    metadata: serde_json::Value::Object(Default::default()),
+                    cache_warnings,
+                    explanation: why.and_then(|w| w.finish(runner)),
+                    ..BuildResult::default()
+                };
+                return made.finish(self, runner, result);
+            }
+        }
+        let ran = ran.map_err(|mut e| {
+            // A builder's daemon that went away mid-build reads "Canceled: context
+            // canceled" (BuildKit 0.13), as if the user had cancelled, or "error
+            // reading from server: EOF" (0.25, which stops gracefully), as if the
+            // engine had gone: when the build ran on a builder of its own, ask it.
+            let lost = matches!(e.failure, crate::cmd::Failure::EngineLost { .. });
+            let gone = match (&self.builder, &e.failure) {
+                (
+                    Some(builder),
+                    crate::cmd::Failure::Exit(_) | crate::cmd::Failure::EngineLost { .. },
+                ) if lost
+                    || e.tail.iter().any(|l| {
+                        l.contains("context canceled") || l.contains("context deadline exceeded")
+                    }) =>
+                {
+                    crate::docker::builder::connection_error(runner, builder).map(|why| {
+                        match crate::docker::builder::explain(&why, None, &Default::default()) {
+                            Some(explained) if !why.contains("connection refused") => {
+                                format!("; builder {builder}: {explained} ({why})")
                             }
-                        })
-                    }
-                    _ => None,
-                };
-                if lost && gone.is_some() {
-                    // The engine is there; the builder's daemon is not.
-                    e.failure = crate::cmd::Failure::Exit(1);
+                            _ => format!(
+                                "; the BuildKit daemon of builder {builder} went away during \
+                                 the build ({why}): restart it, or build on another builder"
+                            ),
+                        }
+                    })
                 }
-                let scanner =
-                    self.sbom && e.tail.iter().any(|l| l.contains("buildkit-syft-scanner"));
-                let message = if scanner {
-                    format!(
-                        "cannot build image {what}: the builder cannot pull BuildKit's SBOM \
-                         scanner image (docker/buildkit-syft-scanner); push it to a registry the \
-                         builder reaches and name it with `.attest(\"type=sbom,generator=IMAGE\")` \
-                         instead of `.sbom(true)`"
-                    )
-                } else {
-                    format!("cannot build image {what}{}", gone.unwrap_or_default())
-                };
-                // Only a build that ran and failed has a record; BuildKit's own error is
-                // worth the two history queries on a failure.
-                let record = match e.failure {
-                    crate::cmd::Failure::Exit(_) => record::of_failure(runner, &build, started),
-                    _ => BuildRecord::without_history(
-                        None,
-                        false,
-                        "the build did not run to a failure of its own".into(),
-                    ),
-                };
-                anyhow::Error::new(e).context(BuildFailed { message, record })
-            })?;
+                _ => None,
+            };
+            if lost && gone.is_some() {
+                // The engine is there; the builder's daemon is not.
+                e.failure = crate::cmd::Failure::Exit(1);
+            }
+            let scanner = self.sbom && e.tail.iter().any(|l| l.contains("buildkit-syft-scanner"));
+            let message = if scanner {
+                format!(
+                    "cannot build image {what}: the builder cannot pull BuildKit's SBOM \
+                     scanner image (docker/buildkit-syft-scanner); push it to a registry the \
+                     builder reaches and name it with `.attest(\"type=sbom,generator=IMAGE\")` \
+                     instead of `.sbom(true)`"
+                )
+            } else {
+                format!("cannot build image {what}{}", gone.unwrap_or_default())
+            };
+            // Only a build that ran and failed has a record; BuildKit's own error is
+            // worth the two history queries on a failure.
+            let record = match e.failure {
+                crate::cmd::Failure::Exit(_) => record::of_failure(runner, &build, started),
+                _ => BuildRecord::without_history(
+                    None,
+                    false,
+                    "the build did not run to a failure of its own".into(),
+                ),
+            };
+            anyhow::Error::new(e).context(BuildFailed { message, record })
+        })?;
         let mut result = BuildResult {
             tags: self.tags.clone(),
             platforms: self.platforms.clone(),
@@ -176,6 +192,15 @@ impl Build {
                 }
             }
         }
+        let reader = why.as_ref().map(|w| w.reader());
+        result.cache_not_written =
+            export::not_written_after_success(self, runner, reader, &ran.tail);
+        for cache in &result.cache_not_written {
+            runner.note(&format!(
+                "warning: {cache} (`ignore-error=true` let the build go on without it)"
+            ));
+        }
+        result.cache_warnings = cache_warnings;
         result.explanation = why.and_then(|w| w.finish(runner));
         Ok(result)
     }

@@ -8,15 +8,32 @@
 //! compares them with the previous build's to name, for each rebuilt instruction, the most
 //! specific cause it can prove ([`Cause`]), never a guess.
 //!
+//! Before the build, the cache set-up checks ([`CacheCheck`]) say what in the Dockerfile
+//! and the cache settings makes the cache miss more than it must, each finding a
+//! [`CacheWarning`] with its fix. After it, a build whose image was made while its cache
+//! export failed is told apart from a failed build ([`CacheNotWritten`],
+//! [`CacheExportFailed`]).
+//!
 //! One job per file: `progress.rs` reads the stream and renders the plain progress,
 //! `rows.rs` maps vertexes to Dockerfile instructions, `record.rs` collects and keeps the
 //! inputs, `cause.rs` compares them, `text.rs` says it in words, `watch.rs` follows one
-//! [`Build`](crate::docker::build::Build) through its run.
+//! [`Build`](crate::docker::build::Build) through its run, `setup.rs` holds the set-up
+//! checks, `export.rs` reads what became of the image and the cache exports, `bake.rs`
+//! explains each target of a [`Bake`](crate::docker::bake::Bake).
 
+pub(crate) mod bake;
+#[cfg(test)]
+mod bake_tests;
 mod cause;
+pub(crate) mod export;
+#[cfg(test)]
+mod export_tests;
 mod progress;
 mod record;
 mod rows;
+pub(crate) mod setup;
+#[cfg(test)]
+mod setup_tests;
 #[cfg(test)]
 mod tests;
 mod text;
@@ -27,8 +44,10 @@ use std::path::Path;
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
+pub use export::{CacheExportFailed, CacheNotWritten, ImageDelivered};
 pub use progress::{ProgressReader, Vertex};
 pub use record::{BaseImage, CacheInputs, NamedContext, RecordedInstruction, RecordedStage};
+pub use setup::{CacheCheck, CacheWarning};
 
 pub(crate) use watch::Watch;
 
@@ -250,7 +269,8 @@ impl Explanation {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ExplainRecord {
-    /// When the build ended (RFC 3339).
+    /// When the build that wrote it ended (RFC 3339). A later build with the same
+    /// explanation and inputs leaves the record as it is.
     pub written: String,
     /// The one-line summary, as the step log has it.
     pub summary: String,
@@ -274,11 +294,28 @@ impl ExplainRecord {
             .with_context(|| format!("{} is not a build record of this version", path.display()))
     }
 
-    /// Writes it atomically at `path`, every secret `runner` masks masked.
+    /// Writes it atomically at `path` (a whole record or none; not synced to disk: a
+    /// record lost to a crash only leaves the next build without one), every secret
+    /// `runner` masks masked.
     pub(crate) fn save_redacted(&self, path: &Path, runner: &crate::Runner) -> anyhow::Result<()> {
+        use std::io::Write as _;
         let json = serde_json::to_string(self).context("cannot encode the build record")?;
         let json = runner.redact(&json);
-        crate::files::write_atomic(&crate::Runner::new(), path, json.as_bytes())
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".buildkit-tmp-")
+            .tempfile_in(dir)
+            .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+        tmp.write_all(json.as_bytes())
+            .with_context(|| format!("cannot write {}", tmp.path().display()))?;
+        tmp.persist(path)
+            .map_err(|e| e.error)
+            .with_context(|| format!("cannot replace {}", path.display()))?;
+        Ok(())
     }
 }
 

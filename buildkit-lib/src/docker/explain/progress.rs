@@ -133,6 +133,15 @@ impl ProgressReader {
         &self.text_lines
     }
 
+    /// The status lines of vertex `digest` that completed, in order (`exporting manifest
+    /// list sha256:...`, `naming to docker.io/library/app:1`), as the plain text shows them.
+    pub fn statuses(&self, digest: &str) -> &[String] {
+        self.shown
+            .get(digest)
+            .map(|s| s.statuses_done.as_slice())
+            .unwrap_or_default()
+    }
+
     /// Reads a whole recorded stream at once: the reader and the human text.
     pub fn read_all(bytes: &[u8]) -> (ProgressReader, String) {
         let mut reader = ProgressReader::new();

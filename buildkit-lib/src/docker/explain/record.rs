@@ -127,6 +127,20 @@ impl CacheInputs {
             .find(|s| s.name.eq_ignore_ascii_case(name))
     }
 
+    /// The inputs of `build` as a build of it records them before it runs: its Dockerfile
+    /// parsed, build args (secret-looking values as identities), secret identities,
+    /// named contexts, cache sources, and each file `COPY`/`ADD` take from the context,
+    /// hashed (every one read: no hash cache). `previous` carries the secrets' salt over,
+    /// so that an unchanged secret keeps its identity. Runs no command; base image
+    /// digests and cache imports are filled in from a build's progress only.
+    ///
+    /// With [`explain`](super::explain), it explains what a change would rebuild without
+    /// building (given the vertexes a build reported).
+    pub fn of_build(build: &Build, previous: Option<&CacheInputs>) -> anyhow::Result<CacheInputs> {
+        let runner = Runner::new().echo(crate::cmd::Echo::Silent);
+        collect(build, &runner, Some(&FileHashes::in_memory()), previous)
+    }
+
     /// A record of another format is as good as none.
     pub(crate) fn usable(self) -> Option<CacheInputs> {
         (self.version == VERSION).then_some(self)

@@ -677,7 +677,8 @@ fn explaining_a_change_in_the_mediaserver_context_is_quick() {
             files: vec!["app/views.py".into()]
         })
     );
-    assert!(explained.as_millis() < 50, "{explained:?}");
+    // The time is a figure of `cargo xtask bench --only explain_overhead`
+    // (`explain_5800_files`), beside its baseline: no timed assertion here.
 }
 
 #[test]

@@ -157,7 +157,7 @@ impl FanOut {
 }
 
 /// One platform's part of a fan-out.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct PlatformResult {
     /// The platform.
@@ -172,10 +172,15 @@ pub struct PlatformResult {
     pub platform_tag: Option<String>,
     /// Build (and push) time.
     pub elapsed: Duration,
+    /// Which instructions its build took from the cache and why each of the others ran
+    /// (see [`Build::explain`]); `None` when not explained. A build with an
+    /// [`Build::explain_record`] keeps one record per platform beside it
+    /// (`image-linux-arm64.json` for `image.json`).
+    pub explanation: Option<crate::docker::explain::Explanation>,
 }
 
 /// What a fan-out produced.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct FanOutResult {
     /// The merged image's tags.
@@ -343,6 +348,19 @@ impl FanOut {
         build.platforms = vec![platform.platform.clone()];
         build.builder = Some(platform.endpoint.builder().to_string());
         build.read_size = false;
+        // One record per platform: each compares with its own previous build.
+        if let Some(record) = &build.explain_record {
+            let stem = record
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "build".into());
+            let platform: String = platform
+                .platform
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+                .collect();
+            build.explain_record = Some(record.with_file_name(format!("{stem}-{platform}.json")));
+        }
         // The merge reads what it needs; BuildKit's record of a success costs 0.35 s.
         build.read_record = false;
         if by_digest {
@@ -539,6 +557,7 @@ impl FanOut {
                     .then(|| self.platform_tag(&p.platform).ok())
                     .flatten(),
                 elapsed: *took + push_times.get(i).copied().unwrap_or_default(),
+                explanation: result.explanation.clone(),
             })
             .collect()
     }

@@ -74,3 +74,36 @@ fn platform_tags_stay_valid() {
     assert_eq!(tag.len(), MAX_TAG_LEN);
     assert!(tag.ends_with("-linux-arm64"));
 }
+
+#[test]
+fn each_platform_keeps_its_own_explanation_record() {
+    let build = Build::new(".")
+        .tag("127.0.0.1:5000/app:1.2.0")
+        .explain_record("target/why/image.json");
+    let fan = FanOut::new(
+        build,
+        vec![
+            PlatformEndpoint::parse("linux/amd64=unix:///run/a.sock").unwrap(),
+            PlatformEndpoint::parse("linux/arm/v7=unix:///run/b.sock").unwrap(),
+        ],
+    );
+    let records: Vec<Option<std::path::PathBuf>> = fan
+        .get_platforms()
+        .iter()
+        .map(|p| fan.platform_build(p, true).unwrap().explain_record)
+        .collect();
+    assert_eq!(
+        records,
+        [
+            Some("target/why/image-linux-amd64.json".into()),
+            Some("target/why/image-linux-arm-v7.json".into()),
+        ]
+    );
+    // Without a record, none is made up.
+    let plain = FanOut::new(Build::new(".").tag("127.0.0.1:5000/app:1"), Vec::new());
+    let p = PlatformEndpoint::parse("linux/amd64=unix:///run/a.sock").unwrap();
+    assert_eq!(
+        plain.platform_build(&p, false).unwrap().explain_record,
+        None
+    );
+}

@@ -372,6 +372,9 @@ impl Threshold {
             "{} scan of {} failed: {over} findings at {} or above (allowed: {}); {}",
             report.source, report.image, self.fail_on, self.max_allowed, report.counts
         );
+        for part in &report.not_checked {
+            msg.push_str(&format!("; {} not checked", part.what));
+        }
         for x in report
             .findings
             .iter()
@@ -379,6 +382,14 @@ impl Threshold {
             .take(20)
         {
             msg.push_str(&format!("\n  {:<8} {}  {}", x.severity, x.id, x.title));
+        }
+        // What did not run is said beside what failed: more may be there.
+        if !report.not_checked.is_empty() {
+            let parts: Vec<String> = report.not_checked.iter().map(|p| p.to_string()).collect();
+            msg.push_str(&format!(
+                "\nalso not checked, so there may be more: {}",
+                parts.join("; ")
+            ));
         }
         bail!(msg)
     }
@@ -497,6 +508,29 @@ mod tests {
             Threshold::default().verdict(&found),
             Verdict::Fail { over: 1 }
         );
+        // Its error's last line says what did not run, beside the finding that failed it.
+        let err = Threshold::default().check(&found).unwrap_err().to_string();
+        let lines: Vec<&str> = err.lines().collect();
+        assert!(
+            lines[0].ends_with("; vulnerabilities not checked"),
+            "{}",
+            lines[0]
+        );
+        assert_eq!(lines[1], "  HIGH     CVE-1  bad");
+        assert_eq!(
+            lines.last().copied(),
+            Some(
+                "also not checked, so there may be more: vulnerabilities not checked: no database"
+            )
+        );
+        // Every part ran: no such line.
+        let mut complete = found.clone();
+        complete.not_checked.clear();
+        let err = Threshold::default()
+            .check(&complete)
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("not checked"), "{err}");
         assert!(partial
             .to_string()
             .ends_with("\n  vulnerabilities not checked: no database"));
