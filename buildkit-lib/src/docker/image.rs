@@ -328,8 +328,7 @@ fn listed_sizes_filtered(runner: &Runner, filters: Option<&str>) -> Option<BTree
 /// [`diff_ids`](ImageFacts::diff_ids). An image removed meanwhile (by someone else) is
 /// left out.
 pub fn local_images(runner: &Runner) -> anyhow::Result<Vec<ImageFacts>> {
-    let mut last_error = None;
-    for _ in 0..3 {
+    let list = || -> anyhow::Result<Option<Vec<String>>> {
         let ids = runner
             .capture(
                 &Cmd::new("docker")
@@ -337,15 +336,28 @@ pub fn local_images(runner: &Runner) -> anyhow::Result<Vec<ImageFacts>> {
                     .read_only(),
             )
             .context("cannot list local images")?;
-        let mut unique: Vec<&str> = ids.stdout.split_whitespace().collect();
+        if ids.dry_run {
+            return Ok(None);
+        }
+        let mut unique: Vec<String> = ids.stdout.split_whitespace().map(str::to_string).collect();
         unique.sort_unstable();
         unique.dedup();
-        if unique.is_empty() || ids.dry_run {
+        Ok(Some(unique))
+    };
+    let Some(mut ids) = list()? else {
+        return Ok(Vec::new());
+    };
+    let mut last_error = None;
+    // While other builds come and go (a CI machine, tests side by side), an image listed
+    // can be gone when it is inspected: leave out the ones the engine names as gone and
+    // ask again, a few times.
+    for _ in 0..6 {
+        if ids.is_empty() {
             return Ok(Vec::new());
         }
         let cmd = Cmd::new("docker")
             .args(["image", "inspect", "--format", "{{json .}}"])
-            .args(unique.iter().copied())
+            .args(ids.iter().cloned())
             .read_only();
         match runner.capture(&cmd) {
             Ok(out) => {
@@ -356,8 +368,19 @@ pub fn local_images(runner: &Runner) -> anyhow::Result<Vec<ImageFacts>> {
                     .map(|l| parse_inspect(l, "`docker image inspect`").map(ImageFacts::from_row))
                     .collect();
             }
-            // An image went away between the listing and the inspection: list again.
             Err(e) if e.tail.iter().any(|l| l.contains("No such image")) => {
+                let gone: Vec<&str> = e
+                    .tail
+                    .iter()
+                    .filter_map(|l| l.split("No such image: ").nth(1))
+                    .map(str::trim)
+                    .collect();
+                let before = ids.len();
+                ids.retain(|id| !gone.contains(&id.as_str()));
+                if ids.len() == before {
+                    // Named otherwise than listed: list again.
+                    ids = list()?.unwrap_or_default();
+                }
                 last_error = Some(e);
             }
             Err(e) => return Err(e).context("cannot inspect local images"),
@@ -629,6 +652,50 @@ struct AnnotationsRow {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_image_gone_between_listing_and_inspection_is_left_out() {
+        use crate::cmd::{Answer, FakeExecutor};
+        let fake = std::sync::Arc::new(
+            FakeExecutor::new()
+                .on(
+                    ["docker", "image", "ls"],
+                    Answer::ok("sha256:aa\nsha256:bb\nsha256:aa\n"),
+                )
+                .on(
+                    [
+                        "docker",
+                        "image",
+                        "inspect",
+                        "--format",
+                        "{{json .}}",
+                        "sha256:aa",
+                        "sha256:bb",
+                    ],
+                    Answer::fail(1, "Error response from daemon: No such image: sha256:bb\n"),
+                )
+                .on(
+                    [
+                        "docker",
+                        "image",
+                        "inspect",
+                        "--format",
+                        "{{json .}}",
+                        "sha256:aa",
+                    ],
+                    Answer::ok("{\"Id\": \"sha256:aa\", \"RepoTags\": [\"a:1\"]}\n"),
+                ),
+        );
+        let runner = Runner::new()
+            .echo(crate::cmd::Echo::Silent)
+            .with_executor(fake.clone());
+        let images = local_images(&runner).unwrap();
+        assert_eq!(images.len(), 1);
+        assert_eq!(images[0].id, "sha256:aa");
+        // Listed once: the vanished image was dropped, not the whole list read again.
+        let lists = fake.seen().iter().filter(|a| a[2] == "ls").count();
+        assert_eq!(lists, 1, "{:?}", fake.seen());
+    }
 
     #[test]
     fn reads_inspect_json() {
