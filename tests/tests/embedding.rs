@@ -70,8 +70,9 @@ fn two_pipelines_at_once_one_cancelled_through_its_handle() {
     while e2e::leftovers(&engine, &session_a).is_empty()
         || e2e::leftovers(&engine, &session_b).is_empty()
     {
+        // A bound for "never", not a speed: a shared 2-core machine can be slow.
         assert!(
-            waited.elapsed() < Duration::from_secs(60),
+            waited.elapsed() < Duration::from_secs(180),
             "the containers never ran"
         );
         std::thread::sleep(Duration::from_millis(100));
