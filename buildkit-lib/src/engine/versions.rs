@@ -332,15 +332,19 @@ pub(crate) fn buildx_version_cmd() -> Cmd {
 /// The version word of `docker buildx version`'s `github.com/docker/buildx 0.29.1+ds1
 /// 0.29.1+ds1-4` (or `... v0.13.1 <commit>`).
 pub(crate) fn parse_buildx_version(stdout: &str) -> Option<String> {
+    buildx_version_word(stdout).map(str::to_string)
+}
+
+/// The version word of `docker buildx version`'s first line, as printed.
+pub(crate) fn buildx_version_word(stdout: &str) -> Option<&str> {
     let line = stdout.lines().find(|l| !l.trim().is_empty())?;
     let mut words = line.split_whitespace();
     let first = words.next()?;
-    let word = if first.contains("buildx") {
-        words.next()?
+    if first.contains("buildx") {
+        words.next()
     } else {
-        first
-    };
-    Some(word.to_string())
+        Some(first)
+    }
 }
 
 /// The engine's version (`docker version --format {{.Server.Version}}`), asked once per

@@ -156,15 +156,7 @@ pub(crate) fn loose_version(text: &str) -> Option<Version> {
 
 /// The version `docker buildx version` prints (`github.com/docker/buildx v0.21.1 <commit>`).
 pub(crate) fn parse_buildx_version(text: &str) -> Option<Version> {
-    let line = text.lines().find(|l| !l.trim().is_empty())?;
-    let mut words = line.split_whitespace();
-    let first = words.next()?;
-    let word = if first.contains("buildx") {
-        words.next()?
-    } else {
-        first
-    };
-    loose_version(word)
+    loose_version(crate::engine::buildx_version_word(text)?)
 }
 
 /// What `docker buildx inspect` says about a builder: its driver and its first node's
