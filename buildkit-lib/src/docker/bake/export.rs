@@ -410,15 +410,15 @@ mod tests {
         let rel = |b: &str, p: &str| relative_from(Path::new(b), Path::new(p)).unwrap();
         assert_eq!(
             rel(
-                "/work/main/target/buildkit/build",
-                "/work/main/fixtures/webapp"
+                "/src/app/target/buildkit/build",
+                "/src/app/fixtures/webapp"
             ),
             PathBuf::from("../../../fixtures/webapp")
         );
         assert_eq!(
             rel(
-                "/work/main/target/buildkit/build",
-                "/work/main/target/buildkit/build/meta"
+                "/src/app/target/buildkit/build",
+                "/src/app/target/buildkit/build/meta"
             ),
             PathBuf::from("meta")
         );
