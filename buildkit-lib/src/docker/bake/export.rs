@@ -409,10 +409,7 @@ mod tests {
     fn paths_are_made_relative_to_the_base_when_they_share_a_directory() {
         let rel = |b: &str, p: &str| relative_from(Path::new(b), Path::new(p)).unwrap();
         assert_eq!(
-            rel(
-                "/src/app/target/buildkit/build",
-                "/src/app/fixtures/webapp"
-            ),
+            rel("/src/app/target/buildkit/build", "/src/app/fixtures/webapp"),
             PathBuf::from("../../../fixtures/webapp")
         );
         assert_eq!(
