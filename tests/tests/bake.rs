@@ -618,10 +618,20 @@ fn baking_the_webapp_gives_the_same_image_as_build_run() {
     let recorded = runner.with_fresh_record();
     let baked = bake.run(&recorded).unwrap_or_else(|e| panic!("{e:#}"));
     let commands = recorded.commands();
-    assert_eq!(commands.len(), 2, "{commands:?}");
-    assert_eq!(commands[0], ["docker", "buildx", "version"]);
-    assert_eq!(&commands[1][..3], ["docker", "buildx", "bake"]);
-    let allowed: Vec<&String> = commands[1]
+    // buildx's version is asked once per runner: here, unless an earlier step of this
+    // runner already asked it; then the bake.
+    let bake_line = commands.last().unwrap();
+    assert_eq!(
+        &bake_line[..3],
+        ["docker", "buildx", "bake"],
+        "{commands:?}"
+    );
+    assert!(
+        commands[..commands.len() - 1] == [vec!["docker", "buildx", "version"]]
+            || commands.len() == 1,
+        "{commands:?}"
+    );
+    let allowed: Vec<&String> = bake_line
         .iter()
         .filter(|a| a.starts_with("--allow"))
         .collect();

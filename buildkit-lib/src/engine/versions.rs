@@ -246,36 +246,10 @@ impl Capabilities {
     /// `DOCKER_CONFIG`, `HOME`), keeping the answer in the runner's cache of engine
     /// answers. A dry run that asks nothing gets an error: nothing is known.
     pub fn read(runner: &Runner) -> anyhow::Result<Capabilities> {
-        let probe = Cmd::new("docker");
-        let key = format!(
-            "buildx-version {}|{}|{}",
-            runner
-                .program_path(&probe)
-                .map(|p| p.display().to_string())
-                .unwrap_or_default(),
-            runner
-                .effective_env(&probe, "DOCKER_CONFIG")
-                .unwrap_or_default(),
-            runner.effective_env(&probe, "HOME").unwrap_or_default(),
-        );
-        if let Some(text) = runner.known_text(&key) {
-            return Ok(Capabilities {
-                buildx: Reported::new(text),
-            });
-        }
-        let out = runner
-            .capture(&buildx_version_cmd())
-            .context("cannot ask buildx for its version")?;
-        if out.dry_run {
-            bail!("a dry run does not ask buildx for its version");
-        }
-        let text = parse_buildx_version(&out.stdout).with_context(|| {
-            format!(
-                "`docker buildx version` printed no version: {:?}",
-                out.stdout.trim()
-            )
-        })?;
-        runner.keep_text(&key, text.clone());
+        let text = buildx_reported(runner)?.context(
+            "buildx's version is not known: a dry run asks nothing, or `docker buildx \
+             version` printed none",
+        )?;
         Ok(Capabilities {
             buildx: Reported::new(text),
         })
@@ -321,6 +295,39 @@ impl Capabilities {
     }
 }
 
+/// The version word of the buildx `runner`'s `docker` runs, as printed: asked once per
+/// runner (and its clones) and docker set-up (`PATH`'s docker, `DOCKER_CONFIG`, `HOME`),
+/// kept in the runner's cache of engine answers. `None` when a dry run may not ask or the
+/// output has no version. Every reader of buildx's version goes through here.
+pub(crate) fn buildx_reported(runner: &Runner) -> anyhow::Result<Option<String>> {
+    let probe = Cmd::new("docker");
+    let key = format!(
+        "buildx-version {}|{}|{}",
+        runner
+            .program_path(&probe)
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+        runner
+            .effective_env(&probe, "DOCKER_CONFIG")
+            .unwrap_or_default(),
+        runner.effective_env(&probe, "HOME").unwrap_or_default(),
+    );
+    if let Some(text) = runner.known_text(&key) {
+        return Ok(Some(text));
+    }
+    let out = runner
+        .capture(&buildx_version_cmd())
+        .context("cannot ask buildx for its version")?;
+    if out.dry_run {
+        return Ok(None);
+    }
+    let text = parse_buildx_version(&out.stdout);
+    if let Some(text) = &text {
+        runner.keep_text(&key, text.clone());
+    }
+    Ok(text)
+}
+
 /// `docker buildx version`.
 pub(crate) fn buildx_version_cmd() -> Cmd {
     Cmd::new("docker")
@@ -332,19 +339,15 @@ pub(crate) fn buildx_version_cmd() -> Cmd {
 /// The version word of `docker buildx version`'s `github.com/docker/buildx 0.29.1+ds1
 /// 0.29.1+ds1-4` (or `... v0.13.1 <commit>`).
 pub(crate) fn parse_buildx_version(stdout: &str) -> Option<String> {
-    buildx_version_word(stdout).map(str::to_string)
-}
-
-/// The version word of `docker buildx version`'s first line, as printed.
-pub(crate) fn buildx_version_word(stdout: &str) -> Option<&str> {
     let line = stdout.lines().find(|l| !l.trim().is_empty())?;
     let mut words = line.split_whitespace();
     let first = words.next()?;
-    if first.contains("buildx") {
-        words.next()
+    let word = if first.contains("buildx") {
+        words.next()?
     } else {
-        Some(first)
-    }
+        first
+    };
+    Some(word.to_string())
 }
 
 /// The engine's version (`docker version --format {{.Server.Version}}`), asked once per

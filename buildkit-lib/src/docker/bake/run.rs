@@ -19,9 +19,9 @@ use super::entitlements::{
 use super::model::{is_local, BakeFile};
 use crate::cmd::{Cmd, Runner};
 use crate::docker::build::BuildMetadataRow;
-use crate::docker::builder::parse_buildx_version;
 use crate::docker::cache;
 use crate::docker::explain::bake::BakeWatch;
+use crate::engine::buildx_version_cmd;
 use crate::plan::{Plan, Planned};
 
 /// One `docker buildx bake`. Made by [`BakeFile::write`], or by hand with [`Bake::new`].
@@ -534,37 +534,11 @@ impl Planned for Bake {
     }
 }
 
-/// `docker buildx version`.
-fn buildx_version_cmd() -> Cmd {
-    Cmd::new("docker").args(["buildx", "version"]).read_only()
-}
-
-/// Whether the buildx `runner` starts takes `bake --allow`: asked once per runner and
-/// buildx (`DOCKER_CONFIG` and `PATH` decide which one runs); `None` when a dry run may
+/// Whether the buildx `runner` starts takes `bake --allow` (asked once per runner and
+/// docker set-up, see [`crate::engine::Capabilities::read`]); `None` when a dry run may
 /// not ask, or the version cannot be read.
 fn buildx_takes_allow(runner: &Runner) -> anyhow::Result<Option<bool>> {
-    let probe = Cmd::new("docker");
-    let key = format!(
-        "bake-allow {} {}",
-        runner
-            .effective_env(&probe, "DOCKER_CONFIG")
-            .unwrap_or_default(),
-        runner.effective_env(&probe, "PATH").unwrap_or_default()
-    );
-    if let Some(known) = runner.known_answer(&key) {
-        return Ok(Some(known));
-    }
-    let out = runner
-        .capture(&buildx_version_cmd())
-        .context("cannot ask buildx for its version (it decides whether bake takes `--allow`)")?;
-    if out.dry_run {
-        return Ok(None);
-    }
-    let takes = parse_buildx_version(&out.stdout).map(|v| v >= BAKE_ALLOW_MIN_BUILDX);
-    if let Some(takes) = takes {
-        runner.keep_answer(&key, takes);
-    }
-    Ok(takes)
+    Ok(crate::docker::builder::buildx_version(runner)?.map(|v| v >= BAKE_ALLOW_MIN_BUILDX))
 }
 
 impl Bake {

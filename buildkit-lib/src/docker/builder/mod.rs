@@ -43,5 +43,5 @@ pub use manage::{
     inspect, inspect_cmd, list, ls_cmd, prune, remove, rm_cmd, use_builder, use_cmd, BuilderInfo,
     Node,
 };
-pub(crate) use versions::{buildx_version, loose_version, parse_buildx_version};
+pub(crate) use versions::{buildx_version, loose_version};
 pub use versions::{engine_buildkit, BuilderVersions};

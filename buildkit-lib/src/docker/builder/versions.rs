@@ -128,10 +128,7 @@ impl BuilderVersions {
 /// `docker buildx version`, read (`None` when it prints no version that reads, or in a
 /// dry run that may not ask).
 pub(crate) fn buildx_version(runner: &Runner) -> anyhow::Result<Option<Version>> {
-    let out = runner
-        .capture(&Cmd::new("docker").args(["buildx", "version"]).read_only())
-        .context("cannot ask buildx for its version")?;
-    Ok(parse_buildx_version(&out.stdout))
+    Ok(crate::engine::buildx_reported(runner)?.and_then(|text| loose_version(&text)))
 }
 
 /// A version as buildx and BuildKit print them (`v0.13.2`, `0.13.1+ds1`, `26.1.5+dfsg1`,
@@ -152,11 +149,6 @@ pub(crate) fn loose_version(text: &str) -> Option<Version> {
     let patch = parts.next().unwrap_or(Ok(0)).ok()?;
     let version = Version::new(major, minor, patch);
     (version != Version::new(0, 0, 0)).then_some(version)
-}
-
-/// The version `docker buildx version` prints (`github.com/docker/buildx v0.21.1 <commit>`).
-pub(crate) fn parse_buildx_version(text: &str) -> Option<Version> {
-    loose_version(crate::engine::buildx_version_word(text)?)
 }
 
 /// What `docker buildx inspect` says about a builder: its driver and its first node's
@@ -220,14 +212,8 @@ mod tests {
 
     #[test]
     fn versions_are_read_as_the_tools_print_them() {
-        assert_eq!(
-            parse_buildx_version("github.com/docker/buildx 0.13.1+ds1 0.13.1+ds1-3\n"),
-            Some(Version::new(0, 13, 1))
-        );
-        assert_eq!(
-            parse_buildx_version("github.com/docker/buildx v0.21.2 1360a9e\n"),
-            Some(Version::new(0, 21, 2))
-        );
+        assert_eq!(loose_version("0.13.1+ds1"), Some(Version::new(0, 13, 1)));
+        assert_eq!(loose_version("v0.21.2"), Some(Version::new(0, 21, 2)));
         assert_eq!(loose_version("v0.0.0+unknown"), None);
         assert_eq!(loose_version("v0.20.0-rc1"), Some(Version::new(0, 20, 0)));
         assert_eq!(loose_version("26.1.5+dfsg1"), Some(Version::new(26, 1, 5)));

@@ -5,20 +5,10 @@
 use std::collections::BTreeMap;
 
 use super::setup::{check, installs_dependencies, volatile_value};
+use super::tests::context;
 use super::{CacheCheck, CacheWarning};
 use crate::docker::build::Build;
 use crate::docker::cache::Cache;
-
-/// A context with `files`; the Dockerfile is `Dockerfile` among them.
-fn context(files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for (path, text) in files {
-        let path = dir.path().join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-    dir
-}
 
 /// The warnings of `build` (of a context holding `files`) with `Dockerfile` `text` and the
 /// environment `env`.

@@ -24,7 +24,7 @@ const STAGES_DOCKERFILE: &str = include_str!("testdata/Dockerfile.stages");
 const STAGES_FAILED: &str = include_str!("testdata/stages-failed.rawjson");
 
 /// A context directory with `files` (the Dockerfile among them).
-fn context(files: &[(&str, &str)]) -> tempfile::TempDir {
+pub(super) fn context(files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for (path, text) in files {
         let path = dir.path().join(path);
