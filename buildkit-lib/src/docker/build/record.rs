@@ -358,7 +358,7 @@ impl InspectRow {
             let skip = e.logs.len().saturating_sub(LOG_LINES);
             RecordedError {
                 message: runner.redact(&e.message),
-                step: Some(e.name).filter(|n| !n.is_empty()),
+                step: Some(runner.redact(&e.name)).filter(|n| !n.is_empty()),
                 logs: e.logs[skip..].iter().map(|l| runner.redact(l)).collect(),
             }
         });
