@@ -42,14 +42,15 @@ impl FileStat {
     }
 }
 
-/// Writes `bytes` to `path` atomically (temporary file in the same directory, fsync,
-/// rename). Keeps the permissions of an existing file. In a dry run it prints
-/// `write <path> (<n> bytes)` and touches nothing.
+/// Writes `bytes` to `path` atomically through `runner` ([`Runner::write`]: recorded,
+/// and only printed in a dry run).
 pub fn write_atomic(runner: &Runner, path: &Path, bytes: &[u8]) -> Result<()> {
-    if runner.is_dry_run() {
-        println!("write {} ({} bytes)", path.display(), bytes.len());
-        return Ok(());
-    }
+    runner.write(path, bytes)
+}
+
+/// The write itself, for [`Runner::write`]: a temporary file in the same directory,
+/// fsync, rename. Keeps the permissions of an existing file.
+pub(crate) fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = parent_dir(path);
     fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     if let Ok(meta) = fs::metadata(path) {
@@ -80,6 +81,16 @@ pub fn write_atomic(runner: &Runner, path: &Path, bytes: &[u8]) -> Result<()> {
         .map_err(|e| e.error)
         .with_context(|| format!("cannot replace {}", path.display()))?;
     Ok(())
+}
+
+/// Removes a file, or a folder with all it holds; nothing to do when it is not there.
+pub(crate) fn remove_path(path: &Path) -> std::io::Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => fs::remove_dir_all(path),
+        Ok(_) => fs::remove_file(path),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// A directory being filled next to its final place, swapped in by [`StagedDir::commit`].

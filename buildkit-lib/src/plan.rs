@@ -1,24 +1,27 @@
-//! Plans as data: what a step would do, as a value, before anything runs.
+//! Plans as data: what a step does, as a value, one action after another.
 //!
-//! Every step kind implements [`Planned`]: its [`Plan`] lists the commands it would run,
-//! the read-only queries it would make of the engine or git, the files it would write
-//! and remove, in order, computed from the step's own values without starting a
-//! process, reading the engine or touching a file. A plan prints as a script (`$` for a
-//! command, `?` for a query), serializes to JSON for golden tests, masks every secret
-//! the way [`Cmd`] does, and [`Plan::execute`] runs it through a [`Runner`], real or
-//! backed by a [`FakeExecutor`](crate::cmd::FakeExecutor).
+//! A step implements [`Step`]: its one body, [`Step::run`], does every effect through the
+//! [`Runner`] (commands, read-only queries, file writes and removals, network probes and
+//! waits), and the runner records each as an [`Action`]. The step's [`Plan`] is what that
+//! same body records on a [`Runner::recording`] runner, where nothing runs: so the plan a
+//! dry run prints is, by construction, what a real run does, and no step asks whether it
+//! is a dry run. Where a later action depends on an answer (the containers a query lists,
+//! an image's digest), the query's [`Cmd::dry_answer`] gives the placeholder the plan
+//! shows (`<container>`, `sha256:<digest>`).
 //!
-//! Where a step's later commands depend on an answer (the containers a query lists, the
-//! port a container got), the plan says so in a [`Action::Note`] and names the value as
-//! `<placeholder>` in the commands that use it.
+//! A plan prints as a script (`$` for a command, `?` for a query), serializes to JSON for
+//! golden tests, masks every secret the way [`Cmd`] does, and [`Plan::execute`] runs a
+//! plan written by hand through a [`Runner`], real or backed by a
+//! [`FakeExecutor`](crate::cmd::FakeExecutor).
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 
-use crate::cmd::{Cmd, CommandError, Runner};
+use crate::cmd::{Cmd, CommandError, Probe, Runner};
 
 /// One thing a step would do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +42,17 @@ pub enum Action {
     },
     /// A file or folder the step removes or replaces.
     Remove(PathBuf),
+    /// A network question asked once ([`Runner::probe`]).
+    Probe(Probe),
+    /// A probe asked until it passes or `timeout` runs out ([`Runner::wait`]).
+    Wait {
+        /// What is awaited, in words (`service db is ready`).
+        what: String,
+        /// What is asked.
+        probe: Probe,
+        /// How long at most.
+        timeout: Duration,
+    },
     /// What happens between the actions, in words: a choice made from an answer, a loop
     /// over what a query lists, a wait.
     Note(String),
@@ -51,7 +65,30 @@ pub struct Plan {
     actions: Vec<Action>,
 }
 
-/// A step that can say what it would do without doing it.
+/// A step: a value whose one body, [`Step::run`], does all its effects through the
+/// runner, and whose plan is that body recorded on a runner where nothing runs.
+pub trait Step {
+    /// What a run gives back (a report, a digest, `()`).
+    type Output;
+
+    /// Runs the step: every command, query, file write, removal, probe and wait through
+    /// `runner`. The runner carries the run's session, log, echo and cancel token.
+    fn run(&self, runner: &Runner) -> anyhow::Result<Self::Output>;
+
+    /// What [`Step::run`] would do with `runner`'s session and settings, without doing
+    /// any of it: the actions its body records on [`Runner::recording`]. Fails where the
+    /// run would fail before its first action (a bad setting).
+    fn plan(&self, runner: &Runner) -> anyhow::Result<Plan> {
+        let recording = runner.recording();
+        self.run(&recording)?;
+        Ok(recording.recorded())
+    }
+}
+
+/// A step that can say what it would do without doing it, from its values alone.
+///
+/// The older shape, kept while steps move to [`Step`]: a step that implements [`Step`]
+/// gets its plan from its body, and this trait goes once every step has moved.
 pub trait Planned {
     /// The step's plan: computed from its values alone (no process, no engine or git
     /// query, no file read or written).
@@ -99,6 +136,13 @@ impl Plan {
     #[must_use]
     pub fn note(mut self, text: impl Into<String>) -> Plan {
         self.actions.push(Action::Note(text.into()));
+        self
+    }
+
+    /// Adds any action.
+    #[must_use]
+    pub fn push(mut self, action: Action) -> Plan {
+        self.actions.push(action);
         self
     }
 
@@ -154,23 +198,30 @@ impl Plan {
                     runner.capture(cmd)?;
                 }
                 Action::Write { path, contents } => {
-                    // The crate's one atomic write (a dry run prints instead).
-                    crate::files::write_atomic(runner, path, contents.as_bytes()).map_err(|e| {
-                        PlanError::File {
+                    runner
+                        .write(path, contents.as_bytes())
+                        .map_err(|e| PlanError::File {
                             path: path.clone(),
                             why: format!("{e:#}"),
-                        }
-                    })?;
+                        })?;
                 }
                 Action::Remove(path) => {
-                    if runner.is_dry_run() {
-                        println!("remove {}", path.display());
-                        continue;
-                    }
-                    remove_path(path).map_err(|e| PlanError::File {
+                    runner.remove(path).map_err(|e| PlanError::File {
                         path: path.clone(),
-                        why: e.to_string(),
+                        why: format!("{e:#}"),
                     })?;
+                }
+                Action::Probe(probe) => {
+                    runner.probe(probe).map_err(PlanError::Probe)?;
+                }
+                Action::Wait {
+                    what,
+                    probe,
+                    timeout,
+                } => {
+                    runner
+                        .wait(what, probe, *timeout)
+                        .map_err(|failed| PlanError::Probe(failed.last))?;
                 }
                 Action::Note(_) => {}
             }
@@ -185,15 +236,6 @@ impl Plan {
             w.find('<')
                 .is_some_and(|at| w[at + 1..].find('>').is_some_and(|end| end > 0))
         })
-    }
-}
-
-fn remove_path(path: &Path) -> std::io::Result<()> {
-    match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(path),
-        Ok(_) => std::fs::remove_file(path),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
     }
 }
 
@@ -212,6 +254,8 @@ pub enum PlanError {
     },
     /// The plan names a value only known while the step runs.
     Placeholder(String),
+    /// A probe or a wait did not pass (its last answer).
+    Probe(String),
 }
 
 impl From<CommandError> for PlanError {
@@ -225,6 +269,7 @@ impl fmt::Display for PlanError {
         match self {
             PlanError::Command(e) => write!(f, "{e}"),
             PlanError::File { path, why } => write!(f, "could not write or remove {}: {why}", path.display()),
+            PlanError::Probe(why) => write!(f, "{why}"),
             PlanError::Placeholder(word) => write!(
                 f,
                 "this plan names {word}, a value known only while the step runs: run the step itself, not its plan"
@@ -254,6 +299,16 @@ impl fmt::Display for Plan {
                     writeln!(f, "write {} ({} bytes)", path.display(), contents.len())?
                 }
                 Action::Remove(path) => writeln!(f, "remove {}", path.display())?,
+                Action::Probe(probe) => writeln!(f, "probe {probe}")?,
+                Action::Wait {
+                    what,
+                    probe,
+                    timeout,
+                } => writeln!(
+                    f,
+                    "wait until {what} ({probe}), for at most {} s",
+                    timeout.as_secs()
+                )?,
                 Action::Note(text) => writeln!(f, "# {text}")?,
             }
         }
@@ -281,6 +336,16 @@ impl Serialize for Action {
                 map.serialize_entry("contents", contents)?;
             }
             Action::Remove(path) => map.serialize_entry("remove", &path.display().to_string())?,
+            Action::Probe(probe) => map.serialize_entry("probe", &probe.to_string())?,
+            Action::Wait {
+                what,
+                probe,
+                timeout,
+            } => {
+                map.serialize_entry("wait", what)?;
+                map.serialize_entry("probe", &probe.to_string())?;
+                map.serialize_entry("timeout_secs", &timeout.as_secs())?;
+            }
             Action::Note(text) => map.serialize_entry("note", text)?,
         }
         map.end()

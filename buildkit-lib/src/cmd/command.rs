@@ -45,6 +45,8 @@ pub struct Cmd {
     stdin: Option<Vec<u8>>,
     /// Exit codes besides 0 that count as success.
     accepted: Vec<i32>,
+    /// What a dry run answers in place of running it.
+    dry_answer: String,
 }
 
 impl Cmd {
@@ -59,6 +61,7 @@ impl Cmd {
             read_only: false,
             stdin: None,
             accepted: Vec::new(),
+            dry_answer: String::new(),
         }
     }
 
@@ -134,6 +137,19 @@ impl Cmd {
     pub fn read_only(mut self) -> Cmd {
         self.read_only = true;
         self
+    }
+
+    /// What a dry run answers for this query in place of running it (empty unless set):
+    /// a placeholder such as `<container>` or `sha256:<digest>` that the step reads like a
+    /// real answer, so that its plan goes on to show the commands that use it.
+    pub fn dry_answer(mut self, answer: impl Into<String>) -> Cmd {
+        self.dry_answer = answer.into();
+        self
+    }
+
+    /// The answer a dry run gives, [`Cmd::dry_answer`].
+    pub fn get_dry_answer(&self) -> &str {
+        &self.dry_answer
     }
 
     /// Feeds `bytes` to the program's standard input (otherwise it reads from null).

@@ -9,7 +9,7 @@
 
 use std::sync::Mutex;
 
-use super::Cmd;
+use super::{Cmd, Probe};
 
 /// What a command answered: its exit code and standard output.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -59,6 +59,12 @@ impl Answer {
 pub trait Executor: Send + Sync + std::fmt::Debug {
     /// The answer to `cmd` (its secrets are masked in what it displays).
     fn answer(&self, cmd: &Cmd) -> Answer;
+
+    /// The answer to a network probe, asked by [`Runner::probe`](super::Runner::probe) and
+    /// [`Runner::wait`](super::Runner::wait): passes unless the executor says otherwise.
+    fn probe(&self, probe: &Probe) -> Result<String, String> {
+        Ok(format!("{probe}: answered by the executor"))
+    }
 }
 
 /// A scripted [`Executor`] for tests: answers by the longest matching argv prefix
@@ -68,6 +74,8 @@ pub trait Executor: Send + Sync + std::fmt::Debug {
 pub struct FakeExecutor {
     rules: Vec<(Vec<String>, Answer)>,
     seen: Mutex<Vec<Vec<String>>>,
+    dry_answers: bool,
+    probe_failures: Vec<(String, String)>,
 }
 
 impl FakeExecutor {
@@ -86,6 +94,25 @@ impl FakeExecutor {
     {
         self.rules
             .push((prefix.into_iter().map(Into::into).collect(), answer));
+        self
+    }
+
+    /// A fake that answers every command as a dry run would: with success and the
+    /// command's [`Cmd::dry_answer`](super::Cmd::dry_answer) as its output (rules given with
+    /// [`FakeExecutor::on`] still win). A step run on it takes the path its plan shows,
+    /// which is how the plan-equals-execution tests compare a step's plan with its run.
+    pub fn like_dry_run() -> FakeExecutor {
+        FakeExecutor {
+            dry_answers: true,
+            ..FakeExecutor::default()
+        }
+    }
+
+    /// Fails every probe whose description (its `Display`) contains `matching`, answering
+    /// `why`; other probes pass.
+    #[must_use]
+    pub fn failing_probe(mut self, matching: impl Into<String>, why: impl Into<String>) -> FakeExecutor {
+        self.probe_failures.push((matching.into(), why.into()));
         self
     }
 
@@ -108,7 +135,10 @@ impl Executor for FakeExecutor {
             .filter(|(prefix, _)| argv.starts_with(prefix))
             .max_by_key(|(prefix, _)| prefix.len())
             .map(|(_, answer)| answer.clone())
-            .unwrap_or_default();
+            .unwrap_or_else(|| match self.dry_answers {
+                true => Answer::ok(cmd.get_dry_answer()),
+                false => Answer::default(),
+            });
         for (flag, contents) in &answer.writes {
             let inline = format!("{flag}=");
             let path = argv.iter().enumerate().find_map(|(i, word)| {
@@ -133,5 +163,13 @@ impl Executor for FakeExecutor {
             }
         }
         answer
+    }
+
+    fn probe(&self, probe: &Probe) -> Result<String, String> {
+        let shown = probe.to_string();
+        match self.probe_failures.iter().find(|(m, _)| shown.contains(m.as_str())) {
+            Some((_, why)) => Err(why.clone()),
+            None => Ok(format!("{probe}: answered by the fake")),
+        }
     }
 }

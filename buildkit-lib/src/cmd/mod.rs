@@ -7,9 +7,11 @@
 //! Given an [`Executor`], it asks it for answers instead of starting processes (tests).
 //! Failures are a typed [`CommandError`]; Ctrl-C handling lives in [`interrupt`].
 
+mod actions;
 pub(crate) mod command;
 pub(crate) mod error;
 mod executor;
+mod probe;
 pub mod interrupt;
 pub(crate) mod runner;
 pub(crate) mod secret;
@@ -22,7 +24,9 @@ pub use command::shell_escape;
 pub(crate) use command::Cmd;
 pub(crate) use error::CommandError;
 pub use error::Failure;
+pub use actions::{WaitFailed, Waited};
 pub use executor::{Answer, Executor, FakeExecutor};
+pub use probe::Probe;
 pub use runner::{Cancel, Captured, Echo};
 pub(crate) use runner::{OutputFilter, Runner};
 pub(crate) use secret::Secret;

@@ -14,6 +14,7 @@ use super::secret::Masks;
 use super::Secret;
 use super::{Answer, Executor};
 use super::{Cmd, CommandError, Failure, Tail};
+use crate::plan::{Action, Plan};
 use crate::session::Session;
 
 /// Turns a command's output into what is shown and logged: a reader of a machine format
@@ -83,7 +84,8 @@ pub struct Runner {
     /// image store, or the buildx and engine versions), asked once per engine by this
     /// runner and its clones.
     answers: Arc<Mutex<std::collections::HashMap<String, String>>>,
-    recorded: Arc<Mutex<Vec<Vec<String>>>>,
+    /// Every action this runner and its clones ran (or, in a dry run, recorded).
+    recorded: Arc<Mutex<Vec<Action>>>,
 }
 
 /// A handle that cancels the commands of a [`Runner`] (and of its clones) from another
@@ -125,9 +127,11 @@ const TAIL_BYTES: usize = 16 * 1024;
 const CHUNK: usize = 64 * 1024;
 
 impl Captured {
-    /// What a dry run returns for a command it did not run.
-    fn skipped() -> Captured {
+    /// What a dry run returns for a command it did not run: the command's
+    /// [`Cmd::dry_answer`] as its output.
+    fn skipped(cmd: &Cmd) -> Captured {
         Captured {
+            stdout: cmd.get_dry_answer().to_string(),
             dry_run: true,
             ..Captured::default()
         }
@@ -222,6 +226,25 @@ impl Runner {
         self.dry_run
     }
 
+    /// Whether actions are only recorded (a dry run), for the executor's own methods.
+    pub(super) fn only_records(&self) -> bool {
+        self.dry_run
+    }
+
+    /// The executor standing in for processes and sockets, if any (tests).
+    pub(super) fn fake(&self) -> Option<&Arc<dyn Executor>> {
+        self.executor.as_ref()
+    }
+
+    /// Appends a line to the step log (never in a dry run).
+    pub(super) fn log_line(&self, line: &str) {
+        if !self.dry_run {
+            if let Some(mut log) = self.open_log() {
+                let _ = writeln!(log, "{}", self.redact(line));
+            }
+        }
+    }
+
     /// Sets how much reaches the terminal.
     pub fn echo(mut self, echo: Echo) -> Runner {
         self.echo = echo;
@@ -293,10 +316,35 @@ impl Runner {
     /// Every command this runner (and its clones) ran or, in a dry run, would have run,
     /// as argv arrays with secrets masked.
     pub fn commands(&self) -> Vec<Vec<String>> {
-        self.recorded
+        self.recorded().commands()
+    }
+
+    /// Every action this runner (and its clones) took or, in a dry run, would have taken,
+    /// in order, as a [`Plan`]: commands, queries, file writes and removals, probes and
+    /// waits. Run a step on [`Runner::recording`] and this is the step's plan; run it for
+    /// real and this is what it did.
+    pub fn recorded(&self) -> Plan {
+        let actions = self
+            .recorded
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .clone()
+            .clone();
+        actions.into_iter().fold(Plan::new(), Plan::push)
+    }
+
+    /// A silent dry-run clone with a fresh record: a step run on it does nothing (no
+    /// process, no engine or git query, no file written, no socket opened) and its
+    /// [`Runner::recorded`] actions are the step's plan. Queries answer what each
+    /// [`Cmd::dry_answer`] says; probes and waits pass.
+    pub fn recording(&self) -> Runner {
+        Runner {
+            dry_run: true,
+            dry_run_queries: false,
+            echo: Echo::Silent,
+            log: None,
+            recorded: Arc::new(Mutex::new(Vec::new())),
+            ..self.clone()
+        }
     }
 
     /// A clone with a fresh, separate record of commands (for one step of a pipeline).
@@ -397,7 +445,7 @@ impl Runner {
             return None;
         }
         let socket = self.engine_socket()?;
-        let shown = Cmd::new("GET").arg(&socket).arg(path);
+        let shown = Cmd::new("GET").arg(&socket).arg(path).read_only();
         self.record(&shown);
         if let Some(mut log) = self.open_log() {
             let _ = writeln!(log, "$ {shown}");
@@ -453,10 +501,25 @@ impl Runner {
     }
 
     fn record(&self, cmd: &Cmd) {
+        self.record_action(if cmd.is_read_only() {
+            Action::Query(cmd.clone())
+        } else {
+            Action::Run(cmd.clone())
+        });
+    }
+
+    pub(super) fn record_action(&self, action: Action) {
         self.recorded
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(cmd.argv());
+            .push(action);
+    }
+
+    /// Prints a dry run's line (`$ cmd`, `write PATH`) on stdout, unless silent.
+    pub(super) fn dry_print(&self, line: &str) {
+        if self.echo != Echo::Silent {
+            println!("{}{line}", self.prefix_text());
+        }
     }
 
     fn error(&self, cmd: &Cmd, failure: Failure, tail: Vec<String>) -> CommandError {
@@ -475,11 +538,11 @@ impl Runner {
             return false;
         }
         if !cmd.is_read_only() {
-            println!("{}$ {cmd}", self.prefix_text());
+            self.dry_print(&format!("$ {cmd}"));
             return true;
         }
         if !self.dry_run_queries {
-            println!("{}? {cmd}", self.prefix_text());
+            self.dry_print(&format!("? {cmd}"));
             return true;
         }
         false
@@ -586,7 +649,7 @@ impl Runner {
         mut filter: Option<&mut dyn OutputFilter>,
     ) -> Result<Captured, CommandError> {
         let program = match self.prepare(cmd)? {
-            Prepared::Skipped => return Ok(Captured::skipped()),
+            Prepared::Skipped => return Ok(Captured::skipped(cmd)),
             Prepared::Answered(mut answer) => {
                 if let Some(filter) = filter {
                     let mut shown = filter.push(answer.stdout.as_bytes());
@@ -693,7 +756,7 @@ impl Runner {
     /// live and the command is not read-only.
     pub fn capture(&self, cmd: &Cmd) -> Result<Captured, CommandError> {
         let program = match self.prepare(cmd)? {
-            Prepared::Skipped => return Ok(Captured::skipped()),
+            Prepared::Skipped => return Ok(Captured::skipped(cmd)),
             Prepared::Answered(answer) => {
                 let live = !cmd.is_read_only() && self.echo != Echo::Silent;
                 return self.answered(cmd, answer, live);

@@ -1,0 +1,239 @@
+//! The runner's actions besides commands: file writes and removals, probes and waits.
+//!
+//! A step does every one of its effects through the [`Runner`]: commands
+//! ([`Runner::run`], [`Runner::capture`]) and, here, the rest. Each is recorded as an
+//! [`Action`] in the same order as the commands, so that what a step did (or, on a
+//! [`Runner::recording`] runner, would do) reads as one [`Plan`](crate::plan::Plan). In a
+//! dry run nothing is touched: writes and removals are printed, probes and waits pass. A
+//! fake executor answers probes in tests. No step asks whether it is a dry run.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+use super::probe::Probe;
+use super::Runner;
+use crate::plan::Action;
+
+/// How a [`Runner::wait`] ended well: the probe's last answer, after how long and how many
+/// tries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Waited {
+    /// What the probe saw when it passed.
+    pub answer: String,
+    /// Time from the start of the wait.
+    pub elapsed: Duration,
+    /// How many times the probe was asked.
+    pub attempts: u32,
+}
+
+/// Why a [`Runner::wait`] gave up: the time ran out (or the run was cancelled), with the
+/// probe's last answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WaitFailed {
+    /// The probe's last answer (why it did not pass).
+    pub last: String,
+    /// Time from the start of the wait.
+    pub elapsed: Duration,
+    /// How many times the probe was asked.
+    pub attempts: u32,
+    /// True when the run was cancelled while waiting.
+    pub cancelled: bool,
+}
+
+impl Runner {
+    /// Writes `bytes` to `path` atomically (a temporary sibling renamed into place, so a
+    /// failure leaves the previous file whole). Recorded as [`Action::Write`]; a dry run
+    /// prints `write PATH (N bytes)` and touches nothing.
+    pub fn write(&self, path: &Path, bytes: &[u8]) -> Result<()> {
+        self.record_action(Action::Write {
+            path: path.to_path_buf(),
+            contents: String::from_utf8_lossy(bytes).into_owned(),
+        });
+        if self.only_records() {
+            self.dry_print(&format!("write {} ({} bytes)", path.display(), bytes.len()));
+            return Ok(());
+        }
+        self.log_line(&format!("write {} ({} bytes)", path.display(), bytes.len()));
+        crate::files::write_file_atomic(path, bytes)
+    }
+
+    /// Removes a file or a folder with everything in it (nothing to do when it is not
+    /// there). Recorded as [`Action::Remove`]; a dry run prints `remove PATH`.
+    pub fn remove(&self, path: &Path) -> Result<()> {
+        self.record_action(Action::Remove(path.to_path_buf()));
+        if self.only_records() {
+            self.dry_print(&format!("remove {}", path.display()));
+            return Ok(());
+        }
+        self.log_line(&format!("remove {}", path.display()));
+        crate::files::remove_path(path)
+            .map_err(|e| anyhow::anyhow!("cannot remove {}: {e}", path.display()))
+    }
+
+    /// Asks `probe` once. Recorded as [`Action::Probe`] and logged with its answer; a dry
+    /// run does not open a socket and counts it as passed; a fake executor answers it.
+    pub fn probe(&self, probe: &Probe) -> Result<String, String> {
+        self.record_action(Action::Probe(probe.clone()));
+        if self.only_records() {
+            self.dry_print(&format!("probe {probe}"));
+            return Ok(format!("{probe}: not asked in a dry run"));
+        }
+        let answer = self.ask(probe);
+        self.log_line(&format!(
+            "probe {probe}: {}",
+            match &answer {
+                Ok(seen) | Err(seen) => seen,
+            }
+        ));
+        answer
+    }
+
+    /// Asks `probe` until it passes, the `timeout` runs out or the run is cancelled, with
+    /// growing pauses between tries (a quarter second up to two seconds). `what` says in
+    /// words what is awaited (`service db is ready`). Recorded as one [`Action::Wait`],
+    /// however many tries it takes; a dry run passes at once.
+    pub fn wait(&self, what: &str, probe: &Probe, timeout: Duration) -> Result<Waited, WaitFailed> {
+        self.record_action(Action::Wait {
+            what: what.to_string(),
+            probe: probe.clone(),
+            timeout,
+        });
+        if self.only_records() {
+            self.dry_print(&format!(
+                "wait until {what} ({probe}), for at most {} s",
+                timeout.as_secs()
+            ));
+            return Ok(Waited {
+                answer: format!("{probe}: not asked in a dry run"),
+                elapsed: Duration::ZERO,
+                attempts: 0,
+            });
+        }
+        self.log_line(&format!(
+            "wait until {what} ({probe}), for at most {} s",
+            timeout.as_secs()
+        ));
+        let start = Instant::now();
+        let mut pause = Duration::from_millis(250);
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let answer = self.ask(probe);
+            let elapsed = start.elapsed();
+            match answer {
+                Ok(answer) => {
+                    self.log_line(&format!("ready after {attempts} tries: {answer}"));
+                    return Ok(Waited {
+                        answer,
+                        elapsed,
+                        attempts,
+                    });
+                }
+                Err(last) => {
+                    let cancelled = self.is_cancelled();
+                    if cancelled || elapsed >= timeout {
+                        self.log_line(&format!("gave up after {attempts} tries: {last}"));
+                        return Err(WaitFailed {
+                            last,
+                            elapsed,
+                            attempts,
+                            cancelled,
+                        });
+                    }
+                }
+            }
+            std::thread::sleep(pause.min(timeout.saturating_sub(start.elapsed())));
+            pause = (pause * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    /// One real (or faked) answer to `probe`, unrecorded.
+    fn ask(&self, probe: &Probe) -> Result<String, String> {
+        match self.fake() {
+            Some(fake) => fake.probe(probe),
+            None => probe.ask(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmd::{Echo, FakeExecutor};
+    use crate::plan::Plan;
+    use std::sync::Arc;
+
+    #[test]
+    fn a_dry_run_records_writes_removals_and_waits_and_touches_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("version.json");
+        std::fs::write(dir.path().join("old"), "x").unwrap();
+        let runner = Runner::new().recording();
+        runner.write(&file, b"{}").unwrap();
+        runner.remove(&dir.path().join("old")).unwrap();
+        let waited = runner
+            .wait("the app is ready", &Probe::http(1, "/", None), Duration::from_secs(5))
+            .unwrap();
+        assert_eq!(waited.attempts, 0);
+        assert!(!file.exists() && dir.path().join("old").exists());
+        let want = Plan::new()
+            .write(&file, "{}")
+            .remove(dir.path().join("old"))
+            .push(Action::Wait {
+                what: "the app is ready".into(),
+                probe: Probe::http(1, "/", None),
+                timeout: Duration::from_secs(5),
+            });
+        assert_eq!(runner.recorded(), want);
+    }
+
+    #[test]
+    fn a_real_run_records_the_same_actions_and_does_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sub/version.json");
+        let runner = Runner::new().echo(Echo::Silent);
+        runner.write(&file, b"{\"v\":1}").unwrap();
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "{\"v\":1}");
+        runner.remove(&dir.path().join("sub")).unwrap();
+        assert!(!dir.path().join("sub").exists());
+        let dry = Runner::new().recording();
+        dry.write(&file, b"{\"v\":1}").unwrap();
+        dry.remove(&dir.path().join("sub")).unwrap();
+        assert_eq!(runner.recorded(), dry.recorded());
+    }
+
+    #[test]
+    fn a_wait_gives_up_at_its_timeout_with_the_last_answer() {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let runner = Runner::new().echo(Echo::Silent);
+        let failed = runner
+            .wait(
+                "nothing answers",
+                &Probe::tcp(format!("127.0.0.1:{port}")),
+                Duration::from_millis(600),
+            )
+            .unwrap_err();
+        assert!(failed.attempts >= 2, "{failed:?}");
+        assert!(failed.elapsed >= Duration::from_millis(600), "{failed:?}");
+        assert!(!failed.cancelled);
+        assert!(failed.last.contains("cannot connect"), "{failed:?}");
+        assert_eq!(runner.recorded().actions().len(), 1, "one wait, however many tries");
+    }
+
+    #[test]
+    fn a_fake_executor_answers_probes() {
+        let runner = Runner::new()
+            .echo(Echo::Silent)
+            .with_executor(Arc::new(FakeExecutor::new()));
+        let probe = Probe::http(9, "/health", None);
+        assert!(runner.probe(&probe).is_ok());
+        assert!(runner.wait("up", &probe, Duration::from_secs(1)).is_ok());
+    }
+}

@@ -1,0 +1,221 @@
+//! Network probes as values: an HTTP `GET`, a TCP connect, a port that must be free.
+//!
+//! A step never opens a socket itself: it asks the runner to [`probe`](super::Runner::probe)
+//! or to [`wait`](super::Runner::wait) for a [`Probe`], so that a probe is recorded in the
+//! step's plan and log like a command, answered by a fake executor in tests, and skipped
+//! (counted as answering) in a dry run. This module holds the real probes, on plain
+//! `std::net` sockets: one HTTP/1.0 request written by hand (no chunked bodies, no TLS:
+//! the library only probes loopback and the engine's own addresses).
+
+use std::fmt;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+/// One question asked of the network, answered with what was seen (`Ok`) or why it did
+/// not pass (`Err`), both in words for the step log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Probe {
+    /// `GET path` on `host:port` answering 2xx (with a body containing `expect`, when
+    /// given).
+    Http {
+        /// `host:port`, such as `127.0.0.1:8000`.
+        addr: String,
+        /// The request path, such as `/api/health`.
+        path: String,
+        /// Text the body must contain.
+        expect: Option<String>,
+    },
+    /// `GET path` on `host:port` answering any HTTP status: the status is the answer (a
+    /// registry's `/v2/` answers 200 or 401; both mean it is there).
+    HttpStatus {
+        /// `host:port`.
+        addr: String,
+        /// The request path.
+        path: String,
+    },
+    /// A TCP connection to `host:port` is accepted.
+    Tcp {
+        /// `host:port`.
+        addr: String,
+    },
+    /// Nothing serves the loopback port: no socket is bound to it and nothing accepts a
+    /// connection to `127.0.0.1:<port>`.
+    PortFree(u16),
+}
+
+impl Probe {
+    /// An HTTP check on loopback: `GET http://127.0.0.1:<port><path>` answering 2xx.
+    pub fn http(port: u16, path: impl Into<String>, expect: Option<String>) -> Probe {
+        Probe::Http {
+            addr: format!("127.0.0.1:{port}"),
+            path: path.into(),
+            expect,
+        }
+    }
+
+    /// A TCP connect to `addr` (`host:port`).
+    pub fn tcp(addr: impl Into<String>) -> Probe {
+        Probe::Tcp { addr: addr.into() }
+    }
+
+    /// Asks the network, now, once.
+    pub(crate) fn ask(&self) -> Result<String, String> {
+        match self {
+            Probe::Http { addr, path, expect } => {
+                let url = format!("http://{addr}{path}");
+                let (status, body) = http_get(addr, path).map_err(|e| format!("GET {url}: {e}"))?;
+                if !(200..300).contains(&status) {
+                    return Err(format!("GET {url} answered {status}"));
+                }
+                match expect {
+                    Some(expect) if !body.contains(expect.as_str()) => Err(format!(
+                        "GET {url} answered {status} but the body does not contain {expect:?}: {}",
+                        body.chars().take(200).collect::<String>()
+                    )),
+                    Some(expect) => Ok(format!("HTTP {status}, body contains {expect:?}")),
+                    None => Ok(format!("HTTP {status}, {} bytes", body.len())),
+                }
+            }
+            Probe::HttpStatus { addr, path } => http_get(addr, path)
+                .map(|(status, _)| status.to_string())
+                .map_err(|e| format!("GET http://{addr}{path}: {e}")),
+            Probe::Tcp { addr } => {
+                let to = resolve(addr).map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+                TcpStream::connect_timeout(&to, Duration::from_secs(1))
+                    .map(|_| format!("{addr} accepts connections"))
+                    .map_err(|e| format!("cannot connect to {addr}: {e}"))
+            }
+            Probe::PortFree(port) => {
+                let at = SocketAddr::from(([127, 0, 0, 1], *port));
+                if TcpListener::bind(at).is_err()
+                    || TcpStream::connect_timeout(&at, Duration::from_millis(200)).is_ok()
+                {
+                    Err(format!("port {port} is taken"))
+                } else {
+                    Ok(format!("port {port} is free"))
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Display for Probe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Probe::Http {
+                addr,
+                path,
+                expect: None,
+            } => write!(f, "HTTP GET http://{addr}{path} answering 2xx"),
+            Probe::Http {
+                addr,
+                path,
+                expect: Some(expect),
+            } => write!(
+                f,
+                "HTTP GET http://{addr}{path} answering 2xx with {expect:?} in the body"
+            ),
+            Probe::HttpStatus { addr, path } => write!(f, "HTTP GET http://{addr}{path}"),
+            Probe::Tcp { addr } => write!(f, "TCP connect to {addr}"),
+            Probe::PortFree(port) => write!(f, "loopback port {port} free"),
+        }
+    }
+}
+
+fn resolve(addr: &str) -> std::io::Result<SocketAddr> {
+    addr.to_socket_addrs()?.next().ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::NotFound, "the name resolves to nothing")
+    })
+}
+
+/// One HTTP/1.0 `GET` (HTTP/1.0, so no chunked body): the status and the body.
+fn http_get(addr: &str, path: &str) -> std::io::Result<(u16, String)> {
+    let to = resolve(addr)?;
+    let mut stream = TcpStream::connect_timeout(&to, Duration::from_secs(1))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(5)))?;
+    let request =
+        format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\nAccept: */*\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes())?;
+    let mut raw = Vec::new();
+    stream.take(1024 * 1024).read_to_end(&mut raw)?;
+    parse_response(&raw)
+}
+
+pub(crate) fn parse_response(raw: &[u8]) -> std::io::Result<(u16, String)> {
+    let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
+    let text = String::from_utf8_lossy(raw);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| bad("no complete HTTP response"))?;
+    let status_line = head.lines().next().unwrap_or_default();
+    let mut parts = status_line.split_whitespace();
+    let version = parts.next().unwrap_or_default();
+    if !version.starts_with("HTTP/") {
+        return Err(bad(&format!("not an HTTP response: {status_line:?}")));
+    }
+    let status = parts
+        .next()
+        .and_then(|s| s.parse::<u16>().ok())
+        .ok_or_else(|| bad(&format!("no status code in {status_line:?}")))?;
+    Ok((status, body.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probes_a_local_server_and_a_port() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        assert_eq!(
+            Probe::PortFree(port).ask(),
+            Err(format!("port {port} is taken"))
+        );
+        let server = std::thread::spawn(move || {
+            for answer in [
+                "HTTP/1.0 200 OK\r\n\r\n{\"version\": \"1.2.3\"}",
+                "HTTP/1.0 401 Unauthorized\r\n\r\n",
+            ] {
+                let (mut conn, _) = listener.accept().unwrap();
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.ends_with(b"\r\n\r\n") {
+                    let n = conn.read(&mut buf).unwrap();
+                    assert!(n > 0, "request cut short");
+                    request.extend_from_slice(&buf[..n]);
+                }
+                conn.write_all(answer.as_bytes()).unwrap();
+            }
+        });
+        let health = Probe::http(port, "/health", Some("1.2.3".into()));
+        assert_eq!(
+            health.ask(),
+            Ok("HTTP 200, body contains \"1.2.3\"".to_string())
+        );
+        let registry = Probe::HttpStatus {
+            addr: format!("127.0.0.1:{port}"),
+            path: "/v2/".into(),
+        };
+        assert_eq!(registry.ask(), Ok("401".to_string()));
+        server.join().unwrap();
+        assert_eq!(
+            health.to_string(),
+            format!("HTTP GET http://127.0.0.1:{port}/health answering 2xx with \"1.2.3\" in the body")
+        );
+    }
+
+    #[test]
+    fn a_closed_port_is_free_and_refuses_connections() {
+        let port = {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        assert_eq!(Probe::PortFree(port).ask(), Ok(format!("port {port} is free")));
+        let err = Probe::tcp(format!("127.0.0.1:{port}")).ask().unwrap_err();
+        assert!(err.starts_with(&format!("cannot connect to 127.0.0.1:{port}")), "{err}");
+    }
+}
