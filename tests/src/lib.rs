@@ -756,3 +756,34 @@ pub fn engine_under_test() -> EngineUnderTest {
         .to_string();
     EngineUnderTest { engine, buildx }
 }
+
+/// The plan-equals-execution check of one step kind: the step's plan (its body recorded on
+/// a runner where nothing runs) must equal the actions the same step takes when it runs
+/// for real against a fake engine that answers every query with the placeholder its
+/// plan shows. Returns the plan, for the caller's own assertions. Files the step writes
+/// are really written: give the step paths in a temporary folder.
+pub fn assert_plan_is_execution<S: buildkit_lib::plan::Step>(
+    step: &S,
+    session: &buildkit_lib::Session,
+) -> buildkit_lib::plan::Plan {
+    use buildkit_lib::cmd::{Echo, FakeExecutor};
+    let base = Runner::new()
+        .echo(Echo::Silent)
+        .session(session.clone());
+    let plan = step
+        .plan(&base)
+        .unwrap_or_else(|e| panic!("the step has no plan: {e:#}"));
+    let real = base
+        .with_executor(std::sync::Arc::new(FakeExecutor::like_dry_run()))
+        .with_fresh_record();
+    if let Err(e) = step.run(&real) {
+        panic!("the step failed against the answers its plan shows: {e:#}\nplan:\n{plan}");
+    }
+    assert_eq!(
+        real.recorded().to_string(),
+        plan.to_string(),
+        "what the step did differs from its plan"
+    );
+    assert_eq!(real.recorded(), plan, "the actions differ from the plan's");
+    plan
+}

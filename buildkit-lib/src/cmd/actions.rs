@@ -151,6 +151,17 @@ impl Runner {
         }
     }
 
+    /// Reads a file that an earlier command of the step wrote (buildx's
+    /// `--metadata-file`, an exported report). In a dry run that command did not run, so
+    /// this answers `dry_answer` instead, the way a query answers its
+    /// [`Cmd::dry_answer`](super::Cmd::dry_answer).
+    pub fn read_output(&self, path: &Path, dry_answer: &str) -> std::io::Result<String> {
+        if self.only_records() {
+            return Ok(dry_answer.to_string());
+        }
+        std::fs::read_to_string(path)
+    }
+
     /// One real (or faked) answer to `probe`, unrecorded.
     fn ask(&self, probe: &Probe) -> Result<String, String> {
         match self.fake() {
