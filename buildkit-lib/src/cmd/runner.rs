@@ -343,6 +343,8 @@ impl Runner {
             echo: Echo::Silent,
             log: None,
             recorded: Arc::new(Mutex::new(Vec::new())),
+            // Placeholder answers must never reach the real runner's cache.
+            answers: Arc::default(),
             ..self.clone()
         }
     }

@@ -318,9 +318,7 @@ pub(crate) fn buildx_reported(runner: &Runner) -> anyhow::Result<Option<String>>
     let out = runner
         .capture(&buildx_version_cmd())
         .context("cannot ask buildx for its version")?;
-    if out.dry_run {
-        return Ok(None);
-    }
+    // Nothing said (a dry run's answer, too) is an unknown version, never a guess.
     let text = parse_buildx_version(&out.stdout);
     if let Some(text) = &text {
         runner.keep_text(&key, text.clone());
@@ -373,10 +371,11 @@ pub fn engine_version(runner: &Runner) -> anyhow::Result<Reported> {
         Some(Err(e)) => return Err(e.into()),
         _ => {
             let out = runner.capture(&super::version_probe())?;
-            if out.dry_run {
-                bail!("a dry run does not ask the engine for its version");
+            let text = out.stdout.trim().to_string();
+            if text.is_empty() {
+                bail!("the engine did not say its version (`docker version` answered nothing)");
             }
-            out.stdout.trim().to_string()
+            text
         }
     };
     runner.keep_text(&key, text.clone());

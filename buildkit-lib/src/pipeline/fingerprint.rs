@@ -316,8 +316,9 @@ impl StepOutput {
                             .args(["image", "inspect", "--format", "{{.Id}}", tag.as_str()])
                             .read_only(),
                     )
-                    // A dry run that asks nothing does not know: never "still there".
-                    .is_ok_and(|answer| !answer.dry_run)
+                    // An image ID, or it is not there: a query that answers nothing (as in
+                    // a dry run that asks nothing) is never "still there".
+                    .is_ok_and(|answer| !answer.stdout.trim().is_empty())
             }
             StepOutput::Dir(dir) => std::fs::read_dir(dir)
                 .map(|mut d| d.next().is_some())

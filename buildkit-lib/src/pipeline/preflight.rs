@@ -165,9 +165,9 @@ pub(crate) fn check_engine(
                     detail: last_line(&e),
                 }));
             }
-            if let (Some(stamp), Some(identity), false) = (stamp, identity, runner.is_dry_run()) {
-                let _ = stamp.parent().map(std::fs::create_dir_all);
-                let _ = std::fs::write(stamp, identity);
+            if let (Some(stamp), Some(identity)) = (stamp, identity) {
+                // Only a time saver: a stamp that cannot be written is asked again next run.
+                let _ = runner.write(stamp, identity.as_bytes());
             }
         }
     }
