@@ -74,6 +74,14 @@ pub fn run(base: &Runner, root: &Path, flags: &ApiCount) -> Result<u8> {
         "  items reachable at more than one path: {}",
         count.multi_path.len()
     );
+    if flags.by_module {
+        let mut modules: Vec<_> = count.by_module.iter().collect();
+        modules.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        println!("  by module (a type's members counted with it):");
+        for (module, n) in modules {
+            println!("    {n:>5}  {module}");
+        }
+    }
     if flags.paths {
         for paths in count.multi_path.values() {
             println!(
@@ -94,6 +102,8 @@ struct Count {
     kinds: BTreeMap<&'static str, usize>,
     /// The paths of each item (modules and module-level items) reached at several.
     multi_path: BTreeMap<String, BTreeSet<String>>,
+    /// Items by the module they are first reached in (a type's members with the type).
+    by_module: BTreeMap<String, usize>,
 }
 
 impl Count {
@@ -117,6 +127,8 @@ fn count(doc: &Value) -> Result<Count> {
         counted: BTreeSet::new(),
         kinds: BTreeMap::new(),
         route: Vec::new(),
+        module: String::new(),
+        by_module: BTreeMap::new(),
     };
     let name = root_item["name"].as_str().unwrap_or("crate").to_string();
     walk.reach(&root, &name);
@@ -128,6 +140,7 @@ fn count(doc: &Value) -> Result<Count> {
             .into_iter()
             .filter(|(_, p)| p.len() > 1)
             .collect(),
+        by_module: walk.by_module,
     })
 }
 
@@ -178,6 +191,10 @@ struct Walk<'a> {
     kinds: BTreeMap<&'static str, usize>,
     /// The modules being walked (a re-export of an enclosing module is not walked again).
     route: Vec<String>,
+    /// The module path the item being counted is reached in.
+    module: String,
+    /// Items counted, by that module.
+    by_module: BTreeMap<String, usize>,
 }
 
 impl Walk<'_> {
@@ -195,6 +212,10 @@ impl Walk<'_> {
             .or_default()
             .insert(path.to_string());
         let kind = kind_of(item);
+        self.module = match kind {
+            "module" => path.to_string(),
+            _ => path.rsplit_once("::").map_or(path, |(m, _)| m).to_string(),
+        };
         if self.count(id, kind) {
             self.members(item, kind);
         }
@@ -214,6 +235,7 @@ impl Walk<'_> {
             return false;
         }
         *self.kinds.entry(name).or_default() += 1;
+        *self.by_module.entry(self.module.clone()).or_default() += 1;
         true
     }
 
@@ -330,6 +352,7 @@ impl Walk<'_> {
     fn count_as(&mut self, id: &str, name: &'static str) {
         if self.counted.insert(id.to_string()) {
             *self.kinds.entry(name).or_default() += 1;
+            *self.by_module.entry(self.module.clone()).or_default() += 1;
         }
     }
 }

@@ -184,6 +184,8 @@ xflags::xflags! {
             optional --json file: PathBuf
             /// Also print the paths of the items reached at several.
             optional --paths
+            /// Also print the count of each module (a type's members with the type).
+            optional --by-module
             /// Print the rustdoc command; build and count nothing.
             optional --dry-run
         }

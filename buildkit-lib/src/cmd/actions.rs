@@ -187,7 +187,11 @@ mod tests {
         runner.write(&file, b"{}").unwrap();
         runner.remove(&dir.path().join("old")).unwrap();
         let waited = runner
-            .wait("the app is ready", &Probe::http(1, "/", None), Duration::from_secs(5))
+            .wait(
+                "the app is ready",
+                &Probe::http(1, "/", None),
+                Duration::from_secs(5),
+            )
             .unwrap();
         assert_eq!(waited.attempts, 0);
         assert!(!file.exists() && dir.path().join("old").exists());
@@ -235,7 +239,11 @@ mod tests {
         assert!(failed.elapsed >= Duration::from_millis(600), "{failed:?}");
         assert!(!failed.cancelled);
         assert!(failed.last.contains("cannot connect"), "{failed:?}");
-        assert_eq!(runner.recorded().actions().len(), 1, "one wait, however many tries");
+        assert_eq!(
+            runner.recorded().actions().len(),
+            1,
+            "one wait, however many tries"
+        );
     }
 
     #[test]

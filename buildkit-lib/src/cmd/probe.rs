@@ -204,7 +204,9 @@ mod tests {
         server.join().unwrap();
         assert_eq!(
             health.to_string(),
-            format!("HTTP GET http://127.0.0.1:{port}/health answering 2xx with \"1.2.3\" in the body")
+            format!(
+                "HTTP GET http://127.0.0.1:{port}/health answering 2xx with \"1.2.3\" in the body"
+            )
         );
     }
 
@@ -214,8 +216,14 @@ mod tests {
             let l = TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()
         };
-        assert_eq!(Probe::PortFree(port).ask(), Ok(format!("port {port} is free")));
+        assert_eq!(
+            Probe::PortFree(port).ask(),
+            Ok(format!("port {port} is free"))
+        );
         let err = Probe::tcp(format!("127.0.0.1:{port}")).ask().unwrap_err();
-        assert!(err.starts_with(&format!("cannot connect to 127.0.0.1:{port}")), "{err}");
+        assert!(
+            err.starts_with(&format!("cannot connect to 127.0.0.1:{port}")),
+            "{err}"
+        );
     }
 }
