@@ -140,7 +140,7 @@
 //! | [`validate::security::ScannerMissing`] | trivy or docker scout is not installed |
 //! | [`docker::build::BuildFailed`] | `docker buildx build` failed (buildx's message); its record holds BuildKit's own error where buildx keeps build records (0.21+) |
 //! | [`docker::fanout::FanOutError`] | a multi-engine build failed; each platform's outcome |
-//! | [`docker::reference::ReferenceError`], [`docker::tags::Pep440Error`] | an image reference or a version that cannot be used |
+//! | [`docker::ReferenceError`], [`docker::tags::Pep440Error`] | an image reference or a version that cannot be used |
 //! | [`plan::PlanError`] | [`plan::Plan::execute`] stopped |
 //!
 //! Every other error is a message naming the thing and what to do.
@@ -153,7 +153,7 @@
 pub mod cleanup;
 pub mod cmd;
 pub mod docker;
-pub mod dockerignore;
+pub(crate) mod dockerignore;
 pub mod engine;
 mod files;
 mod hash;

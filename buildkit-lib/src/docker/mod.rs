@@ -1,9 +1,10 @@
 //! Docker image builds with `docker buildx build`, and the steps around them.
 //!
 //! [`build::Build`] is one build as plain data (its command line, pre-flight checks and typed
-//! result); [`cache`], [`tags`] and [`reference`](mod@reference) are the values it is made of;
+//! result); [`cache`] and [`tags`] are the values it is made of (with image references,
+//! parsed crate-privately; [`ReferenceError`] says why one cannot be used);
 //! [`builder`], [`registry`] and [`image`] drive buildx builders, registries (pushes with
-//! retries, `imagetools`) and read typed facts about images; [`dockerfile`] reads stages;
+//! retries, `imagetools`) and read typed facts about images; a crate-private parser reads a Dockerfile's stages;
 //! [`explain`] says why each instruction was rebuilt;
 //! [`fanout`] builds one image's platforms on several engines and merges them; [`bake`]
 //! writes and runs bake files; [`checks`] runs BuildKit's own Dockerfile checks
@@ -18,10 +19,11 @@ pub mod build;
 pub mod builder;
 pub mod cache;
 pub mod checks;
-pub mod dockerfile;
+pub(crate) mod dockerfile;
 pub mod explain;
 pub mod fanout;
 pub mod image;
-pub mod reference;
+pub(crate) mod reference;
+pub use reference::ReferenceError;
 pub mod registry;
 pub mod tags;

@@ -2,7 +2,7 @@
 //! them look like secrets.
 //!
 //! [`audit`] walks a context directory with its `.dockerignore` rules (read by
-//! [`crate::dockerignore`], exactly as BuildKit does) and returns a [`ContextAudit`]: the
+//! the crate's `.dockerignore` matcher, exactly as BuildKit does) and returns a [`ContextAudit`]: the
 //! files and folders sent, the largest ones, and likely secrets with the line that would
 //! exclude each. The walk lives in `walk`, the secret finder in `secrets`.
 
