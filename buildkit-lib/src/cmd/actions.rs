@@ -162,6 +162,16 @@ impl Runner {
         std::fs::read_to_string(path)
     }
 
+    /// Adds `done`'s actions to this runner's record, in order, as if this runner had
+    /// taken them: for parts of a step run side by side, each on a clone with a fresh
+    /// record ([`Runner::with_fresh_record`]), whose actions are then adopted part after
+    /// part, so that the step's plan reads the same whatever order the threads ran in.
+    pub fn adopt(&self, done: &crate::plan::Plan) {
+        for action in done.actions() {
+            self.record_action(action.clone());
+        }
+    }
+
     /// One real (or faked) answer to `probe`, unrecorded.
     fn ask(&self, probe: &Probe) -> Result<String, String> {
         match self.fake() {
@@ -187,7 +197,11 @@ mod tests {
         runner.write(&file, b"{}").unwrap();
         runner.remove(&dir.path().join("old")).unwrap();
         let waited = runner
-            .wait("the app is ready", &Probe::http(1, "/", None), Duration::from_secs(5))
+            .wait(
+                "the app is ready",
+                &Probe::http(1, "/", None),
+                Duration::from_secs(5),
+            )
             .unwrap();
         assert_eq!(waited.attempts, 0);
         assert!(!file.exists() && dir.path().join("old").exists());
@@ -235,7 +249,11 @@ mod tests {
         assert!(failed.elapsed >= Duration::from_millis(600), "{failed:?}");
         assert!(!failed.cancelled);
         assert!(failed.last.contains("cannot connect"), "{failed:?}");
-        assert_eq!(runner.recorded().actions().len(), 1, "one wait, however many tries");
+        assert_eq!(
+            runner.recorded().actions().len(),
+            1,
+            "one wait, however many tries"
+        );
     }
 
     #[test]
