@@ -306,4 +306,14 @@ fn the_doctor_asks_the_registry_through_a_probe() {
         "{}",
         runner.recorded()
     );
+    // The project's registry answers.
+    let checks = doctor(&runner, &DoctorOptions::new().registry(e2e::REGISTRY));
+    let check = checks.iter().find(|c| c.name == "registry").unwrap();
+    assert_eq!(check.status, Status::Ok, "{check}");
+    assert!(
+        check
+            .detail
+            .starts_with(&format!("{} answers /v2/ (HTTP ", e2e::REGISTRY)),
+        "{check}"
+    );
 }
