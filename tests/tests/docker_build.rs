@@ -13,6 +13,7 @@ use buildkit_lib::docker::builder::{self, BuilderCreate, Driver, MultiNode, Node
 use buildkit_lib::docker::cache::Cache;
 use buildkit_lib::docker::image::{self, ImageFacts};
 use buildkit_lib::docker::registry::{self, ImagetoolsCreate, Retry};
+use buildkit_lib::plan::Step;
 use buildkit_lib::{Cmd, Runner, Session};
 
 /// Tests that use the registry run one at a time: one of them stops it for a while.

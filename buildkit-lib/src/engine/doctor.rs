@@ -1,11 +1,8 @@
 //! The preflight check: each piece a build needs, present or not, with the fix.
 
 use std::fmt;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
 
-use crate::cmd::{Cmd, Runner};
+use crate::cmd::{Cmd, Probe, Runner};
 
 use super::versions::{
     vendored_buildkit, Capabilities, Feature, Reported, Support, SupportedRange, SUPPORTED,
@@ -379,10 +376,13 @@ pub fn doctor(runner: &Runner, options: &DoctorOptions) -> Vec<Check> {
     }
 
     if let Some(registry) = &options.registry {
-        let (status, detail, fix) = match probe_registry(registry) {
-            Ok(code) => (
+        let (status, detail, fix) = match probe_registry(runner, registry) {
+            Ok(answer) => (
                 Status::Ok,
-                format!("{registry} answers /v2/ (HTTP {code})"),
+                match answer.parse::<u16>() {
+                    Ok(code) => format!("{registry} answers /v2/ (HTTP {code})"),
+                    Err(_) => format!("{registry}: {answer}"),
+                },
                 None,
             ),
             Err(why) => (
@@ -398,24 +398,11 @@ pub fn doctor(runner: &Runner, options: &DoctorOptions) -> Vec<Check> {
     checks
 }
 
-/// GET /v2/ on a loopback registry; the HTTP status code when it answers.
-pub(crate) fn probe_registry(registry: &str) -> Result<u16, String> {
-    let addr: SocketAddr = registry
-        .parse()
-        .map_err(|_| format!("`{registry}` is not a host:port address"))?;
-    let timeout = Duration::from_secs(3);
-    let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
-    stream
-        .set_read_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
-    stream
-        .write_all(format!("GET /v2/ HTTP/1.0\r\nHost: {registry}\r\n\r\n").as_bytes())
-        .map_err(|e| e.to_string())?;
-    let mut head = [0u8; 32];
-    let n = stream.read(&mut head).map_err(|e| e.to_string())?;
-    let text = String::from_utf8_lossy(&head[..n]);
-    text.split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .ok_or_else(|| format!("not an HTTP answer: {text:?}"))
+/// `GET /v2/` on a registry (`host:port`), through the runner's probe: the HTTP status
+/// it answered (any status: 200 and 401 both mean a registry is there).
+pub(crate) fn probe_registry(runner: &Runner, registry: &str) -> Result<String, String> {
+    runner.probe(&Probe::HttpStatus {
+        addr: registry.to_string(),
+        path: "/v2/".into(),
+    })
 }

@@ -173,11 +173,31 @@ impl FileHashes {
     /// only the entries this run looked at. Errors are not fatal: the next run hashes
     /// again.
     pub(crate) fn save(&self) {
-        let Some(path) = &self.path else { return };
+        let Some((path, out)) = self.encoded() else {
+            return;
+        };
+        let Some(dir) = path.parent() else { return };
+        if std::fs::create_dir_all(dir).is_err() {
+            return;
+        }
+        if let Ok(mut tmp) = tempfile::Builder::new()
+            .prefix(".file-hashes-")
+            .tempfile_in(dir)
+        {
+            if tmp.write_all(&out).is_ok() {
+                let _ = tmp.persist(path);
+            }
+        }
+    }
+
+    /// Where the cache goes and its bytes, when it changed or entries went unused (what
+    /// [`FileHashes::save`] writes), for a step that writes it through its runner.
+    pub(crate) fn encoded(&self) -> Option<(std::path::PathBuf, Vec<u8>)> {
+        let path = self.path.clone()?;
         let entries = lock(&self.entries);
         let unused = entries.values().any(|e| !e.used);
         if !*lock(&self.changed) && !unused {
-            return;
+            return None;
         }
         let mut out = Vec::with_capacity(HEADER.len() + entries.len() * (RECORD + 80));
         out.extend_from_slice(HEADER);
@@ -191,18 +211,7 @@ impl FileHashes {
             out.extend_from_slice(&(key.len() as u32).to_le_bytes());
             out.extend_from_slice(key);
         }
-        let Some(dir) = path.parent() else { return };
-        if std::fs::create_dir_all(dir).is_err() {
-            return;
-        }
-        if let Ok(mut tmp) = tempfile::Builder::new()
-            .prefix(".file-hashes-")
-            .tempfile_in(dir)
-        {
-            if tmp.write_all(&out).is_ok() {
-                let _ = tmp.persist(path);
-            }
-        }
+        Some((path, out))
     }
 }
 

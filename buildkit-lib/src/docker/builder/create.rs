@@ -14,7 +14,7 @@ use super::diagnose::{connection_error, explained};
 use super::driver::{Driver, RemoteTls};
 use super::manage::{inspect, remove, rm_cmd};
 use crate::cmd::{Cmd, Runner};
-use crate::plan::{Plan, Planned};
+use crate::plan::Step;
 
 /// `docker buildx create`.
 ///
@@ -22,12 +22,14 @@ use crate::plan::{Plan, Planned};
 ///
 /// ```
 /// use buildkit_lib::docker::builder::{BuilderCreate, Driver};
-/// use buildkit_lib::plan::Planned;
+/// use buildkit_lib::plan::Step;
+/// use buildkit_lib::Runner;
 ///
 /// let create = BuilderCreate::new().name("ci").driver(Driver::DockerContainer).bootstrap(true);
-/// let plan = create.plan().to_string();
+/// let plan = create.plan(&Runner::new())?.to_string();
 /// assert!(plan.starts_with("? docker buildx ls"), "{plan}");
 /// assert!(plan.contains("$ docker buildx create --name ci --driver docker-container"), "{plan}");
+/// # Ok::<(), anyhow::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[must_use]
@@ -242,33 +244,7 @@ impl BuilderCreate {
         cmd
     }
 
-    /// Checks what buildx would refuse later (and that a named builder does not exist
-    /// yet, unless `append`), then creates the builder; returns its name.
-    pub fn run(&self, runner: &Runner) -> anyhow::Result<String> {
-        self.check()?;
-        if let (Some(name), false) = (&self.name, self.append) {
-            refuse_taken(runner, name)?;
-        }
-        let out = runner.capture(&self.command()).map_err(|e| {
-            let what = match &self.name {
-                Some(name) => format!("cannot create the buildx builder {name}"),
-                None => "cannot create the buildx builder".to_string(),
-            };
-            explained(
-                runner,
-                self.name
-                    .as_deref()
-                    .filter(|_| self.driver == Driver::Remote),
-                e,
-                &what,
-                self.endpoint.as_deref(),
-                &self.driver_opts,
-            )
-        })?;
-        Ok(out.stdout.trim().to_string())
-    }
-
-    /// Like [`BuilderCreate::run`] for a named, new builder, but the builder belongs to
+    /// Like [`Step::run`] of a [`BuilderCreate`] for a named, new builder, but the builder belongs to
     /// this run: it is removed when the returned [`CreatedBuilder`] is dropped, and on
     /// Ctrl-C (registered before anything is created). Refuses `append` (the builder
     /// being added to is not this run's).
@@ -306,37 +282,41 @@ impl BuilderCreate {
     }
 }
 
-/// Fails when a builder named `name` exists already (nothing to check in a dry run).
-impl Planned for BuilderCreate {
-    /// The builder listing that refuses a name already taken (unless `append`), then the
-    /// `docker buildx create`.
-    fn plan(&self) -> Plan {
-        let mut plan = Plan::new();
+impl Step for BuilderCreate {
+    /// What buildx printed: the builder's name.
+    type Output = String;
+
+    /// Checks what buildx would refuse later (and that a named builder does not exist
+    /// yet, unless `append`: one `docker buildx ls`), then creates the builder; returns
+    /// its name.
+    fn run(&self, runner: &Runner) -> anyhow::Result<String> {
+        self.check()?;
         if let (Some(name), false) = (&self.name, self.append) {
-            plan = plan
-                .query(super::manage::ls_cmd())
-                .note(format!("refused when a builder named {name} exists"));
+            refuse_taken(runner, name)?;
         }
-        plan.run(self.command())
+        let out = runner.capture(&self.command()).map_err(|e| {
+            let what = match &self.name {
+                Some(name) => format!("cannot create the buildx builder {name}"),
+                None => "cannot create the buildx builder".to_string(),
+            };
+            explained(
+                runner,
+                self.name
+                    .as_deref()
+                    .filter(|_| self.driver == Driver::Remote),
+                e,
+                &what,
+                self.endpoint.as_deref(),
+                &self.driver_opts,
+            )
+        })?;
+        Ok(out.stdout.trim().to_string())
     }
 }
 
-impl Planned for MultiNode {
-    /// The builder listing that refuses a name already taken, then one `docker buildx
-    /// create` per node (`--append` after the first).
-    fn plan(&self) -> Plan {
-        let mut plan = Plan::new()
-            .query(super::manage::ls_cmd())
-            .note(format!("refused when a builder named {} exists", self.name));
-        for cmd in self.commands() {
-            plan = plan.run(cmd);
-        }
-        plan
-    }
-}
-
+/// Fails when a builder named `name` exists already (a plan's listing answers none).
 fn refuse_taken(runner: &Runner, name: &str) -> anyhow::Result<()> {
-    if !runner.is_dry_run() && inspect(runner, name)?.is_some() {
+    if inspect(runner, name)?.is_some() {
         anyhow::bail!(
             "a builder named {name} exists already; remove it (`docker buildx rm {name}`) or \
             choose another name"
@@ -373,11 +353,11 @@ impl CreatedBuilder {
                 rm = rm.env(key, value);
             }
         }
-        let guard = (!runner.is_dry_run()).then(|| crate::cmd::interrupt::on_interrupt(rm));
+        let guard = Some(crate::cmd::interrupt::on_interrupt(rm));
         CreatedBuilder {
             name,
             runner: runner.clone(),
-            armed: !runner.is_dry_run(),
+            armed: true,
             _interrupt: guard,
         }
     }
@@ -613,7 +593,7 @@ impl MultiNode {
         self.creates().iter().map(BuilderCreate::command).collect()
     }
 
-    /// Like [`MultiNode::run`], but the builder belongs to this run: it is removed when
+    /// Like [`Step::run`] of a [`MultiNode`], but the builder belongs to this run: it is removed when
     /// the returned [`CreatedBuilder`] is dropped, and on Ctrl-C (registered before the
     /// first node is created).
     pub fn create(&self, runner: &Runner) -> anyhow::Result<CreatedBuilder> {
@@ -622,14 +602,6 @@ impl MultiNode {
         let created = CreatedBuilder::arm(runner, self.name.clone());
         self.create_nodes(runner)?;
         Ok(created)
-    }
-
-    /// Checks every node, refuses a name that is taken, then creates the nodes in order.
-    /// When one is refused, the builder is removed again and the error names the node.
-    pub fn run(&self, runner: &Runner) -> anyhow::Result<()> {
-        self.check_nodes()?;
-        refuse_taken(runner, &self.name)?;
-        self.create_nodes(runner)
     }
 
     fn check_nodes(&self) -> anyhow::Result<()> {
@@ -712,13 +684,26 @@ impl MultiNode {
     }
 }
 
+impl Step for MultiNode {
+    type Output = ();
+
+    /// Checks every node, refuses a name that is taken (one `docker buildx ls`), then
+    /// creates the nodes in order (`--append` after the first). When one is refused, the
+    /// builder is removed again and the error names the node.
+    fn run(&self, runner: &Runner) -> anyhow::Result<()> {
+        self.check_nodes()?;
+        refuse_taken(runner, &self.name)?;
+        self.create_nodes(runner)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn a_created_builder_in_a_dry_run_removes_nothing() {
-        let runner = Runner::new().dry_run(true).echo(crate::cmd::Echo::Silent);
+    fn a_created_builder_plans_its_removal_on_drop() {
+        let runner = Runner::new().recording();
         let create = BuilderCreate {
             name: Some("farm".into()),
             driver: Driver::DockerContainer,
@@ -728,8 +713,10 @@ mod tests {
         assert_eq!(created.name(), "farm");
         drop(created);
         let cmds = runner.commands();
-        assert_eq!(cmds.len(), 1, "{cmds:?}");
-        assert_eq!(cmds[0][..3], ["docker", "buildx", "create"]);
+        assert_eq!(cmds.len(), 3, "{cmds:?}");
+        assert_eq!(cmds[0][..3], ["docker", "buildx", "ls"]);
+        assert_eq!(cmds[1][..3], ["docker", "buildx", "create"]);
+        assert_eq!(cmds[2], ["docker", "buildx", "rm", "farm"]);
         let append = BuilderCreate {
             append: true,
             ..create

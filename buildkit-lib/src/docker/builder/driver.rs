@@ -33,9 +33,10 @@ impl Driver {
 
 /// The TLS files a `remote` builder uses to reach a BuildKit daemon on `tcp://`
 /// (`--driver-opt cacert=...,cert=...,key=...,servername=...`). buildx does not check
-/// that the files exist when the builder is created; [`BuilderCreate::run`] does.
+/// that the files exist when the builder is created; [`BuilderCreate::check`] (run first
+/// by its [`Step::run`](crate::plan::Step::run)) does.
 ///
-/// [`BuilderCreate::run`]: super::BuilderCreate::run
+/// [`BuilderCreate::check`]: super::BuilderCreate::check
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[must_use]
 pub struct RemoteTls {

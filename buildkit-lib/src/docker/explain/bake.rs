@@ -41,7 +41,7 @@ impl BakeWatch {
     /// Starts explaining the targets `names` of `file`, which bake reads in `dir`, built
     /// on `builder`; each target's record is `<records>/<target>.json` when `records` is
     /// given. The cache set-up checks of each target are said in the log now, as
-    /// `target <name>: warning: ...`. `None` in a dry run.
+    /// `target <name>: warning: ...`.
     pub(crate) fn start(
         dir: &Path,
         file: &BakeFile,
@@ -50,9 +50,6 @@ impl BakeWatch {
         builder: Option<&str>,
         runner: &Runner,
     ) -> Option<BakeWatch> {
-        if runner.is_dry_run() {
-            return None;
-        }
         let mut watch = BakeWatch {
             reader: ProgressReader::new(),
             names: names.to_vec(),

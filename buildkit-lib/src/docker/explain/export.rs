@@ -370,7 +370,7 @@ pub(crate) fn made_anyway(
     reader: Option<&ProgressReader>,
     tail: &[String],
 ) -> Option<MadeAnyway> {
-    if build.cache_to.is_empty() || runner.is_dry_run() {
+    if build.cache_to.is_empty() {
         return None;
     }
     let exports = match reader {

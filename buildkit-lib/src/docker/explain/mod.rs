@@ -294,28 +294,13 @@ impl ExplainRecord {
             .with_context(|| format!("{} is not a build record of this version", path.display()))
     }
 
-    /// Writes it atomically at `path` (a whole record or none; not synced to disk: a
-    /// record lost to a crash only leaves the next build without one), every secret
-    /// `runner` masks masked.
+    /// Writes it at `path` through the runner ([`Runner::write`](crate::Runner::write):
+    /// atomically, a whole record or none; recorded in the plan), every secret `runner`
+    /// masks masked.
     pub(crate) fn save_redacted(&self, path: &Path, runner: &crate::Runner) -> anyhow::Result<()> {
-        use std::io::Write as _;
         let json = serde_json::to_string(self).context("cannot encode the build record")?;
         let json = runner.redact(&json);
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".buildkit-tmp-")
-            .tempfile_in(dir)
-            .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-        tmp.write_all(json.as_bytes())
-            .with_context(|| format!("cannot write {}", tmp.path().display()))?;
-        tmp.persist(path)
-            .map_err(|e| e.error)
-            .with_context(|| format!("cannot replace {}", path.display()))?;
-        Ok(())
+        runner.write(path, json.as_bytes())
     }
 }
 

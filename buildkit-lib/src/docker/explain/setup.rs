@@ -212,10 +212,9 @@ impl Build {
 }
 
 impl Build {
-    /// Before a run: the set-up checks (while the build explains itself, outside a dry
-    /// run), each said in the step log as `warning: ...` and `  fix: ...`.
+    /// Before a run: the set-up checks (while the build explains itself), each said in the step log as `warning: ...` and `  fix: ...`.
     pub(crate) fn note_cache_setup(&self, runner: &crate::Runner) -> Vec<CacheWarning> {
-        if !self.explain || runner.is_dry_run() {
+        if !self.explain {
             return Vec::new();
         }
         match self.cache_setup_warnings(runner) {

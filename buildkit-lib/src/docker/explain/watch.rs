@@ -49,8 +49,7 @@ struct Collected {
 }
 
 impl Watch {
-    /// Starts explaining `build`, unless it does not explain itself or nothing runs (a
-    /// dry run). `hashes` is the pipeline's file-hash cache, whose listing of the context
+    /// Starts explaining `build`, unless it does not explain itself. `hashes` is the pipeline's file-hash cache, whose listing of the context
     /// this run's fingerprint already made; without it, a build with a record keeps its
     /// own cache of file hashes beside the record. The previous record is read and the
     /// inputs collected on a thread of their own while the build runs (a walk of a large
@@ -61,7 +60,7 @@ impl Watch {
         runner: &Runner,
         hashes: Option<Arc<FileHashes>>,
     ) -> Option<Watch> {
-        if !build.explains() || runner.is_dry_run() {
+        if !build.explains() {
             return None;
         }
         Some(Watch {
@@ -162,8 +161,13 @@ impl Pending {
                 }
             }
             // Written only when a file's hash or stat changed.
-            if let Some(hashes) = &collected.own_hashes {
-                hashes.save();
+            if let Some((path, bytes)) = collected.own_hashes.as_ref().and_then(FileHashes::encoded)
+            {
+                if let Err(e) = runner.write(&path, &bytes) {
+                    runner.note(&format!(
+                        "warning: the file hashes are not kept, the next build hashes again: {e:#}"
+                    ));
+                }
             }
         }
         Some(explanation)

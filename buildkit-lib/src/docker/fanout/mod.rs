@@ -31,6 +31,7 @@
 //! ```no_run
 //! use buildkit_lib::docker::fanout::{FanOut, PlatformEndpoint};
 //! use buildkit_lib::docker::build::Build;
+//! use buildkit_lib::plan::Step;
 //! use buildkit_lib::Runner;
 //!
 //! # fn main() -> anyhow::Result<()> {
@@ -68,13 +69,12 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use super::build::{Build, Output};
-use super::builder;
 use super::image::platforms_of_manifest;
 use super::reference::{ImageRef, MAX_TAG_LEN};
 use super::registry::{self, ImagetoolsCreate, Retry};
-use crate::cmd::{Cmd, Runner};
+use crate::cmd::Runner;
 use crate::hash::sha256_hex;
-use crate::plan::{Plan, Planned};
+use crate::plan::Step;
 
 /// A multi-platform image built one platform per engine, then merged. Make it with
 /// [`FanOut::new`] and the setters, then [`FanOut::run`] it.
@@ -84,16 +84,20 @@ use crate::plan::{Plan, Planned};
 /// ```
 /// use buildkit_lib::docker::build::Build;
 /// use buildkit_lib::docker::fanout::{FanOut, PlatformEndpoint};
-/// use buildkit_lib::plan::Planned;
+/// use buildkit_lib::plan::Step;
+/// use buildkit_lib::Runner;
 ///
+/// let dir = tempfile::tempdir()?;
+/// std::fs::write(dir.path().join("Dockerfile"), "FROM alpine\n")?;
 /// let fanout = FanOut::new(
-///     Build::new(".").tag("127.0.0.1:5000/app:1.0"),
+///     Build::new(dir.path()).tag("127.0.0.1:5000/app:1.0"),
 ///     vec![
 ///         PlatformEndpoint::parse("linux/amd64=unix:///var/run/docker.sock")?,
 ///         PlatformEndpoint::parse("linux/arm64=builder:arm")?,
 ///     ],
 /// );
-/// let plan = fanout.plan().to_string();
+/// let plan = fanout.plan(&Runner::new())?.to_string();
+/// assert!(plan.contains("probe engine ping GET /_ping on unix:///var/run/docker.sock"), "{plan}");
 /// assert!(plan.contains("$ docker buildx imagetools create --tag 127.0.0.1:5000/app:1.0"), "{plan}");
 /// # Ok::<(), anyhow::Error>(())
 /// ```
@@ -185,14 +189,13 @@ pub struct PlatformResult {
 pub struct FanOutResult {
     /// The merged image's tags.
     pub tags: Vec<String>,
-    /// The merged index's digest (`None` in a dry run).
+    /// The merged index's digest: the hash of the index read back (in a dry run, of the
+    /// placeholder index the read-back answers).
     pub digest: Option<String>,
     /// The platforms the merged index lists, as read back from the registry.
     pub merged_platforms: Vec<String>,
     /// Each platform's part.
     pub platforms: Vec<PlatformResult>,
-    /// True when nothing ran because of a dry run.
-    pub dry_run: bool,
 }
 
 /// How one platform ended in a failed fan-out.
@@ -361,6 +364,19 @@ impl FanOut {
                 .collect();
             build.explain_record = Some(record.with_file_name(format!("{stem}-{platform}.json")));
         }
+        // One metadata file per platform too: the builds run side by side.
+        if let Some(file) = &build.metadata_file {
+            let stem = file
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "metadata".into());
+            let platform: String = platform
+                .platform
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+                .collect();
+            build.metadata_file = Some(file.with_file_name(format!("{stem}-{platform}.json")));
+        }
         // The merge reads what it needs; BuildKit's record of a success costs 0.35 s.
         build.read_record = false;
         if by_digest {
@@ -384,11 +400,19 @@ impl FanOut {
             retry: self.retry.clone(),
         })
     }
+}
 
-    /// Checks, builds every platform on its endpoint side by side, pushes them, and
-    /// merges them into the tags. On failure the error is a [`FanOutError`] (downcast it
-    /// to see each platform's outcome) and no tag was written.
-    pub fn run(&self, runner: &Runner) -> anyhow::Result<FanOutResult> {
+impl Step for FanOut {
+    type Output = FanOutResult;
+
+    /// Checks, asks every endpoint whether it answers and how it pushes, builds every
+    /// platform on its endpoint side by side, pushes them, and merges them into the tags.
+    /// On failure the error is a [`FanOutError`] (downcast it to see each platform's
+    /// outcome) and no tag was written. The plan shows each platform's part in platform
+    /// order (the probes, then the builds, then the pushes), whatever order the threads
+    /// ran in; where a build reports no digest (a plan), the merge names
+    /// `<digest-PLATFORM>`.
+    fn run(&self, runner: &Runner) -> anyhow::Result<FanOutResult> {
         self.check()?;
         let probes = self.probe_all(runner)?;
 
@@ -398,18 +422,6 @@ impl FanOut {
             let result = self.platform_build(p, probe.pushes_by_digest())?.run(r)?;
             Ok((result, started.elapsed()))
         })?;
-        if runner.is_dry_run() {
-            let results = self.results(&probes, &built, Vec::new());
-            let merge = self.merge_command(&["sha256:<digest>".to_string()])?;
-            runner.run(&merge.command())?;
-            return Ok(FanOutResult {
-                tags: self.build.tags.clone(),
-                digest: None,
-                merged_platforms: Vec::new(),
-                platforms: results,
-                dry_run: true,
-            });
-        }
 
         // Push what is not pushed yet (the docker driver's per-platform tags), side by side.
         let push_times = self.each_platform(runner, &probes, |p, probe, r| {
@@ -421,15 +433,13 @@ impl FanOut {
         })?;
         let results = self.results(&probes, &built, push_times);
         let digests: Vec<String> = results.iter().map(|r| r.digest.clone()).collect();
-        anyhow::ensure!(
-            digests.iter().all(|d| d.starts_with("sha256:")),
-            "a platform build reported no image digest; cannot merge"
-        );
 
-        self.merge_command(&digests)?.run(runner)?;
+        self.merge_command(&digests)?
+            .run(runner)
+            .context("cannot merge the platforms' images")?;
         let first = &self.build.tags[0];
         let out = runner
-            .capture(&registry::inspect_raw_cmd(first))
+            .capture(&registry::inspect_raw_cmd(first).dry_answer(self.dry_index(&digests)))
             .with_context(|| format!("cannot read the merged index {first} back"))?;
         // `--raw` prints the index byte for byte: its digest is the hash of those bytes.
         let digest = format!("sha256:{}", sha256_hex(out.stdout.as_bytes()));
@@ -453,12 +463,44 @@ impl FanOut {
             digest: Some(digest),
             merged_platforms,
             platforms: results,
-            dry_run: false,
         })
     }
+}
 
-    /// Runs `work` for every platform side by side, with that endpoint's runner. When
-    /// any fails, the error is a [`FanOutError`]: the others count as built, not merged.
+impl FanOut {
+    /// What a plan reads back for the merged index: an index listing each platform under
+    /// the digest its merge names.
+    fn dry_index(&self, digests: &[String]) -> String {
+        let manifests: Vec<serde_json::Value> = self
+            .platforms
+            .iter()
+            .zip(digests)
+            .map(|(p, digest)| {
+                let mut parts = p.platform.splitn(3, '/');
+                let mut platform = serde_json::Map::new();
+                for key in ["os", "architecture", "variant"] {
+                    if let Some(part) = parts.next() {
+                        platform.insert(key.into(), part.into());
+                    }
+                }
+                serde_json::json!({
+                    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "digest": digest,
+                    "platform": platform,
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": manifests,
+        })
+        .to_string()
+    }
+
+    /// Runs `work` for every platform side by side, with that endpoint's runner (on a
+    /// record of its own, adopted platform after platform). When any fails, the error is
+    /// a [`FanOutError`]: the others count as built, not merged.
     fn each_platform<T: Send>(
         &self,
         runner: &Runner,
@@ -472,15 +514,25 @@ impl FanOut {
                 .iter()
                 .zip(probes)
                 .map(|(p, probe)| {
-                    let r = p.endpoint.runner(runner).prefix(p.platform.clone());
-                    scope.spawn(move || work(p, probe, &r))
+                    let r = p
+                        .endpoint
+                        .runner(runner)
+                        .prefix(p.platform.clone())
+                        .with_fresh_record();
+                    scope.spawn(move || {
+                        let done = work(p, probe, &r);
+                        (done, r.recorded())
+                    })
                 })
                 .collect();
             handles
                 .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(anyhow::anyhow!("the platform's thread panicked")))
+                .map(|h| match h.join() {
+                    Ok((done, recorded)) => {
+                        runner.adopt(&recorded);
+                        done
+                    }
+                    Err(_) => Err(anyhow::anyhow!("the platform's thread panicked")),
                 })
                 .collect()
         });
@@ -497,22 +549,29 @@ impl FanOut {
         Ok(done.into_iter().map(|r| r.expect("checked")).collect())
     }
 
-    /// `docker buildx inspect` of every endpoint's builder, side by side.
+    /// Every endpoint asked whether it answers and how it pushes, side by side (each on a
+    /// record of its own, adopted platform after platform).
     fn probe_all(&self, runner: &Runner) -> anyhow::Result<Vec<BuilderProbe>> {
         let probes: Vec<Result<BuilderProbe, String>> = std::thread::scope(|scope| {
             let handles: Vec<_> = self
                 .platforms
                 .iter()
                 .map(|p| {
-                    let r = p.endpoint.runner(runner);
-                    scope.spawn(move || probe(&r, p))
+                    let r = p.endpoint.runner(runner).with_fresh_record();
+                    scope.spawn(move || {
+                        let found = probe(&r, p);
+                        (found, r.recorded())
+                    })
                 })
                 .collect();
             handles
                 .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err("the probe thread panicked".into()))
+                .map(|h| match h.join() {
+                    Ok((found, recorded)) => {
+                        runner.adopt(&recorded);
+                        found
+                    }
+                    Err(_) => Err("the probe thread panicked".into()),
                 })
                 .collect()
         });
@@ -552,7 +611,12 @@ impl FanOut {
                 platform: p.platform.clone(),
                 endpoint: p.endpoint.clone(),
                 driver: probe.driver.clone(),
-                digest: result.digest.clone().unwrap_or_default(),
+                // A build that reports no digest (a plan of a build that reads none):
+                // the merge names the placeholder.
+                digest: result
+                    .digest
+                    .clone()
+                    .unwrap_or_else(|| format!("<digest-{}>", p.platform)),
                 platform_tag: (!probe.pushes_by_digest())
                     .then(|| self.platform_tag(&p.platform).ok())
                     .flatten(),
@@ -560,58 +624,5 @@ impl FanOut {
                 explanation: result.explanation.clone(),
             })
             .collect()
-    }
-}
-
-impl Planned for FanOut {
-    /// For every platform, side by side on its endpoint: the probe (a ping of an engine
-    /// on a unix socket, whose own builder pushes a per-platform tag; `docker buildx
-    /// inspect` of any other builder, planned here as one that pushes by digest, as
-    /// `docker-container` and `remote` builders do), the build and, for a tag, its push.
-    /// Then the merge into the tags and the read-back of the index.
-    fn plan(&self) -> Plan {
-        let mut plan = Plan::new();
-        for p in &self.platforms {
-            plan = plan.note(format!("platform {} on {}", p.platform, p.endpoint));
-            // An engine on a unix socket is pinged, and its own builder (`docker` driver)
-            // pushes a per-platform tag; any other builder is asked how it pushes.
-            let socket = match &p.endpoint {
-                Endpoint::Host(host) => host.strip_prefix("unix://"),
-                _ => None,
-            };
-            let by_digest = match socket {
-                Some(socket) => {
-                    plan = plan.query(Cmd::new("GET").arg(socket).arg("/_ping").read_only());
-                    false
-                }
-                None => {
-                    plan = plan.query(builder::inspect_cmd(p.endpoint.builder(), false));
-                    true
-                }
-            };
-            match self.platform_build(p, by_digest) {
-                Ok(build) => plan = plan.then(build.plan()),
-                Err(e) => return plan.note(format!("refused: {e:#}")),
-            }
-            if !by_digest {
-                match self.platform_tag(&p.platform) {
-                    Ok(tag) => plan = plan.run(registry::push_cmd(&tag)),
-                    Err(e) => return plan.note(format!("refused: {e:#}")),
-                }
-            }
-        }
-        let digests: Vec<String> = self
-            .platforms
-            .iter()
-            .map(|p| format!("<digest-{}>", p.platform))
-            .collect();
-        match self.merge_command(&digests) {
-            Ok(merge) => plan = plan.then(merge.plan()),
-            Err(e) => return plan.note(format!("refused: {e:#}")),
-        }
-        match self.build.tags.first() {
-            Some(first) => plan.query(registry::inspect_raw_cmd(first)),
-            None => plan,
-        }
     }
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::{Endpoint, PlatformEndpoint};
-use crate::cmd::Runner;
+use crate::cmd::{Probe, Runner};
 use crate::docker::builder;
 
 /// What `docker buildx inspect` says of an endpoint's builder.
@@ -57,21 +57,21 @@ pub(super) fn probe(runner: &Runner, p: &PlatformEndpoint) -> Result<BuilderProb
     // (`docker` driver).
     if let Endpoint::Host(host) = &p.endpoint {
         if host.starts_with("unix://") {
-            if runner.is_dry_run() {
-                return Ok(docker_driver());
-            }
-            let at = runner.clone().env("DOCKER_HOST", host);
-            return ping(&at)
-                .map(|()| docker_driver())
+            return runner
+                .probe(&Probe::engine_ping(host))
+                .map(|_| docker_driver())
                 .map_err(|e| format!("Cannot connect to the Docker daemon at {host} ({e})"));
         }
     }
     if let Some(found) = stored_probe(runner, p) {
         return found;
     }
+    let name = p.endpoint.builder();
     let out = runner
         .capture(
-            &builder::inspect_cmd(p.endpoint.builder(), false).timeout(Duration::from_secs(30)),
+            &builder::inspect_cmd(name, false)
+                .timeout(Duration::from_secs(30))
+                .dry_answer(format!("Name: {name}\nDriver: <driver>\n")),
         )
         .map_err(|e| {
             e.tail
@@ -81,9 +81,6 @@ pub(super) fn probe(runner: &Runner, p: &PlatformEndpoint) -> Result<BuilderProb
                 .trim_start_matches("ERROR: ")
                 .to_string()
         })?;
-    if out.dry_run {
-        return Ok(docker_driver());
-    }
     let probe = BuilderProbe::parse(&out.stdout)?;
     // A remote builder is "inactive" when buildx cannot reach its daemon (down, or the TLS
     // handshake refused): the build would wait 20 s and say only "context deadline
@@ -147,14 +144,15 @@ struct StoredNodeRow {
 /// The probe of a buildx builder read from what buildx stored when it was created
 /// (`instances/NAME` under `$BUILDX_CONFIG`, else `$DOCKER_CONFIG/buildx`, else
 /// `~/.docker/buildx`), with each node's daemon or engine checked by a connection
-/// instead of `docker buildx inspect` (which dials every node through gRPC: 0.3-0.6 s).
-/// `None` (ask buildx) in a dry run, for other endpoints, or when the file is missing or
-/// not understood.
+/// instead of `docker buildx inspect` (which dials every node through gRPC: 0.3-0.6 s):
+/// a TCP connect to a `remote` node, the engine ping of a `docker-container` node's
+/// engine, each a probe of the runner. `None` (ask buildx) for other endpoints, or when
+/// the file is missing or not understood.
 fn stored_probe(runner: &Runner, p: &PlatformEndpoint) -> Option<Result<BuilderProbe, String>> {
     let Endpoint::Builder(name) = &p.endpoint else {
         return None;
     };
-    if runner.is_dry_run() || name.contains('/') || name.starts_with('.') {
+    if name.contains('/') || name.starts_with('.') {
         return None;
     }
     let env = |key: &str| runner.effective_env(&crate::cmd::Cmd::new("docker"), key);
@@ -176,15 +174,10 @@ fn stored_probe(runner: &Runner, p: &PlatformEndpoint) -> Option<Result<BuilderP
     let answers = |endpoint: &str| -> Option<bool> {
         if driver == "remote" {
             let addr = endpoint.strip_prefix("tcp://")?;
-            let addr = std::net::ToSocketAddrs::to_socket_addrs(addr)
-                .ok()?
-                .next()?;
-            return Some(
-                std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3)).is_ok(),
-            );
+            return Some(runner.probe(&Probe::tcp(addr)).is_ok());
         }
         if driver == "docker-container" && endpoint.starts_with("unix://") {
-            return Some(ping(&runner.clone().env("DOCKER_HOST", endpoint)).is_ok());
+            return Some(runner.probe(&Probe::engine_ping(endpoint)).is_ok());
         }
         None
     };
@@ -219,16 +212,6 @@ fn docker_driver() -> BuilderProbe {
     BuilderProbe {
         driver: "docker".into(),
         platforms: Vec::new(),
-    }
-}
-
-/// `GET /_ping` on the runner's engine (a unix socket): `Ok` when it answers `OK`.
-fn ping(runner: &Runner) -> Result<(), String> {
-    match runner.engine_get("/_ping") {
-        None => Err("not a unix socket".into()),
-        Some(Err(e)) => Err(e.tail.first().cloned().unwrap_or_else(|| e.to_string())),
-        Some(Ok((200, body))) if body == "OK" => Ok(()),
-        Some(Ok((status, _))) => Err(format!("`GET /_ping` answered {status}")),
     }
 }
 

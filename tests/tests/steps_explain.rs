@@ -1,0 +1,319 @@
+//! The steps of the builder, fan-out and explain area as `Step`s: each one's plan is what
+//! its run does (`e2e::assert_plan_is_execution`), and its network checks are probes of
+//! the runner, recorded in the plan and answered by a fake executor.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use buildkit_lib::cmd::{Answer, Echo, FakeExecutor, Probe};
+use buildkit_lib::docker::build::Build;
+use buildkit_lib::docker::builder::{BuilderCreate, Driver, MultiNode, NodeSpec};
+use buildkit_lib::docker::fanout::{FanOut, FanOutError, PlatformEndpoint, PlatformOutcome};
+use buildkit_lib::engine::{doctor, DoctorOptions, Status};
+use buildkit_lib::plan::{Action, Plan, Step};
+use buildkit_lib::{Runner, Session};
+
+fn session() -> Session {
+    let mut session = Session::new("steps-explain");
+    session.run_id = "steps-explain-run".into();
+    session
+}
+
+fn context(dir: &Path) {
+    std::fs::write(dir.join("Dockerfile"), "FROM busybox\nRUN true\n").unwrap();
+}
+
+#[test]
+fn a_builder_create_of_each_driver_runs_its_plan() {
+    for (driver, endpoint) in [
+        (Driver::Docker, None),
+        (Driver::DockerContainer, Some("unix:///run/engine.sock")),
+        (Driver::Kubernetes, None),
+        (Driver::Remote, Some("tcp://buildkitd:1234")),
+    ] {
+        let mut create = BuilderCreate::new()
+            .name(format!("ci-{}", driver.as_str()))
+            .driver(driver)
+            .platform("linux/amd64")
+            .bootstrap(true);
+        if let Some(endpoint) = endpoint {
+            create = create.endpoint(endpoint);
+        }
+        let plan = e2e::assert_plan_is_execution(&create, &session());
+        let text = plan.to_string();
+        assert!(
+            text.starts_with("? docker buildx ls --format json\n"),
+            "the taken-name check comes first: {text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "$ docker buildx create --name ci-{0} --driver {0} --platform linux/amd64 \
+                 --bootstrap",
+                driver.as_str()
+            )),
+            "{text}"
+        );
+    }
+    // An appended node does not ask whether the name is taken: it must be.
+    let append = BuilderCreate::new().name("ci").node("second").append(true);
+    let plan = e2e::assert_plan_is_execution(&append, &session());
+    assert_eq!(
+        plan.commands(),
+        [[
+            "docker",
+            "buildx",
+            "create",
+            "--name",
+            "ci",
+            "--driver",
+            "docker-container",
+            "--node",
+            "second",
+            "--append"
+        ]]
+    );
+}
+
+#[test]
+fn a_builder_create_refuses_a_taken_name_before_creating() {
+    let taken = r#"{"Name":"ci","Driver":"docker-container","Nodes":[]}"#;
+    let fake = Arc::new(FakeExecutor::new().on(["docker", "buildx", "ls"], Answer::ok(taken)));
+    let runner = Runner::new()
+        .echo(Echo::Silent)
+        .session(session())
+        .with_executor(fake.clone());
+    let err = BuilderCreate::new().name("ci").run(&runner).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("a builder named ci exists already"),
+        "{err}"
+    );
+    assert_eq!(fake.seen().len(), 1, "nothing created: {:?}", fake.seen());
+}
+
+#[test]
+fn a_multi_node_builder_runs_its_plan() {
+    let fleet = MultiNode::new("fleet")
+        .driver(Driver::DockerContainer)
+        .node(
+            NodeSpec::new("amd")
+                .endpoint("unix:///run/a.sock")
+                .platform("linux/amd64"),
+        )
+        .node(
+            NodeSpec::new("arm")
+                .endpoint("unix:///run/b.sock")
+                .platform("linux/arm64"),
+        )
+        .bootstrap(true);
+    let plan = e2e::assert_plan_is_execution(&fleet, &session());
+    let commands = plan.commands();
+    assert_eq!(commands.len(), 3, "{plan}");
+    assert_eq!(commands[0][..3], ["docker", "buildx", "ls"]);
+    assert!(!commands[1].contains(&"--append".to_string()), "{plan}");
+    assert!(commands[2].contains(&"--append".to_string()), "{plan}");
+    assert!(commands[2].contains(&"--bootstrap".to_string()), "{plan}");
+}
+
+/// [`e2e::assert_plan_is_execution`] with a fake that, like buildx, writes each build's
+/// metadata file: the digest the plan's merge names for that build's builder (none when
+/// the plan names a placeholder), so that the run takes the path its plan shows.
+fn assert_fan_out_runs_its_plan(fan: &FanOut, session: &Session) -> Plan {
+    let base = Runner::new().echo(Echo::Silent).session(session.clone());
+    let plan = Step::plan(fan, &base).unwrap_or_else(|e| panic!("no plan: {e:#}"));
+    let merge = plan
+        .commands()
+        .into_iter()
+        .find(|c| c.starts_with(&["docker", "buildx", "imagetools", "create"].map(String::from)))
+        .expect("the plan merges");
+    let mut fake = FakeExecutor::like_dry_run();
+    for (p, source) in fan
+        .get_platforms()
+        .iter()
+        .zip(merge.iter().filter(|w| w.contains('@')))
+    {
+        let digest = source.split_once('@').unwrap().1;
+        let metadata = match digest.starts_with("sha256:") {
+            true => format!(r#"{{"containerimage.digest":"{digest}"}}"#),
+            false => "{}".to_string(),
+        };
+        fake = fake.on(
+            [
+                "docker",
+                "buildx",
+                "build",
+                "--builder",
+                p.get_endpoint().builder(),
+            ],
+            Answer::ok("").writing_after("--metadata-file", metadata),
+        );
+    }
+    let real = base.with_executor(Arc::new(fake)).with_fresh_record();
+    if let Err(e) = fan.run(&real) {
+        panic!("the fan-out failed against the answers its plan shows: {e:#}\nplan:\n{plan}");
+    }
+    assert_eq!(real.recorded().to_string(), plan.to_string());
+    assert_eq!(real.recorded(), plan, "the actions differ from the plan's");
+    plan
+}
+
+fn two_engine_fan_out(dir: &Path) -> FanOut {
+    context(dir);
+    let build = Build::new(dir)
+        .tag("127.0.0.1:5000/steps-explain:1.0")
+        .metadata_file(dir.join("out/metadata.json"));
+    FanOut::new(
+        build,
+        vec![
+            PlatformEndpoint::parse("linux/amd64=unix:///run/engine-amd64.sock").unwrap(),
+            PlatformEndpoint::parse("linux/arm64=unix:///run/engine-arm64.sock").unwrap(),
+        ],
+    )
+}
+
+#[test]
+fn a_fan_out_runs_its_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("out")).unwrap();
+    let fan = two_engine_fan_out(dir.path());
+    let plan = assert_fan_out_runs_its_plan(&fan, &session());
+    let text = plan.to_string();
+    for line in [
+        "probe engine ping GET /_ping on unix:///run/engine-amd64.sock",
+        "$ docker push 127.0.0.1:5000/steps-explain:1.0-linux-amd64",
+        "$ docker push 127.0.0.1:5000/steps-explain:1.0-linux-arm64",
+        "? docker buildx imagetools inspect --raw 127.0.0.1:5000/steps-explain:1.0",
+    ] {
+        assert!(text.contains(line), "{line} missing from\n{text}");
+    }
+    // Each platform's build writes its own metadata file (they run side by side).
+    assert!(text.contains("metadata-linux-amd64.json"), "{text}");
+    assert!(text.contains("metadata-linux-arm64.json"), "{text}");
+    // The platforms' parts in platform order, whatever order their threads ran in.
+    let at = |needle: &str| {
+        text.find(needle)
+            .unwrap_or_else(|| panic!("{needle}: {text}"))
+    };
+    assert!(at("engine-amd64.sock") < at("engine-arm64.sock"));
+    assert!(at("--platform linux/amd64") < at("--platform linux/arm64"));
+    assert!(
+        at("engine-arm64.sock") < at("--platform linux/amd64"),
+        "probes first"
+    );
+}
+
+#[test]
+fn a_fan_out_checks_its_endpoints_with_probes_and_reports_a_failing_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let fan = two_engine_fan_out(dir.path());
+    // What buildx stored for a remote builder: its daemon is dialled, not inspected.
+    let config = dir.path().join("buildx");
+    std::fs::create_dir_all(config.join("instances")).unwrap();
+    std::fs::write(
+        config.join("instances/farm"),
+        r#"{"Name":"farm","Driver":"remote","Nodes":[{"Name":"farm0",
+           "Endpoint":"tcp://10.0.0.2:1234","Platforms":null}]}"#,
+    )
+    .unwrap();
+    let fan = fan.platform(PlatformEndpoint::parse("linux/arm/v7=builder:farm").unwrap());
+    let runner = Runner::new()
+        .echo(Echo::Silent)
+        .session(session())
+        .env("BUILDX_CONFIG", config.display().to_string());
+
+    let plan = Step::plan(&fan, &runner).unwrap();
+    let probes: Vec<&Probe> = plan
+        .actions()
+        .iter()
+        .filter_map(|a| match a {
+            Action::Probe(p) => Some(p),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        probes,
+        [
+            &Probe::engine_ping("unix:///run/engine-amd64.sock"),
+            &Probe::engine_ping("unix:///run/engine-arm64.sock"),
+            &Probe::tcp("10.0.0.2:1234"),
+        ],
+        "{plan}"
+    );
+    assert!(
+        !plan.to_string().contains("buildx inspect"),
+        "a stored builder is not inspected: {plan}"
+    );
+
+    // The arm64 engine does not answer: nothing is built, and the report names it.
+    let fake = Arc::new(
+        FakeExecutor::like_dry_run().failing_probe("engine-arm64.sock", "connection refused"),
+    );
+    let err = fan
+        .run(&runner.clone().with_executor(fake.clone()))
+        .unwrap_err();
+    let fan_err = err.downcast_ref::<FanOutError>().expect("a FanOutError");
+    assert_eq!(fan_err.outcomes[0].1, PlatformOutcome::NotStarted);
+    assert_eq!(
+        fan_err.outcomes[1].1,
+        PlatformOutcome::Unreachable(
+            "Cannot connect to the Docker daemon at unix:///run/engine-arm64.sock \
+             (connection refused)"
+                .into()
+        )
+    );
+    assert_eq!(fan_err.outcomes[2].1, PlatformOutcome::NotStarted);
+    assert!(
+        err.to_string().contains(
+            "linux/arm64 on DOCKER_HOST=unix:///run/engine-arm64.sock: its engine does not answer"
+        ),
+        "{err}"
+    );
+    assert!(
+        fake.seen()
+            .iter()
+            .all(|c| !c.contains(&"build".to_string())),
+        "nothing built: {:?}",
+        fake.seen()
+    );
+}
+
+#[test]
+fn the_doctor_asks_the_registry_through_a_probe() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let registry = format!("127.0.0.1:{port}");
+    let runner = e2e::engine().echo(Echo::Silent).with_fresh_record();
+    let checks = doctor(&runner, &DoctorOptions::new().registry(registry.clone()));
+    let check = checks
+        .iter()
+        .find(|c| c.name == "registry")
+        .unwrap_or_else(|| panic!("no registry check: {checks:?}"));
+    assert_eq!(check.status, Status::Fail, "{check}");
+    assert!(
+        check
+            .detail
+            .starts_with(&format!("{registry} does not answer: ")),
+        "{check}"
+    );
+    let probe = Probe::HttpStatus {
+        addr: registry,
+        path: "/v2/".into(),
+    };
+    assert!(
+        runner.recorded().actions().contains(&Action::Probe(probe)),
+        "{}",
+        runner.recorded()
+    );
+    // The project's registry answers.
+    let checks = doctor(&runner, &DoctorOptions::new().registry(e2e::REGISTRY));
+    let check = checks.iter().find(|c| c.name == "registry").unwrap();
+    assert_eq!(check.status, Status::Ok, "{check}");
+    assert!(
+        check
+            .detail
+            .starts_with(&format!("{} answers /v2/ (HTTP ", e2e::REGISTRY)),
+        "{check}"
+    );
+}
