@@ -111,7 +111,11 @@ impl FakeExecutor {
     /// Fails every probe whose description (its `Display`) contains `matching`, answering
     /// `why`; other probes pass.
     #[must_use]
-    pub fn failing_probe(mut self, matching: impl Into<String>, why: impl Into<String>) -> FakeExecutor {
+    pub fn failing_probe(
+        mut self,
+        matching: impl Into<String>,
+        why: impl Into<String>,
+    ) -> FakeExecutor {
         self.probe_failures.push((matching.into(), why.into()));
         self
     }
@@ -167,7 +171,11 @@ impl Executor for FakeExecutor {
 
     fn probe(&self, probe: &Probe) -> Result<String, String> {
         let shown = probe.to_string();
-        match self.probe_failures.iter().find(|(m, _)| shown.contains(m.as_str())) {
+        match self
+            .probe_failures
+            .iter()
+            .find(|(m, _)| shown.contains(m.as_str()))
+        {
             Some((_, why)) => Err(why.clone()),
             None => Ok(format!("{probe}: answered by the fake")),
         }

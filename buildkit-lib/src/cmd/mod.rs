@@ -11,8 +11,8 @@ mod actions;
 pub(crate) mod command;
 pub(crate) mod error;
 mod executor;
-mod probe;
 pub mod interrupt;
+mod probe;
 pub(crate) mod runner;
 pub(crate) mod secret;
 mod socket;
@@ -20,13 +20,14 @@ mod tail;
 
 // `Cmd`, `CommandError`, `Runner` and `Secret` are used by every step: their one public
 // path is the crate root (`buildkit_lib::Runner`); the library reaches them here.
+pub use actions::{WaitFailed, Waited};
 pub use command::shell_escape;
 pub(crate) use command::Cmd;
 pub(crate) use error::CommandError;
 pub use error::Failure;
-pub use actions::{WaitFailed, Waited};
 pub use executor::{Answer, Executor, FakeExecutor};
-pub use probe::Probe;
+pub(crate) use probe::ContainerState;
+pub use probe::{ContainerReady, Probe};
 pub use runner::{Cancel, Captured, Echo};
 pub(crate) use runner::{OutputFilter, Runner};
 pub(crate) use secret::Secret;
