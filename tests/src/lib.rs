@@ -767,9 +767,7 @@ pub fn assert_plan_is_execution<S: buildkit_lib::plan::Step>(
     session: &buildkit_lib::Session,
 ) -> buildkit_lib::plan::Plan {
     use buildkit_lib::cmd::{Echo, FakeExecutor};
-    let base = Runner::new()
-        .echo(Echo::Silent)
-        .session(session.clone());
+    let base = Runner::new().echo(Echo::Silent).session(session.clone());
     let plan = step
         .plan(&base)
         .unwrap_or_else(|e| panic!("the step has no plan: {e:#}"));
