@@ -18,7 +18,7 @@
 //!
 //! use buildkit_lib::docker::build::{Build, Output as BuildOutput};
 //! use buildkit_lib::pipeline::{Inputs, Pipeline, RunOptions};
-//! use buildkit_lib::plan::Planned;
+//! use buildkit_lib::plan::{Planned, Step};
 //! use buildkit_lib::python::{check_all, check_all_plan, Black, Isort, ToolEnv};
 //! use buildkit_lib::validate::smoke::{Ready, Smoke};
 //! use buildkit_lib::{Runner, Session};
@@ -75,7 +75,7 @@
 //!             smoke(&cx.session).run(&cx.runner)?;
 //!             Ok(())
 //!         })
-//!         .plan(move |_, session| Ok(smoke(session).plan()))
+//!         .plan(move |runner, session| smoke(session).plan(runner))
 //!         .after(["image"]);
 //!
 //!     let options = RunOptions::new("myapp").dry_run(dry_run);

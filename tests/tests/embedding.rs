@@ -2,6 +2,7 @@
 //! host reaches the host's handler, the library's command finishes, and the host goes on
 //! (no handler installed by the library, no `process::exit`).
 
+use buildkit_lib::plan::Step as _;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;

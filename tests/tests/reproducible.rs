@@ -2,6 +2,7 @@
 //! layouts with `rewrite-timestamp`, compared by digest, and the differing layer and files
 //! named when a build is not reproducible.
 
+use buildkit_lib::plan::Step as _;
 use std::fs;
 use std::path::Path;
 

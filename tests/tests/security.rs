@@ -4,6 +4,7 @@
 //! through fake binaries, the parts that cannot run here: trivy's vulnerability results
 //! (its database cannot be downloaded: recorded JSON) and Docker Scout.
 
+use buildkit_lib::plan::Step as _;
 use std::path::{Path, PathBuf};
 
 use buildkit_lib::docker::build::{Build, Output};

@@ -2,6 +2,7 @@
 //! and exit codes, the largest layers, the layer diff against the previous build, the
 //! JSON-lines history and its SVG chart.
 
+use buildkit_lib::plan::Step as _;
 use std::path::Path;
 
 use buildkit_lib::units::human_bytes;

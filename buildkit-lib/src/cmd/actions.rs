@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use super::probe::Probe;
-use super::Runner;
+use super::probe::{ContainerReady, ContainerState, Probe};
+use super::{Cmd, Runner};
 use crate::plan::Action;
 
 /// How a [`Runner::wait`] ended well: the probe's last answer, after how long and how many
@@ -42,6 +42,25 @@ pub struct WaitFailed {
     pub attempts: u32,
     /// True when the run was cancelled while waiting.
     pub cancelled: bool,
+    /// True when the last answer can never pass (the container of a
+    /// [`Probe::Container`] stopped): the wait stopped there, before its timeout.
+    pub cannot_pass: bool,
+}
+
+/// Why one answer to a probe did not pass, and whether a later one still could.
+struct NotReady {
+    why: String,
+    never: bool,
+}
+
+impl NotReady {
+    /// Not yet: a later try may pass.
+    fn later(why: impl Into<String>) -> NotReady {
+        NotReady {
+            why: why.into(),
+            never: false,
+        }
+    }
 }
 
 impl Runner {
@@ -82,7 +101,7 @@ impl Runner {
             self.dry_print(&format!("probe {probe}"));
             return Ok(format!("{probe}: not asked in a dry run"));
         }
-        let answer = self.ask(probe);
+        let answer = self.ask(probe).map_err(|not| not.why);
         self.log_line(&format!(
             "probe {probe}: {}",
             match &answer {
@@ -92,7 +111,8 @@ impl Runner {
         answer
     }
 
-    /// Asks `probe` until it passes, the `timeout` runs out or the run is cancelled, with
+    /// Asks `probe` until it passes, the `timeout` runs out, the run is cancelled or an
+    /// answer can never pass (the container of a [`Probe::Container`] stopped), with
     /// growing pauses between tries (a quarter second up to two seconds). `what` says in
     /// words what is awaited (`service db is ready`). Recorded as one [`Action::Wait`],
     /// however many tries it takes; a dry run passes at once.
@@ -133,15 +153,16 @@ impl Runner {
                         attempts,
                     });
                 }
-                Err(last) => {
+                Err(NotReady { why: last, never }) => {
                     let cancelled = self.is_cancelled();
-                    if cancelled || elapsed >= timeout {
+                    if never || cancelled || elapsed >= timeout {
                         self.log_line(&format!("gave up after {attempts} tries: {last}"));
                         return Err(WaitFailed {
                             last,
                             elapsed,
                             attempts,
                             cancelled,
+                            cannot_pass: never,
                         });
                     }
                 }
@@ -172,11 +193,60 @@ impl Runner {
         }
     }
 
-    /// One real (or faked) answer to `probe`, unrecorded.
-    fn ask(&self, probe: &Probe) -> Result<String, String> {
+    /// One real (or faked) answer to `probe`, unrecorded. A container probe asks the
+    /// engine (or the fake executor's command answers) through this runner.
+    fn ask(&self, probe: &Probe) -> Result<String, NotReady> {
+        if let Probe::Container { name, ready } = probe {
+            return self.ask_container(name, ready);
+        }
         match self.fake() {
             Some(fake) => fake.probe(probe),
             None => probe.ask(),
+        }
+        .map_err(NotReady::later)
+    }
+
+    /// Whether container `name` runs and passes `ready`: `docker container inspect` (and
+    /// `docker logs`), unrecorded, since the probe is the recorded action. A stopped
+    /// container can never pass.
+    fn ask_container(&self, name: &str, ready: &ContainerReady) -> Result<String, NotReady> {
+        let quiet = self.with_fresh_record();
+        let out = quiet
+            .capture(&ContainerState::command(name))
+            .map_err(|e| NotReady::later(format!("cannot inspect container {name}: {e}")))?;
+        let state = ContainerState::parse(&out.stdout).map_err(NotReady::later)?;
+        if !state.running {
+            return Err(NotReady {
+                why: format!("container {name} stopped ({})", state.stopped()),
+                never: true,
+            });
+        }
+        match ready {
+            ContainerReady::Running => Ok(format!("container {name} runs")),
+            ContainerReady::Healthy => state.healthy().map_err(NotReady::later),
+            ContainerReady::LogLine(text) => {
+                let logs = Cmd::new("docker")
+                    .args(["logs", name])
+                    .read_only()
+                    .timeout(Duration::from_secs(30))
+                    .dry_answer(text.clone());
+                match quiet.capture(&logs) {
+                    Ok(out)
+                        if out
+                            .stdout
+                            .lines()
+                            .chain(out.stderr.lines())
+                            .any(|l| l.contains(text.as_str())) =>
+                    {
+                        Ok(format!("log line {text:?} seen"))
+                    }
+                    Ok(_) => Err(NotReady::later(format!(
+                        "no log line containing {text:?} yet"
+                    ))),
+                    Err(e) => Err(NotReady::later(format!("cannot read the logs: {e}"))),
+                }
+            }
+            ContainerReady::Probe(inner) => self.ask(inner),
         }
     }
 }
@@ -184,7 +254,7 @@ impl Runner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cmd::{Echo, FakeExecutor};
+    use crate::cmd::{ContainerReady, Echo, FakeExecutor};
     use crate::plan::Plan;
     use std::sync::Arc;
 
@@ -253,6 +323,102 @@ mod tests {
             runner.recorded().actions().len(),
             1,
             "one wait, however many tries"
+        );
+    }
+
+    #[test]
+    fn a_wait_on_a_container_that_stopped_stops_at_once_with_its_exit() {
+        let fake = FakeExecutor::new().on(
+            ["docker", "container", "inspect"],
+            crate::cmd::Answer::ok(
+                r#"{"Status":"exited","Running":false,"OOMKilled":true,"ExitCode":137,"Pid":0}"#,
+            ),
+        );
+        let fake = Arc::new(fake);
+        let runner = Runner::new().echo(Echo::Silent).with_executor(fake.clone());
+        let probe = Probe::container(
+            "app_smoke_r1",
+            ContainerReady::Probe(Box::new(Probe::http(8000, "/", None))),
+        );
+        let failed = runner
+            .wait("the app is ready", &probe, Duration::from_secs(30))
+            .unwrap_err();
+        assert!(failed.cannot_pass && !failed.cancelled, "{failed:?}");
+        assert_eq!(failed.attempts, 1, "a stopped container is asked once");
+        assert_eq!(
+            failed.last,
+            "container app_smoke_r1 stopped (exited: killed for lack of memory (OOM), exit code 137)"
+        );
+        assert_eq!(
+            runner.recorded().actions().len(),
+            1,
+            "the engine queries of a wait are not recorded"
+        );
+        assert_eq!(fake.seen().len(), 1, "{:?}", fake.seen());
+        assert_eq!(
+            probe.to_string(),
+            "container app_smoke_r1 running and HTTP GET http://127.0.0.1:8000/ answering 2xx"
+        );
+    }
+
+    #[test]
+    fn a_container_probe_reads_health_logs_and_the_network_while_it_runs() {
+        let running = |health: &str| {
+            crate::cmd::Answer::ok(format!(
+                r#"{{"Status":"running","Running":true,"ExitCode":0,"Pid":42,"Health":{{"Status":"{health}","Log":[{{"ExitCode":1,"Output":"no\n"}}]}}}}"#
+            ))
+        };
+        let fake = FakeExecutor::new()
+            .on(["docker", "container", "inspect"], running("starting"))
+            .on(
+                ["docker", "logs"],
+                crate::cmd::Answer::ok("booting\nready for connections\n"),
+            )
+            .failing_probe(
+                "127.0.0.1:3307",
+                "cannot connect to 127.0.0.1:3307: refused",
+            );
+        let runner = Runner::new()
+            .echo(Echo::Silent)
+            .with_executor(Arc::new(fake));
+        let ask = |ready| runner.probe(&Probe::container("db", ready));
+        assert_eq!(
+            ask(ContainerReady::Healthy),
+            Err("health status starting, last check exited 1: no".to_string())
+        );
+        assert_eq!(
+            ask(ContainerReady::LogLine("ready for connections".into())),
+            Ok("log line \"ready for connections\" seen".to_string())
+        );
+        assert_eq!(
+            ask(ContainerReady::LogLine("never".into())),
+            Err("no log line containing \"never\" yet".to_string())
+        );
+        assert_eq!(
+            ask(ContainerReady::Probe(Box::new(Probe::tcp(
+                "127.0.0.1:3307"
+            )))),
+            Err("cannot connect to 127.0.0.1:3307: refused".to_string())
+        );
+        assert_eq!(
+            ask(ContainerReady::Running),
+            Ok("container db runs".to_string())
+        );
+        let healthy =
+            FakeExecutor::new().on(["docker", "container", "inspect"], running("healthy"));
+        let runner = Runner::new()
+            .echo(Echo::Silent)
+            .with_executor(Arc::new(healthy));
+        let waited = runner
+            .wait(
+                "db is healthy",
+                &Probe::container("db", ContainerReady::Healthy),
+                Duration::from_secs(5),
+            )
+            .unwrap();
+        assert_eq!(
+            (waited.answer.as_str(), waited.attempts),
+            ("health status healthy", 1)
         );
     }
 

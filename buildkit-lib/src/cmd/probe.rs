@@ -1,17 +1,22 @@
 //! Network probes as values: an HTTP `GET`, a TCP connect, a port that must be free, an
-//! engine's ping on its unix socket.
+//! engine's ping on its unix socket, and the engine's containers (running, healthy, a log
+//! line, a network probe while they run).
 //!
 //! A step never opens a socket itself: it asks the runner to [`probe`](super::Runner::probe)
 //! or to [`wait`](super::Runner::wait) for a [`Probe`], so that a probe is recorded in the
 //! step's plan and log like a command, answered by a fake executor in tests, and skipped
 //! (counted as answering) in a dry run. This module holds the real probes, on plain
 //! `std::net` sockets: one HTTP/1.0 request written by hand (no chunked bodies, no TLS:
-//! the library only probes loopback and the engine's own addresses).
+//! the library only probes loopback and the engine's own addresses). A
+//! [`Probe::Container`] is answered by the runner with `docker` queries (see
+//! [`ContainerState`]), which are not recorded: the probe is the recorded action.
 
 use std::fmt;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::time::Duration;
+
+use serde::Deserialize;
 
 /// One question asked of the network, answered with what was seen (`Ok`) or why it did
 /// not pass (`Err`), both in words for the step log.
@@ -50,6 +55,31 @@ pub enum Probe {
         /// The socket's path (`/var/run/docker.sock`, without `unix://`).
         socket: String,
     },
+    /// The engine's container `name` runs, and `ready` passes while it does. Answered by
+    /// the runner with `docker container inspect` (and `docker logs` for a log line). A
+    /// container that stopped can never pass: a [`Runner::wait`](super::Runner::wait) on
+    /// it stops at once ([`WaitFailed::cannot_pass`](super::WaitFailed::cannot_pass)).
+    Container {
+        /// The container's name.
+        name: String,
+        /// What must pass besides running.
+        ready: ContainerReady,
+    },
+}
+
+/// What a [`Probe::Container`] asks of a running container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ContainerReady {
+    /// Running is enough.
+    Running,
+    /// Its health status (the image's `HEALTHCHECK`) is `healthy`.
+    Healthy,
+    /// A line of its output (the whole log, stdout and stderr) contains this text.
+    LogLine(String),
+    /// This network probe passes while the container runs (so that the answer is not
+    /// from a container that stopped meanwhile).
+    Probe(Box<Probe>),
 }
 
 impl Probe {
@@ -75,7 +105,16 @@ impl Probe {
         }
     }
 
-    /// Asks the network, now, once.
+    /// A probe of the engine's container `name`: it runs and `ready` passes.
+    pub fn container(name: impl Into<String>, ready: ContainerReady) -> Probe {
+        Probe::Container {
+            name: name.into(),
+            ready,
+        }
+    }
+
+    /// Asks the network, now, once. A [`Probe::Container`] needs the engine: the runner
+    /// answers it, never this.
     pub(crate) fn ask(&self) -> Result<String, String> {
         match self {
             Probe::Http { addr, path, expect } => {
@@ -116,6 +155,103 @@ impl Probe {
                 (200, body) if body == "OK" => Ok(format!("the engine at unix://{socket} answers")),
                 (status, _) => Err(format!("`GET /_ping` answered {status}")),
             },
+            Probe::Container { name, .. } => Err(format!(
+                "container {name}: a container probe is answered by the runner"
+            )),
+        }
+    }
+}
+
+/// A container's `.State`, as `docker container inspect --format '{{json .State}}'` prints
+/// it: what a [`Probe::Container`] reads, and what a failure report shows.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct ContainerState {
+    #[serde(rename = "Status", default)]
+    pub(crate) status: String,
+    #[serde(rename = "Running", default)]
+    pub(crate) running: bool,
+    #[serde(rename = "OOMKilled", default)]
+    pub(crate) oom_killed: bool,
+    #[serde(rename = "ExitCode", default)]
+    pub(crate) exit_code: i64,
+    #[serde(rename = "Pid", default)]
+    pub(crate) pid: u32,
+    #[serde(rename = "Health", default)]
+    pub(crate) health: Option<Health>,
+}
+
+/// A container's health status and its checks' results.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct Health {
+    #[serde(rename = "Status")]
+    pub(crate) status: String,
+    #[serde(rename = "Log", default)]
+    log: Vec<HealthLog>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct HealthLog {
+    #[serde(rename = "ExitCode")]
+    exit_code: i64,
+    #[serde(rename = "Output", default)]
+    output: String,
+}
+
+/// A running container's state, as a dry run answers it (so that the step goes on down
+/// the path of a container that started).
+pub(crate) const RUNNING_STATE: &str = r#"{"Status":"running","Running":true,"ExitCode":0,"Pid":0,"Health":{"Status":"healthy","Log":[]}}"#;
+
+impl ContainerState {
+    /// `docker container inspect --format '{{json .State}}' NAME`.
+    pub(crate) fn command(name: &str) -> super::Cmd {
+        super::Cmd::new("docker")
+            .args(["container", "inspect", "--format", "{{json .State}}", name])
+            .read_only()
+            .timeout(Duration::from_secs(30))
+            .dry_answer(RUNNING_STATE)
+    }
+
+    /// Reads the output of [`ContainerState::command`].
+    pub(crate) fn parse(text: &str) -> Result<ContainerState, String> {
+        serde_json::from_str(text.trim())
+            .map_err(|e| format!("cannot read the container's state ({e}): {}", text.trim()))
+    }
+
+    /// Why a stopped container stopped, in words: `exited with code 3`, `killed for
+    /// lack of memory (OOM), exit code 137`.
+    pub(crate) fn stopped(&self) -> String {
+        match self.oom_killed {
+            true => format!(
+                "{}: killed for lack of memory (OOM), exit code {}",
+                self.status, self.exit_code
+            ),
+            false => format!("{} with exit code {}", self.status, self.exit_code),
+        }
+    }
+
+    /// Passes when the health status is `healthy`; otherwise what the last check said.
+    pub(crate) fn healthy(&self) -> Result<String, String> {
+        let Some(health) = &self.health else {
+            return Err("the container reports no health status".into());
+        };
+        if health.status == "healthy" {
+            return Ok("health status healthy".into());
+        }
+        match health.log.last() {
+            Some(last) if last.output.trim().is_empty() => Err(format!(
+                "health status {}, last check exited {}",
+                health.status, last.exit_code
+            )),
+            Some(last) => Err(format!(
+                "health status {}, last check exited {}: {}",
+                health.status,
+                last.exit_code,
+                last.output.trim()
+            )),
+            None => Err(format!(
+                "health status {}, no check finished yet",
+                health.status
+            )),
         }
     }
 }
@@ -140,6 +276,17 @@ impl fmt::Display for Probe {
             Probe::Tcp { addr } => write!(f, "TCP connect to {addr}"),
             Probe::PortFree(port) => write!(f, "loopback port {port} free"),
             Probe::EnginePing { socket } => write!(f, "engine ping GET /_ping on unix://{socket}"),
+            Probe::Container { name, ready } => match ready {
+                ContainerReady::Running => write!(f, "container {name} running"),
+                ContainerReady::Healthy => write!(f, "container {name} healthy"),
+                ContainerReady::LogLine(text) => {
+                    write!(
+                        f,
+                        "container {name} running with a log line containing {text:?}"
+                    )
+                }
+                ContainerReady::Probe(probe) => write!(f, "container {name} running and {probe}"),
+            },
         }
     }
 }

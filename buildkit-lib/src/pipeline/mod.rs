@@ -204,14 +204,13 @@ impl Pipeline {
     /// dry run prints cannot drift from what runs.
     ///
     /// ```
+    /// use buildkit_lib::docker::checks::BuildCheck;
+    /// use buildkit_lib::docker::build::Build;
     /// use buildkit_lib::pipeline::Pipeline;
-    /// use buildkit_lib::validate::size::SizeCheck;
     ///
     /// let mut pipeline = Pipeline::new("build", "target");
-    /// let check = SizeCheck::new("myapp:dev", "target/size-history.jsonl");
-    /// pipeline
-    ///     .step_of("size", check, |check, cx| check.run(&cx.runner)?.ensure_within_max())
-    ///     .after(["image"]);
+    /// let checks = BuildCheck::of(&Build::new("."));
+    /// pipeline.step_of("checks", checks, |checks, cx| checks.run(&cx.runner).map(|_| ()));
     /// ```
     pub fn step_of<S, F>(&mut self, name: impl Into<String>, value: S, body: F) -> &mut Step
     where
@@ -222,6 +221,35 @@ impl Pipeline {
         let planned = Arc::clone(&value);
         self.step(name, move |cx| body(&value, cx))
             .plan(move |_, _| Ok(planned.plan()))
+    }
+
+    /// Adds a step made of one [`plan::Step`](crate::plan::Step) value: `body` runs it (and
+    /// decides what its result means for the step, such as `report.ensure_within_max()`),
+    /// and the step's declared plan is the value's
+    /// [`Step::plan`](crate::plan::Step::plan), its body recorded on the dry runner. The
+    /// form of [`Pipeline::step_of`] for the step kinds that moved to
+    /// [`plan::Step`](crate::plan::Step).
+    ///
+    /// ```
+    /// use buildkit_lib::pipeline::Pipeline;
+    /// use buildkit_lib::plan::Step;
+    /// use buildkit_lib::validate::size::SizeCheck;
+    ///
+    /// let mut pipeline = Pipeline::new("build", "target");
+    /// let check = SizeCheck::new("myapp:dev", "target/size-history.jsonl");
+    /// pipeline
+    ///     .step_value("size", check, |check, cx| check.run(&cx.runner)?.ensure_within_max())
+    ///     .after(["image"]);
+    /// ```
+    pub fn step_value<S, F>(&mut self, name: impl Into<String>, value: S, body: F) -> &mut Step
+    where
+        S: crate::plan::Step + Send + Sync + 'static,
+        F: Fn(&S, &mut StepCx) -> anyhow::Result<()> + Send + Sync + 'static,
+    {
+        let value = Arc::new(value);
+        let planned = Arc::clone(&value);
+        self.step(name, move |cx| body(&value, cx))
+            .plan(move |runner, _| crate::plan::Step::plan(&*planned, runner))
     }
 
     /// Adds a step that runs `build` (with the run's session labels) and records the

@@ -27,7 +27,7 @@ use serde_json::Value;
 use crate::cmd::{Cmd, Runner};
 use crate::docker::build::{Build, Output};
 use crate::docker::dockerfile;
-use crate::plan::{Plan, Planned};
+use crate::plan::Step;
 use crate::rows::{nullable, Platform};
 use crate::time::SOURCE_DATE_EPOCH;
 
@@ -40,12 +40,16 @@ const MAX_FILES: usize = 20;
 ///
 /// ```
 /// use buildkit_lib::docker::build::Build;
-/// use buildkit_lib::plan::Planned;
+/// use buildkit_lib::plan::Step;
 /// use buildkit_lib::validate::reproducible::Reproducible;
+/// use buildkit_lib::Runner;
 ///
-/// let build = Build::new(".").target("runtime");
+/// # let dir = tempfile::tempdir().unwrap();
+/// # std::fs::write(dir.path().join("Dockerfile"), "FROM scratch AS runtime\n").unwrap();
+/// # let context = dir.path();
+/// let build = Build::new(context).target("runtime");
 /// let check = Reproducible::new(&build, "target/repro").source_date_epoch(1_700_000_000);
-/// let plan = check.plan().to_string();
+/// let plan = check.plan(&Runner::new()).unwrap().to_string();
 /// assert_eq!(plan.matches("--no-cache").count(), 2, "{plan}");
 /// assert!(plan.contains("SOURCE_DATE_EPOCH=1700000000"), "{plan}");
 /// ```
@@ -90,11 +94,18 @@ impl ReproReport {
         self.same_digest() && self.epoch_hidden_from.is_empty() && self.older_than_epoch.is_empty()
     }
 
-    /// True when both builds gave the same image digest.
-    /// False when nothing was built (a dry run): two empty digests are not the same image.
+    /// True when both builds gave the same image digest. Two answers that are not
+    /// digests (empty, or a dry run's `sha256:<image-digest>`) are not the same image.
     pub fn same_digest(&self) -> bool {
-        !self.first.is_empty() && self.first == self.second && self.difference.is_none()
+        is_digest(&self.first) && self.first == self.second && self.difference.is_none()
     }
+}
+
+/// `algorithm:hex`, as an OCI layout names a blob.
+fn is_digest(text: &str) -> bool {
+    text.split_once(':').is_some_and(|(algo, hex)| {
+        !algo.is_empty() && !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit())
+    })
 }
 
 /// The first thing that differs between the two images.
@@ -297,11 +308,18 @@ impl Reproducible {
         }
         crate::version::last_commit_time(runner, &self.build.context)
     }
+}
+
+impl Step for Reproducible {
+    type Output = ReproReport;
 
     /// Runs both builds and compares them. An error means the check could not run (a
     /// build failed, a layout could not be read), never that the builds differ: that is
-    /// a report whose [`ReproReport::is_reproducible`] is false.
-    pub fn run(&self, runner: &Runner) -> Result<ReproReport> {
+    /// a report whose [`ReproReport::is_reproducible`] is false. Its plan is this body
+    /// recorded: the last commit's time (unless the epoch is given), the two uncached
+    /// builds into OCI layouts (each replacing the last one's), then, the layouts read
+    /// (a dry run reads equal placeholder digests), their removal.
+    fn run(&self, runner: &Runner) -> Result<ReproReport> {
         let epoch = self.epoch(runner)?;
         let builds = self.builds(epoch);
         for build in &builds {
@@ -309,31 +327,15 @@ impl Reproducible {
         }
         let epoch_hidden_from = self.stages_hiding_epoch()?;
         let older_than_epoch = self.files_older_than(epoch)?;
-        if runner.is_dry_run() {
-            for build in &builds {
-                build.run(runner)?;
-            }
-            return Ok(ReproReport {
-                source_date_epoch: epoch,
-                first: String::new(),
-                second: String::new(),
-                difference: None,
-                kept: None,
-                epoch_hidden_from,
-                older_than_epoch,
-            });
-        }
-        std::fs::create_dir_all(&self.work_dir)
-            .with_context(|| format!("cannot create {}", self.work_dir.display()))?;
         let dirs = [self.work_dir.join("first"), self.work_dir.join("second")];
         for (build, dir) in builds.iter().zip(&dirs) {
-            remove_dir(dir)?;
+            runner.remove(dir)?;
             build
                 .run(runner)
                 .context("the reproducibility check could not build the image")?;
         }
-        let first = Layout::open(&dirs[0])?;
-        let second = Layout::open(&dirs[1])?;
+        let first = Layout::open(runner, &dirs[0])?;
+        let second = Layout::open(runner, &dirs[1])?;
         let mut report = ReproReport {
             source_date_epoch: epoch,
             first: first.digest.clone(),
@@ -345,52 +347,16 @@ impl Reproducible {
         };
         if report.first == report.second {
             for dir in &dirs {
-                remove_dir(dir)?;
+                runner.remove(dir)?;
             }
             return Ok(report);
         }
         let scratch = self.work_dir.join("layers");
         let found = compare(runner, &first, &second, &scratch);
-        let _ = std::fs::remove_dir_all(&scratch);
+        let _ = runner.remove(&scratch);
         report.difference = Some(found?);
         report.kept = Some(self.work_dir.clone());
         Ok(report)
-    }
-}
-
-impl Planned for Reproducible {
-    /// The last commit's time (unless the epoch is given), the two uncached builds into
-    /// OCI layouts, then the comparison.
-    fn plan(&self) -> Plan {
-        let given = self.epoch.or_else(|| {
-            self.build
-                .build_args
-                .get(SOURCE_DATE_EPOCH)
-                .and_then(|t| t.trim().parse().ok())
-        });
-        let mut plan = Plan::new();
-        let builds = match given {
-            Some(epoch) => self.builds(epoch),
-            None => {
-                plan = plan
-                    .query(crate::version::git::last_commit_cmd(&self.build.context))
-                    .note("SOURCE_DATE_EPOCH is the last commit's time");
-                self.builds(0).map(|mut build| {
-                    build
-                        .build_args
-                        .insert(SOURCE_DATE_EPOCH.to_string(), "<last-commit-time>".into());
-                    build
-                })
-            }
-        };
-        for build in builds {
-            plan = plan.then(build.plan());
-        }
-        plan.note(format!(
-            "compare the two layouts' digests; when they differ, unpack the first differing \
-             layers under {} and name the files that differ",
-            self.work_dir.join("layers").display()
-        ))
     }
 }
 
@@ -427,17 +393,9 @@ impl Reproducible {
     }
 }
 
-fn remove_dir(dir: &Path) -> Result<()> {
-    match std::fs::remove_dir_all(dir) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            Err(e).with_context(|| format!("cannot remove {}", dir.display()))
-        }
-        _ => Ok(()),
-    }
-}
-
-/// An OCI image layout on disk.
+/// An OCI image layout on disk, read through the runner (a dry run answers placeholders).
 struct Layout {
+    runner: Runner,
     dir: PathBuf,
     /// The digest of the index's only entry: the image.
     digest: String,
@@ -446,10 +404,12 @@ struct Layout {
 }
 
 impl Layout {
-    fn open(dir: &Path) -> Result<Layout> {
+    fn open(runner: &Runner, dir: &Path) -> Result<Layout> {
         let index_path = dir.join("index.json");
-        let index: OciIndexRow =
-            crate::rows::from_value(&read_json(&index_path)?, &index_path.display().to_string())?;
+        let index: OciIndexRow = crate::rows::from_value(
+            &read_json(runner, &index_path, DRY_INDEX)?,
+            &index_path.display().to_string(),
+        )?;
         let entry = index
             .manifests
             .unwrap_or_default()
@@ -460,6 +420,7 @@ impl Layout {
             .digest
             .ok_or_else(|| anyhow!("{}/index.json: an entry without digest", dir.display()))?;
         let layout = Layout {
+            runner: runner.clone(),
             dir: dir.to_path_buf(),
             digest,
             manifests: BTreeMap::new(),
@@ -501,13 +462,21 @@ impl Layout {
     }
 
     fn blob_json(&self, digest: &str) -> Result<Value> {
-        read_json(&self.blob(digest))
+        read_json(&self.runner, &self.blob(digest), DRY_BLOB)
     }
 }
 
-fn read_json(path: &Path) -> Result<Value> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+/// What a dry run reads for a layout's `index.json`: one image, by a placeholder digest.
+const DRY_INDEX: &str = r#"{"manifests":[{"digest":"sha256:<image-digest>"}]}"#;
+
+/// What a dry run reads for a blob: a manifest without layers.
+const DRY_BLOB: &str = r#"{"config":{"digest":"sha256:<config-digest>"},"layers":[]}"#;
+
+/// A JSON file a build wrote, read through the runner (`dry_answer` in a dry run).
+fn read_json(runner: &Runner, path: &Path, dry_answer: &str) -> Result<Value> {
+    let text = runner
+        .read_output(path, dry_answer)
+        .with_context(|| format!("cannot read {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))
 }
 
@@ -736,7 +705,7 @@ fn layer_files(runner: &Runner, a: &Path, b: &Path, scratch: &Path) -> Result<Ve
 
 /// Lists and unpacks one layer blob (tar, gzip or zstd: GNU tar detects which).
 fn entries(runner: &Runner, blob: &Path, dir: &Path) -> Result<BTreeMap<String, Entry>> {
-    remove_dir(dir)?;
+    runner.remove(dir)?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let list = Cmd::new("tar")
         .args([
@@ -873,7 +842,7 @@ mod tests {
             "m1",
             r#"{"config":{"digest":"sha256:c"},"layers":[{"digest":"sha256:l1"},{"digest":"sha256:l2"}]}"#,
         );
-        let layout = Layout::open(dir).unwrap();
+        let layout = Layout::open(&Runner::new(), dir).unwrap();
         assert_eq!(layout.digest, "sha256:top");
         let platforms: Vec<&String> = layout.manifests.keys().collect();
         assert_eq!(platforms, ["linux/arm64/v8"]);
@@ -893,14 +862,14 @@ mod tests {
         let e = config_digest(&layout, "linux/arm64/v8", &row).unwrap_err();
         assert!(e.to_string().contains("names no config digest"), "{e}");
         std::fs::write(dir.join("index.json"), r#"{"manifests":[{"size":1}]}"#).unwrap();
-        let e = Layout::open(dir).err().unwrap();
+        let e = Layout::open(&Runner::new(), dir).err().unwrap();
         assert!(
             e.to_string()
                 .contains("index.json: an entry without digest"),
             "{e}"
         );
         std::fs::write(dir.join("index.json"), r#"{"manifests":{"digest":"x"}}"#).unwrap();
-        let e = Layout::open(dir).err().unwrap();
+        let e = Layout::open(&Runner::new(), dir).err().unwrap();
         assert!(
             format!("{e:#}").contains("index.json is JSON of an unexpected shape"),
             "{e:#}"

@@ -19,6 +19,7 @@
 //!
 //! It prints `ready` on stdout once the registration is done and the command starts.
 
+use buildkit_lib::plan::Step as _;
 use std::time::Duration;
 
 use buildkit_lib::cmd::interrupt;

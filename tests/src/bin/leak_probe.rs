@@ -7,6 +7,7 @@
 //! the smoke test's in `LEAK_DB_PASSWORD`. Exits 1 (the failing step fails), printing
 //! the pipeline's table and error like an xtask would.
 
+use buildkit_lib::plan::Step as _;
 use std::time::Duration;
 
 use buildkit_lib::cmd::Echo;

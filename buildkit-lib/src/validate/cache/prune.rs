@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 
 use super::usage::*;
 use crate::cmd::{Cmd, Runner};
-use crate::plan::{Plan, Planned};
+use crate::plan::Step;
 use crate::units::human_bytes;
 
 /// Removing build cache: `docker buildx prune --force` with an age and a size to keep.
@@ -18,11 +18,12 @@ use crate::units::human_bytes;
 ///
 /// ```
 /// use std::time::Duration;
-/// use buildkit_lib::plan::Planned;
+/// use buildkit_lib::plan::Step;
 /// use buildkit_lib::validate::cache::Prune;
+/// use buildkit_lib::Runner;
 ///
 /// let prune = Prune::new().until(Duration::from_secs(24 * 3600));
-/// let plan = prune.plan().to_string();
+/// let plan = prune.plan(&Runner::new()).unwrap().to_string();
 /// assert!(plan.starts_with("? docker system df --verbose"), "{plan}");
 /// assert!(plan.contains("$ docker buildx prune --force --filter until=24h"), "{plan}");
 /// ```
@@ -166,21 +167,6 @@ pub struct PruneResult {
     pub plan: PrunePlan,
     /// The bytes the engine reported freed (`Total:`), 0 in a dry run.
     pub reclaimed_bytes: u64,
-    /// True when nothing was removed because of a dry run.
-    pub dry_run: bool,
-}
-
-impl Planned for Prune {
-    /// The cache listing that predicts what will go (`docker system df --verbose` for
-    /// the engine's own builder, `docker buildx du --verbose` for a named one), then the
-    /// prune.
-    fn plan(&self) -> Plan {
-        let listing = match &self.builder {
-            None => super::usage::cache_records_command(),
-            Some(builder) => super::usage::buildx_du_command(Some(builder)),
-        };
-        Plan::new().query(listing).run(self.command())
-    }
 }
 
 impl Prune {
@@ -260,10 +246,9 @@ impl Prune {
     /// du --verbose`, whose last-use times are read back from text like `3 hours ago`
     /// (so an `until` near a record's age may be predicted either way).
     ///
-    /// The listing is the prediction: it is made even in a dry run
-    /// ([`Runner::dry_run_queries`]).
+    /// The listing is a read-only query: a dry run makes it when its runner allows
+    /// queries ([`Runner::dry_run_queries`]); otherwise it answers an empty cache.
     pub fn dry_run(&self, runner: &Runner) -> Result<PrunePlan> {
-        let runner = &runner.clone().dry_run_queries(true);
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
@@ -284,13 +269,18 @@ impl Prune {
         };
         Ok(self.predict(&records, now))
     }
+}
 
-    /// Prunes. In a dry run it prints the plan and the command and removes nothing.
-    pub fn run(&self, runner: &Runner) -> Result<PruneResult> {
+impl Step for Prune {
+    type Output = PruneResult;
+
+    /// Prunes: lists the cache to predict what goes ([`Prune::dry_run`]), says so, then
+    /// prunes. Its plan is this body recorded: the listing (`docker system df --verbose`
+    /// for the engine's own builder, `docker buildx du --verbose` for a named one), then
+    /// the prune.
+    fn run(&self, runner: &Runner) -> Result<PruneResult> {
         let plan = self.dry_run(runner)?;
-        if runner.is_dry_run() {
-            println!("{plan}");
-        }
+        runner.note(&plan.to_string());
         let out = runner
             .capture(&self.command())
             .context("cannot prune the build cache")?;
@@ -298,7 +288,6 @@ impl Prune {
         Ok(PruneResult {
             plan,
             reclaimed_bytes,
-            dry_run: out.dry_run,
         })
     }
 }
@@ -465,11 +454,8 @@ pub fn prune_project(
         bytes,
         records: plan_records,
     };
-    if runner.is_dry_run() {
-        println!("{plan}");
-    }
+    runner.note(&plan.to_string());
     let mut reclaimed_bytes = 0;
-    let mut dry_run = runner.is_dry_run();
     for chunk in plan.records.chunks(100) {
         let ids: Vec<&str> = chunk.iter().map(|r| r.id.as_str()).collect();
         let prune = Prune {
@@ -479,13 +465,11 @@ pub fn prune_project(
         let out = runner
             .capture(&prune.command())
             .context("cannot prune the project's build cache")?;
-        dry_run = out.dry_run;
         reclaimed_bytes += reclaimed(&out.stdout)?;
     }
     Ok(PruneResult {
         plan,
         reclaimed_bytes,
-        dry_run,
     })
 }
 

@@ -313,6 +313,7 @@ pub(crate) fn cache_records_command() -> Cmd {
     Cmd::new("docker")
         .args(["system", "df", "--verbose", "--format", "json"])
         .read_only()
+        .dry_answer(r#"{"BuildCache":[]}"#)
 }
 
 /// The engine's build cache records with absolute times (`docker system df --verbose

@@ -246,30 +246,27 @@ fn shorten(text: &str, max: usize) -> String {
 }
 
 /// Runs the built-in checks on a local image (`docker image inspect`, `docker history`).
-/// In a dry run that makes no queries nothing is inspected: the report is
-/// [`NotChecked`](super::NotChecked), never a pass.
+/// An image whose history lists no layer had no instruction checked: the report says so
+/// ([`NotChecked`](super::NotChecked)), never a pass. A dry run answers an image with an
+/// empty history, so its report is never a pass either.
 pub fn check_image(runner: &Runner, image: &str) -> Result<ScanReport> {
     let out = runner
-        .capture(&crate::docker::image::inspect_cmd(image))
+        .capture(&crate::docker::image::inspect_cmd(image).dry_answer(DRY_INSPECT))
         .with_context(|| format!("cannot inspect image {image}"))?;
-    if out.dry_run {
-        // Recorded, not run: the dry run's plan shows the check's second query too.
-        let _ = history(runner, image);
-        let mut report = ScanReport::new(Source::Builtin, image, Vec::new());
-        report.not_checked.push(super::model::NotChecked::new(
-            "the image",
-            "a dry run inspects nothing",
-        ));
-        return Ok(report);
-    }
     let inspect = parse_inspect(&out.stdout, &format!("`docker image inspect {image}`"))?;
     let layers = history(runner, image)?;
-    Ok(ScanReport::new(
-        Source::Builtin,
-        image,
-        findings_of(inspect, &layers),
-    ))
+    let mut report = ScanReport::new(Source::Builtin, image, findings_of(inspect, &layers));
+    if layers.is_empty() {
+        report.not_checked.push(super::model::NotChecked::new(
+            "the image",
+            "`docker history` listed no layer, so no instruction was checked",
+        ));
+    }
+    Ok(report)
 }
+
+/// What a dry run answers for the image's inspection: an image with no configuration.
+const DRY_INSPECT: &str = r#"{"Id":"sha256:<image-id>","Config":{}}"#;
 
 #[cfg(test)]
 mod tests {

@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::trivy::{TrivyBin, TrivySource};
 use crate::cmd::{Cmd, Runner};
 use crate::files::write_atomic;
-use crate::plan::{Plan, Planned};
+use crate::plan::Step;
 use crate::python::ToolEnv;
 use crate::rows::{from_value, non_empty, nullable};
 
@@ -41,8 +41,6 @@ pub struct Sbom {
     pub components: Vec<Component>,
     /// The document as trivy wrote it.
     pub json: String,
-    /// True when nothing ran because of a dry run (then nothing is listed).
-    pub dry_run: bool,
 }
 
 impl Sbom {
@@ -73,7 +71,6 @@ impl Sbom {
             spec_version: non_empty(bom.spec_version).unwrap_or_default(),
             components,
             json: json.to_string(),
-            dry_run: false,
         })
     }
 
@@ -193,19 +190,30 @@ impl TrivySbom {
             .timeout(self.timeout + Duration::from_secs(30))
     }
 
+    /// A document of this image listing nothing: what a dry run answers for trivy.
+    fn empty_document(&self) -> String {
+        serde_json::json!({
+            "bomFormat": "CycloneDX",
+            "specVersion": "1.6",
+            "metadata": { "component": { "name": self.image } },
+            "components": [],
+        })
+        .to_string()
+    }
+}
+
+impl Step for TrivySbom {
+    type Output = Sbom;
+
     /// Makes the SBOM (with the trivy of [`TrivySbom::bin`], or else the one installed from
     /// [`TrivySbom::tools`]), checks it describes this image, and writes it when asked.
-    pub fn run(&self, runner: &Runner) -> Result<Sbom> {
+    /// Its plan is this body recorded (a dry run answers a document listing nothing).
+    fn run(&self, runner: &Runner) -> Result<Sbom> {
         let context = || format!("SBOM of {}", self.image);
         let bin = self.trivy.bin(runner).with_context(context)?;
-        let out = runner.capture(&self.command(&bin)).with_context(context)?;
-        if out.dry_run {
-            return Ok(Sbom {
-                image: self.image.clone(),
-                dry_run: true,
-                ..Sbom::default()
-            });
-        }
+        let out = runner
+            .capture(&self.command(&bin).dry_answer(self.empty_document()))
+            .with_context(context)?;
         let sbom = Sbom::parse(&out.stdout)
             .context("cannot read trivy's CycloneDX output")
             .with_context(context)?;
@@ -220,23 +228,6 @@ impl TrivySbom {
             write_atomic(runner, path, sbom.json.as_bytes()).with_context(context)?;
         }
         Ok(sbom)
-    }
-}
-
-impl Planned for TrivySbom {
-    /// Getting trivy (the plan of its tool environment, unless [`TrivySbom::bin`] gave
-    /// one), then trivy listing the image's packages, and where the document is written
-    /// when asked.
-    fn plan(&self) -> Plan {
-        let (plan, bin) = self.trivy.plan();
-        let plan = plan.run(self.command(&bin));
-        match &self.output {
-            Some(path) => plan.note(format!(
-                "the document trivy printed is checked and written to {}",
-                path.display()
-            )),
-            None => plan,
-        }
     }
 }
 

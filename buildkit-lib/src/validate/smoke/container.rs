@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use serde::Deserialize;
 
-use crate::cmd::{interrupt, Cmd, Runner};
+use crate::cmd::{interrupt, Cmd, ContainerState, Runner};
 
 /// How many log lines a report keeps.
 pub(crate) const LOG_LINES: usize = 20;
@@ -104,47 +104,20 @@ impl ImageConfig {
     }
 }
 
+/// What a dry run answers for the image's configuration.
+const IMAGE_WITH_HEALTHCHECK: &str =
+    r#"{"Config":{"Healthcheck":{"Test":["CMD-SHELL","<healthcheck>"]}}}"#;
+
 /// Reads `image`'s configuration through the runner.
 pub(crate) fn image_config(runner: &Runner, image: &str) -> Result<ImageConfig> {
-    let cmd = crate::docker::image::inspect_cmd(image);
+    // A dry run answers an image with a HEALTHCHECK: the plan waits for its health.
+    let cmd = crate::docker::image::inspect_cmd(image).dry_answer(IMAGE_WITH_HEALTHCHECK);
     let out = runner
         .capture(&cmd)
         .with_context(|| format!("cannot inspect image {image} (build it first)"))?;
     let parsed: ImageInspect = serde_json::from_str(out.stdout.trim())
         .with_context(|| format!("cannot read `{cmd}` output"))?;
     Ok(parsed.config.unwrap_or_default())
-}
-
-/// A container's `.State`.
-#[derive(Debug, Clone, Deserialize)]
-pub(crate) struct ContainerState {
-    #[serde(rename = "Status")]
-    pub(crate) status: String,
-    #[serde(rename = "Running")]
-    pub(crate) running: bool,
-    #[serde(rename = "ExitCode")]
-    pub(crate) exit_code: i64,
-    #[serde(rename = "Pid", default)]
-    pub(crate) pid: u32,
-    #[serde(rename = "Health", default)]
-    pub(crate) health: Option<Health>,
-}
-
-/// A container's health status and its checks' results.
-#[derive(Debug, Clone, Deserialize)]
-pub(crate) struct Health {
-    #[serde(rename = "Status")]
-    pub(crate) status: String,
-    #[serde(rename = "Log", default)]
-    log: Vec<HealthLog>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct HealthLog {
-    #[serde(rename = "ExitCode")]
-    exit_code: i64,
-    #[serde(rename = "Output", default)]
-    output: String,
 }
 
 /// `docker logs --tail LOG_LINES NAME`.
@@ -155,14 +128,12 @@ pub(crate) fn last_logs_cmd(name: &str) -> Cmd {
         .timeout(Duration::from_secs(30))
 }
 
-/// `docker container inspect --format '{{json .State}}' NAME`.
+/// `docker container inspect --format '{{json .State}}' NAME`, recorded (a dry run answers
+/// a running container).
 pub(crate) fn inspect_state(runner: &Runner, name: &str) -> Result<ContainerState> {
-    let cmd = Cmd::new("docker")
-        .args(["container", "inspect", "--format", "{{json .State}}", name])
-        .read_only()
-        .timeout(Duration::from_secs(30));
+    let cmd = ContainerState::command(name);
     let out = runner.capture(&cmd)?;
-    serde_json::from_str(out.stdout.trim()).with_context(|| format!("cannot read `{cmd}` output"))
+    ContainerState::parse(&out.stdout).map_err(|e| anyhow::anyhow!("`{cmd}`: {e}"))
 }
 
 /// The last [`LOG_LINES`] lines of the container's output (stdout, then stderr).
@@ -177,45 +148,5 @@ pub(crate) fn last_logs(runner: &Runner, name: &str) -> Vec<String> {
             lines.split_off(skip)
         }
         Err(e) => vec![format!("(cannot read the logs: {e})")],
-    }
-}
-
-/// Whether the whole log (not only its tail) has a line containing `needle`.
-pub(crate) fn logs_contain(runner: &Runner, name: &str, needle: &str) -> Result<bool> {
-    let cmd = Cmd::new("docker")
-        .args(["logs", name])
-        .read_only()
-        .timeout(Duration::from_secs(30));
-    let out = runner.capture(&cmd)?;
-    Ok(out
-        .stdout
-        .lines()
-        .chain(out.stderr.lines())
-        .any(|l| l.contains(needle)))
-}
-
-/// Ready when the health status is `healthy`; otherwise what the last check said.
-pub(crate) fn health_ready(state: &ContainerState) -> std::result::Result<String, String> {
-    let Some(health) = &state.health else {
-        return Err("the container reports no health status".into());
-    };
-    if health.status == "healthy" {
-        return Ok("health status healthy".into());
-    }
-    match health.log.last() {
-        Some(last) if last.output.trim().is_empty() => Err(format!(
-            "health status {}, last check exited {}",
-            health.status, last.exit_code
-        )),
-        Some(last) => Err(format!(
-            "health status {}, last check exited {}: {}",
-            health.status,
-            last.exit_code,
-            last.output.trim()
-        )),
-        None => Err(format!(
-            "health status {}, no check finished yet",
-            health.status
-        )),
     }
 }

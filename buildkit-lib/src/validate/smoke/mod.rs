@@ -1,9 +1,11 @@
 //! Smoke test: run the built image and wait until it is ready, with a timeout.
 //!
 //! [`Smoke`] starts the image detached (unique name, the session's labels, `--init`),
-//! after the companion [`Service`]s it needs (a database, say), then polls until it is
+//! after the companion [`Service`]s it needs (a database, say), then waits until it is
 //! ready: its `HEALTHCHECK` status, a TCP port, or an HTTP `GET` on loopback that must
-//! answer 2xx. Every container it started is removed in every case (success, failure,
+//! answer 2xx. Each wait is one [`Runner::wait`] on a [`Probe::Container`]: the probe
+//! counts only while the container runs, and a container that stops ends the wait at
+//! once. [`Smoke`] is a [`Step`]: its plan is its one body, recorded. Every container it started is removed in every case (success, failure,
 //! panic, Ctrl-C); a failure reports its state, exit code and last log lines.
 //!
 //! A pass cannot come from the wrong server: a probe port already taken before the test
@@ -20,16 +22,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::cmd::{Cmd, Runner, Secret};
-use crate::plan::{Plan, Planned};
+use crate::cmd::{Cmd, ContainerReady, Probe, Runner, Secret, WaitFailed};
+use crate::plan::Step;
 use crate::session::Session;
 
-use container::{
-    health_ready, image_config, inspect_state, last_logs, logs_contain, ContainerState,
-    RunningContainer,
-};
+use container::{image_config, inspect_state, last_logs, RunningContainer};
 pub use probe::Listener;
-use probe::{http_ready, listener_of, port_taken, same_pid_namespace, tcp_ready};
+use probe::{listener_of, same_pid_namespace};
 pub use service::{Service, ServiceReady, ServiceReport};
 
 /// How the smoke test decides that the container is ready.
@@ -116,17 +115,18 @@ fn with_env(mut cmd: Cmd, env: &BTreeMap<String, EnvValue>) -> Cmd {
 /// # Example
 ///
 /// ```
-/// use buildkit_lib::plan::Planned;
+/// use buildkit_lib::plan::Step;
 /// use buildkit_lib::validate::smoke::{Ready, Smoke};
-/// use buildkit_lib::Session;
+/// use buildkit_lib::{Runner, Session};
 ///
 /// let smoke = Smoke::new(&Session::new("myapp"), "myapp:dev").ready(Ready::Http {
 ///     port: 8000,
 ///     path: "/health".into(),
 ///     expect_body: None,
 /// });
-/// let plan = smoke.plan().to_string();
-/// assert!(plan.starts_with("$ docker run --detach --init --name myapp_smoke_"), "{plan}");
+/// let plan = smoke.plan(&Runner::new()).unwrap().to_string();
+/// assert!(plan.starts_with("probe loopback port 8000 free\n$ docker run --detach --init"), "{plan}");
+/// assert!(plan.contains("wait until myapp:dev is ready (container myapp_smoke_"), "{plan}");
 /// assert!(plan.contains("$ docker rm --force --volumes myapp_smoke_"), "{plan}");
 /// // With an engine: `let report = smoke.run(&buildkit_lib::Runner::new())?;`
 /// ```
@@ -142,7 +142,6 @@ pub struct Smoke {
     ready: Ready,
     port: Option<u16>,
     timeout: Duration,
-    poll_interval: Duration,
     services: Vec<Service>,
 }
 
@@ -169,15 +168,10 @@ pub struct SmokeReport {
     pub logs: Vec<String>,
     /// The companion services started first, in order.
     pub services: Vec<ServiceReport>,
-    /// True when nothing ran because of a dry run.
-    pub dry_run: bool,
 }
 
 impl fmt::Display for SmokeReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.dry_run {
-            return write!(f, "smoke test of {} not run (dry run)", self.image);
-        }
         write!(
             f,
             "smoke test of {} passed: ready after {:.1}s ({}; {} checks): {}",
@@ -242,6 +236,8 @@ pub struct SmokeError {
     pub state: String,
     /// The container's exit code (0 while it runs).
     pub exit_code: i64,
+    /// True when the kernel killed it for lack of memory (`OOMKilled`).
+    pub oom_killed: bool,
     /// The health status, when the image has a `HEALTHCHECK`.
     pub health: Option<String>,
     /// The last lines of `docker logs --tail 20` (stdout, then stderr).
@@ -277,6 +273,9 @@ impl fmt::Display for SmokeError {
         write!(f, "smoke test of {} failed: ", self.image)?;
         describe(f, &self.container, &self.failure)?;
         write!(f, "\nstate: {}, exit code: {}", self.state, self.exit_code)?;
+        if self.oom_killed {
+            write!(f, ", killed for lack of memory (OOM)")?;
+        }
         if let Some(health) = &self.health {
             write!(f, ", health: {health}")?;
         }
@@ -330,8 +329,7 @@ impl std::error::Error for PortTaken {}
 
 impl Smoke {
     /// A smoke test of `image` for `session`: container `<project>_smoke_<run id>` with the
-    /// session's labels, host network, readiness [`Ready::Auto`], 60 s timeout, checks
-    /// every 250 ms.
+    /// session's labels, host network, readiness [`Ready::Auto`], 60 s timeout.
     pub fn new(session: &Session, image: impl Into<String>) -> Smoke {
         Smoke {
             image: image.into(),
@@ -343,7 +341,6 @@ impl Smoke {
             ready: Ready::Auto,
             port: None,
             timeout: Duration::from_secs(60),
-            poll_interval: Duration::from_millis(250),
             services: Vec::new(),
         }
     }
@@ -393,12 +390,6 @@ impl Smoke {
     /// How long the container has to become ready.
     pub fn timeout(mut self, limit: Duration) -> Smoke {
         self.timeout = limit;
-        self
-    }
-
-    /// Time between two checks.
-    pub fn poll_interval(mut self, every: Duration) -> Smoke {
-        self.poll_interval = every;
         self
     }
 
@@ -467,81 +458,42 @@ impl Smoke {
         env
     }
 
-    /// Runs the smoke test: refuses probe ports already taken, starts the services and
-    /// waits for each, starts the container, waits until it is ready or the timeout, and
-    /// removes every container it started in every case. Fails with a [`PortTaken`] or a
-    /// [`SmokeError`] (inside the `anyhow::Error`).
-    pub fn run(&self, runner: &Runner) -> Result<SmokeReport> {
-        for service in &self.services {
-            service.check()?;
-        }
-        let check = self.resolve_check(runner)?;
-        let mut report = SmokeReport {
-            image: self.image.clone(),
-            container: self.name.clone(),
-            check: check.clone(),
-            time_to_ready: Duration::ZERO,
-            attempts: 0,
-            detail: String::new(),
-            answered_by: None,
-            logs: Vec::new(),
-            services: Vec::new(),
-            dry_run: runner.is_dry_run(),
+    /// The wait for the app: the container runs and `check` passes while it does.
+    fn app_probe(&self, check: &Ready) -> Probe {
+        let ready = match check {
+            Ready::Health | Ready::Auto => ContainerReady::Healthy,
+            Ready::Tcp(port) => {
+                ContainerReady::Probe(Box::new(Probe::tcp(format!("127.0.0.1:{port}"))))
+            }
+            Ready::Http {
+                port,
+                path,
+                expect_body,
+            } => ContainerReady::Probe(Box::new(Probe::http(
+                *port,
+                path.clone(),
+                expect_body.clone(),
+            ))),
         };
-        if runner.is_dry_run() {
-            for service in &self.services {
-                let cmd = self.service_command(&service.name).expect("known service");
-                runner
-                    .run(&cmd)
-                    .with_context(|| format!("cannot start service {}", service.name))?;
-            }
-            runner
-                .run(&self.command())
-                .with_context(|| format!("cannot start {}", self.image))?;
-            return Ok(report);
-        }
-        self.refuse_taken_ports(&check)?;
-
-        // Removed in reverse order when this vector drops (success, error or panic).
-        let mut started: Vec<RunningContainer> = Vec::new();
-        for service in &self.services {
-            report
-                .services
-                .push(self.start_service(runner, service, &mut started)?);
-        }
-        let app = RunningContainer::register(runner, &self.name);
-        let start = Instant::now();
-        runner
-            .capture(&self.command())
-            .with_context(|| format!("cannot start a container of {}", self.image))?;
-        let outcome = self
-            .wait_app(runner, &check, start, &mut report)
-            .map_err(|failure| self.diagnose(runner, &self.name, failure));
-        if outcome.is_ok() {
-            report.logs = last_logs(runner, &self.name);
-        }
-        let removed = app.remove();
-        let mut not_removed = removed.err();
-        while let Some(container) = started.pop() {
-            if let Err(e) = container.remove() {
-                not_removed.get_or_insert(e);
-            }
-        }
-        match (outcome, not_removed) {
-            (Ok(()), None) => Ok(report),
-            (Ok(()), Some(e)) => Err(e),
-            (Err(failed), None) => Err(anyhow::Error::new(failed)),
-            (Err(failed), Some(e)) => {
-                // The smoke test failure is the error; the leftover still has to be said.
-                runner.note(&format!("warning: {e:#}"));
-                Err(anyhow::Error::new(failed))
-            }
-        }
+        Probe::container(&self.name, ready)
     }
 
-    /// The ports the test will probe (the app's and the services'), each refused when
-    /// something already serves it.
-    fn refuse_taken_ports(&self, check: &Ready) -> Result<()> {
+    /// The wait for the service called `service`.
+    fn service_probe(&self, service: &Service) -> Probe {
+        let ready = match &service.ready {
+            ServiceReady::Tcp => ContainerReady::Probe(Box::new(Probe::tcp(format!(
+                "127.0.0.1:{}",
+                service.port.unwrap_or_default()
+            )))),
+            ServiceReady::Health => ContainerReady::Healthy,
+            ServiceReady::LogLine(text) => ContainerReady::LogLine(text.clone()),
+        };
+        Probe::container(self.service_container(&service.name), ready)
+    }
+
+    /// The ports the test will probe (the app's and the services'), each asked to be free
+    /// ([`Probe::PortFree`]) and refused when something already serves it.
+    fn refuse_taken_ports(&self, runner: &Runner, check: &Ready) -> Result<()> {
         let app_port = match (check, &self.network) {
             (_, Network::Publish { host, .. }) => Some(*host),
             (Ready::Tcp(port), _) | (Ready::Http { port, .. }, _) => Some(*port),
@@ -565,7 +517,7 @@ impl Smoke {
                 );
             }
             seen.push(port);
-            if port_taken(port) {
+            if runner.probe(&Probe::PortFree(port)).is_err() {
                 return Err(anyhow::Error::new(PortTaken {
                     what,
                     port,
@@ -589,61 +541,26 @@ impl Smoke {
         runner.capture(&cmd).with_context(|| {
             format!("cannot start service {} ({})", service.name, service.image)
         })?;
-        let probe = |state: &ContainerState| match &service.ready {
-            ServiceReady::Tcp => tcp_ready(service.port.unwrap_or_default()),
-            ServiceReady::Health => health_ready(state),
-            ServiceReady::LogLine(text) => match logs_contain(runner, &name, text) {
-                Ok(true) => Ok(format!("log line {text:?} seen")),
-                Ok(false) => Err(format!("no log line containing {text:?} yet")),
-                Err(e) => Err(format!("cannot read the logs: {e:#}")),
-            },
-        };
-        match self.poll(runner, &name, service.timeout, start, probe) {
+        let waited = runner.wait(
+            &format!("service {} is ready", service.name),
+            &self.service_probe(service),
+            service.timeout,
+        );
+        match waited {
             Ok(_) => Ok(ServiceReport {
                 name: service.name.clone(),
                 container: name,
                 check: service.ready.clone(),
                 time_to_ready: start.elapsed(),
             }),
-            Err(failure) => {
+            Err(failed) => {
                 let failure = SmokeFailure::Service {
                     name: service.name.clone(),
                     image: service.image.clone(),
-                    failure: Box::new(failure),
+                    failure: Box::new(failure_of(failed, service.timeout)),
                 };
                 Err(anyhow::Error::new(self.diagnose(runner, &name, failure)))
             }
-        }
-    }
-
-    /// Polls `name` until `probe` passes while it runs, it stops, or `limit` passes.
-    /// Returns what the probe saw and how many checks ran.
-    fn poll(
-        &self,
-        runner: &Runner,
-        name: &str,
-        limit: Duration,
-        start: Instant,
-        mut probe: impl FnMut(&ContainerState) -> std::result::Result<String, String>,
-    ) -> std::result::Result<(String, u32), SmokeFailure> {
-        let mut attempts = 0;
-        loop {
-            if runner.is_cancelled() {
-                return Err(SmokeFailure::Cancelled);
-            }
-            attempts += 1;
-            let last = match inspect_state(runner, name) {
-                Ok(state) if !state.running => return Err(SmokeFailure::Exited),
-                Ok(state) => match probe(&state) {
-                    Ok(detail) => return Ok((detail, attempts)),
-                    Err(why) => why,
-                },
-                Err(e) => format!("cannot inspect the container: {e:#}"),
-            };
-            if start.elapsed() + self.poll_interval > limit {
-                return Err(SmokeFailure::Timeout(limit, last));
-            }
-            std::thread::sleep(self.poll_interval);
         }
     }
 
@@ -656,20 +573,16 @@ impl Smoke {
         start: Instant,
         report: &mut SmokeReport,
     ) -> std::result::Result<(), SmokeFailure> {
-        let probe = |state: &ContainerState| match check {
-            Ready::Health => health_ready(state),
-            Ready::Tcp(port) => tcp_ready(*port),
-            Ready::Http {
-                port,
-                path,
-                expect_body,
-            } => http_ready(*port, path, expect_body.as_deref()),
-            Ready::Auto => unreachable!("resolved before waiting"),
-        };
-        let (detail, attempts) = self.poll(runner, &self.name, self.timeout, start, probe)?;
+        let waited = runner
+            .wait(
+                &format!("{} is ready", self.image),
+                &self.app_probe(check),
+                self.timeout,
+            )
+            .map_err(|failed| failure_of(failed, self.timeout))?;
         report.time_to_ready = start.elapsed();
-        report.attempts = attempts;
-        report.detail = detail;
+        report.attempts = waited.attempts;
+        report.detail = waited.answer;
         let state = inspect_state(runner, &self.name).map_err(|e| {
             SmokeFailure::NotFromContainer(format!(
                 "the check passed but the container cannot be inspected after it: {e:#}"
@@ -685,6 +598,7 @@ impl Smoke {
             (Ready::Tcp(port) | Ready::Http { port, .. }, Network::Host) => *port,
             _ => return Ok(()),
         };
+        // Who listens is read from /proc: a read, not an action.
         let Some(listener) = listener_of(port) else {
             return Ok(());
         };
@@ -745,46 +659,88 @@ impl Smoke {
                 .map(|s| s.status.clone())
                 .unwrap_or_else(|| "unknown".into()),
             exit_code: state.as_ref().map(|s| s.exit_code).unwrap_or(-1),
+            oom_killed: state.as_ref().is_some_and(|s| s.oom_killed),
             health: state.and_then(|s| s.health.map(|h| h.status)),
             logs: last_logs(runner, name),
         }
     }
 }
 
-impl Planned for Smoke {
-    /// The image inspection (only when the readiness check comes from the image), each
-    /// service's `docker run` and wait, the app's `docker run`, the wait, its last logs,
-    /// and the removal of every container, app first.
-    fn plan(&self) -> Plan {
-        let mut plan = Plan::new();
-        if matches!(self.ready, Ready::Auto | Ready::Health) {
-            plan = plan
-                .query(crate::docker::image::inspect_cmd(&self.image))
-                .note(
-                    "the image's HEALTHCHECK, else its first exposed port, says when it is ready",
-                );
-        }
+impl Step for Smoke {
+    type Output = SmokeReport;
+
+    /// Runs the smoke test: asks that the probe ports be free, starts the services and
+    /// waits for each, starts the container, waits until it is ready or the timeout (or
+    /// until it stops), and removes every container it started in every case. Fails with
+    /// a [`PortTaken`] or a [`SmokeError`] (inside the `anyhow::Error`). Its plan is this
+    /// body recorded: the image inspection (for [`Ready::Auto`] and [`Ready::Health`]),
+    /// the port probes, each `docker run` and wait, the checks after the wait, the last
+    /// logs and the removals.
+    fn run(&self, runner: &Runner) -> Result<SmokeReport> {
         for service in &self.services {
-            if let Some(cmd) = self.service_command(&service.name) {
-                plan = plan
-                    .run(cmd)
-                    .note(format!("wait until service {} is ready", service.name));
+            service.check()?;
+        }
+        let check = self.resolve_check(runner)?;
+        let mut report = SmokeReport {
+            image: self.image.clone(),
+            container: self.name.clone(),
+            check: check.clone(),
+            time_to_ready: Duration::ZERO,
+            attempts: 0,
+            detail: String::new(),
+            answered_by: None,
+            logs: Vec::new(),
+            services: Vec::new(),
+        };
+        self.refuse_taken_ports(runner, &check)?;
+
+        // Removed in reverse order when this vector drops (success, error or panic).
+        let mut started: Vec<RunningContainer> = Vec::new();
+        for service in &self.services {
+            report
+                .services
+                .push(self.start_service(runner, service, &mut started)?);
+        }
+        let app = RunningContainer::register(runner, &self.name);
+        let start = Instant::now();
+        runner
+            .capture(&self.command())
+            .with_context(|| format!("cannot start a container of {}", self.image))?;
+        let outcome = self
+            .wait_app(runner, &check, start, &mut report)
+            .map_err(|failure| self.diagnose(runner, &self.name, failure));
+        if outcome.is_ok() {
+            report.logs = last_logs(runner, &self.name);
+        }
+        let removed = app.remove();
+        let mut not_removed = removed.err();
+        while let Some(container) = started.pop() {
+            if let Err(e) = container.remove() {
+                not_removed.get_or_insert(e);
             }
         }
-        plan = plan.run(self.command()).note(format!(
-            "wait until {} is ready ({}), for at most {} s",
-            self.image,
-            self.ready,
-            self.timeout.as_secs()
-        ));
-        plan = plan.query(container::last_logs_cmd(&self.name));
-        plan = plan.run(container::remove_cmd(&self.name));
-        for service in self.services.iter().rev() {
-            plan = plan.run(container::remove_cmd(
-                &self.service_container(&service.name),
-            ));
+        match (outcome, not_removed) {
+            (Ok(()), None) => Ok(report),
+            (Ok(()), Some(e)) => Err(e),
+            (Err(failed), None) => Err(anyhow::Error::new(failed)),
+            (Err(failed), Some(e)) => {
+                // The smoke test failure is the error; the leftover still has to be said.
+                runner.note(&format!("warning: {e:#}"));
+                Err(anyhow::Error::new(failed))
+            }
         }
-        plan
+    }
+}
+
+/// How a failed wait reads as a smoke test failure: the container stopped, the run was
+/// cancelled, or the time ran out with the last answer.
+fn failure_of(failed: WaitFailed, limit: Duration) -> SmokeFailure {
+    if failed.cannot_pass {
+        SmokeFailure::Exited
+    } else if failed.cancelled {
+        SmokeFailure::Cancelled
+    } else {
+        SmokeFailure::Timeout(limit, failed.last)
     }
 }
 
@@ -875,6 +831,7 @@ mod tests {
             ),
             state: "running".into(),
             exit_code: 0,
+            oom_killed: false,
             health: Some("unhealthy".into()),
             logs: vec!["starting".into()],
         };
@@ -892,7 +849,8 @@ mod tests {
             },
             container: "app_smoke_r1_db".into(),
             state: "exited".into(),
-            exit_code: 1,
+            exit_code: 137,
+            oom_killed: true,
             health: None,
             logs: vec![],
             ..err
@@ -901,7 +859,7 @@ mod tests {
             err.to_string(),
             "smoke test of app:ci failed: service db (mariadb:test): container app_smoke_r1_db \
              stopped before it was ready; the app was not started\nstate: exited, exit code: \
-             1\n--- no log output"
+             137, killed for lack of memory (OOM)\n--- no log output"
         );
     }
 
@@ -910,7 +868,14 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let smoke = Smoke::new(&session(), "app:ci").ready(Ready::Tcp(port));
-        let err = smoke.refuse_taken_ports(&Ready::Tcp(port)).unwrap_err();
+        let runner = Runner::new().echo(crate::cmd::Echo::Silent);
+        let err = smoke
+            .refuse_taken_ports(&runner, &Ready::Tcp(port))
+            .unwrap_err();
+        assert_eq!(
+            runner.recorded().actions(),
+            [crate::plan::Action::Probe(Probe::PortFree(port))]
+        );
         let taken = err.downcast_ref::<PortTaken>().expect("a PortTaken error");
         assert_eq!(taken.port, port);
         assert_eq!(

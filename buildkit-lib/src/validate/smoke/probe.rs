@@ -1,16 +1,8 @@
-//! Readiness probes on loopback (TCP connect, one HTTP GET) and the questions that make
-//! their answers trustworthy: is a port already taken before the test starts, and which
-//! process listens on it (read from `/proc`, as `ss -ltnp` does).
+//! What makes a probe's answer trustworthy, read from `/proc` (as `ss -ltnp` does): which
+//! process listens on a port, and whether it is in the container. The probes themselves
+//! are the runner's ([`Probe`](crate::cmd::Probe)); these are reads, not actions.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
-use std::time::Duration;
-
-/// `127.0.0.1:<port>`.
-pub(crate) fn loopback(port: u16) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], port))
-}
 
 /// A process found listening on a TCP port.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,15 +18,6 @@ impl std::fmt::Display for Listener {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} (pid {})", self.name, self.pid)
     }
-}
-
-/// Whether something already serves `port` on loopback: a listening socket bound to it
-/// (any address), or anything that accepts a connection to `127.0.0.1:<port>`.
-pub(crate) fn port_taken(port: u16) -> bool {
-    if TcpListener::bind(loopback(port)).is_err() {
-        return true;
-    }
-    TcpStream::connect_timeout(&loopback(port), Duration::from_millis(200)).is_ok()
 }
 
 /// The process listening on TCP `port`, when `/proc` tells (it does for root, or for the
@@ -103,128 +86,14 @@ pub(crate) fn same_pid_namespace(a: u32, b: u32) -> Option<bool> {
     Some(ns(a)? == ns(b)?)
 }
 
-/// A TCP connect to `127.0.0.1:<port>`.
-pub(crate) fn tcp_ready(port: u16) -> Result<String, String> {
-    TcpStream::connect_timeout(&loopback(port), Duration::from_secs(1))
-        .map(|_| format!("127.0.0.1:{port} accepts connections"))
-        .map_err(|e| format!("cannot connect to 127.0.0.1:{port}: {e}"))
-}
-
-/// One HTTP/1.0 `GET` on loopback (HTTP/1.0, so no chunked body), written by hand.
-pub(crate) fn http_ready(port: u16, path: &str, expect: Option<&str>) -> Result<String, String> {
-    let url = format!("http://127.0.0.1:{port}{path}");
-    let (status, body) = http_get(port, path).map_err(|e| format!("GET {url}: {e}"))?;
-    if !(200..300).contains(&status) {
-        return Err(format!("GET {url} answered {status}"));
-    }
-    if let Some(expect) = expect {
-        if !body.contains(expect) {
-            return Err(format!(
-                "GET {url} answered {status} but the body does not contain {expect:?}: {}",
-                body.chars().take(200).collect::<String>()
-            ));
-        }
-        return Ok(format!("HTTP {status}, body contains {expect:?}"));
-    }
-    Ok(format!("HTTP {status}, {} bytes", body.len()))
-}
-
-fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
-    let mut stream = TcpStream::connect_timeout(&loopback(port), Duration::from_secs(1))?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(5)))?;
-    let request = format!(
-        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nAccept: */*\r\nConnection: close\r\n\r\n"
-    );
-    stream.write_all(request.as_bytes())?;
-    let mut raw = Vec::new();
-    stream.take(1024 * 1024).read_to_end(&mut raw)?;
-    parse_response(&raw)
-}
-
-fn parse_response(raw: &[u8]) -> std::io::Result<(u16, String)> {
-    let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
-    let text = String::from_utf8_lossy(raw);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| bad("no complete HTTP response"))?;
-    let status_line = head.lines().next().unwrap_or_default();
-    let mut parts = status_line.split_whitespace();
-    let version = parts.next().unwrap_or_default();
-    if !version.starts_with("HTTP/") {
-        return Err(bad(&format!("not an HTTP response: {status_line:?}")));
-    }
-    let status = parts
-        .next()
-        .and_then(|s| s.parse::<u16>().ok())
-        .ok_or_else(|| bad(&format!("no status code in {status_line:?}")))?;
-    Ok((status, body.to_string()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn parses_http_responses() {
-        let (status, body) =
-            parse_response(b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{\"v\":1}")
-                .unwrap();
-        assert_eq!((status, body.as_str()), (200, "{\"v\":1}"));
-        let (status, _) = parse_response(b"HTTP/1.1 503 Service Unavailable\r\n\r\n").unwrap();
-        assert_eq!(status, 503);
-        let err = parse_response(b"SSH-2.0-OpenSSH\r\n\r\n").unwrap_err();
-        assert_eq!(err.to_string(), "not an HTTP response: \"SSH-2.0-OpenSSH\"");
-        let err = parse_response(b"HTTP/1.0 200 OK\r\n").unwrap_err();
-        assert_eq!(err.to_string(), "no complete HTTP response");
-    }
-
-    #[test]
-    fn http_check_against_a_local_server() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let server = std::thread::spawn(move || {
-            for answer in [
-                "HTTP/1.0 200 OK\r\n\r\n{\"version\": \"1.2.3\"}",
-                "HTTP/1.0 500 Oops\r\n\r\n",
-            ] {
-                let (mut conn, _) = listener.accept().unwrap();
-                let mut request = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !request.ends_with(b"\r\n\r\n") {
-                    let n = conn.read(&mut buf).unwrap();
-                    assert!(n > 0, "request cut short");
-                    request.extend_from_slice(&buf[..n]);
-                }
-                let request = String::from_utf8_lossy(&request).into_owned();
-                assert_eq!(
-                    request,
-                    format!(
-                        "GET /api/health HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nAccept: \
-                         */*\r\nConnection: close\r\n\r\n"
-                    )
-                );
-                conn.write_all(answer.as_bytes()).unwrap();
-            }
-        });
-        assert_eq!(
-            http_ready(port, "/api/health", Some("1.2.3")),
-            Ok("HTTP 200, body contains \"1.2.3\"".to_string())
-        );
-        assert_eq!(
-            http_ready(port, "/api/health", None),
-            Err(format!(
-                "GET http://127.0.0.1:{port}/api/health answered 500"
-            ))
-        );
-        server.join().unwrap();
-    }
-
-    #[test]
     fn finds_this_process_listening_and_a_taken_port() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        assert!(port_taken(port));
         let found = listener_of(port).expect("this process listens");
         assert_eq!(found.pid, std::process::id());
         assert_eq!(
@@ -232,7 +101,6 @@ mod tests {
             Some(true)
         );
         drop(listener);
-        assert!(!port_taken(port));
         assert_eq!(listener_of(port), None);
     }
 

@@ -1,0 +1,238 @@
+//! Plan equals execution for the validation steps: each step's plan is its one body
+//! recorded, and the same body run against a fake engine answering what a dry run answers
+//! does exactly those actions. A smoke test whose app never answers fails after its
+//! timeout with the wait's last answer.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use buildkit_lib::cmd::{Echo, FakeExecutor};
+use buildkit_lib::docker::build::Build;
+use buildkit_lib::plan::{Action, Step};
+use buildkit_lib::validate::cache::Prune;
+use buildkit_lib::validate::reproducible::Reproducible;
+use buildkit_lib::validate::security::{Scanner, Trivy, TrivyBin, TrivySbom};
+use buildkit_lib::validate::size::SizeCheck;
+use buildkit_lib::validate::smoke::{
+    Ready, Service, ServiceReady, Smoke, SmokeError, SmokeFailure,
+};
+use buildkit_lib::{Runner, Secret, Session};
+
+use e2e::assert_plan_is_execution;
+
+fn session() -> Session {
+    let mut session = Session::new("webapp");
+    session.run_id = "steps".into();
+    session
+}
+
+fn waits(plan: &buildkit_lib::plan::Plan) -> Vec<String> {
+    plan.actions()
+        .iter()
+        .filter_map(|a| match a {
+            Action::Wait { what, .. } => Some(what.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_smoke_test_with_a_database_and_a_secret_runs_its_plan() {
+    let secret = "s3cr3t p@ss\nline two";
+    let smoke = Smoke::new(&session(), "webapp:dev")
+        .service(
+            Service::new("db", "mariadb:11")
+                .port(3307)
+                .secret_env("MARIADB_ROOT_PASSWORD", Secret::new(secret))
+                .ready(ServiceReady::LogLine("ready for connections".into())),
+        )
+        .secret_env("DB_PASSWORD", Secret::new(secret))
+        .ready(Ready::Http {
+            port: 8000,
+            path: "/api/health".into(),
+            expect_body: None,
+        });
+    let plan = assert_plan_is_execution(&smoke, &session());
+    let text = plan.to_string();
+    assert!(
+        !text.contains("s3cr3t") && !plan.to_json().contains("s3cr3t"),
+        "{text}"
+    );
+    assert_eq!(waits(&plan), ["service db is ready", "webapp:dev is ready"]);
+    assert!(
+        text.starts_with("probe loopback port 3307 free\nprobe loopback port 8000 free\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("--env DB_PASSWORD --env DB_PORT=3307 webapp:dev"),
+        "{text}"
+    );
+    assert!(
+        text.contains("wait until service db is ready (container webapp_smoke_steps_db running with a log line containing \"ready for connections\")"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("$ docker rm --force --volumes webapp_smoke_steps\n$ docker rm --force --volumes webapp_smoke_steps_db\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_automatic_smoke_test_reads_the_image_and_runs_its_plan() {
+    let plan = assert_plan_is_execution(&Smoke::new(&session(), "webapp:dev"), &session());
+    let text = plan.to_string();
+    assert!(text.starts_with("? docker image inspect"), "{text}");
+    assert!(
+        text.contains("(container webapp_smoke_steps healthy)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_smoke_test_whose_app_never_answers_fails_after_its_timeout_with_the_last_answer() {
+    let smoke = Smoke::new(&session(), "webapp:dev")
+        .ready(Ready::Tcp(8000))
+        .timeout(Duration::from_millis(700));
+    let fake = Arc::new(FakeExecutor::like_dry_run().failing_probe(
+        "TCP connect to 127.0.0.1:8000",
+        "cannot connect to 127.0.0.1:8000: refused",
+    ));
+    let runner = Runner::new()
+        .echo(Echo::Silent)
+        .session(session())
+        .with_executor(fake.clone());
+    let err = smoke.run(&runner).unwrap_err();
+    let err = err.downcast::<SmokeError>().expect("a smoke failure");
+    assert_eq!(
+        err.failure,
+        SmokeFailure::Timeout(
+            Duration::from_millis(700),
+            "cannot connect to 127.0.0.1:8000: refused".into()
+        )
+    );
+    let recorded = runner.recorded();
+    assert_eq!(
+        waits(&recorded),
+        ["webapp:dev is ready"],
+        "one wait, however many tries"
+    );
+    assert!(
+        fake.seen()
+            .iter()
+            .filter(|c| c.starts_with(&["docker".into(), "container".into()]))
+            .count()
+            >= 2,
+        "the wait asked the container more than once: {:?}",
+        fake.seen()
+    );
+    assert!(
+        recorded
+            .commands()
+            .last()
+            .unwrap()
+            .starts_with(&["docker".into(), "rm".into()]),
+        "the container is removed after the failure: {recorded}"
+    );
+}
+
+#[test]
+#[ignore = "waits for docker/'s migration: ImageFacts::inspect reads Captured::dry_run and its query has no dry answer"]
+fn a_size_check_runs_its_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = SizeCheck::new("webapp:dev", dir.path().join("size-history.jsonl"))
+        .time("2024-01-01T00:00:00Z");
+    let plan = assert_plan_is_execution(&check, &session());
+    let text = plan.to_string();
+    assert!(text.starts_with("? docker image inspect"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "write {}",
+            dir.path().join("size-history.jsonl").display()
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "write {}",
+            dir.path().join("size-history.svg").display()
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+#[ignore = "waits for docker/'s migration: Build::run reads its --metadata-file with std::fs, not Runner::read_output"]
+fn a_reproducibility_check_runs_its_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let context = e2e::repo_root().join("fixtures/desktop");
+    let build = Build::new(&context)
+        .dockerfile(context.join("Dockerfile"))
+        .target("runtime");
+    let check =
+        Reproducible::new(&build, dir.path().join("repro")).source_date_epoch(1_700_000_000);
+    let plan = assert_plan_is_execution(&check, &session());
+    let text = plan.to_string();
+    assert_eq!(text.matches("--no-cache").count(), 2, "{text}");
+    assert!(
+        text.contains(&format!(
+            "remove {}",
+            dir.path().join("repro/first").display()
+        )),
+        "{text}"
+    );
+    let report = check
+        .run(&Runner::new().echo(Echo::Silent).recording())
+        .unwrap();
+    assert!(
+        !report.is_reproducible(),
+        "placeholders are not digests: {report}"
+    );
+}
+
+#[test]
+fn trivy_scans_run_their_plans() {
+    let bin = TrivyBin::at("/opt/trivy", "/tmp/trivy-cache");
+    let scan = Trivy::image("webapp:dev")
+        .scanners([Scanner::Secret])
+        .bin(bin.clone());
+    let plan = assert_plan_is_execution(&scan, &session());
+    assert_eq!(plan.commands(), [scan.command(&bin).argv()]);
+    let config = Trivy::config("fixtures/webapp/Dockerfile.production").bin(bin);
+    assert_plan_is_execution(&config, &session());
+}
+
+#[test]
+fn an_sbom_runs_its_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = TrivyBin::at("/opt/trivy", "/tmp/trivy-cache");
+    let sbom = TrivySbom::new("webapp:dev")
+        .bin(bin.clone())
+        .output(dir.path().join("sbom.json"));
+    let plan = assert_plan_is_execution(&sbom, &session());
+    let text = plan.to_string();
+    assert!(
+        text.starts_with("$ /opt/trivy image --format cyclonedx"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("write {}", dir.path().join("sbom.json").display())),
+        "{text}"
+    );
+}
+
+#[test]
+fn prunes_run_their_plans() {
+    let prune = Prune::new().until(Duration::from_secs(3600));
+    let plan = assert_plan_is_execution(&prune, &session());
+    assert_eq!(
+        plan.to_string(),
+        "? docker system df --verbose --format json\n$ docker buildx prune --force --filter until=1h\n"
+    );
+    let named = Prune::new().builder("ci");
+    let plan = assert_plan_is_execution(&named, &session());
+    assert!(
+        plan.to_string()
+            .starts_with("? docker buildx du --verbose --builder ci"),
+        "{plan}"
+    );
+}
