@@ -14,6 +14,7 @@ use buildkit_lib::docker::builder::{self, BuilderCreate, Driver, MultiNode, Node
 use buildkit_lib::docker::cache::Cache;
 use buildkit_lib::docker::fanout::{FanOut, FanOutError, PlatformEndpoint, PlatformOutcome};
 use buildkit_lib::docker::registry::Retry;
+use buildkit_lib::plan::Step;
 use buildkit_lib::{Cmd, Runner};
 use e2e::{BuildkitRig, RemoveBuilder, REGISTRY, REGISTRY_BUSYBOX_IMAGE};
 

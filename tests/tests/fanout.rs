@@ -10,6 +10,7 @@ use buildkit_lib::docker::fanout::{
     Endpoint, FanOut, FanOutError, PlatformEndpoint, PlatformOutcome,
 };
 use buildkit_lib::docker::registry::Retry;
+use buildkit_lib::plan::Step;
 use buildkit_lib::{Cmd, Runner};
 use e2e::{FakeBin, BUSYBOX_IMAGE, REGISTRY};
 

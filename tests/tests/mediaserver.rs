@@ -7,6 +7,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use buildkit_lib::docker::build::{Build, Output};
+use buildkit_lib::plan::Step;
 use buildkit_lib::RUN_LABEL;
 use buildkit_lib::{Cmd, Runner, Session};
 

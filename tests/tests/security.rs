@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use buildkit_lib::docker::build::{Build, Output};
+use buildkit_lib::plan::Step;
 use buildkit_lib::python::ToolEnv;
 use buildkit_lib::validate::security::{
     self, parse_scout_sarif, parse_trivy, Scanner, ScannerMissing, Scout, Severity, SeverityCounts,

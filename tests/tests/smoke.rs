@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use buildkit_lib::docker::build::{Build, Output};
+use buildkit_lib::plan::Step;
 use buildkit_lib::validate::smoke::{
     PortTaken, Ready, Service, ServiceReady, Smoke, SmokeError, SmokeFailure,
 };

@@ -242,6 +242,7 @@ impl Pipeline {
             .dir()
             .join("why")
             .join(format!("{}.json", run::file_stem(&name)));
+        let planned_why = why.clone();
         let step = self.step(name, move |cx| {
             let ran = build
                 .clone()
@@ -271,9 +272,7 @@ impl Pipeline {
                 cx.add_explanation(explanation);
             }
             cx.add_build_warnings(&result);
-            if !result.dry_run {
-                cx.add_build(result.record.clone());
-            }
+            cx.add_build(result.record.clone());
             cx.add_image(ImageRecord {
                 name: record_name.clone(),
                 tags: result.tags.clone(),
@@ -286,10 +285,11 @@ impl Pipeline {
         step.inputs = Some(Inputs::of_build(&kept));
         let planned = kept.clone();
         step.plan(move |runner, session| {
-            planned
+            let build = planned
                 .clone()
                 .with_session_labels(session)
-                .plan_with(runner)
+                .explain_record(&planned_why);
+            crate::plan::Step::plan(&build, runner)
         });
         step.build = Some(kept);
         if let Some(tag) = first_tag {

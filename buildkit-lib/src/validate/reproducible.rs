@@ -27,6 +27,7 @@ use serde_json::Value;
 use crate::cmd::{Cmd, Runner};
 use crate::docker::build::{Build, Output};
 use crate::docker::dockerfile;
+use crate::plan::Step;
 use crate::plan::{Plan, Planned};
 use crate::rows::{nullable, Platform};
 use crate::time::SOURCE_DATE_EPOCH;
@@ -384,7 +385,7 @@ impl Planned for Reproducible {
             }
         };
         for build in builds {
-            plan = plan.then(build.plan());
+            plan = plan.then(build.transitional_plan());
         }
         plan.note(format!(
             "compare the two layouts' digests; when they differ, unpack the first differing \

@@ -22,6 +22,7 @@
 use std::time::Duration;
 
 use buildkit_lib::cmd::interrupt;
+use buildkit_lib::plan::Step;
 use buildkit_lib::validate::smoke::{Ready, Service, ServiceReady, Smoke};
 use buildkit_lib::RUN_LABEL;
 use buildkit_lib::{Cmd, Session};

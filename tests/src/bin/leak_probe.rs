@@ -14,6 +14,7 @@ use buildkit_lib::docker::build::Build;
 use buildkit_lib::docker::build::{BuildSecret, Output};
 use buildkit_lib::docker::registry::{push, Retry};
 use buildkit_lib::pipeline::{Pipeline, RunOptions};
+use buildkit_lib::plan::Step;
 use buildkit_lib::validate::smoke::{Ready, Smoke};
 use buildkit_lib::Secret;
 

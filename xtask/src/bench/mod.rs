@@ -14,6 +14,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use buildkit_lib::cmd::Echo;
 use buildkit_lib::docker::build::Build;
+use buildkit_lib::plan::Step;
 use buildkit_lib::{Cmd, Runner};
 use serde_json::json;
 

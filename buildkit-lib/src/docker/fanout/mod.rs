@@ -74,6 +74,7 @@ use super::reference::{ImageRef, MAX_TAG_LEN};
 use super::registry::{self, ImagetoolsCreate, Retry};
 use crate::cmd::{Cmd, Runner};
 use crate::hash::sha256_hex;
+use crate::plan::Step;
 use crate::plan::{Plan, Planned};
 
 /// A multi-platform image built one platform per engine, then merged. Make it with
@@ -590,7 +591,7 @@ impl Planned for FanOut {
                 }
             };
             match self.platform_build(p, by_digest) {
-                Ok(build) => plan = plan.then(build.plan()),
+                Ok(build) => plan = plan.then(build.transitional_plan()),
                 Err(e) => return plan.note(format!("refused: {e:#}")),
             }
             if !by_digest {
@@ -606,7 +607,12 @@ impl Planned for FanOut {
             .map(|p| format!("<digest-{}>", p.platform))
             .collect();
         match self.merge_command(&digests) {
-            Ok(merge) => plan = plan.then(merge.plan()),
+            Ok(merge) => {
+                plan = plan.then(
+                    Step::plan(&merge, &Runner::new())
+                        .unwrap_or_else(|e| Plan::new().note(format!("refused: {e:#}"))),
+                )
+            }
             Err(e) => return plan.note(format!("refused: {e:#}")),
         }
         match self.build.tags.first() {
