@@ -6,6 +6,7 @@ use std::fs;
 
 use buildkit_lib::docker::build::{Build, Output, Provenance};
 use buildkit_lib::docker::registry;
+use buildkit_lib::plan::Step;
 
 fn context(extra: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();

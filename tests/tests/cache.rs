@@ -12,6 +12,7 @@ use buildkit_lib::docker::builder::BuilderVersions;
 use buildkit_lib::docker::cache::{
     Cache, Compression, GhaService, IMAGE_MANIFEST_DEFAULT_BUILDKIT,
 };
+use buildkit_lib::plan::Step;
 use buildkit_lib::{Cmd, Runner};
 use serde_json::Value;
 

@@ -8,6 +8,7 @@ use buildkit_lib::docker::build::{Build, BuildResult, Output};
 use buildkit_lib::docker::cache::Cache;
 use buildkit_lib::docker::explain::{CacheExportFailed, ImageDelivered};
 use buildkit_lib::pipeline::{Pipeline, RunOptions, StepStatus};
+use buildkit_lib::plan::Step;
 use buildkit_lib::{Cmd, Runner};
 
 /// Nothing listens on port 1: the registry "does not answer".

@@ -6,6 +6,7 @@ use buildkit_lib::engine::{
     doctor, vendored_buildkit, Capabilities, DoctorOptions, Engine, Feature, HostSource, Status,
     SUPPORTED,
 };
+use buildkit_lib::plan::Step;
 use buildkit_lib::Cmd;
 
 #[test]

@@ -12,6 +12,7 @@ use buildkit_lib::docker::build::{Build, BuildFailed, Output};
 use buildkit_lib::docker::checks::{BuildCheck, CheckOutcome};
 use buildkit_lib::engine::{engine_version, Capabilities, Feature};
 use buildkit_lib::pipeline::{FindingLevel, Pipeline, RunOptions, StepStatus};
+use buildkit_lib::plan::Step;
 use buildkit_lib::{Cmd, Runner};
 
 fn dockerfile(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
@@ -491,8 +492,10 @@ fn check_findings_reach_the_report_with_their_lines() {
     let dir = tempfile::tempdir().unwrap();
     let file = dockerfile(dir.path(), "Dockerfile", &with_findings());
     let mut pipeline = Pipeline::new("checks", target.path());
+    let check = BuildCheck::new(dir.path());
+    let planned = check.clone();
     pipeline
-        .step_of("checks", BuildCheck::new(dir.path()), |check, cx| {
+        .step("checks", move |cx| {
             let report = check.run(&cx.runner)?;
             cx.add_findings(report.findings());
             if let Some(reason) = report.skipped() {
@@ -501,6 +504,7 @@ fn check_findings_reach_the_report_with_their_lines() {
             }
             report.ensure_clean()
         })
+        .plan(move |runner, _| Step::plan(&planned, runner))
         .needs_engine();
     let report = pipeline
         .run(&runner, &RunOptions::new("e2e-checks"))

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use buildkit_lib::cmd::Failure;
 use buildkit_lib::docker::build::Build;
+use buildkit_lib::plan::Step;
 use buildkit_lib::{Cmd, CommandError};
 
 /// Starts the second engine again (`xtask/engine-up.sh up second`).

@@ -2,12 +2,12 @@
 //! deterministic and large, and its image answers `/api/health` with 200 only while the
 //! local MariaDB image answers (503 without a database).
 
-use buildkit_lib::plan::Step as _;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use buildkit_lib::docker::build::{Build, Output};
+use buildkit_lib::plan::Step;
 use buildkit_lib::RUN_LABEL;
 use buildkit_lib::{Cmd, Runner, Session};
 

@@ -4,10 +4,10 @@
 //! through fake binaries, the parts that cannot run here: trivy's vulnerability results
 //! (its database cannot be downloaded: recorded JSON) and Docker Scout.
 
-use buildkit_lib::plan::Step as _;
 use std::path::{Path, PathBuf};
 
 use buildkit_lib::docker::build::{Build, Output};
+use buildkit_lib::plan::Step;
 use buildkit_lib::python::ToolEnv;
 use buildkit_lib::validate::security::{
     self, parse_scout_sarif, parse_trivy, Scanner, ScannerMissing, Scout, Severity, SeverityCounts,

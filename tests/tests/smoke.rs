@@ -2,11 +2,11 @@
 //! image that exits at once and one that never becomes ready fail with the container's
 //! state, exit code and logs, and no container is left behind.
 
-use buildkit_lib::plan::Step as _;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use buildkit_lib::docker::build::{Build, Output};
+use buildkit_lib::plan::Step;
 use buildkit_lib::validate::smoke::{
     PortTaken, Ready, Service, ServiceReady, Smoke, SmokeError, SmokeFailure,
 };

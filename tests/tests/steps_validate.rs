@@ -136,7 +136,6 @@ fn a_smoke_test_whose_app_never_answers_fails_after_its_timeout_with_the_last_an
 }
 
 #[test]
-#[ignore = "waits for docker/'s migration: ImageFacts::inspect reads Captured::dry_run and its query has no dry answer"]
 fn a_size_check_runs_its_plan() {
     let dir = tempfile::tempdir().unwrap();
     let check = SizeCheck::new("webapp:dev", dir.path().join("size-history.jsonl"))
@@ -161,7 +160,6 @@ fn a_size_check_runs_its_plan() {
 }
 
 #[test]
-#[ignore = "waits for docker/'s migration: Build::run reads its --metadata-file with std::fs, not Runner::read_output"]
 fn a_reproducibility_check_runs_its_plan() {
     let dir = tempfile::tempdir().unwrap();
     let context = e2e::repo_root().join("fixtures/desktop");

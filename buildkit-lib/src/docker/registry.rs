@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::build::{Build, BuildResult, Output};
 use crate::cmd::{Cmd, CommandError, Failure, Runner};
-use crate::plan::{Plan, Planned};
+use crate::plan::Step;
 use crate::rows::{from_value, Platform};
 
 /// How often and how patiently to retry a push.
@@ -521,13 +521,6 @@ impl ImagetoolsCreate {
     }
 }
 
-impl Planned for ImagetoolsCreate {
-    /// The one `docker buildx imagetools create`.
-    fn plan(&self) -> Plan {
-        Plan::new().run(self.command())
-    }
-}
-
 impl ImagetoolsCreate {
     /// The command line.
     pub fn command(&self) -> Cmd {
@@ -543,9 +536,14 @@ impl ImagetoolsCreate {
         }
         cmd.args(self.sources.iter().cloned())
     }
+}
 
-    /// Creates and pushes the index, retrying as [`ImagetoolsCreate::retry`] says.
-    pub fn run(&self, runner: &Runner) -> anyhow::Result<()> {
+impl Step for ImagetoolsCreate {
+    type Output = ();
+
+    /// Creates and pushes the index, retrying as [`ImagetoolsCreate::retry`] says: one
+    /// `docker buildx imagetools create`.
+    fn run(&self, runner: &Runner) -> anyhow::Result<()> {
         anyhow::ensure!(
             !self.tags.is_empty(),
             "imagetools create needs at least one tag"

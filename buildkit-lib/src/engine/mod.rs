@@ -10,7 +10,7 @@ mod doctor;
 mod versions;
 
 pub use doctor::{doctor, Check, DoctorOptions, Status};
-pub(crate) use versions::{buildx_reported, buildx_version_cmd};
+pub(crate) use versions::buildx_reported;
 pub use versions::{
     engine_version, parse_version, vendored_buildkit, Capabilities, Feature, Reported, Support,
     Supported, SupportedRange, Unsupported, SUPPORTED,

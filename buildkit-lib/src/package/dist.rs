@@ -17,7 +17,8 @@ use super::stages::{Stage, Stages};
 use crate::cmd::{interrupt, Cmd, Runner};
 use crate::docker::build::Output;
 use crate::files::StagedDir;
-use crate::plan::{Plan, Planned};
+use crate::plan::Plan;
+use crate::plan::Step;
 use crate::python::remove_container;
 use crate::session::Session;
 
@@ -445,10 +446,10 @@ impl Package {
                 plan = plan.run(self.run_command(session, &name, &out, user));
             }
             Mode::Isolated(Export::BuildOutput) => {
-                plan = plan.then(self.export_build(session, &out)?.plan());
+                plan = plan.then(self.export_build(session, &out)?.transitional_plan());
             }
             Mode::Isolated(Export::CopyOut) => {
-                plan = plan.then(self.package_image_build(session)?.plan());
+                plan = plan.then(self.package_image_build(session)?.transitional_plan());
                 let name = session.container_name("copyout");
                 for cmd in self.copy_out_commands(session, &name, &out) {
                     plan = plan.run(cmd);

@@ -15,6 +15,7 @@ use anyhow::Result;
 use crate::cmd::{Cmd, Runner};
 use crate::docker::build::{Build, BuildResult, Output};
 use crate::docker::cache::{Cache, CacheKind};
+use crate::plan::Step;
 use crate::session::Session;
 
 /// One stage of the release Dockerfile.

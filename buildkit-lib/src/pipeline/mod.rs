@@ -198,37 +198,10 @@ impl Pipeline {
         self.steps.last_mut().expect("just pushed")
     }
 
-    /// Adds a step made of one step value: `body` runs it (and decides what its result
-    /// means for the step, such as `report.ensure_within_max()`), and its
-    /// [`Planned::plan`] is the step's declared plan. One value for both, so the plan a
-    /// dry run prints cannot drift from what runs.
-    ///
-    /// ```
-    /// use buildkit_lib::docker::checks::BuildCheck;
-    /// use buildkit_lib::docker::build::Build;
-    /// use buildkit_lib::pipeline::Pipeline;
-    ///
-    /// let mut pipeline = Pipeline::new("build", "target");
-    /// let checks = BuildCheck::of(&Build::new("."));
-    /// pipeline.step_of("checks", checks, |checks, cx| checks.run(&cx.runner).map(|_| ()));
-    /// ```
-    pub fn step_of<S, F>(&mut self, name: impl Into<String>, value: S, body: F) -> &mut Step
-    where
-        S: Planned + Send + Sync + 'static,
-        F: Fn(&S, &mut StepCx) -> anyhow::Result<()> + Send + Sync + 'static,
-    {
-        let value = Arc::new(value);
-        let planned = Arc::clone(&value);
-        self.step(name, move |cx| body(&value, cx))
-            .plan(move |_, _| Ok(planned.plan()))
-    }
-
-    /// Adds a step made of one [`plan::Step`](crate::plan::Step) value: `body` runs it (and
-    /// decides what its result means for the step, such as `report.ensure_within_max()`),
-    /// and the step's declared plan is the value's
-    /// [`Step::plan`](crate::plan::Step::plan), its body recorded on the dry runner. The
-    /// form of [`Pipeline::step_of`] for the step kinds that moved to
-    /// [`plan::Step`](crate::plan::Step).
+    /// Adds a step made of one [`plan::Step`](crate::plan::Step) value: `body` runs it
+    /// and decides what its result means for the step (such as
+    /// `report.ensure_within_max()`). A dry run runs the same body on a recording runner,
+    /// so the plan it prints is what the step does.
     ///
     /// ```
     /// use buildkit_lib::pipeline::Pipeline;
@@ -238,18 +211,15 @@ impl Pipeline {
     /// let mut pipeline = Pipeline::new("build", "target");
     /// let check = SizeCheck::new("myapp:dev", "target/size-history.jsonl");
     /// pipeline
-    ///     .step_value("size", check, |check, cx| check.run(&cx.runner)?.ensure_within_max())
+    ///     .step_of("size", check, |check, cx| check.run(&cx.runner)?.ensure_within_max())
     ///     .after(["image"]);
     /// ```
-    pub fn step_value<S, F>(&mut self, name: impl Into<String>, value: S, body: F) -> &mut Step
+    pub fn step_of<S, F>(&mut self, name: impl Into<String>, value: S, body: F) -> &mut Step
     where
         S: crate::plan::Step + Send + Sync + 'static,
         F: Fn(&S, &mut StepCx) -> anyhow::Result<()> + Send + Sync + 'static,
     {
-        let value = Arc::new(value);
-        let planned = Arc::clone(&value);
         self.step(name, move |cx| body(&value, cx))
-            .plan(move |runner, _| crate::plan::Step::plan(&*planned, runner))
     }
 
     /// Adds a step that runs `build` (with the run's session labels) and records the
@@ -270,6 +240,7 @@ impl Pipeline {
             .dir()
             .join("why")
             .join(format!("{}.json", run::file_stem(&name)));
+        let planned_why = why.clone();
         let step = self.step(name, move |cx| {
             let ran = build
                 .clone()
@@ -299,9 +270,7 @@ impl Pipeline {
                 cx.add_explanation(explanation);
             }
             cx.add_build_warnings(&result);
-            if !result.dry_run {
-                cx.add_build(result.record.clone());
-            }
+            cx.add_build(result.record.clone());
             cx.add_image(ImageRecord {
                 name: record_name.clone(),
                 tags: result.tags.clone(),
@@ -314,10 +283,11 @@ impl Pipeline {
         step.inputs = Some(Inputs::of_build(&kept));
         let planned = kept.clone();
         step.plan(move |runner, session| {
-            planned
+            let build = planned
                 .clone()
                 .with_session_labels(session)
-                .plan_with(runner)
+                .explain_record(&planned_why);
+            crate::plan::Step::plan(&build, runner)
         });
         step.build = Some(kept);
         if let Some(tag) = first_tag {

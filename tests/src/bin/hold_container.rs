@@ -19,10 +19,10 @@
 //!
 //! It prints `ready` on stdout once the registration is done and the command starts.
 
-use buildkit_lib::plan::Step as _;
 use std::time::Duration;
 
 use buildkit_lib::cmd::interrupt;
+use buildkit_lib::plan::Step;
 use buildkit_lib::validate::smoke::{Ready, Service, ServiceReady, Smoke};
 use buildkit_lib::RUN_LABEL;
 use buildkit_lib::{Cmd, Session};

@@ -7,7 +7,6 @@
 //! the smoke test's in `LEAK_DB_PASSWORD`. Exits 1 (the failing step fails), printing
 //! the pipeline's table and error like an xtask would.
 
-use buildkit_lib::plan::Step as _;
 use std::time::Duration;
 
 use buildkit_lib::cmd::Echo;
@@ -15,6 +14,7 @@ use buildkit_lib::docker::build::Build;
 use buildkit_lib::docker::build::{BuildSecret, Output};
 use buildkit_lib::docker::registry::{push, Retry};
 use buildkit_lib::pipeline::{Pipeline, RunOptions};
+use buildkit_lib::plan::Step;
 use buildkit_lib::validate::smoke::{Ready, Smoke};
 use buildkit_lib::Secret;
 

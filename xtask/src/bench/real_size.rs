@@ -11,6 +11,7 @@ use anyhow::{bail, Context, Result};
 use buildkit_lib::docker::build::{Build, Output as BuildOutput};
 use buildkit_lib::docker::cache::Cache;
 use buildkit_lib::pipeline::{Inputs, Pipeline, Report, RunOptions, StepStatus};
+use buildkit_lib::plan::Step;
 
 use super::{docker_host, generate_tree, raw, tempfile_dir, time, Bench};
 

@@ -20,6 +20,7 @@ use anyhow::{bail, Context};
 use semver::Version;
 
 use super::model::{is_local, BakeFile, BakeTarget};
+use crate::cmd::{Cmd, Runner};
 use crate::docker::cache::csv_fields;
 
 /// The first buildx release whose `bake` takes `--allow` (and asks for `network.host`).
@@ -249,12 +250,20 @@ impl TargetPaths {
 /// missing parent directories of file outputs there (buildx creates the file itself,
 /// before it checks). BuildKit writes (or, for a cache source, skips with a warning) an
 /// empty directory as it would a missing one.
-pub(crate) fn prepare(file: &BakeFile, names: &[String], dir: &Path) -> anyhow::Result<()> {
+pub(crate) fn prepare(
+    file: &BakeFile,
+    names: &[String],
+    dir: &Path,
+    runner: &Runner,
+) -> anyhow::Result<()> {
     let base = resolve_existing(&clean(dir));
     let outside = |p: &Path| -> Option<PathBuf> {
         let joined = clean(&dir.join(p));
         (!resolve_existing(&joined).starts_with(&base)).then_some(joined)
     };
+    // The missing ones first, each once and only the deepest (`mkdir -p` makes its
+    // parents), so that what runs does not depend on what an earlier `mkdir` made.
+    let mut missing: Vec<(PathBuf, &str)> = Vec::new();
     for name in names {
         let Some(target) = file.target.get(name) else {
             continue;
@@ -270,16 +279,24 @@ pub(crate) fn prepare(file: &BakeFile, names: &[String], dir: &Path) -> anyhow::
             let Some(path) = outside(wanted) else {
                 continue;
             };
-            if !path.exists() {
-                std::fs::create_dir_all(&path).with_context(|| {
-                    format!(
-                        "cannot create {} for target `{name}` (bake checks a missing path \
-                         by its parent, which would need a wider grant)",
-                        path.display()
-                    )
-                })?;
+            if !path.exists() && !missing.iter().any(|(p, _)| *p == path) {
+                missing.push((path, name));
             }
         }
+    }
+    let deepest: Vec<&(PathBuf, &str)> = missing
+        .iter()
+        .filter(|(p, _)| !missing.iter().any(|(q, _)| q != p && q.starts_with(p)))
+        .collect();
+    for (path, name) in deepest {
+        let mkdir = Cmd::new("mkdir").arg("-p").arg_path(path);
+        runner.run(&mkdir).with_context(|| {
+            format!(
+                "cannot create {} for target `{name}` (bake checks a missing path by its \
+                 parent, which would need a wider grant)",
+                path.display()
+            )
+        })?;
     }
     Ok(())
 }

@@ -301,8 +301,8 @@ impl BakeFile {
                 Some(network_path)
             }
             None => {
-                if !runner.is_dry_run() && network_path.is_file() {
-                    std::fs::remove_file(&network_path).with_context(|| {
+                if network_path.is_file() {
+                    runner.remove(&network_path).with_context(|| {
                         format!("cannot remove the stale {}", network_path.display())
                     })?;
                 }

@@ -21,8 +21,7 @@ use crate::cmd::{Cmd, Runner};
 use crate::docker::build::BuildMetadataRow;
 use crate::docker::cache;
 use crate::docker::explain::bake::BakeWatch;
-use crate::engine::buildx_version_cmd;
-use crate::plan::{Plan, Planned};
+use crate::plan::Step;
 
 /// One `docker buildx bake`. Made by [`BakeFile::write`], or by hand with [`Bake::new`].
 ///
@@ -33,14 +32,18 @@ use crate::plan::{Plan, Planned};
 ///
 /// ```
 /// use buildkit_lib::docker::bake::Bake;
-/// use buildkit_lib::plan::Planned;
+/// use buildkit_lib::plan::Step;
+/// use buildkit_lib::Runner;
 ///
 /// let bake = Bake::new("target/docker-bake.json").target("webapp");
-/// let plan = bake.plan().to_string();
+/// let plan = bake.plan(&Runner::new())?.to_string();
 /// // Bake runs in the file's directory: the file is named by its absolute path.
-/// assert!(plan.starts_with("$ docker buildx bake -f /"), "{plan}");
-/// assert!(plan.ends_with("target/docker-bake.json --progress=plain webapp\n"), "{plan}");
+/// let command = plan.lines().find(|l| l.starts_with("$ ")).unwrap();
+/// assert!(command.starts_with("$ docker buildx bake -f /"), "{plan}");
+/// assert!(command.contains("target/docker-bake.json --metadata-file "), "{plan}");
+/// assert!(command.ends_with(" --progress=plain webapp"), "{plan}");
 /// // With an engine: `let result = bake.run(&buildkit_lib::Runner::new())?;`
+/// # Ok::<(), anyhow::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
@@ -263,8 +266,6 @@ pub struct BakeResult {
     pub metadata: Value,
     /// The command line run (secrets masked).
     pub command: String,
-    /// True when nothing ran because of a dry run.
-    pub dry_run: bool,
     /// With [`Bake::explain`]: by target, which instructions were taken from the cache
     /// and why each of the others ran.
     pub explanations: BTreeMap<String, crate::docker::explain::Explanation>,
@@ -500,37 +501,25 @@ impl Bake {
             }
         }
     }
+}
 
-    /// Checks, runs the bake and reads each target's result from the metadata file. In a
-    /// dry run, a file not written yet is not checked.
+impl Step for Bake {
+    type Output = BakeResult;
+
+    /// Checks, runs the bake and reads each target's result from the metadata file. A
+    /// JSON file not written yet (a dry run's plan of a pipeline that writes it first) is
+    /// not checked, and said so.
     ///
     /// Before the bake: the checks of [`Bake::check`] with the runner's environment (a
     /// file other than JSON is read as `docker buildx bake --print` resolves it), the
     /// builder check of a v2 gha cache, the missing output and cache directories outside
-    /// the file's directory created (see the [module docs](super#entitlements)), and,
-    /// when the command grants entitlements and no [`Bake::buildx_version`] was given,
-    /// `docker buildx version` (once per runner) to know whether buildx takes `--allow`.
-    pub fn run(&self, runner: &Runner) -> anyhow::Result<BakeResult> {
+    /// the file's directory created (`mkdir -p`, see the [module docs](super#entitlements)),
+    /// and, when the command grants entitlements and no [`Bake::buildx_version`] was
+    /// given, `docker buildx version` (once per runner) to know whether buildx takes
+    /// `--allow`. Without a [`Bake::metadata_file`], buildx writes its metadata to a file
+    /// in the temporary directory named after the run and the command, removed once read.
+    fn run(&self, runner: &Runner) -> anyhow::Result<BakeResult> {
         self.run_checked(runner)
-    }
-}
-
-impl Planned for Bake {
-    /// The one `docker buildx bake` (a GitHub Actions v2 cache in the file is checked
-    /// against the builder first). Without a [`Bake::metadata_file`], [`Bake::run`] adds
-    /// `--metadata-file` with a temporary path, which the plan leaves out. When the
-    /// command grants entitlements and no [`Bake::buildx_version`] is given, the plan asks
-    /// buildx its version first and shows the command of a buildx that takes `--allow`.
-    fn plan(&self) -> Plan {
-        let mut plan = Plan::new();
-        if self.buildx.is_none() && !self.print_only && !self.entitlements().is_empty() {
-            plan = plan.query(buildx_version_cmd()).note(format!(
-                "buildx {BAKE_ALLOW_MIN_BUILDX} or newer is granted what the targets need \
-                 (`--allow`); an older buildx knows no `bake --allow` and runs the same \
-                 command without it"
-            ));
-        }
-        plan.run(self.command())
     }
 }
 
@@ -554,22 +543,24 @@ impl Bake {
         // The definition the checks and grants are computed from: a JSON file as written;
         // any other file (HCL, compose) as buildx resolves it (`--print`).
         let definition = if self.file.extension().is_some_and(|e| e == "json") {
-            if !runner.is_dry_run() || self.file.exists() {
+            if self.file.exists() {
                 self.read_file()?
             } else {
+                runner.note(&format!(
+                    "bake file {} is not written yet: its targets are not checked",
+                    self.file.display()
+                ));
                 None
             }
-        } else if !runner.is_dry_run() {
-            Some(self.print(runner)?)
         } else {
-            None
+            self.printed(runner)?
         };
         if let Some(file) = definition {
             let probe = Cmd::new("docker");
             let gha_v2 = self.check_file(&file, &|k| runner.effective_env(&probe, k))?;
             self.register_secret_values(&file, runner);
             cache::mask_gha_token(runner);
-            if gha_v2 && !runner.is_dry_run() {
+            if gha_v2 {
                 cache::check_gha_v2(runner, self.builder.as_deref())
                     .with_context(|| format!("cannot bake {}", self.file.display()))?;
             }
@@ -584,18 +575,11 @@ impl Bake {
                     runner,
                 );
             }
-            if !runner.is_dry_run() {
-                let paths = with_overrides(&file, &names, &self.set, View::Paths);
-                prepare(&paths, &names, &self.dir())
-                    .with_context(|| format!("cannot bake {}", self.file.display()))?;
-            }
+            let paths = with_overrides(&file, &names, &self.set, View::Paths);
+            prepare(&paths, &names, &self.dir(), runner)
+                .with_context(|| format!("cannot bake {}", self.file.display()))?;
             let effective = with_overrides(&file, &names, &self.set, View::Grants);
-            bake.granted = Some(needed(
-                &effective,
-                &names,
-                &self.dir(),
-                !runner.is_dry_run(),
-            ));
+            bake.granted = Some(needed(&effective, &names, &self.dir(), true));
         }
         if bake.buildx.is_none() && !bake.entitlements().is_empty() {
             if let Some(false) = buildx_takes_allow(runner)? {
@@ -604,16 +588,19 @@ impl Bake {
                 bake.buildx = Some(Version::new(0, 0, 0));
             }
         }
-        let (metadata_file, temp) =
-            crate::docker::build::metadata_file(self.metadata_file.as_deref(), runner)?;
-        bake.metadata_file = metadata_file;
+        let (metadata_path, ours) = crate::docker::build::metadata_file(
+            self.metadata_file.as_deref(),
+            &bake.command(),
+            runner,
+        );
+        bake.metadata_file = Some(metadata_path.clone());
         let cmd = bake.command();
         let what = if self.targets.is_empty() {
             "the default group".to_string()
         } else {
             self.targets.join(", ")
         };
-        let ran = runner
+        runner
             .run_filtered(&cmd, why.as_mut().map(|w| w.filter()))
             .map_err(|e| {
                 let refused = e
@@ -635,26 +622,70 @@ impl Bake {
             })?;
         let mut result = BakeResult {
             command: cmd.to_string(),
-            dry_run: ran.dry_run,
             metadata: Value::Object(Default::default()),
             ..BakeResult::default()
         };
-        if ran.dry_run {
-            return Ok(result);
+        let metadata = crate::docker::build::read_metadata(
+            runner,
+            &metadata_path,
+            &self.metadata_dry_answer(),
+            "bake",
+        )?;
+        if ours {
+            runner.remove(&metadata_path)?;
         }
-        let metadata_path = bake.metadata_file.as_deref().unwrap_or(Path::new(""));
-        let text = std::fs::read_to_string(metadata_path)
-            .with_context(|| format!("cannot read bake metadata {}", metadata_path.display()))?;
-        drop(temp);
-        result.targets = BakeResult::parse_metadata(&text)
+        result.targets = BakeResult::parse_metadata(&metadata.to_string())
             .with_context(|| format!("bake metadata {}", metadata_path.display()))?;
-        result.metadata = serde_json::from_str(&text).unwrap_or_default();
+        result.metadata = metadata;
         if let Some(why) = why {
             let explained = why.finish(runner);
             result.explanations = explained.explanations;
             result.cache_warnings = explained.warnings;
         }
         Ok(result)
+    }
+
+    /// What a dry run reads in place of the metadata file: each target asked for (none for
+    /// the default group) with a placeholder digest.
+    fn metadata_dry_answer(&self) -> String {
+        let targets: serde_json::Map<String, Value> = self
+            .targets
+            .iter()
+            .map(|t| {
+                let row = serde_json::json!({
+                    "containerimage.digest": "sha256:<digest>",
+                    "buildx.build.ref": "<builder>/<node>/<build-ref>",
+                });
+                (t.clone(), row)
+            })
+            .collect();
+        Value::Object(targets).to_string()
+    }
+
+    /// The definition as `docker buildx bake --print` resolves it, for the checks of a
+    /// file other than JSON; `None` when it prints nothing (a dry run, which does not ask).
+    fn printed(&self, runner: &Runner) -> anyhow::Result<Option<BakeFile>> {
+        let bake = Bake {
+            print_only: true,
+            metadata_file: None,
+            ..self.clone()
+        };
+        let out = runner
+            .capture(&bake.command().read_only())
+            .with_context(|| format!("cannot print bake file {}", self.file.display()))?;
+        if out.stdout.trim().is_empty() {
+            runner.note(&format!(
+                "`docker buildx bake --print` of {} printed nothing: its targets are not checked",
+                self.file.display()
+            ));
+            return Ok(None);
+        }
+        BakeFile::parse(&out.stdout).map(Some).with_context(|| {
+            format!(
+                "`docker buildx bake --print` of {} printed something else than a bake file",
+                self.file.display()
+            )
+        })
     }
 
     /// Runs `docker buildx bake --print` (read-only: it runs in a dry run too) and reads

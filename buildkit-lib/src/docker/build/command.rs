@@ -1,10 +1,11 @@
 //! The build as a command line ([`Build::command`], golden-tested, in a fixed argument
-//! order) and as a plan ([`Planned`]), without running anything.
+//! order), without running anything. Its plan is its run recorded
+//! ([`Step::plan`](crate::plan::Step::plan)).
 
 use super::{Build, Output, Provenance};
-use crate::cmd::{Cmd, Runner};
+use crate::cmd::Cmd;
 use crate::docker::cache::CacheKind;
-use crate::plan::{Plan, Planned};
+use crate::plan::Plan;
 
 impl Build {
     /// The `docker buildx build` command line, in a fixed argument order.
@@ -108,25 +109,16 @@ impl Build {
             Provenance::Max => Some("mode=max"),
         }
     }
-
-    /// The plan as [`Build::run`] will run it with `runner`: like [`Planned::plan`], with
-    /// each GitHub Actions cache's service (`version=1|2`) read from the runner's
-    /// environment; fails as the run would when the runtime variables are missing. Asks
-    /// nothing of the engine (the v2 builder check is the run's).
-    pub fn plan_with(&self, runner: &Runner) -> anyhow::Result<Plan> {
-        let mut build = self.clone();
-        build.resolve_caches(&runner.clone().dry_run(true))?;
-        Ok(build.plan())
-    }
 }
 
-impl Planned for Build {
-    /// The engine's image store query (a multi-platform `--load`), the build command,
-    /// and the image inspection that reads its size (a `--load` with
-    /// [`Build::read_size`]), with a note on reading BuildKit's record of the build
-    /// ([`Build::read_record`]). Without a [`Build::metadata_file`], [`Build::run`] adds
-    /// `--metadata-file` with a temporary path, which the plan leaves out.
-    fn plan(&self) -> Plan {
+/// Transitional, crate-private: the plan the hand-written plans of steps not yet moved to
+/// [`Step`](crate::plan::Step) (fan-out, packaging, the reproducibility check) show for a
+/// build they run. It goes when they move: a build's plan is
+/// [`Step::plan`](crate::plan::Step::plan), its run recorded.
+impl Build {
+    /// The engine's image store query (a multi-platform `--load`), the build command, a
+    /// note on BuildKit's record and the image inspection of a `--load`.
+    pub(crate) fn transitional_plan(&self) -> Plan {
         let mut plan = Plan::new();
         if self.output == Output::Load && self.platforms.len() > 1 {
             plan = plan

@@ -8,7 +8,7 @@
 //!
 //! One job per file: this one holds the value (the build, its secrets, outputs and
 //! provenance, its setters and its result) and the OCI labels; `command.rs` turns it into
-//! the command line and the plan, `check.rs` refuses bad input before anything runs,
+//! the command line, `check.rs` refuses bad input before anything runs,
 //! `run.rs` runs it and reads the result.
 
 mod check;
@@ -21,7 +21,7 @@ mod tests;
 pub(crate) use check::looks_like_secret_value;
 pub use record::{BuildFailed, BuildRecord, RecordedError};
 pub use run::containerd_image_store;
-pub(crate) use run::{engine_host, metadata_file, BuildMetadataRow};
+pub(crate) use run::{engine_host, metadata_file, read_metadata, BuildMetadataRow};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -594,14 +594,12 @@ pub struct BuildResult {
     pub platforms: Vec<String>,
     /// The image size in bytes in the local store, when loaded.
     pub size_bytes: Option<u64>,
-    /// The buildx metadata JSON as written (empty object in a dry run).
+    /// The buildx metadata JSON as written (in a dry run, its placeholder).
     pub metadata: serde_json::Value,
     /// The command line run (secrets masked).
     pub command: String,
-    /// True when nothing ran because of a dry run.
-    pub dry_run: bool,
     /// Which instructions were taken from the cache and why each of the others ran
-    /// ([`Build::explain`]); `None` in a dry run or when not asked.
+    /// ([`Build::explain`]); `None` when not asked.
     pub explanation: Option<crate::docker::explain::Explanation>,
     /// What the cache set-up checks found before the build ([`CacheCheck`]), each with its
     /// fix (they run while [`Build::explain`] is on).

@@ -11,17 +11,28 @@ use crate::cmd::{Cmd, Runner};
 use crate::docker::cache::{self, CacheKind, GhaService};
 use crate::docker::explain::export;
 use crate::docker::image::ImageFacts;
+use crate::plan::Step;
 
-impl Build {
+/// What a dry run reads in place of buildx's metadata file: the fields the library reads,
+/// with placeholders.
+const METADATA_DRY_ANSWER: &str = r#"{"containerimage.digest":"sha256:<digest>","containerimage.config.digest":"sha256:<image-id>","buildx.build.ref":"<builder>/<node>/<build-ref>"}"#;
+
+impl Step for Build {
+    type Output = BuildResult;
+
     /// Checks, runs the build and reads its result. A multi-platform `--load` is refused
-    /// when the engine has no containerd image store. Costs at most one `docker image
-    /// inspect` (when loading) and one cached `docker info` (multi-platform load) besides
-    /// the build.
-    pub fn run(&self, runner: &Runner) -> anyhow::Result<BuildResult> {
+    /// when the engine has no containerd image store (`docker info`). Without a
+    /// [`Build::metadata_file`], buildx writes its metadata to a file in the temporary
+    /// directory named after the run and the command, removed once read. Costs at most
+    /// one `docker image inspect` (when loading) and one `docker info` (multi-platform
+    /// load) besides the build and BuildKit's record of it.
+    fn run(&self, runner: &Runner) -> anyhow::Result<BuildResult> {
         self.run_in(runner, None)
     }
+}
 
-    /// [`Build::run`] in a pipeline, whose file-hash cache already holds this run's
+impl Build {
+    /// [`Build::run`](Step::run) in a pipeline, whose file-hash cache already holds this run's
     /// listing of the context (for the explanation).
     pub(crate) fn run_in(
         &self,
@@ -29,7 +40,7 @@ impl Build {
         hashes: Option<std::sync::Arc<crate::pipeline::filehash::FileHashes>>,
     ) -> anyhow::Result<BuildResult> {
         self.check_for(runner)?;
-        if self.output == Output::Load && self.platforms.len() > 1 && !runner.is_dry_run() {
+        if self.output == Output::Load && self.platforms.len() > 1 {
             let host = engine_host(runner);
             if !containerd_image_store(runner)? {
                 bail!(
@@ -58,8 +69,9 @@ impl Build {
 
         let mut build = self.clone();
         build.resolve_caches(runner)?;
-        let (metadata_file, temp) = metadata_file(self.metadata_file.as_deref(), runner)?;
-        build.metadata_file = metadata_file;
+        let (metadata_path, ours) =
+            metadata_file(self.metadata_file.as_deref(), &build.command(), runner);
+        build.metadata_file = Some(metadata_path.clone());
         let cmd = build.command();
         let what = self
             .tags
@@ -145,19 +157,13 @@ impl Build {
             tags: self.tags.clone(),
             platforms: self.platforms.clone(),
             command: cmd.to_string(),
-            dry_run: ran.dry_run,
             metadata: serde_json::Value::Object(Default::default()),
             ..BuildResult::default()
         };
-        if ran.dry_run {
-            return Ok(result);
+        let metadata = read_metadata(runner, &metadata_path, METADATA_DRY_ANSWER, "build")?;
+        if ours {
+            runner.remove(&metadata_path)?;
         }
-        let metadata_path = build.metadata_file.as_deref().unwrap_or(Path::new(""));
-        let text = std::fs::read_to_string(metadata_path)
-            .with_context(|| format!("cannot read build metadata {}", metadata_path.display()))?;
-        drop(temp);
-        let metadata: serde_json::Value = serde_json::from_str(&text)
-            .with_context(|| format!("build metadata {} is not JSON", metadata_path.display()))?;
         let row: BuildMetadataRow = crate::rows::from_value(
             &metadata,
             &format!("build metadata {}", metadata_path.display()),
@@ -207,10 +213,8 @@ impl Build {
 
     /// Writes the GitHub Actions cache service each `gha` cache uses (`version=1|2`, read
     /// from the runner's environment; a `type=gha` in `extra_args` is checked against it
-    /// too, and refused when the runtime is missing), masks the runtime token, and (outside
-    /// a dry run)
-    /// refuses a v2 cache on a builder too old for it ([`cache::check_gha_v2`], asked
-    /// once per runner and builder).
+    /// too, and refused when the runtime is missing), masks the runtime token, and refuses
+    /// a v2 cache on a builder too old for it ([`cache::check_gha_v2`]).
     pub(super) fn resolve_caches(&mut self, runner: &Runner) -> anyhow::Result<()> {
         let probe = Cmd::new("docker");
         let env = |k: &str| runner.effective_env(&probe, k);
@@ -229,16 +233,8 @@ impl Build {
             v2 |= cache::resolve_gha_entries(&raw, &env)?;
             cache::mask_gha_token(runner);
         }
-        if v2 && !runner.is_dry_run() {
-            let key = format!(
-                "gha-v2 {} {}",
-                self.builder.as_deref().unwrap_or(""),
-                engine_host(runner)
-            );
-            if runner.known_answer(&key).is_none() {
-                cache::check_gha_v2(runner, self.builder.as_deref())?;
-                runner.keep_answer(&key, true);
-            }
+        if v2 {
+            cache::check_gha_v2(runner, self.builder.as_deref())?;
         }
         Ok(())
     }
@@ -259,24 +255,45 @@ impl Build {
     }
 }
 
-/// Where buildx writes a run's metadata: `given`, else `metadata.json` in a new temporary
-/// directory (deleted when the returned guard drops). Nothing in a dry run: its plan must
-/// not show a path that differs on every run.
+/// Where buildx writes a run's metadata: `given`, else (the `bool` is then true: the
+/// caller removes it once read) `buildkit-lib-buildx-metadata-<run>-<hash>.json` in the
+/// temporary directory, named after the runner's session (else this process) and the
+/// command `step` runs, so that a plan shows the path its run uses.
 pub(crate) fn metadata_file(
     given: Option<&Path>,
+    step: &impl std::fmt::Display,
     runner: &Runner,
-) -> anyhow::Result<(Option<PathBuf>, Option<tempfile::TempDir>)> {
-    match given {
-        Some(path) => Ok((Some(path.to_path_buf()), None)),
-        None if runner.is_dry_run() => Ok((None, None)),
-        None => {
-            let dir = tempfile::Builder::new()
-                .prefix("buildx-metadata-")
-                .tempdir()
-                .context("cannot create a temporary directory for the buildx metadata file")?;
-            Ok((Some(dir.path().join("metadata.json")), Some(dir)))
-        }
+) -> (PathBuf, bool) {
+    if let Some(path) = given {
+        return (path.to_path_buf(), false);
     }
+    let run = match runner.get_session() {
+        Some(session) => session.run_id.clone(),
+        None => format!("pid{}", std::process::id()),
+    };
+    let hash = crate::hash::sha256_hex(step.to_string().as_bytes());
+    let name = format!("buildkit-lib-buildx-metadata-{run}-{}.json", &hash[..12]);
+    (std::env::temp_dir().join(name), true)
+}
+
+/// Reads the metadata file buildx wrote at `path` (`what`: `build`, `bake`) as JSON. A dry
+/// run reads `dry_answer`, and so does a run whose buildx wrote no file (a fake engine;
+/// buildx writes one whenever it is asked to), said in a warning: the result then holds
+/// the placeholders (`sha256:<digest>`), and what follows takes the path the plan shows.
+pub(crate) fn read_metadata(
+    runner: &Runner,
+    path: &Path,
+    dry_answer: &str,
+    what: &str,
+) -> anyhow::Result<serde_json::Value> {
+    let text = runner.read_output(path, dry_answer).map_err(|e| {
+        anyhow::Error::new(e).context(format!(
+            "buildx wrote no readable {what} metadata file {}: the build's result is unknown",
+            path.display()
+        ))
+    })?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("{what} metadata {} is not JSON", path.display()))
 }
 
 pub(crate) fn engine_host(runner: &Runner) -> String {
@@ -285,15 +302,18 @@ pub(crate) fn engine_host(runner: &Runner) -> String {
         .unwrap_or_else(|| "the default socket".to_string())
 }
 
-/// `docker info --format '{{json .DriverStatus}}'`: how the engine stores images.
+/// `docker info --format '{{json .DriverStatus}}'`: how the engine stores images (a dry
+/// run answers the containerd image store).
 pub(super) fn image_store_cmd() -> Cmd {
     Cmd::new("docker")
         .args(["info", "--format", "{{json .DriverStatus}}"])
         .read_only()
+        .dry_answer(r#"[["driver-type","io.containerd.snapshotter.v1"],["<placeholder>","a dry run's answer"]]"#)
 }
 
 /// Whether the engine stores images with the containerd image store (needed to load
-/// multi-platform images). Asked once per engine by a runner and its clones: `docker info`.
+/// multi-platform images). Asked once per engine by a runner and its clones: `docker info`
+/// (a placeholder answer, a dry run's, is never kept as the engine's).
 pub fn containerd_image_store(runner: &Runner) -> anyhow::Result<bool> {
     let key = format!("containerd-image-store {}", engine_host(runner));
     if let Some(known) = runner.known_answer(&key) {
@@ -309,7 +329,9 @@ pub fn containerd_image_store(runner: &Runner) -> anyhow::Result<bool> {
                 .get(1)
                 .is_some_and(|v| v.contains("containerd.snapshotter"))
     });
-    runner.keep_answer(&key, containerd);
+    if !out.stdout.contains("<placeholder>") {
+        runner.keep_answer(&key, containerd);
+    }
     Ok(containerd)
 }
 
