@@ -42,6 +42,14 @@ pub enum Action {
     },
     /// A file or folder the step removes or replaces.
     Remove(PathBuf),
+    /// A folder filled beside its final place, swapped in whole ([`Runner::swap`]): the
+    /// old `target` is renamed aside, `staging` renamed into place, the old one removed.
+    Swap {
+        /// The filled folder (beside `target`, on the same file system).
+        staging: PathBuf,
+        /// The folder it replaces (`dist/`).
+        target: PathBuf,
+    },
     /// A network question asked once ([`Runner::probe`]).
     Probe(Probe),
     /// A probe asked until it passes or `timeout` runs out ([`Runner::wait`]).
@@ -132,6 +140,16 @@ impl Plan {
         self
     }
 
+    /// Adds a folder swap: `staging` replaces `target` whole.
+    #[must_use]
+    pub fn swap(mut self, staging: impl Into<PathBuf>, target: impl Into<PathBuf>) -> Plan {
+        self.actions.push(Action::Swap {
+            staging: staging.into(),
+            target: target.into(),
+        });
+        self
+    }
+
     /// Adds a note.
     #[must_use]
     pub fn note(mut self, text: impl Into<String>) -> Plan {
@@ -208,6 +226,12 @@ impl Plan {
                 Action::Remove(path) => {
                     runner.remove(path).map_err(|e| PlanError::File {
                         path: path.clone(),
+                        why: format!("{e:#}"),
+                    })?;
+                }
+                Action::Swap { staging, target } => {
+                    runner.swap(staging, target).map_err(|e| PlanError::File {
+                        path: target.clone(),
                         why: format!("{e:#}"),
                     })?;
                 }
@@ -289,7 +313,7 @@ impl std::error::Error for PlanError {
 
 impl fmt::Display for Plan {
     /// One line per action: `$ cmd`, `? query`, `write PATH (N bytes)`, `remove PATH`,
-    /// `# note`. Secrets show as `***`.
+    /// `swap STAGING into TARGET`, `# note`. Secrets show as `***`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for action in &self.actions {
             match action {
@@ -299,6 +323,9 @@ impl fmt::Display for Plan {
                     writeln!(f, "write {} ({} bytes)", path.display(), contents.len())?
                 }
                 Action::Remove(path) => writeln!(f, "remove {}", path.display())?,
+                Action::Swap { staging, target } => {
+                    writeln!(f, "swap {} into {}", staging.display(), target.display())?
+                }
                 Action::Probe(probe) => writeln!(f, "probe {probe}")?,
                 Action::Wait {
                     what,
@@ -336,6 +363,10 @@ impl Serialize for Action {
                 map.serialize_entry("contents", contents)?;
             }
             Action::Remove(path) => map.serialize_entry("remove", &path.display().to_string())?,
+            Action::Swap { staging, target } => {
+                map.serialize_entry("swap", &staging.display().to_string())?;
+                map.serialize_entry("into", &target.display().to_string())?;
+            }
             Action::Probe(probe) => map.serialize_entry("probe", &probe.to_string())?,
             Action::Wait {
                 what,
@@ -448,6 +479,30 @@ mod tests {
         assert!(fake.seen().is_empty(), "{:?}", fake.seen());
         assert!(!file.exists());
         assert_eq!(runner.commands(), plan.commands());
+    }
+
+    #[test]
+    fn a_swap_prints_serializes_and_executes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (staging, target) = (dir.path().join(".dist.staging"), dir.path().join("dist"));
+        std::fs::create_dir_all(&staging).unwrap();
+        std::fs::write(staging.join("app"), "new").unwrap();
+        std::fs::create_dir_all(&target).unwrap();
+        std::fs::write(target.join("old"), "old").unwrap();
+        let plan = Plan::new().swap(&staging, &target);
+        assert_eq!(
+            plan.to_string(),
+            format!("swap {} into {}\n", staging.display(), target.display())
+        );
+        assert!(plan.to_json().contains("\"swap\"") && plan.to_json().contains("\"into\""));
+        let dry = Runner::new().echo(crate::cmd::Echo::Silent).dry_run(true);
+        plan.execute(&dry).unwrap();
+        assert!(target.join("old").exists() && staging.exists());
+        plan.execute(&Runner::new().echo(crate::cmd::Echo::Silent))
+            .unwrap();
+        assert!(target.join("app").exists() && !target.join("old").exists());
+        assert!(!staging.exists());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]
