@@ -1,4 +1,5 @@
-//! File writes that never leave half a file: atomic writes and directory swaps, dry-run aware.
+//! File writes that never leave half a file: atomic writes and directory swaps, done
+//! through the runner ([`Runner::write`], [`Runner::swap`]).
 //!
 //! Every file the library writes for the user (`version.json`, `dist/`, reports) goes
 //! through here: the content lands in a temporary sibling first and is renamed into place
@@ -132,57 +133,70 @@ impl StagedDir {
             .path()
     }
 
-    /// Replaces the target with the staged content: the old directory is renamed aside,
-    /// the new one renamed into place, then the old one removed.
-    pub fn commit(mut self) -> Result<()> {
-        let staging = self
-            .staging
-            .take()
-            .expect("staging present until commit")
-            .keep();
-        let old = self.target.with_file_name(format!(
-            ".{}.old-{}",
-            self.target
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            std::process::id()
-        ));
-        let had_old = self.target.exists();
-        if had_old {
-            if let Err(e) = fs::rename(&self.target, &old) {
-                let _ = fs::remove_dir_all(&staging);
-                return Err(self.swap_error(e, "move it aside"));
-            }
-        }
-        if let Err(e) = fs::rename(&staging, &self.target) {
-            if had_old {
-                let _ = fs::rename(&old, &self.target);
-            }
-            let _ = fs::remove_dir_all(&staging);
-            return Err(self.swap_error(e, "move the new one into place"));
-        }
-        if had_old {
-            fs::remove_dir_all(&old)
-                .with_context(|| format!("cannot remove the previous {}", old.display()))?;
-        }
-        Ok(())
+    /// Replaces the target with the staged content through `runner` ([`Runner::swap`]:
+    /// recorded, and only printed in a dry run, where the staging directory is simply
+    /// removed).
+    pub fn commit(mut self, runner: &Runner) -> Result<()> {
+        let staging = self.staging.take().expect("staging present until commit");
+        // After a swap the staging path is the target's; dropping the `TempDir` then
+        // finds nothing to remove. In a dry run it removes the unused staging directory.
+        runner.swap(staging.path(), &self.target)
     }
+}
 
-    /// The error of a failed rename: a mount point (EBUSY, EXDEV) is said by name.
-    fn swap_error(&self, e: std::io::Error, what: &str) -> anyhow::Error {
-        let target = self.target.display();
-        let mount = matches!(e.raw_os_error(), Some(libc::EBUSY) | Some(libc::EXDEV))
-            || is_mount_point(&self.target);
-        if mount {
-            anyhow::anyhow!(
-                "cannot replace {target}: it is a mount point, and a mount point cannot be \
-                 renamed ({e}); mount its parent directory instead, or write into a directory \
-                 that is not a mount point; {target} is left as it was"
-            )
-        } else {
-            anyhow::Error::new(e).context(format!("cannot replace {target} ({what})"))
+/// The swap itself, for [`Runner::swap`]: the old directory (if any) renamed aside,
+/// `staging` renamed into place, then the old one removed. On failure `target` is put
+/// back and `staging` removed.
+pub(crate) fn swap_dir(staging: &Path, target: &Path) -> Result<()> {
+    if !staging.is_dir() {
+        bail!(
+            "cannot replace {} with {}: the staging directory does not exist",
+            target.display(),
+            staging.display()
+        );
+    }
+    let old = target.with_file_name(format!(
+        ".{}.old-{}",
+        target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        std::process::id()
+    ));
+    let had_old = target.exists();
+    if had_old {
+        if let Err(e) = fs::rename(target, &old) {
+            let _ = fs::remove_dir_all(staging);
+            return Err(swap_error(target, e, "move it aside"));
         }
+    }
+    if let Err(e) = fs::rename(staging, target) {
+        if had_old {
+            let _ = fs::rename(&old, target);
+        }
+        let _ = fs::remove_dir_all(staging);
+        return Err(swap_error(target, e, "move the new one into place"));
+    }
+    if had_old {
+        fs::remove_dir_all(&old)
+            .with_context(|| format!("cannot remove the previous {}", old.display()))?;
+    }
+    Ok(())
+}
+
+/// The error of a failed rename: a mount point (EBUSY, EXDEV) is said by name.
+fn swap_error(target: &Path, e: std::io::Error, what: &str) -> anyhow::Error {
+    let mount =
+        matches!(e.raw_os_error(), Some(libc::EBUSY) | Some(libc::EXDEV)) || is_mount_point(target);
+    let target = target.display();
+    if mount {
+        anyhow::anyhow!(
+            "cannot replace {target}: it is a mount point, and a mount point cannot be \
+             renamed ({e}); mount its parent directory instead, or write into a directory \
+             that is not a mount point; {target} is left as it was"
+        )
+    } else {
+        anyhow::Error::new(e).context(format!("cannot replace {target} ({what})"))
     }
 }
 
@@ -280,8 +294,20 @@ mod tests {
         assert!(dist.join("old").exists());
         let staged = StagedDir::new(&dist).unwrap();
         fs::write(staged.path().join("new"), "y").unwrap();
-        staged.commit().unwrap();
+        let staging = staged.path().to_path_buf();
+        let runner = Runner::new().echo(crate::cmd::Echo::Silent);
+        staged.commit(&runner).unwrap();
         assert!(dist.join("new").exists() && !dist.join("old").exists());
+        assert_eq!(
+            runner.recorded(),
+            crate::plan::Plan::new().swap(&staging, &dist)
+        );
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        // A dry run swaps nothing and leaves no staging directory behind.
+        let staged = StagedDir::new(&dist).unwrap();
+        fs::write(staged.path().join("dry"), "z").unwrap();
+        staged.commit(&Runner::new().recording()).unwrap();
+        assert!(dist.join("new").exists() && !dist.join("dry").exists());
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }

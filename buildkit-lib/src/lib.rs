@@ -18,8 +18,8 @@
 //!
 //! use buildkit_lib::docker::build::{Build, Output as BuildOutput};
 //! use buildkit_lib::pipeline::{Inputs, Pipeline, RunOptions};
-//! use buildkit_lib::plan::{Planned, Step};
-//! use buildkit_lib::python::{check_all, check_all_plan, Black, Isort, ToolEnv};
+//! use buildkit_lib::plan::Step;
+//! use buildkit_lib::python::{Black, CheckAll, Isort, ToolEnv};
 //! use buildkit_lib::validate::smoke::{Ready, Smoke};
 //! use buildkit_lib::{Runner, Session};
 //!
@@ -49,11 +49,9 @@
 //!     // Each step is a value: its body runs it, its plan says what a dry run prints.
 //!     let black = Black::check(["src"]).tools(tools.clone());
 //!     let isort = Isort::check(["src"]).tools(tools);
-//!     let format_plan = check_all_plan(&black, &isort);
 //!     pipeline
 //!         // black and isort both answer; diffs go to the step log only
-//!         .step("format", move |cx| check_all(&cx.runner, &black, &isort))
-//!         .plan(move |_, _| Ok(format_plan.clone()))
+//!         .step_of("format", CheckAll::new(black, isort), |format, cx| format.run(&cx.runner))
 //!         .inputs(Inputs::new().file("src"));
 //!
 //!     // An image build step declares its plan, inputs and output by itself.
@@ -75,7 +73,6 @@
 //!             smoke(&cx.session).run(&cx.runner)?;
 //!             Ok(())
 //!         })
-//!         .plan(move |runner, session| smoke(session).plan(runner))
 //!         .after(["image"]);
 //!
 //!     let options = RunOptions::new("myapp").dry_run(dry_run);
@@ -107,8 +104,8 @@
 //!   given trivy), its retries (`ImagetoolsCreate::retry`). `command()` is always the
 //!   step's main [`Cmd`].
 //! - **Plans.** Every step kind can say what it would do without running anything
-//!   ([`plan::Planned`]; `Package::plan` and `PythonTest::plan` take the session the run
-//!   would have, and `PythonTest::plan` the runner whose `PATH` it would use). A dry run makes
+//!   ([`plan::Step::plan`], the step's body recorded with the runner's session and `PATH`;
+//!   [`plan::Planned`] for the steps not moved yet). A dry run makes
 //!   no engine or git query unless asked ([`Runner::dry_run_queries`]). In tests,
 //!   [`Runner::with_executor`] with a [`cmd::FakeExecutor`] runs a step's real code
 //!   against scripted answers.

@@ -42,6 +42,14 @@ pub enum Action {
     },
     /// A file or folder the step removes or replaces.
     Remove(PathBuf),
+    /// A folder filled beside its final place, swapped in whole ([`Runner::swap`]): the
+    /// old `target` is renamed aside, `staging` renamed into place, the old one removed.
+    Swap {
+        /// The filled folder (beside `target`, on the same file system).
+        staging: PathBuf,
+        /// The folder it replaces (`dist/`).
+        target: PathBuf,
+    },
     /// A network question asked once ([`Runner::probe`]).
     Probe(Probe),
     /// A probe asked until it passes or `timeout` runs out ([`Runner::wait`]).
@@ -58,8 +66,8 @@ pub enum Action {
     Note(String),
 }
 
-/// What a step would do, in order. Build one with the chained methods, or ask a step for
-/// its own with [`Planned::plan`].
+/// What a step does, in order. Ask a step for its own with [`Step::plan`], read what a
+/// run did with [`Runner::recorded`], or build one with the chained methods.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
     actions: Vec<Action>,
@@ -83,16 +91,6 @@ pub trait Step {
         self.run(&recording)?;
         Ok(recording.recorded())
     }
-}
-
-/// A step that can say what it would do without doing it, from its values alone.
-///
-/// The older shape, kept while steps move to [`Step`]: a step that implements [`Step`]
-/// gets its plan from its body, and this trait goes once every step has moved.
-pub trait Planned {
-    /// The step's plan: computed from its values alone (no process, no engine or git
-    /// query, no file read or written).
-    fn plan(&self) -> Plan;
 }
 
 impl Plan {
@@ -129,6 +127,16 @@ impl Plan {
     #[must_use]
     pub fn remove(mut self, path: impl Into<PathBuf>) -> Plan {
         self.actions.push(Action::Remove(path.into()));
+        self
+    }
+
+    /// Adds a folder swap: `staging` replaces `target` whole.
+    #[must_use]
+    pub fn swap(mut self, staging: impl Into<PathBuf>, target: impl Into<PathBuf>) -> Plan {
+        self.actions.push(Action::Swap {
+            staging: staging.into(),
+            target: target.into(),
+        });
         self
     }
 
@@ -211,6 +219,12 @@ impl Plan {
                         why: format!("{e:#}"),
                     })?;
                 }
+                Action::Swap { staging, target } => {
+                    runner.swap(staging, target).map_err(|e| PlanError::File {
+                        path: target.clone(),
+                        why: format!("{e:#}"),
+                    })?;
+                }
                 Action::Probe(probe) => {
                     runner.probe(probe).map_err(PlanError::Probe)?;
                 }
@@ -289,7 +303,7 @@ impl std::error::Error for PlanError {
 
 impl fmt::Display for Plan {
     /// One line per action: `$ cmd`, `? query`, `write PATH (N bytes)`, `remove PATH`,
-    /// `# note`. Secrets show as `***`.
+    /// `swap STAGING into TARGET`, `# note`. Secrets show as `***`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for action in &self.actions {
             match action {
@@ -299,6 +313,9 @@ impl fmt::Display for Plan {
                     writeln!(f, "write {} ({} bytes)", path.display(), contents.len())?
                 }
                 Action::Remove(path) => writeln!(f, "remove {}", path.display())?,
+                Action::Swap { staging, target } => {
+                    writeln!(f, "swap {} into {}", staging.display(), target.display())?
+                }
                 Action::Probe(probe) => writeln!(f, "probe {probe}")?,
                 Action::Wait {
                     what,
@@ -336,6 +353,10 @@ impl Serialize for Action {
                 map.serialize_entry("contents", contents)?;
             }
             Action::Remove(path) => map.serialize_entry("remove", &path.display().to_string())?,
+            Action::Swap { staging, target } => {
+                map.serialize_entry("swap", &staging.display().to_string())?;
+                map.serialize_entry("into", &target.display().to_string())?;
+            }
             Action::Probe(probe) => map.serialize_entry("probe", &probe.to_string())?,
             Action::Wait {
                 what,
@@ -448,6 +469,30 @@ mod tests {
         assert!(fake.seen().is_empty(), "{:?}", fake.seen());
         assert!(!file.exists());
         assert_eq!(runner.commands(), plan.commands());
+    }
+
+    #[test]
+    fn a_swap_prints_serializes_and_executes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (staging, target) = (dir.path().join(".dist.staging"), dir.path().join("dist"));
+        std::fs::create_dir_all(&staging).unwrap();
+        std::fs::write(staging.join("app"), "new").unwrap();
+        std::fs::create_dir_all(&target).unwrap();
+        std::fs::write(target.join("old"), "old").unwrap();
+        let plan = Plan::new().swap(&staging, &target);
+        assert_eq!(
+            plan.to_string(),
+            format!("swap {} into {}\n", staging.display(), target.display())
+        );
+        assert!(plan.to_json().contains("\"swap\"") && plan.to_json().contains("\"into\""));
+        let dry = Runner::new().echo(crate::cmd::Echo::Silent).dry_run(true);
+        plan.execute(&dry).unwrap();
+        assert!(target.join("old").exists() && staging.exists());
+        plan.execute(&Runner::new().echo(crate::cmd::Echo::Silent))
+            .unwrap();
+        assert!(target.join("app").exists() && !target.join("old").exists());
+        assert!(!staging.exists());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use buildkit_lib::cleanup::{Cleanup, CleanupPlan};
+use buildkit_lib::plan::Step;
 use buildkit_lib::units::human_bytes;
 use buildkit_lib::validate::cache::parse_size;
 use buildkit_lib::{Cmd, Runner};
@@ -161,9 +162,13 @@ fn name_prefix_and_image_pattern_remove_exactly_the_owned_ones() {
         .images(&format!("{s}app"))
         .unwrap();
 
-    // Dry run: lists exactly the owned ones, removes nothing.
-    let dry = engine.clone().dry_run(true).with_fresh_record();
-    let plan = cleanup.plan(&dry).unwrap();
+    // Dry run (whose read-only queries run): lists exactly the owned ones, removes nothing.
+    let dry = engine
+        .clone()
+        .dry_run(true)
+        .dry_run_queries(true)
+        .with_fresh_record();
+    let plan = cleanup.list(&dry).unwrap();
     assert_eq!(
         listed(&plan),
         [
@@ -192,8 +197,8 @@ fn name_prefix_and_image_pattern_remove_exactly_the_owned_ones() {
     assert_eq!(plan.remove[2].bytes, Some(0));
     assert!(plan.remove[0].bytes.is_some());
     let summary = plan.execute(&dry).unwrap();
-    assert!(summary.dry_run);
-    assert!(summary.removed.is_empty());
+    // The dry run's summary says what a real run removes.
+    assert_eq!(summary.removed.len(), 3, "{summary}");
     // Only read-only queries ran; the removals were printed, not run.
     let ran: BTreeSet<String> = dry
         .commands()
@@ -243,12 +248,12 @@ fn name_prefix_and_image_pattern_remove_exactly_the_owned_ones() {
     }
 
     // A second run finds nothing (the image in use is still kept, and says why).
-    let again = cleanup.plan(&engine).unwrap();
+    let again = cleanup.list(&engine).unwrap();
     assert_eq!(listed(&again), Vec::<String>::new());
     assert_eq!(again.kept.len(), 1);
 
     // With force, the image in use goes too.
-    let forced = cleanup.clone().force(true).plan(&engine).unwrap();
+    let forced = cleanup.clone().force(true).list(&engine).unwrap();
     assert_eq!(listed(&forced), [format!("image {s}app:inuse")]);
     assert_eq!(
         forced.remove[0].note.as_deref(),
@@ -309,7 +314,7 @@ fn labels_select_the_project_and_nothing_else() {
     engine.capture(&web_3).unwrap();
 
     let cleanup = Cleanup::for_project(&project);
-    let plan = cleanup.plan(&engine).unwrap();
+    let plan = cleanup.list(&engine).unwrap();
     let short = &dangling.trim_start_matches("sha256:")[..12];
     assert_eq!(
         listed(&plan),
@@ -333,7 +338,7 @@ fn labels_select_the_project_and_nothing_else() {
     assert!(res.container_exists(&format!("{s}plain_1")));
     assert!(res.image_exists(&format!("{s}img:other")));
     assert_eq!(
-        cleanup.plan(&engine).unwrap().to_string(),
+        cleanup.list(&engine).unwrap().to_string(),
         "nothing to remove"
     );
 }
@@ -356,7 +361,7 @@ fn directories_inside_the_root_only() {
     let refused = |path: &Path| {
         Cleanup::new()
             .directories(r, [path])
-            .plan(&runner)
+            .list(&runner)
             .unwrap_err()
             .to_string()
     };
@@ -402,7 +407,7 @@ fn directories_inside_the_root_only() {
 
     let cleanup = Cleanup::new().directories(r, ["dist", "build"]);
     let dry = e2e::runner().dry_run(true);
-    let plan = cleanup.plan(&dry).unwrap();
+    let plan = cleanup.list(&dry).unwrap();
     assert_eq!(listed(&plan), ["directory dist", "directory build"]);
     assert_eq!(plan.bytes(), 4099);
     plan.execute(&dry).unwrap();
@@ -420,7 +425,7 @@ fn directories_inside_the_root_only() {
     assert!(outside.path().join("precious").exists());
     assert!(r.join("out").exists(), "the symlink was not selected");
     assert_eq!(
-        cleanup.plan(&runner).unwrap().to_string(),
+        cleanup.list(&runner).unwrap().to_string(),
         "nothing to remove"
     );
 }
@@ -522,7 +527,7 @@ fn a_layer_shared_by_two_removed_images_is_reclaimed_once() {
     let (size_b, shared_b, unique_b) = system_df(&engine, &images[1]);
     assert!(shared_a >= big && shared_b >= big, "{shared_a} {shared_b}");
 
-    let plan = Cleanup::for_project(&project).plan(&engine).unwrap();
+    let plan = Cleanup::for_project(&project).list(&engine).unwrap();
     eprintln!("{plan}");
     let mut removed = listed(&plan);
     removed.sort();

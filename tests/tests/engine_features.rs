@@ -493,7 +493,6 @@ fn check_findings_reach_the_report_with_their_lines() {
     let file = dockerfile(dir.path(), "Dockerfile", &with_findings());
     let mut pipeline = Pipeline::new("checks", target.path());
     let check = BuildCheck::new(dir.path());
-    let planned = check.clone();
     pipeline
         .step("checks", move |cx| {
             let report = check.run(&cx.runner)?;
@@ -504,7 +503,6 @@ fn check_findings_reach_the_report_with_their_lines() {
             }
             report.ensure_clean()
         })
-        .plan(move |runner, _| Step::plan(&planned, runner))
         .needs_engine();
     let report = pipeline
         .run(&runner, &RunOptions::new("e2e-checks"))

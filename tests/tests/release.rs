@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
 use buildkit_lib::cmd::Echo;
+use buildkit_lib::plan::Step;
 use buildkit_lib::version::{Bump, Release};
 use buildkit_lib::{Cmd, Runner};
 
@@ -145,7 +146,11 @@ const RELEASED_CHANGELOG: &str = "# Changelog
 fn dry_run_shows_the_plan_and_changes_nothing() {
     let repo = Repo::new();
     let before = repo.snapshot();
-    let runner = repo.runner.with_fresh_record().dry_run(true);
+    let runner = repo
+        .runner
+        .with_fresh_record()
+        .dry_run(true)
+        .dry_run_queries(true);
     let plan = repo.release(Bump::Minor).run(&runner).unwrap();
     assert_eq!(repo.snapshot(), before);
     assert_eq!(
@@ -183,8 +188,9 @@ dry run: nothing was changed
 "#
     );
     assert_eq!(plan.changelog_after, RELEASED_CHANGELOG);
-    // Only read-only queries ran; the three git steps were only shown.
-    let ran: Vec<String> = runner.commands().iter().map(|c| c.join(" ")).collect();
+    // Only read-only queries ran; the writes and the three git steps were only recorded.
+    let recorded = runner.recorded();
+    let ran: Vec<String> = recorded.commands().iter().map(|c| c.join(" ")).collect();
     assert_eq!(
         ran,
         [
@@ -192,18 +198,19 @@ dry run: nothing was changed
             "git rev-parse --short HEAD",
             "git rev-parse --show-toplevel",
             "git tag --list v0.10.0",
+            "git add -- app/version.json CHANGELOG.md",
+            "git commit -m Release v0.10.0",
+            "git tag -a v0.10.0 -m Release v0.10.0",
         ]
     );
-    // The same release as data: both files written whole, then the three git steps.
-    let data = plan.to_plan();
-    let shown = data.to_string();
-    assert!(shown.starts_with("write "), "{shown}");
-    assert_eq!(shown.matches("\nwrite ").count() + 1, 2, "{shown}");
-    assert_eq!(
-        data.commands(),
-        plan.commands.iter().map(|c| c.argv()).collect::<Vec<_>>()
+    // Both files written whole, before the three git steps.
+    let shown = recorded.to_string();
+    assert_eq!(shown.matches("\nwrite ").count(), 2, "{shown}");
+    assert!(
+        shown.find("\nwrite ").unwrap() < shown.find("$ git add").unwrap(),
+        "{shown}"
     );
-    assert_eq!(data.commands().len(), 3);
+    assert_eq!(plan.commands.len(), 3);
 }
 
 #[test]
@@ -290,7 +297,7 @@ fn existing_tag_is_refused() {
     // The dry run refuses it the same way.
     repo.refused(
         &repo.release(Bump::Patch),
-        &repo.runner.clone().dry_run(true),
+        &repo.runner.clone().dry_run(true).dry_run_queries(true),
         "tag v0.9.3 already exists: 0.9.3 was released before (choose another --bump, or \
          delete the tag with `git tag -d v0.9.3` if it was made by mistake)",
     );
@@ -459,7 +466,7 @@ fn failing_tag_undoes_the_commit() {
 #[test]
 fn files_edited_after_planning_are_not_overwritten() {
     let repo = Repo::new();
-    let plan = repo.release(Bump::Patch).plan(&repo.runner).unwrap();
+    let plan = repo.release(Bump::Patch).prepare(&repo.runner).unwrap();
     repo.write(
         "CHANGELOG.md",
         &CHANGELOG.replace("Genre pages.", "Genre pages, edited."),

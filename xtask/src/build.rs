@@ -143,7 +143,7 @@ pub fn webapp_pipeline_with(
         .threshold(Level::Warning)
         .tools(tools.clone());
     pipeline
-        .step_of("lint", lint, |lint, cx| {
+        .step("lint", move |cx| {
             // Every finding to the report (and GitHub annotations), then the verdict.
             let findings = lint.lint(&cx.runner)?;
             cx.add_findings(&findings);
@@ -190,7 +190,6 @@ pub fn webapp_pipeline_with(
     let checks_inputs = Inputs::new()
         .file(build.dockerfile_path())
         .value("command", checks.command().to_string());
-    let planned = checks.clone();
     pipeline
         .step("checks", move |cx| {
             let report = checks.run(&cx.runner)?;
@@ -201,7 +200,6 @@ pub fn webapp_pipeline_with(
             }
             report.ensure_clean()
         })
-        .plan(move |runner, _| Step::plan(&planned, runner))
         .after(["version"])
         .needs_engine()
         .describe(
@@ -213,7 +211,6 @@ pub fn webapp_pipeline_with(
     // The step's output is the first tag, `primary`.
     if reproducible {
         let check = Reproducible::new(&build, target.join("buildkit/build/reproducible"));
-        let planned = check.clone();
         pipeline
             .step("reproducible", move |cx| {
                 let report = check.run(&cx.runner)?;
@@ -225,7 +222,6 @@ pub fn webapp_pipeline_with(
                 Ok(())
             })
             .after(["image"])
-            .plan(move |runner, _| buildkit_lib::plan::Step::plan(&planned, runner))
             .describe(
                 "the image built twice without cache (OCI layouts, SOURCE_DATE_EPOCH of the \
                  last commit, rewrite-timestamp), digests compared",

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use anyhow::Result;
+use buildkit_lib::plan::Step;
 use buildkit_lib::python::ToolEnv;
 use buildkit_lib::python::{check_all, Black, Isort};
 use buildkit_lib::Runner;

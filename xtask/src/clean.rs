@@ -7,6 +7,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use buildkit_lib::cleanup::Cleanup;
+use buildkit_lib::plan::Step;
 use buildkit_lib::Runner;
 
 use crate::flags;
@@ -19,14 +20,18 @@ const PROJECTS: [(&str, &str); 2] = [
 
 /// `cargo xtask clean [--dry-run] [--force]`.
 pub fn run(base: &Runner, root: &Path, flags: &flags::Clean) -> Result<u8> {
-    let runner = base.clone().dry_run(flags.dry_run);
+    // A dry run lists for real (the engine's read-only queries run) and removes nothing.
+    let runner = base
+        .clone()
+        .dry_run(flags.dry_run)
+        .dry_run_queries(flags.dry_run);
     for (project, dir) in PROJECTS {
         let summary = Cleanup::for_project(project)
             .directories(root.join(dir), ["dist", "build"])
             .force(flags.force)
             .run(&runner)
             .with_context(|| format!("cannot clean up project `{project}`"))?;
-        if !runner.is_dry_run() {
+        if !flags.dry_run {
             println!("{project}: {summary}");
         }
     }

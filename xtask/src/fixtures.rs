@@ -20,7 +20,8 @@ pub fn format_step<'p>(
     sources: Vec<PathBuf>,
 ) -> &'p mut buildkit_lib::pipeline::Step {
     use buildkit_lib::pipeline::Inputs;
-    use buildkit_lib::python::{check_all, check_all_plan, Black, Isort};
+    use buildkit_lib::plan::Step;
+    use buildkit_lib::python::{Black, CheckAll, Isort};
     let mut inputs = Inputs::new();
     for (name, pin) in tools.pins() {
         inputs = inputs.value(name.clone(), pin.clone());
@@ -30,9 +31,8 @@ pub fn format_step<'p>(
     }
     let black = Black::check(sources.clone()).cwd(root).tools(tools.clone());
     let isort = Isort::check(sources).cwd(root).tools(tools.clone());
-    let plan = check_all_plan(&black, &isort);
+    let checks = CheckAll::new(black, isort);
     pipeline
-        .step("format", move |cx| check_all(&cx.runner, &black, &isort))
-        .plan(move |_, _| Ok(plan.clone()))
+        .step("format", move |cx| checks.run(&cx.runner))
         .inputs(inputs)
 }

@@ -40,10 +40,6 @@ pub fn run(base: &Runner, root: &Path, flags: &flags::Package) -> Result<u8> {
             base_stages.build_base(&cx.runner)?;
             Ok(())
         })
-        .plan({
-            let stages = stages.clone();
-            move |runner, session| Step::plan(&stages.build(Stage::Base, session), runner)
-        })
         .describe("base image: system libraries PyInstaller needs")
         .inputs(
             Inputs::new()
@@ -58,10 +54,6 @@ pub fn run(base: &Runner, root: &Path, flags: &flags::Package) -> Result<u8> {
             Ok(())
         })
         .after(["base"])
-        .plan({
-            let stages = stages.clone();
-            move |runner, session| Step::plan(&stages.build(Stage::Runtime, session), runner)
-        })
         .describe("runtime image: a virtual environment with PyInstaller")
         .inputs(
             Inputs::new()
@@ -72,7 +64,6 @@ pub fn run(base: &Runner, root: &Path, flags: &flags::Package) -> Result<u8> {
     let package = Package::new(stages, PyInstaller::spec("deskapp.spec"), mode).expect("deskapp");
     let dist = package.get_dist().to_path_buf();
     let mode_name = format!("{mode:?}");
-    let planned = package.clone();
     pipeline
         .step("package", move |cx| {
             let report = package.run(&cx.runner)?;
@@ -86,7 +77,6 @@ pub fn run(base: &Runner, root: &Path, flags: &flags::Package) -> Result<u8> {
             Ok(())
         })
         .after(["runtime"])
-        .plan(move |_, session| planned.plan(session))
         .describe("PyInstaller in the runtime image; dist/ replaced atomically")
         .inputs(
             Inputs::new()

@@ -4,9 +4,12 @@
 //! ([`crate::session::PROJECT_LABEL`], [`crate::session::RUN_LABEL`]), and, for resources
 //! made by older scripts, from name selectors matched on our side, anchored, on whole
 //! names (`select.rs`). The only filters handed to the engine are `label=K=V` (an exact
-//! comparison) and `ancestor=<image id>` (to find the containers using an image). A [`Cleanup`] describes the selection; [`Cleanup::plan`] lists
-//! exactly what would go, with sizes (what a dry run prints); [`CleanupPlan::execute`] removes
-//! it and returns a [`Summary`].
+//! comparison) and `ancestor=<image id>` (to find the containers using an image). A
+//! [`Cleanup`] describes the selection and is a [`Step`]: [`Cleanup::list`] lists exactly
+//! what would go, with sizes; [`CleanupPlan::execute`] removes it and returns a
+//! [`Summary`]. A dry run asks the engine nothing unless its runner lets queries run
+//! ([`Runner::dry_run_queries`]): without the answers, its plan shows the listing queries
+//! and the directories only.
 
 mod dirs;
 mod plan;
@@ -19,6 +22,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use crate::cmd::Runner;
+use crate::plan::Step;
 use crate::session::Session;
 
 pub use plan::{CleanupPlan, Kept, Removed, Resource, Summary, ToRemove};
@@ -55,14 +59,14 @@ pub struct Owner {
 ///
 /// ```no_run
 /// use buildkit_lib::cleanup::Cleanup;
+/// use buildkit_lib::plan::Step;
 /// use buildkit_lib::Runner;
 ///
 /// // Everything project "myapp" created: listed first (the listing asks the engine), then
-/// // removed; `Runner::new().dry_run(true)` only lists.
-/// let runner = Runner::new();
-/// let plan = Cleanup::for_project("myapp").plan(&runner)?;
-/// print!("{}", plan.to_plan());
-/// let summary = plan.execute(&runner)?;
+/// // removed. A dry run that lets queries run lists for real and removes nothing.
+/// let dry = Runner::new().dry_run(true).dry_run_queries(true);
+/// println!("{}", Cleanup::for_project("myapp").list(&dry)?);
+/// let summary = Cleanup::for_project("myapp").run(&Runner::new())?;
 /// # Ok::<(), anyhow::Error>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -191,20 +195,22 @@ impl Cleanup {
     }
 
     /// Lists exactly what would be removed, with sizes, and what is kept and why. Runs
-    /// only read-only queries, so it works in a dry run; fails, removing nothing, on a
-    /// directory outside the project root.
-    /// The listing is the plan: it asks the engine even in a dry run
-    /// ([`Runner::dry_run_queries`]).
-    pub fn plan(&self, runner: &Runner) -> Result<CleanupPlan> {
-        plan::make(self, &runner.clone().dry_run_queries(true))
+    /// only read-only queries (in a dry run only when the runner lets queries run,
+    /// [`Runner::dry_run_queries`]); fails, removing nothing, on a directory outside the
+    /// project root.
+    pub fn list(&self, runner: &Runner) -> Result<CleanupPlan> {
+        plan::make(self, runner)
     }
+}
 
-    /// Plans, then removes (in a dry run: prints the plan and the commands instead).
-    pub fn run(&self, runner: &Runner) -> Result<Summary> {
-        let plan = self.plan(runner)?;
-        if runner.is_dry_run() {
-            println!("{plan}");
-        }
-        plan.execute(runner)
+impl Step for Cleanup {
+    type Output = Summary;
+
+    /// Lists ([`Cleanup::list`]), says what it will remove, then removes it
+    /// ([`CleanupPlan::execute`]).
+    fn run(&self, runner: &Runner) -> Result<Summary> {
+        let listing = self.list(runner)?;
+        runner.note(&listing.to_string());
+        listing.execute(runner)
     }
 }

@@ -125,10 +125,9 @@ pub struct Summary {
     pub removed: Vec<Removed>,
     /// What was kept, and why (including removals that failed).
     pub kept: Vec<Kept>,
-    /// Bytes freed, as far as known (the build cache prune reports its own figure).
+    /// Bytes freed, as far as known (the build cache prune reports its own figure). In a
+    /// dry run, what a real run would free.
     pub bytes_reclaimed: u64,
-    /// True when nothing was removed because of a dry run.
-    pub dry_run: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -619,47 +618,27 @@ impl CleanupPlan {
         self.remove.iter().flat_map(|p| p.commands(self)).collect()
     }
 
-    /// The clean-up as a [`Plan`](crate::plan::Plan): each removal's commands (a
-    /// directory as a removal), in the order [`CleanupPlan::execute`] runs them, each
-    /// after a note saying why it was selected. The queries that selected them were made
-    /// by [`Cleanup::plan`](super::Cleanup::plan).
-    pub fn to_plan(&self) -> crate::plan::Plan {
-        let mut plan = crate::plan::Plan::new();
-        for item in &self.remove {
-            plan = plan.note(format!("{} ({})", item.resource, item.selected_by));
-            plan = match &item.resource {
-                Resource::Directory { real, .. } => plan.remove(real),
-                _ => item
-                    .commands(self)
-                    .into_iter()
-                    .fold(plan, |p, cmd| p.run(cmd)),
-            };
-        }
-        plan
-    }
-
     /// Removes everything planned, in order: containers (running ones stopped first),
-    /// images, dangling images, build cache, directories. In a dry run, prints what it
-    /// would run and removes nothing. Fails, after trying every item, when any removal
-    /// failed; the error lists what was removed and what was not.
+    /// images, dangling images, build cache, directories, each through `runner`
+    /// (printed, not done, in a dry run, whose summary says what a real run removes).
+    /// Fails, after trying every item, when any removal failed; the error lists what was
+    /// removed and what was not.
     pub fn execute(&self, runner: &Runner) -> Result<Summary> {
         let mut summary = Summary {
             removed: Vec::new(),
             kept: self.kept.clone(),
             bytes_reclaimed: 0,
-            dry_run: runner.is_dry_run(),
         };
         let mut failed = 0;
         for item in &self.remove {
             let outcome = match &item.resource {
-                Resource::Directory { real, .. } => remove_directory(runner, real),
+                Resource::Directory { real, .. } => runner.remove(real),
                 _ => item
                     .commands(self)
                     .iter()
                     .try_for_each(|cmd| runner.run(cmd).map(|_| ()).map_err(anyhow::Error::new)),
             };
             match outcome {
-                Ok(()) if runner.is_dry_run() => {}
                 Ok(()) => {
                     summary.bytes_reclaimed += item.bytes.unwrap_or(0);
                     summary.removed.push(Removed {
@@ -688,14 +667,6 @@ impl CleanupPlan {
         }
         Ok(summary)
     }
-}
-
-fn remove_directory(runner: &Runner, real: &std::path::Path) -> Result<()> {
-    if runner.is_dry_run() {
-        println!("remove directory {}", real.display());
-        return Ok(());
-    }
-    std::fs::remove_dir_all(real).with_context(|| format!("cannot remove {}", real.display()))
 }
 
 fn first_line(text: &str) -> &str {
@@ -741,9 +712,7 @@ impl fmt::Display for CleanupPlan {
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.dry_run {
-            write!(f, "dry run: nothing removed")?;
-        } else if self.removed.is_empty() {
+        if self.removed.is_empty() {
             write!(f, "nothing removed")?;
         } else {
             write!(
@@ -866,14 +835,6 @@ mod tests {
                 "docker buildx prune --force --filter until=24h --keep-storage 5000000000",
             ]
         );
-        let as_data = plan.to_plan();
-        assert_eq!(
-            as_data.commands(),
-            plan.commands().iter().map(Cmd::argv).collect::<Vec<_>>()
-        );
-        assert!(as_data
-            .to_string()
-            .starts_with("# container app_1 (name prefix app_)\n$ docker stop --time 10 app_1\n"));
         assert_eq!(
             plan.to_string(),
             "would remove 1 container, 1 image, 1 dangling image and build cache (6.14 kB known):\n  \

@@ -93,6 +93,24 @@ impl Runner {
             .map_err(|e| anyhow::anyhow!("cannot remove {}: {e}", path.display()))
     }
 
+    /// Replaces the folder `target` with `staging` (a folder filled beside it, on the same
+    /// file system): the old `target` is renamed aside, `staging` renamed into place, then
+    /// the old one removed, so a failure leaves `target` as it was. Recorded as
+    /// [`Action::Swap`]; a dry run prints `swap STAGING into TARGET` and touches nothing.
+    pub fn swap(&self, staging: &Path, target: &Path) -> Result<()> {
+        self.record_action(Action::Swap {
+            staging: staging.to_path_buf(),
+            target: target.to_path_buf(),
+        });
+        let line = format!("swap {} into {}", staging.display(), target.display());
+        if self.only_records() {
+            self.dry_print(&line);
+            return Ok(());
+        }
+        self.log_line(&line);
+        crate::files::swap_dir(staging, target)
+    }
+
     /// Asks `probe` once. Recorded as [`Action::Probe`] and logged with its answer; a dry
     /// run does not open a socket and counts it as passed; a fake executor answers it.
     pub fn probe(&self, probe: &Probe) -> Result<String, String> {
@@ -194,6 +212,21 @@ impl Runner {
         for action in done.actions() {
             self.record_action(action.clone());
         }
+    }
+
+    /// Reads, with `read`, what earlier commands of the step left at `path` (a folder of
+    /// artifacts, a report): [`Runner::read_output`] for any reader. In a dry run those
+    /// commands did not run, so this answers `dry_answer` instead and reads nothing.
+    pub fn read_output_with<T>(
+        &self,
+        path: &Path,
+        dry_answer: T,
+        read: impl FnOnce(&Path) -> Result<T>,
+    ) -> Result<T> {
+        if self.only_records() {
+            return Ok(dry_answer);
+        }
+        read(path)
     }
 
     /// One real (or faked) answer to `probe`, unrecorded. A container probe asks the
@@ -422,6 +455,53 @@ mod tests {
         assert_eq!(
             (waited.answer.as_str(), waited.attempts),
             ("health status healthy", 1)
+        );
+    }
+
+    #[test]
+    fn a_swap_replaces_the_folder_whole_and_a_dry_run_only_records_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (staging, target) = (dir.path().join(".dist.new"), dir.path().join("dist"));
+        std::fs::create_dir_all(&staging).unwrap();
+        std::fs::write(staging.join("app"), "new").unwrap();
+        let dry = Runner::new().recording();
+        dry.swap(&staging, &target).unwrap();
+        assert!(staging.join("app").exists() && !target.exists());
+        let want = Plan::new().swap(&staging, &target);
+        assert_eq!(dry.recorded(), want);
+        // No target yet: the staging folder is renamed into place.
+        let runner = Runner::new().echo(Echo::Silent);
+        runner.swap(&staging, &target).unwrap();
+        assert_eq!(std::fs::read_to_string(target.join("app")).unwrap(), "new");
+        assert_eq!(runner.recorded(), want);
+        // An existing target is replaced whole, and nothing is left beside it.
+        std::fs::create_dir_all(&staging).unwrap();
+        std::fs::write(staging.join("other"), "x").unwrap();
+        runner.swap(&staging, &target).unwrap();
+        assert!(target.join("other").exists() && !target.join("app").exists());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        // A missing staging folder fails and leaves the target as it was.
+        assert!(runner.swap(&staging, &target).is_err());
+        assert!(target.join("other").exists());
+    }
+
+    #[test]
+    fn read_output_with_reads_for_real_and_answers_the_placeholder_in_a_dry_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let count = |p: &Path| Ok(std::fs::read_dir(p)?.count());
+        assert_eq!(
+            Runner::new()
+                .read_output_with(dir.path(), 7, count)
+                .unwrap(),
+            0
+        );
+        let missing = dir.path().join("missing");
+        assert_eq!(
+            Runner::new()
+                .recording()
+                .read_output_with(&missing, 7, count)
+                .unwrap(),
+            7
         );
     }
 

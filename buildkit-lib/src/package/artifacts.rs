@@ -155,6 +155,38 @@ pub fn collect(from: &Path, into: &Path) -> Result<usize> {
     Ok(copied)
 }
 
+/// Checks the tree `dir` in place the way [`collect`] checks what it copies: symlinks only
+/// when they point inside `dir`, nothing but regular files, folders and such links.
+/// Returns the number of regular files.
+pub(crate) fn check_in_place(dir: &Path) -> Result<usize> {
+    let mut files = 0;
+    for entry in walkdir::WalkDir::new(dir).min_depth(1).sort_by_file_name() {
+        let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
+        let rel = entry.path().strip_prefix(dir).unwrap_or(entry.path());
+        let kind = entry.file_type();
+        if kind.is_symlink() {
+            let target = fs::read_link(entry.path())
+                .with_context(|| format!("cannot read the symlink {}", entry.path().display()))?;
+            if !stays_inside(rel, &target) {
+                bail!(
+                    "refusing to copy artifact `{}`: it is a symlink to `{}`, outside the \
+                     artifact directory; make the build write the file itself, not a link",
+                    rel.display(),
+                    target.display()
+                );
+            }
+        } else if kind.is_file() {
+            files += 1;
+        } else if !kind.is_dir() {
+            bail!(
+                "refusing to copy artifact `{}`: it is not a regular file, directory or symlink",
+                rel.display()
+            );
+        }
+    }
+    Ok(files)
+}
+
 /// Whether a symlink at `link` (relative to the artifact root) pointing to `target`
 /// resolves inside the root, judged on the text alone (absolute targets never do).
 fn stays_inside(link: &Path, target: &Path) -> bool {

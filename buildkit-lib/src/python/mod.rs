@@ -11,8 +11,7 @@ mod test;
 mod venv;
 
 pub use format::{
-    check_all, check_all_plan, Black, FormatChecks, FormatError, FormatMode, Isort,
-    DEFAULT_FIX_HINT,
+    check_all, Black, CheckAll, FormatChecks, FormatError, FormatMode, Isort, DEFAULT_FIX_HINT,
 };
 pub use lint::{Hadolint, Level, LintFinding};
 pub(crate) use test::remove_container;

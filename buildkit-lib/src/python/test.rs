@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 
 use super::venv::{ToolEnv, Tools};
 use crate::cmd::{interrupt, Cmd, Runner};
-use crate::plan::Plan;
+use crate::plan::Step;
 use crate::session::Session;
 
 /// Where the test command runs.
@@ -137,28 +137,15 @@ impl PythonTest {
         }
         cmd.arg(image).args(self.argv.iter().cloned())
     }
+}
 
-    /// What [`PythonTest::run`] does: in the tool environment (its plan, then the
-    /// command, with `runner`'s `PATH`), or in a container of the image named and
-    /// labelled for `session` (the run's session, which [`PythonTest::run`] reads from
-    /// the runner).
-    pub fn plan(&self, runner: &Runner, session: &Session) -> Plan {
-        match &self.place {
-            TestPlace::ToolEnv => {
-                let (plan, tools) = self.tools.plan();
-                plan.run(self.host_command(runner, &tools))
-            }
-            TestPlace::Image(image) => {
-                let name = session.container_name("test");
-                Plan::new().run(self.container_command(session, &name, image))
-            }
-        }
-    }
+impl Step for PythonTest {
+    type Output = ();
 
     /// Runs the tests; their output goes to the runner's step log. In an image, the
     /// container is named and labelled for the runner's session ([`Runner::session`]),
     /// which must be set.
-    pub fn run(&self, runner: &Runner) -> Result<()> {
+    fn run(&self, runner: &Runner) -> Result<()> {
         anyhow::ensure!(!self.argv.is_empty(), "the test step has no command to run");
         match &self.place {
             TestPlace::ToolEnv => {

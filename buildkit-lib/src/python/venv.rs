@@ -14,7 +14,6 @@ use anyhow::{bail, Context, Result};
 
 use crate::cmd::{Cmd, Runner};
 use crate::files::write_atomic;
-use crate::plan::Plan;
 
 /// The Black version the seed pins for CI compatibility.
 pub const BLACK_VERSION: &str = "24.3.0";
@@ -46,8 +45,8 @@ pub struct Tools {
 }
 
 impl Tools {
-    /// The tools of the environment at `dir` (for plans and tests; [`ToolEnv::ensure`]
-    /// gives the real one).
+    /// The tools of the environment at `dir` (for tests; [`ToolEnv::ensure`] gives the
+    /// real one).
     pub fn at(dir: impl Into<PathBuf>) -> Tools {
         Tools { dir: dir.into() }
     }
@@ -175,17 +174,15 @@ impl ToolEnv {
             .read_only()
     }
 
-    /// Asks the interpreter its version (`3.11.7`). A dry run that makes no queries
-    /// answers [`VERSION_PLACEHOLDER`].
+    /// Asks the interpreter its version (`3.11.7`). A dry run answers
+    /// [`VERSION_PLACEHOLDER`], which names the environment in its plan.
     pub fn python_version(&self, runner: &Runner) -> Result<String> {
         let out = runner
-            .capture(&self.version_query())
+            .capture(&self.version_query().dry_answer(VERSION_PLACEHOLDER))
             .with_context(|| format!("cannot ask `{}` its version", self.python))?;
-        if out.dry_run {
-            return Ok(VERSION_PLACEHOLDER.to_string());
-        }
         let version = out.stdout.trim().to_string();
-        if version.is_empty() || !version.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        let digits = !version.is_empty() && version.chars().all(|c| c.is_ascii_digit() || c == '.');
+        if !digits && version != VERSION_PLACEHOLDER {
             bail!(
                 "`{}` printed no Python version (got {version:?}): point the tool environment \
                  at a Python 3 interpreter",
@@ -195,15 +192,16 @@ impl ToolEnv {
         Ok(version)
     }
 
-    /// What [`ToolEnv::ensure`] does, as a plan, for the tool it will run: the version
-    /// query, then the creation commands (run only when the environment's marker does not
-    /// match), with the interpreter's version as [`VERSION_PLACEHOLDER`].
-    pub fn plan(&self) -> (Plan, Tools) {
+    /// What [`ToolEnv::ensure`] records in a dry run, for the hand-written plans that
+    /// remain (trivy's, until it moves to [`Step`](crate::plan::Step)): the version
+    /// query, the removal and creation of the environment named with
+    /// [`VERSION_PLACEHOLDER`], and its marker. A step's plan gets this from `ensure`
+    /// itself.
+    pub fn plan(&self) -> (crate::plan::Plan, Tools) {
         let dir = self.cache.join(self.key(VERSION_PLACEHOLDER));
-        let mut plan = Plan::new().query(self.version_query()).note(format!(
-            "unless {} records these pins, the tool environment is created again:",
-            dir.join(MARKER).display()
-        ));
+        let mut plan = crate::plan::Plan::new()
+            .query(self.version_query().dry_answer(VERSION_PLACEHOLDER))
+            .remove(&dir);
         for cmd in self.create_commands(&dir) {
             plan = plan.run(cmd);
         }
@@ -212,8 +210,11 @@ impl ToolEnv {
     }
 
     /// Makes sure the environment exists with exactly these pins and returns it. When the
-    /// marker matches, nothing but the version query runs; a directory without a matching
-    /// marker (a creation that was interrupted) is removed and created again.
+    /// marker matches, nothing but the version query runs; otherwise the directory is
+    /// removed (a creation that was interrupted leaves one without a matching marker) and
+    /// created again, and the marker written last. In a dry run (and a plan) the
+    /// interpreter's version is [`VERSION_PLACEHOLDER`], whose environment never exists:
+    /// the plan shows the creation a first run makes.
     pub fn ensure(&self, runner: &Runner) -> Result<Tools> {
         let version = self.python_version(runner)?;
         let dir = self.cache.join(self.key(&version));
@@ -222,27 +223,15 @@ impl ToolEnv {
         if marker_matches(&marker, &expected) {
             return Ok(Tools::at(dir));
         }
-        if runner.is_dry_run() {
-            for cmd in self.create_commands(&dir) {
-                runner.run(&cmd)?;
-            }
-            write_atomic(runner, &marker, expected.as_bytes())?;
-            return Ok(Tools::at(dir));
-        }
-        fs::create_dir_all(&self.cache)
-            .with_context(|| format!("cannot create {}", self.cache.display()))?;
-        // Two runs (or two tests) wanting the same environment: one creates, the other waits.
-        let _lock = DirLock::acquire(&self.cache.join(format!("{}.lock", self.key(&version))))?;
+        // Two runs (or two tests) wanting the same environment: one creates, the other
+        // waits (a dry run takes no lock: it creates nothing).
+        let lock = self.cache.join(format!("{}.lock", self.key(&version)));
+        let _lock =
+            runner.read_output_with(&lock, None, |path| DirLock::acquire(path).map(Some))?;
         if marker_matches(&marker, &expected) {
             return Ok(Tools::at(dir));
         }
-        if dir.exists() {
-            runner.note(&format!(
-                "removing the incomplete tool environment {}",
-                dir.display()
-            ));
-            fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
-        }
+        runner.remove(&dir)?;
         for cmd in self.create_commands(&dir) {
             runner
                 .run(&cmd)
@@ -264,6 +253,9 @@ struct DirLock {
 
 impl DirLock {
     fn acquire(path: &Path) -> Result<DirLock> {
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        }
         let file = File::options()
             .create(true)
             .truncate(false)

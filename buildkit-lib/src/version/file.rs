@@ -205,11 +205,6 @@ impl VersionFile {
         bytes
     }
 
-    /// What [`VersionFile::save`] does: `path` written whole with these bytes.
-    pub fn save_plan(&self, path: &Path) -> crate::plan::Plan {
-        crate::plan::Plan::new().write(path, String::from_utf8_lossy(&self.to_bytes()))
-    }
-
     /// Writes [`to_bytes`](Self::to_bytes) to `path` atomically (temporary file, rename). A
     /// read-only file is refused before anything is written; in a dry run nothing is.
     pub fn save(&self, runner: &Runner, path: &Path) -> Result<()> {

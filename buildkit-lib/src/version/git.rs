@@ -1,8 +1,10 @@
 //! [`GitFacts`]: commit, branch and dirty state, asked of git itself through the runner.
 //!
 //! Two read-only queries (`git status --porcelain=v2 --branch` and `git rev-parse --short`)
-//! give everything `version.json`, image tags and releases need. They run in dry runs too,
-//! so plans show real values.
+//! give everything `version.json`, image tags and releases need. A dry run (and a step's
+//! plan) does not ask git: the queries answer placeholders ([`COMMIT_PLACEHOLDER`],
+//! [`BRANCH_PLACEHOLDER`]) that read like a clean work tree on a branch, unless the runner
+//! lets queries run ([`Runner::dry_run_queries`]).
 
 use std::path::{Path, PathBuf};
 
@@ -12,6 +14,13 @@ use crate::cmd::{Cmd, CommandError, Runner};
 
 /// What `version.json` records for `git_branch` in a detached HEAD.
 pub const DETACHED_BRANCH: &str = "HEAD (detached)";
+
+/// The commit a dry run's git queries answer (full and short).
+pub const COMMIT_PLACEHOLDER: &str = "<commit>";
+/// The branch a dry run's git queries answer.
+pub const BRANCH_PLACEHOLDER: &str = "<branch>";
+/// The last commit's time (seconds) a dry run's git query answers.
+pub const COMMIT_TIME_PLACEHOLDER: &str = "<last-commit-time>";
 
 /// The state of a git work tree at one moment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,13 +62,11 @@ impl GitFacts {
             ])
             .arg("--untracked-files=no")
             .cwd(dir)
-            .read_only();
+            .read_only()
+            .dry_answer(format!(
+                "# branch.oid {COMMIT_PLACEHOLDER}\n# branch.head {BRANCH_PLACEHOLDER}\n"
+            ));
         let out = match runner.capture(&status) {
-            Ok(out) if out.dry_run => bail!(
-                "cannot read git facts in {} in a dry run that makes no queries: ask for them \
-                 with `Runner::dry_run_queries(true)` on the runner that reads them",
-                dir.display()
-            ),
             Ok(out) => out.stdout,
             Err(e) if not_a_repository(&e) => bail!(
                 "{} is not a git repository (run this in the project's git checkout, or \
@@ -83,18 +90,25 @@ impl GitFacts {
                 dir.display()
             );
         }
-        let query = |args: &[&str]| -> Result<String> {
+        let query = |args: &[&str], dry_answer: String| -> Result<String> {
             let cmd = Cmd::new("git")
                 .args(args.iter().copied())
                 .cwd(dir)
-                .read_only();
+                .read_only()
+                .dry_answer(dry_answer);
             let out = runner
                 .capture(&cmd)
                 .with_context(|| format!("cannot read git facts in {}", dir.display()))?;
             Ok(out.stdout.trim().to_string())
         };
-        facts.short_commit = query(&["rev-parse", "--short", "HEAD"])?;
-        facts.root = PathBuf::from(query(&["rev-parse", "--show-toplevel"])?);
+        facts.short_commit = query(
+            &["rev-parse", "--short", "HEAD"],
+            COMMIT_PLACEHOLDER.to_string(),
+        )?;
+        facts.root = PathBuf::from(query(
+            &["rev-parse", "--show-toplevel"],
+            dir.display().to_string(),
+        )?);
         Ok(facts)
     }
 
@@ -120,14 +134,10 @@ impl GitFacts {
 
 /// The committer time of `HEAD` in the work tree containing `dir`, in seconds since
 /// 1970-01-01 UTC: the default `SOURCE_DATE_EPOCH` of a reproducible build (two builds of
-/// one commit get the same timestamps, whenever they run).
-pub fn last_commit_time(runner: &Runner, dir: &Path) -> Result<u64> {
+/// one commit get the same timestamps, whenever they run). As text, for a build argument:
+/// a dry run (and a step's plan) answers [`COMMIT_TIME_PLACEHOLDER`].
+pub fn last_commit_epoch(runner: &Runner, dir: &Path) -> Result<String> {
     let out = match runner.capture(&last_commit_cmd(dir)) {
-        Ok(out) if out.dry_run => bail!(
-            "the last commit's time in {} is not read in a dry run that makes no queries: \
-             set SOURCE_DATE_EPOCH, or ask for queries with `Runner::dry_run_queries(true)`",
-            dir.display()
-        ),
         Ok(out) => out.stdout,
         Err(e) if not_a_repository(&e) => bail!(
             "{} is not a git repository, so there is no last commit to take the build time \
@@ -140,12 +150,26 @@ pub fn last_commit_time(runner: &Runner, dir: &Path) -> Result<u64> {
             })
         }
     };
-    out.trim().parse().map_err(|_| {
+    let text = out.trim();
+    if text == COMMIT_TIME_PLACEHOLDER || text.parse::<u64>().is_ok() {
+        return Ok(text.to_string());
+    }
+    bail!(
+        "cannot read the last commit's time in {}: git printed {text:?} (a repository \
+         without commits? commit once, or set SOURCE_DATE_EPOCH)",
+        dir.display()
+    )
+}
+
+/// [`last_commit_epoch`] as a number. A dry run's answer, [`COMMIT_TIME_PLACEHOLDER`],
+/// is no number: a step whose plan shows the time uses [`last_commit_epoch`].
+pub fn last_commit_time(runner: &Runner, dir: &Path) -> Result<u64> {
+    let text = last_commit_epoch(runner, dir)?;
+    text.parse().map_err(|_| {
         anyhow!(
-            "cannot read the last commit's time in {}: git printed {:?} (a repository \
-             without commits? commit once, or set SOURCE_DATE_EPOCH)",
-            dir.display(),
-            out.trim()
+            "the last commit's time in {} is not known in a dry run ({text}): set \
+             SOURCE_DATE_EPOCH, or read it with `last_commit_epoch`",
+            dir.display()
         )
     })
 }
@@ -156,6 +180,7 @@ pub(crate) fn last_commit_cmd(dir: &Path) -> Cmd {
         .args(["log", "-1", "--format=%ct", "HEAD"])
         .cwd(dir)
         .read_only()
+        .dry_answer(COMMIT_TIME_PLACEHOLDER)
 }
 
 fn not_a_repository(e: &CommandError) -> bool {

@@ -36,5 +36,8 @@ pub use crate::time::{
 pub use bump::Bump;
 pub use changelog::release_changelog;
 pub use file::{field, stamp_file, StampOptions, VersionFile};
-pub use git::{last_commit_time, GitFacts, DETACHED_BRANCH};
+pub use git::{
+    last_commit_epoch, last_commit_time, GitFacts, BRANCH_PLACEHOLDER, COMMIT_PLACEHOLDER,
+    COMMIT_TIME_PLACEHOLDER, DETACHED_BRANCH,
+};
 pub use release::{Release, ReleasePlan};

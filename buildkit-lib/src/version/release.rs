@@ -1,10 +1,13 @@
 //! The release step: bump `version.json`, date the CHANGELOG, commit, tag `v<version>`.
 //!
-//! [`Release::plan`] only reads (files and read-only git queries) and checks everything
-//! that can be checked up front: a clean work tree on a branch, no existing tag, a valid
-//! version file and CHANGELOG, writable files. The [`ReleasePlan`] it returns is plain data
-//! that prints as the dry-run report; [`ReleasePlan::execute`] carries it out and puts both
-//! files back when a git step fails.
+//! [`Release`] is a [`Step`]: [`Release::prepare`] only reads (files and read-only git
+//! queries) and checks everything that can be checked up front: a clean work tree on a
+//! branch, no existing tag, a valid version file and CHANGELOG, writable files. The
+//! [`ReleasePlan`] it returns is plain data that prints as a report
+//! ([`ReleasePlan::render`]); [`ReleasePlan::execute`] carries it out and puts both files
+//! back when a git step fails. A dry run asks git nothing unless its runner lets queries
+//! run ([`Runner::dry_run_queries`]): its git facts are placeholders of a clean work tree
+//! on a branch without the tag.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -21,7 +24,7 @@ use super::file::{ensure_writable, VersionFile};
 use super::git::GitFacts;
 use crate::cmd::{Cmd, Runner};
 use crate::files::write_atomic;
-use crate::plan::Plan;
+use crate::plan::Step;
 use crate::time::utc_date;
 
 /// What to release: where, which files, which bump, which day.
@@ -29,14 +32,16 @@ use crate::time::utc_date;
 /// # Example
 ///
 /// ```no_run
+/// use buildkit_lib::plan::Step;
 /// use buildkit_lib::version::{Bump, Release};
 /// use buildkit_lib::Runner;
 ///
 /// let release = Release::new(".", "version.json", "CHANGELOG.md", Bump::Minor);
-/// // The checks (clean work tree, no such tag) and the new files, computed first:
-/// let plan = release.plan(&Runner::new())?;
-/// print!("{}", plan.to_plan());
-/// plan.execute(&Runner::new())?;
+/// // What it would do (no git query, no file written):
+/// print!("{}", release.plan(&Runner::new())?);
+/// // The checks (clean work tree, no such tag) and the new files, then the release:
+/// let done = release.run(&Runner::new())?;
+/// println!("released {}", done.to);
 /// # Ok::<(), anyhow::Error>(())
 /// ```
 #[derive(Debug, Clone)]
@@ -138,12 +143,11 @@ pub struct ReleasePlan {
 const LISTED: usize = 5;
 
 impl Release {
-    /// Plans the release without changing anything; refuses a dirty work tree, a detached
-    /// HEAD, an existing tag, and bad or read-only files, with errors that say what to do.
-    /// Those checks are the plan: it asks git even in a dry run
-    /// ([`Runner::dry_run_queries`]), and only git.
-    pub fn plan(&self, runner: &Runner) -> Result<ReleasePlan> {
-        let runner = &runner.clone().dry_run_queries(true);
+    /// Computes the release without changing anything; refuses a dirty work tree, a
+    /// detached HEAD, an existing tag, and bad or read-only files, with errors that say
+    /// what to do. It asks only git, with read-only queries (in a dry run only when the
+    /// runner lets queries run, [`Runner::dry_run_queries`]).
+    pub fn prepare(&self, runner: &Runner) -> Result<ReleasePlan> {
         let version_before = fs::read(&self.version_file)
             .with_context(|| format!("cannot read {}", self.version_file.display()))?;
         let mut file = VersionFile::parse(&self.version_file, &version_before)?;
@@ -173,6 +177,7 @@ impl Release {
         }
         let existing = runner
             .capture(&git_cmd(&self.repo, ["tag", "--list", tag.as_str()]).read_only())
+            // A dry run that asks nothing: no such tag yet.
             .with_context(|| format!("cannot list the tags in {}", self.repo.display()))?;
         if existing.stdout.lines().any(|l| l.trim() == tag) {
             bail!(
@@ -229,15 +234,16 @@ impl Release {
             commands,
         })
     }
+}
 
-    /// Plans, then prints the plan in a dry run or carries it out otherwise.
-    pub fn run(&self, runner: &Runner) -> Result<ReleasePlan> {
-        let plan = self.plan(runner)?;
-        if runner.is_dry_run() {
-            print!("{}", plan.render());
-        } else {
-            plan.execute(runner)?;
-        }
+impl Step for Release {
+    type Output = ReleasePlan;
+
+    /// Prepares the release ([`Release::prepare`]), then carries it out
+    /// ([`ReleasePlan::execute`]) and returns what it released.
+    fn run(&self, runner: &Runner) -> Result<ReleasePlan> {
+        let plan = self.prepare(runner)?;
+        plan.execute(runner)?;
         Ok(plan)
     }
 }
@@ -255,24 +261,8 @@ impl ReleasePlan {
         )
     }
 
-    /// The release as a [`Plan`]: both files written whole, then `git add`, `git commit`
-    /// and `git tag` (the queries that checked the work tree were made by
-    /// [`Release::plan`]).
-    pub fn to_plan(&self) -> Plan {
-        let mut plan = Plan::new()
-            .write(
-                &self.version_file,
-                String::from_utf8_lossy(&self.version_after).into_owned(),
-            )
-            .write(&self.changelog, self.changelog_after.clone());
-        for cmd in &self.commands {
-            plan = plan.run(cmd.clone());
-        }
-        plan
-    }
-
     /// The dry-run report: versions, the new `version.json`, the CHANGELOG diff and the git
-    /// commands.
+    /// commands (for a caller to print when its run is a dry run).
     pub fn render(&self) -> String {
         let mut out = String::new();
         let version_name = relative(&self.version_file, &self.repo);
@@ -296,12 +286,9 @@ impl ReleasePlan {
 
     /// Writes both files atomically, then commits and tags. When `git add` or `git commit`
     /// fails both files are restored (and unstaged); when `git tag` fails the commit is
-    /// undone too. In a dry run it only prints the plan.
+    /// undone too. Each write and command goes through `runner` (printed, not done, in a
+    /// dry run).
     pub fn execute(&self, runner: &Runner) -> Result<()> {
-        if runner.is_dry_run() {
-            print!("{}", self.render());
-            return Ok(());
-        }
         self.check_unchanged()?;
         write_atomic(runner, &self.version_file, &self.version_after)?;
         if let Err(e) = write_atomic(runner, &self.changelog, self.changelog_after.as_bytes()) {

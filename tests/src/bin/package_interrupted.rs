@@ -8,6 +8,7 @@
 use std::path::PathBuf;
 
 use buildkit_lib::package::{Mode, Package, PyInstaller, Stage, Stages};
+use buildkit_lib::plan::Step;
 use buildkit_lib::Session;
 
 fn main() {

@@ -4,8 +4,6 @@
 
 use super::{Build, Output, Provenance};
 use crate::cmd::Cmd;
-use crate::docker::cache::CacheKind;
-use crate::plan::Plan;
 
 impl Build {
     /// The `docker buildx build` command line, in a fixed argument order.
@@ -108,48 +106,5 @@ impl Build {
             Provenance::Min => Some("mode=min"),
             Provenance::Max => Some("mode=max"),
         }
-    }
-}
-
-/// Transitional, crate-private: the plan the hand-written plans of steps not yet moved to
-/// [`Step`](crate::plan::Step) (fan-out, packaging, the reproducibility check) show for a
-/// build they run. It goes when they move: a build's plan is
-/// [`Step::plan`](crate::plan::Step::plan), its run recorded.
-impl Build {
-    /// The engine's image store query (a multi-platform `--load`), the build command, a
-    /// note on BuildKit's record and the image inspection of a `--load`.
-    pub(crate) fn transitional_plan(&self) -> Plan {
-        let mut plan = Plan::new();
-        if self.output == Output::Load && self.platforms.len() > 1 {
-            plan = plan
-                .query(super::run::image_store_cmd())
-                .note("refused unless the engine keeps images in the containerd image store");
-        }
-        if self
-            .cache_from
-            .iter()
-            .chain(&self.cache_to)
-            .any(|c| c.kind() == CacheKind::Gha)
-        {
-            plan = plan.note(
-                "the GitHub Actions cache service (v1 or v2) is read from the environment; \
-                 a v2 cache is refused on a builder too old for it",
-            );
-        }
-        plan = plan.run(self.command());
-        plan = plan.note(if self.read_record {
-            "then BuildKit's record of the build: `docker buildx version`, and on buildx 0.21 \
-             or later `docker buildx history inspect <buildx.build.ref>` (on a failure: \
-             `history ls` and the failed records it lists)"
-        } else {
-            "on a failure, BuildKit's record of the build: `docker buildx version`, and on \
-             buildx 0.21 or later `docker buildx history ls` and the failed records it lists"
-        });
-        if self.output == Output::Load && self.read_size {
-            if let Some(tag) = self.tags.first() {
-                plan = plan.query(crate::docker::image::inspect_cmd(tag));
-            }
-        }
-        plan
     }
 }
