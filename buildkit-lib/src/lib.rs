@@ -64,7 +64,7 @@
 //!     pipeline.image_build("image", image, "myapp").after(["format"]);
 //!
 //!     let smoke = |session: &Session| {
-//!         Smoke::new(session, "myapp:dev")
+//!         Smoke::new("myapp:dev")
 //!             .ready(Ready::Http { port: 5000, path: "/api/health".into(), expect_body: None })
 //!             .timeout(Duration::from_secs(60))
 //!     };

@@ -50,7 +50,7 @@ fn two_pipelines_at_once_one_cancelled_through_its_handle() {
         let port = e2e::free_port();
         let mut pipeline = Pipeline::new(name, target.path());
         pipeline.step("smoke", move |cx| {
-            Smoke::new(&cx.session, e2e::BUSYBOX_IMAGE)
+            Smoke::new(e2e::BUSYBOX_IMAGE)
                 .args(["sleep", "300"])
                 .ready(Ready::Tcp(port))
                 .timeout(Duration::from_secs(120))

@@ -288,7 +288,7 @@ fn smoke_test_with_a_real_mariadb_passes_only_when_the_query_works() {
     let smoke = |app_password: &str| {
         let db_port = free_port();
         let app_port = free_port();
-        Smoke::new(&session, &image)
+        Smoke::new(&image)
             .service(
                 Service::new("db", e2e::MARIADB_IMAGE)
                     .port(db_port)

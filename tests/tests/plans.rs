@@ -168,7 +168,7 @@ fn golden_plans_of_packaging_in_each_mode() {
 
 #[test]
 fn golden_plan_of_a_smoke_test_with_a_database_and_a_secret() {
-    let smoke = Smoke::new(&session(), "webapp:dev")
+    let smoke = Smoke::new("webapp:dev")
         .service(Service::new("db", "mariadb:11").port(3307))
         .secret_env("DB_PASSWORD", Secret::new("p@ss word\nsecond line"))
         .ready(Ready::Http {
@@ -221,10 +221,7 @@ fn a_trivy_scan_from_a_tool_environment_plans_the_install_first() {
 #[test]
 fn golden_plan_of_a_smoke_test_reading_the_image_for_readiness() {
     // Ready::Auto reads the image's HEALTHCHECK or EXPOSE: the plan says so.
-    golden(
-        "smoke-auto",
-        &planned(&Smoke::new(&session(), "webapp:dev")),
-    );
+    golden("smoke-auto", &planned(&Smoke::new("webapp:dev")));
 }
 
 #[test]

@@ -39,7 +39,7 @@ fn waits(plan: &buildkit_lib::plan::Plan) -> Vec<String> {
 #[test]
 fn a_smoke_test_with_a_database_and_a_secret_runs_its_plan() {
     let secret = "s3cr3t p@ss\nline two";
-    let smoke = Smoke::new(&session(), "webapp:dev")
+    let smoke = Smoke::new("webapp:dev")
         .service(
             Service::new("db", "mariadb:11")
                 .port(3307)
@@ -79,7 +79,7 @@ fn a_smoke_test_with_a_database_and_a_secret_runs_its_plan() {
 
 #[test]
 fn an_automatic_smoke_test_reads_the_image_and_runs_its_plan() {
-    let plan = assert_plan_is_execution(&Smoke::new(&session(), "webapp:dev"), &session());
+    let plan = assert_plan_is_execution(&Smoke::new("webapp:dev"), &session());
     let text = plan.to_string();
     assert!(text.starts_with("? docker image inspect"), "{text}");
     assert!(
@@ -90,7 +90,7 @@ fn an_automatic_smoke_test_reads_the_image_and_runs_its_plan() {
 
 #[test]
 fn a_smoke_test_whose_app_never_answers_fails_after_its_timeout_with_the_last_answer() {
-    let smoke = Smoke::new(&session(), "webapp:dev")
+    let smoke = Smoke::new("webapp:dev")
         .ready(Ready::Tcp(8000))
         .timeout(Duration::from_millis(700));
     let fake = Arc::new(FakeExecutor::like_dry_run().failing_probe(

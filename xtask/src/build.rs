@@ -288,7 +288,7 @@ pub fn webapp_pipeline_with(
         pipeline
             .step("smoke", move |cx| {
                 let port = free_port()?;
-                let report = Smoke::new(&cx.session, &smoke_image)
+                let report = Smoke::new(&smoke_image)
                     .env("PORT", port.to_string())
                     .port(port)
                     .ready(Ready::Http {

@@ -132,7 +132,7 @@ pub fn pipeline(root: &Path, smoke: bool) -> Result<Pipeline> {
     if smoke {
         pipeline
             .step("smoke", |cx| {
-                let report = db_smoke(&cx.session, MEDIASERVER_IMAGE)?.run(&cx.runner)?;
+                let report = db_smoke(MEDIASERVER_IMAGE)?.run(&cx.runner)?;
                 cx.runner.note(&report.to_string());
                 for line in &report.logs {
                     cx.runner.note(&format!("  | {line}"));
@@ -150,7 +150,7 @@ pub fn pipeline(root: &Path, smoke: bool) -> Result<Pipeline> {
 /// The database-backed smoke test of a mediaserver image: a MariaDB companion on a free
 /// port with a fresh password (a secret: never on a command line), then the app on
 /// another free port, ready when `/api/health` answers 200 with `"database": "ok"`.
-pub fn db_smoke(session: &buildkit_lib::Session, image: &str) -> Result<Smoke> {
+pub fn db_smoke(image: &str) -> Result<Smoke> {
     let db_port = free_port()?;
     let app_port = free_port()?;
     let password = Secret::new(fresh_password());
@@ -163,7 +163,7 @@ pub fn db_smoke(session: &buildkit_lib::Session, image: &str) -> Result<Smoke> {
         .secret_env("MARIADB_ROOT_PASSWORD", Secret::new(fresh_password()))
         .ready(ServiceReady::LogLine("mariadb ready".into()))
         .timeout(Duration::from_secs(120));
-    Ok(Smoke::new(session, image)
+    Ok(Smoke::new(image)
         .service(db)
         .env("PORT", app_port.to_string())
         .env("DB_USER", "mediaserver")

@@ -78,13 +78,15 @@ fn main() {
             let db = Service::new("db", e2e::BUSYBOX_IMAGE)
                 .args(["sh", "-c", "echo db up; sleep 300"])
                 .ready(ServiceReady::LogLine("db up".into()));
-            let smoke = Smoke::new(&Session::new(project), e2e::BUSYBOX_IMAGE)
+            let smoke = Smoke::new(e2e::BUSYBOX_IMAGE)
                 .service(db)
                 .args(["sleep", "300"])
                 .ready(Ready::Tcp(port))
                 .timeout(Duration::from_secs(120));
             println!("ready");
-            smoke.run(&runner).map(|_| ())
+            smoke
+                .run(&runner.clone().session(Session::new(project.to_string())))
+                .map(|_| ())
         }
         ["builder", mode, name, ref rest @ ..] => {
             use buildkit_lib::docker::builder::{BuilderCreate, Driver, RemoteTls};

@@ -81,7 +81,7 @@ fn main() {
         .port();
     pipeline
         .step("smoke", move |cx| {
-            let report = Smoke::new(&cx.session, e2e::BUSYBOX_IMAGE)
+            let report = Smoke::new(e2e::BUSYBOX_IMAGE)
                 .secret_env("DB_PASSWORD", Secret::new(password.clone()))
                 .args([
                     "sh",

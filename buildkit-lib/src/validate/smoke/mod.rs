@@ -119,12 +119,12 @@ fn with_env(mut cmd: Cmd, env: &BTreeMap<String, EnvValue>) -> Cmd {
 /// use buildkit_lib::validate::smoke::{Ready, Smoke};
 /// use buildkit_lib::{Runner, Session};
 ///
-/// let smoke = Smoke::new(&Session::new("myapp"), "myapp:dev").ready(Ready::Http {
+/// let smoke = Smoke::new("myapp:dev").ready(Ready::Http {
 ///     port: 8000,
 ///     path: "/health".into(),
 ///     expect_body: None,
 /// });
-/// let plan = smoke.plan(&Runner::new()).unwrap().to_string();
+/// let plan = smoke.plan(&Runner::new().session(Session::new("myapp"))).unwrap().to_string();
 /// assert!(plan.starts_with("probe loopback port 8000 free\n$ docker run --detach --init"), "{plan}");
 /// assert!(plan.contains("wait until myapp:dev is ready (container myapp_smoke_"), "{plan}");
 /// assert!(plan.contains("$ docker rm --force --volumes myapp_smoke_"), "{plan}");
@@ -328,13 +328,14 @@ impl fmt::Display for PortTaken {
 impl std::error::Error for PortTaken {}
 
 impl Smoke {
-    /// A smoke test of `image` for `session`: container `<project>_smoke_<run id>` with the
-    /// session's labels, host network, readiness [`Ready::Auto`], 60 s timeout.
-    pub fn new(session: &Session, image: impl Into<String>) -> Smoke {
+    /// A smoke test of `image`: host network, readiness [`Ready::Auto`], 60 s timeout. Its
+    /// containers are named and labelled for the run's session, which the runner carries
+    /// (`<project>_smoke_<run id>`; a pipeline gives every step's runner its session).
+    pub fn new(image: impl Into<String>) -> Smoke {
         Smoke {
             image: image.into(),
-            name: session.container_name("smoke"),
-            labels: session.label_args(),
+            name: String::new(),
+            labels: Vec::new(),
             network: Network::Host,
             env: BTreeMap::new(),
             args: Vec::new(),
@@ -400,18 +401,22 @@ impl Smoke {
         self
     }
 
-    /// The app container's name (unique to the run).
-    pub fn name(&self) -> &str {
-        &self.name
+    /// The same test with its containers named and labelled for `session`.
+    pub(crate) fn for_session(&self, session: &Session) -> Smoke {
+        Smoke {
+            name: session.container_name("smoke"),
+            labels: session.label_args(),
+            ..self.clone()
+        }
     }
 
     /// The container name of the service called `service`.
-    pub fn service_container(&self, service: &str) -> String {
+    fn service_container(&self, service: &str) -> String {
         format!("{}_{service}", self.name)
     }
 
     /// The `docker run -d ...` command that starts the app container.
-    pub fn command(&self) -> Cmd {
+    pub(crate) fn command(&self) -> Cmd {
         let mut cmd = Cmd::new("docker")
             .args(["run", "--detach", "--init", "--name", &self.name])
             .args(self.labels.iter().cloned());
@@ -426,7 +431,7 @@ impl Smoke {
     }
 
     /// The `docker run -d ...` command that starts the service called `name`.
-    pub fn service_command(&self, name: &str) -> Option<Cmd> {
+    pub(crate) fn service_command(&self, name: &str) -> Option<Cmd> {
         let service = self.services.iter().find(|s| s.name == name)?;
         let cmd = Cmd::new("docker")
             .args([
@@ -677,6 +682,14 @@ impl Step for Smoke {
     /// the port probes, each `docker run` and wait, the checks after the wait, the last
     /// logs and the removals.
     fn run(&self, runner: &Runner) -> Result<SmokeReport> {
+        let this = self.for_session(runner.require_session("a smoke test")?);
+        this.run_named(runner)
+    }
+}
+
+impl Smoke {
+    /// [`Step::run`] with the containers named for the run.
+    fn run_named(&self, runner: &Runner) -> Result<SmokeReport> {
         for service in &self.services {
             service.check()?;
         }
@@ -757,12 +770,12 @@ mod tests {
 
     #[test]
     fn command_line_host_network() {
-        let smoke = Smoke::new(&session(), "webapp:ci")
+        let smoke = Smoke::new("webapp:ci")
             .env("PORT", "5123")
             .env("APP_ENV", "smoke test")
             .args(["python", "-m", "app"]);
         assert_eq!(
-            smoke.command().to_string(),
+            smoke.for_session(&session()).command().to_string(),
             "docker run --detach --init --name webapp_smoke_r1 \
              --label dev.buildkit-lib.project=webapp --label dev.buildkit-lib.run=r1 \
              --network host --env 'APP_ENV=smoke test' --env PORT=5123 webapp:ci python -m app"
@@ -771,9 +784,9 @@ mod tests {
 
     #[test]
     fn command_line_published_port() {
-        let smoke = Smoke::new(&session(), "webapp:ci").publish(18080, 5000);
+        let smoke = Smoke::new("webapp:ci").publish(18080, 5000);
         assert_eq!(
-            smoke.command().to_string(),
+            smoke.for_session(&session()).command().to_string(),
             "docker run --detach --init --name webapp_smoke_r1 \
              --label dev.buildkit-lib.project=webapp --label dev.buildkit-lib.run=r1 \
              --publish 127.0.0.1:18080:5000 webapp:ci"
@@ -783,14 +796,14 @@ mod tests {
     #[test]
     fn secret_env_is_passed_by_name_with_the_value_only_in_the_environment() {
         let value = "line one of s3cr3t\nline two with spaces $(x) 'q'";
-        let smoke = Smoke::new(&session(), "app:ci")
+        let smoke = Smoke::new("app:ci")
             .secret_env("DB_PASSWORD", Secret::new(value))
             .service(
                 Service::new("db", "mariadb:test")
                     .port(3307)
                     .secret_env("MARIADB_PASSWORD", Secret::new(value)),
             );
-        let app = smoke.command();
+        let app = smoke.for_session(&session()).command();
         assert_eq!(
             app.to_string(),
             "docker run --detach --init --name webapp_smoke_r1 \
@@ -799,7 +812,7 @@ mod tests {
         );
         assert_eq!(app.get_env("DB_PASSWORD"), Some(Some("***")));
         assert_eq!(app.effective_env("DB_PASSWORD").as_deref(), Some(value));
-        let db = smoke.service_command("db").unwrap();
+        let db = smoke.for_session(&session()).service_command("db").unwrap();
         assert_eq!(
             db.to_string(),
             "docker run --detach --init --name webapp_smoke_r1_db \
@@ -811,10 +824,11 @@ mod tests {
 
     #[test]
     fn a_service_address_set_by_hand_wins() {
-        let smoke = Smoke::new(&session(), "app:ci")
+        let smoke = Smoke::new("app:ci")
             .env("DB_HOST", "localhost")
             .service(Service::new("db", "mariadb:test").port(3307));
         assert!(smoke
+            .for_session(&session())
             .command()
             .to_string()
             .contains("--env DB_HOST=localhost --env DB_PORT=3307"));
@@ -867,7 +881,7 @@ mod tests {
     fn a_taken_port_is_refused_before_anything_starts() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let smoke = Smoke::new(&session(), "app:ci").ready(Ready::Tcp(port));
+        let smoke = Smoke::new("app:ci").ready(Ready::Tcp(port));
         let runner = Runner::new().echo(crate::cmd::Echo::Silent);
         let err = smoke
             .refuse_taken_ports(&runner, &Ready::Tcp(port))
