@@ -1,5 +1,5 @@
 //! Sentinel secrets of every shape (a multi-line PEM-style file, spaces, quotes and
-//! regex characters) go through a build (file and env secrets whose `RUN` prints them), a
+//! regex characters) go through a build (file, env and value secrets whose `RUN` prints them), a
 //! push, a smoke test's environment and a failing build; none of their text may appear
 //! in the terminal, any log, `report.json`, the errors, the image history or its config.
 
@@ -41,6 +41,7 @@ fn sentinel_secrets_never_leak_anywhere() {
          bGluZSB0d28gb2YgdGhlIHNlbnRpbmVs {suffix}\n-----END SENTINEL KEY {suffix}-----\n"
     );
     let token = format!("tok en with spaces $HOME *.?[a-z]+ (x)|{suffix}");
+    let value = format!("held value {suffix}\nits 2nd line ${{x}} `y` {suffix}");
     let password = format!("db pass 'quoted' \"double\" {suffix}\nsecond line {suffix}");
     let dir = tempfile::tempdir().unwrap();
     let pem_file = dir.path().join("key.pem");
@@ -52,6 +53,7 @@ fn sentinel_secrets_never_leak_anywhere() {
         .args([target.to_str().unwrap(), &image, pem_file.to_str().unwrap()])
         .env("DOCKER_HOST", e2e::docker_host())
         .env("LEAK_TOKEN", &token)
+        .env("LEAK_VALUE", &value)
         .env("LEAK_DB_PASSWORD", &password)
         .output()
         .expect("run leak_probe");
@@ -138,7 +140,7 @@ fn sentinel_secrets_never_leak_anywhere() {
     assert!(places
         .iter()
         .any(|(p, t)| p.ends_with("smoke.log") && t.contains("password is ***")));
-    for needle in sentinel_lines(&[&pem, &token, &password]) {
+    for needle in sentinel_lines(&[&pem, &token, &password, &value]) {
         for (place, text) in &places {
             assert!(
                 !text.contains(&needle),

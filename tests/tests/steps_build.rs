@@ -10,7 +10,7 @@ use buildkit_lib::docker::cache::Cache;
 use buildkit_lib::docker::checks::BuildCheck;
 use buildkit_lib::docker::registry::ImagetoolsCreate;
 use buildkit_lib::plan::{Action, Plan};
-use buildkit_lib::{Runner, Session};
+use buildkit_lib::{Runner, Secret, Session};
 use e2e::assert_plan_is_execution;
 
 fn session() -> Session {
@@ -127,6 +127,25 @@ fn a_build_with_a_secret_never_shows_its_value() {
     );
     assert!(!plan.to_string().contains(value), "{plan}");
     assert!(!plan.to_json().contains(value));
+}
+
+/// A value the program holds reaches buildx in its environment only: the plan names the
+/// variable, never the value, whatever its shape.
+#[test]
+fn a_build_with_a_held_secret_value_names_only_its_variable() {
+    let value = "multi line\nvalue with spaces $HOME 'q' \"d\"";
+    let build = desktop_build()
+        .secret_value("pip token", Secret::new(value))
+        .output(Output::Load);
+    let plan = assert_plan_is_execution(&build, &session());
+    assert_eq!(
+        after(&build_line(&plan), "--secret"),
+        "id=pip token,env=BUILDKIT_SECRET_PIP_TOKEN"
+    );
+    for line in value.lines() {
+        assert!(!plan.to_string().contains(line), "{plan}");
+        assert!(!plan.to_json().contains(line));
+    }
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! and a build that prints the secrets and fails.
 //!
 //! Usage: `leak_probe TARGET_DIR IMAGE PEM_FILE` with the env secret in `LEAK_TOKEN` and
-//! the smoke test's in `LEAK_DB_PASSWORD`. Exits 1 (the failing step fails), printing
+//! the smoke test's in `LEAK_DB_PASSWORD`, and a value secret in `LEAK_VALUE`. Exits 1 (the failing step fails), printing
 //! the pipeline's table and error like an xtask would.
 
 use std::time::Duration;
@@ -26,8 +26,13 @@ fn main() {
     };
     let runner = e2e::runner().echo(Echo::Live);
     let context = tempfile::tempdir().expect("a context folder");
+    // The value secret is held by this program (a `Secret`), handed to buildx only in its
+    // environment; the build fails unless it arrived whole.
     let prints = "RUN --mount=type=secret,id=pem --mount=type=secret,id=token \
-                  cat /run/secrets/pem && echo && cat /run/secrets/token && echo";
+                  --mount=type=secret,id=value \
+                  cat /run/secrets/pem && echo && cat /run/secrets/token && echo && \
+                  test -s /run/secrets/value && cat /run/secrets/value && echo";
+    let value = Secret::new(std::env::var("LEAK_VALUE").expect("LEAK_VALUE"));
     std::fs::write(
         context.path().join("Dockerfile"),
         format!(
@@ -52,6 +57,7 @@ fn main() {
             .build_arg("NONCE", nonce.clone())
             .secret(BuildSecret::file("pem", pem))
             .secret(BuildSecret::env("token", "LEAK_TOKEN"))
+            .secret_value("value", value.clone())
             .network("none")
             .output(Output::Load)
     };

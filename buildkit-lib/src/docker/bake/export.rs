@@ -131,6 +131,12 @@ fn from_build_with(
         let placed = match &s.source {
             SecretSource::File(path) => BuildSecret::file(s.id.clone(), place(path)?),
             SecretSource::Env(_) => s.clone(),
+            SecretSource::Value(_) => anyhow::bail!(
+                "build secret `{}` is a value the program holds, which a bake file cannot \
+                 carry: give it to bake as an environment variable (BuildSecret::env) or a \
+                 file (BuildSecret::file)",
+                s.id
+            ),
         };
         secret.push(placed.to_arg());
     }

@@ -40,6 +40,9 @@ impl Build {
         }
         for secret in &self.secrets {
             cmd = cmd.arg("--secret").arg(secret.to_arg());
+            if let super::SecretSource::Value(value) = &secret.source {
+                cmd = cmd.secret_env(secret.value_env(), value.clone());
+            }
         }
         if let Some(network) = &self.network {
             cmd = cmd.arg(format!("--network={network}"));

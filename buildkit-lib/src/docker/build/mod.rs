@@ -27,6 +27,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::cache::Cache;
+use crate::cmd::Secret;
 use crate::docker::explain::{CacheCheck, CacheWarning};
 use crate::session::Session;
 
@@ -38,6 +39,10 @@ pub enum SecretSource {
     File(PathBuf),
     /// An environment variable of the build command (`env=...`).
     Env(String),
+    /// A value held by the program ([`Secret`]): handed to buildx in the environment of
+    /// its process only (`env=BUILDKIT_SECRET_<ID>`), never on a command line, in a log,
+    /// a report or a plan.
+    Value(Secret),
 }
 
 /// A build secret (`--secret`), mounted in `RUN --mount=type=secret,id=<id>` steps and
@@ -67,11 +72,43 @@ impl BuildSecret {
         }
     }
 
+    /// A secret whose value the program holds.
+    pub fn value(id: impl Into<String>, value: Secret) -> BuildSecret {
+        BuildSecret {
+            id: id.into(),
+            source: SecretSource::Value(value),
+        }
+    }
+
     /// The value of the `--secret` argument.
     pub fn to_arg(&self) -> String {
         match &self.source {
             SecretSource::File(path) => format!("id={},src={}", self.id, path.display()),
             SecretSource::Env(var) => format!("id={},env={var}", self.id),
+            SecretSource::Value(_) => format!("id={},env={}", self.id, self.value_env()),
+        }
+    }
+
+    /// The environment variable that carries a [`SecretSource::Value`] to buildx.
+    pub(crate) fn value_env(&self) -> String {
+        let id: String = self
+            .id
+            .chars()
+            .map(|c| match c.is_ascii_alphanumeric() {
+                true => c.to_ascii_uppercase(),
+                false => '_',
+            })
+            .collect();
+        format!("BUILDKIT_SECRET_{id}")
+    }
+
+    /// The value itself, read from where it comes from (for masking and for the
+    /// fingerprint of the build's inputs); `None` when it cannot be read.
+    pub(crate) fn read_value(&self, env: impl Fn(&str) -> Option<String>) -> Option<Vec<u8>> {
+        match &self.source {
+            SecretSource::File(path) => std::fs::read(path).ok(),
+            SecretSource::Env(var) => env(var).map(String::into_bytes),
+            SecretSource::Value(value) => Some(value.expose().as_bytes().to_vec()),
         }
     }
 }
@@ -338,6 +375,13 @@ impl Build {
         self.build_contexts
             .extend(contexts.into_iter().map(|(k, v)| (k.into(), v.into())));
         self
+    }
+
+    /// Adds a build secret whose value the program holds, mounted by `id` (`RUN
+    /// --mount=type=secret,id=<id>`): the same [`Secret`] a smoke test's or a service's
+    /// environment takes.
+    pub fn secret_value(self, id: impl Into<String>, value: Secret) -> Build {
+        self.secret(BuildSecret::value(id, value))
     }
 
     /// Adds a build secret (`--secret`).

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 
 use super::record::{self, BuildFailed, BuildRecord};
-use super::{Build, BuildResult, Output, Provenance, SecretSource};
+use super::{Build, BuildResult, Output, Provenance};
 use crate::cmd::{Cmd, Runner};
 use crate::docker::cache::{self, CacheKind, GhaService};
 use crate::docker::explain::export;
@@ -244,10 +244,7 @@ impl Build {
     fn register_secret_values(&self, runner: &Runner) {
         let probe = Cmd::new("docker");
         for secret in &self.secrets {
-            let value = match &secret.source {
-                SecretSource::File(path) => std::fs::read(path).ok(),
-                SecretSource::Env(var) => runner.effective_env(&probe, var).map(String::into_bytes),
-            };
+            let value = secret.read_value(|var| runner.effective_env(&probe, var));
             if let Some(value) = value {
                 runner.mask_bytes(&value);
             }

@@ -15,7 +15,7 @@ use super::progress::Vertex;
 use super::rows::parse_step_name;
 use super::{CacheImport, ImportStatus};
 use crate::cmd::{Cmd, Runner};
-use crate::docker::build::{Build, SecretSource};
+use crate::docker::build::Build;
 use crate::docker::cache::CacheKind;
 use crate::docker::dockerfile;
 use crate::pipeline::filehash::FileHashes;
@@ -599,10 +599,7 @@ pub(crate) fn collect(
     }
     let probe = Cmd::new("docker");
     for secret in &build.secrets {
-        let value = match &secret.source {
-            SecretSource::File(path) => std::fs::read(path).ok(),
-            SecretSource::Env(var) => runner.effective_env(&probe, var).map(String::into_bytes),
-        };
+        let value = secret.read_value(|var| runner.effective_env(&probe, var));
         let id = match value {
             Some(value) => identity(&inputs.salt, &secret.id, &value),
             None => "unreadable".to_string(),
