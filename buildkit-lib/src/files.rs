@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use crate::cmd::{interrupt, Runner};
+use crate::cmd::{CleanupGuard, Runner};
 
 /// What identifies a file's version without reading it: size, modification and change
 /// times, inode and mode (the fields git's index compares).
@@ -64,7 +64,7 @@ pub fn write_atomic(runner: &Runner, path: &Path, bytes: &[u8]) -> Result<()> {
         .prefix(".buildkit-tmp-")
         .tempfile_in(&dir)
         .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    let _guard = interrupt::remove_on_interrupt(tmp.path());
+    let _guard = runner.remove_on_cancel(tmp.path());
     tmp.write_all(bytes)
         .and_then(|_| tmp.as_file().sync_all())
         .with_context(|| format!("cannot write {}", tmp.path().display()))?;
@@ -88,13 +88,13 @@ pub fn write_atomic(runner: &Runner, path: &Path, bytes: &[u8]) -> Result<()> {
 pub struct StagedDir {
     staging: Option<tempfile::TempDir>,
     target: PathBuf,
-    _guard: interrupt::Guard,
+    _guard: CleanupGuard,
 }
 
 impl StagedDir {
     /// Creates an empty staging directory beside `target` (same filesystem, so the final
-    /// rename is atomic).
-    pub fn new(target: &Path) -> Result<StagedDir> {
+    /// rename is atomic), removed too if `runner`'s run is cancelled.
+    pub fn new(runner: &Runner, target: &Path) -> Result<StagedDir> {
         let dir = parent_dir(target);
         fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let name = target
@@ -105,7 +105,7 @@ impl StagedDir {
             .prefix(&format!(".{name}.staging-"))
             .tempdir_in(&dir)
             .with_context(|| format!("cannot create a staging directory in {}", dir.display()))?;
-        let guard = interrupt::remove_on_interrupt(staging.path());
+        let guard = runner.remove_on_cancel(staging.path());
         Ok(StagedDir {
             staging: Some(staging),
             target: target.to_path_buf(),
@@ -262,12 +262,12 @@ mod tests {
         fs::create_dir(&dist).unwrap();
         fs::write(dist.join("old"), "x").unwrap();
         {
-            let staged = StagedDir::new(&dist).unwrap();
+            let staged = StagedDir::new(&Runner::new(), &dist).unwrap();
             fs::write(staged.path().join("new"), "y").unwrap();
             // dropped without commit
         }
         assert!(dist.join("old").exists());
-        let staged = StagedDir::new(&dist).unwrap();
+        let staged = StagedDir::new(&Runner::new(), &dist).unwrap();
         fs::write(staged.path().join("new"), "y").unwrap();
         staged.commit().unwrap();
         assert!(dist.join("new").exists() && !dist.join("old").exists());

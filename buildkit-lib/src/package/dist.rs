@@ -14,7 +14,7 @@ use super::artifacts::{collect, ArtifactReport};
 use super::disk;
 use super::pyinstaller::PyInstaller;
 use super::stages::{Stage, Stages};
-use crate::cmd::{interrupt, Cmd, Runner};
+use crate::cmd::{Cmd, Runner};
 use crate::docker::build::Output;
 use crate::files::StagedDir;
 use crate::plan::{Plan, Planned};
@@ -195,7 +195,7 @@ impl Package {
         let mut sums = Vec::new();
         for _ in 0..2 {
             let dir = temp_dir_in(parent, ".dist.repro-")?;
-            let _guard = interrupt::remove_on_interrupt(dir.path());
+            let _guard = runner.remove_on_cancel(dir.path());
             let out = std::fs::canonicalize(dir.path())
                 .with_context(|| format!("cannot resolve {}", dir.path().display()))?;
             this.produce(runner, session, &out)?;
@@ -366,7 +366,7 @@ impl Package {
             );
         }
         let raw = temp_dir_in(parent, ".dist.raw-")?;
-        let _raw_guard = interrupt::remove_on_interrupt(raw.path());
+        let _raw_guard = runner.remove_on_cancel(raw.path());
         // Docker wants absolute paths for bind mounts and local outputs.
         let mut this = self.clone();
         this.stages.context = std::fs::canonicalize(&self.stages.context).with_context(|| {
@@ -380,7 +380,7 @@ impl Package {
         this.produce(runner, session, &out)
             .map_err(|e| disk_full_or(runner, parent, e))?;
 
-        let staged = StagedDir::new(&self.dist)?;
+        let staged = StagedDir::new(runner, &self.dist)?;
         let copied = collect(raw.path(), staged.path())
             .with_context(|| format!("cannot collect the artifacts into {}", self.dist.display()))
             .map_err(|e| disk_full_or(runner, parent, e))?;
@@ -509,7 +509,7 @@ impl Package {
         match self.mode {
             Mode::Mounted => {
                 let name = session.container_name("package");
-                let _guard = interrupt::on_interrupt(remove_container(runner, &name));
+                let _guard = runner.on_cancel(remove_container(runner, &name));
                 let user = unsafe { (libc::getuid(), libc::getgid()) };
                 let cmd = self.run_command(session, &name, out, user);
                 runner
@@ -527,7 +527,7 @@ impl Package {
                     .context("PyInstaller failed in the isolated package build")?;
                 let name = session.container_name("copyout");
                 let [create, copy, remove] = self.copy_out_commands(session, &name, out);
-                let _guard = interrupt::on_interrupt(remove_container(runner, &name));
+                let _guard = runner.on_cancel(remove_container(runner, &name));
                 runner.run(&create)?;
                 let copied = runner.run(&copy);
                 let removed = runner.run(&remove);
