@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use crate::cmd::{interrupt, Runner};
+use crate::cmd::{CleanupGuard, Runner};
 
 /// What identifies a file's version without reading it: size, modification and change
 /// times, inode and mode (the fields git's index compares).
@@ -51,7 +51,7 @@ pub fn write_atomic(runner: &Runner, path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// The write itself, for [`Runner::write`]: a temporary file in the same directory,
 /// fsync, rename. Keeps the permissions of an existing file.
-pub(crate) fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_file_atomic(runner: &Runner, path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = parent_dir(path);
     fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     if let Ok(meta) = fs::metadata(path) {
@@ -66,7 +66,7 @@ pub(crate) fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .prefix(".buildkit-tmp-")
         .tempfile_in(&dir)
         .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    let _guard = interrupt::remove_on_interrupt(tmp.path());
+    let _guard = runner.remove_on_cancel(tmp.path());
     tmp.write_all(bytes)
         .and_then(|_| tmp.as_file().sync_all())
         .with_context(|| format!("cannot write {}", tmp.path().display()))?;
@@ -100,13 +100,13 @@ pub(crate) fn remove_path(path: &Path) -> std::io::Result<()> {
 pub struct StagedDir {
     staging: Option<tempfile::TempDir>,
     target: PathBuf,
-    _guard: interrupt::Guard,
+    _guard: CleanupGuard,
 }
 
 impl StagedDir {
     /// Creates an empty staging directory beside `target` (same filesystem, so the final
-    /// rename is atomic).
-    pub fn new(target: &Path) -> Result<StagedDir> {
+    /// rename is atomic), removed too if `runner`'s run is cancelled.
+    pub fn new(runner: &Runner, target: &Path) -> Result<StagedDir> {
         let dir = parent_dir(target);
         fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let name = target
@@ -117,7 +117,7 @@ impl StagedDir {
             .prefix(&format!(".{name}.staging-"))
             .tempdir_in(&dir)
             .with_context(|| format!("cannot create a staging directory in {}", dir.display()))?;
-        let guard = interrupt::remove_on_interrupt(staging.path());
+        let guard = runner.remove_on_cancel(staging.path());
         Ok(StagedDir {
             staging: Some(staging),
             target: target.to_path_buf(),
@@ -287,12 +287,12 @@ mod tests {
         fs::create_dir(&dist).unwrap();
         fs::write(dist.join("old"), "x").unwrap();
         {
-            let staged = StagedDir::new(&dist).unwrap();
+            let staged = StagedDir::new(&Runner::new(), &dist).unwrap();
             fs::write(staged.path().join("new"), "y").unwrap();
             // dropped without commit
         }
         assert!(dist.join("old").exists());
-        let staged = StagedDir::new(&dist).unwrap();
+        let staged = StagedDir::new(&Runner::new(), &dist).unwrap();
         fs::write(staged.path().join("new"), "y").unwrap();
         let staging = staged.path().to_path_buf();
         let runner = Runner::new().echo(crate::cmd::Echo::Silent);
@@ -304,7 +304,7 @@ mod tests {
         );
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
         // A dry run swaps nothing and leaves no staging directory behind.
-        let staged = StagedDir::new(&dist).unwrap();
+        let staged = StagedDir::new(&Runner::new(), &dist).unwrap();
         fs::write(staged.path().join("dry"), "z").unwrap();
         staged.commit(&Runner::new().recording()).unwrap();
         assert!(dist.join("new").exists() && !dist.join("dry").exists());

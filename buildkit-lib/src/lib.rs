@@ -10,7 +10,8 @@
 //!
 //! The whole of a small project's xtask: `cargo xtask build` checks formatting, builds the
 //! image, and smoke-tests it; `cargo xtask build --dry-run` prints each step's plan instead,
-//! asking the engine and git nothing.
+//! asking the engine and git nothing. Ctrl-C cancels the run (its commands stop, the
+//! containers it created are removed) and the xtask exits 130.
 //!
 //! ```no_run
 //! use std::process::ExitCode;
@@ -21,14 +22,22 @@
 //! use buildkit_lib::plan::Step;
 //! use buildkit_lib::python::{Black, CheckAll, Isort, ToolEnv};
 //! use buildkit_lib::validate::smoke::{Ready, Smoke};
+//! use buildkit_lib::cmd::{Cancel, EXIT_INTERRUPTED};
 //! use buildkit_lib::{Runner, Session};
 //!
 //! fn main() -> ExitCode {
-//!     buildkit_lib::cmd::interrupt::install();
+//!     // The run's cancel token, set by Ctrl-C and SIGTERM: signals are `main`'s choice.
+//!     let cancel = Cancel::new();
+//!     let _signals = cancel.on_signals().expect("cannot handle Ctrl-C");
+//!     let runner = Runner::new().cancel_with(cancel.clone());
 //!     let args: Vec<String> = std::env::args().skip(1).collect();
 //!     let dry_run = args.iter().any(|a| a == "--dry-run");
 //!     match args.first().map(String::as_str) {
-//!         Some("build") => match build(dry_run) {
+//!         Some("build") => match build(&runner, dry_run) {
+//!             _ if cancel.is_cancelled() => {
+//!                 runner.clean_up_cancelled();
+//!                 ExitCode::from(EXIT_INTERRUPTED as u8)
+//!             }
 //!             Ok(code) => ExitCode::from(code),
 //!             Err(e) => {
 //!                 eprintln!("error: {e:#}");
@@ -42,7 +51,7 @@
 //!     }
 //! }
 //!
-//! fn build(dry_run: bool) -> anyhow::Result<u8> {
+//! fn build(runner: &Runner, dry_run: bool) -> anyhow::Result<u8> {
 //!     let tools = ToolEnv::under("target");
 //!     let mut pipeline = Pipeline::new("build", "target");
 //!
@@ -76,7 +85,7 @@
 //!         .after(["image"]);
 //!
 //!     let options = RunOptions::new("myapp").dry_run(dry_run);
-//!     let report = pipeline.run(&Runner::new(), &options)?;
+//!     let report = pipeline.run(runner, &options)?;
 //!     if !dry_run {
 //!         eprintln!("{}", report.table());
 //!     }
@@ -116,9 +125,14 @@
 //!   buildx 0.15+) and build records ([`docker::build::BuildRecord`], buildx 0.21+) are
 //!   used where they exist, and where they do not the step says it was skipped and why
 //!   ([`pipeline::StepCx::unsupported`]), never a silent pass.
-//! - **Process-wide state: none.** Ctrl-C handling is opt-in ([`cmd::interrupt::install`],
-//!   for a program's `main`); nothing is printed that the caller did not ask for, and the
-//!   library never exits the process.
+//! - **Process-wide state: none.** The library has no `static`; cancellation is per run:
+//!   a runner's [`cmd::Cancel`] token (shared by its clones) stops that run's commands
+//!   and runs the clean-ups its steps registered ([`Runner::on_cancel`],
+//!   [`Runner::remove_on_cancel`]) through the runner, so two runs in one program are
+//!   cancelled apart. Signals are the program's: the library installs no handler unless
+//!   `main` asks it to cancel a run on SIGINT and SIGTERM ([`cmd::Cancel::on_signals`]);
+//!   nothing is printed that the caller did not ask for, and the library never exits the
+//!   process (a program returns [`cmd::EXIT_INTERRUPTED`] itself).
 //!
 //! # Errors
 //!

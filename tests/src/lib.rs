@@ -64,6 +64,24 @@ pub fn docker_host() -> String {
     std::env::var("DOCKER_HOST").unwrap_or_else(|_| PROJECT_DOCKER_HOST.to_string())
 }
 
+/// What a downstream xtask's `main` does for Ctrl-C, for the test programs that model one:
+/// a second SIGINT or SIGTERM exits 130 at once (registered first), and the first cancels
+/// the returned token (the library's [`buildkit_lib::cmd::Cancel::on_signals`]). Keep the
+/// guard for as long as `main` runs; give the token to the runner with `cancel_with`.
+pub fn cancel_on_signals() -> (buildkit_lib::cmd::Cancel, buildkit_lib::cmd::SignalGuard) {
+    use buildkit_lib::cmd::{Cancel, EXIT_INTERRUPTED};
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for sig in [SIGINT, SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(sig, EXIT_INTERRUPTED, seen.clone())
+            .expect("register the exit on a second signal");
+        signal_hook::flag::register(sig, seen.clone()).expect("register the signal flag");
+    }
+    let cancel = Cancel::new();
+    let guard = cancel.on_signals().expect("cancel the run on signals");
+    (cancel, guard)
+}
+
 /// A quiet runner pointed at the test engine, without checking that it answers.
 pub fn runner() -> Runner {
     Runner::new()

@@ -600,7 +600,7 @@ fn a_docker_container_builder_whose_image_is_missing_says_so() {
 
 // ---------------------------------------------------------------------------------------
 // Ctrl-C during a build on each kind of builder (the `hold_container` binary, with the
-// library's interrupt handling installed).
+// run cancelled on signals, as a downstream xtask does).
 // ---------------------------------------------------------------------------------------
 
 /// A context whose only step sleeps for a number no other process uses, so the test can

@@ -10,10 +10,14 @@ use buildkit_lib::Cmd;
 const MAIN_RS: &str = r#"
 use buildkit_lib::docker::build::{Build, Output as BuildOutput};
 use buildkit_lib::pipeline::{ImageRecord, Inputs, StepOutput, Pipeline, RunOptions};
+use buildkit_lib::cmd::{Cancel, EXIT_INTERRUPTED};
 use buildkit_lib::{Cmd, Runner};
 
 fn main() -> std::process::ExitCode {
-    buildkit_lib::cmd::interrupt::install();
+    // Ctrl-C and SIGTERM cancel the run: its commands stop, what it created is removed.
+    let cancel = Cancel::new();
+    let _signals = cancel.on_signals().expect("cancel the run on Ctrl-C");
+    let runner = Runner::new().cancel_with(cancel.clone());
     let tag = std::env::args().nth(1).expect("usage: xtask TAG");
     let project = std::env::current_dir().unwrap();
     let mut pipeline = Pipeline::new("downstream", project.join("target"));
@@ -38,8 +42,12 @@ fn main() -> std::process::ExitCode {
         .inputs(Inputs::new().context(project.join("app")))
         .output(StepOutput::image(&tag));
     let report = pipeline
-        .run(&Runner::new(), &RunOptions::new("downstream"))
+        .run(&runner, &RunOptions::new("downstream"))
         .expect("the pipeline runs");
+    if cancel.is_cancelled() {
+        runner.clean_up_cancelled();
+        return std::process::ExitCode::from(EXIT_INTERRUPTED as u8);
+    }
     eprintln!("{}", report.table());
     std::process::ExitCode::from(report.exit_code() as u8)
 }

@@ -1,11 +1,159 @@
-//! The library in a host program that keeps its own signal handling: a SIGINT to the
-//! host reaches the host's handler, the library's command finishes, and the host goes on
-//! (no handler installed by the library, no `process::exit`).
+//! The library in a host program: signals are the host's business (the library installs
+//! no handler and never ends the process), and a host cancels a run through its
+//! [`Cancel`] token, from any thread, with no signal at all.
 
 use buildkit_lib::plan::Step as _;
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use buildkit_lib::cmd::{Cancel, Echo, Failure};
+use buildkit_lib::{Cmd, Runner};
+
+fn read_pid(path: &Path) -> Option<i32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// A process is gone when it no longer exists or is a zombie waiting for its reaper.
+fn process_gone(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+            .unwrap_or(false),
+    }
+}
+
+fn wait_until(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !ready() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The signals process `pid` catches (the `SigCgt` mask of `/proc/PID/status`).
+fn caught_signals(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let mask = status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .expect("a SigCgt line");
+    u64::from_str_radix(mask.trim(), 16).unwrap()
+}
+
+/// Starts `host_without_signals`, waits for its command to run, sends `sig`, and checks
+/// that the signal's default disposition ended the host while the command ran.
+fn signal_a_host_without_handlers(sig: i32) {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("pid");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_host_without_signals"))
+        .arg(&pidfile)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the host");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "ready");
+    wait_until("the command to start", Duration::from_secs(10), || {
+        read_pid(&pidfile).is_some()
+    });
+    let command = read_pid(&pidfile).unwrap();
+    let caught = caught_signals(child.id());
+    for (name, num) in [("SIGINT", libc::SIGINT), ("SIGTERM", libc::SIGTERM)] {
+        assert_eq!(caught & (1 << (num - 1)), 0, "the host catches {name}");
+    }
+    // SAFETY: plain kill(2) of our own child.
+    unsafe { libc::kill(child.id() as i32, sig) };
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    // The command has its own process group: the host's signal did not reach it.
+    let alive = !process_gone(command);
+    // SAFETY: kill(2) of the command's process group, which the host left behind.
+    unsafe { libc::kill(-command, libc::SIGKILL) };
+    assert_eq!(
+        status.signal(),
+        Some(sig),
+        "the host was not killed by the signal: {rest}"
+    );
+    assert_eq!(rest, "", "the host went on after the signal");
+    assert!(
+        alive,
+        "the library stopped the command on a signal it was not asked to handle"
+    );
+}
+
+#[test]
+fn sigint_ends_a_host_that_never_asked_for_signal_handling() {
+    signal_a_host_without_handlers(libc::SIGINT);
+}
+
+#[test]
+fn sigterm_ends_a_host_that_never_asked_for_signal_handling() {
+    signal_a_host_without_handlers(libc::SIGTERM);
+}
+
+/// A host cancels its run from another thread: the running command is stopped at once
+/// (SIGTERM, no grace period to wait for a command that obeys it) and the clean-ups the
+/// run registered run before the command's error returns, with no signal involved.
+#[test]
+fn cancel_from_another_thread_stops_the_command_and_runs_its_clean_ups() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("pid");
+    let marker = dir.path().join("cleaned");
+    let staging = dir.path().join("staging");
+    std::fs::create_dir(&staging).unwrap();
+    std::fs::write(staging.join("half-written"), "x").unwrap();
+    let cancel = Cancel::new();
+    let runner = Runner::new().echo(Echo::Silent).cancel_with(cancel.clone());
+    let clean_up = Cmd::new("sh").args(["-c", &format!("echo done > {}", marker.display())]);
+    let _clean_up = runner.on_cancel(clean_up);
+    let _staging = runner.remove_on_cancel(&staging);
+    let never_file = dir.path().join("never");
+    let never = Cmd::new("sh").args(["-c", &format!("echo x > {}", never_file.display())]);
+    let never = runner.on_cancel(never);
+    drop(never);
+    let script = format!("echo $$ > {}; exec sleep 300", pidfile.display());
+    let running = {
+        let runner = runner.clone();
+        std::thread::spawn(move || {
+            runner
+                .run(&Cmd::new("sh").args(["-c", &script]))
+                .map_err(Box::new)
+        })
+    };
+    wait_until("the command to start", Duration::from_secs(10), || {
+        read_pid(&pidfile).is_some()
+    });
+    let command = read_pid(&pidfile).unwrap();
+    let sent = Instant::now();
+    cancel.cancel();
+    let err = running.join().unwrap().unwrap_err();
+    assert_eq!(err.failure, Failure::Cancelled, "{err}");
+    assert!(
+        sent.elapsed() < Duration::from_secs(4),
+        "the command took {:?} to stop: it waited for the grace period",
+        sent.elapsed()
+    );
+    assert!(process_gone(command), "the command still runs");
+    assert_eq!(std::fs::read_to_string(&marker).unwrap().trim(), "done");
+    assert!(!staging.exists(), "the staging directory is left");
+    assert!(!never_file.exists(), "an unregistered clean-up ran");
+    let ran: Vec<String> = runner.commands().iter().map(|c| c.join(" ")).collect();
+    assert_eq!(ran.len(), 2, "{ran:?}");
+    assert!(ran[1].starts_with("sh -c echo done"), "{ran:?}");
+    // Refused from now on; the clean-up does not run twice.
+    let refused = runner.run(&Cmd::new("true")).unwrap_err();
+    assert_eq!(refused.failure, Failure::Cancelled);
+    runner.clean_up_cancelled();
+    assert_eq!(runner.commands().len(), 3);
+}
 
 #[test]
 fn sigint_to_a_host_is_the_hosts_business() {

@@ -1,5 +1,6 @@
-//! Ctrl-C, SIGTERM and timeouts: a program using the runner stops its children, removes
-//! what it registered (containers included) and exits 130; a second Ctrl-C exits at once.
+//! Ctrl-C, SIGTERM and timeouts: a program that cancels its run on signals
+//! (`Cancel::on_signals`) stops its children, removes what it registered (containers
+//! included) and exits 130; a second Ctrl-C exits at once (the program's own doing).
 //!
 //! The program under test is the `hold_container` binary of this package; the test sends
 //! it signals with `libc::kill`.

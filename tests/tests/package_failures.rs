@@ -156,7 +156,7 @@ fn a_swap_onto_a_mount_point_fails_by_name_and_leaves_no_staging_folder() {
     let project = Project::new();
     let dist = project.path().join("dist");
     let _mount = BindMount::over(&dist);
-    let staged = StagedDir::new(&dist).unwrap();
+    let staged = StagedDir::new(&Runner::new(), &dist).unwrap();
     fs::write(staged.path().join("deskapp"), "the new build").unwrap();
     let err = staged.commit(&e2e::runner()).unwrap_err();
     assert_eq!(

@@ -23,16 +23,32 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use buildkit_lib::cmd::{interrupt, Echo};
+use buildkit_lib::cmd::{Cancel, Echo, EXIT_INTERRUPTED};
 use buildkit_lib::engine::{doctor, DoctorOptions, Status};
 use buildkit_lib::pipeline::PipelineError;
 use buildkit_lib::Runner;
 use flags::{EngineAction, Parsed, UsageError, XtaskCmd};
 
 fn main() -> ExitCode {
-    interrupt::install();
+    // The run's cancel token: Ctrl-C or SIGTERM sets it (the library then stops the
+    // running commands and removes what the run registered), a second one exits at once.
+    let cancel = Cancel::new();
+    let _signals = match exit_on_second_signal().and_then(|()| cancel.on_signals()) {
+        Ok(guard) => Some(guard),
+        Err(e) => {
+            eprintln!("warning: cannot handle Ctrl-C ({e}); it will end the xtask at once");
+            None
+        }
+    };
+    let base = Runner::new().cancel_with(cancel.clone());
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match dispatch(&args) {
+    let result = dispatch(&base, &args);
+    if cancel.is_cancelled() {
+        // Whatever the run returned (a failed step, a pipeline report): it was stopped.
+        base.clean_up_cancelled();
+        return ExitCode::from(EXIT_INTERRUPTED as u8);
+    }
+    match result {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             if err.downcast_ref::<UsageError>().is_some()
@@ -40,14 +56,26 @@ fn main() -> ExitCode {
             {
                 eprintln!("error: {err:#}");
                 ExitCode::from(2)
-            } else if interrupt::interrupted() {
-                ExitCode::from(interrupt::EXIT_INTERRUPTED as u8)
             } else {
                 eprintln!("error: {err:#}");
                 ExitCode::from(1)
             }
         }
     }
+}
+
+/// Makes a second SIGINT or SIGTERM end the process at once with status 130, without
+/// waiting for the running commands or the clean-up the first one started. Registered
+/// before [`Cancel::on_signals`]: the first signal finds the flag unset, then sets it.
+fn exit_on_second_signal() -> std::io::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    use signal_hook::flag;
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for sig in [SIGINT, SIGTERM] {
+        flag::register_conditional_shutdown(sig, EXIT_INTERRUPTED, seen.clone())?;
+        flag::register(sig, seen.clone())?;
+    }
+    Ok(())
 }
 
 /// The repository root (the xtask lives in `<root>/xtask`).
@@ -58,7 +86,7 @@ fn root() -> PathBuf {
         .to_path_buf()
 }
 
-fn dispatch(args: &[String]) -> anyhow::Result<u8> {
+fn dispatch(base: &Runner, args: &[String]) -> anyhow::Result<u8> {
     if args.first().map(String::as_str) == Some("bench-stream") {
         // Internal: the measured side of the benchmark's log_stream figure.
         return bench::stream(&args[1..]);
@@ -72,7 +100,7 @@ fn dispatch(args: &[String]) -> anyhow::Result<u8> {
         Parsed::Run(flags) => flags.subcommand,
     };
     let root = root();
-    let base = engine::point_at_engine(Runner::new());
+    let base = engine::point_at_engine(base.clone());
     match command {
         XtaskCmd::Doctor(_) => {
             let runner = base.echo(Echo::Silent);

@@ -77,7 +77,7 @@ impl Runner {
             return Ok(());
         }
         self.log_line(&format!("write {} ({} bytes)", path.display(), bytes.len()));
-        crate::files::write_file_atomic(path, bytes)
+        crate::files::write_file_atomic(self, path, bytes)
     }
 
     /// Removes a file or a folder with everything in it (nothing to do when it is not

@@ -35,7 +35,8 @@ pub enum Failure {
         /// The client's words, such as `error reading from server: EOF`.
         detail: String,
     },
-    /// The run was interrupted (Ctrl-C or SIGTERM).
+    /// The run was interrupted: a SIGINT or SIGTERM cancelled it, once the program asked
+    /// for that with [`Cancel::on_signals`](super::Cancel::on_signals).
     Interrupted,
     /// The runner was cancelled through its [`Cancel`](super::Cancel) handle.
     Cancelled,

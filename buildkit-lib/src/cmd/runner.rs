@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
+use super::cancel::{Cancel, CleanupGuard};
 use super::error::{install_hint, signal_name};
-use super::interrupt;
 use super::secret::Masks;
 use super::Secret;
 use super::{Answer, Executor};
@@ -86,25 +86,6 @@ pub struct Runner {
     answers: Arc<Mutex<std::collections::HashMap<String, String>>>,
     /// Every action this runner and its clones ran (or, in a dry run, recorded).
     recorded: Arc<Mutex<Vec<Action>>>,
-}
-
-/// A handle that cancels the commands of a [`Runner`] (and of its clones) from another
-/// thread: running commands are stopped (their process group gets SIGTERM, then SIGKILL),
-/// new ones are refused with [`Failure::Cancelled`], and the clean-ups the library
-/// registered (such as removing the containers the run created) still run.
-#[derive(Debug, Clone, Default)]
-pub struct Cancel(Arc<AtomicBool>);
-
-impl Cancel {
-    /// Cancels: stops what runs now and refuses what comes next.
-    pub fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-
-    /// Whether [`Cancel::cancel`] was called.
-    pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
-    }
 }
 
 impl Default for Runner {
@@ -380,6 +361,39 @@ impl Runner {
         self.cancel.clone()
     }
 
+    /// Makes `cancel` this run's token: cancelling it stops this runner's commands and
+    /// its clones', and runs the clean-ups they registered. For a program's `main`, which
+    /// creates the token, may have signals set it ([`Cancel::on_signals`]), and gives it
+    /// to its base runner.
+    pub fn cancel_with(mut self, cancel: Cancel) -> Runner {
+        self.cancel = cancel;
+        self
+    }
+
+    /// Registers `cleanup` (such as `docker rm -f NAME` of a container this run creates)
+    /// to run if the run is cancelled, through a never-cancelled clone of this runner (so
+    /// it is echoed, logged and masked like any command, with this runner's environment).
+    /// Register before creating the thing; remove it yourself in the normal path, then
+    /// drop the guard, which unregisters it.
+    pub fn on_cancel(&self, cleanup: Cmd) -> CleanupGuard {
+        self.cancel.register_cleanup(self.for_cleanup(), cleanup)
+    }
+
+    /// Registers a temporary file or directory (a staging directory) to remove if the run
+    /// is cancelled; dropping the guard unregisters it.
+    pub fn remove_on_cancel(&self, path: impl Into<PathBuf>) -> CleanupGuard {
+        self.cancel.register_path(path.into())
+    }
+
+    /// Once the run was cancelled: runs the clean-ups still registered and waits for those
+    /// another thread is running, so that nothing the run registered is left. A command
+    /// that was cancelled or refused already ran them before returning its error; a
+    /// program calls this after its run ended cancelled, before it exits. Does nothing
+    /// when the run was not cancelled; each clean-up runs once.
+    pub fn clean_up_cancelled(&self) {
+        self.cancel.run_cleanups();
+    }
+
     /// Whether this runner was cancelled.
     pub fn is_cancelled(&self) -> bool {
         self.cancel.is_cancelled()
@@ -603,8 +617,8 @@ impl Runner {
             Some(bytes) => expr.stdin_bytes(bytes.to_vec()),
             None => expr.stdin_null(),
         };
-        // Own process group: a timeout or an interrupt stops grandchildren too, and the
-        // interrupt handler decides what reaches the children.
+        // Own process group: a timeout or a cancel stops grandchildren too, and a Ctrl-C
+        // at the terminal reaches only the program, which decides what reaches them.
         expr.before_spawn(|c| {
             c.process_group(0);
             Ok(())
@@ -612,23 +626,28 @@ impl Runner {
         .unchecked()
     }
 
-    /// Spawns through [`interrupt::spawn_tracked`], so that Ctrl-C cannot fall between
+    /// Spawns through the run's [`Cancel`] registry, so that a cancel cannot fall between
     /// the spawn and the registration of the child's process group.
     fn spawn_tracked<T>(
         &self,
         cmd: &Cmd,
         spawn: impl FnOnce() -> std::io::Result<T>,
         pids: impl FnOnce(&T) -> Vec<u32>,
-    ) -> Result<(T, interrupt::Guard), CommandError> {
+    ) -> Result<(T, CleanupGuard), CommandError> {
         let pgid_of = |child: &T| pids(child).first().copied().unwrap_or(0) as i32;
-        match interrupt::spawn_tracked(spawn, pgid_of) {
+        match self.cancel.spawn_tracked(spawn, pgid_of) {
             Ok(Some(started)) => Ok(started),
-            Ok(None) => {
-                interrupt::wait_for_cleanup();
-                Err(self.error(cmd, Failure::Interrupted, Vec::new()))
-            }
+            Ok(None) => Err(self.cancelled(cmd, Vec::new())),
             Err(e) => Err(self.error(cmd, Failure::Spawn(e.to_string()), Vec::new())),
         }
+    }
+
+    /// The error of a command the run's cancel refused or stopped, after the run's
+    /// pending clean-ups ran (this thread observed the cancel).
+    fn cancelled(&self, cmd: &Cmd, tail: Vec<String>) -> CommandError {
+        self.cancel.run_cleanups();
+        let failure = self.cancel.failure().unwrap_or(Failure::Cancelled);
+        self.error(cmd, failure, tail)
     }
 
     fn echo_line(&self, cmd: &Cmd) {
@@ -841,11 +860,7 @@ impl Runner {
 
     fn start_checks(&self, cmd: &Cmd) -> Result<(), CommandError> {
         if self.cancel.is_cancelled() {
-            return Err(self.error(cmd, Failure::Cancelled, Vec::new()));
-        }
-        if interrupt::interrupted() {
-            interrupt::wait_for_cleanup();
-            return Err(self.error(cmd, Failure::Interrupted, Vec::new()));
+            return Err(self.cancelled(cmd, Vec::new()));
         }
         Ok(())
     }
@@ -865,18 +880,15 @@ impl Runner {
         if status.success() || (!timed_out && status.code().is_some_and(|c| cmd.accepts_exit(c))) {
             return Ok(());
         }
-        let failure = if self.cancel.is_cancelled() {
-            Failure::Cancelled
-        } else if timed_out {
+        if self.cancel.is_cancelled() {
+            return Err(self.cancelled(cmd, tail));
+        }
+        let failure = if timed_out {
             Failure::Timeout(
                 cmd.get_timeout()
                     .or(self.default_timeout)
                     .unwrap_or_default(),
             )
-        } else if interrupt::interrupted() {
-            // The clean-up owns the exit: never race it with an error path that exits 1.
-            interrupt::wait_for_cleanup();
-            Failure::Interrupted
         } else if let Some(sig) = status.signal() {
             Failure::Signal(sig, signal_name(sig))
         } else {
@@ -995,7 +1007,8 @@ struct Timer {
 
 impl Timer {
     /// Watches a running command: kills its process group when `limit` passes (and says
-    /// so), or stops it when `cancel` is set (SIGTERM, then SIGKILL after a grace period).
+    /// so), or, once `cancel` is set (which sent the group SIGTERM), kills it after a
+    /// grace period.
     fn start(limit: Option<Duration>, pgid: i32, cancel: Cancel) -> Timer {
         let (stop, rx) = mpsc::channel::<()>();
         let fired = Arc::new(AtomicBool::new(false));
@@ -1016,7 +1029,6 @@ impl Timer {
                 return;
             }
             if cancel.is_cancelled() && pgid > 0 {
-                unsafe { libc::kill(-pgid, libc::SIGTERM) };
                 if rx.recv_timeout(CANCEL_GRACE).is_err() {
                     unsafe { libc::kill(-pgid, libc::SIGKILL) };
                 }

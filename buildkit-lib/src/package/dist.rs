@@ -19,7 +19,7 @@ use super::artifacts::{check_in_place, ArtifactReport};
 use super::disk;
 use super::pyinstaller::PyInstaller;
 use super::stages::{Stage, Stages};
-use crate::cmd::{interrupt, Cmd, Runner};
+use crate::cmd::{Cmd, Runner};
 use crate::docker::build::Output;
 use crate::plan::Step;
 use crate::python::remove_container;
@@ -193,7 +193,7 @@ impl Package {
                 this.dist_name(),
                 session.run_id
             ));
-            let _guard = interrupt::remove_on_interrupt(&dir);
+            let _guard = runner.remove_on_cancel(&dir);
             let scanned = this.fresh_dir(runner, &dir).and_then(|()| {
                 this.produce(runner, session, &dir)?;
                 runner.read_output_with(&dir, Default::default(), |dir| {
@@ -456,7 +456,7 @@ impl Package {
         match self.mode {
             Mode::Mounted => {
                 let name = session.container_name("package");
-                let _guard = interrupt::on_interrupt(remove_container(runner, &name));
+                let _guard = runner.on_cancel(remove_container(runner, &name));
                 let user = unsafe { (libc::getuid(), libc::getgid()) };
                 let cmd = self.run_command(session, &name, out, user);
                 runner
@@ -474,7 +474,7 @@ impl Package {
                     .context("PyInstaller failed in the isolated package build")?;
                 let name = session.container_name("copyout");
                 let [create, copy, remove] = self.copy_out_commands(session, &name, out);
-                let _guard = interrupt::on_interrupt(remove_container(runner, &name));
+                let _guard = runner.on_cancel(remove_container(runner, &name));
                 runner.run(&create)?;
                 let copied = runner.run(&copy);
                 let removed = runner.run(&remove);
@@ -511,7 +511,7 @@ impl Step for Package {
         let raw = this
             .parent()
             .join(format!(".{}.raw-{}", this.dist_name(), session.run_id));
-        let _raw_guard = interrupt::remove_on_interrupt(&raw);
+        let _raw_guard = runner.remove_on_cancel(&raw);
         if let Err(e) = this.fill_and_swap(runner, session, &raw) {
             let _ = runner.remove(&raw);
             return Err(e);

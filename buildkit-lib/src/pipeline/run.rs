@@ -397,6 +397,8 @@ impl Pipeline {
             }
         });
         board.clear();
+        // A cancelled run: the clean-ups its steps registered and no step ran yet.
+        runner.clean_up_cancelled();
         hashes.save();
 
         let steps: Vec<StepRecord> = order

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 
 use super::venv::{ToolEnv, Tools};
-use crate::cmd::{interrupt, Cmd, Runner};
+use crate::cmd::{Cmd, Runner};
 use crate::plan::Step;
 use crate::session::Session;
 
@@ -160,7 +160,7 @@ impl Step for PythonTest {
             TestPlace::Image(image) => {
                 let session = runner.require_session("the test step in an image")?;
                 let name = session.container_name("test");
-                let _guard = interrupt::on_interrupt(remove_container(runner, &name));
+                let _guard = runner.on_cancel(remove_container(runner, &name));
                 runner
                     .run(&self.container_command(session, &name, image))
                     .with_context(|| format!("tests failed in image {image}"))?;
@@ -170,8 +170,8 @@ impl Step for PythonTest {
     }
 }
 
-/// `docker rm -f NAME`, aimed at the engine `runner` uses (the interrupt handler runs it
-/// without the runner's default environment).
+/// `docker rm -f NAME`, aimed at the engine `runner` uses (named in the command, so the
+/// line shown and logged says which engine).
 pub(crate) fn remove_container(runner: &Runner, name: &str) -> Cmd {
     let cmd = Cmd::new("docker").args(["rm", "-f", name]);
     match runner.effective_env(&cmd, "DOCKER_HOST") {

@@ -17,27 +17,28 @@
 //! - `hold_container builder existing NAME CONTEXT`: builds CONTEXT on the user's builder
 //!   NAME (never removed).
 //!
-//! It prints `ready` on stdout once the registration is done and the command starts.
+//! It prints `ready` on stdout once the registration is done and the command starts. Like
+//! a downstream xtask, it cancels its run on SIGINT and SIGTERM, exits 130 once the run
+//! is cancelled and cleaned up, and exits at once on a second signal.
 
 use std::time::Duration;
 
-use buildkit_lib::cmd::interrupt;
 use buildkit_lib::plan::Step;
 use buildkit_lib::validate::smoke::{Ready, Service, ServiceReady, Smoke};
 use buildkit_lib::RUN_LABEL;
 use buildkit_lib::{Cmd, Session};
 
 fn main() {
-    // Ctrl-C handling is the program's choice: this one wants the library's.
-    buildkit_lib::cmd::interrupt::install();
+    // Ctrl-C handling is the program's choice: this one cancels its run on signals.
+    let (cancel, _signals) = e2e::cancel_on_signals();
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let runner = e2e::runner();
+    let runner = e2e::runner().cancel_with(cancel.clone());
     let result = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["container", name, run_id] => {
             let rm = Cmd::new("docker")
                 .args(["rm", "--force", name])
                 .env("DOCKER_HOST", e2e::docker_host());
-            let _guard = interrupt::on_interrupt(rm);
+            let _guard = runner.on_cancel(rm);
             let run = Cmd::new("docker").args([
                 "run",
                 "--name",
@@ -150,6 +151,10 @@ fn main() {
             std::process::exit(2);
         }
     };
+    if cancel.is_cancelled() {
+        runner.clean_up_cancelled();
+        std::process::exit(buildkit_lib::cmd::EXIT_INTERRUPTED);
+    }
     if let Err(e) = result {
         eprintln!("error: {e:#}");
         std::process::exit(1);

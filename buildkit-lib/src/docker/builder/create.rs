@@ -327,7 +327,8 @@ fn refuse_taken(runner: &Runner, name: &str) -> anyhow::Result<()> {
 
 /// A builder this run created. Dropping it removes the builder (`docker buildx rm`,
 /// which also removes a `docker-container` node's container and its state volume); a
-/// Ctrl-C does the same once the program installed [`crate::cmd::interrupt`]. Call
+/// cancelled run does the same ([`Runner::on_cancel`], so a Ctrl-C too once the program
+/// cancels its run on signals with [`crate::cmd::Cancel::on_signals`]). Call
 /// [`CreatedBuilder::keep`] to leave the builder in place.
 #[derive(Debug)]
 #[must_use = "the builder is removed when this is dropped"]
@@ -335,30 +336,19 @@ pub struct CreatedBuilder {
     name: String,
     runner: Runner,
     armed: bool,
-    _interrupt: Option<crate::cmd::interrupt::Guard>,
+    _on_cancel: Option<crate::cmd::CleanupGuard>,
 }
 
 impl CreatedBuilder {
-    /// Registers the removal before anything is created, so a Ctrl-C during
+    /// Registers the removal before anything is created, so a cancel (a Ctrl-C) during
     /// `buildx create --bootstrap` (which starts containers) removes what it made.
     fn arm(runner: &Runner, name: String) -> CreatedBuilder {
-        let mut rm = rm_cmd(&name);
-        for key in [
-            "DOCKER_HOST",
-            "DOCKER_CONTEXT",
-            "DOCKER_CONFIG",
-            "BUILDX_CONFIG",
-        ] {
-            if let Some(value) = runner.effective_env(&rm, key) {
-                rm = rm.env(key, value);
-            }
-        }
-        let guard = Some(crate::cmd::interrupt::on_interrupt(rm));
+        let guard = Some(runner.on_cancel(rm_cmd(&name)));
         CreatedBuilder {
             name,
             runner: runner.clone(),
             armed: true,
-            _interrupt: guard,
+            _on_cancel: guard,
         }
     }
 

@@ -14,8 +14,9 @@
 //! container can still join a `remote` builder as `docker-container://CONTAINER`.
 //!
 //! [`MultiNode::create`] and [`BuilderCreate::create`] return a [`CreatedBuilder`]: the
-//! builder this run made, removed when it is dropped and on Ctrl-C (once the program
-//! installed [`crate::cmd::interrupt`]); a builder the user made is never removed.
+//! builder this run made, removed when it is dropped and when the run is cancelled (a
+//! Ctrl-C too, once the program's `main` cancels its run on signals with
+//! [`crate::cmd::Cancel::on_signals`]); a builder the user made is never removed.
 //! Failures buildx reports in its own words (a TLS handshake refused, a builder image
 //! that is neither local nor pullable, a name that is taken) are explained in ours
 //! ([`explain`]).

@@ -598,17 +598,15 @@ fn a_change_in_the_mediaserver_context_names_the_file() {
     let app = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/mediaserver");
     // Its generated context: the generator writes only missing or different files,
     // atomically, so test processes running it side by side are safe.
-    let generated = std::process::Command::new("python3")
-        .arg(app.join("generate.py"))
-        .arg("--quiet")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("python3 runs");
-    assert!(
-        generated.status.success(),
-        "python3 fixtures/mediaserver/generate.py failed: {}",
-        String::from_utf8_lossy(&generated.stderr)
-    );
+    let generate = crate::cmd::Cmd::new("python3")
+        .arg(app.join("generate.py").display().to_string())
+        .arg("--quiet");
+    if let Err(e) = Runner::new()
+        .echo(crate::cmd::Echo::Silent)
+        .capture(&generate)
+    {
+        panic!("python3 fixtures/mediaserver/generate.py failed: {e}");
+    }
     let build = Build::new(&app)
         .dockerfile(app.join("Dockerfile"))
         .target("runtime")

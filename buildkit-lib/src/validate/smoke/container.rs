@@ -7,37 +7,29 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use serde::Deserialize;
 
-use crate::cmd::{interrupt, Cmd, ContainerState, Runner};
+use crate::cmd::{CleanupGuard, Cmd, ContainerState, Runner};
 
 /// How many log lines a report keeps.
 pub(crate) const LOG_LINES: usize = 20;
 
 /// A container started by the test: removed by [`RunningContainer::remove`], or when
-/// dropped (a panic), or by the interrupt handler on Ctrl-C.
+/// dropped (a panic), or by the run's clean-up when it is cancelled (Ctrl-C).
 pub(crate) struct RunningContainer {
     runner: Runner,
     name: String,
     removed: bool,
-    _interrupt: interrupt::Guard,
+    _on_cancel: CleanupGuard,
 }
 
 impl RunningContainer {
     /// Registers the removal before the container exists, so no moment is uncovered.
     pub(crate) fn register(runner: &Runner, name: &str) -> RunningContainer {
-        let rm = remove_cmd(name);
-        let mut on_signal = rm.clone();
-        // The interrupt handler runs the command directly, without the runner's defaults.
-        for key in ["DOCKER_HOST", "PATH"] {
-            if let Some(value) = runner.effective_env(&rm, key) {
-                on_signal = on_signal.env(key, value);
-            }
-        }
         RunningContainer {
             // Removal runs even when the run was cancelled.
             runner: runner.for_cleanup(),
             name: name.to_string(),
             removed: false,
-            _interrupt: interrupt::on_interrupt(on_signal),
+            _on_cancel: runner.on_cancel(remove_cmd(name)),
         }
     }
 
