@@ -6,6 +6,52 @@
 //! is a value that can describe exactly what it will run; a [`Runner`] runs it, and a
 //! [`pipeline::Pipeline`] runs steps side by side with logs and a report.
 //!
+//! # The whole xtask, in six names
+//!
+//! Build an image with a secret and a registry cache, then smoke-test it with a MariaDB
+//! companion. `cargo xtask` runs it; the steps are values, the pipeline runs them side by
+//! side with logs and `target/buildkit/myapp/report.json`, and the session (the labels and
+//! names of what the run creates) is the pipeline's project, named once.
+//!
+//! ```no_run
+//! use buildkit_lib::prelude::*;
+//!
+//! fn main() -> anyhow::Result<std::process::ExitCode> {
+//!     let db_password = Secret::new(std::env::var("DB_PASSWORD")?);
+//!     let cache = Cache::registry("127.0.0.1:5000/myapp:cache");
+//!     let mut pipeline = Pipeline::new("myapp", "target");
+//!     let image = Build::new(".")
+//!         .tag("myapp:dev")
+//!         .secret_value("pip_token", Secret::new(std::env::var("PIP_TOKEN")?))
+//!         .cache_from(cache.clone())
+//!         .cache_to(cache.mode_max(true));
+//!     pipeline.image_build("image", image, "myapp");
+//!     let db = Service::new("db", "mariadb:11")
+//!         .port(3306)
+//!         .secret_env("MARIADB_ROOT_PASSWORD", db_password.clone());
+//!     let smoke = Smoke::new("myapp:dev")
+//!         .service(db)
+//!         .secret_env("DB_PASSWORD", db_password)
+//!         .http(5000, "/api/health");
+//!     pipeline.add("smoke", smoke).after(["image"]);
+//!     let report = pipeline.run_with_defaults()?;
+//!     eprintln!("{}", report.table());
+//!     Ok(std::process::ExitCode::from(report.exit_code() as u8))
+//! }
+//! ```
+//!
+//! # The shape: steps → plan → executor → engine
+//!
+//! A step ([`plan::Step`]) is a value with one body, `run(&self, runner)`, that does every
+//! effect through the [`Runner`]: commands and read-only queries, file writes, removals
+//! and swaps, network probes and waits. The runner is the one executor: it records each
+//! effect as a [`plan::Action`], runs it (a process in its own group, streamed, masked,
+//! logged, timed out and cancellable; an atomic file operation; a probe), or, on a
+//! [`Runner::recording`] runner, only records it. A step's [`plan::Plan`] is its body
+//! recorded that way, so the plan a dry run prints is what a real run does, and no step
+//! asks whether it is a dry run. Where the engine is asked, the runner keeps its answers
+//! and versions for the run ([`engine::Capabilities`]).
+//!
 //! # A downstream project's `xtask/src/main.rs`
 //!
 //! The whole of a small project's xtask: `cargo xtask build` checks formatting, builds the
@@ -17,13 +63,8 @@
 //! use std::process::ExitCode;
 //! use std::time::Duration;
 //!
-//! use buildkit_lib::docker::build::{Build, Output as BuildOutput};
-//! use buildkit_lib::pipeline::{Inputs, Pipeline, RunOptions};
-//! use buildkit_lib::plan::Step;
-//! use buildkit_lib::python::{Black, CheckAll, Isort, ToolEnv};
-//! use buildkit_lib::validate::smoke::{Ready, Smoke};
-//! use buildkit_lib::cmd::{Cancel, EXIT_INTERRUPTED};
-//! use buildkit_lib::{Runner, Session};
+//! use buildkit_lib::cmd::EXIT_INTERRUPTED;
+//! use buildkit_lib::prelude::*;
 //!
 //! fn main() -> ExitCode {
 //!     // The run's cancel token, set by Ctrl-C and SIGTERM: signals are `main`'s choice.
@@ -55,34 +96,27 @@
 //!     let tools = ToolEnv::under("target");
 //!     let mut pipeline = Pipeline::new("build", "target");
 //!
-//!     // Each step is a value: its body runs it, its plan says what a dry run prints.
+//!     // Each step is a value with one body; a dry run records that body as its plan.
 //!     let black = Black::check(["src"]).tools(tools.clone());
 //!     let isort = Isort::check(["src"]).tools(tools);
 //!     pipeline
 //!         // black and isort both answer; diffs go to the step log only
-//!         .step_of("format", CheckAll::new(black, isort), |format, cx| format.run(&cx.runner))
+//!         .add("format", CheckAll::new(black, isort))
 //!         .inputs(Inputs::new().file("src"));
 //!
-//!     // An image build step declares its plan, inputs and output by itself.
+//!     // An image build step declares its inputs and output by itself.
 //!     let image = Build::new(".")
 //!         .dockerfile("Dockerfile.production")
 //!         .target("runtime")
 //!         .tag("myapp:dev")
 //!         .network("host")
-//!         .output(BuildOutput::Load);
+//!         .output(Output::Load);
 //!     pipeline.image_build("image", image, "myapp").after(["format"]);
 //!
-//!     let smoke = |session: &Session| {
-//!         Smoke::new("myapp:dev")
-//!             .ready(Ready::Http { port: 5000, path: "/api/health".into(), expect_body: None })
-//!             .timeout(Duration::from_secs(60))
-//!     };
-//!     pipeline
-//!         .step("smoke", move |cx| {
-//!             smoke(&cx.session).run(&cx.runner)?;
-//!             Ok(())
-//!         })
-//!         .after(["image"]);
+//!     let smoke = Smoke::new("myapp:dev")
+//!         .http(5000, "/api/health")
+//!         .timeout(Duration::from_secs(60));
+//!     pipeline.add("smoke", smoke).after(["image"]);
 //!
 //!     let options = RunOptions::new("myapp").dry_run(dry_run);
 //!     let report = pipeline.run(runner, &options)?;
@@ -95,9 +129,10 @@
 //!
 //! # One API shape
 //!
-//! - **Paths.** Every public item has one path: [`Runner`], [`Cmd`], [`Secret`],
+//! - **Paths.** Every public item has one home path: [`Runner`], [`Cmd`], [`Secret`],
 //!   [`CommandError`] and [`Session`] at the root; everything else in its domain module
 //!   (`docker::build::Build`, `validate::smoke::Smoke`, `python::Black`, ...).
+//!   [`prelude`] gathers what a typical xtask needs under a second path.
 //! - **Steps are values.** A step is made with `new` (or a named constructor such as
 //!   `Black::check`) taking what it cannot do without, then chained setters; its fields
 //!   are private. Result and report types have public fields and are
@@ -114,7 +149,7 @@
 //!   step's main [`Cmd`].
 //! - **Plans.** Every step kind can say what it would do without running anything
 //!   ([`plan::Step::plan`], the step's body recorded with the runner's session and `PATH`;
-//!   [`plan::Planned`] for the steps not moved yet). A dry run makes
+//!   queries answer the placeholder of their [`Cmd::dry_answer`]). A dry run makes
 //!   no engine or git query unless asked ([`Runner::dry_run_queries`]). In tests,
 //!   [`Runner::with_executor`] with a [`cmd::FakeExecutor`] runs a step's real code
 //!   against scripted answers.
@@ -171,6 +206,7 @@ mod hash;
 pub mod package;
 pub mod pipeline;
 pub mod plan;
+pub mod prelude;
 pub mod python;
 mod rows;
 mod session;

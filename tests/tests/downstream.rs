@@ -8,10 +8,9 @@ use std::process::Command;
 use buildkit_lib::Cmd;
 
 const MAIN_RS: &str = r#"
-use buildkit_lib::docker::build::{Build, Output as BuildOutput};
-use buildkit_lib::pipeline::{ImageRecord, Inputs, StepOutput, Pipeline, RunOptions};
-use buildkit_lib::cmd::{Cancel, EXIT_INTERRUPTED};
-use buildkit_lib::{Cmd, Runner};
+use buildkit_lib::cmd::EXIT_INTERRUPTED;
+use buildkit_lib::pipeline::ImageRecord;
+use buildkit_lib::prelude::*;
 
 fn main() -> std::process::ExitCode {
     // Ctrl-C and SIGTERM cancel the run: its commands stop, what it created is removed.
@@ -25,7 +24,7 @@ fn main() -> std::process::ExitCode {
         cx.runner.run(&Cmd::new("sh").args(["-c", "echo hello from the downstream xtask"]))?;
         Ok(())
     });
-    let build = Build::new(project.join("app")).tag(tag.clone()).network("none").output(BuildOutput::Load);
+    let build = Build::new(project.join("app")).tag(tag.clone()).network("none").output(Output::Load);
     pipeline
         .step("image", move |cx| {
             let result = build.clone().with_session_labels(&cx.session).run(&cx.runner)?;

@@ -149,6 +149,16 @@ impl Pipeline {
         }
     }
 
+    /// Adds a step that runs one [`plan::Step`](crate::plan::Step) value (its result is
+    /// the step's success or failure), and returns it for `.after(..)`, `.inputs(..)`.
+    /// A dry run records the same body: its plan is what the step does.
+    pub fn add<S>(&mut self, name: impl Into<String>, step: S) -> &mut Step
+    where
+        S: crate::plan::Step + Send + Sync + 'static,
+    {
+        self.step(name, move |cx| step.run(&cx.runner).map(|_| ()))
+    }
+
     /// Adds a step and returns it for `.after(..)`, `.inputs(..)`, `.output(..)`.
     pub fn step<F>(&mut self, name: impl Into<String>, body: F) -> &mut Step
     where

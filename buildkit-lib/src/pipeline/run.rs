@@ -288,6 +288,13 @@ struct Done {
 }
 
 impl Pipeline {
+    /// Runs the pipeline with a new [`Runner`] and the default options, the pipeline's
+    /// name as the project ([`RunOptions::new`]): a program that needs no more (no dry
+    /// run, no cancel token, no log echo of its own) names nothing else.
+    pub fn run_with_defaults(&self) -> Result<Report> {
+        self.run(&Runner::new(), &RunOptions::new(&self.name))
+    }
+
     /// Runs the pipeline. Graph errors ([`PipelineError`]) and a pipeline already running
     /// are errors; a failed step is not: the report says `ok: false` (exit status 1).
     pub fn run(&self, runner: &Runner, options: &RunOptions) -> Result<Report> {

@@ -376,6 +376,16 @@ impl Smoke {
         self
     }
 
+    /// Ready when `GET http://127.0.0.1:<port><path>` answers 2xx from inside the
+    /// container ([`Ready::Http`] without a body check).
+    pub fn http(self, port: u16, path: impl Into<String>) -> Smoke {
+        self.ready(Ready::Http {
+            port,
+            path: path.into(),
+            expect_body: None,
+        })
+    }
+
     /// The port [`Ready::Auto`] probes when the image has no `HEALTHCHECK`.
     pub fn port(mut self, port: u16) -> Smoke {
         self.port = Some(port);
