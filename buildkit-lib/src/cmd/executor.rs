@@ -46,7 +46,7 @@ impl Answer {
     /// Also writes `contents` to the path the command line gives after `flag` (`--flag
     /// PATH` or `--flag=PATH`), as the real program would: a fake `docker buildx build`
     /// answering `.writing_after("--metadata-file", r#"{"containerimage.digest":"sha256:…"}"#)`
-    /// lets [`Build::run`](crate::docker::build::Build::run) read its result.
+    /// lets [`Build`](crate::docker::build::Build)'s [`run`](crate::plan::Step::run) read its result.
     #[must_use]
     pub fn writing_after(mut self, flag: impl Into<String>, contents: impl Into<String>) -> Answer {
         self.writes.push((flag.into(), contents.into()));

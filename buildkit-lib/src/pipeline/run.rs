@@ -36,12 +36,11 @@ pub struct RunOptions {
     pub(crate) keep_going: bool,
     /// Run every step, even those that are up to date.
     pub(crate) force: bool,
-    /// Print the plan (every step in order with its exact commands) and run nothing.
-    /// Steps with a declared [`Step::plan`](super::Step::plan) print it; the others are
-    /// called with a dry runner.
+    /// Print the plan (every step in order with its exact actions) and run nothing: each
+    /// step's body runs on a runner that only records ([`Runner::recording`]).
     pub(crate) dry_run: bool,
-    /// In a dry run, let the steps without a declared plan make read-only engine and git
-    /// queries, so that their plans go further. Off by default: a dry run asks nothing.
+    /// In a dry run, let the steps make their read-only engine and git queries, so that
+    /// their plans show real answers. Off by default: a dry run asks nothing.
     pub(crate) dry_run_queries: bool,
     /// The run's identity (labels, container names).
     pub(crate) session: Session,
@@ -66,16 +65,15 @@ impl RunOptions {
         self
     }
 
-    /// Print the plan (every step in order with its exact commands) and run nothing.
-    /// Steps with a declared [`Step::plan`](super::Step::plan) print it; the others are
-    /// called with a dry runner.
+    /// Print the plan (every step in order with its exact actions) and run nothing: each
+    /// step's body runs on a runner that only records ([`Runner::recording`]).
     pub fn dry_run(mut self, on: bool) -> RunOptions {
         self.dry_run = on;
         self
     }
 
-    /// In a dry run, let the steps without a declared plan make read-only engine and git
-    /// queries, so that their plans go further. Off by default: a dry run asks nothing.
+    /// In a dry run, let the steps make their read-only engine and git queries, so that
+    /// their plans show real answers. Off by default: a dry run asks nothing.
     pub fn dry_run_queries(mut self, on: bool) -> RunOptions {
         self.dry_run_queries = on;
         self

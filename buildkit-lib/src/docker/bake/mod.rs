@@ -3,7 +3,7 @@
 //!
 //! [`BakeTarget::from_build`] turns a [`Build`] into a bake target, [`BakeFile`] collects
 //! targets and groups (built with [`BakeFile::builder`]) and writes the file, and [`Bake`]
-//! runs `docker buildx bake` on it ([`Bake::run`], with a typed [`BakeResult`] read from
+//! runs `docker buildx bake` on it ([`Bake::run`](crate::plan::Step::run), with a typed [`BakeResult`] read from
 //! `--metadata-file`) or asks buildx how it reads it ([`Bake::print`]).
 //!
 //! # Paths

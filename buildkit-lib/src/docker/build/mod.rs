@@ -3,7 +3,7 @@
 //!
 //! The plan is data ([`Build::new`] and chained setters), [`Build::command`] turns it
 //! into the exact command line (golden-tested), [`Build::check`] refuses bad input before
-//! anything runs, and [`Build::run`] runs it and reads the result from `--metadata-file`
+//! anything runs, and [`Build::run`](crate::plan::Step::run) runs it and reads the result from `--metadata-file`
 //! and `docker image inspect`, never from progress text.
 //!
 //! One job per file: this one holds the value (the build, its secrets, outputs and
@@ -159,7 +159,7 @@ pub enum Provenance {
 }
 
 /// One `docker buildx build`: [`Build::new`] with the context, the setters for the rest,
-/// then [`Build::run`] it.
+/// then [`Build::run`](crate::plan::Step::run) it.
 ///
 /// ```
 /// use buildkit_lib::docker::build::{Build, Output};
@@ -216,7 +216,7 @@ pub struct Build {
     pub(crate) cache_from: Vec<Cache>,
     /// Cache destinations (`--cache-to`).
     pub(crate) cache_to: Vec<Cache>,
-    /// Where buildx writes the build's metadata JSON; [`Build::run`] uses a temporary
+    /// Where buildx writes the build's metadata JSON; [`Build::run`](crate::plan::Step::run) uses a temporary
     /// file when this is `None`.
     pub(crate) metadata_file: Option<PathBuf>,
     /// The buildx builder to use (`--builder`).
@@ -444,7 +444,7 @@ impl Build {
         self
     }
 
-    /// Where buildx writes the build's metadata JSON; without it, [`Build::run`] uses a
+    /// Where buildx writes the build's metadata JSON; without it, [`Build::run`](crate::plan::Step::run) uses a
     /// temporary file.
     pub fn metadata_file(mut self, path: impl Into<PathBuf>) -> Build {
         self.metadata_file = Some(path.into());
@@ -550,7 +550,7 @@ impl Build {
     /// Whether a cache export that fails fails the build (off by default: the cache is
     /// optional). BuildKit exports the cache after the image, and buildx exits 1 when the
     /// cache export fails although the image was built (and loaded or pushed). With the
-    /// cache optional, [`Build::run`] returns the result, its
+    /// cache optional, [`Build::run`](crate::plan::Step::run) returns the result, its
     /// [`BuildResult::cache_not_written`] naming each destination not written with the
     /// engine's error, and says `image X built and loaded; cache not written to REF:
     /// <error>` in the step log; required, it returns that as a

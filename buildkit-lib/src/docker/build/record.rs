@@ -102,7 +102,7 @@ impl fmt::Display for BuildRecord {
 }
 
 /// A `docker buildx build` that failed, with BuildKit's record of it: the context of the
-/// error [`Build::run`] returns when the build command itself failed. Its message is the
+/// error [`Build::run`](crate::plan::Step::run) returns when the build command itself failed. Its message is the
 /// one `Build::run` always gave (`cannot build image ...`, with the command and the last
 /// lines of buildx's output below it in the chain, as a
 /// [`CommandError`](crate::CommandError)); BuildKit's own error, where buildx keeps build

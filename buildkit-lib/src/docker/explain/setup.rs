@@ -175,7 +175,7 @@ impl Build {
     /// The cache set-up checks ([`CacheCheck`]) of this build, with the environment the
     /// runner gives its commands (`CI`, `RUNNER_ENVIRONMENT`): each finding with its fix,
     /// none for a remote context. Reads the Dockerfile and the context's folders, asks no
-    /// engine, prints nothing; [`Build::run`] runs them (while [`Build::explain`] is on),
+    /// engine, prints nothing; [`Build::run`](crate::plan::Step::run) runs them (while [`Build::explain`] is on),
     /// says each in the step log and keeps them in
     /// [`BuildResult::cache_warnings`](crate::docker::build::BuildResult::cache_warnings).
     ///
