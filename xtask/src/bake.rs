@@ -20,7 +20,7 @@ use crate::flags;
 pub fn run(base: &Runner, root: &Path, flags: &flags::Bake) -> Result<u8> {
     let dry_run = flags.dry_run;
     let runner = base.clone().dry_run(dry_run);
-    engine::ensure(&runner, root)?;
+    engine::ensure(&runner, root, dry_run)?;
 
     let cache = build::cache_flag(flags.cache.as_deref())?;
     let pipeline = build::webapp_pipeline_with(&runner, root, false, cache.as_ref(), false)?;

@@ -214,7 +214,7 @@ pub fn webapp_pipeline_with(
         pipeline
             .step("reproducible", move |cx| {
                 let report = check.run(&cx.runner)?;
-                if cx.runner.is_dry_run() {
+                if cx.dry_run {
                     return Ok(());
                 }
                 cx.runner.note(&report.to_string());
@@ -245,7 +245,7 @@ pub fn webapp_pipeline_with(
             let config = Trivy::config(&scanned_dockerfile)
                 .tools(scan_env.clone())
                 .run(&cx.runner)?;
-            if cx.runner.is_dry_run() {
+            if cx.dry_run {
                 // Nothing was scanned: there is no verdict to give, and no reason to stop.
                 return Ok(());
             }

@@ -39,8 +39,8 @@ pub fn point_at_engine(runner: Runner) -> Runner {
 
 /// Makes sure an engine answers; when none does and the user has not chosen one with
 /// `DOCKER_HOST`, runs the set-up script (installs and starts everything).
-pub fn ensure(runner: &Runner, root: &Path) -> Result<()> {
-    if runner.is_dry_run() || Engine::answers(runner) {
+pub fn ensure(runner: &Runner, root: &Path, dry_run: bool) -> Result<()> {
+    if dry_run || Engine::answers(runner) {
         return Ok(());
     }
     if std::env::var("DOCKER_HOST").is_ok_and(|h| !h.is_empty() && h != PROJECT_DOCKER_HOST) {
@@ -92,9 +92,15 @@ pub fn run_pipeline(
 /// `cargo xtask engine <up|down|env|status|versions|registry-start|registry-stop> [WHAT...]`.
 /// `env` prints the script's export lines on stdout, so that
 /// `eval "$(cargo xtask engine env)"` points the shell at the engine.
-pub fn run(runner: &Runner, root: &Path, action: &str, what: &[String]) -> Result<()> {
+pub fn run(
+    runner: &Runner,
+    root: &Path,
+    action: &str,
+    what: &[String],
+    dry_run: bool,
+) -> Result<()> {
     let cmd = script(root, action).args(what.iter().cloned());
-    if action == "env" && !runner.is_dry_run() {
+    if action == "env" && !dry_run {
         let out = runner
             .capture(&cmd)
             .with_context(|| format!("`engine {action}` failed"))?;
@@ -113,7 +119,7 @@ pub fn run(runner: &Runner, root: &Path, action: &str, what: &[String]) -> Resul
 /// chose another engine with `DOCKER_HOST`.
 pub fn ensure_components(runner: &Runner, root: &Path, components: &[&str]) -> Result<()> {
     if std::env::var("DOCKER_HOST").is_ok_and(|h| !h.is_empty() && h != PROJECT_DOCKER_HOST) {
-        return ensure(runner, root);
+        return ensure(runner, root, false);
     }
     runner
         .run(&script(root, "up").args(components.iter().copied()))

@@ -125,6 +125,7 @@ fn dispatch(base: &Runner, args: &[String]) -> anyhow::Result<u8> {
                 &root,
                 action.as_str(),
                 &flags.what,
+                flags.dry_run,
             )?;
             Ok(0)
         }

@@ -26,7 +26,7 @@ pub fn run(base: &Runner, root: &Path, flags: &flags::Package) -> Result<u8> {
         PackageMode::IsolatedCp => Mode::Isolated(Export::CopyOut),
     };
     let runner = base.clone().dry_run(flags.dry_run);
-    engine::ensure(&runner, root)?;
+    engine::ensure(&runner, root, flags.dry_run)?;
     let app = root.join("fixtures/desktop");
     let stages = Stages::new(&app, DESKTOP_IMAGE)
         .build_arg("PYTHON_IMAGE", PYTHON_IMAGE)

@@ -17,10 +17,9 @@ const VERSION_FILE: &str = "fixtures/webapp/version.json";
 const CHANGELOG: &str = "CHANGELOG.md";
 
 /// Releases the repository at `root` with the `bump` given on the command line; with
-/// `dry_run` (or a dry-run runner) it checks the work tree (git's read-only queries run),
+/// `dry_run` it checks the work tree (git's read-only queries run),
 /// prints the release and changes nothing.
 pub fn run(runner: &Runner, root: &Path, bump: Bump, dry_run: bool) -> anyhow::Result<()> {
-    let dry_run = dry_run || runner.is_dry_run();
     let runner = runner.clone().dry_run(dry_run).dry_run_queries(dry_run);
     let release = Release::new(root, root.join(VERSION_FILE), root.join(CHANGELOG), bump);
     let done = release.run(&runner).context("cannot release")?;

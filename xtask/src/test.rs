@@ -28,7 +28,7 @@ pub fn run(base: &Runner, root: &Path, flags: &crate::flags::Test) -> Result<u8>
         .args(flags.cargo_args.iter().cloned());
     let own_engine = std::env::var("DOCKER_HOST")
         .map_or(true, |h| h.is_empty() || h == engine::PROJECT_DOCKER_HOST);
-    if (which != TestEngine::Current || own_engine) && !runner.is_dry_run() {
+    if (which != TestEngine::Current || own_engine) && !flags.dry_run {
         for (k, v) in engine::env_of(&runner, root, which.as_str())? {
             cmd = cmd.env(k, v);
         }

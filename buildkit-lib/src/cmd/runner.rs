@@ -202,11 +202,6 @@ impl Runner {
         })
     }
 
-    /// Whether this is a dry run.
-    pub fn is_dry_run(&self) -> bool {
-        self.dry_run
-    }
-
     /// Whether actions are only recorded (a dry run), for the executor's own methods.
     pub(super) fn only_records(&self) -> bool {
         self.dry_run
