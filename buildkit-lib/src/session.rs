@@ -13,6 +13,7 @@ pub const RUN_LABEL: &str = "dev.buildkit-lib.run";
 
 /// The identity of one run of one project.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Session {
     /// Project name (lower-case, usable in container names).
     pub project: String,
@@ -21,6 +22,13 @@ pub struct Session {
 }
 
 impl Session {
+    /// The same project with the run id `run_id` (a fixed id: a golden test, a resumed
+    /// run), instead of the unique one [`Session::new`] makes.
+    pub fn with_run_id(mut self, run_id: impl Into<String>) -> Session {
+        self.run_id = run_id.into();
+        self
+    }
+
     /// A new run of `project`, with an id unique on this machine.
     pub fn new(project: impl Into<String>) -> Session {
         let now = SystemTime::now()

@@ -49,10 +49,7 @@ fn every_option() -> Build {
             "https://example.org/webapp",
         ))
         .label("maintainer", "Web Team")
-        .with_session_labels(&Session {
-            project: "webapp".into(),
-            run_id: "run-1".into(),
-        })
+        .with_session_labels(&Session::new("webapp").with_run_id("run-1"))
 }
 
 #[test]

@@ -28,13 +28,7 @@ fn main() -> std::process::ExitCode {
     pipeline
         .step("image", move |cx| {
             let result = build.clone().with_session_labels(&cx.session).run(&cx.runner)?;
-            cx.add_image(ImageRecord {
-                name: "downstream".into(),
-                tags: result.tags.clone(),
-                digest: result.digest.clone(),
-                size_bytes: result.size_bytes,
-                platforms: result.platforms.clone(),
-            });
+            cx.add_image(ImageRecord::of("downstream", &result));
             Ok(())
         })
         .after(["hello"])

@@ -322,10 +322,7 @@ fn an_entry_script_builds_one_folder_alike_in_both_modes() {
 fn a_dry_run_prints_the_plan_and_runs_nothing() {
     let project = e2e::repo_root().join("fixtures/desktop");
     // Nothing may reach an engine: there is none at this socket.
-    let session = Session {
-        project: "deskapp".into(),
-        run_id: "plan".into(),
-    };
+    let session = Session::new("deskapp").with_run_id("plan");
     let runner = Runner::new()
         .dry_run(true)
         .echo(buildkit_lib::cmd::Echo::Silent)

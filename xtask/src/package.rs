@@ -68,11 +68,11 @@ pub fn run(base: &Runner, root: &Path, flags: &flags::Package) -> Result<u8> {
         .step("package", move |cx| {
             let report = package.run(&cx.runner)?;
             for artifact in &report.files {
-                cx.add_artifact_record(ArtifactRecord {
-                    path: dist.join(&artifact.path).display().to_string(),
-                    size_bytes: artifact.size,
-                    sha256: artifact.sha256.clone(),
-                });
+                cx.add_artifact_record(ArtifactRecord::new(
+                    dist.join(&artifact.path).display().to_string(),
+                    artifact.size,
+                    artifact.sha256.clone(),
+                ));
             }
             Ok(())
         })

@@ -249,13 +249,7 @@ impl Pipeline {
             }
             cx.add_build_warnings(&result);
             cx.add_build(result.record.clone());
-            cx.add_image(ImageRecord {
-                name: record_name.clone(),
-                tags: result.tags.clone(),
-                digest: result.digest.clone(),
-                size_bytes: result.size_bytes,
-                platforms: result.platforms.clone(),
-            });
+            cx.add_image(ImageRecord::of(record_name.clone(), &result));
             Ok(())
         });
         step.inputs = Some(Inputs::of_build(&kept));

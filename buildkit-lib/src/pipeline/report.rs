@@ -382,6 +382,7 @@ impl InstructionRecord {
 
 /// An image a step built.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[non_exhaustive]
 pub struct ImageRecord {
     /// Image name (repository).
     pub name: String,
@@ -397,6 +398,7 @@ pub struct ImageRecord {
 
 /// A file a step produced.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ArtifactRecord {
     /// The file's path.
     pub path: String,
@@ -404,6 +406,35 @@ pub struct ArtifactRecord {
     pub size_bytes: u64,
     /// SHA-256 of its content, hex.
     pub sha256: String,
+}
+
+impl ImageRecord {
+    /// The record of an image `build` made, under the name `name`.
+    pub fn of(name: impl Into<String>, build: &crate::docker::build::BuildResult) -> ImageRecord {
+        ImageRecord {
+            name: name.into(),
+            tags: build.tags.clone(),
+            digest: build.digest.clone(),
+            size_bytes: build.size_bytes,
+            platforms: build.platforms.clone(),
+        }
+    }
+}
+
+impl ArtifactRecord {
+    /// The record of the file at `path`, `size_bytes` long, whose content hashes to
+    /// `sha256` (hex).
+    pub fn new(
+        path: impl Into<String>,
+        size_bytes: u64,
+        sha256: impl Into<String>,
+    ) -> ArtifactRecord {
+        ArtifactRecord {
+            path: path.into(),
+            size_bytes,
+            sha256: sha256.into(),
+        }
+    }
 }
 
 /// The report of one pipeline run, written to `target/buildkit/<pipeline>/report.json`.

@@ -23,10 +23,7 @@ fn main() {
     let project = PathBuf::from(project);
     std::fs::write(project.join("child.pid"), std::process::id().to_string())
         .expect("write the pid file");
-    let session = Session {
-        project: "deskapp".into(),
-        run_id: run_id.clone(),
-    };
+    let session = Session::new("deskapp").with_run_id(run_id.clone());
     let stages = Stages::new(&project, "unused").images([(Stage::Runtime, runtime.clone())]);
     let runner = e2e::engine().session(session).cancel_with(cancel.clone());
     let result =
