@@ -80,7 +80,7 @@ pub fn run(base: &Runner, root: &Path, dry_run: bool) -> Result<u8> {
                     );
                     failed = true;
                 }
-                Ok(ran) if ran.dry_run => {}
+                Ok(_) if dry_run => {}
                 Ok(_) => println!("msrv: `cargo +{toolchain} check --workspace` passed"),
             }
         }

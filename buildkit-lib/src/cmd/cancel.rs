@@ -102,11 +102,6 @@ impl Cancel {
         self.0.state.load(Ordering::SeqCst) != RUNNING
     }
 
-    /// Whether a SIGINT or SIGTERM cancelled the run (through [`Cancel::on_signals`]).
-    pub fn is_interrupted(&self) -> bool {
-        self.0.state.load(Ordering::SeqCst) == INTERRUPTED
-    }
-
     /// For a program's `main`: cancels this run on SIGINT and SIGTERM (through
     /// `signal-hook`) until the returned guard is dropped. The run's commands then fail
     /// with [`Failure::Interrupted`]; the program decides what follows (this repository's
@@ -357,7 +352,7 @@ mod tests {
         let a = Cancel::new();
         let b = Cancel::new();
         a.cancel();
-        assert!(a.is_cancelled() && !a.is_interrupted());
+        assert!(a.is_cancelled());
         assert!(!b.is_cancelled());
         assert_eq!(a.failure(), Some(Failure::Cancelled));
         assert_eq!(b.failure(), None);

@@ -61,7 +61,7 @@ impl Runner {
     }
 
     /// The embedding project's way to start its engine, if it set one.
-    pub fn get_engine_help(&self) -> Option<&str> {
+    pub(crate) fn get_engine_help(&self) -> Option<&str> {
         self.engine.help()
     }
 
@@ -88,7 +88,7 @@ impl Runner {
 
     /// The engine's unix socket path, when `DOCKER_HOST` as this runner passes it names
     /// one (`unix:///run/docker.sock` gives `/run/docker.sock`).
-    pub fn engine_socket(&self) -> Option<String> {
+    pub(crate) fn engine_socket(&self) -> Option<String> {
         let host = self.effective_env(&Cmd::new("docker"), "DOCKER_HOST")?;
         host.strip_prefix("unix://").map(str::to_string)
     }
@@ -98,7 +98,7 @@ impl Runner {
     /// Like a read-only command it runs in a dry run too, is recorded (as `GET SOCKET
     /// PATH`) and logged, and fails with a [`CommandError`]: an engine that does not
     /// answer is [`Failure::EngineUnreachable`]. Answers of any status are returned.
-    pub fn engine_get(&self, path: &str) -> Option<Result<(u16, String), CommandError>> {
+    pub(crate) fn engine_get(&self, path: &str) -> Option<Result<(u16, String), CommandError>> {
         // A fake engine, or a dry run that asks nothing: the `docker` command path
         // records (and, with a fake, answers) the query.
         if self.executor.is_some() || (self.dry_run && !self.dry_run_queries) {

@@ -53,7 +53,7 @@ pub struct CommandError {
     pub program: String,
     /// How it ended.
     pub failure: Failure,
-    /// The last lines of its combined output (at most [`super::Tail::LINES`]).
+    /// The last lines of its combined output (at most 20).
     pub tail: Vec<String>,
     /// The log file holding its full output, when it had one.
     pub log: Option<PathBuf>,

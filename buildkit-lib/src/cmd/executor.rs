@@ -21,7 +21,7 @@ pub struct Answer {
     pub stdout: String,
     /// Files it writes, each at the path its command line gives after a flag (`flag`,
     /// contents): what buildx does with `--metadata-file PATH`.
-    pub writes: Vec<(String, String)>,
+    pub(crate) writes: Vec<(String, String)>,
 }
 
 impl Answer {

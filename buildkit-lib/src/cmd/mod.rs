@@ -38,4 +38,4 @@ pub(crate) use process::OutputFilter;
 pub use process::{Captured, Echo};
 pub(crate) use runner::Runner;
 pub(crate) use secret::Secret;
-pub use tail::Tail;
+pub(crate) use tail::Tail;

@@ -55,8 +55,6 @@ pub struct Captured {
     /// Standard error in full, secrets masked, for [`Runner::capture`] (empty for
     /// [`Runner::run`]).
     pub stderr: String,
-    /// True when nothing ran because of a dry run.
-    pub dry_run: bool,
     /// The exit code: 0, or a code the command accepts ([`Cmd::accept_exit`]).
     pub exit_code: i32,
 }
@@ -80,7 +78,6 @@ impl Captured {
     fn skipped(cmd: &Cmd) -> Captured {
         Captured {
             stdout: cmd.get_dry_answer().to_string(),
-            dry_run: true,
             ..Captured::default()
         }
     }
@@ -290,7 +287,6 @@ impl Runner {
             stdout: String::new(),
             tail: lines,
             stderr: String::new(),
-            dry_run: false,
             exit_code: status.code().unwrap_or(0),
         })
     }
@@ -334,7 +330,6 @@ impl Runner {
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             tail: lines,
             stderr: String::from_utf8_lossy(&stderr).into_owned(),
-            dry_run: false,
             exit_code: output.status.code().unwrap_or(0),
         })
     }
@@ -376,7 +371,6 @@ impl Runner {
             stdout: String::from_utf8_lossy(&stdout).into_owned(),
             tail: lines,
             stderr: String::new(),
-            dry_run: false,
             exit_code: answer.code,
         })
     }

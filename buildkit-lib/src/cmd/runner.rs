@@ -151,7 +151,7 @@ impl Runner {
     }
 
     /// The echo mode.
-    pub fn get_echo(&self) -> Echo {
+    pub(crate) fn get_echo(&self) -> Echo {
         self.echo
     }
 
@@ -200,7 +200,7 @@ impl Runner {
     }
 
     /// The value of `key` a command started here would see.
-    pub fn effective_env(&self, cmd: &Cmd, key: &str) -> Option<String> {
+    pub(crate) fn effective_env(&self, cmd: &Cmd, key: &str) -> Option<String> {
         match cmd.get_env(key) {
             Some(_) => cmd.effective_env(key),
             None => self
@@ -328,12 +328,12 @@ impl Runner {
 
     /// Where `cmd`'s program would be found (its `PATH` as this runner passes it), or
     /// `None` when it is not installed.
-    pub fn program_path(&self, cmd: &Cmd) -> Option<PathBuf> {
+    pub(crate) fn program_path(&self, cmd: &Cmd) -> Option<PathBuf> {
         self.resolve(cmd).ok()
     }
 
     /// The prefix of the lines it prints (a pipeline step's name), if any.
-    pub fn get_prefix(&self) -> Option<&str> {
+    pub(crate) fn get_prefix(&self) -> Option<&str> {
         self.prefix.as_deref()
     }
 

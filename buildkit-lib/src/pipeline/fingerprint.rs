@@ -53,7 +53,7 @@ impl Inputs {
 
     /// A build context built with `dockerfile`: a `<Dockerfile>.dockerignore` beside it
     /// takes the place of the context's `.dockerignore`, as in BuildKit.
-    pub fn context_for(
+    pub(crate) fn context_for(
         mut self,
         dir: impl Into<PathBuf>,
         dockerfile: impl Into<PathBuf>,
@@ -63,7 +63,7 @@ impl Inputs {
     }
 
     /// Adds everything `other` declares.
-    pub fn merge(mut self, other: Inputs) -> Inputs {
+    pub(crate) fn merge(mut self, other: Inputs) -> Inputs {
         for file in other.files {
             if !self.files.contains(&file) {
                 self.files.push(file);

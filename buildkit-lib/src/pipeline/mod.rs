@@ -36,7 +36,7 @@ pub use report::{
 pub use run::{file_stem, PipelineError, RunOptions, StepCx};
 
 /// The body of a step.
-pub type StepFn = Arc<dyn Fn(&mut StepCx) -> anyhow::Result<()> + Send + Sync>;
+pub(crate) type StepFn = Arc<dyn Fn(&mut StepCx) -> anyhow::Result<()> + Send + Sync>;
 
 /// One named step: what it runs, what it waits for, and what makes it up to date.
 #[derive(Clone)]
@@ -72,7 +72,7 @@ impl Step {
     }
 
     /// Whether the pipeline checks the engine before running this step.
-    pub fn uses_engine(&self) -> bool {
+    pub(crate) fn uses_engine(&self) -> bool {
         self.needs_engine
             || self.build.is_some()
             || matches!(self.output, Some(StepOutput::Image(_)))
@@ -117,11 +117,6 @@ impl Step {
     /// The step's name.
     pub fn name(&self) -> &str {
         &self.name
-    }
-
-    /// The steps it waits for.
-    pub fn deps(&self) -> &[String] {
-        &self.deps
     }
 
     /// The image build it runs, when added with [`Pipeline::image_build`].

@@ -45,7 +45,7 @@ impl StepStatus {
 
     /// True for `ok`, `up-to-date` and `unsupported` (a step that could not check
     /// anything here does not stop the run; its reason is in the report).
-    pub fn succeeded(self) -> bool {
+    pub(crate) fn succeeded(self) -> bool {
         matches!(
             self,
             StepStatus::Ok | StepStatus::UpToDate | StepStatus::Unsupported
