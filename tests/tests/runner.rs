@@ -195,6 +195,7 @@ fn dry_run_runs_nothing_and_queries_only_when_asked() {
     let answered = asking
         .capture(&Cmd::new("docker").arg("info").read_only())
         .unwrap();
+    assert_eq!(answered.exit_code, 0);
     assert_eq!(std::fs::read_to_string(&marker).unwrap(), "info\n");
     // Even when asked, a command that changes something does not run.
     asking
