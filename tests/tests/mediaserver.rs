@@ -276,6 +276,7 @@ fn smoke_test_with_a_real_mariadb_passes_only_when_the_query_works() {
     let engine = e2e::engine().log_to(&log);
     let context = e2e::mediaserver_fixture();
     let session = Session::new(e2e::unique("msmoke"));
+    let engine = engine.session(session.clone());
     let image = format!("{}:test", e2e::unique("mediaserver-smoke"));
     let _cleanup = Cleanup {
         engine: &engine,

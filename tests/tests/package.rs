@@ -347,11 +347,19 @@ fn a_dry_run_prints_the_plan_and_runs_nothing() {
     assert_eq!(
         plan,
         [
+            // base, then runtime: each build, its record's buildx version, its image
             "docker buildx build".to_string(),
-            "docker buildx build".to_string(),
-            format!("mkdir -p {}", project.join(".dist.raw-plan").display()),
+            "docker buildx version".to_string(),
             "docker image inspect".to_string(),
             "docker buildx build".to_string(),
+            "docker buildx version".to_string(),
+            "docker image inspect".to_string(),
+            format!("mkdir -p {}", project.join(".dist.raw-plan").display()),
+            // the runtime image is there, then the package stage and its copy-out
+            "docker image inspect".to_string(),
+            "docker buildx build".to_string(),
+            "docker buildx version".to_string(),
+            "docker image inspect".to_string(),
             "docker create --name".to_string(),
             "docker cp deskapp_copyout_plan:/out/.".to_string(),
             "docker rm deskapp_copyout_plan".to_string(),
