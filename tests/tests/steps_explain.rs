@@ -10,7 +10,7 @@ use buildkit_lib::docker::build::Build;
 use buildkit_lib::docker::builder::{BuilderCreate, Driver, MultiNode, NodeSpec};
 use buildkit_lib::docker::fanout::{FanOut, FanOutError, PlatformEndpoint, PlatformOutcome};
 use buildkit_lib::engine::{doctor, DoctorOptions, Status};
-use buildkit_lib::plan::{Action, Plan, Step};
+use buildkit_lib::plan::{Action, Step};
 use buildkit_lib::{Runner, Session};
 
 fn session() -> Session {
@@ -115,48 +115,6 @@ fn a_multi_node_builder_runs_its_plan() {
     assert!(commands[2].contains(&"--bootstrap".to_string()), "{plan}");
 }
 
-/// [`e2e::assert_plan_is_execution`] with a fake that, like buildx, writes each build's
-/// metadata file: the digest the plan's merge names for that build's builder (none when
-/// the plan names a placeholder), so that the run takes the path its plan shows.
-fn assert_fan_out_runs_its_plan(fan: &FanOut, session: &Session) -> Plan {
-    let base = Runner::new().echo(Echo::Silent).session(session.clone());
-    let plan = Step::plan(fan, &base).unwrap_or_else(|e| panic!("no plan: {e:#}"));
-    let merge = plan
-        .commands()
-        .into_iter()
-        .find(|c| c.starts_with(&["docker", "buildx", "imagetools", "create"].map(String::from)))
-        .expect("the plan merges");
-    let mut fake = FakeExecutor::like_dry_run();
-    for (p, source) in fan
-        .get_platforms()
-        .iter()
-        .zip(merge.iter().filter(|w| w.contains('@')))
-    {
-        let digest = source.split_once('@').unwrap().1;
-        let metadata = match digest.starts_with("sha256:") {
-            true => format!(r#"{{"containerimage.digest":"{digest}"}}"#),
-            false => "{}".to_string(),
-        };
-        fake = fake.on(
-            [
-                "docker",
-                "buildx",
-                "build",
-                "--builder",
-                p.get_endpoint().builder(),
-            ],
-            Answer::ok("").writing_after("--metadata-file", metadata),
-        );
-    }
-    let real = base.with_executor(Arc::new(fake)).with_fresh_record();
-    if let Err(e) = fan.run(&real) {
-        panic!("the fan-out failed against the answers its plan shows: {e:#}\nplan:\n{plan}");
-    }
-    assert_eq!(real.recorded().to_string(), plan.to_string());
-    assert_eq!(real.recorded(), plan, "the actions differ from the plan's");
-    plan
-}
-
 fn two_engine_fan_out(dir: &Path) -> FanOut {
     context(dir);
     let build = Build::new(dir)
@@ -176,7 +134,7 @@ fn a_fan_out_runs_its_plan() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("out")).unwrap();
     let fan = two_engine_fan_out(dir.path());
-    let plan = assert_fan_out_runs_its_plan(&fan, &session());
+    let plan = e2e::assert_plan_is_execution(&fan, &session());
     let text = plan.to_string();
     for line in [
         "probe engine ping GET /_ping on unix:///run/engine-amd64.sock",
