@@ -71,7 +71,7 @@ fn every_field_reading(root: &Path, pip_conf: &Path) -> Build {
         // Reporting options: not part of the target.
         .metadata_file(PathBuf::from("target/metadata.json"))
         .progress(Some("plain"))
-        .with_labels(oci_labels(
+        .labels(oci_labels(
             "webapp",
             "0.9.2",
             "90dd6032fac8bda1b6c4436a2e65de27961ed071",
@@ -563,7 +563,7 @@ fn baking_the_webapp_gives_the_same_image_as_build_run() {
         .build_context("meta", meta.display().to_string())
         .network("none")
         .output(Output::Load)
-        .with_labels(oci_labels(
+        .labels(oci_labels(
             "webapp",
             "0.9.2",
             "90dd6032fac8bda1b6c4436a2e65de27961ed071",
@@ -819,10 +819,10 @@ fn each_baked_target_explains_itself() {
 
     let first = bake.run(&runner).unwrap_or_else(|e| panic!("{e:#}"));
     let web = &first.explanations["web"];
-    let lines: Vec<Option<usize>> = web.rows.iter().map(|r| r.line).collect();
+    let lines: Vec<Option<usize>> = web.rows().iter().map(|r| r.line).collect();
     assert_eq!(lines, [Some(2), Some(5), Some(6)], "{web}");
     let api = &first.explanations["api"];
-    let lines: Vec<Option<usize>> = api.rows.iter().map(|r| r.line).collect();
+    let lines: Vec<Option<usize>> = api.rows().iter().map(|r| r.line).collect();
     assert_eq!(lines, [Some(2), Some(9)], "{api}");
     assert!(dir.path().join("why/web.json").is_file());
     assert_eq!(first.cache_warnings["web"], []);

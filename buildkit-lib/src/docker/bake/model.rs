@@ -241,7 +241,7 @@ impl BakeFile {
 
     /// The targets that building `names` builds (groups expanded, each once, in order);
     /// no names means the `default` group (or a target named `default`).
-    pub fn resolve(&self, names: &[String]) -> anyhow::Result<Vec<String>> {
+    pub(crate) fn resolve(&self, names: &[String]) -> anyhow::Result<Vec<String>> {
         let wanted: Vec<String> = if names.is_empty() {
             vec!["default".to_string()]
         } else {
