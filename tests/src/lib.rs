@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use buildkit_lib::{Cmd, Runner};
 
+pub mod registry;
+
 /// The socket `xtask/engine-up.sh` starts the project's private engine on.
 pub const PROJECT_DOCKER_HOST: &str = "unix:///run/buildkit-lib/docker.sock";
 /// The loopback registry started with the engine.
@@ -802,4 +804,18 @@ pub fn assert_plan_is_execution<S: buildkit_lib::plan::Step>(
     );
     assert_eq!(real.recorded(), plan, "the actions differ from the plan's");
     plan
+}
+
+/// `docker image inspect IMAGE`, its one object: what a test reads of an image's config
+/// (tags, user, ports, healthcheck, env, labels) beyond the facts the library exposes.
+pub fn image_inspect(runner: &Runner, image: &str) -> serde_json::Value {
+    let out = runner
+        .capture(
+            &Cmd::new("docker")
+                .args(["image", "inspect", image])
+                .read_only(),
+        )
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let all: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    all[0].clone()
 }

@@ -5,8 +5,8 @@
 use std::fs;
 
 use buildkit_lib::docker::build::{Build, Output, Provenance};
-use buildkit_lib::docker::registry;
 use buildkit_lib::plan::Step;
+use e2e::registry;
 
 fn context(extra: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();

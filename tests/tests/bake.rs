@@ -71,7 +71,7 @@ fn every_field_reading(root: &Path, pip_conf: &Path) -> Build {
         // Reporting options: not part of the target.
         .metadata_file(PathBuf::from("target/metadata.json"))
         .progress(Some("plain"))
-        .with_labels(oci_labels(
+        .labels(oci_labels(
             "webapp",
             "0.9.2",
             "90dd6032fac8bda1b6c4436a2e65de27961ed071",
@@ -83,57 +83,56 @@ fn every_field_reading(root: &Path, pip_conf: &Path) -> Build {
 #[test]
 fn from_build_keeps_paths_relative_to_the_current_directory_and_the_dockerfile_to_the_context() {
     let target = BakeTarget::from_build(&every_field(Path::new(""))).unwrap();
-    assert_eq!(
-        target,
-        BakeTarget {
-            context: Some("fixtures/webapp".into()),
-            dockerfile: Some("Dockerfile.production".into()),
-            dockerfile_inline: None,
-            target: Some("runtime".into()),
-            tags: vec![
-                "127.0.0.1:5000/webapp:0.9.2".into(),
-                "127.0.0.1:5000/webapp:latest".into()
-            ],
-            args: BTreeMap::from([
-                ("APP_UID".into(), "10001".into()),
-                ("PYTHON_IMAGE".into(), "buildkit-local/python:3.11".into()),
-            ]),
-            labels: BTreeMap::from([
-                (
-                    "org.opencontainers.image.created".into(),
-                    "2026-01-10T00:30:00Z".into()
-                ),
-                (
-                    "org.opencontainers.image.revision".into(),
-                    "90dd6032fac8bda1b6c4436a2e65de27961ed071".into()
-                ),
-                ("org.opencontainers.image.title".into(), "webapp".into()),
-                ("org.opencontainers.image.version".into(), "0.9.2".into()),
-            ]),
-            platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
-            cache_from: vec![
-                "type=registry,ref=127.0.0.1:5000/webapp:cache".into(),
-                "type=local,src=target/buildx-cache".into(),
-            ],
-            cache_to: vec![
-                "type=registry,ref=127.0.0.1:5000/webapp:cache,mode=max".into(),
-                "type=inline".into(),
-            ],
-            output: vec!["type=registry".into()],
-            contexts: BTreeMap::from([
-                ("base".into(), "docker-image://busybox:1.36".into()),
-                ("meta".into(), "target/buildkit/build/meta".into()),
-            ]),
-            secret: vec![
-                "id=pip_conf,src=/run/secrets/pip.conf".into(),
-                "id=npm_token,env=NPM_TOKEN".into(),
-            ],
-            network: Some("none".into()),
-            attest: vec!["type=provenance,mode=max".into()],
-            pull: true,
-            no_cache: true,
-        }
-    );
+    assert_eq!(target, {
+        let mut want = BakeTarget::default();
+        want.context = Some("fixtures/webapp".into());
+        want.dockerfile = Some("Dockerfile.production".into());
+        want.dockerfile_inline = None;
+        want.target = Some("runtime".into());
+        want.tags = vec![
+            "127.0.0.1:5000/webapp:0.9.2".into(),
+            "127.0.0.1:5000/webapp:latest".into(),
+        ];
+        want.args = BTreeMap::from([
+            ("APP_UID".into(), "10001".into()),
+            ("PYTHON_IMAGE".into(), "buildkit-local/python:3.11".into()),
+        ]);
+        want.labels = BTreeMap::from([
+            (
+                "org.opencontainers.image.created".into(),
+                "2026-01-10T00:30:00Z".into(),
+            ),
+            (
+                "org.opencontainers.image.revision".into(),
+                "90dd6032fac8bda1b6c4436a2e65de27961ed071".into(),
+            ),
+            ("org.opencontainers.image.title".into(), "webapp".into()),
+            ("org.opencontainers.image.version".into(), "0.9.2".into()),
+        ]);
+        want.platforms = vec!["linux/amd64".into(), "linux/arm64".into()];
+        want.cache_from = vec![
+            "type=registry,ref=127.0.0.1:5000/webapp:cache".into(),
+            "type=local,src=target/buildx-cache".into(),
+        ];
+        want.cache_to = vec![
+            "type=registry,ref=127.0.0.1:5000/webapp:cache,mode=max".into(),
+            "type=inline".into(),
+        ];
+        want.output = vec!["type=registry".into()];
+        want.contexts = BTreeMap::from([
+            ("base".into(), "docker-image://busybox:1.36".into()),
+            ("meta".into(), "target/buildkit/build/meta".into()),
+        ]);
+        want.secret = vec![
+            "id=pip_conf,src=/run/secrets/pip.conf".into(),
+            "id=npm_token,env=NPM_TOKEN".into(),
+        ];
+        want.network = Some("none".into());
+        want.attest = vec!["type=provenance,mode=max".into()];
+        want.pull = true;
+        want.no_cache = true;
+        want
+    });
     let outputs = [
         (Output::Default, vec![]),
         (Output::Load, vec!["type=docker"]),
@@ -351,12 +350,11 @@ fn what_bake_cannot_express_is_refused_with_the_fix() {
         builder.group("ci", ["web", "api"]).unwrap_err().to_string(),
         "group `ci` lists `api`, which is not in the bake file; add the target first"
     );
-    assert_eq!(
-        builder.finish().group["default"],
-        BakeGroup {
-            targets: vec!["web".into()]
-        }
-    );
+    assert_eq!(builder.finish().group["default"], {
+        let mut want = BakeGroup::default();
+        want.targets = vec!["web".into()];
+        want
+    });
 }
 
 #[test]
@@ -563,7 +561,7 @@ fn baking_the_webapp_gives_the_same_image_as_build_run() {
         .build_context("meta", meta.display().to_string())
         .network("none")
         .output(Output::Load)
-        .with_labels(oci_labels(
+        .labels(oci_labels(
             "webapp",
             "0.9.2",
             "90dd6032fac8bda1b6c4436a2e65de27961ed071",
@@ -667,15 +665,13 @@ fn a_missing_dockerfile_is_a_clear_error_before_buildx_runs() {
     std::fs::create_dir(dir.path().join("app")).unwrap();
     let mut builder = BakeFile::builder(dir.path());
     builder
-        .target(
-            "app",
-            BakeTarget {
-                context: Some("app".into()),
-                dockerfile: Some("Dockerfile.missing".into()),
-                output: vec!["type=docker".into()],
-                ..BakeTarget::default()
-            },
-        )
+        .target("app", {
+            let mut want = BakeTarget::default();
+            want.context = Some("app".into());
+            want.dockerfile = Some("Dockerfile.missing".into());
+            want.output = vec!["type=docker".into()];
+            want
+        })
         .unwrap();
     let path = dir.path().join("docker-bake.json");
     let bake = builder.finish().write(&runner, &path).unwrap();
@@ -819,10 +815,10 @@ fn each_baked_target_explains_itself() {
 
     let first = bake.run(&runner).unwrap_or_else(|e| panic!("{e:#}"));
     let web = &first.explanations["web"];
-    let lines: Vec<Option<usize>> = web.rows.iter().map(|r| r.line).collect();
+    let lines: Vec<Option<usize>> = web.rows().iter().map(|r| r.line).collect();
     assert_eq!(lines, [Some(2), Some(5), Some(6)], "{web}");
     let api = &first.explanations["api"];
-    let lines: Vec<Option<usize>> = api.rows.iter().map(|r| r.line).collect();
+    let lines: Vec<Option<usize>> = api.rows().iter().map(|r| r.line).collect();
     assert_eq!(lines, [Some(2), Some(9)], "{api}");
     assert!(dir.path().join("why/web.json").is_file());
     assert_eq!(first.cache_warnings["web"], []);

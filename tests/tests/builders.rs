@@ -88,9 +88,8 @@ fn run_platform(runner: &Runner, image: &str, platform: &str) -> String {
 }
 
 fn platforms_in_registry(runner: &Runner, reference: &str) -> Vec<String> {
-    let raw = buildkit_lib::docker::registry::inspect_raw(runner, reference)
-        .unwrap_or_else(|e| panic!("{e:#}"));
-    buildkit_lib::docker::image::platforms_of_manifest(&raw)
+    let raw = e2e::registry::inspect_raw(runner, reference).unwrap_or_else(|e| panic!("{e:#}"));
+    e2e::registry::platforms_of_manifest(&raw)
 }
 
 fn in_registry(runner: &Runner, reference: &str) -> bool {
@@ -289,7 +288,7 @@ fn fan_out_over_a_remote_and_a_docker_container_builder_merges_by_digest() {
 
     // The merged index's digest is the one reported, and each platform runs.
     let raw = runner
-        .capture(&buildkit_lib::docker::registry::inspect_raw_cmd(&tag))
+        .capture(&e2e::registry::inspect_raw_cmd(&tag))
         .unwrap();
     assert_eq!(
         result.digest.as_deref(),

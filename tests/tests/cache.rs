@@ -9,9 +9,11 @@ use std::path::Path;
 use buildkit_lib::docker::bake::{Bake, BakeFile};
 use buildkit_lib::docker::build::{Build, Output};
 use buildkit_lib::docker::builder::BuilderVersions;
-use buildkit_lib::docker::cache::{
-    Cache, Compression, GhaService, IMAGE_MANIFEST_DEFAULT_BUILDKIT,
-};
+use buildkit_lib::docker::cache::{Cache, Compression, GhaService};
+
+/// The first BuildKit release that exports a registry or local cache as one OCI image
+/// manifest by default (the library's own threshold is crate-private).
+const IMAGE_MANIFEST_DEFAULT_BUILDKIT: semver::Version = semver::Version::new(0, 21, 0);
 use buildkit_lib::plan::Step;
 use buildkit_lib::{Cmd, Runner};
 use serde_json::Value;
@@ -579,7 +581,11 @@ fn a_gha_cache_without_the_runtime_is_refused_however_it_is_spelled() {
         assert_eq!(built, None, "{what}: nothing may build ({err})");
     };
     let build = |extra: &[&str]| {
-        build_in(ctx.path(), "never-built:gha").extra_args(extra.iter().map(|a| a.to_string()))
+        extra
+            .iter()
+            .fold(build_in(ctx.path(), "never-built:gha"), |b, a| {
+                b.extra_arg(*a)
+            })
     };
     for (what, b) in [
         (

@@ -119,7 +119,7 @@ fn two_engines_build_one_multi_platform_image() {
             .as_ref()
             .expect("each platform explains its build");
         assert!(
-            e.rows
+            e.rows()
                 .iter()
                 .any(|r| r.line == Some(3) && r.instruction == "RUN uname -m > /arch"),
             "{}: {e}",
@@ -141,9 +141,9 @@ fn two_engines_build_one_multi_platform_image() {
     assert!(!image_exists(&runner, &second, &amd_tag));
 
     // The registry serves one index with both platforms.
-    let raw = buildkit_lib::docker::registry::inspect_raw(&runner, &tag).unwrap();
+    let raw = e2e::registry::inspect_raw(&runner, &tag).unwrap();
     assert_eq!(
-        buildkit_lib::docker::image::platforms_of_manifest(&raw),
+        e2e::registry::platforms_of_manifest(&raw),
         ["linux/amd64", "linux/arm64"]
     );
 
@@ -219,7 +219,7 @@ fn an_engine_that_is_down_fails_its_platform_and_nothing_is_merged() {
     );
 
     let now = runner
-        .capture(&buildkit_lib::docker::registry::inspect_raw_cmd(&tag))
+        .capture(&e2e::registry::inspect_raw_cmd(&tag))
         .unwrap();
     let now = format!("sha256:{}", e2e::sha256_hex(now.stdout.as_bytes()));
     assert_eq!(now, before, "the tag moved");

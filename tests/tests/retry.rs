@@ -242,6 +242,7 @@ fn a_real_build_failing_on_a_missing_arm64_base_runs_once() {
     assert_eq!(snapshot(&ctx), before);
     // Nothing reached the registry.
     assert!(
-        registry::inspect_raw(&e2e::runner().echo(buildkit_lib::cmd::Echo::Silent), &tag).is_err()
+        e2e::registry::inspect_raw(&e2e::runner().echo(buildkit_lib::cmd::Echo::Silent), &tag)
+            .is_err()
     );
 }

@@ -54,9 +54,13 @@ pub fn run(base: &Runner, root: &Path, flags: &flags::Bake) -> Result<u8> {
     let meta = build::meta_dir(root);
     let needs_meta = pipeline.steps().iter().any(|step| {
         step.build().is_some_and(|b| {
-            b.get_build_contexts()
-                .values()
-                .any(|v| Path::new(v) == meta)
+            let argv = b.command().argv();
+            argv.windows(2).any(|w| {
+                w[0] == "--build-context"
+                    && w[1]
+                        .split_once('=')
+                        .is_some_and(|(_, v)| Path::new(v) == meta)
+            })
         })
     });
     if needs_meta {

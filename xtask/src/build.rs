@@ -113,12 +113,12 @@ pub fn webapp_pipeline_with(
     let version_file = VersionFile::load(&app.join("version.json"))?;
     let version = version_file.version().clone();
 
-    let tag_input = TagInput {
-        version: Some(version.clone()),
-        sha: git.commit.clone(),
-        branch: git.branch.clone(),
-        default_branch: "main".into(),
-    };
+    let tag_input = TagInput::new(
+        Some(version.clone()),
+        git.commit.clone(),
+        git.branch.clone(),
+        "main",
+    );
     let mut tags = references(&[WEBAPP_IMAGE], &TagRules::default().tags(&tag_input));
     tags.insert(0, format!("{WEBAPP_IMAGE}:dev"));
     let primary = tags[0].clone();
@@ -166,11 +166,14 @@ pub fn webapp_pipeline_with(
         );
 
     let scanned_dockerfile = dockerfile.clone();
-    let build = Build::new(app.clone())
+    let build = tags
+        .iter()
+        .fold(Build::new(app.clone()), |b, t| b.tag(t.clone()));
+    let build = build_args
+        .into_iter()
+        .fold(build, |b, (k, v)| b.build_arg(k, v))
         .dockerfile(dockerfile)
         .target("runtime")
-        .tags(tags.clone())
-        .build_args(build_args)
         .build_context("meta", meta_dir.display().to_string())
         .network("none")
         .output(BuildOutput::Load)
@@ -188,7 +191,7 @@ pub fn webapp_pipeline_with(
     // args, the stamped `meta` context, hence after the version step).
     let checks = BuildCheck::of(&build);
     let checks_inputs = Inputs::new()
-        .file(build.dockerfile_path())
+        .file(&scanned_dockerfile)
         .value("command", checks.command().to_string());
     pipeline
         .step("checks", move |cx| {

@@ -7,7 +7,6 @@
 //! real MariaDB started as a companion service: `/api/health` must answer 200, which the
 //! app does only after a real query succeeds.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -66,13 +65,11 @@ pub fn generate_cmd(root: &Path) -> Cmd {
 /// loaded into the engine.
 pub fn image_build(root: &Path) -> Build {
     let app = root.join("fixtures/mediaserver");
-    let build_args: BTreeMap<String, String> =
-        [("PYTHON_IMAGE".to_string(), PYTHON_IMAGE.to_string())].into();
     Build::new(app.clone())
         .dockerfile(app.join("Dockerfile"))
         .target("runtime")
         .tag(MEDIASERVER_IMAGE)
-        .build_args(build_args)
+        .build_arg("PYTHON_IMAGE", PYTHON_IMAGE)
         .network("host")
         .output(BuildOutput::Load)
 }

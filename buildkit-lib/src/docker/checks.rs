@@ -13,7 +13,7 @@
 //! - output that is not the JSON expected fails, whatever the exit code;
 //! - a buildx without `--call` (0.13, 0.14), or a builder whose BuildKit has no check
 //!   request, gives a report that says the checks were skipped and why
-//!   ([`CheckOutcome::Skipped`]), never an empty list of findings.
+//!   ([`CheckReport::skipped`]), never an empty list of findings.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -36,7 +36,7 @@ pub struct CheckFinding {
     /// What is wrong here (the finding's `detail`, else the rule's description).
     pub message: String,
     /// The rule's description.
-    pub description: String,
+    pub(crate) description: String,
     /// The rule's documentation.
     pub url: Option<String>,
     /// The Dockerfile, as the check was given it.
@@ -44,7 +44,7 @@ pub struct CheckFinding {
     /// The first line (1-based), when the finding has a location.
     pub line: Option<u32>,
     /// The last line (1-based), when the finding has a location.
-    pub end_line: Option<u32>,
+    pub(crate) end_line: Option<u32>,
 }
 
 impl fmt::Display for CheckFinding {
@@ -64,7 +64,7 @@ impl fmt::Display for CheckFinding {
 /// What the checks came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum CheckOutcome {
+pub(crate) enum CheckOutcome {
     /// BuildKit checked the Dockerfile: these are its findings (none when clean), in
     /// line order.
     Checked(Vec<CheckFinding>),
@@ -78,9 +78,9 @@ pub enum CheckOutcome {
 #[non_exhaustive]
 pub struct CheckReport {
     /// The Dockerfile checked.
-    pub dockerfile: PathBuf,
+    pub(crate) dockerfile: PathBuf,
     /// Findings, or why nothing was checked.
-    pub outcome: CheckOutcome,
+    pub(crate) outcome: CheckOutcome,
 }
 
 impl CheckReport {
@@ -186,8 +186,8 @@ pub struct BuildCheck {
 }
 
 impl BuildCheck {
-    /// Checks the Dockerfile of the build context `context` (`<context>/Dockerfile`
-    /// unless [`BuildCheck::dockerfile`] says otherwise).
+    /// Checks `<context>/Dockerfile` of the build context `context`; [`BuildCheck::of`]
+    /// checks the Dockerfile, target, build args and contexts of a [`Build`].
     pub fn new(context: impl Into<PathBuf>) -> BuildCheck {
         BuildCheck {
             context: context.into(),
@@ -212,44 +212,8 @@ impl BuildCheck {
         }
     }
 
-    /// The Dockerfile (`--file`); `None` means `<context>/Dockerfile`.
-    pub fn dockerfile(mut self, path: impl Into<PathBuf>) -> BuildCheck {
-        self.dockerfile = Some(path.into());
-        self
-    }
-
-    /// The stage to check (`--target`); by default the last one.
-    pub fn target(mut self, stage: impl Into<String>) -> BuildCheck {
-        self.target = Some(stage.into());
-        self
-    }
-
-    /// A build arg (`--build-arg K=V`): rules such as `UndefinedArgInFrom` and the base
-    /// images resolved depend on them. Adds one; call again for more.
-    pub fn build_arg(mut self, key: impl Into<String>, value: impl Into<String>) -> BuildCheck {
-        self.build_args.insert(key.into(), value.into());
-        self
-    }
-
-    /// A named build context (`--build-context name=value`). Adds one; call again for
-    /// more.
-    pub fn build_context(
-        mut self,
-        name: impl Into<String>,
-        value: impl Into<String>,
-    ) -> BuildCheck {
-        self.build_contexts.insert(name.into(), value.into());
-        self
-    }
-
-    /// The buildx builder to check with (`--builder`).
-    pub fn builder(mut self, name: impl Into<String>) -> BuildCheck {
-        self.builder = Some(name.into());
-        self
-    }
-
     /// The Dockerfile checked: the one set, or `<context>/Dockerfile`.
-    pub fn dockerfile_path(&self) -> PathBuf {
+    pub(crate) fn dockerfile_path(&self) -> PathBuf {
         self.dockerfile
             .clone()
             .unwrap_or_else(|| self.context.join("Dockerfile"))

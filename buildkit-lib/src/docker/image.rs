@@ -17,17 +17,17 @@ use crate::rows::{nullable, NumberOrText, Pairs, Platform};
 /// A container health check from the image configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct Healthcheck {
+pub(crate) struct Healthcheck {
     /// The test (`["CMD-SHELL", "python -c ..."]`; `["NONE"]` disables an inherited one).
-    pub test: Vec<String>,
+    pub(crate) test: Vec<String>,
     /// Interval between checks in nanoseconds (0: docker's default).
-    pub interval_ns: u64,
+    pub(crate) interval_ns: u64,
     /// Timeout of one check in nanoseconds (0: docker's default).
-    pub timeout_ns: u64,
+    pub(crate) timeout_ns: u64,
     /// Start period in nanoseconds (0: docker's default).
-    pub start_period_ns: u64,
+    pub(crate) start_period_ns: u64,
     /// Failures before unhealthy (0: docker's default).
-    pub retries: u64,
+    pub(crate) retries: u64,
 }
 
 /// What `docker image inspect` says about a local image.
@@ -37,41 +37,41 @@ pub struct ImageFacts {
     /// Image id (`sha256:...`).
     pub id: String,
     /// Tags (`RepoTags`).
-    pub repo_tags: Vec<String>,
+    pub(crate) repo_tags: Vec<String>,
     /// Registry digests (`RepoDigests`).
-    pub repo_digests: Vec<String>,
+    pub(crate) repo_digests: Vec<String>,
     /// The engine's `Size` in bytes, as `docker image inspect` reports it. What it measures
     /// depends on the image store: on the containerd image store it is the image's content
     /// (compressed layers, config and manifests: what a push or pull transfers); on the
     /// classic store it is the unpacked layers. [`ImageSizes`] gives both, labelled.
     pub size_bytes: u64,
     /// Operating system (`linux`).
-    pub os: String,
+    pub(crate) os: String,
     /// Architecture (`amd64`, `arm64`).
-    pub architecture: String,
+    pub(crate) architecture: String,
     /// Architecture variant (`v8`), when any.
-    pub variant: Option<String>,
+    pub(crate) variant: Option<String>,
     /// The user the container runs as (`""` means root).
-    pub user: String,
+    pub(crate) user: String,
     /// Exposed ports (`5000/tcp`), sorted.
-    pub exposed_ports: Vec<String>,
+    pub(crate) exposed_ports: Vec<String>,
     /// The health check, when the image has one.
-    pub healthcheck: Option<Healthcheck>,
+    pub(crate) healthcheck: Option<Healthcheck>,
     /// Names of the environment variables set (values are left out: they may be secret).
-    pub env_names: Vec<String>,
+    pub(crate) env_names: Vec<String>,
     /// Labels.
-    pub labels: BTreeMap<String, String>,
+    pub(crate) labels: BTreeMap<String, String>,
     /// Entrypoint.
-    pub entrypoint: Vec<String>,
+    pub(crate) entrypoint: Vec<String>,
     /// Command.
-    pub cmd: Vec<String>,
+    pub(crate) cmd: Vec<String>,
     /// Working directory.
-    pub working_dir: String,
+    pub(crate) working_dir: String,
     /// Number of layers.
     pub layer_count: usize,
     /// The layers' uncompressed digests (`RootFS.Layers`), base first: images that share
     /// a prefix of these share those layers on disk.
-    pub diff_ids: Vec<String>,
+    pub(crate) diff_ids: Vec<String>,
 }
 
 /// One entry of `docker history`.
@@ -79,15 +79,15 @@ pub struct ImageFacts {
 #[non_exhaustive]
 pub struct Layer {
     /// The layer's image id, when known (`<missing>` entries have none).
-    pub id: Option<String>,
+    pub(crate) id: Option<String>,
     /// Size in bytes (0 for metadata-only steps such as `ENV`).
     pub size_bytes: u64,
     /// The instruction that made it.
     pub created_by: String,
     /// When it was made (RFC 3339).
-    pub created_at: String,
+    pub(crate) created_at: String,
     /// Comment (`buildkit.dockerfile.v0`).
-    pub comment: String,
+    pub(crate) comment: String,
 }
 
 impl ImageFacts {
@@ -117,7 +117,8 @@ impl ImageFacts {
     /// Reads facts from one object of `docker image inspect` output. A field of another
     /// type than docker prints (not an inspect object) leaves every fact unknown (the
     /// default); [`ImageFacts::inspect`] reports that as an error instead.
-    pub fn from_json(v: &Value) -> ImageFacts {
+    #[cfg(test)]
+    pub(crate) fn from_json(v: &Value) -> ImageFacts {
         InspectRow::deserialize(v)
             .map(ImageFacts::from_row)
             .unwrap_or_default()
@@ -160,7 +161,7 @@ impl ImageFacts {
     }
 
     /// `os/architecture[/variant]`.
-    pub fn platform(&self) -> String {
+    pub(crate) fn platform(&self) -> String {
         match &self.variant {
             Some(v) => format!("{}/{}/{v}", self.os, self.architecture),
             None => format!("{}/{}", self.os, self.architecture),
@@ -168,7 +169,7 @@ impl ImageFacts {
     }
 
     /// True when the image runs as a user other than root.
-    pub fn runs_as_non_root(&self) -> bool {
+    pub(crate) fn runs_as_non_root(&self) -> bool {
         let user = self.user.split(':').next().unwrap_or_default();
         !(user.is_empty() || user == "root" || user == "0")
     }
@@ -210,12 +211,12 @@ pub struct ImageSizes {
     /// Compressed bytes: the image's content as a registry stores it and a push or pull
     /// transfers it (compressed layers, config, manifests). `None` on the classic image
     /// store, which keeps no compressed copy of local images.
-    pub compressed_bytes: Option<u64>,
+    pub(crate) compressed_bytes: Option<u64>,
     /// Unpacked bytes on disk: the figure `docker images` shows. On the containerd image
     /// store that is the unpacked layers plus the compressed content kept beside them.
-    pub unpacked_bytes: u64,
+    pub(crate) unpacked_bytes: u64,
     /// The unpacked layers alone: the sum of the layer sizes `docker history` shows.
-    pub layer_bytes: u64,
+    pub(crate) layer_bytes: u64,
 }
 
 impl ImageSizes {
@@ -226,7 +227,11 @@ impl ImageSizes {
     ///
     /// The image store is recognised from the numbers: on the classic store the engine's
     /// `Size` is the sum of the layers; on the containerd store it is the content.
-    pub fn from_parts(facts: &ImageFacts, layers: &[Layer], listed: Option<u64>) -> ImageSizes {
+    pub(crate) fn from_parts(
+        facts: &ImageFacts,
+        layers: &[Layer],
+        listed: Option<u64>,
+    ) -> ImageSizes {
         let layer_bytes: u64 = layers.iter().map(|l| l.size_bytes).sum();
         if facts.size_bytes == layer_bytes {
             ImageSizes {
@@ -262,7 +267,7 @@ impl ImageSizes {
 
     /// The part of the disk size that is not unpacked layers: on the containerd image
     /// store, the compressed content the engine keeps beside them; 0 on the classic store.
-    pub fn content_on_disk(&self) -> u64 {
+    pub(crate) fn content_on_disk(&self) -> u64 {
         self.unpacked_bytes.saturating_sub(self.layer_bytes)
     }
 }
@@ -293,7 +298,7 @@ pub(crate) fn inspect_cmd(image: &str) -> Cmd {
 /// from the engine's `GET /images/json`: the CLI prints this figure only rounded. `None`
 /// when the engine is not a local unix socket, in a dry run that makes no queries, or
 /// when anything goes wrong.
-pub fn listed_size(runner: &Runner, reference: &str, id: &str) -> Option<u64> {
+pub(crate) fn listed_size(runner: &Runner, reference: &str, id: &str) -> Option<u64> {
     let by_name = !(reference.starts_with("sha256:")
         || reference.contains('@')
         || reference.bytes().all(|b| b.is_ascii_hexdigit()));
@@ -304,7 +309,7 @@ pub fn listed_size(runner: &Runner, reference: &str, id: &str) -> Option<u64> {
 /// The exact size `docker images` shows for every local image, by image id (one `GET
 /// /images/json`); `None` when the engine is not a local unix socket, in a dry run that
 /// makes no queries, or when anything goes wrong.
-pub fn listed_sizes(runner: &Runner) -> Option<BTreeMap<String, u64>> {
+pub(crate) fn listed_sizes(runner: &Runner) -> Option<BTreeMap<String, u64>> {
     listed_sizes_filtered(runner, None)
 }
 
@@ -330,7 +335,7 @@ fn listed_sizes_filtered(runner: &Runner, filters: Option<&str>) -> Option<BTree
 /// them all. Layer sharing between images is read from their
 /// [`diff_ids`](ImageFacts::diff_ids). An image removed meanwhile (by someone else) is
 /// left out.
-pub fn local_images(runner: &Runner) -> anyhow::Result<Vec<ImageFacts>> {
+pub(crate) fn local_images(runner: &Runner) -> anyhow::Result<Vec<ImageFacts>> {
     let list = || -> anyhow::Result<Vec<String>> {
         let ids = runner
             .capture(
@@ -407,7 +412,7 @@ const METADATA_INSTRUCTIONS: [&str; 13] = [
 /// The Dockerfile instruction a history entry records (`RUN`, `COPY`, `ENV`, ...), from
 /// BuildKit's text (`RUN /bin/sh -c ...`) or the classic builder's (`/bin/sh -c #(nop)
 /// ENV ...`, `/bin/sh -c pip install ...`); empty for an imported layer.
-pub fn instruction(created_by: &str) -> &str {
+pub(crate) fn instruction(created_by: &str) -> &str {
     let text = created_by.trim();
     if let Some(rest) = text.strip_prefix("/bin/sh -c #(nop)") {
         return rest.split_whitespace().next().unwrap_or_default();
@@ -452,7 +457,7 @@ pub(crate) fn layer_indices(layer_count: usize, history: &[Layer]) -> Option<Vec
 
 /// The unpacked size of each of an image's layers, base first, matched as
 /// `layer_indices` does; `None` when the history cannot be matched with the layers.
-pub fn layer_sizes(layer_count: usize, history: &[Layer]) -> Option<Vec<u64>> {
+pub(crate) fn layer_sizes(layer_count: usize, history: &[Layer]) -> Option<Vec<u64>> {
     let indices = layer_indices(layer_count, history)?;
     let mut sizes = vec![0; layer_count];
     for (layer, index) in history.iter().zip(indices) {
@@ -464,7 +469,7 @@ pub fn layer_sizes(layer_count: usize, history: &[Layer]) -> Option<Vec<u64>> {
 }
 
 /// The platforms listed in a raw manifest or index.
-pub fn platforms_of_manifest(raw: &Value) -> Vec<String> {
+pub(crate) fn platforms_of_manifest(raw: &Value) -> Vec<String> {
     // Not an index (no `manifests` list): a single manifest, which names no platform.
     let Some(manifests) = IndexRow::deserialize(raw).ok().and_then(|i| i.manifests) else {
         return vec!["unknown".to_string()];
@@ -650,6 +655,21 @@ struct AnnotationsRow {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cli_answer_reads_as_the_socket_one() {
+        let v: Value = serde_json::from_str(
+            r#"{"Id":"sha256:feed","Size":4096,"Os":"linux","Architecture":"arm64","Config":{"User":"1000:1000","Env":["A=secret-value"],"ExposedPorts":{"8080/tcp":{}}}}"#,
+        )
+        .unwrap();
+        let facts = ImageFacts::from_json(&v);
+        assert_eq!(facts.id, "sha256:feed");
+        assert_eq!(facts.size_bytes, 4096);
+        assert_eq!(facts.platform(), "linux/arm64");
+        assert_eq!(facts.env_names, vec!["A"]);
+        assert_eq!(facts.exposed_ports, vec!["8080/tcp"]);
+        assert!(facts.runs_as_non_root());
+    }
 
     #[test]
     fn an_image_gone_between_listing_and_inspection_is_left_out() {

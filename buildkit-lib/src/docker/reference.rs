@@ -31,9 +31,9 @@ pub struct ImageRef {
 #[non_exhaustive]
 pub struct ReferenceError {
     /// The reference as given.
-    pub input: String,
+    pub(crate) input: String,
     /// What is wrong with it.
-    pub problem: String,
+    pub(crate) problem: String,
 }
 
 impl fmt::Display for ReferenceError {

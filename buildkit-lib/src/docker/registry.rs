@@ -4,17 +4,13 @@
 //! Only pushes are retried (uploading the same content again is harmless); a build step
 //! is never retried for a registry hiccup. Each retry is logged with its reason.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::Context;
-use serde::Deserialize;
-use serde_json::Value;
 
 use super::build::{Build, BuildResult, Output};
 use crate::cmd::{Cmd, CommandError, Failure, Runner};
 use crate::plan::Step;
-use crate::rows::{from_value, Platform};
 
 /// How often and how patiently to retry a push.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,7 +62,7 @@ impl Default for Retry {
 
 impl Retry {
     /// The wait after failed attempt `n` (1-based): `initial_delay * 2^(n-1)`, capped.
-    pub fn delay(&self, n: u32) -> Duration {
+    pub(crate) fn delay(&self, n: u32) -> Duration {
         let factor = 1u32.checked_shl(n.saturating_sub(1)).unwrap_or(u32::MAX);
         self.initial_delay
             .checked_mul(factor)
@@ -80,7 +76,7 @@ impl Retry {
     /// (an error that is not a command's, a missing program, an engine that is down, an
     /// interrupt, `unauthorized`, `name unknown`, `manifest invalid`, ...) is returned at
     /// once. Each retry is noted through `runner` with its reason.
-    pub fn run<T>(
+    pub(crate) fn run<T>(
         &self,
         runner: &Runner,
         what: &str,
@@ -91,7 +87,7 @@ impl Retry {
 
     /// [`run`](Self::run) with another rule for which failures are worth a retry:
     /// `transient` returns the reason to log, or `None` to give up at once.
-    pub fn run_classified<T>(
+    pub(crate) fn run_classified<T>(
         &self,
         runner: &Runner,
         what: &str,
@@ -225,7 +221,7 @@ fn transient_push_of_build(e: &anyhow::Error) -> Option<String> {
 }
 
 /// `docker push IMAGE`.
-pub fn push_cmd(image: &str) -> Cmd {
+pub(crate) fn push_cmd(image: &str) -> Cmd {
     Cmd::new("docker").args(["push", image])
 }
 
@@ -264,183 +260,10 @@ pub fn build_and_push(
 }
 
 /// `docker buildx imagetools inspect --raw REFERENCE`.
-pub fn inspect_raw_cmd(reference: &str) -> Cmd {
+pub(crate) fn inspect_raw_cmd(reference: &str) -> Cmd {
     Cmd::new("docker")
         .args(["buildx", "imagetools", "inspect", "--raw", reference])
         .read_only()
-}
-
-/// The raw manifest or index of an image in a registry, as JSON.
-pub fn inspect_raw(runner: &Runner, reference: &str) -> anyhow::Result<Value> {
-    let out = runner
-        .capture(&inspect_raw_cmd(reference))
-        .with_context(|| format!("cannot inspect {reference} in its registry"))?;
-    serde_json::from_str(out.stdout.trim())
-        .with_context(|| format!("the manifest of {reference} is not JSON"))
-}
-
-/// The platforms of an image in a registry (`docker buildx imagetools inspect --raw`):
-/// every platform of an index (attestation manifests left out), or the one platform of a
-/// single manifest as `unknown` when the manifest does not say.
-pub fn platforms(runner: &Runner, reference: &str) -> anyhow::Result<Vec<String>> {
-    let raw = inspect_raw(runner, reference)?;
-    Ok(super::image::platforms_of_manifest(&raw))
-}
-
-/// `docker buildx imagetools inspect REFERENCE --format '{{json .FIELD}}'` (`Provenance`
-/// or `SBOM`).
-pub(crate) fn inspect_format_cmd(reference: &str, field: &str) -> Cmd {
-    Cmd::new("docker")
-        .args(["buildx", "imagetools", "inspect", reference, "--format"])
-        .arg(format!("{{{{json .{field}}}}}"))
-        .read_only()
-}
-
-/// The attestations of an image in a registry, read back after a push.
-#[derive(Debug, Clone, PartialEq, Default)]
-#[non_exhaustive]
-pub struct Attestations {
-    /// The image's platforms (attestation manifests left out).
-    pub platforms: Vec<String>,
-    /// How many attestation manifests (`unknown/unknown` entries) the index lists.
-    pub attestation_manifests: usize,
-    /// The SLSA provenance predicate of each platform that has one.
-    pub provenance: BTreeMap<String, Value>,
-    /// The SBOM (SPDX) of each platform that has one.
-    pub sbom: BTreeMap<String, Value>,
-}
-
-impl Attestations {
-    /// The build args a platform's provenance records (`mode=max` records their values),
-    /// from SLSA v0.2 (`invocation.parameters.args`) or v1
-    /// (`buildDefinition.externalParameters.request.args`).
-    pub fn build_args(&self, platform: &str) -> BTreeMap<String, String> {
-        let Some(p) = self.provenance.get(platform) else {
-            return BTreeMap::new();
-        };
-        // A predicate of neither shape records no arguments.
-        let Ok(p) = ProvenanceRow::deserialize(p) else {
-            return BTreeMap::new();
-        };
-        let v02 = p.invocation.and_then(|i| i.parameters).and_then(|p| p.args);
-        let v1 = || {
-            p.build_definition
-                .and_then(|d| d.external_parameters)
-                .and_then(|e| e.request)
-                .and_then(|r| r.args)
-        };
-        v02.or_else(v1)
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|(k, v)| {
-                Some((
-                    k.strip_prefix("build-arg:")?.to_string(),
-                    v.as_str()?.to_string(),
-                ))
-            })
-            .collect()
-    }
-}
-
-/// What [`Attestations::build_args`] reads of a SLSA provenance predicate: the frontend's
-/// arguments, v0.2 (`invocation.parameters.args`) or v1
-/// (`buildDefinition.externalParameters.request.args`).
-#[derive(Debug, Deserialize)]
-struct ProvenanceRow {
-    #[serde(default)]
-    invocation: Option<InvocationRow>,
-    #[serde(rename = "buildDefinition", default)]
-    build_definition: Option<BuildDefinitionRow>,
-}
-
-#[derive(Debug, Deserialize)]
-struct InvocationRow {
-    #[serde(default)]
-    parameters: Option<ArgsRow>,
-}
-
-#[derive(Debug, Deserialize)]
-struct BuildDefinitionRow {
-    #[serde(rename = "externalParameters", default)]
-    external_parameters: Option<ExternalParametersRow>,
-}
-
-#[derive(Debug, Deserialize)]
-struct ExternalParametersRow {
-    #[serde(default)]
-    request: Option<ArgsRow>,
-}
-
-/// The frontend's arguments (`build-arg:NAME`, `target`, ...): free-form attributes, of
-/// which only the text values of `build-arg:` keys are read.
-#[derive(Debug, Deserialize)]
-struct ArgsRow {
-    #[serde(default)]
-    args: Option<BTreeMap<String, Value>>,
-}
-
-/// Reads the attestations of `reference` from its registry (read-only `imagetools
-/// inspect` calls: the index, then the provenance and SBOM when it lists attestations, or
-/// the config of a single manifest for its platform).
-pub fn attestations(runner: &Runner, reference: &str) -> anyhow::Result<Attestations> {
-    let raw = inspect_raw(runner, reference)?;
-    let mut platforms = super::image::platforms_of_manifest(&raw);
-    let index: super::image::IndexRow = from_value(&raw, &format!("the manifest of {reference}"))?;
-    if index.manifests.is_none() {
-        // A single manifest does not name its platform: its config does.
-        let out = runner
-            .capture(&inspect_format_cmd(reference, "Image"))
-            .with_context(|| format!("cannot read the image config of {reference}"))?;
-        let config: Platform = crate::rows::parse(
-            &out.stdout,
-            &format!(
-                "`docker buildx imagetools inspect {reference} --format '{{{{json .Image}}}}'`"
-            ),
-        )?;
-        if let Some(platform) = config.name() {
-            platforms = vec![platform];
-        }
-    }
-    let attestation_manifests = index
-        .manifests
-        .map(|m| m.iter().filter(|e| e.is_attestation()).count())
-        .unwrap_or(0);
-    let read = |field: &str, inner: &str| -> anyhow::Result<BTreeMap<String, Value>> {
-        let out = runner
-            .capture(&inspect_format_cmd(reference, field))
-            .with_context(|| format!("cannot read the {field} attestation of {reference}"))?;
-        let value: Value = serde_json::from_str(out.stdout.trim())
-            .with_context(|| format!("the {field} attestation of {reference} is not JSON"))?;
-        let mut found = BTreeMap::new();
-        match value.get(inner) {
-            // One platform: `{"SLSA": ...}` / `{"SPDX": ...}`.
-            Some(one) => {
-                if let Some(platform) = platforms.first() {
-                    found.insert(platform.clone(), one.clone());
-                }
-            }
-            // Several: keyed by platform.
-            None => {
-                for (platform, entry) in value.as_object().into_iter().flatten() {
-                    if let Some(v) = entry.get(inner) {
-                        found.insert(platform.clone(), v.clone());
-                    }
-                }
-            }
-        }
-        Ok(found)
-    };
-    let (provenance, sbom) = if attestation_manifests == 0 {
-        (BTreeMap::new(), BTreeMap::new())
-    } else {
-        (read("Provenance", "SLSA")?, read("SBOM", "SPDX")?)
-    };
-    Ok(Attestations {
-        platforms,
-        attestation_manifests,
-        provenance,
-        sbom,
-    })
 }
 
 /// `docker buildx imagetools create`: one multi-platform index from per-platform images.
@@ -474,30 +297,11 @@ impl ImagetoolsCreate {
         self
     }
 
-    /// References the index is pushed as (`--tag`).
-    ///
-    /// Adds every item of `items`.
-    pub fn tags<T: Into<String>>(mut self, items: impl IntoIterator<Item = T>) -> ImagetoolsCreate {
-        self.tags.extend(items.into_iter().map(Into::into));
-        self
-    }
-
     /// The per-platform images (or indexes) to merge.
     ///
     /// Adds one; call again for more.
     pub fn source(mut self, source: impl Into<String>) -> ImagetoolsCreate {
         self.sources.push(source.into());
-        self
-    }
-
-    /// The per-platform images (or indexes) to merge.
-    ///
-    /// Adds every item of `items`.
-    pub fn sources<T: Into<String>>(
-        mut self,
-        items: impl IntoIterator<Item = T>,
-    ) -> ImagetoolsCreate {
-        self.sources.extend(items.into_iter().map(Into::into));
         self
     }
 
@@ -571,31 +375,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn build_args_are_read_from_either_provenance_shape() {
-        let mut found = Attestations::default();
-        found.provenance.insert(
-            "linux/amd64".into(),
-            serde_json::json!({"invocation": {"parameters": {"args": {
-                "build-arg:CHANNEL": "beta", "build-arg:N": 3, "target": "prod"}}}}),
-        );
-        found.provenance.insert(
-            "linux/arm64".into(),
-            serde_json::json!({"buildDefinition": {"externalParameters": {"request": {
-                "args": {"build-arg:CHANNEL": "stable"}}}}, "invocation": {"parameters": {}}}),
-        );
-        found
-            .provenance
-            .insert("linux/s390x".into(), serde_json::json!({"invocation": "x"}));
+    fn push_and_inspect_command_lines() {
         assert_eq!(
-            found.build_args("linux/amd64"),
-            BTreeMap::from([("CHANNEL".to_string(), "beta".to_string())])
+            push_cmd("127.0.0.1:5000/webapp:0.9.2").to_string(),
+            "docker push 127.0.0.1:5000/webapp:0.9.2"
         );
         assert_eq!(
-            found.build_args("linux/arm64"),
-            BTreeMap::from([("CHANNEL".to_string(), "stable".to_string())])
+            inspect_raw_cmd("127.0.0.1:5000/webapp:0.9.2").to_string(),
+            "docker buildx imagetools inspect --raw 127.0.0.1:5000/webapp:0.9.2"
         );
-        assert!(found.build_args("linux/s390x").is_empty());
-        assert!(found.build_args("linux/386").is_empty());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! no `0` tag; `latest` goes only to a release built on the default branch.
 //!
 //! Python projects version by PEP 440 (`1.2.3rc1`, `1.2.3.post1`, `1.2.3.dev4`), which
-//! semver cannot read: [`Pep440`] parses and normalizes such versions and [`Pep440Tags`]
+//! semver cannot read: [`Pep440Tags`] parses and normalizes such versions and
 //! renders metadata-action's `type=pep440,pattern=...` tags from them.
 
 use semver::Version;
@@ -14,13 +14,32 @@ use semver::Version;
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TagInput {
     /// The version being released, when this build is a release (a `v1.2.3` git tag).
-    pub version: Option<Version>,
+    pub(crate) version: Option<Version>,
     /// The full or short commit id.
-    pub sha: String,
+    pub(crate) sha: String,
     /// The branch built (`main`, `releases/v1`); `None` for a detached checkout.
-    pub branch: Option<String>,
+    pub(crate) branch: Option<String>,
     /// The repository's default branch (`main`).
-    pub default_branch: String,
+    pub(crate) default_branch: String,
+}
+
+impl TagInput {
+    /// A build of commit `sha` on `branch` (`None` for a detached checkout) of a
+    /// repository whose default branch is `default_branch`; `version` when the build is
+    /// a release (a `v1.2.3` git tag).
+    pub fn new(
+        version: Option<Version>,
+        sha: impl Into<String>,
+        branch: Option<String>,
+        default_branch: impl Into<String>,
+    ) -> TagInput {
+        TagInput {
+            version,
+            sha: sha.into(),
+            branch,
+            default_branch: default_branch.into(),
+        }
+    }
 }
 
 /// When to add `latest`.
@@ -39,17 +58,18 @@ pub enum Latest {
 /// Which tags to produce. The default is metadata-action's common release set:
 /// `{{version}}`, `{{major}}.{{minor}}`, `{{major}}`, the branch, `sha-<7>`, and `latest`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TagRules {
     /// `{{version}}` (`1.2.3`, `2.0.8-beta.67`).
-    pub version: bool,
+    pub(crate) version: bool,
     /// `{{major}}.{{minor}}` (`1.2`), not for pre-releases.
-    pub major_minor: bool,
+    pub(crate) major_minor: bool,
     /// `{{major}}` (`1`), not for pre-releases nor major version 0.
-    pub major: bool,
+    pub(crate) major: bool,
     /// The sanitised branch name (`releases/v1` becomes `releases-v1`).
-    pub branch: bool,
+    pub(crate) branch: bool,
     /// `sha-` and the first 7 characters of the commit.
-    pub sha: bool,
+    pub(crate) sha: bool,
     /// When to add `latest`.
     pub latest: Latest,
     /// Put before every tag except `latest`.
@@ -160,25 +180,25 @@ pub(crate) fn sanitize(text: &str) -> String {
 /// (`1.0-ALPHA.1` is `1.0a1`, `1.2.3post1` is `1.2.3.post1`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct Pep440 {
+pub(crate) struct Pep440 {
     /// The epoch (`1!` in `1!2.0`), 0 when absent.
-    pub epoch: u64,
+    pub(crate) epoch: u64,
     /// The release numbers (`[1, 2, 3]`), at least one.
-    pub release: Vec<u64>,
+    pub(crate) release: Vec<u64>,
     /// The pre-release phase and number (`rc1`).
-    pub pre: Option<(PrePhase, u64)>,
+    pub(crate) pre: Option<(PrePhase, u64)>,
     /// The post-release number (`.post1`).
-    pub post: Option<u64>,
+    pub(crate) post: Option<u64>,
     /// The development release number (`.dev4`).
-    pub dev: Option<u64>,
+    pub(crate) dev: Option<u64>,
     /// The local version label, normalized with `.` (`ubuntu.1`).
-    pub local: Option<String>,
+    pub(crate) local: Option<String>,
 }
 
 /// A PEP 440 pre-release phase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum PrePhase {
+pub(crate) enum PrePhase {
     /// `a` (also spelled `alpha`).
     Alpha,
     /// `b` (also spelled `beta`).
@@ -189,7 +209,7 @@ pub enum PrePhase {
 
 impl PrePhase {
     /// The normalized spelling.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             PrePhase::Alpha => "a",
             PrePhase::Beta => "b",
@@ -203,9 +223,9 @@ impl PrePhase {
 #[non_exhaustive]
 pub struct Pep440Error {
     /// The text given.
-    pub input: String,
+    pub(crate) input: String,
     /// What is wrong and what would do.
-    pub problem: String,
+    pub(crate) problem: String,
 }
 
 impl std::fmt::Display for Pep440Error {
@@ -235,7 +255,7 @@ fn segment<'a>(rest: &'a str, words: &[&str]) -> Option<(usize, Option<u64>, &'a
 
 impl Pep440 {
     /// Parses `text` as PEP 440 (see the type's docs for the spellings accepted).
-    pub fn parse(text: &str) -> Result<Pep440, Pep440Error> {
+    pub(crate) fn parse(text: &str) -> Result<Pep440, Pep440Error> {
         let fail = |problem: &str| Pep440Error {
             input: text.to_string(),
             problem: problem.to_string(),
@@ -326,18 +346,19 @@ impl Pep440 {
     }
 
     /// A pre-release (`a`, `b`, `rc`) or a development release (`.dev`).
-    pub fn is_prerelease(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_prerelease(&self) -> bool {
         self.pre.is_some() || self.dev.is_some()
     }
 
     /// A final release: no pre-release, post-release or development part.
-    pub fn is_final(&self) -> bool {
+    pub(crate) fn is_final(&self) -> bool {
         self.pre.is_none() && self.post.is_none() && self.dev.is_none()
     }
 
     /// The release number at `index` (`0` major, `1` minor, `2` patch), 0 when the
     /// version has fewer.
-    pub fn part(&self, index: usize) -> u64 {
+    pub(crate) fn part(&self, index: usize) -> u64 {
         self.release.get(index).copied().unwrap_or(0)
     }
 }
@@ -370,7 +391,7 @@ impl std::fmt::Display for Pep440 {
 /// `{{minor}}`, `{{patch}}`. A pre-, post- or development release renders its full
 /// version whatever the pattern (its raw text when the pattern names `{{raw}}`): such
 /// versions never get `1` or `1.2` tags. The result is a valid docker tag (`sanitize`).
-pub fn pep440_tag(pattern: &str, raw: &str) -> Result<String, Pep440Error> {
+pub(crate) fn pep440_tag(pattern: &str, raw: &str) -> Result<String, Pep440Error> {
     let version = Pep440::parse(raw)?;
     let mut out = String::new();
     let mut rest = pattern;

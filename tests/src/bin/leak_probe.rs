@@ -51,13 +51,13 @@ fn main() {
     .unwrap();
     let nonce = e2e::unique("nonce");
     let build = |dockerfile: &str, tags: Vec<String>| {
-        Build::new(context.path().to_path_buf())
+        tags.into_iter()
+            .fold(Build::new(context.path().to_path_buf()), Build::tag)
             .dockerfile(context.path().join(dockerfile))
-            .tags(tags)
             .build_arg("NONCE", nonce.clone())
             .secret(BuildSecret::file("pem", pem))
             .secret(BuildSecret::env("token", "LEAK_TOKEN"))
-            .secret_value("value", value.clone())
+            .secret(BuildSecret::value("value", value.clone()))
             .network("none")
             .output(Output::Load)
     };

@@ -335,6 +335,13 @@ impl Bench {
                 metadata,
             });
         }
+        // The tag the merged index is pushed as: the fan-out's build's first `--tag`.
+        let argv = fan.get_build().command().argv();
+        let merged_tag = argv
+            .windows(2)
+            .find(|w| w[0] == "--tag")
+            .map(|w| w[1].clone())
+            .context("the fan-out's build has no tag")?;
         let repo = format!("{}/buildkit-bench-fanout", crate::engine::REGISTRY);
         let direct = || -> Result<()> {
             let each = |f: &(dyn Fn(&DirectPlatform) -> Result<()> + Sync)| {
@@ -357,13 +364,7 @@ impl Bench {
                     .env("DOCKER_HOST", &b.host))
             })?;
             let mut merge = Command::new("docker");
-            merge.args([
-                "buildx",
-                "imagetools",
-                "create",
-                "--tag",
-                &fan.get_build().get_tags()[0],
-            ]);
+            merge.args(["buildx", "imagetools", "create", "--tag", &merged_tag]);
             for b in &builds {
                 let v: serde_json::Value =
                     serde_json::from_str(&std::fs::read_to_string(&b.metadata)?)?;

@@ -24,7 +24,7 @@ use crate::cmd::{Cmd, Runner};
 use crate::docker::cache::csv_fields;
 
 /// The first buildx release whose `bake` takes `--allow` (and asks for `network.host`).
-pub const BAKE_ALLOW_MIN_BUILDX: Version = Version::new(0, 17, 0);
+pub(crate) const BAKE_ALLOW_MIN_BUILDX: Version = Version::new(0, 17, 0);
 
 /// The grants a bake of `names` (targets, resolved) of `file` running in `dir` needs, as
 /// `--allow` values, sorted: `fs.read=PATH`, `fs.write=PATH`, `network.host`. Paths are

@@ -333,11 +333,6 @@ pub struct BakeFileBuilder {
 }
 
 impl BakeFileBuilder {
-    /// The directory the file will live in.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// Adds `build` as target `name`, its paths rewritten relative to the file's
     /// directory (see [`BakeTarget::from_build`] for what cannot be exported).
     pub fn build(&mut self, name: &str, build: &Build) -> anyhow::Result<&mut Self> {

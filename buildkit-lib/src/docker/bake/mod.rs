@@ -34,7 +34,7 @@
 //! and cache destination outside it; else it stops with "additional privileges
 //! requested". [`Bake`] grants exactly what the selected targets need
 //! ([`Bake::entitlements`]: computed from the file, never a blanket `fs=*`), on a buildx
-//! that takes `--allow` ([`BAKE_ALLOW_MIN_BUILDX`], asked once per runner, or stated
+//! that takes `--allow` (0.17 or newer, asked once per runner, or stated
 //! with [`Bake::buildx_version`]); a run first creates the missing output and cache
 //! directories those grants name, since buildx checks a missing path by its parent.
 //! Overrides ([`Bake::set`]) count as buildx counts them: an overridden context or
@@ -57,8 +57,8 @@ mod export;
 mod model;
 mod run;
 
-pub use entitlements::BAKE_ALLOW_MIN_BUILDX;
 pub use export::BakeFileBuilder;
 pub(crate) use model::is_local;
+
 pub use model::{sanitize_name, BakeFile, BakeGroup, BakeTarget};
 pub use run::{Bake, BakeResult, BakeTargetResult};

@@ -18,6 +18,7 @@ use serde_json::Value;
 /// buildx build` flags take (`type=local,dest=out`); when reading (`--print` of newer
 /// buildx releases prints them as objects), an object entry is read back as `k=v,...`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct BakeTarget {
     /// The build context directory or URL (bake's default is `.`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -170,6 +171,7 @@ pub(crate) fn is_local(value: &str) -> bool {
 
 /// A group of targets built together.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct BakeGroup {
     /// The targets (or other groups) it builds.
     #[serde(default)]
@@ -178,6 +180,7 @@ pub struct BakeGroup {
 
 /// A bake file: groups and targets, as `docker-bake.json` holds them.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct BakeFile {
     /// Groups by name; `default` is what a bake without target names builds.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -241,7 +244,7 @@ impl BakeFile {
 
     /// The targets that building `names` builds (groups expanded, each once, in order);
     /// no names means the `default` group (or a target named `default`).
-    pub fn resolve(&self, names: &[String]) -> anyhow::Result<Vec<String>> {
+    pub(crate) fn resolve(&self, names: &[String]) -> anyhow::Result<Vec<String>> {
         let wanted: Vec<String> = if names.is_empty() {
             vec!["default".to_string()]
         } else {

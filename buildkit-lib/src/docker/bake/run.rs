@@ -137,14 +137,6 @@ impl Bake {
         self
     }
 
-    /// Overrides (`--set <target pattern>.<key>=<value>`), in order.
-    ///
-    /// Adds every item of `items`.
-    pub fn sets<T: Into<String>>(mut self, items: impl IntoIterator<Item = T>) -> Bake {
-        self.set.extend(items.into_iter().map(Into::into));
-        self
-    }
-
     /// Print the resolved definition instead of building (`--print`); see [`Bake::print`].
     pub fn print_only(mut self, on: bool) -> Bake {
         self.print_only = on;
@@ -221,23 +213,13 @@ impl Bake {
             .is_none_or(|v| *v >= BAKE_ALLOW_MIN_BUILDX)
     }
 
-    /// The bake file.
-    pub fn get_file(&self) -> &Path {
-        &self.file
-    }
-
     /// The compose file carrying the targets' network modes, if any.
     pub fn get_network_file(&self) -> Option<&Path> {
         self.network_file.as_deref()
     }
 
-    /// The targets or groups to build (empty: the `default` group).
-    pub fn get_targets(&self) -> &[String] {
-        &self.targets
-    }
-
     /// Whether the bake reads BuildKit's per-instruction progress to explain its targets.
-    pub fn explains(&self) -> bool {
+    pub(crate) fn explains(&self) -> bool {
         self.explain && self.progress.as_deref() == Some("plain")
     }
 }
@@ -253,7 +235,7 @@ pub struct BakeTargetResult {
     /// The image names buildx reports (`image.name`, comma-separated there).
     pub image_names: Vec<String>,
     /// The target's metadata as written.
-    pub metadata: Value,
+    pub(crate) metadata: Value,
 }
 
 /// What a bake produced, per target.
@@ -263,9 +245,9 @@ pub struct BakeResult {
     /// Each target's result, by target name.
     pub targets: BTreeMap<String, BakeTargetResult>,
     /// The metadata JSON as written (empty object in a dry run).
-    pub metadata: Value,
+    pub(crate) metadata: Value,
     /// The command line run (secrets masked).
-    pub command: String,
+    pub(crate) command: String,
     /// With [`Bake::explain`]: by target, which instructions were taken from the cache
     /// and why each of the others ran.
     pub explanations: BTreeMap<String, crate::docker::explain::Explanation>,
@@ -275,7 +257,7 @@ pub struct BakeResult {
 
 impl BakeResult {
     /// Reads bake's metadata JSON: an object keyed by target name.
-    pub fn parse_metadata(text: &str) -> anyhow::Result<BTreeMap<String, BakeTargetResult>> {
+    pub(crate) fn parse_metadata(text: &str) -> anyhow::Result<BTreeMap<String, BakeTargetResult>> {
         let value: Value = serde_json::from_str(text).context("bake metadata is not JSON")?;
         let Value::Object(map) = value else {
             bail!("bake metadata is not a JSON object keyed by target name");
@@ -326,7 +308,7 @@ impl Bake {
     }
 
     /// The directory bake runs in: the file's.
-    pub fn dir(&self) -> PathBuf {
+    pub(crate) fn dir(&self) -> PathBuf {
         let file = absolute_or_same(&self.file);
         match file.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -384,21 +366,6 @@ impl Bake {
         BakeFile::parse(&text)
             .with_context(|| format!("bake file {} cannot be read", self.file.display()))
             .map(Some)
-    }
-
-    /// The pre-flight checks, with this process's environment: the targets asked for are
-    /// in the file, each one's local context, Dockerfile and named contexts exist, resolved
-    /// as bake resolves them (from the file's directory), and its `gha` caches (and those
-    /// an override adds) find the GitHub Actions runtime they need: buildx drops a gha
-    /// cache without it and exits 0 as if it had been written. Only JSON files are checked
-    /// here; [`Bake::run`] checks the others through `--print`.
-    pub fn check(&self) -> anyhow::Result<()> {
-        match self.read_file()? {
-            Some(file) => self
-                .check_file(&file, &|k| std::env::var(k).ok())
-                .map(|_| ()),
-            None => Ok(()),
-        }
     }
 
     /// [`Bake::check`] of a read file with `env`; returns whether a selected target uses
@@ -510,7 +477,8 @@ impl Step for Bake {
     /// JSON file not written yet (a dry run's plan of a pipeline that writes it first) is
     /// not checked, and said so.
     ///
-    /// Before the bake: the checks of [`Bake::check`] with the runner's environment (a
+    /// Before the bake: its pre-flight checks (each target's cache settings, the files it
+    /// names) with the runner's environment (a
     /// file other than JSON is read as `docker buildx bake --print` resolves it), the
     /// builder check of a v2 gha cache, the missing output and cache directories outside
     /// the file's directory created (`mkdir -p`, see the [module docs](super#entitlements)),

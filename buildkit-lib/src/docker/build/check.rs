@@ -16,7 +16,7 @@ impl Build {
     /// The pre-flight checks, with this process's environment: the Dockerfile exists,
     /// the target stage is in it, tags are valid references, no build arg looks like a
     /// secret, secret sources exist, caches have what they need.
-    pub fn check(&self) -> anyhow::Result<()> {
+    pub(crate) fn check(&self) -> anyhow::Result<()> {
         self.check_with_env(&|k| std::env::var(k).ok())
     }
 

@@ -2,8 +2,8 @@
 //! typed result.
 //!
 //! The plan is data ([`Build::new`] and chained setters), [`Build::command`] turns it
-//! into the exact command line (golden-tested), [`Build::check`] refuses bad input before
-//! anything runs, and [`Build::run`](crate::plan::Step::run) runs it and reads the result from `--metadata-file`
+//! into the exact command line (golden-tested), its pre-flight checks refuse bad input
+//! before anything runs, and [`Build::run`](crate::plan::Step::run) runs it and reads the result from `--metadata-file`
 //! and `docker image inspect`, never from progress text.
 //!
 //! One job per file: this one holds the value (the build, its secrets, outputs and
@@ -20,11 +20,10 @@ mod tests;
 
 pub(crate) use check::looks_like_secret_value;
 pub use record::{BuildFailed, BuildRecord, RecordedError};
-pub use run::containerd_image_store;
 pub(crate) use run::{engine_host, metadata_file, read_metadata, BuildMetadataRow};
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::cache::Cache;
 use crate::cmd::Secret;
@@ -34,7 +33,7 @@ use crate::session::Session;
 /// Where a build secret comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum SecretSource {
+pub(crate) enum SecretSource {
     /// A file on this machine (`src=...`).
     File(PathBuf),
     /// An environment variable of the build command (`env=...`).
@@ -50,9 +49,9 @@ pub enum SecretSource {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuildSecret {
     /// The id the Dockerfile mounts it by.
-    pub id: String,
+    pub(crate) id: String,
     /// Where its value comes from.
-    pub source: SecretSource,
+    pub(crate) source: SecretSource,
 }
 
 impl BuildSecret {
@@ -81,7 +80,7 @@ impl BuildSecret {
     }
 
     /// The value of the `--secret` argument.
-    pub fn to_arg(&self) -> String {
+    pub(crate) fn to_arg(&self) -> String {
         match &self.source {
             SecretSource::File(path) => format!("id={},src={}", self.id, path.display()),
             SecretSource::Env(var) => format!("id={},env={var}", self.id),
@@ -171,7 +170,6 @@ pub enum Provenance {
 ///     .build_arg("PYTHON_IMAGE", "python:3.11-slim")
 ///     .network("none")
 ///     .output(Output::Load);
-/// assert_eq!(build.get_tags(), ["webapp:dev"]);
 /// assert_eq!(
 ///     build.command().to_string(),
 ///     "docker buildx build --progress=rawjson --file fixtures/webapp/Dockerfile.production \
@@ -323,25 +321,9 @@ impl Build {
         self
     }
 
-    /// Adds image references to tag the result with (`-t`).
-    pub fn tags<S: Into<String>>(mut self, tags: impl IntoIterator<Item = S>) -> Build {
-        self.tags.extend(tags.into_iter().map(Into::into));
-        self
-    }
-
     /// Adds a build argument (`--build-arg K=V`). Never a secret: see [`Build::secret`].
     pub fn build_arg(mut self, name: impl Into<String>, value: impl Into<String>) -> Build {
         self.build_args.insert(name.into(), value.into());
-        self
-    }
-
-    /// Adds build arguments (`--build-arg K=V`). Never secrets: see [`Build::secret`].
-    pub fn build_args<K: Into<String>, V: Into<String>>(
-        mut self,
-        args: impl IntoIterator<Item = (K, V)>,
-    ) -> Build {
-        self.build_args
-            .extend(args.into_iter().map(|(k, v)| (k.into(), v.into())));
         self
     }
 
@@ -367,16 +349,6 @@ impl Build {
         self
     }
 
-    /// Adds named build contexts (`--build-context name=value`).
-    pub fn build_contexts<K: Into<String>, V: Into<String>>(
-        mut self,
-        contexts: impl IntoIterator<Item = (K, V)>,
-    ) -> Build {
-        self.build_contexts
-            .extend(contexts.into_iter().map(|(k, v)| (k.into(), v.into())));
-        self
-    }
-
     /// Adds a build secret whose value the program holds, mounted by `id` (`RUN
     /// --mount=type=secret,id=<id>`): the same [`Secret`] a smoke test's or a service's
     /// environment takes.
@@ -387,12 +359,6 @@ impl Build {
     /// Adds a build secret (`--secret`).
     pub fn secret(mut self, secret: BuildSecret) -> Build {
         self.secrets.push(secret);
-        self
-    }
-
-    /// Adds build secrets (`--secret`).
-    pub fn secrets(mut self, secrets: impl IntoIterator<Item = BuildSecret>) -> Build {
-        self.secrets.extend(secrets);
         self
     }
 
@@ -417,12 +383,6 @@ impl Build {
     /// Adds a target platform (`--platform a,b`); without any, the builder's own.
     pub fn platform(mut self, platform: impl Into<String>) -> Build {
         self.platforms.push(platform.into());
-        self
-    }
-
-    /// Adds target platforms (`--platform a,b`); without any, the builder's own.
-    pub fn platforms<S: Into<String>>(mut self, platforms: impl IntoIterator<Item = S>) -> Build {
-        self.platforms.extend(platforms.into_iter().map(Into::into));
         self
     }
 
@@ -470,12 +430,6 @@ impl Build {
         self
     }
 
-    /// Adds flags this type does not know yet, placed before the context argument.
-    pub fn extra_args<S: Into<String>>(mut self, args: impl IntoIterator<Item = S>) -> Build {
-        self.extra_args.extend(args.into_iter().map(Into::into));
-        self
-    }
-
     /// After a `--load`, ask the engine for the image's size (one `docker image
     /// inspect`, about 35 ms on a containerd image store: over 10% of a fully cached
     /// build). On by default; turn it off on hot paths that read the size elsewhere. The
@@ -519,17 +473,11 @@ impl Build {
         self
     }
 
-    /// Adds another attestation, as buildx takes it (`--attest type=sbom,generator=IMAGE`).
-    pub fn attest(mut self, attestation: impl Into<String>) -> Build {
-        self.attest.push(attestation.into());
-        self
-    }
-
     /// Explain the build (on by default): with the default `plain` progress, the build
     /// runs with `--progress=rawjson`, its progress is rendered as plain text in the log
     /// as before, and [`BuildResult::explanation`] says which instructions were taken from
     /// the cache and why each of the others ran. Before it runs, the cache set-up checks
-    /// ([`Build::cache_setup_warnings`]) are said in the log and kept in
+    /// ([`CacheCheck`]) are said in the log and kept in
     /// [`BuildResult::cache_warnings`]. Off: `--progress=plain` as it is, and no checks.
     pub fn explain(mut self, on: bool) -> Build {
         self.explain = on;
@@ -572,52 +520,37 @@ impl Build {
     }
 
     /// Whether the build reads BuildKit's per-instruction progress to explain itself.
-    pub fn explains(&self) -> bool {
+    pub(crate) fn explains(&self) -> bool {
         self.explain && self.progress.as_deref() == Some("plain")
     }
 
     /// The build context.
-    pub fn get_context(&self) -> &Path {
+    #[cfg(test)]
+    pub(crate) fn get_context(&self) -> &std::path::Path {
         &self.context
     }
 
     /// The stage to build, if set.
-    pub fn get_target(&self) -> Option<&str> {
+    #[cfg(test)]
+    pub(crate) fn get_target(&self) -> Option<&str> {
         self.target.as_deref()
     }
 
     /// The image references the result is tagged with.
-    pub fn get_tags(&self) -> &[String] {
+    #[cfg(test)]
+    pub(crate) fn get_tags(&self) -> &[String] {
         &self.tags
     }
 
-    /// The build arguments.
-    pub fn get_build_args(&self) -> &BTreeMap<String, String> {
-        &self.build_args
-    }
-
     /// The named build contexts.
-    pub fn get_build_contexts(&self) -> &BTreeMap<String, String> {
+    #[cfg(test)]
+    pub(crate) fn get_build_contexts(&self) -> &BTreeMap<String, String> {
         &self.build_contexts
     }
 
-    /// The image labels.
-    pub fn get_labels(&self) -> &BTreeMap<String, String> {
-        &self.labels
-    }
-
-    /// The target platforms (empty: the builder's own).
-    pub fn get_platforms(&self) -> &[String] {
-        &self.platforms
-    }
-
-    /// Where the result goes.
-    pub fn get_output(&self) -> &Output {
-        &self.output
-    }
-
     /// The buildx builder, if set.
-    pub fn get_builder(&self) -> Option<&str> {
+    #[cfg(test)]
+    pub(crate) fn get_builder(&self) -> Option<&str> {
         self.builder.as_deref()
     }
 }
@@ -627,7 +560,7 @@ impl Build {
 #[non_exhaustive]
 pub struct BuildResult {
     /// The first image name buildx reports (`docker.io/library/app:1.0`), if any.
-    pub image_name: Option<String>,
+    pub(crate) image_name: Option<String>,
     /// The tags the build was asked to apply, as given.
     pub tags: Vec<String>,
     /// The digest of the image manifest or index (`containerimage.digest`).
@@ -658,16 +591,10 @@ pub struct BuildResult {
 
 impl Build {
     /// The Dockerfile this build reads: `dockerfile`, or `<context>/Dockerfile`.
-    pub fn dockerfile_path(&self) -> PathBuf {
+    pub(crate) fn dockerfile_path(&self) -> PathBuf {
         self.dockerfile
             .clone()
             .unwrap_or_else(|| self.context.join("Dockerfile"))
-    }
-
-    /// Adds the `org.opencontainers.image.*` labels from [`oci_labels`].
-    pub fn with_labels(mut self, labels: BTreeMap<String, String>) -> Build {
-        self.labels.extend(labels);
-        self
     }
 
     /// Adds the session's ownership labels (project and run), so clean-up can find the

@@ -113,7 +113,7 @@ impl fmt::Display for BuildRecord {
 #[non_exhaustive]
 pub struct BuildFailed {
     /// What failed, as `Build::run` says it (`cannot build image app:dev`).
-    pub message: String,
+    pub(crate) message: String,
     /// BuildKit's record of the build (with [`BuildRecord::unavailable`] saying why
     /// when there is none).
     pub record: BuildRecord,
@@ -127,7 +127,7 @@ impl fmt::Display for BuildFailed {
 
 impl RecordedError {
     /// One line: ``step `[3/3] RUN ...` failed: <BuildKit's message>``.
-    pub fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         match &self.step {
             Some(step) => format!("step `{step}` failed: {}", self.message),
             None => self.message.clone(),

@@ -8,20 +8,20 @@ use crate::cmd::{Cmd, Runner};
 use crate::docker::builder::{buildx_version, loose_version, BuilderVersions};
 
 /// The runtime token buildx passes to the `gha` cache backend (a secret).
-pub const GHA_TOKEN: &str = "ACTIONS_RUNTIME_TOKEN";
+pub(crate) const GHA_TOKEN: &str = "ACTIONS_RUNTIME_TOKEN";
 /// The v1 cache service's address.
-pub const GHA_CACHE_URL: &str = "ACTIONS_CACHE_URL";
+pub(crate) const GHA_CACHE_URL: &str = "ACTIONS_CACHE_URL";
 /// The v2 cache service's address (the Actions results service).
-pub const GHA_RESULTS_URL: &str = "ACTIONS_RESULTS_URL";
+pub(crate) const GHA_RESULTS_URL: &str = "ACTIONS_RESULTS_URL";
 /// Set to a true value (`true`, `1`, ...) by runners whose cache is the v2 service.
-pub const GHA_SERVICE_V2: &str = "ACTIONS_CACHE_SERVICE_V2";
+pub(crate) const GHA_SERVICE_V2: &str = "ACTIONS_CACHE_SERVICE_V2";
 
 /// The first BuildKit release that speaks the v2 cache service.
-pub const GHA_V2_MIN_BUILDKIT: Version = Version::new(0, 20, 0);
+pub(crate) const GHA_V2_MIN_BUILDKIT: Version = Version::new(0, 20, 0);
 /// The first buildx release that passes `ACTIONS_RESULTS_URL` to BuildKit.
-pub const GHA_V2_MIN_BUILDX: Version = Version::new(0, 21, 0);
+pub(crate) const GHA_V2_MIN_BUILDX: Version = Version::new(0, 21, 0);
 /// The first Docker engine release whose built-in BuildKit is 0.20 or newer.
-pub const GHA_V2_MIN_ENGINE: u64 = 28;
+pub(crate) const GHA_V2_MIN_ENGINE: u64 = 28;
 
 /// How to expose the runtime variables to `run:` steps (said in every error about them).
 pub(super) const EXPOSE_HINT: &str = "the runner gives these variables to actions, not to `run:` \
@@ -32,7 +32,7 @@ pub(super) const EXPOSE_HINT: &str = "the runner gives these variables to action
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum GhaService {
-    /// The one the environment offers, read when the build runs ([`GhaService::detect`]).
+    /// The one the environment offers, read when the build runs.
     #[default]
     Auto,
     /// The legacy service at `ACTIONS_CACHE_URL` (`version=1`); github.com shut it down
@@ -57,7 +57,8 @@ impl GhaService {
     /// when `ACTIONS_CACHE_SERVICE_V2` is true (or when `ACTIONS_RESULTS_URL` is the only
     /// cache address), else v1 when `ACTIONS_CACHE_URL` is set. Fails, naming what is
     /// missing and how to expose it, when the environment offers neither or no token.
-    pub fn detect(env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<GhaService> {
+    #[cfg(test)]
+    pub(crate) fn detect(env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<GhaService> {
         resolve_service(GhaService::Auto, env)
     }
 }

@@ -3,13 +3,13 @@
 //! A [`Cache`] is a backend (registry, local directory, inline, GitHub Actions) plus the
 //! export attributes users set today (`mode=max`, `ignore-error`, `compression`,
 //! `oci-mediatypes`, `image-manifest`). It renders to the exact strings buildx reads, so a
-//! plan can be printed and compared in tests, and [`Cache::check`] refuses an attribute the
-//! backend would silently ignore.
+//! plan can be printed and compared in tests, and a build refuses (before anything runs)
+//! an attribute the backend would silently ignore.
 //!
 //! The GitHub Actions cache has two services: v1 (`ACTIONS_CACHE_URL`, shut down on
 //! github.com on 2025-04-15) and v2 (`ACTIONS_RESULTS_URL`, selected by
 //! `ACTIONS_CACHE_SERVICE_V2`, spoken by BuildKit 0.20 and buildx 0.21 or newer).
-//! [`GhaService::detect`] reads which one the environment offers, [`Cache::resolve`] writes
+//! With [`GhaService::Auto`] the build reads which one the environment offers and writes
 //! it as `version=1|2`, and `check_gha_v2` says when the builder is too old. The runtime
 //! token (`ACTIONS_RUNTIME_TOKEN`) is read by buildx from the environment: it never appears
 //! in a command line, plan, log or error of this crate.
@@ -25,21 +25,13 @@ mod gha;
 
 pub(crate) use gha::check_gha_v2;
 use gha::resolve_service;
+pub use gha::GhaService;
 pub(crate) use gha::{gha_in_args, mask_gha_token, resolve_gha_entries};
-pub use gha::{
-    GhaService, GHA_CACHE_URL, GHA_RESULTS_URL, GHA_SERVICE_V2, GHA_TOKEN, GHA_V2_MIN_BUILDKIT,
-    GHA_V2_MIN_BUILDX, GHA_V2_MIN_ENGINE,
-};
-
-/// The first BuildKit release that exports a registry or local cache as one OCI image
-/// manifest by default (its progress says "writing cache image manifest"); older
-/// releases write an image index ("writing cache manifest") unless `image-manifest=true`.
-pub const IMAGE_MANIFEST_DEFAULT_BUILDKIT: semver::Version = semver::Version::new(0, 21, 0);
 
 /// Which backend a [`Cache`] uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum CacheKind {
+pub(crate) enum CacheKind {
     /// A cache image in a registry (`type=registry`).
     Registry,
     /// A directory on this machine (`type=local`).
@@ -52,7 +44,7 @@ pub enum CacheKind {
 
 impl CacheKind {
     /// The buildx `type=` value.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             CacheKind::Registry => "registry",
             CacheKind::Local => "local",
@@ -76,7 +68,7 @@ pub enum Compression {
 
 impl Compression {
     /// The buildx value.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Compression::Gzip => "gzip",
             Compression::Estargz => "estargz",
@@ -85,7 +77,7 @@ impl Compression {
     }
 
     /// The highest `compression-level` BuildKit accepts for it.
-    pub fn max_level(self) -> u8 {
+    pub(crate) fn max_level(self) -> u8 {
         match self {
             Compression::Gzip | Compression::Estargz => 9,
             Compression::Zstd => 22,
@@ -105,6 +97,7 @@ enum Backend {
 /// [`Cache::local`], [`Cache::inline`] or [`Cache::gha`], then chain the setters:
 ///
 /// ```
+/// use buildkit_lib::docker::build::Build;
 /// use buildkit_lib::docker::cache::{Cache, Compression};
 ///
 /// let cache = Cache::registry("127.0.0.1:5000/app:cache")
@@ -113,12 +106,16 @@ enum Backend {
 ///     .oci_mediatypes(true)
 ///     .image_manifest(true)
 ///     .ignore_error(true);
-/// assert_eq!(
-///     cache.to_to_arg(),
-///     "type=registry,ref=127.0.0.1:5000/app:cache,mode=max,ignore-error=true,\
+/// let command = Build::new(".")
+///     .cache_from(cache.clone())
+///     .cache_to(cache)
+///     .command()
+///     .to_string();
+/// assert!(command.contains(
+///     "--cache-from type=registry,ref=127.0.0.1:5000/app:cache \
+///      --cache-to type=registry,ref=127.0.0.1:5000/app:cache,mode=max,ignore-error=true,\
 ///      compression=zstd,oci-mediatypes=true,image-manifest=true"
-/// );
-/// assert_eq!(cache.to_from_arg(), "type=registry,ref=127.0.0.1:5000/app:cache");
+/// ));
 /// ```
 ///
 /// Export attributes (`mode`, `ignore-error`, compression, media types) go into
@@ -232,7 +229,7 @@ impl Cache {
 
     /// Write the cache as one image manifest instead of an image index
     /// (`image-manifest=`): needed by registries without image indexes, such as Amazon
-    /// ECR. Needs OCI media types. BuildKit [`IMAGE_MANIFEST_DEFAULT_BUILDKIT`] and newer
+    /// ECR. Needs OCI media types. BuildKit 0.21 and newer
     /// (the engine built into Docker 28.1 and newer) write an image manifest unless told
     /// `image_manifest(false)` (or `oci_mediatypes(false)`); older ones an index unless
     /// told `image_manifest(true)`. Set it either way to get the same form on every
@@ -243,7 +240,7 @@ impl Cache {
     }
 
     /// The backend.
-    pub fn kind(&self) -> CacheKind {
+    pub(crate) fn kind(&self) -> CacheKind {
         match self.backend {
             Backend::Registry(_) => CacheKind::Registry,
             Backend::Local(_) => CacheKind::Local,
@@ -253,7 +250,7 @@ impl Cache {
     }
 
     /// The cache image of a registry cache.
-    pub fn reference(&self) -> Option<&str> {
+    pub(crate) fn reference(&self) -> Option<&str> {
         match &self.backend {
             Backend::Registry(r) => Some(r),
             _ => None,
@@ -261,7 +258,7 @@ impl Cache {
     }
 
     /// The directory of a local cache.
-    pub fn path(&self) -> Option<&Path> {
+    pub(crate) fn path(&self) -> Option<&Path> {
         match &self.backend {
             Backend::Local(p) => Some(p),
             _ => None,
@@ -269,7 +266,7 @@ impl Cache {
     }
 
     /// The GitHub Actions cache service set on a `gha` cache.
-    pub fn get_gha_service(&self) -> GhaService {
+    pub(crate) fn get_gha_service(&self) -> GhaService {
         self.service
     }
 
@@ -312,14 +309,14 @@ impl Cache {
     }
 
     /// The value of a `--cache-from` argument.
-    pub fn to_from_arg(&self) -> String {
+    pub(crate) fn to_from_arg(&self) -> String {
         let mut fields = self.base_fields(false);
         fields.extend(self.version_field());
         csv_join(&fields)
     }
 
     /// The value of a `--cache-to` argument.
-    pub fn to_to_arg(&self) -> String {
+    pub(crate) fn to_to_arg(&self) -> String {
         let mut fields = self.base_fields(true);
         if matches!(self.backend, Backend::Inline) {
             return csv_join(&fields);
@@ -352,7 +349,7 @@ impl Cache {
     /// Refuses what the backend would ignore or BuildKit would reject: an attribute of
     /// another backend, a compression level out of range, an image manifest without OCI
     /// media types, an invalid cache image reference, an empty directory.
-    pub fn check(&self) -> anyhow::Result<()> {
+    pub(crate) fn check(&self) -> anyhow::Result<()> {
         let kind = self.kind().as_str();
         let shown = self.to_to_arg();
         if !matches!(self.backend, Backend::Gha) {
@@ -428,7 +425,7 @@ impl Cache {
     /// becomes the one the environment offers; an explicit service is checked against
     /// the environment. Other backends are returned as they are. Errors name the missing
     /// variables and how to expose them; they never show a variable's value.
-    pub fn resolve(&self, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Cache> {
+    pub(crate) fn resolve(&self, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Cache> {
         if !matches!(self.backend, Backend::Gha) {
             return Ok(self.clone());
         }

@@ -49,7 +49,7 @@ impl fmt::Display for CacheNotWritten {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
-pub enum ImageDelivered {
+pub(crate) enum ImageDelivered {
     /// Built, and in the engine's image store under its tag (checked: the tag names the
     /// image this build exported).
     Loaded,
@@ -77,11 +77,11 @@ impl ImageDelivered {
 #[non_exhaustive]
 pub struct CacheExportFailed {
     /// The image (its first tag, or the context).
-    pub image: String,
+    pub(crate) image: String,
     /// What became of it.
-    pub delivered: ImageDelivered,
+    pub(crate) delivered: ImageDelivered,
     /// The destinations not written.
-    pub caches: Vec<CacheNotWritten>,
+    pub(crate) caches: Vec<CacheNotWritten>,
     /// The build's result, as a build with an optional cache would have returned it.
     pub result: Box<BuildResult>,
 }

@@ -1,8 +1,8 @@
 //! Why was this rebuilt: every cache miss of an image build explained.
 //!
 //! BuildKit says which instructions it took from its cache (`--progress=rawjson`), but not
-//! why it ran the others. This module reads that progress ([`ProgressReader`]), keeps the
-//! inputs that decide the cache beside the pipeline's report ([`CacheInputs`]: the parsed
+//! why it ran the others. This module reads that progress, keeps the
+//! inputs that decide the cache beside the pipeline's report (the parsed
 //! Dockerfile, build args, secret identities, base image digests, named contexts, the
 //! per-file hashes of what `COPY`/`ADD` take, platform, builder, cache imports), and
 //! compares them with the previous build's to name, for each rebuilt instruction, the most
@@ -44,10 +44,12 @@ use std::path::Path;
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
-pub use export::{CacheExportFailed, CacheNotWritten, ImageDelivered};
-pub use progress::{ProgressReader, Vertex};
-pub use record::{BaseImage, CacheInputs, NamedContext, RecordedInstruction, RecordedStage};
+pub use export::{CacheExportFailed, CacheNotWritten};
+pub(crate) use progress::Vertex;
+pub(crate) use record::{BaseImage, CacheInputs};
 pub use setup::{CacheCheck, CacheWarning};
+#[cfg(test)]
+use {export::ImageDelivered, progress::ProgressReader, record::RecordedInstruction};
 
 pub(crate) use watch::Watch;
 
@@ -60,18 +62,18 @@ pub struct InstructionRow {
     pub stage: String,
     /// The platform, in a multi-platform build (`linux/arm64`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub platform: Option<String>,
+    pub(crate) platform: Option<String>,
     /// Its position in the stage, from 1, as BuildKit counts (`[builder 5/6]`).
-    pub step: usize,
+    pub(crate) step: usize,
     /// How many steps BuildKit counts in the stage.
-    pub steps: usize,
+    pub(crate) steps: usize,
     /// The 1-based line of the instruction in the Dockerfile, when it could be matched.
     pub line: Option<usize>,
     /// The instruction as the Dockerfile has it (its first line for a here-document), or
     /// as BuildKit named it when it could not be matched.
     pub instruction: String,
     /// What BuildKit did with it.
-    pub outcome: Outcome,
+    pub(crate) outcome: Outcome,
     /// Seconds it took, when it completed.
     pub seconds: Option<f64>,
     /// Why it was run instead of taken from the cache (`None` when cached or not reached).
@@ -85,7 +87,7 @@ impl InstructionRow {
     }
 
     /// True when BuildKit ran it (successfully or not).
-    pub fn rebuilt(&self) -> bool {
+    pub(crate) fn rebuilt(&self) -> bool {
         matches!(self.outcome, Outcome::Built | Outcome::Failed { .. })
     }
 }
@@ -94,7 +96,7 @@ impl InstructionRow {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 #[non_exhaustive]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// Taken from the cache.
     Cached,
     /// Run, and it succeeded.
@@ -193,18 +195,18 @@ pub enum Cause {
 /// What became of one `--cache-from` source.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
-pub struct CacheImport {
+pub(crate) struct CacheImport {
     /// The source, as given to `--cache-from` (`type=registry,ref=...`).
-    pub source: String,
+    pub(crate) source: String,
     /// Whether it was imported.
-    pub status: ImportStatus,
+    pub(crate) status: ImportStatus,
 }
 
 /// Whether a cache source was imported.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 #[non_exhaustive]
-pub enum ImportStatus {
+pub(crate) enum ImportStatus {
     /// BuildKit imported its cache manifest.
     Imported,
     /// BuildKit or buildx could not import it.
@@ -222,27 +224,32 @@ pub enum ImportStatus {
 #[non_exhaustive]
 pub struct Explanation {
     /// The Dockerfile's file name, as lines are cited (`Dockerfile.production`).
-    pub dockerfile: String,
+    pub(crate) dockerfile: String,
     /// Every instruction BuildKit reported, in Dockerfile order (stage by stage).
-    pub rows: Vec<InstructionRow>,
+    pub(crate) rows: Vec<InstructionRow>,
     /// The base images, resolved.
-    pub bases: Vec<BaseImage>,
+    pub(crate) bases: Vec<BaseImage>,
     /// What became of each cache source.
-    pub cache_imports: Vec<CacheImport>,
+    pub(crate) cache_imports: Vec<CacheImport>,
     /// The build secrets whose value changed since the previous build (ids only).
     /// BuildKit does not key its cache on secrets: a changed secret rebuilds nothing.
-    pub secrets_changed: Vec<String>,
+    pub(crate) secrets_changed: Vec<String>,
     /// Whether a previous build's record was there to compare with.
-    pub previous_record: bool,
+    pub(crate) previous_record: bool,
     /// Whether BuildKit's per-instruction progress was read (not with a progress mode
     /// other than the default).
-    pub progress_read: bool,
+    pub(crate) progress_read: bool,
 }
 
 impl Explanation {
+    /// Every instruction BuildKit reported, in Dockerfile order (stage by stage).
+    pub fn rows(&self) -> &[InstructionRow] {
+        &self.rows
+    }
+
     /// For each stage (and platform), its first instruction BuildKit ran, in Dockerfile
     /// order.
-    pub fn first_rebuilt(&self) -> Vec<&InstructionRow> {
+    pub(crate) fn first_rebuilt(&self) -> Vec<&InstructionRow> {
         let mut seen: Vec<(&str, Option<&str>)> = Vec::new();
         let mut out = Vec::new();
         for row in self.rows.iter().filter(|r| r.rebuilt()) {
@@ -273,11 +280,11 @@ pub struct ExplainRecord {
     /// explanation and inputs leaves the record as it is.
     pub written: String,
     /// The one-line summary, as the step log has it.
-    pub summary: String,
+    pub(crate) summary: String,
     /// The explanation.
     pub explanation: Explanation,
     /// The inputs the next build compares with.
-    pub inputs: CacheInputs,
+    pub(crate) inputs: CacheInputs,
 }
 
 impl ExplainRecord {
@@ -307,7 +314,7 @@ impl ExplainRecord {
 /// Explains a build: maps the vertexes BuildKit reported to the Dockerfile instructions of
 /// `current`, and names the cause of each rebuilt one by comparing `current` with the
 /// `previous` build's inputs.
-pub fn explain(
+pub(crate) fn explain(
     previous: Option<&CacheInputs>,
     current: &CacheInputs,
     vertexes: &[Vertex],

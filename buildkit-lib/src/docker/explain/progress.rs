@@ -52,17 +52,6 @@ impl Vertex {
 /// returns the text `--progress=plain` would have shown for them; [`ProgressReader::finish`]
 /// flushes the rest. What was read stays available: [`ProgressReader::vertexes`] in the
 /// order BuildKit first named them, and the plain-text lines buildx wrote between objects.
-///
-/// ```
-/// use buildkit_lib::docker::explain::ProgressReader;
-///
-/// let mut reader = ProgressReader::new();
-/// let mut text = reader.push(br#"{"vertexes":[{"digest":"sha256:a","name":"[1/2] FROM x","#);
-/// text.extend(reader.push(br#""started":"2026-01-01T00:00:00Z","cached":true,"completed":"2026-01-01T00:00:00Z"}]}"#));
-/// text.extend(reader.finish());
-/// assert_eq!(String::from_utf8(text).unwrap(), "#1 [1/2] FROM x\n#1 CACHED\n");
-/// assert!(reader.vertexes()[0].cached);
-/// ```
 #[derive(Debug, Default)]
 pub struct ProgressReader {
     pending: Vec<u8>,
@@ -143,6 +132,7 @@ impl ProgressReader {
     }
 
     /// Reads a whole recorded stream at once: the reader and the human text.
+    #[cfg(test)]
     pub fn read_all(bytes: &[u8]) -> (ProgressReader, String) {
         let mut reader = ProgressReader::new();
         let mut text = reader.push(bytes);

@@ -48,7 +48,7 @@ pub enum CacheCheck {
 
 impl CacheCheck {
     /// Every check, in the order they run.
-    pub const ALL: [CacheCheck; 6] = [
+    pub(crate) const ALL: [CacheCheck; 6] = [
         CacheCheck::CopyBeforeInstall,
         CacheCheck::ModeMinIntermediate,
         CacheCheck::CacheFromWithoutCacheTo,
@@ -58,7 +58,7 @@ impl CacheCheck {
     ];
 
     /// The check's name, as reports write it (`copy-before-install`).
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             CacheCheck::CopyBeforeInstall => "copy-before-install",
             CacheCheck::ModeMinIntermediate => "mode-min-intermediate",
@@ -87,7 +87,7 @@ pub struct CacheWarning {
     /// What to change.
     pub fix: String,
     /// The Dockerfile, as the build names it, when the finding is in it.
-    pub file: Option<String>,
+    pub(crate) file: Option<String>,
     /// The 1-based line the fix belongs at, when there is one.
     pub line: Option<usize>,
 }
@@ -178,24 +178,7 @@ impl Build {
     /// engine, prints nothing; [`Build::run`](crate::plan::Step::run) runs them (while [`Build::explain`] is on),
     /// says each in the step log and keeps them in
     /// [`BuildResult::cache_warnings`](crate::docker::build::BuildResult::cache_warnings).
-    ///
-    /// ```
-    /// use buildkit_lib::docker::build::Build;
-    /// use buildkit_lib::docker::explain::CacheCheck;
-    /// use buildkit_lib::Runner;
-    ///
-    /// let dir = tempfile::tempdir()?;
-    /// std::fs::write(dir.path().join("requirements.txt"), "flask\n")?;
-    /// std::fs::write(
-    ///     dir.path().join("Dockerfile"),
-    ///     "FROM python:3.12-slim\nCOPY . /app\nRUN pip install -r /app/requirements.txt\n",
-    /// )?;
-    /// let warnings = Build::new(dir.path()).cache_setup_warnings(&Runner::new())?;
-    /// assert_eq!(warnings[0].check, CacheCheck::CopyBeforeInstall);
-    /// assert_eq!(warnings[0].line, Some(2));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn cache_setup_warnings(
+    pub(crate) fn cache_setup_warnings(
         &self,
         runner: &crate::Runner,
     ) -> anyhow::Result<Vec<CacheWarning>> {

@@ -591,8 +591,7 @@ fn the_pipelines_listing_of_the_context_is_reused_not_walked_again() {
 }
 
 /// The production-shaped fixture at real size: a one-file change in its 5,000-file context
-/// is named as the cause of its COPY. (How long that takes is a figure of `cargo xtask
-/// bench --only explain_overhead`, `explain_5800_files`, beside its baseline.)
+/// is named as the cause of its COPY, and the record round-trips at that size.
 #[test]
 fn a_change_in_the_mediaserver_context_names_the_file() {
     let app = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/mediaserver");
@@ -688,4 +687,37 @@ fn text_lines_keep_their_indentation() {
             .any(|l| l == "   1 | >>> FROM python:3.12-slim"),
         "{text:?}"
     );
+}
+
+/// The reader takes the stream as read, an object cut anywhere, and renders plain text.
+#[test]
+fn the_progress_reader_renders_plain_text_from_objects_cut_anywhere() {
+    let mut reader = ProgressReader::new();
+    let mut text = reader.push(br#"{"vertexes":[{"digest":"sha256:a","name":"[1/2] FROM x","#);
+    text.extend(reader.push(
+        br#""started":"2026-01-01T00:00:00Z","cached":true,"completed":"2026-01-01T00:00:00Z"}]}"#,
+    ));
+    text.extend(reader.finish());
+    assert_eq!(
+        String::from_utf8(text).unwrap(),
+        "#1 [1/2] FROM x\n#1 CACHED\n"
+    );
+    assert!(reader.vertexes()[0].cached);
+}
+
+/// The set-up checks read the Dockerfile and the context, and cite the line to fix.
+#[test]
+fn a_copy_before_the_install_is_found_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("requirements.txt"), "flask\n").unwrap();
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        "FROM python:3.12-slim\nCOPY . /app\nRUN pip install -r /app/requirements.txt\n",
+    )
+    .unwrap();
+    let warnings = Build::new(dir.path())
+        .cache_setup_warnings(&Runner::new())
+        .unwrap();
+    assert_eq!(warnings[0].check, CacheCheck::CopyBeforeInstall);
+    assert_eq!(warnings[0].line, Some(2));
 }

@@ -45,7 +45,7 @@ fn cited(instruction: &str, line: Option<usize>, dockerfile: &str) -> String {
 impl Cause {
     /// The cause in words, as the summary line has it (the first changed file only, short
     /// digests); `dockerfile` is the file name lines are cited in.
-    pub fn short_text(&self, dockerfile: &str) -> String {
+    pub(crate) fn short_text(&self, dockerfile: &str) -> String {
         match self {
             Cause::FilesChanged { files } => files_text(files, 1),
             Cause::BaseImageMoved { image, old, new } => format!(
@@ -61,7 +61,7 @@ impl Cause {
     }
 
     /// The cause in words, in full; `dockerfile` is the file name lines are cited in.
-    pub fn text(&self, dockerfile: &str) -> String {
+    pub(crate) fn text(&self, dockerfile: &str) -> String {
         match self {
             Cause::NoCache => "the build was asked not to use the cache (--no-cache)".into(),
             Cause::FilesChanged { files } => files_text(files, FILES_SHOWN),
@@ -111,7 +111,7 @@ impl Cause {
     }
 
     /// True for a cause that only repeats another row's (an earlier or upstream rebuild).
-    pub fn is_consequence(&self) -> bool {
+    pub(crate) fn is_consequence(&self) -> bool {
         matches!(
             self,
             Cause::EarlierRebuilt { .. } | Cause::StageRebuilt { .. }
@@ -128,7 +128,7 @@ impl fmt::Display for Cause {
 impl Explanation {
     /// The row the summary names: the first rebuilt instruction (stage by stage, in
     /// Dockerfile order) whose cause is its own rather than an earlier rebuild.
-    pub fn root(&self) -> Option<&InstructionRow> {
+    pub(crate) fn root(&self) -> Option<&InstructionRow> {
         let first = self.first_rebuilt();
         first
             .iter()
