@@ -61,15 +61,15 @@ pub enum Latest {
 #[non_exhaustive]
 pub struct TagRules {
     /// `{{version}}` (`1.2.3`, `2.0.8-beta.67`).
-    pub(crate) version: bool,
+    pub version: bool,
     /// `{{major}}.{{minor}}` (`1.2`), not for pre-releases.
-    pub(crate) major_minor: bool,
+    pub major_minor: bool,
     /// `{{major}}` (`1`), not for pre-releases nor major version 0.
-    pub(crate) major: bool,
+    pub major: bool,
     /// The sanitised branch name (`releases/v1` becomes `releases-v1`).
-    pub(crate) branch: bool,
+    pub branch: bool,
     /// `sha-` and the first 7 characters of the commit.
-    pub(crate) sha: bool,
+    pub sha: bool,
     /// When to add `latest`.
     pub latest: Latest,
     /// Put before every tag except `latest`.

@@ -473,6 +473,12 @@ impl Build {
         self
     }
 
+    /// Adds another attestation, as buildx takes it (`--attest type=sbom,generator=IMAGE`).
+    pub fn attest(mut self, attestation: impl Into<String>) -> Build {
+        self.attest.push(attestation.into());
+        self
+    }
+
     /// Explain the build (on by default): with the default `plain` progress, the build
     /// runs with `--progress=rawjson`, its progress is rendered as plain text in the log
     /// as before, and [`BuildResult::explanation`] says which instructions were taken from

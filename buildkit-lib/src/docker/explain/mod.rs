@@ -44,6 +44,8 @@ use std::path::Path;
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "bench-internals")]
+pub mod bench;
 pub use export::{CacheExportFailed, CacheNotWritten};
 pub(crate) use progress::Vertex;
 pub(crate) use record::{BaseImage, CacheInputs};

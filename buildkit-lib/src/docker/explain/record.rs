@@ -136,7 +136,7 @@ impl CacheInputs {
     ///
     /// With [`explain`](super::explain), it explains what a change would rebuild without
     /// building (given the vertexes a build reported).
-    #[cfg(test)]
+    #[cfg(any(test, feature = "bench-internals"))]
     pub fn of_build(build: &Build, previous: Option<&CacheInputs>) -> anyhow::Result<CacheInputs> {
         let runner = Runner::new().echo(crate::cmd::Echo::Silent);
         collect(build, &runner, Some(&FileHashes::in_memory()), previous)
