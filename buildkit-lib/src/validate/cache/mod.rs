@@ -21,14 +21,13 @@ use anyhow::Result;
 use crate::cmd::Runner;
 use crate::units::human_bytes;
 
-pub use prune::{
-    dockerfile_steps, id_filter, project_records, prune_project, Prune, PrunePlan, PruneResult,
-};
+#[cfg(test)]
+use prune::{dockerfile_steps, id_filter, project_records};
+pub use prune::{prune_project, Prune, PrunePlan, PruneResult};
 use usage::capture_df;
-pub use usage::{
-    buildx_du, cache_records, parse_size, system_df, BuilderUsage, CacheRecord, SystemUsage,
-    UsageKind, UsageRow,
-};
+use usage::{buildx_du, UsageKind};
+#[cfg(test)]
+use usage::{parse_size, CacheRecord};
 pub(crate) use usage::{parse_system_df, system_df_command};
 
 /// The build cache in one figure, reconciled from `docker buildx du --verbose` and
@@ -51,22 +50,22 @@ pub(crate) use usage::{parse_system_df, system_df_command};
 #[non_exhaustive]
 pub struct CacheUsage {
     /// The builder read (`None`: the current one).
-    pub builder: Option<String>,
+    pub(crate) builder: Option<String>,
     /// How many records it holds.
-    pub records: usize,
+    pub(crate) records: usize,
     /// Every record's bytes: the one figure to report (`buildx du` `Total`).
     pub total_bytes: u64,
     /// Bytes of records that are also image layers (`buildx du` `Shared`).
-    pub shared_bytes: u64,
+    pub(crate) shared_bytes: u64,
     /// Bytes only the cache holds (`buildx du` `Private`); what a prune frees at most.
-    pub private_bytes: u64,
+    pub(crate) private_bytes: u64,
     /// Bytes a prune may remove (not in use), shared ones included.
     pub reclaimable_bytes: u64,
     /// The `Build Cache` size of `docker system df`, when it answered.
-    pub system_df_bytes: Option<u64>,
+    pub(crate) system_df_bytes: Option<u64>,
     /// What could not be read, and why (a `system df` that failed on a container being
     /// removed, for instance); the figures above stand without it.
-    pub warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
 }
 
 impl fmt::Display for CacheUsage {

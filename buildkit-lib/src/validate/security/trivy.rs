@@ -18,7 +18,7 @@
 //! Scans are offline unless [`Trivy::download`] says otherwise: `--skip-db-update`,
 //! `--skip-java-db-update`, `--skip-check-update`. Secret scanning and the
 //! misconfiguration checks built into trivy need nothing more. Vulnerability scanning
-//! needs the database in the cache directory; without it that part is [`NotChecked`],
+//! needs the database in the cache directory; without it that part is not checked,
 //! and a report with a part not checked is never a pass.
 
 use std::path::{Path, PathBuf};
@@ -58,7 +58,7 @@ pub enum Scanner {
 
 impl Scanner {
     /// trivy's name for it.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Scanner::Vuln => "vuln",
             Scanner::Secret => "secret",
@@ -112,13 +112,13 @@ impl TrivyBin {
     }
 
     /// trivy's cache directory (`--cache-dir`).
-    pub fn cache_dir(&self) -> &Path {
+    pub(crate) fn cache_dir(&self) -> &Path {
         &self.cache_dir
     }
 
     /// Whether the cache holds a vulnerability database: `db/trivy.db` (not empty) and its
     /// `db/metadata.json` naming a schema version and an update time.
-    pub fn has_vulnerability_db(&self) -> bool {
+    pub(crate) fn has_vulnerability_db(&self) -> bool {
         let db = self.cache_dir.join("db");
         let size = std::fs::metadata(db.join("trivy.db")).map_or(0, |m| m.len());
         let meta = std::fs::read_to_string(db.join("metadata.json"))
@@ -302,7 +302,8 @@ impl Trivy {
     }
 
     /// The command line, with every scanner asked for.
-    pub fn command(&self, bin: &TrivyBin) -> Cmd {
+    #[cfg(test)]
+    pub(crate) fn command(&self, bin: &TrivyBin) -> Cmd {
         self.command_with(bin, &self.scanners)
     }
 
@@ -366,7 +367,7 @@ impl Step for Trivy {
 
     /// Scans and returns every finding, and the parts that could not run. Asked for
     /// vulnerabilities without a database in the cache (and downloads off), the rest runs
-    /// and vulnerabilities are [`NotChecked`]; trivy that succeeds without having checked
+    /// and vulnerabilities are not checked; trivy that succeeds without having checked
     /// a part (no database after the run, no package listed, no configuration file
     /// checked) leaves that part not checked too. trivy is the one given with
     /// [`Trivy::bin`], or else installed from [`Trivy::tools`] on first use; a given trivy
@@ -663,13 +664,6 @@ fn read_report(json: &str) -> Result<Report> {
         }
     }
     Ok(report)
-}
-
-/// Reads trivy's JSON report: the current shape (`{"SchemaVersion": 2, "Results": [...]}`)
-/// or the old one (a bare array of results). Vulnerabilities, secrets and
-/// misconfigurations become findings (a secret's matched text is never copied).
-pub fn parse_trivy(json: &str) -> Result<Vec<Finding>> {
-    Ok(read_report(json)?.findings)
 }
 
 #[cfg(test)]
