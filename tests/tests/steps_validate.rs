@@ -13,9 +13,7 @@ use buildkit_lib::validate::cache::Prune;
 use buildkit_lib::validate::reproducible::Reproducible;
 use buildkit_lib::validate::security::{Scanner, Trivy, TrivyBin, TrivySbom};
 use buildkit_lib::validate::size::SizeCheck;
-use buildkit_lib::validate::smoke::{
-    Ready, Service, ServiceReady, Smoke, SmokeError,
-};
+use buildkit_lib::validate::smoke::{Ready, Service, ServiceReady, Smoke, SmokeError};
 use buildkit_lib::{Runner, Secret, Session};
 
 use e2e::assert_plan_is_execution;

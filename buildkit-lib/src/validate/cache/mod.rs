@@ -182,6 +182,19 @@ mod tests {
 {"Active":"9","Reclaimable":"251.8MB","Size":"251.8MB","TotalCount":"277","Type":"Build Cache"}
 "#;
         let usage = parse_system_df(text).unwrap();
+        let kinds: Vec<&UsageKind> = usage.rows.iter().map(|r| &r.kind).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                &UsageKind::Images,
+                &UsageKind::Containers,
+                &UsageKind::Volumes,
+                &UsageKind::BuildCache
+            ]
+        );
+        let images = usage.get(&UsageKind::Images).unwrap();
+        assert_eq!((images.count, images.size_bytes), (37, 272_900_000));
+        assert!(images.reclaimable_bytes <= images.size_bytes);
         let cache = usage.get(&UsageKind::BuildCache).unwrap();
         assert_eq!(
             (

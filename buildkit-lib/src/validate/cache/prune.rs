@@ -159,6 +159,14 @@ pub struct PruneResult {
     pub reclaimed_bytes: u64,
 }
 
+impl PruneResult {
+    /// The plan computed before pruning: what was expected to go (in a dry run, all
+    /// there is to see of what the prune would do).
+    pub fn plan(&self) -> &PrunePlan {
+        &self.plan
+    }
+}
+
 impl Prune {
     /// The command line.
     pub(crate) fn command(&self) -> Cmd {

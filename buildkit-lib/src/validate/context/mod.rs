@@ -119,6 +119,12 @@ impl ContextAudit {
         self.files.iter().map(|f| f.path.as_str()).collect()
     }
 
+    /// The paths of the directories sent, sorted: with the files, the context the engine
+    /// receives (an excluded directory that holds a re-included file is sent too).
+    pub fn dir_paths(&self) -> Vec<&str> {
+        self.dirs.iter().map(String::as_str).collect()
+    }
+
     /// One line per problem worth a look: large files and likely secrets.
     pub fn warnings(&self) -> Vec<String> {
         let mut out = Vec::new();
@@ -225,6 +231,34 @@ pub fn audit(context: &Path, options: &AuditOptions) -> Result<ContextAudit> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A file name that is not UTF-8 is shown with U+FFFD but kept byte-exact, so the walk
+    /// (and whatever reads the file afterwards) opens the real file.
+    #[test]
+    fn non_utf8_file_names_are_kept_byte_exact() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let raw: &[u8] = b"caf\xe9-\xff.txt";
+        let name = std::ffi::OsStr::from_bytes(raw);
+        std::fs::create_dir(dir.path().join("media")).unwrap();
+        std::fs::write(dir.path().join("media").join(name), b"latin-1 name").unwrap();
+        std::fs::write(dir.path().join("ok.txt"), b"x").unwrap();
+        let audit = audit(dir.path(), &AuditOptions::default()).unwrap();
+        let file = audit
+            .files
+            .iter()
+            .find(|f| f.path.starts_with("media/"))
+            .expect("the non-UTF-8 file is listed");
+        let mut expected = b"media/".to_vec();
+        expected.extend_from_slice(raw);
+        assert_eq!(file.os_path.as_os_str().as_bytes(), expected.as_slice());
+        assert_eq!(file.path, "media/caf\u{fffd}-\u{fffd}.txt");
+        assert_eq!(file.bytes, 12);
+        assert_eq!(
+            std::fs::read(dir.path().join(&file.os_path)).unwrap(),
+            b"latin-1 name"
+        );
+    }
 
     #[test]
     fn audit_lists_files_dirs_and_secrets() {

@@ -293,6 +293,32 @@ fn split_purl(purl: &str) -> (String, Option<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::validate::security::model::SeverityCounts;
+
+    #[test]
+    fn scout_sarif_is_parsed_into_typed_findings() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures-data/scout-cves.sarif.json"
+        ))
+        .unwrap();
+        let findings = parse_scout_sarif(&text).unwrap();
+        // One finding per result: CVE-2023-4039 is reported for two packages' files.
+        let c = SeverityCounts::of(&findings);
+        assert_eq!(
+            [c.critical, c.high, c.medium, c.low, c.unknown],
+            [1, 1, 2, 0, 1]
+        );
+        let setuptools = findings.iter().find(|f| f.id == "CVE-2024-6345").unwrap();
+        assert_eq!(setuptools.package.as_deref(), Some("pypi/setuptools"));
+        assert_eq!(setuptools.installed.as_deref(), Some("68.1.2"));
+        assert_eq!(setuptools.fixed.as_deref(), Some("70.0.0"));
+        let gcc = findings.iter().find(|f| f.id == "CVE-2023-4039").unwrap();
+        assert_eq!(gcc.package.as_deref(), Some("deb/debian/gcc-12"));
+        assert_eq!(gcc.fixed, None, "`not fixed` is no fixed version");
+        let err = parse_scout_sarif("{}").unwrap_err();
+        assert_eq!(err.to_string(), "no `runs` list: not a SARIF report");
+    }
 
     #[test]
     fn command_line() {

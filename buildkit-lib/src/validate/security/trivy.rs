@@ -669,6 +669,46 @@ fn read_report(json: &str) -> Result<Report> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::validate::security::model::SeverityCounts;
+
+    fn counts(c: &SeverityCounts) -> [usize; 5] {
+        [c.critical, c.high, c.medium, c.low, c.unknown]
+    }
+
+    /// Reads trivy's JSON report (the current shape or the old bare array of results) into
+    /// its findings.
+    fn parse_trivy(json: &str) -> Result<Vec<Finding>> {
+        Ok(read_report(json)?.findings)
+    }
+
+    #[test]
+    fn trivy_json_is_parsed_into_typed_findings() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures-data/trivy-image.json"
+        ))
+        .unwrap();
+        let findings = parse_trivy(&text).unwrap();
+        assert_eq!(counts(&SeverityCounts::of(&findings)), [2, 2, 1, 1, 1]);
+        let openssl = findings.iter().find(|f| f.id == "CVE-2024-2511").unwrap();
+        assert_eq!(openssl.package.as_deref(), Some("openssl"));
+        assert_eq!(openssl.installed.as_deref(), Some("3.0.11-1~deb12u2"));
+        assert_eq!(openssl.fixed.as_deref(), Some("3.0.13-1~deb12u1"));
+        assert_eq!(openssl.location.as_deref(), Some("app:1 (debian 12.7)"));
+        let secret = findings.iter().find(|f| f.id == "github-pat").unwrap();
+        assert_eq!(secret.severity, Severity::Critical);
+        assert_eq!(secret.location.as_deref(), Some("/app/config.py"));
+        // The old shape: a bare list of results.
+        let old = r#"[{"Target":"x (alpine 3.7.1)","Vulnerabilities":[{"VulnerabilityID":"CVE-2018-16840","PkgName":"curl","InstalledVersion":"7.61.0-r0","FixedVersion":"7.61.1-r1","Severity":"HIGH"}]},{"Target":"y","Vulnerabilities":null}]"#;
+        let findings = parse_trivy(old).unwrap();
+        assert_eq!(findings.len(), 1);
+        assert_eq!(findings[0].title, "CVE-2018-16840");
+        let err = parse_trivy("Need to update DB").unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            "not JSON: expected value at line 1 column 1"
+        );
+    }
 
     #[test]
     fn command_lines() {
