@@ -371,6 +371,7 @@ impl IgnoreRules {
 
     /// Compiles patterns as given (like `patternmatcher.New`: trimmed, cleaned, `!` for an
     /// exception), without the ignore file's reading rules.
+    #[cfg(test)]
     pub fn from_patterns<I, S>(patterns: I) -> Result<IgnoreRules>
     where
         I: IntoIterator<Item = S>,
@@ -436,6 +437,7 @@ impl IgnoreRules {
 
     /// The pattern that decided `path`'s fate (the last one that matched it among those
     /// evaluated), if any.
+    #[cfg(test)]
     pub fn deciding_pattern(&self, path: &str) -> Option<&IgnorePattern> {
         let path = go_clean(path);
         self.matches_using_parent(&path, &[], &mut Vec::new())

@@ -819,3 +819,117 @@ pub fn image_inspect(runner: &Runner, image: &str) -> serde_json::Value {
     let all: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
     all[0].clone()
 }
+
+/// Parses a size as the docker CLI prints it (`0B`, `61.44kB`, `3.05MB`, `1.2 GB`,
+/// `112.6MB (52%)`, `93.34MB*`, `2GiB`) into bytes: decimal units are powers of 1000,
+/// `KiB`/`MiB`/... powers of 1024. For tests that read the engine's own figures.
+pub fn parse_docker_size(text: &str) -> anyhow::Result<u64> {
+    let t = text
+        .split('(')
+        .next()
+        .unwrap_or(text)
+        .trim()
+        .trim_end_matches('*')
+        .trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let value: f64 = number
+        .parse()
+        .with_context(|| format!("`{text}` is not a size"))?;
+    let factor: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" | "k" => 1e3,
+        "mb" | "m" => 1e6,
+        "gb" | "g" => 1e9,
+        "tb" | "t" => 1e12,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        _ => anyhow::bail!("`{text}` has an unknown size unit `{unit}`"),
+    };
+    Ok((value * factor).round() as u64)
+}
+
+/// The records of a size history file (`SizeCheck`'s JSON lines), oldest first.
+pub fn size_history(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect()
+}
+
+/// The `(created_by, bytes)` of a size record's layers, biggest first (the order of the
+/// report's "largest layers").
+pub fn largest_layers(record: &serde_json::Value) -> Vec<(String, u64)> {
+    let mut layers: Vec<(String, u64)> = record["layers"]
+        .as_array()
+        .expect("a record lists its layers")
+        .iter()
+        .map(|l| {
+            (
+                l["created_by"].as_str().unwrap().to_string(),
+                l["bytes"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    layers.sort_by_key(|l| std::cmp::Reverse(l.1));
+    layers
+}
+
+/// The lines of a report's `Display` under the line `header`, up to the next line that
+/// does not start with a space.
+pub fn section<'a>(text: &'a str, header: &str) -> Vec<&'a str> {
+    text.lines()
+        .skip_while(|l| *l != header)
+        .skip(1)
+        .take_while(|l| l.starts_with(' '))
+        .collect()
+}
+
+/// A passed smoke test as its report's `Display` tells it: `smoke test of IMAGE passed:
+/// ready after Ts (CHECK; N checks): DETAIL[, answered by WHO]`, then one line per
+/// companion service (`service NAME ready after Ts (CHECK)`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmokeShown {
+    /// The check that decided readiness, as displayed (`container health status`).
+    pub check: String,
+    /// How many checks ran.
+    pub attempts: u32,
+    /// What the last check saw (`HTTP 200, 27 bytes`).
+    pub detail: String,
+    /// Who answered the probe, when told.
+    pub answered_by: Option<String>,
+    /// The companion services' names, in the order they started.
+    pub services: Vec<String>,
+}
+
+/// Reads a smoke report's `Display` (see [`SmokeShown`]).
+pub fn smoke_shown(text: &str) -> SmokeShown {
+    let mut lines = text.lines();
+    let first = lines.next().unwrap_or_default();
+    let rest = first
+        .split_once(" passed: ready after ")
+        .and_then(|(_, rest)| rest.split_once("s ("))
+        .unwrap_or_else(|| panic!("not a smoke report: {text}"))
+        .1;
+    let (check, rest) = rest.split_once("; ").unwrap();
+    let (attempts, rest) = rest.split_once(" checks): ").unwrap();
+    let (detail, answered_by) = match rest.split_once(", answered by ") {
+        Some((detail, who)) => (detail, Some(who.to_string())),
+        None => (rest, None),
+    };
+    let services = lines
+        .filter_map(|l| l.strip_prefix("service "))
+        .map(|l| l.split(' ').next().unwrap().to_string())
+        .collect();
+    SmokeShown {
+        check: check.to_string(),
+        attempts: attempts.parse().unwrap(),
+        detail: detail.to_string(),
+        answered_by,
+        services,
+    }
+}

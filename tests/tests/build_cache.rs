@@ -3,16 +3,46 @@
 //! record this test made and nothing else.
 
 use buildkit_lib::plan::Step as _;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use buildkit_lib::validate::cache::{self, Prune, UsageKind};
+use buildkit_lib::units::human_bytes;
+use buildkit_lib::validate::cache::{self, Prune, PrunePlan};
 use buildkit_lib::{Cmd, Runner};
 
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
+/// The records a plan lists, as its `Display` shows them: `(id, description and last use)`.
+fn listed(plan: &PrunePlan) -> Vec<(String, String)> {
+    plan.to_string()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let mut parts = l.trim_start().splitn(3, "  ");
+            let _size = parts.next().unwrap();
+            let id = parts.next().unwrap().to_string();
+            (id, parts.next().unwrap().to_string())
+        })
+        .collect()
+}
+
+/// The ids a plan lists.
+fn ids(plan: &PrunePlan) -> Vec<String> {
+    listed(plan).into_iter().map(|(id, _)| id).collect()
+}
+
+/// The one record a dry run of `prune` lists, whose description is `description`: its id.
+fn only_record(runner: &Runner, prune: &Prune, description: &str) -> String {
+    let plan = prune.dry_run(runner).unwrap();
+    let listed = listed(&plan);
+    assert_eq!(listed.len(), 1, "{plan}");
+    assert!(
+        listed[0].1.starts_with(&format!("{description} (")),
+        "{plan}"
+    );
+    listed[0].0.clone()
+}
+
+/// A figure of a `Display`, in bytes (`3.05 MB`).
+fn bytes_of(text: &str) -> u64 {
+    e2e::parse_docker_size(text).unwrap()
 }
 
 /// Builds `FROM scratch` + `COPY <unique file>` into the cache only, and returns the
@@ -60,25 +90,49 @@ fn make_cache_record(runner: &Runner, name: &str) -> String {
     format!("[1/1] COPY {file} /")
 }
 
+/// The engine's `docker system df` read into the cache usage: its `Build Cache` row, as
+/// the CLI prints it here. (Its other rows, typed, are `system_df_lines` in the library.)
 #[test]
 fn system_df_is_typed_usage() {
     let _turn = engine_cache_turn();
     let runner = e2e::engine();
-    let usage = cache::system_df(&runner).unwrap();
-    let kinds: Vec<&UsageKind> = usage.rows.iter().map(|r| &r.kind).collect();
+    let usage = cache::cache_usage(&runner, None).unwrap();
+    // Read as the library reads it: again when it trips over a record being removed.
+    let df_cmd = Cmd::new("docker")
+        .args(["system", "df", "--format", "json"])
+        .read_only();
+    let mut attempt = 0;
+    let out = loop {
+        match runner.capture(&df_cmd) {
+            Ok(out) => break out.stdout,
+            Err(e) if attempt < 4 && e.tail.iter().any(|l| l.contains("not found")) => {
+                attempt += 1;
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let rows: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<&str> = rows.iter().map(|r| r["Type"].as_str().unwrap()).collect();
     assert_eq!(
         kinds,
-        vec![
-            &UsageKind::Images,
-            &UsageKind::Containers,
-            &UsageKind::Volumes,
-            &UsageKind::BuildCache
-        ]
+        ["Images", "Containers", "Local Volumes", "Build Cache"]
     );
-    let images = usage.get(&UsageKind::Images).unwrap();
-    assert!(images.count >= 1, "the engine holds the base images");
-    assert!(images.size_bytes > 1_000_000);
-    assert!(images.reclaimable_bytes <= images.size_bytes);
+    let cache_row = &rows[3];
+    let df = bytes_of(cache_row["Size"].as_str().unwrap());
+    let text = usage.to_string();
+    assert!(
+        text.contains(&format!(
+            "`docker system df` counts only the records not shared with images ({}), the \
+             shared ones being counted under Images",
+            human_bytes(df)
+        )),
+        "{text}\n{out}"
+    );
+    assert!(!text.contains("note:"), "{text}");
     eprintln!("{usage}");
 }
 
@@ -89,69 +143,64 @@ fn buildx_du_and_a_targeted_prune() {
     let name = run_unique("cache-record");
     let description = make_cache_record(&runner, &name);
 
-    // `buildx du`: the record, its size and creation time.
-    let usage = cache::buildx_du(&runner, None).unwrap();
-    let ours = usage
-        .records
-        .iter()
-        .find(|r| r.description == description)
-        .unwrap_or_else(|| panic!("no cache record `{description}` in buildx du"))
-        .clone();
-    assert_eq!(ours.kind, "regular");
-    assert!(ours.size_bytes >= name.len() as u64 * 200, "{ours:?}");
-    assert!((now() - ours.created_at.unwrap()).abs() < 600, "{ours:?}");
-    assert!(usage.total_bytes >= ours.size_bytes);
-    assert!(usage
-        .by_kind()
-        .iter()
-        .any(|(k, n, _)| k == "regular" && *n >= 1));
+    let by_description = format!("description={description}");
 
-    // The same record from `system df --verbose`, with its last use.
-    let records = cache::cache_records(&runner).unwrap();
-    let same = records.iter().find(|r| r.id == ours.id).unwrap();
-    assert_eq!(same.description, description);
-    assert!((now() - same.last_used_at.unwrap()).abs() < 600);
+    // `buildx du` (a named builder): the record, regular, its size.
+    let named_regular = Prune::new()
+        .builder("default")
+        .filter("type=regular")
+        .filter(by_description.clone());
+    let id = only_record(&runner, &named_regular, &description);
+    let size = named_regular.dry_run(&runner).unwrap().bytes;
+    assert!(size >= name.len() as u64 * 200, "{size}");
+    assert!(cache::cache_usage(&runner, None).unwrap().total_bytes >= size);
 
-    let only_ours = Prune::new().filter(format!("id={}", ours.id));
+    // The same record from `system df --verbose`.
+    let from_df = Prune::new().filter(by_description.clone());
+    assert_eq!(only_record(&runner, &from_df, &description), id);
+
+    // Both read its time: made just now (none unused for ten minutes), and in the past
+    // (unused for a second, after three).
+    for prune in [named_regular.clone(), from_df.clone()] {
+        let fresh = prune.clone().until(Duration::from_secs(600));
+        assert!(ids(&fresh.dry_run(&runner).unwrap()).is_empty());
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    for prune in [named_regular.clone(), from_df.clone()] {
+        let past = prune.clone().until(Duration::from_secs(1));
+        assert_eq!(ids(&past.dry_run(&runner).unwrap()), vec![id.clone()]);
+    }
+
+    let only_ours = Prune::new().filter(format!("id={id}"));
     // Unused for a day: too fresh, nothing would go.
     let aged = only_ours.clone().until(Duration::from_secs(86_400));
-    assert!(aged.dry_run(&runner).unwrap().records.is_empty());
+    assert!(ids(&aged.dry_run(&runner).unwrap()).is_empty());
     // Through the named builder (`buildx du`, relative times) the prediction agrees.
     let named = only_ours.clone().builder("default");
     let plan = named.dry_run(&runner).unwrap();
-    assert_eq!(plan.records.len(), 1);
-    assert_eq!(plan.records[0].id, ours.id);
+    assert_eq!(ids(&plan), vec![id.clone()], "{plan}");
     let named_aged = named.clone().until(Duration::from_secs(86_400));
-    assert!(named_aged.dry_run(&runner).unwrap().records.is_empty());
+    assert!(ids(&named_aged.dry_run(&runner).unwrap()).is_empty());
 
     // A dry run that may query lists the record and removes nothing.
     let dry = e2e::engine().dry_run(true).dry_run_queries(true);
     let result = only_ours.run(&dry).unwrap();
     assert_eq!(result.reclaimed_bytes, 0);
-    assert_eq!(
-        result
-            .plan
-            .records
-            .iter()
-            .map(|r| r.id.as_str())
-            .collect::<Vec<_>>(),
-        vec![ours.id.as_str()]
-    );
+    assert_eq!(ids(result.plan()), vec![id.clone()], "{}", result.plan());
     assert_eq!(
         dry.commands().last().unwrap().join(" "),
-        format!("docker buildx prune --force --filter id={}", ours.id)
+        format!("docker buildx prune --force --filter id={id}")
     );
-    let still = cache::buildx_du(&runner, None).unwrap();
-    assert!(still.records.iter().any(|r| r.id == ours.id));
+    assert_eq!(ids(&only_ours.dry_run(&runner).unwrap()), vec![id.clone()]);
 
     // The real prune removes exactly it and reports the bytes.
     let result = only_ours.run(&runner).unwrap();
-    assert_eq!(result.plan.records.len(), 1);
-    assert_eq!(result.reclaimed_bytes, ours.size_bytes);
-    let after = cache::buildx_du(&runner, None).unwrap();
+    assert_eq!(ids(result.plan()), vec![id.clone()], "{}", result.plan());
+    assert_eq!(result.reclaimed_bytes, size);
+    let after = named_regular.dry_run(&runner).unwrap();
     assert!(
-        !after.records.iter().any(|r| r.id == ours.id),
-        "the record is still there after the prune"
+        ids(&after).is_empty(),
+        "the record is still there after the prune: {after}"
     );
 }
 
@@ -194,15 +243,32 @@ fn a_container_stuck_in_removal_does_not_fail_the_cache_analysis() {
     let runner = e2e::runner().env("PATH", fake.path_env());
     let usage = cache::cache_usage(&runner, None).unwrap();
     assert_eq!(df_calls(work.path()), 3, "tried three times");
-    assert_eq!(usage.system_df_bytes, None);
+    let text = usage.to_string();
+    // No `system df` figure, and the one note saying why.
+    assert!(
+        text.contains(
+            "`docker system df` counts only the records not shared with images, the shared \
+             ones being counted under Images"
+        ),
+        "{text}"
+    );
     assert_eq!(
-        usage.warnings,
+        text.lines()
+            .filter_map(|l| l.strip_prefix("  note: "))
+            .collect::<Vec<_>>(),
         [
             "`docker system df` did not answer: Error response from daemon: container 3f2a9c1d: \
           driver \"overlay2\" failed to compute size: Removal In Progress"
         ]
     );
-    assert_eq!((usage.records, usage.total_bytes), (1, 3_055_000));
+    assert_eq!(usage.total_bytes, 3_055_000);
+    assert!(
+        text.starts_with(&format!(
+            "build cache: {} in 1 record (",
+            human_bytes(3_055_000)
+        )),
+        "{text}"
+    );
 
     // Passing on its own: the second try answers.
     let work = tempfile::tempdir().unwrap();
@@ -215,14 +281,18 @@ fn a_container_stuck_in_removal_does_not_fail_the_cache_analysis() {
     let runner = e2e::runner().env("PATH", fake.path_env());
     let usage = cache::cache_usage(&runner, None).unwrap();
     assert_eq!(df_calls(work.path()), 2);
-    assert_eq!(usage.system_df_bytes, Some(0));
-    assert!(usage.warnings.is_empty());
+    let text = usage.to_string();
+    assert!(
+        text.contains("counts only the records not shared with images (0 B), the shared"),
+        "{text}"
+    );
+    assert!(!text.contains("note:"), "{text}");
 
-    // An error that is not transient still fails `system_df` at once.
+    // An error that is not transient still fails a `system df` query at once.
     let work = tempfile::tempdir().unwrap();
     let fake = fake_docker(work.path(), "echo 'permission denied' >&2; exit 1");
     let runner = e2e::runner().env("PATH", fake.path_env());
-    assert!(cache::system_df(&runner).is_err());
+    assert!(Prune::new().dry_run(&runner).is_err());
     assert_eq!(df_calls(work.path()), 1);
 }
 
@@ -231,15 +301,33 @@ fn cache_usage_reconciles_system_df_and_buildx_du_on_the_engine() {
     let _turn = engine_cache_turn();
     let runner = e2e::engine();
     let usage = cache::cache_usage(&runner, None).unwrap();
-    let df = usage.system_df_bytes.expect("system df answered");
+    let text = usage.to_string();
+    // The figures as the report shows them (three significant digits).
+    let between = |after: &str, before: &str| {
+        let rest = text.split_once(after).unwrap_or_else(|| panic!("{text}")).1;
+        bytes_of(
+            rest.split_once(before)
+                .unwrap_or_else(|| panic!("{text}"))
+                .0,
+        )
+    };
+    let first_line = text.lines().next().unwrap();
+    let private_bytes = bytes_of(
+        first_line
+            .split_once(" (")
+            .and_then(|(_, rest)| rest.split_once(" only in the cache"))
+            .unwrap_or_else(|| panic!("{text}"))
+            .0,
+    );
+    let shared_bytes = between("only in the cache, ", " shared with images");
+    let df = between("not shared with images (", "), the shared ones");
     // `system df` counts the private records only; `buildx du` counts them all.
     let close = |a: u64, b: u64| a.abs_diff(b) <= a.max(b) / 100 + 1_000_000;
-    assert!(close(df, usage.private_bytes), "{usage}");
+    assert!(close(df, private_bytes), "{usage}");
     assert!(
-        close(usage.total_bytes, usage.shared_bytes + usage.private_bytes),
+        close(usage.total_bytes, shared_bytes + private_bytes),
         "{usage}"
     );
-    let text = usage.to_string();
     assert!(text.starts_with("build cache: "), "{text}");
     assert!(text.contains("`docker system df` counts only the records not shared with images"));
 }
@@ -254,46 +342,32 @@ fn prune_project_removes_only_the_records_of_the_projects_dockerfile() {
     let project = tempfile::tempdir().unwrap();
     let dockerfile = project.path().join("Dockerfile");
     fs_write(&dockerfile, &format!("FROM scratch\nCOPY {name}.txt /\n"));
-    let records = cache::cache_records(&runner).unwrap();
     let id_of = |description: &str| {
-        records
-            .iter()
-            .find(|r| r.description == description)
-            .map(|r| r.id.clone())
-            .unwrap_or_else(|| panic!("no record {description}"))
+        only_record(
+            &runner,
+            &Prune::new().filter(format!("description={description}")),
+            description,
+        )
     };
     let (our_id, their_id) = (id_of(&ours), id_of(&theirs));
 
     let dry = runner.clone().dry_run(true).dry_run_queries(true);
     let plan =
         cache::prune_project(&dry, std::slice::from_ref(&dockerfile), &Prune::default()).unwrap();
-    assert_eq!(
-        plan.plan
-            .records
-            .iter()
-            .map(|r| r.id.clone())
-            .collect::<Vec<_>>(),
-        vec![our_id.clone()]
-    );
+    assert_eq!(ids(plan.plan()), vec![our_id.clone()], "{}", plan.plan());
     assert_eq!(
         dry.commands().last().unwrap().join(" "),
         format!("docker buildx prune --force --filter id=^({our_id})$")
     );
 
     cache::prune_project(&runner, &[dockerfile], &Prune::default()).unwrap();
-    let after: Vec<String> = cache::cache_records(&runner)
-        .unwrap()
-        .into_iter()
-        .map(|r| r.id)
-        .collect();
+    let after = ids(&Prune::new().dry_run(&runner).unwrap());
     assert!(!after.contains(&our_id), "our record is gone");
     assert!(
         after.contains(&their_id),
         "the other project's record stays"
     );
-    let _ = runner.capture(
-        &Prune::new()
-            .filter(cache::id_filter(&[&their_id]))
-            .command(),
-    );
+    let _ = Prune::new()
+        .filter(format!("id=^({their_id})$"))
+        .run(&runner);
 }

@@ -11,7 +11,6 @@ use std::path::Path;
 use buildkit_lib::cleanup::{Cleanup, CleanupPlan};
 use buildkit_lib::plan::Step;
 use buildkit_lib::units::human_bytes;
-use buildkit_lib::validate::cache::parse_size;
 use buildkit_lib::{Cmd, Runner};
 use buildkit_lib::{PROJECT_LABEL, RUN_LABEL};
 
@@ -460,7 +459,7 @@ fn system_df(engine: &Runner, image: &str) -> (u64, u64, u64) {
         .iter()
         .find(|i| i["Repository"] == repository && i["Tag"] == tag)
         .unwrap_or_else(|| panic!("{image} not in `docker system df -v`"));
-    let bytes = |key: &str| parse_size(row[key].as_str().unwrap()).unwrap();
+    let bytes = |key: &str| e2e::parse_docker_size(row[key].as_str().unwrap()).unwrap();
     (bytes("Size"), bytes("SharedSize"), bytes("UniqueSize"))
 }
 

@@ -4,7 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use buildkit_lib::validate::context::{self, AuditOptions, SecretKind};
+use buildkit_lib::units::human_bytes;
+use buildkit_lib::validate::context::{self, AuditOptions};
 use buildkit_lib::{Cmd, Runner};
 
 const DOCKERFILE: &str = "FROM scratch\nCOPY . /ctx/\n";
@@ -111,7 +112,12 @@ fn check(runner: &Runner, case: &Case) {
         "files of case `{}`",
         case.name
     );
-    assert_eq!(audit.dirs, dirs, "directories of case `{}`", case.name);
+    assert_eq!(
+        audit.dir_paths(),
+        dirs.iter().map(String::as_str).collect::<Vec<_>>(),
+        "directories of case `{}`",
+        case.name
+    );
 }
 
 #[test]
@@ -317,30 +323,34 @@ fn secrets_in_the_context_are_flagged_with_the_line_that_excludes_them() {
     );
     std::fs::write(ctx.join(".dockerignore"), "*.log\n").unwrap();
     let audit = context::audit(ctx, &AuditOptions::default()).unwrap();
-    let found: Vec<(&str, SecretKind, &str)> = audit
-        .secrets
-        .iter()
-        .map(|s| (s.path.as_str(), s.kind, s.fix.as_str()))
-        .collect();
+    // Each secret with its kind and the line that excludes it.
+    let found = audit.warnings();
     assert_eq!(
         found,
         vec![
-            (".env.local", SecretKind::EnvFile, "**/.env*"),
-            (".pypirc", SecretKind::PyPiRc, "**/.pypirc"),
-            ("deploy/id_ed25519", SecretKind::SshKey, "**/id_ed25519*"),
-            ("sub/.git", SecretKind::GitDir, "**/.git"),
-            ("tls/site.key", SecretKind::PrivateKey, "**/*.key"),
+            "environment file in the build context: .env.local (add `**/.env*` to .dockerignore)",
+            "PyPI credentials in the build context: .pypirc (add `**/.pypirc` to .dockerignore)",
+            "SSH private key in the build context: deploy/id_ed25519 (add `**/id_ed25519*` to \
+             .dockerignore)",
+            "git repository in the build context: sub/.git (add `**/.git` to .dockerignore)",
+            "private key or certificate in the build context: tls/site.key (add `**/*.key` to \
+             .dockerignore)",
         ]
     );
     // Appending the suggested lines really removes them.
     let mut ignore = String::from("*.log\n");
-    for s in &audit.secrets {
-        ignore.push_str(&s.fix);
+    for warning in &found {
+        let fix = warning
+            .split_once("(add `")
+            .and_then(|(_, rest)| rest.split_once("` to .dockerignore)"))
+            .unwrap()
+            .0;
+        ignore.push_str(fix);
         ignore.push('\n');
     }
     std::fs::write(ctx.join(".dockerignore"), ignore).unwrap();
     let again = context::audit(ctx, &AuditOptions::default()).unwrap();
-    assert!(again.secrets.is_empty(), "{:?}", again.secrets);
+    assert!(again.warnings().is_empty(), "{:?}", again.warnings());
     // The generic lines take the look-alikes too (`.env.example`, the `.pub` key).
     assert_eq!(again.file_paths(), vec![".dockerignore", "src/app.py"]);
 }
@@ -353,13 +363,18 @@ fn large_files_are_warned_about() {
     std::fs::write(ctx.join("models/weights.bin"), vec![0u8; 3_000_000]).unwrap();
     std::fs::write(ctx.join("small.txt"), "x").unwrap();
     let audit = context::audit(ctx, &AuditOptions::new().large_file_bytes(1_000_000)).unwrap();
-    assert_eq!(audit.large_files.len(), 1);
+    // One large file, and only it.
     assert_eq!(
         audit.warnings(),
         vec!["large file in the build context: models/weights.bin (3 MB, limit 1 MB)"]
     );
-    assert_eq!(audit.largest_dirs[0].path, "models");
-    assert_eq!(audit.largest_dirs[0].bytes, 3_000_000);
+    // The largest directory is `models`, with all but the one byte of `small.txt`.
+    let text = audit.to_string();
+    assert_eq!(
+        e2e::section(&text, "largest directories:")[0],
+        format!("  {:>10}  models (1 files)", human_bytes(3_000_000)),
+        "{text}"
+    );
     assert_eq!(audit.total_bytes, 3_000_001);
 }
 
@@ -394,19 +409,12 @@ fn non_utf8_file_names_are_kept_byte_exact() {
     std::fs::write(dir.path().join("media").join(name), b"latin-1 name").unwrap();
     std::fs::write(dir.path().join("ok.txt"), b"x").unwrap();
     let audit = context::audit(dir.path(), &AuditOptions::default()).unwrap();
-    let file = audit
-        .files
-        .iter()
-        .find(|f| f.path.starts_with("media/"))
-        .expect("the non-UTF-8 file is listed");
-    let mut expected = b"media/".to_vec();
-    expected.extend_from_slice(raw);
-    assert_eq!(file.os_path.as_os_str().as_bytes(), expected.as_slice());
-    assert_eq!(file.path, "media/caf\u{fffd}-\u{fffd}.txt");
-    assert_eq!(file.bytes, 12);
-    // The byte-exact path opens the real file.
+    // Shown with U+FFFD for its bad bytes, with its 12 bytes counted; that the walk keeps
+    // the byte-exact name and opens the real file is `non_utf8_file_names_are_kept_byte_exact`
+    // in the library.
     assert_eq!(
-        std::fs::read(dir.path().join(&file.os_path)).unwrap(),
-        b"latin-1 name"
+        audit.file_paths(),
+        vec!["media/caf\u{fffd}-\u{fffd}.txt", "ok.txt"]
     );
+    assert_eq!(audit.total_bytes, 12 + 1);
 }

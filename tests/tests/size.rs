@@ -6,7 +6,7 @@ use buildkit_lib::plan::Step as _;
 use std::path::Path;
 
 use buildkit_lib::units::human_bytes;
-use buildkit_lib::validate::size::{read_history, SizeBudget, SizeCheck, SizeMeasure, SizeOutcome};
+use buildkit_lib::validate::size::{SizeBudget, SizeCheck, SizeMeasure, SizeOutcome};
 use buildkit_lib::{Cmd, Runner};
 
 struct RemoveImages<'a>(&'a Runner, Vec<String>);
@@ -109,27 +109,36 @@ fn size_budget_history_diff_and_chart() {
     build(&runner, dir.path(), &v1, 3_000_000);
     let check = SizeCheck::new(v1.clone(), &history_file).git_commit("1111111aaaaaaa");
     let first = check.run(&runner).unwrap();
+    let first_text = first.to_string();
+    let first_record = e2e::size_history(&history_file).pop().unwrap();
     // Judged by default: the unpacked size, as `docker images` shows it.
-    assert_eq!(first.budget.get_measure(), SizeMeasure::Unpacked);
+    assert!(
+        first_text.contains(": pass, judging the unpacked size"),
+        "{first}"
+    );
+    assert_eq!(first_record["measure"], "unpacked", "{first_record}");
     assert_eq!(
-        human_bytes(first.record.bytes).replace(' ', ""),
+        human_bytes(first.bytes()).replace(' ', ""),
         docker_images_size(&runner, &v1),
         "{first}"
     );
     assert_eq!(
-        first.record.compressed_bytes,
+        first_record["compressed_bytes"].as_u64(),
         Some(engine_size(&runner, &v1))
     );
-    assert_eq!(first.record.image, name);
-    assert_eq!(first.record.tag, "1");
+    assert_eq!(first_record["image"], name.as_str());
+    assert_eq!(first_record["tag"], "1");
     assert_eq!(first.outcome, SizeOutcome::Pass);
-    assert_eq!(first.outcome.exit_code(), 0);
-    assert!(first.previous.is_none());
+    // (Pass exits 0, warn 3, fail 1: `budget_outcomes_and_exit_codes` in the library.)
+    // No previous build: no growth and no layer changes.
+    assert!(!first_text.contains("since the previous build"), "{first}");
     // The RUN layer with the payload is the largest.
-    assert!(first.largest_layers[0]
-        .created_by
-        .contains("dd if=/dev/zero"));
-    assert!(first.largest_layers[0].bytes >= 3_000_000);
+    let largest = e2e::largest_layers(&first_record);
+    assert!(largest[0].0.contains("dd if=/dev/zero"), "{first_record}");
+    assert!(largest[0].1 >= 3_000_000);
+    let shown = e2e::section(&first_text, "largest layers (unpacked):");
+    assert!(shown[0].contains("dd if=/dev/zero"), "{first}");
+    assert!(shown[0].contains(&human_bytes(largest[0].1)), "{first}");
 
     build(&runner, dir.path(), &v2, 6_000_000);
     // The disk size as the engine computes it: content plus unpacked layers (exact but
@@ -140,33 +149,59 @@ fn size_budget_history_diff_and_chart() {
         .git_commit("2222222bbbbbbb")
         .budget(SizeBudget::new(near - 100_000, near + 100_000));
     let second = check.run(&runner).unwrap();
-    let bytes = second.record.bytes;
+    let second_text = second.to_string();
+    let bytes = second.bytes();
     assert!(bytes.abs_diff(near) < 10_000, "{bytes} vs {near}");
     assert_eq!(second.outcome, SizeOutcome::Warn);
-    assert_eq!(second.outcome.exit_code(), 3);
     second.ensure_within_max().unwrap();
-    assert_eq!(second.previous.as_ref().unwrap().tag, "1");
-    assert_eq!(
-        second.growth(),
-        Some(bytes as i64 - first.record.bytes as i64)
+    // The previous build is the first one (tag 1): the growth is measured from it.
+    let both = e2e::size_history(&history_file);
+    assert_eq!(both[0]["tag"], "1");
+    let growth = bytes as i64 - first.bytes() as i64;
+    let sign = if growth < 0 { "-" } else { "+" };
+    assert!(
+        second_text.lines().next().unwrap().ends_with(&format!(
+            "; {sign}{} since the previous build",
+            human_bytes(growth.unsigned_abs())
+        )),
+        "{second}"
     );
-    // The diff names the grown RUN layer (its text changed with the build arg).
-    let grown = &second.changes[0];
-    assert!(grown.created_by.contains("dd if=/dev/zero"), "{second}");
-    assert!(grown.delta() >= 2_900_000, "{second}");
-    assert!(grown.before.is_some() && grown.after.is_some(), "{second}");
+    // The diff names the grown RUN layer (its text changed with the build arg), in both
+    // builds.
+    let changes = e2e::section(
+        &second_text,
+        "layer changes since the previous build (unpacked):",
+    );
+    let grown = changes[0];
+    assert!(grown.contains("dd if=/dev/zero"), "{second}");
+    assert!(grown.contains(" grew "), "{second}");
+    let payload = |record: &serde_json::Value| {
+        e2e::largest_layers(record)
+            .into_iter()
+            .find(|(created_by, _)| created_by.contains("dd if=/dev/zero"))
+            .map(|(_, bytes)| bytes)
+            .unwrap()
+    };
+    let delta = payload(&both[1]) as i64 - payload(&both[0]) as i64;
+    assert!(delta >= 2_900_000, "{second}");
+    assert!(
+        grown.contains(&format!("+{}", human_bytes(delta as u64))),
+        "{second}"
+    );
     eprintln!("{second}");
-    assert_eq!(
-        SizeBudget::new(1, bytes - 1).check(bytes),
-        SizeOutcome::Fail
-    );
-    assert_eq!(SizeOutcome::Fail.exit_code(), 1);
+    // A maximum one byte under the size fails.
+    let over = SizeCheck::new(v2.clone(), dir.path().join("over.jsonl"))
+        .budget(SizeBudget::new(1, bytes - 1))
+        .run(&runner)
+        .unwrap();
+    assert_eq!(over.bytes(), bytes);
+    assert_eq!(over.outcome, SizeOutcome::Fail);
 
     // The history: two JSON lines with the fields, in build order.
-    let records = read_history(&history_file).unwrap();
+    let records = e2e::size_history(&history_file);
     assert_eq!(records.len(), 2);
-    assert_eq!(records[1].bytes, bytes);
-    assert_eq!(records[1].git_commit, "2222222bbbbbbb");
+    assert_eq!(records[1]["bytes"].as_u64(), Some(bytes));
+    assert_eq!(records[1]["git_commit"], "2222222bbbbbbb");
     let line: serde_json::Value = serde_json::from_str(
         std::fs::read_to_string(&history_file)
             .unwrap()
@@ -211,8 +246,8 @@ fn a_failing_size_stops_the_step_with_numbers() {
         format!(
             "image {name}:1 is {} unpacked ({} bytes), over the maximum of 1 MB; see the \
              largest layers in the size report",
-            human_bytes(report.record.bytes),
-            report.record.bytes
+            human_bytes(report.bytes()),
+            report.bytes()
         )
     );
     // A missing image is an error naming it, and nothing is recorded.
@@ -239,7 +274,7 @@ fn a_well_compressed_image_does_not_fool_the_default_verdict() {
 
     let compressed = engine_size(&runner, &tag);
     let shown = docker_images_size(&runner, &tag);
-    let shown_bytes = buildkit_lib::validate::cache::parse_size(&shown).unwrap();
+    let shown_bytes = e2e::parse_docker_size(&shown).unwrap();
     let (target, max) = (5_000_000, 10_000_000);
     assert!(compressed < target, "compressed {compressed}");
     assert!(shown_bytes > max, "docker images shows {shown}");
@@ -251,17 +286,21 @@ fn a_well_compressed_image_does_not_fool_the_default_verdict() {
     assert_eq!(report.outcome, SizeOutcome::Fail, "{report}");
     assert!(report.ensure_within_max().is_err());
     // The judged figure is the one `docker images` shows, to the digit it prints.
-    assert_eq!(human_bytes(report.record.bytes).replace(' ', ""), shown);
-    assert_eq!(report.record.unpacked_bytes, Some(report.record.bytes));
-    assert_eq!(report.record.compressed_bytes, Some(compressed));
+    let record = e2e::size_history(&dir.path().join("h.jsonl"))
+        .pop()
+        .unwrap();
+    assert_eq!(human_bytes(report.bytes()).replace(' ', ""), shown);
+    assert_eq!(record["bytes"].as_u64(), Some(report.bytes()));
+    assert_eq!(record["unpacked_bytes"].as_u64(), Some(report.bytes()));
+    assert_eq!(record["compressed_bytes"].as_u64(), Some(compressed));
     // Both sizes are in the report, each labelled.
     let text = report.to_string();
     let first_line = text.lines().next().unwrap();
     assert!(
         first_line.contains(&format!(
             "{} unpacked ({} bytes, as `docker images` shows)",
-            human_bytes(report.record.bytes),
-            report.record.bytes
+            human_bytes(report.bytes()),
+            report.bytes()
         )),
         "{text}"
     );
@@ -278,26 +317,33 @@ fn a_well_compressed_image_does_not_fool_the_default_verdict() {
     );
     // Layers in the judged measure (unpacked): the zeros layer is 40 MB, not 40 kB, and
     // with the content line they add up to the judged total.
-    let largest = &report.largest_layers[0];
-    assert!(largest.created_by.contains("dd if=/dev/zero"), "{text}");
-    assert!(largest.bytes >= 40_000_000, "{text}");
-    let layers: u64 = report.record.layers.iter().map(|l| l.bytes).sum();
-    assert_eq!(
-        layers + report.record.content_on_disk(),
-        report.record.bytes
+    let largest = e2e::largest_layers(&record);
+    assert!(largest[0].0.contains("dd if=/dev/zero"), "{text}");
+    assert!(largest[0].1 >= 40_000_000, "{text}");
+    let shown_layers = e2e::section(&text, "largest layers (unpacked):");
+    assert!(shown_layers[0].contains("dd if=/dev/zero"), "{text}");
+    assert!(
+        shown_layers[0].contains(&human_bytes(largest[0].1)),
+        "{text}"
     );
-    assert!(report
-        .record
-        .layers
-        .iter()
-        .all(|l| !l.created_by.is_empty()));
+    let layers: u64 = largest.iter().map(|(_, bytes)| bytes).sum();
+    assert!(layers <= report.bytes(), "{text}");
+    let content_on_disk = report.bytes() - layers;
+    assert!(
+        shown_layers.last().unwrap().ends_with(&format!(
+            "+ {}  compressed content the engine keeps beside the unpacked layers",
+            human_bytes(content_on_disk)
+        )),
+        "{text}"
+    );
+    assert!(largest.iter().all(|(created_by, _)| !created_by.is_empty()));
 
     // Asked to judge the compressed size, the same budget passes.
     let check = SizeCheck::new(tag.clone(), dir.path().join("h2.jsonl"))
         .budget(SizeBudget::new(target, max).measure(SizeMeasure::Compressed));
     let report = check.run(&runner).unwrap();
     assert_eq!(report.outcome, SizeOutcome::Pass, "{report}");
-    assert_eq!(report.record.bytes, compressed);
+    assert_eq!(report.bytes(), compressed);
 }
 
 /// A base image imported as one layer has no instruction: the layer list names it.
@@ -323,11 +369,19 @@ fn an_imported_base_layer_is_named_after_its_image() {
     let report = SizeCheck::new(tag.clone(), dir.path().join("h.jsonl"))
         .run(&runner)
         .unwrap();
-    let base = &report.largest_layers[0];
+    let record = e2e::size_history(&dir.path().join("h.jsonl"))
+        .pop()
+        .unwrap();
     assert_eq!(
-        base.created_by,
+        e2e::largest_layers(&record)[0].0,
         format!("base image {}", e2e::PYTHON_IMAGE),
         "{report}"
+    );
+    let text = report.to_string();
+    assert!(
+        e2e::section(&text, "largest layers (unpacked):")[0]
+            .ends_with(&format!("  base image {}", e2e::PYTHON_IMAGE)),
+        "{text}"
     );
     assert!(report
         .to_string()

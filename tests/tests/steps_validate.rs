@@ -13,9 +13,7 @@ use buildkit_lib::validate::cache::Prune;
 use buildkit_lib::validate::reproducible::Reproducible;
 use buildkit_lib::validate::security::{Scanner, Trivy, TrivyBin, TrivySbom};
 use buildkit_lib::validate::size::SizeCheck;
-use buildkit_lib::validate::smoke::{
-    Ready, Service, ServiceReady, Smoke, SmokeError, SmokeFailure,
-};
+use buildkit_lib::validate::smoke::{Ready, Service, ServiceReady, Smoke, SmokeError};
 use buildkit_lib::{Runner, Secret, Session};
 
 use e2e::assert_plan_is_execution;
@@ -103,12 +101,10 @@ fn a_smoke_test_whose_app_never_answers_fails_after_its_timeout_with_the_last_an
         .with_executor(fake.clone());
     let err = smoke.run(&runner).unwrap_err();
     let err = err.downcast::<SmokeError>().expect("a smoke failure");
-    assert_eq!(
-        err.failure,
-        SmokeFailure::Timeout(
-            Duration::from_millis(700),
-            "cannot connect to 127.0.0.1:8000: refused".into()
-        )
+    let shown = err.to_string();
+    assert!(
+        shown.contains("not ready after 0.7s (cannot connect to 127.0.0.1:8000: refused)"),
+        "{shown}"
     );
     let recorded = runner.recorded();
     assert_eq!(
@@ -194,7 +190,13 @@ fn trivy_scans_run_their_plans() {
         .scanners([Scanner::Secret])
         .bin(bin.clone());
     let plan = assert_plan_is_execution(&scan, &session());
-    assert_eq!(plan.commands(), [scan.command(&bin).argv()]);
+    assert_eq!(plan.commands().len(), 1, "{plan}");
+    assert_eq!(
+        plan.commands()[0].join(" "),
+        "/opt/trivy image --format json --quiet --cache-dir /tmp/trivy-cache --timeout 900s \
+         --image-src docker --scanners secret --skip-db-update --skip-java-db-update webapp:dev",
+        "{plan}"
+    );
     let config = Trivy::config("fixtures/webapp/Dockerfile.production").bin(bin);
     assert_plan_is_execution(&config, &session());
 }

@@ -66,37 +66,37 @@ pub struct Reproducible {
 #[non_exhaustive]
 pub struct ReproReport {
     /// The `SOURCE_DATE_EPOCH` both builds used.
-    pub source_date_epoch: u64,
+    pub(crate) source_date_epoch: u64,
     /// The image digest of the first build (the OCI layout's index entry).
-    pub first: String,
+    pub(crate) first: String,
     /// The image digest of the second build.
-    pub second: String,
+    pub(crate) second: String,
     /// What differs, when the digests do.
-    pub difference: Option<Difference>,
+    pub(crate) difference: Option<Difference>,
     /// Where the two layouts were kept for inspection (only when they differ).
-    pub kept: Option<PathBuf>,
+    pub(crate) kept: Option<PathBuf>,
     /// Stages (up to the target) with `RUN` steps that cannot see `SOURCE_DATE_EPOCH`
     /// because the stage does not declare `ARG SOURCE_DATE_EPOCH` before them: tools
     /// that honour it (`useradd` writing `/etc/shadow`, for one) write the day of the
     /// build instead, so two builds on one day agree and a build on another day may not.
-    pub epoch_hidden_from: Vec<String>,
+    pub(crate) epoch_hidden_from: Vec<String>,
     /// Context files older than `SOURCE_DATE_EPOCH` (at most 20, `/`-separated): the
     /// exporter clamps only newer times, so these keep their own time in the image, and
     /// a fresh clone (whose files are all newer) builds a different image.
-    pub older_than_epoch: Vec<String>,
+    pub(crate) older_than_epoch: Vec<String>,
 }
 
 impl ReproReport {
     /// True when both builds gave the same image digest and every `RUN` step saw
-    /// `SOURCE_DATE_EPOCH`. Equal digests alone ([`ReproReport::same_digest`]) only show
-    /// that two builds of one day agree.
+    /// `SOURCE_DATE_EPOCH`. Equal digests alone only show that two builds of one day agree;
+    /// the report's `Display` says which it is, and what differs.
     pub fn is_reproducible(&self) -> bool {
         self.same_digest() && self.epoch_hidden_from.is_empty() && self.older_than_epoch.is_empty()
     }
 
     /// True when both builds gave the same image digest. Two answers that are not
     /// digests (empty, or a dry run's `sha256:<image-digest>`) are not the same image.
-    pub fn same_digest(&self) -> bool {
+    pub(crate) fn same_digest(&self) -> bool {
         is_digest(&self.first) && self.first == self.second && self.difference.is_none()
     }
 }
@@ -111,7 +111,7 @@ fn is_digest(text: &str) -> bool {
 /// The first thing that differs between the two images.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Difference {
+pub(crate) enum Difference {
     /// The images hold different platforms.
     Platforms {
         /// The first build's platforms.
@@ -158,7 +158,7 @@ pub enum Difference {
 /// One file that differs between the two builds' versions of a layer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct FileDifference {
+pub(crate) struct FileDifference {
     /// The path in the image (`app/version.json`).
     pub path: String,
     /// What differs: `content`, `mode`, `owner`, `size`, `time`, `link`, `only in first`,
@@ -273,7 +273,7 @@ impl Reproducible {
 
     /// The two builds this check runs, given the epoch: no cache, OCI layouts in
     /// `work_dir/first` and `work_dir/second`, timestamps rewritten.
-    pub fn builds(&self, epoch: u64) -> [Build; 2] {
+    pub(crate) fn builds(&self, epoch: u64) -> [Build; 2] {
         ["first", "second"].map(|name| {
             let mut build = self.build.clone();
             build.no_cache = true;
@@ -294,7 +294,7 @@ impl Reproducible {
     }
 
     /// The epoch the builds use (see [`Reproducible::source_date_epoch`]).
-    pub fn epoch(&self, runner: &Runner) -> Result<u64> {
+    pub(crate) fn epoch(&self, runner: &Runner) -> Result<u64> {
         if let Some(secs) = self.epoch {
             return Ok(secs);
         }

@@ -21,14 +21,13 @@ use anyhow::Result;
 use crate::cmd::Runner;
 use crate::units::human_bytes;
 
-pub use prune::{
-    dockerfile_steps, id_filter, project_records, prune_project, Prune, PrunePlan, PruneResult,
-};
+#[cfg(test)]
+use prune::{dockerfile_steps, id_filter, project_records};
+pub use prune::{prune_project, Prune, PrunePlan, PruneResult};
 use usage::capture_df;
-pub use usage::{
-    buildx_du, cache_records, parse_size, system_df, BuilderUsage, CacheRecord, SystemUsage,
-    UsageKind, UsageRow,
-};
+use usage::{buildx_du, UsageKind};
+#[cfg(test)]
+use usage::{parse_size, CacheRecord};
 pub(crate) use usage::{parse_system_df, system_df_command};
 
 /// The build cache in one figure, reconciled from `docker buildx du --verbose` and
@@ -51,22 +50,22 @@ pub(crate) use usage::{parse_system_df, system_df_command};
 #[non_exhaustive]
 pub struct CacheUsage {
     /// The builder read (`None`: the current one).
-    pub builder: Option<String>,
+    pub(crate) builder: Option<String>,
     /// How many records it holds.
-    pub records: usize,
+    pub(crate) records: usize,
     /// Every record's bytes: the one figure to report (`buildx du` `Total`).
     pub total_bytes: u64,
     /// Bytes of records that are also image layers (`buildx du` `Shared`).
-    pub shared_bytes: u64,
+    pub(crate) shared_bytes: u64,
     /// Bytes only the cache holds (`buildx du` `Private`); what a prune frees at most.
-    pub private_bytes: u64,
+    pub(crate) private_bytes: u64,
     /// Bytes a prune may remove (not in use), shared ones included.
     pub reclaimable_bytes: u64,
     /// The `Build Cache` size of `docker system df`, when it answered.
-    pub system_df_bytes: Option<u64>,
+    pub(crate) system_df_bytes: Option<u64>,
     /// What could not be read, and why (a `system df` that failed on a container being
     /// removed, for instance); the figures above stand without it.
-    pub warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
 }
 
 impl fmt::Display for CacheUsage {
@@ -183,6 +182,19 @@ mod tests {
 {"Active":"9","Reclaimable":"251.8MB","Size":"251.8MB","TotalCount":"277","Type":"Build Cache"}
 "#;
         let usage = parse_system_df(text).unwrap();
+        let kinds: Vec<&UsageKind> = usage.rows.iter().map(|r| &r.kind).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                &UsageKind::Images,
+                &UsageKind::Containers,
+                &UsageKind::Volumes,
+                &UsageKind::BuildCache
+            ]
+        );
+        let images = usage.get(&UsageKind::Images).unwrap();
+        assert_eq!((images.count, images.size_bytes), (37, 272_900_000));
+        assert!(images.reclaimable_bytes <= images.size_bytes);
         let cache = usage.get(&UsageKind::BuildCache).unwrap();
         assert_eq!(
             (

@@ -84,16 +84,6 @@ impl Prune {
         self.filters.push(filter.into());
         self
     }
-
-    /// More BuildKit filters (`--filter KEY=VALUE`, exact matches), such as `id=ID` or
-    /// `type=regular`. The dry run understands `id`, `type` and `description`; other keys
-    /// are passed on but not predicted.
-    ///
-    /// Adds every item of `items`.
-    pub fn filters<T: Into<String>>(mut self, items: impl IntoIterator<Item = T>) -> Prune {
-        self.filters.extend(items.into_iter().map(Into::into));
-        self
-    }
 }
 
 /// Whether a record passes one `--filter` expression; `None` when the dry run cannot tell.
@@ -128,11 +118,11 @@ fn filter_matches(filter: &str, r: &CacheRecord) -> Option<bool> {
 #[non_exhaustive]
 pub struct PrunePlan {
     /// The records that would go, least recently used first.
-    pub records: Vec<CacheRecord>,
+    pub(crate) records: Vec<CacheRecord>,
     /// Their bytes (shared records free less than this).
     pub bytes: u64,
     /// Bytes of cache that stay.
-    pub kept_bytes: u64,
+    pub(crate) kept_bytes: u64,
 }
 
 impl fmt::Display for PrunePlan {
@@ -164,14 +154,22 @@ impl fmt::Display for PrunePlan {
 #[non_exhaustive]
 pub struct PruneResult {
     /// The plan computed before pruning (what was expected to go).
-    pub plan: PrunePlan,
+    pub(crate) plan: PrunePlan,
     /// The bytes the engine reported freed (`Total:`), 0 in a dry run.
     pub reclaimed_bytes: u64,
 }
 
+impl PruneResult {
+    /// The plan computed before pruning: what was expected to go (in a dry run, all
+    /// there is to see of what the prune would do).
+    pub fn plan(&self) -> &PrunePlan {
+        &self.plan
+    }
+}
+
 impl Prune {
     /// The command line.
-    pub fn command(&self) -> Cmd {
+    pub(crate) fn command(&self) -> Cmd {
         let mut cmd = Cmd::new("docker").args(["buildx", "prune", "--force"]);
         if let Some(b) = &self.builder {
             cmd = cmd.arg("--builder").arg(b);
@@ -196,9 +194,9 @@ impl Prune {
     /// The records this prune would remove at time `now` (seconds since the epoch), with
     /// BuildKit's rules: never a record in use; internal and frontend records only with
     /// `all`; with `until`, only records last used (or, never used, created) before
-    /// `now - until`; only records passing [`Prune::filters`]; with `keep_storage`, least
+    /// `now - until`; only records passing [`Prune::filter`]; with `keep_storage`, least
     /// recently used first until what stays fits.
-    pub fn predict(&self, records: &[CacheRecord], now: i64) -> PrunePlan {
+    pub(crate) fn predict(&self, records: &[CacheRecord], now: i64) -> PrunePlan {
         let total: u64 = records.iter().map(|r| r.size_bytes).sum();
         let mut candidates: Vec<&CacheRecord> = records
             .iter()
@@ -296,7 +294,7 @@ impl Step for Prune {
 /// whitespace collapsed: `WORKDIR /app`, `COPY src/ /app/`, and for `RUN` the command as
 /// the record's `mount / from exec` names it (`/bin/sh -c pip install ...`). Heredocs
 /// count by their first line, as BuildKit describes them.
-pub fn dockerfile_steps(text: &str) -> Vec<String> {
+pub(crate) fn dockerfile_steps(text: &str) -> Vec<String> {
     let mut steps = Vec::new();
     let mut current = String::new();
     let mut heredoc: Option<String> = None;
@@ -388,7 +386,7 @@ pub(crate) fn record_step(description: &str) -> Option<String> {
 /// records with the same descriptions, and they are selected too (when on the same parent,
 /// they are in fact the same record, content-addressed and shared by both). Local sources
 /// (`local source for context`) name no project and are never selected.
-pub fn project_records(records: &[CacheRecord], steps: &[String]) -> Vec<CacheRecord> {
+pub(crate) fn project_records(records: &[CacheRecord], steps: &[String]) -> Vec<CacheRecord> {
     use std::collections::{BTreeMap, BTreeSet};
     let by_id: BTreeMap<&str, &CacheRecord> = records.iter().map(|r| (r.id.as_str(), r)).collect();
     let ours = |r: &CacheRecord| record_step(&r.description).is_some_and(|s| steps.contains(&s));
@@ -420,11 +418,11 @@ pub fn project_records(records: &[CacheRecord], steps: &[String]) -> Vec<CacheRe
 /// The `--filter` naming exactly these record ids: BuildKit matches `id` as a regular
 /// expression, so the ids are anchored (`id=^(a|b)$`), one filter for many ids (buildx
 /// takes one value per filter key).
-pub fn id_filter(ids: &[&str]) -> String {
+pub(crate) fn id_filter(ids: &[&str]) -> String {
     format!("id=^({})$", ids.join("|"))
 }
 
-/// Prunes only the build cache of this project's Dockerfiles ([`project_records`]), next
+/// Prunes only the build cache of this project's Dockerfiles (the records their steps made), next
 /// to the global [`Prune`]: `base` gives the builder, `until` and `all`; its filters and
 /// `keep_storage` are replaced by the ids of the records to remove (in groups of 100, one
 /// `docker buildx prune` each). With no record of the project, nothing runs.

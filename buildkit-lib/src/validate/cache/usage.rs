@@ -14,7 +14,7 @@ use crate::units::human_bytes;
 /// Parses a size as the docker CLI prints it (`0B`, `61.44kB`, `3.05MB`, `1.2 GB`,
 /// `112.6MB (52%)`, `93.34MB*`, `2GiB`) into bytes. Decimal units are powers of 1000,
 /// `KiB`/`MiB`/... powers of 1024.
-pub fn parse_size(text: &str) -> Result<u64> {
+pub(crate) fn parse_size(text: &str) -> Result<u64> {
     let t = text
         .split('(')
         .next()
@@ -48,7 +48,7 @@ pub fn parse_size(text: &str) -> Result<u64> {
 /// A kind of disk usage in `docker system df`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum UsageKind {
+pub(crate) enum UsageKind {
     /// Images.
     Images,
     /// Containers.
@@ -76,7 +76,7 @@ impl UsageKind {
 /// One line of `docker system df`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct UsageRow {
+pub(crate) struct UsageRow {
     /// What it counts.
     pub kind: UsageKind,
     /// How many there are.
@@ -92,7 +92,7 @@ pub struct UsageRow {
 /// `docker system df`, typed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct SystemUsage {
+pub(crate) struct SystemUsage {
     /// One row per kind, in the engine's order.
     pub rows: Vec<UsageRow>,
 }
@@ -104,13 +104,9 @@ impl SystemUsage {
     }
 
     /// Total bytes over all kinds.
-    pub fn total_bytes(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn total_bytes(&self) -> u64 {
         self.rows.iter().map(|r| r.size_bytes).sum()
-    }
-
-    /// Total reclaimable bytes over all kinds.
-    pub fn reclaimable_bytes(&self) -> u64 {
-        self.rows.iter().map(|r| r.reclaimable_bytes).sum()
     }
 }
 
@@ -245,13 +241,6 @@ pub(super) fn capture_df(runner: &Runner, cmd: &Cmd) -> Result<String, crate::Co
     }
 }
 
-/// Reads `docker system df --format json`.
-pub fn system_df(runner: &Runner) -> Result<SystemUsage> {
-    let stdout =
-        capture_df(runner, &system_df_command()).context("cannot read the engine's disk usage")?;
-    parse_system_df(&stdout)
-}
-
 /// Parses `docker system df --format json` (one object a line, or one JSON array).
 pub(crate) fn parse_system_df(text: &str) -> Result<SystemUsage> {
     let text = text.trim();
@@ -281,7 +270,7 @@ pub(crate) fn parse_system_df(text: &str) -> Result<SystemUsage> {
 /// One build cache record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct CacheRecord {
+pub(crate) struct CacheRecord {
     /// Its id.
     pub id: String,
     /// The record it builds on, if any.
@@ -318,7 +307,7 @@ pub(crate) fn cache_records_command() -> Cmd {
 
 /// The engine's build cache records with absolute times (`docker system df --verbose
 /// --format json`, the builder of the `docker` driver).
-pub fn cache_records(runner: &Runner) -> Result<Vec<CacheRecord>> {
+pub(crate) fn cache_records(runner: &Runner) -> Result<Vec<CacheRecord>> {
     let stdout =
         capture_df(runner, &cache_records_command()).context("cannot list the build cache")?;
     parse_cache_records(&stdout)
@@ -352,7 +341,7 @@ pub(crate) fn parse_cache_records(text: &str) -> Result<Vec<CacheRecord>> {
 /// `docker buildx du --verbose`, typed: the records and the totals it prints.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct BuilderUsage {
+pub(crate) struct BuilderUsage {
     /// Every record.
     pub records: Vec<CacheRecord>,
     /// Bytes shared between records.
@@ -367,7 +356,8 @@ pub struct BuilderUsage {
 
 impl BuilderUsage {
     /// Bytes per record type (`regular`, `source.local`, ...), biggest first, with counts.
-    pub fn by_kind(&self) -> Vec<(String, usize, u64)> {
+    #[cfg(test)]
+    pub(crate) fn by_kind(&self) -> Vec<(String, usize, u64)> {
         let mut out: Vec<(String, usize, u64)> = Vec::new();
         for r in &self.records {
             match out.iter_mut().find(|(k, _, _)| *k == r.kind) {
@@ -393,7 +383,7 @@ pub(crate) fn buildx_du_command(builder: Option<&str>) -> Cmd {
 }
 
 /// Reads `docker buildx du --verbose` of a builder (the current one when `None`).
-pub fn buildx_du(runner: &Runner, builder: Option<&str>) -> Result<BuilderUsage> {
+pub(crate) fn buildx_du(runner: &Runner, builder: Option<&str>) -> Result<BuilderUsage> {
     let out = runner
         .capture(&buildx_du_command(builder))
         .context("cannot read the builder's cache usage")?;

@@ -19,10 +19,12 @@ use crate::dockerignore::IgnoreRules;
 use crate::units::human_bytes;
 
 use secrets::find_secrets;
-pub use secrets::{SecretFinding, SecretKind};
+pub(crate) use secrets::SecretFinding;
+#[cfg(test)]
+use secrets::SecretKind;
 use walk::largest_dirs;
 pub(crate) use walk::sent;
-pub use walk::{ContextFile, DirUsage, EntryKind};
+pub(crate) use walk::{ContextFile, DirUsage};
 
 /// What to audit and what to flag.
 #[derive(Debug, Clone)]
@@ -31,7 +33,7 @@ pub struct AuditOptions {
     /// The Dockerfile (as passed to `-f`): a `<Dockerfile>.dockerignore` beside it takes
     /// precedence over the context's `.dockerignore`, as in BuildKit.
     pub(crate) dockerfile: Option<PathBuf>,
-    /// Files at least this big are listed in [`ContextAudit::large_files`].
+    /// Files at least this big are listed in the audit's [`warnings`](ContextAudit::warnings).
     pub(crate) large_file_bytes: u64,
     /// How many of the largest files and directories to keep.
     pub(crate) top: usize,
@@ -51,7 +53,7 @@ impl AuditOptions {
         self
     }
 
-    /// Files at least this big are listed in [`ContextAudit::large_files`].
+    /// Files at least this big are listed in the audit's [`warnings`](ContextAudit::warnings).
     pub fn large_file_bytes(mut self, large_file_bytes: u64) -> AuditOptions {
         self.large_file_bytes = large_file_bytes;
         self
@@ -74,35 +76,36 @@ impl Default for AuditOptions {
     }
 }
 
-/// The build context as the engine will receive it.
+/// The build context as the engine will receive it: its size and files here; the largest
+/// files and folders and the likely secrets in its `Display` and [`warnings`](ContextAudit::warnings).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ContextAudit {
     /// The context directory.
-    pub root: PathBuf,
+    pub(crate) root: PathBuf,
     /// The ignore file used, if any.
-    pub ignore_file: Option<PathBuf>,
+    pub(crate) ignore_file: Option<PathBuf>,
     /// The rules read from it.
-    pub rules: IgnoreRules,
+    pub(crate) rules: IgnoreRules,
     /// Every file, symlink and special file sent, sorted by path.
-    pub files: Vec<ContextFile>,
+    pub(crate) files: Vec<ContextFile>,
     /// Every directory sent (including excluded ones that hold a re-included file),
     /// sorted by path.
-    pub dirs: Vec<String>,
-    /// Sum of [`ContextFile::bytes`].
+    pub(crate) dirs: Vec<String>,
+    /// The bytes of every file sent.
     pub total_bytes: u64,
     /// The largest files, biggest first.
-    pub largest_files: Vec<ContextFile>,
+    pub(crate) largest_files: Vec<ContextFile>,
     /// The directories holding the most bytes (cumulative), biggest first.
-    pub largest_dirs: Vec<DirUsage>,
+    pub(crate) largest_dirs: Vec<DirUsage>,
     /// Files at or above [`AuditOptions::large_file_bytes`], biggest first.
-    pub large_files: Vec<ContextFile>,
+    pub(crate) large_files: Vec<ContextFile>,
     /// The threshold used for `large_files`.
-    pub large_file_bytes: u64,
+    pub(crate) large_file_bytes: u64,
     /// Likely secrets that would be sent, by path.
-    pub secrets: Vec<SecretFinding>,
+    pub(crate) secrets: Vec<SecretFinding>,
     /// How long the walk took.
-    pub elapsed: Duration,
+    pub(crate) elapsed: Duration,
 }
 
 impl ContextAudit {
@@ -114,6 +117,12 @@ impl ContextAudit {
     /// The paths of the files sent, sorted.
     pub fn file_paths(&self) -> Vec<&str> {
         self.files.iter().map(|f| f.path.as_str()).collect()
+    }
+
+    /// The paths of the directories sent, sorted: with the files, the context the engine
+    /// receives (an excluded directory that holds a re-included file is sent too).
+    pub fn dir_paths(&self) -> Vec<&str> {
+        self.dirs.iter().map(String::as_str).collect()
     }
 
     /// One line per problem worth a look: large files and likely secrets.
@@ -222,6 +231,34 @@ pub fn audit(context: &Path, options: &AuditOptions) -> Result<ContextAudit> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A file name that is not UTF-8 is shown with U+FFFD but kept byte-exact, so the walk
+    /// (and whatever reads the file afterwards) opens the real file.
+    #[test]
+    fn non_utf8_file_names_are_kept_byte_exact() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let raw: &[u8] = b"caf\xe9-\xff.txt";
+        let name = std::ffi::OsStr::from_bytes(raw);
+        std::fs::create_dir(dir.path().join("media")).unwrap();
+        std::fs::write(dir.path().join("media").join(name), b"latin-1 name").unwrap();
+        std::fs::write(dir.path().join("ok.txt"), b"x").unwrap();
+        let audit = audit(dir.path(), &AuditOptions::default()).unwrap();
+        let file = audit
+            .files
+            .iter()
+            .find(|f| f.path.starts_with("media/"))
+            .expect("the non-UTF-8 file is listed");
+        let mut expected = b"media/".to_vec();
+        expected.extend_from_slice(raw);
+        assert_eq!(file.os_path.as_os_str().as_bytes(), expected.as_slice());
+        assert_eq!(file.path, "media/caf\u{fffd}-\u{fffd}.txt");
+        assert_eq!(file.bytes, 12);
+        assert_eq!(
+            std::fs::read(dir.path().join(&file.os_path)).unwrap(),
+            b"latin-1 name"
+        );
+    }
 
     #[test]
     fn audit_lists_files_dirs_and_secrets() {

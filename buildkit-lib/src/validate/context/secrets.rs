@@ -8,7 +8,7 @@ use super::walk::ContextFile;
 /// A family of files that should not reach a build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum SecretKind {
+pub(crate) enum SecretKind {
     /// `.env`, `.env.*` (not `.env.example` and the like).
     EnvFile,
     /// `*.pem`, `*.key`.
@@ -55,7 +55,7 @@ impl SecretKind {
 /// A likely secret that would enter the build context.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct SecretFinding {
+pub(crate) struct SecretFinding {
     /// The file (or, for a `.git` directory, the directory) relative to the context.
     pub path: String,
     /// What it looks like.

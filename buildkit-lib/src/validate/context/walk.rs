@@ -14,7 +14,7 @@ use crate::dockerignore::{ignore_file_for, IgnoreRules};
 /// What kind of entry the engine receives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum EntryKind {
+pub(crate) enum EntryKind {
     /// A regular file.
     File,
     /// A symbolic link (sent as a link, never followed).
@@ -26,7 +26,7 @@ pub enum EntryKind {
 /// One non-directory entry of the context.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct ContextFile {
+pub(crate) struct ContextFile {
     /// Path relative to the context root, `/`-separated, for display and matching (a
     /// name that is not UTF-8 shows U+FFFD for its bad bytes).
     pub path: String,
@@ -43,7 +43,7 @@ pub struct ContextFile {
 /// A directory and everything the context holds beneath it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct DirUsage {
+pub(crate) struct DirUsage {
     /// Path relative to the context root.
     pub path: String,
     /// Bytes of all files beneath it.

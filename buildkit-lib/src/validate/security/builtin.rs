@@ -247,7 +247,7 @@ fn shorten(text: &str, max: usize) -> String {
 
 /// Runs the built-in checks on a local image (`docker image inspect`, `docker history`).
 /// An image whose history lists no layer had no instruction checked: the report says so
-/// ([`NotChecked`](super::NotChecked)), never a pass. A dry run answers an image with an
+/// (not checked: [`Verdict::NotChecked`](super::Verdict::NotChecked)), never a pass. A dry run answers an image with an
 /// empty history, so its report is never a pass either.
 pub fn check_image(runner: &Runner, image: &str) -> Result<ScanReport> {
     let out = runner

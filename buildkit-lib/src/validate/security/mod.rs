@@ -21,10 +21,7 @@ mod scout;
 mod trivy;
 
 pub use builtin::check_image;
-pub use model::{
-    Finding, NotChecked, ScanReport, ScannerMissing, Severity, SeverityCounts, Source, Threshold,
-    Verdict,
-};
+pub use model::{Finding, ScanReport, ScannerMissing, Severity, Threshold, Verdict};
 pub use sbom::{Component, Sbom, TrivySbom};
-pub use scout::{parse_scout_sarif, Scout};
-pub use trivy::{parse_trivy, Scanner, Trivy, TrivyBin, TRIVY_VERSION};
+pub use scout::Scout;
+pub use trivy::{Scanner, Trivy, TrivyBin, TRIVY_VERSION};

@@ -26,7 +26,7 @@ pub enum Severity {
 
 impl Severity {
     /// Reads a scanner's severity word (any case); anything unrecognised is `Unknown`.
-    pub fn parse(word: &str) -> Severity {
+    pub(crate) fn parse(word: &str) -> Severity {
         match word.trim().to_ascii_uppercase().as_str() {
             "CRITICAL" => Severity::Critical,
             "HIGH" => Severity::High,
@@ -37,7 +37,7 @@ impl Severity {
     }
 
     /// The upper-case name scanners use.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Severity::Unknown => "UNKNOWN",
             Severity::Low => "LOW",
@@ -56,8 +56,7 @@ impl fmt::Display for Severity {
 
 /// Which check produced a finding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Source {
+pub(crate) enum Source {
     /// The library's own checks on the image configuration and history.
     Builtin,
     /// trivy.
@@ -76,12 +75,13 @@ impl fmt::Display for Source {
     }
 }
 
-/// One problem found in an image or a Dockerfile.
+/// One problem found in an image or a Dockerfile: its id and severity here; its title,
+/// package and versions, and where it is are in the [`ScanReport`]'s `Display`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Finding {
     /// The check that found it.
-    pub source: Source,
+    pub(crate) source: Source,
     /// Its id: a CVE (`CVE-2024-1234`), a trivy rule (`aws-access-key-id`, `DS002`) or one
     /// of ours (`runs-as-root`, `secret-in-env`,
     /// `secret-in-label`, `secret-in-history`, `no-healthcheck`).
@@ -89,18 +89,18 @@ pub struct Finding {
     /// How bad it is.
     pub severity: Severity,
     /// One line saying what it is (secret values are masked).
-    pub title: String,
+    pub(crate) title: String,
     /// The affected package, for vulnerabilities.
-    pub package: Option<String>,
+    pub(crate) package: Option<String>,
     /// The installed version, for vulnerabilities.
-    pub installed: Option<String>,
+    pub(crate) installed: Option<String>,
     /// The version that fixes it, when there is one.
-    pub fixed: Option<String>,
+    pub(crate) fixed: Option<String>,
     /// Where: a scanner target (for trivy's secrets and misconfigurations, the file),
     /// `ENV NAME`, `LABEL name`, or the history step.
-    pub location: Option<String>,
+    pub(crate) location: Option<String>,
     /// The 1-based line in `location`, when the scanner gives one.
-    pub line: Option<u32>,
+    pub(crate) line: Option<u32>,
 }
 
 impl Finding {
@@ -126,23 +126,22 @@ impl Finding {
 
 /// Findings counted by severity.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct SeverityCounts {
+pub(crate) struct SeverityCounts {
     /// Critical findings.
-    pub critical: usize,
+    pub(crate) critical: usize,
     /// High findings.
-    pub high: usize,
+    pub(crate) high: usize,
     /// Medium findings.
-    pub medium: usize,
+    pub(crate) medium: usize,
     /// Low findings.
-    pub low: usize,
+    pub(crate) low: usize,
     /// Unrated findings.
-    pub unknown: usize,
+    pub(crate) unknown: usize,
 }
 
 impl SeverityCounts {
     /// Counts `findings`.
-    pub fn of(findings: &[Finding]) -> SeverityCounts {
+    pub(crate) fn of(findings: &[Finding]) -> SeverityCounts {
         let mut c = SeverityCounts::default();
         for f in findings {
             match f.severity {
@@ -157,7 +156,7 @@ impl SeverityCounts {
     }
 
     /// Findings at `severity` or worse.
-    pub fn at_or_above(&self, severity: Severity) -> usize {
+    pub(crate) fn at_or_above(&self, severity: Severity) -> usize {
         [
             (Severity::Unknown, self.unknown),
             (Severity::Low, self.low),
@@ -172,7 +171,7 @@ impl SeverityCounts {
     }
 
     /// All findings.
-    pub fn total(&self) -> usize {
+    pub(crate) fn total(&self) -> usize {
         self.at_or_above(Severity::Unknown)
     }
 }
@@ -194,12 +193,11 @@ impl fmt::Display for SeverityCounts {
 
 /// A part of a scan that did not happen, and why: its absence of findings means nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct NotChecked {
+pub(crate) struct NotChecked {
     /// What was not checked (`vulnerabilities`, `misconfigurations`, `everything`).
-    pub what: String,
+    pub(crate) what: String,
     /// Why, and what to do about it.
-    pub reason: String,
+    pub(crate) reason: String,
 }
 
 impl NotChecked {
@@ -222,15 +220,15 @@ impl fmt::Display for NotChecked {
 #[non_exhaustive]
 pub struct ScanReport {
     /// Which check.
-    pub source: Source,
+    pub(crate) source: Source,
     /// The image (or path) checked.
-    pub image: String,
+    pub(crate) image: String,
     /// What it found, worst first.
     pub findings: Vec<Finding>,
     /// The findings counted by severity.
-    pub counts: SeverityCounts,
+    pub(crate) counts: SeverityCounts,
     /// The parts that could not run: while this is not empty the report is never a pass.
-    pub not_checked: Vec<NotChecked>,
+    pub(crate) not_checked: Vec<NotChecked>,
 }
 
 impl ScanReport {
@@ -402,7 +400,7 @@ pub struct ScannerMissing {
     /// The scanner.
     pub tool: &'static str,
     /// How to install it.
-    pub install: &'static str,
+    pub(crate) install: &'static str,
 }
 
 impl fmt::Display for ScannerMissing {

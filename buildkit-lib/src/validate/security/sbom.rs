@@ -20,32 +20,33 @@ use crate::rows::{from_value, non_empty, nullable};
 #[non_exhaustive]
 pub struct Component {
     /// CycloneDX's type: `library`, `operating-system`, `application`...
-    pub kind: String,
+    pub(crate) kind: String,
     /// The name, as the package manager spells it (`Flask`).
     pub name: String,
     /// The version, when known.
     pub version: Option<String>,
     /// The package URL (`pkg:pypi/flask@3.0.3`), when known.
-    pub purl: Option<String>,
+    pub(crate) purl: Option<String>,
 }
 
-/// A CycloneDX SBOM of an image.
+/// A CycloneDX SBOM of an image: the document itself is the file [`TrivySbom::output`]
+/// writes; its Python packages are [`python_packages`](Sbom::python_packages).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct Sbom {
     /// The image it describes.
-    pub image: String,
+    pub(crate) image: String,
     /// CycloneDX's specification version (`1.6`).
-    pub spec_version: String,
+    pub(crate) spec_version: String,
     /// Every component listed.
-    pub components: Vec<Component>,
+    pub(crate) components: Vec<Component>,
     /// The document as trivy wrote it.
-    pub json: String,
+    pub(crate) json: String,
 }
 
 impl Sbom {
     /// Reads a CycloneDX JSON document.
-    pub fn parse(json: &str) -> Result<Sbom> {
+    pub(crate) fn parse(json: &str) -> Result<Sbom> {
         let root: Value = serde_json::from_str(json.trim()).context("not JSON")?;
         // The format first: another kind of document has other fields.
         let format: FormatRow = from_value(&root, "the document")?;
@@ -174,7 +175,7 @@ impl TrivySbom {
     }
 
     /// The command line.
-    pub fn command(&self, bin: &TrivyBin) -> Cmd {
+    pub(crate) fn command(&self, bin: &TrivyBin) -> Cmd {
         Cmd::new(bin.program().display().to_string())
             .args(["image", "--format", "cyclonedx", "--quiet", "--cache-dir"])
             .arg_path(bin.cache_dir())

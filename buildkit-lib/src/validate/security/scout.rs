@@ -35,14 +35,6 @@ impl Scout {
 
     /// Only report these severities (`--only-severity`), all when empty.
     ///
-    /// Adds one; call again for more.
-    pub fn severity(mut self, severity: Severity) -> Scout {
-        self.severities.push(severity);
-        self
-    }
-
-    /// Only report these severities (`--only-severity`), all when empty.
-    ///
     /// Adds every item of `items`.
     pub fn severities(mut self, items: impl IntoIterator<Item = Severity>) -> Scout {
         self.severities.extend(items);
@@ -74,7 +66,7 @@ impl Default for Scout {
 
 impl Scout {
     /// The probe that tells whether the plugin is installed.
-    pub fn probe_command(&self) -> Cmd {
+    pub(crate) fn probe_command(&self) -> Cmd {
         Cmd::new("docker")
             .args(["scout", "version"])
             .timeout(Duration::from_secs(60))
@@ -82,7 +74,7 @@ impl Scout {
     }
 
     /// The command line that scans `image`.
-    pub fn command(&self, image: &str) -> Cmd {
+    pub(crate) fn command(&self, image: &str) -> Cmd {
         let mut cmd = Cmd::new("docker").args(["scout", "cves", "--format", "sarif"]);
         if !self.severities.is_empty() {
             let list: Vec<String> = self
@@ -212,7 +204,7 @@ struct TextUriRow {
 /// Reads Docker Scout's SARIF 2.1.0: one finding per result, its rule giving the severity
 /// (`properties.cvssV3_severity`), fixed version and package URL(s) (`purls`, or `purl` in
 /// older versions). Rules without results count once each.
-pub fn parse_scout_sarif(json: &str) -> Result<Vec<Finding>> {
+pub(crate) fn parse_scout_sarif(json: &str) -> Result<Vec<Finding>> {
     let root: SarifRow = crate::rows::parse(json, "`docker scout cves`")?;
     let Some(runs) = root.runs else {
         bail!("no `runs` list: not a SARIF report");
@@ -301,6 +293,32 @@ fn split_purl(purl: &str) -> (String, Option<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::validate::security::model::SeverityCounts;
+
+    #[test]
+    fn scout_sarif_is_parsed_into_typed_findings() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures-data/scout-cves.sarif.json"
+        ))
+        .unwrap();
+        let findings = parse_scout_sarif(&text).unwrap();
+        // One finding per result: CVE-2023-4039 is reported for two packages' files.
+        let c = SeverityCounts::of(&findings);
+        assert_eq!(
+            [c.critical, c.high, c.medium, c.low, c.unknown],
+            [1, 1, 2, 0, 1]
+        );
+        let setuptools = findings.iter().find(|f| f.id == "CVE-2024-6345").unwrap();
+        assert_eq!(setuptools.package.as_deref(), Some("pypi/setuptools"));
+        assert_eq!(setuptools.installed.as_deref(), Some("68.1.2"));
+        assert_eq!(setuptools.fixed.as_deref(), Some("70.0.0"));
+        let gcc = findings.iter().find(|f| f.id == "CVE-2023-4039").unwrap();
+        assert_eq!(gcc.package.as_deref(), Some("deb/debian/gcc-12"));
+        assert_eq!(gcc.fixed, None, "`not fixed` is no fixed version");
+        let err = parse_scout_sarif("{}").unwrap_err();
+        assert_eq!(err.to_string(), "no `runs` list: not a SARIF report");
+    }
 
     #[test]
     fn command_line() {

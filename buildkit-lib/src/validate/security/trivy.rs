@@ -18,7 +18,7 @@
 //! Scans are offline unless [`Trivy::download`] says otherwise: `--skip-db-update`,
 //! `--skip-java-db-update`, `--skip-check-update`. Secret scanning and the
 //! misconfiguration checks built into trivy need nothing more. Vulnerability scanning
-//! needs the database in the cache directory; without it that part is [`NotChecked`],
+//! needs the database in the cache directory; without it that part is not checked,
 //! and a report with a part not checked is never a pass.
 
 use std::path::{Path, PathBuf};
@@ -58,7 +58,7 @@ pub enum Scanner {
 
 impl Scanner {
     /// trivy's name for it.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Scanner::Vuln => "vuln",
             Scanner::Secret => "secret",
@@ -112,13 +112,13 @@ impl TrivyBin {
     }
 
     /// trivy's cache directory (`--cache-dir`).
-    pub fn cache_dir(&self) -> &Path {
+    pub(crate) fn cache_dir(&self) -> &Path {
         &self.cache_dir
     }
 
     /// Whether the cache holds a vulnerability database: `db/trivy.db` (not empty) and its
     /// `db/metadata.json` naming a schema version and an update time.
-    pub fn has_vulnerability_db(&self) -> bool {
+    pub(crate) fn has_vulnerability_db(&self) -> bool {
         let db = self.cache_dir.join("db");
         let size = std::fs::metadata(db.join("trivy.db")).map_or(0, |m| m.len());
         let meta = std::fs::read_to_string(db.join("metadata.json"))
@@ -302,7 +302,8 @@ impl Trivy {
     }
 
     /// The command line, with every scanner asked for.
-    pub fn command(&self, bin: &TrivyBin) -> Cmd {
+    #[cfg(test)]
+    pub(crate) fn command(&self, bin: &TrivyBin) -> Cmd {
         self.command_with(bin, &self.scanners)
     }
 
@@ -366,7 +367,7 @@ impl Step for Trivy {
 
     /// Scans and returns every finding, and the parts that could not run. Asked for
     /// vulnerabilities without a database in the cache (and downloads off), the rest runs
-    /// and vulnerabilities are [`NotChecked`]; trivy that succeeds without having checked
+    /// and vulnerabilities are not checked; trivy that succeeds without having checked
     /// a part (no database after the run, no package listed, no configuration file
     /// checked) leaves that part not checked too. trivy is the one given with
     /// [`Trivy::bin`], or else installed from [`Trivy::tools`] on first use; a given trivy
@@ -665,16 +666,49 @@ fn read_report(json: &str) -> Result<Report> {
     Ok(report)
 }
 
-/// Reads trivy's JSON report: the current shape (`{"SchemaVersion": 2, "Results": [...]}`)
-/// or the old one (a bare array of results). Vulnerabilities, secrets and
-/// misconfigurations become findings (a secret's matched text is never copied).
-pub fn parse_trivy(json: &str) -> Result<Vec<Finding>> {
-    Ok(read_report(json)?.findings)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::validate::security::model::SeverityCounts;
+
+    fn counts(c: &SeverityCounts) -> [usize; 5] {
+        [c.critical, c.high, c.medium, c.low, c.unknown]
+    }
+
+    /// Reads trivy's JSON report (the current shape or the old bare array of results) into
+    /// its findings.
+    fn parse_trivy(json: &str) -> Result<Vec<Finding>> {
+        Ok(read_report(json)?.findings)
+    }
+
+    #[test]
+    fn trivy_json_is_parsed_into_typed_findings() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures-data/trivy-image.json"
+        ))
+        .unwrap();
+        let findings = parse_trivy(&text).unwrap();
+        assert_eq!(counts(&SeverityCounts::of(&findings)), [2, 2, 1, 1, 1]);
+        let openssl = findings.iter().find(|f| f.id == "CVE-2024-2511").unwrap();
+        assert_eq!(openssl.package.as_deref(), Some("openssl"));
+        assert_eq!(openssl.installed.as_deref(), Some("3.0.11-1~deb12u2"));
+        assert_eq!(openssl.fixed.as_deref(), Some("3.0.13-1~deb12u1"));
+        assert_eq!(openssl.location.as_deref(), Some("app:1 (debian 12.7)"));
+        let secret = findings.iter().find(|f| f.id == "github-pat").unwrap();
+        assert_eq!(secret.severity, Severity::Critical);
+        assert_eq!(secret.location.as_deref(), Some("/app/config.py"));
+        // The old shape: a bare list of results.
+        let old = r#"[{"Target":"x (alpine 3.7.1)","Vulnerabilities":[{"VulnerabilityID":"CVE-2018-16840","PkgName":"curl","InstalledVersion":"7.61.0-r0","FixedVersion":"7.61.1-r1","Severity":"HIGH"}]},{"Target":"y","Vulnerabilities":null}]"#;
+        let findings = parse_trivy(old).unwrap();
+        assert_eq!(findings.len(), 1);
+        assert_eq!(findings[0].title, "CVE-2018-16840");
+        let err = parse_trivy("Need to update DB").unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            "not JSON: expected value at line 1 column 1"
+        );
+    }
 
     #[test]
     fn command_lines() {

@@ -48,7 +48,8 @@ impl SizeOutcome {
     /// The process exit code for this outcome: 0 pass, 3 warn, 1 fail. Warn has its own
     /// code (not 2, which argument parsers use for usage errors) so CI can choose to let
     /// it through (`|| test $? -eq 3`).
-    pub fn exit_code(self) -> i32 {
+    #[cfg(test)]
+    pub(crate) fn exit_code(self) -> i32 {
         match self {
             SizeOutcome::Pass => 0,
             SizeOutcome::Warn => 3,
@@ -81,37 +82,10 @@ pub struct SizeBudget {
 }
 
 impl SizeBudget {
-    /// The size the image should stay under.
-    pub fn target_bytes(mut self, target_bytes: u64) -> SizeBudget {
-        self.target_bytes = target_bytes;
-        self
-    }
-
-    /// The size it must stay under.
-    pub fn max_bytes(mut self, max_bytes: u64) -> SizeBudget {
-        self.max_bytes = max_bytes;
-        self
-    }
-
     /// Which size is judged.
     pub fn measure(mut self, measure: SizeMeasure) -> SizeBudget {
         self.measure = measure;
         self
-    }
-
-    /// The size the image should stay under.
-    pub fn get_target_bytes(&self) -> u64 {
-        self.target_bytes
-    }
-
-    /// The size it must stay under.
-    pub fn get_max_bytes(&self) -> u64 {
-        self.max_bytes
-    }
-
-    /// Which size is judged.
-    pub fn get_measure(&self) -> SizeMeasure {
-        self.measure
     }
 }
 
@@ -136,7 +110,7 @@ impl SizeBudget {
     /// The bytes this budget judges: the size its measure names. A compressed budget of
     /// an image whose compressed size is unknown (classic image store) judges the unpacked
     /// size, which is larger, so it never passes an image it should not.
-    pub fn judged_bytes(&self, sizes: &ImageSizes) -> u64 {
+    pub(crate) fn judged_bytes(&self, sizes: &ImageSizes) -> u64 {
         match self.measure {
             SizeMeasure::Unpacked => sizes.unpacked_bytes,
             SizeMeasure::Compressed => sizes.compressed_bytes.unwrap_or(sizes.unpacked_bytes),
@@ -144,7 +118,7 @@ impl SizeBudget {
     }
 
     /// Pass at or under the target, warn up to the maximum, fail above it.
-    pub fn check(&self, bytes: u64) -> SizeOutcome {
+    pub(crate) fn check(&self, bytes: u64) -> SizeOutcome {
         if bytes <= self.target_bytes {
             SizeOutcome::Pass
         } else if bytes <= self.max_bytes {

@@ -13,7 +13,7 @@ fn xml_escape(text: &str) -> String {
 
 /// An SVG line chart of `records` (one image, in build order) with the budget's target and
 /// maximum as dashed lines: readable in a browser or a CI artifact viewer, no dependency.
-pub fn svg_chart(image: &str, records: &[SizeRecord], budget: &SizeBudget) -> String {
+pub(crate) fn svg_chart(image: &str, records: &[SizeRecord], budget: &SizeBudget) -> String {
     const W: f64 = 760.0;
     const H: f64 = 380.0;
     const LEFT: f64 = 90.0;

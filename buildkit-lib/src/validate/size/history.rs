@@ -11,7 +11,7 @@ use super::budget::SizeMeasure;
 /// One layer as kept in the history: the instruction and its bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
-pub struct LayerRecord {
+pub(crate) struct LayerRecord {
     /// The instruction that made it (`docker history`'s `CreatedBy`); for a layer with no
     /// instruction (an imported base) a description such as `base image
     /// buildkit-local/python:3.11`, never empty.
@@ -24,7 +24,7 @@ pub struct LayerRecord {
 /// One line of the size history: one build of one image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
-pub struct SizeRecord {
+pub(crate) struct SizeRecord {
     /// When it was measured (RFC 3339, UTC).
     pub time: String,
     /// The image name without tag (`ghcr.io/org/app`).
@@ -67,7 +67,7 @@ impl SizeRecord {
 /// How one layer changed between two builds (matched by instruction, in order).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct LayerChange {
+pub(crate) struct LayerChange {
     /// The instruction.
     pub created_by: String,
     /// Bytes in the previous build (`None`: the layer is new).
@@ -87,7 +87,7 @@ impl LayerChange {
 /// matched by instruction text (and occurrence among equal texts); a layer left over is
 /// matched with the one at the same position when both are the same instruction (`RUN`
 /// whose build argument changed), else it is new or gone.
-pub fn diff_layers(before: &[LayerRecord], after: &[LayerRecord]) -> Vec<LayerChange> {
+pub(crate) fn diff_layers(before: &[LayerRecord], after: &[LayerRecord]) -> Vec<LayerChange> {
     let mut pair: Vec<Option<usize>> = vec![None; after.len()];
     let mut used = vec![false; before.len()];
     for (j, layer) in after.iter().enumerate() {
@@ -142,7 +142,7 @@ pub fn default_history_file(target_dir: &Path, project: &str) -> PathBuf {
 
 /// Reads a size history (missing file: empty). A line that is not a record is an error
 /// naming the file and line.
-pub fn read_history(path: &Path) -> Result<Vec<SizeRecord>> {
+pub(crate) fn read_history(path: &Path) -> Result<Vec<SizeRecord>> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),

@@ -29,40 +29,44 @@ use crate::plan::Step;
 use crate::units::{human_bytes, human_delta};
 
 pub use budget::{SizeBudget, SizeMeasure, SizeOutcome};
-pub use chart::svg_chart;
-pub use history::{
-    default_history_file, diff_layers, read_history, LayerChange, LayerRecord, SizeRecord,
-};
+pub(crate) use chart::svg_chart;
+pub use history::default_history_file;
+pub(crate) use history::{diff_layers, read_history, LayerChange, LayerRecord, SizeRecord};
 
 /// The outcome of a size check.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct SizeReport {
     /// What was measured (and appended to the history).
-    pub record: SizeRecord,
+    pub(crate) record: SizeRecord,
     /// The budget.
-    pub budget: SizeBudget,
+    pub(crate) budget: SizeBudget,
     /// Pass, warn or fail.
     pub outcome: SizeOutcome,
     /// The largest layers, biggest first, by unpacked size.
-    pub largest_layers: Vec<LayerRecord>,
+    pub(crate) largest_layers: Vec<LayerRecord>,
     /// The previous record of the same image, if any.
-    pub previous: Option<SizeRecord>,
+    pub(crate) previous: Option<SizeRecord>,
     /// Layer changes since the previous record.
-    pub changes: Vec<LayerChange>,
+    pub(crate) changes: Vec<LayerChange>,
     /// The history file.
-    pub history_file: PathBuf,
+    pub(crate) history_file: PathBuf,
     /// The chart written next to it.
-    pub chart_file: PathBuf,
+    pub(crate) chart_file: PathBuf,
 }
 
 impl SizeReport {
     /// Change of the judged size since the previous build of the same image judged the
     /// same way, in bytes.
-    pub fn growth(&self) -> Option<i64> {
+    pub(crate) fn growth(&self) -> Option<i64> {
         self.previous
             .as_ref()
             .map(|p| self.record.bytes as i64 - p.bytes as i64)
+    }
+
+    /// The judged size in bytes (the one the budget's [`SizeMeasure`] names).
+    pub fn bytes(&self) -> u64 {
+        self.record.bytes
     }
 
     /// An error when the outcome is [`SizeOutcome::Fail`], for steps that must stop there.
@@ -213,33 +217,15 @@ pub struct SizeCheck {
 }
 
 impl SizeCheck {
-    /// The image to measure (`name:tag` or an id).
-    pub fn image(mut self, image: impl Into<String>) -> SizeCheck {
-        self.image = image.into();
-        self
-    }
-
     /// The budget.
     pub fn budget(mut self, budget: SizeBudget) -> SizeCheck {
         self.budget = budget;
         self
     }
 
-    /// The JSON-lines history file (see [`default_history_file`]).
-    pub fn history_file(mut self, history_file: impl Into<PathBuf>) -> SizeCheck {
-        self.history_file = history_file.into();
-        self
-    }
-
     /// The git commit the image was built from, if known.
     pub fn git_commit(mut self, git_commit: impl Into<String>) -> SizeCheck {
         self.git_commit = Some(git_commit.into());
-        self
-    }
-
-    /// How many of the largest layers to report.
-    pub fn top_layers(mut self, top_layers: usize) -> SizeCheck {
-        self.top_layers = top_layers;
         self
     }
 
@@ -281,7 +267,7 @@ impl SizeCheck {
     /// The record for an image with these facts, sizes and history (newest first, as
     /// `docker history` lists it), measured at `time`. `bytes` is the size the budget
     /// judges. A layer without an instruction is described as `base layer`.
-    pub fn record(
+    pub(crate) fn record(
         &self,
         facts: &ImageFacts,
         sizes: &ImageSizes,
@@ -329,7 +315,7 @@ impl SizeCheck {
     }
 
     /// Judges `record` against the budget and `previous`.
-    pub fn report(
+    pub(crate) fn report(
         &self,
         record: SizeRecord,
         previous: Option<SizeRecord>,

@@ -27,9 +27,9 @@ use crate::plan::Step;
 use crate::session::Session;
 
 use container::{image_config, inspect_state, last_logs, RunningContainer};
-pub use probe::Listener;
-use probe::{listener_of, same_pid_namespace};
-pub use service::{Service, ServiceReady, ServiceReport};
+use probe::{listener_of, same_pid_namespace, Listener};
+use service::ServiceReport;
+pub use service::{Service, ServiceReady};
 
 /// How the smoke test decides that the container is ready.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,8 +77,7 @@ impl fmt::Display for Ready {
 
 /// How the container is networked.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Network {
+pub(crate) enum Network {
     /// `--network host`: a server in the container listens on the host's loopback.
     Host,
     /// `--publish 127.0.0.1:<host>:<container>` on the engine's default network.
@@ -150,24 +149,24 @@ pub struct Smoke {
 #[non_exhaustive]
 pub struct SmokeReport {
     /// The image tested.
-    pub image: String,
+    pub(crate) image: String,
     /// The container name (removed by now).
-    pub container: String,
+    pub(crate) container: String,
     /// The check that decided readiness (never [`Ready::Auto`]).
-    pub check: Ready,
+    pub(crate) check: Ready,
     /// From `docker run` to the first successful check.
     pub time_to_ready: Duration,
     /// How many checks ran.
-    pub attempts: u32,
+    pub(crate) attempts: u32,
     /// What the last check saw, such as `HTTP 200, 27 bytes`.
-    pub detail: String,
+    pub(crate) detail: String,
     /// Who answered the probe, when it could be told (`python3 (pid 4242), inside the
     /// container`).
-    pub answered_by: Option<String>,
+    pub(crate) answered_by: Option<String>,
     /// The container's last log lines, read just before it was removed.
     pub logs: Vec<String>,
     /// The companion services started first, in order.
-    pub services: Vec<ServiceReport>,
+    pub(crate) services: Vec<ServiceReport>,
 }
 
 impl fmt::Display for SmokeReport {
@@ -199,8 +198,7 @@ impl fmt::Display for SmokeReport {
 
 /// Why a smoke test failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SmokeFailure {
+pub(crate) enum SmokeFailure {
     /// The container stopped before it was ready.
     Exited,
     /// It did not become ready in time; the text says what the last check saw.
@@ -222,24 +220,25 @@ pub enum SmokeFailure {
 }
 
 /// A failed smoke test: what happened, and the failing container's state, exit code and
-/// last log lines as they were before it was removed.
+/// last log lines as they were before it was removed. Its `Display` says all of that;
+/// [`logs`](SmokeError::logs) keeps the log lines apart.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SmokeError {
     /// The image tested.
-    pub image: String,
+    pub(crate) image: String,
     /// The failing container's name (the app's, or a service's).
-    pub container: String,
+    pub(crate) container: String,
     /// How it failed.
-    pub failure: SmokeFailure,
+    pub(crate) failure: SmokeFailure,
     /// The container state (`running`, `exited`, ...).
-    pub state: String,
+    pub(crate) state: String,
     /// The container's exit code (0 while it runs).
-    pub exit_code: i64,
+    pub(crate) exit_code: i64,
     /// True when the kernel killed it for lack of memory (`OOMKilled`).
-    pub oom_killed: bool,
+    pub(crate) oom_killed: bool,
     /// The health status, when the image has a `HEALTHCHECK`.
-    pub health: Option<String>,
+    pub(crate) health: Option<String>,
     /// The last lines of `docker logs --tail 20` (stdout, then stderr).
     pub logs: Vec<String>,
 }
@@ -294,16 +293,17 @@ impl fmt::Display for SmokeError {
 impl std::error::Error for SmokeError {}
 
 /// A probe port already in use before the smoke test started: a pass could come from
-/// whatever serves it, so the test refuses to start.
+/// whatever serves it, so the test refuses to start. Its `Display` names the process
+/// listening there, when it can be found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PortTaken {
     /// The image (or service) that was to be probed there.
-    pub what: String,
+    pub(crate) what: String,
     /// The port on `127.0.0.1`.
     pub port: u16,
     /// The process listening there, when it can be found.
-    pub process: Option<Listener>,
+    pub(crate) process: Option<Listener>,
 }
 
 impl fmt::Display for PortTaken {

@@ -6,12 +6,11 @@ use std::path::Path;
 
 /// A process found listening on a TCP port.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Listener {
+pub(crate) struct Listener {
     /// Its process id.
-    pub pid: u32,
+    pub(crate) pid: u32,
     /// Its command name (`/proc/<pid>/comm`).
-    pub name: String,
+    pub(crate) name: String,
 }
 
 impl std::fmt::Display for Listener {

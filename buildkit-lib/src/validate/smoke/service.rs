@@ -103,13 +103,8 @@ impl Service {
         self
     }
 
-    /// The service's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// The prefix of the variables that carry its address to the app (`DB` for `db`).
-    pub fn env_prefix(&self) -> String {
+    pub(super) fn env_prefix(&self) -> String {
         self.name.to_ascii_uppercase().replace('-', "_")
     }
 
@@ -138,14 +133,13 @@ impl Service {
 
 /// What a companion service did before the app was probed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ServiceReport {
+pub(crate) struct ServiceReport {
     /// The service's name.
-    pub name: String,
+    pub(crate) name: String,
     /// Its container (removed by now).
-    pub container: String,
+    pub(crate) container: String,
     /// The check that decided readiness.
-    pub check: ServiceReady,
+    pub(crate) check: ServiceReady,
     /// From `docker run` to ready.
-    pub time_to_ready: Duration,
+    pub(crate) time_to_ready: Duration,
 }
