@@ -7,6 +7,8 @@
 //! same bytes (with a space before the unit). Byte counts themselves are always kept
 //! exact; this is only their text.
 
+use anyhow::Context;
+
 const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
 
 /// Bytes as short text in decimal units with three significant digits, like `docker
@@ -44,6 +46,40 @@ pub fn human_bytes(bytes: u64) -> String {
 pub(crate) fn human_delta(delta: i64) -> String {
     let sign = if delta < 0 { "-" } else { "+" };
     format!("{sign}{}", human_bytes(delta.unsigned_abs()))
+}
+
+/// Parses a size as the docker CLI prints it (`0B`, `61.44kB`, `3.05MB`, `1.2 GB`,
+/// `112.6MB (52%)`, `93.34MB*`, `2GiB`) into bytes. Decimal units are powers of 1000,
+/// `KiB`/`MiB`/... powers of 1024.
+pub fn parse_docker_size(text: &str) -> anyhow::Result<u64> {
+    let t = text
+        .split('(')
+        .next()
+        .unwrap_or(text)
+        .trim()
+        .trim_end_matches('*')
+        .trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let value: f64 = number
+        .parse()
+        .with_context(|| format!("`{text}` is not a size"))?;
+    let factor: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" | "k" => 1e3,
+        "mb" | "m" => 1e6,
+        "gb" | "g" => 1e9,
+        "tb" | "t" => 1e12,
+        "pb" | "p" => 1e15,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        "tib" => 1024f64.powi(4),
+        _ => anyhow::bail!("`{text}` has an unknown size unit `{unit}`"),
+    };
+    Ok((value * factor).round() as u64)
 }
 
 #[cfg(test)]

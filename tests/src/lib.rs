@@ -820,37 +820,7 @@ pub fn image_inspect(runner: &Runner, image: &str) -> serde_json::Value {
     all[0].clone()
 }
 
-/// Parses a size as the docker CLI prints it (`0B`, `61.44kB`, `3.05MB`, `1.2 GB`,
-/// `112.6MB (52%)`, `93.34MB*`, `2GiB`) into bytes: decimal units are powers of 1000,
-/// `KiB`/`MiB`/... powers of 1024. For tests that read the engine's own figures.
-pub fn parse_docker_size(text: &str) -> anyhow::Result<u64> {
-    let t = text
-        .split('(')
-        .next()
-        .unwrap_or(text)
-        .trim()
-        .trim_end_matches('*')
-        .trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    let value: f64 = number
-        .parse()
-        .with_context(|| format!("`{text}` is not a size"))?;
-    let factor: f64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1.0,
-        "kb" | "k" => 1e3,
-        "mb" | "m" => 1e6,
-        "gb" | "g" => 1e9,
-        "tb" | "t" => 1e12,
-        "kib" => 1024.0,
-        "mib" => 1024.0 * 1024.0,
-        "gib" => 1024.0 * 1024.0 * 1024.0,
-        _ => anyhow::bail!("`{text}` has an unknown size unit `{unit}`"),
-    };
-    Ok((value * factor).round() as u64)
-}
+pub use buildkit_lib::units::parse_docker_size;
 
 /// The records of a size history file (`SizeCheck`'s JSON lines), oldest first.
 pub fn size_history(path: &Path) -> Vec<serde_json::Value> {

@@ -118,16 +118,7 @@ pub fn collect(from: &Path, into: &Path) -> Result<usize> {
         let dest = into.join(rel);
         let kind = entry.file_type();
         if kind.is_symlink() {
-            let target = fs::read_link(entry.path())
-                .with_context(|| format!("cannot read the symlink {}", entry.path().display()))?;
-            if !stays_inside(rel, &target) {
-                bail!(
-                    "refusing to copy artifact `{}`: it is a symlink to `{}`, outside the \
-                     artifact directory; make the build write the file itself, not a link",
-                    rel.display(),
-                    target.display()
-                );
-            }
+            let target = link_inside(entry.path(), rel)?;
             std::os::unix::fs::symlink(&target, &dest)
                 .with_context(|| format!("cannot create the symlink {}", dest.display()))?;
         } else if kind.is_dir() {
@@ -155,6 +146,22 @@ pub fn collect(from: &Path, into: &Path) -> Result<usize> {
     Ok(copied)
 }
 
+/// The target of the symlink at `path` (`rel` in the artifact tree), refused unless it
+/// points inside the tree.
+fn link_inside(path: &Path, rel: &Path) -> Result<std::path::PathBuf> {
+    let target = fs::read_link(path)
+        .with_context(|| format!("cannot read the symlink {}", path.display()))?;
+    if !stays_inside(rel, &target) {
+        bail!(
+            "refusing to copy artifact `{}`: it is a symlink to `{}`, outside the artifact \
+             directory; make the build write the file itself, not a link",
+            rel.display(),
+            target.display()
+        );
+    }
+    Ok(target)
+}
+
 /// Checks the tree `dir` in place the way [`collect`] checks what it copies: symlinks only
 /// when they point inside `dir`, nothing but regular files, folders and such links.
 /// Returns the number of regular files.
@@ -165,16 +172,7 @@ pub(crate) fn check_in_place(dir: &Path) -> Result<usize> {
         let rel = entry.path().strip_prefix(dir).unwrap_or(entry.path());
         let kind = entry.file_type();
         if kind.is_symlink() {
-            let target = fs::read_link(entry.path())
-                .with_context(|| format!("cannot read the symlink {}", entry.path().display()))?;
-            if !stays_inside(rel, &target) {
-                bail!(
-                    "refusing to copy artifact `{}`: it is a symlink to `{}`, outside the \
-                     artifact directory; make the build write the file itself, not a link",
-                    rel.display(),
-                    target.display()
-                );
-            }
+            link_inside(entry.path(), rel)?;
         } else if kind.is_file() {
             files += 1;
         } else if !kind.is_dir() {

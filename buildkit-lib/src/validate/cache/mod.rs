@@ -22,12 +22,14 @@ use crate::cmd::Runner;
 use crate::units::human_bytes;
 
 #[cfg(test)]
+use crate::units::parse_docker_size as parse_size;
+#[cfg(test)]
 use prune::{dockerfile_steps, id_filter, project_records};
 pub use prune::{prune_project, Prune, PrunePlan, PruneResult};
 use usage::capture_df;
-use usage::{buildx_du, UsageKind};
 #[cfg(test)]
-use usage::{parse_size, CacheRecord};
+use usage::CacheRecord;
+use usage::{buildx_du, UsageKind};
 pub(crate) use usage::{parse_system_df, system_df_command};
 
 /// The build cache in one figure, reconciled from `docker buildx du --verbose` and

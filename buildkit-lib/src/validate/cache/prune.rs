@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use super::usage::*;
 use crate::cmd::{Cmd, Runner};
 use crate::plan::Step;
-use crate::units::human_bytes;
+use crate::units::{human_bytes, parse_docker_size as parse_size};
 
 /// Removing build cache: `docker buildx prune --force` with an age and a size to keep.
 ///

@@ -4,46 +4,12 @@
 use std::fmt;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use serde::Deserialize;
 
 use crate::cmd::{Cmd, Runner};
 use crate::rows::{nullable, NumberOrText};
-use crate::units::human_bytes;
-
-/// Parses a size as the docker CLI prints it (`0B`, `61.44kB`, `3.05MB`, `1.2 GB`,
-/// `112.6MB (52%)`, `93.34MB*`, `2GiB`) into bytes. Decimal units are powers of 1000,
-/// `KiB`/`MiB`/... powers of 1024.
-pub(crate) fn parse_size(text: &str) -> Result<u64> {
-    let t = text
-        .split('(')
-        .next()
-        .unwrap_or(text)
-        .trim()
-        .trim_end_matches('*')
-        .trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    let value: f64 = number
-        .parse()
-        .with_context(|| format!("`{text}` is not a size"))?;
-    let factor: f64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1.0,
-        "kb" | "k" => 1e3,
-        "mb" | "m" => 1e6,
-        "gb" | "g" => 1e9,
-        "tb" | "t" => 1e12,
-        "pb" | "p" => 1e15,
-        "kib" => 1024.0,
-        "mib" => 1024.0 * 1024.0,
-        "gib" => 1024.0 * 1024.0 * 1024.0,
-        "tib" => 1024f64.powi(4),
-        _ => bail!("`{text}` has an unknown size unit `{unit}`"),
-    };
-    Ok((value * factor).round() as u64)
-}
+use crate::units::{human_bytes, parse_docker_size as parse_size};
 
 /// A kind of disk usage in `docker system df`.
 #[derive(Debug, Clone, PartialEq, Eq)]
