@@ -145,8 +145,8 @@
 //!   step's runner its session), which the steps that create containers and images name
 //!   and label them with (they refuse to run without one). What belongs to the step is set
 //!   on it: its tool environment (`Black::tools`, `Trivy::tools`, or `Trivy::bin` for a
-//!   given trivy), its retries (`ImagetoolsCreate::retry`). `command()` is always the
-//!   step's main [`Cmd`].
+//!   given trivy), its retries (`ImagetoolsCreate::retry`). What a step runs is read
+//!   from its plan ([`plan::Step::plan`]), not from command builders.
 //! - **Plans.** Every step kind can say what it would do without running anything
 //!   ([`plan::Step::plan`], the step's body recorded with the runner's session and `PATH`;
 //!   queries answer the placeholder of their [`Cmd::dry_answer`]). A dry run makes

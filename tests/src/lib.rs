@@ -270,10 +270,20 @@ pub struct BuildkitRig {
 impl BuildkitRig {
     /// The client's TLS files, for a `remote` builder on [`BuildkitRig::endpoint`].
     pub fn tls(&self) -> buildkit_lib::docker::builder::RemoteTls {
+        self.tls_with(None, None, None)
+    }
+
+    /// [`BuildkitRig::tls`] with another CA certificate, client certificate or key.
+    pub fn tls_with(
+        &self,
+        cacert: Option<PathBuf>,
+        cert: Option<PathBuf>,
+        key: Option<PathBuf>,
+    ) -> buildkit_lib::docker::builder::RemoteTls {
         buildkit_lib::docker::builder::RemoteTls::new(
-            self.certs.join("ca.pem"),
-            self.certs.join("client-cert.pem"),
-            self.certs.join("client-key.pem"),
+            cacert.unwrap_or_else(|| self.certs.join("ca.pem")),
+            cert.unwrap_or_else(|| self.certs.join("client-cert.pem")),
+            key.unwrap_or_else(|| self.certs.join("client-key.pem")),
         )
         .servername("127.0.0.1")
     }
@@ -343,9 +353,70 @@ impl Drop for RemoveBuilder {
 
 /// Whether a buildx builder named `name` exists.
 pub fn builder_exists(runner: &Runner, name: &str) -> bool {
-    buildkit_lib::docker::builder::inspect(runner, name)
-        .expect("docker buildx ls")
-        .is_some()
+    builder_info(runner, name).is_some()
+}
+
+/// One node of a builder, as `docker buildx ls --format json` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeFacts {
+    /// Node name.
+    pub name: String,
+    /// Endpoint (context name or URL).
+    pub endpoint: String,
+    /// Status (`running`, `inactive`, ...).
+    pub status: String,
+    /// Platforms it builds.
+    pub platforms: Vec<String>,
+}
+
+/// A builder, as `docker buildx ls --format json` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuilderFacts {
+    /// Builder name.
+    pub name: String,
+    /// Driver name.
+    pub driver: String,
+    /// Its nodes.
+    pub nodes: Vec<NodeFacts>,
+}
+
+/// The builder `name` as `docker buildx ls --format json` lists it (one JSON object a
+/// line; buildx 0.13 repeats a builder's line once per node), `None` when there is none.
+pub fn builder_info(runner: &Runner, name: &str) -> Option<BuilderFacts> {
+    let out = runner
+        .capture(
+            &Cmd::new("docker")
+                .args(["buildx", "ls", "--format", "json"])
+                .read_only(),
+        )
+        .expect("docker buildx ls");
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    out.stdout
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("buildx ls prints JSON"))
+        .find(|row| row["Name"] == name)
+        .map(|row| BuilderFacts {
+            name: text(&row["Name"]),
+            driver: text(&row["Driver"]),
+            nodes: row["Nodes"]
+                .as_array()
+                .map(|nodes| {
+                    nodes
+                        .iter()
+                        .map(|n| NodeFacts {
+                            name: text(&n["Name"]),
+                            endpoint: text(&n["Endpoint"]),
+                            status: text(&n["Status"]),
+                            platforms: n["Platforms"]
+                                .as_array()
+                                .map(|p| p.iter().map(text).collect())
+                                .unwrap_or_default(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
 }
 
 /// Runs `openssl ARGS` in `dir`, failing the test with its stderr when it fails.

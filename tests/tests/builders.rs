@@ -42,10 +42,11 @@ fn remote_create(
     tls: &RemoteTls,
     platforms: &[&str],
 ) -> BuilderCreate {
-    BuilderCreate::new()
-        .name(name)
-        .driver(Driver::Remote)
-        .platforms(platforms.iter().copied())
+    let mut create = BuilderCreate::new().name(name).driver(Driver::Remote);
+    for platform in platforms {
+        create = create.platform(*platform);
+    }
+    create
         .bootstrap(true)
         .endpoint(rig.endpoint.clone())
         .with_tls(tls)
@@ -53,13 +54,15 @@ fn remote_create(
 
 /// A `docker-container` builder running `image` on the engine's host network.
 fn container_create(name: &str, image: &str, platforms: &[&str]) -> BuilderCreate {
-    BuilderCreate::new()
+    let mut create = BuilderCreate::new()
         .name(name)
         .driver(Driver::DockerContainer)
         .driver_opt("image", image)
-        .driver_opt("network", "host")
-        .platforms(platforms.iter().copied())
-        .bootstrap(true)
+        .driver_opt("network", "host");
+    for platform in platforms {
+        create = create.platform(*platform);
+    }
+    create.bootstrap(true)
 }
 
 fn quick_retry() -> Retry {
@@ -155,9 +158,7 @@ fn a_multi_node_builder_builds_both_platforms_and_each_runs() {
         )
         .bootstrap(true);
     let created = multi.create(&runner).unwrap_or_else(|e| panic!("{e:#}"));
-    let info = builder::inspect(&runner, &name)
-        .unwrap()
-        .expect("the builder exists");
+    let info = e2e::builder_info(&runner, &name).expect("the builder exists");
     assert_eq!(info.driver, "remote");
     let nodes: Vec<(&str, &str)> = info
         .nodes
@@ -387,7 +388,7 @@ fn registry_cache_round_trip_through_a_docker_container_builder() {
     assert!(first.contains("exporting cache to registry"), "{first}");
 
     // Without the cache the builder would run the probe stage again.
-    builder::prune(&runner, container.name()).unwrap();
+    prune(&runner, container.name());
     let again = build(container.name(), true, false, "again.log");
     assert!(
         again.contains(&format!("importing cache manifest from {cache_ref}")),
@@ -396,7 +397,7 @@ fn registry_cache_round_trip_through_a_docker_container_builder() {
     assert_eq!(cached_probe(&again, &token), 1, "{again}");
 
     // The prune really emptied the builder: without the registry cache the probe runs.
-    builder::prune(&runner, container.name()).unwrap();
+    prune(&runner, container.name());
     let cold = build(container.name(), false, false, "cold.log");
     assert_eq!(cached_probe(&cold, &token), 0, "{cold}");
 
@@ -440,10 +441,17 @@ fn load_from_a_docker_container_builder_into_the_engine() {
     remove_images(&runner, &[&tag]);
 }
 
-/// Creating `create` fails; returns the error's full text, after checking that nothing
-/// of that name was left behind.
-fn create_fails(runner: &Runner, create: &BuilderCreate) -> String {
-    let name = create.get_name().unwrap().to_string();
+/// Empties the build cache of builder `name` (every record, shared or not).
+fn prune(runner: &Runner, name: &str) {
+    runner
+        .run(&Cmd::new("docker").args(["buildx", "prune", "--builder", name, "--all", "--force"]))
+        .unwrap();
+}
+
+/// Creating `create` (named `name`) fails; returns the error's full text, after checking
+/// that nothing of that name was left behind.
+fn create_fails(runner: &Runner, name: &str, create: &BuilderCreate) -> String {
+    let name = name.to_string();
     let _guard = RemoveBuilder(runner.clone(), name.clone());
     let err = match create.create(runner) {
         Ok(created) => panic!("builder {} was created", created.name()),
@@ -462,9 +470,9 @@ fn a_client_certificate_from_another_ca_is_refused_with_a_clear_message() {
     let rig = e2e::buildkit_rig();
     let dir = tempfile::tempdir().unwrap();
     let (_, cert, key) = e2e::openssl_pair(dir.path(), "stranger", "client");
-    let tls = rig.tls().cert(cert.clone()).key(key);
+    let tls = rig.tls_with(None, Some(cert.clone()), Some(key));
     let name = e2e::unique("bkl-badclient");
-    let err = create_fails(&runner, &remote_create(&rig, &name, &tls, &[]));
+    let err = create_fails(&runner, &name, &remote_create(&rig, &name, &tls, &[]));
     assert!(
         err.starts_with(&format!(
             "cannot create the buildx builder {name}: the BuildKit daemon at {} refused this \
@@ -484,9 +492,9 @@ fn a_server_certificate_from_another_ca_is_refused_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     // The client trusts a CA that did not sign the daemon's certificate.
     let (other_ca, _, _) = e2e::openssl_pair(dir.path(), "other", "server");
-    let tls = rig.tls().cacert(other_ca.clone());
+    let tls = rig.tls_with(Some(other_ca.clone()), None, None);
     let name = e2e::unique("bkl-badca");
-    let err = create_fails(&runner, &remote_create(&rig, &name, &tls, &[]));
+    let err = create_fails(&runner, &name, &remote_create(&rig, &name, &tls, &[]));
     assert!(
         err.starts_with(&format!(
             "cannot create the buildx builder {name}: the BuildKit daemon at {} presented a \
@@ -504,7 +512,7 @@ fn missing_tls_files_are_reported_before_buildx_runs() {
     let rig = e2e::buildkit_rig();
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("client-cert.pem");
-    let tls = rig.tls().cert(missing.clone());
+    let tls = rig.tls_with(None, Some(missing.clone()), None);
     // A recording dry run: any command the library ran would be listed.
     for dry in [true, false] {
         let runner = e2e::runner().dry_run(dry);
@@ -562,9 +570,7 @@ fn a_builder_name_that_is_taken_is_refused_and_the_builder_left_alone() {
         expected
     );
     // Still there, still the remote one, still answering.
-    let info = builder::inspect(&runner, &name)
-        .unwrap()
-        .expect("still there");
+    let info = e2e::builder_info(&runner, &name).expect("still there");
     assert_eq!(info.driver, "remote");
     assert_eq!(info.nodes[0].endpoint, rig.endpoint);
 }
@@ -574,7 +580,7 @@ fn a_docker_container_builder_whose_image_is_missing_says_so() {
     let runner = e2e::engine();
     let image = format!("buildkit-local/{}:missing", e2e::unique("no-such-buildkit"));
     let name = e2e::unique("bkl-noimage");
-    let err = create_fails(&runner, &container_create(&name, &image, &[]));
+    let err = create_fails(&runner, &name, &container_create(&name, &image, &[]));
     assert!(
         err.starts_with(&format!(
             "cannot create the buildx builder {name}: the docker-container builder's image \
@@ -761,9 +767,7 @@ fn ctrl_c_during_a_build_leaves_the_users_own_builder_alone() {
     let (code, stderr) = interrupt_build(&["existing", &name, &ctx], &seconds);
     assert_eq!(code, Some(130), "{stderr}");
     assert!(!stderr.contains("buildx rm"), "{stderr}");
-    let info = builder::inspect(&runner, &name)
-        .unwrap()
-        .expect("the user's builder is gone");
+    let info = e2e::builder_info(&runner, &name).expect("the user's builder is gone");
     assert_eq!(info.driver, "docker-container");
     wait_until(
         "the build step to stop",
@@ -791,7 +795,7 @@ fn an_expired_daemon_certificate_is_refused_with_a_clear_message() {
     .servername("127.0.0.1");
     let name = e2e::unique("bkl-expired");
     let create = remote_create(&rig, &name, &tls, &[]).endpoint(daemon.endpoint.clone());
-    let err = create_fails(&runner, &create);
+    let err = create_fails(&runner, &name, &create);
     assert!(
         err.starts_with(&format!(
             "cannot create the buildx builder {name}: the BuildKit daemon at {} presented a \
@@ -864,7 +868,7 @@ fn a_builder_whose_tls_is_wrong_fails_its_platform_with_the_reason_and_nothing_i
     // handshake fails only when the build dials it.
     let dir = tempfile::tempdir().unwrap();
     let (other_ca, _, _) = e2e::openssl_pair(dir.path(), "other", "server");
-    let tls = rig.tls().cacert(other_ca);
+    let tls = rig.tls_with(Some(other_ca), None, None);
     let wrong = remote_create(&rig, &e2e::unique("bkl-wrongca"), &tls, &["linux/amd64"])
         .bootstrap(false)
         .create(&runner)

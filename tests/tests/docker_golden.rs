@@ -121,6 +121,30 @@ fn build_defaults_and_outputs() {
     }
 }
 
+/// The command lines a builder step runs, as its plan records them (the `docker buildx
+/// create` of each node, the `docker buildx ls` that checks the name first left out).
+fn create_lines<S: Step>(step: &S) -> Vec<String> {
+    let runner = Runner::new().session(Session::new("golden"));
+    Step::plan(step, &runner)
+        .unwrap_or_else(|e| panic!("{e:#}"))
+        .commands()
+        .iter()
+        .filter(|argv| argv[..3] == ["docker", "buildx", "create"])
+        .map(|argv| argv.join(" "))
+        .collect()
+}
+
+/// The command line `run` runs, recorded by a dry run.
+fn dry_command(run: impl FnOnce(&Runner) -> anyhow::Result<()>) -> String {
+    let runner = Runner::new()
+        .echo(buildkit_lib::cmd::Echo::Silent)
+        .dry_run(true);
+    run(&runner).unwrap();
+    let commands = runner.commands();
+    assert_eq!(commands.len(), 1, "{commands:?}");
+    commands[0].join(" ")
+}
+
 #[test]
 fn builder_create_for_each_driver() {
     let docker = BuilderCreate::new()
@@ -129,24 +153,27 @@ fn builder_create_for_each_driver() {
         .endpoint("default")
         .use_it(true);
     assert_eq!(
-        docker.command().to_string(),
-        "docker buildx create --name local --driver docker --use default"
+        create_lines(&docker),
+        ["docker buildx create --name local --driver docker --use default"]
     );
     let container = BuilderCreate::new()
         .name("multi")
         .driver(Driver::DockerContainer)
         .driver_opt("network", "host")
         .driver_opt("image", "moby/buildkit:v0.13.2")
-        .platforms(["linux/amd64", "linux/arm64"])
+        .platform("linux/amd64")
+        .platform("linux/arm64")
         .buildkitd_config("buildkitd.toml")
         .bootstrap(true)
         .use_it(true);
     assert_eq!(
-        container.command().to_string(),
-        "docker buildx create --name multi --driver docker-container \
+        create_lines(&container),
+        [
+            "docker buildx create --name multi --driver docker-container \
          --driver-opt image=moby/buildkit:v0.13.2 --driver-opt network=host \
          --platform linux/amd64,linux/arm64 --buildkitd-config buildkitd.toml \
          --bootstrap --use"
+        ]
     );
     let remote = BuilderCreate::new()
         .name("farm")
@@ -156,37 +183,34 @@ fn builder_create_for_each_driver() {
         .append(true)
         .endpoint("tcp://10.0.0.2:1234");
     assert_eq!(
-        remote.command().to_string(),
-        "docker buildx create --name farm --driver remote --platform linux/arm64 \
+        create_lines(&remote),
+        [
+            "docker buildx create --name farm --driver remote --platform linux/arm64 \
          --node arm-node --append tcp://10.0.0.2:1234"
+        ]
     );
     let k8s = BuilderCreate::new()
         .name("k8s")
         .driver(Driver::Kubernetes)
-        .driver_opts([("namespace", "ci"), ("replicas", "2")]);
+        .driver_opt("namespace", "ci")
+        .driver_opt("replicas", "2");
     assert_eq!(
-        k8s.command().to_string(),
-        "docker buildx create --name k8s --driver kubernetes \
-         --driver-opt namespace=ci --driver-opt replicas=2"
+        create_lines(&k8s),
+        ["docker buildx create --name k8s --driver kubernetes \
+         --driver-opt namespace=ci --driver-opt replicas=2"]
     );
     assert_eq!(
-        builder::use_cmd("multi").to_string(),
+        dry_command(|r| builder::use_builder(r, "multi")),
         "docker buildx use multi"
     );
     assert_eq!(
-        builder::rm_cmd("multi").to_string(),
+        dry_command(|r| builder::remove(r, "multi")),
         "docker buildx rm multi"
     );
+    // The name check every new builder starts with.
+    let runner = Runner::new().session(Session::new("golden"));
     assert_eq!(
-        builder::inspect_cmd("multi", true).to_string(),
-        "docker buildx inspect --bootstrap multi"
-    );
-    assert_eq!(
-        builder::inspect_cmd("multi", false).to_string(),
-        "docker buildx inspect multi"
-    );
-    assert_eq!(
-        builder::ls_cmd().to_string(),
+        Step::plan(&k8s, &runner).unwrap().commands()[0].join(" "),
         "docker buildx ls --format json"
     );
 }
@@ -215,14 +239,33 @@ fn registry_commands() {
 
 #[test]
 fn multi_node_builder_command_lines() {
-    let tls = RemoteTls::new("certs/ca.pem", "certs/cert.pem", "certs/key.pem");
+    // The TLS files exist (a plan checks them, as a run does); the lines name them as
+    // `certs/...`.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("certs")).unwrap();
+    for file in ["ca.pem", "cert.pem", "key.pem"] {
+        std::fs::write(dir.path().join("certs").join(file), "").unwrap();
+    }
+    let root = format!("{}/", dir.path().display());
+    let lines_of = |farm: &MultiNode| -> Vec<String> {
+        create_lines(farm)
+            .iter()
+            .map(|l| l.replace(&root, ""))
+            .collect()
+    };
+    let tls = RemoteTls::new(
+        dir.path().join("certs/ca.pem"),
+        dir.path().join("certs/cert.pem"),
+        dir.path().join("certs/key.pem"),
+    );
     let farm = |amd_endpoint: &str| {
         MultiNode::new("farm")
             .driver(Driver::Remote)
             .node(
                 NodeSpec::new("amd")
                     .endpoint(amd_endpoint)
-                    .platforms(["linux/amd64", "linux/386"])
+                    .platform("linux/amd64")
+                    .platform("linux/386")
                     .tls(tls.clone().servername("buildkitd")),
             )
             .node(
@@ -235,7 +278,7 @@ fn multi_node_builder_command_lines() {
             .use_it(true)
     };
     let remote = farm("tcp://buildkit-amd.internal:1234");
-    let lines: Vec<String> = remote.commands().iter().map(|c| c.to_string()).collect();
+    let lines = lines_of(&remote);
     assert_eq!(
         lines,
         [
@@ -253,17 +296,19 @@ fn multi_node_builder_command_lines() {
     let k8s = MultiNode::new("k8s")
         .driver(Driver::Kubernetes)
         .driver_opt("namespace", "buildkit")
-        .nodes([
+        .node(
             NodeSpec::new("amd")
                 .platform("linux/amd64")
                 .driver_opt("nodeselector", "kubernetes.io/arch=amd64")
                 .driver_opt("replicas", "2"),
+        )
+        .node(
             NodeSpec::new("arm")
                 .platform("linux/arm64")
                 .driver_opt("nodeselector", "kubernetes.io/arch=arm64"),
-        ])
+        )
         .bootstrap(true);
-    let lines: Vec<String> = k8s.commands().iter().map(|c| c.to_string()).collect();
+    let lines = lines_of(&k8s);
     assert_eq!(
         lines,
         [
@@ -291,11 +336,7 @@ fn multi_node_builder_command_lines() {
                 .platform("linux/arm64"),
         )
         .bootstrap(true);
-    let lines: Vec<String> = containers
-        .commands()
-        .iter()
-        .map(|c| c.to_string())
-        .collect();
+    let lines = lines_of(&containers);
     assert_eq!(
         lines,
         [

@@ -6,9 +6,7 @@
 use std::path::Path;
 
 use buildkit_lib::docker::build::Build;
-use buildkit_lib::docker::fanout::{
-    Endpoint, FanOut, FanOutError, PlatformEndpoint, PlatformOutcome,
-};
+use buildkit_lib::docker::fanout::{FanOut, FanOutError, PlatformEndpoint, PlatformOutcome};
 use buildkit_lib::docker::registry::Retry;
 use buildkit_lib::plan::Step;
 use buildkit_lib::{Cmd, Runner};
@@ -29,13 +27,18 @@ fn arch_context(dir: &Path, fail_on: &str) {
 }
 
 fn fanout(dir: &Path, tag: &str, platforms: Vec<PlatformEndpoint>) -> FanOut {
-    FanOut::new(
-        Build::new(dir.to_path_buf())
-            .tag(tag.to_string())
-            .network("none"),
-        platforms,
-    )
-    .retry(
+    fanout_of(build(dir, tag), platforms)
+}
+
+/// The build a fan-out spreads: `dir` tagged `tag`, without network.
+fn build(dir: &Path, tag: &str) -> Build {
+    Build::new(dir.to_path_buf())
+        .tag(tag.to_string())
+        .network("none")
+}
+
+fn fanout_of(build: Build, platforms: Vec<PlatformEndpoint>) -> FanOut {
+    FanOut::new(build, platforms).retry(
         Retry::new()
             .attempts(2)
             .initial_delay(std::time::Duration::from_millis(200))
@@ -43,8 +46,10 @@ fn fanout(dir: &Path, tag: &str, platforms: Vec<PlatformEndpoint>) -> FanOut {
     )
 }
 
-fn on(platform: &str, endpoint: Endpoint) -> PlatformEndpoint {
-    PlatformEndpoint::new(platform, endpoint)
+/// `platform` built on `endpoint` (a DOCKER_HOST address, `context:NAME` or
+/// `builder:NAME`).
+fn on(platform: &str, endpoint: &str) -> PlatformEndpoint {
+    PlatformEndpoint::parse(&format!("{platform}={endpoint}")).unwrap()
 }
 
 fn in_registry(runner: &Runner, reference: &str) -> bool {
@@ -100,8 +105,8 @@ fn two_engines_build_one_multi_platform_image() {
         dir.path(),
         &tag,
         vec![
-            on("linux/amd64", Endpoint::Host(first.clone())),
-            on("linux/arm64", Endpoint::Context(context.clone())),
+            on("linux/amd64", &first),
+            on("linux/arm64", &format!("context:{context}")),
         ],
     );
     let result = f.run(&runner).unwrap();
@@ -190,8 +195,8 @@ fn an_engine_that_is_down_fails_its_platform_and_nothing_is_merged() {
         dir.path(),
         &tag,
         vec![
-            on("linux/amd64", Endpoint::Host(e2e::docker_host())),
-            on("linux/arm64", Endpoint::Host(dead.clone())),
+            on("linux/amd64", &e2e::docker_host()),
+            on("linux/arm64", &dead),
         ],
     );
     let err = f.run(&runner).unwrap_err();
@@ -238,8 +243,8 @@ fn a_failing_platform_build_pushes_nothing() {
         dir.path(),
         &tag,
         vec![
-            on("linux/amd64", Endpoint::Host(e2e::docker_host())),
-            on("linux/arm64", Endpoint::Host(second.clone())),
+            on("linux/amd64", &e2e::docker_host()),
+            on("linux/arm64", &second),
         ],
     );
     let err = f.run(&runner).unwrap_err();
@@ -264,7 +269,7 @@ fn bad_input_is_refused_before_anything_runs() {
     let runner = Runner::new().echo(buildkit_lib::cmd::Echo::Silent);
     let dir = tempfile::tempdir().unwrap();
     arch_context(dir.path(), "none");
-    let host = || Endpoint::Host("unix:///nowhere.sock".into());
+    let host = || "unix:///nowhere.sock";
     let cases: Vec<(FanOut, &str)> = vec![
         (
             fanout(dir.path(), "app:1.0", vec![on("linux/amd64", host())]),
@@ -282,27 +287,20 @@ fn bad_input_is_refused_before_anything_runs() {
             fanout(dir.path(), "127.0.0.1:5000/app:1.0", vec![]),
             "needs at least one PLATFORM=ENDPOINT",
         ),
-        (
-            fanout(
-                dir.path(),
-                "127.0.0.1:5000/app:1.0",
-                vec![on("amd64", host())],
-            ),
-            "`amd64` is not a platform",
-        ),
     ];
+    // A platform that is not os/arch is refused as it is read.
+    let err = PlatformEndpoint::parse(&format!("amd64={}", host()))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("`amd64` is not a platform"), "{err}");
     for (f, expected) in cases {
         let err = f.run(&runner).unwrap_err().to_string();
         assert!(err.contains(expected), "{err}\nshould contain: {expected}");
     }
-    let with_platforms = fanout(
-        dir.path(),
-        "127.0.0.1:5000/app:1.0",
+    let with_platforms = fanout_of(
+        build(dir.path(), "127.0.0.1:5000/app:1.0").platform("linux/amd64"),
         vec![on("linux/amd64", host())],
     );
-    let with_platforms = with_platforms
-        .clone()
-        .build(with_platforms.get_build().clone().platform("linux/amd64"));
     let err = with_platforms.run(&runner).unwrap_err().to_string();
     assert!(err.contains("not on its Build"), "{err}");
     assert!(runner.commands().is_empty(), "{:?}", runner.commands());
@@ -351,21 +349,12 @@ fn remote_builders_push_by_digest_and_merge_the_digests() {
         .echo(buildkit_lib::cmd::Echo::Silent)
         .env("PATH", fake.path_env());
     let tag = "registry.example:5000/team/app:1.2.0";
-    let f = fanout(
-        dir.path(),
-        tag,
+    let f = fanout_of(
+        build(dir.path(), tag).tag("registry.example:5000/team/app:latest"),
         vec![
-            on("linux/amd64", Endpoint::Builder("farm-amd64".into())),
-            on(
-                "linux/arm64",
-                Endpoint::parse("builder:farm-arm64").unwrap(),
-            ),
+            on("linux/amd64", "builder:farm-amd64"),
+            on("linux/arm64", "builder:farm-arm64"),
         ],
-    );
-    let f = f.clone().build(
-        f.get_build()
-            .clone()
-            .tag("registry.example:5000/team/app:latest"),
     );
     let result = f.run(&runner).unwrap();
     let expected = e2e::sha256_hex(&std::fs::read(&index).unwrap());

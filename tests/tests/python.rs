@@ -54,25 +54,68 @@ fn format_error(err: &anyhow::Error) -> &FormatError {
         .unwrap_or_else(|| panic!("expected a format error, got: {err:#}"))
 }
 
+/// The program of each command `runner` ran that runs from a directory (a tool
+/// environment's `bin/`), in order.
+fn programs(runner: &Runner) -> Vec<PathBuf> {
+    runner
+        .commands()
+        .iter()
+        .map(|argv| PathBuf::from(&argv[0]))
+        .filter(|p| p.is_absolute())
+        .collect()
+}
+
+/// How many `pip` commands `runner` ran.
+fn pip_calls(runner: &Runner) -> usize {
+    runner
+        .commands()
+        .iter()
+        .filter(|argv| argv.iter().any(|a| a == "pip"))
+        .count()
+}
+
 #[test]
 fn tool_env_is_created_once_then_reused_without_pip() {
     let runner = e2e::runner();
-    let tools = tool_env().ensure(&runner).unwrap();
+    let black = Black::check(["src", "tests"])
+        .cwd(fixture())
+        .tools(tool_env());
+    let isort = Isort::check(["src", "tests"])
+        .cwd(fixture())
+        .tools(tool_env());
+    check_all(&runner, &black, &isort).unwrap();
+    Hadolint::new(["Dockerfile"])
+        .cwd(fixture())
+        .tools(tool_env())
+        .lint(&runner)
+        .unwrap();
+    // One environment holds every tool: black, isort and hadolint run from its `bin/`,
+    // beside its python.
+    let ran = programs(&runner);
+    let bin = ran[0].parent().unwrap().to_path_buf();
     for program in ["black", "isort", "hadolint", "python"] {
         assert!(
-            tools.bin(program).exists(),
+            bin.join(program).exists(),
             "{program} missing in {}",
-            tools.dir().display()
+            bin.display()
         );
     }
+    assert!(
+        ran.iter().all(|p| p.parent() == Some(bin.as_path())),
+        "{ran:?}"
+    );
     let again = e2e::runner();
-    let same = tool_env().ensure(&again).unwrap();
-    assert_eq!(same, tools);
+    black.run(&again).unwrap();
+    assert_eq!(
+        programs(&again),
+        [bin.join("black")],
+        "the same environment"
+    );
     let commands = again.commands();
     assert_eq!(
         commands.len(),
-        1,
-        "only the version query runs: {commands:?}"
+        2,
+        "only the version query runs before black: {commands:?}"
     );
     assert_eq!(commands[0][0], "python3");
     assert!(!commands.iter().flatten().any(|a| a == "pip" || a == "venv"));
@@ -81,25 +124,32 @@ fn tool_env_is_created_once_then_reused_without_pip() {
 #[test]
 fn half_created_tool_env_is_removed_and_created_again() {
     let target = tempfile::tempdir().unwrap();
-    let env = ToolEnv::under(target.path());
+    let black = Black::check(["src", "tests"])
+        .cwd(fixture())
+        .tools(ToolEnv::under(target.path()));
     let runner = e2e::runner();
-    let version = env.python_version(&runner).unwrap();
-    let dir = env.cache_dir().join(env.key(&version));
-    fs::create_dir_all(dir.join("bin")).unwrap();
+    black.run(&runner).unwrap();
+    let dir = programs(&runner)[0]
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .to_path_buf();
+    // The marker (written last) names the environment's pins and interpreter.
+    let marker = dir.join(".buildkit-tools");
+    let marker_text = fs::read_to_string(&marker).unwrap();
+    // A creation that was interrupted: no marker, something left over.
+    fs::remove_file(&marker).unwrap();
     fs::write(dir.join("leftover"), "from an interrupted run").unwrap();
-    let tools = env.ensure(&runner).unwrap();
-    assert_eq!(tools.dir(), dir);
-    assert!(!dir.join("leftover").exists());
+    let again = e2e::runner();
+    black.run(&again).unwrap();
     assert_eq!(
-        fs::read_to_string(dir.join(buildkit_lib::python::MARKER)).unwrap(),
-        env.marker_text(&version)
+        programs(&again).last(),
+        Some(&dir.join("bin/black")),
+        "the same place"
     );
-    let pip_calls = runner
-        .commands()
-        .iter()
-        .filter(|argv| argv.iter().any(|a| a == "pip"))
-        .count();
-    assert_eq!(pip_calls, 1, "one pip install of every pin");
+    assert!(!dir.join("leftover").exists());
+    assert_eq!(fs::read_to_string(&marker).unwrap(), marker_text);
+    assert_eq!(pip_calls(&again), 1, "one pip install of every pin");
 }
 
 #[test]
@@ -206,8 +256,15 @@ fn check_all_runs_isort_after_a_failing_black_and_keeps_the_diff_in_the_log() {
             log.display()
         )
     );
+    // Both answers are format errors, each tool's files listed.
     let checks = err.downcast_ref::<FormatChecks>().unwrap();
-    assert_eq!(checks.format_errors().len(), 2);
+    assert_eq!(
+        checks
+            .to_string()
+            .matches(" would change 40 files:")
+            .count(),
+        2
+    );
     let logged = fs::read_to_string(&log).unwrap();
     assert!(
         logged.contains("+def f(a, b):"),

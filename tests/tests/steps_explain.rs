@@ -25,14 +25,18 @@ fn context(dir: &Path) {
 
 #[test]
 fn a_builder_create_of_each_driver_runs_its_plan() {
-    for (driver, endpoint) in [
-        (Driver::Docker, None),
-        (Driver::DockerContainer, Some("unix:///run/engine.sock")),
-        (Driver::Kubernetes, None),
-        (Driver::Remote, Some("tcp://buildkitd:1234")),
+    for (driver, name, endpoint) in [
+        (Driver::Docker, "docker", None),
+        (
+            Driver::DockerContainer,
+            "docker-container",
+            Some("unix:///run/engine.sock"),
+        ),
+        (Driver::Kubernetes, "kubernetes", None),
+        (Driver::Remote, "remote", Some("tcp://buildkitd:1234")),
     ] {
         let mut create = BuilderCreate::new()
-            .name(format!("ci-{}", driver.as_str()))
+            .name(format!("ci-{name}"))
             .driver(driver)
             .platform("linux/amd64")
             .bootstrap(true);
@@ -49,7 +53,7 @@ fn a_builder_create_of_each_driver_runs_its_plan() {
             text.contains(&format!(
                 "$ docker buildx create --name ci-{0} --driver {0} --platform linux/amd64 \
                  --bootstrap",
-                driver.as_str()
+                name
             )),
             "{text}"
         );
@@ -116,17 +120,24 @@ fn a_multi_node_builder_runs_its_plan() {
 }
 
 fn two_engine_fan_out(dir: &Path) -> FanOut {
+    fan_out_to(dir, &[])
+}
+
+/// The two engines' fan-out, and the platforms `more` after them.
+fn fan_out_to(dir: &Path, more: &[&str]) -> FanOut {
     context(dir);
     let build = Build::new(dir)
         .tag("127.0.0.1:5000/steps-explain:1.0")
         .metadata_file(dir.join("out/metadata.json"));
-    FanOut::new(
-        build,
-        vec![
-            PlatformEndpoint::parse("linux/amd64=unix:///run/engine-amd64.sock").unwrap(),
-            PlatformEndpoint::parse("linux/arm64=unix:///run/engine-arm64.sock").unwrap(),
-        ],
-    )
+    let platforms = [
+        "linux/amd64=unix:///run/engine-amd64.sock",
+        "linux/arm64=unix:///run/engine-arm64.sock",
+    ]
+    .iter()
+    .chain(more)
+    .map(|p| PlatformEndpoint::parse(p).unwrap())
+    .collect();
+    FanOut::new(build, platforms)
 }
 
 #[test]
@@ -163,7 +174,6 @@ fn a_fan_out_runs_its_plan() {
 #[test]
 fn a_fan_out_checks_its_endpoints_with_probes_and_reports_a_failing_one() {
     let dir = tempfile::tempdir().unwrap();
-    let fan = two_engine_fan_out(dir.path());
     // What buildx stored for a remote builder: its daemon is dialled, not inspected.
     let config = dir.path().join("buildx");
     std::fs::create_dir_all(config.join("instances")).unwrap();
@@ -173,7 +183,7 @@ fn a_fan_out_checks_its_endpoints_with_probes_and_reports_a_failing_one() {
            "Endpoint":"tcp://10.0.0.2:1234","Platforms":null}]}"#,
     )
     .unwrap();
-    let fan = fan.platform(PlatformEndpoint::parse("linux/arm/v7=builder:farm").unwrap());
+    let fan = fan_out_to(dir.path(), &["linux/arm/v7=builder:farm"]);
     let runner = Runner::new()
         .echo(Echo::Silent)
         .session(session())
@@ -243,7 +253,10 @@ fn the_doctor_asks_the_registry_through_a_probe() {
     };
     let registry = format!("127.0.0.1:{port}");
     let runner = e2e::engine().echo(Echo::Silent).with_fresh_record();
-    let checks = doctor(&runner, &DoctorOptions::new().registry(registry.clone()));
+    let checks = doctor(
+        &runner,
+        &DoctorOptions::default().registry(registry.clone()),
+    );
     let check = checks
         .iter()
         .find(|c| c.name == "registry")
@@ -265,7 +278,7 @@ fn the_doctor_asks_the_registry_through_a_probe() {
         runner.recorded()
     );
     // The project's registry answers.
-    let checks = doctor(&runner, &DoctorOptions::new().registry(e2e::REGISTRY));
+    let checks = doctor(&runner, &DoctorOptions::default().registry(e2e::REGISTRY));
     let check = checks.iter().find(|c| c.name == "registry").unwrap();
     assert_eq!(check.status, Status::Ok, "{check}");
     assert!(

@@ -10,11 +10,15 @@ use buildkit_lib::cleanup::Cleanup;
 use buildkit_lib::cmd::{Answer, Echo, Executor, FakeExecutor, Probe};
 use buildkit_lib::package::{Export, Mode, Package, PyInstaller, Stages};
 use buildkit_lib::plan::{Action, Plan, Step};
-use buildkit_lib::python::{
-    Black, CheckAll, Hadolint, Isort, PythonTest, ToolEnv, VERSION_PLACEHOLDER,
-};
-use buildkit_lib::version::{Bump, Release, BRANCH_PLACEHOLDER};
+use buildkit_lib::python::{Black, CheckAll, Hadolint, Isort, PythonTest, ToolEnv};
+use buildkit_lib::version::{Bump, Release};
 use buildkit_lib::{Cmd, Runner, Session};
+
+/// What a plan writes for the interpreter's version (a plan asks no interpreter).
+const VERSION_PLACEHOLDER: &str = "<python-version>";
+
+/// What a plan writes for the git branch (a plan asks git nothing).
+const BRANCH_PLACEHOLDER: &str = "<branch>";
 
 fn session() -> Session {
     let mut session = Session::new("webapp");

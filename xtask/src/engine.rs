@@ -3,7 +3,6 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use buildkit_lib::engine::Engine;
 use buildkit_lib::{Cmd, Runner};
 
 /// The socket `xtask/engine-up.sh` starts the project's private engine on.
@@ -40,7 +39,15 @@ pub fn point_at_engine(runner: Runner) -> Runner {
 /// Makes sure an engine answers; when none does and the user has not chosen one with
 /// `DOCKER_HOST`, runs the set-up script (installs and starts everything).
 pub fn ensure(runner: &Runner, root: &Path, dry_run: bool) -> Result<()> {
-    if dry_run || Engine::answers(runner) {
+    // `docker version` asking only for the server's version, with a short timeout.
+    let answers = || {
+        let probe = Cmd::new("docker")
+            .args(["version", "--format", "{{.Server.Version}}"])
+            .timeout(std::time::Duration::from_secs(15))
+            .read_only();
+        runner.capture(&probe).is_ok()
+    };
+    if dry_run || answers() {
         return Ok(());
     }
     if std::env::var("DOCKER_HOST").is_ok_and(|h| !h.is_empty() && h != PROJECT_DOCKER_HOST) {

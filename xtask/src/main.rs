@@ -106,9 +106,10 @@ fn dispatch(base: &Runner, args: &[String]) -> anyhow::Result<u8> {
             let runner = base.echo(Echo::Silent);
             let checks = doctor(
                 &runner,
-                &DoctorOptions::new()
+                &DoctorOptions::default()
                     .registry(engine::REGISTRY)
-                    .platforms(["linux/amd64", "linux/arm64"])
+                    .platform("linux/amd64")
+                    .platform("linux/arm64")
                     .engine_up_hint(
                         "run `cargo xtask engine up` (installs and starts the project's engine)",
                     ),

@@ -7,8 +7,8 @@
 use std::path::Path;
 
 use anyhow::Result;
-use buildkit_lib::package::{Export, Mode, Package, PyInstaller, Stage, Stages};
-use buildkit_lib::pipeline::{ArtifactRecord, Inputs, Pipeline, RunOptions, StepOutput};
+use buildkit_lib::package::{Export, Mode, Package, PyInstaller, Stages};
+use buildkit_lib::pipeline::{Inputs, Pipeline, RunOptions, StepOutput};
 use buildkit_lib::plan::Step;
 use buildkit_lib::Runner;
 
@@ -46,7 +46,7 @@ pub fn run(base: &Runner, root: &Path, flags: &flags::Package) -> Result<u8> {
                 .file(&dockerfile)
                 .value("python", PYTHON_IMAGE),
         )
-        .output(StepOutput::image(stage_image(&stages, Stage::Base)));
+        .output(StepOutput::image(stage_image("base")));
     let runtime_stages = stages.clone();
     pipeline
         .step("runtime", move |cx| {
@@ -60,19 +60,15 @@ pub fn run(base: &Runner, root: &Path, flags: &flags::Package) -> Result<u8> {
                 .file(&dockerfile)
                 .file(app.join("pyproject.toml")),
         )
-        .output(StepOutput::image(stage_image(&stages, Stage::Runtime)));
+        .output(StepOutput::image(stage_image("runtime")));
     let package = Package::new(stages, PyInstaller::spec("deskapp.spec"), mode).expect("deskapp");
-    let dist = package.get_dist().to_path_buf();
+    let dist = app.join("dist");
     let mode_name = format!("{mode:?}");
     pipeline
         .step("package", move |cx| {
             let report = package.run(&cx.runner)?;
-            for artifact in &report.files {
-                cx.add_artifact_record(ArtifactRecord::new(
-                    dist.join(&artifact.path).display().to_string(),
-                    artifact.size,
-                    artifact.sha256.clone(),
-                ));
+            for path in report.paths() {
+                cx.add_artifact(&dist.join(path))?;
             }
             Ok(())
         })
@@ -102,10 +98,7 @@ pub fn run(base: &Runner, root: &Path, flags: &flags::Package) -> Result<u8> {
     Ok(report.exit_code() as u8)
 }
 
-/// The tag a stage's image gets.
-fn stage_image(stages: &Stages, stage: Stage) -> String {
-    stages
-        .image(stage)
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("{DESKTOP_IMAGE}:{}", stages.name(stage)))
+/// The tag a stage's image gets: `Stages::new` tags stage `name` as `<image>:<name>`.
+fn stage_image(name: &str) -> String {
+    format!("{DESKTOP_IMAGE}:{name}")
 }

@@ -25,13 +25,13 @@ use crate::cmd::Runner;
 use crate::plan::Step;
 use crate::session::Session;
 
-pub use plan::{CleanupPlan, Kept, Removed, Resource, Summary, ToRemove};
-pub use select::{ImagePattern, NamePrefix};
+pub use plan::{CleanupPlan, Summary};
+pub(crate) use select::{ImagePattern, NamePrefix};
 
 /// The kinds of resources a clean-up can touch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
-pub enum Kind {
+pub(crate) enum Kind {
     /// Containers (stopped first when running).
     Containers,
     /// Tagged images.
@@ -46,11 +46,11 @@ pub enum Kind {
 
 /// The labels that make a resource ours: the project, and optionally one run.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Owner {
+pub(crate) struct Owner {
     /// Value of [`crate::session::PROJECT_LABEL`].
-    pub project: String,
+    pub(crate) project: String,
     /// Value of [`crate::session::RUN_LABEL`], to clean one run only.
-    pub run: Option<String>,
+    pub(crate) run: Option<String>,
 }
 
 /// A clean-up selection: what is ours, which kinds to remove, and how.
@@ -90,29 +90,7 @@ pub struct Cleanup {
     pub(crate) force: bool,
 }
 
-impl Cleanup {
-    /// Resources carrying these labels are selected.
-    pub fn owner(mut self, owner: Owner) -> Cleanup {
-        self.owner = Some(owner);
-        self
-    }
-
-    /// The kinds of resources removed.
-    ///
-    /// Adds one; call again for more.
-    pub fn kind(mut self, kind: Kind) -> Cleanup {
-        self.kinds.insert(kind);
-        self
-    }
-
-    /// The kinds of resources removed.
-    ///
-    /// Adds every item of `items`.
-    pub fn kinds(mut self, items: impl IntoIterator<Item = Kind>) -> Cleanup {
-        self.kinds.extend(items);
-        self
-    }
-}
+impl Cleanup {}
 
 impl Cleanup {
     /// Nothing selected yet.
@@ -141,22 +119,16 @@ impl Cleanup {
         cleanup
     }
 
-    /// Also containers whose whole name starts with `prefix` (see [`NamePrefix`]).
+    /// Also containers whose whole name starts with `prefix` (matched on our side, anchored,
+    /// on whole names: `app_` selects `app_1`, not `myapp_1`).
     pub fn container_prefix(mut self, prefix: &str) -> Result<Cleanup> {
         self.container_names.push(NamePrefix::new(prefix)?);
         self.kinds.insert(Kind::Containers);
         Ok(self)
     }
 
-    /// Also the container named exactly `name`.
-    pub fn container_name(mut self, name: &str) -> Result<Cleanup> {
-        self.container_names.push(NamePrefix::exact(name)?);
-        self.kinds.insert(Kind::Containers);
-        Ok(self)
-    }
-
-    /// Also images matching `pattern`: `repo`, `repo:tag` or `repo:tag-prefix*` (see
-    /// [`ImagePattern`]).
+    /// Also images matching `pattern`: `repo`, `repo:tag` or `repo:tag-prefix*` (matched on
+    /// our side, on whole repository names).
     pub fn images(mut self, pattern: &str) -> Result<Cleanup> {
         self.image_names.push(ImagePattern::new(pattern)?);
         self.kinds.insert(Kind::Images);
@@ -179,12 +151,6 @@ impl Cleanup {
     pub fn build_cache(mut self, prune: Prune) -> Cleanup {
         self.build_cache = prune;
         self.kinds.insert(Kind::BuildCache);
-        self
-    }
-
-    /// Restricts the clean-up to these kinds.
-    pub fn only(mut self, kinds: &[Kind]) -> Cleanup {
-        self.kinds.retain(|k| kinds.contains(k));
         self
     }
 

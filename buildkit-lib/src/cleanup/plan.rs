@@ -18,7 +18,7 @@ use crate::validate::cache::Prune;
 /// One thing a clean-up can remove.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 #[non_exhaustive]
-pub enum Resource {
+pub(crate) enum Resource {
     /// A container, by name.
     Container {
         /// Its name (without docker's leading `/`).
@@ -66,9 +66,9 @@ impl fmt::Display for Resource {
 /// A resource the plan removes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct ToRemove {
+pub(crate) struct ToRemove {
     /// What.
-    pub resource: Resource,
+    pub(crate) resource: Resource,
     /// Bytes it frees, when known: a container's writable layer; for an image's last tag
     /// (or a dangling image), the disk space only it holds: its unpacked layers that no
     /// image left behind uses, plus on the containerd image store its compressed content,
@@ -77,27 +77,27 @@ pub struct ToRemove {
     /// tag whose image other tags keep; a directory's files.
     pub bytes: Option<u64>,
     /// Why it is ours: the label or name selector that matched.
-    pub selected_by: String,
+    pub(crate) selected_by: String,
     /// Anything worth knowing, such as `running: stopped first`.
-    pub note: Option<String>,
+    pub(crate) note: Option<String>,
 }
 
 /// A resource found but not removed, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct Kept {
+pub(crate) struct Kept {
     /// What.
-    pub resource: Resource,
+    pub(crate) resource: Resource,
     /// Why it stays.
-    pub reason: String,
+    pub(crate) reason: String,
 }
 
 /// A removed resource.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct Removed {
+pub(crate) struct Removed {
     /// What.
-    pub resource: Resource,
+    pub(crate) resource: Resource,
     /// Bytes freed, when known.
     pub bytes: Option<u64>,
 }
@@ -108,13 +108,13 @@ pub struct Removed {
 pub struct CleanupPlan {
     /// Resources to remove: containers, then images, dangling images, build cache,
     /// directories.
-    pub remove: Vec<ToRemove>,
+    pub(crate) remove: Vec<ToRemove>,
     /// Resources selected but kept, with the reason.
-    pub kept: Vec<Kept>,
+    pub(crate) kept: Vec<Kept>,
     /// Build cache prune options.
-    pub build_cache: Prune,
+    pub(crate) build_cache: Prune,
     /// Whether images in use are removed anyway.
-    pub force: bool,
+    pub(crate) force: bool,
 }
 
 /// What a clean-up did.
@@ -122,9 +122,9 @@ pub struct CleanupPlan {
 #[non_exhaustive]
 pub struct Summary {
     /// What was removed.
-    pub removed: Vec<Removed>,
+    pub(crate) removed: Vec<Removed>,
     /// What was kept, and why (including removals that failed).
-    pub kept: Vec<Kept>,
+    pub(crate) kept: Vec<Kept>,
     /// Bytes freed, as far as known (the build cache prune reports its own figure). In a
     /// dry run, what a real run would free.
     pub bytes_reclaimed: u64,
@@ -563,7 +563,7 @@ fn image_users(runner: &Runner, id: &str, removed: &BTreeSet<String>) -> Result<
 
 impl ToRemove {
     /// The commands that remove it (none for a directory, removed by the library itself).
-    pub fn commands(&self, plan: &CleanupPlan) -> Vec<Cmd> {
+    pub(crate) fn commands(&self, plan: &CleanupPlan) -> Vec<Cmd> {
         let docker = || Cmd::new("docker");
         match &self.resource {
             Resource::Container { name, running, .. } => {
@@ -603,18 +603,14 @@ impl ToRemove {
 }
 
 impl CleanupPlan {
-    /// True when nothing would be removed.
-    pub fn is_empty(&self) -> bool {
-        self.remove.is_empty()
-    }
-
     /// Bytes the plan frees, as far as known.
     pub fn bytes(&self) -> u64 {
         self.remove.iter().filter_map(|p| p.bytes).sum()
     }
 
     /// Every command the plan runs, in order (directory removals are not commands).
-    pub fn commands(&self) -> Vec<Cmd> {
+    #[cfg(test)]
+    pub(crate) fn commands(&self) -> Vec<Cmd> {
         self.remove.iter().flat_map(|p| p.commands(self)).collect()
     }
 

@@ -19,7 +19,7 @@ const SEPARATORS: [char; 3] = ['_', '-', '.'];
 /// `radarr-4k`. To select one container, give its whole name as the prefix's
 /// [`NamePrefix::exact`] form.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NamePrefix {
+pub(crate) struct NamePrefix {
     text: String,
     exact: bool,
 }
@@ -41,6 +41,7 @@ impl NamePrefix {
         })
     }
 
+    #[cfg(test)]
     /// One whole container name, matched exactly.
     pub fn exact(name: &str) -> Result<NamePrefix> {
         check_name_chars(name, "container name")?;
@@ -97,7 +98,7 @@ fn check_name_chars(text: &str, what: &str) -> Result<()> {
 /// - `app:ci-*` selects the tags of `app` that start with `ci-` (a `*` is allowed only
 ///   at the end of the tag).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImagePattern {
+pub(crate) struct ImagePattern {
     repository: String,
     tag: TagMatch,
 }

@@ -63,12 +63,6 @@ pub struct DoctorOptions {
 }
 
 impl DoctorOptions {
-    /// The defaults: no registry, no platforms beyond the engine's own, a generic hint for
-    /// bringing the engine up.
-    pub fn new() -> DoctorOptions {
-        DoctorOptions::default()
-    }
-
     /// A registry to probe (`host:port`), if the project pushes to one on loopback.
     pub fn registry(mut self, registry: impl Into<String>) -> DoctorOptions {
         self.registry = Some(registry.into());
@@ -80,17 +74,6 @@ impl DoctorOptions {
     /// Adds one; call again for more.
     pub fn platform(mut self, platform: impl Into<String>) -> DoctorOptions {
         self.platforms.push(platform.into());
-        self
-    }
-
-    /// Platforms the project builds for (checked against the builder's list).
-    ///
-    /// Adds every item of `items`.
-    pub fn platforms<T: Into<String>>(
-        mut self,
-        items: impl IntoIterator<Item = T>,
-    ) -> DoctorOptions {
-        self.platforms.extend(items.into_iter().map(Into::into));
         self
     }
 

@@ -1,6 +1,6 @@
 //! Finding the Docker engine the way the docker CLI does, and the preflight check (`doctor`).
 //!
-//! [`Engine::detect`] follows the client's own order: `DOCKER_HOST`, then the docker
+//! The engine is found in the client's own order: `DOCKER_HOST`, then the docker
 //! context (`DOCKER_CONTEXT` or the current one), then the default socket. [`doctor`]
 //! checks each piece a build needs and gives one line with the fix for each missing one.
 //! [`Capabilities`] says what the buildx talked to can do, from its version; [`SUPPORTED`]
@@ -10,11 +10,8 @@ mod doctor;
 mod versions;
 
 pub use doctor::{doctor, Check, DoctorOptions, Status};
-pub(crate) use versions::buildx_reported;
-pub use versions::{
-    engine_version, parse_version, vendored_buildkit, Capabilities, Feature, Reported, Support,
-    Supported, SupportedRange, Unsupported, SUPPORTED,
-};
+pub(crate) use versions::{buildx_reported, engine_version};
+pub use versions::{Capabilities, Feature, Supported, Unsupported, SUPPORTED};
 
 use anyhow::{Context as _, Result};
 
@@ -23,7 +20,7 @@ use crate::cmd::{Cmd, Runner};
 /// Where the engine was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum HostSource {
+pub(crate) enum HostSource {
     /// From the `DOCKER_HOST` variable.
     Env,
     /// From a docker context (its name).
@@ -35,7 +32,7 @@ pub enum HostSource {
 /// The engine the docker client will talk to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct Engine {
+pub(crate) struct Engine {
     /// The endpoint, such as `unix:///var/run/docker.sock`.
     pub host: String,
     /// How it was found.
@@ -43,7 +40,7 @@ pub struct Engine {
 }
 
 /// The default endpoint of the docker client on Linux.
-pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
+pub(crate) const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 
 impl Engine {
     /// Finds the engine as the docker client would for commands started by `runner`.
@@ -85,11 +82,6 @@ impl Engine {
                 source: HostSource::Default,
             }),
         }
-    }
-
-    /// True when the engine answers `docker version` within a few seconds.
-    pub fn answers(runner: &Runner) -> bool {
-        runner.capture(&version_probe()).is_ok()
     }
 }
 

@@ -18,17 +18,7 @@ use crate::cmd::{Cmd, Runner};
 /// print it (`28.5.2+dfsg4`, `v0.13.1`, `0.29.1+ds1`, `24.0.7-0ubuntu2~22.04.1`): the
 /// numbers only, what follows them is a packager's suffix. `None` without at least a
 /// major and a minor number.
-///
-/// ```
-/// use buildkit_lib::engine::parse_version;
-/// use semver::Version;
-///
-/// assert_eq!(parse_version("0.29.1+ds1"), Some(Version::new(0, 29, 1)));
-/// assert_eq!(parse_version("v0.13.1"), Some(Version::new(0, 13, 1)));
-/// assert_eq!(parse_version("28.5.2+dfsg4"), Some(Version::new(28, 5, 2)));
-/// assert_eq!(parse_version("unknown"), None);
-/// ```
-pub fn parse_version(text: &str) -> Option<Version> {
+pub(crate) fn parse_version(text: &str) -> Option<Version> {
     let text = text.trim();
     let text = text.strip_prefix('v').unwrap_or(text);
     let mut parts = text.splitn(3, '.');
@@ -60,7 +50,7 @@ fn release(version: &Version) -> (u64, u64) {
 /// Where a version stands against a [`SupportedRange`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Support {
+pub(crate) enum Support {
     /// Older than the oldest release verified: not supported.
     Older,
     /// Within the verified releases.
@@ -72,16 +62,16 @@ pub enum Support {
 /// The releases (`major.minor`, any patch) of one component this library was verified
 /// with, oldest and newest included.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SupportedRange {
+pub(crate) struct SupportedRange {
     /// The oldest release verified (its patch number is not compared).
-    pub oldest: Version,
+    pub(crate) oldest: Version,
     /// The newest release verified (its patch number is not compared).
-    pub newest: Version,
+    pub(crate) newest: Version,
 }
 
 impl SupportedRange {
     /// Where `version` stands: patch releases of the newest release count as verified.
-    pub fn judge(&self, version: &Version) -> Support {
+    pub(crate) fn judge(&self, version: &Version) -> Support {
         if release(version) < release(&self.oldest) {
             Support::Older
         } else if release(version) > release(&self.newest) {
@@ -108,9 +98,9 @@ impl fmt::Display for SupportedRange {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Supported {
     /// Docker Engine releases.
-    pub engine: SupportedRange,
+    pub(crate) engine: SupportedRange,
     /// docker buildx releases.
-    pub buildx: SupportedRange,
+    pub(crate) buildx: SupportedRange,
 }
 
 impl fmt::Display for Supported {
@@ -138,7 +128,7 @@ pub const SUPPORTED: Supported = Supported {
 /// engine's own builder often reports `v0.0.0+unknown` (distribution builds such as
 /// Debian's), so this is the best answer there is. Known: 28.5 vendors v0.25.2, 26.1
 /// vendors v0.13.2.
-pub fn vendored_buildkit(engine: &Version) -> Option<&'static str> {
+pub(crate) fn vendored_buildkit(engine: &Version) -> Option<&'static str> {
     match release(engine) {
         (28, 5) => Some("v0.25.2"),
         (26, 1) => Some("v0.13.2"),
@@ -160,7 +150,7 @@ pub enum Feature {
 
 impl Feature {
     /// The first buildx release with the feature.
-    pub fn min_buildx(self) -> Version {
+    pub(crate) fn min_buildx(self) -> Version {
         match self {
             Feature::BuildChecks => Version::new(0, 15, 0),
             Feature::BuildHistory => Version::new(0, 21, 0),
@@ -168,7 +158,7 @@ impl Feature {
     }
 
     /// The feature in a few words (`build checks`).
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Feature::BuildChecks => "build checks",
             Feature::BuildHistory => "build records",
@@ -176,7 +166,7 @@ impl Feature {
     }
 
     /// The command that gives it (`docker buildx build --call=check`).
-    pub fn command(self) -> &'static str {
+    pub(crate) fn command(self) -> &'static str {
         match self {
             Feature::BuildChecks => "docker buildx build --call=check",
             Feature::BuildHistory => "docker buildx history inspect --format json",
@@ -184,7 +174,7 @@ impl Feature {
     }
 
     /// The feature with its command: ``build checks (`docker buildx build --call=check`)``.
-    pub fn describe(self) -> String {
+    pub(crate) fn describe(self) -> String {
         format!("{} (`{}`)", self.name(), self.command())
     }
 }
@@ -194,9 +184,9 @@ impl Feature {
 #[non_exhaustive]
 pub struct Unsupported {
     /// The feature.
-    pub feature: Feature,
+    pub(crate) feature: Feature,
     /// Why it is not there, such as `buildx 0.13.1 has no build checks (...)`.
-    pub reason: String,
+    pub(crate) reason: String,
 }
 
 impl fmt::Display for Unsupported {
@@ -210,16 +200,16 @@ impl std::error::Error for Unsupported {}
 /// A version as a tool reported it: its own words and the numbers read from them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct Reported {
+pub(crate) struct Reported {
     /// As printed (`0.29.1+ds1`, `v0.13.1`, `28.5.2+dfsg4`).
-    pub text: String,
+    pub(crate) text: String,
     /// The numbers, when the text has them.
-    pub version: Option<Version>,
+    pub(crate) version: Option<Version>,
 }
 
 impl Reported {
     /// `text`, with its numbers read.
-    pub fn new(text: impl Into<String>) -> Reported {
+    pub(crate) fn new(text: impl Into<String>) -> Reported {
         let text = text.into();
         let version = parse_version(&text);
         Reported { text, version }
@@ -237,7 +227,7 @@ impl fmt::Display for Reported {
 #[non_exhaustive]
 pub struct Capabilities {
     /// The buildx version (`docker buildx version`).
-    pub buildx: Reported,
+    pub(crate) buildx: Reported,
 }
 
 impl Capabilities {
@@ -257,7 +247,7 @@ impl Capabilities {
 
     /// Capabilities of a buildx that reported `text` as its version (for tests and for
     /// versions read elsewhere).
-    pub fn of_buildx(text: impl Into<String>) -> Capabilities {
+    pub(crate) fn of_buildx(text: impl Into<String>) -> Capabilities {
         Capabilities {
             buildx: Reported::new(text),
         }
@@ -351,7 +341,7 @@ pub(crate) fn parse_buildx_version(stdout: &str) -> Option<String> {
 /// The engine's version (`docker version --format {{.Server.Version}}`), asked once per
 /// runner (and its clones) and engine; through the engine's socket (`GET /version`) when
 /// it is on one.
-pub fn engine_version(runner: &Runner) -> anyhow::Result<Reported> {
+pub(crate) fn engine_version(runner: &Runner) -> anyhow::Result<Reported> {
     let host = runner
         .effective_env(&Cmd::new("docker"), "DOCKER_HOST")
         .unwrap_or_default();
@@ -425,6 +415,14 @@ mod tests {
             SUPPORTED.to_string(),
             "Docker Engine 26.1–28.5, buildx 0.13–0.29"
         );
+    }
+
+    #[test]
+    fn parse_version_reads_the_leading_numbers() {
+        assert_eq!(parse_version("0.29.1+ds1"), Some(Version::new(0, 29, 1)));
+        assert_eq!(parse_version("v0.13.1"), Some(Version::new(0, 13, 1)));
+        assert_eq!(parse_version("28.5.2+dfsg4"), Some(Version::new(28, 5, 2)));
+        assert_eq!(parse_version("unknown"), None);
     }
 
     #[test]

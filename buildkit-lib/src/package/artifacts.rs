@@ -11,14 +11,16 @@ use std::path::{Component, Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
+#[cfg(test)]
 use crate::cmd::Runner;
+#[cfg(test)]
 use crate::files::write_atomic;
 use crate::hash::sha256_file;
 
 /// One file of the artifacts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct Artifact {
+pub(crate) struct Artifact {
     /// Path relative to the artifact directory.
     pub path: PathBuf,
     /// Size in bytes.
@@ -32,15 +34,15 @@ pub struct Artifact {
 #[non_exhaustive]
 pub struct ArtifactReport {
     /// The directory holding them (`dist/`).
-    pub dir: PathBuf,
+    pub(crate) dir: PathBuf,
     /// Every regular file, sorted by path.
-    pub files: Vec<Artifact>,
+    pub(crate) files: Vec<Artifact>,
 }
 
 impl ArtifactReport {
     /// Reads every regular file under `dir` (symlinks are listed by what they point to
     /// only when that is a file inside `dir`).
-    pub fn scan(dir: &Path) -> Result<ArtifactReport> {
+    pub(crate) fn scan(dir: &Path) -> Result<ArtifactReport> {
         let mut files = Vec::new();
         for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
             let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
@@ -74,7 +76,8 @@ impl ArtifactReport {
     }
 
     /// The report as JSON: `{"dir": ..., "files": [{"path", "size", "sha256"}]}`.
-    pub fn to_json(&self) -> serde_json::Value {
+    #[cfg(test)]
+    pub(crate) fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "dir": self.dir.display().to_string(),
             "files": self.files.iter().map(|a| serde_json::json!({
@@ -87,9 +90,10 @@ impl ArtifactReport {
 }
 
 impl ArtifactReport {
+    #[cfg(test)]
     /// Writes [`ArtifactReport::to_json`] to `path` atomically (dry-run aware), for CI to
     /// publish beside the release.
-    pub fn write_json(&self, runner: &Runner, path: &Path) -> Result<()> {
+    pub(crate) fn write_json(&self, runner: &Runner, path: &Path) -> Result<()> {
         let mut text = serde_json::to_string_pretty(&self.to_json())
             .context("cannot serialise the artifacts report")?;
         text.push('\n');
@@ -110,7 +114,8 @@ impl fmt::Display for ArtifactReport {
 /// Copies the tree `from` into `into` (which must exist), keeping permissions. Symlinks
 /// are kept only when they point inside `from` (relative targets); any other symlink is
 /// refused, naming the file and its target. Returns the number of files copied.
-pub fn collect(from: &Path, into: &Path) -> Result<usize> {
+#[cfg(test)]
+pub(crate) fn collect(from: &Path, into: &Path) -> Result<usize> {
     let mut copied = 0;
     for entry in walkdir::WalkDir::new(from).min_depth(1).sort_by_file_name() {
         let entry = entry.with_context(|| format!("cannot list {}", from.display()))?;

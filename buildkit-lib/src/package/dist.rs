@@ -26,11 +26,11 @@ use crate::python::remove_container;
 use crate::session::Session;
 
 /// Where the source is inside the package container.
-pub const SOURCE_DIR: &str = "/src";
+pub(crate) const SOURCE_DIR: &str = "/src";
 /// Where PyInstaller writes the artifacts inside the package container.
-pub const OUT_DIR: &str = "/out";
+pub(crate) const OUT_DIR: &str = "/out";
 /// PyInstaller's work directory inside the package container.
-pub const WORK_DIR: &str = "/tmp/build";
+pub(crate) const WORK_DIR: &str = "/tmp/build";
 
 /// How the package stage gets the source in and the artifacts out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,23 +76,23 @@ pub struct Package {
 }
 
 /// The `PYTHONHASHSEED` of a reproducible packaging (any fixed value would do).
-pub const REPRODUCIBLE_HASH_SEED: &str = "0";
+pub(crate) const REPRODUCIBLE_HASH_SEED: &str = "0";
 
 /// Two clean packagings compared file by file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DistComparison {
     /// Files in the first packaging.
-    pub files: usize,
+    pub(crate) files: usize,
     /// Paths (relative to `dist`) whose content differs, or that only one packaging has
     /// (`only in first`/`only in second` in `why`), sorted.
-    pub differing: Vec<DistDifference>,
+    pub(crate) differing: Vec<DistDifference>,
 }
 
 /// One file that differs between two packagings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct DistDifference {
+pub(crate) struct DistDifference {
     /// The path relative to `dist`.
     pub path: String,
     /// `content` (different sha256), `only in first` or `only in second`.
@@ -153,16 +153,6 @@ impl Package {
     pub fn dist(mut self, dir: impl Into<PathBuf>) -> Package {
         self.dist = dir.into();
         self
-    }
-
-    /// The directory replaced by the artifacts.
-    pub fn get_dist(&self) -> &Path {
-        &self.dist
-    }
-
-    /// The `SOURCE_DATE_EPOCH` of a reproducible packaging, when set.
-    pub fn get_source_date_epoch(&self) -> Option<u64> {
-        self.source_date_epoch
     }
 
     /// The environment that makes PyInstaller's output reproducible, when asked for.
@@ -278,7 +268,13 @@ impl Package {
 
     /// The mounted mode's `docker run`, in container `name`, writing into `out` on the
     /// host, as `uid:gid`.
-    pub fn run_command(&self, session: &Session, name: &str, out: &Path, user: (u32, u32)) -> Cmd {
+    pub(crate) fn run_command(
+        &self,
+        session: &Session,
+        name: &str,
+        out: &Path,
+        user: (u32, u32),
+    ) -> Cmd {
         let runtime = self.stages.image(Stage::Runtime).unwrap_or_default();
         Cmd::new("docker")
             .args(["run", "--rm", "--name", name])
@@ -305,7 +301,7 @@ impl Package {
     }
 
     /// The isolated build exporting the artifact stage into `out`.
-    pub fn export_build(
+    pub(crate) fn export_build(
         &self,
         session: &Session,
         out: &Path,
@@ -336,7 +332,10 @@ impl Package {
     }
 
     /// The isolated build of the package image (for [`Export::CopyOut`]).
-    pub fn package_image_build(&self, session: &Session) -> Result<crate::docker::build::Build> {
+    pub(crate) fn package_image_build(
+        &self,
+        session: &Session,
+    ) -> Result<crate::docker::build::Build> {
         let mut build = self.isolated_build(Stage::Package, session);
         build.build_args.insert(
             "PYINSTALLER_ARGS".into(),
@@ -346,7 +345,7 @@ impl Package {
     }
 
     /// `docker create`, `docker cp` and `docker rm` of the copy-out export.
-    pub fn copy_out_commands(&self, session: &Session, name: &str, out: &Path) -> [Cmd; 3] {
+    pub(crate) fn copy_out_commands(&self, session: &Session, name: &str, out: &Path) -> [Cmd; 3] {
         let image = self.stages.image(Stage::Package).unwrap_or_default();
         [
             Cmd::new("docker")

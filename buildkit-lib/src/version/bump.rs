@@ -30,7 +30,7 @@ pub enum Bump {
 
 impl Bump {
     /// Every bump, in the order the command line lists them.
-    pub const ALL: [Bump; 5] = [
+    pub(crate) const ALL: [Bump; 5] = [
         Bump::Major,
         Bump::Minor,
         Bump::Patch,
@@ -39,7 +39,7 @@ impl Bump {
     ];
 
     /// The name on the command line (`major`, `minor`, `patch`, `pre`, `release`).
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Bump::Major => "major",
             Bump::Minor => "minor",
@@ -50,7 +50,7 @@ impl Bump {
     }
 
     /// The next version after `current`.
-    pub fn apply(self, current: &Version) -> Result<Version> {
+    pub(crate) fn apply(self, current: &Version) -> Result<Version> {
         let mut next = current.clone();
         next.build = BuildMetadata::EMPTY;
         match self {

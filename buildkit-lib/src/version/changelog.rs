@@ -14,7 +14,7 @@ use semver::Version;
 /// `version` already there, or an empty Unreleased section. Empty is fine only when a
 /// pre-release becomes its release (`1.2.0-rc.2` → `1.2.0`, whose notes went to the
 /// pre-release sections): the new section then says "No changes since 1.2.0-rc.2."
-pub fn release_changelog(
+pub(crate) fn release_changelog(
     path: &Path,
     text: &str,
     previous: &Version,

@@ -18,7 +18,7 @@ use crate::files::write_atomic;
 use crate::time::utc_timestamp_micros;
 
 /// Field names this library writes.
-pub mod field {
+pub(crate) mod field {
     /// The semantic version (`"1.2.3"`).
     pub const VERSION: &str = "version";
     /// UTC build time, `YYYY-MM-DDTHH:MM:SS.ffffff`.
@@ -47,12 +47,6 @@ pub struct StampOptions {
 }
 
 impl StampOptions {
-    /// The defaults: the short commit hash, `git_dirty` not added (but kept up to date when
-    /// the file has it).
-    pub fn new() -> StampOptions {
-        StampOptions::default()
-    }
-
     /// Record the full commit hash instead of the short one.
     pub fn full_hash(mut self, on: bool) -> StampOptions {
         self.full_hash = on;
@@ -86,7 +80,7 @@ impl VersionFile {
 
     /// Validates `bytes` as the content of `path` (which is only used in messages and as
     /// the default place to save).
-    pub fn parse(path: &Path, bytes: &[u8]) -> Result<VersionFile> {
+    pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<VersionFile> {
         let shown = path.display();
         if bytes.starts_with(UTF8_BOM) {
             // serde_json would only say "expected value at line 1 column 1".
@@ -125,11 +119,6 @@ impl VersionFile {
         })
     }
 
-    /// The file this was loaded from.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// The semantic version (what image tag rules and releases start from).
     pub fn version(&self) -> &Version {
         &self.version
@@ -149,21 +138,18 @@ impl VersionFile {
         &self.fields
     }
 
-    /// A field's value.
-    pub fn get(&self, name: &str) -> Option<&Value> {
-        self.fields.get(name)
-    }
-
+    #[cfg(test)]
     /// Sets `release_name` (the human name of a release, e.g. `"Current Development"`),
     /// keeping the field's place, or appending it when new.
-    pub fn set_release_name(&mut self, name: impl Into<String>) {
+    pub(crate) fn set_release_name(&mut self, name: impl Into<String>) {
         self.set("release_name", Value::String(name.into()));
     }
 
+    #[cfg(test)]
     /// Sets any field to a string, keeping its place (a new field is appended). Setting
     /// `version` validates it as [`set_version`](Self::set_version) does; an invalid one is
     /// refused and nothing changes.
-    pub fn set_str(&mut self, key: &str, value: impl Into<String>) -> Result<()> {
+    pub(crate) fn set_str(&mut self, key: &str, value: impl Into<String>) -> Result<()> {
         let value = value.into();
         if key == field::VERSION {
             let version = parse_version(&self.path, &value)?;
@@ -198,36 +184,19 @@ impl VersionFile {
     }
 
     /// The canonical bytes: pretty JSON with 2-space indent and a trailing newline.
-    pub fn to_bytes(&self) -> Vec<u8> {
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
         let mut bytes =
             serde_json::to_vec_pretty(&self.fields).expect("a JSON map always serializes");
         bytes.push(b'\n');
         bytes
     }
 
-    /// Writes [`to_bytes`](Self::to_bytes) to `path` atomically (temporary file, rename). A
+    /// Writes the file (its fields in their order, pretty-printed) to `path` atomically (temporary file, rename). A
     /// read-only file is refused before anything is written; in a dry run nothing is.
     pub fn save(&self, runner: &Runner, path: &Path) -> Result<()> {
         ensure_writable(path)?;
         write_atomic(runner, path, &self.to_bytes())
     }
-}
-
-/// Loads `version_json`, stamps it with the git facts of `repo_dir` at `when`, and saves it
-/// in place: the whole "update version metadata before a build" step. Returns the stamped
-/// file and the facts (for image tags). Nothing is written when any part fails.
-pub fn stamp_file(
-    runner: &Runner,
-    version_json: &Path,
-    repo_dir: &Path,
-    when: SystemTime,
-    options: StampOptions,
-) -> Result<(VersionFile, GitFacts)> {
-    let mut file = VersionFile::load(version_json)?;
-    let git = GitFacts::read(runner, repo_dir)?;
-    file.stamp(&git, when, options);
-    file.save(runner, version_json)?;
-    Ok((file, git))
 }
 
 /// Refuses an existing read-only file: checked from its permission bits rather than by
@@ -344,7 +313,7 @@ mod tests {
         );
         // A git_dirty already there is kept up to date even when not asked to record it.
         file.stamp(&facts(Some("main"), &[]), when(), StampOptions::default());
-        assert_eq!(file.get("git_dirty"), Some(&Value::Bool(false)));
+        assert_eq!(file.fields().get("git_dirty"), Some(&Value::Bool(false)));
         assert_eq!(
             keys(&file),
             [
@@ -546,8 +515,14 @@ mod tests {
                 "channel"
             ]
         );
-        assert_eq!(file.get("release_name"), Some(&Value::from("Blue Moon")));
-        assert_eq!(file.get("git_branch"), Some(&Value::from("release/1.0")));
+        assert_eq!(
+            file.fields().get("release_name"),
+            Some(&Value::from("Blue Moon"))
+        );
+        assert_eq!(
+            file.fields().get("git_branch"),
+            Some(&Value::from("release/1.0"))
+        );
         assert_eq!(file.version().to_string(), "1.0.0-rc.1");
         let before = file.clone();
         let err = file.set_str("version", "v2").unwrap_err();

@@ -13,21 +13,21 @@ use anyhow::{anyhow, bail, Context, Result};
 use crate::cmd::{Cmd, CommandError, Runner};
 
 /// What `version.json` records for `git_branch` in a detached HEAD.
-pub const DETACHED_BRANCH: &str = "HEAD (detached)";
+pub(crate) const DETACHED_BRANCH: &str = "HEAD (detached)";
 
 /// The commit a dry run's git queries answer (full and short).
-pub const COMMIT_PLACEHOLDER: &str = "<commit>";
+pub(crate) const COMMIT_PLACEHOLDER: &str = "<commit>";
 /// The branch a dry run's git queries answer.
-pub const BRANCH_PLACEHOLDER: &str = "<branch>";
+pub(crate) const BRANCH_PLACEHOLDER: &str = "<branch>";
 /// The last commit's time (seconds) a dry run's git query answers.
-pub const COMMIT_TIME_PLACEHOLDER: &str = "<last-commit-time>";
+pub(crate) const COMMIT_TIME_PLACEHOLDER: &str = "<last-commit-time>";
 
 /// The state of a git work tree at one moment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct GitFacts {
     /// The work tree's top-level directory.
-    pub root: PathBuf,
+    pub(crate) root: PathBuf,
     /// The full commit hash of `HEAD`.
     pub commit: String,
     /// The short commit hash, abbreviated by git (`git rev-parse --short HEAD`, at least
@@ -36,7 +36,7 @@ pub struct GitFacts {
     /// The checked-out branch; `None` in a detached HEAD.
     pub branch: Option<String>,
     /// True when `HEAD` is detached (a tag or commit checked out, as CI often does).
-    pub detached: bool,
+    pub(crate) detached: bool,
     /// Tracked files with uncommitted changes, staged or not, as git prints their paths
     /// (untracked files do not count, as with `git describe --dirty`).
     pub changed: Vec<String>,
@@ -118,12 +118,12 @@ impl GitFacts {
     }
 
     /// The branch as `version.json` records it: its name, or [`DETACHED_BRANCH`].
-    pub fn branch_label(&self) -> &str {
+    pub(crate) fn branch_label(&self) -> &str {
         self.branch.as_deref().unwrap_or(DETACHED_BRANCH)
     }
 
     /// The commit hash, full or short.
-    pub fn commit_hash(&self, full: bool) -> &str {
+    pub(crate) fn commit_hash(&self, full: bool) -> &str {
         if full {
             &self.commit
         } else {
@@ -136,7 +136,7 @@ impl GitFacts {
 /// 1970-01-01 UTC: the default `SOURCE_DATE_EPOCH` of a reproducible build (two builds of
 /// one commit get the same timestamps, whenever they run). As text, for a build argument:
 /// a dry run (and a step's plan) answers [`COMMIT_TIME_PLACEHOLDER`].
-pub fn last_commit_epoch(runner: &Runner, dir: &Path) -> Result<String> {
+pub(crate) fn last_commit_epoch(runner: &Runner, dir: &Path) -> Result<String> {
     let out = match runner.capture(&last_commit_cmd(dir)) {
         Ok(out) => out.stdout,
         Err(e) if not_a_repository(&e) => bail!(
@@ -163,7 +163,7 @@ pub fn last_commit_epoch(runner: &Runner, dir: &Path) -> Result<String> {
 
 /// [`last_commit_epoch`] as a number. A dry run's answer, [`COMMIT_TIME_PLACEHOLDER`],
 /// is no number: a step whose plan shows the time uses [`last_commit_epoch`].
-pub fn last_commit_time(runner: &Runner, dir: &Path) -> Result<u64> {
+pub(crate) fn last_commit_time(runner: &Runner, dir: &Path) -> Result<u64> {
     let text = last_commit_epoch(runner, dir)?;
     text.parse().map_err(|_| {
         anyhow!(

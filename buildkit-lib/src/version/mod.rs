@@ -10,8 +10,7 @@
 //!   that instant ([`crate::time::build_time`]); hand the same value to the image build
 //!   with [`crate::time::source_date_epoch_build_arg`].
 //! - `git_commit` is git's short hash unless [`StampOptions::full_hash`]; in a detached
-//!   HEAD `git_branch` is `"HEAD (detached)"` ([`DETACHED_BRANCH`]) and
-//!   [`GitFacts::branch`] is `None` with [`GitFacts::detached`] set.
+//!   HEAD `git_branch` is `"HEAD (detached)"` and [`GitFacts::branch`] is `None`.
 //! - `git_dirty` is written when asked, and always kept current once present.
 //! - `pre` on a release version starts the next patch's `rc.1`; `release` on a release
 //!   version is an error.
@@ -29,15 +28,9 @@ mod file;
 pub(crate) mod git;
 mod release;
 
-pub use crate::time::{
-    build_time, build_time_from, rfc3339, source_date_epoch, source_date_epoch_build_arg,
-    SOURCE_DATE_EPOCH,
-};
+pub use crate::time::{build_time, rfc3339, source_date_epoch_build_arg};
 pub use bump::Bump;
-pub use changelog::release_changelog;
-pub use file::{field, stamp_file, StampOptions, VersionFile};
-pub use git::{
-    last_commit_epoch, last_commit_time, GitFacts, BRANCH_PLACEHOLDER, COMMIT_PLACEHOLDER,
-    COMMIT_TIME_PLACEHOLDER, DETACHED_BRANCH,
-};
+pub use file::{StampOptions, VersionFile};
+pub(crate) use git::last_commit_time;
+pub use git::GitFacts;
 pub use release::{Release, ReleasePlan};

@@ -78,30 +78,6 @@ impl Release {
         }
     }
 
-    /// A directory of the git work tree; git commands run here.
-    pub fn repo(mut self, repo: impl Into<PathBuf>) -> Release {
-        self.repo = repo.into();
-        self
-    }
-
-    /// The `version.json` to bump.
-    pub fn version_file(mut self, version_file: impl Into<PathBuf>) -> Release {
-        self.version_file = version_file.into();
-        self
-    }
-
-    /// The CHANGELOG whose Unreleased section becomes the release's.
-    pub fn changelog(mut self, changelog: impl Into<PathBuf>) -> Release {
-        self.changelog = changelog.into();
-        self
-    }
-
-    /// How to change the version.
-    pub fn bump(mut self, bump: Bump) -> Release {
-        self.bump = bump;
-        self
-    }
-
     /// The release date (its UTC day goes into the CHANGELOG heading).
     pub fn date(mut self, date: SystemTime) -> Release {
         self.date = date;
@@ -114,29 +90,29 @@ impl Release {
 #[non_exhaustive]
 pub struct ReleasePlan {
     /// Where the git commands run.
-    pub repo: PathBuf,
+    pub(crate) repo: PathBuf,
     /// The bump that was asked for.
-    pub bump: Bump,
+    pub(crate) bump: Bump,
     /// The version before.
-    pub from: Version,
+    pub(crate) from: Version,
     /// The version released.
     pub to: Version,
     /// The annotated tag to create, `v<version>`.
     pub tag: String,
     /// The version file.
-    pub version_file: PathBuf,
+    pub(crate) version_file: PathBuf,
     /// Its bytes now (restored if a git step fails).
-    pub version_before: Vec<u8>,
+    pub(crate) version_before: Vec<u8>,
     /// Its bytes after the release.
-    pub version_after: Vec<u8>,
+    pub(crate) version_after: Vec<u8>,
     /// The CHANGELOG.
-    pub changelog: PathBuf,
+    pub(crate) changelog: PathBuf,
     /// Its text now.
-    pub changelog_before: String,
+    pub(crate) changelog_before: String,
     /// Its text after the release.
-    pub changelog_after: String,
+    pub(crate) changelog_after: String,
     /// `git add`, `git commit`, `git tag`, in order.
-    pub commands: Vec<Cmd>,
+    pub(crate) commands: Vec<Cmd>,
 }
 
 /// How many changed files a dirty-tree error lists before "and N more".
@@ -250,7 +226,7 @@ impl Step for Release {
 
 impl ReleasePlan {
     /// The CHANGELOG change as a unified diff (3 lines of context).
-    pub fn changelog_diff(&self) -> String {
+    pub(crate) fn changelog_diff(&self) -> String {
         let name = relative(&self.changelog, &self.repo).display().to_string();
         unified_diff(
             &name,

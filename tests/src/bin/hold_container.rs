@@ -92,11 +92,13 @@ fn main() {
         ["builder", mode, name, ref rest @ ..] => {
             use buildkit_lib::docker::builder::{BuilderCreate, Driver, RemoteTls};
             let create = |driver, endpoint: Option<&str>, opts: &[(&str, &str)]| {
-                let create = BuilderCreate::new()
+                let mut create = BuilderCreate::new()
                     .name(name.to_string())
                     .driver(driver)
-                    .driver_opts(opts.iter().copied())
                     .bootstrap(true);
+                for (key, value) in opts {
+                    create = create.driver_opt(*key, *value);
+                }
                 match endpoint {
                     Some(endpoint) => create.endpoint(endpoint),
                     None => create,

@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use buildkit_lib::package::{Mode, Package, PyInstaller, Stage, Stages};
+use buildkit_lib::package::{Mode, Package, PyInstaller, Stages};
 use buildkit_lib::plan::Step;
 use buildkit_lib::Session;
 
@@ -24,7 +24,11 @@ fn main() {
     std::fs::write(project.join("child.pid"), std::process::id().to_string())
         .expect("write the pid file");
     let session = Session::new("deskapp").with_run_id(run_id.clone());
-    let stages = Stages::new(&project, "unused").images([(Stage::Runtime, runtime.clone())]);
+    // `RUNTIME` is the runtime stage's tag, `<image>:runtime` as `Stages::new` tags it.
+    let image = runtime
+        .strip_suffix(":runtime")
+        .expect("RUNTIME is <image>:runtime");
+    let stages = Stages::new(&project, image);
     let runner = e2e::engine().session(session).cancel_with(cancel.clone());
     let result =
         Package::new(stages, PyInstaller::spec("deskapp.spec"), Mode::Mounted).run(&runner);

@@ -297,7 +297,8 @@ impl Bench {
     /// library adds one `buildx inspect` per engine (side by side) and reads the merged
     /// index back.
     fn fanout(&mut self) -> Result<()> {
-        use buildkit_lib::docker::fanout::{Endpoint, FanOut, PlatformEndpoint};
+        use buildkit_lib::docker::build::Output;
+        use buildkit_lib::docker::fanout::{FanOut, PlatformEndpoint};
         let dir = self.root.join("target/buildkit/bench/fanout");
         std::fs::create_dir_all(&dir)?;
         std::fs::write(
@@ -305,43 +306,42 @@ impl Bench {
             "FROM buildkit-local/busybox:latest\nRUN uname -m > /arch\nCMD [\"cat\", \"/arch\"]\n",
         )?;
         let hosts = [docker_host(), crate::engine::second_docker_host()];
+        let platforms = ["linux/amd64", "linux/arm64"];
+        let tag = format!("{}/buildkit-bench-fanout:1", crate::engine::REGISTRY);
         let fan = FanOut::new(
-            Build::new(dir.clone())
-                .tag(format!(
-                    "{}/buildkit-bench-fanout:1",
-                    crate::engine::REGISTRY
-                ))
-                .network("none"),
-            vec![
-                PlatformEndpoint::new("linux/amd64", Endpoint::Host(hosts[0].clone())),
-                PlatformEndpoint::new("linux/arm64", Endpoint::Host(hosts[1].clone())),
-            ],
+            Build::new(dir.clone()).tag(tag.clone()).network("none"),
+            platforms
+                .iter()
+                .zip(&hosts)
+                .map(|(platform, host)| PlatformEndpoint::parse(&format!("{platform}={host}")))
+                .collect::<Result<Vec<_>>>()?,
         );
         let runner = self
             .runner
             .clone()
             .echo(Echo::Quiet)
             .log_to(self.root.join("target/buildkit/bench/logs/fanout.log"));
-        // The direct side: the library's own per-platform command lines, with a metadata
-        // file each for the digest.
+        // The direct side: the same per-platform builds the fan-out runs on a `docker`
+        // driver (loaded, tagged `<tag>-<os>-<arch>`), with a metadata file each for the
+        // digest.
         let mut builds = Vec::new();
-        for (i, p) in fan.get_platforms().iter().enumerate() {
+        for (i, platform) in platforms.iter().enumerate() {
             let metadata = dir.join(format!("metadata-{i}.json"));
-            let build = fan.platform_build(p, false)?.metadata_file(&metadata);
+            let platform_tag = format!("{tag}-{}", platform.replace('/', "-"));
+            let build = Build::new(dir.clone())
+                .tag(platform_tag.clone())
+                .network("none")
+                .platform(*platform)
+                .builder("default")
+                .output(Output::Load)
+                .metadata_file(&metadata);
             builds.push(DirectPlatform {
                 argv: build.command().argv(),
-                tag: fan.platform_tag(p.get_platform())?,
+                tag: platform_tag,
                 host: hosts[i].clone(),
                 metadata,
             });
         }
-        // The tag the merged index is pushed as: the fan-out's build's first `--tag`.
-        let argv = fan.get_build().command().argv();
-        let merged_tag = argv
-            .windows(2)
-            .find(|w| w[0] == "--tag")
-            .map(|w| w[1].clone())
-            .context("the fan-out's build has no tag")?;
         let repo = format!("{}/buildkit-bench-fanout", crate::engine::REGISTRY);
         let direct = || -> Result<()> {
             let each = |f: &(dyn Fn(&DirectPlatform) -> Result<()> + Sync)| {
@@ -364,7 +364,7 @@ impl Bench {
                     .env("DOCKER_HOST", &b.host))
             })?;
             let mut merge = Command::new("docker");
-            merge.args(["buildx", "imagetools", "create", "--tag", &merged_tag]);
+            merge.args(["buildx", "imagetools", "create", "--tag", &tag]);
             for b in &builds {
                 let v: serde_json::Value =
                     serde_json::from_str(&std::fs::read_to_string(&b.metadata)?)?;
@@ -398,8 +398,9 @@ impl Bench {
     /// `imagetools create`. Also reports the rig's one-time cost (building BuildKit),
     /// as `xtask/engine-up.sh` recorded it.
     fn fanout_builders(&mut self) -> Result<()> {
+        use buildkit_lib::docker::build::Output;
         use buildkit_lib::docker::builder::{BuilderCreate, Driver, RemoteTls};
-        use buildkit_lib::docker::fanout::{Endpoint, FanOut, PlatformEndpoint};
+        use buildkit_lib::docker::fanout::{FanOut, PlatformEndpoint};
         const STATE: &str = "/var/lib/buildkit-lib/buildkit";
         let var = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_string());
         let endpoint = var("BUILDKIT_LIB_REMOTE_BUILDKIT", "tcp://127.0.0.1:1234");
@@ -459,19 +460,27 @@ impl Bench {
         let fan = FanOut::new(
             Build::new(dir.clone()).tag(tag.clone()).network("none"),
             vec![
-                PlatformEndpoint::new("linux/amd64", Endpoint::Builder(remote.name().to_string())),
-                PlatformEndpoint::new(
-                    "linux/arm64",
-                    Endpoint::Builder(container.name().to_string()),
-                ),
+                PlatformEndpoint::parse(&format!("linux/amd64=builder:{}", remote.name()))?,
+                PlatformEndpoint::parse(&format!("linux/arm64=builder:{}", container.name()))?,
             ],
         );
-        // The direct side: the library's own per-platform command lines (push by
+        // The direct side: the same per-platform builds the fan-out runs (pushed by
         // digest), each with a metadata file for its digest.
         let mut builds = Vec::new();
-        for (i, p) in fan.get_platforms().iter().enumerate() {
+        for (i, (platform, builder)) in [
+            ("linux/amd64", remote.name()),
+            ("linux/arm64", container.name()),
+        ]
+        .into_iter()
+        .enumerate()
+        {
             let metadata = dir.join(format!("metadata-{i}.json"));
-            let build = fan.platform_build(p, true)?.metadata_file(&metadata);
+            let build = Build::new(dir.clone())
+                .network("none")
+                .platform(platform)
+                .builder(builder)
+                .output(Output::PushByDigest(repo.clone()))
+                .metadata_file(&metadata);
             builds.push((build.command().argv(), metadata));
         }
         let host = docker_host();
@@ -600,15 +609,35 @@ impl Bench {
     }
 
     fn seed_script(&mut self) -> Result<()> {
-        let tools =
-            buildkit_lib::python::ToolEnv::under(self.root.join("target")).ensure(&self.runner)?;
+        // The programs the checks run: the tool environment's black and isort, as one run
+        // of the checks calls them (the run makes the environment when it is missing).
+        let probe = self.runner.clone().with_fresh_record();
+        {
+            use buildkit_lib::python::{Black, CheckAll, Isort, ToolEnv};
+            let env = ToolEnv::under(self.root.join("target"));
+            let src = self.root.join("fixtures/webapp/src");
+            CheckAll::new(
+                Black::check([src.clone()]).tools(env.clone()),
+                Isort::check([src]).tools(env),
+            )
+            .run(&probe)?;
+        }
+        let program = |name: &str| -> Result<String> {
+            probe
+                .commands()
+                .into_iter()
+                .map(|argv| argv[0].clone())
+                .find(|p| Path::new(p).file_name() == Some(std::ffi::OsStr::new(name)))
+                .with_context(|| format!("the format checks ran no {name}"))
+        };
+        let (black, isort) = (program("black")?, program("isort")?);
         let build = self.webapp_build();
         let argv: Vec<String> = build.command().argv();
         let script = format!(
             "set -e\ncd '{root}'\n'{black}' --check fixtures/webapp/src\n'{isort}' --profile black --check-only fixtures/webapp/src\n{build}\ndocker images buildkit-webapp:bench >/dev/null\n",
             root = self.root.display(),
-            black = tools.bin("black").display(),
-            isort = tools.bin("isort").display(),
+            black = black,
+            isort = isort,
             build = argv.iter().map(|a| buildkit_lib::cmd::shell_escape(a)).collect::<Vec<_>>().join(" "),
         );
         let script_path = self.root.join("target/buildkit/bench/seed.sh");

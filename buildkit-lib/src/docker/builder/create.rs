@@ -83,34 +83,11 @@ impl BuilderCreate {
         self
     }
 
-    /// Driver options (`--driver-opt k=v`), e.g. `image=`, `network=host`, `namespace=`.
-    ///
-    /// Adds every entry of `entries`, replacing earlier ones of the same keys.
-    pub fn driver_opts<K: Into<String>, V: Into<String>>(
-        mut self,
-        entries: impl IntoIterator<Item = (K, V)>,
-    ) -> BuilderCreate {
-        self.driver_opts
-            .extend(entries.into_iter().map(|(k, v)| (k.into(), v.into())));
-        self
-    }
-
     /// Platforms this node builds natively (`--platform`).
     ///
     /// Adds one; call again for more.
     pub fn platform(mut self, platform: impl Into<String>) -> BuilderCreate {
         self.platforms.push(platform.into());
-        self
-    }
-
-    /// Platforms this node builds natively (`--platform`).
-    ///
-    /// Adds every item of `items`.
-    pub fn platforms<T: Into<String>>(
-        mut self,
-        items: impl IntoIterator<Item = T>,
-    ) -> BuilderCreate {
-        self.platforms.extend(items.into_iter().map(Into::into));
         self
     }
 
@@ -149,11 +126,6 @@ impl BuilderCreate {
         self.endpoint = Some(endpoint.into());
         self
     }
-
-    /// The builder name, if set.
-    pub fn get_name(&self) -> Option<&str> {
-        self.name.as_deref()
-    }
 }
 impl BuilderCreate {
     /// Adds the TLS files of a `remote` builder as driver options.
@@ -168,7 +140,7 @@ impl BuilderCreate {
 
     /// The checks buildx does not make, or makes only once a build starts: `append` has a
     /// name, a remote builder has an endpoint buildx understands, and its TLS files exist.
-    pub fn check(&self) -> anyhow::Result<()> {
+    pub(crate) fn check(&self) -> anyhow::Result<()> {
         if self.append && self.name.is_none() {
             anyhow::bail!(
                 "`append` adds a node to an existing builder: set `name` to that builder"
@@ -211,7 +183,7 @@ impl BuilderCreate {
     }
 
     /// The command line.
-    pub fn command(&self) -> Cmd {
+    pub(crate) fn command(&self) -> Cmd {
         let mut cmd = Cmd::new("docker").args(["buildx", "create"]);
         if let Some(name) = &self.name {
             cmd = cmd.args(["--name", name]);
@@ -419,31 +391,11 @@ impl NodeSpec {
         self
     }
 
-    /// The platforms it builds natively (`--platform`).
-    ///
-    /// Adds every item of `items`.
-    pub fn platforms<T: Into<String>>(mut self, items: impl IntoIterator<Item = T>) -> NodeSpec {
-        self.platforms.extend(items.into_iter().map(Into::into));
-        self
-    }
-
     /// Driver options of this node only, on top of the builder's (`--driver-opt`).
     ///
     /// Adds one entry, replacing an earlier one of the same key.
     pub fn driver_opt(mut self, key: impl Into<String>, value: impl Into<String>) -> NodeSpec {
         self.driver_opts.insert(key.into(), value.into());
-        self
-    }
-
-    /// Driver options of this node only, on top of the builder's (`--driver-opt`).
-    ///
-    /// Adds every entry of `entries`, replacing earlier ones of the same keys.
-    pub fn driver_opts<K: Into<String>, V: Into<String>>(
-        mut self,
-        entries: impl IntoIterator<Item = (K, V)>,
-    ) -> NodeSpec {
-        self.driver_opts
-            .extend(entries.into_iter().map(|(k, v)| (k.into(), v.into())));
         self
     }
 
@@ -501,18 +453,6 @@ impl MultiNode {
         self
     }
 
-    /// Driver options of every node (`image=`, `network=host`, `namespace=`, ...).
-    ///
-    /// Adds every entry of `entries`, replacing earlier ones of the same keys.
-    pub fn driver_opts<K: Into<String>, V: Into<String>>(
-        mut self,
-        entries: impl IntoIterator<Item = (K, V)>,
-    ) -> MultiNode {
-        self.driver_opts
-            .extend(entries.into_iter().map(|(k, v)| (k.into(), v.into())));
-        self
-    }
-
     /// BuildKit daemon configuration file (`--buildkitd-config`), for every node.
     pub fn buildkitd_config(mut self, buildkitd_config: impl Into<String>) -> MultiNode {
         self.buildkitd_config = Some(buildkitd_config.into());
@@ -524,14 +464,6 @@ impl MultiNode {
     /// Adds one; call again for more.
     pub fn node(mut self, node: NodeSpec) -> MultiNode {
         self.nodes.push(node);
-        self
-    }
-
-    /// The nodes, in order.
-    ///
-    /// Adds every item of `items`.
-    pub fn nodes(mut self, items: impl IntoIterator<Item = NodeSpec>) -> MultiNode {
-        self.nodes.extend(items);
         self
     }
 
@@ -550,7 +482,7 @@ impl MultiNode {
 
 impl MultiNode {
     /// One `docker buildx create` per node.
-    pub fn creates(&self) -> Vec<BuilderCreate> {
+    pub(crate) fn creates(&self) -> Vec<BuilderCreate> {
         let last = self.nodes.len().saturating_sub(1);
         self.nodes
             .iter()
@@ -576,11 +508,6 @@ impl MultiNode {
                 }
             })
             .collect()
-    }
-
-    /// The command lines, in order.
-    pub fn commands(&self) -> Vec<Cmd> {
-        self.creates().iter().map(BuilderCreate::command).collect()
     }
 
     /// Like [`Step::run`] of a [`MultiNode`], but the builder belongs to this run: it is removed when

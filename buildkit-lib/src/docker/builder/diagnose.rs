@@ -61,7 +61,7 @@ fn connection_words(line: &str) -> String {
 /// What buildx's own words about a builder that cannot start mean, and what to do; `None`
 /// when the text is not one of the failures recognised here. `endpoint` and `opts` are
 /// the builder's (for the file names in the advice).
-pub fn explain(
+pub(crate) fn explain(
     text: &str,
     endpoint: Option<&str>,
     opts: &BTreeMap<String, String>,

@@ -21,7 +21,7 @@ pub enum Driver {
 
 impl Driver {
     /// The name buildx uses.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Driver::Docker => "docker",
             Driver::DockerContainer => "docker-container",
@@ -33,10 +33,8 @@ impl Driver {
 
 /// The TLS files a `remote` builder uses to reach a BuildKit daemon on `tcp://`
 /// (`--driver-opt cacert=...,cert=...,key=...,servername=...`). buildx does not check
-/// that the files exist when the builder is created; [`BuilderCreate::check`] (run first
-/// by its [`Step::run`](crate::plan::Step::run)) does.
-///
-/// [`BuilderCreate::check`]: super::BuilderCreate::check
+/// that the files exist when the builder is created; the builder step's checks (run first
+/// by its [`Step::run`](crate::plan::Step::run), and by its plan) do.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[must_use]
 pub struct RemoteTls {
@@ -64,24 +62,6 @@ impl RemoteTls {
             key: key.into(),
             servername: None,
         }
-    }
-
-    /// The CA certificate that signed the daemon's certificate.
-    pub fn cacert(mut self, cacert: impl Into<PathBuf>) -> RemoteTls {
-        self.cacert = cacert.into();
-        self
-    }
-
-    /// The client certificate.
-    pub fn cert(mut self, cert: impl Into<PathBuf>) -> RemoteTls {
-        self.cert = cert.into();
-        self
-    }
-
-    /// The client certificate's key.
-    pub fn key(mut self, key: impl Into<PathBuf>) -> RemoteTls {
-        self.key = key.into();
-        self
     }
 
     /// The name in the daemon's certificate, when it differs from the endpoint's host.

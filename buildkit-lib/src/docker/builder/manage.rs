@@ -11,17 +11,17 @@ use crate::cmd::{Cmd, Runner};
 use crate::rows::nullable;
 
 /// `docker buildx use NAME`.
-pub fn use_cmd(name: &str) -> Cmd {
+pub(crate) fn use_cmd(name: &str) -> Cmd {
     Cmd::new("docker").args(["buildx", "use", name])
 }
 
 /// `docker buildx rm NAME`.
-pub fn rm_cmd(name: &str) -> Cmd {
+pub(crate) fn rm_cmd(name: &str) -> Cmd {
     Cmd::new("docker").args(["buildx", "rm", name])
 }
 
 /// `docker buildx inspect [--bootstrap] NAME`.
-pub fn inspect_cmd(name: &str, bootstrap: bool) -> Cmd {
+pub(crate) fn inspect_cmd(name: &str, bootstrap: bool) -> Cmd {
     let cmd = Cmd::new("docker").args(["buildx", "inspect"]);
     let cmd = if bootstrap {
         cmd.arg("--bootstrap")
@@ -31,21 +31,8 @@ pub fn inspect_cmd(name: &str, bootstrap: bool) -> Cmd {
     cmd.arg(name)
 }
 
-/// `docker buildx prune --builder NAME --all --force`: empties that builder's cache.
-pub(crate) fn prune_cmd(name: &str) -> Cmd {
-    Cmd::new("docker").args(["buildx", "prune", "--builder", name, "--all", "--force"])
-}
-
-/// Empties the build cache of builder `name` (every record, shared or not).
-pub fn prune(runner: &Runner, name: &str) -> anyhow::Result<()> {
-    runner
-        .capture(&prune_cmd(name))
-        .map(|_| ())
-        .with_context(|| format!("cannot prune the build cache of builder {name}"))
-}
-
 /// `docker buildx ls --format json`.
-pub fn ls_cmd() -> Cmd {
+pub(crate) fn ls_cmd() -> Cmd {
     Cmd::new("docker")
         .args(["buildx", "ls", "--format", "json"])
         .read_only()
@@ -69,7 +56,7 @@ pub fn remove(runner: &Runner, name: &str) -> anyhow::Result<()> {
 
 /// One node of a builder.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Node {
+pub(crate) struct Node {
     /// Node name.
     pub name: String,
     /// Endpoint (context name or URL).
@@ -82,7 +69,7 @@ pub struct Node {
 
 /// A builder as `docker buildx ls` describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BuilderInfo {
+pub(crate) struct BuilderInfo {
     /// Builder name.
     pub name: String,
     /// Driver name.
@@ -93,7 +80,7 @@ pub struct BuilderInfo {
 
 /// Every builder (`docker buildx ls --format json`, one JSON object a line; buildx 0.13
 /// repeats a builder's line once per node, so repeats are dropped).
-pub fn list(runner: &Runner) -> anyhow::Result<Vec<BuilderInfo>> {
+pub(crate) fn list(runner: &Runner) -> anyhow::Result<Vec<BuilderInfo>> {
     let out = runner
         .capture(&ls_cmd())
         .context("cannot list buildx builders")?;
@@ -111,7 +98,7 @@ pub fn list(runner: &Runner) -> anyhow::Result<Vec<BuilderInfo>> {
 }
 
 /// The builder `name`, from [`list`] (`None` when there is no such builder).
-pub fn inspect(runner: &Runner, name: &str) -> anyhow::Result<Option<BuilderInfo>> {
+pub(crate) fn inspect(runner: &Runner, name: &str) -> anyhow::Result<Option<BuilderInfo>> {
     Ok(list(runner)?.into_iter().find(|b| b.name == name))
 }
 
@@ -158,6 +145,19 @@ fn builder_info(v: BuilderRow) -> BuilderInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inspect_and_ls_command_lines() {
+        assert_eq!(
+            inspect_cmd("multi", true).to_string(),
+            "docker buildx inspect --bootstrap multi"
+        );
+        assert_eq!(
+            inspect_cmd("multi", false).to_string(),
+            "docker buildx inspect multi"
+        );
+        assert_eq!(ls_cmd().to_string(), "docker buildx ls --format json");
+    }
 
     #[test]
     fn buildx_ls_lines_are_builder_rows() {

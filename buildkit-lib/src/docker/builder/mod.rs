@@ -18,8 +18,7 @@
 //! Ctrl-C too, once the program's `main` cancels its run on signals with
 //! [`crate::cmd::Cancel::on_signals`]); a builder the user made is never removed.
 //! Failures buildx reports in its own words (a TLS handshake refused, a builder image
-//! that is neither local nor pullable, a name that is taken) are explained in ours
-//! ([`explain`]).
+//! that is neither local nor pullable, a name that is taken) are explained in ours.
 //!
 //! # Layout
 //!
@@ -37,12 +36,8 @@ mod manage;
 mod versions;
 
 pub use create::{BuilderCreate, CreatedBuilder, MultiNode, NodeSpec};
-pub(crate) use diagnose::connection_error;
-pub use diagnose::explain;
+pub(crate) use diagnose::{connection_error, explain};
 pub use driver::{Driver, RemoteTls};
-pub use manage::{
-    inspect, inspect_cmd, list, ls_cmd, prune, remove, rm_cmd, use_builder, use_cmd, BuilderInfo,
-    Node,
-};
-pub(crate) use versions::{buildx_version, loose_version};
-pub use versions::{engine_buildkit, BuilderVersions};
+pub(crate) use manage::inspect_cmd;
+pub use manage::{remove, use_builder};
+pub(crate) use versions::{buildx_version, loose_version, BuilderVersions};

@@ -11,11 +11,13 @@ use semver::Version;
 use crate::cmd::{Cmd, Runner};
 
 /// A `(major, minor)` release number.
+#[cfg(test)]
 type Release = (u64, u64);
 
 /// The BuildKit each Docker engine release vendors (its `vendor.mod`), by `major.minor`:
 /// what its built-in builder runs when it reports no version (Debian's builds say
 /// `v0.0.0+unknown`).
+#[cfg(test)]
 const ENGINE_BUILDKIT: &[(Release, Release)] = &[
     ((23, 0), (0, 10)),
     ((24, 0), (0, 11)),
@@ -42,7 +44,8 @@ const ENGINE_BUILDKIT: &[(Release, Release)] = &[
 /// `26.1.5+dfsg1`): exact for the releases from 23.0 to 29.1, the newest known one for a
 /// later engine (a floor: a newer engine never vendors an older BuildKit), `None` for an
 /// older engine or a version that cannot be read.
-pub fn engine_buildkit(engine: &str) -> Option<Version> {
+#[cfg(test)]
+pub(crate) fn engine_buildkit(engine: &str) -> Option<Version> {
     let engine = loose_version(engine)?;
     let key = (engine.major, engine.minor);
     let (_, (major, minor)) = ENGINE_BUILDKIT
@@ -56,7 +59,7 @@ pub fn engine_buildkit(engine: &str) -> Option<Version> {
 /// decides the BuildKit: read with [`BuilderVersions::read`].
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
-pub struct BuilderVersions {
+pub(crate) struct BuilderVersions {
     /// The builder asked about (`None`: buildx's current one).
     pub builder: Option<String>,
     /// buildx's version (`docker buildx version`); `None` when it prints none that reads.
@@ -72,21 +75,8 @@ pub struct BuilderVersions {
 }
 
 impl BuilderVersions {
-    /// Asks buildx and the builder (`None`: the current one): `docker buildx version`,
-    /// `docker buildx inspect [NAME]`, and, for the `docker` driver when BuildKit reports
-    /// no version, `docker version`. All read-only; a dry run that may not ask
-    /// ([`Runner::dry_run_queries`]) gets nothing back, and every field is `None`.
-    pub fn read(runner: &Runner, builder: Option<&str>) -> anyhow::Result<BuilderVersions> {
-        let mut versions = BuilderVersions {
-            builder: builder.map(str::to_string),
-            buildx: buildx_version(runner)?,
-            ..BuilderVersions::default()
-        };
-        versions.read_builder(runner)?;
-        Ok(versions)
-    }
-
-    /// The builder's half of [`BuilderVersions::read`].
+    /// Asks the builder (`self.builder`; `None`: the current one) for its driver and
+    /// BuildKit version (`docker buildx inspect`, read-only).
     pub(crate) fn read_builder(&mut self, runner: &Runner) -> anyhow::Result<()> {
         let mut inspect = Cmd::new("docker").args(["buildx", "inspect"]).read_only();
         if let Some(name) = &self.builder {
@@ -115,6 +105,7 @@ impl BuilderVersions {
     /// The BuildKit the builder runs: the version it reports, else (the `docker` driver)
     /// the one its engine release vendors ([`engine_buildkit`]); `None` when neither is
     /// known.
+    #[cfg(test)]
     pub fn buildkit(&self) -> Option<Version> {
         self.reported_buildkit.clone().or_else(|| {
             match (self.driver.as_deref(), self.engine.as_deref()) {

@@ -10,7 +10,7 @@ use crate::cmd::Runner;
 /// Where one platform builds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Endpoint {
+pub(crate) enum Endpoint {
     /// A Docker engine address (`unix:///...`, `tcp://host:2376`, `ssh://user@host`), set
     /// as `DOCKER_HOST` for that platform's commands; the build uses that engine's
     /// built-in builder (`--builder default`).
@@ -26,7 +26,7 @@ pub enum Endpoint {
 impl Endpoint {
     /// Reads `unix://...`, `tcp://...`, `ssh://...`, `npipe://...` as a host,
     /// `context:NAME` as a docker context and `builder:NAME` as a buildx builder.
-    pub fn parse(text: &str) -> anyhow::Result<Endpoint> {
+    pub(crate) fn parse(text: &str) -> anyhow::Result<Endpoint> {
         let text = text.trim();
         if let Some(name) = text.strip_prefix("context:") {
             anyhow::ensure!(!name.is_empty(), "`context:` needs a docker context name");
@@ -50,7 +50,7 @@ impl Endpoint {
     }
 
     /// The buildx builder that builds for this endpoint.
-    pub fn builder(&self) -> &str {
+    pub(crate) fn builder(&self) -> &str {
         match self {
             Endpoint::Host(_) => "default",
             Endpoint::Context(name) | Endpoint::Builder(name) => name,
@@ -61,7 +61,7 @@ impl Endpoint {
     /// `DOCKER_CONTEXT` set and `DOCKER_HOST` removed for a context (buildx loads an image
     /// only into the current context's engine, and `DOCKER_HOST` overrides
     /// `DOCKER_CONTEXT`).
-    pub fn runner(&self, base: &Runner) -> Runner {
+    pub(crate) fn runner(&self, base: &Runner) -> Runner {
         match self {
             Endpoint::Host(host) => base.clone().env("DOCKER_HOST", host),
             Endpoint::Context(name) => base
@@ -93,41 +93,12 @@ pub struct PlatformEndpoint {
     pub(crate) endpoint: Endpoint,
 }
 
-impl PlatformEndpoint {
-    /// `platform` (`os/arch[/variant]`) built on `endpoint`.
-    pub fn new(platform: impl Into<String>, endpoint: Endpoint) -> PlatformEndpoint {
-        PlatformEndpoint {
-            platform: platform.into(),
-            endpoint,
-        }
-    }
-
-    /// `os/arch[/variant]`, for example `linux/arm64`.
-    pub fn platform(mut self, platform: impl Into<String>) -> PlatformEndpoint {
-        self.platform = platform.into();
-        self
-    }
-
-    /// The engine or builder that builds it.
-    pub fn endpoint(mut self, endpoint: Endpoint) -> PlatformEndpoint {
-        self.endpoint = endpoint;
-        self
-    }
-
-    /// The platform, `os/arch[/variant]`.
-    pub fn get_platform(&self) -> &str {
-        &self.platform
-    }
-
-    /// The engine or builder that builds it.
-    pub fn get_endpoint(&self) -> &Endpoint {
-        &self.endpoint
-    }
-}
+impl PlatformEndpoint {}
 
 impl PlatformEndpoint {
-    /// Reads `PLATFORM=ENDPOINT`, for example `linux/arm64=context:arm-box` (see
-    /// [`Endpoint::parse`]).
+    /// Reads `PLATFORM=ENDPOINT`, for example `linux/arm64=context:arm-box`: the endpoint a
+    /// `DOCKER_HOST` address (`unix://`, `tcp://`, `ssh://`, `npipe://`), `context:NAME` for
+    /// a docker context or `builder:NAME` for a buildx builder.
     pub fn parse(text: &str) -> anyhow::Result<PlatformEndpoint> {
         let (platform, endpoint) = text.split_once('=').with_context(|| {
             format!(

@@ -4,8 +4,8 @@
 //!
 //! This is the "native builders" pattern: an arm64 machine builds arm64, an amd64 machine
 //! builds amd64, instead of one machine emulating the other. A [`FanOut`] names, per
-//! platform, where it builds ([`Endpoint`]: a `DOCKER_HOST`, a docker context or a buildx
-//! builder). [`FanOut::run`]:
+//! platform, where it builds ([`PlatformEndpoint`]: a `DOCKER_HOST`, a docker context or a
+//! buildx builder). [`FanOut::run`]:
 //!
 //! 1. asks every endpoint's builder, side by side, whether it answers, which driver it
 //!    uses and which platforms it builds (`docker buildx inspect`; an engine on a unix
@@ -59,9 +59,10 @@ mod probe;
 mod tests;
 
 use endpoint::check_platform;
-pub use endpoint::{Endpoint, PlatformEndpoint};
+pub(crate) use endpoint::Endpoint;
+pub use endpoint::PlatformEndpoint;
 use probe::probe;
-pub use probe::BuilderProbe;
+pub(crate) use probe::BuilderProbe;
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -117,46 +118,10 @@ pub struct FanOut {
 }
 
 impl FanOut {
-    /// The build every platform runs: context, Dockerfile, target, args, labels,
-    /// secrets, caches. Its `tags` are the merged image's tags (all in one registry
-    /// repository's registry, the first one names the repository the platforms are
-    /// pushed to); its `platforms`, `output` and `builder` are set per platform and must
-    /// be left empty.
-    pub fn build(mut self, build: Build) -> FanOut {
-        self.build = build;
-        self
-    }
-
-    /// The platforms and their endpoints, in the order of the merged index.
-    ///
-    /// Adds one; call again for more.
-    pub fn platform(mut self, platform: PlatformEndpoint) -> FanOut {
-        self.platforms.push(platform);
-        self
-    }
-
-    /// The platforms and their endpoints, in the order of the merged index.
-    ///
-    /// Adds every item of `items`.
-    pub fn platforms(mut self, items: impl IntoIterator<Item = PlatformEndpoint>) -> FanOut {
-        self.platforms.extend(items);
-        self
-    }
-
     /// Retries of the pushes and of the merge (not of the builds).
     pub fn retry(mut self, retry: Retry) -> FanOut {
         self.retry = retry;
         self
-    }
-
-    /// The build every platform runs.
-    pub fn get_build(&self) -> &Build {
-        &self.build
-    }
-
-    /// The platforms and their endpoints, in the order of the merged index.
-    pub fn get_platforms(&self) -> &[PlatformEndpoint] {
-        &self.platforms
     }
 }
 
@@ -167,7 +132,7 @@ pub struct PlatformResult {
     /// The platform.
     pub platform: String,
     /// Where it built.
-    pub endpoint: Endpoint,
+    pub(crate) endpoint: Endpoint,
     /// The builder's driver.
     pub driver: String,
     /// The pushed image's digest (an index or a manifest).
@@ -175,7 +140,7 @@ pub struct PlatformResult {
     /// The per-platform tag it was pushed under (`docker` driver only).
     pub platform_tag: Option<String>,
     /// Build (and push) time.
-    pub elapsed: Duration,
+    pub(crate) elapsed: Duration,
     /// Which instructions its build took from the cache and why each of the others ran
     /// (see [`Build::explain`]); `None` when not explained. A build with an
     /// [`Build::explain_record`] keeps one record per platform beside it
@@ -188,7 +153,7 @@ pub struct PlatformResult {
 #[non_exhaustive]
 pub struct FanOutResult {
     /// The merged image's tags.
-    pub tags: Vec<String>,
+    pub(crate) tags: Vec<String>,
     /// The merged index's digest: the hash of the index read back (in a dry run, of the
     /// placeholder index the read-back answers).
     pub digest: Option<String>,
@@ -217,7 +182,7 @@ pub enum PlatformOutcome {
 #[non_exhaustive]
 pub struct FanOutError {
     /// The tags that were to be written (and were not).
-    pub tags: Vec<String>,
+    pub(crate) tags: Vec<String>,
     /// Each platform, its endpoint and how it ended.
     pub outcomes: Vec<(PlatformEndpoint, PlatformOutcome)>,
 }
@@ -282,7 +247,7 @@ impl FanOut {
 
     /// The checks made before anything runs: the tags, the platforms, and the build
     /// fields that are set per platform.
-    pub fn check(&self) -> anyhow::Result<()> {
+    pub(crate) fn check(&self) -> anyhow::Result<()> {
         let repo = self.repository()?;
         if repo.registry.is_none() {
             anyhow::bail!(
@@ -328,7 +293,7 @@ impl FanOut {
 
     /// The per-platform tag a `docker`-driver platform is pushed under:
     /// `<first tag>-<os>-<arch>[-<variant>]` (cut to the 128 characters a tag may have).
-    pub fn platform_tag(&self, platform: &str) -> anyhow::Result<String> {
+    pub(crate) fn platform_tag(&self, platform: &str) -> anyhow::Result<String> {
         let repo = self.repository()?;
         let base = repo.tag.clone().unwrap_or_else(|| "latest".to_string());
         let mut tag = format!("{base}-{}", platform.replace('/', "-"));
@@ -341,7 +306,7 @@ impl FanOut {
 
     /// The build one platform runs, for a builder that does (`by_digest`) or does not push
     /// by digest.
-    pub fn platform_build(
+    pub(crate) fn platform_build(
         &self,
         platform: &PlatformEndpoint,
         by_digest: bool,
@@ -390,7 +355,7 @@ impl FanOut {
     }
 
     /// The merge: `imagetools create` of the platforms' digests under the tags.
-    pub fn merge_command(&self, digests: &[String]) -> anyhow::Result<ImagetoolsCreate> {
+    pub(crate) fn merge_command(&self, digests: &[String]) -> anyhow::Result<ImagetoolsCreate> {
         let repo = self.repository()?.name();
         Ok(ImagetoolsCreate {
             tags: self.build.tags.clone(),

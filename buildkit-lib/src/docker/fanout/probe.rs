@@ -10,7 +10,7 @@ use crate::docker::builder;
 /// What `docker buildx inspect` says of an endpoint's builder.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
-pub struct BuilderProbe {
+pub(crate) struct BuilderProbe {
     /// The driver (`docker`, `docker-container`, `remote`, `kubernetes`).
     pub driver: String,
     /// The platforms its nodes build (empty until a non-`docker` builder has started).

@@ -88,7 +88,7 @@ fn each_platform_keeps_its_own_explanation_record() {
         ],
     );
     let records: Vec<Option<std::path::PathBuf>> = fan
-        .get_platforms()
+        .platforms
         .iter()
         .map(|p| fan.platform_build(p, true).unwrap().explain_record)
         .collect();
