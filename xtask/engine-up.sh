@@ -1074,6 +1074,7 @@ ensure_buildkit_binaries() {
     "$BUILDKIT_BIN/buildkitd" --version 2>>"$STEP_LOG" | grep -qF " $BUILDKIT_VERSION" ||
         fail "the built buildkitd does not report version $BUILDKIT_VERSION"
     echo "$BUILDKIT_VERSION" >"$BUILDKIT_BIN/.complete"
+    mkdir -p "$BUILDKIT_DIR"
     echo "$((SECONDS - start))" >"$BUILDKIT_DIR/build-seconds"
     step buildkit-binaries "$LOG_DIR/buildkit-build.log"
     done_step "ok (built in $((SECONDS - start)) s)"
