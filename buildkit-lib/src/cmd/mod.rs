@@ -1,10 +1,15 @@
-//! Running external programs: the one place in the library that starts a process.
+//! The one executor: every effect a step has goes through here, and only here does the
+//! library start a process or open a socket.
 //!
 //! A [`Cmd`] is a plain value (program, arguments, working directory, environment) that
 //! displays itself shell-escaped, so plans can be printed and compared as text. A
-//! [`Runner`] runs it: it echoes `$ cmd`, streams output to the terminal and the step's
-//! log, keeps a bounded tail for the error, enforces timeouts and honours dry runs.
-//! Given an [`Executor`], it asks it for answers instead of starting processes (tests).
+//! [`Runner`] carries one run's context (`runner.rs`) and does every action of a step:
+//! commands through the process executor (`process.rs`: echo `$ cmd`, stream to the
+//! terminal and the step's log, keep a bounded tail, time out, stop the process group),
+//! engine questions through its engine handle (`engine.rs`), file writes, removals,
+//! swaps, probes and waits (`actions.rs`, `probe.rs`). It records each as a
+//! [`plan::Action`](crate::plan::Action); a recording runner only records, which is how a
+//! step's plan is made. Given an [`Executor`], it asks it for answers instead (tests).
 //! Failures are a typed [`CommandError`]. A run is cancelled through its [`Cancel`] token
 //! (from another thread, or on SIGINT and SIGTERM once `main` asks for it with
 //! [`Cancel::on_signals`]), which stops its commands and runs the clean-ups its steps
