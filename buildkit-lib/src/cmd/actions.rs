@@ -229,6 +229,17 @@ impl Runner {
         read(path)
     }
 
+    /// Takes a lock with `take` (a lock file the run holds while it fills a shared cache,
+    /// such as a tool environment) and returns its guard; a runner that only records
+    /// takes none, since it fills nothing. Not an action: a lock changes nothing the user
+    /// owns.
+    pub(crate) fn hold_lock<T>(&self, take: impl FnOnce() -> Result<T>) -> Result<Option<T>> {
+        if self.only_records() {
+            return Ok(None);
+        }
+        take().map(Some)
+    }
+
     /// One real (or faked) answer to `probe`, unrecorded. A container probe asks the
     /// engine (or the fake executor's command answers) through this runner.
     fn ask(&self, probe: &Probe) -> Result<String, NotReady> {

@@ -209,8 +209,7 @@ impl ToolEnv {
         // Two runs (or two tests) wanting the same environment: one creates, the other
         // waits (a dry run takes no lock: it creates nothing).
         let lock = self.cache.join(format!("{}.lock", self.key(&version)));
-        let _lock =
-            runner.read_output_with(&lock, None, |path| DirLock::acquire(path).map(Some))?;
+        let _lock = runner.hold_lock(|| DirLock::acquire(&lock))?;
         if marker_matches(&marker, &expected) {
             return Ok(Tools::at(dir));
         }
