@@ -11,7 +11,7 @@ use buildkit_lib::docker::build::Build;
 use buildkit_lib::plan::{Action, Step};
 use buildkit_lib::validate::cache::Prune;
 use buildkit_lib::validate::reproducible::Reproducible;
-use buildkit_lib::validate::security::{Scanner, Trivy, TrivyBin, TrivySbom};
+use buildkit_lib::validate::security::{Scanner, Threshold, Trivy, TrivyBin, TrivySbom, Verdict};
 use buildkit_lib::validate::size::SizeCheck;
 use buildkit_lib::validate::smoke::{Ready, Service, ServiceReady, Smoke, SmokeError};
 use buildkit_lib::{Runner, Secret, Session};
@@ -199,6 +199,33 @@ fn trivy_scans_run_their_plans() {
     );
     let config = Trivy::config("fixtures/webapp/Dockerfile.production").bin(bin);
     assert_plan_is_execution(&config, &session());
+}
+
+/// A scan answered by the placeholder a plan reads (a dry run, or a fake standing in for
+/// trivy) finds nothing because nothing ran: that is never a pass, even for a secret-only
+/// scan that has no database or package list to miss.
+#[test]
+fn a_placeholder_scan_is_never_a_pass() {
+    let bin = TrivyBin::at("/opt/trivy", "/tmp/trivy-cache");
+    for scan in [
+        Trivy::image("webapp:dev")
+            .scanners([Scanner::Secret])
+            .bin(bin.clone()),
+        Trivy::config("fixtures/webapp/Dockerfile.production").bin(bin.clone()),
+    ] {
+        let dry = Runner::new()
+            .echo(buildkit_lib::cmd::Echo::Silent)
+            .dry_run(true)
+            .session(session());
+        let report = scan.run(&dry).unwrap();
+        assert_eq!(
+            Threshold::new().verdict(&report),
+            Verdict::NotChecked,
+            "{report}"
+        );
+        assert!(Threshold::new().check(&report).is_err(), "{report}");
+        assert!(report.to_string().contains("trivy did not run"), "{report}");
+    }
 }
 
 #[test]

@@ -357,6 +357,9 @@ impl Trivy {
             "ArtifactName": self.subject(),
             "ArtifactType": kind,
             "Results": [],
+            // Not trivy's: says the report stands for a scan that did not run, so that no
+            // verdict taken from it is a pass.
+            PLACEHOLDER_KEY: true,
         })
         .to_string()
     }
@@ -408,6 +411,12 @@ impl Step for Trivy {
         let report = read_report(&out.stdout)
             .context("cannot read trivy's JSON report")
             .with_context(context)?;
+        if report.placeholder {
+            not_checked.push(NotChecked::new(
+                "the scan",
+                "trivy did not run: this report is the placeholder a plan reads",
+            ));
+        }
         match &self.target {
             Target::Image(image) => {
                 if report.artifact_name.as_deref() != Some(image.as_str())
@@ -482,6 +491,8 @@ impl Step for Trivy {
 
 /// What the library reads of a trivy JSON report.
 struct Report {
+    /// The placeholder a plan reads (the scan did not run).
+    placeholder: bool,
     artifact_name: Option<String>,
     artifact_type: Option<String>,
     /// The `Class` of every result (`os-pkgs`, `lang-pkgs`, `secret`, `config`).
@@ -507,6 +518,8 @@ struct DbMetadataRow {
 /// trivy's JSON report, current shape: `{"SchemaVersion": 2, "Results": [...]}`.
 #[derive(Debug, Deserialize)]
 struct ReportRow {
+    #[serde(rename = "BuildkitLibPlaceholder", default)]
+    placeholder: bool,
     #[serde(rename = "ArtifactName", default)]
     artifact_name: Option<String>,
     #[serde(rename = "ArtifactType", default)]
@@ -590,11 +603,16 @@ struct CauseRow {
     start_line: Option<u64>,
 }
 
+/// The key of the placeholder report a plan reads in place of trivy's (never in trivy's own
+/// output).
+const PLACEHOLDER_KEY: &str = "BuildkitLibPlaceholder";
+
 fn read_report(json: &str) -> Result<Report> {
     let root: Value = serde_json::from_str(json.trim()).context("not JSON")?;
     let row: ReportRow = match &root {
         // The old shape: a bare array of results.
         Value::Array(_) => ReportRow {
+            placeholder: false,
             artifact_name: None,
             artifact_type: None,
             results: from_value(&root, "trivy's report")?,
@@ -603,6 +621,7 @@ fn read_report(json: &str) -> Result<Report> {
         _ => bail!("expected an object with `Results`"),
     };
     let mut report = Report {
+        placeholder: row.placeholder,
         artifact_name: non_empty(row.artifact_name),
         artifact_type: non_empty(row.artifact_type),
         classes: Vec::new(),
