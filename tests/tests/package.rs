@@ -637,3 +637,171 @@ fn a_package_stage_that_hides_the_epoch_is_refused_by_name() {
         "{err}"
     );
 }
+
+/// Edits `rel` in `project` with `edit`, keeping its modification time when `keep_time`
+/// (an edit PyInstaller's own time-based check would miss).
+fn edit(project: &Path, rel: &str, keep_time: bool, edit: impl FnOnce(String) -> String) {
+    let path = project.join(rel);
+    let modified = fs::metadata(&path).unwrap().modified().unwrap();
+    fs::write(&path, edit(fs::read_to_string(&path).unwrap())).unwrap();
+    if keep_time {
+        fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(modified)
+            .unwrap();
+    }
+}
+
+/// sha256 of every file in `dir`, by relative path.
+fn sums(dir: &Path) -> Vec<(String, String)> {
+    walk(dir)
+        .into_iter()
+        .filter(|p| p.is_file())
+        .map(|p| {
+            (
+                p.strip_prefix(dir).unwrap().display().to_string(),
+                e2e::sha256_file(&p).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The proof of incremental packaging: for each kind of change, the path taken is the
+/// one named, and the result is, file by file, what a clean packaging of the same sources
+/// gives (same `SOURCE_DATE_EPOCH`), and the binary runs and shows the change.
+#[test]
+fn incremental_packaging_equals_a_clean_one_for_every_kind_of_change() {
+    let project = fixture_copy();
+    let root = project.path();
+    // A data file the spec ships, a module that can go away, and a mark the binary prints.
+    fs::write(root.join("src/deskapp/banner.txt"), "hello\n").unwrap();
+    fs::write(root.join("src/deskapp/extra.py"), "EXTRA = 1\n").unwrap();
+    edit(root, "deskapp.spec", false, |t| {
+        t.replace(
+            "    datas=[],",
+            "    datas=[(os.path.join(src, 'deskapp', 'banner.txt'), 'deskapp')],",
+        )
+    });
+    edit(root, "src/deskapp/app.py", false, |t| {
+        t.replace(
+            "from deskapp.settings import Settings\n",
+            "from deskapp.settings import Settings\n\ntry:\n    from deskapp import extra\n\
+             except ImportError:\n    extra = None\n\nMARK = \"v0\"\n",
+        )
+        .replace(
+            "        \"theme\": settings.theme,\n",
+            "        \"theme\": settings.theme,\n        \"mark\": MARK,\n        \"extra\": \
+             extra is not None,\n",
+        )
+    });
+    let session = Session::new(e2e::unique("pkginc"));
+    let images = Images::build(root, &session);
+    let state = tempfile::tempdir().unwrap();
+    let package = |state: &Path| {
+        Package::new(
+            images.stages.clone(),
+            PyInstaller::spec("deskapp.spec"),
+            Mode::Mounted,
+        )
+        .expect("deskapp")
+        .source_date_epoch(1_700_000_000)
+        .incremental(state)
+    };
+    let dist = root.join("dist");
+    let facts = || -> serde_json::Value {
+        serde_json::from_str(&run_binary(&dist.join("deskapp"), &["--json"])).unwrap()
+    };
+    let path_of = |state: &Path| {
+        let report = package(state).run(&images.runner).unwrap();
+        report.path_taken().unwrap().to_string()
+    };
+
+    let first = path_of(state.path());
+    assert_eq!(
+        first,
+        "packaging: full, no earlier packaging is recorded in the state folder"
+    );
+    let before = sums(&dist);
+    assert_eq!(
+        path_of(state.path()),
+        "packaging: up to date (no source file, argument or runtime image changed, and dist \
+         holds the last packaging's files)"
+    );
+    assert_eq!(sums(&dist), before, "an up-to-date dist is left as it was");
+    // dist edited by hand: not up to date any more.
+    fs::write(dist.join("deskapp"), "not a binary").unwrap();
+    assert!(path_of(state.path()).starts_with("packaging: incremental"));
+    assert_eq!(sums(&dist), before);
+
+    type Change = (&'static str, Box<dyn Fn(&Path)>, &'static str);
+    let changes: Vec<Change> = vec![
+        (
+            "a body edit, modification time kept",
+            Box::new(|root| {
+                edit(root, "src/deskapp/app.py", true, |t| {
+                    t.replace("MARK = \"v0\"", "MARK = \"v1\"")
+                })
+            }),
+            "packaging: incremental, analysis reused: src/deskapp/app.py changed, imports \
+             unchanged",
+        ),
+        (
+            "a new import of a standard module",
+            Box::new(|root| {
+                edit(root, "src/deskapp/settings.py", false, |t| {
+                    format!("import textwrap\n{t}")
+                })
+            }),
+            "packaging: full, src/deskapp/settings.py: its imports changed (+import textwrap)",
+        ),
+        (
+            "a new import of an installed package",
+            Box::new(|root| {
+                edit(root, "src/deskapp/app.py", false, |t| {
+                    t.replace("import sys\n", "import sys\n\nimport packaging.version\n")
+                })
+            }),
+            "packaging: full, src/deskapp/app.py: its imports changed (+import \
+             packaging.version)",
+        ),
+        (
+            "a removed module",
+            Box::new(|root| fs::remove_file(root.join("src/deskapp/extra.py")).unwrap()),
+            "packaging: full, src/deskapp/extra.py was removed",
+        ),
+        (
+            "a data file",
+            Box::new(|root| fs::write(root.join("src/deskapp/banner.txt"), "changed\n").unwrap()),
+            "packaging: full, src/deskapp/banner.txt changed (not an application module)",
+        ),
+        (
+            "the spec",
+            Box::new(|root| {
+                edit(root, "deskapp.spec", false, |t| {
+                    t.replace(
+                        "excludes=[\"tkinter\"]",
+                        "excludes=[\"tkinter\", \"unittest\"]",
+                    )
+                })
+            }),
+            "packaging: full, deskapp.spec changed (not an application module)",
+        ),
+    ];
+    for (what, change, expected) in changes {
+        change(root);
+        assert_eq!(path_of(state.path()), expected, "{what}");
+        let incremental = sums(&dist);
+        let shown = facts();
+        // A clean packaging of the same sources, with a state folder of its own.
+        let clean_state = tempfile::tempdir().unwrap();
+        assert!(path_of(clean_state.path()).starts_with("packaging: full, no earlier"));
+        assert_eq!(incremental, sums(&dist), "{what}: incremental ≠ clean");
+        assert_eq!(shown, facts(), "{what}");
+    }
+    let shown = facts();
+    assert_eq!(shown["mark"], "v1", "the body edit reached the binary");
+    assert_eq!(shown["extra"], false, "the removed module left the binary");
+    assert_eq!(containers_of(&images.runner, &session), "");
+}

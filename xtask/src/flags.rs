@@ -84,6 +84,22 @@ xflags::xflags! {
             /// Go on with independent steps after a failure.
             optional --keep-going
         }
+        /// Package the production-shaped desktop app (fixtures/signalscope) and smoke-test it.
+        ///
+        /// Base, runtime and package stages (PyInstaller, one file; incremental in the
+        /// mounted mode, with the path taken and why in the log), then the binary runs in
+        /// the base image (`--version`, and the main window opened and closed offscreen).
+        /// Reports each stage's time and size.
+        cmd desktop {
+            /// mounted (default: incremental), isolated or isolated-cp.
+            optional --mode mode: PackageMode
+            /// Print the plan; change nothing.
+            optional --dry-run
+            /// Run every stage, even those whose inputs are unchanged.
+            optional --force
+            /// Go on with independent steps after a failure.
+            optional --keep-going
+        }
         /// Check the fixtures' Python formatting (black, isort; pinned versions).
         cmd check {
             /// Print the commands; run nothing.
@@ -482,6 +498,7 @@ mod tests {
             "mediaserver",
             "bake",
             "package",
+            "desktop",
             "check",
             "fmt",
             "release",

@@ -136,6 +136,7 @@ fn dispatch(base: &Runner, args: &[String]) -> anyhow::Result<u8> {
         XtaskCmd::Bench(flags) => bench::run(&base, &root, &flags),
         XtaskCmd::Clean(flags) => clean::run(&base, &root, &flags),
         XtaskCmd::Package(flags) => package::run(&base, &root, &flags),
+        XtaskCmd::Desktop(flags) => package::desktop(&base, &root, &flags),
         XtaskCmd::Release(flags) => {
             release::run(&base, &root, flags.bump, flags.dry_run)?;
             Ok(0)

@@ -1,4 +1,5 @@
-//! `cargo xtask package`: the desktop fixture through its three stages into `dist/`.
+//! `cargo xtask package` and `cargo xtask desktop`: a desktop fixture through its three
+//! stages into `dist/` (the small one, and the production-shaped one with a smoke test).
 //!
 //! Base image (system libraries), runtime image (a venv with PyInstaller), then the
 //! package stage, mounted or isolated; each stage is a pipeline step, so an unchanged
@@ -6,34 +7,104 @@
 
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{bail, Context, Result};
 use buildkit_lib::package::{Export, Mode, Package, PyInstaller, Stages};
 use buildkit_lib::pipeline::{Inputs, Pipeline, RunOptions, StepOutput};
 use buildkit_lib::plan::Step;
-use buildkit_lib::Runner;
+use buildkit_lib::{Cmd, Runner};
 
 use crate::flags::{self, PackageMode};
 use crate::{build::PYTHON_IMAGE, engine};
 
-/// The desktop images' repository; stages are tags of it.
-const DESKTOP_IMAGE: &str = "buildkit-desktop";
+/// A desktop fixture the xtask packages.
+struct App {
+    /// The folder under `fixtures/`.
+    dir: &'static str,
+    /// The images' repository; stages are tags of it.
+    image: &'static str,
+    /// The spec, relative to the folder.
+    spec: &'static str,
+    /// The binary PyInstaller leaves in `dist/`.
+    binary: &'static str,
+    /// Whether the binary answers `--version` and `--smoke` (the production-shaped one).
+    smoke: bool,
+}
 
-/// `cargo xtask package [--mode mounted|isolated] [--dry-run] [--force]`.
+/// The small desktop fixture.
+const DESKAPP: App = App {
+    dir: "desktop",
+    image: "buildkit-desktop",
+    spec: "deskapp.spec",
+    binary: "deskapp",
+    smoke: false,
+};
+
+/// The production-shaped desktop fixture (PySide6, numpy, scipy).
+const SIGNALSCOPE: App = App {
+    dir: "signalscope",
+    image: "signalscope",
+    spec: "signalscope.spec",
+    binary: "signalscope",
+    smoke: true,
+};
+
+/// `cargo xtask package [--mode mounted|isolated|isolated-cp] [--dry-run] [--force]`:
+/// the small fixture, isolated by default.
 pub fn run(base: &Runner, root: &Path, flags: &flags::Package) -> Result<u8> {
-    let mode = match flags.mode.unwrap_or(PackageMode::Isolated) {
+    let mode = flags.mode.unwrap_or(PackageMode::Isolated);
+    package(
+        base,
+        root,
+        &DESKAPP,
+        mode,
+        flags.dry_run,
+        flags.force,
+        flags.keep_going,
+    )
+}
+
+/// `cargo xtask desktop [--mode …] [--dry-run] [--force]`: the production-shaped fixture,
+/// mounted (incremental) by default, then its smoke test.
+pub fn desktop(base: &Runner, root: &Path, flags: &flags::Desktop) -> Result<u8> {
+    let mode = flags.mode.unwrap_or(PackageMode::Mounted);
+    package(
+        base,
+        root,
+        &SIGNALSCOPE,
+        mode,
+        flags.dry_run,
+        flags.force,
+        flags.keep_going,
+    )
+}
+
+/// The pipeline of `app`: base, runtime, package (and smoke), then the report with each
+/// stage's time and size.
+fn package(
+    base: &Runner,
+    root: &Path,
+    app: &App,
+    mode: PackageMode,
+    dry_run: bool,
+    force: bool,
+    keep_going: bool,
+) -> Result<u8> {
+    let mode_name = format!("{mode:?}").to_lowercase();
+    let mode = match mode {
         PackageMode::Mounted => Mode::Mounted,
         PackageMode::Isolated => Mode::Isolated(Export::BuildOutput),
         PackageMode::IsolatedCp => Mode::Isolated(Export::CopyOut),
     };
-    let runner = base.clone().dry_run(flags.dry_run);
-    engine::ensure(&runner, root, flags.dry_run)?;
-    let app = root.join("fixtures/desktop");
-    let stages = Stages::new(&app, DESKTOP_IMAGE)
+    let runner = base.clone().dry_run(dry_run);
+    engine::ensure(&runner, root, dry_run)?;
+    let dir = root.join("fixtures").join(app.dir);
+    let stages = Stages::new(&dir, app.image)
         .build_arg("PYTHON_IMAGE", PYTHON_IMAGE)
         .network("host");
+    let stage_image = |name: &str| format!("{}:{name}", app.image);
 
-    let mut pipeline = Pipeline::new("package", root.join("target"));
-    let dockerfile = app.join("Dockerfile");
+    let mut pipeline = Pipeline::new(app.dir, root.join("target"));
+    let dockerfile = dir.join("Dockerfile");
     let base_stages = stages.clone();
     pipeline
         .step("base", move |cx| {
@@ -48,6 +119,12 @@ pub fn run(base: &Runner, root: &Path, flags: &flags::Package) -> Result<u8> {
         )
         .output(StepOutput::image(stage_image("base")));
     let runtime_stages = stages.clone();
+    let mut runtime_inputs = Inputs::new().file(&dockerfile);
+    for file in ["pyproject.toml", "requirements.txt"] {
+        if dir.join(file).is_file() {
+            runtime_inputs = runtime_inputs.file(dir.join(file));
+        }
+    }
     pipeline
         .step("runtime", move |cx| {
             runtime_stages.build_runtime(&cx.runner)?;
@@ -55,50 +132,130 @@ pub fn run(base: &Runner, root: &Path, flags: &flags::Package) -> Result<u8> {
         })
         .after(["base"])
         .describe("runtime image: a virtual environment with PyInstaller")
-        .inputs(
-            Inputs::new()
-                .file(&dockerfile)
-                .file(app.join("pyproject.toml")),
-        )
+        .inputs(runtime_inputs)
         .output(StepOutput::image(stage_image("runtime")));
-    let package = Package::new(stages, PyInstaller::spec("deskapp.spec"), mode).expect("deskapp");
-    let dist = app.join("dist");
-    let mode_name = format!("{mode:?}");
+    // The mounted mode keeps PyInstaller's work in target/, one folder per app.
+    let package = Package::new(stages, PyInstaller::spec(app.spec), mode)
+        .expect(app.binary)
+        .incremental(root.join("target/pyinstaller").join(app.dir));
+    let dist = dir.join("dist");
+    let artifacts = dist.clone();
     pipeline
         .step("package", move |cx| {
             let report = package.run(&cx.runner)?;
             for path in report.paths() {
-                cx.add_artifact(&dist.join(path))?;
+                cx.add_artifact(&artifacts.join(path))?;
             }
             Ok(())
         })
         .after(["runtime"])
         .describe("PyInstaller in the runtime image; dist/ replaced atomically")
-        .inputs(
-            Inputs::new()
-                .context(root.join("fixtures/desktop"))
-                .value("mode", mode_name),
-        )
-        .output(StepOutput::dir(root.join("fixtures/desktop/dist")));
+        .inputs(Inputs::new().context(&dir).value("mode", mode_name))
+        .output(StepOutput::dir(&dist));
+    if app.smoke {
+        let version = read_version(&dir)?;
+        let base_image = stage_image("base");
+        let binary = app.binary;
+        let smoke_dist = dist.clone();
+        pipeline
+            .step("smoke", move |cx| {
+                smoke(&cx.runner, &base_image, &smoke_dist, binary, &version)
+            })
+            .after(["package"])
+            .describe("the binary in the base image: --version, then the window offscreen")
+            .inputs(Inputs::new().file(&dist));
+    }
 
-    let options = RunOptions::new("desktop")
-        .dry_run(flags.dry_run)
-        .force(flags.force)
-        .keep_going(flags.keep_going);
+    let options = RunOptions::new(app.dir)
+        .dry_run(dry_run)
+        .force(force)
+        .keep_going(keep_going);
     let report = pipeline.run(&runner, &options)?;
-    if !flags.dry_run {
+    if !dry_run {
         eprintln!("\n{}", report.table());
+        for stage in ["base", "runtime"] {
+            let size = runner
+                .capture(
+                    &Cmd::new("docker")
+                        .args(["image", "inspect", "--format", "{{.Size}}"])
+                        .arg(stage_image(stage))
+                        .read_only(),
+                )
+                .ok()
+                .and_then(|out| out.stdout.trim().parse::<u64>().ok());
+            if let Some(size) = size {
+                eprintln!("{stage:>8}  image {}  {}", stage_image(stage), mb(size));
+            }
+        }
         for artifact in &report.artifacts {
             eprintln!(
-                "{}  {:>10}  {}",
-                artifact.sha256, artifact.size_bytes, artifact.path
+                "{:>8}  {}  {}  sha256 {}",
+                "package",
+                artifact.path,
+                mb(artifact.size_bytes),
+                artifact.sha256
             );
         }
     }
     Ok(report.exit_code() as u8)
 }
 
-/// The tag a stage's image gets: `Stages::new` tags stage `name` as `<image>:<name>`.
-fn stage_image(name: &str) -> String {
-    format!("{DESKTOP_IMAGE}:{name}")
+/// `12.3 MB`.
+fn mb(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
+}
+
+/// The version in the app's `version.json`.
+fn read_version(dir: &Path) -> Result<String> {
+    let path = dir.join("version.json");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("cannot parse {}", path.display()))?;
+    json["version"]
+        .as_str()
+        .map(str::to_string)
+        .with_context(|| format!("{} has no \"version\"", path.display()))
+}
+
+/// Runs the packaged binary in the base image (system libraries, none of the venv's
+/// packages): `--version` must print `<binary> <version>`, and `--smoke 1` must open the
+/// main window offscreen, draw, and print `smoke ok`.
+fn smoke(runner: &Runner, image: &str, dist: &Path, binary: &str, version: &str) -> Result<()> {
+    let run = |args: &[&str]| {
+        Cmd::new("docker")
+            .args(["run", "--rm", "--network", "none", "--mount"])
+            .arg(format!(
+                "type=bind,src={},dst=/app,readonly",
+                dist.display()
+            ))
+            .args(["--env", "QT_QPA_PLATFORM=offscreen", "--env", "HOME=/tmp"])
+            .arg(image)
+            .arg(format!("/app/{binary}"))
+            .args(args.iter().copied())
+            .read_only()
+    };
+    let expected = format!("{binary} {version}");
+    let out = runner
+        .capture(&run(&["--version"]).dry_answer(&expected))
+        .with_context(|| format!("{binary} --version failed in {image}"))?;
+    let printed = out.stdout.trim();
+    if printed != expected {
+        bail!("{binary} --version printed `{printed}`, expected `{expected}` (version.json)");
+    }
+    let out = runner
+        .capture(&run(&["--smoke", "1"]).dry_answer("smoke ok"))
+        .with_context(|| format!("{binary} --smoke failed in {image}"))?;
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("smoke ok"))
+        .with_context(|| {
+            format!(
+                "{binary} --smoke printed no `smoke ok` line: {}",
+                out.stdout.trim()
+            )
+        })?;
+    runner.note(&format!("{binary}: {printed}; {line}"));
+    Ok(())
 }

@@ -37,6 +37,9 @@ pub struct ArtifactReport {
     pub(crate) dir: PathBuf,
     /// Every regular file, sorted by path.
     pub(crate) files: Vec<Artifact>,
+    /// The path an incremental packaging took, and why (see
+    /// [`Package::incremental`](super::Package::incremental)).
+    pub(crate) path_taken: Option<String>,
 }
 
 impl ArtifactReport {
@@ -67,7 +70,23 @@ impl ArtifactReport {
         Ok(ArtifactReport {
             dir: dir.to_path_buf(),
             files,
+            path_taken: None,
         })
+    }
+
+    /// The path an incremental packaging took and why (`packaging: incremental, analysis
+    /// reused: …`, `packaging: full, signalscope.spec changed …`, `packaging: up to date
+    /// …`); `None` without [`Package::incremental`](super::Package::incremental).
+    pub fn path_taken(&self) -> Option<&str> {
+        self.path_taken.as_deref()
+    }
+
+    /// sha256 by path relative to the directory.
+    pub(crate) fn sums(&self) -> std::collections::BTreeMap<String, String> {
+        self.files
+            .iter()
+            .map(|f| (f.path.to_string_lossy().into_owned(), f.sha256.clone()))
+            .collect()
     }
 
     /// The relative paths, for comparing two builds.
@@ -103,6 +122,9 @@ impl ArtifactReport {
 
 impl fmt::Display for ArtifactReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(path) = &self.path_taken {
+            writeln!(f, "{path}")?;
+        }
         write!(f, "artifacts in {}:", self.dir.display())?;
         for a in &self.files {
             write!(f, "\n  {}  {:>12}  {}", a.sha256, a.size, a.path.display())?;

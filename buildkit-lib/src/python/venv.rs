@@ -229,12 +229,12 @@ fn marker_matches(marker: &Path, expected: &str) -> bool {
 }
 
 /// An exclusive `flock` on a file, released when dropped (or when the process dies).
-struct DirLock {
+pub(crate) struct DirLock {
     _file: File,
 }
 
 impl DirLock {
-    fn acquire(path: &Path) -> Result<DirLock> {
+    pub(crate) fn acquire(path: &Path) -> Result<DirLock> {
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         }

@@ -1,0 +1,220 @@
+# buildkit-lib's PyInstaller runner for incremental packaging (mounted mode).
+#
+# Written by the library into the package step's state folder and run in the runtime
+# image instead of the `pyinstaller` command:
+#
+#   python3 incremental.py --state DIR [--incremental [--reuse-analysis FILE]...] -- <args>
+#
+# It changes nothing in what PyInstaller produces; it only avoids repeating work whose
+# result is known:
+# - The one-file archive (PKG/CArchive): PyInstaller compresses every collected library
+#   with zlib level 9 on every build (most of a rebuild's time for a Qt app). Here each
+#   compressed entry is kept in DIR/archive-cache, named by the sha256 of the
+#   uncompressed bytes, the compression level, zlib's version and the feeding size, and
+#   written again byte for byte when the same bytes come again. An entry read back is
+#   decompressed and its sha256 checked before it is used. Entries this run did not use
+#   are removed afterwards.
+# - The analysis: with --reuse-analysis (the library has proven, by content hash and by
+#   the modules' parsed imports, that only those application modules changed and that
+#   their imports did not), PyInstaller's own up-to-date check of the analysis ignores
+#   those files' newer modification times. Every other check of PyInstaller stays as it
+#   is. With --incremental the PYZ, PKG and EXE targets are always rebuilt (their records
+#   are removed), so changed modules are compiled again from their source whatever their
+#   modification times say.
+#
+# - The PYZ's modules are compiled from source on both paths (see pyz_assemble below), so
+#   an incremental archive is byte for byte a clean one.
+#
+# On success it writes DIR/result.json: what the analysis did, the modules of the graph
+# (for the next run's proof) and the archive cache's figures.
+import argparse
+import glob
+import hashlib
+import json
+import os
+import sys
+import time
+import zlib
+
+FEED = 16 * 1024  # CArchiveWriter._write_file reads and compresses in 16 KiB slices
+
+
+def main():
+    parser = argparse.ArgumentParser(prog="incremental.py")
+    parser.add_argument("--state", required=True)
+    parser.add_argument("--incremental", action="store_true")
+    parser.add_argument("--reuse-analysis", action="append", default=[])
+    parser.add_argument("pyinstaller_args", nargs=argparse.REMAINDER)
+    opts = parser.parse_args()
+    args = opts.pyinstaller_args
+    if args and args[0] == "--":
+        args = args[1:]
+
+    import PyInstaller
+    import PyInstaller.__main__
+    from PyInstaller.archive import writers
+    from PyInstaller.building import api, build_main
+    from PyInstaller.utils import misc
+
+    state = opts.state
+    cache_dir = os.path.join(state, "archive-cache")
+    os.makedirs(cache_dir, exist_ok=True)
+    stats = {"reused": 0, "compressed": 0, "reused_bytes": 0, "compressed_bytes": 0}
+    used = set()
+
+    writer = writers.CArchiveWriter
+    original_write_file = getattr(writer, "_write_file", None)
+    level = getattr(writer, "_COMPRESSION_LEVEL", None)
+    cache_on = original_write_file is not None and isinstance(level, int)
+
+    def write_file(self, out_fp, src_name, dest_name, typecode, compress=False):
+        if not compress:
+            return original_write_file(self, out_fp, src_name, dest_name, typecode, compress)
+        with open(src_name, "rb") as f:
+            data = f.read()
+        digest = hashlib.sha256(data).hexdigest()
+        key = f"{digest}-z{level}-{zlib.ZLIB_RUNTIME_VERSION}-f{FEED}"
+        path = os.path.join(cache_dir, key)
+        blob = None
+        try:
+            with open(path, "rb") as f:
+                blob = f.read()
+            if hashlib.sha256(zlib.decompress(blob)).hexdigest() != digest:
+                blob = None
+        except (OSError, zlib.error):
+            blob = None
+        if blob is None:
+            # The same calls PyInstaller makes: one compressor, 16 KiB at a time.
+            compressor = zlib.compressobj(level)
+            parts = [compressor.compress(data[i:i + FEED]) for i in range(0, len(data), FEED)]
+            parts.append(compressor.flush())
+            blob = b"".join(parts)
+            tmp = f"{path}.tmp-{os.getpid()}"
+            with open(tmp, "wb") as f:
+                f.write(blob)
+            os.replace(tmp, path)
+            stats["compressed"] += 1
+            stats["compressed_bytes"] += len(data)
+        else:
+            stats["reused"] += 1
+            stats["reused_bytes"] += len(data)
+        used.add(key)
+        offset = out_fp.tell()
+        out_fp.write(blob)
+        return (offset, len(blob), len(data), 1, typecode, dest_name)
+
+    if cache_on:
+        writer._write_file = write_file
+
+    # The analysis' up-to-date check, with the proven modules' times ignored.
+    proven = {os.path.realpath(p) for p in opts.reuse_analysis}
+    checking = [False]
+    original_mtime = misc.mtime
+
+    def mtime(path):
+        if checking[0] and os.path.realpath(path) in proven:
+            return 0
+        return original_mtime(path)
+
+    analyses = []
+    analysis = build_main.Analysis
+    original_check = analysis._check_guts
+    original_assemble = analysis.assemble
+    original_init = analysis.__init__
+    assembled = [False]
+
+    def check_guts(self, data, last_build):
+        # PyInstaller 6 appends "__main__" to a non-empty `excludes` list in place while it
+        # analyses (`excludes += ("__main__",)` in initialize_modgraph), so the saved list
+        # never equals the spec's and the analysis would never be reused. The analysis
+        # excludes "__main__" either way: compare without it.
+        saved = data.get("excludes")
+        if (
+            isinstance(saved, list)
+            and "__main__" not in self.excludes
+            and saved == list(self.excludes) + ["__main__"]
+        ):
+            data = dict(data, excludes=list(self.excludes))
+        checking[0] = True
+        try:
+            return original_check(self, data, last_build)
+        finally:
+            checking[0] = False
+
+    def assemble(self):
+        assembled[0] = True
+        return original_assemble(self)
+
+    def init(self, *a, **kw):
+        analyses.append(self)
+        return original_init(self, *a, **kw)
+
+    # The PYZ's modules are always compiled from their source by PyInstaller's own
+    # get_code_object, on both paths: a module's marshalled bytes depend on reference
+    # counts (marshal's FLAG_REF), so code objects kept from an analysis in this process
+    # would give other bytes than the same code compiled afresh, and the incremental
+    # archive would differ from a clean one although the code is the same.
+    pyz = api.PYZ
+    original_pyz_assemble = pyz.assemble
+
+    def pyz_assemble(self):
+        self.code_dict = {}
+        return original_pyz_assemble(self)
+
+    pyz.assemble = pyz_assemble
+
+    misc.mtime = mtime
+    build_main.mtime = mtime
+    analysis._check_guts = check_guts
+    analysis.assemble = assemble
+    analysis.__init__ = init
+
+    workpath = None
+    for i, arg in enumerate(args):
+        if arg == "--workpath" and i + 1 < len(args):
+            workpath = args[i + 1]
+    if opts.incremental and workpath:
+        # Every target after the analysis is built again.
+        for kind in ("PYZ", "PKG", "EXE", "COLLECT"):
+            for record in glob.glob(os.path.join(glob.escape(workpath), "**", f"{kind}-*.toc"), recursive=True):
+                os.remove(record)
+
+    started = time.monotonic()
+    PyInstaller.__main__.run(args)
+    seconds = time.monotonic() - started
+
+    if cache_on:
+        for name in os.listdir(cache_dir):
+            if name not in used:
+                os.remove(os.path.join(cache_dir, name))
+
+    modules = set()
+    for a in analyses:
+        for _name, src, typecode in list(a.pure) + list(a.scripts):
+            if src and typecode in ("PYMODULE", "PYMODULE-1", "PYMODULE-2", "PYSOURCE"):
+                modules.add(os.path.realpath(src))
+    result = {
+        "pyinstaller": PyInstaller.__version__,
+        "python": sys.version.split()[0],
+        "analysis": "rebuilt" if assembled[0] else "reused",
+        "modules": sorted(modules),
+        "archive_cache": dict(stats, on=cache_on),
+        "seconds": round(seconds, 2),
+    }
+    tmp = os.path.join(state, "result.json.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(result, f, indent=1)
+    os.replace(tmp, os.path.join(state, "result.json"))
+    print(
+        f"buildkit-lib: analysis {result['analysis']}; archive entries "
+        f"{stats['reused']} reused, {stats['compressed']} compressed "
+        f"({stats['compressed_bytes'] / 1e6:.1f} MB)"
+        if cache_on
+        else f"buildkit-lib: analysis {result['analysis']}; archive cache off "
+        f"(PyInstaller {PyInstaller.__version__} has no CArchiveWriter._write_file)",
+        file=sys.stderr,
+    )
+
+
+if __name__ == "__main__":
+    main()
