@@ -93,6 +93,8 @@ xflags::xflags! {
         cmd desktop {
             /// mounted (default: incremental), isolated or isolated-cp.
             optional --mode mode: PackageMode
+            /// Package only: no smoke test of the binary.
+            optional --no-smoke
             /// Print the plan; change nothing.
             optional --dry-run
             /// Run every stage, even those whose inputs are unchanged.

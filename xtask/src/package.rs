@@ -52,30 +52,35 @@ const SIGNALSCOPE: App = App {
 /// the small fixture, isolated by default.
 pub fn run(base: &Runner, root: &Path, flags: &flags::Package) -> Result<u8> {
     let mode = flags.mode.unwrap_or(PackageMode::Isolated);
-    package(
-        base,
-        root,
-        &DESKAPP,
-        mode,
-        flags.dry_run,
-        flags.force,
-        flags.keep_going,
-    )
+    let options = Options {
+        dry_run: flags.dry_run,
+        force: flags.force,
+        keep_going: flags.keep_going,
+        smoke: false,
+    };
+    package(base, root, &DESKAPP, mode, &options)
 }
 
 /// `cargo xtask desktop [--mode …] [--dry-run] [--force]`: the production-shaped fixture,
 /// mounted (incremental) by default, then its smoke test.
 pub fn desktop(base: &Runner, root: &Path, flags: &flags::Desktop) -> Result<u8> {
     let mode = flags.mode.unwrap_or(PackageMode::Mounted);
-    package(
-        base,
-        root,
-        &SIGNALSCOPE,
-        mode,
-        flags.dry_run,
-        flags.force,
-        flags.keep_going,
-    )
+    let options = Options {
+        dry_run: flags.dry_run,
+        force: flags.force,
+        keep_going: flags.keep_going,
+        smoke: !flags.no_smoke,
+    };
+    package(base, root, &SIGNALSCOPE, mode, &options)
+}
+
+/// The command's switches.
+struct Options {
+    dry_run: bool,
+    force: bool,
+    keep_going: bool,
+    /// Run the smoke test (apps that have one).
+    smoke: bool,
 }
 
 /// The pipeline of `app`: base, runtime, package (and smoke), then the report with each
@@ -85,10 +90,14 @@ fn package(
     root: &Path,
     app: &App,
     mode: PackageMode,
-    dry_run: bool,
-    force: bool,
-    keep_going: bool,
+    options: &Options,
 ) -> Result<u8> {
+    let Options {
+        dry_run,
+        force,
+        keep_going,
+        ..
+    } = *options;
     let mode_name = format!("{mode:?}").to_lowercase();
     let mode = match mode {
         PackageMode::Mounted => Mode::Mounted,
@@ -152,7 +161,7 @@ fn package(
         .describe("PyInstaller in the runtime image; dist/ replaced atomically")
         .inputs(Inputs::new().context(&dir).value("mode", mode_name))
         .output(StepOutput::dir(&dist));
-    if app.smoke {
+    if app.smoke && options.smoke {
         let version = read_version(&dir)?;
         let base_image = stage_image("base");
         let binary = app.binary;

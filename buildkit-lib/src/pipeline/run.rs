@@ -520,13 +520,16 @@ impl Pipeline {
     }
 }
 
-/// Up to date: same inputs as the last success, and its output (if any) still there.
+/// Up to date: same inputs as the last success, and its output (if any) still the one
+/// it left (the same image ID, the same files).
 fn is_up_to_date(step: &Step, fingerprint: Option<&str>, state: &Path, runner: &Runner) -> bool {
     match (fingerprint, Record::load(state)) {
         (Some(fp), Some(record)) => {
             record.fingerprint == fp
                 && record.output == step.output
-                && step.output.as_ref().is_none_or(|o| o.exists(runner))
+                && step.output.as_ref().is_none_or(|o| {
+                    record.output_id.is_some() && o.identity(runner) == record.output_id
+                })
         }
         _ => false,
     }
@@ -589,6 +592,7 @@ fn run_step(
                     let record = Record {
                         fingerprint: fp,
                         output: step.output.clone(),
+                        output_id: step.output.as_ref().and_then(|o| o.identity(&runner)),
                     };
                     let json = serde_json::to_string(&record).unwrap_or_default();
                     if let Err(e) = write_atomic(&Runner::new(), state, json.as_bytes()) {
