@@ -241,8 +241,8 @@ impl Build {
 
     /// Registers secret values for redaction, so a tool echoing one cannot leak it into
     /// the terminal, the logs or an error: the build secrets', and each build arg's whose
-    /// value looks like a secret (the explanation keeps only its identity, and the command
-    /// line that passes it is echoed and logged).
+    /// value looks like a secret (BuildKit's progress names a `RUN` with the build args it
+    /// sees expanded: `[2/2] RUN test -n "<value>"`).
     fn register_secret_values(&self, runner: &Runner) {
         let probe = Cmd::new("docker");
         for secret in &self.secrets {
