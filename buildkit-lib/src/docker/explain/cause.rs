@@ -181,7 +181,44 @@ fn cause_of(
             new: show(&current.platforms),
         };
     }
-    Cause::Unknown
+    // Said only for what BuildKit's cache key shows to be true: a cache mount's content
+    // is no part of it (see `Cause::UnknownWithCacheMounts`).
+    let mounts = instruction.map(cache_mounts).unwrap_or_default();
+    if mounts.is_empty() {
+        Cause::Unknown
+    } else {
+        Cause::UnknownWithCacheMounts { mounts }
+    }
+}
+
+/// The cache mounts of a `RUN` (`--mount=type=cache,...`), each by the id BuildKit keeps
+/// it under: its `id=`, else its target path. Empty for any other instruction.
+pub(crate) fn cache_mounts(instruction: &RecordedInstruction) -> Vec<String> {
+    if instruction.keyword != "RUN" {
+        return Vec::new();
+    }
+    let first_line = instruction.text.lines().next().unwrap_or("");
+    first_line
+        .split_whitespace()
+        .skip(1)
+        .take_while(|w| w.starts_with("--"))
+        .filter_map(|w| w.strip_prefix("--mount="))
+        .filter_map(|spec| {
+            let field = |keys: &[&str]| {
+                spec.split(',').find_map(|f| {
+                    let (k, v) = f.split_once('=')?;
+                    keys.contains(&k.trim().to_ascii_lowercase().as_str())
+                        .then(|| v.trim().trim_matches('"').to_string())
+                })
+            };
+            if !field(&["type"]).is_some_and(|t| t.eq_ignore_ascii_case("cache")) {
+                return None;
+            }
+            field(&["id"])
+                .filter(|id| !id.is_empty())
+                .or_else(|| field(&["target", "dst", "destination"]))
+        })
+        .collect()
 }
 
 /// Whether the row is the first step after its stage's `FROM` (the one a new base image
