@@ -312,7 +312,12 @@ fn args_changed(
     out
 }
 
+/// The stage's base image resolved to another digest, on the same platforms (for other
+/// platforms BuildKit may show another digest of the same image: the platform changed).
 fn base_moved(prev: &CacheInputs, current: &CacheInputs, stage: &str) -> Option<Cause> {
+    if prev.platforms != current.platforms {
+        return None;
+    }
     let now = current.bases.iter().find(|b| b.stage == stage)?;
     let then = prev.bases.iter().find(|b| b.stage == stage)?;
     match (&then.digest, &now.digest) {

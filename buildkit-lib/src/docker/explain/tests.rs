@@ -283,6 +283,16 @@ fn a_moved_base_image_names_both_digests() {
         "because base image docker.io/buildkit-local/busybox:latest moved \
          (sha256:0123456789ab → sha256:357ff2191248)"
     ));
+    // For another platform, another digest is the platform's, not a moved base.
+    previous.platforms = vec!["linux/arm64".into()];
+    let e = explained(Some(&previous), &current, BUSYBOX_FIRST);
+    assert_eq!(
+        row(&e, "stage-0", 2).cause,
+        Some(Cause::PlatformChanged {
+            old: "linux/arm64".into(),
+            new: "the builder's own".into()
+        })
+    );
 }
 
 #[test]
