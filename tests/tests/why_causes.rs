@@ -602,3 +602,70 @@ impl Drop for RemoveImages {
         );
     }
 }
+
+/// A bake target's build arg whose value looks like a secret changed: named, and neither
+/// value is in the step log (BuildKit names the `RUN` with the arg expanded), the record
+/// or the explanation.
+#[test]
+fn a_baked_secret_looking_build_arg_that_changed_is_named_without_its_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("bake.log");
+    let runner = e2e::engine().echo(Echo::Silent).log_to(&log);
+    let app = dir.path().join("app");
+    std::fs::create_dir(&app).unwrap();
+    std::fs::write(
+        app.join("Dockerfile"),
+        format!(
+            "FROM {}\nARG PIP_EXTRA\nRUN test -n \"$PIP_EXTRA\" && echo \"$PIP_EXTRA\" | wc -c \
+             > /len && echo {} > /made\n",
+            e2e::BUSYBOX_IMAGE,
+            fresh()
+        ),
+    )
+    .unwrap();
+    let tag = format!("{}:web", e2e::unique("bkl-why-bake-arg"));
+    let _cleanup = RemoveImages(runner.clone(), vec![tag.clone()]);
+    let digits = format!("{:0>12}", std::process::id());
+    let values = [
+        format!("ghp_Why24BakeFirst{digits}AbCdEfGhI"),
+        format!("ghp_Why24BakeOther{digits}JkLmNoPqR"),
+    ];
+    let bake = |value: &str| {
+        let mut builder = BakeFile::builder(dir.path());
+        builder
+            .build(
+                "web",
+                &Build::new(&app)
+                    .tag(&tag)
+                    .network("none")
+                    .output(Output::Load)
+                    .build_arg("PIP_EXTRA", value),
+            )
+            .unwrap();
+        let bake = builder
+            .finish()
+            .write(&runner, &dir.path().join("docker-bake.json"))
+            .unwrap()
+            .explain(true)
+            .explain_records(dir.path().join("why"));
+        let mut result = bake.run(&runner).unwrap_or_else(|e| panic!("{e:#}"));
+        result.explanations.remove("web").unwrap()
+    };
+    bake(&values[0]);
+    let e = bake(&values[1]);
+    assert_eq!(
+        row(&e, 3).cause,
+        Some(Cause::BuildArgChanged {
+            names: vec!["PIP_EXTRA".into()]
+        }),
+        "{e}"
+    );
+    let log_text = std::fs::read_to_string(&log).unwrap();
+    assert!(log_text.contains("RUN test -n "), "{log_text}");
+    let record = std::fs::read_to_string(dir.path().join("why/web.json")).unwrap();
+    for value in &values {
+        assert!(!log_text.contains(value.as_str()), "{log_text}");
+        assert!(!record.contains(value.as_str()), "{record}");
+        assert!(!format!("{e} {e:?}").contains(value.as_str()));
+    }
+}
