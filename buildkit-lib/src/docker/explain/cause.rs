@@ -191,8 +191,9 @@ fn cause_of(
     }
 }
 
-/// The cache mounts of a `RUN` (`--mount=type=cache,...`), each by the id BuildKit keeps
-/// it under: its `id=`, else its target path. Empty for any other instruction.
+/// The cache mounts of a `RUN` (`--mount=type=cache,...`) not seeded `from=` a stage or
+/// image, each by the id BuildKit keeps it under: its `id=`, else its target path. Empty
+/// for any other instruction.
 pub(crate) fn cache_mounts(instruction: &RecordedInstruction) -> Vec<String> {
     if instruction.keyword != "RUN" {
         return Vec::new();
@@ -212,6 +213,10 @@ pub(crate) fn cache_mounts(instruction: &RecordedInstruction) -> Vec<String> {
                 })
             };
             if !field(&["type"]).is_some_and(|t| t.eq_ignore_ascii_case("cache")) {
+                return None;
+            }
+            // Seeded from a stage or image: that is an input of the `RUN`, content and all.
+            if field(&["from"]).is_some() {
                 return None;
             }
             field(&["id"])

@@ -211,7 +211,8 @@ pub enum Cause {
     /// either.
     UnknownWithCacheMounts {
         /// Its cache mounts, by the id BuildKit keeps them under (`id=`, else the target
-        /// path), as written in the Dockerfile.
+        /// path), as written in the Dockerfile; not one seeded `from=` a stage or image
+        /// (an input of the `RUN`, content and all).
         mounts: Vec<String>,
     },
 }

@@ -742,7 +742,8 @@ fn a_runs_cache_mounts_are_read_by_the_id_buildkit_keeps_them_under() {
     assert_eq!(
         super::cause::cache_mounts(&run("RUN --mount=type=cache,target=/root/.cache/pip \
              --mount=type=cache,id=apt,target=/var/cache/apt,sharing=locked \
-             --mount=type=secret,id=tok --mount=type=bind,target=/src pip install .")),
+             --mount=type=secret,id=tok --mount=type=bind,target=/src \
+             --mount=type=cache,from=seed,target=/seeded pip install .")),
         ["/root/.cache/pip", "apt"]
     );
     // A mount flag's words after the command are the command's, not a mount.
