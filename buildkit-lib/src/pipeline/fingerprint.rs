@@ -100,6 +100,16 @@ impl Inputs {
             .context_for(&build.context, &dockerfile)
             .value("build.command", key.command().to_string())
             .file(&dockerfile);
+        // A build arg whose value looks like a secret is on the command line by name only:
+        // its value counts through its digest.
+        for (name, value) in &build.build_args {
+            if crate::docker::build::looks_like_secret_value(value).is_some() {
+                inputs = inputs.value(
+                    format!("build.arg.{name}"),
+                    crate::hash::sha256_hex(value.as_bytes()),
+                );
+            }
+        }
         for (name, source) in &build.build_contexts {
             if is_local(source) {
                 inputs = inputs.value(format!("build.context.{name}"), source.clone());
@@ -429,6 +439,21 @@ mod tests {
             .fingerprint()
             .unwrap();
         assert_ne!(second, third);
+    }
+
+    #[test]
+    fn a_secret_looking_build_args_value_changes_the_fingerprint() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+        let with = |value: &str| {
+            Inputs::of_build(&Build::new(dir.path()).build_arg("PIP_EXTRA", value))
+                .fingerprint()
+                .unwrap()
+        };
+        assert_ne!(
+            with("ghp_0123456789abcdefABCDEF0123456789abcd"),
+            with("ghp_0123456789abcdefABCDEF0123456789abce")
+        );
     }
 
     #[test]

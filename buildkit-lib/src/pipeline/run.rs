@@ -496,14 +496,14 @@ impl Pipeline {
                 Err(panic) => Some(format!("panicked: {}", panic_text(&panic))),
             };
             let plan = runner.recorded();
-            for line in plan.to_string().lines() {
+            for line in runner.redact(&plan.to_string()).lines() {
                 println!("{line}");
             }
             if let Some(e) = &error {
                 println!("   (the plan of this step stops here: {e})");
             }
             steps.push(StepRecord {
-                commands: plan.commands(),
+                commands: redacted_commands(&runner, plan.commands()),
                 error,
                 ..StepRecord::new(&step.name, StepStatus::Skipped)
             });
@@ -630,7 +630,7 @@ fn run_step(
         record: StepRecord {
             seconds: started.elapsed().as_secs_f64(),
             log,
-            commands: runner.commands(),
+            commands: redacted_commands(&runner, runner.commands()),
             error: error.map(|e| runner.redact(&e)),
             why: cx.why.take().map(|w| runner.redact(&w)),
             instructions: std::mem::take(&mut cx.instructions),
@@ -733,6 +733,15 @@ fn escape_workflow(text: &str) -> String {
     text.replace('%', "%25")
         .replace('\r', "%0D")
         .replace('\n', "%0A")
+}
+
+/// `commands` with every secret `runner` masks masked (a build arg whose value looks
+/// like a secret is on its command line).
+fn redacted_commands(runner: &Runner, commands: Vec<Vec<String>>) -> Vec<Vec<String>> {
+    commands
+        .into_iter()
+        .map(|words| words.iter().map(|w| runner.redact(w)).collect())
+        .collect()
 }
 
 /// The workflow commands of a report, in step order: each step's findings, then its
