@@ -377,15 +377,22 @@ impl Desktop {
         })
     }
 
-    /// A one-line change: `MARGIN = <a new value>`.
+    /// A one-line change: `MARGIN = <a value no earlier run used>` (a value used before
+    /// would find the seed's package stage in BuildKit's cache, keyed by content).
     fn change(&self) -> Result<()> {
+        if self.edits.get() == 0 {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            self.edits.set((now.as_secs() % 1_000_000) as u32 * 100);
+        }
         self.edits.set(self.edits.get() + 1);
         let text = self
             .original
             .lines()
             .map(|l| {
                 if l.starts_with("MARGIN = ") {
-                    format!("MARGIN = {}", 100 + self.edits.get())
+                    format!("MARGIN = {}", self.edits.get())
                 } else {
                     l.to_string()
                 }
