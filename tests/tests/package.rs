@@ -372,7 +372,11 @@ fn a_dry_run_prints_the_plan_and_runs_nothing() {
             "docker buildx build".to_string(),
             "docker buildx version".to_string(),
             "docker image inspect".to_string(),
-            format!("mkdir -p {}", project.join(".dist.raw-plan").display()),
+            // Staged beside the fixture's folder, never inside its build context.
+            format!(
+                "mkdir -p {}",
+                project.with_file_name(".desktop-dist.raw-plan").display()
+            ),
             // the runtime image is there, then the package stage and its copy-out
             "docker image inspect".to_string(),
             "docker buildx build".to_string(),
