@@ -807,5 +807,42 @@ fn incremental_packaging_equals_a_clean_one_for_every_kind_of_change() {
     let shown = facts();
     assert_eq!(shown["mark"], "v1", "the body edit reached the binary");
     assert_eq!(shown["extra"], false, "the removed module left the binary");
+
+#[test]
+fn pyinstallers_own_error_names_a_missing_spec_and_a_failed_import_in_both_modes() {
+    let project = fixture_copy();
+    let session = Session::new(e2e::unique("pkgerr"));
+    let images = Images::build(project.path(), &session);
+    let context = project.path().display().to_string();
+    let first_line = |spec: &str, mode: Mode| {
+        let err = Package::new(images.stages.clone(), PyInstaller::spec(spec), mode)
+            .run(&images.runner)
+            .unwrap_err();
+        let text = format!("{err:#}");
+        // A context path is never called an image.
+        assert!(
+            !text.contains(&format!("cannot build image {context}")),
+            "{mode:?}: {text}"
+        );
+        text.lines().next().unwrap_or_default().to_string()
+    };
+    for mode in [Mode::Mounted, Mode::Isolated(Export::BuildOutput)] {
+        let first = first_line("nope.spec", mode);
+        assert!(
+            first.contains("Spec file \"nope.spec\" not found!"),
+            "{mode:?}: {first}"
+        );
+    }
+    // A spec that imports a module the runtime image does not have.
+    let spec = project.path().join("deskapp.spec");
+    let text = fs::read_to_string(&spec).unwrap();
+    fs::write(&spec, format!("import nosuchmod\n{text}")).unwrap();
+    for mode in [Mode::Mounted, Mode::Isolated(Export::BuildOutput)] {
+        let first = first_line("deskapp.spec", mode);
+        assert!(
+            first.contains("ModuleNotFoundError: No module named 'nosuchmod'"),
+            "{mode:?}: {first}"
+        );
+    }
     assert_eq!(containers_of(&images.runner, &session), "");
 }
