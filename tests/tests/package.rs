@@ -807,6 +807,8 @@ fn incremental_packaging_equals_a_clean_one_for_every_kind_of_change() {
     let shown = facts();
     assert_eq!(shown["mark"], "v1", "the body edit reached the binary");
     assert_eq!(shown["extra"], false, "the removed module left the binary");
+    assert_eq!(containers_of(&images.runner, &session), "");
+}
 
 #[test]
 fn pyinstallers_own_error_names_a_missing_spec_and_a_failed_import_in_both_modes() {

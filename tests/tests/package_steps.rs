@@ -36,7 +36,8 @@ fn project() -> (tempfile::TempDir, PathBuf) {
 
 /// A fake engine answering as a dry run would, that also leaves an artifact where each
 /// package mode's command puts PyInstaller's output (the bind mount, the local export,
-/// the copy out), and copies for real when the step runs `cp -a`.
+/// the copy out), writes the incremental runner's report, and copies for real when the
+/// step runs `cp -a`.
 #[derive(Debug)]
 struct Packaging(FakeExecutor);
 
@@ -53,6 +54,14 @@ impl Executor for Packaging {
         }
         if argv[0] == "mkdir" {
             fs::create_dir_all(&argv[2]).unwrap();
+        }
+        // The incremental runner's report, in the state folder mounted at /tmp/buildkit-lib.
+        for word in &argv {
+            if let Some(rest) = word.strip_prefix("type=bind,src=") {
+                if let Some(state) = rest.strip_suffix(",dst=/tmp/buildkit-lib") {
+                    fs::write(Path::new(state).join("result.json"), "{}").unwrap();
+                }
+            }
         }
         let out = argv.iter().enumerate().find_map(|(i, word)| {
             if let Some(rest) = word.strip_prefix("type=bind,src=") {
@@ -375,4 +384,37 @@ fn no_cache_reaches_every_stage() {
             "{export:?}"
         );
     }
+}
+
+#[test]
+fn no_cache_packages_in_full_and_empties_the_incremental_state() {
+    let (_dir, project) = project();
+    let state = tempfile::tempdir().unwrap();
+    let state_path = fs::canonicalize(state.path()).unwrap();
+    fs::create_dir_all(state_path.join("work/deskapp")).unwrap();
+    fs::create_dir_all(state_path.join("archive-cache")).unwrap();
+    let runner = runner(FakeExecutor::like_dry_run());
+    Package::new(
+        Stages::new(&project, "desk").no_cache(true),
+        PyInstaller::spec("deskapp.spec"),
+        Mode::Mounted,
+    )
+    .incremental(&state_path)
+    .run(&runner)
+    .unwrap();
+    let actions = runner.recorded().actions().to_vec();
+    for folder in ["work", "archive-cache"] {
+        assert!(
+            actions.contains(&Action::Remove(state_path.join(folder))),
+            "{folder}: {actions:#?}"
+        );
+    }
+    // PyInstaller's full run: `--clean`, no analysis reused.
+    let run = runner
+        .commands()
+        .into_iter()
+        .find(|argv| argv[..2] == ["docker", "run"])
+        .unwrap();
+    assert!(run.contains(&"--clean".to_string()), "{run:?}");
+    assert!(!run.contains(&"--incremental".to_string()), "{run:?}");
 }

@@ -249,7 +249,9 @@ impl Package {
         }
     }
 
-    /// Packages twice from scratch (no build cache, PyInstaller's `--clean`) into two
+    /// Packages twice from scratch (the package stage without build cache, PyInstaller's
+    /// `--clean`; the base and runtime images are the tagged ones, so both packagings use
+    /// the same tools) into two
     /// temporary folders under the staging folder ([`Package::staging`]) and compares them file by file (sha256). `dist`
     /// is not touched and both folders are removed. Set
     /// [`Package::source_date_epoch`] first: without it, timestamps differ. Like
@@ -710,19 +712,30 @@ impl Package {
         let work = state.join("work");
         let work_folder = std::fs::read_dir(&work).is_ok_and(|mut d| d.next().is_some());
         let dist = ArtifactReport::scan(&self.dist).ok().map(|r| r.sums());
-        let path = incremental::decide(
-            previous.as_ref(),
-            &key,
-            &snapshot,
-            work_folder,
-            dist.as_ref().filter(|_| self.dist.is_dir()),
-        );
+        let path = if self.stages.no_cache {
+            incremental::Path::Full(
+                "without cache (`Stages::no_cache`): PyInstaller's work folder and the \
+                 archive cache are emptied"
+                    .into(),
+            )
+        } else {
+            incremental::decide(
+                previous.as_ref(),
+                &key,
+                &snapshot,
+                work_folder,
+                dist.as_ref().filter(|_| self.dist.is_dir()),
+            )
+        };
         runner.note(&path.describe());
         if path != incremental::Path::UpToDate {
             runner.remove(&record_path)?;
             runner.remove(&state.join(RESULT))?;
             if matches!(path, incremental::Path::Full(_)) {
                 runner.remove(&work)?;
+            }
+            if self.stages.no_cache {
+                runner.remove(&state.join(ARCHIVE_CACHE))?;
             }
             runner.write(&state.join(SCRIPT_NAME), incremental::SCRIPT.as_bytes())?;
         }
@@ -768,6 +781,9 @@ impl Package {
 const RECORD: &str = "record.json";
 /// What the runner script reports, in the state folder.
 const RESULT: &str = "result.json";
+/// The runner script's cache of the one-file archive's compressed entries, in the state
+/// folder.
+const ARCHIVE_CACHE: &str = "archive-cache";
 /// The runner script's name in the state folder.
 const SCRIPT_NAME: &str = "incremental.py";
 
