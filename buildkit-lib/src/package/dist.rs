@@ -499,7 +499,7 @@ impl Package {
                 .run(
                     &Cmd::new("cp")
                         .arg("-a")
-                        .arg_path(&raw.join("."))
+                        .arg_path(raw.join("."))
                         .arg_path(&beside),
                 )
                 .map(|_| ())
