@@ -848,3 +848,36 @@ fn pyinstallers_own_error_names_a_missing_spec_and_a_failed_import_in_both_modes
     }
     assert_eq!(containers_of(&images.runner, &session), "");
 }
+
+/// The minimal Dockerfile of the README's section on the isolated mode's contract.
+fn readme_dockerfile() -> String {
+    let readme = fs::read_to_string(e2e::repo_root().join("README.md")).unwrap();
+    let section = readme
+        .split("## Packaging a desktop app")
+        .nth(1)
+        .expect("the README's packaging section");
+    let block = section
+        .split("```dockerfile\n")
+        .nth(1)
+        .expect("a dockerfile block in it");
+    block.split("```").next().unwrap().to_string()
+}
+
+#[test]
+fn the_readmes_minimal_dockerfile_packages_the_fixture_in_isolation_with_a_fixed_epoch() {
+    let project = fixture_copy();
+    fs::write(project.path().join("Dockerfile"), readme_dockerfile()).unwrap();
+    let session = Session::new(e2e::unique("pkgreadme"));
+    let images = Images::build(project.path(), &session);
+    let package = Package::new(
+        images.stages.clone(),
+        PyInstaller::spec("deskapp.spec"),
+        Mode::Isolated(Export::BuildOutput),
+    )
+    .expect("deskapp")
+    .source_date_epoch(1_700_000_000);
+    package.run(&images.runner).unwrap();
+    let binary = project.path().join("dist/deskapp");
+    assert_eq!(run_binary(&binary, &["--version"]), "deskapp 0.3.1\n");
+    assert_eq!(containers_of(&images.runner, &session), "");
+}
