@@ -121,6 +121,18 @@ fn containers_of(runner: &Runner, session: &Session) -> String {
         .to_string()
 }
 
+/// The package step's staging folders left beside the project (`.<name>-dist.raw-*`,
+/// `.<name>-dist.repro-*`): it stages there, outside the build context.
+fn staged_beside(project: &Path) -> Vec<String> {
+    let name = project.file_name().unwrap().to_string_lossy();
+    let prefix = format!(".{}-", name.trim_start_matches('.'));
+    fs::read_dir(project.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(&prefix))
+        .collect()
+}
+
 fn run_binary(path: &Path, args: &[&str]) -> String {
     let out = e2e::runner()
         .capture(&Cmd::new(path.display().to_string()).args(args.iter().copied()))
@@ -221,6 +233,7 @@ fn both_modes_produce_the_same_working_binary_owned_by_the_user() {
         siblings.is_empty(),
         "temporary directories left: {siblings:?}"
     );
+    assert_eq!(staged_beside(project.path()), Vec::<String>::new());
 }
 
 #[test]
@@ -269,6 +282,7 @@ fn a_failing_package_step_leaves_dist_and_no_container_behind() {
         .filter(|n| n.starts_with(".dist"))
         .collect();
     assert!(names.is_empty(), "temporary directories left: {names:?}");
+    assert_eq!(staged_beside(project.path()), Vec::<String>::new());
 }
 
 #[test]
@@ -442,6 +456,7 @@ fn ctrl_c_removes_the_package_container_and_keeps_dist() {
         temporary.is_empty(),
         "temporary directories left: {temporary:?}"
     );
+    assert_eq!(staged_beside(project.path()), Vec::<String>::new());
 }
 
 #[test]
@@ -610,9 +625,10 @@ fn two_clean_packagings_are_byte_identical_and_a_bundled_timestamp_is_named() {
     let leftovers: Vec<_> = fs::read_dir(project.path())
         .unwrap()
         .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with(".dist.repro-"))
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".dist"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert_eq!(staged_beside(project.path()), Vec::<String>::new());
     assert_eq!(containers_of(&images.runner, &session), "");
 }
 
