@@ -256,10 +256,14 @@ fn staging_is_never_inside_the_build_context() {
     .staging(project.join("build"))
     .run(&runner)
     .unwrap_err();
-    assert!(
-        err.to_string().contains("is inside the build context")
-            && err.to_string().contains("`Package::staging`"),
-        "{err:#}"
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "the package step's staging folder {p}/build is inside the build context {p}, \
+             which would carry PyInstaller's output into the build; set `Package::staging` \
+             to a folder outside it (such as `target/package`)",
+            p = project.display()
+        )
     );
     assert!(runner.commands().is_empty(), "{:?}", runner.commands());
 }

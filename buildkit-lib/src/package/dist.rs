@@ -5,8 +5,8 @@
 //! volume mounts at all; the artifacts leave through `--output type=local` or through
 //! `docker create` + `docker cp`. Either way they land in a staging directory named for
 //! the run, never inside the build context ([`Package::staging`] says where), are checked
-//! there, and are swapped in ([`Runner::swap`]) only when everything succeeded. [`Package`] is a [`Step`]: its plan
-//! is its run recorded.
+//! there, and are swapped in ([`Runner::swap`]) only when everything succeeded.
+//! [`Package`] is a [`Step`]: its plan is its run recorded.
 //!
 //! The image builds it makes (the isolated modes) go through
 //! [`Build::run`](crate::docker::build::Build::run).
@@ -219,7 +219,9 @@ impl Package {
         };
         if root.starts_with(context) {
             bail!(
-                "the package step's staging folder {} is inside the build context {}, which                  would carry PyInstaller's output into the build; set `Package::staging` to a                  folder outside it (such as `target/package`)",
+                "the package step's staging folder {} is inside the build context {}, which \
+                 would carry PyInstaller's output into the build; set `Package::staging` to a \
+                 folder outside it (such as `target/package`)",
                 root.display(),
                 context.display()
             );
@@ -251,9 +253,9 @@ impl Package {
 
     /// Packages twice from scratch (the package stage without build cache, PyInstaller's
     /// `--clean`; the base and runtime images are the tagged ones, so both packagings use
-    /// the same tools) into two
-    /// temporary folders under the staging folder ([`Package::staging`]) and compares them file by file (sha256). `dist`
-    /// is not touched and both folders are removed. Set
+    /// the same tools) into two temporary folders under the staging folder
+    /// ([`Package::staging`]) and compares them file by file (sha256). `dist` is not
+    /// touched and both folders are removed. Set
     /// [`Package::source_date_epoch`] first: without it, timestamps differ. Like
     /// [`Package::run`], it labels what it creates with the runner's session.
     pub fn compare_runs(&self, runner: &Runner) -> Result<DistComparison> {
