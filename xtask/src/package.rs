@@ -63,9 +63,9 @@ pub fn run(base: &Runner, root: &Path, flags: &flags::Package) -> Result<u8> {
     package(base, root, &DESKAPP, mode, &options)
 }
 
-/// `cargo xtask desktop [--mode …] [--dry-run] [--force] [--no-cache]`: the
-/// production-shaped fixture,
-/// mounted (incremental) by default, then its smoke test.
+/// `cargo xtask desktop [--mode …] [--dry-run] [--force] [--no-cache] [--no-smoke]
+/// [--reproducible]`: the production-shaped fixture, mounted (incremental) by default,
+/// then its smoke test.
 pub fn desktop(base: &Runner, root: &Path, flags: &flags::Desktop) -> Result<u8> {
     let mode = flags.mode.unwrap_or(PackageMode::Mounted);
     let options = Options {

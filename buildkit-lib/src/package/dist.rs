@@ -649,15 +649,7 @@ impl Step for Package {
                     let _ = runner.remove(&raw);
                     return Err(e);
                 }
-                runner.read_output_with(
-                    &self.dist,
-                    ArtifactReport {
-                        dir: self.dist.clone(),
-                        files: Vec::new(),
-                        path_taken: None,
-                    },
-                    ArtifactReport::scan,
-                )?
+                self.dist_report(runner)?
             }
         };
         if let Some(inc) = incremental {
@@ -750,10 +742,9 @@ impl Package {
         }))
     }
 
-    /// The report of a `dist` that is up to date, after checking that it holds every
-    /// [`Package::expect`]ed file.
-    fn up_to_date(&self, runner: &Runner) -> Result<ArtifactReport> {
-        let report = runner.read_output_with(
+    /// The report of what `dist` holds (empty in a plan).
+    fn dist_report(&self, runner: &Runner) -> Result<ArtifactReport> {
+        runner.read_output_with(
             &self.dist,
             ArtifactReport {
                 dir: self.dist.clone(),
@@ -761,7 +752,13 @@ impl Package {
                 path_taken: None,
             },
             ArtifactReport::scan,
-        )?;
+        )
+    }
+
+    /// The report of a `dist` that is up to date, after checking that it holds every
+    /// [`Package::expect`]ed file.
+    fn up_to_date(&self, runner: &Runner) -> Result<ArtifactReport> {
+        let report = self.dist_report(runner)?;
         for file in &self.expect {
             let there =
                 runner.read_output_with(&self.dist, true, |d| Ok(d.join(file).is_file()))?;
