@@ -22,11 +22,11 @@ pub const DOCKERIGNORE: &str = ".dockerignore";
 pub struct IgnorePattern {
     /// The pattern the matcher uses: cleaned like Go's `filepath.Clean`, without the
     /// leading `/` and without the `!`.
-    pub pattern: String,
+    pub(crate) pattern: String,
     /// A `!` line: re-includes what earlier lines excluded.
-    pub exception: bool,
+    pub(crate) exception: bool,
     /// The 1-based line of the ignore file it came from (0 when not read from a file).
-    pub line: usize,
+    pub(crate) line: usize,
     kind: Kind,
 }
 

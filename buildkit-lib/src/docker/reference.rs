@@ -17,13 +17,13 @@ pub const MAX_NAME_LEN: usize = 255;
 pub struct ImageRef {
     /// Registry host with optional port (`ghcr.io`, `127.0.0.1:5000`, `localhost`), when
     /// the reference names one.
-    pub registry: Option<String>,
+    pub(crate) registry: Option<String>,
     /// Repository path (`prefect421/mvidarr`), lower-case.
-    pub repository: String,
+    pub(crate) repository: String,
     /// Tag (`1.2.3`), when given.
-    pub tag: Option<String>,
+    pub(crate) tag: Option<String>,
     /// Digest (`sha256:<64 hex>`), when given.
-    pub digest: Option<String>,
+    pub(crate) digest: Option<String>,
 }
 
 /// Why a string is not a valid image reference.

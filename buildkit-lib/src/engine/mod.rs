@@ -34,9 +34,9 @@ pub(crate) enum HostSource {
 #[non_exhaustive]
 pub(crate) struct Engine {
     /// The endpoint, such as `unix:///var/run/docker.sock`.
-    pub host: String,
+    pub(crate) host: String,
     /// How it was found.
-    pub source: HostSource,
+    pub(crate) source: HostSource,
 }
 
 /// The default endpoint of the docker client on Linux.

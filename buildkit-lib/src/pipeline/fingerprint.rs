@@ -330,8 +330,8 @@ impl StepOutput {
 /// What is recorded after a step succeeded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Record {
-    pub fingerprint: String,
-    pub output: Option<StepOutput>,
+    pub(crate) fingerprint: String,
+    pub(crate) output: Option<StepOutput>,
 }
 
 impl Record {

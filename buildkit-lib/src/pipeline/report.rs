@@ -95,7 +95,7 @@ pub struct StepRecord {
     ///
     /// [`StepCx::add_build`]: super::StepCx::add_build
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
-    pub builds: Vec<BuildRecord>,
+    pub(crate) builds: Vec<BuildRecord>,
 }
 
 impl StepRecord {
@@ -161,7 +161,7 @@ impl FindingLevel {
 #[non_exhaustive]
 pub struct FindingRecord {
     /// The tool that found it (`hadolint`, `buildkit`).
-    pub tool: String,
+    pub(crate) tool: String,
     /// The rule (`DL3008`, `FromAsCasing`).
     pub rule: String,
     /// How serious it is.
@@ -173,12 +173,12 @@ pub struct FindingRecord {
     pub line: Option<u32>,
     /// The last line (1-based), when known.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub end_line: Option<u32>,
+    pub(crate) end_line: Option<u32>,
     /// What the tool says.
     pub message: String,
     /// The rule's documentation, when the tool gives it.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub url: Option<String>,
+    pub(crate) url: Option<String>,
 }
 
 impl FindingRecord {
@@ -300,7 +300,7 @@ pub struct WarningRecord {
     pub fix: Option<String>,
     /// The file it is in (a Dockerfile, as the build names it).
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub file: Option<String>,
+    pub(crate) file: Option<String>,
     /// The 1-based line in that file.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub line: Option<usize>,
@@ -345,7 +345,7 @@ impl From<&crate::docker::explain::CacheWarning> for WarningRecord {
 pub struct InstructionRecord {
     /// The stage (`stage-N` when unnamed), with the platform first in a multi-platform
     /// build (`linux/arm64 builder`).
-    pub stage: String,
+    pub(crate) stage: String,
     /// The Dockerfile line, when known.
     pub line: Option<usize>,
     /// The instruction as written.
@@ -353,7 +353,7 @@ pub struct InstructionRecord {
     /// Taken from the cache.
     pub cached: bool,
     /// Seconds it ran, when it ran.
-    pub seconds: Option<f64>,
+    pub(crate) seconds: Option<f64>,
     /// Why it ran, in words.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub cause: Option<String>,
@@ -442,13 +442,13 @@ impl ArtifactRecord {
 #[non_exhaustive]
 pub struct Report {
     /// The pipeline's name.
-    pub pipeline: String,
+    pub(crate) pipeline: String,
     /// True when every step succeeded or was up to date.
     pub ok: bool,
     /// Wall time of the run in seconds.
     pub seconds: f64,
     /// The run id (as in the `dev.buildkit-lib.run` label).
-    pub run_id: String,
+    pub(crate) run_id: String,
     /// Every step, in plan order.
     pub steps: Vec<StepRecord>,
     /// Images built.

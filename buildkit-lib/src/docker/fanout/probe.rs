@@ -12,9 +12,9 @@ use crate::docker::builder;
 #[non_exhaustive]
 pub(crate) struct BuilderProbe {
     /// The driver (`docker`, `docker-container`, `remote`, `kubernetes`).
-    pub driver: String,
+    pub(crate) driver: String,
     /// The platforms its nodes build (empty until a non-`docker` builder has started).
-    pub platforms: Vec<String>,
+    pub(crate) platforms: Vec<String>,
 }
 
 impl BuilderProbe {
