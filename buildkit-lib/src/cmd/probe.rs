@@ -84,7 +84,7 @@ pub enum ContainerReady {
 
 impl Probe {
     /// An HTTP check on loopback: `GET http://127.0.0.1:<port><path>` answering 2xx.
-    pub fn http(port: u16, path: impl Into<String>, expect: Option<String>) -> Probe {
+    pub(crate) fn http(port: u16, path: impl Into<String>, expect: Option<String>) -> Probe {
         Probe::Http {
             addr: format!("127.0.0.1:{port}"),
             path: path.into(),
@@ -106,7 +106,7 @@ impl Probe {
     }
 
     /// A probe of the engine's container `name`: it runs and `ready` passes.
-    pub fn container(name: impl Into<String>, ready: ContainerReady) -> Probe {
+    pub(crate) fn container(name: impl Into<String>, ready: ContainerReady) -> Probe {
         Probe::Container {
             name: name.into(),
             ready,

@@ -34,7 +34,7 @@ pub struct DockerfileStage {
 impl DockerfileStage {
     /// True when a `RUN` of this stage runs before the stage declares `arg`: build args
     /// reach `RUN` steps only once declared in the stage (`SOURCE_DATE_EPOCH` included).
-    pub fn runs_without_arg(&self, arg: &str) -> bool {
+    pub(crate) fn runs_without_arg(&self, arg: &str) -> bool {
         let declared = self
             .args
             .iter()
@@ -71,7 +71,7 @@ pub struct DockerfileInstruction {
 
 impl DockerfileInstruction {
     /// The instruction after its keyword (flags included).
-    pub fn args(&self) -> &str {
+    pub(crate) fn args(&self) -> &str {
         self.text
             .split_once(char::is_whitespace)
             .map_or("", |(_, rest)| rest.lines().next().unwrap_or("").trim())

@@ -50,7 +50,7 @@ impl std::error::Error for ReferenceError {}
 
 impl ImageRef {
     /// Parses and validates `input`.
-    pub fn parse(input: &str) -> Result<ImageRef, ReferenceError> {
+    pub(crate) fn parse(input: &str) -> Result<ImageRef, ReferenceError> {
         let fail = |problem: String| ReferenceError {
             input: input.to_string(),
             problem,
@@ -106,7 +106,7 @@ impl ImageRef {
     }
 
     /// The name without tag or digest: `registry/repository` or `repository`.
-    pub fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         match &self.registry {
             Some(r) => format!("{r}/{}", self.repository),
             None => self.repository.clone(),
@@ -114,7 +114,7 @@ impl ImageRef {
     }
 
     /// The same name with another tag (and no digest).
-    pub fn with_tag(&self, tag: &str) -> ImageRef {
+    pub(crate) fn with_tag(&self, tag: &str) -> ImageRef {
         ImageRef {
             tag: Some(tag.to_string()),
             digest: None,

@@ -44,7 +44,7 @@ pub(crate) const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 
 impl Engine {
     /// Finds the engine as the docker client would for commands started by `runner`.
-    pub fn detect(runner: &Runner) -> Result<Engine> {
+    pub(crate) fn detect(runner: &Runner) -> Result<Engine> {
         let probe = Cmd::new("docker");
         if let Some(host) = runner
             .effective_env(&probe, "DOCKER_HOST")

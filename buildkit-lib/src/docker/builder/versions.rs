@@ -106,7 +106,7 @@ impl BuilderVersions {
     /// the one its engine release vendors ([`engine_buildkit`]); `None` when neither is
     /// known.
     #[cfg(test)]
-    pub fn buildkit(&self) -> Option<Version> {
+    pub(crate) fn buildkit(&self) -> Option<Version> {
         self.reported_buildkit.clone().or_else(|| {
             match (self.driver.as_deref(), self.engine.as_deref()) {
                 (Some("docker"), Some(engine)) => engine_buildkit(engine),

@@ -19,7 +19,7 @@ pub(crate) struct BuilderProbe {
 
 impl BuilderProbe {
     /// Whether a build on this builder can push by digest.
-    pub fn pushes_by_digest(&self) -> bool {
+    pub(crate) fn pushes_by_digest(&self) -> bool {
         self.driver != "docker"
     }
 

@@ -65,7 +65,7 @@ pub(crate) struct SystemUsage {
 
 impl SystemUsage {
     /// The row of one kind.
-    pub fn get(&self, kind: &UsageKind) -> Option<&UsageRow> {
+    pub(crate) fn get(&self, kind: &UsageKind) -> Option<&UsageRow> {
         self.rows.iter().find(|r| &r.kind == kind)
     }
 

@@ -35,7 +35,7 @@ pub(crate) enum SecretKind {
 
 impl SecretKind {
     /// A short description for reports.
-    pub fn describe(self) -> &'static str {
+    pub(crate) fn describe(self) -> &'static str {
         match self {
             SecretKind::EnvFile => "environment file",
             SecretKind::PrivateKey => "private key or certificate",

@@ -58,7 +58,7 @@ pub(crate) struct SizeRecord {
 impl SizeRecord {
     /// The part of the unpacked size that is not in the layers: on the containerd image
     /// store, the compressed content the engine keeps beside the unpacked layers.
-    pub fn content_on_disk(&self) -> u64 {
+    pub(crate) fn content_on_disk(&self) -> u64 {
         let layers: u64 = self.layers.iter().map(|l| l.bytes).sum();
         self.unpacked_bytes.unwrap_or(0).saturating_sub(layers)
     }
@@ -78,7 +78,7 @@ pub(crate) struct LayerChange {
 
 impl LayerChange {
     /// Growth in bytes (negative when it shrank).
-    pub fn delta(&self) -> i64 {
+    pub(crate) fn delta(&self) -> i64 {
         self.after.unwrap_or(0) as i64 - self.before.unwrap_or(0) as i64
     }
 }
