@@ -93,12 +93,12 @@ impl Probe {
     }
 
     /// A TCP connect to `addr` (`host:port`).
-    pub fn tcp(addr: impl Into<String>) -> Probe {
+    pub(crate) fn tcp(addr: impl Into<String>) -> Probe {
         Probe::Tcp { addr: addr.into() }
     }
 
     /// The ping of the engine at `host` (`unix:///var/run/docker.sock` or the bare path).
-    pub fn engine_ping(host: impl AsRef<str>) -> Probe {
+    pub(crate) fn engine_ping(host: impl AsRef<str>) -> Probe {
         let host = host.as_ref();
         Probe::EnginePing {
             socket: host.strip_prefix("unix://").unwrap_or(host).to_string(),
