@@ -214,6 +214,31 @@ fn unchanged_inputs_with_existing_output_are_up_to_date() {
         StepStatus::Ok
     );
     assert_eq!(runs.load(Ordering::SeqCst), 4);
+    // an output that is there but is not the one the step left runs it: another tool's
+    // file in it, or its file changed, even with the same size and time
+    std::fs::write(out.join("other"), "y").unwrap();
+    assert_eq!(
+        p.run(&silent(), &options()).unwrap().steps[0].status,
+        StepStatus::Ok
+    );
+    assert_eq!(
+        p.run(&silent(), &options()).unwrap().steps[0].status,
+        StepStatus::UpToDate
+    );
+    let artifact = out.join("artifact");
+    let modified = std::fs::metadata(&artifact).unwrap().modified().unwrap();
+    std::fs::write(&artifact, "z").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&artifact)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+    assert_eq!(
+        p.run(&silent(), &options()).unwrap().steps[0].status,
+        StepStatus::Ok
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 6);
 }
 
 #[test]

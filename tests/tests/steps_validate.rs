@@ -12,7 +12,7 @@ use buildkit_lib::plan::{Action, Step};
 use buildkit_lib::validate::cache::Prune;
 use buildkit_lib::validate::reproducible::Reproducible;
 use buildkit_lib::validate::security::{Scanner, Threshold, Trivy, TrivyBin, TrivySbom, Verdict};
-use buildkit_lib::validate::size::SizeCheck;
+use buildkit_lib::validate::size::{SizeCheck, SizeOutcome};
 use buildkit_lib::validate::smoke::{Ready, Service, ServiceReady, Smoke, SmokeError};
 use buildkit_lib::{Runner, Secret, Session};
 
@@ -139,6 +139,12 @@ fn a_size_check_runs_its_plan() {
     let plan = assert_plan_is_execution(&check, &session());
     let text = plan.to_string();
     assert!(text.starts_with("? docker image inspect"), "{text}");
+    // What a plan measures is a placeholder: never a pass.
+    let planned = check
+        .run(&Runner::new().session(session()).recording())
+        .unwrap();
+    assert_eq!(planned.outcome, SizeOutcome::NotMeasured);
+    assert_eq!(planned.bytes(), 0);
     assert!(
         text.contains(&format!(
             "write {}",

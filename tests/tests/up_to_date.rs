@@ -163,6 +163,11 @@ fn every_change_that_matters_rebuilds_and_nothing_else_does() {
             .engine
             .capture(&Cmd::new("docker").args(["rmi", "--force", &old]));
     });
+    case.rebuilds_after("the tag moved to another image", |c| {
+        c.engine
+            .capture(&Cmd::new("docker").args(["tag", e2e::BUSYBOX_IMAGE, &c.tag]))
+            .unwrap();
+    });
     case.rebuilds_after("the image deleted from the engine", |c| {
         c.engine
             .capture(&Cmd::new("docker").args(["rmi", "--force", &c.tag]))

@@ -93,6 +93,11 @@ xflags::xflags! {
         cmd desktop {
             /// mounted (default: incremental), isolated or isolated-cp.
             optional --mode mode: PackageMode
+            /// Package only: no smoke test of the binary.
+            optional --no-smoke
+            /// Instead of packaging into dist/: package twice from scratch (no cache,
+            /// SOURCE_DATE_EPOCH set) and compare the two file by file.
+            optional --reproducible
             /// Print the plan; change nothing.
             optional --dry-run
             /// Run every stage, even those whose inputs are unchanged.

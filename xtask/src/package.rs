@@ -52,31 +52,43 @@ const SIGNALSCOPE: App = App {
 /// the small fixture, isolated by default.
 pub fn run(base: &Runner, root: &Path, flags: &flags::Package) -> Result<u8> {
     let mode = flags.mode.unwrap_or(PackageMode::Isolated);
-    package(
-        base,
-        root,
-        &DESKAPP,
-        mode,
-        flags.dry_run,
-        flags.force,
-        flags.keep_going,
-    )
+    let options = Options {
+        dry_run: flags.dry_run,
+        force: flags.force,
+        keep_going: flags.keep_going,
+        smoke: false,
+        reproducible: false,
+    };
+    package(base, root, &DESKAPP, mode, &options)
 }
 
 /// `cargo xtask desktop [--mode …] [--dry-run] [--force]`: the production-shaped fixture,
 /// mounted (incremental) by default, then its smoke test.
 pub fn desktop(base: &Runner, root: &Path, flags: &flags::Desktop) -> Result<u8> {
     let mode = flags.mode.unwrap_or(PackageMode::Mounted);
-    package(
-        base,
-        root,
-        &SIGNALSCOPE,
-        mode,
-        flags.dry_run,
-        flags.force,
-        flags.keep_going,
-    )
+    let options = Options {
+        dry_run: flags.dry_run,
+        force: flags.force,
+        keep_going: flags.keep_going,
+        smoke: !flags.no_smoke,
+        reproducible: flags.reproducible,
+    };
+    package(base, root, &SIGNALSCOPE, mode, &options)
 }
+
+/// The command's switches.
+struct Options {
+    dry_run: bool,
+    force: bool,
+    keep_going: bool,
+    /// Run the smoke test (apps that have one).
+    smoke: bool,
+    /// Compare two clean packagings instead of packaging into `dist/`.
+    reproducible: bool,
+}
+
+/// The `SOURCE_DATE_EPOCH` of `--reproducible` (any fixed time would do).
+const SOURCE_DATE_EPOCH: u64 = 1_700_000_000;
 
 /// The pipeline of `app`: base, runtime, package (and smoke), then the report with each
 /// stage's time and size.
@@ -85,10 +97,9 @@ fn package(
     root: &Path,
     app: &App,
     mode: PackageMode,
-    dry_run: bool,
-    force: bool,
-    keep_going: bool,
+    options: &Options,
 ) -> Result<u8> {
+    let dry_run = options.dry_run;
     let mode_name = format!("{mode:?}").to_lowercase();
     let mode = match mode {
         PackageMode::Mounted => Mode::Mounted,
@@ -140,6 +151,21 @@ fn package(
         .incremental(root.join("target/pyinstaller").join(app.dir));
     let dist = dir.join("dist");
     let artifacts = dist.clone();
+    if options.reproducible {
+        let package = package.source_date_epoch(SOURCE_DATE_EPOCH);
+        pipeline
+            .step("reproducible", move |cx| {
+                let comparison = package.compare_runs(&cx.runner)?;
+                cx.runner.note(&comparison.to_string());
+                if !comparison.is_identical() {
+                    bail!("two clean packagings differ (see above)");
+                }
+                Ok(())
+            })
+            .after(["runtime"])
+            .describe("two clean packagings (SOURCE_DATE_EPOCH set), compared file by file");
+        return finish(&runner, pipeline, app, options);
+    }
     pipeline
         .step("package", move |cx| {
             let report = package.run(&cx.runner)?;
@@ -152,7 +178,7 @@ fn package(
         .describe("PyInstaller in the runtime image; dist/ replaced atomically")
         .inputs(Inputs::new().context(&dir).value("mode", mode_name))
         .output(StepOutput::dir(&dist));
-    if app.smoke {
+    if app.smoke && options.smoke {
         let version = read_version(&dir)?;
         let base_image = stage_image("base");
         let binary = app.binary;
@@ -166,11 +192,18 @@ fn package(
             .inputs(Inputs::new().file(&dist));
     }
 
-    let options = RunOptions::new(app.dir)
+    finish(&runner, pipeline, app, options)
+}
+
+/// Runs `pipeline` and prints its table, each stage image's size and the artifacts.
+fn finish(runner: &Runner, pipeline: Pipeline, app: &App, options: &Options) -> Result<u8> {
+    let dry_run = options.dry_run;
+    let stage_image = |name: &str| format!("{}:{name}", app.image);
+    let run_options = RunOptions::new(app.dir)
         .dry_run(dry_run)
-        .force(force)
-        .keep_going(keep_going);
-    let report = pipeline.run(&runner, &options)?;
+        .force(options.force)
+        .keep_going(options.keep_going);
+    let report = pipeline.run(runner, &run_options)?;
     if !dry_run {
         eprintln!("\n{}", report.table());
         for stage in ["base", "runtime"] {

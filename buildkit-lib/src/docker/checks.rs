@@ -234,7 +234,7 @@ impl BuildCheck {
             cmd = cmd.args(["--target", target]);
         }
         for (k, v) in &self.build_args {
-            cmd = cmd.arg("--build-arg").arg(format!("{k}={v}"));
+            cmd = crate::docker::build::build_arg(cmd, k, v);
         }
         for (k, v) in &self.build_contexts {
             cmd = cmd.arg("--build-context").arg(format!("{k}={v}"));

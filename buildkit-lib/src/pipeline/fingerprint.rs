@@ -100,6 +100,16 @@ impl Inputs {
             .context_for(&build.context, &dockerfile)
             .value("build.command", key.command().to_string())
             .file(&dockerfile);
+        // A build arg whose value looks like a secret is on the command line by name only:
+        // its value counts through its digest.
+        for (name, value) in &build.build_args {
+            if crate::docker::build::looks_like_secret_value(value).is_some() {
+                inputs = inputs.value(
+                    format!("build.arg.{name}"),
+                    crate::hash::sha256_hex(value.as_bytes()),
+                );
+            }
+        }
         for (name, source) in &build.build_contexts {
             if is_local(source) {
                 inputs = inputs.value(format!("build.context.{name}"), source.clone());
@@ -327,11 +337,77 @@ impl StepOutput {
     }
 }
 
+impl StepOutput {
+    /// What the output is now, to compare with what the step left: an image's ID, or a
+    /// digest of a directory's files (relative paths, kinds and contents). `None` when it
+    /// is not there or cannot be read: never the same as a recorded identity.
+    pub(crate) fn identity(&self, runner: &Runner) -> Option<String> {
+        match self {
+            StepOutput::Image(tag) => {
+                let path = format!(
+                    "/images/{}/json",
+                    crate::docker::image::encode(tag, b"-._~:/@+")
+                );
+                match runner.engine_get(&path) {
+                    Some(Ok((200, body))) => {
+                        let json: serde_json::Value = serde_json::from_str(&body).ok()?;
+                        return json["Id"].as_str().map(str::to_string);
+                    }
+                    Some(Ok((404, _))) => return None,
+                    // Another answer or no socket: ask the CLI.
+                    _ => {}
+                }
+                let id = runner
+                    .capture(
+                        &Cmd::new("docker")
+                            .args(["image", "inspect", "--format", "{{.Id}}", tag.as_str()])
+                            .read_only(),
+                    )
+                    .ok()?
+                    .stdout
+                    .trim()
+                    .to_string();
+                (!id.is_empty()).then_some(id)
+            }
+            StepOutput::Dir(dir) => {
+                if !self.exists(runner) {
+                    return None;
+                }
+                let mut h = crate::hash::Sha256::new();
+                for entry in walkdir::WalkDir::new(dir).sort_by_file_name().min_depth(1) {
+                    let entry = entry.ok()?;
+                    let rel = entry.path().strip_prefix(dir).ok()?;
+                    h.update(rel.to_string_lossy().as_bytes());
+                    h.update(b"\0");
+                    let kind = entry.file_type();
+                    if kind.is_symlink() {
+                        let target = std::fs::read_link(entry.path()).ok()?;
+                        h.update(b"l");
+                        h.update(target.to_string_lossy().as_bytes());
+                    } else if kind.is_file() {
+                        h.update(b"f");
+                        h.update(crate::hash::sha256_file(entry.path()).ok()?.as_bytes());
+                    } else {
+                        h.update(b"d");
+                    }
+                    h.update(b"\0");
+                }
+                Some(h.finish_hex())
+            }
+        }
+    }
+}
+
 /// What is recorded after a step succeeded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Record {
     pub(crate) fingerprint: String,
     pub(crate) output: Option<StepOutput>,
+    /// [`StepOutput::identity`] of the output the step left: a later run is up to date
+    /// only while the output is still that one (not merely there: a `dist/` another
+    /// tool filled, or a tag moved to another image, is not this step's output).
+    #[serde(default)]
+    pub(crate) output_id: Option<String>,
 }
 
 impl Record {
@@ -363,6 +439,21 @@ mod tests {
             .fingerprint()
             .unwrap();
         assert_ne!(second, third);
+    }
+
+    #[test]
+    fn a_secret_looking_build_args_value_changes_the_fingerprint() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+        let with = |value: &str| {
+            Inputs::of_build(&Build::new(dir.path()).build_arg("PIP_EXTRA", value))
+                .fingerprint()
+                .unwrap()
+        };
+        assert_ne!(
+            with("ghp_0123456789abcdefABCDEF0123456789abcd"),
+            with("ghp_0123456789abcdefABCDEF0123456789abce")
+        );
     }
 
     #[test]

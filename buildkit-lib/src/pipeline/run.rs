@@ -496,14 +496,14 @@ impl Pipeline {
                 Err(panic) => Some(format!("panicked: {}", panic_text(&panic))),
             };
             let plan = runner.recorded();
-            for line in plan.to_string().lines() {
+            for line in runner.redact(&plan.to_string()).lines() {
                 println!("{line}");
             }
             if let Some(e) = &error {
                 println!("   (the plan of this step stops here: {e})");
             }
             steps.push(StepRecord {
-                commands: plan.commands(),
+                commands: redacted_commands(&runner, plan.commands()),
                 error,
                 ..StepRecord::new(&step.name, StepStatus::Skipped)
             });
@@ -520,13 +520,16 @@ impl Pipeline {
     }
 }
 
-/// Up to date: same inputs as the last success, and its output (if any) still there.
+/// Up to date: same inputs as the last success, and its output (if any) still the one
+/// it left (the same image ID, the same files).
 fn is_up_to_date(step: &Step, fingerprint: Option<&str>, state: &Path, runner: &Runner) -> bool {
     match (fingerprint, Record::load(state)) {
         (Some(fp), Some(record)) => {
             record.fingerprint == fp
                 && record.output == step.output
-                && step.output.as_ref().is_none_or(|o| o.exists(runner))
+                && step.output.as_ref().is_none_or(|o| {
+                    record.output_id.is_some() && o.identity(runner) == record.output_id
+                })
         }
         _ => false,
     }
@@ -589,6 +592,7 @@ fn run_step(
                     let record = Record {
                         fingerprint: fp,
                         output: step.output.clone(),
+                        output_id: step.output.as_ref().and_then(|o| o.identity(&runner)),
                     };
                     let json = serde_json::to_string(&record).unwrap_or_default();
                     if let Err(e) = write_atomic(&Runner::new(), state, json.as_bytes()) {
@@ -626,7 +630,7 @@ fn run_step(
         record: StepRecord {
             seconds: started.elapsed().as_secs_f64(),
             log,
-            commands: runner.commands(),
+            commands: redacted_commands(&runner, runner.commands()),
             error: error.map(|e| runner.redact(&e)),
             why: cx.why.take().map(|w| runner.redact(&w)),
             instructions: std::mem::take(&mut cx.instructions),
@@ -729,6 +733,15 @@ fn escape_workflow(text: &str) -> String {
     text.replace('%', "%25")
         .replace('\r', "%0D")
         .replace('\n', "%0A")
+}
+
+/// `commands` with every secret `runner` masks masked (a build arg whose value looks
+/// like a secret is on its command line).
+fn redacted_commands(runner: &Runner, commands: Vec<Vec<String>>) -> Vec<Vec<String>> {
+    commands
+        .into_iter()
+        .map(|words| words.iter().map(|w| runner.redact(w)).collect())
+        .collect()
 }
 
 /// The workflow commands of a report, in step order: each step's findings, then its

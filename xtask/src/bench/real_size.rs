@@ -261,58 +261,155 @@ impl Drop for Restore {
 }
 
 impl Bench {
-    /// The desktop fixture after a one-line change in the app: `xtask package` (the
-    /// library's three stages, unchanged base and runtime skipped) against the seed's way,
-    /// three `docker.sh`-style builds (base, runtime, then the package stage exported to
-    /// a folder).
+    /// The production-shaped desktop fixture (`fixtures/signalscope`: PySide6, numpy,
+    /// scipy; a 109 MB one-file binary) after a one-line change in an application module:
+    /// `xtask desktop --no-smoke` (mounted, incremental) against the seed's way,
+    /// `by-hand.sh` (three `docker buildx build --target` and a `docker cp`), each after
+    /// its own edit of the same line. The seed's images are tagged apart
+    /// (`buildkit-bench-signalscope`), so neither side touches the other's images.
     pub(super) fn package_incremental(&mut self) -> Result<()> {
-        let xtask = std::env::current_exe().context("cannot find the xtask binary")?;
-        let app = self.root.join("fixtures/desktop");
-        let file = app.join("src/deskapp/settings.py");
-        let original =
-            std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
-        let _restore = Restore(file.clone(), original.clone());
-        let edits = std::cell::Cell::new(0u32);
-        let change = || -> Result<()> {
-            edits.set(edits.get() + 1);
-            let mut text = original.clone();
-            text.extend_from_slice(format!("# benchmark edit {}\n", edits.get()).as_bytes());
-            std::fs::write(&file, text).with_context(|| format!("cannot write {}", file.display()))
-        };
-        let out = tempfile_dir(&self.root, "package-seed")?;
-        let python = format!("PYTHON_IMAGE={}", crate::build::PYTHON_IMAGE);
-        let seed_build = |target: &str, rest: &[&str]| {
-            raw(Command::new("docker")
-                .args(["buildx", "build", "--progress=plain", "--network", "host"])
-                .args(["--build-arg", &python, "--target", target])
-                .args(rest)
-                .arg(&app)
-                .env("DOCKER_HOST", docker_host()))
-        };
+        let desktop = Desktop::new(&self.root)?;
         let (xs, ys) = self.paired(
             || {
-                change()?;
-                raw(Command::new(&xtask).args(["package", "--mode", "isolated"]))
+                desktop.change()?;
+                desktop.ours(&[])
             },
             || {
-                change()?;
-                seed_build("base", &["--tag", "buildkit-bench/desktop:base", "--load"])?;
-                seed_build(
-                    "runtime",
-                    &["--tag", "buildkit-bench/desktop:runtime", "--load"],
-                )?;
-                let dest = format!("type=local,dest={}", out.display());
-                seed_build("artifact", &["--output", &dest])
+                desktop.change()?;
+                desktop.seed()
             },
         )?;
         self.push(
             "package_incremental",
             "s",
             xs,
-            "the seed's three docker.sh-style builds (base, runtime, package)",
+            "the seed's three builds by hand after the same change (by-hand.sh)",
             ys,
             "ratio <= 0.5",
             |v, b| v <= 0.5 * b,
         )
+    }
+
+    /// The desktop fixture with nothing changed: `xtask desktop --no-smoke` against
+    /// `by-hand.sh`.
+    pub(super) fn package_noop(&mut self) -> Result<()> {
+        let desktop = Desktop::new(&self.root)?;
+        let (xs, ys) = self.paired(|| desktop.ours(&[]), || desktop.seed())?;
+        self.push(
+            "package_noop",
+            "s",
+            xs,
+            "the seed's three builds by hand, nothing changed (by-hand.sh)",
+            ys,
+            "ratio <= 0.5",
+            |v, b| v <= 0.5 * b,
+        )
+    }
+
+    /// The desktop fixture's packaging from nothing of PyInstaller's (no state folder, the
+    /// full path, every archive entry compressed again) against the seed's way after a
+    /// one-line change (its package stage from scratch, base and runtime from the layer
+    /// cache): what the first packaging on a machine costs beside the seed's usual one.
+    pub(super) fn package_cold(&mut self) -> Result<()> {
+        let desktop = Desktop::new(&self.root)?;
+        let state = self.root.join("target/pyinstaller/signalscope");
+        let (xs, ys) = self.paired(
+            || {
+                desktop.change()?;
+                std::fs::remove_dir_all(&state)
+                    .or_else(|e| {
+                        if e.kind() == std::io::ErrorKind::NotFound {
+                            Ok(())
+                        } else {
+                            Err(e)
+                        }
+                    })
+                    .with_context(|| format!("cannot remove {}", state.display()))?;
+                desktop.ours(&[])
+            },
+            || {
+                desktop.change()?;
+                desktop.seed()
+            },
+        )?;
+        self.push(
+            "package_cold",
+            "s",
+            xs,
+            "the seed's three builds by hand after a one-line change (its package stage \
+             from scratch)",
+            ys,
+            "ratio <= 1.1",
+            |v, b| v <= 1.1 * b,
+        )
+    }
+}
+
+/// The desktop fixture as the package benchmarks use it: a line to change, the xtask and
+/// the seed's script.
+struct Desktop {
+    xtask: std::path::PathBuf,
+    app: std::path::PathBuf,
+    file: std::path::PathBuf,
+    original: String,
+    edits: std::cell::Cell<u32>,
+    seed_dist: std::path::PathBuf,
+    _restore: Restore,
+}
+
+impl Desktop {
+    fn new(root: &std::path::Path) -> Result<Desktop> {
+        let app = root.join("fixtures/signalscope");
+        let file = app.join("src/signalscope/ui/plot_widget.py");
+        let original = std::fs::read_to_string(&file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        if !original.lines().any(|l| l.starts_with("MARGIN = ")) {
+            anyhow::bail!("{} has no `MARGIN = ` line to change", file.display());
+        }
+        Ok(Desktop {
+            xtask: std::env::current_exe().context("cannot find the xtask binary")?,
+            seed_dist: tempfile_dir(root, "package-seed")?,
+            _restore: Restore(file.clone(), original.clone().into_bytes()),
+            app,
+            file,
+            original,
+            edits: std::cell::Cell::new(0),
+        })
+    }
+
+    /// A one-line change: `MARGIN = <a new value>`.
+    fn change(&self) -> Result<()> {
+        self.edits.set(self.edits.get() + 1);
+        let text = self
+            .original
+            .lines()
+            .map(|l| {
+                if l.starts_with("MARGIN = ") {
+                    format!("MARGIN = {}", 100 + self.edits.get())
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n";
+        std::fs::write(&self.file, text)
+            .with_context(|| format!("cannot write {}", self.file.display()))
+    }
+
+    /// `xtask desktop --no-smoke <more>`.
+    fn ours(&self, more: &[&str]) -> Result<()> {
+        raw(Command::new(&self.xtask)
+            .args(["desktop", "--no-smoke"])
+            .args(more))
+    }
+
+    /// `sh by-hand.sh`, its images and binary apart from ours.
+    fn seed(&self) -> Result<()> {
+        raw(Command::new("sh")
+            .arg(self.app.join("by-hand.sh"))
+            .env("TAG", "buildkit-bench-signalscope")
+            .env("DIST", &self.seed_dist)
+            .env("DOCKER_HOST", docker_host()))
     }
 }

@@ -444,7 +444,9 @@ impl Bake {
         Ok(gha_v2)
     }
 
-    /// Registers the values of the selected targets' secrets for redaction.
+    /// Registers the values of the selected targets' secrets for redaction, and of their
+    /// build args whose value looks like a secret (BuildKit's progress names a `RUN` with
+    /// the build args it sees expanded).
     fn register_secret_values(&self, file: &BakeFile, runner: &Runner) {
         let probe = Cmd::new("docker");
         let dir = self.dir();
@@ -452,6 +454,11 @@ impl Bake {
             return;
         };
         for name in names {
+            for value in file.target[&name].args.values() {
+                if crate::docker::build::looks_like_secret_value(value).is_some() {
+                    runner.mask_bytes(value.trim().as_bytes());
+                }
+            }
             for entry in &file.target[&name].secret {
                 for part in entry.split(',') {
                     let value = match part.split_once('=') {

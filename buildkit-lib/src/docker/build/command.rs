@@ -6,7 +6,9 @@ use super::{Build, Output, Provenance};
 use crate::cmd::Cmd;
 
 impl Build {
-    /// The `docker buildx build` command line, in a fixed argument order.
+    /// The `docker buildx build` command line, in a fixed argument order. A build arg whose
+    /// value looks like a secret is passed in the command's environment, by name only on
+    /// the command line.
     pub fn command(&self) -> Cmd {
         let mut cmd = Cmd::new("docker").args(["buildx", "build"]);
         if let Some(builder) = &self.builder {
@@ -30,7 +32,7 @@ impl Build {
             cmd = cmd.args(["--tag", tag]);
         }
         for (k, v) in &self.build_args {
-            cmd = cmd.arg("--build-arg").arg(format!("{k}={v}"));
+            cmd = build_arg(cmd, k, v);
         }
         for (k, v) in &self.labels {
             cmd = cmd.arg("--label").arg(format!("{k}={v}"));
@@ -109,5 +111,18 @@ impl Build {
             Provenance::Min => Some("mode=min"),
             Provenance::Max => Some("mode=max"),
         }
+    }
+}
+
+/// `cmd` with `--build-arg NAME=value`; for a value that looks like a secret, `--build-arg
+/// NAME` with the value in the command's environment, where buildx reads it: never on a
+/// command line, which is echoed, logged, kept in the report and shown by `ps`.
+pub(crate) fn build_arg(cmd: Cmd, name: &str, value: &str) -> Cmd {
+    if super::looks_like_secret_value(value).is_some() {
+        cmd.arg("--build-arg")
+            .arg(name)
+            .secret_env(name, crate::cmd::Secret::new(value))
+    } else {
+        cmd.arg("--build-arg").arg(format!("{name}={value}"))
     }
 }

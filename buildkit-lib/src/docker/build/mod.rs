@@ -19,6 +19,7 @@ mod run;
 mod tests;
 
 pub(crate) use check::looks_like_secret_value;
+pub(crate) use command::build_arg;
 pub use record::{BuildFailed, BuildRecord, RecordedError};
 pub(crate) use run::{engine_host, metadata_file, read_metadata, BuildMetadataRow};
 

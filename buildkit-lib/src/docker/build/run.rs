@@ -240,13 +240,20 @@ impl Build {
     }
 
     /// Registers secret values for redaction, so a tool echoing one cannot leak it into
-    /// the terminal, the logs or an error.
+    /// the terminal, the logs or an error: the build secrets', and each build arg's whose
+    /// value looks like a secret (BuildKit's progress names a `RUN` with the build args it
+    /// sees expanded: `[2/2] RUN test -n "<value>"`).
     fn register_secret_values(&self, runner: &Runner) {
         let probe = Cmd::new("docker");
         for secret in &self.secrets {
             let value = secret.read_value(|var| runner.effective_env(&probe, var));
             if let Some(value) = value {
                 runner.mask_bytes(&value);
+            }
+        }
+        for value in self.build_args.values() {
+            if super::looks_like_secret_value(value).is_some() {
+                runner.mask_bytes(value.trim().as_bytes());
             }
         }
     }

@@ -230,3 +230,20 @@ fn metadata_rows_read_the_digests_and_names() {
     .unwrap_err();
     assert!(format!("{e:#}").starts_with("build metadata m is JSON of an unexpected shape"));
 }
+
+#[test]
+fn a_secret_looking_build_arg_is_passed_by_name_its_value_in_the_environment() {
+    let value = "ghp_0123456789abcdefABCDEF0123456789abcd";
+    let build = Build::new("/ctx")
+        .build_arg("PIP_EXTRA", value)
+        .build_arg("APP_UID", "10001");
+    let cmd = build.command();
+    let shown = cmd.to_string();
+    assert!(
+        shown.contains("--build-arg APP_UID=10001 --build-arg PIP_EXTRA "),
+        "{shown}"
+    );
+    assert!(!shown.contains(value), "{shown}");
+    assert_eq!(cmd.get_env("PIP_EXTRA"), Some(Some("***")));
+    assert_eq!(cmd.get_env("APP_UID"), None);
+}

@@ -181,7 +181,49 @@ fn cause_of(
             new: show(&current.platforms),
         };
     }
-    Cause::Unknown
+    // Said only for what BuildKit's cache key shows to be true: a cache mount's content
+    // is no part of it (see `Cause::UnknownWithCacheMounts`).
+    let mounts = instruction.map(cache_mounts).unwrap_or_default();
+    if mounts.is_empty() {
+        Cause::Unknown
+    } else {
+        Cause::UnknownWithCacheMounts { mounts }
+    }
+}
+
+/// The cache mounts of a `RUN` (`--mount=type=cache,...`) not seeded `from=` a stage or
+/// image, each by the id BuildKit keeps it under: its `id=`, else its target path. Empty
+/// for any other instruction.
+pub(crate) fn cache_mounts(instruction: &RecordedInstruction) -> Vec<String> {
+    if instruction.keyword != "RUN" {
+        return Vec::new();
+    }
+    let first_line = instruction.text.lines().next().unwrap_or("");
+    first_line
+        .split_whitespace()
+        .skip(1)
+        .take_while(|w| w.starts_with("--"))
+        .filter_map(|w| w.strip_prefix("--mount="))
+        .filter_map(|spec| {
+            let field = |keys: &[&str]| {
+                spec.split(',').find_map(|f| {
+                    let (k, v) = f.split_once('=')?;
+                    keys.contains(&k.trim().to_ascii_lowercase().as_str())
+                        .then(|| v.trim().trim_matches('"').to_string())
+                })
+            };
+            if !field(&["type"]).is_some_and(|t| t.eq_ignore_ascii_case("cache")) {
+                return None;
+            }
+            // Seeded from a stage or image: that is an input of the `RUN`, content and all.
+            if field(&["from"]).is_some() {
+                return None;
+            }
+            field(&["id"])
+                .filter(|id| !id.is_empty())
+                .or_else(|| field(&["target", "dst", "destination"]))
+        })
+        .collect()
 }
 
 /// Whether the row is the first step after its stage's `FROM` (the one a new base image
@@ -275,7 +317,12 @@ fn args_changed(
     out
 }
 
+/// The stage's base image resolved to another digest, on the same platforms (for other
+/// platforms BuildKit may show another digest of the same image: the platform changed).
 fn base_moved(prev: &CacheInputs, current: &CacheInputs, stage: &str) -> Option<Cause> {
+    if prev.platforms != current.platforms {
+        return None;
+    }
     let now = current.bases.iter().find(|b| b.stage == stage)?;
     let then = prev.bases.iter().find(|b| b.stage == stage)?;
     match (&then.digest, &now.digest) {

@@ -192,23 +192,58 @@ pub enum Cause {
     /// Every recorded input is unchanged, and BuildKit rebuilt it anyway (its cache may
     /// have been pruned or never kept it).
     Unknown,
+    /// A `RUN` with cache mounts (`--mount=type=cache`) was rebuilt although every
+    /// recorded input is unchanged: why is unknown, as for [`Cause::Unknown`], and what is
+    /// known is that its cache mounts are not why.
+    ///
+    /// BuildKit keys a `RUN`'s cache on the instruction and on the content of its inputs,
+    /// never on what a cache mount holds: its exec operation's cache map
+    /// (`solver/llbsolver/ops/exec.go`, `ExecOp::CacheMap`) takes a content digest only of
+    /// the mounts that have an input (`getMountDeps` skips a mount whose input is empty,
+    /// as a cache mount's is unless it is seeded `from=` a stage, which is then an input
+    /// like any other), and since BuildKit 0.13 (`checkShouldClearCacheOpts`) it leaves a
+    /// cache mount's `id` and `sharing` out of the key too, unless they are the defaults.
+    /// A cache mount that was emptied (pruned with `docker buildx prune --filter
+    /// type=exec.cachemount`, on another builder, on a fresh CI runner) therefore rebuilds
+    /// nothing, and a kept one keeps nothing cached: this `RUN` ran because BuildKit had no
+    /// cached result of it under its key, whatever its mounts held. Nothing in BuildKit's
+    /// progress says whether a mount was empty when the `RUN` ran, so that is not said
+    /// either.
+    UnknownWithCacheMounts {
+        /// Its cache mounts, by the id BuildKit keeps them under (`id=`, else the target
+        /// path), as written in the Dockerfile; not one seeded `from=` a stage or image
+        /// (an input of the `RUN`, content and all).
+        mounts: Vec<String>,
+    },
 }
 
-/// What became of one `--cache-from` source.
+/// What became of one `--cache-from` source ([`Explanation::cache_imports`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
-pub(crate) struct CacheImport {
+pub struct CacheImport {
     /// The source, as given to `--cache-from` (`type=registry,ref=...`).
     pub(crate) source: String,
     /// Whether it was imported.
     pub(crate) status: ImportStatus,
 }
 
+impl CacheImport {
+    /// The source, as given to `--cache-from` (`type=registry,ref=...`), secrets masked.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Whether it was imported.
+    pub fn status(&self) -> &ImportStatus {
+        &self.status
+    }
+}
+
 /// Whether a cache source was imported.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 #[non_exhaustive]
-pub(crate) enum ImportStatus {
+pub enum ImportStatus {
     /// BuildKit imported its cache manifest.
     Imported,
     /// BuildKit or buildx could not import it.
@@ -247,6 +282,12 @@ impl Explanation {
     /// Every instruction BuildKit reported, in Dockerfile order (stage by stage).
     pub fn rows(&self) -> &[InstructionRow] {
         &self.rows
+    }
+
+    /// Each cache source the build was given (`--cache-from`, not `inline`), in order,
+    /// with whether BuildKit imported it.
+    pub fn cache_imports(&self) -> &[CacheImport] {
+        &self.cache_imports
     }
 
     /// For each stage (and platform), its first instruction BuildKit ran, in Dockerfile

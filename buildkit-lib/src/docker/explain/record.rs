@@ -238,11 +238,20 @@ fn import_status(source: &str, vertexes: &[Vertex], text_lines: &[String]) -> Im
     let kind = field("type=").unwrap_or_default();
     if kind == "local" {
         let dir = field("src=").unwrap_or_default();
-        // buildx reads a local cache itself and says so in a warning of its own.
-        if let Some(line) = text_lines
-            .iter()
-            .find(|l| l.contains("local cache import at") && l.contains(&dir))
-        {
+        // buildx reads a local cache itself and says so in a warning of its own, naming the
+        // directory as it was given: a bake file's relative to the file (the source here
+        // is the path it resolves to).
+        if let Some(line) = text_lines.iter().find(|l| {
+            local_import_warning_path(l).is_some_and(|shown| {
+                let shown = Path::new(shown.trim_start_matches("./"));
+                let dir = Path::new(&dir);
+                if shown.is_absolute() {
+                    shown == dir
+                } else {
+                    dir.is_absolute() && dir.ends_with(shown)
+                }
+            })
+        }) {
             let error = line
                 .split_once("due to err: ")
                 .map_or(line.as_str(), |x| x.1);
@@ -270,6 +279,13 @@ fn import_status(source: &str, vertexes: &[Vertex], text_lines: &[String]) -> Im
         Some(v) if v.completed.is_some() => ImportStatus::Imported,
         _ => ImportStatus::NotReported,
     }
+}
+
+/// The directory buildx's warning about a local cache it could not import names
+/// (`WARNING: local cache import at DIR not found due to err: ...`).
+fn local_import_warning_path(line: &str) -> Option<&str> {
+    let rest = line.split_once("local cache import at ")?.1;
+    rest.split_once(" not found").map(|(path, _)| path)
 }
 
 /// `NAME=value` pairs of an `ARG` or `ENV` (the old `ENV NAME value` form too); quotes

@@ -283,6 +283,16 @@ fn a_moved_base_image_names_both_digests() {
         "because base image docker.io/buildkit-local/busybox:latest moved \
          (sha256:0123456789ab → sha256:357ff2191248)"
     ));
+    // For another platform, another digest is the platform's, not a moved base.
+    previous.platforms = vec!["linux/arm64".into()];
+    let e = explained(Some(&previous), &current, BUSYBOX_FIRST);
+    assert_eq!(
+        row(&e, "stage-0", 2).cause,
+        Some(Cause::PlatformChanged {
+            old: "linux/arm64".into(),
+            new: "the builder's own".into()
+        })
+    );
 }
 
 #[test]
@@ -720,4 +730,81 @@ fn a_copy_before_the_install_is_found_with_its_line() {
         .unwrap();
     assert_eq!(warnings[0].check, CacheCheck::CopyBeforeInstall);
     assert_eq!(warnings[0].line, Some(2));
+}
+
+#[test]
+fn a_runs_cache_mounts_are_read_by_the_id_buildkit_keeps_them_under() {
+    let run = |text: &str| RecordedInstruction {
+        keyword: "RUN".into(),
+        text: text.into(),
+        line: 1,
+    };
+    assert_eq!(
+        super::cause::cache_mounts(&run("RUN --mount=type=cache,target=/root/.cache/pip \
+             --mount=type=cache,id=apt,target=/var/cache/apt,sharing=locked \
+             --mount=type=secret,id=tok --mount=type=bind,target=/src \
+             --mount=type=cache,from=seed,target=/seeded pip install .")),
+        ["/root/.cache/pip", "apt"]
+    );
+    // A mount flag's words after the command are the command's, not a mount.
+    assert_eq!(
+        super::cause::cache_mounts(&run("RUN echo --mount=type=cache,target=/x")),
+        Vec::<String>::new()
+    );
+    let copy = RecordedInstruction {
+        keyword: "COPY".into(),
+        text: "COPY --mount=type=cache,target=/x a b".into(),
+        line: 1,
+    };
+    assert_eq!(super::cause::cache_mounts(&copy), Vec::<String>::new());
+    let one = Cause::UnknownWithCacheMounts {
+        mounts: vec!["/root/.cache/pip".into()],
+    };
+    assert_eq!(
+        one.to_string(),
+        "unknown — BuildKit rebuilt it although its inputs are unchanged; not its cache \
+         mount /root/.cache/pip: BuildKit does not key a RUN's cache on what a cache mount \
+         holds"
+    );
+    let two = Cause::UnknownWithCacheMounts {
+        mounts: vec!["apt".into(), "pip".into()],
+    };
+    assert!(two
+        .to_string()
+        .contains("; not its cache mounts apt, pip: "));
+    assert!(!one.is_consequence());
+}
+
+#[test]
+fn a_local_cache_bake_names_relative_to_its_file_is_matched_to_its_directory() {
+    let mut inputs = CacheInputs {
+        cache_imports: vec![
+            CacheImport {
+                source: "type=local,src=/work/app/api-cache".into(),
+                status: ImportStatus::NotReported,
+            },
+            CacheImport {
+                source: "type=local,src=/work/app/other-cache".into(),
+                status: ImportStatus::NotReported,
+            },
+        ],
+        ..CacheInputs::default()
+    };
+    let lines = [
+        "WARNING: local cache import at api-cache not found due to err: could not lock \
+                  api-cache/index.json.lock: open api-cache/index.json.lock: no such file or \
+                  directory"
+            .to_string(),
+    ];
+    inputs.observe(&[], &lines);
+    assert_eq!(
+        inputs.cache_imports[0].status,
+        ImportStatus::Failed {
+            error: "could not lock api-cache/index.json.lock: open api-cache/index.json.lock: \
+                    no such file or directory"
+                .into()
+        }
+    );
+    // Another directory's warning is not this one's.
+    assert_eq!(inputs.cache_imports[1].status, ImportStatus::NotReported);
 }

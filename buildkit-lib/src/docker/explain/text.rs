@@ -107,6 +107,13 @@ impl Cause {
             Cause::Unknown => {
                 "unknown — BuildKit rebuilt it although its inputs are unchanged".into()
             }
+            Cause::UnknownWithCacheMounts { mounts } => format!(
+                "unknown — BuildKit rebuilt it although its inputs are unchanged; not its \
+                 cache mount{} {}: BuildKit does not key a RUN's cache on what a cache mount \
+                 holds",
+                if mounts.len() == 1 { "" } else { "s" },
+                mounts.join(", ")
+            ),
         }
     }
 

@@ -42,6 +42,9 @@ pub enum SizeOutcome {
     Warn,
     /// Over the maximum.
     Fail,
+    /// Nothing was measured: the engine's answers were a plan's placeholders (a dry run
+    /// or a recording runner). Never a pass.
+    NotMeasured,
 }
 
 impl SizeOutcome {
@@ -53,7 +56,7 @@ impl SizeOutcome {
         match self {
             SizeOutcome::Pass => 0,
             SizeOutcome::Warn => 3,
-            SizeOutcome::Fail => 1,
+            SizeOutcome::Fail | SizeOutcome::NotMeasured => 1,
         }
     }
 }
@@ -64,6 +67,7 @@ impl fmt::Display for SizeOutcome {
             SizeOutcome::Pass => "pass",
             SizeOutcome::Warn => "warn",
             SizeOutcome::Fail => "fail",
+            SizeOutcome::NotMeasured => "not measured",
         })
     }
 }
