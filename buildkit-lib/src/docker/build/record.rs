@@ -31,7 +31,7 @@ pub struct BuildRecord {
     pub succeeded: bool,
     /// How long BuildKit took, in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) seconds: Option<f64>,
+    pub seconds: Option<f64>,
     /// Steps (vertexes) in the build.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total_steps: Option<u64>,
@@ -40,7 +40,7 @@ pub struct BuildRecord {
     pub cached_steps: Option<u64>,
     /// Steps completed (those that ran and those cached).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) completed_steps: Option<u64>,
+    pub completed_steps: Option<u64>,
     /// BuildKit's own error, for a failed build.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<RecordedError>,
