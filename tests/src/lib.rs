@@ -10,6 +10,7 @@ use anyhow::Context;
 use buildkit_lib::{Cmd, Runner};
 
 pub mod registry;
+pub mod why;
 
 /// The socket `xtask/engine-up.sh` starts the project's private engine on.
 pub const PROJECT_DOCKER_HOST: &str = "unix:///run/buildkit-lib/docker.sock";

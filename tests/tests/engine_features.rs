@@ -384,8 +384,9 @@ fn a_failed_build_carries_buildkits_own_error_even_when_another_fails_beside_it(
                 }
                 assert!(failed.record.reference.is_some());
                 // buildx said it once in its output (the error's tail); the message does
-                // not say it again.
-                assert!(text.starts_with("cannot build image "), "{text}");
+                // not say it again. An untagged build is named by its context, never
+                // called an image.
+                assert!(text.starts_with("cannot build context "), "{text}");
                 assert!(!text.contains("BuildKit:"), "{text}");
                 assert_eq!(
                     text.matches(&format!("exit code: {code}")).count(),
@@ -400,7 +401,7 @@ fn a_failed_build_carries_buildkits_own_error_even_when_another_fails_beside_it(
                     Some(unsupported.to_string().as_str())
                 );
                 assert!(!text.contains("BuildKit:"), "{text}");
-                assert!(text.starts_with("cannot build image "), "{text}");
+                assert!(text.starts_with("cannot build context "), "{text}");
             }
         }
     }

@@ -121,6 +121,18 @@ fn containers_of(runner: &Runner, session: &Session) -> String {
         .to_string()
 }
 
+/// The package step's staging folders left beside the project (`.<name>-dist.raw-*`,
+/// `.<name>-dist.repro-*`): it stages there, outside the build context.
+fn staged_beside(project: &Path) -> Vec<String> {
+    let name = project.file_name().unwrap().to_string_lossy();
+    let prefix = format!(".{}-", name.trim_start_matches('.'));
+    fs::read_dir(project.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(&prefix))
+        .collect()
+}
+
 fn run_binary(path: &Path, args: &[&str]) -> String {
     let out = e2e::runner()
         .capture(&Cmd::new(path.display().to_string()).args(args.iter().copied()))
@@ -221,6 +233,7 @@ fn both_modes_produce_the_same_working_binary_owned_by_the_user() {
         siblings.is_empty(),
         "temporary directories left: {siblings:?}"
     );
+    assert_eq!(staged_beside(project.path()), Vec::<String>::new());
 }
 
 #[test]
@@ -269,6 +282,7 @@ fn a_failing_package_step_leaves_dist_and_no_container_behind() {
         .filter(|n| n.starts_with(".dist"))
         .collect();
     assert!(names.is_empty(), "temporary directories left: {names:?}");
+    assert_eq!(staged_beside(project.path()), Vec::<String>::new());
 }
 
 #[test]
@@ -372,7 +386,11 @@ fn a_dry_run_prints_the_plan_and_runs_nothing() {
             "docker buildx build".to_string(),
             "docker buildx version".to_string(),
             "docker image inspect".to_string(),
-            format!("mkdir -p {}", project.join(".dist.raw-plan").display()),
+            // Staged beside the fixture's folder, never inside its build context.
+            format!(
+                "mkdir -p {}",
+                project.with_file_name(".desktop-dist.raw-plan").display()
+            ),
             // the runtime image is there, then the package stage and its copy-out
             "docker image inspect".to_string(),
             "docker buildx build".to_string(),
@@ -438,6 +456,7 @@ fn ctrl_c_removes_the_package_container_and_keeps_dist() {
         temporary.is_empty(),
         "temporary directories left: {temporary:?}"
     );
+    assert_eq!(staged_beside(project.path()), Vec::<String>::new());
 }
 
 #[test]
@@ -606,9 +625,10 @@ fn two_clean_packagings_are_byte_identical_and_a_bundled_timestamp_is_named() {
     let leftovers: Vec<_> = fs::read_dir(project.path())
         .unwrap()
         .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with(".dist.repro-"))
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".dist"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert_eq!(staged_beside(project.path()), Vec::<String>::new());
     assert_eq!(containers_of(&images.runner, &session), "");
 }
 
@@ -803,5 +823,77 @@ fn incremental_packaging_equals_a_clean_one_for_every_kind_of_change() {
     let shown = facts();
     assert_eq!(shown["mark"], "v1", "the body edit reached the binary");
     assert_eq!(shown["extra"], false, "the removed module left the binary");
+    assert_eq!(containers_of(&images.runner, &session), "");
+}
+
+#[test]
+fn pyinstallers_own_error_names_a_missing_spec_and_a_failed_import_in_both_modes() {
+    let project = fixture_copy();
+    let session = Session::new(e2e::unique("pkgerr"));
+    let images = Images::build(project.path(), &session);
+    let context = project.path().display().to_string();
+    let first_line = |spec: &str, mode: Mode| {
+        let err = Package::new(images.stages.clone(), PyInstaller::spec(spec), mode)
+            .run(&images.runner)
+            .unwrap_err();
+        let text = format!("{err:#}");
+        // A context path is never called an image.
+        assert!(
+            !text.contains(&format!("cannot build image {context}")),
+            "{mode:?}: {text}"
+        );
+        text.lines().next().unwrap_or_default().to_string()
+    };
+    for mode in [Mode::Mounted, Mode::Isolated(Export::BuildOutput)] {
+        let first = first_line("nope.spec", mode);
+        assert!(
+            first.contains("Spec file \"nope.spec\" not found!"),
+            "{mode:?}: {first}"
+        );
+    }
+    // A spec that imports a module the runtime image does not have.
+    let spec = project.path().join("deskapp.spec");
+    let text = fs::read_to_string(&spec).unwrap();
+    fs::write(&spec, format!("import nosuchmod\n{text}")).unwrap();
+    for mode in [Mode::Mounted, Mode::Isolated(Export::BuildOutput)] {
+        let first = first_line("deskapp.spec", mode);
+        assert!(
+            first.contains("ModuleNotFoundError: No module named 'nosuchmod'"),
+            "{mode:?}: {first}"
+        );
+    }
+    assert_eq!(containers_of(&images.runner, &session), "");
+}
+
+/// The minimal Dockerfile of the README's section on the isolated mode's contract.
+fn readme_dockerfile() -> String {
+    let readme = fs::read_to_string(e2e::repo_root().join("README.md")).unwrap();
+    let section = readme
+        .split("## Packaging a desktop app")
+        .nth(1)
+        .expect("the README's packaging section");
+    let block = section
+        .split("```dockerfile\n")
+        .nth(1)
+        .expect("a dockerfile block in it");
+    block.split("```").next().unwrap().to_string()
+}
+
+#[test]
+fn the_readmes_minimal_dockerfile_packages_the_fixture_in_isolation_with_a_fixed_epoch() {
+    let project = fixture_copy();
+    fs::write(project.path().join("Dockerfile"), readme_dockerfile()).unwrap();
+    let session = Session::new(e2e::unique("pkgreadme"));
+    let images = Images::build(project.path(), &session);
+    let package = Package::new(
+        images.stages.clone(),
+        PyInstaller::spec("deskapp.spec"),
+        Mode::Isolated(Export::BuildOutput),
+    )
+    .expect("deskapp")
+    .source_date_epoch(1_700_000_000);
+    package.run(&images.runner).unwrap();
+    let binary = project.path().join("dist/deskapp");
+    assert_eq!(run_binary(&binary, &["--version"]), "deskapp 0.3.1\n");
     assert_eq!(containers_of(&images.runner, &session), "");
 }

@@ -202,7 +202,8 @@ fn a_full_disk_is_not_blamed_on_pyinstaller() {
              written) and on the one holding the engine's data root /srv/docker-data (images, \
              containers and build cache), e.g. with `docker builder prune` and `cargo xtask \
              clean`, then run again",
-            project.path().display()
+            // The artifacts are staged beside the project, outside its build context.
+            project.path().parent().unwrap().display()
         )
     );
     let full = format!("{err:#}");

@@ -238,7 +238,12 @@ fn packaging_plans_what_it_does_in_each_mode() {
         .expect("deskapp");
         let base = Runner::new().echo(Echo::Silent).session(session());
         let plan = Step::plan(&step, &base).unwrap();
-        let raw = project.join(".dist.raw-steps-rest");
+        // Staged beside the project, never inside its build context.
+        let name = project.file_name().unwrap().to_string_lossy();
+        let raw = project.parent().unwrap().join(format!(
+            ".{}-dist.raw-steps-rest",
+            name.trim_start_matches('.')
+        ));
         let swap = Action::Swap {
             staging: raw.clone(),
             target: project.join("dist"),
@@ -294,4 +299,13 @@ fn a_package_without_its_expected_file_leaves_dist_and_no_staging_folder() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(names, ["dist"]);
+    // Nor is the staging folder left beside the project.
+    let name = project.file_name().unwrap().to_string_lossy();
+    let staged = format!(".{}-", name.trim_start_matches('.'));
+    let left: Vec<String> = fs::read_dir(project.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(&staged))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }

@@ -1,6 +1,8 @@
 //! Why was this rebuilt, on the real engine: a copy of the webapp fixture built by a
 //! pipeline four times over (nothing changed, one source file changed, a build arg
-//! changed, a secret changed), each build's explanation checked against the cause.
+//! changed, a secret changed), each build's explanation checked against the cause. The
+//! other causes on the fixtures are in `why_fixtures.rs`; on small builds of their own,
+//! every cause in `why_causes.rs`.
 
 use std::path::{Path, PathBuf};
 
@@ -9,33 +11,13 @@ use buildkit_lib::docker::explain::{Cause, ExplainRecord, Explanation};
 use buildkit_lib::pipeline::{Pipeline, Report, RunOptions};
 use buildkit_lib::plan::Step;
 use buildkit_lib::{Cmd, Runner};
+use e2e::why::{copy_tree, fresh, RemoveImages};
 
 /// A copy of `fixtures/webapp` that the test may change.
 fn webapp_copy() -> tempfile::TempDir {
-    fn copy(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for entry in std::fs::read_dir(from).unwrap() {
-            let entry = entry.unwrap();
-            let target = to.join(entry.file_name());
-            if entry.file_type().unwrap().is_dir() {
-                copy(&entry.path(), &target);
-            } else {
-                std::fs::copy(entry.path(), &target).unwrap();
-            }
-        }
-    }
     let dir = tempfile::tempdir().unwrap();
-    copy(&e2e::repo_root().join("fixtures/webapp"), dir.path());
+    copy_tree(&e2e::repo_root().join("fixtures/webapp"), dir.path());
     dir
-}
-
-/// Something no build has seen before, so that BuildKit's cache cannot have it.
-fn fresh() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{}-{nanos}", std::process::id())
 }
 
 struct Webapp {
@@ -250,20 +232,6 @@ fn each_rebuild_of_the_webapp_names_its_cause() {
         .contains("\"pip_token\":\"sha256:"));
 }
 
-/// A copy of `dir` (hidden files too) at `to`.
-fn copy_tree(dir: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
 /// The production-shaped fixture at its real size (5,214 files sent, a builder that
 /// compiles a C extension): rebuilt with nothing changed, everything is cached and there
 /// is nothing to explain; after one source file changed, its COPY is named with that file
@@ -275,7 +243,7 @@ fn the_mediaserver_at_real_size_names_the_one_file_that_changed() {
     let target = tempfile::tempdir().unwrap();
     let tag = format!("{}:dev", e2e::unique("bkl-why-mediaserver"));
     let runner = e2e::engine();
-    let _cleanup = RemoveImage(runner.clone(), tag.clone());
+    let _cleanup = RemoveImages(runner.clone(), vec![tag.clone()]);
     let run = || {
         // As `cargo xtask mediaserver` builds it (same args and network: same cache keys).
         let build = Build::new(app.path())
@@ -367,19 +335,6 @@ fn the_mediaserver_at_real_size_names_the_one_file_that_changed() {
     );
 }
 
-/// Removes an image when dropped.
-struct RemoveImage(Runner, String);
-
-impl Drop for RemoveImage {
-    fn drop(&mut self) {
-        let _ = self
-            .0
-            .clone()
-            .echo(buildkit_lib::cmd::Echo::Silent)
-            .capture(&Cmd::new("docker").args(["image", "rm", "--force", &self.1]));
-    }
-}
-
 /// In CI, a cache mount with nothing to keep it is said before the build: in the step
 /// log, the build's result and the report, at its Dockerfile line, with the fix.
 #[test]
@@ -399,7 +354,7 @@ fn a_cache_set_up_warning_reaches_the_log_the_result_and_the_report() {
     let runner = e2e::engine()
         .env("CI", "true")
         .env_remove("RUNNER_ENVIRONMENT");
-    let _cleanup = RemoveImage(runner.clone(), tag.clone());
+    let _cleanup = RemoveImages(runner.clone(), vec![tag.clone()]);
     let build = Build::new(app.path())
         .tag(&tag)
         .network("none")

@@ -1,123 +1,17 @@
 //! Why was this rebuilt, on the real engine: one small build per cause (a Dockerfile of the
 //! test's own, built from the local busybox image), each asserting the exact cause named.
 //! The webapp and the production-shaped fixture (files changed, an earlier instruction,
-//! a stage, a build arg, a secret file, nothing changed) are in `why.rs`.
-
-use std::path::PathBuf;
+//! a stage, a build arg, a secret file, nothing changed) are in `why.rs`; the other causes
+//! on those fixtures in `why_fixtures.rs`.
 
 use buildkit_lib::cmd::Echo;
 use buildkit_lib::docker::bake::BakeFile;
 use buildkit_lib::docker::build::{Build, Output};
-use buildkit_lib::docker::builder::{BuilderCreate, Driver};
 use buildkit_lib::docker::cache::Cache;
-use buildkit_lib::docker::explain::{
-    Cause, ExplainRecord, Explanation, ImportStatus, InstructionRow,
-};
+use buildkit_lib::docker::explain::{Cause, ExplainRecord, ImportStatus};
 use buildkit_lib::pipeline::{Pipeline, RunOptions};
 use buildkit_lib::plan::Step;
-use buildkit_lib::{Cmd, Runner};
-
-/// Something no build has seen before, so that BuildKit's cache cannot have it.
-fn fresh() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{}-{nanos}", std::process::id())
-}
-
-/// A build context of the test's own, its explanation record kept outside it, and the
-/// images the test tags (removed when dropped).
-struct Scratch {
-    dir: tempfile::TempDir,
-    keep: tempfile::TempDir,
-    tag: String,
-    images: std::cell::RefCell<Vec<String>>,
-    runner: Runner,
-}
-
-impl Scratch {
-    fn new(prefix: &str) -> Scratch {
-        let tag = format!("{}:dev", e2e::unique(prefix));
-        Scratch {
-            dir: tempfile::tempdir().unwrap(),
-            keep: tempfile::tempdir().unwrap(),
-            images: std::cell::RefCell::new(vec![tag.clone()]),
-            tag,
-            runner: e2e::engine().echo(Echo::Silent),
-        }
-    }
-
-    fn record(&self) -> PathBuf {
-        self.keep.path().join("why.json")
-    }
-
-    /// The build of `dockerfile` in this context, its record kept, loaded as the test's tag.
-    fn build_of(&self, dockerfile: &str) -> Build {
-        std::fs::write(self.dir.path().join("Dockerfile"), dockerfile).unwrap();
-        Build::new(self.dir.path())
-            .tag(&self.tag)
-            .network("none")
-            .output(Output::Load)
-            .explain_record(self.record())
-    }
-
-    /// Runs `build` and returns its explanation.
-    fn explain(&self, build: &Build) -> Explanation {
-        let result = build.run(&self.runner).unwrap_or_else(|e| panic!("{e:#}"));
-        result.explanation.expect("the build was explained")
-    }
-
-    /// Tags `image` as `tag` (removed with the test's images).
-    fn docker_tag(&self, image: &str, tag: &str) {
-        self.images.borrow_mut().push(tag.to_string());
-        docker(&self.runner, &["tag", image, tag]);
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let images = self.images.borrow().clone();
-        let _ = self.runner.capture(
-            &Cmd::new("docker")
-                .args(["image", "rm", "--force"])
-                .args(images),
-        );
-    }
-}
-
-fn docker(runner: &Runner, args: &[&str]) -> String {
-    runner
-        .capture(&Cmd::new("docker").args(args.iter().copied()))
-        .unwrap_or_else(|e| panic!("{e:#}"))
-        .stdout
-        .trim()
-        .to_string()
-}
-
-fn row(e: &Explanation, line: usize) -> &InstructionRow {
-    e.rows()
-        .iter()
-        .find(|r| r.line == Some(line))
-        .unwrap_or_else(|| panic!("no row at line {line} in\n{e}"))
-}
-
-/// A docker-container builder of the test's own on the engine's host network (it pulls
-/// the base image from the loopback registry), removed when dropped.
-fn own_builder(runner: &Runner, prefix: &str) -> (String, e2e::RemoveBuilder) {
-    let rig = e2e::buildkit_rig();
-    let name = e2e::unique(prefix);
-    let guard = e2e::RemoveBuilder(runner.clone(), name.clone());
-    BuilderCreate::new()
-        .name(&name)
-        .driver(Driver::DockerContainer)
-        .driver_opt("image", &rig.image)
-        .driver_opt("network", "host")
-        .bootstrap(true)
-        .run(runner)
-        .unwrap_or_else(|e| panic!("{e:#}"));
-    (name, guard)
-}
+use e2e::why::{docker, fresh, image_id, own_builder, row, RemoveImages, Scratch};
 
 /// The base image moved: a local tag the Dockerfile builds `FROM`, retagged to another
 /// image, names the tag with the digest it had and the one it has now.
@@ -147,10 +41,7 @@ fn a_moved_base_image_is_named_with_its_old_and_new_digest() {
             .explain(false)
             .run(&s.runner)
             .unwrap_or_else(|e| panic!("{e:#}"));
-        ids.push(docker(
-            &s.runner,
-            &["image", "inspect", "--format", "{{.Id}}", &tag],
-        ));
+        ids.push(image_id(&s.runner, &tag));
     }
     assert_ne!(ids[0], ids[1]);
     let base = format!("{repo}:base");
@@ -588,19 +479,6 @@ fn each_baked_target_says_which_cache_sources_were_imported() {
         ImportStatus::Failed { .. }
     ));
     assert_eq!(web.summary(), "1/1 instructions cached; nothing rebuilt");
-}
-
-/// Removes images when dropped.
-struct RemoveImages(Runner, Vec<String>);
-
-impl Drop for RemoveImages {
-    fn drop(&mut self) {
-        let _ = self.0.capture(
-            &Cmd::new("docker")
-                .args(["image", "rm", "--force"])
-                .args(self.1.clone()),
-        );
-    }
 }
 
 /// A bake target's build arg whose value looks like a secret changed: named, and neither

@@ -81,6 +81,9 @@ xflags::xflags! {
             optional --dry-run
             /// Run every stage, even those whose inputs are unchanged.
             optional --force
+            /// Build every stage (base, runtime, package) without the build cache;
+            /// implies --force.
+            optional --no-cache
             /// Go on with independent steps after a failure.
             optional --keep-going
         }
@@ -102,6 +105,9 @@ xflags::xflags! {
             optional --dry-run
             /// Run every stage, even those whose inputs are unchanged.
             optional --force
+            /// Build every stage (base, runtime, package) without the build cache, and
+            /// package in full; implies --force.
+            optional --no-cache
             /// Go on with independent steps after a failure.
             optional --keep-going
         }
@@ -442,6 +448,10 @@ mod tests {
         }
         match run("package --mode isolated-cp") {
             XtaskCmd::Package(p) => assert_eq!(p.mode, Some(PackageMode::IsolatedCp)),
+            other => panic!("{other:?}"),
+        }
+        match run("package --no-cache") {
+            XtaskCmd::Package(p) => assert!(p.no_cache && !p.force),
             other => panic!("{other:?}"),
         }
         match run("release --bump pre") {

@@ -48,28 +48,31 @@ const SIGNALSCOPE: App = App {
     smoke: true,
 };
 
-/// `cargo xtask package [--mode mounted|isolated|isolated-cp] [--dry-run] [--force]`:
-/// the small fixture, isolated by default.
+/// `cargo xtask package [--mode mounted|isolated|isolated-cp] [--dry-run] [--force]
+/// [--no-cache]`: the small fixture, isolated by default.
 pub fn run(base: &Runner, root: &Path, flags: &flags::Package) -> Result<u8> {
     let mode = flags.mode.unwrap_or(PackageMode::Isolated);
     let options = Options {
         dry_run: flags.dry_run,
         force: flags.force,
         keep_going: flags.keep_going,
+        no_cache: flags.no_cache,
         smoke: false,
         reproducible: false,
     };
     package(base, root, &DESKAPP, mode, &options)
 }
 
-/// `cargo xtask desktop [--mode …] [--dry-run] [--force]`: the production-shaped fixture,
-/// mounted (incremental) by default, then its smoke test.
+/// `cargo xtask desktop [--mode …] [--dry-run] [--force] [--no-cache] [--no-smoke]
+/// [--reproducible]`: the production-shaped fixture, mounted (incremental) by default,
+/// then its smoke test.
 pub fn desktop(base: &Runner, root: &Path, flags: &flags::Desktop) -> Result<u8> {
     let mode = flags.mode.unwrap_or(PackageMode::Mounted);
     let options = Options {
         dry_run: flags.dry_run,
         force: flags.force,
         keep_going: flags.keep_going,
+        no_cache: flags.no_cache,
         smoke: !flags.no_smoke,
         reproducible: flags.reproducible,
     };
@@ -81,6 +84,9 @@ struct Options {
     dry_run: bool,
     force: bool,
     keep_going: bool,
+    /// Every stage's build without the build cache, and every stage run (none skipped as
+    /// up to date).
+    no_cache: bool,
     /// Run the smoke test (apps that have one).
     smoke: bool,
     /// Compare two clean packagings instead of packaging into `dist/`.
@@ -111,7 +117,9 @@ fn package(
     let dir = root.join("fixtures").join(app.dir);
     let stages = Stages::new(&dir, app.image)
         .build_arg("PYTHON_IMAGE", PYTHON_IMAGE)
-        .network("host");
+        .network("host")
+        // Every stage's build, base and runtime too, not only the package stage's.
+        .no_cache(options.no_cache);
     let stage_image = |name: &str| format!("{}:{name}", app.image);
 
     let mut pipeline = Pipeline::new(app.dir, root.join("target"));
@@ -145,10 +153,12 @@ fn package(
         .describe("runtime image: a virtual environment with PyInstaller")
         .inputs(runtime_inputs)
         .output(StepOutput::image(stage_image("runtime")));
-    // The mounted mode keeps PyInstaller's work in target/, one folder per app.
+    // The mounted mode keeps PyInstaller's work in target/, one folder per app; the
+    // output is staged under target/ too, never inside the fixture's build context.
     let package = Package::new(stages, PyInstaller::spec(app.spec), mode)
         .expect(app.binary)
-        .incremental(root.join("target/pyinstaller").join(app.dir));
+        .incremental(root.join("target/pyinstaller").join(app.dir))
+        .staging(root.join("target/buildkit/package"));
     let dist = dir.join("dist");
     let artifacts = dist.clone();
     if options.reproducible {
@@ -201,7 +211,8 @@ fn finish(runner: &Runner, pipeline: Pipeline, app: &App, options: &Options) -> 
     let stage_image = |name: &str| format!("{}:{name}", app.image);
     let run_options = RunOptions::new(app.dir)
         .dry_run(dry_run)
-        .force(options.force)
+        // Without the cache means every stage runs: none is skipped as up to date.
+        .force(options.force || options.no_cache)
         .keep_going(options.keep_going);
     let report = pipeline.run(runner, &run_options)?;
     if !dry_run {

@@ -3,10 +3,10 @@
 //! Mounted: PyInstaller runs in a container of the runtime image with the source mounted
 //! read-only and an output directory mounted, as the invoking user. Isolated (CI): no
 //! volume mounts at all; the artifacts leave through `--output type=local` or through
-//! `docker create` + `docker cp`. Either way they land in a staging directory beside
-//! `dist/` named for the run (`.dist.raw-<run>`), are checked there, and are swapped in
-//! ([`Runner::swap`]) only when everything succeeded. [`Package`] is a [`Step`]: its plan
-//! is its run recorded.
+//! `docker create` + `docker cp`. Either way they land in a staging directory named for
+//! the run, never inside the build context ([`Package::staging`] says where), are checked
+//! there, and are swapped in ([`Runner::swap`]) only when everything succeeded.
+//! [`Package`] is a [`Step`]: its plan is its run recorded.
 //!
 //! The image builds it makes (the isolated modes) go through
 //! [`Build::run`](crate::docker::build::Build::run).
@@ -77,6 +77,8 @@ pub struct Package {
     /// The state folder of incremental packaging (mounted mode), see
     /// [`Package::incremental`].
     pub(crate) state: Option<PathBuf>,
+    /// The folder PyInstaller's output is staged under (see [`Package::staging`]).
+    pub(crate) staging: Option<PathBuf>,
 }
 
 /// The `PYTHONHASHSEED` of a reproducible packaging (any fixed value would do).
@@ -143,6 +145,7 @@ impl Package {
             expect: Vec::new(),
             source_date_epoch: None,
             state: None,
+            staging: None,
         }
     }
 
@@ -185,6 +188,58 @@ impl Package {
         self
     }
 
+    /// The folder PyInstaller's output is staged under while the step runs, before it is
+    /// checked and swapped into `dist`; a `target/`-like folder of the caller's, such as
+    /// `target/package`. It must not be inside the build context (`Stages`' context, also
+    /// the source the mounted mode mounts): a folder there would be sent to BuildKit or
+    /// seen by PyInstaller, and a second packaging would carry the first one's output.
+    ///
+    /// Without it, the step stages beside `dist` when `dist` is outside the context, else
+    /// beside the context folder (in its parent): both are outside the context and, in the
+    /// usual layout, on `dist`'s file system, so `dist` is replaced by an atomic rename.
+    /// When the staging folder is on another file system, the checked output is first
+    /// copied (`cp -a`) into a folder beside `dist`, then renamed into place. Either folder
+    /// is removed on failure and on Ctrl-C.
+    pub fn staging(mut self, dir: impl Into<PathBuf>) -> Package {
+        self.staging = Some(dir.into());
+        self
+    }
+
+    /// The folder this run stages under (the absolute step's), refused when it is inside
+    /// the build context.
+    fn staging_root(&self) -> Result<PathBuf> {
+        let context = &self.stages.context;
+        let root = match &self.staging {
+            Some(dir) => absolute(dir)?,
+            None if !self.parent().starts_with(context) => self.parent(),
+            None => context
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| context.clone()),
+        };
+        if root.starts_with(context) {
+            bail!(
+                "the package step's staging folder {} is inside the build context {}, which \
+                 would carry PyInstaller's output into the build; set `Package::staging` to a \
+                 folder outside it (such as `target/package`)",
+                root.display(),
+                context.display()
+            );
+        }
+        Ok(root)
+    }
+
+    /// A folder of this run under the staging root: `.<context>-<dist>.<what>-<run>`.
+    fn staged(&self, root: &Path, what: &str, run_id: &str) -> PathBuf {
+        let context = self
+            .stages
+            .context
+            .file_name()
+            .map(|n| n.to_string_lossy().trim_start_matches('.').to_string())
+            .unwrap_or_default();
+        root.join(format!(".{context}-{}.{what}-{run_id}", self.dist_name()))
+    }
+
     /// The environment that makes PyInstaller's output reproducible, when asked for.
     fn reproducible_env(&self) -> Vec<(String, String)> {
         match self.source_date_epoch {
@@ -196,23 +251,21 @@ impl Package {
         }
     }
 
-    /// Packages twice from scratch (no build cache, PyInstaller's `--clean`) into two
-    /// temporary folders beside `dist` and compares them file by file (sha256). `dist`
-    /// is not touched and both folders are removed. Set
+    /// Packages twice from scratch (the package stage without build cache, PyInstaller's
+    /// `--clean`; the base and runtime images are the tagged ones, so both packagings use
+    /// the same tools) into two temporary folders under the staging folder
+    /// ([`Package::staging`]) and compares them file by file (sha256). `dist` is not
+    /// touched and both folders are removed. Set
     /// [`Package::source_date_epoch`] first: without it, timestamps differ. Like
     /// [`Package::run`], it labels what it creates with the runner's session.
     pub fn compare_runs(&self, runner: &Runner) -> Result<DistComparison> {
         let session = runner.require_session("the package step")?;
         let mut this = self.absolute()?;
         this.stages.no_cache = true;
-        let parent = this.parent();
+        let root = this.staging_root()?;
         let mut sums = Vec::new();
         for i in 1..=2 {
-            let dir = parent.join(format!(
-                ".{}.repro-{}-{i}",
-                this.dist_name(),
-                session.run_id
-            ));
+            let dir = this.staged(&root, &format!("repro-{i}"), &session.run_id);
             let _guard = runner.remove_on_cancel(&dir);
             let scanned = this.fresh_dir(runner, &dir).and_then(|()| {
                 this.produce(runner, session, &dir, None)?;
@@ -409,10 +462,10 @@ impl Package {
         raw: &Path,
         incremental: Option<&Incremental>,
     ) -> Result<()> {
-        let parent = self.parent();
+        let root = raw.parent().unwrap_or(raw).to_path_buf();
         self.fresh_dir(runner, raw)?;
         self.produce(runner, session, raw, incremental)
-            .map_err(|e| disk_full_or(runner, &parent, e))?;
+            .map_err(|e| disk_full_or(runner, &root, e))?;
         // What PyInstaller left is read only when it ran: a dry run's plan goes on to the
         // swap it would make.
         let files = runner
@@ -437,7 +490,31 @@ impl Package {
                 );
             }
         }
-        runner.swap(raw, &self.dist)
+        if same_file_system(&root, &self.parent()) {
+            return runner.swap(raw, &self.dist);
+        }
+        // A rename cannot cross file systems: copy beside `dist` first, then rename.
+        let beside = self.staged(&self.parent(), "copy", &session.run_id);
+        let _guard = runner.remove_on_cancel(&beside);
+        let copied = self.fresh_dir(runner, &beside).and_then(|()| {
+            runner
+                .run(
+                    &Cmd::new("cp")
+                        .arg("-a")
+                        .arg_path(raw.join("."))
+                        .arg_path(&beside),
+                )
+                .map(|_| ())
+                .with_context(|| {
+                    format!("cannot copy the artifacts beside {}", self.dist.display())
+                })
+        });
+        let swapped = copied.and_then(|()| runner.swap(&beside, &self.dist));
+        if swapped.is_err() {
+            let _ = runner.remove(&beside);
+        }
+        swapped?;
+        runner.remove(raw)
     }
 
     /// Fails with a clear error when the runtime image is missing (a `docker run` of it
@@ -514,17 +591,17 @@ impl Package {
                 let cmd = self.run_command(session, &name, out, user, incremental);
                 runner
                     .run(&cmd)
-                    .with_context(|| format!("PyInstaller failed in container {name}"))?;
+                    .map_err(|e| pyinstaller_failed(e.into(), &format!("in container {name}")))?;
             }
             Mode::Isolated(Export::BuildOutput) => {
                 self.export_build(session, out)?
                     .run(runner)
-                    .context("PyInstaller failed in the isolated package build")?;
+                    .map_err(|e| pyinstaller_failed(e, "in the isolated package build"))?;
             }
             Mode::Isolated(Export::CopyOut) => {
                 self.package_image_build(session)?
                     .run(runner)
-                    .context("PyInstaller failed in the isolated package build")?;
+                    .map_err(|e| pyinstaller_failed(e, "in the isolated package build"))?;
                 let name = session.container_name("copyout");
                 let [create, copy, remove] = self.copy_out_commands(session, &name, out);
                 let _guard = runner.on_cancel(remove_container(runner, &name));
@@ -545,9 +622,10 @@ impl Step for Package {
     /// Runs the package stage and replaces `dist` with its artifacts; on any failure (or
     /// Ctrl-C) `dist` stays as it was and no container is left. The containers and images
     /// it creates are named and labelled for the runner's session ([`Runner::session`]),
-    /// which must be set. The artifacts land in `.dist.raw-<run>` beside `dist`, are
-    /// checked there (no symlink out of them, every [`Package::expect`]ed file), then
-    /// swapped in whole ([`Runner::swap`]).
+    /// which must be set. The artifacts land in `.<context>-dist.raw-<run>` under the
+    /// staging folder ([`Package::staging`], never inside the build context), are checked
+    /// there (no symlink out of them, every [`Package::expect`]ed file), then swapped in
+    /// whole ([`Runner::swap`]).
     fn run(&self, runner: &Runner) -> Result<ArtifactReport> {
         let session = runner.require_session("the package step")?;
         if crate::files::is_mount_point(&self.dist) {
@@ -561,9 +639,7 @@ impl Step for Package {
             );
         }
         let this = self.absolute()?;
-        let raw = this
-            .parent()
-            .join(format!(".{}.raw-{}", this.dist_name(), session.run_id));
+        let raw = this.staged(&this.staging_root()?, "raw", &session.run_id);
         let incremental = this.start_incremental(runner, &raw)?;
         let mut report = match incremental.as_ref().map(|inc| &inc.path) {
             Some(incremental::Path::UpToDate) => this.up_to_date(runner)?,
@@ -573,15 +649,7 @@ impl Step for Package {
                     let _ = runner.remove(&raw);
                     return Err(e);
                 }
-                runner.read_output_with(
-                    &self.dist,
-                    ArtifactReport {
-                        dir: self.dist.clone(),
-                        files: Vec::new(),
-                        path_taken: None,
-                    },
-                    ArtifactReport::scan,
-                )?
+                self.dist_report(runner)?
             }
         };
         if let Some(inc) = incremental {
@@ -638,19 +706,30 @@ impl Package {
         let work = state.join("work");
         let work_folder = std::fs::read_dir(&work).is_ok_and(|mut d| d.next().is_some());
         let dist = ArtifactReport::scan(&self.dist).ok().map(|r| r.sums());
-        let path = incremental::decide(
-            previous.as_ref(),
-            &key,
-            &snapshot,
-            work_folder,
-            dist.as_ref().filter(|_| self.dist.is_dir()),
-        );
+        let path = if self.stages.no_cache {
+            incremental::Path::Full(
+                "without cache (`Stages::no_cache`): PyInstaller's work folder and the \
+                 archive cache are emptied"
+                    .into(),
+            )
+        } else {
+            incremental::decide(
+                previous.as_ref(),
+                &key,
+                &snapshot,
+                work_folder,
+                dist.as_ref().filter(|_| self.dist.is_dir()),
+            )
+        };
         runner.note(&path.describe());
         if path != incremental::Path::UpToDate {
             runner.remove(&record_path)?;
             runner.remove(&state.join(RESULT))?;
             if matches!(path, incremental::Path::Full(_)) {
                 runner.remove(&work)?;
+            }
+            if self.stages.no_cache {
+                runner.remove(&state.join(ARCHIVE_CACHE))?;
             }
             runner.write(&state.join(SCRIPT_NAME), incremental::SCRIPT.as_bytes())?;
         }
@@ -663,10 +742,9 @@ impl Package {
         }))
     }
 
-    /// The report of a `dist` that is up to date, after checking that it holds every
-    /// [`Package::expect`]ed file.
-    fn up_to_date(&self, runner: &Runner) -> Result<ArtifactReport> {
-        let report = runner.read_output_with(
+    /// The report of what `dist` holds (empty in a plan).
+    fn dist_report(&self, runner: &Runner) -> Result<ArtifactReport> {
+        runner.read_output_with(
             &self.dist,
             ArtifactReport {
                 dir: self.dist.clone(),
@@ -674,7 +752,13 @@ impl Package {
                 path_taken: None,
             },
             ArtifactReport::scan,
-        )?;
+        )
+    }
+
+    /// The report of a `dist` that is up to date, after checking that it holds every
+    /// [`Package::expect`]ed file.
+    fn up_to_date(&self, runner: &Runner) -> Result<ArtifactReport> {
+        let report = self.dist_report(runner)?;
         for file in &self.expect {
             let there =
                 runner.read_output_with(&self.dist, true, |d| Ok(d.join(file).is_file()))?;
@@ -696,6 +780,9 @@ impl Package {
 const RECORD: &str = "record.json";
 /// What the runner script reports, in the state folder.
 const RESULT: &str = "result.json";
+/// The runner script's cache of the one-file archive's compressed entries, in the state
+/// folder.
+const ARCHIVE_CACHE: &str = "archive-cache";
 /// The runner script's name in the state folder.
 const SCRIPT_NAME: &str = "incremental.py";
 
@@ -772,6 +859,21 @@ impl Incremental {
     }
 }
 
+/// Whether `a` and `b` (or their nearest existing folders) are on one file system, so a
+/// rename between them is atomic; true when either cannot be read.
+fn same_file_system(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let device = |path: &Path| {
+        path.ancestors()
+            .find_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.dev())
+    };
+    match (device(a), device(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => true,
+    }
+}
+
 /// `path` absolute: resolved (symlinks too) when it exists, else joined to the current
 /// directory.
 fn absolute(path: &Path) -> Result<PathBuf> {
@@ -780,6 +882,21 @@ fn absolute(path: &Path) -> Result<PathBuf> {
             .with_context(|| format!("cannot resolve {}", path.display()));
     }
     std::path::absolute(path).with_context(|| format!("cannot resolve {}", path.display()))
+}
+
+/// The error of a PyInstaller run that failed `where_` (`in container NAME`): PyInstaller's
+/// own last error line from the failed command's output when there is one
+/// (`PyInstaller failed in container NAME: Spec file "x.spec" not found!`), so the cause
+/// is the first thing read; the command and its output tail stay below it in the chain.
+fn pyinstaller_failed(e: anyhow::Error, where_: &str) -> anyhow::Error {
+    let cause = e
+        .chain()
+        .find_map(|c| c.downcast_ref::<crate::cmd::CommandError>())
+        .and_then(|c| super::pyinstaller::error_line(&c.tail));
+    match cause {
+        Some(line) => e.context(format!("PyInstaller failed {where_}: {line}")),
+        None => e.context(format!("PyInstaller failed {where_}")),
+    }
 }
 
 /// `e`, or the disk-full error naming `host_path` when `e` says the disk is full (so that

@@ -13,7 +13,8 @@
 #   uncompressed bytes, the compression level, zlib's version and the feeding size, and
 #   written again byte for byte when the same bytes come again. An entry read back is
 #   decompressed and its sha256 checked before it is used. Entries this run did not use
-#   are removed afterwards.
+#   are removed afterwards. The entries to compress are compressed side by side on every
+#   core before PyInstaller writes the archive in order.
 # - The analysis: with --reuse-analysis (the library has proven, by content hash and by
 #   the modules' parsed imports, that only those application modules changed and that
 #   their imports did not), PyInstaller's own up-to-date check of the analysis ignores
@@ -28,11 +29,13 @@
 # On success it writes DIR/result.json: what the analysis did, the modules of the graph
 # (for the next run's proof) and the archive cache's figures.
 import argparse
+import concurrent.futures
 import glob
 import hashlib
 import json
 import os
 import sys
+import threading
 import time
 import zlib
 
@@ -67,44 +70,80 @@ def main():
     level = getattr(writer, "_COMPRESSION_LEVEL", None)
     cache_on = original_write_file is not None and isinstance(level, int)
 
-    def write_file(self, out_fp, src_name, dest_name, typecode, compress=False):
-        if not compress:
-            return original_write_file(self, out_fp, src_name, dest_name, typecode, compress)
+    def cached(path, digest):
+        """The cached compressed bytes of the entry with `digest`, checked; or None."""
+        try:
+            with open(path, "rb") as f:
+                blob = f.read()
+            if hashlib.sha256(zlib.decompress(blob)).hexdigest() == digest:
+                return blob
+        except (OSError, zlib.error):
+            pass
+        return None
+
+    def compressed(src_name):
+        """(key, compressed bytes, length, whether it was compressed now) of a file:
+        from the cache when its bytes were compressed before, else compressed the way
+        PyInstaller does (one compressor fed 16 KiB at a time) and put in the cache."""
         with open(src_name, "rb") as f:
             data = f.read()
         digest = hashlib.sha256(data).hexdigest()
         key = f"{digest}-z{level}-{zlib.ZLIB_RUNTIME_VERSION}-f{FEED}"
         path = os.path.join(cache_dir, key)
-        blob = None
-        try:
-            with open(path, "rb") as f:
-                blob = f.read()
-            if hashlib.sha256(zlib.decompress(blob)).hexdigest() != digest:
-                blob = None
-        except (OSError, zlib.error):
-            blob = None
-        if blob is None:
-            # The same calls PyInstaller makes: one compressor, 16 KiB at a time.
-            compressor = zlib.compressobj(level)
-            parts = [compressor.compress(data[i:i + FEED]) for i in range(0, len(data), FEED)]
-            parts.append(compressor.flush())
-            blob = b"".join(parts)
-            tmp = f"{path}.tmp-{os.getpid()}"
-            with open(tmp, "wb") as f:
-                f.write(blob)
-            os.replace(tmp, path)
+        blob = cached(path, digest)
+        if blob is not None:
+            return key, blob, len(data), False
+        compressor = zlib.compressobj(level)
+        parts = [compressor.compress(data[i:i + FEED]) for i in range(0, len(data), FEED)]
+        parts.append(compressor.flush())
+        blob = b"".join(parts)
+        tmp = f"{path}.tmp-{os.getpid()}-{threading.get_ident()}"
+        with open(tmp, "wb") as f:
+            f.write(blob)
+        os.replace(tmp, path)
+        return key, blob, len(data), True
+
+    def write_file(self, out_fp, src_name, dest_name, typecode, compress=False):
+        if not compress:
+            return original_write_file(self, out_fp, src_name, dest_name, typecode, compress)
+        ready = prepared.pop(src_name, None)
+        key, blob, length, fresh = ready if ready is not None else compressed(src_name)
+        if fresh:
             stats["compressed"] += 1
-            stats["compressed_bytes"] += len(data)
+            stats["compressed_bytes"] += length
         else:
             stats["reused"] += 1
-            stats["reused_bytes"] += len(data)
+            stats["reused_bytes"] += length
         used.add(key)
         offset = out_fp.tell()
         out_fp.write(blob)
-        return (offset, len(blob), len(data), 1, typecode, dest_name)
+        return (offset, len(blob), length, 1, typecode, dest_name)
+
+    # The archive is written in order, one entry after another; the files it compresses
+    # are read (from the cache, checked) or compressed first, side by side on every core
+    # (zlib and hashlib let go of the GIL), and the writer takes them from `prepared`.
+    # The bytes are the same either way.
+    prepared = {}
+    original_writer_init = writer.__init__
+    blob_types = {"o", "d", "s", "s1", "s2", "m", "M", "n"}
+
+    def writer_init(self, filename, entries, *a, **kw):
+        entries = list(entries)
+        files = sorted({
+            src for _dest, src, compress, typecode in entries
+            if compress and typecode not in blob_types and src and os.path.isfile(src)
+        })
+        if len(files) > 1:
+            with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+                prepared.update(zip(files, pool.map(compressed, files)))
+        try:
+            return original_writer_init(self, filename, entries, *a, **kw)
+        finally:
+            prepared.clear()
 
     if cache_on:
         writer._write_file = write_file
+        writer.__init__ = writer_init
 
     # The analysis' up-to-date check, with the proven modules' times ignored.
     proven = {os.path.realpath(p) for p in opts.reuse_analysis}

@@ -161,6 +161,67 @@ impl PyInstaller {
     }
 }
 
+/// PyInstaller's own last error line in the tail of a failed run's output (a `docker
+/// run` of it, or the build whose `RUN` ran it): `Spec file "x.spec" not found!`,
+/// `ERROR: ...`, or the last line of a Python traceback (`ModuleNotFoundError: ...`, a
+/// hook's exception). The prefixes buildx and PyInstaller put before a line (`#8 1.077`,
+/// `296 ERROR:`) are dropped, and buildx's own `ERROR:` lines about the failed step are
+/// skipped. `None` when PyInstaller said nothing recognisable (it never ran, say).
+pub(crate) fn error_line(tail: &[String]) -> Option<String> {
+    tail.iter()
+        .rev()
+        .map(|line| strip_prefixes(line))
+        .find(|line| is_error_line(line))
+        .map(str::to_string)
+}
+
+/// `line` without buildx's step number and time and PyInstaller's milliseconds
+/// (`#8 1.077 296 ERROR: x` is `ERROR: x`).
+fn strip_prefixes(line: &str) -> &str {
+    let mut rest = line.trim();
+    loop {
+        let (token, after) = rest.split_once(' ').unwrap_or((rest, ""));
+        let digits = token.strip_prefix('#').unwrap_or(token);
+        let numeric = !digits.is_empty()
+            && digits.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+            && digits.bytes().next().is_some_and(|b| b.is_ascii_digit());
+        if !numeric || after.is_empty() {
+            return rest;
+        }
+        rest = after.trim_start();
+    }
+}
+
+/// Whether a line (prefixes dropped) is PyInstaller saying why it stopped.
+fn is_error_line(line: &str) -> bool {
+    if line.starts_with("Spec file ") && line.ends_with("not found!") {
+        return true;
+    }
+    if let Some(message) = line
+        .strip_prefix("ERROR: ")
+        .or_else(|| line.strip_prefix("CRITICAL: "))
+    {
+        // buildx's own words about the step that failed, not PyInstaller's.
+        let buildx = message.starts_with("failed to ")
+            || message.starts_with("process \"")
+            || message.contains("did not complete successfully");
+        return !buildx && !message.is_empty();
+    }
+    // The last line of a traceback: `ModuleNotFoundError: ...`,
+    // `PyInstaller.exceptions.ImportErrorWhenRunningHook: ...`, `SystemExit: ...`.
+    let Some((name, message)) = line.split_once(": ") else {
+        return false;
+    };
+    let identifier = !name.is_empty()
+        && name.split('.').all(|part| {
+            !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        });
+    let last = name.rsplit('.').next().unwrap_or(name);
+    identifier
+        && !message.is_empty()
+        && (last.contains("Error") || last.contains("Exception") || last == "SystemExit")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,5 +256,84 @@ mod tests {
              spaces or shell characters); rename the file, or use the mounted mode or \
              `Export::CopyOut`"
         );
+    }
+
+    fn lines(text: &str) -> Vec<String> {
+        text.lines().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn the_error_line_is_pyinstallers_own() {
+        // A mounted run: PyInstaller's log, then its words.
+        let mounted = lines(
+            "81 INFO: PyInstaller: 6.11.1, contrib hooks: 2026.10\n\
+             84 INFO: Removing temporary files and cleaning cache in /tmp/pyinstaller\n\
+             Spec file \"nope.spec\" not found!",
+        );
+        assert_eq!(
+            error_line(&mounted).as_deref(),
+            Some("Spec file \"nope.spec\" not found!")
+        );
+        // An isolated build: buildx's step lines, its box, the Dockerfile excerpt and its
+        // own ERROR lines come after PyInstaller's.
+        let isolated = lines(
+            "#8 1.075 296 INFO: Removing temporary files\n\
+             #8 1.077 Spec file \"nope.spec\" not found!\n\
+             #8 ERROR: process \"/bin/sh -c pyinstaller ${PYINSTALLER_ARGS}\" did not complete \
+             successfully: exit code: 1\n\
+             ------\n\
+             \x20> [package 3/3] RUN pyinstaller --clean --noconfirm nope.spec:\n\
+             1.077 Spec file \"nope.spec\" not found!\n\
+             ------\n\
+             Dockerfile:47\n\
+             --------------------\n\
+             \x20 47 | >>> RUN pyinstaller --distpath /out ${PYINSTALLER_ARGS}\n\
+             --------------------\n\
+             ERROR: failed to build: failed to solve: process \"/bin/sh -c pyinstaller\" did \
+             not complete successfully: exit code: 1",
+        );
+        assert_eq!(
+            error_line(&isolated).as_deref(),
+            Some("Spec file \"nope.spec\" not found!")
+        );
+        // A traceback's last line (an import in the spec, a hook that failed).
+        let traceback = lines(
+            "Traceback (most recent call last):\n\
+             \x20 File \"/src/deskapp.spec\", line 1, in <module>\n\
+             ModuleNotFoundError: No module named 'nosuchmod'",
+        );
+        assert_eq!(
+            error_line(&traceback).as_deref(),
+            Some("ModuleNotFoundError: No module named 'nosuchmod'")
+        );
+        let hook = lines(
+            "#9 12.5 PyInstaller.exceptions.ImportErrorWhenRunningHook: Failed to import \
+             module x required by hook for module y\n#9 ERROR: process \"/bin/sh\" did not \
+             complete successfully: exit code: 1",
+        );
+        assert_eq!(
+            error_line(&hook).as_deref(),
+            Some(
+                "PyInstaller.exceptions.ImportErrorWhenRunningHook: Failed to import module x \
+                 required by hook for module y"
+            )
+        );
+        // PyInstaller's logged error (milliseconds, level) and its `ERROR:` exits.
+        assert_eq!(
+            error_line(&lines(
+                "120 INFO: x\n4242 ERROR: Script file 'app.py' does not exist."
+            ))
+            .as_deref(),
+            Some("ERROR: Script file 'app.py' does not exist.")
+        );
+        // Nothing of PyInstaller's: docker's own failure, buildx's lines alone.
+        assert_eq!(
+            error_line(&lines(
+                "docker: Error response from daemon: No such image: x:runtime\n\
+                 ERROR: failed to solve: process \"/bin/sh -c x\" did not complete successfully"
+            )),
+            None
+        );
+        assert_eq!(error_line(&[]), None);
     }
 }

@@ -166,7 +166,10 @@ impl Stages {
         self
     }
 
-    /// Ignore the build cache, in every stage.
+    /// Ignore the build cache in every build of these stages: the base and runtime images
+    /// ([`Stages::build_base`], [`Stages::build_runtime`]) and the isolated package build
+    /// of a [`Package`](super::Package) made with them (`--no-cache` on each). The mounted
+    /// mode builds nothing; its PyInstaller always runs with `--clean`.
     pub fn no_cache(mut self, on: bool) -> Stages {
         self.no_cache = on;
         self

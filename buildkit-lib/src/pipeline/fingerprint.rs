@@ -309,27 +309,7 @@ impl StepOutput {
     /// Whether the output still exists.
     pub fn exists(&self, runner: &Runner) -> bool {
         match self {
-            StepOutput::Image(tag) => {
-                let path = format!(
-                    "/images/{}/json",
-                    crate::docker::image::encode(tag, b"-._~:/@+")
-                );
-                match runner.engine_get(&path) {
-                    Some(Ok((200, _))) => return true,
-                    Some(Ok((404, _))) => return false,
-                    // Another answer or no socket: ask the CLI.
-                    _ => {}
-                }
-                runner
-                    .capture(
-                        &Cmd::new("docker")
-                            .args(["image", "inspect", "--format", "{{.Id}}", tag.as_str()])
-                            .read_only(),
-                    )
-                    // An image ID, or it is not there: a query that answers nothing (as in
-                    // a dry run that asks nothing) is never "still there".
-                    .is_ok_and(|answer| !answer.stdout.trim().is_empty())
-            }
+            StepOutput::Image(_) => self.identity(runner).is_some(),
             StepOutput::Dir(dir) => std::fs::read_dir(dir)
                 .map(|mut d| d.next().is_some())
                 .unwrap_or(false),
@@ -367,6 +347,8 @@ impl StepOutput {
                     .stdout
                     .trim()
                     .to_string();
+                // An image ID, or it is not there: a query that answers nothing (as in a
+                // dry run that asks nothing) is never "still there".
                 (!id.is_empty()).then_some(id)
             }
             StepOutput::Dir(dir) => {

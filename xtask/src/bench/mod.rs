@@ -95,6 +95,9 @@ pub fn run(base: &Runner, root: &Path, flags: &crate::flags::Bench) -> Result<u8
     // The fan-out figures use the second engine, arm64 emulation and the BuildKit daemons.
     if only.is_none_or(|o| o.starts_with("fanout")) {
         crate::engine::ensure_components(&runner, root, &["second", "arm64", "buildkit"])?;
+    } else if only.is_some_and(|o| OWN_BUILDER_FIGURES.contains(&o)) {
+        // The cold runs' own builder: the BuildKit image, the base images in the registry.
+        crate::engine::ensure_components(&runner, root, &["buildkit"])?;
     }
     let mut bench = Bench {
         root: root.to_path_buf(),
@@ -220,9 +223,32 @@ fn raw(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
+/// Empties the build cache of `builder`, a builder the bench created: never another's.
+fn prune_own(builder: &str) -> Result<()> {
+    raw(Command::new("docker")
+        .args(["buildx", "prune", "--builder", builder, "--all", "--force"])
+        .env("DOCKER_HOST", docker_host()))
+}
+
 fn docker_host() -> String {
     std::env::var("DOCKER_HOST").unwrap_or_else(|_| crate::engine::PROJECT_DOCKER_HOST.into())
 }
+
+/// The rig's BuildKit image, for the `docker-container` builders the bench creates.
+fn buildkit_image() -> String {
+    std::env::var("BUILDKIT_LIB_BUILDKIT_IMAGE")
+        .unwrap_or_else(|_| "buildkit-local/buildkit:v0.25.2".to_string())
+}
+
+/// `image` as a BuildKit daemon pulls it: from the rig's loopback registry, where
+/// `engine-up.sh up buildkit` pushed the base images (a daemon in a container does not see
+/// the engine's image store).
+fn in_registry(image: &str) -> String {
+    format!("{}/{image}", crate::engine::REGISTRY)
+}
+
+/// The figures whose cold runs build on a builder of the bench's own ([`Bench::own_builder`]).
+const OWN_BUILDER_FIGURES: &[&str] = &["seed_script", "ci_cold_with_registry_cache"];
 
 impl Bench {
     /// Paired runs of `a` (measured) and `b` (baseline), after one warm-up of each.
@@ -273,6 +299,40 @@ impl Bench {
             ok,
         });
         Ok(())
+    }
+
+    /// A `docker-container` builder of the bench's own for `figure`'s cold runs, removed
+    /// (container and state volume) when dropped, on an error and on Ctrl-C too.
+    ///
+    /// A cold run needs an empty build cache, and the engine's builder is the user's: a
+    /// `docker builder prune -af` there empties every build cache on the machine and makes
+    /// builds running beside the bench fail with `not found`. Nor can a prune be limited to
+    /// what the bench made: BuildKit's cache records carry no label (a project tag for
+    /// them is an open request, docker/buildx#1065), `docker buildx prune --filter`
+    /// selects only by `until`, `id`, `parents`, `type`, `description`, `inuse`,
+    /// `mutable`, `shared` and `private`, and a `label=` filter has been ignored by
+    /// `docker builder prune`, which then removed everything (docker/cli#2450); records
+    /// picked by the bench's Dockerfile steps (`prune_project`) are content-addressed and
+    /// shared with the user's own builds of the same Dockerfiles, which would lose them
+    /// mid-build. A builder the bench creates holds only the bench's cache, so emptying it
+    /// (`docker buildx prune --builder NAME --all --force`) is a cold start that touches
+    /// nothing else, and both sides of a figure build on it alike.
+    fn own_builder(&self, figure: &str) -> Result<buildkit_lib::docker::builder::CreatedBuilder> {
+        use buildkit_lib::docker::builder::{BuilderCreate, Driver};
+        BuilderCreate::new()
+            .name(format!("bench-{figure}-{}", std::process::id()))
+            .driver(Driver::DockerContainer)
+            .driver_opt("image", buildkit_image())
+            // The loopback registry (base images, the registry cache) is on the host.
+            .driver_opt("network", "host")
+            .bootstrap(true)
+            .create(&self.runner)
+            .with_context(|| {
+                format!(
+                    "the bench's own BuildKit builder for {figure} (start the rig with \
+                     `xtask/engine-up.sh up buildkit`)"
+                )
+            })
     }
 
     fn webapp_build(&self) -> Build {
@@ -412,10 +472,7 @@ impl Bench {
             "BUILDKIT_LIB_BUILDKIT_CERTS",
             &format!("{STATE}/certs"),
         ));
-        let image = var(
-            "BUILDKIT_LIB_BUILDKIT_IMAGE",
-            "buildkit-local/buildkit:v0.25.2",
-        );
+        let image = buildkit_image();
         let dir = self.root.join("target/buildkit/bench/fanout-builders");
         std::fs::create_dir_all(&dir)?;
         std::fs::write(
@@ -636,20 +693,31 @@ impl Bench {
         };
         let (black, isort) = (program("black")?, program("isort")?);
         let build = self.webapp_build();
-        let argv: Vec<String> = build.command().argv();
-        let script = format!(
-            "set -e\ncd '{root}'\n'{black}' --check fixtures/webapp/src\n'{isort}' --profile black --check-only fixtures/webapp/src\n{build}\ndocker images buildkit-webapp:bench >/dev/null\n",
-            root = self.root.display(),
-            black = black,
-            isort = isort,
-            build = argv.iter().map(|a| buildkit_lib::cmd::shell_escape(a)).collect::<Vec<_>>().join(" "),
-        );
-        let script_path = self.root.join("target/buildkit/bench/seed.sh");
-        std::fs::create_dir_all(script_path.parent().expect("has a parent"))?;
-        std::fs::write(&script_path, script)?;
+        // The cold runs build on the bench's own builder (see `own_builder`), both sides.
+        let builder = self.own_builder("seed")?;
+        let cold_build = build
+            .clone()
+            .builder(builder.name())
+            .build_arg("PYTHON_IMAGE", in_registry(crate::build::PYTHON_IMAGE));
+        let write_script = |name: &str, build: &Build| -> Result<PathBuf> {
+            let argv: Vec<String> = build.command().argv();
+            let script = format!(
+                "set -e\ncd '{root}'\n'{black}' --check fixtures/webapp/src\n'{isort}' --profile black --check-only fixtures/webapp/src\n{build}\ndocker images buildkit-webapp:bench >/dev/null\n",
+                root = self.root.display(),
+                black = black,
+                isort = isort,
+                build = argv.iter().map(|a| buildkit_lib::cmd::shell_escape(a)).collect::<Vec<_>>().join(" "),
+            );
+            let path = self.root.join("target/buildkit/bench").join(name);
+            std::fs::create_dir_all(path.parent().expect("has a parent"))?;
+            std::fs::write(&path, script)?;
+            Ok(path)
+        };
+        let script_path = write_script("seed.sh", &build)?;
+        let cold_script_path = write_script("seed-cold.sh", &cold_build)?;
         let root = self.root.clone();
         let runner = self.runner.clone();
-        let library = move |force: bool| -> Result<()> {
+        let library = move |force: bool, build: &Build| -> Result<()> {
             let mut pipeline =
                 buildkit_lib::pipeline::Pipeline::new("bench-seed", root.join("target"));
             let env = buildkit_lib::python::ToolEnv::under(root.join("target"));
@@ -687,25 +755,22 @@ impl Bench {
             }
             Ok(())
         };
-        let prune = || {
-            raw(Command::new("docker")
-                .args(["builder", "prune", "-af"])
-                .env("DOCKER_HOST", docker_host()))
-        };
-        let script_run = || {
+        let prune = || prune_own(builder.name());
+        let script_run = |path: &Path| {
             raw(Command::new("bash")
-                .arg(&script_path)
+                .arg(path)
                 .env("DOCKER_HOST", docker_host()))
         };
-        // Cold: build cache emptied before each run, every step runs.
+        // Cold: the bench's own builder emptied before each run, every step runs.
         let (mut xs, mut ys) = (Vec::new(), Vec::new());
         let cold_runs = self.runs.min(3);
         for _ in 0..cold_runs {
             prune()?;
-            xs.push(time(|| library(true))?);
+            xs.push(time(|| library(true, &cold_build))?);
             prune()?;
-            ys.push(time(script_run)?);
+            ys.push(time(|| script_run(&cold_script_path))?);
         }
+        builder.remove()?;
         self.push(
             "seed_script_cold",
             "s",
@@ -715,7 +780,7 @@ impl Bench {
             "ratio <= 1.1",
             |v, b| v <= b * 1.1,
         )?;
-        let (xs, ys) = self.paired(|| library(false), script_run)?;
+        let (xs, ys) = self.paired(|| library(false, &build), || script_run(&script_path))?;
         self.push(
             "seed_script_warm",
             "s",

@@ -13,7 +13,7 @@ use buildkit_lib::docker::cache::Cache;
 use buildkit_lib::pipeline::{Inputs, Pipeline, Report, RunOptions, StepStatus};
 use buildkit_lib::plan::Step;
 
-use super::{docker_host, generate_tree, raw, tempfile_dir, time, Bench};
+use super::{docker_host, generate_tree, in_registry, prune_own, raw, tempfile_dir, time, Bench};
 
 impl Bench {
     /// `cargo xtask mediaserver --no-smoke` with nothing changed, against a fully cached
@@ -196,8 +196,12 @@ fn stat_walk(dir: &Path) -> usize {
 impl Bench {
     /// A CI machine with an empty build cache building the mediaserver image from a
     /// registry cache exported by an earlier run, against the same build with no cache.
-    /// Each run starts from `docker buildx prune --all --force` (cache mounts included,
-    /// so the build without cache downloads its packages again, as a cold CI job does).
+    /// Every build runs on a builder of the bench's own ([`Bench::own_builder`]), whose
+    /// cache each run empties first (`docker buildx prune --builder NAME --all --force`,
+    /// cache mounts included, so the build without cache downloads its packages again, as
+    /// a cold CI job does); the engine's own build cache and images are never touched, and
+    /// that builder does not see the engine's images, so no local layer stands in for an
+    /// imported one.
     pub(super) fn ci_cold_with_registry_cache(&mut self) -> Result<()> {
         raw(Command::new("python3").arg(self.root.join("fixtures/mediaserver/generate.py")))?;
         let cache = Cache::registry(format!(
@@ -205,25 +209,17 @@ impl Bench {
             crate::engine::REGISTRY
         ))
         .mode_max(true);
-        let export = crate::mediaserver::image_build(&self.root).cache_to(cache.clone());
-        export.run(&self.runner)?;
-        let from_cache = crate::mediaserver::image_build(&self.root).cache_from(cache);
-        let no_cache = crate::mediaserver::image_build(&self.root);
-        // An empty machine: no build cache and no image of the app (its layers would
-        // otherwise be found locally instead of imported).
-        let prune = || {
-            let _ = raw(Command::new("docker")
-                .args([
-                    "image",
-                    "rm",
-                    "--force",
-                    crate::mediaserver::MEDIASERVER_IMAGE,
-                ])
-                .env("DOCKER_HOST", docker_host()));
-            raw(Command::new("docker")
-                .args(["buildx", "prune", "--all", "--force"])
-                .env("DOCKER_HOST", docker_host()))
+        let builder = self.own_builder("ci-cold")?;
+        let on_builder = || {
+            crate::mediaserver::image_build(&self.root)
+                .builder(builder.name())
+                .build_arg("PYTHON_IMAGE", in_registry(crate::build::PYTHON_IMAGE))
         };
+        let export = on_builder().cache_to(cache.clone());
+        export.run(&self.runner)?;
+        let from_cache = on_builder().cache_from(cache);
+        let no_cache = on_builder();
+        let prune = || prune_own(builder.name());
         let (mut xs, mut ys) = (Vec::new(), Vec::new());
         for i in 0..self.runs.min(3) {
             let one = |build: &Build, into: &mut Vec<f64>| -> Result<()> {
@@ -239,6 +235,7 @@ impl Bench {
                 one(&from_cache, &mut xs)?;
             }
         }
+        builder.remove()?;
         self.push(
             "ci_cold_with_registry_cache",
             "s",
@@ -377,15 +374,22 @@ impl Desktop {
         })
     }
 
-    /// A one-line change: `MARGIN = <a new value>`.
+    /// A one-line change: `MARGIN = <a value no earlier run used>` (a value used before
+    /// would find the seed's package stage in BuildKit's cache, keyed by content).
     fn change(&self) -> Result<()> {
+        if self.edits.get() == 0 {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            self.edits.set((now.as_secs() % 1_000_000) as u32 * 100);
+        }
         self.edits.set(self.edits.get() + 1);
         let text = self
             .original
             .lines()
             .map(|l| {
                 if l.starts_with("MARGIN = ") {
-                    format!("MARGIN = {}", 100 + self.edits.get())
+                    format!("MARGIN = {}", self.edits.get())
                 } else {
                     l.to_string()
                 }

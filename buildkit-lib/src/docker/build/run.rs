@@ -73,11 +73,7 @@ impl Build {
             metadata_file(self.metadata_file.as_deref(), &build.command(), runner);
         build.metadata_file = Some(metadata_path.clone());
         let cmd = build.command();
-        let what = self
-            .tags
-            .first()
-            .cloned()
-            .unwrap_or_else(|| self.context.display().to_string());
+        let what = self.what();
         let started = std::time::SystemTime::now();
         let mut why = crate::docker::explain::Watch::start(self, runner, hashes);
         let ran = runner.run_filtered(&cmd, why.as_mut().map(|w| w.filter()));
@@ -133,13 +129,13 @@ impl Build {
             let scanner = self.sbom && e.tail.iter().any(|l| l.contains("buildkit-syft-scanner"));
             let message = if scanner {
                 format!(
-                    "cannot build image {what}: the builder cannot pull BuildKit's SBOM \
+                    "cannot build {what}: the builder cannot pull BuildKit's SBOM \
                      scanner image (docker/buildkit-syft-scanner); push it to a registry the \
                      builder reaches and name it with `.attest(\"type=sbom,generator=IMAGE\")` \
                      instead of `.sbom(true)`"
                 )
             } else {
-                format!("cannot build image {what}{}", gone.unwrap_or_default())
+                format!("cannot build {what}{}", gone.unwrap_or_default())
             };
             // Only a build that ran and failed has a record; BuildKit's own error is
             // worth the two history queries on a failure.
@@ -209,6 +205,19 @@ impl Build {
         result.cache_warnings = cache_warnings;
         result.explanation = why.and_then(|w| w.finish(runner));
         Ok(result)
+    }
+
+    /// What the build makes, as its error names it: `image app:dev` (its first tag), else
+    /// ``target `artifact` of CONTEXT``, else `context CONTEXT`; a context path is never
+    /// called an image.
+    pub(crate) fn what(&self) -> String {
+        match (self.tags.first(), &self.target) {
+            (Some(tag), _) => format!("image {tag}"),
+            (None, Some(target)) => {
+                format!("target `{target}` of {}", self.context.display())
+            }
+            (None, None) => format!("context {}", self.context.display()),
+        }
     }
 
     /// Writes the GitHub Actions cache service each `gha` cache uses (`version=1|2`, read

@@ -170,6 +170,41 @@ pub(crate) fn rows(inputs: &CacheInputs, vertexes: &[Vertex]) -> Vec<Mapped> {
             b.row.step,
         ))
     });
+    one_row_per_step(out)
+}
+
+/// One row for each step of a stage (and platform). BuildKit reports a step twice, under
+/// two vertex digests, when another build running at the same time on the same builder has
+/// the same step with the same cache key (the same Dockerfile on a context with the same
+/// files, sent by another session): it merges the two and this build's progress carries the
+/// other's vertex as well. The row kept is the one that says most of what happened to the
+/// step: run, then failed (a vertex merged while still running ends without completing),
+/// then cached, then never reached; the first of two alike.
+fn one_row_per_step(rows: Vec<Mapped>) -> Vec<Mapped> {
+    fn rank(m: &Mapped) -> u8 {
+        match m.row.outcome {
+            Outcome::Built => 3,
+            Outcome::Failed { .. } => 2,
+            Outcome::Cached => 1,
+            Outcome::NotReached => 0,
+        }
+    }
+    let mut out: Vec<Mapped> = Vec::with_capacity(rows.len());
+    for m in rows {
+        match out.last_mut() {
+            Some(kept)
+                if kept.stage_index == m.stage_index
+                    && kept.row.stage == m.row.stage
+                    && kept.row.platform == m.row.platform
+                    && kept.row.step == m.row.step =>
+            {
+                if rank(&m) > rank(kept) {
+                    *kept = m;
+                }
+            }
+            _ => out.push(m),
+        }
+    }
     out
 }
 

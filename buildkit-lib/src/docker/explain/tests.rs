@@ -159,6 +159,42 @@ fn a_changed_source_file_is_named_with_its_instruction_and_line() {
     assert!(current.context_files.contains_key("src/webapp/server.py"));
 }
 
+/// Another build of the same steps at the same time on the same builder: BuildKit merges
+/// the two and reports the other's vertex of a step in this build's progress too, under its
+/// own digest. The step is still one row, with what happened to it here.
+#[test]
+fn a_step_reported_twice_by_a_concurrent_build_is_one_row() {
+    let dir = webapp_context("print('v1')\n");
+    let build = webapp_build(dir.path());
+    let previous = recorded(&build, None, WEBAPP_CACHED);
+    std::fs::write(dir.path().join("src/webapp/server.py"), "print('v2')\n").unwrap();
+    let other = |step: &str, text: &str| {
+        format!(
+            "{{\"vertexes\":[{{\"digest\":\"sha256:{}\",\"name\":\"[builder {step}] \
+             {text}\",\"started\":\"2026-12-06T19:55:31.9Z\",\"completed\":\
+             \"2026-12-06T19:55:31.9Z\",\"cached\":true}}]}}\n",
+            step.len().to_string().repeat(64)
+        )
+    };
+    let progress = format!(
+        "{WEBAPP_SRC_CHANGED}{}{}",
+        other("2/6", "WORKDIR /build"),
+        other("6/6", "RUN python3 -m compileall -q /opt/app/lib")
+    );
+    let current = recorded(&build, Some(&previous), &progress);
+    let e = explained(Some(&previous), &current, &progress);
+    assert_eq!(e.cached_count(), (5, 10), "{e}");
+    assert!(row(&e, "builder", 2).cached());
+    // Run here (after the changed COPY), cached in the other build: run.
+    assert_eq!(
+        row(&e, "builder", 6).cause,
+        Some(Cause::EarlierRebuilt {
+            instruction: "COPY src/ /opt/app/lib/".into(),
+            line: Some(23)
+        })
+    );
+}
+
 #[test]
 fn many_changed_files_are_counted_after_the_first_few() {
     let cause = Cause::FilesChanged {
