@@ -22,11 +22,11 @@ pub const DOCKERIGNORE: &str = ".dockerignore";
 pub struct IgnorePattern {
     /// The pattern the matcher uses: cleaned like Go's `filepath.Clean`, without the
     /// leading `/` and without the `!`.
-    pub pattern: String,
+    pub(crate) pattern: String,
     /// A `!` line: re-includes what earlier lines excluded.
-    pub exception: bool,
+    pub(crate) exception: bool,
     /// The 1-based line of the ignore file it came from (0 when not read from a file).
-    pub line: usize,
+    pub(crate) line: usize,
     kind: Kind,
 }
 
@@ -89,7 +89,7 @@ impl IgnorePattern {
 
     /// Whether this pattern matches `path` itself (a `/`-separated relative path), without
     /// looking at parent directories.
-    pub fn matches(&self, path: &str) -> bool {
+    pub(crate) fn matches(&self, path: &str) -> bool {
         match &self.kind {
             Kind::Exact => path == self.pattern,
             Kind::Prefix(prefix) => path.starts_with(prefix.as_str()),
@@ -102,7 +102,7 @@ impl IgnorePattern {
     }
 
     /// The pattern as written in a `.dockerignore` line (with `!` for an exception).
-    pub fn as_line(&self) -> String {
+    pub(crate) fn as_line(&self) -> String {
         if self.exception {
             format!("!{}", self.pattern)
         } else {
@@ -332,7 +332,7 @@ impl IgnoreRules {
     /// starting with `#` (in its first column) is a comment, lines are trimmed, empty ones
     /// skipped, each pattern is cleaned like `filepath.Clean`, and a leading `/` is removed
     /// (`!` kept in front).
-    pub fn parse(text: &str) -> Result<IgnoreRules> {
+    pub(crate) fn parse(text: &str) -> Result<IgnoreRules> {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let mut lines = Vec::new();
         for (index, raw) in text.lines().enumerate() {
@@ -363,7 +363,7 @@ impl IgnoreRules {
     }
 
     /// Reads and parses an ignore file.
-    pub fn read(path: &Path) -> Result<IgnoreRules> {
+    pub(crate) fn read(path: &Path) -> Result<IgnoreRules> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
         IgnoreRules::parse(&text).with_context(|| format!("in {}", path.display()))
@@ -372,7 +372,7 @@ impl IgnoreRules {
     /// Compiles patterns as given (like `patternmatcher.New`: trimmed, cleaned, `!` for an
     /// exception), without the ignore file's reading rules.
     #[cfg(test)]
-    pub fn from_patterns<I, S>(patterns: I) -> Result<IgnoreRules>
+    pub(crate) fn from_patterns<I, S>(patterns: I) -> Result<IgnoreRules>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
@@ -405,17 +405,17 @@ impl IgnoreRules {
     }
 
     /// The patterns, in file order.
-    pub fn patterns(&self) -> &[IgnorePattern] {
+    pub(crate) fn patterns(&self) -> &[IgnorePattern] {
         &self.patterns
     }
 
     /// True when nothing is excluded.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.patterns.is_empty()
     }
 
     /// These rules with one more pattern at the end (it wins over every earlier line).
-    pub fn with_pattern(&self, pattern: &str) -> Result<IgnoreRules> {
+    pub(crate) fn with_pattern(&self, pattern: &str) -> Result<IgnoreRules> {
         let mut lines: Vec<(String, usize)> = self
             .patterns
             .iter()
@@ -427,7 +427,7 @@ impl IgnoreRules {
 
     /// Whether `path` (relative, `/`-separated) is excluded, a parent directory matching a
     /// pattern counting as a match (patternmatcher's `MatchesOrParentMatches`).
-    pub fn is_excluded(&self, path: &str) -> bool {
+    pub(crate) fn is_excluded(&self, path: &str) -> bool {
         let path = go_clean(path);
         if path == "." {
             return false;
@@ -438,7 +438,7 @@ impl IgnoreRules {
     /// The pattern that decided `path`'s fate (the last one that matched it among those
     /// evaluated), if any.
     #[cfg(test)]
-    pub fn deciding_pattern(&self, path: &str) -> Option<&IgnorePattern> {
+    pub(crate) fn deciding_pattern(&self, path: &str) -> Option<&IgnorePattern> {
         let path = go_clean(path);
         self.matches_using_parent(&path, &[], &mut Vec::new())
             .1

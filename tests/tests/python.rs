@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use buildkit_lib::plan::Step;
 use buildkit_lib::python::{
-    check_all, Black, FormatChecks, FormatError, Hadolint, Isort, Level, PythonTest, ToolEnv,
+    Black, CheckAll, FormatChecks, FormatError, Hadolint, Isort, Level, PythonTest, ToolEnv,
 };
 use buildkit_lib::{Runner, Session};
 
@@ -83,7 +83,9 @@ fn tool_env_is_created_once_then_reused_without_pip() {
     let isort = Isort::check(["src", "tests"])
         .cwd(fixture())
         .tools(tool_env());
-    check_all(&runner, &black, &isort).unwrap();
+    CheckAll::new(black.clone(), isort.clone())
+        .run(&runner)
+        .unwrap();
     Hadolint::new(["Dockerfile"])
         .cwd(fixture())
         .tools(tool_env())
@@ -244,7 +246,9 @@ fn check_all_runs_isort_after_a_failing_black_and_keeps_the_diff_in_the_log() {
     let isort = Isort::check(["src", "tests"])
         .cwd(project.path())
         .tools(env.clone());
-    let err = check_all(&runner, &black, &isort).unwrap_err();
+    let err = CheckAll::new(black.clone(), isort.clone())
+        .run(&runner)
+        .unwrap_err();
     let files: String = (0..40)
         .map(|i| format!("\n  src/deskapp/ugly_{i:02}.py"))
         .collect();
@@ -274,7 +278,9 @@ fn check_all_runs_isort_after_a_failing_black_and_keeps_the_diff_in_the_log() {
     assert_eq!(snapshot(project.path()), before, "a check changes nothing");
 
     // Without a step log the file list is still complete, and nothing is left behind.
-    let err = check_all(&e2e::runner(), &black, &isort).unwrap_err();
+    let err = CheckAll::new(black.clone(), isort.clone())
+        .run(&e2e::runner())
+        .unwrap_err();
     assert!(err.to_string().contains("src/deskapp/ugly_00.py"));
     assert!(err
         .to_string()
@@ -287,13 +293,13 @@ fn check_all_runs_isort_after_a_failing_black_and_keeps_the_diff_in_the_log() {
         "import sys\nimport os\n\nprint(os.sep, sys.argv)\n",
     )
     .unwrap();
-    let err = check_all(
-        &e2e::runner(),
-        &Black::check(["src"])
+    let err = CheckAll::new(
+        Black::check(["src"])
             .cwd(only_isort.path())
             .tools(env.clone()),
-        &Isort::check(["src"]).cwd(only_isort.path()).tools(env),
+        Isort::check(["src"]).cwd(only_isort.path()).tools(env),
     )
+    .run(&e2e::runner())
     .unwrap_err();
     assert_eq!(
         err.to_string(),

@@ -135,7 +135,7 @@ fn a_build_with_a_secret_never_shows_its_value() {
 fn a_build_with_a_held_secret_value_names_only_its_variable() {
     let value = "multi line\nvalue with spaces $HOME 'q' \"d\"";
     let build = desktop_build()
-        .secret(BuildSecret::value("pip token", Secret::new(value)))
+        .secret_value("pip token", Secret::new(value))
         .output(Output::Load);
     let plan = assert_plan_is_execution(&build, &session());
     assert_eq!(

@@ -201,9 +201,15 @@ fn a_fan_out_checks_its_endpoints_with_probes_and_reports_a_failing_one() {
     assert_eq!(
         probes,
         [
-            &Probe::engine_ping("unix:///run/engine-amd64.sock"),
-            &Probe::engine_ping("unix:///run/engine-arm64.sock"),
-            &Probe::tcp("10.0.0.2:1234"),
+            &Probe::EnginePing {
+                socket: "/run/engine-amd64.sock".into()
+            },
+            &Probe::EnginePing {
+                socket: "/run/engine-arm64.sock".into()
+            },
+            &Probe::Tcp {
+                addr: "10.0.0.2:1234".into()
+            },
         ],
         "{plan}"
     );

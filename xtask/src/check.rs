@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::Result;
 use buildkit_lib::plan::Step;
 use buildkit_lib::python::ToolEnv;
-use buildkit_lib::python::{check_all, Black, Isort};
+use buildkit_lib::python::{Black, CheckAll, Isort};
 use buildkit_lib::Runner;
 
 use crate::fixtures;
@@ -26,7 +26,7 @@ pub fn run(base: &Runner, root: &Path, dry_run: bool, fix: bool) -> Result<u8> {
         isort.run(&runner)?;
         black.run(&runner)?;
     } else {
-        check_all(&runner, &black, &isort)?;
+        CheckAll::new(black, isort).run(&runner)?;
     }
     Ok(0)
 }

@@ -12,9 +12,9 @@ use anyhow::{bail, Context, Result};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SafeDir {
     /// The path as the user gave it (for messages).
-    pub given: PathBuf,
+    pub(crate) given: PathBuf,
     /// The canonical path that will be removed.
-    pub real: PathBuf,
+    pub(crate) real: PathBuf,
 }
 
 /// Checks `path` (relative to `root`, or absolute) for removal. `Ok(None)` when it does

@@ -75,7 +75,7 @@ pub(crate) struct ToRemove {
     /// counted per image as `docker system df -v` counts it (`UniqueSize`). A layer shared
     /// by several removed images counts once, with the first of them in the plan; 0 for a
     /// tag whose image other tags keep; a directory's files.
-    pub bytes: Option<u64>,
+    pub(crate) bytes: Option<u64>,
     /// Why it is ours: the label or name selector that matched.
     pub(crate) selected_by: String,
     /// Anything worth knowing, such as `running: stopped first`.
@@ -99,7 +99,7 @@ pub(crate) struct Removed {
     /// What.
     pub(crate) resource: Resource,
     /// Bytes freed, when known.
-    pub bytes: Option<u64>,
+    pub(crate) bytes: Option<u64>,
 }
 
 /// Exactly what a clean-up will remove, in order, and what it keeps.

@@ -43,7 +43,7 @@ impl NamePrefix {
 
     #[cfg(test)]
     /// One whole container name, matched exactly.
-    pub fn exact(name: &str) -> Result<NamePrefix> {
+    pub(crate) fn exact(name: &str) -> Result<NamePrefix> {
         check_name_chars(name, "container name")?;
         Ok(NamePrefix {
             text: name.to_string(),
@@ -52,7 +52,7 @@ impl NamePrefix {
     }
 
     /// Whether the container named `name` (with or without docker's leading `/`) matches.
-    pub fn matches(&self, name: &str) -> bool {
+    pub(crate) fn matches(&self, name: &str) -> bool {
         let name = name.strip_prefix('/').unwrap_or(name);
         if self.exact {
             name == self.text
@@ -162,7 +162,7 @@ impl ImagePattern {
     }
 
     /// Whether the image reference `repository:tag` matches (`<none>` never does).
-    pub fn matches(&self, repository: &str, tag: &str) -> bool {
+    pub(crate) fn matches(&self, repository: &str, tag: &str) -> bool {
         if repository != self.repository || tag == "<none>" || tag.is_empty() {
             return false;
         }

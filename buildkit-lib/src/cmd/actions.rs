@@ -217,7 +217,7 @@ impl Runner {
     /// Reads, with `read`, what earlier commands of the step left at `path` (a folder of
     /// artifacts, a report): [`Runner::read_output`] for any reader. In a dry run those
     /// commands did not run, so this answers `dry_answer` instead and reads nothing.
-    pub fn read_output_with<T>(
+    pub(crate) fn read_output_with<T>(
         &self,
         path: &Path,
         dry_answer: T,

@@ -148,7 +148,7 @@ impl Cmd {
     }
 
     /// The answer a dry run gives, [`Cmd::dry_answer`].
-    pub fn get_dry_answer(&self) -> &str {
+    pub(crate) fn get_dry_answer(&self) -> &str {
         &self.dry_answer
     }
 
@@ -171,7 +171,7 @@ impl Cmd {
     }
 
     /// Whether an exit with `code` counts as success.
-    pub fn accepts_exit(&self, code: i32) -> bool {
+    pub(crate) fn accepts_exit(&self, code: i32) -> bool {
         code == 0 || self.accepted.contains(&code)
     }
 
@@ -180,12 +180,12 @@ impl Cmd {
     }
 
     /// The program as given.
-    pub fn get_program(&self) -> &str {
+    pub(crate) fn get_program(&self) -> &str {
         &self.program
     }
 
     /// The arguments as displayed (secrets masked).
-    pub fn get_args(&self) -> Vec<String> {
+    pub(crate) fn get_args(&self) -> Vec<String> {
         self.args.iter().map(|a| a.shown().to_string()).collect()
     }
 
@@ -219,7 +219,7 @@ impl Cmd {
 
     /// The value the command sets for `key`: `Some(None)` when it removes the variable,
     /// `None` when it leaves it as inherited. Secret values read as `***`.
-    pub fn get_env(&self, key: &str) -> Option<Option<&str>> {
+    pub(crate) fn get_env(&self, key: &str) -> Option<Option<&str>> {
         self.env.get(key).map(|v| v.as_ref().map(|a| a.shown()))
     }
 
@@ -231,7 +231,7 @@ impl Cmd {
     }
 
     /// The value of `key` the program will see: set here, or inherited from this process.
-    pub fn effective_env(&self, key: &str) -> Option<String> {
+    pub(crate) fn effective_env(&self, key: &str) -> Option<String> {
         match self.env.get(key) {
             Some(Some(v)) => Some(v.real().to_string()),
             Some(None) => None,
@@ -240,12 +240,12 @@ impl Cmd {
     }
 
     /// The timeout, if set.
-    pub fn get_timeout(&self) -> Option<Duration> {
+    pub(crate) fn get_timeout(&self) -> Option<Duration> {
         self.timeout
     }
 
     /// Whether a dry run still runs this command.
-    pub fn is_read_only(&self) -> bool {
+    pub(crate) fn is_read_only(&self) -> bool {
         self.read_only
     }
 }

@@ -50,7 +50,7 @@ pub struct CommandError {
     /// The command line as displayed (secrets masked).
     pub command: String,
     /// The program.
-    pub program: String,
+    pub(crate) program: String,
     /// How it ended.
     pub failure: Failure,
     /// The last lines of its combined output (at most 20).

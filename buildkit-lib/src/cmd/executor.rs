@@ -16,9 +16,9 @@ use super::{Cmd, Probe};
 #[non_exhaustive]
 pub struct Answer {
     /// The exit code (0 is success).
-    pub code: i32,
+    pub(crate) code: i32,
     /// What it printed on standard output.
-    pub stdout: String,
+    pub(crate) stdout: String,
     /// Files it writes, each at the path its command line gives after a flag (`flag`,
     /// contents): what buildx does with `--metadata-file PATH`.
     pub(crate) writes: Vec<(String, String)>,

@@ -84,7 +84,7 @@ pub enum ContainerReady {
 
 impl Probe {
     /// An HTTP check on loopback: `GET http://127.0.0.1:<port><path>` answering 2xx.
-    pub fn http(port: u16, path: impl Into<String>, expect: Option<String>) -> Probe {
+    pub(crate) fn http(port: u16, path: impl Into<String>, expect: Option<String>) -> Probe {
         Probe::Http {
             addr: format!("127.0.0.1:{port}"),
             path: path.into(),
@@ -93,12 +93,12 @@ impl Probe {
     }
 
     /// A TCP connect to `addr` (`host:port`).
-    pub fn tcp(addr: impl Into<String>) -> Probe {
+    pub(crate) fn tcp(addr: impl Into<String>) -> Probe {
         Probe::Tcp { addr: addr.into() }
     }
 
     /// The ping of the engine at `host` (`unix:///var/run/docker.sock` or the bare path).
-    pub fn engine_ping(host: impl AsRef<str>) -> Probe {
+    pub(crate) fn engine_ping(host: impl AsRef<str>) -> Probe {
         let host = host.as_ref();
         Probe::EnginePing {
             socket: host.strip_prefix("unix://").unwrap_or(host).to_string(),
@@ -106,7 +106,7 @@ impl Probe {
     }
 
     /// A probe of the engine's container `name`: it runs and `ready` passes.
-    pub fn container(name: impl Into<String>, ready: ContainerReady) -> Probe {
+    pub(crate) fn container(name: impl Into<String>, ready: ContainerReady) -> Probe {
         Probe::Container {
             name: name.into(),
             ready,

@@ -163,7 +163,7 @@ impl Runner {
     }
 
     /// The step log, if any.
-    pub fn log_path(&self) -> Option<&Path> {
+    pub(crate) fn log_path(&self) -> Option<&Path> {
         self.log.as_deref()
     }
 
@@ -313,7 +313,7 @@ impl Runner {
     }
 
     /// Whether this runner was cancelled.
-    pub fn is_cancelled(&self) -> bool {
+    pub(crate) fn is_cancelled(&self) -> bool {
         self.cancel.is_cancelled()
     }
 

@@ -14,7 +14,7 @@ impl Tail {
     pub const LINES: usize = 20;
 
     /// A tail keeping at most `cap` bytes.
-    pub fn new(cap: usize) -> Tail {
+    pub(crate) fn new(cap: usize) -> Tail {
         Tail {
             buf: Vec::new(),
             cap: cap.max(1),
@@ -23,7 +23,7 @@ impl Tail {
     }
 
     /// Appends a chunk of output.
-    pub fn push(&mut self, chunk: &[u8]) {
+    pub(crate) fn push(&mut self, chunk: &[u8]) {
         if chunk.len() >= self.cap {
             self.dropped |= chunk.len() > self.cap || !self.buf.is_empty();
             self.buf.clear();
@@ -41,7 +41,7 @@ impl Tail {
 
     /// The last `n` lines (without line endings), lossily decoded. A first line that may
     /// have been cut by the window is dropped unless it is all there is.
-    pub fn lines(&self, n: usize) -> Vec<String> {
+    pub(crate) fn lines(&self, n: usize) -> Vec<String> {
         let start = self.buf.len().saturating_sub(self.cap);
         let window = &self.buf[start..];
         let text = String::from_utf8_lossy(window);

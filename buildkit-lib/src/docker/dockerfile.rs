@@ -14,27 +14,27 @@ use anyhow::Context;
 #[non_exhaustive]
 pub struct DockerfileStage {
     /// Position of the stage, from 0 (usable as `--target`-like `COPY --from=0`).
-    pub index: usize,
+    pub(crate) index: usize,
     /// The stage name after `AS`, lower-cased; `None` for an unnamed stage.
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
     /// The base image as written (`${PYTHON_IMAGE}`, `scratch`, another stage's name).
-    pub base: String,
+    pub(crate) base: String,
     /// `--platform=...` of the `FROM`, when given.
-    pub platform: Option<String>,
+    pub(crate) platform: Option<String>,
     /// 1-based line number of the `FROM`.
-    pub line: usize,
+    pub(crate) line: usize,
     /// The build args the stage declares (`ARG NAME[=default]`), with their lines.
-    pub args: Vec<(String, usize)>,
+    pub(crate) args: Vec<(String, usize)>,
     /// The lines of the stage's `RUN` instructions.
-    pub runs: Vec<usize>,
+    pub(crate) runs: Vec<usize>,
     /// The stage's instructions after its `FROM`, in order.
-    pub instructions: Vec<DockerfileInstruction>,
+    pub(crate) instructions: Vec<DockerfileInstruction>,
 }
 
 impl DockerfileStage {
     /// True when a `RUN` of this stage runs before the stage declares `arg`: build args
     /// reach `RUN` steps only once declared in the stage (`SOURCE_DATE_EPOCH` included).
-    pub fn runs_without_arg(&self, arg: &str) -> bool {
+    pub(crate) fn runs_without_arg(&self, arg: &str) -> bool {
         let declared = self
             .args
             .iter()
@@ -60,18 +60,18 @@ pub fn read_stages(path: &Path) -> anyhow::Result<Vec<DockerfileStage>> {
 #[non_exhaustive]
 pub struct DockerfileInstruction {
     /// The keyword, upper-cased (`RUN`, `COPY`, `FROM`, ...).
-    pub keyword: String,
+    pub(crate) keyword: String,
     /// The whole instruction, keyword included, continuation lines joined with single
     /// spaces (comments inside dropped) and runs of white space collapsed; a
     /// here-document's body follows on its own lines.
-    pub text: String,
+    pub(crate) text: String,
     /// 1-based line number of its first line.
-    pub line: usize,
+    pub(crate) line: usize,
 }
 
 impl DockerfileInstruction {
     /// The instruction after its keyword (flags included).
-    pub fn args(&self) -> &str {
+    pub(crate) fn args(&self) -> &str {
         self.text
             .split_once(char::is_whitespace)
             .map_or("", |(_, rest)| rest.lines().next().unwrap_or("").trim())

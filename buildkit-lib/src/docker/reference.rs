@@ -17,13 +17,13 @@ pub const MAX_NAME_LEN: usize = 255;
 pub struct ImageRef {
     /// Registry host with optional port (`ghcr.io`, `127.0.0.1:5000`, `localhost`), when
     /// the reference names one.
-    pub registry: Option<String>,
+    pub(crate) registry: Option<String>,
     /// Repository path (`prefect421/mvidarr`), lower-case.
-    pub repository: String,
+    pub(crate) repository: String,
     /// Tag (`1.2.3`), when given.
-    pub tag: Option<String>,
+    pub(crate) tag: Option<String>,
     /// Digest (`sha256:<64 hex>`), when given.
-    pub digest: Option<String>,
+    pub(crate) digest: Option<String>,
 }
 
 /// Why a string is not a valid image reference.
@@ -50,7 +50,7 @@ impl std::error::Error for ReferenceError {}
 
 impl ImageRef {
     /// Parses and validates `input`.
-    pub fn parse(input: &str) -> Result<ImageRef, ReferenceError> {
+    pub(crate) fn parse(input: &str) -> Result<ImageRef, ReferenceError> {
         let fail = |problem: String| ReferenceError {
             input: input.to_string(),
             problem,
@@ -106,7 +106,7 @@ impl ImageRef {
     }
 
     /// The name without tag or digest: `registry/repository` or `repository`.
-    pub fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         match &self.registry {
             Some(r) => format!("{r}/{}", self.repository),
             None => self.repository.clone(),
@@ -114,7 +114,7 @@ impl ImageRef {
     }
 
     /// The same name with another tag (and no digest).
-    pub fn with_tag(&self, tag: &str) -> ImageRef {
+    pub(crate) fn with_tag(&self, tag: &str) -> ImageRef {
         ImageRef {
             tag: Some(tag.to_string()),
             digest: None,

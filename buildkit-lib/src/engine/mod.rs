@@ -34,9 +34,9 @@ pub(crate) enum HostSource {
 #[non_exhaustive]
 pub(crate) struct Engine {
     /// The endpoint, such as `unix:///var/run/docker.sock`.
-    pub host: String,
+    pub(crate) host: String,
     /// How it was found.
-    pub source: HostSource,
+    pub(crate) source: HostSource,
 }
 
 /// The default endpoint of the docker client on Linux.
@@ -44,7 +44,7 @@ pub(crate) const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 
 impl Engine {
     /// Finds the engine as the docker client would for commands started by `runner`.
-    pub fn detect(runner: &Runner) -> Result<Engine> {
+    pub(crate) fn detect(runner: &Runner) -> Result<Engine> {
         let probe = Cmd::new("docker");
         if let Some(host) = runner
             .effective_env(&probe, "DOCKER_HOST")

@@ -383,13 +383,13 @@ impl StepOutput {
 /// What is recorded after a step succeeded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Record {
-    pub fingerprint: String,
-    pub output: Option<StepOutput>,
+    pub(crate) fingerprint: String,
+    pub(crate) output: Option<StepOutput>,
     /// [`StepOutput::identity`] of the output the step left: a later run is up to date
     /// only while the output is still that one (not merely there: a `dist/` another
     /// tool filled, or a tag moved to another image, is not this step's output).
     #[serde(default)]
-    pub output_id: Option<String>,
+    pub(crate) output_id: Option<String>,
 }
 
 impl Record {

@@ -30,8 +30,8 @@ pub use fingerprint::{Inputs, StepOutput};
 pub use matrix::Matrix;
 pub use preflight::{EngineProblem, EngineUnavailable};
 pub use report::{
-    ArtifactRecord, FindingLevel, FindingRecord, ImageRecord, InstructionRecord, Report,
-    StepRecord, StepStatus, WarningRecord,
+    ArtifactRecord, FindingLevel, FindingRecord, ImageRecord, Report, StepRecord, StepStatus,
+    WarningRecord,
 };
 pub use run::{file_stem, PipelineError, RunOptions, StepCx};
 

@@ -36,9 +36,9 @@ pub struct EngineUnavailable {
     /// What is missing.
     pub problem: EngineProblem,
     /// The steps that needed it.
-    pub steps: Vec<String>,
+    pub(crate) steps: Vec<String>,
     /// How the embedding project starts its engine ([`Runner::engine_help`]).
-    pub help: Option<String>,
+    pub(crate) help: Option<String>,
 }
 
 impl fmt::Display for EngineUnavailable {

@@ -76,14 +76,14 @@ pub struct StepRecord {
     pub why: Option<String>,
     /// For an image build: each Dockerfile instruction, cached or run, and why it ran.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
-    pub instructions: Vec<InstructionRecord>,
+    pub(crate) instructions: Vec<InstructionRecord>,
     /// What the step warned about without failing: cache set-up findings with their fix, a
     /// cache the build did not write.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
-    pub warnings: Vec<WarningRecord>,
+    pub(crate) warnings: Vec<WarningRecord>,
     /// Why it checked nothing, when its status is `unsupported`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub reason: Option<String>,
+    pub(crate) reason: Option<String>,
     /// What its checks found, each with its file and line ([`StepCx::add_findings`]):
     /// written as GitHub annotations in GitHub Actions.
     ///
@@ -95,7 +95,7 @@ pub struct StepRecord {
     ///
     /// [`StepCx::add_build`]: super::StepCx::add_build
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
-    pub builds: Vec<BuildRecord>,
+    pub(crate) builds: Vec<BuildRecord>,
 }
 
 impl StepRecord {
@@ -161,7 +161,7 @@ impl FindingLevel {
 #[non_exhaustive]
 pub struct FindingRecord {
     /// The tool that found it (`hadolint`, `buildkit`).
-    pub tool: String,
+    pub(crate) tool: String,
     /// The rule (`DL3008`, `FromAsCasing`).
     pub rule: String,
     /// How serious it is.
@@ -173,12 +173,12 @@ pub struct FindingRecord {
     pub line: Option<u32>,
     /// The last line (1-based), when known.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub end_line: Option<u32>,
+    pub(crate) end_line: Option<u32>,
     /// What the tool says.
     pub message: String,
     /// The rule's documentation, when the tool gives it.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub url: Option<String>,
+    pub(crate) url: Option<String>,
 }
 
 impl FindingRecord {
@@ -292,18 +292,18 @@ fn escape_property(text: &str) -> String {
 pub struct WarningRecord {
     /// What it is about: a [`CacheCheck`](crate::docker::explain::CacheCheck) name
     /// (`copy-before-install`, ...) or `cache-not-written`.
-    pub kind: String,
+    pub(crate) kind: String,
     /// What is wrong.
-    pub message: String,
+    pub(crate) message: String,
     /// How to fix it, when there is a fix to give.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub fix: Option<String>,
+    pub(crate) fix: Option<String>,
     /// The file it is in (a Dockerfile, as the build names it).
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub file: Option<String>,
+    pub(crate) file: Option<String>,
     /// The 1-based line in that file.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub line: Option<usize>,
+    pub(crate) line: Option<usize>,
 }
 
 impl WarningRecord {
@@ -342,21 +342,21 @@ impl From<&crate::docker::explain::CacheWarning> for WarningRecord {
 /// One Dockerfile instruction of an image build, in the report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
-pub struct InstructionRecord {
+pub(crate) struct InstructionRecord {
     /// The stage (`stage-N` when unnamed), with the platform first in a multi-platform
     /// build (`linux/arm64 builder`).
-    pub stage: String,
+    pub(crate) stage: String,
     /// The Dockerfile line, when known.
-    pub line: Option<usize>,
+    pub(crate) line: Option<usize>,
     /// The instruction as written.
-    pub instruction: String,
+    pub(crate) instruction: String,
     /// Taken from the cache.
-    pub cached: bool,
+    pub(crate) cached: bool,
     /// Seconds it ran, when it ran.
-    pub seconds: Option<f64>,
+    pub(crate) seconds: Option<f64>,
     /// Why it ran, in words.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub cause: Option<String>,
+    pub(crate) cause: Option<String>,
 }
 
 impl InstructionRecord {
@@ -442,13 +442,13 @@ impl ArtifactRecord {
 #[non_exhaustive]
 pub struct Report {
     /// The pipeline's name.
-    pub pipeline: String,
+    pub(crate) pipeline: String,
     /// True when every step succeeded or was up to date.
     pub ok: bool,
     /// Wall time of the run in seconds.
     pub seconds: f64,
     /// The run id (as in the `dev.buildkit-lib.run` label).
-    pub run_id: String,
+    pub(crate) run_id: String,
     /// Every step, in plan order.
     pub steps: Vec<StepRecord>,
     /// Images built.

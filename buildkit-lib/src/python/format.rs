@@ -6,8 +6,8 @@
 //!
 //! A check never streams its diff to the terminal (a badly formatted tree makes thousands
 //! of lines): the terminal gets the command line, and the error the file list, the count
-//! and the fix command; the full diff goes to the runner's step log only. [`check_all`]
-//! ([`CheckAll`]) runs black and isort both, even when black fails, and returns one error
+//! and the fix command; the full diff goes to the runner's step log only. [`CheckAll`]
+//! runs black and isort both, even when black fails, and returns one error
 //! with both answers.
 
 use std::fmt;
@@ -340,13 +340,7 @@ impl Step for CheckAll {
     }
 }
 
-/// Runs [`CheckAll`] of `black` and `isort`: the black check and then the isort check,
-/// isort even when black fails, one error with both answers when either fails.
-pub fn check_all(runner: &Runner, black: &Black, isort: &Isort) -> Result<()> {
-    CheckAll::new(black.clone(), isort.clone()).run(runner)
-}
-
-/// What [`check_all`] found: each tool's answer, `None` when it found nothing to change.
+/// What [`CheckAll`] found: each tool's answer, `None` when it found nothing to change.
 /// Downcast an `anyhow::Error` to read it.
 #[derive(Debug)]
 pub struct FormatChecks {

@@ -160,10 +160,10 @@ pub(crate) enum Difference {
 #[non_exhaustive]
 pub(crate) struct FileDifference {
     /// The path in the image (`app/version.json`).
-    pub path: String,
+    pub(crate) path: String,
     /// What differs: `content`, `mode`, `owner`, `size`, `time`, `link`, `only in first`,
     /// `only in second`.
-    pub what: Vec<String>,
+    pub(crate) what: Vec<String>,
 }
 
 impl fmt::Display for ReproReport {

@@ -57,7 +57,7 @@ fn main() {
             .build_arg("NONCE", nonce.clone())
             .secret(BuildSecret::file("pem", pem))
             .secret(BuildSecret::env("token", "LEAK_TOKEN"))
-            .secret(BuildSecret::value("value", value.clone()))
+            .secret_value("value", value.clone())
             .network("none")
             .output(Output::Load)
     };

@@ -727,9 +727,7 @@ impl Bench {
                 buildkit_lib::python::Isort::check([src.clone()]).tools(env.clone()),
             );
             pipeline
-                .step("format", move |cx| {
-                    buildkit_lib::python::check_all(&cx.runner, &black, &isort)
-                })
+                .add("format", buildkit_lib::python::CheckAll::new(black, isort))
                 .inputs(buildkit_lib::pipeline::Inputs::new().file(&src));
             let b = build.clone();
             pipeline

@@ -73,7 +73,7 @@ impl BuildSecret {
     }
 
     /// A secret whose value the program holds.
-    pub fn value(id: impl Into<String>, value: Secret) -> BuildSecret {
+    pub(crate) fn value(id: impl Into<String>, value: Secret) -> BuildSecret {
         BuildSecret {
             id: id.into(),
             source: SecretSource::Value(value),

@@ -58,24 +58,24 @@ pub fn remove(runner: &Runner, name: &str) -> anyhow::Result<()> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Node {
     /// Node name.
-    pub name: String,
+    pub(crate) name: String,
     /// Endpoint (context name or URL).
-    pub endpoint: String,
+    pub(crate) endpoint: String,
     /// Status (`running`, `inactive`, ...).
-    pub status: String,
+    pub(crate) status: String,
     /// Platforms it builds.
-    pub platforms: Vec<String>,
+    pub(crate) platforms: Vec<String>,
 }
 
 /// A builder as `docker buildx ls` describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct BuilderInfo {
     /// Builder name.
-    pub name: String,
+    pub(crate) name: String,
     /// Driver name.
-    pub driver: String,
+    pub(crate) driver: String,
     /// Its nodes.
-    pub nodes: Vec<Node>,
+    pub(crate) nodes: Vec<Node>,
 }
 
 /// Every builder (`docker buildx ls --format json`, one JSON object a line; buildx 0.13

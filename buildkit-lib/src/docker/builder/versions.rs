@@ -61,17 +61,17 @@ pub(crate) fn engine_buildkit(engine: &str) -> Option<Version> {
 #[non_exhaustive]
 pub(crate) struct BuilderVersions {
     /// The builder asked about (`None`: buildx's current one).
-    pub builder: Option<String>,
+    pub(crate) builder: Option<String>,
     /// buildx's version (`docker buildx version`); `None` when it prints none that reads.
-    pub buildx: Option<Version>,
+    pub(crate) buildx: Option<Version>,
     /// The builder's driver (`docker`, `docker-container`, `remote`, ...).
-    pub driver: Option<String>,
+    pub(crate) driver: Option<String>,
     /// The BuildKit version the builder reports (`docker buildx inspect`); `None` for a
     /// build without version information (`v0.0.0+unknown`, Debian's engines).
-    pub reported_buildkit: Option<Version>,
+    pub(crate) reported_buildkit: Option<Version>,
     /// The engine's version (`docker version`), asked only when it decides the BuildKit:
     /// the `docker` driver reporting none.
-    pub engine: Option<String>,
+    pub(crate) engine: Option<String>,
 }
 
 impl BuilderVersions {
@@ -106,7 +106,7 @@ impl BuilderVersions {
     /// the one its engine release vendors ([`engine_buildkit`]); `None` when neither is
     /// known.
     #[cfg(test)]
-    pub fn buildkit(&self) -> Option<Version> {
+    pub(crate) fn buildkit(&self) -> Option<Version> {
         self.reported_buildkit.clone().or_else(|| {
             match (self.driver.as_deref(), self.engine.as_deref()) {
                 (Some("docker"), Some(engine)) => engine_buildkit(engine),

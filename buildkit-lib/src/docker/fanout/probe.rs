@@ -12,14 +12,14 @@ use crate::docker::builder;
 #[non_exhaustive]
 pub(crate) struct BuilderProbe {
     /// The driver (`docker`, `docker-container`, `remote`, `kubernetes`).
-    pub driver: String,
+    pub(crate) driver: String,
     /// The platforms its nodes build (empty until a non-`docker` builder has started).
-    pub platforms: Vec<String>,
+    pub(crate) platforms: Vec<String>,
 }
 
 impl BuilderProbe {
     /// Whether a build on this builder can push by digest.
-    pub fn pushes_by_digest(&self) -> bool {
+    pub(crate) fn pushes_by_digest(&self) -> bool {
         self.driver != "docker"
     }
 

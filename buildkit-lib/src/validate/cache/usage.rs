@@ -44,15 +44,15 @@ impl UsageKind {
 #[non_exhaustive]
 pub(crate) struct UsageRow {
     /// What it counts.
-    pub kind: UsageKind,
+    pub(crate) kind: UsageKind,
     /// How many there are.
-    pub count: u64,
+    pub(crate) count: u64,
     /// How many are in use.
-    pub active: u64,
+    pub(crate) active: u64,
     /// Their size in bytes.
-    pub size_bytes: u64,
+    pub(crate) size_bytes: u64,
     /// What pruning could free, in bytes.
-    pub reclaimable_bytes: u64,
+    pub(crate) reclaimable_bytes: u64,
 }
 
 /// `docker system df`, typed.
@@ -60,12 +60,12 @@ pub(crate) struct UsageRow {
 #[non_exhaustive]
 pub(crate) struct SystemUsage {
     /// One row per kind, in the engine's order.
-    pub rows: Vec<UsageRow>,
+    pub(crate) rows: Vec<UsageRow>,
 }
 
 impl SystemUsage {
     /// The row of one kind.
-    pub fn get(&self, kind: &UsageKind) -> Option<&UsageRow> {
+    pub(crate) fn get(&self, kind: &UsageKind) -> Option<&UsageRow> {
         self.rows.iter().find(|r| &r.kind == kind)
     }
 
@@ -238,29 +238,29 @@ pub(crate) fn parse_system_df(text: &str) -> Result<SystemUsage> {
 #[non_exhaustive]
 pub(crate) struct CacheRecord {
     /// Its id.
-    pub id: String,
+    pub(crate) id: String,
     /// The record it builds on, if any.
-    pub parent: Option<String>,
+    pub(crate) parent: Option<String>,
     /// What made it (`[stage 2/4] RUN pip install ...`, `local source for context`).
-    pub description: String,
+    pub(crate) description: String,
     /// Its type (`regular`, `source.local`, `exec.cachemount`, `frontend`, `internal`).
-    pub kind: String,
+    pub(crate) kind: String,
     /// Size in bytes.
-    pub size_bytes: u64,
+    pub(crate) size_bytes: u64,
     /// Shared with other records (pruning it alone frees less).
-    pub shared: bool,
+    pub(crate) shared: bool,
     /// In use by a running build: never pruned.
-    pub in_use: bool,
+    pub(crate) in_use: bool,
     /// Whether a prune may remove it (`buildx du`; `!in_use` from `system df`).
-    pub reclaimable: bool,
+    pub(crate) reclaimable: bool,
     /// How often it was used.
-    pub usage_count: u64,
+    pub(crate) usage_count: u64,
     /// When it was made, seconds since the epoch (when known).
-    pub created_at: Option<i64>,
+    pub(crate) created_at: Option<i64>,
     /// When it was last used, seconds since the epoch (when known).
-    pub last_used_at: Option<i64>,
+    pub(crate) last_used_at: Option<i64>,
     /// When it was last used as the CLI says it (`4 minutes ago`), for `buildx du`.
-    pub last_used: Option<String>,
+    pub(crate) last_used: Option<String>,
 }
 
 /// The command for [`cache_records`].
@@ -309,15 +309,15 @@ pub(crate) fn parse_cache_records(text: &str) -> Result<Vec<CacheRecord>> {
 #[non_exhaustive]
 pub(crate) struct BuilderUsage {
     /// Every record.
-    pub records: Vec<CacheRecord>,
+    pub(crate) records: Vec<CacheRecord>,
     /// Bytes shared between records.
-    pub shared_bytes: u64,
+    pub(crate) shared_bytes: u64,
     /// Bytes private to one record.
-    pub private_bytes: u64,
+    pub(crate) private_bytes: u64,
     /// Bytes a prune could free.
-    pub reclaimable_bytes: u64,
+    pub(crate) reclaimable_bytes: u64,
     /// All bytes.
-    pub total_bytes: u64,
+    pub(crate) total_bytes: u64,
 }
 
 impl BuilderUsage {

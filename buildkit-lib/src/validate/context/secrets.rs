@@ -35,7 +35,7 @@ pub(crate) enum SecretKind {
 
 impl SecretKind {
     /// A short description for reports.
-    pub fn describe(self) -> &'static str {
+    pub(crate) fn describe(self) -> &'static str {
         match self {
             SecretKind::EnvFile => "environment file",
             SecretKind::PrivateKey => "private key or certificate",
@@ -57,15 +57,15 @@ impl SecretKind {
 #[non_exhaustive]
 pub(crate) struct SecretFinding {
     /// The file (or, for a `.git` directory, the directory) relative to the context.
-    pub path: String,
+    pub(crate) path: String,
     /// What it looks like.
-    pub kind: SecretKind,
+    pub(crate) kind: SecretKind,
     /// Files it stands for (1, or the files of a `.git` directory).
-    pub files: usize,
+    pub(crate) files: usize,
     /// Their bytes.
-    pub bytes: u64,
+    pub(crate) bytes: u64,
     /// A `.dockerignore` line that excludes it when appended (checked with the matcher).
-    pub fix: String,
+    pub(crate) fix: String,
 }
 
 /// Classifies a sent file; the second value is the `.dockerignore` line to suggest.

@@ -29,13 +29,13 @@ pub(crate) enum EntryKind {
 pub(crate) struct ContextFile {
     /// Path relative to the context root, `/`-separated, for display and matching (a
     /// name that is not UTF-8 shows U+FFFD for its bad bytes).
-    pub path: String,
+    pub(crate) path: String,
     /// The same path byte for byte, as the file system has it (names need not be UTF-8).
-    pub os_path: std::path::PathBuf,
+    pub(crate) os_path: std::path::PathBuf,
     /// Size in bytes (a symlink counts the length of its target).
-    pub bytes: u64,
+    pub(crate) bytes: u64,
     /// File, symlink or other.
-    pub kind: EntryKind,
+    pub(crate) kind: EntryKind,
     /// The walk's `lstat` of it, so fingerprints need not stat it again.
     pub(crate) stat: Option<crate::files::FileStat>,
 }
@@ -45,11 +45,11 @@ pub(crate) struct ContextFile {
 #[non_exhaustive]
 pub(crate) struct DirUsage {
     /// Path relative to the context root.
-    pub path: String,
+    pub(crate) path: String,
     /// Bytes of all files beneath it.
-    pub bytes: u64,
+    pub(crate) bytes: u64,
     /// Number of files beneath it.
-    pub files: usize,
+    pub(crate) files: usize,
 }
 
 struct OpenDir {

@@ -15,10 +15,10 @@ pub(crate) struct LayerRecord {
     /// The instruction that made it (`docker history`'s `CreatedBy`); for a layer with no
     /// instruction (an imported base) a description such as `base image
     /// buildkit-local/python:3.11`, never empty.
-    pub created_by: String,
+    pub(crate) created_by: String,
     /// Its unpacked size in bytes, as `docker history` shows it (the engine keeps no
     /// per-layer compressed size of a local image).
-    pub bytes: u64,
+    pub(crate) bytes: u64,
 }
 
 /// One line of the size history: one build of one image.
@@ -26,39 +26,39 @@ pub(crate) struct LayerRecord {
 #[non_exhaustive]
 pub(crate) struct SizeRecord {
     /// When it was measured (RFC 3339, UTC).
-    pub time: String,
+    pub(crate) time: String,
     /// The image name without tag (`ghcr.io/org/app`).
-    pub image: String,
+    pub(crate) image: String,
     /// The tag (`latest`), empty when none.
-    pub tag: String,
+    pub(crate) tag: String,
     /// The registry digest (`sha256:...`) when the image has one, else empty.
-    pub digest: String,
+    pub(crate) digest: String,
     /// The local image id.
     #[serde(default)]
-    pub id: String,
+    pub(crate) id: String,
     /// The judged size in bytes: the size [`measure`](SizeRecord::measure) names.
-    pub bytes: u64,
+    pub(crate) bytes: u64,
     /// Which size `bytes` is; `None` in records written before both sizes were kept, whose
     /// `bytes` is the engine's `.Size` (compressed on the containerd image store).
     #[serde(default)]
-    pub measure: Option<SizeMeasure>,
+    pub(crate) measure: Option<SizeMeasure>,
     /// The unpacked size on disk, as `docker images` shows it.
     #[serde(default)]
-    pub unpacked_bytes: Option<u64>,
+    pub(crate) unpacked_bytes: Option<u64>,
     /// The compressed size (registry, transfer), when the engine knows it.
     #[serde(default)]
-    pub compressed_bytes: Option<u64>,
+    pub(crate) compressed_bytes: Option<u64>,
     /// The git commit it was built from, empty when unknown.
-    pub git_commit: String,
+    pub(crate) git_commit: String,
     /// Its layers, oldest first, with their unpacked sizes.
     #[serde(default)]
-    pub layers: Vec<LayerRecord>,
+    pub(crate) layers: Vec<LayerRecord>,
 }
 
 impl SizeRecord {
     /// The part of the unpacked size that is not in the layers: on the containerd image
     /// store, the compressed content the engine keeps beside the unpacked layers.
-    pub fn content_on_disk(&self) -> u64 {
+    pub(crate) fn content_on_disk(&self) -> u64 {
         let layers: u64 = self.layers.iter().map(|l| l.bytes).sum();
         self.unpacked_bytes.unwrap_or(0).saturating_sub(layers)
     }
@@ -69,16 +69,16 @@ impl SizeRecord {
 #[non_exhaustive]
 pub(crate) struct LayerChange {
     /// The instruction.
-    pub created_by: String,
+    pub(crate) created_by: String,
     /// Bytes in the previous build (`None`: the layer is new).
-    pub before: Option<u64>,
+    pub(crate) before: Option<u64>,
     /// Bytes in this build (`None`: the layer is gone).
-    pub after: Option<u64>,
+    pub(crate) after: Option<u64>,
 }
 
 impl LayerChange {
     /// Growth in bytes (negative when it shrank).
-    pub fn delta(&self) -> i64 {
+    pub(crate) fn delta(&self) -> i64 {
         self.after.unwrap_or(0) as i64 - self.before.unwrap_or(0) as i64
     }
 }
