@@ -23,7 +23,7 @@
 #   are removed), so changed modules are compiled again from their source whatever their
 #   modification times say.
 #
-# - The PYZ's modules are compiled from source on both paths (see pyz_assemble below), so
+# - The PYZ is assembled in a fresh interpreter on both paths (see pyz_assemble below), so
 #   an incremental archive is byte for byte a clean one.
 #
 # On success it writes DIR/result.json: what the analysis did, the modules of the graph
@@ -34,6 +34,7 @@ import glob
 import hashlib
 import json
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -188,17 +189,30 @@ def main():
         analyses.append(self)
         return original_init(self, *a, **kw)
 
-    # The PYZ's modules are always compiled from their source by PyInstaller's own
-    # get_code_object, on both paths: a module's marshalled bytes depend on reference
-    # counts (marshal's FLAG_REF), so code objects kept from an analysis in this process
-    # would give other bytes than the same code compiled afresh, and the incremental
-    # archive would differ from a clean one although the code is the same.
+    # The PYZ is always assembled in a fresh interpreter (assemble_pyz below), on both
+    # paths: a module's marshalled bytes depend on reference counts (marshal's FLAG_REF),
+    # including those of strings the whole process shares, so code compiled in a process
+    # that also ran an analysis gives other bytes than the same code compiled in one
+    # that did not, and an incremental archive would differ from a clean one although
+    # its code is the same. In a fresh interpreter doing only this, they are equal.
     pyz = api.PYZ
-    original_pyz_assemble = pyz.assemble
 
     def pyz_assemble(self):
-        self.code_dict = {}
-        return original_pyz_assemble(self)
+        from PyInstaller.config import CONF
+
+        job = os.path.join(state, "pyz-job.json")
+        with open(job, "w", encoding="utf-8") as f:
+            json.dump(
+                {
+                    "name": self.name,
+                    "toc": [list(entry) for entry in self.toc],
+                    "sys_path": sys.path,
+                    "pathex": list(CONF.get("pathex", [])),
+                },
+                f,
+            )
+        subprocess.run([sys.executable, os.path.abspath(__file__), "--assemble-pyz", job], check=True)
+        os.remove(job)
 
     pyz.assemble = pyz_assemble
 
@@ -255,5 +269,34 @@ def main():
     )
 
 
+def assemble_pyz(job_path):
+    """What PyInstaller's PYZ.assemble does, in this fresh interpreter: every module
+    compiled from its source (get_code_object; one that does not compile is left out, as
+    PyInstaller does), paths stripped, written by ZlibArchiveWriter."""
+    with open(job_path, encoding="utf-8") as f:
+        job = json.load(f)
+    from PyInstaller.config import CONF
+
+    CONF["pathex"] = job["pathex"]
+    from PyInstaller.archive.writers import ZlibArchiveWriter
+    from PyInstaller.building.utils import get_code_object, strip_paths_in_code
+
+    sys.path[:] = job["sys_path"]
+    optimize = {"PYMODULE": 0, "PYMODULE-1": 1, "PYMODULE-2": 2}
+    toc = []
+    code = {}
+    for name, src, typecode in job["toc"]:
+        try:
+            code[name] = get_code_object(name, src, optimize=optimize[typecode])
+        except SyntaxError:
+            continue
+        toc.append((name, src, typecode))
+    code = {name: strip_paths_in_code(co) for name, co in code.items()}
+    ZlibArchiveWriter(job["name"], toc, code_dict=code)
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--assemble-pyz"]:
+        assemble_pyz(sys.argv[2])
+    else:
+        main()
