@@ -179,6 +179,25 @@ impl Default for FakeBin {
     }
 }
 
+/// What a fake executor's packaging command leaves: the `deskapp` binary in the folder a
+/// package step's command writes to (the mounted `/out`, a `type=local` export, or the
+/// `docker cp` destination), as if PyInstaller had run.
+pub fn fake_packaging_output(argv: &[String]) {
+    let out = argv.iter().enumerate().find_map(|(i, word)| {
+        if let Some(rest) = word.strip_prefix("type=bind,src=") {
+            return rest.strip_suffix(",dst=/out").map(PathBuf::from);
+        }
+        if let Some(dest) = word.strip_prefix("type=local,dest=") {
+            return Some(PathBuf::from(dest));
+        }
+        (argv.get(1).is_some_and(|w| w == "cp") && i == 3).then(|| PathBuf::from(word))
+    });
+    if let Some(out) = out {
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::write(out.join("deskapp"), "the build").unwrap();
+    }
+}
+
 /// A unique name for a test resource: `<prefix>-<pid>-<counter>`.
 pub fn unique(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
