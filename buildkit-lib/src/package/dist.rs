@@ -582,7 +582,10 @@ impl Package {
         incremental: Option<&Incremental>,
     ) -> Result<()> {
         self.check_reproducible_args()?;
-        self.check_runtime_image(runner)?;
+        // An incremental packaging looked the runtime image up when it took its path.
+        if incremental.is_none() {
+            self.check_runtime_image(runner)?;
+        }
         match self.mode {
             Mode::Mounted => {
                 let name = session.container_name("package");
@@ -642,7 +645,7 @@ impl Step for Package {
         let raw = this.staged(&this.staging_root()?, "raw", &session.run_id);
         let incremental = this.start_incremental(runner, &raw)?;
         let mut report = match incremental.as_ref().map(|inc| &inc.path) {
-            Some(incremental::Path::UpToDate) => this.up_to_date(runner)?,
+            Some(incremental::Path::UpToDate) => this.up_to_date(incremental.as_ref())?,
             _ => {
                 let _raw_guard = runner.remove_on_cancel(&raw);
                 if let Err(e) = this.fill_and_swap(runner, session, &raw, incremental.as_ref()) {
@@ -705,7 +708,7 @@ impl Package {
             .and_then(|bytes| serde_json::from_slice::<incremental::Record>(&bytes).ok());
         let work = state.join("work");
         let work_folder = std::fs::read_dir(&work).is_ok_and(|mut d| d.next().is_some());
-        let dist = ArtifactReport::scan(&self.dist).ok().map(|r| r.sums());
+        let dist = ArtifactReport::scan(&self.dist).ok();
         let path = if self.stages.no_cache {
             incremental::Path::Full(
                 "without cache (`Stages::no_cache`): PyInstaller's work folder and the \
@@ -718,7 +721,7 @@ impl Package {
                 &key,
                 &snapshot,
                 work_folder,
-                dist.as_ref().filter(|_| self.dist.is_dir()),
+                dist.as_ref().map(ArtifactReport::sums).as_ref(),
             )
         };
         runner.note(&path.describe());
@@ -738,6 +741,7 @@ impl Package {
             path,
             key,
             snapshot,
+            dist,
             _lock: lock,
         }))
     }
@@ -755,14 +759,15 @@ impl Package {
         )
     }
 
-    /// The report of a `dist` that is up to date, after checking that it holds every
-    /// [`Package::expect`]ed file.
-    fn up_to_date(&self, runner: &Runner) -> Result<ArtifactReport> {
-        let report = self.dist_report(runner)?;
+    /// The report of a `dist` that is up to date (as the incremental packaging read it
+    /// when it took its path), after checking that it holds every [`Package::expect`]ed
+    /// file.
+    fn up_to_date(&self, incremental: Option<&Incremental>) -> Result<ArtifactReport> {
+        let Some(report) = incremental.and_then(|inc| inc.dist.clone()) else {
+            bail!("{} is no longer there; package again", self.dist.display());
+        };
         for file in &self.expect {
-            let there =
-                runner.read_output_with(&self.dist, true, |d| Ok(d.join(file).is_file()))?;
-            if !there {
+            if !self.dist.join(file).is_file() {
                 bail!(
                     "{} is up to date with the sources but holds no `{}`; remove {} to package \
                      again",
@@ -796,6 +801,8 @@ pub(crate) struct Incremental {
     key: incremental::Key,
     /// The context's files before PyInstaller ran.
     snapshot: incremental::Snapshot,
+    /// What `dist` held before PyInstaller ran (`None` when it could not be read).
+    dist: Option<ArtifactReport>,
     /// The state folder's lock, held until the record is written.
     _lock: Option<crate::python::DirLock>,
 }
@@ -974,6 +981,7 @@ mod tests {
                 files: Default::default(),
                 root: "/p/app".into(),
             },
+            dist: None,
             _lock: None,
         };
         let line = |path| {

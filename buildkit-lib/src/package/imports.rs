@@ -33,7 +33,7 @@ const DYNAMIC: &[&str] = &[
 ];
 
 /// The parts of a module that decide PyInstaller's analysis of it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Fingerprint {
     /// Every import statement, tokens joined by one space, sorted, without duplicates.
     pub imports: Vec<String>,
@@ -46,32 +46,6 @@ pub(crate) struct Fingerprint {
 }
 
 impl Fingerprint {
-    /// One line per part, for a record file.
-    pub(crate) fn encode(&self) -> String {
-        let mut out = String::new();
-        for line in &self.imports {
-            out.push_str("import ");
-            out.push_str(line);
-            out.push('\n');
-        }
-        for line in &self.all {
-            out.push_str("all ");
-            out.push_str(line);
-            out.push('\n');
-        }
-        for name in &self.dynamic {
-            out.push_str("dynamic ");
-            out.push_str(name);
-            out.push('\n');
-        }
-        if let Some(text) = &self.text {
-            out.push_str("text ");
-            out.push_str(text);
-            out.push('\n');
-        }
-        out
-    }
-
     /// What changed from `old` to `self`, in words (`+import json`, `-from . import x`),
     /// or `None` when they are the same.
     pub(crate) fn difference(&self, old: &Fingerprint) -> Option<String> {
@@ -130,12 +104,12 @@ pub(crate) fn fingerprint(source: &str) -> Result<Fingerprint> {
             match token {
                 Token::Name(name) if DYNAMIC.contains(&name.as_str()) => dynamic.push(name.clone()),
                 // An f-string can call anything: its text is searched for the markers.
-                Token::Str(text) if is_f_string(text) => {
-                    for name in DYNAMIC {
-                        if text.contains(name) || text.contains("import") {
-                            dynamic.push((*name).to_string());
-                        }
-                    }
+                Token::Str(text)
+                    if is_f_string(text)
+                        && (text.contains("import")
+                            || DYNAMIC.iter().any(|n| text.contains(n))) =>
+                {
+                    dynamic.push("an f-string that may import".to_string())
                 }
                 _ => {}
             }
@@ -290,7 +264,7 @@ fn tokenize(source: &str) -> Result<Vec<Token>> {
                 }
             }
             '\'' | '"' => {
-                let (end, lines) = string_end(&chars, i, false)
+                let (end, lines) = string_end(&chars, i)
                     .ok_or_else(|| anyhow::anyhow!("line {line}: a string is not closed"))?;
                 tokens.push(Token::Str(chars[i..end].iter().collect()));
                 line += lines;
@@ -309,8 +283,7 @@ fn tokenize(source: &str) -> Result<Vec<Token>> {
                         .all(|c| matches!(c.to_ascii_lowercase(), 'r' | 'b' | 'f' | 'u'))
                     && matches!(chars.get(i), Some('\'') | Some('"'))
                 {
-                    let raw = word.chars().any(|c| c.eq_ignore_ascii_case(&'r'));
-                    let (end, lines) = string_end(&chars, i, raw)
+                    let (end, lines) = string_end(&chars, i)
                         .ok_or_else(|| anyhow::anyhow!("line {line}: a string is not closed"))?;
                     tokens.push(Token::Str(chars[begin..end].iter().collect()));
                     line += lines;
@@ -357,7 +330,7 @@ fn tokenize(source: &str) -> Result<Vec<Token>> {
 
 /// The index after the string starting with the quote at `start`, and the newlines it
 /// holds; `None` when it does not end.
-fn string_end(chars: &[char], start: usize, raw: bool) -> Option<(usize, usize)> {
+fn string_end(chars: &[char], start: usize) -> Option<(usize, usize)> {
     let quote = chars[start];
     let triple = chars.get(start + 1) == Some(&quote) && chars.get(start + 2) == Some(&quote);
     let mut i = start + if triple { 3 } else { 1 };
@@ -370,7 +343,6 @@ fn string_end(chars: &[char], start: usize, raw: bool) -> Option<(usize, usize)>
                 lines += 1;
             }
             i += 2;
-            let _ = raw;
             continue;
         }
         if c == '\n' {

@@ -47,8 +47,8 @@ pub(crate) struct Record {
     pub key: Key,
     /// sha256 of each file of the context, by path relative to it.
     pub files: BTreeMap<String, String>,
-    /// The encoded import fingerprint of each application module in PyInstaller's graph.
-    pub modules: BTreeMap<String, String>,
+    /// The import fingerprint of each application module in PyInstaller's graph.
+    pub modules: BTreeMap<String, Fingerprint>,
     /// sha256 of each file left in `dist`, by path relative to it.
     pub outputs: BTreeMap<String, String>,
 }
@@ -161,14 +161,14 @@ impl Snapshot {
         fingerprint(&text)
     }
 
-    /// The encoded fingerprints of `modules` (relative paths that exist in the
-    /// snapshot); a module that cannot be read or tokenized gets none, so any change to
-    /// it takes the full path.
-    pub(crate) fn fingerprints(&self, modules: &[String]) -> BTreeMap<String, String> {
+    /// The fingerprints of `modules` (relative paths that exist in the snapshot); a
+    /// module that cannot be read or tokenized gets none, so any change to it takes the
+    /// full path.
+    pub(crate) fn fingerprints(&self, modules: &[String]) -> BTreeMap<String, Fingerprint> {
         modules
             .iter()
             .filter(|m| self.files.contains_key(*m))
-            .filter_map(|m| Some((m.clone(), self.fingerprint(m).ok()?.encode())))
+            .filter_map(|m| Some((m.clone(), self.fingerprint(m).ok()?)))
             .collect()
     }
 }
@@ -241,35 +241,11 @@ pub(crate) fn decide(
             Ok(new) => new,
             Err(e) => return Path::Full(format!("cannot read the imports of {rel}: {e:#}")),
         };
-        if new.encode() != *old {
-            let why = decode(old)
-                .and_then(|old| new.difference(&old))
-                .unwrap_or_else(|| "its imports changed".into());
+        if let Some(why) = new.difference(old) {
             return Path::Full(format!("{rel}: {why}"));
         }
     }
     Path::Incremental(changed)
-}
-
-/// The fingerprint back from [`Fingerprint::encode`].
-fn decode(text: &str) -> Option<Fingerprint> {
-    let mut fp = Fingerprint {
-        imports: Vec::new(),
-        all: Vec::new(),
-        dynamic: Vec::new(),
-        text: None,
-    };
-    for line in text.lines() {
-        let (kind, rest) = line.split_once(' ')?;
-        match kind {
-            "import" => fp.imports.push(rest.into()),
-            "all" => fp.all.push(rest.into()),
-            "dynamic" => fp.dynamic.push(rest.into()),
-            "text" => fp.text = Some(rest.into()),
-            _ => return None,
-        }
-    }
-    Some(fp)
 }
 
 /// `sha256:0123456789ab` from an image ID.

@@ -355,26 +355,9 @@ impl StepOutput {
                 if !self.exists(runner) {
                     return None;
                 }
-                let mut h = crate::hash::Sha256::new();
-                for entry in walkdir::WalkDir::new(dir).sort_by_file_name().min_depth(1) {
-                    let entry = entry.ok()?;
-                    let rel = entry.path().strip_prefix(dir).ok()?;
-                    h.update(rel.to_string_lossy().as_bytes());
-                    h.update(b"\0");
-                    let kind = entry.file_type();
-                    if kind.is_symlink() {
-                        let target = std::fs::read_link(entry.path()).ok()?;
-                        h.update(b"l");
-                        h.update(target.to_string_lossy().as_bytes());
-                    } else if kind.is_file() {
-                        h.update(b"f");
-                        h.update(crate::hash::sha256_file(entry.path()).ok()?.as_bytes());
-                    } else {
-                        h.update(b"d");
-                    }
-                    h.update(b"\0");
-                }
-                Some(h.finish_hex())
+                // The same digest as a directory given as an input (paths, kinds, modes,
+                // contents).
+                Inputs::new().file(dir.clone()).fingerprint().ok()
             }
         }
     }
