@@ -122,9 +122,6 @@ impl ArtifactReport {
 
 impl fmt::Display for ArtifactReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(path) = &self.path_taken {
-            writeln!(f, "{path}")?;
-        }
         write!(f, "artifacts in {}:", self.dir.display())?;
         for a in &self.files {
             write!(f, "\n  {}  {:>12}  {}", a.sha256, a.size, a.path.display())?;

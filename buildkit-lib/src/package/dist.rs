@@ -519,11 +519,15 @@ impl Package {
 
     /// Fails with a clear error when the runtime image is missing (a `docker run` of it
     /// would try a registry and fail with a DNS error).
-    /// Returns its ID.
+    /// Returns the digest of what PyInstaller sees of it: its layers and its environment
+    /// (not its ID, which the run's labels change on every rebuild of the same content).
     fn check_runtime_image(&self, runner: &Runner) -> Result<String> {
         let runtime = self.stages.image(Stage::Runtime).unwrap_or_default();
         match runner.capture(&self.runtime_probe()) {
-            Ok(out) => Ok(out.stdout.trim().to_string()),
+            Ok(out) => Ok(format!(
+                "sha256:{}",
+                crate::hash::sha256_hex(out.stdout.trim().as_bytes())
+            )),
             Err(e) if e.tail.iter().any(|l| l.contains("No such image")) => bail!(
                 "the runtime image `{runtime}` does not exist; build it first \
                  (`Stages::build_runtime`), then package"
@@ -536,9 +540,9 @@ impl Package {
     fn runtime_probe(&self) -> Cmd {
         let runtime = self.stages.image(Stage::Runtime).unwrap_or_default();
         Cmd::new("docker")
-            .args(["image", "inspect", "--format", "{{.Id}}", runtime])
+            .args(["image", "inspect", "--format", RUNTIME_CONTENT, runtime])
             .read_only()
-            .dry_answer("sha256:<digest>")
+            .dry_answer("<layers> <environment>")
     }
 
     /// With [`Package::source_date_epoch`] in the isolated mode: the package stage must
@@ -781,6 +785,9 @@ impl Package {
     }
 }
 
+/// The runtime image's layers and environment, as `docker image inspect` prints them.
+const RUNTIME_CONTENT: &str = "{{json .RootFS.Layers}} {{json .Config.Env}}";
+
 /// The record of the last packaging, in the state folder.
 const RECORD: &str = "record.json";
 /// What the runner script reports, in the state folder.
@@ -860,6 +867,7 @@ impl Incremental {
         runner.write(&self.state.join(RECORD), &text)?;
         let mut line = self.path.describe();
         if matches!(self.path, incremental::Path::Incremental(_)) && result.analysis == "rebuilt" {
+            runner.note("packaging: PyInstaller's own check analysed again");
             line.push_str(" (PyInstaller's own check analysed again)");
         }
         Ok(line)

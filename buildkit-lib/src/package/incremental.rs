@@ -3,10 +3,10 @@
 //! A [`Package`](super::Package) with a state folder ([`Package::incremental`]
 //! (super::Package::incremental)) keeps there, between runs, PyInstaller's work folder,
 //! a cache of the one-file archive's compressed entries, and a [`Record`] of what the
-//! last successful packaging was made from: the runtime image's ID, PyInstaller's
-//! arguments, the sha256 of every file of the context, the import fingerprint of every
-//! application module in PyInstaller's graph ([`super::imports`]) and the sha256 of every
-//! file it left in `dist`. The next run compares and takes one of three [`Path`]s:
+//! last successful packaging was made from: the runtime image's layers and environment,
+//! PyInstaller's arguments, the sha256 of every file of the context, the import
+//! fingerprint of every application module in PyInstaller's graph ([`super::imports`])
+//! and the sha256 of every file it left in `dist`. The next run compares and takes one of three [`Path`]s:
 //!
 //! - **up to date**: nothing changed and `dist` holds what the last packaging left;
 //!   PyInstaller does not run;
@@ -56,7 +56,8 @@ pub(crate) struct Record {
 /// Everything besides the context's files that decides PyInstaller's output.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Key {
-    /// The runtime image's ID (Python, PyInstaller, hooks, dependencies).
+    /// The digest of the runtime image's layers and environment (Python, PyInstaller,
+    /// hooks, dependencies).
     pub runtime: String,
     /// PyInstaller's arguments.
     pub args: Vec<String>,
@@ -191,8 +192,8 @@ pub(crate) fn decide(
     }
     if previous.key.runtime != key.runtime {
         return Path::Full(format!(
-            "the runtime image changed ({} → {}): Python, PyInstaller, a hook or a dependency \
-             may differ",
+            "the runtime image's layers or environment changed ({} → {}): Python, PyInstaller, \
+             a hook or a dependency may differ",
             short(&previous.key.runtime),
             short(&key.runtime)
         ));
@@ -414,7 +415,7 @@ mod tests {
         other.runtime = "sha256:bbbb".into();
         assert!(matches!(
             decide(Some(&prev), &other, &snap, true, Some(&outputs)),
-            Path::Full(why) if why.starts_with("the runtime image changed (sha256:aaaa → sha256:bbbb)")
+            Path::Full(why) if why.starts_with("the runtime image's layers or environment changed (sha256:aaaa → sha256:bbbb)")
         ));
         let mut other = key();
         other.args.insert(0, "--log-level=WARN".into());
