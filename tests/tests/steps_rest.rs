@@ -239,7 +239,7 @@ fn packaging_plans_what_it_does_in_each_mode() {
         assert_eq!(plan.actions().last(), Some(&swap), "{mode:?}: {plan}");
         assert!(
             lines(&plan)
-                .contains(&"docker image inspect --format {{.Id}} desk:runtime".to_string()),
+                .contains(&"docker image inspect --format {{json .RootFS.Layers}} {{json .Config.Env}} desk:runtime".to_string()),
             "{mode:?}: {plan}"
         );
         if mode != Mode::Mounted {
