@@ -82,6 +82,13 @@ pub fn run(base: &Runner, root: &Path, flags: &ApiCount) -> Result<u8> {
             println!("    {n:>5}  {module}");
         }
     }
+    if flags.list {
+        let mut listed = count.listed.clone();
+        listed.sort_by(|a, b| a.1.cmp(&b.1));
+        for (kind, path) in listed {
+            println!("    {kind:<12} {path}");
+        }
+    }
     if flags.paths {
         for paths in count.multi_path.values() {
             println!(
@@ -104,6 +111,8 @@ struct Count {
     multi_path: BTreeMap<String, BTreeSet<String>>,
     /// Items by the module they are first reached in (a type's members with the type).
     by_module: BTreeMap<String, usize>,
+    /// Every item counted: its kind and the first path it was reached at.
+    listed: Vec<(&'static str, String)>,
 }
 
 impl Count {
@@ -129,6 +138,7 @@ fn count(doc: &Value) -> Result<Count> {
         route: Vec::new(),
         module: String::new(),
         by_module: BTreeMap::new(),
+        listed: Vec::new(),
     };
     let name = root_item["name"].as_str().unwrap_or("crate").to_string();
     walk.reach(&root, &name);
@@ -141,6 +151,7 @@ fn count(doc: &Value) -> Result<Count> {
             .filter(|(_, p)| p.len() > 1)
             .collect(),
         by_module: walk.by_module,
+        listed: walk.listed,
     })
 }
 
@@ -195,6 +206,8 @@ struct Walk<'a> {
     module: String,
     /// Items counted, by that module.
     by_module: BTreeMap<String, usize>,
+    /// Every item counted, with its kind and path.
+    listed: Vec<(&'static str, String)>,
 }
 
 impl Walk<'_> {
@@ -216,8 +229,8 @@ impl Walk<'_> {
             "module" => path.to_string(),
             _ => path.rsplit_once("::").map_or(path, |(m, _)| m).to_string(),
         };
-        if self.count(id, kind) {
-            self.members(item, kind);
+        if self.count(id, kind, path) {
+            self.members(item, kind, path);
         }
         if kind == "module" && !self.route.iter().any(|r| r == id) {
             self.route.push(id.to_string());
@@ -226,17 +239,18 @@ impl Walk<'_> {
         }
     }
 
-    /// Counts `id` under `kind` the first time; true then.
-    fn count(&mut self, id: &str, kind: &str) -> bool {
+    /// Counts `id`, reached at `path`, under `kind` the first time; true then.
+    fn count(&mut self, id: &str, kind: &str, path: &str) -> bool {
         let Some(name) = counted_kind(kind) else {
             return false;
         };
-        if !self.counted.insert(id.to_string()) {
-            return false;
-        }
-        *self.kinds.entry(name).or_default() += 1;
-        *self.by_module.entry(self.module.clone()).or_default() += 1;
-        true
+        self.count_as(id, name, path)
+    }
+
+    /// The path of member `id` of the item at `path`.
+    fn member_path(&self, id: &str, path: &str) -> String {
+        let name = self.index.get(id).and_then(|m| m["name"].as_str());
+        format!("{path}::{}", name.unwrap_or("_"))
     }
 
     /// The public items of a module (or what a glob re-export brings in), at `path`.
@@ -292,7 +306,7 @@ impl Walk<'_> {
 
     /// A type's public fields, its variants (with their fields) and the public functions
     /// and constants of its inherent impls.
-    fn members(&mut self, item: &Value, kind: &str) {
+    fn members(&mut self, item: &Value, kind: &str, path: &str) {
         let inner = &item["inner"][kind];
         match kind {
             "struct" | "union" => {
@@ -305,13 +319,15 @@ impl Walk<'_> {
                     if self.index.get(&field).map(|f| &f["visibility"])
                         == Some(&Value::from("public"))
                     {
-                        self.count(&field, "struct_field");
+                        let at = self.member_path(&field, path);
+                        self.count(&field, "struct_field", &at);
                     }
                 }
             }
             "enum" => {
                 for variant in ids(&inner["variants"]) {
-                    if !self.count(&variant, "variant") {
+                    let at = self.member_path(&variant, path);
+                    if !self.count(&variant, "variant", &at) {
                         continue;
                     }
                     let shape = &self.index[&variant]["inner"]["variant"]["kind"];
@@ -321,7 +337,8 @@ impl Walk<'_> {
                         _ => Vec::new(),
                     };
                     for field in fields {
-                        self.count(&field, "struct_field");
+                        let field_at = self.member_path(&field, &at);
+                        self.count(&field, "struct_field", &field_at);
                     }
                 }
             }
@@ -339,21 +356,27 @@ impl Walk<'_> {
                     continue;
                 };
                 if m["visibility"] == "public" {
+                    let at = self.member_path(&member, path);
                     match kind_of(m) {
-                        "function" => self.count_as(&member, "methods"),
-                        "assoc_const" => self.count_as(&member, "assoc consts"),
-                        _ => {}
-                    }
+                        "function" => self.count_as(&member, "methods", &at),
+                        "assoc_const" => self.count_as(&member, "assoc consts", &at),
+                        _ => false,
+                    };
                 }
             }
         }
     }
 
-    fn count_as(&mut self, id: &str, name: &'static str) {
-        if self.counted.insert(id.to_string()) {
-            *self.kinds.entry(name).or_default() += 1;
-            *self.by_module.entry(self.module.clone()).or_default() += 1;
+    /// Counts `id`, reached at `path`, under the printed kind `name` the first time;
+    /// true then.
+    fn count_as(&mut self, id: &str, name: &'static str, path: &str) -> bool {
+        if !self.counted.insert(id.to_string()) {
+            return false;
         }
+        *self.kinds.entry(name).or_default() += 1;
+        *self.by_module.entry(self.module.clone()).or_default() += 1;
+        self.listed.push((name, path.to_string()));
+        true
     }
 }
 

@@ -213,6 +213,8 @@ xflags::xflags! {
             optional --paths
             /// Also print the count of each module (a type's members with the type).
             optional --by-module
+            /// Also print every item counted, by path, with its kind.
+            optional --list
             /// Print the rustdoc command; build and count nothing.
             optional --dry-run
         }
