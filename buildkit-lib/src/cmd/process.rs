@@ -244,7 +244,8 @@ impl Runner {
                 pending.extend_from_slice(bytes);
                 // Redact whole lines only, so a secret split across reads is still masked.
                 if let Some(end) = pending.iter().rposition(|&b| b == b'\n') {
-                    let done: Vec<u8> = pending.drain(..=end).collect();
+                    let rest = pending.split_off(end + 1);
+                    let done = std::mem::replace(&mut pending, rest);
                     let clean = self.masks.redact_bytes(&done);
                     emit(&clean, &mut tail, &mut sink, log.as_mut());
                 } else if pending.len() > CHUNK {
@@ -252,7 +253,8 @@ impl Runner {
                     // cut by this boundary is whole in the next piece.
                     let keep = self.masks.longest().saturating_sub(1).min(pending.len());
                     let cut = pending.len() - keep;
-                    let done: Vec<u8> = pending.drain(..cut).collect();
+                    let rest = pending.split_off(cut);
+                    let done = std::mem::replace(&mut pending, rest);
                     let clean = self.masks.redact_bytes(&done);
                     emit(&clean, &mut tail, &mut sink, log.as_mut());
                 }

@@ -102,28 +102,46 @@ impl Masks {
         let list = self.list();
         let mut out = bytes.to_vec();
         for needle in list.iter() {
-            if needle.is_empty() || out.len() < needle.len() || !contains(&out, needle) {
+            if needle.is_empty() {
                 continue;
             }
+            let Some(mut at) = find(&out, needle, 0) else {
+                continue;
+            };
+            // Every occurrence, left to right, none overlapping: the text between them
+            // copied whole, each occurrence replaced.
             let mut replaced = Vec::with_capacity(out.len());
-            let mut i = 0;
-            while i < out.len() {
-                if out[i..].starts_with(needle) {
-                    replaced.extend_from_slice(MASK.as_bytes());
-                    i += needle.len();
-                } else {
-                    replaced.push(out[i]);
-                    i += 1;
+            let mut start = 0;
+            loop {
+                replaced.extend_from_slice(&out[start..at]);
+                replaced.extend_from_slice(MASK.as_bytes());
+                start = at + needle.len();
+                match find(&out, needle, start) {
+                    Some(next) => at = next,
+                    None => break,
                 }
             }
+            replaced.extend_from_slice(&out[start..]);
             out = replaced;
         }
         out
     }
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
+/// Where `needle` first occurs in `haystack` at or after `from`. Output and records are
+/// nearly always UTF-8, and the standard library's string search is compiled optimized
+/// even in a debug build (a byte-window scan of a 590 KB record takes 19 ms there, the
+/// string search under 2 ms); bytes that are not UTF-8 are scanned window by window.
+fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    let rest = haystack.get(from..)?;
+    if rest.len() < needle.len() {
+        return None;
+    }
+    let found = match (std::str::from_utf8(rest), std::str::from_utf8(needle)) {
+        (Ok(text), Ok(value)) => text.find(value),
+        _ => rest.windows(needle.len()).position(|w| w == needle),
+    };
+    found.map(|i| i + from)
 }
 
 #[cfg(test)]
@@ -165,6 +183,50 @@ mod tests {
         assert_eq!(masks.redact("Qm9ndXMga2V5IGxpbmUgb25l"), "***");
         // The whole value at once.
         assert_eq!(masks.redact(&format!("[{}]", pem.trim())), "[***]");
+    }
+
+    /// The search masks what a byte-by-byte scan masks: every occurrence, left to right,
+    /// none overlapping, in UTF-8 text and in bytes that are not, with values that repeat
+    /// themselves (`abab` in `ababab`), over every string of a small alphabet.
+    #[test]
+    fn masking_equals_a_byte_by_byte_scan() {
+        fn naive(text: &[u8], needle: &[u8]) -> Vec<u8> {
+            let mut out = Vec::new();
+            let mut i = 0;
+            while i < text.len() {
+                if text[i..].starts_with(needle) {
+                    out.extend_from_slice(MASK.as_bytes());
+                    i += needle.len();
+                } else {
+                    out.push(text[i]);
+                    i += 1;
+                }
+            }
+            out
+        }
+        let alphabet: [&[u8]; 4] = [b"ab", b"a", b"\xff", "é".as_bytes()];
+        for needle in [&b"abab"[..], b"aaaa", b"ab\xffa", "aéab".as_bytes()] {
+            let masks = Masks::default();
+            masks.register(needle);
+            // Every text of up to 7 pieces of the alphabet.
+            let mut texts: Vec<Vec<u8>> = vec![Vec::new()];
+            for _ in 0..7 {
+                let longer: Vec<Vec<u8>> = texts
+                    .iter()
+                    .flat_map(|t| alphabet.iter().map(move |p| [t.as_slice(), p].concat()))
+                    .collect();
+                for text in &longer {
+                    assert_eq!(
+                        masks.redact_bytes(text),
+                        naive(text, needle),
+                        "{:?} in {:?}",
+                        String::from_utf8_lossy(needle),
+                        String::from_utf8_lossy(text)
+                    );
+                }
+                texts = longer;
+            }
+        }
     }
 
     #[test]

@@ -43,7 +43,7 @@ impl ContextChange {
     }
 
     /// One explanation of the change, checked to name the changed file, and its record
-    /// written to JSON and read back.
+    /// encoded and decoded as a build saves and loads it.
     pub fn explain_once(&self) -> Result<()> {
         let e = super::explain(Some(&self.previous), &self.current, &self.vertexes);
         let named = e.rows.iter().any(|r| {
@@ -55,9 +55,14 @@ impl ContextChange {
         if !named {
             bail!("the change was not explained:\n{e}");
         }
-        let record = serde_json::json!({ "explanation": e, "inputs": self.current });
-        let text = serde_json::to_string(&record)?;
-        let _: serde_json::Value = serde_json::from_str(&text)?;
+        let record = super::ExplainRecord {
+            written: crate::time::rfc3339(std::time::SystemTime::now()),
+            summary: e.summary(),
+            explanation: e,
+            inputs: self.current.clone(),
+        };
+        let text = record.to_json()?;
+        super::ExplainRecord::from_json(&text)?;
         Ok(())
     }
 }

@@ -339,17 +339,31 @@ impl ExplainRecord {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
         };
-        serde_json::from_str(&text)
+        ExplainRecord::from_json(&text)
             .map(Some)
             .with_context(|| format!("{} is not a build record of this version", path.display()))
+    }
+
+    /// The record as JSON text. Through [`serde_json::Value`], whose serializer is compiled
+    /// in `serde_json` itself: a record holds a hash per context file (590 KB for the
+    /// mediaserver's 5,214), and in a debug build of an xtask that gives `serde_json` an
+    /// `opt-level` (as this workspace does) this costs a third of a direct `to_string`,
+    /// whose serializer is compiled, unoptimized, with the library.
+    pub(crate) fn to_json(&self) -> anyhow::Result<String> {
+        let value = serde_json::to_value(self).context("cannot encode the build record")?;
+        Ok(value.to_string())
+    }
+
+    /// A record from its JSON text ([`ExplainRecord::to_json`]).
+    pub(crate) fn from_json(text: &str) -> serde_json::Result<ExplainRecord> {
+        serde_json::from_str(text)
     }
 
     /// Writes it at `path` through the runner ([`Runner::write`](crate::Runner::write):
     /// atomically, a whole record or none; recorded in the plan), every secret `runner`
     /// masks masked.
     pub(crate) fn save_redacted(&self, path: &Path, runner: &crate::Runner) -> anyhow::Result<()> {
-        let json = serde_json::to_string(self).context("cannot encode the build record")?;
-        let json = runner.redact(&json);
+        let json = runner.redact(&self.to_json()?);
         runner.write(path, json.as_bytes())
     }
 }
