@@ -2,7 +2,8 @@
 //! copy of its own): the causes `why.rs` does not build there. On the production-shaped
 //! `fixtures/mediaserver` at its real size: an instruction's own text changed, the base
 //! image moved, a cache source was not imported. On `fixtures/webapp`: the builder
-//! changed, an instruction's own text changed. Each asserts the exact cause named.
+//! changed, an instruction's own text changed; a platform change BuildKit does not key
+//! on blames nothing. Each asserts the exact cause named.
 
 use buildkit_lib::docker::build::{Build, Output};
 use buildkit_lib::docker::cache::Cache;
@@ -296,6 +297,36 @@ fn the_webapp_on_another_builder_names_both_builders() {
         "{}",
         e.summary()
     );
+}
+
+/// The platform changed where BuildKit's cache does not depend on it: the webapp's own
+/// Dockerfile, its `meta` stage (`FROM scratch`, `COPY version.json`), built for
+/// linux/amd64 and then for linux/arm64. BuildKit takes the `COPY` from the cache (a
+/// file copy onto an empty base is the same on every platform), and the explanation says
+/// nothing was rebuilt: the record's platform change is never blamed for a rebuild that
+/// did not happen. (A platform change that does rebuild is named in `why_causes.rs`; the
+/// fixtures' Python base exists for linux/amd64 only.)
+#[test]
+fn the_webapp_for_another_platform_blames_nothing_that_was_cached() {
+    let s = webapp("bkl-why-webapp-platform");
+    // A version of its own, so the first build is not a cache hit of another test's.
+    s.edit(
+        "version.json",
+        "\"version\": \"",
+        &format!("\"version\": \"{}-", fresh()),
+    );
+    let build = s
+        .build()
+        .dockerfile(s.dir.path().join("Dockerfile.production"))
+        .target("meta")
+        .network("none");
+    let first = s.explain(&build.clone().platform("linux/amd64"));
+    assert_eq!(first.cached_count(), (0, 1), "{first}");
+    let e = s.explain(&build.platform("linux/arm64"));
+    let copy = row(&e, 8);
+    assert_eq!(copy.instruction, "COPY version.json /version.json", "{e}");
+    assert!(copy.cached() && copy.cause.is_none(), "{e}");
+    assert!(e.summary().ends_with("nothing rebuilt"), "{}", e.summary());
 }
 
 /// The webapp's runtime `RUN` (five lines) changed: named at its line with its old and new
