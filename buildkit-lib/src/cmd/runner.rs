@@ -274,6 +274,11 @@ impl Runner {
         self.masks.redact(text)
     }
 
+    /// True when this runner masks anything (a text needs [`Runner::redact`] then).
+    pub(crate) fn masks_anything(&self) -> bool {
+        self.masks.any()
+    }
+
     /// The handle that cancels this runner's commands (shared by its clones).
     pub fn canceller(&self) -> Cancel {
         self.cancel.clone()

@@ -142,9 +142,9 @@ impl CacheInputs {
         collect(build, &runner, Some(&FileHashes::in_memory()), previous)
     }
 
-    /// A record of another format is as good as none.
-    pub(crate) fn usable(self) -> Option<CacheInputs> {
-        (self.version == VERSION).then_some(self)
+    /// False for a record of another format, which is as good as none.
+    pub(crate) fn is_usable(&self) -> bool {
+        self.version == VERSION
     }
 
     /// The value a build arg had, as recorded (an identity for a hidden one).
@@ -381,37 +381,56 @@ pub(crate) struct CopySources {
     pub(crate) excludes: Vec<String>,
     /// A source could not be resolved (a variable without a value): it may take anything.
     pub(crate) unresolved: bool,
+    /// `patterns`, each prepared, with the folder its `--exclude`s also apply from.
+    sources: Vec<(PathPattern, String)>,
+    /// `excludes`, prepared.
+    exclusions: Vec<PathPattern>,
 }
 
 impl CopySources {
     /// Whether the file at `path` (relative to its context) is one it takes. An
     /// `--exclude` pattern applies from the context's root and from the copied folder's.
+    /// The patterns are prepared once, so a context of thousands of files costs a string
+    /// comparison or two per file and plain source.
     pub(crate) fn takes(&self, path: &str) -> bool {
         if self.unresolved {
             return !self.excluded(path, "");
         }
-        self.patterns.iter().any(|p| {
-            if !matches_path(p, path) {
-                return false;
-            }
-            let base = p.trim_start_matches("./").trim_end_matches('/');
-            let base = if base.contains(['*', '?', '[']) || base == "." {
-                ""
-            } else {
-                base
-            };
-            !self.excluded(path, base)
-        })
+        self.sources
+            .iter()
+            .any(|(pattern, base)| pattern.matches(path) && !self.excluded(path, base))
     }
 
     fn excluded(&self, path: &str, base: &str) -> bool {
+        if self.exclusions.is_empty() {
+            return false;
+        }
         let inner = path
             .strip_prefix(base)
             .and_then(|rest| rest.strip_prefix('/'))
             .unwrap_or(path);
-        self.excludes
+        self.exclusions
             .iter()
-            .any(|x| matches_path(x, path) || matches_path(x, inner))
+            .any(|x| x.matches(path) || x.matches(inner))
+    }
+
+    /// Prepares `patterns` and `excludes` for [`CopySources::takes`].
+    fn prepare(mut self) -> CopySources {
+        self.sources = self
+            .patterns
+            .iter()
+            .map(|p| {
+                let base = p.trim_start_matches("./").trim_end_matches('/');
+                let base = if base.contains(['*', '?', '[']) || base == "." {
+                    ""
+                } else {
+                    base
+                };
+                (PathPattern::new(p), base.to_string())
+            })
+            .collect();
+        self.exclusions = self.excludes.iter().map(|x| PathPattern::new(x)).collect();
+        self
     }
 }
 
@@ -432,6 +451,8 @@ pub(crate) fn copy_sources(
         patterns: Vec::new(),
         excludes: Vec::new(),
         unresolved: false,
+        sources: Vec::new(),
+        exclusions: Vec::new(),
     };
     let mut words: Vec<String> = Vec::new();
     let mut rest = args;
@@ -462,38 +483,67 @@ pub(crate) fn copy_sources(
             None => out.unresolved = true,
         }
     }
-    Some(out)
+    Some(out.prepare())
 }
 
 /// Whether `path` (relative, `/`-separated) is `pattern` or lies beneath what it matches:
 /// `src/` takes `src/app.py`, `*.txt` takes `a.txt`, `.` takes everything; `*`, `?`, `[..]`
 /// match within one path component, `**` any number of them.
 pub(crate) fn matches_path(pattern: &str, path: &str) -> bool {
-    let mut p = pattern.trim();
-    loop {
-        let before = p;
-        p = p.trim_start_matches("./").trim_start_matches('/');
-        if p == before {
-            break;
+    PathPattern::new(pattern).matches(path)
+}
+
+/// A source or exclude pattern of `COPY`/`ADD`, normalized once (see [`matches_path`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PathPattern {
+    /// `.`, `/` or `./`: the whole context.
+    Everything,
+    /// A path without wildcards (most sources): itself and what lies beneath it.
+    Plain(String),
+    /// With wildcards: its components, `.` and empty ones left out.
+    Glob(Vec<String>),
+}
+
+impl PathPattern {
+    /// `pattern` prepared.
+    pub(crate) fn new(pattern: &str) -> PathPattern {
+        let mut p = pattern.trim();
+        loop {
+            let before = p;
+            p = p.trim_start_matches("./").trim_start_matches('/');
+            if p == before {
+                break;
+            }
+        }
+        let p = p.trim_end_matches('/');
+        if p.is_empty() || p == "." {
+            return PathPattern::Everything;
+        }
+        if !p.contains(['*', '?', '[', '\\']) && !p.contains("/./") && !p.contains("//") {
+            return PathPattern::Plain(p.to_string());
+        }
+        PathPattern::Glob(
+            p.split('/')
+                .filter(|c| !c.is_empty() && *c != ".")
+                .map(str::to_string)
+                .collect(),
+        )
+    }
+
+    /// Whether `path` (relative, `/`-separated) is what it matches or lies beneath it.
+    pub(crate) fn matches(&self, path: &str) -> bool {
+        match self {
+            PathPattern::Everything => true,
+            PathPattern::Plain(p) => path
+                .strip_prefix(p.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/')),
+            PathPattern::Glob(components) => {
+                let pattern: Vec<&str> = components.iter().map(String::as_str).collect();
+                let parts: Vec<&str> = path.split('/').collect();
+                (1..=parts.len()).any(|n| match_components(&pattern, &parts[..n]))
+            }
         }
     }
-    let p = p.trim_end_matches('/');
-    if p.is_empty() || p == "." {
-        return true;
-    }
-    if !p.contains(['*', '?', '[', '\\']) && !p.contains("/./") && !p.contains("//") {
-        // A plain path (most sources): itself or what lies beneath it, without splitting.
-        return path == p
-            || path
-                .strip_prefix(p)
-                .is_some_and(|rest| rest.starts_with('/'));
-    }
-    let pattern: Vec<&str> = p
-        .split('/')
-        .filter(|c| !c.is_empty() && *c != ".")
-        .collect();
-    let parts: Vec<&str> = path.split('/').collect();
-    (1..=parts.len()).any(|n| match_components(&pattern, &parts[..n]))
 }
 
 fn match_components(pattern: &[&str], parts: &[&str]) -> bool {

@@ -41,7 +41,6 @@ pub(crate) struct Pending {
 struct Collected {
     /// The previous build's record, when it is of this format.
     previous_record: Option<ExplainRecord>,
-    previous: Option<CacheInputs>,
     current: Option<CacheInputs>,
     own_hashes: Option<FileHashes>,
     /// Warnings for the step log, said when the build is over.
@@ -134,7 +133,8 @@ impl Pending {
         }
         let mut current = collected.current?;
         current.observe(vertexes, text_lines);
-        let explanation = explain(collected.previous.as_ref(), &current, vertexes);
+        let previous = collected.previous_record.as_ref().map(|r| &r.inputs);
+        let explanation = explain(previous, &current, vertexes);
         let explanation = redacted(runner, &explanation).unwrap_or(explanation);
         let summary = runner.redact(&explanation.summary());
         runner.note(&format!("{label}: {summary}"));
@@ -174,8 +174,11 @@ impl Pending {
     }
 }
 
-/// `value` with every secret the runner masks masked.
+/// `value` with every secret the runner masks masked (`None` when it masks nothing).
 fn redacted(runner: &Runner, value: &Explanation) -> Option<Explanation> {
+    if !runner.masks_anything() {
+        return None;
+    }
     let json = serde_json::to_string(value).ok()?;
     serde_json::from_str(&runner.redact(&json)).ok()
 }
@@ -189,26 +192,22 @@ fn collect_beside(
     record: Option<PathBuf>,
 ) -> Collected {
     let mut out = Collected::default();
-    out.previous = match record.as_deref().map(ExplainRecord::load) {
-        Some(Ok(Some(r))) => {
-            let inputs = r.inputs.clone().usable();
-            out.previous_record = inputs.is_some().then_some(r);
-            inputs
-        }
+    match record.as_deref().map(ExplainRecord::load) {
+        Some(Ok(Some(r))) if r.inputs.is_usable() => out.previous_record = Some(r),
         Some(Err(e)) => {
             out.notes.push(format!(
                 "warning: the previous build record is ignored: {e:#}"
             ));
-            None
         }
-        _ => None,
-    };
+        _ => {}
+    }
     out.own_hashes = match (&hashes, &record) {
         (None, Some(path)) => Some(FileHashes::load(&path.with_extension("file-hashes"))),
         _ => None,
     };
     let hashes = hashes.or(out.own_hashes.as_ref());
-    match collect(build, runner, hashes, out.previous.as_ref()) {
+    let previous = out.previous_record.as_ref().map(|r| &r.inputs);
+    match collect(build, runner, hashes, previous) {
         Ok(inputs) => out.current = Some(inputs),
         Err(e) => out.notes.push(format!(
             "warning: the build's cache inputs cannot be recorded, so its rebuilds are not \
