@@ -486,14 +486,16 @@ pub(crate) fn copy_sources(
     Some(out.prepare())
 }
 
-/// Whether `path` (relative, `/`-separated) is `pattern` or lies beneath what it matches:
-/// `src/` takes `src/app.py`, `*.txt` takes `a.txt`, `.` takes everything; `*`, `?`, `[..]`
-/// match within one path component, `**` any number of them.
+/// Whether `path` (relative, `/`-separated) is `pattern` or lies beneath what it matches.
+#[cfg(test)]
 pub(crate) fn matches_path(pattern: &str, path: &str) -> bool {
     PathPattern::new(pattern).matches(path)
 }
 
-/// A source or exclude pattern of `COPY`/`ADD`, normalized once (see [`matches_path`]).
+/// A source or exclude pattern of `COPY`/`ADD`, normalized once. A path matches when it is
+/// what the pattern matches or lies beneath it: `src/` takes `src/app.py`, `*.txt` takes
+/// `a.txt`, `.` takes everything; `*`, `?`, `[..]` match within one path component, `**`
+/// any number of them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum PathPattern {
     /// `.`, `/` or `./`: the whole context.
