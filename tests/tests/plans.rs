@@ -649,6 +649,32 @@ fn a_dry_run_makes_no_engine_or_git_query_unless_asked() {
     );
 }
 
+/// A dry run of a pipeline is one run: buildx's version, which every build with a build
+/// record reads, is asked once, by the first build, as a run asks it.
+#[test]
+fn a_pipeline_plan_asks_buildx_for_its_version_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut pipeline = Pipeline::new("plans", dir.path().join("target"));
+    pipeline.image_build("one", desktop_build(), "desk");
+    pipeline
+        .image_build("two", desktop_build().tag("desk:two"), "desk-two")
+        .after(["one"]);
+    let runner = Runner::new().echo(Echo::Silent);
+    let options = RunOptions::new("webapp").session(session()).dry_run(true);
+    let report = pipeline.run(&runner, &options).unwrap();
+    let asked: Vec<&str> = report
+        .steps
+        .iter()
+        .filter(|s| {
+            s.commands
+                .iter()
+                .any(|c| c.join(" ") == "docker buildx version")
+        })
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(asked, ["one"], "{:#?}", report.steps);
+}
+
 /// A step that names and labels what it creates for the run takes the session from its
 /// runner: without one it fails before running anything, saying how to give one.
 #[test]
