@@ -23,7 +23,7 @@ use buildkit_lib::python::{
 };
 use buildkit_lib::validate::cache::Prune;
 use buildkit_lib::validate::reproducible::Reproducible;
-use buildkit_lib::validate::security::{check_image, Scanner, Threshold, Trivy, TrivyBin, Verdict};
+use buildkit_lib::validate::security::{ImageCheck, Scanner, Threshold, Trivy, TrivyBin, Verdict};
 use buildkit_lib::validate::size::SizeCheck;
 use buildkit_lib::validate::smoke::{Ready, Service, Smoke};
 use buildkit_lib::{Cmd, Runner, Secret, Session};
@@ -421,7 +421,7 @@ fn a_dry_run_never_passes_a_size_or_image_check() {
         .run(&runner)
         .unwrap();
     assert_eq!(report.bytes(), 0, "{report}");
-    let report = check_image(&runner, "webapp:dev").unwrap();
+    let report = ImageCheck::new("webapp:dev").run(&runner).unwrap();
     assert_eq!(Threshold::new().verdict(&report), Verdict::NotChecked);
     assert!(Threshold::new().check(&report).is_err());
     assert!(fake.seen().is_empty(), "{:?}", fake.seen());
