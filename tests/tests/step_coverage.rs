@@ -55,13 +55,28 @@ fn step_impl(line: &str) -> Option<String> {
     (!name.is_empty()).then_some(name)
 }
 
-/// The types implementing `plan::Step` in `buildkit-lib/src`, with the file of each.
+/// The types implementing `plan::Step` in `buildkit-lib/src`, with the file of each; a
+/// unit test's own step (in a `tests.rs`, `*_tests.rs` or a `#[cfg(test)] mod`) is not
+/// one of the library's.
 fn step_types() -> Vec<(String, PathBuf)> {
     let src = e2e::repo_root().join("buildkit-lib/src");
     let mut out = Vec::new();
     for file in rust_files(&src) {
+        let name = file.file_name().unwrap().to_string_lossy();
+        if name == "tests.rs" || name.ends_with("_tests.rs") {
+            continue;
+        }
         let text = std::fs::read_to_string(&file).unwrap();
-        for line in text.lines() {
+        let mut lines = text.lines().peekable();
+        while let Some(line) = lines.next() {
+            let test_module = line.trim() == "#[cfg(test)]"
+                && lines.peek().is_some_and(|next| {
+                    next.trim_start().starts_with("mod ") && next.trim_end().ends_with('{')
+                });
+            if test_module {
+                // A test module is the end of its file, by the crate's convention.
+                break;
+            }
             if let Some(name) = step_impl(line) {
                 out.push((name, file.strip_prefix(&src).unwrap().to_path_buf()));
             }
