@@ -94,7 +94,7 @@ impl fmt::Display for SupportedRange {
 }
 
 /// The engine and buildx releases the library is verified with: the README and
-/// `doctor` both read them from here.
+/// [`Doctor`](super::Doctor) both read them from here.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Supported {
     /// Docker Engine releases.
