@@ -33,12 +33,17 @@ pub enum Action {
     /// describe`). A dry run does not make it unless asked
     /// ([`Runner::dry_run_queries`]).
     Query(Cmd),
-    /// A file the step writes, with its contents.
+    /// A file the step writes, with its contents. A plan prints it as `write PATH (N
+    /// bytes)`, with the SHA-256 of contents that are not UTF-8 text; its JSON holds the
+    /// text itself, or for other contents their size and SHA-256.
     Write {
         /// Where.
         path: PathBuf,
-        /// What (never a secret: steps write secrets only through files the user gives).
-        contents: String,
+        /// The bytes written, exactly, except that every value the runner masks
+        /// ([`Runner::mask`], a [`Secret`](crate::Secret) of a command) reads `***`: a plan
+        /// never holds a secret, and the plan of a write that held one writes `***` in
+        /// its place.
+        contents: Vec<u8>,
     },
     /// A file or folder the step removes or replaces.
     Remove(PathBuf),
@@ -118,7 +123,7 @@ impl Plan {
     /// Adds a file write.
     #[cfg(test)]
     #[must_use]
-    pub(crate) fn write(mut self, path: impl Into<PathBuf>, contents: impl Into<String>) -> Plan {
+    pub(crate) fn write(mut self, path: impl Into<PathBuf>, contents: impl Into<Vec<u8>>) -> Plan {
         self.actions.push(Action::Write {
             path: path.into(),
             contents: contents.into(),
@@ -212,12 +217,10 @@ impl Plan {
                     runner.capture(cmd)?;
                 }
                 Action::Write { path, contents } => {
-                    runner
-                        .write(path, contents.as_bytes())
-                        .map_err(|e| PlanError::File {
-                            path: path.clone(),
-                            why: format!("{e:#}"),
-                        })?;
+                    runner.write(path, contents).map_err(|e| PlanError::File {
+                        path: path.clone(),
+                        why: format!("{e:#}"),
+                    })?;
                 }
                 Action::Remove(path) => {
                     runner.remove(path).map_err(|e| PlanError::File {
@@ -308,16 +311,24 @@ impl std::error::Error for PlanError {
 }
 
 impl fmt::Display for Plan {
-    /// One line per action: `$ cmd`, `? query`, `write PATH (N bytes)`, `remove PATH`,
-    /// `swap STAGING into TARGET`, `# note`. Secrets show as `***`.
+    /// One line per action: `$ cmd`, `? query`, `write PATH (N bytes)` (`write PATH (N
+    /// bytes, sha256:HEX)` for contents that are not UTF-8 text), `remove PATH`, `swap
+    /// STAGING into TARGET`, `# note`. Secrets show as `***`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for action in &self.actions {
             match action {
                 Action::Run(cmd) => writeln!(f, "$ {cmd}")?,
                 Action::Query(cmd) => writeln!(f, "? {cmd}")?,
-                Action::Write { path, contents } => {
-                    writeln!(f, "write {} ({} bytes)", path.display(), contents.len())?
-                }
+                Action::Write { path, contents } => match std::str::from_utf8(contents) {
+                    Ok(_) => writeln!(f, "write {} ({} bytes)", path.display(), contents.len())?,
+                    Err(_) => writeln!(
+                        f,
+                        "write {} ({} bytes, sha256:{})",
+                        path.display(),
+                        contents.len(),
+                        crate::hash::sha256_hex(contents)
+                    )?,
+                },
                 Action::Remove(path) => writeln!(f, "remove {}", path.display())?,
                 Action::Swap { staging, target } => {
                     writeln!(f, "swap {} into {}", staging.display(), target.display())?
@@ -356,7 +367,13 @@ impl Serialize for Action {
             }
             Action::Write { path, contents } => {
                 map.serialize_entry("write", &path.display().to_string())?;
-                map.serialize_entry("contents", contents)?;
+                match std::str::from_utf8(contents) {
+                    Ok(text) => map.serialize_entry("contents", text)?,
+                    Err(_) => {
+                        map.serialize_entry("bytes", &contents.len())?;
+                        map.serialize_entry("sha256", &crate::hash::sha256_hex(contents))?;
+                    }
+                }
             }
             Action::Remove(path) => map.serialize_entry("remove", &path.display().to_string())?,
             Action::Swap { staging, target } => {
@@ -499,6 +516,48 @@ mod tests {
         assert!(target.join("app").exists() && !target.join("old").exists());
         assert!(!staging.exists());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    /// A binary write keeps its bytes (a plan executes it exactly) and shows their size
+    /// and digest, never a lossy text; a secret the runner masks never reaches the plan.
+    #[test]
+    fn binary_writes_keep_their_bytes_and_secrets_stay_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("record.bin");
+        let bytes = vec![0u8, 159, 146, 150, 255, b'\n'];
+        let runner = Runner::new().echo(crate::cmd::Echo::Silent);
+        runner.write(&file, &bytes).unwrap();
+        let plan = runner.recorded();
+        assert_eq!(
+            plan.actions(),
+            [Action::Write {
+                path: file.clone(),
+                contents: bytes.clone()
+            }]
+        );
+        let digest = crate::hash::sha256_hex(&bytes);
+        assert_eq!(
+            plan.to_string(),
+            format!("write {} (6 bytes, sha256:{digest})\n", file.display())
+        );
+        let json: serde_json::Value = serde_json::from_str(&plan.to_json()).unwrap();
+        assert_eq!(json[0]["bytes"], 6);
+        assert_eq!(json[0]["sha256"], digest.as_str());
+        assert!(json[0].get("contents").is_none(), "{json}");
+        std::fs::remove_file(&file).unwrap();
+        plan.execute(&runner).unwrap();
+        assert_eq!(std::fs::read(&file).unwrap(), bytes);
+
+        let secret = Secret::new("hunter2-token");
+        let masked = Runner::new().echo(crate::cmd::Echo::Silent).recording();
+        masked.mask(&secret);
+        masked.write(&file, b"TOKEN=hunter2-token\n").unwrap();
+        let plan = masked.recorded();
+        assert!(
+            !plan.to_json().contains("hunter2") && plan.to_json().contains("TOKEN=***"),
+            "{}",
+            plan.to_json()
+        );
     }
 
     #[test]

@@ -877,24 +877,37 @@ pub fn assert_plan_is_execution<S: buildkit_lib::plan::Step>(
     step: &S,
     session: &buildkit_lib::Session,
 ) -> buildkit_lib::plan::Plan {
-    use buildkit_lib::cmd::{Echo, FakeExecutor};
+    let fake = buildkit_lib::cmd::FakeExecutor::like_dry_run();
+    assert_plan_is_execution_on(step, session, std::sync::Arc::new(fake)).0
+}
+
+/// [`assert_plan_is_execution`] against `executor`, a fake engine of the test's own that
+/// answers what the plan assumed (and, say, leaves the files a command would): returns
+/// the plan and what the run gave back.
+pub fn assert_plan_is_execution_on<S: buildkit_lib::plan::Step>(
+    step: &S,
+    session: &buildkit_lib::Session,
+    executor: std::sync::Arc<dyn buildkit_lib::cmd::Executor>,
+) -> (buildkit_lib::plan::Plan, S::Output) {
+    use buildkit_lib::cmd::Echo;
     let base = Runner::new().echo(Echo::Silent).session(session.clone());
     let plan = step
         .plan(&base)
         .unwrap_or_else(|e| panic!("the step has no plan: {e:#}"));
-    let real = base
-        .with_executor(std::sync::Arc::new(FakeExecutor::like_dry_run()))
-        .with_fresh_record();
-    if let Err(e) = step.run(&real) {
-        panic!("the step failed against the answers its plan shows: {e:#}\nplan:\n{plan}");
-    }
+    let real = base.with_executor(executor).with_fresh_record();
+    let output = match step.run(&real) {
+        Ok(output) => output,
+        Err(e) => {
+            panic!("the step failed against the answers its plan shows: {e:#}\nplan:\n{plan}")
+        }
+    };
     assert_eq!(
         real.recorded().to_string(),
         plan.to_string(),
         "what the step did differs from its plan"
     );
     assert_eq!(real.recorded(), plan, "the actions differ from the plan's");
-    plan
+    (plan, output)
 }
 
 /// `docker image inspect IMAGE`, its one object: what a test reads of an image's config

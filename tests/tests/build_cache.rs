@@ -96,7 +96,7 @@ fn make_cache_record(runner: &Runner, name: &str) -> String {
 fn system_df_is_typed_usage() {
     let _turn = engine_cache_turn();
     let runner = e2e::engine();
-    let usage = cache::cache_usage(&runner, None).unwrap();
+    let usage = cache::Usage::new().run(&runner).unwrap();
     // Read as the library reads it: again when it trips over a record being removed.
     let df_cmd = Cmd::new("docker")
         .args(["system", "df", "--format", "json"])
@@ -153,7 +153,7 @@ fn buildx_du_and_a_targeted_prune() {
     let id = only_record(&runner, &named_regular, &description);
     let size = named_regular.dry_run(&runner).unwrap().bytes;
     assert!(size >= name.len() as u64 * 200, "{size}");
-    assert!(cache::cache_usage(&runner, None).unwrap().total_bytes >= size);
+    assert!(cache::Usage::new().run(&runner).unwrap().total_bytes >= size);
 
     // The same record from `system df --verbose`.
     let from_df = Prune::new().filter(by_description.clone());
@@ -241,7 +241,7 @@ fn a_container_stuck_in_removal_does_not_fail_the_cache_analysis() {
     let work = tempfile::tempdir().unwrap();
     let fake = fake_docker(work.path(), REMOVAL);
     let runner = e2e::runner().env("PATH", fake.path_env());
-    let usage = cache::cache_usage(&runner, None).unwrap();
+    let usage = cache::Usage::new().run(&runner).unwrap();
     assert_eq!(df_calls(work.path()), 3, "tried three times");
     let text = usage.to_string();
     // No `system df` figure, and the one note saying why.
@@ -279,7 +279,7 @@ fn a_container_stuck_in_removal_does_not_fail_the_cache_analysis() {
         ),
     );
     let runner = e2e::runner().env("PATH", fake.path_env());
-    let usage = cache::cache_usage(&runner, None).unwrap();
+    let usage = cache::Usage::new().run(&runner).unwrap();
     assert_eq!(df_calls(work.path()), 2);
     let text = usage.to_string();
     assert!(
@@ -300,7 +300,7 @@ fn a_container_stuck_in_removal_does_not_fail_the_cache_analysis() {
 fn cache_usage_reconciles_system_df_and_buildx_du_on_the_engine() {
     let _turn = engine_cache_turn();
     let runner = e2e::engine();
-    let usage = cache::cache_usage(&runner, None).unwrap();
+    let usage = cache::Usage::new().run(&runner).unwrap();
     let text = usage.to_string();
     // The figures as the report shows them (three significant digits).
     let between = |after: &str, before: &str| {
@@ -352,15 +352,14 @@ fn prune_project_removes_only_the_records_of_the_projects_dockerfile() {
     let (our_id, their_id) = (id_of(&ours), id_of(&theirs));
 
     let dry = runner.clone().dry_run(true).dry_run_queries(true);
-    let plan =
-        cache::prune_project(&dry, std::slice::from_ref(&dockerfile), &Prune::default()).unwrap();
+    let plan = Prune::new().dockerfile(&dockerfile).run(&dry).unwrap();
     assert_eq!(ids(plan.plan()), vec![our_id.clone()], "{}", plan.plan());
     assert_eq!(
         dry.commands().last().unwrap().join(" "),
         format!("docker buildx prune --force --filter id=^({our_id})$")
     );
 
-    cache::prune_project(&runner, &[dockerfile], &Prune::default()).unwrap();
+    Prune::new().dockerfile(&dockerfile).run(&runner).unwrap();
     let after = ids(&Prune::new().dry_run(&runner).unwrap());
     assert!(!after.contains(&our_id), "our record is gone");
     assert!(

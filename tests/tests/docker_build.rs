@@ -495,7 +495,9 @@ fn push_is_retried_until_the_registry_is_back() {
         .initial_delay(Duration::from_secs(1))
         .max_delay(Duration::from_secs(4));
     let started = Instant::now();
-    let pushed = registry::push(&runner.clone().log_to(&log), &tag, &retry);
+    let pushed = registry::Push::new(&tag)
+        .retry(retry)
+        .run(&runner.clone().log_to(&log));
     let restarted = restarter.join();
     pushed.unwrap_or_else(|e| panic!("{e:#}"));
     restarted.unwrap();

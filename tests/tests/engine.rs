@@ -2,7 +2,7 @@
 //! and the preflight check against the engine the project starts.
 
 use buildkit_lib::docker::build::{Build, Output};
-use buildkit_lib::engine::{doctor, Capabilities, DoctorOptions, Feature, Status, SUPPORTED};
+use buildkit_lib::engine::{Capabilities, Doctor, Feature, Status, SUPPORTED};
 use buildkit_lib::plan::Step;
 use buildkit_lib::Cmd;
 
@@ -46,13 +46,12 @@ fn a_two_stage_scratch_image_is_built_with_target_and_runs() {
 #[test]
 fn doctor_finds_every_piece_of_the_project_engine() {
     let runner = e2e::engine();
-    let checks = doctor(
-        &runner,
-        &DoctorOptions::default()
-            .registry(e2e::REGISTRY)
-            .platform("linux/amd64")
-            .platform("linux/arm64"),
-    );
+    let checks = Doctor::new()
+        .registry(e2e::REGISTRY)
+        .platform("linux/amd64")
+        .platform("linux/arm64")
+        .run(&runner)
+        .unwrap();
     let names: Vec<&str> = checks.iter().map(|c| c.name).collect();
     assert_eq!(
         names,
@@ -138,7 +137,7 @@ fn doctor_finds_every_piece_of_the_project_engine() {
 #[test]
 fn doctor_names_the_fix_when_no_engine_answers() {
     let runner = e2e::runner().env("DOCKER_HOST", "unix:///nonexistent/docker.sock");
-    let checks = doctor(&runner, &DoctorOptions::default());
+    let checks = Doctor::new().run(&runner).unwrap();
     let engine = checks.iter().find(|c| c.name == "engine").unwrap();
     assert_eq!(engine.status, Status::Fail);
     assert_eq!(

@@ -23,7 +23,7 @@ use buildkit_lib::python::{
 };
 use buildkit_lib::validate::cache::Prune;
 use buildkit_lib::validate::reproducible::Reproducible;
-use buildkit_lib::validate::security::{check_image, Scanner, Threshold, Trivy, TrivyBin, Verdict};
+use buildkit_lib::validate::security::{ImageCheck, Scanner, Threshold, Trivy, TrivyBin, Verdict};
 use buildkit_lib::validate::size::SizeCheck;
 use buildkit_lib::validate::smoke::{Ready, Service, Smoke};
 use buildkit_lib::{Cmd, Runner, Secret, Session};
@@ -421,7 +421,7 @@ fn a_dry_run_never_passes_a_size_or_image_check() {
         .run(&runner)
         .unwrap();
     assert_eq!(report.bytes(), 0, "{report}");
-    let report = check_image(&runner, "webapp:dev").unwrap();
+    let report = ImageCheck::new("webapp:dev").run(&runner).unwrap();
     assert_eq!(Threshold::new().verdict(&report), Verdict::NotChecked);
     assert!(Threshold::new().check(&report).is_err());
     assert!(fake.seen().is_empty(), "{:?}", fake.seen());
@@ -647,6 +647,32 @@ fn a_dry_run_makes_no_engine_or_git_query_unless_asked() {
         !seen.iter().any(|c| c.starts_with("docker buildx build")),
         "a dry run built: {seen:?}"
     );
+}
+
+/// A dry run of a pipeline is one run: buildx's version, which every build with a build
+/// record reads, is asked once, by the first build, as a run asks it.
+#[test]
+fn a_pipeline_plan_asks_buildx_for_its_version_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut pipeline = Pipeline::new("plans", dir.path().join("target"));
+    pipeline.image_build("one", desktop_build(), "desk");
+    pipeline
+        .image_build("two", desktop_build().tag("desk:two"), "desk-two")
+        .after(["one"]);
+    let runner = Runner::new().echo(Echo::Silent);
+    let options = RunOptions::new("webapp").session(session()).dry_run(true);
+    let report = pipeline.run(&runner, &options).unwrap();
+    let asked: Vec<&str> = report
+        .steps
+        .iter()
+        .filter(|s| {
+            s.commands
+                .iter()
+                .any(|c| c.join(" ") == "docker buildx version")
+        })
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(asked, ["one"], "{:#?}", report.steps);
 }
 
 /// A step that names and labels what it creates for the run takes the session from its

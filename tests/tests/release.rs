@@ -215,7 +215,7 @@ dry run: nothing was changed
         _ => None,
     });
     assert_eq!(
-        changelog_after.map(String::as_str),
+        changelog_after.map(|c| std::str::from_utf8(c).unwrap()),
         Some(RELEASED_CHANGELOG)
     );
     // Three git commands: add, commit, tag.

@@ -7,7 +7,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use buildkit_lib::docker::build::{Build, Output};
-use buildkit_lib::docker::registry::{self, Retry};
+use buildkit_lib::docker::registry::{Push, Retry};
+use buildkit_lib::plan::Step;
 use buildkit_lib::Runner;
 
 fn quick(attempts: u32) -> Retry {
@@ -82,7 +83,10 @@ fn a_push_refused_as_unauthorized_is_not_retried() {
     );
     let log = work.path().join("push.log");
     let runner = e2e::runner().env("PATH", fake.path_env()).log_to(&log);
-    let err = registry::push(&runner, "127.0.0.1:5000/app:1", &quick(5)).unwrap_err();
+    let err = Push::new("127.0.0.1:5000/app:1")
+        .retry(quick(5))
+        .run(&runner)
+        .unwrap_err();
     assert_eq!(calls(work.path()), ["push 127.0.0.1:5000/app:1"]);
     assert_eq!(
         format!("{err:#}"),
@@ -106,7 +110,10 @@ fn a_push_hitting_connection_refused_is_retried_with_the_reason_logged() {
     );
     let log = work.path().join("push.log");
     let runner = e2e::runner().env("PATH", fake.path_env()).log_to(&log);
-    registry::push(&runner, "127.0.0.1:5000/app:1", &quick(5)).unwrap();
+    Push::new("127.0.0.1:5000/app:1")
+        .retry(quick(5))
+        .run(&runner)
+        .unwrap();
     assert_eq!(calls(work.path()).len(), 3);
     let notes: Vec<String> = fs::read_to_string(&log)
         .unwrap()
@@ -148,7 +155,7 @@ fn a_build_that_fails_is_never_retried_even_on_a_network_error() {
     let before = snapshot(&ctx);
     let tag = "127.0.0.1:5000/app:1";
     let build = pushed_build(&ctx, tag, "linux/arm64");
-    let err = registry::build_and_push(&runner, &build, &quick(5)).unwrap_err();
+    let err = build.clone().retry_push(quick(5)).run(&runner).unwrap_err();
     assert_eq!(builds(work.path()).len(), 1, "{:?}", calls(work.path()));
     assert_eq!(
         format!("{err:#}"),
@@ -170,7 +177,7 @@ fn a_build_that_fails_is_never_retried_even_on_a_network_error() {
         "echo 'ERROR: failed to solve: python:3.12-slim: failed to resolve source metadata for docker.io/library/python:3.12-slim: failed to do request: Head \"https://registry-1.docker.io/v2/library/python/manifests/3.12-slim\": dial tcp 1.2.3.4:443: i/o timeout'\nexit 1",
     );
     let runner = e2e::runner().env("PATH", fake.path_env());
-    registry::build_and_push(&runner, &build, &quick(5)).unwrap_err();
+    build.clone().retry_push(quick(5)).run(&runner).unwrap_err();
     assert_eq!(builds(work.path()).len(), 1, "{:?}", calls(work.path()));
 }
 
@@ -190,12 +197,10 @@ fn a_build_whose_push_hits_a_503_is_retried() {
     );
     let log = work.path().join("build.log");
     let runner = e2e::runner().env("PATH", fake.path_env()).log_to(&log);
-    let result = registry::build_and_push(
-        &runner,
-        &pushed_build(&ctx, "127.0.0.1:5000/app:1", "linux/amd64"),
-        &quick(5),
-    )
-    .unwrap();
+    let result = pushed_build(&ctx, "127.0.0.1:5000/app:1", "linux/amd64")
+        .retry_push(quick(5))
+        .run(&runner)
+        .unwrap();
     assert_eq!(result.digest.as_deref(), Some("sha256:abc"));
     assert_eq!(builds(work.path()).len(), 2, "{:?}", calls(work.path()));
     assert!(fs::read_to_string(&log).unwrap().contains(
@@ -217,12 +222,10 @@ fn a_real_build_failing_on_a_missing_arm64_base_runs_once() {
     let before = snapshot(&ctx);
     let log = work.path().join("build.log");
     let runner = runner.log_to(&log);
-    let err = registry::build_and_push(
-        &runner,
-        &pushed_build(&ctx, &tag, "linux/arm64"),
-        &Retry::default(),
-    )
-    .unwrap_err();
+    let err = pushed_build(&ctx, &tag, "linux/arm64")
+        .retry_push(Retry::default())
+        .run(&runner)
+        .unwrap_err();
     let builds = runner
         .commands()
         .into_iter()

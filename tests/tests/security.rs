@@ -370,7 +370,7 @@ fn missing_scanners_say_so_and_how_to_install() {
         "echo 'docker: unknown command: docker scout' >&2\necho >&2\necho \"Run 'docker --help' for more information\" >&2\nexit 1",
     );
     let runner = e2e::runner().env("PATH", fake.path_env());
-    let err = Scout::default().scan(&runner, "app:1").unwrap_err();
+    let err = Scout::new("app:1").run(&runner).unwrap_err();
     let missing = err
         .downcast_ref::<ScannerMissing>()
         .expect("a ScannerMissing error");
@@ -395,7 +395,7 @@ fn scout_runs_through_its_command_line() {
         ),
     );
     let runner = e2e::runner().env("PATH", fake.path_env());
-    let report = Scout::default().scan(&runner, "app:1").unwrap();
+    let report = Scout::new("app:1").run(&runner).unwrap();
     assert_eq!(
         std::fs::read_to_string(&log).unwrap(),
         "scout version\nscout cves --format sarif app:1\n"
@@ -454,7 +454,7 @@ fn builtin_checks_find_planted_secrets_in_a_real_image() {
         ),
         &["DEPLOY_PASSWORD=sentinel-arg-value-43"],
     );
-    let report = security::check_image(&runner, &tag).unwrap();
+    let report = security::ImageCheck::new(&tag).run(&runner).unwrap();
     let found = shown(&report);
     let expected = vec![
         (
@@ -532,7 +532,7 @@ fn builtin_checks_pass_a_clean_image() {
          USER 1000:1000\nHEALTHCHECK --interval=30s CMD [\"true\"]\nCMD [\"sh\"]\n",
         &[],
     );
-    let report = security::check_image(&runner, &tag).unwrap();
+    let report = security::ImageCheck::new(&tag).run(&runner).unwrap();
     assert!(report.findings.is_empty(), "{report}");
     Threshold::new()
         .fail_on(Severity::Low)

@@ -4,12 +4,12 @@
 
 use std::path::PathBuf;
 
-use buildkit_lib::docker::bake::BakeFile;
+use buildkit_lib::docker::bake::{Bake, BakeFile};
 use buildkit_lib::docker::build::{Build, BuildSecret, Output};
 use buildkit_lib::docker::cache::Cache;
 use buildkit_lib::docker::checks::BuildCheck;
-use buildkit_lib::docker::registry::ImagetoolsCreate;
-use buildkit_lib::plan::{Action, Plan};
+use buildkit_lib::docker::registry::{ImagetoolsCreate, Push, Retry};
+use buildkit_lib::plan::{Action, Plan, Step};
 use buildkit_lib::{Runner, Secret, Session};
 use e2e::assert_plan_is_execution;
 
@@ -180,7 +180,7 @@ fn a_bake_runs_its_plan() {
         .build("desk", &desktop_build().output(Output::Load))
         .unwrap();
     let runner = Runner::new().echo(buildkit_lib::cmd::Echo::Silent);
-    let bake = builder
+    let bake: Bake = builder
         .finish()
         .write(&runner, &dir.path().join("docker-bake.json"))
         .unwrap()
@@ -271,4 +271,29 @@ fn an_imagetools_create_runs_its_plan() {
     // A bad setting fails the plan as it fails the run, before anything.
     let empty = ImagetoolsCreate::new().tag("127.0.0.1:5000/desk:1.0");
     assert!(buildkit_lib::plan::Step::plan(&empty, &Runner::new()).is_err());
+}
+
+#[test]
+fn a_push_runs_its_plan() {
+    let push = Push::new("127.0.0.1:5000/webapp:1").retry(Retry::new().attempts(3));
+    let plan = assert_plan_is_execution(&push, &session());
+    assert_eq!(plan.to_string(), "$ docker push 127.0.0.1:5000/webapp:1\n");
+}
+
+#[test]
+fn a_pushed_build_with_retries_runs_its_plan() {
+    let build = desktop_build()
+        .tag("127.0.0.1:5000/webapp:1")
+        .output(Output::Push)
+        .retry_push(Retry::new().attempts(3));
+    let plan = assert_plan_is_execution(&build, &session());
+    assert_eq!(
+        plan.to_string().matches("$ docker buildx build").count(),
+        1,
+        "{plan}"
+    );
+    // Only a push is retried: a build that loads refuses the setting before it runs.
+    let loaded = build.clone().output(Output::Load);
+    let err = loaded.plan(&Runner::new().session(session())).unwrap_err();
+    assert!(format!("{err:#}").contains("retry_push"), "{err:#}");
 }

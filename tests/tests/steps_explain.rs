@@ -9,7 +9,7 @@ use buildkit_lib::cmd::{Answer, Echo, FakeExecutor, Probe};
 use buildkit_lib::docker::build::Build;
 use buildkit_lib::docker::builder::{BuilderCreate, Driver, MultiNode, NodeSpec};
 use buildkit_lib::docker::fanout::{FanOut, FanOutError, PlatformEndpoint, PlatformOutcome};
-use buildkit_lib::engine::{doctor, DoctorOptions, Status};
+use buildkit_lib::engine::{Doctor, Status};
 use buildkit_lib::plan::{Action, Step};
 use buildkit_lib::{Runner, Session};
 
@@ -259,10 +259,10 @@ fn the_doctor_asks_the_registry_through_a_probe() {
     };
     let registry = format!("127.0.0.1:{port}");
     let runner = e2e::engine().echo(Echo::Silent).with_fresh_record();
-    let checks = doctor(
-        &runner,
-        &DoctorOptions::default().registry(registry.clone()),
-    );
+    let checks = Doctor::new()
+        .registry(registry.clone())
+        .run(&runner)
+        .unwrap();
     let check = checks
         .iter()
         .find(|c| c.name == "registry")
@@ -284,7 +284,7 @@ fn the_doctor_asks_the_registry_through_a_probe() {
         runner.recorded()
     );
     // The project's registry answers.
-    let checks = doctor(&runner, &DoctorOptions::default().registry(e2e::REGISTRY));
+    let checks = Doctor::new().registry(e2e::REGISTRY).run(&runner).unwrap();
     let check = checks.iter().find(|c| c.name == "registry").unwrap();
     assert_eq!(check.status, Status::Ok, "{check}");
     assert!(
@@ -292,5 +292,20 @@ fn the_doctor_asks_the_registry_through_a_probe() {
             .detail
             .starts_with(&format!("{} answers /v2/ (HTTP ", e2e::REGISTRY)),
         "{check}"
+    );
+}
+
+/// The doctor's plan is its queries of docker and the probe of the registry; the same
+/// body run against a fake engine answering as the plan does those very actions.
+#[test]
+fn the_doctor_runs_its_plan() {
+    let doctor = Doctor::new()
+        .registry("127.0.0.1:5000")
+        .platform("linux/arm64");
+    let plan = e2e::assert_plan_is_execution(&doctor, &session());
+    let text = plan.to_string();
+    assert!(
+        text.starts_with("? docker version --format '{{.Client.Version}}'"),
+        "{text}"
     );
 }

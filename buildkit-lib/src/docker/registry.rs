@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use super::build::{Build, BuildResult, Output};
+#[cfg(doc)]
+use super::build::Build;
 use crate::cmd::{Cmd, CommandError, Failure, Runner};
 use crate::plan::Step;
 
@@ -212,7 +213,7 @@ fn transient_failure_of(e: &anyhow::Error) -> Option<String> {
 
 /// The transient reason of a failed `build --push`, only when the build itself succeeded
 /// and the push failed.
-fn transient_push_of_build(e: &anyhow::Error) -> Option<String> {
+pub(crate) fn transient_push_of_build(e: &anyhow::Error) -> Option<String> {
     let c = e.chain().find_map(|c| c.downcast_ref::<CommandError>())?;
     match &c.failure {
         Failure::Exit(_) if failed_in_push(&c.tail) => transient_failure(&c.tail),
@@ -225,38 +226,61 @@ pub(crate) fn push_cmd(image: &str) -> Cmd {
     Cmd::new("docker").args(["push", image])
 }
 
-/// Pushes a local image, retrying as `retry` says.
-pub fn push(runner: &Runner, image: &str, retry: &Retry) -> anyhow::Result<()> {
-    retry.run(runner, &format!("push of {image}"), || {
-        runner
-            .run(&push_cmd(image))
-            .map(|_| ())
-            .with_context(|| format!("cannot push {image}"))
-    })
+/// `docker push IMAGE`: pushes a local image, retrying transient registry and network
+/// failures as its [`Retry`] says (a build that pushes retries with
+/// [`Build::retry_push`]).
+///
+/// # Example
+///
+/// ```
+/// use buildkit_lib::docker::registry::{Push, Retry};
+/// use buildkit_lib::plan::Step;
+/// use buildkit_lib::Runner;
+///
+/// let push = Push::new("127.0.0.1:5000/app:1").retry(Retry::new().attempts(3));
+/// let plan = push.plan(&Runner::new()).unwrap().to_string();
+/// assert_eq!(plan, "$ docker push 127.0.0.1:5000/app:1\n");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub struct Push {
+    /// The local image pushed.
+    image: String,
+    /// How often and how patiently to retry.
+    retry: Retry,
 }
 
-/// Runs a build whose output is [`Output::Push`], retrying it as `retry` says only when the
-/// build succeeded and the push failed for a transient reason (`failed_in_push`,
-/// `transient_failure`); a retry is then a cached rebuild plus the upload. A failed
-/// build (a missing base image, a failing `RUN`, bad input) is never retried.
-pub fn build_and_push(
-    runner: &Runner,
-    build: &Build,
-    retry: &Retry,
-) -> anyhow::Result<BuildResult> {
-    anyhow::ensure!(
-        build.output == Output::Push,
-        "build_and_push needs `output: Output::Push` (it retries pushes only)"
-    );
-    let what = format!(
-        "push of {}",
-        build
-            .tags
-            .first()
-            .map(String::as_str)
-            .unwrap_or("the image")
-    );
-    retry.run_classified(runner, &what, transient_push_of_build, || build.run(runner))
+impl Push {
+    /// A push of the local image `image`, with the default retries ([`Retry::default`]).
+    pub fn new(image: impl Into<String>) -> Push {
+        Push {
+            image: image.into(),
+            retry: Retry::default(),
+        }
+    }
+
+    /// How often and how patiently to retry (default [`Retry::default`]).
+    pub fn retry(mut self, retry: Retry) -> Push {
+        self.retry = retry;
+        self
+    }
+}
+
+impl Step for Push {
+    type Output = ();
+
+    /// Pushes, retrying only transient failures (connection refused or reset, timeouts,
+    /// HTTP 5xx and 429), each retry noted with its reason. Its plan is this body
+    /// recorded: the push.
+    fn run(&self, runner: &Runner) -> anyhow::Result<()> {
+        let image = &self.image;
+        self.retry.run(runner, &format!("push of {image}"), || {
+            runner
+                .run(&push_cmd(image))
+                .map(|_| ())
+                .with_context(|| format!("cannot push {image}"))
+        })
+    }
 }
 
 /// `docker buildx imagetools inspect --raw REFERENCE`.

@@ -3,6 +3,7 @@
 use std::fmt;
 
 use crate::cmd::{Cmd, Probe, Runner};
+use crate::plan::Step;
 
 use super::versions::{
     vendored_buildkit, Capabilities, Feature, Reported, Support, SupportedRange, SUPPORTED,
@@ -50,21 +51,41 @@ impl fmt::Display for Check {
     }
 }
 
-/// What the preflight check should look for beyond the engine itself.
-#[derive(Debug, Clone)]
+/// The preflight check: the docker client, the engine, buildx and its features, the
+/// builder, BuildKit, the platforms, the image store and, when named, a registry; each a
+/// [`Check`] line, present or not, with its fix.
+///
+/// # Example
+///
+/// ```
+/// use buildkit_lib::engine::Doctor;
+/// use buildkit_lib::plan::Step;
+/// use buildkit_lib::Runner;
+///
+/// let doctor = Doctor::new().registry("127.0.0.1:5000").platform("linux/arm64");
+/// let plan = doctor.plan(&Runner::new()).unwrap().to_string();
+/// assert!(plan.starts_with("? docker version --format '{{.Client.Version}}'"), "{plan}");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
-pub struct DoctorOptions {
+pub struct Doctor {
     /// A registry to probe (`host:port`), if the project pushes to one on loopback.
-    pub(crate) registry: Option<String>,
+    registry: Option<String>,
     /// Platforms the project builds for (checked against the builder's list).
-    pub(crate) platforms: Vec<String>,
+    platforms: Vec<String>,
     /// The command that brings the engine up, named in fixes.
-    pub(crate) engine_up_hint: String,
+    engine_up_hint: String,
 }
 
-impl DoctorOptions {
+impl Doctor {
+    /// The check of the engine and buildx, with no registry or platform to look for, and
+    /// a generic fix for a missing engine.
+    pub fn new() -> Doctor {
+        Doctor::default()
+    }
+
     /// A registry to probe (`host:port`), if the project pushes to one on loopback.
-    pub fn registry(mut self, registry: impl Into<String>) -> DoctorOptions {
+    pub fn registry(mut self, registry: impl Into<String>) -> Doctor {
         self.registry = Some(registry.into());
         self
     }
@@ -72,21 +93,21 @@ impl DoctorOptions {
     /// Platforms the project builds for (checked against the builder's list).
     ///
     /// Adds one; call again for more.
-    pub fn platform(mut self, platform: impl Into<String>) -> DoctorOptions {
+    pub fn platform(mut self, platform: impl Into<String>) -> Doctor {
         self.platforms.push(platform.into());
         self
     }
 
     /// The command that brings the engine up, named in fixes.
-    pub fn engine_up_hint(mut self, engine_up_hint: impl Into<String>) -> DoctorOptions {
+    pub fn engine_up_hint(mut self, engine_up_hint: impl Into<String>) -> Doctor {
         self.engine_up_hint = engine_up_hint.into();
         self
     }
 }
 
-impl Default for DoctorOptions {
+impl Default for Doctor {
     fn default() -> Self {
-        DoctorOptions {
+        Doctor {
             registry: None,
             platforms: Vec::new(),
             engine_up_hint: "start a Docker engine and point DOCKER_HOST at it".into(),
@@ -210,8 +231,19 @@ fn buildkit_check(said: &str, driver: &str, engine: Option<&Reported>) -> Check 
     check("buildkit", Status::Ok, detail, None)
 }
 
-/// Runs the preflight check. It never fails itself: each missing piece is a `Fail` line.
-pub fn doctor(runner: &Runner, options: &DoctorOptions) -> Vec<Check> {
+impl Step for Doctor {
+    type Output = Vec<Check>;
+
+    /// Runs the preflight check. It never fails itself: each missing piece is a `Fail`
+    /// line. Its plan is this body recorded: read-only queries of docker and, with a
+    /// registry, a probe of it (where nothing answers, the engine's checks fail there).
+    fn run(&self, runner: &Runner) -> anyhow::Result<Vec<Check>> {
+        Ok(doctor(runner, self))
+    }
+}
+
+/// The preflight check's lines.
+fn doctor(runner: &Runner, options: &Doctor) -> Vec<Check> {
     let mut checks = Vec::new();
     let client = runner.capture(
         &Cmd::new("docker")

@@ -1,7 +1,8 @@
-//! Finding the Docker engine the way the docker CLI does, and the preflight check (`doctor`).
+//! Finding the Docker engine the way the docker CLI does, and the preflight check
+//! ([`Doctor`]).
 //!
 //! The engine is found in the client's own order: `DOCKER_HOST`, then the docker
-//! context (`DOCKER_CONTEXT` or the current one), then the default socket. [`doctor`]
+//! context (`DOCKER_CONTEXT` or the current one), then the default socket. [`Doctor`]
 //! checks each piece a build needs and gives one line with the fix for each missing one.
 //! [`Capabilities`] says what the buildx talked to can do, from its version; [`SUPPORTED`]
 //! is the range of engine and buildx releases the library is verified with.
@@ -9,7 +10,7 @@
 mod doctor;
 mod versions;
 
-pub use doctor::{doctor, Check, DoctorOptions, Status};
+pub use doctor::{Check, Doctor, Status};
 pub(crate) use versions::{buildx_reported, engine_version};
 pub use versions::{Capabilities, Feature, Supported, Unsupported, SUPPORTED};
 

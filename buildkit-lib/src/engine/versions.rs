@@ -94,7 +94,7 @@ impl fmt::Display for SupportedRange {
 }
 
 /// The engine and buildx releases the library is verified with: the README and
-/// `doctor` both read them from here.
+/// [`Doctor`](super::Doctor) both read them from here.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Supported {
     /// Docker Engine releases.
@@ -287,8 +287,8 @@ impl Capabilities {
 
 /// The version word of the buildx `runner`'s `docker` runs, as printed: asked once per
 /// runner (and its clones) and docker set-up (`PATH`'s docker, `DOCKER_CONFIG`, `HOME`),
-/// kept in the runner's cache of engine answers. `None` when a dry run may not ask or the
-/// output has no version. Every reader of buildx's version goes through here.
+/// kept in the runner's cache of engine answers, an unknown version too. `None` when a dry
+/// run may not ask or the output has no version. Every reader of buildx's version goes through here.
 pub(crate) fn buildx_reported(runner: &Runner) -> anyhow::Result<Option<String>> {
     let probe = Cmd::new("docker");
     let key = format!(
@@ -303,16 +303,16 @@ pub(crate) fn buildx_reported(runner: &Runner) -> anyhow::Result<Option<String>>
         runner.effective_env(&probe, "HOME").unwrap_or_default(),
     );
     if let Some(text) = runner.known_text(&key) {
-        return Ok(Some(text));
+        // Kept empty: asked already, and the answer named no version.
+        return Ok(Some(text).filter(|t| !t.is_empty()));
     }
     let out = runner
         .capture(&buildx_version_cmd())
         .context("cannot ask buildx for its version")?;
-    // Nothing said (a dry run's answer, too) is an unknown version, never a guess.
+    // Nothing said (a dry run's answer, too) is an unknown version, never a guess; it is
+    // kept as such, so that the run asks once, as a plan shows it.
     let text = parse_buildx_version(&out.stdout);
-    if let Some(text) = &text {
-        runner.keep_text(&key, text.clone());
-    }
+    runner.keep_text(&key, text.clone().unwrap_or_default());
     Ok(text)
 }
 
@@ -491,5 +491,29 @@ mod tests {
             .with_executor(fake.clone());
         Capabilities::read(&other).unwrap();
         assert_eq!(fake.seen().len(), 2);
+    }
+
+    /// A buildx that names no version (a plan's placeholder answer, too) is asked once:
+    /// the unknown answer is kept like a known one.
+    #[test]
+    fn an_unknown_buildx_version_is_asked_once_too() {
+        let fake =
+            Arc::new(FakeExecutor::new().on(["docker", "buildx", "version"], Answer::ok("")));
+        let runner = Runner::new()
+            .echo(crate::cmd::Echo::Silent)
+            .with_executor(fake.clone());
+        for _ in 0..3 {
+            assert!(Capabilities::read(&runner).is_err());
+        }
+        assert_eq!(fake.seen().len(), 1, "{:?}", fake.seen());
+        let recording = Runner::new().recording();
+        for _ in 0..3 {
+            assert_eq!(buildx_reported(&recording).unwrap(), None);
+        }
+        assert_eq!(
+            recording.recorded().to_string(),
+            "? docker buildx version\n",
+            "a plan asks once"
+        );
     }
 }

@@ -458,6 +458,9 @@ impl Pipeline {
         let mut steps = Vec::new();
         // Read, never written: a dry run creates no file.
         let hashes = FileHashes::load(&self.dir().join(FILE_HASHES));
+        // One recording runner for the run, as a run has one runner: the engine answers it
+        // keeps (buildx's version) are asked once, by the first step that needs them.
+        let recording = runner.recording();
         for &i in order {
             let step = &self.steps[i];
             let mut header = format!("== step {}", step.name);
@@ -468,8 +471,8 @@ impl Pipeline {
                 header.push_str(&format!(": {text}"));
             }
             // The step's own body on a runner that only records: its plan is what it does.
-            let runner = runner
-                .recording()
+            let runner = recording
+                .with_fresh_record()
                 .dry_run_queries(options.dry_run_queries)
                 .session(options.session.clone());
             let state = self

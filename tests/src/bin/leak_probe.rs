@@ -12,7 +12,7 @@ use std::time::Duration;
 use buildkit_lib::cmd::Echo;
 use buildkit_lib::docker::build::Build;
 use buildkit_lib::docker::build::{BuildSecret, Output};
-use buildkit_lib::docker::registry::{push, Retry};
+use buildkit_lib::docker::registry::Push;
 use buildkit_lib::pipeline::{Pipeline, RunOptions};
 use buildkit_lib::plan::Step;
 use buildkit_lib::validate::smoke::{Ready, Smoke};
@@ -75,7 +75,7 @@ fn main() {
     let pushed = image.clone();
     pipeline
         .step("push", move |cx| {
-            push(&cx.runner, &pushed, &Retry::default())?;
+            Push::new(&pushed).run(&cx.runner)?;
             Ok(())
         })
         .after(["build"]);

@@ -312,7 +312,7 @@ impl Bench {
     /// selects only by `until`, `id`, `parents`, `type`, `description`, `inuse`,
     /// `mutable`, `shared` and `private`, and a `label=` filter has been ignored by
     /// `docker builder prune`, which then removed everything (docker/cli#2450); records
-    /// picked by the bench's Dockerfile steps (`prune_project`) are content-addressed and
+    /// picked by the bench's Dockerfile steps (`Prune::dockerfile`) are content-addressed and
     /// shared with the user's own builds of the same Dockerfiles, which would lose them
     /// mid-build. A builder the bench creates holds only the bench's cache, so emptying it
     /// (`docker buildx prune --builder NAME --all --force`) is a cold start that touches

@@ -258,6 +258,8 @@ pub struct Build {
     pub(crate) cache_required: bool,
     /// Cache set-up checks not to run (see [`Build::skip_cache_check`]).
     pub(crate) skip_cache_checks: Vec<CacheCheck>,
+    /// How to retry the push of an [`Output::Push`] build; `None`: run once.
+    pub(crate) retry_push: Option<crate::docker::registry::Retry>,
 }
 
 impl Build {
@@ -295,6 +297,7 @@ impl Build {
             explain_record: None,
             cache_required: false,
             skip_cache_checks: Vec::new(),
+            retry_push: None,
         }
     }
 
@@ -523,6 +526,17 @@ impl Build {
         if !self.skip_cache_checks.contains(&check) {
             self.skip_cache_checks.push(check);
         }
+        self
+    }
+
+    /// Retries an [`Output::Push`] build as `retry` says, only when the build succeeded
+    /// and the push failed for a transient reason (a network error, an HTTP 5xx or 429
+    /// from the registry): a retry is then a cached rebuild plus the upload, noted in the
+    /// step log with its reason. A failed build (a missing base image, a failing `RUN`,
+    /// bad input) is never retried. Without it a build runs once; with it, a build whose
+    /// output is not [`Output::Push`] is refused before it runs.
+    pub fn retry_push(mut self, retry: crate::docker::registry::Retry) -> Build {
+        self.retry_push = Some(retry);
         self
     }
 

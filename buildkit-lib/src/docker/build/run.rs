@@ -39,6 +39,31 @@ impl Build {
         runner: &Runner,
         hashes: Option<std::sync::Arc<crate::pipeline::filehash::FileHashes>>,
     ) -> anyhow::Result<BuildResult> {
+        let Some(retry) = &self.retry_push else {
+            return self.run_once(runner, hashes);
+        };
+        anyhow::ensure!(
+            self.output == Output::Push,
+            "`retry_push` needs `output(Output::Push)`: only pushes are retried"
+        );
+        let what = format!(
+            "push of {}",
+            self.tags.first().map(String::as_str).unwrap_or("the image")
+        );
+        retry.run_classified(
+            runner,
+            &what,
+            crate::docker::registry::transient_push_of_build,
+            || self.run_once(runner, hashes.clone()),
+        )
+    }
+
+    /// One attempt of [`Build::run_in`].
+    fn run_once(
+        &self,
+        runner: &Runner,
+        hashes: Option<std::sync::Arc<crate::pipeline::filehash::FileHashes>>,
+    ) -> anyhow::Result<BuildResult> {
         self.check_for(runner)?;
         if self.output == Output::Load && self.platforms.len() > 1 {
             let host = engine_host(runner);

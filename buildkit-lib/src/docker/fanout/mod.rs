@@ -392,7 +392,9 @@ impl Step for FanOut {
         let push_times = self.each_platform(runner, &probes, |p, probe, r| {
             let started = Instant::now();
             if !probe.pushes_by_digest() {
-                registry::push(r, &self.platform_tag(&p.platform)?, &self.retry)?;
+                registry::Push::new(self.platform_tag(&p.platform)?)
+                    .retry(self.retry.clone())
+                    .run(r)?;
             }
             Ok(started.elapsed())
         })?;

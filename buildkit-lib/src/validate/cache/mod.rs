@@ -1,7 +1,7 @@
 //! Build cache and disk usage: `docker system df`, `docker buildx du` and the build cache
-//! records parsed into typed usage, one reconciled figure ([`cache_usage`]: what each
+//! records parsed into typed usage, one reconciled figure ([`Usage`]: what each
 //! command counts), and prune steps (`docker buildx prune` with `until` and
-//! `--keep-storage`, globally or only for this project's records with [`prune_project`])
+//! `--keep-storage`, globally or only for this project's records with [`Prune::dockerfile`])
 //! whose dry run lists what would go.
 //!
 //! The docker CLI prints these sizes only as human text (`"251.8MB"`, four significant
@@ -19,13 +19,14 @@ use std::fmt;
 use anyhow::Result;
 
 use crate::cmd::Runner;
+use crate::plan::Step;
 use crate::units::human_bytes;
 
 #[cfg(test)]
 use crate::units::parse_docker_size as parse_size;
 #[cfg(test)]
 use prune::{dockerfile_steps, id_filter, project_records};
-pub use prune::{prune_project, Prune, PrunePlan, PruneResult};
+pub use prune::{Prune, PrunePlan, PruneResult};
 use usage::capture_df;
 #[cfg(test)]
 use usage::CacheRecord;
@@ -115,10 +116,52 @@ fn close(a: u64, b: u64) -> bool {
     a.abs_diff(b) <= a.max(b) / 200 + 1
 }
 
-/// Reads the build cache of `builder` (the current one when `None`) as one reconciled
-/// figure. A `docker system df` that fails (a container stuck in `Removal In Progress`)
-/// becomes a warning, not a failure: the figure comes from `buildx du`.
-pub fn cache_usage(runner: &Runner, builder: Option<&str>) -> Result<CacheUsage> {
+/// Reading the build cache as one reconciled figure ([`CacheUsage`]): `docker buildx du
+/// --verbose`, then `docker system df`.
+///
+/// # Example
+///
+/// ```
+/// use buildkit_lib::plan::Step;
+/// use buildkit_lib::validate::cache::Usage;
+/// use buildkit_lib::Runner;
+///
+/// let plan = Usage::new().builder("ci").plan(&Runner::new()).unwrap().to_string();
+/// assert!(plan.starts_with("? docker buildx du --verbose --builder ci"), "{plan}");
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[must_use]
+pub struct Usage {
+    /// The builder read (`--builder`), the current one when `None`.
+    builder: Option<String>,
+}
+
+impl Usage {
+    /// The usage of the current builder's cache.
+    pub fn new() -> Usage {
+        Usage::default()
+    }
+
+    /// The builder read (`--builder`), the current one when unset.
+    pub fn builder(mut self, builder: impl Into<String>) -> Usage {
+        self.builder = Some(builder.into());
+        self
+    }
+}
+
+impl Step for Usage {
+    type Output = CacheUsage;
+
+    /// Reads the builder's cache as one reconciled figure. A `docker system df` that fails
+    /// (a container stuck in `Removal In Progress`) becomes a warning, not a failure: the
+    /// figure comes from `buildx du`. Its plan is this body recorded: the two queries.
+    fn run(&self, runner: &Runner) -> Result<CacheUsage> {
+        cache_usage(runner, self.builder.as_deref())
+    }
+}
+
+/// The build cache of `builder` (the current one when `None`) as one reconciled figure.
+fn cache_usage(runner: &Runner, builder: Option<&str>) -> Result<CacheUsage> {
     let du = buildx_du(runner, builder)?;
     let mut usage = CacheUsage {
         builder: builder.map(str::to_string),
@@ -333,6 +376,7 @@ Shared:\t\t234.1MB\nPrivate:\t252.1MB\nReclaimable:\t343.8MB\nTotal:\t\t486.2MB\
                 keep_storage: Some(5_000_000_000),
                 all: true,
                 filters: vec!["type==regular".into()],
+                dockerfiles: Vec::new(),
             }
             .command()
             .to_string(),

@@ -42,6 +42,8 @@ pub struct Prune {
     /// `type=regular`. The dry run understands `id`, `type` and `description`; other keys
     /// are passed on but not predicted.
     pub(crate) filters: Vec<String>,
+    /// Only the records the steps of these Dockerfiles made: this project's cache.
+    pub(crate) dockerfiles: Vec<std::path::PathBuf>,
 }
 
 impl Prune {
@@ -82,6 +84,22 @@ impl Prune {
     /// Adds one; call again for more.
     pub fn filter(mut self, filter: impl Into<String>) -> Prune {
         self.filters.push(filter.into());
+        self
+    }
+
+    /// Prunes only this project's build cache: the records the steps of this Dockerfile
+    /// made (a record whose description names one of its steps, on a base image layer or
+    /// on another such record), in groups of 100 ids, one `docker buildx prune` each; with
+    /// no record of the project, no prune runs. The builder, `until` and `all` apply;
+    /// [`Prune::filter`] and [`Prune::keep_storage`] cannot be set with it.
+    ///
+    /// Cache records carry no project name, so this is the closest scope there is:
+    /// another project whose Dockerfile starts with the very same steps shares those
+    /// records (content-addressed), and they are selected too.
+    ///
+    /// Adds one; call again for more.
+    pub fn dockerfile(mut self, dockerfile: impl Into<std::path::PathBuf>) -> Prune {
+        self.dockerfiles.push(dockerfile.into());
         self
     }
 }
@@ -247,6 +265,9 @@ impl Prune {
     /// The listing is a read-only query: a dry run makes it when its runner allows
     /// queries ([`Runner::dry_run_queries`]); otherwise it answers an empty cache.
     pub fn dry_run(&self, runner: &Runner) -> Result<PrunePlan> {
+        if !self.dockerfiles.is_empty() {
+            return Ok(self.project_plan(runner)?.1);
+        }
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
@@ -275,8 +296,12 @@ impl Step for Prune {
     /// Prunes: lists the cache to predict what goes ([`Prune::dry_run`]), says so, then
     /// prunes. Its plan is this body recorded: the listing (`docker system df --verbose`
     /// for the engine's own builder, `docker buildx du --verbose` for a named one), then
-    /// the prune.
+    /// the prune (for a [`Prune::dockerfile`] prune, one per 100 records of the project:
+    /// none in a plan, whose listing is empty).
     fn run(&self, runner: &Runner) -> Result<PruneResult> {
+        if !self.dockerfiles.is_empty() {
+            return self.prune_project(runner);
+        }
         let plan = self.dry_run(runner)?;
         runner.note(&plan.to_string());
         let out = runner
@@ -422,53 +447,59 @@ pub(crate) fn id_filter(ids: &[&str]) -> String {
     format!("id=^({})$", ids.join("|"))
 }
 
-/// Prunes only the build cache of this project's Dockerfiles (the records their steps made), next
-/// to the global [`Prune`]: `base` gives the builder, `until` and `all`; its filters and
-/// `keep_storage` are replaced by the ids of the records to remove (in groups of 100, one
-/// `docker buildx prune` each). With no record of the project, nothing runs.
-pub fn prune_project(
-    runner: &Runner,
-    dockerfiles: &[std::path::PathBuf],
-    base: &Prune,
-) -> Result<PruneResult> {
-    let mut steps = Vec::new();
-    for file in dockerfiles {
-        let text = std::fs::read_to_string(file)
-            .with_context(|| format!("cannot read {}", file.display()))?;
-        steps.extend(dockerfile_steps(&text));
-    }
-    steps.sort();
-    steps.dedup();
-    let scope = Prune {
-        filters: Vec::new(),
-        keep_storage: None,
-        ..base.clone()
-    };
-    let everything = scope.dry_run(runner)?;
-    let plan_records = project_records(&everything.records, &steps);
-    let bytes = plan_records.iter().map(|r| r.size_bytes).sum();
-    let plan = PrunePlan {
-        kept_bytes: everything.bytes + everything.kept_bytes - bytes,
-        bytes,
-        records: plan_records,
-    };
-    runner.note(&plan.to_string());
-    let mut reclaimed_bytes = 0;
-    for chunk in plan.records.chunks(100) {
-        let ids: Vec<&str> = chunk.iter().map(|r| r.id.as_str()).collect();
-        let prune = Prune {
-            filters: vec![id_filter(&ids)],
-            ..scope.clone()
+impl Prune {
+    /// What a [`Prune::dockerfile`] prune would remove: the records of the project's
+    /// Dockerfiles among those the same prune without them would.
+    fn project_plan(&self, runner: &Runner) -> Result<(Prune, PrunePlan)> {
+        anyhow::ensure!(
+            self.filters.is_empty() && self.keep_storage.is_none(),
+            "a prune of the project's Dockerfiles' records takes no `filter` and no \
+             `keep_storage`: it names the records to remove by id"
+        );
+        let mut steps = Vec::new();
+        for file in &self.dockerfiles {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            steps.extend(dockerfile_steps(&text));
+        }
+        steps.sort();
+        steps.dedup();
+        let scope = Prune {
+            dockerfiles: Vec::new(),
+            ..self.clone()
         };
-        let out = runner
-            .capture(&prune.command())
-            .context("cannot prune the project's build cache")?;
-        reclaimed_bytes += reclaimed(&out.stdout)?;
+        let everything = scope.dry_run(runner)?;
+        let plan_records = project_records(&everything.records, &steps);
+        let bytes = plan_records.iter().map(|r| r.size_bytes).sum();
+        let plan = PrunePlan {
+            kept_bytes: everything.bytes + everything.kept_bytes - bytes,
+            bytes,
+            records: plan_records,
+        };
+        Ok((scope, plan))
     }
-    Ok(PruneResult {
-        plan,
-        reclaimed_bytes,
-    })
+
+    /// The [`Prune::dockerfile`] prune: the records of the project's Dockerfiles, by id.
+    fn prune_project(&self, runner: &Runner) -> Result<PruneResult> {
+        let (scope, plan) = self.project_plan(runner)?;
+        runner.note(&plan.to_string());
+        let mut reclaimed_bytes = 0;
+        for chunk in plan.records.chunks(100) {
+            let ids: Vec<&str> = chunk.iter().map(|r| r.id.as_str()).collect();
+            let prune = Prune {
+                filters: vec![id_filter(&ids)],
+                ..scope.clone()
+            };
+            let out = runner
+                .capture(&prune.command())
+                .context("cannot prune the project's build cache")?;
+            reclaimed_bytes += reclaimed(&out.stdout)?;
+        }
+        Ok(PruneResult {
+            plan,
+            reclaimed_bytes,
+        })
+    }
 }
 
 /// The `Total:` a prune printed, in bytes.

@@ -193,6 +193,10 @@ impl fmt::Display for ContextAudit {
 }
 
 /// Walks `context` with its ignore rules and reports what the engine would receive.
+///
+/// A function, not a [`Step`](crate::plan::Step): it only reads files and has no effect
+/// (no command, no write, no engine), so its plan would be empty and a dry run would do
+/// the whole audit anyway. A pipeline step that wants it calls it in its body.
 pub fn audit(context: &Path, options: &AuditOptions) -> Result<ContextAudit> {
     let started = Instant::now();
     let (ignore_file, rules, files, dirs) = sent(context, options.dockerfile.as_deref())?;

@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::model::{Finding, ScanReport, Severity, Source};
 use crate::cmd::Runner;
 use crate::docker::image::{history, parse_inspect, ImageFacts, InspectRow, Layer};
+use crate::plan::Step;
 
 /// Words in a variable or label name that suggest its value is a secret.
 const SECRET_NAME_WORDS: [&str; 7] = [
@@ -245,24 +246,59 @@ fn shorten(text: &str, max: usize) -> String {
     format!("{cut}...")
 }
 
-/// Runs the built-in checks on a local image (`docker image inspect`, `docker history`).
-/// An image whose history lists no layer had no instruction checked: the report says so
-/// (not checked: [`Verdict::NotChecked`](super::Verdict::NotChecked)), never a pass. A dry run answers an image with an
-/// empty history, so its report is never a pass either.
-pub fn check_image(runner: &Runner, image: &str) -> Result<ScanReport> {
-    let out = runner
-        .capture(&crate::docker::image::inspect_cmd(image).dry_answer(DRY_INSPECT))
-        .with_context(|| format!("cannot inspect image {image}"))?;
-    let inspect = parse_inspect(&out.stdout, &format!("`docker image inspect {image}`"))?;
-    let layers = history(runner, image)?;
-    let mut report = ScanReport::new(Source::Builtin, image, findings_of(inspect, &layers));
-    if layers.is_empty() {
-        report.not_checked.push(super::model::NotChecked::new(
-            "the image",
-            "`docker history` listed no layer, so no instruction was checked",
-        ));
+/// The library's own checks of a local image, which need no scanner: it runs as root, has
+/// no `HEALTHCHECK`, or carries a secret in its environment, labels or build history
+/// (`docker image inspect`, `docker history`).
+///
+/// # Example
+///
+/// ```
+/// use buildkit_lib::plan::Step;
+/// use buildkit_lib::validate::security::ImageCheck;
+/// use buildkit_lib::Runner;
+///
+/// let plan = ImageCheck::new("webapp:dev").plan(&Runner::new()).unwrap().to_string();
+/// assert!(plan.starts_with("? docker image inspect"), "{plan}");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub struct ImageCheck {
+    /// The local image checked.
+    image: String,
+}
+
+impl ImageCheck {
+    /// The checks of the local image `image`.
+    pub fn new(image: impl Into<String>) -> ImageCheck {
+        ImageCheck {
+            image: image.into(),
+        }
     }
-    Ok(report)
+}
+
+impl Step for ImageCheck {
+    type Output = ScanReport;
+
+    /// Reads the image's configuration and history and checks them. An image whose
+    /// history lists no layer had no instruction checked: the report says so (not
+    /// checked: [`Verdict::NotChecked`](super::Verdict::NotChecked)), never a pass. A plan
+    /// answers an image with an empty history, so its report is never a pass either.
+    fn run(&self, runner: &Runner) -> Result<ScanReport> {
+        let image = &self.image;
+        let out = runner
+            .capture(&crate::docker::image::inspect_cmd(image).dry_answer(DRY_INSPECT))
+            .with_context(|| format!("cannot inspect image {image}"))?;
+        let inspect = parse_inspect(&out.stdout, &format!("`docker image inspect {image}`"))?;
+        let layers = history(runner, image)?;
+        let mut report = ScanReport::new(Source::Builtin, image, findings_of(inspect, &layers));
+        if layers.is_empty() {
+            report.not_checked.push(super::model::NotChecked::new(
+                "the image",
+                "`docker history` listed no layer, so no instruction was checked",
+            ));
+        }
+        Ok(report)
+    }
 }
 
 /// What a dry run answers for the image's inspection: an image with no configuration.

@@ -20,7 +20,7 @@ mod sbom;
 mod scout;
 mod trivy;
 
-pub use builtin::check_image;
+pub use builtin::ImageCheck;
 pub use model::{Finding, ScanReport, ScannerMissing, Severity, Threshold, Verdict};
 pub use sbom::{Component, Sbom, TrivySbom};
 pub use scout::Scout;

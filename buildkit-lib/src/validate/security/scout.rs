@@ -6,8 +6,9 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
-use super::model::{Finding, ScanReport, ScannerMissing, Severity, Source};
+use super::model::{Finding, NotChecked, ScanReport, ScannerMissing, Severity, Source};
 use crate::cmd::{Cmd, Failure, Runner};
+use crate::plan::Step;
 use crate::rows::{non_empty, nullable};
 
 const SCOUT_INSTALL: &str = "install the Docker Scout CLI plugin \
@@ -15,22 +16,45 @@ const SCOUT_INSTALL: &str = "install the Docker Scout CLI plugin \
      https://raw.githubusercontent.com/docker/scout-cli/main/install.sh | sh`, then `docker login`; \
      or skip this step explicitly";
 
-/// Docker Scout: `docker scout cves --format sarif IMAGE`.
-#[derive(Debug, Clone)]
+/// Docker Scout's scan of an image: `docker scout cves --format sarif IMAGE`, read into
+/// the same typed findings as trivy's.
+///
+/// # Example
+///
+/// ```
+/// use buildkit_lib::plan::Step;
+/// use buildkit_lib::validate::security::Scout;
+/// use buildkit_lib::Runner;
+///
+/// let plan = Scout::new("webapp:dev").only_fixed(true).plan(&Runner::new()).unwrap();
+/// assert_eq!(
+///     plan.to_string(),
+///     "? docker scout version\n? docker scout cves --format sarif --only-fixed webapp:dev\n"
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
 pub struct Scout {
+    /// The image scanned.
+    image: String,
     /// Only report these severities (`--only-severity`), all when empty.
-    pub(crate) severities: Vec<Severity>,
+    severities: Vec<Severity>,
     /// Only vulnerabilities with a fix (`--only-fixed`).
-    pub(crate) only_fixed: bool,
+    only_fixed: bool,
     /// Stop a scan that takes longer.
-    pub(crate) timeout: Duration,
+    timeout: Duration,
 }
 
 impl Scout {
-    /// Docker Scout with its defaults: every severity, fixed or not, a 15-minute timeout.
-    pub fn new() -> Scout {
-        Scout::default()
+    /// A Docker Scout scan of `image` with its defaults: every severity, fixed or not, a
+    /// 15-minute timeout.
+    pub fn new(image: impl Into<String>) -> Scout {
+        Scout {
+            image: image.into(),
+            severities: Vec::new(),
+            only_fixed: false,
+            timeout: Duration::from_secs(900),
+        }
     }
 
     /// Only report these severities (`--only-severity`), all when empty.
@@ -54,27 +78,17 @@ impl Scout {
     }
 }
 
-impl Default for Scout {
-    fn default() -> Self {
-        Scout {
-            severities: Vec::new(),
-            only_fixed: false,
-            timeout: Duration::from_secs(900),
-        }
-    }
-}
-
 impl Scout {
     /// The probe that tells whether the plugin is installed.
-    pub(crate) fn probe_command(&self) -> Cmd {
+    fn probe_command(&self) -> Cmd {
         Cmd::new("docker")
             .args(["scout", "version"])
             .timeout(Duration::from_secs(60))
             .read_only()
     }
 
-    /// The command line that scans `image`.
-    pub(crate) fn command(&self, image: &str) -> Cmd {
+    /// The command line of the scan.
+    fn command(&self) -> Cmd {
         let mut cmd = Cmd::new("docker").args(["scout", "cves", "--format", "sarif"]);
         if !self.severities.is_empty() {
             let list: Vec<String> = self
@@ -87,11 +101,22 @@ impl Scout {
         if self.only_fixed {
             cmd = cmd.arg("--only-fixed");
         }
-        cmd.arg(image).timeout(self.timeout).read_only()
+        cmd.arg(&self.image)
+            .timeout(self.timeout)
+            .read_only()
+            .dry_answer(DRY_SARIF)
     }
+}
 
-    /// Scans `image`; a missing plugin is a [`ScannerMissing`] error.
-    pub fn scan(&self, runner: &Runner, image: &str) -> Result<ScanReport> {
+impl Step for Scout {
+    type Output = ScanReport;
+
+    /// Asks whether the plugin is installed, then scans; a missing plugin is a
+    /// [`ScannerMissing`] error. Its plan is this body recorded: the two queries. The
+    /// report a plan reads found nothing because nothing ran: the scan is not checked
+    /// there, never a pass.
+    fn run(&self, runner: &Runner) -> Result<ScanReport> {
+        let image = &self.image;
         if let Err(e) = runner.capture(&self.probe_command()) {
             return Err(match e.failure {
                 Failure::NotFound { .. } | Failure::Exit(_) => anyhow::Error::new(ScannerMissing {
@@ -103,13 +128,25 @@ impl Scout {
             .with_context(|| format!("docker scout scan of {image}"));
         }
         let out = runner
-            .capture(&self.command(image))
+            .capture(&self.command())
             .with_context(|| format!("docker scout scan of {image}"))?;
         let findings =
             parse_scout_sarif(&out.stdout).context("cannot read Docker Scout's SARIF")?;
-        Ok(ScanReport::new(Source::Scout, image, findings))
+        let report = ScanReport::new(Source::Scout, image, findings);
+        Ok(if out.stdout == DRY_SARIF {
+            report.with_not_checked(vec![NotChecked::new(
+                "the scan",
+                "Docker Scout did not run: this report is the placeholder a plan reads",
+            )])
+        } else {
+            report
+        })
     }
 }
+
+/// What a plan reads for the scan: a SARIF report with no run (and a key of the library's
+/// own, so that it is never taken for a real one).
+const DRY_SARIF: &str = r#"{"runs":[],"BuildkitLibPlaceholder":true}"#;
 
 /// What the library reads of a SARIF 2.1.0 report.
 #[derive(Debug, Deserialize)]
@@ -322,13 +359,11 @@ mod tests {
 
     #[test]
     fn command_line() {
-        let s = Scout {
-            severities: vec![Severity::Critical],
-            only_fixed: true,
-            ..Scout::default()
-        };
+        let s = Scout::new("app:1")
+            .severities([Severity::Critical])
+            .only_fixed(true);
         assert_eq!(
-            s.command("app:1").to_string(),
+            s.command().to_string(),
             "docker scout cves --format sarif --only-severity critical --only-fixed app:1"
         );
         assert_eq!(
