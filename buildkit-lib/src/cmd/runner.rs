@@ -94,7 +94,9 @@ impl Runner {
 
     /// Asks `executor` for each command's answer instead of starting a process (for
     /// tests; see [`FakeExecutor`](super::FakeExecutor)). The engine's socket fast path is
-    /// off, so engine queries reach the executor as `docker` commands.
+    /// off, so engine queries reach the executor as `docker` commands. Needs the `testing`
+    /// feature.
+    #[cfg(any(test, feature = "testing"))]
     pub fn with_executor(mut self, executor: Arc<dyn Executor>) -> Runner {
         self.executor = Some(executor);
         self
