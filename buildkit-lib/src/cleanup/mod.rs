@@ -1,7 +1,7 @@
 //! Clean-up of containers, images, build cache and build folders that the project owns, and nothing else.
 //!
-//! Ownership comes from the labels every resource the library creates carries
-//! ([`crate::session::PROJECT_LABEL`], [`crate::session::RUN_LABEL`]), and, for resources
+//! Ownership comes from the project label every resource the library creates carries
+//! ([`crate::session::PROJECT_LABEL`]), and, for resources
 //! made by older scripts, from name selectors matched on our side, anchored, on whole
 //! names (`select.rs`). The only filters handed to the engine are `label=K=V` (an exact
 //! comparison) and `ancestor=<image id>` (to find the containers using an image). A
@@ -23,7 +23,6 @@ use anyhow::Result;
 
 use crate::cmd::Runner;
 use crate::plan::Step;
-use crate::session::Session;
 
 pub use plan::{CleanupPlan, Summary};
 pub(crate) use select::{ImagePattern, NamePrefix};
@@ -44,13 +43,11 @@ pub(crate) enum Kind {
     Directories,
 }
 
-/// The labels that make a resource ours: the project, and optionally one run.
+/// The label that makes a resource ours: the project.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Owner {
     /// Value of [`crate::session::PROJECT_LABEL`].
     pub(crate) project: String,
-    /// Value of [`crate::session::RUN_LABEL`], to clean one run only.
-    pub(crate) run: Option<String>,
 }
 
 /// A clean-up selection: what is ours, which kinds to remove, and how.
@@ -103,20 +100,10 @@ impl Cleanup {
         Cleanup {
             owner: Some(Owner {
                 project: project.into(),
-                run: None,
             }),
             kinds: [Kind::Containers, Kind::Images, Kind::DanglingImages].into(),
             ..Cleanup::default()
         }
-    }
-
-    /// Containers, tagged images and dangling images labelled with this session's run.
-    pub fn for_run(session: &Session) -> Cleanup {
-        let mut cleanup = Cleanup::for_project(&session.project);
-        if let Some(owner) = cleanup.owner.as_mut() {
-            owner.run = Some(session.run_id.clone());
-        }
-        cleanup
     }
 
     /// Also containers whose whole name starts with `prefix` (matched on our side, anchored,

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::{dirs, Cleanup, Kind};
 use crate::cmd::{Cmd, CommandError, Runner};
 use crate::docker::image::{history, layer_sizes, listed_sizes, local_images, ImageSizes};
-use crate::session::{PROJECT_LABEL, RUN_LABEL};
+use crate::session::PROJECT_LABEL;
 use crate::units::human_bytes;
 use crate::validate::cache::Prune;
 
@@ -195,23 +195,15 @@ fn label_filters(cleanup: &Cleanup) -> Vec<String> {
     let Some(owner) = &cleanup.owner else {
         return Vec::new();
     };
-    let mut args = vec![
+    vec![
         "--filter".to_string(),
         format!("label={PROJECT_LABEL}={}", owner.project),
-    ];
-    if let Some(run) = &owner.run {
-        args.push("--filter".into());
-        args.push(format!("label={RUN_LABEL}={run}"));
-    }
-    args
+    ]
 }
 
 fn owner_text(cleanup: &Cleanup) -> String {
     match &cleanup.owner {
-        Some(owner) => match &owner.run {
-            Some(run) => format!("label {PROJECT_LABEL}={}, {RUN_LABEL}={run}", owner.project),
-            None => format!("label {PROJECT_LABEL}={}", owner.project),
-        },
+        Some(owner) => format!("label {PROJECT_LABEL}={}", owner.project),
         None => String::new(),
     }
 }
