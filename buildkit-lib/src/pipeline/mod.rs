@@ -25,6 +25,7 @@ use anyhow::bail;
 use crate::docker::bake::{sanitize_name, BakeFile};
 use crate::docker::build::Build;
 
+use fingerprint::OutputKind;
 pub use fingerprint::{Inputs, StepOutput};
 pub use preflight::{EngineProblem, EngineUnavailable};
 pub use report::{
@@ -72,7 +73,7 @@ impl Step {
     pub(crate) fn uses_engine(&self) -> bool {
         self.needs_engine
             || self.build.is_some()
-            || matches!(self.output, Some(StepOutput::Image(_)))
+            || matches!(self.output, Some(StepOutput(OutputKind::Image(_))))
     }
 
     /// Runs after the named steps have succeeded.

@@ -298,7 +298,11 @@ impl Pipeline {
             .collect();
         if !engine_steps.is_empty() {
             let buildx = self.steps.iter().any(|s| {
-                s.build.is_some() || matches!(s.output, Some(super::StepOutput::Image(_)))
+                s.build.is_some()
+                    || matches!(
+                        s.output,
+                        Some(super::StepOutput(super::fingerprint::OutputKind::Image(_)))
+                    )
             });
             let stamp = self.dir().join("buildx-answered");
             super::preflight::check_engine(runner, engine_steps, buildx, Some(&stamp))?;
