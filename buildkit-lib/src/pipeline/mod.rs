@@ -255,8 +255,8 @@ impl Pipeline {
 
     /// The pipeline's image builds as one bake file for [`Pipeline::dir`] (where
     /// `docker-bake.json` belongs): one target per [`Pipeline::image_build`] step, named
-    /// after the step (in bake's charset: `image[3.11]` becomes `image-3-11`), and a `default` group of
-    /// all of them. Session labels are not included: see [`BakeFile::with_session_labels`].
+    /// after the step (in bake's charset: `image[3.11]` becomes `image-3-11`), and a
+    /// `default` group of all of them. Session labels are not included: see [`BakeFile::with_session_labels`].
     pub fn bake_file(&self) -> anyhow::Result<BakeFile> {
         self.bake_file_in(&self.dir())
     }
