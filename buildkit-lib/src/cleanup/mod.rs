@@ -1,4 +1,5 @@
-//! Clean-up of containers, images, build cache and build folders that the project owns, and nothing else.
+//! Clean-up of containers, images and build folders that the project owns, and nothing
+//! else (the engine's build cache, shared by every project, is `validate::cache::Prune`'s).
 //!
 //! Ownership comes from the project label every resource the library creates carries
 //! ([`crate::session::PROJECT_LABEL`]), and, for resources
@@ -15,7 +16,6 @@ mod dirs;
 mod plan;
 mod select;
 
-use crate::validate::cache::Prune;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
@@ -37,8 +37,6 @@ pub(crate) enum Kind {
     Images,
     /// Untagged (dangling) images carrying the project's label.
     DanglingImages,
-    /// The engine's build cache (engine-wide: no project owns it, so only when asked).
-    BuildCache,
     /// Build folders such as `dist/` and `build/` inside the project root.
     Directories,
 }
@@ -77,8 +75,6 @@ pub struct Cleanup {
     pub(crate) container_names: Vec<NamePrefix>,
     /// Images selected by `repository[:tag]` (made by older scripts, without labels).
     pub(crate) image_names: Vec<ImagePattern>,
-    /// What the build cache prune keeps, when [`Kind::BuildCache`] is selected.
-    pub(crate) build_cache: Prune,
     /// The project root that directories must lie inside.
     pub(crate) root: Option<PathBuf>,
     /// Directories to remove, relative to the root (`dist`, `build`).
@@ -131,13 +127,6 @@ impl Cleanup {
         self.root = Some(root.into());
         self.directories.extend(dirs.into_iter().map(Into::into));
         self.kinds.insert(Kind::Directories);
-        self
-    }
-
-    /// Also prune the engine's build cache (shared by every project on the engine).
-    pub fn build_cache(mut self, prune: Prune) -> Cleanup {
-        self.build_cache = prune;
-        self.kinds.insert(Kind::BuildCache);
         self
     }
 
