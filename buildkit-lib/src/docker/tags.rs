@@ -773,6 +773,28 @@ mod tests {
     }
 
     #[test]
+    fn semver_patterns_render_like_metadata_action() {
+        let rules = TagRules {
+            branch: false,
+            sha: false,
+            latest: Latest::Never,
+            ..TagRules::default()
+        }
+        .pattern("v{{major}}.{{minor}}")
+        .pattern("{{ patch }}")
+        .pattern("{{major}}");
+        assert_eq!(
+            rules.tags(&input(Some("1.2.3"), None)),
+            vec!["v1.2", "3", "1"]
+        );
+        assert_eq!(rules.tags(&input(Some("0.4.1"), None)), vec!["v0.4", "1"]);
+        assert_eq!(
+            rules.tags(&input(Some("1.2.3-rc.1"), None)),
+            vec!["1.2.3-rc.1"]
+        );
+    }
+
+    #[test]
     fn latest_only_for_a_release_on_the_default_branch() {
         let rules = TagRules::default();
         assert_eq!(

@@ -551,6 +551,50 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_builder_with_nodes_takes_platforms_and_endpoints_from_each_node() {
+        let runner = Runner::new().recording();
+        let shared = BuilderCreate::new()
+            .name("farm")
+            .platform("linux/amd64")
+            .node(NodeSpec::new("amd"));
+        assert_eq!(
+            shared.run(&runner).unwrap_err().to_string(),
+            "builder farm has nodes: set the platforms and the endpoint on each NodeSpec"
+        );
+        let unnamed = BuilderCreate::new().node(NodeSpec::new("amd"));
+        assert!(unnamed.run(&runner).is_err());
+        let farm = BuilderCreate::new()
+            .name("farm")
+            .driver(Driver::Remote)
+            .node(
+                NodeSpec::new("amd")
+                    .endpoint("tcp://a:1234")
+                    .platform("linux/amd64"),
+            )
+            .node(
+                NodeSpec::new("arm")
+                    .endpoint("tcp://b:1234")
+                    .platform("linux/arm64"),
+            )
+            .bootstrap(true);
+        let lines: Vec<String> = farm
+            .creates()
+            .iter()
+            .map(|c| c.command().to_string())
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "docker buildx create --name farm --driver remote --platform linux/amd64 \
+                 --node amd tcp://a:1234",
+                "docker buildx create --name farm --driver remote --platform linux/arm64 \
+                 --node arm --append --bootstrap tcp://b:1234",
+            ]
+        );
+        assert_eq!(farm.run(&runner).unwrap(), "farm");
+    }
+
+    #[test]
     fn a_created_builder_plans_its_removal_on_drop() {
         let runner = Runner::new().recording();
         let create = BuilderCreate {
