@@ -150,9 +150,9 @@
 //! - **Plans.** Every step kind can say what it would do without running anything
 //!   ([`plan::Step::plan`], the step's body recorded with the runner's session and `PATH`;
 //!   queries answer the placeholder of their [`Cmd::dry_answer`]). A dry run makes
-//!   no engine or git query unless asked ([`Runner::dry_run_queries`]). In tests,
-//!   [`Runner::with_executor`] with a [`cmd::FakeExecutor`] runs a step's real code
-//!   against scripted answers.
+//!   no engine or git query unless asked ([`Runner::dry_run_queries`]). In tests, the
+//!   `testing` feature's `Runner::with_executor` with a `cmd::FakeExecutor` runs a
+//!   step's real code against scripted answers.
 //! - **Engine features.** What the engine makes possible is read from the versions the
 //!   buildx and engine talked to report ([`engine::Capabilities`], asked once per runner
 //!   and kept with its other engine answers), judged against one verified range

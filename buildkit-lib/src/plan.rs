@@ -11,8 +11,8 @@
 //!
 //! A plan prints as a script (`$` for a command, `?` for a query), serializes to JSON for
 //! golden tests, masks every secret the way [`Cmd`] does, and [`Plan::execute`] runs a
-//! plan written by hand through a [`Runner`], real or backed by a
-//! [`FakeExecutor`](crate::cmd::FakeExecutor).
+//! plan written by hand through a [`Runner`], real or backed by the `testing` feature's
+//! `cmd::FakeExecutor`.
 
 use std::fmt;
 use std::path::PathBuf;

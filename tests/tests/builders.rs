@@ -10,7 +10,7 @@
 use std::path::Path;
 
 use buildkit_lib::docker::build::{Build, Output};
-use buildkit_lib::docker::builder::{self, BuilderCreate, Driver, MultiNode, NodeSpec, RemoteTls};
+use buildkit_lib::docker::builder::{self, BuilderCreate, Driver, NodeSpec, RemoteTls};
 use buildkit_lib::docker::cache::Cache;
 use buildkit_lib::docker::fanout::{FanOut, FanOutError, PlatformEndpoint, PlatformOutcome};
 use buildkit_lib::docker::registry::Retry;
@@ -143,7 +143,8 @@ fn a_multi_node_builder_builds_both_platforms_and_each_runs() {
         .unwrap_or_else(|e| panic!("{e:#}"));
 
     let name = e2e::unique("bkl-multi");
-    let multi = MultiNode::new(name.clone())
+    let multi = BuilderCreate::new()
+        .name(name.clone())
         .driver(Driver::Remote)
         .node(
             NodeSpec::new(format!("{name}-tls"))
@@ -558,7 +559,8 @@ fn a_builder_name_that_is_taken_is_refused_and_the_builder_left_alone() {
         expected
     );
     assert_eq!(again.run(&runner).unwrap_err().to_string(), expected);
-    let multi = MultiNode::new(name.clone())
+    let multi = BuilderCreate::new()
+        .name(name.clone())
         .driver(Driver::DockerContainer)
         .node(NodeSpec::new("n0"));
     assert_eq!(

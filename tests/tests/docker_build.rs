@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use buildkit_lib::cmd::Echo;
 use buildkit_lib::docker::build::{oci_labels, Build, BuildSecret, Output};
-use buildkit_lib::docker::builder::{self, BuilderCreate, Driver, MultiNode, NodeSpec, RemoteTls};
+use buildkit_lib::docker::builder::{self, BuilderCreate, Driver, NodeSpec, RemoteTls};
 use buildkit_lib::docker::cache::Cache;
 use buildkit_lib::docker::image::{self, ImageFacts};
 use buildkit_lib::docker::registry::{self, ImagetoolsCreate, Retry};
@@ -781,18 +781,22 @@ fn builders_are_created_listed_and_removed() {
     let first = BuilderCreate::new()
         .name(name.clone())
         .driver(Driver::Remote)
-        .platform("linux/amd64")
-        .node("n1")
-        .endpoint("tcp://127.0.0.1:1");
+        .node(
+            NodeSpec::new("n1")
+                .platform("linux/amd64")
+                .endpoint("tcp://127.0.0.1:1"),
+        );
     assert_eq!(first.run(&runner).unwrap(), name);
     let _cleanup = BuilderCleanup(runner.clone(), name.clone());
     let second_node = |create: BuilderCreate| {
         create
             .driver(Driver::Remote)
-            .platform("linux/arm64")
-            .node("n2")
+            .node(
+                NodeSpec::new("n2")
+                    .platform("linux/arm64")
+                    .endpoint("tcp://127.0.0.1:2"),
+            )
             .append(true)
-            .endpoint("tcp://127.0.0.1:2")
     };
     second_node(BuilderCreate::new().name(name.clone()))
         .run(&runner)
@@ -849,7 +853,8 @@ fn multi_node_builders_are_created_whole_or_not_at_all() {
             .platform(platform)
     };
     let farm_of = |amd: NodeSpec, arm: NodeSpec| {
-        MultiNode::new(name.clone())
+        BuilderCreate::new()
+            .name(name.clone())
             .driver(Driver::Remote)
             .node(amd)
             .node(arm)

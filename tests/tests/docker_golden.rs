@@ -2,7 +2,7 @@
 //! text: a change in argument order or spelling is a visible, reviewed change.
 
 use buildkit_lib::docker::build::{oci_labels, Build, BuildSecret, Output};
-use buildkit_lib::docker::builder::{self, BuilderCreate, Driver, MultiNode, NodeSpec, RemoteTls};
+use buildkit_lib::docker::builder::{self, BuilderCreate, Driver, NodeSpec, RemoteTls};
 use buildkit_lib::docker::cache::Cache;
 use buildkit_lib::docker::registry::ImagetoolsCreate;
 use buildkit_lib::plan::Step;
@@ -178,10 +178,12 @@ fn builder_create_for_each_driver() {
     let remote = BuilderCreate::new()
         .name("farm")
         .driver(Driver::Remote)
-        .node("arm-node")
-        .platform("linux/arm64")
-        .append(true)
-        .endpoint("tcp://10.0.0.2:1234");
+        .node(
+            NodeSpec::new("arm-node")
+                .platform("linux/arm64")
+                .endpoint("tcp://10.0.0.2:1234"),
+        )
+        .append(true);
     assert_eq!(
         create_lines(&remote),
         [
@@ -247,7 +249,7 @@ fn multi_node_builder_command_lines() {
         std::fs::write(dir.path().join("certs").join(file), "").unwrap();
     }
     let root = format!("{}/", dir.path().display());
-    let lines_of = |farm: &MultiNode| -> Vec<String> {
+    let lines_of = |farm: &BuilderCreate| -> Vec<String> {
         create_lines(farm)
             .iter()
             .map(|l| l.replace(&root, ""))
@@ -259,7 +261,8 @@ fn multi_node_builder_command_lines() {
         dir.path().join("certs/key.pem"),
     );
     let farm = |amd_endpoint: &str| {
-        MultiNode::new("farm")
+        BuilderCreate::new()
+            .name("farm")
             .driver(Driver::Remote)
             .node(
                 NodeSpec::new("amd")
@@ -293,7 +296,8 @@ fn multi_node_builder_command_lines() {
         ]
     );
 
-    let k8s = MultiNode::new("k8s")
+    let k8s = BuilderCreate::new()
+        .name("k8s")
         .driver(Driver::Kubernetes)
         .driver_opt("namespace", "buildkit")
         .node(
@@ -321,7 +325,8 @@ fn multi_node_builder_command_lines() {
         ]
     );
 
-    let containers = MultiNode::new("engines")
+    let containers = BuilderCreate::new()
+        .name("engines")
         .driver(Driver::DockerContainer)
         .driver_opt("network", "host")
         .buildkitd_config("buildkitd.toml")

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use buildkit_lib::cmd::{Answer, Echo, FakeExecutor};
 use buildkit_lib::docker::bake::{Bake, BakeFile};
 use buildkit_lib::docker::build::{Build, Output};
-use buildkit_lib::docker::builder::{BuilderCreate, Driver, MultiNode, NodeSpec};
+use buildkit_lib::docker::builder::{BuilderCreate, Driver, NodeSpec};
 use buildkit_lib::docker::cache::Cache;
 use buildkit_lib::docker::checks::BuildCheck;
 use buildkit_lib::docker::fanout::{FanOut, PlatformEndpoint};
@@ -367,7 +367,8 @@ fn golden_plans_of_bake_builders_merges_and_prunes() {
     golden(
         "builder-multinode",
         &Step::plan(
-            &MultiNode::new("fleet")
+            &BuilderCreate::new()
+                .name("fleet")
                 .driver(Driver::DockerContainer)
                 .node(
                     NodeSpec::new("amd")

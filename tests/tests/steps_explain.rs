@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use buildkit_lib::cmd::{Answer, Echo, FakeExecutor, Probe};
 use buildkit_lib::docker::build::Build;
-use buildkit_lib::docker::builder::{BuilderCreate, Driver, MultiNode, NodeSpec};
+use buildkit_lib::docker::builder::{BuilderCreate, Driver, NodeSpec};
 use buildkit_lib::docker::fanout::{FanOut, FanOutError, PlatformEndpoint, PlatformOutcome};
 use buildkit_lib::engine::{Doctor, Status};
 use buildkit_lib::plan::{Action, Step};
@@ -59,7 +59,10 @@ fn a_builder_create_of_each_driver_runs_its_plan() {
         );
     }
     // An appended node does not ask whether the name is taken: it must be.
-    let append = BuilderCreate::new().name("ci").node("second").append(true);
+    let append = BuilderCreate::new()
+        .name("ci")
+        .node(NodeSpec::new("second"))
+        .append(true);
     let plan = e2e::assert_plan_is_execution(&append, &session());
     assert_eq!(
         plan.commands(),
@@ -97,7 +100,8 @@ fn a_builder_create_refuses_a_taken_name_before_creating() {
 
 #[test]
 fn a_multi_node_builder_runs_its_plan() {
-    let fleet = MultiNode::new("fleet")
+    let fleet = BuilderCreate::new()
+        .name("fleet")
         .driver(Driver::DockerContainer)
         .node(
             NodeSpec::new("amd")

@@ -1,7 +1,8 @@
-//! Clean-up of containers, images, build cache and build folders that the project owns, and nothing else.
+//! Clean-up of containers, images and build folders that the project owns, and nothing
+//! else (the engine's build cache, shared by every project, is `validate::cache::Prune`'s).
 //!
-//! Ownership comes from the labels every resource the library creates carries
-//! ([`crate::session::PROJECT_LABEL`], [`crate::session::RUN_LABEL`]), and, for resources
+//! Ownership comes from the project label every resource the library creates carries
+//! ([`crate::session::PROJECT_LABEL`]), and, for resources
 //! made by older scripts, from name selectors matched on our side, anchored, on whole
 //! names (`select.rs`). The only filters handed to the engine are `label=K=V` (an exact
 //! comparison) and `ancestor=<image id>` (to find the containers using an image). A
@@ -15,7 +16,6 @@ mod dirs;
 mod plan;
 mod select;
 
-use crate::validate::cache::Prune;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
@@ -23,7 +23,6 @@ use anyhow::Result;
 
 use crate::cmd::Runner;
 use crate::plan::Step;
-use crate::session::Session;
 
 pub use plan::{CleanupPlan, Summary};
 pub(crate) use select::{ImagePattern, NamePrefix};
@@ -38,19 +37,15 @@ pub(crate) enum Kind {
     Images,
     /// Untagged (dangling) images carrying the project's label.
     DanglingImages,
-    /// The engine's build cache (engine-wide: no project owns it, so only when asked).
-    BuildCache,
     /// Build folders such as `dist/` and `build/` inside the project root.
     Directories,
 }
 
-/// The labels that make a resource ours: the project, and optionally one run.
+/// The label that makes a resource ours: the project.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Owner {
     /// Value of [`crate::session::PROJECT_LABEL`].
     pub(crate) project: String,
-    /// Value of [`crate::session::RUN_LABEL`], to clean one run only.
-    pub(crate) run: Option<String>,
 }
 
 /// A clean-up selection: what is ours, which kinds to remove, and how.
@@ -80,8 +75,6 @@ pub struct Cleanup {
     pub(crate) container_names: Vec<NamePrefix>,
     /// Images selected by `repository[:tag]` (made by older scripts, without labels).
     pub(crate) image_names: Vec<ImagePattern>,
-    /// What the build cache prune keeps, when [`Kind::BuildCache`] is selected.
-    pub(crate) build_cache: Prune,
     /// The project root that directories must lie inside.
     pub(crate) root: Option<PathBuf>,
     /// Directories to remove, relative to the root (`dist`, `build`).
@@ -103,20 +96,10 @@ impl Cleanup {
         Cleanup {
             owner: Some(Owner {
                 project: project.into(),
-                run: None,
             }),
             kinds: [Kind::Containers, Kind::Images, Kind::DanglingImages].into(),
             ..Cleanup::default()
         }
-    }
-
-    /// Containers, tagged images and dangling images labelled with this session's run.
-    pub fn for_run(session: &Session) -> Cleanup {
-        let mut cleanup = Cleanup::for_project(&session.project);
-        if let Some(owner) = cleanup.owner.as_mut() {
-            owner.run = Some(session.run_id.clone());
-        }
-        cleanup
     }
 
     /// Also containers whose whole name starts with `prefix` (matched on our side, anchored,
@@ -144,13 +127,6 @@ impl Cleanup {
         self.root = Some(root.into());
         self.directories.extend(dirs.into_iter().map(Into::into));
         self.kinds.insert(Kind::Directories);
-        self
-    }
-
-    /// Also prune the engine's build cache (shared by every project on the engine).
-    pub fn build_cache(mut self, prune: Prune) -> Cleanup {
-        self.build_cache = prune;
-        self.kinds.insert(Kind::BuildCache);
         self
     }
 

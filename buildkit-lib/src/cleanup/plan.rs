@@ -11,9 +11,8 @@ use serde::Deserialize;
 use super::{dirs, Cleanup, Kind};
 use crate::cmd::{Cmd, CommandError, Runner};
 use crate::docker::image::{history, layer_sizes, listed_sizes, local_images, ImageSizes};
-use crate::session::{PROJECT_LABEL, RUN_LABEL};
+use crate::session::PROJECT_LABEL;
 use crate::units::human_bytes;
-use crate::validate::cache::Prune;
 
 /// One thing a clean-up can remove.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -40,8 +39,6 @@ pub(crate) enum Resource {
         /// The image id (`sha256:...`).
         id: String,
     },
-    /// The engine's build cache.
-    BuildCache,
     /// A directory inside the project root.
     Directory {
         /// The path as given (`dist`).
@@ -57,7 +54,6 @@ impl fmt::Display for Resource {
             Resource::Container { name, .. } => write!(f, "container {name}"),
             Resource::Image { reference, .. } => write!(f, "image {reference}"),
             Resource::DanglingImage { id } => write!(f, "dangling image {}", short_id(id)),
-            Resource::BuildCache => write!(f, "build cache"),
             Resource::Directory { path, .. } => write!(f, "directory {}", path.display()),
         }
     }
@@ -106,13 +102,10 @@ pub(crate) struct Removed {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CleanupPlan {
-    /// Resources to remove: containers, then images, dangling images, build cache,
-    /// directories.
+    /// Resources to remove: containers, then images, dangling images, directories.
     pub(crate) remove: Vec<ToRemove>,
     /// Resources selected but kept, with the reason.
     pub(crate) kept: Vec<Kept>,
-    /// Build cache prune options.
-    pub(crate) build_cache: Prune,
     /// Whether images in use are removed anyway.
     pub(crate) force: bool,
 }
@@ -125,8 +118,7 @@ pub struct Summary {
     pub(crate) removed: Vec<Removed>,
     /// What was kept, and why (including removals that failed).
     pub(crate) kept: Vec<Kept>,
-    /// Bytes freed, as far as known (the build cache prune reports its own figure). In a
-    /// dry run, what a real run would free.
+    /// Bytes freed, as far as known. In a dry run, what a real run would free.
     pub bytes_reclaimed: u64,
 }
 
@@ -195,23 +187,15 @@ fn label_filters(cleanup: &Cleanup) -> Vec<String> {
     let Some(owner) = &cleanup.owner else {
         return Vec::new();
     };
-    let mut args = vec![
+    vec![
         "--filter".to_string(),
         format!("label={PROJECT_LABEL}={}", owner.project),
-    ];
-    if let Some(run) = &owner.run {
-        args.push("--filter".into());
-        args.push(format!("label={RUN_LABEL}={run}"));
-    }
-    args
+    ]
 }
 
 fn owner_text(cleanup: &Cleanup) -> String {
     match &cleanup.owner {
-        Some(owner) => match &owner.run {
-            Some(run) => format!("label {PROJECT_LABEL}={}, {RUN_LABEL}={run}", owner.project),
-            None => format!("label {PROJECT_LABEL}={}", owner.project),
-        },
+        Some(owner) => format!("label {PROJECT_LABEL}={}", owner.project),
         None => String::new(),
     }
 }
@@ -239,7 +223,6 @@ pub(super) fn make(cleanup: &Cleanup, runner: &Runner) -> Result<CleanupPlan> {
     let mut plan = CleanupPlan {
         remove: Vec::new(),
         kept: Vec::new(),
-        build_cache: cleanup.build_cache.clone(),
         force: cleanup.force,
     };
     // Directories first: a refused path fails the plan before any engine query.
@@ -270,14 +253,6 @@ pub(super) fn make(cleanup: &Cleanup, runner: &Runner) -> Result<CleanupPlan> {
     let dangling = cleanup.kinds.contains(&Kind::DanglingImages) && cleanup.owner.is_some();
     if images || dangling {
         plan_images(cleanup, runner, &mut plan, &removed_containers)?;
-    }
-    if cleanup.kinds.contains(&Kind::BuildCache) {
-        plan.remove.push(ToRemove {
-            resource: Resource::BuildCache,
-            bytes: None,
-            selected_by: "asked for".into(),
-            note: Some("engine-wide: shared by every project on this engine".into()),
-        });
     }
     plan.remove.extend(directories);
     Ok(plan)
@@ -595,8 +570,6 @@ impl ToRemove {
                 };
                 vec![cmd]
             }
-            // The one build cache prune of the library (`validate::cache::Prune`).
-            Resource::BuildCache => vec![plan.build_cache.command()],
             Resource::Directory { .. } => Vec::new(),
         }
     }
@@ -615,7 +588,7 @@ impl CleanupPlan {
     }
 
     /// Removes everything planned, in order: containers (running ones stopped first),
-    /// images, dangling images, build cache, directories, each through `runner`
+    /// images, dangling images, directories, each through `runner`
     /// (printed, not done, in a dry run, whose summary says what a real run removes).
     /// Fails, after trying every item, when any removal failed; the error lists what was
     /// removed and what was not.
@@ -736,8 +709,7 @@ fn counted<'a>(resources: impl Iterator<Item = &'a Resource>) -> String {
             Resource::Container { .. } => 0,
             Resource::Image { .. } => 1,
             Resource::DanglingImage { .. } => 2,
-            Resource::BuildCache => 3,
-            Resource::Directory { .. } => 4,
+            Resource::Directory { .. } => 3,
         };
         *counts.entry(key).or_default() += 1;
     }
@@ -745,18 +717,13 @@ fn counted<'a>(resources: impl Iterator<Item = &'a Resource>) -> String {
         ("container", "containers"),
         ("image", "images"),
         ("dangling image", "dangling images"),
-        ("build cache", "build cache"),
         ("directory", "directories"),
     ];
     let parts: Vec<String> = counts
         .into_iter()
         .map(|(k, n)| {
             let (one, many) = names[k as usize];
-            if k == 3 {
-                one.to_string()
-            } else {
-                format!("{n} {}", if n == 1 { one } else { many })
-            }
+            format!("{n} {}", if n == 1 { one } else { many })
         })
         .collect();
     match parts.len() {
@@ -801,12 +768,6 @@ mod tests {
                     selected_by: "label dev.buildkit-lib.project=app".into(),
                     note: None,
                 },
-                ToRemove {
-                    resource: Resource::BuildCache,
-                    bytes: None,
-                    selected_by: "asked for".into(),
-                    note: None,
-                },
             ],
             kept: vec![Kept {
                 resource: Resource::Image {
@@ -815,9 +776,6 @@ mod tests {
                 },
                 reason: "in use by container web_1 (remove the container, or use force)".into(),
             }],
-            build_cache: Prune::new()
-                .until(std::time::Duration::from_secs(24 * 3600))
-                .keep_storage(5_000_000_000),
             force: false,
         };
         let cmds: Vec<String> = plan.commands().iter().map(|c| c.to_string()).collect();
@@ -828,16 +786,14 @@ mod tests {
                 "docker rm --volumes app_1",
                 "docker rmi app:ci",
                 "docker rmi sha256:0123456789abcdef",
-                "docker buildx prune --force --filter until=24h --keep-storage 5000000000",
             ]
         );
         assert_eq!(
             plan.to_string(),
-            "would remove 1 container, 1 image, 1 dangling image and build cache (6.14 kB known):\n  \
+            "would remove 1 container, 1 image and 1 dangling image (6.14 kB known):\n  \
              container app_1 (4.1 kB) running: stopped first; selected by name prefix app_\n  \
              image app:ci (0 B) other tags keep the image: only the tag goes; selected by image app\n  \
-             dangling image 0123456789ab (2.05 kB) selected by label dev.buildkit-lib.project=app\n  \
-             build cache (size unknown) selected by asked for\n\
+             dangling image 0123456789ab (2.05 kB) selected by label dev.buildkit-lib.project=app\n\
              keep image app:old: in use by container web_1 (remove the container, or use force)"
         );
     }

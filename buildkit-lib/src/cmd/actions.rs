@@ -215,7 +215,7 @@ impl Runner {
     /// taken them: for parts of a step run side by side, each on a clone with a fresh
     /// record ([`Runner::with_fresh_record`]), whose actions are then adopted part after
     /// part, so that the step's plan reads the same whatever order the threads ran in.
-    pub fn adopt(&self, done: &crate::plan::Plan) {
+    pub(crate) fn adopt(&self, done: &crate::plan::Plan) {
         for action in done.actions() {
             self.record_action(action.clone());
         }

@@ -118,14 +118,6 @@ impl Cmd {
         self
     }
 
-    /// Copies every environment setting of `other` into this command (later wins).
-    pub fn envs_from(mut self, other: &Cmd) -> Cmd {
-        for (k, v) in &other.env {
-            self.env.insert(k.clone(), v.clone());
-        }
-        self
-    }
-
     /// Stops the program (and its children) when it runs longer than `limit`.
     pub fn timeout(mut self, limit: Duration) -> Cmd {
         self.timeout = Some(limit);

@@ -7,6 +7,7 @@
 //! cargo-dist tests its plans. Echo, logs, the record of commands, secret masking, dry
 //! runs and cancellation behave as with real processes.
 
+#[cfg(any(test, feature = "testing"))]
 use std::sync::Mutex;
 
 use super::{Cmd, Probe};
@@ -24,6 +25,7 @@ pub struct Answer {
     pub(crate) writes: Vec<(String, String)>,
 }
 
+#[cfg(any(test, feature = "testing"))]
 impl Answer {
     /// Success, printing `stdout`.
     pub fn ok(stdout: impl Into<String>) -> Answer {
@@ -78,6 +80,7 @@ pub trait Executor: Send + Sync + std::fmt::Debug {
 /// A scripted [`Executor`] for tests: answers by the longest matching argv prefix
 /// (succeeding with no output when nothing matches) and remembers every command asked,
 /// as argv with secrets masked.
+#[cfg(any(test, feature = "testing"))]
 #[derive(Debug, Default)]
 pub struct FakeExecutor {
     rules: Vec<(Vec<String>, Answer)>,
@@ -86,6 +89,9 @@ pub struct FakeExecutor {
     probe_failures: Vec<(String, String)>,
 }
 
+#[cfg(any(test, feature = "testing"))]
+// The library's own tests use part of it.
+#[cfg_attr(not(feature = "testing"), allow(dead_code))]
 impl FakeExecutor {
     /// A fake that answers every command with success and no output.
     pub fn new() -> FakeExecutor {
@@ -134,6 +140,7 @@ impl FakeExecutor {
     }
 }
 
+#[cfg(any(test, feature = "testing"))]
 impl Executor for FakeExecutor {
     fn answer(&self, cmd: &Cmd) -> Answer {
         let argv = cmd.argv();

@@ -9,10 +9,10 @@
 //! engine questions through its engine handle (`engine.rs`), file writes, removals,
 //! swaps, probes and waits (`actions.rs`, `probe.rs`). It records each as a
 //! [`plan::Action`](crate::plan::Action); a recording runner only records, which is how a
-//! step's plan is made. Given an [`Executor`], it asks it for answers instead (tests).
-//! Failures are a typed [`CommandError`]. A run is cancelled through its [`Cancel`] token
-//! (from another thread, or on SIGINT and SIGTERM once `main` asks for it with
-//! [`Cancel::on_signals`]), which stops its commands and runs the clean-ups its steps
+//! step's plan is made. Given an executor (the `testing` feature's `Executor`), it asks
+//! it for answers instead. Failures are a typed [`CommandError`]. A run is cancelled
+//! through its [`Cancel`] token (from another thread, or on SIGINT and SIGTERM once
+//! `main` asks for it with [`Cancel::on_signals`]), which stops its commands and runs the clean-ups its steps
 //! registered; the library keeps no process-wide state and never ends the process.
 
 mod actions;
@@ -36,6 +36,12 @@ pub use command::shell_escape;
 pub(crate) use command::Cmd;
 pub(crate) use error::CommandError;
 pub use error::Failure;
+// The test-support surface (the `testing` feature): scripted answers in place of processes.
+#[cfg(all(test, not(feature = "testing")))]
+pub(crate) use executor::FakeExecutor;
+#[cfg(not(feature = "testing"))]
+pub(crate) use executor::{Answer, Executor};
+#[cfg(feature = "testing")]
 pub use executor::{Answer, Executor, FakeExecutor};
 pub(crate) use probe::ContainerState;
 pub use probe::{ContainerReady, Probe};

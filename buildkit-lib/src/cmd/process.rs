@@ -385,7 +385,7 @@ impl Runner {
     }
 
     fn start_timer(&self, cmd: &Cmd, pgid: i32) -> Option<Timer> {
-        let limit = cmd.get_timeout().or(self.default_timeout);
+        let limit = cmd.get_timeout();
         Some(Timer::start(limit, pgid, self.cancel.clone()))
     }
 
@@ -403,11 +403,7 @@ impl Runner {
             return Err(self.cancelled(cmd, tail));
         }
         let failure = if timed_out {
-            Failure::Timeout(
-                cmd.get_timeout()
-                    .or(self.default_timeout)
-                    .unwrap_or_default(),
-            )
+            Failure::Timeout(cmd.get_timeout().unwrap_or_default())
         } else if let Some(sig) = status.signal() {
             Failure::Signal(sig, signal_name(sig))
         } else {

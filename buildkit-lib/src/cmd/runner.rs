@@ -12,7 +12,6 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use super::cancel::{Cancel, CleanupGuard};
 use super::engine::EngineHandle;
@@ -38,7 +37,6 @@ pub struct Runner {
     pub(super) prefix: Option<String>,
     /// Variables set (`Some`) or removed (`None`) for every command.
     pub(super) env: Vec<(String, Option<String>)>,
-    pub(super) default_timeout: Option<Duration>,
     /// The run's identity, labelling what the steps run with this runner create.
     pub(super) session: Option<Session>,
     pub(super) cancel: Cancel,
@@ -67,7 +65,6 @@ impl Runner {
             log: None,
             prefix: None,
             env: Vec::new(),
-            default_timeout: None,
             session: None,
             cancel: Cancel::default(),
             masks: Masks::default(),
@@ -94,7 +91,9 @@ impl Runner {
 
     /// Asks `executor` for each command's answer instead of starting a process (for
     /// tests; see [`FakeExecutor`](super::FakeExecutor)). The engine's socket fast path is
-    /// off, so engine queries reach the executor as `docker` commands.
+    /// off, so engine queries reach the executor as `docker` commands. Needs the `testing`
+    /// feature.
+    #[cfg(any(test, feature = "testing"))]
     pub fn with_executor(mut self, executor: Arc<dyn Executor>) -> Runner {
         self.executor = Some(executor);
         self
@@ -169,7 +168,7 @@ impl Runner {
 
     /// Prefixes every line this runner prints on the terminal (`[build] ...`), for steps
     /// running side by side.
-    pub fn prefix(mut self, prefix: impl Into<String>) -> Runner {
+    pub(crate) fn prefix(mut self, prefix: impl Into<String>) -> Runner {
         self.prefix = Some(prefix.into());
         self
     }
@@ -190,12 +189,6 @@ impl Runner {
         let key = key.into();
         self.env.retain(|(k, _)| *k != key);
         self.env.push((key, None));
-        self
-    }
-
-    /// A timeout for commands that set none themselves.
-    pub fn default_timeout(mut self, limit: Duration) -> Runner {
-        self.default_timeout = Some(limit);
         self
     }
 

@@ -5,7 +5,7 @@
 //! no `0` tag; `latest` goes only to a release built on the default branch.
 //!
 //! Python projects version by PEP 440 (`1.2.3rc1`, `1.2.3.post1`, `1.2.3.dev4`), which
-//! semver cannot read: [`Pep440Tags`] parses and normalizes such versions and
+//! semver cannot read: [`TagRules::pep440_tags`] parses and normalizes such versions and
 //! renders metadata-action's `type=pep440,pattern=...` tags from them.
 
 use semver::Version;
@@ -55,35 +55,50 @@ pub enum Latest {
     Never,
 }
 
-/// Which tags to produce. The default is metadata-action's common release set:
-/// `{{version}}`, `{{major}}.{{minor}}`, `{{major}}`, the branch, `sha-<7>`, and `latest`.
+/// Which tags to produce, from a semver release ([`TagRules::tags`]) or a PEP 440 one
+/// ([`TagRules::pep440_tags`]), following metadata-action's `type=semver`, `type=pep440`,
+/// `type=ref,event=branch` and `type=sha` rules.
+///
+/// The default is metadata-action's common release set: the patterns `{{version}}`,
+/// `{{major}}.{{minor}}` and `{{major}}`, the branch, `sha-<7>`, and `latest`.
+/// [`TagRules::pattern`] replaces the version patterns with your own.
+///
+/// ```
+/// use buildkit_lib::docker::tags::TagRules;
+///
+/// let rules = TagRules::default();
+/// assert_eq!(rules.pep440_tags("v1.2.3").unwrap(), ["1.2.3", "1.2", "1", "latest"]);
+/// // Pre-, post- and development releases get their full version only.
+/// assert_eq!(rules.pep440_tags("1.2.3rc1").unwrap(), ["1.2.3rc1"]);
+/// let minor = TagRules::default().pattern("v{{major}}.{{minor}}");
+/// assert_eq!(minor.pep440_tags("1.2.3").unwrap(), ["v1.2", "latest"]);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
+#[must_use]
 pub struct TagRules {
-    /// `{{version}}` (`1.2.3`, `2.0.8-beta.67`).
-    pub version: bool,
-    /// `{{major}}.{{minor}}` (`1.2`), not for pre-releases.
-    pub major_minor: bool,
-    /// `{{major}}` (`1`), not for pre-releases nor major version 0.
-    pub major: bool,
+    /// The version patterns (`{{version}}`, `{{major}}.{{minor}}`, ...), in order.
+    pub(crate) patterns: Vec<String>,
+    /// Whether [`TagRules::pattern`] was called (the defaults are replaced).
+    pub(crate) own_patterns: bool,
     /// The sanitised branch name (`releases/v1` becomes `releases-v1`).
-    pub branch: bool,
+    pub(crate) branch: bool,
     /// `sha-` and the first 7 characters of the commit.
-    pub sha: bool,
+    pub(crate) sha: bool,
     /// When to add `latest`.
-    pub latest: Latest,
+    pub(crate) latest: Latest,
     /// Put before every tag except `latest`.
-    pub prefix: String,
+    pub(crate) prefix: String,
     /// Put after every tag except `latest`.
-    pub suffix: String,
+    pub(crate) suffix: String,
 }
 
 impl Default for TagRules {
     fn default() -> Self {
         TagRules {
-            version: true,
-            major_minor: true,
-            major: true,
+            patterns: ["{{version}}", "{{major}}.{{minor}}", "{{major}}"]
+                .map(String::from)
+                .to_vec(),
+            own_patterns: false,
             branch: true,
             sha: true,
             latest: Latest::Auto,
@@ -94,30 +109,44 @@ impl Default for TagRules {
 }
 
 impl TagRules {
-    /// The tags for `input`, in metadata-action's priority order (semver, branch, sha,
-    /// then `latest`), without duplicates. Every tag is a valid docker tag.
+    /// Adds a version pattern (`{{version}}`, `{{major}}.{{minor}}`, `v{{major}}`, and for
+    /// PEP 440 `{{raw}}`); the first call replaces the default ones.
+    pub fn pattern(mut self, pattern: impl Into<String>) -> TagRules {
+        if !self.own_patterns {
+            self.patterns.clear();
+            self.own_patterns = true;
+        }
+        self.patterns.push(pattern.into());
+        self
+    }
+
+    /// When to add `latest` ([`Latest::Auto`]: for a final release, on the default branch
+    /// when the branch is known, as metadata-action's `flavor: latest=auto` does).
+    pub fn latest(mut self, latest: Latest) -> TagRules {
+        self.latest = latest;
+        self
+    }
+
+    /// Put before every tag except `latest`.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> TagRules {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Put after every tag except `latest`.
+    pub fn suffix(mut self, suffix: impl Into<String>) -> TagRules {
+        self.suffix = suffix.into();
+        self
+    }
+
+    /// The tags for a semver `input`, in metadata-action's priority order (the version
+    /// patterns, branch, sha, then `latest`), without duplicates. A pre-release gets its
+    /// full version only; `{{major}}` alone gives no `0` tag. Every tag is a valid docker
+    /// tag.
     pub fn tags(&self, input: &TagInput) -> Vec<String> {
         let mut raw: Vec<String> = Vec::new();
         if let Some(v) = &input.version {
-            let pre = !v.pre.is_empty();
-            if self.version {
-                let mut text = format!("{}.{}.{}", v.major, v.minor, v.patch);
-                if pre {
-                    text.push('-');
-                    text.push_str(v.pre.as_str());
-                }
-                if !v.build.is_empty() {
-                    text.push('+');
-                    text.push_str(v.build.as_str());
-                }
-                raw.push(text);
-            }
-            if self.major_minor && !pre {
-                raw.push(format!("{}.{}", v.major, v.minor));
-            }
-            if self.major && !pre && v.major != 0 {
-                raw.push(v.major.to_string());
-            }
+            raw.extend(self.patterns.iter().filter_map(|p| semver_tag(p, v)));
         }
         if self.branch {
             if let Some(b) = &input.branch {
@@ -127,6 +156,28 @@ impl TagRules {
         if self.sha && !input.sha.is_empty() {
             raw.push(format!("sha-{}", &input.sha[..input.sha.len().min(7)]));
         }
+        let latest = input.version.as_ref().is_some_and(|v| v.pre.is_empty())
+            && input.branch.as_deref() == Some(input.default_branch.as_str());
+        self.finish(raw, latest)
+    }
+
+    /// The tags for a PEP 440 version `raw` (a git tag such as `v1.2.3rc1`), following
+    /// metadata-action's `type=pep440`: the version patterns in order, without
+    /// duplicates, then `latest` (no branch or sha tags: there is no commit here). A pre-,
+    /// post- or development release renders its full version whatever the pattern.
+    pub fn pep440_tags(&self, raw: &str) -> Result<Vec<String>, Pep440Error> {
+        let version = Pep440::parse(raw)?;
+        let tags = self
+            .patterns
+            .iter()
+            .map(|pattern| pep440_tag(pattern, raw))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(self.finish(tags, version.is_final()))
+    }
+
+    /// Prefix, suffix, sanitising and duplicates, then `latest` (`auto` says whether
+    /// [`Latest::Auto`] adds it).
+    fn finish(&self, raw: Vec<String>, auto: bool) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         for tag in raw {
             let tag = sanitize(&format!("{}{tag}{}", self.prefix, self.suffix));
@@ -137,16 +188,55 @@ impl TagRules {
         let latest = match self.latest {
             Latest::Always => true,
             Latest::Never => false,
-            Latest::Auto => {
-                input.version.as_ref().is_some_and(|v| v.pre.is_empty())
-                    && input.branch.as_deref() == Some(input.default_branch.as_str())
-            }
+            Latest::Auto => auto,
         };
         if latest && !out.iter().any(|t| t == "latest") {
             out.push("latest".to_string());
         }
         out
     }
+}
+
+/// Renders one metadata-action `type=semver` pattern for `v`: `{{version}}` (with its
+/// pre-release and build parts), `{{major}}`, `{{minor}}`, `{{patch}}` (an unknown or
+/// unclosed expression is kept as written). A pre-release renders its full version
+/// whatever the pattern; `{{major}}` with no other expression gives nothing for major
+/// version 0.
+fn semver_tag(pattern: &str, v: &Version) -> Option<String> {
+    let mut full = format!("{}.{}.{}", v.major, v.minor, v.patch);
+    if !v.pre.is_empty() {
+        full.push('-');
+        full.push_str(v.pre.as_str());
+    }
+    if !v.build.is_empty() {
+        full.push('+');
+        full.push_str(v.build.as_str());
+    }
+    if !v.pre.is_empty() {
+        return Some(full);
+    }
+    let mut out = String::new();
+    let mut rest = pattern;
+    let mut names = Vec::new();
+    while let Some(open) = rest.find("{{") {
+        let after = &rest[open + 2..];
+        let Some(close) = after.find("}}") else {
+            break;
+        };
+        out.push_str(&rest[..open]);
+        let name = after[..close].trim();
+        out.push_str(&match name {
+            "version" | "raw" => full.clone(),
+            "major" => v.major.to_string(),
+            "minor" => v.minor.to_string(),
+            "patch" => v.patch.to_string(),
+            _ => rest[open..open + close + 4].to_string(),
+        });
+        names.push(name.to_string());
+        rest = &after[close + 2..];
+    }
+    out.push_str(rest);
+    (!(names == ["major"] && v.major == 0)).then_some(out)
 }
 
 /// Full references: every image name with every tag (`name/app:1.2.3`, ...), image by image.
@@ -436,82 +526,6 @@ pub(crate) fn pep440_tag(pattern: &str, raw: &str) -> Result<String, Pep440Error
     Ok(sanitize(&out))
 }
 
-/// A set of metadata-action `type=pep440` tags: patterns, prefix/suffix, and `latest`.
-///
-/// ```
-/// use buildkit_lib::docker::tags::Pep440Tags;
-///
-/// let rules = Pep440Tags::new()
-///     .pattern("{{version}}")
-///     .pattern("{{major}}.{{minor}}")
-///     .pattern("{{major}}");
-/// assert_eq!(rules.tags("v1.2.3").unwrap(), ["1.2.3", "1.2", "1", "latest"]);
-/// // Pre-, post- and development releases get their full version only.
-/// assert_eq!(rules.tags("1.2.3rc1").unwrap(), ["1.2.3rc1"]);
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-#[must_use]
-pub struct Pep440Tags {
-    patterns: Vec<String>,
-    latest: Latest,
-    prefix: String,
-    suffix: String,
-}
-
-impl Pep440Tags {
-    /// No patterns yet, `latest` for final releases.
-    pub fn new() -> Pep440Tags {
-        Pep440Tags::default()
-    }
-
-    /// Adds a pattern (`{{version}}`, `{{major}}.{{minor}}`, `v{{major}}`, ...).
-    pub fn pattern(mut self, pattern: impl Into<String>) -> Pep440Tags {
-        self.patterns.push(pattern.into());
-        self
-    }
-
-    /// When to add `latest` ([`Latest::Auto`]: for a final release, as metadata-action's
-    /// `flavor: latest=auto` does on a tag push).
-    pub fn latest(mut self, latest: Latest) -> Pep440Tags {
-        self.latest = latest;
-        self
-    }
-
-    /// Put before every tag except `latest`.
-    pub fn prefix(mut self, prefix: impl Into<String>) -> Pep440Tags {
-        self.prefix = prefix.into();
-        self
-    }
-
-    /// Put after every tag except `latest`.
-    pub fn suffix(mut self, suffix: impl Into<String>) -> Pep440Tags {
-        self.suffix = suffix.into();
-        self
-    }
-
-    /// The tags for version `raw`, in pattern order, without duplicates, then `latest`.
-    pub fn tags(&self, raw: &str) -> Result<Vec<String>, Pep440Error> {
-        let version = Pep440::parse(raw)?;
-        let mut out: Vec<String> = Vec::new();
-        for pattern in &self.patterns {
-            let tag = pep440_tag(pattern, raw)?;
-            let tag = sanitize(&format!("{}{tag}{}", self.prefix, self.suffix));
-            if !tag.is_empty() && !out.contains(&tag) {
-                out.push(tag);
-            }
-        }
-        let latest = match self.latest {
-            Latest::Always => true,
-            Latest::Never => false,
-            Latest::Auto => version.is_final(),
-        };
-        if latest && !out.iter().any(|t| t == "latest") {
-            out.push("latest".into());
-        }
-        Ok(out)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -559,12 +573,12 @@ mod tests {
 
     #[test]
     fn pre_post_and_dev_releases_get_no_major_minor_tags_nor_latest() {
-        let rules = Pep440Tags::new()
+        let rules = TagRules::default()
             .pattern("{{version}}")
             .pattern("{{major}}.{{minor}}")
             .pattern("{{major}}");
         assert_eq!(
-            rules.tags("1.2.3").unwrap(),
+            rules.pep440_tags("1.2.3").unwrap(),
             ["1.2.3", "1.2", "1", "latest"]
         );
         for (raw, only) in [
@@ -573,23 +587,23 @@ mod tests {
             ("1.2.3.dev4", "1.2.3.dev4"),
             ("1.2.3a1.dev2", "1.2.3a1.dev2"),
         ] {
-            assert_eq!(rules.tags(raw).unwrap(), [only], "{raw}");
+            assert_eq!(rules.pep440_tags(raw).unwrap(), [only], "{raw}");
         }
-        let prefixed = Pep440Tags::new()
+        let prefixed = TagRules::default()
             .pattern("{{version}}")
             .pattern("{{major}}")
             .prefix("py-")
             .suffix("-slim")
             .latest(Latest::Never);
         assert_eq!(
-            prefixed.tags("v2.1.0").unwrap(),
+            prefixed.pep440_tags("v2.1.0").unwrap(),
             ["py-2.1.0-slim", "py-2-slim"]
         );
-        let always = Pep440Tags::new()
+        let always = TagRules::default()
             .pattern("{{version}}")
             .latest(Latest::Always);
-        assert_eq!(always.tags("1.0rc1").unwrap(), ["1.0rc1", "latest"]);
-        for tag in rules.tags("1!2.0.0+abc.7").unwrap() {
+        assert_eq!(always.pep440_tags("1.0rc1").unwrap(), ["1.0rc1", "latest"]);
+        for tag in rules.pep440_tags("1!2.0.0+abc.7").unwrap() {
             crate::docker::reference::check_tag(&tag).unwrap();
         }
     }
@@ -649,7 +663,10 @@ mod tests {
             pep440_tag("{{version", "1.0").unwrap_err().to_string(),
             "`{{version`: a `{{` is not closed by `}}`"
         );
-        assert!(Pep440Tags::new().pattern("{{version}}").tags("").is_err());
+        assert!(TagRules::default()
+            .pattern("{{version}}")
+            .pep440_tags("")
+            .is_err());
     }
 
     fn input(version: Option<&str>, branch: Option<&str>) -> TagInput {
@@ -663,11 +680,12 @@ mod tests {
 
     fn semver_only() -> TagRules {
         TagRules {
-            major: false,
             branch: false,
             sha: false,
             ..TagRules::default()
         }
+        .pattern("{{version}}")
+        .pattern("{{major}}.{{minor}}")
     }
 
     // The tables of metadata-action's README ("Semver" usage, `type=semver`, `type=ref`,
@@ -687,13 +705,12 @@ mod tests {
         );
         // pattern {{major}} of v1.2.3 is `1`.
         let major = TagRules {
-            version: false,
-            major_minor: false,
             branch: false,
             sha: false,
             latest: Latest::Never,
             ..TagRules::default()
-        };
+        }
+        .pattern("{{major}}");
         assert_eq!(major.tags(&input(Some("1.2.3"), None)), vec!["1"]);
         // pattern v{{major}}: `v1` (prefix).
         let v_major = TagRules {
@@ -729,19 +746,18 @@ mod tests {
         );
         // type=sha: `sha-90dd603`.
         let sha = TagRules {
-            version: false,
-            major_minor: false,
-            major: false,
+            patterns: Vec::new(),
             branch: false,
             ..TagRules::default()
         };
         assert_eq!(sha.tags(&input(None, Some("master"))), vec!["sha-90dd603"]);
         // Bake example with refs/tags/v1.2.3: 1.2.3, 1.2, sha-90dd603, latest.
         let bake = TagRules {
-            major: false,
             branch: false,
             ..TagRules::default()
-        };
+        }
+        .pattern("{{version}}")
+        .pattern("{{major}}.{{minor}}");
         assert_eq!(
             references(
                 &["name/app"],
@@ -753,6 +769,28 @@ mod tests {
                 "name/app:sha-90dd603",
                 "name/app:latest"
             ]
+        );
+    }
+
+    #[test]
+    fn semver_patterns_render_like_metadata_action() {
+        let rules = TagRules {
+            branch: false,
+            sha: false,
+            latest: Latest::Never,
+            ..TagRules::default()
+        }
+        .pattern("v{{major}}.{{minor}}")
+        .pattern("{{ patch }}")
+        .pattern("{{major}}");
+        assert_eq!(
+            rules.tags(&input(Some("1.2.3"), None)),
+            vec!["v1.2", "3", "1"]
+        );
+        assert_eq!(rules.tags(&input(Some("0.4.1"), None)), vec!["v0.4", "1"]);
+        assert_eq!(
+            rules.tags(&input(Some("1.2.3-rc.1"), None)),
+            vec!["1.2.3-rc.1"]
         );
     }
 

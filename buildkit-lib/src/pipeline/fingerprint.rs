@@ -284,11 +284,16 @@ fn hash_entry(
     Ok(identity)
 }
 
-/// What a step produces, checked for existence before a step is called up to date.
+/// What a step produces, checked for existence before a step is called up to date: an
+/// image ([`StepOutput::image`]) or a directory ([`StepOutput::dir`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct StepOutput(pub(crate) OutputKind);
+
+/// The kinds of [`StepOutput`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum StepOutput {
+pub(crate) enum OutputKind {
     /// An image tag the engine must still have.
     Image(String),
     /// A directory that must still exist and not be empty.
@@ -296,21 +301,21 @@ pub enum StepOutput {
 }
 
 impl StepOutput {
-    /// An image output.
+    /// An image output: a tag the engine must still have.
     pub fn image(tag: impl Into<String>) -> StepOutput {
-        StepOutput::Image(tag.into())
+        StepOutput(OutputKind::Image(tag.into()))
     }
 
-    /// A directory output.
+    /// A directory output: a directory that must still exist and not be empty.
     pub fn dir(path: impl Into<PathBuf>) -> StepOutput {
-        StepOutput::Dir(path.into())
+        StepOutput(OutputKind::Dir(path.into()))
     }
 
     /// Whether the output still exists.
     pub fn exists(&self, runner: &Runner) -> bool {
         match self {
-            StepOutput::Image(_) => self.identity(runner).is_some(),
-            StepOutput::Dir(dir) => std::fs::read_dir(dir)
+            StepOutput(OutputKind::Image(_)) => self.identity(runner).is_some(),
+            StepOutput(OutputKind::Dir(dir)) => std::fs::read_dir(dir)
                 .map(|mut d| d.next().is_some())
                 .unwrap_or(false),
         }
@@ -323,7 +328,7 @@ impl StepOutput {
     /// is not there or cannot be read: never the same as a recorded identity.
     pub(crate) fn identity(&self, runner: &Runner) -> Option<String> {
         match self {
-            StepOutput::Image(tag) => {
+            StepOutput(OutputKind::Image(tag)) => {
                 let path = format!(
                     "/images/{}/json",
                     crate::docker::image::encode(tag, b"-._~:/@+")
@@ -351,7 +356,7 @@ impl StepOutput {
                 // dry run that asks nothing) is never "still there".
                 (!id.is_empty()).then_some(id)
             }
-            StepOutput::Dir(dir) => {
+            StepOutput(OutputKind::Dir(dir)) => {
                 if !self.exists(runner) {
                     return None;
                 }

@@ -12,7 +12,6 @@ pub(crate) mod filehash;
 pub(crate) mod fingerprint;
 mod graph;
 mod lock;
-mod matrix;
 mod preflight;
 mod report;
 mod run;
@@ -26,12 +25,11 @@ use anyhow::bail;
 use crate::docker::bake::{sanitize_name, BakeFile};
 use crate::docker::build::Build;
 
+use fingerprint::OutputKind;
 pub use fingerprint::{Inputs, StepOutput};
-pub use matrix::Matrix;
 pub use preflight::{EngineProblem, EngineUnavailable};
 pub use report::{
     ArtifactRecord, FindingLevel, FindingRecord, ImageRecord, Report, StepRecord, StepStatus,
-    WarningRecord,
 };
 pub use run::{file_stem, PipelineError, RunOptions, StepCx};
 
@@ -75,7 +73,7 @@ impl Step {
     pub(crate) fn uses_engine(&self) -> bool {
         self.needs_engine
             || self.build.is_some()
-            || matches!(self.output, Some(StepOutput::Image(_)))
+            || matches!(self.output, Some(StepOutput(OutputKind::Image(_))))
     }
 
     /// Runs after the named steps have succeeded.
@@ -257,8 +255,8 @@ impl Pipeline {
 
     /// The pipeline's image builds as one bake file for [`Pipeline::dir`] (where
     /// `docker-bake.json` belongs): one target per [`Pipeline::image_build`] step, named
-    /// after the step (in bake's charset, see [`sanitize_name`]), and a `default` group of
-    /// all of them. Session labels are not included: see [`BakeFile::with_session_labels`].
+    /// after the step (in bake's charset: `image[3.11]` becomes `image-3-11`), and a
+    /// `default` group of all of them. Session labels are not included: see [`BakeFile::with_session_labels`].
     pub fn bake_file(&self) -> anyhow::Result<BakeFile> {
         self.bake_file_in(&self.dir())
     }
@@ -290,27 +288,6 @@ impl Pipeline {
             );
         }
         Ok(file.finish())
-    }
-
-    /// Adds one step per combination of the matrix, named `<name>[v1,v2,..]`; the body
-    /// receives the combination (axis name to value). Returns the names added.
-    pub fn matrix<F>(&mut self, name: &str, matrix: &Matrix, deps: &[&str], body: F) -> Vec<String>
-    where
-        F: Fn(&mut StepCx, &std::collections::BTreeMap<String, String>) -> anyhow::Result<()>
-            + Send
-            + Sync
-            + 'static,
-    {
-        let body = Arc::new(body);
-        let mut names = Vec::new();
-        for combo in matrix.combinations() {
-            let step_name = format!("{name}[{}]", matrix.label(&combo));
-            let body = body.clone();
-            self.step(step_name.clone(), move |cx| body(cx, &combo))
-                .after(deps.iter().copied());
-            names.push(step_name);
-        }
-        names
     }
 
     /// The pipeline's name.

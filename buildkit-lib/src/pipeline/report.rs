@@ -289,7 +289,7 @@ fn escape_property(text: &str) -> String {
 /// at its Dockerfile line).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
-pub struct WarningRecord {
+pub(crate) struct WarningRecord {
     /// What it is about: a [`CacheCheck`](crate::docker::explain::CacheCheck) name
     /// (`copy-before-install`, ...) or `cache-not-written`.
     pub(crate) kind: String,
@@ -308,7 +308,7 @@ pub struct WarningRecord {
 
 impl WarningRecord {
     /// A warning of `kind` saying `message`, at no particular place.
-    pub fn new(kind: impl Into<String>, message: impl Into<String>) -> WarningRecord {
+    pub(crate) fn new(kind: impl Into<String>, message: impl Into<String>) -> WarningRecord {
         WarningRecord {
             kind: kind.into(),
             message: message.into(),
@@ -319,7 +319,7 @@ impl WarningRecord {
     }
 
     /// The warning of a cache that `image`'s build did not write.
-    pub fn cache_not_written(
+    pub(crate) fn cache_not_written(
         image: &str,
         cache: &crate::docker::explain::CacheNotWritten,
     ) -> WarningRecord {
@@ -421,22 +421,6 @@ impl ImageRecord {
     }
 }
 
-impl ArtifactRecord {
-    /// The record of the file at `path`, `size_bytes` long, whose content hashes to
-    /// `sha256` (hex).
-    pub fn new(
-        path: impl Into<String>,
-        size_bytes: u64,
-        sha256: impl Into<String>,
-    ) -> ArtifactRecord {
-        ArtifactRecord {
-            path: path.into(),
-            size_bytes,
-            sha256: sha256.into(),
-        }
-    }
-}
-
 /// The report of one pipeline run, written to `target/buildkit/<pipeline>/report.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -506,7 +490,7 @@ impl Report {
     }
 
     /// The summary as Markdown (for `$GITHUB_STEP_SUMMARY`).
-    pub fn markdown(&self) -> String {
+    pub(crate) fn markdown(&self) -> String {
         let mut out = format!(
             "### Pipeline `{}`: {}\n\n| step | status | time |\n|---|---|---:|\n",
             self.pipeline,

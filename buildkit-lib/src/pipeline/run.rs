@@ -168,7 +168,7 @@ impl StepCx {
 
     /// Records the explanation of an image build this step ran: its summary and one row
     /// per instruction go into the step's entry of the report.
-    pub fn add_explanation(&mut self, explanation: &crate::docker::explain::Explanation) {
+    pub(crate) fn add_explanation(&mut self, explanation: &crate::docker::explain::Explanation) {
         self.why = Some(explanation.summary());
         self.instructions.extend(
             explanation
@@ -178,15 +178,9 @@ impl StepCx {
         );
     }
 
-    /// Records a warning of this step (in the report, and in GitHub Actions as a
-    /// `::warning` annotation at its file and line).
-    pub fn add_warning(&mut self, warning: WarningRecord) {
-        self.warnings.push(warning);
-    }
-
     /// Records what an image build warned about: its cache set-up findings and the caches
     /// it did not write.
-    pub fn add_build_warnings(&mut self, result: &crate::docker::build::BuildResult) {
+    pub(crate) fn add_build_warnings(&mut self, result: &crate::docker::build::BuildResult) {
         let image = result
             .tags
             .first()
@@ -222,7 +216,7 @@ impl StepCx {
     ///
     /// [`BuildResult::record`]: crate::docker::build::BuildResult::record
     /// [`BuildFailed`]: crate::docker::build::BuildFailed
-    pub fn add_build(&mut self, record: BuildRecord) {
+    pub(crate) fn add_build(&mut self, record: BuildRecord) {
         self.builds.push(record);
     }
 
@@ -257,14 +251,9 @@ impl StepCx {
         });
         Ok(())
     }
-
-    /// Records an artifact whose size and hash are already known.
-    pub fn add_artifact_record(&mut self, record: ArtifactRecord) {
-        self.artifacts.push(record);
-    }
 }
 
-/// A file-name-safe form of a step name (matrix names hold `/`, `[`, `,`): the stem of
+/// A file-name-safe form of a step name (a name may hold `/`, `[` or `,`): the stem of
 /// the step's files under the pipeline's folder (`logs/<stem>.log`, `why/<stem>.json`).
 pub fn file_stem(name: &str) -> String {
     name.chars()
@@ -309,7 +298,11 @@ impl Pipeline {
             .collect();
         if !engine_steps.is_empty() {
             let buildx = self.steps.iter().any(|s| {
-                s.build.is_some() || matches!(s.output, Some(super::StepOutput::Image(_)))
+                s.build.is_some()
+                    || matches!(
+                        s.output,
+                        Some(super::StepOutput(super::fingerprint::OutputKind::Image(_)))
+                    )
             });
             let stamp = self.dir().join("buildx-answered");
             super::preflight::check_engine(runner, engine_steps, buildx, Some(&stamp))?;

@@ -60,5 +60,6 @@ mod run;
 pub use export::BakeFileBuilder;
 pub(crate) use model::is_local;
 
-pub use model::{sanitize_name, BakeFile, BakeGroup, BakeTarget};
+pub(crate) use model::sanitize_name;
+pub use model::{BakeFile, BakeGroup, BakeTarget};
 pub use run::{Bake, BakeResult, BakeTargetResult};

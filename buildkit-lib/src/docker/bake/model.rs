@@ -208,7 +208,7 @@ pub(crate) fn validate_name(name: &str) -> anyhow::Result<()> {
 
 /// A valid bake name for `name`: every run of other characters becomes one `-`, and
 /// leading and trailing ones are dropped (`image[3.11,amd64]` -> `image-3-11-amd64`).
-pub fn sanitize_name(name: &str) -> String {
+pub(crate) fn sanitize_name(name: &str) -> String {
     let mut out = String::new();
     for c in name.chars() {
         if c.is_ascii_alphanumeric() || c == '_' || c == '-' {

@@ -1,6 +1,6 @@
-//! Creating builders: [`BuilderCreate`] (one `docker buildx create`), [`MultiNode`] (one
-//! node per machine, `--append`ed in order) and [`CreatedBuilder`], the builder a run made
-//! and removes again (on drop and on Ctrl-C).
+//! Creating builders: [`BuilderCreate`] (one `docker buildx create`, or one per
+//! [`NodeSpec`], `--append`ed in order) and [`CreatedBuilder`], the builder a run made and
+//! removes again (on drop and on Ctrl-C).
 //!
 //! Here because creating is the one job that checks, creates and cleans up after itself;
 //! the failures it meets are read by [`diagnose`](super::diagnose), and the removal and
@@ -16,7 +16,10 @@ use super::manage::{inspect, remove, rm_cmd};
 use crate::cmd::{Cmd, Runner};
 use crate::plan::Step;
 
-/// `docker buildx create`.
+/// `docker buildx create`: a builder with one node, or with one node per machine (or
+/// cluster) given with [`BuilderCreate::node`], each building its own platforms. Creating
+/// a builder fails, and leaves nothing behind, when a builder of that name exists already
+/// (unless [`append`](BuilderCreate::append)) or any node is refused.
 ///
 /// # Example
 ///
@@ -42,8 +45,11 @@ pub struct BuilderCreate {
     pub(crate) driver_opts: BTreeMap<String, String>,
     /// Platforms this node builds natively (`--platform`).
     pub(crate) platforms: Vec<String>,
-    /// Node name (`--node`).
+    /// Node name (`--node`), in the one `docker buildx create` of each node.
     pub(crate) node: Option<String>,
+    /// The nodes, in order (none: one node, described by the builder's own platforms,
+    /// endpoint and TLS files).
+    pub(crate) nodes: Vec<NodeSpec>,
     /// Add a node to the existing builder `name` (`--append`).
     pub(crate) append: bool,
     /// BuildKit daemon configuration file (`--buildkitd-config`).
@@ -91,9 +97,18 @@ impl BuilderCreate {
         self
     }
 
-    /// Node name (`--node`).
-    pub fn node(mut self, node: impl Into<String>) -> BuilderCreate {
-        self.node = Some(node.into());
+    /// Adds a node: a builder with several nodes (one per machine or cluster, each with
+    /// its platforms) is created with one `docker buildx create` per node, `--append`
+    /// after the first and `--bootstrap` / `--use` on the last. The builder's
+    /// [`driver`](BuilderCreate::driver), driver options and daemon configuration apply to
+    /// every node; the platforms, endpoint and TLS files are each node's own. Without a
+    /// node the builder's own [`platform`](BuilderCreate::platform),
+    /// [`endpoint`](BuilderCreate::endpoint) and [`with_tls`](BuilderCreate::with_tls)
+    /// describe its one node.
+    ///
+    /// Adds one; call again for more.
+    pub fn node(mut self, node: NodeSpec) -> BuilderCreate {
+        self.nodes.push(node);
         self
     }
 
@@ -138,9 +153,82 @@ impl BuilderCreate {
         self
     }
 
-    /// The checks buildx does not make, or makes only once a build starts: `append` has a
-    /// name, a remote builder has an endpoint buildx understands, and its TLS files exist.
+    /// The checks buildx does not make, or makes only once a build starts, of every node:
+    /// `append` has a name, a remote node has an endpoint buildx understands, and its TLS
+    /// files exist; the nodes have names, each its own.
     pub(crate) fn check(&self) -> anyhow::Result<()> {
+        if self.nodes.is_empty() || self.name.is_none() && self.append {
+            return self.check_one();
+        }
+        let Some(name) = &self.name else {
+            anyhow::bail!("a builder with nodes needs a name: set `name`");
+        };
+        if !self.platforms.is_empty() || self.endpoint.is_some() {
+            anyhow::bail!(
+                "builder {name} has nodes: set the platforms and the endpoint on each NodeSpec"
+            );
+        }
+        if self.driver == Driver::Docker && self.nodes.len() > 1 {
+            anyhow::bail!(
+                "the docker driver cannot have several nodes; use docker-container, remote \
+                 or kubernetes for builder {name}"
+            );
+        }
+        for (i, (node, create)) in self.nodes.iter().zip(self.creates()).enumerate() {
+            anyhow::ensure!(
+                !node.name.is_empty(),
+                "node {} of builder {name} has no name",
+                i + 1,
+            );
+            // buildx would silently replace the earlier node of the same name.
+            if self.nodes[..i].iter().any(|n| n.name == node.name) {
+                anyhow::bail!(
+                    "builder {name} names node {} twice; give each node its own name",
+                    node.name
+                );
+            }
+            create
+                .check_one()
+                .with_context(|| format!("node {} of builder {name}", node.name))?;
+        }
+        Ok(())
+    }
+
+    /// One `docker buildx create` per node (the builder itself when it has no nodes).
+    fn creates(&self) -> Vec<BuilderCreate> {
+        if self.nodes.is_empty() {
+            return vec![self.clone()];
+        }
+        let last = self.nodes.len() - 1;
+        self.nodes
+            .iter()
+            .enumerate()
+            .map(|(i, node)| {
+                let mut driver_opts = self.driver_opts.clone();
+                driver_opts.extend(node.driver_opts.clone());
+                let create = BuilderCreate {
+                    name: self.name.clone(),
+                    driver: self.driver,
+                    driver_opts,
+                    platforms: node.platforms.clone(),
+                    node: Some(node.name.clone()),
+                    nodes: Vec::new(),
+                    append: self.append || i > 0,
+                    buildkitd_config: self.buildkitd_config.clone(),
+                    bootstrap: self.bootstrap && i == last,
+                    use_it: self.use_it && i == last,
+                    endpoint: node.endpoint.clone(),
+                };
+                match &node.tls {
+                    Some(tls) => create.with_tls(tls),
+                    None => create,
+                }
+            })
+            .collect()
+    }
+
+    /// [`BuilderCreate::check`] of one `docker buildx create`.
+    fn check_one(&self) -> anyhow::Result<()> {
         if self.append && self.name.is_none() {
             anyhow::bail!(
                 "`append` adds a node to an existing builder: set `name` to that builder"
@@ -232,8 +320,55 @@ impl BuilderCreate {
         self.check()?;
         refuse_taken(runner, &name)?;
         let created = CreatedBuilder::arm(runner, name);
-        self.run_unchecked(runner)?;
+        if self.nodes.is_empty() {
+            self.run_unchecked(runner)?;
+        } else {
+            self.create_nodes(runner)?;
+        }
         Ok(created)
+    }
+
+    /// Creates the nodes in order; when one is refused, removes the builder again (unless
+    /// the nodes were appended to a builder that is not this run's) and names the node.
+    fn create_nodes(&self, runner: &Runner) -> anyhow::Result<()> {
+        let name = self.name.as_deref().unwrap_or_default();
+        for (node, create) in self.nodes.iter().zip(self.creates()) {
+            if let Err(e) = runner.capture(&create.command()) {
+                // The name was free before: whatever exists under it now is ours. Read why
+                // a remote node cannot connect before removing it.
+                let existed = !self.append && matches!(inspect(runner, name), Ok(Some(_)));
+                let timed_out = e
+                    .tail
+                    .iter()
+                    .any(|l| l.contains("context deadline exceeded"));
+                let diagnosed = (existed && timed_out && self.driver == Driver::Remote)
+                    .then(|| connection_error(runner, name))
+                    .flatten();
+                if existed {
+                    let _ = runner.capture(&rm_cmd(name));
+                }
+                let what = format!(
+                    "cannot add node {} to builder {name}{}",
+                    node.name,
+                    if existed {
+                        "; the builder was removed again"
+                    } else {
+                        ""
+                    }
+                );
+                let mut e = e;
+                e.tail.extend(diagnosed);
+                return Err(explained(
+                    runner,
+                    None,
+                    e,
+                    &what,
+                    create.endpoint.as_deref(),
+                    &create.driver_opts,
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn run_unchecked(&self, runner: &Runner) -> anyhow::Result<()> {
@@ -259,12 +394,17 @@ impl Step for BuilderCreate {
     type Output = String;
 
     /// Checks what buildx would refuse later (and that a named builder does not exist
-    /// yet, unless `append`: one `docker buildx ls`), then creates the builder; returns
-    /// its name.
+    /// yet, unless `append`: one `docker buildx ls`), then creates the builder (its nodes
+    /// in order; when one is refused, the builder is removed again and the error names the
+    /// node); returns its name.
     fn run(&self, runner: &Runner) -> anyhow::Result<String> {
         self.check()?;
         if let (Some(name), false) = (&self.name, self.append) {
             refuse_taken(runner, name)?;
+        }
+        if !self.nodes.is_empty() {
+            self.create_nodes(runner)?;
+            return Ok(self.name.clone().unwrap_or_default());
         }
         let out = runner.capture(&self.command()).map_err(|e| {
             let what = match &self.name {
@@ -349,7 +489,7 @@ impl Drop for CreatedBuilder {
         }
     }
 }
-/// One node of a [`MultiNode`] builder.
+/// One node of a builder ([`BuilderCreate::node`]).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[must_use]
 pub struct NodeSpec {
@@ -406,217 +546,53 @@ impl NodeSpec {
     }
 }
 
-/// A builder with one node per machine (or cluster), each building its own platforms:
-/// `docker buildx create` for the first node, `--append` for the others, `--bootstrap`
-/// on the last one. Creating it fails, and leaves nothing behind, when a builder of that
-/// name exists already or any node is refused.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-#[must_use]
-pub struct MultiNode {
-    /// The builder's name.
-    pub(crate) name: String,
-    /// The driver of every node.
-    pub(crate) driver: Driver,
-    /// Driver options of every node (`image=`, `network=host`, `namespace=`, ...).
-    pub(crate) driver_opts: BTreeMap<String, String>,
-    /// BuildKit daemon configuration file (`--buildkitd-config`), for every node.
-    pub(crate) buildkitd_config: Option<String>,
-    /// The nodes, in order.
-    pub(crate) nodes: Vec<NodeSpec>,
-    /// Start every node once created (`--bootstrap`).
-    pub(crate) bootstrap: bool,
-    /// Make it the current builder (`--use`).
-    pub(crate) use_it: bool,
-}
-
-impl MultiNode {
-    /// A builder named `name` with the default driver (`docker-container`) and no nodes:
-    /// add one [`NodeSpec`] per machine with [`MultiNode::node`].
-    pub fn new(name: impl Into<String>) -> MultiNode {
-        MultiNode {
-            name: name.into(),
-            ..MultiNode::default()
-        }
-    }
-
-    /// The driver of every node.
-    pub fn driver(mut self, driver: Driver) -> MultiNode {
-        self.driver = driver;
-        self
-    }
-
-    /// Driver options of every node (`image=`, `network=host`, `namespace=`, ...).
-    ///
-    /// Adds one entry, replacing an earlier one of the same key.
-    pub fn driver_opt(mut self, key: impl Into<String>, value: impl Into<String>) -> MultiNode {
-        self.driver_opts.insert(key.into(), value.into());
-        self
-    }
-
-    /// BuildKit daemon configuration file (`--buildkitd-config`), for every node.
-    pub fn buildkitd_config(mut self, buildkitd_config: impl Into<String>) -> MultiNode {
-        self.buildkitd_config = Some(buildkitd_config.into());
-        self
-    }
-
-    /// The nodes, in order.
-    ///
-    /// Adds one; call again for more.
-    pub fn node(mut self, node: NodeSpec) -> MultiNode {
-        self.nodes.push(node);
-        self
-    }
-
-    /// Start every node once created (`--bootstrap`).
-    pub fn bootstrap(mut self, on: bool) -> MultiNode {
-        self.bootstrap = on;
-        self
-    }
-
-    /// Make it the current builder (`--use`).
-    pub fn use_it(mut self, on: bool) -> MultiNode {
-        self.use_it = on;
-        self
-    }
-}
-
-impl MultiNode {
-    /// One `docker buildx create` per node.
-    pub(crate) fn creates(&self) -> Vec<BuilderCreate> {
-        let last = self.nodes.len().saturating_sub(1);
-        self.nodes
-            .iter()
-            .enumerate()
-            .map(|(i, node)| {
-                let mut driver_opts = self.driver_opts.clone();
-                driver_opts.extend(node.driver_opts.clone());
-                let create = BuilderCreate {
-                    name: Some(self.name.clone()),
-                    driver: self.driver,
-                    driver_opts,
-                    platforms: node.platforms.clone(),
-                    node: Some(node.name.clone()),
-                    append: i > 0,
-                    buildkitd_config: self.buildkitd_config.clone(),
-                    bootstrap: self.bootstrap && i == last,
-                    use_it: self.use_it && i == last,
-                    endpoint: node.endpoint.clone(),
-                };
-                match &node.tls {
-                    Some(tls) => create.with_tls(tls),
-                    None => create,
-                }
-            })
-            .collect()
-    }
-
-    /// Like [`Step::run`] of a [`MultiNode`], but the builder belongs to this run: it is removed when
-    /// the returned [`CreatedBuilder`] is dropped, and on Ctrl-C (registered before the
-    /// first node is created).
-    pub fn create(&self, runner: &Runner) -> anyhow::Result<CreatedBuilder> {
-        self.check_nodes()?;
-        refuse_taken(runner, &self.name)?;
-        let created = CreatedBuilder::arm(runner, self.name.clone());
-        self.create_nodes(runner)?;
-        Ok(created)
-    }
-
-    fn check_nodes(&self) -> anyhow::Result<()> {
-        anyhow::ensure!(!self.name.is_empty(), "a multi-node builder needs a name");
-        anyhow::ensure!(
-            !self.nodes.is_empty(),
-            "builder {} has no nodes: add one NodeSpec per machine",
-            self.name
-        );
-        if self.driver == Driver::Docker && self.nodes.len() > 1 {
-            anyhow::bail!(
-                "the docker driver cannot have several nodes; use docker-container, remote \
-                 or kubernetes for builder {}",
-                self.name
-            );
-        }
-        let creates = self.creates();
-        for (i, (node, create)) in self.nodes.iter().zip(&creates).enumerate() {
-            anyhow::ensure!(
-                !node.name.is_empty(),
-                "node {} of builder {} has no name",
-                i + 1,
-                self.name
-            );
-            // buildx would silently replace the earlier node of the same name.
-            if self.nodes[..i].iter().any(|n| n.name == node.name) {
-                anyhow::bail!(
-                    "builder {} names node {} twice; give each node its own name",
-                    self.name,
-                    node.name
-                );
-            }
-            create
-                .check()
-                .with_context(|| format!("node {} of builder {}", node.name, self.name))?;
-        }
-        Ok(())
-    }
-
-    fn create_nodes(&self, runner: &Runner) -> anyhow::Result<()> {
-        let creates = self.creates();
-        for (node, create) in self.nodes.iter().zip(&creates) {
-            if let Err(e) = runner.capture(&create.command()) {
-                // The name was free before: whatever exists under it now is ours. Read why
-                // a remote node cannot connect before removing it.
-                let existed = matches!(inspect(runner, &self.name), Ok(Some(_)));
-                let timed_out = e
-                    .tail
-                    .iter()
-                    .any(|l| l.contains("context deadline exceeded"));
-                let diagnosed = (existed && timed_out && self.driver == Driver::Remote)
-                    .then(|| connection_error(runner, &self.name))
-                    .flatten();
-                if existed {
-                    let _ = runner.capture(&rm_cmd(&self.name));
-                }
-                let what = format!(
-                    "cannot add node {} to builder {}{}",
-                    node.name,
-                    self.name,
-                    if existed {
-                        "; the builder was removed again"
-                    } else {
-                        ""
-                    }
-                );
-                let mut e = e;
-                e.tail.extend(diagnosed);
-                return Err(explained(
-                    runner,
-                    None,
-                    e,
-                    &what,
-                    create.endpoint.as_deref(),
-                    &create.driver_opts,
-                ));
-            }
-        }
-        Ok(())
-    }
-}
-
-impl Step for MultiNode {
-    type Output = ();
-
-    /// Checks every node, refuses a name that is taken (one `docker buildx ls`), then
-    /// creates the nodes in order (`--append` after the first). When one is refused, the
-    /// builder is removed again and the error names the node.
-    fn run(&self, runner: &Runner) -> anyhow::Result<()> {
-        self.check_nodes()?;
-        refuse_taken(runner, &self.name)?;
-        self.create_nodes(runner)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_builder_with_nodes_takes_platforms_and_endpoints_from_each_node() {
+        let runner = Runner::new().recording();
+        let shared = BuilderCreate::new()
+            .name("farm")
+            .platform("linux/amd64")
+            .node(NodeSpec::new("amd"));
+        assert_eq!(
+            shared.run(&runner).unwrap_err().to_string(),
+            "builder farm has nodes: set the platforms and the endpoint on each NodeSpec"
+        );
+        let unnamed = BuilderCreate::new().node(NodeSpec::new("amd"));
+        assert!(unnamed.run(&runner).is_err());
+        let farm = BuilderCreate::new()
+            .name("farm")
+            .driver(Driver::Remote)
+            .node(
+                NodeSpec::new("amd")
+                    .endpoint("tcp://a:1234")
+                    .platform("linux/amd64"),
+            )
+            .node(
+                NodeSpec::new("arm")
+                    .endpoint("tcp://b:1234")
+                    .platform("linux/arm64"),
+            )
+            .bootstrap(true);
+        let lines: Vec<String> = farm
+            .creates()
+            .iter()
+            .map(|c| c.command().to_string())
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "docker buildx create --name farm --driver remote --platform linux/amd64 \
+                 --node amd tcp://a:1234",
+                "docker buildx create --name farm --driver remote --platform linux/arm64 \
+                 --node arm --append --bootstrap tcp://b:1234",
+            ]
+        );
+        assert_eq!(farm.run(&runner).unwrap(), "farm");
+    }
 
     #[test]
     fn a_created_builder_plans_its_removal_on_drop() {

@@ -1,7 +1,7 @@
 //! Buildx builders, typed: `create` (drivers `docker`, `docker-container`, `remote` with
-//! TLS files, `kubernetes`), multi-node builders ([`MultiNode`]: one node per machine or
-//! cluster, each with its platforms, created with `--append`), `use`, `inspect`, `rm`,
-//! `ls`.
+//! TLS files, `kubernetes`), multi-node builders ([`BuilderCreate::node`]: one node per
+//! machine or cluster, each with its platforms, created with `--append`), `use`,
+//! `inspect`, `rm`, `ls`.
 //!
 //! Each is a command line as data plus a function that runs it, so a CI setup can be
 //! printed and golden-tested before anything runs. A builder with nodes for several
@@ -13,10 +13,10 @@
 //! `existing instance ... but has mismatched driver`); a BuildKit daemon running in a
 //! container can still join a `remote` builder as `docker-container://CONTAINER`.
 //!
-//! [`MultiNode::create`] and [`BuilderCreate::create`] return a [`CreatedBuilder`]: the
-//! builder this run made, removed when it is dropped and when the run is cancelled (a
-//! Ctrl-C too, once the program's `main` cancels its run on signals with
-//! [`crate::cmd::Cancel::on_signals`]); a builder the user made is never removed.
+//! [`BuilderCreate::create`] returns a [`CreatedBuilder`]: the builder this run made,
+//! removed when it is dropped and when the run is cancelled (a Ctrl-C too, once the
+//! program's `main` cancels its run on signals with [`crate::cmd::Cancel::on_signals`]); a
+//! builder the user made is never removed.
 //! Failures buildx reports in its own words (a TLS handshake refused, a builder image
 //! that is neither local nor pullable, a name that is taken) are explained in ours.
 //!
@@ -35,7 +35,7 @@ mod driver;
 mod manage;
 mod versions;
 
-pub use create::{BuilderCreate, CreatedBuilder, MultiNode, NodeSpec};
+pub use create::{BuilderCreate, CreatedBuilder, NodeSpec};
 pub(crate) use diagnose::{connection_error, explain};
 pub use driver::{Driver, RemoteTls};
 pub(crate) use manage::inspect_cmd;
