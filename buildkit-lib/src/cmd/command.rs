@@ -300,4 +300,40 @@ mod tests {
         assert_eq!(cmd.get_env("B"), Some(None));
         assert_eq!(cmd.effective_env("TOKEN").as_deref(), Some("zzz-secret-1"));
     }
+
+    #[test]
+    fn an_accepted_exit_code_is_a_success_that_says_its_code_and_others_still_fail() {
+        use std::sync::Arc;
+
+        use crate::cmd::{Answer, Echo, FakeExecutor, Runner};
+        let fake = Arc::new(FakeExecutor::new().on(["lint"], Answer::fail(1, "two findings\n")));
+        let runner = Runner::new().echo(Echo::Silent).with_executor(fake);
+        let accepted = Cmd::new("lint").accept_exit(1);
+        let captured = runner.capture(&accepted).unwrap();
+        assert_eq!(captured.exit_code, 1);
+        assert_eq!(captured.stdout, "two findings\n");
+        let err = runner.capture(&Cmd::new("lint")).unwrap_err();
+        assert_eq!(err.exit_code(), Some(1));
+        let other = runner
+            .capture(&Cmd::new("lint").accept_exit(2))
+            .unwrap_err();
+        assert_eq!(other.exit_code(), Some(1));
+        // Accepting 0 adds nothing: 0 is always a success.
+        assert_eq!(Cmd::new("lint").accept_exit(0), Cmd::new("lint"));
+    }
+
+    #[test]
+    fn a_runner_redacts_every_secret_it_was_given_and_nothing_else() {
+        use crate::cmd::Runner;
+        let runner = Runner::new();
+        assert_eq!(runner.redact("token abc-123-xyz"), "token abc-123-xyz");
+        runner.mask(&Secret::new("abc-123-xyz"));
+        runner.mask(&Secret::new("p4ssw0rd-long"));
+        assert_eq!(
+            runner.redact("token abc-123-xyz, password p4ssw0rd-long, user ci"),
+            "token ***, password ***, user ci"
+        );
+        // Clones share the masks: a step's runner redacts what the pipeline masked.
+        assert_eq!(runner.clone().redact("x abc-123-xyz"), "x ***");
+    }
 }

@@ -336,4 +336,25 @@ mod tests {
         );
         assert_eq!(error_line(&[]), None);
     }
+
+    #[test]
+    fn extra_arguments_come_before_the_entry_in_the_order_given() {
+        assert_eq!(
+            PyInstaller::spec("deskapp.spec")
+                .extra_arg("--log-level")
+                .extra_arg("WARN")
+                .command("/out", "/tmp/build")
+                .to_string(),
+            "pyinstaller --distpath /out --workpath /tmp/build --clean --noconfirm \
+             --log-level WARN deskapp.spec"
+        );
+        assert_eq!(
+            PyInstaller::script("main.py")
+                .extra_arg("--strip")
+                .command("/out", "/tmp/build")
+                .to_string(),
+            "pyinstaller --distpath /out --workpath /tmp/build --clean --noconfirm --onefile \
+             --specpath /tmp/pyinstaller-spec --strip main.py"
+        );
+    }
 }

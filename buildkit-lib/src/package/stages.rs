@@ -314,4 +314,29 @@ mod tests {
             "python3 -m pip download --only-binary=:all: --dest w pyinstaller==6.11.1"
         );
     }
+
+    #[test]
+    fn a_renamed_stage_is_the_target_and_the_build_context_name_of_its_child() {
+        let session = Session {
+            project: "deskapp".into(),
+            run_id: "r1".into(),
+        };
+        let stages = Stages::new("app", "deskapp")
+            .stage_name(Stage::Base, "system")
+            .stage_name(Stage::Runtime, "venv")
+            .from_tagged_images(true);
+        assert_eq!(
+            stages.build(Stage::Base, &session).command().to_string(),
+            "docker buildx build --progress=rawjson --target system --tag deskapp:base \
+             --label dev.buildkit-lib.project=deskapp --label dev.buildkit-lib.run=r1 \
+             --load app"
+        );
+        assert_eq!(
+            stages.build(Stage::Runtime, &session).command().to_string(),
+            "docker buildx build --progress=rawjson --target venv --tag deskapp:runtime \
+             --label dev.buildkit-lib.project=deskapp --label dev.buildkit-lib.run=r1 \
+             --build-context system=docker-image://deskapp:base --load app"
+        );
+        assert_eq!(stages.name(Stage::Package), "package");
+    }
 }

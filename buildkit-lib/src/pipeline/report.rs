@@ -640,4 +640,29 @@ mod tests {
         );
         assert_eq!(serde_json::from_str::<Report>(&json).unwrap(), report);
     }
+
+    #[test]
+    fn a_finding_built_by_hand_annotates_its_file_and_only_then_its_line() {
+        let finding = FindingRecord::new(
+            "ruff",
+            "F401",
+            FindingLevel::Error,
+            "/ws/src/app.py",
+            "`os` imported but unused",
+        );
+        assert_eq!(
+            (finding.tool.as_str(), finding.rule.as_str(), finding.line),
+            ("ruff", "F401", None)
+        );
+        assert_eq!(
+            finding.annotation(Some(Path::new("/ws"))),
+            "::error file=src/app.py,title=ruff F401::`os` imported but unused"
+        );
+        let at = finding.line(7);
+        assert_eq!(at.line, Some(7));
+        assert_eq!(
+            at.annotation(None),
+            "::error file=/ws/src/app.py,line=7,title=ruff F401::`os` imported but unused"
+        );
+    }
 }
