@@ -481,4 +481,27 @@ FROM builder AS runtime\nCOPY --from=builder /opt/venv /opt/venv\n";
             )
         );
     }
+
+    #[test]
+    fn pruning_all_passes_all_and_takes_internal_and_frontend_records_too() {
+        let now = 100_000;
+        let records = vec![
+            record("old", 500, now - 90_000, "regular", false),
+            record("front", 50, now - 99_000, "frontend", false),
+            record("inner", 20, now - 99_000, "internal", false),
+        ];
+        let ids = |p: &PrunePlan| p.records.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
+        let some = Prune::new();
+        assert_eq!(ids(&some.predict(&records, now)), vec!["old"]);
+        assert!(!some.command().to_string().contains("--all"));
+        let all = Prune::new().all(true);
+        assert_eq!(
+            all.command().to_string(),
+            "docker buildx prune --force --all"
+        );
+        let mut took = ids(&all.predict(&records, now));
+        took.sort();
+        assert_eq!(took, vec!["front", "inner", "old"]);
+        assert!(!all.all(false).command().to_string().contains("--all"));
+    }
 }

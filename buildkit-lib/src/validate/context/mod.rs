@@ -384,4 +384,35 @@ mod tests {
             "build context /nonexistent/ctx is not a directory (give the folder passed to `docker build`)"
         );
     }
+
+    #[test]
+    fn top_keeps_that_many_of_the_largest_files_and_dirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for (path, n) in [("a/big.bin", 900), ("b/mid.bin", 500), ("c/small.bin", 100)] {
+            let path = root.join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, vec![b'x'; n]).unwrap();
+        }
+        let files = |a: &ContextAudit| {
+            a.largest_files
+                .iter()
+                .map(|f| f.path.clone())
+                .collect::<Vec<_>>()
+        };
+        let dirs = |a: &ContextAudit| {
+            a.largest_dirs
+                .iter()
+                .map(|d| d.path.clone())
+                .collect::<Vec<_>>()
+        };
+        let all = audit(root, &AuditOptions::new()).unwrap();
+        assert_eq!(files(&all), ["a/big.bin", "b/mid.bin", "c/small.bin"]);
+        let two = audit(root, &AuditOptions::new().top(2)).unwrap();
+        assert_eq!(files(&two), ["a/big.bin", "b/mid.bin"]);
+        assert_eq!(dirs(&two), ["a", "b"]);
+        let none = audit(root, &AuditOptions::new().top(0)).unwrap();
+        assert!(files(&none).is_empty() && dirs(&none).is_empty());
+        assert_eq!(none.file_count(), 3, "top limits the lists, not the audit");
+    }
 }
