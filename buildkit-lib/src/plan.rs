@@ -579,4 +579,26 @@ mod tests {
             .unwrap();
         assert!(!dir.path().join("sub").exists());
     }
+
+    #[test]
+    fn then_appends_the_other_plans_actions_in_order() {
+        let empty = Plan::new();
+        assert!(empty.is_empty());
+        let first = Plan::new().run(Cmd::new("docker").args(["pull", "a"]));
+        let second = Plan::new()
+            .run(Cmd::new("docker").args(["pull", "b"]))
+            .run(Cmd::new("docker").args(["pull", "c"]));
+        assert!(!first.is_empty());
+        let both = first.clone().then(second.clone());
+        assert_eq!(
+            both.commands(),
+            [
+                ["docker", "pull", "a"],
+                ["docker", "pull", "b"],
+                ["docker", "pull", "c"]
+            ]
+        );
+        assert_eq!(first.clone().then(Plan::new()), first);
+        assert!(Plan::new().then(Plan::new()).is_empty());
+    }
 }

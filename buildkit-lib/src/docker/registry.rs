@@ -558,4 +558,34 @@ mod tests {
             "thing failed after 1 attempt(s): not a command error"
         );
     }
+
+    #[test]
+    fn an_index_creation_is_tried_as_often_as_its_retry_says() {
+        use crate::cmd::{Answer, Echo, FakeExecutor};
+        use std::sync::Arc;
+        let tries = |retry: Option<Retry>| {
+            let fake = Arc::new(FakeExecutor::new().on(
+                ["docker", "buildx", "imagetools", "create"],
+                Answer::fail(
+                    1,
+                    "ERROR: dial tcp 127.0.0.1:5000: connect: connection refused\n",
+                ),
+            ));
+            let runner = Runner::new().echo(Echo::Silent).with_executor(fake.clone());
+            let mut create = ImagetoolsCreate::new()
+                .tag("127.0.0.1:5000/desk:1.0")
+                .source("127.0.0.1:5000/desk@sha256:aaaa");
+            if let Some(retry) = retry {
+                create = create.retry(retry);
+            }
+            let err = create.run(&runner).unwrap_err();
+            assert!(format!("{err:#}").contains("connection refused"), "{err:#}");
+            fake.seen().len()
+        };
+        let quick = Retry::new()
+            .initial_delay(Duration::ZERO)
+            .max_delay(Duration::ZERO);
+        assert_eq!(tries(Some(quick.clone().attempts(3))), 3);
+        assert_eq!(tries(Some(quick.attempts(1))), 1);
+    }
 }

@@ -339,4 +339,22 @@ mod tests {
         );
         assert_eq!(stages.name(Stage::Package), "package");
     }
+
+    #[test]
+    fn another_dockerfile_is_passed_to_every_stage_build() {
+        let session = Session {
+            project: "deskapp".into(),
+            run_id: "r1".into(),
+        };
+        let stages = Stages::new("app", "deskapp").dockerfile("app/Dockerfile.desktop");
+        for stage in [Stage::Base, Stage::Runtime] {
+            let line = stages.build(stage, &session).command().to_string();
+            assert!(line.contains(" --file app/Dockerfile.desktop "), "{line}");
+        }
+        let line = Stages::new("app", "deskapp")
+            .build(Stage::Base, &session)
+            .command()
+            .to_string();
+        assert!(!line.contains("--file"), "{line}");
+    }
 }

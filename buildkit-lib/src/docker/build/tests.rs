@@ -247,3 +247,24 @@ fn a_secret_looking_build_arg_is_passed_by_name_its_value_in_the_environment() {
     assert_eq!(cmd.get_env("PIP_EXTRA"), Some(Some("***")));
     assert_eq!(cmd.get_env("APP_UID"), None);
 }
+
+#[test]
+fn each_attestation_added_is_one_attest_flag_in_order() {
+    let build = Build::new("/src")
+        .tag("127.0.0.1:5000/app:1")
+        .output(Output::Push)
+        .attest("type=sbom,generator=127.0.0.1:5000/scanner")
+        .attest("type=provenance,mode=max");
+    let line = build.command().to_string();
+    assert!(
+        line.contains(
+            " --attest type=sbom,generator=127.0.0.1:5000/scanner \
+             --attest type=provenance,mode=max "
+        ),
+        "{line}"
+    );
+    assert!(!Build::new("/src")
+        .command()
+        .to_string()
+        .contains("--attest"));
+}

@@ -273,4 +273,14 @@ mod tests {
         let e = Sbom::parse(r#"{"bomFormat":"SPDX","components":{"name":"x"}}"#).unwrap_err();
         assert!(e.to_string().contains("not a CycloneDX document"), "{e}");
     }
+
+    #[test]
+    fn the_timeout_is_trivys_own_and_the_commands_limit_with_a_margin() {
+        let bin = TrivyBin::at("/t/trivy", "/p/target/buildkit/trivy");
+        let cmd = TrivySbom::new("app:1")
+            .timeout(Duration::from_secs(120))
+            .command(&bin);
+        assert!(cmd.to_string().contains(" --timeout 120s "), "{cmd}");
+        assert_eq!(cmd.get_timeout(), Some(Duration::from_secs(150)));
+    }
 }

@@ -413,4 +413,19 @@ mod tests {
             "{e:#}"
         );
     }
+
+    #[test]
+    fn the_timeout_limits_the_scout_command() {
+        assert_eq!(
+            Scout::new("app:1").command().get_timeout(),
+            Some(Duration::from_secs(900))
+        );
+        assert_eq!(
+            Scout::new("app:1")
+                .timeout(Duration::from_secs(42))
+                .command()
+                .get_timeout(),
+            Some(Duration::from_secs(42))
+        );
+    }
 }
