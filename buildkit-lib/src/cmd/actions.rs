@@ -532,4 +532,30 @@ mod tests {
         assert!(runner.probe(&probe).is_ok());
         assert!(runner.wait("up", &probe, Duration::from_secs(1)).is_ok());
     }
+
+    #[test]
+    fn read_output_reads_the_file_but_a_dry_run_answers_its_dry_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("metadata.json");
+        std::fs::write(&file, r#"{"digest":"sha256:aa"}"#).unwrap();
+        let real = Runner::new().echo(Echo::Silent);
+        assert_eq!(
+            real.read_output(&file, "{}").unwrap(),
+            r#"{"digest":"sha256:aa"}"#
+        );
+        let missing = dir.path().join("missing.json");
+        assert!(real.read_output(&missing, "{}").is_err());
+        let dry = Runner::new().echo(Echo::Silent).dry_run(true);
+        assert_eq!(dry.read_output(&file, "{}").unwrap(), "{}");
+        // A fake standing in for the programs answers the dry answer for a file they
+        // would have written.
+        let fake = Runner::new()
+            .echo(Echo::Silent)
+            .with_executor(Arc::new(FakeExecutor::like_dry_run()));
+        assert_eq!(fake.read_output(&missing, "[]").unwrap(), "[]");
+        assert_eq!(
+            fake.read_output(&file, "[]").unwrap(),
+            r#"{"digest":"sha256:aa"}"#
+        );
+    }
 }

@@ -843,4 +843,49 @@ mod tests {
             vec!["linux/amd64", "linux/arm64/v8"]
         );
     }
+
+    #[test]
+    fn measuring_reads_the_inspect_size_and_the_history_layers() {
+        use crate::cmd::{Answer, Echo, FakeExecutor};
+        let history =
+            "{\"ID\":\"sha256:l2\",\"Size\":\"1000\",\"CreatedBy\":\"RUN pip install x\"}\n\
+                       {\"ID\":\"<missing>\",\"Size\":\"2000\",\"CreatedBy\":\"ADD rootfs\"}\n";
+        let measure = |size: u64| {
+            let fake = std::sync::Arc::new(
+                FakeExecutor::new()
+                    .on(
+                        ["docker", "image", "inspect"],
+                        Answer::ok(format!(
+                            r#"{{"Id":"sha256:abc","Size":{size},"Os":"linux","Architecture":"amd64"}}"#
+                        )),
+                    )
+                    .on(["docker", "history"], Answer::ok(history)),
+            );
+            let runner = Runner::new().echo(Echo::Silent).with_executor(fake);
+            ImageSizes::measure(&runner, "app:1").unwrap()
+        };
+        // The containerd store: inspect's size is the compressed content, apart from the
+        // unpacked layers.
+        let (sizes, facts, layers) = measure(5_000);
+        assert_eq!(facts.id, "sha256:abc");
+        assert_eq!(layers.len(), 2);
+        assert_eq!(
+            (
+                sizes.compressed_bytes,
+                sizes.unpacked_bytes,
+                sizes.layer_bytes
+            ),
+            (Some(5_000), 8_000, 3_000)
+        );
+        // The classic store: inspect's size is the layers themselves.
+        let (sizes, _, _) = measure(3_000);
+        assert_eq!(
+            (
+                sizes.compressed_bytes,
+                sizes.unpacked_bytes,
+                sizes.layer_bytes
+            ),
+            (None, 3_000, 3_000)
+        );
+    }
 }
