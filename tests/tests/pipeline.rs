@@ -6,7 +6,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use buildkit_lib::cmd::Echo;
-use buildkit_lib::pipeline::{Inputs, Pipeline, PipelineError, RunOptions, StepOutput, StepStatus};
+use buildkit_lib::docker::build::BuildResult;
+use buildkit_lib::pipeline::{
+    ImageRecord, Inputs, Pipeline, PipelineError, RunOptions, StepOutput, StepStatus,
+};
 use buildkit_lib::{Cmd, Runner};
 
 fn options() -> RunOptions {
@@ -454,4 +457,27 @@ fn a_pipeline_and_its_steps_answer_the_names_they_were_given() {
     assert_eq!(p.name(), "names");
     let names: Vec<&str> = p.steps().iter().map(|s| s.name()).collect();
     assert_eq!(names, ["lint", "test"]);
+}
+
+#[test]
+fn an_image_a_step_adds_is_in_the_report_as_its_build_made_it() {
+    let target = tempfile::tempdir().unwrap();
+    let mut p = Pipeline::new("images", target.path());
+    p.step("image", |cx| {
+        let mut built = BuildResult::default();
+        built.tags = vec!["127.0.0.1:5000/web:1".into()];
+        built.digest = Some("sha256:d1".into());
+        built.size_bytes = Some(4_096);
+        built.platforms = vec!["linux/amd64".into()];
+        cx.add_image(ImageRecord::of("web", &built));
+        Ok(())
+    });
+    let report = p.run(&silent(), &options()).unwrap();
+    assert_eq!(report.images.len(), 1);
+    let image = &report.images[0];
+    assert_eq!(image.name, "web");
+    assert_eq!(image.tags, ["127.0.0.1:5000/web:1"]);
+    assert_eq!(image.digest.as_deref(), Some("sha256:d1"));
+    assert_eq!(image.size_bytes, Some(4_096));
+    assert_eq!(image.platforms, ["linux/amd64"]);
 }

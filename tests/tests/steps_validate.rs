@@ -368,3 +368,22 @@ fn an_sbom_from_a_tool_environment_plans_trivy_installed_there() {
         "{trivy:?}"
     );
 }
+
+#[test]
+fn an_http_smoke_test_waits_for_that_port_and_path_as_the_ready_it_stands_for() {
+    let http = Smoke::new("webapp:dev").http(5000, "/api/health");
+    let plan = assert_plan_is_execution(&http, &session());
+    let spelled = Smoke::new("webapp:dev").ready(Ready::Http {
+        port: 5000,
+        path: "/api/health".into(),
+        expect_body: None,
+    });
+    assert_eq!(plan, assert_plan_is_execution(&spelled, &session()));
+    let text = plan.to_string();
+    assert!(
+        text.starts_with("probe loopback port 5000 free\n"),
+        "{text}"
+    );
+    assert!(text.contains("/api/health"), "{text}");
+    assert_eq!(waits(&plan), ["webapp:dev is ready"]);
+}
