@@ -481,3 +481,25 @@ fn an_image_a_step_adds_is_in_the_report_as_its_build_made_it() {
     assert_eq!(image.size_bytes, Some(4_096));
     assert_eq!(image.platforms, ["linux/amd64"]);
 }
+
+#[test]
+fn run_with_defaults_runs_every_step_and_writes_the_report() {
+    let target = tempfile::tempdir().unwrap();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let mut p = Pipeline::new("defaults", target.path());
+    for name in ["first", "second"] {
+        let ran = ran.clone();
+        p.step(name, move |_| {
+            ran.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        });
+    }
+    let report = p.run_with_defaults().unwrap();
+    assert!(report.ok);
+    assert_eq!(ran.load(Ordering::SeqCst), 2);
+    assert!(report.steps.iter().all(|s| s.status == StepStatus::Ok));
+    assert!(target
+        .path()
+        .join("buildkit/defaults/report.json")
+        .is_file());
+}
