@@ -119,7 +119,7 @@ pub fn webapp_pipeline_with(
         git.branch.clone(),
         "main",
     );
-    let mut tags = references(&[WEBAPP_IMAGE], &TagRules::default().tags(&tag_input));
+    let mut tags = references(&[WEBAPP_IMAGE], &TagRules::new().tags(&tag_input));
     tags.insert(0, format!("{WEBAPP_IMAGE}:dev"));
     let primary = tags[0].clone();
 

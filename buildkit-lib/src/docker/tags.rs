@@ -66,11 +66,11 @@ pub enum Latest {
 /// ```
 /// use buildkit_lib::docker::tags::TagRules;
 ///
-/// let rules = TagRules::default();
+/// let rules = TagRules::new();
 /// assert_eq!(rules.pep440_tags("v1.2.3").unwrap(), ["1.2.3", "1.2", "1", "latest"]);
 /// // Pre-, post- and development releases get their full version only.
 /// assert_eq!(rules.pep440_tags("1.2.3rc1").unwrap(), ["1.2.3rc1"]);
-/// let minor = TagRules::default().pattern("v{{major}}.{{minor}}");
+/// let minor = TagRules::new().pattern("v{{major}}.{{minor}}");
 /// assert_eq!(minor.pep440_tags("1.2.3").unwrap(), ["v1.2", "latest"]);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,6 +109,11 @@ impl Default for TagRules {
 }
 
 impl TagRules {
+    /// The default rules (see [`TagRules`]), to change with the setters below.
+    pub fn new() -> TagRules {
+        TagRules::default()
+    }
+
     /// Adds a version pattern (`{{version}}`, `{{major}}.{{minor}}`, `v{{major}}`, and for
     /// PEP 440 `{{raw}}`); the first call replaces the default ones.
     pub fn pattern(mut self, pattern: impl Into<String>) -> TagRules {
@@ -573,7 +578,7 @@ mod tests {
 
     #[test]
     fn pre_post_and_dev_releases_get_no_major_minor_tags_nor_latest() {
-        let rules = TagRules::default()
+        let rules = TagRules::new()
             .pattern("{{version}}")
             .pattern("{{major}}.{{minor}}")
             .pattern("{{major}}");
@@ -589,7 +594,7 @@ mod tests {
         ] {
             assert_eq!(rules.pep440_tags(raw).unwrap(), [only], "{raw}");
         }
-        let prefixed = TagRules::default()
+        let prefixed = TagRules::new()
             .pattern("{{version}}")
             .pattern("{{major}}")
             .prefix("py-")
@@ -599,7 +604,7 @@ mod tests {
             prefixed.pep440_tags("v2.1.0").unwrap(),
             ["py-2.1.0-slim", "py-2-slim"]
         );
-        let always = TagRules::default()
+        let always = TagRules::new()
             .pattern("{{version}}")
             .latest(Latest::Always);
         assert_eq!(always.pep440_tags("1.0rc1").unwrap(), ["1.0rc1", "latest"]);
@@ -663,7 +668,7 @@ mod tests {
             pep440_tag("{{version", "1.0").unwrap_err().to_string(),
             "`{{version`: a `{{` is not closed by `}}`"
         );
-        assert!(TagRules::default()
+        assert!(TagRules::new()
             .pattern("{{version}}")
             .pep440_tags("")
             .is_err());
