@@ -379,12 +379,12 @@ fn a_dry_run_prints_the_plan_and_runs_nothing() {
     assert_eq!(
         plan,
         [
-            // base, then runtime: each build, its record's buildx version, its image
+            // base, then runtime: each build and its image; buildx's version (for the
+            // build records) asked once, after the first build
             "docker buildx build".to_string(),
             "docker buildx version".to_string(),
             "docker image inspect".to_string(),
             "docker buildx build".to_string(),
-            "docker buildx version".to_string(),
             "docker image inspect".to_string(),
             // Staged beside the fixture's folder, never inside its build context.
             format!(
@@ -394,7 +394,6 @@ fn a_dry_run_prints_the_plan_and_runs_nothing() {
             // the runtime image is there, then the package stage and its copy-out
             "docker image inspect".to_string(),
             "docker buildx build".to_string(),
-            "docker buildx version".to_string(),
             "docker image inspect".to_string(),
             "docker create --name".to_string(),
             "docker cp deskapp_copyout_plan:/out/.".to_string(),
