@@ -362,7 +362,7 @@ fn a_pipeline_exports_its_image_builds_named_after_their_steps() {
     let target_dir = tempfile::tempdir().unwrap();
     let mut pipeline = Pipeline::new("build", target_dir.path());
     assert_eq!(
-        pipeline.bake_file().unwrap_err().to_string(),
+        pipeline.bake_file(&pipeline.dir()).unwrap_err().to_string(),
         "pipeline `build` has no image builds to export to a bake file; add them with \
          `Pipeline::image_build`"
     );
@@ -383,7 +383,7 @@ fn a_pipeline_exports_its_image_builds_named_after_their_steps() {
     );
     pipeline.image_build("files", Build::new(webapp_dir().join("src")), "files");
 
-    let file = pipeline.bake_file().unwrap();
+    let file = pipeline.bake_file(&pipeline.dir()).unwrap();
     assert_eq!(file.group["default"].targets, ["image-3-11", "files"]);
     // `..` resolves only through directories that exist (a fresh checkout has no target/).
     std::fs::create_dir_all(pipeline.dir()).unwrap();
@@ -402,7 +402,7 @@ fn a_pipeline_exports_its_image_builds_named_after_their_steps() {
 
     pipeline.image_build("image.3.11", web, "web");
     assert_eq!(
-        pipeline.bake_file().unwrap_err().to_string(),
+        pipeline.bake_file(&pipeline.dir()).unwrap_err().to_string(),
         "steps `image[3.11]` and `image.3.11` of pipeline `build` would both be bake target \
          `image-3-11`; rename one of them"
     );

@@ -193,8 +193,8 @@ fn two_pipelines_at_once_one_cancelled_through_its_handle() {
     let start = |name: &str| {
         let target = tempfile::tempdir().unwrap();
         let runner = e2e::engine().echo(buildkit_lib::cmd::Echo::Silent);
-        let options = RunOptions::new(&e2e::unique(name));
-        let session = options.get_session().clone();
+        let session = buildkit_lib::Session::new(e2e::unique(name));
+        let options = RunOptions::new("embedding").session(session.clone());
         let port = e2e::free_port();
         let mut pipeline = Pipeline::new(name, target.path());
         pipeline.step("smoke", move |cx| {

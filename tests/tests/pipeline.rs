@@ -36,8 +36,7 @@ fn independent_steps_run_in_parallel_and_dependents_after() {
             while arrived.load(std::sync::atomic::Ordering::SeqCst) < 3 {
                 anyhow::ensure!(
                     waiting.elapsed() < Duration::from_secs(60),
-                    "step {} ran alone: the steps did not run in parallel",
-                    cx.name
+                    "step {name} ran alone: the steps did not run in parallel"
                 );
                 std::thread::sleep(Duration::from_millis(10));
             }
@@ -46,8 +45,8 @@ fn independent_steps_run_in_parallel_and_dependents_after() {
     }
     let order = Arc::new(std::sync::Mutex::new(Vec::new()));
     let seen = order.clone();
-    p.step("last", move |cx| {
-        seen.lock().unwrap().push(cx.name.clone());
+    p.step("last", move |_cx| {
+        seen.lock().unwrap().push("last".to_string());
         Ok(())
     })
     .after(["a", "b", "c"]);
@@ -350,6 +349,7 @@ fn docker_missing_from_path_stops_the_pipeline_before_any_step() {
          PATH); no step was run\nhelp: install the Docker CLI and engine (on Debian: \
          `apt-get install docker.io docker-buildx`); then run `make engine`"
     );
+    assert!(err.is_engine_down(), "starting an engine would help");
     assert_eq!(ran.load(Ordering::SeqCst), 0);
     assert_untouched(target.path());
 }
@@ -362,6 +362,7 @@ fn an_engine_that_does_not_answer_stops_the_pipeline_with_the_projects_fix() {
         .env("DOCKER_HOST", "unix:///nowhere/docker.sock")
         .engine_help("run `make engine`");
     let err = engine_error(p.run(&runner, &options()).unwrap_err());
+    assert!(err.is_engine_down());
     let text = err.to_string();
     assert!(
         text.starts_with(
@@ -410,6 +411,10 @@ fn a_broken_buildx_plugin_stops_the_pipeline_before_any_step() {
          error: docker-buildx is damaged); no step was run\nhelp: install the buildx plugin \
          (on Debian: `apt-get install docker-buildx`; it goes to \
          /usr/libexec/docker/cli-plugins/)"
+    );
+    assert!(
+        !err.is_engine_down(),
+        "the engine answers; buildx is what fails"
     );
     assert_eq!(ran.load(Ordering::SeqCst), 0);
     assert_untouched(target.path());

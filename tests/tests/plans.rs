@@ -590,9 +590,7 @@ fn pipeline_with_every_kind_of_step(root: &Path) -> Pipeline {
         Black::check(["src"]).tools(env.clone()),
         Isort::check(["src"]).tools(env),
     );
-    pipeline.step_of("format", CheckAll::new(black, isort), |checks, cx| {
-        checks.run(&cx.runner)
-    });
+    pipeline.add("format", CheckAll::new(black, isort));
     // A step written in place, whose body queries the engine and git.
     pipeline
         .step("facts", |cx| {
@@ -606,9 +604,7 @@ fn pipeline_with_every_kind_of_step(root: &Path) -> Pipeline {
     // A step made of one value: its plan is the value's.
     let check = SizeCheck::new("desk:runtime", root.join("target/size-history.jsonl"));
     pipeline
-        .step_of("size", check, |check, cx| {
-            check.run(&cx.runner)?.ensure_within_max()
-        })
+        .step("size", move |cx| check.run(&cx.runner)?.ensure_within_max())
         .after(["image"]);
     pipeline
 }

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 
 use buildkit_lib::plan::Step;
 use buildkit_lib::python::{
-    Black, CheckAll, FormatChecks, FormatError, Hadolint, Isort, Level, PythonTest, ToolEnv,
+    Black, CheckAll, FormatChecks, FormatError, Hadolint, Isort, PythonTest, ToolEnv,
 };
-use buildkit_lib::{Runner, Session};
+use buildkit_lib::{Level, Runner, Session};
 
 /// The tool environment shared by the tests (and by later runs): under the workspace
 /// `target/`, created on first use.
@@ -357,7 +357,7 @@ fn hadolint_findings_are_typed_and_the_threshold_decides() {
     let findings = step.clone().threshold(Level::Error).run(&runner).unwrap();
     let mut codes: Vec<(u32, &str, Level)> = findings
         .iter()
-        .map(|f| (f.line, f.code.as_str(), f.level))
+        .map(|f| (f.line.unwrap(), f.rule.as_str(), f.level))
         .collect();
     codes.sort();
     assert_eq!(

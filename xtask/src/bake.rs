@@ -31,7 +31,7 @@ pub fn run(base: &Runner, root: &Path, flags: &flags::Bake) -> Result<u8> {
     };
     let dir = out.parent().map(Path::to_path_buf).unwrap_or_default();
     let file = pipeline
-        .bake_file_in(&dir)?
+        .bake_file(&dir)?
         .with_session_labels(&Session::new("webapp"));
 
     if flags.print {

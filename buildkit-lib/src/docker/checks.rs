@@ -25,41 +25,8 @@ use serde::Deserialize;
 use super::build::Build;
 use crate::cmd::{Cmd, Runner};
 use crate::engine::{Capabilities, Feature};
+use crate::finding::{Finding, Level};
 use crate::plan::Step;
-
-/// One finding of BuildKit's Dockerfile checks.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct CheckFinding {
-    /// The rule (`FromAsCasing`, `JSONArgsRecommended`).
-    pub rule: String,
-    /// What is wrong here (the finding's `detail`, else the rule's description).
-    pub message: String,
-    /// The rule's description.
-    pub(crate) description: String,
-    /// The rule's documentation.
-    pub url: Option<String>,
-    /// The Dockerfile, as the check was given it.
-    pub file: PathBuf,
-    /// The first line (1-based), when the finding has a location.
-    pub line: Option<u32>,
-    /// The last line (1-based), when the finding has a location.
-    pub(crate) end_line: Option<u32>,
-}
-
-impl fmt::Display for CheckFinding {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file.display())?;
-        if let Some(line) = self.line {
-            write!(f, ":{line}")?;
-        }
-        write!(f, " {}: {}", self.rule, self.message)?;
-        if let Some(url) = &self.url {
-            write!(f, " ({url})")?;
-        }
-        Ok(())
-    }
-}
 
 /// What the checks came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,7 +34,7 @@ impl fmt::Display for CheckFinding {
 pub(crate) enum CheckOutcome {
     /// BuildKit checked the Dockerfile: these are its findings (none when clean), in
     /// line order.
-    Checked(Vec<CheckFinding>),
+    Checked(Vec<Finding>),
     /// Nothing was checked, for this reason (a buildx or BuildKit without checks, a dry
     /// run): not a pass.
     Skipped(String),
@@ -85,7 +52,7 @@ pub struct CheckReport {
 
 impl CheckReport {
     /// The findings (none when the checks were skipped).
-    pub fn findings(&self) -> &[CheckFinding] {
+    pub fn findings(&self) -> &[Finding] {
         match &self.outcome {
             CheckOutcome::Checked(findings) => findings,
             CheckOutcome::Skipped(_) => &[],
@@ -391,7 +358,7 @@ pub(crate) fn read_check_json(
     stdout: &str,
     code: i32,
     dockerfile: &Path,
-) -> anyhow::Result<Vec<CheckFinding>> {
+) -> anyhow::Result<Vec<Finding>> {
     let what = "`docker buildx build --call=check,format=json`";
     let nothing = || {
         format!(
@@ -446,7 +413,7 @@ pub(crate) fn read_check_json(
             error.message
         );
     }
-    let mut findings: Vec<CheckFinding> = parsed
+    let mut findings: Vec<Finding> = parsed
         .warnings
         .iter()
         .map(|w| {
@@ -455,19 +422,23 @@ pub(crate) fn read_check_json(
                 .as_ref()
                 .map(LocationRow::lines)
                 .unwrap_or_default();
-            CheckFinding {
-                rule: w.rule_name.clone(),
-                message: if w.detail.is_empty() {
-                    w.description.clone()
-                } else {
-                    w.detail.clone()
-                },
-                description: w.description.clone(),
-                url: w.url.clone().filter(|u| !u.is_empty()),
-                file: file_of(w.location.as_ref()),
+            let message = if w.detail.is_empty() {
+                w.description.clone()
+            } else {
+                w.detail.clone()
+            };
+            let file = file_of(w.location.as_ref()).display().to_string();
+            let mut finding = Finding::new(
+                "buildkit",
+                &w.rule_name,
+                Level::Warning,
+                file,
                 line,
-                end_line,
-            }
+                message,
+            );
+            finding.end_line = end_line;
+            finding.url = w.url.clone().filter(|u| !u.is_empty());
+            finding
         })
         .collect();
     if code != 0 && findings.is_empty() {
@@ -510,7 +481,7 @@ mod tests {
         assert_eq!(findings.len(), 2);
         assert_eq!(findings[0].rule, "FromAsCasing");
         assert_eq!(findings[0].line, Some(1));
-        assert_eq!(findings[0].file, Path::new("app/Dockerfile"));
+        assert_eq!(findings[0].file, "app/Dockerfile");
         assert_eq!(
             findings[0].message,
             "'as' and 'FROM' keywords' casing do not match"
@@ -519,7 +490,7 @@ mod tests {
         assert_eq!(findings[1].line, Some(3));
         assert_eq!(
             findings[1].to_string(),
-            "app/Dockerfile:3 JSONArgsRecommended: JSON arguments recommended for CMD to \
+            "app/Dockerfile:3 JSONArgsRecommended warning: JSON arguments recommended for CMD to \
              prevent unintended behavior related to OS signals \
              (https://docs.docker.com/go/dockerfile/rule/json-args-recommended/)"
         );

@@ -312,7 +312,7 @@ impl StepOutput {
     }
 
     /// Whether the output still exists.
-    pub fn exists(&self, runner: &Runner) -> bool {
+    pub(crate) fn exists(&self, runner: &Runner) -> bool {
         match self {
             StepOutput(OutputKind::Image(_)) => self.identity(runner).is_some(),
             StepOutput(OutputKind::Dir(dir)) => std::fs::read_dir(dir)

@@ -13,7 +13,7 @@ pub(crate) mod fingerprint;
 mod graph;
 mod lock;
 mod preflight;
-mod report;
+pub(crate) mod report;
 mod run;
 mod terminal;
 
@@ -27,10 +27,8 @@ use crate::docker::build::Build;
 
 use fingerprint::OutputKind;
 pub use fingerprint::{Inputs, StepOutput};
-pub use preflight::{EngineProblem, EngineUnavailable};
-pub use report::{
-    ArtifactRecord, FindingLevel, FindingRecord, ImageRecord, Report, StepRecord, StepStatus,
-};
+pub use preflight::EngineUnavailable;
+pub use report::{ArtifactRecord, ImageRecord, Report, StepRecord, StepStatus};
 pub use run::{file_stem, PipelineError, RunOptions, StepCx};
 
 /// The body of a step.
@@ -170,30 +168,6 @@ impl Pipeline {
         self.steps.last_mut().expect("just pushed")
     }
 
-    /// Adds a step made of one [`plan::Step`](crate::plan::Step) value: `body` runs it
-    /// and decides what its result means for the step (such as
-    /// `report.ensure_within_max()`). A dry run runs the same body on a recording runner,
-    /// so the plan it prints is what the step does.
-    ///
-    /// ```
-    /// use buildkit_lib::pipeline::Pipeline;
-    /// use buildkit_lib::plan::Step;
-    /// use buildkit_lib::validate::size::SizeCheck;
-    ///
-    /// let mut pipeline = Pipeline::new("build", "target");
-    /// let check = SizeCheck::new("myapp:dev", "target/size-history.jsonl");
-    /// pipeline
-    ///     .step_of("size", check, |check, cx| check.run(&cx.runner)?.ensure_within_max())
-    ///     .after(["image"]);
-    /// ```
-    pub fn step_of<S, F>(&mut self, name: impl Into<String>, value: S, body: F) -> &mut Step
-    where
-        S: crate::plan::Step + Send + Sync + 'static,
-        F: Fn(&S, &mut StepCx) -> anyhow::Result<()> + Send + Sync + 'static,
-    {
-        self.step(name, move |cx| body(&value, cx))
-    }
-
     /// Adds a step that runs `build` (with the run's session labels) and records the
     /// image as `record_name` in the report, with BuildKit's record of the build (its
     /// reference, and its cached and total steps or its error where buildx keeps build
@@ -253,16 +227,12 @@ impl Pipeline {
         step
     }
 
-    /// The pipeline's image builds as one bake file for [`Pipeline::dir`] (where
-    /// `docker-bake.json` belongs): one target per [`Pipeline::image_build`] step, named
-    /// after the step (in bake's charset: `image[3.11]` becomes `image-3-11`), and a
-    /// `default` group of all of them. Session labels are not included: see [`BakeFile::with_session_labels`].
-    pub fn bake_file(&self) -> anyhow::Result<BakeFile> {
-        self.bake_file_in(&self.dir())
-    }
-
-    /// [`Pipeline::bake_file`] for a file that lives in `dir` instead.
-    pub fn bake_file_in(&self, dir: &Path) -> anyhow::Result<BakeFile> {
+    /// The pipeline's image builds as one bake file that lives in `dir` (its paths are
+    /// written relative to it; [`Pipeline::dir`] is where `docker-bake.json` belongs to the
+    /// pipeline): one target per [`Pipeline::image_build`] step, named after the step (in
+    /// bake's charset: `image[3.11]` becomes `image-3-11`), and a `default` group of all
+    /// of them. Session labels are not included: see [`BakeFile::with_session_labels`].
+    pub fn bake_file(&self, dir: &Path) -> anyhow::Result<BakeFile> {
         let mut file = BakeFile::builder(dir);
         let mut names: std::collections::BTreeMap<String, &str> = Default::default();
         for step in &self.steps {

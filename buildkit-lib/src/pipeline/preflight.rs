@@ -11,8 +11,7 @@ use crate::cmd::{Cmd, CommandError, Failure, Runner};
 
 /// What is missing for the pipeline's engine steps.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum EngineProblem {
+pub(crate) enum EngineProblem {
     /// The `docker` program is not on `PATH`.
     DockerMissing,
     /// The engine does not answer at this address.
@@ -34,7 +33,7 @@ pub enum EngineProblem {
 #[non_exhaustive]
 pub struct EngineUnavailable {
     /// What is missing.
-    pub problem: EngineProblem,
+    pub(crate) problem: EngineProblem,
     /// The steps that needed it.
     pub(crate) steps: Vec<String>,
     /// How the embedding project starts its engine ([`Runner::engine_help`]).
@@ -76,6 +75,17 @@ impl fmt::Display for EngineUnavailable {
 }
 
 impl std::error::Error for EngineUnavailable {}
+
+impl EngineUnavailable {
+    /// Whether no engine answers (or `docker` itself is missing), so that starting one
+    /// would help; false when the engine answers and the buildx plugin is what fails.
+    pub fn is_engine_down(&self) -> bool {
+        matches!(
+            self.problem,
+            EngineProblem::DockerMissing | EngineProblem::EngineDown { .. }
+        )
+    }
+}
 
 fn last_line(e: &CommandError) -> String {
     e.tail

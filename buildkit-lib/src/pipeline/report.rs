@@ -6,6 +6,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::docker::build::BuildRecord;
+use crate::finding::Finding;
 
 /// How a step ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,7 +90,7 @@ pub struct StepRecord {
     ///
     /// [`StepCx::add_findings`]: super::StepCx::add_findings
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
-    pub findings: Vec<FindingRecord>,
+    pub findings: Vec<Finding>,
     /// BuildKit's records of the builds it ran ([`StepCx::add_build`]): each build's
     /// reference, and its step counts or BuildKit's error where buildx keeps them.
     ///
@@ -131,148 +132,6 @@ impl StepRecord {
     }
 }
 
-/// How serious a finding is, as GitHub annotations say it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-#[non_exhaustive]
-pub enum FindingLevel {
-    /// Information and style (`::notice`).
-    Notice,
-    /// A likely problem (`::warning`).
-    Warning,
-    /// An error (`::error`).
-    Error,
-}
-
-impl FindingLevel {
-    /// The workflow command of the level: `notice`, `warning` or `error`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FindingLevel::Notice => "notice",
-            FindingLevel::Warning => "warning",
-            FindingLevel::Error => "error",
-        }
-    }
-}
-
-/// One finding of a check (hadolint, BuildKit's build checks), with its file and line:
-/// in `report.json`, and in GitHub Actions an annotation on that line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct FindingRecord {
-    /// The tool that found it (`hadolint`, `buildkit`).
-    pub(crate) tool: String,
-    /// The rule (`DL3008`, `FromAsCasing`).
-    pub rule: String,
-    /// How serious it is.
-    pub level: FindingLevel,
-    /// The file, as the check was given it.
-    pub file: String,
-    /// The first line (1-based), when known.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub line: Option<u32>,
-    /// The last line (1-based), when known.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub(crate) end_line: Option<u32>,
-    /// What the tool says.
-    pub message: String,
-    /// The rule's documentation, when the tool gives it.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub(crate) url: Option<String>,
-}
-
-impl FindingRecord {
-    /// A finding of `tool`'s `rule` at `level` in `file`, without a line.
-    pub fn new(
-        tool: impl Into<String>,
-        rule: impl Into<String>,
-        level: FindingLevel,
-        file: impl Into<String>,
-        message: impl Into<String>,
-    ) -> FindingRecord {
-        FindingRecord {
-            tool: tool.into(),
-            rule: rule.into(),
-            level,
-            file: file.into(),
-            line: None,
-            end_line: None,
-            message: message.into(),
-            url: None,
-        }
-    }
-
-    /// At line `line` (1-based).
-    #[must_use]
-    pub fn line(mut self, line: u32) -> FindingRecord {
-        self.line = Some(line);
-        self
-    }
-
-    /// The GitHub Actions workflow command that annotates it (`::warning file=...,
-    /// line=...,title=...::message`), `file` made relative to `workspace` when it is
-    /// inside it (GitHub places annotations by repository path).
-    pub fn annotation(&self, workspace: Option<&Path>) -> String {
-        let path = Path::new(&self.file);
-        let file = workspace
-            .and_then(|w| path.strip_prefix(w).ok())
-            .unwrap_or(path)
-            .display()
-            .to_string();
-        let mut properties = vec![format!("file={}", escape_property(&file))];
-        if let Some(line) = self.line {
-            properties.push(format!("line={line}"));
-            if let Some(end) = self.end_line.filter(|e| *e > line) {
-                properties.push(format!("endLine={end}"));
-            }
-        }
-        properties.push(format!(
-            "title={}",
-            escape_property(&format!("{} {}", self.tool, self.rule))
-        ));
-        let mut message = self.message.clone();
-        if let Some(url) = &self.url {
-            message.push_str(&format!(" ({url})"));
-        }
-        format!(
-            "::{} {}::{}",
-            self.level.as_str(),
-            properties.join(","),
-            escape_data(&message)
-        )
-    }
-}
-
-impl From<&crate::python::LintFinding> for FindingRecord {
-    /// hadolint's finding: `error` is an error, `warning` a warning, `info` and `style`
-    /// notices.
-    fn from(f: &crate::python::LintFinding) -> FindingRecord {
-        use crate::python::Level;
-        let level = match f.level {
-            Level::Error => FindingLevel::Error,
-            Level::Warning => FindingLevel::Warning,
-            _ => FindingLevel::Notice,
-        };
-        FindingRecord::new("hadolint", &f.code, level, &f.file, &f.message).line(f.line)
-    }
-}
-
-impl From<&crate::docker::checks::CheckFinding> for FindingRecord {
-    /// A finding of BuildKit's build checks: a warning.
-    fn from(f: &crate::docker::checks::CheckFinding) -> FindingRecord {
-        FindingRecord {
-            tool: "buildkit".into(),
-            rule: f.rule.clone(),
-            level: FindingLevel::Warning,
-            file: f.file.display().to_string(),
-            line: f.line,
-            end_line: f.end_line,
-            message: f.message.clone(),
-            url: f.url.clone(),
-        }
-    }
-}
-
 /// A workflow command's message: `%`, CR and LF escaped.
 pub(crate) fn escape_data(text: &str) -> String {
     text.replace('%', "%25")
@@ -281,7 +140,7 @@ pub(crate) fn escape_data(text: &str) -> String {
 }
 
 /// A workflow command's property value: also `:` and `,` escaped.
-fn escape_property(text: &str) -> String {
+pub(crate) fn escape_property(text: &str) -> String {
     escape_data(text).replace(':', "%3A").replace(',', "%2C")
 }
 
@@ -579,6 +438,7 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::finding::Level;
 
     #[test]
     fn the_summary_tables_the_instructions_an_image_build_ran_and_why() {
@@ -643,11 +503,12 @@ mod tests {
 
     #[test]
     fn a_finding_built_by_hand_annotates_its_file_and_only_then_its_line() {
-        let finding = FindingRecord::new(
+        let finding = Finding::new(
             "ruff",
             "F401",
-            FindingLevel::Error,
+            Level::Error,
             "/ws/src/app.py",
+            None,
             "`os` imported but unused",
         );
         assert_eq!(
@@ -658,7 +519,10 @@ mod tests {
             finding.annotation(Some(Path::new("/ws"))),
             "::error file=src/app.py,title=ruff F401::`os` imported but unused"
         );
-        let at = finding.line(7);
+        let at = Finding {
+            line: Some(7),
+            ..finding
+        };
         assert_eq!(at.line, Some(7));
         assert_eq!(
             at.annotation(None),
@@ -683,9 +547,10 @@ mod tests {
         }
         assert_eq!(StepStatus::UpToDate.as_str(), "up-to-date");
         let levels = [
-            (FindingLevel::Notice, "notice"),
-            (FindingLevel::Warning, "warning"),
-            (FindingLevel::Error, "error"),
+            (Level::Style, "style"),
+            (Level::Info, "info"),
+            (Level::Warning, "warning"),
+            (Level::Error, "error"),
         ];
         for (level, name) in levels {
             assert_eq!(level.as_str(), name);

