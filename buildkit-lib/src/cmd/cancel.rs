@@ -337,6 +337,9 @@ mod tests {
         cancel.cancel();
         let err = runner.run(&Cmd::new("docker").arg("build")).unwrap_err();
         assert_eq!(err.failure, Failure::Cancelled);
+        // The refused command ran the clean-ups before its error returned (the path
+        // registered by a step is removed then, as the command's clean-up runs).
+        assert!(!staging.exists());
         runner.clean_up_cancelled();
         assert!(!staging.exists());
         let ran: Vec<String> = runner.commands().iter().map(|c| c.join(" ")).collect();

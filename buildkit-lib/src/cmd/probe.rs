@@ -293,7 +293,9 @@ impl fmt::Display for Probe {
             ProbeKind::HttpStatus { addr, path } => write!(f, "HTTP GET http://{addr}{path}"),
             ProbeKind::Tcp { addr } => write!(f, "TCP connect to {addr}"),
             ProbeKind::PortFree(port) => write!(f, "loopback port {port} free"),
-            ProbeKind::EnginePing { socket } => write!(f, "engine ping GET /_ping on unix://{socket}"),
+            ProbeKind::EnginePing { socket } => {
+                write!(f, "engine ping GET /_ping on unix://{socket}")
+            }
             ProbeKind::Container { name, ready } => match ready {
                 ContainerReady::Healthy => write!(f, "container {name} healthy"),
                 ContainerReady::LogLine(text) => {
