@@ -162,18 +162,18 @@
 //!   ([`pipeline::StepCx::unsupported`]), never a silent pass.
 //! - **Process-wide state: none.** The library has no `static`; cancellation is per run:
 //!   a runner's [`cmd::Cancel`] token (shared by its clones) stops that run's commands
-//!   and runs the clean-ups its steps registered ([`Runner::on_cancel`],
-//!   [`Runner::remove_on_cancel`]) through the runner, so two runs in one program are
-//!   cancelled apart. Signals are the program's: the library installs no handler unless
-//!   `main` asks it to cancel a run on SIGINT and SIGTERM ([`cmd::Cancel::on_signals`]);
-//!   nothing is printed that the caller did not ask for, and the library never exits the
-//!   process (a program returns [`cmd::EXIT_INTERRUPTED`] itself).
+//!   and runs the clean-ups its steps registered ([`Runner::on_cancel`]) through the
+//!   runner, so two runs in one program are cancelled apart. Signals are the program's:
+//!   the library installs no handler unless `main` asks it to cancel a run on SIGINT and
+//!   SIGTERM ([`cmd::Cancel::on_signals`]); nothing is printed that the caller did not
+//!   ask for, and the library never exits the process (a program returns
+//!   [`cmd::EXIT_INTERRUPTED`] itself).
 //!
 //! # Errors
 //!
 //! Steps return `anyhow::Result`. A failed command is a [`CommandError`] (the command
-//! line with secrets masked, what ended it as a [`cmd::Failure`], the last lines of its
-//! output, the step log); the other typed errors, each reachable with
+//! line with secrets masked, what ended it, the last lines of its output, the step log;
+//! [`CommandError::interrupted`] when the run was cancelled); the other typed errors, each reachable with
 //! `anyhow::Error::downcast_ref` and each saying what to do in its message, are:
 //!
 //! | error | when |

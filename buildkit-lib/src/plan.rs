@@ -27,12 +27,11 @@ use crate::cmd::{Cmd, CommandError, Probe, Runner};
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Action {
-    /// A command that changes something: builds, runs, pushes, removes.
+    /// A command: one that changes something (builds, runs, pushes, removes), printed
+    /// `$ cmd`, or a read-only query whose answer the step reads (`docker image inspect`,
+    /// `git describe`; a [`Cmd::read_only`] command), printed `? cmd`, which a dry run
+    /// does not make unless asked ([`Runner::dry_run_queries`]).
     Run(Cmd),
-    /// A read-only query whose answer the step reads (`docker image inspect`, `git
-    /// describe`). A dry run does not make it unless asked
-    /// ([`Runner::dry_run_queries`]).
-    Query(Cmd),
     /// A file the step writes, with its contents. A plan prints it as `write PATH (N
     /// bytes)`, with the SHA-256 of contents that are not UTF-8 text; its JSON holds the
     /// text itself, or for other contents their size and SHA-256.
@@ -55,9 +54,9 @@ pub enum Action {
         /// The folder it replaces (`dist/`).
         target: PathBuf,
     },
-    /// A network question asked once ([`Runner::probe`]).
+    /// A network question asked once (is the port free, does the engine answer).
     Probe(Probe),
-    /// A probe asked until it passes or `timeout` runs out ([`Runner::wait`]).
+    /// A probe asked until it passes or `timeout` runs out (a service becoming ready).
     Wait {
         /// What is awaited, in words (`service db is ready`).
         what: String,
@@ -66,13 +65,11 @@ pub enum Action {
         /// How long at most.
         timeout: Duration,
     },
-    /// What happens between the actions, in words: a choice made from an answer, a loop
-    /// over what a query lists, a wait.
-    Note(String),
 }
 
 /// What a step does, in order. Ask a step for its own with [`Step::plan`], read what a
-/// run did with [`Runner::recorded`], or build one with the chained methods.
+/// run did with [`Runner::recorded`], or collect one from [`Action`]s
+/// (`actions.into_iter().collect::<Plan>()`) to [`execute`](Plan::execute) it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
     actions: Vec<Action>,
@@ -100,23 +97,15 @@ pub trait Step {
 
 impl Plan {
     /// An empty plan.
-    pub fn new() -> Plan {
+    pub(crate) fn new() -> Plan {
         Plan::default()
     }
 
-    /// Adds a command that changes something.
+    /// Adds a command.
     #[cfg(test)]
     #[must_use]
     pub(crate) fn run(mut self, cmd: Cmd) -> Plan {
         self.actions.push(Action::Run(cmd));
-        self
-    }
-
-    /// Adds a read-only query.
-    #[cfg(test)]
-    #[must_use]
-    pub(crate) fn query(mut self, cmd: Cmd) -> Plan {
-        self.actions.push(Action::Query(cmd));
         self
     }
 
@@ -150,25 +139,10 @@ impl Plan {
         self
     }
 
-    /// Adds a note.
-    #[cfg(test)]
-    #[must_use]
-    pub(crate) fn note(mut self, text: impl Into<String>) -> Plan {
-        self.actions.push(Action::Note(text.into()));
-        self
-    }
-
     /// Adds any action.
     #[must_use]
-    pub fn push(mut self, action: Action) -> Plan {
+    pub(crate) fn push(mut self, action: Action) -> Plan {
         self.actions.push(action);
-        self
-    }
-
-    /// Appends another plan's actions.
-    #[must_use]
-    pub fn then(mut self, other: Plan) -> Plan {
-        self.actions.extend(other.actions);
         self
     }
 
@@ -177,26 +151,23 @@ impl Plan {
         &self.actions
     }
 
-    /// Whether it does nothing.
-    pub fn is_empty(&self) -> bool {
-        self.actions.is_empty()
-    }
-
-    /// The commands and queries, as argv with secrets masked: what a
-    /// [`Runner::commands`] record of the step's run holds when every answer matched the
-    /// plan's assumptions.
+    /// The commands and queries, as argv with secrets masked: what the record of the
+    /// step's run ([`Runner::recorded`]) holds when every answer matched the plan's
+    /// assumptions.
     pub fn commands(&self) -> Vec<Vec<String>> {
         self.actions
             .iter()
             .filter_map(|a| match a {
-                Action::Run(cmd) | Action::Query(cmd) => Some(cmd.argv()),
+                Action::Run(cmd) => Some(cmd.argv()),
                 _ => None,
             })
             .collect()
     }
 
-    /// The plan as JSON text (pretty, one action per object), for golden files.
-    pub fn to_json(&self) -> String {
+    /// The plan as JSON text (pretty, one action per object), for golden files: its
+    /// `Serialize` form.
+    #[cfg(test)]
+    pub(crate) fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_default()
     }
 
@@ -206,36 +177,38 @@ impl Plan {
     /// description, not a script: [`Plan::execute`] refuses it before doing anything.
     pub fn execute(&self, runner: &Runner) -> Result<(), PlanError> {
         if let Some(word) = self.placeholder() {
-            return Err(PlanError::Placeholder(word));
+            return Err(PlanError(Stop::Placeholder(word)));
         }
+        let file = |path: &PathBuf| {
+            let path = path.clone();
+            move |e: anyhow::Error| {
+                PlanError(Stop::File {
+                    path,
+                    why: format!("{e:#}"),
+                })
+            }
+        };
         for action in &self.actions {
             match action {
+                Action::Run(cmd) if cmd.is_read_only() => {
+                    runner.capture(cmd)?;
+                }
                 Action::Run(cmd) => {
                     runner.run(cmd)?;
                 }
-                Action::Query(cmd) => {
-                    runner.capture(cmd)?;
-                }
                 Action::Write { path, contents } => {
-                    runner.write(path, contents).map_err(|e| PlanError::File {
-                        path: path.clone(),
-                        why: format!("{e:#}"),
-                    })?;
+                    runner.write(path, contents).map_err(file(path))?;
                 }
                 Action::Remove(path) => {
-                    runner.remove(path).map_err(|e| PlanError::File {
-                        path: path.clone(),
-                        why: format!("{e:#}"),
-                    })?;
+                    runner.remove(path).map_err(file(path))?;
                 }
                 Action::Swap { staging, target } => {
-                    runner.swap(staging, target).map_err(|e| PlanError::File {
-                        path: target.clone(),
-                        why: format!("{e:#}"),
-                    })?;
+                    runner.swap(staging, target).map_err(file(target))?;
                 }
                 Action::Probe(probe) => {
-                    runner.probe(probe).map_err(PlanError::Probe)?;
+                    runner
+                        .probe(probe)
+                        .map_err(|why| PlanError(Stop::Probe(why)))?;
                 }
                 Action::Wait {
                     what,
@@ -244,9 +217,8 @@ impl Plan {
                 } => {
                     runner
                         .wait(what, probe, *timeout)
-                        .map_err(|failed| PlanError::Probe(failed.last))?;
+                        .map_err(|failed| PlanError(Stop::Probe(failed.last)))?;
                 }
-                Action::Note(_) => {}
             }
         }
         Ok(())
@@ -262,10 +234,23 @@ impl Plan {
     }
 }
 
-/// Why [`Plan::execute`] stopped.
+impl FromIterator<Action> for Plan {
+    fn from_iter<I: IntoIterator<Item = Action>>(actions: I) -> Plan {
+        Plan {
+            actions: actions.into_iter().collect(),
+        }
+    }
+}
+
+/// Why [`Plan::execute`] stopped, in words: a command failed (its
+/// [`CommandError`] is the error's `source`), a file could not be written or removed, a
+/// probe or a wait did not pass, or the plan names a value known only while its step runs.
 #[derive(Debug)]
-#[non_exhaustive]
-pub enum PlanError {
+pub struct PlanError(Stop);
+
+/// What stopped a [`Plan::execute`].
+#[derive(Debug)]
+enum Stop {
     /// A command failed.
     Command(CommandError),
     /// A file could not be written or removed.
@@ -283,17 +268,17 @@ pub enum PlanError {
 
 impl From<CommandError> for PlanError {
     fn from(e: CommandError) -> PlanError {
-        PlanError::Command(e)
+        PlanError(Stop::Command(e))
     }
 }
 
 impl fmt::Display for PlanError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PlanError::Command(e) => write!(f, "{e}"),
-            PlanError::File { path, why } => write!(f, "could not write or remove {}: {why}", path.display()),
-            PlanError::Probe(why) => write!(f, "{why}"),
-            PlanError::Placeholder(word) => write!(
+        match &self.0 {
+            Stop::Command(e) => write!(f, "{e}"),
+            Stop::File { path, why } => write!(f, "could not write or remove {}: {why}", path.display()),
+            Stop::Probe(why) => write!(f, "{why}"),
+            Stop::Placeholder(word) => write!(
                 f,
                 "this plan names {word}, a value known only while the step runs: run the step itself, not its plan"
             ),
@@ -303,8 +288,8 @@ impl fmt::Display for PlanError {
 
 impl std::error::Error for PlanError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            PlanError::Command(e) => Some(e),
+        match &self.0 {
+            Stop::Command(e) => Some(e),
             _ => None,
         }
     }
@@ -313,12 +298,12 @@ impl std::error::Error for PlanError {
 impl fmt::Display for Plan {
     /// One line per action: `$ cmd`, `? query`, `write PATH (N bytes)` (`write PATH (N
     /// bytes, sha256:HEX)` for contents that are not UTF-8 text), `remove PATH`, `swap
-    /// STAGING into TARGET`, `# note`. Secrets show as `***`.
+    /// STAGING into TARGET`, `probe ...`, `wait until ...`. Secrets show as `***`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for action in &self.actions {
             match action {
+                Action::Run(cmd) if cmd.is_read_only() => writeln!(f, "? {cmd}")?,
                 Action::Run(cmd) => writeln!(f, "$ {cmd}")?,
-                Action::Query(cmd) => writeln!(f, "? {cmd}")?,
                 Action::Write { path, contents } => match std::str::from_utf8(contents) {
                     Ok(_) => writeln!(f, "write {} ({} bytes)", path.display(), contents.len())?,
                     Err(_) => writeln!(
@@ -343,7 +328,6 @@ impl fmt::Display for Plan {
                     "wait until {what} ({probe}), for at most {} s",
                     timeout.as_secs()
                 )?,
-                Action::Note(text) => writeln!(f, "# {text}")?,
             }
         }
         Ok(())
@@ -354,12 +338,8 @@ impl Serialize for Action {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(None)?;
         match self {
-            Action::Run(cmd) | Action::Query(cmd) => {
-                let kind = if matches!(self, Action::Run(_)) {
-                    "run"
-                } else {
-                    "query"
-                };
+            Action::Run(cmd) => {
+                let kind = if cmd.is_read_only() { "query" } else { "run" };
                 map.serialize_entry(kind, &cmd.argv())?;
                 if let Some(dir) = cmd.get_cwd() {
                     map.serialize_entry("cwd", &dir.display().to_string())?;
@@ -390,7 +370,6 @@ impl Serialize for Action {
                 map.serialize_entry("probe", &probe.to_string())?;
                 map.serialize_entry("timeout_secs", &timeout.as_secs())?;
             }
-            Action::Note(text) => map.serialize_entry("note", text)?,
         }
         map.end()
     }
@@ -414,7 +393,7 @@ mod tests {
 
     fn sample() -> Plan {
         Plan::new()
-            .query(
+            .run(
                 Cmd::new("docker")
                     .args(["image", "inspect", "app:1"])
                     .read_only(),
@@ -424,7 +403,6 @@ mod tests {
                     .args(["login", "--password"])
                     .secret_arg(Secret::new("multi line\npass word $x")),
             )
-            .note("then the image is pushed")
             .run(Cmd::new("docker").args(["push", "app:1"]))
     }
 
@@ -434,7 +412,7 @@ mod tests {
         let text = plan.to_string();
         assert_eq!(
             text,
-            "? docker image inspect app:1\n$ docker login --password ***\n# then the image is pushed\n$ docker push app:1\n"
+            "? docker image inspect app:1\n$ docker login --password ***\n$ docker push app:1\n"
         );
         let json = plan.to_json();
         assert!(json.contains("\"query\""), "{json}");
@@ -456,7 +434,7 @@ mod tests {
             sample().commands()[..2].to_vec(),
             "the push after the failed login must not be asked"
         );
-        let PlanError::Command(e) = &err else {
+        let Stop::Command(e) = &err.0 else {
             panic!("{err}")
         };
         assert_eq!(e.failure, Failure::Exit(1));
@@ -581,15 +559,17 @@ mod tests {
     }
 
     #[test]
-    fn then_appends_the_other_plans_actions_in_order() {
-        let empty = Plan::new();
-        assert!(empty.is_empty());
+    fn a_plan_collects_from_actions_in_order() {
         let first = Plan::new().run(Cmd::new("docker").args(["pull", "a"]));
         let second = Plan::new()
             .run(Cmd::new("docker").args(["pull", "b"]))
             .run(Cmd::new("docker").args(["pull", "c"]));
-        assert!(!first.is_empty());
-        let both = first.clone().then(second.clone());
+        let both: Plan = first
+            .actions()
+            .iter()
+            .chain(second.actions())
+            .cloned()
+            .collect();
         assert_eq!(
             both.commands(),
             [
@@ -598,7 +578,10 @@ mod tests {
                 ["docker", "pull", "c"]
             ]
         );
-        assert_eq!(first.clone().then(Plan::new()), first);
-        assert!(Plan::new().then(Plan::new()).is_empty());
+        assert_eq!(first.actions().iter().cloned().collect::<Plan>(), first);
+        assert!(std::iter::empty::<Action>()
+            .collect::<Plan>()
+            .actions()
+            .is_empty());
     }
 }

@@ -11,7 +11,8 @@ pub const PROJECT_LABEL: &str = "dev.buildkit-lib.project";
 /// Label naming the run that created a container or image.
 pub const RUN_LABEL: &str = "dev.buildkit-lib.run";
 
-/// The identity of one run of one project.
+/// The identity of one run of one project: [`Session::new`] makes a unique run id; a
+/// fixed one (a golden test, a resumed run) is set on [`Session::run_id`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Session {
@@ -22,13 +23,6 @@ pub struct Session {
 }
 
 impl Session {
-    /// The same project with the run id `run_id` (a fixed id: a golden test, a resumed
-    /// run), instead of the unique one [`Session::new`] makes.
-    pub fn with_run_id(mut self, run_id: impl Into<String>) -> Session {
-        self.run_id = run_id.into();
-        self
-    }
-
     /// A new run of `project`, with an id unique on this machine.
     pub fn new(project: impl Into<String>) -> Session {
         let now = SystemTime::now()
@@ -46,7 +40,7 @@ impl Session {
     }
 
     /// `--label` arguments for `docker run` / `docker create` / `docker buildx build`.
-    pub fn label_args(&self) -> Vec<String> {
+    pub(crate) fn label_args(&self) -> Vec<String> {
         vec![
             "--label".into(),
             format!("{PROJECT_LABEL}={}", self.project),

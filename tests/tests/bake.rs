@@ -261,7 +261,9 @@ fn bake_command_lines_are_golden() {
         "docker buildx bake -f /srv/app/target/docker-bake.json --progress=plain"
     );
     // Bake resolves the file's relative paths from the directory it runs in.
-    assert_eq!(cmd.get_cwd(), Some(Path::new("/srv/app/target")));
+    // (A plan's JSON names the directory a command runs in.)
+    let action = serde_json::to_value(buildkit_lib::plan::Action::Run(cmd.clone())).unwrap();
+    assert_eq!(action["cwd"], "/srv/app/target", "{action}");
 
     let every = plain
         .clone()
@@ -454,7 +456,7 @@ fn print_reads_back_every_exported_field() {
     // `--print` is read-only: it runs in a dry run too, and leaves nothing behind.
     let dry = runner.clone().dry_run(true).with_fresh_record();
     let printed = bake.print(&dry).unwrap();
-    assert_eq!(dry.commands().len(), 1);
+    assert_eq!(dry.recorded().commands().len(), 1);
     assert_eq!(printed, bake.print(&runner).unwrap());
 
     // Printing the default group shows that group only (named groups are left out). Its
@@ -616,7 +618,7 @@ fn baking_the_webapp_gives_the_same_image_as_build_run() {
     let under_test = e2e::engine_under_test();
     let recorded = runner.with_fresh_record();
     let baked = bake.run(&recorded).unwrap_or_else(|e| panic!("{e:#}"));
-    let commands = recorded.commands();
+    let commands = recorded.recorded().commands();
     // buildx's version is asked once per runner: here, unless an earlier step of this
     // runner already asked it; then the bake.
     let bake_line = commands.last().unwrap();
@@ -687,7 +689,10 @@ fn a_missing_dockerfile_is_a_clear_error_before_buildx_runs() {
             dir.path().join("app/Dockerfile.missing").display()
         )
     );
-    assert!(recorded.commands().is_empty(), "buildx never started");
+    assert!(
+        recorded.recorded().commands().is_empty(),
+        "buildx never started"
+    );
 
     let unknown = bake.clone().target("nope").run(&recorded).unwrap_err();
     assert_eq!(
@@ -902,12 +907,12 @@ fn bake_is_granted_exactly_what_its_targets_need() {
         format!("{err:#}").contains("grant the exact paths instead"),
         "{err:#}"
     );
-    assert!(recorded.commands().is_empty());
+    assert!(recorded.recorded().commands().is_empty());
 
     let recorded = runner.with_fresh_record();
     bake.run(&recorded)
         .unwrap_or_else(|e| panic!("{}: {e:#}", under_test.describe()));
-    let argv = recorded.commands().pop().unwrap();
+    let argv = recorded.recorded().commands().pop().unwrap();
     let allowed: Vec<String> = argv
         .iter()
         .filter_map(|a| a.strip_prefix("--allow=").map(str::to_string))

@@ -84,7 +84,7 @@ fn make_cache_record(runner: &Runner, name: &str) -> String {
                     "--output",
                     "type=cacheonly",
                 ])
-                .arg_path(dir.path()),
+                .arg(dir.path()),
         )
         .unwrap();
     format!("[1/1] COPY {file} /")
@@ -105,7 +105,7 @@ fn system_df_is_typed_usage() {
     let out = loop {
         match runner.capture(&df_cmd) {
             Ok(out) => break out.stdout,
-            Err(e) if attempt < 4 && e.tail.iter().any(|l| l.contains("not found")) => {
+            Err(e) if attempt < 4 && e.to_string().contains("not found") => {
                 attempt += 1;
                 std::thread::sleep(Duration::from_secs(1));
             }
@@ -188,7 +188,7 @@ fn buildx_du_and_a_targeted_prune() {
     assert_eq!(result.reclaimed_bytes, 0);
     assert_eq!(ids(result.plan()), vec![id.clone()], "{}", result.plan());
     assert_eq!(
-        dry.commands().last().unwrap().join(" "),
+        dry.recorded().commands().last().unwrap().join(" "),
         format!("docker buildx prune --force --filter id={id}")
     );
     assert_eq!(ids(&only_ours.dry_run(&runner).unwrap()), vec![id.clone()]);
@@ -355,7 +355,7 @@ fn prune_project_removes_only_the_records_of_the_projects_dockerfile() {
     let plan = Prune::new().dockerfile(&dockerfile).run(&dry).unwrap();
     assert_eq!(ids(plan.plan()), vec![our_id.clone()], "{}", plan.plan());
     assert_eq!(
-        dry.commands().last().unwrap().join(" "),
+        dry.recorded().commands().last().unwrap().join(" "),
         format!("docker buildx prune --force --filter id=^({our_id})$")
     );
 

@@ -531,7 +531,11 @@ fn missing_tls_files_are_reported_before_buildx_runs() {
                 missing.display()
             )
         );
-        assert!(runner.commands().is_empty(), "{:?}", runner.commands());
+        assert!(
+            runner.recorded().commands().is_empty(),
+            "{:?}",
+            runner.recorded().commands()
+        );
     }
 }
 

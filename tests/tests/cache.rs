@@ -300,7 +300,7 @@ fn an_image_manifest_without_oci_media_types_is_refused_before_buildkit_is_asked
             ctx.path().join("c").display()
         )
     );
-    assert!(runner.commands().is_empty());
+    assert!(runner.recorded().commands().is_empty());
 }
 
 /// A fake `docker`: `buildx version` prints `$BUILDX`, `buildx inspect` prints driver
@@ -421,6 +421,7 @@ fn gha_v2_on_a_new_enough_builder_passes_version_2_and_never_the_token() {
     let argv = std::fs::read_to_string(&record).unwrap();
     assert!(argv.contains("type=gha,scope=web,version=1\n"), "{argv}");
     assert!(runner
+        .recorded()
         .commands()
         .iter()
         .all(|a| a.get(2).map(String::as_str) != Some("inspect")));
@@ -440,7 +441,7 @@ fn gha_in_a_run_step_without_the_runtime_names_the_action_that_exposes_it() {
          crazy-max/ghaction-github-runtime@v3` before this step (it exports every ACTIONS_* \
          variable to the later steps of the job)"
     );
-    assert!(runner.commands().is_empty());
+    assert!(runner.recorded().commands().is_empty());
 }
 
 /// What the engine under test's own builder does with a v2 gha cache, as its versions say
@@ -458,6 +459,7 @@ fn gha_v2_on_the_engines_own_builder_is_refused_or_reaches_buildkit_as_its_versi
     let err = format!("{:#}", build.run(&runner).unwrap_err());
     assert!(!err.contains(TOKEN), "{err}");
     let started = runner
+        .recorded()
         .commands()
         .iter()
         .any(|argv| argv.get(2).map(String::as_str) == Some("build"));
@@ -578,7 +580,7 @@ fn a_gha_cache_without_the_runtime_is_refused_however_it_is_spelled() {
                 "--cache-to",
                 "type=gha",
             ])
-            .arg_path(ctx.path()),
+            .arg(ctx.path()),
     )
     .unwrap_or_else(|e| panic!("{}: buildx no longer drops it: {e}", under_test.describe()));
 
@@ -588,7 +590,7 @@ fn a_gha_cache_without_the_runtime_is_refused_however_it_is_spelled() {
             err.contains("cannot be used") && err.contains("ACTIONS_RUNTIME_TOKEN"),
             "{what}: {err}"
         );
-        let built = recorded.commands().into_iter().find(|argv| {
+        let built = recorded.recorded().commands().into_iter().find(|argv| {
             matches!(argv.get(2).map(String::as_str), Some("build" | "bake"))
                 && !argv.iter().any(|a| a == "--print")
         });
@@ -629,7 +631,7 @@ fn a_gha_cache_without_the_runtime_is_refused_however_it_is_spelled() {
     let typed = build_in(ctx.path(), "never-built:gha").cache_to(Cache::gha());
     let err = format!("{:#}", typed.run(&empty).unwrap_err());
     assert!(err.contains("does not see the runtime variables"), "{err}");
-    assert!(empty.commands().is_empty());
+    assert!(empty.recorded().commands().is_empty());
     let no_url = runner
         .clone()
         .env("ACTIONS_RUNTIME_TOKEN", TOKEN)
@@ -637,7 +639,7 @@ fn a_gha_cache_without_the_runtime_is_refused_however_it_is_spelled() {
         .with_fresh_record();
     let err = format!("{:#}", typed.run(&no_url).unwrap_err());
     assert!(!err.contains(TOKEN), "{err}");
-    assert!(no_url.commands().is_empty(), "{err}");
+    assert!(no_url.recorded().commands().is_empty(), "{err}");
 
     // Bake files: a string in another spelling, an object (as newer buildx prints them),
     // an override, and an HCL file the library reads through `bake --print`.

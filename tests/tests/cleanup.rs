@@ -156,6 +156,7 @@ fn kept(plan: &CleanupPlan) -> Vec<String> {
 /// The removals (`docker stop`, `rm`, `rmi`) `runner` ran or printed, as command lines.
 fn removals(runner: &Runner) -> Vec<String> {
     runner
+        .recorded()
         .commands()
         .iter()
         .filter(|argv| ["stop", "rm", "rmi"].contains(&argv[1].as_str()))
@@ -245,6 +246,7 @@ fn name_prefix_and_image_pattern_remove_exactly_the_owned_ones() {
     assert_eq!(item_lines(&summary.to_string()).len(), 3, "{summary}");
     // Only read-only queries ran; the removals were printed, not run.
     let ran: BTreeSet<String> = dry
+        .recorded()
         .commands()
         .iter()
         .map(|argv| argv[..2].join(" "))
@@ -492,7 +494,7 @@ fn system_df(engine: &Runner, image: &str) -> (u64, u64, u64) {
     let out = loop {
         match engine.capture(&df) {
             Ok(out) => break out,
-            Err(e) if attempt < 2 && e.tail.iter().any(|l| l.contains("not found")) => {
+            Err(e) if attempt < 2 && e.to_string().contains("not found") => {
                 attempt += 1;
                 std::thread::sleep(std::time::Duration::from_millis(300 * attempt));
             }
@@ -544,7 +546,7 @@ fn a_layer_shared_by_two_removed_images_is_reclaimed_once() {
                     .arg(format!("BASE={}", e2e::BUSYBOX_IMAGE))
                     .arg("--build-arg")
                     .arg(format!("WHICH={which}"))
-                    .arg_path(dir.path()),
+                    .arg(dir.path()),
             )
             .unwrap();
     }

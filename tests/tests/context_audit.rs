@@ -70,8 +70,8 @@ fn engine_listing(
                 .args(["buildx", "build", "--progress=plain", "--output"])
                 .arg(format!("type=local,dest={}", dest.display()))
                 .arg("-f")
-                .arg_path(dockerfile)
-                .arg_path(context),
+                .arg(dockerfile)
+                .arg(context),
         )
         .unwrap();
     listing(&dest.join("ctx"))

@@ -99,7 +99,7 @@ fn webapp_runtime_stage_is_built_loaded_and_checked() {
     // Besides the build, only BuildKit's record of it is asked for (buildx's version, and
     // where buildx keeps build records the record the metadata names); the image facts
     // come from one query on the engine's socket, recorded like a command.
-    let commands = recorded.commands();
+    let commands = recorded.recorded().commands();
     let history = buildkit_lib::engine::Capabilities::read(&runner)
         .unwrap()
         .supports(buildkit_lib::engine::Feature::BuildHistory)
@@ -551,7 +551,7 @@ fn missing_dockerfile_is_refused() {
             ctx.path().join("Dockerfile.production").display()
         )
     );
-    assert!(runner.commands().is_empty());
+    assert!(runner.recorded().commands().is_empty());
 }
 
 #[test]
@@ -568,7 +568,7 @@ fn unknown_target_stage_is_refused_with_the_stages_listed() {
             dockerfile.display()
         )
     );
-    assert!(runner.commands().is_empty());
+    assert!(runner.recorded().commands().is_empty());
 }
 
 #[test]
@@ -591,7 +591,7 @@ fn invalid_tags_are_refused() {
             .tag(tag);
         assert_eq!(error_of(&build, &runner), expected);
     }
-    assert!(runner.commands().is_empty());
+    assert!(runner.recorded().commands().is_empty());
 }
 
 #[test]
@@ -607,7 +607,7 @@ fn secret_looking_build_arg_is_refused() {
          (`BuildSecret::env(\"github_token\", \"GITHUB_TOKEN\")`, read with \
          `RUN --mount=type=secret,id=github_token`)"
     );
-    assert!(runner.commands().is_empty());
+    assert!(runner.recorded().commands().is_empty());
 }
 
 #[test]
@@ -681,12 +681,14 @@ echo "unexpected: $*" >&2; exit 3"#,
     // The answer is cached: a second refusal asks the engine no more.
     let _ = build.run(&runner);
     let asked: Vec<_> = runner
+        .recorded()
         .commands()
         .into_iter()
         .filter(|argv| argv.get(1).map(String::as_str) == Some("info"))
         .collect();
     assert_eq!(asked.len(), 1, "{asked:?}");
     assert!(runner
+        .recorded()
         .commands()
         .iter()
         .all(|argv| argv.get(1).map(String::as_str) != Some("buildx")));
@@ -703,7 +705,7 @@ fn dry_run_prints_the_build_and_runs_nothing() {
     let result = build.run(&runner).unwrap();
     // The digest a dry run shows is its placeholder; the image is not inspected for real.
     assert_eq!(result.digest.as_deref(), Some("sha256:<digest>"));
-    let commands = runner.commands();
+    let commands = runner.recorded().commands();
     assert_eq!(commands, Step::plan(&build, &runner).unwrap().commands());
     let built = commands
         .iter()
@@ -761,7 +763,7 @@ echo '{"Id":"sha256:feed","Size":4096,"Os":"linux","Architecture":"arm64","Confi
     // How the same answer reads (platform, env names, ports, user) is the library's unit
     // test `image::tests::the_cli_answer_reads_as_the_socket_one`.
     assert_eq!(
-        runner.commands(),
+        runner.recorded().commands(),
         vec![vec![
             "docker",
             "image",

@@ -45,7 +45,11 @@ fn every_option() -> Build {
             "https://example.org/webapp",
         ))
         .label("maintainer", "Web Team")
-        .with_session_labels(&Session::new("webapp").with_run_id("run-1"))
+        .with_session_labels(&{
+            let mut session = Session::new("webapp");
+            session.run_id = "run-1".into();
+            session
+        })
 }
 
 #[test]
@@ -140,7 +144,7 @@ fn dry_command(run: impl FnOnce(&Runner) -> anyhow::Result<()>) -> String {
         .echo(buildkit_lib::cmd::Echo::Silent)
         .dry_run(true);
     run(&runner).unwrap();
-    let commands = runner.commands();
+    let commands = runner.recorded().commands();
     assert_eq!(commands.len(), 1, "{commands:?}");
     commands[0].join(" ")
 }
@@ -369,5 +373,9 @@ fn multi_node_builder_command_lines() {
         "the docker driver cannot have several nodes; use docker-container, remote or \
          kubernetes for builder engines"
     );
-    assert!(runner.commands().is_empty(), "{:?}", runner.commands());
+    assert!(
+        runner.recorded().commands().is_empty(),
+        "{:?}",
+        runner.recorded().commands()
+    );
 }

@@ -310,7 +310,7 @@ fn without_reading_the_record_the_build_is_the_only_process_started() {
         .read_record(false)
         .run(&recorded)
         .unwrap();
-    let commands = recorded.commands();
+    let commands = recorded.recorded().commands();
     assert_eq!(commands.len(), 1, "{commands:?}");
     assert_eq!(&commands[0][..3], ["docker", "buildx", "build"]);
     // The reference is still the metadata file's.

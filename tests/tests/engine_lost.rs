@@ -4,7 +4,6 @@
 
 use std::time::{Duration, Instant};
 
-use buildkit_lib::cmd::Failure;
 use buildkit_lib::docker::build::Build;
 use buildkit_lib::plan::Step;
 use buildkit_lib::{Cmd, CommandError};
@@ -75,12 +74,10 @@ fn an_engine_that_dies_mid_build_is_named() {
     let cmd_err = err
         .downcast_ref::<CommandError>()
         .unwrap_or_else(|| panic!("expected a CommandError, got: {err:#}"));
-    assert_eq!(
-        cmd_err.failure,
-        Failure::EngineLost {
-            host: host.clone(),
-            detail: "error reading from server: EOF".into()
-        },
+    // Neither an exit of its own, a cancel nor a timeout: the engine went away (the
+    // message below names the engine and the client's words).
+    assert!(
+        cmd_err.exit_code().is_none() && !cmd_err.interrupted() && cmd_err.timed_out().is_none(),
         "{err:#}"
     );
     let text = format!("{err:#}");

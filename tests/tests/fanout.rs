@@ -303,7 +303,11 @@ fn bad_input_is_refused_before_anything_runs() {
     );
     let err = with_platforms.run(&runner).unwrap_err().to_string();
     assert!(err.contains("not on its Build"), "{err}");
-    assert!(runner.commands().is_empty(), "{:?}", runner.commands());
+    assert!(
+        runner.recorded().commands().is_empty(),
+        "{:?}",
+        runner.recorded().commands()
+    );
 }
 
 /// A fake `docker` for a remote builder: `buildx inspect` says `Driver: remote`, `buildx

@@ -10,7 +10,6 @@ use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use buildkit_lib::cmd::Failure;
 use buildkit_lib::{Cmd, Runner};
 use buildkit_lib::{PROJECT_LABEL, RUN_LABEL};
 
@@ -240,7 +239,7 @@ fn timeout_stops_the_command_and_its_children() {
         .args(["-c", &script])
         .timeout(Duration::from_secs(1));
     let err = e2e::runner().run(&cmd).unwrap_err();
-    assert_eq!(err.failure, Failure::Timeout(Duration::from_secs(1)));
+    assert_eq!(err.timed_out(), Some(Duration::from_secs(1)));
     assert_eq!(
         err.to_string(),
         format!("process timed out after 1s: `sh -c '{script}'` (stopped)")

@@ -148,7 +148,7 @@ fn wait_for<T>(
         if start.elapsed() > limit {
             let logs = engine
                 .capture(&Cmd::new("docker").args(["logs", container]))
-                .map(|o| format!("{}{}", o.stdout, o.tail.join("\n")))
+                .map(|o| format!("{}{}", o.stdout, o.stderr))
                 .unwrap_or_default();
             panic!("{container} not ready after {limit:?}; logs:\n{logs}");
         }

@@ -208,9 +208,10 @@ fn both_modes_produce_the_same_working_binary_owned_by_the_user() {
             "{report}"
         );
         if let Mode::Isolated(_) = mode {
-            assert_no_mounts(&step_runner.commands());
+            assert_no_mounts(&step_runner.recorded().commands());
         } else {
             let run = step_runner
+                .recorded()
                 .commands()
                 .into_iter()
                 .find(|argv| argv[1] == "run")
@@ -354,7 +355,8 @@ fn an_entry_script_builds_one_folder_alike_in_both_modes() {
 fn a_dry_run_prints_the_plan_and_runs_nothing() {
     let project = e2e::repo_root().join("fixtures/desktop");
     // Nothing may reach an engine: there is none at this socket.
-    let session = Session::new("deskapp").with_run_id("plan");
+    let mut session = Session::new("deskapp");
+    session.run_id = "plan".into();
     let runner = Runner::new()
         .dry_run(true)
         .echo(buildkit_lib::cmd::Echo::Silent)
@@ -372,6 +374,7 @@ fn a_dry_run_prints_the_plan_and_runs_nothing() {
     .run(&runner)
     .unwrap();
     let plan: Vec<String> = runner
+        .recorded()
         .commands()
         .iter()
         .map(|argv| argv[..3.min(argv.len())].join(" "))
@@ -467,17 +470,13 @@ fn the_runtime_stage_installs_offline_from_a_wheelhouse() {
     // version and platform (a virtual environment's, which has pip).
     let venv = tempfile::tempdir().unwrap();
     runner
-        .run(
-            &Cmd::new("python3")
-                .args(["-m", "venv"])
-                .arg_path(venv.path()),
-        )
+        .run(&Cmd::new("python3").args(["-m", "venv"]).arg(venv.path()))
         .unwrap();
     runner
         .run(
             &Cmd::new(venv.path().join("bin/python").display().to_string())
                 .args(["-m", "pip", "download", "--only-binary=:all:", "--dest"])
-                .arg_path(wheels.path())
+                .arg(wheels.path())
                 .arg("pyinstaller==6.11.1"),
         )
         .unwrap();

@@ -18,7 +18,9 @@ const MODES: [Mode; 3] = [
 ];
 
 fn session() -> Session {
-    Session::new("desk").with_run_id("pkg")
+    let mut session = Session::new("desk");
+    session.run_id = "pkg".into();
+    session
 }
 
 /// A project folder (canonical, as the step resolves it) with a three-stage Dockerfile.
@@ -168,7 +170,7 @@ fn pyinstallers_own_error_line_is_the_step_error() {
 /// Every folder the step creates or writes into, from what it recorded.
 fn written_paths(runner: &Runner) -> Vec<PathBuf> {
     let mut paths = Vec::new();
-    for argv in runner.commands() {
+    for argv in runner.recorded().commands() {
         for (i, word) in argv.iter().enumerate() {
             if let Some(rest) = word.strip_prefix("type=bind,src=") {
                 if let Some(out) = rest.strip_suffix(",dst=/out") {
@@ -253,7 +255,11 @@ fn staging_is_never_inside_the_build_context() {
             p = project.display()
         )
     );
-    assert!(runner.commands().is_empty(), "{:?}", runner.commands());
+    assert!(
+        runner.recorded().commands().is_empty(),
+        "{:?}",
+        runner.recorded().commands()
+    );
 }
 
 #[test]
@@ -276,7 +282,12 @@ fn staging_on_another_file_system_is_copied_beside_dist_then_renamed() {
     .staging(staging.path())
     .run(&runner)
     .unwrap();
-    let commands: Vec<String> = runner.commands().iter().map(|a| a.join(" ")).collect();
+    let commands: Vec<String> = runner
+        .recorded()
+        .commands()
+        .iter()
+        .map(|a| a.join(" "))
+        .collect();
     let name = project.file_name().unwrap().to_string_lossy();
     let name = name.trim_start_matches('.');
     let raw = staging.path().join(format!(".{name}-dist.raw-pkg"));
@@ -301,6 +312,7 @@ fn staging_on_another_file_system_is_copied_beside_dist_then_renamed() {
 /// `docker buildx build` lines without their per-run metadata file.
 fn builds(runner: &Runner) -> Vec<String> {
     runner
+        .recorded()
         .commands()
         .into_iter()
         .filter(|argv| argv.len() > 2 && argv[1] == "buildx" && argv[2] == "build")
@@ -403,6 +415,7 @@ fn no_cache_packages_in_full_and_empties_the_incremental_state() {
     }
     // PyInstaller's full run: `--clean`, no analysis reused.
     let run = runner
+        .recorded()
         .commands()
         .into_iter()
         .find(|argv| argv[..2] == ["docker", "run"])

@@ -275,7 +275,7 @@ fn dry_run_prints_the_plan_and_runs_nothing() {
     let m = marker.clone();
     let mut p = Pipeline::new("dry", target.path());
     p.step("touch", move |cx| {
-        cx.runner.run(&Cmd::new("touch").arg_path(&m))?;
+        cx.runner.run(&Cmd::new("touch").arg(&m))?;
         Ok(())
     });
     p.step("after", |cx| {

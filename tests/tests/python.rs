@@ -58,6 +58,7 @@ fn format_error(err: &anyhow::Error) -> &FormatError {
 /// environment's `bin/`), in order.
 fn programs(runner: &Runner) -> Vec<PathBuf> {
     runner
+        .recorded()
         .commands()
         .iter()
         .map(|argv| PathBuf::from(&argv[0]))
@@ -68,6 +69,7 @@ fn programs(runner: &Runner) -> Vec<PathBuf> {
 /// How many `pip` commands `runner` ran.
 fn pip_calls(runner: &Runner) -> usize {
     runner
+        .recorded()
         .commands()
         .iter()
         .filter(|argv| argv.iter().any(|a| a == "pip"))
@@ -113,7 +115,7 @@ fn tool_env_is_created_once_then_reused_without_pip() {
         [bin.join("black")],
         "the same environment"
     );
-    let commands = again.commands();
+    let commands = again.recorded().commands();
     assert_eq!(
         commands.len(),
         2,

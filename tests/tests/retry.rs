@@ -227,11 +227,12 @@ fn a_real_build_failing_on_a_missing_arm64_base_runs_once() {
         .run(&runner)
         .unwrap_err();
     let builds = runner
+        .recorded()
         .commands()
         .into_iter()
         .filter(|argv| argv.iter().any(|a| a == "build"))
         .count();
-    assert_eq!(builds, 1, "{:?}", runner.commands());
+    assert_eq!(builds, 1, "{:?}", runner.recorded().commands());
     let text = format!("{err:#}");
     assert!(
         text.starts_with(&format!(

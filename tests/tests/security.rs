@@ -422,7 +422,7 @@ fn build(runner: &Runner, dir: &Path, tag: &str, dockerfile: &str, build_args: &
     for a in build_args {
         cmd = cmd.arg("--build-arg").arg(*a);
     }
-    runner.run(&cmd.arg_path(dir)).unwrap();
+    runner.run(&cmd.arg(dir)).unwrap();
 }
 
 struct RemoveImage<'a>(&'a Runner, String);

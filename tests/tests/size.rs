@@ -47,7 +47,7 @@ fn build(runner: &Runner, dir: &Path, tag: &str, payload: u64) {
                 .arg(format!("BASE={}", e2e::BUSYBOX_IMAGE))
                 .arg("--build-arg")
                 .arg(format!("PAYLOAD={}", payload / 1000))
-                .arg_path(dir),
+                .arg(dir),
         )
         .unwrap();
 }
@@ -363,7 +363,7 @@ fn an_imported_base_layer_is_named_after_its_image() {
         .run(
             &Cmd::new("docker")
                 .args(["buildx", "build", "--progress=plain", "--load", "-t", &tag])
-                .arg_path(dir.path()),
+                .arg(dir.path()),
         )
         .unwrap();
     let report = SizeCheck::new(tag.clone(), dir.path().join("h.jsonl"))

@@ -138,7 +138,8 @@ fn busybox_false_fails_with_exit_code_1_and_no_logs() {
 #[test]
 fn an_image_that_never_becomes_healthy_times_out() {
     let engine = e2e::engine();
-    let session = Session::new(e2e::unique("smokesick"));
+    let project = e2e::unique("smokesick");
+    let session = Session::new(project.clone());
     let engine = engine.session(session.clone());
     let image = format!("{}:test", e2e::unique("smoke-sick"));
     let _remove = RemoveImage(&engine, image.clone());
@@ -155,7 +156,12 @@ fn an_image_that_never_becomes_healthy_times_out() {
             "--tag",
             &image,
         ])
-        .args(session.label_args())
+        .args([
+            "--label".to_string(),
+            format!("{}={project}", buildkit_lib::PROJECT_LABEL),
+            "--label".to_string(),
+            format!("{}={}", buildkit_lib::RUN_LABEL, session.run_id),
+        ])
         .arg("-")
         .stdin_bytes(dockerfile);
     engine.run(&build).expect("build the never-healthy image");
@@ -234,7 +240,11 @@ fn dry_run_prints_the_command_and_starts_nothing() {
         "{report}"
     );
     assert_eq!(engine.recorded(), smoke.plan(&engine).unwrap());
-    assert!(started_app(&engine, &session), "{:?}", engine.commands());
+    assert!(
+        started_app(&engine, &session),
+        "{:?}",
+        engine.recorded().commands()
+    );
     assert_eq!(leftovers(&e2e::engine(), &session), Vec::<String>::new());
 }
 
@@ -242,6 +252,7 @@ fn dry_run_prints_the_command_and_starts_nothing() {
 fn started_app(engine: &Runner, session: &Session) -> bool {
     let name = session.container_name("smoke");
     engine
+        .recorded()
         .commands()
         .iter()
         .any(|argv| argv.starts_with(&["docker".to_string(), "run".into()]) && argv.contains(&name))
@@ -293,6 +304,7 @@ fn a_port_already_served_is_refused_naming_the_process() {
     );
     // Nothing was started.
     assert!(!engine
+        .recorded()
         .commands()
         .iter()
         .any(|argv| argv.get(1).map(String::as_str) == Some("run")));
@@ -465,6 +477,10 @@ fn a_service_that_stops_fails_the_test_before_the_app_starts() {
             session.container_name("smoke")
         )
     );
-    assert!(!started_app(&engine, &session), "{:?}", engine.commands());
+    assert!(
+        !started_app(&engine, &session),
+        "{:?}",
+        engine.recorded().commands()
+    );
     assert_eq!(leftovers(&engine, &session), Vec::<String>::new());
 }

@@ -126,7 +126,7 @@ fn a_build_with_a_secret_never_shows_its_value() {
         format!("id=token,src={}", file.display())
     );
     assert!(!plan.to_string().contains(value), "{plan}");
-    assert!(!plan.to_json().contains(value));
+    assert!(!serde_json::to_string(&plan).unwrap().contains(value));
 }
 
 /// A value the program holds reaches buildx in its environment only: the plan names the
@@ -144,7 +144,7 @@ fn a_build_with_a_held_secret_value_names_only_its_variable() {
     );
     for line in value.lines() {
         assert!(!plan.to_string().contains(line), "{plan}");
-        assert!(!plan.to_json().contains(line));
+        assert!(!serde_json::to_string(&plan).unwrap().contains(line));
     }
 }
 

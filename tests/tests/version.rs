@@ -302,7 +302,7 @@ fn source_date_epoch_reaches_the_image_build() {
         .args(["buildx", "build", "--network", "none", "--build-arg"])
         .arg(format!("{key}={value}"))
         .args(["-t", image.as_str()])
-        .arg_path(ctx.path());
+        .arg(ctx.path());
     runner.run(&build).unwrap();
 
     let when = at(1_700_000_000);

@@ -22,7 +22,7 @@ pub const REGISTRY: &str = "127.0.0.1:5000";
 /// The engine set-up script's command.
 pub fn script(root: &Path, action: &str) -> Cmd {
     Cmd::new("bash")
-        .arg_path(root.join("xtask/engine-up.sh"))
+        .arg(root.join("xtask/engine-up.sh"))
         .arg(action)
 }
 

@@ -58,7 +58,7 @@ pub fn run(base: &Runner, root: &Path, flags: &flags::Mediaserver) -> Result<u8>
 /// The generator's command: writes the fixture's generated templates, assets and data
 /// (deterministic; only missing or different files are written).
 pub fn generate_cmd(root: &Path) -> Cmd {
-    Cmd::new("python3").arg_path(root.join("fixtures/mediaserver/generate.py"))
+    Cmd::new("python3").arg(root.join("fixtures/mediaserver/generate.py"))
 }
 
 /// The mediaserver's image build: the runtime stage, PyPI through `--network host`,

@@ -65,7 +65,7 @@ pub fn run(base: &Runner, root: &Path, dry_run: bool) -> Result<u8> {
                 .arg(format!("+{toolchain}"))
                 .args(["check", "--workspace", "--all-targets", "--locked"])
                 .arg("--target-dir")
-                .arg_path(target)
+                .arg(target)
                 .env_remove("RUSTUP_TOOLCHAIN")
                 .env_remove("RUSTC")
                 .env_remove("CARGO")

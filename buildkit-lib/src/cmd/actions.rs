@@ -12,39 +12,37 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use super::probe::{ContainerReady, ContainerState, Probe};
+use super::probe::{ContainerReady, ContainerState, Probe, ProbeKind};
 use super::{Cmd, Runner};
 use crate::plan::Action;
 
 /// How a [`Runner::wait`] ended well: the probe's last answer, after how long and how many
 /// tries.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Waited {
+pub(crate) struct Waited {
     /// What the probe saw when it passed.
-    pub answer: String,
+    pub(crate) answer: String,
     /// Time from the start of the wait.
-    pub elapsed: Duration,
+    pub(crate) elapsed: Duration,
     /// How many times the probe was asked.
-    pub attempts: u32,
+    pub(crate) attempts: u32,
 }
 
 /// Why a [`Runner::wait`] gave up: the time ran out (or the run was cancelled), with the
 /// probe's last answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct WaitFailed {
+pub(crate) struct WaitFailed {
     /// The probe's last answer (why it did not pass).
-    pub last: String,
+    pub(crate) last: String,
     /// Time from the start of the wait.
-    pub elapsed: Duration,
+    pub(crate) elapsed: Duration,
     /// How many times the probe was asked.
-    pub attempts: u32,
+    pub(crate) attempts: u32,
     /// True when the run was cancelled while waiting.
-    pub cancelled: bool,
-    /// True when the last answer can never pass (the container of a
-    /// [`Probe::Container`] stopped): the wait stopped there, before its timeout.
-    pub cannot_pass: bool,
+    pub(crate) cancelled: bool,
+    /// True when the last answer can never pass (the container of a container probe
+    /// stopped): the wait stopped there, before its timeout.
+    pub(crate) cannot_pass: bool,
 }
 
 /// Why one answer to a probe did not pass, and whether a later one still could.
@@ -120,7 +118,7 @@ impl Runner {
 
     /// Asks `probe` once. Recorded as [`Action::Probe`] and logged with its answer; a dry
     /// run does not open a socket and counts it as passed; a fake executor answers it.
-    pub fn probe(&self, probe: &Probe) -> Result<String, String> {
+    pub(crate) fn probe(&self, probe: &Probe) -> Result<String, String> {
         self.record_action(Action::Probe(probe.clone()));
         if self.only_records() {
             self.dry_print(&format!("probe {probe}"));
@@ -137,11 +135,16 @@ impl Runner {
     }
 
     /// Asks `probe` until it passes, the `timeout` runs out, the run is cancelled or an
-    /// answer can never pass (the container of a [`Probe::Container`] stopped), with
+    /// answer can never pass (the container of a container probe stopped), with
     /// growing pauses between tries (a quarter second up to two seconds). `what` says in
     /// words what is awaited (`service db is ready`). Recorded as one [`Action::Wait`],
     /// however many tries it takes; a dry run passes at once.
-    pub fn wait(&self, what: &str, probe: &Probe, timeout: Duration) -> Result<Waited, WaitFailed> {
+    pub(crate) fn wait(
+        &self,
+        what: &str,
+        probe: &Probe,
+        timeout: Duration,
+    ) -> Result<Waited, WaitFailed> {
         self.record_action(Action::Wait {
             what: what.to_string(),
             probe: probe.clone(),
@@ -250,7 +253,7 @@ impl Runner {
     /// One real (or faked) answer to `probe`, unrecorded. A container probe asks the
     /// engine (or the fake executor's command answers) through this runner.
     fn ask(&self, probe: &Probe) -> Result<String, NotReady> {
-        if let Probe::Container { name, ready } = probe {
+        if let ProbeKind::Container { name, ready } = &probe.0 {
             return self.ask_container(name, ready);
         }
         match self.fake() {
@@ -276,7 +279,6 @@ impl Runner {
             });
         }
         match ready {
-            ContainerReady::Running => Ok(format!("container {name} runs")),
             ContainerReady::Healthy => state.healthy().map_err(NotReady::later),
             ContainerReady::LogLine(text) => {
                 let logs = Cmd::new("docker")
@@ -453,10 +455,6 @@ mod tests {
                 "127.0.0.1:3307"
             )))),
             Err("cannot connect to 127.0.0.1:3307: refused".to_string())
-        );
-        assert_eq!(
-            ask(ContainerReady::Running),
-            Ok("container db runs".to_string())
         );
         let healthy =
             FakeExecutor::new().on(["docker", "container", "inspect"], running("healthy"));

@@ -42,10 +42,11 @@ const INTERRUPTED: u8 = 2;
 /// same token.
 ///
 /// Cancelling stops the running commands (their process group gets SIGTERM, then SIGKILL
-/// after a grace period), refuses new ones with [`Failure::Cancelled`] (or
-/// [`Failure::Interrupted`] when a signal set it, see [`Cancel::on_signals`]), and runs the
-/// clean-ups the steps registered with [`Runner::on_cancel`] and
-/// [`Runner::remove_on_cancel`].
+/// after a grace period), refuses new ones (with a [`CommandError`](crate::CommandError)
+/// that is [`interrupted`](crate::CommandError::interrupted), whether the program or a
+/// signal cancelled it, see [`Cancel::on_signals`]), and runs the clean-ups the steps
+/// registered with [`Runner::on_cancel`] (and the temporary paths the library's own steps
+/// registered).
 #[derive(Clone, Default)]
 pub struct Cancel(Arc<Shared>);
 
@@ -104,7 +105,7 @@ impl Cancel {
 
     /// For a program's `main`: cancels this run on SIGINT and SIGTERM (through
     /// `signal-hook`) until the returned guard is dropped. The run's commands then fail
-    /// with [`Failure::Interrupted`]; the program decides what follows (this repository's
+    /// [`interrupted`](crate::CommandError::interrupted); the program decides what follows (this repository's
     /// xtask runs [`Runner::clean_up_cancelled`] and exits [`EXIT_INTERRUPTED`], and
     /// exits at once on a second signal). The library never calls it itself.
     ///
@@ -336,6 +337,9 @@ mod tests {
         cancel.cancel();
         let err = runner.run(&Cmd::new("docker").arg("build")).unwrap_err();
         assert_eq!(err.failure, Failure::Cancelled);
+        // The refused command ran the clean-ups before its error returned (the path
+        // registered by a step is removed then, as the command's clean-up runs).
+        assert!(!staging.exists());
         runner.clean_up_cancelled();
         assert!(!staging.exists());
         let ran: Vec<String> = runner.commands().iter().map(|c| c.join(" ")).collect();

@@ -1,6 +1,7 @@
 //! The [`Cmd`] value: what to run, described as data.
 
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -65,9 +66,15 @@ impl Cmd {
         }
     }
 
-    /// Appends one argument.
-    pub fn arg(mut self, arg: impl Into<String>) -> Cmd {
-        self.args.push(Arg::Plain(arg.into()));
+    /// Appends one argument: a word (`&str`, `String`) or a path (`&Path`, `PathBuf`),
+    /// passed as text (a path that is not UTF-8 is converted lossily).
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Cmd {
+        let arg = arg.as_ref();
+        let text = match arg.to_str() {
+            Some(text) => text.to_string(),
+            None => arg.to_string_lossy().into_owned(),
+        };
+        self.args.push(Arg::Plain(text));
         self
     }
 
@@ -88,10 +95,9 @@ impl Cmd {
         self
     }
 
-    /// Appends a path argument.
-    pub fn arg_path(self, path: impl AsRef<Path>) -> Cmd {
-        let text = path.as_ref().to_string_lossy().into_owned();
-        self.arg(text)
+    /// Appends a path argument ([`Cmd::arg`] takes paths too).
+    pub(crate) fn arg_path(self, path: impl AsRef<Path>) -> Cmd {
+        self.arg(path.as_ref())
     }
 
     /// Runs the program in `dir`.
@@ -155,7 +161,7 @@ impl Cmd {
     /// answer rather than a failure (`docker buildx build --call=check` exits 1 when it
     /// has findings): the runner returns the output, and
     /// [`Captured::exit_code`](super::Captured::exit_code) says which code it was.
-    pub fn accept_exit(mut self, code: i32) -> Cmd {
+    pub(crate) fn accept_exit(mut self, code: i32) -> Cmd {
         if code != 0 && !self.accepted.contains(&code) {
             self.accepted.push(code);
         }
@@ -205,7 +211,7 @@ impl Cmd {
     }
 
     /// The working directory, if set.
-    pub fn get_cwd(&self) -> Option<&Path> {
+    pub(crate) fn get_cwd(&self) -> Option<&Path> {
         self.cwd.as_deref()
     }
 
@@ -254,7 +260,7 @@ impl fmt::Display for Cmd {
 }
 
 /// Quotes `word` for a POSIX shell when it needs it; plain words stay as they are.
-pub fn shell_escape(word: &str) -> String {
+pub(crate) fn shell_escape(word: &str) -> String {
     let plain = !word.is_empty()
         && word.bytes().all(|b| {
             b.is_ascii_alphanumeric()

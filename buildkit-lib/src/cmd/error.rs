@@ -6,8 +6,7 @@ use std::time::Duration;
 
 /// How a command ended when it did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Failure {
+pub(crate) enum Failure {
     /// It exited with a non-zero code.
     Exit(i32),
     /// A signal ended it (number and name).
@@ -25,7 +24,7 @@ pub enum Failure {
     EngineUnreachable {
         /// Where the client looked for the engine.
         host: String,
-        /// How the embedding project starts it ([`Runner::engine_help`](super::Runner::engine_help)).
+        /// How the embedding project starts it ([`Runner::engine_help`](crate::Runner::engine_help)).
         help: Option<String>,
     },
     /// The engine went away while the command ran (the connection to it closed).
@@ -36,27 +35,30 @@ pub enum Failure {
         detail: String,
     },
     /// The run was interrupted: a SIGINT or SIGTERM cancelled it, once the program asked
-    /// for that with [`Cancel::on_signals`](super::Cancel::on_signals).
+    /// for that with [`Cancel::on_signals`](crate::cmd::Cancel::on_signals).
     Interrupted,
-    /// The runner was cancelled through its [`Cancel`](super::Cancel) handle.
+    /// The runner was cancelled through its [`Cancel`](crate::cmd::Cancel) handle.
     Cancelled,
 }
 
-/// A command that did not succeed. Callers can downcast an `anyhow::Error` to it to read
-/// the status and output; printed, it reads like cargo's process errors.
+/// A command that did not succeed. Callers can downcast an `anyhow::Error` to it to ask
+/// how it ended ([`CommandError::exit_code`], [`CommandError::interrupted`],
+/// [`CommandError::timed_out`]); printed, it reads like cargo's process errors: the
+/// command line with secrets masked, what ended it (exit status, signal, timeout, a
+/// missing program, an engine that does not answer or went away, a cancel), the last
+/// lines of its output and the log file holding all of it.
 #[derive(Debug, Clone)]
-#[non_exhaustive]
 pub struct CommandError {
     /// The command line as displayed (secrets masked).
-    pub command: String,
+    pub(crate) command: String,
     /// The program.
     pub(crate) program: String,
     /// How it ended.
-    pub failure: Failure,
+    pub(crate) failure: Failure,
     /// The last lines of its combined output (at most 20).
-    pub tail: Vec<String>,
+    pub(crate) tail: Vec<String>,
     /// The log file holding its full output, when it had one.
-    pub log: Option<PathBuf>,
+    pub(crate) log: Option<PathBuf>,
 }
 
 impl CommandError {
@@ -64,6 +66,23 @@ impl CommandError {
     pub fn exit_code(&self) -> Option<i32> {
         match self.failure {
             Failure::Exit(code) => Some(code),
+            _ => None,
+        }
+    }
+
+    /// Whether the run was stopped rather than the command failing: cancelled through its
+    /// [`Cancel`](crate::cmd::Cancel) token or interrupted by SIGINT or SIGTERM (once
+    /// `main` asked for that with [`Cancel::on_signals`](crate::cmd::Cancel::on_signals)).
+    /// A program then exits [`EXIT_INTERRUPTED`](crate::cmd::EXIT_INTERRUPTED).
+    pub fn interrupted(&self) -> bool {
+        matches!(self.failure, Failure::Interrupted | Failure::Cancelled)
+    }
+
+    /// The limit it ran into, when it ran longer than its timeout
+    /// ([`Cmd::timeout`](crate::Cmd::timeout)) and was stopped.
+    pub fn timed_out(&self) -> Option<Duration> {
+        match self.failure {
+            Failure::Timeout(limit) => Some(limit),
             _ => None,
         }
     }

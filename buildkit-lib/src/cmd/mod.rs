@@ -30,12 +30,11 @@ mod tail;
 
 // `Cmd`, `CommandError`, `Runner` and `Secret` are used by every step: their one public
 // path is the crate root (`buildkit_lib::Runner`); the library reaches them here.
-pub use actions::{WaitFailed, Waited};
+pub(crate) use actions::WaitFailed;
 pub use cancel::{Cancel, CleanupGuard, SignalGuard, EXIT_INTERRUPTED};
-pub use command::shell_escape;
 pub(crate) use command::Cmd;
 pub(crate) use error::CommandError;
-pub use error::Failure;
+pub(crate) use error::Failure;
 // The test-support surface (the `testing` feature): scripted answers in place of processes.
 #[cfg(all(test, not(feature = "testing")))]
 pub(crate) use executor::FakeExecutor;
@@ -43,8 +42,8 @@ pub(crate) use executor::FakeExecutor;
 pub(crate) use executor::{Answer, Executor};
 #[cfg(feature = "testing")]
 pub use executor::{Answer, Executor, FakeExecutor};
-pub(crate) use probe::ContainerState;
-pub use probe::{ContainerReady, Probe};
+pub use probe::Probe;
+pub(crate) use probe::{ContainerReady, ContainerState};
 pub(crate) use process::OutputFilter;
 pub use process::{Captured, Echo};
 pub(crate) use runner::Runner;

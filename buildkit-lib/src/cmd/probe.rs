@@ -8,7 +8,7 @@
 //! (counted as answering) in a dry run. This module holds the real probes, on plain
 //! `std::net` sockets: one HTTP/1.0 request written by hand (no chunked bodies, no TLS:
 //! the library only probes loopback and the engine's own addresses). A
-//! [`Probe::Container`] is answered by the runner with `docker` queries (see
+//! container probe is answered by the runner with `docker` queries (see
 //! [`ContainerState`]), which are not recorded: the probe is the recorded action.
 
 use std::fmt;
@@ -18,11 +18,18 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-/// One question asked of the network, answered with what was seen (`Ok`) or why it did
-/// not pass (`Err`), both in words for the step log.
+/// One question asked of the network (an HTTP `GET`, a TCP connect, a free port, an
+/// engine's ping, a container that runs and is ready), as a step's plan records it in an
+/// [`Action::Probe`](crate::plan::Action::Probe) or an
+/// [`Action::Wait`](crate::plan::Action::Wait). Its `Display` says what it asks
+/// (`HTTP GET http://127.0.0.1:8000/health answering 2xx`); the steps make their own.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Probe {
+pub struct Probe(pub(crate) ProbeKind);
+
+/// What a [`Probe`] asks, answered with what was seen (`Ok`) or why it did not pass
+/// (`Err`), both in words for the step log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ProbeKind {
     /// `GET path` on `host:port` answering 2xx (with a body containing `expect`, when
     /// given).
     Http {
@@ -57,8 +64,8 @@ pub enum Probe {
     },
     /// The engine's container `name` runs, and `ready` passes while it does. Answered by
     /// the runner with `docker container inspect` (and `docker logs` for a log line). A
-    /// container that stopped can never pass: a [`Runner::wait`](super::Runner::wait) on
-    /// it stops at once ([`WaitFailed::cannot_pass`](super::WaitFailed::cannot_pass)).
+    /// container that stopped can never pass: a wait on it stops at once
+    /// ([`WaitFailed::cannot_pass`](super::WaitFailed::cannot_pass)).
     Container {
         /// The container's name.
         name: String,
@@ -67,12 +74,9 @@ pub enum Probe {
     },
 }
 
-/// What a [`Probe::Container`] asks of a running container.
+/// What a container probe asks of a running container.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ContainerReady {
-    /// Running is enough.
-    Running,
+pub(crate) enum ContainerReady {
     /// Its health status (the image's `HEALTHCHECK`) is `healthy`.
     Healthy,
     /// A line of its output (the whole log, stdout and stderr) contains this text.
@@ -85,39 +89,53 @@ pub enum ContainerReady {
 impl Probe {
     /// An HTTP check on loopback: `GET http://127.0.0.1:<port><path>` answering 2xx.
     pub(crate) fn http(port: u16, path: impl Into<String>, expect: Option<String>) -> Probe {
-        Probe::Http {
+        Probe(ProbeKind::Http {
             addr: format!("127.0.0.1:{port}"),
             path: path.into(),
             expect,
-        }
+        })
+    }
+
+    /// `GET path` on `addr` (`host:port`) answering any HTTP status: the status is the
+    /// answer.
+    pub(crate) fn http_status(addr: impl Into<String>, path: impl Into<String>) -> Probe {
+        Probe(ProbeKind::HttpStatus {
+            addr: addr.into(),
+            path: path.into(),
+        })
     }
 
     /// A TCP connect to `addr` (`host:port`).
     pub(crate) fn tcp(addr: impl Into<String>) -> Probe {
-        Probe::Tcp { addr: addr.into() }
+        Probe(ProbeKind::Tcp { addr: addr.into() })
+    }
+
+    /// Nothing serves the loopback `port`.
+    pub(crate) fn port_free(port: u16) -> Probe {
+        Probe(ProbeKind::PortFree(port))
     }
 
     /// The ping of the engine at `host` (`unix:///var/run/docker.sock` or the bare path).
     pub(crate) fn engine_ping(host: impl AsRef<str>) -> Probe {
         let host = host.as_ref();
-        Probe::EnginePing {
+        Probe(ProbeKind::EnginePing {
             socket: host.strip_prefix("unix://").unwrap_or(host).to_string(),
-        }
+        })
     }
 
     /// A probe of the engine's container `name`: it runs and `ready` passes.
     pub(crate) fn container(name: impl Into<String>, ready: ContainerReady) -> Probe {
-        Probe::Container {
+        Probe(ProbeKind::Container {
             name: name.into(),
             ready,
-        }
+        })
     }
 
-    /// Asks the network, now, once. A [`Probe::Container`] needs the engine: the runner
+    /// Asks the network, now, once. A container probe needs the engine: the runner
     /// answers it, never this.
     pub(crate) fn ask(&self) -> Result<String, String> {
-        match self {
-            Probe::Http { addr, path, expect } => {
+        match &self.0 {
+            ProbeKind::Http { addr, path, expect } => {
                 let url = format!("http://{addr}{path}");
                 let (status, body) = http_get(addr, path).map_err(|e| format!("GET {url}: {e}"))?;
                 if !(200..300).contains(&status) {
@@ -132,16 +150,16 @@ impl Probe {
                     None => Ok(format!("HTTP {status}, {} bytes", body.len())),
                 }
             }
-            Probe::HttpStatus { addr, path } => http_get(addr, path)
+            ProbeKind::HttpStatus { addr, path } => http_get(addr, path)
                 .map(|(status, _)| status.to_string())
                 .map_err(|e| format!("GET http://{addr}{path}: {e}")),
-            Probe::Tcp { addr } => {
+            ProbeKind::Tcp { addr } => {
                 let to = resolve(addr).map_err(|e| format!("cannot connect to {addr}: {e}"))?;
                 TcpStream::connect_timeout(&to, Duration::from_secs(1))
                     .map(|_| format!("{addr} accepts connections"))
                     .map_err(|e| format!("cannot connect to {addr}: {e}"))
             }
-            Probe::PortFree(port) => {
+            ProbeKind::PortFree(port) => {
                 let at = SocketAddr::from(([127, 0, 0, 1], *port));
                 if TcpListener::bind(at).is_err()
                     || TcpStream::connect_timeout(&at, Duration::from_millis(200)).is_ok()
@@ -151,11 +169,11 @@ impl Probe {
                     Ok(format!("port {port} is free"))
                 }
             }
-            Probe::EnginePing { socket } => match super::socket::unix_get(socket, "/_ping")? {
+            ProbeKind::EnginePing { socket } => match super::socket::unix_get(socket, "/_ping")? {
                 (200, body) if body == "OK" => Ok(format!("the engine at unix://{socket} answers")),
                 (status, _) => Err(format!("`GET /_ping` answered {status}")),
             },
-            Probe::Container { name, .. } => Err(format!(
+            ProbeKind::Container { name, .. } => Err(format!(
                 "container {name}: a container probe is answered by the runner"
             )),
         }
@@ -163,7 +181,7 @@ impl Probe {
 }
 
 /// A container's `.State`, as `docker container inspect --format '{{json .State}}'` prints
-/// it: what a [`Probe::Container`] reads, and what a failure report shows.
+/// it: what a container probe reads, and what a failure report shows.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub(crate) struct ContainerState {
     #[serde(rename = "Status", default)]
@@ -258,13 +276,13 @@ impl ContainerState {
 
 impl fmt::Display for Probe {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Probe::Http {
+        match &self.0 {
+            ProbeKind::Http {
                 addr,
                 path,
                 expect: None,
             } => write!(f, "HTTP GET http://{addr}{path} answering 2xx"),
-            Probe::Http {
+            ProbeKind::Http {
                 addr,
                 path,
                 expect: Some(expect),
@@ -272,12 +290,13 @@ impl fmt::Display for Probe {
                 f,
                 "HTTP GET http://{addr}{path} answering 2xx with {expect:?} in the body"
             ),
-            Probe::HttpStatus { addr, path } => write!(f, "HTTP GET http://{addr}{path}"),
-            Probe::Tcp { addr } => write!(f, "TCP connect to {addr}"),
-            Probe::PortFree(port) => write!(f, "loopback port {port} free"),
-            Probe::EnginePing { socket } => write!(f, "engine ping GET /_ping on unix://{socket}"),
-            Probe::Container { name, ready } => match ready {
-                ContainerReady::Running => write!(f, "container {name} running"),
+            ProbeKind::HttpStatus { addr, path } => write!(f, "HTTP GET http://{addr}{path}"),
+            ProbeKind::Tcp { addr } => write!(f, "TCP connect to {addr}"),
+            ProbeKind::PortFree(port) => write!(f, "loopback port {port} free"),
+            ProbeKind::EnginePing { socket } => {
+                write!(f, "engine ping GET /_ping on unix://{socket}")
+            }
+            ProbeKind::Container { name, ready } => match ready {
                 ContainerReady::Healthy => write!(f, "container {name} healthy"),
                 ContainerReady::LogLine(text) => {
                     write!(
@@ -339,7 +358,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         assert_eq!(
-            Probe::PortFree(port).ask(),
+            Probe::port_free(port).ask(),
             Err(format!("port {port} is taken"))
         );
         let server = std::thread::spawn(move || {
@@ -363,10 +382,7 @@ mod tests {
             health.ask(),
             Ok("HTTP 200, body contains \"1.2.3\"".to_string())
         );
-        let registry = Probe::HttpStatus {
-            addr: format!("127.0.0.1:{port}"),
-            path: "/v2/".into(),
-        };
+        let registry = Probe::http_status(format!("127.0.0.1:{port}"), "/v2/");
         assert_eq!(registry.ask(), Ok("401".to_string()));
         server.join().unwrap();
         assert_eq!(
@@ -384,7 +400,7 @@ mod tests {
             l.local_addr().unwrap().port()
         };
         assert_eq!(
-            Probe::PortFree(port).ask(),
+            Probe::port_free(port).ask(),
             Ok(format!("port {port} is free"))
         );
         let err = Probe::tcp(format!("127.0.0.1:{port}")).ask().unwrap_err();
@@ -402,9 +418,9 @@ mod tests {
         let ping = Probe::engine_ping(format!("unix://{}", path.display()));
         assert_eq!(
             ping,
-            Probe::EnginePing {
+            Probe(ProbeKind::EnginePing {
                 socket: path.display().to_string()
-            }
+            })
         );
         assert_eq!(
             ping.to_string(),

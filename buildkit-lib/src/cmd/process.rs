@@ -51,11 +51,12 @@ pub struct Captured {
     /// is streamed).
     pub stdout: String,
     /// The last lines of output (stderr for `capture`, combined output for `run`).
-    pub tail: Vec<String>,
+    pub(crate) tail: Vec<String>,
     /// Standard error in full, secrets masked, for [`Runner::capture`] (empty for
     /// [`Runner::run`]).
     pub stderr: String,
-    /// The exit code: 0, or a code the command accepts ([`Cmd::accept_exit`]).
+    /// The exit code: 0, or another code the command counts as an answer rather than a
+    /// failure (`docker buildx build --call=check` exits 1 when it has findings).
     pub exit_code: i32,
 }
 

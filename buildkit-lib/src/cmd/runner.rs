@@ -109,7 +109,7 @@ impl Runner {
     }
 
     /// The run's identity, if one was set with [`Runner::session`].
-    pub fn get_session(&self) -> Option<&Session> {
+    pub(crate) fn get_session(&self) -> Option<&Session> {
         self.session.as_ref()
     }
 
@@ -207,7 +207,7 @@ impl Runner {
 
     /// Every command this runner (and its clones) ran or, in a dry run, would have run,
     /// as argv arrays with secrets masked.
-    pub fn commands(&self) -> Vec<Vec<String>> {
+    pub(crate) fn commands(&self) -> Vec<Vec<String>> {
         self.recorded().commands()
     }
 
@@ -263,18 +263,13 @@ impl Runner {
 
     /// `text` with every secret this runner knows shown as `***`: for errors and reports
     /// built from command output.
-    pub fn redact(&self, text: &str) -> String {
+    pub(crate) fn redact(&self, text: &str) -> String {
         self.masks.redact(text)
     }
 
-    /// True when this runner masks anything (a text needs [`Runner::redact`] then).
+    /// True when this runner masks anything (a text needs redacting then).
     pub(crate) fn masks_anything(&self) -> bool {
         self.masks.any()
-    }
-
-    /// The handle that cancels this runner's commands (shared by its clones).
-    pub fn canceller(&self) -> Cancel {
-        self.cancel.clone()
     }
 
     /// Makes `cancel` this run's token: cancelling it stops this runner's commands and
@@ -297,7 +292,7 @@ impl Runner {
 
     /// Registers a temporary file or directory (a staging directory) to remove if the run
     /// is cancelled; dropping the guard unregisters it.
-    pub fn remove_on_cancel(&self, path: impl Into<PathBuf>) -> CleanupGuard {
+    pub(crate) fn remove_on_cancel(&self, path: impl Into<PathBuf>) -> CleanupGuard {
         self.cancel.register_path(path.into())
     }
 
@@ -364,11 +359,7 @@ impl Runner {
     }
 
     pub(super) fn record(&self, cmd: &Cmd) {
-        self.record_action(if cmd.is_read_only() {
-            Action::Query(cmd.clone())
-        } else {
-            Action::Run(cmd.clone())
-        });
+        self.record_action(Action::Run(cmd.clone()));
     }
 
     pub(super) fn record_action(&self, action: Action) {

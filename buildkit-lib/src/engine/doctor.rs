@@ -416,8 +416,5 @@ fn doctor(runner: &Runner, options: &Doctor) -> Vec<Check> {
 /// `GET /v2/` on a registry (`host:port`), through the runner's probe: the HTTP status
 /// it answered (any status: 200 and 401 both mean a registry is there).
 pub(crate) fn probe_registry(runner: &Runner, registry: &str) -> Result<String, String> {
-    runner.probe(&Probe::HttpStatus {
-        addr: registry.to_string(),
-        path: "/v2/".into(),
-    })
+    runner.probe(&Probe::http_status(registry, "/v2/"))
 }

@@ -122,7 +122,7 @@ pub struct StepCx {
     /// Runs this step's commands (its log file, prefix, dry-run setting and the run's
     /// session applied).
     pub runner: Runner,
-    /// The run's identity (the runner carries it too: [`Runner::get_session`]).
+    /// The run's identity (the runner carries it too: [`Runner::session`]).
     pub session: Session,
     /// Whether this is a dry run.
     pub dry_run: bool,

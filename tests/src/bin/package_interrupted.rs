@@ -23,7 +23,8 @@ fn main() {
     let project = PathBuf::from(project);
     std::fs::write(project.join("child.pid"), std::process::id().to_string())
         .expect("write the pid file");
-    let session = Session::new("deskapp").with_run_id(run_id.clone());
+    let mut session = Session::new("deskapp");
+    session.run_id = run_id.clone();
     // `RUNTIME` is the runtime stage's tag, `<image>:runtime` as `Stages::new` tags it.
     let image = runtime
         .strip_suffix(":runtime")

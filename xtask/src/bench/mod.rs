@@ -685,6 +685,7 @@ impl Bench {
         }
         let program = |name: &str| -> Result<String> {
             probe
+                .recorded()
                 .commands()
                 .into_iter()
                 .map(|argv| argv[0].clone())
@@ -700,13 +701,13 @@ impl Bench {
             .builder(builder.name())
             .build_arg("PYTHON_IMAGE", in_registry(crate::build::PYTHON_IMAGE));
         let write_script = |name: &str, build: &Build| -> Result<PathBuf> {
-            let argv: Vec<String> = build.command().argv();
             let script = format!(
                 "set -e\ncd '{root}'\n'{black}' --check fixtures/webapp/src\n'{isort}' --profile black --check-only fixtures/webapp/src\n{build}\ndocker images buildkit-webapp:bench >/dev/null\n",
                 root = self.root.display(),
                 black = black,
                 isort = isort,
-                build = argv.iter().map(|a| buildkit_lib::cmd::shell_escape(a)).collect::<Vec<_>>().join(" "),
+                // The command line, shell-escaped: what `Cmd` displays.
+                build = build.command(),
             );
             let path = self.root.join("target/buildkit/bench").join(name);
             std::fs::create_dir_all(path.parent().expect("has a parent"))?;

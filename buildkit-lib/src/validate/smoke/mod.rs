@@ -3,9 +3,9 @@
 //! [`Smoke`] starts the image detached (unique name, the session's labels, `--init`),
 //! after the companion [`Service`]s it needs (a database, say), then waits until it is
 //! ready: its `HEALTHCHECK` status, a TCP port, or an HTTP `GET` on loopback that must
-//! answer 2xx. Each wait is one [`Runner::wait`] on a [`Probe::Container`]: the probe
-//! counts only while the container runs, and a container that stops ends the wait at
-//! once. [`Smoke`] is a [`Step`]: its plan is its one body, recorded. Every container it started is removed in every case (success, failure,
+//! answer 2xx. Each wait is one [`Action::Wait`](crate::plan::Action::Wait) on a
+//! container [`Probe`]: the probe counts only while the container runs, and a container
+//! that stops ends the wait at once. [`Smoke`] is a [`Step`]: its plan is its one body, recorded. Every container it started is removed in every case (success, failure,
 //! panic, Ctrl-C); a failure reports its state, exit code and last log lines.
 //!
 //! A pass cannot come from the wrong server: a probe port already taken before the test
@@ -507,7 +507,7 @@ impl Smoke {
     }
 
     /// The ports the test will probe (the app's and the services'), each asked to be free
-    /// ([`Probe::PortFree`]) and refused when something already serves it.
+    /// (a port-free [`Probe`]) and refused when something already serves it.
     fn refuse_taken_ports(&self, runner: &Runner, check: &Ready) -> Result<()> {
         let app_port = match (check, &self.network) {
             (_, Network::Publish { host, .. }) => Some(*host),
@@ -532,7 +532,7 @@ impl Smoke {
                 );
             }
             seen.push(port);
-            if runner.probe(&Probe::PortFree(port)).is_err() {
+            if runner.probe(&Probe::port_free(port)).is_err() {
                 return Err(anyhow::Error::new(PortTaken {
                     what,
                     port,
@@ -898,7 +898,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             runner.recorded().actions(),
-            [crate::plan::Action::Probe(Probe::PortFree(port))]
+            [crate::plan::Action::Probe(Probe::port_free(port))]
         );
         let taken = err.downcast_ref::<PortTaken>().expect("a PortTaken error");
         assert_eq!(taken.port, port);
