@@ -50,7 +50,7 @@
 //! [`Runner::recording`] runner, only records it. A step's [`plan::Plan`] is its body
 //! recorded that way, so the plan a dry run prints is what a real run does, and no step
 //! asks whether it is a dry run. Where the engine is asked, the runner keeps its answers
-//! and versions for the run ([`engine::Capabilities`]).
+//! and versions for the run.
 //!
 //! # A downstream project's `xtask/src/main.rs`
 //!
@@ -154,9 +154,9 @@
 //!   `testing` feature's `Runner::with_executor` with a `cmd::FakeExecutor` runs a
 //!   step's real code against scripted answers.
 //! - **Engine features.** What the engine makes possible is read from the versions the
-//!   buildx and engine talked to report ([`engine::Capabilities`], asked once per runner
-//!   and kept with its other engine answers), judged against one verified range
-//!   ([`engine::SUPPORTED`]): BuildKit's build checks ([`docker::checks::BuildCheck`],
+//!   buildx and engine talked to report (asked once per runner and kept with its other
+//!   engine answers), judged against one verified range (Docker Engine 26.1–28.5, buildx
+//!   0.13–0.29, as [`engine::Doctor`] reports): BuildKit's build checks ([`docker::checks::BuildCheck`],
 //!   buildx 0.15+) and build records ([`docker::build::BuildRecord`], buildx 0.21+) are
 //!   used where they exist, and where they do not the step says it was skipped and why
 //!   ([`pipeline::StepCx::unsupported`]), never a silent pass.
@@ -211,7 +211,7 @@ pub mod python;
 mod rows;
 mod session;
 mod time;
-pub mod units;
+pub(crate) mod units;
 pub mod validate;
 pub mod version;
 

@@ -23,9 +23,10 @@ use buildkit_lib::python::{
 };
 use buildkit_lib::validate::cache::Prune;
 use buildkit_lib::validate::reproducible::Reproducible;
-use buildkit_lib::validate::security::{ImageCheck, Scanner, Threshold, Trivy, TrivyBin, Verdict};
+use buildkit_lib::validate::security::{ImageCheck, Scanner, Threshold, Trivy, TrivyBin};
 use buildkit_lib::validate::size::SizeCheck;
 use buildkit_lib::validate::smoke::{Ready, Service, Smoke};
+use buildkit_lib::validate::Verdict;
 use buildkit_lib::{Cmd, Runner, Secret, Session};
 
 /// What a plan writes for the interpreter's version (a plan asks no interpreter).

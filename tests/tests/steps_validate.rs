@@ -13,10 +13,11 @@ use buildkit_lib::python::ToolEnv;
 use buildkit_lib::validate::cache::{Prune, Usage};
 use buildkit_lib::validate::reproducible::Reproducible;
 use buildkit_lib::validate::security::{
-    ImageCheck, Scanner, Scout, Severity, Threshold, Trivy, TrivyBin, TrivySbom, Verdict,
+    ImageCheck, Scanner, Scout, Severity, Threshold, Trivy, TrivyBin, TrivySbom,
 };
-use buildkit_lib::validate::size::{SizeCheck, SizeOutcome};
+use buildkit_lib::validate::size::SizeCheck;
 use buildkit_lib::validate::smoke::{Ready, Service, ServiceReady, Smoke, SmokeError};
+use buildkit_lib::validate::Verdict;
 use buildkit_lib::{Runner, Secret, Session};
 
 use e2e::assert_plan_is_execution;
@@ -146,7 +147,7 @@ fn a_size_check_runs_its_plan() {
     let planned = check
         .run(&Runner::new().session(session()).recording())
         .unwrap();
-    assert_eq!(planned.outcome, SizeOutcome::NotMeasured);
+    assert_eq!(planned.outcome, Verdict::NotChecked);
     assert_eq!(planned.bytes(), 0);
     assert!(
         text.contains(&format!(

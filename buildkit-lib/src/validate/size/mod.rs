@@ -28,7 +28,8 @@ use crate::files::write_atomic;
 use crate::plan::Step;
 use crate::units::{human_bytes, human_delta};
 
-pub use budget::{SizeBudget, SizeMeasure, SizeOutcome};
+pub(crate) use budget::SizeOutcome;
+pub use budget::{SizeBudget, SizeMeasure};
 pub(crate) use chart::svg_chart;
 pub use history::default_history_file;
 pub(crate) use history::{diff_layers, read_history, LayerChange, LayerRecord, SizeRecord};
@@ -41,8 +42,8 @@ pub struct SizeReport {
     pub(crate) record: SizeRecord,
     /// The budget.
     pub(crate) budget: SizeBudget,
-    /// Pass, warn or fail.
-    pub outcome: SizeOutcome,
+    /// Pass, warn or fail; not checked when nothing was measured (a plan).
+    pub outcome: crate::validate::Verdict,
     /// The largest layers, biggest first, by unpacked size.
     pub(crate) largest_layers: Vec<LayerRecord>,
     /// The previous record of the same image, if any.
@@ -69,7 +70,7 @@ impl SizeReport {
         self.record.bytes
     }
 
-    /// An error when the outcome is [`SizeOutcome::Fail`], for steps that must stop there.
+    /// An error when the outcome is [`Verdict::Fail`](crate::validate::Verdict::Fail), for steps that must stop there.
     pub fn ensure_within_max(&self) -> Result<()> {
         if self.outcome == SizeOutcome::Fail {
             anyhow::bail!(
@@ -331,7 +332,7 @@ impl SizeCheck {
             .unwrap_or_default();
         // A real image always has an ID; none means the answers were placeholders.
         let outcome = if record.id.is_empty() {
-            SizeOutcome::NotMeasured
+            SizeOutcome::NotChecked
         } else {
             self.budget.check(record.bytes)
         };
