@@ -558,9 +558,7 @@ fn real_trivy(runner: &Runner) -> TrivyBin {
         .capture(&Cmd::new(bin.program().display().to_string()).arg("--version"))
         .unwrap();
     assert!(
-        version
-            .stdout
-            .contains(&format!("Version: {}", security::TRIVY_VERSION)),
+        version.stdout.contains("Version: 0.59.1"),
         "{}",
         version.stdout
     );

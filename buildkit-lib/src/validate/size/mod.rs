@@ -31,7 +31,6 @@ use crate::units::{human_bytes, human_delta};
 pub(crate) use budget::SizeOutcome;
 pub use budget::{SizeBudget, SizeMeasure};
 pub(crate) use chart::svg_chart;
-pub use history::default_history_file;
 pub(crate) use history::{diff_layers, read_history, LayerChange, LayerRecord, SizeRecord};
 
 /// The outcome of a size check.
@@ -207,7 +206,7 @@ pub struct SizeCheck {
     pub(crate) image: String,
     /// The budget.
     pub(crate) budget: SizeBudget,
-    /// The JSON-lines history file (see [`default_history_file`]).
+    /// The JSON-lines history file.
     pub(crate) history_file: PathBuf,
     /// The git commit the image was built from, if known.
     pub(crate) git_commit: Option<String>,
