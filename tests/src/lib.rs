@@ -1144,3 +1144,31 @@ pub fn buildx_supports(runner: &Runner, feature: BuildxFeature) -> Result<(), St
         ))
     }
 }
+
+/// A trivy program and the cache directory it uses, as the tests give them to
+/// `Trivy::bin` and `TrivySbom::bin`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrivyAt {
+    program: PathBuf,
+    cache: PathBuf,
+}
+
+impl TrivyAt {
+    /// The trivy at `program` using `cache`.
+    pub fn at(program: impl Into<PathBuf>, cache: impl Into<PathBuf>) -> TrivyAt {
+        TrivyAt {
+            program: program.into(),
+            cache: cache.into(),
+        }
+    }
+
+    /// The program.
+    pub fn program(&self) -> &Path {
+        &self.program
+    }
+
+    /// Its cache directory.
+    pub fn cache(&self) -> &Path {
+        &self.cache
+    }
+}

@@ -23,11 +23,12 @@ use buildkit_lib::python::{
 };
 use buildkit_lib::validate::cache::Prune;
 use buildkit_lib::validate::reproducible::Reproducible;
-use buildkit_lib::validate::security::{ImageCheck, Scanner, Threshold, Trivy, TrivyBin};
+use buildkit_lib::validate::security::{ImageCheck, Scanner, Threshold, Trivy};
 use buildkit_lib::validate::size::SizeCheck;
 use buildkit_lib::validate::smoke::{Ready, Service, Smoke};
 use buildkit_lib::validate::Verdict;
 use buildkit_lib::{Cmd, Runner, Secret, Session};
+use e2e::TrivyAt;
 
 /// What a plan writes for the interpreter's version (a plan asks no interpreter).
 const VERSION_PLACEHOLDER: &str = "<python-version>";
@@ -187,11 +188,11 @@ fn golden_plan_of_a_smoke_test_with_a_database_and_a_secret() {
 
 #[test]
 fn golden_plan_of_a_trivy_scan() {
-    let bin = TrivyBin::at("target/tools/trivy", "target/trivy");
+    let bin = TrivyAt::at("target/tools/trivy", "target/trivy");
     let plan = planned(
         &Trivy::image("webapp:dev")
             .scanners([Scanner::Secret])
-            .bin(bin),
+            .bin(bin.program(), bin.cache()),
     );
     golden("trivy", &plan);
 }

@@ -24,4 +24,4 @@ pub use builtin::ImageCheck;
 pub use model::{Finding, ScanReport, ScannerMissing, Severity, Threshold};
 pub use sbom::{Component, Sbom, TrivySbom};
 pub use scout::Scout;
-pub use trivy::{Scanner, Trivy, TrivyBin};
+pub use trivy::{Scanner, Trivy};
