@@ -15,7 +15,7 @@ use buildkit_lib::docker::cache::Cache;
 use buildkit_lib::docker::checks::BuildCheck;
 use buildkit_lib::docker::fanout::{FanOut, PlatformEndpoint};
 use buildkit_lib::docker::registry::ImagetoolsCreate;
-use buildkit_lib::package::{Export, Mode, Package, PyInstaller, Stage, Stages};
+use buildkit_lib::package::{Mode, Package, PyInstaller, Stage, Stages};
 use buildkit_lib::pipeline::{Pipeline, RunOptions};
 use buildkit_lib::plan::{Plan, Step};
 use buildkit_lib::python::{
@@ -160,8 +160,8 @@ fn golden_plans_of_the_format_checks() {
 fn golden_plans_of_packaging_in_each_mode() {
     for (name, mode) in [
         ("package-mounted", Mode::Mounted),
-        ("package-isolated", Mode::Isolated(Export::BuildOutput)),
-        ("package-copyout", Mode::Isolated(Export::CopyOut)),
+        ("package-isolated", Mode::Isolated),
+        ("package-copyout", Mode::IsolatedCopyOut),
     ] {
         // The package step hands docker absolute paths: the repository's own fixture.
         let context = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/desktop");

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use buildkit_lib::cleanup::Cleanup;
 use buildkit_lib::cmd::{Answer, Echo, Executor, FakeExecutor, Probe};
-use buildkit_lib::package::{Export, Mode, Package, PyInstaller, Stages};
+use buildkit_lib::package::{Mode, Package, PyInstaller, Stages};
 use buildkit_lib::plan::{Action, Plan, Step};
 use buildkit_lib::python::{Black, CheckAll, Hadolint, Isort, PythonTest, ToolEnv};
 use buildkit_lib::version::{Bump, Release};
@@ -206,11 +206,7 @@ impl Executor for Packaging {
 
 #[test]
 fn packaging_plans_what_it_does_in_each_mode() {
-    for mode in [
-        Mode::Mounted,
-        Mode::Isolated(Export::BuildOutput),
-        Mode::Isolated(Export::CopyOut),
-    ] {
+    for mode in [Mode::Mounted, Mode::Isolated, Mode::IsolatedCopyOut] {
         let dir = tempfile::tempdir().unwrap();
         let project = fs::canonicalize(dir.path()).unwrap();
         fs::write(

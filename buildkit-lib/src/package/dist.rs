@@ -39,18 +39,12 @@ pub(crate) const WORK_DIR: &str = "/tmp/build";
 pub enum Mode {
     /// A container with the source and an output directory mounted (development).
     Mounted,
-    /// No volume mounts at all (CI).
-    Isolated(Export),
-}
-
-/// How the isolated mode gets the artifacts out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Export {
-    /// `docker buildx build --target artifact --output type=local,dest=...`.
-    BuildOutput,
-    /// Build the package image, then `docker create` + `docker cp` + `docker rm`.
-    CopyOut,
+    /// No volume mounts at all (CI); the artifacts leave through `docker buildx build
+    /// --target artifact --output type=local,dest=...`.
+    Isolated,
+    /// No volume mounts at all (CI); the package image is built, then its artifacts are
+    /// copied out: `docker create` + `docker cp` + `docker rm`.
+    IsolatedCopyOut,
 }
 
 /// The package step: PyInstaller in the runtime image, the result in `dist`.
@@ -425,7 +419,7 @@ impl Package {
         build
     }
 
-    /// The isolated build of the package image (for [`Export::CopyOut`]).
+    /// The isolated build of the package image (for [`Mode::IsolatedCopyOut`]).
     pub(crate) fn package_image_build(
         &self,
         session: &Session,
@@ -600,12 +594,12 @@ impl Package {
                     .run(&cmd)
                     .map_err(|e| pyinstaller_failed(e.into(), &format!("in container {name}")))?;
             }
-            Mode::Isolated(Export::BuildOutput) => {
+            Mode::Isolated => {
                 self.export_build(session, out)?
                     .run(runner)
                     .map_err(|e| pyinstaller_failed(e, "in the isolated package build"))?;
             }
-            Mode::Isolated(Export::CopyOut) => {
+            Mode::IsolatedCopyOut => {
                 self.package_image_build(session)?
                     .run(runner)
                     .map_err(|e| pyinstaller_failed(e, "in the isolated package build"))?;

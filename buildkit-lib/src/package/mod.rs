@@ -13,6 +13,6 @@ mod pyinstaller;
 mod stages;
 
 pub use artifacts::ArtifactReport;
-pub use dist::{DistComparison, Export, Mode, Package};
+pub use dist::{DistComparison, Mode, Package};
 pub use pyinstaller::{Bundle, PyInstaller};
 pub use stages::{Stage, Stages};
