@@ -2,8 +2,9 @@
 //! and the preflight check against the engine the project starts.
 
 use buildkit_lib::docker::build::{Build, Output};
-use buildkit_lib::engine::{Doctor, Status};
+use buildkit_lib::engine::Doctor;
 use buildkit_lib::plan::Step;
+use buildkit_lib::validate::Verdict;
 use buildkit_lib::Cmd;
 use e2e::{buildx_supports, BuildxFeature};
 
@@ -123,10 +124,10 @@ fn doctor_finds_every_piece_of_the_project_engine() {
     for check in &checks {
         if check.name == "features" && !all_features {
             // The oldest engine's buildx: builds work, the newer steps say they skip.
-            assert_eq!(check.status, Status::Warn, "{check}");
+            assert_eq!(check.status, Verdict::Warn, "{check}");
             assert!(check.detail.contains("has no build checks"), "{check}");
         } else {
-            assert_eq!(check.status, Status::Ok, "{check}");
+            assert_eq!(check.status, Verdict::Pass, "{check}");
         }
     }
 }
@@ -136,7 +137,7 @@ fn doctor_names_the_fix_when_no_engine_answers() {
     let runner = e2e::runner().env("DOCKER_HOST", "unix:///nonexistent/docker.sock");
     let checks = Doctor::new().run(&runner).unwrap();
     let engine = checks.iter().find(|c| c.name == "engine").unwrap();
-    assert_eq!(engine.status, Status::Fail);
+    assert_eq!(engine.status, Verdict::Fail);
     assert_eq!(
         engine.detail,
         "no engine answers at unix:///nonexistent/docker.sock"

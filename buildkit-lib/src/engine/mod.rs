@@ -11,7 +11,7 @@
 mod doctor;
 mod versions;
 
-pub use doctor::{Check, Doctor, Status};
+pub use doctor::{Check, Doctor};
 pub(crate) use versions::{buildx_reported, engine_version};
 pub(crate) use versions::{Capabilities, Feature};
 
