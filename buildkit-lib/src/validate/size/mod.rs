@@ -7,7 +7,7 @@
 //! pull transfers (see [`ImageSizes`]). A [`SizeBudget`] judges one of them, by default
 //! the unpacked size ([`SizeMeasure`]). Sizes are the engine's byte counts (`docker image
 //! inspect`, `docker history --human=false`, the engine's image list), never parsed from
-//! human text, and printed with [`crate::units::human_bytes`].
+//! human text, and printed in decimal units as `docker images` shows them (`354 MB`).
 //!
 //! The budget lives in `budget`, the history and layer diff in `history`, the chart in
 //! `chart`; this module measures an image and puts them together.
