@@ -11,6 +11,7 @@
 //! The image builds it makes (the isolated modes) go through
 //! [`Build::run`](crate::docker::build::Build::run).
 
+use crate::validate::reproducible::{Compared, ReproReport};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -81,7 +82,7 @@ pub(crate) const REPRODUCIBLE_HASH_SEED: &str = "0";
 /// Two clean packagings compared file by file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct DistComparison {
+pub(crate) struct DistComparison {
     /// Files in the first packaging.
     pub(crate) files: usize,
     /// Paths (relative to `dist`) whose content differs, or that only one packaging has
@@ -101,7 +102,7 @@ pub(crate) struct DistDifference {
 
 impl DistComparison {
     /// True when both packagings hold the same files with the same bytes.
-    pub fn is_identical(&self) -> bool {
+    pub(crate) fn is_identical(&self) -> bool {
         self.differing.is_empty() && self.files > 0
     }
 }
@@ -252,7 +253,7 @@ impl Package {
     /// touched and both folders are removed. Set
     /// [`Package::source_date_epoch`] first: without it, timestamps differ. Like
     /// [`Package::run`], it labels what it creates with the runner's session.
-    pub fn compare_runs(&self, runner: &Runner) -> Result<DistComparison> {
+    pub fn compare_runs(&self, runner: &Runner) -> Result<ReproReport> {
         let session = runner.require_session("the package step")?;
         let mut this = self.absolute()?;
         this.stages.no_cache = true;
@@ -293,9 +294,11 @@ impl Package {
                 why: why.to_string(),
             });
         }
-        Ok(DistComparison {
-            files: a.len(),
-            differing,
+        Ok(ReproReport {
+            compared: Compared::Dist(DistComparison {
+                files: a.len(),
+                differing,
+            }),
         })
     }
 

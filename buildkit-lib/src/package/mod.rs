@@ -13,6 +13,7 @@ mod pyinstaller;
 mod stages;
 
 pub use artifacts::ArtifactReport;
-pub use dist::{DistComparison, Mode, Package};
+pub(crate) use dist::DistComparison;
+pub use dist::{Mode, Package};
 pub use pyinstaller::{Bundle, PyInstaller};
 pub use stages::{Stage, Stages};
