@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use crate::cmd::{CleanupGuard, Runner};
+use crate::cmd::Runner;
 
 /// What identifies a file's version without reading it: size, modification and change
 /// times, inode and mode (the fields git's index compares).
@@ -91,56 +91,6 @@ pub(crate) fn remove_path(path: &Path) -> std::io::Result<()> {
         Ok(_) => fs::remove_file(path),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e),
-    }
-}
-
-/// A directory being filled next to its final place, swapped in by [`StagedDir::commit`].
-/// Dropped without commit (a failure, a panic), it is removed and the old one stays.
-#[derive(Debug)]
-pub struct StagedDir {
-    staging: Option<tempfile::TempDir>,
-    target: PathBuf,
-    _guard: CleanupGuard,
-}
-
-impl StagedDir {
-    /// Creates an empty staging directory beside `target` (same filesystem, so the final
-    /// rename is atomic), removed too if `runner`'s run is cancelled.
-    pub fn new(runner: &Runner, target: &Path) -> Result<StagedDir> {
-        let dir = parent_dir(target);
-        fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let name = target
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "out".into());
-        let staging = tempfile::Builder::new()
-            .prefix(&format!(".{name}.staging-"))
-            .tempdir_in(&dir)
-            .with_context(|| format!("cannot create a staging directory in {}", dir.display()))?;
-        let guard = runner.remove_on_cancel(staging.path());
-        Ok(StagedDir {
-            staging: Some(staging),
-            target: target.to_path_buf(),
-            _guard: guard,
-        })
-    }
-
-    /// Where to put the new content.
-    pub fn path(&self) -> &Path {
-        self.staging
-            .as_ref()
-            .expect("staging present until commit")
-            .path()
-    }
-
-    /// Replaces the target with the staged content through `runner` ([`Runner::swap`]:
-    /// recorded, and only printed in a dry run, where the staging directory is simply
-    /// removed).
-    pub fn commit(mut self, runner: &Runner) -> Result<()> {
-        let staging = self.staging.take().expect("staging present until commit");
-        // After a swap the staging path is the target's; dropping the `TempDir` then
-        // finds nothing to remove. In a dry run it removes the unused staging directory.
-        runner.swap(staging.path(), &self.target)
     }
 }
 
@@ -280,34 +230,51 @@ mod tests {
         assert_eq!(entries, 1, "no temporary file left behind");
     }
 
+    /// Moved from the e2e `package_failures` test (which went through the former public
+    /// `StagedDir`): a swap onto a mount point (`mount --bind`, root only) fails by name and
+    /// leaves the mounted content.
     #[test]
-    fn staged_dir_keeps_old_content_until_commit() {
+    fn a_swap_onto_a_mount_point_fails_by_name_and_leaves_no_staging_folder() {
         let dir = tempfile::tempdir().unwrap();
         let dist = dir.path().join("dist");
         fs::create_dir(&dist).unwrap();
-        fs::write(dist.join("old"), "x").unwrap();
-        {
-            let staged = StagedDir::new(&Runner::new(), &dist).unwrap();
-            fs::write(staged.path().join("new"), "y").unwrap();
-            // dropped without commit
+        let source = tempfile::tempdir().unwrap();
+        fs::write(source.path().join("deskapp"), "the mounted build").unwrap();
+        let mounted = std::process::Command::new("mount")
+            .arg("--bind")
+            .arg(source.path())
+            .arg(&dist)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            eprintln!("skipped: `mount --bind` needs root");
+            return;
         }
-        assert!(dist.join("old").exists());
-        let staged = StagedDir::new(&Runner::new(), &dist).unwrap();
-        fs::write(staged.path().join("new"), "y").unwrap();
-        let staging = staged.path().to_path_buf();
-        let runner = Runner::new().echo(crate::cmd::Echo::Silent);
-        staged.commit(&runner).unwrap();
-        assert!(dist.join("new").exists() && !dist.join("old").exists());
+        let staging = dir.path().join(".dist.staging");
+        fs::create_dir(&staging).unwrap();
+        fs::write(staging.join("deskapp"), "the new build").unwrap();
+        let err = Runner::new()
+            .echo(crate::cmd::Echo::Silent)
+            .swap(&staging, &dist)
+            .unwrap_err();
+        let _ = fs::remove_dir_all(&staging);
+        let leftovers: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".dist"))
+            .collect();
+        let content = fs::read_to_string(dist.join("deskapp")).unwrap();
+        let _ = std::process::Command::new("umount").arg(&dist).status();
         assert_eq!(
-            runner.recorded(),
-            crate::plan::Plan::new().swap(&staging, &dist)
+            format!("{err:#}"),
+            format!(
+                "cannot replace {d}: it is a mount point, and a mount point cannot be renamed \
+                 (Device or resource busy (os error 16)); mount its parent directory instead, or \
+                 write into a directory that is not a mount point; {d} is left as it was",
+                d = dist.display()
+            )
         );
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
-        // A dry run swaps nothing and leaves no staging directory behind.
-        let staged = StagedDir::new(&Runner::new(), &dist).unwrap();
-        fs::write(staged.path().join("dry"), "z").unwrap();
-        staged.commit(&Runner::new().recording()).unwrap();
-        assert!(dist.join("new").exists() && !dist.join("dry").exists());
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        assert_eq!(content, "the mounted build");
+        assert_eq!(leftovers, Vec::<String>::new());
     }
 }

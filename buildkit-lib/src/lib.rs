@@ -50,7 +50,7 @@
 //! [`Runner::recording`] runner, only records it. A step's [`plan::Plan`] is its body
 //! recorded that way, so the plan a dry run prints is what a real run does, and no step
 //! asks whether it is a dry run. Where the engine is asked, the runner keeps its answers
-//! and versions for the run ([`engine::Capabilities`]).
+//! and versions for the run.
 //!
 //! # A downstream project's `xtask/src/main.rs`
 //!
@@ -97,8 +97,8 @@
 //!     let mut pipeline = Pipeline::new("build", "target");
 //!
 //!     // Each step is a value with one body; a dry run records that body as its plan.
-//!     let black = Black::check(["src"]).tools(tools.clone());
-//!     let isort = Isort::check(["src"]).tools(tools);
+//!     let black = Format::black(["src"]).tools(tools.clone());
+//!     let isort = Format::isort(["src"]).tools(tools);
 //!     pipeline
 //!         // black and isort both answer; diffs go to the step log only
 //!         .add("format", CheckAll::new(black, isort))
@@ -131,10 +131,10 @@
 //!
 //! - **Paths.** Every public item has one home path: [`Runner`], [`Cmd`], [`Secret`],
 //!   [`CommandError`] and [`Session`] at the root; everything else in its domain module
-//!   (`docker::build::Build`, `validate::smoke::Smoke`, `python::Black`, ...).
+//!   (`docker::build::Build`, `validate::smoke::Smoke`, `python::Format`, ...).
 //!   [`prelude`] gathers what a typical xtask needs under a second path.
 //! - **Steps are values.** A step is made with `new` (or a named constructor such as
-//!   `Black::check`) taking what it cannot do without, then chained setters; its fields
+//!   `Format::black`) taking what it cannot do without, then chained setters; its fields
 //!   are private. Result and report types have public fields and are
 //!   `#[non_exhaustive]`, as are the public enums: new options and new outcomes are not
 //!   breaking changes.
@@ -144,7 +144,7 @@
 //!   masked, and the run's [`Session`] ([`Runner::session`]; a pipeline gives every
 //!   step's runner its session), which the steps that create containers and images name
 //!   and label them with (they refuse to run without one). What belongs to the step is set
-//!   on it: its tool environment (`Black::tools`, `Trivy::tools`, or `Trivy::bin` for a
+//!   on it: its tool environment (`Format::tools`, `Trivy::tools`, or `Trivy::bin` for a
 //!   given trivy), its retries (`ImagetoolsCreate::retry`). What a step runs is read
 //!   from its plan ([`plan::Step::plan`]), not from command builders.
 //! - **Plans.** Every step kind can say what it would do without running anything
@@ -154,9 +154,9 @@
 //!   `testing` feature's `Runner::with_executor` with a `cmd::FakeExecutor` runs a
 //!   step's real code against scripted answers.
 //! - **Engine features.** What the engine makes possible is read from the versions the
-//!   buildx and engine talked to report ([`engine::Capabilities`], asked once per runner
-//!   and kept with its other engine answers), judged against one verified range
-//!   ([`engine::SUPPORTED`]): BuildKit's build checks ([`docker::checks::BuildCheck`],
+//!   buildx and engine talked to report (asked once per runner and kept with its other
+//!   engine answers), judged against one verified range (Docker Engine 26.1–28.5, buildx
+//!   0.13–0.29, as [`engine::Doctor`] reports): BuildKit's build checks ([`docker::checks::BuildCheck`],
 //!   buildx 0.15+) and build records ([`docker::build::BuildRecord`], buildx 0.21+) are
 //!   used where they exist, and where they do not the step says it was skipped and why
 //!   ([`pipeline::StepCx::unsupported`]), never a silent pass.
@@ -212,7 +212,7 @@ pub mod python;
 mod rows;
 mod session;
 mod time;
-pub mod units;
+pub(crate) mod units;
 pub mod validate;
 pub mod version;
 

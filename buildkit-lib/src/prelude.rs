@@ -12,6 +12,6 @@ pub use crate::docker::cache::Cache;
 pub use crate::package::{Mode, Package, PyInstaller, Stages};
 pub use crate::pipeline::{Inputs, Pipeline, RunOptions, StepOutput};
 pub use crate::plan::{Plan, Step};
-pub use crate::python::{Black, CheckAll, Hadolint, Isort, ToolEnv};
+pub use crate::python::{CheckAll, Format, Hadolint, ToolEnv};
 pub use crate::validate::smoke::{Ready, Service, Smoke};
 pub use crate::{Cmd, Runner, Secret, Session};

@@ -59,17 +59,6 @@ pub fn source_date_epoch() -> Option<String> {
     std::env::var(SOURCE_DATE_EPOCH).ok()
 }
 
-/// The build argument that hands `SOURCE_DATE_EPOCH` to an image build
-/// (`--build-arg SOURCE_DATE_EPOCH=<secs>`; BuildKit then uses it for the image's
-/// timestamps), given the variable's value: `None` when it is not set, an error when it is
-/// malformed. Pass `time::source_date_epoch().as_deref()` for the process's value.
-pub fn source_date_epoch_build_arg(
-    source_date_epoch: Option<&str>,
-) -> Result<Option<(String, String)>> {
-    Ok(parse_epoch(source_date_epoch)?
-        .map(|secs| (SOURCE_DATE_EPOCH.to_string(), secs.to_string())))
-}
-
 fn parse_epoch(value: Option<&str>) -> Result<Option<u64>> {
     let Some(text) = value.filter(|v| !v.is_empty()) else {
         return Ok(None);
@@ -306,10 +295,10 @@ mod tests {
             assert!(t >= now && t <= SystemTime::now() + Duration::from_secs(5));
         }
         assert_eq!(
-            source_date_epoch_build_arg(Some("1700000000")).unwrap(),
-            Some(("SOURCE_DATE_EPOCH".to_string(), "1700000000".to_string()))
+            parse_epoch(Some("1700000000")).unwrap(),
+            Some(1_700_000_000)
         );
-        assert_eq!(source_date_epoch_build_arg(None).unwrap(), None);
+        assert_eq!(parse_epoch(None).unwrap(), None);
     }
 
     #[test]
@@ -323,7 +312,7 @@ mod tests {
                      1970-01-01 (set it to e.g. `git log -1 --format=%ct`, or unset it)"
                 )
             );
-            assert!(source_date_epoch_build_arg(Some(bad)).is_err());
+            assert!(parse_epoch(Some(bad)).is_err());
         }
     }
 }

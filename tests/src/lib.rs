@@ -924,7 +924,75 @@ pub fn image_inspect(runner: &Runner, image: &str) -> serde_json::Value {
     all[0].clone()
 }
 
-pub use buildkit_lib::units::parse_docker_size;
+// Sizes as the docker CLI prints them, written here independently of the library (whose
+// `units` are crate-private) so the tests check the library's text against docker's shape.
+
+const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
+
+/// Bytes as short text in decimal units with three significant digits, like `docker
+/// images` prints them: `999 B`, `1 kB`, `5.99 MB`, `354 MB`, `1.08 GB`.
+pub fn human_bytes(bytes: u64) -> String {
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        return format!("{bytes} B");
+    }
+    let decimals = if value >= 100.0 {
+        0
+    } else if value >= 10.0 {
+        1
+    } else {
+        2
+    };
+    let mut text = format!("{value:.decimals$}");
+    // 999.6 kB rounds to 1000: that is 1 MB (Docker itself would print `1e+03kB`).
+    if text.parse::<f64>().is_ok_and(|v| v >= 1000.0) && unit + 1 < UNITS.len() {
+        text = "1".to_string();
+        unit += 1;
+    }
+    if text.contains('.') {
+        text = text.trim_end_matches('0').trim_end_matches('.').to_string();
+    }
+    format!("{text} {}", UNITS[unit])
+}
+
+/// Parses a size as the docker CLI prints it (`0B`, `61.44kB`, `3.05MB`, `1.2 GB`,
+/// `112.6MB (52%)`, `93.34MB*`, `2GiB`) into bytes. Decimal units are powers of 1000,
+/// `KiB`/`MiB`/... powers of 1024.
+pub fn parse_docker_size(text: &str) -> anyhow::Result<u64> {
+    let t = text
+        .split('(')
+        .next()
+        .unwrap_or(text)
+        .trim()
+        .trim_end_matches('*')
+        .trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let value: f64 = number
+        .parse()
+        .with_context(|| format!("`{text}` is not a size"))?;
+    let factor: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" | "k" => 1e3,
+        "mb" | "m" => 1e6,
+        "gb" | "g" => 1e9,
+        "tb" | "t" => 1e12,
+        "pb" | "p" => 1e15,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        "tib" => 1024f64.powi(4),
+        _ => anyhow::bail!("`{text}` has an unknown size unit `{unit}`"),
+    };
+    Ok((value * factor).round() as u64)
+}
 
 /// The records of a size history file (`SizeCheck`'s JSON lines), oldest first.
 pub fn size_history(path: &Path) -> Vec<serde_json::Value> {
@@ -1027,4 +1095,80 @@ pub fn report_step(target_dir: &Path, pipeline: &str, step: &str) -> serde_json:
         .find(|s| s["name"] == step)
         .unwrap_or_else(|| panic!("no step {step} in {}", path.display()))
         .clone()
+}
+
+/// A feature newer buildx releases have, which the library uses where it is there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuildxFeature {
+    /// Dockerfile build checks (`--call=check`), buildx 0.15 or later.
+    BuildChecks,
+    /// BuildKit's build records (`docker buildx history inspect --format json`), buildx
+    /// 0.21 or later.
+    BuildHistory,
+}
+
+/// Whether the buildx `runner`'s `docker` runs has `feature`, from `docker buildx
+/// version`; when not, the reason the library gives, word for word.
+pub fn buildx_supports(runner: &Runner, feature: BuildxFeature) -> Result<(), String> {
+    let (name, command, minor) = match feature {
+        BuildxFeature::BuildChecks => ("build checks", "docker buildx build --call=check", 15),
+        BuildxFeature::BuildHistory => (
+            "build records",
+            "docker buildx history inspect --format json",
+            21,
+        ),
+    };
+    let out = runner
+        .capture(&Cmd::new("docker").args(["buildx", "version"]))
+        .expect("docker buildx version")
+        .stdout;
+    // `github.com/docker/buildx 0.29.1+ds1 0.29.1+ds1-4` or `... v0.13.1 <commit>`.
+    let word = out
+        .split_whitespace()
+        .nth(1)
+        .expect("buildx prints its version")
+        .to_string();
+    let mut numbers = word.trim_start_matches('v').split('.').map(|p| {
+        p.chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+            .parse::<u64>()
+            .expect("a version number")
+    });
+    let (major, has_minor) = (numbers.next().unwrap(), numbers.next().unwrap());
+    if major > 0 || has_minor >= minor {
+        Ok(())
+    } else {
+        Err(format!(
+            "buildx {word} has no {name} (`{command}` needs buildx 0.{minor} or later)"
+        ))
+    }
+}
+
+/// A trivy program and the cache directory it uses, as the tests give them to
+/// `Trivy::bin` and `TrivySbom::bin`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrivyAt {
+    program: PathBuf,
+    cache: PathBuf,
+}
+
+impl TrivyAt {
+    /// The trivy at `program` using `cache`.
+    pub fn at(program: impl Into<PathBuf>, cache: impl Into<PathBuf>) -> TrivyAt {
+        TrivyAt {
+            program: program.into(),
+            cache: cache.into(),
+        }
+    }
+
+    /// The program.
+    pub fn program(&self) -> &Path {
+        &self.program
+    }
+
+    /// Its cache directory.
+    pub fn cache(&self) -> &Path {
+        &self.cache
+    }
 }

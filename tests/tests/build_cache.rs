@@ -5,9 +5,9 @@
 use buildkit_lib::plan::Step as _;
 use std::time::Duration;
 
-use buildkit_lib::units::human_bytes;
 use buildkit_lib::validate::cache::{self, Prune, PrunePlan};
 use buildkit_lib::{Cmd, Runner};
+use e2e::human_bytes;
 
 /// The records a plan lists, as its `Display` shows them: `(id, description and last use)`.
 fn listed(plan: &PrunePlan) -> Vec<(String, String)> {
@@ -23,6 +23,12 @@ fn listed(plan: &PrunePlan) -> Vec<(String, String)> {
         .collect()
 }
 
+/// What `prune` would remove now: its plan, from a dry run that lets the listing run.
+fn predicted(prune: &Prune, runner: &Runner) -> anyhow::Result<PrunePlan> {
+    let dry = runner.clone().dry_run(true).dry_run_queries(true);
+    Ok(prune.run(&dry)?.plan().clone())
+}
+
 /// The ids a plan lists.
 fn ids(plan: &PrunePlan) -> Vec<String> {
     listed(plan).into_iter().map(|(id, _)| id).collect()
@@ -30,7 +36,7 @@ fn ids(plan: &PrunePlan) -> Vec<String> {
 
 /// The one record a dry run of `prune` lists, whose description is `description`: its id.
 fn only_record(runner: &Runner, prune: &Prune, description: &str) -> String {
-    let plan = prune.dry_run(runner).unwrap();
+    let plan = predicted(prune, runner).unwrap();
     let listed = listed(&plan);
     assert_eq!(listed.len(), 1, "{plan}");
     assert!(
@@ -151,7 +157,7 @@ fn buildx_du_and_a_targeted_prune() {
         .filter("type=regular")
         .filter(by_description.clone());
     let id = only_record(&runner, &named_regular, &description);
-    let size = named_regular.dry_run(&runner).unwrap().bytes;
+    let size = predicted(&named_regular, &runner).unwrap().bytes;
     assert!(size >= name.len() as u64 * 200, "{size}");
     assert!(cache::Usage::new().run(&runner).unwrap().total_bytes >= size);
 
@@ -163,24 +169,24 @@ fn buildx_du_and_a_targeted_prune() {
     // (unused for a second, after three).
     for prune in [named_regular.clone(), from_df.clone()] {
         let fresh = prune.clone().until(Duration::from_secs(600));
-        assert!(ids(&fresh.dry_run(&runner).unwrap()).is_empty());
+        assert!(ids(&predicted(&fresh, &runner).unwrap()).is_empty());
     }
     std::thread::sleep(Duration::from_secs(3));
     for prune in [named_regular.clone(), from_df.clone()] {
         let past = prune.clone().until(Duration::from_secs(1));
-        assert_eq!(ids(&past.dry_run(&runner).unwrap()), vec![id.clone()]);
+        assert_eq!(ids(&predicted(&past, &runner).unwrap()), vec![id.clone()]);
     }
 
     let only_ours = Prune::new().filter(format!("id={id}"));
     // Unused for a day: too fresh, nothing would go.
     let aged = only_ours.clone().until(Duration::from_secs(86_400));
-    assert!(ids(&aged.dry_run(&runner).unwrap()).is_empty());
+    assert!(ids(&predicted(&aged, &runner).unwrap()).is_empty());
     // Through the named builder (`buildx du`, relative times) the prediction agrees.
     let named = only_ours.clone().builder("default");
-    let plan = named.dry_run(&runner).unwrap();
+    let plan = predicted(&named, &runner).unwrap();
     assert_eq!(ids(&plan), vec![id.clone()], "{plan}");
     let named_aged = named.clone().until(Duration::from_secs(86_400));
-    assert!(ids(&named_aged.dry_run(&runner).unwrap()).is_empty());
+    assert!(ids(&predicted(&named_aged, &runner).unwrap()).is_empty());
 
     // A dry run that may query lists the record and removes nothing.
     let dry = e2e::engine().dry_run(true).dry_run_queries(true);
@@ -191,13 +197,16 @@ fn buildx_du_and_a_targeted_prune() {
         dry.recorded().commands().last().unwrap().join(" "),
         format!("docker buildx prune --force --filter id={id}")
     );
-    assert_eq!(ids(&only_ours.dry_run(&runner).unwrap()), vec![id.clone()]);
+    assert_eq!(
+        ids(&predicted(&only_ours, &runner).unwrap()),
+        vec![id.clone()]
+    );
 
     // The real prune removes exactly it and reports the bytes.
     let result = only_ours.run(&runner).unwrap();
     assert_eq!(ids(result.plan()), vec![id.clone()], "{}", result.plan());
     assert_eq!(result.reclaimed_bytes, size);
-    let after = named_regular.dry_run(&runner).unwrap();
+    let after = predicted(&named_regular, &runner).unwrap();
     assert!(
         ids(&after).is_empty(),
         "the record is still there after the prune: {after}"
@@ -292,7 +301,7 @@ fn a_container_stuck_in_removal_does_not_fail_the_cache_analysis() {
     let work = tempfile::tempdir().unwrap();
     let fake = fake_docker(work.path(), "echo 'permission denied' >&2; exit 1");
     let runner = e2e::runner().env("PATH", fake.path_env());
-    assert!(Prune::new().dry_run(&runner).is_err());
+    assert!(predicted(&Prune::new(), &runner).is_err());
     assert_eq!(df_calls(work.path()), 1);
 }
 
@@ -360,7 +369,7 @@ fn prune_project_removes_only_the_records_of_the_projects_dockerfile() {
     );
 
     Prune::new().dockerfile(&dockerfile).run(&runner).unwrap();
-    let after = ids(&Prune::new().dry_run(&runner).unwrap());
+    let after = ids(&predicted(&Prune::new(), &runner).unwrap());
     assert!(!after.contains(&our_id), "our record is gone");
     assert!(
         after.contains(&their_id),

@@ -10,9 +10,9 @@ use std::path::Path;
 
 use buildkit_lib::cleanup::{Cleanup, CleanupPlan};
 use buildkit_lib::plan::Step;
-use buildkit_lib::units::human_bytes;
 use buildkit_lib::{Cmd, Runner};
 use buildkit_lib::{PROJECT_LABEL, RUN_LABEL};
+use e2e::human_bytes;
 
 /// Every container and image a test created, removed (forced) when dropped.
 struct Resources<'a> {

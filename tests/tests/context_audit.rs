@@ -4,9 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use buildkit_lib::units::human_bytes;
 use buildkit_lib::validate::context::{self, AuditOptions};
 use buildkit_lib::{Cmd, Runner};
+use e2e::human_bytes;
 
 const DOCKERFILE: &str = "FROM scratch\nCOPY . /ctx/\n";
 

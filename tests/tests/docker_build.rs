@@ -100,10 +100,7 @@ fn webapp_runtime_stage_is_built_loaded_and_checked() {
     // where buildx keeps build records the record the metadata names); the image facts
     // come from one query on the engine's socket, recorded like a command.
     let commands = recorded.recorded().commands();
-    let history = buildkit_lib::engine::Capabilities::read(&runner)
-        .unwrap()
-        .supports(buildkit_lib::engine::Feature::BuildHistory)
-        .is_ok();
+    let history = e2e::buildx_supports(&runner, e2e::BuildxFeature::BuildHistory).is_ok();
     assert_eq!(commands.len(), if history { 4 } else { 3 }, "{commands:?}");
     assert_eq!(&commands[0][..3], ["docker", "buildx", "build"]);
     assert_eq!(commands[1], ["docker", "buildx", "version"]);

@@ -10,7 +10,6 @@ use std::path::Path;
 use buildkit_lib::cmd::Echo;
 use buildkit_lib::docker::build::{Build, BuildFailed, Output};
 use buildkit_lib::docker::checks::BuildCheck;
-use buildkit_lib::engine::{Capabilities, Feature};
 use buildkit_lib::pipeline::{Pipeline, RunOptions, StepStatus};
 use buildkit_lib::plan::Step;
 use buildkit_lib::Level;
@@ -22,17 +21,13 @@ fn dockerfile(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
     path
 }
 
-fn capabilities(runner: &Runner) -> Capabilities {
-    Capabilities::read(runner).expect("docker buildx version")
-}
+use e2e::{buildx_supports, BuildxFeature};
 
 /// Whether BuildKit's checks run here; when not, the start of the reason the library must
 /// give: an old buildx's (0.13), or with a newer buildx the engine's own BuildKit refusing
 /// the check request (engine 26.1 vendors BuildKit 0.13).
 fn checks_expected(runner: &Runner) -> Result<(), String> {
-    capabilities(runner)
-        .supports(Feature::BuildChecks)
-        .map_err(|u| u.to_string())?;
+    buildx_supports(runner, BuildxFeature::BuildChecks)?;
     let engine = runner
         .capture(&Cmd::new("docker").args(["version", "--format", "{{.Server.Version}}"]))
         .expect("the engine's version")
@@ -250,7 +245,7 @@ fn a_successful_build_records_its_reference_and_where_possible_its_cached_steps(
         );
         assert!(result.record.succeeded);
     }
-    match capabilities(&runner).supports(Feature::BuildHistory) {
+    match buildx_supports(&runner, BuildxFeature::BuildHistory) {
         Ok(()) => {
             let (first, second) = (&first.record, &second.record);
             assert_eq!(first.unavailable, None, "{first:?}");
@@ -288,7 +283,7 @@ fn a_successful_build_records_its_reference_and_where_possible_its_cached_steps(
         Err(unsupported) => {
             assert_eq!(
                 first.record.unavailable.as_deref(),
-                Some(unsupported.to_string().as_str())
+                Some(unsupported.as_str())
             );
             assert_eq!(first.record.cached_steps, None);
         }
@@ -353,7 +348,7 @@ fn a_failed_build_carries_buildkits_own_error_even_when_another_fails_beside_it(
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    let history = capabilities(&runner).supports(Feature::BuildHistory);
+    let history = buildx_supports(&runner, BuildxFeature::BuildHistory);
     for (code, err) in results {
         let failed = err
             .downcast_ref::<BuildFailed>()
@@ -400,7 +395,7 @@ fn a_failed_build_carries_buildkits_own_error_even_when_another_fails_beside_it(
                 // buildx 0.13: today's message, and the record says why there is no more.
                 assert_eq!(
                     failed.record.unavailable.as_deref(),
-                    Some(unsupported.to_string().as_str())
+                    Some(unsupported.as_str())
                 );
                 assert!(!text.contains("BuildKit:"), "{text}");
                 assert!(text.starts_with("cannot build context "), "{text}");
@@ -470,7 +465,7 @@ fn the_pipeline_report_holds_each_builds_record_and_the_failures_error() {
     let bad = step("bad");
     assert_eq!(bad["status"], "failed");
     assert_eq!(report.step("bad").unwrap().status, StepStatus::Failed);
-    match capabilities(&runner).supports(Feature::BuildHistory) {
+    match buildx_supports(&runner, BuildxFeature::BuildHistory) {
         Ok(()) => {
             assert!(
                 good["builds"][0]["total_steps"].as_u64().unwrap() >= 2,
@@ -485,14 +480,8 @@ fn the_pipeline_report_holds_each_builds_record_and_the_failures_error() {
             );
         }
         Err(unsupported) => {
-            assert_eq!(
-                good["builds"][0]["unavailable"],
-                unsupported.to_string().as_str()
-            );
-            assert_eq!(
-                bad["builds"][0]["unavailable"],
-                unsupported.to_string().as_str()
-            );
+            assert_eq!(good["builds"][0]["unavailable"], unsupported.as_str());
+            assert_eq!(bad["builds"][0]["unavailable"], unsupported.as_str());
         }
     }
 }

@@ -266,7 +266,7 @@ fn mediaserver_health_is_200_with_mariadb_and_503_without() {
 /// password (a secret) is in no log.
 #[test]
 fn smoke_test_with_a_real_mariadb_passes_only_when_the_query_works() {
-    use buildkit_lib::validate::smoke::{Ready, Service, ServiceReady, Smoke, SmokeError};
+    use buildkit_lib::validate::smoke::{Ready, Service, Smoke, SmokeError};
     use buildkit_lib::Secret;
 
     let dir = tempfile::tempdir().unwrap();
@@ -296,7 +296,7 @@ fn smoke_test_with_a_real_mariadb_passes_only_when_the_query_works() {
                     .env("MARIADB_USER", "media")
                     .secret_env("MARIADB_PASSWORD", Secret::new(password.clone()))
                     .secret_env("MARIADB_ROOT_PASSWORD", Secret::new(e2e::unique("root-pw")))
-                    .ready(ServiceReady::LogLine("mariadb ready".into()))
+                    .ready(Ready::LogLine("mariadb ready".into()))
                     .timeout(Duration::from_secs(120)),
             )
             .env("PORT", app_port.to_string())

@@ -5,7 +5,7 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use buildkit_lib::package::{Bundle, Export, Mode, Package, PyInstaller, Stage, Stages};
+use buildkit_lib::package::{Bundle, Mode, Package, PyInstaller, Stage, Stages};
 use buildkit_lib::plan::Step;
 use buildkit_lib::{Cmd, Runner, Session};
 
@@ -164,11 +164,7 @@ fn both_modes_produce_the_same_working_binary_owned_by_the_user() {
 
     let spec = PyInstaller::spec("deskapp.spec");
     let mut lists = Vec::new();
-    for mode in [
-        Mode::Mounted,
-        Mode::Isolated(Export::BuildOutput),
-        Mode::Isolated(Export::CopyOut),
-    ] {
+    for mode in [Mode::Mounted, Mode::Isolated, Mode::IsolatedCopyOut] {
         let step_runner = runner.with_fresh_record();
         let report = Package::new(images.stages.clone(), spec.clone(), mode)
             .expect("deskapp")
@@ -207,7 +203,7 @@ fn both_modes_produce_the_same_working_binary_owned_by_the_user() {
             ]),
             "{report}"
         );
-        if let Mode::Isolated(_) = mode {
+        if let Mode::Isolated | Mode::IsolatedCopyOut = mode {
             assert_no_mounts(&step_runner.recorded().commands());
         } else {
             let run = step_runner
@@ -252,11 +248,7 @@ fn a_failing_package_step_leaves_dist_and_no_container_behind() {
         .replace("def main(argv=None):", "def main(argv=None)");
     fs::write(&app, broken).unwrap();
 
-    for mode in [
-        Mode::Mounted,
-        Mode::Isolated(Export::BuildOutput),
-        Mode::Isolated(Export::CopyOut),
-    ] {
+    for mode in [Mode::Mounted, Mode::Isolated, Mode::IsolatedCopyOut] {
         let err = Package::new(
             images.stages.clone(),
             PyInstaller::spec("deskapp.spec"),
@@ -300,7 +292,7 @@ fn an_artifact_symlink_to_etc_passwd_is_refused() {
     let err = Package::new(
         images.stages.clone(),
         PyInstaller::spec("deskapp.spec"),
-        Mode::Isolated(Export::BuildOutput),
+        Mode::Isolated,
     )
     .run(&images.runner)
     .unwrap_err();
@@ -326,7 +318,7 @@ fn an_entry_script_builds_one_folder_alike_in_both_modes() {
         .name("deskapp")
         .path("src");
     let mut lists = Vec::new();
-    for mode in [Mode::Mounted, Mode::Isolated(Export::BuildOutput)] {
+    for mode in [Mode::Mounted, Mode::Isolated] {
         let report = Package::new(images.stages.clone(), script.clone(), mode)
             .expect("deskapp/deskapp")
             .run(&images.runner)
@@ -369,7 +361,7 @@ fn a_dry_run_prints_the_plan_and_runs_nothing() {
     Package::new(
         stages,
         PyInstaller::spec("deskapp.spec"),
-        Mode::Isolated(Export::CopyOut),
+        Mode::IsolatedCopyOut,
     )
     .run(&runner)
     .unwrap();
@@ -502,7 +494,7 @@ fn the_runtime_stage_installs_offline_from_a_wheelhouse() {
     let report = Package::new(
         images.stages.clone(),
         PyInstaller::spec("deskapp.spec"),
-        Mode::Isolated(Export::BuildOutput),
+        Mode::Isolated,
     )
     .run(&images.runner)
     .unwrap();
@@ -576,11 +568,11 @@ fn two_clean_packagings_are_byte_identical_and_a_bundled_timestamp_is_named() {
     let session = Session::new(e2e::unique("pkgrepro"));
     let images = Images::build(project.path(), &session);
     let spec = PyInstaller::spec("deskapp.spec");
-    for mode in [Mode::Mounted, Mode::Isolated(Export::BuildOutput)] {
+    for mode in [Mode::Mounted, Mode::Isolated] {
         let package = Package::new(images.stages.clone(), spec.clone(), mode)
             .source_date_epoch(1_700_000_000);
         let same = package.compare_runs(&images.runner).unwrap();
-        assert!(same.is_identical(), "{mode:?}: {same}");
+        assert!(same.is_reproducible(), "{mode:?}: {same}");
         // "... gave the same N file(s), byte for byte", N at least 1.
         assert!(
             !same.to_string().contains("the same 0 file(s)"),
@@ -604,7 +596,7 @@ fn two_clean_packagings_are_byte_identical_and_a_bundled_timestamp_is_named() {
     let package =
         Package::new(images.stages.clone(), spec, Mode::Mounted).source_date_epoch(1_700_000_000);
     let differs = package.compare_runs(&images.runner).unwrap();
-    assert!(!differs.is_identical(), "{differs}");
+    assert!(!differs.is_reproducible(), "{differs}");
     // One file differs, the binary, by its content.
     assert!(
         differs.to_string().starts_with("not reproducible: 1 of "),
@@ -638,12 +630,8 @@ fn a_package_stage_that_hides_the_epoch_is_refused_by_name() {
     fs::write(&dockerfile, text.replace("ARG PYTHONHASHSEED\n", "")).unwrap();
     let session = Session::new(e2e::unique("pkgrepro"));
     let stages = Stages::new(project.path(), "buildkit-e2e-never-built");
-    let package = Package::new(
-        stages,
-        PyInstaller::spec("deskapp.spec"),
-        Mode::Isolated(Export::BuildOutput),
-    )
-    .source_date_epoch(1_700_000_000);
+    let package = Package::new(stages, PyInstaller::spec("deskapp.spec"), Mode::Isolated)
+        .source_date_epoch(1_700_000_000);
     let err = format!(
         "{:#}",
         package
@@ -842,7 +830,7 @@ fn pyinstallers_own_error_names_a_missing_spec_and_a_failed_import_in_both_modes
         );
         text.lines().next().unwrap_or_default().to_string()
     };
-    for mode in [Mode::Mounted, Mode::Isolated(Export::BuildOutput)] {
+    for mode in [Mode::Mounted, Mode::Isolated] {
         let first = first_line("nope.spec", mode);
         assert!(
             first.contains("Spec file \"nope.spec\" not found!"),
@@ -853,7 +841,7 @@ fn pyinstallers_own_error_names_a_missing_spec_and_a_failed_import_in_both_modes
     let spec = project.path().join("deskapp.spec");
     let text = fs::read_to_string(&spec).unwrap();
     fs::write(&spec, format!("import nosuchmod\n{text}")).unwrap();
-    for mode in [Mode::Mounted, Mode::Isolated(Export::BuildOutput)] {
+    for mode in [Mode::Mounted, Mode::Isolated] {
         let first = first_line("deskapp.spec", mode);
         assert!(
             first.contains("ModuleNotFoundError: No module named 'nosuchmod'"),
@@ -886,7 +874,7 @@ fn the_readmes_minimal_dockerfile_packages_the_fixture_in_isolation_with_a_fixed
     let package = Package::new(
         images.stages.clone(),
         PyInstaller::spec("deskapp.spec"),
-        Mode::Isolated(Export::BuildOutput),
+        Mode::Isolated,
     )
     .expect("deskapp")
     .source_date_epoch(1_700_000_000);

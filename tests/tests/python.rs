@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use buildkit_lib::plan::Step;
 use buildkit_lib::python::{
-    Black, CheckAll, FormatChecks, FormatError, Hadolint, Isort, PythonTest, ToolEnv,
+    CheckAll, Format, FormatChecks, FormatError, Hadolint, PythonTest, ToolEnv,
 };
 use buildkit_lib::{Level, Runner, Session};
 
@@ -79,10 +79,10 @@ fn pip_calls(runner: &Runner) -> usize {
 #[test]
 fn tool_env_is_created_once_then_reused_without_pip() {
     let runner = e2e::runner();
-    let black = Black::check(["src", "tests"])
+    let black = Format::black(["src", "tests"])
         .cwd(fixture())
         .tools(tool_env());
-    let isort = Isort::check(["src", "tests"])
+    let isort = Format::isort(["src", "tests"])
         .cwd(fixture())
         .tools(tool_env());
     CheckAll::new(black.clone(), isort.clone())
@@ -128,7 +128,7 @@ fn tool_env_is_created_once_then_reused_without_pip() {
 #[test]
 fn half_created_tool_env_is_removed_and_created_again() {
     let target = tempfile::tempdir().unwrap();
-    let black = Black::check(["src", "tests"])
+    let black = Format::black(["src", "tests"])
         .cwd(fixture())
         .tools(ToolEnv::under(target.path()));
     let runner = e2e::runner();
@@ -169,7 +169,7 @@ fn black_and_isort_fail_on_unformatted_code_and_pass_after_the_fix() {
     let log = project.path().join("fmt.log");
     let runner = e2e::runner().log_to(&log);
 
-    let black = Black::check(["src", "tests"])
+    let black = Format::black(["src", "tests"])
         .cwd(project.path())
         .tools(env.clone());
     let err = black.run(&runner).unwrap_err();
@@ -186,7 +186,7 @@ fn black_and_isort_fail_on_unformatted_code_and_pass_after_the_fix() {
     let logged = fs::read_to_string(&log).unwrap();
     assert!(logged.contains("+def f(a, b):"), "{logged}");
 
-    let isort = Isort::check(["src", "tests"])
+    let isort = Format::isort(["src", "tests"])
         .cwd(project.path())
         .tools(env);
     let err = isort.run(&runner).unwrap_err();
@@ -242,10 +242,10 @@ fn check_all_runs_isort_after_a_failing_black_and_keeps_the_diff_in_the_log() {
         .echo(buildkit_lib::cmd::Echo::Live)
         .log_to(&log);
     let env = tool_env();
-    let black = Black::check(["src", "tests"])
+    let black = Format::black(["src", "tests"])
         .cwd(project.path())
         .tools(env.clone());
-    let isort = Isort::check(["src", "tests"])
+    let isort = Format::isort(["src", "tests"])
         .cwd(project.path())
         .tools(env.clone());
     let err = CheckAll::new(black.clone(), isort.clone())
@@ -296,10 +296,10 @@ fn check_all_runs_isort_after_a_failing_black_and_keeps_the_diff_in_the_log() {
     )
     .unwrap();
     let err = CheckAll::new(
-        Black::check(["src"])
+        Format::black(["src"])
             .cwd(only_isort.path())
             .tools(env.clone()),
-        Isort::check(["src"]).cwd(only_isort.path()).tools(env),
+        Format::isort(["src"]).cwd(only_isort.path()).tools(env),
     )
     .run(&e2e::runner())
     .unwrap_err();
@@ -314,12 +314,12 @@ fn check_all_runs_isort_after_a_failing_black_and_keeps_the_diff_in_the_log() {
 fn the_desktop_fixture_is_black_and_isort_clean() {
     let runner = e2e::runner();
     let env = tool_env();
-    Black::check(["src", "tests"])
+    Format::black(["src", "tests"])
         .cwd(fixture())
         .tools(env.clone())
         .run(&runner)
         .unwrap();
-    Isort::check(["src", "tests"])
+    Format::isort(["src", "tests"])
         .cwd(fixture())
         .tools(env)
         .run(&runner)

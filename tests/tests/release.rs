@@ -154,7 +154,7 @@ fn dry_run_shows_the_plan_and_changes_nothing() {
     let plan = repo.release(Bump::Minor).run(&runner).unwrap();
     assert_eq!(repo.snapshot(), before);
     assert_eq!(
-        plan.render(),
+        plan.to_string(),
         r#"release 0.9.2 -> 0.10.0 (bump minor), tag v0.10.0
 
 new app/version.json:
@@ -219,7 +219,7 @@ dry run: nothing was changed
         Some(RELEASED_CHANGELOG)
     );
     // Three git commands: add, commit, tag.
-    assert_eq!(plan.render().matches("\n$ git ").count(), 3);
+    assert_eq!(plan.to_string().matches("\n$ git ").count(), 3);
 }
 
 #[test]

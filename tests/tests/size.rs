@@ -5,9 +5,10 @@
 use buildkit_lib::plan::Step as _;
 use std::path::Path;
 
-use buildkit_lib::units::human_bytes;
-use buildkit_lib::validate::size::{SizeBudget, SizeCheck, SizeMeasure, SizeOutcome};
+use buildkit_lib::validate::size::{SizeBudget, SizeCheck, SizeMeasure};
+use buildkit_lib::validate::Verdict;
 use buildkit_lib::{Cmd, Runner};
+use e2e::human_bytes;
 
 struct RemoveImages<'a>(&'a Runner, Vec<String>);
 
@@ -128,7 +129,7 @@ fn size_budget_history_diff_and_chart() {
     );
     assert_eq!(first_record["image"], name.as_str());
     assert_eq!(first_record["tag"], "1");
-    assert_eq!(first.outcome, SizeOutcome::Pass);
+    assert_eq!(first.outcome, Verdict::Pass);
     // (Pass exits 0, warn 3, fail 1: `budget_outcomes_and_exit_codes` in the library.)
     // No previous build: no growth and no layer changes.
     assert!(!first_text.contains("since the previous build"), "{first}");
@@ -152,7 +153,7 @@ fn size_budget_history_diff_and_chart() {
     let second_text = second.to_string();
     let bytes = second.bytes();
     assert!(bytes.abs_diff(near) < 10_000, "{bytes} vs {near}");
-    assert_eq!(second.outcome, SizeOutcome::Warn);
+    assert_eq!(second.outcome, Verdict::Warn);
     second.ensure_within_max().unwrap();
     // The previous build is the first one (tag 1): the growth is measured from it.
     let both = e2e::size_history(&history_file);
@@ -195,7 +196,7 @@ fn size_budget_history_diff_and_chart() {
         .run(&runner)
         .unwrap();
     assert_eq!(over.bytes(), bytes);
-    assert_eq!(over.outcome, SizeOutcome::Fail);
+    assert_eq!(over.outcome, Verdict::Fail);
 
     // The history: two JSON lines with the fields, in build order.
     let records = e2e::size_history(&history_file);
@@ -239,7 +240,7 @@ fn a_failing_size_stops_the_step_with_numbers() {
     let check = SizeCheck::new(tag.clone(), dir.path().join("h.jsonl"))
         .budget(SizeBudget::new(500_000, 1_000_000));
     let report = check.run(&runner).unwrap();
-    assert_eq!(report.outcome, SizeOutcome::Fail);
+    assert_eq!(report.outcome, Verdict::Fail);
     let err = report.ensure_within_max().unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -283,7 +284,7 @@ fn a_well_compressed_image_does_not_fool_the_default_verdict() {
         .budget(SizeBudget::new(target, max));
     let report = check.run(&runner).unwrap();
     eprintln!("{report}");
-    assert_eq!(report.outcome, SizeOutcome::Fail, "{report}");
+    assert_eq!(report.outcome, Verdict::Fail, "{report}");
     assert!(report.ensure_within_max().is_err());
     // The judged figure is the one `docker images` shows, to the digit it prints.
     let record = e2e::size_history(&dir.path().join("h.jsonl"))
@@ -342,7 +343,7 @@ fn a_well_compressed_image_does_not_fool_the_default_verdict() {
     let check = SizeCheck::new(tag.clone(), dir.path().join("h2.jsonl"))
         .budget(SizeBudget::new(target, max).measure(SizeMeasure::Compressed));
     let report = check.run(&runner).unwrap();
-    assert_eq!(report.outcome, SizeOutcome::Pass, "{report}");
+    assert_eq!(report.outcome, Verdict::Pass, "{report}");
     assert_eq!(report.bytes(), compressed);
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use buildkit_lib::docker::build::{Build, Output};
 use buildkit_lib::plan::Step;
-use buildkit_lib::validate::smoke::{PortTaken, Ready, Service, ServiceReady, Smoke, SmokeError};
+use buildkit_lib::validate::smoke::{PortTaken, Ready, Service, Smoke, SmokeError};
 use buildkit_lib::{Cmd, Runner, Secret, Session};
 
 use e2e::{free_port, leftovers};
@@ -410,7 +410,7 @@ fn a_companion_service_starts_first_and_the_app_gets_its_address_and_secret() {
             "-c",
             &format!("echo starting; sleep 1; echo db-ready-now; exec nc -ll -p {db_port} -e true"),
         ])
-        .ready(ServiceReady::LogLine("db-ready-now".into()))
+        .ready(Ready::LogLine("db-ready-now".into()))
         .timeout(Duration::from_secs(30));
     // The app checks the address and the password it was given, then serves.
     let script = format!(

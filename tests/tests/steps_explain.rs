@@ -9,8 +9,9 @@ use buildkit_lib::cmd::{Answer, Echo, FakeExecutor};
 use buildkit_lib::docker::build::Build;
 use buildkit_lib::docker::builder::{BuilderCreate, Driver, NodeSpec};
 use buildkit_lib::docker::fanout::{FanOut, FanOutError, PlatformEndpoint, PlatformOutcome};
-use buildkit_lib::engine::{Doctor, Status};
+use buildkit_lib::engine::Doctor;
 use buildkit_lib::plan::{Action, Step};
+use buildkit_lib::validate::Verdict;
 use buildkit_lib::{Runner, Session};
 
 fn session() -> Session {
@@ -265,7 +266,7 @@ fn the_doctor_asks_the_registry_through_a_probe() {
         .iter()
         .find(|c| c.name == "registry")
         .unwrap_or_else(|| panic!("no registry check: {checks:?}"));
-    assert_eq!(check.status, Status::Fail, "{check}");
+    assert_eq!(check.status, Verdict::Fail, "{check}");
     assert!(
         check
             .detail
@@ -285,7 +286,7 @@ fn the_doctor_asks_the_registry_through_a_probe() {
     // The project's registry answers.
     let checks = Doctor::new().registry(e2e::REGISTRY).run(&runner).unwrap();
     let check = checks.iter().find(|c| c.name == "registry").unwrap();
-    assert_eq!(check.status, Status::Ok, "{check}");
+    assert_eq!(check.status, Verdict::Pass, "{check}");
     assert!(
         check
             .detail

@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use buildkit_lib::cleanup::Cleanup;
 use buildkit_lib::cmd::{Answer, Echo, Executor, FakeExecutor, Probe};
-use buildkit_lib::package::{Export, Mode, Package, PyInstaller, Stages};
+use buildkit_lib::package::{Mode, Package, PyInstaller, Stages};
 use buildkit_lib::plan::{Action, Plan, Step};
-use buildkit_lib::python::{Black, CheckAll, Hadolint, Isort, PythonTest, ToolEnv};
+use buildkit_lib::python::{CheckAll, Format, Hadolint, PythonTest, ToolEnv};
 use buildkit_lib::version::{Bump, Release};
 use buildkit_lib::{Cmd, Runner, Session};
 
@@ -38,7 +38,7 @@ fn lines(plan: &Plan) -> Vec<String> {
 #[test]
 fn black_plans_what_it_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let step = Black::check(["src"]).tools(env(dir.path()));
+    let step = Format::black(["src"]).tools(env(dir.path()));
     let plan = e2e::assert_plan_is_execution(&step, &session());
     let lines = lines(&plan);
     assert!(
@@ -55,7 +55,7 @@ fn black_plans_what_it_runs() {
 #[test]
 fn isort_plans_what_it_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let step = Isort::check(["src"]).tools(env(dir.path())).fix();
+    let step = Format::isort(["src"]).tools(env(dir.path())).fix();
     let plan = e2e::assert_plan_is_execution(&step, &session());
     assert!(
         lines(&plan)
@@ -70,8 +70,8 @@ fn isort_plans_what_it_runs() {
 fn check_all_as_a_step_makes_the_shared_environment_once() {
     let dir = tempfile::tempdir().unwrap();
     let step = CheckAll::new(
-        Black::check(["src"]).tools(env(dir.path())),
-        Isort::check(["src"]).tools(env(dir.path())),
+        Format::black(["src"]).tools(env(dir.path())),
+        Format::isort(["src"]).tools(env(dir.path())),
     );
     let plan = e2e::assert_plan_is_execution(&step, &session());
     let lines = lines(&plan);
@@ -206,11 +206,7 @@ impl Executor for Packaging {
 
 #[test]
 fn packaging_plans_what_it_does_in_each_mode() {
-    for mode in [
-        Mode::Mounted,
-        Mode::Isolated(Export::BuildOutput),
-        Mode::Isolated(Export::CopyOut),
-    ] {
+    for mode in [Mode::Mounted, Mode::Isolated, Mode::IsolatedCopyOut] {
         let dir = tempfile::tempdir().unwrap();
         let project = fs::canonicalize(dir.path()).unwrap();
         fs::write(
@@ -302,12 +298,12 @@ fn a_pinned_tool_version_is_what_the_planned_environment_installs() {
             .find(|l| l.contains(" -m pip install "))
             .unwrap_or_else(|| panic!("no pip install in {plan}"))
     };
-    let black = Black::check(["src"])
+    let black = Format::black(["src"])
         .version("23.1.0")
         .tools(env(dir.path()));
     let line = pip_line(&e2e::assert_plan_is_execution(&black, &session()));
     assert!(line.contains(" black==23.1.0"), "{line}");
-    let isort = Isort::check(["src"])
+    let isort = Format::isort(["src"])
         .version("5.12.0")
         .tools(env(dir.path()));
     let line = pip_line(&e2e::assert_plan_is_execution(&isort, &session()));

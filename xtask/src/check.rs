@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::Result;
 use buildkit_lib::plan::Step;
 use buildkit_lib::python::ToolEnv;
-use buildkit_lib::python::{Black, CheckAll, Isort};
+use buildkit_lib::python::{CheckAll, Format};
 use buildkit_lib::Runner;
 
 use crate::fixtures;
@@ -16,8 +16,8 @@ pub fn run(base: &Runner, root: &Path, dry_run: bool, fix: bool) -> Result<u8> {
     let env = ToolEnv::under(root.join("target"));
     let paths = fixtures::python_paths(root);
     let (mut black, mut isort) = (
-        Black::check(paths.clone()).cwd(root).tools(env.clone()),
-        Isort::check(paths).cwd(root).tools(env),
+        Format::black(paths.clone()).cwd(root).tools(env.clone()),
+        Format::isort(paths).cwd(root).tools(env),
     );
     if fix {
         // isort first: black has the last word on layout.

@@ -21,7 +21,7 @@ pub fn format_step<'p>(
 ) -> &'p mut buildkit_lib::pipeline::Step {
     use buildkit_lib::pipeline::Inputs;
     use buildkit_lib::plan::Step;
-    use buildkit_lib::python::{Black, CheckAll, Isort};
+    use buildkit_lib::python::{CheckAll, Format};
     let mut inputs = Inputs::new();
     for (name, pin) in tools.pins() {
         inputs = inputs.value(name.clone(), pin.clone());
@@ -29,8 +29,10 @@ pub fn format_step<'p>(
     for path in &sources {
         inputs = inputs.file(root.join(path));
     }
-    let black = Black::check(sources.clone()).cwd(root).tools(tools.clone());
-    let isort = Isort::check(sources).cwd(root).tools(tools.clone());
+    let black = Format::black(sources.clone())
+        .cwd(root)
+        .tools(tools.clone());
+    let isort = Format::isort(sources).cwd(root).tools(tools.clone());
     let checks = CheckAll::new(black, isort);
     pipeline
         .step("format", move |cx| checks.run(&cx.runner))

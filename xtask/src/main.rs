@@ -24,9 +24,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use buildkit_lib::cmd::{Cancel, Echo, EXIT_INTERRUPTED};
-use buildkit_lib::engine::{Doctor, Status};
+use buildkit_lib::engine::Doctor;
 use buildkit_lib::pipeline::PipelineError;
 use buildkit_lib::plan::Step;
+use buildkit_lib::validate::Verdict;
 use buildkit_lib::Runner;
 use flags::{EngineAction, Parsed, UsageError, XtaskCmd};
 
@@ -116,7 +117,7 @@ fn dispatch(base: &Runner, args: &[String]) -> anyhow::Result<u8> {
             for check in &checks {
                 println!("{check}");
             }
-            Ok(u8::from(checks.iter().any(|c| c.status == Status::Fail)))
+            Ok(u8::from(checks.iter().any(|c| c.status == Verdict::Fail)))
         }
         XtaskCmd::Engine(flags) => {
             let action = flags.action.unwrap_or(EngineAction::Up);

@@ -15,8 +15,8 @@ use buildkit_lib::docker::build::{Build, Output as BuildOutput};
 use buildkit_lib::pipeline::{Inputs, Pipeline, RunOptions};
 use buildkit_lib::plan::Step as _;
 use buildkit_lib::python::ToolEnv;
-use buildkit_lib::validate::size::{default_history_file, SizeCheck};
-use buildkit_lib::validate::smoke::{Ready, Service, ServiceReady, Smoke};
+use buildkit_lib::validate::size::SizeCheck;
+use buildkit_lib::validate::smoke::{Ready, Service, Smoke};
 use buildkit_lib::{Cmd, Runner, Secret};
 
 use crate::build::PYTHON_IMAGE;
@@ -114,7 +114,7 @@ pub fn pipeline(root: &Path, smoke: bool) -> Result<Pipeline> {
         .after(["generate", "format"])
         .describe("docker buildx build --target runtime (PyPI through cache mounts), loaded");
 
-    let history = default_history_file(&target, "mediaserver");
+    let history = target.join("buildkit/mediaserver/size-history.jsonl");
     let check = SizeCheck::new(MEDIASERVER_IMAGE, &history);
     pipeline
         .step("size", move |cx| {
@@ -158,7 +158,7 @@ pub fn db_smoke(image: &str) -> Result<Smoke> {
         .env("MARIADB_USER", "mediaserver")
         .secret_env("MARIADB_PASSWORD", password.clone())
         .secret_env("MARIADB_ROOT_PASSWORD", Secret::new(fresh_password()))
-        .ready(ServiceReady::LogLine("mariadb ready".into()))
+        .ready(Ready::LogLine("mariadb ready".into()))
         .timeout(Duration::from_secs(120));
     Ok(Smoke::new(image)
         .service(db)

@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use buildkit_lib::package::{Export, Mode, Package, PyInstaller, Stages};
+use buildkit_lib::package::{Mode, Package, PyInstaller, Stages};
 use buildkit_lib::pipeline::{Inputs, Pipeline, RunOptions, StepOutput};
 use buildkit_lib::plan::Step;
 use buildkit_lib::{Cmd, Runner};
@@ -109,8 +109,8 @@ fn package(
     let mode_name = format!("{mode:?}").to_lowercase();
     let mode = match mode {
         PackageMode::Mounted => Mode::Mounted,
-        PackageMode::Isolated => Mode::Isolated(Export::BuildOutput),
-        PackageMode::IsolatedCp => Mode::Isolated(Export::CopyOut),
+        PackageMode::Isolated => Mode::Isolated,
+        PackageMode::IsolatedCp => Mode::IsolatedCopyOut,
     };
     let runner = base.clone().dry_run(dry_run);
     engine::ensure(&runner, root, dry_run)?;
@@ -167,7 +167,7 @@ fn package(
             .step("reproducible", move |cx| {
                 let comparison = package.compare_runs(&cx.runner)?;
                 cx.runner.note(&comparison.to_string());
-                if !comparison.is_identical() {
+                if !comparison.is_reproducible() {
                     bail!("two clean packagings differ (see above)");
                 }
                 Ok(())

@@ -24,7 +24,7 @@ pub fn run(runner: &Runner, root: &Path, bump: Bump, dry_run: bool) -> anyhow::R
     let release = Release::new(root, root.join(VERSION_FILE), root.join(CHANGELOG), bump);
     let done = release.run(&runner).context("cannot release")?;
     if dry_run {
-        print!("{}", done.render());
+        print!("{done}");
     }
     Ok(())
 }

@@ -10,17 +10,10 @@ use super::versions::{
 };
 use super::Engine;
 
-/// The state of one checked piece.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Status {
-    /// Present and working.
-    Ok,
-    /// Works, with a limitation worth knowing.
-    Warn,
-    /// Missing or broken.
-    Fail,
-}
+/// The state of one checked piece: the library's one [`Verdict`](crate::validate::Verdict)
+/// (pass: present and working; warn: works, with a limitation worth knowing; fail: missing
+/// or broken; not checked: not asked).
+pub(crate) use crate::validate::Verdict as Status;
 
 /// One line of the preflight check.
 #[derive(Debug, Clone)]
@@ -28,8 +21,8 @@ pub enum Status {
 pub struct Check {
     /// What was checked (`engine`, `buildx`, ...).
     pub name: &'static str,
-    /// The verdict.
-    pub status: Status,
+    /// The verdict: pass, warn or fail.
+    pub status: crate::validate::Verdict,
     /// What was found.
     pub detail: String,
     /// How to fix it, when it is not ok.
@@ -39,9 +32,10 @@ pub struct Check {
 impl fmt::Display for Check {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mark = match self.status {
-            Status::Ok => "ok  ",
+            Status::Pass => "ok  ",
             Status::Warn => "warn",
             Status::Fail => "FAIL",
+            Status::NotChecked => "skip",
         };
         write!(f, "{mark} {:<16} {}", self.name, self.detail)?;
         if let Some(fix) = &self.fix {
@@ -141,7 +135,7 @@ fn judged(
     match version.version.as_ref().map(|v| range.judge(v)) {
         Some(Support::Verified) => check(
             name,
-            Status::Ok,
+            Status::Pass,
             format!("{found} (verified: {range})"),
             None,
         ),
@@ -183,7 +177,7 @@ fn features(capabilities: &Capabilities) -> Check {
         }
     }
     if missing.is_empty() {
-        check("features", Status::Ok, have.join(", "), None)
+        check("features", Status::Pass, have.join(", "), None)
     } else {
         let mut detail = missing.join("; ");
         if !have.is_empty() {
@@ -209,7 +203,7 @@ fn features(capabilities: &Capabilities) -> Check {
 fn buildkit_check(said: &str, driver: &str, engine: Option<&Reported>) -> Check {
     let unknown = said.is_empty() || said.trim_start_matches('v').starts_with("0.0.0");
     if !unknown {
-        return check("buildkit", Status::Ok, format!("BuildKit {said}"), None);
+        return check("buildkit", Status::Pass, format!("BuildKit {said}"), None);
     }
     let said = if said.is_empty() {
         "BuildKit (no version)".to_string()
@@ -228,7 +222,7 @@ fn buildkit_check(said: &str, driver: &str, engine: Option<&Reported>) -> Check 
         ),
         _ => format!("{said}: the builder does not say its BuildKit version (unknown)"),
     };
-    check("buildkit", Status::Ok, detail, None)
+    check("buildkit", Status::Pass, detail, None)
 }
 
 impl Step for Doctor {
@@ -251,7 +245,12 @@ fn doctor(runner: &Runner, options: &Doctor) -> Vec<Check> {
             .read_only(),
     );
     match &client {
-        Ok(out) => checks.push(check("docker client", Status::Ok, out.stdout.trim(), None)),
+        Ok(out) => checks.push(check(
+            "docker client",
+            Status::Pass,
+            out.stdout.trim(),
+            None,
+        )),
         Err(e) if matches!(e.failure, crate::cmd::Failure::NotFound { .. }) => {
             checks.push(check(
                 "docker client",
@@ -262,7 +261,7 @@ fn doctor(runner: &Runner, options: &Doctor) -> Vec<Check> {
             return checks;
         }
         // Without a daemon `docker version` exits 1 but still names the client.
-        Err(_) => checks.push(check("docker client", Status::Ok, "installed", None)),
+        Err(_) => checks.push(check("docker client", Status::Pass, "installed", None)),
     }
     let engine = Engine::detect(runner).ok();
     let host = engine
@@ -287,7 +286,7 @@ fn doctor(runner: &Runner, options: &Doctor) -> Vec<Check> {
             ));
         }
     }
-    let engine_ok = checks.last().is_some_and(|c| c.status == Status::Ok);
+    let engine_ok = checks.last().is_some_and(|c| c.status == Status::Pass);
 
     let capabilities = Capabilities::read(runner);
     match &capabilities {
@@ -325,7 +324,7 @@ fn doctor(runner: &Runner, options: &Doctor) -> Vec<Check> {
             let driver = field("Driver:");
             checks.push(check(
                 "builder",
-                Status::Ok,
+                Status::Pass,
                 format!("{} (driver {driver})", field("Name:")),
                 None,
             ));
@@ -349,7 +348,7 @@ fn doctor(runner: &Runner, options: &Doctor) -> Vec<Check> {
                 })
                 .collect();
             if missing.is_empty() {
-                checks.push(check("platforms", Status::Ok, platforms, None));
+                checks.push(check("platforms", Status::Pass, platforms, None));
             } else {
                 checks.push(check(
                     "platforms",
@@ -377,7 +376,7 @@ fn doctor(runner: &Runner, options: &Doctor) -> Vec<Check> {
     ) {
         Ok(out) if out.stdout.contains("io.containerd.snapshotter") => checks.push(check(
             "image store",
-            Status::Ok,
+            Status::Pass,
             "containerd (multi-platform --load and cache export work)",
             None,
         )),
@@ -393,7 +392,7 @@ fn doctor(runner: &Runner, options: &Doctor) -> Vec<Check> {
     if let Some(registry) = &options.registry {
         let (status, detail, fix) = match probe_registry(runner, registry) {
             Ok(answer) => (
-                Status::Ok,
+                Status::Pass,
                 match answer.parse::<u16>() {
                     Ok(code) => format!("{registry} answers /v2/ (HTTP {code})"),
                     Err(_) => format!("{registry}: {answer}"),

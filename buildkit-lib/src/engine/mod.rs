@@ -4,15 +4,16 @@
 //! The engine is found in the client's own order: `DOCKER_HOST`, then the docker
 //! context (`DOCKER_CONTEXT` or the current one), then the default socket. [`Doctor`]
 //! checks each piece a build needs and gives one line with the fix for each missing one.
-//! [`Capabilities`] says what the buildx talked to can do, from its version; [`SUPPORTED`]
-//! is the range of engine and buildx releases the library is verified with.
+//! What the buildx talked to can do is read from its version (asked once per runner), and
+//! judged against the range of engine and buildx releases the library is verified with
+//! (Docker Engine 26.1–28.5, buildx 0.13–0.29), which the doctor reports.
 
 mod doctor;
 mod versions;
 
-pub use doctor::{Check, Doctor, Status};
+pub use doctor::{Check, Doctor};
 pub(crate) use versions::{buildx_reported, engine_version};
-pub use versions::{Capabilities, Feature, Supported, Unsupported, SUPPORTED};
+pub(crate) use versions::{Capabilities, Feature};
 
 use anyhow::{Context as _, Result};
 

@@ -96,7 +96,7 @@ impl fmt::Display for SupportedRange {
 /// The engine and buildx releases the library is verified with: the README and
 /// [`Doctor`](super::Doctor) both read them from here.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Supported {
+pub(crate) struct Supported {
     /// Docker Engine releases.
     pub(crate) engine: SupportedRange,
     /// docker buildx releases.
@@ -113,7 +113,7 @@ impl fmt::Display for Supported {
 /// The verified range: Docker Engine 26.1 (Debian trixie's `docker.io`, with buildx 0.13)
 /// to 28.5 (Debian sid's, with buildx 0.29). Newer releases are expected to work and are
 /// reported as "newer than verified"; older ones are not supported.
-pub const SUPPORTED: Supported = Supported {
+pub(crate) const SUPPORTED: Supported = Supported {
     engine: SupportedRange {
         oldest: Version::new(26, 1, 0),
         newest: Version::new(28, 5, 0),
@@ -139,7 +139,7 @@ pub(crate) fn vendored_buildkit(engine: &Version) -> Option<&'static str> {
 /// Something newer buildx releases can do that the library uses when it is there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum Feature {
+pub(crate) enum Feature {
     /// Dockerfile build checks: `docker buildx build --call=check,format=json` (buildx
     /// 0.15 or later).
     BuildChecks,
@@ -182,7 +182,7 @@ impl Feature {
 /// A feature the buildx talked to does not have, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct Unsupported {
+pub(crate) struct Unsupported {
     /// The feature.
     pub(crate) feature: Feature,
     /// Why it is not there, such as `buildx 0.13.1 has no build checks (...)`.
@@ -225,7 +225,7 @@ impl fmt::Display for Reported {
 /// What the buildx a runner's commands reach can do, read from its version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct Capabilities {
+pub(crate) struct Capabilities {
     /// The buildx version (`docker buildx version`).
     pub(crate) buildx: Reported,
 }
@@ -235,7 +235,7 @@ impl Capabilities {
     /// version` once per runner (and its clones) and docker set-up (`PATH`'s docker,
     /// `DOCKER_CONFIG`, `HOME`), keeping the answer in the runner's cache of engine
     /// answers. A dry run that asks nothing gets an error: nothing is known.
-    pub fn read(runner: &Runner) -> anyhow::Result<Capabilities> {
+    pub(crate) fn read(runner: &Runner) -> anyhow::Result<Capabilities> {
         let text = buildx_reported(runner)?.context(
             "buildx's version is not known: a dry run asks nothing, or `docker buildx \
              version` printed none",
@@ -255,7 +255,7 @@ impl Capabilities {
 
     /// Whether buildx has `feature`; the error says which version it is and which it
     /// needs.
-    pub fn supports(&self, feature: Feature) -> Result<(), Unsupported> {
+    pub(crate) fn supports(&self, feature: Feature) -> Result<(), Unsupported> {
         let needs = feature.min_buildx();
         match &self.buildx.version {
             Some(v) if *v >= needs => Ok(()),

@@ -11,6 +11,7 @@
 //! The image builds it makes (the isolated modes) go through
 //! [`Build::run`](crate::docker::build::Build::run).
 
+use crate::validate::reproducible::{Compared, ReproReport};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -39,18 +40,12 @@ pub(crate) const WORK_DIR: &str = "/tmp/build";
 pub enum Mode {
     /// A container with the source and an output directory mounted (development).
     Mounted,
-    /// No volume mounts at all (CI).
-    Isolated(Export),
-}
-
-/// How the isolated mode gets the artifacts out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Export {
-    /// `docker buildx build --target artifact --output type=local,dest=...`.
-    BuildOutput,
-    /// Build the package image, then `docker create` + `docker cp` + `docker rm`.
-    CopyOut,
+    /// No volume mounts at all (CI); the artifacts leave through `docker buildx build
+    /// --target artifact --output type=local,dest=...`.
+    Isolated,
+    /// No volume mounts at all (CI); the package image is built, then its artifacts are
+    /// copied out: `docker create` + `docker cp` + `docker rm`.
+    IsolatedCopyOut,
 }
 
 /// The package step: PyInstaller in the runtime image, the result in `dist`.
@@ -87,7 +82,7 @@ pub(crate) const REPRODUCIBLE_HASH_SEED: &str = "0";
 /// Two clean packagings compared file by file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct DistComparison {
+pub(crate) struct DistComparison {
     /// Files in the first packaging.
     pub(crate) files: usize,
     /// Paths (relative to `dist`) whose content differs, or that only one packaging has
@@ -107,7 +102,7 @@ pub(crate) struct DistDifference {
 
 impl DistComparison {
     /// True when both packagings hold the same files with the same bytes.
-    pub fn is_identical(&self) -> bool {
+    pub(crate) fn is_identical(&self) -> bool {
         self.differing.is_empty() && self.files > 0
     }
 }
@@ -258,7 +253,7 @@ impl Package {
     /// touched and both folders are removed. Set
     /// [`Package::source_date_epoch`] first: without it, timestamps differ. Like
     /// [`Package::run`], it labels what it creates with the runner's session.
-    pub fn compare_runs(&self, runner: &Runner) -> Result<DistComparison> {
+    pub fn compare_runs(&self, runner: &Runner) -> Result<ReproReport> {
         let session = runner.require_session("the package step")?;
         let mut this = self.absolute()?;
         this.stages.no_cache = true;
@@ -299,9 +294,11 @@ impl Package {
                 why: why.to_string(),
             });
         }
-        Ok(DistComparison {
-            files: a.len(),
-            differing,
+        Ok(ReproReport {
+            compared: Compared::Dist(DistComparison {
+                files: a.len(),
+                differing,
+            }),
         })
     }
 
@@ -425,7 +422,7 @@ impl Package {
         build
     }
 
-    /// The isolated build of the package image (for [`Export::CopyOut`]).
+    /// The isolated build of the package image (for [`Mode::IsolatedCopyOut`]).
     pub(crate) fn package_image_build(
         &self,
         session: &Session,
@@ -600,12 +597,12 @@ impl Package {
                     .run(&cmd)
                     .map_err(|e| pyinstaller_failed(e.into(), &format!("in container {name}")))?;
             }
-            Mode::Isolated(Export::BuildOutput) => {
+            Mode::Isolated => {
                 self.export_build(session, out)?
                     .run(runner)
                     .map_err(|e| pyinstaller_failed(e, "in the isolated package build"))?;
             }
-            Mode::Isolated(Export::CopyOut) => {
+            Mode::IsolatedCopyOut => {
                 self.package_image_build(session)?
                     .run(runner)
                     .map_err(|e| pyinstaller_failed(e, "in the isolated package build"))?;

@@ -12,8 +12,8 @@ mod incremental;
 mod pyinstaller;
 mod stages;
 
-pub use crate::files::StagedDir;
 pub use artifacts::ArtifactReport;
-pub use dist::{DistComparison, Export, Mode, Package};
+pub(crate) use dist::DistComparison;
+pub use dist::{Mode, Package};
 pub use pyinstaller::{Bundle, PyInstaller};
 pub use stages::{Stage, Stages};

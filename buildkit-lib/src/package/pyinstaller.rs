@@ -153,7 +153,7 @@ impl PyInstaller {
                 bail!(
                     "PyInstaller argument {arg:?} cannot pass through a build arg (it holds \
                      spaces or shell characters); rename the file, or use the mounted mode or \
-                     `Export::CopyOut`"
+                     `Mode::IsolatedCopyOut`"
                 );
             }
         }
@@ -254,7 +254,7 @@ mod tests {
                 .to_string(),
             "PyInstaller argument \"my app.spec\" cannot pass through a build arg (it holds \
              spaces or shell characters); rename the file, or use the mounted mode or \
-             `Export::CopyOut`"
+             `Mode::IsolatedCopyOut`"
         );
     }
 

@@ -1,7 +1,7 @@
-//! [`Black`] and [`Isort`]: format checks (and fixes) with pinned tool versions.
+//! [`Format`]: black and isort format checks (and fixes) with pinned tool versions.
 //!
-//! Each step builds its exact command line as a value ([`Black::command`]) and runs it
-//! from its [`ToolEnv`] ([`Black::tools`]) with the pinned version added. A failing check becomes a
+//! Each step builds its exact command line as a value ([`Format::command`]) and runs it
+//! from its [`ToolEnv`] ([`Format::tools`]) with the pinned version added. A failing check becomes a
 //! [`FormatError`] listing the files that would change and the command that fixes them.
 //!
 //! A check never streams its diff to the terminal (a badly formatted tree makes thousands
@@ -76,39 +76,33 @@ impl fmt::Display for FormatError {
 
 impl std::error::Error for FormatError {}
 
-/// The setters [`Black`] and [`Isort`] share: the same fields, the same meaning.
-macro_rules! format_step_setters {
-    ($step:ident, $verb:literal) => {
-        impl $step {
-            /// The command a failing check tells the user to run (default `cargo xtask
-            /// fmt`).
-            pub fn fix_hint(mut self, fix_hint: impl Into<String>) -> $step {
-                self.fix_hint = fix_hint.into();
-                self
-            }
-
-            #[doc = concat!("Pins another version of the tool than the library's (the tool \
-                environment installs exactly this one).")]
-            pub fn version(mut self, version: impl Into<String>) -> $step {
-                self.version = version.into();
-                self
-            }
-
-            /// The tool environment it runs from, this step's pin added (default
-            /// `ToolEnv::under("target")`, cached under `target/buildkit/tools`).
-            pub fn tools(mut self, tools: ToolEnv) -> $step {
-                self.tools = tools;
-                self
-            }
-        }
-    };
+/// Which formatter a [`Format`] step runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Formatter {
+    /// Black.
+    Black,
+    /// isort, with `--profile black`.
+    Isort,
 }
 
-/// Black over some paths, at a pinned version.
+impl Formatter {
+    /// The program (and its PyPI package) name.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Formatter::Black => "black",
+            Formatter::Isort => "isort",
+        }
+    }
+}
+
+/// A format check (or fix) over some paths with black or isort (`--profile black`), at a
+/// pinned version: [`Format::black`] or [`Format::isort`], then the setters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
-pub struct Black {
-    /// The exact Black version (the tool environment pins it).
+pub struct Format {
+    /// Black or isort.
+    pub(crate) tool: Formatter,
+    /// The exact tool version (the tool environment pins it).
     pub(crate) version: String,
     /// Files and directories to format, relative to `cwd` when set.
     pub(crate) paths: Vec<PathBuf>,
@@ -122,17 +116,15 @@ pub struct Black {
     pub(crate) tools: ToolEnv,
 }
 
-format_step_setters!(Black, "format");
-
-impl Black {
-    /// A check of `paths` with the library's pinned Black version.
-    pub fn check<I, P>(paths: I) -> Black
+impl Format {
+    fn new<I, P>(tool: Formatter, version: &str, paths: I) -> Format
     where
         I: IntoIterator<Item = P>,
         P: Into<PathBuf>,
     {
-        Black {
-            version: BLACK_VERSION.into(),
+        Format {
+            tool,
+            version: version.into(),
             paths: paths.into_iter().map(Into::into).collect(),
             mode: FormatMode::Check,
             cwd: None,
@@ -141,138 +133,104 @@ impl Black {
         }
     }
 
-    /// The same step rewriting the files instead.
-    pub fn fix(self) -> Black {
-        Black {
-            mode: FormatMode::Fix,
-            ..self
-        }
-    }
-
-    /// Runs in `dir`.
-    pub fn cwd(self, dir: impl Into<PathBuf>) -> Black {
-        Black {
-            cwd: Some(dir.into()),
-            ..self
-        }
-    }
-
-    /// The command line, with the programs of `tools`.
-    pub(crate) fn command(&self, tools: &Tools) -> Cmd {
-        let mut cmd = Cmd::new(tools.bin("black").display().to_string());
-        if self.mode == FormatMode::Check {
-            cmd = cmd.args(["--check", "--diff"]);
-        }
-        with_paths(cmd, &self.paths, self.cwd.as_deref())
-    }
-
-    /// The tool environment it runs from, with this step's Black pin.
-    fn env(&self) -> ToolEnv {
-        self.tools.clone().pin("black", &self.version)
-    }
-
-    /// Runs black from `tools`; a check that finds files to reformat fails with a
-    /// [`FormatError`].
-    fn run_in(&self, runner: &Runner, tools: &Tools) -> Result<()> {
-        let cmd = self.command(tools);
-        run_format(runner, &cmd, "black", &self.fix_hint, parse_black)
-    }
-}
-
-impl Step for Black {
-    type Output = ();
-
-    /// Makes sure of its tool environment (with this step's Black pin), then runs black;
-    /// a check that finds files to reformat fails with a [`FormatError`].
-    fn run(&self, runner: &Runner) -> Result<()> {
-        let tools = self.env().ensure(runner).context("cannot prepare black")?;
-        self.run_in(runner, &tools)
-    }
-}
-
-/// isort with the black profile over some paths, at a pinned version.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[must_use]
-pub struct Isort {
-    /// The exact isort version (the tool environment pins it).
-    pub(crate) version: String,
-    /// Files and directories to sort, relative to `cwd` when set.
-    pub(crate) paths: Vec<PathBuf>,
-    /// Check or fix.
-    pub(crate) mode: FormatMode,
-    /// Directory to run in (the project root), if not the current one.
-    pub(crate) cwd: Option<PathBuf>,
-    /// The command a failing check tells the user to run.
-    pub(crate) fix_hint: String,
-    /// The tool environment it runs from (this step's pin added).
-    pub(crate) tools: ToolEnv,
-}
-
-format_step_setters!(Isort, "sort");
-
-impl Isort {
-    /// A check of `paths` with the library's pinned isort version and `--profile black`.
-    pub fn check<I, P>(paths: I) -> Isort
+    /// A black check of `paths` with the library's pinned Black version.
+    pub fn black<I, P>(paths: I) -> Format
     where
         I: IntoIterator<Item = P>,
         P: Into<PathBuf>,
     {
-        Isort {
-            version: ISORT_VERSION.into(),
-            paths: paths.into_iter().map(Into::into).collect(),
-            mode: FormatMode::Check,
-            cwd: None,
-            fix_hint: DEFAULT_FIX_HINT.into(),
-            tools: ToolEnv::under("target"),
-        }
+        Format::new(Formatter::Black, BLACK_VERSION, paths)
+    }
+
+    /// An isort check of `paths` with the library's pinned isort version and `--profile
+    /// black`.
+    pub fn isort<I, P>(paths: I) -> Format
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<PathBuf>,
+    {
+        Format::new(Formatter::Isort, ISORT_VERSION, paths)
     }
 
     /// The same step rewriting the files instead.
-    pub fn fix(self) -> Isort {
-        Isort {
+    pub fn fix(self) -> Format {
+        Format {
             mode: FormatMode::Fix,
             ..self
         }
     }
 
     /// Runs in `dir`.
-    pub fn cwd(self, dir: impl Into<PathBuf>) -> Isort {
-        Isort {
+    pub fn cwd(self, dir: impl Into<PathBuf>) -> Format {
+        Format {
             cwd: Some(dir.into()),
             ..self
         }
     }
 
+    /// The command a failing check tells the user to run (default `cargo xtask fmt`).
+    pub fn fix_hint(mut self, fix_hint: impl Into<String>) -> Format {
+        self.fix_hint = fix_hint.into();
+        self
+    }
+
+    /// Pins another version of the tool than the library's (the tool environment installs
+    /// exactly this one).
+    pub fn version(mut self, version: impl Into<String>) -> Format {
+        self.version = version.into();
+        self
+    }
+
+    /// The tool environment it runs from, this step's pin added (default
+    /// `ToolEnv::under("target")`, cached under `target/buildkit/tools`).
+    pub fn tools(mut self, tools: ToolEnv) -> Format {
+        self.tools = tools;
+        self
+    }
+
     /// The command line, with the programs of `tools`.
     pub(crate) fn command(&self, tools: &Tools) -> Cmd {
-        let mut cmd =
-            Cmd::new(tools.bin("isort").display().to_string()).args(["--profile", "black"]);
-        if self.mode == FormatMode::Check {
-            cmd = cmd.args(["--check-only", "--diff"]);
+        let mut cmd = Cmd::new(tools.bin(self.tool.name()).display().to_string());
+        match (self.tool, self.mode) {
+            (Formatter::Black, FormatMode::Check) => cmd = cmd.args(["--check", "--diff"]),
+            (Formatter::Black, FormatMode::Fix) => {}
+            (Formatter::Isort, mode) => {
+                cmd = cmd.args(["--profile", "black"]);
+                if mode == FormatMode::Check {
+                    cmd = cmd.args(["--check-only", "--diff"]);
+                }
+            }
         }
         with_paths(cmd, &self.paths, self.cwd.as_deref())
     }
 
-    /// The tool environment it runs from, with this step's isort pin.
+    /// The tool environment it runs from, with this step's pin.
     fn env(&self) -> ToolEnv {
-        self.tools.clone().pin("isort", &self.version)
+        self.tools.clone().pin(self.tool.name(), &self.version)
     }
 
-    /// Runs isort from `tools`; a check that finds files to sort fails with a
+    /// Runs the tool from `tools`; a check that finds files to change fails with a
     /// [`FormatError`].
     fn run_in(&self, runner: &Runner, tools: &Tools) -> Result<()> {
         let cmd = self.command(tools);
-        run_format(runner, &cmd, "isort", &self.fix_hint, parse_isort)
+        let parse = match self.tool {
+            Formatter::Black => parse_black,
+            Formatter::Isort => parse_isort,
+        };
+        run_format(runner, &cmd, self.tool.name(), &self.fix_hint, parse)
     }
 }
 
-impl Step for Isort {
+impl Step for Format {
     type Output = ();
 
-    /// Makes sure of its tool environment (with this step's isort pin), then runs isort;
-    /// a check that finds files to sort fails with a [`FormatError`].
+    /// Makes sure of its tool environment (with this step's pin), then runs the tool; a
+    /// check that finds files to change fails with a [`FormatError`].
     fn run(&self, runner: &Runner) -> Result<()> {
-        let tools = self.env().ensure(runner).context("cannot prepare isort")?;
+        let tools = self
+            .env()
+            .ensure(runner)
+            .with_context(|| format!("cannot prepare {}", self.tool.name()))?;
         self.run_in(runner, &tools)
     }
 }
@@ -284,12 +242,12 @@ impl Step for Isort {
 ///
 /// ```no_run
 /// use buildkit_lib::plan::Step;
-/// use buildkit_lib::python::{Black, CheckAll, Isort, ToolEnv};
+/// use buildkit_lib::python::{CheckAll, Format, ToolEnv};
 /// use buildkit_lib::Runner;
 ///
 /// let env = ToolEnv::under("target");
-/// let black = Black::check(["src"]).tools(env.clone());
-/// let isort = Isort::check(["src"]).tools(env);
+/// let black = Format::black(["src"]).tools(env.clone());
+/// let isort = Format::isort(["src"]).tools(env);
 /// let checks = CheckAll::new(black, isort);
 /// print!("{}", checks.plan(&Runner::new())?);
 /// checks.run(&Runner::new())?;
@@ -299,14 +257,15 @@ impl Step for Isort {
 #[must_use]
 pub struct CheckAll {
     /// The black check.
-    pub(crate) black: Black,
+    pub(crate) black: Format,
     /// The isort check.
-    pub(crate) isort: Isort,
+    pub(crate) isort: Format,
 }
 
 impl CheckAll {
-    /// Both checks, black first.
-    pub fn new(black: Black, isort: Isort) -> CheckAll {
+    /// Both checks, black first ([`Format::black`], then [`Format::isort`]); each runs
+    /// as given, whichever tool it names.
+    pub fn new(black: Format, isort: Format) -> CheckAll {
         CheckAll { black, isort }
     }
 }
@@ -319,15 +278,27 @@ impl Step for CheckAll {
         let results = if black_env == isort_env {
             match black_env.ensure(runner) {
                 Ok(tools) => vec![
-                    ("black".to_string(), self.black.run_in(runner, &tools).err()),
-                    ("isort".to_string(), self.isort.run_in(runner, &tools).err()),
+                    (
+                        self.black.tool.name().to_string(),
+                        self.black.run_in(runner, &tools).err(),
+                    ),
+                    (
+                        self.isort.tool.name().to_string(),
+                        self.isort.run_in(runner, &tools).err(),
+                    ),
                 ],
                 Err(e) => return Err(e.context("cannot prepare black and isort")),
             }
         } else {
             vec![
-                ("black".to_string(), self.black.run(runner).err()),
-                ("isort".to_string(), self.isort.run(runner).err()),
+                (
+                    self.black.tool.name().to_string(),
+                    self.black.run(runner).err(),
+                ),
+                (
+                    self.isort.tool.name().to_string(),
+                    self.isort.run(runner).err(),
+                ),
             ]
         };
         if results.iter().all(|(_, e)| e.is_none()) {
@@ -529,7 +500,7 @@ mod tests {
     #[test]
     fn golden_command_lines() {
         let tools = Tools::at("/t/env");
-        let black = Black::check(["src", "tests"]).cwd("/proj");
+        let black = Format::black(["src", "tests"]).cwd("/proj");
         assert_eq!(
             black.command(&tools).to_string(),
             "/t/env/bin/black --check --diff -- src tests"
@@ -539,7 +510,7 @@ mod tests {
             "/t/env/bin/black -- src tests"
         );
         assert_eq!(black.command(&tools).get_cwd(), Some(Path::new("/proj")));
-        let isort = Isort::check(["src"]);
+        let isort = Format::isort(["src"]);
         assert_eq!(
             isort.command(&tools).to_string(),
             "/t/env/bin/isort --profile black --check-only --diff -- src"
@@ -614,14 +585,14 @@ mod tests {
             let format = err.downcast_ref::<FormatError>().expect("a FormatError");
             (format.fix.clone(), format.to_string())
         };
-        let (fix, text) = fix_of(Black::check(["src"]).run_in(&runner, &tools));
+        let (fix, text) = fix_of(Format::black(["src"]).run_in(&runner, &tools));
         assert_eq!(fix, DEFAULT_FIX_HINT);
         assert!(
             text.contains("help: run `cargo xtask fmt` to fix them"),
             "{text}"
         );
         let (fix, text) = fix_of(
-            Black::check(["src"])
+            Format::black(["src"])
                 .fix_hint("make format")
                 .run_in(&runner, &tools),
         );
@@ -631,7 +602,7 @@ mod tests {
             "{text}"
         );
         let (fix, text) = fix_of(
-            Isort::check(["src"])
+            Format::isort(["src"])
                 .fix_hint("nox -s fmt")
                 .run_in(&runner, &tools),
         );
@@ -644,10 +615,10 @@ mod tests {
 
     #[test]
     fn a_version_pin_replaces_the_library_pin_in_the_tool_environment() {
-        let black = Black::check(["src"]);
+        let black = Format::black(["src"]);
         assert_eq!(black.env().pins()["black"], BLACK_VERSION);
         assert_eq!(black.version("23.1.0").env().pins()["black"], "23.1.0");
-        let isort = Isort::check(["src"]);
+        let isort = Format::isort(["src"]);
         assert_eq!(isort.env().pins()["isort"], ISORT_VERSION);
         assert_eq!(isort.version("5.12.0").env().pins()["isort"], "5.12.0");
     }

@@ -61,10 +61,49 @@ pub struct Reproducible {
     epoch: Option<u64>,
 }
 
-/// What the two builds gave.
+/// What two builds compared gave: two image builds ([`Reproducible`]) or two packagings
+/// ([`Package::compare_runs`](crate::package::Package::compare_runs)). Its `Display`
+/// says which it is and what differs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ReproReport {
+    /// What was compared.
+    pub(crate) compared: Compared,
+}
+
+/// The two kinds of comparison.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Compared {
+    /// Two uncached image builds.
+    Image(ImageRepro),
+    /// Two clean packagings.
+    Dist(crate::package::DistComparison),
+}
+
+impl ReproReport {
+    /// True when the two builds agree: for images, the same digest with every `RUN` step
+    /// seeing `SOURCE_DATE_EPOCH` (equal digests alone only show that two builds of one
+    /// day agree); for packagings, the same files with the same bytes.
+    pub fn is_reproducible(&self) -> bool {
+        match &self.compared {
+            Compared::Image(image) => image.is_reproducible(),
+            Compared::Dist(dist) => dist.is_identical(),
+        }
+    }
+}
+
+impl fmt::Display for ReproReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.compared {
+            Compared::Image(image) => image.fmt(f),
+            Compared::Dist(dist) => dist.fmt(f),
+        }
+    }
+}
+
+/// What the two image builds gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ImageRepro {
     /// The `SOURCE_DATE_EPOCH` both builds used.
     pub(crate) source_date_epoch: u64,
     /// The image digest of the first build (the OCI layout's index entry).
@@ -86,11 +125,10 @@ pub struct ReproReport {
     pub(crate) older_than_epoch: Vec<String>,
 }
 
-impl ReproReport {
+impl ImageRepro {
     /// True when both builds gave the same image digest and every `RUN` step saw
-    /// `SOURCE_DATE_EPOCH`. Equal digests alone only show that two builds of one day agree;
-    /// the report's `Display` says which it is, and what differs.
-    pub fn is_reproducible(&self) -> bool {
+    /// `SOURCE_DATE_EPOCH`.
+    pub(crate) fn is_reproducible(&self) -> bool {
         self.same_digest() && self.epoch_hidden_from.is_empty() && self.older_than_epoch.is_empty()
     }
 
@@ -166,7 +204,7 @@ pub(crate) struct FileDifference {
     pub(crate) what: Vec<String>,
 }
 
-impl fmt::Display for ReproReport {
+impl fmt::Display for ImageRepro {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.is_reproducible() {
             return write!(
@@ -336,7 +374,7 @@ impl Step for Reproducible {
         }
         let first = Layout::open(runner, &dirs[0])?;
         let second = Layout::open(runner, &dirs[1])?;
-        let mut report = ReproReport {
+        let mut report = ImageRepro {
             source_date_epoch: epoch,
             first: first.digest.clone(),
             second: second.digest.clone(),
@@ -349,14 +387,18 @@ impl Step for Reproducible {
             for dir in &dirs {
                 runner.remove(dir)?;
             }
-            return Ok(report);
+            return Ok(ReproReport {
+                compared: Compared::Image(report),
+            });
         }
         let scratch = self.work_dir.join("layers");
         let found = compare(runner, &first, &second, &scratch);
         let _ = runner.remove(&scratch);
         report.difference = Some(found?);
         report.kept = Some(self.work_dir.clone());
-        Ok(report)
+        Ok(ReproReport {
+            compared: Compared::Image(report),
+        })
     }
 }
 

@@ -125,7 +125,7 @@ impl VersionFile {
     }
 
     /// Replaces the version, keeping the field's place.
-    pub fn set_version(&mut self, version: Version) {
+    pub(crate) fn set_version(&mut self, version: Version) {
         self.fields.insert(
             field::VERSION.to_string(),
             Value::String(version.to_string()),

@@ -39,7 +39,7 @@ pub struct GitFacts {
     pub(crate) detached: bool,
     /// Tracked files with uncommitted changes, staged or not, as git prints their paths
     /// (untracked files do not count, as with `git describe --dirty`).
-    pub changed: Vec<String>,
+    pub(crate) changed: Vec<String>,
 }
 
 impl GitFacts {
@@ -241,7 +241,8 @@ mod tests {
                    # branch.head main\n\
                    1 .M N... 100644 100644 100644 aaaa bbbb src/app.py\n\
                    2 R. N... 100644 100644 100644 aaaa bbbb R100 new name.txt\told.txt\n\
-                   u UU N... 100644 100644 100644 100644 aaaa bbbb cccc conflict.txt\n";
+                   u UU N... 100644 100644 100644 100644 aaaa bbbb cccc conflict.txt\n\
+                   ? untracked.txt\n";
         let facts = parse_status(out).unwrap();
         assert_eq!(facts.commit, "0123456789abcdef0123456789abcdef01234567");
         assert_eq!(facts.branch.as_deref(), Some("main"));

@@ -7,8 +7,8 @@
 //!
 //! Decisions worth knowing:
 //! - `build_date` is UTC `YYYY-MM-DDTHH:MM:SS.ffffff`; with `SOURCE_DATE_EPOCH` set it is
-//!   that instant ([`crate::time::build_time`]); hand the same value to the image build
-//!   with [`crate::time::source_date_epoch_build_arg`].
+//!   that instant ([`build_time`]); hand the same value to the image build as the
+//!   `SOURCE_DATE_EPOCH` build argument.
 //! - `git_commit` is git's short hash unless [`StampOptions::full_hash`]; in a detached
 //!   HEAD `git_branch` is `"HEAD (detached)"` and [`GitFacts::branch`] is `None`.
 //! - `git_dirty` is written when asked, and always kept current once present.
@@ -28,7 +28,7 @@ mod file;
 pub(crate) mod git;
 mod release;
 
-pub use crate::time::{build_time, rfc3339, source_date_epoch_build_arg};
+pub use crate::time::{build_time, rfc3339};
 pub use bump::Bump;
 pub use file::{StampOptions, VersionFile};
 pub(crate) use git::last_commit_time;

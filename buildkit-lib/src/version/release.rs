@@ -85,7 +85,9 @@ impl Release {
     }
 }
 
-/// A release computed ahead of time: the files' new content and the git commands.
+/// A release computed ahead of time: the files' new content and the git commands. Its
+/// `Display` is the dry-run report: versions, the new `version.json`, the CHANGELOG diff
+/// and the git commands (for a caller to print when its run is a dry run).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ReleasePlan {
@@ -113,6 +115,12 @@ pub struct ReleasePlan {
     pub(crate) changelog_after: String,
     /// `git add`, `git commit`, `git tag`, in order.
     pub(crate) commands: Vec<Cmd>,
+}
+
+impl std::fmt::Display for ReleasePlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.render())
+    }
 }
 
 /// How many changed files a dirty-tree error lists before "and N more".
@@ -237,9 +245,8 @@ impl ReleasePlan {
         )
     }
 
-    /// The dry-run report: versions, the new `version.json`, the CHANGELOG diff and the git
-    /// commands (for a caller to print when its run is a dry run).
-    pub fn render(&self) -> String {
+    /// The dry-run report (its `Display`).
+    fn render(&self) -> String {
         let mut out = String::new();
         let version_name = relative(&self.version_file, &self.repo);
         writeln!(

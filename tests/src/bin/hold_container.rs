@@ -24,7 +24,7 @@
 use std::time::Duration;
 
 use buildkit_lib::plan::Step;
-use buildkit_lib::validate::smoke::{Ready, Service, ServiceReady, Smoke};
+use buildkit_lib::validate::smoke::{Ready, Service, Smoke};
 use buildkit_lib::RUN_LABEL;
 use buildkit_lib::{Cmd, Session};
 
@@ -78,7 +78,7 @@ fn main() {
             let port: u16 = port.parse().expect("a port number");
             let db = Service::new("db", e2e::BUSYBOX_IMAGE)
                 .args(["sh", "-c", "echo db up; sleep 300"])
-                .ready(ServiceReady::LogLine("db up".into()));
+                .ready(Ready::LogLine("db up".into()));
             let smoke = Smoke::new(e2e::BUSYBOX_IMAGE)
                 .service(db)
                 .args(["sleep", "300"])

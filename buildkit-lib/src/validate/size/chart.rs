@@ -135,7 +135,7 @@ pub(crate) fn svg_chart(image: &str, records: &[SizeRecord], budget: &SizeBudget
         let colour = match budget.check(r.bytes) {
             SizeOutcome::Pass => "#1565c0",
             SizeOutcome::Warn => "#d98c00",
-            SizeOutcome::Fail | SizeOutcome::NotMeasured => "#c62828",
+            SizeOutcome::Fail | SizeOutcome::NotChecked => "#c62828",
         };
         s.push_str(&format!(
             "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"4\" fill=\"{colour}\"><title>{} {} {}</title></circle>\n",

@@ -1,7 +1,7 @@
 //! The size history: one JSON line per build with its layers, where it is kept, how it is
 //! read back, and which layers changed between two builds.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -130,14 +130,6 @@ pub(crate) fn diff_layers(before: &[LayerRecord], after: &[LayerRecord]) -> Vec<
     changes.retain(|c| c.delta() != 0);
     changes.sort_by_key(|c| std::cmp::Reverse(c.delta().unsigned_abs()));
     changes
-}
-
-/// `<target_dir>/buildkit/<project>/size-history.jsonl`: the project's build folder.
-pub fn default_history_file(target_dir: &Path, project: &str) -> PathBuf {
-    target_dir
-        .join("buildkit")
-        .join(project)
-        .join("size-history.jsonl")
 }
 
 /// Reads a size history (missing file: empty). A line that is not a record is an error

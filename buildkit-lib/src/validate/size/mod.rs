@@ -7,7 +7,7 @@
 //! pull transfers (see [`ImageSizes`]). A [`SizeBudget`] judges one of them, by default
 //! the unpacked size ([`SizeMeasure`]). Sizes are the engine's byte counts (`docker image
 //! inspect`, `docker history --human=false`, the engine's image list), never parsed from
-//! human text, and printed with [`crate::units::human_bytes`].
+//! human text, and printed in decimal units as `docker images` shows them (`354 MB`).
 //!
 //! The budget lives in `budget`, the history and layer diff in `history`, the chart in
 //! `chart`; this module measures an image and puts them together.
@@ -28,9 +28,9 @@ use crate::files::write_atomic;
 use crate::plan::Step;
 use crate::units::{human_bytes, human_delta};
 
-pub use budget::{SizeBudget, SizeMeasure, SizeOutcome};
+pub(crate) use budget::SizeOutcome;
+pub use budget::{SizeBudget, SizeMeasure};
 pub(crate) use chart::svg_chart;
-pub use history::default_history_file;
 pub(crate) use history::{diff_layers, read_history, LayerChange, LayerRecord, SizeRecord};
 
 /// The outcome of a size check.
@@ -41,8 +41,8 @@ pub struct SizeReport {
     pub(crate) record: SizeRecord,
     /// The budget.
     pub(crate) budget: SizeBudget,
-    /// Pass, warn or fail.
-    pub outcome: SizeOutcome,
+    /// Pass, warn or fail; not checked when nothing was measured (a plan).
+    pub outcome: crate::validate::Verdict,
     /// The largest layers, biggest first, by unpacked size.
     pub(crate) largest_layers: Vec<LayerRecord>,
     /// The previous record of the same image, if any.
@@ -69,7 +69,7 @@ impl SizeReport {
         self.record.bytes
     }
 
-    /// An error when the outcome is [`SizeOutcome::Fail`], for steps that must stop there.
+    /// An error when the outcome is [`Verdict::Fail`](crate::validate::Verdict::Fail), for steps that must stop there.
     pub fn ensure_within_max(&self) -> Result<()> {
         if self.outcome == SizeOutcome::Fail {
             anyhow::bail!(
@@ -206,7 +206,7 @@ pub struct SizeCheck {
     pub(crate) image: String,
     /// The budget.
     pub(crate) budget: SizeBudget,
-    /// The JSON-lines history file (see [`default_history_file`]).
+    /// The JSON-lines history file.
     pub(crate) history_file: PathBuf,
     /// The git commit the image was built from, if known.
     pub(crate) git_commit: Option<String>,
@@ -331,7 +331,7 @@ impl SizeCheck {
             .unwrap_or_default();
         // A real image always has an ID; none means the answers were placeholders.
         let outcome = if record.id.is_empty() {
-            SizeOutcome::NotMeasured
+            SizeOutcome::NotChecked
         } else {
             self.budget.check(record.bytes)
         };

@@ -28,8 +28,8 @@ use crate::session::Session;
 
 use container::{image_config, inspect_state, last_logs, RunningContainer};
 use probe::{listener_of, same_pid_namespace, Listener};
+pub use service::Service;
 use service::ServiceReport;
-pub use service::{Service, ServiceReady};
 
 /// How the smoke test decides that the container is ready.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +52,9 @@ pub enum Ready {
         /// Text the response body must contain.
         expect_body: Option<String>,
     },
+    /// A line of the container's output contains this text (such as `ready for
+    /// connections`): for companion [`Service`]s mostly.
+    LogLine(String),
 }
 
 impl fmt::Display for Ready {
@@ -71,6 +74,7 @@ impl fmt::Display for Ready {
                 }
                 Ok(())
             }
+            Ready::LogLine(text) => write!(f, "a log line containing {text:?}"),
         }
     }
 }
@@ -475,35 +479,15 @@ impl Smoke {
 
     /// The wait for the app: the container runs and `check` passes while it does.
     fn app_probe(&self, check: &Ready) -> Probe {
-        let ready = match check {
-            Ready::Health | Ready::Auto => ContainerReady::Healthy,
-            Ready::Tcp(port) => {
-                ContainerReady::Probe(Box::new(Probe::tcp(format!("127.0.0.1:{port}"))))
-            }
-            Ready::Http {
-                port,
-                path,
-                expect_body,
-            } => ContainerReady::Probe(Box::new(Probe::http(
-                *port,
-                path.clone(),
-                expect_body.clone(),
-            ))),
-        };
-        Probe::container(&self.name, ready)
+        Probe::container(&self.name, container_ready(check, None))
     }
 
     /// The wait for the service called `service`.
     fn service_probe(&self, service: &Service) -> Probe {
-        let ready = match &service.ready {
-            ServiceReady::Tcp => ContainerReady::Probe(Box::new(Probe::tcp(format!(
-                "127.0.0.1:{}",
-                service.port.unwrap_or_default()
-            )))),
-            ServiceReady::Health => ContainerReady::Healthy,
-            ServiceReady::LogLine(text) => ContainerReady::LogLine(text.clone()),
-        };
-        Probe::container(self.service_container(&service.name), ready)
+        Probe::container(
+            self.service_container(&service.name),
+            container_ready(&service.ready, Some(service.port.unwrap_or_default())),
+        )
     }
 
     /// The ports the test will probe (the app's and the services'), each asked to be free
@@ -565,7 +549,10 @@ impl Smoke {
             Ok(_) => Ok(ServiceReport {
                 name: service.name.clone(),
                 container: name,
-                check: service.ready.clone(),
+                check: match (&service.ready, service.port) {
+                    (Ready::Auto, Some(port)) => Ready::Tcp(port),
+                    (check, _) => check.clone(),
+                },
                 time_to_ready: start.elapsed(),
             }),
             Err(failed) => {
@@ -678,6 +665,30 @@ impl Smoke {
             health: state.and_then(|s| s.health.map(|h| h.status)),
             logs: last_logs(runner, name),
         }
+    }
+}
+
+/// What a container's wait checks for `check`: for the app, [`Ready::Auto`] is its health
+/// status (resolved before); for a service (`service_port`), a TCP connect to its port.
+fn container_ready(check: &Ready, service_port: Option<u16>) -> ContainerReady {
+    match (check, service_port.as_ref()) {
+        (Ready::Auto, Some(port)) | (Ready::Tcp(port), _) => {
+            ContainerReady::Probe(Box::new(Probe::tcp(format!("127.0.0.1:{port}"))))
+        }
+        (Ready::Health | Ready::Auto, _) => ContainerReady::Healthy,
+        (
+            Ready::Http {
+                port,
+                path,
+                expect_body,
+            },
+            _,
+        ) => ContainerReady::Probe(Box::new(Probe::http(
+            *port,
+            path.clone(),
+            expect_body.clone(),
+        ))),
+        (Ready::LogLine(text), _) => ContainerReady::LogLine(text.clone()),
     }
 }
 

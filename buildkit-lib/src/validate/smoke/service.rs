@@ -6,30 +6,7 @@ use std::time::Duration;
 
 use crate::cmd::Secret;
 
-use super::EnvValue;
-
-/// How a companion service tells that it is ready.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ServiceReady {
-    /// A TCP connection to `127.0.0.1:<port>` succeeds (the service's [`Service::port`]).
-    Tcp,
-    /// The container's health status becomes `healthy` (the image needs a `HEALTHCHECK`).
-    Health,
-    /// A line of the container's output contains this text (such as `ready for
-    /// connections`).
-    LogLine(String),
-}
-
-impl std::fmt::Display for ServiceReady {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ServiceReady::Tcp => f.write_str("TCP connect"),
-            ServiceReady::Health => f.write_str("container health status"),
-            ServiceReady::LogLine(text) => write!(f, "a log line containing {text:?}"),
-        }
-    }
-}
+use super::{EnvValue, Ready};
 
 /// A container the app under test needs, such as its database. It runs on the host
 /// network; when it has a [`port`](Service::port), the app's environment gets
@@ -43,13 +20,13 @@ pub struct Service {
     pub(super) env: BTreeMap<String, EnvValue>,
     pub(super) args: Vec<String>,
     pub(super) port: Option<u16>,
-    pub(super) ready: ServiceReady,
+    pub(super) ready: Ready,
     pub(super) timeout: Duration,
 }
 
 impl Service {
     /// A service called `name` (letters, digits, `-` and `_`) running `image`; ready on a
-    /// TCP connect to its port, within 60 s.
+    /// TCP connect to its port ([`Ready::Auto`] for a service), within 60 s.
     pub fn new(name: impl Into<String>, image: impl Into<String>) -> Service {
         Service {
             name: name.into(),
@@ -57,7 +34,7 @@ impl Service {
             env: BTreeMap::new(),
             args: Vec::new(),
             port: None,
-            ready: ServiceReady::Tcp,
+            ready: Ready::Auto,
             timeout: Duration::from_secs(60),
         }
     }
@@ -91,8 +68,10 @@ impl Service {
         self
     }
 
-    /// How readiness is told.
-    pub fn ready(mut self, ready: ServiceReady) -> Service {
+    /// How readiness is told: [`Ready::Auto`] (the default) is a TCP connect to the
+    /// service's [`port`](Service::port); [`Ready::LogLine`] a line of its output, such as
+    /// `ready for connections`.
+    pub fn ready(mut self, ready: Ready) -> Service {
         self.ready = ready;
         self
     }
@@ -120,10 +99,10 @@ impl Service {
                 self.name
             );
         }
-        if self.ready == ServiceReady::Tcp && self.port.is_none() {
+        if self.ready == Ready::Auto && self.port.is_none() {
             anyhow::bail!(
                 "smoke test service `{}` waits for a TCP connect but has no port: set \
-                 `Service::port`, or wait for a log line (`ServiceReady::LogLine`)",
+                 `Service::port`, or wait for a log line (`Ready::LogLine`)",
                 self.name
             );
         }
@@ -139,7 +118,7 @@ pub(crate) struct ServiceReport {
     /// Its container (removed by now).
     pub(crate) container: String,
     /// The check that decided readiness.
-    pub(crate) check: ServiceReady,
+    pub(crate) check: Ready,
     /// From `docker run` to ready.
     pub(crate) time_to_ready: Duration,
 }
