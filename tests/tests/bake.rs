@@ -9,7 +9,6 @@ use buildkit_lib::cmd::Echo;
 use buildkit_lib::docker::bake::{Bake, BakeFile, BakeGroup, BakeTarget};
 use buildkit_lib::docker::build::{oci_labels, Build, BuildSecret, Output, Provenance};
 use buildkit_lib::docker::cache::Cache;
-use buildkit_lib::docker::image::ImageFacts;
 use buildkit_lib::pipeline::{Pipeline, StepOutput};
 use buildkit_lib::plan::Step;
 use buildkit_lib::{Cmd, Runner};
@@ -653,8 +652,8 @@ fn baking_the_webapp_gives_the_same_image_as_build_run() {
         [format!("docker.io/library/{baked_tag}")]
     );
     assert_eq!(
-        ImageFacts::inspect(&runner, &baked_tag).unwrap().id,
-        ImageFacts::inspect(&runner, &built_tag).unwrap().id
+        e2e::image_inspect(&runner, &baked_tag)["Id"],
+        e2e::image_inspect(&runner, &built_tag)["Id"]
     );
 }
 

@@ -11,7 +11,6 @@ use buildkit_lib::cmd::Echo;
 use buildkit_lib::docker::build::{oci_labels, Build, BuildSecret, Output};
 use buildkit_lib::docker::builder::{self, BuilderCreate, Driver, NodeSpec, RemoteTls};
 use buildkit_lib::docker::cache::Cache;
-use buildkit_lib::docker::image::{self, ImageFacts};
 use buildkit_lib::docker::registry::{self, ImagetoolsCreate, Retry};
 use buildkit_lib::plan::Step;
 use buildkit_lib::{Cmd, Runner, Session};
@@ -144,12 +143,12 @@ fn webapp_runtime_stage_is_built_loaded_and_checked() {
     );
     assert_eq!(result.platforms, vec!["linux/amd64"]);
 
-    let facts = ImageFacts::inspect(&runner, &tag).unwrap();
-    assert_eq!(result.image_id.as_deref(), Some(facts.id.as_str()));
-    assert_eq!(result.size_bytes, Some(facts.size_bytes));
-    assert!(facts.size_bytes > 1_000_000, "{}", facts.size_bytes);
-    // The rest of the image's config, as the engine reports it.
+    // The image's config, as the engine reports it.
     let inspected = e2e::image_inspect(&runner, &tag);
+    let size = inspected["Size"].as_u64().unwrap();
+    assert_eq!(result.image_id.as_deref(), inspected["Id"].as_str());
+    assert_eq!(result.size_bytes, Some(size));
+    assert!(size > 1_000_000, "{size}");
     let repo_tags: Vec<&str> = inspected["RepoTags"]
         .as_array()
         .unwrap()
@@ -183,13 +182,25 @@ fn webapp_runtime_stage_is_built_loaded_and_checked() {
     );
     assert_eq!(labels["dev.buildkit-lib.run"], session.run_id.as_str());
 
-    let layers = image::history(&runner, &tag).unwrap();
+    let history = runner
+        .capture(
+            &Cmd::new("docker")
+                .args(["history", "--no-trunc", "--format", "{{json .}}", &tag])
+                .read_only(),
+        )
+        .unwrap();
+    let layers: Vec<serde_json::Value> = history
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(layers.iter().any(|l| {
+        let created_by = l["CreatedBy"].as_str().unwrap_or("");
+        created_by.contains("COPY /opt/app /opt/app") || created_by.contains("COPY --from=builder")
+    }));
     assert!(layers
         .iter()
-        .any(|l| l.created_by.contains("COPY /opt/app /opt/app")
-            || l.created_by.contains("COPY --from=builder")));
-    let layer_total: u64 = layers.iter().map(|l| l.size_bytes).sum();
-    assert!(layer_total > 0);
+        .any(|l| l["Size"].as_str().is_some_and(|s| s != "0B")));
 
     // The image serves /api/health with its version, as a non-root user.
     let port = free_port();
@@ -743,34 +754,6 @@ fn http_get_retrying(port: u16, path: &str, limit: Duration) -> String {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-}
-
-#[test]
-fn image_facts_fall_back_to_the_cli_for_remote_engines() {
-    let fake = e2e::FakeBin::new().script(
-        "docker",
-        r#"[ "$1 $2" = "image inspect" ] || exit 3
-echo '{"Id":"sha256:feed","Size":4096,"Os":"linux","Architecture":"arm64","Config":{"User":"1000:1000","Env":["A=secret-value"],"ExposedPorts":{"8080/tcp":{}}}}'"#,
-    );
-    let runner = e2e::runner()
-        .env("PATH", fake.path_env())
-        .env("DOCKER_HOST", "tcp://127.0.0.1:1");
-    let facts = ImageFacts::inspect(&runner, "some/image:1").unwrap();
-    assert_eq!(facts.id, "sha256:feed");
-    assert_eq!(facts.size_bytes, 4096);
-    // How the same answer reads (platform, env names, ports, user) is the library's unit
-    // test `image::tests::the_cli_answer_reads_as_the_socket_one`.
-    assert_eq!(
-        runner.commands(),
-        vec![vec![
-            "docker",
-            "image",
-            "inspect",
-            "--format",
-            "{{json .}}",
-            "some/image:1"
-        ]]
-    );
 }
 
 #[test]

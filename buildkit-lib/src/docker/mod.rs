@@ -22,7 +22,7 @@ pub mod checks;
 pub(crate) mod dockerfile;
 pub mod explain;
 pub mod fanout;
-pub mod image;
+pub(crate) mod image;
 pub(crate) mod reference;
 pub use reference::ReferenceError;
 pub mod registry;
