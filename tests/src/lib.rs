@@ -287,9 +287,68 @@ pub struct BuildkitRig {
     pub bin: PathBuf,
 }
 
+/// The TLS files of a `remote` builder or node, with the name in the daemon's certificate:
+/// what [`BuilderCreate::tls`](buildkit_lib::docker::builder::BuilderCreate::tls) and a
+/// `servername` driver option take, as one value for the tests.
+#[derive(Debug, Clone)]
+pub struct RemoteTls {
+    cacert: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+    servername: Option<String>,
+}
+
+impl RemoteTls {
+    /// The CA certificate, the client certificate and its key.
+    pub fn new(
+        cacert: impl Into<PathBuf>,
+        cert: impl Into<PathBuf>,
+        key: impl Into<PathBuf>,
+    ) -> Self {
+        RemoteTls {
+            cacert: cacert.into(),
+            cert: cert.into(),
+            key: key.into(),
+            servername: None,
+        }
+    }
+
+    /// The name in the daemon's certificate.
+    pub fn servername(mut self, servername: impl Into<String>) -> Self {
+        self.servername = Some(servername.into());
+        self
+    }
+}
+
+/// `.with_tls(&tls)` on a builder or a node: its TLS files and `servername` driver option.
+pub trait WithTls {
+    /// The TLS files (and `servername`) of `tls`.
+    fn with_tls(self, tls: &RemoteTls) -> Self;
+}
+
+impl WithTls for buildkit_lib::docker::builder::BuilderCreate {
+    fn with_tls(self, tls: &RemoteTls) -> Self {
+        let create = self.tls(&tls.cacert, &tls.cert, &tls.key);
+        match &tls.servername {
+            Some(name) => create.driver_opt("servername", name),
+            None => create,
+        }
+    }
+}
+
+impl WithTls for buildkit_lib::docker::builder::NodeSpec {
+    fn with_tls(self, tls: &RemoteTls) -> Self {
+        let node = self.tls(&tls.cacert, &tls.cert, &tls.key);
+        match &tls.servername {
+            Some(name) => node.driver_opt("servername", name),
+            None => node,
+        }
+    }
+}
+
 impl BuildkitRig {
     /// The client's TLS files, for a `remote` builder on [`BuildkitRig::endpoint`].
-    pub fn tls(&self) -> buildkit_lib::docker::builder::RemoteTls {
+    pub fn tls(&self) -> RemoteTls {
         self.tls_with(None, None, None)
     }
 
@@ -299,8 +358,8 @@ impl BuildkitRig {
         cacert: Option<PathBuf>,
         cert: Option<PathBuf>,
         key: Option<PathBuf>,
-    ) -> buildkit_lib::docker::builder::RemoteTls {
-        buildkit_lib::docker::builder::RemoteTls::new(
+    ) -> RemoteTls {
+        RemoteTls::new(
             cacert.unwrap_or_else(|| self.certs.join("ca.pem")),
             cert.unwrap_or_else(|| self.certs.join("client-cert.pem")),
             key.unwrap_or_else(|| self.certs.join("client-key.pem")),

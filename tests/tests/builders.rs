@@ -10,13 +10,12 @@
 use std::path::Path;
 
 use buildkit_lib::docker::build::{Build, Output};
-use buildkit_lib::docker::builder::{self, BuilderCreate, Driver, NodeSpec, RemoteTls};
+use buildkit_lib::docker::builder::{self, BuilderCreate, Driver, NodeSpec};
 use buildkit_lib::docker::cache::Cache;
 use buildkit_lib::docker::fanout::{FanOut, FanOutError, PlatformEndpoint, PlatformOutcome};
-use buildkit_lib::docker::registry::Retry;
 use buildkit_lib::plan::Step;
 use buildkit_lib::{Cmd, Runner};
-use e2e::{BuildkitRig, RemoveBuilder, REGISTRY, REGISTRY_BUSYBOX_IMAGE};
+use e2e::{BuildkitRig, RemoteTls, RemoveBuilder, WithTls, REGISTRY, REGISTRY_BUSYBOX_IMAGE};
 
 /// A context whose image records the architecture it was built on in an intermediate
 /// stage and prints it (`token` keeps its cache records apart from other tests').
@@ -63,13 +62,6 @@ fn container_create(name: &str, image: &str, platforms: &[&str]) -> BuilderCreat
         create = create.platform(*platform);
     }
     create.bootstrap(true)
-}
-
-fn quick_retry() -> Retry {
-    Retry::new()
-        .attempts(2)
-        .initial_delay(std::time::Duration::from_millis(200))
-        .max_delay(std::time::Duration::from_millis(200))
 }
 
 /// Runs `image` for `platform` (pulled from the registry) and returns what it printed.
@@ -150,7 +142,7 @@ fn a_multi_node_builder_builds_both_platforms_and_each_runs() {
             NodeSpec::new(format!("{name}-tls"))
                 .endpoint(rig.endpoint.clone())
                 .platform("linux/amd64")
-                .tls(rig.tls()),
+                .with_tls(&rig.tls()),
         )
         .node(
             NodeSpec::new(format!("{name}-box"))
@@ -232,7 +224,7 @@ fn fanout(dir: &Path, tag: &str, platforms: Vec<PlatformEndpoint>) -> FanOut {
             .network("none"),
         platforms,
     )
-    .retry(quick_retry())
+    .retry(2, std::time::Duration::from_millis(200))
 }
 
 fn on(platform: &str, endpoint: &str) -> PlatformEndpoint {

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use buildkit_lib::cmd::Echo;
 use buildkit_lib::docker::build::{oci_labels, Build, BuildSecret, Output};
-use buildkit_lib::docker::builder::{self, BuilderCreate, Driver, NodeSpec, RemoteTls};
+use buildkit_lib::docker::builder::{BuilderCreate, Driver, NodeSpec};
 use buildkit_lib::docker::cache::Cache;
-use buildkit_lib::docker::registry::{self, ImagetoolsCreate, Retry};
+use buildkit_lib::docker::registry::{self, ImagetoolsCreate};
 use buildkit_lib::plan::Step;
 use buildkit_lib::{Cmd, Runner, Session};
 
@@ -501,13 +501,9 @@ fn push_is_retried_until_the_registry_is_back() {
 
     let logs = tempfile::tempdir().unwrap();
     let log = logs.path().join("push.log");
-    let retry = Retry::new()
-        .attempts(8)
-        .initial_delay(Duration::from_secs(1))
-        .max_delay(Duration::from_secs(4));
     let started = Instant::now();
     let pushed = registry::Push::new(&tag)
-        .retry(retry)
+        .retry(8, Duration::from_secs(1))
         .run(&runner.clone().log_to(&log));
     let restarted = restarter.join();
     pushed.unwrap_or_else(|e| panic!("{e:#}"));
@@ -805,7 +801,9 @@ fn builders_are_created_listed_and_removed() {
     // builder reads the same from any of them).
     assert_eq!(info.name, name);
 
-    builder::remove(&runner, &name).unwrap();
+    runner
+        .run(&Cmd::new("docker").args(["buildx", "rm", &name]))
+        .unwrap();
     assert_eq!(e2e::builder_info(&runner, &name), None);
     let append_without_name = second_node(BuilderCreate::new());
     assert_eq!(
@@ -868,7 +866,9 @@ fn multi_node_builders_are_created_whole_or_not_at_all() {
         )
     );
     assert!(e2e::builder_exists(&runner, &name));
-    builder::remove(&runner, &name).unwrap();
+    runner
+        .run(&Cmd::new("docker").args(["buildx", "rm", &name]))
+        .unwrap();
 
     // buildx refuses the second node: the first one is not left behind.
     let refused = farm_of(
@@ -895,11 +895,11 @@ fn multi_node_builders_are_created_whole_or_not_at_all() {
         format!("builder {name} names node amd twice; give each node its own name")
     );
     let tls = farm_of(
-        node("amd", 1, "linux/amd64").tls(RemoteTls::new(
+        node("amd", 1, "linux/amd64").tls(
             "/nonexistent/ca.pem",
             "/nonexistent/cert.pem",
             "/nonexistent/key.pem",
-        )),
+        ),
         node("arm", 2, "linux/arm64"),
     );
     assert_eq!(

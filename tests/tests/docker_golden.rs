@@ -2,7 +2,7 @@
 //! text: a change in argument order or spelling is a visible, reviewed change.
 
 use buildkit_lib::docker::build::{oci_labels, Build, BuildSecret, Output};
-use buildkit_lib::docker::builder::{self, BuilderCreate, Driver, NodeSpec, RemoteTls};
+use buildkit_lib::docker::builder::{BuilderCreate, Driver, NodeSpec};
 use buildkit_lib::docker::cache::Cache;
 use buildkit_lib::docker::registry::ImagetoolsCreate;
 use buildkit_lib::plan::Step;
@@ -134,17 +134,6 @@ fn create_lines<S: Step>(step: &S) -> Vec<String> {
         .collect()
 }
 
-/// The command line `run` runs, recorded by a dry run.
-fn dry_command(run: impl FnOnce(&Runner) -> anyhow::Result<()>) -> String {
-    let runner = Runner::new()
-        .echo(buildkit_lib::cmd::Echo::Silent)
-        .dry_run(true);
-    run(&runner).unwrap();
-    let commands = runner.commands();
-    assert_eq!(commands.len(), 1, "{commands:?}");
-    commands[0].join(" ")
-}
-
 #[test]
 fn builder_create_for_each_driver() {
     let docker = BuilderCreate::new()
@@ -201,14 +190,7 @@ fn builder_create_for_each_driver() {
         ["docker buildx create --name k8s --driver kubernetes \
          --driver-opt namespace=ci --driver-opt replicas=2"]
     );
-    assert_eq!(
-        dry_command(|r| builder::use_builder(r, "multi")),
-        "docker buildx use multi"
-    );
-    assert_eq!(
-        dry_command(|r| builder::remove(r, "multi")),
-        "docker buildx rm multi"
-    );
+    // `docker buildx use` and `rm`: the unit test `builder::manage::tests::rm_command_line`.
     // The name check every new builder starts with.
     let runner = Runner::new().session(Session::new("golden"));
     assert_eq!(
@@ -255,28 +237,27 @@ fn multi_node_builder_command_lines() {
             .map(|l| l.replace(&root, ""))
             .collect()
     };
-    let tls = RemoteTls::new(
-        dir.path().join("certs/ca.pem"),
-        dir.path().join("certs/cert.pem"),
-        dir.path().join("certs/key.pem"),
-    );
+    let tls = |node: NodeSpec| {
+        node.tls(
+            dir.path().join("certs/ca.pem"),
+            dir.path().join("certs/cert.pem"),
+            dir.path().join("certs/key.pem"),
+        )
+    };
     let farm = |amd_endpoint: &str| {
         BuilderCreate::new()
             .name("farm")
             .driver(Driver::Remote)
             .node(
-                NodeSpec::new("amd")
+                tls(NodeSpec::new("amd")
                     .endpoint(amd_endpoint)
                     .platform("linux/amd64")
-                    .platform("linux/386")
-                    .tls(tls.clone().servername("buildkitd")),
+                    .platform("linux/386"))
+                .driver_opt("servername", "buildkitd"),
             )
-            .node(
-                NodeSpec::new("arm")
-                    .endpoint("tcp://buildkit-arm.internal:1234")
-                    .platform("linux/arm64")
-                    .tls(tls.clone()),
-            )
+            .node(tls(NodeSpec::new("arm")
+                .endpoint("tcp://buildkit-arm.internal:1234")
+                .platform("linux/arm64")))
             .bootstrap(true)
             .use_it(true)
     };

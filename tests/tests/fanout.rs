@@ -7,7 +7,6 @@ use std::path::Path;
 
 use buildkit_lib::docker::build::Build;
 use buildkit_lib::docker::fanout::{FanOut, FanOutError, PlatformEndpoint, PlatformOutcome};
-use buildkit_lib::docker::registry::Retry;
 use buildkit_lib::plan::Step;
 use buildkit_lib::{Cmd, Runner};
 use e2e::{FakeBin, BUSYBOX_IMAGE, REGISTRY};
@@ -38,12 +37,7 @@ fn build(dir: &Path, tag: &str) -> Build {
 }
 
 fn fanout_of(build: Build, platforms: Vec<PlatformEndpoint>) -> FanOut {
-    FanOut::new(build, platforms).retry(
-        Retry::new()
-            .attempts(2)
-            .initial_delay(std::time::Duration::from_millis(200))
-            .max_delay(std::time::Duration::from_millis(200)),
-    )
+    FanOut::new(build, platforms).retry(2, std::time::Duration::from_millis(200))
 }
 
 /// `platform` built on `endpoint` (a DOCKER_HOST address, `context:NAME` or

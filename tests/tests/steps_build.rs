@@ -8,7 +8,7 @@ use buildkit_lib::docker::bake::{Bake, BakeFile};
 use buildkit_lib::docker::build::{Build, BuildSecret, Output};
 use buildkit_lib::docker::cache::Cache;
 use buildkit_lib::docker::checks::BuildCheck;
-use buildkit_lib::docker::registry::{ImagetoolsCreate, Push, Retry};
+use buildkit_lib::docker::registry::{ImagetoolsCreate, Push};
 use buildkit_lib::plan::{Action, Plan, Step};
 use buildkit_lib::{Runner, Secret, Session};
 use e2e::assert_plan_is_execution;
@@ -275,7 +275,7 @@ fn an_imagetools_create_runs_its_plan() {
 
 #[test]
 fn a_push_runs_its_plan() {
-    let push = Push::new("127.0.0.1:5000/webapp:1").retry(Retry::new().attempts(3));
+    let push = Push::new("127.0.0.1:5000/webapp:1").retry(3, std::time::Duration::from_secs(2));
     let plan = assert_plan_is_execution(&push, &session());
     assert_eq!(plan.to_string(), "$ docker push 127.0.0.1:5000/webapp:1\n");
 }
@@ -285,7 +285,7 @@ fn a_pushed_build_with_retries_runs_its_plan() {
     let build = desktop_build()
         .tag("127.0.0.1:5000/webapp:1")
         .output(Output::Push)
-        .retry_push(Retry::new().attempts(3));
+        .retry_push(3, std::time::Duration::from_secs(2));
     let plan = assert_plan_is_execution(&build, &session());
     assert_eq!(
         plan.to_string().matches("$ docker buildx build").count(),

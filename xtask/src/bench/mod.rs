@@ -463,7 +463,7 @@ impl Bench {
     /// as `xtask/engine-up.sh` recorded it.
     fn fanout_builders(&mut self) -> Result<()> {
         use buildkit_lib::docker::build::Output;
-        use buildkit_lib::docker::builder::{BuilderCreate, Driver, RemoteTls};
+        use buildkit_lib::docker::builder::{BuilderCreate, Driver};
         use buildkit_lib::docker::fanout::{FanOut, PlatformEndpoint};
         const STATE: &str = "/var/lib/buildkit-lib/buildkit";
         let var = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_string());
@@ -494,14 +494,12 @@ impl Bench {
             .platform("linux/amd64")
             .bootstrap(true)
             .endpoint(endpoint)
-            .with_tls(
-                &RemoteTls::new(
-                    certs.join("ca.pem"),
-                    certs.join("client-cert.pem"),
-                    certs.join("client-key.pem"),
-                )
-                .servername("127.0.0.1"),
+            .tls(
+                certs.join("ca.pem"),
+                certs.join("client-cert.pem"),
+                certs.join("client-key.pem"),
             )
+            .driver_opt("servername", "127.0.0.1")
             .create(&runner)
             .context("the remote BuildKit builder (start the rig with xtask/engine-up.sh)")?;
         let container = BuilderCreate::new()

@@ -529,14 +529,15 @@ impl Build {
         self
     }
 
-    /// Retries an [`Output::Push`] build as `retry` says, only when the build succeeded
+    /// Retries an [`Output::Push`] build (`attempts` in all, waiting `first_delay` before
+    /// the first retry, doubled after each failure up to 30 s), only when the build succeeded
     /// and the push failed for a transient reason (a network error, an HTTP 5xx or 429
     /// from the registry): a retry is then a cached rebuild plus the upload, noted in the
     /// step log with its reason. A failed build (a missing base image, a failing `RUN`,
     /// bad input) is never retried. Without it a build runs once; with it, a build whose
     /// output is not [`Output::Push`] is refused before it runs.
-    pub fn retry_push(mut self, retry: crate::docker::registry::Retry) -> Build {
-        self.retry_push = Some(retry);
+    pub fn retry_push(mut self, attempts: u32, first_delay: std::time::Duration) -> Build {
+        self.retry_push = Some(crate::docker::registry::Retry::new(attempts, first_delay));
         self
     }
 

@@ -118,9 +118,11 @@ pub struct FanOut {
 }
 
 impl FanOut {
-    /// Retries of the pushes and of the merge (not of the builds).
-    pub fn retry(mut self, retry: Retry) -> FanOut {
-        self.retry = retry;
+    /// Retries of the pushes and of the merge (not of the builds), as
+    /// [`Push::retry`](crate::docker::registry::Push::retry) says: `attempts` in all,
+    /// waiting `first_delay` before the first retry, doubled up to 30 s.
+    pub fn retry(mut self, attempts: u32, first_delay: std::time::Duration) -> FanOut {
+        self.retry = Retry::new(attempts, first_delay);
         self
     }
 }
@@ -393,7 +395,7 @@ impl Step for FanOut {
             let started = Instant::now();
             if !probe.pushes_by_digest() {
                 registry::Push::new(self.platform_tag(&p.platform)?)
-                    .retry(self.retry.clone())
+                    .with_retry(self.retry.clone())
                     .run(r)?;
             }
             Ok(started.elapsed())
