@@ -287,6 +287,30 @@ pub struct BuildkitRig {
     pub bin: PathBuf,
 }
 
+/// How `platform` ended in a failed fan-out, as the error's message says it (the text
+/// after `  PLATFORM on ENDPOINT: `, up to the next platform's line): `not started`,
+/// `built, not merged`, `failed: ...` or `its engine does not answer: ...`.
+pub fn fan_out_outcome(err: &anyhow::Error, platform: &str) -> String {
+    let text = err
+        .chain()
+        .find(|e| e.is::<buildkit_lib::docker::fanout::FanOutError>())
+        .unwrap_or_else(|| panic!("not a FanOutError: {err:#}"))
+        .to_string();
+    let start = text
+        .find(&format!("\n  {platform} on "))
+        .unwrap_or_else(|| panic!("{platform} is not in {text}"));
+    let rest = &text[start + 1..];
+    let end = rest[1..]
+        .find("\n  linux/")
+        .map(|i| i + 1)
+        .unwrap_or(rest.len());
+    let line = &rest[..end];
+    let (_, what) = line
+        .split_once(": ")
+        .unwrap_or_else(|| panic!("no outcome in {line}"));
+    what.to_string()
+}
+
 /// The TLS files of a `remote` builder or node, with the name in the daemon's certificate:
 /// what [`BuilderCreate::tls`](buildkit_lib::docker::builder::BuilderCreate::tls) and a
 /// `servername` driver option take, as one value for the tests.

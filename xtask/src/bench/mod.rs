@@ -362,7 +362,7 @@ impl Bench {
     /// index back.
     fn fanout(&mut self) -> Result<()> {
         use buildkit_lib::docker::build::Output;
-        use buildkit_lib::docker::fanout::{FanOut, PlatformEndpoint};
+        use buildkit_lib::docker::fanout::FanOut;
         let dir = self.root.join("target/buildkit/bench/fanout");
         std::fs::create_dir_all(&dir)?;
         std::fs::write(
@@ -377,9 +377,8 @@ impl Bench {
             platforms
                 .iter()
                 .zip(&hosts)
-                .map(|(platform, host)| PlatformEndpoint::parse(&format!("{platform}={host}")))
-                .collect::<Result<Vec<_>>>()?,
-        );
+                .map(|(platform, host)| format!("{platform}={host}")),
+        )?;
         let runner = self
             .runner
             .clone()
@@ -464,7 +463,7 @@ impl Bench {
     fn fanout_builders(&mut self) -> Result<()> {
         use buildkit_lib::docker::build::Output;
         use buildkit_lib::docker::builder::{BuilderCreate, Driver};
-        use buildkit_lib::docker::fanout::{FanOut, PlatformEndpoint};
+        use buildkit_lib::docker::fanout::FanOut;
         const STATE: &str = "/var/lib/buildkit-lib/buildkit";
         let var = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_string());
         let endpoint = var("BUILDKIT_LIB_REMOTE_BUILDKIT", "tcp://127.0.0.1:1234");
@@ -518,11 +517,11 @@ impl Bench {
         let repo = format!("{}/buildkit-bench-fanout-builders", crate::engine::REGISTRY);
         let fan = FanOut::new(
             Build::new(dir.clone()).tag(tag.clone()).network("none"),
-            vec![
-                PlatformEndpoint::parse(&format!("linux/amd64=builder:{}", remote.name()))?,
-                PlatformEndpoint::parse(&format!("linux/arm64=builder:{}", container.name()))?,
+            [
+                format!("linux/amd64=builder:{}", remote.name()),
+                format!("linux/arm64=builder:{}", container.name()),
             ],
-        );
+        )?;
         // The direct side: the same per-platform builds the fan-out runs (pushed by
         // digest), each with a metadata file for its digest.
         let mut builds = Vec::new();

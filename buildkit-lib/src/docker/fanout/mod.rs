@@ -4,7 +4,7 @@
 //!
 //! This is the "native builders" pattern: an arm64 machine builds arm64, an amd64 machine
 //! builds amd64, instead of one machine emulating the other. A [`FanOut`] names, per
-//! platform, where it builds ([`PlatformEndpoint`]: a `DOCKER_HOST`, a docker context or a
+//! platform, where it builds (`PLATFORM=ENDPOINT`: a `DOCKER_HOST`, a docker context or a
 //! buildx builder). [`FanOut::run`]:
 //!
 //! 1. asks every endpoint's builder, side by side, whether it answers, which driver it
@@ -29,7 +29,7 @@
 //! platform's outcome).
 //!
 //! ```no_run
-//! use buildkit_lib::docker::fanout::{FanOut, PlatformEndpoint};
+//! use buildkit_lib::docker::fanout::FanOut;
 //! use buildkit_lib::docker::build::Build;
 //! use buildkit_lib::plan::Step;
 //! use buildkit_lib::Runner;
@@ -38,11 +38,11 @@
 //! let build = Build::new("fixtures/webapp").tag("registry.example.com/webapp:1.4.0");
 //! let fan = FanOut::new(
 //!     build,
-//!     vec![
-//!         PlatformEndpoint::parse("linux/amd64=unix:///var/run/docker.sock")?,
-//!         PlatformEndpoint::parse("linux/arm64=context:arm-runner")?,
+//!     [
+//!         "linux/amd64=unix:///var/run/docker.sock",
+//!         "linux/arm64=context:arm-runner",
 //!     ],
-//! );
+//! )?;
 //! let merged = fan.run(&Runner::new())?;
 //! println!("{} {:?}", merged.digest.unwrap_or_default(), merged.merged_platforms);
 //! # Ok(())
@@ -60,7 +60,7 @@ mod tests;
 
 use endpoint::check_platform;
 pub(crate) use endpoint::Endpoint;
-pub use endpoint::PlatformEndpoint;
+pub(crate) use endpoint::PlatformEndpoint;
 use probe::probe;
 pub(crate) use probe::BuilderProbe;
 
@@ -84,7 +84,7 @@ use crate::plan::Step;
 ///
 /// ```
 /// use buildkit_lib::docker::build::Build;
-/// use buildkit_lib::docker::fanout::{FanOut, PlatformEndpoint};
+/// use buildkit_lib::docker::fanout::FanOut;
 /// use buildkit_lib::plan::Step;
 /// use buildkit_lib::Runner;
 ///
@@ -92,11 +92,8 @@ use crate::plan::Step;
 /// std::fs::write(dir.path().join("Dockerfile"), "FROM alpine\n")?;
 /// let fanout = FanOut::new(
 ///     Build::new(dir.path()).tag("127.0.0.1:5000/app:1.0"),
-///     vec![
-///         PlatformEndpoint::parse("linux/amd64=unix:///var/run/docker.sock")?,
-///         PlatformEndpoint::parse("linux/arm64=builder:arm")?,
-///     ],
-/// );
+///     ["linux/amd64=unix:///var/run/docker.sock", "linux/arm64=builder:arm"],
+/// )?;
 /// let plan = fanout.plan(&Runner::new())?.to_string();
 /// assert!(plan.contains("probe engine ping GET /_ping on unix:///var/run/docker.sock"), "{plan}");
 /// assert!(plan.contains("$ docker buildx imagetools create --tag 127.0.0.1:5000/app:1.0"), "{plan}");
@@ -167,8 +164,7 @@ pub struct FanOutResult {
 
 /// How one platform ended in a failed fan-out.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum PlatformOutcome {
+pub(crate) enum PlatformOutcome {
     /// Its engine or builder did not answer; nothing was built anywhere.
     Unreachable(String),
     /// Its build (or push) failed.
@@ -186,7 +182,7 @@ pub struct FanOutError {
     /// The tags that were to be written (and were not).
     pub(crate) tags: Vec<String>,
     /// Each platform, its endpoint and how it ended.
-    pub outcomes: Vec<(PlatformEndpoint, PlatformOutcome)>,
+    pub(crate) outcomes: Vec<(PlatformEndpoint, PlatformOutcome)>,
 }
 
 impl fmt::Display for FanOutError {
@@ -229,8 +225,25 @@ impl fmt::Display for FanOutError {
 impl std::error::Error for FanOutError {}
 
 impl FanOut {
-    /// A fan-out of `build` over `platforms`, with the default push retries.
-    pub fn new(build: Build, platforms: Vec<PlatformEndpoint>) -> FanOut {
+    /// A fan-out of `build` over `platforms`, with the default push retries. Each
+    /// platform reads `PLATFORM=ENDPOINT`, for example `linux/arm64=context:arm-box`: the
+    /// endpoint a `DOCKER_HOST` address (`unix://`, `tcp://`, `ssh://`, `npipe://`),
+    /// `context:NAME` for a docker context or `builder:NAME` for a buildx builder; one
+    /// that does not read so (or whose platform is not `os/arch[/variant]`) is refused
+    /// here.
+    pub fn new<S: AsRef<str>>(
+        build: Build,
+        platforms: impl IntoIterator<Item = S>,
+    ) -> anyhow::Result<FanOut> {
+        let platforms = platforms
+            .into_iter()
+            .map(|p| PlatformEndpoint::parse(p.as_ref()))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(FanOut::of(build, platforms))
+    }
+
+    /// A fan-out of `build` over platforms already read.
+    pub(crate) fn of(build: Build, platforms: Vec<PlatformEndpoint>) -> FanOut {
         FanOut {
             build,
             platforms,
