@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use buildkit_lib::docker::build::{oci_labels, Build, Output as BuildOutput};
 use buildkit_lib::docker::cache::{Cache, GhaService};
 use buildkit_lib::docker::checks::BuildCheck;
-use buildkit_lib::docker::tags::{references, TagInput, TagRules};
+use buildkit_lib::docker::tags::TagRules;
 use buildkit_lib::pipeline::{Inputs, Pipeline, RunOptions};
 use buildkit_lib::plan::Step;
 use buildkit_lib::python::{Hadolint, Level};
@@ -113,13 +113,11 @@ pub fn webapp_pipeline_with(
     let version_file = VersionFile::load(&app.join("version.json"))?;
     let version = version_file.version().clone();
 
-    let tag_input = TagInput::new(
-        Some(version.clone()),
-        git.commit.clone(),
-        git.branch.clone(),
-        "main",
-    );
-    let mut tags = references(&[WEBAPP_IMAGE], &TagRules::new().tags(&tag_input));
+    let mut tags: Vec<String> = TagRules::new()
+        .tags(Some(&version), &git.commit, git.branch.as_deref(), "main")
+        .iter()
+        .map(|tag| format!("{WEBAPP_IMAGE}:{tag}"))
+        .collect();
     tags.insert(0, format!("{WEBAPP_IMAGE}:dev"));
     let primary = tags[0].clone();
 
