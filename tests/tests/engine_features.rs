@@ -111,7 +111,7 @@ fn a_clean_dockerfile_has_no_findings() {
             e2e::BUSYBOX_IMAGE
         ),
     );
-    let report = BuildCheck::new(dir.path()).run(&runner).unwrap();
+    let report = BuildCheck::of(&Build::new(dir.path())).run(&runner).unwrap();
     match checks_expected(&runner) {
         Ok(()) => {
             assert!(
@@ -133,7 +133,7 @@ fn a_dockerfile_that_does_not_parse_fails_the_check_instead_of_passing() {
         "Dockerfile",
         &format!("FROM {}\nRUNN echo typo\n", e2e::BUSYBOX_IMAGE),
     );
-    let outcome = BuildCheck::new(dir.path()).run(&runner);
+    let outcome = BuildCheck::of(&Build::new(dir.path())).run(&runner);
     match checks_expected(&runner) {
         Ok(()) => {
             let err = format!("{:#}", outcome.unwrap_err());
@@ -162,7 +162,7 @@ fn build_args_reach_the_check_like_the_build() {
     );
     let build = Build::new(dir.path()).build_arg("BASE", e2e::BUSYBOX_IMAGE);
     let given = BuildCheck::of(&build).run(&runner);
-    let missing = BuildCheck::new(dir.path()).run(&runner);
+    let missing = BuildCheck::of(&Build::new(dir.path())).run(&runner);
     match checks_expected(&runner) {
         Ok(()) => {
             assert_eq!(given.unwrap().findings(), &[]);
@@ -196,7 +196,7 @@ esac"#,
         .echo(Echo::Silent)
         .env("PATH", fake.path_env());
     let dir = tempfile::tempdir().unwrap();
-    let err = BuildCheck::new(dir.path()).run(&runner).unwrap_err();
+    let err = BuildCheck::of(&Build::new(dir.path())).run(&runner).unwrap_err();
     let text = format!("{err:#}");
     assert!(
         text.contains("nothing was checked") && text.contains("exit code 1"),
@@ -213,7 +213,7 @@ esac"#,
     let runner = Runner::new()
         .echo(Echo::Silent)
         .env("PATH", fake.path_env());
-    assert!(BuildCheck::new(dir.path()).run(&runner).is_err());
+    assert!(BuildCheck::of(&Build::new(dir.path())).run(&runner).is_err());
 }
 
 #[test]
@@ -502,7 +502,7 @@ fn check_findings_reach_the_report_with_their_lines() {
     let dir = tempfile::tempdir().unwrap();
     let file = dockerfile(dir.path(), "Dockerfile", &with_findings());
     let mut pipeline = Pipeline::new("checks", target.path());
-    let check = BuildCheck::new(dir.path());
+    let check = BuildCheck::of(&Build::new(dir.path()));
     pipeline
         .step("checks", move |cx| {
             let report = check.run(&cx.runner)?;

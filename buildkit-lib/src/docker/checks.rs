@@ -186,21 +186,9 @@ pub struct BuildCheck {
 }
 
 impl BuildCheck {
-    /// Checks `<context>/Dockerfile` of the build context `context`; [`BuildCheck::of`]
-    /// checks the Dockerfile, target, build args and contexts of a [`Build`].
-    pub fn new(context: impl Into<PathBuf>) -> BuildCheck {
-        BuildCheck {
-            context: context.into(),
-            dockerfile: None,
-            target: None,
-            build_args: BTreeMap::new(),
-            build_contexts: BTreeMap::new(),
-            builder: None,
-        }
-    }
-
     /// Checks what `build` would build: its context, Dockerfile, target, build args,
-    /// named contexts and builder (a named context must exist when the check runs).
+    /// named contexts and builder (a named context must exist when the check runs). For
+    /// `<context>/Dockerfile` alone: `BuildCheck::of(&Build::new(context))`.
     pub fn of(build: &Build) -> BuildCheck {
         BuildCheck {
             context: build.context.clone(),
@@ -584,7 +572,7 @@ mod tests {
         ));
         let runner = Runner::new().echo(Echo::Silent).with_executor(fake.clone());
         let dir = tempfile::tempdir().unwrap();
-        let report = BuildCheck::new(dir.path()).run(&runner).unwrap();
+        let report = BuildCheck::of(&Build::new(dir.path())).run(&runner).unwrap();
         assert_eq!(
             report.skipped(),
             Some(
@@ -613,7 +601,7 @@ mod tests {
                 .on(["docker", "buildx", "build"], Answer::fail(1, TWO_WARNINGS)),
         );
         let runner = Runner::new().echo(Echo::Silent).with_executor(fake);
-        let report = BuildCheck::new("ctx").run(&runner).unwrap();
+        let report = BuildCheck::of(&Build::new("ctx")).run(&runner).unwrap();
         assert_eq!(report.findings().len(), 2);
         let err = report.ensure_clean().unwrap_err().to_string();
         assert!(
@@ -640,7 +628,7 @@ mod tests {
                 ),
         );
         let runner = Runner::new().echo(Echo::Silent).with_executor(fake);
-        let report = BuildCheck::new("ctx").run(&runner).unwrap();
+        let report = BuildCheck::of(&Build::new("ctx")).run(&runner).unwrap();
         assert!(
             report
                 .skipped()
@@ -660,6 +648,6 @@ mod tests {
                 .on(["docker", "buildx", "build"], Answer::fail(125, "")),
         );
         let runner = Runner::new().echo(Echo::Silent).with_executor(fake);
-        assert!(BuildCheck::new("ctx").run(&runner).is_err());
+        assert!(BuildCheck::of(&Build::new("ctx")).run(&runner).is_err());
     }
 }
