@@ -497,17 +497,20 @@ fn gha_v2_on_the_engines_own_builder_is_refused_or_reaches_buildkit_as_its_versi
 #[test]
 fn bake_checks_the_gha_caches_of_the_targets_it_builds() {
     let ctx = context();
-    let mut builder = BakeFile::builder(ctx.path());
+    let mut builder = BakeFile::new(ctx.path());
     builder
         .build(
             "app",
             &build_in(ctx.path(), "bake-gha:1").cache_to(Cache::gha().scope("app").mode_max(true)),
         )
         .unwrap();
-    let file = builder.finish();
-    assert_eq!(file.target["app"].cache_to, ["type=gha,scope=app,mode=max"]);
+    let file: serde_json::Value = serde_json::from_str(&builder.to_json()).unwrap();
+    assert_eq!(
+        file["target"]["app"]["cache-to"],
+        serde_json::json!(["type=gha,scope=app,mode=max"])
+    );
     let path = ctx.path().join("docker-bake.json");
-    std::fs::write(&path, file.to_json()).unwrap();
+    std::fs::write(&path, builder.to_json()).unwrap();
     let bake = Bake::new(&path);
     let runner = without_gha(e2e::runner());
     let err = format!("{:#}", bake.run(&runner).unwrap_err());
@@ -541,7 +544,7 @@ fn bake_checks_the_gha_caches_of_the_targets_it_builds() {
         );
     }
     // Attributes a backend would ignore are refused when the target is exported.
-    let mut builder = BakeFile::builder(ctx.path());
+    let mut builder = BakeFile::new(ctx.path());
     let err = builder
         .build(
             "bad",

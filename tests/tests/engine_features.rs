@@ -111,7 +111,9 @@ fn a_clean_dockerfile_has_no_findings() {
             e2e::BUSYBOX_IMAGE
         ),
     );
-    let report = BuildCheck::of(&Build::new(dir.path())).run(&runner).unwrap();
+    let report = BuildCheck::of(&Build::new(dir.path()))
+        .run(&runner)
+        .unwrap();
     match checks_expected(&runner) {
         Ok(()) => {
             assert!(
@@ -196,7 +198,9 @@ esac"#,
         .echo(Echo::Silent)
         .env("PATH", fake.path_env());
     let dir = tempfile::tempdir().unwrap();
-    let err = BuildCheck::of(&Build::new(dir.path())).run(&runner).unwrap_err();
+    let err = BuildCheck::of(&Build::new(dir.path()))
+        .run(&runner)
+        .unwrap_err();
     let text = format!("{err:#}");
     assert!(
         text.contains("nothing was checked") && text.contains("exit code 1"),
@@ -213,7 +217,9 @@ esac"#,
     let runner = Runner::new()
         .echo(Echo::Silent)
         .env("PATH", fake.path_env());
-    assert!(BuildCheck::of(&Build::new(dir.path())).run(&runner).is_err());
+    assert!(BuildCheck::of(&Build::new(dir.path()))
+        .run(&runner)
+        .is_err());
 }
 
 #[test]

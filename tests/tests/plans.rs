@@ -314,7 +314,7 @@ fn golden_plan_of_a_fan_out_over_two_engines() {
 /// and the host network: what buildx 0.17 and newer must be granted.
 fn webapp_bake() -> Bake {
     let dir = Path::new("/srv/app/target/buildkit/build");
-    let mut builder = BakeFile::builder(dir);
+    let mut builder = BakeFile::new(dir);
     builder
         .build(
             "webapp",
@@ -331,7 +331,6 @@ fn webapp_bake() -> Bake {
         .unwrap();
     let dry = Runner::new().dry_run(true).echo(Echo::Silent);
     builder
-        .finish()
         .write(&dry, &dir.join("docker-bake.json"))
         .unwrap()
         .target("webapp")

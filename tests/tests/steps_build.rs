@@ -175,13 +175,12 @@ fn a_multi_platform_load_asks_the_image_store_first() {
 #[test]
 fn a_bake_runs_its_plan() {
     let dir = tempfile::tempdir().unwrap();
-    let mut builder = BakeFile::builder(dir.path());
+    let mut builder = BakeFile::new(dir.path());
     builder
         .build("desk", &desktop_build().output(Output::Load))
         .unwrap();
     let runner = Runner::new().echo(buildkit_lib::cmd::Echo::Silent);
     let bake: Bake = builder
-        .finish()
         .write(&runner, &dir.path().join("docker-bake.json"))
         .unwrap()
         .target("desk")
@@ -208,7 +207,7 @@ fn a_bake_runs_its_plan() {
 #[test]
 fn a_bake_of_a_file_not_written_yet_runs_its_plan() {
     let dir = tempfile::tempdir().unwrap();
-    let mut builder = BakeFile::builder(dir.path());
+    let mut builder = BakeFile::new(dir.path());
     builder.build("desk", &desktop_build()).unwrap();
     // Written by a dry run: the file is not there, its targets are not checked.
     let dry = Runner::new()
@@ -216,7 +215,6 @@ fn a_bake_of_a_file_not_written_yet_runs_its_plan() {
         .echo(buildkit_lib::cmd::Echo::Silent);
     let path = dir.path().join("docker-bake.json");
     let bake = builder
-        .finish()
         .write(&dry, &path)
         .unwrap()
         .buildx_version(semver::Version::new(0, 29, 1));

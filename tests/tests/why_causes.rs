@@ -409,7 +409,7 @@ fn each_baked_target_says_which_cache_sources_were_imported() {
         format!("{}:api", e2e::unique("bkl-why-bake")),
     ];
     let _cleanup = RemoveImages(runner.clone(), tags.to_vec());
-    let mut builder = BakeFile::builder(dir.path());
+    let mut builder = BakeFile::new(dir.path());
     builder
         .build(
             "web",
@@ -434,7 +434,6 @@ fn each_baked_target_says_which_cache_sources_were_imported() {
         )
         .unwrap();
     let bake = builder
-        .finish()
         .write(&runner, &dir.path().join("docker-bake.json"))
         .unwrap()
         .explain(true)
@@ -509,7 +508,7 @@ fn a_baked_secret_looking_build_arg_that_changed_is_named_without_its_value() {
         format!("ghp_Why24BakeOther{digits}JkLmNoPqR"),
     ];
     let bake = |value: &str| {
-        let mut builder = BakeFile::builder(dir.path());
+        let mut builder = BakeFile::new(dir.path());
         builder
             .build(
                 "web",
@@ -521,7 +520,6 @@ fn a_baked_secret_looking_build_arg_that_changed_is_named_without_its_value() {
             )
             .unwrap();
         let bake = builder
-            .finish()
             .write(&runner, &dir.path().join("docker-bake.json"))
             .unwrap()
             .explain(true)

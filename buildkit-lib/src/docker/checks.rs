@@ -572,7 +572,9 @@ mod tests {
         ));
         let runner = Runner::new().echo(Echo::Silent).with_executor(fake.clone());
         let dir = tempfile::tempdir().unwrap();
-        let report = BuildCheck::of(&Build::new(dir.path())).run(&runner).unwrap();
+        let report = BuildCheck::of(&Build::new(dir.path()))
+            .run(&runner)
+            .unwrap();
         assert_eq!(
             report.skipped(),
             Some(

@@ -756,7 +756,10 @@ mod tests {
             branch: false,
             ..TagRules::default()
         };
-        assert_eq!(sha.tags_of(&input(None, Some("master"))), vec!["sha-90dd603"]);
+        assert_eq!(
+            sha.tags_of(&input(None, Some("master"))),
+            vec!["sha-90dd603"]
+        );
         // Bake example with refs/tags/v1.2.3: 1.2.3, 1.2, sha-90dd603, latest.
         let bake = TagRules {
             branch: false,
@@ -793,7 +796,10 @@ mod tests {
             rules.tags_of(&input(Some("1.2.3"), None)),
             vec!["v1.2", "3", "1"]
         );
-        assert_eq!(rules.tags_of(&input(Some("0.4.1"), None)), vec!["v0.4", "1"]);
+        assert_eq!(
+            rules.tags_of(&input(Some("0.4.1"), None)),
+            vec!["v0.4", "1"]
+        );
         assert_eq!(
             rules.tags_of(&input(Some("1.2.3-rc.1"), None)),
             vec!["1.2.3-rc.1"]

@@ -263,7 +263,7 @@ impl Pipeline {
 
     /// [`Pipeline::bake_file`] for a file that lives in `dir` instead.
     pub fn bake_file_in(&self, dir: &Path) -> anyhow::Result<BakeFile> {
-        let mut file = BakeFile::builder(dir);
+        let mut file = BakeFile::new(dir);
         let mut names: std::collections::BTreeMap<String, &str> = Default::default();
         for step in &self.steps {
             let Some(build) = &step.build else {
@@ -287,7 +287,7 @@ impl Pipeline {
                 self.name
             );
         }
-        Ok(file.finish())
+        Ok(file)
     }
 
     /// The pipeline's name.

@@ -1,8 +1,8 @@
 //! `docker buildx bake`: a pipeline's image builds as one `docker-bake.json`, built in one
 //! command.
 //!
-//! [`BakeTarget::from_build`] turns a [`Build`] into a bake target, [`BakeFile`] collects
-//! targets and groups (built with [`BakeFile::builder`]) and writes the file, and [`Bake`]
+//! [`BakeFile`] collects targets (each a [`Build`], [`BakeFile::build`]) and groups
+//! ([`BakeFile::group`]) and writes the file, and [`Bake`]
 //! runs `docker buildx bake` on it ([`Bake::run`](crate::plan::Step::run), with a typed [`BakeResult`] read from
 //! `--metadata-file`) or asks buildx how it reads it ([`Bake::print`]).
 //!
@@ -57,9 +57,9 @@ mod export;
 mod model;
 mod run;
 
-pub use export::BakeFileBuilder;
 pub(crate) use model::is_local;
 
 pub(crate) use model::sanitize_name;
-pub use model::{BakeFile, BakeGroup, BakeTarget};
+pub use model::BakeFile;
+pub(crate) use model::BakeTarget;
 pub use run::{Bake, BakeResult, BakeTargetResult};

@@ -87,12 +87,6 @@ impl Bake {
         self
     }
 
-    /// The bake file (`-f`).
-    pub fn file(mut self, file: impl Into<PathBuf>) -> Bake {
-        self.file = file.into();
-        self
-    }
-
     /// A compose file read before `file` (`-f`), carrying the targets' network modes for
     /// buildx 0.13 (see the [module docs](super#network)).
     pub fn network_file(mut self, network_file: impl Into<PathBuf>) -> Bake {
@@ -105,14 +99,6 @@ impl Bake {
     /// Adds one; call again for more.
     pub fn target(mut self, target: impl Into<String>) -> Bake {
         self.targets.push(target.into());
-        self
-    }
-
-    /// Targets or groups to build; empty builds the `default` group.
-    ///
-    /// Adds every item of `items`.
-    pub fn targets<T: Into<String>>(mut self, items: impl IntoIterator<Item = T>) -> Bake {
-        self.targets.extend(items.into_iter().map(Into::into));
         self
     }
 
@@ -134,12 +120,6 @@ impl Bake {
     /// Adds one; call again for more.
     pub fn set(mut self, set: impl Into<String>) -> Bake {
         self.set.push(set.into());
-        self
-    }
-
-    /// Print the resolved definition instead of building (`--print`); see [`Bake::print`].
-    pub fn print_only(mut self, on: bool) -> Bake {
-        self.print_only = on;
         self
     }
 
@@ -211,11 +191,6 @@ impl Bake {
         self.buildx
             .as_ref()
             .is_none_or(|v| *v >= BAKE_ALLOW_MIN_BUILDX)
-    }
-
-    /// The compose file carrying the targets' network modes, if any.
-    pub fn get_network_file(&self) -> Option<&Path> {
-        self.network_file.as_deref()
     }
 
     /// Whether the bake reads BuildKit's per-instruction progress to explain its targets.
@@ -735,7 +710,7 @@ mod tests {
 
     #[test]
     fn another_bake_file_is_the_one_passed_and_its_folder_the_one_run_in() {
-        let bake = Bake::new("/srv/app/target/docker-bake.json").file("/srv/other/bake.json");
+        let bake = Bake::new("/srv/other/bake.json");
         let cmd = bake.command();
         assert_eq!(
             cmd.to_string(),
