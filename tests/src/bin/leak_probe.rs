@@ -65,11 +65,13 @@ fn main() {
     let mut pipeline = Pipeline::new("leak", target);
     let good = build("Dockerfile", vec![image.clone()]);
     pipeline.step("build", move |cx| {
-        let result = good
-            .clone()
-            .with_session_labels(&cx.session)
-            .run(&cx.runner)?;
-        cx.runner.note(&format!("built {}", result.command));
+        let build = good.clone().with_session_labels(&cx.session);
+        let result = build.run(&cx.runner)?;
+        cx.runner.note(&format!(
+            "built {} ({})",
+            build.command(),
+            result.image_id.unwrap_or_default()
+        ));
         Ok(())
     });
     let pushed = image.clone();

@@ -20,7 +20,8 @@ mod tests;
 
 pub(crate) use check::looks_like_secret_value;
 pub(crate) use command::build_arg;
-pub use record::{BuildFailed, BuildRecord, RecordedError};
+pub use record::BuildFailed;
+pub(crate) use record::BuildRecord;
 pub(crate) use run::{engine_host, metadata_file, read_metadata, BuildMetadataRow};
 
 use std::collections::BTreeMap;
@@ -596,7 +597,7 @@ pub struct BuildResult {
     /// The buildx metadata JSON as written (in a dry run, its placeholder).
     pub metadata: serde_json::Value,
     /// The command line run (secrets masked).
-    pub command: String,
+    pub(crate) command: String,
     /// Which instructions were taken from the cache and why each of the others ran
     /// ([`Build::explain`]); `None` when not asked.
     pub explanation: Option<crate::docker::explain::Explanation>,
@@ -607,8 +608,9 @@ pub struct BuildResult {
     /// error: the image was built, the cache export failed (see [`Build::cache_required`]).
     pub cache_not_written: Vec<crate::docker::explain::CacheNotWritten>,
     /// BuildKit's record of the build: its reference (`buildx.build.ref`), and with
-    /// buildx 0.21 or later its cached and total steps (see [`Build::read_record`]).
-    pub record: BuildRecord,
+    /// buildx 0.21 or later its cached and total steps (see [`Build::read_record`]); a
+    /// pipeline keeps it in its report.
+    pub(crate) record: BuildRecord,
 }
 
 impl Build {
