@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use buildkit_lib::cmd::Echo;
 use buildkit_lib::docker::bake::{Bake, BakeFile};
-use buildkit_lib::docker::build::{oci_labels, Build, BuildSecret, Output, Provenance};
+use buildkit_lib::docker::build::{oci_labels, Build, Output};
 use buildkit_lib::docker::cache::Cache;
 use buildkit_lib::pipeline::{Pipeline, StepOutput};
 use buildkit_lib::plan::Step;
@@ -68,12 +68,12 @@ fn every_field_reading(root: &Path, pip_conf: &Path) -> Build {
                 .to_string(),
         )
         .build_context("base", "docker-image://busybox:1.36")
-        .secret(BuildSecret::file("pip_conf", pip_conf))
-        .secret(BuildSecret::env("npm_token", "NPM_TOKEN"))
+        .secret_file("pip_conf", pip_conf)
+        .secret_env("npm_token", "NPM_TOKEN")
         .network("none")
         .pull(true)
         .no_cache(true)
-        .provenance(Provenance::Max)
+        .attest("type=provenance,mode=max")
         .platform("linux/amd64")
         .platform("linux/arm64")
         .output(Output::Push)

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use buildkit_lib::cmd::Echo;
-use buildkit_lib::docker::build::{oci_labels, Build, BuildSecret, Output};
+use buildkit_lib::docker::build::{oci_labels, Build, Output};
 use buildkit_lib::docker::builder::{BuilderCreate, Driver, NodeSpec};
 use buildkit_lib::docker::cache::Cache;
 use buildkit_lib::docker::registry::{self, ImagetoolsCreate};
@@ -410,8 +410,8 @@ fn build_secret_is_usable_and_leaves_no_trace() {
     ));
     let build = Build::new(ctx.path())
         .tag(tag.clone())
-        .secret(BuildSecret::env("token", "BKL_TEST_SECRET_TOKEN"))
-        .secret(BuildSecret::file("pipconf", &secret_file))
+        .secret_env("token", "BKL_TEST_SECRET_TOKEN")
+        .secret_file("pipconf", &secret_file)
         .network("none")
         .output(Output::Load);
     let result = build.run(&runner).unwrap_or_else(|e| panic!("{e:#}"));
@@ -610,7 +610,7 @@ fn secret_looking_build_arg_is_refused() {
         error_of(&build, &runner),
         "build arg `GITHUB_TOKEN` looks like a secret (its name contains `TOKEN`), and build \
          args are readable in the image history; pass it as a build secret instead \
-         (`BuildSecret::env(\"github_token\", \"GITHUB_TOKEN\")`, read with \
+         (`Build::secret_env(\"github_token\", \"GITHUB_TOKEN\")`, read with \
          `RUN --mount=type=secret,id=github_token`)"
     );
     assert!(runner.commands().is_empty());

@@ -1,7 +1,7 @@
 //! Golden command lines for every command the docker module produces, compared as exact
 //! text: a change in argument order or spelling is a visible, reviewed change.
 
-use buildkit_lib::docker::build::{oci_labels, Build, BuildSecret, Output};
+use buildkit_lib::docker::build::{oci_labels, Build, Output};
 use buildkit_lib::docker::builder::{BuilderCreate, Driver, NodeSpec};
 use buildkit_lib::docker::cache::Cache;
 use buildkit_lib::docker::registry::ImagetoolsCreate;
@@ -17,8 +17,8 @@ fn every_option() -> Build {
         .build_arg("PYTHON_IMAGE", "buildkit-local/python:3.11")
         .build_arg("APP_UID", "10001")
         .build_context("assets", "fixtures/webapp/src")
-        .secret(BuildSecret::file("pip_conf", "/run/secrets/pip.conf"))
-        .secret(BuildSecret::env("npm_token", "NPM_TOKEN"))
+        .secret_file("pip_conf", "/run/secrets/pip.conf")
+        .secret_env("npm_token", "NPM_TOKEN")
         .network("host")
         .pull(true)
         .no_cache(true)
@@ -44,7 +44,7 @@ fn every_option() -> Build {
             "2026-01-10T00:30:00Z",
             "https://example.org/webapp",
         ))
-        .label("maintainer", "Web Team")
+        .labels([("maintainer", "Web Team")])
         .with_session_labels(&Session::new("webapp").with_run_id("run-1"))
 }
 

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use buildkit_lib::docker::bake::{Bake, BakeFile};
-use buildkit_lib::docker::build::{Build, BuildSecret, Output};
+use buildkit_lib::docker::build::{Build, Output};
 use buildkit_lib::docker::cache::Cache;
 use buildkit_lib::docker::checks::BuildCheck;
 use buildkit_lib::docker::registry::{ImagetoolsCreate, Push};
@@ -118,7 +118,7 @@ fn a_build_with_a_secret_never_shows_its_value() {
     let file = dir.path().join("token");
     std::fs::write(&file, value).unwrap();
     let build = desktop_build()
-        .secret(BuildSecret::file("token", &file))
+        .secret_file("token", &file)
         .output(Output::Load);
     let plan = assert_plan_is_execution(&build, &session());
     assert_eq!(

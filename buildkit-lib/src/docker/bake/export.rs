@@ -133,8 +133,8 @@ fn from_build_with(
             SecretSource::Env(_) => s.clone(),
             SecretSource::Value(_) => anyhow::bail!(
                 "build secret `{}` is a value the program holds, which a bake file cannot \
-                 carry: give it to bake as an environment variable (BuildSecret::env) or a \
-                 file (BuildSecret::file)",
+                 carry: give it to bake as an environment variable (Build::secret_env) or a \
+                 file (Build::secret_file)",
                 s.id
             ),
         };

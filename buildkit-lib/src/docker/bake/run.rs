@@ -135,8 +135,9 @@ impl Bake {
     }
 
     /// Keep each target's explanation record in `dir` (`<dir>/<target>.json`) between
-    /// bakes, so that each explanation compares with the previous bake's (see
-    /// [`Build::explain_record`](crate::docker::build::Build::explain_record)).
+    /// bakes, so that each explanation compares with the previous bake's: without it,
+    /// causes that need the previous build's inputs (changed files, build args, base
+    /// images, instructions) cannot be named. Secrets are kept as identities only.
     pub fn explain_records(mut self, dir: impl Into<PathBuf>) -> Bake {
         self.explain_records = Some(dir.into());
         self

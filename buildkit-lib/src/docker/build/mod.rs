@@ -49,7 +49,7 @@ pub(crate) enum SecretSource {
 /// A build secret (`--secret`), mounted in `RUN --mount=type=secret,id=<id>` steps and
 /// never stored in the image.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BuildSecret {
+pub(crate) struct BuildSecret {
     /// The id the Dockerfile mounts it by.
     pub(crate) id: String,
     /// Where its value comes from.
@@ -58,7 +58,7 @@ pub struct BuildSecret {
 
 impl BuildSecret {
     /// A secret read from a file.
-    pub fn file(id: impl Into<String>, path: impl Into<PathBuf>) -> BuildSecret {
+    pub(crate) fn file(id: impl Into<String>, path: impl Into<PathBuf>) -> BuildSecret {
         BuildSecret {
             id: id.into(),
             source: SecretSource::File(path.into()),
@@ -66,7 +66,7 @@ impl BuildSecret {
     }
 
     /// A secret read from an environment variable.
-    pub fn env(id: impl Into<String>, var: impl Into<String>) -> BuildSecret {
+    pub(crate) fn env(id: impl Into<String>, var: impl Into<String>) -> BuildSecret {
         BuildSecret {
             id: id.into(),
             source: SecretSource::Env(var.into()),
@@ -141,10 +141,10 @@ pub enum Output {
     OciLayout(PathBuf),
 }
 
-/// The provenance attestation a build attaches (`--provenance`).
+/// The provenance attestation a build attaches (`--provenance`), as
+/// [`Build::attest`] reads it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Provenance {
+pub(crate) enum Provenance {
     /// Whatever buildx does by default (no flag; buildx 0.10+ attaches `mode=min` when it
     /// exports an image with attestations).
     #[default]
@@ -194,7 +194,7 @@ pub struct Build {
     pub(crate) target: Option<String>,
     /// Image references to tag the result with (`-t`).
     pub(crate) tags: Vec<String>,
-    /// Build arguments (`--build-arg K=V`). Never secrets: see [`Build::secret`].
+    /// Build arguments (`--build-arg K=V`). Never secrets: see [`Build::secret_value`].
     pub(crate) build_args: BTreeMap<String, String>,
     /// Image labels (`--label K=V`); see [`oci_labels`].
     pub(crate) labels: BTreeMap<String, String>,
@@ -242,10 +242,9 @@ pub struct Build {
     /// [`Output::OciLayout`]; the `docker` driver's `--load` unpacks the image and
     /// refuses it.
     pub(crate) rewrite_timestamp: bool,
-    /// The provenance attestation (`--provenance`).
+    /// The provenance attestation (`--provenance`; see [`Build::attest`]).
     pub(crate) provenance: Provenance,
-    /// Attach an SBOM attestation (`--sbom=true`). BuildKit runs its scanner image
-    /// (`docker/buildkit-syft-scanner`), which must be pullable by the builder.
+    /// Attach an SBOM attestation (`--sbom=true`; see [`Build::attest`]).
     pub(crate) sbom: bool,
     /// Other attestations, as buildx takes them (`--attest type=sbom,generator=IMAGE`).
     pub(crate) attest: Vec<String>,
@@ -302,7 +301,8 @@ impl Build {
         }
     }
 
-    /// The build context directory (or a URL buildx understands).
+    /// The build context directory (or a URL buildx understands), in place of the one
+    /// the build was made with.
     pub fn context(mut self, context: impl Into<PathBuf>) -> Build {
         self.context = context.into();
         self
@@ -326,19 +326,15 @@ impl Build {
         self
     }
 
-    /// Adds a build argument (`--build-arg K=V`). Never a secret: see [`Build::secret`].
+    /// Adds a build argument (`--build-arg K=V`). Never a secret: see
+    /// [`Build::secret_value`], [`Build::secret_file`] and [`Build::secret_env`].
     pub fn build_arg(mut self, name: impl Into<String>, value: impl Into<String>) -> Build {
         self.build_args.insert(name.into(), value.into());
         self
     }
 
-    /// Adds an image label (`--label K=V`).
-    pub fn label(mut self, name: impl Into<String>, value: impl Into<String>) -> Build {
-        self.labels.insert(name.into(), value.into());
-        self
-    }
-
-    /// Adds image labels (`--label K=V`), such as those of [`oci_labels`].
+    /// Adds image labels (`--label K=V`), such as those of [`oci_labels`] (one:
+    /// `.labels([("maintainer", "Web Team")])`).
     pub fn labels<K: Into<String>, V: Into<String>>(
         mut self,
         labels: impl IntoIterator<Item = (K, V)>,
@@ -361,8 +357,20 @@ impl Build {
         self.secret(BuildSecret::value(id, value))
     }
 
+    /// Adds a build secret read from the file `path` on this machine, mounted by `id`
+    /// (`--secret id=ID,src=PATH`).
+    pub fn secret_file(self, id: impl Into<String>, path: impl Into<PathBuf>) -> Build {
+        self.secret(BuildSecret::file(id, path))
+    }
+
+    /// Adds a build secret read from the environment variable `var` of the build
+    /// command, mounted by `id` (`--secret id=ID,env=VAR`).
+    pub fn secret_env(self, id: impl Into<String>, var: impl Into<String>) -> Build {
+        self.secret(BuildSecret::env(id, var))
+    }
+
     /// Adds a build secret (`--secret`).
-    pub fn secret(mut self, secret: BuildSecret) -> Build {
+    pub(crate) fn secret(mut self, secret: BuildSecret) -> Build {
         self.secrets.push(secret);
         self
     }
@@ -465,22 +473,29 @@ impl Build {
         self
     }
 
-    /// The provenance attestation (`--provenance`).
-    pub fn provenance(mut self, provenance: Provenance) -> Build {
-        self.provenance = provenance;
-        self
-    }
-
-    /// Attach an SBOM attestation (`--sbom=true`). BuildKit runs its scanner image
-    /// (`docker/buildkit-syft-scanner`), which must be pullable by the builder.
-    pub fn sbom(mut self, on: bool) -> Build {
-        self.sbom = on;
-        self
-    }
-
-    /// Adds another attestation, as buildx takes it (`--attest type=sbom,generator=IMAGE`).
+    /// Adds an attestation, as buildx's `--attest` takes it:
+    ///
+    /// - `type=provenance,mode=min` or `mode=max` (`--provenance=mode=...`; without it,
+    ///   buildx's default, which attaches `mode=min` when it exports an image with
+    ///   attestations), `type=provenance,disabled=true` for none (`--provenance=false`:
+    ///   for registries that refuse image indexes). `mode=max` records the full build
+    ///   definition and the value of every build arg: anyone who can pull the image can
+    ///   read them, so a build arg whose value looks like a secret is refused;
+    /// - `type=sbom` (`--sbom=true`): BuildKit runs its scanner image
+    ///   (`docker/buildkit-syft-scanner`), which must be pullable by the builder;
+    /// - any other (`type=sbom,generator=IMAGE`, ...) as it is (`--attest ...`).
     pub fn attest(mut self, attestation: impl Into<String>) -> Build {
-        self.attest.push(attestation.into());
+        let spec = attestation.into();
+        let fields: Vec<&str> = spec.split(',').collect();
+        match fields.as_slice() {
+            ["type=provenance"] | ["type=provenance", "mode=min"] => {
+                self.provenance = Provenance::Min
+            }
+            ["type=provenance", "mode=max"] => self.provenance = Provenance::Max,
+            ["type=provenance", "disabled=true"] => self.provenance = Provenance::Off,
+            ["type=sbom"] => self.sbom = true,
+            _ => self.attest.push(spec),
+        }
         self
     }
 

@@ -157,7 +157,7 @@ impl Build {
                     "cannot build {what}: the builder cannot pull BuildKit's SBOM \
                      scanner image (docker/buildkit-syft-scanner); push it to a registry the \
                      builder reaches and name it with `.attest(\"type=sbom,generator=IMAGE\")` \
-                     instead of `.sbom(true)`"
+                     instead of `.attest(\"type=sbom\")`"
                 )
             } else {
                 format!("cannot build {what}{}", gone.unwrap_or_default())

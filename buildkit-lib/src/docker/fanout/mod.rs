@@ -141,8 +141,8 @@ pub struct PlatformResult {
     /// Build (and push) time.
     pub(crate) elapsed: Duration,
     /// Which instructions its build took from the cache and why each of the others ran
-    /// (see [`Build::explain`]); `None` when not explained. A build with an
-    /// [`Build::explain_record`] keeps one record per platform beside it
+    /// (see [`Build::explain`]); `None` when not explained. A build with an explanation
+    /// record (a pipeline's) keeps one record per platform beside it
     /// (`image-linux-arm64.json` for `image.json`).
     pub explanation: Option<crate::docker::explain::Explanation>,
 }
