@@ -111,7 +111,6 @@ fn two_engines_build_one_multi_platform_image() {
     let digest = result.digest.clone().expect("merged digest");
     assert!(digest.starts_with("sha256:"), "{digest}");
     let (amd64, arm64) = (&result.platforms[0], &result.platforms[1]);
-    assert_eq!(amd64.driver, "docker");
     assert_ne!(amd64.digest, arm64.digest);
     // Each platform's build explains itself.
     for p in [amd64, arm64] {
@@ -127,15 +126,14 @@ fn two_engines_build_one_multi_platform_image() {
             p.platform
         );
     }
-    assert_eq!(
-        arm64.platform_tag.as_deref(),
-        Some(format!("{tag}-linux-arm64").as_str())
-    );
+    // The `docker` driver cannot push by digest: each platform was pushed under its
+    // per-platform tag.
+    let (arm_tag, amd_tag) = (format!("{tag}-linux-arm64"), format!("{tag}-linux-amd64"));
+    assert!(in_registry(&runner, &arm_tag), "{arm_tag}");
+    assert!(in_registry(&runner, &amd_tag), "{amd_tag}");
 
     // Each half was built where it was sent: the arm64 image is in the second engine's
     // store and not in the first one's, and the other way round.
-    let arm_tag = arm64.platform_tag.clone().unwrap();
-    let amd_tag = amd64.platform_tag.clone().unwrap();
     assert!(image_exists(&runner, &second, &arm_tag));
     assert!(!image_exists(&runner, &first, &arm_tag));
     assert!(image_exists(&runner, &first, &amd_tag));
@@ -363,8 +361,7 @@ fn remote_builders_push_by_digest_and_merge_the_digests() {
     let expected = e2e::sha256_hex(&std::fs::read(&index).unwrap());
     assert_eq!(result.digest, Some(format!("sha256:{expected}")));
     assert_eq!(result.merged_platforms, ["linux/amd64", "linux/arm64"]);
-    assert_eq!(result.platforms[0].driver, "remote");
-    assert_eq!(result.platforms[1].platform_tag, None);
+    // Remote builders push by digest, with no per-platform tag: the calls below.
 
     let calls = std::fs::read_to_string(&calls).unwrap();
     let context = dir.path().display();

@@ -190,7 +190,7 @@ pub fn webapp_pipeline_with(
     let checks = BuildCheck::of(&build);
     let checks_inputs = Inputs::new()
         .file(&scanned_dockerfile)
-        .value("command", checks.command().to_string());
+        .value("checks", format!("{checks:?}"));
     pipeline
         .step("checks", move |cx| {
             let report = checks.run(&cx.runner)?;

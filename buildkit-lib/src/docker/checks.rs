@@ -162,17 +162,23 @@ impl fmt::Display for CheckReport {
 /// ```
 /// use buildkit_lib::docker::build::Build;
 /// use buildkit_lib::docker::checks::BuildCheck;
+/// use buildkit_lib::plan::Step;
+/// use buildkit_lib::Runner;
 ///
 /// let build = Build::new("fixtures/webapp")
 ///     .dockerfile("fixtures/webapp/Dockerfile.production")
 ///     .target("runtime")
 ///     .build_arg("PYTHON_IMAGE", "python:3.12-slim");
-/// assert_eq!(
-///     BuildCheck::of(&build).command().to_string(),
-///     "docker buildx build --progress=plain --call=check,format=json --file \
-///      fixtures/webapp/Dockerfile.production --target runtime --build-arg \
-///      PYTHON_IMAGE=python:3.12-slim fixtures/webapp"
+/// let plan = BuildCheck::of(&build).plan(&Runner::new())?.to_string();
+/// assert!(
+///     plan.contains(
+///         "$ docker buildx build --progress=plain --call=check,format=json --file \
+///          fixtures/webapp/Dockerfile.production --target runtime --build-arg \
+///          PYTHON_IMAGE=python:3.12-slim fixtures/webapp\n"
+///     ),
+///     "{plan}"
 /// );
+/// # Ok::<(), anyhow::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
@@ -209,7 +215,7 @@ impl BuildCheck {
 
     /// The command line. Exit 1 counts as an answer (buildx's "there are findings"); a dry
     /// run answers no findings.
-    pub fn command(&self) -> Cmd {
+    pub(crate) fn command(&self) -> Cmd {
         let mut cmd = Cmd::new("docker").args(["buildx", "build"]);
         if let Some(builder) = &self.builder {
             cmd = cmd.args(["--builder", builder]);

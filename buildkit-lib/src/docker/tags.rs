@@ -25,8 +25,7 @@ pub(crate) struct TagInput {
 
 /// When to add `latest`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum Latest {
+pub(crate) enum Latest {
     /// For a version that is not a pre-release, built on the default branch.
     #[default]
     Auto,
@@ -106,10 +105,11 @@ impl TagRules {
         self
     }
 
-    /// When to add `latest` ([`Latest::Auto`]: for a final release, on the default branch
+    /// Always (`true`) or never (`false`) add `latest`. Without it, `latest` goes to a
+    /// final release, on the default branch
     /// when the branch is known, as metadata-action's `flavor: latest=auto` does).
-    pub fn latest(mut self, latest: Latest) -> TagRules {
-        self.latest = latest;
+    pub fn latest(mut self, on: bool) -> TagRules {
+        self.latest = if on { Latest::Always } else { Latest::Never };
         self
     }
 
@@ -182,7 +182,7 @@ impl TagRules {
     }
 
     /// Prefix, suffix, sanitising and duplicates, then `latest` (`auto` says whether
-    /// [`Latest::Auto`] adds it).
+    /// the default rule adds it).
     fn finish(&self, raw: Vec<String>, auto: bool) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         for tag in raw {
@@ -600,14 +600,12 @@ mod tests {
             .pattern("{{major}}")
             .prefix("py-")
             .suffix("-slim")
-            .latest(Latest::Never);
+            .latest(false);
         assert_eq!(
             prefixed.pep440_tags("v2.1.0").unwrap(),
             ["py-2.1.0-slim", "py-2-slim"]
         );
-        let always = TagRules::new()
-            .pattern("{{version}}")
-            .latest(Latest::Always);
+        let always = TagRules::new().pattern("{{version}}").latest(true);
         assert_eq!(always.pep440_tags("1.0rc1").unwrap(), ["1.0rc1", "latest"]);
         for tag in rules.pep440_tags("1!2.0.0+abc.7").unwrap() {
             crate::docker::reference::check_tag(&tag).unwrap();

@@ -295,7 +295,7 @@ impl BakeFile {
     /// Writes the file to `path` atomically (and, when a target sets a network, its
     /// compose companion from `network_file_for`; a stale companion is removed), and
     /// returns the [`Bake`] that builds it, knowing the targets' entitlements (see
-    /// [`Bake::entitlements`]). In a dry run nothing is written.
+    /// the [module docs](super#entitlements)). In a dry run nothing is written.
     pub fn write(&self, runner: &Runner, path: &Path) -> anyhow::Result<Bake> {
         write_atomic(runner, path, self.to_json().as_bytes())
             .with_context(|| format!("cannot write bake file {}", path.display()))?;

@@ -33,7 +33,7 @@
 //! local cache source and secret file outside it, `fs.write=PATH` for each local output
 //! and cache destination outside it; else it stops with "additional privileges
 //! requested". [`Bake`] grants exactly what the selected targets need
-//! ([`Bake::entitlements`]: computed from the file, never a blanket `fs=*`), on a buildx
+//! (computed from the file, never a blanket `fs=*`), on a buildx
 //! that takes `--allow` (0.17 or newer, asked once per runner, or stated
 //! with [`Bake::buildx_version`]); a run first creates the missing output and cache
 //! directories those grants name, since buildx checks a missing path by its parent.

@@ -87,13 +87,6 @@ impl Bake {
         self
     }
 
-    /// A compose file read before `file` (`-f`), carrying the targets' network modes for
-    /// buildx 0.13 (see the [module docs](super#network)).
-    pub fn network_file(mut self, network_file: impl Into<PathBuf>) -> Bake {
-        self.network_file = Some(network_file.into());
-        self
-    }
-
     /// Targets or groups to build; empty builds the `default` group.
     ///
     /// Adds one; call again for more.
@@ -167,7 +160,7 @@ impl Bake {
     /// The entitlements the command grants when buildx takes them, sorted: those computed
     /// from the selected targets of the file as written ([`BakeFile::write`]; a run
     /// computes them again from the file on disk), then those given with [`Bake::allow`].
-    pub fn entitlements(&self) -> Vec<String> {
+    pub(crate) fn entitlements(&self) -> Vec<String> {
         let mut out = match (&self.granted, &self.definition) {
             (Some(granted), _) => granted.clone(),
             (None, Some(file)) => file
@@ -207,7 +200,7 @@ pub struct BakeTargetResult {
     pub digest: Option<String>,
     /// The digest of the image configuration (`containerimage.config.digest`); absent
     /// when the result is an index (several platforms, or attestations).
-    pub config_digest: Option<String>,
+    pub(crate) config_digest: Option<String>,
     /// The image names buildx reports (`image.name`, comma-separated there).
     pub image_names: Vec<String>,
     /// The target's metadata as written.
@@ -295,7 +288,8 @@ impl Bake {
     /// The command line, in a fixed argument order: `docker buildx bake [--builder B]
     /// [--allow=E].. [-f NETWORK_FILE] -f FILE [--metadata-file M] [--progress=P]
     /// [--set S].. [--print] [TARGET..]`, run in the file's directory, with absolute
-    /// paths. `--allow` carries [`Bake::entitlements`] when buildx takes it (see
+    /// paths. `--allow` carries the entitlements the targets need (see the [module
+    /// docs](super#entitlements)) and those of [`Bake::allow`] when buildx takes it (see
     /// [`Bake::buildx_version`]); never with `--print`, which builds nothing.
     pub fn command(&self) -> Cmd {
         let mut cmd = Cmd::new("docker").args(["buildx", "bake"]).cwd(self.dir());

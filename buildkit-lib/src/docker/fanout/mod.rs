@@ -133,11 +133,11 @@ pub struct PlatformResult {
     /// Where it built.
     pub(crate) endpoint: Endpoint,
     /// The builder's driver.
-    pub driver: String,
+    pub(crate) driver: String,
     /// The pushed image's digest (an index or a manifest).
     pub digest: String,
     /// The per-platform tag it was pushed under (`docker` driver only).
-    pub platform_tag: Option<String>,
+    pub(crate) platform_tag: Option<String>,
     /// Build (and push) time.
     pub(crate) elapsed: Duration,
     /// Which instructions its build took from the cache and why each of the others ran
