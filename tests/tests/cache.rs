@@ -8,7 +8,7 @@ use std::path::Path;
 
 use buildkit_lib::docker::bake::{Bake, BakeFile};
 use buildkit_lib::docker::build::{Build, Output};
-use buildkit_lib::docker::cache::{Cache, Compression, GhaService};
+use buildkit_lib::docker::cache::Cache;
 
 /// The first BuildKit release that exports a registry or local cache as one OCI image
 /// manifest by default (the library's own threshold is crate-private).
@@ -107,9 +107,7 @@ fn local_cache_with_zstd_oci_media_types_and_one_image_manifest() {
     let cache = Cache::local(&cache_dir)
         .mode_max(true)
         .ignore_error(true)
-        .compression(Compression::Zstd)
-        .compression_level(3)
-        .force_compression(true)
+        .compression("zstd", Some(3), true)
         .oci_mediatypes(true)
         .image_manifest(true);
     let build = build_in(ctx.path(), &tag).cache_to(cache);
@@ -171,7 +169,7 @@ fn local_cache_with_zstd_oci_media_types_and_one_image_manifest() {
     for (image_manifest, want) in [(None, default_form), (Some(false), index)] {
         let ctx2 = context();
         let dir2 = ctx2.path().join("cache");
-        let mut cache = Cache::local(&dir2).compression(Compression::Zstd);
+        let mut cache = Cache::local(&dir2).compression("zstd", None, false);
         if let Some(on) = image_manifest {
             cache = cache.image_manifest(on);
         }
@@ -204,8 +202,7 @@ fn registry_cache_for_registries_without_indexes() {
     let cache_ref = format!("{}/{}:cache", e2e::REGISTRY, e2e::unique("bkl-cache-ecr"));
     let cache = Cache::registry(&cache_ref)
         .mode_max(true)
-        .compression(Compression::Zstd)
-        .force_compression(true)
+        .compression("zstd", None, true)
         .oci_mediatypes(true)
         .image_manifest(true)
         .ignore_error(true);
@@ -454,8 +451,7 @@ fn gha_v2_on_the_engines_own_builder_is_refused_or_reaches_buildkit_as_its_versi
     let under_test = e2e::engine_under_test();
     let runner = with_gha_v2(e2e::engine());
     let ctx = context();
-    let build =
-        build_in(ctx.path(), "never-built:1").cache_to(Cache::gha().gha_service(GhaService::V2));
+    let build = build_in(ctx.path(), "never-built:1").cache_to(Cache::gha().gha_version(2));
     let err = format!("{:#}", build.run(&runner).unwrap_err());
     assert!(!err.contains(TOKEN), "{err}");
     let started = runner
@@ -555,7 +551,7 @@ fn bake_checks_the_gha_caches_of_the_targets_it_builds() {
         .build(
             "bad",
             &build_in(ctx.path(), "bake-gha:1")
-                .cache_to(Cache::gha().compression(Compression::Zstd)),
+                .cache_to(Cache::gha().compression("zstd", None, false)),
         )
         .unwrap_err();
     assert!(

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use buildkit_lib::docker::build::{oci_labels, Build, Output as BuildOutput};
-use buildkit_lib::docker::cache::{Cache, GhaService};
+use buildkit_lib::docker::cache::Cache;
 use buildkit_lib::docker::checks::BuildCheck;
 use buildkit_lib::docker::tags::TagRules;
 use buildkit_lib::pipeline::{Inputs, Pipeline, RunOptions};
@@ -64,18 +64,21 @@ pub fn run(base: &Runner, root: &Path, flags: &flags::Build) -> Result<u8> {
 /// A `gha` cache is scoped `webapp`, exports every stage and lets the build pass when the
 /// export fails (the cache service throttles busy repositories).
 pub fn cache_flag(spec: Option<&str>) -> Result<Option<Cache>, UsageError> {
-    let gha = |service| {
-        Cache::gha()
+    let gha = |version: Option<u8>| {
+        let cache = Cache::gha()
             .scope("webapp")
-            .gha_service(service)
             .mode_max(true)
-            .ignore_error(true)
+            .ignore_error(true);
+        match version {
+            Some(version) => cache.gha_version(version),
+            None => cache,
+        }
     };
     Ok(match spec {
         None | Some("none") => None,
-        Some("gha") => Some(gha(GhaService::Auto)),
-        Some("gha:v1") => Some(gha(GhaService::V1)),
-        Some("gha:v2") => Some(gha(GhaService::V2)),
+        Some("gha") => Some(gha(None)),
+        Some("gha:v1") => Some(gha(Some(1))),
+        Some("gha:v2") => Some(gha(Some(2))),
         Some(other) => match other.split_once(':') {
             Some(("registry", reference)) if !reference.is_empty() => {
                 Some(Cache::registry(reference).mode_max(true))
