@@ -92,7 +92,6 @@ fn every_field_reading(root: &Path, pip_conf: &Path) -> Build {
         .cache_to(Cache::inline())
         // Reporting options: not part of the target.
         .metadata_file(PathBuf::from("target/metadata.json"))
-        .progress(Some("plain"))
         .labels(oci_labels(
             "webapp",
             "0.9.2",
@@ -292,19 +291,18 @@ fn bake_command_lines_are_golden() {
         .target("files")
         .metadata_file("/srv/app/target/bake-metadata.json")
         .builder("multi")
-        .progress(Some("quiet"))
         .set("webapp.args.APP_UID=1000")
         .set("*.platform=linux/arm64");
     assert_eq!(
         every.command().to_string(),
         "docker buildx bake --builder multi \
          -f /srv/app/target/docker-bake.json \
-         --metadata-file /srv/app/target/bake-metadata.json --progress=quiet \
+         --metadata-file /srv/app/target/bake-metadata.json --progress=plain \
          --set webapp.args.APP_UID=1000 --set '*.platform=linux/arm64' webapp files"
     );
     // `Bake::print`'s command line (a dry run answers nothing: no definition to read).
     let dry = Runner::new().echo(Echo::Silent).dry_run(true);
-    let _ = plain.progress(None).target("webapp").print(&dry);
+    let _ = plain.target("webapp").print(&dry);
     assert_eq!(
         dry.commands(),
         [[

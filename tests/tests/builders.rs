@@ -176,7 +176,7 @@ fn a_multi_node_builder_builds_both_platforms_and_each_runs() {
         .output(Output::Push)
         .builder(created.name().to_string())
         .network("none")
-        .read_size(false)
+        .read_facts(false)
         .run(&runner)
         .unwrap_or_else(|e| panic!("{e:#}"));
     assert!(result
@@ -362,7 +362,7 @@ fn registry_cache_round_trip_through_a_docker_container_builder() {
             .platform("linux/amd64")
             .builder(builder)
             .network("none")
-            .read_size(false);
+            .read_facts(false);
         if from {
             build = build.cache_from(cache.clone());
         }
@@ -820,7 +820,7 @@ fn a_daemon_stopped_mid_build_fails_the_build_with_a_clear_message() {
     let build = Build::new(ctx.path().to_path_buf())
         .builder(created.name().to_string())
         .network("none")
-        .read_size(false);
+        .read_facts(false);
     let err = std::thread::scope(|s| {
         let running = s.spawn(|| build.run(&runner));
         wait_until(

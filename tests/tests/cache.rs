@@ -64,7 +64,7 @@ fn build_in(dir: &Path, tag: &str) -> Build {
         .tag(tag)
         .network("host")
         .output(Output::Load)
-        .read_size(false)
+        .read_facts(false)
 }
 
 fn read_json(path: &Path) -> Value {

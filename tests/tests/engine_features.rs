@@ -338,7 +338,7 @@ fn without_reading_the_record_the_build_is_the_only_process_started() {
     let recorded = runner.with_fresh_record();
     let result = Build::new(dir.path())
         .network("none")
-        .read_record(false)
+        .read_facts(false)
         .run(&recorded)
         .unwrap();
     let commands = recorded.commands();

@@ -113,7 +113,7 @@ fn two_engines_build_one_multi_platform_image() {
     let (amd64, arm64) = (&result.platforms[0], &result.platforms[1]);
     assert_ne!(amd64.digest, arm64.digest);
     // Each platform's build explains itself.
-    for p in [amd64, arm64] {
+    for (platform, p) in [("linux/amd64", amd64), ("linux/arm64", arm64)] {
         let e = p
             .explanation
             .as_ref()
@@ -122,8 +122,7 @@ fn two_engines_build_one_multi_platform_image() {
             e.rows()
                 .iter()
                 .any(|r| r.line == Some(3) && r.instruction == "RUN uname -m > /arch"),
-            "{}: {e}",
-            p.platform
+            "{platform}: {e}"
         );
     }
     // The `docker` driver cannot push by digest: each platform was pushed under its

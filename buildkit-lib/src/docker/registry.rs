@@ -353,7 +353,7 @@ impl ImagetoolsCreate {
 
 impl ImagetoolsCreate {
     /// The command line.
-    pub fn command(&self) -> Cmd {
+    pub(crate) fn command(&self) -> Cmd {
         let mut cmd = Cmd::new("docker").args(["buildx", "imagetools", "create"]);
         if let Some(b) = &self.builder {
             cmd = cmd.args(["--builder", b]);

@@ -113,14 +113,10 @@ impl TagRules {
         self
     }
 
-    /// Put before every tag except `latest`.
-    pub fn prefix(mut self, prefix: impl Into<String>) -> TagRules {
+    /// Put `prefix` before and `suffix` after every tag except `latest` (metadata-action's
+    /// `flavor: prefix=...,suffix=...`; either may be empty).
+    pub fn flavor(mut self, prefix: impl Into<String>, suffix: impl Into<String>) -> TagRules {
         self.prefix = prefix.into();
-        self
-    }
-
-    /// Put after every tag except `latest`.
-    pub fn suffix(mut self, suffix: impl Into<String>) -> TagRules {
         self.suffix = suffix.into();
         self
     }
@@ -598,8 +594,7 @@ mod tests {
         let prefixed = TagRules::new()
             .pattern("{{version}}")
             .pattern("{{major}}")
-            .prefix("py-")
-            .suffix("-slim")
+            .flavor("py-", "-slim")
             .latest(false);
         assert_eq!(
             prefixed.pep440_tags("v2.1.0").unwrap(),

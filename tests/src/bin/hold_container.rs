@@ -141,7 +141,7 @@ fn main() {
             let build = buildkit_lib::docker::build::Build::new(context)
                 .builder(name.to_string())
                 .network("none")
-                .read_size(false);
+                .read_facts(false);
             let result = build.run(&runner).map(|_| ());
             drop(created);
             result

@@ -349,10 +349,9 @@ impl Bench {
             .network("none")
             .output(buildkit_lib::docker::build::Output::Load)
             .metadata_file(self.root.join("target/buildkit/bench/metadata.json"))
-            // The runner's cost alone: the size is read by its own step (one inspect).
-            .read_size(false)
-            // Nor BuildKit's record of it (one `docker buildx history inspect`).
-            .read_record(false)
+            // The runner's cost alone: the size is read by its own step (one inspect), and
+            // BuildKit's record of it is not read (one `docker buildx history inspect`).
+            .read_facts(false)
     }
 
     /// A cached two-engine build (amd64 on the first engine, arm64 on the second),

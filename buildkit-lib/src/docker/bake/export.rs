@@ -25,7 +25,7 @@ impl BakeTarget {
     /// which bake reads relative to `context` and is written so. To write a file that
     /// works from its own directory, add the build with [`BakeFile::build`].
     ///
-    /// `metadata_file`, `progress` and `read_size` are about reporting, not the image, and
+    /// `metadata_file`, `progress` and `read_facts` are about reporting, not the image, and
     /// are left out. A field bake cannot express is an error naming it: `extra_args` (bake
     /// has no raw per-target flags), `builder` (one per bake command: [`Bake::builder`]), a
     /// context or Dockerfile read from stdin (`-`).
@@ -325,7 +325,7 @@ impl BakeFile {
 
 impl BakeFile {
     /// Adds `build` as target `name` (and to the `default` group), its paths rewritten
-    /// relative to the file's directory. `metadata_file`, `progress` and `read_size` are
+    /// relative to the file's directory. `metadata_file`, `progress` and `read_facts` are
     /// about reporting, not the image, and are left out. A field bake cannot express is
     /// an error naming it: `extra_args` (bake has no raw per-target flags), `builder` (one
     /// per bake command: [`Bake::builder`]), a context or Dockerfile read from stdin

@@ -81,12 +81,6 @@ pub struct Bake {
 }
 
 impl Bake {
-    /// Progress output (`--progress`); `plain` by default, `None` leaves buildx's default.
-    pub fn progress(mut self, mode: Option<&str>) -> Bake {
-        self.progress = mode.map(str::to_string);
-        self
-    }
-
     /// Targets or groups to build; empty builds the `default` group.
     ///
     /// Adds one; call again for more.
@@ -613,6 +607,7 @@ impl Bake {
         let bake = Bake {
             print_only: true,
             metadata_file: None,
+            progress: None,
             ..self.clone()
         };
         let out = runner
@@ -642,6 +637,7 @@ impl Bake {
         let bake = Bake {
             print_only: true,
             metadata_file: None,
+            progress: None,
             ..self.clone()
         };
         let cmd = bake.command().read_only();

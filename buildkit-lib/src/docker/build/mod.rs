@@ -430,34 +430,21 @@ impl Build {
         self
     }
 
-    /// Progress output (`--progress`); `plain` by default (run as `rawjson` and rendered
-    /// as plain text while [`Build::explain`] is on), `None` leaves buildx's default.
-    pub fn progress(mut self, mode: Option<&str>) -> Build {
-        self.progress = mode.map(str::to_string);
-        self
-    }
-
     /// Adds a flag this type does not know yet, placed before the context argument.
     pub fn extra_arg(mut self, arg: impl Into<String>) -> Build {
         self.extra_args.push(arg.into());
         self
     }
 
-    /// After a `--load`, ask the engine for the image's size (one `docker image
+    /// After a successful build, read what the engine knows of it (on by default; turn
+    /// it off on hot paths): after a `--load`, the image's size (one `docker image
     /// inspect`, about 35 ms on a containerd image store: over 10% of a fully cached
-    /// build). On by default; turn it off on hot paths that read the size elsewhere. The
-    /// image id comes from the build metadata either way.
-    pub fn read_size(mut self, on: bool) -> Build {
+    /// build), and BuildKit's record of the build, which a pipeline reports (`docker
+    /// buildx history inspect`, buildx 0.21 or later: cached and total steps, about
+    /// 0.35 s). The image id comes from the build metadata either way; a failed build's
+    /// record is always looked for (its error is BuildKit's own words).
+    pub fn read_facts(mut self, on: bool) -> Build {
         self.read_size = on;
-        self
-    }
-
-    /// After a successful build, read BuildKit's record of it (`docker buildx history
-    /// inspect`, buildx 0.21 or later: cached and total steps, about 0.35 s). On by
-    /// default; turn it off on hot paths. A failed build's record is always looked for
-    /// (its error is BuildKit's own words); the reference (`buildx.build.ref`) is kept
-    /// either way.
-    pub fn read_record(mut self, on: bool) -> Build {
         self.read_record = on;
         self
     }
@@ -623,7 +610,7 @@ pub struct BuildResult {
     /// error: the image was built, the cache export failed (see [`Build::cache_required`]).
     pub cache_not_written: Vec<crate::docker::explain::CacheNotWritten>,
     /// BuildKit's record of the build: its reference (`buildx.build.ref`), and with
-    /// buildx 0.21 or later its cached and total steps (see [`Build::read_record`]); a
+    /// buildx 0.21 or later its cached and total steps (see [`Build::read_facts`]); a
     /// pipeline keeps it in its report.
     pub(crate) record: BuildRecord,
 }

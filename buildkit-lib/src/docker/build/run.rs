@@ -202,7 +202,7 @@ impl Build {
             BuildRecord::without_history(
                 row.build_ref.clone(),
                 true,
-                "not read (`Build::read_record(false)`)".into(),
+                "not read (`Build::read_facts(false)`)".into(),
             )
         };
         result.metadata = metadata;

@@ -280,3 +280,22 @@ fn each_attestation_added_is_one_attest_flag_in_order() {
         .to_string()
         .contains("--attest"));
 }
+
+/// Moved from the e2e golden test `build_defaults_and_outputs`: the progress
+/// modes the library does not choose itself.
+#[test]
+fn progress_modes() {
+    let tty = Build {
+        progress: Some("tty".into()),
+        ..Build::new(".")
+    };
+    assert_eq!(
+        tty.command().to_string(),
+        "docker buildx build --progress=tty ."
+    );
+    let quiet = Build {
+        progress: None,
+        ..Build::new(".")
+    };
+    assert_eq!(quiet.command().to_string(), "docker buildx build .");
+}

@@ -129,7 +129,7 @@ impl FanOut {
 #[non_exhaustive]
 pub struct PlatformResult {
     /// The platform.
-    pub platform: String,
+    pub(crate) platform: String,
     /// Where it built.
     pub(crate) endpoint: Endpoint,
     /// The builder's driver.
