@@ -812,7 +812,6 @@ fn each_baked_target_explains_itself() {
     let bake = builder
         .write(&runner, &dir.path().join("docker-bake.json"))
         .unwrap()
-        .explain(true)
         .explain_records(dir.path().join("why"));
     assert!(bake.command().to_string().contains("--progress=rawjson"));
 

@@ -436,7 +436,6 @@ fn each_baked_target_says_which_cache_sources_were_imported() {
     let bake = builder
         .write(&runner, &dir.path().join("docker-bake.json"))
         .unwrap()
-        .explain(true)
         .explain_records(dir.path().join("why"));
 
     let first = bake.run(&runner).unwrap_or_else(|e| panic!("{e:#}"));
@@ -522,7 +521,6 @@ fn a_baked_secret_looking_build_arg_that_changed_is_named_without_its_value() {
         let bake = builder
             .write(&runner, &dir.path().join("docker-bake.json"))
             .unwrap()
-            .explain(true)
             .explain_records(dir.path().join("why"));
         let mut result = bake.run(&runner).unwrap_or_else(|e| panic!("{e:#}"));
         result.explanations.remove("web").unwrap()

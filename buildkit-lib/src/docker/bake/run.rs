@@ -66,7 +66,7 @@ pub struct Bake {
     pub(crate) set: Vec<String>,
     /// Print the resolved definition instead of building (`--print`); see [`Bake::print`].
     pub(crate) print_only: bool,
-    /// Explain each target's build (see [`Bake::explain`]).
+    /// Explain each target's build (see [`Bake::explain_records`]).
     pub(crate) explain: bool,
     /// Where each target's explanation record is kept (see [`Bake::explain_records`]).
     pub(crate) explain_records: Option<PathBuf>,
@@ -111,21 +111,17 @@ impl Bake {
     }
 
     /// Explain each target's build, as [`Build::explain`](crate::docker::build::Build::explain)
-    /// does (off by default): with the default `plain` progress, bake runs with
+    /// does (off by default), keeping each target's explanation record in `dir`
+    /// (`<dir>/<target>.json`) between bakes so that each explanation compares with the
+    /// previous bake's (causes that need the previous build's inputs, such as changed
+    /// files, build args, base images and instructions, are named only so; secrets are
+    /// kept as identities only). With the default `plain` progress, bake runs with
     /// `--progress=rawjson` (rendered as plain text in the log), each target's cache
     /// set-up checks are said before, and [`BakeResult::explanations`] has, by target,
     /// which instructions came from the cache and why each of the others ran. Targets of a
     /// JSON file with a local context and a Dockerfile file only.
-    pub fn explain(mut self, on: bool) -> Bake {
-        self.explain = on;
-        self
-    }
-
-    /// Keep each target's explanation record in `dir` (`<dir>/<target>.json`) between
-    /// bakes, so that each explanation compares with the previous bake's: without it,
-    /// causes that need the previous build's inputs (changed files, build args, base
-    /// images, instructions) cannot be named. Secrets are kept as identities only.
     pub fn explain_records(mut self, dir: impl Into<PathBuf>) -> Bake {
+        self.explain = true;
         self.explain_records = Some(dir.into());
         self
     }
@@ -211,10 +207,10 @@ pub struct BakeResult {
     pub(crate) metadata: Value,
     /// The command line run (secrets masked).
     pub(crate) command: String,
-    /// With [`Bake::explain`]: by target, which instructions were taken from the cache
+    /// With [`Bake::explain_records`]: by target, which instructions were taken from the cache
     /// and why each of the others ran.
     pub explanations: BTreeMap<String, crate::docker::explain::Explanation>,
-    /// With [`Bake::explain`]: by target, what the cache set-up checks found.
+    /// With [`Bake::explain_records`]: by target, what the cache set-up checks found.
     pub cache_warnings: BTreeMap<String, Vec<crate::docker::explain::CacheWarning>>,
 }
 

@@ -126,8 +126,7 @@ impl FanOut {
 
 /// One platform's part of a fan-out.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct PlatformResult {
+pub(crate) struct PlatformResult {
     /// The platform.
     pub(crate) platform: String,
     /// Where it built.
@@ -135,7 +134,7 @@ pub struct PlatformResult {
     /// The builder's driver.
     pub(crate) driver: String,
     /// The pushed image's digest (an index or a manifest).
-    pub digest: String,
+    pub(crate) digest: String,
     /// The per-platform tag it was pushed under (`docker` driver only).
     pub(crate) platform_tag: Option<String>,
     /// Build (and push) time.
@@ -144,7 +143,7 @@ pub struct PlatformResult {
     /// (see [`Build::explain`]); `None` when not explained. A build with an explanation
     /// record (a pipeline's) keeps one record per platform beside it
     /// (`image-linux-arm64.json` for `image.json`).
-    pub explanation: Option<crate::docker::explain::Explanation>,
+    pub(crate) explanation: Option<crate::docker::explain::Explanation>,
 }
 
 /// What a fan-out produced.
@@ -158,8 +157,13 @@ pub struct FanOutResult {
     pub digest: Option<String>,
     /// The platforms the merged index lists, as read back from the registry.
     pub merged_platforms: Vec<String>,
+    /// By platform (`linux/arm64`), which instructions its build took from the cache and
+    /// why each of the others ran (see [`Build::explain`]): one per platform whose build
+    /// was explained. A build with an explanation record (a pipeline's) keeps one record
+    /// per platform beside it (`image-linux-arm64.json` for `image.json`).
+    pub explanations: std::collections::BTreeMap<String, crate::docker::explain::Explanation>,
     /// Each platform's part.
-    pub platforms: Vec<PlatformResult>,
+    pub(crate) platforms: Vec<PlatformResult>,
 }
 
 /// How one platform ended in a failed fan-out.
@@ -444,6 +448,10 @@ impl Step for FanOut {
             tags: self.build.tags.clone(),
             digest: Some(digest),
             merged_platforms,
+            explanations: results
+                .iter()
+                .filter_map(|r| Some((r.platform.clone(), r.explanation.clone()?)))
+                .collect(),
             platforms: results,
         })
     }
