@@ -646,8 +646,8 @@ fn baking_the_webapp_gives_the_same_image_as_build_run() {
     } else {
         assert!(allowed.is_empty(), "{}: {allowed:?}", under_test.describe());
     }
-    assert_eq!(baked.targets.keys().collect::<Vec<_>>(), ["webapp"]);
-    let result = &baked.targets["webapp"];
+    assert_eq!(baked.keys().collect::<Vec<_>>(), ["webapp"]);
+    let result = &baked["webapp"];
     // The same manifest, hence the same config (the manifest names its config digest,
     // `built_config`).
     assert!(built_config.starts_with("sha256:"), "{built_config}");
@@ -762,7 +762,7 @@ fn the_network_mode_reaches_run_steps() {
         .unwrap();
     let result = bake.run(&runner).unwrap_or_else(|e| panic!("{e:#}"));
     // A local export has no image: only the build reference.
-    assert_eq!(result.targets["probe"].digest, None);
+    assert_eq!(result["probe"].digest, None);
     // `--network none`: the RUN step saw the loopback interface only.
     assert_eq!(
         std::fs::read_to_string(out.join("interfaces")).unwrap(),
@@ -816,25 +816,25 @@ fn each_baked_target_explains_itself() {
     assert!(bake.command().to_string().contains("--progress=rawjson"));
 
     let first = bake.run(&runner).unwrap_or_else(|e| panic!("{e:#}"));
-    let web = &first.explanations["web"];
+    let web = first["web"].explanation.as_ref().unwrap();
     let lines: Vec<Option<usize>> = web.rows().iter().map(|r| r.line).collect();
     assert_eq!(lines, [Some(2), Some(5), Some(6)], "{web}");
-    let api = &first.explanations["api"];
+    let api = first["api"].explanation.as_ref().unwrap();
     let lines: Vec<Option<usize>> = api.rows().iter().map(|r| r.line).collect();
     assert_eq!(lines, [Some(2), Some(9)], "{api}");
     assert!(dir.path().join("why/web.json").is_file());
-    assert_eq!(first.cache_warnings["web"], []);
+    assert_eq!(first["web"].cache_warnings, []);
 
     std::fs::write(app.join("web.txt"), "two\n").unwrap();
     let second = bake.run(&runner).unwrap_or_else(|e| panic!("{e:#}"));
-    let web = &second.explanations["web"];
+    let web = second["web"].explanation.as_ref().unwrap();
     assert!(
         web.summary().ends_with(
             "first rebuilt: COPY web.txt /web.txt (Dockerfile:5) because web.txt changed"
         ),
         "{web}"
     );
-    let api = &second.explanations["api"];
+    let api = second["api"].explanation.as_ref().unwrap();
     assert_eq!(api.cached_count(), (2, 2), "{api}");
     assert_eq!(api.summary(), "2/2 instructions cached; nothing rebuilt");
 }

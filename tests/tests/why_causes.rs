@@ -439,7 +439,7 @@ fn each_baked_target_says_which_cache_sources_were_imported() {
         .explain_records(dir.path().join("why"));
 
     let first = bake.run(&runner).unwrap_or_else(|e| panic!("{e:#}"));
-    let web = &first.explanations["web"];
+    let web = first["web"].explanation.as_ref().unwrap();
     let source = format!("type=registry,ref={reference}");
     match &row(web, 2).cause {
         Some(Cause::CacheNotImported { source: s, error })
@@ -451,7 +451,7 @@ fn each_baked_target_says_which_cache_sources_were_imported() {
         web.cache_imports()[0].status(),
         ImportStatus::Failed { .. }
     ));
-    let api = &first.explanations["api"];
+    let api = first["api"].explanation.as_ref().unwrap();
     let source = format!("type=local,src={}", local.display());
     match &row(api, 5).cause {
         Some(Cause::CacheNotImported { source: s, error })
@@ -464,14 +464,14 @@ fn each_baked_target_says_which_cache_sources_were_imported() {
 
     // The api target's cache is written now: imported.
     let second = bake.run(&runner).unwrap_or_else(|e| panic!("{e:#}"));
-    let api = &second.explanations["api"];
+    let api = second["api"].explanation.as_ref().unwrap();
     assert_eq!(
         api.cache_imports()[0].status(),
         &ImportStatus::Imported,
         "{api}"
     );
     assert_eq!(api.summary(), "1/1 instructions cached; nothing rebuilt");
-    let web = &second.explanations["web"];
+    let web = second["web"].explanation.as_ref().unwrap();
     assert!(matches!(
         web.cache_imports()[0].status(),
         ImportStatus::Failed { .. }
@@ -523,7 +523,7 @@ fn a_baked_secret_looking_build_arg_that_changed_is_named_without_its_value() {
             .unwrap()
             .explain_records(dir.path().join("why"));
         let mut result = bake.run(&runner).unwrap_or_else(|e| panic!("{e:#}"));
-        result.explanations.remove("web").unwrap()
+        result.remove("web").unwrap().explanation.unwrap()
     };
     bake(&values[0]);
     let e = bake(&values[1]);

@@ -74,7 +74,7 @@ pub fn run(base: &Runner, root: &Path, flags: &flags::Bake) -> Result<u8> {
         .write(&runner, &out)?
         .explain_records(root.join("target/buildkit/bake/why"));
     let result = bake.run(&runner)?;
-    for (name, target) in &result.targets {
+    for (name, target) in &result {
         eprintln!(
             "{name}: {} {}",
             target.image_names.join(", "),

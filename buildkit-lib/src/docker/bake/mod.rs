@@ -3,7 +3,7 @@
 //!
 //! [`BakeFile`] collects targets (each a [`Build`], [`BakeFile::build`]) and groups
 //! ([`BakeFile::group`]) and writes the file, and [`Bake`]
-//! runs `docker buildx bake` on it ([`Bake::run`](crate::plan::Step::run), with a typed [`BakeResult`] read from
+//! runs `docker buildx bake` on it ([`Bake::run`](crate::plan::Step::run), with a typed [`BakeTargetResult`] per target read from
 //! `--metadata-file`) or asks buildx how it reads it ([`Bake::print`]).
 //!
 //! # Paths
@@ -62,4 +62,4 @@ pub(crate) use model::is_local;
 pub(crate) use model::sanitize_name;
 pub use model::BakeFile;
 pub(crate) use model::BakeTarget;
-pub use run::{Bake, BakeResult, BakeTargetResult};
+pub use run::{Bake, BakeTargetResult};

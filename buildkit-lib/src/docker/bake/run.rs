@@ -1,5 +1,5 @@
 //! Running a bake file: [`Bake`] (the `docker buildx bake` command line, run in the
-//! file's directory), its pre-flight checks, the typed [`BakeResult`] read from
+//! file's directory), its pre-flight checks, the typed [`BakeTargetResult`]s read from
 //! `--metadata-file`, and [`Bake::print`].
 //!
 //! Apart from the export because a bake file need not come from it: a hand-written JSON
@@ -117,7 +117,7 @@ impl Bake {
     /// files, build args, base images and instructions, are named only so; secrets are
     /// kept as identities only). With the default `plain` progress, bake runs with
     /// `--progress=rawjson` (rendered as plain text in the log), each target's cache
-    /// set-up checks are said before, and [`BakeResult::explanations`] has, by target,
+    /// set-up checks are said before, and each target's [`BakeTargetResult::explanation`] says
     /// which instructions came from the cache and why each of the others ran. Targets of a
     /// JSON file with a local context and a Dockerfile file only.
     pub fn explain_records(mut self, dir: impl Into<PathBuf>) -> Bake {
@@ -183,8 +183,10 @@ impl Bake {
     }
 }
 
-/// What bake produced for one target, read from its metadata.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// What bake produced for one target, read from its metadata: a bake's result is one
+/// per target, by target name.
+#[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
 pub struct BakeTargetResult {
     /// The digest of the image manifest or index (`containerimage.digest`).
     pub digest: Option<String>,
@@ -195,54 +197,44 @@ pub struct BakeTargetResult {
     pub image_names: Vec<String>,
     /// The target's metadata as written.
     pub(crate) metadata: Value,
+    /// With [`Bake::explain_records`]: which instructions were taken from the cache and
+    /// why each of the others ran.
+    pub explanation: Option<crate::docker::explain::Explanation>,
+    /// With [`Bake::explain_records`]: what the cache set-up checks found.
+    pub cache_warnings: Vec<crate::docker::explain::CacheWarning>,
 }
 
-/// What a bake produced, per target.
-#[derive(Debug, Clone, PartialEq, Default)]
-#[non_exhaustive]
-pub struct BakeResult {
-    /// Each target's result, by target name.
-    pub targets: BTreeMap<String, BakeTargetResult>,
-    /// The metadata JSON as written (empty object in a dry run).
-    pub(crate) metadata: Value,
-    /// The command line run (secrets masked).
-    pub(crate) command: String,
-    /// With [`Bake::explain_records`]: by target, which instructions were taken from the cache
-    /// and why each of the others ran.
-    pub explanations: BTreeMap<String, crate::docker::explain::Explanation>,
-    /// With [`Bake::explain_records`]: by target, what the cache set-up checks found.
-    pub cache_warnings: BTreeMap<String, Vec<crate::docker::explain::CacheWarning>>,
-}
+/// What a bake produced: each target's result, by target name.
+pub(crate) type BakeResult = BTreeMap<String, BakeTargetResult>;
 
-impl BakeResult {
-    /// Reads bake's metadata JSON: an object keyed by target name.
-    pub(crate) fn parse_metadata(text: &str) -> anyhow::Result<BTreeMap<String, BakeTargetResult>> {
-        let value: Value = serde_json::from_str(text).context("bake metadata is not JSON")?;
-        let Value::Object(map) = value else {
-            bail!("bake metadata is not a JSON object keyed by target name");
-        };
-        map.into_iter()
-            .filter(|(_, v)| v.is_object())
-            .map(|(name, v)| {
-                let row: BuildMetadataRow =
-                    crate::rows::from_value(&v, &format!("the bake metadata of target {name}"))?;
-                let result = BakeTargetResult {
-                    digest: row.digest,
-                    config_digest: row.config_digest,
-                    image_names: row
-                        .image_name
-                        .as_deref()
-                        .unwrap_or("")
-                        .split(',')
-                        .filter(|n| !n.is_empty())
-                        .map(str::to_string)
-                        .collect(),
-                    metadata: v,
-                };
-                Ok((name, result))
-            })
-            .collect()
-    }
+/// Reads bake's metadata JSON: an object keyed by target name.
+pub(crate) fn parse_metadata(text: &str) -> anyhow::Result<BTreeMap<String, BakeTargetResult>> {
+    let value: Value = serde_json::from_str(text).context("bake metadata is not JSON")?;
+    let Value::Object(map) = value else {
+        bail!("bake metadata is not a JSON object keyed by target name");
+    };
+    map.into_iter()
+        .filter(|(_, v)| v.is_object())
+        .map(|(name, v)| {
+            let row: BuildMetadataRow =
+                crate::rows::from_value(&v, &format!("the bake metadata of target {name}"))?;
+            let result = BakeTargetResult {
+                digest: row.digest,
+                config_digest: row.config_digest,
+                image_names: row
+                    .image_name
+                    .as_deref()
+                    .unwrap_or("")
+                    .split(',')
+                    .filter(|n| !n.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+                metadata: v,
+                ..BakeTargetResult::default()
+            };
+            Ok((name, result))
+        })
+        .collect()
 }
 
 impl Bake {
@@ -438,7 +430,7 @@ impl Bake {
 }
 
 impl Step for Bake {
-    type Output = BakeResult;
+    type Output = BTreeMap<String, BakeTargetResult>;
 
     /// Checks, runs the bake and reads each target's result from the metadata file. A
     /// JSON file not written yet (a dry run's plan of a pipeline that writes it first) is
@@ -555,11 +547,6 @@ impl Bake {
                     err.context(format!("cannot bake {what} of {}", self.file.display()))
                 }
             })?;
-        let mut result = BakeResult {
-            command: cmd.to_string(),
-            metadata: Value::Object(Default::default()),
-            ..BakeResult::default()
-        };
         let metadata = crate::docker::build::read_metadata(
             runner,
             &metadata_path,
@@ -569,13 +556,20 @@ impl Bake {
         if ours {
             runner.remove(&metadata_path)?;
         }
-        result.targets = BakeResult::parse_metadata(&metadata.to_string())
+        let mut result = parse_metadata(&metadata.to_string())
             .with_context(|| format!("bake metadata {}", metadata_path.display()))?;
-        result.metadata = metadata;
         if let Some(why) = why {
             let explained = why.finish(runner);
-            result.explanations = explained.explanations;
-            result.cache_warnings = explained.warnings;
+            for (name, explanation) in explained.explanations {
+                if let Some(target) = result.get_mut(&name) {
+                    target.explanation = Some(explanation);
+                }
+            }
+            for (name, warnings) in explained.warnings {
+                if let Some(target) = result.get_mut(&name) {
+                    target.cache_warnings = warnings;
+                }
+            }
         }
         Ok(result)
     }
@@ -672,7 +666,7 @@ mod tests {
           },
           "files": {"buildx.build.ref": "default/default/def"}
         }"#;
-        let results = BakeResult::parse_metadata(text).unwrap();
+        let results = parse_metadata(text).unwrap();
         assert_eq!(results["web"].digest.as_deref(), Some("sha256:d1"));
         assert_eq!(results["web"].config_digest.as_deref(), Some("sha256:c0"));
         assert_eq!(
@@ -681,13 +675,12 @@ mod tests {
         );
         assert_eq!(results["files"].digest, None);
         assert!(results["files"].image_names.is_empty());
-        assert!(BakeResult::parse_metadata("[]").is_err());
+        assert!(parse_metadata("[]").is_err());
     }
 
     #[test]
     fn metadata_of_another_shape_names_the_target() {
-        let e =
-            BakeResult::parse_metadata(r#"{"web": {"containerimage.digest": 12}}"#).unwrap_err();
+        let e = parse_metadata(r#"{"web": {"containerimage.digest": 12}}"#).unwrap_err();
         let text = format!("{e:#}");
         assert!(
             text.starts_with("the bake metadata of target web is JSON of an unexpected shape"),
