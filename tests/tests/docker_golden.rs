@@ -210,10 +210,10 @@ fn registry_commands() {
         ),
         "{plan}"
     );
-    let append = merge.append(true).builder("multi");
+    let append = merge.append(true);
     let plan = append.plan(&Runner::new()).unwrap().to_string();
     assert!(
-        plan.contains("$ docker buildx imagetools create --builder multi --append --tag "),
+        plan.contains("$ docker buildx imagetools create --append --tag "),
         "{plan}"
     );
 }

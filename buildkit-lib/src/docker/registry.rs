@@ -297,8 +297,6 @@ pub struct ImagetoolsCreate {
     pub(crate) sources: Vec<String>,
     /// Add to the existing index of the first tag instead of replacing it (`--append`).
     pub(crate) append: bool,
-    /// The builder to use (`--builder`).
-    pub(crate) builder: Option<String>,
     /// How often and how patiently to retry the push of the index.
     pub(crate) retry: Retry,
 }
@@ -332,12 +330,6 @@ impl ImagetoolsCreate {
         self
     }
 
-    /// The builder to use (`--builder`).
-    pub fn builder(mut self, builder: impl Into<String>) -> ImagetoolsCreate {
-        self.builder = Some(builder.into());
-        self
-    }
-
     /// Retries the push of the index as [`Push::retry`] does: `attempts` in all, waiting
     /// `first_delay` before the first retry, doubled up to 30 s (default: 5 attempts, 2 s).
     pub fn retry(self, attempts: u32, first_delay: Duration) -> ImagetoolsCreate {
@@ -355,9 +347,6 @@ impl ImagetoolsCreate {
     /// The command line.
     pub(crate) fn command(&self) -> Cmd {
         let mut cmd = Cmd::new("docker").args(["buildx", "imagetools", "create"]);
-        if let Some(b) = &self.builder {
-            cmd = cmd.args(["--builder", b]);
-        }
         if self.append {
             cmd = cmd.arg("--append");
         }

@@ -380,7 +380,6 @@ impl FanOut {
             tags: self.build.tags.clone(),
             sources: digests.iter().map(|d| format!("{repo}@{d}")).collect(),
             append: false,
-            builder: None,
             retry: self.retry.clone(),
         })
     }
