@@ -119,11 +119,12 @@ fn a_push_hitting_connection_refused_is_retried_with_the_reason_logged() {
         .collect();
     assert_eq!(
         notes,
-        (1..=2)
-            .map(|n| format!(
+        [(1, "0.01s"), (2, "0.02s")]
+            .iter()
+            .map(|(n, wait)| format!(
                 "push of 127.0.0.1:5000/app:1 failed (attempt {n} of 5): Get \
                  \"https://127.0.0.1:5000/v2/\": dial tcp 127.0.0.1:5000: connect: connection \
-                 refused; retrying in 0.01s"
+                 refused; retrying in {wait}"
             ))
             .collect::<Vec<_>>()
     );
