@@ -12,8 +12,8 @@
 //! (`--call=check`) for a build.
 //!
 //! Each item has one path, in the module of its job (`docker::build::Build`,
-//! `docker::builder::remove`): nothing is re-exported here, so that a function named for
-//! what it does in its module (`remove`, `push`, `history`) keeps that module's name.
+//! `docker::registry::Push`): nothing is re-exported here, so that an item named for what
+//! it does in its module (`Push`, `BuildCheck`) keeps that module's name.
 
 pub mod bake;
 pub mod build;
