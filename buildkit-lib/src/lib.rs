@@ -157,7 +157,7 @@
 //!   buildx and engine talked to report (asked once per runner and kept with its other
 //!   engine answers), judged against one verified range (Docker Engine 26.1–28.5, buildx
 //!   0.13–0.29, as [`engine::Doctor`] reports): BuildKit's build checks ([`docker::checks::BuildCheck`],
-//!   buildx 0.15+) and build records ([`docker::build::BuildRecord`], buildx 0.21+) are
+//!   buildx 0.15+) and build records (in a pipeline's report, buildx 0.21+) are
 //!   used where they exist, and where they do not the step says it was skipped and why
 //!   ([`pipeline::StepCx::unsupported`]), never a silent pass.
 //! - **Process-wide state: none.** The library has no `static`; cancellation is per run:
@@ -184,9 +184,8 @@
 //! | [`validate::smoke::SmokeError`] | the app did not become ready (with its logs) |
 //! | [`validate::smoke::PortTaken`] | a port the smoke test probes is already served by something else |
 //! | [`validate::security::ScannerMissing`] | trivy or docker scout is not installed |
-//! | [`docker::build::BuildFailed`] | `docker buildx build` failed (buildx's message); its record holds BuildKit's own error where buildx keeps build records (0.21+) |
+//! | [`docker::build::BuildFailed`] | `docker buildx build` failed (buildx's message); BuildKit's own error, where buildx keeps build records (0.21+), is in the pipeline's report |
 //! | [`docker::fanout::FanOutError`] | a multi-engine build failed; each platform's outcome |
-//! | [`docker::ReferenceError`], [`docker::tags::Pep440Error`] | an image reference or a version that cannot be used |
 //! | [`plan::PlanError`] | [`plan::Plan::execute`] stopped |
 //!
 //! Every other error is a message naming the thing and what to do.

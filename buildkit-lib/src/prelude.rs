@@ -7,7 +7,7 @@
 //! xtask starts with one line.
 
 pub use crate::cmd::{Cancel, Echo};
-pub use crate::docker::build::{Build, BuildSecret, Output};
+pub use crate::docker::build::{Build, Output};
 pub use crate::docker::cache::Cache;
 pub use crate::package::{Mode, Package, PyInstaller, Stages};
 pub use crate::pipeline::{Inputs, Pipeline, RunOptions, StepOutput};

@@ -287,9 +287,92 @@ pub struct BuildkitRig {
     pub bin: PathBuf,
 }
 
+/// How `platform` ended in a failed fan-out, as the error's message says it (the text
+/// after `  PLATFORM on ENDPOINT: `, up to the next platform's line): `not started`,
+/// `built, not merged`, `failed: ...` or `its engine does not answer: ...`.
+pub fn fan_out_outcome(err: &anyhow::Error, platform: &str) -> String {
+    let text = err
+        .chain()
+        .find(|e| e.is::<buildkit_lib::docker::fanout::FanOutError>())
+        .unwrap_or_else(|| panic!("not a FanOutError: {err:#}"))
+        .to_string();
+    let start = text
+        .find(&format!("\n  {platform} on "))
+        .unwrap_or_else(|| panic!("{platform} is not in {text}"));
+    let rest = &text[start + 1..];
+    let end = rest[1..]
+        .find("\n  linux/")
+        .map(|i| i + 1)
+        .unwrap_or(rest.len());
+    let line = &rest[..end];
+    let (_, what) = line
+        .split_once(": ")
+        .unwrap_or_else(|| panic!("no outcome in {line}"));
+    what.to_string()
+}
+
+/// The TLS files of a `remote` builder or node, with the name in the daemon's certificate:
+/// what [`BuilderCreate::tls`](buildkit_lib::docker::builder::BuilderCreate::tls) and a
+/// `servername` driver option take, as one value for the tests.
+#[derive(Debug, Clone)]
+pub struct RemoteTls {
+    cacert: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+    servername: Option<String>,
+}
+
+impl RemoteTls {
+    /// The CA certificate, the client certificate and its key.
+    pub fn new(
+        cacert: impl Into<PathBuf>,
+        cert: impl Into<PathBuf>,
+        key: impl Into<PathBuf>,
+    ) -> Self {
+        RemoteTls {
+            cacert: cacert.into(),
+            cert: cert.into(),
+            key: key.into(),
+            servername: None,
+        }
+    }
+
+    /// The name in the daemon's certificate.
+    pub fn servername(mut self, servername: impl Into<String>) -> Self {
+        self.servername = Some(servername.into());
+        self
+    }
+}
+
+/// `.with_tls(&tls)` on a builder or a node: its TLS files and `servername` driver option.
+pub trait WithTls {
+    /// The TLS files (and `servername`) of `tls`.
+    fn with_tls(self, tls: &RemoteTls) -> Self;
+}
+
+impl WithTls for buildkit_lib::docker::builder::BuilderCreate {
+    fn with_tls(self, tls: &RemoteTls) -> Self {
+        let create = self.tls(&tls.cacert, &tls.cert, &tls.key);
+        match &tls.servername {
+            Some(name) => create.driver_opt("servername", name),
+            None => create,
+        }
+    }
+}
+
+impl WithTls for buildkit_lib::docker::builder::NodeSpec {
+    fn with_tls(self, tls: &RemoteTls) -> Self {
+        let node = self.tls(&tls.cacert, &tls.cert, &tls.key);
+        match &tls.servername {
+            Some(name) => node.driver_opt("servername", name),
+            None => node,
+        }
+    }
+}
+
 impl BuildkitRig {
     /// The client's TLS files, for a `remote` builder on [`BuildkitRig::endpoint`].
-    pub fn tls(&self) -> buildkit_lib::docker::builder::RemoteTls {
+    pub fn tls(&self) -> RemoteTls {
         self.tls_with(None, None, None)
     }
 
@@ -299,8 +382,8 @@ impl BuildkitRig {
         cacert: Option<PathBuf>,
         cert: Option<PathBuf>,
         key: Option<PathBuf>,
-    ) -> buildkit_lib::docker::builder::RemoteTls {
-        buildkit_lib::docker::builder::RemoteTls::new(
+    ) -> RemoteTls {
+        RemoteTls::new(
             cacert.unwrap_or_else(|| self.certs.join("ca.pem")),
             cert.unwrap_or_else(|| self.certs.join("client-cert.pem")),
             key.unwrap_or_else(|| self.certs.join("client-key.pem")),

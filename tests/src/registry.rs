@@ -62,6 +62,25 @@ pub fn platforms_of_manifest(raw: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The digests of an index's platform manifests (attestations left out), in order.
+pub fn platform_digests(runner: &Runner, reference: &str) -> anyhow::Result<Vec<String>> {
+    let raw = inspect_raw(runner, reference)?;
+    Ok(raw
+        .get("manifests")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|m| !is_attestation(m))
+        .filter(|m| {
+            m.get("platform")
+                .and_then(|p| p.get("os"))
+                .and_then(Value::as_str)
+                != Some("unknown")
+        })
+        .filter_map(|m| Some(m.get("digest")?.as_str()?.to_string()))
+        .collect())
+}
+
 /// The platforms of an image in a registry.
 pub fn platforms(runner: &Runner, reference: &str) -> anyhow::Result<Vec<String>> {
     Ok(platforms_of_manifest(&inspect_raw(runner, reference)?))

@@ -4,7 +4,7 @@
 
 use std::fs;
 
-use buildkit_lib::docker::build::{Build, Output, Provenance};
+use buildkit_lib::docker::build::{Build, Output};
 use buildkit_lib::plan::Step;
 use e2e::registry;
 
@@ -22,7 +22,7 @@ fn context(extra: &str) -> tempfile::TempDir {
     dir
 }
 
-fn pushed(provenance: Provenance) -> (Build, String, tempfile::TempDir) {
+fn pushed(provenance: &str) -> (Build, String, tempfile::TempDir) {
     let dir = context(&e2e::unique("attest"));
     let reference = format!(
         "{}/buildkit-test/attest:{}",
@@ -32,14 +32,14 @@ fn pushed(provenance: Provenance) -> (Build, String, tempfile::TempDir) {
     let build = Build::new(dir.path())
         .tag(reference.clone())
         .output(Output::Push)
-        .provenance(provenance)
+        .attest(provenance)
         .build_arg("CHANNEL", "stable-channel");
     (build, reference, dir)
 }
 
 #[test]
 fn max_provenance_is_read_back_with_the_build_args_it_records() {
-    let (build, reference, _dir) = pushed(Provenance::Max);
+    let (build, reference, _dir) = pushed("type=provenance,mode=max");
     let log_dir = tempfile::tempdir().unwrap();
     let log = log_dir.path().join("build.log");
     build.run(&e2e::engine().log_to(&log)).unwrap();
@@ -66,7 +66,7 @@ fn max_provenance_is_read_back_with_the_build_args_it_records() {
 
 #[test]
 fn provenance_off_pushes_a_plain_image() {
-    let (build, reference, _dir) = pushed(Provenance::Off);
+    let (build, reference, _dir) = pushed("type=provenance,disabled=true");
     build.run(&e2e::engine()).unwrap();
     let found = registry::attestations(&e2e::engine(), &reference).unwrap();
     assert_eq!(found.attestation_manifests, 0);
@@ -76,7 +76,7 @@ fn provenance_off_pushes_a_plain_image() {
 
 #[test]
 fn min_provenance_records_no_build_arg_values() {
-    let (build, reference, _dir) = pushed(Provenance::Min);
+    let (build, reference, _dir) = pushed("type=provenance,mode=min");
     build.run(&e2e::engine()).unwrap();
     let found = registry::attestations(&e2e::engine(), &reference).unwrap();
     assert_eq!(found.attestation_manifests, 1);
@@ -86,8 +86,11 @@ fn min_provenance_records_no_build_arg_values() {
 
 #[test]
 fn an_sbom_whose_scanner_cannot_be_pulled_says_how_to_name_another() {
-    let (build, _reference, _dir) = pushed(Provenance::Min);
-    let err = format!("{:#}", build.sbom(true).run(&e2e::engine()).unwrap_err());
+    let (build, _reference, _dir) = pushed("type=provenance,mode=min");
+    let err = format!(
+        "{:#}",
+        build.attest("type=sbom").run(&e2e::engine()).unwrap_err()
+    );
     assert!(
         err.contains("cannot pull BuildKit's SBOM scanner image")
             && err.contains("type=sbom,generator=IMAGE"),

@@ -2,20 +2,42 @@
 //! what bake cannot express, `--print` reading back every exported field, and a real bake
 //! of the webapp that yields the same image as `docker buildx build`.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use buildkit_lib::cmd::Echo;
-use buildkit_lib::docker::bake::{Bake, BakeFile, BakeGroup, BakeTarget};
-use buildkit_lib::docker::build::{oci_labels, Build, BuildSecret, Output, Provenance};
+use buildkit_lib::docker::bake::{Bake, BakeFile};
+use buildkit_lib::docker::build::{oci_labels, Build, Output};
 use buildkit_lib::docker::cache::Cache;
-use buildkit_lib::docker::image::ImageFacts;
 use buildkit_lib::pipeline::{Pipeline, StepOutput};
 use buildkit_lib::plan::Step;
 use buildkit_lib::{Cmd, Runner};
+use serde_json::{json, Value};
 
 fn webapp_dir() -> PathBuf {
     e2e::repo_root().join("fixtures/webapp")
+}
+
+/// The bake file as its JSON (`group`, `target`; keys as bake names them).
+/// The entitlements the bake's command grants (`--allow=...`, buildx 0.17 and newer).
+fn grants(bake: &Bake) -> Vec<String> {
+    bake.command()
+        .argv()
+        .iter()
+        .filter_map(|a| a.strip_prefix("--allow=").map(str::to_string))
+        .collect()
+}
+
+fn json_of(file: &BakeFile) -> Value {
+    serde_json::from_str(&file.to_json()).unwrap()
+}
+
+/// The bake target of `build`, its paths as the build has them (a file with no
+/// directory), as JSON.
+fn target_of(build: &Build) -> Result<Value, String> {
+    let mut file = BakeFile::new("");
+    file.build("t", build)
+        .map_err(|e| format!("{:#}", e.root_cause()))?;
+    Ok(json_of(&file)["target"]["t"].clone())
 }
 
 /// Removes images when dropped, so a failing test still cleans up.
@@ -55,12 +77,12 @@ fn every_field_reading(root: &Path, pip_conf: &Path) -> Build {
                 .to_string(),
         )
         .build_context("base", "docker-image://busybox:1.36")
-        .secret(BuildSecret::file("pip_conf", pip_conf))
-        .secret(BuildSecret::env("npm_token", "NPM_TOKEN"))
+        .secret_file("pip_conf", pip_conf)
+        .secret_env("npm_token", "NPM_TOKEN")
         .network("none")
         .pull(true)
         .no_cache(true)
-        .provenance(Provenance::Max)
+        .attest("type=provenance,mode=max")
         .platform("linux/amd64")
         .platform("linux/arm64")
         .output(Output::Push)
@@ -70,7 +92,6 @@ fn every_field_reading(root: &Path, pip_conf: &Path) -> Build {
         .cache_to(Cache::inline())
         // Reporting options: not part of the target.
         .metadata_file(PathBuf::from("target/metadata.json"))
-        .progress(Some("plain"))
         .labels(oci_labels(
             "webapp",
             "0.9.2",
@@ -82,57 +103,42 @@ fn every_field_reading(root: &Path, pip_conf: &Path) -> Build {
 
 #[test]
 fn from_build_keeps_paths_relative_to_the_current_directory_and_the_dockerfile_to_the_context() {
-    let target = BakeTarget::from_build(&every_field(Path::new(""))).unwrap();
-    assert_eq!(target, {
-        let mut want = BakeTarget::default();
-        want.context = Some("fixtures/webapp".into());
-        want.dockerfile = Some("Dockerfile.production".into());
-        want.dockerfile_inline = None;
-        want.target = Some("runtime".into());
-        want.tags = vec![
-            "127.0.0.1:5000/webapp:0.9.2".into(),
-            "127.0.0.1:5000/webapp:latest".into(),
-        ];
-        want.args = BTreeMap::from([
-            ("APP_UID".into(), "10001".into()),
-            ("PYTHON_IMAGE".into(), "buildkit-local/python:3.11".into()),
-        ]);
-        want.labels = BTreeMap::from([
-            (
-                "org.opencontainers.image.created".into(),
-                "2026-01-10T00:30:00Z".into(),
-            ),
-            (
-                "org.opencontainers.image.revision".into(),
-                "90dd6032fac8bda1b6c4436a2e65de27961ed071".into(),
-            ),
-            ("org.opencontainers.image.title".into(), "webapp".into()),
-            ("org.opencontainers.image.version".into(), "0.9.2".into()),
-        ]);
-        want.platforms = vec!["linux/amd64".into(), "linux/arm64".into()];
-        want.cache_from = vec![
-            "type=registry,ref=127.0.0.1:5000/webapp:cache".into(),
-            "type=local,src=target/buildx-cache".into(),
-        ];
-        want.cache_to = vec![
-            "type=registry,ref=127.0.0.1:5000/webapp:cache,mode=max".into(),
-            "type=inline".into(),
-        ];
-        want.output = vec!["type=registry".into()];
-        want.contexts = BTreeMap::from([
-            ("base".into(), "docker-image://busybox:1.36".into()),
-            ("meta".into(), "target/buildkit/build/meta".into()),
-        ]);
-        want.secret = vec![
-            "id=pip_conf,src=/run/secrets/pip.conf".into(),
-            "id=npm_token,env=NPM_TOKEN".into(),
-        ];
-        want.network = Some("none".into());
-        want.attest = vec!["type=provenance,mode=max".into()];
-        want.pull = true;
-        want.no_cache = true;
-        want
-    });
+    let target = target_of(&every_field(Path::new(""))).unwrap();
+    assert_eq!(
+        target,
+        json!({
+            "context": "fixtures/webapp",
+            "dockerfile": "Dockerfile.production",
+            "target": "runtime",
+            "tags": ["127.0.0.1:5000/webapp:0.9.2", "127.0.0.1:5000/webapp:latest"],
+            "args": {"APP_UID": "10001", "PYTHON_IMAGE": "buildkit-local/python:3.11"},
+            "labels": {
+                "org.opencontainers.image.created": "2026-01-10T00:30:00Z",
+                "org.opencontainers.image.revision": "90dd6032fac8bda1b6c4436a2e65de27961ed071",
+                "org.opencontainers.image.title": "webapp",
+                "org.opencontainers.image.version": "0.9.2"
+            },
+            "platforms": ["linux/amd64", "linux/arm64"],
+            "cache-from": [
+                "type=registry,ref=127.0.0.1:5000/webapp:cache",
+                "type=local,src=target/buildx-cache"
+            ],
+            "cache-to": [
+                "type=registry,ref=127.0.0.1:5000/webapp:cache,mode=max",
+                "type=inline"
+            ],
+            "output": ["type=registry"],
+            "contexts": {
+                "base": "docker-image://busybox:1.36",
+                "meta": "target/buildkit/build/meta"
+            },
+            "secret": ["id=pip_conf,src=/run/secrets/pip.conf", "id=npm_token,env=NPM_TOKEN"],
+            "network": "none",
+            "attest": ["type=provenance,mode=max"],
+            "pull": true,
+            "no-cache": true
+        })
+    );
     let outputs = [
         (Output::Default, vec![]),
         (Output::Load, vec!["type=docker"]),
@@ -144,18 +150,19 @@ fn from_build_keeps_paths_relative_to_the_current_directory_and_the_dockerfile_t
         ),
     ];
     for (output, want) in outputs {
-        let target = BakeTarget::from_build(&Build::new(".").output(output)).unwrap();
-        assert_eq!(target.output, want);
+        let target = target_of(&Build::new(".").output(output)).unwrap();
+        let output = target["output"].as_array().cloned().unwrap_or_default();
+        assert_eq!(output, want);
         // No Dockerfile given: bake's default, `Dockerfile` in the context.
-        assert_eq!(target.dockerfile, None);
-        assert_eq!(target.context.as_deref(), Some("."));
+        assert_eq!(target["dockerfile"], Value::Null);
+        assert_eq!(target["context"], ".");
     }
 }
 
 #[test]
 fn bake_file_json_is_golden_with_paths_relative_to_its_directory() {
     let root = e2e::repo_root();
-    let mut builder = BakeFile::builder(root.join("target/buildkit/build"));
+    let mut builder = BakeFile::new(root.join("target/buildkit/build"));
     builder.build("webapp", &every_field(&root)).unwrap();
     builder
         .build(
@@ -165,7 +172,7 @@ fn bake_file_json_is_golden_with_paths_relative_to_its_directory() {
         )
         .unwrap();
     builder.group("release", ["webapp"]).unwrap();
-    let file = builder.finish();
+    let file = builder;
     assert_eq!(
         file.to_json(),
         r#"{
@@ -243,8 +250,23 @@ fn bake_file_json_is_golden_with_paths_relative_to_its_directory() {
     );
     // Read back unchanged.
     assert_eq!(BakeFile::parse(&file.to_json()).unwrap(), file);
+    // And its network modes in the compose file written beside it.
+    let out = tempfile::tempdir().unwrap();
+    let bake = file
+        .write(&Runner::new(), &out.path().join("docker-bake.json"))
+        .unwrap();
+    let compose = out.path().join("docker-bake.network.compose.yaml");
+    assert!(
+        bake.command().to_string().contains(&format!(
+            "-f {} -f {}",
+            compose.display(),
+            out.path().join("docker-bake.json").display()
+        )),
+        "{}",
+        bake.command()
+    );
     assert_eq!(
-        file.network_overlay().unwrap(),
+        std::fs::read_to_string(&compose).unwrap(),
         "# Written with the bake file beside it: each target's network mode, which\n\
          # buildx 0.13 reads only from compose files. Pass it first:\n\
          # docker buildx bake -f <this file> -f <the bake file>\n\
@@ -267,31 +289,39 @@ fn bake_command_lines_are_golden() {
 
     let every = plain
         .clone()
-        .network_file("/srv/app/target/docker-bake.network.compose.yaml")
-        .targets(["webapp", "files"])
+        .target("webapp")
+        .target("files")
         .metadata_file("/srv/app/target/bake-metadata.json")
         .builder("multi")
-        .progress(Some("quiet"))
         .set("webapp.args.APP_UID=1000")
         .set("*.platform=linux/arm64");
     assert_eq!(
         every.command().to_string(),
         "docker buildx bake --builder multi \
-         -f /srv/app/target/docker-bake.network.compose.yaml \
          -f /srv/app/target/docker-bake.json \
-         --metadata-file /srv/app/target/bake-metadata.json --progress=quiet \
+         --metadata-file /srv/app/target/bake-metadata.json --progress=plain \
          --set webapp.args.APP_UID=1000 --set '*.platform=linux/arm64' webapp files"
     );
-    let print = plain.print_only(true).progress(None).target("webapp");
+    // `Bake::print`'s command line (a dry run answers nothing: no definition to read).
+    let dry = Runner::new().echo(Echo::Silent).dry_run(true);
+    let _ = plain.target("webapp").print(&dry);
     assert_eq!(
-        print.command().to_string(),
-        "docker buildx bake -f /srv/app/target/docker-bake.json --print webapp"
+        dry.recorded().commands(),
+        [[
+            "docker",
+            "buildx",
+            "bake",
+            "-f",
+            "/srv/app/target/docker-bake.json",
+            "--print",
+            "webapp"
+        ]]
     );
 }
 
 #[test]
 fn what_bake_cannot_express_is_refused_with_the_fix() {
-    let err = |build: Build| BakeTarget::from_build(&build).unwrap_err().to_string();
+    let err = |build: Build| target_of(&build).unwrap_err();
     assert_eq!(
         err(Build::new(".")
             .extra_arg("--provenance=false")
@@ -314,7 +344,7 @@ fn what_bake_cannot_express_is_refused_with_the_fix() {
          `context` to it"
     );
 
-    let mut builder = BakeFile::builder("/srv");
+    let mut builder = BakeFile::new("/srv");
     let chained = builder
         .build("bad", &Build::new(".").builder("multi"))
         .unwrap_err();
@@ -324,27 +354,19 @@ fn what_bake_cannot_express_is_refused_with_the_fix() {
          bake file: the builder is chosen once for the whole bake command; clear `builder` \
          on the Build and set `Bake::builder` instead"
     );
+    let web = Build::new("/srv/web");
     assert_eq!(
-        builder
-            .target("web app", BakeTarget::default())
-            .unwrap_err()
-            .to_string(),
+        builder.build("web app", &web).unwrap_err().to_string(),
         "`web app` is not a valid bake target or group name: bake accepts only letters, \
          digits, `_` and `-` (`web-app` would do)"
     );
-    builder.target("web", BakeTarget::default()).unwrap();
+    builder.build("web", &web).unwrap();
     assert_eq!(
-        builder
-            .target("web", BakeTarget::default())
-            .unwrap_err()
-            .to_string(),
+        builder.build("web", &web).unwrap_err().to_string(),
         "`web` is already in the bake file; give each target its own name"
     );
     assert_eq!(
-        builder
-            .target("default", BakeTarget::default())
-            .unwrap_err()
-            .to_string(),
+        builder.build("default", &web).unwrap_err().to_string(),
         "`default` cannot name a target here: it is the group of all targets; pick another \
          name"
     );
@@ -352,11 +374,10 @@ fn what_bake_cannot_express_is_refused_with_the_fix() {
         builder.group("ci", ["web", "api"]).unwrap_err().to_string(),
         "group `ci` lists `api`, which is not in the bake file; add the target first"
     );
-    assert_eq!(builder.finish().group["default"], {
-        let mut want = BakeGroup::default();
-        want.targets = vec!["web".into()];
-        want
-    });
+    assert_eq!(
+        json_of(&builder)["group"]["default"],
+        json!({"targets": ["web"]})
+    );
 }
 
 #[test]
@@ -385,22 +406,22 @@ fn a_pipeline_exports_its_image_builds_named_after_their_steps() {
     );
     pipeline.image_build("files", Build::new(webapp_dir().join("src")), "files");
 
-    let file = pipeline.bake_file(&pipeline.dir()).unwrap();
-    assert_eq!(file.group["default"].targets, ["image-3-11", "files"]);
+    let file = json_of(&pipeline.bake_file(&pipeline.dir()).unwrap());
+    assert_eq!(
+        file["group"]["default"]["targets"],
+        json!(["image-3-11", "files"])
+    );
     // `..` resolves only through directories that exist (a fresh checkout has no target/).
     std::fs::create_dir_all(pipeline.dir()).unwrap();
     // The file belongs in the pipeline's directory: paths are relative to it.
-    let web_target = &file.target["image-3-11"];
-    let context = web_target.context.as_deref().unwrap();
+    let web_target = &file["target"]["image-3-11"];
+    let context = web_target["context"].as_str().unwrap();
     assert_eq!(
         pipeline.dir().join(context).canonicalize().unwrap(),
         webapp_dir().canonicalize().unwrap()
     );
-    assert_eq!(
-        web_target.dockerfile.as_deref(),
-        Some("Dockerfile.production")
-    );
-    assert_eq!(web_target.output, ["type=docker"]);
+    assert_eq!(web_target["dockerfile"], "Dockerfile.production");
+    assert_eq!(web_target["output"], json!(["type=docker"]));
 
     pipeline.image_build("image.3.11", web, "web");
     assert_eq!(
@@ -411,10 +432,12 @@ fn a_pipeline_exports_its_image_builds_named_after_their_steps() {
 }
 
 /// Each `k=v,...` entry as its set of fields (none of these hold a quoted comma).
-fn by_field(entries: &[String]) -> Vec<std::collections::BTreeSet<String>> {
+fn by_field(entries: &Value) -> Vec<std::collections::BTreeSet<String>> {
     entries
-        .iter()
-        .map(|e| e.split(',').map(str::to_string).collect())
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| e.as_str().unwrap().split(',').map(str::to_string).collect())
         .collect()
 }
 
@@ -428,7 +451,7 @@ fn print_reads_back_every_exported_field() {
     // buildx reads secret files even to print: this one must exist.
     std::fs::write(root.join("pip.conf"), "[global]\n").unwrap();
     let webapp_build = every_field_reading(root, &root.join("pip.conf"));
-    let mut builder = BakeFile::builder(root.join("target/buildkit/build"));
+    let mut builder = BakeFile::new(root.join("target/buildkit/build"));
     builder.build("webapp", &webapp_build).unwrap();
     builder
         .build(
@@ -438,19 +461,21 @@ fn print_reads_back_every_exported_field() {
         )
         .unwrap();
     builder.group("release", ["webapp"]).unwrap();
-    let exported = builder.finish();
+    let exported = builder;
     let bake = exported
         .write(
             &runner,
             &root.join("target/buildkit/build/docker-bake.json"),
         )
         .unwrap();
-    assert_eq!(
-        bake.get_network_file(),
-        Some(
-            root.join("target/buildkit/build/docker-bake.network.compose.yaml")
-                .as_path()
-        )
+    let compose = root.join("target/buildkit/build/docker-bake.network.compose.yaml");
+    assert!(compose.is_file());
+    assert!(
+        bake.command()
+            .to_string()
+            .contains(&format!("-f {} -f ", compose.display())),
+        "{}",
+        bake.command()
     );
 
     // `--print` is read-only: it runs in a dry run too, and leaves nothing behind.
@@ -461,78 +486,58 @@ fn print_reads_back_every_exported_field() {
 
     // Printing the default group shows that group only (named groups are left out). Its
     // members are read by name: buildx 0.13 prints them in the file's order, 0.29 sorted.
-    assert_eq!(printed.group.keys().collect::<Vec<_>>(), ["default"]);
-    let members = |g: &BakeGroup| {
-        let mut names = g.targets.clone();
+    let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    let (printed, exported) = (json_of(&printed), json_of(&exported));
+    assert_eq!(keys(&printed["group"]), ["default"]);
+    let members = |g: &Value| {
+        let mut names: Vec<String> = serde_json::from_value(g["targets"].clone()).unwrap();
         names.sort();
         names
     };
     assert_eq!(
-        members(&printed.group["default"]),
-        members(&exported.group["default"])
+        members(&printed["group"]["default"]),
+        members(&exported["group"]["default"])
     );
-    assert_eq!(
-        printed.target.keys().collect::<Vec<_>>(),
-        exported.target.keys().collect::<Vec<_>>()
-    );
-    for (name, want) in &exported.target {
-        let got = &printed.target[name];
-        assert_eq!(got.context, want.context, "{name}: context");
+    assert_eq!(keys(&printed["target"]), keys(&exported["target"]));
+    for (name, want) in exported["target"].as_object().unwrap() {
+        let got = &printed["target"][name];
+        assert_eq!(got["context"], want["context"], "{name}: context");
         // buildx fills in the default Dockerfile name when none is given.
         assert_eq!(
-            got.dockerfile.as_deref(),
-            Some(want.dockerfile.as_deref().unwrap_or("Dockerfile")),
+            got["dockerfile"].as_str(),
+            Some(want["dockerfile"].as_str().unwrap_or("Dockerfile")),
             "{name}: dockerfile"
         );
-        assert_eq!(got.target, want.target, "{name}: target");
+        assert_eq!(got["target"], want["target"], "{name}: target");
         // buildx drops duplicate tags; ours have none.
-        assert_eq!(got.tags, want.tags, "{name}: tags");
-        assert_eq!(got.args, want.args, "{name}: args");
-        assert_eq!(got.labels, want.labels, "{name}: labels");
-        assert_eq!(got.platforms, want.platforms, "{name}: platforms");
+        for key in ["tags", "args", "labels", "platforms", "contexts"] {
+            assert_eq!(got[key], want[key], "{name}: {key}");
+        }
         // Entries are compared field by field: buildx 0.29 prints them as objects with
         // sorted keys (read back `type` first), 0.13 as the strings written.
-        assert_eq!(
-            by_field(&got.cache_from),
-            by_field(&want.cache_from),
-            "{name}: cache-from"
-        );
-        assert_eq!(
-            by_field(&got.cache_to),
-            by_field(&want.cache_to),
-            "{name}: cache-to"
-        );
-        assert_eq!(
-            by_field(&got.output),
-            by_field(&want.output),
-            "{name}: output"
-        );
-        assert_eq!(got.contexts, want.contexts, "{name}: contexts");
-        assert_eq!(
-            by_field(&got.secret),
-            by_field(&want.secret),
-            "{name}: secret"
-        );
-        assert_eq!(got.pull, want.pull, "{name}: pull");
-        assert_eq!(got.no_cache, want.no_cache, "{name}: no-cache");
+        for key in ["cache-from", "cache-to", "output", "secret"] {
+            assert_eq!(by_field(&got[key]), by_field(&want[key]), "{name}: {key}");
+        }
+        assert_eq!(got["pull"], want["pull"], "{name}: pull");
+        assert_eq!(got["no-cache"], want["no-cache"], "{name}: no-cache");
         // buildx 0.13 does not read `network` from bake files and does not print it (the
         // compose companion carries it); later releases read and print it.
         assert!(
-            got.network.is_none() || got.network == want.network,
+            got["network"].is_null() || got["network"] == want["network"],
             "{name}: network {:?}",
-            got.network
+            got["network"]
         );
     }
-    let webapp = &printed.target["webapp"];
-    assert_eq!(webapp.context.as_deref(), Some("../../../fixtures/webapp"));
-    assert_eq!(webapp.contexts["meta"], "meta");
-    assert_eq!(webapp.secret[0], "id=pip_conf,src=../../../pip.conf");
+    let webapp = &printed["target"]["webapp"];
+    assert_eq!(webapp["context"], "../../../fixtures/webapp");
+    assert_eq!(webapp["contexts"]["meta"], "meta");
+    assert_eq!(webapp["secret"][0], "id=pip_conf,src=../../../pip.conf");
 
     // A named group prints as itself, under a `default` group naming it.
-    let release = bake.target("release").print(&runner).unwrap();
-    assert_eq!(release.group["release"].targets, ["webapp"]);
-    assert_eq!(release.group["default"].targets, ["release"]);
-    assert_eq!(release.target.keys().collect::<Vec<_>>(), ["webapp"]);
+    let release = json_of(&bake.target("release").print(&runner).unwrap());
+    assert_eq!(release["group"]["release"]["targets"], json!(["webapp"]));
+    assert_eq!(release["group"]["default"]["targets"], json!(["release"]));
+    assert_eq!(keys(&release["target"]), ["webapp"]);
 }
 
 #[test]
@@ -577,16 +582,16 @@ fn baking_the_webapp_gives_the_same_image_as_build_run() {
         .expect("a config digest in the build metadata")
         .to_string();
 
-    let mut builder = BakeFile::builder(dir.path());
+    let mut builder = BakeFile::new(dir.path());
     builder
         .build("webapp", &base.clone().tag(baked_tag.clone()))
         .unwrap();
-    let file = builder.finish();
-    let target = &file.target["webapp"];
+    let file = builder;
+    let target = &json_of(&file)["target"]["webapp"];
     // The context is absolute when it shares only `/` with the temporary directory, else
     // relative to it (a checkout under the temporary directory); either way it leads to
     // the webapp. The `meta` context is beside the file: relative.
-    let context = target.context.as_deref().unwrap();
+    let context = target["context"].as_str().unwrap();
     assert_eq!(
         dir.path().join(context).canonicalize().unwrap(),
         webapp_dir().canonicalize().unwrap()
@@ -603,7 +608,7 @@ fn baking_the_webapp_gives_the_same_image_as_build_run() {
         !shares_more_than_root,
         "{context}"
     );
-    assert_eq!(target.contexts["meta"], "meta");
+    assert_eq!(target["contexts"]["meta"], "meta");
     let bake = file
         .write(&runner, &dir.path().join("docker-bake.json"))
         .unwrap();
@@ -611,10 +616,7 @@ fn baking_the_webapp_gives_the_same_image_as_build_run() {
     // be granted reading it, exactly that (buildx 0.17 and newer), or be run without
     // `--allow` (buildx 0.13, which has none); buildx is asked which.
     let webapp = webapp_dir().canonicalize().unwrap();
-    assert_eq!(
-        bake.entitlements(),
-        [format!("fs.read={}", webapp.display())]
-    );
+    assert_eq!(grants(&bake), [format!("fs.read={}", webapp.display())]);
     let under_test = e2e::engine_under_test();
     let recorded = runner.with_fresh_record();
     let baked = bake.run(&recorded).unwrap_or_else(|e| panic!("{e:#}"));
@@ -646,17 +648,20 @@ fn baking_the_webapp_gives_the_same_image_as_build_run() {
     } else {
         assert!(allowed.is_empty(), "{}: {allowed:?}", under_test.describe());
     }
-    assert_eq!(baked.targets.keys().collect::<Vec<_>>(), ["webapp"]);
-    let result = &baked.targets["webapp"];
-    assert_eq!(result.config_digest.as_deref(), Some(built_config.as_str()));
+    assert_eq!(baked.keys().collect::<Vec<_>>(), ["webapp"]);
+    let result = &baked["webapp"];
+    // The same manifest, hence the same config (the manifest names its config digest,
+    // `built_config`).
+    assert!(built_config.starts_with("sha256:"), "{built_config}");
+    assert!(built.digest.is_some());
     assert_eq!(result.digest, built.digest);
     assert_eq!(
         result.image_names,
         [format!("docker.io/library/{baked_tag}")]
     );
     assert_eq!(
-        ImageFacts::inspect(&runner, &baked_tag).unwrap().id,
-        ImageFacts::inspect(&runner, &built_tag).unwrap().id
+        e2e::image_inspect(&runner, &baked_tag)["Id"],
+        e2e::image_inspect(&runner, &built_tag)["Id"]
     );
 }
 
@@ -665,18 +670,17 @@ fn a_missing_dockerfile_is_a_clear_error_before_buildx_runs() {
     let runner = e2e::engine();
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("app")).unwrap();
-    let mut builder = BakeFile::builder(dir.path());
+    let mut builder = BakeFile::new(dir.path());
     builder
-        .target("app", {
-            let mut want = BakeTarget::default();
-            want.context = Some("app".into());
-            want.dockerfile = Some("Dockerfile.missing".into());
-            want.output = vec!["type=docker".into()];
-            want
-        })
+        .build(
+            "app",
+            &Build::new(dir.path().join("app"))
+                .dockerfile(dir.path().join("app/Dockerfile.missing"))
+                .output(Output::Load),
+        )
         .unwrap();
     let path = dir.path().join("docker-bake.json");
-    let bake = builder.finish().write(&runner, &path).unwrap();
+    let bake = builder.write(&runner, &path).unwrap();
     let recorded = runner.with_fresh_record();
     let err = bake.run(&recorded).unwrap_err();
     assert_eq!(
@@ -710,8 +714,9 @@ fn a_missing_dockerfile_is_a_clear_error_before_buildx_runs() {
         "FROM scratch AS a\n",
     )
     .unwrap();
-    let mut file = BakeFile::parse(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    file.target.get_mut("app").unwrap().target = Some("nope".into());
+    let mut text: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    text["target"]["app"]["target"] = json!("nope");
+    let file = BakeFile::parse(&text.to_string()).unwrap();
     let bake = file.write(&runner, &path).unwrap();
     let failed = bake.run(&runner.clone().echo(Echo::Silent)).unwrap_err();
     let text = format!("{failed:#}");
@@ -746,7 +751,7 @@ fn the_network_mode_reaches_run_steps() {
     )
     .unwrap();
     let out = dir.path().join("out");
-    let mut builder = BakeFile::builder(dir.path());
+    let mut builder = BakeFile::new(dir.path());
     builder
         .build(
             "probe",
@@ -758,12 +763,11 @@ fn the_network_mode_reaches_run_steps() {
         )
         .unwrap();
     let bake = builder
-        .finish()
         .write(&runner, &dir.path().join("docker-bake.json"))
         .unwrap();
     let result = bake.run(&runner).unwrap_or_else(|e| panic!("{e:#}"));
     // A local export has no image: only the build reference.
-    assert_eq!(result.targets["probe"].digest, None);
+    assert_eq!(result["probe"].digest, None);
     // `--network none`: the RUN step saw the loopback interface only.
     assert_eq!(
         std::fs::read_to_string(out.join("interfaces")).unwrap(),
@@ -801,7 +805,7 @@ fn each_baked_target_explains_itself() {
         runner: runner.clone(),
         images: vec![web_tag.clone(), api_tag.clone()],
     };
-    let mut builder = BakeFile::builder(dir.path());
+    let mut builder = BakeFile::new(dir.path());
     for (name, stage, tag) in [("web", "web", &web_tag), ("api", "api", &api_tag)] {
         let build = Build::new(&app)
             .target(stage)
@@ -811,33 +815,31 @@ fn each_baked_target_explains_itself() {
         builder.build(name, &build).unwrap();
     }
     let bake = builder
-        .finish()
         .write(&runner, &dir.path().join("docker-bake.json"))
         .unwrap()
-        .explain(true)
         .explain_records(dir.path().join("why"));
     assert!(bake.command().to_string().contains("--progress=rawjson"));
 
     let first = bake.run(&runner).unwrap_or_else(|e| panic!("{e:#}"));
-    let web = &first.explanations["web"];
+    let web = first["web"].explanation.as_ref().unwrap();
     let lines: Vec<Option<usize>> = web.rows().iter().map(|r| r.line).collect();
     assert_eq!(lines, [Some(2), Some(5), Some(6)], "{web}");
-    let api = &first.explanations["api"];
+    let api = first["api"].explanation.as_ref().unwrap();
     let lines: Vec<Option<usize>> = api.rows().iter().map(|r| r.line).collect();
     assert_eq!(lines, [Some(2), Some(9)], "{api}");
     assert!(dir.path().join("why/web.json").is_file());
-    assert_eq!(first.cache_warnings["web"], []);
+    assert_eq!(first["web"].cache_warnings, []);
 
     std::fs::write(app.join("web.txt"), "two\n").unwrap();
     let second = bake.run(&runner).unwrap_or_else(|e| panic!("{e:#}"));
-    let web = &second.explanations["web"];
+    let web = second["web"].explanation.as_ref().unwrap();
     assert!(
         web.summary().ends_with(
             "first rebuilt: COPY web.txt /web.txt (Dockerfile:5) because web.txt changed"
         ),
         "{web}"
     );
-    let api = &second.explanations["api"];
+    let api = second["api"].explanation.as_ref().unwrap();
     assert_eq!(api.cached_count(), (2, 2), "{api}");
     assert_eq!(api.summary(), "2/2 instructions cached; nothing rebuilt");
 }
@@ -873,7 +875,7 @@ fn bake_is_granted_exactly_what_its_targets_need() {
     let (cache, dist) = (root.join("cache"), root.join("out/dist"));
     let bake_dir = root.join("bake");
     std::fs::create_dir(&bake_dir).unwrap();
-    let mut builder = BakeFile::builder(&bake_dir);
+    let mut builder = BakeFile::new(&bake_dir);
     builder
         .build(
             "probe",
@@ -887,7 +889,6 @@ fn bake_is_granted_exactly_what_its_targets_need() {
         )
         .unwrap();
     let bake = builder
-        .finish()
         .write(&runner, &bake_dir.join("docker-bake.json"))
         .unwrap();
     let want = [
@@ -898,7 +899,7 @@ fn bake_is_granted_exactly_what_its_targets_need() {
         format!("fs.write={}", dist.display()),
         "network.host".to_string(),
     ];
-    assert_eq!(bake.entitlements(), want);
+    assert_eq!(grants(&bake), want);
 
     // A blanket grant never reaches buildx.
     let recorded = runner.with_fresh_record();
@@ -953,7 +954,7 @@ fn bake_is_granted_exactly_what_its_targets_need() {
         format!("fs.write={}", cache.display()),
         "network.host".to_string(),
     ];
-    assert_eq!(moved.entitlements(), want_moved);
+    assert_eq!(grants(&moved), want_moved);
     moved
         .run(&runner)
         .unwrap_or_else(|e| panic!("{}: {e:#}", under_test.describe()));

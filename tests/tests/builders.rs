@@ -10,13 +10,12 @@
 use std::path::Path;
 
 use buildkit_lib::docker::build::{Build, Output};
-use buildkit_lib::docker::builder::{self, BuilderCreate, Driver, NodeSpec, RemoteTls};
+use buildkit_lib::docker::builder::{self, BuilderCreate, Driver, NodeSpec};
 use buildkit_lib::docker::cache::Cache;
-use buildkit_lib::docker::fanout::{FanOut, FanOutError, PlatformEndpoint, PlatformOutcome};
-use buildkit_lib::docker::registry::Retry;
+use buildkit_lib::docker::fanout::{FanOut, FanOutError};
 use buildkit_lib::plan::Step;
 use buildkit_lib::{Cmd, Runner};
-use e2e::{BuildkitRig, RemoveBuilder, REGISTRY, REGISTRY_BUSYBOX_IMAGE};
+use e2e::{BuildkitRig, RemoteTls, RemoveBuilder, WithTls, REGISTRY, REGISTRY_BUSYBOX_IMAGE};
 
 /// A context whose image records the architecture it was built on in an intermediate
 /// stage and prints it (`token` keeps its cache records apart from other tests').
@@ -63,13 +62,6 @@ fn container_create(name: &str, image: &str, platforms: &[&str]) -> BuilderCreat
         create = create.platform(*platform);
     }
     create.bootstrap(true)
-}
-
-fn quick_retry() -> Retry {
-    Retry::new()
-        .attempts(2)
-        .initial_delay(std::time::Duration::from_millis(200))
-        .max_delay(std::time::Duration::from_millis(200))
 }
 
 /// Runs `image` for `platform` (pulled from the registry) and returns what it printed.
@@ -150,7 +142,7 @@ fn a_multi_node_builder_builds_both_platforms_and_each_runs() {
             NodeSpec::new(format!("{name}-tls"))
                 .endpoint(rig.endpoint.clone())
                 .platform("linux/amd64")
-                .tls(rig.tls()),
+                .with_tls(&rig.tls()),
         )
         .node(
             NodeSpec::new(format!("{name}-box"))
@@ -184,7 +176,7 @@ fn a_multi_node_builder_builds_both_platforms_and_each_runs() {
         .output(Output::Push)
         .builder(created.name().to_string())
         .network("none")
-        .read_size(false)
+        .read_facts(false)
         .run(&runner)
         .unwrap_or_else(|e| panic!("{e:#}"));
     assert!(result
@@ -225,18 +217,19 @@ fn two_builders(
     (remote, container)
 }
 
-fn fanout(dir: &Path, tag: &str, platforms: Vec<PlatformEndpoint>) -> FanOut {
+fn fanout(dir: &Path, tag: &str, platforms: Vec<String>) -> FanOut {
     FanOut::new(
         Build::new(dir.to_path_buf())
             .tag(tag.to_string())
             .network("none"),
         platforms,
     )
-    .retry(quick_retry())
+    .unwrap()
+    .retry(2, std::time::Duration::from_millis(200))
 }
 
-fn on(platform: &str, endpoint: &str) -> PlatformEndpoint {
-    PlatformEndpoint::parse(&format!("{platform}={endpoint}")).unwrap()
+fn on(platform: &str, endpoint: &str) -> String {
+    format!("{platform}={endpoint}")
 }
 
 #[test]
@@ -257,21 +250,19 @@ fn fan_out_over_a_remote_and_a_docker_container_builder_merges_by_digest() {
     );
     let result = f.run(&runner).unwrap_or_else(|e| panic!("{e:#}"));
     assert_eq!(result.merged_platforms, ["linux/amd64", "linux/arm64"]);
-    let (amd64, arm64) = (&result.platforms[0], &result.platforms[1]);
-    assert_eq!(amd64.driver, "remote");
-    assert_eq!(arm64.driver, "docker-container");
-    // Pushed by digest: no per-platform tag, each digest reachable in the repository.
-    assert_eq!(
-        (amd64.platform_tag.as_deref(), arm64.platform_tag.as_deref()),
-        (None, None)
-    );
-    assert_ne!(amd64.digest, arm64.digest);
+    // A `remote` and a `docker-container` builder push by digest: no per-platform tag
+    // (the registry's tag list below), each digest reachable in the repository.
+    assert!(!in_registry(&runner, &format!("{tag}-linux-amd64")));
+    assert!(!in_registry(&runner, &format!("{tag}-linux-arm64")));
+    let digests = e2e::registry::platform_digests(&runner, &tag).unwrap();
+    assert_eq!(digests.len(), 2, "{digests:?}");
+    assert_ne!(digests[0], digests[1]);
     let repo = tag.rsplit_once(':').unwrap().0;
-    for p in &result.platforms {
-        assert!(p.digest.starts_with("sha256:"), "{p:?}");
+    for digest in &digests {
+        assert!(digest.starts_with("sha256:"), "{digest}");
         assert!(
-            in_registry(&runner, &format!("{repo}@{}", p.digest)),
-            "{p:?}"
+            in_registry(&runner, &format!("{repo}@{digest}")),
+            "{digest}"
         );
     }
     let tags = runner
@@ -328,9 +319,10 @@ fn a_builder_that_is_down_fails_its_platform_and_nothing_is_merged() {
         ],
     );
     let err = f.run(&runner).unwrap_err();
-    let fan = err
-        .downcast_ref::<FanOutError>()
-        .unwrap_or_else(|| panic!("not a FanOutError: {err:#}"));
+    assert!(
+        err.downcast_ref::<FanOutError>().is_some(),
+        "not a FanOutError: {err:#}"
+    );
     let text = err.to_string();
     assert!(
         text.starts_with(&format!(
@@ -340,18 +332,17 @@ fn a_builder_that_is_down_fails_its_platform_and_nothing_is_merged() {
         "{text}"
     );
     // Found before anything was built: the other platform never started.
-    match &fan.outcomes[0].1 {
-        PlatformOutcome::Unreachable(why) => assert!(
-            why.starts_with(&format!(
-                "nothing answers at {dead_endpoint}; start the BuildKit daemon there or point \
-                 the builder at one that runs (dial tcp {}: connect: connection refused)",
-                dead_endpoint.trim_start_matches("tcp://")
-            )),
-            "{why}"
-        ),
-        other => panic!("amd64 should be unreachable, is {other:?}"),
-    }
-    assert_eq!(fan.outcomes[1].1, PlatformOutcome::NotStarted);
+    let amd64 = e2e::fan_out_outcome(&err, "linux/amd64");
+    assert!(
+        amd64.starts_with(&format!(
+            "its engine does not answer: nothing answers at {dead_endpoint}; start the \
+             BuildKit daemon there or point the builder at one that runs (dial tcp {}: \
+             connect: connection refused)",
+            dead_endpoint.trim_start_matches("tcp://")
+        )),
+        "amd64 should be unreachable, is {amd64}"
+    );
+    assert_eq!(e2e::fan_out_outcome(&err, "linux/arm64"), "not started");
     assert!(!in_registry(&runner, &tag), "the tag was written");
 }
 
@@ -372,7 +363,7 @@ fn registry_cache_round_trip_through_a_docker_container_builder() {
             .platform("linux/amd64")
             .builder(builder)
             .network("none")
-            .read_size(false);
+            .read_facts(false);
         if from {
             build = build.cache_from(cache.clone());
         }
@@ -834,7 +825,7 @@ fn a_daemon_stopped_mid_build_fails_the_build_with_a_clear_message() {
     let build = Build::new(ctx.path().to_path_buf())
         .builder(created.name().to_string())
         .network("none")
-        .read_size(false);
+        .read_facts(false);
     let err = std::thread::scope(|s| {
         let running = s.spawn(|| build.run(&runner));
         wait_until(
@@ -890,20 +881,24 @@ fn a_builder_whose_tls_is_wrong_fails_its_platform_with_the_reason_and_nothing_i
         ],
     );
     let err = f.run(&runner).unwrap_err();
-    let fan = err
-        .downcast_ref::<FanOutError>()
-        .unwrap_or_else(|| panic!("not a FanOutError: {err:#}"));
-    match &fan.outcomes[0].1 {
-        PlatformOutcome::Failed(why) => assert!(
-            why.contains(&format!(
+    assert!(
+        err.downcast_ref::<FanOutError>().is_some(),
+        "not a FanOutError: {err:#}"
+    );
+    let amd64 = e2e::fan_out_outcome(&err, "linux/amd64");
+    assert!(
+        amd64.starts_with("failed: ")
+            && amd64.contains(&format!(
                 "builder {}: the BuildKit daemon presented a certificate that the client's CA \
                  did not sign",
                 wrong.name()
-            )) && why.contains("x509: certificate signed by unknown authority"),
-            "{why}"
-        ),
-        other => panic!("amd64 should have failed, is {other:?}"),
-    }
-    assert_eq!(fan.outcomes[1].1, PlatformOutcome::Built);
+            ))
+            && amd64.contains("x509: certificate signed by unknown authority"),
+        "amd64 should have failed, is {amd64}"
+    );
+    assert_eq!(
+        e2e::fan_out_outcome(&err, "linux/arm64"),
+        "built, not merged"
+    );
     assert!(!in_registry(&runner, &tag), "the tag was written");
 }

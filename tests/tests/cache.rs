@@ -8,7 +8,7 @@ use std::path::Path;
 
 use buildkit_lib::docker::bake::{Bake, BakeFile};
 use buildkit_lib::docker::build::{Build, Output};
-use buildkit_lib::docker::cache::{Cache, Compression, GhaService};
+use buildkit_lib::docker::cache::Cache;
 
 /// The first BuildKit release that exports a registry or local cache as one OCI image
 /// manifest by default (the library's own threshold is crate-private).
@@ -64,7 +64,7 @@ fn build_in(dir: &Path, tag: &str) -> Build {
         .tag(tag)
         .network("host")
         .output(Output::Load)
-        .read_size(false)
+        .read_facts(false)
 }
 
 fn read_json(path: &Path) -> Value {
@@ -107,17 +107,15 @@ fn local_cache_with_zstd_oci_media_types_and_one_image_manifest() {
     let cache = Cache::local(&cache_dir)
         .mode_max(true)
         .ignore_error(true)
-        .compression(Compression::Zstd)
-        .compression_level(3)
-        .force_compression(true)
+        .compression("zstd", Some(3), true)
         .oci_mediatypes(true)
         .image_manifest(true);
     let build = build_in(ctx.path(), &tag).cache_to(cache);
-    let result = build
+    build
         .run(&runner)
         .expect("the engine's buildx accepts every attribute");
     remove_image(&runner, &tag);
-    assert!(result.command.contains(&format!(
+    assert!(build.command().to_string().contains(&format!(
         "--cache-to type=local,dest={},mode=max,ignore-error=true,compression=zstd,\
          compression-level=3,force-compression=true,oci-mediatypes=true,image-manifest=true",
         cache_dir.display()
@@ -171,7 +169,7 @@ fn local_cache_with_zstd_oci_media_types_and_one_image_manifest() {
     for (image_manifest, want) in [(None, default_form), (Some(false), index)] {
         let ctx2 = context();
         let dir2 = ctx2.path().join("cache");
-        let mut cache = Cache::local(&dir2).compression(Compression::Zstd);
+        let mut cache = Cache::local(&dir2).compression("zstd", None, false);
         if let Some(on) = image_manifest {
             cache = cache.image_manifest(on);
         }
@@ -204,8 +202,7 @@ fn registry_cache_for_registries_without_indexes() {
     let cache_ref = format!("{}/{}:cache", e2e::REGISTRY, e2e::unique("bkl-cache-ecr"));
     let cache = Cache::registry(&cache_ref)
         .mode_max(true)
-        .compression(Compression::Zstd)
-        .force_compression(true)
+        .compression("zstd", None, true)
         .oci_mediatypes(true)
         .image_manifest(true)
         .ignore_error(true);
@@ -234,10 +231,11 @@ fn registry_cache_for_registries_without_indexes() {
     }
     // The same value imports it (buildx accepts a cache written as one manifest).
     let again = build_in(ctx.path(), &tag).cache_from(cache);
-    let result = again.run(&runner).unwrap();
+    again.run(&runner).unwrap();
     remove_image(&runner, &tag);
-    assert!(result
-        .command
+    assert!(again
+        .command()
+        .to_string()
         .contains(&format!("--cache-from type=registry,ref={cache_ref} ")));
 }
 
@@ -454,8 +452,7 @@ fn gha_v2_on_the_engines_own_builder_is_refused_or_reaches_buildkit_as_its_versi
     let under_test = e2e::engine_under_test();
     let runner = with_gha_v2(e2e::engine());
     let ctx = context();
-    let build =
-        build_in(ctx.path(), "never-built:1").cache_to(Cache::gha().gha_service(GhaService::V2));
+    let build = build_in(ctx.path(), "never-built:1").cache_to(Cache::gha().gha_version(2));
     let err = format!("{:#}", build.run(&runner).unwrap_err());
     assert!(!err.contains(TOKEN), "{err}");
     let started = runner
@@ -488,28 +485,37 @@ fn gha_v2_on_the_engines_own_builder_is_refused_or_reaches_buildkit_as_its_versi
     }
     // In a dry run the plan shows the service it will use, and asks the builder nothing.
     let dry = with_gha_v2(e2e::runner()).dry_run(true);
-    let plan = build.run(&dry).unwrap();
+    build.run(&dry).unwrap();
+    let command = dry
+        .recorded()
+        .commands()
+        .into_iter()
+        .find(|argv| argv[..3] == ["docker", "buildx", "build"])
+        .unwrap()
+        .join(" ");
     assert!(
-        plan.command.contains("--cache-to type=gha,version=2 "),
-        "{}",
-        plan.command
+        command.contains("--cache-to type=gha,version=2 "),
+        "{command}"
     );
 }
 
 #[test]
 fn bake_checks_the_gha_caches_of_the_targets_it_builds() {
     let ctx = context();
-    let mut builder = BakeFile::builder(ctx.path());
+    let mut builder = BakeFile::new(ctx.path());
     builder
         .build(
             "app",
             &build_in(ctx.path(), "bake-gha:1").cache_to(Cache::gha().scope("app").mode_max(true)),
         )
         .unwrap();
-    let file = builder.finish();
-    assert_eq!(file.target["app"].cache_to, ["type=gha,scope=app,mode=max"]);
+    let file: serde_json::Value = serde_json::from_str(&builder.to_json()).unwrap();
+    assert_eq!(
+        file["target"]["app"]["cache-to"],
+        serde_json::json!(["type=gha,scope=app,mode=max"])
+    );
     let path = ctx.path().join("docker-bake.json");
-    std::fs::write(&path, file.to_json()).unwrap();
+    std::fs::write(&path, builder.to_json()).unwrap();
     let bake = Bake::new(&path);
     let runner = without_gha(e2e::runner());
     let err = format!("{:#}", bake.run(&runner).unwrap_err());
@@ -543,12 +549,12 @@ fn bake_checks_the_gha_caches_of_the_targets_it_builds() {
         );
     }
     // Attributes a backend would ignore are refused when the target is exported.
-    let mut builder = BakeFile::builder(ctx.path());
+    let mut builder = BakeFile::new(ctx.path());
     let err = builder
         .build(
             "bad",
             &build_in(ctx.path(), "bake-gha:1")
-                .cache_to(Cache::gha().compression(Compression::Zstd)),
+                .cache_to(Cache::gha().compression("zstd", None, false)),
         )
         .unwrap_err();
     assert!(

@@ -1,8 +1,8 @@
 //! Golden command lines for every command the docker module produces, compared as exact
 //! text: a change in argument order or spelling is a visible, reviewed change.
 
-use buildkit_lib::docker::build::{oci_labels, Build, BuildSecret, Output};
-use buildkit_lib::docker::builder::{self, BuilderCreate, Driver, NodeSpec, RemoteTls};
+use buildkit_lib::docker::build::{oci_labels, Build, Output};
+use buildkit_lib::docker::builder::{BuilderCreate, Driver, NodeSpec};
 use buildkit_lib::docker::cache::Cache;
 use buildkit_lib::docker::registry::ImagetoolsCreate;
 use buildkit_lib::plan::Step;
@@ -17,8 +17,8 @@ fn every_option() -> Build {
         .build_arg("PYTHON_IMAGE", "buildkit-local/python:3.11")
         .build_arg("APP_UID", "10001")
         .build_context("assets", "fixtures/webapp/src")
-        .secret(BuildSecret::file("pip_conf", "/run/secrets/pip.conf"))
-        .secret(BuildSecret::env("npm_token", "NPM_TOKEN"))
+        .secret_file("pip_conf", "/run/secrets/pip.conf")
+        .secret_env("npm_token", "NPM_TOKEN")
         .network("host")
         .pull(true)
         .no_cache(true)
@@ -34,7 +34,6 @@ fn every_option() -> Build {
         .cache_to(Cache::gha().mode_max(true))
         .metadata_file("target/metadata.json")
         .builder("multi")
-        .progress(Some("plain"))
         .extra_arg("--provenance=false")
         .extra_arg("--sbom=false")
         .labels(oci_labels(
@@ -44,7 +43,7 @@ fn every_option() -> Build {
             "2026-01-10T00:30:00Z",
             "https://example.org/webapp",
         ))
-        .label("maintainer", "Web Team")
+        .labels([("maintainer", "Web Team")])
         .with_session_labels(&{
             let mut session = Session::new("webapp");
             session.run_id = "run-1".into();
@@ -97,13 +96,7 @@ fn build_defaults_and_outputs() {
         unexplained.command().to_string(),
         "docker buildx build --progress=plain ."
     );
-    let tty = Build::new(".").progress(Some("tty"));
-    assert_eq!(
-        tty.command().to_string(),
-        "docker buildx build --progress=tty ."
-    );
-    let quiet = Build::new(".").progress(None);
-    assert_eq!(quiet.command().to_string(), "docker buildx build .");
+    // Other progress modes: the unit test `docker::build::tests::progress_modes`.
     let outputs = [
         (Output::Load, "--load"),
         (Output::Push, "--push"),
@@ -136,17 +129,6 @@ fn create_lines<S: Step>(step: &S) -> Vec<String> {
         .filter(|argv| argv[..3] == ["docker", "buildx", "create"])
         .map(|argv| argv.join(" "))
         .collect()
-}
-
-/// The command line `run` runs, recorded by a dry run.
-fn dry_command(run: impl FnOnce(&Runner) -> anyhow::Result<()>) -> String {
-    let runner = Runner::new()
-        .echo(buildkit_lib::cmd::Echo::Silent)
-        .dry_run(true);
-    run(&runner).unwrap();
-    let commands = runner.recorded().commands();
-    assert_eq!(commands.len(), 1, "{commands:?}");
-    commands[0].join(" ")
 }
 
 #[test]
@@ -205,14 +187,7 @@ fn builder_create_for_each_driver() {
         ["docker buildx create --name k8s --driver kubernetes \
          --driver-opt namespace=ci --driver-opt replicas=2"]
     );
-    assert_eq!(
-        dry_command(|r| builder::use_builder(r, "multi")),
-        "docker buildx use multi"
-    );
-    assert_eq!(
-        dry_command(|r| builder::remove(r, "multi")),
-        "docker buildx rm multi"
-    );
+    // `docker buildx use` and `rm`: the unit test `builder::manage::tests::rm_command_line`.
     // The name check every new builder starts with.
     let runner = Runner::new().session(Session::new("golden"));
     assert_eq!(
@@ -230,17 +205,21 @@ fn registry_commands() {
         .tag("127.0.0.1:5000/webapp:latest")
         .source("127.0.0.1:5000/webapp:0.9.2-amd64")
         .source("127.0.0.1:5000/webapp:0.9.2-arm64");
-    assert_eq!(
-        merge.command().to_string(),
-        "docker buildx imagetools create --tag 127.0.0.1:5000/webapp:0.9.2 \
-         --tag 127.0.0.1:5000/webapp:latest \
-         127.0.0.1:5000/webapp:0.9.2-amd64 127.0.0.1:5000/webapp:0.9.2-arm64"
+    let plan = merge.plan(&Runner::new()).unwrap().to_string();
+    assert!(
+        plan.contains(
+            "$ docker buildx imagetools create --tag 127.0.0.1:5000/webapp:0.9.2 \
+             --tag 127.0.0.1:5000/webapp:latest \
+             127.0.0.1:5000/webapp:0.9.2-amd64 127.0.0.1:5000/webapp:0.9.2-arm64\n"
+        ),
+        "{plan}"
     );
-    let append = merge.append(true).builder("multi");
-    assert!(append
-        .command()
-        .to_string()
-        .starts_with("docker buildx imagetools create --builder multi --append --tag "));
+    let append = merge.append(true);
+    let plan = append.plan(&Runner::new()).unwrap().to_string();
+    assert!(
+        plan.contains("$ docker buildx imagetools create --append --tag "),
+        "{plan}"
+    );
 }
 
 #[test]
@@ -259,28 +238,27 @@ fn multi_node_builder_command_lines() {
             .map(|l| l.replace(&root, ""))
             .collect()
     };
-    let tls = RemoteTls::new(
-        dir.path().join("certs/ca.pem"),
-        dir.path().join("certs/cert.pem"),
-        dir.path().join("certs/key.pem"),
-    );
+    let tls = |node: NodeSpec| {
+        node.tls(
+            dir.path().join("certs/ca.pem"),
+            dir.path().join("certs/cert.pem"),
+            dir.path().join("certs/key.pem"),
+        )
+    };
     let farm = |amd_endpoint: &str| {
         BuilderCreate::new()
             .name("farm")
             .driver(Driver::Remote)
             .node(
-                NodeSpec::new("amd")
+                tls(NodeSpec::new("amd")
                     .endpoint(amd_endpoint)
                     .platform("linux/amd64")
-                    .platform("linux/386")
-                    .tls(tls.clone().servername("buildkitd")),
+                    .platform("linux/386"))
+                .driver_opt("servername", "buildkitd"),
             )
-            .node(
-                NodeSpec::new("arm")
-                    .endpoint("tcp://buildkit-arm.internal:1234")
-                    .platform("linux/arm64")
-                    .tls(tls.clone()),
-            )
+            .node(tls(NodeSpec::new("arm")
+                .endpoint("tcp://buildkit-arm.internal:1234")
+                .platform("linux/arm64")))
             .bootstrap(true)
             .use_it(true)
     };

@@ -108,7 +108,9 @@ fn a_clean_dockerfile_has_no_findings() {
             e2e::BUSYBOX_IMAGE
         ),
     );
-    let report = BuildCheck::new(dir.path()).run(&runner).unwrap();
+    let report = BuildCheck::of(&Build::new(dir.path()))
+        .run(&runner)
+        .unwrap();
     match checks_expected(&runner) {
         Ok(()) => {
             assert!(
@@ -130,7 +132,7 @@ fn a_dockerfile_that_does_not_parse_fails_the_check_instead_of_passing() {
         "Dockerfile",
         &format!("FROM {}\nRUNN echo typo\n", e2e::BUSYBOX_IMAGE),
     );
-    let outcome = BuildCheck::new(dir.path()).run(&runner);
+    let outcome = BuildCheck::of(&Build::new(dir.path())).run(&runner);
     match checks_expected(&runner) {
         Ok(()) => {
             let err = format!("{:#}", outcome.unwrap_err());
@@ -159,7 +161,7 @@ fn build_args_reach_the_check_like_the_build() {
     );
     let build = Build::new(dir.path()).build_arg("BASE", e2e::BUSYBOX_IMAGE);
     let given = BuildCheck::of(&build).run(&runner);
-    let missing = BuildCheck::new(dir.path()).run(&runner);
+    let missing = BuildCheck::of(&Build::new(dir.path())).run(&runner);
     match checks_expected(&runner) {
         Ok(()) => {
             assert_eq!(given.unwrap().findings(), &[]);
@@ -193,7 +195,9 @@ esac"#,
         .echo(Echo::Silent)
         .env("PATH", fake.path_env());
     let dir = tempfile::tempdir().unwrap();
-    let err = BuildCheck::new(dir.path()).run(&runner).unwrap_err();
+    let err = BuildCheck::of(&Build::new(dir.path()))
+        .run(&runner)
+        .unwrap_err();
     let text = format!("{err:#}");
     assert!(
         text.contains("nothing was checked") && text.contains("exit code 1"),
@@ -210,7 +214,40 @@ esac"#,
     let runner = Runner::new()
         .echo(Echo::Silent)
         .env("PATH", fake.path_env());
-    assert!(BuildCheck::new(dir.path()).run(&runner).is_err());
+    assert!(BuildCheck::of(&Build::new(dir.path()))
+        .run(&runner)
+        .is_err());
+}
+
+/// `build` run as the one image step of a pipeline under a directory of its own: its
+/// error text (when it failed) and BuildKit's record of it, as the pipeline's
+/// `report.json` holds them (where a user reads a build's record).
+fn build_in_pipeline(runner: &Runner, build: Build) -> (Option<String>, serde_json::Value) {
+    let target = tempfile::tempdir().unwrap();
+    let mut pipeline = Pipeline::new("record", target.path());
+    pipeline.image_build("image", build, "image");
+    let report = pipeline
+        .run(
+            &runner.clone().echo(Echo::Silent),
+            &RunOptions::new(&e2e::unique("e2e-record")),
+        )
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(target.path().join("buildkit/record/report.json")).unwrap(),
+    )
+    .unwrap();
+    let step = json["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "image")
+        .unwrap_or_else(|| panic!("no image step in {json}"));
+    let builds = step["builds"].as_array().unwrap();
+    assert_eq!(builds.len(), 1, "{step}");
+    (
+        report.step("image").unwrap().error.clone(),
+        builds[0].clone(),
+    )
 }
 
 #[test]
@@ -231,31 +268,29 @@ fn a_successful_build_records_its_reference_and_where_possible_its_cached_steps(
         .tag(&tag)
         .network("none")
         .output(Output::Load);
-    let first = build.clone().no_cache(true).run(&runner).unwrap();
-    let second = build.run(&runner).unwrap();
+    let (error, first) = build_in_pipeline(&runner, build.clone().no_cache(true));
+    assert_eq!(error, None);
+    let (error, second) = build_in_pipeline(&runner, build);
+    assert_eq!(error, None);
     let _ = runner.capture(&Cmd::new("docker").args(["image", "rm", &tag]));
-    for result in [&first, &second] {
-        // The reference is the metadata file's, on every buildx.
-        let reference = result.record.reference.as_deref().unwrap();
-        assert_eq!(
-            Some(reference),
-            result.metadata["buildx.build.ref"].as_str(),
-            "{:?}",
-            result.record
-        );
-        assert!(result.record.succeeded);
+    for record in [&first, &second] {
+        // The reference is the metadata file's (`builder/node/id`), on every buildx.
+        let reference = record["reference"].as_str().unwrap();
+        assert_eq!(reference.split('/').count(), 3, "{record}");
+        assert_eq!(record["succeeded"], true, "{record}");
     }
     match buildx_supports(&runner, BuildxFeature::BuildHistory) {
         Ok(()) => {
-            let (first, second) = (&first.record, &second.record);
-            assert_eq!(first.unavailable, None, "{first:?}");
-            let (total, cached) = (second.total_steps.unwrap(), second.cached_steps.unwrap());
-            assert!(cached <= total, "{second:?}");
+            let (first, second) = (&first, &second);
+            assert_eq!(first["unavailable"], serde_json::Value::Null, "{first}");
+            let steps = |r: &serde_json::Value, key: &str| r[key].as_u64().unwrap();
+            let (total, cached) = (steps(second, "total_steps"), steps(second, "cached_steps"));
+            assert!(cached <= total, "{second}");
             // Without the cache the RUN steps ran; with it the last one was cached (BuildKit
             // then skips what comes before it).
             assert!(
-                cached > first.cached_steps.unwrap(),
-                "first {first:?}, second {second:?}"
+                cached > steps(first, "cached_steps"),
+                "first {first}, second {second}"
             );
             // The numbers are those of this build's record, as `history ls` lists it.
             let listed = runner
@@ -273,19 +308,17 @@ fn a_successful_build_records_its_reference_and_where_possible_its_cached_steps(
                 let row: serde_json::Value = listed
                     .lines()
                     .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-                    .find(|r| Some(r["ref"].as_str().unwrap()) == record.reference.as_deref())
-                    .unwrap_or_else(|| panic!("{record:?} not in {listed}"));
-                assert_eq!(row["cached_steps"].as_u64(), record.cached_steps, "{row}");
-                assert_eq!(row["total_steps"].as_u64(), record.total_steps, "{row}");
+                    .find(|r| r["ref"] == record["reference"])
+                    .unwrap_or_else(|| panic!("{record} not in {listed}"));
+                assert_eq!(row["cached_steps"], record["cached_steps"], "{row}");
+                assert_eq!(row["total_steps"], record["total_steps"], "{row}");
             }
-            assert!(second.to_string().contains(" steps cached"), "{second}");
+            // How a record reads (` steps cached`): the unit test
+            // `docker::build::record::tests::a_record_reads_as_one_line`.
         }
         Err(unsupported) => {
-            assert_eq!(
-                first.record.unavailable.as_deref(),
-                Some(unsupported.as_str())
-            );
-            assert_eq!(first.record.cached_steps, None);
+            assert_eq!(first["unavailable"], unsupported.as_str());
+            assert_eq!(first["cached_steps"], serde_json::Value::Null);
         }
     }
 }
@@ -302,18 +335,16 @@ fn without_reading_the_record_the_build_is_the_only_process_started() {
     let recorded = runner.with_fresh_record();
     let result = Build::new(dir.path())
         .network("none")
-        .read_record(false)
+        .read_facts(false)
         .run(&recorded)
         .unwrap();
     let commands = recorded.recorded().commands();
     assert_eq!(commands.len(), 1, "{commands:?}");
     assert_eq!(&commands[0][..3], ["docker", "buildx", "build"]);
-    // The reference is still the metadata file's.
-    assert_eq!(
-        result.record.reference.as_deref(),
-        result.metadata["buildx.build.ref"].as_str()
-    );
-    assert!(result.record.reference.is_some());
+    // The reference is still the metadata file's (kept in the build's record: the unit
+    // test `docker::build::record::tests::an_old_buildx_keeps_the_reference_and_says_why_
+    // there_is_no_more`).
+    assert!(result.metadata["buildx.build.ref"].as_str().is_some());
 }
 
 #[test]
@@ -331,55 +362,61 @@ fn a_failed_build_carries_buildkits_own_error_even_when_another_fails_beside_it(
             e2e::BUSYBOX_IMAGE
         ),
     );
-    let results: Vec<(u32, anyhow::Error)> = std::thread::scope(|s| {
+    // Each build runs twice, side by side with the other code's: as a pipeline's step
+    // (whose report holds its record, where a user reads it) and on its own (its error).
+    type Outcome = (u32, serde_json::Value, anyhow::Error);
+    let results: Vec<Outcome> = std::thread::scope(|s| {
         let handles: Vec<_> = [3u32, 4]
             .into_iter()
             .map(|code| {
                 let (runner, dir) = (runner.clone(), dir.path().to_path_buf());
                 s.spawn(move || {
-                    let err = Build::new(dir)
+                    let build = Build::new(dir)
                         .build_arg("CODE", code.to_string())
-                        .network("none")
-                        .run(&runner)
-                        .unwrap_err();
-                    (code, err)
+                        .network("none");
+                    let (error, record) = build_in_pipeline(&runner, build.clone());
+                    assert!(error.is_some(), "exit {code}: the step failed");
+                    let err = build.run(&runner).unwrap_err();
+                    (code, record, err)
                 })
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     let history = buildx_supports(&runner, BuildxFeature::BuildHistory);
-    for (code, err) in results {
-        let failed = err
-            .downcast_ref::<BuildFailed>()
-            .expect("a failed build is a BuildFailed");
+    for (code, record, err) in results {
+        assert!(
+            err.downcast_ref::<BuildFailed>().is_some(),
+            "a failed build is a BuildFailed"
+        );
         assert!(err.downcast_ref::<buildkit_lib::CommandError>().is_some());
+        assert_eq!(record["succeeded"], false, "{record}");
         let text = format!("{err:#}");
         match &history {
             Ok(()) => {
-                let error =
-                    failed.record.error.as_ref().unwrap_or_else(|| {
-                        panic!("no record for exit {code}: {:?}", failed.record)
-                    });
+                let error = &record["error"];
+                let message = error["message"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("no record for exit {code}: {record}"));
                 assert!(
-                    error.message.ends_with(&format!("exit code: {code}")),
-                    "exit {code}: {error:?}"
+                    message.ends_with(&format!("exit code: {code}")),
+                    "exit {code}: {error}"
                 );
                 // BuildKit 0.13 (engine 26.1) keeps no step name or logs in the record;
                 // where they are, they are the failing step's.
-                if let Some(step) = &error.step {
-                    assert!(step.contains("RUN echo failing"), "{error:?}");
+                if let Some(step) = error["step"].as_str() {
+                    assert!(step.contains("RUN echo failing"), "{error}");
                 }
-                if !error.logs.is_empty() {
+                if let Some(logs) = error["logs"].as_array() {
                     assert!(
-                        error
-                            .logs
-                            .iter()
-                            .any(|l| l.contains(&format!("failing with {code}"))),
-                        "{error:?}"
+                        logs.iter().any(|l| l
+                            .as_str()
+                            .unwrap()
+                            .contains(&format!("failing with {code}"))),
+                        "{error}"
                     );
                 }
-                assert!(failed.record.reference.is_some());
+                assert!(record["reference"].is_string(), "{record}");
                 // buildx said it once in its output (the error's tail); the message does
                 // not say it again. An untagged build is named by its context, never
                 // called an image.
@@ -393,10 +430,7 @@ fn a_failed_build_carries_buildkits_own_error_even_when_another_fails_beside_it(
             }
             Err(unsupported) => {
                 // buildx 0.13: today's message, and the record says why there is no more.
-                assert_eq!(
-                    failed.record.unavailable.as_deref(),
-                    Some(unsupported.as_str())
-                );
+                assert_eq!(record["unavailable"], unsupported.as_str());
                 assert!(!text.contains("BuildKit:"), "{text}");
                 assert!(text.starts_with("cannot build context "), "{text}");
             }
@@ -493,7 +527,7 @@ fn check_findings_reach_the_report_with_their_lines() {
     let dir = tempfile::tempdir().unwrap();
     let file = dockerfile(dir.path(), "Dockerfile", &with_findings());
     let mut pipeline = Pipeline::new("checks", target.path());
-    let check = BuildCheck::new(dir.path());
+    let check = BuildCheck::of(&Build::new(dir.path()));
     pipeline
         .step("checks", move |cx| {
             let report = check.run(&cx.runner)?;

@@ -13,7 +13,7 @@ use buildkit_lib::docker::build::{Build, Output};
 use buildkit_lib::docker::builder::{BuilderCreate, Driver, NodeSpec};
 use buildkit_lib::docker::cache::Cache;
 use buildkit_lib::docker::checks::BuildCheck;
-use buildkit_lib::docker::fanout::{FanOut, PlatformEndpoint};
+use buildkit_lib::docker::fanout::FanOut;
 use buildkit_lib::docker::registry::ImagetoolsCreate;
 use buildkit_lib::package::{Mode, Package, PyInstaller, Stage, Stages};
 use buildkit_lib::pipeline::{Pipeline, RunOptions};
@@ -294,11 +294,12 @@ fn golden_plan_of_a_fan_out_over_two_engines() {
         .tag("127.0.0.1:5000/webapp:0.9.2");
     let fanout = FanOut::new(
         build,
-        vec![
-            PlatformEndpoint::parse("linux/amd64=unix:///run/engine-amd64.sock").unwrap(),
-            PlatformEndpoint::parse("linux/arm64=builder:arm-nodes").unwrap(),
+        [
+            "linux/amd64=unix:///run/engine-amd64.sock",
+            "linux/arm64=builder:arm-nodes",
         ],
-    );
+    )
+    .unwrap();
     // No builder stored by buildx: `arm-nodes` is asked with `docker buildx inspect`.
     let runner = Runner::new().session(session()).env(
         "BUILDX_CONFIG",
@@ -316,7 +317,7 @@ fn golden_plan_of_a_fan_out_over_two_engines() {
 /// and the host network: what buildx 0.17 and newer must be granted.
 fn webapp_bake() -> Bake {
     let dir = Path::new("/srv/app/target/buildkit/build");
-    let mut builder = BakeFile::builder(dir);
+    let mut builder = BakeFile::new(dir);
     builder
         .build(
             "webapp",
@@ -333,7 +334,6 @@ fn webapp_bake() -> Bake {
         .unwrap();
     let dry = Runner::new().dry_run(true).echo(Echo::Silent);
     builder
-        .finish()
         .write(&dry, &dir.join("docker-bake.json"))
         .unwrap()
         .target("webapp")

@@ -7,16 +7,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use buildkit_lib::docker::build::{Build, Output};
-use buildkit_lib::docker::registry::{Push, Retry};
+use buildkit_lib::docker::registry::Push;
 use buildkit_lib::plan::Step;
 use buildkit_lib::Runner;
 
-fn quick(attempts: u32) -> Retry {
-    Retry::new()
-        .attempts(attempts)
-        .initial_delay(Duration::from_millis(10))
-        .max_delay(Duration::from_millis(10))
-}
+/// Quick retries: 10 ms before the first, doubled.
+const QUICK: Duration = Duration::from_millis(10);
 
 /// A fake `docker` that appends its arguments to `calls` and then runs `body`; `$n` is the
 /// number of the call (1-based).
@@ -84,7 +80,7 @@ fn a_push_refused_as_unauthorized_is_not_retried() {
     let log = work.path().join("push.log");
     let runner = e2e::runner().env("PATH", fake.path_env()).log_to(&log);
     let err = Push::new("127.0.0.1:5000/app:1")
-        .retry(quick(5))
+        .retry(5, QUICK)
         .run(&runner)
         .unwrap_err();
     assert_eq!(calls(work.path()), ["push 127.0.0.1:5000/app:1"]);
@@ -111,7 +107,7 @@ fn a_push_hitting_connection_refused_is_retried_with_the_reason_logged() {
     let log = work.path().join("push.log");
     let runner = e2e::runner().env("PATH", fake.path_env()).log_to(&log);
     Push::new("127.0.0.1:5000/app:1")
-        .retry(quick(5))
+        .retry(5, QUICK)
         .run(&runner)
         .unwrap();
     assert_eq!(calls(work.path()).len(), 3);
@@ -123,11 +119,12 @@ fn a_push_hitting_connection_refused_is_retried_with_the_reason_logged() {
         .collect();
     assert_eq!(
         notes,
-        (1..=2)
-            .map(|n| format!(
+        [(1, "0.01s"), (2, "0.02s")]
+            .iter()
+            .map(|(n, wait)| format!(
                 "push of 127.0.0.1:5000/app:1 failed (attempt {n} of 5): Get \
                  \"https://127.0.0.1:5000/v2/\": dial tcp 127.0.0.1:5000: connect: connection \
-                 refused; retrying in 0.01s"
+                 refused; retrying in {wait}"
             ))
             .collect::<Vec<_>>()
     );
@@ -155,7 +152,7 @@ fn a_build_that_fails_is_never_retried_even_on_a_network_error() {
     let before = snapshot(&ctx);
     let tag = "127.0.0.1:5000/app:1";
     let build = pushed_build(&ctx, tag, "linux/arm64");
-    let err = build.clone().retry_push(quick(5)).run(&runner).unwrap_err();
+    let err = build.clone().retry_push(5, QUICK).run(&runner).unwrap_err();
     assert_eq!(builds(work.path()).len(), 1, "{:?}", calls(work.path()));
     assert_eq!(
         format!("{err:#}"),
@@ -177,7 +174,7 @@ fn a_build_that_fails_is_never_retried_even_on_a_network_error() {
         "echo 'ERROR: failed to solve: python:3.12-slim: failed to resolve source metadata for docker.io/library/python:3.12-slim: failed to do request: Head \"https://registry-1.docker.io/v2/library/python/manifests/3.12-slim\": dial tcp 1.2.3.4:443: i/o timeout'\nexit 1",
     );
     let runner = e2e::runner().env("PATH", fake.path_env());
-    build.clone().retry_push(quick(5)).run(&runner).unwrap_err();
+    build.clone().retry_push(5, QUICK).run(&runner).unwrap_err();
     assert_eq!(builds(work.path()).len(), 1, "{:?}", calls(work.path()));
 }
 
@@ -198,7 +195,7 @@ fn a_build_whose_push_hits_a_503_is_retried() {
     let log = work.path().join("build.log");
     let runner = e2e::runner().env("PATH", fake.path_env()).log_to(&log);
     let result = pushed_build(&ctx, "127.0.0.1:5000/app:1", "linux/amd64")
-        .retry_push(quick(5))
+        .retry_push(5, QUICK)
         .run(&runner)
         .unwrap();
     assert_eq!(result.digest.as_deref(), Some("sha256:abc"));
@@ -223,7 +220,7 @@ fn a_real_build_failing_on_a_missing_arm64_base_runs_once() {
     let log = work.path().join("build.log");
     let runner = runner.log_to(&log);
     let err = pushed_build(&ctx, &tag, "linux/arm64")
-        .retry_push(Retry::default())
+        .retry_push(5, Duration::from_secs(2))
         .run(&runner)
         .unwrap_err();
     let builds = runner

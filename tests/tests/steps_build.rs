@@ -5,10 +5,10 @@
 use std::path::PathBuf;
 
 use buildkit_lib::docker::bake::{Bake, BakeFile};
-use buildkit_lib::docker::build::{Build, BuildSecret, Output};
+use buildkit_lib::docker::build::{Build, Output};
 use buildkit_lib::docker::cache::Cache;
 use buildkit_lib::docker::checks::BuildCheck;
-use buildkit_lib::docker::registry::{ImagetoolsCreate, Push, Retry};
+use buildkit_lib::docker::registry::{ImagetoolsCreate, Push};
 use buildkit_lib::plan::{Action, Plan, Step};
 use buildkit_lib::{Runner, Secret, Session};
 use e2e::assert_plan_is_execution;
@@ -118,7 +118,7 @@ fn a_build_with_a_secret_never_shows_its_value() {
     let file = dir.path().join("token");
     std::fs::write(&file, value).unwrap();
     let build = desktop_build()
-        .secret(BuildSecret::file("token", &file))
+        .secret_file("token", &file)
         .output(Output::Load);
     let plan = assert_plan_is_execution(&build, &session());
     assert_eq!(
@@ -175,13 +175,12 @@ fn a_multi_platform_load_asks_the_image_store_first() {
 #[test]
 fn a_bake_runs_its_plan() {
     let dir = tempfile::tempdir().unwrap();
-    let mut builder = BakeFile::builder(dir.path());
+    let mut builder = BakeFile::new(dir.path());
     builder
         .build("desk", &desktop_build().output(Output::Load))
         .unwrap();
     let runner = Runner::new().echo(buildkit_lib::cmd::Echo::Silent);
     let bake: Bake = builder
-        .finish()
         .write(&runner, &dir.path().join("docker-bake.json"))
         .unwrap()
         .target("desk")
@@ -208,7 +207,7 @@ fn a_bake_runs_its_plan() {
 #[test]
 fn a_bake_of_a_file_not_written_yet_runs_its_plan() {
     let dir = tempfile::tempdir().unwrap();
-    let mut builder = BakeFile::builder(dir.path());
+    let mut builder = BakeFile::new(dir.path());
     builder.build("desk", &desktop_build()).unwrap();
     // Written by a dry run: the file is not there, its targets are not checked.
     let dry = Runner::new()
@@ -216,7 +215,6 @@ fn a_bake_of_a_file_not_written_yet_runs_its_plan() {
         .echo(buildkit_lib::cmd::Echo::Silent);
     let path = dir.path().join("docker-bake.json");
     let bake = builder
-        .finish()
         .write(&dry, &path)
         .unwrap()
         .buildx_version(semver::Version::new(0, 29, 1));
@@ -275,7 +273,7 @@ fn an_imagetools_create_runs_its_plan() {
 
 #[test]
 fn a_push_runs_its_plan() {
-    let push = Push::new("127.0.0.1:5000/webapp:1").retry(Retry::new().attempts(3));
+    let push = Push::new("127.0.0.1:5000/webapp:1").retry(3, std::time::Duration::from_secs(2));
     let plan = assert_plan_is_execution(&push, &session());
     assert_eq!(plan.to_string(), "$ docker push 127.0.0.1:5000/webapp:1\n");
 }
@@ -285,7 +283,7 @@ fn a_pushed_build_with_retries_runs_its_plan() {
     let build = desktop_build()
         .tag("127.0.0.1:5000/webapp:1")
         .output(Output::Push)
-        .retry_push(Retry::new().attempts(3));
+        .retry_push(3, std::time::Duration::from_secs(2));
     let plan = assert_plan_is_execution(&build, &session());
     assert_eq!(
         plan.to_string().matches("$ docker buildx build").count(),

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use buildkit_lib::docker::build::{Build, BuildSecret, Output};
+use buildkit_lib::docker::build::{Build, Output};
 use buildkit_lib::docker::explain::{Cause, ExplainRecord, Explanation};
 use buildkit_lib::pipeline::{Pipeline, Report, RunOptions};
 use buildkit_lib::plan::Step;
@@ -52,7 +52,7 @@ impl Webapp {
             .tag(&self.tag)
             .build_arg("PYTHON_IMAGE", e2e::PYTHON_IMAGE)
             .build_arg("APP_UID", app_uid)
-            .secret(BuildSecret::file("pip_token", &self.secret))
+            .secret_file("pip_token", &self.secret)
             .network("none")
             .output(Output::Load);
         let mut pipeline = Pipeline::new("why", self.target.path());

@@ -409,7 +409,7 @@ fn each_baked_target_says_which_cache_sources_were_imported() {
         format!("{}:api", e2e::unique("bkl-why-bake")),
     ];
     let _cleanup = RemoveImages(runner.clone(), tags.to_vec());
-    let mut builder = BakeFile::builder(dir.path());
+    let mut builder = BakeFile::new(dir.path());
     builder
         .build(
             "web",
@@ -434,14 +434,12 @@ fn each_baked_target_says_which_cache_sources_were_imported() {
         )
         .unwrap();
     let bake = builder
-        .finish()
         .write(&runner, &dir.path().join("docker-bake.json"))
         .unwrap()
-        .explain(true)
         .explain_records(dir.path().join("why"));
 
     let first = bake.run(&runner).unwrap_or_else(|e| panic!("{e:#}"));
-    let web = &first.explanations["web"];
+    let web = first["web"].explanation.as_ref().unwrap();
     let source = format!("type=registry,ref={reference}");
     match &row(web, 2).cause {
         Some(Cause::CacheNotImported { source: s, error })
@@ -453,7 +451,7 @@ fn each_baked_target_says_which_cache_sources_were_imported() {
         web.cache_imports()[0].status(),
         ImportStatus::Failed { .. }
     ));
-    let api = &first.explanations["api"];
+    let api = first["api"].explanation.as_ref().unwrap();
     let source = format!("type=local,src={}", local.display());
     match &row(api, 5).cause {
         Some(Cause::CacheNotImported { source: s, error })
@@ -466,14 +464,14 @@ fn each_baked_target_says_which_cache_sources_were_imported() {
 
     // The api target's cache is written now: imported.
     let second = bake.run(&runner).unwrap_or_else(|e| panic!("{e:#}"));
-    let api = &second.explanations["api"];
+    let api = second["api"].explanation.as_ref().unwrap();
     assert_eq!(
         api.cache_imports()[0].status(),
         &ImportStatus::Imported,
         "{api}"
     );
     assert_eq!(api.summary(), "1/1 instructions cached; nothing rebuilt");
-    let web = &second.explanations["web"];
+    let web = second["web"].explanation.as_ref().unwrap();
     assert!(matches!(
         web.cache_imports()[0].status(),
         ImportStatus::Failed { .. }
@@ -509,7 +507,7 @@ fn a_baked_secret_looking_build_arg_that_changed_is_named_without_its_value() {
         format!("ghp_Why24BakeOther{digits}JkLmNoPqR"),
     ];
     let bake = |value: &str| {
-        let mut builder = BakeFile::builder(dir.path());
+        let mut builder = BakeFile::new(dir.path());
         builder
             .build(
                 "web",
@@ -521,13 +519,11 @@ fn a_baked_secret_looking_build_arg_that_changed_is_named_without_its_value() {
             )
             .unwrap();
         let bake = builder
-            .finish()
             .write(&runner, &dir.path().join("docker-bake.json"))
             .unwrap()
-            .explain(true)
             .explain_records(dir.path().join("why"));
         let mut result = bake.run(&runner).unwrap_or_else(|e| panic!("{e:#}"));
-        result.explanations.remove("web").unwrap()
+        result.remove("web").unwrap().explanation.unwrap()
     };
     bake(&values[0]);
     let e = bake(&values[1]);

@@ -72,10 +72,9 @@ pub fn run(base: &Runner, root: &Path, flags: &flags::Bake) -> Result<u8> {
     // Each target explains its build; `cargo xtask why --pipeline bake` prints it in full.
     let bake = file
         .write(&runner, &out)?
-        .explain(true)
         .explain_records(root.join("target/buildkit/bake/why"));
     let result = bake.run(&runner)?;
-    for (name, target) in &result.targets {
+    for (name, target) in &result {
         eprintln!(
             "{name}: {} {}",
             target.image_names.join(", "),

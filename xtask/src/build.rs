@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use buildkit_lib::docker::build::{oci_labels, Build, Output as BuildOutput};
-use buildkit_lib::docker::cache::{Cache, GhaService};
+use buildkit_lib::docker::cache::Cache;
 use buildkit_lib::docker::checks::BuildCheck;
-use buildkit_lib::docker::tags::{references, TagInput, TagRules};
+use buildkit_lib::docker::tags::TagRules;
 use buildkit_lib::pipeline::{Inputs, Pipeline, RunOptions};
 use buildkit_lib::plan::Step;
 use buildkit_lib::python::Hadolint;
@@ -65,18 +65,21 @@ pub fn run(base: &Runner, root: &Path, flags: &flags::Build) -> Result<u8> {
 /// A `gha` cache is scoped `webapp`, exports every stage and lets the build pass when the
 /// export fails (the cache service throttles busy repositories).
 pub fn cache_flag(spec: Option<&str>) -> Result<Option<Cache>, UsageError> {
-    let gha = |service| {
-        Cache::gha()
+    let gha = |version: Option<u8>| {
+        let cache = Cache::gha()
             .scope("webapp")
-            .gha_service(service)
             .mode_max(true)
-            .ignore_error(true)
+            .ignore_error(true);
+        match version {
+            Some(version) => cache.gha_version(version),
+            None => cache,
+        }
     };
     Ok(match spec {
         None | Some("none") => None,
-        Some("gha") => Some(gha(GhaService::Auto)),
-        Some("gha:v1") => Some(gha(GhaService::V1)),
-        Some("gha:v2") => Some(gha(GhaService::V2)),
+        Some("gha") => Some(gha(None)),
+        Some("gha:v1") => Some(gha(Some(1))),
+        Some("gha:v2") => Some(gha(Some(2))),
         Some(other) => match other.split_once(':') {
             Some(("registry", reference)) if !reference.is_empty() => {
                 Some(Cache::registry(reference).mode_max(true))
@@ -114,13 +117,11 @@ pub fn webapp_pipeline_with(
     let version_file = VersionFile::load(&app.join("version.json"))?;
     let version = version_file.version().clone();
 
-    let tag_input = TagInput::new(
-        Some(version.clone()),
-        git.commit.clone(),
-        git.branch.clone(),
-        "main",
-    );
-    let mut tags = references(&[WEBAPP_IMAGE], &TagRules::new().tags(&tag_input));
+    let mut tags: Vec<String> = TagRules::new()
+        .tags(Some(&version), &git.commit, git.branch.as_deref(), "main")
+        .iter()
+        .map(|tag| format!("{WEBAPP_IMAGE}:{tag}"))
+        .collect();
     tags.insert(0, format!("{WEBAPP_IMAGE}:dev"));
     let primary = tags[0].clone();
 
@@ -193,7 +194,7 @@ pub fn webapp_pipeline_with(
     let checks = BuildCheck::of(&build);
     let checks_inputs = Inputs::new()
         .file(&scanned_dockerfile)
-        .value("command", checks.command().to_string());
+        .value("checks", format!("{checks:?}"));
     pipeline
         .step("checks", move |cx| {
             let report = checks.run(&cx.runner)?;

@@ -129,17 +129,23 @@ impl fmt::Display for CheckReport {
 /// ```
 /// use buildkit_lib::docker::build::Build;
 /// use buildkit_lib::docker::checks::BuildCheck;
+/// use buildkit_lib::plan::Step;
+/// use buildkit_lib::Runner;
 ///
 /// let build = Build::new("fixtures/webapp")
 ///     .dockerfile("fixtures/webapp/Dockerfile.production")
 ///     .target("runtime")
 ///     .build_arg("PYTHON_IMAGE", "python:3.12-slim");
-/// assert_eq!(
-///     BuildCheck::of(&build).command().to_string(),
-///     "docker buildx build --progress=plain --call=check,format=json --file \
-///      fixtures/webapp/Dockerfile.production --target runtime --build-arg \
-///      PYTHON_IMAGE=python:3.12-slim fixtures/webapp"
+/// let plan = BuildCheck::of(&build).plan(&Runner::new())?.to_string();
+/// assert!(
+///     plan.contains(
+///         "$ docker buildx build --progress=plain --call=check,format=json --file \
+///          fixtures/webapp/Dockerfile.production --target runtime --build-arg \
+///          PYTHON_IMAGE=python:3.12-slim fixtures/webapp\n"
+///     ),
+///     "{plan}"
 /// );
+/// # Ok::<(), anyhow::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
@@ -153,21 +159,9 @@ pub struct BuildCheck {
 }
 
 impl BuildCheck {
-    /// Checks `<context>/Dockerfile` of the build context `context`; [`BuildCheck::of`]
-    /// checks the Dockerfile, target, build args and contexts of a [`Build`].
-    pub fn new(context: impl Into<PathBuf>) -> BuildCheck {
-        BuildCheck {
-            context: context.into(),
-            dockerfile: None,
-            target: None,
-            build_args: BTreeMap::new(),
-            build_contexts: BTreeMap::new(),
-            builder: None,
-        }
-    }
-
     /// Checks what `build` would build: its context, Dockerfile, target, build args,
-    /// named contexts and builder (a named context must exist when the check runs).
+    /// named contexts and builder (a named context must exist when the check runs). For
+    /// `<context>/Dockerfile` alone: `BuildCheck::of(&Build::new(context))`.
     pub fn of(build: &Build) -> BuildCheck {
         BuildCheck {
             context: build.context.clone(),
@@ -188,7 +182,7 @@ impl BuildCheck {
 
     /// The command line. Exit 1 counts as an answer (buildx's "there are findings"); a dry
     /// run answers no findings.
-    pub fn command(&self) -> Cmd {
+    pub(crate) fn command(&self) -> Cmd {
         let mut cmd = Cmd::new("docker").args(["buildx", "build"]);
         if let Some(builder) = &self.builder {
             cmd = cmd.args(["--builder", builder]);
@@ -555,7 +549,9 @@ mod tests {
         ));
         let runner = Runner::new().echo(Echo::Silent).with_executor(fake.clone());
         let dir = tempfile::tempdir().unwrap();
-        let report = BuildCheck::new(dir.path()).run(&runner).unwrap();
+        let report = BuildCheck::of(&Build::new(dir.path()))
+            .run(&runner)
+            .unwrap();
         assert_eq!(
             report.skipped(),
             Some(
@@ -584,7 +580,7 @@ mod tests {
                 .on(["docker", "buildx", "build"], Answer::fail(1, TWO_WARNINGS)),
         );
         let runner = Runner::new().echo(Echo::Silent).with_executor(fake);
-        let report = BuildCheck::new("ctx").run(&runner).unwrap();
+        let report = BuildCheck::of(&Build::new("ctx")).run(&runner).unwrap();
         assert_eq!(report.findings().len(), 2);
         let err = report.ensure_clean().unwrap_err().to_string();
         assert!(
@@ -611,7 +607,7 @@ mod tests {
                 ),
         );
         let runner = Runner::new().echo(Echo::Silent).with_executor(fake);
-        let report = BuildCheck::new("ctx").run(&runner).unwrap();
+        let report = BuildCheck::of(&Build::new("ctx")).run(&runner).unwrap();
         assert!(
             report
                 .skipped()
@@ -631,6 +627,6 @@ mod tests {
                 .on(["docker", "buildx", "build"], Answer::fail(125, "")),
         );
         let runner = Runner::new().echo(Echo::Silent).with_executor(fake);
-        assert!(BuildCheck::new("ctx").run(&runner).is_err());
+        assert!(BuildCheck::of(&Build::new("ctx")).run(&runner).is_err());
     }
 }

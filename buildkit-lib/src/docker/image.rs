@@ -33,9 +33,9 @@ pub(crate) struct Healthcheck {
 /// What `docker image inspect` says about a local image.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
-pub struct ImageFacts {
+pub(crate) struct ImageFacts {
     /// Image id (`sha256:...`).
-    pub id: String,
+    pub(crate) id: String,
     /// Tags (`RepoTags`).
     pub(crate) repo_tags: Vec<String>,
     /// Registry digests (`RepoDigests`).
@@ -44,7 +44,7 @@ pub struct ImageFacts {
     /// depends on the image store: on the containerd image store it is the image's content
     /// (compressed layers, config and manifests: what a push or pull transfers); on the
     /// classic store it is the unpacked layers. [`ImageSizes`] gives both, labelled.
-    pub size_bytes: u64,
+    pub(crate) size_bytes: u64,
     /// Operating system (`linux`).
     pub(crate) os: String,
     /// Architecture (`amd64`, `arm64`).
@@ -68,7 +68,7 @@ pub struct ImageFacts {
     /// Working directory.
     pub(crate) working_dir: String,
     /// Number of layers.
-    pub layer_count: usize,
+    pub(crate) layer_count: usize,
     /// The layers' uncompressed digests (`RootFS.Layers`), base first: images that share
     /// a prefix of these share those layers on disk.
     pub(crate) diff_ids: Vec<String>,
@@ -77,13 +77,13 @@ pub struct ImageFacts {
 /// One entry of `docker history`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct Layer {
+pub(crate) struct Layer {
     /// The layer's image id, when known (`<missing>` entries have none).
     pub(crate) id: Option<String>,
     /// Size in bytes (0 for metadata-only steps such as `ENV`).
-    pub size_bytes: u64,
+    pub(crate) size_bytes: u64,
     /// The instruction that made it.
-    pub created_by: String,
+    pub(crate) created_by: String,
     /// When it was made (RFC 3339).
     pub(crate) created_at: String,
     /// Comment (`buildkit.dockerfile.v0`).
@@ -96,7 +96,7 @@ impl ImageFacts {
     /// which matters after a fully cached build); otherwise, or when that fails, it runs
     /// `docker image inspect`. An empty answer (a dry run's) gives the default facts:
     /// nothing known.
-    pub fn inspect(runner: &Runner, image: &str) -> anyhow::Result<ImageFacts> {
+    pub(crate) fn inspect(runner: &Runner, image: &str) -> anyhow::Result<ImageFacts> {
         // The runner decides whether the socket may be asked (not in a dry run that
         // makes no queries).
         if let Some(row) = inspect_via_socket(runner, image) {
@@ -177,7 +177,7 @@ impl ImageFacts {
 
 /// The layer history of a local image, newest first (`docker history --no-trunc
 /// --human=false --format json`).
-pub fn history(runner: &Runner, image: &str) -> anyhow::Result<Vec<Layer>> {
+pub(crate) fn history(runner: &Runner, image: &str) -> anyhow::Result<Vec<Layer>> {
     let out = runner
         .capture(&history_cmd(image))
         .with_context(|| format!("cannot read the history of image {image}"))?;
@@ -207,7 +207,7 @@ pub fn history(runner: &Runner, image: &str) -> anyhow::Result<Vec<Layer>> {
 /// pull transfers, and what the image takes on this engine's disk (`docker images`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
-pub struct ImageSizes {
+pub(crate) struct ImageSizes {
     /// Compressed bytes: the image's content as a registry stores it and a push or pull
     /// transfers it (compressed layers, config, manifests). `None` on the classic image
     /// store, which keeps no compressed copy of local images.
@@ -251,7 +251,7 @@ impl ImageSizes {
     /// Measures a local image: `docker image inspect`, `docker history`, and the engine's
     /// `docker images` figure when it is a local socket. Returns the facts and the history
     /// read on the way.
-    pub fn measure(
+    pub(crate) fn measure(
         runner: &Runner,
         image: &str,
     ) -> anyhow::Result<(ImageSizes, ImageFacts, Vec<Layer>)> {
@@ -669,6 +669,37 @@ mod tests {
         assert_eq!(facts.env_names, vec!["A"]);
         assert_eq!(facts.exposed_ports, vec!["8080/tcp"]);
         assert!(facts.runs_as_non_root());
+    }
+
+    /// Moved from the e2e test `image_facts_fall_back_to_the_cli_for_remote_engines`:
+    /// with a remote engine (`DOCKER_HOST=tcp://...`) the facts come from the CLI.
+    #[test]
+    fn image_facts_fall_back_to_the_cli_for_remote_engines() {
+        use crate::cmd::{Answer, FakeExecutor};
+        let fake = std::sync::Arc::new(FakeExecutor::new().on(
+            ["docker", "image", "inspect"],
+            Answer::ok(
+                r#"{"Id":"sha256:feed","Size":4096,"Os":"linux","Architecture":"arm64","Config":{"User":"1000:1000","Env":["A=secret-value"],"ExposedPorts":{"8080/tcp":{}}}}"#,
+            ),
+        ));
+        let runner = Runner::new()
+            .echo(crate::cmd::Echo::Silent)
+            .env("DOCKER_HOST", "tcp://127.0.0.1:1")
+            .with_executor(fake.clone());
+        let facts = ImageFacts::inspect(&runner, "some/image:1").unwrap();
+        assert_eq!(facts.id, "sha256:feed");
+        assert_eq!(facts.size_bytes, 4096);
+        assert_eq!(
+            fake.seen(),
+            vec![vec![
+                "docker",
+                "image",
+                "inspect",
+                "--format",
+                "{{json .}}",
+                "some/image:1"
+            ]]
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ pub const MAX_NAME_LEN: usize = 255;
 /// A parsed image reference.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct ImageRef {
+pub(crate) struct ImageRef {
     /// Registry host with optional port (`ghcr.io`, `127.0.0.1:5000`, `localhost`), when
     /// the reference names one.
     pub(crate) registry: Option<String>,
@@ -28,8 +28,7 @@ pub struct ImageRef {
 
 /// Why a string is not a valid image reference.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ReferenceError {
+pub(crate) struct ReferenceError {
     /// The reference as given.
     pub(crate) input: String,
     /// What is wrong with it.

@@ -13,10 +13,10 @@ use super::build::Build;
 use crate::cmd::{Cmd, CommandError, Failure, Runner};
 use crate::plan::Step;
 
-/// How often and how patiently to retry a push.
+/// How often and how patiently to retry a push: `attempts` in all, waiting `first_delay`
+/// before the first retry, doubled after each failure up to 30 s (see [`Push::retry`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[must_use]
-pub struct Retry {
+pub(crate) struct Retry {
     /// Attempts in all (1 means no retry).
     pub(crate) attempts: u32,
     /// Wait before the first retry; doubled after each failure.
@@ -26,28 +26,15 @@ pub struct Retry {
 }
 
 impl Retry {
-    /// The default retries: 5 attempts in all, waiting 2 s before the first retry, doubled
-    /// after each failure up to 30 s.
-    pub fn new() -> Retry {
-        Retry::default()
-    }
-
-    /// Attempts in all (1 means no retry).
-    pub fn attempts(mut self, attempts: u32) -> Retry {
-        self.attempts = attempts;
-        self
-    }
-
-    /// Wait before the first retry; doubled after each failure.
-    pub fn initial_delay(mut self, initial_delay: Duration) -> Retry {
-        self.initial_delay = initial_delay;
-        self
-    }
-
-    /// The longest wait between attempts.
-    pub fn max_delay(mut self, max_delay: Duration) -> Retry {
-        self.max_delay = max_delay;
-        self
+    /// `attempts` in all (1 means no retry), waiting `first_delay` before the first
+    /// retry, doubled after each failure up to 30 s (or `first_delay`, if longer).
+    pub(crate) fn new(attempts: u32, first_delay: Duration) -> Retry {
+        let max_delay = Retry::default().max_delay.max(first_delay);
+        Retry {
+            attempts,
+            initial_delay: first_delay,
+            max_delay,
+        }
     }
 }
 
@@ -227,17 +214,19 @@ pub(crate) fn push_cmd(image: &str) -> Cmd {
 }
 
 /// `docker push IMAGE`: pushes a local image, retrying transient registry and network
-/// failures as its [`Retry`] says (a build that pushes retries with
+/// failures as [`Push::retry`] says (a build that pushes retries with
 /// [`Build::retry_push`]).
 ///
 /// # Example
 ///
 /// ```
-/// use buildkit_lib::docker::registry::{Push, Retry};
+/// use std::time::Duration;
+///
+/// use buildkit_lib::docker::registry::Push;
 /// use buildkit_lib::plan::Step;
 /// use buildkit_lib::Runner;
 ///
-/// let push = Push::new("127.0.0.1:5000/app:1").retry(Retry::new().attempts(3));
+/// let push = Push::new("127.0.0.1:5000/app:1").retry(3, Duration::from_secs(2));
 /// let plan = push.plan(&Runner::new()).unwrap().to_string();
 /// assert_eq!(plan, "$ docker push 127.0.0.1:5000/app:1\n");
 /// ```
@@ -251,7 +240,8 @@ pub struct Push {
 }
 
 impl Push {
-    /// A push of the local image `image`, with the default retries ([`Retry::default`]).
+    /// A push of the local image `image`, with the default retries (5 attempts in all,
+    /// waiting 2 s before the first retry, doubled after each failure up to 30 s).
     pub fn new(image: impl Into<String>) -> Push {
         Push {
             image: image.into(),
@@ -259,8 +249,15 @@ impl Push {
         }
     }
 
-    /// How often and how patiently to retry (default [`Retry::default`]).
-    pub fn retry(mut self, retry: Retry) -> Push {
+    /// Retries transient registry and network failures: `attempts` in all (1 means no
+    /// retry), waiting `first_delay` before the first retry, doubled after each failure
+    /// up to 30 s (default: 5 attempts, 2 s).
+    pub fn retry(self, attempts: u32, first_delay: Duration) -> Push {
+        self.with_retry(Retry::new(attempts, first_delay))
+    }
+
+    /// The retries as a value (a fan-out's, for its pushes).
+    pub(crate) fn with_retry(mut self, retry: Retry) -> Push {
         self.retry = retry;
         self
     }
@@ -300,8 +297,6 @@ pub struct ImagetoolsCreate {
     pub(crate) sources: Vec<String>,
     /// Add to the existing index of the first tag instead of replacing it (`--append`).
     pub(crate) append: bool,
-    /// The builder to use (`--builder`).
-    pub(crate) builder: Option<String>,
     /// How often and how patiently to retry the push of the index.
     pub(crate) retry: Retry,
 }
@@ -335,15 +330,14 @@ impl ImagetoolsCreate {
         self
     }
 
-    /// The builder to use (`--builder`).
-    pub fn builder(mut self, builder: impl Into<String>) -> ImagetoolsCreate {
-        self.builder = Some(builder.into());
-        self
+    /// Retries the push of the index as [`Push::retry`] does: `attempts` in all, waiting
+    /// `first_delay` before the first retry, doubled up to 30 s (default: 5 attempts, 2 s).
+    pub fn retry(self, attempts: u32, first_delay: Duration) -> ImagetoolsCreate {
+        self.with_retry(Retry::new(attempts, first_delay))
     }
 
-    /// How often and how patiently to retry the push of the index (default
-    /// [`Retry::default`]).
-    pub fn retry(mut self, retry: Retry) -> ImagetoolsCreate {
+    /// The retries as a value (a fan-out's, for its merge).
+    pub(crate) fn with_retry(mut self, retry: Retry) -> ImagetoolsCreate {
         self.retry = retry;
         self
     }
@@ -351,11 +345,8 @@ impl ImagetoolsCreate {
 
 impl ImagetoolsCreate {
     /// The command line.
-    pub fn command(&self) -> Cmd {
+    pub(crate) fn command(&self) -> Cmd {
         let mut cmd = Cmd::new("docker").args(["buildx", "imagetools", "create"]);
-        if let Some(b) = &self.builder {
-            cmd = cmd.args(["--builder", b]);
-        }
         if self.append {
             cmd = cmd.arg("--append");
         }
@@ -563,7 +554,7 @@ mod tests {
     fn an_index_creation_is_tried_as_often_as_its_retry_says() {
         use crate::cmd::{Answer, Echo, FakeExecutor};
         use std::sync::Arc;
-        let tries = |retry: Option<Retry>| {
+        let tries = |retry: Option<u32>| {
             let fake = Arc::new(FakeExecutor::new().on(
                 ["docker", "buildx", "imagetools", "create"],
                 Answer::fail(
@@ -575,17 +566,14 @@ mod tests {
             let mut create = ImagetoolsCreate::new()
                 .tag("127.0.0.1:5000/desk:1.0")
                 .source("127.0.0.1:5000/desk@sha256:aaaa");
-            if let Some(retry) = retry {
-                create = create.retry(retry);
+            if let Some(attempts) = retry {
+                create = create.retry(attempts, Duration::ZERO);
             }
             let err = create.run(&runner).unwrap_err();
             assert!(format!("{err:#}").contains("connection refused"), "{err:#}");
             fake.seen().len()
         };
-        let quick = Retry::new()
-            .initial_delay(Duration::ZERO)
-            .max_delay(Duration::ZERO);
-        assert_eq!(tries(Some(quick.clone().attempts(3))), 3);
-        assert_eq!(tries(Some(quick.attempts(1))), 1);
+        assert_eq!(tries(Some(3)), 3);
+        assert_eq!(tries(Some(1)), 1);
     }
 }

@@ -12,7 +12,7 @@ use semver::Version;
 
 /// Where the image is built from.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct TagInput {
+pub(crate) struct TagInput {
     /// The version being released, when this build is a release (a `v1.2.3` git tag).
     pub(crate) version: Option<Version>,
     /// The full or short commit id.
@@ -23,29 +23,9 @@ pub struct TagInput {
     pub(crate) default_branch: String,
 }
 
-impl TagInput {
-    /// A build of commit `sha` on `branch` (`None` for a detached checkout) of a
-    /// repository whose default branch is `default_branch`; `version` when the build is
-    /// a release (a `v1.2.3` git tag).
-    pub fn new(
-        version: Option<Version>,
-        sha: impl Into<String>,
-        branch: Option<String>,
-        default_branch: impl Into<String>,
-    ) -> TagInput {
-        TagInput {
-            version,
-            sha: sha.into(),
-            branch,
-            default_branch: default_branch.into(),
-        }
-    }
-}
-
 /// When to add `latest`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum Latest {
+pub(crate) enum Latest {
     /// For a version that is not a pre-release, built on the default branch.
     #[default]
     Auto,
@@ -125,30 +105,46 @@ impl TagRules {
         self
     }
 
-    /// When to add `latest` ([`Latest::Auto`]: for a final release, on the default branch
+    /// Always (`true`) or never (`false`) add `latest`. Without it, `latest` goes to a
+    /// final release, on the default branch
     /// when the branch is known, as metadata-action's `flavor: latest=auto` does).
-    pub fn latest(mut self, latest: Latest) -> TagRules {
-        self.latest = latest;
+    pub fn latest(mut self, on: bool) -> TagRules {
+        self.latest = if on { Latest::Always } else { Latest::Never };
         self
     }
 
-    /// Put before every tag except `latest`.
-    pub fn prefix(mut self, prefix: impl Into<String>) -> TagRules {
+    /// Put `prefix` before and `suffix` after every tag except `latest` (metadata-action's
+    /// `flavor: prefix=...,suffix=...`; either may be empty).
+    pub fn flavor(mut self, prefix: impl Into<String>, suffix: impl Into<String>) -> TagRules {
         self.prefix = prefix.into();
-        self
-    }
-
-    /// Put after every tag except `latest`.
-    pub fn suffix(mut self, suffix: impl Into<String>) -> TagRules {
         self.suffix = suffix.into();
         self
     }
 
-    /// The tags for a semver `input`, in metadata-action's priority order (the version
-    /// patterns, branch, sha, then `latest`), without duplicates. A pre-release gets its
-    /// full version only; `{{major}}` alone gives no `0` tag. Every tag is a valid docker
-    /// tag.
-    pub fn tags(&self, input: &TagInput) -> Vec<String> {
+    /// The tags for a build of commit `sha` on `branch` (`None` for a detached checkout)
+    /// of a repository whose default branch is `default_branch`, with `version` when the
+    /// build is a release (a `v1.2.3` git tag); in metadata-action's priority order (the
+    /// version patterns, branch, sha, then `latest`), without duplicates. A pre-release
+    /// gets its full version only; `{{major}}` alone gives no `0` tag. Every tag is a
+    /// valid docker tag. Prefix each with the image name for full references
+    /// (`name/app:1.2.3`).
+    pub fn tags(
+        &self,
+        version: Option<&Version>,
+        sha: &str,
+        branch: Option<&str>,
+        default_branch: &str,
+    ) -> Vec<String> {
+        self.tags_of(&TagInput {
+            version: version.cloned(),
+            sha: sha.to_string(),
+            branch: branch.map(str::to_string),
+            default_branch: default_branch.to_string(),
+        })
+    }
+
+    /// [`TagRules::tags`] of one input.
+    pub(crate) fn tags_of(&self, input: &TagInput) -> Vec<String> {
         let mut raw: Vec<String> = Vec::new();
         if let Some(v) = &input.version {
             raw.extend(self.patterns.iter().filter_map(|p| semver_tag(p, v)));
@@ -169,8 +165,9 @@ impl TagRules {
     /// The tags for a PEP 440 version `raw` (a git tag such as `v1.2.3rc1`), following
     /// metadata-action's `type=pep440`: the version patterns in order, without
     /// duplicates, then `latest` (no branch or sha tags: there is no commit here). A pre-,
-    /// post- or development release renders its full version whatever the pattern.
-    pub fn pep440_tags(&self, raw: &str) -> Result<Vec<String>, Pep440Error> {
+    /// post- or development release renders its full version whatever the pattern. A
+    /// version or pattern that cannot be used is an error saying what is wrong.
+    pub fn pep440_tags(&self, raw: &str) -> anyhow::Result<Vec<String>> {
         let version = Pep440::parse(raw)?;
         let tags = self
             .patterns
@@ -181,7 +178,7 @@ impl TagRules {
     }
 
     /// Prefix, suffix, sanitising and duplicates, then `latest` (`auto` says whether
-    /// [`Latest::Auto`] adds it).
+    /// the default rule adds it).
     fn finish(&self, raw: Vec<String>, auto: bool) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         for tag in raw {
@@ -245,7 +242,8 @@ fn semver_tag(pattern: &str, v: &Version) -> Option<String> {
 }
 
 /// Full references: every image name with every tag (`name/app:1.2.3`, ...), image by image.
-pub fn references(images: &[&str], tags: &[String]) -> Vec<String> {
+#[cfg(test)]
+pub(crate) fn references(images: &[&str], tags: &[String]) -> Vec<String> {
     images
         .iter()
         .flat_map(|image| tags.iter().map(move |t| format!("{image}:{t}")))
@@ -315,8 +313,7 @@ impl PrePhase {
 
 /// A version or tag pattern that cannot be used, with what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Pep440Error {
+pub(crate) struct Pep440Error {
     /// The text given.
     pub(crate) input: String,
     /// What is wrong and what would do.
@@ -597,16 +594,13 @@ mod tests {
         let prefixed = TagRules::new()
             .pattern("{{version}}")
             .pattern("{{major}}")
-            .prefix("py-")
-            .suffix("-slim")
-            .latest(Latest::Never);
+            .flavor("py-", "-slim")
+            .latest(false);
         assert_eq!(
             prefixed.pep440_tags("v2.1.0").unwrap(),
             ["py-2.1.0-slim", "py-2-slim"]
         );
-        let always = TagRules::new()
-            .pattern("{{version}}")
-            .latest(Latest::Always);
+        let always = TagRules::new().pattern("{{version}}").latest(true);
         assert_eq!(always.pep440_tags("1.0rc1").unwrap(), ["1.0rc1", "latest"]);
         for tag in rules.pep440_tags("1!2.0.0+abc.7").unwrap() {
             crate::docker::reference::check_tag(&tag).unwrap();
@@ -700,12 +694,12 @@ mod tests {
         // push tag refs/tags/v1.2.3 with {{version}} and {{major}}.{{minor}}:
         // `1.2.3`, `1.2`, `latest`.
         assert_eq!(
-            semver_only().tags(&input(Some("1.2.3"), Some("master"))),
+            semver_only().tags_of(&input(Some("1.2.3"), Some("master"))),
             vec!["1.2.3", "1.2", "latest"]
         );
         // push tag refs/tags/v2.0.8-beta.67: only `2.0.8-beta.67`.
         assert_eq!(
-            semver_only().tags(&input(Some("2.0.8-beta.67"), Some("master"))),
+            semver_only().tags_of(&input(Some("2.0.8-beta.67"), Some("master"))),
             vec!["2.0.8-beta.67"]
         );
         // pattern {{major}} of v1.2.3 is `1`.
@@ -716,13 +710,13 @@ mod tests {
             ..TagRules::default()
         }
         .pattern("{{major}}");
-        assert_eq!(major.tags(&input(Some("1.2.3"), None)), vec!["1"]);
+        assert_eq!(major.tags_of(&input(Some("1.2.3"), None)), vec!["1"]);
         // pattern v{{major}}: `v1` (prefix).
         let v_major = TagRules {
             prefix: "v".into(),
             ..major.clone()
         };
-        assert_eq!(v_major.tags(&input(Some("1.2.3"), None)), vec!["v1"]);
+        assert_eq!(v_major.tags_of(&input(Some("1.2.3"), None)), vec!["v1"]);
         // Major version zero, refs/tags/v0.1.2: `0.1.2`, `0.1`, no `0`.
         let all_semver = TagRules {
             branch: false,
@@ -731,7 +725,7 @@ mod tests {
             ..TagRules::default()
         };
         assert_eq!(
-            all_semver.tags(&input(Some("0.1.2"), None)),
+            all_semver.tags_of(&input(Some("0.1.2"), None)),
             vec!["0.1.2", "0.1"]
         );
         // type=ref,event=branch: refs/heads/master -> `master`,
@@ -740,13 +734,13 @@ mod tests {
             sha: false,
             ..TagRules::default()
         };
-        assert_eq!(branch.tags(&input(None, Some("master"))), vec!["master"]);
+        assert_eq!(branch.tags_of(&input(None, Some("master"))), vec!["master"]);
         assert_eq!(
-            branch.tags(&input(None, Some("releases/v1"))),
+            branch.tags_of(&input(None, Some("releases/v1"))),
             vec!["releases-v1"]
         );
         assert_eq!(
-            branch.tags(&input(None, Some("my/branch"))),
+            branch.tags_of(&input(None, Some("my/branch"))),
             vec!["my-branch"]
         );
         // type=sha: `sha-90dd603`.
@@ -755,7 +749,10 @@ mod tests {
             branch: false,
             ..TagRules::default()
         };
-        assert_eq!(sha.tags(&input(None, Some("master"))), vec!["sha-90dd603"]);
+        assert_eq!(
+            sha.tags_of(&input(None, Some("master"))),
+            vec!["sha-90dd603"]
+        );
         // Bake example with refs/tags/v1.2.3: 1.2.3, 1.2, sha-90dd603, latest.
         let bake = TagRules {
             branch: false,
@@ -766,7 +763,7 @@ mod tests {
         assert_eq!(
             references(
                 &["name/app"],
-                &bake.tags(&input(Some("1.2.3"), Some("master")))
+                &bake.tags_of(&input(Some("1.2.3"), Some("master")))
             ),
             vec![
                 "name/app:1.2.3",
@@ -789,12 +786,15 @@ mod tests {
         .pattern("{{ patch }}")
         .pattern("{{major}}");
         assert_eq!(
-            rules.tags(&input(Some("1.2.3"), None)),
+            rules.tags_of(&input(Some("1.2.3"), None)),
             vec!["v1.2", "3", "1"]
         );
-        assert_eq!(rules.tags(&input(Some("0.4.1"), None)), vec!["v0.4", "1"]);
         assert_eq!(
-            rules.tags(&input(Some("1.2.3-rc.1"), None)),
+            rules.tags_of(&input(Some("0.4.1"), None)),
+            vec!["v0.4", "1"]
+        );
+        assert_eq!(
+            rules.tags_of(&input(Some("1.2.3-rc.1"), None)),
             vec!["1.2.3-rc.1"]
         );
     }
@@ -803,19 +803,19 @@ mod tests {
     fn latest_only_for_a_release_on_the_default_branch() {
         let rules = TagRules::default();
         assert_eq!(
-            rules.tags(&input(Some("1.2.3"), Some("master"))),
+            rules.tags_of(&input(Some("1.2.3"), Some("master"))),
             vec!["1.2.3", "1.2", "1", "master", "sha-90dd603", "latest"]
         );
         assert_eq!(
-            rules.tags(&input(Some("1.2.3"), Some("dev"))),
+            rules.tags_of(&input(Some("1.2.3"), Some("dev"))),
             vec!["1.2.3", "1.2", "1", "dev", "sha-90dd603"]
         );
         assert_eq!(
-            rules.tags(&input(None, Some("master"))),
+            rules.tags_of(&input(None, Some("master"))),
             vec!["master", "sha-90dd603"]
         );
         assert_eq!(
-            rules.tags(&input(Some("1.0.0-rc.1"), Some("master"))),
+            rules.tags_of(&input(Some("1.0.0-rc.1"), Some("master"))),
             vec!["1.0.0-rc.1", "master", "sha-90dd603"]
         );
         let always = TagRules {
@@ -823,7 +823,7 @@ mod tests {
             ..TagRules::default()
         };
         assert!(always
-            .tags(&input(None, None))
+            .tags_of(&input(None, None))
             .ends_with(&["latest".to_string()]));
     }
 
@@ -835,7 +835,7 @@ mod tests {
             ..TagRules::default()
         };
         assert_eq!(
-            rules.tags(&input(Some("0.9.2+build.7"), Some("master"))),
+            rules.tags_of(&input(Some("0.9.2+build.7"), Some("master"))),
             vec![
                 "app-0.9.2-build.7-slim",
                 "app-0.9-slim",
@@ -847,7 +847,7 @@ mod tests {
         assert_eq!(sanitize("feature/ÄÖ weird//name"), "feature-weird-name");
         assert_eq!(sanitize("-.lead"), "lead");
         assert_eq!(sanitize(&"x".repeat(200)).len(), 128);
-        for t in rules.tags(&input(Some("1.2.3"), Some("feat/x y"))) {
+        for t in rules.tags_of(&input(Some("1.2.3"), Some("feat/x y"))) {
             crate::docker::reference::check_tag(&t).unwrap();
         }
     }

@@ -233,7 +233,7 @@ impl Pipeline {
     /// bake's charset: `image[3.11]` becomes `image-3-11`), and a `default` group of all
     /// of them. Session labels are not included: see [`BakeFile::with_session_labels`].
     pub fn bake_file(&self, dir: &Path) -> anyhow::Result<BakeFile> {
-        let mut file = BakeFile::builder(dir);
+        let mut file = BakeFile::new(dir);
         let mut names: std::collections::BTreeMap<String, &str> = Default::default();
         for step in &self.steps {
             let Some(build) = &step.build else {
@@ -257,7 +257,7 @@ impl Pipeline {
                 self.name
             );
         }
-        Ok(file.finish())
+        Ok(file)
     }
 
     /// The pipeline's name.

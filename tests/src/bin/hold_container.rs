@@ -90,7 +90,7 @@ fn main() {
                 .map(|_| ())
         }
         ["builder", mode, name, ref rest @ ..] => {
-            use buildkit_lib::docker::builder::{BuilderCreate, Driver, RemoteTls};
+            use buildkit_lib::docker::builder::{BuilderCreate, Driver};
             let create = |driver, endpoint: Option<&str>, opts: &[(&str, &str)]| {
                 let mut create = BuilderCreate::new()
                     .name(name.to_string())
@@ -115,13 +115,13 @@ fn main() {
                 }
                 ("remote", [endpoint, certs, context]) => {
                     let certs = std::path::Path::new(certs);
-                    let tls = RemoteTls::new(
-                        certs.join("ca.pem"),
-                        certs.join("client-cert.pem"),
-                        certs.join("client-key.pem"),
-                    )
-                    .servername("127.0.0.1");
-                    let c = create(Driver::Remote, Some(endpoint), &[]).with_tls(&tls);
+                    let c = create(Driver::Remote, Some(endpoint), &[])
+                        .tls(
+                            certs.join("ca.pem"),
+                            certs.join("client-cert.pem"),
+                            certs.join("client-key.pem"),
+                        )
+                        .driver_opt("servername", "127.0.0.1");
                     (Some(c.create(&runner)), *context)
                 }
                 ("existing", [context]) => (None, *context),
@@ -141,7 +141,7 @@ fn main() {
             let build = buildkit_lib::docker::build::Build::new(context)
                 .builder(name.to_string())
                 .network("none")
-                .read_size(false);
+                .read_facts(false);
             let result = build.run(&runner).map(|_| ());
             drop(created);
             result

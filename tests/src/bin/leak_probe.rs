@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use buildkit_lib::cmd::Echo;
 use buildkit_lib::docker::build::Build;
-use buildkit_lib::docker::build::{BuildSecret, Output};
+use buildkit_lib::docker::build::Output;
 use buildkit_lib::docker::registry::Push;
 use buildkit_lib::pipeline::{Pipeline, RunOptions};
 use buildkit_lib::plan::Step;
@@ -55,8 +55,8 @@ fn main() {
             .fold(Build::new(context.path().to_path_buf()), Build::tag)
             .dockerfile(context.path().join(dockerfile))
             .build_arg("NONCE", nonce.clone())
-            .secret(BuildSecret::file("pem", pem))
-            .secret(BuildSecret::env("token", "LEAK_TOKEN"))
+            .secret_file("pem", pem)
+            .secret_env("token", "LEAK_TOKEN")
             .secret_value("value", value.clone())
             .network("none")
             .output(Output::Load)
@@ -65,11 +65,13 @@ fn main() {
     let mut pipeline = Pipeline::new("leak", target);
     let good = build("Dockerfile", vec![image.clone()]);
     pipeline.step("build", move |cx| {
-        let result = good
-            .clone()
-            .with_session_labels(&cx.session)
-            .run(&cx.runner)?;
-        cx.runner.note(&format!("built {}", result.command));
+        let build = good.clone().with_session_labels(&cx.session);
+        let result = build.run(&cx.runner)?;
+        cx.runner.note(&format!(
+            "built {} ({})",
+            build.command(),
+            result.image_id.unwrap_or_default()
+        ));
         Ok(())
     });
     let pushed = image.clone();

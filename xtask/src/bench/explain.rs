@@ -19,7 +19,7 @@ impl Bench {
         let build = crate::mediaserver::image_build(&self.root)
             .explain(explained)
             // The size is read by its own step; both sides skip it.
-            .read_size(false);
+            .read_facts(false);
         let name = if explained { "explained" } else { "plain" };
         let mut pipeline = Pipeline::new(
             format!("bench-explain-{name}"),

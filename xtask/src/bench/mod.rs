@@ -349,10 +349,9 @@ impl Bench {
             .network("none")
             .output(buildkit_lib::docker::build::Output::Load)
             .metadata_file(self.root.join("target/buildkit/bench/metadata.json"))
-            // The runner's cost alone: the size is read by its own step (one inspect).
-            .read_size(false)
-            // Nor BuildKit's record of it (one `docker buildx history inspect`).
-            .read_record(false)
+            // The runner's cost alone: the size is read by its own step (one inspect), and
+            // BuildKit's record of it is not read (one `docker buildx history inspect`).
+            .read_facts(false)
     }
 
     /// A cached two-engine build (amd64 on the first engine, arm64 on the second),
@@ -362,7 +361,7 @@ impl Bench {
     /// index back.
     fn fanout(&mut self) -> Result<()> {
         use buildkit_lib::docker::build::Output;
-        use buildkit_lib::docker::fanout::{FanOut, PlatformEndpoint};
+        use buildkit_lib::docker::fanout::FanOut;
         let dir = self.root.join("target/buildkit/bench/fanout");
         std::fs::create_dir_all(&dir)?;
         std::fs::write(
@@ -377,9 +376,8 @@ impl Bench {
             platforms
                 .iter()
                 .zip(&hosts)
-                .map(|(platform, host)| PlatformEndpoint::parse(&format!("{platform}={host}")))
-                .collect::<Result<Vec<_>>>()?,
-        );
+                .map(|(platform, host)| format!("{platform}={host}")),
+        )?;
         let runner = self
             .runner
             .clone()
@@ -463,8 +461,8 @@ impl Bench {
     /// as `xtask/engine-up.sh` recorded it.
     fn fanout_builders(&mut self) -> Result<()> {
         use buildkit_lib::docker::build::Output;
-        use buildkit_lib::docker::builder::{BuilderCreate, Driver, RemoteTls};
-        use buildkit_lib::docker::fanout::{FanOut, PlatformEndpoint};
+        use buildkit_lib::docker::builder::{BuilderCreate, Driver};
+        use buildkit_lib::docker::fanout::FanOut;
         const STATE: &str = "/var/lib/buildkit-lib/buildkit";
         let var = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_string());
         let endpoint = var("BUILDKIT_LIB_REMOTE_BUILDKIT", "tcp://127.0.0.1:1234");
@@ -494,14 +492,12 @@ impl Bench {
             .platform("linux/amd64")
             .bootstrap(true)
             .endpoint(endpoint)
-            .with_tls(
-                &RemoteTls::new(
-                    certs.join("ca.pem"),
-                    certs.join("client-cert.pem"),
-                    certs.join("client-key.pem"),
-                )
-                .servername("127.0.0.1"),
+            .tls(
+                certs.join("ca.pem"),
+                certs.join("client-cert.pem"),
+                certs.join("client-key.pem"),
             )
+            .driver_opt("servername", "127.0.0.1")
             .create(&runner)
             .context("the remote BuildKit builder (start the rig with xtask/engine-up.sh)")?;
         let container = BuilderCreate::new()
@@ -520,11 +516,11 @@ impl Bench {
         let repo = format!("{}/buildkit-bench-fanout-builders", crate::engine::REGISTRY);
         let fan = FanOut::new(
             Build::new(dir.clone()).tag(tag.clone()).network("none"),
-            vec![
-                PlatformEndpoint::parse(&format!("linux/amd64=builder:{}", remote.name()))?,
-                PlatformEndpoint::parse(&format!("linux/arm64=builder:{}", container.name()))?,
+            [
+                format!("linux/amd64=builder:{}", remote.name()),
+                format!("linux/arm64=builder:{}", container.name()),
             ],
-        );
+        )?;
         // The direct side: the same per-platform builds the fan-out runs (pushed by
         // digest), each with a metadata file for its digest.
         let mut builds = Vec::new();
@@ -742,9 +738,10 @@ impl Bench {
                 ));
             pipeline
                 .step("size", |cx| {
-                    buildkit_lib::docker::image::ImageFacts::inspect(
-                        &cx.runner,
-                        "buildkit-webapp:bench",
+                    cx.runner.capture(
+                        &Cmd::new("docker")
+                            .args(["image", "inspect", "buildkit-webapp:bench"])
+                            .read_only(),
                     )?;
                     Ok(())
                 })

@@ -401,6 +401,7 @@ mod tests {
                 .iter()
                 .map(|(n, t)| (n.to_string(), t.clone()))
                 .collect(),
+            dir: std::path::PathBuf::new(),
         }
     }
 

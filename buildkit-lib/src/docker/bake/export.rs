@@ -1,7 +1,7 @@
-//! From [`Build`]s to a bake file on disk: [`BakeTarget::from_build`], the paths rewritten
+//! From [`Build`]s to a bake file on disk: `BakeTarget::from_build`, the paths rewritten
 //! relative to the file's directory (see the [module docs](super#paths)), the
-//! [`BakeFileBuilder`], the session labels, the network compose companion and
-//! [`BakeFile::write`].
+//! [`BakeFile::build`] and [`BakeFile::group`] that add to a file, the session labels, the
+//! network compose companion and [`BakeFile::write`].
 //!
 //! Apart from [`run`](super::run) because writing a file and running one are separate
 //! jobs: a file written here can be run later, by hand or on another machine.
@@ -23,13 +23,13 @@ impl BakeTarget {
     /// The target for `build`, with its paths as the build has them: relative paths stay
     /// relative to the current directory (bake must then run there), except `dockerfile`,
     /// which bake reads relative to `context` and is written so. To write a file that
-    /// works from its own directory, add the build with [`BakeFileBuilder::build`].
+    /// works from its own directory, add the build with [`BakeFile::build`].
     ///
-    /// `metadata_file`, `progress` and `read_size` are about reporting, not the image, and
+    /// `metadata_file`, `progress` and `read_facts` are about reporting, not the image, and
     /// are left out. A field bake cannot express is an error naming it: `extra_args` (bake
     /// has no raw per-target flags), `builder` (one per bake command: [`Bake::builder`]), a
     /// context or Dockerfile read from stdin (`-`).
-    pub fn from_build(build: &Build) -> anyhow::Result<BakeTarget> {
+    pub(crate) fn from_build(build: &Build) -> anyhow::Result<BakeTarget> {
         from_build_with(build, &|p| Ok(p.to_path_buf()))
     }
 
@@ -133,8 +133,8 @@ fn from_build_with(
             SecretSource::Env(_) => s.clone(),
             SecretSource::Value(_) => anyhow::bail!(
                 "build secret `{}` is a value the program holds, which a bake file cannot \
-                 carry: give it to bake as an environment variable (BuildSecret::env) or a \
-                 file (BuildSecret::file)",
+                 carry: give it to bake as an environment variable (Build::secret_env) or a \
+                 file (Build::secret_file)",
                 s.id
             ),
         };
@@ -238,14 +238,14 @@ pub(crate) fn network_file_for(file: &Path) -> PathBuf {
 }
 
 impl BakeFile {
-    /// A builder for a file that will live in directory `dir` (where bake then runs):
-    /// builds added to it get paths relative to `dir`.
-    pub fn builder(dir: impl Into<PathBuf>) -> BakeFileBuilder {
-        BakeFileBuilder {
+    /// An empty file that will live in directory `dir` (where bake then runs): builds
+    /// added to it get paths relative to `dir`, and its `default` group builds them all,
+    /// in the order added.
+    pub fn new(dir: impl Into<PathBuf>) -> BakeFile {
+        BakeFile {
+            group: BTreeMap::from([("default".to_string(), BakeGroup::default())]),
+            target: BTreeMap::new(),
             dir: dir.into(),
-            order: Vec::new(),
-            groups: BTreeMap::new(),
-            targets: BTreeMap::new(),
         }
     }
     /// Adds the session's ownership labels (project and run) to every target, so
@@ -265,7 +265,7 @@ impl BakeFile {
 
     /// The compose file that gives buildx 0.13 the targets' network modes (see the
     /// [module docs](super#network)); `None` when no target sets one.
-    pub fn network_overlay(&self) -> Option<String> {
+    pub(crate) fn network_overlay(&self) -> Option<String> {
         let with_network: Vec<(&String, &String)> = self
             .target
             .iter()
@@ -295,7 +295,7 @@ impl BakeFile {
     /// Writes the file to `path` atomically (and, when a target sets a network, its
     /// compose companion from `network_file_for`; a stale companion is removed), and
     /// returns the [`Bake`] that builds it, knowing the targets' entitlements (see
-    /// [`Bake::entitlements`]). In a dry run nothing is written.
+    /// the [module docs](super#entitlements)). In a dry run nothing is written.
     pub fn write(&self, runner: &Runner, path: &Path) -> anyhow::Result<Bake> {
         write_atomic(runner, path, self.to_json().as_bytes())
             .with_context(|| format!("cannot write bake file {}", path.display()))?;
@@ -323,26 +323,25 @@ impl BakeFile {
     }
 }
 
-/// Builds a [`BakeFile`]: targets are added in order, and `default` groups them all.
-#[derive(Debug, Clone)]
-pub struct BakeFileBuilder {
-    dir: PathBuf,
-    order: Vec<String>,
-    groups: BTreeMap<String, BakeGroup>,
-    targets: BTreeMap<String, BakeTarget>,
-}
-
-impl BakeFileBuilder {
-    /// Adds `build` as target `name`, its paths rewritten relative to the file's
-    /// directory (see [`BakeTarget::from_build`] for what cannot be exported).
+impl BakeFile {
+    /// Adds `build` as target `name` (and to the `default` group), its paths rewritten
+    /// relative to the file's directory. `metadata_file`, `progress` and `read_facts` are
+    /// about reporting, not the image, and are left out. A field bake cannot express is
+    /// an error naming it: `extra_args` (bake has no raw per-target flags), `builder` (one
+    /// per bake command: [`Bake::builder`]), a context or Dockerfile read from stdin
+    /// (`-`).
     pub fn build(&mut self, name: &str, build: &Build) -> anyhow::Result<&mut Self> {
-        let target = BakeTarget::rebased(build, &self.dir)
-            .with_context(|| format!("cannot export bake target `{name}`"))?;
+        let target = if self.dir.as_os_str().is_empty() {
+            BakeTarget::from_build(build)
+        } else {
+            BakeTarget::rebased(build, &self.dir)
+        }
+        .with_context(|| format!("cannot export bake target `{name}`"))?;
         self.target(name, target)
     }
 
     /// Adds a target as it is (its paths relative to the file's directory).
-    pub fn target(&mut self, name: &str, target: BakeTarget) -> anyhow::Result<&mut Self> {
+    pub(crate) fn target(&mut self, name: &str, target: BakeTarget) -> anyhow::Result<&mut Self> {
         validate_name(name)?;
         if name == "default" {
             bail!(
@@ -350,15 +349,20 @@ impl BakeFileBuilder {
                  another name"
             );
         }
-        if self.targets.contains_key(name) || self.groups.contains_key(name) {
+        if self.target.contains_key(name) || self.group.contains_key(name) {
             bail!("`{name}` is already in the bake file; give each target its own name");
         }
-        self.order.push(name.to_string());
-        self.targets.insert(name.to_string(), target);
+        self.group
+            .entry("default".to_string())
+            .or_default()
+            .targets
+            .push(name.to_string());
+        self.target.insert(name.to_string(), target);
         Ok(self)
     }
 
-    /// Adds a named group of targets (or groups) already added.
+    /// Adds a named group of targets (or groups) already added (`default`, the group of
+    /// all targets, is written by the file itself).
     pub fn group<I, S>(&mut self, name: &str, members: I) -> anyhow::Result<&mut Self>
     where
         I: IntoIterator<Item = S>,
@@ -368,37 +372,23 @@ impl BakeFileBuilder {
         if name == "default" {
             bail!("the `default` group is written by the builder (all targets); pick another name");
         }
-        if self.targets.contains_key(name) || self.groups.contains_key(name) {
+        if self.target.contains_key(name) || self.group.contains_key(name) {
             bail!("`{name}` is already in the bake file; give each group its own name");
         }
         let members: Vec<String> = members.into_iter().map(Into::into).collect();
         for member in &members {
-            if !self.targets.contains_key(member) && !self.groups.contains_key(member) {
+            let known = self.target.contains_key(member)
+                || member != "default" && self.group.contains_key(member);
+            if !known {
                 bail!(
                     "group `{name}` lists `{member}`, which is not in the bake file; add the \
                      target first"
                 );
             }
         }
-        self.groups
+        self.group
             .insert(name.to_string(), BakeGroup { targets: members });
         Ok(self)
-    }
-
-    /// The file: the targets, the named groups, and `default` with every target in the
-    /// order added.
-    pub fn finish(&self) -> BakeFile {
-        let mut group = self.groups.clone();
-        group.insert(
-            "default".to_string(),
-            BakeGroup {
-                targets: self.order.clone(),
-            },
-        );
-        BakeFile {
-            group,
-            target: self.targets.clone(),
-        }
     }
 }
 
@@ -434,11 +424,11 @@ mod tests {
 
     #[test]
     fn groups_resolve_to_targets_once() {
-        let mut b = BakeFile::builder("/tmp");
+        let mut b = BakeFile::new("/tmp");
         b.target("a", BakeTarget::default()).unwrap();
         b.target("b", BakeTarget::default()).unwrap();
         b.group("ci", ["b", "a"]).unwrap();
-        let file = b.finish();
+        let file = b;
         assert_eq!(file.resolve(&[]).unwrap(), ["a", "b"]);
         assert_eq!(
             file.resolve(&["ci".into(), "a".into()]).unwrap(),

@@ -1,9 +1,9 @@
 //! `docker buildx bake`: a pipeline's image builds as one `docker-bake.json`, built in one
 //! command.
 //!
-//! [`BakeTarget::from_build`] turns a [`Build`] into a bake target, [`BakeFile`] collects
-//! targets and groups (built with [`BakeFile::builder`]) and writes the file, and [`Bake`]
-//! runs `docker buildx bake` on it ([`Bake::run`](crate::plan::Step::run), with a typed [`BakeResult`] read from
+//! [`BakeFile`] collects targets (each a [`Build`], [`BakeFile::build`]) and groups
+//! ([`BakeFile::group`]) and writes the file, and [`Bake`]
+//! runs `docker buildx bake` on it ([`Bake::run`](crate::plan::Step::run), with a typed [`BakeTargetResult`] per target read from
 //! `--metadata-file`) or asks buildx how it reads it ([`Bake::print`]).
 //!
 //! # Paths
@@ -33,7 +33,7 @@
 //! local cache source and secret file outside it, `fs.write=PATH` for each local output
 //! and cache destination outside it; else it stops with "additional privileges
 //! requested". [`Bake`] grants exactly what the selected targets need
-//! ([`Bake::entitlements`]: computed from the file, never a blanket `fs=*`), on a buildx
+//! (computed from the file, never a blanket `fs=*`), on a buildx
 //! that takes `--allow` (0.17 or newer, asked once per runner, or stated
 //! with [`Bake::buildx_version`]); a run first creates the missing output and cache
 //! directories those grants name, since buildx checks a missing path by its parent.
@@ -57,9 +57,9 @@ mod export;
 mod model;
 mod run;
 
-pub use export::BakeFileBuilder;
 pub(crate) use model::is_local;
 
 pub(crate) use model::sanitize_name;
-pub use model::{BakeFile, BakeGroup, BakeTarget};
-pub use run::{Bake, BakeResult, BakeTargetResult};
+pub use model::BakeFile;
+pub(crate) use model::BakeTarget;
+pub use run::{Bake, BakeTargetResult};

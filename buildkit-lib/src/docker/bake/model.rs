@@ -6,6 +6,7 @@
 //! export writes these values, the run reads them back for its pre-flight checks.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -18,45 +19,44 @@ use serde_json::Value;
 /// buildx build` flags take (`type=local,dest=out`); when reading (`--print` of newer
 /// buildx releases prints them as objects), an object entry is read back as `k=v,...`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct BakeTarget {
+pub(crate) struct BakeTarget {
     /// The build context directory or URL (bake's default is `.`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub context: Option<String>,
+    pub(crate) context: Option<String>,
     /// The Dockerfile, relative to `context` unless absolute (bake's default is
     /// `Dockerfile`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dockerfile: Option<String>,
+    pub(crate) dockerfile: Option<String>,
     /// The Dockerfile's text, instead of a file.
     #[serde(
         rename = "dockerfile-inline",
         default,
         skip_serializing_if = "Option::is_none"
     )]
-    pub dockerfile_inline: Option<String>,
+    pub(crate) dockerfile_inline: Option<String>,
     /// The stage to build.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target: Option<String>,
+    pub(crate) target: Option<String>,
     /// Image references to tag the result with.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub tags: Vec<String>,
+    pub(crate) tags: Vec<String>,
     /// Build arguments.
     #[serde(
         default,
         skip_serializing_if = "BTreeMap::is_empty",
         deserialize_with = "string_map"
     )]
-    pub args: BTreeMap<String, String>,
+    pub(crate) args: BTreeMap<String, String>,
     /// Image labels.
     #[serde(
         default,
         skip_serializing_if = "BTreeMap::is_empty",
         deserialize_with = "string_map"
     )]
-    pub labels: BTreeMap<String, String>,
+    pub(crate) labels: BTreeMap<String, String>,
     /// Target platforms.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub platforms: Vec<String>,
+    pub(crate) platforms: Vec<String>,
     /// Cache sources (`--cache-from` values).
     #[serde(
         rename = "cache-from",
@@ -64,7 +64,7 @@ pub struct BakeTarget {
         skip_serializing_if = "Vec::is_empty",
         deserialize_with = "entry_list"
     )]
-    pub cache_from: Vec<String>,
+    pub(crate) cache_from: Vec<String>,
     /// Cache destinations (`--cache-to` values).
     #[serde(
         rename = "cache-to",
@@ -72,44 +72,44 @@ pub struct BakeTarget {
         skip_serializing_if = "Vec::is_empty",
         deserialize_with = "entry_list"
     )]
-    pub cache_to: Vec<String>,
+    pub(crate) cache_to: Vec<String>,
     /// Outputs (`--output` values: `type=docker` loads, `type=registry` pushes).
     #[serde(
         default,
         skip_serializing_if = "Vec::is_empty",
         deserialize_with = "entry_list"
     )]
-    pub output: Vec<String>,
+    pub(crate) output: Vec<String>,
     /// Named build contexts (`--build-context` values).
     #[serde(
         default,
         skip_serializing_if = "BTreeMap::is_empty",
         deserialize_with = "string_map"
     )]
-    pub contexts: BTreeMap<String, String>,
+    pub(crate) contexts: BTreeMap<String, String>,
     /// Build secrets (`--secret` values).
     #[serde(
         default,
         skip_serializing_if = "Vec::is_empty",
         deserialize_with = "entry_list"
     )]
-    pub secret: Vec<String>,
+    pub(crate) secret: Vec<String>,
     /// Network for `RUN` steps (see the [module docs](super#network) for buildx 0.13).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub network: Option<String>,
+    pub(crate) network: Option<String>,
     /// Always look for newer base images.
     #[serde(default, skip_serializing_if = "is_false")]
-    pub pull: bool,
+    pub(crate) pull: bool,
     /// Ignore the build cache.
     #[serde(rename = "no-cache", default, skip_serializing_if = "is_false")]
-    pub no_cache: bool,
+    pub(crate) no_cache: bool,
     /// Attestations (`--attest` values: `type=provenance,mode=max`, `type=sbom`).
     #[serde(
         default,
         skip_serializing_if = "Vec::is_empty",
         deserialize_with = "entry_list"
     )]
-    pub attest: Vec<String>,
+    pub(crate) attest: Vec<String>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -171,23 +171,35 @@ pub(crate) fn is_local(value: &str) -> bool {
 
 /// A group of targets built together.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct BakeGroup {
+pub(crate) struct BakeGroup {
     /// The targets (or other groups) it builds.
     #[serde(default)]
-    pub targets: Vec<String>,
+    pub(crate) targets: Vec<String>,
 }
 
-/// A bake file: groups and targets, as `docker-bake.json` holds them.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[non_exhaustive]
+/// A bake file: groups and targets, as `docker-bake.json` holds them. Make one with
+/// [`BakeFile::new`] and add builds ([`BakeFile::build`]) and groups
+/// ([`BakeFile::group`]), or read one ([`BakeFile::parse`]); [`BakeFile::to_json`] is
+/// its text.
+#[derive(Debug, Clone, Eq, Default, Serialize, Deserialize)]
 pub struct BakeFile {
     /// Groups by name; `default` is what a bake without target names builds.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub group: BTreeMap<String, BakeGroup>,
+    pub(crate) group: BTreeMap<String, BakeGroup>,
     /// Targets by name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub target: BTreeMap<String, BakeTarget>,
+    pub(crate) target: BTreeMap<String, BakeTarget>,
+    /// The directory the file will live in (where bake then runs): builds added get
+    /// paths relative to it. Empty for a file read back.
+    #[serde(skip)]
+    pub(crate) dir: PathBuf,
+}
+
+impl PartialEq for BakeFile {
+    /// The same groups and targets (wherever the file lives).
+    fn eq(&self, other: &BakeFile) -> bool {
+        self.group == other.group && self.target == other.target
+    }
 }
 
 /// Checks a target or group name against what bake accepts (`[a-zA-Z0-9_-]+`).

@@ -1,5 +1,5 @@
 //! Running a bake file: [`Bake`] (the `docker buildx bake` command line, run in the
-//! file's directory), its pre-flight checks, the typed [`BakeResult`] read from
+//! file's directory), its pre-flight checks, the typed [`BakeTargetResult`]s read from
 //! `--metadata-file`, and [`Bake::print`].
 //!
 //! Apart from the export because a bake file need not come from it: a hand-written JSON
@@ -66,7 +66,7 @@ pub struct Bake {
     pub(crate) set: Vec<String>,
     /// Print the resolved definition instead of building (`--print`); see [`Bake::print`].
     pub(crate) print_only: bool,
-    /// Explain each target's build (see [`Bake::explain`]).
+    /// Explain each target's build (see [`Bake::explain_records`]).
     pub(crate) explain: bool,
     /// Where each target's explanation record is kept (see [`Bake::explain_records`]).
     pub(crate) explain_records: Option<PathBuf>,
@@ -81,38 +81,11 @@ pub struct Bake {
 }
 
 impl Bake {
-    /// Progress output (`--progress`); `plain` by default, `None` leaves buildx's default.
-    pub fn progress(mut self, mode: Option<&str>) -> Bake {
-        self.progress = mode.map(str::to_string);
-        self
-    }
-
-    /// The bake file (`-f`).
-    pub fn file(mut self, file: impl Into<PathBuf>) -> Bake {
-        self.file = file.into();
-        self
-    }
-
-    /// A compose file read before `file` (`-f`), carrying the targets' network modes for
-    /// buildx 0.13 (see the [module docs](super#network)).
-    pub fn network_file(mut self, network_file: impl Into<PathBuf>) -> Bake {
-        self.network_file = Some(network_file.into());
-        self
-    }
-
     /// Targets or groups to build; empty builds the `default` group.
     ///
     /// Adds one; call again for more.
     pub fn target(mut self, target: impl Into<String>) -> Bake {
         self.targets.push(target.into());
-        self
-    }
-
-    /// Targets or groups to build; empty builds the `default` group.
-    ///
-    /// Adds every item of `items`.
-    pub fn targets<T: Into<String>>(mut self, items: impl IntoIterator<Item = T>) -> Bake {
-        self.targets.extend(items.into_iter().map(Into::into));
         self
     }
 
@@ -137,27 +110,18 @@ impl Bake {
         self
     }
 
-    /// Print the resolved definition instead of building (`--print`); see [`Bake::print`].
-    pub fn print_only(mut self, on: bool) -> Bake {
-        self.print_only = on;
-        self
-    }
-
     /// Explain each target's build, as [`Build::explain`](crate::docker::build::Build::explain)
-    /// does (off by default): with the default `plain` progress, bake runs with
+    /// does (off by default), keeping each target's explanation record in `dir`
+    /// (`<dir>/<target>.json`) between bakes so that each explanation compares with the
+    /// previous bake's (causes that need the previous build's inputs, such as changed
+    /// files, build args, base images and instructions, are named only so; secrets are
+    /// kept as identities only). With the default `plain` progress, bake runs with
     /// `--progress=rawjson` (rendered as plain text in the log), each target's cache
-    /// set-up checks are said before, and [`BakeResult::explanations`] has, by target,
+    /// set-up checks are said before, and each target's [`BakeTargetResult::explanation`] says
     /// which instructions came from the cache and why each of the others ran. Targets of a
     /// JSON file with a local context and a Dockerfile file only.
-    pub fn explain(mut self, on: bool) -> Bake {
-        self.explain = on;
-        self
-    }
-
-    /// Keep each target's explanation record in `dir` (`<dir>/<target>.json`) between
-    /// bakes, so that each explanation compares with the previous bake's (see
-    /// [`Build::explain_record`](crate::docker::build::Build::explain_record)).
     pub fn explain_records(mut self, dir: impl Into<PathBuf>) -> Bake {
+        self.explain = true;
         self.explain_records = Some(dir.into());
         self
     }
@@ -186,7 +150,7 @@ impl Bake {
     /// The entitlements the command grants when buildx takes them, sorted: those computed
     /// from the selected targets of the file as written ([`BakeFile::write`]; a run
     /// computes them again from the file on disk), then those given with [`Bake::allow`].
-    pub fn entitlements(&self) -> Vec<String> {
+    pub(crate) fn entitlements(&self) -> Vec<String> {
         let mut out = match (&self.granted, &self.definition) {
             (Some(granted), _) => granted.clone(),
             (None, Some(file)) => file
@@ -213,77 +177,64 @@ impl Bake {
             .is_none_or(|v| *v >= BAKE_ALLOW_MIN_BUILDX)
     }
 
-    /// The compose file carrying the targets' network modes, if any.
-    pub fn get_network_file(&self) -> Option<&Path> {
-        self.network_file.as_deref()
-    }
-
     /// Whether the bake reads BuildKit's per-instruction progress to explain its targets.
     pub(crate) fn explains(&self) -> bool {
         self.explain && self.progress.as_deref() == Some("plain")
     }
 }
 
-/// What bake produced for one target, read from its metadata.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// What bake produced for one target, read from its metadata: a bake's result is one
+/// per target, by target name.
+#[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
 pub struct BakeTargetResult {
     /// The digest of the image manifest or index (`containerimage.digest`).
     pub digest: Option<String>,
     /// The digest of the image configuration (`containerimage.config.digest`); absent
     /// when the result is an index (several platforms, or attestations).
-    pub config_digest: Option<String>,
+    pub(crate) config_digest: Option<String>,
     /// The image names buildx reports (`image.name`, comma-separated there).
     pub image_names: Vec<String>,
     /// The target's metadata as written.
     pub(crate) metadata: Value,
+    /// With [`Bake::explain_records`]: which instructions were taken from the cache and
+    /// why each of the others ran.
+    pub explanation: Option<crate::docker::explain::Explanation>,
+    /// With [`Bake::explain_records`]: what the cache set-up checks found.
+    pub cache_warnings: Vec<crate::docker::explain::CacheWarning>,
 }
 
-/// What a bake produced, per target.
-#[derive(Debug, Clone, PartialEq, Default)]
-#[non_exhaustive]
-pub struct BakeResult {
-    /// Each target's result, by target name.
-    pub targets: BTreeMap<String, BakeTargetResult>,
-    /// The metadata JSON as written (empty object in a dry run).
-    pub(crate) metadata: Value,
-    /// The command line run (secrets masked).
-    pub(crate) command: String,
-    /// With [`Bake::explain`]: by target, which instructions were taken from the cache
-    /// and why each of the others ran.
-    pub explanations: BTreeMap<String, crate::docker::explain::Explanation>,
-    /// With [`Bake::explain`]: by target, what the cache set-up checks found.
-    pub cache_warnings: BTreeMap<String, Vec<crate::docker::explain::CacheWarning>>,
-}
+/// What a bake produced: each target's result, by target name.
+pub(crate) type BakeResult = BTreeMap<String, BakeTargetResult>;
 
-impl BakeResult {
-    /// Reads bake's metadata JSON: an object keyed by target name.
-    pub(crate) fn parse_metadata(text: &str) -> anyhow::Result<BTreeMap<String, BakeTargetResult>> {
-        let value: Value = serde_json::from_str(text).context("bake metadata is not JSON")?;
-        let Value::Object(map) = value else {
-            bail!("bake metadata is not a JSON object keyed by target name");
-        };
-        map.into_iter()
-            .filter(|(_, v)| v.is_object())
-            .map(|(name, v)| {
-                let row: BuildMetadataRow =
-                    crate::rows::from_value(&v, &format!("the bake metadata of target {name}"))?;
-                let result = BakeTargetResult {
-                    digest: row.digest,
-                    config_digest: row.config_digest,
-                    image_names: row
-                        .image_name
-                        .as_deref()
-                        .unwrap_or("")
-                        .split(',')
-                        .filter(|n| !n.is_empty())
-                        .map(str::to_string)
-                        .collect(),
-                    metadata: v,
-                };
-                Ok((name, result))
-            })
-            .collect()
-    }
+/// Reads bake's metadata JSON: an object keyed by target name.
+pub(crate) fn parse_metadata(text: &str) -> anyhow::Result<BTreeMap<String, BakeTargetResult>> {
+    let value: Value = serde_json::from_str(text).context("bake metadata is not JSON")?;
+    let Value::Object(map) = value else {
+        bail!("bake metadata is not a JSON object keyed by target name");
+    };
+    map.into_iter()
+        .filter(|(_, v)| v.is_object())
+        .map(|(name, v)| {
+            let row: BuildMetadataRow =
+                crate::rows::from_value(&v, &format!("the bake metadata of target {name}"))?;
+            let result = BakeTargetResult {
+                digest: row.digest,
+                config_digest: row.config_digest,
+                image_names: row
+                    .image_name
+                    .as_deref()
+                    .unwrap_or("")
+                    .split(',')
+                    .filter(|n| !n.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+                metadata: v,
+                ..BakeTargetResult::default()
+            };
+            Ok((name, result))
+        })
+        .collect()
 }
 
 impl Bake {
@@ -319,7 +270,8 @@ impl Bake {
     /// The command line, in a fixed argument order: `docker buildx bake [--builder B]
     /// [--allow=E].. [-f NETWORK_FILE] -f FILE [--metadata-file M] [--progress=P]
     /// [--set S].. [--print] [TARGET..]`, run in the file's directory, with absolute
-    /// paths. `--allow` carries [`Bake::entitlements`] when buildx takes it (see
+    /// paths. `--allow` carries the entitlements the targets need (see the [module
+    /// docs](super#entitlements)) and those of [`Bake::allow`] when buildx takes it (see
     /// [`Bake::buildx_version`]); never with `--print`, which builds nothing.
     pub fn command(&self) -> Cmd {
         let mut cmd = Cmd::new("docker").args(["buildx", "bake"]).cwd(self.dir());
@@ -478,7 +430,7 @@ impl Bake {
 }
 
 impl Step for Bake {
-    type Output = BakeResult;
+    type Output = BTreeMap<String, BakeTargetResult>;
 
     /// Checks, runs the bake and reads each target's result from the metadata file. A
     /// JSON file not written yet (a dry run's plan of a pipeline that writes it first) is
@@ -595,11 +547,6 @@ impl Bake {
                     err.context(format!("cannot bake {what} of {}", self.file.display()))
                 }
             })?;
-        let mut result = BakeResult {
-            command: cmd.to_string(),
-            metadata: Value::Object(Default::default()),
-            ..BakeResult::default()
-        };
         let metadata = crate::docker::build::read_metadata(
             runner,
             &metadata_path,
@@ -609,13 +556,20 @@ impl Bake {
         if ours {
             runner.remove(&metadata_path)?;
         }
-        result.targets = BakeResult::parse_metadata(&metadata.to_string())
+        let mut result = parse_metadata(&metadata.to_string())
             .with_context(|| format!("bake metadata {}", metadata_path.display()))?;
-        result.metadata = metadata;
         if let Some(why) = why {
             let explained = why.finish(runner);
-            result.explanations = explained.explanations;
-            result.cache_warnings = explained.warnings;
+            for (name, explanation) in explained.explanations {
+                if let Some(target) = result.get_mut(&name) {
+                    target.explanation = Some(explanation);
+                }
+            }
+            for (name, warnings) in explained.warnings {
+                if let Some(target) = result.get_mut(&name) {
+                    target.cache_warnings = warnings;
+                }
+            }
         }
         Ok(result)
     }
@@ -643,6 +597,7 @@ impl Bake {
         let bake = Bake {
             print_only: true,
             metadata_file: None,
+            progress: None,
             ..self.clone()
         };
         let out = runner
@@ -672,6 +627,7 @@ impl Bake {
         let bake = Bake {
             print_only: true,
             metadata_file: None,
+            progress: None,
             ..self.clone()
         };
         let cmd = bake.command().read_only();
@@ -710,7 +666,7 @@ mod tests {
           },
           "files": {"buildx.build.ref": "default/default/def"}
         }"#;
-        let results = BakeResult::parse_metadata(text).unwrap();
+        let results = parse_metadata(text).unwrap();
         assert_eq!(results["web"].digest.as_deref(), Some("sha256:d1"));
         assert_eq!(results["web"].config_digest.as_deref(), Some("sha256:c0"));
         assert_eq!(
@@ -719,13 +675,12 @@ mod tests {
         );
         assert_eq!(results["files"].digest, None);
         assert!(results["files"].image_names.is_empty());
-        assert!(BakeResult::parse_metadata("[]").is_err());
+        assert!(parse_metadata("[]").is_err());
     }
 
     #[test]
     fn metadata_of_another_shape_names_the_target() {
-        let e =
-            BakeResult::parse_metadata(r#"{"web": {"containerimage.digest": 12}}"#).unwrap_err();
+        let e = parse_metadata(r#"{"web": {"containerimage.digest": 12}}"#).unwrap_err();
         let text = format!("{e:#}");
         assert!(
             text.starts_with("the bake metadata of target web is JSON of an unexpected shape"),
@@ -735,7 +690,7 @@ mod tests {
 
     #[test]
     fn another_bake_file_is_the_one_passed_and_its_folder_the_one_run_in() {
-        let bake = Bake::new("/srv/app/target/docker-bake.json").file("/srv/other/bake.json");
+        let bake = Bake::new("/srv/other/bake.json");
         let cmd = bake.command();
         assert_eq!(
             cmd.to_string(),

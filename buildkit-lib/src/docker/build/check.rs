@@ -91,7 +91,7 @@ impl Build {
                 bail!(
                     "build arg `{name}` looks like a secret (its name contains `{word}`), and \
                      build args are readable in the image history; pass it as a build secret \
-                     instead (`BuildSecret::env(\"{id}\", \"{name}\")`, read with \
+                     instead (`Build::secret_env(\"{id}\", \"{name}\")`, read with \
                      `RUN --mount=type=secret,id={id}`)",
                     id = name.to_ascii_lowercase()
                 );
@@ -104,7 +104,7 @@ impl Build {
                         "build arg `{name}` has a value that looks like a secret ({why}), and \
                          `mode=max` provenance records every build arg's value in the image's \
                          attestation, readable by anyone who can pull it; pass it as a build \
-                         secret (`BuildSecret::env`) or use `Provenance::Min`"
+                         secret (`Build::secret_env`) or use `attest(\"type=provenance,mode=min\")`"
                     );
                 }
             }

@@ -20,7 +20,8 @@ mod tests;
 
 pub(crate) use check::looks_like_secret_value;
 pub(crate) use command::build_arg;
-pub use record::{BuildFailed, BuildRecord, RecordedError};
+pub use record::BuildFailed;
+pub(crate) use record::BuildRecord;
 pub(crate) use run::{engine_host, metadata_file, read_metadata, BuildMetadataRow};
 
 use std::collections::BTreeMap;
@@ -48,7 +49,7 @@ pub(crate) enum SecretSource {
 /// A build secret (`--secret`), mounted in `RUN --mount=type=secret,id=<id>` steps and
 /// never stored in the image.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BuildSecret {
+pub(crate) struct BuildSecret {
     /// The id the Dockerfile mounts it by.
     pub(crate) id: String,
     /// Where its value comes from.
@@ -57,7 +58,7 @@ pub struct BuildSecret {
 
 impl BuildSecret {
     /// A secret read from a file.
-    pub fn file(id: impl Into<String>, path: impl Into<PathBuf>) -> BuildSecret {
+    pub(crate) fn file(id: impl Into<String>, path: impl Into<PathBuf>) -> BuildSecret {
         BuildSecret {
             id: id.into(),
             source: SecretSource::File(path.into()),
@@ -65,7 +66,7 @@ impl BuildSecret {
     }
 
     /// A secret read from an environment variable.
-    pub fn env(id: impl Into<String>, var: impl Into<String>) -> BuildSecret {
+    pub(crate) fn env(id: impl Into<String>, var: impl Into<String>) -> BuildSecret {
         BuildSecret {
             id: id.into(),
             source: SecretSource::Env(var.into()),
@@ -140,10 +141,10 @@ pub enum Output {
     OciLayout(PathBuf),
 }
 
-/// The provenance attestation a build attaches (`--provenance`).
+/// The provenance attestation a build attaches (`--provenance`), as
+/// [`Build::attest`] reads it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Provenance {
+pub(crate) enum Provenance {
     /// Whatever buildx does by default (no flag; buildx 0.10+ attaches `mode=min` when it
     /// exports an image with attestations).
     #[default]
@@ -193,7 +194,7 @@ pub struct Build {
     pub(crate) target: Option<String>,
     /// Image references to tag the result with (`-t`).
     pub(crate) tags: Vec<String>,
-    /// Build arguments (`--build-arg K=V`). Never secrets: see [`Build::secret`].
+    /// Build arguments (`--build-arg K=V`). Never secrets: see [`Build::secret_value`].
     pub(crate) build_args: BTreeMap<String, String>,
     /// Image labels (`--label K=V`); see [`oci_labels`].
     pub(crate) labels: BTreeMap<String, String>,
@@ -241,10 +242,9 @@ pub struct Build {
     /// [`Output::OciLayout`]; the `docker` driver's `--load` unpacks the image and
     /// refuses it.
     pub(crate) rewrite_timestamp: bool,
-    /// The provenance attestation (`--provenance`).
+    /// The provenance attestation (`--provenance`; see [`Build::attest`]).
     pub(crate) provenance: Provenance,
-    /// Attach an SBOM attestation (`--sbom=true`). BuildKit runs its scanner image
-    /// (`docker/buildkit-syft-scanner`), which must be pullable by the builder.
+    /// Attach an SBOM attestation (`--sbom=true`; see [`Build::attest`]).
     pub(crate) sbom: bool,
     /// Other attestations, as buildx takes them (`--attest type=sbom,generator=IMAGE`).
     pub(crate) attest: Vec<String>,
@@ -301,7 +301,8 @@ impl Build {
         }
     }
 
-    /// The build context directory (or a URL buildx understands).
+    /// The build context directory (or a URL buildx understands), in place of the one
+    /// the build was made with.
     pub fn context(mut self, context: impl Into<PathBuf>) -> Build {
         self.context = context.into();
         self
@@ -325,19 +326,15 @@ impl Build {
         self
     }
 
-    /// Adds a build argument (`--build-arg K=V`). Never a secret: see [`Build::secret`].
+    /// Adds a build argument (`--build-arg K=V`). Never a secret: see
+    /// [`Build::secret_value`], [`Build::secret_file`] and [`Build::secret_env`].
     pub fn build_arg(mut self, name: impl Into<String>, value: impl Into<String>) -> Build {
         self.build_args.insert(name.into(), value.into());
         self
     }
 
-    /// Adds an image label (`--label K=V`).
-    pub fn label(mut self, name: impl Into<String>, value: impl Into<String>) -> Build {
-        self.labels.insert(name.into(), value.into());
-        self
-    }
-
-    /// Adds image labels (`--label K=V`), such as those of [`oci_labels`].
+    /// Adds image labels (`--label K=V`), such as those of [`oci_labels`] (one:
+    /// `.labels([("maintainer", "Web Team")])`).
     pub fn labels<K: Into<String>, V: Into<String>>(
         mut self,
         labels: impl IntoIterator<Item = (K, V)>,
@@ -360,8 +357,20 @@ impl Build {
         self.secret(BuildSecret::value(id, value))
     }
 
+    /// Adds a build secret read from the file `path` on this machine, mounted by `id`
+    /// (`--secret id=ID,src=PATH`).
+    pub fn secret_file(self, id: impl Into<String>, path: impl Into<PathBuf>) -> Build {
+        self.secret(BuildSecret::file(id, path))
+    }
+
+    /// Adds a build secret read from the environment variable `var` of the build
+    /// command, mounted by `id` (`--secret id=ID,env=VAR`).
+    pub fn secret_env(self, id: impl Into<String>, var: impl Into<String>) -> Build {
+        self.secret(BuildSecret::env(id, var))
+    }
+
     /// Adds a build secret (`--secret`).
-    pub fn secret(mut self, secret: BuildSecret) -> Build {
+    pub(crate) fn secret(mut self, secret: BuildSecret) -> Build {
         self.secrets.push(secret);
         self
     }
@@ -421,34 +430,21 @@ impl Build {
         self
     }
 
-    /// Progress output (`--progress`); `plain` by default (run as `rawjson` and rendered
-    /// as plain text while [`Build::explain`] is on), `None` leaves buildx's default.
-    pub fn progress(mut self, mode: Option<&str>) -> Build {
-        self.progress = mode.map(str::to_string);
-        self
-    }
-
     /// Adds a flag this type does not know yet, placed before the context argument.
     pub fn extra_arg(mut self, arg: impl Into<String>) -> Build {
         self.extra_args.push(arg.into());
         self
     }
 
-    /// After a `--load`, ask the engine for the image's size (one `docker image
+    /// After a successful build, read what the engine knows of it (on by default; turn
+    /// it off on hot paths): after a `--load`, the image's size (one `docker image
     /// inspect`, about 35 ms on a containerd image store: over 10% of a fully cached
-    /// build). On by default; turn it off on hot paths that read the size elsewhere. The
-    /// image id comes from the build metadata either way.
-    pub fn read_size(mut self, on: bool) -> Build {
+    /// build), and BuildKit's record of the build, which a pipeline reports (`docker
+    /// buildx history inspect`, buildx 0.21 or later: cached and total steps, about
+    /// 0.35 s). The image id comes from the build metadata either way; a failed build's
+    /// record is always looked for (its error is BuildKit's own words).
+    pub fn read_facts(mut self, on: bool) -> Build {
         self.read_size = on;
-        self
-    }
-
-    /// After a successful build, read BuildKit's record of it (`docker buildx history
-    /// inspect`, buildx 0.21 or later: cached and total steps, about 0.35 s). On by
-    /// default; turn it off on hot paths. A failed build's record is always looked for
-    /// (its error is BuildKit's own words); the reference (`buildx.build.ref`) is kept
-    /// either way.
-    pub fn read_record(mut self, on: bool) -> Build {
         self.read_record = on;
         self
     }
@@ -464,22 +460,29 @@ impl Build {
         self
     }
 
-    /// The provenance attestation (`--provenance`).
-    pub fn provenance(mut self, provenance: Provenance) -> Build {
-        self.provenance = provenance;
-        self
-    }
-
-    /// Attach an SBOM attestation (`--sbom=true`). BuildKit runs its scanner image
-    /// (`docker/buildkit-syft-scanner`), which must be pullable by the builder.
-    pub fn sbom(mut self, on: bool) -> Build {
-        self.sbom = on;
-        self
-    }
-
-    /// Adds another attestation, as buildx takes it (`--attest type=sbom,generator=IMAGE`).
+    /// Adds an attestation, as buildx's `--attest` takes it:
+    ///
+    /// - `type=provenance,mode=min` or `mode=max` (`--provenance=mode=...`; without it,
+    ///   buildx's default, which attaches `mode=min` when it exports an image with
+    ///   attestations), `type=provenance,disabled=true` for none (`--provenance=false`:
+    ///   for registries that refuse image indexes). `mode=max` records the full build
+    ///   definition and the value of every build arg: anyone who can pull the image can
+    ///   read them, so a build arg whose value looks like a secret is refused;
+    /// - `type=sbom` (`--sbom=true`): BuildKit runs its scanner image
+    ///   (`docker/buildkit-syft-scanner`), which must be pullable by the builder;
+    /// - any other (`type=sbom,generator=IMAGE`, ...) as it is (`--attest ...`).
     pub fn attest(mut self, attestation: impl Into<String>) -> Build {
-        self.attest.push(attestation.into());
+        let spec = attestation.into();
+        let fields: Vec<&str> = spec.split(',').collect();
+        match fields.as_slice() {
+            ["type=provenance"] | ["type=provenance", "mode=min"] => {
+                self.provenance = Provenance::Min
+            }
+            ["type=provenance", "mode=max"] => self.provenance = Provenance::Max,
+            ["type=provenance", "disabled=true"] => self.provenance = Provenance::Off,
+            ["type=sbom"] => self.sbom = true,
+            _ => self.attest.push(spec),
+        }
         self
     }
 
@@ -529,14 +532,15 @@ impl Build {
         self
     }
 
-    /// Retries an [`Output::Push`] build as `retry` says, only when the build succeeded
+    /// Retries an [`Output::Push`] build (`attempts` in all, waiting `first_delay` before
+    /// the first retry, doubled after each failure up to 30 s), only when the build succeeded
     /// and the push failed for a transient reason (a network error, an HTTP 5xx or 429
     /// from the registry): a retry is then a cached rebuild plus the upload, noted in the
     /// step log with its reason. A failed build (a missing base image, a failing `RUN`,
     /// bad input) is never retried. Without it a build runs once; with it, a build whose
     /// output is not [`Output::Push`] is refused before it runs.
-    pub fn retry_push(mut self, retry: crate::docker::registry::Retry) -> Build {
-        self.retry_push = Some(retry);
+    pub fn retry_push(mut self, attempts: u32, first_delay: std::time::Duration) -> Build {
+        self.retry_push = Some(crate::docker::registry::Retry::new(attempts, first_delay));
         self
     }
 
@@ -595,7 +599,7 @@ pub struct BuildResult {
     /// The buildx metadata JSON as written (in a dry run, its placeholder).
     pub metadata: serde_json::Value,
     /// The command line run (secrets masked).
-    pub command: String,
+    pub(crate) command: String,
     /// Which instructions were taken from the cache and why each of the others ran
     /// ([`Build::explain`]); `None` when not asked.
     pub explanation: Option<crate::docker::explain::Explanation>,
@@ -606,8 +610,9 @@ pub struct BuildResult {
     /// error: the image was built, the cache export failed (see [`Build::cache_required`]).
     pub cache_not_written: Vec<crate::docker::explain::CacheNotWritten>,
     /// BuildKit's record of the build: its reference (`buildx.build.ref`), and with
-    /// buildx 0.21 or later its cached and total steps (see [`Build::read_record`]).
-    pub record: BuildRecord,
+    /// buildx 0.21 or later its cached and total steps (see [`Build::read_facts`]); a
+    /// pipeline keeps it in its report.
+    pub(crate) record: BuildRecord,
 }
 
 impl Build {

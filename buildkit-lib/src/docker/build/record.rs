@@ -1,4 +1,4 @@
-//! BuildKit's own record of a build ([`BuildRecord`]): the reference buildx writes to the
+//! BuildKit's own record of a build (`BuildRecord`): the reference buildx writes to the
 //! metadata file (`buildx.build.ref`), and, where buildx has `docker buildx history`
 //! (0.21 or later, with `inspect --format json`), the record's step counts and, for a
 //! failed build, BuildKit's own error.
@@ -21,48 +21,46 @@ use crate::engine::{Capabilities, Feature};
 
 /// BuildKit's record of one build, as far as the buildx talked to can tell.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct BuildRecord {
+pub(crate) struct BuildRecord {
     /// `builder/node/id`: `buildx.build.ref` of the metadata file; for a failed build
     /// (which writes none), the matching record of `docker buildx history`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reference: Option<String>,
+    pub(crate) reference: Option<String>,
     /// Whether the build succeeded.
-    pub succeeded: bool,
+    pub(crate) succeeded: bool,
     /// How long BuildKit took, in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub seconds: Option<f64>,
+    pub(crate) seconds: Option<f64>,
     /// Steps (vertexes) in the build.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub total_steps: Option<u64>,
+    pub(crate) total_steps: Option<u64>,
     /// Steps taken from the build cache.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cached_steps: Option<u64>,
+    pub(crate) cached_steps: Option<u64>,
     /// Steps completed (those that ran and those cached).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub completed_steps: Option<u64>,
+    pub(crate) completed_steps: Option<u64>,
     /// BuildKit's own error, for a failed build.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<RecordedError>,
+    pub(crate) error: Option<RecordedError>,
     /// Why the history part could not be read (a buildx without `docker buildx
     /// history`, no record that matches, ...), when it could not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub unavailable: Option<String>,
+    pub(crate) unavailable: Option<String>,
 }
 
 /// BuildKit's error of a failed build, as its record keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct RecordedError {
+pub(crate) struct RecordedError {
     /// BuildKit's message (`process "/bin/sh -c ..." did not complete successfully: exit
     /// code: 3`).
-    pub message: String,
+    pub(crate) message: String,
     /// The step that failed (`[3/3] RUN ...`), when BuildKit names one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub step: Option<String>,
+    pub(crate) step: Option<String>,
     /// The last lines that step printed (secrets the runner knows masked).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub logs: Vec<String>,
+    pub(crate) logs: Vec<String>,
 }
 
 impl BuildRecord {
@@ -106,17 +104,17 @@ impl fmt::Display for BuildRecord {
 /// one `Build::run` always gave (`cannot build image ...`, with the command and the last
 /// lines of buildx's output below it in the chain, as a
 /// [`CommandError`](crate::CommandError)); BuildKit's own error, where buildx keeps build
-/// records, is in [`BuildFailed::record`] (buildx already printed it once, so the message
-/// does not repeat it). A pipeline puts the record in its report and BuildKit's words in
-/// the step's GitHub annotation.
+/// records (0.21+), is in its record (buildx already printed it once, so the message does
+/// not repeat it): a pipeline puts the record in its report (`builds` of the step in
+/// `report.json`) and BuildKit's words in the step's GitHub annotation.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct BuildFailed {
     /// What failed, as `Build::run` says it (`cannot build image app:dev`).
     pub(crate) message: String,
-    /// BuildKit's record of the build (with [`BuildRecord::unavailable`] saying why
-    /// when there is none).
-    pub record: BuildRecord,
+    /// BuildKit's record of the build (with its `unavailable` saying why when there is
+    /// none).
+    pub(crate) record: BuildRecord,
 }
 
 impl fmt::Display for BuildFailed {
@@ -476,6 +474,36 @@ mod tests {
         assert_eq!(
             record.to_string(),
             "build mybuilder/node0/abc: 5 of 7 steps cached, 1.5s"
+        );
+    }
+
+    /// Moved from the e2e test of a successful build's record: how a record reads.
+    #[test]
+    fn a_record_reads_as_one_line() {
+        let record = BuildRecord {
+            reference: Some("default/default/abc".into()),
+            succeeded: true,
+            seconds: Some(1.23),
+            total_steps: Some(7),
+            cached_steps: Some(3),
+            ..BuildRecord::default()
+        };
+        assert_eq!(
+            record.to_string(),
+            "build default/default/abc: 3 of 7 steps cached, 1.2s"
+        );
+        let failed = BuildRecord {
+            error: Some(RecordedError {
+                message: "exit code: 3".into(),
+                step: Some("[3/3] RUN false".into()),
+                logs: Vec::new(),
+            }),
+            ..BuildRecord::without_history(None, false, "no history".into())
+        };
+        assert_eq!(
+            failed.to_string(),
+            "build (no reference); BuildKit: step `[3/3] RUN false` failed: exit code: 3 \
+             (BuildKit's record: no history)"
         );
     }
 

@@ -157,7 +157,7 @@ impl Build {
                     "cannot build {what}: the builder cannot pull BuildKit's SBOM \
                      scanner image (docker/buildkit-syft-scanner); push it to a registry the \
                      builder reaches and name it with `.attest(\"type=sbom,generator=IMAGE\")` \
-                     instead of `.sbom(true)`"
+                     instead of `.attest(\"type=sbom\")`"
                 )
             } else {
                 format!("cannot build {what}{}", gone.unwrap_or_default())
@@ -202,7 +202,7 @@ impl Build {
             BuildRecord::without_history(
                 row.build_ref.clone(),
                 true,
-                "not read (`Build::read_record(false)`)".into(),
+                "not read (`Build::read_facts(false)`)".into(),
             )
         };
         result.metadata = metadata;

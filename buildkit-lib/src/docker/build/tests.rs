@@ -44,7 +44,7 @@ fn secret_looking_build_args_and_gha_without_token_are_refused() {
         build.check_with_env(&|_| None).unwrap_err().to_string(),
         "build arg `Api_Key` looks like a secret (its name contains `KEY`), and build \
          args are readable in the image history; pass it as a build secret instead \
-         (`BuildSecret::env(\"api_key\", \"Api_Key\")`, read with \
+         (`Build::secret_env(\"api_key\", \"Api_Key\")`, read with \
          `RUN --mount=type=secret,id=api_key`)"
     );
     build.build_args.clear();
@@ -254,17 +254,48 @@ fn each_attestation_added_is_one_attest_flag_in_order() {
         .tag("127.0.0.1:5000/app:1")
         .output(Output::Push)
         .attest("type=sbom,generator=127.0.0.1:5000/scanner")
-        .attest("type=provenance,mode=max");
+        .attest("type=provenance,mode=max,builder-id=ci")
+        .attest("type=provenance,mode=max")
+        .attest("type=sbom");
     let line = build.command().to_string();
     assert!(
         line.contains(
-            " --attest type=sbom,generator=127.0.0.1:5000/scanner \
-             --attest type=provenance,mode=max "
+            " --provenance=mode=max --sbom=true \
+             --attest type=sbom,generator=127.0.0.1:5000/scanner \
+             --attest type=provenance,mode=max,builder-id=ci "
         ),
         "{line}"
     );
+    // The provenance modes and SBOM read as buildx's own flags.
+    for (spec, flag) in [
+        ("type=provenance", " --provenance=mode=min "),
+        ("type=provenance,mode=min", " --provenance=mode=min "),
+        ("type=provenance,disabled=true", " --provenance=false "),
+    ] {
+        let line = Build::new("/src").attest(spec).command().to_string();
+        assert!(line.contains(flag), "{spec}: {line}");
+    }
     assert!(!Build::new("/src")
         .command()
         .to_string()
         .contains("--attest"));
+}
+
+/// Moved from the e2e golden test `build_defaults_and_outputs`: the progress
+/// modes the library does not choose itself.
+#[test]
+fn progress_modes() {
+    let tty = Build {
+        progress: Some("tty".into()),
+        ..Build::new(".")
+    };
+    assert_eq!(
+        tty.command().to_string(),
+        "docker buildx build --progress=tty ."
+    );
+    let quiet = Build {
+        progress: None,
+        ..Build::new(".")
+    };
+    assert_eq!(quiet.command().to_string(), "docker buildx build .");
 }

@@ -7,6 +7,7 @@
 //! lookups it needs are the plain commands of [`manage`](super::manage).
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use anyhow::Context;
 
@@ -103,7 +104,7 @@ impl BuilderCreate {
     /// [`driver`](BuilderCreate::driver), driver options and daemon configuration apply to
     /// every node; the platforms, endpoint and TLS files are each node's own. Without a
     /// node the builder's own [`platform`](BuilderCreate::platform),
-    /// [`endpoint`](BuilderCreate::endpoint) and [`with_tls`](BuilderCreate::with_tls)
+    /// [`endpoint`](BuilderCreate::endpoint) and [`tls`](BuilderCreate::tls)
     /// describe its one node.
     ///
     /// Adds one; call again for more.
@@ -143,8 +144,25 @@ impl BuilderCreate {
     }
 }
 impl BuilderCreate {
+    /// The TLS files a `remote` builder uses to reach a BuildKit daemon on `tcp://`,
+    /// added as driver options (`--driver-opt cacert=...,cert=...,key=...`): the CA
+    /// certificate `cacert` that signed the daemon's certificate, and the client
+    /// certificate `cert` with its key `key`. When the name in the daemon's certificate
+    /// differs from the endpoint's host, add `.driver_opt("servername", NAME)`. buildx
+    /// does not check that the files exist when the builder is created; the builder
+    /// step's checks (run first by its [`Step::run`](crate::plan::Step::run), and by its
+    /// plan) do.
+    pub fn tls(
+        self,
+        cacert: impl Into<PathBuf>,
+        cert: impl Into<PathBuf>,
+        key: impl Into<PathBuf>,
+    ) -> BuilderCreate {
+        self.with_tls(&RemoteTls::new(cacert, cert, key))
+    }
+
     /// Adds the TLS files of a `remote` builder as driver options.
-    pub fn with_tls(mut self, tls: &RemoteTls) -> BuilderCreate {
+    pub(crate) fn with_tls(mut self, tls: &RemoteTls) -> BuilderCreate {
         for (key, value) in tls.driver_opts() {
             if let Some(value) = value {
                 self.driver_opts.insert(key, value);
@@ -539,9 +557,15 @@ impl NodeSpec {
         self
     }
 
-    /// TLS files, for a remote node on `tcp://`.
-    pub fn tls(mut self, tls: RemoteTls) -> NodeSpec {
-        self.tls = Some(tls);
+    /// TLS files, for a remote node on `tcp://` (as [`BuilderCreate::tls`] takes them; a
+    /// `servername` is a node [`driver_opt`](NodeSpec::driver_opt)).
+    pub fn tls(
+        mut self,
+        cacert: impl Into<PathBuf>,
+        cert: impl Into<PathBuf>,
+        key: impl Into<PathBuf>,
+    ) -> NodeSpec {
+        self.tls = Some(RemoteTls::new(cacert, cert, key));
         self
     }
 }

@@ -1,5 +1,5 @@
 //! The buildx drivers ([`Driver`]) and the TLS files of a `remote` driver's builder
-//! ([`RemoteTls`]): the values a builder is made of, kept apart from the commands that
+//! (`RemoteTls`): the values a builder is made of, kept apart from the commands that
 //! create one.
 
 use std::path::PathBuf;
@@ -32,12 +32,9 @@ impl Driver {
 }
 
 /// The TLS files a `remote` builder uses to reach a BuildKit daemon on `tcp://`
-/// (`--driver-opt cacert=...,cert=...,key=...,servername=...`). buildx does not check
-/// that the files exist when the builder is created; the builder step's checks (run first
-/// by its [`Step::run`](crate::plan::Step::run), and by its plan) do.
+/// (`--driver-opt cacert=...,cert=...,key=...,servername=...`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-#[must_use]
-pub struct RemoteTls {
+pub(crate) struct RemoteTls {
     /// The CA certificate that signed the daemon's certificate.
     pub(crate) cacert: PathBuf,
     /// The client certificate.
@@ -51,7 +48,7 @@ pub struct RemoteTls {
 impl RemoteTls {
     /// The CA certificate `cacert` that signed the daemon's certificate, and the client
     /// certificate `cert` with its key `key`.
-    pub fn new(
+    pub(crate) fn new(
         cacert: impl Into<PathBuf>,
         cert: impl Into<PathBuf>,
         key: impl Into<PathBuf>,
@@ -62,12 +59,6 @@ impl RemoteTls {
             key: key.into(),
             servername: None,
         }
-    }
-
-    /// The name in the daemon's certificate, when it differs from the endpoint's host.
-    pub fn servername(mut self, servername: impl Into<String>) -> RemoteTls {
-        self.servername = Some(servername.into());
-        self
     }
 }
 

@@ -10,11 +10,6 @@ use serde::Deserialize;
 use crate::cmd::{Cmd, Runner};
 use crate::rows::nullable;
 
-/// `docker buildx use NAME`.
-pub(crate) fn use_cmd(name: &str) -> Cmd {
-    Cmd::new("docker").args(["buildx", "use", name])
-}
-
 /// `docker buildx rm NAME`.
 pub(crate) fn rm_cmd(name: &str) -> Cmd {
     Cmd::new("docker").args(["buildx", "rm", name])
@@ -38,16 +33,8 @@ pub(crate) fn ls_cmd() -> Cmd {
         .read_only()
 }
 
-/// Makes `name` the current builder.
-pub fn use_builder(runner: &Runner, name: &str) -> anyhow::Result<()> {
-    runner
-        .run(&use_cmd(name))
-        .map(|_| ())
-        .with_context(|| format!("cannot switch to builder {name}"))
-}
-
 /// Removes the builder `name`.
-pub fn remove(runner: &Runner, name: &str) -> anyhow::Result<()> {
+pub(crate) fn remove(runner: &Runner, name: &str) -> anyhow::Result<()> {
     runner
         .run(&rm_cmd(name))
         .map(|_| ())
@@ -145,6 +132,22 @@ fn builder_info(v: BuilderRow) -> BuilderInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Moved from the e2e golden test `builder_create_for_each_driver`.
+    #[test]
+    fn rm_command_line() {
+        let dry_command = |run: &dyn Fn(&Runner) -> anyhow::Result<()>| {
+            let runner = Runner::new().echo(crate::cmd::Echo::Silent).dry_run(true);
+            run(&runner).unwrap();
+            let commands = runner.commands();
+            assert_eq!(commands.len(), 1, "{commands:?}");
+            commands[0].join(" ")
+        };
+        assert_eq!(
+            dry_command(&|r| remove(r, "multi")),
+            "docker buildx rm multi"
+        );
+    }
 
     #[test]
     fn inspect_and_ls_command_lines() {

@@ -37,7 +37,6 @@ mod versions;
 
 pub use create::{BuilderCreate, CreatedBuilder, NodeSpec};
 pub(crate) use diagnose::{connection_error, explain};
-pub use driver::{Driver, RemoteTls};
+pub use driver::Driver;
 pub(crate) use manage::inspect_cmd;
-pub use manage::{remove, use_builder};
 pub(crate) use versions::{buildx_version, loose_version, BuilderVersions};

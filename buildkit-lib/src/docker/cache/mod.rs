@@ -9,8 +9,8 @@
 //! The GitHub Actions cache has two services: v1 (`ACTIONS_CACHE_URL`, shut down on
 //! github.com on 2025-04-15) and v2 (`ACTIONS_RESULTS_URL`, selected by
 //! `ACTIONS_CACHE_SERVICE_V2`, spoken by BuildKit 0.20 and buildx 0.21 or newer).
-//! With [`GhaService::Auto`] the build reads which one the environment offers and writes
-//! it as `version=1|2`, and `check_gha_v2` says when the builder is too old. The runtime
+//! Unless [`Cache::gha_version`] names one, the build reads which one the environment
+//! offers and writes it as `version=1|2`, and `check_gha_v2` says when the builder is too old. The runtime
 //! token (`ACTIONS_RUNTIME_TOKEN`) is read by buildx from the environment: it never appears
 //! in a command line, plan, log or error of this crate.
 
@@ -25,7 +25,7 @@ mod gha;
 
 pub(crate) use gha::check_gha_v2;
 use gha::resolve_service;
-pub use gha::GhaService;
+pub(crate) use gha::GhaService;
 pub(crate) use gha::{gha_in_args, mask_gha_token, resolve_gha_entries};
 
 /// Which backend a [`Cache`] uses.
@@ -56,8 +56,7 @@ impl CacheKind {
 
 /// Layer compression of an exported cache (`compression=`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Compression {
+pub(crate) enum Compression {
     /// gzip (BuildKit's default), levels 0-9.
     Gzip,
     /// eStargz (lazily pullable gzip), levels 0-9.
@@ -98,11 +97,11 @@ enum Backend {
 ///
 /// ```
 /// use buildkit_lib::docker::build::Build;
-/// use buildkit_lib::docker::cache::{Cache, Compression};
+/// use buildkit_lib::docker::cache::Cache;
 ///
 /// let cache = Cache::registry("127.0.0.1:5000/app:cache")
 ///     .mode_max(true)
-///     .compression(Compression::Zstd)
+///     .compression("zstd", None, false)
 ///     .oci_mediatypes(true)
 ///     .image_manifest(true)
 ///     .ignore_error(true);
@@ -128,8 +127,12 @@ pub struct Cache {
     mode_max: bool,
     scope: Option<String>,
     service: GhaService,
+    /// A `gha_version` that is neither 1 nor 2 (refused by the checks).
+    bad_gha_version: Option<u8>,
     ignore_error: bool,
     compression: Option<Compression>,
+    /// A `compression` algorithm BuildKit does not know (refused by the checks).
+    bad_compression: Option<String>,
     compression_level: Option<u8>,
     force_compression: bool,
     oci_mediatypes: Option<bool>,
@@ -143,8 +146,10 @@ impl Cache {
             mode_max: false,
             scope: None,
             service: GhaService::Auto,
+            bad_gha_version: None,
             ignore_error: false,
             compression: None,
+            bad_compression: None,
             compression_level: None,
             force_compression: false,
             oci_mediatypes: None,
@@ -170,7 +175,7 @@ impl Cache {
     }
 
     /// The GitHub Actions cache service (`type=gha`), the service the environment offers
-    /// unless [`Cache::gha_service`] says which.
+    /// unless [`Cache::gha_version`] says which.
     pub fn gha() -> Cache {
         Cache::with(Backend::Gha)
     }
@@ -188,8 +193,22 @@ impl Cache {
         self
     }
 
-    /// Which GitHub Actions cache service a `gha` cache uses.
-    pub fn gha_service(mut self, service: GhaService) -> Cache {
+    /// Which GitHub Actions cache service a `gha` cache uses: `1`, the legacy service at
+    /// `ACTIONS_CACHE_URL` (`version=1`; github.com shut it down on 2025-04-15, GitHub
+    /// Enterprise Server and self-hosted cache servers may keep it), or `2`, the current
+    /// one at `ACTIONS_RESULTS_URL` (`version=2`: BuildKit 0.20 and buildx 0.21 or newer).
+    /// Without it, the one the environment offers, read when the build runs.
+    pub fn gha_version(mut self, version: u8) -> Cache {
+        match version {
+            1 => self.service = GhaService::V1,
+            2 => self.service = GhaService::V2,
+            other => self.bad_gha_version = Some(other),
+        }
+        self
+    }
+
+    /// [`Cache::gha_version`] as the service.
+    pub(crate) fn with_gha_service(mut self, service: GhaService) -> Cache {
         self.service = service;
         self
     }
@@ -200,23 +219,41 @@ impl Cache {
         self
     }
 
-    /// Compress the exported layers with `compression` (registry and local caches).
-    /// Layers BuildKit already holds compressed another way keep that compression (seen
-    /// with BuildKit 0.13: `compression=zstd` alone exports gzip layers of a gzip base
-    /// image): add [`Cache::force_compression`] to recompress them.
-    pub fn compression(mut self, compression: Compression) -> Cache {
+    /// Compress the exported layers (registry and local caches) with `algorithm`
+    /// (`compression=`: `gzip`, BuildKit's default, `estargz` or `zstd`), at `level` when
+    /// given (`compression-level=`: gzip and eStargz 0-9, zstd 0-22). Layers BuildKit
+    /// already holds compressed another way keep that compression (seen with BuildKit
+    /// 0.13: `compression=zstd` alone exports gzip layers of a gzip base image) unless
+    /// `force` recompresses them (`force-compression=true`).
+    pub fn compression(self, algorithm: &str, level: Option<u8>, force: bool) -> Cache {
+        let mut cache = match algorithm {
+            "gzip" => self.with_compression(Compression::Gzip),
+            "estargz" => self.with_compression(Compression::Estargz),
+            "zstd" => self.with_compression(Compression::Zstd),
+            other => Cache {
+                bad_compression: Some(other.to_string()),
+                ..self
+            },
+        };
+        cache.compression_level = level;
+        cache.with_force_compression(force)
+    }
+
+    /// The compression algorithm alone.
+    pub(crate) fn with_compression(mut self, compression: Compression) -> Cache {
         self.compression = Some(compression);
         self
     }
 
-    /// The compression level (`compression-level`; gzip and eStargz 0-9, zstd 0-22).
-    pub fn compression_level(mut self, level: u8) -> Cache {
+    /// The compression level alone.
+    #[cfg(test)]
+    pub(crate) fn with_compression_level(mut self, level: u8) -> Cache {
         self.compression_level = Some(level);
         self
     }
 
     /// Recompress layers already compressed another way (`force-compression=true`).
-    pub fn force_compression(mut self, on: bool) -> Cache {
+    pub(crate) fn with_force_compression(mut self, on: bool) -> Cache {
         self.force_compression = on;
         self
     }
@@ -362,11 +399,24 @@ impl Cache {
             if self.service != GhaService::Auto {
                 bail!(
                     "cache `{shown}`: a GitHub Actions cache service is set on a {kind} \
-                     cache; drop `gha_service`"
+                     cache; drop `gha_version`"
                 );
             }
         }
+        if let Some(version) = self.bad_gha_version {
+            bail!(
+                "cache `{shown}`: GitHub Actions cache service {version} does not exist; \
+                 `gha_version` takes 1 (the legacy service) or 2 (the current one)"
+            );
+        }
+        if let Some(algorithm) = &self.bad_compression {
+            bail!(
+                "cache `{shown}`: BuildKit does not know the compression `{algorithm}`; \
+                 use gzip, estargz or zstd"
+            );
+        }
         let compression_set = self.compression.is_some()
+            || self.bad_compression.is_some()
             || self.compression_level.is_some()
             || self.force_compression
             || self.oci_mediatypes.is_some()
@@ -404,7 +454,7 @@ impl Cache {
                     algorithm.as_str(),
                     algorithm.max_level(),
                     if self.compression.is_none() {
-                        " (gzip is the default); set `compression(Compression::Zstd)` for \
+                        " (gzip is the default); set `compression(\"zstd\", ...)` for \
                          levels up to 22"
                     } else {
                         ""
@@ -431,7 +481,7 @@ impl Cache {
         }
         let service = resolve_service(self.service, env)
             .map_err(|e| anyhow::anyhow!("cache `{}` cannot be used: {e}", self.to_to_arg()))?;
-        Ok(self.clone().gha_service(service))
+        Ok(self.clone().with_gha_service(service))
     }
 }
 
@@ -517,9 +567,9 @@ mod tests {
             .clone()
             .mode_max(true)
             .ignore_error(true)
-            .compression(Compression::Zstd)
-            .compression_level(19)
-            .force_compression(true)
+            .with_compression(Compression::Zstd)
+            .with_compression_level(19)
+            .with_force_compression(true)
             .oci_mediatypes(true)
             .image_manifest(true);
         assert_eq!(
@@ -535,7 +585,7 @@ mod tests {
         );
         assert_eq!(full.to_string(), full.to_to_arg());
         let local = Cache::local("target/cache")
-            .compression(Compression::Estargz)
+            .with_compression(Compression::Estargz)
             .oci_mediatypes(false);
         assert_eq!(local.to_from_arg(), "type=local,src=target/cache");
         assert_eq!(
@@ -544,8 +594,8 @@ mod tests {
         );
         assert_eq!(
             Cache::local("c")
-                .compression(Compression::Gzip)
-                .compression_level(0)
+                .with_compression(Compression::Gzip)
+                .with_compression_level(0)
                 .to_to_arg(),
             "type=local,dest=c,compression=gzip,compression-level=0"
         );
@@ -572,13 +622,13 @@ mod tests {
             scoped.to_to_arg(),
             "type=gha,scope=webapp,mode=max,ignore-error=true"
         );
-        let v2 = scoped.clone().gha_service(GhaService::V2);
+        let v2 = scoped.clone().with_gha_service(GhaService::V2);
         assert_eq!(v2.to_from_arg(), "type=gha,scope=webapp,version=2");
         assert_eq!(
             v2.to_to_arg(),
             "type=gha,scope=webapp,mode=max,version=2,ignore-error=true"
         );
-        let v1 = gha.gha_service(GhaService::V1);
+        let v1 = gha.with_gha_service(GhaService::V1);
         assert_eq!(v1.to_from_arg(), "type=gha,version=1");
         assert_eq!(v1.to_to_arg(), "type=gha,version=1");
     }
@@ -621,9 +671,9 @@ mod tests {
              Actions cache and a registry cache has none; drop `scope` (or use `Cache::gha()`)"
         );
         assert_eq!(
-            err(Cache::local("c").gha_service(GhaService::V2)),
+            err(Cache::local("c").with_gha_service(GhaService::V2)),
             "cache `type=local,dest=c`: a GitHub Actions cache service is set on a local \
-             cache; drop `gha_service`"
+             cache; drop `gha_version`"
         );
         let inline_msg = "cache `type=inline` takes no attributes: it is written into the \
                           image itself, with mode=min only; export a registry cache \
@@ -632,13 +682,13 @@ mod tests {
         assert_eq!(err(Cache::inline().mode_max(true)), inline_msg);
         assert_eq!(err(Cache::inline().ignore_error(true)), inline_msg);
         assert_eq!(
-            err(Cache::inline().compression(Compression::Zstd)),
+            err(Cache::inline().with_compression(Compression::Zstd)),
             inline_msg
         );
         for gha in [
-            Cache::gha().compression(Compression::Zstd),
-            Cache::gha().compression_level(3),
-            Cache::gha().force_compression(true),
+            Cache::gha().with_compression(Compression::Zstd),
+            Cache::gha().with_compression_level(3),
+            Cache::gha().with_force_compression(true),
             Cache::gha().oci_mediatypes(true),
             Cache::gha().image_manifest(true),
         ] {
@@ -652,28 +702,46 @@ mod tests {
             );
         }
         assert_eq!(
-            err(Cache::local("c").compression_level(10)),
+            err(Cache::local("c").with_compression_level(10)),
             "cache `type=local,dest=c,compression-level=10`: compression-level 10 is outside \
-             gzip's 0-9 (gzip is the default); set `compression(Compression::Zstd)` for \
+             gzip's 0-9 (gzip is the default); set `compression(\"zstd\", ...)` for \
              levels up to 22"
+        );
+        // The public setter: an unknown algorithm, a version of the gha service that does
+        // not exist.
+        assert_eq!(
+            err(Cache::local("c").compression("lz4", None, false)),
+            "cache `type=local,dest=c`: BuildKit does not know the compression `lz4`; use \
+             gzip, estargz or zstd"
+        );
+        assert_eq!(
+            err(Cache::gha().gha_version(3)),
+            "cache `type=gha`: GitHub Actions cache service 3 does not exist; `gha_version` \
+             takes 1 (the legacy service) or 2 (the current one)"
+        );
+        assert_eq!(
+            Cache::local("c")
+                .compression("zstd", Some(3), true)
+                .to_to_arg(),
+            "type=local,dest=c,compression=zstd,compression-level=3,force-compression=true"
         );
         assert_eq!(
             err(Cache::local("c")
-                .compression(Compression::Estargz)
-                .compression_level(10)),
+                .with_compression(Compression::Estargz)
+                .with_compression_level(10)),
             "cache `type=local,dest=c,compression=estargz,compression-level=10`: \
              compression-level 10 is outside estargz's 0-9"
         );
         assert_eq!(
             err(Cache::local("c")
-                .compression(Compression::Zstd)
-                .compression_level(23)),
+                .with_compression(Compression::Zstd)
+                .with_compression_level(23)),
             "cache `type=local,dest=c,compression=zstd,compression-level=23`: \
              compression-level 23 is outside zstd's 0-22"
         );
         assert!(Cache::local("c")
-            .compression(Compression::Zstd)
-            .compression_level(22)
+            .with_compression(Compression::Zstd)
+            .with_compression_level(22)
             .check()
             .is_ok());
         assert_eq!(
@@ -777,7 +845,7 @@ mod tests {
         // An explicit service is checked against the environment.
         let resolve = |c: Cache, pairs: &[(&str, &str)]| c.resolve(&env_of(pairs));
         let err = resolve(
-            Cache::gha().gha_service(GhaService::V2),
+            Cache::gha().with_gha_service(GhaService::V2),
             &[(GHA_TOKEN, "tok"), (GHA_CACHE_URL, "http://c/")],
         )
         .unwrap_err();
@@ -788,7 +856,7 @@ mod tests {
              Actions job"
         );
         let err = resolve(
-            Cache::gha().gha_service(GhaService::V1),
+            Cache::gha().with_gha_service(GhaService::V1),
             &[(GHA_RESULTS_URL, "http://r/")],
         )
         .unwrap_err();
@@ -827,7 +895,10 @@ mod tests {
         ];
         for pairs in cases {
             for service in [GhaService::Auto, GhaService::V1, GhaService::V2] {
-                if let Err(e) = Cache::gha().gha_service(service).resolve(&env_of(pairs)) {
+                if let Err(e) = Cache::gha()
+                    .with_gha_service(service)
+                    .resolve(&env_of(pairs))
+                {
                     assert!(!format!("{e:#}").contains(secret), "{e:#}");
                 }
             }

@@ -507,7 +507,7 @@ fn secrets_are_kept_as_identities_and_their_change_is_reported_without_them() {
     let dir = busybox_context(BUSYBOX_DOCKERFILE, "b\n");
     let secret = dir.path().join("tok");
     let build = Build::new(dir.path())
-        .secret(crate::docker::build::BuildSecret::file("tok", &secret))
+        .secret_file("tok", &secret)
         .build_arg("TOKEN_ID", "ghp_0123456789abcdefABCDEF0123456789abcd");
     let previous = recorded(&build, None, BUSYBOX_FIRST);
     let again = recorded(&build, Some(&previous), BUSYBOX_FIRST);

@@ -86,20 +86,18 @@ impl fmt::Display for Endpoint {
 /// One platform and where it builds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
-pub struct PlatformEndpoint {
+pub(crate) struct PlatformEndpoint {
     /// `os/arch[/variant]`, for example `linux/arm64`.
     pub(crate) platform: String,
     /// The engine or builder that builds it.
     pub(crate) endpoint: Endpoint,
 }
 
-impl PlatformEndpoint {}
-
 impl PlatformEndpoint {
     /// Reads `PLATFORM=ENDPOINT`, for example `linux/arm64=context:arm-box`: the endpoint a
     /// `DOCKER_HOST` address (`unix://`, `tcp://`, `ssh://`, `npipe://`), `context:NAME` for
     /// a docker context or `builder:NAME` for a buildx builder.
-    pub fn parse(text: &str) -> anyhow::Result<PlatformEndpoint> {
+    pub(crate) fn parse(text: &str) -> anyhow::Result<PlatformEndpoint> {
         let (platform, endpoint) = text.split_once('=').with_context(|| {
             format!(
                 "`{text}` is not PLATFORM=ENDPOINT (for example \

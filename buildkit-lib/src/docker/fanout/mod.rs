@@ -4,7 +4,7 @@
 //!
 //! This is the "native builders" pattern: an arm64 machine builds arm64, an amd64 machine
 //! builds amd64, instead of one machine emulating the other. A [`FanOut`] names, per
-//! platform, where it builds ([`PlatformEndpoint`]: a `DOCKER_HOST`, a docker context or a
+//! platform, where it builds (`PLATFORM=ENDPOINT`: a `DOCKER_HOST`, a docker context or a
 //! buildx builder). [`FanOut::run`]:
 //!
 //! 1. asks every endpoint's builder, side by side, whether it answers, which driver it
@@ -29,7 +29,7 @@
 //! platform's outcome).
 //!
 //! ```no_run
-//! use buildkit_lib::docker::fanout::{FanOut, PlatformEndpoint};
+//! use buildkit_lib::docker::fanout::FanOut;
 //! use buildkit_lib::docker::build::Build;
 //! use buildkit_lib::plan::Step;
 //! use buildkit_lib::Runner;
@@ -38,11 +38,11 @@
 //! let build = Build::new("fixtures/webapp").tag("registry.example.com/webapp:1.4.0");
 //! let fan = FanOut::new(
 //!     build,
-//!     vec![
-//!         PlatformEndpoint::parse("linux/amd64=unix:///var/run/docker.sock")?,
-//!         PlatformEndpoint::parse("linux/arm64=context:arm-runner")?,
+//!     [
+//!         "linux/amd64=unix:///var/run/docker.sock",
+//!         "linux/arm64=context:arm-runner",
 //!     ],
-//! );
+//! )?;
 //! let merged = fan.run(&Runner::new())?;
 //! println!("{} {:?}", merged.digest.unwrap_or_default(), merged.merged_platforms);
 //! # Ok(())
@@ -60,7 +60,7 @@ mod tests;
 
 use endpoint::check_platform;
 pub(crate) use endpoint::Endpoint;
-pub use endpoint::PlatformEndpoint;
+pub(crate) use endpoint::PlatformEndpoint;
 use probe::probe;
 pub(crate) use probe::BuilderProbe;
 
@@ -84,7 +84,7 @@ use crate::plan::Step;
 ///
 /// ```
 /// use buildkit_lib::docker::build::Build;
-/// use buildkit_lib::docker::fanout::{FanOut, PlatformEndpoint};
+/// use buildkit_lib::docker::fanout::FanOut;
 /// use buildkit_lib::plan::Step;
 /// use buildkit_lib::Runner;
 ///
@@ -92,11 +92,8 @@ use crate::plan::Step;
 /// std::fs::write(dir.path().join("Dockerfile"), "FROM alpine\n")?;
 /// let fanout = FanOut::new(
 ///     Build::new(dir.path()).tag("127.0.0.1:5000/app:1.0"),
-///     vec![
-///         PlatformEndpoint::parse("linux/amd64=unix:///var/run/docker.sock")?,
-///         PlatformEndpoint::parse("linux/arm64=builder:arm")?,
-///     ],
-/// );
+///     ["linux/amd64=unix:///var/run/docker.sock", "linux/arm64=builder:arm"],
+/// )?;
 /// let plan = fanout.plan(&Runner::new())?.to_string();
 /// assert!(plan.contains("probe engine ping GET /_ping on unix:///var/run/docker.sock"), "{plan}");
 /// assert!(plan.contains("$ docker buildx imagetools create --tag 127.0.0.1:5000/app:1.0"), "{plan}");
@@ -118,34 +115,35 @@ pub struct FanOut {
 }
 
 impl FanOut {
-    /// Retries of the pushes and of the merge (not of the builds).
-    pub fn retry(mut self, retry: Retry) -> FanOut {
-        self.retry = retry;
+    /// Retries of the pushes and of the merge (not of the builds), as
+    /// [`Push::retry`](crate::docker::registry::Push::retry) says: `attempts` in all,
+    /// waiting `first_delay` before the first retry, doubled up to 30 s.
+    pub fn retry(mut self, attempts: u32, first_delay: std::time::Duration) -> FanOut {
+        self.retry = Retry::new(attempts, first_delay);
         self
     }
 }
 
 /// One platform's part of a fan-out.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct PlatformResult {
+pub(crate) struct PlatformResult {
     /// The platform.
-    pub platform: String,
+    pub(crate) platform: String,
     /// Where it built.
     pub(crate) endpoint: Endpoint,
     /// The builder's driver.
-    pub driver: String,
+    pub(crate) driver: String,
     /// The pushed image's digest (an index or a manifest).
-    pub digest: String,
+    pub(crate) digest: String,
     /// The per-platform tag it was pushed under (`docker` driver only).
-    pub platform_tag: Option<String>,
+    pub(crate) platform_tag: Option<String>,
     /// Build (and push) time.
     pub(crate) elapsed: Duration,
     /// Which instructions its build took from the cache and why each of the others ran
-    /// (see [`Build::explain`]); `None` when not explained. A build with an
-    /// [`Build::explain_record`] keeps one record per platform beside it
+    /// (see [`Build::explain`]); `None` when not explained. A build with an explanation
+    /// record (a pipeline's) keeps one record per platform beside it
     /// (`image-linux-arm64.json` for `image.json`).
-    pub explanation: Option<crate::docker::explain::Explanation>,
+    pub(crate) explanation: Option<crate::docker::explain::Explanation>,
 }
 
 /// What a fan-out produced.
@@ -159,14 +157,18 @@ pub struct FanOutResult {
     pub digest: Option<String>,
     /// The platforms the merged index lists, as read back from the registry.
     pub merged_platforms: Vec<String>,
+    /// By platform (`linux/arm64`), which instructions its build took from the cache and
+    /// why each of the others ran (see [`Build::explain`]): one per platform whose build
+    /// was explained. A build with an explanation record (a pipeline's) keeps one record
+    /// per platform beside it (`image-linux-arm64.json` for `image.json`).
+    pub explanations: std::collections::BTreeMap<String, crate::docker::explain::Explanation>,
     /// Each platform's part.
-    pub platforms: Vec<PlatformResult>,
+    pub(crate) platforms: Vec<PlatformResult>,
 }
 
 /// How one platform ended in a failed fan-out.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum PlatformOutcome {
+pub(crate) enum PlatformOutcome {
     /// Its engine or builder did not answer; nothing was built anywhere.
     Unreachable(String),
     /// Its build (or push) failed.
@@ -184,7 +186,7 @@ pub struct FanOutError {
     /// The tags that were to be written (and were not).
     pub(crate) tags: Vec<String>,
     /// Each platform, its endpoint and how it ended.
-    pub outcomes: Vec<(PlatformEndpoint, PlatformOutcome)>,
+    pub(crate) outcomes: Vec<(PlatformEndpoint, PlatformOutcome)>,
 }
 
 impl fmt::Display for FanOutError {
@@ -227,8 +229,25 @@ impl fmt::Display for FanOutError {
 impl std::error::Error for FanOutError {}
 
 impl FanOut {
-    /// A fan-out of `build` over `platforms`, with the default push retries.
-    pub fn new(build: Build, platforms: Vec<PlatformEndpoint>) -> FanOut {
+    /// A fan-out of `build` over `platforms`, with the default push retries. Each
+    /// platform reads `PLATFORM=ENDPOINT`, for example `linux/arm64=context:arm-box`: the
+    /// endpoint a `DOCKER_HOST` address (`unix://`, `tcp://`, `ssh://`, `npipe://`),
+    /// `context:NAME` for a docker context or `builder:NAME` for a buildx builder; one
+    /// that does not read so (or whose platform is not `os/arch[/variant]`) is refused
+    /// here.
+    pub fn new<S: AsRef<str>>(
+        build: Build,
+        platforms: impl IntoIterator<Item = S>,
+    ) -> anyhow::Result<FanOut> {
+        let platforms = platforms
+            .into_iter()
+            .map(|p| PlatformEndpoint::parse(p.as_ref()))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(FanOut::of(build, platforms))
+    }
+
+    /// A fan-out of `build` over platforms already read.
+    pub(crate) fn of(build: Build, platforms: Vec<PlatformEndpoint>) -> FanOut {
         FanOut {
             build,
             platforms,
@@ -361,7 +380,6 @@ impl FanOut {
             tags: self.build.tags.clone(),
             sources: digests.iter().map(|d| format!("{repo}@{d}")).collect(),
             append: false,
-            builder: None,
             retry: self.retry.clone(),
         })
     }
@@ -393,7 +411,7 @@ impl Step for FanOut {
             let started = Instant::now();
             if !probe.pushes_by_digest() {
                 registry::Push::new(self.platform_tag(&p.platform)?)
-                    .retry(self.retry.clone())
+                    .with_retry(self.retry.clone())
                     .run(r)?;
             }
             Ok(started.elapsed())
@@ -429,6 +447,10 @@ impl Step for FanOut {
             tags: self.build.tags.clone(),
             digest: Some(digest),
             merged_platforms,
+            explanations: results
+                .iter()
+                .filter_map(|r| Some((r.platform.clone(), r.explanation.clone()?)))
+                .collect(),
             platforms: results,
         })
     }

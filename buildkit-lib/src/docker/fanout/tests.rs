@@ -51,7 +51,7 @@ fn probe_reads_driver_platforms_and_errors() {
 
 #[test]
 fn platform_tags_stay_valid() {
-    let f = FanOut::new(
+    let f = FanOut::of(
         Build {
             tags: vec!["127.0.0.1:5000/app:1.2.0".into()],
             ..Build::new(".")
@@ -62,7 +62,7 @@ fn platform_tags_stay_valid() {
         f.platform_tag("linux/arm/v7").unwrap(),
         "127.0.0.1:5000/app:1.2.0-linux-arm-v7"
     );
-    let long = FanOut::new(
+    let long = FanOut::of(
         Build {
             tags: vec![format!("r.example/app:{}", "x".repeat(128))],
             ..Build::new(".")
@@ -80,7 +80,7 @@ fn each_platform_keeps_its_own_explanation_record() {
     let build = Build::new(".")
         .tag("127.0.0.1:5000/app:1.2.0")
         .explain_record("target/why/image.json");
-    let fan = FanOut::new(
+    let fan = FanOut::of(
         build,
         vec![
             PlatformEndpoint::parse("linux/amd64=unix:///run/a.sock").unwrap(),
@@ -100,7 +100,7 @@ fn each_platform_keeps_its_own_explanation_record() {
         ]
     );
     // Without a record, none is made up.
-    let plain = FanOut::new(Build::new(".").tag("127.0.0.1:5000/app:1"), Vec::new());
+    let plain = FanOut::of(Build::new(".").tag("127.0.0.1:5000/app:1"), Vec::new());
     let p = PlatformEndpoint::parse("linux/amd64=unix:///run/a.sock").unwrap();
     assert_eq!(
         plain.platform_build(&p, false).unwrap().explain_record,

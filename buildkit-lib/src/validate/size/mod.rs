@@ -4,7 +4,7 @@
 //!
 //! An image has two sizes, and the report gives both, labelled: the unpacked size on disk,
 //! as `docker images` shows it, and the compressed size a registry stores and a push or
-//! pull transfers (see [`ImageSizes`]). A [`SizeBudget`] judges one of them, by default
+//! pull transfers (both measured by the step). A [`SizeBudget`] judges one of them, by default
 //! the unpacked size ([`SizeMeasure`]). Sizes are the engine's byte counts (`docker image
 //! inspect`, `docker history --human=false`, the engine's image list), never parsed from
 //! human text, and printed in decimal units as `docker images` shows them (`354 MB`).
@@ -387,7 +387,7 @@ fn describe_base_layers(layers: &mut [Layer], facts: &ImageFacts, locals: &[Imag
 impl Step for SizeCheck {
     type Output = SizeReport;
 
-    /// Measures the image (both sizes, see [`ImageSizes`]), judges the size the budget
+    /// Measures the image (both sizes), judges the size the budget
     /// names, compares it with the previous record judged the same way, appends a record
     /// to the history and rewrites the chart beside it (`.svg`). The outcome is returned,
     /// not raised: call [`SizeReport::ensure_within_max`] to stop on a failure.
