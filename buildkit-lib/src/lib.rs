@@ -131,7 +131,7 @@
 //!
 //! - **Paths.** Every public item has one home path: [`Runner`], [`Cmd`], [`Secret`],
 //!   [`CommandError`] and [`Session`] at the root; everything else in its domain module
-//!   (`docker::build::Build`, `validate::smoke::Smoke`, `python::Format`, ...).
+//!   (`docker::Build`, `validate::Smoke`, `python::Format`, ...).
 //!   [`prelude`] gathers what a typical xtask needs under a second path.
 //! - **Steps are values.** A step is made with `new` (or a named constructor such as
 //!   `Format::black`) taking what it cannot do without, then chained setters; its fields
@@ -156,7 +156,7 @@
 //! - **Engine features.** What the engine makes possible is read from the versions the
 //!   buildx and engine talked to report (asked once per runner and kept with its other
 //!   engine answers), judged against one verified range (Docker Engine 26.1–28.5, buildx
-//!   0.13–0.29, as [`engine::Doctor`] reports): BuildKit's build checks ([`docker::checks::BuildCheck`],
+//!   0.13–0.29, as [`engine::Doctor`] reports): BuildKit's build checks ([`docker::BuildCheck`],
 //!   buildx 0.15+) and build records (in a pipeline's report, buildx 0.21+) are
 //!   used where they exist, and where they do not the step says it was skipped and why
 //!   ([`pipeline::StepCx::unsupported`]), never a silent pass.
@@ -181,11 +181,11 @@
 //! | [`pipeline::PipelineError`] | the pipeline cannot run as declared (a cycle, an unknown step): a usage error, exit 2 |
 //! | [`pipeline::EngineUnavailable`] | the Docker engine does not answer before the first step that needs it |
 //! | [`python::FormatError`], [`python::FormatChecks`] | black or isort found files to change |
-//! | [`validate::smoke::SmokeError`] | the app did not become ready (with its logs) |
-//! | [`validate::smoke::PortTaken`] | a port the smoke test probes is already served by something else |
-//! | [`validate::security::ScannerMissing`] | trivy or docker scout is not installed |
-//! | [`docker::build::BuildFailed`] | `docker buildx build` failed (buildx's message); BuildKit's own error, where buildx keeps build records (0.21+), is in the pipeline's report |
-//! | [`docker::fanout::FanOutError`] | a multi-engine build failed; each platform's outcome |
+//! | [`validate::SmokeError`] | the app did not become ready (with its logs) |
+//! | [`validate::PortTaken`] | a port the smoke test probes is already served by something else |
+//! | [`validate::ScannerMissing`] | trivy or docker scout is not installed |
+//! | [`docker::BuildFailed`] | `docker buildx build` failed (buildx's message); BuildKit's own error, where buildx keeps build records (0.21+), is in the pipeline's report |
+//! | [`docker::FanOutError`] | a multi-engine build failed; each platform's outcome |
 //! | [`plan::PlanError`] | [`plan::Plan::execute`] stopped |
 //!
 //! Every other error is a message naming the thing and what to do.
@@ -211,7 +211,7 @@ pub mod python;
 mod rows;
 mod session;
 mod time;
-pub(crate) mod units;
+pub mod units;
 pub mod validate;
 pub mod version;
 

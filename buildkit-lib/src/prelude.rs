@@ -3,7 +3,7 @@
 //! The steps a project wires most ([`Build`], [`Smoke`], the format checks, packaging),
 //! the values they take ([`Cache`], [`Secret`], [`Service`]), the [`Pipeline`] that runs
 //! them and the [`Step`] trait whose `run` and `plan` every step has. Each item keeps its
-//! one home path (`docker::build::Build`, ...); this module only gathers them, so that an
+//! one home path (`docker::Build`, ...); this module only gathers them, so that an
 //! xtask starts with one line.
 
 pub use crate::cmd::{Cancel, Echo};

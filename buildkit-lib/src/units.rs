@@ -13,7 +13,7 @@ const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
 
 /// Bytes as short text in decimal units with three significant digits, like `docker
 /// images` prints them: `999 B`, `1 kB`, `5.99 MB`, `354 MB`, `1.08 GB`.
-pub(crate) fn human_bytes(bytes: u64) -> String {
+pub fn human_bytes(bytes: u64) -> String {
     let mut value = bytes as f64;
     let mut unit = 0;
     while value >= 1000.0 && unit + 1 < UNITS.len() {
@@ -51,7 +51,7 @@ pub(crate) fn human_delta(delta: i64) -> String {
 /// Parses a size as the docker CLI prints it (`0B`, `61.44kB`, `3.05MB`, `1.2 GB`,
 /// `112.6MB (52%)`, `93.34MB*`, `2GiB`) into bytes. Decimal units are powers of 1000,
 /// `KiB`/`MiB`/... powers of 1024.
-pub(crate) fn parse_docker_size(text: &str) -> anyhow::Result<u64> {
+pub fn parse_docker_size(text: &str) -> anyhow::Result<u64> {
     let t = text
         .split('(')
         .next()

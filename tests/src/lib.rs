@@ -293,7 +293,7 @@ pub struct BuildkitRig {
 pub fn fan_out_outcome(err: &anyhow::Error, platform: &str) -> String {
     let text = err
         .chain()
-        .find(|e| e.is::<buildkit_lib::docker::fanout::FanOutError>())
+        .find(|e| e.is::<buildkit_lib::docker::FanOutError>())
         .unwrap_or_else(|| panic!("not a FanOutError: {err:#}"))
         .to_string();
     let start = text
@@ -312,7 +312,7 @@ pub fn fan_out_outcome(err: &anyhow::Error, platform: &str) -> String {
 }
 
 /// The TLS files of a `remote` builder or node, with the name in the daemon's certificate:
-/// what [`BuilderCreate::tls`](buildkit_lib::docker::builder::BuilderCreate::tls) and a
+/// what [`BuilderCreate::tls`](buildkit_lib::docker::BuilderCreate::tls) and a
 /// `servername` driver option take, as one value for the tests.
 #[derive(Debug, Clone)]
 pub struct RemoteTls {
@@ -350,7 +350,7 @@ pub trait WithTls {
     fn with_tls(self, tls: &RemoteTls) -> Self;
 }
 
-impl WithTls for buildkit_lib::docker::builder::BuilderCreate {
+impl WithTls for buildkit_lib::docker::BuilderCreate {
     fn with_tls(self, tls: &RemoteTls) -> Self {
         let create = self.tls(&tls.cacert, &tls.cert, &tls.key);
         match &tls.servername {
@@ -360,7 +360,7 @@ impl WithTls for buildkit_lib::docker::builder::BuilderCreate {
     }
 }
 
-impl WithTls for buildkit_lib::docker::builder::NodeSpec {
+impl WithTls for buildkit_lib::docker::NodeSpec {
     fn with_tls(self, tls: &RemoteTls) -> Self {
         let node = self.tls(&tls.cacert, &tls.cert, &tls.key);
         match &tls.servername {
@@ -1005,76 +1005,6 @@ pub fn image_inspect(runner: &Runner, image: &str) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("{e:#}"));
     let all: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
     all[0].clone()
-}
-
-// Sizes as the docker CLI prints them, written here independently of the library (whose
-// `units` are crate-private) so the tests check the library's text against docker's shape.
-
-const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
-
-/// Bytes as short text in decimal units with three significant digits, like `docker
-/// images` prints them: `999 B`, `1 kB`, `5.99 MB`, `354 MB`, `1.08 GB`.
-pub fn human_bytes(bytes: u64) -> String {
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit + 1 < UNITS.len() {
-        value /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        return format!("{bytes} B");
-    }
-    let decimals = if value >= 100.0 {
-        0
-    } else if value >= 10.0 {
-        1
-    } else {
-        2
-    };
-    let mut text = format!("{value:.decimals$}");
-    // 999.6 kB rounds to 1000: that is 1 MB (Docker itself would print `1e+03kB`).
-    if text.parse::<f64>().is_ok_and(|v| v >= 1000.0) && unit + 1 < UNITS.len() {
-        text = "1".to_string();
-        unit += 1;
-    }
-    if text.contains('.') {
-        text = text.trim_end_matches('0').trim_end_matches('.').to_string();
-    }
-    format!("{text} {}", UNITS[unit])
-}
-
-/// Parses a size as the docker CLI prints it (`0B`, `61.44kB`, `3.05MB`, `1.2 GB`,
-/// `112.6MB (52%)`, `93.34MB*`, `2GiB`) into bytes. Decimal units are powers of 1000,
-/// `KiB`/`MiB`/... powers of 1024.
-pub fn parse_docker_size(text: &str) -> anyhow::Result<u64> {
-    let t = text
-        .split('(')
-        .next()
-        .unwrap_or(text)
-        .trim()
-        .trim_end_matches('*')
-        .trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    let value: f64 = number
-        .parse()
-        .with_context(|| format!("`{text}` is not a size"))?;
-    let factor: f64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1.0,
-        "kb" | "k" => 1e3,
-        "mb" | "m" => 1e6,
-        "gb" | "g" => 1e9,
-        "tb" | "t" => 1e12,
-        "pb" | "p" => 1e15,
-        "kib" => 1024.0,
-        "mib" => 1024.0 * 1024.0,
-        "gib" => 1024.0 * 1024.0 * 1024.0,
-        "tib" => 1024f64.powi(4),
-        _ => anyhow::bail!("`{text}` has an unknown size unit `{unit}`"),
-    };
-    Ok((value * factor).round() as u64)
 }
 
 /// The records of a size history file (`SizeCheck`'s JSON lines), oldest first.

@@ -7,9 +7,9 @@ use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
 use buildkit_lib::cmd::Echo;
-use buildkit_lib::docker::build::{Build, Output};
-use buildkit_lib::docker::builder::{BuilderCreate, Driver};
-use buildkit_lib::docker::explain::{Explanation, InstructionRow};
+use buildkit_lib::docker::{Build, Output};
+use buildkit_lib::docker::{BuilderCreate, Driver};
+use buildkit_lib::docker::{Explanation, InstructionRow};
 use buildkit_lib::plan::Step;
 use buildkit_lib::{Cmd, Runner};
 

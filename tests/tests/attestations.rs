@@ -4,7 +4,7 @@
 
 use std::fs;
 
-use buildkit_lib::docker::build::{Build, Output};
+use buildkit_lib::docker::{Build, Output};
 use buildkit_lib::plan::Step;
 use e2e::registry;
 

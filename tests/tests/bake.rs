@@ -5,9 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use buildkit_lib::cmd::Echo;
-use buildkit_lib::docker::bake::{Bake, BakeFile};
-use buildkit_lib::docker::build::{oci_labels, Build, Output};
-use buildkit_lib::docker::cache::Cache;
+use buildkit_lib::docker::Cache;
+use buildkit_lib::docker::{oci_labels, Build, Output};
+use buildkit_lib::docker::{Bake, BakeFile};
 use buildkit_lib::pipeline::{Pipeline, StepOutput};
 use buildkit_lib::plan::Step;
 use buildkit_lib::{Cmd, Runner};

@@ -5,9 +5,9 @@
 use buildkit_lib::plan::Step as _;
 use std::time::Duration;
 
-use buildkit_lib::validate::cache::{self, Prune, PrunePlan};
+use buildkit_lib::units::human_bytes;
+use buildkit_lib::validate::{self, Prune, PrunePlan};
 use buildkit_lib::{Cmd, Runner};
-use e2e::human_bytes;
 
 /// The records a plan lists, as its `Display` shows them: `(id, description and last use)`.
 fn listed(plan: &PrunePlan) -> Vec<(String, String)> {
@@ -48,7 +48,7 @@ fn only_record(runner: &Runner, prune: &Prune, description: &str) -> String {
 
 /// A figure of a `Display`, in bytes (`3.05 MB`).
 fn bytes_of(text: &str) -> u64 {
-    e2e::parse_docker_size(text).unwrap()
+    buildkit_lib::units::parse_docker_size(text).unwrap()
 }
 
 /// Builds `FROM scratch` + `COPY <unique file>` into the cache only, and returns the
@@ -102,7 +102,7 @@ fn make_cache_record(runner: &Runner, name: &str) -> String {
 fn system_df_is_typed_usage() {
     let _turn = engine_cache_turn();
     let runner = e2e::engine();
-    let usage = cache::Usage::new().run(&runner).unwrap();
+    let usage = validate::Usage::new().run(&runner).unwrap();
     // Read as the library reads it: again when it trips over a record being removed.
     let df_cmd = Cmd::new("docker")
         .args(["system", "df", "--format", "json"])
@@ -159,7 +159,7 @@ fn buildx_du_and_a_targeted_prune() {
     let id = only_record(&runner, &named_regular, &description);
     let size = predicted(&named_regular, &runner).unwrap().bytes;
     assert!(size >= name.len() as u64 * 200, "{size}");
-    assert!(cache::Usage::new().run(&runner).unwrap().total_bytes >= size);
+    assert!(validate::Usage::new().run(&runner).unwrap().total_bytes >= size);
 
     // The same record from `system df --verbose`.
     let from_df = Prune::new().filter(by_description.clone());
@@ -250,7 +250,7 @@ fn a_container_stuck_in_removal_does_not_fail_the_cache_analysis() {
     let work = tempfile::tempdir().unwrap();
     let fake = fake_docker(work.path(), REMOVAL);
     let runner = e2e::runner().env("PATH", fake.path_env());
-    let usage = cache::Usage::new().run(&runner).unwrap();
+    let usage = validate::Usage::new().run(&runner).unwrap();
     assert_eq!(df_calls(work.path()), 3, "tried three times");
     let text = usage.to_string();
     // No `system df` figure, and the one note saying why.
@@ -288,7 +288,7 @@ fn a_container_stuck_in_removal_does_not_fail_the_cache_analysis() {
         ),
     );
     let runner = e2e::runner().env("PATH", fake.path_env());
-    let usage = cache::Usage::new().run(&runner).unwrap();
+    let usage = validate::Usage::new().run(&runner).unwrap();
     assert_eq!(df_calls(work.path()), 2);
     let text = usage.to_string();
     assert!(
@@ -309,7 +309,7 @@ fn a_container_stuck_in_removal_does_not_fail_the_cache_analysis() {
 fn cache_usage_reconciles_system_df_and_buildx_du_on_the_engine() {
     let _turn = engine_cache_turn();
     let runner = e2e::engine();
-    let usage = cache::Usage::new().run(&runner).unwrap();
+    let usage = validate::Usage::new().run(&runner).unwrap();
     let text = usage.to_string();
     // The figures as the report shows them (three significant digits).
     let between = |after: &str, before: &str| {

@@ -9,10 +9,10 @@
 
 use std::path::Path;
 
-use buildkit_lib::docker::build::{Build, Output};
-use buildkit_lib::docker::builder::{self, BuilderCreate, Driver, NodeSpec};
-use buildkit_lib::docker::cache::Cache;
-use buildkit_lib::docker::fanout::{FanOut, FanOutError};
+use buildkit_lib::docker::Cache;
+use buildkit_lib::docker::{self, BuilderCreate, Driver, NodeSpec};
+use buildkit_lib::docker::{Build, Output};
+use buildkit_lib::docker::{FanOut, FanOutError};
 use buildkit_lib::plan::Step;
 use buildkit_lib::{Cmd, Runner};
 use e2e::{BuildkitRig, RemoteTls, RemoveBuilder, WithTls, REGISTRY, REGISTRY_BUSYBOX_IMAGE};
@@ -202,7 +202,7 @@ fn a_multi_node_builder_builds_both_platforms_and_each_runs() {
 fn two_builders(
     runner: &Runner,
     rig: &BuildkitRig,
-) -> (builder::CreatedBuilder, builder::CreatedBuilder) {
+) -> (docker::CreatedBuilder, docker::CreatedBuilder) {
     let remote = remote_create(
         rig,
         &e2e::unique("bkl-remote"),

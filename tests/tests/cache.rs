@@ -6,9 +6,9 @@
 
 use std::path::Path;
 
-use buildkit_lib::docker::bake::{Bake, BakeFile};
-use buildkit_lib::docker::build::{Build, Output};
-use buildkit_lib::docker::cache::Cache;
+use buildkit_lib::docker::Cache;
+use buildkit_lib::docker::{Bake, BakeFile};
+use buildkit_lib::docker::{Build, Output};
 
 /// The first BuildKit release that exports a registry or local cache as one OCI image
 /// manifest by default (the library's own threshold is crate-private).

@@ -4,9 +4,9 @@
 //! "cannot build image".
 
 use buildkit_lib::cmd::Echo;
-use buildkit_lib::docker::build::{Build, BuildResult, Output};
-use buildkit_lib::docker::cache::Cache;
-use buildkit_lib::docker::explain::CacheExportFailed;
+use buildkit_lib::docker::Cache;
+use buildkit_lib::docker::CacheExportFailed;
+use buildkit_lib::docker::{Build, BuildResult, Output};
 use buildkit_lib::pipeline::{Pipeline, RunOptions, StepStatus};
 use buildkit_lib::plan::Step;
 use buildkit_lib::{Cmd, Runner};

@@ -10,9 +10,9 @@ use std::path::Path;
 
 use buildkit_lib::cleanup::{Cleanup, CleanupPlan};
 use buildkit_lib::plan::Step;
+use buildkit_lib::units::human_bytes;
 use buildkit_lib::{Cmd, Runner};
 use buildkit_lib::{PROJECT_LABEL, RUN_LABEL};
-use e2e::human_bytes;
 
 /// Every container and image a test created, removed (forced) when dropped.
 struct Resources<'a> {
@@ -509,7 +509,8 @@ fn system_df(engine: &Runner, image: &str) -> (u64, u64, u64) {
         .iter()
         .find(|i| i["Repository"] == repository && i["Tag"] == tag)
         .unwrap_or_else(|| panic!("{image} not in `docker system df -v`"));
-    let bytes = |key: &str| e2e::parse_docker_size(row[key].as_str().unwrap()).unwrap();
+    let bytes =
+        |key: &str| buildkit_lib::units::parse_docker_size(row[key].as_str().unwrap()).unwrap();
     (bytes("Size"), bytes("SharedSize"), bytes("UniqueSize"))
 }
 

@@ -8,10 +8,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use buildkit_lib::cmd::Echo;
-use buildkit_lib::docker::build::{oci_labels, Build, Output};
-use buildkit_lib::docker::builder::{BuilderCreate, Driver, NodeSpec};
-use buildkit_lib::docker::cache::Cache;
-use buildkit_lib::docker::registry::{self, ImagetoolsCreate};
+use buildkit_lib::docker::Cache;
+use buildkit_lib::docker::{oci_labels, Build, Output};
+use buildkit_lib::docker::{BuilderCreate, Driver, NodeSpec};
+use buildkit_lib::docker::{ImagetoolsCreate, Push};
 use buildkit_lib::plan::Step;
 use buildkit_lib::{Cmd, Runner, Session};
 
@@ -498,7 +498,7 @@ fn push_is_retried_until_the_registry_is_back() {
     let logs = tempfile::tempdir().unwrap();
     let log = logs.path().join("push.log");
     let started = Instant::now();
-    let pushed = registry::Push::new(&tag)
+    let pushed = Push::new(&tag)
         .retry(8, Duration::from_secs(1))
         .run(&runner.clone().log_to(&log));
     let restarted = restarter.join();

@@ -1,10 +1,10 @@
 //! Golden command lines for every command the docker module produces, compared as exact
 //! text: a change in argument order or spelling is a visible, reviewed change.
 
-use buildkit_lib::docker::build::{oci_labels, Build, Output};
-use buildkit_lib::docker::builder::{BuilderCreate, Driver, NodeSpec};
-use buildkit_lib::docker::cache::Cache;
-use buildkit_lib::docker::registry::ImagetoolsCreate;
+use buildkit_lib::docker::Cache;
+use buildkit_lib::docker::ImagetoolsCreate;
+use buildkit_lib::docker::{oci_labels, Build, Output};
+use buildkit_lib::docker::{BuilderCreate, Driver, NodeSpec};
 use buildkit_lib::plan::Step;
 use buildkit_lib::{Runner, Session};
 
@@ -96,7 +96,7 @@ fn build_defaults_and_outputs() {
         unexplained.command().to_string(),
         "docker buildx build --progress=plain ."
     );
-    // Other progress modes: the unit test `docker::build::tests::progress_modes`.
+    // Other progress modes: the unit test `docker::tests::progress_modes`.
     let outputs = [
         (Output::Load, "--load"),
         (Output::Push, "--push"),

@@ -188,7 +188,7 @@ fn sigint_to_a_host_is_the_hosts_business() {
 #[test]
 fn two_pipelines_at_once_one_cancelled_through_its_handle() {
     use buildkit_lib::pipeline::{Pipeline, RunOptions, StepStatus};
-    use buildkit_lib::validate::smoke::{Ready, Smoke};
+    use buildkit_lib::validate::{Ready, Smoke};
     use std::time::Instant;
 
     let engine = e2e::engine();

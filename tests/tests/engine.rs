@@ -1,7 +1,7 @@
 //! The real engine: a two-stage `FROM scratch` build with `--target`, run and read back,
 //! and the preflight check against the engine the project starts.
 
-use buildkit_lib::docker::build::{Build, Output};
+use buildkit_lib::docker::{Build, Output};
 use buildkit_lib::engine::Doctor;
 use buildkit_lib::plan::Step;
 use buildkit_lib::validate::Verdict;

@@ -8,8 +8,8 @@
 use std::path::Path;
 
 use buildkit_lib::cmd::Echo;
-use buildkit_lib::docker::build::{Build, BuildFailed, Output};
-use buildkit_lib::docker::checks::BuildCheck;
+use buildkit_lib::docker::BuildCheck;
+use buildkit_lib::docker::{Build, BuildFailed, Output};
 use buildkit_lib::pipeline::{Pipeline, RunOptions, StepStatus};
 use buildkit_lib::plan::Step;
 use buildkit_lib::Level;
@@ -314,7 +314,7 @@ fn a_successful_build_records_its_reference_and_where_possible_its_cached_steps(
                 assert_eq!(row["total_steps"], record["total_steps"], "{row}");
             }
             // How a record reads (` steps cached`): the unit test
-            // `docker::build::record::tests::a_record_reads_as_one_line`.
+            // `docker::record::tests::a_record_reads_as_one_line`.
         }
         Err(unsupported) => {
             assert_eq!(first["unavailable"], unsupported.as_str());
@@ -342,7 +342,7 @@ fn without_reading_the_record_the_build_is_the_only_process_started() {
     assert_eq!(commands.len(), 1, "{commands:?}");
     assert_eq!(&commands[0][..3], ["docker", "buildx", "build"]);
     // The reference is still the metadata file's (kept in the build's record: the unit
-    // test `docker::build::record::tests::an_old_buildx_keeps_the_reference_and_says_why_
+    // test `docker::record::tests::an_old_buildx_keeps_the_reference_and_says_why_
     // there_is_no_more`).
     assert!(result.metadata["buildx.build.ref"].as_str().is_some());
 }

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use buildkit_lib::docker::build::Build;
+use buildkit_lib::docker::Build;
 use buildkit_lib::plan::Step;
 use buildkit_lib::{Cmd, CommandError};
 

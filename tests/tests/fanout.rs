@@ -5,8 +5,8 @@
 
 use std::path::Path;
 
-use buildkit_lib::docker::build::Build;
-use buildkit_lib::docker::fanout::{FanOut, FanOutError};
+use buildkit_lib::docker::Build;
+use buildkit_lib::docker::{FanOut, FanOutError};
 use buildkit_lib::plan::Step;
 use buildkit_lib::{Cmd, Runner};
 use e2e::{FakeBin, BUSYBOX_IMAGE, REGISTRY};
@@ -180,7 +180,7 @@ fn an_engine_that_is_down_fails_its_platform_and_nothing_is_merged() {
     let before = Build::new(dir.path().to_path_buf())
         .tag(tag.clone())
         .network("none")
-        .output(buildkit_lib::docker::build::Output::Push)
+        .output(buildkit_lib::docker::Output::Push)
         .run(&runner)
         .unwrap()
         .digest

@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use buildkit_lib::docker::build::{Build, Output};
+use buildkit_lib::docker::{Build, Output};
 use buildkit_lib::plan::Step;
 use buildkit_lib::RUN_LABEL;
 use buildkit_lib::{Cmd, Runner, Session};
@@ -266,7 +266,7 @@ fn mediaserver_health_is_200_with_mariadb_and_503_without() {
 /// password (a secret) is in no log.
 #[test]
 fn smoke_test_with_a_real_mariadb_passes_only_when_the_query_works() {
-    use buildkit_lib::validate::smoke::{Ready, Service, Smoke, SmokeError};
+    use buildkit_lib::validate::{Ready, Service, Smoke, SmokeError};
     use buildkit_lib::Secret;
 
     let dir = tempfile::tempdir().unwrap();

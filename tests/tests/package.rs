@@ -509,7 +509,7 @@ fn each_stage_is_a_labelled_image_with_its_cache_and_rebuilds_alone() {
     let images = Images::build_with(project.path(), &session, |stages| {
         stages.network("host").cache(
             Stage::Runtime,
-            buildkit_lib::docker::cache::Cache::local(cache.path().join("runtime")),
+            buildkit_lib::docker::Cache::local(cache.path().join("runtime")),
         )
     });
     assert!(cache.path().join("runtime/index.json").is_file());

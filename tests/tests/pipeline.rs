@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use buildkit_lib::cmd::Echo;
-use buildkit_lib::docker::build::BuildResult;
+use buildkit_lib::docker::BuildResult;
 use buildkit_lib::pipeline::{
     ImageRecord, Inputs, Pipeline, PipelineError, RunOptions, StepOutput, StepStatus,
 };
@@ -310,7 +310,7 @@ fn engine_pipeline(target: &std::path::Path) -> (Pipeline, Arc<AtomicUsize>) {
     });
     p.image_build(
         "image",
-        buildkit_lib::docker::build::Build::new(target).tag("preflight-test:never"),
+        buildkit_lib::docker::Build::new(target).tag("preflight-test:never"),
         "app",
     )
     .after(["version"]);

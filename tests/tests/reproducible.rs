@@ -6,8 +6,8 @@ use buildkit_lib::plan::Step as _;
 use std::fs;
 use std::path::Path;
 
-use buildkit_lib::docker::build::{Build, Output};
-use buildkit_lib::validate::reproducible::Reproducible;
+use buildkit_lib::docker::{Build, Output};
+use buildkit_lib::validate::Reproducible;
 use buildkit_lib::Cmd;
 
 /// The checks take turns on the engine: BuildKit 0.13 can hand a concurrent build of an
@@ -70,7 +70,7 @@ fn build_of(dir: &Path) -> Build {
 }
 
 /// The check of `build_of(src)` at a fixed epoch, working in a folder of its own.
-fn check_at(src: &Path, epoch: u64) -> buildkit_lib::validate::reproducible::ReproReport {
+fn check_at(src: &Path, epoch: u64) -> buildkit_lib::validate::ReproReport {
     let work = tempfile::tempdir().unwrap();
     Reproducible::new(&build_of(src), work.path().join("repro"))
         .source_date_epoch(epoch)

@@ -6,8 +6,8 @@ use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
-use buildkit_lib::docker::build::{Build, Output};
-use buildkit_lib::docker::registry::Push;
+use buildkit_lib::docker::Push;
+use buildkit_lib::docker::{Build, Output};
 use buildkit_lib::plan::Step;
 use buildkit_lib::Runner;
 

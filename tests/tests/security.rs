@@ -6,13 +6,13 @@
 
 use std::path::{Path, PathBuf};
 
-use buildkit_lib::docker::build::{Build, Output};
+use buildkit_lib::docker::{Build, Output};
 use buildkit_lib::plan::Step;
 use buildkit_lib::python::ToolEnv;
-use buildkit_lib::validate::security::{
-    self, ScanReport, Scanner, ScannerMissing, Scout, Severity, Threshold, Trivy, TrivySbom,
-};
 use buildkit_lib::validate::Verdict;
+use buildkit_lib::validate::{
+    ImageCheck, ScanReport, Scanner, ScannerMissing, Scout, Severity, Threshold, Trivy, TrivySbom,
+};
 use buildkit_lib::{Cmd, Runner};
 use e2e::TrivyAt;
 
@@ -461,7 +461,7 @@ fn builtin_checks_find_planted_secrets_in_a_real_image() {
         ),
         &["DEPLOY_PASSWORD=sentinel-arg-value-43"],
     );
-    let report = security::ImageCheck::new(&tag).run(&runner).unwrap();
+    let report = ImageCheck::new(&tag).run(&runner).unwrap();
     let found = shown(&report);
     let expected = vec![
         (
@@ -539,7 +539,7 @@ fn builtin_checks_pass_a_clean_image() {
          USER 1000:1000\nHEALTHCHECK --interval=30s CMD [\"true\"]\nCMD [\"sh\"]\n",
         &[],
     );
-    let report = security::ImageCheck::new(&tag).run(&runner).unwrap();
+    let report = ImageCheck::new(&tag).run(&runner).unwrap();
     assert!(report.findings.is_empty(), "{report}");
     Threshold::new()
         .fail_on(Severity::Low)

@@ -5,10 +5,10 @@
 use buildkit_lib::plan::Step as _;
 use std::path::Path;
 
-use buildkit_lib::validate::size::{SizeBudget, SizeCheck, SizeMeasure};
+use buildkit_lib::units::human_bytes;
 use buildkit_lib::validate::Verdict;
+use buildkit_lib::validate::{SizeBudget, SizeCheck, SizeMeasure};
 use buildkit_lib::{Cmd, Runner};
-use e2e::human_bytes;
 
 struct RemoveImages<'a>(&'a Runner, Vec<String>);
 
@@ -275,7 +275,7 @@ fn a_well_compressed_image_does_not_fool_the_default_verdict() {
 
     let compressed = engine_size(&runner, &tag);
     let shown = docker_images_size(&runner, &tag);
-    let shown_bytes = e2e::parse_docker_size(&shown).unwrap();
+    let shown_bytes = buildkit_lib::units::parse_docker_size(&shown).unwrap();
     let (target, max) = (5_000_000, 10_000_000);
     assert!(compressed < target, "compressed {compressed}");
     assert!(shown_bytes > max, "docker images shows {shown}");

@@ -5,9 +5,9 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use buildkit_lib::docker::build::{Build, Output};
+use buildkit_lib::docker::{Build, Output};
 use buildkit_lib::plan::Step;
-use buildkit_lib::validate::smoke::{PortTaken, Ready, Service, Smoke, SmokeError};
+use buildkit_lib::validate::{PortTaken, Ready, Service, Smoke, SmokeError};
 use buildkit_lib::{Cmd, Runner, Secret, Session};
 
 use e2e::{free_port, leftovers};

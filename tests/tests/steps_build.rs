@@ -4,11 +4,11 @@
 
 use std::path::PathBuf;
 
-use buildkit_lib::docker::bake::{Bake, BakeFile};
-use buildkit_lib::docker::build::{Build, Output};
-use buildkit_lib::docker::cache::Cache;
-use buildkit_lib::docker::checks::BuildCheck;
-use buildkit_lib::docker::registry::{ImagetoolsCreate, Push};
+use buildkit_lib::docker::BuildCheck;
+use buildkit_lib::docker::Cache;
+use buildkit_lib::docker::{Bake, BakeFile};
+use buildkit_lib::docker::{Build, Output};
+use buildkit_lib::docker::{ImagetoolsCreate, Push};
 use buildkit_lib::plan::{Action, Plan, Step};
 use buildkit_lib::{Runner, Secret, Session};
 use e2e::assert_plan_is_execution;

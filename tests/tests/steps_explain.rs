@@ -6,9 +6,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use buildkit_lib::cmd::{Answer, Echo, FakeExecutor};
-use buildkit_lib::docker::build::Build;
-use buildkit_lib::docker::builder::{BuilderCreate, Driver, NodeSpec};
-use buildkit_lib::docker::fanout::{FanOut, FanOutError};
+use buildkit_lib::docker::Build;
+use buildkit_lib::docker::{BuilderCreate, Driver, NodeSpec};
+use buildkit_lib::docker::{FanOut, FanOutError};
 use buildkit_lib::engine::Doctor;
 use buildkit_lib::plan::{Action, Step};
 use buildkit_lib::validate::Verdict;

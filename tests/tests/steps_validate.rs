@@ -7,17 +7,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use buildkit_lib::cmd::{Echo, FakeExecutor};
-use buildkit_lib::docker::build::Build;
+use buildkit_lib::docker::Build;
 use buildkit_lib::plan::{Action, Step};
 use buildkit_lib::python::ToolEnv;
-use buildkit_lib::validate::cache::{Prune, Usage};
-use buildkit_lib::validate::reproducible::Reproducible;
-use buildkit_lib::validate::security::{
-    ImageCheck, Scanner, Scout, Severity, Threshold, Trivy, TrivySbom,
-};
-use buildkit_lib::validate::size::SizeCheck;
-use buildkit_lib::validate::smoke::{Ready, Service, Smoke, SmokeError};
+use buildkit_lib::validate::Reproducible;
+use buildkit_lib::validate::SizeCheck;
 use buildkit_lib::validate::Verdict;
+use buildkit_lib::validate::{ImageCheck, Scanner, Scout, Severity, Threshold, Trivy, TrivySbom};
+use buildkit_lib::validate::{Prune, Usage};
+use buildkit_lib::validate::{Ready, Service, Smoke, SmokeError};
 use buildkit_lib::{Runner, Secret, Session};
 use e2e::TrivyAt;
 

@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use buildkit_lib::cmd::Echo;
-use buildkit_lib::docker::build::{Build, Output};
+use buildkit_lib::docker::{Build, Output};
 use buildkit_lib::pipeline::{Pipeline, RunOptions, StepStatus};
 use buildkit_lib::{Cmd, Runner};
 

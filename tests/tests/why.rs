@@ -6,8 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
-use buildkit_lib::docker::build::{Build, Output};
-use buildkit_lib::docker::explain::{Cause, ExplainRecord, Explanation};
+use buildkit_lib::docker::{Build, Output};
+use buildkit_lib::docker::{Cause, ExplainRecord, Explanation};
 use buildkit_lib::pipeline::{Pipeline, Report, RunOptions};
 use buildkit_lib::plan::Step;
 use buildkit_lib::{Cmd, Runner};
@@ -91,7 +91,7 @@ fn row<'a>(
     e: &'a Explanation,
     stage: &str,
     line: usize,
-) -> &'a buildkit_lib::docker::explain::InstructionRow {
+) -> &'a buildkit_lib::docker::InstructionRow {
     e.rows()
         .iter()
         .find(|r| r.stage == stage && r.line == Some(line))
@@ -372,7 +372,7 @@ fn a_cache_set_up_warning_reaches_the_log_the_result_and_the_report() {
     let w = &result.cache_warnings[0];
     assert_eq!(
         w.check,
-        buildkit_lib::docker::explain::CacheCheck::CacheMountNotPersisted
+        buildkit_lib::docker::CacheCheck::CacheMountNotPersisted
     );
     assert_eq!(w.line, Some(2));
     // So do the step log and the report.

@@ -5,10 +5,10 @@
 //! on those fixtures in `why_fixtures.rs`.
 
 use buildkit_lib::cmd::Echo;
-use buildkit_lib::docker::bake::BakeFile;
-use buildkit_lib::docker::build::{Build, Output};
-use buildkit_lib::docker::cache::Cache;
-use buildkit_lib::docker::explain::{Cause, ExplainRecord, ImportStatus};
+use buildkit_lib::docker::BakeFile;
+use buildkit_lib::docker::Cache;
+use buildkit_lib::docker::{Build, Output};
+use buildkit_lib::docker::{Cause, ExplainRecord, ImportStatus};
 use buildkit_lib::pipeline::{Pipeline, RunOptions};
 use buildkit_lib::plan::Step;
 use e2e::why::{docker, fresh, image_id, own_builder, row, RemoveImages, Scratch};

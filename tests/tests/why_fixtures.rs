@@ -5,9 +5,9 @@
 //! changed, an instruction's own text changed; a platform change BuildKit does not key
 //! on blames nothing. Each asserts the exact cause named.
 
-use buildkit_lib::docker::build::{Build, Output};
-use buildkit_lib::docker::cache::Cache;
-use buildkit_lib::docker::explain::{Cause, Explanation, ImportStatus, InstructionRow};
+use buildkit_lib::docker::Cache;
+use buildkit_lib::docker::{Build, Output};
+use buildkit_lib::docker::{Cause, Explanation, ImportStatus, InstructionRow};
 use buildkit_lib::plan::Step;
 use e2e::why::{fresh, image_id, own_builder, row, Scratch};
 

@@ -11,12 +11,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Result;
-use buildkit_lib::docker::build::{Build, Output as BuildOutput};
+use buildkit_lib::docker::{Build, Output as BuildOutput};
 use buildkit_lib::pipeline::{Inputs, Pipeline, RunOptions};
 use buildkit_lib::plan::Step as _;
 use buildkit_lib::python::ToolEnv;
-use buildkit_lib::validate::size::SizeCheck;
-use buildkit_lib::validate::smoke::{Ready, Service, Smoke};
+use buildkit_lib::validate::SizeCheck;
+use buildkit_lib::validate::{Ready, Service, Smoke};
 use buildkit_lib::{Cmd, Runner, Secret};
 
 use crate::build::PYTHON_IMAGE;

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use buildkit_lib::docker::explain::ExplainRecord;
+use buildkit_lib::docker::ExplainRecord;
 use buildkit_lib::pipeline::file_stem;
 
 use crate::flags;

@@ -1,5 +1,5 @@
 //! Clean-up of containers, images and build folders that the project owns, and nothing
-//! else (the engine's build cache, shared by every project, is `validate::cache::Prune`'s).
+//! else (the engine's build cache, shared by every project, is `validate::Prune`'s).
 //!
 //! Ownership comes from the project label every resource the library creates carries
 //! ([`crate::session::PROJECT_LABEL`]), and, for resources

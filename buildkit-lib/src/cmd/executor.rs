@@ -48,7 +48,7 @@ impl Answer {
     /// Also writes `contents` to the path the command line gives after `flag` (`--flag
     /// PATH` or `--flag=PATH`), as the real program would: a fake `docker buildx build`
     /// answering `.writing_after("--metadata-file", r#"{"containerimage.digest":"sha256:…"}"#)`
-    /// lets [`Build`](crate::docker::build::Build)'s [`run`](crate::plan::Step::run) read its result.
+    /// lets [`Build`](crate::docker::Build)'s [`run`](crate::plan::Step::run) read its result.
     #[must_use]
     pub fn writing_after(mut self, flag: impl Into<String>, contents: impl Into<String>) -> Answer {
         self.writes.push((flag.into(), contents.into()));
@@ -62,8 +62,10 @@ pub trait Executor: Send + Sync + std::fmt::Debug {
     /// The answer to `cmd` (its secrets are masked in what it displays).
     fn answer(&self, cmd: &Cmd) -> Answer;
 
-    /// The answer to a network probe, asked by [`Runner::probe`](super::Runner::probe) and
-    /// [`Runner::wait`](super::Runner::wait): passes unless the executor says otherwise.
+    /// The answer to a network probe (a step's probe or one try of its wait, recorded as
+    /// [`Action::Probe`](crate::plan::Action::Probe) and
+    /// [`Action::Wait`](crate::plan::Action::Wait)): passes unless the executor says
+    /// otherwise.
     fn probe(&self, probe: &Probe) -> Result<String, String> {
         Ok(format!("{probe}: answered by the executor"))
     }

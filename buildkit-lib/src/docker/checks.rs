@@ -1,19 +1,8 @@
 //! [`BuildCheck`]: BuildKit's own Dockerfile checks (`docker buildx build
 //! --call=check,format=json`, buildx 0.15 or later), read as typed findings.
 //!
-//! The check runs the Dockerfile frontend's rules (`FromAsCasing`, `JSONArgsRecommended`,
-//! `UndefinedVar`, ...) for one build, with the build's target, build args and named
-//! contexts, without building anything. buildx prints one JSON object on stdout and exits
-//! 1 when it has a finding, 0 when it has none. The verdict is the library's, and never a
-//! pass it did not earn:
-//!
-//! - findings are read from the JSON, with the rule, its message and the Dockerfile line;
-//! - a `buildError` (a Dockerfile that does not parse, a base image that cannot be
-//!   resolved) fails, naming BuildKit's message and line;
-//! - output that is not the JSON expected fails, whatever the exit code;
-//! - a buildx without `--call` (0.13, 0.14), or a builder whose BuildKit has no check
-//!   request, gives a report that says the checks were skipped and why
-//!   ([`CheckReport::skipped`]), never an empty list of findings.
+//! How the check runs and when it passes, fails or is skipped is documented for users on
+//! [`BuildCheck`].
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -126,9 +115,27 @@ impl fmt::Display for CheckReport {
 /// BuildKit's Dockerfile checks for one build: `docker buildx build --call=check,format=json`
 /// with the build's Dockerfile, target, build args and named contexts.
 ///
+/// # Verdict
+///
+/// The check runs the Dockerfile frontend's rules (`FromAsCasing`, `JSONArgsRecommended`,
+/// `UndefinedVar`, ...) for one build, with the build's target, build args and named
+/// contexts, without building anything. buildx prints one JSON object on stdout and exits
+/// 1 when it has a finding, 0 when it has none. The verdict is the library's, and never a
+/// pass it did not earn:
+///
+/// - findings are read from the JSON, with the rule, its message and the Dockerfile line;
+/// - a `buildError` (a Dockerfile that does not parse, a base image that cannot be
+///   resolved) fails, naming BuildKit's message and line;
+/// - output that is not the JSON expected fails, whatever the exit code;
+/// - a buildx without `--call` (0.13, 0.14), or a builder whose BuildKit has no check
+///   request, gives a report that says the checks were skipped and why
+///   ([`CheckReport::skipped`]), never an empty list of findings.
+///
+/// # Example
+///
 /// ```
-/// use buildkit_lib::docker::build::Build;
-/// use buildkit_lib::docker::checks::BuildCheck;
+/// use buildkit_lib::docker::Build;
+/// use buildkit_lib::docker::BuildCheck;
 /// use buildkit_lib::plan::Step;
 /// use buildkit_lib::Runner;
 ///

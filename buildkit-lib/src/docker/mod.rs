@@ -1,29 +1,41 @@
 //! Docker image builds with `docker buildx build`, and the steps around them.
 //!
-//! [`build::Build`] is one build as plain data (its command line, pre-flight checks and typed
-//! result); [`cache`] and [`tags`] are the values it is made of (with image references,
-//! parsed crate-privately, an error saying why one cannot be used);
-//! [`builder`] and [`registry`] drive buildx builders and registries (pushes with
+//! [`Build`] is one build as plain data (its command line, pre-flight checks and typed
+//! result); [`Cache`] and [`TagRules`] are the values it is made of (image references are
+//! parsed crate-privately: an error says why one cannot be used); [`BuilderCreate`],
+//! [`Push`] and [`ImagetoolsCreate`] drive buildx builders and registries (pushes with
 //! retries, `imagetools`); crate-private parts read typed facts about images and a
-//! Dockerfile's stages;
-//! [`explain`] says why each instruction was rebuilt;
-//! [`fanout`] builds one image's platforms on several engines and merges them; [`bake`]
-//! writes and runs bake files; [`checks`] runs BuildKit's own Dockerfile checks
-//! (`--call=check`) for a build.
+//! Dockerfile's stages; [`Explanation`] and [`Cause`] say why each instruction was
+//! rebuilt; [`FanOut`] builds one image's platforms on several engines and merges them;
+//! [`Bake`] and [`BakeFile`] write and run bake files; [`BuildCheck`] runs BuildKit's own
+//! Dockerfile checks (`--call=check`) for a build.
 //!
-//! Each item has one path, in the module of its job (`docker::build::Build`,
-//! `docker::registry::Push`): nothing is re-exported here, so that an item named for what
-//! it does in its module (`Push`, `BuildCheck`) keeps that module's name.
+//! The files are split by job (`build/`, `bake/`, `explain/`, ...), but they are one
+//! public module: every item is `docker::Name`, with no second level to learn.
 
-pub mod bake;
-pub mod build;
-pub mod builder;
-pub mod cache;
-pub mod checks;
+pub(crate) mod bake;
+pub use bake::{Bake, BakeFile, BakeTargetResult};
+pub(crate) mod build;
+pub use build::{oci_labels, Build, BuildFailed, BuildResult, Output};
+pub(crate) mod builder;
+pub use builder::{BuilderCreate, CreatedBuilder, Driver, NodeSpec};
+pub(crate) mod cache;
+pub use cache::Cache;
+pub(crate) mod checks;
+pub use checks::{BuildCheck, CheckReport};
 pub(crate) mod dockerfile;
-pub mod explain;
-pub mod fanout;
+pub(crate) mod explain;
+#[cfg(feature = "bench-internals")]
+pub use explain::bench;
+pub use explain::{
+    CacheCheck, CacheExportFailed, CacheImport, CacheNotWritten, CacheWarning, Cause,
+    ExplainRecord, Explanation, ImportStatus, InstructionRow,
+};
+pub(crate) mod fanout;
+pub use fanout::{FanOut, FanOutError, FanOutResult};
 pub(crate) mod image;
 pub(crate) mod reference;
-pub mod registry;
-pub mod tags;
+pub(crate) mod registry;
+pub use registry::{ImagetoolsCreate, Push};
+pub(crate) mod tags;
+pub use tags::TagRules;

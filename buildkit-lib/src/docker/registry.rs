@@ -1,8 +1,7 @@
 //! Registries: pushing with retries, and `buildx imagetools` (inspect an image in a
 //! registry, merge per-platform images into one multi-platform index).
 //!
-//! Only pushes are retried (uploading the same content again is harmless); a build step
-//! is never retried for a registry hiccup. Each retry is logged with its reason.
+//! What is retried, and what never is, is documented for users on [`Push`].
 
 use std::time::Duration;
 
@@ -217,12 +216,17 @@ pub(crate) fn push_cmd(image: &str) -> Cmd {
 /// failures as [`Push::retry`] says (a build that pushes retries with
 /// [`Build::retry_push`]).
 ///
+/// # Retries
+///
+/// Only pushes are retried (uploading the same content again is harmless); a build step
+/// is never retried for a registry hiccup. Each retry is logged with its reason.
+///
 /// # Example
 ///
 /// ```
 /// use std::time::Duration;
 ///
-/// use buildkit_lib::docker::registry::Push;
+/// use buildkit_lib::docker::Push;
 /// use buildkit_lib::plan::Step;
 /// use buildkit_lib::Runner;
 ///

@@ -1,12 +1,7 @@
 //! Image tags derived from version and git, following docker/metadata-action's rules.
 //!
-//! Input is plain data (a [`semver::Version`], a commit, a branch), so the rules can be
-//! tested without git or CI. Pre-releases only get their full version; `0.x` versions get
-//! no `0` tag; `latest` goes only to a release built on the default branch.
-//!
-//! Python projects version by PEP 440 (`1.2.3rc1`, `1.2.3.post1`, `1.2.3.dev4`), which
-//! semver cannot read: [`TagRules::pep440_tags`] parses and normalizes such versions and
-//! renders metadata-action's `type=pep440,pattern=...` tags from them.
+//! Which tags each kind of version gets, and how PEP 440 versions are read, is documented
+//! for users on [`TagRules`].
 
 use semver::Version;
 
@@ -43,8 +38,20 @@ pub(crate) enum Latest {
 /// `{{major}}.{{minor}}` and `{{major}}`, the branch, `sha-<7>`, and `latest`.
 /// [`TagRules::pattern`] replaces the version patterns with your own.
 ///
+/// # Rules
+///
+/// Input is plain data (a [`semver::Version`], a commit, a branch), so the rules can be
+/// tested without git or CI. Pre-releases only get their full version; `0.x` versions get
+/// no `0` tag; `latest` goes only to a release built on the default branch.
+///
+/// Python projects version by PEP 440 (`1.2.3rc1`, `1.2.3.post1`, `1.2.3.dev4`), which
+/// semver cannot read: [`TagRules::pep440_tags`] parses and normalizes such versions and
+/// renders metadata-action's `type=pep440,pattern=...` tags from them.
+///
+/// # Example
+///
 /// ```
-/// use buildkit_lib::docker::tags::TagRules;
+/// use buildkit_lib::docker::TagRules;
 ///
 /// let rules = TagRules::new();
 /// assert_eq!(rules.pep440_tags("v1.2.3").unwrap(), ["1.2.3", "1.2", "1", "latest"]);

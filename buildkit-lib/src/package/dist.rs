@@ -9,7 +9,7 @@
 //! [`Package`] is a [`Step`]: its plan is its run recorded.
 //!
 //! The image builds it makes (the isolated modes) go through
-//! [`Build::run`](crate::docker::build::Build::run).
+//! [`Build::run`](crate::docker::Build::run).
 
 use crate::validate::reproducible::{Compared, ReproReport};
 use std::path::{Path, PathBuf};

@@ -203,8 +203,8 @@ impl StepCx {
     /// the [`BuildFailed`] error's): the report lists it under the step. Steps added with
     /// [`Pipeline::image_build`](super::Pipeline::image_build) record theirs.
     ///
-    /// [`BuildResult::record`]: crate::docker::build::BuildResult::record
-    /// [`BuildFailed`]: crate::docker::build::BuildFailed
+    /// [`BuildResult::record`]: crate::docker::BuildResult::record
+    /// [`BuildFailed`]: crate::docker::BuildFailed
     pub(crate) fn add_build(&mut self, record: BuildRecord) {
         self.builds.push(record);
     }

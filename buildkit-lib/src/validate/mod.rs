@@ -1,22 +1,33 @@
 //! Post-build validation and monitoring: smoke tests, size budgets, build context audit, security checks, build cache.
 //!
-//! Each check is a typed step that decides pass or fail with numbers: [`context`] lists
-//! what `.dockerignore` lets into the build context (exactly as BuildKit does), [`size`]
-//! holds an image to a byte budget and keeps its history and chart, [`security`] runs our
-//! own image checks and the trivy / Docker Scout adapters, and [`cache`] reads and prunes
-//! the build cache.
-pub mod cache;
-pub mod context;
-pub mod reproducible;
-pub mod security;
-pub mod size;
-pub mod smoke;
+//! Each check is a typed step that decides pass or fail with numbers: [`audit`] lists
+//! what `.dockerignore` lets into the build context (exactly as BuildKit does),
+//! [`SizeCheck`] holds an image to a byte budget and keeps its history and chart,
+//! [`ImageCheck`], [`Trivy`] and [`Scout`] are our own image checks and the trivy / Docker
+//! Scout adapters, [`Usage`] and [`Prune`] read and prune the build cache, [`Smoke`] starts
+//! the image (with its [`Service`]s) and probes it, and [`Reproducible`] builds twice and
+//! compares. The files are split by check; the public module is one: `validate::Name`.
+pub(crate) mod cache;
+pub use cache::{CacheUsage, Prune, PrunePlan, PruneResult, Usage};
+pub(crate) mod context;
+pub use context::{audit, AuditOptions, ContextAudit};
+pub(crate) mod reproducible;
+pub use reproducible::{ReproReport, Reproducible};
+pub(crate) mod security;
+pub use security::{
+    Component, Finding, ImageCheck, Sbom, ScanReport, Scanner, ScannerMissing, Scout, Severity,
+    Threshold, Trivy, TrivySbom,
+};
+pub(crate) mod size;
+pub use size::{SizeBudget, SizeCheck, SizeMeasure, SizeReport};
+pub(crate) mod smoke;
+pub use smoke::{PortTaken, Ready, Service, Smoke, SmokeError, SmokeReport};
 
 use std::fmt;
 
 /// What a check makes of what it found: a size against its budget
-/// ([`size::SizeReport::outcome`]), a scan against its threshold
-/// ([`security::Threshold::verdict`]).
+/// ([`SizeReport::outcome`]), a scan against its threshold
+/// ([`Threshold::verdict`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Verdict {

@@ -1,20 +1,7 @@
 //! Reproducible images, verified: build twice, compare digests, and say what differs.
 //!
-//! [`Reproducible`] builds the same [`Build`] twice without the build cache, each time
-//! into an OCI image layout with `SOURCE_DATE_EPOCH` set (the last commit's time by
-//! default) and the exporter's `rewrite-timestamp=true`, and compares the two image
-//! digests. The verdict "reproducible" needs two real builds that ran (a cached build
-//! proves nothing, hence `--no-cache`) and equal digests read from the layouts
-//! themselves. When they differ, the report names the first platform, the image config
-//! fields or the first layer that differ and, in that layer, the files (content, mode,
-//! owner, size, time, link target), read with `tar` from the two layouts.
-//!
-//! Equal digests are not enough for the verdict: two builds on one day agree even when
-//! `RUN` steps cannot see `SOURCE_DATE_EPOCH` (a stage that does not declare it) and write
-//! the day instead, and context files older than the epoch keep their own times (a fresh
-//! clone gives others). Either withholds "reproducible". Run the check alone on its
-//! builder: BuildKit 0.13 can give a concurrent build of an identical layer the blob from
-//! before its timestamps were rewritten (which shows as a difference, never as a pass).
+//! What the check builds, compares and requires for its verdict is documented for users
+//! on [`Reproducible`].
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -36,12 +23,30 @@ const MAX_FILES: usize = 20;
 
 /// The reproducibility check of one image build.
 ///
+/// [`Reproducible`] builds the same [`Build`] twice without the build cache, each time
+/// into an OCI image layout with `SOURCE_DATE_EPOCH` set (the last commit's time by
+/// default) and the exporter's `rewrite-timestamp=true`, and compares the two image
+/// digests. The verdict "reproducible" needs two real builds that ran (a cached build
+/// proves nothing, hence `--no-cache`) and equal digests read from the layouts
+/// themselves. When they differ, the report names the first platform, the image config
+/// fields or the first layer that differ and, in that layer, the files (content, mode,
+/// owner, size, time, link target), read with `tar` from the two layouts.
+///
+/// # Verdict
+///
+/// Equal digests are not enough for the verdict: two builds on one day agree even when
+/// `RUN` steps cannot see `SOURCE_DATE_EPOCH` (a stage that does not declare it) and write
+/// the day instead, and context files older than the epoch keep their own times (a fresh
+/// clone gives others). Either withholds "reproducible". Run the check alone on its
+/// builder: BuildKit 0.13 can give a concurrent build of an identical layer the blob from
+/// before its timestamps were rewritten (which shows as a difference, never as a pass).
+///
 /// # Example
 ///
 /// ```
-/// use buildkit_lib::docker::build::Build;
+/// use buildkit_lib::docker::Build;
 /// use buildkit_lib::plan::Step;
-/// use buildkit_lib::validate::reproducible::Reproducible;
+/// use buildkit_lib::validate::Reproducible;
 /// use buildkit_lib::Runner;
 ///
 /// # let dir = tempfile::tempdir().unwrap();

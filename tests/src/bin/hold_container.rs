@@ -24,7 +24,7 @@
 use std::time::Duration;
 
 use buildkit_lib::plan::Step;
-use buildkit_lib::validate::smoke::{Ready, Service, Smoke};
+use buildkit_lib::validate::{Ready, Service, Smoke};
 use buildkit_lib::RUN_LABEL;
 use buildkit_lib::{Cmd, Session};
 
@@ -90,7 +90,7 @@ fn main() {
                 .map(|_| ())
         }
         ["builder", mode, name, ref rest @ ..] => {
-            use buildkit_lib::docker::builder::{BuilderCreate, Driver};
+            use buildkit_lib::docker::{BuilderCreate, Driver};
             let create = |driver, endpoint: Option<&str>, opts: &[(&str, &str)]| {
                 let mut create = BuilderCreate::new()
                     .name(name.to_string())
@@ -138,7 +138,7 @@ fn main() {
                 }
             };
             println!("ready");
-            let build = buildkit_lib::docker::build::Build::new(context)
+            let build = buildkit_lib::docker::Build::new(context)
                 .builder(name.to_string())
                 .network("none")
                 .read_facts(false);

@@ -10,12 +10,12 @@
 use std::time::Duration;
 
 use buildkit_lib::cmd::Echo;
-use buildkit_lib::docker::build::Build;
-use buildkit_lib::docker::build::Output;
-use buildkit_lib::docker::registry::Push;
+use buildkit_lib::docker::Build;
+use buildkit_lib::docker::Output;
+use buildkit_lib::docker::Push;
 use buildkit_lib::pipeline::{Pipeline, RunOptions};
 use buildkit_lib::plan::Step;
-use buildkit_lib::validate::smoke::{Ready, Smoke};
+use buildkit_lib::validate::{Ready, Smoke};
 use buildkit_lib::Secret;
 
 fn main() {

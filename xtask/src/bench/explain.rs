@@ -2,11 +2,11 @@
 //! production-shaped mediaserver image with its explanation against the same build with
 //! `.explain(false)`, and the explanation of a one-file change in its 5,214-file context
 //! (of the fixture's 5,800 files) against the pipeline's own fingerprint of that context
-//! (the in-process comparison through `docker::explain::bench`, which the library builds
+//! (the in-process comparison through `docker::bench`, which the library builds
 //! only with the `bench-internals` feature this xtask turns on).
 
 use anyhow::{bail, Result};
-use buildkit_lib::docker::explain::bench::ContextChange;
+use buildkit_lib::docker::bench::ContextChange;
 use buildkit_lib::pipeline::{Inputs, Pipeline, RunOptions, StepStatus};
 
 use super::Bench;

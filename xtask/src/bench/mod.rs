@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use buildkit_lib::cmd::Echo;
-use buildkit_lib::docker::build::Build;
+use buildkit_lib::docker::Build;
 use buildkit_lib::plan::Step;
 use buildkit_lib::{Cmd, Runner};
 use serde_json::json;
@@ -317,8 +317,8 @@ impl Bench {
     /// mid-build. A builder the bench creates holds only the bench's cache, so emptying it
     /// (`docker buildx prune --builder NAME --all --force`) is a cold start that touches
     /// nothing else, and both sides of a figure build on it alike.
-    fn own_builder(&self, figure: &str) -> Result<buildkit_lib::docker::builder::CreatedBuilder> {
-        use buildkit_lib::docker::builder::{BuilderCreate, Driver};
+    fn own_builder(&self, figure: &str) -> Result<buildkit_lib::docker::CreatedBuilder> {
+        use buildkit_lib::docker::{BuilderCreate, Driver};
         BuilderCreate::new()
             .name(format!("bench-{figure}-{}", std::process::id()))
             .driver(Driver::DockerContainer)
@@ -347,7 +347,7 @@ impl Bench {
             .build_arg("PYTHON_IMAGE", crate::build::PYTHON_IMAGE.to_string())
             .build_context("meta", meta.display().to_string())
             .network("none")
-            .output(buildkit_lib::docker::build::Output::Load)
+            .output(buildkit_lib::docker::Output::Load)
             .metadata_file(self.root.join("target/buildkit/bench/metadata.json"))
             // The runner's cost alone: the size is read by its own step (one inspect), and
             // BuildKit's record of it is not read (one `docker buildx history inspect`).
@@ -360,8 +360,8 @@ impl Bench {
     /// library adds one `buildx inspect` per engine (side by side) and reads the merged
     /// index back.
     fn fanout(&mut self) -> Result<()> {
-        use buildkit_lib::docker::build::Output;
-        use buildkit_lib::docker::fanout::FanOut;
+        use buildkit_lib::docker::FanOut;
+        use buildkit_lib::docker::Output;
         let dir = self.root.join("target/buildkit/bench/fanout");
         std::fs::create_dir_all(&dir)?;
         std::fs::write(
@@ -460,9 +460,9 @@ impl Bench {
     /// `imagetools create`. Also reports the rig's one-time cost (building BuildKit),
     /// as `xtask/engine-up.sh` recorded it.
     fn fanout_builders(&mut self) -> Result<()> {
-        use buildkit_lib::docker::build::Output;
-        use buildkit_lib::docker::builder::{BuilderCreate, Driver};
-        use buildkit_lib::docker::fanout::FanOut;
+        use buildkit_lib::docker::FanOut;
+        use buildkit_lib::docker::Output;
+        use buildkit_lib::docker::{BuilderCreate, Driver};
         const STATE: &str = "/var/lib/buildkit-lib/buildkit";
         let var = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_string());
         let endpoint = var("BUILDKIT_LIB_REMOTE_BUILDKIT", "tcp://127.0.0.1:1234");
@@ -867,8 +867,8 @@ impl Bench {
         )?;
         let (xs, ys) = self.paired(
             || {
-                let options = buildkit_lib::validate::context::AuditOptions::default();
-                let audit = buildkit_lib::validate::context::audit(&dir, &options)?;
+                let options = buildkit_lib::validate::AuditOptions::default();
+                let audit = buildkit_lib::validate::audit(&dir, &options)?;
                 if audit.file_count() < 10_000 {
                     bail!("the audit found only {} files", audit.file_count());
                 }

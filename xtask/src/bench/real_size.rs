@@ -8,8 +8,8 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use buildkit_lib::docker::build::{Build, Output as BuildOutput};
-use buildkit_lib::docker::cache::Cache;
+use buildkit_lib::docker::Cache;
+use buildkit_lib::docker::{Build, Output as BuildOutput};
 use buildkit_lib::pipeline::{Inputs, Pipeline, Report, RunOptions, StepStatus};
 use buildkit_lib::plan::Step;
 

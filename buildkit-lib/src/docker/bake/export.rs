@@ -1,5 +1,5 @@
 //! From [`Build`]s to a bake file on disk: `BakeTarget::from_build`, the paths rewritten
-//! relative to the file's directory (see the [module docs](super#paths)), the
+//! relative to the file's directory (see the [`Bake` docs](super::Bake#paths)), the
 //! [`BakeFile::build`] and [`BakeFile::group`] that add to a file, the session labels, the
 //! network compose companion and [`BakeFile::write`].
 //!
@@ -264,7 +264,7 @@ impl BakeFile {
     }
 
     /// The compose file that gives buildx 0.13 the targets' network modes (see the
-    /// [module docs](super#network)); `None` when no target sets one.
+    /// [`Bake` docs](Bake#network)); `None` when no target sets one.
     pub(crate) fn network_overlay(&self) -> Option<String> {
         let with_network: Vec<(&String, &String)> = self
             .target
@@ -295,7 +295,7 @@ impl BakeFile {
     /// Writes the file to `path` atomically (and, when a target sets a network, its
     /// compose companion from `network_file_for`; a stale companion is removed), and
     /// returns the [`Bake`] that builds it, knowing the targets' entitlements (see
-    /// the [module docs](super#entitlements)). In a dry run nothing is written.
+    /// the [`Bake` docs](Bake#entitlements)). In a dry run nothing is written.
     pub fn write(&self, runner: &Runner, path: &Path) -> anyhow::Result<Bake> {
         write_atomic(runner, path, self.to_json().as_bytes())
             .with_context(|| format!("cannot write bake file {}", path.display()))?;

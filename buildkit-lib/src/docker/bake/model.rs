@@ -94,7 +94,7 @@ pub(crate) struct BakeTarget {
         deserialize_with = "entry_list"
     )]
     pub(crate) secret: Vec<String>,
-    /// Network for `RUN` steps (see the [module docs](super#network) for buildx 0.13).
+    /// Network for `RUN` steps (see the [`Bake` docs](crate::docker::Bake#network) for buildx 0.13).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) network: Option<String>,
     /// Always look for newer base images.

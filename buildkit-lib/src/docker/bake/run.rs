@@ -28,10 +28,45 @@ use crate::plan::Step;
 /// Bake runs in the file's directory (the paths in the file are relative to it); relative
 /// paths given here (`file`, `metadata_file`, ...) are relative to the current directory.
 ///
+/// # Paths
+///
+/// Bake resolves a target's `context`, named `contexts`, output and cache directories and
+/// secret files against the directory it *runs in*, not the file's directory; `dockerfile`
+/// is resolved against the target's `context` (an absolute one is used as it is). So the
+/// builder writes every path relative to the bake file's directory, and [`Bake`] runs
+/// buildx in that directory: the file works from a fresh checkout and on another machine.
+/// A path that shares nothing with that directory but the filesystem root (`/tmp/..` for a
+/// file under `/work`) stays absolute.
+///
+/// # Network
+///
+/// Bake files only gained a `network` attribute in buildx releases after 0.13; buildx
+/// 0.13 silently ignores it in JSON and HCL, rejects `--set <target>.network=...`, and
+/// reads it only from compose files. [`BakeFile::write`] therefore writes the network
+/// modes twice: as `network` in the JSON (for newer buildx) and in a small compose file
+/// beside it, `<stem>.network.compose.yaml`, that [`Bake`] passes before the JSON file
+/// (`-f <stem>.network.compose.yaml -f <stem>.json`) so that every release honours it.
+///
+/// # Entitlements
+///
+/// From buildx 0.17 on, bake builds only what the command grants (`--allow`) beyond the
+/// directory it runs in: `network.host` for a target with `network: host`, and (enforced
+/// from buildx 0.20 on) `fs.read=PATH` for each local context, Dockerfile, named context,
+/// local cache source and secret file outside it, `fs.write=PATH` for each local output
+/// and cache destination outside it; else it stops with "additional privileges
+/// requested". [`Bake`] grants exactly what the selected targets need
+/// (computed from the file, never a blanket `fs=*`), on a buildx
+/// that takes `--allow` (0.17 or newer, asked once per runner, or stated
+/// with [`Bake::buildx_version`]); a run first creates the missing output and cache
+/// directories those grants name, since buildx checks a missing path by its parent.
+/// Overrides ([`Bake::set`]) count as buildx counts them: an overridden context or
+/// named context is granted, an overridden output, cache or secret list needs no grant
+/// (buildx grants what the command line names).
+///
 /// # Example
 ///
 /// ```
-/// use buildkit_lib::docker::bake::Bake;
+/// use buildkit_lib::docker::Bake;
 /// use buildkit_lib::plan::Step;
 /// use buildkit_lib::Runner;
 ///
@@ -51,7 +86,7 @@ pub struct Bake {
     /// The bake file (`-f`).
     pub(crate) file: PathBuf,
     /// A compose file read before `file` (`-f`), carrying the targets' network modes for
-    /// buildx 0.13 (see the [module docs](super#network)).
+    /// buildx 0.13 (see the [`Bake` docs](Bake#network)).
     pub(crate) network_file: Option<PathBuf>,
     /// Targets or groups to build; empty builds the `default` group.
     pub(crate) targets: Vec<String>,
@@ -110,7 +145,7 @@ impl Bake {
         self
     }
 
-    /// Explain each target's build, as [`Build::explain`](crate::docker::build::Build::explain)
+    /// Explain each target's build, as [`Build::explain`](crate::docker::Build::explain)
     /// does (off by default), keeping each target's explanation record in `dir`
     /// (`<dir>/<target>.json`) between bakes so that each explanation compares with the
     /// previous bake's (causes that need the previous build's inputs, such as changed
@@ -127,8 +162,8 @@ impl Bake {
     }
 
     /// Grants one more entitlement (`--allow=VALUE`, such as `security.insecure` or
-    /// `fs.read=/srv/keys`) beyond those computed from the targets (see the [module
-    /// docs](super#entitlements)): for what a target asks for that the library does not
+    /// `fs.read=/srv/keys`) beyond those computed from the targets (see the [`Bake`
+    /// docs](Bake#entitlements)): for what a target asks for that the library does not
     /// model, such as its own `entitlements` or an `ssh` key file. A blanket grant
     /// (`fs=*`, `fs.read=/`) or a relative path is refused when the bake runs.
     ///
@@ -270,8 +305,8 @@ impl Bake {
     /// The command line, in a fixed argument order: `docker buildx bake [--builder B]
     /// [--allow=E].. [-f NETWORK_FILE] -f FILE [--metadata-file M] [--progress=P]
     /// [--set S].. [--print] [TARGET..]`, run in the file's directory, with absolute
-    /// paths. `--allow` carries the entitlements the targets need (see the [module
-    /// docs](super#entitlements)) and those of [`Bake::allow`] when buildx takes it (see
+    /// paths. `--allow` carries the entitlements the targets need (see the [`Bake`
+    /// docs](Bake#entitlements)) and those of [`Bake::allow`] when buildx takes it (see
     /// [`Bake::buildx_version`]); never with `--print`, which builds nothing.
     pub fn command(&self) -> Cmd {
         let mut cmd = Cmd::new("docker").args(["buildx", "bake"]).cwd(self.dir());
@@ -440,7 +475,7 @@ impl Step for Bake {
     /// names) with the runner's environment (a
     /// file other than JSON is read as `docker buildx bake --print` resolves it), the
     /// builder check of a v2 gha cache, the missing output and cache directories outside
-    /// the file's directory created (`mkdir -p`, see the [module docs](super#entitlements)),
+    /// the file's directory created (`mkdir -p`, see the [`Bake` docs](Bake#entitlements)),
     /// and, when the command grants entitlements and no [`Bake::buildx_version`] was
     /// given, `docker buildx version` (once per runner) to know whether buildx takes
     /// `--allow`. Without a [`Bake::metadata_file`], buildx writes its metadata to a file

@@ -1,10 +1,8 @@
 //! [`Build`]: one `docker buildx build`, as plain data, with its pre-flight checks and
 //! typed result.
 //!
-//! The plan is data ([`Build::new`] and chained setters), [`Build::command`] turns it
-//! into the exact command line (golden-tested), its pre-flight checks refuse bad input
-//! before anything runs, and [`Build::run`](crate::plan::Step::run) runs it and reads the result from `--metadata-file`
-//! and `docker image inspect`, never from progress text.
+//! How a build goes from data to command line to result is documented for users on
+//! [`Build`].
 //!
 //! One job per file: this one holds the value (the build, its secrets, outputs and
 //! provenance, its setters and its result) and the OCI labels; `command.rs` turns it into
@@ -163,7 +161,7 @@ pub(crate) enum Provenance {
 /// then [`Build::run`](crate::plan::Step::run) it.
 ///
 /// ```
-/// use buildkit_lib::docker::build::{Build, Output};
+/// use buildkit_lib::docker::{Build, Output};
 ///
 /// let build = Build::new("fixtures/webapp")
 ///     .dockerfile("fixtures/webapp/Dockerfile.production")
@@ -179,6 +177,11 @@ pub(crate) enum Provenance {
 ///      --network=none --load fixtures/webapp"
 /// );
 /// ```
+///
+/// The plan is data ([`Build::new`] and chained setters), [`Build::command`] turns it
+/// into the exact command line (golden-tested), its pre-flight checks refuse bad input
+/// before anything runs, and [`Build::run`](crate::plan::Step::run) runs it and reads the
+/// result from `--metadata-file` and `docker image inspect`, never from progress text.
 ///
 /// Setters of lists and maps (tags, build args, labels, secrets, caches, ...) add to
 /// what is there; the others replace the value. Relative paths are relative to the
@@ -515,7 +518,7 @@ impl Build {
     /// [`BuildResult::cache_not_written`] naming each destination not written with the
     /// engine's error, and says `image X built and loaded; cache not written to REF:
     /// <error>` in the step log; required, it returns that as a
-    /// [`CacheExportFailed`](crate::docker::explain::CacheExportFailed) error. Either way
+    /// [`CacheExportFailed`](crate::docker::CacheExportFailed) error. Either way
     /// the error is no longer "cannot build image".
     pub fn cache_required(mut self, on: bool) -> Build {
         self.cache_required = on;

@@ -22,10 +22,32 @@ use crate::plan::Step;
 /// a builder fails, and leaves nothing behind, when a builder of that name exists already
 /// (unless [`append`](BuilderCreate::append)) or any node is refused.
 ///
+/// # Builders and nodes
+///
+/// Each builder command (`create`, `use`, `inspect`, `rm`, `ls`) is a command line as
+/// data plus a function that runs it, so a CI setup can be printed and golden-tested
+/// before anything runs. A builder with nodes for several platforms is BuildKit's own way
+/// of spreading a build over machines: a `docker buildx build --builder NAME --platform
+/// linux/amd64,linux/arm64` sends each platform to the node that declares it, and buildx
+/// merges the result.
+///
+/// Every node of one builder has the same driver (buildx refuses
+/// `existing instance ... but has mismatched driver`); a BuildKit daemon running in a
+/// container can still join a `remote` builder as `docker-container://CONTAINER`.
+///
+/// # Cleanup and errors
+///
+/// [`BuilderCreate::create`] returns a [`CreatedBuilder`]: the builder this run made,
+/// removed when it is dropped and when the run is cancelled (a Ctrl-C too, once the
+/// program's `main` cancels its run on signals with [`crate::cmd::Cancel::on_signals`]); a
+/// builder the user made is never removed.
+/// Failures buildx reports in its own words (a TLS handshake refused, a builder image
+/// that is neither local nor pullable, a name that is taken) are explained in ours.
+///
 /// # Example
 ///
 /// ```
-/// use buildkit_lib::docker::builder::{BuilderCreate, Driver};
+/// use buildkit_lib::docker::{BuilderCreate, Driver};
 /// use buildkit_lib::plan::Step;
 /// use buildkit_lib::Runner;
 ///
@@ -482,7 +504,7 @@ impl CreatedBuilder {
         }
     }
 
-    /// The builder's name (for [`Build::builder`](crate::docker::build::Build) or `builder:NAME`).
+    /// The builder's name (for [`Build::builder`](crate::docker::Build) or `builder:NAME`).
     pub fn name(&self) -> &str {
         &self.name
     }

@@ -1,18 +1,7 @@
 //! Build cache sources and destinations (`--cache-from` / `--cache-to`) as typed values.
 //!
-//! A [`Cache`] is a backend (registry, local directory, inline, GitHub Actions) plus the
-//! export attributes users set today (`mode=max`, `ignore-error`, `compression`,
-//! `oci-mediatypes`, `image-manifest`). It renders to the exact strings buildx reads, so a
-//! plan can be printed and compared in tests, and a build refuses (before anything runs)
-//! an attribute the backend would silently ignore.
-//!
-//! The GitHub Actions cache has two services: v1 (`ACTIONS_CACHE_URL`, shut down on
-//! github.com on 2025-04-15) and v2 (`ACTIONS_RESULTS_URL`, selected by
-//! `ACTIONS_CACHE_SERVICE_V2`, spoken by BuildKit 0.20 and buildx 0.21 or newer).
-//! Unless [`Cache::gha_version`] names one, the build reads which one the environment
-//! offers and writes it as `version=1|2`, and `check_gha_v2` says when the builder is too old. The runtime
-//! token (`ACTIONS_RUNTIME_TOKEN`) is read by buildx from the environment: it never appears
-//! in a command line, plan, log or error of this crate.
+//! What a [`Cache`] renders to, what it refuses and how the GitHub Actions cache service
+//! is chosen is documented for users on [`Cache`].
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -96,8 +85,8 @@ enum Backend {
 /// [`Cache::local`], [`Cache::inline`] or [`Cache::gha`], then chain the setters:
 ///
 /// ```
-/// use buildkit_lib::docker::build::Build;
-/// use buildkit_lib::docker::cache::Cache;
+/// use buildkit_lib::docker::Build;
+/// use buildkit_lib::docker::Cache;
 ///
 /// let cache = Cache::registry("127.0.0.1:5000/app:cache")
 ///     .mode_max(true)
@@ -117,8 +106,24 @@ enum Backend {
 /// ));
 /// ```
 ///
+/// A [`Cache`] is a backend (registry, local directory, inline, GitHub Actions) plus the
+/// export attributes users set today (`mode=max`, `ignore-error`, `compression`,
+/// `oci-mediatypes`, `image-manifest`). It renders to the exact strings buildx reads, so a
+/// plan can be printed and compared in tests, and a build refuses (before anything runs)
+/// an attribute the backend would silently ignore.
+///
 /// Export attributes (`mode`, `ignore-error`, compression, media types) go into
 /// `--cache-to` only: the same value serves as source and destination.
+///
+/// # GitHub Actions cache
+///
+/// The GitHub Actions cache has two services: v1 (`ACTIONS_CACHE_URL`, shut down on
+/// github.com on 2025-04-15) and v2 (`ACTIONS_RESULTS_URL`, selected by
+/// `ACTIONS_CACHE_SERVICE_V2`, spoken by BuildKit 0.20 and buildx 0.21 or newer).
+/// Unless [`Cache::gha_version`] names one, the build reads which one the environment
+/// offers and writes it as `version=1|2`, and `check_gha_v2` says when the builder is
+/// too old. The runtime token (`ACTIONS_RUNTIME_TOKEN`) is read by buildx from the
+/// environment: it never appears in a command line, plan, log or error of this crate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 #[must_use]

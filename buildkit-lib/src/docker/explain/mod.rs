@@ -1,25 +1,14 @@
 //! Why was this rebuilt: every cache miss of an image build explained.
 //!
-//! BuildKit says which instructions it took from its cache (`--progress=rawjson`), but not
-//! why it ran the others. This module reads that progress, keeps the
-//! inputs that decide the cache beside the pipeline's report (the parsed
-//! Dockerfile, build args, secret identities, base image digests, named contexts, the
-//! per-file hashes of what `COPY`/`ADD` take, platform, builder, cache imports), and
-//! compares them with the previous build's to name, for each rebuilt instruction, the most
-//! specific cause it can prove ([`Cause`]), never a guess.
-//!
-//! Before the build, the cache set-up checks ([`CacheCheck`]) say what in the Dockerfile
-//! and the cache settings makes the cache miss more than it must, each finding a
-//! [`CacheWarning`] with its fix. After it, a build whose image was made while its cache
-//! export failed is told apart from a failed build ([`CacheNotWritten`],
-//! [`CacheExportFailed`]).
+//! How a rebuild is explained, and the cache checks before and after a build, are
+//! documented for users on [`Explanation`].
 //!
 //! One job per file: `progress.rs` reads the stream and renders the plain progress,
 //! `rows.rs` maps vertexes to Dockerfile instructions, `record.rs` collects and keeps the
 //! inputs, `cause.rs` compares them, `text.rs` says it in words, `watch.rs` follows one
-//! [`Build`](crate::docker::build::Build) through its run, `setup.rs` holds the set-up
+//! [`Build`](crate::docker::Build) through its run, `setup.rs` holds the set-up
 //! checks, `export.rs` reads what became of the image and the cache exports, `bake.rs`
-//! explains each target of a [`Bake`](crate::docker::bake::Bake).
+//! explains each target of a [`Bake`](crate::docker::Bake).
 
 pub(crate) mod bake;
 #[cfg(test)]
@@ -257,6 +246,22 @@ pub enum ImportStatus {
 }
 
 /// The explanation of one image build: each instruction, cached or run, and why.
+///
+/// # How a rebuild is explained
+///
+/// BuildKit says which instructions it took from its cache (`--progress=rawjson`), but not
+/// why it ran the others. The library reads that progress, keeps the
+/// inputs that decide the cache beside the pipeline's report (the parsed
+/// Dockerfile, build args, secret identities, base image digests, named contexts, the
+/// per-file hashes of what `COPY`/`ADD` take, platform, builder, cache imports), and
+/// compares them with the previous build's to name, for each rebuilt instruction, the most
+/// specific cause it can prove ([`Cause`]), never a guess.
+///
+/// Before the build, the cache set-up checks ([`CacheCheck`]) say what in the Dockerfile
+/// and the cache settings makes the cache miss more than it must, each finding a
+/// [`CacheWarning`] with its fix. After it, a build whose image was made while its cache
+/// export failed is told apart from a failed build ([`CacheNotWritten`],
+/// [`CacheExportFailed`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[non_exhaustive]
 pub struct Explanation {

@@ -177,7 +177,7 @@ impl Build {
     /// none for a remote context. Reads the Dockerfile and the context's folders, asks no
     /// engine, prints nothing; [`Build::run`](crate::plan::Step::run) runs them (while [`Build::explain`] is on),
     /// says each in the step log and keeps them in
-    /// [`BuildResult::cache_warnings`](crate::docker::build::BuildResult::cache_warnings).
+    /// [`BuildResult::cache_warnings`](crate::docker::BuildResult::cache_warnings).
     pub(crate) fn cache_setup_warnings(
         &self,
         runner: &crate::Runner,

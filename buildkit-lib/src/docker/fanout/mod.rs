@@ -2,52 +2,8 @@
 //! builder, side by side, then merged into one index with `docker buildx imagetools
 //! create`.
 //!
-//! This is the "native builders" pattern: an arm64 machine builds arm64, an amd64 machine
-//! builds amd64, instead of one machine emulating the other. A [`FanOut`] names, per
-//! platform, where it builds (`PLATFORM=ENDPOINT`: a `DOCKER_HOST`, a docker context or a
-//! buildx builder). [`FanOut::run`]:
-//!
-//! 1. asks every endpoint's builder, side by side, whether it answers, which driver it
-//!    uses and which platforms it builds (`docker buildx inspect`; an engine on a unix
-//!    socket is pinged on the socket instead; a `remote` or `docker-container` builder is
-//!    read from what buildx stored for it and its daemon or engine is dialled, then asked
-//!    why through `docker buildx du` when it does not answer); any endpoint that does not
-//!    answer fails the run before anything is built (a daemon that answers but refuses
-//!    the TLS handshake fails its platform's build, with the reason);
-//! 2. builds every platform on its endpoint, side by side;
-//! 3. only when all platforms built, makes each one reachable by digest in the registry:
-//!    - builders with a driver other than `docker` (`docker-container`, `remote`,
-//!      `kubernetes`) push by digest during the build, with no tag at all;
-//!    - buildx 0.13's `docker` driver cannot push by digest, so the image is kept in that
-//!      engine's store under a per-platform tag (`<tag>-linux-arm64`, the usual per-arch
-//!      tag) and `docker push`ed from that engine once every platform has built;
-//! 4. merges the digests with `docker buildx imagetools create --tag <tag> repo@sha256:..`
-//!    and reads the index back to check that every platform is in it.
-//!
-//! The final tags are written only by the merge: when any platform fails, nothing is
-//! merged and the tags keep whatever they pointed at before (a [`FanOutError`] lists each
-//! platform's outcome).
-//!
-//! ```no_run
-//! use buildkit_lib::docker::fanout::FanOut;
-//! use buildkit_lib::docker::build::Build;
-//! use buildkit_lib::plan::Step;
-//! use buildkit_lib::Runner;
-//!
-//! # fn main() -> anyhow::Result<()> {
-//! let build = Build::new("fixtures/webapp").tag("registry.example.com/webapp:1.4.0");
-//! let fan = FanOut::new(
-//!     build,
-//!     [
-//!         "linux/amd64=unix:///var/run/docker.sock",
-//!         "linux/arm64=context:arm-runner",
-//!     ],
-//! )?;
-//! let merged = fan.run(&Runner::new())?;
-//! println!("{} {:?}", merged.digest.unwrap_or_default(), merged.merged_platforms);
-//! # Ok(())
-//! # }
-//! ```
+//! This is the "native builders" pattern; how a run goes, step by step, and what a failed
+//! platform leaves behind is documented for users on [`FanOut`].
 //!
 //! One job per file: this one holds the fan-out, its results and its run; `endpoint.rs`
 //! reads where each platform builds, `probe.rs` asks each endpoint's builder how it
@@ -80,11 +36,39 @@ use crate::plan::Step;
 /// A multi-platform image built one platform per engine, then merged. Make it with
 /// [`FanOut::new`] and the setters, then [`FanOut::run`] it.
 ///
+/// # How it runs
+///
+/// This is the "native builders" pattern: an arm64 machine builds arm64, an amd64 machine
+/// builds amd64, instead of one machine emulating the other. A [`FanOut`] names, per
+/// platform, where it builds (`PLATFORM=ENDPOINT`: a `DOCKER_HOST`, a docker context or a
+/// buildx builder). [`FanOut::run`]:
+///
+/// 1. asks every endpoint's builder, side by side, whether it answers, which driver it
+///    uses and which platforms it builds (`docker buildx inspect`; an engine on a unix
+///    socket is pinged on the socket instead; a `remote` or `docker-container` builder is
+///    read from what buildx stored for it and its daemon or engine is dialled, then asked
+///    why through `docker buildx du` when it does not answer); any endpoint that does not
+///    answer fails the run before anything is built (a daemon that answers but refuses
+///    the TLS handshake fails its platform's build, with the reason);
+/// 2. builds every platform on its endpoint, side by side;
+/// 3. only when all platforms built, makes each one reachable by digest in the registry:
+///    - builders with a driver other than `docker` (`docker-container`, `remote`,
+///      `kubernetes`) push by digest during the build, with no tag at all;
+///    - buildx 0.13's `docker` driver cannot push by digest, so the image is kept in that
+///      engine's store under a per-platform tag (`<tag>-linux-arm64`, the usual per-arch
+///      tag) and `docker push`ed from that engine once every platform has built;
+/// 4. merges the digests with `docker buildx imagetools create --tag <tag> repo@sha256:..`
+///    and reads the index back to check that every platform is in it.
+///
+/// The final tags are written only by the merge: when any platform fails, nothing is
+/// merged and the tags keep whatever they pointed at before (a [`FanOutError`] lists each
+/// platform's outcome).
+///
 /// # Example
 ///
 /// ```
-/// use buildkit_lib::docker::build::Build;
-/// use buildkit_lib::docker::fanout::FanOut;
+/// use buildkit_lib::docker::Build;
+/// use buildkit_lib::docker::FanOut;
 /// use buildkit_lib::plan::Step;
 /// use buildkit_lib::Runner;
 ///
@@ -98,6 +82,29 @@ use crate::plan::Step;
 /// assert!(plan.contains("probe engine ping GET /_ping on unix:///var/run/docker.sock"), "{plan}");
 /// assert!(plan.contains("$ docker buildx imagetools create --tag 127.0.0.1:5000/app:1.0"), "{plan}");
 /// # Ok::<(), anyhow::Error>(())
+/// ```
+///
+/// With engines to build on:
+///
+/// ```no_run
+/// use buildkit_lib::docker::FanOut;
+/// use buildkit_lib::docker::Build;
+/// use buildkit_lib::plan::Step;
+/// use buildkit_lib::Runner;
+///
+/// # fn main() -> anyhow::Result<()> {
+/// let build = Build::new("fixtures/webapp").tag("registry.example.com/webapp:1.4.0");
+/// let fan = FanOut::new(
+///     build,
+///     [
+///         "linux/amd64=unix:///var/run/docker.sock",
+///         "linux/arm64=context:arm-runner",
+///     ],
+/// )?;
+/// let merged = fan.run(&Runner::new())?;
+/// println!("{} {:?}", merged.digest.unwrap_or_default(), merged.merged_platforms);
+/// # Ok(())
+/// # }
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
@@ -116,7 +123,7 @@ pub struct FanOut {
 
 impl FanOut {
     /// Retries of the pushes and of the merge (not of the builds), as
-    /// [`Push::retry`](crate::docker::registry::Push::retry) says: `attempts` in all,
+    /// [`Push::retry`](crate::docker::Push::retry) says: `attempts` in all,
     /// waiting `first_delay` before the first retry, doubled up to 30 s.
     pub fn retry(mut self, attempts: u32, first_delay: std::time::Duration) -> FanOut {
         self.retry = Retry::new(attempts, first_delay);

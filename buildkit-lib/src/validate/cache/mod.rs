@@ -4,9 +4,7 @@
 //! `--keep-storage`, globally or only for this project's records with [`Prune::dockerfile`])
 //! whose dry run lists what would go.
 //!
-//! The docker CLI prints these sizes only as human text (`"251.8MB"`, four significant
-//! digits), so the byte counts here are parsed from it and exact to about 0.1%; image
-//! sizes for budgets come from the engine's byte counts instead (see [`super::size`]).
+//! How exact the byte counts are is documented for users on [`Usage`].
 //!
 //! The parsing lives in `usage`, the prune steps in `prune`; this module reconciles the
 //! figures.
@@ -119,11 +117,19 @@ fn close(a: u64, b: u64) -> bool {
 /// Reading the build cache as one reconciled figure ([`CacheUsage`]): `docker buildx du
 /// --verbose`, then `docker system df`.
 ///
+/// # Precision
+///
+/// The docker CLI prints these sizes only as human text (`"251.8MB"`, four significant
+/// digits), so the byte counts here are parsed from it and exact to about 0.1%; image
+/// sizes for budgets come from the engine's byte counts instead (see [`SizeCheck`]).
+///
+/// [`SizeCheck`]: crate::validate::SizeCheck
+///
 /// # Example
 ///
 /// ```
 /// use buildkit_lib::plan::Step;
-/// use buildkit_lib::validate::cache::Usage;
+/// use buildkit_lib::validate::Usage;
 /// use buildkit_lib::Runner;
 ///
 /// let plan = Usage::new().builder("ci").plan(&Runner::new()).unwrap().to_string();

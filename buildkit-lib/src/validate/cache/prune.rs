@@ -19,7 +19,7 @@ use crate::units::{human_bytes, parse_docker_size as parse_size};
 /// ```
 /// use std::time::Duration;
 /// use buildkit_lib::plan::Step;
-/// use buildkit_lib::validate::cache::Prune;
+/// use buildkit_lib::validate::Prune;
 /// use buildkit_lib::Runner;
 ///
 /// let prune = Prune::new().until(Duration::from_secs(24 * 3600));

@@ -1,10 +1,8 @@
 //! Build context audit: which files the engine receives, how big they are, and which of
 //! them look like secrets.
 //!
-//! [`audit`] walks a context directory with its `.dockerignore` rules (read by
-//! the crate's `.dockerignore` matcher, exactly as BuildKit does) and returns a [`ContextAudit`]: the
-//! files and folders sent, the largest ones, and likely secrets with the line that would
-//! exclude each. The walk lives in `walk`, the secret finder in `secrets`.
+//! [`audit`] is the entry point (what it reports is documented for users there). The walk
+//! lives in `walk`, the secret finder in `secrets`.
 
 mod secrets;
 mod walk;
@@ -193,6 +191,11 @@ impl fmt::Display for ContextAudit {
 }
 
 /// Walks `context` with its ignore rules and reports what the engine would receive.
+///
+/// [`audit`] walks a context directory with its `.dockerignore` rules (read by the
+/// crate's `.dockerignore` matcher, exactly as BuildKit does) and returns a
+/// [`ContextAudit`]: the files and folders sent, the largest ones, and likely secrets with
+/// the line that would exclude each.
 ///
 /// A function, not a [`Step`](crate::plan::Step): it only reads files and has no effect
 /// (no command, no write, no engine), so its plan would be empty and a dry run would do

@@ -254,7 +254,7 @@ fn shorten(text: &str, max: usize) -> String {
 ///
 /// ```
 /// use buildkit_lib::plan::Step;
-/// use buildkit_lib::validate::security::ImageCheck;
+/// use buildkit_lib::validate::ImageCheck;
 /// use buildkit_lib::Runner;
 ///
 /// let plan = ImageCheck::new("webapp:dev").plan(&Runner::new()).unwrap().to_string();

@@ -4,14 +4,12 @@
 //! vulnerabilities when its database is there, CycloneDX SBOMs) and Docker Scout, whose
 //! output is read into the same typed findings.
 //!
-//! Every check yields [`Finding`]s with a [`Severity`]; a [`Threshold`] turns a
-//! [`ScanReport`] into a [`Verdict`](super::Verdict): pass, fail, or not checked when a part of the scan
-//! could not run (never a pass). A scanner that is not installed is an error saying so and
-//! how to install it, never a clean report.
+//! How findings become a verdict is documented for users on [`Trivy`] (and
+//! [`Threshold`]).
 //!
-//! The submodules are private and split by job; every public item is re-exported here, so
-//! it has one path (`validate::security::Trivy`): `model` holds findings, severities,
-//! reports, thresholds and verdicts; `builtin` the library's own checks; `trivy` the trivy
+//! The submodules are private and split by job; every public item is re-exported here and
+//! from `validate`, so it has one public path (`validate::Trivy`): `model` holds findings,
+//! severities, reports, thresholds and verdicts; `builtin` the library's own checks; `trivy` the trivy
 //! program and scans, `sbom` its SBOMs; `scout` the Docker Scout adapter.
 
 mod builtin;

@@ -23,7 +23,7 @@ const SCOUT_INSTALL: &str = "install the Docker Scout CLI plugin \
 ///
 /// ```
 /// use buildkit_lib::plan::Step;
-/// use buildkit_lib::validate::security::Scout;
+/// use buildkit_lib::validate::Scout;
 /// use buildkit_lib::Runner;
 ///
 /// let plan = Scout::new("webapp:dev").only_fixed(true).plan(&Runner::new()).unwrap();

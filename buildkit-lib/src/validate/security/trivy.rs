@@ -198,6 +198,15 @@ enum Target {
 
 /// A trivy scan: of an image ([`Trivy::image`]: vulnerabilities and secrets by default) or
 /// of configuration files ([`Trivy::config`]: Dockerfile misconfigurations).
+///
+/// # Findings and verdict
+///
+/// Every check yields [`Finding`]s with a [`Severity`]; a [`Threshold`] turns a
+/// [`ScanReport`] into a [`Verdict`](crate::validate::Verdict): pass, fail, or not checked
+/// when a part of the scan could not run (never a pass). A scanner that is not installed is
+/// an error saying so and how to install it, never a clean report.
+///
+/// [`Threshold`]: crate::validate::Threshold
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
 pub struct Trivy {

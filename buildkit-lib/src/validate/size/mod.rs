@@ -2,12 +2,8 @@
 //! maximum, its largest layers and how they changed since the last build, and a JSON-lines
 //! history with a hand-written SVG chart of size over builds.
 //!
-//! An image has two sizes, and the report gives both, labelled: the unpacked size on disk,
-//! as `docker images` shows it, and the compressed size a registry stores and a push or
-//! pull transfers (both measured by the step). A [`SizeBudget`] judges one of them, by default
-//! the unpacked size ([`SizeMeasure`]). Sizes are the engine's byte counts (`docker image
-//! inspect`, `docker history --human=false`, the engine's image list), never parsed from
-//! human text, and printed in decimal units as `docker images` shows them (`354 MB`).
+//! Which size is judged, and where the byte counts come from, is documented for users on
+//! [`SizeCheck`].
 //!
 //! The budget lives in `budget`, the history and layer diff in `history`, the chart in
 //! `chart`; this module measures an image and puts them together.
@@ -186,11 +182,20 @@ impl fmt::Display for SizeReport {
 
 /// The size step: measure an image, judge it, record it, chart the history.
 ///
+/// # Sizes
+///
+/// An image has two sizes, and the report gives both, labelled: the unpacked size on disk,
+/// as `docker images` shows it, and the compressed size a registry stores and a push or
+/// pull transfers (both measured by the step). A [`SizeBudget`] judges one of them, by default
+/// the unpacked size ([`SizeMeasure`]). Sizes are the engine's byte counts (`docker image
+/// inspect`, `docker history --human=false`, the engine's image list), never parsed from
+/// human text, and printed in decimal units as `docker images` shows them (`354 MB`).
+///
 /// # Example
 ///
 /// ```
 /// use buildkit_lib::plan::Step;
-/// use buildkit_lib::validate::size::SizeCheck;
+/// use buildkit_lib::validate::SizeCheck;
 /// use buildkit_lib::Runner;
 ///
 /// let check = SizeCheck::new("myapp:dev", "target/size-history.jsonl");

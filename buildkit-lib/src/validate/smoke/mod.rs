@@ -1,16 +1,7 @@
 //! Smoke test: run the built image and wait until it is ready, with a timeout.
 //!
-//! [`Smoke`] starts the image detached (unique name, the session's labels, `--init`),
-//! after the companion [`Service`]s it needs (a database, say), then waits until it is
-//! ready: its `HEALTHCHECK` status, a TCP port, or an HTTP `GET` on loopback that must
-//! answer 2xx. Each wait is one [`Action::Wait`](crate::plan::Action::Wait) on a
-//! container [`Probe`]: the probe counts only while the container runs, and a container
-//! that stops ends the wait at once. [`Smoke`] is a [`Step`]: its plan is its one body, recorded. Every container it started is removed in every case (success, failure,
-//! panic, Ctrl-C); a failure reports its state, exit code and last log lines.
-//!
-//! A pass cannot come from the wrong server: a probe port already taken before the test
-//! is refused, a probe counts only while the container still runs, and on the host
-//! network the listening process must be inside the container.
+//! What a smoke test starts, waits for and cleans up, and why a pass cannot come from the
+//! wrong server, is documented for users on [`Smoke`].
 
 mod container;
 mod probe;
@@ -115,11 +106,26 @@ fn with_env(mut cmd: Cmd, env: &BTreeMap<String, EnvValue>) -> Cmd {
 
 /// A smoke test of one image: what to run, what it needs, and how to tell it is ready.
 ///
+/// [`Smoke`] starts the image detached (unique name, the session's labels, `--init`),
+/// after the companion [`Service`]s it needs (a database, say), then waits until it is
+/// ready: its `HEALTHCHECK` status, a TCP port, or an HTTP `GET` on loopback that must
+/// answer 2xx. Each wait is one [`Action::Wait`](crate::plan::Action::Wait) on a
+/// container [`Probe`]: the probe counts only while the container runs, and a container
+/// that stops ends the wait at once. [`Smoke`] is a [`Step`]: its plan is its one body,
+/// recorded. Every container it started is removed in every case (success, failure,
+/// panic, Ctrl-C); a failure reports its state, exit code and last log lines.
+///
+/// # A pass is earned
+///
+/// A pass cannot come from the wrong server: a probe port already taken before the test
+/// is refused, a probe counts only while the container still runs, and on the host
+/// network the listening process must be inside the container.
+///
 /// # Example
 ///
 /// ```
 /// use buildkit_lib::plan::Step;
-/// use buildkit_lib::validate::smoke::{Ready, Smoke};
+/// use buildkit_lib::validate::{Ready, Smoke};
 /// use buildkit_lib::{Runner, Session};
 ///
 /// let smoke = Smoke::new("myapp:dev").ready(Ready::Http {
