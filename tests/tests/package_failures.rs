@@ -151,6 +151,35 @@ fn dist_as_a_mount_point_is_named_and_nothing_runs() {
 }
 
 #[test]
+fn a_swap_onto_a_mount_point_fails_by_name_and_leaves_the_mount_as_it_was() {
+    let project = Project::new();
+    let dist = project.path().join("dist");
+    let _mount = BindMount::over(&dist);
+    // A staging folder beside `dist/`, as the package step fills one.
+    let staging = project.path().join(".dist.staging-test");
+    fs::create_dir(&staging).unwrap();
+    fs::write(staging.join("deskapp"), "the new build").unwrap();
+    let err = e2e::runner().swap(&staging, &dist).unwrap_err();
+    assert_eq!(
+        format!("{err:#}"),
+        format!(
+            "cannot replace {d}: it is a mount point, and a mount point cannot be renamed \
+             (Device or resource busy (os error 16)); mount its parent directory instead, or \
+             write into a directory that is not a mount point; {d} is left as it was",
+            d = dist.display()
+        )
+    );
+    assert_eq!(
+        fs::read_to_string(dist.join("deskapp")).unwrap(),
+        "the mounted build"
+    );
+    // The failed swap removed its staging folder too: nothing is left beside `dist/`.
+    assert!(!staging.exists(), "the staging folder is left");
+    assert_eq!(project.leftovers(), Vec::<String>::new());
+    assert_eq!(project.git(&["status", "--porcelain"]), "");
+}
+
+#[test]
 fn a_full_disk_is_not_blamed_on_pyinstaller() {
     let project = Project::new();
     let work = tempfile::tempdir().unwrap();
