@@ -937,18 +937,23 @@ pub fn engine_under_test() -> EngineUnderTest {
         .stdout
         .trim()
         .to_string();
-    let buildx = runner
-        .capture(&Cmd::new("docker").args(["buildx", "version"]))
-        .expect("docker buildx version")
-        .stdout;
-    // `github.com/docker/buildx 0.29.1+ds1 0.29.1+ds1-4` or `... v0.21.2 1360a9e`.
-    let buildx = buildx
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or_default()
+    let buildx = buildx_version_word(&runner)
         .trim_start_matches('v')
         .to_string();
     EngineUnderTest { engine, buildx }
+}
+
+/// buildx's version as `docker buildx version` prints it, read raw: `0.29.1+ds1` of
+/// `github.com/docker/buildx 0.29.1+ds1 0.29.1+ds1-4`, `v0.21.2` of `... v0.21.2 1360a9e`.
+fn buildx_version_word(runner: &Runner) -> String {
+    runner
+        .capture(&Cmd::new("docker").args(["buildx", "version"]))
+        .expect("docker buildx version")
+        .stdout
+        .split_whitespace()
+        .nth(1)
+        .expect("buildx prints its version")
+        .to_string()
 }
 
 /// The plan-equals-execution check of one step kind: the step's plan (its body recorded on
@@ -1131,25 +1136,8 @@ pub fn buildx_supports(runner: &Runner, feature: BuildxFeature) -> Result<(), St
             21,
         ),
     };
-    let out = runner
-        .capture(&Cmd::new("docker").args(["buildx", "version"]))
-        .expect("docker buildx version")
-        .stdout;
-    // `github.com/docker/buildx 0.29.1+ds1 0.29.1+ds1-4` or `... v0.13.1 <commit>`.
-    let word = out
-        .split_whitespace()
-        .nth(1)
-        .expect("buildx prints its version")
-        .to_string();
-    let mut numbers = word.trim_start_matches('v').split('.').map(|p| {
-        p.chars()
-            .take_while(char::is_ascii_digit)
-            .collect::<String>()
-            .parse::<u64>()
-            .expect("a version number")
-    });
-    let (major, has_minor) = (numbers.next().unwrap(), numbers.next().unwrap());
-    if major > 0 || has_minor >= minor {
+    let word = buildx_version_word(runner);
+    if EngineUnderTest::major_minor(&word) >= (0, minor) {
         Ok(())
     } else {
         Err(format!(

@@ -121,8 +121,8 @@ enum Backend {
 /// github.com on 2025-04-15) and v2 (`ACTIONS_RESULTS_URL`, selected by
 /// `ACTIONS_CACHE_SERVICE_V2`, spoken by BuildKit 0.20 and buildx 0.21 or newer).
 /// Unless [`Cache::gha_version`] names one, the build reads which one the environment
-/// offers and writes it as `version=1|2`, and `check_gha_v2` says when the builder is
-/// too old. The runtime token (`ACTIONS_RUNTIME_TOKEN`) is read by buildx from the
+/// offers and writes it as `version=1|2`, and a build refuses v2, before it starts, when
+/// the builder is too old for it. The runtime token (`ACTIONS_RUNTIME_TOKEN`) is read by buildx from the
 /// environment: it never appears in a command line, plan, log or error of this crate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
