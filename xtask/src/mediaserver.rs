@@ -64,11 +64,17 @@ pub fn generate_cmd(root: &Path) -> Cmd {
 /// The mediaserver's image build: the runtime stage, PyPI through `--network host`,
 /// loaded into the engine.
 pub fn image_build(root: &Path) -> Build {
+    image_build_as(root, MEDIASERVER_IMAGE)
+}
+
+/// [`image_build`] under another tag (the bench's baseline, which must not move the
+/// pipeline's tag).
+pub fn image_build_as(root: &Path, tag: &str) -> Build {
     let app = root.join("fixtures/mediaserver");
     Build::new(app.clone())
         .dockerfile(app.join("Dockerfile"))
         .target("runtime")
-        .tag(MEDIASERVER_IMAGE)
+        .tag(tag)
         .build_arg("PYTHON_IMAGE", PYTHON_IMAGE)
         .network("host")
         .output(BuildOutput::Load)
