@@ -70,8 +70,10 @@ impl Bench {
         let dir = self.tree_50k()?;
         let tag = "buildkit-bench/noop50k:latest";
         let target = tempfile_dir(&self.root, "noop50k-target")?;
-        let build = tree_build(&dir, tag);
-        let argv = build.command().argv();
+        // The baseline under a tag of its own, as in `noop_real`: under the pipeline's it
+        // would move that tag to an image without the run's labels.
+        let baseline_tag = "buildkit-bench/noop50k-direct:latest";
+        let argv = tree_build(&dir, baseline_tag).command().argv();
         let run = || -> Result<StepStatus> {
             let mut pipeline = Pipeline::new("noop50k", &target);
             pipeline.image_build("image", tree_build(&dir, tag), "tree");
@@ -93,9 +95,9 @@ impl Bench {
                     .env("DOCKER_HOST", docker_host()))
             },
         )?;
-        let _ = self
-            .runner
-            .capture(&buildkit_lib::Cmd::new("docker").args(["rmi", tag]));
+        let _ =
+            self.runner
+                .capture(&buildkit_lib::Cmd::new("docker").args(["rmi", tag, baseline_tag]));
         self.push(
             "noop_50k",
             "s",
