@@ -34,8 +34,8 @@
 //!         .secret_env("DB_PASSWORD", db_password)
 //!         .http(5000, "/api/health");
 //!     pipeline.add("smoke", smoke).after(["image"]);
-//!     let report = pipeline.run_with_defaults()?;
-//!     eprintln!("{}", report.table());
+//!     let report = pipeline.run(&Runner::new())?;
+//!     eprintln!("{report}");
 //!     Ok(std::process::ExitCode::from(report.exit_code() as u8))
 //! }
 //! ```
@@ -47,7 +47,7 @@
 //! and swaps, network probes and waits. The runner is the one executor: it records each
 //! effect as a [`plan::Action`], runs it (a process in its own group, streamed, masked,
 //! logged, timed out and cancellable; an atomic file operation; a probe), or, on a
-//! [`Runner::recording`] runner, only records it. A step's [`plan::Plan`] is its body
+//! recording runner ([`plan::Step::plan`]), only records it. A step's [`plan::Plan`] is its body
 //! recorded that way, so the plan a dry run prints is what a real run does, and no step
 //! asks whether it is a dry run. Where the engine is asked, the runner keeps its answers
 //! and versions for the run.
@@ -94,7 +94,7 @@
 //!
 //! fn build(runner: &Runner, dry_run: bool) -> anyhow::Result<u8> {
 //!     let tools = ToolEnv::under("target");
-//!     let mut pipeline = Pipeline::new("build", "target");
+//!     let mut pipeline = Pipeline::new("myapp", "target");
 //!
 //!     // Each step is a value with one body; a dry run records that body as its plan.
 //!     let black = Format::black(["src"]).tools(tools.clone());
@@ -118,10 +118,9 @@
 //!         .timeout(Duration::from_secs(60));
 //!     pipeline.add("smoke", smoke).after(["image"]);
 //!
-//!     let options = RunOptions::new("myapp").dry_run(dry_run);
-//!     let report = pipeline.run(runner, &options)?;
+//!     let report = pipeline.run(&runner.clone().dry_run(dry_run))?;
 //!     if !dry_run {
-//!         eprintln!("{}", report.table());
+//!         eprintln!("{report}");
 //!     }
 //!     Ok(report.exit_code() as u8)
 //! }
@@ -186,7 +185,6 @@
 //! | [`validate::ScannerMissing`] | trivy or docker scout is not installed |
 //! | [`docker::BuildFailed`] | `docker buildx build` failed (buildx's message); BuildKit's own error, where buildx keeps build records (0.21+), is in the pipeline's report |
 //! | [`docker::FanOutError`] | a multi-engine build failed; each platform's outcome |
-//! | [`plan::PlanError`] | [`plan::Plan::execute`] stopped |
 //!
 //! Every other error is a message naming the thing and what to do.
 

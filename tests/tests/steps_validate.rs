@@ -144,7 +144,12 @@ fn a_size_check_runs_its_plan() {
     assert!(text.starts_with("? docker image inspect"), "{text}");
     // What a plan measures is a placeholder: never a pass.
     let planned = check
-        .run(&Runner::new().session(session()).recording())
+        .run(
+            &Runner::new()
+                .session(session())
+                .dry_run(true)
+                .echo(Echo::Silent),
+        )
         .unwrap();
     assert_eq!(planned.outcome, Verdict::NotChecked);
     assert_eq!(planned.bytes(), 0);
@@ -184,7 +189,7 @@ fn a_reproducibility_check_runs_its_plan() {
         "{text}"
     );
     let report = check
-        .run(&Runner::new().echo(Echo::Silent).recording())
+        .run(&Runner::new().echo(Echo::Silent).dry_run(true))
         .unwrap();
     assert!(
         !report.is_reproducible(),
@@ -283,7 +288,12 @@ fn the_image_checks_run_their_plan() {
     assert!(text.contains("? docker history"), "{text}");
     // What a plan reads is no image: never a pass.
     let report = check
-        .run(&Runner::new().session(session()).recording())
+        .run(
+            &Runner::new()
+                .session(session())
+                .dry_run(true)
+                .echo(Echo::Silent),
+        )
         .unwrap();
     assert_eq!(Threshold::new().verdict(&report), Verdict::NotChecked);
 }
@@ -298,7 +308,12 @@ fn a_scout_scan_runs_its_plan_and_its_placeholder_is_never_a_pass() {
          webapp:dev\n"
     );
     let report = scan
-        .run(&Runner::new().session(session()).recording())
+        .run(
+            &Runner::new()
+                .session(session())
+                .dry_run(true)
+                .echo(Echo::Silent),
+        )
         .unwrap();
     assert_eq!(
         Threshold::new().verdict(&report),

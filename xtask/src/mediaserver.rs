@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use buildkit_lib::docker::{Build, Output as BuildOutput};
-use buildkit_lib::pipeline::{Inputs, Pipeline, RunOptions};
+use buildkit_lib::pipeline::{Inputs, Pipeline};
 use buildkit_lib::plan::Step as _;
 use buildkit_lib::python::ToolEnv;
 use buildkit_lib::validate::SizeCheck;
@@ -38,18 +38,15 @@ pub const MEDIASERVER_IMAGE: &str = "buildkit-mediaserver:dev";
 /// `cargo xtask mediaserver`.
 pub fn run(base: &Runner, root: &Path, flags: &flags::Mediaserver) -> Result<u8> {
     let runner = base.clone().dry_run(flags.dry_run);
-    let options = RunOptions::new("mediaserver")
-        .dry_run(flags.dry_run)
-        .force(flags.force)
-        .keep_going(flags.keep_going);
-    let pipeline = pipeline(root, !flags.no_smoke)?;
+    let mut pipeline = pipeline(root, !flags.no_smoke)?;
+    pipeline.force(flags.force).keep_going(flags.keep_going);
     if !flags.dry_run && !flags.no_smoke {
         // The smoke test's database.
         engine::ensure_components(&runner, root, &["mariadb"])?;
     }
-    let report = engine::run_pipeline(&runner, root, &pipeline, &options)?;
+    let report = engine::run_pipeline(&runner, root, &pipeline)?;
     if !flags.dry_run {
-        eprintln!("\n{}", report.table());
+        eprintln!("\n{report}");
         eprintln!("report: {}", pipeline.dir().join("report.json").display());
     }
     Ok(report.exit_code() as u8)

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use buildkit_lib::package::{Mode, Package, PyInstaller, Stages};
-use buildkit_lib::pipeline::{Inputs, Pipeline, RunOptions, StepOutput};
+use buildkit_lib::pipeline::{Inputs, Pipeline, StepOutput};
 use buildkit_lib::plan::Step;
 use buildkit_lib::{Cmd, Runner};
 
@@ -206,17 +206,16 @@ fn package(
 }
 
 /// Runs `pipeline` and prints its table, each stage image's size and the artifacts.
-fn finish(runner: &Runner, pipeline: Pipeline, app: &App, options: &Options) -> Result<u8> {
+fn finish(runner: &Runner, mut pipeline: Pipeline, app: &App, options: &Options) -> Result<u8> {
     let dry_run = options.dry_run;
     let stage_image = |name: &str| format!("{}:{name}", app.image);
-    let run_options = RunOptions::new(app.dir)
-        .dry_run(dry_run)
-        // Without the cache means every stage runs: none is skipped as up to date.
+    // Without the cache means every stage runs: none is skipped as up to date.
+    pipeline
         .force(options.force || options.no_cache)
         .keep_going(options.keep_going);
-    let report = pipeline.run(runner, &run_options)?;
+    let report = pipeline.run(runner)?;
     if !dry_run {
-        eprintln!("\n{}", report.table());
+        eprintln!("\n{report}");
         for stage in ["base", "runtime"] {
             let size = runner
                 .capture(

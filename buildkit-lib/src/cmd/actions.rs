@@ -3,7 +3,7 @@
 //! A step does every one of its effects through the [`Runner`]: commands
 //! ([`Runner::run`], [`Runner::capture`]) and, here, the rest. Each is recorded as an
 //! [`Action`] in the same order as the commands, so that what a step did (or, on a
-//! [`Runner::recording`] runner, would do) reads as one [`Plan`](crate::plan::Plan). In a
+//! recording runner, would do) reads as one [`Plan`](crate::plan::Plan). In a
 //! dry run nothing is touched: writes and removals are printed, probes and waits pass. A
 //! fake executor answers probes in tests. No step asks whether it is a dry run.
 

@@ -29,7 +29,8 @@ use fingerprint::OutputKind;
 pub use fingerprint::{Inputs, StepOutput};
 pub use preflight::EngineUnavailable;
 pub use report::{ArtifactRecord, ImageRecord, Report, StepRecord, StepStatus};
-pub use run::{file_stem, PipelineError, RunOptions, StepCx};
+use run::RunOptions;
+pub use run::{PipelineError, StepCx};
 
 /// The body of a step.
 pub(crate) type StepFn = Arc<dyn Fn(&mut StepCx) -> anyhow::Result<()> + Send + Sync>;
@@ -127,6 +128,7 @@ pub struct Pipeline {
     name: String,
     steps: Vec<Step>,
     target_dir: PathBuf,
+    options: RunOptions,
 }
 
 impl Pipeline {
@@ -137,6 +139,7 @@ impl Pipeline {
             name: name.into(),
             steps: Vec::new(),
             target_dir: target_dir.into(),
+            options: RunOptions::default(),
         }
     }
 
@@ -216,7 +219,7 @@ impl Pipeline {
             }
             cx.add_build_warnings(&result);
             cx.add_build(result.record.clone());
-            cx.add_image(ImageRecord::of(record_name.clone(), &result));
+            cx.add_image(record_name.clone(), &result);
             Ok(())
         });
         step.inputs = Some(Inputs::of_build(&kept));

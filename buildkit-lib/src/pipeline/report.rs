@@ -33,8 +33,8 @@ pub enum StepStatus {
 }
 
 impl StepStatus {
-    /// The status as written in reports.
-    pub fn as_str(self) -> &'static str {
+    /// The status as written in reports (its `Display`).
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             StepStatus::Ok => "ok",
             StepStatus::Failed => "failed",
@@ -51,6 +51,14 @@ impl StepStatus {
             self,
             StepStatus::Ok | StepStatus::UpToDate | StepStatus::Unsupported
         )
+    }
+}
+
+impl std::fmt::Display for StepStatus {
+    /// The status as written in reports: `ok`, `failed`, `skipped`, `up-to-date`,
+    /// `unsupported`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
     }
 }
 
@@ -269,7 +277,10 @@ pub struct ArtifactRecord {
 
 impl ImageRecord {
     /// The record of an image `build` made, under the name `name`.
-    pub fn of(name: impl Into<String>, build: &crate::docker::build::BuildResult) -> ImageRecord {
+    pub(crate) fn of(
+        name: impl Into<String>,
+        build: &crate::docker::build::BuildResult,
+    ) -> ImageRecord {
         ImageRecord {
             name: name.into(),
             tags: build.tags.clone(),
@@ -277,6 +288,14 @@ impl ImageRecord {
             size_bytes: build.size_bytes,
             platforms: build.platforms.clone(),
         }
+    }
+}
+
+impl std::fmt::Display for Report {
+    /// The summary table printed at the end of a run: one row per step (its status, time
+    /// and remark), then the images and artifacts.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.table())
     }
 }
 
@@ -315,8 +334,8 @@ impl Report {
         self.steps.iter().find(|s| s.name == name)
     }
 
-    /// The summary table printed at the end of a run.
-    pub fn table(&self) -> String {
+    /// The summary table printed at the end of a run (the report's `Display`).
+    pub(crate) fn table(&self) -> String {
         let width = self
             .steps
             .iter()
@@ -546,6 +565,7 @@ mod tests {
             );
         }
         assert_eq!(StepStatus::UpToDate.as_str(), "up-to-date");
+        assert_eq!(format!("{:<12}|", StepStatus::UpToDate), "up-to-date  |");
         let levels = [
             (Level::Style, "style"),
             (Level::Info, "info"),
