@@ -441,9 +441,10 @@ fn a_pipeline_and_its_steps_answer_the_names_they_were_given() {
     let mut p = Pipeline::new("names", target.path());
     p.step("lint", |_| Ok(()));
     p.step("test", |_| Ok(())).after(["lint"]);
-    assert_eq!(p.name(), "names");
-    let names: Vec<&str> = p.steps().iter().map(|s| s.name()).collect();
+    let report = p.run(&silent()).unwrap();
+    let names: Vec<&str> = report.steps.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["lint", "test"]);
+    assert!(target.path().join("buildkit/names/report.json").is_file());
 }
 
 #[test]

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-use super::cancel::{Cancel, CleanupGuard};
+use super::cancel::{Cancel, Guard as CleanupGuard};
 use super::error::{install_hint, signal_name};
 use super::Answer;
 use super::{Cmd, CommandError, Failure, Runner, Tail};

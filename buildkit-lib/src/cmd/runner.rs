@@ -13,7 +13,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use super::cancel::{Cancel, CleanupGuard};
+use super::cancel::{Cancel, Guard as CleanupGuard};
 use super::engine::EngineHandle;
 use super::secret::Masks;
 use super::{Cmd, CommandError, Echo, Executor, Failure, Secret};

@@ -110,16 +110,6 @@ impl Step {
         self.description = Some(text.into());
         self
     }
-
-    /// The step's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The image build it runs, when added with [`Pipeline::image_build`].
-    pub fn build(&self) -> Option<&Build> {
-        self.build.as_ref()
-    }
 }
 
 /// A named set of steps.
@@ -261,16 +251,6 @@ impl Pipeline {
             );
         }
         Ok(file)
-    }
-
-    /// The pipeline's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The steps, in the order added.
-    pub fn steps(&self) -> &[Step] {
-        &self.steps
     }
 
     /// Where logs, state and the report of this pipeline live.
