@@ -26,11 +26,11 @@
 //!         .cache_from(cache.clone())
 //!         .cache_to(cache.mode_max(true));
 //!     pipeline.image_build("image", image, "myapp");
-//!     let db = Service::new("db", "mariadb:11")
+//!     let db = Smoke::new("mariadb:11")
 //!         .port(3306)
 //!         .secret_env("MARIADB_ROOT_PASSWORD", db_password.clone());
 //!     let smoke = Smoke::new("myapp:dev")
-//!         .service(db)
+//!         .service("db", db)
 //!         .secret_env("DB_PASSWORD", db_password)
 //!         .http(5000, "/api/health");
 //!     pipeline.add("smoke", smoke).after(["image"]);

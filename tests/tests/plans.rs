@@ -24,7 +24,7 @@ use buildkit_lib::validate::Reproducible;
 use buildkit_lib::validate::SizeCheck;
 use buildkit_lib::validate::Verdict;
 use buildkit_lib::validate::{ImageCheck, Scanner, Threshold, Trivy};
-use buildkit_lib::validate::{Ready, Service, Smoke};
+use buildkit_lib::validate::{Ready, Smoke};
 use buildkit_lib::{Cmd, Runner, Secret, Session};
 use e2e::TrivyAt;
 
@@ -172,7 +172,7 @@ fn golden_plans_of_packaging_in_each_mode() {
 #[test]
 fn golden_plan_of_a_smoke_test_with_a_database_and_a_secret() {
     let smoke = Smoke::new("webapp:dev")
-        .service(Service::new("db", "mariadb:11").port(3307))
+        .service("db", Smoke::new("mariadb:11").port(3307))
         .secret_env("DB_PASSWORD", Secret::new("p@ss word\nsecond line"))
         .ready(Ready::Http {
             port: 8000,

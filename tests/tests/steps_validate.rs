@@ -15,7 +15,7 @@ use buildkit_lib::validate::SizeCheck;
 use buildkit_lib::validate::Verdict;
 use buildkit_lib::validate::{ImageCheck, Scanner, Scout, Severity, Threshold, Trivy, TrivySbom};
 use buildkit_lib::validate::{Prune, Usage};
-use buildkit_lib::validate::{Ready, Service, Smoke, SmokeError};
+use buildkit_lib::validate::{Ready, Smoke, SmokeError};
 use buildkit_lib::{Runner, Secret, Session};
 use e2e::TrivyAt;
 
@@ -42,7 +42,8 @@ fn a_smoke_test_with_a_database_and_a_secret_runs_its_plan() {
     let secret = "s3cr3t p@ss\nline two";
     let smoke = Smoke::new("webapp:dev")
         .service(
-            Service::new("db", "mariadb:11")
+            "db",
+            Smoke::new("mariadb:11")
                 .port(3307)
                 .secret_env("MARIADB_ROOT_PASSWORD", Secret::new(secret))
                 .ready(Ready::LogLine("ready for connections".into())),

@@ -16,7 +16,7 @@ use buildkit_lib::pipeline::{Inputs, Pipeline};
 use buildkit_lib::plan::Step as _;
 use buildkit_lib::python::ToolEnv;
 use buildkit_lib::validate::SizeCheck;
-use buildkit_lib::validate::{Ready, Service, Smoke};
+use buildkit_lib::validate::{Ready, Smoke};
 use buildkit_lib::{Cmd, Runner, Secret};
 
 use crate::build::PYTHON_IMAGE;
@@ -148,7 +148,7 @@ pub fn db_smoke(image: &str) -> Result<Smoke> {
     let db_port = free_port()?;
     let app_port = free_port()?;
     let password = Secret::new(fresh_password());
-    let db = Service::new("db", MARIADB_IMAGE)
+    let db = Smoke::new(MARIADB_IMAGE)
         .port(db_port)
         .env("MARIADB_PORT", db_port.to_string())
         .env("MARIADB_DATABASE", "mediaserver")
@@ -158,7 +158,7 @@ pub fn db_smoke(image: &str) -> Result<Smoke> {
         .ready(Ready::LogLine("mariadb ready".into()))
         .timeout(Duration::from_secs(120));
     Ok(Smoke::new(image)
-        .service(db)
+        .service("db", db)
         .env("PORT", app_port.to_string())
         .env("DB_USER", "mediaserver")
         .env("DB_NAME", "mediaserver")

@@ -21,7 +21,7 @@ pub use security::{
 pub(crate) mod size;
 pub use size::{SizeBudget, SizeCheck, SizeMeasure, SizeReport};
 pub(crate) mod smoke;
-pub use smoke::{PortTaken, Ready, Service, Smoke, SmokeError, SmokeReport};
+pub use smoke::{PortTaken, Ready, Smoke, SmokeError, SmokeReport};
 
 use std::fmt;
 
