@@ -10,7 +10,7 @@ pub use crate::cmd::{Cancel, Echo};
 pub use crate::docker::build::{Build, Output};
 pub use crate::docker::cache::Cache;
 pub use crate::package::{Mode, Package, PyInstaller, Stages};
-pub use crate::pipeline::{Inputs, Pipeline, StepOutput};
+pub use crate::pipeline::{Inputs, Pipeline};
 pub use crate::plan::{Plan, Step};
 pub use crate::python::{CheckAll, Format, Hadolint, ToolEnv};
 pub use crate::validate::smoke::{Ready, Smoke};

@@ -8,7 +8,7 @@ use buildkit_lib::cmd::Echo;
 use buildkit_lib::docker::Cache;
 use buildkit_lib::docker::{oci_labels, Build, Output};
 use buildkit_lib::docker::{Bake, BakeFile};
-use buildkit_lib::pipeline::{Pipeline, StepOutput};
+use buildkit_lib::pipeline::Pipeline;
 use buildkit_lib::plan::Step;
 use buildkit_lib::{Cmd, Runner};
 use serde_json::{json, Value};
@@ -399,10 +399,7 @@ fn a_pipeline_exports_its_image_builds_named_after_their_steps() {
         .image_build("image[3.11]", web.clone(), "web")
         .after(["lint"]);
     let debug = format!("{step:?}");
-    assert!(
-        debug.contains(&format!("{:?}", StepOutput::image("web:1"))),
-        "{debug}"
-    );
+    assert!(debug.contains(r#"StepOutput(Image("web:1"))"#), "{debug}");
     pipeline.image_build("files", Build::new(webapp_dir().join("src")), "files");
 
     let file = json_of(&pipeline.bake_file(&pipeline.dir()).unwrap());

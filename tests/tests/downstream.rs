@@ -32,7 +32,7 @@ fn main() -> std::process::ExitCode {
         })
         .after(["hello"])
         .inputs(Inputs::new().context(project.join("app")))
-        .output(StepOutput::image(&tag));
+        .output_image(&tag);
     let report = pipeline
         .run(&runner.clone().session(Session::new("downstream")))
         .expect("the pipeline runs");

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use buildkit_lib::cmd::Echo;
 use buildkit_lib::docker::BuildResult;
-use buildkit_lib::pipeline::{Inputs, Pipeline, PipelineError, StepOutput, StepStatus};
+use buildkit_lib::pipeline::{Inputs, Pipeline, PipelineError, StepStatus};
 use buildkit_lib::{Cmd, Runner};
 
 /// A pipeline that runs up to four steps at once.
@@ -187,7 +187,7 @@ fn unchanged_inputs_with_existing_output_are_up_to_date() {
         Ok(())
     })
     .inputs(Inputs::new().file(src.path()).value("mode", "release"))
-    .output(StepOutput::dir(&out));
+    .output_dir(&out);
 
     assert_eq!(p.run(&silent()).unwrap().steps[0].status, StepStatus::Ok);
     assert_eq!(

@@ -90,9 +90,7 @@ pub fn pipeline(root: &Path, smoke: bool) -> Result<Pipeline> {
         })
         .describe("generate the fixture's 5,000-file context (templates, assets, data)")
         .inputs(generated)
-        .output(buildkit_lib::pipeline::StepOutput::dir(
-            app.join(GENERATED[0]),
-        ));
+        .output_dir(app.join(GENERATED[0]));
 
     // The app's own Python (the generated files are templates, assets and data).
     let mut sources: Vec<std::path::PathBuf> = std::fs::read_dir(app.join("app"))?

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use buildkit_lib::package::{Mode, Package, PyInstaller, Stages};
-use buildkit_lib::pipeline::{Inputs, Pipeline, StepOutput};
+use buildkit_lib::pipeline::{Inputs, Pipeline};
 use buildkit_lib::plan::Step;
 use buildkit_lib::{Cmd, Runner};
 
@@ -136,7 +136,7 @@ fn package(
                 .file(&dockerfile)
                 .value("python", PYTHON_IMAGE),
         )
-        .output(StepOutput::image(stage_image("base")));
+        .output_image(stage_image("base"));
     let runtime_stages = stages.clone();
     let mut runtime_inputs = Inputs::new().file(&dockerfile);
     for file in ["pyproject.toml", "requirements.txt"] {
@@ -152,7 +152,7 @@ fn package(
         .after(["base"])
         .describe("runtime image: a virtual environment with PyInstaller")
         .inputs(runtime_inputs)
-        .output(StepOutput::image(stage_image("runtime")));
+        .output_image(stage_image("runtime"));
     // The mounted mode keeps PyInstaller's work in target/, one folder per app; the
     // output is staged under target/ too, never inside the fixture's build context.
     let package = Package::new(stages, PyInstaller::spec(app.spec), mode)
@@ -187,7 +187,7 @@ fn package(
         .after(["runtime"])
         .describe("PyInstaller in the runtime image; dist/ replaced atomically")
         .inputs(Inputs::new().context(&dir).value("mode", mode_name))
-        .output(StepOutput::dir(&dist));
+        .output_dir(&dist);
     if app.smoke && options.smoke {
         let version = read_version(&dir)?;
         let base_image = stage_image("base");

@@ -733,9 +733,7 @@ impl Bench {
                     Ok(())
                 })
                 .inputs(buildkit_lib::pipeline::Inputs::new().context(root.join("fixtures/webapp")))
-                .output(buildkit_lib::pipeline::StepOutput::image(
-                    "buildkit-webapp:bench",
-                ));
+                .output_image("buildkit-webapp:bench");
             pipeline
                 .step("size", |cx| {
                     cx.runner.capture(
