@@ -14,9 +14,11 @@
 //! names of what the run creates) is the pipeline's project, named once.
 //!
 //! ```no_run
+//! use std::process::ExitCode;
+//!
 //! use buildkit_lib::prelude::*;
 //!
-//! fn main() -> anyhow::Result<std::process::ExitCode> {
+//! fn main() -> anyhow::Result<ExitCode> {
 //!     let db_password = Secret::new(std::env::var("DB_PASSWORD")?);
 //!     let cache = Cache::registry("127.0.0.1:5000/myapp:cache");
 //!     let mut pipeline = Pipeline::new("myapp", "target");
@@ -36,7 +38,7 @@
 //!     pipeline.add("smoke", smoke).after(["image"]);
 //!     let report = pipeline.run(&Runner::new())?;
 //!     eprintln!("{report}");
-//!     Ok(std::process::ExitCode::from(report.exit_code() as u8))
+//!     Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 //! }
 //! ```
 //!
@@ -122,7 +124,7 @@
 //!     if !dry_run {
 //!         eprintln!("{report}");
 //!     }
-//!     Ok(report.exit_code() as u8)
+//!     Ok(u8::from(!report.ok))
 //! }
 //! ```
 //!

@@ -41,7 +41,7 @@ fn main() -> std::process::ExitCode {
         return std::process::ExitCode::from(EXIT_INTERRUPTED as u8);
     }
     eprintln!("{report}");
-    std::process::ExitCode::from(report.exit_code() as u8)
+    std::process::ExitCode::from(u8::from(!report.ok))
 }
 "#;
 

@@ -97,7 +97,6 @@ fn failure_stops_dependents_and_lets_running_steps_finish() {
     p.step("independent-later", |_| Ok(())).after(["slow"]);
     let report = p.run(&silent()).unwrap();
     assert!(!report.ok);
-    assert_eq!(report.exit_code(), 1);
     assert_eq!(report.step("slow").unwrap().status, StepStatus::Ok);
     assert_eq!(report.step("broken").unwrap().status, StepStatus::Failed);
     assert_eq!(

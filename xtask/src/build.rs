@@ -57,7 +57,7 @@ pub fn run(base: &Runner, root: &Path, flags: &flags::Build) -> Result<u8> {
         eprintln!("\n{report}");
         eprintln!("report: {}", pipeline.dir().join("report.json").display());
     }
-    Ok(report.exit_code() as u8)
+    Ok(u8::from(!report.ok))
 }
 
 /// The build cache `--cache SPEC` names: `gha` (the GitHub Actions cache, the service the

@@ -49,7 +49,7 @@ pub fn run(base: &Runner, root: &Path, flags: &flags::Mediaserver) -> Result<u8>
         eprintln!("\n{report}");
         eprintln!("report: {}", pipeline.dir().join("report.json").display());
     }
-    Ok(report.exit_code() as u8)
+    Ok(u8::from(!report.ok))
 }
 
 /// The generator's command: writes the fixture's generated templates, assets and data

@@ -240,7 +240,7 @@ fn finish(runner: &Runner, mut pipeline: Pipeline, app: &App, options: &Options)
             );
         }
     }
-    Ok(report.exit_code() as u8)
+    Ok(u8::from(!report.ok))
 }
 
 /// `12.3 MB`.

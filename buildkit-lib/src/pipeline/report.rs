@@ -305,7 +305,8 @@ impl std::fmt::Display for Report {
 pub struct Report {
     /// The pipeline's name.
     pub(crate) pipeline: String,
-    /// True when every step succeeded or was up to date.
+    /// True when every step succeeded or was up to date (a program exits 0 then, 1 when a
+    /// step failed).
     pub ok: bool,
     /// Wall time of the run in seconds.
     pub seconds: f64,
@@ -320,15 +321,6 @@ pub struct Report {
 }
 
 impl Report {
-    /// The process exit status for this report: 0 when ok, 1 when a step failed.
-    pub fn exit_code(&self) -> i32 {
-        if self.ok {
-            0
-        } else {
-            1
-        }
-    }
-
     /// The step named `name`.
     pub fn step(&self, name: &str) -> Option<&StepRecord> {
         self.steps.iter().find(|s| s.name == name)

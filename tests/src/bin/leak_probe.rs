@@ -117,7 +117,7 @@ fn main() {
     match pipeline.run(&runner.session(Session::new("leakprobe"))) {
         Ok(report) => {
             eprintln!("{report}");
-            std::process::exit(report.exit_code());
+            std::process::exit(i32::from(!report.ok));
         }
         Err(e) => {
             eprintln!("error: {e:#}");
