@@ -204,7 +204,7 @@ impl Runner {
     /// `--metadata-file`, an exported report). In a dry run that command did not run, so
     /// this answers `dry_answer` instead, the way a query answers its
     /// [`Cmd::dry_answer`](super::Cmd::dry_answer).
-    pub fn read_output(&self, path: &Path, dry_answer: &str) -> std::io::Result<String> {
+    pub(crate) fn read_output(&self, path: &Path, dry_answer: &str) -> std::io::Result<String> {
         if self.only_records() {
             return Ok(dry_answer.to_string());
         }
