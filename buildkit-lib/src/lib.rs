@@ -14,9 +14,11 @@
 //! names of what the run creates) is the pipeline's project, named once.
 //!
 //! ```no_run
+//! use std::process::ExitCode;
+//!
 //! use buildkit_lib::prelude::*;
 //!
-//! fn main() -> anyhow::Result<std::process::ExitCode> {
+//! fn main() -> anyhow::Result<ExitCode> {
 //!     let db_password = Secret::new(std::env::var("DB_PASSWORD")?);
 //!     let cache = Cache::registry("127.0.0.1:5000/myapp:cache");
 //!     let mut pipeline = Pipeline::new("myapp", "target");
@@ -26,17 +28,17 @@
 //!         .cache_from(cache.clone())
 //!         .cache_to(cache.mode_max(true));
 //!     pipeline.image_build("image", image, "myapp");
-//!     let db = Service::new("db", "mariadb:11")
+//!     let db = Smoke::new("mariadb:11")
 //!         .port(3306)
 //!         .secret_env("MARIADB_ROOT_PASSWORD", db_password.clone());
 //!     let smoke = Smoke::new("myapp:dev")
-//!         .service(db)
+//!         .service("db", db)
 //!         .secret_env("DB_PASSWORD", db_password)
 //!         .http(5000, "/api/health");
 //!     pipeline.add("smoke", smoke).after(["image"]);
-//!     let report = pipeline.run_with_defaults()?;
-//!     eprintln!("{}", report.table());
-//!     Ok(std::process::ExitCode::from(report.exit_code() as u8))
+//!     let report = pipeline.run(&Runner::new())?;
+//!     eprintln!("{report}");
+//!     Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 //! }
 //! ```
 //!
@@ -47,7 +49,7 @@
 //! and swaps, network probes and waits. The runner is the one executor: it records each
 //! effect as a [`plan::Action`], runs it (a process in its own group, streamed, masked,
 //! logged, timed out and cancellable; an atomic file operation; a probe), or, on a
-//! [`Runner::recording`] runner, only records it. A step's [`plan::Plan`] is its body
+//! recording runner ([`plan::Step::plan`]), only records it. A step's [`plan::Plan`] is its body
 //! recorded that way, so the plan a dry run prints is what a real run does, and no step
 //! asks whether it is a dry run. Where the engine is asked, the runner keeps its answers
 //! and versions for the run.
@@ -94,7 +96,7 @@
 //!
 //! fn build(runner: &Runner, dry_run: bool) -> anyhow::Result<u8> {
 //!     let tools = ToolEnv::under("target");
-//!     let mut pipeline = Pipeline::new("build", "target");
+//!     let mut pipeline = Pipeline::new("myapp", "target");
 //!
 //!     // Each step is a value with one body; a dry run records that body as its plan.
 //!     let black = Format::black(["src"]).tools(tools.clone());
@@ -118,12 +120,11 @@
 //!         .timeout(Duration::from_secs(60));
 //!     pipeline.add("smoke", smoke).after(["image"]);
 //!
-//!     let options = RunOptions::new("myapp").dry_run(dry_run);
-//!     let report = pipeline.run(runner, &options)?;
+//!     let report = pipeline.run(&runner.clone().dry_run(dry_run))?;
 //!     if !dry_run {
-//!         eprintln!("{}", report.table());
+//!         eprintln!("{report}");
 //!     }
-//!     Ok(report.exit_code() as u8)
+//!     Ok(u8::from(!report.ok))
 //! }
 //! ```
 //!
@@ -186,7 +187,6 @@
 //! | [`validate::ScannerMissing`] | trivy or docker scout is not installed |
 //! | [`docker::BuildFailed`] | `docker buildx build` failed (buildx's message); BuildKit's own error, where buildx keeps build records (0.21+), is in the pipeline's report |
 //! | [`docker::FanOutError`] | a multi-engine build failed; each platform's outcome |
-//! | [`plan::PlanError`] | [`plan::Plan::execute`] stopped |
 //!
 //! Every other error is a message naming the thing and what to do.
 

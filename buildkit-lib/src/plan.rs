@@ -3,7 +3,7 @@
 //! A step implements [`Step`]: its one body, [`Step::run`], does every effect through the
 //! [`Runner`] (commands, read-only queries, file writes and removals, network probes and
 //! waits), and the runner records each as an [`Action`]. The step's [`Plan`] is what that
-//! same body records on a [`Runner::recording`] runner, where nothing runs: so the plan a
+//! same body records on a recording runner, where nothing runs: so the plan a
 //! dry run prints is, by construction, what a real run does, and no step asks whether it
 //! is a dry run. Where a later action depends on an answer (the containers a query lists,
 //! an image's digest), the query's [`Cmd::dry_answer`] gives the placeholder the plan
@@ -86,7 +86,7 @@ pub trait Step {
     fn run(&self, runner: &Runner) -> anyhow::Result<Self::Output>;
 
     /// What [`Step::run`] would do with `runner`'s session and settings, without doing
-    /// any of it: the actions its body records on [`Runner::recording`]. Fails where the
+    /// any of it: the actions its body records on a runner that only records. Fails where the
     /// run would fail before its first action (a bad setting).
     fn plan(&self, runner: &Runner) -> anyhow::Result<Plan> {
         let recording = runner.recording();
@@ -175,7 +175,19 @@ impl Plan {
     /// with [`Runner::capture`], file writes and removals on disk (skipped, and printed, in
     /// a dry run). Stops at the first failure. A plan with placeholders (`<id>`) is a
     /// description, not a script: [`Plan::execute`] refuses it before doing anything.
-    pub fn execute(&self, runner: &Runner) -> Result<(), PlanError> {
+    ///
+    /// # Errors
+    ///
+    /// What stopped it, in words; a failed command is its [`CommandError`] (reachable with
+    /// `downcast_ref`).
+    pub fn execute(&self, runner: &Runner) -> anyhow::Result<()> {
+        self.execute_stops(runner).map_err(|e| match e.0 {
+            Stop::Command(e) => anyhow::Error::new(e),
+            _ => anyhow::Error::new(e),
+        })
+    }
+
+    fn execute_stops(&self, runner: &Runner) -> Result<(), PlanError> {
         if let Some(word) = self.placeholder() {
             return Err(PlanError(Stop::Placeholder(word)));
         }
@@ -246,7 +258,7 @@ impl FromIterator<Action> for Plan {
 /// [`CommandError`] is the error's `source`), a file could not be written or removed, a
 /// probe or a wait did not pass, or the plan names a value known only while its step runs.
 #[derive(Debug)]
-pub struct PlanError(Stop);
+pub(crate) struct PlanError(Stop);
 
 /// What stopped a [`Plan::execute`].
 #[derive(Debug)]
@@ -434,7 +446,8 @@ mod tests {
             sample().commands()[..2].to_vec(),
             "the push after the failed login must not be asked"
         );
-        let Stop::Command(e) = &err.0 else {
+        // A failed command is its CommandError, as callers downcast it.
+        let Some(e) = err.downcast_ref::<CommandError>() else {
             panic!("{err}")
         };
         assert_eq!(e.failure, Failure::Exit(1));

@@ -71,7 +71,7 @@ pub fn docker_host() -> String {
 /// a second SIGINT or SIGTERM exits 130 at once (registered first), and the first cancels
 /// the returned token (the library's [`buildkit_lib::cmd::Cancel::on_signals`]). Keep the
 /// guard for as long as `main` runs; give the token to the runner with `cancel_with`.
-pub fn cancel_on_signals() -> (buildkit_lib::cmd::Cancel, buildkit_lib::cmd::SignalGuard) {
+pub fn cancel_on_signals() -> (buildkit_lib::cmd::Cancel, buildkit_lib::cmd::Guard) {
     use buildkit_lib::cmd::{Cancel, EXIT_INTERRUPTED};
     use signal_hook::consts::{SIGINT, SIGTERM};
     let seen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -7,9 +7,9 @@ use buildkit_lib::cmd::Echo;
 use buildkit_lib::docker::Cache;
 use buildkit_lib::docker::CacheExportFailed;
 use buildkit_lib::docker::{Build, BuildResult, Output};
-use buildkit_lib::pipeline::{Pipeline, RunOptions, StepStatus};
+use buildkit_lib::pipeline::{Pipeline, StepStatus};
 use buildkit_lib::plan::Step;
-use buildkit_lib::{Cmd, Runner};
+use buildkit_lib::{Cmd, Runner, Session};
 
 /// Nothing listens on port 1: the registry "does not answer".
 const UNREACHABLE: &str = "127.0.0.1:1/buildkit-test/cache";
@@ -214,10 +214,15 @@ fn a_pipeline_step_follows_the_users_choice() {
             "required",
         )
         .after(["optional"]);
-    let options = RunOptions::new("cache-not-written-test")
-        .jobs(1)
-        .keep_going(true);
-    let report = pipeline.run(&image.runner, &options).unwrap();
+    pipeline.jobs(1).keep_going(true);
+    let report = pipeline
+        .run(
+            &image
+                .runner
+                .clone()
+                .session(Session::new("cache-not-written-test")),
+        )
+        .unwrap();
     let optional = report.step("optional").unwrap();
     assert_eq!(optional.status, StepStatus::Ok, "{optional:#?}");
     let optional_json = e2e::report_step(target.path(), "cache-not-written", "optional");

@@ -9,7 +9,6 @@ use buildkit_lib::Cmd;
 
 const MAIN_RS: &str = r#"
 use buildkit_lib::cmd::EXIT_INTERRUPTED;
-use buildkit_lib::pipeline::ImageRecord;
 use buildkit_lib::prelude::*;
 
 fn main() -> std::process::ExitCode {
@@ -28,21 +27,21 @@ fn main() -> std::process::ExitCode {
     pipeline
         .step("image", move |cx| {
             let result = build.clone().with_session_labels(&cx.session).run(&cx.runner)?;
-            cx.add_image(ImageRecord::of("downstream", &result));
+            cx.add_image("downstream", &result);
             Ok(())
         })
         .after(["hello"])
         .inputs(Inputs::new().context(project.join("app")))
-        .output(StepOutput::image(&tag));
+        .output_image(&tag);
     let report = pipeline
-        .run(&runner, &RunOptions::new("downstream"))
+        .run(&runner.clone().session(Session::new("downstream")))
         .expect("the pipeline runs");
     if cancel.is_cancelled() {
         runner.clean_up_cancelled();
         return std::process::ExitCode::from(EXIT_INTERRUPTED as u8);
     }
-    eprintln!("{}", report.table());
-    std::process::ExitCode::from(report.exit_code() as u8)
+    eprintln!("{report}");
+    std::process::ExitCode::from(u8::from(!report.ok))
 }
 "#;
 

@@ -187,7 +187,7 @@ fn sigint_to_a_host_is_the_hosts_business() {
 /// once, its container is removed, and the other goes on untouched until cancelled too.
 #[test]
 fn two_pipelines_at_once_one_cancelled_through_its_handle() {
-    use buildkit_lib::pipeline::{Pipeline, RunOptions, StepStatus};
+    use buildkit_lib::pipeline::{Pipeline, StepStatus};
     use buildkit_lib::validate::{Ready, Smoke};
     use std::time::Instant;
 
@@ -199,7 +199,7 @@ fn two_pipelines_at_once_one_cancelled_through_its_handle() {
             .echo(buildkit_lib::cmd::Echo::Silent)
             .cancel_with(cancel.clone());
         let session = buildkit_lib::Session::new(e2e::unique(name));
-        let options = RunOptions::new("embedding").session(session.clone());
+        let runner = runner.session(session.clone());
         let port = e2e::free_port();
         let mut pipeline = Pipeline::new(name, target.path());
         pipeline.step("smoke", move |cx| {
@@ -211,7 +211,7 @@ fn two_pipelines_at_once_one_cancelled_through_its_handle() {
             Ok(())
         });
         let thread = std::thread::spawn(move || {
-            let report = pipeline.run(&runner, &options).unwrap();
+            let report = pipeline.run(&runner).unwrap();
             drop(target);
             report
         });

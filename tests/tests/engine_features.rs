@@ -10,10 +10,10 @@ use std::path::Path;
 use buildkit_lib::cmd::Echo;
 use buildkit_lib::docker::BuildCheck;
 use buildkit_lib::docker::{Build, BuildFailed, Output};
-use buildkit_lib::pipeline::{Pipeline, RunOptions, StepStatus};
+use buildkit_lib::pipeline::{Pipeline, StepStatus};
 use buildkit_lib::plan::Step;
 use buildkit_lib::Level;
-use buildkit_lib::{Cmd, Runner};
+use buildkit_lib::{Cmd, Runner, Session};
 
 fn dockerfile(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
     let path = dir.join(name);
@@ -228,8 +228,10 @@ fn build_in_pipeline(runner: &Runner, build: Build) -> (Option<String>, serde_js
     pipeline.image_build("image", build, "image");
     let report = pipeline
         .run(
-            &runner.clone().echo(Echo::Silent),
-            &RunOptions::new(&e2e::unique("e2e-record")),
+            &runner
+                .clone()
+                .echo(Echo::Silent)
+                .session(Session::new(e2e::unique("e2e-record"))),
         )
         .unwrap();
     let json: serde_json::Value = serde_json::from_str(
@@ -474,9 +476,14 @@ fn the_pipeline_report_holds_each_builds_record_and_the_failures_error() {
             .output(Output::Load),
         "bad",
     );
-    let options = RunOptions::new("e2e-records").keep_going(true);
+    pipeline.keep_going(true);
     let report = pipeline
-        .run(&runner.clone().echo(Echo::Silent), &options)
+        .run(
+            &runner
+                .clone()
+                .echo(Echo::Silent)
+                .session(Session::new("e2e-records")),
+        )
         .unwrap();
     let _ = runner.capture(&Cmd::new("docker").args(["image", "rm", &tag]));
     let json: serde_json::Value = serde_json::from_str(
@@ -540,7 +547,7 @@ fn check_findings_reach_the_report_with_their_lines() {
         })
         .needs_engine();
     let report = pipeline
-        .run(&runner, &RunOptions::new("e2e-checks"))
+        .run(&runner.clone().session(Session::new("e2e-checks")))
         .unwrap();
     let step = report.step("checks").unwrap();
     match checks_expected(&runner) {

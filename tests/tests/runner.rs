@@ -167,7 +167,7 @@ fn dry_run_runs_nothing_and_queries_only_when_asked() {
     let out = runner
         .run(&Cmd::new("docker").args(["rm", "-f", "c1"]))
         .unwrap();
-    assert!(out.stdout.is_empty() && out.exit_code == 0);
+    assert!(out.stdout.is_empty());
     assert!(!marker.exists(), "a dry run must not run the command");
     assert!(
         !dir.path().join("x.log").exists(),
@@ -185,10 +185,9 @@ fn dry_run_runs_nothing_and_queries_only_when_asked() {
     );
     // ...unless asked.
     let asking = runner.clone().dry_run_queries(true);
-    let answered = asking
+    asking
         .capture(&Cmd::new("docker").arg("info").read_only())
         .unwrap();
-    assert_eq!(answered.exit_code, 0);
     assert_eq!(std::fs::read_to_string(&marker).unwrap(), "info\n");
     // Even when asked, a command that changes something does not run.
     asking

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use buildkit_lib::docker::{Build, Output};
 use buildkit_lib::plan::Step;
-use buildkit_lib::validate::{PortTaken, Ready, Service, Smoke, SmokeError};
+use buildkit_lib::validate::{PortTaken, Ready, Smoke, SmokeError};
 use buildkit_lib::{Cmd, Runner, Secret, Session};
 
 use e2e::{free_port, leftovers};
@@ -402,7 +402,7 @@ fn a_companion_service_starts_first_and_the_app_gets_its_address_and_secret() {
             .unwrap();
         String::from_utf8(out.stdout).unwrap()[..32].to_string()
     };
-    let db = Service::new("db", e2e::BUSYBOX_IMAGE)
+    let db = Smoke::new(e2e::BUSYBOX_IMAGE)
         .port(db_port)
         .secret_env("DB_ROOT_PASSWORD", Secret::new(password))
         .args([
@@ -419,7 +419,7 @@ fn a_companion_service_starts_first_and_the_app_gets_its_address_and_secret() {
          || {{ echo wrong password; exit 6; }}; echo app-up; exec nc -ll -p {app_port} -e true"
     );
     let smoke = Smoke::new(e2e::BUSYBOX_IMAGE)
-        .service(db)
+        .service("db", db)
         .secret_env("DB_PASSWORD", Secret::new(password))
         .args(["sh", "-c", &script])
         .ready(Ready::Tcp(app_port))
@@ -460,9 +460,12 @@ fn a_service_that_stops_fails_the_test_before_the_app_starts() {
     let engine = engine.session(session.clone());
     let smoke = Smoke::new(e2e::BUSYBOX_IMAGE)
         .service(
-            Service::new("db", e2e::BUSYBOX_IMAGE)
-                .port(free_port())
-                .args(["sh", "-c", "echo cannot open the data directory; exit 4"]),
+            "db",
+            Smoke::new(e2e::BUSYBOX_IMAGE).port(free_port()).args([
+                "sh",
+                "-c",
+                "echo cannot open the data directory; exit 4",
+            ]),
         )
         .args(["sleep", "300"])
         .ready(Ready::Tcp(free_port()));

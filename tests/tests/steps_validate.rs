@@ -15,7 +15,7 @@ use buildkit_lib::validate::SizeCheck;
 use buildkit_lib::validate::Verdict;
 use buildkit_lib::validate::{ImageCheck, Scanner, Scout, Severity, Threshold, Trivy, TrivySbom};
 use buildkit_lib::validate::{Prune, Usage};
-use buildkit_lib::validate::{Ready, Service, Smoke, SmokeError};
+use buildkit_lib::validate::{Ready, Smoke, SmokeError};
 use buildkit_lib::{Runner, Secret, Session};
 use e2e::TrivyAt;
 
@@ -42,7 +42,8 @@ fn a_smoke_test_with_a_database_and_a_secret_runs_its_plan() {
     let secret = "s3cr3t p@ss\nline two";
     let smoke = Smoke::new("webapp:dev")
         .service(
-            Service::new("db", "mariadb:11")
+            "db",
+            Smoke::new("mariadb:11")
                 .port(3307)
                 .secret_env("MARIADB_ROOT_PASSWORD", Secret::new(secret))
                 .ready(Ready::LogLine("ready for connections".into())),
@@ -144,7 +145,12 @@ fn a_size_check_runs_its_plan() {
     assert!(text.starts_with("? docker image inspect"), "{text}");
     // What a plan measures is a placeholder: never a pass.
     let planned = check
-        .run(&Runner::new().session(session()).recording())
+        .run(
+            &Runner::new()
+                .session(session())
+                .dry_run(true)
+                .echo(Echo::Silent),
+        )
         .unwrap();
     assert_eq!(planned.outcome, Verdict::NotChecked);
     assert_eq!(planned.bytes(), 0);
@@ -184,7 +190,7 @@ fn a_reproducibility_check_runs_its_plan() {
         "{text}"
     );
     let report = check
-        .run(&Runner::new().echo(Echo::Silent).recording())
+        .run(&Runner::new().echo(Echo::Silent).dry_run(true))
         .unwrap();
     assert!(
         !report.is_reproducible(),
@@ -283,7 +289,12 @@ fn the_image_checks_run_their_plan() {
     assert!(text.contains("? docker history"), "{text}");
     // What a plan reads is no image: never a pass.
     let report = check
-        .run(&Runner::new().session(session()).recording())
+        .run(
+            &Runner::new()
+                .session(session())
+                .dry_run(true)
+                .echo(Echo::Silent),
+        )
         .unwrap();
     assert_eq!(Threshold::new().verdict(&report), Verdict::NotChecked);
 }
@@ -298,7 +309,12 @@ fn a_scout_scan_runs_its_plan_and_its_placeholder_is_never_a_pass() {
          webapp:dev\n"
     );
     let report = scan
-        .run(&Runner::new().session(session()).recording())
+        .run(
+            &Runner::new()
+                .session(session())
+                .dry_run(true)
+                .echo(Echo::Silent),
+        )
         .unwrap();
     assert_eq!(
         Threshold::new().verdict(&report),

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use buildkit_lib::cmd::Echo;
 use buildkit_lib::docker::{Build, Output};
-use buildkit_lib::pipeline::{Pipeline, RunOptions, StepStatus};
-use buildkit_lib::{Cmd, Runner};
+use buildkit_lib::pipeline::{Pipeline, StepStatus};
+use buildkit_lib::{Cmd, Runner, Session};
 
 /// A context of `n` files in a deep tree, a `.dockerignore` and a Dockerfile.
 fn context(root: &Path, n: usize) {
@@ -68,8 +68,10 @@ impl Case {
                 .output(Output::Load),
             "image",
         );
-        let report = p.run(&self.engine, &RunOptions::new("uptodate")).unwrap();
-        assert!(report.ok, "{}", report.table());
+        let report = p
+            .run(&self.engine.clone().session(Session::new("uptodate")))
+            .unwrap();
+        assert!(report.ok, "{report}");
         report.steps[0].status
     }
 
@@ -253,8 +255,10 @@ fn a_named_context_created_by_an_earlier_step_is_up_to_date_on_the_second_run() 
             "image",
         )
         .after(["stamp"]);
-        let report = p.run(&engine, &RunOptions::new("uptodate")).unwrap();
-        assert!(report.ok, "{}", report.table());
+        let report = p
+            .run(&engine.clone().session(Session::new("uptodate")))
+            .unwrap();
+        assert!(report.ok, "{report}");
         report.steps[1].status
     };
     assert!(

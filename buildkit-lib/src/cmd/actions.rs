@@ -3,7 +3,7 @@
 //! A step does every one of its effects through the [`Runner`]: commands
 //! ([`Runner::run`], [`Runner::capture`]) and, here, the rest. Each is recorded as an
 //! [`Action`] in the same order as the commands, so that what a step did (or, on a
-//! [`Runner::recording`] runner, would do) reads as one [`Plan`](crate::plan::Plan). In a
+//! recording runner, would do) reads as one [`Plan`](crate::plan::Plan). In a
 //! dry run nothing is touched: writes and removals are printed, probes and waits pass. A
 //! fake executor answers probes in tests. No step asks whether it is a dry run.
 
@@ -204,7 +204,7 @@ impl Runner {
     /// `--metadata-file`, an exported report). In a dry run that command did not run, so
     /// this answers `dry_answer` instead, the way a query answers its
     /// [`Cmd::dry_answer`](super::Cmd::dry_answer).
-    pub fn read_output(&self, path: &Path, dry_answer: &str) -> std::io::Result<String> {
+    pub(crate) fn read_output(&self, path: &Path, dry_answer: &str) -> std::io::Result<String> {
         if self.only_records() {
             return Ok(dry_answer.to_string());
         }

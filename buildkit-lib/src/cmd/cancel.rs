@@ -116,7 +116,7 @@ impl Cancel {
     /// # Errors
     ///
     /// When the handlers cannot be registered (the error of `signal-hook`).
-    pub fn on_signals(&self) -> io::Result<SignalGuard> {
+    pub fn on_signals(&self) -> io::Result<Guard> {
         use signal_hook::consts::{SIGINT, SIGTERM};
         let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
         let handle = signals.handle();
@@ -134,10 +134,10 @@ impl Cancel {
                     cancel.stop(INTERRUPTED);
                 }
             })?;
-        Ok(SignalGuard {
+        Ok(Guard(Held::Signals {
             handle,
             thread: Some(thread),
-        })
+        }))
     }
 
     /// The failure of a command this token refused or stopped, once cancelled.
@@ -181,7 +181,7 @@ impl Cancel {
         &self,
         spawn: impl FnOnce() -> Result<T, E>,
         pgid_of: impl FnOnce(&T) -> i32,
-    ) -> Result<Option<(T, CleanupGuard)>, E> {
+    ) -> Result<Option<(T, Guard)>, E> {
         let mut registry = self.lock();
         if self.is_cancelled() {
             return Ok(None);
@@ -193,7 +193,7 @@ impl Cancel {
     }
 
     /// Registers `cmd`, run with `runner` (never cancelled) if the run is cancelled.
-    pub(crate) fn register_cleanup(&self, runner: Runner, cmd: Cmd) -> CleanupGuard {
+    pub(crate) fn register_cleanup(&self, runner: Runner, cmd: Cmd) -> Guard {
         let mut registry = self.lock();
         let id = registry.next_id();
         registry.cleanups.insert(id, (runner, cmd));
@@ -202,7 +202,7 @@ impl Cancel {
     }
 
     /// Registers a temporary file or directory removed if the run is cancelled.
-    pub(crate) fn register_path(&self, path: PathBuf) -> CleanupGuard {
+    pub(crate) fn register_path(&self, path: PathBuf) -> Guard {
         let mut registry = self.lock();
         let id = registry.next_id();
         registry.paths.insert(id, path);
@@ -210,11 +210,11 @@ impl Cancel {
         self.guard(id)
     }
 
-    fn guard(&self, id: u64) -> CleanupGuard {
-        CleanupGuard {
+    fn guard(&self, id: u64) -> Guard {
+        Guard(Held::Registration {
             cancel: self.clone(),
             id,
-        }
+        })
     }
 
     /// Once cancelled: takes the registered clean-ups out of the registry (so each runs
@@ -261,50 +261,49 @@ impl Cancel {
     }
 }
 
-/// Keeps something registered with a run's [`Cancel`] (a running command's process group,
-/// a clean-up command, a temporary path); dropping it unregisters it. In the normal path
-/// the step removes the thing itself, then drops the guard.
-#[must_use = "the registration ends when the guard is dropped"]
-pub struct CleanupGuard {
-    cancel: Cancel,
-    id: u64,
+/// Keeps something set up with a run's [`Cancel`] until dropped: a clean-up registered with
+/// [`Runner::on_cancel`] (dropping the guard unregisters it; in the normal path the step
+/// removes the thing itself, then drops the guard), or the signal handling of
+/// [`Cancel::on_signals`] (signals cancel the run only while the guard lives).
+#[must_use = "what the guard keeps ends when it is dropped"]
+pub struct Guard(Held);
+
+/// What a [`Guard`] keeps.
+enum Held {
+    /// A registration with the token (a running command's process group, a clean-up
+    /// command, a temporary path).
+    Registration { cancel: Cancel, id: u64 },
+    /// The SIGINT and SIGTERM handling thread.
+    Signals {
+        handle: signal_hook::iterator::Handle,
+        thread: Option<std::thread::JoinHandle<()>>,
+    },
 }
 
-impl std::fmt::Debug for CleanupGuard {
+impl std::fmt::Debug for Guard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CleanupGuard")
-            .field("id", &self.id)
-            .finish()
+        match &self.0 {
+            Held::Registration { id, .. } => f.debug_struct("Guard").field("id", id).finish(),
+            Held::Signals { .. } => f.debug_struct("Guard").field("signals", &true).finish(),
+        }
     }
 }
 
-impl Drop for CleanupGuard {
+impl Drop for Guard {
     fn drop(&mut self) {
-        let mut registry = self.cancel.lock();
-        registry.groups.remove(&self.id);
-        registry.cleanups.remove(&self.id);
-        registry.paths.remove(&self.id);
-    }
-}
-
-/// Cancels a run on SIGINT and SIGTERM while it lives (see [`Cancel::on_signals`]).
-#[must_use = "signals cancel the run only while the guard lives"]
-pub struct SignalGuard {
-    handle: signal_hook::iterator::Handle,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl std::fmt::Debug for SignalGuard {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SignalGuard").finish_non_exhaustive()
-    }
-}
-
-impl Drop for SignalGuard {
-    fn drop(&mut self) {
-        self.handle.close();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+        match &mut self.0 {
+            Held::Registration { cancel, id } => {
+                let mut registry = cancel.lock();
+                registry.groups.remove(id);
+                registry.cleanups.remove(id);
+                registry.paths.remove(id);
+            }
+            Held::Signals { handle, thread } => {
+                handle.close();
+                if let Some(thread) = thread.take() {
+                    let _ = thread.join();
+                }
+            }
         }
     }
 }

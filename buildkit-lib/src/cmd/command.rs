@@ -160,7 +160,7 @@ impl Cmd {
     /// Counts an exit with `code` as success too, for programs whose exit code is an
     /// answer rather than a failure (`docker buildx build --call=check` exits 1 when it
     /// has findings): the runner returns the output, and
-    /// [`Captured::exit_code`](super::Captured::exit_code) says which code it was.
+    /// `Captured::exit_code` says which code it was.
     pub(crate) fn accept_exit(mut self, code: i32) -> Cmd {
         if code != 0 && !self.accepted.contains(&code) {
             self.accepted.push(code);

@@ -3,7 +3,7 @@
 //!
 //! An answer that does not change while the engine runs (the image store, the buildx and
 //! engine versions) is asked once per engine by a runner and its clones, and kept here; a
-//! [`Runner::recording`] runner keeps its own, so a dry run's placeholders never reach a
+//! recording runner (a step's plan) keeps its own, so a dry run's placeholders never reach a
 //! real run. `GET` on the engine's unix socket takes a millisecond where a `docker`
 //! process takes tens.
 

@@ -71,7 +71,7 @@ pub trait Executor: Send + Sync + std::fmt::Debug {
     }
 
     /// The contents of a file an earlier command wrote, asked by
-    /// [`Runner::read_output`](super::Runner::read_output): the file as it is, unless the
+    /// `Runner::read_output`: the file as it is, unless the
     /// executor stands in for the program that would have written it.
     fn read_output(&self, path: &std::path::Path, dry_answer: &str) -> std::io::Result<String> {
         let _ = dry_answer;

@@ -31,7 +31,8 @@ mod tail;
 // `Cmd`, `CommandError`, `Runner` and `Secret` are used by every step: their one public
 // path is the crate root (`buildkit_lib::Runner`); the library reaches them here.
 pub(crate) use actions::WaitFailed;
-pub use cancel::{Cancel, CleanupGuard, SignalGuard, EXIT_INTERRUPTED};
+pub(crate) use cancel::Guard as CleanupGuard;
+pub use cancel::{Cancel, Guard, EXIT_INTERRUPTED};
 pub(crate) use command::Cmd;
 pub(crate) use error::CommandError;
 pub(crate) use error::Failure;

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-use super::cancel::{Cancel, CleanupGuard};
+use super::cancel::{Cancel, Guard as CleanupGuard};
 use super::error::{install_hint, signal_name};
 use super::Answer;
 use super::{Cmd, CommandError, Failure, Runner, Tail};
@@ -56,8 +56,10 @@ pub struct Captured {
     /// [`Runner::run`]).
     pub stderr: String,
     /// The exit code: 0, or another code the command counts as an answer rather than a
-    /// failure (`docker buildx build --call=check` exits 1 when it has findings).
-    pub exit_code: i32,
+    /// failure (`docker buildx build --call=check` exits 1 when it has findings; the
+    /// library's own steps accept such codes, a command that fails is a
+    /// [`CommandError`](crate::CommandError) with its code).
+    pub(crate) exit_code: i32,
 }
 
 /// What [`Runner::prepare`] decided for a command.

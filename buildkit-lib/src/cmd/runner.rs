@@ -13,7 +13,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use super::cancel::{Cancel, CleanupGuard};
+use super::cancel::{Cancel, Guard as CleanupGuard};
 use super::engine::EngineHandle;
 use super::secret::Masks;
 use super::{Cmd, CommandError, Echo, Executor, Failure, Secret};
@@ -75,7 +75,8 @@ impl Runner {
 
     /// In a dry run, nothing runs: commands are printed (to stdout, `$ cmd`) and
     /// recorded, and so are the read-only queries (`? cmd`, marked [`Cmd::read_only`]),
-    /// which answer nothing, unless [`Runner::dry_run_queries`] lets them run.
+    /// which answer nothing, unless [`Runner::dry_run_queries`] lets them run. A
+    /// [`Pipeline`](crate::pipeline::Pipeline) run with a dry-run runner prints its plan.
     pub fn dry_run(mut self, on: bool) -> Runner {
         self.dry_run = on;
         self
@@ -101,8 +102,8 @@ impl Runner {
 
     /// The run's identity: the steps run with this runner (and its clones) label the
     /// containers and images they create with it and name their containers after it. A
-    /// [`Pipeline`](crate::pipeline::Pipeline) gives each step's runner the run's
-    /// session ([`RunOptions::session`](crate::pipeline::RunOptions::session)).
+    /// [`Pipeline`](crate::pipeline::Pipeline) gives each step's runner its runner's
+    /// session (or a new one named after the pipeline).
     pub fn session(mut self, session: Session) -> Runner {
         self.session = Some(session);
         self
@@ -122,6 +123,16 @@ impl Runner {
                  (a pipeline gives its steps' runners the run's session)"
             )
         })
+    }
+
+    /// Whether this is a dry run ([`Runner::dry_run`]).
+    pub(crate) fn is_dry_run(&self) -> bool {
+        self.dry_run
+    }
+
+    /// Whether a dry run still runs read-only queries ([`Runner::dry_run_queries`]).
+    pub(crate) fn runs_dry_queries(&self) -> bool {
+        self.dry_run_queries
     }
 
     /// Whether actions are only recorded (a dry run), for the executor's own methods.
@@ -213,8 +224,8 @@ impl Runner {
 
     /// Every action this runner (and its clones) took or, in a dry run, would have taken,
     /// in order, as a [`Plan`]: commands, queries, file writes and removals, probes and
-    /// waits. Run a step on [`Runner::recording`] and this is the step's plan; run it for
-    /// real and this is what it did.
+    /// waits. A step's plan ([`Step::plan`](crate::plan::Step::plan)) is this, recorded
+    /// on a runner that only records; run the step for real and this is what it did.
     pub fn recorded(&self) -> Plan {
         let actions = self
             .recorded
@@ -227,8 +238,10 @@ impl Runner {
     /// A silent dry-run clone with a fresh record: a step run on it does nothing (no
     /// process, no engine or git query, no file written, no socket opened) and its
     /// [`Runner::recorded`] actions are the step's plan. Queries answer what each
-    /// [`Cmd::dry_answer`] says; probes and waits pass.
-    pub fn recording(&self) -> Runner {
+    /// [`Cmd::dry_answer`] says; probes and waits pass. What [`Step::plan`] runs on.
+    ///
+    /// [`Step::plan`]: crate::plan::Step::plan
+    pub(crate) fn recording(&self) -> Runner {
         Runner {
             dry_run: true,
             dry_run_queries: false,

@@ -285,10 +285,11 @@ fn hash_entry(
 }
 
 /// What a step produces, checked for existence before a step is called up to date: an
-/// image ([`StepOutput::image`]) or a directory ([`StepOutput::dir`]).
+/// image ([`Step::output_image`](super::Step::output_image)) or a directory
+/// ([`Step::output_dir`](super::Step::output_dir)).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct StepOutput(pub(crate) OutputKind);
+pub(crate) struct StepOutput(pub(crate) OutputKind);
 
 /// The kinds of [`StepOutput`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -302,12 +303,12 @@ pub(crate) enum OutputKind {
 
 impl StepOutput {
     /// An image output: a tag the engine must still have.
-    pub fn image(tag: impl Into<String>) -> StepOutput {
+    pub(crate) fn image(tag: impl Into<String>) -> StepOutput {
         StepOutput(OutputKind::Image(tag.into()))
     }
 
     /// A directory output: a directory that must still exist and not be empty.
-    pub fn dir(path: impl Into<PathBuf>) -> StepOutput {
+    pub(crate) fn dir(path: impl Into<PathBuf>) -> StepOutput {
         StepOutput(OutputKind::Dir(path.into()))
     }
 

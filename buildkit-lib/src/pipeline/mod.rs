@@ -25,11 +25,13 @@ use anyhow::bail;
 use crate::docker::bake::{sanitize_name, BakeFile};
 use crate::docker::build::Build;
 
+pub use fingerprint::Inputs;
 use fingerprint::OutputKind;
-pub use fingerprint::{Inputs, StepOutput};
+use fingerprint::StepOutput;
 pub use preflight::EngineUnavailable;
 pub use report::{ArtifactRecord, ImageRecord, Report, StepRecord, StepStatus};
-pub use run::{file_stem, PipelineError, RunOptions, StepCx};
+use run::RunOptions;
+pub use run::{PipelineError, StepCx};
 
 /// The body of a step.
 pub(crate) type StepFn = Arc<dyn Fn(&mut StepCx) -> anyhow::Result<()> + Send + Sync>;
@@ -61,7 +63,7 @@ impl std::fmt::Debug for Step {
 impl Step {
     /// Marks the step as one that talks to the Docker engine: the pipeline then checks the
     /// engine once, before any step runs. Steps added with [`Pipeline::image_build`] and
-    /// steps with an image [`StepOutput`] are marked already.
+    /// steps with an [`output_image`](Step::output_image) are marked already.
     pub fn needs_engine(&mut self) -> &mut Step {
         self.needs_engine = true;
         self
@@ -98,9 +100,17 @@ impl Step {
         self
     }
 
-    /// Declares what the step produces (an image tag, a directory).
-    pub fn output(&mut self, output: StepOutput) -> &mut Step {
-        self.output = Some(output);
+    /// Declares that the step produces the image `tag`, which the engine must still have
+    /// for the step to be up to date (and marks the step as one that needs the engine).
+    pub fn output_image(&mut self, tag: impl Into<String>) -> &mut Step {
+        self.output = Some(StepOutput::image(tag));
+        self
+    }
+
+    /// Declares that the step produces the directory `path`, which must still exist and
+    /// not be empty for the step to be up to date.
+    pub fn output_dir(&mut self, path: impl Into<PathBuf>) -> &mut Step {
+        self.output = Some(StepOutput::dir(path));
         self
     }
 
@@ -108,16 +118,6 @@ impl Step {
     pub fn describe(&mut self, text: impl Into<String>) -> &mut Step {
         self.description = Some(text.into());
         self
-    }
-
-    /// The step's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The image build it runs, when added with [`Pipeline::image_build`].
-    pub fn build(&self) -> Option<&Build> {
-        self.build.as_ref()
     }
 }
 
@@ -127,6 +127,7 @@ pub struct Pipeline {
     name: String,
     steps: Vec<Step>,
     target_dir: PathBuf,
+    options: RunOptions,
 }
 
 impl Pipeline {
@@ -137,6 +138,7 @@ impl Pipeline {
             name: name.into(),
             steps: Vec::new(),
             target_dir: target_dir.into(),
+            options: RunOptions::default(),
         }
     }
 
@@ -150,7 +152,7 @@ impl Pipeline {
         self.step(name, move |cx| step.run(&cx.runner).map(|_| ()))
     }
 
-    /// Adds a step and returns it for `.after(..)`, `.inputs(..)`, `.output(..)`.
+    /// Adds a step and returns it for `.after(..)`, `.inputs(..)`, `.output_image(..)`.
     pub fn step<F>(&mut self, name: impl Into<String>, body: F) -> &mut Step
     where
         F: Fn(&mut StepCx) -> anyhow::Result<()> + Send + Sync + 'static,
@@ -216,13 +218,13 @@ impl Pipeline {
             }
             cx.add_build_warnings(&result);
             cx.add_build(result.record.clone());
-            cx.add_image(ImageRecord::of(record_name.clone(), &result));
+            cx.add_image(record_name.clone(), &result);
             Ok(())
         });
         step.inputs = Some(Inputs::of_build(&kept));
         step.build = Some(kept);
         if let Some(tag) = first_tag {
-            step.output(StepOutput::image(tag));
+            step.output_image(tag);
         }
         step
     }
@@ -258,16 +260,6 @@ impl Pipeline {
             );
         }
         Ok(file)
-    }
-
-    /// The pipeline's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The steps, in the order added.
-    pub fn steps(&self) -> &[Step] {
-        &self.steps
     }
 
     /// Where logs, state and the report of this pipeline live.

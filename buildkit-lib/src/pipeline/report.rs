@@ -33,8 +33,8 @@ pub enum StepStatus {
 }
 
 impl StepStatus {
-    /// The status as written in reports.
-    pub fn as_str(self) -> &'static str {
+    /// The status as written in reports (its `Display`).
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             StepStatus::Ok => "ok",
             StepStatus::Failed => "failed",
@@ -51,6 +51,14 @@ impl StepStatus {
             self,
             StepStatus::Ok | StepStatus::UpToDate | StepStatus::Unsupported
         )
+    }
+}
+
+impl std::fmt::Display for StepStatus {
+    /// The status as written in reports: `ok`, `failed`, `skipped`, `up-to-date`,
+    /// `unsupported`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
     }
 }
 
@@ -269,7 +277,10 @@ pub struct ArtifactRecord {
 
 impl ImageRecord {
     /// The record of an image `build` made, under the name `name`.
-    pub fn of(name: impl Into<String>, build: &crate::docker::build::BuildResult) -> ImageRecord {
+    pub(crate) fn of(
+        name: impl Into<String>,
+        build: &crate::docker::build::BuildResult,
+    ) -> ImageRecord {
         ImageRecord {
             name: name.into(),
             tags: build.tags.clone(),
@@ -280,13 +291,22 @@ impl ImageRecord {
     }
 }
 
+impl std::fmt::Display for Report {
+    /// The summary table printed at the end of a run: one row per step (its status, time
+    /// and remark), then the images and artifacts.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.table())
+    }
+}
+
 /// The report of one pipeline run, written to `target/buildkit/<pipeline>/report.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Report {
     /// The pipeline's name.
     pub(crate) pipeline: String,
-    /// True when every step succeeded or was up to date.
+    /// True when every step succeeded or was up to date (a program exits 0 then, 1 when a
+    /// step failed).
     pub ok: bool,
     /// Wall time of the run in seconds.
     pub seconds: f64,
@@ -301,22 +321,13 @@ pub struct Report {
 }
 
 impl Report {
-    /// The process exit status for this report: 0 when ok, 1 when a step failed.
-    pub fn exit_code(&self) -> i32 {
-        if self.ok {
-            0
-        } else {
-            1
-        }
-    }
-
     /// The step named `name`.
     pub fn step(&self, name: &str) -> Option<&StepRecord> {
         self.steps.iter().find(|s| s.name == name)
     }
 
-    /// The summary table printed at the end of a run.
-    pub fn table(&self) -> String {
+    /// The summary table printed at the end of a run (the report's `Display`).
+    pub(crate) fn table(&self) -> String {
         let width = self
             .steps
             .iter()
@@ -546,6 +557,7 @@ mod tests {
             );
         }
         assert_eq!(StepStatus::UpToDate.as_str(), "up-to-date");
+        assert_eq!(format!("{:<12}|", StepStatus::UpToDate), "up-to-date  |");
         let levels = [
             (Level::Style, "style"),
             (Level::Info, "info"),

@@ -27,68 +27,29 @@ use super::terminal::Board;
 use super::{graph, lock::RunLock, Pipeline, Step};
 use crate::docker::build::BuildRecord;
 
-/// How to run a pipeline.
+/// How a pipeline runs: its own settings ([`Pipeline::jobs`], [`Pipeline::keep_going`],
+/// [`Pipeline::force`]) and what the runner brings (its dry run, its session).
 #[derive(Debug, Clone)]
-#[must_use]
-pub struct RunOptions {
+pub(crate) struct RunOptions {
     /// At most this many steps at once (default: the number of cores).
     pub(crate) jobs: usize,
     /// After a failure, still run the steps that do not depend on it.
     pub(crate) keep_going: bool,
     /// Run every step, even those that are up to date.
     pub(crate) force: bool,
-    /// Print the plan (every step in order with its exact actions) and run nothing: each
-    /// step's body runs on a runner that only records ([`Runner::recording`]).
+    /// Print the plan (every step in order with its exact actions) and run nothing: the
+    /// runner's dry run.
     pub(crate) dry_run: bool,
-    /// In a dry run, let the steps make their read-only engine and git queries, so that
-    /// their plans show real answers. Off by default: a dry run asks nothing.
+    /// In a dry run, let the steps make their read-only engine and git queries: the
+    /// runner's [`Runner::dry_run_queries`].
     pub(crate) dry_run_queries: bool,
-    /// The run's identity (labels, container names).
+    /// The run's identity (labels, container names): the runner's session, else a new
+    /// one named after the pipeline.
     pub(crate) session: Session,
 }
 
-impl RunOptions {
-    /// At most this many steps at once (default: the number of cores).
-    pub fn jobs(mut self, jobs: usize) -> RunOptions {
-        self.jobs = jobs;
-        self
-    }
-
-    /// After a failure, still run the steps that do not depend on it.
-    pub fn keep_going(mut self, on: bool) -> RunOptions {
-        self.keep_going = on;
-        self
-    }
-
-    /// Run every step, even those that are up to date.
-    pub fn force(mut self, on: bool) -> RunOptions {
-        self.force = on;
-        self
-    }
-
-    /// Print the plan (every step in order with its exact actions) and run nothing: each
-    /// step's body runs on a runner that only records ([`Runner::recording`]).
-    pub fn dry_run(mut self, on: bool) -> RunOptions {
-        self.dry_run = on;
-        self
-    }
-
-    /// In a dry run, let the steps make their read-only engine and git queries, so that
-    /// their plans show real answers. Off by default: a dry run asks nothing.
-    pub fn dry_run_queries(mut self, on: bool) -> RunOptions {
-        self.dry_run_queries = on;
-        self
-    }
-
-    /// The run's identity (labels, container names), given to every step's runner
-    /// ([`Runner::session`]).
-    pub fn session(mut self, session: Session) -> RunOptions {
-        self.session = session;
-        self
-    }
-
-    /// Defaults for a run of `project`.
-    pub fn new(project: &str) -> RunOptions {
+impl Default for RunOptions {
+    fn default() -> RunOptions {
         RunOptions {
             jobs: std::thread::available_parallelism()
                 .map(|n| n.get())
@@ -97,7 +58,7 @@ impl RunOptions {
             force: false,
             dry_run: false,
             dry_run_queries: false,
-            session: Session::new(project),
+            session: Session::new(""),
         }
     }
 }
@@ -218,9 +179,14 @@ impl StepCx {
         self.unsupported = Some(reason.into());
     }
 
-    /// Records an image this step built.
-    pub fn add_image(&mut self, image: ImageRecord) {
-        self.images.push(image);
+    /// Records an image this step built (`build`'s tags, digest, size and platforms) as
+    /// `name` in the report.
+    pub fn add_image(
+        &mut self,
+        name: impl Into<String>,
+        build: &crate::docker::build::BuildResult,
+    ) {
+        self.images.push(ImageRecord::of(name, build));
     }
 
     /// Records a file this step produced (its size and SHA-256 are read now).
@@ -244,7 +210,7 @@ impl StepCx {
 
 /// A file-name-safe form of a step name (a name may hold `/`, `[` or `,`): the stem of
 /// the step's files under the pipeline's folder (`logs/<stem>.log`, `why/<stem>.json`).
-pub fn file_stem(name: &str) -> String {
+pub(crate) fn file_stem(name: &str) -> String {
     name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
@@ -264,16 +230,44 @@ struct Done {
 }
 
 impl Pipeline {
-    /// Runs the pipeline with a new [`Runner`] and the default options, the pipeline's
-    /// name as the project ([`RunOptions::new`]): a program that needs no more (no dry
-    /// run, no cancel token, no log echo of its own) names nothing else.
-    pub fn run_with_defaults(&self) -> Result<Report> {
-        self.run(&Runner::new(), &RunOptions::new(&self.name))
+    /// At most this many steps at once (default: the number of cores).
+    pub fn jobs(&mut self, jobs: usize) -> &mut Pipeline {
+        self.options.jobs = jobs;
+        self
     }
 
-    /// Runs the pipeline. Graph errors ([`PipelineError`]) and a pipeline already running
-    /// are errors; a failed step is not: the report says `ok: false` (exit status 1).
-    pub fn run(&self, runner: &Runner, options: &RunOptions) -> Result<Report> {
+    /// After a failure, still run the steps that do not depend on it.
+    pub fn keep_going(&mut self, on: bool) -> &mut Pipeline {
+        self.options.keep_going = on;
+        self
+    }
+
+    /// Run every step, even those that are up to date.
+    pub fn force(&mut self, on: bool) -> &mut Pipeline {
+        self.options.force = on;
+        self
+    }
+
+    /// Runs the pipeline with `runner` (`&Runner::new()` when the program needs nothing
+    /// else). The run's session is the runner's ([`Runner::session`]), or a new one named
+    /// after the pipeline; every step's runner gets it. On a dry-run runner
+    /// ([`Runner::dry_run`]) the pipeline prints its plan (every step in order with its
+    /// exact actions, each step's body run on a runner that only records) and runs
+    /// nothing; [`Runner::dry_run_queries`] lets the steps' read-only queries run.
+    ///
+    /// Graph errors ([`PipelineError`]) and a pipeline already running are errors; a
+    /// failed step is not: the report says `ok: false` (exit status 1).
+    pub fn run(&self, runner: &Runner) -> Result<Report> {
+        let options = RunOptions {
+            dry_run: runner.is_dry_run(),
+            dry_run_queries: runner.runs_dry_queries(),
+            session: runner
+                .get_session()
+                .cloned()
+                .unwrap_or_else(|| Session::new(&self.name)),
+            ..self.options.clone()
+        };
+        let options = &options;
         let order =
             graph::order(&self.name, &self.steps).map_err(|e| PipelineError(e.to_string()))?;
         if options.dry_run {
@@ -792,9 +786,8 @@ mod tests {
         })
         .inputs(Inputs::new().file(&input));
         p.step("after", |_| Ok(())).after(["checks"]);
-        let options = RunOptions::new("test");
         for _ in 0..2 {
-            let report = p.run(&silent(), &options).unwrap();
+            let report = p.run(&silent()).unwrap();
             assert!(report.ok, "{}", report.table());
             let checks = report.step("checks").unwrap();
             assert_eq!(checks.status, StepStatus::Unsupported, "never up to date");
@@ -838,7 +831,7 @@ mod tests {
             cx.add_findings([&hadolint]);
             anyhow::bail!("hadolint found 1 finding\nmore detail")
         });
-        let report = p.run(&silent(), &RunOptions::new("test")).unwrap();
+        let report = p.run(&silent()).unwrap();
         let lint = report.step("lint").unwrap();
         assert_eq!(lint.status, StepStatus::Failed);
         assert_eq!(
@@ -875,7 +868,7 @@ mod tests {
             cx.add_build(record);
             anyhow::bail!("cannot build image app:dev: process didn't exit successfully\n--- tail")
         });
-        let report = p.run(&silent(), &RunOptions::new("test")).unwrap();
+        let report = p.run(&silent()).unwrap();
         assert_eq!(report.step("image").unwrap().builds.len(), 1);
         assert_eq!(
             annotations(&report, None),

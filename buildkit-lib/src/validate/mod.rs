@@ -5,7 +5,7 @@
 //! [`SizeCheck`] holds an image to a byte budget and keeps its history and chart,
 //! [`ImageCheck`], [`Trivy`] and [`Scout`] are our own image checks and the trivy / Docker
 //! Scout adapters, [`Usage`] and [`Prune`] read and prune the build cache, [`Smoke`] starts
-//! the image (with its [`Service`]s) and probes it, and [`Reproducible`] builds twice and
+//! the image (with its companion services, [`Smoke::service`]) and probes it, and [`Reproducible`] builds twice and
 //! compares. The files are split by check; the public module is one: `validate::Name`.
 pub(crate) mod cache;
 pub use cache::{CacheUsage, Prune, PrunePlan, PruneResult, Usage};
@@ -21,7 +21,7 @@ pub use security::{
 pub(crate) mod size;
 pub use size::{SizeBudget, SizeCheck, SizeMeasure, SizeReport};
 pub(crate) mod smoke;
-pub use smoke::{PortTaken, Ready, Service, Smoke, SmokeError, SmokeReport};
+pub use smoke::{PortTaken, Ready, Smoke, SmokeError, SmokeReport};
 
 use std::fmt;
 

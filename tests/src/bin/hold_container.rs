@@ -24,7 +24,7 @@
 use std::time::Duration;
 
 use buildkit_lib::plan::Step;
-use buildkit_lib::validate::{Ready, Service, Smoke};
+use buildkit_lib::validate::{Ready, Smoke};
 use buildkit_lib::RUN_LABEL;
 use buildkit_lib::{Cmd, Session};
 
@@ -76,11 +76,11 @@ fn main() {
         }
         ["smoke", project, port] => {
             let port: u16 = port.parse().expect("a port number");
-            let db = Service::new("db", e2e::BUSYBOX_IMAGE)
+            let db = Smoke::new(e2e::BUSYBOX_IMAGE)
                 .args(["sh", "-c", "echo db up; sleep 300"])
                 .ready(Ready::LogLine("db up".into()));
             let smoke = Smoke::new(e2e::BUSYBOX_IMAGE)
-                .service(db)
+                .service("db", db)
                 .args(["sleep", "300"])
                 .ready(Ready::Tcp(port))
                 .timeout(Duration::from_secs(120));

@@ -13,10 +13,10 @@ use buildkit_lib::cmd::Echo;
 use buildkit_lib::docker::Build;
 use buildkit_lib::docker::Output;
 use buildkit_lib::docker::Push;
-use buildkit_lib::pipeline::{Pipeline, RunOptions};
+use buildkit_lib::pipeline::Pipeline;
 use buildkit_lib::plan::Step;
 use buildkit_lib::validate::{Ready, Smoke};
-use buildkit_lib::Secret;
+use buildkit_lib::{Secret, Session};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -113,11 +113,11 @@ fn main() {
             Ok(())
         })
         .after(["smoke", "push"]);
-    let options = RunOptions::new("leakprobe").jobs(1);
-    match pipeline.run(&runner, &options) {
+    pipeline.jobs(1);
+    match pipeline.run(&runner.session(Session::new("leakprobe"))) {
         Ok(report) => {
-            eprintln!("{}", report.table());
-            std::process::exit(report.exit_code());
+            eprintln!("{report}");
+            std::process::exit(i32::from(!report.ok));
         }
         Err(e) => {
             eprintln!("error: {e:#}");

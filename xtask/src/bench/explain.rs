@@ -7,7 +7,8 @@
 
 use anyhow::{bail, Result};
 use buildkit_lib::docker::bench::ContextChange;
-use buildkit_lib::pipeline::{Inputs, Pipeline, RunOptions, StepStatus};
+use buildkit_lib::pipeline::{Inputs, Pipeline, StepStatus};
+use buildkit_lib::Session;
 
 use super::Bench;
 
@@ -26,7 +27,8 @@ impl Bench {
             self.root.join("target/buildkit/bench"),
         );
         pipeline.image_build("image", build, "mediaserver");
-        let report = pipeline.run(&self.runner, &RunOptions::new("bench").force(true).jobs(1))?;
+        pipeline.force(true).jobs(1);
+        let report = pipeline.run(&self.runner.clone().session(Session::new("bench")))?;
         let step = &report.steps[0];
         if step.status != StepStatus::Ok {
             bail!(

@@ -733,9 +733,7 @@ impl Bench {
                     Ok(())
                 })
                 .inputs(buildkit_lib::pipeline::Inputs::new().context(root.join("fixtures/webapp")))
-                .output(buildkit_lib::pipeline::StepOutput::image(
-                    "buildkit-webapp:bench",
-                ));
+                .output_image("buildkit-webapp:bench");
             pipeline
                 .step("size", |cx| {
                     cx.runner.capture(
@@ -746,10 +744,11 @@ impl Bench {
                     Ok(())
                 })
                 .after(["image"]);
-            let options = buildkit_lib::pipeline::RunOptions::new("bench").force(force);
-            let report = pipeline.run(&runner, &options)?;
+            pipeline.force(force);
+            let report =
+                pipeline.run(&runner.clone().session(buildkit_lib::Session::new("bench")))?;
             if !report.ok {
-                bail!("the library pipeline failed: {}", report.table());
+                bail!("the library pipeline failed: {report}");
             }
             Ok(())
         };
@@ -794,11 +793,17 @@ impl Bench {
     fn parallel_pipeline(&mut self) -> Result<()> {
         let (mut walls, mut sums) = (Vec::new(), Vec::new());
         for _ in 0..self.runs.min(3) {
-            let pipeline = webapp_pipeline(&self.runner, &self.root, false)?;
-            let options = buildkit_lib::pipeline::RunOptions::new("webapp").force(true);
-            let report = pipeline.run(&self.runner.clone().echo(Echo::Silent), &options)?;
+            let mut pipeline = webapp_pipeline(&self.runner, &self.root, false)?;
+            pipeline.force(true);
+            let report = pipeline.run(
+                &self
+                    .runner
+                    .clone()
+                    .echo(Echo::Silent)
+                    .session(buildkit_lib::Session::new("webapp")),
+            )?;
             if !report.ok {
-                bail!("the webapp pipeline failed:\n{}", report.table());
+                bail!("the webapp pipeline failed:\n{report}");
             }
             walls.push(report.seconds);
             sums.push(report.steps.iter().map(|s| s.seconds).sum());

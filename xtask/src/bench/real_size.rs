@@ -10,8 +10,9 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use buildkit_lib::docker::Cache;
 use buildkit_lib::docker::{Build, Output as BuildOutput};
-use buildkit_lib::pipeline::{Inputs, Pipeline, Report, RunOptions, StepStatus};
+use buildkit_lib::pipeline::{Inputs, Pipeline, Report, StepStatus};
 use buildkit_lib::plan::Step;
+use buildkit_lib::Session;
 
 use super::{docker_host, generate_tree, in_registry, prune_own, raw, tempfile_dir, time, Bench};
 
@@ -77,9 +78,9 @@ impl Bench {
         let run = || -> Result<StepStatus> {
             let mut pipeline = Pipeline::new("noop50k", &target);
             pipeline.image_build("image", tree_build(&dir, tag), "tree");
-            let report = pipeline.run(&self.runner, &RunOptions::new("bench"))?;
+            let report = pipeline.run(&self.runner.clone().session(Session::new("bench")))?;
             if !report.ok {
-                bail!("the 50k pipeline failed:\n{}", report.table());
+                bail!("the 50k pipeline failed:\n{report}");
             }
             Ok(report.steps[0].status)
         };
@@ -127,7 +128,7 @@ impl Bench {
             pipeline
                 .step("check", |_| Ok(()))
                 .inputs(Inputs::new().context(&dir));
-            let report = pipeline.run(&self.runner, &RunOptions::new("bench"))?;
+            let report = pipeline.run(&self.runner.clone().session(Session::new("bench")))?;
             Ok(report.steps[0].status)
         };
         change()?;

@@ -19,8 +19,7 @@ use crate::session::Session;
 
 use container::{image_config, inspect_state, last_logs, RunningContainer};
 use probe::{listener_of, same_pid_namespace, Listener};
-pub use service::Service;
-use service::ServiceReport;
+use service::{Service, ServiceReport};
 
 /// How the smoke test decides that the container is ready.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +43,7 @@ pub enum Ready {
         expect_body: Option<String>,
     },
     /// A line of the container's output contains this text (such as `ready for
-    /// connections`): for companion [`Service`]s mostly.
+    /// connections`): for a companion [`Smoke::service`] mostly.
     LogLine(String),
 }
 
@@ -107,7 +106,7 @@ fn with_env(mut cmd: Cmd, env: &BTreeMap<String, EnvValue>) -> Cmd {
 /// A smoke test of one image: what to run, what it needs, and how to tell it is ready.
 ///
 /// [`Smoke`] starts the image detached (unique name, the session's labels, `--init`),
-/// after the companion [`Service`]s it needs (a database, say), then waits until it is
+/// after the companion services it needs ([`Smoke::service`], a database, say), then waits until it is
 /// ready: its `HEALTHCHECK` status, a TCP port, or an HTTP `GET` on loopback that must
 /// answer 2xx. Each wait is one [`Action::Wait`](crate::plan::Action::Wait) on a
 /// container [`Probe`]: the probe counts only while the container runs, and a container
@@ -329,7 +328,7 @@ impl fmt::Display for PortTaken {
         write!(
             f,
             "; a check there could be answered by that server instead. Pick a free port \
-             (the port of the Ready check, Smoke::port or Service::port) and tell the app \
+             (the port of the Ready check, or Smoke::port of the app or a service) and tell the app \
              to listen on it (e.g. its PORT environment variable)"
         )
     }
@@ -414,10 +413,30 @@ impl Smoke {
         self
     }
 
-    /// Starts `service` (on the host network) before the app, waits until it is ready,
-    /// and gives the app its address; services start in the order added.
-    pub fn service(mut self, service: Service) -> Smoke {
-        self.services.push(service);
+    /// Starts `companion` (a container the app needs, such as its database) as the
+    /// service called `name` (letters, digits, `-` and `_`) before the app, waits until it
+    /// is ready, and gives the app its address; services start in the order added.
+    ///
+    /// The companion is a [`Smoke`] of its image: its [`env`](Smoke::env),
+    /// [`secret_env`](Smoke::secret_env), [`args`](Smoke::args), [`port`](Smoke::port),
+    /// [`ready`](Smoke::ready) and [`timeout`](Smoke::timeout) apply. It runs on the host
+    /// network, listening on its port at `127.0.0.1` (checked free before it starts);
+    /// [`Ready::Auto`] is a TCP connect to that port, and [`Ready::LogLine`] waits for a
+    /// line of its output such as `ready for connections`. When it has a port, the app's
+    /// environment gets `<NAME>_HOST=127.0.0.1` and `<NAME>_PORT=<port>` (the name
+    /// upper-cased, `-` as `_`) unless the test sets those itself.
+    ///
+    /// ```
+    /// use buildkit_lib::validate::{Ready, Smoke};
+    ///
+    /// let db = Smoke::new("mariadb:11")
+    ///     .port(3306)
+    ///     .env("MARIADB_ALLOW_EMPTY_ROOT_PASSWORD", "1")
+    ///     .ready(Ready::LogLine("ready for connections".into()));
+    /// let smoke = Smoke::new("myapp:dev").service("db", db).http(5000, "/health");
+    /// ```
+    pub fn service(mut self, name: impl Into<String>, companion: Smoke) -> Smoke {
+        self.services.push(Service::of(name.into(), companion));
         self
     }
 
@@ -826,7 +845,8 @@ mod tests {
         let smoke = Smoke::new("app:ci")
             .secret_env("DB_PASSWORD", Secret::new(value))
             .service(
-                Service::new("db", "mariadb:test")
+                "db",
+                Smoke::new("mariadb:test")
                     .port(3307)
                     .secret_env("MARIADB_PASSWORD", Secret::new(value)),
             );
@@ -850,10 +870,37 @@ mod tests {
     }
 
     #[test]
+    fn a_companion_that_publishes_or_has_services_of_its_own_is_refused() {
+        use crate::plan::Step as _;
+        let runner = Runner::new().session(session());
+        let published = Smoke::new("app:ci").service(
+            "db",
+            Smoke::new("mariadb:test").port(3307).publish(3307, 3306),
+        );
+        let err = published.plan(&runner).unwrap_err().to_string();
+        assert!(err.contains("service `db` publishes a port"), "{err}");
+        let nested = Smoke::new("app:ci").service(
+            "db",
+            Smoke::new("mariadb:test")
+                .port(3307)
+                .service("cache", Smoke::new("redis:test").port(6379)),
+        );
+        let err = nested.plan(&runner).unwrap_err().to_string();
+        assert!(
+            err.contains("service `db` has services of its own"),
+            "{err}"
+        );
+        // A companion is ready on a TCP connect to its port unless told otherwise.
+        let plain = Smoke::new("app:ci").service("db", Smoke::new("mariadb:test").port(3307));
+        assert_eq!(plain.services[0].ready, Ready::Auto);
+        assert!(plain.plan(&runner).is_ok());
+    }
+
+    #[test]
     fn a_service_address_set_by_hand_wins() {
         let smoke = Smoke::new("app:ci")
             .env("DB_HOST", "localhost")
-            .service(Service::new("db", "mariadb:test").port(3307));
+            .service("db", Smoke::new("mariadb:test").port(3307));
         assert!(smoke
             .for_session(&session())
             .command()
