@@ -14,7 +14,7 @@
 //! public module: every item is `docker::Name`, with no second level to learn.
 
 pub(crate) mod bake;
-pub use bake::{Bake, BakeFile, BakeTargetResult};
+pub use bake::{Bake, BakeFile};
 pub(crate) mod build;
 pub use build::{oci_labels, Build, BuildFailed, BuildResult, Output};
 pub(crate) mod builder;
@@ -28,8 +28,7 @@ pub(crate) mod explain;
 #[cfg(feature = "bench-internals")]
 pub use explain::bench;
 pub use explain::{
-    CacheCheck, CacheExportFailed, CacheImport, CacheNotWritten, CacheWarning, Cause,
-    ExplainRecord, Explanation, ImportStatus, InstructionRow,
+    CacheExportFailed, CacheImport, Cause, Explanation, InstructionRow,
 };
 pub(crate) mod fanout;
 pub use fanout::{FanOut, FanOutError, FanOutResult};

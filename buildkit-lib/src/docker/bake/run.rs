@@ -1,5 +1,5 @@
 //! Running a bake file: [`Bake`] (the `docker buildx bake` command line, run in the
-//! file's directory), its pre-flight checks, the typed [`BakeTargetResult`]s read from
+//! file's directory), its pre-flight checks, the typed [`BuildResult`]s read from
 //! `--metadata-file`, and [`Bake::print`].
 //!
 //! Apart from the export because a bake file need not come from it: a hand-written JSON
@@ -18,7 +18,7 @@ use super::entitlements::{
 };
 use super::model::{is_local, BakeFile};
 use crate::cmd::{Cmd, Runner};
-use crate::docker::build::BuildMetadataRow;
+use crate::docker::build::{BuildMetadataRow, BuildRecord, BuildResult};
 use crate::docker::cache;
 use crate::docker::explain::bake::BakeWatch;
 use crate::plan::Step;
@@ -152,7 +152,7 @@ impl Bake {
     /// files, build args, base images and instructions, are named only so; secrets are
     /// kept as identities only). With the default `plain` progress, bake runs with
     /// `--progress=rawjson` (rendered as plain text in the log), each target's cache
-    /// set-up checks are said before, and each target's [`BakeTargetResult::explanation`] says
+    /// set-up checks are said before, and each target's [`BuildResult::explanation`] says
     /// which instructions came from the cache and why each of the others ran. Targets of a
     /// JSON file with a local context and a Dockerfile file only.
     pub fn explain_records(mut self, dir: impl Into<PathBuf>) -> Bake {
@@ -218,32 +218,15 @@ impl Bake {
     }
 }
 
-/// What bake produced for one target, read from its metadata: a bake's result is one
-/// per target, by target name.
-#[derive(Debug, Clone, PartialEq, Default)]
-#[non_exhaustive]
-pub struct BakeTargetResult {
-    /// The digest of the image manifest or index (`containerimage.digest`).
-    pub digest: Option<String>,
-    /// The digest of the image configuration (`containerimage.config.digest`); absent
-    /// when the result is an index (several platforms, or attestations).
-    pub(crate) config_digest: Option<String>,
-    /// The image names buildx reports (`image.name`, comma-separated there).
-    pub image_names: Vec<String>,
-    /// The target's metadata as written.
-    pub(crate) metadata: Value,
-    /// With [`Bake::explain_records`]: which instructions were taken from the cache and
-    /// why each of the others ran.
-    pub explanation: Option<crate::docker::explain::Explanation>,
-    /// With [`Bake::explain_records`]: what the cache set-up checks found.
-    pub cache_warnings: Vec<crate::docker::explain::CacheWarning>,
-}
-
 /// What a bake produced: each target's result, by target name.
-pub(crate) type BakeResult = BTreeMap<String, BakeTargetResult>;
+pub(crate) type BakeResult = BTreeMap<String, BuildResult>;
 
-/// Reads bake's metadata JSON: an object keyed by target name.
-pub(crate) fn parse_metadata(text: &str) -> anyhow::Result<BTreeMap<String, BakeTargetResult>> {
+/// Reads bake's metadata JSON: an object keyed by target name. Each target's
+/// [`BuildResult`] holds its digest, its image id (the config digest, as the `docker`
+/// driver names the image), the image names buildx reports as its `tags` (`image.name`,
+/// normalized: `docker.io/library/web:1`), the target's metadata as written and the
+/// reference of BuildKit's record.
+pub(crate) fn parse_metadata(text: &str) -> anyhow::Result<BakeResult> {
     let value: Value = serde_json::from_str(text).context("bake metadata is not JSON")?;
     let Value::Object(map) = value else {
         bail!("bake metadata is not a JSON object keyed by target name");
@@ -253,19 +236,26 @@ pub(crate) fn parse_metadata(text: &str) -> anyhow::Result<BTreeMap<String, Bake
         .map(|(name, v)| {
             let row: BuildMetadataRow =
                 crate::rows::from_value(&v, &format!("the bake metadata of target {name}"))?;
-            let result = BakeTargetResult {
+            let tags: Vec<String> = row
+                .image_name
+                .as_deref()
+                .unwrap_or("")
+                .split(',')
+                .filter(|n| !n.is_empty())
+                .map(str::to_string)
+                .collect();
+            let result = BuildResult {
+                image_name: tags.first().cloned(),
+                tags,
                 digest: row.digest,
-                config_digest: row.config_digest,
-                image_names: row
-                    .image_name
-                    .as_deref()
-                    .unwrap_or("")
-                    .split(',')
-                    .filter(|n| !n.is_empty())
-                    .map(str::to_string)
-                    .collect(),
+                image_id: row.config_digest,
                 metadata: v,
-                ..BakeTargetResult::default()
+                record: BuildRecord::without_history(
+                    row.build_ref,
+                    true,
+                    "not read for a bake target".into(),
+                ),
+                ..BuildResult::default()
             };
             Ok((name, result))
         })
@@ -465,7 +455,7 @@ impl Bake {
 }
 
 impl Step for Bake {
-    type Output = BTreeMap<String, BakeTargetResult>;
+    type Output = BakeResult;
 
     /// Checks, runs the bake and reads each target's result from the metadata file. A
     /// JSON file not written yet (a dry run's plan of a pipeline that writes it first) is
@@ -600,9 +590,9 @@ impl Bake {
                     target.explanation = Some(explanation);
                 }
             }
-            for (name, warnings) in explained.warnings {
+            for (name, findings) in explained.warnings {
                 if let Some(target) = result.get_mut(&name) {
-                    target.cache_warnings = warnings;
+                    target.cache_warnings = findings;
                 }
             }
         }
@@ -703,13 +693,17 @@ mod tests {
         }"#;
         let results = parse_metadata(text).unwrap();
         assert_eq!(results["web"].digest.as_deref(), Some("sha256:d1"));
-        assert_eq!(results["web"].config_digest.as_deref(), Some("sha256:c0"));
+        assert_eq!(results["web"].image_id.as_deref(), Some("sha256:c0"));
         assert_eq!(
-            results["web"].image_names,
+            results["web"].tags,
             ["docker.io/library/web:1", "docker.io/library/web:latest"]
         );
         assert_eq!(results["files"].digest, None);
-        assert!(results["files"].image_names.is_empty());
+        assert!(results["files"].tags.is_empty());
+        assert_eq!(
+            results["files"].record.reference.as_deref(),
+            Some("default/default/def")
+        );
         assert!(parse_metadata("[]").is_err());
     }
 
