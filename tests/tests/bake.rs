@@ -656,7 +656,7 @@ fn baking_the_webapp_gives_the_same_image_as_build_run() {
     assert!(built.digest.is_some());
     assert_eq!(result.digest, built.digest);
     assert_eq!(
-        result.image_names,
+        result.tags,
         [format!("docker.io/library/{baked_tag}")]
     );
     assert_eq!(
