@@ -14,7 +14,7 @@ use buildkit_lib::docker::FanOut;
 use buildkit_lib::docker::ImagetoolsCreate;
 use buildkit_lib::docker::{Bake, BakeFile};
 use buildkit_lib::docker::{Build, Output};
-use buildkit_lib::docker::{BuilderCreate, Driver, NodeSpec};
+use buildkit_lib::docker::{BuilderCreate, NodeSpec};
 use buildkit_lib::package::{Mode, Package, PyInstaller, Stage, Stages};
 use buildkit_lib::pipeline::{Pipeline, RunOptions};
 use buildkit_lib::plan::{Plan, Step};
@@ -360,7 +360,7 @@ fn golden_plans_of_bake_builders_merges_and_prunes() {
         &Step::plan(
             &BuilderCreate::new()
                 .name("ci")
-                .driver(Driver::DockerContainer)
+                .driver("docker-container")
                 .platform("linux/amd64")
                 .bootstrap(true),
             &runner,
@@ -372,7 +372,7 @@ fn golden_plans_of_bake_builders_merges_and_prunes() {
         &Step::plan(
             &BuilderCreate::new()
                 .name("fleet")
-                .driver(Driver::DockerContainer)
+                .driver("docker-container")
                 .node(
                     NodeSpec::new("amd")
                         .endpoint("unix:///run/a.sock")

@@ -18,7 +18,7 @@ pub use bake::{Bake, BakeFile};
 pub(crate) mod build;
 pub use build::{oci_labels, Build, BuildFailed, BuildResult, Output};
 pub(crate) mod builder;
-pub use builder::{BuilderCreate, CreatedBuilder, Driver, NodeSpec};
+pub use builder::{BuilderCreate, CreatedBuilder, NodeSpec};
 pub(crate) mod cache;
 pub use cache::Cache;
 pub(crate) mod checks;
