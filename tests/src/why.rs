@@ -7,8 +7,8 @@ use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
 use buildkit_lib::cmd::Echo;
-use buildkit_lib::docker::{Build, Output};
 use buildkit_lib::docker::BuilderCreate;
+use buildkit_lib::docker::{Build, Output};
 use buildkit_lib::docker::{Explanation, InstructionRow};
 use buildkit_lib::plan::Step;
 use buildkit_lib::{Cmd, Runner};

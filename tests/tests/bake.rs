@@ -655,10 +655,7 @@ fn baking_the_webapp_gives_the_same_image_as_build_run() {
     assert!(built_config.starts_with("sha256:"), "{built_config}");
     assert!(built.digest.is_some());
     assert_eq!(result.digest, built.digest);
-    assert_eq!(
-        result.tags,
-        [format!("docker.io/library/{baked_tag}")]
-    );
+    assert_eq!(result.tags, [format!("docker.io/library/{baked_tag}")]);
     assert_eq!(
         e2e::image_inspect(&runner, &baked_tag)["Id"],
         e2e::image_inspect(&runner, &built_tag)["Id"]

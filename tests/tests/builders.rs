@@ -249,7 +249,7 @@ fn fan_out_over_a_remote_and_a_docker_container_builder_merges_by_digest() {
         ],
     );
     let result = f.run(&runner).unwrap_or_else(|e| panic!("{e:#}"));
-    assert_eq!(result.merged_platforms, ["linux/amd64", "linux/arm64"]);
+    assert_eq!(result.platforms, ["linux/amd64", "linux/arm64"]);
     // A `remote` and a `docker-container` builder push by digest: no per-platform tag
     // (the registry's tag list below), each digest reachable in the repository.
     assert!(!in_registry(&runner, &format!("{tag}-linux-amd64")));

@@ -27,11 +27,9 @@ pub(crate) mod dockerfile;
 pub(crate) mod explain;
 #[cfg(feature = "bench-internals")]
 pub use explain::bench;
-pub use explain::{
-    CacheExportFailed, CacheImport, Cause, Explanation, InstructionRow,
-};
+pub use explain::{CacheExportFailed, CacheImport, Cause, Explanation, InstructionRow};
 pub(crate) mod fanout;
-pub use fanout::{FanOut, FanOutError, FanOutResult};
+pub use fanout::{FanOut, FanOutError};
 pub(crate) mod image;
 pub(crate) mod reference;
 pub(crate) mod registry;

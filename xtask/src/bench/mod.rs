@@ -460,9 +460,9 @@ impl Bench {
     /// `imagetools create`. Also reports the rig's one-time cost (building BuildKit),
     /// as `xtask/engine-up.sh` recorded it.
     fn fanout_builders(&mut self) -> Result<()> {
+        use buildkit_lib::docker::BuilderCreate;
         use buildkit_lib::docker::FanOut;
         use buildkit_lib::docker::Output;
-        use buildkit_lib::docker::BuilderCreate;
         const STATE: &str = "/var/lib/buildkit-lib/buildkit";
         let var = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_string());
         let endpoint = var("BUILDKIT_LIB_REMOTE_BUILDKIT", "tcp://127.0.0.1:1234");

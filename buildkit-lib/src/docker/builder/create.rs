@@ -47,11 +47,11 @@ use crate::plan::Step;
 /// # Example
 ///
 /// ```
-/// use buildkit_lib::docker::{BuilderCreate, Driver};
+/// use buildkit_lib::docker::BuilderCreate;
 /// use buildkit_lib::plan::Step;
 /// use buildkit_lib::Runner;
 ///
-/// let create = BuilderCreate::new().name("ci").driver(Driver::DockerContainer).bootstrap(true);
+/// let create = BuilderCreate::new().name("ci").driver("docker-container").bootstrap(true);
 /// let plan = create.plan(&Runner::new())?.to_string();
 /// assert!(plan.starts_with("? docker buildx ls"), "{plan}");
 /// assert!(plan.contains("$ docker buildx create --name ci --driver docker-container"), "{plan}");
@@ -675,7 +675,10 @@ mod tests {
         for driver in Driver::ALL {
             let create = BuilderCreate::new().name("ci").driver(driver.as_str());
             let line = create.command().to_string();
-            assert!(line.ends_with(&format!("--driver {}", driver.as_str())), "{line}");
+            assert!(
+                line.ends_with(&format!("--driver {}", driver.as_str())),
+                "{line}"
+            );
         }
         let err = BuilderCreate::new()
             .name("ci")

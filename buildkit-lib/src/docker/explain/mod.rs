@@ -52,9 +52,10 @@ pub struct InstructionRow {
     /// The stage's name (`builder`), or `stage-N` for an unnamed stage, as BuildKit
     /// names it.
     pub stage: String,
-    /// The platform, in a multi-platform build (`linux/arm64`).
+    /// The platform, in a multi-platform build or a [`FanOut`](crate::docker::FanOut)
+    /// (`linux/arm64`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) platform: Option<String>,
+    pub platform: Option<String>,
     /// Its position in the stage, from 1, as BuildKit counts (`[builder 5/6]`).
     pub(crate) step: usize,
     /// How many steps BuildKit counts in the stage.
@@ -341,6 +342,44 @@ impl Explanation {
             self.rows.len(),
         )
     }
+}
+
+/// One explanation of the builds of several platforms (a fan-out's, one build per
+/// platform), in the order given: each row names its platform, as in a multi-platform
+/// build; the base images and cache sources are listed once each, the secrets that
+/// changed in any; a previous record and the progress count only when every platform had
+/// them. `None` when no platform was explained.
+pub(crate) fn merge_platforms(parts: Vec<(String, Explanation)>) -> Option<Explanation> {
+    fn with_platform(platform: &str, mut rows: Vec<InstructionRow>) -> Vec<InstructionRow> {
+        for row in &mut rows {
+            row.platform.get_or_insert_with(|| platform.to_string());
+        }
+        rows
+    }
+    let mut parts = parts.into_iter();
+    let (platform, mut merged) = parts.next()?;
+    merged.rows = with_platform(&platform, std::mem::take(&mut merged.rows));
+    for (platform, e) in parts {
+        merged.rows.extend(with_platform(&platform, e.rows));
+        for base in e.bases {
+            if !merged.bases.contains(&base) {
+                merged.bases.push(base);
+            }
+        }
+        for import in e.cache_imports {
+            if !merged.cache_imports.contains(&import) {
+                merged.cache_imports.push(import);
+            }
+        }
+        for id in e.secrets_changed {
+            if !merged.secrets_changed.contains(&id) {
+                merged.secrets_changed.push(id);
+            }
+        }
+        merged.previous_record &= e.previous_record;
+        merged.progress_read &= e.progress_read;
+    }
+    Some(merged)
 }
 
 /// What a build leaves in `target/` for the next one and for `cargo xtask why`: the inputs
