@@ -56,8 +56,9 @@ use crate::plan::Step;
 /// and cache destination outside it; else it stops with "additional privileges
 /// requested". [`Bake`] grants exactly what the selected targets need
 /// (computed from the file, never a blanket `fs=*`), on a buildx
-/// that takes `--allow` (0.17 or newer, asked once per runner, or stated
-/// with [`Bake::buildx_version`]); a run first creates the missing output and cache
+/// that takes `--allow` (0.17 or newer: `docker buildx version`, asked once per runner
+/// when the command grants anything; a plan, which does not know, shows the grants); a
+/// run first creates the missing output and cache
 /// directories those grants name, since buildx checks a missing path by its parent.
 /// Overrides ([`Bake::set`]) count as buildx counts them: an overridden context or
 /// named context is granted, an overridden output, cache or secret list needs no grant
@@ -170,15 +171,6 @@ impl Bake {
     /// Adds one; call again for more.
     pub fn allow(mut self, entitlement: impl Into<String>) -> Bake {
         self.allow.push(entitlement.into());
-        self
-    }
-
-    /// The buildx release the command line is for: from 0.17 on it carries the
-    /// entitlements (`--allow`), before it does not (`bake` had no `--allow`). Without
-    /// one, [`Bake::run`] asks buildx (`docker buildx version`, once per runner), and
-    /// [`Bake::command`] and the plan are those of a buildx that takes `--allow`.
-    pub fn buildx_version(mut self, version: Version) -> Bake {
-        self.buildx = Some(version);
         self
     }
 
@@ -296,8 +288,9 @@ impl Bake {
     /// [--allow=E].. [-f NETWORK_FILE] -f FILE [--metadata-file M] [--progress=P]
     /// [--set S].. [--print] [TARGET..]`, run in the file's directory, with absolute
     /// paths. `--allow` carries the entitlements the targets need (see the [`Bake`
-    /// docs](Bake#entitlements)) and those of [`Bake::allow`] when buildx takes it (see
-    /// [`Bake::buildx_version`]); never with `--print`, which builds nothing.
+    /// docs](Bake#entitlements)) and those of [`Bake::allow`] (a run leaves them out on a
+    /// buildx older than 0.17, which has no `bake --allow`); never with `--print`, which
+    /// builds nothing.
     pub fn command(&self) -> Cmd {
         let mut cmd = Cmd::new("docker").args(["buildx", "bake"]).cwd(self.dir());
         if let Some(builder) = &self.builder {
@@ -466,9 +459,8 @@ impl Step for Bake {
     /// file other than JSON is read as `docker buildx bake --print` resolves it), the
     /// builder check of a v2 gha cache, the missing output and cache directories outside
     /// the file's directory created (`mkdir -p`, see the [`Bake` docs](Bake#entitlements)),
-    /// and, when the command grants entitlements and no [`Bake::buildx_version`] was
-    /// given, `docker buildx version` (once per runner) to know whether buildx takes
-    /// `--allow`. Without a [`Bake::metadata_file`], buildx writes its metadata to a file
+    /// and, when the command grants entitlements, `docker buildx version` (once per
+    /// runner) to know whether buildx takes `--allow`. Without a [`Bake::metadata_file`], buildx writes its metadata to a file
     /// in the temporary directory named after the run and the command, removed once read.
     fn run(&self, runner: &Runner) -> anyhow::Result<BakeResult> {
         self.run_checked(runner)
