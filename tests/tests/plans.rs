@@ -345,7 +345,9 @@ fn webapp_bake() -> Bake {
 fn baked_on_buildx(bake: &Bake, version: &str) -> Plan {
     let fake = FakeExecutor::like_dry_run().on(
         ["docker", "buildx", "version"],
-        Answer::ok(format!("github.com/docker/buildx v{version} 0123456789ab\n")),
+        Answer::ok(format!(
+            "github.com/docker/buildx v{version} 0123456789ab\n"
+        )),
     );
     let runner = Runner::new()
         .echo(Echo::Silent)
@@ -361,8 +363,14 @@ fn golden_plans_of_bake_builders_merges_and_prunes() {
     // Each bake proves the buildx it asked: 0.29 (Debian sid, today's engine) is granted
     // what the targets need, 0.13 (Debian trixie, the oldest supported) knows no `bake
     // --allow`; a plan, which cannot know, asks buildx first and grants.
-    golden("bake-buildx-0.29", &baked_on_buildx(&webapp_bake(), "0.29.1"));
-    golden("bake-buildx-0.13", &baked_on_buildx(&webapp_bake(), "0.13.1"));
+    golden(
+        "bake-buildx-0.29",
+        &baked_on_buildx(&webapp_bake(), "0.29.1"),
+    );
+    golden(
+        "bake-buildx-0.13",
+        &baked_on_buildx(&webapp_bake(), "0.13.1"),
+    );
     golden("bake-buildx-unknown", &planned(&webapp_bake()));
     let runner = Runner::new().session(session());
     golden(
