@@ -537,7 +537,8 @@ impl Build {
     /// on every run declared before a `RUN`), `cache/cache-mount-not-persisted` (in CI, a
     /// cache mount on a builder that starts empty, with no cache exported) and
     /// `cache/base-without-digest` (a reproducible build from a base image named by tag
-    /// only). Another name is refused before the build runs.
+    /// only). The name alone (`cache-from-without-cache-to`) will do too; another name is
+    /// refused before the build runs.
     pub fn skip_cache_check(mut self, rule: impl Into<String>) -> Build {
         let rule = rule.into();
         if !self.skip_cache_checks.contains(&rule) {

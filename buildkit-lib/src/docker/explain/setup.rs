@@ -76,9 +76,11 @@ impl CacheCheck {
         format!("{CACHE_RULE_PREFIX}{}", self.as_str())
     }
 
-    /// The check whose rule is `rule` (`cache/copy-before-install`).
+    /// The check whose rule is `rule` (`cache/copy-before-install`, or its name alone,
+    /// `copy-before-install`).
     pub(crate) fn of_rule(rule: &str) -> Option<CacheCheck> {
-        CacheCheck::ALL.into_iter().find(|c| c.rule() == rule)
+        let name = rule.strip_prefix(CACHE_RULE_PREFIX).unwrap_or(rule);
+        CacheCheck::ALL.into_iter().find(|c| c.as_str() == name)
     }
 }
 
@@ -269,7 +271,11 @@ pub(crate) fn check(
     let cx = Setup::new(build, text, env);
     let mut out = Vec::new();
     for check in CacheCheck::ALL {
-        if build.skip_cache_checks.contains(&check.rule()) {
+        if build
+            .skip_cache_checks
+            .iter()
+            .any(|rule| CacheCheck::of_rule(rule) == Some(check))
+        {
             continue;
         }
         match check {

@@ -219,8 +219,15 @@ fn in_ci_a_cache_imported_and_never_exported_is_found() {
     // A name that is no check's is refused before the build runs, naming the checks.
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("Dockerfile"), text).unwrap();
+    assert_eq!(
+        warnings_with(text, &[], &[("CI", "1")], |b| b
+            .cache_from(from())
+            .skip_cache_check("cache-from-without-cache-to")),
+        [],
+        "the name alone will do"
+    );
     let err = Build::new(dir.path())
-        .skip_cache_check("cache-from-without-cache-to")
+        .skip_cache_check("cache/cache-from-without-cache")
         .check()
         .unwrap_err()
         .to_string();
