@@ -7,8 +7,8 @@ use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
 use buildkit_lib::cmd::Echo;
+use buildkit_lib::docker::BuilderCreate;
 use buildkit_lib::docker::{Build, Output};
-use buildkit_lib::docker::{BuilderCreate, Driver};
 use buildkit_lib::docker::{Explanation, InstructionRow};
 use buildkit_lib::plan::Step;
 use buildkit_lib::{Cmd, Runner};
@@ -81,7 +81,7 @@ pub fn own_builder(runner: &Runner, prefix: &str) -> (String, crate::RemoveBuild
     let guard = crate::RemoveBuilder(runner.clone(), name.clone());
     BuilderCreate::new()
         .name(&name)
-        .driver(Driver::DockerContainer)
+        .driver("docker-container")
         .driver_opt("image", &rig.image)
         .driver_opt("network", "host")
         .bootstrap(true)

@@ -10,7 +10,7 @@
 use std::path::Path;
 
 use buildkit_lib::docker::Cache;
-use buildkit_lib::docker::{self, BuilderCreate, Driver, NodeSpec};
+use buildkit_lib::docker::{self, BuilderCreate, NodeSpec};
 use buildkit_lib::docker::{Build, Output};
 use buildkit_lib::docker::{FanOut, FanOutError};
 use buildkit_lib::plan::Step;
@@ -41,7 +41,7 @@ fn remote_create(
     tls: &RemoteTls,
     platforms: &[&str],
 ) -> BuilderCreate {
-    let mut create = BuilderCreate::new().name(name).driver(Driver::Remote);
+    let mut create = BuilderCreate::new().name(name).driver("remote");
     for platform in platforms {
         create = create.platform(*platform);
     }
@@ -55,7 +55,7 @@ fn remote_create(
 fn container_create(name: &str, image: &str, platforms: &[&str]) -> BuilderCreate {
     let mut create = BuilderCreate::new()
         .name(name)
-        .driver(Driver::DockerContainer)
+        .driver("docker-container")
         .driver_opt("image", image)
         .driver_opt("network", "host");
     for platform in platforms {
@@ -137,7 +137,7 @@ fn a_multi_node_builder_builds_both_platforms_and_each_runs() {
     let name = e2e::unique("bkl-multi");
     let multi = BuilderCreate::new()
         .name(name.clone())
-        .driver(Driver::Remote)
+        .driver("remote")
         .node(
             NodeSpec::new(format!("{name}-tls"))
                 .endpoint(rig.endpoint.clone())
@@ -249,7 +249,7 @@ fn fan_out_over_a_remote_and_a_docker_container_builder_merges_by_digest() {
         ],
     );
     let result = f.run(&runner).unwrap_or_else(|e| panic!("{e:#}"));
-    assert_eq!(result.merged_platforms, ["linux/amd64", "linux/arm64"]);
+    assert_eq!(result.platforms, ["linux/amd64", "linux/arm64"]);
     // A `remote` and a `docker-container` builder push by digest: no per-platform tag
     // (the registry's tag list below), each digest reachable in the repository.
     assert!(!in_registry(&runner, &format!("{tag}-linux-amd64")));
@@ -556,7 +556,7 @@ fn a_builder_name_that_is_taken_is_refused_and_the_builder_left_alone() {
     assert_eq!(again.run(&runner).unwrap_err().to_string(), expected);
     let multi = BuilderCreate::new()
         .name(name.clone())
-        .driver(Driver::DockerContainer)
+        .driver("docker-container")
         .node(NodeSpec::new("n0"));
     assert_eq!(
         multi

@@ -95,14 +95,23 @@ fn an_unreachable_cache_registry_leaves_the_image_built_and_says_the_cache_was_n
         .run(&runner)
         .expect("an optional cache does not fail the build");
     assert_loaded(&image, &result);
-    assert_eq!(result.cache_not_written.len(), 1, "{result:#?}");
-    let cache = &result.cache_not_written[0];
-    assert_eq!(cache.destination, UNREACHABLE);
-    assert!(cache.error.contains("127.0.0.1:1"), "{}", cache.error);
+    let caches = not_written(&result);
+    assert_eq!(caches.len(), 1, "{result:#?}");
+    let cache = caches[0];
+    assert_eq!(cache.file, UNREACHABLE);
+    assert_eq!(cache.level, buildkit_lib::Level::Warning);
     assert!(
-        cache.error.contains("connection refused"),
+        cache
+            .message
+            .starts_with(&format!("cache not written to {UNREACHABLE}: ")),
         "{}",
-        cache.error
+        cache.message
+    );
+    assert!(cache.message.contains("127.0.0.1:1"), "{}", cache.message);
+    assert!(
+        cache.message.contains("connection refused"),
+        "{}",
+        cache.message
     );
     // Explained as usual: the image's one RUN ran.
     let explanation = result.explanation.as_ref().unwrap();
@@ -154,8 +163,9 @@ fn an_unreachable_cache_registry_leaves_the_image_built_and_says_the_cache_was_n
         .cache_to(Cache::registry(UNREACHABLE))
         .run(&runner)
         .unwrap();
-    assert_eq!(result.cache_not_written.len(), 1, "{result:#?}");
-    assert_eq!(result.cache_not_written[0].destination, UNREACHABLE);
+    let caches = not_written(&result);
+    assert_eq!(caches.len(), 1, "{result:#?}");
+    assert_eq!(caches[0].file, UNREACHABLE);
     assert!(result.explanation.is_none());
 }
 
@@ -171,12 +181,10 @@ fn a_local_cache_folder_that_cannot_be_written_leaves_the_image_built() {
         .run(&image.runner.clone().echo(Echo::Silent))
         .unwrap();
     assert_loaded(&image, &result);
-    assert_eq!(result.cache_not_written.len(), 1, "{result:#?}");
-    assert_eq!(
-        result.cache_not_written[0].destination,
-        cache_dir.display().to_string()
-    );
-    assert!(result.cache_not_written[0].error.contains("index.json"));
+    let caches = not_written(&result);
+    assert_eq!(caches.len(), 1, "{result:#?}");
+    assert_eq!(caches[0].file, cache_dir.display().to_string());
+    assert!(caches[0].message.contains("index.json"));
 
     // A cache folder that cannot even be created stops buildx before it builds: a
     // failed build, said as before.
@@ -257,4 +265,13 @@ fn a_pipeline_step_follows_the_users_choice() {
             .flatten()
             .any(|w| w["kind"] == "cache-not-written")
     );
+}
+
+/// The `cache/not-written` findings of a build's result.
+fn not_written(result: &buildkit_lib::docker::BuildResult) -> Vec<&buildkit_lib::Finding> {
+    result
+        .cache_warnings
+        .iter()
+        .filter(|w| w.rule == "cache/not-written")
+        .collect()
 }

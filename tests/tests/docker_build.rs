@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use buildkit_lib::cmd::Echo;
 use buildkit_lib::docker::Cache;
 use buildkit_lib::docker::{oci_labels, Build, Output};
-use buildkit_lib::docker::{BuilderCreate, Driver, NodeSpec};
+use buildkit_lib::docker::{BuilderCreate, NodeSpec};
 use buildkit_lib::docker::{ImagetoolsCreate, Push};
 use buildkit_lib::plan::Step;
 use buildkit_lib::{Cmd, Runner, Session};
@@ -757,7 +757,7 @@ fn builders_are_created_listed_and_removed() {
     // Remote nodes on closed loopback ports: creating and listing needs no BuildKit there.
     let first = BuilderCreate::new()
         .name(name.clone())
-        .driver(Driver::Remote)
+        .driver("remote")
         .node(
             NodeSpec::new("n1")
                 .platform("linux/amd64")
@@ -767,7 +767,7 @@ fn builders_are_created_listed_and_removed() {
     let _cleanup = BuilderCleanup(runner.clone(), name.clone());
     let second_node = |create: BuilderCreate| {
         create
-            .driver(Driver::Remote)
+            .driver("remote")
             .node(
                 NodeSpec::new("n2")
                     .platform("linux/arm64")
@@ -834,7 +834,7 @@ fn multi_node_builders_are_created_whole_or_not_at_all() {
     let farm_of = |amd: NodeSpec, arm: NodeSpec| {
         BuilderCreate::new()
             .name(name.clone())
-            .driver(Driver::Remote)
+            .driver("remote")
             .node(amd)
             .node(arm)
     };

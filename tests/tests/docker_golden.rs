@@ -4,7 +4,7 @@
 use buildkit_lib::docker::Cache;
 use buildkit_lib::docker::ImagetoolsCreate;
 use buildkit_lib::docker::{oci_labels, Build, Output};
-use buildkit_lib::docker::{BuilderCreate, Driver, NodeSpec};
+use buildkit_lib::docker::{BuilderCreate, NodeSpec};
 use buildkit_lib::plan::Step;
 use buildkit_lib::{Runner, Session};
 
@@ -135,7 +135,7 @@ fn create_lines<S: Step>(step: &S) -> Vec<String> {
 fn builder_create_for_each_driver() {
     let docker = BuilderCreate::new()
         .name("local")
-        .driver(Driver::Docker)
+        .driver("docker")
         .endpoint("default")
         .use_it(true);
     assert_eq!(
@@ -144,7 +144,7 @@ fn builder_create_for_each_driver() {
     );
     let container = BuilderCreate::new()
         .name("multi")
-        .driver(Driver::DockerContainer)
+        .driver("docker-container")
         .driver_opt("network", "host")
         .driver_opt("image", "moby/buildkit:v0.13.2")
         .platform("linux/amd64")
@@ -163,7 +163,7 @@ fn builder_create_for_each_driver() {
     );
     let remote = BuilderCreate::new()
         .name("farm")
-        .driver(Driver::Remote)
+        .driver("remote")
         .node(
             NodeSpec::new("arm-node")
                 .platform("linux/arm64")
@@ -179,7 +179,7 @@ fn builder_create_for_each_driver() {
     );
     let k8s = BuilderCreate::new()
         .name("k8s")
-        .driver(Driver::Kubernetes)
+        .driver("kubernetes")
         .driver_opt("namespace", "ci")
         .driver_opt("replicas", "2");
     assert_eq!(
@@ -248,7 +248,7 @@ fn multi_node_builder_command_lines() {
     let farm = |amd_endpoint: &str| {
         BuilderCreate::new()
             .name("farm")
-            .driver(Driver::Remote)
+            .driver("remote")
             .node(
                 tls(NodeSpec::new("amd")
                     .endpoint(amd_endpoint)
@@ -280,7 +280,7 @@ fn multi_node_builder_command_lines() {
 
     let k8s = BuilderCreate::new()
         .name("k8s")
-        .driver(Driver::Kubernetes)
+        .driver("kubernetes")
         .driver_opt("namespace", "buildkit")
         .node(
             NodeSpec::new("amd")
@@ -309,7 +309,7 @@ fn multi_node_builder_command_lines() {
 
     let containers = BuilderCreate::new()
         .name("engines")
-        .driver(Driver::DockerContainer)
+        .driver("docker-container")
         .driver_opt("network", "host")
         .buildkitd_config("buildkitd.toml")
         .node(
@@ -345,7 +345,7 @@ fn multi_node_builder_command_lines() {
          a BuildKit address: write tcp://host:port (with TLS files) or \
          unix:///path/buildkitd.sock"
     );
-    let docker = containers.clone().driver(Driver::Docker);
+    let docker = containers.clone().driver("docker");
     assert_eq!(
         docker.run(&runner).unwrap_err().to_string(),
         "the docker driver cannot have several nodes; use docker-container, remote or \

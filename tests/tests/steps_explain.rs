@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use buildkit_lib::cmd::{Answer, Echo, FakeExecutor};
 use buildkit_lib::docker::Build;
-use buildkit_lib::docker::{BuilderCreate, Driver, NodeSpec};
+use buildkit_lib::docker::{BuilderCreate, NodeSpec};
 use buildkit_lib::docker::{FanOut, FanOutError};
 use buildkit_lib::engine::Doctor;
 use buildkit_lib::plan::{Action, Step};
@@ -27,14 +27,14 @@ fn context(dir: &Path) {
 #[test]
 fn a_builder_create_of_each_driver_runs_its_plan() {
     for (driver, name, endpoint) in [
-        (Driver::Docker, "docker", None),
+        ("docker", "docker", None),
         (
-            Driver::DockerContainer,
+            "docker-container",
             "docker-container",
             Some("unix:///run/engine.sock"),
         ),
-        (Driver::Kubernetes, "kubernetes", None),
-        (Driver::Remote, "remote", Some("tcp://buildkitd:1234")),
+        ("kubernetes", "kubernetes", None),
+        ("remote", "remote", Some("tcp://buildkitd:1234")),
     ] {
         let mut create = BuilderCreate::new()
             .name(format!("ci-{name}"))
@@ -103,7 +103,7 @@ fn a_builder_create_refuses_a_taken_name_before_creating() {
 fn a_multi_node_builder_runs_its_plan() {
     let fleet = BuilderCreate::new()
         .name("fleet")
-        .driver(Driver::DockerContainer)
+        .driver("docker-container")
         .node(
             NodeSpec::new("amd")
                 .endpoint("unix:///run/a.sock")

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use buildkit_lib::docker::{Build, Output};
-use buildkit_lib::docker::{Cause, ExplainRecord, Explanation};
+use buildkit_lib::docker::{Cause, Explanation};
 use buildkit_lib::pipeline::{Pipeline, Report};
 use buildkit_lib::plan::Step;
 use buildkit_lib::{Cmd, Runner, Session};
@@ -62,8 +62,8 @@ impl Webapp {
             .run(&self.runner.clone().session(Session::new("why-test")))
             .unwrap();
         assert!(report.ok, "{:#?}", report.steps);
-        let record = ExplainRecord::load(&self.record_path()).unwrap().unwrap();
-        (record.explanation, report)
+        let explanation = Explanation::load(&self.record_path()).unwrap().unwrap();
+        (explanation, report)
     }
 
     fn record_path(&self) -> PathBuf {
@@ -260,8 +260,8 @@ fn the_mediaserver_at_real_size_names_the_one_file_that_changed() {
         let record = target
             .path()
             .join("buildkit/mediaserver-why/why/image.json");
-        let record = ExplainRecord::load(&record).unwrap().unwrap();
-        (record.explanation, report)
+        let explanation = Explanation::load(&record).unwrap().unwrap();
+        (explanation, report)
     };
     let (first, _) = run();
     assert!(
@@ -369,11 +369,10 @@ fn a_cache_set_up_warning_reaches_the_log_the_result_and_the_report() {
         result.cache_warnings
     );
     let w = &result.cache_warnings[0];
-    assert_eq!(
-        w.check,
-        buildkit_lib::docker::CacheCheck::CacheMountNotPersisted
-    );
+    assert_eq!(w.rule, "cache/cache-mount-not-persisted");
+    assert_eq!(w.level, buildkit_lib::Level::Warning);
     assert_eq!(w.line, Some(2));
+    assert!(w.message.contains("\n  fix: "), "{}", w.message);
     // So do the step log and the report.
     let mut pipeline = Pipeline::new("warn", target.path());
     pipeline.image_build("image", build, "warn");

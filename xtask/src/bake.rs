@@ -72,7 +72,7 @@ pub fn run(base: &Runner, root: &Path, flags: &flags::Bake) -> Result<u8> {
     for (name, target) in &result {
         eprintln!(
             "{name}: {} {}",
-            target.image_names.join(", "),
+            target.tags.join(", "),
             target.digest.as_deref().unwrap_or("(no image digest)")
         );
     }

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use buildkit_lib::docker::ExplainRecord;
+use buildkit_lib::docker::Explanation;
 
 use crate::flags;
 
@@ -30,17 +30,20 @@ pub fn run(root: &Path, flags: &flags::Why) -> Result<u8> {
     }
     let mut first = true;
     for (pipeline, step, path) in records {
-        let record = ExplainRecord::load(&path)?
+        let explanation = Explanation::load(&path)?
             .with_context(|| format!("{} went away while reading", path.display()))?;
+        // A build that explains itself as the one before leaves the record as it is: the
+        // file's modification time is when the build it holds ended.
+        let written = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .map(buildkit_lib::version::rfc3339)
+            .with_context(|| format!("cannot read the time of {}", path.display()))?;
         if !first {
             println!();
         }
         first = false;
-        println!(
-            "== pipeline {pipeline}, step {step} (recorded {})",
-            record.written
-        );
-        print!("{}", record.explanation);
+        println!("== pipeline {pipeline}, step {step} (recorded {written})");
+        print!("{explanation}");
     }
     Ok(0)
 }

@@ -14,11 +14,11 @@
 //! public module: every item is `docker::Name`, with no second level to learn.
 
 pub(crate) mod bake;
-pub use bake::{Bake, BakeFile, BakeTargetResult};
+pub use bake::{Bake, BakeFile};
 pub(crate) mod build;
 pub use build::{oci_labels, Build, BuildFailed, BuildResult, Output};
 pub(crate) mod builder;
-pub use builder::{BuilderCreate, CreatedBuilder, Driver, NodeSpec};
+pub use builder::{BuilderCreate, CreatedBuilder, NodeSpec};
 pub(crate) mod cache;
 pub use cache::Cache;
 pub(crate) mod checks;
@@ -27,12 +27,9 @@ pub(crate) mod dockerfile;
 pub(crate) mod explain;
 #[cfg(feature = "bench-internals")]
 pub use explain::bench;
-pub use explain::{
-    CacheCheck, CacheExportFailed, CacheImport, CacheNotWritten, CacheWarning, Cause,
-    ExplainRecord, Explanation, ImportStatus, InstructionRow,
-};
+pub use explain::{CacheExportFailed, CacheImport, Cause, Explanation, InstructionRow};
 pub(crate) mod fanout;
-pub use fanout::{FanOut, FanOutError, FanOutResult};
+pub use fanout::{FanOut, FanOutError};
 pub(crate) mod image;
 pub(crate) mod reference;
 pub(crate) mod registry;

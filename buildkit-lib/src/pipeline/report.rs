@@ -157,7 +157,7 @@ pub(crate) fn escape_property(text: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub(crate) struct WarningRecord {
-    /// What it is about: a [`CacheCheck`](crate::docker::CacheCheck) name
+    /// What it is about: a [`CacheCheck`](crate::docker::explain::CacheCheck) name
     /// (`copy-before-install`, ...) or `cache-not-written`.
     pub(crate) kind: String,
     /// What is wrong.

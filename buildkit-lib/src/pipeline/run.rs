@@ -138,7 +138,7 @@ impl StepCx {
             .first()
             .cloned()
             .unwrap_or_else(|| "image".to_string());
-        for w in &result.cache_warnings {
+        for w in &result.cache_checks {
             self.warnings.push(WarningRecord::from(w));
         }
         for cache in &result.cache_not_written {

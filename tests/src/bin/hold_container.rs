@@ -90,7 +90,7 @@ fn main() {
                 .map(|_| ())
         }
         ["builder", mode, name, ref rest @ ..] => {
-            use buildkit_lib::docker::{BuilderCreate, Driver};
+            use buildkit_lib::docker::BuilderCreate;
             let create = |driver, endpoint: Option<&str>, opts: &[(&str, &str)]| {
                 let mut create = BuilderCreate::new()
                     .name(name.to_string())
@@ -107,7 +107,7 @@ fn main() {
             let (created, context) = match (mode, rest) {
                 ("container", [image, context]) => {
                     let c = create(
-                        Driver::DockerContainer,
+                        "docker-container",
                         None,
                         &[("image", image), ("network", "host")],
                     );
@@ -115,7 +115,7 @@ fn main() {
                 }
                 ("remote", [endpoint, certs, context]) => {
                     let certs = std::path::Path::new(certs);
-                    let c = create(Driver::Remote, Some(endpoint), &[])
+                    let c = create("remote", Some(endpoint), &[])
                         .tls(
                             certs.join("ca.pem"),
                             certs.join("client-cert.pem"),

@@ -318,10 +318,10 @@ impl Bench {
     /// (`docker buildx prune --builder NAME --all --force`) is a cold start that touches
     /// nothing else, and both sides of a figure build on it alike.
     fn own_builder(&self, figure: &str) -> Result<buildkit_lib::docker::CreatedBuilder> {
-        use buildkit_lib::docker::{BuilderCreate, Driver};
+        use buildkit_lib::docker::BuilderCreate;
         BuilderCreate::new()
             .name(format!("bench-{figure}-{}", std::process::id()))
-            .driver(Driver::DockerContainer)
+            .driver("docker-container")
             .driver_opt("image", buildkit_image())
             // The loopback registry (base images, the registry cache) is on the host.
             .driver_opt("network", "host")
@@ -460,9 +460,9 @@ impl Bench {
     /// `imagetools create`. Also reports the rig's one-time cost (building BuildKit),
     /// as `xtask/engine-up.sh` recorded it.
     fn fanout_builders(&mut self) -> Result<()> {
+        use buildkit_lib::docker::BuilderCreate;
         use buildkit_lib::docker::FanOut;
         use buildkit_lib::docker::Output;
-        use buildkit_lib::docker::{BuilderCreate, Driver};
         const STATE: &str = "/var/lib/buildkit-lib/buildkit";
         let var = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_string());
         let endpoint = var("BUILDKIT_LIB_REMOTE_BUILDKIT", "tcp://127.0.0.1:1234");
@@ -488,7 +488,7 @@ impl Bench {
         let id = std::process::id();
         let remote = BuilderCreate::new()
             .name(format!("bench-remote-{id}"))
-            .driver(Driver::Remote)
+            .driver("remote")
             .platform("linux/amd64")
             .bootstrap(true)
             .endpoint(endpoint)
@@ -502,7 +502,7 @@ impl Bench {
             .context("the remote BuildKit builder (start the rig with xtask/engine-up.sh)")?;
         let container = BuilderCreate::new()
             .name(format!("bench-container-{id}"))
-            .driver(Driver::DockerContainer)
+            .driver("docker-container")
             .driver_opt("image", image)
             .driver_opt("network", "host")
             .platform("linux/arm64")

@@ -3,7 +3,7 @@
 //!
 //! [`BakeFile`] collects targets (each a [`Build`], [`BakeFile::build`]) and groups
 //! ([`BakeFile::group`]) and writes the file, and [`Bake`] runs `docker buildx bake` on it
-//! ([`Bake::run`](crate::plan::Step::run), with a typed [`BakeTargetResult`] per target
+//! ([`Bake::run`](crate::plan::Step::run), with a typed [`BuildResult`](crate::docker::BuildResult) per target
 //! read from `--metadata-file`) or asks buildx how it reads it ([`Bake::print`]). How bake
 //! resolves paths, network modes for old buildx and entitlements is documented for users
 //! on [`Bake`] (its "Paths", "Network" and "Entitlements" sections).
@@ -29,4 +29,4 @@ pub(crate) use model::is_local;
 pub(crate) use model::sanitize_name;
 pub use model::BakeFile;
 pub(crate) use model::BakeTarget;
-pub use run::{Bake, BakeTargetResult};
+pub use run::Bake;

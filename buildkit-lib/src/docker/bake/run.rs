@@ -1,5 +1,5 @@
 //! Running a bake file: [`Bake`] (the `docker buildx bake` command line, run in the
-//! file's directory), its pre-flight checks, the typed [`BakeTargetResult`]s read from
+//! file's directory), its pre-flight checks, the typed [`BuildResult`]s read from
 //! `--metadata-file`, and [`Bake::print`].
 //!
 //! Apart from the export because a bake file need not come from it: a hand-written JSON
@@ -18,7 +18,7 @@ use super::entitlements::{
 };
 use super::model::{is_local, BakeFile};
 use crate::cmd::{Cmd, Runner};
-use crate::docker::build::BuildMetadataRow;
+use crate::docker::build::{BuildMetadataRow, BuildRecord, BuildResult};
 use crate::docker::cache;
 use crate::docker::explain::bake::BakeWatch;
 use crate::plan::Step;
@@ -56,8 +56,9 @@ use crate::plan::Step;
 /// and cache destination outside it; else it stops with "additional privileges
 /// requested". [`Bake`] grants exactly what the selected targets need
 /// (computed from the file, never a blanket `fs=*`), on a buildx
-/// that takes `--allow` (0.17 or newer, asked once per runner, or stated
-/// with [`Bake::buildx_version`]); a run first creates the missing output and cache
+/// that takes `--allow` (0.17 or newer: `docker buildx version`, asked once per runner
+/// when the command grants anything; a plan, which does not know, shows the grants); a
+/// run first creates the missing output and cache
 /// directories those grants name, since buildx checks a missing path by its parent.
 /// Overrides ([`Bake::set`]) count as buildx counts them: an overridden context or
 /// named context is granted, an overridden output, cache or secret list needs no grant
@@ -152,7 +153,7 @@ impl Bake {
     /// files, build args, base images and instructions, are named only so; secrets are
     /// kept as identities only). With the default `plain` progress, bake runs with
     /// `--progress=rawjson` (rendered as plain text in the log), each target's cache
-    /// set-up checks are said before, and each target's [`BakeTargetResult::explanation`] says
+    /// set-up checks are said before, and each target's [`BuildResult::explanation`] says
     /// which instructions came from the cache and why each of the others ran. Targets of a
     /// JSON file with a local context and a Dockerfile file only.
     pub fn explain_records(mut self, dir: impl Into<PathBuf>) -> Bake {
@@ -170,15 +171,6 @@ impl Bake {
     /// Adds one; call again for more.
     pub fn allow(mut self, entitlement: impl Into<String>) -> Bake {
         self.allow.push(entitlement.into());
-        self
-    }
-
-    /// The buildx release the command line is for: from 0.17 on it carries the
-    /// entitlements (`--allow`), before it does not (`bake` had no `--allow`). Without
-    /// one, [`Bake::run`] asks buildx (`docker buildx version`, once per runner), and
-    /// [`Bake::command`] and the plan are those of a buildx that takes `--allow`.
-    pub fn buildx_version(mut self, version: Version) -> Bake {
-        self.buildx = Some(version);
         self
     }
 
@@ -218,32 +210,15 @@ impl Bake {
     }
 }
 
-/// What bake produced for one target, read from its metadata: a bake's result is one
-/// per target, by target name.
-#[derive(Debug, Clone, PartialEq, Default)]
-#[non_exhaustive]
-pub struct BakeTargetResult {
-    /// The digest of the image manifest or index (`containerimage.digest`).
-    pub digest: Option<String>,
-    /// The digest of the image configuration (`containerimage.config.digest`); absent
-    /// when the result is an index (several platforms, or attestations).
-    pub(crate) config_digest: Option<String>,
-    /// The image names buildx reports (`image.name`, comma-separated there).
-    pub image_names: Vec<String>,
-    /// The target's metadata as written.
-    pub(crate) metadata: Value,
-    /// With [`Bake::explain_records`]: which instructions were taken from the cache and
-    /// why each of the others ran.
-    pub explanation: Option<crate::docker::explain::Explanation>,
-    /// With [`Bake::explain_records`]: what the cache set-up checks found.
-    pub cache_warnings: Vec<crate::docker::explain::CacheWarning>,
-}
-
 /// What a bake produced: each target's result, by target name.
-pub(crate) type BakeResult = BTreeMap<String, BakeTargetResult>;
+pub(crate) type BakeResult = BTreeMap<String, BuildResult>;
 
-/// Reads bake's metadata JSON: an object keyed by target name.
-pub(crate) fn parse_metadata(text: &str) -> anyhow::Result<BTreeMap<String, BakeTargetResult>> {
+/// Reads bake's metadata JSON: an object keyed by target name. Each target's
+/// [`BuildResult`] holds its digest, its image id (the config digest, as the `docker`
+/// driver names the image), the image names buildx reports as its `tags` (`image.name`,
+/// normalized: `docker.io/library/web:1`), the target's metadata as written and the
+/// reference of BuildKit's record.
+pub(crate) fn parse_metadata(text: &str) -> anyhow::Result<BakeResult> {
     let value: Value = serde_json::from_str(text).context("bake metadata is not JSON")?;
     let Value::Object(map) = value else {
         bail!("bake metadata is not a JSON object keyed by target name");
@@ -253,19 +228,26 @@ pub(crate) fn parse_metadata(text: &str) -> anyhow::Result<BTreeMap<String, Bake
         .map(|(name, v)| {
             let row: BuildMetadataRow =
                 crate::rows::from_value(&v, &format!("the bake metadata of target {name}"))?;
-            let result = BakeTargetResult {
+            let tags: Vec<String> = row
+                .image_name
+                .as_deref()
+                .unwrap_or("")
+                .split(',')
+                .filter(|n| !n.is_empty())
+                .map(str::to_string)
+                .collect();
+            let result = BuildResult {
+                image_name: tags.first().cloned(),
+                tags,
                 digest: row.digest,
-                config_digest: row.config_digest,
-                image_names: row
-                    .image_name
-                    .as_deref()
-                    .unwrap_or("")
-                    .split(',')
-                    .filter(|n| !n.is_empty())
-                    .map(str::to_string)
-                    .collect(),
+                image_id: row.config_digest,
                 metadata: v,
-                ..BakeTargetResult::default()
+                record: BuildRecord::without_history(
+                    row.build_ref,
+                    true,
+                    "not read for a bake target".into(),
+                ),
+                ..BuildResult::default()
             };
             Ok((name, result))
         })
@@ -306,8 +288,9 @@ impl Bake {
     /// [--allow=E].. [-f NETWORK_FILE] -f FILE [--metadata-file M] [--progress=P]
     /// [--set S].. [--print] [TARGET..]`, run in the file's directory, with absolute
     /// paths. `--allow` carries the entitlements the targets need (see the [`Bake`
-    /// docs](Bake#entitlements)) and those of [`Bake::allow`] when buildx takes it (see
-    /// [`Bake::buildx_version`]); never with `--print`, which builds nothing.
+    /// docs](Bake#entitlements)) and those of [`Bake::allow`] (a run leaves them out on a
+    /// buildx older than 0.17, which has no `bake --allow`); never with `--print`, which
+    /// builds nothing.
     pub fn command(&self) -> Cmd {
         let mut cmd = Cmd::new("docker").args(["buildx", "bake"]).cwd(self.dir());
         if let Some(builder) = &self.builder {
@@ -465,7 +448,7 @@ impl Bake {
 }
 
 impl Step for Bake {
-    type Output = BTreeMap<String, BakeTargetResult>;
+    type Output = BakeResult;
 
     /// Checks, runs the bake and reads each target's result from the metadata file. A
     /// JSON file not written yet (a dry run's plan of a pipeline that writes it first) is
@@ -476,9 +459,8 @@ impl Step for Bake {
     /// file other than JSON is read as `docker buildx bake --print` resolves it), the
     /// builder check of a v2 gha cache, the missing output and cache directories outside
     /// the file's directory created (`mkdir -p`, see the [`Bake` docs](Bake#entitlements)),
-    /// and, when the command grants entitlements and no [`Bake::buildx_version`] was
-    /// given, `docker buildx version` (once per runner) to know whether buildx takes
-    /// `--allow`. Without a [`Bake::metadata_file`], buildx writes its metadata to a file
+    /// and, when the command grants entitlements, `docker buildx version` (once per
+    /// runner) to know whether buildx takes `--allow`. Without a [`Bake::metadata_file`], buildx writes its metadata to a file
     /// in the temporary directory named after the run and the command, removed once read.
     fn run(&self, runner: &Runner) -> anyhow::Result<BakeResult> {
         self.run_checked(runner)
@@ -600,9 +582,9 @@ impl Bake {
                     target.explanation = Some(explanation);
                 }
             }
-            for (name, warnings) in explained.warnings {
+            for (name, findings) in explained.warnings {
                 if let Some(target) = result.get_mut(&name) {
-                    target.cache_warnings = warnings;
+                    target.cache_warnings = findings;
                 }
             }
         }
@@ -703,13 +685,17 @@ mod tests {
         }"#;
         let results = parse_metadata(text).unwrap();
         assert_eq!(results["web"].digest.as_deref(), Some("sha256:d1"));
-        assert_eq!(results["web"].config_digest.as_deref(), Some("sha256:c0"));
+        assert_eq!(results["web"].image_id.as_deref(), Some("sha256:c0"));
         assert_eq!(
-            results["web"].image_names,
+            results["web"].tags,
             ["docker.io/library/web:1", "docker.io/library/web:latest"]
         );
         assert_eq!(results["files"].digest, None);
-        assert!(results["files"].image_names.is_empty());
+        assert!(results["files"].tags.is_empty());
+        assert_eq!(
+            results["files"].record.reference.as_deref(),
+            Some("default/default/def")
+        );
         assert!(parse_metadata("[]").is_err());
     }
 

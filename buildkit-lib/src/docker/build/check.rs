@@ -30,6 +30,7 @@ impl Build {
         &self,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> anyhow::Result<()> {
+        self.check_skipped_cache_checks()?;
         let context = self.context.to_string_lossy();
         let remote = context.contains("://") || context.starts_with("git@") || context == "-";
         if !remote && !self.context.is_dir() {

@@ -27,7 +27,8 @@ use std::path::PathBuf;
 
 use super::cache::Cache;
 use crate::cmd::Secret;
-use crate::docker::explain::{CacheCheck, CacheWarning};
+use crate::docker::explain::{CacheCheck, CacheNotWritten, CacheWarning};
+use crate::finding::Finding;
 use crate::session::Session;
 
 /// Where a build secret comes from.
@@ -259,8 +260,8 @@ pub struct Build {
     pub(crate) explain_record: Option<PathBuf>,
     /// A cache export that fails fails the build (see [`Build::cache_required`]).
     pub(crate) cache_required: bool,
-    /// Cache set-up checks not to run (see [`Build::skip_cache_check`]).
-    pub(crate) skip_cache_checks: Vec<CacheCheck>,
+    /// The rules of the cache set-up checks not to run (see [`Build::skip_cache_check`]).
+    pub(crate) skip_cache_checks: Vec<String>,
     /// How to retry the push of an [`Output::Push`] build; `None`: run once.
     pub(crate) retry_push: Option<crate::docker::registry::Retry>,
 }
@@ -493,7 +494,7 @@ impl Build {
     /// runs with `--progress=rawjson`, its progress is rendered as plain text in the log
     /// as before, and [`BuildResult::explanation`] says which instructions were taken from
     /// the cache and why each of the others ran. Before it runs, the cache set-up checks
-    /// ([`CacheCheck`]) are said in the log and kept in
+    /// (see [`Build::skip_cache_check`]) are said in the log and kept in
     /// [`BuildResult::cache_warnings`]. Off: `--progress=plain` as it is, and no checks.
     pub fn explain(mut self, on: bool) -> Build {
         self.explain = on;
@@ -515,8 +516,8 @@ impl Build {
     /// optional). BuildKit exports the cache after the image, and buildx exits 1 when the
     /// cache export fails although the image was built (and loaded or pushed). With the
     /// cache optional, [`Build::run`](crate::plan::Step::run) returns the result, its
-    /// [`BuildResult::cache_not_written`] naming each destination not written with the
-    /// engine's error, and says `image X built and loaded; cache not written to REF:
+    /// [`BuildResult::cache_warnings`] naming each destination not written with the
+    /// engine's error (rule `cache/not-written`), and says `image X built and loaded; cache not written to REF:
     /// <error>` in the step log; required, it returns that as a
     /// [`CacheExportFailed`](crate::docker::CacheExportFailed) error. Either way
     /// the error is no longer "cannot build image".
@@ -525,12 +526,23 @@ impl Build {
         self
     }
 
-    /// Leaves one of the cache set-up checks out (see [`CacheCheck`]): for a set-up that
-    /// is so on purpose, such as a pull-request job that imports the cache the default
-    /// branch's job writes ([`CacheCheck::CacheFromWithoutCacheTo`]).
-    pub fn skip_cache_check(mut self, check: CacheCheck) -> Build {
-        if !self.skip_cache_checks.contains(&check) {
-            self.skip_cache_checks.push(check);
+    /// Leaves one of the cache set-up checks out, named by the rule of its findings
+    /// ([`BuildResult::cache_warnings`]): for a set-up that is so on purpose, such as a
+    /// pull-request job that imports the cache the default branch's job writes
+    /// (`cache/cache-from-without-cache-to`). The checks: `cache/copy-before-install`
+    /// (the context, or the folder of the dependency list, copied before the dependency
+    /// install), `cache/mode-min-intermediate` (a `mode=min` export leaves out the stages
+    /// the target copies from), `cache/cache-from-without-cache-to` (in CI, a cache
+    /// imported and none exported), `cache/volatile-build-arg` (a build arg that changes
+    /// on every run declared before a `RUN`), `cache/cache-mount-not-persisted` (in CI, a
+    /// cache mount on a builder that starts empty, with no cache exported) and
+    /// `cache/base-without-digest` (a reproducible build from a base image named by tag
+    /// only). The name alone (`cache-from-without-cache-to`) will do too; another name is
+    /// refused before the build runs.
+    pub fn skip_cache_check(mut self, rule: impl Into<String>) -> Build {
+        let rule = rule.into();
+        if !self.skip_cache_checks.contains(&rule) {
+            self.skip_cache_checks.push(rule);
         }
         self
     }
@@ -583,17 +595,24 @@ impl Build {
     }
 }
 
-/// What a build produced, read from buildx's metadata file and the image store.
+/// What a build produced, read from buildx's metadata file and the image store: the
+/// output of [`Build::run`](crate::plan::Step::run), and of a
+/// [`Bake`](crate::docker::Bake) for each target (by target name; there from the metadata
+/// alone: no image size or platforms, and, with
+/// [`Bake::explain_records`](crate::docker::Bake::explain_records), the explanation and the
+/// cache set-up findings).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct BuildResult {
     /// The first image name buildx reports (`docker.io/library/app:1.0`), if any.
     pub(crate) image_name: Option<String>,
-    /// The tags the build was asked to apply, as given.
+    /// The tags the build was asked to apply, as given; for a bake target, the image names
+    /// buildx reports (`image.name`, normalized: `docker.io/library/web:1`).
     pub tags: Vec<String>,
     /// The digest of the image manifest or index (`containerimage.digest`).
     pub digest: Option<String>,
-    /// The local image id, when the image was loaded.
+    /// The local image id, when the image was loaded (for a bake target, the image's config
+    /// digest, which the `docker` driver uses as the id).
     pub image_id: Option<String>,
     /// The platforms built (`linux/amd64`, ...).
     pub platforms: Vec<String>,
@@ -606,12 +625,23 @@ pub struct BuildResult {
     /// Which instructions were taken from the cache and why each of the others ran
     /// ([`Build::explain`]); `None` when not asked.
     pub explanation: Option<crate::docker::explain::Explanation>,
-    /// What the cache set-up checks found before the build ([`CacheCheck`]), each with its
-    /// fix (they run while [`Build::explain`] is on).
-    pub cache_warnings: Vec<CacheWarning>,
-    /// The cache destinations (`--cache-to`) the build did not write, with the engine's
-    /// error: the image was built, the cache export failed (see [`Build::cache_required`]).
-    pub cache_not_written: Vec<crate::docker::explain::CacheNotWritten>,
+    /// What went wrong with the build cache, as [`Finding`]s of level warning (the build
+    /// itself succeeded):
+    ///
+    /// - before the build, what the cache set-up checks found (they run while
+    ///   [`Build::explain`] is on), each at its Dockerfile line, its message ending with
+    ///   the fix (`<message>\n  fix: <fix>`), its rule the check's (see
+    ///   [`Build::skip_cache_check`]);
+    /// - after it, each cache destination (`--cache-to`) the build did not write (rule
+    ///   `cache/not-written`, the destination as the file, the engine's error in the
+    ///   message): the image was built, the cache export failed (see
+    ///   [`Build::cache_required`]).
+    pub cache_warnings: Vec<Finding>,
+    /// The cache set-up checks' findings, as the pipeline's report keeps them.
+    pub(crate) cache_checks: Vec<CacheWarning>,
+    /// The cache destinations the build did not write, as the pipeline's report keeps
+    /// them.
+    pub(crate) cache_not_written: Vec<CacheNotWritten>,
     /// BuildKit's record of the build: its reference (`buildx.build.ref`), and with
     /// buildx 0.21 or later its cached and total steps (see [`Build::read_facts`]); a
     /// pipeline keeps it in its report.
@@ -624,6 +654,35 @@ impl Build {
         self.dockerfile
             .clone()
             .unwrap_or_else(|| self.context.join("Dockerfile"))
+    }
+
+    /// The cache findings of this build's result ([`BuildResult::cache_warnings`]): the
+    /// set-up checks' `checks`, then the destinations `not_written`.
+    pub(crate) fn cache_findings(
+        &self,
+        checks: &[CacheWarning],
+        not_written: &[CacheNotWritten],
+    ) -> Vec<Finding> {
+        let dockerfile = self.dockerfile_path().display().to_string();
+        checks
+            .iter()
+            .map(|w| w.to_finding(&dockerfile))
+            .chain(not_written.iter().map(CacheNotWritten::to_finding))
+            .collect()
+    }
+
+    /// Refuses a [`Build::skip_cache_check`] that names no check.
+    pub(crate) fn check_skipped_cache_checks(&self) -> anyhow::Result<()> {
+        for rule in &self.skip_cache_checks {
+            if CacheCheck::of_rule(rule).is_none() {
+                anyhow::bail!(
+                    "`skip_cache_check(\"{rule}\")` names no cache set-up check; the checks \
+                     are {}",
+                    CacheCheck::ALL.map(CacheCheck::rule).join(", ")
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Adds the session's ownership labels (project and run), so clean-up can find the

@@ -111,7 +111,7 @@ impl Build {
                     platforms: self.platforms.clone(),
                     command: cmd.to_string(),
                     metadata: serde_json::Value::Object(Default::default()),
-                    cache_warnings,
+                    cache_checks: cache_warnings,
                     explanation: why.and_then(|w| w.finish(runner)),
                     ..BuildResult::default()
                 };
@@ -227,7 +227,8 @@ impl Build {
                 "warning: {cache} (`ignore-error=true` let the build go on without it)"
             ));
         }
-        result.cache_warnings = cache_warnings;
+        result.cache_warnings = self.cache_findings(&cache_warnings, &result.cache_not_written);
+        result.cache_checks = cache_warnings;
         result.explanation = why.and_then(|w| w.finish(runner));
         Ok(result)
     }

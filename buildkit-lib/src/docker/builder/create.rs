@@ -47,11 +47,11 @@ use crate::plan::Step;
 /// # Example
 ///
 /// ```
-/// use buildkit_lib::docker::{BuilderCreate, Driver};
+/// use buildkit_lib::docker::BuilderCreate;
 /// use buildkit_lib::plan::Step;
 /// use buildkit_lib::Runner;
 ///
-/// let create = BuilderCreate::new().name("ci").driver(Driver::DockerContainer).bootstrap(true);
+/// let create = BuilderCreate::new().name("ci").driver("docker-container").bootstrap(true);
 /// let plan = create.plan(&Runner::new())?.to_string();
 /// assert!(plan.starts_with("? docker buildx ls"), "{plan}");
 /// assert!(plan.contains("$ docker buildx create --name ci --driver docker-container"), "{plan}");
@@ -62,8 +62,8 @@ use crate::plan::Step;
 pub struct BuilderCreate {
     /// Builder name (`--name`).
     pub(crate) name: Option<String>,
-    /// Driver (`--driver`).
-    pub(crate) driver: Driver,
+    /// Driver (`--driver`), as buildx names it; `None`: `docker-container`.
+    pub(crate) driver: Option<String>,
     /// Driver options (`--driver-opt k=v`), e.g. `image=`, `network=host`, `namespace=`.
     pub(crate) driver_opts: BTreeMap<String, String>,
     /// Platforms this node builds natively (`--platform`).
@@ -98,10 +98,27 @@ impl BuilderCreate {
         self
     }
 
-    /// Driver (`--driver`).
-    pub fn driver(mut self, driver: Driver) -> BuilderCreate {
-        self.driver = driver;
+    /// The driver (`--driver`), as buildx names it: `docker-container` (the default:
+    /// BuildKit in a container of the `moby/buildkit` image), `docker` (the engine's
+    /// built-in BuildKit: no extra container, the only one usable offline), `remote` (a
+    /// BuildKit daemon already running elsewhere, at the [`endpoint`](BuilderCreate::endpoint)
+    /// `tcp://...` or `unix://...`) or `kubernetes` (BuildKit pods in a cluster). Another
+    /// name is refused before anything runs.
+    pub fn driver(mut self, driver: impl Into<String>) -> BuilderCreate {
+        self.driver = Some(driver.into());
         self
+    }
+
+    /// The driver's name, as buildx takes it.
+    pub(crate) fn driver_name(&self) -> &str {
+        self.driver
+            .as_deref()
+            .unwrap_or(Driver::DockerContainer.as_str())
+    }
+
+    /// Whether the driver is `driver`.
+    pub(crate) fn driver_is(&self, driver: Driver) -> bool {
+        Driver::parse(self.driver_name()) == Some(driver)
     }
 
     /// Driver options (`--driver-opt k=v`), e.g. `image=`, `network=host`, `namespace=`.
@@ -197,6 +214,13 @@ impl BuilderCreate {
     /// `append` has a name, a remote node has an endpoint buildx understands, and its TLS
     /// files exist; the nodes have names, each its own.
     pub(crate) fn check(&self) -> anyhow::Result<()> {
+        if Driver::parse(self.driver_name()).is_none() {
+            anyhow::bail!(
+                "`{}` is not a buildx driver: use {}",
+                self.driver_name(),
+                Driver::ALL.map(Driver::as_str).join(", ")
+            );
+        }
         if self.nodes.is_empty() || self.name.is_none() && self.append {
             return self.check_one();
         }
@@ -208,7 +232,7 @@ impl BuilderCreate {
                 "builder {name} has nodes: set the platforms and the endpoint on each NodeSpec"
             );
         }
-        if self.driver == Driver::Docker && self.nodes.len() > 1 {
+        if self.driver_is(Driver::Docker) && self.nodes.len() > 1 {
             anyhow::bail!(
                 "the docker driver cannot have several nodes; use docker-container, remote \
                  or kubernetes for builder {name}"
@@ -248,7 +272,7 @@ impl BuilderCreate {
                 driver_opts.extend(node.driver_opts.clone());
                 let create = BuilderCreate {
                     name: self.name.clone(),
-                    driver: self.driver,
+                    driver: self.driver.clone(),
                     driver_opts,
                     platforms: node.platforms.clone(),
                     node: Some(node.name.clone()),
@@ -274,7 +298,7 @@ impl BuilderCreate {
                 "`append` adds a node to an existing builder: set `name` to that builder"
             );
         }
-        if self.driver == Driver::Remote {
+        if self.driver_is(Driver::Remote) {
             let Some(endpoint) = &self.endpoint else {
                 anyhow::bail!(
                     "the remote driver needs `endpoint` (for example tcp://buildkitd:1234)"
@@ -316,7 +340,7 @@ impl BuilderCreate {
         if let Some(name) = &self.name {
             cmd = cmd.args(["--name", name]);
         }
-        cmd = cmd.args(["--driver", self.driver.as_str()]);
+        cmd = cmd.args(["--driver", self.driver_name()]);
         for (k, v) in &self.driver_opts {
             cmd = cmd.arg("--driver-opt").arg(format!("{k}={v}"));
         }
@@ -381,7 +405,7 @@ impl BuilderCreate {
                     .tail
                     .iter()
                     .any(|l| l.contains("context deadline exceeded"));
-                let diagnosed = (existed && timed_out && self.driver == Driver::Remote)
+                let diagnosed = (existed && timed_out && self.driver_is(Driver::Remote))
                     .then(|| connection_error(runner, name))
                     .flatten();
                 if existed {
@@ -418,7 +442,7 @@ impl BuilderCreate {
                 runner,
                 self.name
                     .as_deref()
-                    .filter(|_| self.driver == Driver::Remote),
+                    .filter(|_| self.driver_is(Driver::Remote)),
                 e,
                 &format!("cannot create the buildx builder {name}"),
                 self.endpoint.as_deref(),
@@ -455,7 +479,7 @@ impl Step for BuilderCreate {
                 runner,
                 self.name
                     .as_deref()
-                    .filter(|_| self.driver == Driver::Remote),
+                    .filter(|_| self.driver_is(Driver::Remote)),
                 e,
                 &what,
                 self.endpoint.as_deref(),
@@ -611,7 +635,7 @@ mod tests {
         assert!(unnamed.run(&runner).is_err());
         let farm = BuilderCreate::new()
             .name("farm")
-            .driver(Driver::Remote)
+            .driver("remote")
             .node(
                 NodeSpec::new("amd")
                     .endpoint("tcp://a:1234")
@@ -641,11 +665,41 @@ mod tests {
     }
 
     #[test]
+    fn the_driver_is_named_as_buildx_names_it_and_another_name_is_refused() {
+        let runner = Runner::new().recording();
+        let default = BuilderCreate::new().name("ci");
+        assert_eq!(
+            default.command().to_string(),
+            "docker buildx create --name ci --driver docker-container"
+        );
+        for driver in Driver::ALL {
+            let create = BuilderCreate::new().name("ci").driver(driver.as_str());
+            let line = create.command().to_string();
+            assert!(
+                line.ends_with(&format!("--driver {}", driver.as_str())),
+                "{line}"
+            );
+        }
+        let err = BuilderCreate::new()
+            .name("ci")
+            .driver("docker_container")
+            .run(&runner)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "`docker_container` is not a buildx driver: use docker, docker-container, remote, \
+             kubernetes"
+        );
+        assert!(runner.commands().is_empty(), "refused before anything runs");
+    }
+
+    #[test]
     fn a_created_builder_plans_its_removal_on_drop() {
         let runner = Runner::new().recording();
         let create = BuilderCreate {
             name: Some("farm".into()),
-            driver: Driver::DockerContainer,
+            driver: Some("docker-container".into()),
             ..BuilderCreate::default()
         };
         let created = create.create(&runner).unwrap();

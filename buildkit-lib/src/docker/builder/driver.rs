@@ -1,4 +1,5 @@
-//! The buildx drivers ([`Driver`]) and the TLS files of a `remote` driver's builder
+//! The buildx drivers (`Driver`, named as buildx names them in
+//! [`BuilderCreate::driver`](crate::docker::BuilderCreate::driver)) and the TLS files of a `remote` driver's builder
 //! (`RemoteTls`): the values a builder is made of, kept apart from the commands that
 //! create one.
 
@@ -6,8 +7,7 @@ use std::path::PathBuf;
 
 /// A buildx driver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum Driver {
+pub(crate) enum Driver {
     /// The engine's built-in BuildKit (no extra container; the only one usable offline).
     Docker,
     /// BuildKit in a container (`moby/buildkit` image).
@@ -20,6 +20,14 @@ pub enum Driver {
 }
 
 impl Driver {
+    /// Every driver, in the order errors list them.
+    pub(crate) const ALL: [Driver; 4] = [
+        Driver::Docker,
+        Driver::DockerContainer,
+        Driver::Remote,
+        Driver::Kubernetes,
+    ];
+
     /// The name buildx uses.
     pub(crate) fn as_str(self) -> &'static str {
         match self {
@@ -28,6 +36,11 @@ impl Driver {
             Driver::Remote => "remote",
             Driver::Kubernetes => "kubernetes",
         }
+    }
+
+    /// The driver buildx names `name`.
+    pub(crate) fn parse(name: &str) -> Option<Driver> {
+        Driver::ALL.into_iter().find(|d| d.as_str() == name)
     }
 }
 

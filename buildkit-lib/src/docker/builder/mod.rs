@@ -23,6 +23,5 @@ mod versions;
 
 pub use create::{BuilderCreate, CreatedBuilder, NodeSpec};
 pub(crate) use diagnose::{connection_error, explain};
-pub use driver::Driver;
 pub(crate) use manage::inspect_cmd;
 pub(crate) use versions::{buildx_version, loose_version, BuilderVersions};

@@ -13,11 +13,12 @@ use std::path::{Path, PathBuf};
 
 use super::progress::{ProgressReader, Vertex};
 use super::watch::Pending;
-use super::{CacheWarning, Explanation};
+use super::Explanation;
 use crate::cmd::{OutputFilter, Runner};
 use crate::docker::bake::{BakeFile, BakeTarget};
 use crate::docker::build::{Build, BuildSecret};
 use crate::docker::cache::Cache;
+use crate::finding::Finding;
 
 /// The targets of one bake being explained.
 #[derive(Debug)]
@@ -27,14 +28,14 @@ pub(crate) struct BakeWatch {
     names: Vec<String>,
     /// The targets explained (not those with an inline Dockerfile or a remote context).
     targets: Vec<(String, Pending)>,
-    warnings: BTreeMap<String, Vec<CacheWarning>>,
+    warnings: BTreeMap<String, Vec<Finding>>,
 }
 
 /// What a bake's explanation found, by target.
 #[derive(Debug, Default)]
 pub(crate) struct BakeExplained {
     pub(crate) explanations: BTreeMap<String, Explanation>,
-    pub(crate) warnings: BTreeMap<String, Vec<CacheWarning>>,
+    pub(crate) warnings: BTreeMap<String, Vec<Finding>>,
 }
 
 impl BakeWatch {
@@ -73,7 +74,8 @@ impl BakeWatch {
                         runner.note(&format!("target {name}: warning: {}", w.message));
                         runner.note(&format!("target {name}:   fix: {}", w.fix));
                     }
-                    watch.warnings.insert(name.clone(), found);
+                    let findings = build.cache_findings(&found, &[]);
+                    watch.warnings.insert(name.clone(), findings);
                 }
                 Err(e) => runner.note(&format!(
                     "target {name}: warning: the cache set-up was not checked: {e:#}"

@@ -22,16 +22,36 @@ use crate::cmd::Runner;
 use crate::docker::build::{Build, BuildResult, Output};
 use crate::docker::cache::{Cache, CacheKind};
 use crate::docker::image::ImageFacts;
+use crate::finding::{Finding, Level};
 
-/// A cache destination (`--cache-to`) the build did not write.
+/// A cache destination (`--cache-to`) the build did not write. Users read it as a
+/// [`Finding`] ([`CacheNotWritten::to_finding`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct CacheNotWritten {
+pub(crate) struct CacheNotWritten {
     /// The destination: a registry cache's reference, a local cache's folder, or the
     /// `--cache-to` value of another backend.
-    pub destination: String,
+    pub(crate) destination: String,
     /// The engine's (or buildx's) error.
-    pub error: String,
+    pub(crate) error: String,
+}
+
+/// The rule of the finding of a cache the build did not write.
+pub(crate) const NOT_WRITTEN_RULE: &str = "cache/not-written";
+
+impl CacheNotWritten {
+    /// The destination not written as a [`Finding`]: rule `cache/not-written`, level
+    /// warning, the destination as its file, and as message `cache not written to REF:
+    /// <error>`.
+    pub(crate) fn to_finding(&self) -> Finding {
+        Finding::new(
+            super::setup::CACHE_TOOL,
+            NOT_WRITTEN_RULE,
+            Level::Warning,
+            &self.destination,
+            None,
+            self.to_string(),
+        )
+    }
 }
 
 impl fmt::Display for CacheNotWritten {
@@ -447,6 +467,7 @@ impl MadeAnyway {
             }
         }
         result.cache_not_written = self.caches.clone();
+        result.cache_warnings = build.cache_findings(&result.cache_checks, &self.caches);
         let image = build
             .tags
             .first()

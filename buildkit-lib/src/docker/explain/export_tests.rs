@@ -197,6 +197,13 @@ fn an_optional_cache_gives_the_result_a_required_one_the_error() {
     let made = made_anyway(&build, &runner, Some(&reader), &[]).unwrap();
     let ok = made.finish(&build, &runner, result()).unwrap();
     assert_eq!(ok.cache_not_written.len(), 1);
+    // Users read it as a finding: the destination, the engine's error.
+    assert_eq!(ok.cache_warnings.len(), 1, "{:#?}", ok.cache_warnings);
+    assert_eq!(ok.cache_warnings[0].rule, "cache/not-written");
+    assert_eq!(ok.cache_warnings[0].file, "127.0.0.1:1/x");
+    assert!(ok.cache_warnings[0]
+        .message
+        .starts_with("cache not written to 127.0.0.1:1/x: error writing layer blob"));
     assert_eq!(
         ok.digest.as_deref(),
         Some("sha256:32d000b7dd413c933b67d3294722e420e69c8a7eb9bbeaea6db98206966813d6")

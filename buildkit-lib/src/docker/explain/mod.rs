@@ -35,10 +35,11 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "bench-internals")]
 pub mod bench;
-pub use export::{CacheExportFailed, CacheNotWritten};
+pub use export::CacheExportFailed;
+pub(crate) use export::CacheNotWritten;
 pub(crate) use progress::Vertex;
 pub(crate) use record::{BaseImage, CacheInputs};
-pub use setup::{CacheCheck, CacheWarning};
+pub(crate) use setup::{CacheCheck, CacheWarning};
 #[cfg(test)]
 use {export::ImageDelivered, progress::ProgressReader, record::RecordedInstruction};
 
@@ -51,9 +52,10 @@ pub struct InstructionRow {
     /// The stage's name (`builder`), or `stage-N` for an unnamed stage, as BuildKit
     /// names it.
     pub stage: String,
-    /// The platform, in a multi-platform build (`linux/arm64`).
+    /// The platform, in a multi-platform build or a [`FanOut`](crate::docker::FanOut)
+    /// (`linux/arm64`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) platform: Option<String>,
+    pub platform: Option<String>,
     /// Its position in the stage, from 1, as BuildKit counts (`[builder 5/6]`).
     pub(crate) step: usize,
     /// How many steps BuildKit counts in the stage.
@@ -206,7 +208,10 @@ pub enum Cause {
     },
 }
 
-/// What became of one `--cache-from` source ([`Explanation::cache_imports`]).
+/// What became of one `--cache-from` source ([`Explanation::cache_imports`]): imported,
+/// not imported ([`CacheImport::error`] says why), or not reported by the engine (a GitHub
+/// Actions cache without its runtime variables is skipped silently): neither
+/// [`imported`](CacheImport::imported) nor with an error.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct CacheImport {
@@ -222,17 +227,25 @@ impl CacheImport {
         &self.source
     }
 
-    /// Whether it was imported.
-    pub fn status(&self) -> &ImportStatus {
-        &self.status
+    /// Whether BuildKit imported its cache manifest.
+    pub fn imported(&self) -> bool {
+        self.status == ImportStatus::Imported
+    }
+
+    /// Why it was not imported: BuildKit's or buildx's error; `None` when it was imported,
+    /// or when the engine said nothing about it.
+    pub fn error(&self) -> Option<&str> {
+        match &self.status {
+            ImportStatus::Failed { error } => Some(error),
+            _ => None,
+        }
     }
 }
 
 /// Whether a cache source was imported.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
-#[non_exhaustive]
-pub enum ImportStatus {
+pub(crate) enum ImportStatus {
     /// BuildKit imported its cache manifest.
     Imported,
     /// BuildKit or buildx could not import it.
@@ -257,11 +270,12 @@ pub enum ImportStatus {
 /// compares them with the previous build's to name, for each rebuilt instruction, the most
 /// specific cause it can prove ([`Cause`]), never a guess.
 ///
-/// Before the build, the cache set-up checks ([`CacheCheck`]) say what in the Dockerfile
-/// and the cache settings makes the cache miss more than it must, each finding a
-/// [`CacheWarning`] with its fix. After it, a build whose image was made while its cache
-/// export failed is told apart from a failed build ([`CacheNotWritten`],
-/// [`CacheExportFailed`]).
+/// Before the build, the cache set-up checks say what in the Dockerfile and the cache
+/// settings makes the cache miss more than it must, each a [`Finding`](crate::Finding)
+/// with its fix ([`BuildResult::cache_warnings`](crate::docker::BuildResult::cache_warnings),
+/// [`Build::skip_cache_check`](crate::docker::Build::skip_cache_check)). After it, a build
+/// whose image was made while its cache export failed is told apart from a failed build
+/// (a `cache/not-written` finding, or with the cache required a [`CacheExportFailed`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[non_exhaustive]
 pub struct Explanation {
@@ -310,6 +324,17 @@ impl Explanation {
         out
     }
 
+    /// Reads the explanation a build keeps in its explanation record
+    /// ([`Build::explain_record`](crate::docker::Build::explain_record), a bake target's
+    /// in [`Bake::explain_records`](crate::docker::Bake::explain_records), a pipeline's
+    /// image build's under `target/buildkit/<pipeline>/why/`): the explanation of the last
+    /// build that changed it (a build with the same explanation and inputs leaves the file
+    /// as it is, so its modification time is when that build ended). `Ok(None)` when there
+    /// is no record; an error when it is there but cannot be read.
+    pub fn load(path: &Path) -> anyhow::Result<Option<Explanation>> {
+        Ok(ExplainRecord::load(path)?.map(|record| record.explanation))
+    }
+
     /// How many instructions were taken from the cache, out of how many BuildKit reported.
     pub fn cached_count(&self) -> (usize, usize) {
         (
@@ -319,18 +344,55 @@ impl Explanation {
     }
 }
 
+/// One explanation of the builds of several platforms (a fan-out's, one build per
+/// platform), in the order given: each row names its platform, as in a multi-platform
+/// build; the base images and cache sources are listed once each, the secrets that
+/// changed in any; a previous record and the progress count only when every platform had
+/// them. `None` when no platform was explained.
+pub(crate) fn merge_platforms(parts: Vec<(String, Explanation)>) -> Option<Explanation> {
+    fn with_platform(platform: &str, mut rows: Vec<InstructionRow>) -> Vec<InstructionRow> {
+        for row in &mut rows {
+            row.platform.get_or_insert_with(|| platform.to_string());
+        }
+        rows
+    }
+    let mut parts = parts.into_iter();
+    let (platform, mut merged) = parts.next()?;
+    merged.rows = with_platform(&platform, std::mem::take(&mut merged.rows));
+    for (platform, e) in parts {
+        merged.rows.extend(with_platform(&platform, e.rows));
+        for base in e.bases {
+            if !merged.bases.contains(&base) {
+                merged.bases.push(base);
+            }
+        }
+        for import in e.cache_imports {
+            if !merged.cache_imports.contains(&import) {
+                merged.cache_imports.push(import);
+            }
+        }
+        for id in e.secrets_changed {
+            if !merged.secrets_changed.contains(&id) {
+                merged.secrets_changed.push(id);
+            }
+        }
+        merged.previous_record &= e.previous_record;
+        merged.progress_read &= e.progress_read;
+    }
+    Some(merged)
+}
+
 /// What a build leaves in `target/` for the next one and for `cargo xtask why`: the inputs
-/// that decided its cache, and its explanation.
+/// that decided its cache, and its explanation (read with [`Explanation::load`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct ExplainRecord {
+pub(crate) struct ExplainRecord {
     /// When the build that wrote it ended (RFC 3339). A later build with the same
     /// explanation and inputs leaves the record as it is.
-    pub written: String,
+    pub(crate) written: String,
     /// The one-line summary, as the step log has it.
     pub(crate) summary: String,
     /// The explanation.
-    pub explanation: Explanation,
+    pub(crate) explanation: Explanation,
     /// The inputs the next build compares with.
     pub(crate) inputs: CacheInputs,
 }
@@ -338,7 +400,7 @@ pub struct ExplainRecord {
 impl ExplainRecord {
     /// Reads a record written by a build. `Ok(None)` when there is none; an error when it
     /// is there but cannot be read.
-    pub fn load(path: &Path) -> anyhow::Result<Option<ExplainRecord>> {
+    pub(crate) fn load(path: &Path) -> anyhow::Result<Option<ExplainRecord>> {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

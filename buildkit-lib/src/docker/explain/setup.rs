@@ -17,12 +17,13 @@ use super::record::{copy_sources, expand, RecordedInstruction};
 use crate::docker::build::Build;
 use crate::docker::cache::CacheKind;
 use crate::docker::dockerfile::{self, DockerfileInstruction, DockerfileStage};
+use crate::finding::{Finding, Level};
 
-/// One cache set-up check (the kind of a [`CacheWarning`]).
+/// One cache set-up check (the kind of a [`CacheWarning`]); its finding's rule is
+/// [`CacheCheck::rule`] (`cache/copy-before-install`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-#[non_exhaustive]
-pub enum CacheCheck {
+pub(crate) enum CacheCheck {
     /// The whole context (`COPY . .`), or a folder that holds the dependency list, is
     /// copied before the dependency install of the same stage: any change to any copied
     /// file installs every dependency again.
@@ -68,7 +69,26 @@ impl CacheCheck {
             CacheCheck::BaseWithoutDigest => "base-without-digest",
         }
     }
+
+    /// The rule of its findings ([`Finding::rule`]): `cache/` and its name
+    /// (`cache/copy-before-install`).
+    pub(crate) fn rule(self) -> String {
+        format!("{CACHE_RULE_PREFIX}{}", self.as_str())
+    }
+
+    /// The check whose rule is `rule` (`cache/copy-before-install`, or its name alone,
+    /// `copy-before-install`).
+    pub(crate) fn of_rule(rule: &str) -> Option<CacheCheck> {
+        let name = rule.strip_prefix(CACHE_RULE_PREFIX).unwrap_or(rule);
+        CacheCheck::ALL.into_iter().find(|c| c.as_str() == name)
+    }
 }
+
+/// What the rules of the cache findings start with.
+pub(crate) const CACHE_RULE_PREFIX: &str = "cache/";
+
+/// The tool the cache findings are of ([`Finding`]'s tool, in an annotation's title).
+pub(crate) const CACHE_TOOL: &str = "buildkit-lib";
 
 impl fmt::Display for CacheCheck {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -76,20 +96,37 @@ impl fmt::Display for CacheCheck {
     }
 }
 
-/// What a cache set-up check found: what is wrong, where, and how to fix it.
+/// What a cache set-up check found: what is wrong, where, and how to fix it. Users read
+/// it as a [`Finding`] ([`CacheWarning::to_finding`]); the pipeline's report keeps its
+/// parts apart.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct CacheWarning {
+pub(crate) struct CacheWarning {
     /// The check that found it.
-    pub check: CacheCheck,
+    pub(crate) check: CacheCheck,
     /// What is wrong and what it costs, citing Dockerfile lines as `Dockerfile:12`.
-    pub message: String,
+    pub(crate) message: String,
     /// What to change.
-    pub fix: String,
+    pub(crate) fix: String,
     /// The Dockerfile, as the build names it, when the finding is in it.
     pub(crate) file: Option<String>,
     /// The 1-based line the fix belongs at, when there is one.
-    pub line: Option<usize>,
+    pub(crate) line: Option<usize>,
+}
+
+impl CacheWarning {
+    /// The warning as a [`Finding`]: rule `cache/<check>`, level warning, the Dockerfile
+    /// (`dockerfile`, the build's, when the warning names none) and line, and as message
+    /// the warning's with its fix on the next line (`<message>\n  fix: <fix>`).
+    pub(crate) fn to_finding(&self, dockerfile: &str) -> Finding {
+        Finding::new(
+            CACHE_TOOL,
+            self.check.rule(),
+            Level::Warning,
+            self.file.as_deref().unwrap_or(dockerfile),
+            self.line.and_then(|l| u32::try_from(l).ok()),
+            self.to_string(),
+        )
+    }
 }
 
 impl fmt::Display for CacheWarning {
@@ -234,7 +271,11 @@ pub(crate) fn check(
     let cx = Setup::new(build, text, env);
     let mut out = Vec::new();
     for check in CacheCheck::ALL {
-        if build.skip_cache_checks.contains(&check) {
+        if build
+            .skip_cache_checks
+            .iter()
+            .any(|rule| CacheCheck::of_rule(rule) == Some(check))
+        {
             continue;
         }
         match check {
@@ -558,7 +599,7 @@ impl<'a> Setup<'a> {
                 ),
                 "export the cache too: `.cache_to(..)` naming the same cache, with \
              `mode_max(true)`; when another job (the default branch's) writes it on purpose, \
-             turn this check off with `skip_cache_check(CacheCheck::CacheFromWithoutCacheTo)`"
+             turn this check off with `skip_cache_check(\"cache/cache-from-without-cache-to\")`"
                     .into(),
             ),
         );

@@ -213,9 +213,57 @@ fn in_ci_a_cache_imported_and_never_exported_is_found() {
     assert_eq!(
         warnings_with(text, &[], &[("CI", "1")], |b| b
             .cache_from(from())
-            .skip_cache_check(CacheCheck::CacheFromWithoutCacheTo)),
+            .skip_cache_check("cache/cache-from-without-cache-to")),
         []
     );
+    // A name that is no check's is refused before the build runs, naming the checks.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("Dockerfile"), text).unwrap();
+    assert_eq!(
+        warnings_with(text, &[], &[("CI", "1")], |b| b
+            .cache_from(from())
+            .skip_cache_check("cache-from-without-cache-to")),
+        [],
+        "the name alone will do"
+    );
+    let err = Build::new(dir.path())
+        .skip_cache_check("cache/cache-from-without-cache")
+        .check()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("names no cache set-up check")
+            && err.contains("cache/copy-before-install, cache/mode-min-intermediate"),
+        "{err}"
+    );
+    for check in CacheCheck::ALL {
+        assert_eq!(CacheCheck::of_rule(&check.rule()), Some(check));
+    }
+}
+
+#[test]
+fn a_cache_warning_is_a_finding_with_its_rule_line_and_fix() {
+    let w = CacheWarning {
+        check: CacheCheck::CopyBeforeInstall,
+        message: "COPY . . at Dockerfile:3".into(),
+        fix: "copy requirements.txt first".into(),
+        file: Some("app/Dockerfile".into()),
+        line: Some(3),
+    };
+    let f = w.to_finding("ignored/Dockerfile");
+    assert_eq!(f.rule, "cache/copy-before-install");
+    assert_eq!(f.level, crate::Level::Warning);
+    assert_eq!((f.file.as_str(), f.line), ("app/Dockerfile", Some(3)));
+    assert_eq!(
+        f.message,
+        "COPY . . at Dockerfile:3\n  fix: copy requirements.txt first"
+    );
+    let nowhere = CacheWarning {
+        file: None,
+        line: None,
+        ..w
+    };
+    assert_eq!(nowhere.to_finding("app/Dockerfile").file, "app/Dockerfile");
 }
 
 #[test]

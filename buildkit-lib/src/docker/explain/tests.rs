@@ -844,3 +844,59 @@ fn a_local_cache_bake_names_relative_to_its_file_is_matched_to_its_directory() {
     // Another directory's warning is not this one's.
     assert_eq!(inputs.cache_imports[1].status, ImportStatus::NotReported);
 }
+
+#[test]
+fn a_fan_outs_platforms_are_one_explanation_each_row_naming_its_platform() {
+    let row = |instruction: &str, outcome: Outcome| InstructionRow {
+        stage: "stage-0".into(),
+        platform: None,
+        step: 1,
+        steps: 1,
+        line: Some(2),
+        instruction: instruction.into(),
+        outcome,
+        seconds: None,
+        cause: None,
+    };
+    let import = CacheImport {
+        source: "type=registry,ref=r/app:cache".into(),
+        status: ImportStatus::Imported,
+    };
+    let amd = Explanation {
+        dockerfile: "Dockerfile".into(),
+        rows: vec![row("RUN make", Outcome::Cached)],
+        cache_imports: vec![import.clone()],
+        previous_record: true,
+        progress_read: true,
+        ..Explanation::default()
+    };
+    let arm = Explanation {
+        rows: vec![row("RUN make", Outcome::Built)],
+        secrets_changed: vec!["token".into()],
+        previous_record: false,
+        ..amd.clone()
+    };
+    assert_eq!(merge_platforms(Vec::new()), None);
+    let merged = merge_platforms(vec![
+        ("linux/amd64".into(), amd),
+        ("linux/arm64".into(), arm),
+    ])
+    .unwrap();
+    let platforms: Vec<Option<&str>> = merged
+        .rows()
+        .iter()
+        .map(|r| r.platform.as_deref())
+        .collect();
+    assert_eq!(platforms, [Some("linux/amd64"), Some("linux/arm64")]);
+    assert_eq!(merged.cached_count(), (1, 2));
+    assert_eq!(merged.cache_imports(), [import]);
+    assert_eq!(merged.secrets_changed, ["token"]);
+    assert!(
+        !merged.previous_record,
+        "one platform had no previous record"
+    );
+    assert!(merged.progress_read);
+    assert!(merged
+        .summary()
+        .starts_with("1/2 instructions cached; first rebuilt: RUN make"));
+}

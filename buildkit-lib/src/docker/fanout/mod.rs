@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use super::build::{Build, Output};
+use super::build::{Build, BuildResult, Output};
 use super::image::platforms_of_manifest;
 use super::reference::{ImageRef, MAX_TAG_LEN};
 use super::registry::{self, ImagetoolsCreate, Retry};
@@ -102,7 +102,7 @@ use crate::plan::Step;
 ///     ],
 /// )?;
 /// let merged = fan.run(&Runner::new())?;
-/// println!("{} {:?}", merged.digest.unwrap_or_default(), merged.merged_platforms);
+/// println!("{} {:?}", merged.digest.unwrap_or_default(), merged.platforms);
 /// # Ok(())
 /// # }
 /// ```
@@ -151,26 +151,6 @@ pub(crate) struct PlatformResult {
     /// record (a pipeline's) keeps one record per platform beside it
     /// (`image-linux-arm64.json` for `image.json`).
     pub(crate) explanation: Option<crate::docker::explain::Explanation>,
-}
-
-/// What a fan-out produced.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct FanOutResult {
-    /// The merged image's tags.
-    pub(crate) tags: Vec<String>,
-    /// The merged index's digest: the hash of the index read back (in a dry run, of the
-    /// placeholder index the read-back answers).
-    pub digest: Option<String>,
-    /// The platforms the merged index lists, as read back from the registry.
-    pub merged_platforms: Vec<String>,
-    /// By platform (`linux/arm64`), which instructions its build took from the cache and
-    /// why each of the others ran (see [`Build::explain`]): one per platform whose build
-    /// was explained. A build with an explanation record (a pipeline's) keeps one record
-    /// per platform beside it (`image-linux-arm64.json` for `image.json`).
-    pub explanations: std::collections::BTreeMap<String, crate::docker::explain::Explanation>,
-    /// Each platform's part.
-    pub(crate) platforms: Vec<PlatformResult>,
 }
 
 /// How one platform ended in a failed fan-out.
@@ -393,7 +373,18 @@ impl FanOut {
 }
 
 impl Step for FanOut {
-    type Output = FanOutResult;
+    /// The merged image: its tags; its digest, the hash of the index read back (in a
+    /// dry run, of the placeholder index the read-back answers); its platforms, as the
+    /// merged index lists them, read back from the registry; each platform build's
+    /// metadata by platform (`{"linux/arm64": {...}}`); the cache findings of the
+    /// platforms' builds (each once); and one explanation of every platform's build, each
+    /// row naming its platform ([`InstructionRow::platform`]), as a multi-platform build's
+    /// explanation does (see [`Build::explain`]). A build with an explanation record (a
+    /// pipeline's) keeps one record per platform beside it (`image-linux-arm64.json` for
+    /// `image.json`).
+    ///
+    /// [`InstructionRow::platform`]: crate::docker::InstructionRow::platform
+    type Output = BuildResult;
 
     /// Checks, asks every endpoint whether it answers and how it pushes, builds every
     /// platform on its endpoint side by side, pushes them, and merges them into the tags.
@@ -402,7 +393,7 @@ impl Step for FanOut {
     /// order (the probes, then the builds, then the pushes), whatever order the threads
     /// ran in; where a build reports no digest (a plan), the merge names
     /// `<digest-PLATFORM>`.
-    fn run(&self, runner: &Runner) -> anyhow::Result<FanOutResult> {
+    fn run(&self, runner: &Runner) -> anyhow::Result<BuildResult> {
         self.check()?;
         let probes = self.probe_all(runner)?;
 
@@ -450,15 +441,34 @@ impl Step for FanOut {
             missing.join(", "),
             merged_platforms.join(", ")
         );
-        Ok(FanOutResult {
+        let mut cache_warnings = Vec::new();
+        for (result, _) in &built {
+            for finding in &result.cache_warnings {
+                if !cache_warnings.contains(finding) {
+                    cache_warnings.push(finding.clone());
+                }
+            }
+        }
+        Ok(BuildResult {
+            image_name: Some(first.clone()),
             tags: self.build.tags.clone(),
             digest: Some(digest),
-            merged_platforms,
-            explanations: results
-                .iter()
-                .filter_map(|r| Some((r.platform.clone(), r.explanation.clone()?)))
-                .collect(),
-            platforms: results,
+            platforms: merged_platforms,
+            metadata: serde_json::Value::Object(
+                self.platforms
+                    .iter()
+                    .zip(&built)
+                    .map(|(p, (result, _))| (p.platform.clone(), result.metadata.clone()))
+                    .collect(),
+            ),
+            explanation: crate::docker::explain::merge_platforms(
+                results
+                    .into_iter()
+                    .filter_map(|r| Some((r.platform, r.explanation?)))
+                    .collect(),
+            ),
+            cache_warnings,
+            ..BuildResult::default()
         })
     }
 }
