@@ -8,9 +8,9 @@
 //! the image (with its [`Service`]s) and probes it, and [`Reproducible`] builds twice and
 //! compares. The files are split by check; the public module is one: `validate::Name`.
 pub(crate) mod cache;
-pub use cache::{CacheUsage, Prune, PrunePlan, PruneResult, Usage};
+pub use cache::{CacheUsage, Prune, PruneResult, Usage};
 pub(crate) mod context;
-pub use context::{audit, AuditOptions, ContextAudit};
+pub use context::{audit, ContextAudit};
 pub(crate) mod reproducible;
 pub use reproducible::{ReproReport, Reproducible};
 pub(crate) mod security;
@@ -19,7 +19,7 @@ pub use security::{
     Threshold, Trivy, TrivySbom,
 };
 pub(crate) mod size;
-pub use size::{SizeBudget, SizeCheck, SizeMeasure, SizeReport};
+pub use size::{SizeCheck, SizeReport};
 pub(crate) mod smoke;
 pub use smoke::{PortTaken, Ready, Service, Smoke, SmokeError, SmokeReport};
 

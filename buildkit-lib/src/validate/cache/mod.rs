@@ -24,7 +24,9 @@ use crate::units::human_bytes;
 use crate::units::parse_docker_size as parse_size;
 #[cfg(test)]
 use prune::{dockerfile_steps, id_filter, project_records};
-pub use prune::{Prune, PrunePlan, PruneResult};
+#[cfg(test)]
+use prune::PrunePlan;
+pub use prune::{Prune, PruneResult};
 use usage::capture_df;
 #[cfg(test)]
 use usage::CacheRecord;
