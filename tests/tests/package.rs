@@ -90,8 +90,9 @@ impl Images {
             runner,
             _engine: engine,
         };
-        images.stages.build_base(&images.runner).unwrap();
-        images.stages.build_runtime(&images.runner).unwrap();
+        for stage in [Stage::Base, Stage::Runtime] {
+            images.stages.build(stage, session).run(&images.runner).unwrap();
+        }
         images
     }
 }
@@ -355,8 +356,8 @@ fn a_dry_run_prints_the_plan_and_runs_nothing() {
         .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
         .session(session.clone());
     let stages = Stages::new(&project, "deskapp").build_arg("PYTHON_IMAGE", e2e::PYTHON_IMAGE);
-    stages.build_base(&runner).unwrap();
-    stages.build_runtime(&runner).unwrap();
+    stages.build(Stage::Base, &session).run(&runner).unwrap();
+    stages.build(Stage::Runtime, &session).run(&runner).unwrap();
     let dist_before = project.join("dist").exists();
     Package::new(
         stages,
@@ -531,7 +532,8 @@ fn each_stage_is_a_labelled_image_with_its_cache_and_rebuilds_alone() {
     let log = cache.path().join("rebuild.log");
     let rebuilt = images
         .stages
-        .build_runtime(&images.runner.clone().log_to(&log))
+        .build(Stage::Runtime, &session)
+        .run(&images.runner.clone().log_to(&log))
         .unwrap();
     let logged = fs::read_to_string(&log).unwrap();
     assert!(!logged.contains("Collecting pyinstaller"), "{logged}");
@@ -556,7 +558,7 @@ fn packaging_without_the_runtime_image_says_to_build_it() {
         err.to_string(),
         format!(
             "the runtime image `{image}:runtime` does not exist; build it first \
-             (`Stages::build_runtime`), then package"
+             (`Stages::build(Stage::Runtime, ..)`), then package"
         )
     );
     assert!(!project.path().join("dist").exists());

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use buildkit_lib::cmd::{Answer, Echo, Executor, FakeExecutor, Probe};
-use buildkit_lib::package::{Mode, Package, PyInstaller, Stages};
+use buildkit_lib::package::{Mode, Package, PyInstaller, Stage, Stages};
 use buildkit_lib::plan::{Action, Step};
 use buildkit_lib::{Cmd, Runner, Session};
 
@@ -337,8 +337,8 @@ fn no_cache_reaches_every_stage() {
     let p = project.display();
     for mode in [Mode::Isolated, Mode::IsolatedCopyOut] {
         let runner = runner(FakeExecutor::like_dry_run());
-        stages.build_base(&runner).unwrap();
-        stages.build_runtime(&runner).unwrap();
+        stages.build(Stage::Base, &session()).run(&runner).unwrap();
+        stages.build(Stage::Runtime, &session()).run(&runner).unwrap();
         let package = Package::new(stages.clone(), PyInstaller::spec("deskapp.spec"), mode);
         package.run(&runner).unwrap();
         let labels = "--label dev.buildkit-lib.project=desk --label dev.buildkit-lib.run=pkg";

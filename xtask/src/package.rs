@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use buildkit_lib::package::{Mode, Package, PyInstaller, Stages};
+use buildkit_lib::package::{Mode, Package, PyInstaller, Stage, Stages};
 use buildkit_lib::pipeline::{Inputs, Pipeline, RunOptions, StepOutput};
 use buildkit_lib::plan::Step;
 use buildkit_lib::{Cmd, Runner};
@@ -127,7 +127,7 @@ fn package(
     let base_stages = stages.clone();
     pipeline
         .step("base", move |cx| {
-            base_stages.build_base(&cx.runner)?;
+            base_stages.build(Stage::Base, &cx.session).run(&cx.runner)?;
             Ok(())
         })
         .describe("base image: system libraries PyInstaller needs")
@@ -146,7 +146,9 @@ fn package(
     }
     pipeline
         .step("runtime", move |cx| {
-            runtime_stages.build_runtime(&cx.runner)?;
+            runtime_stages
+                .build(Stage::Runtime, &cx.session)
+                .run(&cx.runner)?;
             Ok(())
         })
         .after(["base"])

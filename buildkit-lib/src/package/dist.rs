@@ -55,7 +55,7 @@ pub enum Mode {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
 pub struct Package {
-    /// The release images (the runtime image must exist, see [`Stages::build_runtime`]).
+    /// The release images (the runtime image must exist, see [`Stages::build`]).
     pub(crate) stages: Stages,
     /// The PyInstaller run (paths relative to the source directory).
     pub(crate) pyinstaller: PyInstaller,
@@ -527,7 +527,7 @@ impl Package {
             )),
             Err(e) if e.tail.iter().any(|l| l.contains("No such image")) => bail!(
                 "the runtime image `{runtime}` does not exist; build it first \
-                 (`Stages::build_runtime`), then package"
+                 (`Stages::build(Stage::Runtime, ..)`), then package"
             ),
             Err(e) => Err(e).context("cannot look up the runtime image"),
         }

@@ -12,14 +12,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::path::PathBuf;
 
-use anyhow::Result;
-
 #[cfg(test)]
 use crate::cmd::Cmd;
-use crate::cmd::Runner;
-use crate::docker::build::{Build, BuildResult, Output};
+use crate::docker::build::{Build, Output};
 use crate::docker::cache::{Cache, CacheKind};
-use crate::plan::Step;
 use crate::session::Session;
 
 /// One stage of the release Dockerfile.
@@ -167,7 +163,7 @@ impl Stages {
     }
 
     /// Ignore the build cache in every build of these stages: the base and runtime images
-    /// ([`Stages::build_base`], [`Stages::build_runtime`]) and the isolated package build
+    /// ([`Stages::build`]) and the isolated package build
     /// of a [`Package`](super::Package) made with them (`--no-cache` on each). The mounted
     /// mode builds nothing; its PyInstaller always runs with `--clean`.
     pub fn no_cache(mut self, on: bool) -> Stages {
@@ -204,7 +200,9 @@ impl Stages {
 
     /// The build of one stage: `--target`, the session labels, loaded into the image
     /// store under its tag; with [`Stages::from_tagged_images`], the previous stage's
-    /// image as a named build context.
+    /// image as a named build context. Build the base and runtime images with it before
+    /// packaging: `stages.build(Stage::Runtime, &session).run(&runner)?` (in a pipeline
+    /// step, `cx.session` and `cx.runner`).
     pub fn build(&self, stage: Stage, session: &Session) -> Build {
         let mut build = Build {
             context: self.context.clone(),
@@ -240,18 +238,6 @@ impl Stages {
             }
         }
         build
-    }
-
-    /// Builds the base image.
-    pub fn build_base(&self, runner: &Runner) -> Result<BuildResult> {
-        let session = runner.require_session("building the base stage")?;
-        self.build(Stage::Base, session).run(runner)
-    }
-
-    /// Builds the runtime image.
-    pub fn build_runtime(&self, runner: &Runner) -> Result<BuildResult> {
-        let session = runner.require_session("building the runtime stage")?;
-        self.build(Stage::Runtime, session).run(runner)
     }
 }
 
