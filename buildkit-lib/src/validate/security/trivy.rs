@@ -201,12 +201,11 @@ enum Target {
 ///
 /// # Findings and verdict
 ///
-/// Every check yields [`Finding`]s with a [`Severity`]; a [`Threshold`] turns a
-/// [`ScanReport`] into a [`Verdict`](crate::validate::Verdict): pass, fail, or not checked
+/// Every check yields [`Finding`]s with a [`Severity`]; a threshold
+/// ([`ScanReport::verdict`], [`ScanReport::check`]) turns a [`ScanReport`] into a
+/// [`Verdict`](crate::validate::Verdict): pass, fail, or not checked
 /// when a part of the scan could not run (never a pass). A scanner that is not installed is
 /// an error saying so and how to install it, never a clean report.
-///
-/// [`Threshold`]: crate::validate::Threshold
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
 pub struct Trivy {
