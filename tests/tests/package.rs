@@ -5,7 +5,7 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use buildkit_lib::package::{Bundle, Mode, Package, PyInstaller, Stage, Stages};
+use buildkit_lib::package::{Mode, Package, PyInstaller, Stage, Stages};
 use buildkit_lib::plan::Step;
 use buildkit_lib::{Cmd, Runner, Session};
 
@@ -91,7 +91,11 @@ impl Images {
             _engine: engine,
         };
         for stage in [Stage::Base, Stage::Runtime] {
-            images.stages.build(stage, session).run(&images.runner).unwrap();
+            images
+                .stages
+                .build(stage, session)
+                .run(&images.runner)
+                .unwrap();
         }
         images
     }
@@ -315,7 +319,7 @@ fn an_entry_script_builds_one_folder_alike_in_both_modes() {
     let session = Session::new(e2e::unique("deskapp"));
     let images = Images::build(project.path(), &session);
     let script = PyInstaller::script("src/deskapp/__main__.py")
-        .bundle(Bundle::OneDir)
+        .one_dir()
         .name("deskapp")
         .path("src");
     let mut lists = Vec::new();

@@ -338,7 +338,10 @@ fn no_cache_reaches_every_stage() {
     for mode in [Mode::Isolated, Mode::IsolatedCopyOut] {
         let runner = runner(FakeExecutor::like_dry_run());
         stages.build(Stage::Base, &session()).run(&runner).unwrap();
-        stages.build(Stage::Runtime, &session()).run(&runner).unwrap();
+        stages
+            .build(Stage::Runtime, &session())
+            .run(&runner)
+            .unwrap();
         let package = Package::new(stages.clone(), PyInstaller::spec("deskapp.spec"), mode);
         package.run(&runner).unwrap();
         let labels = "--label dev.buildkit-lib.project=desk --label dev.buildkit-lib.run=pkg";

@@ -6,8 +6,8 @@ use buildkit_lib::plan::Step as _;
 use std::path::Path;
 
 use buildkit_lib::units::human_bytes;
-use buildkit_lib::validate::Verdict;
 use buildkit_lib::validate::SizeCheck;
+use buildkit_lib::validate::Verdict;
 use buildkit_lib::{Cmd, Runner};
 
 struct RemoveImages<'a>(&'a Runner, Vec<String>);
@@ -237,8 +237,7 @@ fn a_failing_size_stops_the_step_with_numbers() {
     let tag = format!("{name}:1");
     let _cleanup = RemoveImages(&runner, vec![tag.clone()]);
     build(&runner, dir.path(), &tag, 2_000_000);
-    let check = SizeCheck::new(tag.clone(), dir.path().join("h.jsonl"))
-        .budget(500_000, 1_000_000);
+    let check = SizeCheck::new(tag.clone(), dir.path().join("h.jsonl")).budget(500_000, 1_000_000);
     let report = check.run(&runner).unwrap();
     assert_eq!(report.outcome, Verdict::Fail);
     let err = report.ensure_within_max().unwrap_err();
@@ -280,8 +279,7 @@ fn a_well_compressed_image_does_not_fool_the_default_verdict() {
     assert!(compressed < target, "compressed {compressed}");
     assert!(shown_bytes > max, "docker images shows {shown}");
 
-    let check = SizeCheck::new(tag.clone(), dir.path().join("h.jsonl"))
-        .budget(target, max);
+    let check = SizeCheck::new(tag.clone(), dir.path().join("h.jsonl")).budget(target, max);
     let report = check.run(&runner).unwrap();
     eprintln!("{report}");
     assert_eq!(report.outcome, Verdict::Fail, "{report}");

@@ -127,7 +127,9 @@ fn package(
     let base_stages = stages.clone();
     pipeline
         .step("base", move |cx| {
-            base_stages.build(Stage::Base, &cx.session).run(&cx.runner)?;
+            base_stages
+                .build(Stage::Base, &cx.session)
+                .run(&cx.runner)?;
             Ok(())
         })
         .describe("base image: system libraries PyInstaller needs")

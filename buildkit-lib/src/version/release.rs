@@ -379,7 +379,10 @@ mod tests {
     #[test]
     fn files_edited_after_planning_are_not_overwritten() {
         let dir = tempfile::tempdir().unwrap();
-        let (version, changelog) = (dir.path().join("version.json"), dir.path().join("CHANGELOG.md"));
+        let (version, changelog) = (
+            dir.path().join("version.json"),
+            dir.path().join("CHANGELOG.md"),
+        );
         fs::write(&version, "{\n  \"version\": \"0.9.2\"\n}\n").unwrap();
         let text = "# Changelog\n\n## [Unreleased]\n\n### Added\n- Genre pages.\n";
         fs::write(&changelog, text).unwrap();
@@ -387,7 +390,11 @@ mod tests {
         let runner = Runner::new().echo(crate::cmd::Echo::Silent).dry_run(true);
         let release = Release::new(dir.path(), &version, &changelog, Bump::Patch);
         let plan = release.prepare(&runner).unwrap();
-        fs::write(&changelog, text.replace("Genre pages.", "Genre pages, edited.")).unwrap();
+        fs::write(
+            &changelog,
+            text.replace("Genre pages.", "Genre pages, edited."),
+        )
+        .unwrap();
         let err = plan.execute(&runner).unwrap_err();
         assert_eq!(
             format!("{err:#}"),
@@ -396,7 +403,10 @@ mod tests {
                 changelog.display()
             )
         );
-        assert_eq!(fs::read_to_string(&version).unwrap(), "{\n  \"version\": \"0.9.2\"\n}\n");
+        assert_eq!(
+            fs::read_to_string(&version).unwrap(),
+            "{\n  \"version\": \"0.9.2\"\n}\n"
+        );
         assert!(fs::read_to_string(&changelog).unwrap().contains("edited"));
     }
 }

@@ -87,7 +87,11 @@ impl ContextAudit {
     fn rank(&mut self) {
         let mut by_size: Vec<&ContextFile> = self.files.iter().collect();
         by_size.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.path.cmp(&b.path)));
-        self.largest_files = by_size.iter().take(self.top).map(|f| (*f).clone()).collect();
+        self.largest_files = by_size
+            .iter()
+            .take(self.top)
+            .map(|f| (*f).clone())
+            .collect();
         self.large_files = by_size
             .iter()
             .take_while(|f| f.bytes >= self.large_file_bytes)
@@ -383,7 +387,11 @@ mod tests {
         assert_eq!(dirs(&two), ["a", "b"]);
         let none = all.clone().top(0);
         assert!(files(&none).is_empty() && dirs(&none).is_empty());
-        assert_eq!(none.file_paths().len(), 3, "top limits the lists, not the audit");
+        assert_eq!(
+            none.file_paths().len(),
+            3,
+            "top limits the lists, not the audit"
+        );
         // Back up from none: the lists come from the files, not from the last ranking.
         assert_eq!(files(&none.top(2)), ["a/big.bin", "b/mid.bin"]);
     }

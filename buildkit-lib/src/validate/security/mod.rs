@@ -20,6 +20,6 @@ mod trivy;
 
 pub use builtin::ImageCheck;
 pub use model::{Finding, ScanReport, ScannerMissing, Severity};
-pub use sbom::{Component, Sbom, TrivySbom};
+pub use sbom::{Component, TrivySbom};
 pub use scout::Scout;
 pub use trivy::{Scanner, Trivy};

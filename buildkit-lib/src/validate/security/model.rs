@@ -504,9 +504,7 @@ mod tests {
         // Every part ran: no such line.
         let mut complete = found.clone();
         complete.not_checked.clear();
-        let err = complete.check(Severity::High, 0)
-            .unwrap_err()
-            .to_string();
+        let err = complete.check(Severity::High, 0).unwrap_err().to_string();
         assert!(!err.contains("not checked"), "{err}");
         assert!(partial
             .to_string()

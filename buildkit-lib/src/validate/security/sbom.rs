@@ -1,5 +1,6 @@
 //! CycloneDX SBOMs of a local image, made by trivy ([`TrivySbom`]) and read into typed
-//! components ([`Sbom`]). Listing packages needs no database, so this works offline.
+//! components (`Sbom`); the step returns the Python packages ([`Component`]s). Listing
+//! packages needs no database, so this works offline.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -15,7 +16,8 @@ use crate::plan::Step;
 use crate::python::ToolEnv;
 use crate::rows::{from_value, non_empty, nullable};
 
-/// One component an SBOM lists.
+/// One component an SBOM lists: a Python package of the image, as [`TrivySbom`] returns
+/// them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Component {
@@ -30,10 +32,9 @@ pub struct Component {
 }
 
 /// A CycloneDX SBOM of an image: the document itself is the file [`TrivySbom::output`]
-/// writes; its Python packages are [`python_packages`](Sbom::python_packages).
+/// writes; its Python packages are what [`TrivySbom`] returns.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub struct Sbom {
+pub(crate) struct Sbom {
     /// The image it describes.
     pub(crate) image: String,
     /// CycloneDX's specification version (`1.6`).
@@ -76,7 +77,7 @@ impl Sbom {
     }
 
     /// The Python packages listed (package URL `pkg:pypi/...`).
-    pub fn python_packages(&self) -> Vec<&Component> {
+    pub(crate) fn python_packages(&self) -> Vec<&Component> {
         self.components
             .iter()
             .filter(|c| {
@@ -126,7 +127,8 @@ struct ComponentRow {
     purl: Option<String>,
 }
 
-/// `trivy image --format cyclonedx` of a local image (read from the engine, offline).
+/// `trivy image --format cyclonedx` of a local image (read from the engine, offline): the
+/// image's Python packages, and the CycloneDX document when asked ([`TrivySbom::output`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
 pub struct TrivySbom {
@@ -204,12 +206,14 @@ impl TrivySbom {
 }
 
 impl Step for TrivySbom {
-    type Output = Sbom;
+    type Output = Vec<Component>;
 
     /// Makes the SBOM (with the trivy of [`TrivySbom::bin`], or else the one installed from
-    /// [`TrivySbom::tools`]), checks it describes this image, and writes it when asked.
-    /// Its plan is this body recorded (a dry run answers a document listing nothing).
-    fn run(&self, runner: &Runner) -> Result<Sbom> {
+    /// [`TrivySbom::tools`]), checks it describes this image, writes it when asked
+    /// ([`TrivySbom::output`]), and returns the Python packages it lists (package URL
+    /// `pkg:pypi/...`), in its order. Its plan is this body recorded (a dry run answers a
+    /// document listing nothing).
+    fn run(&self, runner: &Runner) -> Result<Vec<Component>> {
         let context = || format!("SBOM of {}", self.image);
         let bin = self.trivy.bin(runner).with_context(context)?;
         let out = runner
@@ -228,7 +232,7 @@ impl Step for TrivySbom {
         if let Some(path) = &self.output {
             write_atomic(runner, path, sbom.json.as_bytes()).with_context(context)?;
         }
-        Ok(sbom)
+        Ok(sbom.python_packages().into_iter().cloned().collect())
     }
 }
 
