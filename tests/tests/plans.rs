@@ -123,9 +123,12 @@ fn stages() -> Stages {
 
 /// The desktop's stages with their context at `context`.
 fn stages_in(context: impl Into<PathBuf>) -> Stages {
-    Stages::new(context, "desk")
-        .build_arg("PYTHON_IMAGE", "buildkit-local/python:3.11")
-        .network("host")
+    Stages::new(
+        Build::new(context)
+            .build_arg("PYTHON_IMAGE", "buildkit-local/python:3.11")
+            .network("host"),
+        "desk",
+    )
 }
 
 #[test]

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use buildkit_lib::cleanup::Cleanup;
 use buildkit_lib::cmd::{Answer, Echo, Executor, FakeExecutor, Probe};
+use buildkit_lib::docker::Build;
 use buildkit_lib::package::{Mode, Package, PyInstaller, Stages};
 use buildkit_lib::plan::{Action, Plan, Step};
 use buildkit_lib::python::{CheckAll, Format, Hadolint, PythonTest, ToolEnv};
@@ -215,7 +216,7 @@ fn packaging_plans_what_it_does_in_each_mode() {
         )
         .unwrap();
         let step = Package::new(
-            Stages::new(&project, "desk"),
+            Stages::new(Build::new(&project), "desk"),
             PyInstaller::spec("deskapp.spec"),
             mode,
         )
@@ -258,7 +259,7 @@ fn a_package_without_its_expected_file_leaves_dist_and_no_staging_folder() {
     fs::create_dir_all(project.join("dist")).unwrap();
     fs::write(project.join("dist/old"), "the previous build").unwrap();
     let step = Package::new(
-        Stages::new(&project, "desk"),
+        Stages::new(Build::new(&project), "desk"),
         PyInstaller::spec("deskapp.spec"),
         Mode::Mounted,
     )
@@ -328,7 +329,7 @@ fn packaging_swaps_the_artifacts_into_the_dist_folder_it_was_given() {
     .unwrap();
     let out = root.join("out");
     let step = Package::new(
-        Stages::new(&project, "desk"),
+        Stages::new(Build::new(&project), "desk"),
         PyInstaller::spec("deskapp.spec"),
         Mode::Mounted,
     )

@@ -8,6 +8,7 @@
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
+use buildkit_lib::docker::Build;
 use buildkit_lib::package::{Mode, Package, PyInstaller, Stage, Stages};
 use buildkit_lib::pipeline::{Inputs, Pipeline, RunOptions, StepOutput};
 use buildkit_lib::plan::Step;
@@ -115,11 +116,12 @@ fn package(
     let runner = base.clone().dry_run(dry_run);
     engine::ensure(&runner, root, dry_run)?;
     let dir = root.join("fixtures").join(app.dir);
-    let stages = Stages::new(&dir, app.image)
+    let build = Build::new(&dir)
         .build_arg("PYTHON_IMAGE", PYTHON_IMAGE)
         .network("host")
         // Every stage's build, base and runtime too, not only the package stage's.
         .no_cache(options.no_cache);
+    let stages = Stages::new(build, app.image);
     let stage_image = |name: &str| format!("{}:{name}", app.image);
 
     let mut pipeline = Pipeline::new(app.dir, root.join("target"));
