@@ -155,7 +155,7 @@ pub fn webapp_pipeline_with(
         .inputs(
             Inputs::new()
                 .file(&dockerfile)
-                .value("tools", format!("{:?}", tools.pins())),
+                .value("tools", tools.to_string()),
         );
 
     let (stamp_root, facts) = (root.to_path_buf(), git.clone());
