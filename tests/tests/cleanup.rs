@@ -231,7 +231,7 @@ fn name_prefix_and_image_pattern_remove_exactly_the_owned_ones() {
     // `<s>app:ci` shares busybox's image: only the tag goes, freeing nothing.
     assert_eq!(size(&plan, 2), human_bytes(0));
     assert_ne!(size(&plan, 0), "size unknown");
-    let summary = plan.execute(&dry).unwrap();
+    let summary = plan.run(&dry).unwrap();
     // The removals, in order (printed by the dry run, not run).
     assert_eq!(
         removals(&dry),
@@ -305,7 +305,7 @@ fn name_prefix_and_image_pattern_remove_exactly_the_owned_ones() {
         Some(format!("forced: in use by container {s}user_2").as_str())
     );
     let real = engine.with_fresh_record();
-    forced.execute(&real).unwrap();
+    forced.run(&real).unwrap();
     assert_eq!(
         removals(&real).first(),
         Some(&format!("docker rmi --force {s}app:inuse"))
@@ -378,7 +378,7 @@ fn labels_select_the_project_and_nothing_else() {
         "{plan}"
     );
     eprintln!("{plan}");
-    let summary = plan.execute(&engine).unwrap();
+    let summary = plan.run(&engine).unwrap();
     assert_eq!(item_lines(&summary.to_string()).len(), 5, "{summary}");
     assert!(summary.bytes_reclaimed > 0);
     assert!(!res.container_exists(&format!("{s}web_1")));
@@ -459,7 +459,7 @@ fn directories_inside_the_root_only() {
     let plan = cleanup.list(&dry).unwrap();
     assert_eq!(listed(&plan), ["directory dist", "directory build"]);
     assert_eq!(plan.bytes(), 4099);
-    plan.execute(&dry).unwrap();
+    plan.run(&dry).unwrap();
     assert!(r.join("dist/app/app.bin").exists());
 
     let summary = cleanup.run(&runner).unwrap();
@@ -588,7 +588,7 @@ fn a_layer_shared_by_two_removed_images_is_reclaimed_once() {
             format!("image {}", images[1])
         ]
     );
-    let summary = plan.execute(&engine).unwrap();
+    let summary = plan.run(&engine).unwrap();
     eprintln!("{summary}");
     let reclaimed = summary.bytes_reclaimed;
     assert_eq!(reclaimed, plan.bytes());

@@ -6,7 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use buildkit_lib::cleanup::Cleanup;
+use buildkit_lib::cleanup::{Cleanup, CleanupPlan};
 use buildkit_lib::cmd::{Answer, Echo, Executor, FakeExecutor, Probe};
 use buildkit_lib::docker::Build;
 use buildkit_lib::package::{Mode, Package, PyInstaller, Stages};
@@ -180,6 +180,22 @@ fn a_cleanup_plans_what_it_removes() {
             .any(|l| l.contains("label=dev.buildkit-lib.project=webapp")),
         "{plan}"
     );
+    assert!(!dir.path().join("dist").exists(), "the real run removed it");
+}
+
+#[test]
+fn a_cleanup_listing_runs_its_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir_all(dir.path().join("dist/app")).unwrap();
+    fs::write(dir.path().join("dist/app/app.bin"), "bin").unwrap();
+    // The listing is a step too: its run removes exactly what it lists.
+    let listing: CleanupPlan = Cleanup::new()
+        .directories(dir.path(), ["dist", "build"])
+        .list(&Runner::new().echo(Echo::Silent))
+        .unwrap();
+    let plan = e2e::assert_plan_is_execution(&listing, &session());
+    let real = fs::canonicalize(dir.path()).unwrap().join("dist");
+    assert_eq!(plan.actions(), [Action::Remove(real)], "{plan}");
     assert!(!dir.path().join("dist").exists(), "the real run removed it");
 }
 
