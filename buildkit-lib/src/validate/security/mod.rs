@@ -22,4 +22,4 @@ pub use builtin::ImageCheck;
 pub use model::{Finding, ScanReport, ScannerMissing, Severity};
 pub use sbom::{Component, TrivySbom};
 pub use scout::Scout;
-pub use trivy::{Scanner, Trivy};
+pub use trivy::Trivy;

