@@ -458,8 +458,13 @@ fn directories_inside_the_root_only() {
     let dry = e2e::runner().dry_run(true);
     let plan = cleanup.list(&dry).unwrap();
     assert_eq!(listed(&plan), ["directory dist", "directory build"]);
-    assert_eq!(plan.bytes(), 4099);
-    plan.run(&dry).unwrap();
+    // A dry run of the listing says what a real run frees.
+    assert_eq!(plan.run(&dry).unwrap().bytes_reclaimed, 4099);
+    assert!(
+        plan.to_string()
+            .starts_with("would remove 2 directories (4.1 kB known):"),
+        "{plan}"
+    );
     assert!(r.join("dist/app/app.bin").exists());
 
     let summary = cleanup.run(&runner).unwrap();
@@ -588,10 +593,15 @@ fn a_layer_shared_by_two_removed_images_is_reclaimed_once() {
             format!("image {}", images[1])
         ]
     );
+    // What the listing said it frees (a dry run of it), then what it freed.
+    let planned = plan
+        .run(&engine.clone().dry_run(true))
+        .unwrap()
+        .bytes_reclaimed;
     let summary = plan.run(&engine).unwrap();
     eprintln!("{summary}");
     let reclaimed = summary.bytes_reclaimed;
-    assert_eq!(reclaimed, plan.bytes());
+    assert_eq!(reclaimed, planned);
     // What only these two images hold, the shared layer once.
     let expected = unique_a + unique_b + big;
     let tolerance = expected / 1000 + 10_000; // four significant digits per figure

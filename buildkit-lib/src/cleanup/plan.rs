@@ -579,8 +579,9 @@ impl ToRemove {
 }
 
 impl CleanupPlan {
-    /// Bytes the plan frees, as far as known.
-    pub fn bytes(&self) -> u64 {
+    /// Bytes the plan frees, as far as known (in its `Display`; run on a dry-run runner,
+    /// the summary's `bytes_reclaimed`).
+    pub(crate) fn bytes(&self) -> u64 {
         self.remove.iter().filter_map(|p| p.bytes).sum()
     }
 
