@@ -10,9 +10,7 @@ use buildkit_lib::docker::{Build, Output};
 use buildkit_lib::plan::Step;
 use buildkit_lib::python::ToolEnv;
 use buildkit_lib::validate::Verdict;
-use buildkit_lib::validate::{
-    ImageCheck, ScanReport, ScannerMissing, Scout, Severity, Trivy, TrivySbom,
-};
+use buildkit_lib::validate::{ImageCheck, ScanReport, ScannerMissing, Scout, Severity, Trivy};
 use buildkit_lib::{Cmd, Runner};
 use e2e::TrivyAt;
 
@@ -885,9 +883,10 @@ fn real_sbom_of_the_mediaserver_image_lists_its_python_packages() {
         .expect("build the mediaserver fixture");
     let out = tempfile::tempdir().unwrap();
     let file = out.path().join("sbom.cdx.json");
-    let sbom = TrivySbom::new(&tag)
-        .output(&file)
+    let sbom = Trivy::image(&tag)
         .bin(trivy.program(), trivy.cache())
+        .sbom()
+        .output(&file)
         .run(&runner)
         .unwrap();
     // The document as trivy wrote it: a CycloneDX SBOM of this image (the step checks

