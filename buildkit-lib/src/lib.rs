@@ -181,7 +181,7 @@
 //! |---|---|
 //! | [`pipeline::PipelineError`] | the pipeline cannot run as declared (a cycle, an unknown step): a usage error, exit 2 |
 //! | [`pipeline::EngineUnavailable`] | the Docker engine does not answer before the first step that needs it |
-//! | [`python::FormatError`], [`python::FormatChecks`] | black or isort found files to change |
+//! | [`python::FormatError`] | black or isort found files to change |
 //! | [`validate::SmokeError`] | the app did not become ready (with its logs) |
 //! | [`validate::PortTaken`] | a port the smoke test probes is already served by something else |
 //! | [`validate::ScannerMissing`] | trivy or docker scout is not installed |

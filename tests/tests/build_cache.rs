@@ -6,11 +6,11 @@ use buildkit_lib::plan::Step as _;
 use std::time::Duration;
 
 use buildkit_lib::units::human_bytes;
-use buildkit_lib::validate::{self, Prune, PrunePlan};
+use buildkit_lib::validate::{self, Prune, PruneResult};
 use buildkit_lib::{Cmd, Runner};
 
 /// The records a plan lists, as its `Display` shows them: `(id, description and last use)`.
-fn listed(plan: &PrunePlan) -> Vec<(String, String)> {
+fn listed(plan: &PruneResult) -> Vec<(String, String)> {
     plan.to_string()
         .lines()
         .skip(1)
@@ -24,13 +24,13 @@ fn listed(plan: &PrunePlan) -> Vec<(String, String)> {
 }
 
 /// What `prune` would remove now: its plan, from a dry run that lets the listing run.
-fn predicted(prune: &Prune, runner: &Runner) -> anyhow::Result<PrunePlan> {
+fn predicted(prune: &Prune, runner: &Runner) -> anyhow::Result<PruneResult> {
     let dry = runner.clone().dry_run(true).dry_run_queries(true);
-    Ok(prune.run(&dry)?.plan().clone())
+    prune.run(&dry)
 }
 
 /// The ids a plan lists.
-fn ids(plan: &PrunePlan) -> Vec<String> {
+fn ids(plan: &PruneResult) -> Vec<String> {
     listed(plan).into_iter().map(|(id, _)| id).collect()
 }
 
@@ -157,7 +157,7 @@ fn buildx_du_and_a_targeted_prune() {
         .filter("type=regular")
         .filter(by_description.clone());
     let id = only_record(&runner, &named_regular, &description);
-    let size = predicted(&named_regular, &runner).unwrap().bytes;
+    let size = predicted(&named_regular, &runner).unwrap().planned_bytes;
     assert!(size >= name.len() as u64 * 200, "{size}");
     assert!(validate::Usage::new().run(&runner).unwrap().total_bytes >= size);
 
@@ -192,7 +192,7 @@ fn buildx_du_and_a_targeted_prune() {
     let dry = e2e::engine().dry_run(true).dry_run_queries(true);
     let result = only_ours.run(&dry).unwrap();
     assert_eq!(result.reclaimed_bytes, 0);
-    assert_eq!(ids(result.plan()), vec![id.clone()], "{}", result.plan());
+    assert_eq!(ids(&result), vec![id.clone()], "{result}");
     assert_eq!(
         dry.recorded().commands().last().unwrap().join(" "),
         format!("docker buildx prune --force --filter id={id}")
@@ -204,7 +204,7 @@ fn buildx_du_and_a_targeted_prune() {
 
     // The real prune removes exactly it and reports the bytes.
     let result = only_ours.run(&runner).unwrap();
-    assert_eq!(ids(result.plan()), vec![id.clone()], "{}", result.plan());
+    assert_eq!(ids(&result), vec![id.clone()], "{result}");
     assert_eq!(result.reclaimed_bytes, size);
     let after = predicted(&named_regular, &runner).unwrap();
     assert!(
@@ -362,7 +362,7 @@ fn prune_project_removes_only_the_records_of_the_projects_dockerfile() {
 
     let dry = runner.clone().dry_run(true).dry_run_queries(true);
     let plan = Prune::new().dockerfile(&dockerfile).run(&dry).unwrap();
-    assert_eq!(ids(plan.plan()), vec![our_id.clone()], "{}", plan.plan());
+    assert_eq!(ids(&plan), vec![our_id.clone()], "{plan}");
     assert_eq!(
         dry.recorded().commands().last().unwrap().join(" "),
         format!("docker buildx prune --force --filter id=^({our_id})$")

@@ -231,7 +231,7 @@ fn name_prefix_and_image_pattern_remove_exactly_the_owned_ones() {
     // `<s>app:ci` shares busybox's image: only the tag goes, freeing nothing.
     assert_eq!(size(&plan, 2), human_bytes(0));
     assert_ne!(size(&plan, 0), "size unknown");
-    let summary = plan.execute(&dry).unwrap();
+    let summary = plan.run(&dry).unwrap();
     // The removals, in order (printed by the dry run, not run).
     assert_eq!(
         removals(&dry),
@@ -305,7 +305,7 @@ fn name_prefix_and_image_pattern_remove_exactly_the_owned_ones() {
         Some(format!("forced: in use by container {s}user_2").as_str())
     );
     let real = engine.with_fresh_record();
-    forced.execute(&real).unwrap();
+    forced.run(&real).unwrap();
     assert_eq!(
         removals(&real).first(),
         Some(&format!("docker rmi --force {s}app:inuse"))
@@ -378,7 +378,7 @@ fn labels_select_the_project_and_nothing_else() {
         "{plan}"
     );
     eprintln!("{plan}");
-    let summary = plan.execute(&engine).unwrap();
+    let summary = plan.run(&engine).unwrap();
     assert_eq!(item_lines(&summary.to_string()).len(), 5, "{summary}");
     assert!(summary.bytes_reclaimed > 0);
     assert!(!res.container_exists(&format!("{s}web_1")));
@@ -458,8 +458,13 @@ fn directories_inside_the_root_only() {
     let dry = e2e::runner().dry_run(true);
     let plan = cleanup.list(&dry).unwrap();
     assert_eq!(listed(&plan), ["directory dist", "directory build"]);
-    assert_eq!(plan.bytes(), 4099);
-    plan.execute(&dry).unwrap();
+    // A dry run of the listing says what a real run frees.
+    assert_eq!(plan.run(&dry).unwrap().bytes_reclaimed, 4099);
+    assert!(
+        plan.to_string()
+            .starts_with("would remove 2 directories (4.1 kB known):"),
+        "{plan}"
+    );
     assert!(r.join("dist/app/app.bin").exists());
 
     let summary = cleanup.run(&runner).unwrap();
@@ -588,10 +593,15 @@ fn a_layer_shared_by_two_removed_images_is_reclaimed_once() {
             format!("image {}", images[1])
         ]
     );
-    let summary = plan.execute(&engine).unwrap();
+    // What the listing said it frees (a dry run of it), then what it freed.
+    let planned = plan
+        .run(&engine.clone().dry_run(true))
+        .unwrap()
+        .bytes_reclaimed;
+    let summary = plan.run(&engine).unwrap();
     eprintln!("{summary}");
     let reclaimed = summary.bytes_reclaimed;
-    assert_eq!(reclaimed, plan.bytes());
+    assert_eq!(reclaimed, planned);
     // What only these two images hold, the shared layer once.
     let expected = unique_a + unique_b + big;
     let tolerance = expected / 1000 + 10_000; // four significant digits per figure

@@ -5,7 +5,8 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use buildkit_lib::package::{Bundle, Mode, Package, PyInstaller, Stage, Stages};
+use buildkit_lib::docker::Build;
+use buildkit_lib::package::{Mode, Package, PyInstaller, Stage, Stages};
 use buildkit_lib::plan::Step;
 use buildkit_lib::{Cmd, Runner, Session};
 
@@ -69,29 +70,37 @@ impl Images {
     /// Builds the base and runtime images of `project` (the layer cache makes this quick
     /// after the first time).
     fn build(project: &Path, session: &Session) -> Images {
-        Images::build_with(project, session, |stages| stages.network("host"))
+        Images::build_with(project, session, "host", |stages| stages)
     }
 
-    /// [`Images::build`] with more settings.
+    /// [`Images::build`] with more settings: the builds' `network`, then the stages'.
     fn build_with(
         project: &Path,
         session: &Session,
+        network: &str,
         configure: impl FnOnce(Stages) -> Stages,
     ) -> Images {
         let engine = engine_lock();
         // The package step labels what it creates with the runner's session.
         let runner = e2e::engine().session(session.clone());
         let image = e2e::unique("buildkit-e2e-deskapp");
-        let stages =
-            configure(Stages::new(project, &image).build_arg("PYTHON_IMAGE", e2e::PYTHON_IMAGE));
+        let build = Build::new(project)
+            .build_arg("PYTHON_IMAGE", e2e::PYTHON_IMAGE)
+            .network(network);
+        let stages = configure(Stages::new(build, &image));
         let images = Images {
             stages,
             image,
             runner,
             _engine: engine,
         };
-        images.stages.build_base(&images.runner).unwrap();
-        images.stages.build_runtime(&images.runner).unwrap();
+        for stage in [Stage::Base, Stage::Runtime] {
+            images
+                .stages
+                .build(stage, session)
+                .run(&images.runner)
+                .unwrap();
+        }
         images
     }
 }
@@ -314,7 +323,7 @@ fn an_entry_script_builds_one_folder_alike_in_both_modes() {
     let session = Session::new(e2e::unique("deskapp"));
     let images = Images::build(project.path(), &session);
     let script = PyInstaller::script("src/deskapp/__main__.py")
-        .bundle(Bundle::OneDir)
+        .one_dir()
         .name("deskapp")
         .path("src");
     let mut lists = Vec::new();
@@ -354,9 +363,12 @@ fn a_dry_run_prints_the_plan_and_runs_nothing() {
         .echo(buildkit_lib::cmd::Echo::Silent)
         .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
         .session(session.clone());
-    let stages = Stages::new(&project, "deskapp").build_arg("PYTHON_IMAGE", e2e::PYTHON_IMAGE);
-    stages.build_base(&runner).unwrap();
-    stages.build_runtime(&runner).unwrap();
+    let stages = Stages::new(
+        Build::new(&project).build_arg("PYTHON_IMAGE", e2e::PYTHON_IMAGE),
+        "deskapp",
+    );
+    stages.build(Stage::Base, &session).run(&runner).unwrap();
+    stages.build(Stage::Runtime, &session).run(&runner).unwrap();
     let dist_before = project.join("dist").exists();
     Package::new(
         stages,
@@ -474,8 +486,8 @@ fn the_runtime_stage_installs_offline_from_a_wheelhouse() {
         .unwrap();
     let session = Session::new(e2e::unique("deskapp"));
     // No network at all: pip can only read the wheelhouse.
-    let images = Images::build_with(project.path(), &session, |stages| {
-        stages.network("none").wheelhouse(wheels.path())
+    let images = Images::build_with(project.path(), &session, "none", |stages| {
+        stages.wheelhouse(wheels.path())
     });
     let runtime = images.tag("runtime");
     let version = images
@@ -506,8 +518,8 @@ fn each_stage_is_a_labelled_image_with_its_cache_and_rebuilds_alone() {
     let project = fixture_copy();
     let cache = tempfile::tempdir().unwrap();
     let session = Session::new(e2e::unique("deskapp"));
-    let images = Images::build_with(project.path(), &session, |stages| {
-        stages.network("host").cache(
+    let images = Images::build_with(project.path(), &session, "host", |stages| {
+        stages.cache(
             Stage::Runtime,
             buildkit_lib::docker::Cache::local(cache.path().join("runtime")),
         )
@@ -531,7 +543,8 @@ fn each_stage_is_a_labelled_image_with_its_cache_and_rebuilds_alone() {
     let log = cache.path().join("rebuild.log");
     let rebuilt = images
         .stages
-        .build_runtime(&images.runner.clone().log_to(&log))
+        .build(Stage::Runtime, &session)
+        .run(&images.runner.clone().log_to(&log))
         .unwrap();
     let logged = fs::read_to_string(&log).unwrap();
     assert!(!logged.contains("Collecting pyinstaller"), "{logged}");
@@ -546,7 +559,7 @@ fn packaging_without_the_runtime_image_says_to_build_it() {
     let runner = e2e::engine().session(session);
     let image = e2e::unique("buildkit-e2e-missing");
     let err = Package::new(
-        Stages::new(project.path(), &image),
+        Stages::new(Build::new(project.path()), &image),
         PyInstaller::spec("deskapp.spec"),
         Mode::Mounted,
     )
@@ -556,7 +569,7 @@ fn packaging_without_the_runtime_image_says_to_build_it() {
         err.to_string(),
         format!(
             "the runtime image `{image}:runtime` does not exist; build it first \
-             (`Stages::build_runtime`), then package"
+             (`Stages::build(Stage::Runtime, ..)`), then package"
         )
     );
     assert!(!project.path().join("dist").exists());
@@ -629,7 +642,7 @@ fn a_package_stage_that_hides_the_epoch_is_refused_by_name() {
     let text = fs::read_to_string(&dockerfile).unwrap();
     fs::write(&dockerfile, text.replace("ARG PYTHONHASHSEED\n", "")).unwrap();
     let session = Session::new(e2e::unique("pkgrepro"));
-    let stages = Stages::new(project.path(), "buildkit-e2e-never-built");
+    let stages = Stages::new(Build::new(project.path()), "buildkit-e2e-never-built");
     let package = Package::new(stages, PyInstaller::spec("deskapp.spec"), Mode::Isolated)
         .source_date_epoch(1_700_000_000);
     let err = format!(

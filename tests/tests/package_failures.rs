@@ -5,6 +5,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use buildkit_lib::docker::Build;
 use buildkit_lib::package::{Mode, Package, PyInstaller, Stages};
 use buildkit_lib::plan::Step;
 use buildkit_lib::{Cmd, Runner, Session};
@@ -67,7 +68,7 @@ impl Project {
 
     fn package(&self) -> Package {
         Package::new(
-            Stages::new(self.path(), "bkl-failures"),
+            Stages::new(Build::new(self.path()), "bkl-failures"),
             PyInstaller::spec("deskapp.spec"),
             Mode::Mounted,
         )

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use buildkit_lib::cmd::{Answer, Echo, Executor, FakeExecutor, Probe};
-use buildkit_lib::package::{Mode, Package, PyInstaller, Stages};
+use buildkit_lib::docker::Build;
+use buildkit_lib::package::{Mode, Package, PyInstaller, Stage, Stages};
 use buildkit_lib::plan::{Action, Step};
 use buildkit_lib::{Cmd, Runner, Session};
 
@@ -109,7 +110,7 @@ fn pyinstallers_own_error_line_is_the_step_error() {
                 Answer::fail(1, BUILD_MISSING_SPEC),
             );
         let err = Package::new(
-            Stages::new(&project, "desk"),
+            Stages::new(Build::new(&project), "desk"),
             PyInstaller::spec("nope.spec"),
             mode,
         )
@@ -151,7 +152,7 @@ fn pyinstallers_own_error_line_is_the_step_error() {
         Answer::fail(125, "docker: Error response from daemon: bad mount\n"),
     );
     let err = Package::new(
-        Stages::new(&project, "desk"),
+        Stages::new(Build::new(&project), "desk"),
         PyInstaller::spec("deskapp.spec"),
         Mode::Mounted,
     )
@@ -198,7 +199,7 @@ fn staging_is_never_inside_the_build_context() {
         let (_dir, project) = project();
         let runner = runner(FakeExecutor::like_dry_run());
         let report = Package::new(
-            Stages::new(&project, "desk"),
+            Stages::new(Build::new(&project), "desk"),
             PyInstaller::spec("deskapp.spec"),
             mode,
         )
@@ -235,7 +236,7 @@ fn staging_is_never_inside_the_build_context() {
     let (_dir, project) = project();
     let runner = runner(FakeExecutor::like_dry_run());
     let err = Package::new(
-        Stages::new(&project, "desk"),
+        Stages::new(Build::new(&project), "desk"),
         PyInstaller::spec("deskapp.spec"),
         Mode::Mounted,
     )
@@ -271,7 +272,7 @@ fn staging_on_another_file_system_is_copied_beside_dist_then_renamed() {
     let staging = tempfile::tempdir_in(shm).unwrap();
     let runner = runner(FakeExecutor::like_dry_run());
     Package::new(
-        Stages::new(&project, "desk"),
+        Stages::new(Build::new(&project), "desk"),
         PyInstaller::spec("deskapp.spec"),
         Mode::Mounted,
     )
@@ -333,12 +334,15 @@ fn builds(runner: &Runner) -> Vec<String> {
 #[test]
 fn no_cache_reaches_every_stage() {
     let (_dir, project) = project();
-    let stages = Stages::new(&project, "desk").no_cache(true);
+    let stages = Stages::new(Build::new(&project).no_cache(true), "desk");
     let p = project.display();
     for mode in [Mode::Isolated, Mode::IsolatedCopyOut] {
         let runner = runner(FakeExecutor::like_dry_run());
-        stages.build_base(&runner).unwrap();
-        stages.build_runtime(&runner).unwrap();
+        stages.build(Stage::Base, &session()).run(&runner).unwrap();
+        stages
+            .build(Stage::Runtime, &session())
+            .run(&runner)
+            .unwrap();
         let package = Package::new(stages.clone(), PyInstaller::spec("deskapp.spec"), mode);
         package.run(&runner).unwrap();
         let labels = "--label dev.buildkit-lib.project=desk --label dev.buildkit-lib.run=pkg";
@@ -391,7 +395,7 @@ fn no_cache_packages_in_full_and_empties_the_incremental_state() {
     fs::create_dir_all(state_path.join("archive-cache")).unwrap();
     let runner = runner(FakeExecutor::like_dry_run());
     Package::new(
-        Stages::new(&project, "desk").no_cache(true),
+        Stages::new(Build::new(&project).no_cache(true), "desk"),
         PyInstaller::spec("deskapp.spec"),
         Mode::Mounted,
     )

@@ -23,7 +23,7 @@ use buildkit_lib::validate::Prune;
 use buildkit_lib::validate::Reproducible;
 use buildkit_lib::validate::SizeCheck;
 use buildkit_lib::validate::Verdict;
-use buildkit_lib::validate::{ImageCheck, Scanner, Threshold, Trivy};
+use buildkit_lib::validate::{ImageCheck, Severity, Trivy};
 use buildkit_lib::validate::{Ready, Smoke};
 use buildkit_lib::{Cmd, Runner, Secret, Session};
 use e2e::TrivyAt;
@@ -123,9 +123,12 @@ fn stages() -> Stages {
 
 /// The desktop's stages with their context at `context`.
 fn stages_in(context: impl Into<PathBuf>) -> Stages {
-    Stages::new(context, "desk")
-        .build_arg("PYTHON_IMAGE", "buildkit-local/python:3.11")
-        .network("host")
+    Stages::new(
+        Build::new(context)
+            .build_arg("PYTHON_IMAGE", "buildkit-local/python:3.11")
+            .network("host"),
+        "desk",
+    )
 }
 
 #[test]
@@ -192,7 +195,7 @@ fn golden_plan_of_a_trivy_scan() {
     let bin = TrivyAt::at("target/tools/trivy", "target/trivy");
     let plan = planned(
         &Trivy::image("webapp:dev")
-            .scanners([Scanner::Secret])
+            .scanners(["secret"])
             .bin(bin.program(), bin.cache()),
     );
     golden("trivy", &plan);
@@ -444,8 +447,8 @@ fn a_dry_run_never_passes_a_size_or_image_check() {
         .unwrap();
     assert_eq!(report.bytes(), 0, "{report}");
     let report = ImageCheck::new("webapp:dev").run(&runner).unwrap();
-    assert_eq!(Threshold::new().verdict(&report), Verdict::NotChecked);
-    assert!(Threshold::new().check(&report).is_err());
+    assert_eq!(report.verdict(Severity::High, 0), Verdict::NotChecked);
+    assert!(report.check(Severity::High, 0).is_err());
     assert!(fake.seen().is_empty(), "{:?}", fake.seen());
     assert!(!dir.path().join("history.jsonl").exists());
 }

@@ -5,9 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use buildkit_lib::plan::Step;
-use buildkit_lib::python::{
-    CheckAll, Format, FormatChecks, FormatError, Hadolint, PythonTest, ToolEnv,
-};
+use buildkit_lib::python::{CheckAll, Format, FormatError, Hadolint, PythonTest, ToolEnv};
 use buildkit_lib::{Level, Runner, Session};
 
 /// The tool environment shared by the tests (and by later runs): under the workspace
@@ -262,8 +260,8 @@ fn check_all_runs_isort_after_a_failing_black_and_keeps_the_diff_in_the_log() {
             log.display()
         )
     );
-    // Both answers are format errors, each tool's files listed.
-    let checks = err.downcast_ref::<FormatChecks>().unwrap();
+    // Both answers are format errors, each tool's files listed, in one error.
+    let checks = format_error(&err);
     assert_eq!(
         checks
             .to_string()
@@ -271,6 +269,7 @@ fn check_all_runs_isort_after_a_failing_black_and_keeps_the_diff_in_the_log() {
             .count(),
         2
     );
+    assert_eq!(checks.files.len(), 80, "black's files, then isort's");
     let logged = fs::read_to_string(&log).unwrap();
     assert!(
         logged.contains("+def f(a, b):"),

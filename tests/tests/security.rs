@@ -10,9 +10,7 @@ use buildkit_lib::docker::{Build, Output};
 use buildkit_lib::plan::Step;
 use buildkit_lib::python::ToolEnv;
 use buildkit_lib::validate::Verdict;
-use buildkit_lib::validate::{
-    ImageCheck, ScanReport, Scanner, ScannerMissing, Scout, Severity, Threshold, Trivy, TrivySbom,
-};
+use buildkit_lib::validate::{ImageCheck, ScanReport, ScannerMissing, Scout, Severity, Trivy};
 use buildkit_lib::{Cmd, Runner};
 use e2e::TrivyAt;
 
@@ -205,17 +203,13 @@ fn trivy_runs_through_its_command_line() {
     assert_eq!(report.findings[0].severity, Severity::Critical);
     assert!(not_checked(&report).is_empty(), "{report}");
     // The default threshold (any HIGH or CRITICAL) fails the step...
-    assert_eq!(Threshold::default().verdict(&report), Verdict::Fail);
-    let err = Threshold::default().check(&report).unwrap_err();
+    assert_eq!(report.verdict(Severity::High, 0), Verdict::Fail);
+    let err = report.check(Severity::High, 0).unwrap_err();
     assert!(err
         .to_string()
         .starts_with("trivy scan of app:1 failed: 4 findings at HIGH or above (allowed: 0); "));
     // ...a looser one lets it through.
-    Threshold::new()
-        .fail_on(Severity::Critical)
-        .max_allowed(2)
-        .check(&report)
-        .unwrap();
+    report.check(Severity::Critical, 2).unwrap();
 }
 
 /// A clean report of `app:1` in trivy's current shape: the OS and Python packages were
@@ -230,9 +224,7 @@ fn a_trivy_that_exits_0_without_a_database_is_not_a_pass() {
     let dir = tempfile::tempdir().unwrap();
     let (program, argv) = fake_trivy(dir.path(), CLEAN_REPORT);
     let runner = e2e::runner();
-    let loose = Threshold::new()
-        .fail_on(Severity::Critical)
-        .max_allowed(1000);
+    // Judged with a loose threshold (CRITICAL only, a thousand allowed) throughout.
 
     // No database in the cache: the vulnerability part is not asked for, and not a pass.
     let empty_cache = tempfile::tempdir().unwrap();
@@ -254,8 +246,14 @@ fn a_trivy_that_exits_0_without_a_database_is_not_a_pass() {
     let parts = not_checked(&report);
     assert_eq!(parts.len(), 1, "{report}");
     assert_eq!(parts[0].0, "vulnerabilities");
-    assert_eq!(loose.verdict(&report), Verdict::NotChecked);
-    let err = loose.check(&report).unwrap_err().to_string();
+    assert_eq!(
+        report.verdict(Severity::Critical, 1000),
+        Verdict::NotChecked
+    );
+    let err = report
+        .check(Severity::Critical, 1000)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.starts_with("trivy scan of app:1 is not a pass: part of it did not run"),
         "{err}"
@@ -265,12 +263,15 @@ fn a_trivy_that_exits_0_without_a_database_is_not_a_pass() {
     // Asked for vulnerabilities only: trivy does not even run, and it is still no pass.
     std::fs::remove_file(&argv).unwrap();
     let report = Trivy::image("app:1")
-        .scanners([Scanner::Vuln])
+        .scanners(["vuln"])
         .bin(bin.program(), bin.cache())
         .run(&runner)
         .unwrap();
     assert!(!argv.exists(), "trivy ran without a database");
-    assert_eq!(loose.verdict(&report), Verdict::NotChecked);
+    assert_eq!(
+        report.verdict(Severity::Critical, 1000),
+        Verdict::NotChecked
+    );
 
     // Downloads on, trivy "succeeds", yet leaves no database behind: not a pass.
     let report = Trivy::image("app:1")
@@ -278,7 +279,11 @@ fn a_trivy_that_exits_0_without_a_database_is_not_a_pass() {
         .bin(bin.program(), bin.cache())
         .run(&runner)
         .unwrap();
-    assert_eq!(loose.verdict(&report), Verdict::NotChecked, "{report}");
+    assert_eq!(
+        report.verdict(Severity::Critical, 1000),
+        Verdict::NotChecked,
+        "{report}"
+    );
     assert!(not_checked(&report)[0]
         .1
         .starts_with("trivy finished but there is no"));
@@ -292,7 +297,11 @@ fn a_trivy_that_exits_0_without_a_database_is_not_a_pass() {
         .bin(bin.program(), bin.cache())
         .run(&runner)
         .unwrap();
-    assert_eq!(loose.verdict(&report), Verdict::NotChecked, "{report}");
+    assert_eq!(
+        report.verdict(Severity::Critical, 1000),
+        Verdict::NotChecked,
+        "{report}"
+    );
     assert!(not_checked(&report)[0]
         .1
         .contains("no OS or language packages"));
@@ -318,11 +327,7 @@ fn a_trivy_that_exits_0_without_a_database_is_not_a_pass() {
         .bin(bin.program(), bin.cache())
         .run(&runner)
         .unwrap();
-    assert_eq!(
-        Threshold::default().verdict(&report),
-        Verdict::Pass,
-        "{report}"
-    );
+    assert_eq!(report.verdict(Severity::High, 0), Verdict::Pass, "{report}");
 }
 
 #[test]
@@ -409,7 +414,7 @@ fn scout_runs_through_its_command_line() {
     );
     assert_eq!(source(&report), "docker scout");
     assert_eq!(counts(&report), [1, 1, 2, 0, 1]);
-    assert!(Threshold::default().check(&report).is_err());
+    assert!(report.check(Severity::High, 0).is_err());
 }
 
 fn build(runner: &Runner, dir: &Path, tag: &str, dockerfile: &str, build_args: &[&str]) {
@@ -522,7 +527,7 @@ fn builtin_checks_find_planted_secrets_in_a_real_image() {
     ] {
         assert!(!shown.contains(secret), "{secret} shown in:\n{shown}");
     }
-    assert!(Threshold::default().check(&report).is_err());
+    assert!(report.check(Severity::High, 0).is_err());
 }
 
 #[test]
@@ -541,11 +546,7 @@ fn builtin_checks_pass_a_clean_image() {
     );
     let report = ImageCheck::new(&tag).run(&runner).unwrap();
     assert!(report.findings.is_empty(), "{report}");
-    Threshold::new()
-        .fail_on(Severity::Low)
-        .max_allowed(0)
-        .check(&report)
-        .unwrap();
+    report.check(Severity::Low, 0).unwrap();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -661,7 +662,7 @@ fn real_trivy_finds_planted_secrets_in_a_layer_by_file_and_rule() {
         ],
     );
     let report = Trivy::image(&tag)
-        .scanners([Scanner::Secret])
+        .scanners(["secret"])
         .bin(trivy.program(), trivy.cache())
         .run(&runner)
         .unwrap();
@@ -705,8 +706,8 @@ fn real_trivy_finds_planted_secrets_in_a_layer_by_file_and_rule() {
             "secret shown in:\n{shown}"
         );
     }
-    assert_eq!(Threshold::default().verdict(&report), Verdict::Fail);
-    let err = Threshold::default().check(&report).unwrap_err();
+    assert_eq!(report.verdict(Severity::High, 0), Verdict::Fail);
+    let err = report.check(Severity::High, 0).unwrap_err();
     assert!(
         err.to_string()
             .contains(" failed: 2 findings at HIGH or above"),
@@ -733,17 +734,13 @@ fn real_trivy_finds_no_secret_in_a_clean_image_and_leaves_home_alone() {
         .clone()
         .env("HOME", home.path().display().to_string());
     let report = Trivy::image(&tag)
-        .scanners([Scanner::Secret])
+        .scanners(["secret"])
         .bin(trivy.program(), trivy.cache())
         .run(&runner)
         .unwrap();
     assert!(report.findings.is_empty(), "{report}");
     assert!(not_checked(&report).is_empty(), "{report}");
-    Threshold::new()
-        .fail_on(Severity::Unknown)
-        .max_allowed(0)
-        .check(&report)
-        .unwrap();
+    report.check(Severity::Unknown, 0).unwrap();
     assert_eq!(
         std::fs::read_dir(home.path()).unwrap().count(),
         0,
@@ -763,10 +760,7 @@ fn real_trivy_finds_no_secret_in_a_clean_image_and_leaves_home_alone() {
     assert_eq!(parts.len(), 1, "{report}");
     assert_eq!(parts[0].0, "vulnerabilities");
     assert_eq!(
-        Threshold::new()
-            .fail_on(Severity::Critical)
-            .max_allowed(1000)
-            .verdict(&report),
+        report.verdict(Severity::Critical, 1000),
         Verdict::NotChecked
     );
 }
@@ -778,7 +772,7 @@ fn real_trivy_with_a_broken_database_is_an_error() {
     // A database in name only: the library lets the vulnerability part run, trivy fails.
     let cache = cache_with_db();
     let err = Trivy::image(e2e::BUSYBOX_IMAGE)
-        .scanners([Scanner::Vuln])
+        .scanners(["vuln"])
         .bin(trivy.program(), cache.path())
         .run(&runner)
         .unwrap_err();
@@ -803,13 +797,12 @@ fn real_trivy_checks_the_fixtures_dockerfiles() {
         .run(&runner)
         .unwrap();
     assert!(not_checked(&webapp).is_empty(), "{webapp}");
+    assert_eq!(webapp.verdict(Severity::High, 0), Verdict::Pass, "{webapp}");
     assert_eq!(
-        Threshold::default().verdict(&webapp),
+        webapp.verdict(Severity::Unknown, 0),
         Verdict::Pass,
         "{webapp}"
     );
-    let strict = Threshold::new().fail_on(Severity::Unknown).max_allowed(0);
-    assert_eq!(strict.verdict(&webapp), Verdict::Pass, "{webapp}");
 
     // The mediaserver's: typed findings, each a trivy Dockerfile check on that file.
     let media = Trivy::config(root.join("fixtures/mediaserver/Dockerfile"))
@@ -856,7 +849,7 @@ fn real_trivy_checks_the_fixtures_dockerfiles() {
         let expected = (id.to_string(), severity.to_string(), line);
         assert!(found.contains(&expected), "{expected:?} not in {found:?}");
     }
-    assert!(Threshold::default().check(&bad).is_err());
+    assert!(bad.check(Severity::High, 0).is_err());
 
     // Nothing trivy knows how to check: not a pass.
     let empty = tempfile::tempdir().unwrap();
@@ -866,7 +859,11 @@ fn real_trivy_checks_the_fixtures_dockerfiles() {
         .run(&runner)
         .unwrap();
     assert!(none.findings.is_empty());
-    assert_eq!(strict.verdict(&none), Verdict::NotChecked, "{none}");
+    assert_eq!(
+        none.verdict(Severity::Unknown, 0),
+        Verdict::NotChecked,
+        "{none}"
+    );
 }
 
 #[test]
@@ -886,9 +883,10 @@ fn real_sbom_of_the_mediaserver_image_lists_its_python_packages() {
         .expect("build the mediaserver fixture");
     let out = tempfile::tempdir().unwrap();
     let file = out.path().join("sbom.cdx.json");
-    let sbom = TrivySbom::new(&tag)
-        .output(&file)
+    let sbom = Trivy::image(&tag)
         .bin(trivy.program(), trivy.cache())
+        .sbom()
+        .output(&file)
         .run(&runner)
         .unwrap();
     // The document as trivy wrote it: a CycloneDX SBOM of this image (the step checks
@@ -907,7 +905,6 @@ fn real_sbom_of_the_mediaserver_image_lists_its_python_packages() {
         .collect();
     assert!(pins.len() >= 5, "{requirements}");
     let listed: Vec<(String, Option<String>)> = sbom
-        .python_packages()
         .iter()
         .map(|c| {
             (

@@ -6,8 +6,8 @@ use buildkit_lib::plan::Step as _;
 use std::path::Path;
 
 use buildkit_lib::units::human_bytes;
+use buildkit_lib::validate::SizeCheck;
 use buildkit_lib::validate::Verdict;
-use buildkit_lib::validate::{SizeBudget, SizeCheck, SizeMeasure};
 use buildkit_lib::{Cmd, Runner};
 
 struct RemoveImages<'a>(&'a Runner, Vec<String>);
@@ -148,7 +148,7 @@ fn size_budget_history_diff_and_chart() {
     // Budgets around the real size: below it warns.
     let check = SizeCheck::new(v2.clone(), &history_file)
         .git_commit("2222222bbbbbbb")
-        .budget(SizeBudget::new(near - 100_000, near + 100_000));
+        .budget(near - 100_000, near + 100_000);
     let second = check.run(&runner).unwrap();
     let second_text = second.to_string();
     let bytes = second.bytes();
@@ -192,7 +192,7 @@ fn size_budget_history_diff_and_chart() {
     eprintln!("{second}");
     // A maximum one byte under the size fails.
     let over = SizeCheck::new(v2.clone(), dir.path().join("over.jsonl"))
-        .budget(SizeBudget::new(1, bytes - 1))
+        .budget(1, bytes - 1)
         .run(&runner)
         .unwrap();
     assert_eq!(over.bytes(), bytes);
@@ -237,8 +237,7 @@ fn a_failing_size_stops_the_step_with_numbers() {
     let tag = format!("{name}:1");
     let _cleanup = RemoveImages(&runner, vec![tag.clone()]);
     build(&runner, dir.path(), &tag, 2_000_000);
-    let check = SizeCheck::new(tag.clone(), dir.path().join("h.jsonl"))
-        .budget(SizeBudget::new(500_000, 1_000_000));
+    let check = SizeCheck::new(tag.clone(), dir.path().join("h.jsonl")).budget(500_000, 1_000_000);
     let report = check.run(&runner).unwrap();
     assert_eq!(report.outcome, Verdict::Fail);
     let err = report.ensure_within_max().unwrap_err();
@@ -280,8 +279,7 @@ fn a_well_compressed_image_does_not_fool_the_default_verdict() {
     assert!(compressed < target, "compressed {compressed}");
     assert!(shown_bytes > max, "docker images shows {shown}");
 
-    let check = SizeCheck::new(tag.clone(), dir.path().join("h.jsonl"))
-        .budget(SizeBudget::new(target, max));
+    let check = SizeCheck::new(tag.clone(), dir.path().join("h.jsonl")).budget(target, max);
     let report = check.run(&runner).unwrap();
     eprintln!("{report}");
     assert_eq!(report.outcome, Verdict::Fail, "{report}");
@@ -341,7 +339,8 @@ fn a_well_compressed_image_does_not_fool_the_default_verdict() {
 
     // Asked to judge the compressed size, the same budget passes.
     let check = SizeCheck::new(tag.clone(), dir.path().join("h2.jsonl"))
-        .budget(SizeBudget::new(target, max).measure(SizeMeasure::Compressed));
+        .budget(target, max)
+        .compressed();
     let report = check.run(&runner).unwrap();
     assert_eq!(report.outcome, Verdict::Pass, "{report}");
     assert_eq!(report.bytes(), compressed);

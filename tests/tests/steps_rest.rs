@@ -6,8 +6,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use buildkit_lib::cleanup::Cleanup;
+use buildkit_lib::cleanup::{Cleanup, CleanupPlan};
 use buildkit_lib::cmd::{Answer, Echo, Executor, FakeExecutor, Probe};
+use buildkit_lib::docker::Build;
 use buildkit_lib::package::{Mode, Package, PyInstaller, Stages};
 use buildkit_lib::plan::{Action, Plan, Step};
 use buildkit_lib::python::{CheckAll, Format, Hadolint, PythonTest, ToolEnv};
@@ -182,6 +183,22 @@ fn a_cleanup_plans_what_it_removes() {
     assert!(!dir.path().join("dist").exists(), "the real run removed it");
 }
 
+#[test]
+fn a_cleanup_listing_runs_its_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir_all(dir.path().join("dist/app")).unwrap();
+    fs::write(dir.path().join("dist/app/app.bin"), "bin").unwrap();
+    // The listing is a step too: its run removes exactly what it lists.
+    let listing: CleanupPlan = Cleanup::new()
+        .directories(dir.path(), ["dist", "build"])
+        .list(&Runner::new().echo(Echo::Silent))
+        .unwrap();
+    let plan = e2e::assert_plan_is_execution(&listing, &session());
+    let real = fs::canonicalize(dir.path()).unwrap().join("dist");
+    assert_eq!(plan.actions(), [Action::Remove(real)], "{plan}");
+    assert!(!dir.path().join("dist").exists(), "the real run removed it");
+}
+
 /// A fake engine answering as a dry run would, that also leaves an artifact where each
 /// package mode's command puts PyInstaller's output (the bind mount, the local export,
 /// the copy out).
@@ -215,7 +232,7 @@ fn packaging_plans_what_it_does_in_each_mode() {
         )
         .unwrap();
         let step = Package::new(
-            Stages::new(&project, "desk"),
+            Stages::new(Build::new(&project), "desk"),
             PyInstaller::spec("deskapp.spec"),
             mode,
         )
@@ -258,7 +275,7 @@ fn a_package_without_its_expected_file_leaves_dist_and_no_staging_folder() {
     fs::create_dir_all(project.join("dist")).unwrap();
     fs::write(project.join("dist/old"), "the previous build").unwrap();
     let step = Package::new(
-        Stages::new(&project, "desk"),
+        Stages::new(Build::new(&project), "desk"),
         PyInstaller::spec("deskapp.spec"),
         Mode::Mounted,
     )
@@ -328,7 +345,7 @@ fn packaging_swaps_the_artifacts_into_the_dist_folder_it_was_given() {
     .unwrap();
     let out = root.join("out");
     let step = Package::new(
-        Stages::new(&project, "desk"),
+        Stages::new(Build::new(&project), "desk"),
         PyInstaller::spec("deskapp.spec"),
         Mode::Mounted,
     )

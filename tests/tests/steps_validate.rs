@@ -13,7 +13,7 @@ use buildkit_lib::python::ToolEnv;
 use buildkit_lib::validate::Reproducible;
 use buildkit_lib::validate::SizeCheck;
 use buildkit_lib::validate::Verdict;
-use buildkit_lib::validate::{ImageCheck, Scanner, Scout, Severity, Threshold, Trivy, TrivySbom};
+use buildkit_lib::validate::{ImageCheck, Scout, Severity, Trivy, TrivySbom};
 use buildkit_lib::validate::{Prune, Usage};
 use buildkit_lib::validate::{Ready, Smoke, SmokeError};
 use buildkit_lib::{Runner, Secret, Session};
@@ -202,7 +202,7 @@ fn a_reproducibility_check_runs_its_plan() {
 fn trivy_scans_run_their_plans() {
     let bin = TrivyAt::at("/opt/trivy", "/tmp/trivy-cache");
     let scan = Trivy::image("webapp:dev")
-        .scanners([Scanner::Secret])
+        .scanners(["secret"])
         .bin(bin.program(), bin.cache());
     let plan = assert_plan_is_execution(&scan, &session());
     assert_eq!(plan.commands().len(), 1, "{plan}");
@@ -225,7 +225,7 @@ fn a_placeholder_scan_is_never_a_pass() {
     let bin = TrivyAt::at("/opt/trivy", "/tmp/trivy-cache");
     for scan in [
         Trivy::image("webapp:dev")
-            .scanners([Scanner::Secret])
+            .scanners(["secret"])
             .bin(bin.program(), bin.cache()),
         Trivy::config("fixtures/webapp/Dockerfile.production").bin(bin.program(), bin.cache()),
     ] {
@@ -235,11 +235,11 @@ fn a_placeholder_scan_is_never_a_pass() {
             .session(session());
         let report = scan.run(&dry).unwrap();
         assert_eq!(
-            Threshold::new().verdict(&report),
+            report.verdict(Severity::High, 0),
             Verdict::NotChecked,
             "{report}"
         );
-        assert!(Threshold::new().check(&report).is_err(), "{report}");
+        assert!(report.check(Severity::High, 0).is_err(), "{report}");
         assert!(report.to_string().contains("trivy did not run"), "{report}");
     }
 }
@@ -248,8 +248,9 @@ fn a_placeholder_scan_is_never_a_pass() {
 fn an_sbom_runs_its_plan() {
     let dir = tempfile::tempdir().unwrap();
     let bin = TrivyAt::at("/opt/trivy", "/tmp/trivy-cache");
-    let sbom = TrivySbom::new("webapp:dev")
+    let sbom: TrivySbom = Trivy::image("webapp:dev")
         .bin(bin.program(), bin.cache())
+        .sbom()
         .output(dir.path().join("sbom.json"));
     let plan = assert_plan_is_execution(&sbom, &session());
     let text = plan.to_string();
@@ -296,7 +297,7 @@ fn the_image_checks_run_their_plan() {
                 .echo(Echo::Silent),
         )
         .unwrap();
-    assert_eq!(Threshold::new().verdict(&report), Verdict::NotChecked);
+    assert_eq!(report.verdict(Severity::High, 0), Verdict::NotChecked);
 }
 
 #[test]
@@ -317,7 +318,7 @@ fn a_scout_scan_runs_its_plan_and_its_placeholder_is_never_a_pass() {
         )
         .unwrap();
     assert_eq!(
-        Threshold::new().verdict(&report),
+        report.verdict(Severity::High, 0),
         Verdict::NotChecked,
         "{report}"
     );
@@ -360,8 +361,9 @@ fn a_prune_of_the_projects_records_runs_its_plan() {
 fn an_sbom_from_a_tool_environment_plans_trivy_installed_there() {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("target");
-    let sbom = TrivySbom::new("webapp:dev")
+    let sbom: TrivySbom = Trivy::image("webapp:dev")
         .tools(ToolEnv::under(&target).python("python3"))
+        .sbom()
         .output(dir.path().join("sbom.json"));
     let plan = assert_plan_is_execution(&sbom, &session());
     let text = plan.to_string();

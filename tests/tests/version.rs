@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use buildkit_lib::cmd::Echo;
-use buildkit_lib::version::{GitFacts, StampOptions, VersionFile};
+use buildkit_lib::version::{GitFacts, VersionFile};
 use buildkit_lib::{Cmd, Runner};
 
 /// `secs` after the epoch (a `SOURCE_DATE_EPOCH`).
@@ -13,18 +13,19 @@ fn at(secs: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(secs)
 }
 
-/// Loads `version_json`, stamps it with the git facts of `repo_dir` at `when`, and saves it
-/// in place; nothing is written when any part fails.
+/// Loads `version_json`, stamps it with the git facts of `repo_dir` at `when` (`options`:
+/// `VersionFile::stamp`'s `full_hash` and `record_dirty`), and saves it in place; nothing is
+/// written when any part fails.
 fn stamp_file(
     runner: &Runner,
     version_json: &Path,
     repo_dir: &Path,
     when: SystemTime,
-    options: StampOptions,
+    options: (bool, bool),
 ) -> anyhow::Result<(VersionFile, GitFacts)> {
     let mut file = VersionFile::load(version_json)?;
     let git = GitFacts::read(runner, repo_dir)?;
-    file.stamp(&git, when, options);
+    file.stamp(&git, when, options.0, options.1);
     file.save(runner, version_json)?;
     Ok((file, git))
 }
@@ -135,7 +136,7 @@ fn dirty_tree_is_reported_and_recorded() {
     assert!(facts.dirty());
 
     let when = at(1_700_000_000);
-    let options = StampOptions::default().full_hash(false).record_dirty(true);
+    let options = (false, true);
     stamp_file(
         &repo.runner,
         &repo.dir.join("version.json"),
@@ -153,14 +154,7 @@ fn stamp_file_keeps_fields_and_uses_source_date_epoch() {
     let repo = Repo::new();
     let when = at(1_700_000_000);
     let path = repo.dir.join("version.json");
-    let (file, facts) = stamp_file(
-        &repo.runner,
-        &path,
-        &repo.dir,
-        when,
-        StampOptions::default(),
-    )
-    .unwrap();
+    let (file, facts) = stamp_file(&repo.runner, &path, &repo.dir, when, (false, false)).unwrap();
     let expected = VERSION_JSON
         .replace("2025-01-01T00:00:00.000000", "2023-11-14T22:13:20.000000")
         .replace("\"0000000\"", &format!("{:?}", facts.short_commit))
@@ -172,14 +166,7 @@ fn stamp_file_keeps_fields_and_uses_source_date_epoch() {
     assert_eq!(fs::read_to_string(&copy).unwrap(), expected);
     fs::remove_file(&copy).unwrap();
     // Stamping again with the same facts and time gives the same bytes.
-    stamp_file(
-        &repo.runner,
-        &path,
-        &repo.dir,
-        when,
-        StampOptions::default(),
-    )
-    .unwrap();
+    stamp_file(&repo.runner, &path, &repo.dir, when, (false, false)).unwrap();
     assert_eq!(repo.read("version.json"), expected);
     // What image tag rules read.
     assert_eq!(file.version().to_string(), "0.9.2");
@@ -196,7 +183,7 @@ fn detached_head_is_reported_as_such() {
     assert_eq!(facts.commit, repo.git(&["rev-parse", "HEAD"]));
 
     let when = at(0);
-    let options = StampOptions::default().full_hash(true).record_dirty(false);
+    let options = (true, false);
     let path = repo.dir.join("version.json");
     stamp_file(&repo.runner, &path, &repo.dir, when, options).unwrap();
     let file = VersionFile::load(&path).unwrap();
@@ -223,7 +210,7 @@ fn not_a_git_repository_is_said_and_nothing_changes() {
     assert_eq!(format!("{err:#}"), expected);
 
     let when = SystemTime::now();
-    let err = stamp_file(&runner, &path, &dir, when, StampOptions::default()).unwrap_err();
+    let err = stamp_file(&runner, &path, &dir, when, (false, false)).unwrap_err();
     assert_eq!(format!("{err:#}"), expected);
     assert_eq!(fs::read_to_string(&path).unwrap(), VERSION_JSON);
     assert_eq!(
@@ -343,7 +330,7 @@ fn stamp_file_refuses_a_byte_order_mark_and_leaves_the_tree_clean() {
         &path,
         &repo.dir,
         at(1_700_000_000),
-        StampOptions::default(),
+        (false, false),
     )
     .unwrap_err();
     assert_eq!(

@@ -22,10 +22,8 @@ pub fn format_step<'p>(
     use buildkit_lib::pipeline::Inputs;
     use buildkit_lib::plan::Step;
     use buildkit_lib::python::{CheckAll, Format};
-    let mut inputs = Inputs::new();
-    for (name, pin) in tools.pins() {
-        inputs = inputs.value(name.clone(), pin.clone());
-    }
+    // The interpreter and every pin: the check runs again when one changes.
+    let mut inputs = Inputs::new().value("tools", tools.to_string());
     for path in &sources {
         inputs = inputs.file(root.join(path));
     }

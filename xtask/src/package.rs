@@ -8,7 +8,8 @@
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use buildkit_lib::package::{Mode, Package, PyInstaller, Stages};
+use buildkit_lib::docker::Build;
+use buildkit_lib::package::{Mode, Package, PyInstaller, Stage, Stages};
 use buildkit_lib::pipeline::{Inputs, Pipeline};
 use buildkit_lib::plan::Step;
 use buildkit_lib::{Cmd, Runner};
@@ -115,11 +116,12 @@ fn package(
     let runner = base.clone().dry_run(dry_run);
     engine::ensure(&runner, root, dry_run)?;
     let dir = root.join("fixtures").join(app.dir);
-    let stages = Stages::new(&dir, app.image)
+    let build = Build::new(&dir)
         .build_arg("PYTHON_IMAGE", PYTHON_IMAGE)
         .network("host")
         // Every stage's build, base and runtime too, not only the package stage's.
         .no_cache(options.no_cache);
+    let stages = Stages::new(build, app.image);
     let stage_image = |name: &str| format!("{}:{name}", app.image);
 
     let mut pipeline = Pipeline::new(app.dir, root.join("target"));
@@ -127,7 +129,9 @@ fn package(
     let base_stages = stages.clone();
     pipeline
         .step("base", move |cx| {
-            base_stages.build_base(&cx.runner)?;
+            base_stages
+                .build(Stage::Base, &cx.session)
+                .run(&cx.runner)?;
             Ok(())
         })
         .describe("base image: system libraries PyInstaller needs")
@@ -146,7 +150,9 @@ fn package(
     }
     pipeline
         .step("runtime", move |cx| {
-            runtime_stages.build_runtime(&cx.runner)?;
+            runtime_stages
+                .build(Stage::Runtime, &cx.session)
+                .run(&cx.runner)?;
             Ok(())
         })
         .after(["base"])

@@ -7,8 +7,8 @@
 //! names (`select.rs`). The only filters handed to the engine are `label=K=V` (an exact
 //! comparison) and `ancestor=<image id>` (to find the containers using an image). A
 //! [`Cleanup`] describes the selection and is a [`Step`]: [`Cleanup::list`] lists exactly
-//! what would go, with sizes; [`CleanupPlan::execute`] removes it and returns a
-//! [`Summary`]. A dry run asks the engine nothing unless its runner lets queries run
+//! what would go, with sizes, as a [`CleanupPlan`], itself a step whose run removes exactly
+//! that and returns a [`Summary`]. A dry run asks the engine nothing unless its runner lets queries run
 //! ([`Runner::dry_run_queries`]): without the answers, its plan shows the listing queries
 //! and the directories only.
 
@@ -149,7 +149,7 @@ impl Step for Cleanup {
     type Output = Summary;
 
     /// Lists ([`Cleanup::list`]), says what it will remove, then removes it
-    /// ([`CleanupPlan::execute`]).
+    /// (the [`CleanupPlan`]'s run).
     fn run(&self, runner: &Runner) -> Result<Summary> {
         let listing = self.list(runner)?;
         runner.note(&listing.to_string());

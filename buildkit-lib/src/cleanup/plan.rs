@@ -11,6 +11,7 @@ use serde::Deserialize;
 use super::{dirs, Cleanup, Kind};
 use crate::cmd::{Cmd, CommandError, Runner};
 use crate::docker::image::{history, layer_sizes, listed_sizes, local_images, ImageSizes};
+use crate::plan::Step;
 use crate::session::PROJECT_LABEL;
 use crate::units::human_bytes;
 
@@ -98,7 +99,9 @@ pub(crate) struct Removed {
     pub(crate) bytes: Option<u64>,
 }
 
-/// Exactly what a clean-up will remove, in order, and what it keeps.
+/// Exactly what a clean-up will remove, in order, and what it keeps ([`Cleanup::list`]):
+/// its `Display` is the listing, and it is a [`Step`] whose run removes exactly what was
+/// listed, once it has been read (or confirmed by a user).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CleanupPlan {
@@ -576,8 +579,9 @@ impl ToRemove {
 }
 
 impl CleanupPlan {
-    /// Bytes the plan frees, as far as known.
-    pub fn bytes(&self) -> u64 {
+    /// Bytes the plan frees, as far as known (in its `Display`; run on a dry-run runner,
+    /// the summary's `bytes_reclaimed`).
+    pub(crate) fn bytes(&self) -> u64 {
         self.remove.iter().filter_map(|p| p.bytes).sum()
     }
 
@@ -587,12 +591,8 @@ impl CleanupPlan {
         self.remove.iter().flat_map(|p| p.commands(self)).collect()
     }
 
-    /// Removes everything planned, in order: containers (running ones stopped first),
-    /// images, dangling images, directories, each through `runner`
-    /// (printed, not done, in a dry run, whose summary says what a real run removes).
-    /// Fails, after trying every item, when any removal failed; the error lists what was
-    /// removed and what was not.
-    pub fn execute(&self, runner: &Runner) -> Result<Summary> {
+    /// Removes everything planned (see the [`Step`] impl).
+    pub(crate) fn execute(&self, runner: &Runner) -> Result<Summary> {
         let mut summary = Summary {
             removed: Vec::new(),
             kept: self.kept.clone(),
@@ -651,6 +651,19 @@ fn size_text(bytes: Option<u64>) -> String {
     bytes
         .map(human_bytes)
         .unwrap_or_else(|| "size unknown".into())
+}
+
+impl Step for CleanupPlan {
+    type Output = Summary;
+
+    /// Removes exactly what was listed, in order: containers (running ones stopped
+    /// first), images, dangling images, directories, each through `runner` (printed, not
+    /// done, in a dry run, whose summary says what a real run removes). Fails, after
+    /// trying every item, when any removal failed; the error lists what was removed and
+    /// what was not. Its plan is this body recorded: the removals.
+    fn run(&self, runner: &Runner) -> Result<Summary> {
+        self.execute(runner)
+    }
 }
 
 impl fmt::Display for CleanupPlan {

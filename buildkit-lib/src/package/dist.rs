@@ -55,7 +55,7 @@ pub enum Mode {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
 pub struct Package {
-    /// The release images (the runtime image must exist, see [`Stages::build_runtime`]).
+    /// The release images (the runtime image must exist, see [`Stages::build`]).
     pub(crate) stages: Stages,
     /// The PyInstaller run (paths relative to the source directory).
     pub(crate) pyinstaller: PyInstaller,
@@ -130,10 +130,10 @@ impl std::fmt::Display for DistComparison {
 }
 
 impl Package {
-    /// Packages `stages.context` with `pyinstaller` into `<context>/dist`.
+    /// Packages `stages.build.context` with `pyinstaller` into `<context>/dist`.
     pub fn new(stages: Stages, pyinstaller: PyInstaller, mode: Mode) -> Package {
         Package {
-            dist: stages.context.join("dist"),
+            dist: stages.build.context.join("dist"),
             stages,
             pyinstaller,
             mode,
@@ -203,7 +203,7 @@ impl Package {
     /// The folder this run stages under (the absolute step's), refused when it is inside
     /// the build context.
     fn staging_root(&self) -> Result<PathBuf> {
-        let context = &self.stages.context;
+        let context = &self.stages.build.context;
         let root = match &self.staging {
             Some(dir) => absolute(dir)?,
             None if !self.parent().starts_with(context) => self.parent(),
@@ -228,6 +228,7 @@ impl Package {
     fn staged(&self, root: &Path, what: &str, run_id: &str) -> PathBuf {
         let context = self
             .stages
+            .build
             .context
             .file_name()
             .map(|n| n.to_string_lossy().trim_start_matches('.').to_string())
@@ -256,7 +257,7 @@ impl Package {
     pub fn compare_runs(&self, runner: &Runner) -> Result<ReproReport> {
         let session = runner.require_session("the package step")?;
         let mut this = self.absolute()?;
-        this.stages.no_cache = true;
+        this.stages.build.no_cache = true;
         let root = this.staging_root()?;
         let mut sums = Vec::new();
         for i in 1..=2 {
@@ -323,7 +324,7 @@ impl Package {
     /// for bind mounts and local outputs), symlinks resolved where the folders exist.
     fn absolute(&self) -> Result<Package> {
         let mut this = self.clone();
-        this.stages.context = absolute(&self.stages.context)?;
+        this.stages.build.context = absolute(&self.stages.build.context)?;
         let parent = absolute(&self.parent())?;
         this.dist = parent.join(self.dist_name());
         Ok(this)
@@ -366,7 +367,7 @@ impl Package {
             .arg("--mount")
             .arg(format!(
                 "type=bind,src={},dst={SOURCE_DIR},readonly",
-                self.stages.context.display()
+                self.stages.build.context.display()
             ))
             .arg("--mount")
             .arg(format!("type=bind,src={},dst={OUT_DIR}", out.display()));
@@ -527,7 +528,7 @@ impl Package {
             )),
             Err(e) if e.tail.iter().any(|l| l.contains("No such image")) => bail!(
                 "the runtime image `{runtime}` does not exist; build it first \
-                 (`Stages::build_runtime`), then package"
+                 (`Stages::build(Stage::Runtime, ..)`), then package"
             ),
             Err(e) => Err(e).context("cannot look up the runtime image"),
         }
@@ -550,9 +551,10 @@ impl Package {
         }
         let dockerfile = self
             .stages
+            .build
             .dockerfile
             .clone()
-            .unwrap_or_else(|| self.stages.context.join("Dockerfile"));
+            .unwrap_or_else(|| self.stages.build.context.join("Dockerfile"));
         let name = self.stages.name(Stage::Package);
         let stages = crate::docker::dockerfile::read_stages(&dockerfile)?;
         let Some(stage) = stages
@@ -682,12 +684,12 @@ impl Package {
             return Ok(None);
         }
         let state = absolute(state)?;
-        if state.starts_with(&self.stages.context) {
+        if state.starts_with(&self.stages.build.context) {
             bail!(
                 "the incremental packaging's state folder {} is inside the build context {}; \
                  choose a folder outside it (such as `target/pyinstaller/<app>`)",
                 state.display(),
-                self.stages.context.display()
+                self.stages.build.context.display()
             );
         }
         runner
@@ -701,8 +703,10 @@ impl Package {
             env: self.reproducible_env(),
             script: crate::hash::sha256_hex(incremental::SCRIPT.as_bytes()),
         };
-        let snapshot =
-            incremental::Snapshot::take(&self.stages.context, &[self.dist.clone(), raw.into()])?;
+        let snapshot = incremental::Snapshot::take(
+            &self.stages.build.context,
+            &[self.dist.clone(), raw.into()],
+        )?;
         let record_path = state.join(RECORD);
         let previous = std::fs::read(&record_path)
             .ok()
@@ -710,9 +714,9 @@ impl Package {
         let work = state.join("work");
         let work_folder = std::fs::read_dir(&work).is_ok_and(|mut d| d.next().is_some());
         let dist = ArtifactReport::scan(&self.dist).ok();
-        let path = if self.stages.no_cache {
+        let path = if self.stages.build.no_cache {
             incremental::Path::Full(
-                "without cache (`Stages::no_cache`): PyInstaller's work folder and the \
+                "without cache (the stages' `no_cache`): PyInstaller's work folder and the \
                  archive cache are emptied"
                     .into(),
             )
@@ -732,7 +736,7 @@ impl Package {
             if matches!(path, incremental::Path::Full(_)) {
                 runner.remove(&work)?;
             }
-            if self.stages.no_cache {
+            if self.stages.build.no_cache {
                 runner.remove(&state.join(ARCHIVE_CACHE))?;
             }
             runner.write(&state.join(SCRIPT_NAME), incremental::SCRIPT.as_bytes())?;
@@ -939,7 +943,7 @@ mod tests {
     use super::*;
 
     fn fixture() -> (Package, Session) {
-        let stages = Stages::new("/p/app", "deskapp");
+        let stages = Stages::new(crate::docker::build::Build::new("/p/app"), "deskapp");
         let package = Package::new(stages, PyInstaller::spec("deskapp.spec"), Mode::Mounted);
         let session = Session {
             project: "deskapp".into(),

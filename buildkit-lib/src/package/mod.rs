@@ -15,5 +15,5 @@ mod stages;
 pub use artifacts::ArtifactReport;
 pub(crate) use dist::DistComparison;
 pub use dist::{Mode, Package};
-pub use pyinstaller::{Bundle, PyInstaller};
+pub use pyinstaller::PyInstaller;
 pub use stages::{Stage, Stages};

@@ -22,8 +22,7 @@ pub(crate) enum Entry {
 
 /// One executable file or one folder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Bundle {
+pub(crate) enum Bundle {
     /// `--onefile`: a single self-extracting executable.
     OneFile,
     /// `--onedir`: a folder with the executable and its libraries.
@@ -71,9 +70,13 @@ impl PyInstaller {
         }
     }
 
-    /// Sets one-file or one-folder (entry scripts only).
-    pub fn bundle(self, bundle: Bundle) -> PyInstaller {
-        PyInstaller { bundle, ..self }
+    /// Builds one folder (`--onedir`: the executable beside its libraries) instead of
+    /// one self-extracting executable (`--onefile`, the default); entry scripts only.
+    pub fn one_dir(self) -> PyInstaller {
+        PyInstaller {
+            bundle: Bundle::OneDir,
+            ..self
+        }
     }
 
     /// Names the executable (entry scripts only).
@@ -235,7 +238,7 @@ mod tests {
             "pyinstaller --distpath /out --workpath /tmp/build --clean --noconfirm deskapp.spec"
         );
         let script = PyInstaller::script("src/deskapp/__main__.py")
-            .bundle(Bundle::OneDir)
+            .one_dir()
             .name("deskapp")
             .path("src");
         assert_eq!(

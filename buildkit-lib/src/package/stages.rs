@@ -12,14 +12,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::path::PathBuf;
 
-use anyhow::Result;
-
 #[cfg(test)]
 use crate::cmd::Cmd;
-use crate::cmd::Runner;
-use crate::docker::build::{Build, BuildResult, Output};
+use crate::docker::build::{Build, Output};
 use crate::docker::cache::{Cache, CacheKind};
-use crate::plan::Step;
 use crate::session::Session;
 
 /// One stage of the release Dockerfile.
@@ -59,24 +55,22 @@ impl Stage {
 }
 
 /// The release Dockerfile and the images its stages become.
+///
+/// Made from a [`Build`] of the project ([`Stages::new`]): its context, Dockerfile, build
+/// arguments, network, `no_cache` and every other setting apply to each stage's build,
+/// whose target, tags and output are the stage's own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
 pub struct Stages {
-    /// The build context (the project root, holding the source).
-    pub(crate) context: PathBuf,
-    /// The Dockerfile, if not `<context>/Dockerfile`.
-    pub(crate) dockerfile: Option<PathBuf>,
+    /// The build every stage's build starts from: the context (the project root, holding
+    /// the source), the Dockerfile, build arguments (`PYTHON_IMAGE`, versions), the
+    /// network of `RUN` steps (`host` where the engine has no bridge and pip or apt must
+    /// reach the network), `no_cache`...
+    pub(crate) build: Build,
     /// Stage names in the Dockerfile, when they differ from [`Stage::default_name`].
     pub(crate) names: BTreeMap<Stage, String>,
     /// The image each stage is tagged as.
     pub(crate) images: BTreeMap<Stage, String>,
-    /// Build arguments for every stage (`PYTHON_IMAGE`, versions).
-    pub(crate) build_args: BTreeMap<String, String>,
-    /// Network for `RUN` steps of the base and runtime stages (`host` where the engine
-    /// has no bridge and pip or apt must reach the network).
-    pub(crate) network: Option<String>,
-    /// Ignore the build cache.
-    pub(crate) no_cache: bool,
     /// Build each stage from the tagged image of the previous one rather than from the
     /// Dockerfile. Off by default: the images carry this run's labels, so a parent image
     /// differs on every run and would invalidate the cache of every stage after it.
@@ -87,14 +81,6 @@ pub struct Stages {
     /// A build cache per stage, read before and written after its build (`--cache-from`
     /// and `--cache-to` of the same cache).
     pub(crate) caches: BTreeMap<Stage, Cache>,
-}
-
-impl Stages {
-    /// The Dockerfile, if not `<context>/Dockerfile`.
-    pub fn dockerfile(mut self, dockerfile: impl Into<PathBuf>) -> Stages {
-        self.dockerfile = Some(dockerfile.into());
-        self
-    }
 }
 
 /// The named build context a wheelhouse is passed as.
@@ -116,21 +102,22 @@ where
 }
 
 impl Stages {
-    /// The stages of `context/Dockerfile`, tagged `<image>:base`, `<image>:runtime` and
-    /// `<image>:package`.
-    pub fn new(context: impl Into<PathBuf>, image: &str) -> Stages {
+    /// The stages of `build`'s Dockerfile (`Build::new(context)` with the settings every
+    /// stage shares: `dockerfile`, `build_arg`, `network`, `no_cache`...), tagged
+    /// `<image>:base`, `<image>:runtime` and `<image>:package`. Its target, tags and
+    /// output are replaced by each stage's. Its `no_cache` also reaches the isolated
+    /// package build of a [`Package`](super::Package) made with these stages, and empties
+    /// the incremental packaging state of the mounted mode, whose PyInstaller always runs
+    /// with `--clean`.
+    pub fn new(build: Build, image: &str) -> Stages {
         let images = [Stage::Base, Stage::Runtime, Stage::Package]
             .into_iter()
             .map(|s| (s, format!("{image}:{}", s.default_name())))
             .collect();
         Stages {
-            context: context.into(),
-            dockerfile: None,
+            build,
             names: BTreeMap::new(),
             images,
-            build_args: BTreeMap::new(),
-            network: None,
-            no_cache: false,
             from_tagged_images: false,
             wheelhouse: None,
             caches: BTreeMap::new(),
@@ -166,29 +153,6 @@ impl Stages {
         self
     }
 
-    /// Ignore the build cache in every build of these stages: the base and runtime images
-    /// ([`Stages::build_base`], [`Stages::build_runtime`]) and the isolated package build
-    /// of a [`Package`](super::Package) made with them (`--no-cache` on each). The mounted
-    /// mode builds nothing; its PyInstaller always runs with `--clean`.
-    pub fn no_cache(mut self, on: bool) -> Stages {
-        self.no_cache = on;
-        self
-    }
-
-    /// Sets a build argument.
-    pub fn build_arg(mut self, key: impl Into<String>, value: impl Into<String>) -> Stages {
-        self.build_args.insert(key.into(), value.into());
-        self
-    }
-
-    /// Sets the network of `RUN` steps.
-    pub fn network(self, network: impl Into<String>) -> Stages {
-        Stages {
-            network: Some(network.into()),
-            ..self
-        }
-    }
-
     /// The stage's name in the Dockerfile.
     pub(crate) fn name(&self, stage: Stage) -> String {
         self.names
@@ -204,22 +168,17 @@ impl Stages {
 
     /// The build of one stage: `--target`, the session labels, loaded into the image
     /// store under its tag; with [`Stages::from_tagged_images`], the previous stage's
-    /// image as a named build context.
+    /// image as a named build context. Build the base and runtime images with it before
+    /// packaging: `stages.build(Stage::Runtime, &session).run(&runner)?` (in a pipeline
+    /// step, `cx.session` and `cx.runner`).
     pub fn build(&self, stage: Stage, session: &Session) -> Build {
         let mut build = Build {
-            context: self.context.clone(),
-            dockerfile: self.dockerfile.clone(),
             target: Some(self.name(stage)),
-            build_args: self.build_args.clone(),
-            network: self.network.clone(),
-            no_cache: self.no_cache,
+            tags: self.image(stage).map(str::to_string).into_iter().collect(),
             output: Output::Load,
-            ..Build::new(".")
+            ..self.build.clone()
         }
         .with_session_labels(session);
-        if let Some(image) = self.image(stage) {
-            build.tags.push(image.to_string());
-        }
         if let Some(cache) = self.caches.get(&stage) {
             if cache.kind() != CacheKind::Inline {
                 build.cache_from.push(cache.clone());
@@ -241,18 +200,6 @@ impl Stages {
         }
         build
     }
-
-    /// Builds the base image.
-    pub fn build_base(&self, runner: &Runner) -> Result<BuildResult> {
-        let session = runner.require_session("building the base stage")?;
-        self.build(Stage::Base, session).run(runner)
-    }
-
-    /// Builds the runtime image.
-    pub fn build_runtime(&self, runner: &Runner) -> Result<BuildResult> {
-        let session = runner.require_session("building the runtime stage")?;
-        self.build(Stage::Runtime, session).run(runner)
-    }
 }
 
 #[cfg(test)]
@@ -265,9 +212,12 @@ mod tests {
             project: "deskapp".into(),
             run_id: "r1".into(),
         };
-        let stages = Stages::new("app", "deskapp")
-            .build_arg("PYTHON_IMAGE", "local/python:3.11")
-            .network("host");
+        let stages = Stages::new(
+            Build::new("app")
+                .build_arg("PYTHON_IMAGE", "local/python:3.11")
+                .network("host"),
+            "deskapp",
+        );
         assert_eq!(
             stages.build(Stage::Base, &session).command().to_string(),
             "docker buildx build --progress=rawjson --target base --tag deskapp:base \
@@ -293,8 +243,7 @@ mod tests {
              --label dev.buildkit-lib.project=deskapp --label dev.buildkit-lib.run=r1 \
              --build-context base=docker-image://deskapp:base --network=host --load app"
         );
-        let offline = Stages::new("app", "deskapp")
-            .network("none")
+        let offline = Stages::new(Build::new("app").network("none"), "deskapp")
             .wheelhouse("wheels-dir")
             .cache(Stage::Runtime, Cache::local("cache/runtime"));
         assert_eq!(
@@ -321,7 +270,7 @@ mod tests {
             project: "deskapp".into(),
             run_id: "r1".into(),
         };
-        let stages = Stages::new("app", "deskapp")
+        let stages = Stages::new(Build::new("app"), "deskapp")
             .stage_name(Stage::Base, "system")
             .stage_name(Stage::Runtime, "venv")
             .from_tagged_images(true);
@@ -346,12 +295,15 @@ mod tests {
             project: "deskapp".into(),
             run_id: "r1".into(),
         };
-        let stages = Stages::new("app", "deskapp").dockerfile("app/Dockerfile.desktop");
+        let stages = Stages::new(
+            Build::new("app").dockerfile("app/Dockerfile.desktop"),
+            "deskapp",
+        );
         for stage in [Stage::Base, Stage::Runtime] {
             let line = stages.build(stage, &session).command().to_string();
             assert!(line.contains(" --file app/Dockerfile.desktop "), "{line}");
         }
-        let line = Stages::new("app", "deskapp")
+        let line = Stages::new(Build::new("app"), "deskapp")
             .build(Stage::Base, &session)
             .command()
             .to_string();

@@ -7,7 +7,7 @@
 //! A check never streams its diff to the terminal (a badly formatted tree makes thousands
 //! of lines): the terminal gets the command line, and the error the file list, the count
 //! and the fix command; the full diff goes to the runner's step log only. [`CheckAll`]
-//! runs black and isort both, even when black fails, and returns one error
+//! runs black and isort both, even when black fails, and returns one [`FormatError`]
 //! with both answers.
 
 use std::fmt;
@@ -32,13 +32,15 @@ pub(crate) enum FormatMode {
     Fix,
 }
 
-/// A format check that found files to change. Downcast an `anyhow::Error` to read it.
+/// A format check that found files to change: a [`Format`] check's, or a [`CheckAll`]'s
+/// (then with each tool's answer in its `Display`). Downcast an `anyhow::Error` to read it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct FormatError {
-    /// The tool (`black`, `isort`).
+    /// The tool (`black`, `isort`); for [`CheckAll`], the tools, in the order they ran.
     pub(crate) tool: String,
-    /// The files it would change, as the tool named them.
+    /// The files to change, as the tools named them (for [`CheckAll`], black's and then
+    /// isort's).
     pub files: Vec<String>,
     /// How many files the tool said would change (may exceed `files.len()` when the
     /// output was cut and no log held it).
@@ -47,6 +49,19 @@ pub struct FormatError {
     pub(crate) fix: String,
     /// The step log holding the full diff, when the runner had one.
     pub(crate) log: Option<PathBuf>,
+    /// For [`CheckAll`]: each tool's answer, in the order they ran; empty for one check.
+    pub(crate) checks: Vec<(String, CheckOutcome)>,
+}
+
+/// One tool's answer in a [`CheckAll`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum CheckOutcome {
+    /// Nothing to change.
+    Clean,
+    /// Files to change.
+    Changes(FormatError),
+    /// The tool could not run or answer (the error, with its causes).
+    Failed(String),
 }
 
 impl FormatError {
@@ -61,10 +76,73 @@ impl FormatError {
         }
         Ok(())
     }
+
+    /// The answers of a [`CheckAll`] (each tool's, in order), in the one error it
+    /// returns: a [`FormatError`] when a tool found files to change, else the message
+    /// of the tools that could not run.
+    fn of_checks(checks: Vec<(String, CheckOutcome)>, log: Option<PathBuf>) -> anyhow::Error {
+        let changes: Vec<&FormatError> = checks
+            .iter()
+            .filter_map(|(_, outcome)| match outcome {
+                CheckOutcome::Changes(e) => Some(e),
+                _ => None,
+            })
+            .collect();
+        let error = FormatError {
+            tool: checks
+                .iter()
+                .map(|(tool, _)| tool.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            files: changes.iter().flat_map(|e| e.files.clone()).collect(),
+            count: changes.iter().map(|e| e.count).sum(),
+            fix: changes.first().map(|e| e.fix.clone()).unwrap_or_default(),
+            log,
+            checks: Vec::new(),
+        };
+        let error = FormatError { checks, ..error };
+        if error.count == 0 && error.files.is_empty() {
+            anyhow::anyhow!("{error}")
+        } else {
+            anyhow::Error::new(error)
+        }
+    }
+
+    /// The `Display` of a [`CheckAll`]'s error: each tool's answer, the fixes, the log.
+    fn write_checks(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut fixes: Vec<&str> = Vec::new();
+        let mut changed = false;
+        for (i, (tool, outcome)) in self.checks.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            match outcome {
+                CheckOutcome::Clean => write!(f, "{tool}: nothing to change")?,
+                CheckOutcome::Changes(format) => {
+                    changed = true;
+                    format.write_files(f)?;
+                    if !fixes.contains(&format.fix.as_str()) {
+                        fixes.push(&format.fix);
+                    }
+                }
+                CheckOutcome::Failed(message) => f.write_str(message)?,
+            }
+        }
+        for fix in fixes {
+            write!(f, "\nhelp: run `{fix}` to fix them")?;
+        }
+        if let (Some(log), true) = (&self.log, changed) {
+            write!(f, "\nthe diffs are in {}", log.display())?;
+        }
+        Ok(())
+    }
 }
 
 impl fmt::Display for FormatError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.checks.is_empty() {
+            return self.write_checks(f);
+        }
         self.write_files(f)?;
         write!(f, "\nhelp: run `{}` to fix them", self.fix)?;
         if let Some(log) = &self.log {
@@ -236,7 +314,7 @@ impl Step for Format {
 }
 
 /// The black check and then the isort check, isort even when black fails, as one step:
-/// one error with both answers ([`FormatChecks`]) when either fails. When both run from
+/// one error with both answers (a [`FormatError`]) when either fails. When both run from
 /// the same tool environment (as they do with the default pins), it is made sure of once.
 /// Like the single checks, the diffs go to the runner's step log only.
 ///
@@ -304,67 +382,25 @@ impl Step for CheckAll {
         if results.iter().all(|(_, e)| e.is_none()) {
             return Ok(());
         }
-        Err(anyhow::Error::new(FormatChecks {
-            results,
-            log: runner.log_path().map(Path::to_path_buf),
-        }))
+        let checks = results
+            .into_iter()
+            .map(|(tool, error)| {
+                let outcome = match error {
+                    None => CheckOutcome::Clean,
+                    Some(e) => match e.downcast::<FormatError>() {
+                        Ok(format) => CheckOutcome::Changes(format),
+                        Err(e) => CheckOutcome::Failed(format!("{e:#}")),
+                    },
+                };
+                (tool, outcome)
+            })
+            .collect();
+        Err(FormatError::of_checks(
+            checks,
+            runner.log_path().map(Path::to_path_buf),
+        ))
     }
 }
-
-/// What [`CheckAll`] found: each tool's answer, `None` when it found nothing to change.
-/// Downcast an `anyhow::Error` to read it.
-#[derive(Debug)]
-pub struct FormatChecks {
-    /// The tools in the order they ran, with their failure if any (a [`FormatError`] when
-    /// the tool ran and found files to change).
-    pub(crate) results: Vec<(String, Option<anyhow::Error>)>,
-    /// The step log holding the diffs, when the runner had one.
-    pub(crate) log: Option<PathBuf>,
-}
-
-impl FormatChecks {
-    /// The [`FormatError`]s among the results.
-    pub(crate) fn format_errors(&self) -> Vec<&FormatError> {
-        self.results
-            .iter()
-            .filter_map(|(_, e)| e.as_ref()?.downcast_ref::<FormatError>())
-            .collect()
-    }
-}
-
-impl fmt::Display for FormatChecks {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut fixes: Vec<&str> = Vec::new();
-        for (i, (tool, failure)) in self.results.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            match failure {
-                None => write!(f, "{tool}: nothing to change")?,
-                Some(e) => match e.downcast_ref::<FormatError>() {
-                    Some(format) => {
-                        format.write_files(f)?;
-                        if !fixes.contains(&format.fix.as_str()) {
-                            fixes.push(&format.fix);
-                        }
-                    }
-                    None => write!(f, "{e:#}")?,
-                },
-            }
-        }
-        for fix in fixes {
-            write!(f, "\nhelp: run `{fix}` to fix them")?;
-        }
-        if let Some(log) = &self.log {
-            if !self.format_errors().is_empty() {
-                write!(f, "\nthe diffs are in {}", log.display())?;
-            }
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for FormatChecks {}
 
 fn with_paths(mut cmd: Cmd, paths: &[PathBuf], cwd: Option<&Path>) -> Cmd {
     // `--` so a path starting with `-` is never read as an option.
@@ -442,6 +478,7 @@ fn run_format(
         count,
         fix: fix.into(),
         log: runner.log_path().map(Path::to_path_buf),
+        checks: Vec::new(),
     }))
 }
 
@@ -552,6 +589,7 @@ mod tests {
             count: 3,
             fix: DEFAULT_FIX_HINT.into(),
             log: None,
+            checks: Vec::new(),
         };
         assert_eq!(
             err.to_string(),

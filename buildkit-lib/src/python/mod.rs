@@ -10,7 +10,7 @@ mod lint;
 mod test;
 mod venv;
 
-pub use format::{CheckAll, Format, FormatChecks, FormatError};
+pub use format::{CheckAll, Format, FormatError};
 pub use lint::Hadolint;
 pub(crate) use test::remove_container;
 pub use test::PythonTest;

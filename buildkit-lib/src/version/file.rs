@@ -35,32 +35,6 @@ pub(crate) mod field {
 /// forbids it, so a `version.json` starting with it is refused by name.
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
-/// How [`VersionFile::stamp`] records git facts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[must_use]
-pub struct StampOptions {
-    /// Record the full commit hash instead of the short one.
-    pub(crate) full_hash: bool,
-    /// Record `git_dirty`. Even when off, a `git_dirty` already in the file is updated, so
-    /// a stale `false` never hides a dirty tree.
-    pub(crate) record_dirty: bool,
-}
-
-impl StampOptions {
-    /// Record the full commit hash instead of the short one.
-    pub fn full_hash(mut self, on: bool) -> StampOptions {
-        self.full_hash = on;
-        self
-    }
-
-    /// Record `git_dirty`. Even when off, a `git_dirty` already in the file is updated, so
-    /// a stale `false` never hides a dirty tree.
-    pub fn record_dirty(mut self, on: bool) -> StampOptions {
-        self.record_dirty = on;
-        self
-    }
-}
-
 /// A `version.json`: every field in its order, with a validated semantic `version`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VersionFile {
@@ -160,21 +134,23 @@ impl VersionFile {
         Ok(())
     }
 
-    /// Records a build: `build_date` (UTC, microseconds), `git_commit` (short unless
-    /// `full_hash`), `git_branch` (the branch, or `"HEAD (detached)"`), and `git_dirty` when
-    /// asked (see [`StampOptions::record_dirty`]). Fields already present keep their place;
-    /// new ones are appended in that order. Nothing else changes.
-    pub fn stamp(&mut self, git: &GitFacts, when: SystemTime, options: StampOptions) {
+    /// Records a build at `when`: `build_date` (UTC, microseconds), `git_commit` (git's
+    /// short hash, the full one with `full_hash`), `git_branch` (the branch, or `"HEAD
+    /// (detached)"`), and, with `record_dirty`, `git_dirty` (whether tracked files had
+    /// uncommitted changes). A `git_dirty` already in the file is updated even without
+    /// `record_dirty`, so a stale `false` never hides a dirty tree. Fields already present
+    /// keep their place; new ones are appended in that order. Nothing else changes.
+    pub fn stamp(&mut self, git: &GitFacts, when: SystemTime, full_hash: bool, record_dirty: bool) {
         self.set(field::BUILD_DATE, Value::String(utc_timestamp_micros(when)));
         self.set(
             field::GIT_COMMIT,
-            Value::String(git.commit_hash(options.full_hash).to_string()),
+            Value::String(git.commit_hash(full_hash).to_string()),
         );
         self.set(
             field::GIT_BRANCH,
             Value::String(git.branch_label().to_string()),
         );
-        if options.record_dirty || self.fields.contains_key(field::GIT_DIRTY) {
+        if record_dirty || self.fields.contains_key(field::GIT_DIRTY) {
             self.set(field::GIT_DIRTY, Value::Bool(git.dirty()));
         }
     }
@@ -287,7 +263,7 @@ mod tests {
     fn stamps_and_keeps_every_other_field_in_order() {
         let mut file = VersionFile::parse(Path::new("version.json"), SEED.as_bytes()).unwrap();
         assert_eq!(file.version(), &Version::new(0, 9, 2));
-        file.stamp(&facts(Some("main"), &[]), when(), StampOptions::default());
+        file.stamp(&facts(Some("main"), &[]), when(), false, false);
         let expected = SEED
             .replace("2025-01-01T00:00:00.000000", "2023-11-14T22:13:20.123456")
             .replace("\"0000000\"", "\"abcdef0\"")
@@ -299,11 +275,7 @@ mod tests {
     fn appends_missing_fields_full_hash_detached_and_dirty() {
         let text = "{\"release_name\": \"x\", \"version\": \"1.0.0\"}";
         let mut file = VersionFile::parse(Path::new("v.json"), text.as_bytes()).unwrap();
-        let options = StampOptions {
-            full_hash: true,
-            record_dirty: true,
-        };
-        file.stamp(&facts(None, &["app.py"]), when(), options);
+        file.stamp(&facts(None, &["app.py"]), when(), true, true);
         assert_eq!(
             String::from_utf8(file.to_bytes()).unwrap(),
             "{\n  \"release_name\": \"x\",\n  \"version\": \"1.0.0\",\n  \
@@ -312,7 +284,7 @@ mod tests {
              \"git_branch\": \"HEAD (detached)\",\n  \"git_dirty\": true\n}\n"
         );
         // A git_dirty already there is kept up to date even when not asked to record it.
-        file.stamp(&facts(Some("main"), &[]), when(), StampOptions::default());
+        file.stamp(&facts(Some("main"), &[]), when(), false, false);
         assert_eq!(file.fields().get("git_dirty"), Some(&Value::Bool(false)));
         assert_eq!(
             keys(&file),
@@ -355,7 +327,7 @@ mod tests {
         let path = dir.path().join("version.json");
         fs::write(&path, SEED).unwrap();
         let mut file = VersionFile::load(&path).unwrap();
-        file.stamp(&facts(Some("main"), &[]), when(), StampOptions::default());
+        file.stamp(&facts(Some("main"), &[]), when(), false, false);
         file.save(&Runner::new(), &path).unwrap();
         let first = fs::read(&path).unwrap();
         VersionFile::load(&path)
@@ -461,7 +433,7 @@ mod tests {
         fs::write(&path, SEED).unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(0o444)).unwrap();
         let mut file = VersionFile::load(&path).unwrap();
-        file.stamp(&facts(Some("main"), &[]), when(), StampOptions::default());
+        file.stamp(&facts(Some("main"), &[]), when(), false, false);
         let err = file.save(&Runner::new(), &path).unwrap_err();
         assert_eq!(
             format!("{err:#}"),

@@ -9,7 +9,8 @@
 //! - `build_date` is UTC `YYYY-MM-DDTHH:MM:SS.ffffff`; with `SOURCE_DATE_EPOCH` set it is
 //!   that instant ([`build_time`]); hand the same value to the image build as the
 //!   `SOURCE_DATE_EPOCH` build argument.
-//! - `git_commit` is git's short hash unless [`StampOptions::full_hash`]; in a detached
+//! - `git_commit` is git's short hash unless [`VersionFile::stamp`] is asked for the full
+//!   one; in a detached
 //!   HEAD `git_branch` is `"HEAD (detached)"` and [`GitFacts::branch`] is `None`.
 //! - `git_dirty` is written when asked, and always kept current once present.
 //! - `pre` on a release version starts the next patch's `rc.1`; `release` on a release
@@ -30,7 +31,7 @@ mod release;
 
 pub use crate::time::{build_time, rfc3339};
 pub use bump::Bump;
-pub use file::{StampOptions, VersionFile};
+pub use file::VersionFile;
 pub(crate) use git::last_commit_time;
 pub use git::GitFacts;
 pub use release::{Release, ReleasePlan};

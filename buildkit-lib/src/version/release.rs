@@ -1,10 +1,10 @@
 //! The release step: bump `version.json`, date the CHANGELOG, commit, tag `v<version>`.
 //!
-//! [`Release`] is a [`Step`]: [`Release::prepare`] only reads (files and read-only git
+//! [`Release`] is a [`Step`]: `Release::prepare` only reads (files and read-only git
 //! queries) and checks everything that can be checked up front: a clean work tree on a
 //! branch, no existing tag, a valid version file and CHANGELOG, writable files. The
 //! [`ReleasePlan`] it returns is plain data that prints as a report
-//! ([`ReleasePlan::render`]); [`ReleasePlan::execute`] carries it out and puts both files
+//! (`ReleasePlan::render`); `ReleasePlan::execute` carries it out and puts both files
 //! back when a git step fails. A dry run asks git nothing unless its runner lets queries
 //! run ([`Runner::dry_run_queries`]): its git facts are placeholders of a clean work tree
 //! on a branch without the tag.
@@ -131,7 +131,7 @@ impl Release {
     /// detached HEAD, an existing tag, and bad or read-only files, with errors that say
     /// what to do. It asks only git, with read-only queries (in a dry run only when the
     /// runner lets queries run, [`Runner::dry_run_queries`]).
-    pub fn prepare(&self, runner: &Runner) -> Result<ReleasePlan> {
+    pub(crate) fn prepare(&self, runner: &Runner) -> Result<ReleasePlan> {
         let version_before = fs::read(&self.version_file)
             .with_context(|| format!("cannot read {}", self.version_file.display()))?;
         let mut file = VersionFile::parse(&self.version_file, &version_before)?;
@@ -223,8 +223,14 @@ impl Release {
 impl Step for Release {
     type Output = ReleasePlan;
 
-    /// Prepares the release ([`Release::prepare`]), then carries it out
-    /// ([`ReleasePlan::execute`]) and returns what it released.
+    /// Computes the release without changing anything, refusing a dirty work tree, a
+    /// detached HEAD, an existing tag, and bad or read-only files with errors that say
+    /// what to do (asking git only read-only queries); then writes both files atomically,
+    /// commits and tags, and returns what it released. Files edited between the two are
+    /// not overwritten. When `git add` or `git commit` fails both files are restored (and
+    /// unstaged); when `git tag` fails the commit is undone too. On a dry-run runner the
+    /// writes and git commands are printed, not done, and the returned plan's `Display`
+    /// is the report.
     fn run(&self, runner: &Runner) -> Result<ReleasePlan> {
         let plan = self.prepare(runner)?;
         plan.execute(runner)?;
@@ -271,7 +277,7 @@ impl ReleasePlan {
     /// fails both files are restored (and unstaged); when `git tag` fails the commit is
     /// undone too. Each write and command goes through `runner` (printed, not done, in a
     /// dry run).
-    pub fn execute(&self, runner: &Runner) -> Result<()> {
+    pub(crate) fn execute(&self, runner: &Runner) -> Result<()> {
         self.check_unchanged()?;
         write_atomic(runner, &self.version_file, &self.version_after)?;
         if let Err(e) = write_atomic(runner, &self.changelog, self.changelog_after.as_bytes()) {
@@ -362,4 +368,45 @@ fn relative(path: &Path, base: &Path) -> PathBuf {
         .ok()
         .filter(|p| !p.as_os_str().is_empty())
         .map_or_else(|| path.to_path_buf(), Path::to_path_buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A release planned, then its files edited before it is carried out: nothing is
+    /// overwritten (moved from the e2e tests when `prepare`/`execute` became internal).
+    #[test]
+    fn files_edited_after_planning_are_not_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let (version, changelog) = (
+            dir.path().join("version.json"),
+            dir.path().join("CHANGELOG.md"),
+        );
+        fs::write(&version, "{\n  \"version\": \"0.9.2\"\n}\n").unwrap();
+        let text = "# Changelog\n\n## [Unreleased]\n\n### Added\n- Genre pages.\n";
+        fs::write(&changelog, text).unwrap();
+        // A dry run's git answers: a clean work tree on a branch, no such tag.
+        let runner = Runner::new().echo(crate::cmd::Echo::Silent).dry_run(true);
+        let release = Release::new(dir.path(), &version, &changelog, Bump::Patch);
+        let plan = release.prepare(&runner).unwrap();
+        fs::write(
+            &changelog,
+            text.replace("Genre pages.", "Genre pages, edited."),
+        )
+        .unwrap();
+        let err = plan.execute(&runner).unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            format!(
+                "{} changed since the release was planned; run the release again",
+                changelog.display()
+            )
+        );
+        assert_eq!(
+            fs::read_to_string(&version).unwrap(),
+            "{\n  \"version\": \"0.9.2\"\n}\n"
+        );
+        assert!(fs::read_to_string(&changelog).unwrap().contains("edited"));
+    }
 }

@@ -8,6 +8,7 @@
 
 use std::path::PathBuf;
 
+use buildkit_lib::docker::Build;
 use buildkit_lib::package::{Mode, Package, PyInstaller, Stages};
 use buildkit_lib::plan::Step;
 use buildkit_lib::Session;
@@ -29,7 +30,7 @@ fn main() {
     let image = runtime
         .strip_suffix(":runtime")
         .expect("RUNTIME is <image>:runtime");
-    let stages = Stages::new(&project, image);
+    let stages = Stages::new(Build::new(&project), image);
     let runner = e2e::engine().session(session).cancel_with(cancel.clone());
     let result =
         Package::new(stages, PyInstaller::spec("deskapp.spec"), Mode::Mounted).run(&runner);

@@ -23,8 +23,10 @@ use crate::units::human_bytes;
 #[cfg(test)]
 use crate::units::parse_docker_size as parse_size;
 #[cfg(test)]
+use prune::PrunePlan;
+#[cfg(test)]
 use prune::{dockerfile_steps, id_filter, project_records};
-pub use prune::{Prune, PrunePlan, PruneResult};
+pub use prune::{Prune, PruneResult};
 use usage::capture_df;
 #[cfg(test)]
 use usage::CacheRecord;

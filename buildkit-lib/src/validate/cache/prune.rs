@@ -133,12 +133,11 @@ fn filter_matches(filter: &str, r: &CacheRecord) -> Option<bool> {
 
 /// What a prune would remove, computed from the cache records with BuildKit's rules.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct PrunePlan {
+pub(crate) struct PrunePlan {
     /// The records that would go, least recently used first.
     pub(crate) records: Vec<CacheRecord>,
     /// Their bytes (shared records free less than this).
-    pub bytes: u64,
+    pub(crate) bytes: u64,
     /// Bytes of cache that stay.
     pub(crate) kept_bytes: u64,
 }
@@ -167,21 +166,35 @@ impl fmt::Display for PrunePlan {
     }
 }
 
-/// What a prune did.
+/// What a prune did: what it expected to remove, computed before pruning (its `Display`
+/// lists those records, least recently used first: in a dry run, all there is to see of
+/// what the prune would do), and what the engine reported freed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PruneResult {
-    /// The plan computed before pruning (what was expected to go).
+    /// The records computed before pruning (what was expected to go).
     pub(crate) plan: PrunePlan,
+    /// The bytes of the records expected to go (shared records free less than this).
+    pub planned_bytes: u64,
     /// The bytes the engine reported freed (`Total:`), 0 in a dry run.
     pub reclaimed_bytes: u64,
 }
 
 impl PruneResult {
-    /// The plan computed before pruning: what was expected to go (in a dry run, all
-    /// there is to see of what the prune would do).
-    pub fn plan(&self) -> &PrunePlan {
-        &self.plan
+    fn new(plan: PrunePlan, reclaimed_bytes: u64) -> PruneResult {
+        PruneResult {
+            planned_bytes: plan.bytes,
+            plan,
+            reclaimed_bytes,
+        }
+    }
+}
+
+impl fmt::Display for PruneResult {
+    /// The records expected to go (`would remove 1 build cache record, 3.05 MB (0 B
+    /// kept)`, then one line per record).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.plan.fmt(f)
     }
 }
 
@@ -293,7 +306,7 @@ impl Prune {
 impl Step for Prune {
     type Output = PruneResult;
 
-    /// Prunes: lists the cache to predict what goes ([`PruneResult::plan`]; on a dry-run
+    /// Prunes: lists the cache to predict what goes (the [`PruneResult`]'s records; on a dry-run
     /// runner that lets queries run, all a dry run does), says so, then
     /// prunes. Its plan is this body recorded: the listing (`docker system df --verbose`
     /// for the engine's own builder, `docker buildx du --verbose` for a named one), then
@@ -309,10 +322,7 @@ impl Step for Prune {
             .capture(&self.command())
             .context("cannot prune the build cache")?;
         let reclaimed_bytes = reclaimed(&out.stdout)?;
-        Ok(PruneResult {
-            plan,
-            reclaimed_bytes,
-        })
+        Ok(PruneResult::new(plan, reclaimed_bytes))
     }
 }
 
@@ -496,10 +506,7 @@ impl Prune {
                 .context("cannot prune the project's build cache")?;
             reclaimed_bytes += reclaimed(&out.stdout)?;
         }
-        Ok(PruneResult {
-            plan,
-            reclaimed_bytes,
-        })
+        Ok(PruneResult::new(plan, reclaimed_bytes))
     }
 }
 

@@ -24,58 +24,17 @@ use walk::largest_dirs;
 pub(crate) use walk::sent;
 pub(crate) use walk::{ContextFile, DirUsage};
 
-/// What to audit and what to flag.
-#[derive(Debug, Clone)]
-#[must_use]
-pub struct AuditOptions {
-    /// The Dockerfile (as passed to `-f`): a `<Dockerfile>.dockerignore` beside it takes
-    /// precedence over the context's `.dockerignore`, as in BuildKit.
-    pub(crate) dockerfile: Option<PathBuf>,
-    /// Files at least this big are listed in the audit's [`warnings`](ContextAudit::warnings).
-    pub(crate) large_file_bytes: u64,
-    /// How many of the largest files and directories to keep.
-    pub(crate) top: usize,
-}
-
-impl AuditOptions {
-    /// The defaults: the context's own `.dockerignore`, files of 10 MiB or more listed as
-    /// large, the 10 largest files and directories kept.
-    pub fn new() -> AuditOptions {
-        AuditOptions::default()
-    }
-
-    /// The Dockerfile (as passed to `-f`): a `<Dockerfile>.dockerignore` beside it takes
-    /// precedence over the context's `.dockerignore`, as in BuildKit.
-    pub fn dockerfile(mut self, dockerfile: impl Into<PathBuf>) -> AuditOptions {
-        self.dockerfile = Some(dockerfile.into());
-        self
-    }
-
-    /// Files at least this big are listed in the audit's [`warnings`](ContextAudit::warnings).
-    pub fn large_file_bytes(mut self, large_file_bytes: u64) -> AuditOptions {
-        self.large_file_bytes = large_file_bytes;
-        self
-    }
-
-    /// How many of the largest files and directories to keep.
-    pub fn top(mut self, top: usize) -> AuditOptions {
-        self.top = top;
-        self
-    }
-}
-
-impl Default for AuditOptions {
-    fn default() -> Self {
-        AuditOptions {
-            dockerfile: None,
-            large_file_bytes: 10 * 1024 * 1024,
-            top: 10,
-        }
-    }
-}
+/// Files at least this big are listed as large by default (10 MiB).
+const LARGE_FILE_BYTES: u64 = 10 * 1024 * 1024;
+/// How many of the largest files and directories are kept by default.
+const TOP: usize = 10;
 
 /// The build context as the engine will receive it: its size and files here; the largest
 /// files and folders and the likely secrets in its `Display` and [`warnings`](ContextAudit::warnings).
+///
+/// By default files of 10 MiB or more are listed as large and the 10 largest files and
+/// directories are kept; [`large_file_bytes`](ContextAudit::large_file_bytes) and
+/// [`top`](ContextAudit::top) change that without walking again.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ContextAudit {
@@ -96,10 +55,12 @@ pub struct ContextAudit {
     pub(crate) largest_files: Vec<ContextFile>,
     /// The directories holding the most bytes (cumulative), biggest first.
     pub(crate) largest_dirs: Vec<DirUsage>,
-    /// Files at or above [`AuditOptions::large_file_bytes`], biggest first.
+    /// Files at or above `large_file_bytes`, biggest first.
     pub(crate) large_files: Vec<ContextFile>,
     /// The threshold used for `large_files`.
     pub(crate) large_file_bytes: u64,
+    /// How many of the largest files and directories are kept.
+    pub(crate) top: usize,
     /// Likely secrets that would be sent, by path.
     pub(crate) secrets: Vec<SecretFinding>,
     /// How long the walk took.
@@ -107,12 +68,40 @@ pub struct ContextAudit {
 }
 
 impl ContextAudit {
-    /// Number of non-directory entries sent.
-    pub fn file_count(&self) -> usize {
-        self.files.len()
+    /// Lists files at least `bytes` big in the [`warnings`](ContextAudit::warnings)
+    /// (default 10 MiB).
+    pub fn large_file_bytes(mut self, bytes: u64) -> ContextAudit {
+        self.large_file_bytes = bytes;
+        self.rank();
+        self
     }
 
-    /// The paths of the files sent, sorted.
+    /// Keeps the `n` largest files and directories for the `Display` (default 10).
+    pub fn top(mut self, n: usize) -> ContextAudit {
+        self.top = n;
+        self.rank();
+        self
+    }
+
+    /// The largest files and directories, and the large files, from the files sent.
+    fn rank(&mut self) {
+        let mut by_size: Vec<&ContextFile> = self.files.iter().collect();
+        by_size.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.path.cmp(&b.path)));
+        self.largest_files = by_size
+            .iter()
+            .take(self.top)
+            .map(|f| (*f).clone())
+            .collect();
+        self.large_files = by_size
+            .iter()
+            .take_while(|f| f.bytes >= self.large_file_bytes)
+            .map(|f| (*f).clone())
+            .collect();
+        self.largest_dirs = largest_dirs(&self.files, self.top);
+    }
+
+    /// The paths of the files sent, sorted (as many as files are sent: directories are
+    /// in [`dir_paths`](ContextAudit::dir_paths)).
     pub fn file_paths(&self) -> Vec<&str> {
         self.files.iter().map(|f| f.path.as_str()).collect()
     }
@@ -192,6 +181,9 @@ impl fmt::Display for ContextAudit {
 
 /// Walks `context` with its ignore rules and reports what the engine would receive.
 ///
+/// `dockerfile` is the Dockerfile as passed to `-f`, if any: a `<Dockerfile>.dockerignore`
+/// beside it takes precedence over the context's `.dockerignore`, as in BuildKit.
+///
 /// [`audit`] walks a context directory with its `.dockerignore` rules (read by the
 /// crate's `.dockerignore` matcher, exactly as BuildKit does) and returns a
 /// [`ContextAudit`]: the files and folders sent, the largest ones, and likely secrets with
@@ -200,39 +192,29 @@ impl fmt::Display for ContextAudit {
 /// A function, not a [`Step`](crate::plan::Step): it only reads files and has no effect
 /// (no command, no write, no engine), so its plan would be empty and a dry run would do
 /// the whole audit anyway. A pipeline step that wants it calls it in its body.
-pub fn audit(context: &Path, options: &AuditOptions) -> Result<ContextAudit> {
+pub fn audit(context: &Path, dockerfile: Option<&Path>) -> Result<ContextAudit> {
     let started = Instant::now();
-    let (ignore_file, rules, files, dirs) = sent(context, options.dockerfile.as_deref())?;
+    let (ignore_file, rules, files, dirs) = sent(context, dockerfile)?;
     let total_bytes = files.iter().map(|f| f.bytes).sum();
-
-    let mut by_size: Vec<&ContextFile> = files.iter().collect();
-    by_size.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.path.cmp(&b.path)));
-    let largest_files = by_size
-        .iter()
-        .take(options.top)
-        .map(|f| (*f).clone())
-        .collect();
-    let large_files = by_size
-        .iter()
-        .take_while(|f| f.bytes >= options.large_file_bytes)
-        .map(|f| (*f).clone())
-        .collect();
-    let largest_dirs = largest_dirs(&files, options.top);
     let secrets = find_secrets(&rules, &files);
-    Ok(ContextAudit {
+    let mut audit = ContextAudit {
         root: context.to_path_buf(),
         ignore_file,
         rules,
         files,
         dirs,
         total_bytes,
-        largest_files,
-        largest_dirs,
-        large_files,
-        large_file_bytes: options.large_file_bytes,
+        largest_files: Vec::new(),
+        largest_dirs: Vec::new(),
+        large_files: Vec::new(),
+        large_file_bytes: LARGE_FILE_BYTES,
+        top: TOP,
         secrets,
-        elapsed: started.elapsed(),
-    })
+        elapsed: Duration::ZERO,
+    };
+    audit.rank();
+    audit.elapsed = started.elapsed();
+    Ok(audit)
 }
 
 #[cfg(test)]
@@ -250,7 +232,7 @@ mod tests {
         std::fs::create_dir(dir.path().join("media")).unwrap();
         std::fs::write(dir.path().join("media").join(name), b"latin-1 name").unwrap();
         std::fs::write(dir.path().join("ok.txt"), b"x").unwrap();
-        let audit = audit(dir.path(), &AuditOptions::default()).unwrap();
+        let audit = audit(dir.path(), None).unwrap();
         let file = audit
             .files
             .iter()
@@ -289,15 +271,7 @@ mod tests {
         // `*.pub` would match the root only: `**/` reaches into `home/`.
         let ignore = "cache\n!cache/keep\n**/*.pub\n";
         std::fs::write(root.join(".dockerignore"), ignore).unwrap();
-        let audit = audit(
-            root,
-            &AuditOptions {
-                large_file_bytes: 1000,
-                top: 2,
-                ..AuditOptions::default()
-            },
-        )
-        .unwrap();
+        let audit = audit(root, None).unwrap().large_file_bytes(1000).top(2);
         assert_eq!(
             audit.file_paths(),
             vec![
@@ -366,11 +340,8 @@ mod tests {
         std::fs::write(root.join(".dockerignore"), "a.txt\n").unwrap();
         std::fs::write(root.join("app.Dockerfile"), "FROM scratch\n").unwrap();
         std::fs::write(root.join("app.Dockerfile.dockerignore"), "b.txt\n").unwrap();
-        let options = AuditOptions {
-            dockerfile: Some(root.join("app.Dockerfile")),
-            ..AuditOptions::default()
-        };
-        let audit = audit(root, &options).unwrap();
+        let dockerfile = root.join("app.Dockerfile");
+        let audit = audit(root, Some(&dockerfile)).unwrap();
         assert!(audit.file_paths().contains(&"a.txt"));
         assert!(!audit.file_paths().contains(&"b.txt"));
         assert_eq!(
@@ -381,7 +352,7 @@ mod tests {
 
     #[test]
     fn missing_context_is_an_error() {
-        let err = audit(Path::new("/nonexistent/ctx"), &AuditOptions::default()).unwrap_err();
+        let err = audit(Path::new("/nonexistent/ctx"), None).unwrap_err();
         assert_eq!(
             err.to_string(),
             "build context /nonexistent/ctx is not a directory (give the folder passed to `docker build`)"
@@ -409,13 +380,19 @@ mod tests {
                 .map(|d| d.path.clone())
                 .collect::<Vec<_>>()
         };
-        let all = audit(root, &AuditOptions::new()).unwrap();
+        let all = audit(root, None).unwrap();
         assert_eq!(files(&all), ["a/big.bin", "b/mid.bin", "c/small.bin"]);
-        let two = audit(root, &AuditOptions::new().top(2)).unwrap();
+        let two = all.clone().top(2);
         assert_eq!(files(&two), ["a/big.bin", "b/mid.bin"]);
         assert_eq!(dirs(&two), ["a", "b"]);
-        let none = audit(root, &AuditOptions::new().top(0)).unwrap();
+        let none = all.clone().top(0);
         assert!(files(&none).is_empty() && dirs(&none).is_empty());
-        assert_eq!(none.file_count(), 3, "top limits the lists, not the audit");
+        assert_eq!(
+            none.file_paths().len(),
+            3,
+            "top limits the lists, not the audit"
+        );
+        // Back up from none: the lists come from the files, not from the last ranking.
+        assert_eq!(files(&none.top(2)), ["a/big.bin", "b/mid.bin"]);
     }
 }

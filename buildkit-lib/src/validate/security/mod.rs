@@ -5,7 +5,7 @@
 //! output is read into the same typed findings.
 //!
 //! How findings become a verdict is documented for users on [`Trivy`] (and
-//! [`Threshold`]).
+//! [`ScanReport::verdict`]).
 //!
 //! The submodules are private and split by job; every public item is re-exported here and
 //! from `validate`, so it has one public path (`validate::Trivy`): `model` holds findings,
@@ -19,7 +19,7 @@ mod scout;
 mod trivy;
 
 pub use builtin::ImageCheck;
-pub use model::{Finding, ScanReport, ScannerMissing, Severity, Threshold};
-pub use sbom::{Component, Sbom, TrivySbom};
+pub use model::{Finding, ScanReport, ScannerMissing, Severity};
+pub use sbom::{Component, TrivySbom};
 pub use scout::Scout;
-pub use trivy::{Scanner, Trivy};
+pub use trivy::Trivy;

@@ -1,6 +1,7 @@
 //! The shared model of every security check: typed [`Finding`]s with a [`Severity`], the
-//! [`ScanReport`] of one check of one image, the [`Threshold`] that turns a report into pass
-//! or fail, and [`ScannerMissing`], the error of a scan that did not happen.
+//! [`ScanReport`] of one check of one image, the threshold that turns a report into pass
+//! or fail ([`ScanReport::verdict`]), and [`ScannerMissing`], the error of a scan that did
+//! not happen.
 
 use std::fmt;
 
@@ -254,6 +255,21 @@ impl ScanReport {
         self.not_checked.extend(parts);
         self
     }
+
+    /// The report against a threshold: fail when more than `max_allowed` findings are at
+    /// `fail_on` or worse (whether or not every part ran: what was found is real), else
+    /// not checked when a part of the scan did not run, else pass; never
+    /// [`Verdict::Warn`]. The usual threshold is `(Severity::High, 0)`: any HIGH or
+    /// CRITICAL finding fails.
+    pub fn verdict(&self, fail_on: Severity, max_allowed: usize) -> Verdict {
+        Threshold::new(fail_on, max_allowed).verdict(self)
+    }
+
+    /// Ok only when the [`verdict`](ScanReport::verdict) is a pass; otherwise an error
+    /// with the counts and the findings that count, or with the parts that did not run.
+    pub fn check(&self, fail_on: Severity, max_allowed: usize) -> Result<()> {
+        Threshold::new(fail_on, max_allowed).check(self)
+    }
 }
 
 impl fmt::Display for ScanReport {
@@ -284,8 +300,7 @@ impl fmt::Display for ScanReport {
 
 /// When a scan fails the step: more than `max_allowed` findings at `fail_on` or worse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[must_use]
-pub struct Threshold {
+pub(crate) struct Threshold {
     /// The lowest severity that counts.
     pub(crate) fail_on: Severity,
     /// How many such findings are tolerated.
@@ -293,30 +308,10 @@ pub struct Threshold {
 }
 
 impl Threshold {
-    /// The default threshold: fail on any HIGH or CRITICAL finding.
-    pub fn new() -> Threshold {
-        Threshold::default()
-    }
-
-    /// The lowest severity that counts.
-    pub fn fail_on(mut self, fail_on: Severity) -> Threshold {
-        self.fail_on = fail_on;
-        self
-    }
-
-    /// How many such findings are tolerated.
-    pub fn max_allowed(mut self, max_allowed: usize) -> Threshold {
-        self.max_allowed = max_allowed;
-        self
-    }
-}
-
-impl Default for Threshold {
-    /// Fail on any HIGH or CRITICAL finding.
-    fn default() -> Self {
+    fn new(fail_on: Severity, max_allowed: usize) -> Threshold {
         Threshold {
-            fail_on: Severity::High,
-            max_allowed: 0,
+            fail_on,
+            max_allowed,
         }
     }
 }
@@ -324,7 +319,7 @@ impl Default for Threshold {
 impl Threshold {
     /// Pass, fail, or not checked (a part of the scan did not run); never
     /// [`Verdict::Warn`].
-    pub fn verdict(&self, report: &ScanReport) -> Verdict {
+    fn verdict(&self, report: &ScanReport) -> Verdict {
         let over = report.counts.at_or_above(self.fail_on);
         if over > self.max_allowed {
             Verdict::Fail
@@ -337,7 +332,7 @@ impl Threshold {
 
     /// Ok only for [`Verdict::Pass`]; otherwise an error with the counts and the findings
     /// that count, or with the parts that did not run.
-    pub fn check(&self, report: &ScanReport) -> Result<()> {
+    fn check(&self, report: &ScanReport) -> Result<()> {
         let over = report.counts.at_or_above(self.fail_on);
         match self.verdict(report) {
             Verdict::Pass | Verdict::Warn => return Ok(()),
@@ -451,7 +446,7 @@ mod tests {
         }
         .check(&report)
         .is_ok());
-        let err = Threshold::default().check(&report).unwrap_err();
+        let err = report.check(Severity::High, 0).unwrap_err();
         assert_eq!(
             err.to_string(),
             "trivy scan of app:1 failed: 1 findings at HIGH or above (allowed: 0); 2 findings \
@@ -462,7 +457,7 @@ mod tests {
     #[test]
     fn a_part_not_checked_is_never_a_pass() {
         let clean = ScanReport::new(Source::Trivy, "app:1", Vec::new());
-        assert_eq!(Threshold::default().verdict(&clean), Verdict::Pass);
+        assert_eq!(clean.verdict(Severity::High, 0), Verdict::Pass);
         let partial = clean
             .clone()
             .with_not_checked(vec![NotChecked::new("vulnerabilities", "no database")]);
@@ -489,10 +484,10 @@ mod tests {
             )],
         );
         found.not_checked = partial.not_checked.clone();
-        assert_eq!(Threshold::default().verdict(&found), Verdict::Fail);
+        assert_eq!(found.verdict(Severity::High, 0), Verdict::Fail);
         assert_eq!(found.counts.at_or_above(Severity::High), 1);
         // Its error's last line says what did not run, beside the finding that failed it.
-        let err = Threshold::default().check(&found).unwrap_err().to_string();
+        let err = found.check(Severity::High, 0).unwrap_err().to_string();
         let lines: Vec<&str> = err.lines().collect();
         assert!(
             lines[0].ends_with("; vulnerabilities not checked"),
@@ -509,10 +504,7 @@ mod tests {
         // Every part ran: no such line.
         let mut complete = found.clone();
         complete.not_checked.clear();
-        let err = Threshold::default()
-            .check(&complete)
-            .unwrap_err()
-            .to_string();
+        let err = complete.check(Severity::High, 0).unwrap_err().to_string();
         assert!(!err.contains("not checked"), "{err}");
         assert!(partial
             .to_string()

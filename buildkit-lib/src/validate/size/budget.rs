@@ -11,7 +11,7 @@ use crate::docker::image::ImageSizes;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
-pub enum SizeMeasure {
+pub(crate) enum SizeMeasure {
     /// The size on disk, as `docker images` shows it (the default: what people see and
     /// what the seed project's checklist reads). On the containerd image store that is the
     /// unpacked layers plus the compressed content the engine keeps beside them.
@@ -54,7 +54,7 @@ impl SizeOutcome {
 /// `measure` names (by default the unpacked size `docker images` shows).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use]
-pub struct SizeBudget {
+pub(crate) struct SizeBudget {
     /// The size the image should stay under.
     pub(crate) target_bytes: u64,
     /// The size it must stay under.
@@ -65,7 +65,8 @@ pub struct SizeBudget {
 
 impl SizeBudget {
     /// Which size is judged.
-    pub fn measure(mut self, measure: SizeMeasure) -> SizeBudget {
+    #[cfg(test)]
+    pub(crate) fn measure(mut self, measure: SizeMeasure) -> SizeBudget {
         self.measure = measure;
         self
     }
@@ -81,7 +82,7 @@ impl Default for SizeBudget {
 
 impl SizeBudget {
     /// A budget of the unpacked size (what `docker images` shows).
-    pub fn new(target_bytes: u64, max_bytes: u64) -> SizeBudget {
+    pub(crate) fn new(target_bytes: u64, max_bytes: u64) -> SizeBudget {
         SizeBudget {
             target_bytes,
             max_bytes,

@@ -25,7 +25,7 @@ use crate::plan::Step;
 use crate::units::{human_bytes, human_delta};
 
 pub(crate) use budget::SizeOutcome;
-pub use budget::{SizeBudget, SizeMeasure};
+pub(crate) use budget::{SizeBudget, SizeMeasure};
 pub(crate) use chart::svg_chart;
 pub(crate) use history::{diff_layers, read_history, LayerChange, LayerRecord, SizeRecord};
 
@@ -60,7 +60,8 @@ impl SizeReport {
             .map(|p| self.record.bytes as i64 - p.bytes as i64)
     }
 
-    /// The judged size in bytes (the one the budget's [`SizeMeasure`] names).
+    /// The judged size in bytes: the unpacked size, or the compressed one when the check
+    /// judges it ([`SizeCheck::compressed`]).
     pub fn bytes(&self) -> u64 {
         self.record.bytes
     }
@@ -186,8 +187,9 @@ impl fmt::Display for SizeReport {
 ///
 /// An image has two sizes, and the report gives both, labelled: the unpacked size on disk,
 /// as `docker images` shows it, and the compressed size a registry stores and a push or
-/// pull transfers (both measured by the step). A [`SizeBudget`] judges one of them, by default
-/// the unpacked size ([`SizeMeasure`]). Sizes are the engine's byte counts (`docker image
+/// pull transfers (both measured by the step). The budget ([`SizeCheck::budget`]) judges
+/// one of them: by default the unpacked size, with [`SizeCheck::compressed`] the
+/// compressed one. Sizes are the engine's byte counts (`docker image
 /// inspect`, `docker history --human=false`, the engine's image list), never parsed from
 /// human text, and printed in decimal units as `docker images` shows them (`354 MB`).
 ///
@@ -222,9 +224,23 @@ pub struct SizeCheck {
 }
 
 impl SizeCheck {
-    /// The budget.
-    pub fn budget(mut self, budget: SizeBudget) -> SizeCheck {
-        self.budget = budget;
+    /// The budget in bytes: warn above `target_bytes`, fail above `max_bytes` (by default
+    /// the seed project's 1.5 GB and 1.8 GB), of the size the check judges.
+    pub fn budget(mut self, target_bytes: u64, max_bytes: u64) -> SizeCheck {
+        self.budget = SizeBudget {
+            target_bytes,
+            max_bytes,
+            measure: self.budget.measure,
+        };
+        self
+    }
+
+    /// Judges the compressed size (what a registry stores and a push or pull transfers)
+    /// instead of the unpacked size `docker images` shows. Where the engine does not
+    /// know the compressed size (the classic image store), the larger unpacked size is
+    /// judged, so it never passes an image it should not.
+    pub fn compressed(mut self) -> SizeCheck {
+        self.budget.measure = SizeMeasure::Compressed;
         self
     }
 
