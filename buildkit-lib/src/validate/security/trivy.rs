@@ -46,6 +46,8 @@ const VULN: &str = "vuln";
 /// trivy's scanner of misconfigurations (`--scanners misconfig`), the one that needs the
 /// checks bundle.
 const MISCONFIG: &str = "misconfig";
+/// Every scanner trivy's `--scanners` knows.
+const SCANNERS: [&str; 4] = [VULN, "secret", MISCONFIG, "license"];
 
 /// A trivy program and the cache directory it uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -387,6 +389,17 @@ impl Step for Trivy {
     /// this body recorded: getting trivy, then the scan (a dry run answers a report with
     /// no result).
     fn run(&self, runner: &Runner) -> Result<ScanReport> {
+        // A misspelt scanner is refused before trivy is fetched or run.
+        if let Some(unknown) = self
+            .scanners
+            .iter()
+            .find(|s| !SCANNERS.contains(&s.as_str()))
+        {
+            anyhow::bail!(
+                "`{unknown}` is not one of trivy's scanners: give `Trivy::scanners` some of {}",
+                SCANNERS.join(", ")
+            );
+        }
         let bin = &self.trivy.bin(runner)?;
         let subject = self.subject();
         let context = || format!("trivy scan of {subject}");
@@ -698,6 +711,37 @@ fn read_report(json: &str) -> Result<Report> {
 mod tests {
     use super::*;
     use crate::validate::security::model::SeverityCounts;
+
+    #[test]
+    fn an_unknown_scanner_is_refused_before_anything_runs() {
+        let runner = Runner::new().dry_run(true).echo(crate::cmd::Echo::Silent);
+        let err = Trivy::image("app:1")
+            .scanners(["secret", "vulns"])
+            .run(&runner)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`vulns` is not one of trivy's scanners"),
+            "{err}"
+        );
+        assert!(err.contains("vuln, secret, misconfig, license"), "{err}");
+        assert!(
+            runner.recorded().actions().is_empty(),
+            "{}",
+            runner.recorded()
+        );
+        // Every known name passes the check, and the dry run plans the scan (without a
+        // vulnerability database, vulnerabilities are left out and said to be unchecked).
+        let plan = Trivy::image("app:1")
+            .scanners(SCANNERS)
+            .plan(&Runner::new())
+            .unwrap();
+        assert!(
+            plan.to_string()
+                .contains("--scanners secret,misconfig,license"),
+            "{plan}"
+        );
+    }
 
     fn counts(c: &SeverityCounts) -> [usize; 5] {
         [c.critical, c.high, c.medium, c.low, c.unknown]
