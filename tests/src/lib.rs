@@ -1173,3 +1173,14 @@ impl TrivyAt {
         &self.cache
     }
 }
+
+/// The `cache/not-written` findings of a build's result.
+pub fn cache_not_written(
+    result: &buildkit_lib::docker::BuildResult,
+) -> Vec<&buildkit_lib::Finding> {
+    result
+        .cache_warnings
+        .iter()
+        .filter(|w| w.rule == "cache/not-written")
+        .collect()
+}

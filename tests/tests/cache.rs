@@ -15,6 +15,7 @@ use buildkit_lib::docker::{Build, Output};
 const IMAGE_MANIFEST_DEFAULT_BUILDKIT: semver::Version = semver::Version::new(0, 21, 0);
 use buildkit_lib::plan::Step;
 use buildkit_lib::{Cmd, Runner};
+use e2e::cache_not_written as not_written;
 use serde_json::Value;
 
 /// The GitHub Actions variables, all cleared: a test states the ones it wants, so a run
@@ -686,13 +687,4 @@ fn a_gha_cache_without_the_runtime_is_refused_however_it_is_spelled() {
         Bake::new(&hcl).target("app").run(&recorded).map(|_| ()),
         &recorded,
     );
-}
-
-/// The `cache/not-written` findings of a build's result.
-fn not_written(result: &buildkit_lib::docker::BuildResult) -> Vec<&buildkit_lib::Finding> {
-    result
-        .cache_warnings
-        .iter()
-        .filter(|w| w.rule == "cache/not-written")
-        .collect()
 }

@@ -10,6 +10,7 @@ use buildkit_lib::docker::{Build, BuildResult, Output};
 use buildkit_lib::pipeline::{Pipeline, StepStatus};
 use buildkit_lib::plan::Step;
 use buildkit_lib::{Cmd, Runner, Session};
+use e2e::cache_not_written as not_written;
 
 /// Nothing listens on port 1: the registry "does not answer".
 const UNREACHABLE: &str = "127.0.0.1:1/buildkit-test/cache";
@@ -265,13 +266,4 @@ fn a_pipeline_step_follows_the_users_choice() {
             .flatten()
             .any(|w| w["kind"] == "cache-not-written")
     );
-}
-
-/// The `cache/not-written` findings of a build's result.
-fn not_written(result: &buildkit_lib::docker::BuildResult) -> Vec<&buildkit_lib::Finding> {
-    result
-        .cache_warnings
-        .iter()
-        .filter(|w| w.rule == "cache/not-written")
-        .collect()
 }
