@@ -125,18 +125,14 @@ impl Runner {
         })
     }
 
-    /// Whether this is a dry run ([`Runner::dry_run`]).
-    pub(crate) fn is_dry_run(&self) -> bool {
-        self.dry_run
-    }
-
     /// Whether a dry run still runs read-only queries ([`Runner::dry_run_queries`]).
     pub(crate) fn runs_dry_queries(&self) -> bool {
         self.dry_run_queries
     }
 
-    /// Whether actions are only recorded (a dry run), for the executor's own methods.
-    pub(super) fn only_records(&self) -> bool {
+    /// Whether actions are only recorded (a dry run, [`Runner::dry_run`]): for the
+    /// executor's own methods, and for the pipeline, which tells its steps.
+    pub(crate) fn only_records(&self) -> bool {
         self.dry_run
     }
 

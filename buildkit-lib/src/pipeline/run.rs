@@ -259,7 +259,7 @@ impl Pipeline {
     /// failed step is not: the report says `ok: false` (exit status 1).
     pub fn run(&self, runner: &Runner) -> Result<Report> {
         let options = RunOptions {
-            dry_run: runner.is_dry_run(),
+            dry_run: runner.only_records(),
             dry_run_queries: runner.runs_dry_queries(),
             session: runner
                 .get_session()
