@@ -93,6 +93,25 @@ pub trait Step {
         self.run(&recording)?;
         Ok(recording.recorded())
     }
+
+    /// What a pipeline step running this value says of its output, in its log and on the
+    /// terminal: an image's size against its budget, a scan's counts, a smoke test's
+    /// time to ready. Nothing by default.
+    fn summary(&self, output: &Self::Output) -> Option<String> {
+        let _ = output;
+        None
+    }
+
+    /// Whether an output passes, for a pipeline step running this value
+    /// ([`Pipeline::add`](crate::pipeline::Pipeline::add)): the error the step fails with
+    /// when it does not. A check that returns its verdict as a value instead of failing
+    /// (an image over its maximum size, a scan with findings at HIGH or worse, builds
+    /// that differ) says so here, so that a pipeline never calls it a success. `Ok` by
+    /// default: a step whose failure is already an error of [`Step::run`].
+    fn judge(&self, output: &Self::Output) -> anyhow::Result<()> {
+        let _ = output;
+        Ok(())
+    }
 }
 
 impl Plan {

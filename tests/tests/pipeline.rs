@@ -279,6 +279,41 @@ fn dry_run_prints_the_plan_and_runs_nothing() {
     );
 }
 
+/// A dry run whose step stops on an error is a failed dry run (a real run would fail
+/// there): the step is failed with its error, the others are still planned, and the
+/// report is not ok.
+#[test]
+fn a_dry_run_whose_plan_stops_on_an_error_fails() {
+    let target = tempfile::tempdir().unwrap();
+    let mut p = pipeline("dryfail", target.path());
+    p.step("bad", |cx| {
+        cx.runner.run(&Cmd::new("echo").arg("first"))?;
+        anyhow::bail!("the setting `x` is wrong: use `y`")
+    });
+    p.step("good", |cx| {
+        cx.runner.run(&Cmd::new("echo").arg("planned"))?;
+        Ok(())
+    });
+    let report = p.run(&silent().dry_run(true)).unwrap();
+    assert!(!report.ok, "{report}");
+    let bad = report.step("bad").unwrap();
+    assert_eq!(bad.status, StepStatus::Failed);
+    assert_eq!(
+        bad.error.as_deref(),
+        Some("the setting `x` is wrong: use `y`")
+    );
+    assert_eq!(
+        bad.commands,
+        vec![vec!["echo".to_string(), "first".to_string()]]
+    );
+    let good = report.step("good").unwrap();
+    assert_eq!(good.status, StepStatus::Skipped);
+    assert_eq!(
+        good.commands,
+        vec![vec!["echo".to_string(), "planned".to_string()]]
+    );
+}
+
 /// A pipeline whose first step would change files and whose second builds an image.
 fn engine_pipeline(target: &std::path::Path) -> (Pipeline, Arc<AtomicUsize>) {
     let ran = Arc::new(AtomicUsize::new(0));

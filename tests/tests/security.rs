@@ -528,6 +528,20 @@ fn builtin_checks_find_planted_secrets_in_a_real_image() {
         assert!(!shown.contains(secret), "{secret} shown in:\n{shown}");
     }
     assert!(report.check(Severity::High, 0).is_err());
+    // Added to a pipeline, the scan's findings fail its step: a scan that found a
+    // planted secret is never a pipeline's success.
+    let target = tempfile::tempdir().unwrap();
+    let mut pipeline = buildkit_lib::pipeline::Pipeline::new("scanfail", target.path());
+    pipeline.add("scan", ImageCheck::new(&tag));
+    let run = pipeline
+        .run(&runner.clone().echo(buildkit_lib::cmd::Echo::Silent))
+        .unwrap();
+    assert!(!run.ok, "{run}");
+    let error = run.step("scan").unwrap().error.clone().unwrap_or_default();
+    assert!(error.contains("HIGH"), "{error}");
+    for secret in ["sentinel-env-value-41", token.as_str()] {
+        assert!(!error.contains(secret), "{secret} shown in:\n{error}");
+    }
 }
 
 #[test]
@@ -547,6 +561,14 @@ fn builtin_checks_pass_a_clean_image() {
     let report = ImageCheck::new(&tag).run(&runner).unwrap();
     assert!(report.findings.is_empty(), "{report}");
     report.check(Severity::Low, 0).unwrap();
+    // In a pipeline, the clean image's scan passes its step.
+    let target = tempfile::tempdir().unwrap();
+    let mut pipeline = buildkit_lib::pipeline::Pipeline::new("scanclean", target.path());
+    pipeline.add("scan", ImageCheck::new(&tag));
+    let run = pipeline
+        .run(&runner.clone().echo(buildkit_lib::cmd::Echo::Silent))
+        .unwrap();
+    assert!(run.ok, "{run}");
 }
 
 // ---------------------------------------------------------------------------------------

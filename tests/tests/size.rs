@@ -5,6 +5,8 @@
 use buildkit_lib::plan::Step as _;
 use std::path::Path;
 
+use buildkit_lib::cmd::Echo;
+use buildkit_lib::pipeline::{Pipeline, StepStatus};
 use buildkit_lib::units::human_bytes;
 use buildkit_lib::validate::SizeCheck;
 use buildkit_lib::validate::Verdict;
@@ -250,6 +252,32 @@ fn a_failing_size_stops_the_step_with_numbers() {
             report.bytes()
         )
     );
+    // Added to a pipeline, the same check fails its step with the same words: a size
+    // over its maximum is never a pipeline's success. Within budget, the step passes, and
+    // both say the size in the step's log.
+    let target = tempfile::tempdir().unwrap();
+    let mut pipeline = Pipeline::new("sizefail", target.path());
+    pipeline.add("size", check.clone());
+    let within =
+        SizeCheck::new(tag.clone(), dir.path().join("h3.jsonl")).budget(5_000_000, 9_000_000);
+    pipeline.add("roomy", within);
+    let report = pipeline
+        .keep_going(true)
+        .run(&runner.clone().echo(Echo::Silent))
+        .unwrap();
+    assert!(!report.ok, "{report}");
+    let size = report.step("size").unwrap();
+    assert_eq!(size.status, StepStatus::Failed, "{report}");
+    let error = size.error.as_deref().unwrap_or_default();
+    assert!(error.contains("over the maximum of 1 MB"), "{error}");
+    let roomy = report.step("roomy").unwrap();
+    assert_eq!(roomy.status, StepStatus::Ok, "{report}");
+    let log = std::fs::read_to_string(roomy.log.as_ref().unwrap()).unwrap();
+    assert!(
+        log.contains(&human_bytes(report_bytes(&runner, &tag))),
+        "{log}"
+    );
+
     // A missing image is an error naming it, and nothing is recorded.
     let missing = SizeCheck::new(format!("{name}-absent:1"), dir.path().join("h2.jsonl"));
     let err = missing.run(&runner).unwrap_err();
@@ -386,4 +414,13 @@ fn an_imported_base_layer_is_named_after_its_image() {
     assert!(report
         .to_string()
         .contains(&format!("  base image {}\n", e2e::PYTHON_IMAGE)));
+}
+
+/// The size a fresh check reads of `image` (the figure a step's log names).
+fn report_bytes(runner: &Runner, image: &str) -> u64 {
+    let dir = tempfile::tempdir().unwrap();
+    SizeCheck::new(image, dir.path().join("h.jsonl"))
+        .run(runner)
+        .unwrap()
+        .bytes()
 }

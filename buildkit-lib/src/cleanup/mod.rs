@@ -148,6 +148,11 @@ impl Cleanup {
 impl Step for Cleanup {
     type Output = Summary;
 
+    /// The result, as its `Display` prints it.
+    fn summary(&self, output: &Summary) -> Option<String> {
+        Some(output.to_string())
+    }
+
     /// Lists ([`Cleanup::list`]), says what it will remove, then removes it
     /// (the [`CleanupPlan`]'s run).
     fn run(&self, runner: &Runner) -> Result<Summary> {

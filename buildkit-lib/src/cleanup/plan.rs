@@ -656,6 +656,11 @@ fn size_text(bytes: Option<u64>) -> String {
 impl Step for CleanupPlan {
     type Output = Summary;
 
+    /// The result, as its `Display` prints it.
+    fn summary(&self, output: &Summary) -> Option<String> {
+        Some(output.to_string())
+    }
+
     /// Removes exactly what was listed, in order: containers (running ones stopped
     /// first), images, dangling images, directories, each through `runner` (printed, not
     /// done, in a dry run, whose summary says what a real run removes). Fails, after

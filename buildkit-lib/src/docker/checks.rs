@@ -216,6 +216,16 @@ impl BuildCheck {
 impl Step for BuildCheck {
     type Output = CheckReport;
 
+    /// The findings, or why the checks were skipped.
+    fn summary(&self, report: &CheckReport) -> Option<String> {
+        Some(report.to_string())
+    }
+
+    /// Fails when the checks found something ([`CheckReport::ensure_clean`]).
+    fn judge(&self, report: &CheckReport) -> anyhow::Result<()> {
+        report.ensure_clean()
+    }
+
     /// Runs the checks with the buildx `runner` reaches. Asks `docker buildx version`
     /// first (once per runner): a buildx without checks gives a skipped report, and so
     /// does a builder whose BuildKit refuses the check request; a buildx whose version

@@ -228,6 +228,32 @@ fn buildkit_check(said: &str, driver: &str, engine: Option<&Reported>) -> Check 
 impl Step for Doctor {
     type Output = Vec<Check>;
 
+    /// One line per check.
+    fn summary(&self, checks: &Vec<Check>) -> Option<String> {
+        Some(
+            checks
+                .iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
+    }
+
+    /// Fails when a check failed, naming each.
+    fn judge(&self, checks: &Vec<Check>) -> anyhow::Result<()> {
+        let failed: Vec<String> = checks
+            .iter()
+            .filter(|c| c.status == crate::validate::Verdict::Fail)
+            .map(|c| c.to_string())
+            .collect();
+        anyhow::ensure!(
+            failed.is_empty(),
+            "the preflight check failed:\n{}",
+            failed.join("\n")
+        );
+        Ok(())
+    }
+
     /// Runs the preflight check. It never fails itself: each missing piece is a `Fail`
     /// line. Its plan is this body recorded: read-only queries of docker and, with a
     /// registry, a probe of it (where nothing answers, the engine's checks fail there).

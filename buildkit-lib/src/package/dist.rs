@@ -625,6 +625,11 @@ impl Package {
 impl Step for Package {
     type Output = ArtifactReport;
 
+    /// The result, as its `Display` prints it.
+    fn summary(&self, output: &ArtifactReport) -> Option<String> {
+        Some(output.to_string())
+    }
+
     /// Runs the package stage and replaces `dist` with its artifacts; on any failure (or
     /// Ctrl-C) `dist` stays as it was and no container is left. The containers and images
     /// it creates are named and labelled for the runner's session ([`Runner::session`]),

@@ -142,14 +142,28 @@ impl Pipeline {
         }
     }
 
-    /// Adds a step that runs one [`plan::Step`](crate::plan::Step) value (its result is
-    /// the step's success or failure), and returns it for `.after(..)`, `.inputs(..)`.
-    /// A dry run records the same body: its plan is what the step does.
+    /// Adds a step that runs one [`plan::Step`](crate::plan::Step) value, and returns it
+    /// for `.after(..)`, `.inputs(..)`. The step fails when the value's run fails or when
+    /// its output does not pass the value's own
+    /// [`judge`](crate::plan::Step::judge) (a size over its maximum, a scan over its
+    /// threshold, builds that differ); the value's
+    /// [`summary`](crate::plan::Step::summary) of its output goes to the step's log and
+    /// the terminal. A dry run records the same body: its plan is what the step does;
+    /// nothing is measured, so it gives no summary and no verdict.
     pub fn add<S>(&mut self, name: impl Into<String>, step: S) -> &mut Step
     where
         S: crate::plan::Step + Send + Sync + 'static,
     {
-        self.step(name, move |cx| step.run(&cx.runner).map(|_| ()))
+        self.step(name, move |cx| {
+            let output = step.run(&cx.runner)?;
+            if cx.dry_run {
+                return Ok(());
+            }
+            if let Some(summary) = step.summary(&output) {
+                cx.runner.note(&summary);
+            }
+            step.judge(&output)
+        })
     }
 
     /// Adds a step and returns it for `.after(..)`, `.inputs(..)`, `.output_image(..)`.

@@ -461,7 +461,8 @@ impl Pipeline {
                 .and_then(|i| i.fingerprint_with(&hashes).ok());
             if !options.force && is_up_to_date(step, fingerprint.as_deref(), &state, &runner) {
                 println!(
-                    "{header}\n   up to date (inputs unchanged, output present): would be skipped"
+                    "{header}\n   up to date ({}): would be skipped",
+                    up_to_date_reason(step)
                 );
                 steps.push(StepRecord::new(&step.name, StepStatus::UpToDate));
                 continue;
@@ -481,15 +482,22 @@ impl Pipeline {
             if let Some(e) = &error {
                 println!("   (the plan of this step stops here: {e})");
             }
+            // A plan that stops on an error is a run that would fail there: the dry run
+            // fails too, and says which step.
+            let status = if error.is_some() {
+                StepStatus::Failed
+            } else {
+                StepStatus::Skipped
+            };
             steps.push(StepRecord {
                 commands: redacted_commands(&runner, plan.commands()),
                 error,
-                ..StepRecord::new(&step.name, StepStatus::Skipped)
+                ..StepRecord::new(&step.name, status)
             });
         }
         Ok(Report {
             pipeline: self.name.clone(),
-            ok: true,
+            ok: steps.iter().all(|s| s.status != StepStatus::Failed),
             seconds: 0.0,
             run_id: options.session.run_id.clone(),
             steps,
@@ -511,6 +519,15 @@ fn is_up_to_date(step: &Step, fingerprint: Option<&str>, state: &Path, runner: &
                 })
         }
         _ => false,
+    }
+}
+
+/// Why an up-to-date step is: its inputs, and its output when it declares one.
+fn up_to_date_reason(step: &Step) -> &'static str {
+    if step.output.is_some() {
+        "inputs unchanged, output present"
+    } else {
+        "inputs unchanged"
     }
 }
 
@@ -550,8 +567,9 @@ fn run_step(
     if up_to_date {
         status = StepStatus::UpToDate;
         runner.note(&format!(
-            "{}: up-to-date (inputs unchanged, output present)",
-            step.name
+            "{}: up-to-date ({})",
+            step.name,
+            up_to_date_reason(step)
         ));
     } else if status == StepStatus::Ok {
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| (step.body)(&mut cx)));

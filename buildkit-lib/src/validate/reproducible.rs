@@ -356,6 +356,17 @@ impl Reproducible {
 impl Step for Reproducible {
     type Output = ReproReport;
 
+    /// Each image's two digests, compared.
+    fn summary(&self, report: &ReproReport) -> Option<String> {
+        Some(report.to_string())
+    }
+
+    /// Fails when the two builds differ ([`ReproReport::is_reproducible`]).
+    fn judge(&self, report: &ReproReport) -> anyhow::Result<()> {
+        anyhow::ensure!(report.is_reproducible(), "{report}");
+        Ok(())
+    }
+
     /// Runs both builds and compares them. An error means the check could not run (a
     /// build failed, a layout could not be read), never that the builds differ: that is
     /// a report whose [`ReproReport::is_reproducible`] is false. Its plan is this body

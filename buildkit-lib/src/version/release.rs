@@ -223,6 +223,11 @@ impl Release {
 impl Step for Release {
     type Output = ReleasePlan;
 
+    /// The result, as its `Display` prints it.
+    fn summary(&self, output: &ReleasePlan) -> Option<String> {
+        Some(output.to_string())
+    }
+
     /// Computes the release without changing anything, refusing a dirty work tree, a
     /// detached HEAD, an existing tag, and bad or read-only files with errors that say
     /// what to do (asking git only read-only queries); then writes both files atomically,

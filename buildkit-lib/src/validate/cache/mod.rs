@@ -160,6 +160,11 @@ impl Usage {
 impl Step for Usage {
     type Output = CacheUsage;
 
+    /// The result, as its `Display` prints it.
+    fn summary(&self, output: &CacheUsage) -> Option<String> {
+        Some(output.to_string())
+    }
+
     /// Reads the builder's cache as one reconciled figure. A `docker system df` that fails
     /// (a container stuck in `Removal In Progress`) becomes a warning, not a failure: the
     /// figure comes from `buildx du`. Its plan is this body recorded: the two queries.

@@ -306,6 +306,11 @@ impl Prune {
 impl Step for Prune {
     type Output = PruneResult;
 
+    /// The result, as its `Display` prints it.
+    fn summary(&self, output: &PruneResult) -> Option<String> {
+        Some(output.to_string())
+    }
+
     /// Prunes: lists the cache to predict what goes (the [`PruneResult`]'s records; on a dry-run
     /// runner that lets queries run, all a dry run does), says so, then
     /// prunes. Its plan is this body recorded: the listing (`docker system df --verbose`

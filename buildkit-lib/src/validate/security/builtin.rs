@@ -279,6 +279,17 @@ impl ImageCheck {
 impl Step for ImageCheck {
     type Output = ScanReport;
 
+    /// The report: counts, then each finding.
+    fn summary(&self, report: &ScanReport) -> Option<String> {
+        Some(report.to_string())
+    }
+
+    /// The usual threshold ([`ScanReport::check`] at HIGH, none allowed): any HIGH or
+    /// CRITICAL finding fails, and so does a part of the scan that did not run.
+    fn judge(&self, report: &ScanReport) -> anyhow::Result<()> {
+        report.check(super::model::Severity::High, 0)
+    }
+
     /// Reads the image's configuration and history and checks them. An image whose
     /// history lists no layer had no instruction checked: the report says so (not
     /// checked: [`Verdict::NotChecked`](crate::validate::Verdict::NotChecked)), never a pass. A plan

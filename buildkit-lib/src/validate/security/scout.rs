@@ -111,6 +111,17 @@ impl Scout {
 impl Step for Scout {
     type Output = ScanReport;
 
+    /// The report: counts, then each finding.
+    fn summary(&self, report: &ScanReport) -> Option<String> {
+        Some(report.to_string())
+    }
+
+    /// The usual threshold ([`ScanReport::check`] at HIGH, none allowed): any HIGH or
+    /// CRITICAL finding fails, and so does a part of the scan that did not run.
+    fn judge(&self, report: &ScanReport) -> anyhow::Result<()> {
+        report.check(super::model::Severity::High, 0)
+    }
+
     /// Asks whether the plugin is installed, then scans; a missing plugin is a
     /// [`ScannerMissing`] error. Its plan is this body recorded: the two queries. The
     /// report a plan reads found nothing because nothing ran: the scan is not checked

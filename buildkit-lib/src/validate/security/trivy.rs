@@ -379,6 +379,17 @@ impl Trivy {
 impl Step for Trivy {
     type Output = ScanReport;
 
+    /// The report: counts, then each finding.
+    fn summary(&self, report: &ScanReport) -> Option<String> {
+        Some(report.to_string())
+    }
+
+    /// The usual threshold ([`ScanReport::check`] at HIGH, none allowed): any HIGH or
+    /// CRITICAL finding fails, and so does a part of the scan that did not run.
+    fn judge(&self, report: &ScanReport) -> anyhow::Result<()> {
+        report.check(super::model::Severity::High, 0)
+    }
+
     /// Scans and returns every finding, and the parts that could not run. Asked for
     /// vulnerabilities without a database in the cache (and downloads off), the rest runs
     /// and vulnerabilities are not checked; trivy that succeeds without having checked

@@ -408,6 +408,16 @@ fn describe_base_layers(layers: &mut [Layer], facts: &ImageFacts, locals: &[Imag
 impl Step for SizeCheck {
     type Output = SizeReport;
 
+    /// The size against the budget and the change since the last record.
+    fn summary(&self, report: &SizeReport) -> Option<String> {
+        Some(report.to_string())
+    }
+
+    /// Fails over the maximum ([`SizeReport::ensure_within_max`]).
+    fn judge(&self, report: &SizeReport) -> anyhow::Result<()> {
+        report.ensure_within_max()
+    }
+
     /// Measures the image (both sizes), judges the size the budget
     /// names, compares it with the previous record judged the same way, appends a record
     /// to the history and rewrites the chart beside it (`.svg`). The outcome is returned,

@@ -720,6 +720,11 @@ fn container_ready(check: &Ready, service_port: Option<u16>) -> ContainerReady {
 impl Step for Smoke {
     type Output = SmokeReport;
 
+    /// What was ready and when.
+    fn summary(&self, report: &SmokeReport) -> Option<String> {
+        Some(report.to_string())
+    }
+
     /// Runs the smoke test: asks that the probe ports be free, starts the services and
     /// waits for each, starts the container, waits until it is ready or the timeout (or
     /// until it stops), and removes every container it started in every case. Fails with
