@@ -131,8 +131,8 @@
 //! # One API shape
 //!
 //! - **Paths.** Every public item has one home path: [`Runner`], [`Cmd`], [`Secret`],
-//!   [`CommandError`] and [`Session`] at the root; everything else in its domain module
-//!   (`docker::Build`, `validate::Smoke`, `python::Format`, ...).
+//!   [`CommandError`], [`Session`], [`Finding`] and [`Level`] at the root; everything else
+//!   in its domain module (`docker::Build`, `validate::Smoke`, `python::Format`, ...).
 //!   [`prelude`] gathers what a typical xtask needs under a second path.
 //! - **Steps are values.** A step is made with `new` (or a named constructor such as
 //!   `Format::black`) taking what it cannot do without, then chained setters; its fields

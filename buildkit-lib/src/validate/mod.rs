@@ -15,7 +15,8 @@ pub(crate) mod reproducible;
 pub use reproducible::{ReproReport, Reproducible};
 pub(crate) mod security;
 pub use security::{
-    Component, Finding, ImageCheck, ScanReport, ScannerMissing, Scout, Severity, Trivy, TrivySbom,
+    Component, ImageCheck, ScanFinding, ScanReport, ScannerMissing, Scout, Severity, Trivy,
+    TrivySbom,
 };
 pub(crate) mod size;
 pub use size::{SizeCheck, SizeReport};

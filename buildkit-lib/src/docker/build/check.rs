@@ -26,6 +26,30 @@ impl Build {
         self.check_with_env(&|k| runner.effective_env(&probe, k))
     }
 
+    /// For a missing Dockerfile given by a relative path, the end of the error: that the
+    /// path is taken from the current directory (named), not from the context, and the
+    /// context's file of that name when there is one. Empty for an absolute path.
+    fn relative_dockerfile_hint(&self, dockerfile: &std::path::Path) -> String {
+        if dockerfile.is_absolute() {
+            return String::new();
+        }
+        let cwd = match std::env::current_dir() {
+            Ok(dir) => format!(" (`{}`)", dir.display()),
+            Err(_) => String::new(),
+        };
+        let mut hint = format!(
+            "; a relative path is taken from the current directory{cwd}, as with docker's \
+             `-f`, not from the context"
+        );
+        if let Some(given) = &self.dockerfile {
+            let in_context = self.context.join(given);
+            if in_context.is_file() {
+                hint.push_str(&format!("; did you mean `{}`?", in_context.display()));
+            }
+        }
+        hint
+    }
+
     pub(super) fn check_with_env(
         &self,
         env: &dyn Fn(&str) -> Option<String>,
@@ -58,8 +82,9 @@ impl Build {
         if !remote && !dockerfile.is_file() {
             bail!(
                 "Dockerfile `{}` does not exist; set `dockerfile` to its path (the default \
-                 is `Dockerfile` in the context)",
-                dockerfile.display()
+                 is `Dockerfile` in the context){}",
+                dockerfile.display(),
+                self.relative_dockerfile_hint(&dockerfile)
             );
         }
         if let (Some(target), false) = (&self.target, remote) {

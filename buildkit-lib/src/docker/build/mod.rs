@@ -312,7 +312,9 @@ impl Build {
         self
     }
 
-    /// The Dockerfile (`-f`); without it, `<context>/Dockerfile`.
+    /// The Dockerfile (`-f`); without it, `<context>/Dockerfile`. A relative path is
+    /// relative to the current directory, as with docker's `-f`, not to the context:
+    /// `Build::new("app").dockerfile("app/Dockerfile.production")`.
     pub fn dockerfile(mut self, path: impl Into<PathBuf>) -> Build {
         self.dockerfile = Some(path.into());
         self

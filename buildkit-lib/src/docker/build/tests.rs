@@ -126,6 +126,20 @@ fn other_bad_input_is_refused_with_the_fix() {
             dir.path().join("pip.conf").display()
         )
     );
+    // A relative Dockerfile path is the current directory's, as docker's `-f` takes it:
+    // the error names that directory, and the file of that name in the context.
+    let cwd = std::env::current_dir().unwrap();
+    assert_eq!(
+        err(base.clone().dockerfile("Dockerfile")),
+        format!(
+            "Dockerfile `Dockerfile` does not exist; set `dockerfile` to its path (the \
+             default is `Dockerfile` in the context); a relative path is taken from the \
+             current directory (`{}`), as with docker's `-f`, not from the context; did you \
+             mean `{}`?",
+            cwd.display(),
+            dir.path().join("Dockerfile").display()
+        )
+    );
     // A target matches case-insensitively, as BuildKit matches stage names.
     assert!(Build {
         target: Some("A".into()),

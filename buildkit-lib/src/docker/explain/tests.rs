@@ -751,6 +751,44 @@ fn the_progress_reader_renders_plain_text_from_objects_cut_anywhere() {
     assert!(reader.vertexes()[0].cached);
 }
 
+/// A build's progress, streamed through a step's runner, shows and logs no blank line (a
+/// bare `[image] ` on the terminal): the plain rendering's separators are left out.
+#[test]
+fn build_progress_shows_and_logs_no_blank_lines() {
+    let (_, plain) = ProgressReader::read_all(BUSYBOX_FAILED.as_bytes());
+    assert!(plain.lines().any(|l| l.trim_end().is_empty()), "{plain}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let stream = dir.path().join("progress.rawjson");
+    std::fs::write(&stream, BUSYBOX_FAILED).unwrap();
+    let log = dir.path().join("image.log");
+    let runner = Runner::new()
+        .echo(crate::cmd::Echo::Quiet)
+        .log_to(&log)
+        .prefix("image");
+    let mut reader = ProgressReader::new();
+    let cat = crate::Cmd::new("cat").arg(&stream);
+    runner.run_filtered(&cat, Some(&mut reader)).unwrap();
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.contains("\n#1 [internal] load build definition from Dockerfile\n"),
+        "{logged}"
+    );
+    assert!(logged.contains(" line2\n"), "{logged}");
+    assert!(
+        logged.contains("ERROR: process \"/bin/sh -c echo"),
+        "{logged}"
+    );
+    assert!(!logged.lines().any(|l| l.trim_end().is_empty()), "{logged}");
+    assert_eq!(
+        reader.vertexes().len(),
+        ProgressReader::read_all(BUSYBOX_FAILED.as_bytes())
+            .0
+            .vertexes()
+            .len()
+    );
+}
+
 /// The set-up checks read the Dockerfile and the context, and cite the line to fix.
 #[test]
 fn a_copy_before_the_install_is_found_with_its_line() {

@@ -12,14 +12,30 @@ use crate::cmd::{OutputFilter, Runner};
 use crate::docker::build::Build;
 use crate::pipeline::filehash::FileHashes;
 
+/// What a build's progress shows on the terminal and writes to the step log: the plain
+/// rendering without its blank separator lines, which a step's runner would print as bare
+/// `[step] ` prefixes (each vertex's lines are named `#N` already).
 impl OutputFilter for ProgressReader {
     fn push(&mut self, bytes: &[u8]) -> Vec<u8> {
-        ProgressReader::push(self, bytes)
+        without_blank_lines(ProgressReader::push(self, bytes))
     }
 
     fn finish(&mut self) -> Vec<u8> {
-        ProgressReader::finish(self)
+        without_blank_lines(ProgressReader::finish(self))
     }
+}
+
+/// `text` without the lines that are empty once trailing whitespace is trimmed.
+fn without_blank_lines(text: Vec<u8>) -> Vec<u8> {
+    let blank = |line: &[u8]| line.iter().all(u8::is_ascii_whitespace);
+    if !text.split_inclusive(|&b| b == b'\n').any(blank) {
+        return text;
+    }
+    text.split_inclusive(|&b| b == b'\n')
+        .filter(|line| !blank(line))
+        .flatten()
+        .copied()
+        .collect()
 }
 
 /// One build being explained.

@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 #[cfg(test)]
 use serde_json::Value;
 
-use super::model::{Finding, ScanReport, Severity, Source};
+use super::model::{ScanFinding, ScanReport, Severity, Source};
 use crate::cmd::Runner;
 use crate::docker::image::{history, parse_inspect, ImageFacts, InspectRow, Layer};
 use crate::plan::Step;
@@ -103,13 +103,13 @@ fn unquote(value: &str) -> &str {
 /// The built-in checks on an image's configuration (`docker image inspect` JSON) and its
 /// history: runs as root, no health check, secrets in env, labels or history.
 #[cfg(test)]
-pub(crate) fn builtin_findings(inspect: &Value, layers: &[Layer]) -> Vec<Finding> {
+pub(crate) fn builtin_findings(inspect: &Value, layers: &[Layer]) -> Vec<ScanFinding> {
     use serde::Deserialize;
     findings_of(InspectRow::deserialize(inspect).unwrap_or_default(), layers)
 }
 
 /// The built-in checks on an image's inspection row and its history.
-fn findings_of(inspect: InspectRow, layers: &[Layer]) -> Vec<Finding> {
+fn findings_of(inspect: InspectRow, layers: &[Layer]) -> Vec<ScanFinding> {
     let config = inspect.config.as_ref();
     let env = config.map(|c| c.env.clone()).unwrap_or_default();
     let labels = config.map(|c| c.labels.0.clone()).unwrap_or_default();
@@ -121,7 +121,7 @@ fn findings_of(inspect: InspectRow, layers: &[Layer]) -> Vec<Finding> {
         } else {
             format!("USER {}", facts.user)
         };
-        out.push(Finding::builtin(
+        out.push(ScanFinding::builtin(
             "runs-as-root",
             Severity::Medium,
             format!("the container runs as root ({user}); add a USER with a non-zero uid"),
@@ -133,7 +133,7 @@ fn findings_of(inspect: InspectRow, layers: &[Layer]) -> Vec<Finding> {
         .as_ref()
         .is_none_or(|h| h.test.first().map(String::as_str) == Some("NONE") || h.test.is_empty());
     if disabled {
-        out.push(Finding::builtin(
+        out.push(ScanFinding::builtin(
             "no-healthcheck",
             Severity::Low,
             "the image has no HEALTHCHECK: orchestrators cannot tell a hung app from a \
@@ -171,7 +171,7 @@ fn findings_of(inspect: InspectRow, layers: &[Layer]) -> Vec<Finding> {
                 continue;
             }
             seen.push((name.to_string(), value.to_string()));
-            out.push(Finding::builtin(
+            out.push(ScanFinding::builtin(
                 "secret-in-history",
                 Severity::High,
                 format!("{name} has a value in the build history: {}", mask(value)),
@@ -181,7 +181,7 @@ fn findings_of(inspect: InspectRow, layers: &[Layer]) -> Vec<Finding> {
         if let Some(token) = find_token(step) {
             if !seen.iter().any(|(_, v)| v.contains(token)) {
                 seen.push((String::new(), token.to_string()));
-                out.push(Finding::builtin(
+                out.push(ScanFinding::builtin(
                     "secret-in-history",
                     Severity::Critical,
                     format!("a token is written in the build history: {}", mask(token)),
@@ -214,9 +214,9 @@ fn redact_step(step: &str) -> String {
     text
 }
 
-fn secret_pair(id: &str, kind: &str, name: &str, value: &str) -> Option<Finding> {
+fn secret_pair(id: &str, kind: &str, name: &str, value: &str) -> Option<ScanFinding> {
     if let Some(token) = find_token(value) {
-        return Some(Finding::builtin(
+        return Some(ScanFinding::builtin(
             id,
             Severity::Critical,
             format!("{kind} {name} holds a token: {}", mask(token)),
@@ -224,7 +224,7 @@ fn secret_pair(id: &str, kind: &str, name: &str, value: &str) -> Option<Finding>
         ));
     }
     if !value.is_empty() && secret_name(name) {
-        return Some(Finding::builtin(
+        return Some(ScanFinding::builtin(
             id,
             Severity::High,
             format!(

@@ -19,7 +19,7 @@ mod scout;
 mod trivy;
 
 pub use builtin::ImageCheck;
-pub use model::{Finding, ScanReport, ScannerMissing, Severity};
+pub use model::{ScanFinding, ScanReport, ScannerMissing, Severity};
 pub use sbom::{Component, TrivySbom};
 pub use scout::Scout;
 pub use trivy::Trivy;

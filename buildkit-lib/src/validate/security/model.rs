@@ -1,4 +1,4 @@
-//! The shared model of every security check: typed [`Finding`]s with a [`Severity`], the
+//! The shared model of every security check: typed [`ScanFinding`]s with a [`Severity`], the
 //! [`ScanReport`] of one check of one image, the threshold that turns a report into pass
 //! or fail ([`ScanReport::verdict`]), and [`ScannerMissing`], the error of a scan that did
 //! not happen.
@@ -81,7 +81,7 @@ impl fmt::Display for Source {
 /// package and versions, and where it is are in the [`ScanReport`]'s `Display`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct Finding {
+pub struct ScanFinding {
     /// The check that found it.
     pub(crate) source: Source,
     /// Its id: a CVE (`CVE-2024-1234`), a trivy rule (`aws-access-key-id`, `DS002`) or one
@@ -105,14 +105,14 @@ pub struct Finding {
     pub(crate) line: Option<u32>,
 }
 
-impl Finding {
+impl ScanFinding {
     pub(crate) fn builtin(
         id: &str,
         severity: Severity,
         title: String,
         location: Option<String>,
-    ) -> Finding {
-        Finding {
+    ) -> ScanFinding {
+        ScanFinding {
             source: Source::Builtin,
             id: id.to_string(),
             severity,
@@ -143,7 +143,7 @@ pub(crate) struct SeverityCounts {
 
 impl SeverityCounts {
     /// Counts `findings`.
-    pub(crate) fn of(findings: &[Finding]) -> SeverityCounts {
+    pub(crate) fn of(findings: &[ScanFinding]) -> SeverityCounts {
         let mut c = SeverityCounts::default();
         for f in findings {
             match f.severity {
@@ -226,7 +226,7 @@ pub struct ScanReport {
     /// The image (or path) checked.
     pub(crate) image: String,
     /// What it found, worst first.
-    pub findings: Vec<Finding>,
+    pub findings: Vec<ScanFinding>,
     /// The findings counted by severity.
     pub(crate) counts: SeverityCounts,
     /// The parts that could not run: while this is not empty the report is never a pass.
@@ -234,7 +234,7 @@ pub struct ScanReport {
 }
 
 impl ScanReport {
-    pub(crate) fn new(source: Source, image: &str, mut findings: Vec<Finding>) -> ScanReport {
+    pub(crate) fn new(source: Source, image: &str, mut findings: Vec<ScanFinding>) -> ScanReport {
         findings.sort_by(|a, b| {
             b.severity
                 .cmp(&a.severity)
@@ -418,9 +418,9 @@ mod tests {
         assert_eq!(Severity::parse("moderate"), Severity::Medium);
         assert_eq!(Severity::parse("UNSPECIFIED"), Severity::Unknown);
         assert!(Severity::Critical > Severity::High);
-        let findings: Vec<Finding> = [Severity::Critical, Severity::Low, Severity::High]
+        let findings: Vec<ScanFinding> = [Severity::Critical, Severity::Low, Severity::High]
             .iter()
-            .map(|&s| Finding::builtin("x", s, String::new(), None))
+            .map(|&s| ScanFinding::builtin("x", s, String::new(), None))
             .collect();
         let c = SeverityCounts::of(&findings);
         assert_eq!(c.at_or_above(Severity::High), 2);
@@ -436,8 +436,8 @@ mod tests {
             Source::Trivy,
             "app:1",
             vec![
-                Finding::builtin("CVE-1", Severity::High, "bad".into(), None),
-                Finding::builtin("CVE-2", Severity::Low, "meh".into(), None),
+                ScanFinding::builtin("CVE-1", Severity::High, "bad".into(), None),
+                ScanFinding::builtin("CVE-2", Severity::Low, "meh".into(), None),
             ],
         );
         assert!(Threshold {
@@ -476,7 +476,7 @@ mod tests {
         let mut found = ScanReport::new(
             Source::Trivy,
             "app:1",
-            vec![Finding::builtin(
+            vec![ScanFinding::builtin(
                 "CVE-1",
                 Severity::High,
                 "bad".into(),

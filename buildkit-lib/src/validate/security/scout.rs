@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
-use super::model::{Finding, NotChecked, ScanReport, ScannerMissing, Severity, Source};
+use super::model::{NotChecked, ScanFinding, ScanReport, ScannerMissing, Severity, Source};
 use crate::cmd::{Cmd, Failure, Runner};
 use crate::plan::Step;
 use crate::rows::{non_empty, nullable};
@@ -252,7 +252,7 @@ struct TextUriRow {
 /// Reads Docker Scout's SARIF 2.1.0: one finding per result, its rule giving the severity
 /// (`properties.cvssV3_severity`), fixed version and package URL(s) (`purls`, or `purl` in
 /// older versions). Rules without results count once each.
-pub(crate) fn parse_scout_sarif(json: &str) -> Result<Vec<Finding>> {
+pub(crate) fn parse_scout_sarif(json: &str) -> Result<Vec<ScanFinding>> {
     let root: SarifRow = crate::rows::parse(json, "`docker scout cves`")?;
     let Some(runs) = root.runs else {
         bail!("no `runs` list: not a SARIF report");
@@ -274,7 +274,7 @@ pub(crate) fn parse_scout_sarif(json: &str) -> Result<Vec<Finding>> {
                     Some((p, v)) => (Some(p), v),
                     None => (None, None),
                 };
-                Finding {
+                ScanFinding {
                     source: Source::Scout,
                     severity: Severity::parse(
                         props

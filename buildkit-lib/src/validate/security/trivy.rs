@@ -28,7 +28,7 @@ use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::model::{missing_or, Finding, NotChecked, ScanReport, Severity, Source};
+use super::model::{missing_or, NotChecked, ScanFinding, ScanReport, Severity, Source};
 use super::sbom::TrivySbom;
 use crate::cmd::{Cmd, Runner};
 use crate::plan::Step;
@@ -185,7 +185,7 @@ enum Target {
 ///
 /// # Findings and verdict
 ///
-/// Every check yields [`Finding`]s with a [`Severity`]; a threshold
+/// Every check yields [`ScanFinding`]s with a [`Severity`]; a threshold
 /// ([`ScanReport::verdict`], [`ScanReport::check`]) turns a [`ScanReport`] into a
 /// [`Verdict`](crate::validate::Verdict): pass, fail, or not checked
 /// when a part of the scan could not run (never a pass). A scanner that is not installed is
@@ -532,7 +532,7 @@ struct Report {
     classes: Vec<String>,
     /// Misconfiguration checks that ran (successes and failures of every result).
     checks_run: u64,
-    findings: Vec<Finding>,
+    findings: Vec<ScanFinding>,
 }
 
 fn line_of(line: Option<u64>) -> Option<u32> {
@@ -673,7 +673,7 @@ fn read_report(json: &str) -> Result<Report> {
         }
         for v in result.vulnerabilities {
             let id = non_empty(v.id).unwrap_or_else(|| "unknown".into());
-            out.push(Finding {
+            out.push(ScanFinding {
                 source: Source::Trivy,
                 severity: severity(&v.severity),
                 title: non_empty(v.title).unwrap_or_else(|| id.clone()),
@@ -686,7 +686,7 @@ fn read_report(json: &str) -> Result<Report> {
             });
         }
         for s in result.secrets {
-            out.push(Finding {
+            out.push(ScanFinding {
                 source: Source::Trivy,
                 id: non_empty(s.rule_id).unwrap_or_else(|| "secret".into()),
                 severity: severity(&s.severity),
@@ -702,7 +702,7 @@ fn read_report(json: &str) -> Result<Report> {
             if m.status.as_deref() == Some("PASS") {
                 continue;
             }
-            out.push(Finding {
+            out.push(ScanFinding {
                 source: Source::Trivy,
                 id: non_empty(m.id).unwrap_or_else(|| "misconfiguration".into()),
                 severity: severity(&m.severity),
@@ -760,7 +760,7 @@ mod tests {
 
     /// Reads trivy's JSON report (the current shape or the old bare array of results) into
     /// its findings.
-    fn parse_trivy(json: &str) -> Result<Vec<Finding>> {
+    fn parse_trivy(json: &str) -> Result<Vec<ScanFinding>> {
         Ok(read_report(json)?.findings)
     }
 
