@@ -339,11 +339,17 @@ impl Runner {
         self.prefix.as_deref()
     }
 
-    /// Prints a line the way this runner prints (prefix, echo mode) and logs it.
+    /// Prints a line the way this runner prints (prefix, echo mode; each line of a text
+    /// with several carries the prefix) and logs it.
     pub fn note(&self, line: &str) {
         let line = self.redact(line);
         if self.echo != Echo::Silent {
-            eprintln!("{}{line}", self.prefix_text());
+            // Each line of a several-line note carries the prefix, so that steps printing
+            // side by side stay apart.
+            let prefix = self.prefix_text();
+            for part in line.lines() {
+                eprintln!("{prefix}{part}");
+            }
         }
         if !self.dry_run {
             if let Some(mut log) = self.open_log() {
