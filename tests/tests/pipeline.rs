@@ -112,6 +112,24 @@ fn failure_stops_dependents_and_lets_running_steps_finish() {
         error.contains("(exit status: 4)") && error.contains("bad thing"),
         "{error}"
     );
+    // The summary says why each skipped step did not run.
+    let table = report.to_string();
+    let row = |name: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        row("after-broken").contains("`broken`, which it follows, failed"),
+        "{table}"
+    );
+    assert!(
+        row("independent-later").contains("an earlier step failed")
+            && row("independent-later").contains("keep_going(true)"),
+        "{table}"
+    );
 
     p.keep_going(true);
     let report = p.run(&silent()).unwrap();

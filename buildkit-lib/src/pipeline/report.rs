@@ -90,7 +90,8 @@ pub struct StepRecord {
     /// cache the build did not write.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub(crate) warnings: Vec<WarningRecord>,
-    /// Why it checked nothing, when its status is `unsupported`.
+    /// Why it checked nothing, when its status is `unsupported`; why it did not run, when
+    /// it is `skipped` (an earlier step failed, the run was cancelled).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub(crate) reason: Option<String>,
     /// What its checks found, each with its file and line ([`StepCx::add_findings`]):
@@ -130,6 +131,10 @@ impl StepRecord {
     /// else how many findings it has.
     fn remark(&self) -> Option<String> {
         if let Some(reason) = &self.reason {
+            // A skipped step's status already says it was skipped.
+            if self.status == StepStatus::Skipped {
+                return Some(reason.clone());
+            }
             return Some(format!("skipped: {reason}"));
         }
         match self.findings.len() {

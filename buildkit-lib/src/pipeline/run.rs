@@ -320,8 +320,30 @@ impl Pipeline {
                         .iter()
                         .any(|s| matches!(s, Some(StepStatus::Failed | StepStatus::Skipped)));
                     if blocked || (failed && !options.keep_going) || runner.is_cancelled() {
+                        // The report says why, for each step that did not run.
+                        let reason = if runner.is_cancelled() {
+                            "the run was cancelled".to_string()
+                        } else if let Some((dep, dep_status)) =
+                            step.deps.iter().zip(&dep_status).find(|(_, s)| {
+                                matches!(s, Some(StepStatus::Failed | StepStatus::Skipped))
+                            })
+                        {
+                            match dep_status {
+                                Some(StepStatus::Failed) => {
+                                    format!("`{dep}`, which it follows, failed")
+                                }
+                                _ => format!("`{dep}`, which it follows, did not run"),
+                            }
+                        } else {
+                            "an earlier step failed (a pipeline with `keep_going(true)` runs \
+                             the steps that do not follow it)"
+                                .to_string()
+                        };
                         status[i] = Some(StepStatus::Skipped);
-                        records[i] = Some(skipped_record(step));
+                        records[i] = Some(StepRecord {
+                            reason: Some(reason),
+                            ..skipped_record(step)
+                        });
                         board.finished(&step.name, StepStatus::Skipped, 0.0);
                         continue;
                     }
