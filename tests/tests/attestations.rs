@@ -29,11 +29,16 @@ fn pushed(provenance: &str) -> (Build, String, tempfile::TempDir) {
         e2e::REGISTRY,
         e2e::unique("t")
     );
+    // The loopback registry (Debian's docker-registry 2.8) now and then answers a HEAD of
+    // a tag being pushed with a 500 ("invalid checksum digest format") while the oldest
+    // engine's docker driver pushes it a second time: a transient registry error, which
+    // is what `retry_push` is for.
     let build = Build::new(dir.path())
         .tag(reference.clone())
         .output(Output::Push)
         .attest(provenance)
-        .build_arg("CHANNEL", "stable-channel");
+        .build_arg("CHANNEL", "stable-channel")
+        .retry_push(3, std::time::Duration::from_secs(1));
     (build, reference, dir)
 }
 
